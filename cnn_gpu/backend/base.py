@@ -1,0 +1,104 @@
+"""The backend interface: every piece of math a layer, loss or optimizer needs, and nothing else.
+
+Layers hold parameters and shapes; they call these methods and never touch NumPy or CuPy math
+themselves. Three backends implement it:
+
+- ``numpy``: the reference ops of ``cnn_gpu.ops.*`` on NumPy arrays (the CPU path).
+- ``cuda``: the same methods on CuPy arrays; each op runs our CUDA kernels where a kernel family
+  has landed, else the array-module-generic reference running on CuPy.
+- ``emulate``: the ``cuda`` backend's kernels on NumPy arrays, through the CPU emulator.
+
+Conventions (Keras's): images are channels-last ``(N, H, W, C)``; a Conv2D kernel is
+``(kernel_h, kernel_w, in_channels, filters)``; a Dense kernel is ``(in_features, units)``.
+``padding`` is ``"valid"`` or ``"same"``; ``strides``, ``dilation`` and ``pool_size`` are
+``(h, w)`` tuples. Every method keeps its inputs' dtype (float32 or float64).
+"""
+
+from __future__ import annotations
+
+
+class Backend:
+    """Abstract backend. Subclasses set ``name`` and ``xp`` (the array module) and implement the ops."""
+
+    name: str = "abstract"
+    xp = None
+
+    # --- arrays ------------------------------------------------------------------------------
+    def asarray(self, a, dtype=None):
+        """``a`` as an array of this backend (copied to the device if needed)."""
+        raise NotImplementedError
+
+    def to_numpy(self, a):
+        """``a`` as a NumPy array on the host."""
+        raise NotImplementedError
+
+    # --- dense ---------------------------------------------------------------------------------
+    def dense_forward(self, x, w, b):
+        """``x @ w + b`` for x (N, I), w (I, O), b (O,) or None."""
+        raise NotImplementedError
+
+    def dense_backward(self, x, w, dy):
+        """Gradients ``(dx, dw, db)`` of ``dense_forward`` given dy (N, O)."""
+        raise NotImplementedError
+
+    # --- convolution ---------------------------------------------------------------------------
+    def conv2d_forward(self, x, w, b, strides, padding, dilation):
+        """Cross-correlation (as every framework computes it) of NHWC x with (R, S, C, K) w, plus b (K,)."""
+        raise NotImplementedError
+
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation):
+        """Gradients ``(dx, dw, db)`` of ``conv2d_forward`` given dy (N, P, Q, K)."""
+        raise NotImplementedError
+
+    # --- pooling -------------------------------------------------------------------------------
+    def max_pool2d_forward(self, x, pool_size, strides, padding):
+        """``(y, argmax)``: the pooled output and what the backward pass needs to route gradients."""
+        raise NotImplementedError
+
+    def max_pool2d_backward(self, dy, argmax, x_shape):
+        """Gradient to the input: each dy goes to its window's first maximum."""
+        raise NotImplementedError
+
+    def avg_pool2d_forward(self, x, pool_size, strides, padding):
+        raise NotImplementedError
+
+    def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
+        raise NotImplementedError
+
+    # --- activations and dropout -----------------------------------------------------------------
+    def activation_forward(self, name, x):
+        """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear."""
+        raise NotImplementedError
+
+    def activation_backward(self, name, x, y, dy):
+        """Gradient to x given the forward's input x, output y and the upstream dy."""
+        raise NotImplementedError
+
+    def dropout_forward(self, x, rate, seed):
+        """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate)."""
+        raise NotImplementedError
+
+    def dropout_backward(self, dy, mask):
+        raise NotImplementedError
+
+    # --- losses --------------------------------------------------------------------------------
+    def softmax_cross_entropy(self, logits, labels, sparse):
+        """Mean softmax cross-entropy over the batch, computed stably, and its gradient to logits.
+
+        ``labels`` are one-hot (N, classes) or, with ``sparse``, integer class ids (N,).
+        Returns ``(loss, dlogits)``; loss is a 0-d array.
+        """
+        raise NotImplementedError
+
+    # --- optimizers ----------------------------------------------------------------------------
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        """Keras's SGD step, in place on ``param`` and ``velocity``."""
+        raise NotImplementedError
+
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
+        """Keras's Adam step (``step`` counts from 1), in place on ``param``, ``m`` and ``v``."""
+        raise NotImplementedError
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+        """Keras's RMSprop step (no momentum, not centered), in place."""
+        raise NotImplementedError
