@@ -91,7 +91,7 @@ class Scalar:
         return dtype.type(value)
 
 
-def array_module(backend: str):
+def backend_xp(backend: str):
     """The array module whose arrays kernels take on ``backend``: CuPy for cuda, NumPy for emulate."""
     if backend == "cuda":
         import cupy
@@ -101,7 +101,7 @@ def array_module(backend: str):
 
 
 def _array_type(backend: str):
-    return array_module(backend).ndarray
+    return backend_xp(backend).ndarray
 
 
 def _check_current_device(value, where: str):

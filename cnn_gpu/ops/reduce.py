@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, array_module, check_shape, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
@@ -47,7 +47,7 @@ def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):
         raise ValueError(f"row_reduce needs at least one row and one column, got shape {x.shape}")
     backend = resolve_backend(backend)
     if out is None:
-        out = array_module(backend).empty(rows, dtype=x.dtype)
+        out = backend_xp(backend).empty(rows, dtype=x.dtype)
     check_shape(out, (rows,), "out")
     KERNELS[variant, op, np.dtype(x.dtype)]((_grid(variant, rows),), (BLOCK,), (x, out, rows, cols), backend=backend)
     return out

@@ -6,7 +6,7 @@ bank conflicts, and the proof that the loader, the signatures and the emulator w
 
 from __future__ import annotations
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, array_module, check_shape, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
 
 VARIANTS = ("naive", "smem_unpadded", "smem_tiled")
 # A block moves a TILE x TILE tile with TILE x BLOCK_ROWS threads (the constants of transpose.cu).
@@ -36,7 +36,7 @@ def transpose(src, variant="smem_tiled", out=None, backend=None):
     backend = resolve_backend(backend)
     rows, cols = src.shape
     if out is None:
-        out = array_module(backend).empty((cols, rows), dtype=src.dtype)
+        out = backend_xp(backend).empty((cols, rows), dtype=src.dtype)
     check_shape(out, (cols, rows), "out")
     grid = (-(-cols // TILE), -(-rows // TILE))
     KERNELS[variant](grid, (TILE, BLOCK_ROWS), (src, out, rows, cols), backend=backend)
