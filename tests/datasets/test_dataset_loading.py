@@ -3,7 +3,6 @@ import gzip
 import hashlib
 import io
 import tarfile
-import urllib.error
 
 import numpy as np
 import pytest
@@ -15,26 +14,8 @@ from dataset_files import IDX_STEMS, idx_bytes, random_split, write_cifar_datase
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real cache, no $CNN_GPU_DATA, no Debian folder, and a network that refuses every URL."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("CNN_GPU_DATA", raising=False)
-    monkeypatch.setattr(fetch, "SYSTEM_DIRS", (tmp_path / "system",))
-    return Network(monkeypatch)
-
-
-class Network:
-    """Serves given bytes at given URLs through urllib.request.urlopen; records every request."""
-
-    def __init__(self, monkeypatch):
-        self.served, self.requests = {}, []
-        monkeypatch.setattr(fetch.urllib.request, "urlopen", self.urlopen)
-
-    def urlopen(self, url, timeout):
-        self.requests.append(url)
-        if url not in self.served:
-            raise urllib.error.URLError("no network in tests")
-        return io.BytesIO(self.served[url])
+def isolated(offline_data):
+    return offline_data
 
 
 def assert_splits_equal(loaded, expected):
