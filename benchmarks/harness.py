@@ -24,20 +24,17 @@ one run (``gpu_check.sh`` does).
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "benchmarks" / "results"
+from benchmarks import run_info
+
+DEFAULT_OUT = run_info.RESULTS
 # A check's error above this fails the result; float32 element-wise kernels land far below it.
 DEFAULT_TOLERANCE = 1e-5
 # How many times the rotated input sets together exceed the L2 cache.
@@ -296,9 +293,7 @@ def measure_ceilings() -> dict:
 # --- where and when ----------------------------------------------------------------------------
 def environment(backend: str) -> dict:
     """Device, versions, git commit and date, for the JSON header."""
-    env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "git_commit": git_commit(), "python": platform.python_version(), "numpy": np.__version__,
-           "cupy": _version("cupy-cuda13x") or _version("cupy"), "torch": _version("torch")}
+    env = run_info.describe_run("cupy-cuda13x", "torch", "cnn-gpu")
     if backend == "cuda":
         from cnn_gpu.cuda.device import gpu_status
 
@@ -306,52 +301,8 @@ def environment(backend: str) -> dict:
         env.update(device=status.device_name, compute_capability=status.compute_capability,
                    cuda_driver=status.driver_version, cuda_runtime=status.runtime_version, nvrtc=status.nvrtc_version)
     else:
-        env.update(device=f"emulator on {platform.machine()} ({platform.processor() or 'cpu'})")
+        env.update(device=f"emulator on {run_info.cpu_model()}")
     return env
-
-
-def _version(distribution: str):
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def git_commit(repo: Path = REPO) -> str:
-    """``git rev-parse HEAD`` (with -dirty if the tree has changes), else read .git by hand."""
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return read_git_head(repo)
-
-
-def read_git_head(repo: Path) -> str:
-    """The commit .git/HEAD points to, without git: follows a worktree's gitdir file, refs, packed-refs."""
-    git = repo / ".git"
-    if git.is_file():  # a worktree: ".git" holds "gitdir: <path>"
-        git = Path(git.read_text().split("gitdir:", 1)[1].strip())
-    try:
-        head = (git / "HEAD").read_text().strip()
-    except OSError:
-        return "unknown (no git metadata)"
-    if not head.startswith("ref:"):
-        return head
-    ref = head.split(":", 1)[1].strip()
-    common = git / "commondir"
-    roots = [git] + ([git / common.read_text().strip()] if common.is_file() else [])
-    for root in roots:
-        if (root / ref).is_file():
-            return (root / ref).read_text().strip()
-        packed = root / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-    return f"unknown ({ref} not found)"
 
 
 if __name__ == "__main__":
