@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -162,6 +163,7 @@ class Session:
         result.update(self._rates(result["median_ms"], bytes_moved, flops))
         self.results.append(result)
         print(format_row(self.benchmark, result), flush=True)
+        self.write()  # after every case, so a script stopped at its time limit keeps what it measured
         return result
 
     def _plan(self, one_ms: float) -> tuple[int, int, int]:
@@ -199,7 +201,6 @@ class Session:
         document = {"benchmark": self.benchmark, "dry_run": self.dry_run, "backend": self.backend,
                     "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results}
         path.write_text(json.dumps(document, indent=1) + "\n")
-        print(f"wrote {path}")
         return path
 
     def failed_checks(self) -> list[str]:
@@ -227,7 +228,7 @@ def format_row(benchmark: str, result: dict) -> str:
 
 def finish(session: Session) -> int:
     """Write the JSON and return the script's exit status: 1 if any output was wrong."""
-    session.write()
+    print(f"wrote {session.write()}")
     failed = session.failed_checks()
     if failed:
         print(f"{session.benchmark}: wrong output from {', '.join(failed)}")
@@ -305,6 +306,20 @@ def environment(backend: str) -> dict:
     return env
 
 
+def benchmark_modules() -> list[str]:
+    """The benchmark scripts: every ``benchmarks/*.py`` that runs a harness Session (gpu_check.sh runs each)."""
+    folder = Path(__file__).resolve().parent
+    return sorted(f"benchmarks.{path.stem}" for path in folder.glob("*.py")
+                  if path.stem != "harness" and "harness.Session(" in path.read_text())
+
+
 if __name__ == "__main__":
-    # `python -m benchmarks.harness`: measure and print the ceilings (gpu_check.sh runs it first).
-    print(json.dumps(load_or_measure_ceilings(dry_run=False), indent=1))
+    # `python -m benchmarks.harness list`: the benchmark modules, one a line.
+    # `python -m benchmarks.harness ceilings`: measure (or load) and print this run's ceilings.
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "list":
+        print("\n".join(benchmark_modules()))
+    elif command == "ceilings":
+        print(json.dumps(load_or_measure_ceilings(dry_run=False), indent=1))
+    else:
+        sys.exit("usage: python -m benchmarks.harness list|ceilings")
