@@ -4,6 +4,9 @@
 #   bash benchmarks/gpu_check.sh             # on the GPU machine; results in $OUT
 #   bash benchmarks/gpu_check.sh --dry-run   # anywhere: the same steps, benchmarks on the emulator
 #
+# Where the tree arrives without .git, name the commit it was copied from, so the JSON records it:
+#   CNN_GPU_COMMIT=<sha> bash benchmarks/gpu_check.sh
+#
 # Runs from the source tree (PYTHONPATH=., nothing installed), in under 8 minutes on an H100: each
 # step has its own time limit, cut further to what is left of the whole budget, and a failing
 # step does not stop the next. $OUT receives gpu_check.log (everything printed), one JSON per
@@ -47,7 +50,7 @@ run() {
 echo "=== environment"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | head -5
 "$PYTHON" -m cnn_gpu info 2>&1
-git rev-parse HEAD 2>/dev/null || echo "git: not available (the JSON reads .git by hand)"
+echo "commit: $("$PYTHON" -c 'from benchmarks.run_info import git_commit; print(git_commit())')"
 # A GPU run whose probe finds no GPU would skip every test and still exit 0: count it as a failure.
 [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
 print(s().describe()); raise SystemExit(0 if s().available else 1)"

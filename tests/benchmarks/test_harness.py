@@ -157,6 +157,9 @@ def test_git_head_of_a_worktree_with_packed_refs(tmp_path):
     assert run_info.read_git_head(checkout) == sha
 
 
-def test_this_checkouts_commit_is_found():
+def test_this_checkouts_commit_is_found(monkeypatch):
+    monkeypatch.delenv("CNN_GPU_COMMIT", raising=False)
     commit = run_info.git_commit()
     assert int(commit[:40], 16) and commit[40:] in ("", "+uncommitted")
+    monkeypatch.setenv("CNN_GPU_COMMIT", "c0ffee")
+    assert run_info.git_commit() == "c0ffee"
