@@ -3,7 +3,8 @@
 - ``config.json``: the format name and version, the architecture (``Sequential.get_config()``: every
   layer's class and constructor arguments) and the compile config (optimizer, loss, metrics). Optimizer
   state is not saved: a loaded model trains on with fresh optimizer slots.
-- ``weights.npz``: one array per weight, named ``<layer name>/<weight name>`` (``dense/kernel``).
+- ``weights.npz``: one array per weight, named by position and class (``layer_3_Dense/kernel``), so
+  weights load into any model of the same structure whatever its layers are named (as in Keras).
 
 The file is written to a temporary file beside the target and moved over it with ``os.replace``, so
 a crash never leaves a half-written model. Loading never unpickles (``allow_pickle=False``) and builds
@@ -34,11 +35,15 @@ class ModelFileError(ValueError):
     """A model or weights file that cannot be loaded: the message says which file and what is wrong."""
 
 
+def weight_key(index, layer, name):
+    return f"layer_{index}_{type(layer).__name__}/{name}"
+
+
 def weight_arrays(model):
-    """``{'<layer>/<weight>': array}`` in the model's order."""
+    """``{key: array}`` for every weight, in the model's order."""
     model.require_built("be saved")
-    return {f"{layer.name}/{name}": array
-            for layer in model.layers for name, array in zip(layer.params, layer.get_weights())}
+    return {weight_key(i, layer, name): array
+            for i, layer in enumerate(model.layers) for name, array in zip(layer.params, layer.get_weights())}
 
 
 def npz_bytes(arrays):
@@ -99,7 +104,8 @@ def read_npz(source, where):
 
 def assign_weights(model, arrays, where):
     """Check that ``arrays`` hold exactly the model's weights with their shapes, then copy them in."""
-    expected = {f"{layer.name}/{name}": tuple(w.shape) for layer in model.layers for name, w in layer.params.items()}
+    expected = {weight_key(i, layer, name): tuple(w.shape)
+                for i, layer in enumerate(model.layers) for name, w in layer.params.items()}
     missing = [name for name in expected if name not in arrays]
     unexpected = [name for name in arrays if name not in expected]
     if missing or unexpected:
