@@ -126,7 +126,7 @@ class GuardedArguments:
             for zone, zone_offset in ((before, -len(before)), (after, region.nbytes)):
                 changed = np.flatnonzero(zone != 0xFF)
                 if changed.size:
-                    offset = zone_offset + int(changed[0] if zone_offset >= 0 else changed[-1])
+                    offset = zone_offset + int(changed[0])  # the lowest address written
                     raise OutOfBoundsError(
                         f"kernel '{self.kernel}': {self._describe(region, offset, 'write')}, found "
                         "after the launch in the poison next to the array (no thread is known)")
