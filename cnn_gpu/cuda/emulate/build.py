@@ -90,7 +90,7 @@ def runtime_library() -> Path:
     return target
 
 
-def kernel_library(source: str, source_file: Path, stubs: str, include_dirs: list[Path],
+def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, include_dirs: list[Path],
                    defines: list[str], std: str, extra_key: list[str]) -> Path:
     """Build (or find in the cache) the library of one module.
 
@@ -98,8 +98,7 @@ def kernel_library(source: str, source_file: Path, stubs: str, include_dirs: lis
     ``extra_key`` holds what else the result depends on (the included headers' contents).
     """
     cxx = compiler()
-    runtime = runtime_library()
-    key = fingerprint(source, str(source_file), stubs, *map(str, include_dirs), *defines, std,
+    key = fingerprint(str(runtime), source, str(source_file), stubs, *map(str, include_dirs), *defines, std,
                       *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS)
     target = cache_dir() / f"module-{key}.so"
     if target.exists():
