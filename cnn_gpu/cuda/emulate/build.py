@@ -35,6 +35,9 @@ HEADER = NATIVE_DIR / "cuda_emu.h"
 KERNEL_FLAGS = ("-O1", "-g", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing",
                 "-fstack-clash-protection")
 RUNTIME_FLAGS = ("-std=c++17", "-O2", "-g", "-fPIC", "-shared")
+# On aarch64 g++ probes large frames every 64 KiB unless told the guard is one 4 KiB page.
+ARCH = platform.machine().replace("arm64", "aarch64")
+ARCH_KERNEL_FLAGS = {"aarch64": ("--param=stack-clash-protection-guard-size=12",)}.get(ARCH, ())
 
 
 def cache_dir() -> Path:
@@ -83,9 +86,9 @@ def runtime_library() -> Path:
     target = cache_dir() / f"runtime-{key}.so"
     if not target.exists():
         runtime = NATIVE_DIR / "runtime"
-        switch = runtime / f"switch_{platform.machine().replace('arm64', 'aarch64')}.S"
+        switch = runtime / f"switch_{ARCH}.S"
         if not switch.exists():
-            raise EmulatorCompileError(f"the CUDA emulator does not run on {platform.machine()}")
+            raise EmulatorCompileError(f"the CUDA emulator does not run on {ARCH}")
         sources = sorted(runtime.glob("*.cpp")) + [switch]
         _compile_atomically([cxx, *RUNTIME_FLAGS, *map(str, sources)], target, "the emulator runtime")
     return target
@@ -100,14 +103,14 @@ def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, in
     """
     cxx = compiler()
     key = fingerprint(str(runtime), source, str(source_file), stubs, *map(str, include_dirs), *defines, std,
-                      *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS)
+                      *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS)
     target = cache_dir() / f"module-{key}.so"
     if target.exists():
         return target
     program = cache_dir() / f"module-{key}.cpp"
     text = f'#line 1 "{source_file}"\n{source}\n{stubs}'
     _write_atomically(program, text)
-    command = [cxx, f"-std={std}", *KERNEL_FLAGS, "-include", str(HEADER),
+    command = [cxx, f"-std={std}", *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS, "-include", str(HEADER),
                *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
                "-x", "c++", str(program), "-x", "none", str(runtime), "-Wl,-z,defs"]
     _compile_atomically(command, target, str(source_file))
