@@ -20,9 +20,18 @@ def test_tiled_matmul(rng, m, n, k):
     assert_close(c, a.astype(np.float64) @ b)
 
 
+def test_tiled_matmul_on_random_odd_shapes(rng):
+    kernel = cnn_gpu.RawModule(path=str(KERNELS / "matmul.cu")).get_function("matmul_tiled")
+    for _ in range(3):
+        m, n, k = (int(v) * 2 + 1 for v in rng.integers(0, 40, 3))
+        a, b, c = random_array(rng, (m, k)), random_array(rng, (k, n)), poisoned((m, n))
+        kernel(((n + 15) // 16, (m + 15) // 16), (16, 16), (a, b, c, np.int32(m), np.int32(n), np.int32(k)))
+        assert_close(c, a.astype(np.float64) @ b, what=f"C of shape {(m, n)}, k={k}")
+
+
 @pytest.mark.parametrize("n, blocks", [(1, 1), (1000, 3), (4099, 8), (70000, 16)])
 def test_block_reduction_with_shuffles_and_atomic_add(rng, n, blocks):
-    x = random_array(rng, n)
+    x = random_array(rng, n, low=0.0)  # no cancellation: the sum's rounding stays relative to it
     result = np.zeros(1, np.float32)
     kernel = cnn_gpu.RawModule(path=str(KERNELS / "reduction.cu")).get_function("reduce_sum")
     kernel((blocks,), (256,), (x, result, np.int32(n)))  # float atomicAdd: orders compared with a tolerance
