@@ -167,12 +167,13 @@ class EmulatedKernel:
         what = f"kernel '{self.name}': argument {i} ('{self.param_names[i]}')"
         if kind == "p":
             if not isinstance(arg, np.ndarray):
-                raise KernelArgumentError(f"{what} is a pointer parameter: pass a NumPy array, not {type(arg).__name__}")
+                raise KernelArgumentError(
+                    f"{what} is a pointer parameter: pass a NumPy array, not {type(arg).__name__}")
             if not (arg.flags.c_contiguous or arg.flags.f_contiguous):
                 raise KernelArgumentError(f"{what} is not contiguous: pass np.ascontiguousarray(...)")
             # A scalar pointee must match the dtype; void, char and struct pointees take any array.
             if pointee_kind in "iufb" and pointee_size > 1 and (
-                    arg.dtype.kind.replace("?", "b") != pointee_kind or arg.dtype.itemsize != pointee_size):
+                    arg.dtype.kind != pointee_kind or arg.dtype.itemsize != pointee_size):
                 expected = np.dtype(f"{pointee_kind}{pointee_size}")
                 raise KernelArgumentError(f"{what} points to {expected}, but the array is {arg.dtype}")
             return ctypes.c_void_p(arg.ctypes.data)
@@ -189,10 +190,13 @@ class EmulatedKernel:
 
 
 def _dims(value, what: str, limits: tuple, kernel: str) -> tuple[int, int, int]:
-    dims = (value,) if isinstance(value, (int, np.integer)) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if dims is None or not 1 <= len(dims) <= 3 or not all(isinstance(d, (int, np.integer)) for d in dims):
-        raise LaunchConfigError(f"kernel '{kernel}': {what} must be an int or a tuple of up to 3 ints, not {value!r}")
-    dims = tuple(int(d) for d in dims) + (1,) * (3 - len(dims))
+    if isinstance(value, (int, np.integer)):
+        value = (value,)
+    if (not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 3
+            or not all(isinstance(d, (int, np.integer)) for d in value)):
+        raise LaunchConfigError(
+            f"kernel '{kernel}': {what} must be an int or a tuple of up to 3 ints, not {value!r}")
+    dims = tuple(int(d) for d in value) + (1,) * (3 - len(value))
     for d, limit, axis in zip(dims, limits, "xyz"):
         if not 1 <= d <= limit:
             raise LaunchConfigError(f"kernel '{kernel}': {what}.{axis} = {d} is outside 1..{limit}")
