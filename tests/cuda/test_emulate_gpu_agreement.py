@@ -15,14 +15,10 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture(scope="module")
 def cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        count = cp.cuda.runtime.getDeviceCount()
-    except cp.cuda.runtime.CUDARuntimeError as error:  # CuPy imports without a driver; fails here
-        pytest.skip(f"no usable CUDA device: {error}")
-    if count == 0:
-        pytest.skip("no CUDA device")
-    return cp
+    # Where no GPU is usable, tests/conftest.py has skipped every gpu-marked test before this runs.
+    import cupy
+
+    return cupy
 
 
 def run_both(cupy, kernel, grid, block, args, code=None, path=None, name_expressions=None, options=()):

@@ -1,7 +1,7 @@
 """Checked emulation catches real bugs: each test plants one in a copy of a real kernel.
 
-The copy is made from the kernel file as it is now (the planted edit must still apply, or the
-test fails), compiled under the emulator in checked mode (tests/conftest.py turns it on), and launched the
+The copy is made from the kernel file as it is now (``helpers.planted``: the edit must still
+apply, or the test fails), compiled under the emulator in checked mode (tests/conftest.py turns it on), and launched the
 way its wrapper launches it. Each fault must be caught: by the guards, by the schedule orders, or
 by the output missing the reference.
 """
@@ -12,13 +12,7 @@ import pytest
 from cnn_gpu.cuda.emulate import EmulatedModule, OutOfBoundsError, ScheduleDependenceError
 from cnn_gpu.cuda.sources import kernel_path, kernels_dir
 from cnn_gpu.ops import reduce, transpose
-from helpers import poisoned, random_array, rel_error
-
-
-def planted(file, original, replacement):
-    source = kernel_path(file).read_text()
-    assert source.count(original) == 1, f"the planted edit no longer applies to {file}: update this test"
-    return source.replace(original, replacement)
+from helpers import planted, poisoned, random_array, rel_error
 
 
 def launch_transpose(code, name, src):
@@ -31,7 +25,7 @@ def launch_transpose(code, name, src):
 
 
 def test_an_off_by_one_bound_is_caught_as_out_of_bounds(rng):
-    code = planted("transpose.cu", "row < row0 + TILE && row < rows;", "row < row0 + TILE && row <= rows;")
+    code = planted(kernel_path("transpose.cu"), "row < row0 + TILE && row < rows;", "row < row0 + TILE && row <= rows;")
     src = random_array(rng, (37, 45), np.float32)
     with pytest.raises(OutOfBoundsError, match="transpose_naive"):
         launch_transpose(code, "transpose_naive", src)
@@ -39,14 +33,14 @@ def test_an_off_by_one_bound_is_caught_as_out_of_bounds(rng):
 
 def test_a_missing_syncthreads_is_caught(rng):
     barrier = "    // Every thread's store above must land before any thread reads another thread's element.\n    __syncthreads();\n"
-    code = planted("transpose.cu", barrier, "")
+    code = planted(kernel_path("transpose.cu"), barrier, "")
     src = random_array(rng, (64, 64), np.float32)
     with pytest.raises(ScheduleDependenceError, match="transpose_smem_tiled.*'dst'"):
         launch_transpose(code, "transpose_smem_tiled", src)
 
 
 def test_a_wrong_shuffle_offset_is_caught(rng):
-    code = planted("reduce.cu", "for (int offset = WARP / 2; offset > 0; offset /= 2)",
+    code = planted(kernel_path("reduce.cu"), "for (int offset = WARP / 2; offset > 0; offset /= 2)",
                    "for (int offset = WARP / 4; offset > 0; offset /= 2)")
     x = random_array(rng, (5, 300), np.float32)
     out = poisoned(5, np.float32)
