@@ -5,7 +5,7 @@
 #   bash benchmarks/gpu_check.sh --dry-run   # anywhere: the same steps, benchmarks on the emulator
 #
 # Where the tree arrives without .git, name the commit it was copied from, so the JSON records it:
-#   CNN_GPU_COMMIT=<sha> bash benchmarks/gpu_check.sh
+#   CNN_GPU_GIT_COMMIT=<sha> bash benchmarks/gpu_check.sh
 #
 # Runs from the source tree (PYTHONPATH=., nothing installed), in under 8 minutes on an H100: each
 # step has its own time limit, cut further to what is left of the whole budget, and a failing

@@ -16,11 +16,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def git_commit(repo: Path = RESULTS.parent.parent) -> str:
-    """``$CNN_GPU_COMMIT`` if set, else ``git rev-parse HEAD`` (+uncommitted if tracked files
+    """``$CNN_GPU_GIT_COMMIT`` if set, else ``git rev-parse HEAD`` (+uncommitted if tracked files
     changed), else .git read by hand: the GPU machine gets a copy of the tree that may have no
-    working git or no .git at all (then the caller names the commit in ``$CNN_GPU_COMMIT``)."""
-    if os.environ.get("CNN_GPU_COMMIT"):
-        return os.environ["CNN_GPU_COMMIT"]
+    working git or no .git at all (then the caller names the commit in ``$CNN_GPU_GIT_COMMIT``)."""
+    if os.environ.get("CNN_GPU_GIT_COMMIT"):
+        return os.environ["CNN_GPU_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              cwd=repo, check=True).stdout.strip()

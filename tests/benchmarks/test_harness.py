@@ -158,8 +158,8 @@ def test_git_head_of_a_worktree_with_packed_refs(tmp_path):
 
 
 def test_this_checkouts_commit_is_found(monkeypatch):
-    monkeypatch.delenv("CNN_GPU_COMMIT", raising=False)
+    monkeypatch.delenv("CNN_GPU_GIT_COMMIT", raising=False)
     commit = run_info.git_commit()
     assert int(commit[:40], 16) and commit[40:] in ("", "+uncommitted")
-    monkeypatch.setenv("CNN_GPU_COMMIT", "c0ffee")
+    monkeypatch.setenv("CNN_GPU_GIT_COMMIT", "c0ffee")
     assert run_info.git_commit() == "c0ffee"
