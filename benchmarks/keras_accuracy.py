@@ -29,7 +29,7 @@ def train_and_test(framework, seed: int, epochs: int, batch_size: int) -> dict:
     (x_train, y_train), (x_test, y_test) = datasets.load(datasets.SAMPLE)
     x_train, y_train = seed_model.prepare(x_train, y_train)
     x_test, y_test = seed_model.prepare(x_test, y_test)
-    framework.utils.set_random_seed(seed)
+    importlib.import_module(f"{framework.__name__}.utils").set_random_seed(seed)
     model = seed_model.build(framework)
     start = time.perf_counter()
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)

@@ -78,11 +78,12 @@ def train(args):
     """Train the seed CNN and report its test accuracy."""
     import cnn_gpu
     from cnn_gpu import seed_model
+    from cnn_gpu.utils import set_random_seed
 
     _choose_backend(args.backend)
     (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data_dir)
     if args.seed is not None:
-        cnn_gpu.utils.set_random_seed(args.seed)
+        set_random_seed(args.seed)
     model = seed_model.build(cnn_gpu, input_shape=x_train.shape[1:])
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
               validation_split=args.validation_split)
