@@ -5,7 +5,8 @@ defaults on the same uint8 images scaled to [0, 1], batch 32. Epochs alternate b
 that a change in the machine's load falls on both; the first epoch of each warms caches and is not
 counted, the median of the others is. Threads: OpenBLAS (ours) and PyTorch each default to all
 cores; on a busy machine spinning BLAS threads distort both, and OMP_NUM_THREADS=1
-OPENBLAS_NUM_THREADS=1 gives steadier numbers. Writes benchmarks/results/cpu_train.json.
+OPENBLAS_NUM_THREADS=1 gives steadier numbers. Writes benchmarks/results/cpu_train_threads-N.json,
+N being PyTorch's thread count.
 
     pip install -e '.[bench]'   # torch: install a CPU build first to avoid the CUDA download
     python benchmarks/cpu_train.py [--dataset mnist-sample] [--epochs 4]
@@ -96,6 +97,7 @@ def main() -> None:
 
     import torch
 
+    provenance = run_info.describe_run("torch", "cnn-gpu")  # the code as it was at the start
     (images, labels), _ = datasets.load(args.dataset, args.data_dir)
     x, y = seed_model.prepare(images, labels)
     trainers = {"cnn_gpu_numpy": cnn_gpu_epoch(x, y, args.batch_size, args.seed),
@@ -109,13 +111,13 @@ def main() -> None:
     ratio = measured["cnn_gpu_numpy"]["seconds_per_epoch"] / measured["pytorch_cpu"]["seconds_per_epoch"]
     verdict = "meets" if ratio <= GOAL_RATIO else "misses"
     print(f"cnn_gpu / PyTorch = {ratio:.2f}x ({verdict} the goal of at most {GOAL_RATIO}x)")
-    path = run_info.write_result("cpu_train", {
+    path = run_info.write_result(f"cpu_train_threads-{torch.get_num_threads()}", {
         "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size,
         "epochs": args.epochs, "seed": args.seed, "load_average_after": os.getloadavg(),
         "threads": {"torch": torch.get_num_threads(),
                     **{v: os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}},
         **measured, "ratio": ratio, "goal_ratio": GOAL_RATIO,
-        **run_info.describe_run("torch", "cnn-gpu"),
+        **provenance,
     })
     print(f"wrote {path}")
 

@@ -40,6 +40,7 @@ def train_and_test(framework, seed: int, epochs: int, batch_size: int) -> dict:
 
 
 def measure(name: str, seeds, epochs: int, batch_size: int) -> dict:
+    provenance = run_info.describe_run("keras", "torch", "cnn-gpu")  # the code as it was at the start
     framework = importlib.import_module(name)
     runs = []
     for seed in seeds:
@@ -51,7 +52,7 @@ def measure(name: str, seeds, epochs: int, batch_size: int) -> dict:
         "protocol": {"epochs": epochs, "batch_size": batch_size, "optimizer": "adam (defaults)"},
         "runs": runs,
         "mean_test_accuracy": statistics.fmean(r["test_accuracy"] for r in runs),
-        **run_info.describe_run("keras", "torch", "cnn-gpu"),
+        **provenance,
     }
 
 
