@@ -5,7 +5,7 @@ defaults on the same uint8 images scaled to [0, 1], batch 32. Epochs alternate b
 that a change in the machine's load falls on both; the first epoch of each warms caches and is not
 counted, the median of the others is. Threads: OpenBLAS (ours) and PyTorch each default to all
 cores; on a busy machine spinning BLAS threads distort both, and OMP_NUM_THREADS=1
-OPENBLAS_NUM_THREADS=1 gives steadier numbers. Writes benchmarks/results/cpu_train_threads-N.json,
+OPENBLAS_NUM_THREADS=1 gives steadier numbers. Writes benchmarks/results/cpu_train_[TAG_]threads-N.json,
 N being PyTorch's thread count.
 
     pip install -e '.[bench]'   # torch: install a CPU build first to avoid the CUDA download
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="including the uncounted first (default 4)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", help="names the machine in the result file's name")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is a warm-up and not counted")
@@ -111,7 +112,8 @@ def main() -> None:
     ratio = measured["cnn_gpu_numpy"]["seconds_per_epoch"] / measured["pytorch_cpu"]["seconds_per_epoch"]
     verdict = "meets" if ratio <= GOAL_RATIO else "misses"
     print(f"cnn_gpu / PyTorch = {ratio:.2f}x ({verdict} the goal of at most {GOAL_RATIO}x)")
-    path = run_info.write_result(f"cpu_train_threads-{torch.get_num_threads()}", {
+    tag = f"{args.tag}_" if args.tag else ""
+    path = run_info.write_result(f"cpu_train_{tag}threads-{torch.get_num_threads()}", {
         "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size,
         "epochs": args.epochs, "seed": args.seed, "load_average_after": os.getloadavg(),
         "threads": {"torch": torch.get_num_threads(),

@@ -23,7 +23,8 @@ def git_commit() -> str:
                                capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
         return out + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        # A copy of the tree without .git (as on a remote machine) can be told its commit.
+        return os.environ.get("CNN_GPU_GIT_COMMIT", "unknown")
 
 
 def cpu_model() -> str:
