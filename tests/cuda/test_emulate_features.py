@@ -68,7 +68,7 @@ extern "C" __global__ void intrinsics(const float* x, const unsigned* u, float* 
     f[8 * t + 4] = fminf(v.x, v.y) + fmaxf(v.z, v.w) + min(v.x, v.z) + max(v.y, v.w);
     f[8 * t + 5] = ceilf(v.x) + floorf(v.y) + sqrtf(fabsf(v.z)) + __ldg(&x[4 * t + 3]);
     f[8 * t + 6] = __int_as_float(__float_as_int(v.x)) + __uint_as_float(__float_as_uint(v.y));
-    f[8 * t + 7] = (v.x > 0.0f ? INFINITY : -INFINITY) + (isnan(NAN) ? 1.0f : 0.0f);
+    f[8 * t + 7] = (v.x > 0.0f ? __int_as_float(0x7f800000) : __int_as_float(0xff800000)) + (isnan(__int_as_float(0x7fc00000)) ? 1.0f : 0.0f);
     unsigned a = u[t];
     i[8 * t + 0] = __popc(a);  i[8 * t + 1] = __clz(int(a));  i[8 * t + 2] = __ffs(int(a));
     i[8 * t + 3] = int(__brev(a)); i[8 * t + 4] = min(-3, 5) + max(2u, 7u);  i[8 * t + 5] = int(min(a, 9u));

@@ -21,6 +21,11 @@ def cupy():
     return cupy
 
 
+def as_dim3(extent):
+    """CuPy's kernels take grid and block only as tuples (the emulator also takes an int)."""
+    return tuple(extent) if isinstance(extent, (tuple, list)) else (extent,)
+
+
 def run_both(cupy, kernel, grid, block, args, code=None, path=None, name_expressions=None, options=()):
     """Outputs (every array argument after the launch) from the emulator and from the GPU."""
     emulated = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
@@ -28,7 +33,7 @@ def run_both(cupy, kernel, grid, block, args, code=None, path=None, name_express
                    ).get_function(kernel)(grid, block, tuple(emulated))
     on_gpu = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
     cupy.RawModule(code=code if code else open(path).read(), options=options,
-                   name_expressions=name_expressions).get_function(kernel)(grid, block, tuple(on_gpu))
+                   name_expressions=name_expressions).get_function(kernel)(as_dim3(grid), as_dim3(block), tuple(on_gpu))
     return ([a for a in emulated if isinstance(a, np.ndarray)],
             [cupy.asnumpy(a) for a in on_gpu if not isinstance(a, (np.generic, int, float))])
 
