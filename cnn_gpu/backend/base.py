@@ -10,8 +10,11 @@ themselves. Three backends implement it:
 
 Conventions (Keras's): images are channels-last ``(N, H, W, C)``; a Conv2D kernel is
 ``(kernel_h, kernel_w, in_channels, filters)``; a Dense kernel is ``(in_features, units)``.
-``padding`` is ``"valid"`` or ``"same"``; ``strides``, ``dilation`` and ``pool_size`` are
-``(h, w)`` tuples. Every method keeps its inputs' dtype (float32 or float64).
+``padding`` is ``"valid"`` or ``"same"`` (TensorFlow's: ceil(H / stride) outputs, the odd padding
+element on the bottom/right); ``strides``, ``dilation`` and ``pool_size`` are ints or ``(h, w)``
+tuples. Every method keeps its inputs' dtype (float32 or float64) and rejects bad arguments with an
+error that names the argument. Shapes and checks a layer needs before it has data
+(``conv2d_output_shape``, ``pool2d_output_shape``, ``check_activation``) live in ``cnn_gpu.ops``.
 """
 
 from __future__ import annotations
@@ -32,34 +35,46 @@ class Backend:
         """``a`` as a NumPy array on the host."""
         raise NotImplementedError
 
+    def zeros(self, shape, dtype):
+        """A zero-filled array of this backend (optimizer slots, accumulators)."""
+        raise NotImplementedError
+
     # --- dense ---------------------------------------------------------------------------------
     def dense_forward(self, x, w, b):
         """``x @ w + b`` for x (N, I), w (I, O), b (O,) or None."""
         raise NotImplementedError
 
-    def dense_backward(self, x, w, dy):
-        """Gradients ``(dx, dw, db)`` of ``dense_forward`` given dy (N, O)."""
+    def dense_backward(self, x, w, dy, need_dx=True):
+        """Gradients ``(dx, dw, db)`` of ``dense_forward`` given dy (N, O); dx is None unless ``need_dx``."""
         raise NotImplementedError
 
     # --- convolution ---------------------------------------------------------------------------
     def conv2d_forward(self, x, w, b, strides, padding, dilation):
-        """Cross-correlation (as every framework computes it) of NHWC x with (R, S, C, K) w, plus b (K,)."""
+        """Cross-correlation (as every framework computes it) of NHWC x with (R, S, C, K) w, plus b (K,) or None."""
         raise NotImplementedError
 
-    def conv2d_backward(self, x, w, dy, strides, padding, dilation):
-        """Gradients ``(dx, dw, db)`` of ``conv2d_forward`` given dy (N, P, Q, K)."""
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+        """Gradients ``(dx, dw, db)`` of ``conv2d_forward`` given dy (N, P, Q, K).
+
+        dx is None unless ``need_dx``: a model's first layer skips the backward-data pass.
+        """
         raise NotImplementedError
 
     # --- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):
-        """``(y, argmax)``: the pooled output and what the backward pass needs to route gradients."""
+        """``(y, argmax)``: the pooled output and what the backward pass needs to route gradients.
+
+        ``argmax`` is opaque to the layer: it hands it back to ``max_pool2d_backward`` unchanged.
+        ``strides`` None means the pool size.
+        """
         raise NotImplementedError
 
-    def max_pool2d_backward(self, dy, argmax, x_shape):
-        """Gradient to the input: each dy goes to its window's first maximum."""
+    def max_pool2d_backward(self, dy, argmax, x_shape, pool_size, strides, padding):
+        """Gradient to the input: each dy goes to its window's first maximum (row-major order)."""
         raise NotImplementedError
 
     def avg_pool2d_forward(self, x, pool_size, strides, padding):
+        """Window means, each over the real (unpadded) elements of its window."""
         raise NotImplementedError
 
     def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
@@ -74,25 +89,39 @@ class Backend:
         """Gradient to x given the forward's input x, output y and the upstream dy."""
         raise NotImplementedError
 
-    def dropout_forward(self, x, rate, seed):
-        """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate)."""
+    def dropout_forward(self, x, rate, rng):
+        """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate).
+
+        ``rng`` is the layer's ``numpy.random.Generator``: the same seed gives the same masks.
+        """
         raise NotImplementedError
 
     def dropout_backward(self, dy, mask):
         raise NotImplementedError
 
-    # --- losses --------------------------------------------------------------------------------
+    # --- losses: each returns (loss, gradient to the prediction), the loss a 0-d array ------------
     def softmax_cross_entropy(self, logits, labels, sparse):
         """Mean softmax cross-entropy over the batch, computed stably, and its gradient to logits.
 
         ``labels`` are one-hot (N, classes) or, with ``sparse``, integer class ids (N,).
-        Returns ``(loss, dlogits)``; loss is a 0-d array.
         """
+        raise NotImplementedError
+
+    def categorical_cross_entropy(self, probs, labels, sparse):
+        """Keras's categorical cross-entropy on probabilities (for a last activation other than softmax)."""
+        raise NotImplementedError
+
+    def binary_cross_entropy(self, probs, labels):
+        """Keras's binary cross-entropy on probabilities, the mean over every element."""
+        raise NotImplementedError
+
+    def mean_squared_error(self, pred, target):
+        """The mean over every element of (pred - target)^2."""
         raise NotImplementedError
 
     # --- optimizers ----------------------------------------------------------------------------
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
-        """Keras's SGD step, in place on ``param`` and ``velocity``."""
+        """Keras's SGD step, in place on ``param`` and ``velocity`` (None when momentum is 0)."""
         raise NotImplementedError
 
     def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):

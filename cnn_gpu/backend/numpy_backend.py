@@ -1,0 +1,94 @@
+"""The ``numpy`` backend: each method is one call into the reference ops of ``cnn_gpu.ops``.
+
+The ops take their array module from their inputs, so a subclass that sets ``xp`` to CuPy (the
+``cuda`` backend) runs every method it does not override on the GPU unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from cnn_gpu.backend.base import Backend
+from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, optim, pool
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+
+    def __init__(self, xp=numpy):
+        self.xp = xp
+
+    # --- arrays ------------------------------------------------------------------------------
+    def asarray(self, a, dtype=None):
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a):
+        return a.get() if hasattr(a, "get") and not isinstance(a, numpy.ndarray) else numpy.asarray(a)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    # --- dense ---------------------------------------------------------------------------------
+    def dense_forward(self, x, w, b):
+        return gemm.dense_forward(x, w, b)
+
+    def dense_backward(self, x, w, dy, need_dx=True):
+        dx = gemm.dense_backward_data(dy, w) if need_dx else None
+        return (dx, *gemm.dense_backward_weights(x, dy))
+
+    # --- convolution ---------------------------------------------------------------------------
+    def conv2d_forward(self, x, w, b, strides, padding, dilation):
+        return conv2d.conv2d_forward(x, w, b, strides, padding, dilation)
+
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+        dx = conv2d.conv2d_backward_data(dy, w, x.shape, strides, padding, dilation) if need_dx else None
+        return (dx, *conv2d.conv2d_backward_filter(x, dy, w.shape, strides, padding, dilation))
+
+    # --- pooling -------------------------------------------------------------------------------
+    def max_pool2d_forward(self, x, pool_size, strides, padding):
+        return pool.max_pool2d_forward(x, pool_size, strides, padding)
+
+    def max_pool2d_backward(self, dy, argmax, x_shape, pool_size, strides, padding):
+        return pool.max_pool2d_backward(dy, argmax, x_shape, pool_size, strides, padding)
+
+    def avg_pool2d_forward(self, x, pool_size, strides, padding):
+        return pool.avg_pool2d_forward(x, pool_size, strides, padding)
+
+    def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
+        return pool.avg_pool2d_backward(dy, x_shape, pool_size, strides, padding)
+
+    # --- activations and dropout -----------------------------------------------------------------
+    def activation_forward(self, name, x):
+        return activation.activation_forward(name, x)
+
+    def activation_backward(self, name, x, y, dy):
+        return activation.activation_backward(name, x, y, dy)
+
+    def dropout_forward(self, x, rate, rng):
+        return dropout.dropout_forward(x, rate, rng)
+
+    def dropout_backward(self, dy, mask):
+        return dropout.dropout_backward(dy, mask)
+
+    # --- losses --------------------------------------------------------------------------------
+    def softmax_cross_entropy(self, logits, labels, sparse):
+        return loss.softmax_cross_entropy(logits, labels, sparse)
+
+    def categorical_cross_entropy(self, probs, labels, sparse):
+        return loss.categorical_cross_entropy(probs, labels, sparse)
+
+    def binary_cross_entropy(self, probs, labels):
+        return loss.binary_cross_entropy(probs, labels)
+
+    def mean_squared_error(self, pred, target):
+        return loss.mean_squared_error(pred, target)
+
+    # --- optimizers ----------------------------------------------------------------------------
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        optim.sgd_update(param, grad, velocity, lr, momentum, nesterov)
+
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
+        optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+        optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon)

@@ -1,0 +1,36 @@
+"""Small pieces every op module shares: the array module of an input and argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def array_module(x):
+    """``cupy`` for a CuPy array, ``numpy`` for anything else.
+
+    CuPy is imported only when a CuPy array is already in hand, so NumPy-only installs never need it.
+    """
+    if type(x).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def check_float(x, name):
+    """Fail unless ``x`` is a float32 or float64 array; ``name`` is the argument as the caller knows it."""
+    dtype = getattr(x, "dtype", None)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got {dtype or type(x).__name__}")
+
+
+def check_same_dtype(a, a_name, b, b_name):
+    if a.dtype != b.dtype:
+        raise TypeError(f"{a_name} is {a.dtype} but {b_name} is {b.dtype}: they must match")
+
+
+def check_ndim(x, ndim, name, layout):
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")

@@ -1,0 +1,116 @@
+"""Sliding-window geometry shared by convolution and pooling: NHWC, TensorFlow/Keras padding rules.
+
+A window has (R, S) taps spaced ``dilation`` apart and moves ``strides`` at a time. ``valid`` keeps
+only windows that fit inside the input; ``same`` gives ceil(H / stride) outputs and pads the
+shortfall with half on the top/left and the extra element on the bottom/right, as TensorFlow does.
+
+The vectorised ops all work on the same two pieces: ``window_view`` (every window of the padded
+input as one strided view, no copy) and ``fold`` (its adjoint: add per-window values back into an
+input-shaped array).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import NamedTuple
+
+from cnn_gpu.ops.common import array_module
+
+PADDINGS = ("valid", "same")
+
+
+def as_pair(value, name):
+    """``(h, w)`` from an int or a pair of positive ints; a ValueError naming ``name`` otherwise."""
+    pair = (value, value) if isinstance(value, Integral) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def check_padding(padding):
+    """``padding`` lower-cased if it is 'valid' or 'same'."""
+    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def output_length(size, window, stride, dilation, padding):
+    """Outputs along one axis (may be < 1 when a valid window does not fit; callers reject that)."""
+    if padding == "same":
+        return -(-size // stride)
+    return (size - ((window - 1) * dilation + 1)) // stride + 1
+
+
+def padding_amounts(size, window, stride, dilation, padding):
+    """``(before, after)`` padding along one axis: the extra element of an odd total goes after."""
+    if padding == "valid":
+        return 0, 0
+    extent = (window - 1) * dilation + 1
+    total = max((output_length(size, window, stride, dilation, padding) - 1) * stride + extent - size, 0)
+    return total // 2, total - total // 2
+
+
+class Geometry(NamedTuple):
+    """Everything about a 2-D sliding window over an (H, W) input that the ops need."""
+
+    in_hw: tuple
+    out_hw: tuple
+    window: tuple
+    strides: tuple
+    dilation: tuple
+    pads: tuple  # ((top, bottom), (left, right))
+
+
+def geometry(in_hw, window, strides, padding, dilation, window_name="kernel"):
+    """Validated window geometry; a ValueError if the (dilated) window does not fit a valid input."""
+    window = as_pair(window, window_name)
+    strides = as_pair(strides, "strides")
+    dilation = as_pair(dilation, "dilation")
+    padding = check_padding(padding)
+    out_hw = tuple(output_length(*args, padding) for args in zip(in_hw, window, strides, dilation))
+    if min(out_hw) < 1:
+        extent = tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
+        raise ValueError(
+            f"input of height x width {tuple(in_hw)} is smaller than the {window_name} extent {extent} "
+            f"with padding 'valid'"
+        )
+    pads = tuple(padding_amounts(*args, padding) for args in zip(in_hw, window, strides, dilation))
+    return Geometry(tuple(in_hw), out_hw, window, strides, dilation, pads)
+
+
+def pad(x, g, value=0):
+    """``x`` (N, H, W, C) padded on H and W by ``g.pads`` with ``value`` (``x`` itself when no padding)."""
+    if g.pads == ((0, 0), (0, 0)):
+        return x
+    xp = array_module(x)
+    return xp.pad(x, ((0, 0), *g.pads, (0, 0)), constant_values=value)
+
+
+def window_view(padded, g):
+    """Every window of a padded (N, Hp, Wp, C) array as an (N, P, Q, R, S, C) strided view (no copy)."""
+    xp = array_module(padded)
+    n, _, _, c = padded.shape
+    sn, sh, sw, sc = padded.strides
+    shape = (n, *g.out_hw, *g.window, c)
+    strides = (sn, sh * g.strides[0], sw * g.strides[1], sh * g.dilation[0], sw * g.dilation[1], sc)
+    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides, writeable=False)
+
+
+def fold(cols, g):
+    """The adjoint of ``window_view`` then ``pad``: sum (N, P, Q, R, S, C) window values into (N, H, W, C).
+
+    One strided add per tap (R * S of them), each over the whole batch: overlapping windows
+    accumulate, and whatever lands on padding is cropped away.
+    """
+    xp = array_module(cols)
+    n, p, q, r_taps, s_taps, c = cols.shape
+    (top, bottom), (left, right) = g.pads
+    h, w = g.in_hw
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
+    (sh, sw), (dh, dw) = g.strides, g.dilation
+    for r in range(r_taps):
+        for s in range(s_taps):
+            out[:, r * dh : r * dh + (p - 1) * sh + 1 : sh, s * dw : s * dw + (q - 1) * sw + 1 : sw] += cols[
+                :, :, :, r, s
+            ]
+    return out[:, top : top + h, left : left + w]

@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+
+from cnn_gpu.gradcheck import check_gradient
+from cnn_gpu.ops.loss import (
+    EPSILON,
+    binary_cross_entropy,
+    categorical_cross_entropy,
+    mean_squared_error,
+    one_hot,
+    softmax_cross_entropy,
+)
+from helpers import assert_close, random_array
+
+BATCH_CLASSES = [(1, 2), (7, 3), (32, 10)]
+
+
+def random_labels(rng, n, classes):
+    ids = rng.integers(0, classes, size=n)
+    return ids, np.eye(classes)[ids]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,classes", BATCH_CLASSES)
+def test_softmax_cross_entropy_matches_the_definition(rng, n, classes, dtype):
+    logits = random_array(rng, (n, classes), dtype)
+    ids, onehot = random_labels(rng, n, classes)
+    e = np.exp(logits.astype(np.float64))
+    probs = e / e.sum(axis=1, keepdims=True)
+    loss, grad = softmax_cross_entropy(logits, onehot.astype(dtype))
+    assert loss.shape == () and loss.dtype == dtype and grad.dtype == dtype
+    assert_close(loss, -np.log(probs[np.arange(n), ids]).mean(), what="loss")
+    assert_close(grad, (probs - onehot) / n, what="dlogits")
+    sparse_loss, sparse_grad = softmax_cross_entropy(logits, ids, sparse=True)
+    assert_close(sparse_loss, loss.astype(np.float64), what="sparse loss")
+    assert_close(sparse_grad, grad.astype(np.float64), what="sparse dlogits")
+    column_loss, _ = softmax_cross_entropy(logits, ids[:, None], sparse=True)
+    assert_close(column_loss, loss.astype(np.float64), what="(N, 1) labels")
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0], [0.0, -1000.0]], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, grad = softmax_cross_entropy(logits, np.array([1, 0]), sparse=True)
+    # Row 0 misses by 1000 nats, row 1 is certain: the mean is 500.
+    assert loss == pytest.approx(500.0)
+    assert_close(grad, np.array([[0.5, -0.5], [0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n,classes", BATCH_CLASSES)
+def test_softmax_cross_entropy_gradient_matches_central_differences(rng, n, classes, sparse):
+    logits = random_array(rng, (n, classes), np.float64, -3, 3)
+    ids, onehot = random_labels(rng, n, classes)
+    labels = ids if sparse else onehot
+    _, grad = softmax_cross_entropy(logits, labels, sparse)
+    check_gradient(lambda v: softmax_cross_entropy(v, labels, sparse)[0], logits, grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,classes", BATCH_CLASSES)
+def test_categorical_cross_entropy_renormalises_and_clips_as_keras(rng, n, classes, dtype):
+    # Rows that do not sum to 1, and one probability of exactly 0 on a true class.
+    probs = random_array(rng, (n, classes), dtype, 0.05, 2.0)
+    ids, onehot = random_labels(rng, n, classes)
+    probs[0, ids[0]] = 0
+    normalised = probs.astype(np.float64) / probs.astype(np.float64).sum(axis=1, keepdims=True)
+    expected = -np.log(np.clip(normalised[np.arange(n), ids], EPSILON, 1 - EPSILON)).mean()
+    loss, grad = categorical_cross_entropy(probs, onehot)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert_close(loss, expected)
+    assert_close(categorical_cross_entropy(probs, ids, sparse=True)[0], np.float64(loss))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_categorical_cross_entropy_gradient_matches_central_differences(rng, sparse):
+    probs = random_array(rng, (6, 4), np.float64, 0.1, 1.0)
+    ids, onehot = random_labels(rng, 6, 4)
+    labels = ids if sparse else onehot
+    _, grad = categorical_cross_entropy(probs, labels, sparse)
+    check_gradient(lambda v: categorical_cross_entropy(v, labels, sparse)[0], probs, grad)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (9, 1), (5, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_matches_keras(rng, shape, dtype):
+    probs = random_array(rng, shape, dtype, 0.01, 0.99)
+    labels = rng.integers(0, 2, size=shape).astype(dtype)
+    p = probs.astype(np.float64)
+    expected = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
+    loss, grad = binary_cross_entropy(probs, labels)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert_close(loss, expected)
+    assert_close(grad, (p - labels) / (p * (1 - p)) / p.size)
+
+
+def test_binary_cross_entropy_clips_certain_mistakes():
+    loss, grad = binary_cross_entropy(np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]]))
+    assert loss == pytest.approx(-np.log(EPSILON))
+    assert np.all(np.isfinite(grad))
+
+
+def test_binary_cross_entropy_gradient_matches_central_differences(rng):
+    probs = random_array(rng, (5, 3), np.float64, 0.05, 0.95)
+    labels = rng.integers(0, 2, size=(5, 3)).astype(np.float64)
+    _, grad = binary_cross_entropy(probs, labels)
+    check_gradient(lambda v: binary_cross_entropy(v, labels)[0], probs, grad)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (4, 5, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mean_squared_error_value_and_gradient(rng, shape, dtype):
+    pred, target = random_array(rng, shape, dtype), random_array(rng, shape, dtype)
+    loss, grad = mean_squared_error(pred, target)
+    diff = pred.astype(np.float64) - target
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert_close(loss, (diff**2).mean())
+    assert_close(grad, 2 * diff / diff.size)
+    pred64 = pred.astype(np.float64)
+    _, grad64 = mean_squared_error(pred64, target)
+    check_gradient(lambda v: mean_squared_error(v, target)[0], pred64, grad64)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: softmax_cross_entropy(np.zeros((3, 4)), np.zeros((3, 5))), r"labels must have y_pred's shape \(3, 4\)"),
+        (lambda: softmax_cross_entropy(np.zeros((3, 4)), np.array([0, 4, 1]), True), r"must lie in \[0, 4\)"),
+        (lambda: softmax_cross_entropy(np.zeros((3, 4)), np.array([0, -1, 1]), True), r"must lie in \[0, 4\)"),
+        (lambda: softmax_cross_entropy(np.zeros((3, 4)), np.zeros(3), True), "integer class ids"),
+        (lambda: softmax_cross_entropy(np.zeros(4), np.zeros(4)), "y_pred must be 2-D"),
+        (lambda: categorical_cross_entropy(np.zeros((3, 4), np.int32), np.zeros((3, 4))), "y_pred must be a float"),
+        (lambda: binary_cross_entropy(np.zeros((3, 1)), np.zeros(3)), "labels must have y_pred's shape"),
+        (lambda: mean_squared_error(np.zeros((3, 2)), np.zeros((2, 3))), "labels must have y_pred's shape"),
+    ],
+)
+def test_losses_reject_bad_arguments(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+def test_one_hot_puts_a_single_one_per_row(rng):
+    ids = rng.integers(0, 7, size=11)
+    out = one_hot(ids, 7, np.float32)
+    assert out.dtype == np.float32
+    assert np.array_equal(out.argmax(axis=1), ids) and np.all(out.sum(axis=1) == 1)

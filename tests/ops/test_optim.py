@@ -1,0 +1,106 @@
+"""Keras 3's optimizers: single steps against the values Keras's own tests expect, and several steps
+against the textbook forms of the same algorithms, written independently in float64."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.ops.optim import adam_update, rmsprop_update, sgd_update
+from helpers import assert_close, random_array
+
+# Keras's optimizer tests start every optimizer from these weights and gradients.
+START = [1.0, 2.0, 3.0, 4.0]
+GRADS = [1.0, 6.0, 7.0, 2.0]
+
+
+def keras_start(dtype):
+    return np.array(START, dtype), np.array(GRADS, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_single_steps_give_the_values_keras_tests_expect(dtype):
+    w, g = keras_start(dtype)
+    sgd_update(w, g, None, lr=0.5)
+    np.testing.assert_allclose(w, [0.5, -1.0, -0.5, 3.0], atol=1e-4)
+
+    w, g = keras_start(dtype)
+    adam_update(w, g, np.zeros_like(w), np.zeros_like(w), lr=0.5, step=1)
+    np.testing.assert_allclose(w, [0.5, 1.5, 2.5, 3.5], atol=1e-4)
+
+    w, g = keras_start(dtype)
+    rmsprop_update(w, g, np.zeros_like(w), lr=0.5)
+    np.testing.assert_allclose(w, [-0.5811, 0.4189, 1.4189, 2.4189], atol=1e-4)
+    assert w.dtype == dtype
+
+
+def test_rmsprop_matches_the_keras_docstring_example():
+    # loss = w^2 / 2, so the gradient is w itself; Keras documents 9.683772 after one step.
+    w = np.array([10.0], np.float32)
+    rmsprop_update(w, w.copy(), np.zeros_like(w), lr=0.1)
+    assert w[0] == pytest.approx(9.683772, abs=1e-6)
+
+
+def run_steps(update, w, grads, slots, **hyper):
+    for step, g in enumerate(grads, start=1):
+        extra = {"step": step} if update is adam_update else {}
+        update(w, g, *slots, **hyper, **extra)
+    return w
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_with_momentum_matches_the_textbook_over_steps(rng, nesterov, dtype):
+    w0, grads = random_array(rng, (5, 3), dtype), [random_array(rng, (5, 3), dtype) for _ in range(6)]
+    lr, momentum = 0.05, 0.8
+    w = run_steps(sgd_update, w0.copy(), grads, [np.zeros_like(w0)], lr=lr, momentum=momentum, nesterov=nesterov)
+    # Textbook heavy ball, v = mu v + g, w -= lr v; Nesterov looks ahead: w -= lr (g + mu v).
+    ref, v = w0.astype(np.float64), np.zeros(w0.shape)
+    for g in grads:
+        v = momentum * v + g
+        ref -= lr * (g + momentum * v) if nesterov else lr * v
+    assert w.dtype == dtype
+    assert_close(w, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_matches_the_paper_with_epsilon_hat_over_steps(rng, dtype):
+    w0, grads = random_array(rng, (4, 7), dtype), [random_array(rng, (4, 7), dtype) for _ in range(6)]
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    w = run_steps(adam_update, w0.copy(), grads, [np.zeros_like(w0), np.zeros_like(w0)], lr=lr, beta_1=b1,
+                  beta_2=b2, epsilon=eps)
+    # Kingma and Ba with bias-corrected moments; Keras's epsilon is the paper's "epsilon hat", which
+    # sits beside the uncorrected sqrt(v): eps on sqrt(v_hat) becomes eps / sqrt(1 - b2^t).
+    ref, m, v = w0.astype(np.float64), np.zeros(w0.shape), np.zeros(w0.shape)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        ref -= lr * m_hat / (np.sqrt(v_hat) + eps / np.sqrt(1 - b2**t))
+    assert w.dtype == dtype
+    assert_close(w, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rmsprop_matches_the_textbook_over_steps(rng, dtype):
+    w0, grads = random_array(rng, (9,), dtype), [random_array(rng, (9,), dtype) for _ in range(6)]
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    w = run_steps(rmsprop_update, w0.copy(), grads, [np.zeros_like(w0)], lr=lr, rho=rho, epsilon=eps)
+    ref, ms = w0.astype(np.float64), np.zeros(w0.shape)
+    for g in grads:
+        ms = rho * ms + (1 - rho) * g * g
+        ref -= lr * g / np.sqrt(ms + eps)
+    assert w.dtype == dtype
+    assert_close(w, ref)
+
+
+def test_updates_are_in_place(rng):
+    w, g = random_array(rng, (3, 2), np.float32), random_array(rng, (3, 2), np.float32)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    before = w.copy()
+    adam_update(w, g, m, v, lr=0.1, step=1)
+    assert not np.array_equal(w, before) and np.any(m != 0) and np.any(v != 0)
+
+
+def test_adam_step_counts_from_one(rng):
+    w = np.zeros(2)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        adam_update(w, w, w.copy(), w.copy(), lr=0.1, step=0)
