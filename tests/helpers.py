@@ -50,3 +50,12 @@ def poisoned(shape, dtype=np.float32, xp=np):
 def to_host(a):
     """A NumPy view of ``a`` whether it is a NumPy or a CuPy array."""
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def on_backend(a, backend):
+    """``a`` (a NumPy array) where kernels of ``backend`` take it: a CuPy copy for cuda, as is for emulate."""
+    if backend == "cuda":
+        import cupy
+
+        return cupy.asarray(a)
+    return a
