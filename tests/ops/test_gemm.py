@@ -219,6 +219,25 @@ def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypa
     autotune.forget()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernel_backends_dense_runs_forward_and_both_backward_products(rng, kernel_backend, dtype):
+    from cnn_gpu.backend.kernel_backend import KernelBackend
+    from cnn_gpu.cuda.kernel import backend_xp
+
+    backend = KernelBackend(backend_xp(kernel_backend))
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    x, w = random_array(rng, (13, 37), dtype), random_array(rng, (37, 10), dtype)
+    b, dy = random_array(rng, (10,), dtype), random_array(rng, (13, 10), dtype)
+    y = backend.dense_forward(on(x), on(w), on(b))
+    dx, dw, db = backend.dense_backward(on(x), on(w), on(dy))
+    assert {to_host(v).dtype for v in (y, dx, dw, db)} == {np.dtype(dtype)}
+    assert_close(y, gemm_reference(x, w, bias=b), what="y")
+    assert_close(dx, gemm_reference(dy, w, trans_b=True), what="dx")
+    assert_close(dw, gemm_reference(x, dy, trans_a=True), what="dw")
+    assert_close(db, dy.astype(np.float64).sum(axis=0), what="db")
+    assert backend.dense_backward(on(x), on(w), on(dy), need_dx=False)[0] is None
+
+
 def wrong_device_array(backend):
     """A matrix the kernels of ``backend`` cannot take: host memory for cuda, a list for the emulator."""
     return np.zeros((3, 4), np.float32) if backend == "cuda" else [[0.0] * 4] * 3
