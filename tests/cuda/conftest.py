@@ -1,0 +1,17 @@
+from pathlib import Path
+
+import pytest
+
+KERNELS = Path(__file__).parent / "kernels"
+
+
+@pytest.fixture
+def emulate_backend(monkeypatch):
+    """cnn_gpu.RawModule on the emulator, as on a machine without a GPU."""
+    monkeypatch.setenv("CNN_GPU_BACKEND", "emulate")
+
+
+@pytest.fixture
+def unchecked(monkeypatch):
+    """The fast path: one forward order, no guard copies."""
+    monkeypatch.setenv("CNN_GPU_EMULATE_CHECKED", "0")
