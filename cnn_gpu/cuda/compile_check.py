@@ -52,8 +52,13 @@ class CompileCheckError(RuntimeError):
     """nvcc rejected a kernel file (an error, or a warning made an error)."""
 
 
+# Where the CUDA toolkit installs nvcc when it is not on PATH.
+NVCC_FALLBACK = Path("/usr/local/cuda/bin/nvcc")
+
+
 def find_nvcc() -> str | None:
-    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.access(p, os.X_OK)), None)
+    """nvcc on PATH, else the toolkit's default location, else None."""
+    return shutil.which("nvcc") or (str(NVCC_FALLBACK) if os.access(NVCC_FALLBACK, os.X_OK) else None)
 
 
 def instantiation_source(file: str, name_expressions) -> str:

@@ -8,7 +8,11 @@ KERNELS = Path(__file__).parent / "kernels"
 @pytest.fixture
 def emulate_backend(monkeypatch):
     """cnn_gpu.RawModule on the emulator, as on a machine without a GPU."""
+    import cnn_gpu.backend
+
     monkeypatch.setenv("CNN_GPU_BACKEND", "emulate")
+    # The backend is chosen once per process; forget the choice so that this test's variable counts.
+    monkeypatch.setattr(cnn_gpu.backend, "_current", None)
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""Seconds per training epoch of the seed model on the CPU: cnn_gpu's numpy backend against PyTorch.
+
+Both train the same network (Conv2D 32 3x3 - MaxPool 2 - Dense 64 - Dense 10) with Adam at Keras's
+defaults on the same uint8 images scaled to [0, 1], batch 32, one thread pool each as the libraries
+set it up (all cores). The first epoch of each warms caches and allocators and is not counted; the
+median of the remaining epochs is. Writes benchmarks/results/cpu_train.json.
+
+    pip install -e '.[bench]'   # torch: install a CPU build first to avoid the CUDA download
+    python benchmarks/cpu_train.py [--dataset mnist-sample] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import run_info
+from cnn_gpu import datasets, seed_model
+
+GOAL_RATIO = 1.5  # issue 3: ours no slower than 1.5x PyTorch
+
+
+def epoch_times_cnn_gpu(x, y, epochs: int, batch_size: int, seed: int) -> list[float]:
+    import cnn_gpu
+    from cnn_gpu.backend import set_backend
+
+    set_backend("numpy")
+    cnn_gpu.utils.set_random_seed(seed)
+    model = seed_model.build(cnn_gpu, input_shape=x.shape[1:])
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def torch_seed_model(torch, input_shape):
+    height, width, channels = input_shape
+    flat = 32 * ((height - 2) // 2) * ((width - 2) // 2)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, seed_model.CLASSES))
+
+
+def epoch_times_torch(x, y, epochs: int, batch_size: int, seed: int) -> list[float]:
+    import torch
+
+    torch.manual_seed(seed)
+    model = torch_seed_model(torch, x.shape[1:])
+    # Keras's Adam defaults; CrossEntropyLoss on logits is softmax + categorical cross-entropy.
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # NCHW
+    labels = torch.from_numpy(y.argmax(axis=1))
+    generator = torch.Generator().manual_seed(seed)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(images), generator=generator)
+        for first in range(0, len(images), batch_size):
+            batch = order[first:first + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(images[batch]), labels[batch]).backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default=datasets.SAMPLE, choices=datasets.NAMES)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--epochs", type=int, default=4, help="including the uncounted first (default 4)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch is a warm-up and not counted")
+
+    import torch
+
+    (images, labels), _ = datasets.load(args.dataset, args.data_dir)
+    x, y = seed_model.prepare(images, labels)
+    measured = {}
+    for name, run in (("cnn_gpu_numpy", epoch_times_cnn_gpu), ("pytorch_cpu", epoch_times_torch)):
+        times = run(x, y, args.epochs, args.batch_size, args.seed)
+        measured[name] = {"epoch_seconds": [round(t, 3) for t in times],
+                          "seconds_per_epoch": statistics.median(times[1:])}
+        print(f"{name:>14}: {measured[name]['seconds_per_epoch']:.2f} s/epoch "
+              f"(epochs: {', '.join(f'{t:.2f}' for t in times)}; the first is not counted)")
+    ratio = measured["cnn_gpu_numpy"]["seconds_per_epoch"] / measured["pytorch_cpu"]["seconds_per_epoch"]
+    verdict = "meets" if ratio <= GOAL_RATIO else "misses"
+    print(f"cnn_gpu / PyTorch = {ratio:.2f}x ({verdict} the goal of at most {GOAL_RATIO}x)")
+    path = run_info.write_result("cpu_train", {
+        "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size,
+        "epochs": args.epochs, "seed": args.seed, "torch_threads": torch.get_num_threads(),
+        **measured, "ratio": ratio, "goal_ratio": GOAL_RATIO,
+        **run_info.describe_run("torch", "cnn-gpu"),
+    })
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
