@@ -1,0 +1,135 @@
+"""GEMM: every rung of the ladder against cuBLAS, in TFLOP/s and as a fraction of cuBLAS.
+
+Cases: square products 256 to 8192 (A.B), and the seed model's two Dense layers (5408 -> 64 and
+64 -> 10) at batch 32, 128 and 512, each in its three products: forward x.W (A.B), backward to data
+dy.W^T (A.B^T), backward to weights x^T.dy (A^T.B). cuBLAS (``cupy.matmul``) runs each case twice,
+with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32_mma); every result
+records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
+harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
+
+The slow rungs skip the large squares (NAIVE_MAX) to keep the whole run near three minutes.
+``--table JSON`` prints the README's ladder table from a result file instead of measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import harness
+from cnn_gpu.ops.gemm import GEMM_VARIANTS, gemm, gemm_reference
+
+SQUARES = [256, 512, 1024, 2048, 4096, 8192]
+# The seed model's Dense layers (in_features, units) and the batches to time them at.
+DENSE_LAYERS = [(5408, 64), (64, 10)]
+BATCHES = [32, 128, 512]
+# Rungs 1 and 2 need seconds per launch past this size; they are skipped there.
+SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
+# The ladder table's size.
+TABLE_SIZE = 4096
+
+
+def dense_cases(batch, fan_in, units):
+    """(label, m, n, k, trans_a, trans_b) of a Dense layer's forward and two backward products."""
+    return [("forward", batch, units, fan_in, False, False),
+            ("backward_data", batch, fan_in, units, False, True),
+            ("backward_weights", fan_in, units, batch, True, False)]
+
+
+def cases(dry_run):
+    if dry_run:
+        return [("square", 40, 36, 20, False, False), *[(label, *rest) for label, *rest in dense_cases(8, 68, 12)]]
+    squares = [("square", n, n, n, False, False) for n in SQUARES]
+    dense = [(f"dense{fan_in}x{units}_{label}", *rest) for fan_in, units in DENSE_LAYERS for batch in BATCHES
+             for label, *rest in dense_cases(batch, fan_in, units)]
+    return squares + dense
+
+
+def fp32_tolerance(k):
+    """FP32 rounding of a K-long dot product grows like sqrt(K): 1e-5 up to K = 1024, then more."""
+    return harness.DEFAULT_TOLERANCE * max(1.0, (k / 1024) ** 0.5)
+
+
+def cublas_runs(session, out):
+    """The vendor baselines: cuBLAS with TF32 off and on (plain NumPy on a dry run)."""
+    xp = session.xp
+
+    def matmul(a, b, trans_a, trans_b):
+        xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+    if session.dry_run:
+        return {"numpy_matmul": (False, lambda *args: matmul(*args))}
+    from cupy._core import _routines_linalg as cublas_modes
+
+    def with_mode(mode):
+        def run(*args):
+            previous = cublas_modes.get_compute_type(np.dtype(np.float32))
+            cublas_modes.set_compute_type(np.dtype(np.float32), mode)
+            try:
+                matmul(*args)
+            finally:
+                cublas_modes.set_compute_type(np.dtype(np.float32), previous)
+        return run
+
+    return {"cublas_fp32": (False, with_mode(cublas_modes.COMPUTE_TYPE_FP32)),
+            "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
+
+
+def main(argv=None) -> int:
+    session = harness.Session("gemm", harness.parse_args(__doc__, argv), case_budget_ms=800.0)
+    xp = session.xp
+    for label, m, n, k, trans_a, trans_b in cases(session.dry_run):
+        shape_a, shape_b = ((k, m) if trans_a else (m, k)), ((n, k) if trans_b else (k, n))
+        sets = session.input_sets(lambda rng: (session.uniform(rng, shape_a), session.uniform(rng, shape_b)),
+                                  4 * (m * k + k * n + m * n))
+        out = xp.empty((m, n), dtype=np.float32)
+        params = {"case": label, "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b}
+
+        def check(operands):
+            a, b = operands
+            return out, gemm_reference(a, b, trans_a, trans_b)
+
+        def measure(name, run, tf32):
+            tolerance = 2e-3 if tf32 else fp32_tolerance(k)
+            return session.measure(name, {**params, "tf32": tf32}, lambda ab: run(*ab, trans_a, trans_b), sets,
+                                   check, poison=[out], flops=2 * m * n * k, tolerance=tolerance)
+
+        baselines = {tf32: measure(name, run, tf32)["tflops"]
+                     for name, (tf32, run) in cublas_runs(session, out).items()}
+        for name, variant in GEMM_VARIANTS.items():
+            if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
+                continue
+            run = lambda a, b, ta, tb, name=name: gemm(a, b, trans_a=ta, trans_b=tb, variant=name, out=out,  # noqa: E731
+                                                      backend=session.backend)
+            result = measure(name, run, variant.tf32)
+            baseline = baselines.get(variant.tf32, baselines.get(False))
+            result["vs_cublas"] = result["tflops"] / baseline if baseline else None
+    return harness.finish(session)
+
+
+def ladder_table(document: dict, size: int = TABLE_SIZE) -> str:
+    """The README's table: each kernel's TFLOP/s at size^3 (A.B) and its fraction of cuBLAS."""
+    rows = ["| kernel | GFLOP/s | % of cuBLAS |", "|---|---:|---:|"]
+    for result in document["results"]:
+        p = result["params"]
+        if p.get("case") == "square" and p["m"] == size and not (p["trans_a"] or p["trans_b"]):
+            vs = result.get("vs_cublas")
+            percent = f"{100 * vs:.1f}" if vs is not None else "100 (baseline)"
+            precision = " (TF32)" if p.get("tf32") else ""
+            rows.append(f"| {result['name']}{precision} | {1e3 * result['tflops']:.0f} | {percent} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    if "--table" in sys.argv:
+        parser = argparse.ArgumentParser(description="Print the ladder table of a gemm result JSON")
+        parser.add_argument("--table", type=Path, required=True)
+        parser.add_argument("--size", type=int, default=TABLE_SIZE)
+        options = parser.parse_args()
+        print(ladder_table(json.loads(options.table.read_text()), options.size))
+        sys.exit(0)
+    sys.exit(main())

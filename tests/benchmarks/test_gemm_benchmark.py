@@ -1,0 +1,29 @@
+"""The GEMM benchmark, dry-run on the emulator: every rung and the baseline measured and checked,
+the JSON written, and the README's ladder table generated from it."""
+
+import json
+
+from benchmarks import gemm as gemm_benchmark
+from cnn_gpu import cli
+from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+
+def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tmp_path):
+    assert cli.main(["bench", "gemm", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    document = json.loads((tmp_path / "gemm.json").read_text())
+    names = {r["name"] for r in document["results"]}
+    assert names == {"numpy_matmul", *GEMM_VARIANTS}
+    assert all(r["check"]["passed"] for r in document["results"])
+    dense = {r["params"]["case"] for r in document["results"]}
+    assert {"forward", "backward_data", "backward_weights"} <= dense
+    table = gemm_benchmark.ladder_table(document, size=40).splitlines()
+    assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
+    assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
+
+
+def test_the_full_run_covers_the_squares_and_every_dense_product():
+    cases = gemm_benchmark.cases(dry_run=False)
+    assert [c[1] for c in cases if c[0] == "square"] == gemm_benchmark.SQUARES
+    dense = [c for c in cases if c[0].startswith("dense")]
+    assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
+    assert ("dense5408x64_backward_weights", 5408, 64, 32, True, False) in dense
