@@ -60,48 +60,58 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
     }
 }
 
-// The same tile with VEC-float loads (VEC = 4: one 16-byte LDG.E.128 per thread and vector; VEC = 1:
-// scalar). VEC = 4 needs the operand's contiguous extent (K or MN) to be a multiple of 4 and the
-// pointer 16-byte aligned, so that every vector lies wholly inside or wholly outside the matrix;
-// the wrappers choose VEC = 1 otherwise. A vector along mn is stored as it is (one STS.128); a
-// vector along k is scattered down the column s[k..k+3][mn].
-template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, int VEC>
-__device__ __forceinline__ void load_tile_vectorized(float* __restrict__ s, const float* __restrict__ x,
-                                                     int mn0, int k0, int MN, int K, int tid)
+// Whether the 16-byte paths below may be used: every 4-float vector of A and B then lies wholly
+// inside or wholly outside its matrix (the contiguous extents, K or M for A and K or N for B, are
+// multiples of 4) and is 16-byte aligned. The kernels ask once and pass the answer to the loaders;
+// the branch is uniform, and a problem that fails the test takes the 4-byte path.
+template <bool TRANS_A, bool TRANS_B>
+__device__ __forceinline__ bool float4_loads_fit(const float* a, const float* b, int M, int N, int K)
 {
-    if constexpr (VEC == 1) {
+    const int a_extent = TRANS_A ? M : K, b_extent = TRANS_B ? K : N;
+    const unsigned long long addresses = reinterpret_cast<unsigned long long>(a) | reinterpret_cast<unsigned long long>(b);
+    return a_extent % 4 == 0 && b_extent % 4 == 0 && addresses % 16 == 0;
+}
+
+// The same tile with float4 loads when `wide` (one 16-byte LDG.E.128 per thread and vector), else
+// load_tile's scalar ones. A vector along mn is stored as it is (one STS.128); a vector along k is
+// scattered down the column s[k..k+3][mn].
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+__device__ __forceinline__ void load_tile_vectorized(float* __restrict__ s, const float* __restrict__ x,
+                                                     int mn0, int k0, int MN, int K, int tid, bool wide)
+{
+    if (!wide) {
         load_tile<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS>(s, x, mn0, k0, MN, K, tid);
-    } else {
-        static_assert(VEC == 4 && ROWS % 4 == 0 && BK % 4 == 0 && STRIDE % 4 == 0, "float4 tiles");
-        constexpr int PER_LINE = K_CONTIGUOUS ? BK / 4 : ROWS / 4;  // vectors along the contiguous dimension
+        return;
+    }
+    static_assert(ROWS % 4 == 0 && BK % 4 == 0 && STRIDE % 4 == 0, "float4 tiles");
+    constexpr int PER_LINE = K_CONTIGUOUS ? BK / 4 : ROWS / 4;  // vectors along the contiguous dimension
 #pragma unroll
-        for (int i = tid; i < ROWS * BK / 4; i += NTHREADS) {
-            const int mn = K_CONTIGUOUS ? i / PER_LINE : (i % PER_LINE) * 4;
-            const int k = K_CONTIGUOUS ? (i % PER_LINE) * 4 : i / PER_LINE;
-            const int gmn = mn0 + mn, gk = k0 + k;
-            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (gmn < MN && gk < K)
-                v = *reinterpret_cast<const float4*>(K_CONTIGUOUS ? x + (long long)gmn * K + gk
-                                                                  : x + (long long)gk * MN + gmn);
-            if (K_CONTIGUOUS) {
-                s[(k + 0) * STRIDE + mn] = v.x;
-                s[(k + 1) * STRIDE + mn] = v.y;
-                s[(k + 2) * STRIDE + mn] = v.z;
-                s[(k + 3) * STRIDE + mn] = v.w;
-            } else {
-                *reinterpret_cast<float4*>(&s[k * STRIDE + mn]) = v;
-            }
+    for (int i = tid; i < ROWS * BK / 4; i += NTHREADS) {
+        const int mn = K_CONTIGUOUS ? i / PER_LINE : (i % PER_LINE) * 4;
+        const int k = K_CONTIGUOUS ? (i % PER_LINE) * 4 : i / PER_LINE;
+        const int gmn = mn0 + mn, gk = k0 + k;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (gmn < MN && gk < K)
+            v = *reinterpret_cast<const float4*>(K_CONTIGUOUS ? x + (long long)gmn * K + gk
+                                                              : x + (long long)gk * MN + gmn);
+        if (K_CONTIGUOUS) {
+            s[(k + 0) * STRIDE + mn] = v.x;
+            s[(k + 1) * STRIDE + mn] = v.y;
+            s[(k + 2) * STRIDE + mn] = v.z;
+            s[(k + 3) * STRIDE + mn] = v.w;
+        } else {
+            *reinterpret_cast<float4*>(&s[k * STRIDE + mn]) = v;
         }
     }
 }
 
 // The tile copied with cp.async, in the operand's own layout since the copy engine cannot transpose:
 // k contiguous -> s[mn][k] (row stride STRIDE >= BK), mn contiguous -> s[k][mn] (STRIDE >= ROWS).
-// Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes; the same
-// alignment rule as above). src_bytes clips each copy at the matrix edge, zero-filling the rest;
-// a copy wholly outside reads nothing, and its source pointer is clamped to x to stay valid.
+// Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes). src_bytes
+// clips each copy at the matrix edge, zero-filling the rest; a copy wholly outside reads nothing,
+// and its source pointer is clamped to x to stay valid.
 template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, int VEC>
-__device__ __forceinline__ void load_tile_async(float* __restrict__ s, const float* __restrict__ x,
+__device__ __forceinline__ void copy_tile_async(float* __restrict__ s, const float* __restrict__ x,
                                                 int mn0, int k0, int MN, int K, int tid)
 {
     static_assert(ROWS % VEC == 0 && BK % VEC == 0 && STRIDE % VEC == 0, "whole vectors");
@@ -116,10 +126,17 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
         int valid = gline < lines ? extent - galong : 0;
         valid = valid < 0 ? 0 : (valid > VEC ? VEC : valid);
         const float* src = valid > 0 ? x + (long long)gline * extent + galong : x;
-        float* dst = s + line * STRIDE + along;
-        if constexpr (VEC == 4) cp_async_16(dst, src, valid * 4);
-        else cp_async_4(dst, src, valid * 4);
+        cp_async<VEC * 4>(s + line * STRIDE + along, src, valid * 4);
     }
+}
+
+// copy_tile_async 16 bytes at a time when `wide` (float4_loads_fit), else 4 bytes at a time.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+__device__ __forceinline__ void load_tile_async(float* __restrict__ s, const float* __restrict__ x,
+                                                int mn0, int k0, int MN, int K, int tid, bool wide)
+{
+    if (wide) copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 4>(s, x, mn0, k0, MN, K, tid);
+    else copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
 }
 
 // The software pipeline of the cp.async kernels: STAGES shared-memory buffers, the copies for tile

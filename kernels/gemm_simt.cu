@@ -2,8 +2,7 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
 //
-// Every kernel is a template on <TRANS_A, TRANS_B> (and VEC, the global load width, where it
-// matters) and handles any M, N, K: tiles reach past the matrix edges with zero-filled loads and
+// Every kernel is a template on <TRANS_A, TRANS_B> and handles any M, N, K: tiles reach past the matrix edges with zero-filled loads and
 // guarded stores. Launch geometry per kernel is in cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
 //
 // The two numbers (METHOD.md): an M = N = K = 4096 product is 2 * 4096^3 = 137 GFLOP and moves at
@@ -132,8 +131,9 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // Idea: each thread computes a TM x TN = 8 x 8 block: per k it loads TM values of A and TN of B into
 // registers and does TM * TN FMAs with them (an outer product), 4 FMAs per shared load.
 // BM x BN = 128 x 128 per block of 256 threads, BK = 8.
-// Bottleneck: the shared loads are scalar (LDS.32), and reading B at n = tc * 8 + j puts 16 threads
-// of a warp 8 words apart: 4-way bank conflicts. Global loads are scalar too.
+// Bottleneck: the global tile loads are scalar (LDG.E, 4 bytes each). The compiler already merges a
+// thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
+// 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
 // Measured: not yet measured on a GPU.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
@@ -176,16 +176,15 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 
 // ---- 6. gemm_vectorized -------------------------------------------------------------------------
 // Idea: kernel 5 with 16-byte accesses everywhere they fit. Global tiles load as float4
-// (LDG.E.128, load_tile_vectorized); both shared tiles are k-major (A transposed on the way in when
+// (LDG.E.128, load_tile_vectorized); both shared tiles stay k-major (A transposed on the way in when
 // it is stored k-contiguous), so a thread's 4 consecutive m (or n) values are one LDS.128. A thread
 // owns rows {tr*4 + i, 64 + tr*4 + i} and columns {tc*4 + j, 64 + tc*4 + j} (i, j < 4) rather than
 // 8 adjacent ones: the 8 threads of a quarter-warp then read 8 adjacent float4s of B, 128 bytes
-// with no bank conflict.
+// with no bank conflict (kernel 5's were 32 bytes apart).
 // Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
-// Edges: VEC = 4 when the contiguous extents are multiples of 4 (else VEC = 1, scalar loads);
-// zero-filled tiles, guarded stores.
+// Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
 // Measured: not yet measured on a GPU.
-template <bool TRANS_A, bool TRANS_B, int VEC>
+template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -197,11 +196,12 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
     const int tid = threadIdx.x;
     const int tr = tid / 16, tc = tid % 16;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     float acc[8][8] = {};
     float a_frag[8], b_frag[8];
     for (int k0 = 0; k0 < K; k0 += BK) {
-        load_tile_vectorized<!TRANS_A, BM, BK, A_STRIDE, NTHREADS, VEC>(as, a, m0, k0, M, K, tid);
-        load_tile_vectorized<TRANS_B, BN, BK, B_STRIDE, NTHREADS, VEC>(bs, b, n0, k0, N, K, tid);
+        load_tile_vectorized<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid, wide);
+        load_tile_vectorized<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid, wide);
         __syncthreads();
 #pragma unroll
         for (int k = 0; k < BK; ++k) {
@@ -241,7 +241,8 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; lanes of a quarter-warp
 //                      read 8 adjacent rows, whose starts BK + 4 = 20 words apart hit distinct banks).
 // Bottleneck (expected): FMA issue with ~1 block (8 warps) per SM, and shared-memory bandwidth.
-// Edges: cp.async src-size zero-fill (VEC = 4) or 4-byte copies (VEC = 1); guarded stores.
+// Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
+// guarded stores.
 // Measured: not yet measured on a GPU.
 
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
@@ -275,7 +276,7 @@ __device__ __forceinline__ void load_fragment(float (&f)[2][8], const float* __r
     }
 }
 
-template <bool TRANS_A, bool TRANS_B, int VEC>
+template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -293,11 +294,12 @@ gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restr
     const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
     const int lane_row = lane % LANES_M, lane_col = lane / LANES_M;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     float acc[8][8] = {};
 
     auto load = [&](int stage, int k_tile) {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS, VEC>(as[stage], a, m0, k_tile * BK, M, K, tid);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS, VEC>(bs[stage], b, n0, k_tile * BK, N, K, tid);
+        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(as[stage], a, m0, k_tile * BK, M, K, tid, wide);
+        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(bs[stage], b, n0, k_tile * BK, N, K, tid, wide);
     };
     auto compute = [&](int stage) {
         float a_frag[2][8], b_frag[2][8];

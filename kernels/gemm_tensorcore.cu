@@ -17,7 +17,8 @@
 // (relative error ~2^-22 per product instead of 2^-11) at three times the tensor-core work.
 // Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads 16 + 16 words per lane
 // for 32 mma, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses.
-// Edges: cp.async src-size zero-fill (VEC = 4) or 4-byte copies (VEC = 1); guarded stores.
+// Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
+// guarded stores.
 // Measured: not yet measured on a GPU.
 
 #include "gemm_common.cuh"
@@ -37,7 +38,7 @@ __device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
     if constexpr (SPLIT) small = f32_to_tf32(x - tf32_bits_as_float(big));
 }
 
-template <bool TRANS_A, bool TRANS_B, int VEC, bool SPLIT, int BK, int STAGES>
+template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BK, int STAGES>
 __global__ void __launch_bounds__(128)
 gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -55,13 +56,14 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
     const int g = lane / 4, t = lane % 4;
     const int warp_m = (warp / 2) * WM, warp_n = (warp % 2) * WN;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     float acc[MI][NI][4] = {};
 
     auto a_tile = [&](int stage) { return smem + stage * (A_FLOATS + B_FLOATS); };
     auto b_tile = [&](int stage) { return smem + stage * (A_FLOATS + B_FLOATS) + A_FLOATS; };
     auto load = [&](int stage, int k_tile) {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS, VEC>(a_tile(stage), a, m0, k_tile * BK, M, K, tid);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS, VEC>(b_tile(stage), b, n0, k_tile * BK, N, K, tid);
+        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
+        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
     };
     auto compute = [&](int stage) {
         const float* as = a_tile(stage);

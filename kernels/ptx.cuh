@@ -3,7 +3,7 @@
 // effect on the same lanes and registers. Kernels never write `asm` themselves.
 //
 // Helpers, in the order a tensor-core GEMM meets them:
-//   cp_async_16 / cp_async_4   copy global -> shared without passing through registers
+//   cp_async<16> / cp_async<4> copy global -> shared without passing through registers
 //   cp_async_commit            close the group of copies this thread issued so far
 //   cp_async_wait<N>           wait until at most N of this thread's groups are still in flight
 //   f32_to_tf32                round an FP32 value to TF32 (cvt.rna: nearest, ties away from zero)
@@ -30,23 +30,19 @@ __device__ __forceinline__ unsigned shared_address(const void* ptr)
 }
 #endif
 
-__device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src, int src_bytes)
+template <int BYTES>
+__device__ __forceinline__ void cp_async(void* smem_dst, const void* gmem_src, int src_bytes)
 {
+    static_assert(BYTES == 16 || BYTES == 4, "the GEMM tiles copy 16 bytes (.cg) or 4 (.ca)");
 #ifdef CNN_GPU_EMULATE
-    cnn_emu::async_copy(smem_dst, gmem_src, 16, src_bytes);
+    cnn_emu::async_copy(smem_dst, gmem_src, BYTES, src_bytes);
 #else
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                 :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
-#endif
-}
-
-__device__ __forceinline__ void cp_async_4(void* smem_dst, const void* gmem_src, int src_bytes)
-{
-#ifdef CNN_GPU_EMULATE
-    cnn_emu::async_copy(smem_dst, gmem_src, 4, src_bytes);
-#else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n"
-                 :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
+    if constexpr (BYTES == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n"
+                     :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
 #endif
 }
 

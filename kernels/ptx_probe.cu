@@ -26,7 +26,7 @@ extern "C" __global__ void probe_mma_tf32_m16n8k8(const unsigned* __restrict__ a
 }
 
 // cp.async in two groups, one block of 64 threads. Thread i copies 16 bytes (width 4: one
-// cp_async_16) or 4 x 4 bytes (width 1: four cp_async_4) from first[4i..] into shared row i, keeping
+// cp_async<16>) or 4 x 4 bytes (width 1: four cp_async<4>) from first[4i..] into shared row i, keeping
 // only src_bytes[i] of the 16 (in whole floats for width 1), then the same from second[] into a
 // second buffer. After waiting for all but the newest group, the first buffer is complete: it goes to
 // out[0 .. 256); after waiting for all, the second goes to out[256 .. 512). Shared memory starts
@@ -43,9 +43,9 @@ extern "C" __global__ void probe_cp_async(const float* __restrict__ first, const
         const float* src = sources[group] + i * 4;
         float* dst = &s[group][i * 4];
         if (width == 4) {
-            cp_async_16(dst, src, src_bytes[i]);
+            cp_async<16>(dst, src, src_bytes[i]);
         } else {
-            for (int j = 0; j < 4; ++j) cp_async_4(dst + j, src + j, src_bytes[i] > 4 * j ? 4 : 0);
+            for (int j = 0; j < 4; ++j) cp_async<4>(dst + j, src + j, src_bytes[i] > 4 * j ? 4 : 0);
         }
         cp_async_commit();
     }

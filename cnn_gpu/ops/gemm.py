@@ -75,8 +75,9 @@ def dense_backward_weights(x, dy):
 
 # --- the kernels of kernels/gemm_simt.cu and kernels/gemm_tensorcore.cu ---------------------------
 # ``gemm`` computes relu?(alpha * op(a) @ op(b) + beta * c + bias) in float32 with one of the ladder's
-# kernels, the same function as ``gemm_reference`` above. Each kernel is a template on the transposes
-# (and, for the 16-byte-load rungs, on VEC, the load width), declared here once per instance.
+# kernels, the same function as ``gemm_reference`` above. Each kernel is a template on the transposes,
+# declared here once per instance; the 16-byte-load rungs decide their load width themselves
+# (float4_loads_fit in gemm_common.cuh).
 
 # The epilogue bits of gemm_common.cuh.
 EPILOGUE_BIAS, EPILOGUE_RELU = 1, 2
@@ -109,17 +110,16 @@ class GemmVariant:
 
     name: str
     file: str
-    template: str  # a name expression with {ta}, {tb} and, if vectorized, {vec}
+    template: str  # a name expression with {ta} and {tb}
     block: tuple  # threads per block
     tile: tuple  # (rows of C, columns of C) per block
     m_on_x: bool = False  # gemm_naive: grid x runs along m (that is its flaw)
-    vectorized: bool = False  # has the VEC template parameter
     tf32: bool = False  # TF32 products (about 1e-3 relative error), not FP32 accuracy
     dynamic_shared: bool = False  # gemm_tf32_mma's tiles live in dynamic shared memory
 
-    def expression(self, trans_a, trans_b, vec):
+    def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
-        return self.template.format(ta=b(trans_a), tb=b(trans_b), vec=vec)
+        return self.template.format(ta=b(trans_a), tb=b(trans_b))
 
     def grid(self, m, n):
         rows, cols = -(-m // self.tile[0]), -(-n // self.tile[1])
@@ -130,7 +130,7 @@ class GemmVariant:
 
 
 _SIMT, _TC = "gemm_simt.cu", "gemm_tensorcore.cu"
-_TF32 = "gemm_tf32_mma<{ta}, {tb}, {vec}, %s, " + f"{TF32_BK}, {TF32_STAGES}>"
+_TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, " + f"{TF32_BK}, {TF32_STAGES}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
@@ -138,12 +138,11 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_smem_tiled", _SIMT, "gemm_smem_tiled<{ta}, {tb}, 32>", (32, 32), (32, 32)),
     GemmVariant("gemm_regblock_1d", _SIMT, "gemm_regblock_1d<{ta}, {tb}, 64, 64, 8, 8>", (512,), (64, 64)),
     GemmVariant("gemm_regblock_2d", _SIMT, "gemm_regblock_2d<{ta}, {tb}, 128, 128, 8, 8, 8>", (256,), (128, 128)),
-    GemmVariant("gemm_vectorized", _SIMT, "gemm_vectorized<{ta}, {tb}, {vec}>", (256,), (128, 128), vectorized=True),
-    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}, {vec}>",
-                (256,), (128, 128), vectorized=True),
-    GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", (128,), (128, 128), vectorized=True, tf32=True,
-                dynamic_shared=True),
-    GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", (128,), (128, 128), vectorized=True, dynamic_shared=True),
+    GemmVariant("gemm_vectorized", _SIMT, "gemm_vectorized<{ta}, {tb}>", (256,), (128, 128)),
+    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}>",
+                (256,), (128, 128)),
+    GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", (128,), (128, 128), tf32=True, dynamic_shared=True),
+    GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", (128,), (128, 128), dynamic_shared=True),
 ]}
 # Hopper's wgmma rung (9.) is not written yet; the tests list it as skipped by name.
 GPU_ONLY_VARIANTS = ("gemm_wgmma",)
@@ -154,23 +153,10 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
 GEMM_KERNELS = {
-    (variant.name, trans_a, trans_b, vec): Kernel(variant.file, variant.expression(trans_a, trans_b, vec), GEMM_PARAMS)
+    (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b), GEMM_PARAMS)
     for variant in GEMM_VARIANTS.values()
     for trans_a, trans_b in TRANSPOSES
-    for vec in ((1, 4) if variant.vectorized else (1,))
 }
-
-
-def _address(x):
-    """The device (CuPy) or host (NumPy) address of ``x``'s first element."""
-    return x.data.ptr if hasattr(x.data, "ptr") else x.ctypes.data
-
-
-def _load_width(a, b, m, n, k, trans_a, trans_b):
-    """4 when every 4-float vector of A and B lies wholly inside its matrix and is 16-byte aligned."""
-    contiguous_extents = (m if trans_a else k, k if trans_b else n)
-    aligned = all(_address(x) % 16 == 0 for x in (a, b))
-    return 4 if aligned and all(e % 4 == 0 for e in contiguous_extents) else 1
 
 
 def _check_operand(x, name, xp):
@@ -223,11 +209,10 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     if m == 0 or n == 0:
         return out
     chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
-    vec = _load_width(a, b, m, n, k, trans_a, trans_b) if chosen.vectorized else 1
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
     bias_arg = bias if bias is not None else out.reshape(-1)[:1]
-    GEMM_KERNELS[chosen.name, trans_a, trans_b, vec](
+    GEMM_KERNELS[chosen.name, trans_a, trans_b](
         chosen.grid(m, n), chosen.block, (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
         shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
     return out
