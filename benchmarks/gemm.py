@@ -7,7 +7,8 @@ with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32
 records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
 harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
 
-The slow rungs skip the large squares (NAIVE_MAX) to keep the whole run near three minutes.
+The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
+gpu_check.sh's per-benchmark time limit.
 ``--table JSON`` prints the README's ladder table from a result file instead of measuring.
 """
 
@@ -33,19 +34,24 @@ SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
 TABLE_SIZE = 4096
 
 
-def dense_cases(batch, fan_in, units):
-    """(label, m, n, k, trans_a, trans_b) of a Dense layer's forward and two backward products."""
-    return [("forward", batch, units, fan_in, False, False),
-            ("backward_data", batch, fan_in, units, False, True),
-            ("backward_weights", fan_in, units, batch, True, False)]
+def dense_products(batch, fan_in, units):
+    """A Dense layer's three products: (label, m, n, k, trans_a, trans_b, operand names), over the
+    layer's x (batch, fan_in), w (fan_in, units) and dy (batch, units)."""
+    return [("forward", batch, units, fan_in, False, False, ("x", "w")),
+            ("backward_data", batch, fan_in, units, False, True, ("dy", "w")),
+            ("backward_weights", fan_in, units, batch, True, False, ("x", "dy"))]
 
 
-def cases(dry_run):
+def problems(dry_run):
+    """(label prefix, {operand name: shape}, products): one input family and the products over it."""
     if dry_run:
-        return [("square", 40, 36, 20, False, False), *[(label, *rest) for label, *rest in dense_cases(8, 68, 12)]]
-    squares = [("square", n, n, n, False, False) for n in SQUARES]
-    dense = [(f"dense{fan_in}x{units}_{label}", *rest) for fan_in, units in DENSE_LAYERS for batch in BATCHES
-             for label, *rest in dense_cases(batch, fan_in, units)]
+        squares = [("square", {"a": (40, 20), "b": (20, 36)}, [("", 40, 36, 20, False, False, ("a", "b"))])]
+        layers, batches = [(68, 12)], [8]
+    else:
+        squares = [("square", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))]) for n in SQUARES]
+        layers, batches = DENSE_LAYERS, BATCHES
+    dense = [(f"dense{fan_in}x{units}_b{batch}_", {"x": (batch, fan_in), "w": (fan_in, units), "dy": (batch, units)},
+              dense_products(batch, fan_in, units)) for fan_in, units in layers for batch in batches]
     return squares + dense
 
 
@@ -54,15 +60,16 @@ def fp32_tolerance(k):
     return harness.DEFAULT_TOLERANCE * max(1.0, (k / 1024) ** 0.5)
 
 
-def cublas_runs(session, out):
-    """The vendor baselines: cuBLAS with TF32 off and on (plain NumPy on a dry run)."""
+def cublas_runs(session):
+    """The vendor baselines, ``run(a, b, trans_a, trans_b, out)``: cuBLAS with TF32 off and on
+    (plain NumPy on a dry run). cuBLAS reads a transposed view in place, as our kernels do."""
     xp = session.xp
 
-    def matmul(a, b, trans_a, trans_b):
+    def matmul(a, b, trans_a, trans_b, out):
         xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
 
     if session.dry_run:
-        return {"numpy_matmul": (False, lambda *args: matmul(*args))}
+        return {"numpy_matmul": (False, matmul)}
     from cupy._core import _routines_linalg as cublas_modes
 
     def with_mode(mode):
@@ -79,35 +86,37 @@ def cublas_runs(session, out):
             "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
 
 
+def measure_product(session, sets, case, product, name, run, tf32):
+    """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
+    label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
+    out = case["out"]
+    params = {"case": case["name"], "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "tf32": tf32}
+    return session.measure(
+        name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
+        lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k))
+
+
 def main(argv=None) -> int:
-    session = harness.Session("gemm", harness.parse_args(__doc__, argv), case_budget_ms=800.0)
-    xp = session.xp
-    for label, m, n, k, trans_a, trans_b in cases(session.dry_run):
-        shape_a, shape_b = ((k, m) if trans_a else (m, k)), ((n, k) if trans_b else (k, n))
-        sets = session.input_sets(lambda rng: (session.uniform(rng, shape_a), session.uniform(rng, shape_b)),
-                                  4 * (m * k + k * n + m * n))
-        out = xp.empty((m, n), dtype=np.float32)
-        params = {"case": label, "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b}
-
-        def check(operands):
-            a, b = operands
-            return out, gemm_reference(a, b, trans_a, trans_b)
-
-        def measure(name, run, tf32):
-            tolerance = 2e-3 if tf32 else fp32_tolerance(k)
-            return session.measure(name, {**params, "tf32": tf32}, lambda ab: run(*ab, trans_a, trans_b), sets,
-                                   check, poison=[out], flops=2 * m * n * k, tolerance=tolerance)
-
-        baselines = {tf32: measure(name, run, tf32)["tflops"]
-                     for name, (tf32, run) in cublas_runs(session, out).items()}
-        for name, variant in GEMM_VARIANTS.items():
-            if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
-                continue
-            run = lambda a, b, ta, tb, name=name: gemm(a, b, trans_a=ta, trans_b=tb, variant=name, out=out,  # noqa: E731
-                                                      backend=session.backend)
-            result = measure(name, run, variant.tf32)
-            baseline = baselines.get(variant.tf32, baselines.get(False))
-            result["vs_cublas"] = result["tflops"] / baseline if baseline else None
+    # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
+    session = harness.Session("gemm", harness.parse_args(__doc__, argv), warmup=2, repeat=15, batch_ms=0.5,
+                              case_budget_ms=400.0)
+    for prefix, shapes, products in problems(session.dry_run):
+        sets = session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
+                                  4 * sum(int(np.prod(shape)) for shape in shapes.values()))
+        for product in products:
+            label, m, n, k = product[:4]
+            case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
+            baselines = {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
+                         for name, (tf32, run) in cublas_runs(session).items()}
+            for name, variant in GEMM_VARIANTS.items():
+                if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
+                    continue
+                run = lambda a, b, ta, tb, out, name=name: gemm(  # noqa: E731
+                    a, b, trans_a=ta, trans_b=tb, variant=name, out=out, backend=session.backend)
+                result = measure_product(session, sets, case, product, name, run, variant.tf32)
+                baseline = baselines.get(variant.tf32, baselines.get(False))
+                result["vs_cublas"] = result["tflops"] / baseline if baseline else None
     return harness.finish(session)
 
 
@@ -116,7 +125,7 @@ def ladder_table(document: dict, size: int = TABLE_SIZE) -> str:
     rows = ["| kernel | GFLOP/s | % of cuBLAS |", "|---|---:|---:|"]
     for result in document["results"]:
         p = result["params"]
-        if p.get("case") == "square" and p["m"] == size and not (p["trans_a"] or p["trans_b"]):
+        if p.get("case") == "square" and p["m"] == size:
             vs = result.get("vs_cublas")
             percent = f"{100 * vs:.1f}" if vs is not None else "100 (baseline)"
             precision = " (TF32)" if p.get("tf32") else ""

@@ -14,16 +14,18 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     names = {r["name"] for r in document["results"]}
     assert names == {"numpy_matmul", *GEMM_VARIANTS}
     assert all(r["check"]["passed"] for r in document["results"])
-    dense = {r["params"]["case"] for r in document["results"]}
-    assert {"forward", "backward_data", "backward_weights"} <= dense
+    cases = {r["params"]["case"] for r in document["results"]}
+    assert cases == {"square", "dense68x12_b8_forward", "dense68x12_b8_backward_data", "dense68x12_b8_backward_weights"}
     table = gemm_benchmark.ladder_table(document, size=40).splitlines()
     assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
     assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
 
 
 def test_the_full_run_covers_the_squares_and_every_dense_product():
-    cases = gemm_benchmark.cases(dry_run=False)
-    assert [c[1] for c in cases if c[0] == "square"] == gemm_benchmark.SQUARES
-    dense = [c for c in cases if c[0].startswith("dense")]
+    problems = gemm_benchmark.problems(dry_run=False)
+    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix == "square"] == gemm_benchmark.SQUARES
+    dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
+             for label, *product in products}
     assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
-    assert ("dense5408x64_backward_weights", 5408, 64, 32, True, False) in dense
+    # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
+    assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
