@@ -10,6 +10,7 @@ environment variable) skips all of this.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -32,8 +33,15 @@ def device_id() -> str:
     """The current GPU's name and compute capability: choices never travel between devices."""
     import cupy
 
-    device = cupy.cuda.Device()
-    name = cupy.cuda.runtime.getDeviceProperties(device.id)["name"]
+    return _describe_device(cupy.cuda.Device().id)
+
+
+@functools.lru_cache(maxsize=None)
+def _describe_device(index: int) -> str:
+    import cupy
+
+    device = cupy.cuda.Device(index)
+    name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
     name = name.decode() if isinstance(name, bytes) else name
     return f"{name} sm_{device.compute_capability}"
 
