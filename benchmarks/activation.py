@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                         lambda x: check(x, "relu"), poison=[y], bytes_moved=8 * n)
 
         # Backward: the input sets are (y, dy) pairs; the output checked is dx (dbias by the tests).
-        pairs = session.input_sets(lambda rng: (session.uniform(rng, (rows, cols), 0.01, 0.99),
+        pairs = session.input_sets(lambda rng: (session.uniform(rng, (rows, cols), low=0.01, high=0.99),
                                                 session.uniform(rng, (rows, cols))), 8 * n)
         dx = xp.empty((rows, cols), dtype=np.float32)
         for name in ("relu", "sigmoid"):

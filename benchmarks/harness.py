@@ -24,20 +24,18 @@ one run (``gpu_check.sh`` does).
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "benchmarks" / "results"
+from benchmarks import run_info
+
+DEFAULT_OUT = run_info.RESULTS
 # A check's error above this fails the result; float32 element-wise kernels land far below it.
 DEFAULT_TOLERANCE = 1e-5
 # How many times the rotated input sets together exceed the L2 cache.
@@ -165,6 +163,7 @@ class Session:
         result.update(self._rates(result["median_ms"], bytes_moved, flops))
         self.results.append(result)
         print(format_row(self.benchmark, result), flush=True)
+        self.write()  # after every case, so a script stopped at its time limit keeps what it measured
         return result
 
     def _plan(self, one_ms: float) -> tuple[int, int, int]:
@@ -202,7 +201,6 @@ class Session:
         document = {"benchmark": self.benchmark, "dry_run": self.dry_run, "backend": self.backend,
                     "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results}
         path.write_text(json.dumps(document, indent=1) + "\n")
-        print(f"wrote {path}")
         return path
 
     def failed_checks(self) -> list[str]:
@@ -230,7 +228,7 @@ def format_row(benchmark: str, result: dict) -> str:
 
 def finish(session: Session) -> int:
     """Write the JSON and return the script's exit status: 1 if any output was wrong."""
-    session.write()
+    print(f"wrote {session.write()}")
     failed = session.failed_checks()
     if failed:
         print(f"{session.benchmark}: wrong output from {', '.join(failed)}")
@@ -296,9 +294,7 @@ def measure_ceilings() -> dict:
 # --- where and when ----------------------------------------------------------------------------
 def environment(backend: str) -> dict:
     """Device, versions, git commit and date, for the JSON header."""
-    env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "git_commit": git_commit(), "python": platform.python_version(), "numpy": np.__version__,
-           "cupy": _version("cupy-cuda13x") or _version("cupy"), "torch": _version("torch")}
+    env = run_info.describe_run("cupy-cuda13x", "torch", "cnn-gpu")
     if backend == "cuda":
         from cnn_gpu.cuda.device import gpu_status
 
@@ -306,54 +302,24 @@ def environment(backend: str) -> dict:
         env.update(device=status.device_name, compute_capability=status.compute_capability,
                    cuda_driver=status.driver_version, cuda_runtime=status.runtime_version, nvrtc=status.nvrtc_version)
     else:
-        env.update(device=f"emulator on {platform.machine()} ({platform.processor() or 'cpu'})")
+        env.update(device=f"emulator on {run_info.cpu_model()}")
     return env
 
 
-def _version(distribution: str):
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def git_commit(repo: Path = REPO) -> str:
-    """``git rev-parse HEAD`` (with -dirty if the tree has changes), else read .git by hand."""
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return read_git_head(repo)
-
-
-def read_git_head(repo: Path) -> str:
-    """The commit .git/HEAD points to, without git: follows a worktree's gitdir file, refs, packed-refs."""
-    git = repo / ".git"
-    if git.is_file():  # a worktree: ".git" holds "gitdir: <path>"
-        git = Path(git.read_text().split("gitdir:", 1)[1].strip())
-    try:
-        head = (git / "HEAD").read_text().strip()
-    except OSError:
-        return "unknown (no git metadata)"
-    if not head.startswith("ref:"):
-        return head
-    ref = head.split(":", 1)[1].strip()
-    common = git / "commondir"
-    roots = [git] + ([git / common.read_text().strip()] if common.is_file() else [])
-    for root in roots:
-        if (root / ref).is_file():
-            return (root / ref).read_text().strip()
-        packed = root / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-    return f"unknown ({ref} not found)"
+def benchmark_modules() -> list[str]:
+    """The benchmark scripts: every ``benchmarks/*.py`` that runs a harness Session (gpu_check.sh runs each)."""
+    folder = Path(__file__).resolve().parent
+    return sorted(f"benchmarks.{path.stem}" for path in folder.glob("*.py")
+                  if path.stem != "harness" and "harness.Session(" in path.read_text())
 
 
 if __name__ == "__main__":
-    # `python -m benchmarks.harness`: measure and print the ceilings (gpu_check.sh runs it first).
-    print(json.dumps(load_or_measure_ceilings(dry_run=False), indent=1))
+    # `python -m benchmarks.harness list`: the benchmark modules, one a line.
+    # `python -m benchmarks.harness ceilings`: measure (or load) and print this run's ceilings.
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "list":
+        print("\n".join(benchmark_modules()))
+    elif command == "ceilings":
+        print(json.dumps(load_or_measure_ceilings(dry_run=False), indent=1))
+    else:
+        sys.exit("usage: python -m benchmarks.harness list|ceilings")

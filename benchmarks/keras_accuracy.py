@@ -29,7 +29,7 @@ def train_and_test(framework, seed: int, epochs: int, batch_size: int) -> dict:
     (x_train, y_train), (x_test, y_test) = datasets.load(datasets.SAMPLE)
     x_train, y_train = seed_model.prepare(x_train, y_train)
     x_test, y_test = seed_model.prepare(x_test, y_test)
-    framework.utils.set_random_seed(seed)
+    importlib.import_module(f"{framework.__name__}.utils").set_random_seed(seed)
     model = seed_model.build(framework)
     start = time.perf_counter()
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
@@ -40,6 +40,7 @@ def train_and_test(framework, seed: int, epochs: int, batch_size: int) -> dict:
 
 
 def measure(name: str, seeds, epochs: int, batch_size: int) -> dict:
+    provenance = run_info.describe_run("keras", "torch", "cnn-gpu")  # the code as it was at the start
     framework = importlib.import_module(name)
     runs = []
     for seed in seeds:
@@ -51,7 +52,7 @@ def measure(name: str, seeds, epochs: int, batch_size: int) -> dict:
         "protocol": {"epochs": epochs, "batch_size": batch_size, "optimizer": "adam (defaults)"},
         "runs": runs,
         "mean_test_accuracy": statistics.fmean(r["test_accuracy"] for r in runs),
-        **run_info.describe_run("keras", "torch", "cnn-gpu"),
+        **provenance,
     }
 
 

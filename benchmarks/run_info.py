@@ -15,15 +15,45 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def git_commit() -> str:
+def git_commit(repo: Path = RESULTS.parent.parent) -> str:
+    """``$CNN_GPU_GIT_COMMIT`` if set, else ``git rev-parse HEAD`` (+uncommitted if tracked files
+    changed), else .git read by hand: the GPU machine gets a copy of the tree that may have no
+    working git or no .git at all (then the caller names the commit in ``$CNN_GPU_GIT_COMMIT``)."""
+    if os.environ.get("CNN_GPU_GIT_COMMIT"):
+        return os.environ["CNN_GPU_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=RESULTS.parent, check=True).stdout.strip()
+                             cwd=repo, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
+                               capture_output=True, text=True, cwd=repo).stdout.strip()
         return out + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return read_git_head(repo)
+
+
+def read_git_head(repo: Path) -> str:
+    """The commit .git/HEAD points to, without git: follows a worktree's gitdir file, refs, packed-refs."""
+    git = repo / ".git"
+    if git.is_file():  # a worktree: ".git" holds "gitdir: <path>"
+        git = Path(git.read_text().split("gitdir:", 1)[1].strip())
+    try:
+        head = (git / "HEAD").read_text().strip()
+    except OSError:
+        return "unknown (no git metadata)"
+    if not head.startswith("ref:"):
+        return head
+    ref = head.split(":", 1)[1].strip()
+    common = git / "commondir"
+    roots = [git] + ([git / common.read_text().strip()] if common.is_file() else [])
+    for root in roots:
+        if (root / ref).is_file():
+            return (root / ref).read_text().strip()
+        packed = root / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+    return f"unknown ({ref} not found)"
 
 
 def cpu_model() -> str:

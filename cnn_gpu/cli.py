@@ -78,11 +78,12 @@ def train(args):
     """Train the seed CNN and report its test accuracy."""
     import cnn_gpu
     from cnn_gpu import seed_model
+    from cnn_gpu.utils import set_random_seed
 
     _choose_backend(args.backend)
     (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data_dir)
     if args.seed is not None:
-        cnn_gpu.utils.set_random_seed(args.seed)
+        set_random_seed(args.seed)
     model = seed_model.build(cnn_gpu, input_shape=x_train.shape[1:])
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
               validation_split=args.validation_split)
@@ -146,6 +147,33 @@ def kernels(args):
     return 0
 
 
+# --- gradcheck -----------------------------------------------------------------------------------
+def gradcheck_arguments(parser):
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
+
+
+def gradcheck(args):
+    """Check every layer's and loss's gradients against central differences; print a table."""
+    from cnn_gpu import gradcheck_cases
+    from cnn_gpu.backend import set_backend
+
+    # The checks perturb weights in place, which only works on host arrays.
+    set_backend("numpy")
+    outcomes = gradcheck_cases.run_all(args.seed)
+    verdicts = {True: "ok", False: "FAIL", None: "MISSING"}
+    rows = [("kind", "name", "case", "result", "ms")] + [
+        (o.kind, o.name, o.case, verdicts[o.passed], f"{1000 * o.seconds:.0f}") for o in outcomes]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for o in outcomes:
+        if not o.passed:
+            print(" ".join(filter(None, (verdicts[o.passed], o.kind, o.name, o.case))) + f": {o.detail}")
+    failed = sum(not o.passed for o in outcomes)
+    print(f"{len(outcomes) - failed} of {len(outcomes)} gradient checks passed")
+    return 1 if failed else 0
+
+
 # --- bench ---------------------------------------------------------------------------------------
 def bench_arguments(parser):
     parser.add_argument("benchmark", help="a script of benchmarks/ (gemm, transpose, ...), without .py")
@@ -172,6 +200,7 @@ COMMANDS = {
     "evaluate": (evaluate_arguments, evaluate),
     "info": (None, info),
     "kernels": (kernels_arguments, kernels),
+    "gradcheck": (gradcheck_arguments, gradcheck),
     "bench": (bench_arguments, bench),
 }
 

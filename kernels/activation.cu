@@ -11,8 +11,9 @@
 // The ladder:
 //   1. bias_act_forward          a grid-stride loop, one element per step
 //   2. bias_act_forward_float4   the same with 16-byte loads and stores (float32, cols % 4 == 0)
-//   3. bias_act_backward         dx element-wise, plus the bias gradient: a column sum per block
-//                                in shared memory, one atomicAdd per column per block
+//   3. bias_act_backward         dx element-wise, plus each block's column sums (shared memory)
+//   4. bias_grad_finish          the bias gradient: the blocks' column sums added in a fixed
+//                                order, so it is deterministic (no atomics)
 // BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
@@ -98,20 +99,20 @@ __global__ void bias_act_forward_float4(const float4* __restrict__ x, const floa
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Backward with the bias gradient.
+// 3. Backward, and each block's share of the bias gradient.
 // Layout: block (32, BACKWARD_ROWS); threadIdx.x picks the column, so a warp reads 32
 // consecutive elements of one row; the block's rows, and gridDim.y blocks of them, stride down
 // the matrix. Each thread keeps its column's running sum in a register; at the end the block adds
-// its BACKWARD_ROWS sums per column in shared memory and one thread per column adds the result to
-// dbias with atomicAdd. dbias must be zero on entry (the wrapper clears it). The order of the
-// atomic adds varies from run to run, so the float32 result varies in its last bits.
+// its BACKWARD_ROWS sums per column in shared memory and writes them to row blockIdx.y of
+// `partial` (gridDim.y x cols). No atomics: the sums are added in a fixed order, so the bias
+// gradient is the same bit for bit on every run (atomicAdd's order, and so its rounding, varies).
 // Expected bottleneck: device memory bandwidth for cols >= 32; narrower matrices waste lanes.
 // Measured: not yet measured on a GPU.
 constexpr int BACKWARD_ROWS = 8;
 
 template <typename T, Act ACT, bool BIAS>
 __global__ void __launch_bounds__(32 * BACKWARD_ROWS)
-    bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ dbias,
+    bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ partial,
                       int rows, int cols) {
     __shared__ T column_sum[BACKWARD_ROWS][32];
     const int col = blockIdx.x * 32 + threadIdx.x;
@@ -131,6 +132,20 @@ __global__ void __launch_bounds__(32 * BACKWARD_ROWS)
     if (threadIdx.y == 0 && col < cols) {
         T block_sum = T(0);
         for (int k = 0; k < BACKWARD_ROWS; ++k) block_sum += column_sum[k][threadIdx.x];
-        atomicAdd(dbias + col, block_sum);
+        partial[(long long)blockIdx.y * cols + col] = block_sum;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The bias gradient from the blocks' shares: dbias[col] = sum of partial[:, col].
+// One thread per column; consecutive threads read consecutive columns of each partial row.
+// Expected bottleneck: launch overhead; it reads gridDim.y x cols values, a few kilobytes.
+// Measured: not yet measured on a GPU.
+template <typename T>
+__global__ void bias_grad_finish(const T* __restrict__ partial, T* __restrict__ dbias, int parts, int cols) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    T sum = T(0);
+    for (int p = 0; p < parts; ++p) sum += partial[(long long)p * cols + col];
+    dbias[col] = sum;
 }

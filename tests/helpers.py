@@ -59,3 +59,16 @@ def on_backend(a, backend):
 
         return cupy.asarray(a)
     return a
+
+
+def planted(path, correct, faulty):
+    """The source at ``path`` with its one ``correct`` fragment replaced by ``faulty``: a planted bug.
+
+    Fails if the fragment is not there exactly once, so a test never plants into a kernel that
+    has since changed and silently tests nothing.
+    """
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    assert text.count(correct) == 1, f"{correct!r} must occur once in {path}"
+    return text.replace(correct, faulty)

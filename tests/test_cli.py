@@ -1,6 +1,7 @@
 import pytest
 
 from cnn_gpu import cli, system_info
+from dataset_files import write_idx_dataset
 
 
 def test_info_reports_every_probe(capsys):
@@ -42,3 +43,33 @@ def test_missing_dataset_is_a_clear_error_not_a_traceback(capsys, offline_data, 
     err = capsys.readouterr().err
     assert "\ncnn-gpu train: dataset 'cifar10' was not found" in err
     assert "cifar-10-binary.tar.gz" in err and "--dataset mnist-sample" in err
+
+
+def test_train_save_then_evaluate(capsys, offline_data, tmp_path, rng):
+    write_idx_dataset(tmp_path / "data" / "mnist", rng, n_train=12, n_test=5)
+    saved = tmp_path / "model.cnn"
+    common = ["--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--batch-size", "4"]
+    assert cli.main(["train", *common, "--epochs", "2", "--seed", "3", "--validation-split", "0.25",
+                     "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: mnist (as asked): 12 train / 5 test images" in out
+    assert "Epoch 2/2" in out and "val_accuracy" in out  # fit's progress, with the held-out part
+    trained = out.splitlines()[-2]
+    assert trained.startswith("test loss ") and saved.is_file()
+
+    assert cli.main(["evaluate", str(saved), *common]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == trained
+
+
+def test_auto_dataset_prefers_full_mnist_on_disk(capsys, offline_data, tmp_path, rng):
+    write_idx_dataset(tmp_path / "mnist", rng, n_train=6, n_test=4)
+    (x_train, _), _ = cli._load_dataset(cli.AUTO, tmp_path)
+    assert x_train.shape == (6, 28, 28, 1) and x_train.dtype == "float32" and x_train.max() <= 1
+    assert "dataset: mnist (found on disk)" in capsys.readouterr().out
+
+
+def test_auto_dataset_falls_back_to_the_embedded_sample(capsys, offline_data):
+    (x_train, y_train), (x_test, _) = cli._load_dataset(cli.AUTO, None)
+    assert x_train.shape == (4000, 28, 28, 1) and y_train.shape == (4000, 10) and len(x_test) == 1000
+    assert "dataset: mnist-sample (full MNIST is not on disk" in capsys.readouterr().out
+    assert offline_data.requests == []  # auto never downloads

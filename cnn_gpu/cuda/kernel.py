@@ -150,10 +150,14 @@ def check_launch(grid, block, shared_mem, kernel: str):
 _REGISTRY: dict[tuple[str, str, tuple], Kernel] = {}
 # (file, options, backend, name expressions) -> a compiled module.
 _MODULES: dict = {}
+# (file, options) -> (Kernel.declarations when computed, name expressions).
+_EXPRESSIONS: dict = {}
 
 
 class Kernel:
     """One kernel of ``kernels/<file>``, its parameters, and how it may compile."""
+
+    declarations = 0  # counts every declaration: cached name expressions go stale when it moves
 
     def __init__(self, file: str, name: str, params, *, options=(), may_spill: bool = False):
         self.file = file
@@ -165,6 +169,7 @@ class Kernel:
         if key in _REGISTRY and _REGISTRY[key].params != self.params:
             raise ValueError(f"kernel {name} of {file} declared twice with different parameters")
         _REGISTRY[key] = self
+        Kernel.declarations += 1
 
     @property
     def templated(self) -> bool:
@@ -199,8 +204,16 @@ def declared_kernels() -> list[Kernel]:
 
 
 def name_expressions_for(file: str, options: tuple) -> tuple[str, ...]:
-    """The template instances declared for ``file`` compiled with ``options``."""
-    return tuple(sorted({k.name for k in _REGISTRY.values() if k.file == file and k.options == options and k.templated}))
+    """The template instances declared for ``file`` compiled with ``options``.
+
+    Asked at every launch, so the answer is kept until the next kernel declaration.
+    """
+    declared_at, expressions = _EXPRESSIONS.get((file, options), (-1, ()))
+    if declared_at != Kernel.declarations:
+        expressions = tuple(sorted({k.name for k in _REGISTRY.values()
+                                    if k.file == file and k.options == options and k.templated}))
+        _EXPRESSIONS[file, options] = (Kernel.declarations, expressions)
+    return expressions
 
 
 def module_for(file: str, options: tuple, backend: str):

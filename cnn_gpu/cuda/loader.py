@@ -50,7 +50,10 @@ def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ..
 
 def readable_compile_error(error, label: str) -> CompileError:
     """CuPy's ``CompileException`` as a ``CompileError`` whose log names ``label``, not a temp file."""
-    log = error.get_message().replace(error.name, label).strip()
+    log = error.get_message()
+    if error.name:  # empty when CuPy compiles in memory (CUPY_CACHE_IN_MEMORY=1)
+        log = log.replace(error.name, label)
+    log = log.strip()
     return CompileError(f"NVRTC could not compile {label}:\n{log}")
 
 

@@ -91,6 +91,7 @@ _C_TYPES = {"float32": "float", "float64": "double"}
 _THREADS = 256
 _MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
 _BACKWARD_ROWS = 8  # BACKWARD_ROWS of activation.cu: the backward block is 32 x 8 threads
+_MAX_ROW_BLOCKS = 256  # blocks down the rows in the backward: the bias gradient adds this many shares
 
 
 def _matrix_params(dtype, *arrays):
@@ -113,8 +114,14 @@ FORWARD_KERNELS = {
 BACKWARD_KERNELS = {
     (act, dtype, bias): Kernel(
         "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {_flag(bias)}>",
-        _matrix_params(dtype, "y", "dy", "dx", "dbias"))
+        _matrix_params(dtype, "y", "dy", "dx", "partial"))
     for act in KERNEL_ACTIVATIONS for dtype, ctype in _C_TYPES.items() for bias in (True, False)
+}
+BIAS_GRAD_KERNELS = {
+    dtype: Kernel("activation.cu", f"bias_grad_finish<{ctype}>",
+                  [Array("partial", dtype, ndim=2), Array("dbias", dtype, ndim=1), Scalar("parts", "int32"),
+                   Scalar("cols", "int32")])
+    for dtype, ctype in _C_TYPES.items()
 }
 
 
@@ -180,9 +187,13 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if dx is None:
         dx = xp.empty(y.shape, dtype=y.dtype)
     check_shape(dx, y.shape, "dx")
-    # The kernel adds each block's column sums into dbias, so it starts at zero.
-    dbias = xp.zeros(cols, dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
-    grid = (-(-cols // 32), min(-(-rows // _BACKWARD_ROWS), 256))
+    grid = (-(-cols // 32), min(-(-rows // _BACKWARD_ROWS), _MAX_ROW_BLOCKS))
+    # Row b of `partial` receives the column sums of the blocks with blockIdx.y == b.
+    partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
     kernel = BACKWARD_KERNELS[name, str(y.dtype), with_bias]
-    kernel(grid, (32, _BACKWARD_ROWS), (y, dy, dx, dbias, rows, cols), backend=backend)
-    return dx, (dbias if with_bias else None)
+    kernel(grid, (32, _BACKWARD_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
+    if not with_bias:
+        return dx, None
+    dbias = xp.empty(cols, dtype=y.dtype)
+    BIAS_GRAD_KERNELS[str(y.dtype)]((-(-cols // _THREADS),), (_THREADS,), (partial, dbias, grid[1], cols), backend=backend)
+    return dx, dbias

@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import harness
+from benchmarks import harness, run_info
 
 
 def test_summary_statistics():
@@ -49,6 +49,7 @@ def test_measure_rotates_inputs_checks_the_last_output_and_writes_json(tmp_path)
     assert len({id(x) for x in used}) == min(len(used), len(sets))  # consecutive launches use different sets
     document = json.loads(session.write().read_text())
     assert document["results"][0]["name"] == "double" and document["environment"]["git_commit"]
+    assert document["environment"]["device"].startswith("emulator")
     assert harness.finish(session) == 0
 
 
@@ -139,8 +140,8 @@ def test_git_head_without_git(tmp_path):
     checkout.mkdir()
     git = make_git(tmp_path, "ref: refs/heads/main", refs={"refs/heads/main": sha})
     (checkout / ".git").symlink_to(git)
-    assert harness.read_git_head(checkout) == sha
-    assert harness.read_git_head(tmp_path / "nowhere") .startswith("unknown")
+    assert run_info.read_git_head(checkout) == sha
+    assert run_info.read_git_head(tmp_path / "nowhere") .startswith("unknown")
 
 
 def test_git_head_of_a_worktree_with_packed_refs(tmp_path):
@@ -153,9 +154,12 @@ def test_git_head_of_a_worktree_with_packed_refs(tmp_path):
     checkout = tmp_path / "wt"
     checkout.mkdir()
     (checkout / ".git").write_text(f"gitdir: {worktree_git}\n")
-    assert harness.read_git_head(checkout) == sha
+    assert run_info.read_git_head(checkout) == sha
 
 
-def test_this_checkouts_commit_is_found():
-    commit = harness.git_commit()
-    assert len(commit.split("-")[0]) == 40
+def test_this_checkouts_commit_is_found(monkeypatch):
+    monkeypatch.delenv("CNN_GPU_GIT_COMMIT", raising=False)
+    commit = run_info.git_commit()
+    assert int(commit[:40], 16) and commit[40:] in ("", "+uncommitted")
+    monkeypatch.setenv("CNN_GPU_GIT_COMMIT", "c0ffee")
+    assert run_info.git_commit() == "c0ffee"

@@ -163,3 +163,29 @@ def test_printf_goes_to_stdout_once_even_in_checked_mode(capfd):
     EmulatedModule(code=PRINTF).get_function("hello")(2, 32, (np.int32(7),))
     lines = sorted(capfd.readouterr().out.splitlines())
     assert lines == sorted(f"hello from thread {t} of block {b}: 7 0.50" for b in range(2) for t in range(2))
+
+
+QUALIFIERS = r"""
+__constant__ float table[4] = {1.0f, 10.0f, 100.0f, 1000.0f};
+struct __align__(16) Pair { float a, b; };
+__host__ __device__ __forceinline__ float twice(float x) { return 2.0f * x; }
+__device__ __noinline__ float lookup(int i) { return table[i % 4]; }
+
+extern "C" __global__ void __launch_bounds__(128, 2) qualified(const float* __restrict__ x, float* __restrict__ y) {
+    __shared__ Pair pairs[128];
+    static __shared__ float scale;
+    if (threadIdx.x == 0) scale = 0.5f;
+    pairs[threadIdx.x] = Pair{x[threadIdx.x], lookup(threadIdx.x)};
+    __syncthreads();
+    __threadfence_block();
+    y[threadIdx.x] = twice(pairs[127 - threadIdx.x].a) + pairs[threadIdx.x].b * scale + alignof(Pair);
+}
+"""
+
+
+def test_qualifiers_constant_memory_and_aligned_structs(rng):
+    x = rng.standard_normal(128).astype(np.float32)
+    y = np.full(128, np.nan, np.float32)
+    EmulatedModule(code=QUALIFIERS).get_function("qualified")(1, 128, (x, y))
+    expected = 2 * x[::-1] + np.array([1, 10, 100, 1000], np.float32)[np.arange(128) % 4] * 0.5 + 16
+    np.testing.assert_allclose(y, expected, rtol=1e-6)

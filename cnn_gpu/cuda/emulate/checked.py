@@ -68,8 +68,8 @@ def _view(address: int, nbytes: int) -> np.ndarray:
 class GuardedArguments:
     """The array arguments of one checked launch, moved into guarded buffers for its duration."""
 
-    def __init__(self, kernel: str, arrays: list[ArrayArg]):
-        self.kernel = kernel
+    def __init__(self, rt: ctypes.CDLL, kernel: str, arrays: list[ArrayArg]):
+        self.rt, self.kernel = rt, kernel
         self.regions: list[_Region] = []
         for arg in sorted(arrays, key=lambda a: a.start):
             last = self.regions[-1] if self.regions else None
@@ -79,7 +79,6 @@ class GuardedArguments:
                 last = _Region(arg.start, arg.array.nbytes)
                 self.regions.append(last)
             last.members.append(arg)
-        rt = launch.runtime()
         for region in self.regions:
             size, data = ctypes.c_size_t(), ctypes.c_void_p()
             region.mapping = rt.cnn_emu_guarded_alloc(region.nbytes, ctypes.byref(size), ctypes.byref(data))
@@ -93,7 +92,7 @@ class GuardedArguments:
 
     def close(self) -> None:
         for region in self.regions:
-            launch.runtime().cnn_emu_guarded_free(region.mapping, region.mapping_bytes)
+            self.rt.cnn_emu_guarded_free(region.mapping, region.mapping_bytes)
             for arg in region.members:
                 arg.pointer.value = arg.start
 
@@ -188,15 +187,15 @@ def _differs(a: np.ndarray, b: np.ndarray, tolerant: bool) -> np.ndarray:
     return differs
 
 
-def run_checked(kernel: str, body: int, slots: ctypes.Array, arrays: list[ArrayArg], grid: tuple,
-                block: tuple, shared_mem: int, seed: int) -> None:
+def run_checked(rt: ctypes.CDLL, kernel: str, body: int, slots: ctypes.Array, arrays: list[ArrayArg],
+                grid: tuple, block: tuple, shared_mem: int, seed: int) -> None:
     """Run under each order from the same starting state; results must agree with forward's."""
-    with GuardedArguments(kernel, arrays) as guarded:
+    with GuardedArguments(rt, kernel, arrays) as guarded:
         reference, tolerant = None, False
         for order in ORDERS:
             if reference is not None:
                 guarded.restore()
-            result = launch.run(body, slots, grid, block, shared_mem, order, checked=True,
+            result = launch.run(rt, body, slots, grid, block, shared_mem, order, checked=True,
                                 print_=order == "forward", seed=seed)
             if result.status:
                 error = launch.error_for(result, kernel, guarded.describe_address)

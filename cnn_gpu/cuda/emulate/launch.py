@@ -9,7 +9,6 @@ import re
 import subprocess
 import threading
 
-from . import build
 from .errors import DeadlockError, KernelFault, OutOfBoundsError, StackOverflowError
 
 ORDERS = {"forward": 0, "reverse": 1, "random": 2}
@@ -42,8 +41,9 @@ class ParamInfo(ctypes.Structure):
 
 
 @functools.cache
-def runtime() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(build.runtime_library()))
+def runtime(path: str) -> ctypes.CDLL:
+    """The runtime library at ``path``: a kernel library launches through the one it links to."""
+    lib = ctypes.CDLL(path)
     lib.cnn_emu_launch.argtypes = [ctypes.POINTER(LaunchSpec), ctypes.POINTER(LaunchResult)]
     lib.cnn_emu_launch.restype = ctypes.c_int
     lib.cnn_emu_guarded_alloc.argtypes = [ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
@@ -54,15 +54,15 @@ def runtime() -> ctypes.CDLL:
     return lib
 
 
-def run(body: int, args: ctypes.Array, grid: tuple, block: tuple, shared_mem: int, order: str,
-        checked: bool, print_: bool, seed: int) -> LaunchResult:
+def run(rt: ctypes.CDLL, body: int, args: ctypes.Array, grid: tuple, block: tuple, shared_mem: int,
+        order: str, checked: bool, print_: bool, seed: int) -> LaunchResult:
     """Run the whole grid once in ``order``; the GIL is released meanwhile (ctypes does that)."""
     spec = LaunchSpec(body, ctypes.cast(args, ctypes.c_void_p), (ctypes.c_uint * 3)(*grid),
                       (ctypes.c_uint * 3)(*block), shared_mem, ORDERS[order], int(checked),
                       int(print_), seed)
     result = LaunchResult()
     with _launch_lock:
-        runtime().cnn_emu_launch(ctypes.byref(spec), ctypes.byref(result))
+        rt.cnn_emu_launch(ctypes.byref(spec), ctypes.byref(result))
     return result
 
 

@@ -46,6 +46,7 @@ class EmulatedModule:
         plain = [k.name for k in self._kernels.values() if not k.is_template]
         self._entries = list(dict.fromkeys(plain + list(self._name_expressions)))
         self._library: ctypes.CDLL | None = None
+        self._runtime: ctypes.CDLL | None = None
         self._functions: dict[str, EmulatedKernel] = {}
 
     @property
@@ -61,10 +62,12 @@ class EmulatedModule:
             if not source_file.exists():
                 build._write_atomically(source_file, self._code)
         headers = source.included_files(self._code, source_file.parent, self._include_dirs)
+        runtime = build.runtime_library()
         path = build.kernel_library(
-            source.rewrite_extern_shared(self._code), source_file, source.launch_stubs(self._entries),
+            runtime, source.rewrite_extern_shared(self._code), source_file, source.launch_stubs(self._entries),
             self._include_dirs, self._defines, self._std,
             extra_key=[f"{h}\n{h.read_text(errors='replace')}" for h in headers])
+        self._runtime = launch.runtime(str(runtime))  # loaded first: the module links to it
         self._library = ctypes.CDLL(str(path))
 
     def get_function(self, name: str) -> "EmulatedKernel":
@@ -85,7 +88,7 @@ class EmulatedModule:
                 "it in name_expressions, as CuPy requires")
         base = name.split("<")[0].strip()
         decl = self._kernels.get(base)
-        kernel = EmulatedKernel(name, self._library, self._entries.index(name),
+        kernel = EmulatedKernel(name, self._runtime, self._library, self._entries.index(name),
                                 decl.params if decl else ())
         self._functions[name] = kernel
         return kernel
@@ -116,8 +119,9 @@ def _parse_options(options) -> tuple[list[Path], list[str], str]:
 class EmulatedKernel:
     """A kernel of an ``EmulatedModule``, called as ``kernel(grid, block, args, shared_mem=0)``."""
 
-    def __init__(self, name: str, library: ctypes.CDLL, index: int, param_names: tuple[str, ...]):
-        self.name = name
+    def __init__(self, name: str, runtime: ctypes.CDLL, library: ctypes.CDLL, index: int,
+                 param_names: tuple[str, ...]):
+        self.name, self._runtime = name, runtime
         describe = getattr(library, f"cnn_emu_params_{index}")
         describe.restype = ctypes.POINTER(launch.ParamInfo)
         count = ctypes.c_int()
@@ -151,9 +155,9 @@ class EmulatedKernel:
                 arrays.append(ArrayArg(self.param_names[i], arg, value))
         seed = zlib.crc32(f"{self.name}{grid}{block}{shared_mem}".encode())
         if checked_mode():
-            run_checked(self.name, self._body, slots, arrays, grid, block, int(shared_mem), seed)
+            run_checked(self._runtime, self.name, self._body, slots, arrays, grid, block, int(shared_mem), seed)
             return
-        result = launch.run(self._body, slots, grid, block, int(shared_mem), "forward",
+        result = launch.run(self._runtime, self._body, slots, grid, block, int(shared_mem), "forward",
                             checked=False, print_=True, seed=seed)
         if result.status:
             raise launch.error_for(result, self.name)
@@ -163,12 +167,13 @@ class EmulatedKernel:
         what = f"kernel '{self.name}': argument {i} ('{self.param_names[i]}')"
         if kind == "p":
             if not isinstance(arg, np.ndarray):
-                raise KernelArgumentError(f"{what} is a pointer parameter: pass a NumPy array, not {type(arg).__name__}")
+                raise KernelArgumentError(
+                    f"{what} is a pointer parameter: pass a NumPy array, not {type(arg).__name__}")
             if not (arg.flags.c_contiguous or arg.flags.f_contiguous):
                 raise KernelArgumentError(f"{what} is not contiguous: pass np.ascontiguousarray(...)")
             # A scalar pointee must match the dtype; void, char and struct pointees take any array.
             if pointee_kind in "iufb" and pointee_size > 1 and (
-                    arg.dtype.kind.replace("?", "b") != pointee_kind or arg.dtype.itemsize != pointee_size):
+                    arg.dtype.kind != pointee_kind or arg.dtype.itemsize != pointee_size):
                 expected = np.dtype(f"{pointee_kind}{pointee_size}")
                 raise KernelArgumentError(f"{what} points to {expected}, but the array is {arg.dtype}")
             return ctypes.c_void_p(arg.ctypes.data)
@@ -185,10 +190,13 @@ class EmulatedKernel:
 
 
 def _dims(value, what: str, limits: tuple, kernel: str) -> tuple[int, int, int]:
-    dims = (value,) if isinstance(value, (int, np.integer)) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if dims is None or not 1 <= len(dims) <= 3 or not all(isinstance(d, (int, np.integer)) for d in dims):
-        raise LaunchConfigError(f"kernel '{kernel}': {what} must be an int or a tuple of up to 3 ints, not {value!r}")
-    dims = tuple(int(d) for d in dims) + (1,) * (3 - len(dims))
+    if isinstance(value, (int, np.integer)):
+        value = (value,)
+    if (not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 3
+            or not all(isinstance(d, (int, np.integer)) for d in value)):
+        raise LaunchConfigError(
+            f"kernel '{kernel}': {what} must be an int or a tuple of up to 3 ints, not {value!r}")
+    dims = tuple(int(d) for d in value) + (1,) * (3 - len(value))
     for d, limit, axis in zip(dims, limits, "xyz"):
         if not 1 <= d <= limit:
             raise LaunchConfigError(f"kernel '{kernel}': {what}.{axis} = {d} is outside 1..{limit}")

@@ -332,7 +332,8 @@ void collective(WarpOp op, unsigned mask, const void* in, void* out, int bytes, 
     block.warp_waiting[warp] |= bit;
     if ((block.warp_waiting[warp] & mask) == mask) {
         bool same_group = true;  // lanes of `mask` may still be waiting at an earlier, other group
-        for (unsigned m = mask; m; m &= m - 1) same_group &= block.threads[warp * 32 + __builtin_ctz(m)].mask == mask;
+        for (unsigned m = mask; m; m &= m - 1)
+            same_group &= block.threads[warp * 32 + __builtin_ctz(m)].mask == mask;
         if (same_group) complete_warp_op(warp, mask);
     }
     suspend(t);
@@ -382,7 +383,8 @@ void async_commit_group() {
 
 void async_wait_group(int n) {
     Thread& t = caller();
-    if (n < 0) fail_with(Status::kernel_error, "cnn_emu::async_wait_group(%d) {pc:%p}", n, __builtin_return_address(0));
+    if (n < 0)
+        fail_with(Status::kernel_error, "cnn_emu::async_wait_group(%d) {pc:%p}", n, __builtin_return_address(0));
     if (t.group_ends.size() <= size_t(n)) return;
     const size_t groups_done = t.group_ends.size() - size_t(n);
     const size_t copies_done = t.group_ends[groups_done - 1];
@@ -397,6 +399,8 @@ void async_wait_all() {
     async_wait_group(0);
 }
 
-void fail(const char* message) { fail_with(Status::kernel_error, "%s {pc:%p}", message, __builtin_return_address(0)); }
+void fail(const char* message) {
+    fail_with(Status::kernel_error, "%s {pc:%p}", message, __builtin_return_address(0));
+}
 
 }  // namespace cnn_emu
