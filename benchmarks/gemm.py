@@ -9,15 +9,13 @@ harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
 
 The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
 gpu_check.sh's per-benchmark time limit.
-``--table JSON`` prints the README's ladder table from a result file instead of measuring.
+The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
+--ladder square4096``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +28,6 @@ DENSE_LAYERS = [(5408, 64), (64, 10)]
 BATCHES = [32, 128, 512]
 # Rungs 1 and 2 need seconds per launch past this size; they are skipped there.
 SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
-# The ladder table's size.
-TABLE_SIZE = 4096
 
 
 def dense_products(batch, fan_in, units):
@@ -45,10 +41,11 @@ def dense_products(batch, fan_in, units):
 def problems(dry_run):
     """(label prefix, {operand name: shape}, products): one input family and the products over it."""
     if dry_run:
-        squares = [("square", {"a": (40, 20), "b": (20, 36)}, [("", 40, 36, 20, False, False, ("a", "b"))])]
+        squares = [("square40", {"a": (40, 20), "b": (20, 36)}, [("", 40, 36, 20, False, False, ("a", "b"))])]
         layers, batches = [(68, 12)], [8]
     else:
-        squares = [("square", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))]) for n in SQUARES]
+        squares = [(f"square{n}", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))])
+                   for n in SQUARES]
         layers, batches = DENSE_LAYERS, BATCHES
     dense = [(f"dense{fan_in}x{units}_b{batch}_", {"x": (batch, fan_in), "w": (fan_in, units), "dy": (batch, units)},
               dense_products(batch, fan_in, units)) for fan_in, units in layers for batch in batches]
@@ -120,25 +117,5 @@ def main(argv=None) -> int:
     return harness.finish(session)
 
 
-def ladder_table(document: dict, size: int = TABLE_SIZE) -> str:
-    """The README's table: each kernel's TFLOP/s at size^3 (A.B) and its fraction of cuBLAS."""
-    rows = ["| kernel | GFLOP/s | % of cuBLAS |", "|---|---:|---:|"]
-    for result in document["results"]:
-        p = result["params"]
-        if p.get("case") == "square" and p["m"] == size:
-            vs = result.get("vs_cublas")
-            percent = f"{100 * vs:.1f}" if vs is not None else "100 (baseline)"
-            precision = " (TF32)" if p.get("tf32") else ""
-            rows.append(f"| {result['name']}{precision} | {1e3 * result['tflops']:.0f} | {percent} |")
-    return "\n".join(rows)
-
-
 if __name__ == "__main__":
-    if "--table" in sys.argv:
-        parser = argparse.ArgumentParser(description="Print the ladder table of a gemm result JSON")
-        parser.add_argument("--table", type=Path, required=True)
-        parser.add_argument("--size", type=int, default=TABLE_SIZE)
-        options = parser.parse_args()
-        print(ladder_table(json.loads(options.table.read_text()), options.size))
-        sys.exit(0)
     sys.exit(main())

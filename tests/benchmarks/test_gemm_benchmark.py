@@ -4,6 +4,7 @@ the JSON written, and the README's ladder table generated from it."""
 import json
 
 from benchmarks import gemm as gemm_benchmark
+from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
@@ -15,15 +16,18 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     assert names == {"numpy_matmul", *GEMM_VARIANTS}
     assert all(r["check"]["passed"] for r in document["results"])
     cases = {r["params"]["case"] for r in document["results"]}
-    assert cases == {"square", "dense68x12_b8_forward", "dense68x12_b8_backward_data", "dense68x12_b8_backward_weights"}
-    table = gemm_benchmark.ladder_table(document, size=40).splitlines()
+    assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
+                     "dense68x12_b8_backward_weights"}
+    table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
     assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
     assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
+    assert table[2].startswith("| numpy_matmul |") and table[2].endswith("| baseline |")
+    assert table[3].startswith("| gemm_naive |") and table[3].endswith("% |")
 
 
 def test_the_full_run_covers_the_squares_and_every_dense_product():
     problems = gemm_benchmark.problems(dry_run=False)
-    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix == "square"] == gemm_benchmark.SQUARES
+    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES
     dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
              for label, *product in products}
     assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
