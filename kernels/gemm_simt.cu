@@ -2,8 +2,9 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
 //
-// Every kernel is a template on <TRANS_A, TRANS_B> and handles any M, N, K: tiles reach past the matrix edges with zero-filled loads and
-// guarded stores. Launch geometry per kernel is in cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
+// Every kernel is a template on <TRANS_A, TRANS_B> and handles any M, N, K: tiles reach past the
+// matrix edges with zero-filled loads and guarded stores. Launch geometry per kernel is in
+// cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
 //
 // The two numbers (METHOD.md): an M = N = K = 4096 product is 2 * 4096^3 = 137 GFLOP and moves at
 // least 3 * 64 MiB = 201 MB. At the H100's ~67 TFLOP/s FP32 peak (datasheet, to be measured) and
@@ -240,7 +241,10 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
 //       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; lanes of a quarter-warp
 //                      read 8 adjacent rows, whose starts BK + 4 = 20 words apart hit distinct banks).
-// Bottleneck (expected): FMA issue with ~1 block (8 warps) per SM, and shared-memory bandwidth.
+// Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90):
+// 183 registers for A.B, 178 for A.B^T (one 256-thread block per SM), 127 for A^T.B (two); no
+// spills. The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is
+// where A.B's extra registers go; __launch_bounds__(256, 2) spills.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured: not yet measured on a GPU.
