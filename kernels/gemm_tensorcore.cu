@@ -17,7 +17,7 @@
 // (relative error ~2^-22 per product instead of 2^-11) at three times the tensor-core work.
 // Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads 16 + 16 words per lane
 // (LDS.32; no ldmatrix) for 32 mma, and mma.sync on Hopper runs well below the wgmma rate that
-// cuBLAS uses. ptxas (sm_90): 188-198 registers (3xTF32: 229-236), no spills; 104-108 KB of
+// cuBLAS uses. ptxas (sm_90): 188-198 registers (3xTF32: 229-236), no spills; 102-108 KB of
 // dynamic shared memory for BK = 32, 3 stages: two 128-thread blocks per SM.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
