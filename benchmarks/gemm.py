@@ -98,6 +98,15 @@ def main(argv=None) -> int:
     # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
     session = harness.Session("gemm", harness.parse_args(__doc__, argv), warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
+    try:
+        measure_all(session)
+    except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
+        print("gemm: interrupted; writing the cases measured so far", flush=True)
+    return harness.finish(session)
+
+
+def measure_all(session):
+    """Every problem's products: the cuBLAS baselines first, then each rung against them."""
     for prefix, shapes, products in problems(session.dry_run):
         sets = session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
                                   4 * sum(int(np.prod(shape)) for shape in shapes.values()))
@@ -114,7 +123,6 @@ def main(argv=None) -> int:
                 result = measure_product(session, sets, case, product, name, run, variant.tf32)
                 baseline = baselines.get(variant.tf32, baselines.get(False))
                 result["vs_cublas"] = result["tflops"] / baseline if baseline else None
-    return harness.finish(session)
 
 
 if __name__ == "__main__":
