@@ -33,3 +33,19 @@ def test_the_full_run_covers_the_squares_and_every_dense_product():
     assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
     # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
     assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
+
+
+def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
+    measure = gemm_benchmark.measure_product
+    calls = []
+
+    def measure_twice(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what gpu_check.sh's `timeout --signal=INT` delivers
+        calls.append(args)
+        return measure(*args)
+
+    monkeypatch.setattr(gemm_benchmark, "measure_product", measure_twice)
+    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    document = json.loads((tmp_path / "gemm.json").read_text())
+    assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
