@@ -29,8 +29,6 @@ MAX_JSON_FILES=5    # with the log and the two summaries, at most 8 files come b
 deadline=$((SECONDS + BUDGET_S))
 failures=()
 
-exec > >(tee "$OUT/gpu_check.log") 2>&1
-
 # run NAME LIMIT COMMAND...: COMMAND under min(LIMIT, time left); a failure is noted, not fatal.
 run() {
     local name=$1 limit=$2 left=$((deadline - SECONDS))
@@ -47,38 +45,43 @@ run() {
     [ "$status" -eq 0 ] || failures+=("$name (exit $status)")
 }
 
-echo "=== environment"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | head -5
-"$PYTHON" -m cnn_gpu info 2>&1
-echo "commit: $("$PYTHON" -c 'from benchmarks.run_info import git_commit; print(git_commit())')"
-# A GPU run whose probe finds no GPU would skip every test and still exit 0: count it as a failure.
-[ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
-print(s().describe()); raise SystemExit(0 if s().available else 1)"
+main() {
+    echo "=== environment"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | head -5
+    "$PYTHON" -m cnn_gpu info 2>&1
+    echo "commit: $("$PYTHON" -c 'from benchmarks.run_info import git_commit; print(git_commit())')"
+    # A GPU run whose probe finds no GPU would skip every test and still exit 0: count it as a failure.
+    [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
+    print(s().describe()); raise SystemExit(0 if s().available else 1)"
 
-run "gpu tests" "$TESTS_LIMIT_S" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs --durations=5 tests
+    run "gpu tests" "$TESTS_LIMIT_S" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs --durations=5 tests
 
-# The ceilings are measured once and shared by every benchmark of this run.
-export CNN_GPU_CEILINGS="$(mktemp -d)/ceilings.json"
-[ -z "$DRY_RUN" ] && run "ceilings" "$CEILINGS_LIMIT_S" "$PYTHON" -m benchmarks.harness ceilings
-for module in $("$PYTHON" -m benchmarks.harness list); do
-    run "$module" "$BENCHMARK_LIMIT_S" "$PYTHON" -m "$module" --out "$OUT" $DRY_RUN
-done
+    # The ceilings are measured once and shared by every benchmark of this run.
+    export CNN_GPU_CEILINGS="$(mktemp -d)/ceilings.json"
+    [ -z "$DRY_RUN" ] && run "ceilings" "$CEILINGS_LIMIT_S" "$PYTHON" -m benchmarks.harness ceilings
+    for module in $("$PYTHON" -m benchmarks.harness list); do
+        run "$module" "$BENCHMARK_LIMIT_S" "$PYTHON" -m "$module" --out "$OUT" $DRY_RUN
+    done
 
-json=("$OUT"/*.json)
-table="no benchmark wrote a result"
-if [ -e "${json[0]}" ]; then
-    # A dry run's emulator timings are not results: only a GPU run's JSON goes to benchmarks/results.
-    [ -z "$DRY_RUN" ] && mkdir -p benchmarks/results && cp "${json[@]}" benchmarks/results/
-    "$PYTHON" -m benchmarks.report "${json[@]}" --markdown "$OUT/summary.md" --plot "$OUT/summary.png" > /dev/null \
-        || failures+=("report")
-    table=$("$PYTHON" -m benchmarks.report "${json[@]}" --short) || failures+=("report")
-    if [ "${#json[@]}" -gt "$MAX_JSON_FILES" ]; then
-        tar -czf "$OUT/benchmark_json.tar.gz" -C "$OUT" "${json[@]##*/}" && rm -f "${json[@]}"
-        echo "=== ${#json[@]} JSON files packed into benchmark_json.tar.gz (the device tool returns at most 8 files)"
+    json=("$OUT"/*.json)
+    table="no benchmark wrote a result"
+    if [ -e "${json[0]}" ]; then
+        # A dry run's emulator timings are not results: only a GPU run's JSON goes to benchmarks/results.
+        [ -z "$DRY_RUN" ] && mkdir -p benchmarks/results && cp "${json[@]}" benchmarks/results/
+        "$PYTHON" -m benchmarks.report "${json[@]}" --markdown "$OUT/summary.md" --plot "$OUT/summary.png" > /dev/null \
+            || failures+=("report")
+        table=$("$PYTHON" -m benchmarks.report "${json[@]}" --short) || failures+=("report")
+        if [ "${#json[@]}" -gt "$MAX_JSON_FILES" ]; then
+            tar -czf "$OUT/benchmark_json.tar.gz" -C "$OUT" "${json[@]##*/}" && rm -f "${json[@]}"
+            echo "=== ${#json[@]} JSON files packed into benchmark_json.tar.gz (the device tool returns at most 8 files)"
+        fi
     fi
-fi
 
-echo
-echo "=== gpu_check finished in ${SECONDS}s; failures: ${failures[*]:-none}"
-echo "$table"
-[ "${#failures[@]}" -eq 0 ]
+    echo
+    echo "=== gpu_check finished in ${SECONDS}s; failures: ${failures[*]:-none}"
+    echo "$table"
+    [ "${#failures[@]}" -eq 0 ]
+}
+
+main 2>&1 | tee "$OUT/gpu_check.log"
+exit "${PIPESTATUS[0]}"

@@ -28,12 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dispatch import KERNEL_BACKENDS, default_kernel_backend, open_module
+# CUDA's launch limits, defined once (the emulator enforces them too).
+from .emulate.module import MAX_BLOCK, MAX_GRID, MAX_THREADS_PER_BLOCK
 from .sources import kernel_path
-
-# Largest launch geometry CUDA allows (compute capability 3.0 and later).
-MAX_GRID = (2**31 - 1, 65535, 65535)
-MAX_BLOCK = (1024, 1024, 64)
-MAX_THREADS_PER_BLOCK = 1024
 
 
 class KernelArgumentError(TypeError):
