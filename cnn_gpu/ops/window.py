@@ -87,13 +87,17 @@ def pad(x, g, value=0):
 
 
 def window_view(padded, g):
-    """Every window of a padded (N, Hp, Wp, C) array as an (N, P, Q, R, S, C) strided view (no copy)."""
+    """Every window of a padded (N, Hp, Wp, C) array as an (N, P, Q, R, S, C) strided view (no copy).
+
+    Windows overlap in memory, so the view is for reading only (CuPy's ``as_strided`` has no
+    ``writeable`` flag to say so).
+    """
     xp = array_module(padded)
     n, _, _, c = padded.shape
     sn, sh, sw, sc = padded.strides
     shape = (n, *g.out_hw, *g.window, c)
     strides = (sn, sh * g.strides[0], sw * g.strides[1], sh * g.dilation[0], sw * g.dilation[1], sc)
-    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
 
 
 def taps(g):
