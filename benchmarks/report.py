@@ -2,6 +2,7 @@
 
     python -m benchmarks.report benchmarks/results/*.json --markdown results.md --plot results.png
     python -m benchmarks.report $OUT/*.json --short      # the summary gpu_check.sh prints last
+    python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -91,6 +92,22 @@ def short_table(documents) -> str:
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows])
 
 
+def ladder(documents, case: str) -> str:
+    """The README's ladder table of one case: each kernel's GFLOP/s and its fraction of cuBLAS.
+
+    Every result whose ``case`` parameter is ``case``, in the order measured (the baselines first,
+    then the rungs); the fraction is the result's ``vs_cublas`` (benchmarks/gemm.py records it).
+    """
+    rows = []
+    for document in documents:
+        for r in document["results"]:
+            if r["params"].get("case") == case:
+                name = r["name"] + (" (TF32)" if r["params"].get("tf32") else "")
+                vs = r.get("vs_cublas")
+                rows.append((name, f"{1e3 * r['tflops']:.0f}", f"{100 * vs:.1f}%" if vs is not None else "baseline"))
+    return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
+
+
 def plot(documents, path: Path) -> None:
     """One panel per benchmark: each case's fraction of its ceiling (copy bandwidth or cuBLAS)."""
     import matplotlib
@@ -125,8 +142,12 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the full tables here")
     parser.add_argument("--plot", type=Path, help="write the plot here (PNG)")
     parser.add_argument("--short", action="store_true", help="print one plain table of every case")
+    parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096)")
     args = parser.parse_args(argv)
     documents = load(args.json)
+    if args.ladder:
+        print(ladder(documents, args.ladder))
+        return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")
     if args.plot:

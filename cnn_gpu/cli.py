@@ -174,6 +174,26 @@ def gradcheck(args):
     return 1 if failed else 0
 
 
+# --- bench ---------------------------------------------------------------------------------------
+def bench_arguments(parser):
+    parser.add_argument("benchmark", help="a script of benchmarks/ (gemm, transpose, ...), without .py")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="passed on (--dry-run, --out DIR, ...)")
+
+
+def bench(args):
+    """Run a benchmark of the checkout's benchmarks/ folder (not shipped in the wheel)."""
+    import importlib
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / f"{args.benchmark}.py").is_file():
+        print(f"cnn-gpu bench: no benchmarks/{args.benchmark}.py in {checkout} (benchmarks run from a checkout)",
+              file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(checkout))
+    return importlib.import_module(f"benchmarks.{args.benchmark}").main(args.options)
+
+
 # --- dispatch ------------------------------------------------------------------------------------
 COMMANDS = {
     "train": (train_arguments, train),
@@ -181,6 +201,7 @@ COMMANDS = {
     "info": (None, info),
     "kernels": (kernels_arguments, kernels),
     "gradcheck": (gradcheck_arguments, gradcheck),
+    "bench": (bench_arguments, bench),
 }
 
 

@@ -11,13 +11,29 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation
+from cnn_gpu.ops import activation, gemm
 
 
 class KernelBackend(NumpyBackend):
     def __init__(self, xp):
         super().__init__(xp)
         self.name = "emulate" if xp is numpy else "cuda"
+
+    # --- dense: kernels/gemm_simt.cu and gemm_tensorcore.cu (float32; float64 stays on the reference) ---
+    def dense_forward(self, x, w, b):
+        gemm.check_dense(x, w, b)
+        if x.dtype != self.xp.float32:
+            return super().dense_forward(x, w, b)
+        contiguous = self.xp.ascontiguousarray
+        return gemm.gemm(contiguous(x), contiguous(w), bias=None if b is None else contiguous(b), backend=self.name)
+
+    def dense_backward(self, x, w, dy, need_dx=True):
+        if dy.dtype != self.xp.float32:
+            return super().dense_backward(x, w, dy, need_dx)
+        contiguous = self.xp.ascontiguousarray
+        x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
+        dx = gemm.gemm(dy, w, trans_b=True, backend=self.name) if need_dx else None
+        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), dy.sum(axis=0)
 
     # --- activations: kernels/activation.cu (softmax stays on the reference) ---------------------
     def activation_forward(self, name, x):

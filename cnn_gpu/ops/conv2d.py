@@ -14,7 +14,7 @@ The reference is im2col: every window of the padded input gathered into one (N*P
 from __future__ import annotations
 
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import check_float, check_ndim, check_same_dtype
+from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype
 
 
 def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1):
@@ -66,8 +66,8 @@ def conv2d_backward_data(dy, w, x_shape, strides=1, padding="valid", dilation=1)
     """Gradient to the input (N, H, W, C) given dy (N, P, Q, K)."""
     g = conv2d_geometry(x_shape, w.shape, strides, padding, dilation)
     r, s, c, k = w.shape
-    dcols = dy.reshape(-1, k) @ w.reshape(-1, k).T
-    return window.fold(dcols.reshape(dy.shape[0], *g.out_hw, r, s, c), g)
+    dcols = (dy.reshape(-1, k) @ w.reshape(-1, k).T).reshape(dy.shape[0], *g.out_hw, r, s, c)
+    return window.fold(lambda i, j: dcols[:, :, :, i, j], g, x_shape, dy.dtype, array_module(dy))
 
 
 def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=1):
