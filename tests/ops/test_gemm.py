@@ -90,3 +90,10 @@ def test_dense_gradients_match_central_differences(rng):
 def test_dense_rejects_bad_arguments(x, w, b, message):
     with pytest.raises((ValueError, TypeError), match=message):
         dense_forward(x, w, b)
+
+
+def test_dense_backward_names_a_mismatched_dy():
+    with pytest.raises(ValueError, match=r"dy must be \(batch, 5\) for w of shape \(3, 5\), got \(2, 4\)"):
+        dense_backward_data(np.zeros((2, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"dy must be \(2, units\) for x of shape \(2, 3\), got \(3, 5\)"):
+        dense_backward_weights(np.zeros((2, 3)), np.zeros((3, 5)))
