@@ -59,3 +59,56 @@ def check_gradient(f, x, analytic, what="gradient", tol=TOLERANCE):
     error = gradient_error(f, x, analytic)
     if not error <= tol:
         raise AssertionError(f"{what}: ||analytic - numerical|| / ||numerical|| = {error:.3g} > {tol:.1g}")
+
+
+# --- layers, losses and whole models ------------------------------------------------------------------
+# These perturb the weights in place, so they need float64 layers (dtype="float64") on the numpy
+# backend, whose weights are the host arrays themselves. The forward pass must be deterministic: a
+# training-mode Dropout must draw the same mask on every call.
+
+
+def check_layer(layer, x, training=False, seed=0, tol=TOLERANCE):
+    """Check ``layer.backward`` against central differences, to the input and to every weight."""
+    if layer.dtype != "float64":
+        raise TypeError(f"{layer.describe()} is {layer.dtype}: build it with dtype='float64' to check it")
+    x = np.array(x, dtype=np.float64)
+    if not layer.built:
+        layer.build((None, *x.shape[1:]))
+    dy = np.random.default_rng(seed).standard_normal(layer.forward(x, training).shape)
+    layer.forward(x, training)
+    dx = layer.backward(dy)
+    grads = {name: np.array(g) for name, g in layer.grads.items()}
+    check_gradient(op_scalar(lambda v: layer.forward(v, training), dy), x, dx, f"{layer.describe()}: input", tol)
+    for name, weight in layer.params.items():
+        check_gradient(op_scalar(lambda _: layer.forward(x, training), dy), weight, grads[name],
+                       f"{layer.describe()}: {name}", tol)
+
+
+def check_loss(loss, y_true, y_pred, logits=False, tol=TOLERANCE):
+    """Check a loss's gradient to ``y_pred`` (float64) against central differences."""
+    y_pred = np.array(y_pred, dtype=np.float64)
+    _, grad = loss.value_and_gradient(y_true, y_pred, logits)
+    check_gradient(lambda p: loss.value_and_gradient(y_true, p, logits)[0], y_pred, grad, f"{loss.name}", tol)
+
+
+def check_model(model, x, y, tol=TOLERANCE):
+    """Check a compiled float64 model's training gradients (loss plus penalties) to every trainable weight.
+
+    It runs in inference mode (Dropout off) with the loss the model trains with, fused softmax
+    cross-entropy included.
+    """
+    if model.dtype != "float64":
+        raise TypeError(f"model '{model.name}' is {model.dtype}: build every layer with dtype='float64'")
+    model.require_compiled("check_model")
+    x = np.array(x, dtype=np.float64)
+    if not model.built:
+        model.build((None, *x.shape[1:]))
+    y = model.loss.prepare_targets(y, model.output_shape, model.dtype)
+    model.compute_loss(x, y, training=False)
+    grads = [np.array(g) for g in model.compute_gradients()]
+    for weight, grad, name in zip(model.trainable_weights, grads, weight_names(model)):
+        check_gradient(lambda _: model.compute_loss(x, y, training=False)[0], weight, grad, name, tol)
+
+
+def weight_names(model):
+    return [f"{layer.name}/{name}" for layer in model.layers if layer.trainable for name in layer.params]

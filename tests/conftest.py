@@ -15,3 +15,51 @@ def rng(request):
     request.node.user_properties.append(("seed", seed))
     print(f"random seed: {seed}")
     return np.random.default_rng(seed)
+
+
+class FakeNetwork:
+    """Serves given bytes at given URLs through urllib.request.urlopen; records every request."""
+
+    def __init__(self):
+        self.served, self.requests = {}, []
+
+    def urlopen(self, url, timeout):
+        import io
+        import urllib.error
+
+        self.requests.append(url)
+        if url not in self.served:
+            raise urllib.error.URLError("no network in tests")
+        return io.BytesIO(self.served[url])
+
+
+@pytest.fixture
+def offline_data(tmp_path, monkeypatch):
+    """Datasets isolated from this machine: an empty cache, no $CNN_GPU_DATA, no Debian folder, and
+    a fake network (returned) that refuses every URL it was not given bytes for."""
+    from cnn_gpu.datasets import fetch
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CNN_GPU_DATA", raising=False)
+    monkeypatch.setattr(fetch, "SYSTEM_DIRS", (tmp_path / "system",))
+    network = FakeNetwork()
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", network.urlopen)
+    return network
+
+
+# --- kernel backends: every op test runs on each (the emulator always, the GPU where there is one) ---
+@pytest.fixture(params=["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def kernel_backend(request):
+    """The name of a kernel backend; tests make their arrays with ``helpers.on_backend``."""
+    return request.param
+
+
+def pytest_runtest_setup(item):
+    """Skip a ``gpu``-marked test, with the probe's reason, where no GPU is usable."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    from cnn_gpu.cuda.device import gpu_status
+
+    status = gpu_status()
+    if not status.available:
+        pytest.skip(f"needs a GPU: {status.reason}")

@@ -119,6 +119,20 @@ class Backend:
         """The mean over every element of (pred - target)^2."""
         raise NotImplementedError
 
+    # --- regularization and metrics ---------------------------------------------------------------
+    def l2_penalty(self, w, factor, grad=None):
+        """``factor * sum(w^2)`` as a 0-d array; with ``grad``, adds ``2 factor w`` into it in place."""
+        raise NotImplementedError
+
+    def count_correct(self, pred, labels, kind, threshold=0.5):
+        """How many predictions match their labels, as a 0-d integer array.
+
+        ``kind`` is Keras's accuracy: ``categorical`` (argmax of pred == argmax of one-hot labels),
+        ``sparse`` (argmax of pred == integer label) or ``binary`` (each element of
+        ``pred > threshold`` == label, counted elementwise).
+        """
+        raise NotImplementedError
+
     # --- optimizers ----------------------------------------------------------------------------
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         """Keras's SGD step, in place on ``param`` and ``velocity`` (None when momentum is 0)."""

@@ -86,6 +86,19 @@ class NumpyBackend(Backend):
     def mean_squared_error(self, pred, target):
         return loss.mean_squared_error(pred, target)
 
+    # --- regularization and metrics ---------------------------------------------------------------
+    def l2_penalty(self, w, factor, grad=None):
+        if grad is not None:
+            grad += (2 * factor) * w
+        return factor * self.xp.vdot(w, w)
+
+    def count_correct(self, pred, labels, kind, threshold=0.5):
+        if kind == "binary":
+            return ((pred > threshold) == labels).sum()
+        predicted = pred.argmax(axis=-1)
+        expected = labels.reshape(-1) if kind == "sparse" else labels.argmax(axis=-1)
+        return (predicted == expected).sum()
+
     # --- optimizers ----------------------------------------------------------------------------
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         optim.sgd_update(param, grad, velocity, lr, momentum, nesterov)

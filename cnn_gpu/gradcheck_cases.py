@@ -1,0 +1,136 @@
+"""One small float64 case for every registered layer and loss (and the seed model's shape), checked
+with ``cnn_gpu.gradcheck``; ``cnn-gpu gradcheck`` prints the outcome as a table.
+
+Cases are keyed by registered class name, so a layer or loss registered without a case shows up as
+"no case" in the table (and fails the test that runs them) instead of passing unseen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnn_gpu import gradcheck, layers, losses
+from cnn_gpu.utils import to_categorical
+
+F64 = {"dtype": "float64"}
+# Layers with nothing to differentiate.
+NO_GRADIENT = {"InputLayer"}
+
+LAYER_CASES = {
+    # class name -> [(constructor arguments, input shape)]
+    "Conv2D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 6, 2)),
+               (dict(filters=2, kernel_size=(3, 2), strides=2, padding="same"), (2, 7, 6, 2)),
+               (dict(filters=2, kernel_size=3, dilation_rate=2), (1, 8, 7, 2))],
+    "MaxPooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
+                     (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
+    "AveragePooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
+                         (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
+    "Dense": [(dict(units=4, activation=a), (3, 5)) for a in (None, "relu", "softmax")],
+    "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear")],
+    "Flatten": [(dict(), (2, 3, 4, 2))],
+    "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
+}
+
+
+def _probabilities(rng, shape):
+    p = rng.uniform(0.1, 1.0, shape)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _one_hot(rng, n=4, classes=3):
+    return to_categorical(rng.integers(0, classes, n), classes)
+
+
+LOSS_CASES = {
+    # class name -> [(description, logits, make y_true, make y_pred)]
+    "CategoricalCrossentropy": [
+        ("probabilities", False, _one_hot, lambda r: _probabilities(r, (4, 3))),
+        ("logits", True, _one_hot, lambda r: r.normal(size=(4, 3)))],
+    "SparseCategoricalCrossentropy": [
+        ("probabilities", False, lambda r: r.integers(0, 3, 4), lambda r: _probabilities(r, (4, 3))),
+        ("logits", True, lambda r: r.integers(0, 3, 4), lambda r: r.normal(size=(4, 3)))],
+    "BinaryCrossentropy": [
+        ("probabilities", False, lambda r: r.integers(0, 2, (4, 2)).astype(float),
+         lambda r: r.uniform(0.05, 0.95, (4, 2)))],
+    "MeanSquaredError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
+}
+
+
+@dataclass
+class Outcome:
+    kind: str  # layer, loss or model
+    name: str
+    case: str
+    passed: bool | None  # None: nothing was checked
+    detail: str
+    seconds: float
+
+
+def _timed(kind, name, case, check):
+    start = time.perf_counter()
+    try:
+        check()
+    except AssertionError as error:
+        return Outcome(kind, name, case, False, str(error), time.perf_counter() - start)
+    return Outcome(kind, name, case, True, "", time.perf_counter() - start)
+
+
+def _describe(kwargs, shape):
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"({args}) on {shape}"
+
+
+def _check_layer(cls, kwargs, shape, seed):
+    def check():
+        rng = np.random.default_rng(seed)
+        layer = cls(**kwargs, **F64)
+        layer.build((None, *shape[1:]))
+        for weight in layer.params.values():  # random, not the zero biases layers start with
+            weight[...] = rng.uniform(-1, 1, weight.shape)
+        gradcheck.check_layer(layer, rng.uniform(-1, 1, shape))
+    return check
+
+
+def _check_loss(cls, logits, make_true, make_pred, seed):
+    def check():
+        rng = np.random.default_rng(seed)
+        gradcheck.check_loss(cls(), make_true(rng), make_pred(rng), logits=logits)
+    return check
+
+
+def _check_seed_model(seed):
+    """The seed model's layer sequence at a small size, checked end to end with its loss."""
+    from cnn_gpu.models import Sequential
+
+    rng = np.random.default_rng(seed)
+    model = Sequential([
+        layers.Conv2D(2, (3, 3), activation="relu", input_shape=(6, 6, 1), **F64),
+        layers.MaxPooling2D((2, 2), **F64), layers.Flatten(**F64),
+        layers.Dense(4, activation="relu", **F64), layers.Dense(3, activation="softmax", **F64)])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.build((None, 6, 6, 1))
+    for weight in model.weights:
+        weight[...] = rng.uniform(-1, 1, weight.shape)
+    gradcheck.check_model(model, rng.uniform(0, 1, (3, 6, 6, 1)), _one_hot(rng, 3))
+
+
+def run_all(seed: int = 0) -> list[Outcome]:
+    outcomes = []
+    for name, cls in sorted(layers.LAYERS.classes.items()):
+        if name in NO_GRADIENT:
+            continue
+        if name not in LAYER_CASES:
+            outcomes.append(Outcome("layer", name, "", None, "no case: add one to LAYER_CASES", 0.0))
+        for kwargs, shape in LAYER_CASES.get(name, []):
+            outcomes.append(_timed("layer", name, _describe(kwargs, shape), _check_layer(cls, kwargs, shape, seed)))
+    for name, cls in sorted(losses.LOSSES.classes.items()):
+        if name not in LOSS_CASES:
+            outcomes.append(Outcome("loss", name, "", None, "no case: add one to LOSS_CASES", 0.0))
+        for case, logits, make_true, make_pred in LOSS_CASES.get(name, []):
+            outcomes.append(_timed("loss", name, case, _check_loss(cls, logits, make_true, make_pred, seed)))
+    outcomes.append(_timed("model", "Sequential", "seed model layers, 6x6x1 input",
+                           lambda: _check_seed_model(seed)))
+    return outcomes

@@ -1,0 +1,17 @@
+"""Keras's layers, by the same names and arguments: ``from cnn_gpu.layers import Conv2D, Dense, ...``."""
+
+from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
+from cnn_gpu.layers.convolutional import Conv2D
+from cnn_gpu.layers.core import Activation, Dense, Dropout, Flatten
+from cnn_gpu.layers.pooling import AveragePooling2D, MaxPooling2D
+
+
+def deserialize(entry):
+    """A layer from ``{'class_name': 'Dense', 'config': {...}}`` (as a saved model stores it)."""
+    return LAYERS.from_config(entry)
+
+
+__all__ = [
+    "Activation", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
+    "Layer", "MaxPooling2D", "deserialize",
+]

@@ -1,0 +1,213 @@
+"""The Layer contract: parameters and shapes here, every bit of math in the backend.
+
+A layer is built once for an input shape ``(None, ...)``: ``compute_output_shape`` validates it
+(raising an error that names the layer) and ``build_weights`` creates the parameters. Then
+``forward(x, training)`` runs ``call`` and the optional activation, caching what ``backward(dy)``
+needs; ``backward`` fills ``self.grads`` (one entry per weight, same order) and returns the gradient
+to the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnn_gpu import initializers, regularizers
+from cnn_gpu.backend import get_backend
+from cnn_gpu.ops.activation import check_activation
+from cnn_gpu.utils.naming import snake_case, unique_name
+from cnn_gpu.utils.registry import Registry, serialize
+
+LAYERS = Registry("layer")
+DTYPES = ("float32", "float64")
+
+
+def format_shape(shape):
+    """``(None, 26, 26, 32)`` as Keras prints it."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_dtype(dtype):
+    name = np.dtype(dtype).name if dtype is not None else "float32"
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return name
+
+
+class Layer:
+    """Base of every layer. Keyword arguments are Keras's: name, dtype, trainable, input_shape, input_dim."""
+
+    def __init__(self, activation=None, name=None, dtype=None, trainable=True, input_shape=None, input_dim=None):
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.dtype = check_dtype(dtype)
+        self.trainable = trainable
+        self.activation = check_activation(activation or "linear")
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        # Only the first layer of a Sequential model uses it, as in Keras.
+        self.declared_input_shape = None if input_shape is None else tuple(input_shape)
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.params = {}
+        self.regularizers = {}
+        self.grads = {}
+        self._activation_cache = None
+
+    def describe(self):
+        """How errors name this layer: ``Dense layer 'dense_1'``."""
+        return f"{type(self).__name__} layer '{self.name}'"
+
+    # --- building --------------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Check ``input_shape`` (batch first, None allowed) and create the weights."""
+        input_shape = tuple(input_shape)
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        self.input_shape = input_shape
+        if not self.built:
+            self.build_weights(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def build_weights(self, input_shape):
+        """Create the parameters (``add_weight``); parameterless layers keep the default."""
+
+    def require_rank(self, input_shape, rank, layout, advice):
+        if len(input_shape) != rank:
+            raise ValueError(
+                f"{self.describe()} expects a {rank}-D input {layout}, got {format_shape(input_shape)}{advice}"
+            )
+
+    def add_weight(self, name, shape, initializer, regularizer=None):
+        self.params[name] = initializers.get(initializer)(shape, self.dtype)
+        if regularizer is not None:
+            self.regularizers[name] = regularizer
+
+    # --- running ---------------------------------------------------------------------------------
+    def forward(self, x, training=False, logits=False):
+        """The layer's output; with ``logits``, stop before the activation (the fused loss applies it)."""
+        z = self.call(x, training)
+        if self.activation == "linear" or logits:
+            self._activation_cache = None
+            return z
+        y = get_backend().activation_forward(self.activation, z)
+        self._activation_cache = (z, y)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        """Gradient to the input (None unless ``need_dx``); weight gradients go to ``self.grads``."""
+        if self._activation_cache is not None:
+            z, y = self._activation_cache
+            dy = get_backend().activation_backward(self.activation, z, y, dy)
+        return self.call_backward(dy, need_dx)
+
+    def call(self, x, training):
+        return x
+
+    def call_backward(self, dz, need_dx):
+        return dz
+
+    # --- weights ---------------------------------------------------------------------------------
+    @property
+    def weights(self):
+        return list(self.params.values())
+
+    @property
+    def trainable_weights(self):
+        return self.weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [] if self.trainable else self.weights
+
+    def count_params(self):
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    def get_weights(self):
+        """The weights as NumPy arrays (copies), in Keras's order (kernel, then bias)."""
+        return [np.array(get_backend().to_numpy(w)) for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy NumPy arrays into the weights in place; counts and shapes must match exactly."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"{self.describe()} has {len(self.params)} weights, got {len(weights)} arrays")
+        for (name, current), new in zip(self.params.items(), weights):
+            new = np.asarray(new)
+            if tuple(new.shape) != tuple(current.shape):
+                raise ValueError(
+                    f"{self.describe()}: weight '{name}' has shape {tuple(current.shape)}, got {tuple(new.shape)}"
+                )
+            current[...] = get_backend().asarray(new, dtype=self.dtype)
+
+    # --- config ----------------------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments as JSON-ready values (subclasses add theirs)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class ParametricLayer(Layer):
+    """A layer with a kernel, an optional bias and an activation: Dense and Conv2D."""
+
+    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        self.use_bias = bool(use_bias)
+        # Resolved now, so that an unknown name fails when the layer is created.
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def add_kernel_and_bias(self, kernel_shape):
+        self.add_weight("kernel", kernel_shape, self.kernel_initializer, self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", kernel_shape[-1:], self.bias_initializer, self.bias_regularizer)
+
+    @property
+    def bias(self):
+        return self.params.get("bias")
+
+    def store_gradients(self, dw, db):
+        self.grads = {"kernel": dw, "bias": db} if self.use_bias else {"kernel": dw}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": serialize(self.kernel_initializer),
+            "bias_initializer": serialize(self.bias_initializer),
+            "kernel_regularizer": serialize(self.kernel_regularizer),
+            "bias_regularizer": serialize(self.bias_regularizer),
+        }
+
+
+@LAYERS.register("input_layer")
+class InputLayer(Layer):
+    """Declares the input shape of a Sequential model; it holds nothing and is not listed in summaries."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+        super().__init__(name=name, dtype=dtype)
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("InputLayer needs shape (without the batch axis) or batch_shape")
+            batch_shape = (batch_size, *tuple(shape))
+        self.batch_shape = tuple(batch_shape)
+        if not all(isinstance(d, int) and d > 0 for d in self.batch_shape[1:]):
+            raise ValueError(f"{self.describe()}: shape must be positive ints, got {format_shape(self.batch_shape[1:])}")
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "batch_shape": list(self.batch_shape)}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+    """Keras's ``Input(shape)``: put first in a Sequential model to fix its input shape."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)

@@ -1,0 +1,112 @@
+"""Dense, Flatten, Activation and Dropout."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from cnn_gpu.backend import get_backend
+from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, format_shape
+from cnn_gpu.utils.rng import new_generator
+
+
+def check_positive_int(value, what):
+    if not isinstance(value, Integral) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+@LAYERS.register("dense")
+class Dense(ParametricLayer):
+    """``activation(x @ kernel + bias)`` on (batch, features) inputs; kernel (features, units)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, **kwargs)
+        self.units = check_positive_int(units, f"{self.describe()}: units")
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 2, "(batch, features)", ": add a Flatten layer before it")
+        return (input_shape[0], self.units)
+
+    def build_weights(self, input_shape):
+        self.add_kernel_and_bias((input_shape[1], self.units))
+
+    def call(self, x, training):
+        self._x = x
+        return get_backend().dense_forward(x, self.params["kernel"], self.bias)
+
+    def call_backward(self, dz, need_dx):
+        dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz, need_dx=need_dx)
+        self.store_gradients(dw, db)
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@LAYERS.register("flatten")
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), in row-major (channels-last) order like Keras."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported, got {data_format!r}")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.describe()} expects an input with a batch axis, got {format_shape(input_shape)}")
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+    def call(self, x, training):
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def call_backward(self, dz, need_dx):
+        return dz.reshape(self._x_shape) if need_dx else None
+
+
+@LAYERS.register("activation")
+class Activation(Layer):
+    """Applies ``activation`` ('relu', 'sigmoid', 'tanh', 'softmax', 'linear') on its own."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+@LAYERS.register("dropout")
+class Dropout(Layer):
+    """Inverted dropout of ``rate`` in training (kept units scaled by 1 / (1 - rate)); identity otherwise.
+
+    Masks come from the layer's own generator, seeded by ``seed`` or else by the global seed.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, Real) or isinstance(rate, bool) or not 0 <= rate < 1:
+            raise ValueError(f"{self.describe()}: rate must be a number in [0, 1), got {rate!r}")
+        if noise_shape is not None:
+            raise ValueError(f"{self.describe()}: noise_shape is not supported, got {noise_shape!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.generator = new_generator(seed)
+
+    def call(self, x, training):
+        self._mask = None
+        if not training or self.rate == 0:
+            return x
+        y, self._mask = get_backend().dropout_forward(x, self.rate, self.generator)
+        return y
+
+    def call_backward(self, dz, need_dx):
+        if not need_dx:
+            return None
+        return dz if self._mask is None else get_backend().dropout_backward(dz, self._mask)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

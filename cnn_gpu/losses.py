@@ -1,0 +1,158 @@
+"""Keras's losses: each gives its value and its gradient through the backend, and checks labels early.
+
+``prepare_targets`` runs once when ``fit``/``evaluate`` starts, on the user's host labels, so a wrong
+shape or an out-of-range label fails then with a message that says what to change, not inside a
+batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnn_gpu.backend import get_backend
+from cnn_gpu.layers.base import format_shape
+from cnn_gpu.utils.registry import Registry
+
+LOSSES = Registry("loss")
+
+
+class Loss:
+    """``loss(y_true, y_pred)`` -> float, like Keras; the model uses ``value_and_gradient``."""
+
+    from_logits = False
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, y_true, y_pred):
+        backend = get_backend()
+        value, _ = self.value_and_gradient(backend.asarray(y_true), backend.asarray(y_pred))
+        return float(backend.to_numpy(value))
+
+    def value_and_gradient(self, y_true, y_pred, logits=False):
+        """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax."""
+        raise NotImplementedError
+
+    def trains_on_logits(self, last_activation):
+        """Whether the model should hand this loss its last layer's input to ``last_activation``."""
+        return False
+
+    def prepare_targets(self, y, output_shape, dtype):
+        """``y`` checked against the model's output shape (None, ...) and converted for the backend."""
+        y = np.asarray(y)
+        if y.shape[1:] != tuple(output_shape[1:]) and y.shape[1:] + (1,) == tuple(output_shape[1:]):
+            y = y.reshape(*y.shape, 1)  # (N,) labels for a (None, 1) output, as Keras accepts
+        if y.shape[1:] != tuple(output_shape[1:]):
+            raise ValueError(f"{self.name}: labels must have shape {format_shape(output_shape)} "
+                             f"like the model's output, got {format_shape(y.shape)}")
+        return self.check_values(y).astype(dtype)
+
+    def check_values(self, y):
+        if y.dtype.kind not in "biuf" or not np.all(np.isfinite(y)):
+            raise ValueError(f"{self.name}: labels must be finite numbers")
+        return y
+
+    def get_config(self):
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class ProbabilityLabels(Loss):
+    """Losses whose labels are probabilities: every value must lie in [0, 1]."""
+
+    def check_values(self, y):
+        y = super().check_values(y)
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(f"{self.name}: labels must lie in [0, 1], got values in [{y.min()}, {y.max()}]")
+        return y
+
+
+class Crossentropy(ProbabilityLabels):
+    """Categorical cross-entropy, one-hot or (``sparse``) integer labels, on probabilities or logits."""
+
+    sparse = False
+
+    def __init__(self, from_logits=False, name=None):
+        super().__init__(name)
+        self.from_logits = bool(from_logits)
+
+    def value_and_gradient(self, y_true, y_pred, logits=False):
+        backend = get_backend()
+        if logits or self.from_logits:
+            return backend.softmax_cross_entropy(y_pred, y_true, self.sparse)
+        return backend.categorical_cross_entropy(y_pred, y_true, self.sparse)
+
+    def trains_on_logits(self, last_activation):
+        # softmax then log is unstable and its gradient is poor; the fused op is exact.
+        return not self.from_logits and last_activation == "softmax"
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+@LOSSES.register("categorical_crossentropy")
+class CategoricalCrossentropy(Crossentropy):
+    def __init__(self, from_logits=False, name="categorical_crossentropy"):
+        super().__init__(from_logits, name)
+
+    def prepare_targets(self, y, output_shape, dtype):
+        y = np.asarray(y)
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and output_shape[1] != 1):
+            raise ValueError(
+                f"{self.name}: labels must be one-hot of shape {format_shape(output_shape)}, got integer-like "
+                f"labels of shape {format_shape(y.shape)}: use to_categorical(y, {output_shape[-1]}) or "
+                "loss='sparse_categorical_crossentropy'"
+            )
+        return super().prepare_targets(y, output_shape, dtype)
+
+
+@LOSSES.register("sparse_categorical_crossentropy")
+class SparseCategoricalCrossentropy(Crossentropy):
+    sparse = True
+
+    def __init__(self, from_logits=False, name="sparse_categorical_crossentropy"):
+        super().__init__(from_logits, name)
+
+    def prepare_targets(self, y, output_shape, dtype):
+        y = np.asarray(y)
+        classes = output_shape[-1]
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(output_shape) != 2:
+            raise ValueError(f"{self.name}: labels must be integer class ids of shape (N,) for an output "
+                             f"of shape {format_shape(output_shape)}, got shape {format_shape(y.shape)}")
+        if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
+            raise ValueError(f"{self.name}: labels must be integer class ids, got {y.dtype} values")
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise ValueError(f"{self.name}: labels must lie in [0, {classes}) for {classes} output units, "
+                             f"got values in [{y.min():g}, {y.max():g}]")
+        return y.astype(np.int64)
+
+
+@LOSSES.register("binary_crossentropy")
+class BinaryCrossentropy(ProbabilityLabels):
+    def __init__(self, from_logits=False, name="binary_crossentropy"):
+        super().__init__(name)
+        if from_logits:
+            raise ValueError(f"{name}: from_logits=True is not supported yet; end the model with "
+                             "activation='sigmoid' instead")
+
+    def value_and_gradient(self, y_true, y_pred, logits=False):
+        return get_backend().binary_cross_entropy(y_pred, y_true)
+
+
+@LOSSES.register("mean_squared_error", "mse")
+class MeanSquaredError(Loss):
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(name)
+
+    def value_and_gradient(self, y_true, y_pred, logits=False):
+        return get_backend().mean_squared_error(y_pred, y_true)
+
+
+def get(identifier):
+    """A loss from a name ('categorical_crossentropy', 'mse', ...), a config dict or an instance."""
+    return LOSSES.get(identifier)

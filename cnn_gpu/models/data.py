@@ -1,0 +1,67 @@
+"""User data checked once, when fit/evaluate/predict starts: shape, dtype, finiteness, labels, splits.
+
+Everything here runs on host NumPy arrays before any batch reaches the backend, so a mistake in the
+data fails at once with a message naming the argument, not deep inside an op.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnn_gpu.layers.base import format_shape
+
+
+def as_inputs(x, input_shape, dtype, what="x"):
+    """``x`` as a ``dtype`` array of shape (N, *input_shape[1:]); fails on non-numbers and NaN/Inf."""
+    if x is None:
+        raise ValueError(f"{what} is required")
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers, got dtype {x.dtype}")
+    if input_shape is not None and x.shape[1:] != tuple(input_shape[1:]):
+        raise ValueError(f"{what} has shape {format_shape(x.shape)} but the model expects "
+                         f"{format_shape(input_shape)} (batch first)")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{what} must have a batch axis and at least one sample, got shape {x.shape}")
+    x = x.astype(dtype, copy=False)
+    check_finite(x, what)
+    return x
+
+
+def check_finite(a, what):
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        sample = int(np.argwhere(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1))[0, 0])
+        raise ValueError(f"{what} contains NaN or Inf (first in sample {sample})")
+
+
+def check_same_length(x, y, x_name="x", y_name="y"):
+    if len(x) != len(y):
+        raise ValueError(f"{x_name} has {len(x)} samples but {y_name} has {len(y)}: they must match")
+
+
+def split_validation(x, y, validation_split):
+    """Keras's split: the last ``validation_split`` of the samples, taken before any shuffling."""
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    split_at = int(math.floor(len(x) * (1 - validation_split)))
+    if split_at in (0, len(x)):
+        raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves no training or "
+                         "no validation samples: provide more data or another validation_split")
+    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+
+
+def check_batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def batches(n, batch_size, order=None):
+    """Indexers of consecutive batches: slices (cheap views) in order, or index arrays over ``order``."""
+    if order is None:
+        return [slice(start, start + batch_size) for start in range(0, n, batch_size)]
+    return [order[start:start + batch_size] for start in range(0, n, batch_size)]

@@ -1,0 +1,170 @@
+"""Saving and loading models: one zip file holding ``config.json`` and ``weights.npz``.
+
+- ``config.json``: the format name and version, the architecture (``Sequential.get_config()``: every
+  layer's class and constructor arguments) and the compile config (optimizer, loss, metrics). Optimizer
+  state is not saved: a loaded model trains on with fresh optimizer slots.
+- ``weights.npz``: one array per weight, named by position and class (``layer_3_Dense/kernel``), so
+  weights load into any model of the same structure whatever its layers are named (as in Keras).
+
+The file is written to a temporary file beside the target and moved over it with ``os.replace``, so
+a crash never leaves a half-written model. Loading never unpickles (``allow_pickle=False``) and builds
+only registered classes; a file that is not ours, is truncated or corrupt, or does not match its
+architecture fails with a ``ModelFileError`` that says what is wrong. ``save_weights`` writes the
+``.npz`` alone. The file is not readable by Keras, whatever its extension.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+import cnn_gpu
+
+FORMAT = "cnn_gpu.model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.npz"
+
+
+class ModelFileError(ValueError):
+    """A model or weights file that cannot be loaded: the message says which file and what is wrong."""
+
+
+def weight_key(index, layer, name):
+    return f"layer_{index}_{type(layer).__name__}/{name}"
+
+
+def weight_arrays(model):
+    """``{key: array}`` for every weight, in the model's order."""
+    model.require_built("be saved")
+    return {weight_key(i, layer, name): array
+            for i, layer in enumerate(model.layers) for name, array in zip(layer.params, layer.get_weights())}
+
+
+def npz_bytes(arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def atomic_write(filepath, write, overwrite):
+    """Run ``write(file)`` on a temporary file in the target's folder, then move it into place."""
+    filepath = os.fspath(filepath)
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"{filepath} exists and overwrite=False")
+    folder = os.path.dirname(os.path.abspath(filepath))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(filepath)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, filepath)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def save_model(model, filepath, overwrite=True):
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "cnn_gpu_version": cnn_gpu.__version__,
+        "model": {"class_name": type(model).__name__, "config": model.get_config()},
+        "compile_config": model.get_compile_config(),
+    }
+    weights = npz_bytes(weight_arrays(model))
+
+    def write(file):
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(CONFIG_NAME, json.dumps(config, indent=2))
+            archive.writestr(WEIGHTS_NAME, weights)
+
+    atomic_write(filepath, write, overwrite)
+
+
+def save_weights(model, filepath, overwrite=True):
+    weights = npz_bytes(weight_arrays(model))
+    atomic_write(filepath, lambda file: file.write(weights), overwrite)
+
+
+def read_npz(source, where):
+    """``{name: array}`` from an .npz (path or bytes), never unpickling; any damage -> ModelFileError."""
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ModelFileError(f"{where}: not a readable .npz weights file ({error})") from error
+
+
+def assign_weights(model, arrays, where):
+    """Check that ``arrays`` hold exactly the model's weights with their shapes, then copy them in."""
+    expected = {weight_key(i, layer, name): tuple(w.shape)
+                for i, layer in enumerate(model.layers) for name, w in layer.params.items()}
+    missing = [name for name in expected if name not in arrays]
+    unexpected = [name for name in arrays if name not in expected]
+    if missing or unexpected:
+        raise ModelFileError(f"{where}: weights do not match the model: missing {missing or 'none'}, "
+                             f"unexpected {unexpected or 'none'}")
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != shape or arrays[name].dtype.kind != "f":
+            raise ModelFileError(f"{where}: weight {name} is {arrays[name].dtype} {tuple(arrays[name].shape)}, "
+                                 f"the model needs a float array of shape {shape}")
+    model.set_weights([arrays[name] for name in expected])
+
+
+def load_weights(model, filepath):
+    model.require_built("load weights")
+    assign_weights(model, read_npz(os.fspath(filepath), filepath), filepath)
+
+
+def read_archive(filepath):
+    """``(config dict, weights bytes)`` from a model file, with a clear error for every kind of damage."""
+    try:
+        with zipfile.ZipFile(filepath) as archive:
+            names = set(archive.namelist())
+            if not {CONFIG_NAME, WEIGHTS_NAME} <= names:
+                raise ModelFileError(f"{filepath}: not a cnn_gpu model file: it lacks "
+                                     f"{sorted({CONFIG_NAME, WEIGHTS_NAME} - names)}")
+            config_bytes = archive.read(CONFIG_NAME)
+            weights = archive.read(WEIGHTS_NAME)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ModelFileError(f"{filepath}: not a cnn_gpu model file, or truncated or corrupt ({error})") from error
+    try:
+        config = json.loads(config_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{filepath}: {CONFIG_NAME} is not valid JSON ({error})") from error
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{filepath}: {CONFIG_NAME} does not describe a cnn_gpu model")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{filepath}: format version {config.get('format_version')!r} is not supported "
+                             f"(this cnn_gpu reads version {FORMAT_VERSION})")
+    return config, weights
+
+
+def load_model(filepath, compile=True):
+    """The model saved at ``filepath`` by ``model.save``: same architecture, weights and (with
+    ``compile``) the same optimizer, loss and metrics."""
+    from cnn_gpu.models.sequential import Sequential  # here: sequential imports this module
+
+    config, weights = read_archive(filepath)
+    entry = config.get("model")
+    if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
+        raise ModelFileError(f"{filepath}: the model must be a Sequential, got {entry and entry.get('class_name')!r}")
+    try:
+        model = Sequential.from_config(entry.get("config", {}))
+        if compile and config.get("compile_config"):
+            model.compile(**config["compile_config"])
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{filepath}: the architecture in {CONFIG_NAME} cannot be rebuilt: {error}") from error
+    if not model.built:
+        raise ModelFileError(f"{filepath}: the architecture has no input shape")
+    assign_weights(model, read_npz(io.BytesIO(weights), f"{filepath} ({WEIGHTS_NAME})"), filepath)
+    return model

@@ -1,0 +1,216 @@
+"""Sequential: a stack of layers, built as soon as its input shape is known so that errors come early."""
+
+from __future__ import annotations
+
+from cnn_gpu import losses, optimizers
+from cnn_gpu.backend import get_backend
+from cnn_gpu.layers import InputLayer, Layer, deserialize
+from cnn_gpu.layers.base import format_shape
+from cnn_gpu.models import saving, summary, training
+from cnn_gpu.utils.naming import unique_name
+from cnn_gpu.utils.registry import serialize
+
+
+class Sequential:
+    """Keras's Sequential model: ``add`` layers, ``compile``, ``fit``, ``evaluate``, ``predict``, ``save``."""
+
+    def __init__(self, layers=None, trainable=True, name=None):
+        self.name = name or unique_name("sequential")
+        self.trainable = trainable
+        self.layers = []
+        self.input_layer = None
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.metrics_names_given = []
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # --- structure -------------------------------------------------------------------------------
+    def add(self, layer):
+        """Append a layer; once the input shape is known, the layer is built (and checked) right away."""
+        if isinstance(layer, InputLayer):
+            if self.layers or self.input_layer is not None:
+                raise ValueError(f"model '{self.name}': an Input must come first, before any other layer")
+            self.input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"model '{self.name}': add() takes a layer, got {layer!r}")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(f"model '{self.name}': all layers need unique names; '{layer.name}' is taken")
+        if not self.layers and self.input_layer is None and layer.declared_input_shape is not None:
+            self.input_layer = InputLayer(shape=layer.declared_input_shape, dtype=layer.dtype)
+        self.layers.append(layer)
+        self.built = False
+        if self.input_layer is not None:
+            self.build()
+
+    @property
+    def input_shape(self):
+        return None if self.input_layer is None else self.input_layer.batch_shape
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.built else None
+
+    @property
+    def dtype(self):
+        return self.layers[0].dtype if self.layers else "float32"
+
+    def build(self, input_shape=None):
+        """Build every layer for ``input_shape`` (batch first, e.g. ``(None, 28, 28, 1)``)."""
+        if input_shape is not None:
+            self.input_layer = InputLayer(batch_shape=(None, *tuple(input_shape)[1:]), dtype=self.dtype)
+        if self.input_layer is None:
+            raise ValueError(f"model '{self.name}' has no input shape: give the first layer input_shape=..., "
+                             "start with Input(shape), or call build((None, ...))")
+        if not self.layers:
+            raise ValueError(f"model '{self.name}' has no layers to build")
+        shape = self.input_layer.batch_shape
+        for layer in self.layers:
+            if layer.dtype != self.dtype:
+                raise ValueError(f"{layer.describe()} is {layer.dtype} but the model is {self.dtype}: "
+                                 "give every layer the same dtype")
+            if layer.built and layer.input_shape != shape:
+                raise ValueError(f"{layer.describe()} was built for input {format_shape(layer.input_shape)}, "
+                                 f"here it gets {format_shape(shape)}")
+            layer.build(shape)
+            shape = layer.output_shape
+        self.built = True
+
+    def require_built(self, action):
+        if not self.built:
+            raise ValueError(f"model '{self.name}' is not built, so it cannot {action}: give it an input "
+                             "shape (input_shape=..., Input(shape) or build()) or call fit() first")
+
+    # --- the math: forward, backward, gradients -------------------------------------------------
+    def forward(self, x, training=False, logits=False):
+        """The output for backend array ``x``; ``logits`` stops the last layer before its activation."""
+        for layer in self.layers[:-1]:
+            x = layer.forward(x, training)
+        return self.layers[-1].forward(x, training, logits=logits)
+
+    def backward(self, dy):
+        """Back through every layer; the first layer skips its (unused) input gradient."""
+        for index in range(len(self.layers) - 1, -1, -1):
+            dy = self.layers[index].backward(dy, need_dx=index > 0)
+
+    @property
+    def trains_on_logits(self):
+        """Whether training feeds the loss the last layer's pre-activation (softmax + cross-entropy)."""
+        return self.loss.trains_on_logits(self.layers[-1].activation)
+
+    def compute_loss(self, x, y, training=True):
+        """``(loss, output)`` for one batch: the data loss plus every weight penalty, as a float."""
+        output = self.forward(x, training, logits=self.trains_on_logits)
+        value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits)
+        penalty = sum(float(get_backend().to_numpy(reg.penalty(layer.params[name])))
+                      for layer, name, reg in self.regularized_weights())
+        return float(get_backend().to_numpy(value)) + penalty, output
+
+    def compute_gradients(self):
+        """Gradients of the last ``compute_loss`` to every trainable weight, penalties included."""
+        self.backward(self._output_gradient)
+        for layer, name, reg in self.regularized_weights():
+            reg.penalty(layer.params[name], layer.grads[name])
+        return [g for layer in self.layers if layer.trainable for g in layer.grads.values()]
+
+    def regularized_weights(self):
+        return [(layer, name, reg) for layer in self.layers for name, reg in layer.regularizers.items()]
+
+    # --- weights ---------------------------------------------------------------------------------
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.layers for w in layer.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self):
+        """Every weight as a NumPy array, layer by layer (kernel, then bias), like Keras."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """The inverse of ``get_weights``: counts and shapes must match."""
+        self.require_built("set weights")
+        weights = list(weights)
+        expected = sum(len(layer.params) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"model '{self.name}' has {expected} weight arrays, got {len(weights)}")
+        start = 0
+        for layer in self.layers:
+            layer.set_weights(weights[start:start + len(layer.params)])
+            start += len(layer.params)
+
+    # --- compile, train, use -----------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, the loss and the metrics (names or objects, as in Keras)."""
+        if loss is None:
+            raise ValueError(f"model '{self.name}': compile() needs a loss, e.g. loss='categorical_crossentropy'")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
+        self.metrics_names_given = list(metrics)
+        self.compiled = True
+
+    def require_compiled(self, action):
+        if not self.compiled:
+            raise RuntimeError(f"model '{self.name}': call compile(optimizer, loss, metrics) before {action}()")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0):
+        return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                   shuffle, initial_epoch)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """The loss, or ``[loss, metric, ...]`` with metrics (a dict with ``return_dict``), like Keras."""
+        return training.evaluate(self, x, y, batch_size, verbose, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The outputs (probabilities after a softmax) for ``x``, as one NumPy array."""
+        return training.predict(self, x, batch_size, verbose)
+
+    def summary(self, line_length=None, print_fn=None):
+        summary.print_summary(self, line_length, print_fn)
+
+    def save(self, filepath, overwrite=True):
+        """One file: the architecture and compile config as JSON plus the weights as .npz (see saving)."""
+        saving.save_model(self, filepath, overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        saving.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath):
+        saving.load_weights(self, filepath)
+
+    # --- config ----------------------------------------------------------------------------------
+    def get_config(self):
+        layers = [serialize(self.input_layer)] if self.input_layer is not None else []
+        layers += [serialize(layer) for layer in self.layers]
+        return {"name": self.name, "trainable": self.trainable, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config):
+        layers = [deserialize(entry) for entry in config.get("layers", [])]
+        return cls(layers, trainable=config.get("trainable", True), name=config.get("name"))
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {"optimizer": serialize(self.optimizer), "loss": serialize(self.loss),
+                "metrics": [m if isinstance(m, str) else m.name for m in self.metrics_names_given]}

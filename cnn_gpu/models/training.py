@@ -1,0 +1,185 @@
+"""The training loop, evaluation and prediction of a Sequential model, batch by batch through the backend.
+
+Per batch the loop does only what it must on the host: gather the batch, one float for the loss and
+one count per metric (for the progress bar and the NaN check). All math is in the backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnn_gpu import metrics as metrics_module
+from cnn_gpu.backend import get_backend
+from cnn_gpu.callbacks import CallbackList, History, ProgbarLogger
+from cnn_gpu.models.data import as_inputs, batches, check_batch_size, check_same_length, split_validation
+from cnn_gpu.utils.progbar import Progbar
+from cnn_gpu.utils.rng import global_generator
+
+
+def check_verbose(verbose):
+    verbose = 1 if verbose == "auto" else verbose
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return verbose
+
+
+def ensure_built(model, x, action):
+    """Build a model that has no input shape yet from ``x``'s, as Keras does on first use."""
+    if not model.built and model.input_layer is None and x is not None and np.ndim(x) >= 2:
+        model.build((None, *np.shape(x)[1:]))
+    model.require_built(action)
+
+
+def prepare(model, x, y, what="x"):
+    """Checked inputs and targets for a compiled model."""
+    ensure_built(model, x, "run")
+    x = as_inputs(x, model.input_shape, model.dtype, what)
+    if y is None:
+        raise ValueError(f"the labels for {what} are required")
+    check_same_length(x, y, what, "its labels")
+    return x, model.loss.prepare_targets(y, model.output_shape, model.dtype)
+
+
+class Tracker:
+    """Running means over an epoch: the loss (weighted by batch size) and each metric."""
+
+    def __init__(self, model, labels_shape):
+        self.metrics = [metrics_module.get(m, labels_shape, model.output_shape) for m in model.metrics_names_given]
+        self.loss_sum = 0.0
+        self.samples = 0
+        self.activation = model.layers[-1].activation if model.trains_on_logits else None
+
+    def update(self, loss, y, output):
+        self.loss_sum += loss * y.shape[0]
+        self.samples += y.shape[0]
+        probabilities = None
+        for metric in self.metrics:
+            if self.activation is None or metric.works_on_logits:
+                metric.update_state(y, output)
+            else:
+                if probabilities is None:
+                    probabilities = get_backend().activation_forward(self.activation, output)
+                metric.update_state(y, probabilities)
+
+    def logs(self, prefix=""):
+        """Keras's order: the metrics, then the loss."""
+        logs = {prefix + m.name: m.result() for m in self.metrics}
+        logs[prefix + "loss"] = self.loss_sum / self.samples if self.samples else float("nan")
+        return logs
+
+
+def run_test(model, x, y, batch_size, progbar=None):
+    """Loss and metrics over (x, y) in inference mode; penalties included in the loss, as in Keras."""
+    backend = get_backend()
+    tracker = Tracker(model, y.shape)
+    steps = batches(len(x), batch_size)
+    for step, index in enumerate(steps):
+        yb = backend.asarray(y[index])
+        loss, output = model.compute_loss(backend.asarray(x[index]), yb, training=False)
+        tracker.update(loss, yb, output)
+        if progbar is not None:
+            progbar.update(step + 1, tracker.logs(), finalize=step + 1 == len(steps))
+    return tracker.logs()
+
+
+def validation_arrays(model, x, y, validation_split, validation_data):
+    """``(train_x, train_y), (val_x, val_y) or None`` from either way Keras accepts validation data."""
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a tuple (x_val, y_val)")
+        return (x, y), prepare(model, *validation_data, what="validation_data x")
+    if validation_split:
+        return split_validation(x, y, validation_split)
+    return (x, y), None
+
+
+def check_epochs(epochs, initial_epoch):
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch <= epochs:
+        raise ValueError(f"initial_epoch must be an int in [0, epochs], got {initial_epoch!r}")
+
+
+def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+        initial_epoch):
+    model.require_compiled("fit")
+    verbose = check_verbose(verbose)
+    batch_size = check_batch_size(batch_size)
+    check_epochs(epochs, initial_epoch)
+    x, y = prepare(model, x, y)
+    (x, y), validation = validation_arrays(model, x, y, validation_split, validation_data)
+    steps = math.ceil(len(x) / batch_size)
+    history = History()
+    hooks = ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or []) + [history]
+    hooks = CallbackList(hooks, model, {"verbose": verbose, "epochs": epochs, "steps": steps})
+    model.stop_training = False
+    model.history = history
+    hooks.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        hooks.on_epoch_begin(epoch)
+        logs = train_epoch(model, x, y, batch_size, shuffle, epoch, hooks)
+        if validation is not None and not model.stop_training:
+            logs.update({f"val_{k}": v for k, v in run_test(model, *validation, batch_size).items()})
+        hooks.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    hooks.on_train_end()
+    return history
+
+
+def train_epoch(model, x, y, batch_size, shuffle, epoch, hooks):
+    """One pass over (x, y); returns the epoch's running-mean logs."""
+    backend = get_backend()
+    tracker = Tracker(model, y.shape)
+    order = global_generator().permutation(len(x)) if shuffle else None
+    steps = batches(len(x), batch_size, order)
+    for step, index in enumerate(steps):
+        hooks.on_train_batch_begin(step)
+        yb = backend.asarray(y[index])
+        loss, output = model.compute_loss(backend.asarray(x[index]), yb)
+        if not math.isfinite(loss):
+            # Skip the update so the weights stay finite; TerminateOnNaN may stop quietly, else fail loudly.
+            hooks.on_train_batch_end(step, {**tracker.logs(), "loss": loss})
+            if model.stop_training:
+                break
+            raise FloatingPointError(
+                f"the loss became {loss} at epoch {epoch + 1}, batch {step + 1} of {len(steps)}: lower the "
+                "learning rate or check the data (add TerminateOnNaN() to stop training quietly instead)"
+            )
+        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+        tracker.update(loss, yb, output)
+        hooks.on_train_batch_end(step, tracker.logs())
+        if model.stop_training:
+            break
+    return tracker.logs()
+
+
+def evaluate(model, x, y, batch_size, verbose, return_dict):
+    model.require_compiled("evaluate")
+    verbose = check_verbose(verbose)
+    batch_size = check_batch_size(batch_size)
+    x, y = prepare(model, x, y)
+    steps = math.ceil(len(x) / batch_size)
+    logs = run_test(model, x, y, batch_size, Progbar(steps, verbose=verbose) if verbose else None)
+    if return_dict:
+        return logs
+    others = [v for k, v in logs.items() if k != "loss"]
+    return [logs["loss"], *others] if others else logs["loss"]
+
+
+def predict(model, x, batch_size, verbose):
+    verbose = check_verbose(verbose)
+    batch_size = check_batch_size(batch_size)
+    ensure_built(model, x, "predict")
+    x = as_inputs(x, model.input_shape, model.dtype)
+    backend = get_backend()
+    steps = batches(len(x), batch_size)
+    progbar = Progbar(len(steps), verbose=verbose) if verbose else None
+    outputs = []
+    for step, index in enumerate(steps):
+        outputs.append(backend.to_numpy(model.forward(backend.asarray(x[index]), training=False)))
+        if progbar is not None:
+            progbar.update(step + 1)
+    return np.concatenate(outputs)

@@ -1,0 +1,130 @@
+"""Keras 3's SGD, Adam and RMSprop: the same arguments and defaults; each step runs in the backend."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from cnn_gpu.backend import get_backend
+from cnn_gpu.utils.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+
+
+def check_number(owner, name, value, low, high, high_inclusive=True):
+    inside = isinstance(value, Real) and not isinstance(value, bool) and low <= value
+    inside = inside and (value <= high if high_inclusive else value < high)
+    if not inside:
+        bound = "]" if high_inclusive else ")"
+        raise ValueError(f"{owner}: {name} must be a number in [{low}, {high}{bound}, got {value!r}")
+    return float(value)
+
+
+def reject_unsupported(owner, **given):
+    """Keras arguments we accept by name but only at their defaults (a clear error beats ignoring them)."""
+    for name, (value, default) in given.items():
+        if value != default:
+            raise ValueError(f"{owner}: {name}={value!r} is not supported yet (only {default!r})")
+
+
+class Optimizer:
+    """``apply(grads, variables)`` updates the variables in place; slots are made on the first call."""
+
+    slot_names = ()
+
+    def __init__(self, learning_rate, name):
+        self.name = name
+        self.learning_rate = check_number(type(self).__name__, "learning_rate", learning_rate, 0, float("inf"))
+        self.iterations = 0
+        self.slots = None
+
+    @property
+    def built(self):
+        return self.slots is not None
+
+    def build(self, variables):
+        backend = get_backend()
+        self.slots = [{name: backend.zeros(v.shape, v.dtype) for name in self.slot_names} for v in variables]
+
+    def apply(self, grads, variables):
+        """One step on every variable; the same list of variables every call."""
+        if self.slots is None:
+            self.build(variables)
+        if len(variables) != len(self.slots) or len(grads) != len(variables):
+            raise ValueError(f"{self.name}: built for {len(self.slots)} variables, got {len(variables)} "
+                             f"variables and {len(grads)} gradients")
+        self.iterations += 1
+        for grad, variable, slots in zip(grads, variables, self.slots):
+            self.update_step(grad, variable, slots)
+
+    def update_step(self, grad, variable, slots):
+        raise NotImplementedError
+
+    @property
+    def variables(self):
+        """The slot arrays (what Keras's summary counts as optimizer params, with step and rate)."""
+        return [slot for slots in self.slots or [] for slot in slots.values()]
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@OPTIMIZERS.register("sgd")
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD"):
+        super().__init__(learning_rate, name)
+        self.momentum = check_number("SGD", "momentum", momentum, 0, 1)
+        self.nesterov = bool(nesterov)
+        # Keras keeps no velocity without momentum.
+        self.slot_names = ("momentum",) if self.momentum else ()
+
+    def update_step(self, grad, variable, slots):
+        get_backend().sgd_update(variable, grad, slots.get("momentum"), self.learning_rate, self.momentum,
+                                 self.nesterov)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+@OPTIMIZERS.register("adam")
+class Adam(Optimizer):
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="adam"):
+        super().__init__(learning_rate, name)
+        reject_unsupported("Adam", amsgrad=(amsgrad, False))
+        self.beta_1 = check_number("Adam", "beta_1", beta_1, 0, 1, high_inclusive=False)
+        self.beta_2 = check_number("Adam", "beta_2", beta_2, 0, 1, high_inclusive=False)
+        self.epsilon = check_number("Adam", "epsilon", epsilon, 0, float("inf"))
+
+    def update_step(self, grad, variable, slots):
+        get_backend().adam_update(variable, grad, slots["momentum"], slots["velocity"], self.learning_rate,
+                                  self.beta_1, self.beta_2, self.epsilon, self.iterations)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+@OPTIMIZERS.register("rmsprop")
+class RMSprop(Optimizer):
+    slot_names = ("velocity",)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="rmsprop"):
+        super().__init__(learning_rate, name)
+        reject_unsupported("RMSprop", momentum=(momentum, 0.0), centered=(centered, False))
+        self.rho = check_number("RMSprop", "rho", rho, 0, 1)
+        self.epsilon = check_number("RMSprop", "epsilon", epsilon, 0, float("inf"))
+
+    def update_step(self, grad, variable, slots):
+        get_backend().rmsprop_update(variable, grad, slots["velocity"], self.learning_rate, self.rho, self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+def get(identifier):
+    """An optimizer from 'sgd', 'adam', 'rmsprop', a config dict or an instance."""
+    return OPTIMIZERS.get(identifier)

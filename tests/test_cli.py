@@ -1,0 +1,75 @@
+import pytest
+
+from cnn_gpu import cli, system_info
+from dataset_files import write_idx_dataset
+
+
+def test_info_reports_every_probe(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    for what in system_info.PROBES:
+        assert f"{what}: " in out
+    assert "backend: numpy" in out or "backend: cuda" in out
+
+
+def test_info_goes_on_past_a_failing_probe(capsys, monkeypatch):
+    def broken():
+        raise RuntimeError("driver exploded")
+
+    monkeypatch.setitem(system_info.PROBES, "GPU", broken)
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU: unavailable (RuntimeError: driver exploded)" in out
+    assert "nvcc: " in out and "CuPy: " in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    (["train", "--batch-size", "-3"], "--batch-size: must be a positive integer, got -3"),
+    (["train", "--validation-split", "1"], "--validation-split: must be in [0, 1), got 1"),
+    (["train", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
+    (["evaluate"], "the following arguments are required: model"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_arguments_are_refused_with_a_reason(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_dataset_is_a_clear_error_not_a_traceback(capsys, offline_data, tmp_path):
+    assert cli.main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "\ncnn-gpu train: dataset 'cifar10' was not found" in err
+    assert "cifar-10-binary.tar.gz" in err and "--dataset mnist-sample" in err
+
+
+def test_train_save_then_evaluate(capsys, offline_data, tmp_path, rng):
+    write_idx_dataset(tmp_path / "data" / "mnist", rng, n_train=12, n_test=5)
+    saved = tmp_path / "model.cnn"
+    common = ["--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--batch-size", "4"]
+    assert cli.main(["train", *common, "--epochs", "2", "--seed", "3", "--validation-split", "0.25",
+                     "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: mnist (as asked): 12 train / 5 test images" in out
+    assert "Epoch 2/2" in out and "val_accuracy" in out  # fit's progress, with the held-out part
+    trained = out.splitlines()[-2]
+    assert trained.startswith("test loss ") and saved.is_file()
+
+    assert cli.main(["evaluate", str(saved), *common]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == trained
+
+
+def test_auto_dataset_prefers_full_mnist_on_disk(capsys, offline_data, tmp_path, rng):
+    write_idx_dataset(tmp_path / "mnist", rng, n_train=6, n_test=4)
+    (x_train, _), _ = cli._load_dataset(cli.AUTO, tmp_path)
+    assert x_train.shape == (6, 28, 28, 1) and x_train.dtype == "float32" and x_train.max() <= 1
+    assert "dataset: mnist (found on disk)" in capsys.readouterr().out
+
+
+def test_auto_dataset_falls_back_to_the_embedded_sample(capsys, offline_data):
+    (x_train, y_train), (x_test, _) = cli._load_dataset(cli.AUTO, None)
+    assert x_train.shape == (4000, 28, 28, 1) and y_train.shape == (4000, 10) and len(x_test) == 1000
+    assert "dataset: mnist-sample (full MNIST is not on disk" in capsys.readouterr().out
+    assert offline_data.requests == []  # auto never downloads

@@ -1,0 +1,160 @@
+"""Layers: gradients by central differences in float64, Keras's output shapes, and early, named errors."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu import gradcheck, initializers
+from cnn_gpu.layers import Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from cnn_gpu.models import Sequential
+from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
+
+F64 = {"dtype": "float64"}
+
+CONV_CASES = [
+    # (input shape, Conv2D arguments, Keras's output shape)
+    ((2, 7, 5, 3), dict(filters=4, kernel_size=3), (None, 5, 3, 4)),
+    ((2, 7, 5, 3), dict(filters=4, kernel_size=(3, 2), strides=2), (None, 3, 2, 4)),
+    ((1, 7, 5, 2), dict(filters=3, kernel_size=3, strides=2, padding="same"), (None, 4, 3, 3)),
+    ((2, 9, 8, 2), dict(filters=3, kernel_size=3, dilation_rate=2), (None, 5, 4, 3)),
+    ((1, 6, 7, 2), dict(filters=2, kernel_size=(2, 3), padding="same", dilation_rate=(2, 1)), (None, 6, 7, 2)),
+    ((3, 5, 5, 1), dict(filters=2, kernel_size=5, activation="tanh", use_bias=False), (None, 1, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("x_shape, kwargs, output_shape", CONV_CASES)
+def test_conv2d_gradients_and_shape(rng, x_shape, kwargs, output_shape):
+    layer = Conv2D(**kwargs, **F64)
+    layer.build((None, *x_shape[1:]))
+    assert layer.output_shape == output_shape
+    layer.params["bias" if layer.use_bias else "kernel"][...] = rng.uniform(-1, 1, layer.weights[-1].shape)
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
+
+
+POOL_CASES = [
+    (MaxPooling2D, (2, 6, 6, 3), dict(), (None, 3, 3, 3)),
+    (MaxPooling2D, (1, 7, 5, 2), dict(pool_size=(3, 2), strides=(2, 1)), (None, 3, 4, 2)),
+    (MaxPooling2D, (2, 7, 5, 2), dict(pool_size=2, padding="same"), (None, 4, 3, 2)),
+    (AveragePooling2D, (2, 6, 6, 3), dict(), (None, 3, 3, 3)),
+    (AveragePooling2D, (1, 7, 5, 2), dict(pool_size=3, strides=2, padding="same"), (None, 4, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("cls, x_shape, kwargs, output_shape", POOL_CASES)
+def test_pooling_gradients_and_shape(rng, cls, x_shape, kwargs, output_shape):
+    layer = cls(**kwargs, **F64)
+    layer.build((None, *x_shape[1:]))
+    assert layer.output_shape == output_shape
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
+
+
+@pytest.mark.parametrize("activation", [None, "tanh", "sigmoid", "softmax", "relu"])
+def test_dense_gradients(rng, activation):
+    layer = Dense(4, activation=activation, **F64)
+    layer.build((None, 5))
+    layer.params["bias"][...] = rng.uniform(-1, 1, 4)
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, (3, 5)))
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "linear"])
+def test_activation_gradients(rng, name):
+    gradcheck.check_layer(Activation(name, **F64), rng.uniform(-2, 2, (3, 6)))
+
+
+def test_flatten_gradient_and_channels_last_order(rng):
+    layer = Flatten(**F64)
+    x = rng.uniform(-1, 1, (2, 3, 4, 5))
+    gradcheck.check_layer(layer, x)
+    np.testing.assert_array_equal(layer.forward(x), x.reshape(2, -1))
+
+
+class FixedMaskDropout(Dropout):
+    """A Dropout whose every call draws the same mask, so that central differences are meaningful."""
+
+    def call(self, x, training):
+        self.generator = np.random.default_rng(self.seed)
+        return super().call(x, training)
+
+
+def test_dropout_gradient_with_a_fixed_mask(rng):
+    layer = FixedMaskDropout(0.4, seed=3, **F64)
+    x = rng.uniform(-1, 1, (4, 7))
+    gradcheck.check_layer(layer, x, training=True)
+    assert (layer.forward(x, training=True) == 0).any()
+
+
+def test_dropout_scales_kept_units_and_is_inactive_at_inference():
+    layer = Dropout(0.25, seed=1)
+    x = np.ones((200, 50), dtype=np.float32)
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    assert 0.7 < kept.mean() < 0.8
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+
+
+def test_seed_model_output_shapes():
+    clear_session()
+    model = Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
+                        Flatten(), Dense(64, activation="relu"), Dense(10, activation="softmax")])
+    shapes = [layer.output_shape for layer in model.layers]
+    assert shapes == [(None, 26, 26, 32), (None, 13, 13, 32), (None, 5408), (None, 64), (None, 10)]
+    assert [layer.count_params() for layer in model.layers] == [320, 0, 0, 346176, 650]
+    assert [layer.name for layer in model.layers] == ["conv2d", "max_pooling2d", "flatten", "dense", "dense_1"]
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([Conv2D(32, 3, input_shape=(28, 28, 1)), Dense(10)],
+     "Dense layer 'dense_x' expects a 2-D input (batch, features), got (None, 26, 26, 32): add a Flatten layer"),
+    ([MaxPooling2D(5, input_shape=(4, 4, 1))], "MaxPooling2D layer 'pool_x': input of height x width (4, 4)"),
+    ([Conv2D(2, 3, dilation_rate=3, input_shape=(6, 6, 1))], "smaller than the kernel extent (7, 7) with padding 'valid'"),
+    ([Dense(3, input_shape=(4,)), Conv2D(2, 3)], "Conv2D layer 'conv_x' expects a 4-D input"),
+])
+def test_incompatible_layers_fail_when_added(layers, message):
+    for layer in layers:
+        layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x"}[type(layer).__name__]
+    model = Sequential()
+    with pytest.raises(ValueError) as error:
+        for layer in layers:
+            model.add(layer)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Dense(3, activation="relux"), "activation must be one of"),
+    (lambda: Dense(0), "units must be a positive int"),
+    (lambda: Dense(3, kernel_initializer="glorot"), "valid names are glorot_uniform, he_normal, zeros"),
+    (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
+    (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
+    (lambda: Dropout(1.0), "rate must be a number in [0, 1)"),
+    (lambda: Dense(3, dtype="float16"), "dtype must be float32 or float64"),
+    (lambda: Conv2D(2, 3, data_format="channels_first"), "only data_format='channels_last'"),
+])
+def test_bad_arguments_fail_at_construction(make, message):
+    with pytest.raises(ValueError) as error:
+        make()
+    assert message in str(error.value)
+
+
+def test_glorot_uniform_bounds_and_seeding():
+    set_random_seed(4)
+    a = np.asarray(initializers.GlorotUniform()((3, 3, 8, 16)))
+    limit = np.sqrt(6 / (72 + 144))
+    assert np.abs(a).max() <= limit and np.abs(a).max() > 0.95 * limit
+    set_random_seed(4)
+    np.testing.assert_array_equal(a, initializers.get("glorot_uniform")((3, 3, 8, 16)))
+    np.testing.assert_array_equal(initializers.GlorotUniform(seed=1)((5, 5)), initializers.GlorotUniform(seed=1)((5, 5)))
+
+
+def test_he_normal_is_truncated_with_keras_stddev():
+    w = np.asarray(initializers.HeNormal(seed=0)((400, 300)), dtype=np.float64)
+    stddev = np.sqrt(2 / 400)
+    assert np.abs(w).max() <= 2 * stddev / 0.87962566103423978
+    assert abs(w.std() / stddev - 1) < 0.02
+    assert not np.asarray(initializers.get("zeros")((3, 2))).any()
+
+
+def test_to_categorical():
+    np.testing.assert_array_equal(to_categorical([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
+    assert to_categorical(np.array([[1], [3]])).shape == (2, 4)
+    with pytest.raises(ValueError, match="out of range for num_classes=3"):
+        to_categorical([3], 3)

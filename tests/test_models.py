@@ -1,0 +1,324 @@
+"""Sequential end to end: the seed model trains, results repeat with a seed, Keras's formats and errors."""
+
+import io
+import re
+
+import numpy as np
+import pytest
+
+from cnn_gpu import backend as backend_module
+from cnn_gpu import gradcheck, losses, regularizers
+from cnn_gpu.backend.numpy_backend import NumpyBackend
+from cnn_gpu.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
+from cnn_gpu.models import Sequential
+from cnn_gpu.metrics import CategoricalAccuracy
+from cnn_gpu.optimizers import SGD, Adam
+from cnn_gpu.utils import Progbar, clear_session, set_random_seed, to_categorical
+
+# What Keras 3.15 prints for the seed model (summary() with output not to a terminal: 76 columns).
+KERAS_SEED_SUMMARY = """\
+Model: "sequential"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ conv2d (Conv2D)                 │ (None, 26, 26, 32)     │           320 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ max_pooling2d (MaxPooling2D)    │ (None, 13, 13, 32)     │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ flatten (Flatten)               │ (None, 5408)           │             0 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense (Dense)                   │ (None, 64)             │       346,176 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense_1 (Dense)                 │ (None, 10)             │           650 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 347,146 (1.32 MB)
+ Trainable params: 347,146 (1.32 MB)
+ Non-trainable params: 0 (0.00 B)
+"""
+
+
+def seed_model():
+    """The seed model of issue 3, exactly as a Keras user writes it."""
+    model = Sequential()
+    model.add(Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
+    model.add(MaxPooling2D((2, 2)))
+    model.add(Flatten())
+    model.add(Dense(64, activation="relu"))
+    model.add(Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def bright_quadrant_images(n, seed=0):
+    """28x28 noise with one brighter quadrant; the class is the quadrant (linearly separable)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    x = rng.uniform(0, 0.5, (n, 28, 28, 1)).astype(np.float32)
+    for quadrant in range(4):
+        rows, cols = divmod(quadrant, 2)
+        x[labels == quadrant, rows * 14:(rows + 1) * 14, cols * 14:(cols + 1) * 14] += 0.5
+    return x, to_categorical(labels, 10)
+
+
+def test_summary_matches_keras_for_the_seed_model():
+    clear_session()
+    printed = []
+    seed_model().summary(line_length=76, print_fn=printed.append)
+    assert printed == [KERAS_SEED_SUMMARY]
+
+
+def test_summary_counts_optimizer_slots_after_training():
+    set_random_seed(0)
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(np.ones((4, 4)), to_categorical([0, 1, 2, 0], 3), verbose=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    # Keras 3 prints exactly these for this model after one Adam step.
+    assert " Total params: 47 (188.00 B)\n Trainable params: 15 (60.00 B)\n" in lines[0]
+    assert " Optimizer params: 32 (128.00 B)\n" in lines[0]
+
+
+def test_seed_model_learns_a_separable_problem():
+    set_random_seed(1)
+    x, y = bright_quadrant_images(320)
+    model = seed_model()
+    history = model.fit(x, y, epochs=3, batch_size=32, validation_split=0.1, verbose=0)
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    x_test, y_test = bright_quadrant_images(64, seed=2)
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.9
+    probabilities = model.predict(x_test, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def train_small(seed):
+    set_random_seed(seed)
+    x, y = bright_quadrant_images(96)
+    model = Sequential([Input((28, 28, 1)), Conv2D(4, 3, strides=2, activation="relu"), Flatten(),
+                        Dropout(0.3), Dense(10, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy", ["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    return model.get_weights()
+
+
+def test_a_seed_makes_training_reproducible():
+    first, second, other = train_small(7), train_small(7), train_small(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_softmax_with_crossentropy_trains_on_logits():
+    """Saturated softmax: the fused loss is exact where a clipped log(probability) would cap at 16.1."""
+    model = Sequential([Input((2,)), Dense(2, activation="softmax", dtype="float64")])
+    model.compile("sgd", "categorical_crossentropy")
+    model.set_weights([np.array([[30.0, -30.0], [0.0, 0.0]]), np.zeros(2)])
+    x, y = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(60.0, rel=1e-12)
+    np.testing.assert_allclose(model.predict(x, verbose=0), [[1.0, np.exp(-60.0)]], rtol=1e-9)
+
+
+def test_evaluate_returns_like_keras():
+    set_random_seed(0)
+    x, y = np.random.default_rng(0).uniform(size=(10, 3)), to_categorical(np.arange(10) % 2, 2)
+    model = Sequential([Input((3,)), Dense(2, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    probabilities = model.predict(x, verbose=0).astype(np.float64)
+    expected = -np.mean(np.log(np.sum(probabilities * y, axis=1)))
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+    loss, accuracy = model.evaluate(x, y, batch_size=3, verbose=0)
+    assert accuracy == np.mean(probabilities.argmax(1) == y.argmax(1))
+    assert model.evaluate(x, y, verbose=0, return_dict=True) == {"accuracy": accuracy, "loss": loss}
+
+
+@pytest.mark.parametrize("loss, activation, labels, metric", [
+    ("binary_crossentropy", "sigmoid", lambda c: c[:, None].astype(float), "binary_accuracy"),
+    ("sparse_categorical_crossentropy", "softmax", lambda c: c, "sparse_categorical_accuracy"),
+    ("mse", "sigmoid", lambda c: c[:, None].astype(float), None),
+])
+def test_other_losses_train(loss, activation, labels, metric):
+    set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(128, 4)).astype(np.float32)
+    classes = (x[:, 0] + x[:, 1] > 0).astype(int)
+    units = 2 if loss.startswith("sparse") else 1
+    model = Sequential([Input((4,)), Dense(8, activation="tanh"), Dense(units, activation=activation)])
+    model.compile(optimizer=Adam(learning_rate=0.02), loss=loss, metrics=["accuracy"])
+    history = model.fit(x, labels(classes), epochs=10, batch_size=16, verbose=0).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert history["accuracy"][-1] > 0.85
+    if metric:
+        model.compile(optimizer="adam", loss=loss, metrics=[metric])
+        assert metric in model.evaluate(x, labels(classes), verbose=0, return_dict=True)
+
+
+def small_float64_model(loss, last_activation, units):
+    model = Sequential([
+        Input((7, 6, 2), dtype="float64"),
+        Conv2D(3, 3, strides=2, padding="same", activation="tanh", dtype="float64"),
+        MaxPooling2D(2, padding="same", dtype="float64"),
+        Flatten(dtype="float64"),
+        Dense(5, activation="sigmoid", kernel_regularizer=regularizers.l2(0.05), dtype="float64"),
+        Dense(units, activation=last_activation, dtype="float64"),
+    ])
+    model.compile("sgd", loss)
+    return model
+
+
+@pytest.mark.parametrize("loss, activation, make_labels", [
+    ("categorical_crossentropy", "softmax", lambda c: to_categorical(c, 3)),
+    ("sparse_categorical_crossentropy", "softmax", lambda c: c),
+    (losses.CategoricalCrossentropy(from_logits=True), None, lambda c: to_categorical(c, 3)),
+    ("categorical_crossentropy", "sigmoid", lambda c: to_categorical(c, 3)),
+    ("binary_crossentropy", "sigmoid", lambda c: to_categorical(c, 3)),
+    ("mse", "tanh", lambda c: to_categorical(c, 3)),
+])
+def test_whole_model_gradients(rng, loss, activation, make_labels):
+    model = small_float64_model(loss, activation, 3)
+    for weight in model.weights:
+        weight[...] = rng.uniform(-1, 1, weight.shape)
+    gradcheck.check_model(model, rng.uniform(-1, 1, (3, 7, 6, 2)), make_labels(rng.integers(0, 3, 3)))
+
+
+@pytest.mark.parametrize("loss, logits, y_pred, y_true", [
+    (losses.CategoricalCrossentropy(), True, lambda r: r.normal(size=(4, 3)), lambda r: to_categorical(r.integers(0, 3, 4), 3)),
+    (losses.SparseCategoricalCrossentropy(), True, lambda r: r.normal(size=(4, 3)), lambda r: r.integers(0, 3, 4)),
+    (losses.CategoricalCrossentropy(), False, lambda r: r.uniform(0.1, 1, (4, 3)), lambda r: to_categorical(r.integers(0, 3, 4), 3)),
+    (losses.SparseCategoricalCrossentropy(), False, lambda r: r.uniform(0.1, 1, (4, 3)), lambda r: r.integers(0, 3, 4)),
+    (losses.BinaryCrossentropy(), False, lambda r: r.uniform(0.05, 0.95, (4, 2)), lambda r: r.integers(0, 2, (4, 2)).astype(float)),
+    (losses.MeanSquaredError(), False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
+])
+def test_loss_gradients(rng, loss, logits, y_pred, y_true):
+    gradcheck.check_loss(loss, y_true(rng), y_pred(rng), logits=logits)
+
+
+class RecordingBackend(NumpyBackend):
+    """The numpy backend, noting the name of every method a model calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.called = set()
+
+    def __getattribute__(self, name):
+        if not name.startswith("_") and name not in ("called", "xp", "name"):
+            object.__getattribute__(self, "called").add(name)
+        return object.__getattribute__(self, name)
+
+
+def test_all_math_goes_through_the_backend(monkeypatch):
+    recording = RecordingBackend()
+    monkeypatch.setattr(backend_module, "_current", recording)
+    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, activation="relu"), MaxPooling2D(), Flatten(),
+                        Dropout(0.5), Dense(3, activation="softmax", kernel_regularizer="l2")])
+    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    model.fit(np.ones((4, 6, 6, 1)), to_categorical([0, 1, 2, 0], 3), verbose=0)
+    assert {"conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward", "dense_forward",
+            "dense_backward", "activation_forward", "activation_backward", "dropout_forward",
+            "dropout_backward", "softmax_cross_entropy", "l2_penalty", "count_correct",
+            "rmsprop_update"} <= recording.called
+
+
+def test_progress_bar_lines(capsys):
+    set_random_seed(0)
+    x, y = bright_quadrant_images(40)
+    model = Sequential([Input((28, 28, 1)), Flatten(), Dense(10, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy", ["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=16, validation_split=0.2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    number = r"\d\.\d{4}"
+    step = rf"2/2 ━{{20}} \d+s \d+(s|ms|us)/step - accuracy: {number} - loss: {number} - val_accuracy: {number} - val_loss: {number}"
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert re.fullmatch(step, lines[1]) and re.fullmatch(step, lines[3])
+    model.fit(x, y, epochs=1, batch_size=16, verbose=2)
+    assert re.fullmatch(rf"3/3 - \d+s - \d+(s|ms|us)/step - accuracy: {number} - loss: {number}",
+                        capsys.readouterr().out.splitlines()[1])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def compiled_dense(loss="categorical_crossentropy", units=3):
+    model = Sequential([Input((4,)), Dense(units, activation="softmax")])
+    model.compile("adam", loss, ["accuracy"])
+    return model
+
+
+X4 = np.ones((6, 4), dtype=np.float32)
+Y3 = to_categorical([0, 1, 2, 0, 1, 2], 3)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: Sequential([Input((4,)), Dense(3)]).fit(X4, Y3), RuntimeError, "call compile(optimizer, loss, metrics) before fit()"),
+    (lambda: compiled_dense().fit(np.ones((6, 5)), Y3), ValueError, "x has shape (6, 5) but the model expects (None, 4)"),
+    (lambda: compiled_dense().fit(np.array([["a"] * 4] * 6), Y3), TypeError, "x must hold numbers"),
+    (lambda: compiled_dense().fit(np.where(np.eye(6, 4) > 0, np.nan, 1), Y3), ValueError, "x contains NaN or Inf (first in sample 0)"),
+    (lambda: compiled_dense().fit(X4, [0, 1, 2, 0, 1, 2]), ValueError, "use to_categorical(y, 3) or loss='sparse_categorical_crossentropy'"),
+    (lambda: compiled_dense("sparse_categorical_crossentropy").fit(X4, [0, 1, 2, 3, 1, 2]), ValueError, "labels must lie in [0, 3)"),
+    (lambda: compiled_dense("sparse_categorical_crossentropy").fit(X4, [0.5] * 6), ValueError, "labels must be integer class ids"),
+    (lambda: compiled_dense().fit(X4, Y3[:5]), ValueError, "x has 6 samples but its labels has 5"),
+    (lambda: compiled_dense().fit(X4, Y3 * 2), ValueError, "labels must lie in [0, 1]"),
+    (lambda: compiled_dense().fit(X4, Y3, validation_split=0.9), ValueError, "leaves no training or no validation samples"),
+    (lambda: compiled_dense().fit(X4, Y3, batch_size=0), ValueError, "batch_size must be a positive int"),
+    (lambda: compiled_dense().predict(np.ones((2, 3))), ValueError, "x has shape (2, 3) but the model expects (None, 4)"),
+    (lambda: compiled_dense().compile("adamw", "mse"), ValueError, "unknown optimizer 'adamw': valid names are adam, rmsprop, sgd"),
+    (lambda: compiled_dense().compile("adam", "hinge"), ValueError, "unknown loss 'hinge': valid names are binary_crossentropy"),
+    (lambda: compiled_dense().compile("adam", "mse", "accuracy"), TypeError, "metrics must be a list"),
+    (lambda: Sequential([Dense(3)]).predict(np.ones(3)), ValueError, "is not built"),
+])
+def test_bad_use_fails_early_with_a_clear_message(call, error, message):
+    with pytest.raises(error) as raised:
+        call()
+    assert message in str(raised.value)
+
+
+def test_unknown_metric_lists_the_valid_ones():
+    model = compiled_dense()
+    model.compile("adam", "categorical_crossentropy", ["f1"])
+    with pytest.raises(ValueError, match="unknown metric 'f1': valid names are accuracy, acc, categorical_accuracy"):
+        model.fit(X4, Y3, verbose=0)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_nan_loss_names_the_epoch_and_batch():
+    model = Sequential([Input((4,)), Dense(1)])
+    model.compile("sgd", "mse")
+    model.set_weights([np.ones((4, 1)), np.zeros(1)])
+    x = np.full((8, 4), 1e20, dtype=np.float32)
+    with pytest.raises(FloatingPointError, match=r"the loss became (inf|nan) at epoch 1, batch 1 of 2"):
+        model.fit(x, np.ones(8), batch_size=4, verbose=0)
+
+
+def test_model_without_input_shape_builds_on_first_fit_and_on_build():
+    model = Sequential([Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    assert not model.built
+    model.fit(X4, Y3, verbose=0)
+    assert model.input_shape == (None, 4) and model.output_shape == (None, 3)
+    other = Sequential([Flatten(), Dense(2)])
+    other.build((None, 3, 3))
+    assert other.layers[1].params["kernel"].shape == (9, 2)
+
+
+def test_metric_objects_count_training_and_validation_apart():
+    model = compiled_dense()
+    model.compile(SGD(0.0), "categorical_crossentropy", metrics=[CategoricalAccuracy(name="acc")])
+    model.set_weights([np.zeros((4, 3)), np.array([1.0, 0.0, 0.0])])  # always predicts class 0
+    history = model.fit(X4, Y3, epochs=1, validation_data=(X4[:3], to_categorical([0, 0, 0], 3)), verbose=0).history
+    assert history["acc"] == [2 / 6] and history["val_acc"] == [1.0]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progbar_redraws_in_place_on_a_terminal():
+    stream = FakeTerminal()
+    bar = Progbar(3, verbose=1, interval=0, stream=stream)
+    for step in (1, 2, 3):
+        bar.update(step, {"loss": 0.5})
+    text = stream.getvalue()
+    assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
+    assert "\x1b[32m" + "━" * 13 in text  # 2 of 3 steps: 13 of 20 cells filled

@@ -1,0 +1,84 @@
+"""Optimizers: two steps against Keras 3's update formulas written out by hand, defaults, names."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu import optimizers
+from cnn_gpu.optimizers import SGD, Adam, RMSprop
+
+W0 = np.array([0.5, -1.5, 2.0])
+GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2])]
+
+
+def run(optimizer):
+    """Two steps on a float64 parameter; returns it after each step."""
+    w = W0.copy()
+    after = []
+    for g in GRADS:
+        optimizer.apply([g.copy()], [w])
+        after.append(w.copy())
+    return after
+
+
+def sgd_expected(lr, momentum, nesterov):
+    w, v, out = W0.copy(), np.zeros(3), []
+    for g in GRADS:
+        v = momentum * v - lr * g
+        w = w + (momentum * v - lr * g if nesterov else v)
+        out.append(w)
+    return out
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_matches_keras(momentum, nesterov):
+    got = run(SGD(learning_rate=0.1, momentum=momentum, nesterov=nesterov))
+    np.testing.assert_allclose(got, sgd_expected(0.1, momentum, nesterov), rtol=1e-14)
+
+
+def test_plain_sgd_is_w_minus_lr_g():
+    np.testing.assert_allclose(run(SGD(0.1))[0], W0 - 0.1 * GRADS[0], rtol=1e-14)
+
+
+def test_adam_matches_keras():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    w, m, v, expected = W0.copy(), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(GRADS, start=1):
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        w = w - alpha * m / (np.sqrt(v) + eps)
+        expected.append(w)
+    np.testing.assert_allclose(run(Adam(learning_rate=lr)), expected, rtol=1e-14)
+
+
+def test_rmsprop_matches_keras():
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    w, v, expected = W0.copy(), np.zeros(3), []
+    for g in GRADS:
+        v = rho * v + (1 - rho) * g * g
+        w = w - lr * g / np.sqrt(v + eps)  # Keras puts epsilon under the root
+        expected.append(w)
+    np.testing.assert_allclose(run(RMSprop(learning_rate=lr)), expected, rtol=1e-14)
+
+
+def test_keras_defaults_and_names():
+    assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
+    assert Adam().get_config() == {"name": "adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
+                                   "epsilon": 1e-7}
+    assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7}
+    assert [type(optimizers.get(n)) for n in ("sgd", "adam", "rmsprop", "Adam")] == [SGD, Adam, RMSprop, Adam]
+    restored = optimizers.get({"class_name": "SGD", "config": SGD(0.5, momentum=0.8).get_config()})
+    assert (restored.learning_rate, restored.momentum) == (0.5, 0.8)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Adam(amsgrad=True), "amsgrad=True is not supported"),
+    (lambda: RMSprop(momentum=0.9), "momentum=0.9 is not supported"),
+    (lambda: SGD(momentum=1.5), "momentum must be a number in [0, 1]"),
+    (lambda: Adam(learning_rate=-1), "learning_rate must be a number"),
+    (lambda: optimizers.get("nadam"), "valid names are adam, rmsprop, sgd"),
+])
+def test_bad_arguments(make, message):
+    with pytest.raises(ValueError) as error:
+        make()
+    assert message in str(error.value)
