@@ -65,11 +65,15 @@ def dense_forward(x, w, b=None):
 
 def dense_backward_data(dy, w):
     """Gradient to the input: ``dy @ w.T``."""
+    if dy.ndim != 2 or dy.shape[1] != w.shape[1]:
+        raise ValueError(f"dy must be (batch, {w.shape[1]}) for w of shape {tuple(w.shape)}, got {tuple(dy.shape)}")
     return dy @ w.T
 
 
 def dense_backward_weights(x, dy):
     """Gradients ``(dw, db)``: ``x.T @ dy`` and the batch sum of ``dy``."""
+    if dy.ndim != 2 or dy.shape[0] != x.shape[0]:
+        raise ValueError(f"dy must be ({x.shape[0]}, units) for x of shape {tuple(x.shape)}, got {tuple(dy.shape)}")
     return x.T @ dy, dy.sum(axis=0)
 
 

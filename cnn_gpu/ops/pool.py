@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import array_module, check_float, check_ndim
+from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_shape
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -42,6 +42,12 @@ def _checked_geometry(x, pool_size, strides, padding):
     return pool2d_geometry(x.shape, pool_size, strides, padding)
 
 
+def _backward_geometry(dy, x_shape, pool_size, strides, padding):
+    g = pool2d_geometry(x_shape, pool_size, strides, padding)
+    check_shape(dy, (x_shape[0], *g.out_hw, x_shape[3]), "dy", "the forward output's shape")
+    return g
+
+
 def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
     """``(y, argmax)``: the window maxima (N, P, Q, C) and, per output, the winning tap's index r*S + s."""
     xp = array_module(x)
@@ -62,7 +68,8 @@ def max_pool2d_forward(x, pool_size, strides=None, padding="valid"):
 
 def max_pool2d_backward(dy, argmax, x_shape, pool_size, strides=None, padding="valid"):
     """Gradient to the input: each dy[n, p, q, c] added to the input element its window's argmax names."""
-    g = pool2d_geometry(x_shape, pool_size, strides, padding)
+    g = _backward_geometry(dy, x_shape, pool_size, strides, padding)
+    check_shape(argmax, dy.shape, "argmax", "dy's shape")
     width = g.window[1]
     return window.fold(lambda r, s: dy * (argmax == r * width + s), g, x_shape, dy.dtype, array_module(dy))
 
@@ -92,6 +99,6 @@ def avg_pool2d_forward(x, pool_size, strides=None, padding="valid"):
 def avg_pool2d_backward(dy, x_shape, pool_size, strides=None, padding="valid"):
     """Gradient to the input: each dy spread evenly over the real elements of its window."""
     xp = array_module(dy)
-    g = pool2d_geometry(x_shape, pool_size, strides, padding)
+    g = _backward_geometry(dy, x_shape, pool_size, strides, padding)
     share = dy / _window_counts(g, xp, dy.dtype)
     return window.fold(lambda r, s: share, g, x_shape, dy.dtype, xp)

@@ -97,6 +97,13 @@ def test_dense_rejects_bad_arguments(x, w, b, message):
         dense_forward(x, w, b)
 
 
+def test_dense_backward_names_a_mismatched_dy():
+    with pytest.raises(ValueError, match=r"dy must be \(batch, 5\) for w of shape \(3, 5\), got \(2, 4\)"):
+        dense_backward_data(np.zeros((2, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"dy must be \(2, units\) for x of shape \(2, 3\), got \(3, 5\)"):
+        dense_backward_weights(np.zeros((2, 3)), np.zeros((3, 5)))
+
+
 # --- the kernels: every variant against the float64 reference ----------------------------------------
 # Sizes keep the emulated suite short: partial tiles in every dimension (127 x 257 x 33), the smallest
 # problem, tall-skinny and short-wide ones, sizes that take the 16-byte load path (all multiples of 4)
