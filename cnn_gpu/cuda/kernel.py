@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,24 +44,31 @@ class Array:
     name: str
     dtype: str
     ndim: int | None = None
+    # The parsed dtype, kept so a launch compares instead of parsing (launches are a hot path).
+    _dtype: np.dtype = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_dtype", np.dtype(self.dtype))
 
     def check(self, value, kernel: str, backend: str):
-        where = f"{kernel}: argument {self.name!r}"
-        expected_type = _array_type(backend)
+        expected_type = backend_xp(backend).ndarray
         if not isinstance(value, expected_type):
             raise KernelArgumentError(
-                f"{where} must be a {expected_type.__module__}.ndarray on the {backend!r} backend, "
+                f"{self.where(kernel)} must be a {expected_type.__module__}.ndarray on the {backend!r} backend, "
                 f"got {type(value).__module__}.{type(value).__name__}"
             )
-        if value.dtype != np.dtype(self.dtype):
-            raise KernelArgumentError(f"{where} must have dtype {self.dtype}, got {value.dtype}")
+        if value.dtype != self._dtype:
+            raise KernelArgumentError(f"{self.where(kernel)} must have dtype {self.dtype}, got {value.dtype}")
         if not value.flags.c_contiguous:
-            raise KernelArgumentError(f"{where} must be C-contiguous (got strides {value.strides})")
+            raise KernelArgumentError(f"{self.where(kernel)} must be C-contiguous (got strides {value.strides})")
         if self.ndim is not None and value.ndim != self.ndim:
-            raise KernelArgumentError(f"{where} must be {self.ndim}-D, got shape {value.shape}")
+            raise KernelArgumentError(f"{self.where(kernel)} must be {self.ndim}-D, got shape {value.shape}")
         if backend == "cuda":
-            _check_current_device(value, where)
+            _check_current_device(value, self.where(kernel))
         return value
+
+    def where(self, kernel: str) -> str:
+        return f"{kernel}: argument {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -70,22 +77,34 @@ class Scalar:
 
     name: str
     ctype: str
+    # The C type's NumPy scalar type and its range, worked out once (np.iinfo is slow to build).
+    _type: type = field(init=False, repr=False, compare=False)
+    _range: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        dtype = np.dtype(self.ctype)
+        limits = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+        object.__setattr__(self, "_type", dtype.type)
+        object.__setattr__(self, "_range", (limits.min, limits.max))
 
     def check(self, value, kernel: str, backend: str):
-        where = f"{kernel}: argument {self.name!r} ({self.ctype})"
-        dtype = np.dtype(self.ctype)
+        if type(value) is self._type:  # already the exact C type: nothing to convert or range-check
+            return value
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise KernelArgumentError(f"{where} must be a number, got {type(value).__name__}")
-        if dtype.kind in "iu":
+            raise KernelArgumentError(f"{self.where(kernel)} must be a number, got {type(value).__name__}")
+        low, high = self._range
+        if issubclass(self._type, np.integer):
             if not isinstance(value, (int, np.integer)):
-                raise KernelArgumentError(f"{where} must be an integer, got {type(value).__name__} {value!r}")
-            limits = np.iinfo(dtype)
-            if not limits.min <= int(value) <= limits.max:
-                raise KernelArgumentError(f"{where} = {value} is outside [{limits.min}, {limits.max}]")
-            return dtype.type(value)
-        if math.isfinite(value) and abs(float(value)) > float(np.finfo(dtype).max):
-            raise KernelArgumentError(f"{where} = {value} overflows {self.ctype}")
-        return dtype.type(value)
+                raise KernelArgumentError(
+                    f"{self.where(kernel)} must be an integer, got {type(value).__name__} {value!r}")
+            if not low <= int(value) <= high:
+                raise KernelArgumentError(f"{self.where(kernel)} = {value} is outside [{low}, {high}]")
+        elif math.isfinite(value) and abs(float(value)) > high:
+            raise KernelArgumentError(f"{self.where(kernel)} = {value} overflows {self.ctype}")
+        return self._type(value)
+
+    def where(self, kernel: str) -> str:
+        return f"{kernel}: argument {self.name!r} ({self.ctype})"
 
 
 def backend_xp(backend: str):
@@ -97,14 +116,10 @@ def backend_xp(backend: str):
     return np
 
 
-def _array_type(backend: str):
-    return backend_xp(backend).ndarray
-
-
 def _check_current_device(value, where: str):
     import cupy
 
-    current = cupy.cuda.Device().id
+    current = cupy.cuda.runtime.getDevice()
     if value.device.id != current:
         raise KernelArgumentError(f"{where} is on GPU {value.device.id}, but the current device is GPU {current}")
 

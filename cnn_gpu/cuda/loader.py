@@ -105,24 +105,36 @@ class CudaModule:
 
 
 class CudaFunction:
-    """One kernel; call it as ``kernel(grid, block, args, shared_mem=0)`` like a CuPy RawKernel."""
+    """One kernel; call it as ``kernel(grid, block, args, shared_mem=0)`` like a CuPy RawKernel.
+
+    Launches are on the hot path of training (a few microseconds of Python each is all a small
+    layer can afford), so nothing here is computed unless an error needs it.
+    """
 
     def __init__(self, kernel, name: str):
         self.kernel = kernel
         self.name = name
+        self.dynamic_shared_limit = DEFAULT_DYNAMIC_SHARED_LIMIT  # what the kernel is known to allow
 
     def __call__(self, grid, block, args, shared_mem=0):
         import cupy
 
-        where = f"kernel {self.name} (grid={tuple(grid)}, block={tuple(block)}, shared_mem={shared_mem})"
+        errors = (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError)
         try:
-            if shared_mem > DEFAULT_DYNAMIC_SHARED_LIMIT and shared_mem > self.kernel.max_dynamic_shared_size_bytes:
-                self.kernel.max_dynamic_shared_size_bytes = shared_mem
+            if shared_mem > self.dynamic_shared_limit:
+                # Above 48 KB a kernel must opt in; asked once per size, not at every launch.
+                if shared_mem > self.kernel.max_dynamic_shared_size_bytes:
+                    self.kernel.max_dynamic_shared_size_bytes = shared_mem
+                self.dynamic_shared_limit = shared_mem
             self.kernel(tuple(grid), tuple(block), tuple(args), shared_mem=shared_mem)
-        except (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError) as error:
-            raise KernelLaunchError(f"launch of {where} failed: {error}") from error
+        except errors as error:
+            raise KernelLaunchError(f"launch of {self.describe(grid, block, shared_mem)} failed: {error}") from error
         if debug_sync_enabled():
             try:
                 cupy.cuda.get_current_stream().synchronize()
-            except (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError) as error:
-                raise KernelLaunchError(f"{where} faulted while running: {error}") from error
+            except errors as error:
+                raise KernelLaunchError(f"{self.describe(grid, block, shared_mem)} faulted while running: {error}") \
+                    from error
+
+    def describe(self, grid, block, shared_mem):
+        return f"kernel {self.name} (grid={tuple(grid)}, block={tuple(block)}, shared_mem={shared_mem})"
