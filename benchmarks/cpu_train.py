@@ -116,8 +116,7 @@ def main() -> None:
     path = run_info.write_result(f"cpu_train_{tag}threads-{torch.get_num_threads()}", {
         "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size,
         "epochs": args.epochs, "seed": args.seed, "load_average_after": os.getloadavg(),
-        "threads": {"torch": torch.get_num_threads(),
-                    **{v: os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}},
+        "torch_threads": torch.get_num_threads(),
         **measured, "ratio": ratio, "goal_ratio": GOAL_RATIO,
         **provenance,
     })

@@ -12,15 +12,19 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=RESULTS.parent, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
+                             cwd=REPO, check=True).stdout.strip()
+        # Result files are written by the runs themselves, so they do not make the code dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                f":!{RESULTS.relative_to(REPO)}"],
+                               capture_output=True, text=True, cwd=REPO).stdout.strip()
         return out + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         # A copy of the tree without .git (as on a remote machine) can be told its commit.
@@ -53,6 +57,8 @@ def describe_run(*packages: str) -> dict:
         "git_commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
         "versions": versions("numpy", *packages),
+        # BLAS and OpenMP thread counts change both speed and the float rounding of every product.
+        "thread_settings": {v: os.environ.get(v, "unset") for v in THREAD_VARIABLES},
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
 
