@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.backend import get_backend
+from cnn_gpu.layers.base import format_shape
 from cnn_gpu.utils.registry import Registry
 
 LOSSES = Registry("loss")
-
-
-def shape_text(shape):
-    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 class Loss:
@@ -46,8 +43,8 @@ class Loss:
         if y.shape[1:] != tuple(output_shape[1:]) and y.shape[1:] + (1,) == tuple(output_shape[1:]):
             y = y.reshape(*y.shape, 1)  # (N,) labels for a (None, 1) output, as Keras accepts
         if y.shape[1:] != tuple(output_shape[1:]):
-            raise ValueError(f"{self.name}: labels must have shape {shape_text(output_shape)} "
-                             f"like the model's output, got {shape_text(y.shape)}")
+            raise ValueError(f"{self.name}: labels must have shape {format_shape(output_shape)} "
+                             f"like the model's output, got {format_shape(y.shape)}")
         return self.check_values(y).astype(dtype)
 
     def check_values(self, y):
@@ -105,8 +102,8 @@ class CategoricalCrossentropy(Crossentropy):
         y = np.asarray(y)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and output_shape[1] != 1):
             raise ValueError(
-                f"{self.name}: labels must be one-hot of shape {shape_text(output_shape)}, got integer-like "
-                f"labels of shape {shape_text(y.shape)}: use to_categorical(y, {output_shape[-1]}) or "
+                f"{self.name}: labels must be one-hot of shape {format_shape(output_shape)}, got integer-like "
+                f"labels of shape {format_shape(y.shape)}: use to_categorical(y, {output_shape[-1]}) or "
                 "loss='sparse_categorical_crossentropy'"
             )
         return super().prepare_targets(y, output_shape, dtype)
@@ -126,7 +123,7 @@ class SparseCategoricalCrossentropy(Crossentropy):
             y = y[:, 0]
         if y.ndim != 1 or len(output_shape) != 2:
             raise ValueError(f"{self.name}: labels must be integer class ids of shape (N,) for an output "
-                             f"of shape {shape_text(output_shape)}, got shape {shape_text(y.shape)}")
+                             f"of shape {format_shape(output_shape)}, got shape {format_shape(y.shape)}")
         if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
             raise ValueError(f"{self.name}: labels must be integer class ids, got {y.dtype} values")
         if y.size and (y.min() < 0 or y.max() >= classes):

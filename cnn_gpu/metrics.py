@@ -61,7 +61,7 @@ NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccur
 def get(identifier, labels_shape, output_shape):
     """A metric for ``compile(metrics=[...])``, chosen from the label and output shapes as Keras does."""
     if isinstance(identifier, Accuracy):
-        return identifier
+        return type(identifier)(name=identifier.name)  # a fresh one: training and validation count apart
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a metric object, got {identifier!r}")
     if identifier in NAMED:

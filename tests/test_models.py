@@ -1,5 +1,6 @@
 """Sequential end to end: the seed model trains, results repeat with a seed, Keras's formats and errors."""
 
+import io
 import re
 
 import numpy as np
@@ -10,8 +11,9 @@ from cnn_gpu import gradcheck, losses, regularizers
 from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from cnn_gpu.models import Sequential
-from cnn_gpu.optimizers import Adam
-from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
+from cnn_gpu.metrics import CategoricalAccuracy
+from cnn_gpu.optimizers import SGD, Adam
+from cnn_gpu.utils import Progbar, clear_session, set_random_seed, to_categorical
 
 # What Keras 3.15 prints for the seed model (summary() with output not to a terminal: 76 columns).
 KERAS_SEED_SUMMARY = """\
@@ -297,3 +299,26 @@ def test_model_without_input_shape_builds_on_first_fit_and_on_build():
     other = Sequential([Flatten(), Dense(2)])
     other.build((None, 3, 3))
     assert other.layers[1].params["kernel"].shape == (9, 2)
+
+
+def test_metric_objects_count_training_and_validation_apart():
+    model = compiled_dense()
+    model.compile(SGD(0.0), "categorical_crossentropy", metrics=[CategoricalAccuracy(name="acc")])
+    model.set_weights([np.zeros((4, 3)), np.array([1.0, 0.0, 0.0])])  # always predicts class 0
+    history = model.fit(X4, Y3, epochs=1, validation_data=(X4[:3], to_categorical([0, 0, 0], 3)), verbose=0).history
+    assert history["acc"] == [2 / 6] and history["val_acc"] == [1.0]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progbar_redraws_in_place_on_a_terminal():
+    stream = FakeTerminal()
+    bar = Progbar(3, verbose=1, interval=0, stream=stream)
+    for step in (1, 2, 3):
+        bar.update(step, {"loss": 0.5})
+    text = stream.getvalue()
+    assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
+    assert "\x1b[32m" + "━" * 13 in text  # 2 of 3 steps: 13 of 20 cells filled

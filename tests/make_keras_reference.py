@@ -1,0 +1,45 @@
+"""Writes data/keras_reference.npz: Keras 3 training runs that test_keras_reference.py repeats.
+
+Run by hand where Keras 3 is installed (it is not a dependency):
+    KERAS_BACKEND=jax python tests/make_keras_reference.py
+Each case trains a small model from recorded initial weights for two epochs without shuffling, and
+records the weights after training and the history.
+"""
+
+import os
+
+import keras
+import numpy as np
+from keras import layers
+
+from keras_reference_cases import CASES, case_data, with_regularizer
+
+
+def build(case):
+    model = keras.Sequential([layers.Input(case["input"])] + [
+        getattr(layers, kind)(*args, **with_regularizer(kwargs, keras.regularizers.L2))
+        for kind, args, kwargs in case["layers"]
+    ])
+    optimizer = getattr(keras.optimizers, case["optimizer"][0])(**case["optimizer"][1])
+    model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
+    return model
+
+
+def main():
+    keras.utils.set_random_seed(0)
+    arrays = {"keras_version": np.array(keras.__version__)}
+    for name, case in CASES.items():
+        x, y = case_data(case)
+        model = build(case)
+        for i, w in enumerate(model.get_weights()):
+            arrays[f"{name}/initial/{i}"] = w
+        history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0)
+        for i, w in enumerate(model.get_weights()):
+            arrays[f"{name}/final/{i}"] = w
+        for key, values in history.history.items():
+            arrays[f"{name}/history/{key}"] = np.array(values)
+    np.savez_compressed(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), **arrays)
+
+
+if __name__ == "__main__":
+    main()

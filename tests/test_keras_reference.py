@@ -1,0 +1,41 @@
+"""Against Keras itself: the same models from the same initial weights train to the same weights.
+
+``data/keras_reference.npz`` holds Keras 3 runs (``make_keras_reference.py`` writes it): two epochs,
+no shuffling, a validation split, an l2 penalty, and each optimizer. Agreement to float32 rounding
+checks the layers, the fused loss, the penalties, the optimizers and the training loop together.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from cnn_gpu import layers, optimizers
+from cnn_gpu.models import Sequential
+from cnn_gpu.regularizers import L2
+from keras_reference_cases import CASES, case_data, with_regularizer
+
+REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
+
+
+def recorded(prefix):
+    keys = sorted((k for k in REFERENCE.files if k.startswith(prefix)), key=lambda k: int(k.rsplit("/", 1)[1]))
+    return [REFERENCE[k] for k in keys]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_training_matches_keras(name):
+    case = CASES[name]
+    model = Sequential([layers.Input(case["input"])] + [
+        getattr(layers, kind)(*args, **with_regularizer(kwargs, L2)) for kind, args, kwargs in case["layers"]
+    ])
+    optimizer = getattr(optimizers, case["optimizer"][0])(**case["optimizer"][1])
+    model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
+    model.set_weights(recorded(f"{name}/initial/"))
+    x, y = case_data(case)
+    history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0).history
+    for ours, theirs in zip(model.get_weights(), recorded(f"{name}/final/")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    for key, values in history.items():
+        np.testing.assert_allclose(values, REFERENCE[f"{name}/history/{key}"], rtol=1e-4, atol=1e-6)
+    assert sorted(history) == sorted(k.rsplit("/", 1)[1] for k in REFERENCE.files if k.startswith(f"{name}/history/"))
