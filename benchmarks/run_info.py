@@ -68,3 +68,13 @@ def write_result(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+def load_results(pattern: str) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob(f"{pattern}.json"))]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """The README's tables, printed from result files rather than typed."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
