@@ -131,6 +131,28 @@ def info(args):
     return 0
 
 
+# --- kernels -------------------------------------------------------------------------------------
+def kernels_arguments(parser):
+    parser.add_argument("--refresh", action="store_true", help="compile again even if the saved report is current")
+
+
+def kernels(args):
+    """List every kernel with its registers, shared memory, stack and spills per GPU architecture."""
+    from cnn_gpu.cuda import compile_check
+    from cnn_gpu.cuda.kernel import declared_kernels
+
+    nvcc = compile_check.find_nvcc()
+    if nvcc is None:
+        print("nvcc not found: the declared kernels, without their resource use")
+        for kernel in declared_kernels():
+            print(f"{kernel.file:18s} {kernel.name}")
+        return 0
+    if args.refresh:
+        compile_check.REPORT_CACHE.unlink(missing_ok=True)
+    print(compile_check.format_report(compile_check.resource_report(nvcc)))
+    return 0
+
+
 # --- gradcheck -----------------------------------------------------------------------------------
 def gradcheck_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
@@ -158,12 +180,34 @@ def gradcheck(args):
     return 1 if failed else 0
 
 
+# --- bench ---------------------------------------------------------------------------------------
+def bench_arguments(parser):
+    parser.add_argument("benchmark", help="a script of benchmarks/ (gemm, transpose, ...), without .py")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="passed on (--dry-run, --out DIR, ...)")
+
+
+def bench(args):
+    """Run a benchmark of the checkout's benchmarks/ folder (not shipped in the wheel)."""
+    import importlib
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / f"{args.benchmark}.py").is_file():
+        print(f"cnn-gpu bench: no benchmarks/{args.benchmark}.py in {checkout} (benchmarks run from a checkout)",
+              file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(checkout))
+    return importlib.import_module(f"benchmarks.{args.benchmark}").main(args.options)
+
+
 # --- dispatch ------------------------------------------------------------------------------------
 COMMANDS = {
     "train": (train_arguments, train),
     "evaluate": (evaluate_arguments, evaluate),
     "info": (None, info),
+    "kernels": (kernels_arguments, kernels),
     "gradcheck": (gradcheck_arguments, gradcheck),
+    "bench": (bench_arguments, bench),
 }
 
 

@@ -15,9 +15,6 @@ import numpy
 
 import cnn_gpu
 
-# Where the CUDA toolkit installs nvcc when it is not on PATH.
-NVCC_FALLBACK = Path("/usr/local/cuda/bin/nvcc")
-
 
 def _versions():
     return f"cnn-gpu {cnn_gpu.__version__}, Python {platform.python_version()}, NumPy {numpy.__version__}"
@@ -59,7 +56,9 @@ def _cupy():
 
 
 def _nvcc():
-    nvcc = shutil.which("nvcc") or (str(NVCC_FALLBACK) if NVCC_FALLBACK.exists() else None)
+    from cnn_gpu.cuda.compile_check import find_nvcc
+
+    nvcc = find_nvcc()
     if not nvcc:
         return "not found (needed only to compile kernels ahead of time; CuPy compiles at run time)"
     out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=30)

@@ -45,3 +45,21 @@ def offline_data(tmp_path, monkeypatch):
     network = FakeNetwork()
     monkeypatch.setattr(fetch.urllib.request, "urlopen", network.urlopen)
     return network
+
+
+# --- kernel backends: every op test runs on each (the emulator always, the GPU where there is one) ---
+@pytest.fixture(params=["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def kernel_backend(request):
+    """The name of a kernel backend; tests make their arrays with ``helpers.on_backend``."""
+    return request.param
+
+
+def pytest_runtest_setup(item):
+    """Skip a ``gpu``-marked test, with the probe's reason, where no GPU is usable."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    from cnn_gpu.cuda.device import gpu_status
+
+    status = gpu_status()
+    if not status.available:
+        pytest.skip(f"needs a GPU: {status.reason}")

@@ -50,3 +50,25 @@ def poisoned(shape, dtype=np.float32, xp=np):
 def to_host(a):
     """A NumPy view of ``a`` whether it is a NumPy or a CuPy array."""
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def on_backend(a, backend):
+    """``a`` (a NumPy array) where kernels of ``backend`` take it: a CuPy copy for cuda, as is for emulate."""
+    if backend == "cuda":
+        import cupy
+
+        return cupy.asarray(a)
+    return a
+
+
+def planted(path, correct, faulty):
+    """The source at ``path`` with its one ``correct`` fragment replaced by ``faulty``: a planted bug.
+
+    Fails if the fragment is not there exactly once, so a test never plants into a kernel that
+    has since changed and silently tests nothing.
+    """
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    assert text.count(correct) == 1, f"{correct!r} must occur once in {path}"
+    return text.replace(correct, faulty)

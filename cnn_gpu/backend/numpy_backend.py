@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.base import Backend
+from cnn_gpu.backend.host_memory import keep_freed_memory
 from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, optim, pool
 
 
@@ -17,6 +18,8 @@ class NumpyBackend(Backend):
 
     def __init__(self, xp=numpy):
         self.xp = xp
+        if xp is numpy:
+            keep_freed_memory()  # a 3x faster training step on the CPU; see host_memory
 
     # --- arrays ------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):

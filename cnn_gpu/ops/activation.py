@@ -6,11 +6,13 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 
 from __future__ import annotations
 
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
 from cnn_gpu.ops.common import array_module
 
 
 def relu(x):
-    return array_module(x).maximum(x, 0)
+    # A zero of x's own type: with a Python 0 NumPy takes a slower mixed-type path (2x on float32).
+    return array_module(x).maximum(x, x.dtype.type(0))
 
 
 def relu_backward(x, y, dy):
@@ -79,3 +81,120 @@ def activation_forward(name, x):
 
 def activation_backward(name, x, y, dy):
     return BACKWARD[check_activation(name)](x, y, dy)
+
+
+# --- kernels: bias + activation in kernels/activation.cu ------------------------------------------
+# Every array is seen as a rows x cols matrix whose last axis (the channel) is the bias axis.
+
+KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+FORWARD_VARIANTS = ("grid_stride", "float4")
+_C_TYPES = {"float32": "float", "float64": "double"}
+_THREADS = 256
+_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
+_BACKWARD_ROWS = 8  # BACKWARD_ROWS of activation.cu: the backward block is 32 x 8 threads
+_MAX_ROW_BLOCKS = 256  # blocks down the rows in the backward: the bias gradient adds this many shares
+
+
+def _matrix_params(dtype, *arrays):
+    return [Array(name, dtype) for name in arrays] + [Scalar("rows", "int32"), Scalar("cols", "int32")]
+
+
+def _flag(bias):
+    return "true" if bias else "false"
+
+
+FORWARD_KERNELS = {
+    ("grid_stride", act, dtype, bias): Kernel(
+        "activation.cu", f"bias_act_forward<{ctype}, Act::{act}, {_flag(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
+    for act in KERNEL_ACTIVATIONS for dtype, ctype in _C_TYPES.items() for bias in (True, False)
+} | {
+    ("float4", act, "float32", bias): Kernel(
+        "activation.cu", f"bias_act_forward_float4<Act::{act}, {_flag(bias)}>", _matrix_params("float32", "x", "bias", "y"))
+    for act in KERNEL_ACTIVATIONS for bias in (True, False)
+}
+BACKWARD_KERNELS = {
+    (act, dtype, bias): Kernel(
+        "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {_flag(bias)}>",
+        _matrix_params(dtype, "y", "dy", "dx", "partial"))
+    for act in KERNEL_ACTIVATIONS for dtype, ctype in _C_TYPES.items() for bias in (True, False)
+}
+BIAS_GRAD_KERNELS = {
+    dtype: Kernel("activation.cu", f"bias_grad_finish<{ctype}>",
+                  [Array("partial", dtype, ndim=2), Array("dbias", dtype, ndim=1), Scalar("parts", "int32"),
+                   Scalar("cols", "int32")])
+    for dtype, ctype in _C_TYPES.items()
+}
+
+
+def _as_matrix(x, what):
+    """(rows, cols) of ``x`` seen as a matrix over its last axis, after the checks a kernel needs."""
+    if str(getattr(x, "dtype", "")) not in _C_TYPES or x.ndim == 0 or x.size == 0:
+        raise ValueError(f"{what} must be a non-empty float32 or float64 array, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
+    return x.size // x.shape[-1], x.shape[-1]
+
+
+def _check_kernel_activation(name):
+    if name not in KERNEL_ACTIVATIONS:
+        raise ValueError(f"the activation kernels compute {KERNEL_ACTIVATIONS}, got {name!r}")
+
+
+def _unused_pointer(xp, dtype):
+    """What fills a pointer parameter the kernel never reads (BIAS = false): one element, never touched."""
+    return xp.empty(1, dtype=dtype)
+
+
+def _address(a):
+    return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+
+
+def _float4_fits(cols, *arrays):
+    """float4 needs whole float4s per row and 16-byte-aligned arrays (a sliced view may not be)."""
+    return cols % 4 == 0 and all(a.dtype == "float32" and _address(a) % 16 == 0 for a in arrays)
+
+
+def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=None):
+    """``act(x + bias)`` by kernel, bias over the last axis (or None); ``variant`` auto picks float4 where it fits."""
+    _check_kernel_activation(name)
+    rows, cols = _as_matrix(x, "x")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    if bias is not None:
+        check_shape(bias, (cols,), "bias")
+    if out is None:
+        out = xp.empty(x.shape, dtype=x.dtype)
+    check_shape(out, x.shape, "out")
+    present = [a for a in (x, bias, out) if a is not None]
+    if variant == "auto":
+        variant = "float4" if _float4_fits(cols, *present) else "grid_stride"
+    if variant not in FORWARD_VARIANTS or (variant == "float4" and not _float4_fits(cols, *present)):
+        raise ValueError(f"variant must be 'auto' or one of {FORWARD_VARIANTS} (float4 needs float32, cols % 4 == 0 "
+                         f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {cols} columns")
+    elements = rows * cols // (4 if variant == "float4" else 1)
+    blocks = min(-(-elements // _THREADS), _MAX_BLOCKS)
+    kernel = FORWARD_KERNELS[variant, name, str(x.dtype), bias is not None]
+    bias_arg = bias if bias is not None else _unused_pointer(xp, x.dtype)
+    kernel((blocks,), (_THREADS,), (x, bias_arg, out, rows, cols), backend=backend)
+    return out
+
+
+def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None):
+    """``(dx, dbias)`` from the forward output ``y`` and upstream ``dy``; dbias is None without bias."""
+    _check_kernel_activation(name)
+    rows, cols = _as_matrix(y, "y")
+    check_shape(dy, y.shape, "dy")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    if dx is None:
+        dx = xp.empty(y.shape, dtype=y.dtype)
+    check_shape(dx, y.shape, "dx")
+    grid = (-(-cols // 32), min(-(-rows // _BACKWARD_ROWS), _MAX_ROW_BLOCKS))
+    # Row b of `partial` receives the column sums of the blocks with blockIdx.y == b.
+    partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
+    kernel = BACKWARD_KERNELS[name, str(y.dtype), with_bias]
+    kernel(grid, (32, _BACKWARD_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
+    if not with_bias:
+        return dx, None
+    dbias = xp.empty(cols, dtype=y.dtype)
+    BIAS_GRAD_KERNELS[str(y.dtype)]((-(-cols // _THREADS),), (_THREADS,), (partial, dbias, grid[1], cols), backend=backend)
+    return dx, dbias

@@ -34,3 +34,9 @@ def check_same_dtype(a, a_name, b, b_name):
 def check_ndim(x, ndim, name, layout):
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")
+
+
+def check_shape(a, shape, name, what):
+    """Fail unless ``a`` has exactly ``shape``; ``what`` says where that shape comes from."""
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have {what} {tuple(shape)}, got {tuple(a.shape)}")

@@ -14,7 +14,7 @@ The reference is im2col: every window of the padded input gathered into one (N*P
 from __future__ import annotations
 
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import check_float, check_ndim, check_same_dtype
+from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype, check_shape
 
 
 def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1):
@@ -66,14 +66,16 @@ def conv2d_backward_data(dy, w, x_shape, strides=1, padding="valid", dilation=1)
     """Gradient to the input (N, H, W, C) given dy (N, P, Q, K)."""
     g = conv2d_geometry(x_shape, w.shape, strides, padding, dilation)
     r, s, c, k = w.shape
-    dcols = dy.reshape(-1, k) @ w.reshape(-1, k).T
-    return window.fold(dcols.reshape(dy.shape[0], *g.out_hw, r, s, c), g)
+    check_shape(dy, (x_shape[0], *g.out_hw, k), "dy", "the forward output's shape")
+    dcols = (dy.reshape(-1, k) @ w.reshape(-1, k).T).reshape(dy.shape[0], *g.out_hw, r, s, c)
+    return window.fold(lambda i, j: dcols[:, :, :, i, j], g, x_shape, dy.dtype, array_module(dy))
 
 
 def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=1):
     """Gradients ``(dw, db)`` to the kernel (R, S, C, K) and the bias (K,) given dy (N, P, Q, K)."""
     g = conv2d_geometry(x.shape, w_shape, strides, padding, dilation)
     k = w_shape[3]
+    check_shape(dy, (x.shape[0], *g.out_hw, k), "dy", "the forward output's shape")
     dy_rows = dy.reshape(-1, k)
     dw = im2col(x, g).T @ dy_rows
     return dw.reshape(w_shape), dy_rows.sum(axis=0)

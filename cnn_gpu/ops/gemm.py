@@ -1,4 +1,5 @@
-"""Matrix products: the float64 GEMM reference with the kernels' options, and Dense forward/backward.
+"""Matrix products: the float64 GEMM reference with the kernels' options, Dense forward/backward,
+and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu).
 
 ``gemm_reference`` is what every GEMM kernel is checked against; the Dense ops are the CPU path and
 use the array module's own product in the inputs' dtype.
@@ -6,6 +7,11 @@ use the array module's own product in the inputs' dtype.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
+from cnn_gpu.cuda import autotune
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype
 
 
@@ -59,9 +65,183 @@ def dense_forward(x, w, b=None):
 
 def dense_backward_data(dy, w):
     """Gradient to the input: ``dy @ w.T``."""
+    if dy.ndim != 2 or dy.shape[1] != w.shape[1]:
+        raise ValueError(f"dy must be (batch, {w.shape[1]}) for w of shape {tuple(w.shape)}, got {tuple(dy.shape)}")
     return dy @ w.T
 
 
 def dense_backward_weights(x, dy):
     """Gradients ``(dw, db)``: ``x.T @ dy`` and the batch sum of ``dy``."""
+    if dy.ndim != 2 or dy.shape[0] != x.shape[0]:
+        raise ValueError(f"dy must be ({x.shape[0]}, units) for x of shape {tuple(x.shape)}, got {tuple(dy.shape)}")
     return x.T @ dy, dy.sum(axis=0)
+
+
+# --- the kernels of kernels/gemm_simt.cu and kernels/gemm_tensorcore.cu ---------------------------
+# ``gemm`` computes relu?(alpha * op(a) @ op(b) + beta * c + bias) in float32 with one of the ladder's
+# kernels, the same function as ``gemm_reference`` above. Each kernel is a template on the transposes,
+# declared here once per instance; the 16-byte-load rungs decide their load width themselves
+# (float4_loads_fit in gemm_common.cuh).
+
+# The epilogue bits of gemm_common.cuh.
+EPILOGUE_BIAS, EPILOGUE_RELU = 1, 2
+# The (trans_a, trans_b) combinations the kernels are built for: Dense forward, backward to data,
+# backward to weights.
+TRANSPOSES = ((False, False), (False, True), (True, False))
+# The environment variable that forces one variant everywhere (like the ``variant=`` argument).
+VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
+
+GEMM_PARAMS = [
+    Array("a", "float32", ndim=2), Array("b", "float32", ndim=2), Array("c", "float32", ndim=2),
+    Array("bias", "float32", ndim=1), Scalar("M", "int32"), Scalar("N", "int32"), Scalar("K", "int32"),
+    Scalar("alpha", "float32"), Scalar("beta", "float32"), Scalar("flags", "int32"),
+]
+
+# gemm_tf32_mma's K-tile and pipeline depth (template arguments), and its tile row strides: a
+# k-contiguous tile is s[128][BK + 4], an m- or n-contiguous one s[BK][128 + 8] (gemm_tensorcore.cu).
+TF32_BK, TF32_STAGES = 32, 3
+
+
+def _tf32_shared_bytes(trans_a, trans_b):
+    """Dynamic shared memory of gemm_tf32_mma: STAGES x (A tile + B tile) floats."""
+    tile = lambda k_contiguous: 128 * (TF32_BK + 4) if k_contiguous else TF32_BK * (128 + 8)  # noqa: E731
+    return TF32_STAGES * (tile(not trans_a) + tile(trans_b)) * 4
+
+
+@dataclass(frozen=True)
+class GemmVariant:
+    """One rung of the ladder: its template, launch geometry and arithmetic."""
+
+    name: str
+    file: str
+    template: str  # a name expression with {ta} and {tb}
+    block: tuple  # threads per block
+    tile: tuple  # (rows of C, columns of C) per block
+    m_on_x: bool = False  # gemm_naive: grid x runs along m (that is its flaw)
+    tf32: bool = False  # TF32 products (about 1e-3 relative error), not FP32 accuracy
+    dynamic_shared: bool = False  # gemm_tf32_mma's tiles live in dynamic shared memory
+
+    def expression(self, trans_a, trans_b):
+        b = lambda v: "true" if v else "false"  # noqa: E731
+        return self.template.format(ta=b(trans_a), tb=b(trans_b))
+
+    def grid(self, m, n):
+        rows, cols = -(-m // self.tile[0]), -(-n // self.tile[1])
+        return (rows, cols) if self.m_on_x else (cols, rows)
+
+    def shared_mem(self, trans_a, trans_b):
+        return _tf32_shared_bytes(trans_a, trans_b) if self.dynamic_shared else 0
+
+
+_SIMT, _TC = "gemm_simt.cu", "gemm_tensorcore.cu"
+_TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, " + f"{TF32_BK}, {TF32_STAGES}>"
+# The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
+GEMM_VARIANTS = {v.name: v for v in [
+    GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
+    GemmVariant("gemm_coalesced", _SIMT, "gemm_coalesced<{ta}, {tb}>", (32, 32), (32, 32)),
+    GemmVariant("gemm_smem_tiled", _SIMT, "gemm_smem_tiled<{ta}, {tb}, 32>", (32, 32), (32, 32)),
+    GemmVariant("gemm_regblock_1d", _SIMT, "gemm_regblock_1d<{ta}, {tb}, 64, 64, 8, 8>", (512,), (64, 64)),
+    GemmVariant("gemm_regblock_2d", _SIMT, "gemm_regblock_2d<{ta}, {tb}, 128, 128, 8, 8, 8>", (256,), (128, 128)),
+    GemmVariant("gemm_vectorized", _SIMT, "gemm_vectorized<{ta}, {tb}>", (256,), (128, 128)),
+    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}>",
+                (256,), (128, 128)),
+    GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", (128,), (128, 128), tf32=True, dynamic_shared=True),
+    GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", (128,), (128, 128), dynamic_shared=True),
+]}
+# Hopper's wgmma rung (9.) is not written yet; the tests list it as skipped by name.
+GPU_ONLY_VARIANTS = ("gemm_wgmma",)
+# What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
+AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
+                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma")
+# The emulator does not time anything; it runs this one unless told otherwise.
+EMULATE_DEFAULT = "gemm_smem_tiled"
+
+GEMM_KERNELS = {
+    (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b), GEMM_PARAMS)
+    for variant in GEMM_VARIANTS.values()
+    for trans_a, trans_b in TRANSPOSES
+}
+
+
+def _check_operand(x, name, xp):
+    if not isinstance(x, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__} array on this backend, got {type(x).__module__}."
+                        f"{type(x).__name__}")
+    if x.dtype != xp.float32:
+        raise TypeError(f"{name} must be float32 (the GEMM kernels compute in float32), got {x.dtype}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (row-major); got strides {x.strides}: pass a copy")
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False,
+         variant=None, out=None, backend=None):
+    """``relu?(alpha * op(a) @ op(b) + beta * c + bias)`` in float32 by one GEMM kernel.
+
+    ``a`` and ``b`` are row-major float32 matrices (``op`` transposes when asked; not both at once),
+    ``c`` an (M, N) matrix read only when ``beta != 0``, ``bias`` an (N,) vector added to every row.
+    The result goes to ``out`` (M, N) if given, else a new array; ``out`` may be ``c`` itself.
+    ``variant`` (or $CNN_GPU_GEMM_VARIANT) names the kernel; otherwise the autotuner picks one on a
+    GPU, and the emulator runs ``EMULATE_DEFAULT``.
+    """
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    for name, x in (("a", a), ("b", b)):
+        _check_operand(x, name, xp)
+        check_ndim(x, 2, name, "(rows, cols)")
+    if trans_a and trans_b:
+        raise ValueError("trans_a and trans_b together are not supported (Dense never needs it): "
+                         "transpose one operand first")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    k_b, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if k != k_b:
+        raise ValueError(f"op(a) is {(m, k)} and op(b) is {(k_b, n)}: inner dimensions differ")
+    if beta != 0.0 and c is None:
+        raise ValueError("beta != 0 needs c, the matrix it scales")
+    for name, x, shape in (("c", c, (m, n)), ("bias", bias, (n,)), ("out", out, (m, n))):
+        if x is None:
+            continue
+        _check_operand(x, name, xp)
+        if tuple(x.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if out is None:
+        out = xp.empty((m, n), dtype=xp.float32)
+    for name, x in (("a", a), ("b", b), ("bias", bias)):
+        if x is not None and xp.may_share_memory(out, x):
+            raise ValueError(f"out must not overlap {name}: the kernel would read what it overwrites")
+    if beta != 0.0 and c is not out:
+        out[...] = c  # the kernels update C in place
+    if m == 0 or n == 0:
+        return out
+    chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
+    flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
+    # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
+    bias_arg = bias if bias is not None else out.reshape(-1)[:1]
+    GEMM_KERNELS[chosen.name, trans_a, trans_b](
+        chosen.grid(m, n), chosen.block, (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
+        shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
+    return out
+
+
+def _known_variant(name, source):
+    if name in GEMM_VARIANTS:
+        return name
+    raise ValueError(f"{source} must name a GEMM variant ({', '.join(GEMM_VARIANTS)}), got {name!r}")
+
+
+def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
+    """The variant to run: ``variant``, else $CNN_GPU_GEMM_VARIANT, else the autotuner's choice."""
+    if variant is not None:
+        return _known_variant(variant, "variant")
+    forced = os.environ.get(VARIANT_ENV)
+    if forced:
+        return _known_variant(forced, VARIANT_ENV)
+    if backend != "cuda":
+        return EMULATE_DEFAULT
+
+    def trial(name):
+        # Timing runs write a scratch output with beta = 0, so they never disturb out or read c.
+        scratch = backend_xp(backend).empty_like(out)
+        return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
+
+    key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
+    return autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})

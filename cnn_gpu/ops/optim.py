@@ -33,10 +33,21 @@ def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, s
     ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``."""
     if step < 1:
         raise ValueError(f"step counts from 1, got {step}")
+    xp = array_module(param)
     alpha = lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
-    m += (grad - m) * (1 - beta_1)
-    v += (grad * grad - v) * (1 - beta_2)
-    param -= alpha * m / (array_module(v).sqrt(v) + epsilon)
+    # One scratch buffer for every intermediate: a Dense kernel's update touches megabytes.
+    scratch = grad - m
+    scratch *= 1 - beta_1
+    m += scratch
+    xp.multiply(grad, grad, out=scratch)
+    scratch -= v
+    scratch *= 1 - beta_2
+    v += scratch
+    xp.sqrt(v, out=scratch)
+    scratch += epsilon
+    xp.divide(m, scratch, out=scratch)
+    scratch *= alpha
+    param -= scratch
 
 
 def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7):

@@ -6,7 +6,7 @@ shortfall with half on the top/left and the extra element on the bottom/right, a
 
 The vectorised ops all work on the same two pieces: ``window_view`` (every window of the padded
 input as one strided view, no copy) and ``fold`` (its adjoint: add per-window values back into an
-input-shaped array).
+input-shaped array). Both loop over the R*S taps of a window at most, never over the batch or pixels.
 """
 
 from __future__ import annotations
@@ -87,30 +87,35 @@ def pad(x, g, value=0):
 
 
 def window_view(padded, g):
-    """Every window of a padded (N, Hp, Wp, C) array as an (N, P, Q, R, S, C) strided view (no copy)."""
+    """Every window of a padded (N, Hp, Wp, C) array as an (N, P, Q, R, S, C) strided view (no copy).
+
+    Windows overlap in memory, so the view is for reading only (CuPy's ``as_strided`` has no
+    ``writeable`` flag to say so).
+    """
     xp = array_module(padded)
     n, _, _, c = padded.shape
     sn, sh, sw, sc = padded.strides
     shape = (n, *g.out_hw, *g.window, c)
     strides = (sn, sh * g.strides[0], sw * g.strides[1], sh * g.dilation[0], sw * g.dilation[1], sc)
-    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
 
 
-def fold(cols, g):
-    """The adjoint of ``window_view`` then ``pad``: sum (N, P, Q, R, S, C) window values into (N, H, W, C).
+def taps(g):
+    """The window's taps ``(r, s)`` in row-major order, the order in which ties are broken."""
+    return [(r, s) for r in range(g.window[0]) for s in range(g.window[1])]
 
-    One strided add per tap (R * S of them), each over the whole batch: overlapping windows
-    accumulate, and whatever lands on padding is cropped away.
+
+def fold(tap_values, g, x_shape, dtype, xp):
+    """The adjoint of ``pad`` then ``window_view``: sum per-window values back onto an (N, H, W, C) input.
+
+    ``tap_values(r, s)`` gives the (N, P, Q, C) values of tap (r, s) of every window. One strided add
+    per tap, each over the whole batch: overlapping windows accumulate, and what lands on padding is
+    cropped away.
     """
-    xp = array_module(cols)
-    n, p, q, r_taps, s_taps, c = cols.shape
+    n, h, w, c = x_shape
     (top, bottom), (left, right) = g.pads
-    h, w = g.in_hw
-    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
-    (sh, sw), (dh, dw) = g.strides, g.dilation
-    for r in range(r_taps):
-        for s in range(s_taps):
-            out[:, r * dh : r * dh + (p - 1) * sh + 1 : sh, s * dw : s * dw + (q - 1) * sw + 1 : sw] += cols[
-                :, :, :, r, s
-            ]
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    (p, q), (sh, sw), (dh, dw) = g.out_hw, g.strides, g.dilation
+    for r, s in taps(g):
+        out[:, r * dh : r * dh + (p - 1) * sh + 1 : sh, s * dw : s * dw + (q - 1) * sw + 1 : sw] += tap_values(r, s)
     return out[:, top : top + h, left : left + w]

@@ -124,3 +124,12 @@ def test_bad_arguments_are_named(x_shape, w_shape, b_shape, kwargs, message):
 def test_mixed_dtypes_are_rejected():
     with pytest.raises(TypeError, match="x is float32 but w is float64"):
         conv2d_forward(np.zeros((1, 3, 3, 1), np.float32), np.zeros((1, 1, 1, 1)))
+
+
+def test_backward_names_a_dy_of_the_wrong_shape():
+    x, w, dy = np.zeros((2, 5, 5, 3)), np.zeros((3, 3, 3, 4)), np.zeros((2, 5, 5, 4))
+    message = r"dy must have the forward output's shape \(2, 3, 3, 4\), got \(2, 5, 5, 4\)"
+    with pytest.raises(ValueError, match=message):
+        conv2d_backward_data(dy, w, x.shape)
+    with pytest.raises(ValueError, match=message):
+        conv2d_backward_filter(x, dy, w.shape)

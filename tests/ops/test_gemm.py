@@ -1,12 +1,17 @@
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 import loops
 from cnn_gpu.gradcheck import check_gradient, op_scalar
-from cnn_gpu.ops.gemm import dense_backward_data, dense_backward_weights, dense_forward, gemm_reference
-from helpers import assert_close, random_array
+from cnn_gpu.ops import gemm as gemm_ops
+from cnn_gpu.ops.gemm import (
+    GEMM_VARIANTS, GPU_ONLY_VARIANTS, TRANSPOSES, dense_backward_data, dense_backward_weights, dense_forward, gemm,
+    gemm_reference,
+)
+from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
 
 MNK = [(1, 1, 1), (5, 7, 3), (17, 9, 33), (64, 31, 1)]
 
@@ -90,3 +95,197 @@ def test_dense_gradients_match_central_differences(rng):
 def test_dense_rejects_bad_arguments(x, w, b, message):
     with pytest.raises((ValueError, TypeError), match=message):
         dense_forward(x, w, b)
+
+
+def test_dense_backward_names_a_mismatched_dy():
+    with pytest.raises(ValueError, match=r"dy must be \(batch, 5\) for w of shape \(3, 5\), got \(2, 4\)"):
+        dense_backward_data(np.zeros((2, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"dy must be \(2, units\) for x of shape \(2, 3\), got \(3, 5\)"):
+        dense_backward_weights(np.zeros((2, 3)), np.zeros((3, 5)))
+
+
+# --- the kernels: every variant against the float64 reference ----------------------------------------
+# Sizes keep the emulated suite short: partial tiles in every dimension (127 x 257 x 33), the smallest
+# problem, tall-skinny and short-wide ones, sizes that take the 16-byte load path (all multiples of 4)
+# and a few K-tiles deep. The gpu-marked test adds large ones.
+VARIANTS = list(GEMM_VARIANTS)
+EDGE_SHAPES = [(1, 1, 1), (300, 3, 20), (3, 260, 12), (132, 68, 36)]
+
+
+def tolerance(variant, k=1):
+    """TF32's, or float32's grown like sqrt(K) past K = 1024 (the rounding of a K-term dot product)."""
+    if GEMM_VARIANTS[variant].tf32:
+        return TOLERANCE["tf32"]
+    return TOLERANCE[np.dtype(np.float32)] * max(1.0, (k / 1024) ** 0.5)
+
+
+def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=None, b=None):
+    """One launch of ``variant`` into a NaN-poisoned output, compared with ``gemm_reference``.
+
+    With ``epilogue`` every option is on (random alpha and beta, c, bias, ReLU); without, beta = 0
+    and c is the poisoned output itself, which the kernel must then never read.
+    """
+    if a is None:
+        a = random_array(rng, (k, m) if trans_a else (m, k))
+        b = random_array(rng, (n, k) if trans_b else (k, n))
+    out = on_backend(poisoned((m, n)), backend)
+    if epilogue:
+        alpha, beta = (float(v) for v in rng.uniform(0.5, 1.5, 2) * rng.choice([-1, 1], 2))
+        c, bias = random_array(rng, (m, n)), random_array(rng, (n,))
+        options = dict(alpha=alpha, beta=beta, relu=True)
+        ref = gemm_reference(a, b, trans_a, trans_b, c=c, bias=bias, **options)
+        got = gemm(on_backend(a, backend), on_backend(b, backend), trans_a=trans_a, trans_b=trans_b,
+                   c=on_backend(c, backend), bias=on_backend(bias, backend), variant=variant, out=out,
+                   backend=backend, **options)
+    else:
+        alpha = float(rng.uniform(0.5, 1.5))
+        ref = gemm_reference(a, b, trans_a, trans_b, alpha=alpha)
+        got = gemm(on_backend(a, backend), on_backend(b, backend), trans_a=trans_a, trans_b=trans_b, alpha=alpha,
+                   beta=0.0, c=out, variant=variant, out=out, backend=backend)
+    assert got is out
+    assert_close(got, ref, tol=tolerance(variant, k),
+                 what=f"{variant} {m}x{n}x{k} trans_a={trans_a} trans_b={trans_b} epilogue={epilogue}")
+
+
+@pytest.mark.parametrize("epilogue", [True, False], ids=["epilogue", "beta0"])
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES, ids=["AB", "ABt", "AtB"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gemm_variant_on_an_odd_shape(rng, kernel_backend, variant, trans_a, trans_b, epilogue):
+    check_variant(rng, kernel_backend, variant, 127, 257, 33, trans_a, trans_b, epilogue)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
+    for (m, n, k), (trans_a, trans_b) in zip(EDGE_SHAPES, TRANSPOSES * 2):
+        check_variant(rng, kernel_backend, variant, m, n, k, trans_a, trans_b, epilogue=True)
+
+
+@pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_tf32_mma",
+                                     "gemm_3xtf32_mma"])
+def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
+    # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused).
+    for trans_a, trans_b in TRANSPOSES:
+        check_variant(rng, kernel_backend, variant, 136, 264, 100, trans_a, trans_b, epilogue=True)
+    # The same extents from buffers 4 bytes off 16-byte alignment: the kernel must take 4-byte loads
+    # (on a GPU a misaligned 16-byte load faults).
+    m, n, k = 36, 132, 68
+    a = np.empty(m * k + 1, np.float32)[1:].reshape(m, k)
+    b = np.empty(k * n + 1, np.float32)[1:].reshape(k, n)
+    a[...], b[...] = random_array(rng, (m, k)), random_array(rng, (k, n))
+    if kernel_backend == "cuda":
+        import cupy
+
+        a = cupy.asarray(np.empty(m * k + 1, np.float32))[1:].reshape(m, k)
+        b = cupy.asarray(np.empty(k * n + 1, np.float32))[1:].reshape(k, n)
+        a[...], b[...] = cupy.asarray(random_array(rng, (m, k))), cupy.asarray(random_array(rng, (k, n)))
+    out = on_backend(poisoned((m, n)), kernel_backend)
+    gemm(a, b, variant=variant, out=out, backend=kernel_backend)
+    assert_close(out, gemm_reference(to_host(a), to_host(b)), tol=tolerance(variant), what="misaligned")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gemm_variant_on_large_shapes_on_the_gpu(rng, variant):
+    for (m, n, k), (trans_a, trans_b) in zip([(1024, 1024, 1024), (2053, 1031, 517), (4096, 64, 5408)],
+                                             TRANSPOSES):
+        check_variant(rng, "cuda", variant, m, n, k, trans_a, trans_b, epilogue=True)
+
+
+@pytest.mark.parametrize("variant", GPU_ONLY_VARIANTS)
+def test_gpu_only_variants_are_listed_as_skipped(variant):
+    pytest.skip(f"{variant} (Hopper wgmma) is not written yet and would be GPU-only: no emulated twin")
+
+
+def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng, monkeypatch):
+    args = (np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32), False, False,
+            2, 4, 3)
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    assert gemm_ops.choose_variant(None, "emulate", *args) == gemm_ops.EMULATE_DEFAULT
+    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == "gemm_naive"
+    monkeypatch.setenv(gemm_ops.VARIANT_ENV, "gemm_coalesced")
+    assert gemm_ops.choose_variant(None, "emulate", *args) == "gemm_coalesced"
+    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == "gemm_naive"
+    monkeypatch.setenv(gemm_ops.VARIANT_ENV, "gemm_fastest")
+    with pytest.raises(ValueError, match="CNN_GPU_GEMM_VARIANT must name a GEMM variant"):
+        gemm_ops.choose_variant(None, "emulate", *args)
+    # And end to end: the default variant computes the product.
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV)
+    a, b = random_array(rng, (5, 7)), random_array(rng, (7, 3))
+    assert_close(gemm(a, b, backend="emulate"), gemm_reference(a, b))
+
+
+@pytest.mark.gpu
+def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypatch):
+    from cnn_gpu.cuda import autotune
+
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    autotune.forget()
+    a, b = random_array(rng, (300, 200)), random_array(rng, (200, 100))
+    out = gemm(on_backend(a, "cuda"), on_backend(b, "cuda"), backend="cuda")
+    assert_close(out, gemm_reference(a, b))
+    cached = json.loads((tmp_path / autotune.CACHE_FILE).read_text())
+    assert list(cached.values())[0] in gemm_ops.AUTOTUNE_CANDIDATES
+    autotune.forget()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernel_backends_dense_runs_forward_and_both_backward_products(rng, kernel_backend, dtype):
+    from cnn_gpu.backend.kernel_backend import KernelBackend
+    from cnn_gpu.cuda.kernel import backend_xp
+
+    backend = KernelBackend(backend_xp(kernel_backend))
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    x, w = random_array(rng, (13, 37), dtype), random_array(rng, (37, 10), dtype)
+    b, dy = random_array(rng, (10,), dtype), random_array(rng, (13, 10), dtype)
+    y = backend.dense_forward(on(x), on(w), on(b))
+    dx, dw, db = backend.dense_backward(on(x), on(w), on(dy))
+    assert {to_host(v).dtype for v in (y, dx, dw, db)} == {np.dtype(dtype)}
+    assert_close(y, gemm_reference(x, w, bias=b), what="y")
+    assert_close(dx, gemm_reference(dy, w, trans_b=True), what="dx")
+    assert_close(dw, gemm_reference(x, dy, trans_a=True), what="dw")
+    assert_close(db, dy.astype(np.float64).sum(axis=0), what="db")
+    assert backend.dense_backward(on(x), on(w), on(dy), need_dx=False)[0] is None
+
+
+def wrong_device_array(backend):
+    """A matrix the kernels of ``backend`` cannot take: host memory for cuda, a list for the emulator."""
+    return np.zeros((3, 4), np.float32) if backend == "cuda" else [[0.0] * 4] * 3
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("float64", "a must be float32"),
+        ("not chained", "inner dimensions differ"),
+        ("not contiguous", "a must be C-contiguous"),
+        ("wrong device", "a must be a (numpy|cupy) array"),
+        ("bias shape", r"bias must have shape \(5,\)"),
+        ("c shape", r"c must have shape \(3, 5\)"),
+        ("beta without c", "beta != 0 needs c"),
+        ("both transposed", "trans_a and trans_b together"),
+        ("out overlaps a", "out must not overlap a"),
+        ("unknown variant", "variant must name a GEMM variant"),
+    ],
+)
+def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    a, b = on(np.ones((3, 4), np.float32)), on(np.ones((4, 5), np.float32))
+    kwargs = {
+        "float64": dict(a=on(np.ones((3, 4)))),
+        "not chained": dict(b=on(np.ones((5, 5), np.float32))),
+        "not contiguous": dict(a=on(np.ones((4, 3), np.float32)).T),
+        "wrong device": dict(a=wrong_device_array(kernel_backend)),
+        "bias shape": dict(bias=on(np.ones(4, np.float32))),
+        "c shape": dict(c=on(np.ones((5, 3), np.float32)), beta=1.0),
+        "beta without c": dict(beta=0.5),
+        "both transposed": dict(a=on(np.ones((4, 3), np.float32)), b=on(np.ones((5, 4), np.float32)),
+                                trans_a=True, trans_b=True),
+        "out overlaps a": dict(a=on(np.ones((3, 5), np.float32)), b=on(np.ones((5, 5), np.float32))),
+        "unknown variant": dict(variant="gemm_fastest"),
+    }[case]
+    if case == "out overlaps a":
+        kwargs["out"] = kwargs["a"]
+    operands = {"a": kwargs.pop("a", a), "b": kwargs.pop("b", b)}
+    with pytest.raises((TypeError, ValueError), match=message):
+        gemm(operands["a"], operands["b"], backend=kernel_backend, **kwargs)

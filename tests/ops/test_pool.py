@@ -135,3 +135,12 @@ def test_output_shape(x_shape, pool_size, strides, padding, expected):
 def test_bad_arguments_are_named(forward, x, kwargs, error, message):
     with pytest.raises(error, match=message):
         forward(x, **kwargs)
+
+
+def test_backward_names_a_dy_or_argmax_of_the_wrong_shape(rng):
+    x = random_array(rng, (2, 6, 6, 3), np.float32)
+    y, argmax = max_pool2d_forward(x, 2)
+    with pytest.raises(ValueError, match=r"dy must have the forward output's shape \(2, 3, 3, 3\), got \(2, 3, 3\)"):
+        avg_pool2d_backward(y[..., 0], x.shape, 2)
+    with pytest.raises(ValueError, match=r"argmax must have dy's shape \(2, 3, 3, 3\), got \(2, 3, 3, 1\)"):
+        max_pool2d_backward(y, argmax[..., :1], x.shape, 2)

@@ -1,0 +1,129 @@
+"""GEMM: every rung of the ladder against cuBLAS, in TFLOP/s and as a fraction of cuBLAS.
+
+Cases: square products 256 to 8192 (A.B), and the seed model's two Dense layers (5408 -> 64 and
+64 -> 10) at batch 32, 128 and 512, each in its three products: forward x.W (A.B), backward to data
+dy.W^T (A.B^T), backward to weights x^T.dy (A^T.B). cuBLAS (``cupy.matmul``) runs each case twice,
+with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32_mma); every result
+records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
+harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
+
+The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
+gpu_check.sh's per-benchmark time limit.
+The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
+--ladder square4096``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from benchmarks import harness
+from cnn_gpu.ops.gemm import GEMM_VARIANTS, gemm, gemm_reference
+
+SQUARES = [256, 512, 1024, 2048, 4096, 8192]
+# The seed model's Dense layers (in_features, units) and the batches to time them at.
+DENSE_LAYERS = [(5408, 64), (64, 10)]
+BATCHES = [32, 128, 512]
+# Rungs 1 and 2 need seconds per launch past this size; they are skipped there.
+SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
+
+
+def dense_products(batch, fan_in, units):
+    """A Dense layer's three products: (label, m, n, k, trans_a, trans_b, operand names), over the
+    layer's x (batch, fan_in), w (fan_in, units) and dy (batch, units)."""
+    return [("forward", batch, units, fan_in, False, False, ("x", "w")),
+            ("backward_data", batch, fan_in, units, False, True, ("dy", "w")),
+            ("backward_weights", fan_in, units, batch, True, False, ("x", "dy"))]
+
+
+def problems(dry_run):
+    """(label prefix, {operand name: shape}, products): one input family and the products over it."""
+    if dry_run:
+        squares = [("square40", {"a": (40, 20), "b": (20, 36)}, [("", 40, 36, 20, False, False, ("a", "b"))])]
+        layers, batches = [(68, 12)], [8]
+    else:
+        squares = [(f"square{n}", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))])
+                   for n in SQUARES]
+        layers, batches = DENSE_LAYERS, BATCHES
+    dense = [(f"dense{fan_in}x{units}_b{batch}_", {"x": (batch, fan_in), "w": (fan_in, units), "dy": (batch, units)},
+              dense_products(batch, fan_in, units)) for fan_in, units in layers for batch in batches]
+    return squares + dense
+
+
+def fp32_tolerance(k):
+    """FP32 rounding of a K-long dot product grows like sqrt(K): 1e-5 up to K = 1024, then more."""
+    return harness.DEFAULT_TOLERANCE * max(1.0, (k / 1024) ** 0.5)
+
+
+def cublas_runs(session):
+    """The vendor baselines, ``run(a, b, trans_a, trans_b, out)``: cuBLAS with TF32 off and on
+    (plain NumPy on a dry run). cuBLAS reads a transposed view in place, as our kernels do."""
+    xp = session.xp
+
+    def matmul(a, b, trans_a, trans_b, out):
+        xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+    if session.dry_run:
+        return {"numpy_matmul": (False, matmul)}
+    from cupy._core import _routines_linalg as cublas_modes
+
+    def with_mode(mode):
+        def run(*args):
+            previous = cublas_modes.get_compute_type(np.dtype(np.float32))
+            cublas_modes.set_compute_type(np.dtype(np.float32), mode)
+            try:
+                matmul(*args)
+            finally:
+                cublas_modes.set_compute_type(np.dtype(np.float32), previous)
+        return run
+
+    return {"cublas_fp32": (False, with_mode(cublas_modes.COMPUTE_TYPE_FP32)),
+            "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
+
+
+def measure_product(session, sets, case, product, name, run, tf32):
+    """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
+    label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
+    out = case["out"]
+    params = {"case": case["name"], "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "tf32": tf32}
+    return session.measure(
+        name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
+        lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k))
+
+
+def main(argv=None) -> int:
+    # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
+    session = harness.Session("gemm", harness.parse_args(__doc__, argv), warmup=2, repeat=15, batch_ms=0.5,
+                              case_budget_ms=400.0)
+    try:
+        measure_all(session)
+    except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
+        print("gemm: interrupted; writing the cases measured so far", flush=True)
+    return harness.finish(session)
+
+
+def measure_all(session):
+    """Every problem's products: the cuBLAS baselines first, then each rung against them."""
+    for prefix, shapes, products in problems(session.dry_run):
+        sets = session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
+                                  4 * sum(int(np.prod(shape)) for shape in shapes.values()))
+        for product in products:
+            label, m, n, k = product[:4]
+            case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
+            baselines = {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
+                         for name, (tf32, run) in cublas_runs(session).items()}
+            for name, variant in GEMM_VARIANTS.items():
+                if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
+                    continue
+                run = lambda a, b, ta, tb, out, name=name: gemm(  # noqa: E731
+                    a, b, trans_a=ta, trans_b=tb, variant=name, out=out, backend=session.backend)
+                result = measure_product(session, sets, case, product, name, run, variant.tf32)
+                baseline = baselines.get(variant.tf32, baselines.get(False))
+                result["vs_cublas"] = result["tflops"] / baseline if baseline else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

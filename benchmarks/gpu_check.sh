@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The one script a lent GPU machine runs: the GPU tests, then every benchmark, then a short table.
+#
+#   bash benchmarks/gpu_check.sh             # on the GPU machine; results in $OUT
+#   bash benchmarks/gpu_check.sh --dry-run   # anywhere: the same steps, benchmarks on the emulator
+#
+# Where the tree arrives without .git, name the commit it was copied from, so the JSON records it:
+#   CNN_GPU_GIT_COMMIT=<sha> bash benchmarks/gpu_check.sh
+#
+# Runs from the source tree (PYTHONPATH=., nothing installed), in under 8 minutes on an H100: each
+# step has its own time limit, cut further to what is left of the whole budget, and a failing
+# step does not stop the next. $OUT receives gpu_check.log (everything printed), one JSON per
+# benchmark (packed into benchmark_json.tar.gz when there are more than fit the device tool's
+# file limit), summary.md and summary.png; the JSON is copied under benchmarks/results/ too.
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+PYTHON="${PYTHON:-python3}"
+OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
+DRY_RUN=""
+[ "${1:-}" = "--dry-run" ] && DRY_RUN="--dry-run"
+
+BUDGET_S="${GPU_CHECK_BUDGET_S:-450}"  # the whole script; the lease allows one command 600 s
+TESTS_LIMIT_S=180
+CEILINGS_LIMIT_S=90
+BENCHMARK_LIMIT_S=180
+MAX_JSON_FILES=5    # with the log and the two summaries, at most 8 files come back from $OUT
+deadline=$((SECONDS + BUDGET_S))
+failures=()
+
+# run NAME LIMIT COMMAND...: COMMAND under min(LIMIT, time left); a failure is noted, not fatal.
+run() {
+    local name=$1 limit=$2 left=$((deadline - SECONDS))
+    shift 2
+    [ "$left" -lt "$limit" ] && limit=$left
+    if [ "$limit" -lt 10 ]; then
+        echo "=== $name: skipped, the time budget is spent"; failures+=("$name (not run)"); return
+    fi
+    echo "=== $name (limit ${limit}s): $*"
+    local start=$SECONDS
+    timeout --signal=INT --kill-after=15 "$limit" "$@"
+    local status=$?
+    echo "=== $name: exit $status after $((SECONDS - start))s"
+    [ "$status" -eq 0 ] || failures+=("$name (exit $status)")
+}
+
+main() {
+    echo "=== environment"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | head -5
+    "$PYTHON" -m cnn_gpu info 2>&1
+    echo "commit: $("$PYTHON" -c 'from benchmarks.run_info import git_commit; print(git_commit())')"
+    # A GPU run whose probe finds no GPU would skip every test and still exit 0: count it as a failure.
+    [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
+    print(s().describe()); raise SystemExit(0 if s().available else 1)"
+
+    run "gpu tests" "$TESTS_LIMIT_S" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs --durations=5 tests
+
+    # The ceilings are measured once and shared by every benchmark of this run.
+    export CNN_GPU_CEILINGS="$(mktemp -d)/ceilings.json"
+    [ -z "$DRY_RUN" ] && run "ceilings" "$CEILINGS_LIMIT_S" "$PYTHON" -m benchmarks.harness ceilings
+    for module in $("$PYTHON" -m benchmarks.harness list); do
+        run "$module" "$BENCHMARK_LIMIT_S" "$PYTHON" -m "$module" --out "$OUT" $DRY_RUN
+    done
+
+    json=("$OUT"/*.json)
+    table="no benchmark wrote a result"
+    if [ -e "${json[0]}" ]; then
+        # A dry run's emulator timings are not results: only a GPU run's JSON goes to benchmarks/results.
+        [ -z "$DRY_RUN" ] && mkdir -p benchmarks/results && cp "${json[@]}" benchmarks/results/
+        "$PYTHON" -m benchmarks.report "${json[@]}" --markdown "$OUT/summary.md" --plot "$OUT/summary.png" > /dev/null \
+            || failures+=("report")
+        table=$("$PYTHON" -m benchmarks.report "${json[@]}" --short) || failures+=("report")
+        if [ "${#json[@]}" -gt "$MAX_JSON_FILES" ]; then
+            tar -czf "$OUT/benchmark_json.tar.gz" -C "$OUT" "${json[@]##*/}" && rm -f "${json[@]}"
+            echo "=== ${#json[@]} JSON files packed into benchmark_json.tar.gz (the device tool returns at most 8 files)"
+        fi
+    fi
+
+    echo
+    echo "=== gpu_check finished in ${SECONDS}s; failures: ${failures[*]:-none}"
+    echo "$table"
+    [ "${#failures[@]}" -eq 0 ]
+}
+
+main 2>&1 | tee "$OUT/gpu_check.log"
+exit "${PIPESTATUS[0]}"

@@ -1,0 +1,325 @@
+"""The timing harness every benchmark shares, so that every number in the project is taken the same way.
+
+A benchmark script builds a ``Session``, then calls ``session.measure`` once per (variant, shape):
+
+- timed with CUDA events around a batch of launches (wall clock under emulation, for dry runs),
+  after warm-up launches that keep compilation and first-touch costs out;
+- the median and the p10/p90 spread of many such samples;
+- inputs rotated: ``session.input_sets`` makes enough independent input sets that together they
+  exceed the L2 cache several times, and consecutive launches cycle through them, so a repeat
+  never finds its inputs still cached;
+- the output re-checked against a float64 reference after timing (a fast wrong kernel fails);
+- bandwidth as a fraction of the device's measured copy bandwidth, and arithmetic rates against
+  cuBLAS's measured rates (``ceilings``), measured once per run and stored in every JSON.
+
+``session.write()`` writes one JSON per benchmark (device, driver, CUDA/CuPy/PyTorch versions, git
+commit, date, ceilings, results); ``benchmarks/report.py`` turns JSON into tables and plots.
+
+A benchmark is a module ``benchmarks/<family>.py`` with ``main(argv)``; ``--dry-run`` runs it on
+the emulator with tiny shapes and few repeats (CI does this), ``--out DIR`` says where JSON goes.
+Set ``CNN_GPU_CEILINGS`` to a JSON path to share one ceilings measurement between the scripts of
+one run (``gpu_check.sh`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import run_info
+
+DEFAULT_OUT = run_info.RESULTS
+# A check's error above this fails the result; float32 element-wise kernels land far below it.
+DEFAULT_TOLERANCE = 1e-5
+# How many times the rotated input sets together exceed the L2 cache.
+L2_MULTIPLE = 3
+# The fewest timed samples a case gets, however slow its launches.
+MIN_SAMPLES = 5
+# Under emulation there is no L2 to defeat; pretend a small one so the rotation logic still runs.
+EMULATED_L2_BYTES = 64 * 1024
+
+
+def parse_args(description: str, argv=None):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON result")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="emulator, tiny shapes, few repeats: checks the script, measures nothing")
+    parser.add_argument("--repeat", type=int, default=None, help="timed samples per case")
+    return parser.parse_args(argv)
+
+
+# --- statistics --------------------------------------------------------------------------------
+def summarize(samples_ms) -> dict:
+    """Median, p10, p90 and min of per-launch times in milliseconds."""
+    samples = np.asarray(samples_ms, dtype=np.float64)
+    p10, median, p90 = np.percentile(samples, [10, 50, 90])
+    return {"median_ms": float(median), "p10_ms": float(p10), "p90_ms": float(p90),
+            "min_ms": float(samples.min()), "samples": int(samples.size)}
+
+
+def rotation_count(bytes_per_set: int, l2_bytes: int) -> int:
+    """Input sets needed so that together they exceed the L2 cache L2_MULTIPLE times (at least 2)."""
+    return max(2, math.ceil(L2_MULTIPLE * l2_bytes / max(1, bytes_per_set)))
+
+
+# --- timers: run ``launch(i)`` for i in range(count) and return milliseconds per launch -----------
+class CudaEventTimer:
+    """Events recorded on the current stream around the batch; the GPU's own clock."""
+
+    def __init__(self, cupy):
+        self.cupy = cupy
+
+    def __call__(self, launch, first: int, count: int) -> float:
+        start, stop = self.cupy.cuda.Event(), self.cupy.cuda.Event()
+        start.record()
+        for i in range(first, first + count):
+            launch(i)
+        stop.record()
+        stop.synchronize()
+        return self.cupy.cuda.get_elapsed_time(start, stop) / count
+
+
+class WallTimer:
+    """perf_counter around the batch: for the emulator, where launches are synchronous."""
+
+    def __call__(self, launch, first: int, count: int) -> float:
+        begin = time.perf_counter()
+        for i in range(first, first + count):
+            launch(i)
+        return (time.perf_counter() - begin) * 1e3 / count
+
+
+# --- the session --------------------------------------------------------------------------------
+class Session:
+    """One benchmark script's run: backend, timer, ceilings, and the results it collects."""
+
+    def __init__(self, benchmark: str, args, *, warmup: int = 5, repeat: int = 50, batch_ms: float = 1.0,
+                 case_budget_ms: float = 3000.0):
+        self.benchmark = benchmark
+        self.dry_run = args.dry_run
+        self.out_dir = Path(args.out)
+        self.warmup = 1 if self.dry_run else warmup
+        self.repeat = args.repeat or (3 if self.dry_run else repeat)
+        # Launches per timed sample: enough to take about batch_ms, so event overhead stays small.
+        self.batch_ms = batch_ms
+        self.case_budget_ms = case_budget_ms
+        self.results: list[dict] = []
+        if self.dry_run:
+            self.backend, self.xp, self.timer = "emulate", np, WallTimer()
+            self.l2_bytes = EMULATED_L2_BYTES
+        else:
+            import cupy
+
+            self.backend, self.xp, self.timer = "cuda", cupy, CudaEventTimer(cupy)
+            self.l2_bytes = int(cupy.cuda.Device().attributes["L2CacheSize"])
+        self.rng = np.random.default_rng(0)
+        self.ceilings = load_or_measure_ceilings(self.dry_run)
+
+    def pick(self, full, dry):
+        """The real cases, or the tiny ones of a dry run."""
+        return dry if self.dry_run else full
+
+    def input_sets(self, make, bytes_per_set: int) -> list:
+        """``make(rng)`` called enough times that the sets together exceed L2 (see rotation_count)."""
+        return [make(self.rng) for _ in range(rotation_count(bytes_per_set, self.l2_bytes))]
+
+    def uniform(self, rng, shape, dtype=np.float32, low=-1.0, high=1.0):
+        """Random values on this session's device (never zeros: they can run faster than real data)."""
+        return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
+
+    def measure(self, name: str, params: dict, run, input_sets, check, *, poison=(), bytes_moved=None,
+                flops=None, tolerance=DEFAULT_TOLERANCE) -> dict:
+        """Time ``run(input_set)`` cycling through ``input_sets``, then check the last run's output.
+
+        ``poison`` lists the output buffers, filled with NaN first so that an element no launch
+        writes fails the check. ``check(input_set)`` returns ``(output, float64 reference)`` for the
+        set the last launch used. ``bytes_moved`` is the fewest bytes the op must move (each input
+        read once, each output written once); ``flops`` its arithmetic; each gives a rate against
+        the matching ceiling.
+        """
+        for buffer in poison:
+            buffer.fill(np.nan)
+        sets = len(input_sets)
+        launch = lambda i: run(input_sets[i % sets])  # noqa: E731
+        self.timer(launch, 0, 1)  # compiles the module on first use: never timed
+        one_ms = self.timer(launch, 1, 1)
+        batch, warmup, repeat = self._plan(one_ms)
+        self.timer(launch, 2, warmup)
+        samples, next_launch = [], 2 + warmup
+        for _ in range(repeat):
+            samples.append(self.timer(launch, next_launch, batch))
+            next_launch += batch
+        output, reference = check(input_sets[(next_launch - 1) % sets])
+        error = relative_error(self.xp, output, reference)
+        result = {"name": name, "params": params, **summarize(samples), "batch": batch, "input_sets": sets,
+                  "check": {"rel_error": error, "tolerance": tolerance, "passed": error <= tolerance}}
+        result.update(self._rates(result["median_ms"], bytes_moved, flops))
+        self.results.append(result)
+        print(format_row(self.benchmark, result), flush=True)
+        self.write()  # after every case, so a script stopped at its time limit keeps what it measured
+        return result
+
+    def _plan(self, one_ms: float) -> tuple[int, int, int]:
+        """Launches per sample, warm-up launches and samples for a launch of about ``one_ms``.
+
+        A sample lasts about batch_ms, so event overhead stays small for short kernels; a slow
+        variant (a naive rung on a bad shape) gets fewer samples, at least MIN_SAMPLES, so that one
+        case stays within about case_budget_ms.
+        """
+        if self.dry_run:
+            return 1, self.warmup, self.repeat
+        one_ms = max(one_ms, 1e-6)
+        batch = int(min(1000, max(1, math.ceil(self.batch_ms / one_ms))))
+        affordable = int(self.case_budget_ms / (one_ms * batch))
+        return batch, min(self.warmup, max(1, affordable // 10)), max(MIN_SAMPLES, min(self.repeat, affordable))
+
+    def _rates(self, median_ms, bytes_moved, flops) -> dict:
+        rates = {}
+        if bytes_moved is not None:
+            rates["bytes"] = int(bytes_moved)
+            rates["gbps"] = bytes_moved / median_ms / 1e6
+            copy = self.ceilings.get("copy_gbps")
+            rates["fraction_of_copy"] = rates["gbps"] / copy if copy else None
+        if flops is not None:
+            rates["flops"] = int(flops)
+            rates["tflops"] = flops / median_ms / 1e9
+            fp32 = self.ceilings.get("cublas_fp32_tflops")
+            rates["fraction_of_cublas_fp32"] = rates["tflops"] / fp32 if fp32 else None
+        return rates
+
+    def write(self) -> Path:
+        """Write ``<out>/<benchmark>.json``; exit status 1 afterwards if any check failed."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / f"{self.benchmark}.json"
+        document = {"benchmark": self.benchmark, "dry_run": self.dry_run, "backend": self.backend,
+                    "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results}
+        path.write_text(json.dumps(document, indent=1) + "\n")
+        return path
+
+    def failed_checks(self) -> list[str]:
+        return [r["name"] for r in self.results if not r["check"]["passed"]]
+
+
+def relative_error(xp, output, reference) -> float:
+    """||out - ref|| / ||ref|| in float64 on the output's device; NaN or Inf anywhere gives inf."""
+    out = xp.asarray(output, dtype=np.float64)
+    ref = xp.asarray(reference, dtype=np.float64)
+    if out.shape != ref.shape or not bool(xp.isfinite(out).all()):
+        return math.inf
+    norm = float(xp.linalg.norm(ref))
+    diff = float(xp.linalg.norm(out - ref))
+    return diff / norm if norm > 0 else diff
+
+
+def format_row(benchmark: str, result: dict) -> str:
+    """One line per result, as the scripts print it while they run."""
+    params = " ".join(f"{k}={v}" for k, v in result["params"].items())
+    rate = f"{result['gbps']:8.1f} GB/s" if "gbps" in result else f"{result.get('tflops', 0):8.2f} TFLOP/s"
+    ok = "ok" if result["check"]["passed"] else f"WRONG (error {result['check']['rel_error']:.2g})"
+    return f"{benchmark:12s} {result['name']:24s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
+
+
+def finish(session: Session) -> int:
+    """Write the JSON and return the script's exit status: 1 if any output was wrong."""
+    print(f"wrote {session.write()}")
+    failed = session.failed_checks()
+    if failed:
+        print(f"{session.benchmark}: wrong output from {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+# --- the device's ceilings ------------------------------------------------------------------------
+COPY_BYTES = 1 << 30  # a 1 GiB device-to-device copy: far past any L2
+MATMUL_SIZE = 8192  # 8192^3 float32: large enough for cuBLAS to reach its peak
+
+
+def load_or_measure_ceilings(dry_run: bool) -> dict:
+    """The ceilings of this run: read from $CNN_GPU_CEILINGS if a script measured them already."""
+    if dry_run:
+        return {"note": "dry run on the emulator: no ceilings"}
+    shared = os.environ.get("CNN_GPU_CEILINGS")
+    if shared and Path(shared).is_file():
+        return json.loads(Path(shared).read_text())
+    try:
+        ceilings = measure_ceilings()
+    except Exception as error:  # the benchmarks still run and say so: rates without fractions
+        ceilings = {"error": f"measuring the ceilings failed: {type(error).__name__}: {error}"}
+        print(ceilings["error"], flush=True)
+    if shared:
+        Path(shared).write_text(json.dumps(ceilings, indent=1) + "\n")
+    return ceilings
+
+
+def measure_ceilings() -> dict:
+    """Copy bandwidth (bytes read + written) and cuBLAS float32 rates, TF32 off and on."""
+    import cupy
+    from cupy._core import _routines_linalg as cublas_modes  # CuPy's switch for cuBLAS's compute type
+
+    timer = CudaEventTimer(cupy)
+    src = cupy.ones(COPY_BYTES // 4, dtype=cupy.float32)
+    dst = cupy.empty_like(src)
+    copy = lambda i: cupy.copyto(dst, src)  # noqa: E731
+    timer(copy, 0, 3)
+    copy_ms = summarize([timer(copy, 0, 5) for _ in range(10)])["median_ms"]
+    del src, dst
+
+    n = MATMUL_SIZE
+    a = cupy.random.random_sample((n, n), dtype=cupy.float32) - 0.5
+    b = cupy.random.random_sample((n, n), dtype=cupy.float32) - 0.5
+    # A few rows of the exact product are enough to tell TF32 (error near 1e-4) from FP32 (1e-6).
+    rows_ref = a[:64].astype(cupy.float64) @ b.astype(cupy.float64)
+    ceilings = {"copy_gbps": 2 * COPY_BYTES / copy_ms / 1e6, "copy_bytes": COPY_BYTES, "matmul_size": n}
+    previous = cublas_modes.get_compute_type(np.dtype(np.float32))
+    try:
+        for label, mode in (("fp32", cublas_modes.COMPUTE_TYPE_FP32), ("tf32", cublas_modes.COMPUTE_TYPE_TF32)):
+            cublas_modes.set_compute_type(np.dtype(np.float32), mode)
+            c = a @ b
+            product = lambda i: cupy.matmul(a, b, out=c)  # noqa: E731
+            timer(product, 0, 2)
+            ms = summarize([timer(product, 0, 1) for _ in range(10)])["median_ms"]
+            ceilings[f"cublas_{label}_tflops"] = 2 * n**3 / ms / 1e9
+            ceilings[f"cublas_{label}_rel_error"] = relative_error(cupy, c[:64], rows_ref)
+    finally:
+        cublas_modes.set_compute_type(np.dtype(np.float32), previous)
+    return ceilings
+
+
+# --- where and when ----------------------------------------------------------------------------
+def environment(backend: str) -> dict:
+    """Device, versions, git commit and date, for the JSON header."""
+    env = run_info.describe_run("cupy-cuda13x", "torch", "cnn-gpu")
+    if backend == "cuda":
+        from cnn_gpu.cuda.device import gpu_status
+
+        status = gpu_status()
+        env.update(device=status.device_name, compute_capability=status.compute_capability,
+                   cuda_driver=status.driver_version, cuda_runtime=status.runtime_version, nvrtc=status.nvrtc_version)
+    else:
+        env.update(device=f"emulator on {run_info.cpu_model()}")
+    return env
+
+
+def benchmark_modules() -> list[str]:
+    """The benchmark scripts: every ``benchmarks/*.py`` that runs a harness Session (gpu_check.sh runs each)."""
+    folder = Path(__file__).resolve().parent
+    return sorted(f"benchmarks.{path.stem}" for path in folder.glob("*.py")
+                  if path.stem != "harness" and "harness.Session(" in path.read_text())
+
+
+if __name__ == "__main__":
+    # `python -m benchmarks.harness list`: the benchmark modules, one a line.
+    # `python -m benchmarks.harness ceilings`: measure (or load) and print this run's ceilings.
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "list":
+        print("\n".join(benchmark_modules()))
+    elif command == "ceilings":
+        print(json.dumps(load_or_measure_ceilings(dry_run=False), indent=1))
+    else:
+        sys.exit("usage: python -m benchmarks.harness list|ceilings")

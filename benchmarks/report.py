@@ -1,0 +1,160 @@
+"""Markdown tables and a plot from the benchmark JSON files, so that no number is ever typed by hand.
+
+    python -m benchmarks.report benchmarks/results/*.json --markdown results.md --plot results.png
+    python -m benchmarks.report $OUT/*.json --short      # the summary gpu_check.sh prints last
+    python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
+
+Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+
+def load(paths) -> list[dict]:
+    """The harness documents among ``paths``, each with its ``path`` added; others skipped with a note."""
+    documents = []
+    for path in map(Path, paths):
+        document = json.loads(path.read_text())
+        results = document.get("results") if isinstance(document, dict) else None
+        if not (isinstance(results, list) and all("median_ms" in r for r in results)):
+            print(f"report: skipping {path} (not a harness result)", file=sys.stderr)
+            continue
+        documents.append({**document, "path": str(path)})
+    return documents
+
+
+def _percent(value) -> str:
+    return f"{100 * value:.0f}%" if value is not None else ""
+
+
+def _rate(result) -> str:
+    if "gbps" in result:
+        return f"{result['gbps']:.0f} GB/s"
+    return f"{result['tflops']:.1f} TFLOP/s" if "tflops" in result else ""
+
+
+def _of_ceiling(result) -> str:
+    if result.get("fraction_of_copy") is not None:
+        return f"{_percent(result['fraction_of_copy'])} of copy"
+    if result.get("fraction_of_cublas_fp32") is not None:
+        return f"{_percent(result['fraction_of_cublas_fp32'])} of cuBLAS FP32"
+    return ""
+
+
+def _check(result) -> str:
+    check = result["check"]
+    return f"ok ({check['rel_error']:.1e})" if check["passed"] else f"**WRONG** ({check['rel_error']:.1e})"
+
+
+def _params(result) -> str:
+    return " ".join(f"{k}={v}" for k, v in result["params"].items())
+
+
+def _table(header, rows) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def describe(document) -> str:
+    """One line: where and when a document was measured, and the ceilings it is measured against."""
+    env, ceilings = document["environment"], document["ceilings"]
+    where = f"{env.get('device')}, commit {str(env.get('git_commit'))[:12]}, {env.get('date')}"
+    if "copy_gbps" in ceilings:
+        where += (f"; copy {ceilings['copy_gbps']:.0f} GB/s, cuBLAS FP32 {ceilings['cublas_fp32_tflops']:.1f} "
+                  f"TFLOP/s, TF32 {ceilings['cublas_tf32_tflops']:.1f} TFLOP/s")
+    elif ceilings:
+        where += f"; no ceilings ({ceilings.get('error') or ceilings.get('note')})"
+    return where + (" (DRY RUN: emulator timings)" if document.get("dry_run") else "")
+
+
+def markdown(documents) -> str:
+    """A section per benchmark: where it ran, then every case with its spread and its check."""
+    lines = []
+    for document in documents:
+        lines += [f"### {document['benchmark']}", "", describe(document), ""]
+        rows = [[r["name"], _params(r), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}–{r['p90_ms']:.4f}",
+                 _rate(r), _of_ceiling(r), _check(r)] for r in document["results"]]
+        lines += _table(["case", "shape", "median ms", "p10–p90 ms", "rate", "of ceiling", "check"], rows) + [""]
+    return "\n".join(lines)
+
+
+def short_table(documents) -> str:
+    """Every case of every benchmark in one plain table: what a terminal shows last."""
+    rows = [(d["benchmark"], r["name"], _params(r), f"{r['median_ms']:.4f}", _rate(r), _of_ceiling(r),
+             "ok" if r["check"]["passed"] else "WRONG") for d in documents for r in d["results"]]
+    header = ("benchmark", "case", "shape", "median ms", "rate", "of ceiling", "check")
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows])
+
+
+def ladder(documents, case: str) -> str:
+    """The README's ladder table of one case: each kernel's GFLOP/s and its fraction of cuBLAS.
+
+    Every result whose ``case`` parameter is ``case``, in the order measured (the baselines first,
+    then the rungs); the fraction is the result's ``vs_cublas`` (benchmarks/gemm.py records it).
+    """
+    rows = []
+    for document in documents:
+        for r in document["results"]:
+            if r["params"].get("case") == case:
+                name = r["name"] + (" (TF32)" if r["params"].get("tf32") else "")
+                vs = r.get("vs_cublas")
+                rows.append((name, f"{1e3 * r['tflops']:.0f}", f"{100 * vs:.1f}%" if vs is not None else "baseline"))
+    return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
+
+
+def plot(documents, path: Path) -> None:
+    """One panel per benchmark: each case's fraction of its ceiling (copy bandwidth or cuBLAS)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [d for d in documents if d["results"]]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 0.35 * sum(len(d["results"]) for d in panels) + 1.2 * len(panels)),
+                                squeeze=False)
+    for axis, document in zip(axes[:, 0], panels):
+        results = document["results"]
+        fractions = [r.get("fraction_of_copy") or r.get("fraction_of_cublas_fp32") for r in results]
+        if any(f is not None for f in fractions):
+            values, label = [f or 0.0 for f in fractions], "fraction of the measured ceiling"
+        else:  # no ceilings (a dry run, or their measurement failed): the raw rate
+            values, label = [r.get("gbps", r.get("tflops", 0.0)) for r in results], "GB/s (or TFLOP/s)"
+        colors = ["tab:blue" if r["check"]["passed"] else "tab:red" for r in results]
+        axis.barh(range(len(results)), values, color=colors)
+        axis.set_yticks(range(len(results)), [f"{r['name']}  {_params(r)}" for r in results], fontsize=7)
+        axis.invert_yaxis()
+        axis.set_xlabel(f"{label} (red: output wrong)")
+        axis.set_title(textwrap.fill(f"{document['benchmark']}: {describe(document)}", 120), fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="+", type=Path)
+    parser.add_argument("--markdown", type=Path, help="write the full tables here")
+    parser.add_argument("--plot", type=Path, help="write the plot here (PNG)")
+    parser.add_argument("--short", action="store_true", help="print one plain table of every case")
+    parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096)")
+    args = parser.parse_args(argv)
+    documents = load(args.json)
+    if args.ladder:
+        print(ladder(documents, args.ladder))
+        return 0
+    if args.markdown:
+        args.markdown.write_text(markdown(documents) + "\n")
+    if args.plot:
+        plot(documents, args.plot)
+    print(short_table(documents) if args.short else markdown(documents))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

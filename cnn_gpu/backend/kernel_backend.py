@@ -1,0 +1,50 @@
+"""The ``cuda`` and ``emulate`` backends: the numpy backend's ops, with our kernels where they exist.
+
+``KernelBackend(xp=cupy)`` is the ``cuda`` backend; ``KernelBackend(xp=numpy)`` is ``emulate``,
+which runs the very same kernels through the CPU emulator. Every op inherited from
+``NumpyBackend`` is array-module generic, so before a family's kernels land it runs the reference
+on CuPy (cuda) or NumPy (emulate); an override below replaces it once they have.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from cnn_gpu.backend.numpy_backend import NumpyBackend
+from cnn_gpu.ops import activation, gemm
+
+
+class KernelBackend(NumpyBackend):
+    def __init__(self, xp):
+        super().__init__(xp)
+        self.name = "emulate" if xp is numpy else "cuda"
+
+    # --- dense: kernels/gemm_simt.cu and gemm_tensorcore.cu (float32; float64 stays on the reference) ---
+    def dense_forward(self, x, w, b):
+        gemm.check_dense(x, w, b)
+        if x.dtype != self.xp.float32:
+            return super().dense_forward(x, w, b)
+        contiguous = self.xp.ascontiguousarray
+        return gemm.gemm(contiguous(x), contiguous(w), bias=None if b is None else contiguous(b), backend=self.name)
+
+    def dense_backward(self, x, w, dy, need_dx=True):
+        if dy.dtype != self.xp.float32:
+            return super().dense_backward(x, w, dy, need_dx)
+        contiguous = self.xp.ascontiguousarray
+        x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
+        dx = gemm.gemm(dy, w, trans_b=True, backend=self.name) if need_dx else None
+        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), dy.sum(axis=0)
+
+    # --- activations: kernels/activation.cu (softmax stays on the reference) ---------------------
+    def activation_forward(self, name, x):
+        if name not in activation.KERNEL_ACTIVATIONS:
+            return super().activation_forward(name, x)
+        return activation.bias_activation_forward(self.xp.ascontiguousarray(x), None, name, backend=self.name)
+
+    def activation_backward(self, name, x, y, dy):
+        if name not in activation.KERNEL_ACTIVATIONS:
+            return super().activation_backward(name, x, y, dy)
+        contiguous = self.xp.ascontiguousarray
+        dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
+                                                    backend=self.name)
+        return dx

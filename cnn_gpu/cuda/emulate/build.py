@@ -1,0 +1,137 @@
+"""Compiling with the host C++ compiler, and the on-disk cache of what it built.
+
+Two kinds of shared library, both cached in ``$CNN_GPU_CACHE/emulate`` (default
+``~/.cache/cnn_gpu/emulate``) under a hash of everything that goes into them:
+
+- the runtime (fibers, scheduler, fault handler), built once per compiler and runtime version;
+- one library per module: the .cu source (after the extern __shared__ rewrite) with the launch
+  stubs appended, compiled against cuda_emu.h and linked to the runtime by its full path, so
+  loading a module also loads (once) the runtime it was built for.
+
+Writes are atomic (build under a temporary name, then ``os.replace``), so processes sharing the
+cache never load a half-written file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import EmulatorCompileError
+
+NATIVE_DIR = Path(__file__).parent / "native"
+HEADER = NATIVE_DIR / "cuda_emu.h"
+# -O1: measured as fast as -O2 on the tiled SGEMM (the time goes to fiber switches and memory)
+#   and compiling as fast (parsing the header dominates), while a debugger still sees variables.
+# -ffp-contract=off: no fused multiply-adds but those the source asks for (fmaf), so results do
+#   not depend on the host CPU; a GPU contracts a*b+c, so tests compare with tolerances.
+# -fno-strict-aliasing: kernels reinterpret float* as float4* and the like.
+# -fstack-clash-protection: a large stack frame touches each page, so overflow hits the guard page.
+KERNEL_FLAGS = ("-O1", "-g", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing",
+                "-fstack-clash-protection")
+RUNTIME_FLAGS = ("-std=c++17", "-O2", "-g", "-fPIC", "-shared")
+# On aarch64 g++ probes large frames every 64 KiB unless told the guard is one 4 KiB page.
+ARCH = platform.machine().replace("arm64", "aarch64")
+ARCH_KERNEL_FLAGS = {"aarch64": ("--param=stack-clash-protection-guard-size=12",)}.get(ARCH, ())
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CNN_GPU_CACHE") or Path.home() / ".cache" / "cnn_gpu"
+    folder = Path(root) / "emulate"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def compiler() -> str:
+    return os.environ.get("CXX", "g++")
+
+
+@functools.cache
+def compiler_version(cxx: str) -> str:
+    try:
+        done = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise EmulatorCompileError(
+            f"the CUDA emulator needs a C++17 compiler; {cxx!r} did not run ({e}). Install g++ "
+            "or set CXX."
+        ) from None
+    return done.stdout
+
+
+def fingerprint(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()[:32]
+
+
+def _native_files() -> list[Path]:
+    return sorted(p for p in NATIVE_DIR.rglob("*") if p.suffix in (".h", ".cpp", ".S"))
+
+
+def header_version() -> str:
+    """Changes whenever any file of the emulator's C++ side changes."""
+    return fingerprint(*(p.read_bytes() for p in _native_files()))
+
+
+def runtime_library() -> Path:
+    cxx = compiler()
+    key = fingerprint(header_version(), compiler_version(cxx), *RUNTIME_FLAGS)
+    target = cache_dir() / f"runtime-{key}.so"
+    if not target.exists():
+        runtime = NATIVE_DIR / "runtime"
+        switch = runtime / f"switch_{ARCH}.S"
+        if not switch.exists():
+            raise EmulatorCompileError(f"the CUDA emulator does not run on {ARCH}")
+        sources = sorted(runtime.glob("*.cpp")) + [switch]
+        _compile_atomically([cxx, *RUNTIME_FLAGS, *map(str, sources)], target, "the emulator runtime")
+    return target
+
+
+def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, include_dirs: list[Path],
+                   defines: list[str], std: str, extra_key: list[str]) -> Path:
+    """Build (or find in the cache) the library of one module.
+
+    ``source`` is the rewritten kernel source; g++ reports errors at ``source_file``'s lines.
+    ``extra_key`` holds what else the result depends on (the included headers' contents).
+    """
+    cxx = compiler()
+    key = fingerprint(str(runtime), source, str(source_file), stubs, *map(str, include_dirs), *defines, std,
+                      *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS)
+    target = cache_dir() / f"module-{key}.so"
+    if target.exists():
+        return target
+    program = cache_dir() / f"module-{key}.cpp"
+    text = f'#line 1 "{source_file}"\n{source}\n{stubs}'
+    _write_atomically(program, text)
+    command = [cxx, f"-std={std}", *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS, "-include", str(HEADER),
+               *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
+               "-x", "c++", str(program), "-x", "none", str(runtime), "-Wl,-z,defs"]
+    _compile_atomically(command, target, str(source_file))
+    return target
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def _compile_atomically(command: list[str], target: Path, what: str) -> None:
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        done = subprocess.run([*command, "-o", temporary], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise EmulatorCompileError(f"{command[0]} could not compile {what}:\n{done.stderr.strip()}")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

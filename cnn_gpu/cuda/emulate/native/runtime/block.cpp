@@ -1,0 +1,406 @@
+// One block: its threads as fibers, the scheduler that picks which one runs, barriers, warp
+// operations and cp.async queues.
+//
+// A thread runs until it reaches a barrier, a warp operation or its end, then switches back to the
+// scheduler, which resumes a runnable thread chosen by the launch's order:
+//   forward  the lowest-numbered (warp 0 runs as far as it can before warp 1 starts),
+//   reverse  the highest-numbered,
+//   random   any, from a generator seeded by the launch (reruns are reproducible).
+// For a writer and a reader in one barrier interval, one of forward and reverse runs the reader's
+// whole segment before the writer's, so a missing barrier changes the result deterministically.
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "internal.h"
+
+namespace cnn_emu {
+namespace {
+
+constexpr unsigned kWarps = kMaxThreads / 32;
+constexpr unsigned kWords = kMaxThreads / 64;
+
+struct Block {
+    std::vector<Thread> threads = std::vector<Thread>(kMaxThreads);
+    unsigned count = 0;       // threads in the block
+    unsigned live = 0;        // threads that have not exited
+    unsigned at_barrier = 0;  // threads waiting at __syncthreads
+    uint64_t runnable[kWords] = {};
+    unsigned warp_lanes[kWarps] = {};    // lanes that exist (the last warp may be partial)
+    unsigned warp_waiting[kWarps] = {};  // lanes waiting at a warp operation
+    unsigned warp_exited[kWarps] = {};
+    std::vector<unsigned char> staging;  // warp operation inputs, copied before any output is written
+    Thread* current = nullptr;
+    void* scheduler_sp = nullptr;
+    Status failed = Status::ok;
+} block;
+
+void set_runnable(unsigned i) { block.runnable[i / 64] |= uint64_t{1} << (i % 64); }
+void clear_runnable(unsigned i) { block.runnable[i / 64] &= ~(uint64_t{1} << (i % 64)); }
+
+int pick_next() {
+    const unsigned words = (block.count + 63) / 64;
+    switch (g_launch.order) {
+        case Order::forward:
+            for (unsigned w = 0; w < words; ++w)
+                if (block.runnable[w]) return int(w * 64 + __builtin_ctzll(block.runnable[w]));
+            return -1;
+        case Order::reverse:
+            for (unsigned w = words; w-- > 0;)
+                if (block.runnable[w]) return int(w * 64 + 63 - __builtin_clzll(block.runnable[w]));
+            return -1;
+        case Order::random: {
+            unsigned total = 0;
+            for (unsigned w = 0; w < words; ++w) total += __builtin_popcountll(block.runnable[w]);
+            if (total == 0) return -1;
+            unsigned k = unsigned(g_launch.rng.next() % total);
+            for (unsigned w = 0;; ++w) {
+                uint64_t bits = block.runnable[w];
+                unsigned n = __builtin_popcountll(bits);
+                if (k >= n) {
+                    k -= n;
+                    continue;
+                }
+                while (k--) bits &= bits - 1;  // drop the lowest set bits until the k-th is lowest
+                return int(w * 64 + __builtin_ctzll(bits));
+            }
+        }
+    }
+    return -1;
+}
+
+// Back to the scheduler; returns when the scheduler resumes this thread.
+void suspend(Thread& t) { cnn_emu_switch(&t.sp, block.scheduler_sp); }
+
+const char* op_name(WarpOp op) {
+    switch (op) {
+        case WarpOp::sync: return "__syncwarp";
+        case WarpOp::shfl_idx: return "__shfl_sync";
+        case WarpOp::shfl_up: return "__shfl_up_sync";
+        case WarpOp::shfl_down: return "__shfl_down_sync";
+        case WarpOp::shfl_xor: return "__shfl_xor_sync";
+        case WarpOp::ballot: return "a vote (__ballot_sync, __any_sync or __all_sync)";
+        case WarpOp::gather: return "cnn_emu::warp_all_gather";
+    }
+    return "?";
+}
+
+[[noreturn]] void fail_with(Status status, const char* format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+[[noreturn]] void fail_with(Status status, const char* format, ...) {
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    Thread& t = *block.current;
+    set_error(status, "%s (thread (%u,%u,%u) of block (%u,%u,%u))", text, t.idx.x, t.idx.y,
+              t.idx.z, cnn_emu_block_idx.x, cnn_emu_block_idx.y, cnn_emu_block_idx.z);
+    block.failed = status;
+    suspend(t);  // never resumed: the scheduler sees `failed` and ends the launch
+    __builtin_unreachable();
+}
+
+// The source lane of a shuffle for `lane`, or -1 for "the lane's own value".
+int shuffle_source(WarpOp op, unsigned lane, int arg, int width) {
+    const int base = int(lane) & ~(width - 1);
+    switch (op) {
+        case WarpOp::shfl_idx: return base + (arg & (width - 1));
+        case WarpOp::shfl_up: return int(lane) - arg >= base ? int(lane) - arg : -1;
+        case WarpOp::shfl_down: return int(lane) + arg < base + width ? int(lane) + arg : -1;
+        case WarpOp::shfl_xor: return (int(lane) ^ arg) < base + width ? int(lane) ^ arg : -1;
+        default: return -1;
+    }
+}
+
+// Runs when every lane of `mask` waits at the same warp operation: computes every lane's result,
+// then makes them all runnable again.
+void complete_warp_op(unsigned warp, unsigned mask) {
+    Thread* lanes = &block.threads[warp * 32];
+    const Thread& last = *block.current;
+    for (unsigned m = mask; m; m &= m - 1) {
+        const Thread& o = lanes[__builtin_ctz(m)];
+        if (o.op != last.op || o.bytes != last.bytes)
+            fail_with(Status::kernel_error,
+                      "lanes of warp %u with mask 0x%08x are at different warp operations: lane "
+                      "%u at %s on %d bytes, lane %u at %s on %d bytes",
+                      warp, mask, o.linear % 32, op_name(o.op), o.bytes, last.linear % 32,
+                      op_name(last.op), last.bytes);
+    }
+    const size_t bytes = size_t(last.bytes);
+    block.staging.resize(32 * bytes);
+    unsigned char* in = block.staging.data();
+    unsigned votes = 0;
+    for (unsigned m = mask; m; m &= m - 1) {
+        const unsigned lane = __builtin_ctz(m);
+        if (bytes) std::memcpy(in + lane * bytes, lanes[lane].in, bytes);
+        if (last.op == WarpOp::ballot && *static_cast<const int*>(lanes[lane].in)) votes |= 1u << lane;
+    }
+    for (unsigned m = mask; m; m &= m - 1) {
+        const unsigned lane = __builtin_ctz(m);
+        Thread& o = lanes[lane];
+        auto* out = static_cast<unsigned char*>(o.out);
+        if (last.op == WarpOp::ballot) {
+            std::memcpy(out, &votes, sizeof votes);
+        } else if (last.op == WarpOp::gather) {
+            for (unsigned j = 0; j < 32; ++j) {
+                if (mask >> j & 1) std::memcpy(out + j * bytes, in + j * bytes, bytes);
+                else std::memset(out + j * bytes, 0xFF, bytes);
+            }
+        } else if (last.op != WarpOp::sync) {
+            int src = shuffle_source(last.op, lane, o.lane_arg, o.width);
+            if (src < 0) src = int(lane);
+            // Reading a lane that does not take part is undefined on a GPU: poison, not an error,
+            // since code may read such a value and then discard it.
+            if (src < 32 && (mask >> src & 1)) std::memcpy(out, in + src * bytes, bytes);
+            else std::memset(out, 0xFF, bytes);
+        }
+        o.wait = Wait::runnable;
+        set_runnable(o.linear);
+    }
+    block.warp_waiting[warp] &= ~mask;
+}
+
+void release_barrier() {
+    unsigned count = 0;
+    for (unsigned i = 0; i < block.count; ++i)
+        if (block.threads[i].wait == Wait::barrier) count += block.threads[i].predicate;
+    const unsigned arrived = block.at_barrier;
+    for (unsigned i = 0; i < block.count; ++i) {
+        Thread& t = block.threads[i];
+        if (t.wait != Wait::barrier) continue;
+        switch (t.barrier_kind) {
+            case BarrierKind::plain: t.barrier_result = 0; break;
+            case BarrierKind::count: t.barrier_result = int(count); break;
+            case BarrierKind::all: t.barrier_result = count == arrived; break;
+            case BarrierKind::any: t.barrier_result = count > 0; break;
+        }
+        t.wait = Wait::runnable;
+        set_runnable(i);
+    }
+    block.at_barrier = 0;
+}
+
+void perform(const AsyncCopy& c) {
+    std::memcpy(c.dst, c.src, size_t(c.src_bytes));
+    std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0, size_t(c.bytes - c.src_bytes));
+}
+
+[[noreturn]] void thread_exit(Thread& t) {
+    const unsigned warp = t.linear / 32, bit = 1u << (t.linear % 32);
+    t.wait = Wait::exited;
+    clear_runnable(t.linear);
+    block.live -= 1;
+    block.warp_exited[warp] |= bit;
+    t.copies.clear();  // copies still queued at exit are dropped: nothing can wait for them
+    for (unsigned m = block.warp_waiting[warp]; m; m &= m - 1) {
+        const Thread& o = block.threads[warp * 32 + __builtin_ctz(m)];
+        if (o.mask & bit)
+            fail_with(Status::kernel_error,
+                      "lane %u exited while lane %u waits for it in %s with mask 0x%08x "
+                      "(undefined on a GPU) {pc:%p}",
+                      t.linear % 32, o.linear % 32, op_name(o.op), o.mask, o.wait_pc);
+    }
+    if (block.at_barrier > 0 && block.at_barrier == block.live) release_barrier();
+    suspend(t);
+    __builtin_unreachable();
+}
+
+void thread_main(void* arg) {
+    Thread& t = *static_cast<Thread*>(arg);
+    g_launch.spec->body(g_launch.spec->args);
+    thread_exit(t);
+}
+
+std::string describe_wait(const Thread& t) {
+    char text[160];
+    switch (t.wait) {
+        case Wait::barrier: snprintf(text, sizeof text, "wait at __syncthreads {pc:%p}", t.wait_pc); break;
+        case Wait::warp:
+            snprintf(text, sizeof text, "wait at %s with mask 0x%08x {pc:%p}", op_name(t.op), t.mask,
+                     t.wait_pc);
+            break;
+        case Wait::exited: return "have exited";
+        case Wait::runnable: return "are runnable";
+    }
+    return text;
+}
+
+// No thread can run but some have not exited: say who waits where, in runs of thread numbers.
+void report_deadlock() {
+    std::string report;
+    unsigned lines = 0;
+    for (unsigned first = 0; first < block.count;) {
+        std::string what = describe_wait(block.threads[first]);
+        unsigned last = first;
+        while (last + 1 < block.count && describe_wait(block.threads[last + 1]) == what) ++last;
+        if (++lines <= 16) {
+            char range[64];
+            if (first == last) snprintf(range, sizeof range, "\n  thread %u ", first);
+            else snprintf(range, sizeof range, "\n  threads %u-%u ", first, last);
+            report += range + what;
+        }
+        first = last + 1;
+    }
+    if (lines > 16) report += "\n  ...";
+    set_error(Status::deadlock,
+              "deadlock in block (%u,%u,%u): no thread can go on (threads numbered x + y*blockDim.x "
+              "+ z*blockDim.x*blockDim.y):%s",
+              cnn_emu_block_idx.x, cnn_emu_block_idx.y, cnn_emu_block_idx.z, report.c_str());
+}
+
+Thread& caller() { return *block.current; }
+
+}  // namespace
+
+Thread* current_thread() { return block.current; }
+
+Status run_block(unsigned thread_count) {
+    const dim3 dim = cnn_emu_block_dim;
+    block.count = block.live = thread_count;
+    block.at_barrier = 0;
+    block.failed = Status::ok;
+    std::memset(block.runnable, 0, sizeof block.runnable);
+    std::memset(block.warp_waiting, 0, sizeof block.warp_waiting);
+    std::memset(block.warp_exited, 0, sizeof block.warp_exited);
+    for (unsigned w = 0; w < kWarps; ++w) {
+        const unsigned first = w * 32;
+        block.warp_lanes[w] = first >= thread_count     ? 0u
+                              : thread_count - first >= 32 ? ~0u
+                                                           : (1u << (thread_count - first)) - 1;
+    }
+    for (unsigned i = 0; i < thread_count; ++i) {
+        Thread& t = block.threads[i];
+        t.idx = {i % dim.x, i / dim.x % dim.y, i / (dim.x * dim.y)};
+        t.linear = i;
+        t.wait = Wait::runnable;
+        t.copies.clear();
+        t.group_ends.clear();
+        t.sp = fiber_prepare(i, thread_main, &t);
+        set_runnable(i);
+    }
+    for (;;) {
+        const int next = pick_next();
+        if (next < 0) {
+            block.current = nullptr;
+            if (block.live == 0) return Status::ok;
+            report_deadlock();
+            return Status::deadlock;
+        }
+        Thread& t = block.threads[unsigned(next)];
+        block.current = &t;
+        cnn_emu_thread_idx = t.idx;
+        cnn_emu_switch(&block.scheduler_sp, t.sp);
+        if (block.failed != Status::ok) {
+            block.current = nullptr;
+            return block.failed;
+        }
+    }
+}
+
+// --- entry points called by kernel code ------------------------------------------------------------
+
+namespace {
+
+void collective(WarpOp op, unsigned mask, const void* in, void* out, int bytes, int lane_arg,
+                int width, const void* pc) {
+    Thread& t = caller();
+    const unsigned warp = t.linear / 32, lane = t.linear % 32, bit = 1u << lane;
+    if (!(mask & bit))
+        fail_with(Status::kernel_error, "%s with mask 0x%08x, which does not name the calling lane %u {pc:%p}",
+                  op_name(op), mask, lane, pc);
+    mask &= block.warp_lanes[warp];  // lanes past the end of the block never existed
+    if (unsigned gone = mask & block.warp_exited[warp])
+        fail_with(Status::kernel_error,
+                  "%s with mask 0x%08x names lanes that have exited (0x%08x): undefined on a GPU {pc:%p}",
+                  op_name(op), mask, gone, pc);
+    if (width < 1 || width > 32 || (width & (width - 1)))
+        fail_with(Status::kernel_error, "%s with width %d: it must be a power of 2 from 1 to 32 {pc:%p}",
+                  op_name(op), width, pc);
+    t.op = op;
+    t.mask = mask;
+    t.in = in;
+    t.out = out;
+    t.bytes = bytes;
+    t.lane_arg = lane_arg;
+    t.width = width;
+    t.wait = Wait::warp;
+    t.wait_pc = pc;
+    clear_runnable(t.linear);
+    block.warp_waiting[warp] |= bit;
+    if ((block.warp_waiting[warp] & mask) == mask) {
+        bool same_group = true;  // lanes of `mask` may still be waiting at an earlier, other group
+        for (unsigned m = mask; m; m &= m - 1)
+            same_group &= block.threads[warp * 32 + __builtin_ctz(m)].mask == mask;
+        if (same_group) complete_warp_op(warp, mask);
+    }
+    suspend(t);
+}
+
+}  // namespace
+
+void warp_collective(WarpOp op, unsigned mask, const void* in, void* out, int bytes, int lane_arg,
+                     int width) {
+    collective(op, mask, in, out, bytes, lane_arg, width, __builtin_return_address(0));
+}
+
+void warp_all_gather(const void* mine, void* all, int bytes) {
+    if (bytes < 0) fail_with(Status::kernel_error, "cnn_emu::warp_all_gather with %d bytes", bytes);
+    collective(WarpOp::gather, ~0u, mine, all, bytes, 0, 32, __builtin_return_address(0));
+}
+
+unsigned active_mask() {
+    const unsigned warp = caller().linear / 32;
+    return block.warp_lanes[warp] & ~block.warp_exited[warp];
+}
+
+int block_barrier(BarrierKind kind, int predicate) {
+    Thread& t = caller();
+    t.wait = Wait::barrier;
+    t.wait_pc = __builtin_return_address(0);
+    t.barrier_kind = kind;
+    t.predicate = predicate != 0;
+    clear_runnable(t.linear);
+    if (++block.at_barrier == block.live) release_barrier();
+    suspend(t);
+    return t.barrier_result;
+}
+
+void async_copy(void* smem_dst, const void* gmem_src, int bytes, int src_bytes) {
+    if (bytes < 0 || src_bytes < 0 || src_bytes > bytes)
+        fail_with(Status::kernel_error, "cnn_emu::async_copy of %d bytes with src_bytes %d {pc:%p}", bytes,
+                  src_bytes, __builtin_return_address(0));
+    if (g_launch.spec->checked) std::memset(smem_dst, 0xFF, size_t(bytes));
+    caller().copies.push_back({smem_dst, gmem_src, bytes, src_bytes});
+}
+
+void async_commit_group() {
+    Thread& t = caller();
+    t.group_ends.push_back(t.copies.size());
+}
+
+void async_wait_group(int n) {
+    Thread& t = caller();
+    if (n < 0)
+        fail_with(Status::kernel_error, "cnn_emu::async_wait_group(%d) {pc:%p}", n, __builtin_return_address(0));
+    if (t.group_ends.size() <= size_t(n)) return;
+    const size_t groups_done = t.group_ends.size() - size_t(n);
+    const size_t copies_done = t.group_ends[groups_done - 1];
+    for (size_t i = 0; i < copies_done; ++i) perform(t.copies[i]);
+    t.copies.erase(t.copies.begin(), t.copies.begin() + long(copies_done));
+    t.group_ends.erase(t.group_ends.begin(), t.group_ends.begin() + long(groups_done));
+    for (size_t& end : t.group_ends) end -= copies_done;
+}
+
+void async_wait_all() {
+    async_commit_group();
+    async_wait_group(0);
+}
+
+void fail(const char* message) {
+    fail_with(Status::kernel_error, "%s {pc:%p}", message, __builtin_return_address(0));
+}
+
+}  // namespace cnn_emu

@@ -1,0 +1,128 @@
+"""The ``cuda`` side of ``cnn_gpu.cuda.RawModule``: our kernels compiled by NVRTC through CuPy.
+
+``CudaModule`` takes the arguments of ``cupy.RawModule`` (with ``path`` naming a ``.cu`` source,
+not a cubin) and adds what CuPy leaves to the caller:
+
+- every compile gets ``-std=c++17`` and ``-I`` the kernels folder, so ``#include "ptx.cuh"`` works
+  from a checkout and from a wheel; CuPy adds the device's ``-arch``;
+- one build per (source hash, options, name expressions, architecture) in this process, on top of
+  CuPy's own disk cache;
+- a compile error names the ``.cu`` file, line and message instead of a temporary file inside a
+  CuPy traceback;
+- a launch that fails, or (with ``CNN_GPU_DEBUG_SYNC=1``) a kernel that faults while running,
+  raises ``KernelLaunchError`` naming the kernel and its launch geometry. Without debug sync an
+  asynchronous fault surfaces at the next synchronising call, wherever that is: rerun with
+  ``CNN_GPU_DEBUG_SYNC=1`` to find the kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .sources import kernels_dir
+
+# Above this, a kernel may use dynamic shared memory only after raising its own limit.
+DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024
+
+
+class CompileError(RuntimeError):
+    """NVRTC rejected a kernel source; the message is the compiler's, with the real file names."""
+
+
+class KernelLaunchError(RuntimeError):
+    """A kernel could not be launched, or faulted while running (seen with ``CNN_GPU_DEBUG_SYNC=1``)."""
+
+
+def debug_sync_enabled() -> bool:
+    """``CNN_GPU_DEBUG_SYNC=1``: synchronise after every launch so a fault names its kernel."""
+    return os.environ.get("CNN_GPU_DEBUG_SYNC", "0") not in ("", "0")
+
+
+def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ...]:
+    """The NVRTC options of every build: C++17, the include folders, then the caller's."""
+    folders = [kernels_dir()]
+    if source_dir is not None and source_dir != folders[0]:
+        folders.insert(0, source_dir)
+    return ("-std=c++17", *(f"-I{folder}" for folder in folders), *options)
+
+
+def readable_compile_error(error, label: str) -> CompileError:
+    """CuPy's ``CompileException`` as a ``CompileError`` whose log names ``label``, not a temp file."""
+    log = error.get_message()
+    if error.name:  # empty when CuPy compiles in memory (CUPY_CACHE_IN_MEMORY=1)
+        log = log.replace(error.name, label)
+    log = log.strip()
+    return CompileError(f"NVRTC could not compile {label}:\n{log}")
+
+
+class CudaModule:
+    """A compiled kernel source on the current GPU; ``get_function(name)`` gives a launchable kernel."""
+
+    _builds: dict = {}  # (source hash, options, name expressions, arch) -> cupy.RawModule
+
+    def __init__(self, code=None, path=None, options=(), name_expressions=None):
+        import cupy
+
+        from .device import gpu_status
+
+        if (code is None) == (path is None):
+            raise ValueError("CudaModule takes exactly one of code= (source text) or path= (a .cu file)")
+        status = gpu_status()
+        if not status.available:
+            raise RuntimeError(f"the cuda kernel backend needs a usable GPU: {status.reason}")
+        if path is not None:
+            path = Path(path)
+            code = path.read_text()
+        self.label = str(path) if path is not None else "<code>"
+        self.options = compile_options(tuple(options), path.parent if path is not None else None)
+        self.name_expressions = tuple(sorted(set(name_expressions))) if name_expressions else None
+        self.arch = cupy.cuda.Device().compute_capability
+        key = (hashlib.sha256(code.encode()).hexdigest(), self.options, self.name_expressions, self.arch)
+        if key not in CudaModule._builds:
+            CudaModule._builds[key] = self._compile(cupy, code)
+        self._raw = CudaModule._builds[key]
+        self._functions: dict[str, CudaFunction] = {}
+
+    def _compile(self, cupy, code):
+        raw = cupy.RawModule(code=code, options=self.options, name_expressions=self.name_expressions)
+        try:
+            raw.compile()
+        except cupy.cuda.compiler.CompileException as error:
+            raise readable_compile_error(error, self.label) from None
+        return raw
+
+    def get_function(self, name: str) -> CudaFunction:
+        """The kernel ``name`` (an ``extern "C"`` name, or one of the name expressions)."""
+        if name not in self._functions:
+            try:
+                kernel = self._raw.get_function(name)
+            except Exception as error:  # CuPy raises CUDADriverError or KeyError for a missing name
+                raise KeyError(f"no kernel {name!r} in {self.label}: {error}") from None
+            self._functions[name] = CudaFunction(kernel, name)
+        return self._functions[name]
+
+
+class CudaFunction:
+    """One kernel; call it as ``kernel(grid, block, args, shared_mem=0)`` like a CuPy RawKernel."""
+
+    def __init__(self, kernel, name: str):
+        self.kernel = kernel
+        self.name = name
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        import cupy
+
+        where = f"kernel {self.name} (grid={tuple(grid)}, block={tuple(block)}, shared_mem={shared_mem})"
+        try:
+            if shared_mem > DEFAULT_DYNAMIC_SHARED_LIMIT and shared_mem > self.kernel.max_dynamic_shared_size_bytes:
+                self.kernel.max_dynamic_shared_size_bytes = shared_mem
+            self.kernel(tuple(grid), tuple(block), tuple(args), shared_mem=shared_mem)
+        except (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError) as error:
+            raise KernelLaunchError(f"launch of {where} failed: {error}") from error
+        if debug_sync_enabled():
+            try:
+                cupy.cuda.get_current_stream().synchronize()
+            except (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError) as error:
+                raise KernelLaunchError(f"{where} faulted while running: {error}") from error

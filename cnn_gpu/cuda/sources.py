@@ -1,0 +1,36 @@
+"""Where the kernel sources live: ``kernels/`` beside the package in a checkout, package data in a wheel.
+
+A checkout has ``kernels/`` at the repository root; an installed wheel carries the same files as
+``cnn_gpu/kernels/`` (``setup.py`` maps the folder into the package). The checkout wins when both
+exist, so an editable install always compiles the files being edited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+_CANDIDATES = (_PACKAGE.parent / "kernels", _PACKAGE / "kernels")
+
+
+def kernels_dir() -> Path:
+    """The folder holding ``*.cu`` and ``*.cuh``; also the include path every compile gets."""
+    for folder in _CANDIDATES:
+        if any(folder.glob("*.cu")):
+            return folder
+    raise FileNotFoundError(
+        "no kernel sources found: looked for *.cu in " + " and ".join(str(c) for c in _CANDIDATES)
+    )
+
+
+def kernel_path(file: str) -> Path:
+    """The full path of kernel source ``file`` (a name such as ``"transpose.cu"``)."""
+    path = kernels_dir() / file
+    if not path.is_file():
+        raise FileNotFoundError(f"kernel source {file!r} not found in {kernels_dir()}")
+    return path
+
+
+def kernel_files() -> list[Path]:
+    """Every ``*.cu`` file present, sorted by name: the compile check covers each."""
+    return sorted(kernels_dir().glob("*.cu"))

@@ -1,0 +1,43 @@
+"""Matrix transpose: the NumPy reference and the wrappers of ``kernels/transpose.cu``.
+
+Not an op a layer calls; it is the smallest kernel family that shows coalescing and shared-memory
+bank conflicts, and the proof that the loader, the signatures and the emulator work end to end.
+"""
+
+from __future__ import annotations
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
+
+VARIANTS = ("naive", "smem_unpadded", "smem_tiled")
+# A block moves a TILE x TILE tile with TILE x BLOCK_ROWS threads (the constants of transpose.cu).
+TILE, BLOCK_ROWS = 32, 8
+
+KERNELS = {
+    variant: Kernel(
+        "transpose.cu",
+        f"transpose_{variant}",
+        [Array("src", "float32", ndim=2), Array("dst", "float32", ndim=2), Scalar("rows", "int32"), Scalar("cols", "int32")],
+    )
+    for variant in VARIANTS
+}
+
+
+def transpose_reference(x):
+    """``x.T`` as a new C-contiguous array (NumPy or CuPy, as ``x``)."""
+    return x.T.copy()
+
+
+def transpose(src, variant="smem_tiled", out=None, backend=None):
+    """``src.T`` for a 2-D float32 ``src``, by kernel ``transpose_<variant>``, into ``out`` if given."""
+    if variant not in KERNELS:
+        raise ValueError(f"transpose variant must be one of {VARIANTS}, got {variant!r}")
+    if getattr(src, "ndim", None) != 2:
+        raise ValueError(f"src must be a 2-D matrix, got shape {getattr(src, 'shape', None)}")
+    backend = resolve_backend(backend)
+    rows, cols = src.shape
+    if out is None:
+        out = backend_xp(backend).empty((cols, rows), dtype=src.dtype)
+    check_shape(out, (cols, rows), "out")
+    grid = (-(-cols // TILE), -(-rows // TILE))
+    KERNELS[variant](grid, (TILE, BLOCK_ROWS), (src, out, rows, cols), backend=backend)
+    return out

@@ -1,0 +1,151 @@
+// Bias + activation, forward and backward, for a row-major rows x cols matrix whose last axis is
+// the channel (channels-last: a Dense output (N, units) or a Conv2D output (N*H*W, filters)).
+//
+//   forward   y = act(x + bias[col])
+//   backward  dx = dy * act'(.)  and  dbias[col] = sum over rows of dx[:, col]
+//
+// act' is written in terms of the forward's output y, which every activation here allows
+// (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1), so the backward never recomputes
+// an exponential. A lesson in memory-bound element-wise work: the floor is one read of each
+// input and one write of each output at copy bandwidth; arithmetic is free by comparison.
+// The ladder:
+//   1. bias_act_forward          a grid-stride loop, one element per step
+//   2. bias_act_forward_float4   the same with 16-byte loads and stores (float32, cols % 4 == 0)
+//   3. bias_act_backward         dx element-wise, plus each block's column sums (shared memory)
+//   4. bias_grad_finish          the bias gradient: the blocks' column sums added in a fixed
+//                                order, so it is deterministic (no atomics)
+// BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
+// Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
+// Benchmark: benchmarks/activation.py.
+
+enum class Act { linear, relu, sigmoid, tanh };
+
+// The C functions by name, one per type, so the same template body compiles for float and
+// double under NVRTC (no <cmath>) and under the host compiler.
+__device__ __forceinline__ float exp_of(float z) { return expf(z); }
+__device__ __forceinline__ double exp_of(double z) { return exp(z); }
+__device__ __forceinline__ float tanh_of(float z) { return tanhf(z); }
+__device__ __forceinline__ double tanh_of(double z) { return tanh(z); }
+
+template <Act ACT, typename T>
+__device__ __forceinline__ T activate(T z) {
+    switch (ACT) {
+        case Act::relu:
+            return z < T(0) ? T(0) : z;  // a NaN stays NaN, as in the NumPy reference
+        case Act::sigmoid: {
+            // e^-|z| never overflows: 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below.
+            const T e = exp_of(z >= T(0) ? -z : z);
+            return (z >= T(0) ? T(1) : e) / (T(1) + e);
+        }
+        case Act::tanh:
+            return tanh_of(z);
+        default:
+            return z;
+    }
+}
+
+// d act / dz, times the upstream gradient, from the forward output y.
+template <Act ACT, typename T>
+__device__ __forceinline__ T activate_backward(T y, T dy) {
+    switch (ACT) {
+        case Act::relu:
+            return y > T(0) ? dy : T(0);
+        case Act::sigmoid:
+            return dy * y * (T(1) - y);
+        case Act::tanh:
+            return dy * (T(1) - y * y);
+        default:
+            return dy;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Grid-stride loop, one element per step.
+// Idea: any grid size covers any matrix; the bias is read through the cache (cols values shared
+// by every row).
+// Expected bottleneck: device memory bandwidth, less the cost of 4-byte accesses and the integer
+// remainder for the bias column.
+// Measured: not yet measured on a GPU.
+template <typename T, Act ACT, bool BIAS>
+__global__ void bias_act_forward(const T* __restrict__ x, const T* __restrict__ bias, T* __restrict__ y,
+                                 int rows, int cols) {
+    const long long n = (long long)rows * cols;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T z = BIAS ? x[i] + bias[i % cols] : x[i];
+        y[i] = activate<ACT>(z);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Four floats per step through float4.
+// Idea: one 16-byte load and store per thread per step instead of four 4-byte ones: fewer
+// instructions, more bytes in flight. Needs cols % 4 == 0 (a float4 never straddles two rows,
+// so its four bias values are consecutive too) and 16-byte-aligned pointers; the wrapper checks.
+// Expected bottleneck: device memory bandwidth.
+// Measured: not yet measured on a GPU.
+template <Act ACT, bool BIAS>
+__global__ void bias_act_forward_float4(const float4* __restrict__ x, const float4* __restrict__ bias,
+                                        float4* __restrict__ y, int rows, int cols) {
+    const int cols4 = cols / 4;
+    const long long n4 = (long long)rows * cols4;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4; i += (long long)gridDim.x * blockDim.x) {
+        float4 v = x[i];
+        if (BIAS) {
+            const float4 b = bias[i % cols4];
+            v.x += b.x; v.y += b.y; v.z += b.z; v.w += b.w;
+        }
+        y[i] = make_float4(activate<ACT>(v.x), activate<ACT>(v.y), activate<ACT>(v.z), activate<ACT>(v.w));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Backward, and each block's share of the bias gradient.
+// Layout: block (32, BACKWARD_ROWS); threadIdx.x picks the column, so a warp reads 32
+// consecutive elements of one row; the block's rows, and gridDim.y blocks of them, stride down
+// the matrix. Each thread keeps its column's running sum in a register; at the end the block adds
+// its BACKWARD_ROWS sums per column in shared memory and writes them to row blockIdx.y of
+// `partial` (gridDim.y x cols). No atomics: the sums are added in a fixed order, so the bias
+// gradient is the same bit for bit on every run (atomicAdd's order, and so its rounding, varies).
+// Expected bottleneck: device memory bandwidth for cols >= 32; narrower matrices waste lanes.
+// Measured: not yet measured on a GPU.
+constexpr int BACKWARD_ROWS = 8;
+
+template <typename T, Act ACT, bool BIAS>
+__global__ void __launch_bounds__(32 * BACKWARD_ROWS)
+    bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ partial,
+                      int rows, int cols) {
+    __shared__ T column_sum[BACKWARD_ROWS][32];
+    const int col = blockIdx.x * 32 + threadIdx.x;
+    T sum = T(0);
+    if (col < cols) {
+        for (int r = blockIdx.y * BACKWARD_ROWS + threadIdx.y; r < rows; r += gridDim.y * BACKWARD_ROWS) {
+            const long long i = (long long)r * cols + col;
+            const T g = activate_backward<ACT>(y[i], dy[i]);
+            dx[i] = g;
+            sum += g;
+        }
+    }
+    if (!BIAS) return;  // uniform across the block: no thread waits at the barrier below alone
+    column_sum[threadIdx.y][threadIdx.x] = sum;
+    // Row 0 of the block reads the sums the other rows just wrote.
+    __syncthreads();
+    if (threadIdx.y == 0 && col < cols) {
+        T block_sum = T(0);
+        for (int k = 0; k < BACKWARD_ROWS; ++k) block_sum += column_sum[k][threadIdx.x];
+        partial[(long long)blockIdx.y * cols + col] = block_sum;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The bias gradient from the blocks' shares: dbias[col] = sum of partial[:, col].
+// One thread per column; consecutive threads read consecutive columns of each partial row.
+// Expected bottleneck: launch overhead; it reads gridDim.y x cols values, a few kilobytes.
+// Measured: not yet measured on a GPU.
+template <typename T>
+__global__ void bias_grad_finish(const T* __restrict__ partial, T* __restrict__ dbias, int parts, int cols) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    T sum = T(0);
+    for (int p = 0; p < parts; ++p) sum += partial[(long long)p * cols + col];
+    dbias[col] = sum;
+}

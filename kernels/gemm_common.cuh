@@ -1,0 +1,164 @@
+// What every GEMM kernel shares: the problem's conventions, the epilogue, and the tile loaders.
+//
+// The problem. C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), float32, all row-major:
+//   op(A) is M x K: A is stored M x K (TRANS_A = false) or K x M (TRANS_A = true);
+//   op(B) is K x N: B is stored K x N (TRANS_B = false) or N x K (TRANS_B = true).
+// Dense needs three of the four: forward x.W (A.B), backward to data dy.W^T (A.B^T), backward to
+// weights x^T.dy (A^T.B). Every kernel is a template on (TRANS_A, TRANS_B) and serves all four.
+//
+// The two operands play symmetric roles: C[m][n] = sum_k A(m, k) B(k, n). So both are handled as
+// an "operand" indexed (mn, k), where mn is m for A and n for B, stored either with k contiguous
+// (A plain, B transposed) or with mn contiguous (A transposed, B plain). That one bit,
+// K_CONTIGUOUS, decides how a tile must be read from global memory to stay coalesced.
+#pragma once
+
+#include "ptx.cuh"
+
+// Epilogue options, a bit mask (the wrappers pass it as `flags`).
+#define GEMM_EPILOGUE_BIAS 1  // add bias[n] to every row
+#define GEMM_EPILOGUE_RELU 2  // clamp at zero, last
+
+// Element (mn, k) of an operand with MN rows of K elements; zero outside the matrix, which is how
+// every tiled kernel handles sizes that are not multiples of its tile: the missing rows and columns
+// contribute zeros to the dot products, and the stores below are guarded.
+template <bool K_CONTIGUOUS>
+__device__ __forceinline__ float operand_at(const float* __restrict__ x, int mn, int k, int MN, int K)
+{
+    if (mn >= MN || k >= K) return 0.0f;
+    return K_CONTIGUOUS ? x[(long long)mn * K + k] : x[(long long)k * MN + mn];
+}
+
+// The epilogue of one output element, in the reference's order: scale, add beta*C, add bias, ReLU.
+// beta == 0 never reads C, so C may be uninitialised (or NaN) then. Out-of-range elements are skipped.
+__device__ __forceinline__ void store_output(float* __restrict__ c, const float* __restrict__ bias,
+                                             int m, int n, int M, int N, float acc,
+                                             float alpha, float beta, int flags)
+{
+    if (m >= M || n >= N) return;
+    float* out = c + (long long)m * N + n;
+    float value = alpha * acc;
+    if (beta != 0.0f) value += beta * *out;
+    if (flags & GEMM_EPILOGUE_BIAS) value += bias[n];
+    if (flags & GEMM_EPILOGUE_RELU) value = fmaxf(value, 0.0f);
+    *out = value;
+}
+
+// Copy the ROWS x BK tile starting at (mn0, k0) of an operand into shared memory as s[k][mn]
+// (row stride STRIDE >= ROWS), zero-filling outside the matrix; all NTHREADS threads take part.
+// Consecutive threads walk the operand's contiguous dimension, so each warp reads whole 128-byte
+// lines of global memory whichever way the operand is stored. With k contiguous that means
+// consecutive threads write down a column of s; STRIDE is padded so those writes hit distinct banks.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+__device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __restrict__ x,
+                                          int mn0, int k0, int MN, int K, int tid)
+{
+#pragma unroll
+    for (int i = tid; i < ROWS * BK; i += NTHREADS) {
+        const int mn = K_CONTIGUOUS ? i / BK : i % ROWS;
+        const int k = K_CONTIGUOUS ? i % BK : i / ROWS;
+        s[k * STRIDE + mn] = operand_at<K_CONTIGUOUS>(x, mn0 + mn, k0 + k, MN, K);
+    }
+}
+
+// Whether the 16-byte paths below may be used: every 4-float vector of A and B then lies wholly
+// inside or wholly outside its matrix (the contiguous extents, K or M for A and K or N for B, are
+// multiples of 4) and is 16-byte aligned. The kernels ask once and pass the answer to the loaders;
+// the branch is uniform, and a problem that fails the test takes the 4-byte path.
+template <bool TRANS_A, bool TRANS_B>
+__device__ __forceinline__ bool float4_loads_fit(const float* a, const float* b, int M, int N, int K)
+{
+    const int a_extent = TRANS_A ? M : K, b_extent = TRANS_B ? K : N;
+    const unsigned long long addresses = reinterpret_cast<unsigned long long>(a) | reinterpret_cast<unsigned long long>(b);
+    return a_extent % 4 == 0 && b_extent % 4 == 0 && addresses % 16 == 0;
+}
+
+// The same tile with float4 loads when `wide` (one 16-byte LDG.E.128 per thread and vector), else
+// load_tile's scalar ones. A vector along mn is stored as it is (one STS.128); a vector along k is
+// scattered down the column s[k..k+3][mn].
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+__device__ __forceinline__ void load_tile_vectorized(float* __restrict__ s, const float* __restrict__ x,
+                                                     int mn0, int k0, int MN, int K, int tid, bool wide)
+{
+    if (!wide) {
+        load_tile<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS>(s, x, mn0, k0, MN, K, tid);
+        return;
+    }
+    static_assert(ROWS % 4 == 0 && BK % 4 == 0 && STRIDE % 4 == 0, "float4 tiles");
+    constexpr int PER_LINE = K_CONTIGUOUS ? BK / 4 : ROWS / 4;  // vectors along the contiguous dimension
+#pragma unroll
+    for (int i = tid; i < ROWS * BK / 4; i += NTHREADS) {
+        const int mn = K_CONTIGUOUS ? i / PER_LINE : (i % PER_LINE) * 4;
+        const int k = K_CONTIGUOUS ? (i % PER_LINE) * 4 : i / PER_LINE;
+        const int gmn = mn0 + mn, gk = k0 + k;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (gmn < MN && gk < K)
+            v = *reinterpret_cast<const float4*>(K_CONTIGUOUS ? x + (long long)gmn * K + gk
+                                                              : x + (long long)gk * MN + gmn);
+        if (K_CONTIGUOUS) {
+            s[(k + 0) * STRIDE + mn] = v.x;
+            s[(k + 1) * STRIDE + mn] = v.y;
+            s[(k + 2) * STRIDE + mn] = v.z;
+            s[(k + 3) * STRIDE + mn] = v.w;
+        } else {
+            *reinterpret_cast<float4*>(&s[k * STRIDE + mn]) = v;
+        }
+    }
+}
+
+// The tile copied with cp.async, in the operand's own layout since the copy engine cannot transpose:
+// k contiguous -> s[mn][k] (row stride STRIDE >= BK), mn contiguous -> s[k][mn] (STRIDE >= ROWS).
+// Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes). src_bytes
+// clips each copy at the matrix edge, zero-filling the rest; a copy wholly outside reads nothing,
+// and its source pointer is clamped to x to stay valid.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, int VEC>
+__device__ __forceinline__ void copy_tile_async(float* __restrict__ s, const float* __restrict__ x,
+                                                int mn0, int k0, int MN, int K, int tid)
+{
+    static_assert(ROWS % VEC == 0 && BK % VEC == 0 && STRIDE % VEC == 0, "whole vectors");
+    constexpr int PER_LINE = K_CONTIGUOUS ? BK / VEC : ROWS / VEC;
+#pragma unroll
+    for (int i = tid; i < ROWS * BK / VEC; i += NTHREADS) {
+        const int along = (i % PER_LINE) * VEC;  // position along the contiguous dimension
+        const int line = i / PER_LINE;           // which row (k contiguous) or k (mn contiguous)
+        const int gline = (K_CONTIGUOUS ? mn0 : k0) + line;
+        const int galong = (K_CONTIGUOUS ? k0 : mn0) + along;
+        const int lines = K_CONTIGUOUS ? MN : K, extent = K_CONTIGUOUS ? K : MN;
+        int valid = gline < lines ? extent - galong : 0;
+        valid = valid < 0 ? 0 : (valid > VEC ? VEC : valid);
+        const float* src = valid > 0 ? x + (long long)gline * extent + galong : x;
+        cp_async<VEC * 4>(s + line * STRIDE + along, src, valid * 4);
+    }
+}
+
+// copy_tile_async 16 bytes at a time when `wide` (float4_loads_fit), else 4 bytes at a time.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+__device__ __forceinline__ void load_tile_async(float* __restrict__ s, const float* __restrict__ x,
+                                                int mn0, int k0, int MN, int K, int tid, bool wide)
+{
+    if (wide) copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 4>(s, x, mn0, k0, MN, K, tid);
+    else copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
+}
+
+// The software pipeline of the cp.async kernels: STAGES shared-memory buffers, the copies for tile
+// t + STAGES - 1 in flight while tile t is computed. load(stage, k_tile) issues one tile's copies,
+// compute(stage) consumes one. Every iteration commits a group, even an empty one at the end, so
+// that "wait until at most STAGES - 2 groups are pending" always means "tile t has landed".
+template <int STAGES, class Load, class Compute>
+__device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compute compute)
+{
+#pragma unroll
+    for (int stage = 0; stage < STAGES - 1; ++stage) {
+        if (stage < k_tiles) load(stage, stage);
+        cp_async_commit();
+    }
+    for (int t = 0; t < k_tiles; ++t) {
+        cp_async_wait<STAGES - 2>();
+        // Tile t is visible to every thread, and every thread is done with tile t - 1, whose
+        // buffer the next load overwrites.
+        __syncthreads();
+        const int next = t + STAGES - 1;
+        if (next < k_tiles) load(next % STAGES, next);
+        cp_async_commit();
+        compute(t % STAGES);
+    }
+}

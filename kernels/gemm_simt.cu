@@ -1,0 +1,330 @@
+// GEMM on the FP32 cores (SIMT): a ladder of kernels, each one idea better than the last.
+//
+//   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
+//
+// Every kernel is a template on <TRANS_A, TRANS_B> and handles any M, N, K: tiles reach past the
+// matrix edges with zero-filled loads and guarded stores. Launch geometry per kernel is in
+// cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
+//
+// The two numbers (METHOD.md): an M = N = K = 4096 product is 2 * 4096^3 = 137 GFLOP and moves at
+// least 3 * 64 MiB = 201 MB. At the H100's ~67 TFLOP/s FP32 peak (datasheet, to be measured) and
+// ~3 TB/s that is 2.0 ms of arithmetic against 0.07 ms of memory: GEMM is compute-bound by 30x,
+// and every kernel below is about feeding the FMA units from ever closer memory.
+// Measured results: "not yet measured on a GPU" until a committed benchmark JSON holds the number.
+
+#include "gemm_common.cuh"
+
+// ---- 1. gemm_naive ------------------------------------------------------------------------------
+// Idea: one thread per output element, a K-long dot product straight from global memory.
+// Bottleneck: memory access pattern. threadIdx.x runs along m, so the 32 threads of a warp read 32
+// different rows of A (32 cache lines per load) and write 32 different rows of C; every element of
+// A and B is fetched from L2 or DRAM M or N times over.
+// Edges: threads outside C return at once; the dot product only touches valid indices.
+// Measured: not yet measured on a GPU.
+
+// The dot product that kernels 1 and 2 share; only who computes which (m, n) differs.
+template <bool TRANS_A, bool TRANS_B>
+__device__ __forceinline__ float dot_row_col(const float* __restrict__ a, const float* __restrict__ b,
+                                             int m, int n, int M, int N, int K)
+{
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k)
+        acc += operand_at<!TRANS_A>(a, m, k, M, K) * operand_at<TRANS_B>(b, n, k, N, K);
+    return acc;
+}
+
+template <bool TRANS_A, bool TRANS_B>
+__global__ void gemm_naive(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                           const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    const int m = blockIdx.x * blockDim.x + threadIdx.x;
+    const int n = blockIdx.y * blockDim.y + threadIdx.y;
+    if (m >= M || n >= N) return;
+    store_output(c, bias, m, n, M, N, dot_row_col<TRANS_A, TRANS_B>(a, b, m, n, M, N, K), alpha, beta, flags);
+}
+
+// ---- 2. gemm_coalesced --------------------------------------------------------------------------
+// Idea: swap the roles of x and y, so that threadIdx.x runs along n. A warp now reads one element of
+// A (a broadcast) and 32 consecutive elements of B (one 128-byte line, with B stored K x N), and
+// writes 32 consecutive elements of C: global-memory coalescing.
+// Bottleneck: still one global load of A and one of B per FMA; the L1/L2 bandwidth caps it.
+// Edges: as kernel 1.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B>
+__global__ void gemm_coalesced(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    const int n = blockIdx.x * blockDim.x + threadIdx.x;
+    const int m = blockIdx.y * blockDim.y + threadIdx.y;
+    if (m >= M || n >= N) return;
+    store_output(c, bias, m, n, M, N, dot_row_col<TRANS_A, TRANS_B>(a, b, m, n, M, N, K), alpha, beta, flags);
+}
+
+// ---- 3. gemm_smem_tiled -------------------------------------------------------------------------
+// Idea: a TILE x TILE block of threads computes a TILE x TILE block of C. It walks K in steps of TILE;
+// at each step the block copies one TILE x TILE tile of A and one of B into shared memory (each
+// thread one element of each, coalesced: see load_tile), waits, and every thread accumulates its
+// dot product from shared memory. Each global element is now read M/TILE (or N/TILE) times, not M.
+// Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
+// Edges: load_tile zero-fills past the matrix; store_output is guarded.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B, int TILE>
+__global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    constexpr int STRIDE = TILE + 1;  // odd: a column of the tile spans all 32 banks
+    __shared__ float as[TILE * STRIDE];  // as[k][m]
+    __shared__ float bs[TILE * STRIDE];  // bs[k][n]
+    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * TILE + tx;
+    const int m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE;
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += TILE) {
+        load_tile<!TRANS_A, TILE, TILE, STRIDE, TILE * TILE>(as, a, m0, k0, M, K, tid);
+        load_tile<TRANS_B, TILE, TILE, STRIDE, TILE * TILE>(bs, b, n0, k0, N, K, tid);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < TILE; ++k) acc += as[k * STRIDE + ty] * bs[k * STRIDE + tx];
+        // Nobody may overwrite the tiles for the next step while others still read these.
+        __syncthreads();
+    }
+    store_output(c, bias, m0 + ty, n0 + tx, M, N, acc, alpha, beta, flags);
+}
+
+// ---- 4. gemm_regblock_1d ------------------------------------------------------------------------
+// Idea: each thread computes TM outputs of one column instead of one. The B value it loads from
+// shared memory is reused TM times from a register, so shared loads per FMA drop from 2 to 1 + 1/TM.
+// BM x BN = 64 x 64 outputs per block of BM * BN / TM = 512 threads, BK = 8.
+// Bottleneck: shared-memory loads of A (one per FMA), and the global tile loads between barriers.
+// Edges: zero-filled tiles, guarded stores.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM>
+__global__ void __launch_bounds__(BM * BN / TM)
+gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    constexpr int NTHREADS = BM * BN / TM;
+    // Row strides of 4 mod 32 put the 8 k-rows a warp writes (k contiguous) in different banks.
+    constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
+    __shared__ float as[BK * A_STRIDE];  // as[k][m]
+    __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
+    const int tid = threadIdx.x;
+    const int col = tid % BN, row0 = (tid / BN) * TM;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    float acc[TM] = {};
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        load_tile<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid);
+        load_tile<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < BK; ++k) {
+            const float b_kn = bs[k * B_STRIDE + col];
+#pragma unroll
+            for (int i = 0; i < TM; ++i) acc[i] += as[k * A_STRIDE + row0 + i] * b_kn;
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+        store_output(c, bias, m0 + row0 + i, n0 + col, M, N, acc[i], alpha, beta, flags);
+}
+
+// ---- 5. gemm_regblock_2d ------------------------------------------------------------------------
+// Idea: each thread computes a TM x TN = 8 x 8 block: per k it loads TM values of A and TN of B into
+// registers and does TM * TN FMAs with them (an outer product), 4 FMAs per shared load.
+// BM x BN = 128 x 128 per block of 256 threads, BK = 8.
+// Bottleneck: the global tile loads are scalar (LDG.E, 4 bytes each). The compiler already merges a
+// thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
+// 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
+// Edges: zero-filled tiles, guarded stores.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    constexpr int NTHREADS = (BM / TM) * (BN / TN);
+    constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
+    __shared__ float as[BK * A_STRIDE];
+    __shared__ float bs[BK * B_STRIDE];
+    const int tid = threadIdx.x;
+    const int row0 = (tid / (BN / TN)) * TM, col0 = (tid % (BN / TN)) * TN;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    float acc[TM][TN] = {};
+    float a_frag[TM], b_frag[TN];
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        load_tile<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid);
+        load_tile<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < BK; ++k) {
+#pragma unroll
+            for (int i = 0; i < TM; ++i) a_frag[i] = as[k * A_STRIDE + row0 + i];
+#pragma unroll
+            for (int j = 0; j < TN; ++j) b_frag[j] = bs[k * B_STRIDE + col0 + j];
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+            store_output(c, bias, m0 + row0 + i, n0 + col0 + j, M, N, acc[i][j], alpha, beta, flags);
+}
+
+// ---- 6. gemm_vectorized -------------------------------------------------------------------------
+// Idea: kernel 5 with 16-byte accesses everywhere they fit. Global tiles load as float4
+// (LDG.E.128, load_tile_vectorized); both shared tiles stay k-major (A transposed on the way in when
+// it is stored k-contiguous), so a thread's 4 consecutive m (or n) values are one LDS.128. A thread
+// owns rows {tr*4 + i, 64 + tr*4 + i} and columns {tc*4 + j, 64 + tc*4 + j} (i, j < 4) rather than
+// 8 adjacent ones: the 8 threads of a quarter-warp then read 8 adjacent float4s of B, 128 bytes
+// with no bank conflict (kernel 5's were 32 bytes apart).
+// Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
+// Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B>
+__global__ void __launch_bounds__(256)
+gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    constexpr int BM = 128, BN = 128, BK = 8, NTHREADS = 256, HALF = 64;
+    constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;  // multiples of 4 (float4), 4 mod 32 (banks)
+    __shared__ __align__(16) float as[BK * A_STRIDE];
+    __shared__ __align__(16) float bs[BK * B_STRIDE];
+    const int tid = threadIdx.x;
+    const int tr = tid / 16, tc = tid % 16;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
+    float acc[8][8] = {};
+    float a_frag[8], b_frag[8];
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        load_tile_vectorized<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid, wide);
+        load_tile_vectorized<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid, wide);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < BK; ++k) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const float4 av = *reinterpret_cast<const float4*>(&as[k * A_STRIDE + h * HALF + tr * 4]);
+                const float4 bv = *reinterpret_cast<const float4*>(&bs[k * B_STRIDE + h * HALF + tc * 4]);
+                a_frag[h * 4 + 0] = av.x; a_frag[h * 4 + 1] = av.y; a_frag[h * 4 + 2] = av.z; a_frag[h * 4 + 3] = av.w;
+                b_frag[h * 4 + 0] = bv.x; b_frag[h * 4 + 1] = bv.y; b_frag[h * 4 + 2] = bv.z; b_frag[h * 4 + 3] = bv.w;
+            }
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+            store_output(c, bias, m0 + (i / 4) * HALF + tr * 4 + i % 4, n0 + (j / 4) * HALF + tc * 4 + j % 4,
+                         M, N, acc[i][j], alpha, beta, flags);
+}
+
+// ---- 7. gemm_warptiled_double_buffered ----------------------------------------------------------
+// Idea: two changes on kernel 6.
+// (a) Double buffering with cp.async: two shared-memory buffers per operand; while the block
+//     computes on one, the copy engine fills the other with the next K-tile (pipelined_mainloop),
+//     so global latency hides behind math and one barrier per K-tile suffices. cp.async cannot
+//     transpose, so each tile keeps its operand's layout: s[k][mn] (mn contiguous) or s[mn][k]
+//     (k contiguous, row stride BK + 4).
+// (b) Warp tiling: the 8 warps split the 128 x 128 block tile 2 (m) x 4 (n), 64 x 32 each, and the
+//     32 lanes of a warp split that 8 (m) x 4 (n), lane_row = lane % 8, lane_col = lane / 8. A lane's
+//     8 rows are chosen per layout so that every shared read is conflict-free or a broadcast:
+//       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
+//       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; lanes of a quarter-warp
+//                      read 8 adjacent rows, whose starts BK + 4 = 20 words apart hit distinct banks).
+// Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90):
+// 183 registers for A.B, 178 for A.B^T (one 256-thread block per SM), 127 for A^T.B (two); no
+// spills. The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is
+// where A.B's extra registers go; __launch_bounds__(256, 2) spills.
+// Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
+// guarded stores.
+// Measured: not yet measured on a GPU.
+
+// The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
+// along that dimension and LANES lanes sharing it.
+template <bool K_CONTIGUOUS, int LANES>
+__device__ __forceinline__ int fragment_mn(int lane_x, int i)
+{
+    return K_CONTIGUOUS ? lane_x + LANES * i : (i / 4) * (LANES * 4) + lane_x * 4 + i % 4;
+}
+
+// A lane's 8 values at k and k + 1 from one operand's tile, whichever its layout.
+template <bool K_CONTIGUOUS, int STRIDE, int LANES>
+__device__ __forceinline__ void load_fragment(float (&f)[2][8], const float* __restrict__ s, int warp_mn,
+                                              int lane_x, int k)
+{
+    if constexpr (K_CONTIGUOUS) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const float2 v = *reinterpret_cast<const float2*>(&s[(warp_mn + fragment_mn<true, LANES>(lane_x, i)) * STRIDE + k]);
+            f[0][i] = v.x;
+            f[1][i] = v.y;
+        }
+    } else {
+#pragma unroll
+        for (int q = 0; q < 2; ++q)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const float4 v = *reinterpret_cast<const float4*>(&s[(k + q) * STRIDE + warp_mn + fragment_mn<false, LANES>(lane_x, h * 4)]);
+                f[q][h * 4 + 0] = v.x; f[q][h * 4 + 1] = v.y; f[q][h * 4 + 2] = v.z; f[q][h * 4 + 3] = v.w;
+            }
+    }
+}
+
+template <bool TRANS_A, bool TRANS_B>
+__global__ void __launch_bounds__(256)
+gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    constexpr int BM = 128, BN = 128, BK = 16, NTHREADS = 256, STAGES = 2;
+    constexpr int WM = 64, WN = 32, LANES_M = 8, LANES_N = 4;
+    constexpr bool A_K = !TRANS_A, B_K = TRANS_B;  // is the operand k-contiguous?
+    constexpr int A_STRIDE = A_K ? BK + 4 : BM, B_STRIDE = B_K ? BK + 4 : BN;
+    constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;
+    constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
+    __shared__ __align__(16) float as[STAGES][A_FLOATS];
+    __shared__ __align__(16) float bs[STAGES][B_FLOATS];
+
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
+    const int lane_row = lane % LANES_M, lane_col = lane / LANES_M;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
+    float acc[8][8] = {};
+
+    auto load = [&](int stage, int k_tile) {
+        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(as[stage], a, m0, k_tile * BK, M, K, tid, wide);
+        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(bs[stage], b, n0, k_tile * BK, N, K, tid, wide);
+    };
+    auto compute = [&](int stage) {
+        float a_frag[2][8], b_frag[2][8];
+#pragma unroll
+        for (int k = 0; k < BK; k += 2) {
+            load_fragment<A_K, A_STRIDE, LANES_M>(a_frag, as[stage], warp_m, lane_row, k);
+            load_fragment<B_K, B_STRIDE, LANES_N>(b_frag, bs[stage], warp_n, lane_col, k);
+#pragma unroll
+            for (int q = 0; q < 2; ++q)
+#pragma unroll
+                for (int i = 0; i < 8; ++i)
+#pragma unroll
+                    for (int j = 0; j < 8; ++j) acc[i][j] += a_frag[q][i] * b_frag[q][j];
+        }
+    };
+    pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
+
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+            store_output(c, bias, m0 + warp_m + fragment_mn<A_K, LANES_M>(lane_row, i),
+                         n0 + warp_n + fragment_mn<B_K, LANES_N>(lane_col, j), M, N, acc[i][j], alpha, beta, flags);
+}

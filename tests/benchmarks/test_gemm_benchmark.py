@@ -1,0 +1,51 @@
+"""The GEMM benchmark, dry-run on the emulator: every rung and the baseline measured and checked,
+the JSON written, and the README's ladder table generated from it."""
+
+import json
+
+from benchmarks import gemm as gemm_benchmark
+from benchmarks import report
+from cnn_gpu import cli
+from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+
+def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tmp_path):
+    assert cli.main(["bench", "gemm", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    document = json.loads((tmp_path / "gemm.json").read_text())
+    names = {r["name"] for r in document["results"]}
+    assert names == {"numpy_matmul", *GEMM_VARIANTS}
+    assert all(r["check"]["passed"] for r in document["results"])
+    cases = {r["params"]["case"] for r in document["results"]}
+    assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
+                     "dense68x12_b8_backward_weights"}
+    table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
+    assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
+    assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
+    assert table[2].startswith("| numpy_matmul |") and table[2].endswith("| baseline |")
+    assert table[3].startswith("| gemm_naive |") and table[3].endswith("% |")
+
+
+def test_the_full_run_covers_the_squares_and_every_dense_product():
+    problems = gemm_benchmark.problems(dry_run=False)
+    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES
+    dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
+             for label, *product in products}
+    assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
+    # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
+    assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
+
+
+def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
+    measure = gemm_benchmark.measure_product
+    calls = []
+
+    def measure_twice(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what gpu_check.sh's `timeout --signal=INT` delivers
+        calls.append(args)
+        return measure(*args)
+
+    monkeypatch.setattr(gemm_benchmark, "measure_product", measure_twice)
+    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    document = json.loads((tmp_path / "gemm.json").read_text())
+    assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]

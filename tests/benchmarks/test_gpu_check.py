@@ -1,0 +1,25 @@
+"""benchmarks/gpu_check.sh --dry-run: every step of the GPU machine's script, here, on every commit."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# The device tool brings back at most 8 files from $OUT.
+MAX_FILES_BACK = 8
+
+
+def test_the_dry_run_passes_and_leaves_what_the_device_tool_can_bring_back(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--dry-run"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "failures: none" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].split()[-1] == "ok"  # the table comes last
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {"gpu_check.log", "summary.md", "summary.png"} <= files and len(files) <= MAX_FILES_BACK
+    assert any(name.endswith(".json") or name == "benchmark_json.tar.gz" for name in files)
+    untracked = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "benchmarks/results"],
+                               capture_output=True, text=True).stdout
+    assert untracked == "", "a dry run must not write into benchmarks/results"

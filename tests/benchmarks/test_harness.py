@@ -1,0 +1,165 @@
+"""The harness's logic, dry-run on the CPU: statistics, rotation, budgets, checks, ceilings, git metadata."""
+
+import json
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+
+from benchmarks import harness, run_info
+
+
+def test_summary_statistics():
+    stats = harness.summarize(np.arange(1, 102))
+    assert (stats["median_ms"], stats["p10_ms"], stats["p90_ms"], stats["min_ms"], stats["samples"]) == (51, 11, 91, 1, 101)
+
+
+@pytest.mark.parametrize("bytes_per_set, l2, expected", [(10, 100, 30), (1000, 100, 2), (0, 100, 300)])
+def test_rotation_exceeds_l2(bytes_per_set, l2, expected):
+    count = harness.rotation_count(bytes_per_set, l2)
+    assert count == expected and count >= 2
+    assert count * bytes_per_set >= harness.L2_MULTIPLE * l2 or bytes_per_set == 0 or count == 2
+
+
+def test_relative_error_never_passes_nan():
+    ref = np.ones(4)
+    assert harness.relative_error(np, ref * 1.5, ref) == pytest.approx(0.5)
+    assert harness.relative_error(np, np.array([1, 1, np.nan, 1]), ref) == np.inf
+    assert harness.relative_error(np, np.ones(3), ref) == np.inf
+
+
+def dry_session(tmp_path, **kw):
+    return harness.Session("unit", harness.parse_args("", ["--dry-run", "--out", str(tmp_path), "--repeat", "4"]), **kw)
+
+
+def test_measure_rotates_inputs_checks_the_last_output_and_writes_json(tmp_path):
+    session = dry_session(tmp_path)
+    sets = session.input_sets(lambda rng: rng.uniform(-1, 1, 1024), 8 * 1024)
+    assert len(sets) == harness.rotation_count(8 * 1024, harness.EMULATED_L2_BYTES) > 2
+    out, used = np.empty(1024), []
+
+    def run(x):
+        used.append(x)
+        np.multiply(x, 2, out=out)
+
+    result = session.measure("double", {"n": 1024}, run, sets, lambda x: (out, 2 * x), poison=[out], bytes_moved=16 * 1024)
+    assert result["check"]["passed"] and result["samples"] == 4 and result["gbps"] > 0
+    assert len({id(x) for x in used}) == min(len(used), len(sets))  # consecutive launches use different sets
+    document = json.loads(session.write().read_text())
+    assert document["results"][0]["name"] == "double" and document["environment"]["git_commit"]
+    assert document["environment"]["device"].startswith("emulator")
+    assert harness.finish(session) == 0
+
+
+def test_an_output_left_unwritten_fails_the_check(tmp_path):
+    session = dry_session(tmp_path)
+    sets = session.input_sets(lambda rng: rng.uniform(-1, 1, 16), 8 * 16)
+    out = np.zeros(16)
+    result = session.measure("lazy", {}, lambda x: np.multiply(x[:8], 2, out=out[:8]), sets,
+                             lambda x: (out, 2 * x), poison=[out])
+    assert not result["check"]["passed"] and result["check"]["rel_error"] == np.inf
+    assert harness.finish(session) == 1
+
+
+def test_a_slow_case_gets_fewer_samples_and_a_fast_one_is_batched(tmp_path):
+    session = dry_session(tmp_path)
+    session.dry_run, session.repeat, session.warmup = False, 50, 5
+    batch, warmup, repeat = session._plan(one_ms=1000.0)
+    assert (batch, warmup, repeat) == (1, 1, harness.MIN_SAMPLES)
+    batch, warmup, repeat = session._plan(one_ms=0.01)
+    assert (batch, warmup, repeat) == (100, 5, 50)
+
+
+class FakeEvent:
+    def record(self):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+def fake_cupy(monkeypatch):
+    """Enough of CuPy, on NumPy, to run measure_ceilings on the CPU."""
+    modes = types.SimpleNamespace(COMPUTE_TYPE_FP32=4, COMPUTE_TYPE_TF32=6, state=[1], calls=[])
+    modes.get_compute_type = lambda dtype: modes.state[-1]
+    modes.set_compute_type = lambda dtype, mode: (modes.calls.append(mode), modes.state.append(mode))
+    cupy = types.SimpleNamespace(
+        float32=np.float32, float64=np.float64, ones=np.ones, empty_like=np.empty_like, copyto=np.copyto,
+        matmul=np.matmul, asarray=np.asarray, isfinite=np.isfinite, linalg=np.linalg,
+        random=types.SimpleNamespace(random_sample=lambda shape, dtype: np.random.random_sample(shape).astype(dtype)),
+        cuda=types.SimpleNamespace(Event=FakeEvent, get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3 + 1e-6),
+    )
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy._core", types.SimpleNamespace(_routines_linalg=modes))
+    monkeypatch.setattr(harness, "COPY_BYTES", 1 << 16)
+    monkeypatch.setattr(harness, "MATMUL_SIZE", 96)
+    return modes
+
+
+def test_ceilings_measure_copy_and_both_cublas_modes_then_restore_the_mode(monkeypatch):
+    modes = fake_cupy(monkeypatch)
+    ceilings = harness.measure_ceilings()
+    assert modes.calls == [4, 6, 1]  # FP32, TF32, then back to what it was
+    for key in ("copy_gbps", "cublas_fp32_tflops", "cublas_tf32_tflops"):
+        assert ceilings[key] > 0
+    assert ceilings["cublas_fp32_rel_error"] < 1e-5
+
+
+def test_ceilings_are_measured_once_per_run_and_shared(monkeypatch, tmp_path):
+    fake_cupy(monkeypatch)
+    shared = tmp_path / "ceilings.json"
+    monkeypatch.setenv("CNN_GPU_CEILINGS", str(shared))
+    first = harness.load_or_measure_ceilings(dry_run=False)
+    monkeypatch.setattr(harness, "measure_ceilings", lambda: pytest.fail("measured twice"))
+    assert harness.load_or_measure_ceilings(dry_run=False) == json.loads(shared.read_text()) == first
+
+
+def test_a_failed_ceiling_measurement_is_recorded_not_fatal(monkeypatch):
+    monkeypatch.delenv("CNN_GPU_CEILINGS", raising=False)
+    monkeypatch.setattr(harness, "measure_ceilings", lambda: 1 / 0)
+    assert "ZeroDivisionError" in harness.load_or_measure_ceilings(dry_run=False)["error"]
+
+
+def make_git(tmp_path, head, refs=None, packed=None):
+    git = tmp_path / "repo.git"
+    git.mkdir()
+    (git / "HEAD").write_text(head + "\n")
+    for ref, sha in (refs or {}).items():
+        (git / ref).parent.mkdir(parents=True, exist_ok=True)
+        (git / ref).write_text(sha + "\n")
+    if packed:
+        (git / "packed-refs").write_text("# pack-refs with: peeled\n" + "".join(f"{s} {r}\n" for r, s in packed.items()))
+    return git
+
+
+def test_git_head_without_git(tmp_path):
+    sha = "a" * 40
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    git = make_git(tmp_path, "ref: refs/heads/main", refs={"refs/heads/main": sha})
+    (checkout / ".git").symlink_to(git)
+    assert run_info.read_git_head(checkout) == sha
+    assert run_info.read_git_head(tmp_path / "nowhere") .startswith("unknown")
+
+
+def test_git_head_of_a_worktree_with_packed_refs(tmp_path):
+    sha = "b" * 40
+    common = make_git(tmp_path, "ref: refs/heads/main", packed={"refs/heads/toolchain": sha})
+    worktree_git = common / "worktrees" / "toolchain"
+    worktree_git.mkdir(parents=True)
+    (worktree_git / "HEAD").write_text("ref: refs/heads/toolchain\n")
+    (worktree_git / "commondir").write_text("../..\n")
+    checkout = tmp_path / "wt"
+    checkout.mkdir()
+    (checkout / ".git").write_text(f"gitdir: {worktree_git}\n")
+    assert run_info.read_git_head(checkout) == sha
+
+
+def test_this_checkouts_commit_is_found(monkeypatch):
+    monkeypatch.delenv("CNN_GPU_GIT_COMMIT", raising=False)
+    commit = run_info.git_commit()
+    assert int(commit[:40], 16) and commit[40:] in ("", "+uncommitted")
+    monkeypatch.setenv("CNN_GPU_GIT_COMMIT", "c0ffee")
+    assert run_info.git_commit() == "c0ffee"

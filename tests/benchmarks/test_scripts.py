@@ -1,0 +1,46 @@
+"""Every benchmark script dry-runs on the emulator, and the report is generated from its JSON.
+
+This is the part of gpu_check.sh that can run without a GPU: the same scripts, the same harness,
+tiny shapes, the emulator and a wall clock instead of CUDA events.
+"""
+
+import importlib
+import json
+
+import pytest
+
+from benchmarks import harness, report
+
+BENCHMARKS = harness.benchmark_modules()
+
+
+def test_the_first_benchmarks_are_found():
+    assert {"benchmarks.activation", "benchmarks.reduce", "benchmarks.transpose"} <= set(BENCHMARKS)
+
+
+@pytest.fixture(scope="module")
+def dry_run_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    statuses = {name: importlib.import_module(name).main(["--dry-run", "--out", str(out)]) for name in BENCHMARKS}
+    return out, statuses
+
+
+@pytest.mark.parametrize("module", BENCHMARKS)
+def test_each_benchmark_dry_runs_and_its_outputs_check(dry_run_results, module):
+    out, statuses = dry_run_results
+    assert statuses[module] == 0
+    document = json.loads((out / f"{module.split('.')[1]}.json").read_text())
+    assert document["dry_run"] and document["results"]
+    assert all(r["check"]["passed"] for r in document["results"])
+
+
+def test_the_report_has_a_row_per_case_and_a_plot(dry_run_results, tmp_path):
+    out, _ = dry_run_results
+    (out / "not_harness.json").write_text(json.dumps({"framework": "keras", "runs": []}))
+    documents = report.load(sorted(out.glob("*.json")))
+    assert {d["benchmark"] for d in documents} == {m.split(".")[1] for m in BENCHMARKS}
+    cases = sum(len(d["results"]) for d in documents)
+    assert len(report.short_table(documents).splitlines()) == cases + 1
+    assert report.markdown(documents).count("| ok (") == cases
+    report.plot(documents, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

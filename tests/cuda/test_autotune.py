@@ -1,0 +1,66 @@
+"""The autotuner: fastest candidate chosen once per key and device, remembered on disk, atomically."""
+
+import json
+
+import pytest
+
+from cnn_gpu.cuda import autotune
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path))
+    autotune.forget()
+    yield tmp_path
+    autotune.forget()
+
+
+class FakeTimer:
+    """Times from a table instead of the GPU, and counts the calls."""
+
+    def __init__(self, times):
+        self.times, self.calls = times, []
+
+    def __call__(self, run):
+        self.calls.append(run())
+        return self.times[self.calls[-1]]
+
+
+def candidates(*names):
+    return {name: (lambda name=name: name) for name in names}
+
+
+def test_the_fastest_candidate_is_chosen_and_cached_on_disk(cache_dir):
+    timer = FakeTimer({"slow": 3.0, "fast": 1.0, "middle": 2.0})
+    key = {"m": 5, "n": 7, "k": 9}
+    assert autotune.choose("gemm", key, candidates("slow", "fast", "middle"), timer, device="gpu0") == "fast"
+    assert sorted(timer.calls) == ["fast", "middle", "slow"]
+    stored = json.loads((cache_dir / autotune.CACHE_FILE).read_text())
+    assert stored == {autotune.cache_key("gemm", key, "gpu0"): "fast"}
+    assert [p.name for p in cache_dir.iterdir()] == [autotune.CACHE_FILE], "no temporary file may remain"
+
+    # A second process (the in-memory copy dropped) reads the file and times nothing.
+    autotune.forget()
+    timer.calls.clear()
+    assert autotune.choose("gemm", key, candidates("slow", "fast", "middle"), timer, device="gpu0") == "fast"
+    assert timer.calls == []
+
+
+def test_another_device_or_shape_is_timed_anew(cache_dir):
+    timer = FakeTimer({"a": 1.0, "b": 2.0})
+    autotune.choose("gemm", {"m": 1}, candidates("a", "b"), timer, device="gpu0")
+    autotune.choose("gemm", {"m": 1}, candidates("a", "b"), timer, device="gpu1")
+    autotune.choose("gemm", {"m": 2}, candidates("a", "b"), timer, device="gpu0")
+    assert len(timer.calls) == 6
+    assert len(json.loads((cache_dir / autotune.CACHE_FILE).read_text())) == 3
+
+
+def test_a_cached_choice_no_longer_offered_is_timed_again(cache_dir):
+    autotune.choose("gemm", {"m": 1}, candidates("gone", "b"), FakeTimer({"gone": 1.0, "b": 2.0}), device="d")
+    assert autotune.choose("gemm", {"m": 1}, candidates("b", "c"), FakeTimer({"b": 2.0, "c": 1.0}), device="d") == "c"
+
+
+def test_an_unreadable_cache_file_is_replaced(cache_dir):
+    (cache_dir / autotune.CACHE_FILE).write_text("{not json")
+    assert autotune.choose("conv", {"n": 1}, candidates("x"), FakeTimer({"x": 1.0}), device="d") == "x"
+    assert json.loads((cache_dir / autotune.CACHE_FILE).read_text()) == {autotune.cache_key("conv", {"n": 1}, "d"): "x"}

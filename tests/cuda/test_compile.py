@@ -1,0 +1,69 @@
+"""Every kernel file compiles with nvcc for sm_80 and sm_90: no warning, no unplanned spill.
+
+Skipped, saying so, where nvcc is not installed. The resource report it produces is saved for
+``cnn-gpu kernels``.
+"""
+
+import pytest
+
+from cnn_gpu.cuda import compile_check
+from cnn_gpu.cuda.compile_check import CompileCheckError, KernelResources
+from cnn_gpu.cuda.kernel import declared_kernels
+from cnn_gpu.cuda.sources import kernel_files
+
+NVCC = compile_check.find_nvcc()
+needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found: the compile check needs the CUDA toolkit")
+
+PTXAS_SAMPLE = """\
+ptxas info    : 0 bytes gmem
+ptxas info    : Compiling entry function '_Z3fooIfEvPT_' for 'sm_90'
+ptxas info    : Function properties for _Z3fooIfEvPT_
+    16 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
+ptxas info    : Used 255 registers, used 1 barriers, 4096 bytes smem, 376 bytes cmem[0]
+ptxas info    : Compiling entry function 'bar' for 'sm_80'
+ptxas info    : Function properties for bar
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 14 registers, used 0 barriers, 376 bytes cmem[0]
+"""
+
+
+def test_the_ptxas_report_is_parsed_per_kernel():
+    foo, bar = compile_check.parse_ptxas_report(PTXAS_SAMPLE)
+    assert foo == {"mangled": "_Z3fooIfEvPT_", "arch": "sm_90", "registers": 255, "shared_bytes": 4096,
+                   "stack_bytes": 16, "spill_store_bytes": 8, "spill_load_bytes": 4}
+    assert (bar["registers"], bar["shared_bytes"], bar["spill_store_bytes"]) == (14, 0, 0)
+
+
+def test_a_spill_fails_unless_the_kernel_may_spill():
+    spilling = dict(file="f.cu", arch="sm_90", registers=255, shared_bytes=0, stack_bytes=8,
+                    spill_store_bytes=8, spill_load_bytes=8)
+    rows = [KernelResources(kernel="a<float>", may_spill=False, **spilling),
+            KernelResources(kernel="b<float>", may_spill=True, **spilling)]
+    assert [r.kernel for r in compile_check.spilling_kernels(rows)] == ["a<float>"]
+
+
+def test_the_instantiation_source_takes_each_instance_address():
+    source = compile_check.instantiation_source("reduce.cu", ["k<float, Reduce::sum>"])
+    assert '#include "reduce.cu"' in source and "(void)&k<float, Reduce::sum>;" in source
+
+
+@needs_nvcc
+def test_a_warning_is_an_error(tmp_path):
+    planted = tmp_path / "planted.cu"
+    planted.write_text('extern "C" __global__ void k(float* x) { int unused = 3; x[0] = 1.0f; }\n')
+    with pytest.raises(CompileCheckError, match="unused"):
+        compile_check.compile_file(NVCC, planted, "sm_90", [])
+
+
+@needs_nvcc
+def test_every_kernel_compiles_for_every_arch_without_warnings_or_unplanned_spills():
+    rows = compile_check.check_all(NVCC)
+    compile_check.save_report(rows, compile_check.report_key(NVCC))
+    print(compile_check.format_report(rows))
+    assert not compile_check.spilling_kernels(rows), compile_check.format_report(compile_check.spilling_kernels(rows))
+    for kernel in declared_kernels():
+        for arch in compile_check.ARCHES:
+            found = [r for r in rows if r.file == kernel.file and r.arch == arch
+                     and r.kernel.split("<")[0] == kernel.name.split("<")[0]]
+            assert found, f"{kernel} produced no machine code for {arch}"
+    assert {r.file for r in rows} <= {p.name for p in kernel_files()}

@@ -1,0 +1,144 @@
+"""The signature layer: every bad argument is refused, by name, before anything compiles or launches."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.cuda import kernel as kernel_module
+from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar, check_shape
+
+
+class RecordingModule:
+    """Stands in for a compiled module: records what a launch would have passed."""
+
+    def __init__(self, launches):
+        self.launches = launches
+
+    def get_function(self, name):
+        return lambda grid, block, args, shared_mem=0: self.launches.append((name, grid, block, args, shared_mem))
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Launches reach this list instead of a compiler; a test that expects none asserts it stays empty."""
+    recorded = []
+    monkeypatch.setattr(kernel_module, "open_module", lambda backend, **kw: RecordingModule(recorded))
+    monkeypatch.setattr(kernel_module, "kernel_path", lambda file: f"/kernels/{file}")
+    monkeypatch.setattr(kernel_module, "_MODULES", {})
+    return recorded
+
+
+@pytest.fixture
+def saxpy():
+    declared = Kernel("test_only.cu", "saxpy", [Array("x", "float32", ndim=1), Array("y", "float32"),
+                                                 Scalar("n", "int32"), Scalar("a", "float32")])
+    yield declared
+    kernel_module._REGISTRY.pop(("test_only.cu", "saxpy", ()))
+
+
+def good_args():
+    return [np.ones(5, np.float32), np.ones(5, np.float32), 5, 2.0]
+
+
+def test_a_good_launch_passes_exact_c_types(saxpy, launches):
+    saxpy((1,), (32,), good_args(), backend="emulate")
+    (name, grid, block, args, shared), = launches
+    assert (name, grid, block, shared) == ("saxpy", (1, 1, 1), (32, 1, 1), 0)
+    assert type(args[2]) is np.int32 and type(args[3]) is np.float32
+
+
+@pytest.mark.parametrize("index, value, message", [
+    (0, np.ones(5, np.float64), "dtype float32, got float64"),
+    (1, np.ones((4, 4), np.float32)[:, 1], "C-contiguous"),
+    (0, np.ones((5, 1), np.float32), "1-D"),
+    (0, [1.0] * 5, "numpy.ndarray on the 'emulate' backend, got builtins.list"),
+    (2, 5.0, "must be an integer, got float"),
+    (2, 2**31, "outside"),
+    (2, True, "must be a number"),
+    (3, "2", "must be a number"),
+    (3, 1e39, "overflows float32"),
+])
+def test_a_bad_argument_is_named_and_nothing_launches(saxpy, launches, index, value, message):
+    args = good_args()
+    args[index] = value
+    with pytest.raises(KernelArgumentError, match=message) as error:
+        saxpy((1,), (32,), args, backend="emulate")
+    assert repr(saxpy.params[index].name) in str(error.value)
+    assert launches == []
+
+
+def test_the_cuda_backend_refuses_numpy_arrays(saxpy, launches):
+    pytest.importorskip("cupy")
+    with pytest.raises(KernelArgumentError, match="cupy.ndarray on the 'cuda' backend, got numpy.ndarray"):
+        saxpy((1,), (32,), good_args(), backend="cuda")
+    assert launches == []
+
+
+def test_wrong_argument_count(saxpy, launches):
+    with pytest.raises(KernelArgumentError, match=r"takes 4 arguments \(x, y, n, a\), got 3"):
+        saxpy((1,), (32,), good_args()[:3], backend="emulate")
+
+
+@pytest.mark.parametrize("grid, block, shared, message", [
+    ((0,), (32,), 0, "grid"),
+    ((1,), (2048,), 0, "block"),
+    ((1,), (32, 32, 2), 0, "more than 1024 threads"),
+    ((1.0,), (32,), 0, "grid"),
+    ((1,), (32,), -1, "shared_mem"),
+])
+def test_bad_launch_geometry(saxpy, launches, grid, block, shared, message):
+    with pytest.raises(KernelArgumentError, match=message):
+        saxpy(grid, block, good_args(), shared_mem=shared, backend="emulate")
+    assert launches == []
+
+
+def test_unknown_backend_is_refused(saxpy, launches):
+    with pytest.raises(ValueError, match="kernel backend must be one of"):
+        saxpy((1,), (32,), good_args(), backend="numpy")
+
+
+def test_redeclaring_a_kernel_with_other_parameters_fails(saxpy):
+    with pytest.raises(ValueError, match="declared twice"):
+        Kernel("test_only.cu", "saxpy", [Array("x", "float32")])
+
+
+def test_one_compile_per_file_and_backend_serves_every_kernel(launches, monkeypatch):
+    from cnn_gpu.ops import reduce
+
+    opened = []
+    monkeypatch.setattr(kernel_module, "open_module",
+                        lambda backend, **kw: opened.append((backend, kw)) or RecordingModule(launches))
+    x, out = np.ones((3, 4), np.float32), np.empty(3, np.float32)
+    for variant in ("naive", "shuffle"):
+        reduce.row_reduce(x, "sum", variant, out=out, backend="emulate")
+    reduce.row_reduce(x.astype(np.float64), "max", out=out.astype(np.float64), backend="emulate")
+    assert [backend for backend, _ in opened] == ["emulate"]
+    (_, options), = opened
+    assert options["path"] == "/kernels/reduce.cu"
+    assert len(options["name_expressions"]) == len(reduce.KERNELS)
+    assert [name for name, *_ in launches] == ["row_reduce_naive<float, Reduce::sum>",
+                                              "row_reduce_shuffle<float, Reduce::sum>",
+                                              "row_reduce_shuffle<double, Reduce::max>"]
+
+
+def test_name_expressions_collect_every_template_of_a_file():
+    first = Kernel("test_only.cu", "tmpl<float>", [Array("x", "float32")])
+    second = Kernel("test_only.cu", "tmpl<double>", [Array("x", "float64")])
+    try:
+        assert kernel_module.name_expressions_for("test_only.cu", ()) == ("tmpl<double>", "tmpl<float>")
+    finally:
+        for declared in (first, second):
+            kernel_module._REGISTRY.pop((declared.file, declared.name, ()))
+
+
+def test_check_shape():
+    a = np.empty((3, 4))
+    assert check_shape(a, (3, None), "a") is a
+    with pytest.raises(ValueError, match=r"a must have shape \(3, 5\), got \(3, 4\)"):
+        check_shape(a, (3, 5), "a")
+    with pytest.raises(ValueError, match=r"shape \(any,\)"):
+        check_shape(a, (None,), "a")
+
+
+def test_every_op_kernel_is_registered():
+    names = {k.name for k in kernel_module.declared_kernels()}
+    assert {"transpose_smem_tiled", "row_reduce_shuffle<float, Reduce::sum>"} <= names

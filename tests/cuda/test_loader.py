@@ -1,0 +1,103 @@
+"""The cuda loader's behaviour that needs no GPU: NVRTC compiles, error messages, launch-error wrapping.
+
+NVRTC runs on the CPU, so every kernel file is compiled here exactly as the GPU machine will
+compile it (same options, same name expressions); only CuPy's device query is stood in for.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.cuda import kernel as kernel_module
+from cnn_gpu.cuda.device import gpu_status
+from cnn_gpu.cuda.loader import CudaFunction, CudaModule, KernelLaunchError, compile_options, readable_compile_error
+from cnn_gpu.cuda.sources import kernel_files, kernels_dir
+
+cupy = pytest.importorskip("cupy")
+
+
+@pytest.fixture
+def nvrtc_for_sm90(monkeypatch):
+    """CuPy's NVRTC compile with its device query answered as an sm_90 device would."""
+    compiler = cupy.cuda.compiler
+    try:
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as error:
+        pytest.skip(f"the NVRTC library is not installed: {error}")
+    monkeypatch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: ("-arch=sm_90", "cubin"))
+    return lambda source, options, names=None: compiler.compile_using_nvrtc(
+        source, options=options, arch="90", name_expressions=names)
+
+
+@pytest.mark.parametrize("path", kernel_files(), ids=lambda p: p.name)
+def test_every_kernel_file_compiles_under_nvrtc(nvrtc_for_sm90, path):
+    names = [k.name for k in kernel_module.declared_kernels() if k.file == path.name]
+    _, mapping = nvrtc_for_sm90(path.read_text(), compile_options((), path.parent), names or None)
+    assert set(mapping or {}) == set(names)
+
+
+def test_a_compile_error_names_the_file_and_line(nvrtc_for_sm90, tmp_path):
+    bad = tmp_path / "broken.cu"
+    bad.write_text('extern "C" __global__ void k(float* x) {\n    x[0] = 1.0f\n}\n')
+    with pytest.raises(cupy.cuda.compiler.CompileException) as raised:
+        nvrtc_for_sm90(bad.read_text(), compile_options((), bad.parent))
+    message = str(readable_compile_error(raised.value, str(bad)))
+    assert f"{bad}(3): error" in message and raised.value.name not in message
+
+
+def test_includes_resolve_from_the_kernels_folder():
+    assert f"-I{kernels_dir()}" in compile_options() and "-std=c++17" in compile_options()
+
+
+def test_without_a_gpu_the_module_refuses_with_the_probe_reason():
+    status = gpu_status()
+    if status.available:
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="needs a usable GPU: " + status.reason[:20]):
+        CudaModule(code='extern "C" __global__ void k() {}')
+
+
+class FakeRawKernel:
+    max_dynamic_shared_size_bytes = 0
+
+    def __init__(self, error=None):
+        self.error = error
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        if self.error:
+            raise self.error
+
+
+def test_a_launch_error_names_the_kernel():
+    function = CudaFunction(FakeRawKernel(cupy.cuda.runtime.CUDARuntimeError(1)), "my_kernel<float>")
+    with pytest.raises(KernelLaunchError, match=r"my_kernel<float> \(grid=\(2, 1, 1\)"):
+        function((2, 1, 1), (32, 1, 1), ())
+
+
+def test_debug_sync_turns_an_asynchronous_fault_into_an_error_naming_the_kernel(monkeypatch):
+    class FaultingStream:
+        def synchronize(self):
+            raise cupy.cuda.runtime.CUDARuntimeError(700)  # cudaErrorIllegalAddress
+
+    monkeypatch.setattr(cupy.cuda, "get_current_stream", lambda: FaultingStream())
+    function = CudaFunction(FakeRawKernel(), "faulty")
+    monkeypatch.setenv("CNN_GPU_DEBUG_SYNC", "0")
+    function((1, 1, 1), (1, 1, 1), ())  # not synchronised: the fault stays hidden
+    monkeypatch.setenv("CNN_GPU_DEBUG_SYNC", "1")
+    with pytest.raises(KernelLaunchError, match="faulty .* faulted while running"):
+        function((1, 1, 1), (1, 1, 1), ())
+
+
+def test_large_dynamic_shared_memory_raises_the_kernels_limit_first():
+    raw = FakeRawKernel()
+    CudaFunction(raw, "big")((1, 1, 1), (1, 1, 1), (), shared_mem=100 * 1024)
+    assert raw.max_dynamic_shared_size_bytes == 100 * 1024
+    small = FakeRawKernel()
+    CudaFunction(small, "small")((1, 1, 1), (1, 1, 1), (), shared_mem=1024)
+    assert small.max_dynamic_shared_size_bytes == 0
+
+
+def test_code_or_path_exactly():
+    with pytest.raises(ValueError, match="exactly one"):
+        CudaModule()
+    with pytest.raises(ValueError, match="exactly one"):
+        CudaModule(code="", path="x.cu")

@@ -1,0 +1,89 @@
+"""The bias + activation kernels against the NumPy reference of cnn_gpu.ops.activation.
+
+Separate from test_activation.py (the reference's own tests); same family, same references.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.cuda.kernel import backend_xp
+from cnn_gpu.ops import activation
+from cnn_gpu.ops.activation import KERNEL_ACTIVATIONS, bias_activation_backward, bias_activation_forward
+from helpers import assert_close, on_backend, poisoned, random_array, to_host
+
+# Channel counts: 1, not a multiple of 4, a multiple of 4 (float4), more than a warp wide.
+SHAPES = [(1, 1), (7, 3), (5, 8), (3, 5, 36), (9, 33)]
+
+
+def reference(name, x, bias):
+    z = x.astype(np.float64) + (0 if bias is None else bias.astype(np.float64))
+    return activation.FORWARD[name](z)
+
+
+def variants_for(shape, dtype):
+    return ["grid_stride"] + (["float4"] if dtype == np.float32 and shape[-1] % 4 == 0 else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("name", KERNEL_ACTIVATIONS)
+def test_forward_matches_the_reference(rng, kernel_backend, name, with_bias, shape, dtype):
+    x = random_array(rng, shape, dtype, -4, 4)
+    bias = random_array(rng, shape[-1:], dtype) if with_bias else None
+    for variant in variants_for(shape, dtype):
+        out = on_backend(poisoned(shape, dtype), kernel_backend)
+        bias_activation_forward(on_backend(x, kernel_backend), None if bias is None else on_backend(bias, kernel_backend),
+                                name, variant, out=out, backend=kernel_backend)
+        assert_close(out, reference(name, x, bias), what=f"{name} {variant}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES + [(300, 5), (2100, 3)])
+@pytest.mark.parametrize("name", KERNEL_ACTIVATIONS)
+def test_backward_and_bias_gradient_match_the_reference(rng, kernel_backend, name, shape, dtype):
+    # |x| <= 2 keeps tanh's 1 - y^2 away from cancellation: for y near 1, float32 y itself (the
+    # input both sides share) decides 1 - y^2 only to a few digits, whatever the kernel does.
+    x = random_array(rng, shape, dtype, -2, 2)
+    y = activation.FORWARD[name](x)
+    dy = random_array(rng, shape, dtype)
+    dx = on_backend(poisoned(shape, dtype), kernel_backend)
+    _, dbias = bias_activation_backward(on_backend(y, kernel_backend), on_backend(dy, kernel_backend), name, dx=dx,
+                                        backend=kernel_backend)
+    expected = activation.BACKWARD[name](x.astype(np.float64), y.astype(np.float64), dy.astype(np.float64))
+    assert_close(dx, expected, what=f"{name} dx")
+    assert_close(dbias, expected.reshape(-1, shape[-1]).sum(axis=0), what=f"{name} dbias")
+
+
+def test_float4_is_refused_where_it_does_not_fit(kernel_backend):
+    xp = backend_xp(kernel_backend)
+    x = xp.ones((4, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="float4 needs"):
+        bias_activation_forward(x, None, "relu", "float4", backend=kernel_backend)
+    misaligned = xp.ones(4 * 8 + 1, dtype=np.float32)[1:].reshape(4, 8)  # C-contiguous, 4 bytes off
+    out = bias_activation_forward(misaligned, None, "relu", backend=kernel_backend)  # auto: grid-stride
+    assert_close(out, np.ones((4, 8)))
+
+
+def test_bad_arguments_are_refused(kernel_backend):
+    x = on_backend(np.ones((3, 4), np.float32), kernel_backend)
+    with pytest.raises(ValueError, match="activation kernels compute"):
+        bias_activation_forward(x, None, "softmax", backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        bias_activation_forward(x, on_backend(np.ones(3, np.float32), kernel_backend), "relu", backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"dy must have shape \(3, 4\)"):
+        bias_activation_backward(x, x[:2], "relu", backend=kernel_backend)
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax"])
+def test_the_kernel_backend_matches_the_numpy_backend(rng, kernel_backend, name):
+    backend = KernelBackend(backend_xp(kernel_backend))
+    assert backend.name == kernel_backend
+    x = random_array(rng, (6, 10), np.float32, -3, 3)[:, 1:9]  # a strided view: the backend copies it
+    dy = random_array(rng, (6, 8), np.float32)
+    y = backend.activation_forward(name, backend.asarray(x))
+    dx = backend.activation_backward(name, backend.asarray(x), y, backend.asarray(dy))
+    assert_close(y, activation.FORWARD[name](x.astype(np.float64)))
+    expected = activation.BACKWARD[name](x.astype(np.float64), to_host(y).astype(np.float64), dy.astype(np.float64))
+    assert_close(dx, expected)

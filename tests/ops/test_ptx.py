@@ -1,0 +1,142 @@
+"""Each helper of kernels/ptx.cuh against a NumPy model of what the PTX ISA documents.
+
+The probes of kernels/ptx_probe.cu run one helper each. Under the emulator that checks the helper's
+emulated twin; on a GPU (``gpu`` marker) the same test checks the PTX instruction, so twin and
+hardware are held to one model.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar
+from helpers import on_backend, to_host
+
+F32_TO_TF32 = Kernel("ptx_probe.cu", "probe_f32_to_tf32",
+                     [Array("x", "float32"), Array("bits", "uint32"), Scalar("n", "int32")])
+MMA = Kernel("ptx_probe.cu", "probe_mma_tf32_m16n8k8",
+             [Array("a_frags", "uint32"), Array("b_frags", "uint32"), Array("acc_frags", "float32"),
+              Array("d_frags", "float32")])
+CP_ASYNC = Kernel("ptx_probe.cu", "probe_cp_async",
+                  [Array("first", "float32"), Array("second", "float32"), Array("src_bytes", "int32"),
+                   Array("out", "float32"), Scalar("width", "int32")])
+
+
+# --- cvt.rna.tf32.f32 --------------------------------------------------------------------------------
+def tf32_round_model(x):
+    """x rounded to 11 significant bits, ties away from zero, in float64 arithmetic (normal numbers).
+
+    Independent of the bit trick the twin uses: frexp splits x = m * 2^e with 0.5 <= |m| < 1, and
+    m * 2^11 is rounded half away from zero. Past float32's largest value the result is infinite.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    m, e = np.frexp(x)
+    scaled = np.abs(m) * 2.0**11
+    rounded = np.sign(m) * np.floor(scaled + 0.5) / 2.0**11
+    out = np.ldexp(rounded, e)
+    out[np.abs(out) > np.finfo(np.float32).max] = np.inf * np.sign(out[np.abs(out) > np.finfo(np.float32).max])
+    return out.astype(np.float32)
+
+
+def run_f32_to_tf32(x, backend):
+    bits = on_backend(np.zeros(x.size, np.uint32), backend)
+    F32_TO_TF32((-(-x.size // 128),), (128,), (on_backend(x, backend), bits, x.size), backend=backend)
+    return to_host(bits)
+
+
+def test_f32_to_tf32_rounds_to_nearest_with_ties_away_from_zero(rng, kernel_backend):
+    one_ulp = 2.0**-10  # TF32's ulp at 1.0
+    specials = np.array([1.0, 1 + one_ulp / 2, -(1 + one_ulp / 2), 1 + 3 * one_ulp / 2, 1 + one_ulp / 2 - 2**-23,
+                         -(1 + one_ulp / 2 - 2**-23), 2 - one_ulp / 2, 0.0, -0.0, 2.0**-126,
+                         float(np.finfo(np.float32).max), -float(np.finfo(np.float32).max)], dtype=np.float32)
+    randoms = (rng.standard_normal(1000) * 10.0 ** rng.integers(-30, 30, 1000)).astype(np.float32)
+    x = np.concatenate([specials, randoms])
+    out = run_f32_to_tf32(x, kernel_backend)
+    assert np.all(out & 0x1FFF == 0), "the low 13 bits of a TF32 value must be zero"
+    expected = tf32_round_model(x)
+    got = out.view(np.float32)
+    mismatch = np.flatnonzero(got != expected)
+    assert mismatch.size == 0, f"first mismatches: x={x[mismatch[:5]]} got={got[mismatch[:5]]} want={expected[mismatch[:5]]}"
+    # The ties went away from zero, both signs, and the largest float rounded up to infinity.
+    assert got[1] == 1 + one_ulp and got[2] == -(1 + one_ulp) and got[3] == 1 + 2 * one_ulp
+    assert got[10] == np.inf and got[11] == -np.inf
+
+
+def test_f32_to_tf32_keeps_infinities(kernel_backend):
+    out = run_f32_to_tf32(np.array([np.inf, -np.inf], np.float32), kernel_backend)
+    assert list(out.view(np.float32)) == [np.inf, -np.inf]
+
+
+# --- mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 ------------------------------------------------
+def fragments(a, b, c):
+    """Per-lane registers of A (16x8), B (8x8), C (16x8) by "Matrix Fragments for mma.m16n8k8" (.tf32).
+
+    groupID g = lane >> 2, threadID_in_group t = lane % 4;
+    A: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B: b0 (t, g), b1 (t+4, g);
+    C, D: c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1).
+    """
+    lane = np.arange(32)
+    g, t = lane >> 2, lane % 4
+    a_frags = np.stack([a[g, t], a[g + 8, t], a[g, t + 4], a[g + 8, t + 4]], axis=1)
+    b_frags = np.stack([b[t, g], b[t + 4, g]], axis=1)
+    c_frags = np.stack([c[g, 2 * t], c[g, 2 * t + 1], c[g + 8, 2 * t], c[g + 8, 2 * t + 1]], axis=1)
+    return a_frags, b_frags, c_frags
+
+
+def from_accumulator_fragments(d_frags):
+    """The 16 x 8 matrix D from the lanes' accumulator registers (the inverse of the C layout)."""
+    lane = np.arange(32)
+    g, t = lane >> 2, lane % 4
+    d = np.full((16, 8), np.nan, dtype=np.float32)
+    d[g, 2 * t], d[g, 2 * t + 1], d[g + 8, 2 * t], d[g + 8, 2 * t + 1] = d_frags.T
+    return d
+
+
+def run_mma(a, b, c, backend):
+    """D = A B + C by one probe launch, A and B given as float32 matrices of any bit pattern."""
+    a_frags, b_frags, c_frags = fragments(a.view(np.uint32), b.view(np.uint32), c)
+    d_frags = on_backend(np.full((32, 4), np.nan, np.float32), backend)
+    MMA((1,), (32,), tuple(on_backend(np.ascontiguousarray(f), backend) for f in (a_frags, b_frags, c_frags))
+        + (d_frags,), backend=backend)
+    return from_accumulator_fragments(to_host(d_frags))
+
+
+def test_mma_fragment_layout_matches_the_ptx_isa(rng, kernel_backend):
+    # Small integers: every product and sum is exact, so D must equal A B + C bit for bit, and any
+    # misplaced element shows.
+    a = rng.integers(-8, 9, (16, 8)).astype(np.float32)
+    b = rng.integers(-8, 9, (8, 8)).astype(np.float32)
+    c = rng.integers(-64, 65, (16, 8)).astype(np.float32)
+    np.testing.assert_array_equal(run_mma(a, b, c, kernel_backend), a @ b + c)
+
+
+def truncate_to_tf32(x):
+    return (np.asarray(x, np.float32).view(np.uint32) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+def test_mma_reads_only_the_tf32_bits_of_its_operands(rng, kernel_backend):
+    # Operands with all 23 mantissa bits set: the result must be that of the operands cut to TF32
+    # (low 13 bits ignored), not rounded to TF32; the two models differ by far more than the tolerance.
+    a = rng.uniform(-1, 1, (16, 8)).astype(np.float32)
+    b = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
+    c = rng.uniform(-1, 1, (16, 8)).astype(np.float32)
+    truncated = truncate_to_tf32(a).astype(np.float64) @ truncate_to_tf32(b).astype(np.float64) + c
+    rounded = tf32_round_model(a).astype(np.float64) @ tf32_round_model(b).astype(np.float64) + c
+    d = run_mma(a, b, c, kernel_backend).astype(np.float64)
+    tolerance = 1e-6 * np.abs(truncated).max()
+    assert np.abs(rounded - truncated).max() > 20 * tolerance
+    np.testing.assert_allclose(d, truncated, rtol=0, atol=tolerance)
+
+
+# --- cp.async ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("width", [4, 1])
+def test_cp_async_copies_src_bytes_and_zero_fills_the_rest(rng, kernel_backend, width):
+    first = rng.uniform(1, 2, 256).astype(np.float32)
+    second = rng.uniform(3, 4, 256).astype(np.float32)
+    src_bytes = rng.choice([0, 4, 8, 12, 16], 64).astype(np.int32)
+    out = on_backend(np.full(512, np.nan, np.float32), kernel_backend)
+    CP_ASYNC((1,), (64,), (on_backend(first, kernel_backend), on_backend(second, kernel_backend),
+                           on_backend(src_bytes, kernel_backend), out, width), backend=kernel_backend)
+    kept = np.arange(4)[None, :] * 4 < src_bytes[:, None]  # (thread, float): copied, else zero
+    for half, source in enumerate((first, second)):
+        expected = np.where(kept, source.reshape(64, 4), 0.0).reshape(-1)
+        np.testing.assert_array_equal(to_host(out)[256 * half: 256 * (half + 1)], expected)
