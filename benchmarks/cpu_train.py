@@ -86,7 +86,7 @@ def interleaved_epoch_times(trainers: dict, epochs: int) -> dict:
 
 
 def table() -> str:
-    rows = [[f"{r['torch_threads']}", r["thread_settings"]["OPENBLAS_NUM_THREADS"],
+    rows = [[f"{r['threads']['torch']}", r["threads"]["OPENBLAS_NUM_THREADS"],
              f"{r['cnn_gpu_numpy']['seconds_per_epoch']:.2f}", f"{r['pytorch_cpu']['seconds_per_epoch']:.2f}",
              f"**{r['ratio']:.2f}**", f"{r['machine']['cpu']}, {r['machine']['cores']} cores",
              " / ".join(f"{x:.1f}" for x in r["load_average_after"])]
@@ -132,7 +132,8 @@ def main() -> None:
     path = run_info.write_result(f"cpu_train_{tag}threads-{torch.get_num_threads()}", {
         "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size,
         "epochs": args.epochs, "seed": args.seed, "load_average_after": os.getloadavg(),
-        "torch_threads": torch.get_num_threads(),
+        "threads": {"torch": torch.get_num_threads(),
+                    **{v: os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}},
         **measured, "ratio": ratio, "goal_ratio": GOAL_RATIO,
         **provenance,
     })
