@@ -86,14 +86,14 @@ def interleaved_epoch_times(trainers: dict, epochs: int) -> dict:
 
 
 def table() -> str:
-    rows = [[f"{r['threads']['torch']}", r["threads"]["OPENBLAS_NUM_THREADS"],
+    rows = [[r["result_file"], f"{r['threads']['torch']}", r["threads"]["OPENBLAS_NUM_THREADS"],
              f"{r['cnn_gpu_numpy']['seconds_per_epoch']:.2f}", f"{r['pytorch_cpu']['seconds_per_epoch']:.2f}",
              f"**{r['ratio']:.2f}**", f"{r['machine']['cpu']}, {r['machine']['cores']} cores",
-             " / ".join(f"{x:.1f}" for x in r["load_average_after"])]
+             " / ".join(f"{x:.1f}" for x in r["load_average_after"]), r["git_commit"][:7]]
             for r in run_info.load_results("cpu_train_*")]
     return run_info.markdown_table(
-        ["PyTorch threads", "OPENBLAS_NUM_THREADS", "cnn_gpu s/epoch", "PyTorch s/epoch", "ratio",
-         "machine", "load average after (1/5/15 min)"], rows)
+        ["result", "PyTorch threads", "OPENBLAS_NUM_THREADS", "cnn_gpu s/epoch", "PyTorch s/epoch", "ratio",
+         "machine", "load average after (1/5/15 min)", "commit"], rows)
 
 
 def main() -> None:

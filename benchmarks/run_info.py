@@ -99,7 +99,9 @@ def write_result(name: str, data: dict) -> Path:
 
 
 def load_results(pattern: str) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob(f"{pattern}.json"))]
+    """Every result file matching ``pattern``, each with its name under ``result_file``."""
+    return [{**json.loads(path.read_text()), "result_file": path.stem}
+            for path in sorted(RESULTS.glob(f"{pattern}.json"))]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
