@@ -10,6 +10,7 @@ N being PyTorch's thread count.
 
     pip install -e '.[bench]'   # torch: install a CPU build first to avoid the CUDA download
     python benchmarks/cpu_train.py [--dataset mnist-sample] [--epochs 4]
+    python benchmarks/cpu_train.py --table
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ def interleaved_epoch_times(trainers: dict, epochs: int) -> dict:
     return times
 
 
+def table() -> str:
+    rows = [[r["result_file"], f"{r['threads']['torch']}", r["threads"]["OPENBLAS_NUM_THREADS"],
+             f"{r['cnn_gpu_numpy']['seconds_per_epoch']:.2f}", f"{r['pytorch_cpu']['seconds_per_epoch']:.2f}",
+             f"**{r['ratio']:.2f}**", f"{r['machine']['cpu']}, {r['machine']['cores']} cores",
+             " / ".join(f"{x:.1f}" for x in r["load_average_after"]), r["git_commit"][:7]]
+            for r in run_info.load_results("cpu_train_*")]
+    return run_info.markdown_table(
+        ["result", "PyTorch threads", "OPENBLAS_NUM_THREADS", "cnn_gpu s/epoch", "PyTorch s/epoch", "ratio",
+         "machine", "load average after (1/5/15 min)", "commit"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=datasets.SAMPLE, choices=datasets.NAMES)
@@ -92,7 +104,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", help="names the machine in the result file's name")
+    parser.add_argument("--table", action="store_true", help="print the table of all results and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table())
+        return
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is a warm-up and not counted")
 

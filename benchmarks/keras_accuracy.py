@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import statistics
 import time
@@ -57,15 +56,13 @@ def measure(name: str, seeds, epochs: int, batch_size: int) -> dict:
 
 
 def table() -> str:
-    rows = ["| framework | backend | " + " | ".join(f"seed {s}" for s in SEEDS) + " | mean |",
-            "|---|---|" + "---|" * (len(SEEDS) + 1)]
-    for path in sorted(run_info.RESULTS.glob("accuracy_*.json")):
-        result = json.loads(path.read_text())
-        accuracies = [f"{100 * r['test_accuracy']:.2f}" for r in result["runs"]]
-        rows.append(f"| {result['framework']} {result['versions'].get(result['framework'].replace('_', '-'), '')} "
-                    f"| {result['backend']} | " + " | ".join(accuracies)
-                    + f" | **{100 * result['mean_test_accuracy']:.2f}** |")
-    return "\n".join(rows)
+    rows = []
+    for result in run_info.load_results("accuracy_*"):
+        package = result["framework"].replace("_", "-")
+        rows.append([f"{result['framework']} {result['versions'].get(package, '')}", result["backend"],
+                     *(f"{100 * r['test_accuracy']:.2f}" for r in result["runs"]),
+                     f"**{100 * result['mean_test_accuracy']:.2f}**"])
+    return run_info.markdown_table(["framework", "backend", *(f"seed {s}" for s in SEEDS), "mean"], rows)
 
 
 def main() -> None:

@@ -76,12 +76,17 @@ def versions(*packages: str) -> dict[str, str]:
     return found
 
 
+# BLAS and OpenMP thread counts change both speed and the float rounding of every product.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def describe_run(*packages: str) -> dict:
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
         "versions": versions("numpy", *packages),
+        "thread_settings": {v: os.environ.get(v, "unset") for v in THREAD_VARIABLES},
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
 
@@ -91,3 +96,15 @@ def write_result(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+def load_results(pattern: str) -> list[dict]:
+    """Every result file matching ``pattern``, each with its name under ``result_file``."""
+    return [{**json.loads(path.read_text()), "result_file": path.stem}
+            for path in sorted(RESULTS.glob(f"{pattern}.json"))]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """The README's tables, printed from result files rather than typed."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)

@@ -17,16 +17,22 @@ AUTO = "auto"  # full MNIST if it is on disk, else the embedded sample
 
 # --- shared arguments ----------------------------------------------------------------------------
 def _positive_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def _fraction(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
     if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
     return value
 
 
@@ -221,7 +227,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except (datasets.DatasetNotFoundError, datasets.DatasetFormatError) as error:
+    # Bad input: missing or corrupt files, a model that does not fit the data. Their messages say
+    # what is wrong; a traceback would only hide that.
+    except (OSError, ValueError) as error:
         print(f"cnn-gpu {args.command}: {error}", file=sys.stderr)
         return 1
 

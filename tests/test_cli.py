@@ -1,7 +1,7 @@
 import pytest
 
 from cnn_gpu import cli, system_info
-from dataset_files import write_idx_dataset
+from dataset_files import write_cifar_dataset, write_idx_dataset
 
 
 def test_info_reports_every_probe(capsys):
@@ -26,7 +26,9 @@ def test_info_goes_on_past_a_failing_probe(capsys, monkeypatch):
 @pytest.mark.parametrize("argv,message", [
     (["train", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
     (["train", "--batch-size", "-3"], "--batch-size: must be a positive integer, got -3"),
-    (["train", "--validation-split", "1"], "--validation-split: must be in [0, 1), got 1"),
+    (["train", "--validation-split", "1"], "--validation-split: must be a number in [0, 1), got 1"),
+    (["train", "--validation-split", "half"], "--validation-split: must be a number in [0, 1), got half"),
+    (["train", "--epochs", "five"], "--epochs: must be a positive integer, got five"),
     (["train", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
     (["evaluate"], "the following arguments are required: model"),
     ([], "the following arguments are required: COMMAND"),
@@ -73,3 +75,25 @@ def test_auto_dataset_falls_back_to_the_embedded_sample(capsys, offline_data):
     assert x_train.shape == (4000, 28, 28, 1) and y_train.shape == (4000, 10) and len(x_test) == 1000
     assert "dataset: mnist-sample (full MNIST is not on disk" in capsys.readouterr().out
     assert offline_data.requests == []  # auto never downloads
+
+
+@pytest.mark.parametrize("problem", ["missing file", "corrupt file", "wrong input shape"])
+def test_evaluate_reports_bad_input_in_one_line(capsys, offline_data, tmp_path, rng, problem):
+    write_idx_dataset(tmp_path / "mnist", rng, n_train=4, n_test=3)
+    write_cifar_dataset(tmp_path / "cifar10", rng)
+    model = tmp_path / "model.cnn"
+    assert cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                     "--save", str(model)]) == 0
+    dataset = "mnist"
+    if problem == "missing file":
+        model.unlink()
+    elif problem == "corrupt file":
+        model.write_bytes(b"not a model")
+    else:
+        dataset = "cifar10"
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(model), "--dataset", dataset, "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cnn-gpu evaluate: ") and len(err.splitlines()) == 1
+    assert {"missing file": "No such file", "corrupt file": "not a cnn_gpu model file",
+            "wrong input shape": "the model expects (None, 28, 28, 1)"}[problem] in err
