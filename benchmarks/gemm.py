@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from benchmarks import harness
+from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm, gemm_reference
 
 SQUARES = [256, 512, 1024, 2048, 4096, 8192]
@@ -109,11 +110,15 @@ def main(argv=None) -> int:
     # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
     session = harness.Session("gemm_sweep" if args.sweep else "gemm", args, warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
+    not_launched = []
     try:
-        measure_sweep(session) if args.sweep else measure_all(session)
+        if args.sweep:
+            not_launched = measure_sweep(session)
+        else:
+            measure_all(session)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
         print("gemm: interrupted; writing the cases measured so far", flush=True)
-    return harness.finish(session)
+    return harness.finish(session) or int(bool(not_launched))
 
 
 def measure_all(session):
@@ -129,13 +134,22 @@ def measure_all(session):
 
 
 def measure_sweep(session):
-    """The cuBLAS baselines, then every GEMM_SWEEP entry, on the sweep's square (A.B)."""
+    """The cuBLAS baselines, then every GEMM_SWEEP entry, on the sweep's square (A.B). A tiling the
+    device will not launch is reported and skipped, so that it does not cost the others their turn;
+    returns those."""
     square = session.pick(f"square{SWEEP_SQUARE}", "square40")
     ((prefix, shapes, (product,)),) = [p for p in problems(session.dry_run) if p[0] == square]
     sets = operand_sets(session, shapes)
     case, baselines = measure_baselines(session, sets, prefix, product)
+    not_launched = []
     for variant in GEMM_SWEEP:
-        measure_rung(session, sets, case, product, variant, variant, baselines, {"tiling": variant.tiling.label})
+        label = variant.tiling.label
+        try:
+            measure_rung(session, sets, case, product, variant, variant, baselines, {"tiling": label})
+        except KernelLaunchError as error:
+            print(f"gemm_sweep: {variant.name} {label} not measured: {error}", flush=True)
+            not_launched.append(f"{variant.name} {label}")
+    return not_launched
 
 
 def operand_sets(session, shapes):

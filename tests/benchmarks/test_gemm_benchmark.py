@@ -6,6 +6,7 @@ import json
 from benchmarks import gemm as gemm_benchmark
 from benchmarks import report
 from cnn_gpu import cli
+from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS
 
 
@@ -60,3 +61,18 @@ def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path,
     assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     document = json.loads((tmp_path / "gemm.json").read_text())
     assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
+
+
+def test_a_tiling_the_device_will_not_launch_costs_only_its_own_row(tmp_path, monkeypatch):
+    measure = gemm_benchmark.measure_rung
+    refused = GEMM_SWEEP[1]
+
+    def refuse_one(session, sets, case, product, kernel, *args):
+        if kernel == refused:
+            raise KernelLaunchError("launch of kernel ... failed: too many resources requested for launch")
+        return measure(session, sets, case, product, kernel, *args)
+
+    monkeypatch.setattr(gemm_benchmark, "measure_rung", refuse_one)
+    assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 1
+    results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
+    assert [r["params"].get("tiling") for r in results[1:]] == [v.tiling.label for v in GEMM_SWEEP if v != refused]
