@@ -11,6 +11,11 @@ The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so tha
 gpu_check.sh's per-benchmark time limit.
 The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
 --ladder square4096``.
+
+``--sweep`` times the tile sweep instead (``GEMM_SWEEP`` in cnn_gpu/ops/gemm.py: the tiled rungs under
+other block tiles, warp tiles, K-tiles and pipeline depths) on the 4096^3 A.B square, after the two
+cuBLAS baselines, into gemm_sweep.json; each result's ``tiling`` parameter names its tiling. Its
+module compiles at the first launch (about 15 s of NVRTC), outside the timings.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import sys
 import numpy as np
 
 from benchmarks import harness
-from cnn_gpu.ops.gemm import GEMM_VARIANTS, gemm, gemm_reference
+from cnn_gpu.cuda.loader import KernelLaunchError
+from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm, gemm_reference
 
 SQUARES = [256, 512, 1024, 2048, 4096, 8192]
 # The seed model's Dense layers (in_features, units) and the batches to time them at.
@@ -28,6 +34,8 @@ DENSE_LAYERS = [(5408, 64), (64, 10)]
 BATCHES = [32, 128, 512]
 # Rungs 1 and 2 need seconds per launch past this size; they are skipped there.
 SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
+# The square the tile sweep runs on (a dry run takes the dry run's square).
+SWEEP_SQUARE = 4096
 
 
 def dense_products(batch, fan_in, units):
@@ -83,11 +91,12 @@ def cublas_runs(session):
             "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
 
 
-def measure_product(session, sets, case, product, name, run, tf32):
+def measure_product(session, sets, case, product, name, run, tf32, extra_params=None):
     """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
     label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
     out = case["out"]
-    params = {"case": case["name"], "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "tf32": tf32}
+    params = {"case": case["name"], "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "tf32": tf32,
+              **(extra_params or {})}
     return session.measure(
         name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
         lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
@@ -95,34 +104,76 @@ def measure_product(session, sets, case, product, name, run, tf32):
 
 
 def main(argv=None) -> int:
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--sweep", action="store_true", help="time the tile sweep (GEMM_SWEEP) instead of the ladder")
+    args = parser.parse_args(argv)
     # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
-    session = harness.Session("gemm", harness.parse_args(__doc__, argv), warmup=2, repeat=15, batch_ms=0.5,
+    session = harness.Session("gemm_sweep" if args.sweep else "gemm", args, warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
+    not_launched = []
     try:
-        measure_all(session)
+        if args.sweep:
+            not_launched = measure_sweep(session)
+        else:
+            measure_all(session)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
         print("gemm: interrupted; writing the cases measured so far", flush=True)
-    return harness.finish(session)
+    return harness.finish(session) or int(bool(not_launched))
 
 
 def measure_all(session):
     """Every problem's products: the cuBLAS baselines first, then each rung against them."""
     for prefix, shapes, products in problems(session.dry_run):
-        sets = session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
-                                  4 * sum(int(np.prod(shape)) for shape in shapes.values()))
+        sets = operand_sets(session, shapes)
         for product in products:
-            label, m, n, k = product[:4]
-            case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
-            baselines = {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
-                         for name, (tf32, run) in cublas_runs(session).items()}
+            case, baselines = measure_baselines(session, sets, prefix, product)
             for name, variant in GEMM_VARIANTS.items():
-                if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
+                if name in SLOW_VARIANTS and max(product[1:4]) > NAIVE_MAX:
                     continue
-                run = lambda a, b, ta, tb, out, name=name: gemm(  # noqa: E731
-                    a, b, trans_a=ta, trans_b=tb, variant=name, out=out, backend=session.backend)
-                result = measure_product(session, sets, case, product, name, run, variant.tf32)
-                baseline = baselines.get(variant.tf32, baselines.get(False))
-                result["vs_cublas"] = result["tflops"] / baseline if baseline else None
+                measure_rung(session, sets, case, product, name, variant, baselines)
+
+
+def measure_sweep(session):
+    """The cuBLAS baselines, then every GEMM_SWEEP entry, on the sweep's square (A.B). A tiling the
+    device will not launch is reported and skipped, so that it does not cost the others their turn;
+    returns those."""
+    square = session.pick(f"square{SWEEP_SQUARE}", "square40")
+    ((prefix, shapes, (product,)),) = [p for p in problems(session.dry_run) if p[0] == square]
+    sets = operand_sets(session, shapes)
+    case, baselines = measure_baselines(session, sets, prefix, product)
+    not_launched = []
+    for variant in GEMM_SWEEP:
+        label = variant.tiling.label
+        try:
+            measure_rung(session, sets, case, product, variant, variant, baselines, {"tiling": label})
+        except KernelLaunchError as error:
+            print(f"gemm_sweep: {variant.name} {label} not measured: {error}", flush=True)
+            not_launched.append(f"{variant.name} {label}")
+    return not_launched
+
+
+def operand_sets(session, shapes):
+    """Random operands of ``shapes`` ({name: shape}), in as many sets as the harness rotates through."""
+    return session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
+                              4 * sum(int(np.prod(shape)) for shape in shapes.values()))
+
+
+def measure_baselines(session, sets, prefix, product):
+    """A fresh case for ``product`` and its cuBLAS rates, ``{tf32: TFLOP/s}``."""
+    label, m, n = product[:3]
+    case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
+    return case, {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
+                  for name, (tf32, run) in cublas_runs(session).items()}
+
+
+def measure_rung(session, sets, case, product, kernel, variant, baselines, extra_params=None):
+    """One kernel (a ladder name or a GEMM_SWEEP entry) timed and checked, with its fraction of the
+    cuBLAS run of the same precision (``vs_cublas``)."""
+    run = lambda a, b, ta, tb, out: gemm(  # noqa: E731
+        a, b, trans_a=ta, trans_b=tb, variant=kernel, out=out, backend=session.backend)
+    result = measure_product(session, sets, case, product, variant.name, run, variant.tf32, extra_params)
+    baseline = baselines.get(variant.tf32, baselines.get(False))
+    result["vs_cublas"] = result["tflops"] / baseline if baseline else None
 
 
 if __name__ == "__main__":

@@ -46,13 +46,18 @@ MIN_SAMPLES = 5
 EMULATED_L2_BYTES = 64 * 1024
 
 
-def parse_args(description: str, argv=None):
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes; a script adds its own to it before parsing."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON result")
     parser.add_argument("--dry-run", action="store_true",
                         help="emulator, tiny shapes, few repeats: checks the script, measures nothing")
     parser.add_argument("--repeat", type=int, default=None, help="timed samples per case")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(description: str, argv=None):
+    return argument_parser(description).parse_args(argv)
 
 
 # --- statistics --------------------------------------------------------------------------------

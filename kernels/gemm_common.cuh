@@ -139,6 +139,37 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
     else copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
 }
 
+// The shared-memory buffers of the cp.async kernels: STAGES of them, each an A tile then a B tile,
+// in dynamic shared memory (the larger tilings need more than the 48 KB a static array may have).
+// Each tile keeps its operand's layout (load_tile_async): k contiguous -> s[mn][k] with row stride
+// BK + 4, mn contiguous -> s[k][mn] with row stride ROWS + MN_PAD; each kernel says how its strides
+// keep its fragment reads free of bank conflicts. Tiling.shared_bytes in cnn_gpu/ops/gemm.py sizes
+// the launch's dynamic shared memory by the same layout.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS>
+struct StagedTiles {
+    static constexpr bool A_K = !TRANS_A, B_K = TRANS_B;  // is the operand k-contiguous?
+    static constexpr int A_STRIDE = A_K ? BK + 4 : BM + MN_PAD;
+    static constexpr int B_STRIDE = B_K ? BK + 4 : BN + MN_PAD;
+    static constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;
+    static constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
+    static_assert(A_STRIDE % 4 == 0 && B_STRIDE % 4 == 0, "16-byte copies need 16-byte aligned rows");
+
+    float* smem;  // STAGES * (A_FLOATS + B_FLOATS) floats, 16-byte aligned
+
+    __device__ __forceinline__ float* a_tile(int stage) const { return smem + stage * (A_FLOATS + B_FLOATS); }
+    __device__ __forceinline__ float* b_tile(int stage) const { return a_tile(stage) + A_FLOATS; }
+
+    // Issue this thread's copies of K-tile k_tile (A's rows from m0, B's columns from n0) into
+    // buffer `stage`; every thread of the block takes part.
+    __device__ __forceinline__ void load(int stage, int k_tile, const float* __restrict__ a,
+                                         const float* __restrict__ b, int m0, int n0, int M, int N, int K, int tid,
+                                         bool wide) const
+    {
+        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
+        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
+    }
+};
+
 // The software pipeline of the cp.async kernels: STAGES shared-memory buffers, the copies for tile
 // t + STAGES - 1 in flight while tile t is computed. load(stage, k_tile) issues one tile's copies,
 // compute(stage) consumes one. Every iteration commits a group, even an empty one at the end, so

@@ -10,7 +10,9 @@
 // least 3 * 64 MiB = 201 MB. At the H100's ~67 TFLOP/s FP32 peak (datasheet, to be measured) and
 // ~3 TB/s that is 2.0 ms of arithmetic against 0.07 ms of memory: GEMM is compute-bound by 30x,
 // and every kernel below is about feeding the FMA units from ever closer memory.
-// Measured results: "not yet measured on a GPU" until a committed benchmark JSON holds the number.
+// Measured results come from a committed benchmark JSON: benchmarks/results/gemm.json, an NVIDIA
+// H200 at commit 1b45d2c, where cuBLAS FP32 ran 4096^3 A.B at 50.5 TFLOP/s (2.7 ms) and its copy
+// bandwidth was 4.2 TB/s; each rung's line gives its 4096^3 A.B rate and its fraction of that.
 
 #include "gemm_common.cuh"
 
@@ -20,7 +22,8 @@
 // different rows of A (32 cache lines per load) and write 32 different rows of C; every element of
 // A and B is fetched from L2 or DRAM M or N times over.
 // Edges: threads outside C return at once; the dot product only touches valid indices.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 0.49 TFLOP/s at 2048^3 A.B, 1.0% of cuBLAS FP32 (48.9); skipped at
+// 4096^3, where a launch takes seconds.
 
 // The dot product that kernels 1 and 2 share; only who computes which (m, n) differs.
 template <bool TRANS_A, bool TRANS_B>
@@ -49,7 +52,7 @@ __global__ void gemm_naive(const float* __restrict__ a, const float* __restrict_
 // writes 32 consecutive elements of C: global-memory coalescing.
 // Bottleneck: still one global load of A and one of B per FMA; the L1/L2 bandwidth caps it.
 // Edges: as kernel 1.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 6.4 TFLOP/s at 2048^3 A.B, 13% of cuBLAS FP32 (48.9); skipped at 4096^3.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -67,7 +70,8 @@ __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restr
 // dot product from shared memory. Each global element is now read M/TILE (or N/TILE) times, not M.
 // Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
 // Edges: load_tile zero-fills past the matrix; store_output is guarded.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 3.8 TFLOP/s at 4096^3 A.B, 7.6% of cuBLAS FP32; at 2048^3 4.7 TFLOP/s,
+// slower than kernel 2 (6.4 there).
 template <bool TRANS_A, bool TRANS_B, int TILE>
 __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -96,7 +100,7 @@ __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __rest
 // BM x BN = 64 x 64 outputs per block of BM * BN / TM = 512 threads, BK = 8.
 // Bottleneck: shared-memory loads of A (one per FMA), and the global tile loads between barriers.
 // Edges: zero-filled tiles, guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 15.3 TFLOP/s at 4096^3 A.B, 30% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM)
 gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -136,7 +140,7 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
 // 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 26.4 TFLOP/s at 4096^3 A.B, 52% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -184,7 +188,8 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // with no bank conflict (kernel 5's were 32 bytes apart).
 // Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 18.5 TFLOP/s at 4096^3 A.B, 37% of cuBLAS FP32: slower than kernel 5
+// (26.4), not faster.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -230,24 +235,29 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 
 // ---- 7. gemm_warptiled_double_buffered ----------------------------------------------------------
 // Idea: two changes on kernel 6.
-// (a) Double buffering with cp.async: two shared-memory buffers per operand; while the block
-//     computes on one, the copy engine fills the other with the next K-tile (pipelined_mainloop),
-//     so global latency hides behind math and one barrier per K-tile suffices. cp.async cannot
-//     transpose, so each tile keeps its operand's layout: s[k][mn] (mn contiguous) or s[mn][k]
-//     (k contiguous, row stride BK + 4).
-// (b) Warp tiling: the 8 warps split the 128 x 128 block tile 2 (m) x 4 (n), 64 x 32 each, and the
-//     32 lanes of a warp split that 8 (m) x 4 (n), lane_row = lane % 8, lane_col = lane / 8. A lane's
-//     8 rows are chosen per layout so that every shared read is conflict-free or a broadcast:
+// (a) Double buffering with cp.async: STAGES shared-memory buffers per operand (2 by default); while
+//     the block computes on one, the copy engine fills the next with a later K-tile
+//     (pipelined_mainloop), so global latency hides behind math and one barrier per K-tile suffices.
+//     cp.async cannot transpose, so each tile keeps its operand's layout (StagedTiles): s[k][mn]
+//     (mn contiguous) or s[mn][k] (k contiguous, row stride BK + 4).
+// (b) Warp tiling: the warps split the BM x BN block tile into 64 x 32 warp tiles (8 warps in 2 (m)
+//     x 4 (n) for the default 128 x 128), and the 32 lanes of a warp split that 8 (m) x 4 (n),
+//     lane_row = lane % 8, lane_col = lane / 8. A lane's 8 rows are chosen per layout so that every
+//     shared read is conflict-free or a broadcast:
 //       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
 //       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; lanes of a quarter-warp
-//                      read 8 adjacent rows, whose starts BK + 4 = 20 words apart hit distinct banks).
-// Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90):
-// 183 registers for A.B, 178 for A.B^T (one 256-thread block per SM), 127 for A^T.B (two); no
-// spills. The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is
-// where A.B's extra registers go; __launch_bounds__(256, 2) spills.
+//                      read 8 adjacent rows, whose starts BK + 4 words apart hit distinct banks for
+//                      BK = 8, 16, 32).
+// The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
+// benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
+// Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
+// default tiling): 167 registers for A.B, 168 for A.B^T (one 256-thread block per SM), 128 for A^T.B
+// (two); no spills. The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once),
+// which is where A.B's extra registers go; __launch_bounds__(256, 2) spills.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (H200, gemm.json): 31.7 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32 (default tiling, then
+// in static shared memory). benchmarks/gemm.py --sweep times the other tilings.
 
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
 // along that dimension and LANES lanes sharing it.
@@ -280,19 +290,18 @@ __device__ __forceinline__ void load_fragment(float (&f)[2][8], const float* __r
     }
 }
 
-template <bool TRANS_A, bool TRANS_B>
-__global__ void __launch_bounds__(256)
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
-    constexpr int BM = 128, BN = 128, BK = 16, NTHREADS = 256, STAGES = 2;
-    constexpr int WM = 64, WN = 32, LANES_M = 8, LANES_N = 4;
-    constexpr bool A_K = !TRANS_A, B_K = TRANS_B;  // is the operand k-contiguous?
-    constexpr int A_STRIDE = A_K ? BK + 4 : BM, B_STRIDE = B_K ? BK + 4 : BN;
-    constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;
-    constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
-    __shared__ __align__(16) float as[STAGES][A_FLOATS];
-    __shared__ __align__(16) float bs[STAGES][B_FLOATS];
+    // 8 x 4 lanes of 8 x 8 outputs each: the lane layout fixes the warp tile.
+    static_assert(WM == 64 && WN == 32, "the warp tile is 64 x 32");
+    static_assert(BM % WM == 0 && BN % WN == 0 && BK % 4 == 0, "whole warp tiles; K-tiles of whole float4s");
+    constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, LANES_M = 8, LANES_N = 4;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 0, STAGES, NTHREADS>;
+    extern __shared__ float4 smem_vec4[];
+    const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
@@ -301,16 +310,13 @@ gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restr
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     float acc[8][8] = {};
 
-    auto load = [&](int stage, int k_tile) {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(as[stage], a, m0, k_tile * BK, M, K, tid, wide);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(bs[stage], b, n0, k_tile * BK, N, K, tid, wide);
-    };
+    auto load = [&](int stage, int k_tile) { tiles.load(stage, k_tile, a, b, m0, n0, M, N, K, tid, wide); };
     auto compute = [&](int stage) {
         float a_frag[2][8], b_frag[2][8];
 #pragma unroll
         for (int k = 0; k < BK; k += 2) {
-            load_fragment<A_K, A_STRIDE, LANES_M>(a_frag, as[stage], warp_m, lane_row, k);
-            load_fragment<B_K, B_STRIDE, LANES_N>(b_frag, bs[stage], warp_n, lane_col, k);
+            load_fragment<Tiles::A_K, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m, lane_row, k);
+            load_fragment<Tiles::B_K, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n, lane_col, k);
 #pragma unroll
             for (int q = 0; q < 2; ++q)
 #pragma unroll
@@ -325,6 +331,7 @@ gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restr
     for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < 8; ++j)
-            store_output(c, bias, m0 + warp_m + fragment_mn<A_K, LANES_M>(lane_row, i),
-                         n0 + warp_n + fragment_mn<B_K, LANES_N>(lane_col, j), M, N, acc[i][j], alpha, beta, flags);
+            store_output(c, bias, m0 + warp_m + fragment_mn<Tiles::A_K, LANES_M>(lane_row, i),
+                         n0 + warp_n + fragment_mn<Tiles::B_K, LANES_N>(lane_col, j), M, N, acc[i][j],
+                         alpha, beta, flags);
 }

@@ -6,22 +6,42 @@
 // Idea: let the tensor cores do the multiply-adds. One mma.sync.m16n8k8 makes a warp compute a
 // 16 x 8 x 8 product (1024 FMAs) in one instruction; its operands are TF32 (FP32 with a 10-bit
 // mantissa), rounded from the FP32 tiles with cvt.rna as fragments are built.
-//   Block tile BM x BN = 128 x 128, K-tile BK, 4 warps (128 threads) in 2 x 2, each warp 64 x 64:
-//   4 (m) x 8 (n) mma tiles, 128 FP32 accumulators per lane.
-//   Tiles arrive by cp.async, STAGES deep (pipelined_mainloop); each keeps its operand's layout, with
-//   row strides chosen so that a fragment load (lanes g = lane / 4, t = lane % 4 reading element
-//   (g, t) of a tile) touches 32 distinct banks:  s[mn][k] with stride BK + 4 (4 mod 32: 4g + t),
-//   s[k][mn] with stride 128 + 8 (8 mod 32: 8t + g).
-// SPLIT = true is 3xTF32: each operand x becomes big = tf32(x) plus small = tf32(x - big), and
-// big*big + big*small + small*big (three mma, small*small dropped) restores FP32 accuracy
-// (relative error ~2^-22 per product instead of 2^-11) at three times the tensor-core work.
-// Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads 16 + 16 words per lane
-// (LDS.32; no ldmatrix) for 32 mma, and mma.sync on Hopper runs well below the wgmma rate that
-// cuBLAS uses. ptxas (sm_90): 188-198 registers (3xTF32: 229-236), no spills; 102-108 KB of
-// dynamic shared memory for BK = 32, 3 stages: two 128-thread blocks per SM.
+//   The tiling is a template argument (cnn_gpu/ops/gemm.py: TF32_TILING; benchmarks/gemm.py --sweep
+//   times others). By default: block tile BM x BN = 128 x 128, K-tile BK = 32, 4 warps (128
+//   threads) in 2 x 2, each warp 64 x 64: 4 (m) x 8 (n) mma tiles, 128 FP32 accumulators per lane.
+//   Tiles arrive by cp.async, STAGES deep (3 by default; pipelined_mainloop, StagedTiles); each keeps
+//   its operand's layout, with row strides chosen so that a fragment load (lanes g = lane / 4,
+//   t = lane % 4 reading element (g, t) of a tile) touches 32 distinct banks: s[mn][k] with stride
+//   BK + 4 (4g + t mod 32 for BK = 32; 20g + t for BK = 16 and 12g + t for BK = 8 are distinct too),
+//   s[k][mn] with stride BM + 8 (8t + g mod 32, BM a multiple of 32).
+// SPLIT = true is 3xTF32 (gemm_3xtf32_mma): each operand x becomes big = tf32(x) plus
+// small = tf32(x - big), and big*big + big*small + small*big (three mma, small*small dropped)
+// restores FP32 accuracy (relative error ~2^-22 per product instead of 2^-11) at three times the
+// tensor-core work.
+// Accumulation: the tensor core rounds each mma's FP32 result toward zero (ptx.cuh, "Rounding"), so
+// a chain of K/8 mma through one accumulator loses up to an ulp of the running sum at every step,
+// always toward zero. 3xTF32 did that at first, and on an H200 its error grew with K to 2.9e-5 at
+// 4096^3 (gemm.json; cuBLAS FP32 1.1e-6). Now each mma tile's three mma of a k8-step form a
+// chain of their own from zero, the small terms first, and one round-to-nearest FADD per element adds
+// it to the accumulator; the short chain's own drift is below the FP32 sum's rounding (Ootomo &
+// Yokota 2022 keep the chains short the same way). In emulation, 16 x 16 x 4096: 3.6e-5 before,
+// about 4e-7 after (tests/ops/test_gemm.py). The cost: 4 FADDs per 3 mma, and 4 registers per chain
+// in flight, which the 64 x 64 warp tile has not got (it spills); 3xTF32's default tiling is
+// therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 16, 4 stages (TF32X3_TILING).
+// Plain TF32 keeps one chain: its drift (about 1e-5 at K = 4096 in emulation) is small beside the
+// 2.6e-4 that rounding the operands to TF32 costs (cuBLAS TF32 measured the same 2.6e-4), and the
+// FADDs would be 4 per mma.
+// Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads (WM / 16) * 4 + (WN / 8) * 2
+// words per lane (LDS.32; no ldmatrix) for (WM / 16) * (WN / 8) mma tiles, and mma.sync on Hopper runs
+// well below the wgmma rate that cuBLAS uses. ptxas (sm_90, default tilings): TF32 194-200
+// registers, 102-108 KB of dynamic shared memory (two 128-thread blocks per SM); 3xTF32 212-222
+// registers (one 256-thread block per SM), 68-80 KB; no spills.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (H200, benchmarks/results/gemm.json at commit 1b45d2c, 4096^3 A.B): gemm_tf32_mma 105.8
+// TFLOP/s, 27% of cuBLAS TF32 (386.3). gemm_3xtf32_mma 55.0 TFLOP/s, 109% of cuBLAS FP32 (50.5), but
+// that was the old accumulation (one chain) and tiling (64 x 64 warps), and wrong (2.9e-5): the
+// present one is to be re-measured.
 
 #include "gemm_common.cuh"
 
@@ -40,45 +60,39 @@ __device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
     if constexpr (SPLIT) small = f32_to_tf32(x - tf32_bits_as_float(big));
 }
 
-template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BK, int STAGES>
-__global__ void __launch_bounds__(128)
+template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
-    constexpr int BM = 128, BN = 128, NTHREADS = 128, WM = 64, WN = 64, MI = WM / 16, NI = WN / 8;
-    constexpr bool A_K = !TRANS_A, B_K = TRANS_B;
-    constexpr int A_STRIDE = A_K ? BK + 4 : BM + 8, B_STRIDE = B_K ? BK + 4 : BN + 8;
-    constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;
-    constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
-    // STAGES x (A tile, B tile), in dynamic shared memory: over 48 KB for BK = 32, STAGES = 3.
+    static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
+                  "whole warp tiles of whole 16 x 8 x 8 mma tiles");
+    static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
+    constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS>;
     extern __shared__ float4 smem_vec4[];
-    float* smem = reinterpret_cast<float*>(smem_vec4);
+    const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-    const int warp_m = (warp / 2) * WM, warp_n = (warp % 2) * WN;
+    const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     float acc[MI][NI][4] = {};
 
-    auto a_tile = [&](int stage) { return smem + stage * (A_FLOATS + B_FLOATS); };
-    auto b_tile = [&](int stage) { return smem + stage * (A_FLOATS + B_FLOATS) + A_FLOATS; };
-    auto load = [&](int stage, int k_tile) {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
-    };
+    auto load = [&](int stage, int k_tile) { tiles.load(stage, k_tile, a, b, m0, n0, M, N, K, tid, wide); };
     auto compute = [&](int stage) {
-        const float* as = a_tile(stage);
-        const float* bs = b_tile(stage);
+        const float* as = tiles.a_tile(stage);
+        const float* bs = tiles.b_tile(stage);
 #pragma unroll
         for (int k = 0; k < BK; k += 8) {
-            // B fragments of the warp's 8 n-tiles: b[0] = B(k + t, n + g), b[1] = B(k + t + 4, n + g).
+            // B fragments of the warp's NI n-tiles: b[0] = B(k + t, n + g), b[1] = B(k + t + 4, n + g).
             unsigned b_big[NI][2], b_small[NI][2];
 #pragma unroll
             for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
                 for (int r = 0; r < 2; ++r)
-                    to_tf32<SPLIT>(tile_at<B_K, B_STRIDE>(bs, warp_n + ni * 8 + g, k + t + 4 * r),
+                    to_tf32<SPLIT>(tile_at<Tiles::B_K, Tiles::B_STRIDE>(bs, warp_n + ni * 8 + g, k + t + 4 * r),
                                    b_big[ni][r], b_small[ni][r]);
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
@@ -86,16 +100,24 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                 unsigned a_big[4], a_small[4];
 #pragma unroll
                 for (int r = 0; r < 4; ++r)
-                    to_tf32<SPLIT>(tile_at<A_K, A_STRIDE>(as, warp_m + mi * 16 + g + 8 * (r % 2), k + t + 4 * (r / 2)),
+                    to_tf32<SPLIT>(tile_at<Tiles::A_K, Tiles::A_STRIDE>(as, warp_m + mi * 16 + g + 8 * (r % 2),
+                                                                        k + t + 4 * (r / 2)),
                                    a_big[r], a_small[r]);
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) {
                     if constexpr (SPLIT) {
-                        // The small cross terms first, so they are not lost below big*big's ulp.
-                        mma_tf32_m16n8k8(acc[mi][ni], a_small, b_big[ni]);
-                        mma_tf32_m16n8k8(acc[mi][ni], a_big, b_small[ni]);
+                        // A chain of three mma from zero, the small cross terms first so that they
+                        // are not lost below big*big's ulp, then one round-to-nearest FADD into the
+                        // accumulator (see "Accumulation" above).
+                        float part[4] = {};
+                        mma_tf32_m16n8k8(part, a_small, b_big[ni]);
+                        mma_tf32_m16n8k8(part, a_big, b_small[ni]);
+                        mma_tf32_m16n8k8(part, a_big, b_big[ni]);
+#pragma unroll
+                        for (int r = 0; r < 4; ++r) acc[mi][ni][r] += part[r];
+                    } else {
+                        mma_tf32_m16n8k8(acc[mi][ni], a_big, b_big[ni]);
                     }
-                    mma_tf32_m16n8k8(acc[mi][ni], a_big, b_big[ni]);
                 }
             }
         }

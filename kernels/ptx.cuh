@@ -8,6 +8,7 @@
 //   cp_async_wait<N>           wait until at most N of this thread's groups are still in flight
 //   f32_to_tf32                round an FP32 value to TF32 (cvt.rna: nearest, ties away from zero)
 //   mma_tf32_m16n8k8           one warp-wide 16x8x8 TF32 matrix product with FP32 accumulation
+//                              (its result rounded toward zero: see "Rounding" there)
 #pragma once
 
 #ifdef CNN_GPU_EMULATE
@@ -110,7 +111,16 @@ __device__ __forceinline__ float tf32_bits_as_float(unsigned bits)
 //   acc[0] = C[g][2t] acc[1] = C[g][2t+1] acc[2] = C[g+8][2t] acc[3] = C[g+8][2t+1]
 // Every lane of the warp must call it (the .aligned in the name), with the same code path.
 // The operand registers are meant to hold TF32 values (f32_to_tf32's results); the twin reads only
-// their top 19 bits, i.e. treats any lower bits as if they were zero.
+// their top 19 bits, i.e. treats any lower bits as if they were zero (a GPU test confirmed this).
+// Rounding: the twin forms acc + the 8 exact products and rounds that once toward zero to FP32. The
+// PTX ISA does not say how the result is rounded; this is a model fitted to a measurement. On an H200
+// (benchmarks/results/gemm.json, commit 1b45d2c) 3xTF32, which then chained every mma of a K-long dot
+// product through one accumulator, had an error growing linearly with K (1.4e-5 at 2048^3, 2.9e-5
+// at 4096^3, 5.7e-5 at 8192^3), a drift always one way: what rounding toward zero at each of K/8
+// accumulations gives, as Ootomo & Yokota found ("Recovering single precision accuracy from Tensor
+// Cores while surpassing the FP32 theoretical peak performance", 2022). With this twin the emulator
+// shows the same drift (3.6e-5 to 4e-5 for 16 x 16 x 4096), and tests/ops/test_ptx.py holds the
+// hardware to the model on a GPU. So: keep mma accumulation chains short (gemm_tensorcore.cu).
 __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2])
 {
 #ifdef CNN_GPU_EMULATE
@@ -133,10 +143,12 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
     const int g = lane / 4, t = lane % 4;
     for (int i = 0; i < 4; ++i) {
         const int row = g + 8 * (i / 2), col = 2 * t + i % 2;
-        // TF32 x TF32 products are exact in FP32; the sum is formed in double and rounded once.
+        // TF32 x TF32 products are exact in FP32; the sum is formed in double (exact to 2^-53)
+        // and rounded once, toward zero (see "Rounding" above).
         double sum = acc[i];
         for (int k = 0; k < 8; ++k) sum += double(A[row][k]) * double(B[k][col]);
-        acc[i] = float(sum);
+        const float nearest = float(sum);
+        acc[i] = fabs(double(nearest)) > fabs(sum) ? nextafterf(nearest, 0.0f) : nearest;
     }
 #else
     asm volatile(

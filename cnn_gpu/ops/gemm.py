@@ -8,7 +8,7 @@ use the array module's own product in the inputs' dtype.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
@@ -97,15 +97,55 @@ GEMM_PARAMS = [
     Scalar("alpha", "float32"), Scalar("beta", "float32"), Scalar("flags", "int32"),
 ]
 
-# gemm_tf32_mma's K-tile and pipeline depth (template arguments), and its tile row strides: a
-# k-contiguous tile is s[128][BK + 4], an m- or n-contiguous one s[BK][128 + 8] (gemm_tensorcore.cu).
-TF32_BK, TF32_STAGES = 32, 3
+
+@dataclass(frozen=True)
+class Tiling:
+    """The template arguments of a tiled cp.async kernel (gemm_warptiled_double_buffered, gemm_tf32_mma).
+
+    A block computes a ``block_m`` x ``block_n`` tile of C with warps of ``warp_m`` x ``warp_n``,
+    stepping through K ``block_k`` at a time with ``stages`` shared-memory buffers (cp.async in flight
+    for all but one). ``min_blocks`` is ``__launch_bounds__``'s second argument: the blocks per SM the
+    compiler must leave registers for.
+    """
+
+    block_m: int
+    block_n: int
+    block_k: int
+    warp_m: int
+    warp_n: int
+    stages: int
+    min_blocks: int = 1
+
+    @property
+    def threads(self) -> int:
+        return (self.block_m // self.warp_m) * (self.block_n // self.warp_n) * 32
+
+    @property
+    def label(self) -> str:
+        """``128x256x32_w64x64_s3`` (block tile, warp tile, stages; ``_b2`` for min_blocks = 2)."""
+        blocks = f"_b{self.min_blocks}" if self.min_blocks > 1 else ""
+        return (f"{self.block_m}x{self.block_n}x{self.block_k}_w{self.warp_m}x{self.warp_n}_s{self.stages}"
+                f"{blocks}")
+
+    def template_arguments(self) -> str:
+        return (f"{self.block_m}, {self.block_n}, {self.block_k}, {self.warp_m}, {self.warp_n}, {self.stages}, "
+                f"{self.min_blocks}")
+
+    def shared_bytes(self, trans_a, trans_b, mn_pad) -> int:
+        """Dynamic shared memory by StagedTiles' layout (gemm_common.cuh): ``stages`` x (A tile + B tile),
+        a k-contiguous tile ``rows x (block_k + 4)`` floats, an mn-contiguous one ``block_k x (rows + mn_pad)``."""
+        def tile(rows, k_contiguous):
+            return rows * (self.block_k + 4) if k_contiguous else self.block_k * (rows + mn_pad)
+        return self.stages * (tile(self.block_m, not trans_a) + tile(self.block_n, trans_b)) * 4
 
 
-def _tf32_shared_bytes(trans_a, trans_b):
-    """Dynamic shared memory of gemm_tf32_mma: STAGES x (A tile + B tile) floats."""
-    tile = lambda k_contiguous: 128 * (TF32_BK + 4) if k_contiguous else TF32_BK * (128 + 8)  # noqa: E731
-    return TF32_STAGES * (tile(not trans_a) + tile(trans_b)) * 4
+# The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times the
+# others of GEMM_SWEEP at 4096^3, and a winner becomes the default here.
+SIMT_TILING = Tiling(128, 128, 16, 64, 32, stages=2)
+TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
+# 3xTF32 adds each mma chain's result to its accumulators (kernels/gemm_tensorcore.cu), which needs
+# registers the 64 x 64 warp tile of TF32_TILING does not have (it spills): 64 x 32 warps here.
+TF32X3_TILING = Tiling(128, 128, 16, 64, 32, stages=4)
 
 
 @dataclass(frozen=True)
@@ -114,27 +154,37 @@ class GemmVariant:
 
     name: str
     file: str
-    template: str  # a name expression with {ta} and {tb}
-    block: tuple  # threads per block
-    tile: tuple  # (rows of C, columns of C) per block
+    template: str  # a name expression with {ta} and {tb}, and {tiling} for a tiled kernel
+    block: tuple = ()  # threads per block (a tiled kernel's follow from its tiling)
+    tile: tuple = ()  # (rows of C, columns of C) per block (likewise)
     m_on_x: bool = False  # gemm_naive: grid x runs along m (that is its flaw)
     tf32: bool = False  # TF32 products (about 1e-3 relative error), not FP32 accuracy
-    dynamic_shared: bool = False  # gemm_tf32_mma's tiles live in dynamic shared memory
+    tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
+    mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
-        return self.template.format(ta=b(trans_a), tb=b(trans_b))
+        tiling = self.tiling.template_arguments() if self.tiling else ""
+        return self.template.format(ta=b(trans_a), tb=b(trans_b), tiling=tiling)
+
+    def threads(self):
+        return (self.tiling.threads,) if self.tiling else self.block
 
     def grid(self, m, n):
-        rows, cols = -(-m // self.tile[0]), -(-n // self.tile[1])
+        tile = (self.tiling.block_m, self.tiling.block_n) if self.tiling else self.tile
+        rows, cols = -(-m // tile[0]), -(-n // tile[1])
         return (rows, cols) if self.m_on_x else (cols, rows)
 
     def shared_mem(self, trans_a, trans_b):
-        return _tf32_shared_bytes(trans_a, trans_b) if self.dynamic_shared else 0
+        return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
+
+    def retiled(self, tiling: Tiling) -> GemmVariant:
+        """This kernel under another tiling (a GEMM_SWEEP entry)."""
+        return replace(self, tiling=tiling)
 
 
 _SIMT, _TC = "gemm_simt.cu", "gemm_tensorcore.cu"
-_TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, " + f"{TF32_BK}, {TF32_STAGES}>"
+_TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
@@ -143,10 +193,10 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_regblock_1d", _SIMT, "gemm_regblock_1d<{ta}, {tb}, 64, 64, 8, 8>", (512,), (64, 64)),
     GemmVariant("gemm_regblock_2d", _SIMT, "gemm_regblock_2d<{ta}, {tb}, 128, 128, 8, 8, 8>", (256,), (128, 128)),
     GemmVariant("gemm_vectorized", _SIMT, "gemm_vectorized<{ta}, {tb}>", (256,), (128, 128)),
-    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}>",
-                (256,), (128, 128)),
-    GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", (128,), (128, 128), tf32=True, dynamic_shared=True),
-    GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", (128,), (128, 128), dynamic_shared=True),
+    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}, {tiling}>",
+                tiling=SIMT_TILING),
+    GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
+    GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
 ]}
 # Hopper's wgmma rung (9.) is not written yet; the tests list it as skipped by name.
 GPU_ONLY_VARIANTS = ("gemm_wgmma",)
@@ -161,6 +211,26 @@ GEMM_KERNELS = {
     for variant in GEMM_VARIANTS.values()
     for trans_a, trans_b in TRANSPOSES
 }
+
+# The tile sweep (benchmarks/gemm.py --sweep): the tiled rungs under other tilings, the defaults
+# first. Hopper ideas: larger block tiles (one 8-warp 128 x 256 block per SM), 4 stages with
+# shorter K-tiles, 8 smaller warps held to two blocks per SM by __launch_bounds__. Every entry
+# compiles without spills and fits the 227 KB a block may have (tests/ops/test_gemm.py, and the
+# compile check). Built for A.B only, and with -lineinfo (source lines for a profiler, at no cost in
+# speed), which also keeps them in a module of their own: the library's build never compiles them.
+_SWEEP_TILINGS = {
+    "gemm_warptiled_double_buffered": [SIMT_TILING, Tiling(128, 128, 8, 64, 32, stages=3),
+                                       Tiling(128, 128, 16, 64, 32, stages=3), Tiling(128, 128, 32, 64, 32, stages=2)],
+    "gemm_tf32_mma": [TF32_TILING, Tiling(128, 128, 16, 64, 64, stages=4), Tiling(128, 256, 32, 64, 64, stages=3),
+                      Tiling(128, 256, 16, 64, 64, stages=4), Tiling(256, 128, 32, 64, 64, stages=3),
+                      Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
+    "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 32, 64, 32, stages=3), Tiling(128, 64, 16, 64, 32, stages=4),
+                        Tiling(128, 128, 8, 64, 32, stages=6)],
+}
+GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
+SWEEP_OPTIONS = ("-lineinfo",)
+_SWEEP_KERNELS = {variant: Kernel(variant.file, variant.expression(False, False), GEMM_PARAMS, options=SWEEP_OPTIONS)
+                  for variant in GEMM_SWEEP}
 
 
 def _check_operand(x, name, xp):
@@ -181,7 +251,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     ``c`` an (M, N) matrix read only when ``beta != 0``, ``bias`` an (N,) vector added to every row.
     The result goes to ``out`` (M, N) if given, else a new array; ``out`` may be ``c`` itself.
     ``variant`` (or $CNN_GPU_GEMM_VARIANT) names the kernel; otherwise the autotuner picks one on a
-    GPU, and the emulator runs ``EMULATE_DEFAULT``.
+    GPU, and the emulator runs ``EMULATE_DEFAULT``. A ``GEMM_SWEEP`` entry may be passed as
+    ``variant`` too (A.B only).
     """
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
@@ -212,13 +283,20 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
         out[...] = c  # the kernels update C in place
     if m == 0 or n == 0:
         return out
-    chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
+    if isinstance(variant, GemmVariant):
+        if variant not in _SWEEP_KERNELS or trans_a or trans_b:
+            raise ValueError(f"a GemmVariant given as variant must be a GEMM_SWEEP entry, run as A.B; got "
+                             f"{variant.name} {variant.tiling.label if variant.tiling else ''} with "
+                             f"trans_a={trans_a} trans_b={trans_b}")
+        chosen, kernel = variant, _SWEEP_KERNELS[variant]
+    else:
+        chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
+        kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
     bias_arg = bias if bias is not None else out.reshape(-1)[:1]
-    GEMM_KERNELS[chosen.name, trans_a, trans_b](
-        chosen.grid(m, n), chosen.block, (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
-        shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
+    kernel(chosen.grid(m, n), chosen.threads(), (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
+           shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
     return out
 
 

@@ -6,7 +6,8 @@ import json
 from benchmarks import gemm as gemm_benchmark
 from benchmarks import report
 from cnn_gpu import cli
-from cnn_gpu.ops.gemm import GEMM_VARIANTS
+from cnn_gpu.cuda.loader import KernelLaunchError
+from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS
 
 
 def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tmp_path):
@@ -33,6 +34,17 @@ def test_the_full_run_covers_the_squares_and_every_dense_product():
     assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
     # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
     assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
+    assert gemm_benchmark.SWEEP_SQUARE in gemm_benchmark.SQUARES  # the sweep's square is one of them
+
+
+def test_the_sweep_dry_run_measures_every_tiling_after_the_baseline(tmp_path):
+    assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    assert not (tmp_path / "gemm.json").exists()
+    results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
+    assert [r["name"] for r in results] == ["numpy_matmul"] + [v.name for v in GEMM_SWEEP]
+    assert [r["params"].get("tiling") for r in results] == [None] + [v.tiling.label for v in GEMM_SWEEP]
+    assert {r["params"]["case"] for r in results} == {"square40"}
+    assert all(r["check"]["passed"] and r["vs_cublas"] is not None for r in results[1:])
 
 
 def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
@@ -49,3 +61,18 @@ def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path,
     assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     document = json.loads((tmp_path / "gemm.json").read_text())
     assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
+
+
+def test_a_tiling_the_device_will_not_launch_costs_only_its_own_row(tmp_path, monkeypatch):
+    measure = gemm_benchmark.measure_rung
+    refused = GEMM_SWEEP[1]
+
+    def refuse_one(session, sets, case, product, kernel, *args):
+        if kernel == refused:
+            raise KernelLaunchError("launch of kernel ... failed: too many resources requested for launch")
+        return measure(session, sets, case, product, kernel, *args)
+
+    monkeypatch.setattr(gemm_benchmark, "measure_rung", refuse_one)
+    assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 1
+    results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
+    assert [r["params"].get("tiling") for r in results[1:]] == [v.tiling.label for v in GEMM_SWEEP if v != refused]

@@ -8,8 +8,8 @@ import loops
 from cnn_gpu.gradcheck import check_gradient, op_scalar
 from cnn_gpu.ops import gemm as gemm_ops
 from cnn_gpu.ops.gemm import (
-    GEMM_VARIANTS, GPU_ONLY_VARIANTS, TRANSPOSES, dense_backward_data, dense_backward_weights, dense_forward, gemm,
-    gemm_reference,
+    GEMM_SWEEP, GEMM_VARIANTS, GPU_ONLY_VARIANTS, TRANSPOSES, GemmVariant, dense_backward_data, dense_backward_weights,
+    dense_forward, gemm, gemm_reference,
 )
 from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
 
@@ -113,14 +113,25 @@ EDGE_SHAPES = [(1, 1, 1), (300, 3, 20), (3, 260, 12), (132, 68, 36)]
 
 
 def tolerance(variant, k=1):
-    """TF32's, or float32's grown like sqrt(K) past K = 1024 (the rounding of a K-term dot product)."""
-    if GEMM_VARIANTS[variant].tf32:
+    """TF32's; float32's grown like sqrt(K) past K = 1024 (the rounding of a K-term dot product); or,
+    for 3xTF32, float32's at every K tested: it adds one FP32 sum per eight products (each mma
+    chain's result), so its rounding grows far slower than a K-term chain of FMAs."""
+    variant = variant if isinstance(variant, GemmVariant) else GEMM_VARIANTS[variant]
+    if variant.tf32:
         return TOLERANCE["tf32"]
+    if variant.name == "gemm_3xtf32_mma":
+        return TOLERANCE[np.dtype(np.float32)]
     return TOLERANCE[np.dtype(np.float32)] * max(1.0, (k / 1024) ** 0.5)
 
 
+def describe(variant):
+    """A ladder name as it is; a GEMM_SWEEP entry as its name and tiling."""
+    return f"{variant.name} {variant.tiling.label}" if isinstance(variant, GemmVariant) else variant
+
+
 def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=None, b=None):
-    """One launch of ``variant`` into a NaN-poisoned output, compared with ``gemm_reference``.
+    """One launch of ``variant`` (a ladder name or a GEMM_SWEEP entry) into a NaN-poisoned output,
+    compared with ``gemm_reference``.
 
     With ``epilogue`` every option is on (random alpha and beta, c, bias, ReLU); without, beta = 0
     and c is the poisoned output itself, which the kernel must then never read.
@@ -144,7 +155,7 @@ def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=
                    beta=0.0, c=out, variant=variant, out=out, backend=backend)
     assert got is out
     assert_close(got, ref, tol=tolerance(variant, k),
-                 what=f"{variant} {m}x{n}x{k} trans_a={trans_a} trans_b={trans_b} epilogue={epilogue}")
+                 what=f"{describe(variant)} {m}x{n}x{k} trans_a={trans_a} trans_b={trans_b} epilogue={epilogue}")
 
 
 @pytest.mark.parametrize("epilogue", [True, False], ids=["epilogue", "beta0"])
@@ -181,6 +192,50 @@ def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_back
     out = on_backend(poisoned((m, n)), kernel_backend)
     gemm(a, b, variant=variant, out=out, backend=kernel_backend)
     assert_close(out, gemm_reference(to_host(a), to_host(b)), tol=tolerance(variant), what="misaligned")
+
+
+def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend):
+    # The tensor core rounds each mma's FP32 result toward zero (kernels/ptx.cuh, "Rounding"; the twin
+    # models it), so a K/8-long chain of mma into one accumulator drifts toward zero: on an H200,
+    # 2.9e-5 at 4096^3 (benchmarks/results/gemm.json), and in emulation 4e-5 here. Chains of three mma
+    # from zero, added to the accumulators in FP32, keep it near FP32's error (4e-7 in emulation).
+    m, n, k = 16, 16, 4096
+    a, b = random_array(rng, (m, k)), random_array(rng, (k, n))
+    out = on_backend(poisoned((m, n)), kernel_backend)
+    gemm(on_backend(a, kernel_backend), on_backend(b, kernel_backend), variant="gemm_3xtf32_mma", out=out,
+         backend=kernel_backend)
+    assert_close(out, gemm_reference(a, b), tol=3e-6, what=f"gemm_3xtf32_mma {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("variant", GEMM_SWEEP, ids=lambda v: f"{v.name}-{v.tiling.label}")
+def test_every_tile_sweep_entry_on_odd_shapes(rng, kernel_backend, variant):
+    # Two column blocks (the second partial), a partial row block, and enough K-tiles that the
+    # pipeline reuses every buffer and ends on a partial tile: first with sizes that take the 4-byte
+    # copies, then multiples of 4 that take the 16-byte ones. The sweep entries are built for A.B.
+    tiling = variant.tiling
+    for pad in (3, 4):
+        m, n, k = 33 + pad, tiling.block_n + 2 * pad, tiling.block_k * (tiling.stages + 1) + pad
+        check_variant(rng, kernel_backend, variant, m, n, k, False, False, epilogue=pad == 3)
+
+
+def test_every_tiling_fits_a_hopper_block():
+    # A block may have 1024 threads and 227 KB of dynamic shared memory (sm_90); the warp tiles must
+    # cover the block tile. Spills are the compile check's (tests/cuda/test_compile.py).
+    tiled = [(v, TRANSPOSES) for v in GEMM_VARIANTS.values() if v.tiling] + [(v, [(False, False)]) for v in GEMM_SWEEP]
+    for variant, transposes in tiled:
+        t = variant.tiling
+        assert t.block_m % t.warp_m == 0 and t.block_n % t.warp_n == 0, describe(variant)
+        assert variant.threads()[0] <= 1024, describe(variant)
+        for trans_a, trans_b in transposes:
+            assert variant.shared_mem(trans_a, trans_b) <= 227 * 1024, describe(variant)
+
+
+def test_a_sweep_entry_runs_only_as_the_a_b_it_was_built_for():
+    a, b = np.ones((4, 3), np.float32), np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match="must be a GEMM_SWEEP entry, run as A.B"):
+        gemm(a, b, trans_a=True, variant=GEMM_SWEEP[0], backend="emulate")
+    with pytest.raises(ValueError, match="must be a GEMM_SWEEP entry"):
+        gemm(a.T.copy(), b, variant=GEMM_VARIANTS["gemm_naive"], backend="emulate")
 
 
 @pytest.mark.gpu

@@ -127,6 +127,31 @@ def test_mma_reads_only_the_tf32_bits_of_its_operands(rng, kernel_backend):
     np.testing.assert_allclose(d, truncated, rtol=0, atol=tolerance)
 
 
+def round_toward_zero_to_float32(x):
+    """float64 values rounded to float32 toward zero (numpy's cast rounds to nearest)."""
+    x = np.asarray(x, np.float64)
+    nearest = x.astype(np.float32)
+    away = np.abs(nearest.astype(np.float64)) > np.abs(x)
+    return np.where(away, np.nextafter(nearest, np.float32(0)), nearest)
+
+
+def test_mma_rounds_its_fp32_result_toward_zero(rng, kernel_backend):
+    # The model the twin implements (kernels/ptx.cuh, "Rounding"), fitted to 3xTF32's drift on an
+    # H200; on a GPU this test confirms or refutes it. D = C + A B with one nonzero product per
+    # element: A's column 0 is ones, B's row 0 holds quarter-ulp multiples d of C's ulp (2^-23 on
+    # [1.25, 1.75)), so C + d is exact in float64 and lies strictly between two floats: rounding to
+    # nearest and toward zero differ in about half the elements, either sign.
+    a = np.zeros((16, 8), np.float32)
+    a[:, 0] = 1.0
+    b = np.zeros((8, 8), np.float32)
+    b[0] = rng.choice([-3, -2, -1, 1, 2, 3], 8) * 2.0**-25
+    c = (rng.uniform(1.25, 1.75, (16, 8)) * rng.choice([-1, 1], (16, 8))).astype(np.float32)
+    exact = c.astype(np.float64) + b[0].astype(np.float64)
+    toward_zero, nearest = round_toward_zero_to_float32(exact), exact.astype(np.float32)
+    assert np.mean(toward_zero != nearest) > 0.25
+    np.testing.assert_array_equal(run_mma(a, b, c, kernel_backend), toward_zero)
+
+
 # --- cp.async ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("width", [4, 1])
 def test_cp_async_copies_src_bytes_and_zero_fills_the_rest(rng, kernel_backend, width):
