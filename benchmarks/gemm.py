@@ -7,6 +7,12 @@ with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32
 records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
 harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
 
+The Dense products take microseconds of GPU time, less than the host spends to launch them, so each
+is timed twice (``timing`` in each result, harness.TIMINGS): launch by launch, the time a caller
+waits per call, and as replays of a CUDA graph of the calls, the time the kernels take; each
+``vs_cublas`` compares with cuBLAS timed the same way. ``--cases REGEX`` and ``--kernels NAME,...``
+time a subset (the cuBLAS baselines always run).
+
 The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
 gpu_check.sh's per-benchmark time limit.
 The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
@@ -15,6 +21,9 @@ The README's ladder table comes from the JSON: ``python -m benchmarks.report ben
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import re
 import sys
 
 import numpy as np
@@ -83,7 +92,12 @@ def cublas_runs(session):
             "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
 
 
-def measure_product(session, sets, case, product, name, run, tf32):
+def timings(prefix):
+    """How a problem's products are timed: the Dense ones both ways (see the module's docstring)."""
+    return ("launch", "graph") if prefix.startswith("dense") else ("launch",)
+
+
+def measure_product(session, sets, case, product, name, run, tf32, timing="launch"):
     """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
     label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
     out = case["out"]
@@ -91,37 +105,59 @@ def measure_product(session, sets, case, product, name, run, tf32):
     return session.measure(
         name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
         lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
-        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k))
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k), timing=timing)
 
 
 def main(argv=None) -> int:
-    # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
-    session = harness.Session("gemm", harness.parse_args(__doc__, argv), warmup=2, repeat=15, batch_ms=0.5,
-                              case_budget_ms=400.0)
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--cases", type=re.compile, default=re.compile(""),
+                        help="time only the products whose case name matches this regular expression")
+    parser.add_argument("--kernels", type=rung_names, default=list(GEMM_VARIANTS),
+                        help="time only these rungs (comma-separated; the cuBLAS baselines always run)")
+    args = parser.parse_args(argv)
+    # Short samples: ~450 cases must fit gpu_check.sh's per-benchmark limit with compilation.
+    session = harness.Session("gemm", args, warmup=2, repeat=15, batch_ms=0.5, case_budget_ms=400.0)
     try:
-        measure_all(session)
+        measure_all(session, args.cases, args.kernels)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
         print("gemm: interrupted; writing the cases measured so far", flush=True)
     return harness.finish(session)
 
 
-def measure_all(session):
-    """Every problem's products: the cuBLAS baselines first, then each rung against them."""
+def rung_names(text):
+    """``--kernels``: comma-separated names of GEMM_VARIANTS."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in GEMM_VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no such rungs: {', '.join(unknown)} (the ladder: {', '.join(GEMM_VARIANTS)})")
+    return names
+
+
+def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
+    """Every problem's products (those ``cases`` matches): the cuBLAS baselines first, then each rung
+    of ``kernels`` against them, once per timing."""
     for prefix, shapes, products in problems(session.dry_run):
+        products = [product for product in products if cases.search(prefix + product[0])]
+        if not products:
+            continue
         sets = session.input_sets(lambda rng: {name: session.uniform(rng, shape) for name, shape in shapes.items()},
                                   4 * sum(int(np.prod(shape)) for shape in shapes.values()))
-        for product in products:
+        for product, timing in itertools.product(products, timings(prefix)):
             label, m, n, k = product[:4]
             case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
-            baselines = {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
-                         for name, (tf32, run) in cublas_runs(session).items()}
-            for name, variant in GEMM_VARIANTS.items():
+            baselines = {}  # (tf32, timing used) -> cuBLAS's TFLOP/s
+            for name, (tf32, run) in cublas_runs(session).items():
+                result = measure_product(session, sets, case, product, name, run, tf32, timing)
+                baselines[tf32, result["timing"]] = result["tflops"]
+            for name in kernels:
+                variant = GEMM_VARIANTS[name]
                 if name in SLOW_VARIANTS and max(m, n, k) > NAIVE_MAX:
                     continue
                 run = lambda a, b, ta, tb, out, name=name: gemm(  # noqa: E731
                     a, b, trans_a=ta, trans_b=tb, variant=name, out=out, backend=session.backend)
-                result = measure_product(session, sets, case, product, name, run, variant.tf32)
-                baseline = baselines.get(variant.tf32, baselines.get(False))
+                result = measure_product(session, sets, case, product, name, run, variant.tf32, timing)
+                used = result["timing"]
+                baseline = baselines.get((variant.tf32, used), baselines.get((False, used)))
                 result["vs_cublas"] = result["tflops"] / baseline if baseline else None
 
 

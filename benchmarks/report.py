@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from benchmarks.harness import labelled_name
+
 
 def load(paths) -> list[dict]:
     """The harness documents among ``paths``, each with its ``path`` added; others skipped with a note."""
@@ -77,7 +79,7 @@ def markdown(documents) -> str:
     lines = []
     for document in documents:
         lines += [f"### {document['benchmark']}", "", describe(document), ""]
-        rows = [[r["name"], _params(r), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}–{r['p90_ms']:.4f}",
+        rows = [[labelled_name(r), _params(r), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}–{r['p90_ms']:.4f}",
                  _rate(r), _of_ceiling(r), _check(r)] for r in document["results"]]
         lines += _table(["case", "shape", "median ms", "p10–p90 ms", "rate", "of ceiling", "check"], rows) + [""]
     return "\n".join(lines)
@@ -85,7 +87,7 @@ def markdown(documents) -> str:
 
 def short_table(documents) -> str:
     """Every case of every benchmark in one plain table: what a terminal shows last."""
-    rows = [(d["benchmark"], r["name"], _params(r), f"{r['median_ms']:.4f}", _rate(r), _of_ceiling(r),
+    rows = [(d["benchmark"], labelled_name(r), _params(r), f"{r['median_ms']:.4f}", _rate(r), _of_ceiling(r),
              "ok" if r["check"]["passed"] else "WRONG") for d in documents for r in d["results"]]
     header = ("benchmark", "case", "shape", "median ms", "rate", "of ceiling", "check")
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
@@ -102,7 +104,7 @@ def ladder(documents, case: str) -> str:
     for document in documents:
         for r in document["results"]:
             if r["params"].get("case") == case:
-                name = r["name"] + (" (TF32)" if r["params"].get("tf32") else "")
+                name = labelled_name(r) + (" (TF32)" if r["params"].get("tf32") else "")
                 vs = r.get("vs_cublas")
                 rows.append((name, f"{1e3 * r['tflops']:.0f}", f"{100 * vs:.1f}%" if vs is not None else "baseline"))
     return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
@@ -127,7 +129,7 @@ def plot(documents, path: Path) -> None:
             values, label = [r.get("gbps", r.get("tflops", 0.0)) for r in results], "GB/s (or TFLOP/s)"
         colors = ["tab:blue" if r["check"]["passed"] else "tab:red" for r in results]
         axis.barh(range(len(results)), values, color=colors)
-        axis.set_yticks(range(len(results)), [f"{r['name']}  {_params(r)}" for r in results], fontsize=7)
+        axis.set_yticks(range(len(results)), [f"{labelled_name(r)}  {_params(r)}" for r in results], fontsize=7)
         axis.invert_yaxis()
         axis.set_xlabel(f"{label} (red: output wrong)")
         axis.set_title(textwrap.fill(f"{document['benchmark']}: {describe(document)}", 120), fontsize=8)

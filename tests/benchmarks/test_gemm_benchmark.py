@@ -3,6 +3,8 @@ the JSON written, and the README's ladder table generated from it."""
 
 import json
 
+import pytest
+
 from benchmarks import gemm as gemm_benchmark
 from benchmarks import report
 from cnn_gpu import cli
@@ -18,6 +20,13 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     cases = {r["params"]["case"] for r in document["results"]}
     assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
                      "dense68x12_b8_backward_weights"}
+    # Every Dense product is timed twice: launch by launch, and as graph replays, which the emulator
+    # cannot capture, so those are timed launch by launch too and say so.
+    for case in cases:
+        rows = [r for r in document["results"] if r["params"]["case"] == case]
+        assert all(r["timing"] == "launch" for r in rows)
+        noted = [r for r in rows if "no CUDA graphs" in r.get("timing_note", "")]
+        assert len(noted) == (len(rows) // 2 if case.startswith("dense") else 0)
     table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
     assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
     assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
@@ -49,3 +58,14 @@ def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path,
     assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     document = json.loads((tmp_path / "gemm.json").read_text())
     assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
+
+
+def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
+    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1", "--cases", "forward",
+                                "--kernels", "gemm_split_k,gemm_naive"]) == 0
+    results = json.loads((tmp_path / "gemm.json").read_text())["results"]
+    assert {r["params"]["case"] for r in results} == {"dense68x12_b8_forward"}
+    assert [r["name"] for r in results] == ["numpy_matmul", "gemm_split_k", "gemm_naive"] * 2
+    with pytest.raises(SystemExit):
+        gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--kernels", "gemm_fastest"])
+    assert "no such rungs: gemm_fastest" in capsys.readouterr().err
