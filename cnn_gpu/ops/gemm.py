@@ -166,6 +166,12 @@ GEMM_KERNELS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _placeholder_vector(backend, device):
+    """A float32 vector on the device, made once: a view of out per call costs microseconds in CuPy."""
+    return backend_xp(backend).zeros(1, dtype="float32")
+
+
 def _check_operand(x, name, xp):
     if not isinstance(x, xp.ndarray):
         raise TypeError(f"{name} must be a {xp.__name__} array on this backend, got {type(x).__module__}."
@@ -218,7 +224,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
-    bias_arg = bias if bias is not None else out.reshape(-1)[:1]
+    bias_arg = bias if bias is not None else _placeholder_vector(backend, _device_index(backend))
     GEMM_KERNELS[chosen.name, trans_a, trans_b](
         chosen.grid(m, n), chosen.block, (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
         shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
@@ -240,6 +246,9 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
         return _known_variant(forced, VARIANT_ENV)
     if backend != "cuda":
         return EMULATE_DEFAULT
+    known = (m, n, k, trans_a, trans_b, _device_index(backend))
+    if known in _TUNED:
+        return _TUNED[known]
 
     def trial(name):
         # Timing runs write a scratch output with beta = 0, so they never disturb out or read c.
@@ -247,7 +256,13 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    return autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})
+    return _TUNED[known]
+
+
+# The autotuner's answers in this process, by (m, n, k, trans_a, trans_b, device index): asked at
+# every call of gemm() without a variant, which Dense makes at every step.
+_TUNED = autotune.memo("gemm")
 
 
 # --- split-K (kernels/gemm_splitk.cu): the slices' kernel, then the reduce ------------------------

@@ -214,6 +214,27 @@ def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng,
     assert_close(gemm(a, b, backend="emulate"), gemm_reference(a, b))
 
 
+def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypatch):
+    # The cuda path's logic, without a GPU: the device, the scratch outputs and the timing stubbed.
+    asked = []
+    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: asked.append(key) or "gemm_split_k")
+    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    device = [0]
+    monkeypatch.setattr(gemm_ops, "_device_index", lambda backend: device[0])
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    gemm_ops.autotune.forget()
+    a, b, out = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)
+    choose = lambda m, trans_a=False: gemm_ops.choose_variant(None, "cuda", a, b, out, trans_a, False, m, 4, 3)  # noqa: E731
+    assert [choose(2), choose(2), choose(2, trans_a=True), choose(5)] == ["gemm_split_k"] * 4
+    device[0] = 1
+    choose(2)
+    assert len(asked) == 4, "the same shape on the same device was tuned twice"
+    gemm_ops.autotune.forget()
+    choose(2)
+    assert len(asked) == 5, "forget() must make the next call ask again"
+    gemm_ops.autotune.forget()
+
+
 @pytest.mark.gpu
 def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypatch):
     from cnn_gpu.cuda import autotune
