@@ -3,6 +3,7 @@
     python -m benchmarks.report benchmarks/results/*.json --markdown results.md --plot results.png
     python -m benchmarks.report $OUT/*.json --short      # the summary gpu_check.sh prints last
     python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
+    python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -110,6 +112,23 @@ def ladder(documents, case: str) -> str:
     return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
 
 
+def by_case(documents, pattern: str) -> str:
+    """Median microseconds per call: a row per case whose name ``pattern`` matches (and per timing,
+    when a case was timed more than one way), a column per kernel; WRONG marks a failed check."""
+    cells, kernels = {}, []
+    for document in documents:
+        for r in document["results"]:
+            case = r["params"].get("case", "")
+            if re.search(pattern, case):
+                note = " (graph failed)" if "timing_note" in r else ""
+                row = (case, r.get("timing", "launch") + note)
+                kernels += [] if r["name"] in kernels else [r["name"]]
+                cells.setdefault(row, {})[r["name"]] = f"{1e3 * r['median_ms']:.1f}" + (
+                    "" if r["check"]["passed"] else " WRONG")
+    rows = [[case, timing] + [cells[case, timing].get(k, "") for k in kernels] for case, timing in cells]
+    return "\n".join(_table(["case", "timing", *kernels], rows))
+
+
 def plot(documents, path: Path) -> None:
     """One panel per benchmark: each case's fraction of its ceiling (copy bandwidth or cuBLAS)."""
     import matplotlib
@@ -145,10 +164,14 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", type=Path, help="write the plot here (PNG)")
     parser.add_argument("--short", action="store_true", help="print one plain table of every case")
     parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096)")
+    parser.add_argument("--by-case", metavar="REGEX", help="print microseconds per call, case by kernel")
     args = parser.parse_args(argv)
     documents = load(args.json)
     if args.ladder:
         print(ladder(documents, args.ladder))
+        return 0
+    if args.by_case is not None:
+        print(by_case(documents, args.by_case))
         return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")

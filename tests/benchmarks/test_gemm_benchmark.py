@@ -66,6 +66,9 @@ def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
     results = json.loads((tmp_path / "gemm.json").read_text())["results"]
     assert {r["params"]["case"] for r in results} == {"dense68x12_b8_forward"}
     assert [r["name"] for r in results] == ["numpy_matmul", "gemm_split_k", "gemm_naive"] * 2
+    table = report.by_case(report.load([tmp_path / "gemm.json"]), "forward").splitlines()
+    assert table[0] == "| case | timing | numpy_matmul | gemm_split_k | gemm_naive |"
+    assert [row.split(" | ")[1] for row in table[2:]] == ["launch", "launch (graph failed)"]
     with pytest.raises(SystemExit):
         gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--kernels", "gemm_fastest"])
     assert "no such rungs: gemm_fastest" in capsys.readouterr().err
