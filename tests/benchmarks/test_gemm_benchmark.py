@@ -6,6 +6,7 @@ import json
 import pytest
 
 from benchmarks import gemm as gemm_benchmark
+from benchmarks import gemm_call_overhead
 from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.ops.gemm import GEMM_VARIANTS
@@ -72,3 +73,15 @@ def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
     with pytest.raises(SystemExit):
         gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--kernels", "gemm_fastest"])
     assert "no such rungs: gemm_fastest" in capsys.readouterr().err
+
+
+def test_the_call_overhead_script_times_every_variant_with_launches_stubbed(capsys, monkeypatch):
+    launched = []
+    monkeypatch.setattr(gemm_call_overhead.StubModule, "get_function",
+                        lambda self, name: lambda *args, **kwargs: launched.append(name))
+    assert gemm_call_overhead.main(["--calls", "5", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["gemm_smem_tiled", "gemm_tf32_mma", "gemm_split_k", "autotuned"]
+    assert all(float(line.split()[2]) > 0 for line in lines)
+    # Each variant: one untimed call and 2 rounds of 5; split-K launches twice per call (slices, reduce).
+    assert len(launched) == 11 * (1 + 1 + 2 + 1)
