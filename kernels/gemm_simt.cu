@@ -131,12 +131,12 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // ---- 5. gemm_regblock_2d ------------------------------------------------------------------------
 // Idea: each thread computes a TM x TN = 8 x 8 block: per k it loads TM values of A and TN of B into
 // registers and does TM * TN FMAs with them (an outer product), 4 FMAs per shared load.
+// (The block tile is RegisterBlockedTile in gemm_common.cuh, which gemm_split_k shares.)
 // BM x BN = 128 x 128 per block of 256 threads, BK = 8.
 // Bottleneck: the global tile loads are scalar (LDG.E, 4 bytes each). The compiler already merges a
 // thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
 // 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
-// The main loop is RegisterBlockedTile (gemm_common.cuh), which gemm_split_k shares.
 // Measured: not yet measured on a GPU.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))

@@ -35,32 +35,6 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     assert table[3].startswith("| gemm_naive |") and table[3].endswith("% |")
 
 
-def test_the_full_run_covers_the_squares_and_every_dense_product():
-    problems = gemm_benchmark.problems(dry_run=False)
-    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES
-    dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
-             for label, *product in products}
-    assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
-    # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
-    assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
-
-
-def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
-    measure = gemm_benchmark.measure_product
-    calls = []
-
-    def measure_twice(*args):
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # what gpu_check.sh's `timeout --signal=INT` delivers
-        calls.append(args)
-        return measure(*args)
-
-    monkeypatch.setattr(gemm_benchmark, "measure_product", measure_twice)
-    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
-    document = json.loads((tmp_path / "gemm.json").read_text())
-    assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
-
-
 def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
     assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1", "--cases", "forward",
                                 "--kernels", "gemm_split_k,gemm_naive"]) == 0
@@ -85,3 +59,29 @@ def test_the_call_overhead_script_times_every_variant_with_launches_stubbed(caps
     assert all(float(line.split()[2]) > 0 for line in lines)
     # Each variant: one untimed call and 2 rounds of 5; split-K launches twice per call (slices, reduce).
     assert len(launched) == 11 * (1 + 1 + 2 + 1)
+
+
+def test_the_full_run_covers_the_squares_and_every_dense_product():
+    problems = gemm_benchmark.problems(dry_run=False)
+    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES
+    dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
+             for label, *product in products}
+    assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
+    # x^T dy at batch 32: M = 5408, N = 64, K = 32, x (32, 5408) read transposed.
+    assert dense["dense5408x64_b32_backward_weights"] == [5408, 64, 32, True, False, ("x", "dy")]
+
+
+def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
+    measure = gemm_benchmark.measure_product
+    calls = []
+
+    def measure_twice(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what gpu_check.sh's `timeout --signal=INT` delivers
+        calls.append(args)
+        return measure(*args)
+
+    monkeypatch.setattr(gemm_benchmark, "measure_product", measure_twice)
+    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
+    document = json.loads((tmp_path / "gemm.json").read_text())
+    assert [r["name"] for r in document["results"]] == ["numpy_matmul", "gemm_naive"]
