@@ -148,8 +148,6 @@ GEMM_VARIANTS = {v.name: v for v in [
                 (256,), (128, 128)),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", (128,), (128, 128), tf32=True, dynamic_shared=True),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", (128,), (128, 128), dynamic_shared=True),
-    # Two kernels, launched by SplitKLaunch below (its tile: SPLIT_K_TILE, BM, BN, BK, TM, TN).
-    GemmVariant("gemm_split_k", "gemm_splitk.cu", "gemm_split_k<{ta}, {tb}, 64, 64, 16, 8, 4>", (128,), (64, 64)),
 ]}
 # Hopper's wgmma rung (9.) is not written yet; the tests list it as skipped by name.
 GPU_ONLY_VARIANTS = ("gemm_wgmma",)
@@ -161,7 +159,7 @@ EMULATE_DEFAULT = "gemm_smem_tiled"
 
 GEMM_KERNELS = {
     (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b), GEMM_PARAMS)
-    for variant in GEMM_VARIANTS.values() if variant.name != "gemm_split_k"
+    for variant in GEMM_VARIANTS.values()
     for trans_a, trans_b in TRANSPOSES
 }
 
@@ -265,13 +263,14 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
 _TUNED = autotune.memo("gemm")
 
 
-# --- split-K (kernels/gemm_splitk.cu): the slices' kernel, then the reduce ------------------------
+# --- split-K (kernels/gemm_splitk.cu): the ladder's rung 10, two kernels per product ---------------
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
-# order through the epilogue. One slice needs neither workspace nor reduce.
+# order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
+# here, with SplitKLaunch in GEMM_KERNELS: what gemm() calls for it, as it calls a Kernel for the others.
 
-# gemm_split_k's template arguments after the transposes (as in GEMM_VARIANTS): block tile BM x BN,
-# K-tile BK, TM x TN outputs per thread.
+# gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
+# outputs per thread.
 SPLIT_K_TILE = (64, 64, 16, 8, 4)
 # Slices enough for about this many blocks per SM: 16 warps of 4-warp blocks, so that some compute
 # while others wait for their next K-tile (rung 5's loop does not overlap the two).
@@ -297,6 +296,12 @@ SPLIT_K_REDUCE = Kernel("gemm_splitk.cu", "gemm_split_k_reduce<%d, %d>" % SPLIT_
 ])
 
 
+_bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
+GEMM_VARIANTS["gemm_split_k"] = GemmVariant(
+    "gemm_split_k", "gemm_splitk.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
+    ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
+
+
 def _ceil_div(a, b):
     return -(-a // b)
 
@@ -309,15 +314,15 @@ def split_k_plan(m, n, k, sm_count):
     slice at least SPLIT_K_MIN_K_TILES K-tiles and a whole number of them (only the last one ends
     inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
     """
-    bm, bn, bk = SPLIT_K_TILE[:3]
-    tiles = _ceil_div(m, bm) * _ceil_div(n, bn)
-    k_tiles = max(1, _ceil_div(k, bk))
+    tiles = _ceil_div(m, _bm) * _ceil_div(n, _bn)
+    k_tiles = max(1, _ceil_div(k, _bk))
     wanted = SPLIT_K_BLOCKS_PER_SM * sm_count // tiles
     tiles_per_split = _ceil_div(k_tiles, max(1, min(wanted, k_tiles // SPLIT_K_MIN_K_TILES)))
-    return _ceil_div(k_tiles, tiles_per_split), tiles_per_split * bk
+    return _ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
 
 
 def _device_index(backend):
+    """The current device's index on the cuda backend (0 on the emulator)."""
     if backend != "cuda":
         return 0
     import cupy
