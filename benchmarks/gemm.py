@@ -7,6 +7,12 @@ with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32
 records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
 harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
 
+The Dense products take microseconds of GPU time, less than the host spends to launch them, so each
+is timed twice (``timing`` in each result, harness.TIMINGS): launch by launch, the time a caller
+waits per call, and as replays of a CUDA graph of the calls, the time the kernels take; each
+``vs_cublas`` compares with cuBLAS timed the same way. ``--cases REGEX`` and ``--kernels NAME,...``
+time a subset (the cuBLAS baselines always run).
+
 The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
 gpu_check.sh's per-benchmark time limit.
 The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
@@ -20,6 +26,9 @@ module compiles at the first launch (about 15 s of NVRTC), outside the timings.
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import re
 import sys
 
 import numpy as np
@@ -91,7 +100,12 @@ def cublas_runs(session):
             "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
 
 
-def measure_product(session, sets, case, product, name, run, tf32, extra_params=None):
+def timings(prefix):
+    """How a problem's products are timed: the Dense ones both ways (see the module's docstring)."""
+    return ("launch", "graph") if prefix.startswith("dense") else ("launch",)
+
+
+def measure_product(session, sets, case, product, name, run, tf32, extra_params=None, timing="launch"):
     """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
     label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
     out = case["out"]
@@ -100,14 +114,18 @@ def measure_product(session, sets, case, product, name, run, tf32, extra_params=
     return session.measure(
         name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
         lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
-        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k))
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k), timing=timing)
 
 
 def main(argv=None) -> int:
     parser = harness.argument_parser(__doc__)
     parser.add_argument("--sweep", action="store_true", help="time the tile sweep (GEMM_SWEEP) instead of the ladder")
+    parser.add_argument("--cases", type=re.compile, default=re.compile(""),
+                        help="time only the products whose case name matches this regular expression")
+    parser.add_argument("--kernels", type=rung_names, default=list(GEMM_VARIANTS),
+                        help="time only these rungs (comma-separated; the cuBLAS baselines always run)")
     args = parser.parse_args(argv)
-    # Short samples: ~250 cases must fit gpu_check.sh's per-benchmark limit with compilation.
+    # Short samples: ~450 cases must fit gpu_check.sh's per-benchmark limit with compilation.
     session = harness.Session("gemm_sweep" if args.sweep else "gemm", args, warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
     not_launched = []
@@ -115,22 +133,35 @@ def main(argv=None) -> int:
         if args.sweep:
             not_launched = measure_sweep(session)
         else:
-            measure_all(session)
+            measure_all(session, args.cases, args.kernels)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
         print("gemm: interrupted; writing the cases measured so far", flush=True)
     return harness.finish(session) or int(bool(not_launched))
 
 
-def measure_all(session):
-    """Every problem's products: the cuBLAS baselines first, then each rung against them."""
+def rung_names(text):
+    """``--kernels``: comma-separated names of GEMM_VARIANTS."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in GEMM_VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no such rungs: {', '.join(unknown)} (the ladder: {', '.join(GEMM_VARIANTS)})")
+    return names
+
+
+def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
+    """Every problem's products (those ``cases`` matches): the cuBLAS baselines first, then each rung
+    of ``kernels`` against them, once per timing."""
     for prefix, shapes, products in problems(session.dry_run):
+        products = [product for product in products if cases.search(prefix + product[0])]
+        if not products:
+            continue
         sets = operand_sets(session, shapes)
-        for product in products:
-            case, baselines = measure_baselines(session, sets, prefix, product)
-            for name, variant in GEMM_VARIANTS.items():
+        for product, timing in itertools.product(products, timings(prefix)):
+            case, baselines = measure_baselines(session, sets, prefix, product, timing)
+            for name in kernels:
                 if name in SLOW_VARIANTS and max(product[1:4]) > NAIVE_MAX:
                     continue
-                measure_rung(session, sets, case, product, name, variant, baselines)
+                measure_rung(session, sets, case, product, name, GEMM_VARIANTS[name], baselines, None, timing)
 
 
 def measure_sweep(session):
@@ -158,21 +189,25 @@ def operand_sets(session, shapes):
                               4 * sum(int(np.prod(shape)) for shape in shapes.values()))
 
 
-def measure_baselines(session, sets, prefix, product):
-    """A fresh case for ``product`` and its cuBLAS rates, ``{tf32: TFLOP/s}``."""
+def measure_baselines(session, sets, prefix, product, timing="launch"):
+    """A fresh case for ``product`` and its cuBLAS rates, ``{(tf32, timing used): TFLOP/s}``."""
     label, m, n = product[:3]
     case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
-    return case, {tf32: measure_product(session, sets, case, product, name, run, tf32)["tflops"]
-                  for name, (tf32, run) in cublas_runs(session).items()}
+    baselines = {}
+    for name, (tf32, run) in cublas_runs(session).items():
+        result = measure_product(session, sets, case, product, name, run, tf32, None, timing)
+        baselines[tf32, result["timing"]] = result["tflops"]
+    return case, baselines
 
 
-def measure_rung(session, sets, case, product, kernel, variant, baselines, extra_params=None):
+def measure_rung(session, sets, case, product, kernel, variant, baselines, extra_params=None, timing="launch"):
     """One kernel (a ladder name or a GEMM_SWEEP entry) timed and checked, with its fraction of the
-    cuBLAS run of the same precision (``vs_cublas``)."""
+    cuBLAS run of the same precision, timed the same way (``vs_cublas``)."""
     run = lambda a, b, ta, tb, out: gemm(  # noqa: E731
         a, b, trans_a=ta, trans_b=tb, variant=kernel, out=out, backend=session.backend)
-    result = measure_product(session, sets, case, product, variant.name, run, variant.tf32, extra_params)
-    baseline = baselines.get(variant.tf32, baselines.get(False))
+    result = measure_product(session, sets, case, product, variant.name, run, variant.tf32, extra_params, timing)
+    used = result["timing"]
+    baseline = baselines.get((variant.tf32, used), baselines.get((False, used)))
     result["vs_cublas"] = result["tflops"] / baseline if baseline else None
 
 

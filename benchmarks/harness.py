@@ -3,7 +3,8 @@
 A benchmark script builds a ``Session``, then calls ``session.measure`` once per (variant, shape):
 
 - timed with CUDA events around a batch of launches (wall clock under emulation, for dry runs),
-  after warm-up launches that keep compilation and first-touch costs out;
+  after warm-up launches that keep compilation and first-touch costs out; or, with
+  ``timing="graph"``, around replays of a CUDA graph of the launches (see TIMINGS);
 - the median and the p10/p90 spread of many such samples;
 - inputs rotated: ``session.input_sets`` makes enough independent input sets that together they
   exceed the L2 cache several times, and consecutive launches cycle through them, so a repeat
@@ -24,6 +25,7 @@ one run (``gpu_check.sh`` does).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,6 +46,17 @@ L2_MULTIPLE = 3
 MIN_SAMPLES = 5
 # Under emulation there is no L2 to defeat; pretend a small one so the rotation logic still runs.
 EMULATED_L2_BYTES = 64 * 1024
+# How Session.measure times a case (its ``timing``; each result records the one used):
+# - "launch": events around a batch of back-to-back calls, as a caller meets them. Where a call's
+#   host side (the Python wrapper, its checks, the driver's launch: tens of microseconds) outlasts
+#   its kernels, the host side is what this measures.
+# - "graph": the calls, one per input set (at most GRAPH_CALLS sets), captured once into a CUDA
+#   graph on a stream of their own, and the graph replayed between events: the GPU time of the
+#   kernels and of the device's own gaps between them, without the host. If the capture fails, or
+#   one replay leaves an output unwritten, the case is timed "launch" instead and ``timing_note``
+#   says why: a benchmark never stops for it.
+TIMINGS = ("launch", "graph")
+GRAPH_CALLS = 64
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -140,36 +153,80 @@ class Session:
         return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
 
     def measure(self, name: str, params: dict, run, input_sets, check, *, poison=(), bytes_moved=None,
-                flops=None, tolerance=DEFAULT_TOLERANCE) -> dict:
+                flops=None, tolerance=DEFAULT_TOLERANCE, timing="launch") -> dict:
         """Time ``run(input_set)`` cycling through ``input_sets``, then check the last run's output.
 
         ``poison`` lists the output buffers, filled with NaN first so that an element no launch
         writes fails the check. ``check(input_set)`` returns ``(output, float64 reference)`` for the
         set the last launch used. ``bytes_moved`` is the fewest bytes the op must move (each input
         read once, each output written once); ``flops`` its arithmetic; each gives a rate against
-        the matching ceiling.
+        the matching ceiling. ``timing`` is one of TIMINGS; times are per call of ``run`` either way.
         """
+        if timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
         for buffer in poison:
             buffer.fill(np.nan)
         sets = len(input_sets)
         launch = lambda i: run(input_sets[i % sets])  # noqa: E731
         self.timer(launch, 0, 1)  # compiles the module on first use: never timed
-        one_ms = self.timer(launch, 1, 1)
-        batch, warmup, repeat = self._plan(one_ms)
-        self.timer(launch, 2, warmup)
-        samples, next_launch = [], 2 + warmup
-        for _ in range(repeat):
-            samples.append(self.timer(launch, next_launch, batch))
-            next_launch += batch
-        output, reference = check(input_sets[(next_launch - 1) % sets])
+        # What one timed launch is: one call (of input set i), or one replay of a graph of `calls`,
+        # which runs on its stream (the current one in `on_stream`, for the events too).
+        calls, used, last_set = 1, {"timing": "launch"}, lambda launches: (launches - 1) % sets
+        on_stream = contextlib.nullcontext()
+        if timing == "graph":
+            try:
+                on_stream, graph, calls = self._capture(run, input_sets, poison, check)
+                launch, last_set = lambda i: graph.launch(), lambda launches: calls - 1  # noqa: E731
+                used = {"timing": "graph", "graph_calls": calls}
+            except Exception as error:  # whatever failed, the case is still timed, launch by launch
+                used["timing_note"] = (f"graph requested, but {type(error).__name__}: {error}; "
+                                       "timed launch by launch instead")
+                print(f"{self.benchmark}: {name}: {used['timing_note']}", flush=True)
+        with on_stream:
+            one_ms = self.timer(launch, 1, 1)
+            batch, warmup, repeat = self._plan(one_ms)
+            self.timer(launch, 2, warmup)
+            samples, next_launch = [], 2 + warmup
+            for _ in range(repeat):
+                samples.append(self.timer(launch, next_launch, batch) / calls)
+                next_launch += batch
+        output, reference = check(input_sets[last_set(next_launch)])
         error = relative_error(self.xp, output, reference)
-        result = {"name": name, "params": params, **summarize(samples), "batch": batch, "input_sets": sets,
+        result = {"name": name, "params": params, **summarize(samples), "batch": batch, "input_sets": sets, **used,
                   "check": {"rel_error": error, "tolerance": tolerance, "passed": error <= tolerance}}
         result.update(self._rates(result["median_ms"], bytes_moved, flops))
         self.results.append(result)
         print(format_row(self.benchmark, result), flush=True)
         self.write()  # after every case, so a script stopped at its time limit keeps what it measured
         return result
+
+    def _capture(self, run, input_sets, poison, check):
+        """``run`` over the first GRAPH_CALLS input sets, captured into a CUDA graph on a new stream,
+        and replayed once into poisoned outputs: ``(stream, graph, calls)``. Raises if the capture
+        fails or that replay leaves an output unwritten (work that went to another stream, say)."""
+        if self.dry_run:
+            raise RuntimeError("the emulator has no CUDA graphs")
+        cuda = self.xp.cuda
+        calls = min(len(input_sets), GRAPH_CALLS)
+        stream = cuda.Stream(non_blocking=True)
+        cuda.Device().synchronize()  # the inputs and outputs were written on other streams
+        with stream:
+            stream.begin_capture()
+            try:
+                for inputs in input_sets[:calls]:
+                    run(inputs)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the capture is void; the first error says why
+                    stream.end_capture()
+                raise
+            graph = stream.end_capture()
+            for buffer in poison:
+                buffer.fill(np.nan)
+            graph.launch()
+            stream.synchronize()
+        if relative_error(self.xp, *check(input_sets[calls - 1])) == math.inf:
+            raise RuntimeError(f"one replay of the {calls}-call graph left the output unwritten")
+        return stream, graph, calls
 
     def _plan(self, one_ms: float) -> tuple[int, int, int]:
         """Launches per sample, warm-up launches and samples for a launch of about ``one_ms``.
@@ -223,12 +280,19 @@ def relative_error(xp, output, reference) -> float:
     return diff / norm if norm > 0 else diff
 
 
+def labelled_name(result: dict) -> str:
+    """The result's name, marked when it was timed as graph replays or its graph timing failed."""
+    if result.get("timing") == "graph":
+        return f"{result['name']} [graph]"
+    return f"{result['name']} [graph failed]" if "timing_note" in result else result["name"]
+
+
 def format_row(benchmark: str, result: dict) -> str:
     """One line per result, as the scripts print it while they run."""
     params = " ".join(f"{k}={v}" for k, v in result["params"].items())
     rate = f"{result['gbps']:8.1f} GB/s" if "gbps" in result else f"{result.get('tflops', 0):8.2f} TFLOP/s"
     ok = "ok" if result["check"]["passed"] else f"WRONG (error {result['check']['rel_error']:.2g})"
-    return f"{benchmark:12s} {result['name']:24s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
+    return f"{benchmark:12s} {labelled_name(result):24s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
 
 
 def finish(session: Session) -> int:

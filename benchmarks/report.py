@@ -3,6 +3,7 @@
     python -m benchmarks.report benchmarks/results/*.json --markdown results.md --plot results.png
     python -m benchmarks.report $OUT/*.json --short      # the summary gpu_check.sh prints last
     python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
+    python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
+
+from benchmarks.harness import labelled_name
 
 
 def load(paths) -> list[dict]:
@@ -77,7 +81,7 @@ def markdown(documents) -> str:
     lines = []
     for document in documents:
         lines += [f"### {document['benchmark']}", "", describe(document), ""]
-        rows = [[r["name"], _params(r), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}–{r['p90_ms']:.4f}",
+        rows = [[labelled_name(r), _params(r), f"{r['median_ms']:.4f}", f"{r['p10_ms']:.4f}–{r['p90_ms']:.4f}",
                  _rate(r), _of_ceiling(r), _check(r)] for r in document["results"]]
         lines += _table(["case", "shape", "median ms", "p10–p90 ms", "rate", "of ceiling", "check"], rows) + [""]
     return "\n".join(lines)
@@ -85,7 +89,7 @@ def markdown(documents) -> str:
 
 def short_table(documents) -> str:
     """Every case of every benchmark in one plain table: what a terminal shows last."""
-    rows = [(d["benchmark"], r["name"], _params(r), f"{r['median_ms']:.4f}", _rate(r), _of_ceiling(r),
+    rows = [(d["benchmark"], labelled_name(r), _params(r), f"{r['median_ms']:.4f}", _rate(r), _of_ceiling(r),
              "ok" if r["check"]["passed"] else "WRONG") for d in documents for r in d["results"]]
     header = ("benchmark", "case", "shape", "median ms", "rate", "of ceiling", "check")
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
@@ -102,10 +106,27 @@ def ladder(documents, case: str) -> str:
     for document in documents:
         for r in document["results"]:
             if r["params"].get("case") == case:
-                name = r["name"] + (" (TF32)" if r["params"].get("tf32") else "")
+                name = labelled_name(r) + (" (TF32)" if r["params"].get("tf32") else "")
                 vs = r.get("vs_cublas")
                 rows.append((name, f"{1e3 * r['tflops']:.0f}", f"{100 * vs:.1f}%" if vs is not None else "baseline"))
     return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
+
+
+def by_case(documents, pattern: str) -> str:
+    """Median microseconds per call: a row per case whose name ``pattern`` matches (and per timing,
+    when a case was timed more than one way), a column per kernel; WRONG marks a failed check."""
+    cells, kernels = {}, []
+    for document in documents:
+        for r in document["results"]:
+            case = r["params"].get("case", "")
+            if re.search(pattern, case):
+                note = " (graph failed)" if "timing_note" in r else ""
+                row = (case, r.get("timing", "launch") + note)
+                kernels += [] if r["name"] in kernels else [r["name"]]
+                cells.setdefault(row, {})[r["name"]] = f"{1e3 * r['median_ms']:.1f}" + (
+                    "" if r["check"]["passed"] else " WRONG")
+    rows = [[case, timing] + [cells[case, timing].get(k, "") for k in kernels] for case, timing in cells]
+    return "\n".join(_table(["case", "timing", *kernels], rows))
 
 
 def plot(documents, path: Path) -> None:
@@ -127,7 +148,7 @@ def plot(documents, path: Path) -> None:
             values, label = [r.get("gbps", r.get("tflops", 0.0)) for r in results], "GB/s (or TFLOP/s)"
         colors = ["tab:blue" if r["check"]["passed"] else "tab:red" for r in results]
         axis.barh(range(len(results)), values, color=colors)
-        axis.set_yticks(range(len(results)), [f"{r['name']}  {_params(r)}" for r in results], fontsize=7)
+        axis.set_yticks(range(len(results)), [f"{labelled_name(r)}  {_params(r)}" for r in results], fontsize=7)
         axis.invert_yaxis()
         axis.set_xlabel(f"{label} (red: output wrong)")
         axis.set_title(textwrap.fill(f"{document['benchmark']}: {describe(document)}", 120), fontsize=8)
@@ -143,10 +164,14 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", type=Path, help="write the plot here (PNG)")
     parser.add_argument("--short", action="store_true", help="print one plain table of every case")
     parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096)")
+    parser.add_argument("--by-case", metavar="REGEX", help="print microseconds per call, case by kernel")
     args = parser.parse_args(argv)
     documents = load(args.json)
     if args.ladder:
         print(ladder(documents, args.ladder))
+        return 0
+    if args.by_case is not None:
+        print(by_case(documents, args.by_case))
         return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")

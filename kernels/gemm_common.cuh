@@ -28,19 +28,27 @@ __device__ __forceinline__ float operand_at(const float* __restrict__ x, int mn,
     return K_CONTIGUOUS ? x[(long long)mn * K + k] : x[(long long)k * MN + mn];
 }
 
-// The epilogue of one output element, in the reference's order: scale, add beta*C, add bias, ReLU.
-// beta == 0 never reads C, so C may be uninitialised (or NaN) then. Out-of-range elements are skipped.
+// The epilogue's arithmetic on one value of column n, in the reference's order: scale, add
+// beta * old (C's value there, which the caller reads only when beta != 0), add bias, ReLU.
+__device__ __forceinline__ float epilogue(float acc, float old, const float* __restrict__ bias, int n,
+                                          float alpha, float beta, int flags)
+{
+    float value = alpha * acc;
+    if (beta != 0.0f) value += beta * old;
+    if (flags & GEMM_EPILOGUE_BIAS) value += bias[n];
+    if (flags & GEMM_EPILOGUE_RELU) value = fmaxf(value, 0.0f);
+    return value;
+}
+
+// The epilogue of one output element. beta == 0 never reads C, so C may be uninitialised (or NaN)
+// then. Out-of-range elements are skipped.
 __device__ __forceinline__ void store_output(float* __restrict__ c, const float* __restrict__ bias,
                                              int m, int n, int M, int N, float acc,
                                              float alpha, float beta, int flags)
 {
     if (m >= M || n >= N) return;
     float* out = c + (long long)m * N + n;
-    float value = alpha * acc;
-    if (beta != 0.0f) value += beta * *out;
-    if (flags & GEMM_EPILOGUE_BIAS) value += bias[n];
-    if (flags & GEMM_EPILOGUE_RELU) value = fmaxf(value, 0.0f);
-    *out = value;
+    *out = epilogue(acc, beta != 0.0f ? *out : 0.0f, bias, n, alpha, beta, flags);
 }
 
 // Copy the ROWS x BK tile starting at (mn0, k0) of an operand into shared memory as s[k][mn]
@@ -59,6 +67,58 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
         s[k * STRIDE + mn] = operand_at<K_CONTIGUOUS>(x, mn0 + mn, k0 + k, MN, K);
     }
 }
+
+// The register-blocked block tile of gemm_regblock_2d (rung 5 in gemm_simt.cu), which gemm_split_k
+// (gemm_splitk.cu) runs over one slice of K. A block of (BM / TM) * (BN / TN) threads owns a BM x BN
+// tile of C; thread t accumulates the TM x TN outer products of rows row0 + i and columns col0 + j.
+// accumulate() walks the K-tiles from k_begin to k_end: the block copies a BK-deep tile of each
+// operand into shared memory, k-major (load_tile), then every thread loads TM values of A and TN of
+// B into registers per k and does TM * TN FMAs with them. The loaders zero-fill past K only, so a
+// range must end at K or span whole K-tiles.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
+struct RegisterBlockedTile {
+    static constexpr int NTHREADS = (BM / TM) * (BN / TN);
+    static constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
+    const int row0 = (threadIdx.x / (BN / TN)) * TM, col0 = (threadIdx.x % (BN / TN)) * TN;
+    float acc[TM][TN] = {};
+
+    __device__ __forceinline__ void accumulate(const float* __restrict__ a, const float* __restrict__ b,
+                                               int m0, int n0, int M, int N, int K, int k_begin, int k_end)
+    {
+        __shared__ float as[BK * A_STRIDE];  // as[k][m]
+        __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
+        float a_frag[TM], b_frag[TN];
+        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+            load_tile<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, threadIdx.x);
+            load_tile<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, threadIdx.x);
+            __syncthreads();
+#pragma unroll
+            for (int k = 0; k < BK; ++k) {
+#pragma unroll
+                for (int i = 0; i < TM; ++i) a_frag[i] = as[k * A_STRIDE + row0 + i];
+#pragma unroll
+                for (int j = 0; j < TN; ++j) b_frag[j] = bs[k * B_STRIDE + col0 + j];
+#pragma unroll
+                for (int i = 0; i < TM; ++i)
+#pragma unroll
+                    for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+            }
+            // Nobody may overwrite the tiles for the next K-tile while others still read these.
+            __syncthreads();
+        }
+    }
+
+    // The tile through the epilogue into C (M x N), at block offset (m0, n0).
+    __device__ __forceinline__ void store(float* __restrict__ c, const float* __restrict__ bias, int m0, int n0,
+                                          int M, int N, float alpha, float beta, int flags) const
+    {
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+            for (int j = 0; j < TN; ++j)
+                store_output(c, bias, m0 + row0 + i, n0 + col0 + j, M, N, acc[i][j], alpha, beta, flags);
+    }
+};
 
 // Whether the 16-byte paths below may be used: every 4-float vector of A and B then lies wholly
 // inside or wholly outside its matrix (the contiguous extents, K or M for A and K or N for B, are

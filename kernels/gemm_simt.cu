@@ -135,6 +135,7 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // ---- 5. gemm_regblock_2d ------------------------------------------------------------------------
 // Idea: each thread computes a TM x TN = 8 x 8 block: per k it loads TM values of A and TN of B into
 // registers and does TM * TN FMAs with them (an outer product), 4 FMAs per shared load.
+// (The block tile is RegisterBlockedTile in gemm_common.cuh, which gemm_split_k shares.)
 // BM x BN = 128 x 128 per block of 256 threads, BK = 8.
 // Bottleneck: the global tile loads are scalar (LDG.E, 4 bytes each). The compiler already merges a
 // thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
@@ -146,37 +147,10 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                  const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
-    constexpr int NTHREADS = (BM / TM) * (BN / TN);
-    constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
-    __shared__ float as[BK * A_STRIDE];
-    __shared__ float bs[BK * B_STRIDE];
-    const int tid = threadIdx.x;
-    const int row0 = (tid / (BN / TN)) * TM, col0 = (tid % (BN / TN)) * TN;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    float acc[TM][TN] = {};
-    float a_frag[TM], b_frag[TN];
-    for (int k0 = 0; k0 < K; k0 += BK) {
-        load_tile<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid);
-        load_tile<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid);
-        __syncthreads();
-#pragma unroll
-        for (int k = 0; k < BK; ++k) {
-#pragma unroll
-            for (int i = 0; i < TM; ++i) a_frag[i] = as[k * A_STRIDE + row0 + i];
-#pragma unroll
-            for (int j = 0; j < TN; ++j) b_frag[j] = bs[k * B_STRIDE + col0 + j];
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-#pragma unroll
-                for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
-        }
-        __syncthreads();
-    }
-#pragma unroll
-    for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j)
-            store_output(c, bias, m0 + row0 + i, n0 + col0 + j, M, N, acc[i][j], alpha, beta, flags);
+    RegisterBlockedTile<TRANS_A, TRANS_B, BM, BN, BK, TM, TN> tile;
+    tile.accumulate(a, b, m0, n0, M, N, K, 0, K);
+    tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
 }
 
 // ---- 6. gemm_vectorized -------------------------------------------------------------------------

@@ -22,6 +22,9 @@ CACHE_FILE = "autotune.json"
 REPEATS = 5
 
 _choices: dict[str, str] | None = None  # the cache file's contents, loaded on first use
+# Per op, the choices made in this process under a key of the op's own: choose() builds a JSON line
+# and names the device, too slow to do at every call of a small op (memo()).
+_memos: dict[str, dict] = {}
 
 
 def cache_path() -> Path:
@@ -106,7 +109,16 @@ def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | No
     return choices[line]
 
 
+def memo(op: str) -> dict:
+    """``op``'s dict of the names choose() returned in this process, for the op to keep under a key of
+    its own: a tuple that tells problems and devices apart as choose()'s key does, cheap to build.
+    forget() empties it."""
+    return _memos.setdefault(op, {})
+
+
 def forget() -> None:
     """Drop the in-memory copy, so the next choice re-reads the cache file (tests use this)."""
     global _choices
     _choices = None
+    for choices in _memos.values():
+        choices.clear()

@@ -77,23 +77,33 @@ class Scalar:
 
     name: str
     ctype: str
-    # The C type's NumPy scalar type and its range, worked out once (np.iinfo is slow to build).
+    # The C type's NumPy scalar type and its range, worked out once (np.iinfo is slow to build), the
+    # range as Python numbers (they compare fastest with the Python numbers callers pass), and the
+    # Python type callers usually pass for this C type: int for the integers, float for the floats.
     _type: type = field(init=False, repr=False, compare=False)
     _range: tuple = field(init=False, repr=False, compare=False)
+    _usual: type = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         dtype = np.dtype(self.ctype)
-        limits = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+        usual = int if dtype.kind in "iu" else float
+        limits = np.iinfo(dtype) if usual is int else np.finfo(dtype)
         object.__setattr__(self, "_type", dtype.type)
-        object.__setattr__(self, "_range", (limits.min, limits.max))
+        object.__setattr__(self, "_range", (usual(limits.min), usual(limits.max)))
+        object.__setattr__(self, "_usual", usual)
 
     def check(self, value, kernel: str, backend: str):
-        if type(value) is self._type:  # already the exact C type: nothing to convert or range-check
+        kind = type(value)
+        if kind is self._type:  # already the exact C type: nothing to convert or range-check
             return value
+        low, high = self._range
+        if kind is self._usual and low <= value <= high:  # the usual case, settled in two comparisons
+            return self._type(value)
+        # Everything else: refused with the reason, or (another integer or float type, NaN or an
+        # infinity for a float parameter) range-checked and converted.
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise KernelArgumentError(f"{self.where(kernel)} must be a number, got {type(value).__name__}")
-        low, high = self._range
-        if issubclass(self._type, np.integer):
+        if self._usual is int:
             if not isinstance(value, (int, np.integer)):
                 raise KernelArgumentError(
                     f"{self.where(kernel)} must be an integer, got {type(value).__name__} {value!r}")
@@ -143,19 +153,29 @@ def check_shape(array, expected, name: str):
     return array
 
 
+_INTEGER = (int, np.integer)
+
+
+def _launch_dims(what: str, value, limits, kernel: str) -> tuple[int, int, int]:
+    """``value`` (1 to 3 ints, the missing ones 1) as a 3-tuple of Python ints within ``limits``."""
+    dims = tuple(value)
+    dims += (1,) * (3 - len(dims))
+    if len(dims) == 3:  # spelled out, not looped: launches are a hot path
+        x, y, z = dims
+        if (isinstance(x, _INTEGER) and isinstance(y, _INTEGER) and isinstance(z, _INTEGER)
+                and 1 <= x <= limits[0] and 1 <= y <= limits[1] and 1 <= z <= limits[2]):
+            return int(x), int(y), int(z)
+    raise KernelArgumentError(f"{kernel}: {what} {dims} must be 1 to 3 positive ints within {limits}")
+
+
 def check_launch(grid, block, shared_mem, kernel: str):
     """Grid and block as 3-tuples of ints within CUDA's limits; anything else is an error here."""
-    dims = []
-    for what, value, limits in (("grid", grid, MAX_GRID), ("block", block, MAX_BLOCK)):
-        value = tuple(value) + (1,) * (3 - len(tuple(value)))
-        if len(value) != 3 or not all(isinstance(v, (int, np.integer)) and 1 <= v <= m for v, m in zip(value, limits)):
-            raise KernelArgumentError(f"{kernel}: {what} {value} must be 1 to 3 positive ints within {limits}")
-        dims.append(tuple(int(v) for v in value))
-    if dims[1][0] * dims[1][1] * dims[1][2] > MAX_THREADS_PER_BLOCK:
-        raise KernelArgumentError(f"{kernel}: block {dims[1]} has more than {MAX_THREADS_PER_BLOCK} threads")
-    if not isinstance(shared_mem, (int, np.integer)) or shared_mem < 0:
+    grid, block = _launch_dims("grid", grid, MAX_GRID, kernel), _launch_dims("block", block, MAX_BLOCK, kernel)
+    if block[0] * block[1] * block[2] > MAX_THREADS_PER_BLOCK:
+        raise KernelArgumentError(f"{kernel}: block {block} has more than {MAX_THREADS_PER_BLOCK} threads")
+    if not isinstance(shared_mem, _INTEGER) or shared_mem < 0:
         raise KernelArgumentError(f"{kernel}: shared_mem must be a non-negative int, got {shared_mem!r}")
-    return dims[0], dims[1], int(shared_mem)
+    return grid, block, int(shared_mem)
 
 
 # Every declared kernel, in declaration order: the compile check and `cnn-gpu kernels` read this.
@@ -195,7 +215,7 @@ class Kernel:
         if len(args) != len(self.params):
             names = ", ".join(p.name for p in self.params)
             raise KernelArgumentError(f"{self.name} takes {len(self.params)} arguments ({names}), got {len(args)}")
-        return tuple(param.check(value, self.name, backend) for param, value in zip(self.params, args))
+        return tuple([param.check(value, self.name, backend) for param, value in zip(self.params, args)])
 
     def __call__(self, grid, block, args, shared_mem=0, backend=None):
         """Check everything, compile the file if this is its first launch, then launch."""

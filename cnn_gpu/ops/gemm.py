@@ -7,6 +7,7 @@ use the array module's own product in the inputs' dtype.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, replace
 
@@ -202,7 +203,7 @@ GEMM_VARIANTS = {v.name: v for v in [
 GPU_ONLY_VARIANTS = ("gemm_wgmma",)
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
-                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma")
+                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k")
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
@@ -231,6 +232,12 @@ GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TI
 SWEEP_OPTIONS = ("-lineinfo",)
 _SWEEP_KERNELS = {variant: Kernel(variant.file, variant.expression(False, False), GEMM_PARAMS, options=SWEEP_OPTIONS)
                   for variant in GEMM_SWEEP}
+
+
+@functools.lru_cache(maxsize=None)
+def _placeholder_vector(backend, device):
+    """A float32 vector on the device, made once: a view of out per call costs microseconds in CuPy."""
+    return backend_xp(backend).zeros(1, dtype="float32")
 
 
 def _check_operand(x, name, xp):
@@ -294,7 +301,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
         kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
-    bias_arg = bias if bias is not None else out.reshape(-1)[:1]
+    bias_arg = bias if bias is not None else _placeholder_vector(backend, _device_index(backend))
     kernel(chosen.grid(m, n), chosen.threads(), (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
            shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
     return out
@@ -315,6 +322,9 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
         return _known_variant(forced, VARIANT_ENV)
     if backend != "cuda":
         return EMULATE_DEFAULT
+    known = (m, n, k, trans_a, trans_b, _device_index(backend))
+    if known in _TUNED:
+        return _TUNED[known]
 
     def trial(name):
         # Timing runs write a scratch output with beta = 0, so they never disturb out or read c.
@@ -322,4 +332,128 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    return autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})
+    return _TUNED[known]
+
+
+# The autotuner's answers in this process, by (m, n, k, trans_a, trans_b, device index): asked at
+# every call of gemm() without a variant, which Dense makes at every step.
+_TUNED = autotune.memo("gemm")
+
+
+# --- split-K (kernels/gemm_splitk.cu): the ladder's rung 10, two kernels per product ---------------
+# gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
+# tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
+# order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
+# here, with SplitKLaunch in GEMM_KERNELS: what gemm() calls for it, as it calls a Kernel for the others.
+
+# gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
+# outputs per thread.
+SPLIT_K_TILE = (64, 64, 16, 8, 4)
+# Slices enough for about this many blocks per SM: 16 warps of 4-warp blocks, so that some compute
+# while others wait for their next K-tile (rung 5's loop does not overlap the two).
+SPLIT_K_BLOCKS_PER_SM = 4
+# ... but each slice at least this many K-tiles long, so that a block's work outweighs writing and
+# reducing its partial tile.
+SPLIT_K_MIN_K_TILES = 4
+# gemm_split_k_reduce's block: QUADS float4s of the output x GROUPS groups of slices.
+SPLIT_K_REDUCE_BLOCK = (32, 8)
+# The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
+EMULATED_SM_COUNT = 4
+
+SPLIT_K_PARAMS = [
+    Array("a", "float32", ndim=2), Array("b", "float32", ndim=2), Array("c", "float32", ndim=2),
+    Array("bias", "float32", ndim=1), Array("partials", "float32"), Scalar("M", "int32"), Scalar("N", "int32"),
+    Scalar("K", "int32"), Scalar("k_per_split", "int32"), Scalar("alpha", "float32"), Scalar("beta", "float32"),
+    Scalar("flags", "int32"),
+]
+SPLIT_K_REDUCE = Kernel("gemm_splitk.cu", "gemm_split_k_reduce<%d, %d>" % SPLIT_K_REDUCE_BLOCK, [
+    Array("partials", "float32", ndim=1), Array("c", "float32", ndim=2), Array("bias", "float32", ndim=1),
+    Scalar("M", "int32"), Scalar("N", "int32"), Scalar("splits", "int32"), Scalar("alpha", "float32"),
+    Scalar("beta", "float32"), Scalar("flags", "int32"),
+])
+
+
+_bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
+GEMM_VARIANTS["gemm_split_k"] = GemmVariant(
+    "gemm_split_k", "gemm_splitk.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
+    ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@functools.lru_cache(maxsize=4096)
+def split_k_plan(m, n, k, sm_count):
+    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs.
+
+    Enough slices that the blocks (tiles x slices) come to about SPLIT_K_BLOCKS_PER_SM per SM, each
+    slice at least SPLIT_K_MIN_K_TILES K-tiles and a whole number of them (only the last one ends
+    inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
+    """
+    tiles = _ceil_div(m, _bm) * _ceil_div(n, _bn)
+    k_tiles = max(1, _ceil_div(k, _bk))
+    wanted = SPLIT_K_BLOCKS_PER_SM * sm_count // tiles
+    tiles_per_split = _ceil_div(k_tiles, max(1, min(wanted, k_tiles // SPLIT_K_MIN_K_TILES)))
+    return _ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
+
+
+def _device_index(backend):
+    """The current device's index on the cuda backend (0 on the emulator)."""
+    if backend != "cuda":
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDevice()
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(backend, device):
+    if backend != "cuda":
+        return EMULATED_SM_COUNT
+    import cupy
+
+    return int(cupy.cuda.Device(device).attributes["MultiProcessorCount"])
+
+
+# (backend, device, floats) -> a float32 workspace, kept for the life of the process: training asks
+# for the same few sizes at every step, and a captured CUDA graph holds the address it launched
+# with. Shared by every split-K product of that size on the device, so those must run in stream
+# order (one stream per device, as everything here does).
+_WORKSPACES: dict = {}
+
+
+def _split_k_workspace(backend, device, floats):
+    key = (backend, device, floats)
+    if key not in _WORKSPACES:
+        _WORKSPACES[key] = backend_xp(backend).empty(floats, dtype="float32")
+    return _WORKSPACES[key]
+
+
+class SplitKLaunch:
+    """What gemm() calls to run gemm_split_k, the way it calls a Kernel: the slices' kernel over a
+    grid with the slices along z, then (with more than one slice) the reduce into C."""
+
+    def __init__(self, trans_a, trans_b):
+        expression = GEMM_VARIANTS["gemm_split_k"].expression(trans_a, trans_b)
+        self.slices = Kernel("gemm_splitk.cu", expression, SPLIT_K_PARAMS)
+
+    def __call__(self, grid, block, args, shared_mem=0, backend=None):
+        a, b, c, bias, m, n, k, alpha, beta, flags = args
+        backend = resolve_backend(backend)
+        device = _device_index(backend)
+        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device))
+        # One slice stores through the epilogue and never touches the workspace: any float32 array
+        # fills the slot.
+        partials = c if splits == 1 else _split_k_workspace(backend, device, splits * m * _ceil_div(n, 4) * 4)
+        self.slices((*grid, splits), block, (a, b, c, bias, partials, m, n, k, k_per_split, alpha, beta, flags),
+                    shared_mem=shared_mem, backend=backend)
+        if splits > 1:
+            quads, groups = SPLIT_K_REDUCE_BLOCK
+            SPLIT_K_REDUCE((_ceil_div(m * _ceil_div(n, 4), quads),), (quads, groups),
+                           (partials, c, bias, m, n, splits, alpha, beta, flags), backend=backend)
+
+
+GEMM_KERNELS.update({("gemm_split_k", trans_a, trans_b): SplitKLaunch(trans_a, trans_b)
+                     for trans_a, trans_b in TRANSPOSES})

@@ -3,7 +3,10 @@ the JSON written, and the README's ladder table generated from it."""
 
 import json
 
+import pytest
+
 from benchmarks import gemm as gemm_benchmark
+from benchmarks import gemm_call_overhead
 from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.cuda.loader import KernelLaunchError
@@ -19,11 +22,44 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     cases = {r["params"]["case"] for r in document["results"]}
     assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
                      "dense68x12_b8_backward_weights"}
+    # Every Dense product is timed twice: launch by launch, and as graph replays, which the emulator
+    # cannot capture, so those are timed launch by launch too and say so.
+    for case in cases:
+        rows = [r for r in document["results"] if r["params"]["case"] == case]
+        assert all(r["timing"] == "launch" for r in rows)
+        noted = [r for r in rows if "no CUDA graphs" in r.get("timing_note", "")]
+        assert len(noted) == (len(rows) // 2 if case.startswith("dense") else 0)
     table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
     assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
     assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
     assert table[2].startswith("| numpy_matmul |") and table[2].endswith("| baseline |")
     assert table[3].startswith("| gemm_naive |") and table[3].endswith("% |")
+
+
+def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
+    assert gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--repeat", "1", "--cases", "forward",
+                                "--kernels", "gemm_split_k,gemm_naive"]) == 0
+    results = json.loads((tmp_path / "gemm.json").read_text())["results"]
+    assert {r["params"]["case"] for r in results} == {"dense68x12_b8_forward"}
+    assert [r["name"] for r in results] == ["numpy_matmul", "gemm_split_k", "gemm_naive"] * 2
+    table = report.by_case(report.load([tmp_path / "gemm.json"]), "forward").splitlines()
+    assert table[0] == "| case | timing | numpy_matmul | gemm_split_k | gemm_naive |"
+    assert [row.split(" | ")[1] for row in table[2:]] == ["launch", "launch (graph failed)"]
+    with pytest.raises(SystemExit):
+        gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--kernels", "gemm_fastest"])
+    assert "no such rungs: gemm_fastest" in capsys.readouterr().err
+
+
+def test_the_call_overhead_script_times_every_variant_with_launches_stubbed(capsys, monkeypatch):
+    launched = []
+    monkeypatch.setattr(gemm_call_overhead.StubModule, "get_function",
+                        lambda self, name: lambda *args, **kwargs: launched.append(name))
+    assert gemm_call_overhead.main(["--calls", "5", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["gemm_smem_tiled", "gemm_tf32_mma", "gemm_split_k", "autotuned"]
+    assert all(float(line.split()[2]) > 0 for line in lines)
+    # Each variant: one untimed call and 2 rounds of 5; split-K launches twice per call (slices, reduce).
+    assert len(launched) == 11 * (1 + 1 + 2 + 1)
 
 
 def test_the_full_run_covers_the_squares_and_every_dense_product():

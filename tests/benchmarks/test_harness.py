@@ -163,3 +163,109 @@ def test_this_checkouts_commit_is_found(monkeypatch):
     assert int(commit[:40], 16) and commit[40:] in ("", "+uncommitted")
     monkeypatch.setenv("CNN_GPU_GIT_COMMIT", "c0ffee")
     assert run_info.git_commit() == "c0ffee"
+
+
+# --- graph timing: the harness's logic on a stand-in for CuPy's streams and graphs -----------------
+class FakeGraphCuda:
+    """CuPy's cuda namespace as graph timing uses it. A stream's capture records the calls that
+    ``capturable`` work makes while it is open, and its graph replays them; ``replays`` decides
+    whether a graph runs what it recorded (False: work that never reached the graph)."""
+
+    def __init__(self, replays=True):
+        self.recording, self.replays, self.captures = None, replays, 0
+        cuda = self
+
+        class Stream:
+            def __init__(self, non_blocking=False):
+                assert non_blocking, "a capture needs a stream of its own"
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def begin_capture(self):
+                assert cuda.recording is None
+                cuda.recording, cuda.captures = [], cuda.captures + 1
+
+            def end_capture(self):
+                calls, cuda.recording = cuda.recording, None
+                return types.SimpleNamespace(launch=lambda: [call() for call in calls if cuda.replays])
+
+            def synchronize(self):
+                pass
+
+        self.Stream, self.Event = Stream, FakeEvent
+        self.Device = lambda: types.SimpleNamespace(synchronize=lambda: None)
+        self.get_elapsed_time = lambda a, b: (b.t - a.t) * 1e3 + 1e-6
+
+    def capturable(self, work):
+        """Run ``work`` now, or record it if a capture is open."""
+        if self.recording is None:
+            work()
+        else:
+            self.recording.append(work)
+
+
+def graph_session(tmp_path, cuda):
+    session = dry_session(tmp_path)
+    session.dry_run = False
+    session.xp = types.SimpleNamespace(cuda=cuda, asarray=np.asarray, isfinite=np.isfinite, linalg=np.linalg)
+    session.timer = harness.CudaEventTimer(session.xp)
+    return session
+
+
+def doubling_case(session, run_work, bytes_per_set=8 * 64):
+    sets = session.input_sets(lambda rng: rng.uniform(-1, 1, 64), bytes_per_set)
+    out = np.empty(64)
+    return sets, out, (lambda x: run_work(lambda: np.multiply(x, 2, out=out))), (lambda x: (out, 2 * x))
+
+
+def test_graph_timing_times_replays_of_the_captured_calls_and_checks_the_last_set(tmp_path):
+    cuda = FakeGraphCuda()
+    session = graph_session(tmp_path, cuda)
+    sets, out, run, check = doubling_case(session, cuda.capturable)
+    result = session.measure("double", {}, run, sets, check, poison=[out], timing="graph")
+    calls = min(len(sets), harness.GRAPH_CALLS)
+    assert (result["timing"], result["graph_calls"], cuda.captures) == ("graph", calls, 1)
+    assert "timing_note" not in result and result["check"]["passed"]
+    assert np.array_equal(out, 2 * sets[calls - 1]), "the check must use the set of the graph's last call"
+    assert harness.labelled_name(result) == "double [graph]"
+
+
+def test_graph_timing_reports_the_time_per_call_not_per_replay(tmp_path):
+    cuda = FakeGraphCuda()
+    session = graph_session(tmp_path, cuda)
+    # Input sets large enough that three cover the pretend L2: a graph of 3 calls of 1 ms each.
+    sets, out, run, check = doubling_case(session, lambda work: cuda.capturable(lambda: (time.sleep(1e-3), work())),
+                                          bytes_per_set=harness.EMULATED_L2_BYTES)
+    result = session.measure("sleepy", {}, run, sets, check, poison=[out], timing="graph")
+    assert result["graph_calls"] == len(sets) == 3
+    assert 1.0 <= result["median_ms"] < 2.5, result["median_ms"]
+
+
+@pytest.mark.parametrize("failure", ["raises while captured", "graph runs nothing", "emulator"])
+def test_a_failed_graph_capture_times_launch_by_launch_and_says_why(tmp_path, failure):
+    cuda = FakeGraphCuda(replays=failure != "graph runs nothing")
+
+    def run_work(work):
+        if cuda.recording is not None and failure == "raises while captured":
+            raise RuntimeError("cannot be captured")
+        work()  # "graph runs nothing": the work happens at capture time and never reaches the graph
+
+    session = dry_session(tmp_path) if failure == "emulator" else graph_session(tmp_path, cuda)
+    sets, out, run, check = doubling_case(session, run_work)
+    result = session.measure("double", {}, run, sets, check, poison=[out], timing="graph")
+    expected = {"raises while captured": "RuntimeError: cannot be captured",
+                "graph runs nothing": "left the output unwritten", "emulator": "no CUDA graphs"}[failure]
+    assert result["timing"] == "launch" and "graph_calls" not in result
+    assert expected in result["timing_note"] and "timed launch by launch" in result["timing_note"]
+    assert result["check"]["passed"] and cuda.recording is None, "a failed capture must be ended"
+    assert harness.labelled_name(result) == "double [graph failed]"
+
+
+def test_an_unknown_timing_is_refused(tmp_path):
+    session = dry_session(tmp_path)
+    with pytest.raises(ValueError, match="timing must be one of"):
+        session.measure("x", {}, lambda x: None, [np.ones(1)], lambda x: (x, x), timing="wall")

@@ -64,3 +64,11 @@ def test_an_unreadable_cache_file_is_replaced(cache_dir):
     (cache_dir / autotune.CACHE_FILE).write_text("{not json")
     assert autotune.choose("conv", {"n": 1}, candidates("x"), FakeTimer({"x": 1.0}), device="d") == "x"
     assert json.loads((cache_dir / autotune.CACHE_FILE).read_text()) == {autotune.cache_key("conv", {"n": 1}, "d"): "x"}
+
+
+def test_an_ops_memo_is_one_dict_per_op_and_forget_empties_it(cache_dir):
+    memo = autotune.memo("gemm")
+    memo[(1, 2, 3)] = "fast"
+    assert autotune.memo("gemm") is memo and autotune.memo("conv") is not memo
+    autotune.forget()
+    assert memo == {} and autotune.memo("gemm") is memo

@@ -66,6 +66,28 @@ def test_a_bad_argument_is_named_and_nothing_launches(saxpy, launches, index, va
     assert launches == []
 
 
+@pytest.mark.parametrize("ctype, value, expected", [
+    ("int32", 2**31 - 1, 2**31 - 1), ("int32", -2**31, -2**31), ("int32", np.int64(7), 7),
+    ("uint32", 2**32 - 1, 2**32 - 1), ("int64", -2**63, -2**63), ("float32", 2.5, 2.5),
+    ("float32", float(np.finfo(np.float32).max), np.finfo(np.float32).max), ("float32", 3, 3.0),
+    ("float32", float("inf"), np.inf), ("float32", np.float64(-0.0), -0.0), ("float64", 1e300, 1e300),
+])
+def test_a_scalar_becomes_its_exact_c_type_with_its_value(ctype, value, expected):
+    checked = Scalar("s", ctype).check(value, "k", "emulate")
+    assert type(checked) is np.dtype(ctype).type and checked == expected
+    assert np.signbit(checked) == np.signbit(expected)
+
+
+@pytest.mark.parametrize("ctype, value, message", [
+    ("int32", 2**31, "outside"), ("int32", -2**31 - 1, "outside"), ("uint32", -1, "outside"),
+    ("float32", 3.5e38, "overflows"), ("float32", -3.5e38, "overflows"), ("int64", 1.0, "must be an integer"),
+    ("float32", np.bool_(True), "must be a number"), ("int32", None, "must be a number"),
+])
+def test_a_scalar_out_of_its_c_type_is_refused(ctype, value, message):
+    with pytest.raises(KernelArgumentError, match=message):
+        Scalar("s", ctype).check(value, "k", "emulate")
+
+
 def test_the_cuda_backend_refuses_numpy_arrays(saxpy, launches):
     pytest.importorskip("cupy")
     with pytest.raises(KernelArgumentError, match="cupy.ndarray on the 'cuda' backend, got numpy.ndarray"):

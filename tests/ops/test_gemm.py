@@ -269,6 +269,27 @@ def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng,
     assert_close(gemm(a, b, backend="emulate"), gemm_reference(a, b))
 
 
+def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypatch):
+    # The cuda path's logic, without a GPU: the device, the scratch outputs and the timing stubbed.
+    asked = []
+    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: asked.append(key) or "gemm_split_k")
+    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    device = [0]
+    monkeypatch.setattr(gemm_ops, "_device_index", lambda backend: device[0])
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    gemm_ops.autotune.forget()
+    a, b, out = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)
+    choose = lambda m, trans_a=False: gemm_ops.choose_variant(None, "cuda", a, b, out, trans_a, False, m, 4, 3)  # noqa: E731
+    assert [choose(2), choose(2), choose(2, trans_a=True), choose(5)] == ["gemm_split_k"] * 4
+    device[0] = 1
+    choose(2)
+    assert len(asked) == 4, "the same shape on the same device was tuned twice"
+    gemm_ops.autotune.forget()
+    choose(2)
+    assert len(asked) == 5, "forget() must make the next call ask again"
+    gemm_ops.autotune.forget()
+
+
 @pytest.mark.gpu
 def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypatch):
     from cnn_gpu.cuda import autotune
@@ -344,3 +365,75 @@ def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
     operands = {"a": kwargs.pop("a", a), "b": kwargs.pop("b", b)}
     with pytest.raises((TypeError, ValueError), match=message):
         gemm(operands["a"], operands["b"], backend=kernel_backend, **kwargs)
+
+
+# --- split-K: the plan, and the kernels on shapes that split -----------------------------------------
+def sm_count(backend):
+    return gemm_ops._sm_count(backend, gemm_ops._device_index(backend))
+
+
+@pytest.mark.parametrize("sms", [1, gemm_ops.EMULATED_SM_COUNT, 132])
+def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms):
+    bm, bn, bk = gemm_ops.SPLIT_K_TILE[:3]
+    shapes = [(32, 64, 5408), (512, 64, 5408), (5408, 64, 32), (1, 1, 1), (4096, 4096, 4096), (64, 64, 0)]
+    shapes += [tuple(int(v) for v in rng.integers(1, 3000, size=3)) for _ in range(200)]
+    for m, n, k in shapes:
+        splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sms)
+        tiles = -(-m // bm) * -(-n // bn)
+        assert splits >= 1 and k_per_split % bk == 0, (m, n, k)
+        assert (splits - 1) * k_per_split < max(k, 1) <= splits * k_per_split, f"{(m, n, k)}: an empty slice"
+        if splits > 1:
+            assert k_per_split >= gemm_ops.SPLIT_K_MIN_K_TILES * bk, (m, n, k)
+            assert tiles * splits <= gemm_ops.SPLIT_K_BLOCKS_PER_SM * sms, f"{(m, n, k)}: more blocks than asked for"
+        if tiles * 2 <= gemm_ops.SPLIT_K_BLOCKS_PER_SM * sms and k >= 2 * gemm_ops.SPLIT_K_MIN_K_TILES * bk:
+            assert splits > 1, f"{(m, n, k)}: room for more blocks and K to cut, but one slice"
+    assert gemm_ops.split_k_plan(4096, 4096, 4096, sms) == (1, 4096)
+
+
+# Shapes that split on the emulator's and on any GPU's SM count, each with K ending inside its last
+# slice and inside a K-tile: N = 9 takes the reduce's scalar epilogue (and padded workspace rows),
+# N = 64 its float4 one.
+SPLITTING_SHAPES = [((37, 70, 300), (False, False)), ((5, 9, 1000), (False, True)), ((20, 64, 700), (True, False))]
+
+
+@pytest.mark.parametrize("epilogue", [True, False], ids=["epilogue", "beta0"])
+@pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
+def test_split_k_on_shapes_that_split(rng, kernel_backend, shape, transposes, epilogue):
+    m, n, k = shape
+    splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend))
+    assert splits > 1 and k % k_per_split != 0 and k % gemm_ops.SPLIT_K_TILE[2] != 0
+    check_variant(rng, kernel_backend, "gemm_split_k", m, n, k, *transposes, epilogue)
+
+
+def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, kernel_backend):
+    # N = 64 would take 16-byte stores, but out starts 4 bytes past a 16-byte boundary (on a GPU a
+    # misaligned float4 store faults): the reduce must store element by element, and read C so.
+    m, n, k = 20, 64, 700
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    a, b, c = random_array(rng, (m, k)), random_array(rng, (k, n)), random_array(rng, (m, n))
+    out = on(np.full(m * n + 1, np.nan, np.float32))[1:].reshape(m, n)
+    gemm(on(a), on(b), beta=0.5, c=on(c), variant="gemm_split_k", out=out, backend=kernel_backend)
+    assert gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend))[0] > 1
+    assert_close(out, gemm_reference(a, b, beta=0.5, c=c), tol=tolerance("gemm_split_k", k), what="misaligned out")
+
+
+def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_backend):
+    m, n, k = 37, 70, 300
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    a, b = on(random_array(rng, (m, k))), on(random_array(rng, (k, n)))
+    outs = [on(poisoned((m, n))) for _ in range(3)]
+    gemm(a, b, variant="gemm_split_k", out=outs[0], backend=kernel_backend)
+    workspaces = dict(gemm_ops._WORKSPACES)
+    for out in outs[1:]:
+        gemm(a, b, variant="gemm_split_k", out=out, backend=kernel_backend)
+    assert gemm_ops._WORKSPACES == workspaces, "a workspace was allocated again for the same size"
+    assert all(np.array_equal(to_host(out), to_host(outs[0])) for out in outs[1:]), "the sum depends on the run"
+    assert_close(outs[0], gemm_reference(to_host(a), to_host(b)), tol=tolerance("gemm_split_k", k))
+
+
+@pytest.mark.gpu
+def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
+    # Dense 5408 -> 64 at batch 32 and 512: forward x.W, backward to data dy.W^T, to weights x^T.dy.
+    for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),
+                                          ((512, 5408, 64), (False, True)), ((5408, 64, 512), (True, False))]:
+        check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)

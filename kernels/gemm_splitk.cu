@@ -1,0 +1,123 @@
+// GEMM for products with little M x N and a long K: split-K.
+//
+//   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
+//
+// The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
+// tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
+// 1 to 4 blocks on a 132-SM GPU, each one walking K = 5408 alone: measured on an H200 at ~0.4 ms or
+// more, against cuBLAS's ~0.03 ms (benchmarks/results/gemm.json, commit 1b45d2c).
+//
+// The two numbers (METHOD.md) for the largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354
+// MFLOP, 7 us at cuBLAS's measured 49 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB
+// read, 3 us at 4.2 TB/s. At batch 32 both are under a microsecond: the launches are the floor.
+//
+// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan).
+
+#include "gemm_common.cuh"
+
+// ---- 10. gemm_split_k ---------------------------------------------------------------------------
+// Idea: cut K into `splits` slices of k_per_split (a multiple of BK), and give each (tile, slice)
+// pair its own block: grid z is the slice. Each block runs rung 5's register-blocked tile
+// (RegisterBlockedTile) over its slice only and writes the partial tile, without the epilogue, to
+// the workspace partials[splits][M][N4] (N4 = N rounded up to 4, so that every row of it starts
+// 16-byte aligned and a thread's 4 adjacent columns go out as one STG.128). No atomics: a second
+// kernel, gemm_split_k_reduce, sums the slices in a fixed order, so the result is the same on every
+// run. With one slice (splits = 1) the block stores through the epilogue straight into C, and the
+// wrapper launches nothing else: then this is rung 5 with a 64 x 64 tile.
+// Tile: BM x BN = 64 x 64 with TM x TN = 8 x 4 per thread, 128 threads, BK = 16 (the wrapper's
+// template arguments). A warp's 16 column groups read 16 adjacent float4s of B per k (no bank
+// conflict) and two rows of A (broadcasts).
+// Bottleneck (expected): global latency. Rung 5's loop does not overlap its tile loads with math,
+// so each block stalls once per K-tile; the wrapper asks for about 4 blocks per SM so that others
+// compute meanwhile. Then the partial tiles: splits x M x N4 floats written and read back (~7.5 MB
+// for 512 x 64 x 5408, mostly from L2), and two launches instead of one.
+// Edges: zero-filled tiles; only the last slice can end inside a K-tile (at K), which the loaders
+// zero-fill; guarded stores.
+// Measured: not yet measured on a GPU.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+             const float* __restrict__ bias, float* __restrict__ partials, int M, int N, int K,
+             int k_per_split, float alpha, float beta, int flags)
+{
+    static_assert(TN % 4 == 0, "a thread's columns go to the workspace as whole float4s");
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_begin = blockIdx.z * k_per_split;
+    const int k_end = min(K, k_begin + k_per_split);
+    RegisterBlockedTile<TRANS_A, TRANS_B, BM, BN, BK, TM, TN> tile;
+    tile.accumulate(a, b, m0, n0, M, N, K, k_begin, k_end);
+    if (gridDim.z == 1) {
+        tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
+        return;
+    }
+    // A float4 whose first column is inside C goes out whole: its columns past N (up to N4 - 1)
+    // hold the zeros that the zero-filled B tile left there, and the reduce never stores them.
+    const int N4 = (N + 3) / 4 * 4;
+    float* slice = partials + (long long)blockIdx.z * M * N4;
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+        const int m = m0 + tile.row0 + i;
+#pragma unroll
+        for (int j = 0; j < TN; j += 4) {
+            const int n = n0 + tile.col0 + j;
+            if (m < M && n < N)
+                *reinterpret_cast<float4*>(slice + (long long)m * N4 + n) =
+                    make_float4(tile.acc[i][j], tile.acc[i][j + 1], tile.acc[i][j + 2], tile.acc[i][j + 3]);
+        }
+    }
+}
+
+// ---- gemm_split_k_reduce ------------------------------------------------------------------------
+// C = epilogue(sum over s of partials[s]), for the `splits` partial tiles of gemm_split_k.
+// A block of QUADS x GROUPS threads owns QUADS float4s ("quads": 4 adjacent columns of a row) of the
+// M x N4 result. Thread (x, y) sums slices y, y + GROUPS, y + 2 * GROUPS, ... of quad x: the GROUPS
+// threads of a quad have their loads in flight together, where one thread alone would wait for
+// `splits` loads in turn. Consecutive x read consecutive float4s: a warp reads 512 contiguous bytes
+// per slice. The GROUPS partial sums then meet in shared memory and thread (x, 0) adds them in
+// order of y: the summation order is fixed by the launch geometry, never by timing.
+// The epilogue stores a quad as one float4 (read C likewise when beta != 0) when N is a multiple
+// of 4 and C is 16-byte aligned, else element by element through store_output, skipping the
+// columns past N.
+// Bottleneck (expected): L2 latency and bandwidth, reading splits x M x N4 floats.
+// Measured: not yet measured on a GPU.
+template <int QUADS, int GROUPS>
+__global__ void __launch_bounds__(QUADS * GROUPS)
+gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, const float* __restrict__ bias,
+                    int M, int N, int splits, float alpha, float beta, int flags)
+{
+    __shared__ float4 sums[GROUPS][QUADS];
+    const int quads_per_row = (N + 3) / 4;
+    const long long quads = (long long)M * quads_per_row;  // per slice
+    const long long q = (long long)blockIdx.x * QUADS + threadIdx.x;
+    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (q < quads) {
+        const float4* p = reinterpret_cast<const float4*>(partials) + q;
+#pragma unroll 4
+        for (int s = threadIdx.y; s < splits; s += GROUPS) {
+            const float4 v = p[s * quads];
+            sum.x += v.x; sum.y += v.y; sum.z += v.z; sum.w += v.w;
+        }
+    }
+    sums[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y != 0 || q >= quads) return;
+    for (int g = 1; g < GROUPS; ++g) {
+        const float4 v = sums[g][threadIdx.x];
+        sum.x += v.x; sum.y += v.y; sum.z += v.z; sum.w += v.w;
+    }
+
+    const int m = (int)(q / quads_per_row), n = (int)(q % quads_per_row) * 4;
+    if (N % 4 == 0 && reinterpret_cast<unsigned long long>(c) % 16 == 0) {
+        float4* out = reinterpret_cast<float4*>(c + (long long)m * N + n);
+        const float4 old = beta != 0.0f ? *out : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        *out = make_float4(epilogue(sum.x, old.x, bias, n + 0, alpha, beta, flags),
+                           epilogue(sum.y, old.y, bias, n + 1, alpha, beta, flags),
+                           epilogue(sum.z, old.z, bias, n + 2, alpha, beta, flags),
+                           epilogue(sum.w, old.w, bias, n + 3, alpha, beta, flags));
+    } else {
+        store_output(c, bias, m, n + 0, M, N, sum.x, alpha, beta, flags);
+        store_output(c, bias, m, n + 1, M, N, sum.y, alpha, beta, flags);
+        store_output(c, bias, m, n + 2, M, N, sum.z, alpha, beta, flags);
+        store_output(c, bias, m, n + 3, M, N, sum.w, alpha, beta, flags);
+    }
+}
