@@ -10,9 +10,10 @@
 // least 3 * 64 MiB = 201 MB. At the H100's ~67 TFLOP/s FP32 peak (datasheet, to be measured) and
 // ~3 TB/s that is 2.0 ms of arithmetic against 0.07 ms of memory: GEMM is compute-bound by 30x,
 // and every kernel below is about feeding the FMA units from ever closer memory.
-// Measured results come from a committed benchmark JSON: benchmarks/results/gemm.json, an NVIDIA
-// H200 at commit 1b45d2c, where cuBLAS FP32 ran 4096^3 A.B at 50.5 TFLOP/s (2.7 ms) and its copy
-// bandwidth was 4.2 TB/s; each rung's line gives its 4096^3 A.B rate and its fraction of that.
+// Measured results come from committed benchmark JSON: benchmarks/results/gemm.json (the ladder),
+// an NVIDIA H200 at commit d395d83, where cuBLAS FP32 ran 4096^3 A.B at 50.3 TFLOP/s (2.73 ms) and
+// its copy bandwidth was 4.1 TB/s; each rung's line gives its 4096^3 A.B rate and its fraction of
+// that. benchmarks/results/gemm_sweep.json (same card and commit) times rung 7's tilings.
 
 #include "gemm_common.cuh"
 
@@ -22,7 +23,7 @@
 // different rows of A (32 cache lines per load) and write 32 different rows of C; every element of
 // A and B is fetched from L2 or DRAM M or N times over.
 // Edges: threads outside C return at once; the dot product only touches valid indices.
-// Measured (H200, gemm.json): 0.49 TFLOP/s at 2048^3 A.B, 1.0% of cuBLAS FP32 (48.9); skipped at
+// Measured (H200, gemm.json): 0.48 TFLOP/s at 2048^3 A.B, 1.0% of cuBLAS FP32 (47.9); skipped at
 // 4096^3, where a launch takes seconds.
 
 // The dot product that kernels 1 and 2 share; only who computes which (m, n) differs.
@@ -52,7 +53,8 @@ __global__ void gemm_naive(const float* __restrict__ a, const float* __restrict_
 // writes 32 consecutive elements of C: global-memory coalescing.
 // Bottleneck: still one global load of A and one of B per FMA; the L1/L2 bandwidth caps it.
 // Edges: as kernel 1.
-// Measured (H200, gemm.json): 6.4 TFLOP/s at 2048^3 A.B, 13% of cuBLAS FP32 (48.9); skipped at 4096^3.
+// Measured (H200, gemm.json): 6.4 TFLOP/s at 2048^3 A.B, 13% of cuBLAS FP32 (47.9); skipped at
+// 4096^3.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -70,8 +72,8 @@ __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restr
 // dot product from shared memory. Each global element is now read M/TILE (or N/TILE) times, not M.
 // Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
 // Edges: load_tile zero-fills past the matrix; store_output is guarded.
-// Measured (H200, gemm.json): 3.8 TFLOP/s at 4096^3 A.B, 7.6% of cuBLAS FP32; at 2048^3 4.7 TFLOP/s,
-// slower than kernel 2 (6.4 there).
+// Measured (H200, gemm.json): 3.8 TFLOP/s at 4096^3 A.B, 7.6% of cuBLAS FP32; at 2048^3 4.7
+// TFLOP/s, slower than kernel 2 (6.4 there).
 template <bool TRANS_A, bool TRANS_B, int TILE>
 __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -100,7 +102,7 @@ __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __rest
 // BM x BN = 64 x 64 outputs per block of BM * BN / TM = 512 threads, BK = 8.
 // Bottleneck: shared-memory loads of A (one per FMA), and the global tile loads between barriers.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 15.3 TFLOP/s at 4096^3 A.B, 30% of cuBLAS FP32.
+// Measured (H200, gemm.json): 15.1 TFLOP/s at 4096^3 A.B, 30% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM)
 gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -141,7 +143,7 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
 // 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 26.4 TFLOP/s at 4096^3 A.B, 52% of cuBLAS FP32.
+// Measured (H200, gemm.json): 26.3 TFLOP/s at 4096^3 A.B, 52% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -162,8 +164,8 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // with no bank conflict (kernel 5's were 32 bytes apart).
 // Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 18.5 TFLOP/s at 4096^3 A.B, 37% of cuBLAS FP32: slower than kernel 5
-// (26.4), not faster.
+// Measured (H200, gemm.json): 18.2 TFLOP/s at 4096^3 A.B, 36% of cuBLAS FP32: slower than kernel 5
+// (26.3), not faster (not profiled yet).
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -225,13 +227,17 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
 // benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
 // Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
-// default tiling): 167 registers for A.B, 168 for A.B^T (one 256-thread block per SM), 128 for A^T.B
-// (two); no spills. The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once),
-// which is where A.B's extra registers go; __launch_bounds__(256, 2) spills.
+// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages): 167 registers for A.B, 254 for A.B^T (one
+// 256-thread block per SM either way), 128 for A^T.B (two); no spills; 64-72 KB of shared memory.
+// The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is where A.B's
+// extra registers over A^T.B go (seen at BK = 16); A.B^T, k-contiguous in both operands, needs the
+// most (its SASS not read yet). __launch_bounds__(256, 2) spills.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
-// Measured (H200, gemm.json): 31.7 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32 (default tiling, then
-// in static shared memory). benchmarks/gemm.py --sweep times the other tilings.
+// Measured (H200, gemm.json): 31.9 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32, with the default of
+// then (128x128x16_w64x32_s2). The sweep (gemm_sweep.json, A.B only) ran four tilings at 27.3-35.0
+// TFLOP/s; the fastest, 128x128x32_w64x32_s2 at 35.0 (70% of cuBLAS FP32 50.3 there; the old
+// default 32.7), is the default now.
 
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
 // along that dimension and LANES lanes sharing it.

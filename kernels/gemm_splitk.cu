@@ -4,12 +4,13 @@
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
-// 1 to 4 blocks on a 132-SM GPU, each one walking K = 5408 alone: measured on an H200 at ~0.4 ms or
-// more, against cuBLAS's ~0.03 ms (benchmarks/results/gemm.json, commit 1b45d2c).
+// 1 to 4 blocks on a 132-SM GPU, each one walking K = 5408 alone: on an NVIDIA H200 the fastest
+// FP32 rung there, gemm_smem_tiled, took 0.36-0.41 ms per product and TF32's gemm_tf32_mma
+// 0.29-0.33 ms, against cuBLAS's 0.02-0.04 ms (benchmarks/results/gemm.json, commit d395d83).
 //
 // The two numbers (METHOD.md) for the largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354
-// MFLOP, 7 us at cuBLAS's measured 49 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB
-// read, 3 us at 4.2 TB/s. At batch 32 both are under a microsecond: the launches are the floor.
+// MFLOP, 7 us at cuBLAS's measured 50.3 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5
+// MB read, 3 us at 4.1 TB/s. At batch 32 both are under a microsecond: the launches are the floor.
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan).
 
@@ -33,7 +34,15 @@
 // for 512 x 64 x 5408, mostly from L2), and two launches instead of one.
 // Edges: zero-filled tiles; only the last slice can end inside a K-tile (at K), which the loaders
 // zero-fill; guarded stores.
-// Measured: not yet measured on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit d395d83): the Dense 5408 -> 64
+// forward product (a call of gemm(): both kernels, bias and ReLU), its kernel time by CUDA-graph
+// replays and its call time launch by launch; cuBLAS only launch by launch (its graph capture
+// failed, noted in the JSON), so its kernel time is unknown. batch 32: 16.9 us by graph, 95.2 us by
+// launch, cuBLAS 35.4 us; batch 128: 19.7 us by graph, 60.3 us by launch, cuBLAS 32.7 us; batch
+// 512: 27.4 us by graph, 106.2 us by launch, cuBLAS 36.9 us. So split-K's kernels alone take 48-74%
+// of a cuBLAS call's time, but its calls take 1.8-2.9x as long: bound by the host, where gemm()
+// spends 61 us per split-K call (batch 32, two launches; benchmarks/results/gemm_call_overhead.log,
+// same run). At 4096^3 A.B, where it does not split, 24.6 TFLOP/s, 49% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -79,7 +88,7 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // of 4 and C is 16-byte aligned, else element by element through store_output, skipping the
 // columns past N.
 // Bottleneck (expected): L2 latency and bandwidth, reading splits x M x N4 floats.
-// Measured: not yet measured on a GPU.
+// Measured: not on its own; gemm_split_k's figures above include it.
 template <int QUADS, int GROUPS>
 __global__ void __launch_bounds__(QUADS * GROUPS)
 gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, const float* __restrict__ bias,

@@ -21,13 +21,13 @@
 // Accumulation: the tensor core rounds each mma's FP32 result toward zero (ptx.cuh, "Rounding"), so
 // a chain of K/8 mma through one accumulator loses up to an ulp of the running sum at every step,
 // always toward zero. 3xTF32 did that at first, and on an H200 its error grew with K to 2.9e-5 at
-// 4096^3 (gemm.json; cuBLAS FP32 1.1e-6). Now each mma tile's three mma of a k8-step form a
-// chain of their own from zero, the small terms first, and one round-to-nearest FADD per element adds
-// it to the accumulator; the short chain's own drift is below the FP32 sum's rounding (Ootomo &
-// Yokota 2022 keep the chains short the same way). In emulation, 16 x 16 x 4096: 3.6e-5 before,
-// about 4e-7 after (tests/ops/test_gemm.py). The cost: 4 FADDs per 3 mma, and 4 registers per chain
-// in flight, which the 64 x 64 warp tile has not got (it spills); 3xTF32's default tiling is
-// therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 16, 4 stages (TF32X3_TILING).
+// 4096^3 (gemm.json at 1b45d2c; cuBLAS FP32 1.1e-6). Now each mma tile's three mma of a k8-step
+// form a chain of their own from zero, the small terms first, and one round-to-nearest FADD per
+// element adds it to the accumulator; the short chain's own drift is below the FP32 sum's rounding
+// (Ootomo & Yokota 2022 keep the chains short the same way). In emulation, 16 x 16 x 4096: 3.6e-5
+// before, about 4e-7 after (tests/ops/test_gemm.py). The cost: 4 FADDs per 3 mma, and 4 registers
+// per chain in flight, which the 64 x 64 warp tile has not got (it spills); 3xTF32's default tiling
+// is therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 16, 4 stages (TF32X3_TILING).
 // Plain TF32 keeps one chain: its drift (about 1e-5 at K = 4096 in emulation) is small beside the
 // 2.6e-4 that rounding the operands to TF32 costs (cuBLAS TF32 measured the same 2.6e-4), and the
 // FADDs would be 4 per mma.
@@ -38,10 +38,17 @@
 // registers (one 256-thread block per SM), 68-80 KB; no spills.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
-// Measured (H200, benchmarks/results/gemm.json at commit 1b45d2c, 4096^3 A.B): gemm_tf32_mma 105.8
-// TFLOP/s, 27% of cuBLAS TF32 (386.3). gemm_3xtf32_mma 55.0 TFLOP/s, 109% of cuBLAS FP32 (50.5), but
-// that was the old accumulation (one chain) and tiling (64 x 64 warps), and wrong (2.9e-5): the
-// present one is to be re-measured.
+// Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
+// ladder; gemm_sweep.json, the tilings):
+//   gemm_tf32_mma 99.4 TFLOP/s, 26% of cuBLAS TF32 (386.1). The sweep ran its 6 tilings all within
+//   87.9-106.1 TFLOP/s (the default 105.6, 28% of cuBLAS TF32 380.6 there; the fastest within noise
+//   of it, so it stays): with cuBLAS at 3.6 times that, the mma.sync path, not the tiling, is the
+//   limit on Hopper, where cuBLAS uses wgmma (rung 9, not written yet).
+//   gemm_3xtf32_mma 36.6 TFLOP/s, 73% of cuBLAS FP32 (50.3), with a relative error of 4.1e-7 where
+//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. The sweep: the
+//   default 37.3 (74%), 128x128x32_w64x32_s3 42.1 (84% of cuBLAS FP32 50.3 there), which is not the
+//   default because its A^T.B instance spills on sm_90 (cnn_gpu/ops/gemm.py, TF32X3_TILING). At
+//   1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
 
 #include "gemm_common.cuh"
 

@@ -230,6 +230,13 @@ def test_every_tiling_fits_a_hopper_block():
             assert variant.shared_mem(trans_a, trans_b) <= 227 * 1024, describe(variant)
 
 
+def test_the_sweep_holds_each_tiling_once_the_defaults_first():
+    # gemm_sweep.json has one row per entry: a default that won a sweep stays listed, once.
+    assert len(set(GEMM_SWEEP)) == len(GEMM_SWEEP)
+    for name in {v.name for v in GEMM_SWEEP}:
+        assert next(v for v in GEMM_SWEEP if v.name == name) == GEMM_VARIANTS[name]
+
+
 def test_a_sweep_entry_runs_only_as_the_a_b_it_was_built_for():
     a, b = np.ones((4, 3), np.float32), np.ones((4, 5), np.float32)
     with pytest.raises(ValueError, match="must be a GEMM_SWEEP entry, run as A.B"):
