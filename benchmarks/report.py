@@ -3,6 +3,7 @@
     python -m benchmarks.report benchmarks/results/*.json --markdown results.md --plot results.png
     python -m benchmarks.report $OUT/*.json --short      # the summary gpu_check.sh prints last
     python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
+    python -m benchmarks.report benchmarks/results/gemm_sweep.json --ladder square4096   # the tile sweep's
     python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
@@ -97,19 +98,24 @@ def short_table(documents) -> str:
 
 
 def ladder(documents, case: str) -> str:
-    """The README's ladder table of one case: each kernel's GFLOP/s and its fraction of cuBLAS.
+    """The README's ladder table of one case: each kernel's GFLOP/s, its fraction of cuBLAS, its check.
 
     Every result whose ``case`` parameter is ``case``, in the order measured (the baselines first,
-    then the rungs); the fraction is the result's ``vs_cublas`` (benchmarks/gemm.py records it).
+    then the rungs); the fraction is the result's ``vs_cublas`` (benchmarks/gemm.py records it). A
+    result whose output failed its check gets no fraction (a wrong kernel's speed is no result) and
+    **WRONG** in the check column. Results with a ``tiling`` parameter (the tile sweep,
+    gemm_sweep.json) add a tiling column.
     """
+    results = [r for document in documents for r in document["results"] if r["params"].get("case") == case]
+    tiled = any("tiling" in r["params"] for r in results)
     rows = []
-    for document in documents:
-        for r in document["results"]:
-            if r["params"].get("case") == case:
-                name = labelled_name(r) + (" (TF32)" if r["params"].get("tf32") else "")
-                vs = r.get("vs_cublas")
-                rows.append((name, f"{1e3 * r['tflops']:.0f}", f"{100 * vs:.1f}%" if vs is not None else "baseline"))
-    return "\n".join(_table(["kernel", "GFLOP/s", "% of cuBLAS"], rows))
+    for r in results:
+        name = labelled_name(r) + (" (TF32)" if r["params"].get("tf32") else "")
+        vs = r.get("vs_cublas")
+        fraction = "—" if not r["check"]["passed"] else f"{100 * vs:.1f}%" if vs is not None else "baseline"
+        tiling = [r["params"].get("tiling", "")] if tiled else []
+        rows.append([name, *tiling, f"{1e3 * r['tflops']:.0f}", fraction, _check(r)])
+    return "\n".join(_table(["kernel", *(["tiling"] if tiled else []), "GFLOP/s", "% of cuBLAS", "check"], rows))
 
 
 def by_case(documents, pattern: str) -> str:
@@ -163,7 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the full tables here")
     parser.add_argument("--plot", type=Path, help="write the plot here (PNG)")
     parser.add_argument("--short", action="store_true", help="print one plain table of every case")
-    parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096)")
+    parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096); "
+                        "of gemm_sweep.json, with the tilings")
     parser.add_argument("--by-case", metavar="REGEX", help="print microseconds per call, case by kernel")
     args = parser.parse_args(argv)
     documents = load(args.json)

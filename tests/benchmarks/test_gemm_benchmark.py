@@ -30,10 +30,23 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
         noted = [r for r in rows if "no CUDA graphs" in r.get("timing_note", "")]
         assert len(noted) == (len(rows) // 2 if case.startswith("dense") else 0)
     table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
-    assert table[0] == "| kernel | GFLOP/s | % of cuBLAS |"
+    assert table[0] == "| kernel | GFLOP/s | % of cuBLAS | check |"
     assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
-    assert table[2].startswith("| numpy_matmul |") and table[2].endswith("| baseline |")
-    assert table[3].startswith("| gemm_naive |") and table[3].endswith("% |")
+    assert table[2].startswith("| numpy_matmul |") and "| baseline | ok (" in table[2]
+    assert table[3].startswith("| gemm_naive |") and "% | ok (" in table[3]
+
+
+def test_the_ladder_table_gives_a_wrong_kernel_no_fraction_of_cublas(tmp_path):
+    # At 1b45d2c gemm_3xtf32_mma was wrong (2.9e-5) and fast: its 109% of cuBLAS was no result.
+    def result(name, tflops, vs, error, passed):
+        return {"name": name, "params": {"case": "square40"}, "median_ms": 1.0, "tflops": tflops, "vs_cublas": vs,
+                "check": {"rel_error": error, "tolerance": 1e-5, "passed": passed}}
+    document = {"results": [result("cublas_fp32", 50.0, None, 1e-6, True), result("gemm_fast", 55.0, 1.1, 2.9e-5, False),
+                            result("gemm_slow", 25.0, 0.5, 1e-6, True)]}
+    (tmp_path / "gemm.json").write_text(json.dumps(document))
+    table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
+    assert table[3] == "| gemm_fast | 55000 | — | **WRONG** (2.9e-05) |"
+    assert table[4] == "| gemm_slow | 25000 | 50.0% | ok (1.0e-06) |"
 
 
 def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
@@ -81,6 +94,9 @@ def test_the_sweep_dry_run_measures_every_tiling_after_the_baseline(tmp_path):
     assert [r["params"].get("tiling") for r in results] == [None] + [v.tiling.label for v in GEMM_SWEEP]
     assert {r["params"]["case"] for r in results} == {"square40"}
     assert all(r["check"]["passed"] and r["vs_cublas"] is not None for r in results[1:])
+    table = report.ladder(report.load([tmp_path / "gemm_sweep.json"]), "square40").splitlines()
+    assert table[0] == "| kernel | tiling | GFLOP/s | % of cuBLAS | check |"
+    assert [row.split(" | ")[1] for row in table[3:]] == [v.tiling.label for v in GEMM_SWEEP]
 
 
 def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
