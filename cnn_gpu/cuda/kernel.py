@@ -30,11 +30,8 @@ import numpy as np
 from .dispatch import KERNEL_BACKENDS, default_kernel_backend, open_module
 # CUDA's launch limits, defined once (the emulator enforces them too).
 from .emulate.module import MAX_BLOCK, MAX_GRID, MAX_THREADS_PER_BLOCK
+from .errors import KernelArgumentError
 from .sources import kernel_path
-
-
-class KernelArgumentError(TypeError):
-    """An argument does not match the kernel's declared signature; nothing was launched."""
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,16 @@
 """The errors an emulated module raises; every one names the kernel it comes from."""
 
+# A bad argument is refused with the error the signature layer (cnn_gpu.cuda.kernel) raises too.
+from ..errors import KernelArgumentError  # noqa: F401 -- one of this module's errors
+
 
 class EmulationError(RuntimeError):
-    """Base class of everything the CUDA emulator raises."""
+    """Base class of everything the CUDA emulator raises about a kernel, but for a bad argument
+    (``KernelArgumentError``, shared with the signature layer)."""
 
 
 class EmulatorCompileError(EmulationError):
     """The host compiler rejected the source (its message names the .cu file and line)."""
-
-
-class KernelArgumentError(EmulationError, TypeError):
-    """An argument does not fit the kernel's parameter (count, array vs scalar, exact C type)."""
 
 
 class LaunchConfigError(EmulationError, ValueError):
