@@ -10,7 +10,7 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, optim, pool
+from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, regularizer
 
 
 class NumpyBackend(Backend):
@@ -88,16 +88,10 @@ class NumpyBackend(Backend):
 
     # --- regularization and metrics ---------------------------------------------------------------
     def l2_penalty(self, w, factor, grad=None):
-        if grad is not None:
-            grad += (2 * factor) * w
-        return factor * self.xp.vdot(w, w)
+        return regularizer.l2_penalty(w, factor, grad)
 
     def count_correct(self, pred, labels, kind, threshold=0.5):
-        if kind == "binary":
-            return ((pred > threshold) == labels).sum()
-        predicted = pred.argmax(axis=-1)
-        expected = labels.reshape(-1) if kind == "sparse" else labels.argmax(axis=-1)
-        return (predicted == expected).sum()
+        return metric.count_correct(pred, labels, kind, threshold)
 
     # --- optimizers ----------------------------------------------------------------------------
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
