@@ -139,17 +139,6 @@ def resolve_backend(backend: str | None) -> str:
     return backend
 
 
-def check_shape(array, expected, name: str):
-    """Fail unless ``array.shape`` matches ``expected``, where a ``None`` entry matches any size."""
-    shape = tuple(array.shape)
-    ok = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
-    if not ok:
-        sizes = ["any" if e is None else str(e) for e in expected]
-        wanted = f"({', '.join(sizes)}{',' if len(sizes) == 1 else ''})"
-        raise ValueError(f"{name} must have shape {wanted}, got {shape}")
-    return array
-
-
 _INTEGER = (int, np.integer)
 
 

@@ -6,8 +6,8 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 
 from __future__ import annotations
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
-from cnn_gpu.ops.common import array_module
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import array_module, check_shape
 
 
 def relu(x):

@@ -36,7 +36,12 @@ def check_ndim(x, ndim, name, layout):
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")
 
 
-def check_shape(a, shape, name, what):
-    """Fail unless ``a`` has exactly ``shape``; ``what`` says where that shape comes from."""
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{name} must have {what} {tuple(shape)}, got {tuple(a.shape)}")
+def check_shape(a, expected, name, what="shape"):
+    """``a``, if its shape is ``expected`` (a ``None`` entry matches any size), else a ValueError naming
+    ``name``; ``what`` says where the expected shape comes from ("the forward output's shape")."""
+    shape = tuple(a.shape)
+    if shape == expected or (len(shape) == len(expected)
+                             and all(e is None or e == s for s, e in zip(shape, expected))):
+        return a
+    sizes = ["any" if e is None else str(e) for e in expected]
+    raise ValueError(f"{name} must have {what} ({', '.join(sizes)}{',' if len(sizes) == 1 else ''}), got {shape}")

@@ -41,8 +41,8 @@ def check_conv2d(x, w, b=None):
     check_same_dtype(x, "x", w, "w")
     check_ndim(x, 4, "x", "(N, H, W, C)")
     check_ndim(w, 4, "w", "(R, S, C, K)")
-    if b is not None and tuple(b.shape) != (w.shape[3],):
-        raise ValueError(f"b must have shape ({w.shape[3]},), got {tuple(b.shape)}")
+    if b is not None:
+        check_shape(b, (w.shape[3],), "b")
 
 
 def im2col(x, g):

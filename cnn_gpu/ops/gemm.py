@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype
+from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype, check_shape
 
 
 def gemm_reference(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False):
@@ -32,13 +32,9 @@ def gemm_reference(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=No
         raise ValueError(f"op(a) is {a64.shape} and op(b) is {b64.shape}: inner dimensions differ")
     out = alpha * (a64 @ b64)
     if c is not None:
-        if c.shape != out.shape:
-            raise ValueError(f"c must have shape {out.shape}, got {tuple(c.shape)}")
-        out += beta * c.astype(xp.float64)
+        out += beta * check_shape(c, out.shape, "c").astype(xp.float64)
     if bias is not None:
-        if bias.shape != (out.shape[1],):
-            raise ValueError(f"bias must have shape ({out.shape[1]},), got {tuple(bias.shape)}")
-        out += bias.astype(xp.float64)
+        out += check_shape(bias, (out.shape[1],), "bias").astype(xp.float64)
     return xp.maximum(out, 0) if relu else out
 
 
@@ -51,8 +47,8 @@ def check_dense(x, w, b=None):
     check_ndim(w, 2, "w", "(in_features, units)")
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"x has {x.shape[1]} features but w expects {w.shape[0]} (w is {tuple(w.shape)})")
-    if b is not None and tuple(b.shape) != (w.shape[1],):
-        raise ValueError(f"b must have shape ({w.shape[1]},), got {tuple(b.shape)}")
+    if b is not None:
+        check_shape(b, (w.shape[1],), "b")
 
 
 def dense_forward(x, w, b=None):
@@ -290,8 +286,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
         if x is None:
             continue
         _check_operand(x, name, xp)
-        if tuple(x.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+        check_shape(x, shape, name)
     if out is None:
         out = xp.empty((m, n), dtype=xp.float32)
     for name, x in (("a", a), ("b", b), ("bias", bias)):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import check_shape
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")

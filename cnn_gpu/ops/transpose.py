@@ -6,7 +6,8 @@ bank conflicts, and the proof that the loader, the signatures and the emulator w
 
 from __future__ import annotations
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_shape, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import check_shape
 
 VARIANTS = ("naive", "smem_unpadded", "smem_tiled")
 # A block moves a TILE x TILE tile with TILE x BLOCK_ROWS threads (the constants of transpose.cu).

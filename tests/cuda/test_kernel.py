@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module
-from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar, check_shape
+from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar
 
 
 class RecordingModule:
@@ -150,15 +150,6 @@ def test_name_expressions_collect_every_template_of_a_file():
     finally:
         for declared in (first, second):
             kernel_module._REGISTRY.pop((declared.file, declared.name, ()))
-
-
-def test_check_shape():
-    a = np.empty((3, 4))
-    assert check_shape(a, (3, None), "a") is a
-    with pytest.raises(ValueError, match=r"a must have shape \(3, 5\), got \(3, 4\)"):
-        check_shape(a, (3, 5), "a")
-    with pytest.raises(ValueError, match=r"shape \(any,\)"):
-        check_shape(a, (None,), "a")
 
 
 def test_every_op_kernel_is_registered():
