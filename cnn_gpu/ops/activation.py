@@ -7,7 +7,7 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import array_module, check_shape
+from cnn_gpu.ops.common import array_module, ceil_div, check_shape
 
 
 def relu(x):
@@ -171,7 +171,7 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
         raise ValueError(f"variant must be 'auto' or one of {FORWARD_VARIANTS} (float4 needs float32, cols % 4 == 0 "
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {cols} columns")
     elements = rows * cols // (4 if variant == "float4" else 1)
-    blocks = min(-(-elements // _THREADS), _MAX_BLOCKS)
+    blocks = min(ceil_div(elements, _THREADS), _MAX_BLOCKS)
     kernel = FORWARD_KERNELS[variant, name, str(x.dtype), bias is not None]
     bias_arg = bias if bias is not None else _unused_pointer(xp, x.dtype)
     kernel((blocks,), (_THREADS,), (x, bias_arg, out, rows, cols), backend=backend)
@@ -188,7 +188,7 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if dx is None:
         dx = xp.empty(y.shape, dtype=y.dtype)
     check_shape(dx, y.shape, "dx")
-    grid = (-(-cols // 32), min(-(-rows // _BACKWARD_ROWS), _MAX_ROW_BLOCKS))
+    grid = (ceil_div(cols, 32), min(ceil_div(rows, _BACKWARD_ROWS), _MAX_ROW_BLOCKS))
     # Row b of `partial` receives the column sums of the blocks with blockIdx.y == b.
     partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
     kernel = BACKWARD_KERNELS[name, str(y.dtype), with_bias]
@@ -196,5 +196,5 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if not with_bias:
         return dx, None
     dbias = xp.empty(cols, dtype=y.dtype)
-    BIAS_GRAD_KERNELS[str(y.dtype)]((-(-cols // _THREADS),), (_THREADS,), (partial, dbias, grid[1], cols), backend=backend)
+    BIAS_GRAD_KERNELS[str(y.dtype)]((ceil_div(cols, _THREADS),), (_THREADS,), (partial, dbias, grid[1], cols), backend=backend)
     return dx, dbias

@@ -1,4 +1,4 @@
-"""Small pieces every op module shares: the array module of an input and argument checks."""
+"""Small pieces every op module shares: the array module of an input, ceil_div, and argument checks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def array_module(x):
 
         return cupy
     return np
+
+
+def ceil_div(a, b):
+    """``ceil(a / b)`` for positive ints, exactly: how many blocks of ``b`` cover ``a`` (a grid, a tiling)."""
+    return -(-a // b)
 
 
 def check_float(x, name):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype, check_shape
+from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 
 
 def gemm_reference(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False):
@@ -180,7 +180,7 @@ class GemmVariant:
 
     def grid(self, m, n):
         tile = (self.tiling.block_m, self.tiling.block_n) if self.tiling else self.tile
-        rows, cols = -(-m // tile[0]), -(-n // tile[1])
+        rows, cols = ceil_div(m, tile[0]), ceil_div(n, tile[1])
         return (rows, cols) if self.m_on_x else (cols, rows)
 
     def shared_mem(self, trans_a, trans_b):
@@ -386,10 +386,6 @@ GEMM_VARIANTS["gemm_split_k"] = GemmVariant(
     ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
 @functools.lru_cache(maxsize=4096)
 def split_k_plan(m, n, k, sm_count):
     """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs.
@@ -398,11 +394,11 @@ def split_k_plan(m, n, k, sm_count):
     slice at least SPLIT_K_MIN_K_TILES K-tiles and a whole number of them (only the last one ends
     inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
     """
-    tiles = _ceil_div(m, _bm) * _ceil_div(n, _bn)
-    k_tiles = max(1, _ceil_div(k, _bk))
+    tiles = ceil_div(m, _bm) * ceil_div(n, _bn)
+    k_tiles = max(1, ceil_div(k, _bk))
     wanted = SPLIT_K_BLOCKS_PER_SM * sm_count // tiles
-    tiles_per_split = _ceil_div(k_tiles, max(1, min(wanted, k_tiles // SPLIT_K_MIN_K_TILES)))
-    return _ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
+    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // SPLIT_K_MIN_K_TILES)))
+    return ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
 
 
 def _device_index(backend):
@@ -452,12 +448,12 @@ class SplitKLaunch:
         splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device))
         # One slice stores through the epilogue and never touches the workspace: any float32 array
         # fills the slot.
-        partials = c if splits == 1 else _split_k_workspace(backend, device, splits * m * _ceil_div(n, 4) * 4)
+        partials = c if splits == 1 else _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4)
         self.slices((*grid, splits), block, (a, b, c, bias, partials, m, n, k, k_per_split, alpha, beta, flags),
                     shared_mem=shared_mem, backend=backend)
         if splits > 1:
             quads, groups = SPLIT_K_REDUCE_BLOCK
-            SPLIT_K_REDUCE((_ceil_div(m * _ceil_div(n, 4), quads),), (quads, groups),
+            SPLIT_K_REDUCE((ceil_div(m * ceil_div(n, 4), quads),), (quads, groups),
                            (partials, c, bias, m, n, splits, alpha, beta, flags), backend=backend)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import check_shape
+from cnn_gpu.ops.common import ceil_div, check_shape
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
@@ -33,7 +33,7 @@ def row_reduce_reference(x, op="sum"):
 def _grid(variant: str, rows: int) -> int:
     """Blocks of BLOCK threads: one thread, one block or one warp per row."""
     rows_per_block = {"naive": BLOCK, "smem": 1, "shuffle": 1, "warp_per_row": BLOCK // WARP}[variant]
-    return -(-rows // rows_per_block)
+    return ceil_div(rows, rows_per_block)
 
 
 def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import NamedTuple
 
-from cnn_gpu.ops.common import array_module
+from cnn_gpu.ops.common import array_module, ceil_div
 
 PADDINGS = ("valid", "same")
 
@@ -37,7 +37,7 @@ def check_padding(padding):
 def output_length(size, window, stride, dilation, padding):
     """Outputs along one axis (may be < 1 when a valid window does not fit; callers reject that)."""
     if padding == "same":
-        return -(-size // stride)
+        return ceil_div(size, stride)
     return (size - ((window - 1) * dilation + 1)) // stride + 1
 
 
