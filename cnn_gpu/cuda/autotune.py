@@ -14,8 +14,9 @@ import functools
 import json
 import os
 import statistics
-import tempfile
 from pathlib import Path
+
+from cnn_gpu.utils.files import atomic_write
 
 CACHE_FILE = "autotune.json"
 # Launches per candidate: one untimed (compilation, first touch), then the median of REPEATS.
@@ -65,17 +66,11 @@ def _load() -> dict[str, str]:
 
 
 def _save(choices: dict[str, str]) -> None:
-    """Write the whole cache to a temporary file beside it, then rename it over the old one."""
+    """Write the whole cache, atomically: a process reading it meanwhile finds the old or the new."""
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(choices, file, indent=1, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path, "w") as file:
+        json.dump(choices, file, indent=1, sort_keys=True)
 
 
 def time_ms(run, repeats: int = REPEATS) -> float:

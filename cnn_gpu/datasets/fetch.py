@@ -3,15 +3,15 @@ before they get their final name, so a partial or tampered download never looks 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
 import tarfile
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from cnn_gpu.utils.files import atomic_write
 
 ENV_VAR = "CNN_GPU_DATA"
 # Debian's dataset-* packages install here, one folder per dataset (e.g. fashion-mnist/).
@@ -100,16 +100,3 @@ def extract_members(archive: Path, members: list[str], directory: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(target) as out:
                 out.write(tar.extractfile(member).read())
-
-
-@contextlib.contextmanager
-def atomic_write(target: Path):
-    """A binary file object that becomes ``target`` only if the block completes without error."""
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)

@@ -6,8 +6,8 @@
 - ``weights.npz``: one array per weight, named by position and class (``layer_3_Dense/kernel``), so
   weights load into any model of the same structure whatever its layers are named (as in Keras).
 
-The file is written to a temporary file beside the target and moved over it with ``os.replace``, so
-a crash never leaves a half-written model. Loading never unpickles (``allow_pickle=False``) and builds
+The file is written by ``cnn_gpu.utils.files.atomic_write`` (a temporary file beside the target,
+moved over it), so a crash never leaves a half-written model. Loading never unpickles (``allow_pickle=False``) and builds
 only registered classes; a file that is not ours, is truncated or corrupt, or does not match its
 architecture fails with a ``ModelFileError`` that says what is wrong. ``save_weights`` writes the
 ``.npz`` alone. The file is not readable by Keras, whatever its extension.
@@ -18,12 +18,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 import cnn_gpu
+from cnn_gpu.utils.files import atomic_write
 
 FORMAT = "cnn_gpu.model"
 FORMAT_VERSION = 1
@@ -52,22 +52,9 @@ def npz_bytes(arrays):
     return buffer.getvalue()
 
 
-def atomic_write(filepath, write, overwrite):
-    """Run ``write(file)`` on a temporary file in the target's folder, then move it into place."""
-    filepath = os.fspath(filepath)
+def check_overwrite(filepath, overwrite):
     if not overwrite and os.path.exists(filepath):
-        raise FileExistsError(f"{filepath} exists and overwrite=False")
-    folder = os.path.dirname(os.path.abspath(filepath))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(filepath)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, filepath)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        raise FileExistsError(f"{os.fspath(filepath)} exists and overwrite=False")
 
 
 def save_model(model, filepath, overwrite=True):
@@ -79,18 +66,17 @@ def save_model(model, filepath, overwrite=True):
         "compile_config": model.get_compile_config(),
     }
     weights = npz_bytes(weight_arrays(model))
-
-    def write(file):
-        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(CONFIG_NAME, json.dumps(config, indent=2))
-            archive.writestr(WEIGHTS_NAME, weights)
-
-    atomic_write(filepath, write, overwrite)
+    check_overwrite(filepath, overwrite)
+    with atomic_write(filepath) as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(CONFIG_NAME, json.dumps(config, indent=2))
+        archive.writestr(WEIGHTS_NAME, weights)
 
 
 def save_weights(model, filepath, overwrite=True):
     weights = npz_bytes(weight_arrays(model))
-    atomic_write(filepath, lambda file: file.write(weights), overwrite)
+    check_overwrite(filepath, overwrite)
+    with atomic_write(filepath) as file:
+        file.write(weights)
 
 
 def read_npz(source, where):

@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from cnn_gpu.utils.files import atomic_write
+
 from .errors import EmulatorCompileError
 
 NATIVE_DIR = Path(__file__).parent / "native"
@@ -109,19 +111,13 @@ def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, in
         return target
     program = cache_dir() / f"module-{key}.cpp"
     text = f'#line 1 "{source_file}"\n{source}\n{stubs}'
-    _write_atomically(program, text)
+    with atomic_write(program, "w") as file:
+        file.write(text)
     command = [cxx, f"-std={std}", *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS, "-include", str(HEADER),
                *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
                "-x", "c++", str(program), "-x", "none", str(runtime), "-Wl,-z,defs"]
     _compile_atomically(command, target, str(source_file))
     return target
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
 
 
 def _compile_atomically(command: list[str], target: Path, what: str) -> None:

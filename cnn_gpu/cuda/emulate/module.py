@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_gpu.utils.files import atomic_write
+
 from . import build, launch, source
 from .checked import ArrayArg, run_checked
 from .errors import EmulationError, KernelArgumentError, LaunchConfigError
@@ -60,7 +62,8 @@ class EmulatedModule:
         if source_file is None:  # keep the code in the cache, so compile errors point at a real file
             source_file = build.cache_dir() / f"code-{build.fingerprint(self._code)}.cu"
             if not source_file.exists():
-                build._write_atomically(source_file, self._code)
+                with atomic_write(source_file, "w") as file:
+                    file.write(self._code)
         headers = source.included_files(self._code, source_file.parent, self._include_dirs)
         runtime = build.runtime_library()
         path = build.kernel_library(
