@@ -14,7 +14,6 @@ BACKENDS = ("numpy", "cuda", "emulate")
 ENV_VAR = "CNN_GPU_BACKEND"
 
 _current: Backend | None = None
-_reason = ""
 
 
 def _gpu_status():
@@ -59,33 +58,30 @@ def _check_name(name, source):
     return name
 
 
+def _use(name, why):
+    """Build backend ``name`` and make it the one in use, carrying the reason it was chosen."""
+    global _current
+    _current = _build(name)
+    _current.reason = f"{name}: {why}"
+    return _current
+
+
 def set_backend(name):
     """Use backend ``name`` (numpy, cuda or emulate) from now on, and return it."""
-    global _current, _reason
-    _current = _build(_check_name(name, "backend name"))
-    _reason = f"{name}: chosen by set_backend()"
-    return _current
+    return _use(_check_name(name, "backend name"), "chosen by set_backend()")
 
 
 def get_backend():
     """The backend in use: built on first call from $CNN_GPU_BACKEND or the GPU probe, then cached."""
-    global _current, _reason
     if _current is not None:
         return _current
     env_name = os.environ.get(ENV_VAR)
     if env_name:
-        name = _check_name(env_name, f"${ENV_VAR}")
-        reason = f"{name}: chosen by ${ENV_VAR}"
-    else:
-        available, why = _gpu_status()
-        name = "cuda" if available else "numpy"
-        reason = f"{name}: {why}"
-    _current = _build(name)
-    _reason = reason
-    return _current
+        return _use(_check_name(env_name, f"${ENV_VAR}"), f"chosen by ${ENV_VAR}")
+    available, why = _gpu_status()
+    return _use("cuda" if available else "numpy", why)
 
 
 def backend_reason():
     """One sentence: which backend is in use and why."""
-    get_backend()
-    return _reason
+    return get_backend().reason

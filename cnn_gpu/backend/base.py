@@ -25,6 +25,9 @@ class Backend:
 
     name: str = "abstract"
     xp = None
+    # Why this backend is the one in use ("numpy: no usable GPU (...)"), set by cnn_gpu.backend when
+    # it chooses one; `cnn-gpu info` prints it.
+    reason: str = ""
 
     # --- arrays ------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):

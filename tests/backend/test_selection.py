@@ -12,7 +12,6 @@ from cnn_gpu.backend.numpy_backend import NumpyBackend
 def fresh_choice(monkeypatch):
     """Every test starts with no backend chosen and no $CNN_GPU_BACKEND."""
     monkeypatch.setattr(backend, "_current", None)
-    monkeypatch.setattr(backend, "_reason", "")
     monkeypatch.delenv(backend.ENV_VAR, raising=False)
 
 
