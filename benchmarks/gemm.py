@@ -69,11 +69,6 @@ def problems(dry_run):
     return squares + dense
 
 
-def fp32_tolerance(k):
-    """FP32 rounding of a K-long dot product grows like sqrt(K): 1e-5 up to K = 1024, then more."""
-    return harness.DEFAULT_TOLERANCE * max(1.0, (k / 1024) ** 0.5)
-
-
 def cublas_runs(session):
     """The vendor baselines, ``run(a, b, trans_a, trans_b, out)``: cuBLAS with TF32 off and on
     (plain NumPy on a dry run). cuBLAS reads a transposed view in place, as our kernels do."""
@@ -114,7 +109,7 @@ def measure_product(session, sets, case, product, name, run, tf32, extra_params=
     return session.measure(
         name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
         lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
-        flops=2 * m * n * k, tolerance=2e-3 if tf32 else fp32_tolerance(k), timing=timing)
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else harness.sum_tolerance(k), timing=timing)
 
 
 def main(argv=None) -> int:

@@ -82,6 +82,12 @@ def summarize(samples_ms) -> dict:
             "min_ms": float(samples.min()), "samples": int(samples.size)}
 
 
+def sum_tolerance(terms: int) -> float:
+    """The check's tolerance for outputs that each sum ``terms`` float32 values (a row, a dot product
+    of length K): their rounding error grows like sqrt(terms), so DEFAULT_TOLERANCE up to 1024, then more."""
+    return DEFAULT_TOLERANCE * max(1.0, (terms / 1024) ** 0.5)
+
+
 def rotation_count(bytes_per_set: int, l2_bytes: int) -> int:
     """Input sets needed so that together they exceed the L2 cache L2_MULTIPLE times (at least 2)."""
     return max(2, math.ceil(L2_MULTIPLE * l2_bytes / max(1, bytes_per_set)))

@@ -18,11 +18,6 @@ DRY_SHAPES = [(37, 45)]
 OPS = ("sum", "max")
 
 
-def sum_tolerance(cols: int) -> float:
-    """The float32 rounding of a serial sum of random terms grows like sqrt(cols); 1e-5 at 1024."""
-    return harness.DEFAULT_TOLERANCE * max(1.0, (cols / 1024) ** 0.5)
-
-
 def main(argv=None) -> int:
     session = harness.Session("reduce", harness.parse_args(__doc__, argv))
     xp = session.xp
@@ -36,7 +31,8 @@ def main(argv=None) -> int:
             for name, run in cases.items():
                 session.measure(name, {"op": op, "rows": rows, "cols": cols}, run, sets,
                                 lambda x: (out, row_reduce_reference(x.astype(np.float64), op)),
-                                poison=[out], bytes_moved=4 * rows * cols + 4 * rows, tolerance=sum_tolerance(cols))
+                                poison=[out], bytes_moved=4 * rows * cols + 4 * rows,
+                                tolerance=harness.sum_tolerance(cols))
     return harness.finish(session)
 
 
