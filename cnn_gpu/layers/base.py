@@ -35,6 +35,11 @@ def check_dtype(dtype):
     return name
 
 
+def check_channels_last(layer, data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{layer.describe()}: only data_format='channels_last' is supported, got {data_format!r}")
+
+
 class Layer:
     """Base of every layer. Keyword arguments are Keras's: name, dtype, trainable, input_shape, input_dim."""
 
@@ -58,6 +63,13 @@ class Layer:
     def describe(self):
         """How errors name this layer: ``Dense layer 'dense_1'``."""
         return f"{type(self).__name__} layer '{self.name}'"
+
+    def checked(self, check, *args):
+        """``check(*args)``: an op's check of an argument, its ValueError prefixed with this layer's name."""
+        try:
+            return check(*args)
+        except ValueError as error:
+            raise ValueError(f"{self.describe()}: {error}") from None
 
     # --- building --------------------------------------------------------------------------------
     def build(self, input_shape):

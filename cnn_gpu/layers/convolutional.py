@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnn_gpu.backend import get_backend
-from cnn_gpu.layers.base import LAYERS, ParametricLayer
+from cnn_gpu.layers.base import LAYERS, ParametricLayer, check_channels_last
 from cnn_gpu.layers.core import check_positive_int
 from cnn_gpu.ops.conv2d import conv2d_output_shape
 from cnn_gpu.ops.window import as_pair, check_padding
@@ -11,32 +11,10 @@ from cnn_gpu.ops.window import as_pair, check_padding
 IMAGE_LAYOUT = "(batch, height, width, channels)"
 
 
-def check_channels_last(layer, data_format):
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{layer.describe()}: only data_format='channels_last' is supported, got {data_format!r}")
-
-
-def window_argument(layer, value, name):
-    """``as_pair`` with the layer named in the error."""
-    try:
-        return as_pair(value, name)
-    except ValueError as error:
-        raise ValueError(f"{layer.describe()}: {error}") from None
-
-
-def checked_padding(layer, padding):
-    try:
-        return check_padding(padding)
-    except ValueError as error:
-        raise ValueError(f"{layer.describe()}: {error}") from None
-
-
-def output_shape_or_error(layer, compute, input_shape, *args):
-    """``compute((1, H, W, C), ...)`` with the batch put back, or the op's error naming the layer."""
-    try:
-        return (input_shape[0], *compute((1, *input_shape[1:]), *args)[1:])
-    except ValueError as error:
-        raise ValueError(f"{layer.describe()}: {error}") from None
+def image_output_shape(layer, compute, input_shape, *args):
+    """``compute((1, H, W, C), ...)`` (an op's output shape) with the batch put back, or the op's error
+    naming the layer."""
+    return (input_shape[0], *layer.checked(compute, (1, *input_shape[1:]), *args)[1:])
 
 
 @LAYERS.register("conv2d")
@@ -48,16 +26,16 @@ class Conv2D(ParametricLayer):
                          kernel_regularizer, bias_regularizer, **kwargs)
         check_channels_last(self, data_format)
         self.filters = check_positive_int(filters, f"{self.describe()}: filters")
-        self.kernel_size = window_argument(self, kernel_size, "kernel_size")
-        self.strides = window_argument(self, strides, "strides")
-        self.dilation_rate = window_argument(self, dilation_rate, "dilation_rate")
-        self.padding = checked_padding(self, padding)
+        self.kernel_size = self.checked(as_pair, kernel_size, "kernel_size")
+        self.strides = self.checked(as_pair, strides, "strides")
+        self.dilation_rate = self.checked(as_pair, dilation_rate, "dilation_rate")
+        self.padding = self.checked(check_padding, padding)
 
     def compute_output_shape(self, input_shape):
         self.require_rank(input_shape, 4, IMAGE_LAYOUT, "")
         kernel_shape = (*self.kernel_size, input_shape[3], self.filters)
-        return output_shape_or_error(self, conv2d_output_shape, input_shape, kernel_shape,
-                                     self.strides, self.padding, self.dilation_rate)
+        return image_output_shape(self, conv2d_output_shape, input_shape, kernel_shape,
+                                  self.strides, self.padding, self.dilation_rate)
 
     def build_weights(self, input_shape):
         self.add_kernel_and_bias((*self.kernel_size, input_shape[3], self.filters))

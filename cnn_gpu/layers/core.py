@@ -6,7 +6,7 @@ import math
 from numbers import Integral, Real
 
 from cnn_gpu.backend import get_backend
-from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, format_shape
+from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, check_channels_last, format_shape
 from cnn_gpu.utils.rng import new_generator
 
 
@@ -52,8 +52,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported, got {data_format!r}")
+        check_channels_last(self, data_format)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) < 2:

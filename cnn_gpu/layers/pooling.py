@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from cnn_gpu.backend import get_backend
-from cnn_gpu.layers.base import LAYERS, Layer
-from cnn_gpu.layers.convolutional import (IMAGE_LAYOUT, check_channels_last, checked_padding,
-                                          output_shape_or_error, window_argument)
+from cnn_gpu.layers.base import LAYERS, Layer, check_channels_last
+from cnn_gpu.layers.convolutional import IMAGE_LAYOUT, image_output_shape
 from cnn_gpu.ops.pool import pool2d_output_shape
+from cnn_gpu.ops.window import as_pair, check_padding
 
 
 class Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
-        self.pool_size = window_argument(self, pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else window_argument(self, strides, "strides")
-        self.padding = checked_padding(self, padding)
+        self.pool_size = self.checked(as_pair, pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else self.checked(as_pair, strides, "strides")
+        self.padding = self.checked(check_padding, padding)
 
     def compute_output_shape(self, input_shape):
         self.require_rank(input_shape, 4, IMAGE_LAYOUT, "")
-        return output_shape_or_error(self, pool2d_output_shape, input_shape, self.pool_size,
-                                     self.strides, self.padding)
+        return image_output_shape(self, pool2d_output_shape, input_shape, self.pool_size,
+                                  self.strides, self.padding)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
