@@ -75,7 +75,6 @@ def check_layer(layer, x, training=False, seed=0, tol=TOLERANCE):
     if not layer.built:
         layer.build((None, *x.shape[1:]))
     dy = np.random.default_rng(seed).standard_normal(layer.forward(x, training).shape)
-    layer.forward(x, training)
     dx = layer.backward(dy)
     grads = {name: np.array(g) for name, g in layer.grads.items()}
     check_gradient(op_scalar(lambda v: layer.forward(v, training), dy), x, dx, f"{layer.describe()}: input", tol)
