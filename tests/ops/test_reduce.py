@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.ops.reduce import OPS, VARIANTS, row_reduce, row_reduce_reference
-from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array
+from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
 
 # One element; rows shorter than a warp; longer than a block of 256 (several strides); many rows.
 SHAPES = [(1, 1), (3, 17), (5, 300), (67, 33)]
@@ -26,7 +26,7 @@ def test_max_propagates_nan_and_handles_all_negative_rows(kernel_backend, varian
     x = -np.arange(1, 41, dtype=np.float32).reshape(2, 20)
     x[1, 7] = np.nan
     out = row_reduce(on_backend(x, kernel_backend), "max", variant, backend=kernel_backend)
-    host = out.get() if hasattr(out, "get") else out
+    host = to_host(out)
     assert host[0] == -1 and np.isnan(host[1])
 
 
