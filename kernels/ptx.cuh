@@ -9,6 +9,14 @@
 //   f32_to_tf32                round an FP32 value to TF32 (cvt.rna: nearest, ties away from zero)
 //   mma_tf32_m16n8k8           one warp-wide 16x8x8 TF32 matrix product with FP32 accumulation
 //                              (its result rounded toward zero: see "Rounding" there)
+// and, for Hopper's warpgroup MMA (sm_90a only; gemm_wgmma.cu):
+//   swizzle_128b_offset        where element (row, k) of a K-major tile lives in the 128-byte swizzle
+//   swizzle_128b_align         the first 1024-byte boundary at or after a shared-memory pointer
+//   wgmma_descriptor_sw128     the 64-bit shared-memory descriptor of such a tile
+//   fence_proxy_async_shared   make this thread's shared-memory writes visible to wgmma's reads
+//   wgmma_fence / wgmma_commit_group / wgmma_wait_group<N> / wgmma_fence_operands
+//                              order wgmma against the registers and shared memory it uses
+//   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
 #pragma once
 
 #ifdef CNN_GPU_EMULATE
@@ -21,15 +29,21 @@
 // how the GEMM tiles zero-fill their edges: a copy that starts past the matrix reads nothing.
 // .cg (cache global, skip L1) only takes 16-byte copies; .ca takes 4, 8 or 16.
 
-#ifndef CNN_GPU_EMULATE
-// The 32-bit shared-memory address that cp.async wants, from a generic pointer.
+// The 32-bit shared-memory address that cp.async and wgmma descriptors want, from a generic pointer.
+// The twin counts from the start of the block's dynamic shared memory (the emulator has no shared
+// window; wgmma's operands must live there, and only cp.async's real build asks for the address).
 __device__ __forceinline__ unsigned shared_address(const void* ptr)
 {
+#ifdef CNN_GPU_EMULATE
+    const long offset = static_cast<const unsigned char*>(ptr) - cnn_emu_dynamic_shared;
+    if (offset < 0 || offset >= CNN_EMU_MAX_DYNAMIC_SHARED) __trap();  // not dynamic shared memory
+    return unsigned(offset);
+#else
     unsigned address;
     asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(ptr));
     return address;
-}
 #endif
+}
 
 template <int BYTES>
 __device__ __forceinline__ void cp_async(void* smem_dst, const void* gmem_src, int src_bytes)
@@ -121,6 +135,18 @@ __device__ __forceinline__ float tf32_bits_as_float(unsigned bits)
 // Cores while surpassing the FP32 theoretical peak performance", 2022). With this twin the emulator
 // shows the same drift (3.6e-5 to 4e-5 for 16 x 16 x 4096), and tests/ops/test_ptx.py holds the
 // hardware to the model on a GPU. So: keep mma accumulation chains short (gemm_tensorcore.cu).
+#ifdef CNN_GPU_EMULATE
+// The tensor core's arithmetic as the twins model it: acc + the 8 products of TF32 values (exact in
+// FP32), summed in double (exact to 2^-53) and rounded once, toward zero (see "Rounding" above).
+inline float tensor_core_dot8_twin(float acc, const float* a, const float* b)
+{
+    double sum = acc;
+    for (int k = 0; k < 8; ++k) sum += double(a[k]) * double(b[k]);
+    const float nearest = float(sum);
+    return fabs(double(nearest)) > fabs(sum) ? nextafterf(nearest, 0.0f) : nearest;
+}
+#endif
+
 __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2])
 {
 #ifdef CNN_GPU_EMULATE
@@ -143,12 +169,9 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
     const int g = lane / 4, t = lane % 4;
     for (int i = 0; i < 4; ++i) {
         const int row = g + 8 * (i / 2), col = 2 * t + i % 2;
-        // TF32 x TF32 products are exact in FP32; the sum is formed in double (exact to 2^-53)
-        // and rounded once, toward zero (see "Rounding" above).
-        double sum = acc[i];
-        for (int k = 0; k < 8; ++k) sum += double(A[row][k]) * double(B[k][col]);
-        const float nearest = float(sum);
-        acc[i] = fabs(double(nearest)) > fabs(sum) ? nextafterf(nearest, 0.0f) : nearest;
+        float b_col[8];
+        for (int k = 0; k < 8; ++k) b_col[k] = B[k][col];
+        acc[i] = tensor_core_dot8_twin(acc[i], A[row], b_col);
     }
 #else
     asm volatile(
@@ -158,3 +181,170 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
+
+// ---- Hopper's warpgroup MMA: wgmma.mma_async (sm_90a) ----------------------------------------------
+// A warpgroup is four consecutive warps (128 threads, the first a multiple of 128). Together they
+// compute D (64 x N, FP32, in registers) += A (64 x 8, TF32) * B (8 x N, TF32) in one instruction,
+// reading A and B straight from shared memory, asynchronously: the instruction returns at once, the
+// tensor core works on, and the registers and tiles belong to it until a wgmma_wait_group says the
+// group holding it is done. Each of the four mma.sync-sized steps of the old design (load fragments
+// into registers, one 16 x 8 x 8 product per warp) is gone: no fragment loads, and 16 times the work
+// per instruction at N = 128.
+//
+// The shared-memory tiles. For TF32 both operands must be "K-major": A as 64 rows of k, B as N rows
+// of k (B transposed), k contiguous; the PTX ISA allows transposed (MN-major) operands only for 16-bit
+// types. Our tiles hold 32 floats of k per row: 128 bytes, one row of the 128-byte swizzle. In that
+// layout (the tile 1024-byte aligned) the 16-byte chunk c of row r (floats 4c .. 4c + 3) is stored at
+// chunk c XOR (r mod 8) of the row, so the 8 rows of a group spread any one chunk column over all 32
+// banks: reads of a column of chunks, and our cp.async writes of a row, are free of bank conflicts.
+// A descriptor (PTX ISA, "Matrix Descriptor Format") says where the tile starts (address / 16, bits
+// 0-13), how far apart its 8-row groups are (the stride byte offset / 16, bits 32-45: 8 x 128 =
+// 1024 here), and the swizzle (bits 62-63: 1 = 128-byte). Its leading byte offset (bits 16-29) is
+// not used by swizzled K-major layouts; 1 by convention. The k-steps of a 32-float row are 8 floats
+// = 32 bytes apart: the descriptor of step s is the row's plus 2 s (32 bytes / 16); the hardware
+// applies the swizzle to the address it forms, as swizzle_128b_offset does.
+//
+// The accumulator fragments, by warp w of the warpgroup and lane l (PTX ISA, "Register Fragments and
+// Shared Memory Matrix Layouts" for wgmma, D of .m64nNk8): d[4j + i] is D[16w + l / 4 + 8 (i / 2)]
+// [8j + 2 (l % 4) + i % 2], for j < N / 8: mma.sync's 16 x 8 C fragment, once per 8 columns.
+//
+// The twin computes at issue time, from the descriptors decoded as above: it cannot catch a missing
+// wgmma_wait_group (the GPU test can). Its operands are the top 19 bits of each float, as mma.sync
+// was measured to read them, and its arithmetic is mma_tf32_m16n8k8's (see "Rounding" there). Both
+// are assumptions for wgmma until tests/ops/test_ptx.py has run on a Hopper GPU.
+
+// Byte offset of float (row, k) of a tile of 128-byte rows (k < 32) in the 128-byte swizzle.
+__device__ __forceinline__ int swizzle_128b_offset(int row, int k)
+{
+    return row * 128 + ((((k >> 2) ^ row) & 7) << 4) + ((k & 3) << 2);
+}
+
+// The first 1024-byte boundary of shared memory at or after p: the swizzle's pattern repeats every
+// 1024 bytes of address, and the hardware applies it by address, so tiles start on one.
+__device__ __forceinline__ unsigned char* swizzle_128b_align(unsigned char* p)
+{
+    return p + ((1024 - (shared_address(p) & 1023)) & 1023);
+}
+
+// The descriptor of a K-major tile of 128-byte rows in the 128-byte swizzle, 1024-byte aligned.
+__device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void* tile)
+{
+    const unsigned long long start = (shared_address(tile) & 0x3FFFF) >> 4;
+    const unsigned long long leading = 1, stride = 1024 >> 4, swizzle_128b = 1;
+    return start | (leading << 16) | (stride << 32) | (swizzle_128b << 62);
+}
+
+// wgmma reads shared memory through the "async proxy"; stores and cp.async write it through the
+// generic one. After its writes have landed (cp_async_wait) and before the barrier that lets the
+// warpgroups read them, each writing thread fences the two.
+__device__ __forceinline__ void fence_proxy_async_shared()
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+// Before a batch of wgmma: the accumulators' earlier writes by ordinary instructions are done.
+__device__ __forceinline__ void wgmma_fence()
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+
+// Close the group of wgmma this warpgroup issued since the last commit.
+__device__ __forceinline__ void wgmma_commit_group()
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+
+// Wait until at most N of this warpgroup's groups are in flight: the older ones' results are in
+// their registers and their tiles may be overwritten.
+template <int N>
+__device__ __forceinline__ void wgmma_wait_group()
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory");
+#endif
+}
+
+// The compiler sees wgmma's accumulators as written when the instruction issues; after the wait,
+// this pins every later read of them below it.
+template <int R>
+__device__ __forceinline__ void wgmma_fence_operands(float (&d)[R])
+{
+#ifndef CNN_GPU_EMULATE
+#pragma unroll
+    for (int i = 0; i < R; ++i) asm volatile("" : "+f"(d[i]) :: "memory");
+#endif
+}
+
+#ifdef CNN_GPU_EMULATE
+// The float a descriptor's tile holds at (row, k), k < 8, k counted from the descriptor's start.
+inline float wgmma_operand_twin(unsigned long long descriptor, int row, int k)
+{
+    if ((descriptor >> 62) != 1 || ((descriptor >> 49) & 7) != 0) __trap();  // only the 128-byte swizzle, base offset 0
+    const unsigned start = unsigned(descriptor & 0x3FFF) << 4, stride = unsigned((descriptor >> 32) & 0x3FFF) << 4;
+    unsigned address = start + (row / 8) * stride + (row % 8) * 128 + k * 4;
+    address ^= ((address >> 7) & 7) << 4;
+    unsigned bits;
+    std::memcpy(&bits, cnn_emu_dynamic_shared + address, sizeof bits);
+    return tf32_bits_as_float(bits & 0xffffe000u);
+}
+#endif
+
+#define CNN_WGMMA_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), \
+                        "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+
+// d (this thread's N / 2 accumulators of the warpgroup's 64 x N tile) += A * B, A and B given by
+// descriptors of K-major 128-byte-swizzled tiles. All 128 threads of the warpgroup must call it.
+template <int N>
+__device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned long long desc_a, unsigned long long desc_b)
+{
+    static_assert(N == 128 || N == 256, "the instruction shapes written out below");
+#ifdef CNN_GPU_EMULATE
+    const int thread = ((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x) % 128;
+    const int warp = thread / 32, lane = thread % 32;
+    for (int j = 0; j < N / 8; ++j)
+        for (int i = 0; i < 4; ++i) {
+            const int row = 16 * warp + lane / 4 + 8 * (i / 2), col = 8 * j + 2 * (lane % 4) + i % 2;
+            float a_row[8], b_col[8];
+            for (int k = 0; k < 8; ++k) {
+                a_row[k] = wgmma_operand_twin(desc_a, row, k);
+                b_col[k] = wgmma_operand_twin(desc_b, col, k);
+            }
+            d[4 * j + i] = tensor_core_dot8_twin(d[4 * j + i], a_row, b_col);
+        }
+#else
+    // scale-d = 1 (accumulate; p), and A and B not negated (1, 1).
+    if constexpr (N == 128)
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, %66, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {"
+            "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+            "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+            "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+            "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+            "}, %64, %65, p, 1, 1; }\n"
+            : CNN_WGMMA_D8(0), CNN_WGMMA_D8(8), CNN_WGMMA_D8(16), CNN_WGMMA_D8(24), CNN_WGMMA_D8(32), CNN_WGMMA_D8(40), CNN_WGMMA_D8(48), CNN_WGMMA_D8(56)
+            : "l"(desc_a), "l"(desc_b), "r"(1));
+    if constexpr (N == 256)
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, %130, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {"
+            "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+            "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+            "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+            "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+            "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+            "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+            "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+            "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+            "}, %128, %129, p, 1, 1; }\n"
+            : CNN_WGMMA_D8(0), CNN_WGMMA_D8(8), CNN_WGMMA_D8(16), CNN_WGMMA_D8(24), CNN_WGMMA_D8(32), CNN_WGMMA_D8(40), CNN_WGMMA_D8(48), CNN_WGMMA_D8(56), CNN_WGMMA_D8(64), CNN_WGMMA_D8(72), CNN_WGMMA_D8(80), CNN_WGMMA_D8(88), CNN_WGMMA_D8(96), CNN_WGMMA_D8(104), CNN_WGMMA_D8(112), CNN_WGMMA_D8(120)
+            : "l"(desc_a), "l"(desc_b), "r"(1));
+#endif
+}
+#undef CNN_WGMMA_D8

@@ -6,6 +6,9 @@ includes it and takes the address of each template instance the registry declare
 ``name_expressions`` does under NVRTC), with warnings as errors. ptxas's ``-v`` report gives, per
 kernel and architecture, registers, static shared memory, stack frame and spills.
 
+A file that needs an architecture-specific target (``sources.ARCH_SPECIFIC``: wgmma's sm_90a) is
+compiled for that one instead.
+
 A kernel fails the check if it spills unless its ``Kernel`` declaration says ``may_spill=True``;
 that flag covers every instance of the template of that name in that file.
 """
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .kernel import declared_kernels
-from .sources import kernel_files, kernels_dir
+from .sources import kernel_files, kernels_dir, target_arch
 
 ARCHES = ("sm_80", "sm_90")
 NVCC_FLAGS = ("-cubin", "-std=c++17", "-Werror", "all-warnings", "-Xptxas", "-v,-Werror")
@@ -123,10 +126,15 @@ def compile_file(nvcc: str, path: Path, arch: str, kernels) -> list[KernelResour
             for e, name in zip(entries, names)]
 
 
+def arches_for(file: str, arches=ARCHES) -> tuple[str, ...]:
+    """The architectures ``file`` is checked for: its own target if it needs one, else ``arches``."""
+    return (target_arch(file),) if target_arch(file) else tuple(arches)
+
+
 def check_all(nvcc: str, files=None, arches=ARCHES) -> list[KernelResources]:
     """Every file for every architecture, in parallel; raises on the first file that fails."""
     kernels = declared_kernels()
-    jobs = [(path, arch) for path in (files or kernel_files()) for arch in arches]
+    jobs = [(path, arch) for path in (files or kernel_files()) for arch in arches_for(path.name, arches)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = pool.map(lambda job: compile_file(nvcc, job[0], job[1], kernels), jobs)
         return [row for rows in results for row in rows]

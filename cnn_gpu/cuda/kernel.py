@@ -31,7 +31,7 @@ from .dispatch import KERNEL_BACKENDS, default_kernel_backend, open_module
 # CUDA's launch limits, defined once (the emulator enforces them too).
 from .emulate.module import MAX_BLOCK, MAX_GRID, MAX_THREADS_PER_BLOCK
 from .errors import KernelArgumentError
-from .sources import kernel_path
+from .sources import kernel_path, target_arch
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,8 @@ def module_for(file: str, options: tuple, backend: str):
     expressions = name_expressions_for(file, options)
     key = (file, options, backend, expressions)
     if key not in _MODULES:
-        _MODULES[key] = open_module(backend, path=str(kernel_path(file)), options=options,
+        arch = target_arch(file)
+        _MODULES[key] = open_module(backend, path=str(kernel_path(file)),
+                                    options=(*options, f"-arch={arch}") if arch else options,
                                     name_expressions=list(expressions) or None)
     return _MODULES[key]

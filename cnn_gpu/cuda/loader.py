@@ -5,6 +5,9 @@ not a cubin) and adds what CuPy leaves to the caller:
 
 - every compile gets ``-std=c++17`` and ``-I`` the kernels folder, so ``#include "ptx.cuh"`` works
   from a checkout and from a wheel; CuPy adds the device's ``-arch``;
+- a module whose options name an architecture (``-arch=sm_90a``: Hopper's wgmma exists only in that
+  arch-specific target) is compiled by NVRTC here instead, since CuPy would add a second ``-arch``,
+  which NVRTC refuses; it runs only on a GPU of that compute capability, and says so otherwise;
 - one build per (source hash, options, name expressions, architecture) in this process, on top of
   CuPy's own disk cache;
 - a compile error names the ``.cu`` file, line and message instead of a temporary file inside a
@@ -21,7 +24,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from .sources import kernels_dir
+from cnn_gpu.utils.files import atomic_write
+
+from .sources import cache_folder, kernels_dir
 
 # Above this, a kernel may use dynamic shared memory only after raising its own limit.
 DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024
@@ -57,6 +62,33 @@ def readable_compile_error(error, label: str) -> CompileError:
     return CompileError(f"NVRTC could not compile {label}:\n{log}")
 
 
+def target_architecture(options) -> str | None:
+    """The architecture ``-arch=``/``--gpu-architecture=`` names in ``options`` (``"sm_90a"``), or None."""
+    for option in options:
+        for prefix in ("-arch=", "--gpu-architecture="):
+            if option.startswith(prefix):
+                return option[len(prefix):]
+    return None
+
+
+def compile_cubin(code: str, options, name_expressions, label: str) -> tuple[bytes, dict[str, str]]:
+    """``code`` compiled by NVRTC with ``options`` (which name the architecture) into a cubin, and the
+    mangled name of each name expression. Needs NVRTC, not a GPU."""
+    from cupy.cuda import nvrtc
+
+    program = nvrtc.createProgram(code, label, (), ())
+    try:
+        for name in name_expressions:
+            nvrtc.addNameExpression(program, name)
+        try:
+            nvrtc.compileProgram(program, tuple(options))
+        except nvrtc.NVRTCError:
+            raise CompileError(f"NVRTC could not compile {label}:\n{nvrtc.getProgramLog(program).strip()}") from None
+        return nvrtc.getCUBIN(program), {name: nvrtc.getLoweredName(program, name) for name in name_expressions}
+    finally:
+        nvrtc.destroyProgram(program)
+
+
 class CudaModule:
     """A compiled kernel source on the current GPU; ``get_function(name)`` gives a launchable kernel."""
 
@@ -79,10 +111,13 @@ class CudaModule:
         self.options = compile_options(tuple(options), path.parent if path is not None else None)
         self.name_expressions = tuple(sorted(set(name_expressions))) if name_expressions else None
         self.arch = cupy.cuda.Device().compute_capability
+        target = target_architecture(self.options)
+        if target is not None and target.rstrip("a").removeprefix("sm_") != self.arch:
+            raise RuntimeError(f"{self.label} is built for {target} only; this GPU is sm_{self.arch}")
         key = (hashlib.sha256(code.encode()).hexdigest(), self.options, self.name_expressions, self.arch)
         if key not in CudaModule._builds:
-            CudaModule._builds[key] = self._compile(cupy, code)
-        self._raw = CudaModule._builds[key]
+            CudaModule._builds[key] = self._compile(cupy, code) if target is None else self._compile_for(cupy, code)
+        self._raw, self._lowered_names = CudaModule._builds[key]
         self._functions: dict[str, CudaFunction] = {}
 
     def _compile(self, cupy, code):
@@ -91,13 +126,24 @@ class CudaModule:
             raw.compile()
         except cupy.cuda.compiler.CompileException as error:
             raise readable_compile_error(error, self.label) from None
-        return raw
+        return raw, {}  # CuPy maps name expressions itself
+
+    def _compile_for(self, cupy, code):
+        """NVRTC straight to a cubin for the architecture the options name, loaded from a file."""
+        # -ftz=true as CuPy gives its own builds, so both paths treat subnormals alike.
+        cubin, lowered_names = compile_cubin(code, (*self.options, "-ftz=true"), self.name_expressions or (),
+                                             self.label)
+        path = cache_folder("cubin") / f"{hashlib.sha256(cubin).hexdigest()}.cubin"
+        if not path.exists():
+            with atomic_write(path) as out:
+                out.write(cubin)
+        return cupy.RawModule(path=str(path)), lowered_names
 
     def get_function(self, name: str) -> CudaFunction:
         """The kernel ``name`` (an ``extern "C"`` name, or one of the name expressions)."""
         if name not in self._functions:
             try:
-                kernel = self._raw.get_function(name)
+                kernel = self._raw.get_function(self._lowered_names.get(name, name))
             except Exception as error:  # CuPy raises CUDADriverError or KeyError for a missing name
                 raise KeyError(f"no kernel {name!r} in {self.label}: {error}") from None
             self._functions[name] = CudaFunction(kernel, name)

@@ -7,6 +7,7 @@ exist, so an editable install always compiles the files being edited.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -31,6 +32,24 @@ def kernel_path(file: str) -> Path:
     return path
 
 
+# Kernel files built for one architecture-specific target, whose instructions exist nowhere else:
+# wgmma is Hopper's (sm_90a code runs on compute capability 9.0 only). Every other file is built for
+# the GPU at hand (and checked for sm_80 and sm_90 by the compile check).
+ARCH_SPECIFIC = {"gemm_wgmma.cu": "sm_90a", "ptx_probe_hopper.cu": "sm_90a"}
+
+
+def target_arch(file: str) -> str | None:
+    """The architecture ``file`` must be built for (``"sm_90a"``), or None for any."""
+    return ARCH_SPECIFIC.get(file)
+
+
 def kernel_files() -> list[Path]:
     """Every ``*.cu`` file present, sorted by name: the compile check covers each."""
     return sorted(kernels_dir().glob("*.cu"))
+
+
+def cache_folder(name: str) -> Path:
+    """``$CNN_GPU_CACHE/<name>`` (default ``~/.cache/cnn_gpu/<name>``), created: the builds kept between runs."""
+    folder = Path(os.environ.get("CNN_GPU_CACHE") or Path.home() / ".cache" / "cnn_gpu") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,7 +1,7 @@
 """Matrix products: the float64 GEMM reference with the kernels' options, Dense forward/backward,
 and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu).
 
-``gemm_reference`` is what every GEMM kernel is checked against; the Dense ops are the CPU path and
+``gemm_reference`` is what every GEMM kernel is checked against (kernels/gemm_wgmma.cu too); the Dense ops are the CPU path and
 use the array module's own product in the inputs' dtype.
 """
 
@@ -102,7 +102,8 @@ class Tiling:
     A block computes a ``block_m`` x ``block_n`` tile of C with warps of ``warp_m`` x ``warp_n``,
     stepping through K ``block_k`` at a time with ``stages`` shared-memory buffers (cp.async in flight
     for all but one). ``min_blocks`` is ``__launch_bounds__``'s second argument: the blocks per SM the
-    compiler must leave registers for.
+    compiler must leave registers for. ``group_threads`` is how many threads share one warp tile: a
+    warp's 32, or a wgmma warpgroup's 128.
     """
 
     block_m: int
@@ -112,10 +113,11 @@ class Tiling:
     warp_n: int
     stages: int
     min_blocks: int = 1
+    group_threads: int = 32
 
     @property
     def threads(self) -> int:
-        return (self.block_m // self.warp_m) * (self.block_n // self.warp_n) * 32
+        return (self.block_m // self.warp_m) * (self.block_n // self.warp_n) * self.group_threads
 
     @property
     def label(self) -> str:
@@ -134,6 +136,11 @@ class Tiling:
         def tile(rows, k_contiguous):
             return rows * (self.block_k + 4) if k_contiguous else self.block_k * (rows + mn_pad)
         return self.stages * (tile(self.block_m, not trans_a) + tile(self.block_n, trans_b)) * 4
+
+    def swizzled_shared_bytes(self) -> int:
+        """Dynamic shared memory of gemm_tf32_wgmma: ``stages`` x (A tile + B tile), 128 bytes (32 floats
+        of k) per row of either, plus 1024 bytes to align the tiles to the swizzle's period."""
+        return self.stages * (self.block_m + self.block_n) * 128 + 1024
 
 
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
@@ -154,6 +161,9 @@ TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # 255 registers, and A^T.B spills on sm_90 (20 bytes; nvcc 13.0, `cnn-gpu kernels`). It stays in
 # the sweep, which builds A.B only.
 TF32X3_TILING = Tiling(128, 128, 16, 64, 32, stages=4)
+# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB. Not yet run on a
+# GPU; the sweep holds the larger tiles cuBLAS-class kernels use.
+WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ class GemmVariant:
     tf32: bool = False  # TF32 products (about 1e-3 relative error), not FP32 accuracy
     tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
+    swizzled: bool = False  # its tiles are wgmma's 128-byte-swizzled ones (Tiling.swizzled_shared_bytes)
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -184,6 +195,8 @@ class GemmVariant:
         return (rows, cols) if self.m_on_x else (cols, rows)
 
     def shared_mem(self, trans_a, trans_b):
+        if self.swizzled:
+            return self.tiling.swizzled_shared_bytes()
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
@@ -191,7 +204,7 @@ class GemmVariant:
         return replace(self, tiling=tiling)
 
 
-_SIMT, _TC = "gemm_simt.cu", "gemm_tensorcore.cu"
+_SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
@@ -205,9 +218,10 @@ GEMM_VARIANTS = {v.name: v for v in [
                 tiling=SIMT_TILING),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
+    # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
+    GemmVariant("gemm_tf32_wgmma", _WGMMA, "gemm_tf32_wgmma<{ta}, {tb}, {tiling}>", tf32=True, tiling=WGMMA_TILING,
+                swizzled=True),
 ]}
-# Hopper's wgmma rung (9.) is not written yet; the tests list it as skipped by name.
-GPU_ONLY_VARIANTS = ("gemm_wgmma",)
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k")
@@ -234,6 +248,9 @@ _SWEEP_TILINGS = {
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
     "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 32, 64, 32, stages=3), Tiling(128, 64, 16, 64, 32, stages=4),
                         Tiling(128, 128, 8, 64, 32, stages=6)],
+    "gemm_tf32_wgmma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128),
+                        Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128),
+                        Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)

@@ -8,7 +8,7 @@ import loops
 from cnn_gpu.gradcheck import check_gradient, op_scalar
 from cnn_gpu.ops import gemm as gemm_ops
 from cnn_gpu.ops.gemm import (
-    GEMM_SWEEP, GEMM_VARIANTS, GPU_ONLY_VARIANTS, TRANSPOSES, GemmVariant, dense_backward_data, dense_backward_weights,
+    GEMM_SWEEP, GEMM_VARIANTS, TRANSPOSES, GemmVariant, dense_backward_data, dense_backward_weights,
     dense_forward, gemm, gemm_reference,
 )
 from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
@@ -172,7 +172,7 @@ def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
 
 
 @pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_tf32_mma",
-                                     "gemm_3xtf32_mma"])
+                                     "gemm_3xtf32_mma", "gemm_tf32_wgmma"])
 def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
     # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused).
     for trans_a, trans_b in TRANSPOSES:
@@ -251,11 +251,6 @@ def test_gemm_variant_on_large_shapes_on_the_gpu(rng, variant):
     for (m, n, k), (trans_a, trans_b) in zip([(1024, 1024, 1024), (2053, 1031, 517), (4096, 64, 5408)],
                                              TRANSPOSES):
         check_variant(rng, "cuda", variant, m, n, k, trans_a, trans_b, epilogue=True)
-
-
-@pytest.mark.parametrize("variant", GPU_ONLY_VARIANTS)
-def test_gpu_only_variants_are_listed_as_skipped(variant):
-    pytest.skip(f"{variant} (Hopper wgmma) is not written yet and would be GPU-only: no emulated twin")
 
 
 def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng, monkeypatch):

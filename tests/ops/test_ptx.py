@@ -16,6 +16,9 @@ F32_TO_TF32 = Kernel("ptx_probe.cu", "probe_f32_to_tf32",
 MMA = Kernel("ptx_probe.cu", "probe_mma_tf32_m16n8k8",
              [Array("a_frags", "uint32"), Array("b_frags", "uint32"), Array("acc_frags", "float32"),
               Array("d_frags", "float32")])
+WGMMA = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8",
+               [Array("a", "float32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
+                Array("d_frags", "float32"), Scalar("step", "int32")])
 CP_ASYNC = Kernel("ptx_probe.cu", "probe_cp_async",
                   [Array("first", "float32"), Array("second", "float32"), Array("src_bytes", "int32"),
                    Array("out", "float32"), Scalar("width", "int32")])
@@ -165,3 +168,61 @@ def test_cp_async_copies_src_bytes_and_zero_fills_the_rest(rng, kernel_backend, 
     for half, source in enumerate((first, second)):
         expected = np.where(kept, source.reshape(64, 4), 0.0).reshape(-1)
         np.testing.assert_array_equal(to_host(out)[256 * half: 256 * (half + 1)], expected)
+
+
+# --- wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 (sm_90a) -------------------------------------
+@pytest.fixture
+def hopper_backend(kernel_backend):
+    """The kernel backend, where wgmma can run: the emulator (its twin) or a Hopper GPU."""
+    if kernel_backend == "cuda":
+        import cupy
+
+        if cupy.cuda.Device().compute_capability != "90":
+            pytest.skip("wgmma needs a Hopper GPU (sm_90a)")
+    return kernel_backend
+
+
+def wgmma_fragment_rows_cols():
+    """Row and column of D each of thread t's 64 accumulators holds, by the PTX ISA's layout of D for
+    wgmma .m64nNk8: warp w = t / 32, lane l; d[4j + i] is D[16w + l / 4 + 8 (i / 2)][8j + 2 (l % 4) + i % 2]."""
+    t = np.arange(128)[:, None]
+    j, i = np.arange(64)[None, :] // 4, np.arange(64)[None, :] % 4
+    warp, lane = t // 32, t % 32
+    return 16 * warp + lane // 4 + 8 * (i // 2), 8 * j + 2 * (lane % 4) + i % 2
+
+
+def run_wgmma(a, b_t, c, step, backend):
+    """D = A B + C (B given as B^T, 128 x 8) by one probe launch."""
+    rows, cols = wgmma_fragment_rows_cols()
+    d_frags = on_backend(np.full((128, 64), np.nan, np.float32), backend)
+    args = tuple(on_backend(np.ascontiguousarray(x), backend) for x in (a, b_t, c[rows, cols]))
+    WGMMA((1,), (128,), args + (d_frags, step), shared_mem=(64 + 128) * 128 + 1024, backend=backend)
+    d = np.full((64, 128), np.nan, np.float32)
+    d[rows, cols] = to_host(d_frags)
+    return d
+
+
+def test_the_wgmma_fragment_layout_covers_d_once():
+    rows, cols = wgmma_fragment_rows_cols()
+    assert len(set(zip(rows.ravel(), cols.ravel()))) == 64 * 128
+
+
+@pytest.mark.parametrize("step", range(4))
+def test_wgmma_reads_its_swizzled_tiles_at_each_k_step(rng, hopper_backend, step):
+    # Small integers, so every product and sum is exact: D must equal A B + C bit for bit, and a
+    # misread element (a wrong swizzle, descriptor or k-step) shows, as NaN if it left the step's k.
+    a = rng.integers(-8, 9, (64, 8)).astype(np.float32)
+    b_t = rng.integers(-8, 9, (128, 8)).astype(np.float32)
+    c = rng.integers(-64, 65, (64, 128)).astype(np.float32)
+    np.testing.assert_array_equal(run_wgmma(a, b_t, c, step, hopper_backend), a @ b_t.T + c)
+
+
+def test_wgmma_cuts_its_operands_to_tf32_and_rounds_toward_zero(rng, hopper_backend):
+    # What the twin assumes (kernels/ptx.cuh): mma.sync's measured behaviour, operands cut to their
+    # top 19 bits and the sum rounded once toward zero. Full-mantissa operands and one exact float64
+    # sum per element: on a GPU this confirms or refutes both at once.
+    a = rng.uniform(-1, 1, (64, 8)).astype(np.float32)
+    b_t = rng.uniform(-1, 1, (128, 8)).astype(np.float32)
+    c = rng.uniform(-1, 1, (64, 128)).astype(np.float32)
+    exact = truncate_to_tf32(a).astype(np.float64) @ truncate_to_tf32(b_t).astype(np.float64).T + c
+    np.testing.assert_array_equal(run_wgmma(a, b_t, c, 1, hopper_backend), round_toward_zero_to_float32(exact))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cnn_gpu.utils.files import atomic_write
 
+from ..sources import cache_folder
 from .errors import EmulatorCompileError
 
 NATIVE_DIR = Path(__file__).parent / "native"
@@ -43,10 +44,7 @@ ARCH_KERNEL_FLAGS = {"aarch64": ("--param=stack-clash-protection-guard-size=12",
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CNN_GPU_CACHE") or Path.home() / ".cache" / "cnn_gpu"
-    folder = Path(root) / "emulate"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return cache_folder("emulate")
 
 
 def compiler() -> str:

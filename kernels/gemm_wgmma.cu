@@ -1,0 +1,124 @@
+// GEMM on Hopper's warpgroup tensor cores: TF32 inputs, FP32 accumulation, through wgmma (sm_90a).
+//
+//   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
+//
+// ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
+// Idea: rung 8 on an H200 ran at 26-28% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
+// mma.sync makes every warp load its operand fragments from shared memory into registers and issue
+// a 16 x 8 x 8 product at a time. Hopper's wgmma (kernels/ptx.cuh, "Hopper's warpgroup MMA") has a
+// warpgroup of 4 warps compute 64 x BN x 8 in one asynchronous instruction, its operands read by the
+// tensor core straight from shared memory: no fragment loads, no per-warp operand traffic. This is
+// the instruction cuBLAS uses on Hopper.
+//   A block of BM / 64 warpgroups owns a BM x BN tile of C; warpgroup w the rows 64 w .. 64 w + 63,
+// with all BN columns (wgmma_m64k8_tf32<BN>: BN / 2 accumulators per thread). The K-tile is 32
+// floats, one 128-byte row of the swizzled layout wgmma reads (ptx.cuh), so a stage is the A tile
+// (BM rows) and the B tile (BN rows, B read as B^T: wgmma wants both K-major), 128 bytes a row.
+//   Loads: cp.async into the swizzled layout, every thread taking part, STAGES buffers. A K-major
+// operand (A plain, B transposed) is copied 16 bytes at a time when float4_loads_fit, each 16-byte
+// chunk to its swizzled place; an MN-major one (A transposed, B plain: Dense's forward W) is
+// transposed on the way, one 4-byte cp.async per float, which the copy engine cannot do in larger
+// pieces. Edges as in rung 7: src-size zero-fill, guarded stores.
+//   The pipeline: at tile t the block waits for tile t's copies, fences them for wgmma (they were
+// written through the generic proxy), synchronises, issues the copies of tile t + STAGES - 2, then
+// the four wgmma of tile t as one group, and waits until only that group is in flight: tile t's
+// wgmma overlap the next iteration's barrier and copies. So a buffer may be refilled only two tiles
+// after its wgmma were issued (by then they are done), and the copies run STAGES - 2 tiles ahead.
+// Expected bottleneck: shared-memory bandwidth and the L2 behind it. Per k8-step a warpgroup's wgmma
+// reads 64 x 8 floats of A and BN x 8 of B from shared memory for 64 x BN x 8 FMAs: with BN = 128,
+// 96 bytes per clock per SM at the H100's dense TF32 rate (1024 FMAs per clock per SM), of the 128
+// shared memory serves; and each block streams (BM + BN) x 128 bytes per K-tile from L2. The MN-major
+// operand's 4-byte copies are 4 times as many instructions and 4-way bank conflicted (a warp writes
+// one k of 32 rows: rows r and r + 8 share a swizzle). Not measured yet: no Hopper GPU has run this
+// kernel. Next steps: the bulk tensor copy (TMA) with mbarriers in place of cp.async, a producer
+// warp feeding consumer warpgroups, and 128 x 256 tiles (in the sweep).
+// ptxas (sm_90a, default tiling): see `cnn-gpu kernels`; no spills (the compile check).
+
+#include "gemm_common.cuh"
+
+// Copy the ROWS x 32 tile of an operand at (mn0, k0) into `tile` in the 128-byte swizzle, zero-filled
+// outside the matrix; all NTHREADS threads take part. Consecutive threads walk the operand's
+// contiguous dimension, so global reads stay coalesced either way.
+template <bool K_CONTIGUOUS, int ROWS, int NTHREADS>
+__device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restrict__ tile, const float* __restrict__ x,
+                                                         int mn0, int k0, int MN, int K, int tid, bool wide)
+{
+    if (K_CONTIGUOUS && wide) {  // 16-byte chunks: 8 per row
+#pragma unroll
+        for (int i = tid; i < ROWS * 8; i += NTHREADS) {
+            const int row = i / 8, k = (i % 8) * 4, gmn = mn0 + row, gk = k0 + k;
+            int valid = gmn < MN ? K - gk : 0;
+            valid = valid < 0 ? 0 : (valid > 4 ? 4 : valid);
+            const float* src = valid > 0 ? x + (long long)gmn * K + gk : x;
+            cp_async<16>(tile + swizzle_128b_offset(row, k), src, valid * 4);
+        }
+    } else {  // one float at a time, k-contiguous or transposed on the way
+#pragma unroll 4
+        for (int i = tid; i < ROWS * 32; i += NTHREADS) {
+            const int row = K_CONTIGUOUS ? i / 32 : i % ROWS, k = K_CONTIGUOUS ? i % 32 : i / ROWS;
+            const int gmn = mn0 + row, gk = k0 + k;
+            const bool inside = gmn < MN && gk < K;
+            const float* src = !inside ? x : (K_CONTIGUOUS ? x + (long long)gmn * K + gk : x + (long long)gk * MN + gmn);
+            cp_async<4>(tile + swizzle_128b_offset(row, k), src, inside ? 4 : 0);
+        }
+    }
+}
+
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
+gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats");
+    static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
+    static_assert(STAGES >= 3, "a buffer in use by wgmma, one being computed from, at least one loading");
+    constexpr int NTHREADS = (BM / 64) * 128, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
+    constexpr int AHEAD = STAGES - 2;  // tiles whose copies are in flight while one is computed
+    extern __shared__ float4 smem_vec4[];  // 1024 bytes more than the stages, for the alignment
+    unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+
+    const int tid = threadIdx.x, warpgroup = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
+    const int k_tiles = (K + BK - 1) / BK;
+    float acc[BN / 2] = {};
+
+    auto load = [&](int k_tile) {
+        unsigned char* stage = tiles + (k_tile % STAGES) * STAGE_BYTES;
+        copy_swizzled_tile_async<!TRANS_A, BM, NTHREADS>(stage, a, m0, k_tile * BK, M, K, tid, wide);
+        copy_swizzled_tile_async<TRANS_B, BN, NTHREADS>(stage + A_BYTES, b, n0, k_tile * BK, N, K, tid, wide);
+    };
+#pragma unroll
+    for (int t = 0; t < AHEAD; ++t) {
+        if (t < k_tiles) load(t);
+        cp_async_commit();
+    }
+    for (int t = 0; t < k_tiles; ++t) {
+        cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
+        fence_proxy_async_shared();
+        // Every thread's copies of tile t are visible to the tensor core, and every warpgroup has
+        // waited for tile t - 2's wgmma, whose buffer the next copies overwrite.
+        __syncthreads();
+        if (t + AHEAD < k_tiles) load(t + AHEAD);
+        cp_async_commit();
+
+        const unsigned char* stage = tiles + (t % STAGES) * STAGE_BYTES;
+        const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
+        const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
+        wgmma_fence();
+#pragma unroll
+        for (int step = 0; step < BK / 8; ++step)  // 8 floats = 32 bytes = 2 in descriptor units
+            wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
+        wgmma_commit_group();
+        wgmma_wait_group<1>();
+    }
+    wgmma_wait_group<0>();
+    wgmma_fence_operands(acc);
+
+    // acc[4j + i] is C(m0 + 64 warpgroup + 16 warp + lane / 4 + 8 (i / 2), n0 + 8j + 2 (lane % 4) + i % 2).
+    const int row = m0 + warpgroup * 64 + warp * 16 + lane / 4, col = n0 + 2 * (lane % 4);
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            store_output(c, bias, row + 8 * (i / 2), col + 8 * j + i % 2, M, N, acc[4 * j + i], alpha, beta, flags);
+}

@@ -1,0 +1,38 @@
+// Probes of ptx.cuh's Hopper helpers (sm_90a on a GPU; cnn_gpu/cuda/sources.py): like ptx_probe.cu,
+// one small kernel that runs a helper on inputs the test chose and writes its raw results out, for
+// tests/ops/test_ptx.py to compare with a NumPy model of what the PTX ISA documents.
+#include "ptx.cuh"
+
+// One warpgroup (128 threads), one wgmma_m64k8_tf32<128> at k-step `step` (0 to 3) of 32-float rows.
+// A (64 x 8) and B^T (128 x 8, row n holding column n of B) are row-major; they are written into
+// 128-byte-swizzled tiles at k = 8 step .. 8 step + 7 of each row, every other float of the rows NaN,
+// so a descriptor that points at the wrong k, or a wrong swizzle, poisons the result. Thread t's
+// 64 accumulators start as acc_frags[t][..] and end in d_frags[t][..]; the test maps them to D by the
+// documented fragment layout. Dynamic shared memory: (64 + 128) * 128 + 1024 bytes.
+extern "C" __global__ void probe_wgmma_tf32_m64n128k8(const float* __restrict__ a, const float* __restrict__ b_t,
+                                                      const float* __restrict__ acc_frags, float* __restrict__ d_frags,
+                                                      int step)
+{
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const a_tile = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned char* const b_tile = a_tile + 64 * 128;
+    const int t = threadIdx.x;
+    for (int i = t; i < (64 + 128) * 32; i += 128) {
+        const int row = i / 32, k = i % 32;
+        const bool in_a = row < 64;
+        const int r = in_a ? row : row - 64;
+        float value = __int_as_float(0x7fc00000);  // NaN
+        if (k / 8 == step) value = in_a ? a[r * 8 + k % 8] : b_t[r * 8 + k % 8];
+        *reinterpret_cast<float*>((in_a ? a_tile : b_tile) + swizzle_128b_offset(r, k)) = value;
+    }
+    fence_proxy_async_shared();
+    __syncthreads();
+    float d[64];
+    for (int i = 0; i < 64; ++i) d[i] = acc_frags[t * 64 + i];
+    wgmma_fence();
+    wgmma_m64k8_tf32<128>(d, wgmma_descriptor_sw128(a_tile) + 2 * step, wgmma_descriptor_sw128(b_tile) + 2 * step);
+    wgmma_commit_group();
+    wgmma_wait_group<0>();
+    wgmma_fence_operands(d);
+    for (int i = 0; i < 64; ++i) d_frags[t * 64 + i] = d[i];
+}
