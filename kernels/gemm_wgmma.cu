@@ -23,6 +23,17 @@
 // the four wgmma of tile t as one group, and waits until only that group is in flight: tile t's
 // wgmma overlap the next iteration's barrier and copies. So a buffer may be refilled only two tiles
 // after its wgmma were issued (by then they are done), and the copies run STAGES - 2 tiles ahead.
+// Operands: wgmma reads the FP32 tiles as TF32 by cutting each float's low 13 bits (the twin's
+// model; mma.sync was measured so), not rounding them as rung 8's cvt.rna does: in emulation the
+// error at 16 x 16 x 4096 is 6.8e-4, against rung 8's 2.5e-4. TF32's tolerance (about 1e-3) holds.
+// SPLIT = true is 3xTF32 (gemm_3xtf32_wgmma), as in rung 8: once a tile has landed, the block
+// splits each float in place into big = tf32(x) and small = tf32(x - big), the small parts in a
+// buffer of their own, and each warpgroup runs small * big, big * small, then big * big for the
+// tile's four k-steps as one chain of 12 wgmma from zero (part), waits for it, and adds it to its
+// accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain rounds toward zero
+// at every step, so it stays one K-tile short). In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's
+// 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7). The wait costs the overlap TF32 has: the split,
+// the barriers and the next copies' issue happen while the tensor core idles.
 // Expected bottleneck: shared-memory bandwidth and the L2 behind it. Per k8-step a warpgroup's wgmma
 // reads 64 x 8 floats of A and BN x 8 of B from shared memory for 64 x BN x 8 FMAs: with BN = 128,
 // 96 bytes per clock per SM at the H100's dense TF32 rate (1024 FMAs per clock per SM), of the 128
@@ -63,24 +74,54 @@ __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restri
     }
 }
 
-template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+// 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small =
+// tf32(x - big) in the tile's twin in `small`; all threads take part, 16 bytes at a time (the split
+// is elementwise, so the swizzle does not matter).
+template <int TILE_BYTES, int NTHREADS>
+__device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ stage, unsigned char* __restrict__ small,
+                                                 int tid)
+{
+    float4* const big4 = reinterpret_cast<float4*>(stage);
+    float4* const small4 = reinterpret_cast<float4*>(small);
+#pragma unroll
+    for (int i = tid; i < TILE_BYTES / 16; i += NTHREADS) {
+        float x[4] = {big4[i].x, big4[i].y, big4[i].z, big4[i].w}, hi[4], lo[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            hi[e] = tf32_bits_as_float(f32_to_tf32(x[e]));
+            lo[e] = tf32_bits_as_float(f32_to_tf32(x[e] - hi[e]));
+        }
+        big4[i] = make_float4(hi[0], hi[1], hi[2], hi[3]);
+        small4[i] = make_float4(lo[0], lo[1], lo[2], lo[3]);
+    }
+}
+
+template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
     static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats");
     static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
-    static_assert(STAGES >= 3, "a buffer in use by wgmma, one being computed from, at least one loading");
     constexpr int NTHREADS = (BM / 64) * 128, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
-    constexpr int AHEAD = STAGES - 2;  // tiles whose copies are in flight while one is computed
-    extern __shared__ float4 smem_vec4[];  // 1024 bytes more than the stages, for the alignment
+    // wgmma groups left running when a tile's loop ends: TF32's overlap the next tile's barrier and
+    // copies; 3xTF32 must have its chain's result before adding it to the accumulators.
+    constexpr int IN_FLIGHT = SPLIT ? 0 : 1;
+    // Tiles whose copies are in flight while one is computed: the other buffers hold the tile being
+    // computed and the IN_FLIGHT tiles whose wgmma may still read theirs.
+    constexpr int AHEAD = STAGES - 1 - IN_FLIGHT;
+    static_assert(AHEAD >= 1, "at least one tile loading while one is computed");
+    // 1024 bytes more than the stages (and, for 3xTF32, the small parts' buffer) for the alignment.
+    extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned char* const small = tiles + STAGES * STAGE_BYTES;  // SPLIT only
 
     const int tid = threadIdx.x, warpgroup = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     const int k_tiles = (K + BK - 1) / BK;
     float acc[BN / 2] = {};
+    float part[BN / 2];  // SPLIT: one K-tile's chain of wgmma, from zero (gemm_tensorcore.cu, "Accumulation")
 
     auto load = [&](int k_tile) {
         unsigned char* stage = tiles + (k_tile % STAGES) * STAGE_BYTES;
@@ -94,22 +135,48 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
     }
     for (int t = 0; t < k_tiles; ++t) {
         cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
+        unsigned char* const stage = tiles + (t % STAGES) * STAGE_BYTES;
+        if constexpr (SPLIT) {
+            __syncthreads();  // everybody's copies of tile t have landed
+            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, small, tid);
+        }
         fence_proxy_async_shared();
-        // Every thread's copies of tile t are visible to the tensor core, and every warpgroup has
-        // waited for tile t - 2's wgmma, whose buffer the next copies overwrite.
+        // Every thread's writes of tile t are visible to the tensor core, and every warpgroup has
+        // waited for the wgmma whose buffer the next copies overwrite.
         __syncthreads();
         if (t + AHEAD < k_tiles) load(t + AHEAD);
         cp_async_commit();
 
-        const unsigned char* stage = tiles + (t % STAGES) * STAGE_BYTES;
         const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
         const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
-        wgmma_fence();
+        if constexpr (SPLIT) {
+            const unsigned long long small_a = wgmma_descriptor_sw128(small + warpgroup * 64 * 128);
+            const unsigned long long small_b = wgmma_descriptor_sw128(small + A_BYTES);
 #pragma unroll
-        for (int step = 0; step < BK / 8; ++step)  // 8 floats = 32 bytes = 2 in descriptor units
-            wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
-        wgmma_commit_group();
-        wgmma_wait_group<1>();
+            for (int r = 0; r < BN / 2; ++r) part[r] = 0.0f;
+            wgmma_fence();
+            // The small cross terms first, so that they are not lost below big * big's ulp.
+#pragma unroll
+            for (int step = 0; step < BK / 8; ++step) {  // 8 floats = 32 bytes = 2 in descriptor units
+                wgmma_m64k8_tf32<BN>(part, small_a + 2 * step, desc_b + 2 * step);
+                wgmma_m64k8_tf32<BN>(part, desc_a + 2 * step, small_b + 2 * step);
+            }
+#pragma unroll
+            for (int step = 0; step < BK / 8; ++step)
+                wgmma_m64k8_tf32<BN>(part, desc_a + 2 * step, desc_b + 2 * step);
+            wgmma_commit_group();
+            wgmma_wait_group<0>();
+            wgmma_fence_operands(part);
+#pragma unroll
+            for (int r = 0; r < BN / 2; ++r) acc[r] += part[r];
+        } else {
+            wgmma_fence();
+#pragma unroll
+            for (int step = 0; step < BK / 8; ++step)
+                wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
+            wgmma_commit_group();
+            wgmma_wait_group<IN_FLIGHT>();
+        }
     }
     wgmma_wait_group<0>();
     wgmma_fence_operands(acc);

@@ -137,10 +137,11 @@ class Tiling:
             return rows * (self.block_k + 4) if k_contiguous else self.block_k * (rows + mn_pad)
         return self.stages * (tile(self.block_m, not trans_a) + tile(self.block_n, trans_b)) * 4
 
-    def swizzled_shared_bytes(self) -> int:
+    def swizzled_shared_bytes(self, split: bool) -> int:
         """Dynamic shared memory of gemm_tf32_wgmma: ``stages`` x (A tile + B tile), 128 bytes (32 floats
-        of k) per row of either, plus 1024 bytes to align the tiles to the swizzle's period."""
-        return self.stages * (self.block_m + self.block_n) * 128 + 1024
+        of k) per row of either, one more pair for 3xTF32's small parts (``split``), and 1024 bytes to
+        align the tiles to the swizzle's period."""
+        return (self.stages + split) * (self.block_m + self.block_n) * 128 + 1024
 
 
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
@@ -161,8 +162,9 @@ TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # 255 registers, and A^T.B spills on sm_90 (20 bytes; nvcc 13.0, `cnn-gpu kernels`). It stays in
 # the sweep, which builds A.B only.
 TF32X3_TILING = Tiling(128, 128, 16, 64, 32, stages=4)
-# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB. Not yet run on a
-# GPU; the sweep holds the larger tiles cuBLAS-class kernels use.
+# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and one
+# more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
+# kernels use.
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 
 
@@ -180,6 +182,7 @@ class GemmVariant:
     tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
     swizzled: bool = False  # its tiles are wgmma's 128-byte-swizzled ones (Tiling.swizzled_shared_bytes)
+    split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take a buffer of their own
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -196,7 +199,7 @@ class GemmVariant:
 
     def shared_mem(self, trans_a, trans_b):
         if self.swizzled:
-            return self.tiling.swizzled_shared_bytes()
+            return self.tiling.swizzled_shared_bytes(self.split)
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
@@ -206,6 +209,7 @@ class GemmVariant:
 
 _SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
+_WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
@@ -219,10 +223,11 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
-    GemmVariant("gemm_tf32_wgmma", _WGMMA, "gemm_tf32_wgmma<{ta}, {tb}, {tiling}>", tf32=True, tiling=WGMMA_TILING,
-                swizzled=True),
+    GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_TILING, swizzled=True),
+    GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
 ]}
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
+# gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k")
 # The emulator does not time anything; it runs this one unless told otherwise.

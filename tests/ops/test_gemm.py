@@ -119,7 +119,7 @@ def tolerance(variant, k=1):
     variant = variant if isinstance(variant, GemmVariant) else GEMM_VARIANTS[variant]
     if variant.tf32:
         return TOLERANCE["tf32"]
-    if variant.name == "gemm_3xtf32_mma":
+    if variant.name.startswith("gemm_3xtf32"):
         return TOLERANCE[np.dtype(np.float32)]
     return TOLERANCE[np.dtype(np.float32)] * max(1.0, (k / 1024) ** 0.5)
 
@@ -172,7 +172,7 @@ def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
 
 
 @pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_tf32_mma",
-                                     "gemm_3xtf32_mma", "gemm_tf32_wgmma"])
+                                     "gemm_3xtf32_mma", "gemm_tf32_wgmma", "gemm_3xtf32_wgmma"])
 def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
     # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused).
     for trans_a, trans_b in TRANSPOSES:
@@ -194,17 +194,19 @@ def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_back
     assert_close(out, gemm_reference(to_host(a), to_host(b)), tol=tolerance(variant), what="misaligned")
 
 
-def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend):
+@pytest.mark.parametrize("variant", ["gemm_3xtf32_mma", "gemm_3xtf32_wgmma"])
+def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend, variant):
     # The tensor core rounds each mma's FP32 result toward zero (kernels/ptx.cuh, "Rounding"; the twin
     # models it), so a K/8-long chain of mma into one accumulator drifts toward zero: on an H200,
-    # 2.9e-5 at 4096^3 (benchmarks/results/gemm.json), and in emulation 4e-5 here. Chains of three mma
-    # from zero, added to the accumulators in FP32, keep it near FP32's error (4e-7 in emulation).
+    # 2.9e-5 at 4096^3 (benchmarks/results/gemm.json), and in emulation 4e-5 here. Short chains from
+    # zero (three mma; twelve wgmma, a K-tile's), added to the accumulators in FP32, keep it near
+    # FP32's error (4e-7 and 2.5e-7 in emulation).
     m, n, k = 16, 16, 4096
     a, b = random_array(rng, (m, k)), random_array(rng, (k, n))
     out = on_backend(poisoned((m, n)), kernel_backend)
-    gemm(on_backend(a, kernel_backend), on_backend(b, kernel_backend), variant="gemm_3xtf32_mma", out=out,
+    gemm(on_backend(a, kernel_backend), on_backend(b, kernel_backend), variant=variant, out=out,
          backend=kernel_backend)
-    assert_close(out, gemm_reference(a, b), tol=3e-6, what=f"gemm_3xtf32_mma {m}x{n}x{k}")
+    assert_close(out, gemm_reference(a, b), tol=3e-6, what=f"{variant} {m}x{n}x{k}")
 
 
 @pytest.mark.parametrize("variant", GEMM_SWEEP, ids=lambda v: f"{v.name}-{v.tiling.label}")
