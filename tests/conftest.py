@@ -47,6 +47,31 @@ def offline_data(tmp_path, monkeypatch):
     return network
 
 
+@pytest.fixture
+def launches(monkeypatch):
+    """Kernel launches reach this list instead of a compiler; a test that expects none asserts it stays empty."""
+    from cnn_gpu.cuda import kernel as kernel_module
+    from helpers import RecordingModule
+
+    recorded = []
+    monkeypatch.setattr(kernel_module, "open_module", lambda backend, **kw: RecordingModule(recorded))
+    monkeypatch.setattr(kernel_module, "kernel_path", lambda file: f"/kernels/{file}")
+    monkeypatch.setattr(kernel_module, "_MODULES", {})
+    return recorded
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """A helpers.FakeCupy as ``cupy``, for the cuda backend's host-side checks on any machine."""
+    import sys
+
+    from helpers import FakeCupy
+
+    fake = FakeCupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return fake
+
+
 # --- kernel backends: every op test runs on each (the emulator always, the GPU where there is one) ---
 @pytest.fixture(params=["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
 def kernel_backend(request):
