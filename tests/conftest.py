@@ -62,13 +62,20 @@ def launches(monkeypatch):
 
 @pytest.fixture
 def fake_cupy(monkeypatch):
-    """A helpers.FakeCupy as ``cupy``, for the cuda backend's host-side checks on any machine."""
+    """A helpers.FakeCupy as ``cupy``, for the cuda backend's host-side checks on any machine (not for
+    split-K or autotuning, which ask more of CuPy). gemm's per-device caches are fresh for the test,
+    so that no fake array outlives it."""
+    import functools
     import sys
 
+    from cnn_gpu.ops import gemm as gemm_ops
     from helpers import FakeCupy
 
     fake = FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(gemm_ops, "_PLANS", {})
+    monkeypatch.setattr(gemm_ops, "_placeholder_vector",
+                        functools.lru_cache(maxsize=None)(gemm_ops._placeholder_vector.__wrapped__))
     return fake
 
 
