@@ -47,6 +47,38 @@ def offline_data(tmp_path, monkeypatch):
     return network
 
 
+@pytest.fixture
+def launches(monkeypatch):
+    """Kernel launches reach this list instead of a compiler; a test that expects none asserts it stays empty."""
+    from cnn_gpu.cuda import kernel as kernel_module
+    from helpers import RecordingModule
+
+    recorded = []
+    monkeypatch.setattr(kernel_module, "open_module", lambda backend, **kw: RecordingModule(recorded))
+    monkeypatch.setattr(kernel_module, "kernel_path", lambda file: f"/kernels/{file}")
+    monkeypatch.setattr(kernel_module, "_MODULES", {})
+    return recorded
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """A helpers.FakeCupy as ``cupy``, for the cuda backend's host-side checks on any machine (not for
+    split-K or autotuning, which ask more of CuPy). gemm's per-device caches are fresh for the test,
+    so that no fake array outlives it."""
+    import functools
+    import sys
+
+    from cnn_gpu.ops import gemm as gemm_ops
+    from helpers import FakeCupy
+
+    fake = FakeCupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(gemm_ops, "_PLANS", {})
+    monkeypatch.setattr(gemm_ops, "_placeholder_vector",
+                        functools.lru_cache(maxsize=None)(gemm_ops._placeholder_vector.__wrapped__))
+    return fake
+
+
 # --- kernel backends: every op test runs on each (the emulator always, the GPU where there is one) ---
 @pytest.fixture(params=["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
 def kernel_backend(request):

@@ -72,3 +72,64 @@ def planted(path, correct, faulty):
     text = Path(path).read_text()
     assert text.count(correct) == 1, f"{correct!r} must occur once in {path}"
     return text.replace(correct, faulty)
+
+
+class RecordingModule:
+    """Stands in for a compiled module: records what a launch would have passed."""
+
+    def __init__(self, launches):
+        self.launches = launches
+
+    def get_function(self, name):
+        return lambda grid, block, args, shared_mem=0: self.launches.append((name, grid, block, args, shared_mem))
+
+
+class FakeCupyArray(np.ndarray):
+    """A NumPy array posing as a CuPy one on GPU ``gpu``: all that the cuda backend's argument checks
+    read of an array, with ``data.device_id`` as CuPy's arrays have it."""
+
+    gpu = 0
+
+    def __array_finalize__(self, obj):
+        self.gpu = getattr(obj, "gpu", 0)  # a view is on its base's GPU
+
+    @property
+    def data(self):
+        import types
+
+        return types.SimpleNamespace(device_id=self.gpu)
+
+
+FakeCupyArray.__module__ = "cupy"  # as the checks' messages name it
+
+
+class FakeCupy:
+    """``cupy`` as far as kernel argument checks and gemm() go, over NumPy: no GPU needed. GPU
+    ``current`` is the current device; ``asked`` counts the times a caller asked which it is."""
+
+    __name__ = "cupy"
+    ndarray = FakeCupyArray
+    float32 = np.float32
+    may_share_memory = staticmethod(np.may_share_memory)
+
+    def __init__(self):
+        import types
+
+        self.current, self.asked = 0, 0
+        self.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=self._get_device))
+
+    def _get_device(self):
+        self.asked += 1
+        return self.current
+
+    def asarray(self, a, gpu=None):
+        """A copy of ``a`` on GPU ``gpu`` (default: the current one)."""
+        array = np.array(a).view(FakeCupyArray)
+        array.gpu = self.current if gpu is None else gpu
+        return array
+
+    def empty(self, shape, dtype):
+        return self.asarray(np.empty(shape, dtype))
+
+    def zeros(self, shape, dtype):
+        return self.asarray(np.zeros(shape, dtype))

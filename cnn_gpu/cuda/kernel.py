@@ -48,6 +48,7 @@ class Array:
         object.__setattr__(self, "_dtype", np.dtype(self.dtype))
 
     def check(self, value, kernel: str, backend: str):
+        """``value`` if it fits, but for its device: check_device, once the current one is known."""
         expected_type = backend_xp(backend).ndarray
         if not isinstance(value, expected_type):
             raise KernelArgumentError(
@@ -60,9 +61,15 @@ class Array:
             raise KernelArgumentError(f"{self.where(kernel)} must be C-contiguous (got strides {value.strides})")
         if self.ndim is not None and value.ndim != self.ndim:
             raise KernelArgumentError(f"{self.where(kernel)} must be {self.ndim}-D, got shape {value.shape}")
-        if backend == "cuda":
-            _check_current_device(value, self.where(kernel))
         return value
+
+    def check_device(self, value, kernel: str, device: int):
+        """Fail unless the CuPy array ``value`` is on GPU ``device``, the current one."""
+        # CuPy itself compares data.device_id with the current device; value.device.id would build
+        # a Device object first.
+        if value.data.device_id != device:
+            raise KernelArgumentError(
+                f"{self.where(kernel)} is on GPU {value.data.device_id}, but the current device is GPU {device}")
 
     def where(self, kernel: str) -> str:
         return f"{kernel}: argument {self.name!r}"
@@ -89,7 +96,8 @@ class Scalar:
         object.__setattr__(self, "_range", (usual(limits.min), usual(limits.max)))
         object.__setattr__(self, "_usual", usual)
 
-    def check(self, value, kernel: str, backend: str):
+    def check(self, value, kernel: str, backend: str = ""):
+        """``value`` as the exact C type (``backend`` is for Array.check's signature)."""
         kind = type(value)
         if kind is self._type:  # already the exact C type: nothing to convert or range-check
             return value
@@ -123,12 +131,15 @@ def backend_xp(backend: str):
     return np
 
 
-def _check_current_device(value, where: str):
+def current_device(backend: str) -> int:
+    """The current GPU's index on the cuda backend (0 on the emulator). A CUDA runtime call, so a
+    launch asks once for all its arrays, and after their other checks: it fails without a driver,
+    and a wrong argument should still be named there."""
+    if backend != "cuda":
+        return 0
     import cupy
 
-    current = cupy.cuda.runtime.getDevice()
-    if value.device.id != current:
-        raise KernelArgumentError(f"{where} is on GPU {value.device.id}, but the current device is GPU {current}")
+    return cupy.cuda.runtime.getDevice()
 
 
 def resolve_backend(backend: str | None) -> str:
@@ -183,6 +194,7 @@ class Kernel:
         self.params = tuple(params)
         self.options = tuple(options)
         self.may_spill = may_spill
+        self.array_positions = tuple(i for i, param in enumerate(self.params) if isinstance(param, Array))
         key = (file, name, self.options)
         if key in _REGISTRY and _REGISTRY[key].params != self.params:
             raise ValueError(f"kernel {name} of {file} declared twice with different parameters")
@@ -201,15 +213,31 @@ class Kernel:
         if len(args) != len(self.params):
             names = ", ".join(p.name for p in self.params)
             raise KernelArgumentError(f"{self.name} takes {len(self.params)} arguments ({names}), got {len(args)}")
-        return tuple([param.check(value, self.name, backend) for param, value in zip(self.params, args)])
+        checked = tuple([param.check(value, self.name, backend) for param, value in zip(self.params, args)])
+        if backend == "cuda":
+            device = current_device(backend)
+            for i in self.array_positions:
+                self.params[i].check_device(checked[i], self.name, device)
+        return checked
+
+    def cast(self, **scalars) -> tuple:
+        """The named scalar arguments as their parameters' exact C types, in the order given, checked as
+        a launch checks them: for a wrapper that keeps the ones that stay the same from launch to launch."""
+        params = {param.name: param for param in self.params}
+        return tuple(params[name].check(value, self.name) for name, value in scalars.items())
 
     def __call__(self, grid, block, args, shared_mem=0, backend=None):
         """Check everything, compile the file if this is its first launch, then launch."""
         backend = resolve_backend(backend)
-        grid, block, shared_mem = check_launch(grid, block, shared_mem, self.name)
-        args = self.check_args(args, backend)
-        function = module_for(self.file, self.options, backend).get_function(self.name)
-        function(grid, block, args, shared_mem=shared_mem)
+        self.launch_checked(check_launch(grid, block, shared_mem, self.name), self.check_args(args, backend), backend)
+
+    def launch_checked(self, geometry, args, backend: str):
+        """Launch with nothing checked again: ``geometry`` as check_launch returns it, ``args`` as
+        check_args does (or cast and checked by the same Array and Scalar checks: gemm() checks each
+        array once per call and keeps the rest per problem shape), ``backend`` resolved. Compiles the
+        file if this is its first launch."""
+        grid, block, shared_mem = geometry
+        module_for(self.file, self.options, backend).get_function(self.name)(grid, block, args, shared_mem=shared_mem)
 
 
 def declared_kernels() -> list[Kernel]:

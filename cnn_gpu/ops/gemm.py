@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 
 
@@ -88,10 +88,15 @@ TRANSPOSES = ((False, False), (False, True), (True, False))
 # The environment variable that forces one variant everywhere (like the ``variant=`` argument).
 VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
 
+# gemm()'s arguments as the kernels declare them. gemm() checks each array (device too) and casts
+# alpha and beta once per call with these, under its own name, as a launch would; a GemmPlan keeps
+# the rest per problem shape, and the kernel takes all of them unchecked (Kernel.launch_checked).
+GEMM_OPERANDS = {name: Array(name, "float32", ndim=ndim)
+                 for name, ndim in [("a", 2), ("b", 2), ("c", 2), ("bias", 1), ("out", 2)]}
+ALPHA, BETA = Scalar("alpha", "float32"), Scalar("beta", "float32")
 GEMM_PARAMS = [
-    Array("a", "float32", ndim=2), Array("b", "float32", ndim=2), Array("c", "float32", ndim=2),
-    Array("bias", "float32", ndim=1), Scalar("M", "int32"), Scalar("N", "int32"), Scalar("K", "int32"),
-    Scalar("alpha", "float32"), Scalar("beta", "float32"), Scalar("flags", "int32"),
+    *(GEMM_OPERANDS[name] for name in ("a", "b", "c", "bias")), Scalar("M", "int32"), Scalar("N", "int32"),
+    Scalar("K", "int32"), ALPHA, BETA, Scalar("flags", "int32"),
 ]
 
 
@@ -269,16 +274,6 @@ def _placeholder_vector(backend, device):
     return backend_xp(backend).zeros(1, dtype="float32")
 
 
-def _check_operand(x, name, xp):
-    if not isinstance(x, xp.ndarray):
-        raise TypeError(f"{name} must be a {xp.__name__} array on this backend, got {type(x).__module__}."
-                        f"{type(x).__name__}")
-    if x.dtype != xp.float32:
-        raise TypeError(f"{name} must be float32 (the GEMM kernels compute in float32), got {x.dtype}")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (row-major); got strides {x.strides}: pass a copy")
-
-
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False,
          variant=None, out=None, backend=None):
     """``relu?(alpha * op(a) @ op(b) + beta * c + bias)`` in float32 by one GEMM kernel.
@@ -291,29 +286,33 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     ``variant`` too (A.B only).
     """
     backend = resolve_backend(backend)
-    xp = backend_xp(backend)
     for name, x in (("a", a), ("b", b)):
-        _check_operand(x, name, xp)
-        check_ndim(x, 2, name, "(rows, cols)")
+        GEMM_OPERANDS[name].check(x, "gemm", backend)
+    alpha, beta = ALPHA.check(alpha, "gemm"), BETA.check(beta, "gemm")
     if trans_a and trans_b:
         raise ValueError("trans_a and trans_b together are not supported (Dense never needs it): "
                          "transpose one operand first")
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    k_b, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    # One read of each shape: CuPy builds the tuple at every read.
+    (m, k), (k_b, n) = (a.shape[::-1] if trans_a else a.shape), (b.shape[::-1] if trans_b else b.shape)
     if k != k_b:
         raise ValueError(f"op(a) is {(m, k)} and op(b) is {(k_b, n)}: inner dimensions differ")
     if beta != 0.0 and c is None:
         raise ValueError("beta != 0 needs c, the matrix it scales")
     for name, x, shape in (("c", c, (m, n)), ("bias", bias, (n,)), ("out", out, (m, n))):
-        if x is None:
-            continue
-        _check_operand(x, name, xp)
-        check_shape(x, shape, name)
+        if x is not None:
+            check_shape(GEMM_OPERANDS[name].check(x, "gemm", backend), shape, name)
+    device = current_device(backend)
+    if backend == "cuda":
+        for name, x in (("a", a), ("b", b), ("c", c), ("bias", bias), ("out", out)):
+            if x is not None:
+                GEMM_OPERANDS[name].check_device(x, "gemm", device)
+    xp = backend_xp(backend)
     if out is None:
-        out = xp.empty((m, n), dtype=xp.float32)
-    for name, x in (("a", a), ("b", b), ("bias", bias)):
-        if x is not None and xp.may_share_memory(out, x):
-            raise ValueError(f"out must not overlap {name}: the kernel would read what it overwrites")
+        out = xp.empty((m, n), dtype=xp.float32)  # a new array, which overlaps nothing
+    else:
+        for name, x in (("a", a), ("b", b), ("bias", bias)):
+            if x is not None and xp.may_share_memory(out, x):
+                raise ValueError(f"out must not overlap {name}: the kernel would read what it overwrites")
     if beta != 0.0 and c is not out:
         out[...] = c  # the kernels update C in place
     if m == 0 or n == 0:
@@ -325,14 +324,43 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
                              f"trans_a={trans_a} trans_b={trans_b}")
         chosen, kernel = variant, _SWEEP_KERNELS[variant]
     else:
-        chosen = GEMM_VARIANTS[choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k)]
+        chosen = GEMM_VARIANTS[choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k)]
         kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
+    plan = _plan(kernel, chosen, trans_a, trans_b, m, n, k, flags, backend, device)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
-    bias_arg = bias if bias is not None else _placeholder_vector(backend, _device_index(backend))
-    kernel(chosen.grid(m, n), chosen.threads(), (a, b, out, bias_arg, m, n, k, alpha, beta, flags),
-           shared_mem=chosen.shared_mem(trans_a, trans_b), backend=backend)
+    plan(a, b, out, bias if bias is not None else _placeholder_vector(backend, device), alpha, beta, backend)
     return out
+
+
+class GemmPlan:
+    """One ladder kernel's launch for one problem, checked once and kept (``_plan``): its grid, block
+    and shared memory by check_launch, and M, N, K and the epilogue flags as their exact C types."""
+
+    def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
+        self.kernel = kernel
+        self.geometry = check_launch(variant.grid(m, n), variant.threads(), variant.shared_mem(trans_a, trans_b),
+                                     kernel.name)
+        self.m, self.n, self.k, self.flags = kernel.cast(M=m, N=n, K=k, flags=flags)
+
+    def __call__(self, a, b, c, bias, alpha, beta, backend):
+        """Launch on arrays gemm() has checked, alpha and beta already float32 scalars."""
+        self.kernel.launch_checked(self.geometry, (a, b, c, bias, self.m, self.n, self.k, alpha, beta, self.flags),
+                                   backend)
+
+
+# Every plan made in this process, by (kernel, m, n, k, flags, backend, device); a kernel stands for
+# its variant and transposes. Training runs the same few problems per Dense layer at every step.
+_PLANS: dict = {}
+
+
+def _plan(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
+    key = (kernel, m, n, k, flags, backend, device)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan_type = SplitKPlan if variant.name == "gemm_split_k" else GemmPlan
+        plan = _PLANS[key] = plan_type(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device)
+    return plan
 
 
 def _known_variant(name, source):
@@ -341,8 +369,9 @@ def _known_variant(name, source):
     raise ValueError(f"{source} must name a GEMM variant ({', '.join(GEMM_VARIANTS)}), got {name!r}")
 
 
-def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
-    """The variant to run: ``variant``, else $CNN_GPU_GEMM_VARIANT, else the autotuner's choice."""
+def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k):
+    """The variant to run: ``variant``, else $CNN_GPU_GEMM_VARIANT, else the autotuner's choice (for
+    ``device``, the current one)."""
     if variant is not None:
         return _known_variant(variant, "variant")
     forced = os.environ.get(VARIANT_ENV)
@@ -350,7 +379,7 @@ def choose_variant(variant, backend, a, b, out, trans_a, trans_b, m, n, k):
         return _known_variant(forced, VARIANT_ENV)
     if backend != "cuda":
         return EMULATE_DEFAULT
-    known = (m, n, k, trans_a, trans_b, _device_index(backend))
+    known = (m, n, k, trans_a, trans_b, device)
     if known in _TUNED:
         return _TUNED[known]
 
@@ -373,7 +402,7 @@ _TUNED = autotune.memo("gemm")
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
-# here, with SplitKLaunch in GEMM_KERNELS: what gemm() calls for it, as it calls a Kernel for the others.
+# here, its slices' kernels GEMM_KERNELS, and a SplitKPlan launches the two as a GemmPlan launches one.
 
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
@@ -423,15 +452,6 @@ def split_k_plan(m, n, k, sm_count):
     return ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
 
 
-def _device_index(backend):
-    """The current device's index on the cuda backend (0 on the emulator)."""
-    if backend != "cuda":
-        return 0
-    import cupy
-
-    return cupy.cuda.runtime.getDevice()
-
-
 @functools.lru_cache(maxsize=None)
 def _sm_count(backend, device):
     if backend != "cuda":
@@ -455,29 +475,35 @@ def _split_k_workspace(backend, device, floats):
     return _WORKSPACES[key]
 
 
-class SplitKLaunch:
-    """What gemm() calls to run gemm_split_k, the way it calls a Kernel: the slices' kernel over a
-    grid with the slices along z, then (with more than one slice) the reduce into C."""
+class SplitKPlan:
+    """gemm_split_k's launches for one problem, checked once and kept like a GemmPlan: the slices'
+    kernel over a grid with the slices along z, then (with more than one slice) the reduce into C."""
 
-    def __init__(self, trans_a, trans_b):
-        expression = GEMM_VARIANTS["gemm_split_k"].expression(trans_a, trans_b)
-        self.slices = Kernel("gemm_splitk.cu", expression, SPLIT_K_PARAMS)
-
-    def __call__(self, grid, block, args, shared_mem=0, backend=None):
-        a, b, c, bias, m, n, k, alpha, beta, flags = args
-        backend = resolve_backend(backend)
-        device = _device_index(backend)
+    def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device))
-        # One slice stores through the epilogue and never touches the workspace: any float32 array
-        # fills the slot.
-        partials = c if splits == 1 else _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4)
-        self.slices((*grid, splits), block, (a, b, c, bias, partials, m, n, k, k_per_split, alpha, beta, flags),
-                    shared_mem=shared_mem, backend=backend)
-        if splits > 1:
-            quads, groups = SPLIT_K_REDUCE_BLOCK
-            SPLIT_K_REDUCE((ceil_div(m * ceil_div(n, 4), quads),), (quads, groups),
-                           (partials, c, bias, m, n, splits, alpha, beta, flags), backend=backend)
+        self.slices = kernel
+        self.slices_geometry = check_launch((*variant.grid(m, n), splits), variant.threads(),
+                                            variant.shared_mem(trans_a, trans_b), kernel.name)
+        self.slices_scalars = kernel.cast(M=m, N=n, K=k, k_per_split=k_per_split)
+        self.flags, = kernel.cast(flags=flags)
+        # One slice stores through the epilogue and never touches the workspace: C fills the slot.
+        self.workspace = _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4) if splits > 1 else None
+        quads, groups = SPLIT_K_REDUCE_BLOCK
+        self.reduce_geometry = check_launch((ceil_div(m * ceil_div(n, 4), quads),), (quads, groups), 0,
+                                            SPLIT_K_REDUCE.name)
+        self.reduce_scalars = SPLIT_K_REDUCE.cast(M=m, N=n, splits=splits)
+
+    def __call__(self, a, b, c, bias, alpha, beta, backend):
+        """Launch on arrays gemm() has checked (the workspace is float32 on this plan's device),
+        alpha and beta already float32 scalars."""
+        partials = c if self.workspace is None else self.workspace
+        self.slices.launch_checked(self.slices_geometry,
+                                   (a, b, c, bias, partials, *self.slices_scalars, alpha, beta, self.flags), backend)
+        if self.workspace is not None:
+            SPLIT_K_REDUCE.launch_checked(self.reduce_geometry,
+                                          (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
-GEMM_KERNELS.update({("gemm_split_k", trans_a, trans_b): SplitKLaunch(trans_a, trans_b)
-                     for trans_a, trans_b in TRANSPOSES})
+GEMM_KERNELS.update({("gemm_split_k", trans_a, trans_b): Kernel(
+    "gemm_splitk.cu", GEMM_VARIANTS["gemm_split_k"].expression(trans_a, trans_b), SPLIT_K_PARAMS)
+    for trans_a, trans_b in TRANSPOSES})

@@ -75,6 +75,14 @@ def test_the_call_overhead_script_times_every_variant_with_launches_stubbed(caps
     assert len(launched) == 11 * (1 + 1 + 2 + 1)
 
 
+def test_the_call_overhead_script_profiles_each_case_on_request(capsys):
+    assert gemm_call_overhead.main(["--calls", "5", "--rounds", "1", "--profile"]) == 0
+    out = capsys.readouterr().out
+    cases = len(gemm_call_overhead.VARIANTS)
+    assert out.count("us per call") == out.count("by cumulative time") == out.count("by own time") == cases
+    assert "gemm.py:" in out and "(gemm)" in out and "(check)" in out
+
+
 def test_the_full_run_covers_the_squares_and_every_dense_product():
     problems = gemm_benchmark.problems(dry_run=False)
     assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES

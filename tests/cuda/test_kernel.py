@@ -5,26 +5,7 @@ import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module
 from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar
-
-
-class RecordingModule:
-    """Stands in for a compiled module: records what a launch would have passed."""
-
-    def __init__(self, launches):
-        self.launches = launches
-
-    def get_function(self, name):
-        return lambda grid, block, args, shared_mem=0: self.launches.append((name, grid, block, args, shared_mem))
-
-
-@pytest.fixture
-def launches(monkeypatch):
-    """Launches reach this list instead of a compiler; a test that expects none asserts it stays empty."""
-    recorded = []
-    monkeypatch.setattr(kernel_module, "open_module", lambda backend, **kw: RecordingModule(recorded))
-    monkeypatch.setattr(kernel_module, "kernel_path", lambda file: f"/kernels/{file}")
-    monkeypatch.setattr(kernel_module, "_MODULES", {})
-    return recorded
+from helpers import RecordingModule
 
 
 @pytest.fixture
@@ -88,11 +69,28 @@ def test_a_scalar_out_of_its_c_type_is_refused(ctype, value, message):
         Scalar("s", ctype).check(value, "k", "emulate")
 
 
-def test_the_cuda_backend_refuses_numpy_arrays(saxpy, launches):
-    pytest.importorskip("cupy")
-    with pytest.raises(KernelArgumentError, match="cupy.ndarray on the 'cuda' backend, got numpy.ndarray"):
+def test_the_cuda_backend_refuses_numpy_arrays_before_asking_for_the_device(saxpy, launches, fake_cupy):
+    # Asking needs a working driver: where there is none, the wrong argument must still be the error.
+    with pytest.raises(KernelArgumentError, match="'x' must be a cupy.ndarray on the 'cuda' backend, got numpy"):
         saxpy((1,), (32,), good_args(), backend="cuda")
-    assert launches == []
+    assert fake_cupy.asked == 0 and launches == []
+
+
+def test_the_cuda_backend_asks_for_the_device_once_per_launch_and_names_an_array_elsewhere(saxpy, launches,
+                                                                                          fake_cupy):
+    x, y = (fake_cupy.asarray(v) for v in good_args()[:2])
+    saxpy((1,), (32,), [x, y, 5, 2.0], backend="cuda")
+    assert fake_cupy.asked == 1 and len(launches) == 1
+    with pytest.raises(KernelArgumentError, match="saxpy: argument 'y' is on GPU 1, but the current device is GPU 0"):
+        saxpy((1,), (32,), [x, fake_cupy.asarray(y, gpu=1), 5, 2.0], backend="cuda")
+    assert len(launches) == 1
+
+
+def test_cast_gives_scalars_their_exact_c_types_or_names_the_one_that_does_not_fit(saxpy):
+    n, a = saxpy.cast(n=5, a=2)
+    assert (type(n), n, type(a), a) == (np.int32, 5, np.float32, 2.0)
+    with pytest.raises(KernelArgumentError, match=r"saxpy: argument 'n' \(int32\) = 2147483648 is outside"):
+        saxpy.cast(n=2**31)
 
 
 def test_wrong_argument_count(saxpy, launches):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import loops
+from cnn_gpu.cuda.kernel import KernelArgumentError, current_device
 from cnn_gpu.gradcheck import check_gradient, op_scalar
 from cnn_gpu.ops import gemm as gemm_ops
 from cnn_gpu.ops.gemm import (
@@ -256,8 +257,8 @@ def test_gemm_variant_on_large_shapes_on_the_gpu(rng, variant):
 
 
 def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng, monkeypatch):
-    args = (np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32), False, False,
-            2, 4, 3)
+    args = (0, np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32), False,
+            False, 2, 4, 3)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     assert gemm_ops.choose_variant(None, "emulate", *args) == gemm_ops.EMULATE_DEFAULT
     assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == "gemm_naive"
@@ -278,15 +279,13 @@ def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypa
     asked = []
     monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: asked.append(key) or "gemm_split_k")
     monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
-    device = [0]
-    monkeypatch.setattr(gemm_ops, "_device_index", lambda backend: device[0])
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     gemm_ops.autotune.forget()
     a, b, out = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)
-    choose = lambda m, trans_a=False: gemm_ops.choose_variant(None, "cuda", a, b, out, trans_a, False, m, 4, 3)  # noqa: E731
+    choose = lambda m, trans_a=False, device=0: gemm_ops.choose_variant(  # noqa: E731
+        None, "cuda", device, a, b, out, trans_a, False, m, 4, 3)
     assert [choose(2), choose(2), choose(2, trans_a=True), choose(5)] == ["gemm_split_k"] * 4
-    device[0] = 1
-    choose(2)
+    choose(2, device=1)
     assert len(asked) == 4, "the same shape on the same device was tuned twice"
     gemm_ops.autotune.forget()
     choose(2)
@@ -333,47 +332,125 @@ def wrong_device_array(backend):
     return np.zeros((3, 4), np.float32) if backend == "cuda" else [[0.0] * 4] * 3
 
 
+# Each array is checked once, by the kernels' own Array checks under gemm's name; alpha and beta by
+# their Scalar checks.
 @pytest.mark.parametrize(
     "case,message",
     [
-        ("float64", "a must be float32"),
+        ("float64 a", r"gemm: argument 'a' must have dtype float32, got float64"),
+        ("float64 b", r"gemm: argument 'b' must have dtype float32"),
+        ("float64 c", r"gemm: argument 'c' must have dtype float32"),
+        ("float64 bias", r"gemm: argument 'bias' must have dtype float32"),
+        ("float64 out", r"gemm: argument 'out' must have dtype float32"),
+        ("a not contiguous", r"gemm: argument 'a' must be C-contiguous"),
+        ("out not contiguous", r"gemm: argument 'out' must be C-contiguous"),
+        ("a 1-D", r"gemm: argument 'a' must be 2-D, got shape \(4,\)"),
+        ("bias 2-D", r"gemm: argument 'bias' must be 1-D"),
+        ("wrong device", r"gemm: argument 'a' must be a (numpy|cupy)\.ndarray on the '(emulate|cuda)' backend"),
         ("not chained", "inner dimensions differ"),
-        ("not contiguous", "a must be C-contiguous"),
-        ("wrong device", "a must be a (numpy|cupy) array"),
         ("bias shape", r"bias must have shape \(5,\)"),
         ("c shape", r"c must have shape \(3, 5\)"),
+        ("out shape", r"out must have shape \(3, 5\)"),
         ("beta without c", "beta != 0 needs c"),
+        ("alpha not a number", r"gemm: argument 'alpha' \(float32\) must be a number, got str"),
+        ("beta overflows", r"gemm: argument 'beta' \(float32\) = 1e\+39 overflows float32"),
         ("both transposed", "trans_a and trans_b together"),
         ("out overlaps a", "out must not overlap a"),
+        ("out overlaps b", "out must not overlap b"),
+        ("out overlaps bias", "out must not overlap bias"),
         ("unknown variant", "variant must name a GEMM variant"),
     ],
 )
 def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
     on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
     a, b = on(np.ones((3, 4), np.float32)), on(np.ones((4, 5), np.float32))
+    shared, square = on(np.ones(20, np.float32)), on(np.ones((3, 5), np.float32))  # for out to overlap
     kwargs = {
-        "float64": dict(a=on(np.ones((3, 4)))),
-        "not chained": dict(b=on(np.ones((5, 5), np.float32))),
-        "not contiguous": dict(a=on(np.ones((4, 3), np.float32)).T),
+        "float64 a": dict(a=on(np.ones((3, 4)))),
+        "float64 b": dict(b=on(np.ones((4, 5)))),
+        "float64 c": dict(c=on(np.ones((3, 5))), beta=1.0),
+        "float64 bias": dict(bias=on(np.ones(5))),
+        "float64 out": dict(out=on(np.ones((3, 5)))),
+        "a not contiguous": dict(a=on(np.ones((4, 3), np.float32)).T),
+        "out not contiguous": dict(out=on(np.ones((5, 3), np.float32)).T),
+        "a 1-D": dict(a=on(np.ones(4, np.float32))),
+        "bias 2-D": dict(bias=on(np.ones((1, 5), np.float32))),
         "wrong device": dict(a=wrong_device_array(kernel_backend)),
+        "not chained": dict(b=on(np.ones((5, 5), np.float32))),
         "bias shape": dict(bias=on(np.ones(4, np.float32))),
         "c shape": dict(c=on(np.ones((5, 3), np.float32)), beta=1.0),
+        "out shape": dict(out=on(np.ones((5, 3), np.float32))),
         "beta without c": dict(beta=0.5),
+        "alpha not a number": dict(alpha="2"),
+        "beta overflows": dict(beta=1e39, c=on(np.ones((3, 5), np.float32))),
         "both transposed": dict(a=on(np.ones((4, 3), np.float32)), b=on(np.ones((5, 4), np.float32)),
                                 trans_a=True, trans_b=True),
-        "out overlaps a": dict(a=on(np.ones((3, 5), np.float32)), b=on(np.ones((5, 5), np.float32))),
+        "out overlaps a": dict(a=square, b=on(np.ones((5, 5), np.float32)), out=square),
+        "out overlaps b": dict(out=b[:3]),
+        "out overlaps bias": dict(out=shared[:15].reshape(3, 5), bias=shared[10:15]),
         "unknown variant": dict(variant="gemm_fastest"),
     }[case]
-    if case == "out overlaps a":
-        kwargs["out"] = kwargs["a"]
     operands = {"a": kwargs.pop("a", a), "b": kwargs.pop("b", b)}
     with pytest.raises((TypeError, ValueError), match=message):
         gemm(operands["a"], operands["b"], backend=kernel_backend, **kwargs)
 
 
+# --- the host path: each argument checked once per call, the rest once per problem -----------------
+def test_gemm_launches_its_checked_arguments_by_one_plan_per_problem(launches, monkeypatch):
+    monkeypatch.setattr(gemm_ops, "_PLANS", {})
+    a, b, bias = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32), np.ones(5, np.float32)
+    out = gemm(a, b, bias=bias, relu=True, alpha=2, variant="gemm_smem_tiled", backend="emulate")
+    (name, grid, block, args, shared_mem), = launches
+    variant = GEMM_VARIANTS["gemm_smem_tiled"]
+    assert (name, grid, block, shared_mem) == (variant.expression(False, False), (*variant.grid(3, 5), 1),
+                                               (*variant.threads(), 1), 0)
+    assert all(x is y for x, y in zip(args, (a, b, out, bias)))
+    assert [type(v) for v in args[4:]] == [np.int32] * 3 + [np.float32] * 2 + [np.int32]
+    assert args[4:] == (3, 5, 4, 2.0, 0.0, gemm_ops.EPILOGUE_BIAS | gemm_ops.EPILOGUE_RELU)
+    plans = dict(gemm_ops._PLANS)
+    gemm(a, b, bias=bias, relu=True, variant="gemm_smem_tiled", backend="emulate")
+    assert gemm_ops._PLANS == plans and launches[1][:3] == launches[0][:3]
+    gemm(a, b, variant="gemm_smem_tiled", backend="emulate")
+    assert len(gemm_ops._PLANS) == 2 and launches[2][3][9] == 0, "another epilogue needs a plan of its own"
+
+
+@pytest.mark.parametrize("variant", ["gemm_smem_tiled", "gemm_split_k"])
+def test_a_plan_names_a_size_beyond_int32(variant):
+    with pytest.raises(KernelArgumentError, match=r"argument 'K' \(int32\) = 2147483648 is outside"):
+        gemm_ops._plan(gemm_ops.GEMM_KERNELS[variant, False, False], GEMM_VARIANTS[variant], False, False,
+                       1, 1, 2**31, 0, "emulate", 0)
+
+
+CUDA_OPERANDS = {"a": (3, 4), "b": (4, 5), "c": (3, 5), "bias": (5,), "out": (3, 5)}
+
+
+@pytest.mark.parametrize("operand", list(CUDA_OPERANDS))
+def test_gemm_on_the_cuda_backend_asks_for_the_device_once_and_names_an_array_elsewhere(fake_cupy, launches,
+                                                                                      operand):
+    arrays = {name: fake_cupy.asarray(np.ones(shape, np.float32)) for name, shape in CUDA_OPERANDS.items()}
+    gemm(**arrays, beta=1.0, variant="gemm_smem_tiled", backend="cuda")
+    assert fake_cupy.asked == 1 and len(launches) == 1
+    arrays[operand] = fake_cupy.asarray(arrays[operand], gpu=1)
+    with pytest.raises(KernelArgumentError, match=f"gemm: argument '{operand}' is on GPU 1, but the current device "
+                                                  "is GPU 0"):
+        gemm(**arrays, beta=1.0, variant="gemm_smem_tiled", backend="cuda")
+    assert len(launches) == 1
+
+
+def test_gemm_on_the_cuda_backend_fills_out_and_the_bias_slot_itself(fake_cupy, launches):
+    a, b = fake_cupy.asarray(np.ones((3, 4), np.float32)), fake_cupy.asarray(np.ones((4, 5), np.float32))
+    out = gemm(a, b, variant="gemm_smem_tiled", backend="cuda")
+    (_, _, _, args, _), = launches
+    assert args[2] is out and isinstance(out, fake_cupy.ndarray) and out.shape == (3, 5)
+    assert isinstance(args[3], fake_cupy.ndarray) and args[3].shape == (1,) and args[3].dtype == np.float32
+    with pytest.raises(KernelArgumentError, match="'a' must be a cupy.ndarray on the 'cuda' backend, got numpy"):
+        gemm(np.ones((3, 4), np.float32), b, variant="gemm_smem_tiled", backend="cuda")
+    assert fake_cupy.asked == 1, "the device was asked before a numpy array was refused"
+
+
 # --- split-K: the plan, and the kernels on shapes that split -----------------------------------------
 def sm_count(backend):
-    return gemm_ops._sm_count(backend, gemm_ops._device_index(backend))
+    return gemm_ops._sm_count(backend, current_device(backend))
 
 
 @pytest.mark.parametrize("sms", [1, gemm_ops.EMULATED_SM_COUNT, 132])
