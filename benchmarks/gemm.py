@@ -19,8 +19,8 @@ The README's ladder table comes from the JSON: ``python -m benchmarks.report ben
 --ladder square4096``.
 
 ``--sweep`` times the tile sweep instead (``GEMM_SWEEP`` in cnn_gpu/ops/gemm.py: the tiled rungs under
-other block tiles, warp tiles, K-tiles and pipeline depths) on the 4096^3 A.B square, after the two
-cuBLAS baselines, into gemm_sweep.json; each result's ``tiling`` parameter names its tiling. Its
+other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
+on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's ``tiling`` parameter names its tiling. Its
 module compiles at the first launch (about 15 s of NVRTC), outside the timings.
 """
 
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     not_launched = []
     try:
         if args.sweep:
-            not_launched = measure_sweep(session)
+            not_launched = measure_sweep(session, args.kernels)
         else:
             measure_all(session, args.cases, args.kernels)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
@@ -159,16 +159,16 @@ def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
                 measure_rung(session, sets, case, product, name, GEMM_VARIANTS[name], baselines, None, timing)
 
 
-def measure_sweep(session):
-    """The cuBLAS baselines, then every GEMM_SWEEP entry, on the sweep's square (A.B). A tiling the
-    device will not launch is reported and skipped, so that it does not cost the others their turn;
-    returns those."""
+def measure_sweep(session, kernels=tuple(GEMM_VARIANTS)):
+    """The cuBLAS baselines, then every GEMM_SWEEP entry of the rungs ``kernels``, on the sweep's
+    square (A.B). A tiling the device will not launch is reported and skipped, so that it does not
+    cost the others their turn; returns those."""
     square = session.pick(f"square{SWEEP_SQUARE}", "square40")
     ((prefix, shapes, (product,)),) = [p for p in problems(session.dry_run) if p[0] == square]
     sets = operand_sets(session, shapes)
     case, baselines = measure_baselines(session, sets, prefix, product)
     not_launched = []
-    for variant in GEMM_SWEEP:
+    for variant in (v for v in GEMM_SWEEP if v.name in kernels):
         label = variant.tiling.label
         try:
             measure_rung(session, sets, case, product, variant, variant, baselines, {"tiling": label})
