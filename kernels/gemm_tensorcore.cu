@@ -28,7 +28,7 @@
 // (Ootomo & Yokota 2022 keep the chains short the same way). In emulation, 16 x 16 x 4096: 3.6e-5
 // before, about 4e-7 after (tests/ops/test_gemm.py). The cost: 4 FADDs per 3 mma, and 4 registers
 // per chain in flight, which the 64 x 64 warp tile has not got (it spills); 3xTF32's default tiling
-// is therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 16, 4 stages (TF32X3_TILING).
+// is therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 32, 3 stages (TF32X3_TILING).
 // Plain TF32 keeps one chain: its drift (about 1e-5 at K = 4096 in emulation) is small beside the
 // 2.6e-4 that rounding the operands to TF32 costs (cuBLAS TF32 measured the same 2.6e-4), and the
 // FADDs would be 4 per mma.
@@ -36,7 +36,8 @@
 // words per lane (LDS.32, but LDS.128 for 3xTF32's A^T; no ldmatrix) for (WM / 16) * (WN / 8) mma
 // tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses. ptxas (sm_90,
 // default tilings): TF32 194-200 registers, 102-108 KB of dynamic shared memory (two 128-thread
-// blocks per SM); 3xTF32 214-238 registers (one 256-thread block per SM), 68-80 KB; no spills.
+// blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread block per SM),
+// 102-108 KB; no spills, on sm_80 too.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
@@ -46,10 +47,13 @@
 //   of it, so it stays): with cuBLAS at 3.6 times that, the mma.sync path, not the tiling, is the
 //   limit on Hopper, where cuBLAS uses wgmma (rung 9, not written yet).
 //   gemm_3xtf32_mma 36.6 TFLOP/s, 73% of cuBLAS FP32 (50.3), with a relative error of 4.1e-7 where
-//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. The sweep: the
-//   default 37.3 (74%), 128x128x32_w64x32_s3 42.1 (84% of cuBLAS FP32 50.3 there), which is not the
-//   default because its A^T.B instance spills on sm_90 (cnn_gpu/ops/gemm.py, TF32X3_TILING). At
-//   1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
+//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32; that under the
+//   default of then, 128x128x16_w64x32_s4 (37.3, 74% in the sweep). The sweep's fastest,
+//   128x128x32_w64x32_s3 at 42.1 (84% of cuBLAS FP32 50.3 there), is the default now: its A^T.B
+//   instance, which spilled on sm_90 then, reads A^T's fragments as LDS.128 since (PAIRED), and
+//   no longer spills. A.B compiles to the code timed; A^T.B's is unmeasured on a GPU, and the
+//   ladder's 36.6 is not yet remeasured with the new default (cnn_gpu/ops/gemm.py, TF32X3_TILING).
+//   At 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
 
 #include "gemm_common.cuh"
 
