@@ -13,7 +13,8 @@
 //   its operand's layout, with row strides chosen so that a fragment load (lanes g = lane / 4,
 //   t = lane % 4 reading element (g, t) of a tile) touches 32 distinct banks: s[mn][k] with stride
 //   BK + 4 (4g + t mod 32 for BK = 32; 20g + t for BK = 16 and 12g + t for BK = 8 are distinct too),
-//   s[k][mn] with stride BM + 8 (8t + g mod 32, BM a multiple of 32).
+//   s[k][mn] with stride BM + 8 (8t + g mod 32, BM a multiple of 32; 3xTF32 reads A^T's four rows at
+//   once, see PAIRED).
 // SPLIT = true is 3xTF32 (gemm_3xtf32_mma): each operand x becomes big = tf32(x) plus
 // small = tf32(x - big), and big*big + big*small + small*big (three mma, small*small dropped)
 // restores FP32 accuracy (relative error ~2^-22 per product instead of 2^-11) at three times the
@@ -27,15 +28,16 @@
 // (Ootomo & Yokota 2022 keep the chains short the same way). In emulation, 16 x 16 x 4096: 3.6e-5
 // before, about 4e-7 after (tests/ops/test_gemm.py). The cost: 4 FADDs per 3 mma, and 4 registers
 // per chain in flight, which the 64 x 64 warp tile has not got (it spills); 3xTF32's default tiling
-// is therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 16, 4 stages (TF32X3_TILING).
+// is therefore 8 warps of 64 x 32 in a 128 x 128 block, BK = 32, 3 stages (TF32X3_TILING).
 // Plain TF32 keeps one chain: its drift (about 1e-5 at K = 4096 in emulation) is small beside the
 // 2.6e-4 that rounding the operands to TF32 costs (cuBLAS TF32 measured the same 2.6e-4), and the
 // FADDs would be 4 per mma.
 // Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads (WM / 16) * 4 + (WN / 8) * 2
-// words per lane (LDS.32; no ldmatrix) for (WM / 16) * (WN / 8) mma tiles, and mma.sync on Hopper runs
-// well below the wgmma rate that cuBLAS uses. ptxas (sm_90, default tilings): TF32 194-200
-// registers, 102-108 KB of dynamic shared memory (two 128-thread blocks per SM); 3xTF32 212-222
-// registers (one 256-thread block per SM), 68-80 KB; no spills.
+// words per lane (LDS.32, but LDS.128 for 3xTF32's A^T; no ldmatrix) for (WM / 16) * (WN / 8) mma
+// tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses. ptxas (sm_90,
+// default tilings): TF32 194-200 registers, 102-108 KB of dynamic shared memory (two 128-thread
+// blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread block per SM),
+// 102-108 KB; no spills, on sm_80 too.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
@@ -45,10 +47,13 @@
 //   of it, so it stays): with cuBLAS at 3.6 times that, the mma.sync path, not the tiling, is the
 //   limit on Hopper, where cuBLAS uses wgmma (rung 9, gemm_wgmma.cu).
 //   gemm_3xtf32_mma 36.6 TFLOP/s, 73% of cuBLAS FP32 (50.3), with a relative error of 4.1e-7 where
-//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. The sweep: the
-//   default 37.3 (74%), 128x128x32_w64x32_s3 42.1 (84% of cuBLAS FP32 50.3 there), which is not the
-//   default because its A^T.B instance spills on sm_90 (cnn_gpu/ops/gemm.py, TF32X3_TILING). At
-//   1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
+//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32; that under the
+//   default of then, 128x128x16_w64x32_s4 (37.3, 74% in the sweep). The sweep's fastest,
+//   128x128x32_w64x32_s3 at 42.1 (84% of cuBLAS FP32 50.3 there), is the default now: its A^T.B
+//   instance, which spilled on sm_90 then, reads A^T's fragments as LDS.128 since (PAIRED), and
+//   no longer spills. A.B compiles to the code timed; A^T.B's is unmeasured on a GPU, and the
+//   ladder's 36.6 is not yet remeasured with the new default (cnn_gpu/ops/gemm.py, TF32X3_TILING).
+//   At 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
 
 #include "gemm_common.cuh"
 
@@ -57,6 +62,16 @@ template <bool K_CONTIGUOUS, int STRIDE>
 __device__ __forceinline__ float tile_at(const float* __restrict__ s, int mn, int k)
 {
     return K_CONTIGUOUS ? s[mn * STRIDE + k] : s[k * STRIDE + mn];
+}
+
+// Where fragment row g + 8h of m-tile mi (lane g's A values, and its C results) lies in the warp
+// tile. The mma does not care which rows of A it is given, so long as C's rows are stored to match.
+// Plain: mi * 16 + g + 8h, the PTX layout. Paired: each pair of m-tiles (mi, mi + 1) shares 32 rows,
+// lane g taking rows 4g .. 4g + 3 for (mi, h = 0), (mi, 1), (mi + 1, 0), (mi + 1, 1).
+template <bool PAIRED>
+__device__ __forceinline__ int fragment_row(int mi, int g, int h)
+{
+    return PAIRED ? (mi / 2) * 32 + 4 * g + 2 * (mi % 2) + h : mi * 16 + g + 8 * h;
 }
 
 // One operand value as the (big, small) TF32 pair of 3xTF32; small is unused when !SPLIT.
@@ -77,6 +92,16 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
     static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
     constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
     using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS>;
+    // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
+    // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
+    // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8
+    // LDS.32. Conflict-free: a quarter-warp's 8 lanes (g = 2q, 2q + 1; t = 0..3) read banks
+    // 8t + 4g .. 8t + 4g + 3 mod 32 under the row stride BM + 8. The split writes big and small to
+    // fresh registers, which the mma operands are built from anyway; plain TF32 rounds in place and
+    // would have to move the words into the mma's operand registers (ptxas added 300-500 moves per
+    // K-tile), so it keeps the plain rows, as does a k-contiguous A, whose rows are a stride apart.
+    constexpr bool PAIRED = SPLIT && !Tiles::A_K;
+    static_assert(!PAIRED || MI % 2 == 0, "paired rows need whole pairs of m-tiles");
     extern __shared__ float4 smem_vec4[];
     const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
 
@@ -103,12 +128,12 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                                    b_big[ni][r], b_small[ni][r]);
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
-                // A fragment of m-tile mi: a[r] = A(m + g + 8 * (r % 2), k + t + 4 * (r / 2)).
+                // A fragment of m-tile mi: a[r] = A(warp_m + fragment_row(mi, g, r % 2), k + t + 4 * (r / 2)).
                 unsigned a_big[4], a_small[4];
 #pragma unroll
                 for (int r = 0; r < 4; ++r)
-                    to_tf32<SPLIT>(tile_at<Tiles::A_K, Tiles::A_STRIDE>(as, warp_m + mi * 16 + g + 8 * (r % 2),
-                                                                        k + t + 4 * (r / 2)),
+                    to_tf32<SPLIT>(tile_at<Tiles::A_K, Tiles::A_STRIDE>(
+                                       as, warp_m + fragment_row<PAIRED>(mi, g, r % 2), k + t + 4 * (r / 2)),
                                    a_big[r], a_small[r]);
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) {
@@ -131,13 +156,13 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
     };
     pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
 
-    // acc[mi][ni][r] is C(m + g + 8 * (r / 2), n + 2t + r % 2) of tile (mi, ni).
+    // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni).
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
             for (int r = 0; r < 4; ++r)
-                store_output(c, bias, m0 + warp_m + mi * 16 + g + 8 * (r / 2), n0 + warp_n + ni * 8 + 2 * t + r % 2,
-                             M, N, acc[mi][ni][r], alpha, beta, flags);
+                store_output(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, r / 2),
+                             n0 + warp_n + ni * 8 + 2 * t + r % 2, M, N, acc[mi][ni][r], alpha, beta, flags);
 }

@@ -162,11 +162,14 @@ SIMT_TILING = Tiling(128, 128, 32, 64, 32, stages=2)
 TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # 3xTF32 adds each mma chain's result to its accumulators (kernels/gemm_tensorcore.cu), which needs
 # registers the 64 x 64 warp tile of TF32_TILING does not have (it spills): 64 x 32 warps here.
-# This one ran 37.3 = 74% of cuBLAS FP32 in the sweep (A.B). The sweep's fastest,
-# 128x128x32_w64x32_s3 at 42.1 (84%), is not the default: all three of its transpose instances take
-# 255 registers, and A^T.B spills on sm_90 (20 bytes; nvcc 13.0, `cnn-gpu kernels`). It stays in
-# the sweep, which builds A.B only.
-TF32X3_TILING = Tiling(128, 128, 16, 64, 32, stages=4)
+# This is the sweep's fastest: 42.1 = 84% of cuBLAS FP32 (A.B, d395d83), where the default before
+# it, 128x128x16_w64x32_s4 (still in the sweep), ran 37.3 (74%). Its A^T.B instance spilled then
+# (20 bytes on sm_90) and no longer does, since 3xTF32 reads A^T's fragments as LDS.128
+# (gemm_tensorcore.cu, PAIRED). A.B and A.B^T compile to the same SASS as at d395d83; A.B^T and
+# A^T.B were never timed, and A^T.B's new code is unmeasured on a GPU. All three take 255 registers,
+# all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or to nvcc may tip
+# one into spilling (the compile check fails then); the old default, at 214-241, is the fallback.
+TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
 # wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and one
 # more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
 # kernels use.
@@ -256,7 +259,7 @@ _SWEEP_TILINGS = {
     "gemm_tf32_mma": [TF32_TILING, Tiling(128, 128, 16, 64, 64, stages=4), Tiling(128, 256, 32, 64, 64, stages=3),
                       Tiling(128, 256, 16, 64, 64, stages=4), Tiling(256, 128, 32, 64, 64, stages=3),
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
-    "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 32, 64, 32, stages=3), Tiling(128, 64, 16, 64, 32, stages=4),
+    "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 16, 64, 32, stages=4), Tiling(128, 64, 16, 64, 32, stages=4),
                         Tiling(128, 128, 8, 64, 32, stages=6)],
     "gemm_tf32_wgmma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128),
                         Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128),
