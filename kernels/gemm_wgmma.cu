@@ -17,12 +17,13 @@
 // operand (A plain, B transposed) is copied 16 bytes at a time when float4_loads_fit, each 16-byte
 // chunk to its swizzled place; an MN-major one (A transposed, B plain: Dense's forward W) is
 // transposed on the way, one 4-byte cp.async per float, which the copy engine cannot do in larger
-// pieces. Edges as in rung 7: src-size zero-fill, guarded stores.
+// pieces (copy_swizzled_tile_async says how each stays coalesced and free of bank conflicts). Edges
+// as in rung 7: src-size zero-fill, guarded stores.
 //   The pipeline: at tile t the block waits for tile t's copies, fences them for wgmma (they were
-// written through the generic proxy), synchronises, issues the copies of tile t + STAGES - 2, then
-// the four wgmma of tile t as one group, and waits until only that group is in flight: tile t's
-// wgmma overlap the next iteration's barrier and copies. So a buffer may be refilled only two tiles
-// after its wgmma were issued (by then they are done), and the copies run STAGES - 2 tiles ahead.
+// written through the generic proxy), synchronises, issues the copies of a later tile, then the four
+// wgmma of tile t as one group, and waits until only that group is in flight: tile t's wgmma overlap
+// the next iteration's barrier and copies. So a buffer may be refilled only two tiles after its
+// wgmma were issued (by then they are done), and the copies run STAGES - 2 tiles ahead.
 // Operands: wgmma reads the FP32 tiles as TF32 by cutting each float's low 13 bits (the twin's
 // model; mma.sync was measured so), not rounding them as rung 8's cvt.rna does: in emulation the
 // error at 16 x 16 x 4096 is 6.8e-4, against rung 8's 2.5e-4. TF32's tolerance (about 1e-3) holds.
@@ -33,43 +34,75 @@
 // accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain rounds toward zero
 // at every step, so it stays one K-tile short). In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's
 // 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7). The wait costs the overlap TF32 has: the split,
-// the barriers and the next copies' issue happen while the tensor core idles.
+// the barriers and the next copies' issue happen while the tensor core idles (the copies then run
+// STAGES - 1 tiles ahead, since no wgmma is left reading a buffer).
 // Expected bottleneck: shared-memory bandwidth and the L2 behind it. Per k8-step a warpgroup's wgmma
 // reads 64 x 8 floats of A and BN x 8 of B from shared memory for 64 x BN x 8 FMAs: with BN = 128,
 // 96 bytes per clock per SM at the H100's dense TF32 rate (1024 FMAs per clock per SM), of the 128
-// shared memory serves; and each block streams (BM + BN) x 128 bytes per K-tile from L2. The MN-major
-// operand's 4-byte copies are 4 times as many instructions and 4-way bank conflicted (a warp writes
-// one k of 32 rows: rows r and r + 8 share a swizzle). Not measured yet: no Hopper GPU has run this
-// kernel. Next steps: the bulk tensor copy (TMA) with mbarriers in place of cp.async, a producer
-// warp feeding consumer warpgroups, and 128 x 256 tiles (in the sweep).
-// ptxas (sm_90a, default tiling): see `cnn-gpu kernels`; no spills (the compile check).
+// shared memory serves; and each block streams (BM + BN) x 128 bytes per K-tile from L2. The
+// copies' instructions: in the SASS (nvcc 13.0, sm_90a, default tiling, A.B^T) a K-tile's loop is
+// about 170 instructions per warp, 100 of them the 16-byte copies and their addresses: some 340
+// issue cycles per SM for 8 warps, under the 512 the tensor core needs for the tile at its rate. An
+// MN-major operand takes 4 times as many copies (16 per thread and tile), which may not stay under.
+// Not measured yet: no Hopper GPU has run this kernel. Next steps: the bulk tensor copy (TMA) with
+// mbarriers in place of cp.async (one instruction per tile, and no register cost), a producer warp
+// feeding consumer warpgroups, and 128 x 256 tiles (in the sweep).
+// ptxas (sm_90a, default tiling): 144-176 registers, no spills (`cnn-gpu kernels`).
 
 #include "gemm_common.cuh"
 
 // Copy the ROWS x 32 tile of an operand at (mn0, k0) into `tile` in the 128-byte swizzle, zero-filled
-// outside the matrix; all NTHREADS threads take part. Consecutive threads walk the operand's
-// contiguous dimension, so global reads stay coalesced either way.
+// outside the matrix; all NTHREADS threads take part, each with a compile-time share, so the loops
+// unroll and per copy only an address, a bound and the copy itself are left in the K loop.
+//   K-contiguous (A plain, B transposed): a thread copies the same 16-byte chunk (or, when 16-byte
+// copies do not fit, float) of rows NTHREADS / 8 (/ 32) apart, a multiple of 8 apart, so all its
+// rows share one swizzle. A warp reads 4 whole rows (1 row) of 128 bytes and writes them to
+// distinct banks.
+//   MN-contiguous (A transposed, B plain), transposed on the way one float at a time: a warp takes 8
+// consecutive rows (32 bytes of global memory at each k) at 4 consecutive k, a whole 16-byte chunk of
+// each row: 4 full 32-byte sectors read, and 32 distinct banks written (8 rows with 8 different
+// swizzles, 4 floats of a chunk each). The block's threads cover NTHREADS / 4 rows at a time.
 template <bool K_CONTIGUOUS, int ROWS, int NTHREADS>
 __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restrict__ tile, const float* __restrict__ x,
                                                          int mn0, int k0, int MN, int K, int tid, bool wide)
 {
-    if (K_CONTIGUOUS && wide) {  // 16-byte chunks: 8 per row
+    if (K_CONTIGUOUS && wide) {
+        constexpr int ROW_STEP = NTHREADS / 8;
+        static_assert(ROWS % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole passes, rows a multiple of 8 apart");
+        const int row = tid / 8, gk = k0 + (tid % 8) * 4;
+        const int bytes = 4 * (K - gk < 0 ? 0 : (K - gk > 4 ? 4 : K - gk));
+        unsigned char* const dst = tile + swizzle_128b_offset(row, gk - k0);
+        const float* const src = x + (long long)(mn0 + row) * K + gk;
 #pragma unroll
-        for (int i = tid; i < ROWS * 8; i += NTHREADS) {
-            const int row = i / 8, k = (i % 8) * 4, gmn = mn0 + row, gk = k0 + k;
-            int valid = gmn < MN ? K - gk : 0;
-            valid = valid < 0 ? 0 : (valid > 4 ? 4 : valid);
-            const float* src = valid > 0 ? x + (long long)gmn * K + gk : x;
-            cp_async<16>(tile + swizzle_128b_offset(row, k), src, valid * 4);
+        for (int j = 0; j < ROWS / ROW_STEP; ++j) {
+            const bool inside = mn0 + row + j * ROW_STEP < MN && bytes > 0;
+            cp_async<16>(dst + j * ROW_STEP * 128, inside ? src + (long long)j * ROW_STEP * K : x, inside ? bytes : 0);
         }
-    } else {  // one float at a time, k-contiguous or transposed on the way
-#pragma unroll 4
-        for (int i = tid; i < ROWS * 32; i += NTHREADS) {
-            const int row = K_CONTIGUOUS ? i / 32 : i % ROWS, k = K_CONTIGUOUS ? i % 32 : i / ROWS;
-            const int gmn = mn0 + row, gk = k0 + k;
-            const bool inside = gmn < MN && gk < K;
-            const float* src = !inside ? x : (K_CONTIGUOUS ? x + (long long)gmn * K + gk : x + (long long)gk * MN + gmn);
-            cp_async<4>(tile + swizzle_128b_offset(row, k), src, inside ? 4 : 0);
+    } else if (K_CONTIGUOUS) {
+        constexpr int ROW_STEP = NTHREADS / 32;
+        static_assert(ROWS % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole passes, rows a multiple of 8 apart");
+        const int row = tid / 32, gk = k0 + tid % 32;
+        unsigned char* const dst = tile + swizzle_128b_offset(row, gk - k0);
+        const float* const src = x + (long long)(mn0 + row) * K + gk;
+#pragma unroll
+        for (int j = 0; j < ROWS / ROW_STEP; ++j) {
+            const bool inside = mn0 + row + j * ROW_STEP < MN && gk < K;
+            cp_async<4>(dst + j * ROW_STEP * 128, inside ? src + (long long)j * ROW_STEP * K : x, inside ? 4 : 0);
+        }
+    } else {
+        constexpr int ROW_STEP = NTHREADS / 4;
+        static_assert(ROWS % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole passes, rows a multiple of 8 apart");
+        const int lane = tid % 32, row = (tid / 32) * 8 + lane % 8, k_in_chunk = lane / 8;
+#pragma unroll
+        for (int chunk = 0; chunk < 8; ++chunk) {
+            const int gk = k0 + 4 * chunk + k_in_chunk;
+            unsigned char* const dst = tile + swizzle_128b_offset(row, 4 * chunk + k_in_chunk);
+            const float* const src = x + (long long)gk * MN + mn0 + row;
+#pragma unroll
+            for (int j = 0; j < ROWS / ROW_STEP; ++j) {
+                const bool inside = gk < K && mn0 + row + j * ROW_STEP < MN;
+                cp_async<4>(dst + j * ROW_STEP * 128, inside ? src + j * ROW_STEP : x, inside ? 4 : 0);
+            }
         }
     }
 }
@@ -81,10 +114,12 @@ template <int TILE_BYTES, int NTHREADS>
 __device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ stage, unsigned char* __restrict__ small,
                                                  int tid)
 {
+    static_assert(TILE_BYTES / 16 % NTHREADS == 0, "whole float4s per thread");
     float4* const big4 = reinterpret_cast<float4*>(stage);
     float4* const small4 = reinterpret_cast<float4*>(small);
 #pragma unroll
-    for (int i = tid; i < TILE_BYTES / 16; i += NTHREADS) {
+    for (int j = 0; j < TILE_BYTES / 16 / NTHREADS; ++j) {
+        const int i = tid + j * NTHREADS;
         float x[4] = {big4[i].x, big4[i].y, big4[i].z, big4[i].w}, hi[4], lo[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {

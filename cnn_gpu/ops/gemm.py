@@ -262,7 +262,7 @@ _SWEEP_TILINGS = {
     "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 16, 64, 32, stages=4), Tiling(128, 64, 16, 64, 32, stages=4),
                         Tiling(128, 128, 8, 64, 32, stages=6)],
     "gemm_tf32_wgmma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128),
-                        Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128),
+                        Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
                         Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
