@@ -16,24 +16,30 @@ TOLERANCE = {
 }
 
 
-def rel_error(out, ref) -> float:
-    """||out - ref|| / ||ref|| in float64; NaN or Inf anywhere in ``out`` gives ``inf``."""
+def rel_error(out, ref, scale=None) -> float:
+    """||out - ref|| / ||scale|| (``scale`` defaults to ``ref``) in float64; NaN or Inf anywhere in
+    ``out`` gives ``inf``."""
     out = np.asarray(to_host(out), dtype=np.float64)
     ref = np.asarray(to_host(ref), dtype=np.float64)
     assert out.shape == ref.shape, f"shape {out.shape} != reference shape {ref.shape}"
     if not np.all(np.isfinite(out)):
         return float("inf")
-    norm = np.linalg.norm(ref)
+    norm = np.linalg.norm(ref if scale is None else np.asarray(to_host(scale), dtype=np.float64))
     diff = np.linalg.norm(out - ref)
     return float(diff / norm) if norm > 0 else float(diff)
 
 
-def assert_close(out, ref, tol=None, what="output"):
-    """Fail unless ``out`` matches the float64 ``ref`` within ``tol`` (default: by out's dtype)."""
+def assert_close(out, ref, tol=None, what="output", scale=None):
+    """Fail unless ``out`` matches the float64 ``ref`` within ``tol`` (default: by out's dtype).
+
+    The error is relative to ``ref``, or to ``scale`` when given: a sum of terms that may cancel
+    (an epilogue's alpha * AB + beta * C + bias) is judged against the sum of the terms' magnitudes,
+    which is what its rounding is relative to.
+    """
     if tol is None:
         tol = TOLERANCE[np.dtype(to_host(out).dtype)]
-    err = rel_error(out, ref)
-    assert err <= tol, f"{what}: ||out-ref||/||ref|| = {err:.3g} > {tol:.1g}"
+    err = rel_error(out, ref, scale)
+    assert err <= tol, f"{what}: ||out-ref||/||{'ref' if scale is None else 'scale'}|| = {err:.3g} > {tol:.1g}"
 
 
 def random_array(rng, shape, dtype=np.float32, low=-1.0, high=1.0):
