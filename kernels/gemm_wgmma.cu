@@ -29,13 +29,12 @@
 // error at 16 x 16 x 4096 is 6.8e-4, against rung 8's 2.5e-4. TF32's tolerance (about 1e-3) holds.
 // SPLIT = true is 3xTF32 (gemm_3xtf32_wgmma), as in rung 8: once a tile has landed, the block
 // splits each float in place into big = tf32(x) and small = tf32(x - big), the small parts in a
-// buffer of their own, and each warpgroup runs small * big, big * small, then big * big for the
-// tile's four k-steps as one chain of 12 wgmma from zero (part), waits for it, and adds it to its
-// accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain rounds toward zero
-// at every step, so it stays one K-tile short). In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's
-// 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7). The wait costs the overlap TF32 has: the split,
-// the barriers and the next copies' issue happen while the tensor core idles (the copies then run
-// STAGES - 1 tiles ahead, since no wgmma is left reading a buffer).
+// buffer of their own (two, used in turn), and each warpgroup runs small * big, big * small, then
+// big * big for the tile's four k-steps as one chain of 12 wgmma from zero, in registers of its own,
+// and adds it to its accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain
+// rounds toward zero at every step, so it stays one K-tile short) once the next tile's chain is
+// issued: two chains, in turn, keep the tensor core busy across the barriers as TF32's one does.
+// In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7).
 // Expected bottleneck: shared-memory bandwidth and the L2 behind it. Per k8-step a warpgroup's wgmma
 // reads 64 x 8 floats of A and BN x 8 of B from shared memory for 64 x BN x 8 FMAs: with BN = 128,
 // 96 bytes per clock per SM at the H100's dense TF32 rate (1024 FMAs per clock per SM), of the 128
@@ -47,7 +46,9 @@
 // Not measured yet: no Hopper GPU has run this kernel. Next steps: the bulk tensor copy (TMA) with
 // mbarriers in place of cp.async (one instruction per tile, and no register cost), a producer warp
 // feeding consumer warpgroups, and 128 x 256 tiles (in the sweep).
-// ptxas (sm_90a, default tiling): 144-176 registers, no spills (`cnn-gpu kernels`).
+// ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 144-164 registers, 3xTF32
+// 249-255 (three accumulator sets: at the limit, so a change may tip it into spilling, which the
+// compile check reports), no spills.
 
 #include "gemm_common.cuh"
 
@@ -139,24 +140,51 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
     static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats");
     static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
     constexpr int NTHREADS = (BM / 64) * 128, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
-    // wgmma groups left running when a tile's loop ends: TF32's overlap the next tile's barrier and
-    // copies; 3xTF32 must have its chain's result before adding it to the accumulators.
-    constexpr int IN_FLIGHT = SPLIT ? 0 : 1;
-    // Tiles whose copies are in flight while one is computed: the other buffers hold the tile being
-    // computed and the IN_FLIGHT tiles whose wgmma may still read theirs.
-    constexpr int AHEAD = STAGES - 1 - IN_FLIGHT;
+    // A tile's wgmma are left running when its iteration ends (they overlap the next barrier, split
+    // and copies), so a buffer is refilled two tiles after its wgmma were issued: the copies run
+    // STAGES - 2 tiles ahead.
+    constexpr int AHEAD = STAGES - 2;
     static_assert(AHEAD >= 1, "at least one tile loading while one is computed");
-    // 1024 bytes more than the stages (and, for 3xTF32, the small parts' buffer) for the alignment.
+    // 1024 bytes more than the stages (and, for 3xTF32, two buffers of small parts) for the alignment.
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned char* const small = tiles + STAGES * STAGE_BYTES;  // SPLIT only
+    unsigned char* const smalls = tiles + STAGES * STAGE_BYTES;  // SPLIT: tile t's small parts in buffer t % 2
 
     const int tid = threadIdx.x, warpgroup = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     const int k_tiles = (K + BK - 1) / BK;
     float acc[BN / 2] = {};
-    float part[BN / 2];  // SPLIT: one K-tile's chain of wgmma, from zero (gemm_tensorcore.cu, "Accumulation")
+    // SPLIT: tile t's chain of 12 wgmma, from zero, in chains[t % 2] (gemm_tensorcore.cu, "Accumulation"),
+    // added to acc once the next tile's chain is issued. Registers cannot be indexed at run time, so
+    // the two are named by fixed indexes in two copies of the code (add_chain, issue_chain).
+    float chains[2][BN / 2];
+    auto add_chain = [&](float (&chain)[BN / 2]) {
+        wgmma_fence_operands(chain);
+#pragma unroll
+        for (int r = 0; r < BN / 2; ++r) acc[r] += chain[r];
+    };
+    auto issue_chain = [&](int t, unsigned long long desc_a, unsigned long long desc_b, float (&chain)[BN / 2],
+                           float (&previous)[BN / 2]) {
+        const unsigned char* small = smalls + (t % 2) * STAGE_BYTES;
+        const unsigned long long small_a = wgmma_descriptor_sw128(small + warpgroup * 64 * 128);
+        const unsigned long long small_b = wgmma_descriptor_sw128(small + A_BYTES);
+#pragma unroll
+        for (int r = 0; r < BN / 2; ++r) chain[r] = 0.0f;
+        wgmma_fence();
+        // The small cross terms first, so that they are not lost below big * big's ulp.
+#pragma unroll
+        for (int step = 0; step < BK / 8; ++step) {  // 8 floats = 32 bytes = 2 in descriptor units
+            wgmma_m64k8_tf32<BN>(chain, small_a + 2 * step, desc_b + 2 * step);
+            wgmma_m64k8_tf32<BN>(chain, desc_a + 2 * step, small_b + 2 * step);
+        }
+#pragma unroll
+        for (int step = 0; step < BK / 8; ++step)
+            wgmma_m64k8_tf32<BN>(chain, desc_a + 2 * step, desc_b + 2 * step);
+        wgmma_commit_group();
+        wgmma_wait_group<1>();  // tile t - 1's chain is done
+        if (t > 0) add_chain(previous);
+    };
 
     auto load = [&](int k_tile) {
         unsigned char* stage = tiles + (k_tile % STAGES) * STAGE_BYTES;
@@ -172,8 +200,10 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
         cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
         unsigned char* const stage = tiles + (t % STAGES) * STAGE_BYTES;
         if constexpr (SPLIT) {
-            __syncthreads();  // everybody's copies of tile t have landed
-            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, small, tid);
+            // Everybody's copies of tile t have landed, and tile t - 2's wgmma, which read the small
+            // parts' buffer this split overwrites, are done.
+            __syncthreads();
+            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, smalls + (t % 2) * STAGE_BYTES, tid);
         }
         fence_proxy_async_shared();
         // Every thread's writes of tile t are visible to the tensor core, and every warpgroup has
@@ -185,33 +215,21 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
         const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
         const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
         if constexpr (SPLIT) {
-            const unsigned long long small_a = wgmma_descriptor_sw128(small + warpgroup * 64 * 128);
-            const unsigned long long small_b = wgmma_descriptor_sw128(small + A_BYTES);
-#pragma unroll
-            for (int r = 0; r < BN / 2; ++r) part[r] = 0.0f;
-            wgmma_fence();
-            // The small cross terms first, so that they are not lost below big * big's ulp.
-#pragma unroll
-            for (int step = 0; step < BK / 8; ++step) {  // 8 floats = 32 bytes = 2 in descriptor units
-                wgmma_m64k8_tf32<BN>(part, small_a + 2 * step, desc_b + 2 * step);
-                wgmma_m64k8_tf32<BN>(part, desc_a + 2 * step, small_b + 2 * step);
-            }
-#pragma unroll
-            for (int step = 0; step < BK / 8; ++step)
-                wgmma_m64k8_tf32<BN>(part, desc_a + 2 * step, desc_b + 2 * step);
-            wgmma_commit_group();
-            wgmma_wait_group<0>();
-            wgmma_fence_operands(part);
-#pragma unroll
-            for (int r = 0; r < BN / 2; ++r) acc[r] += part[r];
+            if (t % 2 == 0) issue_chain(t, desc_a, desc_b, chains[0], chains[1]);
+            else issue_chain(t, desc_a, desc_b, chains[1], chains[0]);
         } else {
             wgmma_fence();
 #pragma unroll
             for (int step = 0; step < BK / 8; ++step)
                 wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
             wgmma_commit_group();
-            wgmma_wait_group<IN_FLIGHT>();
+            wgmma_wait_group<1>();
         }
+    }
+    if constexpr (SPLIT) {
+        wgmma_wait_group<0>();
+        if (k_tiles % 2 == 1) add_chain(chains[0]);  // the last tile's chain
+        else if (k_tiles > 0) add_chain(chains[1]);
     }
     wgmma_wait_group<0>();
     wgmma_fence_operands(acc);

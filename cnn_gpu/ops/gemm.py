@@ -1,7 +1,8 @@
 """Matrix products: the float64 GEMM reference with the kernels' options, Dense forward/backward,
-and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu).
+and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu,
+kernels/gemm_wgmma.cu, kernels/gemm_splitk.cu).
 
-``gemm_reference`` is what every GEMM kernel is checked against (kernels/gemm_wgmma.cu too); the Dense ops are the CPU path and
+``gemm_reference`` is what every GEMM kernel is checked against; the Dense ops are the CPU path and
 use the array module's own product in the inputs' dtype.
 """
 
@@ -144,9 +145,9 @@ class Tiling:
 
     def swizzled_shared_bytes(self, split: bool) -> int:
         """Dynamic shared memory of gemm_tf32_wgmma: ``stages`` x (A tile + B tile), 128 bytes (32 floats
-        of k) per row of either, one more pair for 3xTF32's small parts (``split``), and 1024 bytes to
+        of k) per row of either, two more pairs for 3xTF32's small parts (``split``), and 1024 bytes to
         align the tiles to the swizzle's period."""
-        return (self.stages + split) * (self.block_m + self.block_n) * 128 + 1024
+        return (self.stages + 2 * split) * (self.block_m + self.block_n) * 128 + 1024
 
 
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
@@ -170,7 +171,7 @@ TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or to nvcc may tip
 # one into spilling (the compile check fails then); the old default, at 214-241, is the fallback.
 TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
-# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and one
+# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and two
 # more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
 # kernels use.
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
@@ -190,7 +191,7 @@ class GemmVariant:
     tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
     swizzled: bool = False  # its tiles are wgmma's 128-byte-swizzled ones (Tiling.swizzled_shared_bytes)
-    split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take a buffer of their own
+    split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take two buffers of their own
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -263,7 +264,10 @@ _SWEEP_TILINGS = {
                         Tiling(128, 128, 8, 64, 32, stages=6)],
     "gemm_tf32_wgmma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128),
                         Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
-                        Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
+                        Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
+                        # Two blocks per SM (128 registers a thread, 2 x 97 KB): one block's wgmma run
+                        # while the other waits at its barrier, the overlap a producer warp would give.
+                        Tiling(128, 128, 32, 64, 128, stages=3, min_blocks=2, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
