@@ -34,6 +34,7 @@ import sys
 import numpy as np
 
 from benchmarks import harness
+from cnn_gpu.cuda.kernel import runs_here
 from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm, gemm_reference
 
@@ -124,11 +125,14 @@ def main(argv=None) -> int:
     session = harness.Session("gemm_sweep" if args.sweep else "gemm", args, warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
     not_launched = []
+    kernels = [name for name in args.kernels if runs_here(GEMM_VARIANTS[name].file, session.backend)]
+    if len(kernels) < len(args.kernels):
+        print(f"gemm: not on this GPU's architecture: {', '.join(sorted(set(args.kernels) - set(kernels)))}", flush=True)
     try:
         if args.sweep:
-            not_launched = measure_sweep(session, args.kernels)
+            not_launched = measure_sweep(session, kernels)
         else:
-            measure_all(session, args.cases, args.kernels)
+            measure_all(session, args.cases, kernels)
     except KeyboardInterrupt:  # gpu_check.sh's time limit (SIGINT): keep what was measured
         print("gemm: interrupted; writing the cases measured so far", flush=True)
     return harness.finish(session) or int(bool(not_launched))

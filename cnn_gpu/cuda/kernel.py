@@ -142,6 +142,17 @@ def current_device(backend: str) -> int:
     return cupy.cuda.runtime.getDevice()
 
 
+def runs_here(file: str, backend: str) -> bool:
+    """Whether kernels of ``file`` can run on ``backend`` here: always in the emulator; on the GPU when
+    the file needs no particular architecture (sources.ARCH_SPECIFIC) or the device is that one."""
+    arch = target_arch(file)
+    if backend != "cuda" or arch is None:
+        return True
+    import cupy
+
+    return arch.removeprefix("sm_").rstrip("a") == cupy.cuda.Device().compute_capability
+
+
 def resolve_backend(backend: str | None) -> str:
     """``backend`` checked, or the default kernel backend when it is None."""
     backend = backend or default_kernel_backend()

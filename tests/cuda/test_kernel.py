@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module
-from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar
+from cnn_gpu.cuda.kernel import Array, Kernel, KernelArgumentError, Scalar, runs_here
 from helpers import RecordingModule
 
 
@@ -153,3 +153,14 @@ def test_name_expressions_collect_every_template_of_a_file():
 def test_every_op_kernel_is_registered():
     names = {k.name for k in kernel_module.declared_kernels()}
     assert {"transpose_smem_tiled", "row_reduce_shuffle<float, Reduce::sum>"} <= names
+
+
+def test_an_arch_specific_file_runs_in_the_emulator_and_on_its_own_gpu_only(monkeypatch):
+    import sys
+    import types
+
+    assert runs_here("gemm_wgmma.cu", "emulate") and runs_here("gemm_simt.cu", "cuda")
+    for capability, expected in (("90", True), ("80", False), ("100", False)):
+        device = types.SimpleNamespace(compute_capability=capability)
+        monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=types.SimpleNamespace(Device=lambda: device)))
+        assert runs_here("gemm_wgmma.cu", "cuda") is expected, capability

@@ -8,7 +8,7 @@ hardware are held to one model.
 import numpy as np
 import pytest
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, runs_here
 from helpers import on_backend, to_host
 
 F32_TO_TF32 = Kernel("ptx_probe.cu", "probe_f32_to_tf32",
@@ -174,11 +174,8 @@ def test_cp_async_copies_src_bytes_and_zero_fills_the_rest(rng, kernel_backend, 
 @pytest.fixture
 def hopper_backend(kernel_backend):
     """The kernel backend, where wgmma can run: the emulator (its twin) or a Hopper GPU."""
-    if kernel_backend == "cuda":
-        import cupy
-
-        if cupy.cuda.Device().compute_capability != "90":
-            pytest.skip("wgmma needs a Hopper GPU (sm_90a)")
+    if not runs_here("ptx_probe_hopper.cu", kernel_backend):
+        pytest.skip("wgmma needs a Hopper GPU (sm_90a)")
     return kernel_backend
 
 
