@@ -35,17 +35,20 @@
 // rounds toward zero at every step, so it stays one K-tile short) once the next tile's chain is
 // issued: two chains, in turn, keep the tensor core busy across the barriers as TF32's one does.
 // In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7).
-// Expected bottleneck: shared-memory bandwidth and the L2 behind it. Per k8-step a warpgroup's wgmma
-// reads 64 x 8 floats of A and BN x 8 of B from shared memory for 64 x BN x 8 FMAs: with BN = 128,
-// 96 bytes per clock per SM at the H100's dense TF32 rate (1024 FMAs per clock per SM), of the 128
-// shared memory serves; and each block streams (BM + BN) x 128 bytes per K-tile from L2. The
-// copies' instructions: in the SASS (nvcc 13.0, sm_90a, default tiling, A.B^T) a K-tile's loop is
-// about 170 instructions per warp, 100 of them the 16-byte copies and their addresses: some 340
-// issue cycles per SM for 8 warps, under the 512 the tensor core needs for the tile at its rate. An
-// MN-major operand takes 4 times as many copies (16 per thread and tile), which may not stay under.
-// Not measured yet: no Hopper GPU has run this kernel. Next steps: the bulk tensor copy (TMA) with
-// mbarriers in place of cp.async (one instruction per tile, and no register cost), a producer warp
-// feeding consumer warpgroups, and 128 x 256 tiles (in the sweep).
+// Expected bottleneck, by arithmetic (nothing is measured yet): shared-memory bandwidth. Per
+// k8-step a warpgroup's wgmma reads 64 x 8 floats of A and BN x 8 of B for 64 x BN x 8 FMAs; at the
+// tensor core's dense TF32 rate (1024 FMAs per clock per SM, NVIDIA's figure for the H100) that is
+// 96 bytes per clock at BN = 128 and 80 at BN = 256, and the copies write (BM + BN) x 128 bytes per
+// K-tile into shared memory besides: 64 and 48 bytes per clock. Shared memory serves 128 bytes per
+// clock, so at 128 x 128 the block cannot pass about 80% of the tensor rate, at 128 x 256 about
+// 100%. The same 64 (48) bytes per clock per SM must come from L2, for every SM at once; whether L2
+// keeps up is what the sweep's tilings will show. Issue slots: in the SASS (nvcc 13.0, sm_90a,
+// default tiling, A.B^T) a K-tile's loop is about 170 instructions per warp, 100 of them the 16-byte
+// copies and their addresses: some 340 issue cycles per SM for 8 warps, under the 512 the tensor
+// core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
+// Next steps, once measured: the bulk tensor copy (TMA) with mbarriers in place of cp.async (one
+// instruction per tile), multicast to a cluster of blocks that share an operand (less L2 traffic), a
+// producer warp feeding consumer warpgroups.
 // ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 144-164 registers, 3xTF32
 // 249-255 (three accumulator sets: at the limit, so a change may tip it into spilling, which the
 // compile check reports), no spills.
