@@ -167,14 +167,60 @@ __device__ __forceinline__ void load_tile_vectorized(float* __restrict__ s, cons
 
 // The tile copied with cp.async, in the operand's own layout since the copy engine cannot transpose:
 // k contiguous -> s[mn][k] (row stride STRIDE >= BK), mn contiguous -> s[k][mn] (STRIDE >= ROWS).
-// Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes). src_bytes
-// clips each copy at the matrix edge, zero-filling the rest; a copy wholly outside reads nothing,
-// and its source pointer is clamped to x to stay valid.
+// Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes), each wholly
+// inside the matrix or wholly outside (VEC = 4 only when float4_loads_fit), so a copy reads all its
+// bytes or none: src-size 0 zero-fills one outside, and its source pointer is clamped to x to stay
+// valid.
+//   A line is a row of the tile (k contiguous) or a k (mn contiguous); copy i is vector i % PER_LINE
+// of line i / PER_LINE, so consecutive threads walk the contiguous dimension and a warp reads whole
+// 128-byte lines (and, k contiguous, writes rows BK + 4 words apart: distinct banks). Thread tid
+// issues copies tid + j * NTHREADS, a compile-time count of them, which unrolls; a pass of the block
+// covers whole lines, so they are at one position along the line, LINE_STEP lines apart. The
+// thread's line, position and shared offsets do not depend on the K-tile: per K-tile only k0 moves
+// the source pointer and one bound. The shared offsets are steps from one shared address, which
+// ptxas folds into the copies' immediate offsets. In the SASS (nvcc 13.0, sm_90, default tilings,
+// 16-byte path; instruction counts, not GPU timings) a K-tile's copies of both operands take 74-77
+// instructions per thread in rung 7 (8 copies; the loop over i = tid, tid + NTHREADS, ... it
+// replaces, whose trip count nvcc could not know, took 361-380) and 118-122 in rung 8's TF32 (16
+// copies; before, 686-720). Per copy that is a pointer step, a compare, the clamp and the copy.
+// Every declared tiling makes whole passes; one that does not (a line longer than the block, or a
+// last pass that only some threads have) fails the static_asserts rather than dropping copies.
 template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, int VEC>
 __device__ __forceinline__ void copy_tile_async(float* __restrict__ s, const float* __restrict__ x,
                                                 int mn0, int k0, int MN, int K, int tid)
 {
     static_assert(ROWS % VEC == 0 && BK % VEC == 0 && STRIDE % VEC == 0, "whole vectors");
+    constexpr int PER_LINE = (K_CONTIGUOUS ? BK : ROWS) / VEC, LINES = K_CONTIGUOUS ? ROWS : BK;
+    static_assert(NTHREADS % PER_LINE == 0, "a pass of the block covers whole lines");
+    constexpr int LINE_STEP = NTHREADS / PER_LINE;
+    static_assert(LINES % LINE_STEP == 0, "whole passes: every thread issues the same number of copies");
+    const int line = tid / PER_LINE, along = (tid % PER_LINE) * VEC;
+    const int gline = (K_CONTIGUOUS ? mn0 : k0) + line;   // the thread's first line in the operand
+    const int galong = (K_CONTIGUOUS ? k0 : mn0) + along;  // and its position along every line
+    const int lines_left = (K_CONTIGUOUS ? MN : K) - gline, extent = K_CONTIGUOUS ? K : MN;
+    const bool along_inside = galong < extent;
+    const float* src = x + (long long)gline * extent + galong;
+    const long long src_step = (long long)LINE_STEP * extent;
+    const unsigned dst = shared_address(s) + 4 * (line * STRIDE + along);
+#pragma unroll
+    for (int j = 0; j < LINES / LINE_STEP; ++j) {
+        const bool inside = along_inside && lines_left > j * LINE_STEP;
+        cp_async<VEC * 4>(dst + 4 * j * LINE_STEP * STRIDE, inside ? src : x, inside ? VEC * 4 : 0);
+        src += src_step;
+    }
+}
+
+// The same copies as copy_tile_async, in a loop over the tile's copy index i = tid, tid + NTHREADS, ...
+// whose trip count nvcc cannot know: it unrolls it by 4 with a remainder and recomputes every address
+// from i each K-tile (about 45 instructions a copy, against about 10), but keeps nothing live across
+// K-tiles. 3xTF32 (gemm_tensorcore.cu) needs that: its default tiling takes all 255 registers, and the
+// state copy_tile_async keeps between K-tiles made one instance or another spill (which one changed
+// with every rewrite of the loader tried, nvcc 13.0, sm_80 and sm_90). Each copy clips at the matrix
+// edge with src_bytes.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, int VEC>
+__device__ __forceinline__ void copy_tile_async_recomputed(float* __restrict__ s, const float* __restrict__ x,
+                                                           int mn0, int k0, int MN, int K, int tid)
+{
     constexpr int PER_LINE = K_CONTIGUOUS ? BK / VEC : ROWS / VEC;
 #pragma unroll
     for (int i = tid; i < ROWS * BK / VEC; i += NTHREADS) {
@@ -190,13 +236,19 @@ __device__ __forceinline__ void copy_tile_async(float* __restrict__ s, const flo
     }
 }
 
-// copy_tile_async 16 bytes at a time when `wide` (float4_loads_fit), else 4 bytes at a time.
-template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
+// copy_tile_async 16 bytes at a time when `wide` (float4_loads_fit), else 4 bytes at a time; with
+// RECOMPUTE, copy_tile_async_recomputed.
+template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS, bool RECOMPUTE>
 __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const float* __restrict__ x,
                                                 int mn0, int k0, int MN, int K, int tid, bool wide)
 {
-    if (wide) copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 4>(s, x, mn0, k0, MN, K, tid);
-    else copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
+    if constexpr (RECOMPUTE) {
+        if (wide) copy_tile_async_recomputed<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 4>(s, x, mn0, k0, MN, K, tid);
+        else copy_tile_async_recomputed<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
+    } else {
+        if (wide) copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 4>(s, x, mn0, k0, MN, K, tid);
+        else copy_tile_async<K_CONTIGUOUS, ROWS, BK, STRIDE, NTHREADS, 1>(s, x, mn0, k0, MN, K, tid);
+    }
 }
 
 // The shared-memory buffers of the cp.async kernels: STAGES of them, each an A tile then a B tile,
@@ -204,8 +256,9 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
 // Each tile keeps its operand's layout (load_tile_async): k contiguous -> s[mn][k] with row stride
 // BK + 4, mn contiguous -> s[k][mn] with row stride ROWS + MN_PAD; each kernel says how its strides
 // keep its fragment reads free of bank conflicts. Tiling.shared_bytes in cnn_gpu/ops/gemm.py sizes
-// the launch's dynamic shared memory by the same layout.
-template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS>
+// the launch's dynamic shared memory by the same layout. RECOMPUTE picks the copies' loader
+// (load_tile_async): only 3xTF32, out of registers, sets it.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS, bool RECOMPUTE = false>
 struct StagedTiles {
     static constexpr bool A_K = !TRANS_A, B_K = TRANS_B;  // is the operand k-contiguous?
     static constexpr int A_STRIDE = A_K ? BK + 4 : BM + MN_PAD;
@@ -225,8 +278,8 @@ struct StagedTiles {
                                          const float* __restrict__ b, int m0, int n0, int M, int N, int K, int tid,
                                          bool wide) const
     {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
+        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS, RECOMPUTE>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
+        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS, RECOMPUTE>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
     }
 };
 

@@ -227,11 +227,14 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
 // benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
 // Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
-// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages): 167 registers for A.B, 254 for A.B^T (one
-// 256-thread block per SM either way), 128 for A^T.B (two); no spills; 64-72 KB of shared memory.
+// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages): 167 registers for A.B, 168 for A.B^T (one
+// 256-thread block per SM either way), 127 for A^T.B (two); no spills; 64-72 KB of shared memory.
 // The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is where A.B's
-// extra registers over A^T.B go (seen at BK = 16); A.B^T, k-contiguous in both operands, needs the
-// most (its SASS not read yet). __launch_bounds__(256, 2) spills.
+// extra registers over A^T.B go (seen at BK = 16). A.B^T took 254 while the loader looped over a
+// trip count nvcc could not know (copy_tile_async). __launch_bounds__(256, 2) spilled then; not
+// tried since. The main loop's SASS per K-tile (16-byte path, instruction counts, not timings):
+// 2269-2272 instructions, 2048 of them FFMA, 134 LDS, 74-77 the copies of the next tile (before
+// copy_tile_async's compile-time share: 2560-2579, 361-380 of them the copies).
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured (H200, gemm.json): 31.9 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32, with the default of

@@ -35,9 +35,14 @@
 // Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads (WM / 16) * 4 + (WN / 8) * 2
 // words per lane (LDS.32, but LDS.128 for 3xTF32's A^T; no ldmatrix) for (WM / 16) * (WN / 8) mma
 // tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses. ptxas (sm_90,
-// default tilings): TF32 194-200 registers, 102-108 KB of dynamic shared memory (two 128-thread
+// default tilings): TF32 190-196 registers, 102-108 KB of dynamic shared memory (two 128-thread
 // blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread block per SM),
 // 102-108 KB; no spills, on sm_80 too.
+// Copies: TF32 uses copy_tile_async (gemm_common.cuh), a K-tile's 16 copies per thread 118-122
+// instructions of the main loop's 656-659 (SASS, nvcc 13.0, sm_90; before, 686-720 of 1226-1260).
+// 3xTF32 keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE = SPLIT): with copy_tile_async's
+// state kept across K-tiles one of its 255-register instances spilled, a different one for each
+// form tried; its copies take 364-384 of 1607-1628 instructions per K-tile.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
@@ -91,7 +96,7 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                   "whole warp tiles of whole 16 x 8 x 8 mma tiles");
     static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
     constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
-    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS>;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, SPLIT>;
     // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
     // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
     // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8

@@ -3,7 +3,8 @@
 // effect on the same lanes and registers. Kernels never write `asm` themselves.
 //
 // Helpers, in the order a tensor-core GEMM meets them:
-//   cp_async<16> / cp_async<4> copy global -> shared without passing through registers
+//   cp_async<16> / cp_async<4> copy global -> shared without passing through registers (to a
+//                              pointer, or to a shared address from shared_address)
 //   cp_async_commit            close the group of copies this thread issued so far
 //   cp_async_wait<N>           wait until at most N of this thread's groups are still in flight
 //   f32_to_tf32                round an FP32 value to TF32 (cvt.rna: nearest, ties away from zero)
@@ -45,19 +46,32 @@ __device__ __forceinline__ unsigned shared_address(const void* ptr)
 #endif
 }
 
+// The destination as a shared-memory address (shared_address): a loader that computes it once can
+// step it by constants, which ptxas folds into the copies' address offsets. The twin maps it back
+// into dynamic shared memory, the only kind its shared_address takes; the pointer form below takes
+// any shared memory.
 template <int BYTES>
-__device__ __forceinline__ void cp_async(void* smem_dst, const void* gmem_src, int src_bytes)
+__device__ __forceinline__ void cp_async(unsigned smem_dst, const void* gmem_src, int src_bytes)
 {
     static_assert(BYTES == 16 || BYTES == 4, "the GEMM tiles copy 16 bytes (.cg) or 4 (.ca)");
 #ifdef CNN_GPU_EMULATE
-    cnn_emu::async_copy(smem_dst, gmem_src, BYTES, src_bytes);
+    cnn_emu::async_copy(cnn_emu_dynamic_shared + smem_dst, gmem_src, BYTES, src_bytes);
 #else
     if constexpr (BYTES == 16)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                     :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_dst), "l"(gmem_src), "r"(src_bytes));
     else
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n"
-                     :: "r"(shared_address(smem_dst)), "l"(gmem_src), "r"(src_bytes));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(smem_dst), "l"(gmem_src), "r"(src_bytes));
+#endif
+}
+
+template <int BYTES>
+__device__ __forceinline__ void cp_async(void* smem_dst, const void* gmem_src, int src_bytes)
+{
+#ifdef CNN_GPU_EMULATE
+    static_assert(BYTES == 16 || BYTES == 4, "the GEMM tiles copy 16 bytes (.cg) or 4 (.ca)");
+    cnn_emu::async_copy(smem_dst, gmem_src, BYTES, src_bytes);
+#else
+    cp_async<BYTES>(shared_address(smem_dst), gmem_src, src_bytes);
 #endif
 }
 
