@@ -20,8 +20,9 @@ The README's ladder table comes from the JSON: ``python -m benchmarks.report ben
 
 ``--sweep`` times the tile sweep instead (``GEMM_SWEEP`` in cnn_gpu/ops/gemm.py: the tiled rungs under
 other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
-on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's ``tiling`` parameter names its tiling. Its
-module compiles at the first launch (about 15 s of NVRTC), outside the timings.
+on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's
+``tiling`` parameter names its tiling. Its module compiles at the first launch (about 15 s of NVRTC),
+outside the timings. Rungs built for another GPU architecture (wgmma's sm_90a) are left out, saying so.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def main(argv=None) -> int:
     not_launched = []
     kernels = [name for name in args.kernels if runs_here(GEMM_VARIANTS[name].file, session.backend)]
     if len(kernels) < len(args.kernels):
-        print(f"gemm: not on this GPU's architecture: {', '.join(sorted(set(args.kernels) - set(kernels)))}", flush=True)
+        left_out = ", ".join(sorted(set(args.kernels) - set(kernels)))
+        print(f"gemm: not on this GPU's architecture: {left_out}", flush=True)
     try:
         if args.sweep:
             not_launched = measure_sweep(session, kernels)
