@@ -22,6 +22,7 @@
 
 #ifdef CNN_GPU_EMULATE
 #include <cstring>
+#include <vector>
 #endif
 
 // ---- asynchronous copies (sm_80+) ---------------------------------------------------------------
@@ -222,10 +223,15 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // Shared Memory Matrix Layouts" for wgmma, D of .m64nNk8): d[4j + i] is D[16w + l / 4 + 8 (i / 2)]
 // [8j + 2 (l % 4) + i % 2], for j < N / 8: mma.sync's 16 x 8 C fragment, once per 8 columns.
 //
-// The twin computes at issue time, from the descriptors decoded as above: it cannot catch a missing
-// wgmma_wait_group (the GPU test can). Its operands are the top 19 bits of each float, as mma.sync
-// was measured to read them, and its arithmetic is mma_tf32_m16n8k8's (see "Rounding" there). Both
-// are assumptions for wgmma until tests/ops/test_ptx.py has run on a Hopper GPU.
+// The twin keeps the asynchrony: each thread's wgmma stay in flight until a wgmma_wait_group completes
+// their group, and only then are their results written to the accumulators, so a kernel that reads
+// them early reads stale values. An operation's result is computed when it issues and again when it
+// completes, from the tiles as they are then: if they differ, shared memory under a wgmma in flight
+// was overwritten, and the launch fails; so it does if the accumulators of one were written in the
+// meantime, or a thread exits with one still in flight. Operands are the descriptors' tiles decoded
+// as above, each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
+// is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
+// tests/ops/test_ptx.py has run on a Hopper GPU.
 
 // Byte offset of float (row, k) of a tile of 128-byte rows (k < 32) in the 128-byte swizzle.
 __device__ __forceinline__ int swizzle_128b_offset(int row, int k)
@@ -266,10 +272,108 @@ __device__ __forceinline__ void wgmma_fence()
 #endif
 }
 
+#ifdef CNN_GPU_EMULATE
+// The twin's bookkeeping: each thread's wgmma in flight, oldest first, in committed groups.
+namespace wgmma_twin {
+struct InFlight {
+    float* d;  // the accumulators it writes when its group completes
+    unsigned long long desc_a, desc_b;
+    std::vector<float> seen;    // the accumulators as the thread left them (they must stay so)
+    std::vector<float> base;    // what it adds to: seen, or the result of the one before it on d
+    std::vector<float> result;  // base + A * B, from the tiles when it issued
+};
+struct Queue {
+    std::vector<InFlight> ops;
+    std::vector<size_t> group_ends;  // ops before group_ends[i] belong to groups 0 .. i
+};
+
+inline void at_thread_exit(void* state)
+{
+    Queue* queue = static_cast<Queue*>(state);
+    const bool in_flight = !queue->ops.empty();
+    delete queue;
+    if (in_flight) cnn_emu::fail("a thread exited with wgmma in flight: wgmma_wait_group<0> must come first");
+}
+
+inline Queue& queue()
+{
+    Queue* queue = static_cast<Queue*>(cnn_emu::twin_state());
+    if (!queue) {
+        queue = new Queue;
+        cnn_emu::set_twin_state(queue, at_thread_exit);
+    }
+    return *queue;
+}
+
+inline float operand(unsigned long long descriptor, int row, int k);  // below, with the descriptor's format
+
+// out = base + A * B for this thread's accumulators (the fragment layout above).
+inline void product(const InFlight& op, const float* base, float* out)
+{
+    const int thread = ((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x) % 128;
+    const int warp = thread / 32, lane = thread % 32, regs = int(op.seen.size());
+    for (int r = 0; r < regs; ++r) {
+        const int j = r / 4, i = r % 4;
+        const int row = 16 * warp + lane / 4 + 8 * (i / 2), col = 8 * j + 2 * (lane % 4) + i % 2;
+        float a_row[8], b_col[8];
+        for (int k = 0; k < 8; ++k) {
+            a_row[k] = operand(op.desc_a, row, k);
+            b_col[k] = operand(op.desc_b, col, k);
+        }
+        out[r] = tensor_core_dot8_twin(base[r], a_row, b_col);
+    }
+}
+
+inline bool same_bits(const float* a, const std::vector<float>& b)
+{
+    return std::memcmp(a, b.data(), b.size() * sizeof(float)) == 0;
+}
+
+inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long long desc_b)
+{
+    Queue& q = queue();
+    const InFlight* before = nullptr;  // the newest one in flight on the same accumulators
+    for (const InFlight& op : q.ops)
+        if (op.d == d) before = &op;
+    if (before && !same_bits(d, before->seen))
+        cnn_emu::fail("the accumulators of a wgmma in flight were written before its wgmma_wait_group");
+    InFlight op{d, desc_a, desc_b, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
+    op.base = before ? before->result : op.seen;
+    op.result.resize(size_t(regs));
+    product(op, op.base.data(), op.result.data());
+    q.ops.push_back(std::move(op));
+}
+
+inline void wait(int pending)
+{
+    Queue& q = queue();
+    if (q.group_ends.size() <= size_t(pending)) return;
+    const size_t groups_done = q.group_ends.size() - size_t(pending), done = q.group_ends[groups_done - 1];
+    for (size_t i = 0; i < done; ++i) {
+        InFlight& op = q.ops[i];
+        std::vector<float> again(op.result.size());
+        product(op, op.base.data(), again.data());
+        if (!same_bits(again.data(), op.result))
+            cnn_emu::fail("shared memory read by a wgmma in flight changed before its wgmma_wait_group");
+        if (!same_bits(op.d, op.seen))
+            cnn_emu::fail("the accumulators of a wgmma in flight were written before its wgmma_wait_group");
+        std::memcpy(op.d, op.result.data(), op.result.size() * sizeof(float));
+        for (size_t j = i + 1; j < q.ops.size(); ++j)  // later ones on d now see its result there
+            if (q.ops[j].d == op.d) q.ops[j].seen = op.result;
+    }
+    q.ops.erase(q.ops.begin(), q.ops.begin() + long(done));
+    q.group_ends.erase(q.group_ends.begin(), q.group_ends.begin() + long(groups_done));
+    for (size_t& end : q.group_ends) end -= done;
+}
+}  // namespace wgmma_twin
+#endif
+
 // Close the group of wgmma this warpgroup issued since the last commit.
 __device__ __forceinline__ void wgmma_commit_group()
 {
-#ifndef CNN_GPU_EMULATE
+#ifdef CNN_GPU_EMULATE
+    wgmma_twin::queue().group_ends.push_back(wgmma_twin::queue().ops.size());
+#else
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 #endif
 }
@@ -279,7 +383,9 @@ __device__ __forceinline__ void wgmma_commit_group()
 template <int N>
 __device__ __forceinline__ void wgmma_wait_group()
 {
-#ifndef CNN_GPU_EMULATE
+#ifdef CNN_GPU_EMULATE
+    wgmma_twin::wait(N);
+#else
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory");
 #endif
 }
@@ -297,7 +403,7 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&d)[R])
 
 #ifdef CNN_GPU_EMULATE
 // The float a descriptor's tile holds at (row, k), k < 8, k counted from the descriptor's start.
-inline float wgmma_operand_twin(unsigned long long descriptor, int row, int k)
+inline float wgmma_twin::operand(unsigned long long descriptor, int row, int k)
 {
     if ((descriptor >> 62) != 1 || ((descriptor >> 49) & 7) != 0) __trap();  // only the 128-byte swizzle, base offset 0
     const unsigned start = unsigned(descriptor & 0x3FFF) << 4, stride = unsigned((descriptor >> 32) & 0x3FFF) << 4;
@@ -319,18 +425,7 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 {
     static_assert(N == 128 || N == 256, "the instruction shapes written out below");
 #ifdef CNN_GPU_EMULATE
-    const int thread = ((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x) % 128;
-    const int warp = thread / 32, lane = thread % 32;
-    for (int j = 0; j < N / 8; ++j)
-        for (int i = 0; i < 4; ++i) {
-            const int row = 16 * warp + lane / 4 + 8 * (i / 2), col = 8 * j + 2 * (lane % 4) + i % 2;
-            float a_row[8], b_col[8];
-            for (int k = 0; k < 8; ++k) {
-                a_row[k] = wgmma_operand_twin(desc_a, row, k);
-                b_col[k] = wgmma_operand_twin(desc_b, col, k);
-            }
-            d[4 * j + i] = tensor_core_dot8_twin(d[4 * j + i], a_row, b_col);
-        }
+    wgmma_twin::issue(d, N / 2, desc_a, desc_b);
 #else
     // scale-d = 1 (accumulate; p), and A and B not negated (1, 1).
     if constexpr (N == 128)

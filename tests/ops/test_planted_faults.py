@@ -9,7 +9,7 @@ by the output missing the reference.
 import numpy as np
 import pytest
 
-from cnn_gpu.cuda.emulate import EmulatedModule, OutOfBoundsError, ScheduleDependenceError
+from cnn_gpu.cuda.emulate import EmulatedModule, KernelFault, OutOfBoundsError, ScheduleDependenceError
 from cnn_gpu.cuda.sources import kernel_path, kernels_dir
 from cnn_gpu.ops import reduce, transpose
 from helpers import planted, poisoned, random_array, rel_error
@@ -48,3 +48,41 @@ def test_a_wrong_shuffle_offset_is_caught(rng):
     module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
     module.get_function(name)((1,), (reduce.BLOCK,), (x, out, np.int32(5), np.int32(300)))
     assert rel_error(out, x.astype(np.float64).sum(axis=1)) > 1e-2, "half the warp's lanes were dropped unnoticed"
+
+
+# --- Hopper's wgmma (kernels/gemm_wgmma.cu): the twin keeps each operation in flight until its wait ---
+WGMMA_TF32 = "gemm_tf32_wgmma<false, true, false, 128, 128, 32, 64, 128, 4, 1>"
+
+
+def launch_wgmma_gemm(code, rng, m=130, n=136, k=200):
+    """C = A B^T by the TF32 wgmma kernel (every transpose shares its pipeline) from a planted copy."""
+    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+    tiling = GEMM_VARIANTS["gemm_tf32_wgmma"].tiling
+    a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
+    c, bias = poisoned((m, n)), np.zeros(n, np.float32)
+    module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[WGMMA_TF32])
+    module.get_function(WGMMA_TF32)((-(-n // 128), -(-m // 128)), (tiling.threads,),
+                                    (a, b, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0),
+                                     np.float32(0.0), np.int32(0)),
+                                    shared_mem=tiling.swizzled_shared_bytes(split=False))
+    return c, a.astype(np.float64) @ b.astype(np.float64).T
+
+
+def test_the_wgmma_kernel_as_it_is_passes_the_twins_checks(rng):
+    c, ref = launch_wgmma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng)
+    assert rel_error(c, ref) < 2e-3
+
+
+def test_refilling_a_buffer_that_a_wgmma_in_flight_reads_is_caught(rng):
+    # The copies one tile further ahead land in the buffer the previous tile's wgmma still read.
+    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = STAGES - 2;", "constexpr int AHEAD = STAGES - 1;")
+    with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
+        launch_wgmma_gemm(code, rng)
+
+
+def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
+    code = planted(kernel_path("gemm_wgmma.cu"), "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
+                   "    wgmma_fence_operands(acc);")
+    with pytest.raises(KernelFault, match="exited with wgmma in flight"):
+        launch_wgmma_gemm(code, rng)

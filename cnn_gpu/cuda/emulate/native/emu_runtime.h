@@ -70,6 +70,13 @@ void async_commit_group();
 void async_wait_group(int n);
 void async_wait_all();
 
+// twin_state / set_twin_state: one pointer per thread for a twin whose effect outlives the call
+// (wgmma's operations in flight until their wait), null when the thread starts. `at_exit` runs when
+// the thread exits, with the pointer: it frees what the pointer holds, and may fail the launch (an
+// operation still in flight). A launch that fails leaves the state of its other threads behind.
+void* twin_state();
+void set_twin_state(void* state, void (*at_exit)(void* state));
+
 // Ends the launch with an error (used by __trap and bad intrinsic arguments).
 [[noreturn]] void fail(const char* message);
 

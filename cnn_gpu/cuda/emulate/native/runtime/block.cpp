@@ -190,6 +190,12 @@ void perform(const AsyncCopy& c) {
 
 [[noreturn]] void thread_exit(Thread& t) {
     const unsigned warp = t.linear / 32, bit = 1u << (t.linear % 32);
+    if (void (*at_exit)(void*) = t.twin_at_exit) {  // may fail the launch: the thread still counts as running
+        void* state = t.twin_state;
+        t.twin_state = nullptr;
+        t.twin_at_exit = nullptr;
+        at_exit(state);
+    }
     t.wait = Wait::exited;
     clear_runnable(t.linear);
     block.live -= 1;
@@ -278,6 +284,8 @@ Status run_block(unsigned thread_count) {
         t.wait = Wait::runnable;
         t.copies.clear();
         t.group_ends.clear();
+        t.twin_state = nullptr;  // left by a failed launch: abandoned with it
+        t.twin_at_exit = nullptr;
         t.sp = fiber_prepare(i, thread_main, &t);
         set_runnable(i);
     }
@@ -397,6 +405,14 @@ void async_wait_group(int n) {
 void async_wait_all() {
     async_commit_group();
     async_wait_group(0);
+}
+
+void* twin_state() { return caller().twin_state; }
+
+void set_twin_state(void* state, void (*at_exit)(void* state)) {
+    Thread& t = caller();
+    t.twin_state = state;
+    t.twin_at_exit = at_exit;
 }
 
 void fail(const char* message) {

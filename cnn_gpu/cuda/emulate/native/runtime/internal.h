@@ -71,6 +71,9 @@ struct Thread {
     // Queued cp.async copies, oldest first; copies before group_ends[i] belong to groups 0..i.
     std::vector<AsyncCopy> copies;
     std::vector<size_t> group_ends;
+    // A twin's state (twin_state / set_twin_state) and what to do with it at exit.
+    void* twin_state = nullptr;
+    void (*twin_at_exit)(void*) = nullptr;
 };
 
 // splitmix64: a tiny, seedable generator for the random schedule order.
