@@ -51,27 +51,27 @@ def test_a_wrong_shuffle_offset_is_caught(rng):
 
 
 # --- Hopper's wgmma (kernels/gemm_wgmma.cu): the twin keeps each operation in flight until its wait ---
-WGMMA_TF32 = "gemm_tf32_wgmma<false, true, false, 128, 128, 32, 64, 128, 4, 1>"
-
-
-def launch_wgmma_gemm(code, rng, m=130, n=136, k=200):
-    """C = A B^T by the TF32 wgmma kernel (every transpose shares its pipeline) from a planted copy."""
+def launch_wgmma_gemm(code, rng, split=False, m=130, n=136, k=200):
+    """C = A B^T by the wgmma kernel (TF32, or 3xTF32 with ``split``; every transpose shares its
+    pipeline) from a planted copy."""
     from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
-    tiling = GEMM_VARIANTS["gemm_tf32_wgmma"].tiling
+    variant = GEMM_VARIANTS["gemm_3xtf32_wgmma" if split else "gemm_tf32_wgmma"]
+    name = variant.expression(False, True)
     a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
     c, bias = poisoned((m, n)), np.zeros(n, np.float32)
-    module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[WGMMA_TF32])
-    module.get_function(WGMMA_TF32)((-(-n // 128), -(-m // 128)), (tiling.threads,),
-                                    (a, b, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0),
-                                     np.float32(0.0), np.int32(0)),
-                                    shared_mem=tiling.swizzled_shared_bytes(split=False))
+    module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
+    module.get_function(name)(variant.grid(m, n), variant.threads(),
+                              (a, b, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0), np.float32(0.0),
+                               np.int32(0)),
+                              shared_mem=variant.shared_mem(False, True))
     return c, a.astype(np.float64) @ b.astype(np.float64).T
 
 
-def test_the_wgmma_kernel_as_it_is_passes_the_twins_checks(rng):
-    c, ref = launch_wgmma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng)
-    assert rel_error(c, ref) < 2e-3
+@pytest.mark.parametrize("split", [False, True], ids=["tf32", "3xtf32"])
+def test_the_wgmma_kernels_as_they_are_pass_the_twins_checks(rng, split):
+    c, ref = launch_wgmma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, split)
+    assert rel_error(c, ref) < (1e-5 if split else 2e-3)
 
 
 def test_refilling_a_buffer_that_a_wgmma_in_flight_reads_is_caught(rng):
@@ -85,4 +85,12 @@ def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
     code = planted(kernel_path("gemm_wgmma.cu"), "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
                    "    wgmma_fence_operands(acc);")
     with pytest.raises(KernelFault, match="exited with wgmma in flight"):
+        launch_wgmma_gemm(code, rng)
+
+
+def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
+    # As if the epilogue's work began early: the accumulators change while tile t's wgmma still run.
+    code = planted(kernel_path("gemm_wgmma.cu"), "            wgmma_commit_group();\n            wgmma_wait_group<1>();",
+                   "            wgmma_commit_group();\n            acc[0] += 1.0f;\n            wgmma_wait_group<1>();")
+    with pytest.raises(KernelFault, match="accumulators of a wgmma in flight were written"):
         launch_wgmma_gemm(code, rng)
