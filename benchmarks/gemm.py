@@ -1,8 +1,8 @@
 """GEMM: every rung of the ladder against cuBLAS, in TFLOP/s and as a fraction of cuBLAS.
 
-Cases: square products 256 to 8192 (A.B), and the seed model's two Dense layers (5408 -> 64 and
-64 -> 10) at batch 32, 128 and 512, each in its three products: forward x.W (A.B), backward to data
-dy.W^T (A.B^T), backward to weights x^T.dy (A^T.B). cuBLAS (``cupy.matmul``) runs each case twice,
+Cases: square products 256 to 8192 (A.B; at 4096 also A.B^T and A^T.B), and the seed model's two
+Dense layers (5408 -> 64 and 64 -> 10) at batch 32, 128 and 512, each in its three products: forward
+x.W (A.B), backward to data dy.W^T (A.B^T), backward to weights x^T.dy (A^T.B). cuBLAS (``cupy.matmul``) runs each case twice,
 with TF32 off (the baseline of the FP32 rungs) and on (the baseline of gemm_tf32_mma); every result
 records its fraction of the cuBLAS run of the same case and precision (``vs_cublas``), and the
 harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
@@ -47,6 +47,12 @@ BATCHES = [32, 128, 512]
 SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
 # The square the tile sweep runs on (a dry run takes the dry run's square).
 SWEEP_SQUARE = 4096
+# At this square the ladder also times A.B^T and A^T.B (cases square4096_abt, square4096_atb): the
+# rungs' loads differ by operand layout (wgmma transposes an MN-major operand on the way, 4 bytes at
+# a time), and A.B has one of each.
+TRANSPOSED_SQUARE = 4096
+TRANSPOSED_SQUARE_PRODUCTS = [("_abt", 4096, 4096, 4096, False, True, ("a", "b")),
+                              ("_atb", 4096, 4096, 4096, True, False, ("a", "b"))]
 
 
 def dense_products(batch, fan_in, units):
@@ -63,7 +69,8 @@ def problems(dry_run):
         squares = [("square40", {"a": (40, 20), "b": (20, 36)}, [("", 40, 36, 20, False, False, ("a", "b"))])]
         layers, batches = [(68, 12)], [8]
     else:
-        squares = [(f"square{n}", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))])
+        squares = [(f"square{n}", {"a": (n, n), "b": (n, n)}, [("", n, n, n, False, False, ("a", "b"))]
+                    + (TRANSPOSED_SQUARE_PRODUCTS if n == TRANSPOSED_SQUARE else []))
                    for n in SQUARES]
         layers, batches = DENSE_LAYERS, BATCHES
     dense = [(f"dense{fan_in}x{units}_b{batch}_", {"x": (batch, fan_in), "w": (fan_in, units), "dy": (batch, units)},
