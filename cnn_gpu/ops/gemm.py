@@ -256,7 +256,8 @@ GEMM_KERNELS = {
 # speed), which also keeps them in a module of their own: the library's build never compiles them.
 _SWEEP_TILINGS = {
     "gemm_warptiled_double_buffered": [SIMT_TILING, Tiling(128, 128, 16, 64, 32, stages=2),
-                                       Tiling(128, 128, 8, 64, 32, stages=3), Tiling(128, 128, 16, 64, 32, stages=3)],
+                                       Tiling(128, 128, 8, 64, 32, stages=3), Tiling(128, 128, 16, 64, 32, stages=3),
+                                       Tiling(128, 128, 32, 64, 32, stages=3)],
     "gemm_tf32_mma": [TF32_TILING, Tiling(128, 128, 16, 64, 64, stages=4), Tiling(128, 256, 32, 64, 64, stages=3),
                       Tiling(128, 256, 16, 64, 64, stages=4), Tiling(256, 128, 32, 64, 64, stages=3),
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
