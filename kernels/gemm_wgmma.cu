@@ -46,9 +46,9 @@
 // default tiling, A.B^T) a K-tile's loop is about 170 instructions per warp, 100 of them the 16-byte
 // copies and their addresses: some 340 issue cycles per SM for 8 warps, under the 512 the tensor
 // core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
-// Next steps, once measured: the bulk tensor copy (TMA) with mbarriers in place of cp.async (one
-// instruction per tile), multicast to a cluster of blocks that share an operand (less L2 traffic), a
-// producer warp feeding consumer warpgroups.
+// Next steps, once measured: the bulk tensor copy (TMA) in place of cp.async (rung 9b below),
+// multicast to a cluster of blocks that share an operand (less L2 traffic), a producer warp feeding
+// consumer warpgroups.
 // ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 144-164 registers, 3xTF32
 // 249-255 (three accumulator sets: at the limit, so a change may tip it into spilling, which the
 // compile check reports), no spills.
@@ -111,6 +111,22 @@ __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restri
     }
 }
 
+// A warpgroup's 64 x BN accumulators, at (m0, n0) of C, through the epilogue: acc[4j + i] is
+// C(m0 + 16 warp + lane / 4 + 8 (i / 2), n0 + 8j + 2 (lane % 4) + i % 2) (ptx.cuh's fragment layout).
+template <int BN>
+__device__ __forceinline__ void store_warpgroup_tile(const float (&acc)[BN / 2], float* __restrict__ c,
+                                                     const float* __restrict__ bias, int m0, int n0, int M, int N,
+                                                     float alpha, float beta, int flags)
+{
+    const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+    const int row = m0 + warp * 16 + lane / 4, col = n0 + 2 * (lane % 4);
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            store_output(c, bias, row + 8 * (i / 2), col + 8 * j + i % 2, M, N, acc[4 * j + i], alpha, beta, flags);
+}
+
 // 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small =
 // tf32(x - big) in the tile's twin in `small`; all threads take part, 16 bytes at a time (the split
 // is elementwise, so the swizzle does not matter).
@@ -153,7 +169,7 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
     unsigned char* const smalls = tiles + STAGES * STAGE_BYTES;  // SPLIT: tile t's small parts in buffer t % 2
 
-    const int tid = threadIdx.x, warpgroup = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
+    const int tid = threadIdx.x, warpgroup = tid / 128;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     const int k_tiles = (K + BK - 1) / BK;
@@ -236,12 +252,77 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
     }
     wgmma_wait_group<0>();
     wgmma_fence_operands(acc);
+    store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
+}
 
-    // acc[4j + i] is C(m0 + 64 warpgroup + 16 warp + lane / 4 + 8 (i / 2), n0 + 8j + 2 (lane % 4) + i % 2).
-    const int row = m0 + warpgroup * 64 + warp * 16 + lane / 4, col = n0 + 2 * (lane % 4);
+// ---- 9b. gemm_tf32_wgmma_tma --------------------------------------------------------------------
+// Idea: the loads of rung 9 without the loads: one thread has the tensor memory accelerator copy
+// each tile (ptx.cuh, tma_load_2d), already 128-byte swizzled, zero-filled outside the matrix, its
+// bytes counted on the stage's mbarrier; the warpgroups wait on that mbarrier instead of on their
+// own copies. No copy instructions, addresses or bounds in the other threads' K loop, and the copy
+// engine reads global memory in whole boxes. The wgmma pipeline is rung 9's: tile t's wgmma overlap
+// the next iteration, and a buffer is refilled two tiles after its wgmma were issued.
+//   The copy engine cannot transpose, and wgmma's TF32 operands must be K-major, so this kernel
+// computes C = A B^T for A (M x K) and B (N x K) both k-contiguous; gemm() transposes an MN-major
+// operand into a workspace first (cnn_gpu/ops/gemm.py: TmaPlan), and hands products whose rows are
+// not a multiple of 16 bytes (K % 4 != 0), which a tensor map cannot describe, to rung 9.
+//   The two tensor maps (A's, then B's: 128 bytes each, in global memory) are built by the host: by
+// the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.
+// Expected bottleneck: rung 9's shared-memory bandwidth, less its copies' share of the issue slots;
+// the transposing copy costs a pass over an MN-major operand (for Dense's forward, W). Not measured
+// yet: no Hopper GPU has run it.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
+gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restrict__ c, const float* __restrict__ bias,
+                    int M, int N, int K, float alpha, float beta, int flags)
+{
+    static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats: the box is 32 floats wide");
+    static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
+    static_assert(BM <= 256 && BN <= 256, "a box is at most 256 rows");
+    constexpr int A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 2;
+    static_assert(AHEAD >= 1, "at least one tile loading while one is computed");
+    // 1024 bytes more than the stages and their mbarriers, for the alignment.
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned long long* const landed = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+
+    const int tid = threadIdx.x, warpgroup = tid / 128;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_tiles = (K + BK - 1) / BK;
+    float acc[BN / 2] = {};
+
+    auto load = [&](int k_tile) {  // thread 0's
+        unsigned char* stage = tiles + (k_tile % STAGES) * STAGE_BYTES;
+        unsigned long long* bar = &landed[k_tile % STAGES];
+        mbarrier_arrive_expect_tx(bar, STAGE_BYTES);
+        tma_load_2d(stage, maps, k_tile * BK, m0, bar);
+        tma_load_2d(stage + A_BYTES, maps + 16, k_tile * BK, n0, bar);
+    };
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) mbarrier_init(&landed[s], 1);
+        fence_mbarrier_init();
+        fence_tensormap_acquire(maps);
+        fence_tensormap_acquire(maps + 16);
+        for (int t = 0; t < AHEAD && t < k_tiles; ++t) load(t);
+    }
+    __syncthreads();  // the mbarriers are initialised for every thread
+    for (int t = 0; t < k_tiles; ++t) {
+        mbarrier_wait(&landed[t % STAGES], (t / STAGES) % 2);  // tile t has landed
+        // Every warpgroup has waited for tile t - 2's wgmma, whose buffer the next copy overwrites.
+        __syncthreads();
+        if (tid == 0 && t + AHEAD < k_tiles) load(t + AHEAD);
+
+        const unsigned char* stage = tiles + (t % STAGES) * STAGE_BYTES;
+        const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
+        const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
+        wgmma_fence();
 #pragma unroll
-    for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-            store_output(c, bias, row + 8 * (i / 2), col + 8 * j + i % 2, M, N, acc[4 * j + i], alpha, beta, flags);
+        for (int step = 0; step < BK / 8; ++step)  // 8 floats = 32 bytes = 2 in descriptor units
+            wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
+        wgmma_commit_group();
+        wgmma_wait_group<1>();
+    }
+    wgmma_wait_group<0>();
+    wgmma_fence_operands(acc);
+    store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
 }

@@ -18,6 +18,10 @@
 //   wgmma_fence / wgmma_commit_group / wgmma_wait_group<N> / wgmma_fence_operands
 //                              order wgmma against the registers and shared memory it uses
 //   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
+//   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_wait / fence_mbarrier_init
+//                              a shared-memory barrier that counts arrivals and bytes copied
+//   tma_load_2d                one box of a 2-D tensor, global -> shared, by the copy engine (TMA)
+//   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
 #pragma once
 
 #ifdef CNN_GPU_EMULATE
@@ -457,3 +461,123 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 #endif
 }
 #undef CNN_WGMMA_D8
+
+// ---- mbarrier and the bulk tensor copy (TMA, sm_90) --------------------------------------------------
+// An mbarrier is 8 bytes of shared memory that completes a "phase" once a set number of threads
+// have arrived and a set number of bytes have landed; waiting names the phase by its parity (0, 1,
+// 0, ...). The tensor memory accelerator copies a box of a tensor, described by a 128-byte tensor map
+// (built on the host: cnn_gpu/ops/gemm.py), into shared memory, applying the 128-byte swizzle itself
+// and zero-filling what lies outside the tensor, and counts the bytes against an mbarrier: one
+// instruction from one thread moves a whole tile.
+//
+// The twins: an mbarrier's 8 bytes hold [0:16) arrivals per phase, [16:32) arrivals still due, [32:63)
+// bytes still due, [63] the phase's parity; a copy lands when issued (a kernel that reads its
+// destination before the wait is not caught), and a wait for a phase that has not completed fails
+// the launch, since in the emulator nothing it waits for can still be in flight. The tensor map of
+// the emulator (tma_twin::Map, filled by the host in place of the driver's opaque one) says the same
+// as the real one for the layouts used here: a 2-D float tensor, boxes of 32 floats x rows, 128-byte
+// swizzle.
+#ifdef CNN_GPU_EMULATE
+namespace tma_twin {
+struct Map {
+    unsigned long long magic;  // kMagic: a map the host built for the emulator
+    const float* base;         // element (x, y) is base[y * row_stride + x]
+    unsigned long long width, height, row_stride;  // in floats: x < width, y < height
+    unsigned long long box_width, box_height;
+};
+constexpr unsigned long long kMagic = 0x544d41454d55ull;  // "TMAEMU"
+
+inline unsigned long long& state(unsigned long long* bar) { return *bar; }
+
+inline void complete_if_done(unsigned long long* bar)
+{
+    unsigned long long& s = state(bar);
+    const unsigned long long count = s & 0xffff, due = (s >> 16) & 0xffff, bytes = (s >> 32) & 0x7fffffff;
+    if (due == 0 && bytes == 0) s = (count | (count << 16)) | ((~s) & (1ull << 63));  // next phase
+}
+}  // namespace tma_twin
+#endif
+
+// Initialise an mbarrier for `count` arrivals per phase (one thread, before anyone uses it).
+__device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned count)
+{
+#ifdef CNN_GPU_EMULATE
+    *bar = count | (count << 16);
+#else
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(shared_address(bar)), "r"(count) : "memory");
+#endif
+}
+
+// Make the initialised mbarriers visible to the copy engine (then a __syncthreads for the threads).
+__device__ __forceinline__ void fence_mbarrier_init()
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+
+// Arrive, and announce `bytes` more to land in this phase (before the copies that bring them).
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned long long* bar, unsigned bytes)
+{
+#ifdef CNN_GPU_EMULATE
+    unsigned long long& s = tma_twin::state(bar);
+    if (((s >> 16) & 0xffff) == 0) cnn_emu::fail("mbarrier_arrive_expect_tx: more arrivals than the phase counts");
+    s = s - (1ull << 16) + (static_cast<unsigned long long>(bytes) << 32);
+    tma_twin::complete_if_done(bar);
+#else
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+                 :: "r"(shared_address(bar)), "r"(bytes) : "memory");
+#endif
+}
+
+// Wait until the phase of parity `parity` has completed.
+__device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned parity)
+{
+#ifdef CNN_GPU_EMULATE
+    if ((tma_twin::state(bar) >> 63) == parity)
+        cnn_emu::fail("mbarrier_wait for a phase that has not completed: in the emulator its copies would have "
+                      "landed already, so they were never issued");
+#else
+    asm volatile(
+        "{ .reg .pred done;\n"
+        "WAIT: mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra WAIT; }\n" :: "r"(shared_address(bar)), "r"(parity) : "memory");
+#endif
+}
+
+// Before the first copy by a tensor map in global memory: the copy engine reads maps through a
+// proxy of its own, which may hold an older map from the same address (the host writes each launch's
+// maps into memory an earlier launch's may have used).
+__device__ __forceinline__ void fence_tensormap_acquire(const void* map)
+{
+#ifndef CNN_GPU_EMULATE
+    asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(map) : "memory");
+#endif
+}
+
+// Copy the box at (x, y) (x along the contiguous dimension) of the tensor `map` describes into
+// `smem_dst` (1024-byte aligned for the 128-byte swizzle), counting its bytes against `bar`.
+// `map` is the tensor map's address in global memory.
+__device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int x, int y, unsigned long long* bar)
+{
+#ifdef CNN_GPU_EMULATE
+    const tma_twin::Map& m = *static_cast<const tma_twin::Map*>(map);
+    if (m.magic != tma_twin::kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
+    unsigned char* dst = static_cast<unsigned char*>(smem_dst);
+    for (int row = 0; row < int(m.box_height); ++row)
+        for (int k = 0; k < 32; ++k) {
+            const long long gx = (long long)x + k, gy = (long long)y + row;
+            const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
+            const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
+            std::memcpy(dst + swizzle_128b_offset(row, k), &value, sizeof value);
+        }
+    unsigned long long& s = tma_twin::state(bar);
+    const unsigned long long bytes = m.box_width * m.box_height * 4;
+    if (((s >> 32) & 0x7fffffff) < bytes) cnn_emu::fail("tma_load_2d: more bytes landed than mbarrier_arrive_expect_tx announced");
+    s -= bytes << 32;
+    tma_twin::complete_if_done(bar);
+#else
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+                 :: "r"(shared_address(smem_dst)), "l"(map), "r"(x), "r"(y), "r"(shared_address(bar)) : "memory");
+#endif
+}

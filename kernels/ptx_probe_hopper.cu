@@ -36,3 +36,26 @@ extern "C" __global__ void probe_wgmma_tf32_m64n128k8(const float* __restrict__ 
     wgmma_fence_operands(d);
     for (int i = 0; i < 64; ++i) d_frags[t * 64 + i] = d[i];
 }
+
+// One tma_load_2d of the box at (x, y) (x along the rows) of the matrix `map` describes, boxes of 32
+// floats x box_rows, into a 128-byte-swizzled tile; out[r * 32 + k] receives the tile's float (r, k)
+// read back through the swizzle (zero where the box lies outside the matrix). Dynamic shared memory:
+// box_rows * 128 + 8 (the mbarrier) + 1024 bytes.
+extern "C" __global__ void probe_tma_load_2d(const unsigned long long* __restrict__ map, float* __restrict__ out, int x,
+                                             int y, int box_rows)
+{
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const tile = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned long long* const landed = reinterpret_cast<unsigned long long*>(tile + box_rows * 128);
+    if (threadIdx.x == 0) {
+        mbarrier_init(landed, 1);
+        fence_mbarrier_init();
+        fence_tensormap_acquire(map);
+        mbarrier_arrive_expect_tx(landed, box_rows * 128);
+        tma_load_2d(tile, map, x, y, landed);
+    }
+    __syncthreads();
+    mbarrier_wait(landed, 0);
+    for (int i = threadIdx.x; i < box_rows * 32; i += blockDim.x)
+        out[i] = *reinterpret_cast<const float*>(tile + swizzle_128b_offset(i / 32, i % 32));
+}

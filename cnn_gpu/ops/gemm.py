@@ -12,9 +12,10 @@ import functools
 import os
 from dataclasses import dataclass, replace
 
-from cnn_gpu.cuda import autotune
+from cnn_gpu.cuda import autotune, tensor_map
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
+from cnn_gpu.ops.transpose import transpose
 
 
 def gemm_reference(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False):
@@ -143,11 +144,12 @@ class Tiling:
             return rows * (self.block_k + 4) if k_contiguous else self.block_k * (rows + mn_pad)
         return self.stages * (tile(self.block_m, not trans_a) + tile(self.block_n, trans_b)) * 4
 
-    def swizzled_shared_bytes(self, split: bool) -> int:
+    def swizzled_shared_bytes(self, split: bool, tma: bool = False) -> int:
         """Dynamic shared memory of gemm_tf32_wgmma: ``stages`` x (A tile + B tile), 128 bytes (32 floats
-        of k) per row of either, two more pairs for 3xTF32's small parts (``split``), and 1024 bytes to
-        align the tiles to the swizzle's period."""
-        return (self.stages + 2 * split) * (self.block_m + self.block_n) * 128 + 1024
+        of k) per row of either, two more pairs for 3xTF32's small parts (``split``), an 8-byte mbarrier
+        per stage for gemm_tf32_wgmma_tma (``tma``), and 1024 bytes to align the tiles to the swizzle's
+        period."""
+        return (self.stages + 2 * split) * (self.block_m + self.block_n) * 128 + 8 * self.stages * tma + 1024
 
 
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
@@ -192,6 +194,7 @@ class GemmVariant:
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
     swizzled: bool = False  # its tiles are wgmma's 128-byte-swizzled ones (Tiling.swizzled_shared_bytes)
     split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take two buffers of their own
+    tma: bool = False  # its tiles come by the bulk tensor copy: it takes tensor maps, not A and B (TmaPlan)
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -208,7 +211,7 @@ class GemmVariant:
 
     def shared_mem(self, trans_a, trans_b):
         if self.swizzled:
-            return self.tiling.swizzled_shared_bytes(self.split)
+            return self.tiling.swizzled_shared_bytes(self.split, self.tma)
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
@@ -234,6 +237,8 @@ GEMM_VARIANTS = {v.name: v for v in [
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
     GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_TILING, swizzled=True),
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
+    GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_TILING,
+                swizzled=True, tma=True),
 ]}
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
@@ -242,8 +247,12 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
+# gemm_tf32_wgmma_tma takes the tensor maps of A and B^T (cnn_gpu/cuda/tensor_map.py) in their place,
+# one kernel for every transpose (TmaPlan makes the operands k-contiguous).
+TMA_PARAMS = [Array("maps", "uint64", ndim=1), *GEMM_PARAMS[2:]]
 GEMM_KERNELS = {
-    (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b), GEMM_PARAMS)
+    (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b),
+                                             TMA_PARAMS if variant.tma else GEMM_PARAMS)
     for variant in GEMM_VARIANTS.values()
     for trans_a, trans_b in TRANSPOSES
 }
@@ -357,6 +366,37 @@ class GemmPlan:
                                    backend)
 
 
+class TmaPlan:
+    """gemm_tf32_wgmma_tma for one problem, kept like a GemmPlan. At each call the operands are made
+    k-contiguous (an MN-major one transposed into a new array: the copy engine cannot transpose, and
+    wgmma's TF32 operands must be K-major) and their tensor maps built (the arrays change from call to
+    call). What a map cannot describe (K % 4 != 0, an operand not 16-byte aligned) runs rung 9's
+    cp.async kernel at the same tiling instead."""
+
+    def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
+        self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
+        self.geometry = check_launch(variant.grid(m, n), variant.threads(), variant.shared_mem(trans_a, trans_b),
+                                     kernel.name)
+        self.scalars = kernel.cast(M=m, N=n, K=k)
+        self.flags, = kernel.cast(flags=flags)
+        cp_async = GEMM_VARIANTS["gemm_tf32_wgmma"]
+        assert cp_async.tiling == variant.tiling, "rung 9 stands in for 9b at the same tiling"
+        self.fallback = GemmPlan(GEMM_KERNELS["gemm_tf32_wgmma", trans_a, trans_b], cp_async, trans_a, trans_b, m, n,
+                                 k, flags, backend, device)
+        self.k_fits = k % 4 == 0
+
+    def __call__(self, a, b, c, bias, alpha, beta, backend):
+        if self.k_fits:
+            a_rows = transpose(a, backend=backend) if self.trans_a else a  # M x K
+            b_rows = b if self.trans_b else transpose(b, backend=backend)  # N x K
+            if tensor_map.fits(a_rows) and tensor_map.fits(b_rows):
+                maps = tensor_map.maps(backend, [(a_rows, self.tiling.block_m), (b_rows, self.tiling.block_n)])
+                self.kernel.launch_checked(self.geometry, (maps, c, bias, *self.scalars, alpha, beta, self.flags),
+                                           backend)
+                return
+        self.fallback(a, b, c, bias, alpha, beta, backend)
+
+
 # Every plan made in this process, by (kernel, m, n, k, flags, backend, device); a kernel stands for
 # its variant and transposes. Training runs the same few problems per Dense layer at every step.
 _PLANS: dict = {}
@@ -366,7 +406,7 @@ def _plan(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
     key = (kernel, m, n, k, flags, backend, device)
     plan = _PLANS.get(key)
     if plan is None:
-        plan_type = SplitKPlan if variant.name == "gemm_split_k" else GemmPlan
+        plan_type = SplitKPlan if variant.name == "gemm_split_k" else TmaPlan if variant.tma else GemmPlan
         plan = _PLANS[key] = plan_type(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device)
     return plan
 

@@ -526,3 +526,16 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
     for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),
                                           ((512, 5408, 64), (False, True)), ((5408, 64, 512), (True, False))]:
         check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
+
+
+def test_the_tma_rung_copies_by_tensor_maps_where_they_fit_and_hands_the_rest_to_rung_9(rng, monkeypatch):
+    from cnn_gpu.cuda import tensor_map
+
+    described, maps = [], tensor_map.maps
+    monkeypatch.setattr(tensor_map, "maps", lambda backend, operands: described.append(
+        [tuple(x.shape) for x, _ in operands]) or maps(backend, operands))
+    # A.B: B (100 x 264) is transposed into a k-contiguous 264 x 100 first; K = 33 has rows a map
+    # cannot describe, so that product runs on rung 9's copies.
+    check_variant(rng, "emulate", "gemm_tf32_wgmma_tma", 136, 264, 100, False, False, epilogue=True)
+    check_variant(rng, "emulate", "gemm_tf32_wgmma_tma", 36, 40, 33, True, False, epilogue=True)
+    assert described == [[(136, 100), (264, 100)]]

@@ -82,8 +82,9 @@ def test_refilling_a_buffer_that_a_wgmma_in_flight_reads_is_caught(rng):
 
 
 def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
-    code = planted(kernel_path("gemm_wgmma.cu"), "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
-                   "    wgmma_fence_operands(acc);")
+    tail = "        else if (k_tiles > 0) add_chain(chains[1]);\n    }\n"
+    code = planted(kernel_path("gemm_wgmma.cu"), tail + "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
+                   tail + "    wgmma_fence_operands(acc);")
     with pytest.raises(KernelFault, match="exited with wgmma in flight"):
         launch_wgmma_gemm(code, rng)
 
@@ -94,3 +95,23 @@ def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
                    "            wgmma_commit_group();\n            acc[0] += 1.0f;\n            wgmma_wait_group<1>();")
     with pytest.raises(KernelFault, match="accumulators of a wgmma in flight were written"):
         launch_wgmma_gemm(code, rng)
+
+
+def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
+    # gemm_tf32_wgmma_tma's copies one tile further ahead land where the previous tile's wgmma read.
+    from cnn_gpu.cuda import tensor_map
+    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+    code = planted(kernel_path("gemm_wgmma.cu"), "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 2;",
+                   "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 1;")
+    variant = GEMM_VARIANTS["gemm_tf32_wgmma_tma"]
+    name = variant.expression(False, True)
+    m, n, k = 130, 136, 200
+    a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
+    c, bias = poisoned((m, n)), np.zeros(n, np.float32)
+    maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m), (b, variant.tiling.block_n)])
+    module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
+    with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
+        module.get_function(name)(variant.grid(m, n), variant.threads(),
+                                  (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0),
+                                   np.float32(0.0), np.int32(0)), shared_mem=variant.shared_mem(False, True))

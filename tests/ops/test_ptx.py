@@ -8,8 +8,9 @@ hardware are held to one model.
 import numpy as np
 import pytest
 
+from cnn_gpu.cuda import tensor_map
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, runs_here
-from helpers import on_backend, to_host
+from helpers import on_backend, random_array, to_host
 
 F32_TO_TF32 = Kernel("ptx_probe.cu", "probe_f32_to_tf32",
                      [Array("x", "float32"), Array("bits", "uint32"), Scalar("n", "int32")])
@@ -19,6 +20,9 @@ MMA = Kernel("ptx_probe.cu", "probe_mma_tf32_m16n8k8",
 WGMMA = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8",
                [Array("a", "float32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
                 Array("d_frags", "float32"), Scalar("step", "int32")])
+TMA_LOAD = Kernel("ptx_probe_hopper.cu", "probe_tma_load_2d",
+                  [Array("map", "uint64", ndim=1), Array("out", "float32"), Scalar("x", "int32"), Scalar("y", "int32"),
+                   Scalar("box_rows", "int32")])
 CP_ASYNC = Kernel("ptx_probe.cu", "probe_cp_async",
                   [Array("first", "float32"), Array("second", "float32"), Array("src_bytes", "int32"),
                    Array("out", "float32"), Scalar("width", "int32")])
@@ -223,3 +227,28 @@ def test_wgmma_cuts_its_operands_to_tf32_and_rounds_toward_zero(rng, hopper_back
     c = rng.uniform(-1, 1, (64, 128)).astype(np.float32)
     exact = truncate_to_tf32(a).astype(np.float64) @ truncate_to_tf32(b_t).astype(np.float64).T + c
     np.testing.assert_array_equal(run_wgmma(a, b_t, c, 1, hopper_backend), round_toward_zero_to_float32(exact))
+
+
+# --- cp.async.bulk.tensor (TMA) with an mbarrier (sm_90) ---------------------------------------------
+@pytest.mark.parametrize("x,y", [(0, 0), (32, 8), (-8, -3), (40, 50)], ids=["inside", "inside2", "before", "past"])
+def test_tma_copies_a_box_and_zero_fills_what_lies_outside(rng, hopper_backend, x, y):
+    # A 60 x 72 matrix (rows of 72 floats, a multiple of 4 as a tensor map needs), boxes of 32 x 16.
+    matrix = random_array(rng, (60, 72))
+    box_rows = 16
+    device_matrix = on_backend(matrix, hopper_backend)
+    maps = tensor_map.maps(hopper_backend, [(device_matrix, box_rows)])
+    out = on_backend(np.full(box_rows * 32, np.nan, np.float32), hopper_backend)
+    TMA_LOAD((1,), (128,), (maps, out, x, y, box_rows), shared_mem=box_rows * 128 + 8 + 1024, backend=hopper_backend)
+    padded = np.zeros((60 + 2 * box_rows, 72 + 64), np.float32)
+    padded[box_rows:box_rows + 60, 32:32 + 72] = matrix
+    expected = padded[y + box_rows:y + 2 * box_rows, x + 32:x + 64]
+    np.testing.assert_array_equal(to_host(out).reshape(box_rows, 32), expected)
+
+
+def test_a_tensor_map_describes_only_whole_16_byte_rows_from_an_aligned_start():
+    matrix = np.zeros((8, 12), np.float32)
+    assert tensor_map.fits(matrix) == (matrix.ctypes.data % 16 == 0)
+    assert not tensor_map.fits(np.zeros((8, 13), np.float32))
+    words = tensor_map.maps("emulate", [(matrix, 16)])
+    assert words.dtype == np.uint64 and words.shape == (tensor_map.MAP_WORDS,)
+    assert list(words[:7]) == [tensor_map.EMULATOR_MAGIC, matrix.ctypes.data, 12, 8, 12, 32, 16]
