@@ -278,10 +278,12 @@ _SWEEP_TILINGS = {
                         # Two blocks per SM (128 registers a thread, 2 x 97 KB): one block's wgmma run
                         # while the other waits at its barrier, the overlap a producer warp would give.
                         Tiling(128, 128, 32, 64, 128, stages=3, min_blocks=2, group_threads=128)],
+    "gemm_tf32_wgmma_tma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
-_SWEEP_KERNELS = {variant: Kernel(variant.file, variant.expression(False, False), GEMM_PARAMS, options=SWEEP_OPTIONS)
+_SWEEP_KERNELS = {variant: Kernel(variant.file, variant.expression(False, False),
+                                   TMA_PARAMS if variant.tma else GEMM_PARAMS, options=SWEEP_OPTIONS)
                   for variant in GEMM_SWEEP}
 
 
@@ -371,7 +373,7 @@ class TmaPlan:
     k-contiguous (an MN-major one transposed into a new array: the copy engine cannot transpose, and
     wgmma's TF32 operands must be K-major) and their tensor maps built (the arrays change from call to
     call). What a map cannot describe (K % 4 != 0, an operand not 16-byte aligned) runs rung 9's
-    cp.async kernel at the same tiling instead."""
+    cp.async kernel (at its own tiling) instead."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
@@ -379,10 +381,8 @@ class TmaPlan:
                                      kernel.name)
         self.scalars = kernel.cast(M=m, N=n, K=k)
         self.flags, = kernel.cast(flags=flags)
-        cp_async = GEMM_VARIANTS["gemm_tf32_wgmma"]
-        assert cp_async.tiling == variant.tiling, "rung 9 stands in for 9b at the same tiling"
-        self.fallback = GemmPlan(GEMM_KERNELS["gemm_tf32_wgmma", trans_a, trans_b], cp_async, trans_a, trans_b, m, n,
-                                 k, flags, backend, device)
+        self.fallback = GemmPlan(GEMM_KERNELS["gemm_tf32_wgmma", trans_a, trans_b], GEMM_VARIANTS["gemm_tf32_wgmma"],
+                                 trans_a, trans_b, m, n, k, flags, backend, device)
         self.k_fits = k % 4 == 0
 
     def __call__(self, a, b, c, bias, alpha, beta, backend):
