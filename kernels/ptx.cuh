@@ -466,7 +466,7 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 // An mbarrier is 8 bytes of shared memory that completes a "phase" once a set number of threads
 // have arrived and a set number of bytes have landed; waiting names the phase by its parity (0, 1,
 // 0, ...). The tensor memory accelerator copies a box of a tensor, described by a 128-byte tensor map
-// (built on the host: cnn_gpu/ops/gemm.py), into shared memory, applying the 128-byte swizzle itself
+// (built on the host: cnn_gpu/cuda/tensor_map.py), into shared memory, applying the 128-byte swizzle
 // and zero-filling what lies outside the tensor, and counts the bytes against an mbarrier: one
 // instruction from one thread moves a whole tile.
 //
