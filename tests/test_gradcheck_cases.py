@@ -1,5 +1,3 @@
-import pytest
-
 from cnn_gpu import cli, gradcheck_cases, layers
 
 

@@ -31,7 +31,7 @@ from .dispatch import KERNEL_BACKENDS, default_kernel_backend, open_module
 # CUDA's launch limits, defined once (the emulator enforces them too).
 from .emulate.module import MAX_BLOCK, MAX_GRID, MAX_THREADS_PER_BLOCK
 from .errors import KernelArgumentError
-from .sources import kernel_path, target_arch
+from .sources import compute_capability, kernel_path, target_arch
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def runs_here(file: str, backend: str) -> bool:
         return True
     import cupy
 
-    return arch.removeprefix("sm_").rstrip("a") == cupy.cuda.Device().compute_capability
+    return compute_capability(arch) == cupy.cuda.Device().compute_capability
 
 
 def resolve_backend(backend: str | None) -> str:

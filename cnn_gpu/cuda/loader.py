@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cnn_gpu.utils.files import atomic_write
 
-from .sources import cache_folder, kernels_dir
+from .sources import cache_folder, compute_capability, kernels_dir
 
 # Above this, a kernel may use dynamic shared memory only after raising its own limit.
 DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024
@@ -112,7 +112,7 @@ class CudaModule:
         self.name_expressions = tuple(sorted(set(name_expressions))) if name_expressions else None
         self.arch = cupy.cuda.Device().compute_capability
         target = target_architecture(self.options)
-        if target is not None and target.rstrip("a").removeprefix("sm_") != self.arch:
+        if target is not None and compute_capability(target) != self.arch:
             raise RuntimeError(f"{self.label} is built for {target} only; this GPU is sm_{self.arch}")
         key = (hashlib.sha256(code.encode()).hexdigest(), self.options, self.name_expressions, self.arch)
         if key not in CudaModule._builds:

@@ -43,6 +43,12 @@ def target_arch(file: str) -> str | None:
     return ARCH_SPECIFIC.get(file)
 
 
+def compute_capability(arch: str) -> str:
+    """The compute capability, as CuPy spells it, of the GPUs an architecture target runs on:
+    ``"sm_90a"`` (and ``"sm_90"``) -> ``"90"``."""
+    return arch.removeprefix("sm_").rstrip("a")
+
+
 def kernel_files() -> list[Path]:
     """Every ``*.cu`` file present, sorted by name: the compile check covers each."""
     return sorted(kernels_dir().glob("*.cu"))

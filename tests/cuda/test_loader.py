@@ -4,7 +4,6 @@ NVRTC runs on the CPU, so every kernel file is compiled here exactly as the GPU 
 compile it (same options, same name expressions); only CuPy's device query is stood in for.
 """
 
-import numpy as np
 import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cnn_gpu.datasets as datasets
-from cnn_gpu.datasets import catalog, fetch
+from cnn_gpu.datasets import catalog
 from cnn_gpu.datasets.fetch import Remote
 from dataset_files import IDX_STEMS, idx_bytes, random_split, write_cifar_dataset, write_idx_dataset
 
