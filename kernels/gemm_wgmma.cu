@@ -29,11 +29,15 @@
 // error at 16 x 16 x 4096 is 6.8e-4, against rung 8's 2.5e-4. TF32's tolerance (about 1e-3) holds.
 // SPLIT = true is 3xTF32 (gemm_3xtf32_wgmma), as in rung 8: once a tile has landed, the block
 // splits each float in place into big = tf32(x) and small = tf32(x - big), the small parts in a
-// buffer of their own (two, used in turn), and each warpgroup runs small * big, big * small, then
-// big * big for the tile's four k-steps as one chain of 12 wgmma from zero, in registers of its own,
-// and adds it to its accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain
-// rounds toward zero at every step, so it stays one K-tile short) once the next tile's chain is
-// issued: two chains, in turn, keep the tensor core busy across the barriers as TF32's one does.
+// buffer of their own, and each warpgroup runs small * big, big * small, then big * big for the
+// tile's four k-steps as one chain of 12 wgmma from zero, in registers of its own, waits for it and
+// adds it to its accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain
+// rounds toward zero at every step, so it stays one K-tile short). Waiting within the tile leaves
+// the tensor core idle while the block splits and meets at its barriers; keeping the chain in flight
+// across them, with a second chain's registers to add from, is what rung 8 does, but ptxas then
+// finds ordinary instructions reading accumulators of a wgmma pipeline in flight and serializes
+// every wgmma of the kernel (info C7514, which the compile check now refuses). Since each tile's
+// wgmma are done within its iteration, the copies run STAGES - 1 tiles ahead.
 // In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7).
 // Expected bottleneck, by arithmetic (nothing is measured yet): shared-memory bandwidth. Per
 // k8-step a warpgroup's wgmma reads 64 x 8 floats of A and BN x 8 of B for 64 x BN x 8 FMAs; at the
@@ -46,12 +50,11 @@
 // default tiling, A.B^T) a K-tile's loop is about 170 instructions per warp, 100 of them the 16-byte
 // copies and their addresses: some 340 issue cycles per SM for 8 warps, under the 512 the tensor
 // core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
-// Next steps, once measured: the bulk tensor copy (TMA) in place of cp.async (rung 9b below),
-// multicast to a cluster of blocks that share an operand (less L2 traffic), a producer warp feeding
-// consumer warpgroups.
+// Next steps, once measured: the bulk tensor copy (TMA) in place of cp.async (rung 9b below), a
+// producer warpgroup feeding consumer warpgroups (rung 9c), multicast to a cluster of blocks that
+// share an operand (less L2 traffic).
 // ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 144-164 registers, 3xTF32
-// 249-255 (three accumulator sets: at the limit, so a change may tip it into spilling, which the
-// compile check reports), no spills.
+// 154-174 (two accumulator sets), no spills.
 
 #include "gemm_common.cuh"
 
@@ -127,6 +130,20 @@ __device__ __forceinline__ void store_warpgroup_tile(const float (&acc)[BN / 2],
             store_output(c, bias, row + 8 * (i / 2), col + 8 * j + i % 2, M, N, acc[4 * j + i], alpha, beta, flags);
 }
 
+// A warpgroup's wgmma for one K-tile: its 64 rows of the stage's A tile (BM rows, first) times the
+// B tile (BN rows, after it), four k-steps of 8 into acc, committed as one group.
+template <int BM, int BN, int BK>
+__device__ __forceinline__ void issue_tile_wgmma(float (&acc)[BN / 2], const unsigned char* stage, int warpgroup)
+{
+    const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
+    const unsigned long long desc_b = wgmma_descriptor_sw128(stage + BM * 128);
+    wgmma_fence();
+#pragma unroll
+    for (int step = 0; step < BK / 8; ++step)  // 8 floats = 32 bytes = 2 in descriptor units
+        wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
+    wgmma_commit_group();
+}
+
 // 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small =
 // tf32(x - big) in the tile's twin in `small`; all threads take part, 16 bytes at a time (the split
 // is elementwise, so the swizzle does not matter).
@@ -159,37 +176,32 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
     static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats");
     static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
     constexpr int NTHREADS = (BM / 64) * 128, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
-    // A tile's wgmma are left running when its iteration ends (they overlap the next barrier, split
-    // and copies), so a buffer is refilled two tiles after its wgmma were issued: the copies run
-    // STAGES - 2 tiles ahead.
-    constexpr int AHEAD = STAGES - 2;
+    // TF32 leaves a tile's wgmma running when its iteration ends (they overlap the next barrier and
+    // copies), so a buffer is refilled two tiles after its wgmma were issued: the copies run
+    // STAGES - 2 tiles ahead. 3xTF32 waits for each tile's wgmma within its iteration (below), so
+    // its copies run STAGES - 1 ahead.
+    constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;
     static_assert(AHEAD >= 1, "at least one tile loading while one is computed");
-    // 1024 bytes more than the stages (and, for 3xTF32, two buffers of small parts) for the alignment.
+    // 1024 bytes more than the stages (and, for 3xTF32, a buffer of small parts) for the alignment.
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned char* const smalls = tiles + STAGES * STAGE_BYTES;  // SPLIT: tile t's small parts in buffer t % 2
+    unsigned char* const smalls = tiles + STAGES * STAGE_BYTES;  // SPLIT: the current tile's small parts
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
     const int k_tiles = (K + BK - 1) / BK;
     float acc[BN / 2] = {};
-    // SPLIT: tile t's chain of 12 wgmma, from zero, in chains[t % 2] (gemm_tensorcore.cu, "Accumulation"),
-    // added to acc once the next tile's chain is issued. Registers cannot be indexed at run time, so
-    // the two are named by fixed indexes in two copies of the code (add_chain, issue_chain).
-    float chains[2][BN / 2];
-    auto add_chain = [&](float (&chain)[BN / 2]) {
-        wgmma_fence_operands(chain);
-#pragma unroll
-        for (int r = 0; r < BN / 2; ++r) acc[r] += chain[r];
-    };
-    auto issue_chain = [&](int t, unsigned long long desc_a, unsigned long long desc_b, float (&chain)[BN / 2],
-                           float (&previous)[BN / 2]) {
-        const unsigned char* small = smalls + (t % 2) * STAGE_BYTES;
-        const unsigned long long small_a = wgmma_descriptor_sw128(small + warpgroup * 64 * 128);
-        const unsigned long long small_b = wgmma_descriptor_sw128(small + A_BYTES);
-#pragma unroll
-        for (int r = 0; r < BN / 2; ++r) chain[r] = 0.0f;
+    wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+    // SPLIT: a tile's chain of 12 wgmma from zero (gemm_tensorcore.cu, "Accumulation"), waited for
+    // and added to acc within the tile's iteration.
+    auto run_chain = [&](const unsigned char* stage) {
+        const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
+        const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
+        const unsigned long long small_a = wgmma_descriptor_sw128(smalls + warpgroup * 64 * 128);
+        const unsigned long long small_b = wgmma_descriptor_sw128(smalls + A_BYTES);
+        float chain[BN / 2] = {};
+        wgmma_fence_operands(chain);  // the zeros are written before the fence below, not moved past it
         wgmma_fence();
         // The small cross terms first, so that they are not lost below big * big's ulp.
 #pragma unroll
@@ -201,8 +213,10 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
         for (int step = 0; step < BK / 8; ++step)
             wgmma_m64k8_tf32<BN>(chain, desc_a + 2 * step, desc_b + 2 * step);
         wgmma_commit_group();
-        wgmma_wait_group<1>();  // tile t - 1's chain is done
-        if (t > 0) add_chain(previous);
+        wgmma_wait_group<0>();
+        wgmma_fence_operands(chain);
+#pragma unroll
+        for (int r = 0; r < BN / 2; ++r) acc[r] += chain[r];
     };
 
     auto load = [&](int k_tile) {
@@ -219,10 +233,10 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
         cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
         unsigned char* const stage = tiles + (t % STAGES) * STAGE_BYTES;
         if constexpr (SPLIT) {
-            // Everybody's copies of tile t have landed, and tile t - 2's wgmma, which read the small
-            // parts' buffer this split overwrites, are done.
+            // Everybody's copies of tile t have landed, and every warpgroup is done with tile t - 1's
+            // wgmma, which read the small parts this split overwrites.
             __syncthreads();
-            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, smalls + (t % 2) * STAGE_BYTES, tid);
+            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, smalls, tid);
         }
         fence_proxy_async_shared();
         // Every thread's writes of tile t are visible to the tensor core, and every warpgroup has
@@ -231,24 +245,12 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
         if (t + AHEAD < k_tiles) load(t + AHEAD);
         cp_async_commit();
 
-        const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
-        const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
         if constexpr (SPLIT) {
-            if (t % 2 == 0) issue_chain(t, desc_a, desc_b, chains[0], chains[1]);
-            else issue_chain(t, desc_a, desc_b, chains[1], chains[0]);
+            run_chain(stage);
         } else {
-            wgmma_fence();
-#pragma unroll
-            for (int step = 0; step < BK / 8; ++step)
-                wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
-            wgmma_commit_group();
+            issue_tile_wgmma<BM, BN, BK>(acc, stage, warpgroup);
             wgmma_wait_group<1>();
         }
-    }
-    if constexpr (SPLIT) {
-        wgmma_wait_group<0>();
-        if (k_tiles % 2 == 1) add_chain(chains[0]);  // the last tile's chain
-        else if (k_tiles > 0) add_chain(chains[1]);
     }
     wgmma_wait_group<0>();
     wgmma_fence_operands(acc);
@@ -290,6 +292,7 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int k_tiles = (K + BK - 1) / BK;
     float acc[BN / 2] = {};
+    wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
 
     auto load = [&](int k_tile) {  // thread 0's
         unsigned char* stage = tiles + (k_tile % STAGES) * STAGE_BYTES;
@@ -312,15 +315,97 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
         __syncthreads();
         if (tid == 0 && t + AHEAD < k_tiles) load(t + AHEAD);
 
-        const unsigned char* stage = tiles + (t % STAGES) * STAGE_BYTES;
-        const unsigned long long desc_a = wgmma_descriptor_sw128(stage + warpgroup * 64 * 128);
-        const unsigned long long desc_b = wgmma_descriptor_sw128(stage + A_BYTES);
-        wgmma_fence();
-#pragma unroll
-        for (int step = 0; step < BK / 8; ++step)  // 8 floats = 32 bytes = 2 in descriptor units
-            wgmma_m64k8_tf32<BN>(acc, desc_a + 2 * step, desc_b + 2 * step);
-        wgmma_commit_group();
+        issue_tile_wgmma<BM, BN, BK>(acc, tiles + (t % STAGES) * STAGE_BYTES, warpgroup);
         wgmma_wait_group<1>();
+    }
+    wgmma_wait_group<0>();
+    wgmma_fence_operands(acc);
+    store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
+}
+
+// ---- 9c. gemm_tf32_wgmma_warp_specialized -------------------------------------------------------
+// Idea: rung 9b still runs its K loop in lockstep: every thread waits at a __syncthreads per tile
+// before thread 0 may refill the buffer the wgmma of two tiles ago read, so the copies run only
+// STAGES - 2 tiles ahead and every warp stalls on the slowest once a tile. Here the block's warps
+// take roles: BM / 64 consumer warpgroups only compute, and one more warpgroup, the producer, only
+// copies (one of its threads issues the tensor copies; the other 127 exit at once). They talk
+// through two mbarriers per stage and never meet at a block barrier in the K loop:
+//   full[s]   the producer announces the stage's bytes and the copy engine counts them in (rung 9b's
+//             mbarrier): a consumer waits on it before its wgmma read the stage;
+//   empty[s]  every consumer thread arrives once the wgmma that read the stage are done: the
+//             producer waits on it before it refills the stage. (One arrival per warp would do,
+//             but only from a branch on the lane, and ptxas serializes every wgmma of a kernel
+//             that branches so while one is in flight: the compile check refuses that.)
+// A consumer keeps one tile's wgmma in flight, as in rungs 9 and 9b: after issuing tile t's and
+// waiting until only that group runs, tile t - 1's are done, so its threads release stage
+// (t - 1) % STAGES. The producer is then STAGES - 1 tiles ahead, not STAGES - 2, and a consumer
+// waits only for data, never for another warpgroup. This is the structure of CUTLASS's and
+// cuBLAS's Hopper kernels ("warp-specialized"), which also hand registers from the producer to the
+// consumers (setmaxnreg) and keep blocks resident across tiles (persistent): not done here.
+//   Phases: stage s is filled for tiles s, s + STAGES, ..., so tile t is full[s]'s completion number
+// t / STAGES (parity (t / STAGES) % 2), and the producer refilling stage s for tile t waits for
+// empty[s]'s completion number t / STAGES - 1, the release of tile t - STAGES. A barrier never runs
+// two phases ahead of its waiter (each side waits for the other), so the parity names the phase.
+//   Default tiling 128 x 256 (two consumer warpgroups of 64 x 256, 128 accumulators a thread, 384
+// threads: at most 168 registers each) with 4 stages of 48 KB: by rung 9's arithmetic the block tile
+// that shared memory can feed at the full tensor rate. Like rung 9b it computes A B^T with both
+// operands k-contiguous (TmaPlan transposes, or falls back to rung 9).
+// Expected bottleneck: the tensor core itself, if L2 delivers the 48 bytes per clock per SM this
+// tile needs (rung 9's arithmetic); the epilogue, which stores straight from registers, is the
+// largest part the K loop does not hide. Not measured yet: no Hopper GPU has run it.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
+gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, float* __restrict__ c,
+                                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta,
+                                 int flags)
+{
+    static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats: the box is 32 floats wide");
+    static_assert(WM == 64 && WN == BN && BM % 64 == 0, "a warpgroup per 64 rows of the block, with all its columns");
+    static_assert(BM <= 256 && BN <= 256, "a box is at most 256 rows");
+    static_assert(STAGES >= 2, "one stage filling while one is computed");
+    constexpr int CONSUMERS = BM / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
+    // 1024 bytes more than the stages and their two mbarriers each, for the alignment.
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    unsigned long long* const empty = full + STAGES;
+
+    const int tid = threadIdx.x, warpgroup = tid / 128;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_tiles = (K + BK - 1) / BK;
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbarrier_init(&full[s], 1);               // the producer's arrival (and the stage's bytes)
+            mbarrier_init(&empty[s], CONSUMERS * 128);  // every consumer thread's
+        }
+        fence_mbarrier_init();
+    }
+    __syncthreads();  // the mbarriers are initialised for every thread; the last block-wide barrier
+
+    if (warpgroup == CONSUMERS) {  // the producer
+        if (tid == CONSUMERS * 128) {
+            fence_tensormap_acquire(maps);
+            fence_tensormap_acquire(maps + 16);
+            for (int t = 0; t < k_tiles; ++t) {
+                const int s = t % STAGES;
+                if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);  // tile t - STAGES released
+                unsigned char* const stage = tiles + s * STAGE_BYTES;
+                mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
+                tma_load_2d(stage, maps, t * BK, m0, &full[s]);
+                tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+            }
+        }
+        return;
+    }
+
+    float acc[BN / 2] = {};
+    wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+    for (int t = 0; t < k_tiles; ++t) {
+        const int s = t % STAGES;
+        mbarrier_wait(&full[s], (t / STAGES) % 2);  // tile t has landed
+        issue_tile_wgmma<BM, BN, BK>(acc, tiles + s * STAGE_BYTES, warpgroup);
+        wgmma_wait_group<1>();  // tile t - 1's wgmma are done (as far as this thread's warp is concerned)
+        if (t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
     }
     wgmma_wait_group<0>();
     wgmma_fence_operands(acc);

@@ -18,7 +18,7 @@
 //   wgmma_fence / wgmma_commit_group / wgmma_wait_group<N> / wgmma_fence_operands
 //                              order wgmma against the registers and shared memory it uses
 //   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
-//   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_wait / fence_mbarrier_init
+//   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_arrive / mbarrier_wait / fence_mbarrier_init
 //                              a shared-memory barrier that counts arrivals and bytes copied
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the copy engine (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
@@ -395,7 +395,8 @@ __device__ __forceinline__ void wgmma_wait_group()
 }
 
 // The compiler sees wgmma's accumulators as written when the instruction issues; after the wait,
-// this pins every later read of them below it.
+// this pins every later read of them below it. Before a wgmma_fence, it pins the ordinary writes of
+// the accumulators (zeroing them) above the fence, as wgmma.fence requires.
 template <int R>
 __device__ __forceinline__ void wgmma_fence_operands(float (&d)[R])
 {
@@ -472,8 +473,9 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 //
 // The twins: an mbarrier's 8 bytes hold [0:16) arrivals per phase, [16:32) arrivals still due, [32:63)
 // bytes still due, [63] the phase's parity; a copy lands when issued (a kernel that reads its
-// destination before the wait is not caught), and a wait for a phase that has not completed fails
-// the launch, since in the emulator nothing it waits for can still be in flight. The tensor map of
+// destination before the wait is not caught), and a wait for a phase that has not completed
+// suspends the thread until other threads' arrivals complete it (cnn_emu::wait_until), or ends the
+// launch as a deadlock when no thread can. The tensor map of
 // the emulator (tma_twin::Map, filled by the host in place of the driver's opaque one) says the same
 // as the real one for the layouts used here: a 2-D float tensor, boxes of 32 floats x rows, 128-byte
 // swizzle.
@@ -495,6 +497,25 @@ inline void complete_if_done(unsigned long long* bar)
     const unsigned long long count = s & 0xffff, due = (s >> 16) & 0xffff, bytes = (s >> 32) & 0x7fffffff;
     if (due == 0 && bytes == 0) s = (count | (count << 16)) | ((~s) & (1ull << 63));  // next phase
 }
+
+inline void arrive(unsigned long long* bar, unsigned long long bytes, const char* who)
+{
+    unsigned long long& s = state(bar);
+    if (((s >> 16) & 0xffff) == 0) cnn_emu::fail(who);
+    s = s - (1ull << 16) + (bytes << 32);
+    complete_if_done(bar);
+}
+
+// A phase of parity p has completed once the barrier's current phase has the other parity.
+struct Waiter {
+    unsigned long long* bar;
+    unsigned parity;
+    static bool done(const void* self)
+    {
+        const Waiter& w = *static_cast<const Waiter*>(self);
+        return (state(w.bar) >> 63) != w.parity;
+    }
+};
 }  // namespace tma_twin
 #endif
 
@@ -520,13 +541,20 @@ __device__ __forceinline__ void fence_mbarrier_init()
 __device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned long long* bar, unsigned bytes)
 {
 #ifdef CNN_GPU_EMULATE
-    unsigned long long& s = tma_twin::state(bar);
-    if (((s >> 16) & 0xffff) == 0) cnn_emu::fail("mbarrier_arrive_expect_tx: more arrivals than the phase counts");
-    s = s - (1ull << 16) + (static_cast<unsigned long long>(bytes) << 32);
-    tma_twin::complete_if_done(bar);
+    tma_twin::arrive(bar, bytes, "mbarrier_arrive_expect_tx: more arrivals than the phase counts");
 #else
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
                  :: "r"(shared_address(bar)), "r"(bytes) : "memory");
+#endif
+}
+
+// Arrive (one of the phase's `count`), announcing no bytes: a consumer saying it is done with a buffer.
+__device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar)
+{
+#ifdef CNN_GPU_EMULATE
+    tma_twin::arrive(bar, 0, "mbarrier_arrive: more arrivals than the phase counts");
+#else
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(shared_address(bar)) : "memory");
 #endif
 }
 
@@ -534,9 +562,8 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned long long* ba
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned parity)
 {
 #ifdef CNN_GPU_EMULATE
-    if ((tma_twin::state(bar) >> 63) == parity)
-        cnn_emu::fail("mbarrier_wait for a phase that has not completed: in the emulator its copies would have "
-                      "landed already, so they were never issued");
+    const tma_twin::Waiter waiter{bar, parity};
+    cnn_emu::wait_until(tma_twin::Waiter::done, &waiter, "an mbarrier phase (mbarrier_wait)");
 #else
     asm volatile(
         "{ .reg .pred done;\n"

@@ -10,7 +10,11 @@ A file that needs an architecture-specific target (``sources.ARCH_SPECIFIC``: wg
 compiled for that one instead.
 
 A kernel fails the check if it spills unless its ``Kernel`` declaration says ``may_spill=True``;
-that flag covers every instance of the template of that name in that file.
+that flag covers every instance of the template of that name in that file. A file also fails if
+ptxas reports a "Potential Performance Loss": an info message, not a warning, so ``-Werror`` lets it
+pass, but it means code that runs far below what its source asks for (wgmma serialized, each one
+waited for before the next issues, when ordinary instructions touch the accumulators of a wgmma in
+flight, or seem to).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ def instantiation_source(file: str, name_expressions) -> str:
     return "\n".join(lines + ["}", ""])
 
 
+_PERFORMANCE_LOSS = re.compile(r"^.*Potential Performance Loss.*$", re.MULTILINE)
 _ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(sm_\d+a?)'")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 _USED = re.compile(r"Used (\d+) registers(?:.*?(\d+) bytes smem)?")
@@ -117,6 +122,8 @@ def compile_file(nvcc: str, path: Path, arch: str, kernels) -> list[KernelResour
     log = done.stdout + done.stderr
     if done.returncode != 0:
         raise CompileCheckError(f"nvcc failed on {path.name} for {arch}:\n{log.replace(str(source), source.name)}")
+    if losses := _PERFORMANCE_LOSS.findall(log):
+        raise CompileCheckError(f"ptxas reports a performance loss in {path.name} for {arch}:\n" + "\n".join(losses))
     entries = parse_ptxas_report(log)
     names = demangle([e["mangled"] for e in entries])
     return [KernelResources(file=path.name, arch=e["arch"], kernel=name, registers=e["registers"],

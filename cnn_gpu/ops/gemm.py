@@ -144,12 +144,13 @@ class Tiling:
             return rows * (self.block_k + 4) if k_contiguous else self.block_k * (rows + mn_pad)
         return self.stages * (tile(self.block_m, not trans_a) + tile(self.block_n, trans_b)) * 4
 
-    def swizzled_shared_bytes(self, split: bool, tma: bool = False) -> int:
-        """Dynamic shared memory of gemm_tf32_wgmma: ``stages`` x (A tile + B tile), 128 bytes (32 floats
-        of k) per row of either, two more pairs for 3xTF32's small parts (``split``), an 8-byte mbarrier
-        per stage for gemm_tf32_wgmma_tma (``tma``), and 1024 bytes to align the tiles to the swizzle's
-        period."""
-        return (self.stages + 2 * split) * (self.block_m + self.block_n) * 128 + 8 * self.stages * tma + 1024
+    def swizzled_shared_bytes(self, split: bool, mbarriers_per_stage: int = 0) -> int:
+        """Dynamic shared memory of the wgmma rungs: ``stages`` x (A tile + B tile), 128 bytes (32 floats
+        of k) per row of either, one more pair for 3xTF32's small parts (``split``), 8-byte mbarriers
+        per stage (one for gemm_tf32_wgmma_tma, two for gemm_tf32_wgmma_warp_specialized), and 1024
+        bytes to align the tiles to the swizzle's period."""
+        return ((self.stages + split) * (self.block_m + self.block_n) * 128 + 8 * self.stages * mbarriers_per_stage
+                + 1024)
 
 
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
@@ -173,10 +174,17 @@ TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or to nvcc may tip
 # one into spilling (the compile check fails then); the old default, at 214-241, is the fallback.
 TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
-# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and two
+# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and one
 # more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
 # kernels use.
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
+# The warp-specialized rung: two consumer warpgroups of 64 x 256 (128 accumulators a thread), and
+# the producer's warpgroup besides (GemmVariant.warp_specialized), 4 stages of 48 KB. Not yet run.
+WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
+
+
+# gemm_tf32_wgmma_warp_specialized's producer: one warpgroup, of which one thread issues the copies.
+PRODUCER_THREADS = 128
 
 
 @dataclass(frozen=True)
@@ -193,8 +201,9 @@ class GemmVariant:
     tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
     swizzled: bool = False  # its tiles are wgmma's 128-byte-swizzled ones (Tiling.swizzled_shared_bytes)
-    split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take two buffers of their own
+    split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take a buffer of their own
     tma: bool = False  # its tiles come by the bulk tensor copy: it takes tensor maps, not A and B (TmaPlan)
+    warp_specialized: bool = False  # a producer warpgroup besides the tiling's, and a 2nd mbarrier per stage
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -202,7 +211,7 @@ class GemmVariant:
         return self.template.format(ta=b(trans_a), tb=b(trans_b), tiling=tiling)
 
     def threads(self):
-        return (self.tiling.threads,) if self.tiling else self.block
+        return (self.tiling.threads + PRODUCER_THREADS * self.warp_specialized,) if self.tiling else self.block
 
     def grid(self, m, n):
         tile = (self.tiling.block_m, self.tiling.block_n) if self.tiling else self.tile
@@ -211,7 +220,7 @@ class GemmVariant:
 
     def shared_mem(self, trans_a, trans_b):
         if self.swizzled:
-            return self.tiling.swizzled_shared_bytes(self.split, self.tma)
+            return self.tiling.swizzled_shared_bytes(self.split, self.tma + self.warp_specialized)
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
@@ -239,6 +248,8 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
     GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_TILING,
                 swizzled=True, tma=True),
+    GemmVariant("gemm_tf32_wgmma_warp_specialized", _WGMMA, "gemm_tf32_wgmma_warp_specialized<{tiling}>",
+                tf32=True, tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True),
 ]}
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
@@ -247,8 +258,9 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
-# gemm_tf32_wgmma_tma takes the tensor maps of A and B^T (cnn_gpu/cuda/tensor_map.py) in their place,
-# one kernel for every transpose (TmaPlan makes the operands k-contiguous).
+# The TMA rungs (gemm_tf32_wgmma_tma, gemm_tf32_wgmma_warp_specialized) take the tensor maps of A and
+# B^T (cnn_gpu/cuda/tensor_map.py) in their place, one kernel for every transpose (TmaPlan makes the
+# operands k-contiguous).
 TMA_PARAMS = [Array("maps", "uint64", ndim=1), *GEMM_PARAMS[2:]]
 GEMM_KERNELS = {
     (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b),
@@ -279,6 +291,9 @@ _SWEEP_TILINGS = {
                         # while the other waits at its barrier, the overlap a producer warp would give.
                         Tiling(128, 128, 32, 64, 128, stages=3, min_blocks=2, group_threads=128)],
     "gemm_tf32_wgmma_tma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)],
+    "gemm_tf32_wgmma_warp_specialized": [WGMMA_WS_TILING, Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
+                                         Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
+                                         Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
@@ -369,10 +384,10 @@ class GemmPlan:
 
 
 class TmaPlan:
-    """gemm_tf32_wgmma_tma for one problem, kept like a GemmPlan. At each call the operands are made
+    """A TMA rung (gemm_tf32_wgmma_tma, gemm_tf32_wgmma_warp_specialized) for one problem, kept like a GemmPlan. At each call the operands are made
     k-contiguous (an MN-major one transposed into a new array: the copy engine cannot transpose, and
     wgmma's TF32 operands must be K-major) and their tensor maps built (the arrays change from call to
-    call). What a map cannot describe (K % 4 != 0, an operand not 16-byte aligned) runs rung 9's
+    call). What a map cannot describe (K = 0, K % 4 != 0, an operand not 16-byte aligned) runs rung 9's
     cp.async kernel (at its own tiling) instead."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
@@ -383,7 +398,7 @@ class TmaPlan:
         self.flags, = kernel.cast(flags=flags)
         self.fallback = GemmPlan(GEMM_KERNELS["gemm_tf32_wgmma", trans_a, trans_b], GEMM_VARIANTS["gemm_tf32_wgmma"],
                                  trans_a, trans_b, m, n, k, flags, backend, device)
-        self.k_fits = k % 4 == 0
+        self.k_fits = k > 0 and k % 4 == 0  # the driver refuses a tensor map with an empty dimension
 
     def __call__(self, a, b, c, bias, alpha, beta, backend):
         if self.k_fits:

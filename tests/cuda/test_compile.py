@@ -56,6 +56,30 @@ def test_a_warning_is_an_error(tmp_path):
 
 
 @needs_nvcc
+def test_a_serialized_wgmma_is_an_error(tmp_path):
+    # Reading the accumulators of a wgmma still in flight: ptxas makes every wgmma of the kernel wait
+    # for the one before, and says so only as an info line ("Potential Performance Loss").
+    planted = tmp_path / "planted.cu"
+    planted.write_text(
+        '#include "ptx.cuh"\n'
+        'extern "C" __global__ void k(float* out, unsigned long long desc) {\n'
+        '    float d[64] = {};\n'
+        '    for (int i = 0; i < 4; ++i) {\n'
+        '        wgmma_fence();\n'
+        '        wgmma_m64k8_tf32<128>(d, desc, desc);\n'
+        '        wgmma_commit_group();\n'
+        '        out[i] = d[i];  // too early: the wait below is what makes d readable\n'
+        '        wgmma_wait_group<1>();\n'
+        '    }\n'
+        '    wgmma_wait_group<0>();\n'
+        '    wgmma_fence_operands(d);\n'
+        '    out[threadIdx.x] = d[0];\n'
+        '}\n')
+    with pytest.raises(CompileCheckError, match="performance loss.*\n.*wgmma.mma_async instructions are serialized"):
+        compile_check.compile_file(NVCC, planted, "sm_90a", [])
+
+
+@needs_nvcc
 def test_every_kernel_compiles_for_every_arch_without_warnings_or_unplanned_spills():
     rows = compile_check.check_all(NVCC)
     compile_check.save_report(rows, compile_check.report_key(NVCC))

@@ -4,7 +4,7 @@ reductions, templates with static shared memory, printf."""
 import numpy as np
 import pytest
 
-from cnn_gpu.cuda.emulate import EmulatedModule, ScheduleDependenceError
+from cnn_gpu.cuda.emulate import DeadlockError, EmulatedModule, ScheduleDependenceError
 
 ATOMICS = r"""
 extern "C" __global__ void atomics(int* i, unsigned* u, unsigned long long* ull, float* f, double* d) {
@@ -189,3 +189,44 @@ def test_qualifiers_constant_memory_and_aligned_structs(rng):
     EmulatedModule(code=QUALIFIERS).get_function("qualified")(1, 128, (x, y))
     expected = 2 * x[::-1] + np.array([1, 10, 100, 1000], np.float32)[np.arange(128) % 4] * 0.5 + 16
     np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+# cnn_emu::wait_until: the primitive behind ptx.cuh's mbarrier_wait twin. Thread 0 waits for a flag
+# that the block's last thread sets: the waiter must read the value written before the flag
+# (whichever order runs first), a condition already true must not suspend, and one that nothing
+# makes true is a deadlock that says what was waited for.
+WAIT_UNTIL = r"""
+__device__ bool flag_is_set(const void* flag) { return *static_cast<const volatile int*>(flag) != 0; }
+
+extern "C" __global__ void handoff(int* out, int set_flag) {
+    __shared__ int flag, value;
+    if (threadIdx.x == 0) {
+        flag = 0;
+        value = -1;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        cnn_emu::wait_until(flag_is_set, &flag, "the handoff flag");
+        out[0] = value;
+        cnn_emu::wait_until(flag_is_set, &flag, "the flag again");  // already set: returns at once
+        return;
+    }
+    if (threadIdx.x == blockDim.x - 1 && set_flag) {
+        value = 42;
+        flag = 1;
+    }
+}
+"""
+
+
+def test_wait_until_resumes_a_waiter_once_another_thread_makes_its_condition_true():
+    kernel = EmulatedModule(code=WAIT_UNTIL).get_function("handoff")
+    out = np.zeros(1, np.int32)
+    kernel(1, 64, (out, np.int32(1)))
+    assert out[0] == 42
+
+
+def test_wait_until_that_nothing_satisfies_is_a_deadlock_naming_the_condition():
+    kernel = EmulatedModule(code=WAIT_UNTIL).get_function("handoff")
+    with pytest.raises(DeadlockError, match=r"thread 0 wait for the handoff flag at \S+:\d+\n  threads 1-63 have exited"):
+        kernel(1, 64, (np.zeros(1, np.int32), np.int32(0)))

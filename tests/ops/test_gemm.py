@@ -528,14 +528,17 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
         check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
 
 
-def test_the_tma_rung_copies_by_tensor_maps_where_they_fit_and_hands_the_rest_to_rung_9(rng, monkeypatch):
+@pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized"])
+def test_the_tma_rungs_copy_by_tensor_maps_where_they_fit_and_hand_the_rest_to_rung_9(rng, monkeypatch, variant):
     from cnn_gpu.cuda import tensor_map
 
     described, maps = [], tensor_map.maps
     monkeypatch.setattr(tensor_map, "maps", lambda backend, operands: described.append(
         [tuple(x.shape) for x, _ in operands]) or maps(backend, operands))
-    # A.B: B (100 x 264) is transposed into a k-contiguous 264 x 100 first; K = 33 has rows a map
-    # cannot describe, so that product runs on rung 9's copies.
-    check_variant(rng, "emulate", "gemm_tf32_wgmma_tma", 136, 264, 100, False, False, epilogue=True)
-    check_variant(rng, "emulate", "gemm_tf32_wgmma_tma", 36, 40, 33, True, False, epilogue=True)
+    # A.B: B (100 x 264) is transposed into a k-contiguous 264 x 100 first, and the 4 K-tiles pass
+    # through every stage; K = 33 has rows a map cannot describe, and K = 0 an empty dimension the
+    # driver refuses, so those products run on rung 9's copies.
+    check_variant(rng, "emulate", variant, 136, 264, 100, False, False, epilogue=True)
+    check_variant(rng, "emulate", variant, 36, 40, 33, True, False, epilogue=True)
+    check_variant(rng, "emulate", variant, 36, 40, 0, False, True, epilogue=True)
     assert described == [[(136, 100), (264, 100)]]

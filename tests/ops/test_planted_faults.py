@@ -9,7 +9,9 @@ by the output missing the reference.
 import numpy as np
 import pytest
 
-from cnn_gpu.cuda.emulate import EmulatedModule, KernelFault, OutOfBoundsError, ScheduleDependenceError
+from cnn_gpu.cuda.emulate import (
+    DeadlockError, EmulatedModule, KernelFault, OutOfBoundsError, ScheduleDependenceError,
+)
 from cnn_gpu.cuda.sources import kernel_path, kernels_dir
 from cnn_gpu.ops import reduce, transpose
 from helpers import planted, poisoned, random_array, rel_error
@@ -76,42 +78,93 @@ def test_the_wgmma_kernels_as_they_are_pass_the_twins_checks(rng, split):
 
 def test_refilling_a_buffer_that_a_wgmma_in_flight_reads_is_caught(rng):
     # The copies one tile further ahead land in the buffer the previous tile's wgmma still read.
-    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = STAGES - 2;", "constexpr int AHEAD = STAGES - 1;")
+    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
+                   "constexpr int AHEAD = STAGES - 1;")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
         launch_wgmma_gemm(code, rng)
 
 
 def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
-    tail = "        else if (k_tiles > 0) add_chain(chains[1]);\n    }\n"
+    tail = "            wgmma_wait_group<1>();\n        }\n    }\n"
     code = planted(kernel_path("gemm_wgmma.cu"), tail + "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
                    tail + "    wgmma_fence_operands(acc);")
     with pytest.raises(KernelFault, match="exited with wgmma in flight"):
         launch_wgmma_gemm(code, rng)
 
 
+def test_a_3xtf32_copy_into_the_tile_being_split_is_caught(rng):
+    # 3xTF32 waits for each tile's wgmma, so its copies may run STAGES - 1 tiles ahead, not STAGES:
+    # one more lands in the buffer of the tile being split and computed.
+    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
+                   "constexpr int AHEAD = SPLIT ? STAGES : STAGES - 2;")
+    with pytest.raises(ScheduleDependenceError, match="argument 'c'"):
+        launch_wgmma_gemm(code, rng, split=True)
+
+
 def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
     # As if the epilogue's work began early: the accumulators change while tile t's wgmma still run.
-    code = planted(kernel_path("gemm_wgmma.cu"), "            wgmma_commit_group();\n            wgmma_wait_group<1>();",
-                   "            wgmma_commit_group();\n            acc[0] += 1.0f;\n            wgmma_wait_group<1>();")
+    issue = "            issue_tile_wgmma<BM, BN, BK>(acc, stage, warpgroup);\n"
+    code = planted(kernel_path("gemm_wgmma.cu"), issue, issue + "            acc[0] += 1.0f;\n")
     with pytest.raises(KernelFault, match="accumulators of a wgmma in flight were written"):
         launch_wgmma_gemm(code, rng)
 
 
-def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
-    # gemm_tf32_wgmma_tma's copies one tile further ahead land where the previous tile's wgmma read.
+def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
+    """C = A B^T by a TMA rung (A and B k-contiguous, as TmaPlan hands them over) from a planted
+    copy; k = 300 is 10 K-tiles, so every stage is refilled at least once."""
     from cnn_gpu.cuda import tensor_map
     from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
-    code = planted(kernel_path("gemm_wgmma.cu"), "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 2;",
-                   "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 1;")
-    variant = GEMM_VARIANTS["gemm_tf32_wgmma_tma"]
+    variant = GEMM_VARIANTS[variant_name]
     name = variant.expression(False, True)
-    m, n, k = 130, 136, 200
     a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
     c, bias = poisoned((m, n)), np.zeros(n, np.float32)
     maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m), (b, variant.tiling.block_n)])
     module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
+    module.get_function(name)(variant.grid(m, n), variant.threads(),
+                              (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0), np.float32(0.0),
+                               np.int32(0)), shared_mem=variant.shared_mem(False, True))
+    return c, a.astype(np.float64) @ b.astype(np.float64).T
+
+
+def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
+    # gemm_tf32_wgmma_tma's copies one tile further ahead land where the previous tile's wgmma read.
+    code = planted(kernel_path("gemm_wgmma.cu"), "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 2;",
+                   "STAGE_BYTES = (BM + BN) * 128, AHEAD = STAGES - 1;")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
-        module.get_function(name)(variant.grid(m, n), variant.threads(),
-                                  (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0),
-                                   np.float32(0.0), np.int32(0)), shared_mem=variant.shared_mem(False, True))
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_tma")
+
+
+# --- the warp-specialized rung: a producer and consumers that meet only at mbarriers ---
+WS_RELEASE = "        if (t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);"
+
+
+def test_the_warp_specialized_kernel_as_it_is_passes_the_twins_checks(rng):
+    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_warp_specialized")
+    assert rel_error(c, ref) < 2e-3
+
+
+def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
+    # Releasing tile t's stage right after issuing its wgmma, not tile t - 1's after the wait: the
+    # producer refills it under the wgmma in flight.
+    code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
+                   "        mbarrier_arrive(&empty[t % STAGES]);")
+    with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
+
+
+def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
+    # It fills every tile at once: stage s's full barrier completes phases for tiles s, s + 4, s + 8,
+    # so a consumer's parity soon names a phase that is already past, and it waits forever (on a
+    # GPU: a hang, or tiles computed from a later tile's data).
+    code = planted(kernel_path("gemm_wgmma.cu"),
+                   "if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);", "")
+    with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
+
+
+def test_a_consumer_thread_that_never_releases_is_a_deadlock_naming_the_mbarrier(rng):
+    code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
+                   "        if (t > 0 && tid != 32) mbarrier_arrive(&empty[(t - 1) % STAGES]);")
+    with pytest.raises(DeadlockError, match=r"thread 256 wait for an mbarrier phase .* at \S+\.cu:\d+"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")

@@ -110,7 +110,9 @@ def _where(address: str) -> str:
                              capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    for line in out.splitlines():  # innermost first: skip our header's inlined wrappers
-        if not line.startswith("??") and "/native/" not in line and ":" in line:
+    # Innermost first: skip the inlined wrappers of our headers and of ptx.cuh's twins, for the
+    # kernel's own line.
+    for line in out.splitlines():
+        if not line.startswith("??") and "/native/" not in line and "/ptx.cuh:" not in line and ":" in line:
             return f" at {line.split(' (discriminator')[0]}"
     return ""

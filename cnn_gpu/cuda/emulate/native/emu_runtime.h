@@ -77,6 +77,13 @@ void async_wait_all();
 void* twin_state();
 void set_twin_state(void* state, void (*at_exit)(void* state));
 
+// wait_until: suspend the calling thread until `ready(arg)` is true: a condition on shared memory
+// that other threads change, such as an mbarrier's phase (ptx.cuh's mbarrier_wait). It returns at
+// once when the condition already holds; otherwise the scheduler checks it again only when no thread
+// of the block can run, so the waiter resumes as late as any schedule may let it. If no waiting
+// condition holds then, the launch ends as a deadlock, which names `what` and where it was waited for.
+void wait_until(bool (*ready)(const void* arg), const void* arg, const char* what);
+
 // Ends the launch with an error (used by __trap and bad intrinsic arguments).
 [[noreturn]] void fail(const char* message);
 

@@ -1,8 +1,9 @@
 // One block: its threads as fibers, the scheduler that picks which one runs, barriers, warp
 // operations and cp.async queues.
 //
-// A thread runs until it reaches a barrier, a warp operation or its end, then switches back to the
-// scheduler, which resumes a runnable thread chosen by the launch's order:
+// A thread runs until it reaches a barrier, a warp operation, a wait_until whose condition does not
+// hold yet, or its end, then switches back to the scheduler, which resumes a runnable thread chosen
+// by the launch's order:
 //   forward  the lowest-numbered (warp 0 runs as far as it can before warp 1 starts),
 //   reverse  the highest-numbered,
 //   random   any, from a generator seeded by the launch (reruns are reproducible).
@@ -228,6 +229,7 @@ std::string describe_wait(const Thread& t) {
             snprintf(text, sizeof text, "wait at %s with mask 0x%08x {pc:%p}", op_name(t.op), t.mask,
                      t.wait_pc);
             break;
+        case Wait::condition: snprintf(text, sizeof text, "wait for %s {pc:%p}", t.waiting_for, t.wait_pc); break;
         case Wait::exited: return "have exited";
         case Wait::runnable: return "are runnable";
     }
@@ -258,6 +260,20 @@ void report_deadlock() {
 }
 
 Thread& caller() { return *block.current; }
+
+// Nothing can run: make runnable every thread whose wait_until condition now holds; false if none does.
+bool wake_ready_waiters() {
+    bool woke = false;
+    for (unsigned i = 0; i < block.count; ++i) {
+        Thread& t = block.threads[i];
+        if (t.wait == Wait::condition && t.ready(t.ready_arg)) {
+            t.wait = Wait::runnable;
+            set_runnable(i);
+            woke = true;
+        }
+    }
+    return woke;
+}
 
 }  // namespace
 
@@ -290,7 +306,8 @@ Status run_block(unsigned thread_count) {
         set_runnable(i);
     }
     for (;;) {
-        const int next = pick_next();
+        int next = pick_next();
+        if (next < 0 && wake_ready_waiters()) next = pick_next();
         if (next < 0) {
             block.current = nullptr;
             if (block.live == 0) return Status::ok;
@@ -405,6 +422,18 @@ void async_wait_group(int n) {
 void async_wait_all() {
     async_commit_group();
     async_wait_group(0);
+}
+
+void wait_until(bool (*ready)(const void*), const void* arg, const char* what) {
+    if (ready(arg)) return;
+    Thread& t = caller();
+    t.wait = Wait::condition;
+    t.wait_pc = __builtin_return_address(0);
+    t.ready = ready;
+    t.ready_arg = arg;
+    t.waiting_for = what;
+    clear_runnable(t.linear);
+    suspend(t);
 }
 
 void* twin_state() { return caller().twin_state; }

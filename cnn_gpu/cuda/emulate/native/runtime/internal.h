@@ -44,7 +44,7 @@ enum class Status : int {
 };
 
 enum class Order : int { forward, reverse, random };
-enum class Wait : int { runnable, barrier, warp, exited };
+enum class Wait : int { runnable, barrier, warp, condition, exited };
 
 struct AsyncCopy {
     void* dst;
@@ -68,6 +68,10 @@ struct Thread {
     // At a barrier:
     BarrierKind barrier_kind = BarrierKind::plain;
     int predicate = 0, barrier_result = 0;
+    // At wait_until:
+    bool (*ready)(const void*) = nullptr;
+    const void* ready_arg = nullptr;
+    const char* waiting_for = nullptr;
     // Queued cp.async copies, oldest first; copies before group_ends[i] belong to groups 0..i.
     std::vector<AsyncCopy> copies;
     std::vector<size_t> group_ends;
