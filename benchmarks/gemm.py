@@ -10,8 +10,15 @@ harness adds the fraction of cuBLAS's FP32 rate at 8192^3 (the measured peak).
 The Dense products take microseconds of GPU time, less than the host spends to launch them, so each
 is timed twice (``timing`` in each result, harness.TIMINGS): launch by launch, the time a caller
 waits per call, and as replays of a CUDA graph of the calls, the time the kernels take; each
-``vs_cublas`` compares with cuBLAS timed the same way. ``--cases REGEX`` and ``--kernels NAME,...``
-time a subset (the cuBLAS baselines always run).
+``vs_cublas`` compares with cuBLAS timed the same way. CuPy refuses any cuBLAS call while a stream
+captures, so cuBLAS's graph holds the same products through ``torch.mm`` instead (PyTorch's views of
+the same arrays, transposed the same way, its TF32 flag off for cublas_fp32 and on for cublas_tf32),
+captured with PyTorch's graph API; such a result says ``graph_via: "torch.mm"``, and the run's
+PyTorch version is in its environment. Launch by launch, cuBLAS stays ``cupy.matmul``: that timing
+includes the call's host side, which is the library's own, and CuPy's is what this engine's callers
+meet (the ceilings are measured through it too). Without PyTorch, or where its capture fails,
+cuBLAS's graph case is timed launch by launch, and its ``timing_note`` says why.
+``--cases REGEX`` and ``--kernels NAME,...`` time a subset (the cuBLAS baselines always run).
 
 The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
 gpu_check.sh's per-benchmark time limit.
@@ -28,6 +35,8 @@ outside the timings. Rungs built for another GPU architecture (wgmma's sm_90a) a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import itertools
 import re
 import sys
@@ -79,29 +88,72 @@ def problems(dry_run):
 
 
 def cublas_runs(session):
-    """The vendor baselines, ``run(a, b, trans_a, trans_b, out)``: cuBLAS with TF32 off and on
-    (plain NumPy on a dry run). cuBLAS reads a transposed view in place, as our kernels do."""
+    """The vendor baselines by name: ``(tf32, run, torch_run)``, ``run(a, b, trans_a, trans_b, out)``
+    being cuBLAS through cupy.matmul with TF32 off and on (plain NumPy on a dry run), and ``torch_run``
+    the same product through torch.mm, which graph timing captures instead (TorchProduct says why)."""
     xp = session.xp
-
-    def matmul(a, b, trans_a, trans_b, out):
-        xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
-
     if session.dry_run:
-        return {"numpy_matmul": (False, matmul)}
+        return {"numpy_matmul": (False, functools.partial(multiply, xp.matmul), None)}
     from cupy._core import _routines_linalg as cublas_modes
 
     def with_mode(mode):
+        float32 = np.dtype(np.float32)
+
         def run(*args):
-            previous = cublas_modes.get_compute_type(np.dtype(np.float32))
-            cublas_modes.set_compute_type(np.dtype(np.float32), mode)
-            try:
-                matmul(*args)
-            finally:
-                cublas_modes.set_compute_type(np.dtype(np.float32), previous)
+            with setting(lambda: cublas_modes.get_compute_type(float32),
+                         lambda value: cublas_modes.set_compute_type(float32, value), mode):
+                multiply(xp.matmul, *args)
         return run
 
-    return {"cublas_fp32": (False, with_mode(cublas_modes.COMPUTE_TYPE_FP32)),
-            "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32))}
+    return {"cublas_fp32": (False, with_mode(cublas_modes.COMPUTE_TYPE_FP32), TorchProduct(False)),
+            "cublas_tf32": (True, with_mode(cublas_modes.COMPUTE_TYPE_TF32), TorchProduct(True))}
+
+
+def multiply(matmul, a, b, trans_a, trans_b, out):
+    """``matmul(a, b, out=out)`` (NumPy's, CuPy's or PyTorch's), an operand transposed where its flag
+    says so: a transposed view, which cuBLAS reads in place, as our kernels do."""
+    matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+
+@contextlib.contextmanager
+def setting(get, put, value):
+    """``put(value)`` for the duration, then the previous setting (``get()``) back."""
+    previous = get()
+    put(value)
+    try:
+        yield
+    finally:
+        put(previous)
+
+
+class TorchProduct:
+    """``run`` through torch.mm, on PyTorch's views of the CuPy arrays (their memory shared, nothing
+    copied), TF32 allowed as ``tf32`` says: what graph timing captures of cuBLAS, since CuPy raises
+    on any cuBLAS call while a stream captures and PyTorch captures its own (harness.capture_torch).
+    cuBLAS's math mode is fixed when a call is captured, so the TF32 flag is set around each call,
+    the captured ones included, and restored after it.
+
+    PyTorch is imported at the first call, which harness.capture_torch makes after importing it: where
+    it is missing, the capture fails first, and the case is timed launch by launch, saying why."""
+    via = "torch.mm"
+
+    def __init__(self, tf32):
+        self.tf32, self.views = tf32, {}
+
+    def __call__(self, a, b, trans_a, trans_b, out):
+        import torch
+
+        flags = torch.backends.cuda.matmul
+        with setting(lambda: flags.allow_tf32, lambda value: setattr(flags, "allow_tf32", value), self.tf32):
+            multiply(torch.mm, self.view(torch, a), self.view(torch, b), trans_a, trans_b, self.view(torch, out))
+
+    def view(self, torch, array):
+        """PyTorch's tensor on ``array``'s memory, made once per array. Making one is no work for a
+        graph (it asks the driver where the memory lives, and may order PyTorch's stream after CuPy's)
+        and must stay out of the capture: the uncaptured call before it makes them all."""
+        if id(array) not in self.views:
+            self.views[id(array)] = array, torch.from_dlpack(array)  # the array kept, so its id stays its own
+        return self.views[id(array)][1]
 
 
 def timings(prefix):
@@ -109,16 +161,20 @@ def timings(prefix):
     return ("launch", "graph") if prefix.startswith("dense") else ("launch",)
 
 
-def measure_product(session, sets, case, product, name, run, tf32, extra_params=None, timing="launch"):
-    """Time ``run(a, b, trans_a, trans_b)`` on one product of ``sets`` and check it against float64."""
+def measure_product(session, sets, case, product, name, run, tf32, extra_params=None, timing="launch",
+                    torch_run=None):
+    """Time ``run(a, b, trans_a, trans_b, out)`` on one product of ``sets`` and check it against float64;
+    ``torch_run``, of the same form, is what graph timing captures instead (see TorchProduct)."""
     label, m, n, k, trans_a, trans_b, (name_a, name_b) = product
     out = case["out"]
     params = {"case": case["name"], "m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "tf32": tf32,
               **(extra_params or {})}
+    on_sets = lambda run: lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out)  # noqa: E731
+    graph = None if torch_run is None else harness.Graph(on_sets(torch_run), torch_run.via, harness.capture_torch)
     return session.measure(
-        name, params, lambda ops: run(ops[name_a], ops[name_b], trans_a, trans_b, out), sets,
+        name, params, on_sets(run), sets,
         lambda ops: (out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b)), poison=[out],
-        flops=2 * m * n * k, tolerance=2e-3 if tf32 else harness.sum_tolerance(k), timing=timing)
+        flops=2 * m * n * k, tolerance=2e-3 if tf32 else harness.sum_tolerance(k), timing=timing, graph=graph)
 
 
 def main(argv=None) -> int:
@@ -202,8 +258,8 @@ def measure_baselines(session, sets, prefix, product, timing="launch"):
     label, m, n = product[:3]
     case = {"name": prefix + label, "out": session.xp.empty((m, n), dtype=np.float32)}
     baselines = {}
-    for name, (tf32, run) in cublas_runs(session).items():
-        result = measure_product(session, sets, case, product, name, run, tf32, None, timing)
+    for name, (tf32, run, torch_run) in cublas_runs(session).items():
+        result = measure_product(session, sets, case, product, name, run, tf32, None, timing, torch_run)
         baselines[tf32, result["timing"]] = result["tflops"]
     return case, baselines
 

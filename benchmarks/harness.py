@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
+import types
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -54,7 +57,8 @@ EMULATED_L2_BYTES = 64 * 1024
 #   graph on a stream of their own, and the graph replayed between events: the GPU time of the
 #   kernels and of the device's own gaps between them, without the host. If the capture fails, or
 #   one replay leaves an output unwritten, the case is timed "launch" instead and ``timing_note``
-#   says why: a benchmark never stops for it.
+#   says why: a benchmark never stops for it. CuPy's stream capture takes the calls, unless the
+#   case names other calls for its graph (``Graph``: cuBLAS through PyTorch, whose capture CuPy refuses).
 TIMINGS = ("launch", "graph")
 GRAPH_CALLS = 64
 
@@ -120,6 +124,65 @@ class WallTimer:
         return (time.perf_counter() - begin) * 1e3 / count
 
 
+# --- graphs: ``capture(cupy, calls)`` captures what ``calls()`` launches and returns ``(on_stream,
+# replay)``: ``with on_stream():`` makes the graph's stream current, ``replay()`` runs the graph there ---
+def captured(begin, end, calls):
+    """``end()``'s result after ``begin()`` and ``calls()``. A capture that ``calls()`` broke is still
+    ended (a stream left capturing fails all later work), and ``calls()``'s error, the first, says why."""
+    begin()
+    try:
+        calls()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            end()
+        raise
+    return end()
+
+
+def capture_cupy(cupy, calls):
+    """CuPy's stream capture, on a stream of its own."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        graph = captured(stream.begin_capture, stream.end_capture, calls)
+    return (lambda: stream), graph.launch
+
+
+def capture_torch(cupy, calls):
+    """PyTorch's graph API (CUDAGraph), on a PyTorch stream that CuPy is made to use as well: PyTorch
+    replays on its current stream and the timer records CuPy's events on CuPy's, so the two must be
+    one stream for the events to bracket the replays, and for CuPy's poisoning of the outputs to come
+    before the replay that must overwrite them. Raises ImportError where PyTorch is missing."""
+    import torch
+
+    stream = torch.cuda.Stream()
+    # CuPy's handle on it, through the CUDA stream protocol (PyTorch's streams implement it from 2.10 on).
+    cupy_stream = cupy.cuda.Stream.from_external(types.SimpleNamespace(__cuda_stream__=lambda: (0, stream.cuda_stream)))
+
+    @contextlib.contextmanager
+    def on_stream():
+        with torch.cuda.stream(stream), cupy_stream:
+            yield
+
+    graph = torch.cuda.CUDAGraph()
+    with on_stream():
+        # Once uncaptured first, as PyTorch asks: what the calls set up on first use (cuBLAS's handle
+        # and workspace for this stream, say) is then not set up inside the capture.
+        calls()
+        captured(graph.capture_begin, graph.capture_end, calls)
+    return on_stream, graph.replay
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    """What a case's graph timing captures instead of its own calls through CuPy: ``run``, called with
+    each input set as ``measure``'s ``run`` is and writing the same outputs, captured by ``capture``
+    (capture_torch), recorded in the result as ``graph_via``. For calls that CuPy's stream capture
+    refuses: CuPy raises on any cuBLAS call while a stream captures, PyTorch captures its own."""
+    run: Callable
+    via: Optional[str] = None
+    capture: Callable = capture_cupy
+
+
 # --- the session --------------------------------------------------------------------------------
 class Session:
     """One benchmark script's run: backend, timer, ceilings, and the results it collects."""
@@ -159,7 +222,7 @@ class Session:
         return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
 
     def measure(self, name: str, params: dict, run, input_sets, check, *, poison=(), bytes_moved=None,
-                flops=None, tolerance=DEFAULT_TOLERANCE, timing="launch") -> dict:
+                flops=None, tolerance=DEFAULT_TOLERANCE, timing="launch", graph: Optional[Graph] = None) -> dict:
         """Time ``run(input_set)`` cycling through ``input_sets``, then check the last run's output.
 
         ``poison`` lists the output buffers, filled with NaN first so that an element no launch
@@ -167,6 +230,7 @@ class Session:
         set the last launch used. ``bytes_moved`` is the fewest bytes the op must move (each input
         read once, each output written once); ``flops`` its arithmetic; each gives a rate against
         the matching ceiling. ``timing`` is one of TIMINGS; times are per call of ``run`` either way.
+        ``graph`` says what "graph" timing captures, if not ``run`` through CuPy (see Graph).
         """
         if timing not in TIMINGS:
             raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
@@ -176,19 +240,20 @@ class Session:
         launch = lambda i: run(input_sets[i % sets])  # noqa: E731
         self.timer(launch, 0, 1)  # compiles the module on first use: never timed
         # What one timed launch is: one call (of input set i), or one replay of a graph of `calls`,
-        # which runs on its stream (the current one in `on_stream`, for the events too).
+        # which runs on its stream (the current one in `on_stream()`, for the events too).
         calls, used, last_set = 1, {"timing": "launch"}, lambda launches: (launches - 1) % sets
-        on_stream = contextlib.nullcontext()
+        on_stream = contextlib.nullcontext
         if timing == "graph":
+            graph = graph or Graph(run)
             try:
-                on_stream, graph, calls = self._capture(run, input_sets, poison, check)
-                launch, last_set = lambda i: graph.launch(), lambda launches: calls - 1  # noqa: E731
-                used = {"timing": "graph", "graph_calls": calls}
+                on_stream, replay, calls = self._capture(graph, input_sets, poison, check)
+                launch, last_set = lambda i: replay(), lambda launches: calls - 1  # noqa: E731
+                used = {"timing": "graph", "graph_calls": calls, **({"graph_via": graph.via} if graph.via else {})}
             except Exception as error:  # whatever failed, the case is still timed, launch by launch
-                used["timing_note"] = (f"graph requested, but {type(error).__name__}: {error}; "
+                used["timing_note"] = (f"{graph_label(graph.via)} requested, but {type(error).__name__}: {error}; "
                                        "timed launch by launch instead")
                 print(f"{self.benchmark}: {name}: {used['timing_note']}", flush=True)
-        with on_stream:
+        with on_stream():
             one_ms = self.timer(launch, 1, 1)
             batch, warmup, repeat = self._plan(one_ms)
             self.timer(launch, 2, warmup)
@@ -206,33 +271,24 @@ class Session:
         self.write()  # after every case, so a script stopped at its time limit keeps what it measured
         return result
 
-    def _capture(self, run, input_sets, poison, check):
-        """``run`` over the first GRAPH_CALLS input sets, captured into a CUDA graph on a new stream,
-        and replayed once into poisoned outputs: ``(stream, graph, calls)``. Raises if the capture
+    def _capture(self, graph, input_sets, poison, check):
+        """``graph.run`` over the first GRAPH_CALLS input sets, captured by ``graph.capture``, and
+        replayed once into poisoned outputs: ``(on_stream, replay, calls)``. Raises if the capture
         fails or that replay leaves an output unwritten (work that went to another stream, say)."""
         if self.dry_run:
             raise RuntimeError("the emulator has no CUDA graphs")
         cuda = self.xp.cuda
         calls = min(len(input_sets), GRAPH_CALLS)
-        stream = cuda.Stream(non_blocking=True)
         cuda.Device().synchronize()  # the inputs and outputs were written on other streams
-        with stream:
-            stream.begin_capture()
-            try:
-                for inputs in input_sets[:calls]:
-                    run(inputs)
-            except BaseException:
-                with contextlib.suppress(Exception):  # the capture is void; the first error says why
-                    stream.end_capture()
-                raise
-            graph = stream.end_capture()
+        on_stream, replay = graph.capture(self.xp, lambda: [graph.run(inputs) for inputs in input_sets[:calls]])
+        with on_stream():
             for buffer in poison:
                 buffer.fill(np.nan)
-            graph.launch()
-            stream.synchronize()
+            replay()
+        cuda.Device().synchronize()
         if relative_error(self.xp, *check(input_sets[calls - 1])) == math.inf:
             raise RuntimeError(f"one replay of the {calls}-call graph left the output unwritten")
-        return stream, graph, calls
+        return on_stream, replay, calls
 
     def _plan(self, one_ms: float) -> tuple[int, int, int]:
         """Launches per sample, warm-up launches and samples for a launch of about ``one_ms``.
@@ -286,10 +342,16 @@ def relative_error(xp, output, reference) -> float:
     return diff / norm if norm > 0 else diff
 
 
+def graph_label(via) -> str:
+    """Graph timing, named with the calls it captured where they are not the case's own (Graph.via)."""
+    return f"graph via {via}" if via else "graph"
+
+
 def labelled_name(result: dict) -> str:
-    """The result's name, marked when it was timed as graph replays or its graph timing failed."""
+    """The result's name, marked when it was timed as graph replays (of which calls, where the result
+    says) or its graph timing failed."""
     if result.get("timing") == "graph":
-        return f"{result['name']} [graph]"
+        return f"{result['name']} [{graph_label(result.get('graph_via'))}]"
     return f"{result['name']} [graph failed]" if "timing_note" in result else result["name"]
 
 

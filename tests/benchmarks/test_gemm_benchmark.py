@@ -2,15 +2,19 @@
 the JSON written, and the README's ladder table generated from it."""
 
 import json
+import sys
+import types
 
+import numpy as np
 import pytest
 
 from benchmarks import gemm as gemm_benchmark
 from benchmarks import gemm_call_overhead
+from benchmarks import harness
 from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS
+from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
 
 
 def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tmp_path):
@@ -136,3 +140,77 @@ def test_a_tiling_the_device_will_not_launch_costs_only_its_own_row(tmp_path, mo
     assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 1
     results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
     assert [r["params"].get("tiling") for r in results[1:]] == [v.tiling.label for v in GEMM_SWEEP if v != refused]
+
+
+# --- the cuBLAS baselines' graphs through PyTorch (TorchProduct), on stand-ins for PyTorch and CuPy ---
+def fake_torch(monkeypatch, tf32):
+    """PyTorch as TorchProduct uses it, on NumPy: ``viewed`` lists the arrays from_dlpack was given,
+    ``modes`` the TF32 flag each ``mm`` ran under; the flag starts opposite to ``tf32``."""
+    flags = types.SimpleNamespace(allow_tf32=not tf32)
+    torch = types.SimpleNamespace(viewed=[], modes=[], backends=types.SimpleNamespace(
+        cuda=types.SimpleNamespace(matmul=flags)))
+    torch.from_dlpack = lambda array: torch.viewed.append(array) or array
+    torch.mm = lambda a, b, out: torch.modes.append(flags.allow_tf32) or np.matmul(a, b, out=out)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    return torch
+
+
+def dense_operands(batch=8, fan_in=20, units=5):
+    rng = np.random.default_rng(0)
+    return {name: rng.uniform(-1, 1, shape) for name, shape in
+            {"x": (batch, fan_in), "w": (fan_in, units), "dy": (batch, units)}.items()}
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_the_torch_baseline_multiplies_the_views_cublas_gets_under_its_own_tf32_setting(monkeypatch, tf32):
+    torch = fake_torch(monkeypatch, tf32)
+    ops = dense_operands()
+    run = gemm_benchmark.TorchProduct(tf32)
+    for label, m, n, k, trans_a, trans_b, (name_a, name_b) in gemm_benchmark.dense_products(8, 20, 5):
+        out = np.empty((m, n))
+        for _ in range(2):
+            run(ops[name_a], ops[name_b], trans_a, trans_b, out)
+        np.testing.assert_allclose(out, gemm_reference(ops[name_a], ops[name_b], trans_a, trans_b), err_msg=label)
+    assert torch.modes == [tf32] * 6, "the flag is set for every call"
+    assert torch.backends.cuda.matmul.allow_tf32 is (not tf32), "and restored after it"
+    # One view per array, made at its first call: none is made where a later call is being captured.
+    assert len(torch.viewed) == len({id(array) for array in torch.viewed}) == 3 + 3
+
+
+def test_graph_timing_of_the_cublas_baselines_captures_torch_mm_and_launch_timing_cupy(monkeypatch):
+    torch = fake_torch(monkeypatch, False)
+    modes = types.SimpleNamespace(COMPUTE_TYPE_FP32=4, COMPUTE_TYPE_TF32=6, used=[])
+    modes.get_compute_type = lambda dtype: 1
+    modes.set_compute_type = lambda dtype, mode: modes.used.append(mode)
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(_core=None))
+    monkeypatch.setitem(sys.modules, "cupy._core", types.SimpleNamespace(_routines_linalg=modes))
+    ops = dense_operands()
+    product = gemm_benchmark.dense_products(8, 20, 5)[2]  # x^T dy
+    reference = gemm_reference(ops["x"], ops["dy"], True, False)
+    for timing in harness.TIMINGS:
+        session = RecordingSession()
+        case, _ = gemm_benchmark.measure_baselines(session, [ops], "dense20x5_b8_", product, timing)
+        assert [name for name, _, _ in session.measured] == ["cublas_fp32", "cublas_tf32"]
+        modes.used.clear()
+        torch.modes.clear()
+        for name, run, kw in session.measured:
+            graph = kw["graph"]
+            assert kw["timing"] == timing and (graph.via, graph.capture) == ("torch.mm", harness.capture_torch)
+            for calls in (run, graph.run):  # launch timing's (cupy.matmul), then graph timing's (torch.mm)
+                case["out"].fill(np.nan)
+                calls(ops)
+                np.testing.assert_allclose(case["out"], reference, err_msg=name)
+        assert modes.used == [4, 1, 6, 1], "CuPy's compute type: FP32, TF32, each restored"
+        assert torch.modes == [False, True], "PyTorch's TF32 flag: off for cublas_fp32, on for cublas_tf32"
+
+
+class RecordingSession:
+    """What measure_baselines uses of a Session on the GPU; ``measure`` records what it was given."""
+    dry_run, xp = False, np
+
+    def __init__(self):
+        self.measured = []
+
+    def measure(self, name, params, run, sets, check, **kw):
+        self.measured.append((name, run, kw))
+        return {"timing": kw["timing"], "tflops": 1.0}

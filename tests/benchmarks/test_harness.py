@@ -1,5 +1,7 @@
 """The harness's logic, dry-run on the CPU: statistics, rotation, budgets, checks, ceilings, git metadata."""
 
+import contextlib
+import itertools
 import json
 import sys
 import time
@@ -173,7 +175,18 @@ class FakeGraphCuda:
 
     def __init__(self, replays=True):
         self.recording, self.replays, self.captures = None, replays, 0
+        self.current = 0  # the pointer of CuPy's current stream (ExternalStream sets it; 0: the default)
         cuda = self
+
+        class ExternalStream:  # what Stream.from_external makes
+            def __init__(self, ptr):
+                self.ptr = ptr
+
+            def __enter__(self):
+                self.outer, cuda.current = cuda.current, self.ptr
+
+            def __exit__(self, *exc):
+                cuda.current = self.outer
 
         class Stream:
             def __init__(self, non_blocking=False):
@@ -195,6 +208,12 @@ class FakeGraphCuda:
 
             def synchronize(self):
                 pass
+
+            @staticmethod
+            def from_external(stream):
+                version, ptr = stream.__cuda_stream__()
+                assert version == 0, "the CUDA stream protocol's version 0"
+                return ExternalStream(ptr)
 
         self.Stream, self.Event = Stream, FakeEvent
         self.Device = lambda: types.SimpleNamespace(synchronize=lambda: None)
@@ -269,3 +288,99 @@ def test_an_unknown_timing_is_refused(tmp_path):
     session = dry_session(tmp_path)
     with pytest.raises(ValueError, match="timing must be one of"):
         session.measure("x", {}, lambda x: None, [np.ones(1)], lambda x: (x, x), timing="wall")
+
+
+# --- graph timing through PyTorch (capture_torch), on a stand-in for PyTorch beside FakeGraphCuda ----
+class FakeTorch:
+    """PyTorch as capture_torch uses it, on NumPy. Streams are numbers; a CUDAGraph records the ``mm``
+    calls made between capture_begin and capture_end and replays them. ``mm`` and ``replay`` assert
+    that PyTorch's current stream is CuPy's (``cupy.current``), where the timer records its events,
+    and ``mm`` counts the calls it runs at once (``uncaptured``)."""
+
+    def __init__(self, cupy: FakeGraphCuda):
+        torch, numbers = self, itertools.count(1)
+        self.cupy, self.current, self.recording, self.uncaptured = cupy, 0, None, 0
+
+        class Stream:
+            def __init__(self):
+                self.cuda_stream = next(numbers)
+
+        @contextlib.contextmanager
+        def stream(chosen):
+            outer, torch.current = torch.current, chosen.cuda_stream
+            try:
+                yield
+            finally:
+                torch.current = outer
+
+        class CUDAGraph:
+            def capture_begin(self):
+                assert torch.recording is None and torch.current != 0, "a capture needs a stream of its own"
+                torch.recording, self.stream = [], torch.current
+
+            def capture_end(self):
+                self.calls, torch.recording = torch.recording, None
+
+            def replay(self):
+                assert torch.current == torch.cupy.current == self.stream, "replayed where the events are not"
+                for call in self.calls:
+                    call()
+
+        self.cuda = types.SimpleNamespace(Stream=Stream, stream=stream, CUDAGraph=CUDAGraph)
+
+    def mm(self, a, b, out):
+        assert self.current == self.cupy.current, "PyTorch and CuPy on different streams"
+        work = lambda: np.matmul(a, b, out=out)  # noqa: E731
+        if self.recording is None:
+            self.uncaptured += 1
+            work()
+        else:
+            self.recording.append(work)
+
+
+def torch_product_case(session, torch):
+    """A product timed by launch with NumPy, and its graph through (fake) torch.mm."""
+    sets = session.input_sets(lambda rng: (rng.uniform(-1, 1, (4, 8)), rng.uniform(-1, 1, (8, 4))), 8 * 64)
+    out = np.empty((4, 4))
+    run = lambda x: np.matmul(*x, out=out)  # noqa: E731
+    graph = harness.Graph(lambda x: torch.mm(*x, out=out), "torch.mm", harness.capture_torch)
+    return sets, out, run, graph, (lambda x: (out, x[0] @ x[1]))
+
+
+def test_torch_graph_timing_replays_where_cupy_times_and_says_what_it_captured(tmp_path, monkeypatch):
+    cuda = FakeGraphCuda()
+    torch = FakeTorch(cuda)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    session = graph_session(tmp_path, cuda)
+    sets, out, run, graph, check = torch_product_case(session, torch)
+    result = session.measure("mm", {}, run, sets, check, poison=[out], timing="graph", graph=graph)
+    calls = min(len(sets), harness.GRAPH_CALLS)
+    assert (result["timing"], result["graph_calls"], result["graph_via"]) == ("graph", calls, "torch.mm")
+    assert "timing_note" not in result and result["check"]["passed"]
+    assert np.array_equal(out, sets[calls - 1][0] @ sets[calls - 1][1])
+    # The graph's calls ran once uncaptured first (PyTorch's warm-up), and CuPy's capture was not used.
+    assert (torch.uncaptured, cuda.captures, torch.recording) == (calls, 0, None)
+    assert (torch.current, cuda.current) == (0, 0), "both libraries back on their default streams"
+    assert harness.labelled_name(result) == "mm [graph via torch.mm]"
+
+
+@pytest.mark.parametrize("failure", ["no torch", "raises while captured"])
+def test_a_torch_graph_that_cannot_be_had_times_launch_by_launch_and_says_why(tmp_path, monkeypatch, failure):
+    cuda = FakeGraphCuda()
+    torch = FakeTorch(cuda)
+    monkeypatch.setitem(sys.modules, "torch", None if failure == "no torch" else torch)
+    session = graph_session(tmp_path, cuda)
+    sets, out, run, graph, check = torch_product_case(session, torch)
+
+    def refuse_capture(x, product=graph.run):
+        if torch.recording is not None:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        product(x)
+
+    graph = harness.Graph(refuse_capture, graph.via, graph.capture)
+    result = session.measure("mm", {}, run, sets, check, poison=[out], timing="graph", graph=graph)
+    expected = {"no torch": "ModuleNotFoundError", "raises while captured": "RuntimeError: operation not permitted"}
+    assert result["timing"] == "launch" and "graph_calls" not in result and "graph_via" not in result
+    assert result["timing_note"].startswith(f"graph via torch.mm requested, but {expected[failure]}")
+    assert result["check"]["passed"] and torch.recording is None, "a failed capture must be ended"
+    assert (torch.current, cuda.current) == (0, 0)
