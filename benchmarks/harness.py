@@ -32,7 +32,6 @@ import math
 import os
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -155,8 +154,7 @@ def capture_torch(cupy, calls):
     import torch
 
     stream = torch.cuda.Stream()
-    # CuPy's handle on it, through the CUDA stream protocol (PyTorch's streams implement it from 2.10 on).
-    cupy_stream = cupy.cuda.Stream.from_external(types.SimpleNamespace(__cuda_stream__=lambda: (0, stream.cuda_stream)))
+    cupy_stream = cupy.cuda.ExternalStream(stream.cuda_stream)  # CuPy's handle on the same stream
 
     @contextlib.contextmanager
     def on_stream():

@@ -178,7 +178,7 @@ class FakeGraphCuda:
         self.current = 0  # the pointer of CuPy's current stream (ExternalStream sets it; 0: the default)
         cuda = self
 
-        class ExternalStream:  # what Stream.from_external makes
+        class ExternalStream:  # CuPy's wrapper of a stream another library made
             def __init__(self, ptr):
                 self.ptr = ptr
 
@@ -209,13 +209,8 @@ class FakeGraphCuda:
             def synchronize(self):
                 pass
 
-            @staticmethod
-            def from_external(stream):
-                version, ptr = stream.__cuda_stream__()
-                assert version == 0, "the CUDA stream protocol's version 0"
-                return ExternalStream(ptr)
 
-        self.Stream, self.Event = Stream, FakeEvent
+        self.Stream, self.ExternalStream, self.Event = Stream, ExternalStream, FakeEvent
         self.Device = lambda: types.SimpleNamespace(synchronize=lambda: None)
         self.get_elapsed_time = lambda a, b: (b.t - a.t) * 1e3 + 1e-6
 
