@@ -558,27 +558,36 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar)
 #endif
 }
 
-// Wait until the phase of parity `parity` has completed.
+// Wait until the phase of parity `parity` has completed. A phase that never completes (a byte count
+// that disagrees with the copies, a lost arrival) would hang the GPU until the process is killed:
+// after 2^32 clocks (about 2 s) of trying, the wait traps instead, and the launch fails with an error.
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned parity)
 {
 #ifdef CNN_GPU_EMULATE
     const tma_twin::Waiter waiter{bar, parity};
     cnn_emu::wait_until(tma_twin::Waiter::done, &waiter, "an mbarrier phase (mbarrier_wait)");
 #else
-    asm volatile(
-        "{ .reg .pred done;\n"
-        "WAIT: mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        "@!done bra WAIT; }\n" :: "r"(shared_address(bar)), "r"(parity) : "memory");
+    const long long start = clock64();
+    for (;;) {
+        unsigned done;
+        asm volatile(
+            "{ .reg .pred p;\n"
+            "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+            "selp.u32 %0, 1, 0, p; }\n" : "=r"(done) : "r"(shared_address(bar)), "r"(parity) : "memory");
+        if (done) return;
+        if (clock64() - start > (1ll << 32)) __trap();
+    }
 #endif
 }
 
 // Before the first copy by a tensor map in global memory: the copy engine reads maps through a
 // proxy of its own, which may hold an older map from the same address (the host writes each launch's
-// maps into memory an earlier launch's may have used).
+// maps into memory an earlier launch's may have used). System scope: the writer is the host (a copy
+// from host memory), the scope the CUDA Programming Guide gives for a map written so.
 __device__ __forceinline__ void fence_tensormap_acquire(const void* map)
 {
 #ifndef CNN_GPU_EMULATE
-    asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(map) : "memory");
+    asm volatile("fence.proxy.tensormap::generic.acquire.sys [%0], 128;\n" :: "l"(map) : "memory");
 #endif
 }
 
@@ -591,6 +600,8 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
     const tma_twin::Map& m = *static_cast<const tma_twin::Map*>(map);
     if (m.magic != tma_twin::kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
     unsigned char* dst = static_cast<unsigned char*>(smem_dst);
+    if ((dst - cnn_emu_dynamic_shared) % 1024 != 0)
+        cnn_emu::fail("tma_load_2d: the destination is not 1024-byte aligned, as the 128-byte swizzle needs");
     for (int row = 0; row < int(m.box_height); ++row)
         for (int k = 0; k < 32; ++k) {
             const long long gx = (long long)x + k, gy = (long long)y + row;
