@@ -232,7 +232,10 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // them early reads stale values. An operation's result is computed when it issues and again when it
 // completes, from the tiles as they are then: if they differ, shared memory under a wgmma in flight
 // was overwritten, and the launch fails; so it does if the accumulators of one were written in the
-// meantime, or a thread exits with one still in flight. Operands are the descriptors' tiles decoded
+// meantime, or a thread exits with one still in flight. It fails too when a wgmma starts on
+// accumulators no wgmma_fence has ordered since ordinary code could last touch them, and when it
+// reads shared memory that a cp.async wrote with no fence_proxy_async_shared after it (the runtime
+// tracks cp.async's writes; ordinary stores it cannot see). Operands are the descriptors' tiles decoded
 // as above, each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
 // is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
 // tests/ops/test_ptx.py has run on a Hopper GPU.
@@ -263,18 +266,15 @@ __device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void*
 // warpgroups read them, each writing thread fences the two.
 __device__ __forceinline__ void fence_proxy_async_shared()
 {
-#ifndef CNN_GPU_EMULATE
+#ifdef CNN_GPU_EMULATE
+    cnn_emu::proxy_fence();  // the twin of a wgmma that reads this thread's cp.async writes checks for it
+#else
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
 
 // Before a batch of wgmma: the accumulators' earlier writes by ordinary instructions are done.
-__device__ __forceinline__ void wgmma_fence()
-{
-#ifndef CNN_GPU_EMULATE
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#endif
-}
+__device__ __forceinline__ void wgmma_fence();  // below, after the twin's bookkeeping
 
 #ifdef CNN_GPU_EMULATE
 // The twin's bookkeeping: each thread's wgmma in flight, oldest first, in committed groups.
@@ -289,6 +289,11 @@ struct InFlight {
 struct Queue {
     std::vector<InFlight> ops;
     std::vector<size_t> group_ends;  // ops before group_ends[i] belong to groups 0 .. i
+    // wgmma_fence calls so far, and for each set of accumulators the count when the last wgmma on
+    // them completed: a wgmma that starts on accumulators with none in flight (ordinary code may have
+    // touched them since) needs a fence after that, as it does before the thread's first wgmma.
+    unsigned long long fences = 0;
+    std::vector<std::pair<const float*, unsigned long long>> settled;
 };
 
 inline void at_thread_exit(void* state)
@@ -341,6 +346,14 @@ inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long l
         if (op.d == d) before = &op;
     if (before && !same_bits(d, before->seen))
         cnn_emu::fail("the accumulators of a wgmma in flight were written before its wgmma_wait_group");
+    if (!before) {
+        unsigned long long fences_then = 0;
+        for (const auto& [accumulators, fences] : q.settled)
+            if (accumulators == d) fences_then = fences;
+        if (q.fences <= fences_then)
+            cnn_emu::fail("a wgmma started on accumulators with no wgmma_fence since they were last free for "
+                          "ordinary instructions (the thread's start, or the wait that completed the last wgmma on them)");
+    }
     InFlight op{d, desc_a, desc_b, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
     op.base = before ? before->result : op.seen;
     op.result.resize(size_t(regs));
@@ -362,6 +375,10 @@ inline void wait(int pending)
         if (!same_bits(op.d, op.seen))
             cnn_emu::fail("the accumulators of a wgmma in flight were written before its wgmma_wait_group");
         std::memcpy(op.d, op.result.data(), op.result.size() * sizeof(float));
+        bool known = false;
+        for (auto& [accumulators, fences] : q.settled)
+            if (accumulators == op.d) fences = q.fences, known = true;
+        if (!known) q.settled.emplace_back(op.d, q.fences);
         for (size_t j = i + 1; j < q.ops.size(); ++j)  // later ones on d now see its result there
             if (q.ops[j].d == op.d) q.ops[j].seen = op.result;
     }
@@ -371,6 +388,15 @@ inline void wait(int pending)
 }
 }  // namespace wgmma_twin
 #endif
+
+__device__ __forceinline__ void wgmma_fence()
+{
+#ifdef CNN_GPU_EMULATE
+    wgmma_twin::queue().fences += 1;
+#else
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
 
 // Close the group of wgmma this warpgroup issued since the last commit.
 __device__ __forceinline__ void wgmma_commit_group()
@@ -414,6 +440,9 @@ inline float wgmma_twin::operand(unsigned long long descriptor, int row, int k)
     const unsigned start = unsigned(descriptor & 0x3FFF) << 4, stride = unsigned((descriptor >> 32) & 0x3FFF) << 4;
     unsigned address = start + (row / 8) * stride + (row % 8) * 128 + k * 4;
     address ^= ((address >> 7) & 7) << 4;
+    if (cnn_emu::unfenced_writer(cnn_emu_dynamic_shared + address))
+        cnn_emu::fail("a wgmma read shared memory that a cp.async wrote with no fence_proxy_async_shared after it "
+                      "(wgmma reads through the async proxy)");
     unsigned bits;
     std::memcpy(&bits, cnn_emu_dynamic_shared + address, sizeof bits);
     return tf32_bits_as_float(bits & 0xffffe000u);

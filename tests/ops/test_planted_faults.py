@@ -92,6 +92,22 @@ def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
         launch_wgmma_gemm(code, rng)
 
 
+def test_a_missing_proxy_fence_between_cp_async_and_wgmma_is_caught(rng):
+    # cp.async writes through the generic proxy, wgmma reads through the async one: without the fence
+    # the tensor core may read what the copies wrote before it was visible to it.
+    code = planted(kernel_path("gemm_wgmma.cu"), "        fence_proxy_async_shared();\n", "")
+    with pytest.raises(KernelFault, match="cp.async wrote with no fence_proxy_async_shared"):
+        launch_wgmma_gemm(code, rng)
+
+
+def test_a_missing_wgmma_fence_is_caught(rng):
+    code = planted(kernel_path("gemm_wgmma.cu"), "        float chain[BN / 2] = {};\n        wgmma_fence_operands(chain);"
+                   "  // the zeros are written before the fence below, not moved past it\n        wgmma_fence();\n",
+                   "        float chain[BN / 2] = {};\n")
+    with pytest.raises(KernelFault, match="no wgmma_fence since"):
+        launch_wgmma_gemm(code, rng, split=True)
+
+
 def test_a_3xtf32_copy_into_the_tile_being_split_is_caught(rng):
     # 3xTF32 waits for each tile's wgmma, so its copies may run STAGES - 1 tiles ahead, not STAGES:
     # one more lands in the buffer of the tile being split and computed.

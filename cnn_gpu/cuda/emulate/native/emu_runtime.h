@@ -70,6 +70,14 @@ void async_commit_group();
 void async_wait_group(int n);
 void async_wait_all();
 
+// The async proxy (wgmma reads shared memory through it; ordinary stores and cp.async write through
+// the generic proxy): each cp.async copy into dynamic shared memory marks its 16-byte granules as
+// written by the calling thread and not yet fenced; proxy_fence (the twin of fence.proxy.async)
+// clears the calling thread's marks; unfenced_writer(p) is 1 + the thread whose unfenced copy wrote
+// the granule of p, or 0. Ordinary stores are not tracked.
+void proxy_fence();
+unsigned unfenced_writer(const void* shared);
+
 // twin_state / set_twin_state: one pointer per thread for a twin whose effect outlives the call
 // (wgmma's operations in flight until their wait), null when the thread starts. `at_exit` runs when
 // the thread exits, with the pointer: it frees what the pointer holds, and may fail the launch (an

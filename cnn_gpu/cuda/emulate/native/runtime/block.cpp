@@ -9,6 +9,7 @@
 //   random   any, from a generator seeded by the launch (reruns are reproducible).
 // For a writer and a reader in one barrier interval, one of forward and reverse runs the reader's
 // whole segment before the writer's, so a missing barrier changes the result deterministically.
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,9 @@ struct Block {
     unsigned warp_waiting[kWarps] = {};  // lanes waiting at a warp operation
     unsigned warp_exited[kWarps] = {};
     std::vector<unsigned char> staging;  // warp operation inputs, copied before any output is written
+    // 1 + the thread whose cp.async wrote each 16-byte granule of dynamic shared memory and has not
+    // fenced it for the async proxy since (proxy_fence), or 0.
+    std::vector<uint16_t> unfenced = std::vector<uint16_t>(CNN_EMU_MAX_DYNAMIC_SHARED / 16);
     Thread* current = nullptr;
     void* scheduler_sp = nullptr;
     Status failed = Status::ok;
@@ -187,6 +191,13 @@ void release_barrier() {
 void perform(const AsyncCopy& c) {
     std::memcpy(c.dst, c.src, size_t(c.src_bytes));
     std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0, size_t(c.bytes - c.src_bytes));
+    const long offset = static_cast<unsigned char*>(c.dst) - cnn_emu_dynamic_shared;
+    if (offset < 0 || offset >= CNN_EMU_MAX_DYNAMIC_SHARED) return;  // static shared memory: not tracked
+    Thread& t = *block.current;
+    for (long g = offset / 16; g <= (offset + c.bytes - 1) / 16; ++g) {
+        block.unfenced[size_t(g)] = uint16_t(t.linear + 1);
+        t.unfenced_granules.push_back(unsigned(g));
+    }
 }
 
 [[noreturn]] void thread_exit(Thread& t) {
@@ -300,11 +311,13 @@ Status run_block(unsigned thread_count) {
         t.wait = Wait::runnable;
         t.copies.clear();
         t.group_ends.clear();
+        t.unfenced_granules.clear();
         t.twin_state = nullptr;  // left by a failed launch: abandoned with it
         t.twin_at_exit = nullptr;
         t.sp = fiber_prepare(i, thread_main, &t);
         set_runnable(i);
     }
+    std::fill(block.unfenced.begin(), block.unfenced.end(), uint16_t{0});
     for (;;) {
         int next = pick_next();
         if (next < 0 && wake_ready_waiters()) next = pick_next();
@@ -434,6 +447,18 @@ void wait_until(bool (*ready)(const void*), const void* arg, const char* what) {
     t.waiting_for = what;
     clear_runnable(t.linear);
     suspend(t);
+}
+
+void proxy_fence() {
+    Thread& t = caller();
+    for (unsigned g : t.unfenced_granules)
+        if (block.unfenced[g] == t.linear + 1) block.unfenced[g] = 0;
+    t.unfenced_granules.clear();
+}
+
+unsigned unfenced_writer(const void* shared) {
+    const long offset = static_cast<const unsigned char*>(shared) - cnn_emu_dynamic_shared;
+    return offset >= 0 && offset < CNN_EMU_MAX_DYNAMIC_SHARED ? block.unfenced[size_t(offset / 16)] : 0u;
 }
 
 void* twin_state() { return caller().twin_state; }

@@ -75,6 +75,8 @@ struct Thread {
     // Queued cp.async copies, oldest first; copies before group_ends[i] belong to groups 0..i.
     std::vector<AsyncCopy> copies;
     std::vector<size_t> group_ends;
+    // The granules of dynamic shared memory its performed copies marked unfenced (proxy_fence).
+    std::vector<unsigned> unfenced_granules;
     // A twin's state (twin_state / set_twin_state) and what to do with it at exit.
     void* twin_state = nullptr;
     void (*twin_at_exit)(void*) = nullptr;
