@@ -12,7 +12,9 @@
 // MFLOP, 7 us at cuBLAS's measured 50.3 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5
 // MB read, 3 us at 4.1 TB/s. At batch 32 both are under a microsecond: the launches are the floor.
 //
-// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan).
+// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under two
+// policies, each a variant the autotuner times: gemm_split_k (slices of at least 4 K-tiles) and
+// gemm_split_k_fine (down to one K-tile, twice the blocks).
 
 #include "gemm_common.cuh"
 

@@ -254,7 +254,7 @@ GEMM_VARIANTS = {v.name: v for v in [
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
-                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k")
+                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k", "gemm_split_k_fine")
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
@@ -412,16 +412,16 @@ class TmaPlan:
         self.fallback(a, b, c, bias, alpha, beta, backend)
 
 
-# Every plan made in this process, by (kernel, m, n, k, flags, backend, device); a kernel stands for
-# its variant and transposes. Training runs the same few problems per Dense layer at every step.
+# Every plan made in this process, by (kernel, variant name, m, n, k, flags, backend, device): the
+# split-K variants share their kernels. Training runs the same few problems per Dense layer at every step.
 _PLANS: dict = {}
 
 
 def _plan(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
-    key = (kernel, m, n, k, flags, backend, device)
+    key = (kernel, variant.name, m, n, k, flags, backend, device)
     plan = _PLANS.get(key)
     if plan is None:
-        plan_type = SplitKPlan if variant.name == "gemm_split_k" else TmaPlan if variant.tma else GemmPlan
+        plan_type = SplitKPlan if variant.name in SPLIT_K_POLICIES else TmaPlan if variant.tma else GemmPlan
         plan = _PLANS[key] = plan_type(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device)
     return plan
 
@@ -465,17 +465,33 @@ _TUNED = autotune.memo("gemm")
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
-# here, its slices' kernels GEMM_KERNELS, and a SplitKPlan launches the two as a GemmPlan launches one.
+# here, twice (two policies for cutting K, SPLIT_K_POLICIES), its slices' kernels GEMM_KERNELS, and a
+# SplitKPlan launches the two as a GemmPlan launches one.
 
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
 SPLIT_K_TILE = (64, 64, 16, 8, 4)
-# Slices enough for about this many blocks per SM: 16 warps of 4-warp blocks, so that some compute
-# while others wait for their next K-tile (rung 5's loop does not overlap the two).
-SPLIT_K_BLOCKS_PER_SM = 4
-# ... but each slice at least this many K-tiles long, so that a block's work outweighs writing and
-# reducing its partial tile.
-SPLIT_K_MIN_K_TILES = 4
+
+
+@dataclass(frozen=True)
+class SplitKPolicy:
+    """How a split-K variant cuts K (split_k_plan): slices enough for about ``blocks_per_sm`` blocks
+    per SM, but each at least ``min_k_tiles`` K-tiles long."""
+
+    blocks_per_sm: int
+    min_k_tiles: int
+
+
+# gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
+# next K-tile (rung 5's loop does not overlap the two), and slices of at least 4 K-tiles, so that a
+# block's work outweighs writing and reducing its partial tile. On an H200 (d395d83) its kernels took
+# 16.9 us for the Dense 5408 -> 64 forward at batch 32: 68 slices of 5 K-tiles on one tile of C,
+# each block waiting out 5 loads in turn, on about half the SMs.
+# gemm_split_k_fine: twice the blocks, slices down to one K-tile: each block waits for one or two
+# loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB). Which wins
+# depends on the shape and the GPU: the autotuner times both. Not yet run on a GPU.
+SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
+                    "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1)}
 # gemm_split_k_reduce's block: QUADS float4s of the output x GROUPS groups of slices.
 SPLIT_K_REDUCE_BLOCK = (32, 8)
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
@@ -495,23 +511,24 @@ SPLIT_K_REDUCE = Kernel("gemm_splitk.cu", "gemm_split_k_reduce<%d, %d>" % SPLIT_
 
 
 _bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
-GEMM_VARIANTS["gemm_split_k"] = GemmVariant(
-    "gemm_split_k", "gemm_splitk.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
-    ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
+for _name in SPLIT_K_POLICIES:
+    GEMM_VARIANTS[_name] = GemmVariant(
+        _name, "gemm_splitk.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
+        ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
 
 
 @functools.lru_cache(maxsize=4096)
-def split_k_plan(m, n, k, sm_count):
+def split_k_plan(m, n, k, sm_count, policy=SPLIT_K_POLICIES["gemm_split_k"]):
     """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs.
 
-    Enough slices that the blocks (tiles x slices) come to about SPLIT_K_BLOCKS_PER_SM per SM, each
-    slice at least SPLIT_K_MIN_K_TILES K-tiles and a whole number of them (only the last one ends
-    inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
+    Enough slices that the blocks (tiles x slices) come to about ``policy.blocks_per_sm`` per SM,
+    each slice at least ``policy.min_k_tiles`` K-tiles and a whole number of them (only the last one
+    ends inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
     """
     tiles = ceil_div(m, _bm) * ceil_div(n, _bn)
     k_tiles = max(1, ceil_div(k, _bk))
-    wanted = SPLIT_K_BLOCKS_PER_SM * sm_count // tiles
-    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // SPLIT_K_MIN_K_TILES)))
+    wanted = policy.blocks_per_sm * sm_count // tiles
+    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // policy.min_k_tiles)))
     return ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
 
 
@@ -543,7 +560,7 @@ class SplitKPlan:
     kernel over a grid with the slices along z, then (with more than one slice) the reduce into C."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
-        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device))
+        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), SPLIT_K_POLICIES[variant.name])
         self.slices = kernel
         self.slices_geometry = check_launch((*variant.grid(m, n), splits), variant.threads(),
                                             variant.shared_mem(trans_a, trans_b), kernel.name)
@@ -567,6 +584,7 @@ class SplitKPlan:
                                           (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
-GEMM_KERNELS.update({("gemm_split_k", trans_a, trans_b): Kernel(
-    "gemm_splitk.cu", GEMM_VARIANTS["gemm_split_k"].expression(trans_a, trans_b), SPLIT_K_PARAMS)
-    for trans_a, trans_b in TRANSPOSES})
+_SPLIT_K_KERNELS = {transposes: Kernel("gemm_splitk.cu", GEMM_VARIANTS["gemm_split_k"].expression(*transposes),
+                                       SPLIT_K_PARAMS) for transposes in TRANSPOSES}
+GEMM_KERNELS.update({(name, *transposes): kernel
+                     for name in SPLIT_K_POLICIES for transposes, kernel in _SPLIT_K_KERNELS.items()})

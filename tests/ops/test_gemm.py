@@ -461,22 +461,28 @@ def sm_count(backend):
     return gemm_ops._sm_count(backend, current_device(backend))
 
 
+@pytest.mark.parametrize("policy", gemm_ops.SPLIT_K_POLICIES.values(), ids=gemm_ops.SPLIT_K_POLICIES)
 @pytest.mark.parametrize("sms", [1, gemm_ops.EMULATED_SM_COUNT, 132])
-def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms):
+def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, policy):
     bm, bn, bk = gemm_ops.SPLIT_K_TILE[:3]
     shapes = [(32, 64, 5408), (512, 64, 5408), (5408, 64, 32), (1, 1, 1), (4096, 4096, 4096), (64, 64, 0)]
     shapes += [tuple(int(v) for v in rng.integers(1, 3000, size=3)) for _ in range(200)]
     for m, n, k in shapes:
-        splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sms)
+        splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sms, policy)
         tiles = -(-m // bm) * -(-n // bn)
         assert splits >= 1 and k_per_split % bk == 0, (m, n, k)
         assert (splits - 1) * k_per_split < max(k, 1) <= splits * k_per_split, f"{(m, n, k)}: an empty slice"
         if splits > 1:
-            assert k_per_split >= gemm_ops.SPLIT_K_MIN_K_TILES * bk, (m, n, k)
-            assert tiles * splits <= gemm_ops.SPLIT_K_BLOCKS_PER_SM * sms, f"{(m, n, k)}: more blocks than asked for"
-        if tiles * 2 <= gemm_ops.SPLIT_K_BLOCKS_PER_SM * sms and k >= 2 * gemm_ops.SPLIT_K_MIN_K_TILES * bk:
+            assert k_per_split >= policy.min_k_tiles * bk, (m, n, k)
+            assert tiles * splits <= policy.blocks_per_sm * sms, f"{(m, n, k)}: more blocks than asked for"
+        if tiles * 2 <= policy.blocks_per_sm * sms and k >= 2 * policy.min_k_tiles * bk:
             assert splits > 1, f"{(m, n, k)}: room for more blocks and K to cut, but one slice"
-    assert gemm_ops.split_k_plan(4096, 4096, 4096, sms) == (1, 4096)
+    assert gemm_ops.split_k_plan(4096, 4096, 4096, sms, policy) == (1, 4096)
+
+
+def test_the_fine_split_k_policy_cuts_the_seed_models_dense_forward_into_shorter_slices():
+    coarse, fine = (gemm_ops.split_k_plan(32, 64, 5408, 132, policy) for policy in gemm_ops.SPLIT_K_POLICIES.values())
+    assert coarse == (68, 80) and fine == (338, 16)
 
 
 # Shapes that split on the emulator's and on any GPU's SM count, each with K ending inside its last
