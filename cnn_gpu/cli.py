@@ -148,7 +148,7 @@ def kernels(args):
             print(f"{kernel.file:18s} {kernel.name}")
         return 0
     if args.refresh:
-        compile_check.REPORT_CACHE.unlink(missing_ok=True)
+        compile_check.report_path().unlink(missing_ok=True)
     print(compile_check.format_report(compile_check.resource_report(nvcc)))
     return 0
 

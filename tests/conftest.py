@@ -40,6 +40,7 @@ def offline_data(tmp_path, monkeypatch):
     from cnn_gpu.datasets import fetch
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CNN_GPU_CACHE_DIR", raising=False)
     monkeypatch.delenv("CNN_GPU_DATA", raising=False)
     monkeypatch.setattr(fetch, "SYSTEM_DIRS", (tmp_path / "system",))
     network = FakeNetwork()

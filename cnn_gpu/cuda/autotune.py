@@ -2,7 +2,7 @@
 
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
 (into scratch outputs), times each with CUDA events, and keeps the fastest. The choice is cached in
-memory and on disk, as JSON in ``$CNN_GPU_CACHE_DIR`` (default ``~/.cache/cnn_gpu``), written
+memory and on disk, as JSON in the cache folder (cnn_gpu.utils.files.cache_folder), written
 atomically so that two processes never leave a torn file. Only the ``cuda`` backend times; op
 wrappers use a fixed default under the emulator, and a forced choice (an argument or an
 environment variable) skips all of this.
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import statistics
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write
+from cnn_gpu.utils.files import atomic_write, cache_folder
 
 CACHE_FILE = "autotune.json"
 # Launches per candidate: one untimed (compilation, first touch), then the median of REPEATS.
@@ -29,8 +28,7 @@ _memos: dict[str, dict] = {}
 
 
 def cache_path() -> Path:
-    folder = os.environ.get("CNN_GPU_CACHE_DIR") or Path.home() / ".cache" / "cnn_gpu"
-    return Path(folder) / CACHE_FILE
+    return cache_folder(create=False) / CACHE_FILE
 
 
 def device_id() -> str:

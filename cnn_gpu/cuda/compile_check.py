@@ -30,12 +30,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..utils.files import cache_folder
 from .kernel import declared_kernels
 from .sources import kernel_files, kernels_dir, target_arch
 
 ARCHES = ("sm_80", "sm_90")
 NVCC_FLAGS = ("-cubin", "-std=c++17", "-Werror", "all-warnings", "-Xptxas", "-v,-Werror")
-REPORT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnn_gpu" / "kernel_resources.json"
+REPORT_FILE = "kernel_resources.json"  # in the cache folder (cnn_gpu.utils.files.cache_folder)
 
 
 @dataclass(frozen=True)
@@ -162,14 +163,20 @@ def report_key(nvcc: str) -> str:
     return digest.hexdigest()
 
 
-def save_report(rows: list[KernelResources], key: str, path: Path = REPORT_CACHE):
+def report_path() -> Path:
+    return cache_folder(create=False) / REPORT_FILE
+
+
+def save_report(rows: list[KernelResources], key: str, path: Path | None = None):
+    path = path or report_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": key, "kernels": [asdict(r) for r in rows]}, indent=1) + "\n")
 
 
-def resource_report(nvcc: str, path: Path = REPORT_CACHE) -> list[KernelResources]:
+def resource_report(nvcc: str, path: Path | None = None) -> list[KernelResources]:
     """The saved report if the sources have not changed since, else a fresh compile (saved)."""
     key = report_key(nvcc)
+    path = path or report_path()
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved.get("key") == key:

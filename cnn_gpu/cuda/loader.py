@@ -26,7 +26,8 @@ from pathlib import Path
 
 from cnn_gpu.utils.files import atomic_write
 
-from .sources import cache_folder, compute_capability, kernels_dir
+from ..utils.files import cache_folder
+from .sources import compute_capability, kernels_dir
 
 # Above this, a kernel may use dynamic shared memory only after raising its own limit.
 DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024

@@ -7,7 +7,6 @@ exist, so an editable install always compiles the files being edited.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -54,8 +53,3 @@ def kernel_files() -> list[Path]:
     return sorted(kernels_dir().glob("*.cu"))
 
 
-def cache_folder(name: str) -> Path:
-    """``$CNN_GPU_CACHE/<name>`` (default ``~/.cache/cnn_gpu/<name>``), created: the builds kept between runs."""
-    folder = Path(os.environ.get("CNN_GPU_CACHE") or Path.home() / ".cache" / "cnn_gpu") / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write
+from cnn_gpu.utils.files import atomic_write, cache_folder
 
 ENV_VAR = "CNN_GPU_DATA"
 # Debian's dataset-* packages install here, one folder per dataset (e.g. fashion-mnist/).
@@ -34,8 +34,7 @@ class DownloadError(OSError):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnn_gpu" / "datasets"
+    return cache_folder("datasets", create=False)
 
 
 def search_dirs(folder: str, data_dir=None) -> list[Path]:

@@ -1,5 +1,6 @@
 """Files that no reader ever sees half-written: saved models, the autotune cache, downloaded datasets,
-the emulator's build cache. Each is written under a temporary name beside it and renamed into place."""
+the emulator's build cache. Each is written under a temporary name beside it and renamed into place.
+And the one folder where cnn_gpu keeps what it can fetch or rebuild again (cache_folder)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+
+# Where the caches go, if set: the autotuner's choices, compiled kernels, the emulator's builds, the
+# kernel resource report, downloaded datasets.
+CACHE_DIR_ENV = "CNN_GPU_CACHE_DIR"
+
+
+def cache_folder(name: str = "", create: bool = True) -> Path:
+    """The cache's subfolder ``name`` (created unless ``create`` is false): in ``$CNN_GPU_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/cnn_gpu``, else ``~/.cache/cnn_gpu``."""
+    root = os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn_gpu"
+    folder = Path(root) / name
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ extern "C" __global__ void fill(float* out, float value, int n) {
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_GPU_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "emulate"
 
 

@@ -1,7 +1,7 @@
 """Compiling with the host C++ compiler, and the on-disk cache of what it built.
 
-Two kinds of shared library, both cached in ``$CNN_GPU_CACHE/emulate`` (default
-``~/.cache/cnn_gpu/emulate``) under a hash of everything that goes into them:
+Two kinds of shared library, both cached in the ``emulate`` folder of the cache
+(cnn_gpu.utils.files.cache_folder) under a hash of everything that goes into them:
 
 - the runtime (fibers, scheduler, fault handler), built once per compiler and runtime version;
 - one library per module: the .cu source (after the extern __shared__ rewrite) with the launch
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cnn_gpu.utils.files import atomic_write
 
-from ..sources import cache_folder
+from ...utils.files import cache_folder
 from .errors import EmulatorCompileError
 
 NATIVE_DIR = Path(__file__).parent / "native"
