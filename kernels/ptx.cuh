@@ -590,6 +590,8 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar)
 // Wait until the phase of parity `parity` has completed. A phase that never completes (a byte count
 // that disagrees with the copies, a lost arrival) would hang the GPU until the process is killed:
 // after 2^32 clocks (about 2 s) of trying, the wait traps instead, and the launch fails with an error.
+// (ptxas waits for the warpgroup's wgmma in flight before that trap, and says so: info C7517. The
+// SASS has the wait on the trap's path only.)
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned parity)
 {
 #ifdef CNN_GPU_EMULATE
