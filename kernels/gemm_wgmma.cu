@@ -336,24 +336,32 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
 //             producer waits on it before it refills the stage. (One arrival per warp would do,
 //             but only from a branch on the lane, and ptxas serializes every wgmma of a kernel
 //             that branches so while one is in flight: the compile check refuses that.)
-// A consumer keeps one tile's wgmma in flight, as in rungs 9 and 9b: after issuing tile t's and
-// waiting until only that group runs, tile t - 1's are done, so its threads release stage
-// (t - 1) % STAGES. The producer is then STAGES - 1 tiles ahead, not STAGES - 2, and a consumer
-// waits only for data, never for another warpgroup. This is the structure of CUTLASS's and
-// cuBLAS's Hopper kernels ("warp-specialized"), which also hand registers from the producer to the
-// consumers (setmaxnreg) and keep blocks resident across tiles (persistent): not done here.
-//   Phases: stage s is filled for tiles s, s + STAGES, ..., so tile t is full[s]'s completion number
-// t / STAGES (parity (t / STAGES) % 2), and the producer refilling stage s for tile t waits for
-// empty[s]'s completion number t / STAGES - 1, the release of tile t - STAGES. A barrier never runs
-// two phases ahead of its waiter (each side waits for the other), so the parity names the phase.
+// A consumer keeps one K-tile's wgmma in flight, as in rungs 9 and 9b: after issuing K-tile t's and
+// waiting until only that group runs, K-tile t - 1's are done, so its threads release that stage.
+// The producer is then STAGES - 1 K-tiles ahead, not STAGES - 2, and a consumer waits only for
+// data, never for another warpgroup. This is the structure of CUTLASS's and cuBLAS's Hopper kernels
+// ("warp-specialized"), which also hand registers from the producer to the consumers (setmaxnreg):
+// not done here, the tiles below fit without.
+//   Phases: the block's K-tiles are numbered in the order the producer loads them (`it`, across
+// output tiles when PERSISTENT); stage s holds K-tiles s, s + STAGES, ..., so K-tile `it` is full[s]'s
+// completion number it / STAGES (parity (it / STAGES) % 2), and the producer refilling stage s for
+// it waits for empty[s]'s completion number it / STAGES - 1, the release of K-tile it - STAGES. A
+// barrier never runs two phases ahead of its waiter (each side waits for the other), so the parity
+// names the phase.
 //   Default tiling 128 x 256 (two consumer warpgroups of 64 x 256, 128 accumulators a thread, 384
 // threads: at most 168 registers each) with 4 stages of 48 KB: by rung 9's arithmetic the block tile
 // that shared memory can feed at the full tensor rate. Like rung 9b it computes A B^T with both
 // operands k-contiguous (TmaPlan transposes, or falls back to rung 9).
 // Expected bottleneck: the tensor core itself, if L2 delivers the 48 bytes per clock per SM this
-// tile needs (rung 9's arithmetic); the epilogue, which stores straight from registers, is the
-// largest part the K loop does not hide. Not measured yet: no Hopper GPU has run it.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+// tile needs (rung 9's arithmetic); then the blocks' starts and ends, which the K loop does not
+// hide: a block's first copies, and its epilogue storing straight from registers. Not measured yet:
+// no Hopper GPU has run it.
+// PERSISTENT (gemm_tf32_wgmma_persistent) hides those: one block per SM (the grid is the SM count,
+// or the tile count if smaller) takes output tiles blockIdx.x, blockIdx.x + gridDim.x, ..., and its
+// producer goes on to the next tile's K-tiles as soon as stages are released, so they are loading
+// while the consumers store the tile before. The consumers release a tile's last stage after its
+// final wait, before the epilogue.
+template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, float* __restrict__ c,
                                  const float* __restrict__ bias, int M, int N, int K, float alpha, float beta,
@@ -371,11 +379,13 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    const int k_tiles = (K + BK - 1) / BK;
+    const int k_tiles = (K + BK - 1) / BK, tiles_n = (N + BN - 1) / BN, output_tiles = tiles_n * ((M + BM - 1) / BM);
+    // This block's output tiles, n fastest: one (its grid position), or every gridDim.x-th from blockIdx.x.
+    const int first_tile = PERSISTENT ? blockIdx.x : blockIdx.y * tiles_n + blockIdx.x;
+    const int tile_step = PERSISTENT ? gridDim.x : output_tiles;
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) {
-            mbarrier_init(&full[s], 1);               // the producer's arrival (and the stage's bytes)
+            mbarrier_init(&full[s], 1);                 // the producer's arrival (and the stage's bytes)
             mbarrier_init(&empty[s], CONSUMERS * 128);  // every consumer thread's
         }
         fence_mbarrier_init();
@@ -386,28 +396,36 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
         if (tid == CONSUMERS * 128) {
             fence_tensormap_acquire(maps);
             fence_tensormap_acquire(maps + 16);
-            for (int t = 0; t < k_tiles; ++t) {
-                const int s = t % STAGES;
-                if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);  // tile t - STAGES released
-                unsigned char* const stage = tiles + s * STAGE_BYTES;
-                mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
-                tma_load_2d(stage, maps, t * BK, m0, &full[s]);
-                tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+            int it = 0;  // K-tiles loaded so far
+            for (int tile = first_tile; tile < output_tiles; tile += tile_step) {
+                const int m0 = tile / tiles_n * BM, n0 = tile % tiles_n * BN;
+                for (int t = 0; t < k_tiles; ++t, ++it) {
+                    const int s = it % STAGES;
+                    if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);  // K-tile it - STAGES released
+                    unsigned char* const stage = tiles + s * STAGE_BYTES;
+                    mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
+                    tma_load_2d(stage, maps, t * BK, m0, &full[s]);
+                    tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+                }
             }
         }
         return;
     }
 
-    float acc[BN / 2] = {};
-    wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
-    for (int t = 0; t < k_tiles; ++t) {
-        const int s = t % STAGES;
-        mbarrier_wait(&full[s], (t / STAGES) % 2);  // tile t has landed
-        issue_tile_wgmma<BM, BN, BK>(acc, tiles + s * STAGE_BYTES, warpgroup);
-        wgmma_wait_group<1>();  // tile t - 1's wgmma are done (as far as this thread's warp is concerned)
-        if (t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
+    int it = 0;  // K-tiles consumed so far
+    for (int tile = first_tile; tile < output_tiles; tile += tile_step) {
+        float acc[BN / 2] = {};
+        wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+        for (int t = 0; t < k_tiles; ++t, ++it) {
+            mbarrier_wait(&full[it % STAGES], (it / STAGES) % 2);  // K-tile it has landed
+            issue_tile_wgmma<BM, BN, BK>(acc, tiles + it % STAGES * STAGE_BYTES, warpgroup);
+            wgmma_wait_group<1>();  // K-tile it - 1's wgmma are done (as far as this thread's warp is concerned)
+            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);
+        }
+        wgmma_wait_group<0>();
+        if (k_tiles > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);  // the tile's last stage
+        wgmma_fence_operands(acc);
+        store_warpgroup_tile<BN>(acc, c, bias, tile / tiles_n * BM + warpgroup * 64, tile % tiles_n * BN, M, N, alpha,
+                                 beta, flags);
     }
-    wgmma_wait_group<0>();
-    wgmma_fence_operands(acc);
-    store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
 }

@@ -178,8 +178,9 @@ TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
 # more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
 # kernels use.
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
-# The warp-specialized rung: two consumer warpgroups of 64 x 256 (128 accumulators a thread), and
-# the producer's warpgroup besides (GemmVariant.warp_specialized), 4 stages of 48 KB. Not yet run.
+# The warp-specialized rung and its persistent form: two consumer warpgroups of 64 x 256 (128
+# accumulators a thread), and the producer's warpgroup besides (GemmVariant.warp_specialized), 4
+# stages of 48 KB. Not yet run.
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
@@ -204,6 +205,7 @@ class GemmVariant:
     split: bool = False  # 3xTF32 on wgmma: its tiles' small parts take a buffer of their own
     tma: bool = False  # its tiles come by the bulk tensor copy: it takes tensor maps, not A and B (TmaPlan)
     warp_specialized: bool = False  # a producer warpgroup besides the tiling's, and a 2nd mbarrier per stage
+    persistent: bool = False  # one block per SM (at most), each taking output tiles in turn (TmaPlan)
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -231,6 +233,7 @@ class GemmVariant:
 _SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
+_WGMMA_WS = "gemm_tf32_wgmma_warp_specialized<%s, {tiling}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
@@ -248,8 +251,10 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
     GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_TILING,
                 swizzled=True, tma=True),
-    GemmVariant("gemm_tf32_wgmma_warp_specialized", _WGMMA, "gemm_tf32_wgmma_warp_specialized<{tiling}>",
-                tf32=True, tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True),
+    GemmVariant("gemm_tf32_wgmma_warp_specialized", _WGMMA, _WGMMA_WS % "false", tf32=True, tiling=WGMMA_WS_TILING,
+                swizzled=True, tma=True, warp_specialized=True),
+    GemmVariant("gemm_tf32_wgmma_persistent", _WGMMA, _WGMMA_WS % "true", tf32=True, tiling=WGMMA_WS_TILING,
+                swizzled=True, tma=True, warp_specialized=True, persistent=True),
 ]}
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
@@ -294,6 +299,7 @@ _SWEEP_TILINGS = {
     "gemm_tf32_wgmma_warp_specialized": [WGMMA_WS_TILING, Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
                                          Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
                                          Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
+    "gemm_tf32_wgmma_persistent": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
@@ -392,8 +398,10 @@ class TmaPlan:
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
-        self.geometry = check_launch(variant.grid(m, n), variant.threads(), variant.shared_mem(trans_a, trans_b),
-                                     kernel.name)
+        grid = variant.grid(m, n)
+        if variant.persistent:  # a block per SM at most, each looping over output tiles
+            grid = (min(grid[0] * grid[1], _sm_count(backend, device)),)
+        self.geometry = check_launch(grid, variant.threads(), variant.shared_mem(trans_a, trans_b), kernel.name)
         self.scalars = kernel.cast(M=m, N=n, K=k)
         self.flags, = kernel.cast(flags=flags)
         self.fallback = GemmPlan(GEMM_KERNELS["gemm_tf32_wgmma", trans_a, trans_b], GEMM_VARIANTS["gemm_tf32_wgmma"],

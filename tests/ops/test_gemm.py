@@ -534,7 +534,20 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
         check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
 
 
-@pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized"])
+def test_the_persistent_rung_takes_several_output_tiles_per_block(rng):
+    # 3 x 3 tiles of 128 x 256 on the emulator's 4 SMs: blocks take 3, 2, 2 and 2 tiles, and each
+    # block's producer runs on into its next tile's K-tiles (4 each, through 4 stages) while its
+    # consumers store the one before.
+    variant = GEMM_VARIANTS["gemm_tf32_wgmma_persistent"]
+    m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
+    for trans_a, trans_b in TRANSPOSES:
+        check_variant(rng, "emulate", variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
+    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
+    assert plan.geometry[0] == (gemm_ops.EMULATED_SM_COUNT, 1, 1)
+
+
+@pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized",
+                                     "gemm_tf32_wgmma_persistent"])
 def test_the_tma_rungs_copy_by_tensor_maps_where_they_fit_and_hand_the_rest_to_rung_9(rng, monkeypatch, variant):
     from cnn_gpu.cuda import tensor_map
 

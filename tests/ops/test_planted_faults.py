@@ -127,7 +127,8 @@ def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
 
 def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     """C = A B^T by a TMA rung (A and B k-contiguous, as TmaPlan hands them over) from a planted
-    copy; k = 300 is 10 K-tiles, so every stage is refilled at least once."""
+    copy; k = 300 is 10 K-tiles, so every stage is refilled at least once. The persistent rung runs
+    as one block, which takes every output tile."""
     from cnn_gpu.cuda import tensor_map
     from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
@@ -137,7 +138,7 @@ def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     c, bias = poisoned((m, n)), np.zeros(n, np.float32)
     maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m), (b, variant.tiling.block_n)])
     module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
-    module.get_function(name)(variant.grid(m, n), variant.threads(),
+    module.get_function(name)((1,) if variant.persistent else variant.grid(m, n), variant.threads(),
                               (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0), np.float32(0.0),
                                np.int32(0)), shared_mem=variant.shared_mem(False, True))
     return c, a.astype(np.float64) @ b.astype(np.float64).T
@@ -152,7 +153,7 @@ def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
 
 
 # --- the warp-specialized rung: a producer and consumers that meet only at mbarriers ---
-WS_RELEASE = "        if (t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);"
+WS_RELEASE = "            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);"
 
 
 def test_the_warp_specialized_kernel_as_it_is_passes_the_twins_checks(rng):
@@ -161,26 +162,41 @@ def test_the_warp_specialized_kernel_as_it_is_passes_the_twins_checks(rng):
 
 
 def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
-    # Releasing tile t's stage right after issuing its wgmma, not tile t - 1's after the wait: the
-    # producer refills it under the wgmma in flight.
+    # Releasing K-tile it's stage right after issuing its wgmma, not K-tile it - 1's after the wait:
+    # the producer refills it under the wgmma in flight.
     code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
-                   "        mbarrier_arrive(&empty[t % STAGES]);")
+                   "            mbarrier_arrive(&empty[it % STAGES]);")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
 
 def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
-    # It fills every tile at once: stage s's full barrier completes phases for tiles s, s + 4, s + 8,
+    # It fills every K-tile at once: stage s's full barrier completes phases for K-tiles s, s + 4, s + 8,
     # so a consumer's parity soon names a phase that is already past, and it waits forever (on a
     # GPU: a hang, or tiles computed from a later tile's data).
     code = planted(kernel_path("gemm_wgmma.cu"),
-                   "if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);", "")
+                   "if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);", "")
     with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
 
+def test_the_persistent_kernel_as_it_is_passes_the_twins_checks(rng):
+    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_persistent",
+                             m=200, n=136, k=100)
+    assert rel_error(c, ref) < 2e-3
+
+
+def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(rng):
+    # Without the release after a tile's final wait, the producer's refill of that stage for the
+    # next tile waits forever.
+    code = planted(kernel_path("gemm_wgmma.cu"),
+                   "        if (k_tiles > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);  // the tile's last stage\n", "")
+    with pytest.raises(DeadlockError, match="thread 256 wait for an mbarrier phase"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_persistent", m=200, n=136, k=100)
+
+
 def test_a_consumer_thread_that_never_releases_is_a_deadlock_naming_the_mbarrier(rng):
     code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
-                   "        if (t > 0 && tid != 32) mbarrier_arrive(&empty[(t - 1) % STAGES]);")
+                   "            if (t > 0 && tid != 32) mbarrier_arrive(&empty[(it - 1) % STAGES]);")
     with pytest.raises(DeadlockError, match=r"thread 256 wait for an mbarrier phase .* at \S+\.cu:\d+"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
