@@ -87,9 +87,13 @@ def test_the_call_overhead_script_profiles_each_case_on_request(capsys):
     assert "gemm.py:" in out and "(gemm)" in out and "(check)" in out
 
 
-def test_the_full_run_covers_the_squares_and_every_dense_product():
+def test_the_full_run_covers_the_squares_and_every_dense_product_goal_cases_first():
     problems = gemm_benchmark.problems(dry_run=False)
-    assert [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")] == gemm_benchmark.SQUARES
+    squares = [shapes["a"][0] for prefix, shapes, _ in problems if prefix.startswith("square")]
+    assert sorted(squares) == gemm_benchmark.SQUARES
+    # The 4096 square, then every Dense product, then the other squares.
+    assert problems[0][0] == f"square{gemm_benchmark.TRANSPOSED_SQUARE}"
+    assert {p[0].startswith("dense") for p in problems[1:1 + len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES)]} == {True}
     dense = {prefix + label: product for prefix, _, products in problems if prefix.startswith("dense")
              for label, *product in products}
     assert len(dense) == len(gemm_benchmark.DENSE_LAYERS) * len(gemm_benchmark.BATCHES) * 3
