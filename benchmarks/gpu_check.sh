@@ -23,6 +23,8 @@ DRY_RUN=""
 
 BUDGET_S="${GPU_CHECK_BUDGET_S:-450}"  # the whole script; the lease allows one command 600 s
 TESTS_LIMIT_S=180
+PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
+RUNG_LIMIT_S=90     # one unproven rung's tests; the first compiles gemm_wgmma.cu and its sweep module
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
 MAX_JSON_FILES=5    # with the log and the two summaries, at most 8 files come back from $OUT
@@ -55,22 +57,28 @@ main() {
     [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
     print(s().describe()); raise SystemExit(0 if s().available else 1)"
 
-    # Kernels no GPU has run yet go first, in a process of their own: a fault there leaves a sticky
-    # error that ends every later CUDA call of the process, and it must not take the rest down. If
-    # their tests fail, the steps after leave them out. (Hopper's wgmma and bulk tensor copy:
-    # kernels/gemm_wgmma.cu, kernels/ptx_probe_hopper.cu; every such rung's name holds "wgmma".) The
-    # tests of the twin's arithmetic model (*model*, tests/ops/test_ptx.py) ask a question of the
-    # hardware and do not gate: they run with the other GPU tests.
-    local unproven_tests="(wgmma or test_tma) and not model" unproven_rungs="wgmma" pytest_filter=() gemm_kernels=()
-    if ! run "unproven kernels' gpu tests" "$TESTS_LIMIT_S" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs \
-            -k "$unproven_tests" tests; then
-        pytest_filter=(-k "not ($unproven_tests)")
-        gemm_kernels=(--kernels "$("$PYTHON" -c "from cnn_gpu.ops.gemm import GEMM_VARIANTS as v; \
-print(','.join(n for n in v if '$unproven_rungs' not in n))")")
-        echo "=== leaving out the tests of *$unproven_tests* and the rungs named *$unproven_rungs* from here on"
+    # Kernels no GPU has run yet go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
+    # copy), each rung's tests in a process of its own: a fault leaves a sticky error that ends every
+    # later CUDA call of its process, and it must take down neither the other rungs nor the rest.
+    # The probes of the instructions themselves go first; if they fail, no rung can work. The steps
+    # after leave out every rung whose tests failed, and the tests already run.
+    local unproven=("$PYTHON" -m benchmarks.unproven) pytest_gpu=("$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs)
+    local failed_rungs=() rungs
+    rungs=$("${unproven[@]}" rungs)
+    if run "unproven: the Hopper probes" "$PROBES_LIMIT_S" "${pytest_gpu[@]}" -k "$("${unproven[@]}" probes)" tests; then
+        for rung in $rungs; do
+            run "unproven: $rung" "$RUNG_LIMIT_S" "${pytest_gpu[@]}" -k "$("${unproven[@]}" tests "$rung")" tests \
+                || failed_rungs+=("$rung")
+        done
+    else
+        mapfile -t failed_rungs <<< "$rungs"
     fi
-    run "gpu tests" "$TESTS_LIMIT_S" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs --durations=5 \
-        "${pytest_filter[@]}" tests
+    local pytest_filter=(-k "not ($("${unproven[@]}" all))") gemm_kernels=()
+    if [ "${#failed_rungs[@]}" -gt 0 ]; then
+        gemm_kernels=(--kernels "$("${unproven[@]}" kernels "${failed_rungs[@]}")")
+        echo "=== leaving out the rungs whose GPU tests failed: ${failed_rungs[*]}"
+    fi
+    run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" --durations=5 "${pytest_filter[@]}" tests
 
     # The ceilings are measured once and shared by every benchmark of this run.
     export CNN_GPU_CEILINGS="$(mktemp -d)/ceilings.json"

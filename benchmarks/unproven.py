@@ -1,0 +1,59 @@
+"""The kernels no GPU has run yet, for benchmarks/gpu_check.sh: which GEMM rungs they are, and the
+pytest ``-k`` expressions that select their GPU tests, so that the script can run each rung's tests
+in a process of its own (a fault leaves a sticky error that ends every later CUDA call of its
+process) and leave out of the benchmarks only the rungs whose tests failed.
+
+They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu, whose rungs' names hold
+"wgmma", and kernels/ptx_probe_hopper.cu, whose probes tests/ops/test_ptx.py runs). The probes'
+tests of the twin's arithmetic model (named *model*) ask the hardware a question and gate nothing.
+
+    python -m benchmarks.unproven rungs            the unproven rungs, one per line
+    python -m benchmarks.unproven probes           -k: the probes' tests (wgmma's layout, the TMA box)
+    python -m benchmarks.unproven tests RUNG       -k: RUNG's tests, and no other rung's
+    python -m benchmarks.unproven all              -k: every test above (to leave out afterwards)
+    python -m benchmarks.unproven kernels RUNG...  --kernels for benchmarks.gemm: every rung but these
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+# What the unproven rungs' names hold, and what their probes' test names start with.
+MARK = "wgmma"
+PROBES = "(test_wgmma or test_tma) and not model"
+
+
+def rungs() -> list[str]:
+    return [name for name in GEMM_VARIANTS if MARK in name]
+
+
+def rung_tests(rung: str) -> str:
+    """Tests whose ids name ``rung`` but no longer rung name that contains it (gemm_tf32_wgmma is part
+    of gemm_tf32_wgmma_tma)."""
+    longer = [other for other in rungs() if rung in other and other != rung]
+    return " and ".join([rung] + [f"not {other}" for other in longer])
+
+
+def all_tests() -> str:
+    return f"({' or '.join(rungs())}) or ({PROBES})"
+
+
+def kernels_but(failed: list[str]) -> str:
+    return ",".join(name for name in GEMM_VARIANTS if name not in failed)
+
+
+def main(argv: list[str]) -> int:
+    command, args = (argv[0], argv[1:]) if argv else ("", [])
+    answers = {"rungs": lambda: "\n".join(rungs()), "probes": lambda: PROBES, "all": all_tests,
+               "tests": lambda: rung_tests(args[0]), "kernels": lambda: kernels_but(args)}
+    if command not in answers or (command == "tests" and len(args) != 1):
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(answers[command]())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,42 @@
+"""benchmarks/unproven.py: gpu_check.sh runs each unproven rung's GPU tests apart, by these -k
+expressions, so they must split the unproven tests exactly: each test in one selection, each
+selection naming one rung."""
+
+import subprocess
+import sys
+
+from benchmarks import unproven
+from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+# The files that hold the unproven kernels' GPU tests (collecting only these keeps the test short).
+FILES = ["tests/ops/test_gemm.py", "tests/ops/test_ptx.py"]
+
+
+def collected(expression):
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
+                           "-m", "gpu", "-k", expression, *FILES], capture_output=True, text=True)
+    return {line for line in done.stdout.splitlines() if "::" in line}
+
+
+def test_the_rungs_are_the_wgmma_ones():
+    assert unproven.rungs() == [name for name in GEMM_VARIANTS if "wgmma" in name]
+    assert "gemm_tf32_wgmma_persistent" in unproven.rungs() and "gemm_tf32_mma" not in unproven.rungs()
+
+
+def test_each_rungs_selection_names_that_rung_and_together_with_the_probes_they_are_all():
+    everything = collected(unproven.all_tests())
+    probes = collected(unproven.PROBES)
+    assert probes and all("test_wgmma" in test or "test_tma" in test for test in probes)
+    seen = set(probes)
+    for rung in unproven.rungs():
+        mine = collected(unproven.rung_tests(rung))
+        assert mine, f"no GPU test selects {rung}"
+        assert all(rung in test.rstrip("]").split("[")[1].split("-") for test in mine), rung
+        assert not mine & seen, f"{rung}'s tests are selected twice"
+        seen |= mine
+    assert seen == everything
+
+
+def test_the_benchmark_leaves_out_only_the_failed_rungs():
+    kept = unproven.kernels_but(["gemm_tf32_wgmma_tma"]).split(",")
+    assert kept == [name for name in GEMM_VARIANTS if name != "gemm_tf32_wgmma_tma"]
