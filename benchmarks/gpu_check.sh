@@ -11,7 +11,8 @@
 # step has its own time limit, cut further to what is left of the whole budget, and a failing
 # step does not stop the next. $OUT receives gpu_check.log (everything printed), one JSON per
 # benchmark (packed into benchmark_json.tar.gz when there are more than fit the device tool's
-# file limit), summary.md and summary.png; the JSON is copied under benchmarks/results/ too.
+# file limit), summary.md, summary.png and gemm_sizes.png; the JSON is copied under
+# benchmarks/results/ too.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -27,7 +28,7 @@ PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=90     # one unproven rung's tests; the first compiles gemm_wgmma.cu and its sweep module
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
-MAX_JSON_FILES=5    # with the log and the two summaries, at most 8 files come back from $OUT
+MAX_JSON_FILES=4    # with the log, the two summaries and the GEMM sizes plot, at most 8 files come back from $OUT
 deadline=$((SECONDS + BUDGET_S))
 failures=()
 
@@ -102,6 +103,9 @@ main() {
         "$PYTHON" -m benchmarks.report "${json[@]}" --markdown "$OUT/summary.md" --plot "$OUT/summary.png" > /dev/null \
             || failures+=("report")
         table=$("$PYTHON" -m benchmarks.report "${json[@]}" --short) || failures+=("report")
+        if [ -e "$OUT/gemm.json" ]; then
+            "$PYTHON" -m benchmarks.report "$OUT/gemm.json" --sizes "$OUT/gemm_sizes.png" || failures+=("sizes plot")
+        fi
         if [ "${#json[@]}" -gt "$MAX_JSON_FILES" ]; then
             tar -czf "$OUT/benchmark_json.tar.gz" -C "$OUT" "${json[@]##*/}" && rm -f "${json[@]}"
             echo "=== ${#json[@]} JSON files packed into benchmark_json.tar.gz (the device tool returns at most 8 files)"

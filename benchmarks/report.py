@@ -5,6 +5,7 @@
     python -m benchmarks.report benchmarks/results/gemm.json --ladder square4096   # a README ladder table
     python -m benchmarks.report benchmarks/results/gemm_sweep.json --ladder square4096   # the tile sweep's
     python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
+    python -m benchmarks.report benchmarks/results/gemm.json --sizes gemm_sizes.png  # GFLOP/s against size
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -163,6 +164,46 @@ def plot(documents, path: Path) -> None:
     plt.close(figure)
 
 
+def size_plot(documents, path: Path) -> None:
+    """GFLOP/s against the size of the square products (A.B), a line per kernel, cuBLAS's heavier and
+    black (FP32 solid, TF32 dashed): how each rung of the GEMM ladder scales. A result whose output
+    failed its check is left out, and the legend says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines, wrong = {}, set()
+    for document in documents:
+        for r in document["results"]:
+            p = r["params"]
+            if not re.fullmatch(r"square\d+", str(p.get("case"))) or p.get("trans_a") or p.get("trans_b"):
+                continue
+            if r["check"]["passed"]:
+                lines.setdefault(r["name"], []).append((p["m"], r["tflops"] * 1e3))
+            else:
+                wrong.add(r["name"])
+    if not lines:
+        raise ValueError("no square A.B products in these files: --sizes plots benchmarks.gemm's")
+    figure, axis = plt.subplots(figsize=(9, 6))
+    for name, points in lines.items():
+        sizes, gflops = zip(*sorted(points))
+        cublas = name.startswith("cublas")
+        axis.plot(sizes, gflops, marker="o", markersize=3, label=name + (" (some sizes WRONG)" if name in wrong else ""),
+                  color="black" if cublas else None, linewidth=2.5 if cublas else 1.2,
+                  linestyle="--" if cublas and "tf32" in name else "-")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("M = N = K")
+    axis.set_ylabel("GFLOP/s")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    axis.set_title(textwrap.fill(f"GEMM, square A.B: {describe(documents[0])}", 110), fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="+", type=Path)
@@ -172,6 +213,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ladder", metavar="CASE", help="print the ladder table of one case (e.g. square4096); "
                         "of gemm_sweep.json, with the tilings")
     parser.add_argument("--by-case", metavar="REGEX", help="print microseconds per call, case by kernel")
+    parser.add_argument("--sizes", type=Path, metavar="PNG", help="plot GFLOP/s against the square sizes (gemm.json)")
     args = parser.parse_args(argv)
     documents = load(args.json)
     if args.ladder:
@@ -179,6 +221,9 @@ def main(argv=None) -> int:
         return 0
     if args.by_case is not None:
         print(by_case(documents, args.by_case))
+        return 0
+    if args.sizes:
+        size_plot(documents, args.sizes)
         return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")

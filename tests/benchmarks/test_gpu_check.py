@@ -25,6 +25,6 @@ def test_the_dry_run_passes_and_leaves_what_the_device_tool_can_bring_back(tmp_p
     assert "failures: none" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].split()[-1] == "ok"  # the table comes last
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"gpu_check.log", "summary.md", "summary.png"} <= files and len(files) <= MAX_FILES_BACK
+    assert {"gpu_check.log", "summary.md", "summary.png", "gemm_sizes.png"} <= files and len(files) <= MAX_FILES_BACK
     assert any(name.endswith(".json") or name == "benchmark_json.tar.gz" for name in files)
     assert results_status() == before, "a dry run must not write into benchmarks/results"

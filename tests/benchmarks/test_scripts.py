@@ -44,3 +44,11 @@ def test_the_report_has_a_row_per_case_and_a_plot(dry_run_results, tmp_path):
     assert report.markdown(documents).count("| ok (") == cases
     report.plot(documents, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_gemm_sizes_plot_draws_the_square_products_and_refuses_files_without_them(dry_run_results, tmp_path):
+    out, _ = dry_run_results
+    assert report.main([str(out / "gemm.json"), "--sizes", str(tmp_path / "sizes.png")]) == 0
+    assert (tmp_path / "sizes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no square A.B products"):
+        report.size_plot(report.load([out / "reduce.json"]), tmp_path / "none.png")
