@@ -429,3 +429,87 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
                                  beta, flags);
     }
 }
+
+// ---- 9d. gemm_tf32_wgmma_multicast (GPU-only) ---------------------------------------------------
+// Idea: rung 9c's blocks each read their A and B tiles from L2 on their own, though the blocks of a
+// row of C read the same A tiles: at 128 x 256, 48 KB per K-tile per SM, which all SMs at the
+// tensor core's full rate would ask of L2 at about 11 TB/s, more than it serves. Here blocks go in
+// clusters of two along n (ptx.cuh, "thread-block clusters"): both need the same A tile, so each
+// producer copies half of its rows (a box of BM / 2 rows) and multicasts it into both blocks' stage,
+// and copies its own B tile alone: 40 KB from L2 per block and K-tile instead of 48.
+//   Each block's full[s] counts the whole stage (its own half of A, the other block's half, its B);
+// a block's half may land before that block's producer has announced the stage's bytes, which the
+// mbarrier allows. Since a producer now writes into the other block's stage as well, it may refill
+// stage s only once the consumers of both blocks are done with it: empty[s] counts the block's own
+// consumer threads (as in 9c) and one arrival per consumer warp of the other block (a remote arrival,
+// through the cluster). The blocks meet at a cluster barrier after initialising their mbarriers
+// (before any copy or arrival reaches them) and before exiting (after the last ones have), so the
+// producer warpgroup stays to the end. The grid's x is rounded up to an even number of blocks; a
+// block past N copies zeros into its B tile, stores nothing, and still copies its half of A.
+//   Non-persistent (rung 9c's one tile per block), 128 x 256 tiles, 4 stages.
+// Expected bottleneck: the tensor core, the L2 traffic a sixth less than rung 9c's. The emulator runs
+// one block at a time and has no clusters, so this rung runs on a GPU only, and has not yet.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
+gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __restrict__ c,
+                          const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats: the box is 32 floats wide");
+    static_assert(WM == 64 && WN == BN && BM % 128 == 0, "a warpgroup per 64 rows; each block copies half of them");
+    static_assert(BM <= 256 && BN <= 256, "a box is at most 256 rows");
+    static_assert(STAGES >= 2, "one stage filling while one is computed");
+    constexpr int CLUSTER = 2, CONSUMERS = BM / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
+    constexpr int A_SHARE = A_BYTES / CLUSTER;  // the rows of A this block's producer copies for both
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    unsigned long long* const empty = full + STAGES;
+
+    const int tid = threadIdx.x, warpgroup = tid / 128;
+    const unsigned rank = cluster_ctarank(), other = rank ^ 1;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_tiles = (K + BK - 1) / BK;
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbarrier_init(&full[s], 1);
+            mbarrier_init(&empty[s], CONSUMERS * 128 + CONSUMERS * 4);  // this block's threads, the other's warps
+        }
+        fence_mbarrier_init();
+    }
+    cluster_sync();  // both blocks' mbarriers are initialised before any copy or arrival reaches them
+
+    if (warpgroup == CONSUMERS) {  // the producer
+        if (tid == CONSUMERS * 128) {
+            fence_tensormap_acquire(maps);
+            fence_tensormap_acquire(maps + 16);
+            for (int t = 0; t < k_tiles; ++t) {
+                const int s = t % STAGES;
+                if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);  // both blocks released K-tile t - STAGES
+                unsigned char* const stage = tiles + s * STAGE_BYTES;
+                mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
+                tma_load_2d_multicast(stage + rank * A_SHARE, maps, t * BK, m0 + int(rank) * (BM / CLUSTER), &full[s],
+                                      (1u << CLUSTER) - 1);
+                tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+            }
+        }
+        __syncwarp();
+    } else {
+        float acc[BN / 2] = {};
+        wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+        for (int t = 0; t < k_tiles; ++t) {
+            const int s = t % STAGES;
+            mbarrier_wait(&full[s], (t / STAGES) % 2);  // K-tile t has landed: both halves of A, and B
+            issue_tile_wgmma<BM, BN, BK>(acc, tiles + s * STAGE_BYTES, warpgroup);
+            wgmma_wait_group<1>();  // K-tile t - 1's wgmma are done (as far as this thread's warp is concerned)
+            if (t > 0) {
+                const int done = (t - 1) % STAGES;
+                mbarrier_arrive(&empty[done]);
+                mbarrier_arrive_remote_if(&empty[done], other, tid % 32 == 0);
+            }
+        }
+        wgmma_wait_group<0>();
+        wgmma_fence_operands(acc);
+        store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
+    }
+    cluster_sync();  // no block exits while the other may still copy into it or arrive on its mbarriers
+}

@@ -22,6 +22,8 @@
 //                              a shared-memory barrier that counts arrivals and bytes copied
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the copy engine (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
+// and, for thread-block clusters (GPU-only):
+//   cluster_ctarank / cluster_sync / tma_load_2d_multicast / mbarrier_arrive_remote_if
 #pragma once
 
 #ifdef CNN_GPU_EMULATE
@@ -650,3 +652,71 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
                  :: "r"(shared_address(smem_dst)), "l"(map), "r"(x), "r"(y), "r"(shared_address(bar)) : "memory");
 #endif
 }
+
+// ---- thread-block clusters (sm_90): GPU-only ------------------------------------------------------
+// A cluster is a few blocks the GPU runs at once on neighbouring SMs, each able to reach the others'
+// shared memory. The bulk tensor copy can then multicast: one copy lands the same box at the same
+// offset in the shared memory of every block its mask names, counting the bytes on the mbarrier at
+// the same offset in each. The emulator runs one block at a time, so it has no clusters: the twins
+// below end the launch, and the kernels that use them (gemm_tf32_wgmma_multicast) run on a GPU only.
+#ifdef CNN_GPU_EMULATE
+#define CNN_CLUSTER_TWIN(what) cnn_emu::fail(what " is GPU-only: the emulator runs one block at a time, so it has no clusters")
+#endif
+
+// This block's rank in its cluster (0 .. cluster size - 1).
+__device__ __forceinline__ unsigned cluster_ctarank()
+{
+#ifdef CNN_GPU_EMULATE
+    CNN_CLUSTER_TWIN("cluster_ctarank");
+    return 0;
+#else
+    unsigned rank;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    return rank;
+#endif
+}
+
+// Every thread of every block of the cluster: wait until all have arrived. Release and acquire: the
+// writes (mbarrier initialisations, remote arrivals) before it are visible to every block after it.
+__device__ __forceinline__ void cluster_sync()
+{
+#ifdef CNN_GPU_EMULATE
+    CNN_CLUSTER_TWIN("cluster_sync");
+#else
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+
+// tma_load_2d, the box landing in every block of the cluster that `blocks` (a bit per rank) names,
+// at smem_dst's offset there, its bytes counted on the mbarrier at bar's offset there.
+__device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const void* map, int x, int y,
+                                                      unsigned long long* bar, unsigned short blocks)
+{
+#ifdef CNN_GPU_EMULATE
+    CNN_CLUSTER_TWIN("tma_load_2d_multicast");
+#else
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+                 " [%0], [%1, {%2, %3}], [%4], %5;\n"
+                 :: "r"(shared_address(smem_dst)), "l"(map), "r"(x), "r"(y), "r"(shared_address(bar)), "h"(blocks)
+                 : "memory");
+#endif
+}
+
+// Arrive on the mbarrier at bar's offset in the cluster's block `rank`, where `arrive` is true. A
+// predicate, not a branch: only threads that branch on their lane around it would do as well, and
+// ptxas serializes the wgmma of a kernel that branches so while one is in flight. The arrival's
+// default order, release at block scope, as CUTLASS's cluster barriers arrive: .release.cluster
+// would put a MEMBAR.ALL.GPU in front of it, in the K loop.
+__device__ __forceinline__ void mbarrier_arrive_remote_if(unsigned long long* bar, unsigned rank, bool arrive)
+{
+#ifdef CNN_GPU_EMULATE
+    CNN_CLUSTER_TWIN("mbarrier_arrive_remote_if");
+#else
+    asm volatile("{ .reg .pred p; .reg .b32 remote;\n"
+                 "setp.ne.b32 p, %2, 0;\n"
+                 "mapa.shared::cluster.u32 remote, %0, %1;\n"
+                 "@p mbarrier.arrive.shared::cluster.b64 _, [remote]; }\n"
+                 :: "r"(shared_address(bar)), "r"(rank), "r"(int(arrive)) : "memory");
+#endif
+}
+#undef CNN_CLUSTER_TWIN

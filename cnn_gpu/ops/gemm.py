@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune, tensor_map
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend
+from cnn_gpu.cuda.kernel import (
+    Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend, runs_here,
+)
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 from cnn_gpu.ops.transpose import transpose
 
@@ -178,9 +180,9 @@ TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
 # more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
 # kernels use.
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
-# The warp-specialized rung and its persistent form: two consumer warpgroups of 64 x 256 (128
-# accumulators a thread), and the producer's warpgroup besides (GemmVariant.warp_specialized), 4
-# stages of 48 KB. Not yet run.
+# The warp-specialized rungs (9c, its persistent form, 9d's clusters): two consumer warpgroups of
+# 64 x 256 (128 accumulators a thread), and the producer's warpgroup besides
+# (GemmVariant.warp_specialized), 4 stages of 48 KB. Not yet run.
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
@@ -206,6 +208,7 @@ class GemmVariant:
     tma: bool = False  # its tiles come by the bulk tensor copy: it takes tensor maps, not A and B (TmaPlan)
     warp_specialized: bool = False  # a producer warpgroup besides the tiling's, and a 2nd mbarrier per stage
     persistent: bool = False  # one block per SM (at most), each taking output tiles in turn (TmaPlan)
+    cluster: int = 1  # blocks per thread-block cluster along n, sharing A's tiles (GPU-only when > 1)
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -224,6 +227,11 @@ class GemmVariant:
         if self.swizzled:
             return self.tiling.swizzled_shared_bytes(self.split, self.tma + self.warp_specialized)
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
+
+    def runs_on(self, backend: str) -> bool:
+        """Whether this rung runs on ``backend`` here: its file's architecture (runs_here), and clusters
+        on a GPU only (the emulator runs one block at a time)."""
+        return runs_here(self.file, backend) and (self.cluster == 1 or backend == "cuda")
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
         """This kernel under another tiling (a GEMM_SWEEP entry)."""
@@ -255,6 +263,8 @@ GEMM_VARIANTS = {v.name: v for v in [
                 swizzled=True, tma=True, warp_specialized=True),
     GemmVariant("gemm_tf32_wgmma_persistent", _WGMMA, _WGMMA_WS % "true", tf32=True, tiling=WGMMA_WS_TILING,
                 swizzled=True, tma=True, warp_specialized=True, persistent=True),
+    GemmVariant("gemm_tf32_wgmma_multicast", _WGMMA, "gemm_tf32_wgmma_multicast<{tiling}>", tf32=True,
+                tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, cluster=2),
 ]}
 # What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
@@ -300,6 +310,7 @@ _SWEEP_TILINGS = {
                                          Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
                                          Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
     "gemm_tf32_wgmma_persistent": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
+    "gemm_tf32_wgmma_multicast": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
@@ -366,6 +377,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     else:
         chosen = GEMM_VARIANTS[choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k)]
         kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
+    if chosen.cluster > 1 and backend != "cuda":
+        raise ValueError(f"{chosen.name} runs in thread-block clusters, on a GPU only: the emulator runs one block "
+                         "at a time")
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     plan = _plan(kernel, chosen, trans_a, trans_b, m, n, k, flags, backend, device)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
@@ -401,6 +415,9 @@ class TmaPlan:
         grid = variant.grid(m, n)
         if variant.persistent:  # a block per SM at most, each looping over output tiles
             grid = (min(grid[0] * grid[1], _sm_count(backend, device)),)
+        if variant.cluster > 1:  # whole clusters along x
+            grid = (ceil_div(grid[0], variant.cluster) * variant.cluster, grid[1])
+        self.a_box_rows = variant.tiling.block_m // variant.cluster  # each block of a cluster copies its share
         self.geometry = check_launch(grid, variant.threads(), variant.shared_mem(trans_a, trans_b), kernel.name)
         self.scalars = kernel.cast(M=m, N=n, K=k)
         self.flags, = kernel.cast(flags=flags)
@@ -413,7 +430,7 @@ class TmaPlan:
             a_rows = transpose(a, backend=backend) if self.trans_a else a  # M x K
             b_rows = b if self.trans_b else transpose(b, backend=backend)  # N x K
             if tensor_map.fits(a_rows) and tensor_map.fits(b_rows):
-                maps = tensor_map.maps(backend, [(a_rows, self.tiling.block_m), (b_rows, self.tiling.block_n)])
+                maps = tensor_map.maps(backend, [(a_rows, self.a_box_rows), (b_rows, self.tiling.block_n)])
                 self.kernel.launch_checked(self.geometry, (maps, c, bias, *self.scalars, alpha, beta, self.flags),
                                            backend)
                 return

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import loops
-from cnn_gpu.cuda.kernel import KernelArgumentError, current_device, runs_here
+from cnn_gpu.cuda.kernel import KernelArgumentError, current_device
 from cnn_gpu.gradcheck import check_gradient, op_scalar
 from cnn_gpu.ops import gemm as gemm_ops
 from cnn_gpu.ops.gemm import (
@@ -139,9 +139,9 @@ def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=
     1e-3 of values near 1, where TF32's rounding is 3%); without, beta = 0 and c is the poisoned
     output itself, which the kernel must then never read.
     """
-    file = (variant if isinstance(variant, GemmVariant) else GEMM_VARIANTS[variant]).file
-    if not runs_here(file, backend):
-        pytest.skip(f"{file} needs another GPU architecture (sources.ARCH_SPECIFIC)")
+    rung = variant if isinstance(variant, GemmVariant) else GEMM_VARIANTS[variant]
+    if not rung.runs_on(backend):
+        pytest.skip(f"{rung.name} does not run on {backend} here (another GPU architecture, or clusters)")
     if a is None:
         a = random_array(rng, (k, m) if trans_a else (m, k))
         b = random_array(rng, (n, k) if trans_b else (k, n))
@@ -532,6 +532,13 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
     for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),
                                           ((512, 5408, 64), (False, True)), ((5408, 64, 512), (True, False))]:
         check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
+
+
+def test_the_cluster_rung_is_refused_on_the_emulator_with_the_reason(rng):
+    a, b = random_array(rng, (8, 8)), random_array(rng, (8, 8))
+    assert not GEMM_VARIANTS["gemm_tf32_wgmma_multicast"].runs_on("emulate")
+    with pytest.raises(ValueError, match="thread-block clusters, on a GPU only"):
+        gemm(a, b, variant="gemm_tf32_wgmma_multicast", backend="emulate")
 
 
 def test_the_persistent_rung_takes_several_output_tiles_per_block(rng):

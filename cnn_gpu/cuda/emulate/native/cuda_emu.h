@@ -28,6 +28,9 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
+// A cluster kernel compiles here, so that its file does; launching it ends in its helpers' twins
+// (kernels/ptx.cuh: the emulator runs one block at a time, and has no clusters).
+#define __cluster_dims__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // __restrict__ is the host compiler's own.
 
