@@ -404,11 +404,13 @@ class GemmPlan:
 
 
 class TmaPlan:
-    """A TMA rung (gemm_tf32_wgmma_tma, gemm_tf32_wgmma_warp_specialized) for one problem, kept like a GemmPlan. At each call the operands are made
-    k-contiguous (an MN-major one transposed into a new array: the copy engine cannot transpose, and
-    wgmma's TF32 operands must be K-major) and their tensor maps built (the arrays change from call to
-    call). What a map cannot describe (K = 0, K % 4 != 0, an operand not 16-byte aligned) runs rung 9's
-    cp.async kernel (at its own tiling) instead."""
+    """A TMA rung (9b, 9c and its persistent form, 9d) for one problem, kept like a GemmPlan: the grid
+    (a block per SM at most for the persistent form, whole clusters for 9d), checked once. At each
+    call the operands are made k-contiguous (an MN-major one transposed into a new array: the copy
+    engine cannot transpose, and wgmma's TF32 operands must be K-major) and their tensor maps built
+    (the arrays change from call to call), A's boxes a cluster's share of the block's rows. What a map
+    cannot describe (K = 0, K % 4 != 0, an operand not 16-byte aligned) runs rung 9's cp.async kernel
+    (at its own tiling) instead."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
