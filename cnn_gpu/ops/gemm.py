@@ -503,10 +503,12 @@ SPLIT_K_TILE = (64, 64, 16, 8, 4)
 @dataclass(frozen=True)
 class SplitKPolicy:
     """How a split-K variant cuts K (split_k_plan): slices enough for about ``blocks_per_sm`` blocks
-    per SM, but each at least ``min_k_tiles`` K-tiles long."""
+    per SM, but each at least ``min_k_tiles`` K-tiles long; and ``reduce_groups``, the threads of
+    gemm_split_k_reduce that sum one float4 of C's slices between them."""
 
     blocks_per_sm: int
     min_k_tiles: int
+    reduce_groups: int = 8
 
 
 # gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
@@ -515,12 +517,13 @@ class SplitKPolicy:
 # 16.9 us for the Dense 5408 -> 64 forward at batch 32: 68 slices of 5 K-tiles on one tile of C,
 # each block waiting out 5 loads in turn, on about half the SMs.
 # gemm_split_k_fine: twice the blocks, slices down to one K-tile: each block waits for one or two
-# loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB). Which wins
-# depends on the shape and the GPU: the autotuner times both. Not yet run on a GPU.
+# loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB), with 32
+# threads per float4 of C instead of 8, so that each waits for about 11 loads in turn, not 42. Which
+# wins depends on the shape and the GPU: the autotuner times both. Not yet run on a GPU.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
-                    "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1)}
-# gemm_split_k_reduce's block: QUADS float4s of the output x GROUPS groups of slices.
-SPLIT_K_REDUCE_BLOCK = (32, 8)
+                    "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32)}
+# gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
+SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
 EMULATED_SM_COUNT = 4
 
@@ -530,11 +533,15 @@ SPLIT_K_PARAMS = [
     Scalar("K", "int32"), Scalar("k_per_split", "int32"), Scalar("alpha", "float32"), Scalar("beta", "float32"),
     Scalar("flags", "int32"),
 ]
-SPLIT_K_REDUCE = Kernel("gemm_splitk.cu", "gemm_split_k_reduce<%d, %d>" % SPLIT_K_REDUCE_BLOCK, [
+SPLIT_K_REDUCE_PARAMS = [
     Array("partials", "float32", ndim=1), Array("c", "float32", ndim=2), Array("bias", "float32", ndim=1),
     Scalar("M", "int32"), Scalar("N", "int32"), Scalar("splits", "int32"), Scalar("alpha", "float32"),
     Scalar("beta", "float32"), Scalar("flags", "int32"),
-])
+]
+# By groups: the reduce's instances.
+SPLIT_K_REDUCE = {groups: Kernel("gemm_splitk.cu", f"gemm_split_k_reduce<{SPLIT_K_REDUCE_QUADS}, {groups}>",
+                                 SPLIT_K_REDUCE_PARAMS)
+                  for groups in sorted({policy.reduce_groups for policy in SPLIT_K_POLICIES.values()})}
 
 
 _bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
@@ -587,7 +594,8 @@ class SplitKPlan:
     kernel over a grid with the slices along z, then (with more than one slice) the reduce into C."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
-        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), SPLIT_K_POLICIES[variant.name])
+        policy = SPLIT_K_POLICIES[variant.name]
+        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), policy)
         self.slices = kernel
         self.slices_geometry = check_launch((*variant.grid(m, n), splits), variant.threads(),
                                             variant.shared_mem(trans_a, trans_b), kernel.name)
@@ -595,10 +603,11 @@ class SplitKPlan:
         self.flags, = kernel.cast(flags=flags)
         # One slice stores through the epilogue and never touches the workspace: C fills the slot.
         self.workspace = _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4) if splits > 1 else None
-        quads, groups = SPLIT_K_REDUCE_BLOCK
-        self.reduce_geometry = check_launch((ceil_div(m * ceil_div(n, 4), quads),), (quads, groups), 0,
-                                            SPLIT_K_REDUCE.name)
-        self.reduce_scalars = SPLIT_K_REDUCE.cast(M=m, N=n, splits=splits)
+        self.reduce = SPLIT_K_REDUCE[policy.reduce_groups]
+        quads = SPLIT_K_REDUCE_QUADS
+        self.reduce_geometry = check_launch((ceil_div(m * ceil_div(n, 4), quads),), (quads, policy.reduce_groups), 0,
+                                            self.reduce.name)
+        self.reduce_scalars = self.reduce.cast(M=m, N=n, splits=splits)
 
     def __call__(self, a, b, c, bias, alpha, beta, backend):
         """Launch on arrays gemm() has checked (the workspace is float32 on this plan's device),
@@ -607,8 +616,8 @@ class SplitKPlan:
         self.slices.launch_checked(self.slices_geometry,
                                    (a, b, c, bias, partials, *self.slices_scalars, alpha, beta, self.flags), backend)
         if self.workspace is not None:
-            SPLIT_K_REDUCE.launch_checked(self.reduce_geometry,
-                                          (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
+            self.reduce.launch_checked(self.reduce_geometry,
+                                       (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
 _SPLIT_K_KERNELS = {transposes: Kernel("gemm_splitk.cu", GEMM_VARIANTS["gemm_split_k"].expression(*transposes),

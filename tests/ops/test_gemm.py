@@ -491,13 +491,14 @@ def test_the_fine_split_k_policy_cuts_the_seed_models_dense_forward_into_shorter
 SPLITTING_SHAPES = [((37, 70, 300), (False, False)), ((5, 9, 1000), (False, True)), ((20, 64, 700), (True, False))]
 
 
+@pytest.mark.parametrize("variant", gemm_ops.SPLIT_K_POLICIES)
 @pytest.mark.parametrize("epilogue", [True, False], ids=["epilogue", "beta0"])
 @pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
-def test_split_k_on_shapes_that_split(rng, kernel_backend, shape, transposes, epilogue):
+def test_split_k_on_shapes_that_split(rng, kernel_backend, shape, transposes, epilogue, variant):
     m, n, k = shape
-    splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend))
+    splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend), gemm_ops.SPLIT_K_POLICIES[variant])
     assert splits > 1 and k % k_per_split != 0 and k % gemm_ops.SPLIT_K_TILE[2] != 0
-    check_variant(rng, kernel_backend, "gemm_split_k", m, n, k, *transposes, epilogue)
+    check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue)
 
 
 def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, kernel_backend):
