@@ -33,11 +33,11 @@
 // tile's four k-steps as one chain of 12 wgmma from zero, in registers of its own, waits for it and
 // adds it to its accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain
 // rounds toward zero at every step, so it stays one K-tile short). Waiting within the tile leaves
-// the tensor core idle while the block splits and meets at its barriers; keeping the chain in flight
-// across them, with a second chain's registers to add from, is what rung 8 does, but ptxas then
-// finds ordinary instructions reading accumulators of a wgmma pipeline in flight and serializes
-// every wgmma of the kernel (info C7514, which the compile check now refuses). Since each tile's
-// wgmma are done within its iteration, the copies run STAGES - 1 tiles ahead.
+// the tensor core idle while the block splits and meets at its barriers. Keeping one chain in flight
+// across them while the previous one, in a second set of registers, is added would hide that; but
+// ptxas then finds ordinary instructions reading accumulators of a wgmma pipeline in flight and
+// serializes every wgmma of the kernel (info C7514, which the compile check now refuses). Since each
+// tile's wgmma are done within its iteration, the copies run STAGES - 1 tiles ahead.
 // In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7).
 // Expected bottleneck, by arithmetic (nothing is measured yet): shared-memory bandwidth. Per
 // k8-step a warpgroup's wgmma reads 64 x 8 floats of A and BN x 8 of B for 64 x BN x 8 FMAs; at the
@@ -52,9 +52,9 @@
 // core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
 // Next steps, once measured: the bulk tensor copy (TMA) in place of cp.async (rung 9b below), a
 // producer warpgroup feeding consumer warpgroups (rung 9c), multicast to a cluster of blocks that
-// share an operand (less L2 traffic).
-// ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 144-164 registers, 3xTF32
-// 154-174 (two accumulator sets), no spills.
+// share an operand, for less L2 traffic (rung 9d).
+// ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 138-160 registers, 3xTF32
+// 152-174 (two accumulator sets), no spills.
 
 #include "gemm_common.cuh"
 
