@@ -503,8 +503,9 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 // instruction from one thread moves a whole tile.
 //
 // The twins: an mbarrier's 8 bytes hold [0:16) arrivals per phase, [16:32) arrivals still due, [32:63)
-// bytes still due, [63] the phase's parity; a copy lands when issued (a kernel that reads its
-// destination before the wait is not caught), and a wait for a phase that has not completed
+// bytes still due, [63] the phase's parity. A copy reads its box when issued, fills its destination
+// with NaN, and lands (its bytes counted) only when a thread waits on its mbarrier: a kernel that
+// reads the destination before the wait reads NaN. A wait for a phase that has not completed
 // suspends the thread until other threads' arrivals complete it (cnn_emu::wait_until), or ends the
 // launch as a deadlock when no thread can. The tensor map of
 // the emulator (tma_twin::Map, filled by the host in place of the driver's opaque one) says the same
@@ -537,6 +538,47 @@ inline void arrive(unsigned long long* bar, unsigned long long bytes, const char
     complete_if_done(bar);
 }
 
+// The copies issued and not landed yet, each with the box it read and the mbarrier it counts on.
+struct Landing {
+    unsigned long long* bar;
+    unsigned char* dst;
+    std::vector<unsigned char> box;
+};
+inline std::vector<Landing>& in_flight()
+{
+    static std::vector<Landing> copies;  // one launch at a time, one block at a time
+    return copies;
+}
+
+// Bytes of the copies in flight on `bar`.
+inline unsigned long long bytes_in_flight(const unsigned long long* bar)
+{
+    unsigned long long bytes = 0;
+    for (const Landing& copy : in_flight())
+        if (copy.bar == bar) bytes += copy.box.size();
+    return bytes;
+}
+
+// Land the copies counted on `bar` (when a thread waits on it), or drop them (`keep` false: at its
+// init, so that a block's copies never waited on do not land in the next block's). Their bytes were
+// checked against the announced ones when they were issued.
+inline void land(unsigned long long* bar, bool keep = true)
+{
+    std::vector<Landing>& copies = in_flight();
+    for (size_t i = 0; i < copies.size();) {
+        if (copies[i].bar != bar) {
+            ++i;
+            continue;
+        }
+        if (keep) {
+            std::memcpy(copies[i].dst, copies[i].box.data(), copies[i].box.size());
+            state(bar) -= static_cast<unsigned long long>(copies[i].box.size()) << 32;
+        }
+        copies.erase(copies.begin() + long(i));
+    }
+    if (keep) complete_if_done(bar);
+}
+
 // A phase of parity p has completed once the barrier's current phase has the other parity.
 struct Waiter {
     unsigned long long* bar;
@@ -544,6 +586,7 @@ struct Waiter {
     static bool done(const void* self)
     {
         const Waiter& w = *static_cast<const Waiter*>(self);
+        land(w.bar);  // the copies issued since the wait began
         return (state(w.bar) >> 63) != w.parity;
     }
 };
@@ -554,6 +597,7 @@ struct Waiter {
 __device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned count)
 {
 #ifdef CNN_GPU_EMULATE
+    tma_twin::land(bar, false);
     *bar = count | (count << 16);
 #else
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(shared_address(bar)), "r"(count) : "memory");
@@ -635,18 +679,18 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
     unsigned char* dst = static_cast<unsigned char*>(smem_dst);
     if ((dst - cnn_emu_dynamic_shared) % 1024 != 0)
         cnn_emu::fail("tma_load_2d: the destination is not 1024-byte aligned, as the 128-byte swizzle needs");
+    tma_twin::Landing copy{bar, dst, std::vector<unsigned char>(m.box_width * m.box_height * 4)};
     for (int row = 0; row < int(m.box_height); ++row)
         for (int k = 0; k < 32; ++k) {
             const long long gx = (long long)x + k, gy = (long long)y + row;
             const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
             const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
-            std::memcpy(dst + swizzle_128b_offset(row, k), &value, sizeof value);
+            std::memcpy(copy.box.data() + swizzle_128b_offset(row, k), &value, sizeof value);
         }
-    unsigned long long& s = tma_twin::state(bar);
-    const unsigned long long bytes = m.box_width * m.box_height * 4;
-    if (((s >> 32) & 0x7fffffff) < bytes) cnn_emu::fail("tma_load_2d: more bytes landed than mbarrier_arrive_expect_tx announced");
-    s -= bytes << 32;
-    tma_twin::complete_if_done(bar);
+    if (((tma_twin::state(bar) >> 32) & 0x7fffffff) < tma_twin::bytes_in_flight(bar) + copy.box.size())
+        cnn_emu::fail("tma_load_2d: more bytes than mbarrier_arrive_expect_tx announced");
+    std::memset(dst, 0xFF, copy.box.size());  // NaN until it lands
+    tma_twin::in_flight().push_back(std::move(copy));
 #else
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
                  :: "r"(shared_address(smem_dst)), "l"(map), "r"(x), "r"(y), "r"(shared_address(bar)) : "memory");

@@ -171,12 +171,12 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
 
 
 def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
-    # It fills every K-tile at once: stage s's full barrier completes phases for K-tiles s, s + 4, s + 8,
-    # so a consumer's parity soon names a phase that is already past, and it waits forever (on a
-    # GPU: a hang, or tiles computed from a later tile's data).
+    # It fills every K-tile at once: its second arrival on stage s's full barrier comes while the
+    # phase of the first is still open, its copies not yet waited for (on a GPU: a phase completed
+    # early, or a hang, and tiles computed from a later tile's data).
     code = planted(kernel_path("gemm_wgmma.cu"),
                    "if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);", "")
-    with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
+    with pytest.raises(KernelFault, match="mbarrier_arrive_expect_tx: more arrivals than the phase counts"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
 
@@ -184,6 +184,16 @@ def test_the_persistent_kernel_as_it_is_passes_the_twins_checks(rng):
     c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_persistent",
                              m=200, n=136, k=100)
     assert rel_error(c, ref) < 2e-3
+
+
+def test_a_read_of_a_stage_before_its_bulk_copies_land_is_caught(rng):
+    # Rung 9b without its wait on the stage's mbarrier: the wgmma read the stage while its copies are
+    # still in flight, which the twin fills with NaN until a wait lands them (two K-tiles, so that no
+    # later copy trips over the phase left open).
+    code = planted(kernel_path("gemm_wgmma.cu"),
+                   "        mbarrier_wait(&landed[t % STAGES], (t / STAGES) % 2);  // tile t has landed\n", "")
+    c, _ = launch_tma_gemm(code, rng, "gemm_tf32_wgmma_tma", k=64)
+    assert np.isnan(c).all()
 
 
 def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(rng):
