@@ -433,7 +433,8 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // ---- 9d. gemm_tf32_wgmma_multicast (GPU-only) ---------------------------------------------------
 // Idea: rung 9c's blocks each read their A and B tiles from L2 on their own, though the blocks of a
 // row of C read the same A tiles: at 128 x 256, 48 KB per K-tile per SM, which all SMs at the
-// tensor core's full rate would ask of L2 at about 11 TB/s, more than it serves. Here blocks go in
+// tensor core's full rate would ask of L2 at about 11 TB/s (an H100's 132 SMs at 1.83 GHz), likely
+// more than it serves (not measured here: the harness ceilings measure DRAM copies). Here blocks go in
 // clusters of two along n (ptx.cuh, "thread-block clusters"): both need the same A tile, so each
 // producer copies half of its rows (a box of BM / 2 rows) and multicasts it into both blocks' stage,
 // and copies its own B tile alone: 40 KB from L2 per block and K-tile instead of 48.
