@@ -9,7 +9,9 @@ not a cubin) and adds what CuPy leaves to the caller:
   arch-specific target) is compiled by NVRTC here instead, since CuPy would add a second ``-arch``,
   which NVRTC refuses; it runs only on a GPU of that compute capability, and says so otherwise;
 - one build per (source hash, options, name expressions, architecture) in this process, on top of
-  CuPy's own disk cache;
+  CuPy's own disk cache; the arch-specific builds keep a disk cache of their own (cached_cubin). A
+  disk cache keys on the source and the options, not on the headers the source includes, so the
+  options carry a hash of those (compile_options): an edited ``ptx.cuh`` is a new build;
 - a compile error names the ``.cu`` file, line and message instead of a temporary file inside a
   CuPy traceback;
 - a launch that fails, or (with ``CNN_GPU_DEBUG_SYNC=1``) a kernel that faults while running,
@@ -21,6 +23,7 @@ not a cubin) and adds what CuPy leaves to the caller:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -47,11 +50,18 @@ def debug_sync_enabled() -> bool:
 
 
 def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ...]:
-    """The NVRTC options of every build: C++17, the include folders, then the caller's."""
+    """The NVRTC options of every build: C++17, the include folders, a hash of the headers in them
+    (a macro no kernel reads: it makes the disk caches' keys change with the headers), then the
+    caller's."""
     folders = [kernels_dir()]
     if source_dir is not None and source_dir != folders[0]:
         folders.insert(0, source_dir)
-    return ("-std=c++17", *(f"-I{folder}" for folder in folders), *options)
+    digest = hashlib.sha256()
+    for folder in folders:
+        for header in sorted(folder.glob("*.cuh")):
+            digest.update(header.name.encode() + b"\0" + header.read_bytes() + b"\0")
+    return ("-std=c++17", *(f"-I{folder}" for folder in folders), f"-DCNN_GPU_HEADERS={digest.hexdigest()[:16]}",
+            *options)
 
 
 def readable_compile_error(error, label: str) -> CompileError:
@@ -88,6 +98,37 @@ def compile_cubin(code: str, options, name_expressions, label: str) -> tuple[byt
         return nvrtc.getCUBIN(program), {name: nvrtc.getLoweredName(program, name) for name in name_expressions}
     finally:
         nvrtc.destroyProgram(program)
+
+
+def nvrtc_version() -> tuple[int, int]:
+    from cupy.cuda import nvrtc
+
+    return tuple(nvrtc.getVersion())
+
+
+def build_key(code: str, options, name_expressions) -> str:
+    """A hash of everything an NVRTC build depends on: the source, the options (compile_options's
+    carry the headers' hash), the name expressions and NVRTC's version."""
+    digest = hashlib.sha256()
+    for part in (code, *options, *name_expressions, repr(nvrtc_version())):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path, dict[str, str]]:
+    """compile_cubin's result as a cubin file and the lowered names, from the cache folder's ``cubin``
+    when an earlier process built the same thing (build_key), else compiled and kept there. NVRTC
+    takes tens of seconds over gemm_wgmma.cu, and benchmarks/gpu_check.sh runs a process per rung."""
+    folder = cache_folder("cubin")
+    key = build_key(code, options, name_expressions)
+    cubin_path, names_path = folder / f"{key}.cubin", folder / f"{key}.json"
+    if not (cubin_path.exists() and names_path.exists()):
+        cubin, lowered_names = compile_cubin(code, options, name_expressions, label)
+        with atomic_write(cubin_path) as out:
+            out.write(cubin)
+        with atomic_write(names_path, "w") as out:  # last: its presence says the cubin is whole
+            json.dump(lowered_names, out)
+    return cubin_path, json.loads(names_path.read_text())
 
 
 class CudaModule:
@@ -132,12 +173,8 @@ class CudaModule:
     def _compile_for(self, cupy, code):
         """NVRTC straight to a cubin for the architecture the options name, loaded from a file."""
         # -ftz=true as CuPy gives its own builds, so both paths treat subnormals alike.
-        cubin, lowered_names = compile_cubin(code, (*self.options, "-ftz=true"), self.name_expressions or (),
-                                             self.label)
-        path = cache_folder("cubin") / f"{hashlib.sha256(cubin).hexdigest()}.cubin"
-        if not path.exists():
-            with atomic_write(path) as out:
-                out.write(cubin)
+        path, lowered_names = cached_cubin(code, (*self.options, "-ftz=true"), self.name_expressions or (),
+                                           self.label)
         return cupy.RawModule(path=str(path)), lowered_names
 
     def get_function(self, name: str) -> CudaFunction:

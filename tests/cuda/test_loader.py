@@ -113,3 +113,27 @@ def test_code_or_path_exactly():
         CudaModule()
     with pytest.raises(ValueError, match="exactly one"):
         CudaModule(code="", path="x.cu")
+
+
+def test_an_arch_specific_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, monkeypatch):
+    # gemm_wgmma.cu takes NVRTC tens of seconds, and gpu_check.sh runs a process per rung: the second
+    # process must load the first one's cubin. A change to a header the source includes is a new
+    # build (compile_options hashes the headers; CuPy's own cache keys on the options too).
+    from cnn_gpu.cuda import loader
+
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(loader, "nvrtc_version", lambda: (13, 0))
+    builds = []
+    monkeypatch.setattr(loader, "compile_cubin", lambda code, options, names, label: builds.append(code) or (
+        b"cubin of " + code.encode(), {name: f"_Z{name}" for name in names}))
+    headers = tmp_path / "include"
+    headers.mkdir()
+    (headers / "common.cuh").write_text("// version 1\n")
+    build = lambda: loader.cached_cubin("k<1>", loader.compile_options(("-arch=sm_90a",), headers),  # noqa: E731
+                                        ("k<1>",), "k.cu")
+    first, second = build(), build()
+    assert len(builds) == 1 and first == second
+    assert first[0].read_bytes() == b"cubin of k<1>" and first[1] == {"k<1>": "_Zk<1>"}
+    (headers / "common.cuh").write_text("// version 2\n")
+    build()
+    assert len(builds) == 2
