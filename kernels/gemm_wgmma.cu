@@ -2,6 +2,16 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
 //
+// The rungs below change one thing each, the wgmma in the middle staying the same
+// (issue_tile_wgmma: a warpgroup's four k-steps of a K-tile, from 128-byte-swizzled tiles):
+//   9   gemm_tf32_wgmma                   every thread copies the tiles (cp.async); a barrier per K-tile
+//       gemm_3xtf32_wgmma                 the same, each tile split for FP32 accuracy (SPLIT)
+//   9b  gemm_tf32_wgmma_tma               one thread copies them (the bulk tensor copy, an mbarrier)
+//   9c  gemm_tf32_wgmma_warp_specialized  a producer warpgroup copies, consumers compute, no barrier
+//       gemm_tf32_wgmma_persistent        the same, each block looping over output tiles
+//   9d  gemm_tf32_wgmma_multicast         clusters of two blocks sharing A's tiles (GPU-only)
+// The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
+//
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
 // Idea: rung 8 on an H200 ran at 26-28% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
 // mma.sync makes every warp load its operand fragments from shared memory into registers and issue
