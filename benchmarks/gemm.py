@@ -29,8 +29,8 @@ The README's ladder table comes from the JSON: ``python -m benchmarks.report ben
 other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
 on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's
 ``tiling`` parameter names its tiling. Its module compiles at the first launch (about 15 s of NVRTC),
-outside the timings. Rungs that do not run on the backend (wgmma's sm_90a on another GPU, clusters on the
-emulator: GemmVariant.runs_on) are left out, saying so.
+outside the timings. Rungs that do not run on the backend (wgmma's sm_90a on another GPU:
+GemmVariant.runs_on) are left out, saying so.
 """
 
 from __future__ import annotations
@@ -195,8 +195,7 @@ def main(argv=None) -> int:
     kernels = [name for name in args.kernels if GEMM_VARIANTS[name].runs_on(session.backend)]
     if len(kernels) < len(args.kernels):
         left_out = ", ".join(sorted(set(args.kernels) - set(kernels)))
-        print(f"gemm: not on this backend (another GPU architecture, or clusters on the emulator): {left_out}",
-              flush=True)
+        print(f"gemm: built for another GPU architecture: {left_out}", flush=True)
     try:
         if args.sweep:
             not_launched = measure_sweep(session, kernels)

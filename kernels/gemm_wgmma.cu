@@ -9,7 +9,7 @@
 //   9b  gemm_tf32_wgmma_tma               one thread copies them (the bulk tensor copy, an mbarrier)
 //   9c  gemm_tf32_wgmma_warp_specialized  a producer warpgroup copies, consumers compute, no barrier
 //       gemm_tf32_wgmma_persistent        the same, each block looping over output tiles
-//   9d  gemm_tf32_wgmma_multicast         clusters of two blocks sharing A's tiles (GPU-only)
+//   9d  gemm_tf32_wgmma_multicast         clusters of two blocks sharing A's tiles
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
@@ -440,7 +440,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     }
 }
 
-// ---- 9d. gemm_tf32_wgmma_multicast (GPU-only) ---------------------------------------------------
+// ---- 9d. gemm_tf32_wgmma_multicast ---------------------------------------------------------------
 // Idea: rung 9c's blocks each read their A and B tiles from L2 on their own, though the blocks of a
 // row of C read the same A tiles: at 128 x 256, 48 KB per K-tile per SM, which all SMs at the
 // tensor core's full rate would ask of L2 at about 11 TB/s (an H100's 132 SMs at 1.83 GHz), likely
@@ -459,7 +459,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // block past N copies zeros into its B tile, stores nothing, and still copies its half of A.
 //   Non-persistent (rung 9c's one tile per block), 128 x 256 tiles, 4 stages.
 // Expected bottleneck: the tensor core, the L2 traffic a sixth less than rung 9c's. The emulator runs
-// one block at a time and has no clusters, so this rung runs on a GPU only, and has not yet.
+// a cluster's two blocks together (ptx.cuh, "thread-block clusters"); no GPU has run it yet.
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __restrict__ c,

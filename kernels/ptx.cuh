@@ -22,7 +22,7 @@
 //                              a shared-memory barrier that counts arrivals and bytes copied
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the copy engine (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
-// and, for thread-block clusters (GPU-only):
+// and, for thread-block clusters:
 //   cluster_ctarank / cluster_sync / tma_load_2d_multicast / mbarrier_arrive_remote_if
 #pragma once
 
@@ -538,46 +538,69 @@ inline void arrive(unsigned long long* bar, unsigned long long bytes, const char
     complete_if_done(bar);
 }
 
-// The copies issued and not landed yet, each with the box it read and the mbarrier it counts on.
+// The copies issued and not landed yet, each with the box it read, the block of the cluster it
+// lands in (0 without clusters), and its destination and mbarrier as offsets in that block's
+// dynamic shared memory (cnn_emu::block_shared).
 struct Landing {
-    unsigned long long* bar;
-    unsigned char* dst;
+    unsigned rank;
+    size_t bar, dst;
     std::vector<unsigned char> box;
 };
+
+inline size_t offset_of(const void* shared)
+{
+    const long offset = static_cast<const unsigned char*>(shared) - cnn_emu_dynamic_shared;
+    if (offset < 0 || offset >= CNN_EMU_MAX_DYNAMIC_SHARED)
+        cnn_emu::fail("a bulk tensor copy's destination and mbarrier must be in dynamic shared memory");
+    return size_t(offset);
+}
 inline std::vector<Landing>& in_flight()
 {
-    static std::vector<Landing> copies;  // one launch at a time, one block at a time
+    static std::vector<Landing> copies;  // one launch at a time, one block (or cluster) at a time
     return copies;
 }
 
-// Bytes of the copies in flight on `bar`.
+// Bytes of the copies in flight on `bar`, in the running block.
 inline unsigned long long bytes_in_flight(const unsigned long long* bar)
 {
     unsigned long long bytes = 0;
+    const size_t at = offset_of(bar);
     for (const Landing& copy : in_flight())
-        if (copy.bar == bar) bytes += copy.box.size();
+        if (copy.rank == cnn_emu::live_rank() && copy.bar == at) bytes += copy.box.size();
     return bytes;
 }
 
-// Land the copies counted on `bar` (when a thread waits on it), or drop them (`keep` false: at its
-// init, so that a block's copies never waited on do not land in the next block's). Their bytes were
-// checked against the announced ones when they were issued.
+// Land the running block's copies counted on `bar` (when a thread waits on it), those whose bytes
+// the mbarrier expects by now (another block's multicast may come before this block announced
+// them: it lands after); or drop them (`keep` false: at the mbarrier's init, so that a block's
+// copies never waited on do not land in the next block's). Called in a wait_until condition too:
+// nothing here may fail the launch.
 inline void land(unsigned long long* bar, bool keep = true)
 {
     std::vector<Landing>& copies = in_flight();
+    const size_t at = size_t(reinterpret_cast<unsigned char*>(bar) - cnn_emu_dynamic_shared);
     for (size_t i = 0; i < copies.size();) {
-        if (copies[i].bar != bar) {
+        Landing& copy = copies[i];
+        if (copy.rank != cnn_emu::live_rank() || copy.bar != at) {
             ++i;
             continue;
         }
         if (keep) {
-            std::memcpy(copies[i].dst, copies[i].box.data(), copies[i].box.size());
-            state(bar) -= static_cast<unsigned long long>(copies[i].box.size()) << 32;
+            unsigned long long& s = state(bar);
+            if (((s >> 32) & 0x7fffffff) < copy.box.size()) {
+                ++i;
+                continue;
+            }
+            std::memcpy(cnn_emu_dynamic_shared + copy.dst, copy.box.data(), copy.box.size());
+            s -= static_cast<unsigned long long>(copy.box.size()) << 32;
         }
         copies.erase(copies.begin() + long(i));
     }
     if (keep) complete_if_done(bar);
 }
+
+// The box at (x, y) of a tensor map, in the 128-byte swizzle, zero outside the tensor.
+inline std::vector<unsigned char> read_box(const void* map, int x, int y);  // below, with tma_load_2d
 
 // A phase of parity p has completed once the barrier's current phase has the other parity.
 struct Waiter {
@@ -674,19 +697,11 @@ __device__ __forceinline__ void fence_tensormap_acquire(const void* map)
 __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int x, int y, unsigned long long* bar)
 {
 #ifdef CNN_GPU_EMULATE
-    const tma_twin::Map& m = *static_cast<const tma_twin::Map*>(map);
-    if (m.magic != tma_twin::kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
     unsigned char* dst = static_cast<unsigned char*>(smem_dst);
     if ((dst - cnn_emu_dynamic_shared) % 1024 != 0)
         cnn_emu::fail("tma_load_2d: the destination is not 1024-byte aligned, as the 128-byte swizzle needs");
-    tma_twin::Landing copy{bar, dst, std::vector<unsigned char>(m.box_width * m.box_height * 4)};
-    for (int row = 0; row < int(m.box_height); ++row)
-        for (int k = 0; k < 32; ++k) {
-            const long long gx = (long long)x + k, gy = (long long)y + row;
-            const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
-            const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
-            std::memcpy(copy.box.data() + swizzle_128b_offset(row, k), &value, sizeof value);
-        }
+    tma_twin::Landing copy{cnn_emu::live_rank(), tma_twin::offset_of(bar), tma_twin::offset_of(dst),
+                           tma_twin::read_box(map, x, y)};
     if (((tma_twin::state(bar) >> 32) & 0x7fffffff) < tma_twin::bytes_in_flight(bar) + copy.box.size())
         cnn_emu::fail("tma_load_2d: more bytes than mbarrier_arrive_expect_tx announced");
     std::memset(dst, 0xFF, copy.box.size());  // NaN until it lands
@@ -697,22 +712,39 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
 #endif
 }
 
-// ---- thread-block clusters (sm_90): GPU-only ------------------------------------------------------
+#ifdef CNN_GPU_EMULATE
+inline std::vector<unsigned char> tma_twin::read_box(const void* map, int x, int y)
+{
+    const Map& m = *static_cast<const Map*>(map);
+    if (m.magic != kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
+    std::vector<unsigned char> box(m.box_width * m.box_height * 4);
+    for (int row = 0; row < int(m.box_height); ++row)
+        for (int k = 0; k < 32; ++k) {
+            const long long gx = (long long)x + k, gy = (long long)y + row;
+            const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
+            const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
+            std::memcpy(box.data() + swizzle_128b_offset(row, k), &value, sizeof value);
+        }
+    return box;
+}
+#endif
+
+// ---- thread-block clusters (sm_90) ----------------------------------------------------------------
 // A cluster is a few blocks the GPU runs at once on neighbouring SMs, each able to reach the others'
 // shared memory. The bulk tensor copy can then multicast: one copy lands the same box at the same
 // offset in the shared memory of every block its mask names, counting the bytes on the mbarrier at
-// the same offset in each. The emulator runs one block at a time, so it has no clusters: the twins
-// below end the launch, and the kernels that use them (gemm_tf32_wgmma_multicast) run on a GPU only.
-#ifdef CNN_GPU_EMULATE
-#define CNN_CLUSTER_TWIN(what) cnn_emu::fail(what " is GPU-only: the emulator runs one block at a time, so it has no clusters")
-#endif
+// the same offset in each.
+// The twins: the emulator runs a cluster's blocks together, one scheduler over all their threads,
+// the running thread's block's shared memory in the buffer and the others' aside
+// (cnn_emu::block_shared). A multicast copy is one tma_load_2d per block of its mask, landing when
+// a thread of that block waits on its mbarrier; a remote arrival updates the other block's
+// mbarrier where it is kept.
 
 // This block's rank in its cluster (0 .. cluster size - 1).
 __device__ __forceinline__ unsigned cluster_ctarank()
 {
 #ifdef CNN_GPU_EMULATE
-    CNN_CLUSTER_TWIN("cluster_ctarank");
-    return 0;
+    return cnn_emu::cluster_rank();
 #else
     unsigned rank;
     asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
@@ -725,7 +757,7 @@ __device__ __forceinline__ unsigned cluster_ctarank()
 __device__ __forceinline__ void cluster_sync()
 {
 #ifdef CNN_GPU_EMULATE
-    CNN_CLUSTER_TWIN("cluster_sync");
+    cnn_emu::cluster_barrier();
 #else
     asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 #endif
@@ -737,7 +769,15 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const void
                                                       unsigned long long* bar, unsigned short blocks)
 {
 #ifdef CNN_GPU_EMULATE
-    CNN_CLUSTER_TWIN("tma_load_2d_multicast");
+    const size_t dst = tma_twin::offset_of(smem_dst);
+    if (dst % 1024 != 0)
+        cnn_emu::fail("tma_load_2d_multicast: the destination is not 1024-byte aligned, as the 128-byte swizzle needs");
+    const std::vector<unsigned char> box = tma_twin::read_box(map, x, y);
+    for (unsigned rank = 0; rank < 16; ++rank)
+        if (blocks >> rank & 1) {
+            std::memset(cnn_emu::block_shared(rank) + dst, 0xFF, box.size());  // NaN until it lands
+            tma_twin::in_flight().push_back({rank, tma_twin::offset_of(bar), dst, box});
+        }
 #else
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
                  " [%0], [%1, {%2, %3}], [%4], %5;\n"
@@ -754,7 +794,9 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const void
 __device__ __forceinline__ void mbarrier_arrive_remote_if(unsigned long long* bar, unsigned rank, bool arrive)
 {
 #ifdef CNN_GPU_EMULATE
-    CNN_CLUSTER_TWIN("mbarrier_arrive_remote_if");
+    if (arrive)
+        tma_twin::arrive(reinterpret_cast<unsigned long long*>(cnn_emu::block_shared(rank) + tma_twin::offset_of(bar)),
+                         0, "mbarrier_arrive_remote_if: more arrivals than the phase counts");
 #else
     asm volatile("{ .reg .pred p; .reg .b32 remote;\n"
                  "setp.ne.b32 p, %2, 0;\n"
@@ -763,4 +805,3 @@ __device__ __forceinline__ void mbarrier_arrive_remote_if(unsigned long long* ba
                  :: "r"(shared_address(bar)), "r"(rank), "r"(int(arrive)) : "memory");
 #endif
 }
-#undef CNN_CLUSTER_TWIN

@@ -208,7 +208,7 @@ class GemmVariant:
     tma: bool = False  # its tiles come by the bulk tensor copy: it takes tensor maps, not A and B (TmaPlan)
     warp_specialized: bool = False  # a producer warpgroup besides the tiling's, and a 2nd mbarrier per stage
     persistent: bool = False  # one block per SM (at most), each taking output tiles in turn (TmaPlan)
-    cluster: int = 1  # blocks per thread-block cluster along n, sharing A's tiles (GPU-only when > 1)
+    cluster: int = 1  # blocks per thread-block cluster along n, sharing A's tiles
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -229,9 +229,9 @@ class GemmVariant:
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
 
     def runs_on(self, backend: str) -> bool:
-        """Whether this rung runs on ``backend`` here: its file's architecture (runs_here), and clusters
-        on a GPU only (the emulator runs one block at a time)."""
-        return runs_here(self.file, backend) and (self.cluster == 1 or backend == "cuda")
+        """Whether this rung runs on ``backend`` here: the emulator runs them all, a GPU those of its
+        architecture (runs_here)."""
+        return runs_here(self.file, backend)
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
         """This kernel under another tiling (a GEMM_SWEEP entry)."""
@@ -377,9 +377,6 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     else:
         chosen = GEMM_VARIANTS[choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k)]
         kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
-    if chosen.cluster > 1 and backend != "cuda":
-        raise ValueError(f"{chosen.name} runs in thread-block clusters, on a GPU only: the emulator runs one block "
-                         "at a time")
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
     plan = _plan(kernel, chosen, trans_a, trans_b, m, n, k, flags, backend, device)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.

@@ -17,7 +17,7 @@ from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
 
 
-# What a dry run measures: every rung but those the emulator cannot run (clusters: GemmVariant.runs_on).
+# What a dry run measures: every rung the emulator runs (GemmVariant.runs_on: all of them).
 EMULATED = [name for name, variant in GEMM_VARIANTS.items() if variant.runs_on("emulate")]
 EMULATED_SWEEP = [variant for variant in GEMM_SWEEP if variant.runs_on("emulate")]
 

@@ -230,3 +230,39 @@ def test_wait_until_that_nothing_satisfies_is_a_deadlock_naming_the_condition():
     kernel = EmulatedModule(code=WAIT_UNTIL).get_function("handoff")
     with pytest.raises(DeadlockError, match=r"thread 0 wait for the handoff flag at \S+:\d+\n  threads 1-63 have exited"):
         kernel(1, 64, (np.zeros(1, np.int32), np.int32(0)))
+
+
+# Thread-block clusters (__cluster_dims__): the emulator runs a cluster's blocks together, each with
+# its own dynamic shared memory, __syncthreads per block, cluster_sync across the cluster.
+CLUSTERS = r"""
+#include "ptx.cuh"
+extern "C" __global__ void __cluster_dims__(2, 1, 1) ranks(int* out) {
+    extern __shared__ int mine[];
+    const unsigned rank = cluster_ctarank();
+    if (threadIdx.x == 0) mine[0] = 100 * blockIdx.x + rank;  // each block's own shared memory
+    __syncthreads();
+    cluster_sync();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = mine[0];
+}
+"""
+
+
+def test_a_cluster_s_blocks_run_together_each_with_its_own_shared_memory():
+    from cnn_gpu.cuda.sources import kernels_dir
+
+    kernel = EmulatedModule(code=CLUSTERS, options=(f"-I{kernels_dir()}",)).get_function("ranks")
+    assert kernel.cluster == (2, 1, 1)
+    out = np.zeros(4 * 64, np.int32)
+    kernel(4, 64, (out,), shared_mem=16)
+    assert list(out.reshape(4, 64)[:, 0]) == [0, 101, 200, 301] and (out.reshape(4, 64) == out.reshape(4, 64)[:, :1]).all()
+
+
+def test_a_cluster_launch_the_gpu_or_the_emulator_refuses_says_why():
+    from cnn_gpu.cuda.emulate import LaunchConfigError
+    from cnn_gpu.cuda.sources import kernels_dir
+
+    kernel = EmulatedModule(code=CLUSTERS, options=(f"-I{kernels_dir()}",)).get_function("ranks")
+    with pytest.raises(LaunchConfigError, match="not a whole number of its clusters"):
+        kernel(3, 64, (np.zeros(192, np.int32),), shared_mem=16)
+    with pytest.raises(LaunchConfigError, match="clusters of .* blocks of 48 threads are not emulated"):
+        kernel(2, 48, (np.zeros(96, np.int32),), shared_mem=16)

@@ -535,11 +535,16 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
         check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
 
 
-def test_the_cluster_rung_is_refused_on_the_emulator_with_the_reason(rng):
-    a, b = random_array(rng, (8, 8)), random_array(rng, (8, 8))
-    assert not GEMM_VARIANTS["gemm_tf32_wgmma_multicast"].runs_on("emulate")
-    with pytest.raises(ValueError, match="thread-block clusters, on a GPU only"):
-        gemm(a, b, variant="gemm_tf32_wgmma_multicast", backend="emulate")
+def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
+    # 2 x 3 tiles of 128 x 256: the grid rounds 3 columns of blocks up to 4, two clusters a row, the
+    # last block past N (it copies its half of A for the other and stores nothing); K-tiles enough
+    # that every stage is refilled, each refill waiting for both blocks' consumers.
+    variant = GEMM_VARIANTS["gemm_tf32_wgmma_multicast"]
+    m, n, k = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 88, 32 * (variant.tiling.stages + 2) + 4
+    for trans_a, trans_b in TRANSPOSES:
+        check_variant(rng, "emulate", variant.name, m, n, k, trans_a, trans_b, epilogue=True)
+    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
+    assert plan.geometry[0] == (4, 2, 1)
 
 
 def test_the_persistent_rung_takes_several_output_tiles_per_block(rng):

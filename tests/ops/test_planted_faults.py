@@ -128,7 +128,8 @@ def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
 def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     """C = A B^T by a TMA rung (A and B k-contiguous, as TmaPlan hands them over) from a planted
     copy; k = 300 is 10 K-tiles, so every stage is refilled at least once. The persistent rung runs
-    as one block, which takes every output tile."""
+    as one block, which takes every output tile; the multicast rung as one cluster of two blocks
+    (the second past N), each copying half of A's rows."""
     from cnn_gpu.cuda import tensor_map
     from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
@@ -136,9 +137,12 @@ def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     name = variant.expression(False, True)
     a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
     c, bias = poisoned((m, n)), np.zeros(n, np.float32)
-    maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m), (b, variant.tiling.block_n)])
+    maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m // variant.cluster), (b, variant.tiling.block_n)])
     module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
-    module.get_function(name)((1,) if variant.persistent else variant.grid(m, n), variant.threads(),
+    grid = (1,) if variant.persistent else variant.grid(m, n)
+    if variant.cluster > 1:
+        grid = (-(-grid[0] // variant.cluster) * variant.cluster, grid[1])
+    module.get_function(name)(grid, variant.threads(),
                               (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0), np.float32(0.0),
                                np.int32(0)), shared_mem=variant.shared_mem(False, True))
     return c, a.astype(np.float64) @ b.astype(np.float64).T
@@ -203,6 +207,36 @@ def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(
                    "        if (k_tiles > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);  // the tile's last stage\n", "")
     with pytest.raises(DeadlockError, match="thread 256 wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_persistent", m=200, n=136, k=100)
+
+
+# --- the multicast rung: two blocks of a cluster, each producer feeding both ---
+def test_the_multicast_kernel_as_it_is_passes_the_twins_checks(rng):
+    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_multicast")
+    assert rel_error(c, ref) < 2e-3
+
+
+def test_a_block_whose_consumers_do_not_release_the_other_blocks_stage_stalls_its_producer(rng):
+    # Without the remote arrival, the other block's producer would refill a stage this block's
+    # consumers may still read (its half of A lands here): it must wait, and waits forever.
+    code = planted(kernel_path("gemm_wgmma.cu"), "                mbarrier_arrive_remote_if(&empty[done], other, tid % 32 == 0);\n",
+                   "")
+    with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
+
+
+def test_a_half_of_a_multicast_to_its_own_block_only_is_caught(rng):
+    # The other block never gets this block's half of A: its full barrier waits for bytes that never come.
+    code = planted(kernel_path("gemm_wgmma.cu"), "                                      (1u << CLUSTER) - 1);",
+                   "                                      1u << rank);")
+    with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
+
+
+def test_a_half_of_a_landing_in_the_other_half_is_caught(rng):
+    code = planted(kernel_path("gemm_wgmma.cu"), "tma_load_2d_multicast(stage + rank * A_SHARE,",
+                   "tma_load_2d_multicast(stage + other * A_SHARE,")
+    c, ref = launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
+    assert not rel_error(c, ref) < 1e-1, "A's halves swapped went unnoticed"
 
 
 def test_a_consumer_thread_that_never_releases_is_a_deadlock_naming_the_mbarrier(rng):

@@ -188,7 +188,7 @@ def _differs(a: np.ndarray, b: np.ndarray, tolerant: bool) -> np.ndarray:
 
 
 def run_checked(rt: ctypes.CDLL, kernel: str, body: int, slots: ctypes.Array, arrays: list[ArrayArg],
-                grid: tuple, block: tuple, shared_mem: int, seed: int) -> None:
+                grid: tuple, block: tuple, shared_mem: int, seed: int, cluster: tuple = (1, 1, 1)) -> None:
     """Run under each order from the same starting state; results must agree with forward's."""
     with GuardedArguments(rt, kernel, arrays) as guarded:
         reference, tolerant = None, False
@@ -196,7 +196,7 @@ def run_checked(rt: ctypes.CDLL, kernel: str, body: int, slots: ctypes.Array, ar
             if reference is not None:
                 guarded.restore()
             result = launch.run(rt, body, slots, grid, block, shared_mem, order, checked=True,
-                                print_=order == "forward", seed=seed)
+                                print_=order == "forward", seed=seed, cluster=cluster)
             if result.status:
                 error = launch.error_for(result, kernel, guarded.describe_address)
                 if order != "forward":

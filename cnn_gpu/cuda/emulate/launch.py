@@ -20,8 +20,9 @@ _launch_lock = threading.Lock()
 
 class LaunchSpec(ctypes.Structure):
     _fields_ = [("body", ctypes.c_void_p), ("args", ctypes.c_void_p), ("grid", ctypes.c_uint * 3),
-                ("block", ctypes.c_uint * 3), ("shared_bytes", ctypes.c_uint), ("order", ctypes.c_int),
-                ("checked", ctypes.c_int), ("print", ctypes.c_int), ("seed", ctypes.c_ulonglong)]
+                ("block", ctypes.c_uint * 3), ("cluster", ctypes.c_uint * 3), ("shared_bytes", ctypes.c_uint),
+                ("order", ctypes.c_int), ("checked", ctypes.c_int), ("print", ctypes.c_int),
+                ("seed", ctypes.c_ulonglong)]
 
 
 class LaunchResult(ctypes.Structure):
@@ -55,11 +56,12 @@ def runtime(path: str) -> ctypes.CDLL:
 
 
 def run(rt: ctypes.CDLL, body: int, args: ctypes.Array, grid: tuple, block: tuple, shared_mem: int,
-        order: str, checked: bool, print_: bool, seed: int) -> LaunchResult:
-    """Run the whole grid once in ``order``; the GIL is released meanwhile (ctypes does that)."""
+        order: str, checked: bool, print_: bool, seed: int, cluster: tuple = (1, 1, 1)) -> LaunchResult:
+    """Run the whole grid once in ``order``; the GIL is released meanwhile (ctypes does that).
+    ``cluster``: the kernel's thread-block cluster (``__cluster_dims__``), its blocks run together."""
     spec = LaunchSpec(body, ctypes.cast(args, ctypes.c_void_p), (ctypes.c_uint * 3)(*grid),
-                      (ctypes.c_uint * 3)(*block), shared_mem, ORDERS[order], int(checked),
-                      int(print_), seed)
+                      (ctypes.c_uint * 3)(*block), (ctypes.c_uint * 3)(*cluster), shared_mem, ORDERS[order],
+                      int(checked), int(print_), seed)
     result = LaunchResult()
     with _launch_lock:
         rt.cnn_emu_launch(ctypes.byref(spec), ctypes.byref(result))

@@ -20,6 +20,7 @@ MAX_BLOCK = (1024, 1024, 64)
 MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_THREADS_PER_BLOCK = 1024
 MAX_DYNAMIC_SHARED = 227 * 1024  # CNN_EMU_MAX_DYNAMIC_SHARED
+MAX_CLUSTER_BLOCKS = 8  # kMaxClusterBlocks: a portable cluster size
 
 
 def checked_mode() -> bool:
@@ -92,7 +93,7 @@ class EmulatedModule:
         base = name.split("<")[0].strip()
         decl = self._kernels.get(base)
         kernel = EmulatedKernel(name, self._runtime, self._library, self._entries.index(name),
-                                decl.params if decl else ())
+                                decl.params if decl else (), decl.cluster if decl else (1, 1, 1))
         self._functions[name] = kernel
         return kernel
 
@@ -123,8 +124,8 @@ class EmulatedKernel:
     """A kernel of an ``EmulatedModule``, called as ``kernel(grid, block, args, shared_mem=0)``."""
 
     def __init__(self, name: str, runtime: ctypes.CDLL, library: ctypes.CDLL, index: int,
-                 param_names: tuple[str, ...]):
-        self.name, self._runtime = name, runtime
+                 param_names: tuple[str, ...], cluster: tuple[int, int, int] = (1, 1, 1)):
+        self.name, self._runtime, self.cluster = name, runtime, cluster
         describe = getattr(library, f"cnn_emu_params_{index}")
         describe.restype = ctypes.POINTER(launch.ParamInfo)
         count = ctypes.c_int()
@@ -141,6 +142,7 @@ class EmulatedKernel:
         block = _dims(block, "block", MAX_BLOCK, self.name)
         if block[0] * block[1] * block[2] > MAX_THREADS_PER_BLOCK:
             raise LaunchConfigError(f"kernel '{self.name}': block {block} has more than 1024 threads")
+        self._check_cluster(grid, block)
         if not isinstance(shared_mem, (int, np.integer)) or not 0 <= shared_mem <= MAX_DYNAMIC_SHARED:
             raise LaunchConfigError(
                 f"kernel '{self.name}': shared_mem={shared_mem!r} must be an int from 0 to {MAX_DYNAMIC_SHARED}")
@@ -158,12 +160,29 @@ class EmulatedKernel:
                 arrays.append(ArrayArg(self.param_names[i], arg, value))
         seed = zlib.crc32(f"{self.name}{grid}{block}{shared_mem}".encode())
         if checked_mode():
-            run_checked(self._runtime, self.name, self._body, slots, arrays, grid, block, int(shared_mem), seed)
+            run_checked(self._runtime, self.name, self._body, slots, arrays, grid, block, int(shared_mem), seed,
+                        self.cluster)
             return
         result = launch.run(self._runtime, self._body, slots, grid, block, int(shared_mem), "forward",
-                            checked=False, print_=True, seed=seed)
+                            checked=False, print_=True, seed=seed, cluster=self.cluster)
         if result.status:
             raise launch.error_for(result, self.name)
+
+    def _check_cluster(self, grid, block):
+        """A thread-block cluster's launch as CUDA allows it, and as the emulator runs it: its blocks'
+        threads together, whole warps each."""
+        size = self.cluster[0] * self.cluster[1] * self.cluster[2]
+        if size == 1:
+            return
+        threads = block[0] * block[1] * block[2]
+        if any(g % c for g, c in zip(grid, self.cluster)):
+            raise LaunchConfigError(f"kernel '{self.name}': grid {grid} is not a whole number of its clusters "
+                                    f"{self.cluster} (__cluster_dims__)")
+        if size > MAX_CLUSTER_BLOCKS or size * threads > MAX_THREADS_PER_BLOCK or threads % 32:
+            raise LaunchConfigError(
+                f"kernel '{self.name}': the emulator runs a cluster's blocks together, at most "
+                f"{MAX_CLUSTER_BLOCKS} blocks, {MAX_THREADS_PER_BLOCK} threads in all, each block whole warps; "
+                f"clusters of {self.cluster} blocks of {threads} threads are not emulated")
 
     def _pack(self, i: int, arg, param):
         kind, size, pointee_kind, pointee_size = param

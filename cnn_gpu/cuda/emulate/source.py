@@ -17,8 +17,11 @@ _COMMENT_STRING_OR_DIRECTIVE = re.compile(
     r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|^[ \t]*#[^\n]*", re.S | re.M
 )
 _GLOBAL = re.compile(r"\b__global__\b")
-# After __global__: qualifiers and __launch_bounds__(...) up to the kernel's name and its "(".
-_HEAD_TOKEN = re.compile(r"\s*(?:__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)|(\w+)\s*(\()?)")
+# After __global__: qualifiers, __launch_bounds__(...) and __cluster_dims__(x, y, z) up to the
+# kernel's name and its "(".
+_HEAD_TOKEN = re.compile(r"\s*(?:__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)"
+                         r"|__cluster_dims__\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?(?:,\s*(\d+)\s*)?\)"
+                         r"|(\w+)\s*(\()?)")
 _EXTERN_SHARED = re.compile(
     r"\bextern\s+((?:(?:__shared__|__align__\s*\((?:[^()]|\([^()]*\))*\))\s+)+)"
     r"([^;\[\]{}()]*?)\s*\b(\w+)\s*\[\s*\]\s*;"
@@ -35,6 +38,7 @@ class KernelDecl:
     name: str
     params: tuple[str, ...]
     is_template: bool
+    cluster: tuple[int, int, int] = (1, 1, 1)  # __cluster_dims__: its blocks run in clusters of these
 
 
 def blank_comments_strings_and_directives(text: str) -> str:
@@ -56,20 +60,23 @@ def find_kernels(text: str) -> dict[str, KernelDecl]:
 
 
 def _kernel_at(code: str, start: int, pos: int) -> tuple[KernelDecl, bool] | None:
+    cluster = (1, 1, 1)
     while True:
         token = _HEAD_TOKEN.match(code, pos)
         if token is None or token.end() == pos:
             return None
         pos = token.end()
-        if token.group(2):  # an identifier followed by "(": the kernel's name
+        if token.group(1):  # __cluster_dims__(x[, y[, z]])
+            cluster = tuple(int(d or 1) for d in token.group(1, 2, 3))
+        if token.group(5):  # an identifier followed by "(": the kernel's name
             break
-    name, close = token.group(1), _matching_paren(code, pos - 1)
+    name, close = token.group(4), _matching_paren(code, pos - 1)
     if close < 0:
         return None
     declaration_start = max(code.rfind(c, 0, start) for c in ";{}") + 1
     is_template = re.search(r"\btemplate\b", code[declaration_start:start]) is not None
     is_definition = code[close + 1:].lstrip().startswith("{")
-    return KernelDecl(name, _param_names(code[pos:close]), is_template), is_definition
+    return KernelDecl(name, _param_names(code[pos:close]), is_template, cluster), is_definition
 
 
 def _matching_paren(code: str, open_at: int) -> int:

@@ -28,8 +28,8 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
-// A cluster kernel compiles here, so that its file does; launching it ends in its helpers' twins
-// (kernels/ptx.cuh: the emulator runs one block at a time, and has no clusters).
+// A cluster kernel's dimensions: the Python side reads them from the source (source.py) and runs
+// each cluster's blocks together (runtime/block.cpp).
 #define __cluster_dims__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // __restrict__ is the host compiler's own.

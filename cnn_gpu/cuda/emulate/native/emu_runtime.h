@@ -78,6 +78,18 @@ void async_wait_all();
 void proxy_fence();
 unsigned unfenced_writer(const void* shared);
 
+// Thread-block clusters. The emulator runs a cluster's blocks together, their threads all fibers
+// of one scheduler; the dynamic shared memory buffer holds the block of the running thread (the
+// others' are kept aside and swapped in when one of their threads runs). cluster_rank: the calling
+// thread's block's rank in the cluster; live_rank: the rank whose shared memory is in the buffer
+// now (the caller's in a kernel; in a wait_until condition, the waiter's); block_shared(rank): that
+// block's dynamic shared memory, valid until the next switch; cluster_barrier: every thread of the
+// cluster waits until all have arrived.
+unsigned cluster_rank();
+unsigned live_rank();
+unsigned char* block_shared(unsigned rank);
+void cluster_barrier();
+
 // twin_state / set_twin_state: one pointer per thread for a twin whose effect outlives the call
 // (wgmma's operations in flight until their wait), null when the thread starts. `at_exit` runs when
 // the thread exits, with the pointer: it frees what the pointer holds, and may fail the launch (an

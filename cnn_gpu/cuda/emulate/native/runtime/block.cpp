@@ -1,5 +1,5 @@
-// One block: its threads as fibers, the scheduler that picks which one runs, barriers, warp
-// operations and cp.async queues.
+// One block (or one thread-block cluster's blocks, together): their threads as fibers, the
+// scheduler that picks which one runs, barriers, warp operations and cp.async queues.
 //
 // A thread runs until it reaches a barrier, a warp operation, a wait_until whose condition does not
 // hold yet, or its end, then switches back to the scheduler, which resumes a runnable thread chosen
@@ -23,25 +23,44 @@ namespace {
 constexpr unsigned kWarps = kMaxThreads / 32;
 constexpr unsigned kWords = kMaxThreads / 64;
 
+constexpr unsigned kGranules = CNN_EMU_MAX_DYNAMIC_SHARED / 16;
+
 struct Block {
     std::vector<Thread> threads = std::vector<Thread>(kMaxThreads);
-    unsigned count = 0;       // threads in the block
+    unsigned count = 0;       // threads in the cluster (in the block, without one)
     unsigned live = 0;        // threads that have not exited
-    unsigned at_barrier = 0;  // threads waiting at __syncthreads
+    // Per block of the cluster: its threads still running, those waiting at __syncthreads, its index.
+    unsigned blocks = 1, block_threads = 0;
+    unsigned block_live[kMaxClusterBlocks] = {}, at_barrier[kMaxClusterBlocks] = {};
+    uint3 block_idx[kMaxClusterBlocks] = {};
+    unsigned at_cluster_barrier = 0;
+    // The dynamic shared memory of the blocks not running now (their rank is not live_rank).
+    unsigned live_rank = 0;
+    size_t shared_bytes = 0;
+    std::vector<unsigned char> aside[kMaxClusterBlocks];
     uint64_t runnable[kWords] = {};
     unsigned warp_lanes[kWarps] = {};    // lanes that exist (the last warp may be partial)
     unsigned warp_waiting[kWarps] = {};  // lanes waiting at a warp operation
     unsigned warp_exited[kWarps] = {};
     std::vector<unsigned char> staging;  // warp operation inputs, copied before any output is written
-    // 1 + the thread whose cp.async wrote each 16-byte granule of dynamic shared memory and has not
-    // fenced it for the async proxy since (proxy_fence), or 0.
-    std::vector<uint16_t> unfenced = std::vector<uint16_t>(CNN_EMU_MAX_DYNAMIC_SHARED / 16);
+    // 1 + the thread whose cp.async wrote each 16-byte granule of a block's dynamic shared memory
+    // (block rank * kGranules + granule) and has not fenced it for the async proxy since
+    // (proxy_fence), or 0.
+    std::vector<uint16_t> unfenced = std::vector<uint16_t>(size_t(kMaxClusterBlocks) * kGranules);
     Thread* current = nullptr;
     void* scheduler_sp = nullptr;
     Status failed = Status::ok;
 } block;
 
 void set_runnable(unsigned i) { block.runnable[i / 64] |= uint64_t{1} << (i % 64); }
+
+// Put block `rank`'s dynamic shared memory in the buffer (the kernel's pointers all point there).
+void make_live(unsigned rank) {
+    if (rank == block.live_rank) return;
+    std::memcpy(block.aside[block.live_rank].data(), cnn_emu_dynamic_shared, block.shared_bytes);
+    std::memcpy(cnn_emu_dynamic_shared, block.aside[rank].data(), block.shared_bytes);
+    block.live_rank = rank;
+}
 void clear_runnable(unsigned i) { block.runnable[i / 64] &= ~(uint64_t{1} << (i % 64)); }
 
 int pick_next() {
@@ -168,14 +187,15 @@ void complete_warp_op(unsigned warp, unsigned mask) {
     block.warp_waiting[warp] &= ~mask;
 }
 
-void release_barrier() {
+// Release the threads of block `rank` waiting at __syncthreads.
+void release_barrier(unsigned rank) {
     unsigned count = 0;
     for (unsigned i = 0; i < block.count; ++i)
-        if (block.threads[i].wait == Wait::barrier) count += block.threads[i].predicate;
-    const unsigned arrived = block.at_barrier;
+        if (block.threads[i].wait == Wait::barrier && block.threads[i].cta == rank) count += block.threads[i].predicate;
+    const unsigned arrived = block.at_barrier[rank];
     for (unsigned i = 0; i < block.count; ++i) {
         Thread& t = block.threads[i];
-        if (t.wait != Wait::barrier) continue;
+        if (t.wait != Wait::barrier || t.cta != rank) continue;
         switch (t.barrier_kind) {
             case BarrierKind::plain: t.barrier_result = 0; break;
             case BarrierKind::count: t.barrier_result = int(count); break;
@@ -185,7 +205,17 @@ void release_barrier() {
         t.wait = Wait::runnable;
         set_runnable(i);
     }
-    block.at_barrier = 0;
+    block.at_barrier[rank] = 0;
+}
+
+void release_cluster_barrier() {
+    for (unsigned i = 0; i < block.count; ++i) {
+        Thread& t = block.threads[i];
+        if (t.wait != Wait::cluster_barrier) continue;
+        t.wait = Wait::runnable;
+        set_runnable(i);
+    }
+    block.at_cluster_barrier = 0;
 }
 
 void perform(const AsyncCopy& c) {
@@ -195,8 +225,9 @@ void perform(const AsyncCopy& c) {
     if (offset < 0 || offset >= CNN_EMU_MAX_DYNAMIC_SHARED) return;  // static shared memory: not tracked
     Thread& t = *block.current;
     for (long g = offset / 16; g <= (offset + c.bytes - 1) / 16; ++g) {
-        block.unfenced[size_t(g)] = uint16_t(t.linear + 1);
-        t.unfenced_granules.push_back(unsigned(g));
+        const unsigned index = t.cta * kGranules + unsigned(g);
+        block.unfenced[index] = uint16_t(t.linear + 1);
+        t.unfenced_granules.push_back(index);
     }
 }
 
@@ -211,6 +242,7 @@ void perform(const AsyncCopy& c) {
     t.wait = Wait::exited;
     clear_runnable(t.linear);
     block.live -= 1;
+    block.block_live[t.cta] -= 1;
     block.warp_exited[warp] |= bit;
     t.copies.clear();  // copies still queued at exit are dropped: nothing can wait for them
     for (unsigned m = block.warp_waiting[warp]; m; m &= m - 1) {
@@ -221,7 +253,8 @@ void perform(const AsyncCopy& c) {
                       "(undefined on a GPU) {pc:%p}",
                       t.linear % 32, o.linear % 32, op_name(o.op), o.mask, o.wait_pc);
     }
-    if (block.at_barrier > 0 && block.at_barrier == block.live) release_barrier();
+    if (block.at_barrier[t.cta] > 0 && block.at_barrier[t.cta] == block.block_live[t.cta]) release_barrier(t.cta);
+    if (block.at_cluster_barrier > 0 && block.at_cluster_barrier == block.live) release_cluster_barrier();
     suspend(t);
     __builtin_unreachable();
 }
@@ -241,6 +274,7 @@ std::string describe_wait(const Thread& t) {
                      t.wait_pc);
             break;
         case Wait::condition: snprintf(text, sizeof text, "wait for %s {pc:%p}", t.waiting_for, t.wait_pc); break;
+        case Wait::cluster_barrier: snprintf(text, sizeof text, "wait at cluster_sync {pc:%p}", t.wait_pc); break;
         case Wait::exited: return "have exited";
         case Wait::runnable: return "are runnable";
     }
@@ -277,7 +311,9 @@ bool wake_ready_waiters() {
     bool woke = false;
     for (unsigned i = 0; i < block.count; ++i) {
         Thread& t = block.threads[i];
-        if (t.wait == Wait::condition && t.ready(t.ready_arg)) {
+        if (t.wait != Wait::condition) continue;
+        make_live(t.cta);  // the condition reads the waiter's block's shared memory
+        if (t.ready(t.ready_arg)) {
             t.wait = Wait::runnable;
             set_runnable(i);
             woke = true;
@@ -290,10 +326,23 @@ bool wake_ready_waiters() {
 
 Thread* current_thread() { return block.current; }
 
-Status run_block(unsigned thread_count) {
+Status run_block(unsigned block_threads, unsigned blocks, const uint3* block_idx, size_t shared_bytes) {
     const dim3 dim = cnn_emu_block_dim;
+    const unsigned thread_count = block_threads * blocks;
     block.count = block.live = thread_count;
-    block.at_barrier = 0;
+    block.blocks = blocks;
+    block.block_threads = block_threads;
+    block.at_cluster_barrier = 0;
+    block.live_rank = 0;
+    block.shared_bytes = shared_bytes;
+    for (unsigned r = 0; r < blocks; ++r) {
+        block.block_live[r] = block_threads;
+        block.at_barrier[r] = 0;
+        block.block_idx[r] = block_idx[r];
+        if (r > 0)  // the others start as the first does (poisoned in checked mode)
+            block.aside[r].assign(cnn_emu_dynamic_shared, cnn_emu_dynamic_shared + shared_bytes);
+    }
+    if (blocks > 1) block.aside[0].resize(shared_bytes);
     block.failed = Status::ok;
     std::memset(block.runnable, 0, sizeof block.runnable);
     std::memset(block.warp_waiting, 0, sizeof block.warp_waiting);
@@ -306,8 +355,10 @@ Status run_block(unsigned thread_count) {
     }
     for (unsigned i = 0; i < thread_count; ++i) {
         Thread& t = block.threads[i];
-        t.idx = {i % dim.x, i / dim.x % dim.y, i / (dim.x * dim.y)};
+        const unsigned j = i % block_threads;
+        t.idx = {j % dim.x, j / dim.x % dim.y, j / (dim.x * dim.y)};
         t.linear = i;
+        t.cta = i / block_threads;
         t.wait = Wait::runnable;
         t.copies.clear();
         t.group_ends.clear();
@@ -317,7 +368,7 @@ Status run_block(unsigned thread_count) {
         t.sp = fiber_prepare(i, thread_main, &t);
         set_runnable(i);
     }
-    std::fill(block.unfenced.begin(), block.unfenced.end(), uint16_t{0});
+    std::fill(block.unfenced.begin(), block.unfenced.begin() + long(blocks) * kGranules, uint16_t{0});
     for (;;) {
         int next = pick_next();
         if (next < 0 && wake_ready_waiters()) next = pick_next();
@@ -329,7 +380,9 @@ Status run_block(unsigned thread_count) {
         }
         Thread& t = block.threads[unsigned(next)];
         block.current = &t;
+        make_live(t.cta);
         cnn_emu_thread_idx = t.idx;
+        cnn_emu_block_idx = block.block_idx[t.cta];
         cnn_emu_switch(&block.scheduler_sp, t.sp);
         if (block.failed != Status::ok) {
             block.current = nullptr;
@@ -401,7 +454,7 @@ int block_barrier(BarrierKind kind, int predicate) {
     t.barrier_kind = kind;
     t.predicate = predicate != 0;
     clear_runnable(t.linear);
-    if (++block.at_barrier == block.live) release_barrier();
+    if (++block.at_barrier[t.cta] == block.block_live[t.cta]) release_barrier(t.cta);
     suspend(t);
     return t.barrier_result;
 }
@@ -458,7 +511,26 @@ void proxy_fence() {
 
 unsigned unfenced_writer(const void* shared) {
     const long offset = static_cast<const unsigned char*>(shared) - cnn_emu_dynamic_shared;
-    return offset >= 0 && offset < CNN_EMU_MAX_DYNAMIC_SHARED ? block.unfenced[size_t(offset / 16)] : 0u;
+    if (offset < 0 || offset >= CNN_EMU_MAX_DYNAMIC_SHARED) return 0;
+    return block.unfenced[size_t(block.live_rank) * kGranules + size_t(offset / 16)];
+}
+
+unsigned cluster_rank() { return caller().cta; }
+
+unsigned live_rank() { return block.live_rank; }
+
+unsigned char* block_shared(unsigned rank) {
+    if (rank >= block.blocks) fail_with(Status::kernel_error, "block rank %u in a cluster of %u blocks", rank, block.blocks);
+    return rank == block.live_rank ? cnn_emu_dynamic_shared : block.aside[rank].data();
+}
+
+void cluster_barrier() {
+    Thread& t = caller();
+    t.wait = Wait::cluster_barrier;
+    t.wait_pc = __builtin_return_address(0);
+    clear_runnable(t.linear);
+    if (++block.at_cluster_barrier == block.live) release_cluster_barrier();
+    suspend(t);
 }
 
 void* twin_state() { return caller().twin_state; }

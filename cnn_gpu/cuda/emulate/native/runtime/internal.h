@@ -12,6 +12,7 @@ struct cnn_emu_launch_spec {
     void** args;
     unsigned grid[3];
     unsigned block[3];
+    unsigned cluster[3];  // blocks per thread-block cluster (1, 1, 1: none); the grid a multiple of it
     unsigned shared_bytes;
     int order;    // cnn_emu::Order
     int checked;  // poison shared memory, guard the end of dynamic shared memory
@@ -44,7 +45,7 @@ enum class Status : int {
 };
 
 enum class Order : int { forward, reverse, random };
-enum class Wait : int { runnable, barrier, warp, condition, exited };
+enum class Wait : int { runnable, barrier, warp, condition, cluster_barrier, exited };
 
 struct AsyncCopy {
     void* dst;
@@ -56,7 +57,8 @@ struct AsyncCopy {
 struct Thread {
     void* sp = nullptr;  // saved stack pointer while suspended
     uint3 idx{};
-    unsigned linear = 0;
+    unsigned linear = 0;  // in the cluster: its blocks' threads one block after another
+    unsigned cta = 0;     // its block's rank in the cluster
     Wait wait = Wait::runnable;
     const void* wait_pc = nullptr;  // the kernel code that called the barrier or warp op
     // At a warp operation:
@@ -104,13 +106,16 @@ struct LaunchState {
 extern LaunchState g_launch;
 
 // fibers.cpp
-constexpr unsigned kMaxThreads = 1024;
+constexpr unsigned kMaxThreads = 1024;  // per cluster (a block without one is a cluster of one)
+constexpr unsigned kMaxClusterBlocks = 8;
 void* fiber_prepare(unsigned index, void (*entry)(void*), void* arg);
 bool stack_guard_owner(const void* address, unsigned* index);
 extern "C" void cnn_emu_switch(void** save_sp, void* load_sp);
 
 // block.cpp
-Status run_block(unsigned thread_count);
+// Run one cluster's blocks together (one block, without clusters): `blocks` of `block_threads`
+// threads each, their block indices `block_idx`, each with `shared_bytes` of dynamic shared memory.
+Status run_block(unsigned block_threads, unsigned blocks, const uint3* block_idx, size_t shared_bytes);
 Thread* current_thread();
 
 // launch.cpp

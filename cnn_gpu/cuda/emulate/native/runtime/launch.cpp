@@ -1,7 +1,8 @@
 // A launch: the grid loop, shared memory poisoning, the fault handler, and guarded argument buffers.
 //
 // Blocks run one after another on the calling OS thread, in the schedule's order (forward,
-// reverse or a seeded permutation), so a block that reads another block's results is caught too.
+// reverse or a seeded permutation), so a block that reads another block's results is caught too;
+// a thread-block cluster's blocks run together (block.cpp), clusters one after another.
 // Faults (SIGSEGV, SIGBUS, SIGFPE) during a launch are caught on an alternate signal stack,
 // described, and turned into an error by a siglongjmp back here.
 #include <dlfcn.h>
@@ -228,15 +229,26 @@ struct BlockOrder {
 };
 
 Status run_grid(const cnn_emu_launch_spec& spec) {
-    const unsigned gx = spec.grid[0], gy = spec.grid[1];
-    const uint64_t blocks = uint64_t(gx) * gy * spec.grid[2];
-    const unsigned threads = spec.block[0] * spec.block[1] * spec.block[2];
-    const BlockOrder order(blocks, g_launch.order, g_launch.rng);
-    for (uint64_t k = 0; k < blocks; ++k) {
-        const uint64_t b = order(k, g_launch.order);
-        cnn_emu_block_idx = {unsigned(b % gx), unsigned(b / gx % gy), unsigned(b / (uint64_t(gx) * gy))};
+    // Clusters in the grid of clusters, in the schedule's order; a cluster's blocks by rank, x fastest.
+    const unsigned cx = spec.cluster[0], cy = spec.cluster[1], cz = spec.cluster[2];
+    const unsigned gx = spec.grid[0] / cx, gy = spec.grid[1] / cy;
+    const uint64_t clusters = uint64_t(gx) * gy * (spec.grid[2] / cz);
+    const unsigned threads = spec.block[0] * spec.block[1] * spec.block[2], size = cx * cy * cz;
+    if (size > 1 && shared.static_bytes > 0) {
+        set_error(Status::kernel_error, "a thread-block cluster kernel with static __shared__ memory: the emulator "
+                  "runs a cluster's blocks together and keeps one copy of it; use dynamic shared memory");
+        return Status::kernel_error;
+    }
+    const BlockOrder order(clusters, g_launch.order, g_launch.rng);
+    for (uint64_t k = 0; k < clusters; ++k) {
+        const uint64_t q = order(k, g_launch.order);
+        const uint3 first = {unsigned(q % gx) * cx, unsigned(q / gx % gy) * cy, unsigned(q / (uint64_t(gx) * gy)) * cz};
+        uint3 block_idx[kMaxClusterBlocks];
+        for (unsigned r = 0; r < size; ++r)
+            block_idx[r] = {first.x + r % cx, first.y + r / cx % cy, first.z + r / (cx * cy)};
+        cnn_emu_block_idx = block_idx[0];
         if (spec.checked) shared.poison();
-        const Status status = run_block(threads);
+        const Status status = run_block(threads, size, block_idx, spec.shared_bytes);
         if (status != Status::ok) return status;
     }
     return Status::ok;
