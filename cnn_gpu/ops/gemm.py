@@ -266,10 +266,19 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_tf32_wgmma_multicast", _WGMMA, "gemm_tf32_wgmma_multicast<{tiling}>", tf32=True,
                 tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, cluster=2),
 ]}
-# What the autotuner times on a GPU: the rungs that can win (1-3 never do), all FP32-accurate.
+# What the autotuner times on a GPU: FP32-accurate rungs that can win, every product.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k", "gemm_split_k_fine")
+# ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
+# thread per output starts fastest where there is little to do. On the H200 at d395d83 (gemm.json,
+# kernel times by graph replay) one of them was the fastest FP32 rung in 9 of the seed model's 18
+# Dense products: 8 of Dense 64 -> 10's 9, and 5408 -> 64's backward to data at batch 32 (11 M
+# multiply-adds), by up to 2x (gemm_coalesced's 4.3 us against the candidates' best 8.8 for 64 -> 10's
+# forward at batch 32). Past 44 M (5408 -> 64 at batch 128) they lose, and the naive ones take
+# seconds at 4096^3.
+SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled")
+SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
@@ -476,7 +485,8 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in AUTOTUNE_CANDIDATES})
+    candidates = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in candidates})
     return _TUNED[known]
 
 

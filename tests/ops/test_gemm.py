@@ -312,8 +312,23 @@ def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypa
     out = gemm(on_backend(a, "cuda"), on_backend(b, "cuda"), backend="cuda")
     assert_close(out, gemm_reference(a, b))
     cached = json.loads((tmp_path / autotune.CACHE_FILE).read_text())
-    assert list(cached.values())[0] in gemm_ops.AUTOTUNE_CANDIDATES
+    assert list(cached.values())[0] in gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES
     autotune.forget()
+
+
+def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
+    timed = {}
+    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: timed.setdefault(
+        key["m"], set(candidates)) and "gemm_split_k")
+    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    gemm_ops.autotune.forget()
+    z = np.zeros((1, 1), np.float32)
+    for m, n, k in [(32, 10, 64), (128, 5408, 64), (4096, 4096, 4096)]:
+        gemm_ops.choose_variant(None, "cuda", 0, z, z, z, False, False, m, n, k)
+    assert timed[32] == set(gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES)
+    assert timed[128] == timed[4096] == set(gemm_ops.AUTOTUNE_CANDIDATES)
+    gemm_ops.autotune.forget()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
