@@ -10,6 +10,7 @@
 //   9c  gemm_tf32_wgmma_warp_specialized  a producer warpgroup copies, consumers compute, no barrier
 //       gemm_tf32_wgmma_persistent        the same, each block looping over output tiles
 //   9d  gemm_tf32_wgmma_multicast         clusters of two blocks sharing A's tiles
+//       gemm_tf32_wgmma_multicast_persistent  the same, each cluster looping over pairs of tiles
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
@@ -457,10 +458,12 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // (before any copy or arrival reaches them) and before exiting (after the last ones have), so the
 // producer warpgroup stays to the end. The grid's x is rounded up to an even number of blocks; a
 // block past N copies zeros into its B tile, stores nothing, and still copies its half of A.
-//   Non-persistent (rung 9c's one tile per block), 128 x 256 tiles, 4 stages.
+//   128 x 256 tiles, 4 stages. PERSISTENT (gemm_tf32_wgmma_multicast_persistent) as in rung 9c: a
+// cluster per two SMs, each taking pairs of output tiles in turn; both blocks walk the same pairs,
+// so they always share their A tiles.
 // Expected bottleneck: the tensor core, the L2 traffic a sixth less than rung 9c's. The emulator runs
 // a cluster's two blocks together (ptx.cuh, "thread-block clusters"); no GPU has run it yet.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __restrict__ c,
                           const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -478,8 +481,14 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
     const unsigned rank = cluster_ctarank(), other = rank ^ 1;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int k_tiles = (K + BK - 1) / BK;
+    // The cluster's pairs of output tiles (one row of tiles, two columns: the blocks' n0 differ by
+    // BN), n fastest: one (its grid position), or every (gridDim.x / 2)-th from blockIdx.x / 2.
+    const int pairs_n = ((N + BN - 1) / BN + 1) / CLUSTER, pairs = pairs_n * ((M + BM - 1) / BM);
+    const int first_pair = PERSISTENT ? blockIdx.x / CLUSTER : blockIdx.y * pairs_n + blockIdx.x / CLUSTER;
+    const int pair_step = PERSISTENT ? gridDim.x / CLUSTER : pairs;
+    auto m0_of = [&](int pair) { return pair / pairs_n * BM; };
+    auto n0_of = [&](int pair) { return (pair % pairs_n * CLUSTER + int(rank)) * BN; };
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) {
             mbarrier_init(&full[s], 1);
@@ -493,34 +502,41 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
         if (tid == CONSUMERS * 128) {
             fence_tensormap_acquire(maps);
             fence_tensormap_acquire(maps + 16);
-            for (int t = 0; t < k_tiles; ++t) {
-                const int s = t % STAGES;
-                if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);  // both blocks released K-tile t - STAGES
-                unsigned char* const stage = tiles + s * STAGE_BYTES;
-                mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
-                tma_load_2d_multicast(stage + rank * A_SHARE, maps, t * BK, m0 + int(rank) * (BM / CLUSTER), &full[s],
-                                      (1u << CLUSTER) - 1);
-                tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+            int it = 0;  // K-tiles loaded so far
+            for (int pair = first_pair; pair < pairs; pair += pair_step) {
+                for (int t = 0; t < k_tiles; ++t, ++it) {
+                    const int s = it % STAGES;
+                    if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);  // both blocks released it - STAGES
+                    unsigned char* const stage = tiles + s * STAGE_BYTES;
+                    mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
+                    tma_load_2d_multicast(stage + rank * A_SHARE, maps, t * BK, m0_of(pair) + int(rank) * (BM / CLUSTER),
+                                          &full[s], (1u << CLUSTER) - 1);
+                    tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0_of(pair), &full[s]);
+                }
             }
         }
         __syncwarp();
     } else {
-        float acc[BN / 2] = {};
-        wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
-        for (int t = 0; t < k_tiles; ++t) {
-            const int s = t % STAGES;
-            mbarrier_wait(&full[s], (t / STAGES) % 2);  // K-tile t has landed: both halves of A, and B
-            issue_tile_wgmma<BM, BN, BK>(acc, tiles + s * STAGE_BYTES, warpgroup);
-            wgmma_wait_group<1>();  // K-tile t - 1's wgmma are done (as far as this thread's warp is concerned)
-            if (t > 0) {
-                const int done = (t - 1) % STAGES;
-                mbarrier_arrive(&empty[done]);
-                mbarrier_arrive_remote_if(&empty[done], other, tid % 32 == 0);
+        // Both blocks' consumers release a stage: this block's threads, and a warp's arrival on the other's.
+        auto release = [&](int stage) {
+            mbarrier_arrive(&empty[stage]);
+            mbarrier_arrive_remote_if(&empty[stage], other, tid % 32 == 0);
+        };
+        int it = 0;  // K-tiles consumed so far
+        for (int pair = first_pair; pair < pairs; pair += pair_step) {
+            float acc[BN / 2] = {};
+            wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+            for (int t = 0; t < k_tiles; ++t, ++it) {
+                mbarrier_wait(&full[it % STAGES], (it / STAGES) % 2);  // K-tile it has landed: both halves of A, and B
+                issue_tile_wgmma<BM, BN, BK>(acc, tiles + it % STAGES * STAGE_BYTES, warpgroup);
+                wgmma_wait_group<1>();  // K-tile it - 1's wgmma are done (as far as this thread's warp is concerned)
+                if (t > 0) release((it - 1) % STAGES);
             }
+            wgmma_wait_group<0>();
+            if (k_tiles > 0) release((it - 1) % STAGES);  // the tile's last stage
+            wgmma_fence_operands(acc);
+            store_warpgroup_tile<BN>(acc, c, bias, m0_of(pair) + warpgroup * 64, n0_of(pair), M, N, alpha, beta, flags);
         }
-        wgmma_wait_group<0>();
-        wgmma_fence_operands(acc);
-        store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
     }
     cluster_sync();  // no block exits while the other may still copy into it or arrive on its mbarriers
 }

@@ -242,6 +242,7 @@ _SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_WS = "gemm_tf32_wgmma_warp_specialized<%s, {tiling}>"
+_WGMMA_MC = "gemm_tf32_wgmma_multicast<%s, {tiling}>"
 # The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
@@ -263,8 +264,10 @@ GEMM_VARIANTS = {v.name: v for v in [
                 swizzled=True, tma=True, warp_specialized=True),
     GemmVariant("gemm_tf32_wgmma_persistent", _WGMMA, _WGMMA_WS % "true", tf32=True, tiling=WGMMA_WS_TILING,
                 swizzled=True, tma=True, warp_specialized=True, persistent=True),
-    GemmVariant("gemm_tf32_wgmma_multicast", _WGMMA, "gemm_tf32_wgmma_multicast<{tiling}>", tf32=True,
-                tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, cluster=2),
+    GemmVariant("gemm_tf32_wgmma_multicast", _WGMMA, _WGMMA_MC % "false", tf32=True, tiling=WGMMA_WS_TILING,
+                swizzled=True, tma=True, warp_specialized=True, cluster=2),
+    GemmVariant("gemm_tf32_wgmma_multicast_persistent", _WGMMA, _WGMMA_MC % "true", tf32=True,
+                tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, persistent=True, cluster=2),
 ]}
 # What the autotuner times on a GPU: FP32-accurate rungs that can win, every product.
 # gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
@@ -320,6 +323,7 @@ _SWEEP_TILINGS = {
                                          Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
     "gemm_tf32_wgmma_persistent": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
     "gemm_tf32_wgmma_multicast": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
+    "gemm_tf32_wgmma_multicast_persistent": [WGMMA_WS_TILING],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
@@ -420,12 +424,12 @@ class TmaPlan:
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
-        grid = variant.grid(m, n)
-        if variant.persistent:  # a block per SM at most, each looping over output tiles
-            grid = (min(grid[0] * grid[1], _sm_count(backend, device)),)
-        if variant.cluster > 1:  # whole clusters along x
-            grid = (ceil_div(grid[0], variant.cluster) * variant.cluster, grid[1])
-        self.a_box_rows = variant.tiling.block_m // variant.cluster  # each block of a cluster copies its share
+        grid, cluster = variant.grid(m, n), variant.cluster
+        if cluster > 1:  # whole clusters along x
+            grid = (ceil_div(grid[0], cluster) * cluster, grid[1])
+        if variant.persistent:  # a block per SM at most (whole clusters), each looping over output tiles
+            grid = (min(grid[0] * grid[1], _sm_count(backend, device) // cluster * cluster),)
+        self.a_box_rows = variant.tiling.block_m // cluster  # each block of a cluster copies its share
         self.geometry = check_launch(grid, variant.threads(), variant.shared_mem(trans_a, trans_b), kernel.name)
         self.scalars = kernel.cast(M=m, N=n, K=k)
         self.flags, = kernel.cast(flags=flags)

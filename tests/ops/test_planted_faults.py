@@ -139,9 +139,11 @@ def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     c, bias = poisoned((m, n)), np.zeros(n, np.float32)
     maps = tensor_map.maps("emulate", [(a, variant.tiling.block_m // variant.cluster), (b, variant.tiling.block_n)])
     module = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",), name_expressions=[name])
-    grid = (1,) if variant.persistent else variant.grid(m, n)
+    grid = variant.grid(m, n)
     if variant.cluster > 1:
         grid = (-(-grid[0] // variant.cluster) * variant.cluster, grid[1])
+    if variant.persistent:  # one block (one cluster) takes every output tile
+        grid = (variant.cluster,)
     module.get_function(name)(grid, variant.threads(),
                               (maps, c, bias, np.int32(m), np.int32(n), np.int32(k), np.float32(1.0), np.float32(0.0),
                                np.int32(0)), shared_mem=variant.shared_mem(False, True))
@@ -179,7 +181,8 @@ def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
     # phase of the first is still open, its copies not yet waited for (on a GPU: a phase completed
     # early, or a hang, and tiles computed from a later tile's data).
     code = planted(kernel_path("gemm_wgmma.cu"),
-                   "if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);", "")
+                   "if (it >= STAGES) mbarrier_wait(&empty[s], (it / STAGES - 1) % 2);  // K-tile it - STAGES released",
+                   "")
     with pytest.raises(KernelFault, match="mbarrier_arrive_expect_tx: more arrivals than the phase counts"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
@@ -218,7 +221,7 @@ def test_the_multicast_kernel_as_it_is_passes_the_twins_checks(rng):
 def test_a_block_whose_consumers_do_not_release_the_other_blocks_stage_stalls_its_producer(rng):
     # Without the remote arrival, the other block's producer would refill a stage this block's
     # consumers may still read (its half of A lands here): it must wait, and waits forever.
-    code = planted(kernel_path("gemm_wgmma.cu"), "                mbarrier_arrive_remote_if(&empty[done], other, tid % 32 == 0);\n",
+    code = planted(kernel_path("gemm_wgmma.cu"), "            mbarrier_arrive_remote_if(&empty[stage], other, tid % 32 == 0);\n",
                    "")
     with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
@@ -226,10 +229,16 @@ def test_a_block_whose_consumers_do_not_release_the_other_blocks_stage_stalls_it
 
 def test_a_half_of_a_multicast_to_its_own_block_only_is_caught(rng):
     # The other block never gets this block's half of A: its full barrier waits for bytes that never come.
-    code = planted(kernel_path("gemm_wgmma.cu"), "                                      (1u << CLUSTER) - 1);",
-                   "                                      1u << rank);")
+    code = planted(kernel_path("gemm_wgmma.cu"), "&full[s], (1u << CLUSTER) - 1);", "&full[s], 1u << rank);")
     with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
+
+
+def test_the_persistent_multicast_kernel_as_it_is_passes_the_twins_checks(rng):
+    # One cluster takes both pairs of tiles (two rows of tiles, the second block of each pair past N).
+    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_multicast_persistent",
+                             m=200, n=136, k=100)
+    assert rel_error(c, ref) < 2e-3
 
 
 def test_a_half_of_a_landing_in_the_other_half_is_caught(rng):
