@@ -562,22 +562,13 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
     assert plan.geometry[0] == (4, 2, 1)
 
 
-def test_the_persistent_multicast_rung_takes_several_pairs_of_tiles_per_cluster(rng):
-    # 3 x 3 tiles of 128 x 256, in pairs along n: 3 x 2 pairs (the last pair's second block past N)
-    # for the emulator's 4 SMs, 2 clusters: 3 pairs each, the producers running on into the next.
-    variant = GEMM_VARIANTS["gemm_tf32_wgmma_multicast_persistent"]
-    m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
-    for trans_a, trans_b in TRANSPOSES:
-        check_variant(rng, "emulate", variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
-    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
-    assert plan.geometry[0] == (gemm_ops.EMULATED_SM_COUNT, 1, 1)
-
-
-def test_the_persistent_rung_takes_several_output_tiles_per_block(rng):
-    # 3 x 3 tiles of 128 x 256 on the emulator's 4 SMs: blocks take 3, 2, 2 and 2 tiles, and each
-    # block's producer runs on into its next tile's K-tiles (4 each, through 4 stages) while its
-    # consumers store the one before.
-    variant = GEMM_VARIANTS["gemm_tf32_wgmma_persistent"]
+@pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast_persistent"])
+def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, variant):
+    # 3 x 3 tiles of 128 x 256 on the emulator's 4 SMs. 9c: blocks take 3, 2, 2 and 2 tiles; 9d: 2
+    # clusters take 3 pairs of tiles each (3 x 2 pairs, the last pair's second block past N). Each
+    # producer runs on into its next tile's K-tiles (4 each, through 4 stages) while its consumers
+    # store the one before.
+    variant = GEMM_VARIANTS[variant]
     m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
     for trans_a, trans_b in TRANSPOSES:
         check_variant(rng, "emulate", variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
