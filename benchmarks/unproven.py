@@ -11,6 +11,7 @@ tests of the twin's arithmetic model (named *model*) ask the hardware a question
     python -m benchmarks.unproven probes           -k: the probes' tests (wgmma's layout, the TMA box)
     python -m benchmarks.unproven tests RUNG       -k: RUNG's tests, and no other rung's
     python -m benchmarks.unproven all              -k: every test above (to leave out afterwards)
+    python -m benchmarks.unproven files            the test files that hold them (a short collection)
     python -m benchmarks.unproven kernels RUNG...  --kernels for benchmarks.gemm: every rung but these
 """
 
@@ -23,6 +24,8 @@ from cnn_gpu.ops.gemm import GEMM_VARIANTS
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"
 PROBES = "(test_wgmma or test_tma) and not model"
+# The test files that hold every test all_tests() selects (tests/benchmarks/test_unproven.py checks).
+FILES = ("tests/ops/test_gemm.py", "tests/ops/test_ptx.py")
 
 
 def rungs() -> list[str]:
@@ -47,6 +50,7 @@ def kernels_but(failed: list[str]) -> str:
 def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("", [])
     answers = {"rungs": lambda: "\n".join(rungs()), "probes": lambda: PROBES, "all": all_tests,
+               "files": lambda: " ".join(FILES),
                "tests": lambda: rung_tests(args[0]), "kernels": lambda: kernels_but(args)}
     if command not in answers or (command == "tests" and len(args) != 1):
         print(__doc__, file=sys.stderr)

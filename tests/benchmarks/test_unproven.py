@@ -8,14 +8,14 @@ import sys
 from benchmarks import unproven
 from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
-# The files that hold the unproven kernels' GPU tests (collecting only these keeps the test short).
-FILES = ["tests/ops/test_gemm.py", "tests/ops/test_ptx.py"]
-
-
-def collected(expression):
+def collected(expression, where=unproven.FILES):
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
-                           "-m", "gpu", "-k", expression, *FILES], capture_output=True, text=True)
+                           "-m", "gpu", "-k", expression, *where], capture_output=True, text=True)
     return {line for line in done.stdout.splitlines() if "::" in line}
+
+
+def test_the_files_gpu_check_collects_hold_every_unproven_test():
+    assert collected(unproven.all_tests(), ["tests"]) == collected(unproven.all_tests())
 
 
 def test_the_rungs_are_the_wgmma_ones():
