@@ -257,6 +257,29 @@ def test_a_cluster_s_blocks_run_together_each_with_its_own_shared_memory():
     assert list(out.reshape(4, 64)[:, 0]) == [0, 101, 200, 301] and (out.reshape(4, 64) == out.reshape(4, 64)[:, :1]).all()
 
 
+def test_a_cluster_deadlock_says_which_block_waits_where():
+    from cnn_gpu.cuda.emulate import DeadlockError
+    from cnn_gpu.cuda.sources import kernels_dir
+
+    # Block 1 waits for an mbarrier phase nobody completes, block 0 for block 1 at cluster_sync.
+    code = r"""
+    #include "ptx.cuh"
+    extern "C" __global__ void __cluster_dims__(2, 1, 1) stuck(int* out) {
+        extern __shared__ unsigned long long bar[];
+        if (threadIdx.x == 0) mbarrier_init(&bar[0], 1);
+        __syncthreads();
+        if (cluster_ctarank() == 1) mbarrier_wait(&bar[0], 0);
+        cluster_sync();
+        out[0] = 1;
+    }
+    """
+    kernel = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",)).get_function("stuck")
+    with pytest.raises(DeadlockError, match=r"deadlock in the cluster of block \(0,0,0\)(.|\n)*"
+                                            r"block \(0,0,0\) threads 0-63 wait at cluster_sync(.|\n)*"
+                                            r"block \(1,0,0\) threads 0-63 wait for an mbarrier phase"):
+        kernel(2, 64, (np.zeros(1, np.int32),), shared_mem=16)
+
+
 def test_a_cluster_launch_the_gpu_or_the_emulator_refuses_says_why():
     from cnn_gpu.cuda.emulate import LaunchConfigError
     from cnn_gpu.cuda.sources import kernels_dir

@@ -286,22 +286,31 @@ void report_deadlock() {
     std::string report;
     unsigned lines = 0;
     for (unsigned first = 0; first < block.count;) {
-        std::string what = describe_wait(block.threads[first]);
-        unsigned last = first;
-        while (last + 1 < block.count && describe_wait(block.threads[last + 1]) == what) ++last;
+        const Thread& head = block.threads[first];
+        std::string what = describe_wait(head);
+        unsigned last = first;  // a run of threads of one block, waiting alike
+        while (last + 1 < block.count && block.threads[last + 1].cta == head.cta &&
+               describe_wait(block.threads[last + 1]) == what)
+            ++last;
         if (++lines <= 16) {
-            char range[64];
-            if (first == last) snprintf(range, sizeof range, "\n  thread %u ", first);
-            else snprintf(range, sizeof range, "\n  threads %u-%u ", first, last);
+            char where[64] = "", range[64];
+            if (block.blocks > 1) {  // a cluster: say which of its blocks, threads numbered within it
+                const uint3 b = block.block_idx[head.cta];
+                snprintf(where, sizeof where, "block (%u,%u,%u) ", b.x, b.y, b.z);
+            }
+            const unsigned from = first % block.block_threads, to = last % block.block_threads;
+            if (first == last) snprintf(range, sizeof range, "\n  %sthread %u ", where, from);
+            else snprintf(range, sizeof range, "\n  %sthreads %u-%u ", where, from, to);
             report += range + what;
         }
         first = last + 1;
     }
     if (lines > 16) report += "\n  ...";
+    const uint3 b = block.block_idx[0];
     set_error(Status::deadlock,
-              "deadlock in block (%u,%u,%u): no thread can go on (threads numbered x + y*blockDim.x "
+              "deadlock in %s (%u,%u,%u): no thread can go on (threads numbered x + y*blockDim.x "
               "+ z*blockDim.x*blockDim.y):%s",
-              cnn_emu_block_idx.x, cnn_emu_block_idx.y, cnn_emu_block_idx.z, report.c_str());
+              block.blocks > 1 ? "the cluster of block" : "block", b.x, b.y, b.z, report.c_str());
 }
 
 Thread& caller() { return *block.current; }
