@@ -162,8 +162,13 @@ def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
 WS_RELEASE = "            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);"
 
 
-def test_the_warp_specialized_kernel_as_it_is_passes_the_twins_checks(rng):
-    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_warp_specialized")
+# The rungs fed by producer warpgroups as they are: the persistent ones on two rows of tiles, which
+# one block (one cluster of two) takes in turn.
+@pytest.mark.parametrize("variant,m", [("gemm_tf32_wgmma_warp_specialized", 130), ("gemm_tf32_wgmma_persistent", 200),
+                                       ("gemm_tf32_wgmma_multicast", 130),
+                                       ("gemm_tf32_wgmma_multicast_persistent", 200)])
+def test_the_warp_specialized_kernels_as_they_are_pass_the_twins_checks(rng, variant, m):
+    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, variant, m=m)
     assert rel_error(c, ref) < 2e-3
 
 
@@ -187,12 +192,6 @@ def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
 
-def test_the_persistent_kernel_as_it_is_passes_the_twins_checks(rng):
-    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_persistent",
-                             m=200, n=136, k=100)
-    assert rel_error(c, ref) < 2e-3
-
-
 def test_a_read_of_a_stage_before_its_bulk_copies_land_is_caught(rng):
     # Rung 9b without its wait on the stage's mbarrier: the wgmma read the stage while its copies are
     # still in flight, which the twin fills with NaN until a wait lands them (two K-tiles, so that no
@@ -213,11 +212,6 @@ def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(
 
 
 # --- the multicast rung: two blocks of a cluster, each producer feeding both ---
-def test_the_multicast_kernel_as_it_is_passes_the_twins_checks(rng):
-    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_multicast")
-    assert rel_error(c, ref) < 2e-3
-
-
 def test_a_block_whose_consumers_do_not_release_the_other_blocks_stage_stalls_its_producer(rng):
     # Without the remote arrival, the other block's producer would refill a stage this block's
     # consumers may still read (its half of A lands here): it must wait, and waits forever.
@@ -232,13 +226,6 @@ def test_a_half_of_a_multicast_to_its_own_block_only_is_caught(rng):
     code = planted(kernel_path("gemm_wgmma.cu"), "&full[s], (1u << CLUSTER) - 1);", "&full[s], 1u << rank);")
     with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
-
-
-def test_the_persistent_multicast_kernel_as_it_is_passes_the_twins_checks(rng):
-    # One cluster takes both pairs of tiles (two rows of tiles, the second block of each pair past N).
-    c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, "gemm_tf32_wgmma_multicast_persistent",
-                             m=200, n=136, k=100)
-    assert rel_error(c, ref) < 2e-3
 
 
 def test_a_half_of_a_landing_in_the_other_half_is_caught(rng):
