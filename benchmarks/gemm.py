@@ -29,8 +29,7 @@ The README's ladder table comes from the JSON: ``python -m benchmarks.report ben
 other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
 on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's
 ``tiling`` parameter names its tiling. Its module compiles at the first launch (about 15 s of NVRTC),
-outside the timings. Rungs that do not run on the backend (wgmma's sm_90a on another GPU:
-GemmVariant.runs_on) are left out, saying so.
+outside the timings. Rungs built for another GPU architecture (wgmma's sm_90a) are left out, saying so.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ import sys
 import numpy as np
 
 from benchmarks import harness
+from cnn_gpu.cuda.kernel import runs_here
 from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm, gemm_reference
 
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     session = harness.Session("gemm_sweep" if args.sweep else "gemm", args, warmup=2, repeat=15, batch_ms=0.5,
                               case_budget_ms=400.0)
     not_launched = []
-    kernels = [name for name in args.kernels if GEMM_VARIANTS[name].runs_on(session.backend)]
+    kernels = [name for name in args.kernels if runs_here(GEMM_VARIANTS[name].file, session.backend)]
     if len(kernels) < len(args.kernels):
         left_out = ", ".join(sorted(set(args.kernels) - set(kernels)))
         print(f"gemm: built for another GPU architecture: {left_out}", flush=True)

@@ -13,9 +13,7 @@ import os
 from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune, tensor_map
-from cnn_gpu.cuda.kernel import (
-    Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend, runs_here,
-)
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 from cnn_gpu.ops.transpose import transpose
 
@@ -149,8 +147,8 @@ class Tiling:
     def swizzled_shared_bytes(self, split: bool, mbarriers_per_stage: int = 0) -> int:
         """Dynamic shared memory of the wgmma rungs: ``stages`` x (A tile + B tile), 128 bytes (32 floats
         of k) per row of either, one more pair for 3xTF32's small parts (``split``), 8-byte mbarriers
-        per stage (one for gemm_tf32_wgmma_tma, two for gemm_tf32_wgmma_warp_specialized), and 1024
-        bytes to align the tiles to the swizzle's period."""
+        per stage (one for gemm_tf32_wgmma_tma, two for the warp-specialized rungs), and 1024 bytes to
+        align the tiles to the swizzle's period."""
         return ((self.stages + split) * (self.block_m + self.block_n) * 128 + 8 * self.stages * mbarriers_per_stage
                 + 1024)
 
@@ -186,7 +184,7 @@ WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
-# gemm_tf32_wgmma_warp_specialized's producer: one warpgroup, of which one thread issues the copies.
+# The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
 
 
@@ -227,11 +225,6 @@ class GemmVariant:
         if self.swizzled:
             return self.tiling.swizzled_shared_bytes(self.split, self.tma + self.warp_specialized)
         return self.tiling.shared_bytes(trans_a, trans_b, self.mn_pad) if self.tiling else 0
-
-    def runs_on(self, backend: str) -> bool:
-        """Whether this rung runs on ``backend`` here: the emulator runs them all, a GPU those of its
-        architecture (runs_here)."""
-        return runs_here(self.file, backend)
 
     def retiled(self, tiling: Tiling) -> GemmVariant:
         """This kernel under another tiling (a GEMM_SWEEP entry)."""
@@ -285,8 +278,8 @@ SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
-# The TMA rungs (gemm_tf32_wgmma_tma, gemm_tf32_wgmma_warp_specialized) take the tensor maps of A and
-# B^T (cnn_gpu/cuda/tensor_map.py) in their place, one kernel for every transpose (TmaPlan makes the
+# The TMA rungs (GemmVariant.tma: 9b to 9d) take the tensor maps of A and B^T
+# (cnn_gpu/cuda/tensor_map.py) in their place, one kernel for every transpose (TmaPlan makes the
 # operands k-contiguous).
 TMA_PARAMS = [Array("maps", "uint64", ndim=1), *GEMM_PARAMS[2:]]
 GEMM_KERNELS = {

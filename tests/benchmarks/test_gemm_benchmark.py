@@ -17,16 +17,12 @@ from cnn_gpu.cuda.loader import KernelLaunchError
 from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
 
 
-# What a dry run measures: every rung the emulator runs (GemmVariant.runs_on: all of them).
-EMULATED = [name for name, variant in GEMM_VARIANTS.items() if variant.runs_on("emulate")]
-EMULATED_SWEEP = [variant for variant in GEMM_SWEEP if variant.runs_on("emulate")]
-
 
 def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tmp_path):
     assert cli.main(["bench", "gemm", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     document = json.loads((tmp_path / "gemm.json").read_text())
     names = {r["name"] for r in document["results"]}
-    assert names == {"numpy_matmul", *EMULATED}
+    assert names == {"numpy_matmul", *GEMM_VARIANTS}
     assert all(r["check"]["passed"] for r in document["results"])
     cases = {r["params"]["case"] for r in document["results"]}
     assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
@@ -40,7 +36,7 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
         assert len(noted) == (len(rows) // 2 if case.startswith("dense") else 0)
     table = report.ladder(report.load([tmp_path / "gemm.json"]), "square40").splitlines()
     assert table[0] == "| kernel | GFLOP/s | % of cuBLAS | check |"
-    assert len(table) == 2 + 1 + len(EMULATED)
+    assert len(table) == 2 + 1 + len(GEMM_VARIANTS)
     assert table[2].startswith("| numpy_matmul |") and "| baseline | ok (" in table[2]
     assert table[3].startswith("| gemm_naive |") and "% | ok (" in table[3]
 
@@ -111,13 +107,13 @@ def test_the_sweep_dry_run_measures_every_tiling_after_the_baseline(tmp_path):
     assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     assert not (tmp_path / "gemm.json").exists()
     results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
-    assert [r["name"] for r in results] == ["numpy_matmul"] + [v.name for v in EMULATED_SWEEP]
-    assert [r["params"].get("tiling") for r in results] == [None] + [v.tiling.label for v in EMULATED_SWEEP]
+    assert [r["name"] for r in results] == ["numpy_matmul"] + [v.name for v in GEMM_SWEEP]
+    assert [r["params"].get("tiling") for r in results] == [None] + [v.tiling.label for v in GEMM_SWEEP]
     assert {r["params"]["case"] for r in results} == {"square40"}
     assert all(r["check"]["passed"] and r["vs_cublas"] is not None for r in results[1:])
     table = report.ladder(report.load([tmp_path / "gemm_sweep.json"]), "square40").splitlines()
     assert table[0] == "| kernel | tiling | GFLOP/s | % of cuBLAS | check |"
-    assert [row.split(" | ")[1] for row in table[3:]] == [v.tiling.label for v in EMULATED_SWEEP]
+    assert [row.split(" | ")[1] for row in table[3:]] == [v.tiling.label for v in GEMM_SWEEP]
 
 
 def test_a_run_cut_off_by_the_time_limit_still_writes_what_it_measured(tmp_path, monkeypatch):
@@ -148,7 +144,7 @@ def test_a_tiling_the_device_will_not_launch_costs_only_its_own_row(tmp_path, mo
     monkeypatch.setattr(gemm_benchmark, "measure_rung", refuse_one)
     assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 1
     results = json.loads((tmp_path / "gemm_sweep.json").read_text())["results"]
-    assert [r["params"].get("tiling") for r in results[1:]] == [v.tiling.label for v in EMULATED_SWEEP if v != refused]
+    assert [r["params"].get("tiling") for r in results[1:]] == [v.tiling.label for v in GEMM_SWEEP if v != refused]
 
 
 # --- the cuBLAS baselines' graphs through PyTorch (TorchProduct), on stand-ins for PyTorch and CuPy ---
