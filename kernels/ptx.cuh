@@ -600,7 +600,20 @@ inline void land(unsigned long long* bar, bool keep = true)
 }
 
 // The box at (x, y) of a tensor map, in the 128-byte swizzle, zero outside the tensor.
-inline std::vector<unsigned char> read_box(const void* map, int x, int y);  // below, with tma_load_2d
+inline std::vector<unsigned char> read_box(const void* map, int x, int y)
+{
+    const Map& m = *static_cast<const Map*>(map);
+    if (m.magic != kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
+    std::vector<unsigned char> box(m.box_width * m.box_height * 4);
+    for (int row = 0; row < int(m.box_height); ++row)
+        for (int k = 0; k < 32; ++k) {
+            const long long gx = (long long)x + k, gy = (long long)y + row;
+            const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
+            const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
+            std::memcpy(box.data() + swizzle_128b_offset(row, k), &value, sizeof value);
+        }
+    return box;
+}
 
 // A phase of parity p has completed once the barrier's current phase has the other parity.
 struct Waiter {
@@ -711,23 +724,6 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
                  :: "r"(shared_address(smem_dst)), "l"(map), "r"(x), "r"(y), "r"(shared_address(bar)) : "memory");
 #endif
 }
-
-#ifdef CNN_GPU_EMULATE
-inline std::vector<unsigned char> tma_twin::read_box(const void* map, int x, int y)
-{
-    const Map& m = *static_cast<const Map*>(map);
-    if (m.magic != kMagic || m.box_width != 32) cnn_emu::fail("tma_load_2d: not an emulator tensor map of 32-float boxes");
-    std::vector<unsigned char> box(m.box_width * m.box_height * 4);
-    for (int row = 0; row < int(m.box_height); ++row)
-        for (int k = 0; k < 32; ++k) {
-            const long long gx = (long long)x + k, gy = (long long)y + row;
-            const bool inside = gx >= 0 && gy >= 0 && gx < (long long)m.width && gy < (long long)m.height;
-            const float value = inside ? m.base[gy * (long long)m.row_stride + gx] : 0.0f;
-            std::memcpy(box.data() + swizzle_128b_offset(row, k), &value, sizeof value);
-        }
-    return box;
-}
-#endif
 
 // ---- thread-block clusters (sm_90) ----------------------------------------------------------------
 // A cluster is a few blocks the GPU runs at once on neighbouring SMs, each able to reach the others'
