@@ -10,9 +10,9 @@
 # Runs from the source tree (PYTHONPATH=., nothing installed), in under 8 minutes on an H100: each
 # step has its own time limit, cut further to what is left of the whole budget, and a failing
 # step does not stop the next. $OUT receives gpu_check.log (everything printed), one JSON per
-# benchmark (packed into benchmark_json.tar.gz when there are more than fit the device tool's
-# file limit), summary.md, summary.png and gemm_sizes.png; the JSON is copied under
-# benchmarks/results/ too.
+# benchmark and one of Nsight Compute's counters, gemm_counters.json (packed into
+# benchmark_json.tar.gz when there are more than fit the device tool's file limit), summary.md,
+# summary.png and gemm_sizes.png; the JSON is copied under benchmarks/results/ too.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -28,6 +28,7 @@ PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=90     # one unproven rung's tests; the first compiles gemm_wgmma.cu and its sweep module
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
+COUNTERS_LIMIT_S=150  # Nsight Compute's counters (benchmarks/gemm_counters.py), last: what time is left
 MAX_JSON_FILES=4    # with the log, the two summaries and the GEMM sizes plot, at most 8 files come back from $OUT
 deadline=$((SECONDS + BUDGET_S))
 failures=()
@@ -96,6 +97,12 @@ main() {
     # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
     run "gemm call overhead" 60 "$PYTHON" -m benchmarks.gemm_call_overhead --calls 2000 --rounds 5 --profile \
         --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    # Why each rung runs as fast as it does: Nsight Compute's counters for the 4096 square's rungs and
+    # the Dense products (the script stops ncu at --limit-s, inside this step's limit, and keeps what
+    # it read).
+    local counters_s=$(( (deadline - SECONDS < COUNTERS_LIMIT_S ? deadline - SECONDS : COUNTERS_LIMIT_S) - 15 ))
+    run "benchmarks.gemm_counters" "$COUNTERS_LIMIT_S" "$PYTHON" -m benchmarks.gemm_counters --out "$OUT" $DRY_RUN \
+        --limit-s "$counters_s" "${gemm_kernels[@]}"
 
     json=("$OUT"/*.json)
     table="no benchmark wrote a result"

@@ -1,0 +1,350 @@
+"""GEMM under Nsight Compute: the hardware counters of each rung and of cuBLAS, to say what bounds them.
+
+benchmarks/gemm.py says how fast each rung runs; this says why. Each case below runs once under
+``ncu`` (Nsight Compute), which replays each of the case's kernels as often as its sections need and
+reads the counters: the kernel's time, its throughput as a fraction of the SM's and of memory's
+peak, achieved occupancy, registers, each pipe's use (the tensor pipe's among them) and where the
+warps stall. A kernel's head comment calls its bottleneck "expected" until a file of these says
+which it is.
+
+Cases, in two groups, one ncu run each (a run cut short keeps the first group):
+  square  the 4096^3 A.B product: cuBLAS FP32 and TF32, and every rung but the two slowest;
+  dense   the seed model's 18 Dense products (benchmarks/gemm.py): cuBLAS FP32, and the rung that
+          gemm()'s autotuner chooses.
+Each case runs once before profiling starts (compiling, autotuning, cuBLAS's handle), then once
+between cudaProfilerStart and cudaProfilerStop (``--profile-from-start off``). Before each profiled
+case the target launches an empty kernel, counters_case_marker, on as many blocks as the case's
+number: ncu lists kernels in launch order, so the rows from one marker to the next are that case's,
+however many kernels cuBLAS or a rung launches (split-K's two, a TMA rung's operand transposes).
+Clocks stay as the card has them (``--clock-control none``, METHOD.md); ncu flushes the caches before
+each replay, so even the small products are read from memory.
+
+    python -m benchmarks.gemm_counters --out $OUT [--kernels NAME,...]   # a GPU machine with ncu
+    python -m benchmarks.gemm_counters --table benchmarks/results/gemm_counters.json
+    python -m benchmarks.gemm_counters --dry-run    # the cases on the emulator, without ncu
+
+The JSON keeps every counter ncu read, per kernel; ``--table`` prints, per case, the kernels' total
+time and the counters of the longest one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from benchmarks import gemm as gemm_benchmark
+from benchmarks import harness
+
+SECTIONS = ("SpeedOfLight", "Occupancy", "LaunchStats", "WarpStateStats", "ComputeWorkloadAnalysis")
+GROUPS = ("square", "dense")
+MARKER = "counters_case_marker"
+MARKER_SOURCE = f'extern "C" __global__ void {MARKER}() {{}}'
+# Where ncu may be when it is not on the PATH.
+NCU_PLACES = ("/opt/nvidia/nsight-compute/*/ncu", "/usr/local/cuda/bin/ncu")
+AUTOTUNED = "autotuned"
+
+# The counters the table shows, by ncu's raw metric names.
+DURATION = "gpu__time_duration.sum"
+COLUMNS = {"SM %": "sm__throughput.avg.pct_of_peak_sustained_elapsed",
+           "memory %": "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",
+           "occupancy %": "sm__warps_active.avg.pct_of_peak_sustained_active",
+           "registers": "launch__registers_per_thread"}
+# The tensor pipe's busy fraction (Hopper names more than one tensor pipe: the most used one), and
+# the stall reasons: warps stalled per issued instruction, by reason.
+TENSOR_PIPE = re.compile(r"^sm__pipe_tensor\w*\.avg\.pct_of_peak_sustained_active$")
+STALL = re.compile(r"^smsp__average_warps?_issue_stalled_(\w+?)_per_issue_active\.ratio$")
+TOP_STALLS = 3
+
+
+# --- the cases --------------------------------------------------------------------------------------
+def cases(group, dry_run, kernels):
+    """``[(case, product, shapes, runner)]``: each product of ``group`` with each of its runners (a
+    cuBLAS baseline's name, a rung's, or AUTOTUNED), shapes being the operands' {name: shape}."""
+    square = f"square{40 if dry_run else gemm_benchmark.TRANSPOSED_SQUARE}"
+    baselines = ["numpy_matmul"] if dry_run else ["cublas_fp32", "cublas_tf32"]
+    listed = []
+    for prefix, shapes, products in gemm_benchmark.problems(dry_run):
+        if group == "square" and prefix == square:
+            rungs = [name for name in kernels if name not in gemm_benchmark.SLOW_VARIANTS]
+            listed += [(prefix, products[0], shapes, runner) for runner in baselines + rungs]  # A.B
+        elif group == "dense" and prefix.startswith("dense"):
+            listed += [(prefix + product[0], product, shapes, runner)
+                       for product in products for runner in (baselines[0], AUTOTUNED)]
+    return listed
+
+
+def run_target(group, dry_run, kernels, cases_file):
+    """What ncu profiles: the group's cases, each once to warm up, then each once between the profiler's
+    start and stop, a marker before each; ``cases_file`` receives the cases in that order."""
+    from cnn_gpu.cuda.kernel import backend_xp, current_device
+    from cnn_gpu.ops.gemm import choose_variant, gemm
+
+    backend = "emulate" if dry_run else "cuda"
+    xp = backend_xp(backend)
+    baselines = gemm_benchmark.cublas_runs(SimpleNamespace(dry_run=dry_run, xp=xp))
+    rng = np.random.default_rng(0)
+    operands, runs, listed = {}, [], []
+    for case, product, shapes, runner in cases(group, dry_run, kernels):
+        _, m, n, k, trans_a, trans_b, (name_a, name_b) = product
+        key = tuple(sorted(shapes.items()))
+        if key not in operands:  # one set per problem, shared by its products and runners
+            operands[key] = {name: xp.asarray(rng.uniform(-1, 1, shape).astype(np.float32))
+                             for name, shape in shapes.items()}
+        a, b, out = operands[key][name_a], operands[key][name_b], xp.empty((m, n), dtype=np.float32)
+        if runner in baselines:
+            variant, run = runner, functools.partial(baselines[runner][1], a, b, trans_a, trans_b, out)
+        else:
+            variant = runner if runner != AUTOTUNED else choose_variant(
+                None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
+            run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant, out=out,
+                                    backend=backend)
+        run()  # warm-up: compiles, builds the plan, creates cuBLAS's handle
+        runs.append(run)
+        listed.append({"case": case, "runner": runner, "variant": variant, "m": m, "n": n, "k": k,
+                       "trans_a": trans_a, "trans_b": trans_b})
+    if dry_run:
+        for run in runs:
+            run()
+    else:
+        marker = xp.RawKernel(MARKER_SOURCE, MARKER)
+        marker((1,), (1,), ())  # compiled outside the profiled span
+        xp.cuda.Device().synchronize()
+        xp.cuda.runtime.profilerStart()
+        for number, run in enumerate(runs, start=1):
+            marker((number,), (1,), ())
+            run()
+        xp.cuda.Device().synchronize()
+        xp.cuda.runtime.profilerStop()
+    Path(cases_file).write_text(json.dumps(listed, indent=1) + "\n")
+
+
+# --- ncu's output -------------------------------------------------------------------------------
+def parse_raw_csv(text):
+    """ncu's raw page (``--csv --page raw``) as ``(rows, units)``: a {column: value} per kernel, in
+    launch order, and each column's unit. The page is a header row, a row of units, then a row per
+    kernel; ncu's own messages (lines starting with ``==``) are left out, and numbers lose their
+    thousands separators."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("==")]
+    start = next((i for i, line in enumerate(lines) if line.startswith('"ID",')), None)
+    if start is None:
+        return [], {}
+    reader = csv.reader(lines[start:])
+    header = next(reader)
+    rows, units = [], {}
+    for fields in reader:
+        record = dict(zip(header, fields))
+        if not record.get("ID", "").strip().isdigit():  # the units row
+            units = {column: unit for column, unit in record.items() if unit}
+            continue
+        rows.append({column: _number(value) for column, value in record.items()})
+    return rows, units
+
+
+def _number(text):
+    plain = text.replace(",", "")
+    for kind in (int, float):
+        try:
+            return kind(plain)
+        except ValueError:
+            pass
+    return text
+
+
+def short_name(kernel_name):
+    """``gemm_tf32_mma`` of ``void gemm_tf32_mma<true, false, ...>(const float *, ...)``."""
+    name = str(kernel_name).removeprefix("void ").strip()
+    return re.split(r"[<(]", name, maxsplit=1)[0]
+
+
+def blocks(row):
+    """How many blocks a row's kernel ran on: ncu's "Grid Size" "(x, y, z)", else launch__grid_size."""
+    sizes = [int(x) for x in re.findall(r"\d+", str(row.get("Grid Size", "")))]
+    return int(np.prod(sizes)) if sizes else int(row.get("launch__grid_size", 0))
+
+
+def launches_by_case(rows, count):
+    """``rows`` (launch order) shared out among cases 1..``count``: a marker on n blocks opens case n,
+    and the kernels up to the next marker are its. Rows before the first marker belong to none."""
+    launches = {number: [] for number in range(1, count + 1)}
+    current = None
+    for row in rows:
+        if short_name(row.get("Kernel Name", "")) == MARKER:
+            current = blocks(row)
+        elif current in launches:
+            launches[current].append({"kernel": short_name(row.get("Kernel Name", "")),
+                                      "name": row.get("Kernel Name"), "grid": row.get("Grid Size"),
+                                      "block": row.get("Block Size"),
+                                      "counters": {column: value for column, value in row.items()
+                                                   if "__" in column}})
+    return launches
+
+
+# --- running ncu ----------------------------------------------------------------------------------
+def find_ncu():
+    found = shutil.which("ncu")
+    if found:
+        return found
+    for pattern in NCU_PLACES:
+        matches = sorted(glob.glob(pattern))
+        if matches:
+            return matches[-1]
+    return None
+
+
+def ncu_command(ncu, csv_path, target):
+    sections = [arg for section in SECTIONS for arg in ("--section", section)]
+    return [ncu, "--profile-from-start", "off", "--clock-control", "none", "--csv", "--page", "raw",
+            "--print-units", "base", "--log-file", str(csv_path), *sections, *target]
+
+
+def profile_group(ncu, group, kernels, timeout_s, folder):
+    """One ncu run over ``group``'s cases: ``(cases with their launches, error or None)``."""
+    csv_path, cases_file = folder / f"{group}.csv", folder / f"{group}_cases.json"
+    target = [sys.executable, "-m", "benchmarks.gemm_counters", "--target", group, "--cases-file", str(cases_file),
+              "--kernels", ",".join(kernels)]
+    command = ncu_command(ncu, csv_path, target)
+    print(f"gemm_counters: {group}: {' '.join(command)}", flush=True)
+    # A session of its own, so that on a timeout ncu and the target it started are stopped together.
+    process = subprocess.Popen(command, start_new_session=True)
+    error = None
+    try:
+        status = process.wait(timeout=timeout_s)
+        if status != 0:
+            error = f"ncu exited with status {status}"
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        error = f"stopped after {timeout_s:.0f} s" if isinstance(stop, subprocess.TimeoutExpired) else "interrupted"
+    text = csv_path.read_text(errors="replace") if csv_path.exists() else ""
+    rows, units = parse_raw_csv(text)
+    listed = json.loads(cases_file.read_text()) if cases_file.exists() else []
+    launches = launches_by_case(rows, len(listed))
+    profiled = [{**case, "launches": launches[number]} for number, case in enumerate(listed, start=1)]
+    if not rows:
+        error = f"{error or 'ncu wrote no kernel rows'}; its log ends: {text[-2000:]!r}"
+    return profiled, units, error
+
+
+def ncu_version(ncu):
+    try:
+        return subprocess.run([ncu, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"unknown ({error})"
+
+
+# --- the table --------------------------------------------------------------------------------------
+def summary(case):
+    """A case's table row: its kernels' total time, and the counters of its longest kernel."""
+    launches = case["launches"]
+    if not launches:
+        return None
+    longest = max(launches, key=lambda launch: launch["counters"].get(DURATION, 0))
+    counters = longest["counters"]
+    tensor = [value for column, value in counters.items() if TENSOR_PIPE.match(column)]
+    stalls = sorted(((value, STALL.match(column).group(1)) for column, value in counters.items()
+                     if STALL.match(column) and isinstance(value, (int, float))), reverse=True)
+    return {"us": sum(launch["counters"].get(DURATION, 0) for launch in launches) / 1e3,
+            "kernels": len(launches), "longest": longest["kernel"],
+            **{label: counters.get(column) for label, column in COLUMNS.items()},
+            "tensor %": max(tensor) if tensor else None,
+            "stalls": ", ".join(f"{reason} {value:.1f}" for value, reason in stalls[:TOP_STALLS])}
+
+
+def table(document):
+    header = ["case", "runner", "us", "kernels", "longest kernel", *COLUMNS, "tensor %", "top stalls (per issue)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for case in document["cases"]:
+        row = summary(case)
+        runner = case["runner"] if case["runner"] != AUTOTUNED else f"autotuned: {case['variant']}"
+        if row is None:
+            lines.append(f"| {case['case']} | {runner} | no kernels profiled |" + " |" * (len(header) - 3))
+            continue
+        numbers = [_cell(row[label]) for label in [*COLUMNS, "tensor %"]]
+        lines.append("| " + " | ".join([case["case"], runner, f"{row['us']:.1f}", str(row["kernels"]), row["longest"],
+                                        *numbers, row["stalls"]]) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value):
+    return "" if value is None else f"{value:.0f}" if isinstance(value, (int, float)) else str(value)
+
+
+# --- main -----------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--kernels", type=gemm_benchmark.rung_names, default=None,
+                        help="the rungs to profile (comma-separated; the cuBLAS baselines always are)")
+    parser.add_argument("--limit-s", type=float, default=150.0, help="wall-clock limit for both ncu runs")
+    parser.add_argument("--table", type=Path, help="print the table of a gemm_counters.json and exit")
+    parser.add_argument("--target", choices=GROUPS, help=argparse.SUPPRESS)  # the process ncu profiles
+    parser.add_argument("--cases-file", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return 0
+    kernels = runnable(args.kernels, args.dry_run)
+    if args.target:
+        run_target(args.target, args.dry_run, kernels, args.cases_file)
+        return 0
+    if args.dry_run:  # the targets alone, on the emulator: every case runs, nothing is profiled
+        with tempfile.TemporaryDirectory() as folder:
+            for group in GROUPS:
+                run_target(group, True, kernels, Path(folder) / "cases.json")
+                print(f"gemm_counters: {group}: {len(json.loads((Path(folder) / 'cases.json').read_text()))} "
+                      "cases ran on the emulator; ncu not run (dry run)")
+        return 0
+    ncu = find_ncu()
+    if ncu is None:
+        print(f"gemm_counters: no ncu on the PATH nor at {', '.join(NCU_PLACES)}: nothing profiled")
+        return 1
+    document = {"benchmark": "gemm_counters", "environment": harness.environment("cuda"),
+                "ncu": {"path": ncu, "version": ncu_version(ncu), "sections": list(SECTIONS),
+                        "command": ncu_command(ncu, "<group>.csv", ["<target>"])},
+                "cases": [], "units": {}, "errors": {}}
+    deadline = time.monotonic() + args.limit_s
+    with tempfile.TemporaryDirectory() as folder:
+        for index, group in enumerate(GROUPS):
+            # The first group gets half of what is left, the last all of it.
+            timeout_s = (deadline - time.monotonic()) / (len(GROUPS) - index)
+            profiled, units, error = profile_group(ncu, group, kernels, timeout_s, Path(folder))
+            document["cases"] += profiled
+            document["units"].update(units)
+            if error:
+                document["errors"][group] = error
+                print(f"gemm_counters: {group}: {error}", flush=True)
+            if error == "interrupted":
+                break
+    path = args.out / "gemm_counters.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {path}")
+    print(table(document))
+    return 1 if document["errors"] else 0
+
+
+def runnable(kernels, dry_run):
+    """``kernels`` (default: the whole ladder) less those built for another GPU architecture."""
+    from cnn_gpu.cuda.kernel import runs_here
+    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+
+    backend = "emulate" if dry_run else "cuda"
+    return [name for name in (kernels or GEMM_VARIANTS) if runs_here(GEMM_VARIANTS[name].file, backend)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
