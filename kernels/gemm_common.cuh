@@ -51,6 +51,34 @@ __device__ __forceinline__ void store_output(float* __restrict__ c, const float*
     *out = epilogue(acc, beta != 0.0f ? *out : 0.0f, bias, n, alpha, beta, flags);
 }
 
+// Whether store_output_pair may store its two outputs as one 8-byte float2: N even and C 8-byte
+// aligned, so that every row of C starts 8-byte aligned and an even column is too. Asked once per
+// kernel, like float4_loads_fit below.
+__device__ __forceinline__ bool output_pairs_fit(const float* c, int N)
+{
+    return N % 2 == 0 && reinterpret_cast<unsigned long long>(c) % 8 == 0;
+}
+
+// The epilogue of two adjacent outputs of a row, (m, n) and (m, n + 1) with n even, as the tensor
+// cores' fragments hold them (a lane's accumulators come in such pairs): one 8-byte store when
+// `pairs` (output_pairs_fit) and both lie inside C, else store_output's two. The 4 lanes of a warp
+// that share a row then write 32 contiguous bytes, a whole sector, with one instruction, where
+// single floats 8 bytes apart took two instructions that each filled half of every sector.
+__device__ __forceinline__ void store_output_pair(float* __restrict__ c, const float* __restrict__ bias,
+                                                  int m, int n, int M, int N, float acc0, float acc1,
+                                                  float alpha, float beta, int flags, bool pairs)
+{
+    if (pairs && m < M && n + 1 < N) {
+        float2* out = reinterpret_cast<float2*>(c + (long long)m * N + n);
+        const float2 old = beta != 0.0f ? *out : make_float2(0.0f, 0.0f);
+        *out = make_float2(epilogue(acc0, old.x, bias, n, alpha, beta, flags),
+                           epilogue(acc1, old.y, bias, n + 1, alpha, beta, flags));
+        return;
+    }
+    store_output(c, bias, m, n, M, N, acc0, alpha, beta, flags);
+    store_output(c, bias, m, n + 1, M, N, acc1, alpha, beta, flags);
+}
+
 // Copy the ROWS x BK tile starting at (mn0, k0) of an operand into shared memory as s[k][mn]
 // (row stride STRIDE >= ROWS), zero-filling outside the matrix; all NTHREADS threads take part.
 // Consecutive threads walk the operand's contiguous dimension, so each warp reads whole 128-byte

@@ -44,7 +44,8 @@
 // state kept across K-tiles one of its 255-register instances spilled, a different one for each
 // form tried; its copies take 364-384 of 1607-1628 instructions per K-tile.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
-// guarded stores.
+// guarded stores, TF32's a lane's two neighbouring outputs as one 8-byte store where both are inside C
+// (store_output_pair; before, one float at a time: the figures below).
 // Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
 // ladder; gemm_sweep.json, the tilings):
 //   gemm_tf32_mma 99.4 TFLOP/s, 26% of cuBLAS TF32 (386.1). The sweep ran its 6 tilings all within
@@ -161,13 +162,16 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
     };
     pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
 
-    // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni).
+    // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni): r = 2h
+    // and 2h + 1 are neighbours in a row, stored as a pair (store_output_pair). Not by 3xTF32: at 255
+    // registers, its A.B^T instance spilled with the pairs (nvcc 13.0, sm_90), so it stores floats.
+    const bool pairs = !SPLIT && output_pairs_fit(c, N);
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
-            for (int r = 0; r < 4; ++r)
-                store_output(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, r / 2),
-                             n0 + warp_n + ni * 8 + 2 * t + r % 2, M, N, acc[mi][ni][r], alpha, beta, flags);
+            for (int h = 0; h < 2; ++h)
+                store_output_pair(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, h), n0 + warp_n + ni * 8 + 2 * t,
+                                  M, N, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], alpha, beta, flags, pairs);
 }

@@ -29,7 +29,7 @@
 // chunk to its swizzled place; an MN-major one (A transposed, B plain: Dense's forward W) is
 // transposed on the way, one 4-byte cp.async per float, which the copy engine cannot do in larger
 // pieces (copy_swizzled_tile_async says how each stays coalesced and free of bank conflicts). Edges
-// as in rung 7: src-size zero-fill, guarded stores.
+// as in rung 8: src-size zero-fill, guarded stores of neighbouring outputs in pairs.
 //   The pipeline: at tile t the block waits for tile t's copies, fences them for wgmma (they were
 // written through the generic proxy), synchronises, issues the copies of a later tile, then the four
 // wgmma of tile t as one group, and waits until only that group is in flight: tile t's wgmma overlap
@@ -126,7 +126,8 @@ __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restri
 }
 
 // A warpgroup's 64 x BN accumulators, at (m0, n0) of C, through the epilogue: acc[4j + i] is
-// C(m0 + 16 warp + lane / 4 + 8 (i / 2), n0 + 8j + 2 (lane % 4) + i % 2) (ptx.cuh's fragment layout).
+// C(m0 + 16 warp + lane / 4 + 8 (i / 2), n0 + 8j + 2 (lane % 4) + i % 2) (ptx.cuh's fragment layout),
+// so acc[4j + 2h] and acc[4j + 2h + 1] are neighbours in a row: stored as a pair (store_output_pair).
 template <int BN>
 __device__ __forceinline__ void store_warpgroup_tile(const float (&acc)[BN / 2], float* __restrict__ c,
                                                      const float* __restrict__ bias, int m0, int n0, int M, int N,
@@ -134,11 +135,13 @@ __device__ __forceinline__ void store_warpgroup_tile(const float (&acc)[BN / 2],
 {
     const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
     const int row = m0 + warp * 16 + lane / 4, col = n0 + 2 * (lane % 4);
+    const bool pairs = output_pairs_fit(c, N);
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
-            store_output(c, bias, row + 8 * (i / 2), col + 8 * j + i % 2, M, N, acc[4 * j + i], alpha, beta, flags);
+        for (int h = 0; h < 2; ++h)
+            store_output_pair(c, bias, row + 8 * h, col + 8 * j, M, N, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1],
+                              alpha, beta, flags, pairs);
 }
 
 // A warpgroup's wgmma for one K-tile: its 64 rows of the stage's A tile (BM rows, first) times the
