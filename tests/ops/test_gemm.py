@@ -563,15 +563,18 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
 
 
 @pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast_persistent"])
-def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, variant):
-    # 3 x 3 tiles of 128 x 256 on the emulator's 4 SMs. 9c: blocks take 3, 2, 2 and 2 tiles; 9d: 2
-    # clusters take 3 pairs of tiles each (3 x 2 pairs, the last pair's second block past N). Each
-    # producer runs on into its next tile's K-tiles (4 each, through 4 stages) while its consumers
-    # store the one before.
+def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, kernel_backend, monkeypatch, variant):
+    # 3 x 3 tiles of 128 x 256 on 4 SMs (the emulator's count; a GPU's is patched down to it, since
+    # no other test's shape has more tiles than a Hopper GPU has SMs, so only here does a block
+    # there loop over tiles). 9c: blocks take 3, 2, 2 and 2 tiles; 9d: 2 clusters take 3 pairs of
+    # tiles each (3 x 2 pairs, the last pair's second block past N). Each producer runs on into its
+    # next tile's K-tiles (4 each, through 4 stages) while its consumers store the one before.
+    monkeypatch.setattr(gemm_ops, "_sm_count", lambda backend, device: gemm_ops.EMULATED_SM_COUNT)
+    monkeypatch.setattr(gemm_ops, "_PLANS", {})
     variant = GEMM_VARIANTS[variant]
     m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
     for trans_a, trans_b in TRANSPOSES:
-        check_variant(rng, "emulate", variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
+        check_variant(rng, kernel_backend, variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
     plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
     assert plan.geometry[0] == (gemm_ops.EMULATED_SM_COUNT, 1, 1)
 
