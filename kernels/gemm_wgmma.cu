@@ -464,7 +464,11 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 //   128 x 256 tiles, 4 stages. PERSISTENT (gemm_tf32_wgmma_multicast_persistent) as in rung 9c: a
 // cluster per two SMs, each taking pairs of output tiles in turn; both blocks walk the same pairs,
 // so they always share their A tiles.
-// Expected bottleneck: the tensor core, the L2 traffic a sixth less than rung 9c's. The emulator runs
+//   What a cluster saves grows with the shared tile: at 128 x 256, A is 128 of a stage's 384 rows and
+// the L2 traffic a sixth less than rung 9c's; at 256 x 128 (in the sweep: four consumer warpgroups of
+// 64 x 128) A is 256 of them, a third less, for 1.2 times the shared-memory reads per FMA (wgmma reads
+// B once per warpgroup: 96 bytes a clock at the full rate against 80).
+// Expected bottleneck: the tensor core, or L2 if it serves less than the traffic above. The emulator runs
 // a cluster's two blocks together (ptx.cuh, "thread-block clusters"); no GPU has run it yet.
 template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)

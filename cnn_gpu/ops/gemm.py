@@ -315,8 +315,11 @@ _SWEEP_TILINGS = {
                                          Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
                                          Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
     "gemm_tf32_wgmma_persistent": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
-    "gemm_tf32_wgmma_multicast": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128)],
-    "gemm_tf32_wgmma_multicast_persistent": [WGMMA_WS_TILING],
+    # 256 x 128: the shared A tile is then the larger one, 256 of a stage's 384 rows (kernels/gemm_wgmma.cu, 9d).
+    "gemm_tf32_wgmma_multicast": [WGMMA_WS_TILING, Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
+                                  Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
+    "gemm_tf32_wgmma_multicast_persistent": [WGMMA_WS_TILING, Tiling(256, 128, 32, 64, 128, stages=4,
+                                                                     group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)

@@ -21,6 +21,7 @@ MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_THREADS_PER_BLOCK = 1024
 MAX_DYNAMIC_SHARED = 227 * 1024  # CNN_EMU_MAX_DYNAMIC_SHARED
 MAX_CLUSTER_BLOCKS = 8  # kMaxClusterBlocks: a portable cluster size
+MAX_CLUSTER_THREADS = 2048  # kMaxThreads: the threads the emulator runs together
 
 
 def checked_mode() -> bool:
@@ -178,10 +179,10 @@ class EmulatedKernel:
         if any(g % c for g, c in zip(grid, self.cluster)):
             raise LaunchConfigError(f"kernel '{self.name}': grid {grid} is not a whole number of its clusters "
                                     f"{self.cluster} (__cluster_dims__)")
-        if size > MAX_CLUSTER_BLOCKS or size * threads > MAX_THREADS_PER_BLOCK or threads % 32:
+        if size > MAX_CLUSTER_BLOCKS or size * threads > MAX_CLUSTER_THREADS or threads % 32:
             raise LaunchConfigError(
                 f"kernel '{self.name}': the emulator runs a cluster's blocks together, at most "
-                f"{MAX_CLUSTER_BLOCKS} blocks, {MAX_THREADS_PER_BLOCK} threads in all, each block whole warps; "
+                f"{MAX_CLUSTER_BLOCKS} blocks, {MAX_CLUSTER_THREADS} threads in all, each block whole warps; "
                 f"clusters of {self.cluster} blocks of {threads} threads are not emulated")
 
     def _pack(self, i: int, arg, param):

@@ -106,7 +106,7 @@ struct LaunchState {
 extern LaunchState g_launch;
 
 // fibers.cpp
-constexpr unsigned kMaxThreads = 1024;  // per cluster (a block without one is a cluster of one)
+constexpr unsigned kMaxThreads = 2048;  // per cluster (a block without one is a cluster of one): two full blocks
 constexpr unsigned kMaxClusterBlocks = 8;
 void* fiber_prepare(unsigned index, void (*entry)(void*), void* arg);
 bool stack_guard_owner(const void* address, unsigned* index);
