@@ -62,6 +62,8 @@ AUTOTUNED = "autotuned"
 DURATION = "gpu__time_duration.sum"
 COLUMNS = {"SM %": "sm__throughput.avg.pct_of_peak_sustained_elapsed",
            "memory %": "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",
+           "L2 %": "lts__throughput.avg.pct_of_peak_sustained_elapsed",
+           "DRAM %": "dram__throughput.avg.pct_of_peak_sustained_elapsed",
            "occupancy %": "sm__warps_active.avg.pct_of_peak_sustained_active",
            "registers": "launch__registers_per_thread"}
 # The tensor pipe's busy fraction (Hopper names more than one tensor pipe: the most used one), and

@@ -75,7 +75,7 @@ def test_a_cases_row_adds_its_kernels_times_and_shows_its_longest_kernels_counte
     assert split_k["stalls"] == "long_scoreboard 3.2, mio_throttle 2.0, wait 1.0"
     assert gemm_counters.summary(cases[1])["tensor %"] == 87.6  # the busiest tensor pipe
     lines = gemm_counters.table({"cases": cases}).splitlines()
-    assert lines[2].startswith("| dense | autotuned: gemm_split_k | 10.0 | 2 | gemm_split_k | 50 |")
+    assert lines[2].startswith("| dense | autotuned: gemm_split_k | 10.0 | 2 | gemm_split_k | 50 |  |")
     assert lines[4].startswith("| square | gemm_naive | no kernels profiled |")
     assert len({line.count("|") for line in lines}) == 1
 
