@@ -18,7 +18,11 @@ PyTorch version is in its environment. Launch by launch, cuBLAS stays ``cupy.mat
 includes the call's host side, which is the library's own, and CuPy's is what this engine's callers
 meet (the ceilings are measured through it too). Without PyTorch, or where its capture fails,
 cuBLAS's graph case is timed launch by launch, and its ``timing_note`` says why.
-``--cases REGEX`` and ``--kernels NAME,...`` time a subset (the cuBLAS baselines always run).
+Each Dense product also times ``autotuned``: gemm() without a variant, as Dense calls it, the rung the
+autotuner chose (timing its candidates' kernels by graph replay, cnn_gpu/cuda/autotune.py) named in
+its ``chosen`` parameter: what issue 5's Dense goal compares with cuBLAS.
+``--cases REGEX`` and ``--kernels NAME,...`` time a subset (the cuBLAS baselines and, on Dense
+products, the autotuned call always run).
 
 The slow rungs skip the large squares (NAIVE_MAX), and samples are short, so that the run fits
 gpu_check.sh's per-benchmark time limit.
@@ -40,13 +44,14 @@ import functools
 import itertools
 import re
 import sys
+import types
 
 import numpy as np
 
 from benchmarks import harness
-from cnn_gpu.cuda.kernel import runs_here
+from cnn_gpu.cuda.kernel import current_device, runs_here
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm, gemm_reference
+from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, choose_variant, gemm, gemm_reference
 
 SQUARES = [256, 512, 1024, 2048, 4096, 8192]
 # The seed model's Dense layers (in_features, units) and the batches to time them at.
@@ -229,6 +234,21 @@ def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
                 if name in SLOW_VARIANTS and max(product[1:4]) > NAIVE_MAX:
                     continue
                 measure_rung(session, sets, case, product, name, GEMM_VARIANTS[name], baselines, None, timing)
+            if prefix.startswith("dense"):
+                measure_rung(session, sets, case, product, None, AUTOTUNED, baselines,
+                             {"chosen": chosen_variant(session, sets[0], case, product)}, timing)
+
+
+# gemm() called without a variant, as a stand-in for a ladder rung in measure_rung.
+AUTOTUNED = types.SimpleNamespace(name="autotuned", tf32=False)
+
+
+def chosen_variant(session, operands, case, product):
+    """The rung gemm() runs for ``product`` when given no variant: the autotuner's choice on a GPU
+    (timed now if not yet), the emulator's default on a dry run."""
+    _, m, n, k, trans_a, trans_b, (name_a, name_b) = product
+    return choose_variant(None, session.backend, current_device(session.backend), operands[name_a], operands[name_b],
+                          case["out"], trans_a, trans_b, m, n, k)
 
 
 def measure_sweep(session, kernels=tuple(GEMM_VARIANTS)):
@@ -268,8 +288,8 @@ def measure_baselines(session, sets, prefix, product, timing="launch"):
 
 
 def measure_rung(session, sets, case, product, kernel, variant, baselines, extra_params=None, timing="launch"):
-    """One kernel (a ladder name or a GEMM_SWEEP entry) timed and checked, with its fraction of the
-    cuBLAS run of the same precision, timed the same way (``vs_cublas``)."""
+    """One kernel (a ladder name, a GEMM_SWEEP entry, or None for the autotuner's choice) timed and
+    checked, with its fraction of the cuBLAS run of the same precision, timed the same way (``vs_cublas``)."""
     run = lambda a, b, ta, tb, out: gemm(  # noqa: E731
         a, b, trans_a=ta, trans_b=tb, variant=kernel, out=out, backend=session.backend)
     result = measure_product(session, sets, case, product, variant.name, run, variant.tf32, extra_params, timing)

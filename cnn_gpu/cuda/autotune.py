@@ -1,7 +1,8 @@
 """Which kernel variant runs a given problem: timed once per (op, shape, dtype, device), then cached.
 
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
-(into scratch outputs), times each with CUDA events, and keeps the fastest. The choice is cached in
+(into scratch outputs), times each one's kernels (replays of a CUDA graph of its calls, by CUDA
+events: time_ms), and keeps the fastest. The choice is cached in
 memory and on disk, as JSON in the cache folder (cnn_gpu.utils.files.cache_folder), written
 atomically so that two processes never leave a torn file. Only the ``cuda`` backend times; op
 wrappers use a fixed default under the emulator, and a forced choice (an argument or an
@@ -18,8 +19,13 @@ from pathlib import Path
 from cnn_gpu.utils.files import atomic_write, cache_folder
 
 CACHE_FILE = "autotune.json"
-# Launches per candidate: one untimed (compilation, first touch), then the median of REPEATS.
+# Launches per candidate: one untimed (compilation, first touch), then the median of REPEATS
+# replays of a graph of GRAPH_CALLS calls (time_ms).
 REPEATS = 5
+GRAPH_CALLS = 10
+# How choices are timed, part of each cached choice's key: a choice timed otherwise (before kernel
+# times by graph, call by call with the host's time) is timed again.
+TIMED_BY = "graph"
 
 _choices: dict[str, str] | None = None  # the cache file's contents, loaded on first use
 # Per op, the choices made in this process under a key of the op's own: choose() builds a JSON line
@@ -49,8 +55,8 @@ def _describe_device(index: int) -> str:
 
 
 def cache_key(op: str, key: dict, device: str) -> str:
-    """One line that names the problem: the op, its sorted parameters and the device."""
-    return f"{op} {json.dumps(key, sort_keys=True)} {device}"
+    """One line that names the problem: the op, its sorted parameters, the device and how it was timed."""
+    return f"{op} {json.dumps(key, sort_keys=True)} {device} timed-by-{TIMED_BY}"
 
 
 def _load() -> dict[str, str]:
@@ -72,10 +78,55 @@ def _save(choices: dict[str, str]) -> None:
 
 
 def time_ms(run, repeats: int = REPEATS) -> float:
-    """Median milliseconds of ``run()`` on the GPU, by CUDA events, after one untimed launch."""
+    """Median milliseconds per call of ``run()``'s kernels on the GPU, the host's time left out.
+
+    GRAPH_CALLS calls are captured in a CUDA graph, on a stream of their own, and its replays timed
+    by CUDA events. Timed call by call, the GPU would wait for the host between calls: a small
+    product's kernels take a few microseconds, less than gemm() spends on the host, so the host would
+    decide, and a variant of two launches (split-K) would lose to one whose kernel is slower. Where
+    the capture fails, the calls are timed one by one (launch_time_ms), the host's time included.
+    """
     import cupy
 
+    run()  # untimed: compilation, workspaces, first touch
+    cupy.cuda.Device().synchronize()  # the arguments were written on another stream
+    stream = cupy.cuda.Stream(non_blocking=True)
+    try:
+        with stream:
+            graph = _captured(stream, run, GRAPH_CALLS)
+    except Exception:  # noqa: BLE001 (whatever the capture refused, the call-by-call timing still works)
+        return launch_time_ms(run, repeats)
+    with stream:
+        graph.launch()  # untimed: the graph's upload
+        return _event_median_ms(graph.launch, repeats) / GRAPH_CALLS
+
+
+def _captured(stream, run, calls):
+    """``calls`` calls of ``run()`` captured on ``stream`` (the current one). A capture that a call
+    broke is still ended, since a stream left capturing fails all later work, and the call's error
+    is the one raised."""
+    stream.begin_capture()
+    try:
+        for _ in range(calls):
+            run()
+    except BaseException:
+        try:
+            stream.end_capture()
+        except Exception:  # noqa: BLE001 (the call's error says why; this one follows from it)
+            pass
+        raise
+    return stream.end_capture()
+
+
+def launch_time_ms(run, repeats: int = REPEATS) -> float:
+    """Median milliseconds of ``run()`` call by call, by CUDA events around each, after one untimed call."""
     run()
+    return _event_median_ms(run, repeats)
+
+
+def _event_median_ms(run, repeats):
+    import cupy
+
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
     samples = []
     for _ in range(repeats):

@@ -14,7 +14,7 @@ from benchmarks import harness
 from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
+from cnn_gpu.ops.gemm import EMULATE_DEFAULT, GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
 
 
 
@@ -22,8 +22,13 @@ def test_the_dry_run_measures_every_variant_and_the_table_comes_from_its_json(tm
     assert cli.main(["bench", "gemm", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     document = json.loads((tmp_path / "gemm.json").read_text())
     names = {r["name"] for r in document["results"]}
-    assert names == {"numpy_matmul", *GEMM_VARIANTS}
+    assert names == {"numpy_matmul", "autotuned", *GEMM_VARIANTS}
     assert all(r["check"]["passed"] for r in document["results"])
+    # gemm() as Dense calls it, on each Dense product only, naming the rung it ran.
+    autotuned = [r for r in document["results"] if r["name"] == "autotuned"]
+    assert {r["params"]["case"] for r in autotuned} == {f"dense68x12_b8_{p}" for p in
+                                                        ("forward", "backward_data", "backward_weights")}
+    assert all(r["params"]["chosen"] == EMULATE_DEFAULT for r in autotuned)
     cases = {r["params"]["case"] for r in document["results"]}
     assert cases == {"square40", "dense68x12_b8_forward", "dense68x12_b8_backward_data",
                      "dense68x12_b8_backward_weights"}
@@ -59,9 +64,10 @@ def test_cases_and_kernels_choose_what_is_timed(tmp_path, capsys):
                                 "--kernels", "gemm_split_k,gemm_naive"]) == 0
     results = json.loads((tmp_path / "gemm.json").read_text())["results"]
     assert {r["params"]["case"] for r in results} == {"dense68x12_b8_forward"}
-    assert [r["name"] for r in results] == ["numpy_matmul", "gemm_split_k", "gemm_naive"] * 2
+    # A Dense product's autotuned call runs whichever rungs are asked for, as its cuBLAS baselines do.
+    assert [r["name"] for r in results] == ["numpy_matmul", "gemm_split_k", "gemm_naive", "autotuned"] * 2
     table = report.by_case(report.load([tmp_path / "gemm.json"]), "forward").splitlines()
-    assert table[0] == "| case | timing | numpy_matmul | gemm_split_k | gemm_naive |"
+    assert table[0] == "| case | timing | numpy_matmul | gemm_split_k | gemm_naive | autotuned |"
     assert [row.split(" | ")[1] for row in table[2:]] == ["launch", "launch (graph failed)"]
     with pytest.raises(SystemExit):
         gemm_benchmark.main(["--dry-run", "--out", str(tmp_path), "--kernels", "gemm_fastest"])

@@ -1,6 +1,8 @@
 """The autotuner: fastest candidate chosen once per key and device, remembered on disk, atomically."""
 
 import json
+import sys
+import types
 
 import pytest
 
@@ -72,3 +74,70 @@ def test_an_ops_memo_is_one_dict_per_op_and_forget_empties_it(cache_dir):
     assert autotune.memo("gemm") is memo and autotune.memo("conv") is not memo
     autotune.forget()
     assert memo == {} and autotune.memo("gemm") is memo
+
+
+class FakeCupy:
+    """CuPy as time_ms uses it: streams that capture, graphs that replay, and events whose elapsed time
+    is read from a clock the calls advance (``cost`` per call; ``host`` more per call made outside
+    a graph, the time a host spends launching)."""
+
+    def __init__(self, cost, host, capturable=True):
+        fake = self
+        self.clock, self.calls, self.recording, self.ended = 0.0, 0, None, 0
+
+        def call():
+            fake.calls += 1
+            if fake.recording is not None:
+                if not capturable:
+                    raise RuntimeError("not capturable")
+                fake.recording.append(cost)
+            else:
+                fake.clock += cost + host
+
+        class Stream:
+            def __init__(self, non_blocking=False):
+                assert non_blocking
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def begin_capture(self):
+                fake.recording = []
+
+            def end_capture(self):
+                costs, fake.recording = fake.recording, None
+                fake.ended += 1
+
+                def launch():
+                    fake.clock += sum(costs)
+                return types.SimpleNamespace(launch=launch)
+
+        class Event:
+            def record(self):
+                self.t = fake.clock
+
+            def synchronize(self):
+                pass
+
+        self.call = call
+        self.cuda = types.SimpleNamespace(Stream=Stream, Event=Event,
+                                          Device=lambda: types.SimpleNamespace(synchronize=lambda: None),
+                                          get_elapsed_time=lambda a, b: b.t - a.t)
+
+
+def test_a_candidate_is_timed_by_its_kernels_not_by_the_host_that_launches_them(monkeypatch):
+    fake = FakeCupy(cost=0.004, host=0.030)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert autotune.time_ms(fake.call) == pytest.approx(0.004)
+    # One call untimed, GRAPH_CALLS captured, and nothing else run outside the graph.
+    assert fake.calls == 1 + autotune.GRAPH_CALLS and fake.ended == 1
+
+
+def test_a_candidate_whose_calls_cannot_be_captured_is_timed_call_by_call(monkeypatch):
+    fake = FakeCupy(cost=0.004, host=0.030, capturable=False)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert autotune.time_ms(fake.call) == pytest.approx(0.034)
+    assert fake.recording is None and fake.ended == 1, "the broken capture must be ended"
