@@ -57,8 +57,8 @@ SQUARES = [256, 512, 1024, 2048, 4096, 8192]
 # The seed model's Dense layers (in_features, units) and the batches to time them at.
 DENSE_LAYERS = [(5408, 64), (64, 10)]
 BATCHES = [32, 128, 512]
-# Rungs 1 and 2 need seconds per launch past this size; they are skipped there.
-SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced"), 2048
+# Rungs 1, 2 and 11 take a tenth of a second to seconds per launch past this size: skipped there.
+SLOW_VARIANTS, NAIVE_MAX = ("gemm_naive", "gemm_coalesced", "gemm_warp_per_output"), 2048
 # The square the tile sweep runs on (a dry run takes the dry run's square).
 SWEEP_SQUARE = 4096
 # At this square the ladder also times A.B^T and A^T.B (cases square4096_abt, square4096_atb): the

@@ -97,7 +97,7 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
 }
 
 // The register-blocked block tile of gemm_regblock_2d (rung 5 in gemm_simt.cu), which gemm_split_k
-// (gemm_splitk.cu) runs over one slice of K. A block of (BM / TM) * (BN / TN) threads owns a BM x BN
+// (gemm_small.cu) runs over one slice of K. A block of (BM / TM) * (BN / TN) threads owns a BM x BN
 // tile of C; thread t accumulates the TM x TN outer products of rows row0 + i and columns col0 + j.
 // accumulate() walks the K-tiles from k_begin to k_end: the block copies a BK-deep tile of each
 // operand into shared memory, k-major (load_tile), then every thread loads TM values of A and TN of

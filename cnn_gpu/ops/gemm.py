@@ -1,6 +1,6 @@
 """Matrix products: the float64 GEMM reference with the kernels' options, Dense forward/backward,
 and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu,
-kernels/gemm_wgmma.cu, kernels/gemm_splitk.cu).
+kernels/gemm_wgmma.cu, kernels/gemm_small.cu).
 
 ``gemm_reference`` is what every GEMM kernel is checked against; the Dense ops are the CPU path and
 use the array module's own product in the inputs' dtype.
@@ -197,7 +197,7 @@ class GemmVariant:
     template: str  # a name expression with {ta} and {tb}, and {tiling} for a tiled kernel
     block: tuple = ()  # threads per block (a tiled kernel's follow from its tiling)
     tile: tuple = ()  # (rows of C, columns of C) per block (likewise)
-    m_on_x: bool = False  # gemm_naive: grid x runs along m (that is its flaw)
+    m_on_x: bool = False  # grid x runs along m (gemm_naive: that is its flaw; gemm_warp_per_output: a row a block)
     tf32: bool = False  # TF32 products (about 1e-3 relative error), not FP32 accuracy
     tiling: Tiling | None = None  # a tiled kernel's template arguments; its tiles are in dynamic shared memory
     mn_pad: int = 0  # floats of padding per row of its mn-contiguous tiles (StagedTiles' MN_PAD)
@@ -273,7 +273,8 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
 # multiply-adds), by up to 2x (gemm_coalesced's 4.3 us against the candidates' best 8.8 for 64 -> 10's
 # forward at batch 32). Past 44 M (5408 -> 64 at batch 128) they lose, and the naive ones take
 # seconds at 4096^3.
-SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled")
+# gemm_warp_per_output (rung 11) is written for such products: not yet measured.
+SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled", "gemm_warp_per_output")
 SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
@@ -495,7 +496,7 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
 _TUNED = autotune.memo("gemm")
 
 
-# --- split-K (kernels/gemm_splitk.cu): the ladder's rung 10, two kernels per product ---------------
+# --- split-K (kernels/gemm_small.cu): the ladder's rung 10, two kernels per product ---------------
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
@@ -546,7 +547,7 @@ SPLIT_K_REDUCE_PARAMS = [
     Scalar("beta", "float32"), Scalar("flags", "int32"),
 ]
 # By groups: the reduce's instances.
-SPLIT_K_REDUCE = {groups: Kernel("gemm_splitk.cu", f"gemm_split_k_reduce<{SPLIT_K_REDUCE_QUADS}, {groups}>",
+SPLIT_K_REDUCE = {groups: Kernel("gemm_small.cu", f"gemm_split_k_reduce<{SPLIT_K_REDUCE_QUADS}, {groups}>",
                                  SPLIT_K_REDUCE_PARAMS)
                   for groups in sorted({policy.reduce_groups for policy in SPLIT_K_POLICIES.values()})}
 
@@ -554,7 +555,7 @@ SPLIT_K_REDUCE = {groups: Kernel("gemm_splitk.cu", f"gemm_split_k_reduce<{SPLIT_
 _bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
 for _name in SPLIT_K_POLICIES:
     GEMM_VARIANTS[_name] = GemmVariant(
-        _name, "gemm_splitk.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
+        _name, "gemm_small.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
         ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
 
 
@@ -627,7 +628,15 @@ class SplitKPlan:
                                        (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
-_SPLIT_K_KERNELS = {transposes: Kernel("gemm_splitk.cu", GEMM_VARIANTS["gemm_split_k"].expression(*transposes),
+_SPLIT_K_KERNELS = {transposes: Kernel("gemm_small.cu", GEMM_VARIANTS["gemm_split_k"].expression(*transposes),
                                        SPLIT_K_PARAMS) for transposes in TRANSPOSES}
 GEMM_KERNELS.update({(name, *transposes): kernel
                      for name in SPLIT_K_POLICIES for transposes, kernel in _SPLIT_K_KERNELS.items()})
+
+
+# --- one warp per output (kernels/gemm_small.cu): the ladder's rung 11, after split-K ---------------
+GEMM_VARIANTS["gemm_warp_per_output"] = GemmVariant(
+    "gemm_warp_per_output", "gemm_small.cu", "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True)
+GEMM_KERNELS.update({("gemm_warp_per_output", *transposes): Kernel(
+    "gemm_small.cu", GEMM_VARIANTS["gemm_warp_per_output"].expression(*transposes), GEMM_PARAMS)
+    for transposes in TRANSPOSES})

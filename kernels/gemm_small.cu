@@ -1,6 +1,9 @@
-// GEMM for products with little M x N and a long K: split-K.
+// GEMM for small products, little M x N: K spread over more threads than one per output or tile.
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
+//
+//   10  gemm_split_k          K cut into slices, a block each, for little M x N and a long K
+//   11  gemm_warp_per_output  a warp per output, its lanes taking turns along K, for few outputs
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
@@ -131,4 +134,42 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
         store_output(c, bias, m, n + 2, M, N, sum.z, alpha, beta, flags);
         store_output(c, bias, m, n + 3, M, N, sum.w, alpha, beta, flags);
     }
+}
+
+// ---- 11. gemm_warp_per_output -------------------------------------------------------------------
+// Idea: rung 1 gives each output a thread, which walks K alone. With few outputs that is a few
+// hundred threads on a GPU that holds a quarter million, each waiting out K loads in turn: Dense
+// 64 -> 10's weight gradient x^T.dy is 64 x 10 outputs over K = batch, and at batch 512 the naive
+// rung took 17.2 us and split-K's two kernels 9.8 (kernel times by graph replay, NVIDIA H200,
+// benchmarks/results/gemm.json at d395d83). Here each output gets a warp: lane l adds up the
+// products at k = l, l + 32, l + 64, ..., so each lane has K / 32 loads of each operand to wait
+// for, not K, and those do not depend on one another; then the warp adds its 32 partial sums by
+// shuffles, in a fixed tree (the same result on every run), and lane 0 stores through the epilogue.
+// No workspace and one launch, where split-K needs a second kernel to add its slices.
+//   A block is 8 warps, 8 consecutive outputs of a row of C: block (x, y) takes row x, columns
+// 8y .. 8y + 7, so the grid is M x ceil(N / 8) (wrapper: GemmVariant's tile (1, 8), m on x).
+//   Reads go along k: a warp's loads of a k-contiguous operand (A plain, B transposed) coalesce,
+// those of an mn-contiguous one are 32 floats a row apart, 32 sectors for 128 useful bytes. Only
+// small operands, which stay in L1 and L2, can afford that, and the rung is for small products
+// only: the autotuner offers it up to SMALL_PRODUCT_MACS multiply-adds (cnn_gpu/ops/gemm.py).
+// Bottleneck (expected): latency: about K / 32 loads per lane in flight, then five shuffle steps.
+// Edges: lanes past K add nothing; the warps of a block's last columns past N leave at once, whole
+// (their shuffles would need all 32 lanes).
+// Measured: not yet on a GPU.
+template <bool TRANS_A, bool TRANS_B>
+__global__ void __launch_bounds__(256)
+gemm_warp_per_output(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                     const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    const int lane = threadIdx.x % 32;
+    const int m = blockIdx.x, n = blockIdx.y * 8 + threadIdx.x / 32;
+    if (n >= N) return;
+    float sum = 0.0f;
+#pragma unroll 4
+    for (int k = lane; k < K; k += 32)
+        sum += operand_at<!TRANS_A>(a, m, k, M, K) * operand_at<TRANS_B>(b, n, k, N, K);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+        sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) store_output(c, bias, m, n, M, N, sum, alpha, beta, flags);
 }
