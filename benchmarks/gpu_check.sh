@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one script a lent GPU machine runs: the GPU tests, then every benchmark, then a short table.
+# The one script a lent GPU machine runs: the GPU tests, then every benchmark, then a short table and,
+# last, the GEMM goal tables (the ladder at 4096^3, the Dense products autotuned against cuBLAS).
 #
 #   bash benchmarks/gpu_check.sh             # on the GPU machine; results in $OUT
 #   bash benchmarks/gpu_check.sh --dry-run   # anywhere: the same steps, benchmarks on the emulator
@@ -105,7 +106,7 @@ main() {
         --limit-s "$counters_s" "${gemm_kernels[@]}"
 
     json=("$OUT"/*.json)
-    table="no benchmark wrote a result"
+    table="no benchmark wrote a result" goals=""
     if [ -e "${json[0]}" ]; then
         # A dry run's emulator timings are not results: only a GPU run's JSON goes to benchmarks/results.
         [ -z "$DRY_RUN" ] && mkdir -p benchmarks/results && cp "${json[@]}" benchmarks/results/
@@ -114,6 +115,10 @@ main() {
         table=$("$PYTHON" -m benchmarks.report "${json[@]}" --short) || failures+=("report")
         if [ -e "$OUT/gemm.json" ]; then
             "$PYTHON" -m benchmarks.report "$OUT/gemm.json" --sizes "$OUT/gemm_sizes.png" || failures+=("sizes plot")
+            # Issue 5's goals, printed after everything else: the ladder at the goal square, and the
+            # Dense products, autotuned against cuBLAS.
+            goals=$("$PYTHON" -m benchmarks.report "$OUT/gemm.json" --ladder "square$([ -n "$DRY_RUN" ] && echo 40 || echo 4096)" \
+                    && "$PYTHON" -m benchmarks.report "$OUT/gemm.json" --dense-goal) || failures+=("goal tables")
         fi
         if [ "${#json[@]}" -gt "$MAX_JSON_FILES" ]; then
             tar -czf "$OUT/benchmark_json.tar.gz" -C "$OUT" "${json[@]##*/}" && rm -f "${json[@]}"
@@ -124,6 +129,7 @@ main() {
     echo
     echo "=== gpu_check finished in ${SECONDS}s; failures: ${failures[*]:-none}"
     echo "$table"
+    [ -n "$goals" ] && printf '\n=== issue 5: the ladder at the goal square, and the Dense products\n%s\n' "$goals"
     [ "${#failures[@]}" -eq 0 ]
 }
 

@@ -6,6 +6,7 @@
     python -m benchmarks.report benchmarks/results/gemm_sweep.json --ladder square4096   # the tile sweep's
     python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
     python -m benchmarks.report benchmarks/results/gemm.json --sizes gemm_sizes.png  # GFLOP/s against size
+    python -m benchmarks.report benchmarks/results/gemm.json --dense-goal   # autotuned Dense against cuBLAS
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -136,6 +137,34 @@ def by_case(documents, pattern: str) -> str:
     return "\n".join(_table(["case", "timing", *kernels], rows))
 
 
+def dense_goal(documents) -> str:
+    """Issue 5's Dense goal, product by product: gemm()'s autotuned call (the rung it chose) against
+    cuBLAS FP32, each timing apart (graph replays: the kernels; launch by launch: the calls), with the
+    ratio and whether the autotuned call was no slower, then a count per timing. A row pairs only
+    results timed the same way (a cuBLAS graph that fell back to launches pairs with nothing). A dry
+    run's file, which has no cuBLAS, pairs with its NumPy baseline instead."""
+    results = [r for document in documents for r in document["results"]]
+    baseline = "cublas_fp32" if any(r["name"] == "cublas_fp32" for r in results) else "numpy_matmul"
+    timed = {}
+    for r in results:
+        case = r["params"].get("case", "")
+        if case.startswith("dense") and r["name"] in ("autotuned", baseline) and "timing_note" not in r:
+            timed[case, r.get("timing", "launch"), r["name"]] = r
+    rows, met = [], {}
+    for case, timing, name in timed:
+        if name != "autotuned" or (case, timing, baseline) not in timed:
+            continue
+        ours, theirs = timed[case, timing, name], timed[case, timing, baseline]
+        ratio = ours["median_ms"] / theirs["median_ms"]
+        ok = ours["check"]["passed"] and ratio <= 1.0
+        met.setdefault(timing, []).append(ok)
+        rows.append([case, timing, ours["params"].get("chosen", ""), f"{1e3 * ours['median_ms']:.1f}",
+                     f"{1e3 * theirs['median_ms']:.1f}", f"{ratio:.2f}", "yes" if ok else "**no**"])
+    counts = [f"{timing}: no slower in {sum(oks)} of {len(oks)}" for timing, oks in met.items()]
+    return "\n".join(_table(["product", "timing", "autotuned rung", "autotuned us", f"{baseline} us", "ratio",
+                              "no slower"], rows) + [""] + counts)
+
+
 def plot(documents, path: Path) -> None:
     """One panel per benchmark: each case's fraction of its ceiling (copy bandwidth or cuBLAS)."""
     import matplotlib
@@ -214,6 +243,8 @@ def main(argv=None) -> int:
                         "of gemm_sweep.json, with the tilings")
     parser.add_argument("--by-case", metavar="REGEX", help="print microseconds per call, case by kernel")
     parser.add_argument("--sizes", type=Path, metavar="PNG", help="plot GFLOP/s against the square sizes (gemm.json)")
+    parser.add_argument("--dense-goal", action="store_true",
+                        help="print the autotuned Dense products against cuBLAS FP32 (gemm.json)")
     args = parser.parse_args(argv)
     documents = load(args.json)
     if args.ladder:
@@ -224,6 +255,9 @@ def main(argv=None) -> int:
         return 0
     if args.sizes:
         size_plot(documents, args.sizes)
+        return 0
+    if args.dense_goal:
+        print(dense_goal(documents))
         return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")

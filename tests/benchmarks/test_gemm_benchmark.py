@@ -225,3 +225,24 @@ class RecordingSession:
     def measure(self, name, params, run, sets, check, **kw):
         self.measured.append((name, run, kw))
         return {"timing": kw["timing"], "tflops": 1.0}
+
+
+def test_the_dense_goal_pairs_the_autotuned_call_with_cublas_timed_the_same_way(tmp_path):
+    def result(name, case, timing, ms, note=None, passed=True, chosen=None):
+        r = {"name": name, "params": {"case": case, **({"chosen": chosen} if chosen else {})}, "median_ms": ms,
+             "timing": timing, "check": {"rel_error": 1e-7, "tolerance": 1e-5, "passed": passed}}
+        return {**r, "timing_note": note} if note else r
+    results = [result("cublas_fp32", "dense64x10_b32_forward", "graph", 0.004),
+               result("autotuned", "dense64x10_b32_forward", "graph", 0.003, chosen="gemm_coalesced"),
+               result("cublas_fp32", "dense64x10_b32_forward", "launch", 0.030),
+               result("autotuned", "dense64x10_b32_forward", "launch", 0.036, chosen="gemm_coalesced"),
+               # cuBLAS's graph fell back to launches: nothing to pair the autotuned graph time with.
+               result("cublas_fp32", "dense5408x64_b32_forward", "launch", 0.03, note="graph failed"),
+               result("autotuned", "dense5408x64_b32_forward", "graph", 0.010, chosen="gemm_split_k"),
+               result("cublas_fp32", "square256", "launch", 0.01), result("autotuned", "square256", "launch", 0.001)]
+    (tmp_path / "gemm.json").write_text(json.dumps({"results": results}))
+    lines = report.dense_goal(report.load([tmp_path / "gemm.json"])).splitlines()
+    assert lines[2] == "| dense64x10_b32_forward | graph | gemm_coalesced | 3.0 | 4.0 | 0.75 | yes |"
+    assert lines[3] == "| dense64x10_b32_forward | launch | gemm_coalesced | 36.0 | 30.0 | 1.20 | **no** |"
+    assert len(lines) == 4 + 1 + 2
+    assert lines[-2:] == ["graph: no slower in 1 of 1", "launch: no slower in 0 of 1"]
