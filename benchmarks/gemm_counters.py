@@ -222,18 +222,24 @@ def profile_group(ncu, group, kernels, timeout_s, folder):
     command = ncu_command(ncu, csv_path, target)
     print(f"gemm_counters: {group}: {' '.join(command)}", flush=True)
     # A session of its own, so that on a timeout ncu and the target it started are stopped together.
-    process = subprocess.Popen(command, start_new_session=True)
-    error = None
-    try:
-        status = process.wait(timeout=timeout_s)
-        if status != 0:
-            error = f"ncu exited with status {status}"
-    except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        error = f"stopped after {timeout_s:.0f} s" if isinstance(stop, subprocess.TimeoutExpired) else "interrupted"
+    # What they print goes to a file: the page, should this ncu print it there and not to the log.
+    printed = folder / f"{group}.out"
+    with printed.open("w") as out:
+        process = subprocess.Popen(command, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+        error = None
+        try:
+            status = process.wait(timeout=timeout_s)
+            if status != 0:
+                error = f"ncu exited with status {status}"
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            error = f"stopped after {timeout_s:.0f} s" if isinstance(stop, subprocess.TimeoutExpired) else "interrupted"
     text = csv_path.read_text(errors="replace") if csv_path.exists() else ""
     rows, units = parse_raw_csv(text)
+    if not rows:
+        text = printed.read_text(errors="replace")
+        rows, units = parse_raw_csv(text)
     listed = json.loads(cases_file.read_text()) if cases_file.exists() else []
     launches = launches_by_case(rows, len(listed))
     profiled = [{**case, "launches": launches[number]} for number, case in enumerate(listed, start=1)]

@@ -94,7 +94,7 @@ def test_the_cases_are_the_goal_square_with_every_fast_rung_and_each_dense_produ
 FAKE_NCU = textwrap.dedent(f"""\
     # Stands in for ncu: runs the target on the emulator, then writes a raw page with a marker and
     # one kernel per case, as ncu would.
-    import json, subprocess, sys
+    import json, os, subprocess, sys
     args = sys.argv[1:]
     log = args[args.index("--log-file") + 1]
     target = args[args.index("-m") - 1:]
@@ -105,7 +105,12 @@ FAKE_NCU = textwrap.dedent(f"""\
     for number, case in enumerate(cases, start=1):
         rows.append(f'"{{2 * number}}","{MARKER}","({{number}}, 1, 1)","1"')
         rows.append(f'"{{2 * number + 1}}","void {{case["variant"]}}<false>()","(3, 1, 1)","{{1000 * number}}"')
-    open(log, "w").write("\\n".join([header, '"","","","nsecond"', *rows]) + "\\n")
+    page = "\\n".join([header, '"","","","nsecond"', *rows]) + "\\n"
+    if os.environ.get("FAKE_NCU_PAGE_TO_STDOUT"):  # as an ncu that prints its page, not logs it, would
+        open(log, "w").write("==PROF== Disconnected\\n")
+        print(page)
+    else:
+        open(log, "w").write(page)
 """)
 
 
@@ -136,6 +141,13 @@ def test_a_run_profiles_every_case_of_both_groups_and_writes_the_json(fake_ncu, 
     assert autotuned and all(case["variant"] == "gemm_smem_tiled" for case in autotuned)  # the emulator's default
     out = capsys.readouterr().out
     assert "| square40 | gemm_split_k | 3.0 | 1 | gemm_split_k |" in out
+
+
+def test_a_page_printed_instead_of_logged_is_read_too(fake_ncu, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_NCU_PAGE_TO_STDOUT", "1")
+    assert gemm_counters.main(["--out", str(tmp_path), "--kernels", KERNELS]) == 0
+    cases = json.loads((tmp_path / "gemm_counters.json").read_text())["cases"]
+    assert cases and all(len(case["launches"]) == 1 for case in cases)
 
 
 def test_a_run_that_outlasts_its_limit_is_stopped_and_says_so(fake_ncu, tmp_path):
