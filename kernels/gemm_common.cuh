@@ -81,8 +81,9 @@ __device__ __forceinline__ void store_output_pair(float* __restrict__ c, const f
 
 // Copy the ROWS x BK tile starting at (mn0, k0) of an operand into shared memory as s[k][mn]
 // (row stride STRIDE >= ROWS), zero-filling outside the matrix; all NTHREADS threads take part.
-// Consecutive threads walk the operand's contiguous dimension, so each warp reads whole 128-byte
-// lines of global memory whichever way the operand is stored. With k contiguous that means
+// Consecutive threads walk the operand's contiguous dimension, so each warp reads whole 32-byte
+// sectors of global memory whichever way the operand is stored (whole 128-byte lines where the
+// tile's contiguous extent is 32 floats or more). With k contiguous that means
 // consecutive threads write down a column of s; STRIDE is padded so those writes hit distinct banks.
 template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
 __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __restrict__ x,
@@ -193,7 +194,7 @@ __device__ __forceinline__ void load_tile_vectorized(float* __restrict__ s, cons
     }
 }
 
-// The tile copied with cp.async, in the operand's own layout since the copy engine cannot transpose:
+// The tile copied with cp.async, in the operand's own layout since cp.async cannot transpose:
 // k contiguous -> s[mn][k] (row stride STRIDE >= BK), mn contiguous -> s[k][mn] (STRIDE >= ROWS).
 // Copies are VEC floats wide (4: cp.async.cg of 16 bytes, 1: cp.async.ca of 4 bytes), each wholly
 // inside the matrix or wholly outside (VEC = 4 only when float4_loads_fit), so a copy reads all its
@@ -288,11 +289,11 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
 // (load_tile_async): only 3xTF32, out of registers, sets it.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS, bool RECOMPUTE = false>
 struct StagedTiles {
-    static constexpr bool A_K = !TRANS_A, B_K = TRANS_B;  // is the operand k-contiguous?
-    static constexpr int A_STRIDE = A_K ? BK + 4 : BM + MN_PAD;
-    static constexpr int B_STRIDE = B_K ? BK + 4 : BN + MN_PAD;
-    static constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;
-    static constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
+    static constexpr bool A_K_CONTIGUOUS = !TRANS_A, B_K_CONTIGUOUS = TRANS_B;  // is the operand k-contiguous?
+    static constexpr int A_STRIDE = A_K_CONTIGUOUS ? BK + 4 : BM + MN_PAD;
+    static constexpr int B_STRIDE = B_K_CONTIGUOUS ? BK + 4 : BN + MN_PAD;
+    static constexpr int A_FLOATS = A_K_CONTIGUOUS ? BM * A_STRIDE : BK * A_STRIDE;
+    static constexpr int B_FLOATS = B_K_CONTIGUOUS ? BN * B_STRIDE : BK * B_STRIDE;
     static_assert(A_STRIDE % 4 == 0 && B_STRIDE % 4 == 0, "16-byte copies need 16-byte aligned rows");
 
     float* smem;  // STAGES * (A_FLOATS + B_FLOATS) floats, 16-byte aligned
@@ -306,8 +307,10 @@ struct StagedTiles {
                                          const float* __restrict__ b, int m0, int n0, int M, int N, int K, int tid,
                                          bool wide) const
     {
-        load_tile_async<A_K, BM, BK, A_STRIDE, NTHREADS, RECOMPUTE>(a_tile(stage), a, m0, k_tile * BK, M, K, tid, wide);
-        load_tile_async<B_K, BN, BK, B_STRIDE, NTHREADS, RECOMPUTE>(b_tile(stage), b, n0, k_tile * BK, N, K, tid, wide);
+        load_tile_async<A_K_CONTIGUOUS, BM, BK, A_STRIDE, NTHREADS, RECOMPUTE>(a_tile(stage), a, m0, k_tile * BK, M, K,
+                                                                               tid, wide);
+        load_tile_async<B_K_CONTIGUOUS, BN, BK, B_STRIDE, NTHREADS, RECOMPUTE>(b_tile(stage), b, n0, k_tile * BK, N, K,
+                                                                               tid, wide);
     }
 };
 

@@ -6,10 +6,12 @@
 // matrix edges with zero-filled loads and guarded stores. Launch geometry per kernel is in
 // cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
 //
-// The two numbers (METHOD.md): an M = N = K = 4096 product is 2 * 4096^3 = 137 GFLOP and moves at
-// least 3 * 64 MiB = 201 MB. At the H100's ~67 TFLOP/s FP32 peak (datasheet, to be measured) and
-// ~3 TB/s that is 2.0 ms of arithmetic against 0.07 ms of memory: GEMM is compute-bound by 30x,
-// and every kernel below is about feeding the FMA units from ever closer memory.
+// Two numbers bound any version: the time of its arithmetic at the peak rate, and the time to move
+// the fewest bytes it must at the memory's bandwidth. An M = N = K = 4096 product is 2 * 4096^3 =
+// 137 GFLOP and moves at least 3 * 64 MiB = 201 MB: at ~67 TFLOP/s FP32 (the H100's and H200's
+// datasheet peak) and the H200's measured 4.1 TB/s, 2.0 ms of arithmetic against 0.05 ms of memory.
+// GEMM is compute-bound by 40x, and every kernel below is about feeding the FMA units from ever
+// closer memory.
 // Measured results come from committed benchmark JSON: benchmarks/results/gemm.json (the ladder),
 // an NVIDIA H200 at commit d395d83, where cuBLAS FP32 ran 4096^3 A.B at 50.3 TFLOP/s (2.73 ms) and
 // its copy bandwidth was 4.1 TB/s; each rung's line gives its 4096^3 A.B rate and its fraction of
@@ -73,7 +75,9 @@ __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restr
 // Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
 // Edges: load_tile zero-fills past the matrix; store_output is guarded.
 // Measured (H200, gemm.json): 3.8 TFLOP/s at 4096^3 A.B, 7.6% of cuBLAS FP32; at 2048^3 4.7
-// TFLOP/s, slower than kernel 2 (6.4 there).
+// TFLOP/s, slower than kernel 2 (6.4 there). Why is not known yet: kernel 2's repeated global reads
+// may be served by L1, which would leave this kernel's barriers and two shared loads per FMA as pure
+// cost; benchmarks/gemm_counters.py (Nsight Compute) reads the stall reasons and hit rates that say.
 template <bool TRANS_A, bool TRANS_B, int TILE>
 __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -140,8 +144,9 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // (The block tile is RegisterBlockedTile in gemm_common.cuh, which gemm_split_k shares.)
 // BM x BN = 128 x 128 per block of 256 threads, BK = 8.
 // Bottleneck: the global tile loads are scalar (LDG.E, 4 bytes each). The compiler already merges a
-// thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = tc * 8 + j the
-// 8 threads of a quarter-warp start 32 bytes apart: 2-way bank conflicts on every read of B.
+// thread's 8 adjacent shared reads into two LDS.128 (seen in the SASS), but with n = col0 + j
+// (col0 = (tid % 16) * 8) the 8 threads of a quarter-warp start 32 bytes apart: 2-way bank
+// conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
 // Measured (H200, gemm.json): 26.3 TFLOP/s at 4096^3 A.B, 52% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
@@ -165,7 +170,8 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
 // Measured (H200, gemm.json): 18.2 TFLOP/s at 4096^3 A.B, 36% of cuBLAS FP32: slower than kernel 5
-// (26.3), not faster (not profiled yet).
+// (26.3), not faster. Why is not known yet (the transposing stores of a k-contiguous A into the
+// shared tile are one suspect); benchmarks/gemm_counters.py's stall reasons would say.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -212,7 +218,7 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // ---- 7. gemm_warptiled_double_buffered ----------------------------------------------------------
 // Idea: two changes on kernel 6.
 // (a) Double buffering with cp.async: STAGES shared-memory buffers per operand (2 by default); while
-//     the block computes on one, the copy engine fills the next with a later K-tile
+//     the block computes on one, cp.async copies fill the next with a later K-tile
 //     (pipelined_mainloop), so global latency hides behind math and one barrier per K-tile suffices.
 //     cp.async cannot transpose, so each tile keeps its operand's layout (StagedTiles): s[k][mn]
 //     (mn contiguous) or s[mn][k] (k contiguous, row stride BK + 4).
@@ -221,9 +227,10 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //     lane_row = lane % 8, lane_col = lane / 8. A lane's 8 rows are chosen per layout so that every
 //     shared read is conflict-free or a broadcast:
 //       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
-//       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; lanes of a quarter-warp
-//                      read 8 adjacent rows, whose starts BK + 4 words apart hit distinct banks for
-//                      BK = 8, 16, 32).
+//       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; 8-byte reads are served a
+//                      half-warp at a time, whose 16 lanes read at most 8 adjacent rows, the rest the
+//                      same ones again, a broadcast; row starts BK + 4 words apart hit distinct banks
+//                      for BK = 8, 16, 32).
 // The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
 // benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
 // Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
@@ -231,16 +238,18 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // 256-thread block per SM either way), 127 for A^T.B (two); no spills; 64-72 KB of shared memory.
 // The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is where A.B's
 // extra registers over A^T.B go (seen at BK = 16). A.B^T took 254 while the loader looped over a
-// trip count nvcc could not know (copy_tile_async). __launch_bounds__(256, 2) spilled then; not
-// tried since. The main loop's SASS per K-tile (16-byte path, instruction counts, not timings):
-// 2269-2272 instructions, 2048 of them FFMA, 134 LDS, 74-77 the copies of the next tile (before
-// copy_tile_async's compile-time share: 2560-2579, 361-380 of them the copies).
+// trip count nvcc could not know (the loop copy_tile_async replaced, kept as
+// copy_tile_async_recomputed). __launch_bounds__(256, 2) spilled then, and still does (40 bytes for
+// A.B on sm_90, nvcc 13.0). The main loop's SASS per K-tile (16-byte path, instruction counts, not
+// timings): 2269-2272 instructions, 2048 of them FFMA, 134 LDS, 74-77 the copies of the next tile
+// (before copy_tile_async's compile-time share: 2560-2579, 361-380 of them the copies).
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured (H200, gemm.json): 31.9 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32, with the default of
 // then (128x128x16_w64x32_s2). The sweep (gemm_sweep.json, A.B only) ran four tilings at 27.3-35.0
 // TFLOP/s; the fastest, 128x128x32_w64x32_s2 at 35.0 (70% of cuBLAS FP32 50.3 there; the old
-// default 32.7), is the default now.
+// default 32.7), is the default now. The two changes came in one step, so the gain over kernel 6 is
+// not shared out between them.
 
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
 // along that dimension and LANES lanes sharing it.
@@ -298,8 +307,10 @@ gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restr
         float a_frag[2][8], b_frag[2][8];
 #pragma unroll
         for (int k = 0; k < BK; k += 2) {
-            load_fragment<Tiles::A_K, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m, lane_row, k);
-            load_fragment<Tiles::B_K, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n, lane_col, k);
+            load_fragment<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m,
+                                                                           lane_row, k);
+            load_fragment<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n,
+                                                                           lane_col, k);
 #pragma unroll
             for (int q = 0; q < 2; ++q)
 #pragma unroll
@@ -314,7 +325,7 @@ gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restr
     for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < 8; ++j)
-            store_output(c, bias, m0 + warp_m + fragment_mn<Tiles::A_K, LANES_M>(lane_row, i),
-                         n0 + warp_n + fragment_mn<Tiles::B_K, LANES_N>(lane_col, j), M, N, acc[i][j],
+            store_output(c, bias, m0 + warp_m + fragment_mn<Tiles::A_K_CONTIGUOUS, LANES_M>(lane_row, i),
+                         n0 + warp_n + fragment_mn<Tiles::B_K_CONTIGUOUS, LANES_N>(lane_col, j), M, N, acc[i][j],
                          alpha, beta, flags);
 }

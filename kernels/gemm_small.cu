@@ -7,13 +7,15 @@
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
-// 1 to 4 blocks on a 132-SM GPU, each one walking K = 5408 alone: on an NVIDIA H200 the fastest
+// a few blocks on a 132-SM GPU (1 to 4 of 128 x 128, 2 to 32 of 32 x 32), each one walking K = 5408
+// alone: on an NVIDIA H200 the fastest
 // FP32 rung there, gemm_smem_tiled, took 0.36-0.41 ms per product and TF32's gemm_tf32_mma
 // 0.29-0.33 ms, against cuBLAS's 0.02-0.04 ms (benchmarks/results/gemm.json, commit d395d83).
 //
-// The two numbers (METHOD.md) for the largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354
-// MFLOP, 7 us at cuBLAS's measured 50.3 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5
-// MB read, 3 us at 4.1 TB/s. At batch 32 both are under a microsecond: the launches are the floor.
+// The two bounds (gemm_simt.cu: arithmetic at the peak rate, bytes at the bandwidth) for the
+// largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354 MFLOP, 7 us at cuBLAS's measured
+// 50.3 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 3 us at 4.1 TB/s. At
+// batch 32 both are under a microsecond: the launches are the floor.
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under two
 // policies, each a variant the autotuner times: gemm_split_k (slices of at least 4 K-tiles) and
@@ -149,9 +151,11 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
 //   A block is 8 warps, 8 consecutive outputs of a row of C: block (x, y) takes row x, columns
 // 8y .. 8y + 7, so the grid is M x ceil(N / 8) (wrapper: GemmVariant's tile (1, 8), m on x).
 //   Reads go along k: a warp's loads of a k-contiguous operand (A plain, B transposed) coalesce,
-// those of an mn-contiguous one are 32 floats a row apart, 32 sectors for 128 useful bytes. Only
-// small operands, which stay in L1 and L2, can afford that, and the rung is for small products
-// only: the autotuner offers it up to SMALL_PRODUCT_MACS multiply-adds (cnn_gpu/ops/gemm.py).
+// those of an mn-contiguous one are 32 floats each a row (MN floats) apart, 32 sectors for 128
+// useful bytes. x^T.dy has both operands mn-contiguous, so every load there is of that kind: only
+// small operands, which stay in L1 and L2 (64 x 512 floats of x, 10 x 512 of dy at batch 512), can
+// afford it, and the rung is for small products only: the autotuner offers it up to
+// SMALL_PRODUCT_MACS multiply-adds (cnn_gpu/ops/gemm.py).
 // Bottleneck (expected): latency: about K / 32 loads per lane in flight, then five shuffle steps.
 // Edges: lanes past K add nothing; the warps of a block's last columns past N leave at once, whole
 // (their shuffles would need all 32 lanes).

@@ -5,7 +5,10 @@
 // ---- 8. gemm_tf32_mma ---------------------------------------------------------------------------
 // Idea: let the tensor cores do the multiply-adds. One mma.sync.m16n8k8 makes a warp compute a
 // 16 x 8 x 8 product (1024 FMAs) in one instruction; its operands are TF32 (FP32 with a 10-bit
-// mantissa), rounded from the FP32 tiles with cvt.rna as fragments are built.
+// mantissa), rounded from the FP32 tiles with cvt.rna as fragments are built. Each lane holds a
+// fixed part of each operand and result (lane g = lane / 4, t = lane % 4: A's (g, t), (g + 8, t),
+// (g, t + 4), (g + 8, t + 4); B's (k = t, n = g), (t + 4, g); C's (g, 2t), (g, 2t + 1), (g + 8, 2t),
+// (g + 8, 2t + 1): ptx.cuh, mma_tf32_m16n8k8), so the kernel builds fragments by those indices.
 //   The tiling is a template argument (cnn_gpu/ops/gemm.py: TF32_TILING; benchmarks/gemm.py --sweep
 //   times others). By default: block tile BM x BN = 128 x 128, K-tile BK = 32, 4 warps (128
 //   threads) in 2 x 2, each warp 64 x 64: 4 (m) x 8 (n) mma tiles, 128 FP32 accumulators per lane.
@@ -13,8 +16,8 @@
 //   its operand's layout, with row strides chosen so that a fragment load (lanes g = lane / 4,
 //   t = lane % 4 reading element (g, t) of a tile) touches 32 distinct banks: s[mn][k] with stride
 //   BK + 4 (4g + t mod 32 for BK = 32; 20g + t for BK = 16 and 12g + t for BK = 8 are distinct too),
-//   s[k][mn] with stride BM + 8 (8t + g mod 32, BM a multiple of 32; 3xTF32 reads A^T's four rows at
-//   once, see PAIRED).
+//   s[k][mn] with stride ROWS + 8, BM + 8 for A and BN + 8 for B (8t + g mod 32, ROWS a multiple
+//   of 32; 3xTF32 reads A^T's four rows at once, see PAIRED).
 // SPLIT = true is 3xTF32 (gemm_3xtf32_mma): each operand x becomes big = tf32(x) plus
 // small = tf32(x - big), and big*big + big*small + small*big (three mma, small*small dropped)
 // restores FP32 accuracy (relative error ~2^-22 per product instead of 2^-11) at three times the
@@ -106,7 +109,7 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
     // fresh registers, which the mma operands are built from anyway; plain TF32 rounds in place and
     // would have to move the words into the mma's operand registers (ptxas added 300-500 moves per
     // K-tile), so it keeps the plain rows, as does a k-contiguous A, whose rows are a stride apart.
-    constexpr bool PAIRED = SPLIT && !Tiles::A_K;
+    constexpr bool PAIRED = SPLIT && !Tiles::A_K_CONTIGUOUS;
     static_assert(!PAIRED || MI % 2 == 0, "paired rows need whole pairs of m-tiles");
     extern __shared__ float4 smem_vec4[];
     const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
@@ -130,7 +133,8 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
             for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
                 for (int r = 0; r < 2; ++r)
-                    to_tf32<SPLIT>(tile_at<Tiles::B_K, Tiles::B_STRIDE>(bs, warp_n + ni * 8 + g, k + t + 4 * r),
+                    to_tf32<SPLIT>(tile_at<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE>(
+                                       bs, warp_n + ni * 8 + g, k + t + 4 * r),
                                    b_big[ni][r], b_small[ni][r]);
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
@@ -138,7 +142,7 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                 unsigned a_big[4], a_small[4];
 #pragma unroll
                 for (int r = 0; r < 4; ++r)
-                    to_tf32<SPLIT>(tile_at<Tiles::A_K, Tiles::A_STRIDE>(
+                    to_tf32<SPLIT>(tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(
                                        as, warp_m + fragment_row<PAIRED>(mi, g, r % 2), k + t + 4 * (r / 2)),
                                    a_big[r], a_small[r]);
 #pragma unroll

@@ -3,7 +3,8 @@
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
 //
 // The rungs below change one thing each, the wgmma in the middle staying the same
-// (issue_tile_wgmma: a warpgroup's four k-steps of a K-tile, from 128-byte-swizzled tiles):
+// (issue_tile_wgmma: a warpgroup's four k-steps of a K-tile, from 128-byte-swizzled tiles; 3xTF32's
+// three products of them: run_chain):
 //   9   gemm_tf32_wgmma                   every thread copies the tiles (cp.async); a barrier per K-tile
 //       gemm_3xtf32_wgmma                 the same, each tile split for FP32 accuracy (SPLIT)
 //   9b  gemm_tf32_wgmma_tma               one thread copies them (the bulk tensor copy, an mbarrier)
@@ -14,7 +15,7 @@
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
-// Idea: rung 8 on an H200 ran at 26-28% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
+// Idea: rung 8 on an H200 ran at 23-28% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
 // mma.sync makes every warp load its operand fragments from shared memory into registers and issue
 // a 16 x 8 x 8 product at a time. Hopper's wgmma (kernels/ptx.cuh, "Hopper's warpgroup MMA") has a
 // warpgroup of 4 warps compute 64 x BN x 8 in one asynchronous instruction, its operands read by the
@@ -27,17 +28,20 @@
 //   Loads: cp.async into the swizzled layout, every thread taking part, STAGES buffers. A K-major
 // operand (A plain, B transposed) is copied 16 bytes at a time when float4_loads_fit, each 16-byte
 // chunk to its swizzled place; an MN-major one (A transposed, B plain: Dense's forward W) is
-// transposed on the way, one 4-byte cp.async per float, which the copy engine cannot do in larger
+// transposed on the way, one 4-byte cp.async per float, which cp.async cannot do in larger
 // pieces (copy_swizzled_tile_async says how each stays coalesced and free of bank conflicts). Edges
 // as in rung 8: src-size zero-fill, guarded stores of neighbouring outputs in pairs.
 //   The pipeline: at tile t the block waits for tile t's copies, fences them for wgmma (they were
-// written through the generic proxy), synchronises, issues the copies of a later tile, then the four
-// wgmma of tile t as one group, and waits until only that group is in flight: tile t's wgmma overlap
-// the next iteration's barrier and copies. So a buffer may be refilled only two tiles after its
-// wgmma were issued (by then they are done), and the copies run STAGES - 2 tiles ahead.
+// written through the generic proxy: ptx.cuh, fence_proxy_async_shared), synchronises, issues the
+// copies of a later tile, then the four wgmma of tile t as one group, and waits until only that
+// group is in flight: tile t's wgmma overlap the next iteration's barrier and copies. So a buffer
+// may be refilled only two tiles after its wgmma were issued (by then they are done), and the
+// copies run STAGES - 2 tiles ahead.
 // Operands: wgmma reads the FP32 tiles as TF32 by cutting each float's low 13 bits (the twin's
-// model; mma.sync was measured so), not rounding them as rung 8's cvt.rna does: in emulation the
-// error at 16 x 16 x 4096 is 6.8e-4, against rung 8's 2.5e-4. TF32's tolerance (about 1e-3) holds.
+// model; mma.sync was measured so), not rounding them as rung 8's cvt.rna does, since wgmma reads
+// the tiles from shared memory with no pass through registers to round in (3xTF32's split below is
+// such a pass, and costs one): in emulation the error at 16 x 16 x 4096 is 6.8e-4, against rung 8's
+// 2.5e-4. TF32's tolerance (about 1e-3) holds.
 // SPLIT = true is 3xTF32 (gemm_3xtf32_wgmma), as in rung 8: once a tile has landed, the block
 // splits each float in place into big = tf32(x) and small = tf32(x - big), the small parts in a
 // buffer of their own, and each warpgroup runs small * big, big * small, then big * big for the
@@ -88,7 +92,7 @@ __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restri
         constexpr int ROW_STEP = NTHREADS / 8;
         static_assert(ROWS % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole passes, rows a multiple of 8 apart");
         const int row = tid / 8, gk = k0 + (tid % 8) * 4;
-        const int bytes = 4 * (K - gk < 0 ? 0 : (K - gk > 4 ? 4 : K - gk));
+        const int bytes = gk < K ? 16 : 0;  // wide: K is a multiple of 4, so a chunk is whole or outside
         unsigned char* const dst = tile + swizzle_128b_offset(row, gk - k0);
         const float* const src = x + (long long)(mn0 + row) * K + gk;
 #pragma unroll
@@ -272,21 +276,27 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
 }
 
 // ---- 9b. gemm_tf32_wgmma_tma --------------------------------------------------------------------
-// Idea: the loads of rung 9 without the loads: one thread has the tensor memory accelerator copy
+// Idea: rung 9 without its per-thread copy instructions: one thread has the tensor memory accelerator copy
 // each tile (ptx.cuh, tma_load_2d), already 128-byte swizzled, zero-filled outside the matrix, its
 // bytes counted on the stage's mbarrier; the warpgroups wait on that mbarrier instead of on their
-// own copies. No copy instructions, addresses or bounds in the other threads' K loop, and the copy
-// engine reads global memory in whole boxes. The wgmma pipeline is rung 9's: tile t's wgmma overlap
+// own copies. No copy instructions, addresses or bounds in the other threads' K loop, and TMA
+// reads global memory in whole boxes. The wgmma pipeline is rung 9's: tile t's wgmma overlap
 // the next iteration, and a buffer is refilled two tiles after its wgmma were issued.
-//   The copy engine cannot transpose, and wgmma's TF32 operands must be K-major, so this kernel
+//   TMA cannot transpose, and wgmma's TF32 operands must be K-major, so this kernel
 // computes C = A B^T for A (M x K) and B (N x K) both k-contiguous; gemm() transposes an MN-major
 // operand into a workspace first (cnn_gpu/ops/gemm.py: TmaPlan), and hands products whose rows are
 // not a multiple of 16 bytes (K % 4 != 0), which a tensor map cannot describe, to rung 9.
-//   The two tensor maps (A's, then B's: 128 bytes each, in global memory) are built by the host: by
-// the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.
+//   The two tensor maps (A's, then B's: 128 bytes each, in global memory; B's is b_map(maps)) are
+// built by the host: by the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.
 // Expected bottleneck: rung 9's shared-memory bandwidth, less its copies' share of the issue slots;
 // the transposing copy costs a pass over an MN-major operand (for Dense's forward, W). Not measured
 // yet: no Hopper GPU has run it.
+// The TMA rungs' second tensor map, B's, after A's 128 bytes in `maps`.
+__device__ __forceinline__ const unsigned long long* b_map(const unsigned long long* maps)
+{
+    return maps + 128 / sizeof(unsigned long long);
+}
+
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restrict__ c, const float* __restrict__ bias,
@@ -313,13 +323,13 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
         unsigned long long* bar = &landed[k_tile % STAGES];
         mbarrier_arrive_expect_tx(bar, STAGE_BYTES);
         tma_load_2d(stage, maps, k_tile * BK, m0, bar);
-        tma_load_2d(stage + A_BYTES, maps + 16, k_tile * BK, n0, bar);
+        tma_load_2d(stage + A_BYTES, b_map(maps), k_tile * BK, n0, bar);
     };
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) mbarrier_init(&landed[s], 1);
         fence_mbarrier_init();
         fence_tensormap_acquire(maps);
-        fence_tensormap_acquire(maps + 16);
+        fence_tensormap_acquire(b_map(maps));
         for (int t = 0; t < AHEAD && t < k_tiles; ++t) load(t);
     }
     __syncthreads();  // the mbarriers are initialised for every thread
@@ -344,7 +354,7 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
 // take roles: BM / 64 consumer warpgroups only compute, and one more warpgroup, the producer, only
 // copies (one of its threads issues the tensor copies; the other 127 exit at once). They talk
 // through two mbarriers per stage and never meet at a block barrier in the K loop:
-//   full[s]   the producer announces the stage's bytes and the copy engine counts them in (rung 9b's
+//   full[s]   the producer announces the stage's bytes and the TMA unit counts them in (rung 9b's
 //             mbarrier): a consumer waits on it before its wgmma read the stage;
 //   empty[s]  every consumer thread arrives once the wgmma that read the stage are done: the
 //             producer waits on it before it refills the stage. (One arrival per warp would do,
@@ -409,7 +419,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     if (warpgroup == CONSUMERS) {  // the producer
         if (tid == CONSUMERS * 128) {
             fence_tensormap_acquire(maps);
-            fence_tensormap_acquire(maps + 16);
+            fence_tensormap_acquire(b_map(maps));
             int it = 0;  // K-tiles loaded so far
             for (int tile = first_tile; tile < output_tiles; tile += tile_step) {
                 const int m0 = tile / tiles_n * BM, n0 = tile % tiles_n * BN;
@@ -419,7 +429,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
                     unsigned char* const stage = tiles + s * STAGE_BYTES;
                     mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
                     tma_load_2d(stage, maps, t * BK, m0, &full[s]);
-                    tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0, &full[s]);
+                    tma_load_2d(stage + A_BYTES, b_map(maps), t * BK, n0, &full[s]);
                 }
             }
         }
@@ -447,7 +457,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // ---- 9d. gemm_tf32_wgmma_multicast ---------------------------------------------------------------
 // Idea: rung 9c's blocks each read their A and B tiles from L2 on their own, though the blocks of a
 // row of C read the same A tiles: at 128 x 256, 48 KB per K-tile per SM, which all SMs at the
-// tensor core's full rate would ask of L2 at about 11 TB/s (an H100's 132 SMs at 1.83 GHz), likely
+// tensor core's full rate would ask of L2 at about 11.6 TB/s (an H100's 132 SMs at 1.83 GHz), likely
 // more than it serves (not measured here: the harness ceilings measure DRAM copies). Here blocks go in
 // clusters of two along n (ptx.cuh, "thread-block clusters"): both need the same A tile, so each
 // producer copies half of its rows (a box of BM / 2 rows) and multicasts it into both blocks' stage,
@@ -508,7 +518,7 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
     if (warpgroup == CONSUMERS) {  // the producer
         if (tid == CONSUMERS * 128) {
             fence_tensormap_acquire(maps);
-            fence_tensormap_acquire(maps + 16);
+            fence_tensormap_acquire(b_map(maps));
             int it = 0;  // K-tiles loaded so far
             for (int pair = first_pair; pair < pairs; pair += pair_step) {
                 for (int t = 0; t < k_tiles; ++t, ++it) {
@@ -518,7 +528,7 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
                     mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
                     tma_load_2d_multicast(stage + rank * A_SHARE, maps, t * BK, m0_of(pair) + int(rank) * (BM / CLUSTER),
                                           &full[s], (1u << CLUSTER) - 1);
-                    tma_load_2d(stage + A_BYTES, maps + 16, t * BK, n0_of(pair), &full[s]);
+                    tma_load_2d(stage + A_BYTES, b_map(maps), t * BK, n0_of(pair), &full[s]);
                 }
             }
         }

@@ -20,7 +20,7 @@
 //   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
 //   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_arrive / mbarrier_wait / fence_mbarrier_init
 //                              a shared-memory barrier that counts arrivals and bytes copied
-//   tma_load_2d                one box of a 2-D tensor, global -> shared, by the copy engine (TMA)
+//   tma_load_2d                one box of a 2-D tensor, global -> shared, by the Tensor Memory Accelerator (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
 // and, for thread-block clusters:
 //   cluster_ctarank / cluster_sync / tma_load_2d_multicast / mbarrier_arrive_remote_if
@@ -209,8 +209,8 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // reading A and B straight from shared memory, asynchronously: the instruction returns at once, the
 // tensor core works on, and the registers and tiles belong to it until a wgmma_wait_group says the
 // group holding it is done. Each of the four mma.sync-sized steps of the old design (load fragments
-// into registers, one 16 x 8 x 8 product per warp) is gone: no fragment loads, and 16 times the work
-// per instruction at N = 128.
+// into registers, one 16 x 8 x 8 product per warp) is gone: no fragment loads, and at N = 128 64 times
+// the work per instruction (16 times per warp of the four).
 //
 // The shared-memory tiles. For TF32 both operands must be "K-major": A as 64 rows of k, B as N rows
 // of k (B transposed), k contiguous; the PTX ISA allows transposed (MN-major) operands only for 16-bit
@@ -640,7 +640,7 @@ __device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned 
 #endif
 }
 
-// Make the initialised mbarriers visible to the copy engine (then a __syncthreads for the threads).
+// Make the initialised mbarriers visible to the TMA unit (then a __syncthreads for the threads).
 __device__ __forceinline__ void fence_mbarrier_init()
 {
 #ifndef CNN_GPU_EMULATE
@@ -693,7 +693,7 @@ __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned 
 #endif
 }
 
-// Before the first copy by a tensor map in global memory: the copy engine reads maps through a
+// Before the first copy by a tensor map in global memory: the TMA unit reads maps through a
 // proxy of its own, which may hold an older map from the same address (the host writes each launch's
 // maps into memory an earlier launch's may have used). System scope: the writer is the host (a copy
 // from host memory), the scope the CUDA Programming Guide gives for a map written so.

@@ -76,7 +76,7 @@ def dense_backward_weights(x, dy):
     return x.T @ dy, dy.sum(axis=0)
 
 
-# --- the kernels of kernels/gemm_simt.cu and kernels/gemm_tensorcore.cu ---------------------------
+# --- the ladder's kernels: kernels/gemm_simt.cu, gemm_tensorcore.cu, gemm_wgmma.cu, gemm_small.cu ---
 # ``gemm`` computes relu?(alpha * op(a) @ op(b) + beta * c + bias) in float32 with one of the ladder's
 # kernels, the same function as ``gemm_reference`` above. Each kernel is a template on the transposes,
 # declared here once per instance; the 16-byte-load rungs decide their load width themselves
@@ -236,7 +236,8 @@ _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_WS = "gemm_tf32_wgmma_warp_specialized<%s, {tiling}>"
 _WGMMA_MC = "gemm_tf32_wgmma_multicast<%s, {tiling}>"
-# The ladder, in order (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu say what each one adds).
+# The ladder, in order (the head comments of kernels/gemm_*.cu say what each one adds; split-K's two
+# policies and rung 11 join it further down).
 GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_naive", _SIMT, "gemm_naive<{ta}, {tb}>", (32, 32), (32, 32), m_on_x=True),
     GemmVariant("gemm_coalesced", _SIMT, "gemm_coalesced<{ta}, {tb}>", (32, 32), (32, 32)),
