@@ -94,11 +94,11 @@ def time_ms(run, repeats: int = REPEATS) -> float:
     try:
         with stream:
             graph = _captured(stream, run, GRAPH_CALLS)
-    except Exception:  # noqa: BLE001 (whatever the capture refused, the call-by-call timing still works)
+            graph.launch()  # untimed: the graph's upload
+            return _event_median_ms(graph.launch, repeats) / GRAPH_CALLS
+    except Exception:  # noqa: BLE001 (whatever the graph refused, call by call still times it; a fault
+        # in the kernels themselves fails those calls too, and says so)
         return launch_time_ms(run, repeats)
-    with stream:
-        graph.launch()  # untimed: the graph's upload
-        return _event_median_ms(graph.launch, repeats) / GRAPH_CALLS
 
 
 def _captured(stream, run, calls):

@@ -141,3 +141,15 @@ def test_a_candidate_whose_calls_cannot_be_captured_is_timed_call_by_call(monkey
     monkeypatch.setitem(sys.modules, "cupy", fake)
     assert autotune.time_ms(fake.call) == pytest.approx(0.034)
     assert fake.recording is None and fake.ended == 1, "the broken capture must be ended"
+
+
+def test_a_graph_whose_replay_fails_falls_back_to_call_by_call_timing(monkeypatch):
+    fake = FakeCupy(cost=0.004, host=0.030)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    end_capture = fake.cuda.Stream.end_capture
+
+    def unlaunchable(self):
+        end_capture(self)
+        return types.SimpleNamespace(launch=lambda: (_ for _ in ()).throw(RuntimeError("cannot launch")))
+    monkeypatch.setattr(fake.cuda.Stream, "end_capture", unlaunchable)
+    assert autotune.time_ms(fake.call) == pytest.approx(0.034)
