@@ -37,18 +37,11 @@
 // FADDs would be 4 per mma.
 // Bottleneck (expected): shared-memory bandwidth: per k8-step a warp loads (WM / 16) * 4 + (WN / 8) * 2
 // words per lane (LDS.32, but LDS.128 for 3xTF32's A^T; no ldmatrix) for (WM / 16) * (WN / 8) mma
-// tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses. ptxas (sm_90,
-// default tilings): TF32 190-196 registers, 102-108 KB of dynamic shared memory (two 128-thread
-// blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread block per SM),
-// 102-108 KB; no spills, on sm_80 too.
-// Copies: TF32 uses copy_tile_async (gemm_common.cuh), a K-tile's 16 copies per thread 118-122
-// instructions of the main loop's 656-659 (SASS, nvcc 13.0, sm_90; before, 686-720 of 1226-1260).
-// 3xTF32 keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE = SPLIT): with copy_tile_async's
-// state kept across K-tiles one of its 255-register instances spilled, a different one for each
-// form tried; its copies take 364-384 of 1607-1628 instructions per K-tile.
+// tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
-// guarded stores, TF32's a lane's two neighbouring outputs as one 8-byte store where both are inside C
-// (store_output_pair; before, one float at a time: the figures below).
+// guarded stores. TF32 stores a lane's two neighbouring outputs as one 8-byte store where both lie
+// inside C (store_output_pair; one float at a time when the figures below were measured); 3xTF32
+// still stores floats (see the kernel's end).
 // Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
 // ladder; gemm_sweep.json, the tilings):
 //   gemm_tf32_mma 99.4 TFLOP/s, 26% of cuBLAS TF32 (386.1). The sweep ran its 6 tilings all within
@@ -63,6 +56,15 @@
 //   no longer spills. A.B compiles to the code timed; A^T.B's is unmeasured on a GPU, and the
 //   ladder's 36.6 is not yet remeasured with the new default (cnn_gpu/ops/gemm.py, TF32X3_TILING).
 //   At 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
+// Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
+//   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
+//   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread
+//   block per SM), 102-108 KB; no spills, on sm_80 too.
+//   Copies: TF32 uses copy_tile_async (gemm_common.cuh), a K-tile's 16 copies per thread 118-122
+//   instructions of the main loop's 656-659 (SASS, sm_90; before, 686-720 of 1226-1260). 3xTF32
+//   keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE = SPLIT): with copy_tile_async's state
+//   kept across K-tiles one of its 255-register instances spilled, a different one for each form
+//   tried; its copies take 364-384 of 1607-1628 instructions per K-tile.
 
 #include "gemm_common.cuh"
 
