@@ -167,13 +167,18 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // owns rows {tr*4 + i, 64 + tr*4 + i} and columns {tc*4 + j, 64 + tc*4 + j} (i, j < 4) rather than
 // 8 adjacent ones: the 8 threads of a quarter-warp then read 8 adjacent float4s of B, 128 bytes
 // with no bank conflict (kernel 5's were 32 bytes apart).
-// Bottleneck: no overlap of global loads and math: each k-step loads, waits at a barrier, computes.
+// Bottleneck: no overlap of global loads and math within a block: each K-tile loads, waits at a
+// barrier, computes. What hides the loads is a second block on the SM computing meanwhile, so the
+// registers must leave room for two: __launch_bounds__(256, 2) holds a thread to 128 (rung 5's
+// 110-122 fit two blocks unasked).
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
 // Measured (H200, gemm.json): 18.2 TFLOP/s at 4096^3 A.B, 36% of cuBLAS FP32: slower than kernel 5
-// (26.3), not faster. Why is not known yet (the transposing stores of a k-contiguous A into the
-// shared tile are one suspect); benchmarks/gemm_counters.py's stall reasons would say.
+// (26.3), not faster. That ran without the second bound: ptxas gave A.B 139 registers, one block
+// per SM, the likely cause (not measured; benchmarks/gemm_counters.py's occupancy column would
+// show it). Now 123-128 registers, two blocks per SM, the K-tile's k loop unrolled by 4 so as not to
+// spill: unmeasured.
 template <bool TRANS_A, bool TRANS_B>
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(256, 2)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
@@ -191,7 +196,9 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
         load_tile_vectorized<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, tid, wide);
         load_tile_vectorized<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, tid, wide);
         __syncthreads();
-#pragma unroll
+        // Unrolled by 4, not 8: fully unrolled, A.B took 139 registers (one block per SM), and within
+        // __launch_bounds__(256, 2)'s 128 it spilled.
+#pragma unroll 4
         for (int k = 0; k < BK; ++k) {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
