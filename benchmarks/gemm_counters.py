@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -57,19 +58,24 @@ MARKER_SOURCE = f'extern "C" __global__ void {MARKER}() {{}}'
 # Where ncu may be when it is not on the PATH.
 NCU_PLACES = ("/opt/nvidia/nsight-compute/*/ncu", "/usr/local/cuda/bin/ncu")
 AUTOTUNED = "autotuned"
+# Seconds before its group's limit that the target stops profiling, for ncu to write its page.
+GRACE_S = 20
 
-# The counters the table shows, by ncu's raw metric names.
+# The counters the table shows, by ncu's raw metric names (the first one present, where versions
+# of ncu name a counter differently).
 DURATION = "gpu__time_duration.sum"
-COLUMNS = {"SM %": "sm__throughput.avg.pct_of_peak_sustained_elapsed",
-           "memory %": "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",
-           "L2 %": "lts__throughput.avg.pct_of_peak_sustained_elapsed",
-           "DRAM %": "dram__throughput.avg.pct_of_peak_sustained_elapsed",
-           "occupancy %": "sm__warps_active.avg.pct_of_peak_sustained_active",
-           "registers": "launch__registers_per_thread"}
+COLUMNS = {"SM %": ("sm__throughput.avg.pct_of_peak_sustained_elapsed",),
+           "memory %": ("gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",),
+           "L2 %": ("lts__throughput.avg.pct_of_peak_sustained_elapsed",),
+           "DRAM %": ("gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed",
+                      "dram__throughput.avg.pct_of_peak_sustained_elapsed"),
+           "occupancy %": ("sm__warps_active.avg.pct_of_peak_sustained_active",),
+           "registers": ("launch__registers_per_thread",)}
 # The tensor pipe's busy fraction (Hopper names more than one tensor pipe: the most used one), and
-# the stall reasons: warps stalled per issued instruction, by reason.
+# the stall reasons: warps stalled per issued instruction, by reason ("selected" is the warp that
+# issued, about 1 always: no stall).
 TENSOR_PIPE = re.compile(r"^sm__pipe_tensor\w*\.avg\.pct_of_peak_sustained_active$")
-STALL = re.compile(r"^smsp__average_warps?_issue_stalled_(\w+?)_per_issue_active\.ratio$")
+STALL = re.compile(r"^smsp__average_warps?_issue_stalled_(?!selected_)(\w+?)_per_issue_active\.ratio$")
 TOP_STALLS = 3
 
 
@@ -90,9 +96,11 @@ def cases(group, dry_run, kernels):
     return listed
 
 
-def run_target(group, dry_run, kernels, cases_file):
+def run_target(group, dry_run, kernels, cases_file, stop_at=None):
     """What ncu profiles: the group's cases, each once to warm up, then each once between the profiler's
-    start and stop, a marker before each; ``cases_file`` receives the cases in that order."""
+    start and stop, a marker before each, until the clock passes ``stop_at`` (seconds since the
+    epoch), so that ncu has time to write what it read; ``cases_file`` receives the cases profiled,
+    in order. A case whose warm-up fails is left out, saying why, and the others go on."""
     from cnn_gpu.cuda.kernel import backend_xp, current_device
     from cnn_gpu.ops.gemm import choose_variant, gemm
 
@@ -108,31 +116,49 @@ def run_target(group, dry_run, kernels, cases_file):
             operands[key] = {name: xp.asarray(rng.uniform(-1, 1, shape).astype(np.float32))
                              for name, shape in shapes.items()}
         a, b, out = operands[key][name_a], operands[key][name_b], xp.empty((m, n), dtype=np.float32)
-        if runner in baselines:
-            variant, run = runner, functools.partial(baselines[runner][1], a, b, trans_a, trans_b, out)
-        else:
-            variant = runner if runner != AUTOTUNED else choose_variant(
-                None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
-            run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant, out=out,
-                                    backend=backend)
-        run()  # warm-up: compiles, builds the plan, creates cuBLAS's handle
+        try:
+            if runner in baselines:
+                variant, run = runner, functools.partial(baselines[runner][1], a, b, trans_a, trans_b, out)
+            else:
+                variant = runner if runner != AUTOTUNED else choose_variant(
+                    None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
+                run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant, out=out,
+                                        backend=backend)
+            run()  # warm-up: compiles, builds the plan, creates cuBLAS's handle
+        except Exception as error:  # noqa: BLE001 (one rung's failure must not cost the others theirs)
+            print(f"gemm_counters: {case} {runner}: left out: {type(error).__name__}: {error}", flush=True)
+            continue
         runs.append(run)
         listed.append({"case": case, "runner": runner, "variant": variant, "m": m, "n": n, "k": k,
                        "trans_a": trans_a, "trans_b": trans_b})
-    if dry_run:
-        for run in runs:
-            run()
-    else:
+    profiled = profile_runs(xp, runs, dry_run, stop_at)
+    if profiled < len(runs):
+        print(f"gemm_counters: {group}: {len(runs) - profiled} cases not profiled: out of time", flush=True)
+    Path(cases_file).write_text(json.dumps(listed[:profiled], indent=1) + "\n")
+
+
+def profile_runs(xp, runs, dry_run, stop_at):
+    """Each of ``runs`` once, in order, until the clock passes ``stop_at``; returns how many ran. On a
+    GPU, between the profiler's start and stop, a marker on n blocks before the n-th; on a dry run,
+    just the runs."""
+    if not dry_run:
         marker = xp.RawKernel(MARKER_SOURCE, MARKER)
         marker((1,), (1,), ())  # compiled outside the profiled span
         xp.cuda.Device().synchronize()
         xp.cuda.runtime.profilerStart()
-        for number, run in enumerate(runs, start=1):
+    done = 0
+    for number, run in enumerate(runs, start=1):
+        if stop_at is not None and time.time() > stop_at:
+            break
+        if not dry_run:
             marker((number,), (1,), ())
-            run()
-        xp.cuda.Device().synchronize()
+        run()
+        if not dry_run:
+            xp.cuda.Device().synchronize()  # ncu replays each kernel at its launch: the time goes here
+        done = number
+    if not dry_run:
         xp.cuda.runtime.profilerStop()
-    Path(cases_file).write_text(json.dumps(listed, indent=1) + "\n")
+    return done
 
 
 # --- ncu's output -------------------------------------------------------------------------------
@@ -214,38 +240,52 @@ def ncu_command(ncu, csv_path, target):
             "--print-units", "base", "--log-file", str(csv_path), *sections, *target]
 
 
-def profile_group(ncu, group, kernels, timeout_s, folder):
-    """One ncu run over ``group``'s cases: ``(cases with their launches, error or None)``."""
+@dataclass
+class GroupRun:
+    """What one ncu run over a group left: its cases with their launches, each column's unit, why it
+    fell short (None if it did not), and whether it was interrupted (the rest should not start)."""
+    cases: list
+    units: dict
+    error: str | None = None
+    interrupted: bool = False
+
+
+def profile_group(ncu, group, kernels, timeout_s, folder) -> GroupRun:
+    """One ncu run over ``group``'s cases. The target stops profiling GRACE_S before ``timeout_s``, so
+    that ncu can write what it read (it writes the page when the target exits); at ``timeout_s`` ncu
+    and the target are killed, and what ncu had written is all there is."""
     csv_path, cases_file = folder / f"{group}.csv", folder / f"{group}_cases.json"
+    stop_at = time.time() + max(timeout_s - GRACE_S, timeout_s / 2)
     target = [sys.executable, "-m", "benchmarks.gemm_counters", "--target", group, "--cases-file", str(cases_file),
-              "--kernels", ",".join(kernels)]
+              "--stop-at", f"{stop_at:.1f}", "--kernels", ",".join(kernels)]
     command = ncu_command(ncu, csv_path, target)
     print(f"gemm_counters: {group}: {' '.join(command)}", flush=True)
     # A session of its own, so that on a timeout ncu and the target it started are stopped together.
     # What they print goes to a file: the page, should this ncu print it there and not to the log.
     printed = folder / f"{group}.out"
+    run = GroupRun([], {})
     with printed.open("w") as out:
         process = subprocess.Popen(command, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
-        error = None
         try:
             status = process.wait(timeout=timeout_s)
             if status != 0:
-                error = f"ncu exited with status {status}"
+                run.error = f"ncu exited with status {status}"
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            error = f"stopped after {timeout_s:.0f} s" if isinstance(stop, subprocess.TimeoutExpired) else "interrupted"
+            run.interrupted = isinstance(stop, KeyboardInterrupt)
+            run.error = "interrupted" if run.interrupted else f"stopped after {timeout_s:.0f} s"
     text = csv_path.read_text(errors="replace") if csv_path.exists() else ""
-    rows, units = parse_raw_csv(text)
+    rows, run.units = parse_raw_csv(text)
     if not rows:
         text = printed.read_text(errors="replace")
-        rows, units = parse_raw_csv(text)
+        rows, run.units = parse_raw_csv(text)
     listed = json.loads(cases_file.read_text()) if cases_file.exists() else []
     launches = launches_by_case(rows, len(listed))
-    profiled = [{**case, "launches": launches[number]} for number, case in enumerate(listed, start=1)]
+    run.cases = [{**case, "launches": launches[number]} for number, case in enumerate(listed, start=1)]
     if not rows:
-        error = f"{error or 'ncu wrote no kernel rows'}; its log ends: {text[-2000:]!r}"
-    return profiled, units, error
+        run.error = f"{run.error or 'ncu wrote no kernel rows'}; its output ends: {text[-2000:]!r}"
+    return run
 
 
 def ncu_version(ncu):
@@ -257,20 +297,28 @@ def ncu_version(ncu):
 
 # --- the table --------------------------------------------------------------------------------------
 def summary(case):
-    """A case's table row: its kernels' total time, and the counters of its longest kernel."""
+    """A case's table row: its kernels' total time, and the counters of its longest kernel. Counters
+    ncu did not give as numbers ("n/a", empty) are left out."""
     launches = case["launches"]
     if not launches:
         return None
-    longest = max(launches, key=lambda launch: launch["counters"].get(DURATION, 0))
-    counters = longest["counters"]
+    numbers = [{column: value for column, value in launch["counters"].items() if _is_number(value)}
+               for launch in launches]
+    longest = max(range(len(launches)), key=lambda i: numbers[i].get(DURATION, 0))
+    counters = numbers[longest]
     tensor = [value for column, value in counters.items() if TENSOR_PIPE.match(column)]
     stalls = sorted(((value, STALL.match(column).group(1)) for column, value in counters.items()
-                     if STALL.match(column) and isinstance(value, (int, float))), reverse=True)
-    return {"us": sum(launch["counters"].get(DURATION, 0) for launch in launches) / 1e3,
-            "kernels": len(launches), "longest": longest["kernel"],
-            **{label: counters.get(column) for label, column in COLUMNS.items()},
+                     if STALL.match(column)), reverse=True)
+    return {"us": sum(n.get(DURATION, 0) for n in numbers) / 1e3,
+            "kernels": len(launches), "longest": launches[longest]["kernel"],
+            **{label: next((counters[c] for c in columns if c in counters), None)
+               for label, columns in COLUMNS.items()},
             "tensor %": max(tensor) if tensor else None,
             "stalls": ", ".join(f"{reason} {value:.1f}" for value, reason in stalls[:TOP_STALLS])}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def table(document):
@@ -297,17 +345,18 @@ def main(argv=None) -> int:
     parser = harness.argument_parser(__doc__)
     parser.add_argument("--kernels", type=gemm_benchmark.rung_names, default=None,
                         help="the rungs to profile (comma-separated; the cuBLAS baselines always are)")
-    parser.add_argument("--limit-s", type=float, default=150.0, help="wall-clock limit for both ncu runs")
+    parser.add_argument("--limit-s", type=positive_seconds, default=150.0, help="wall-clock limit for both ncu runs")
     parser.add_argument("--table", type=Path, help="print the table of a gemm_counters.json and exit")
     parser.add_argument("--target", choices=GROUPS, help=argparse.SUPPRESS)  # the process ncu profiles
     parser.add_argument("--cases-file", help=argparse.SUPPRESS)
+    parser.add_argument("--stop-at", type=float, help=argparse.SUPPRESS)  # the target's profiling deadline
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(args.table.read_text())))
         return 0
     kernels = runnable(args.kernels, args.dry_run)
     if args.target:
-        run_target(args.target, args.dry_run, kernels, args.cases_file)
+        run_target(args.target, args.dry_run, kernels, args.cases_file, args.stop_at)
         return 0
     if args.dry_run:  # the targets alone, on the emulator: every case runs, nothing is profiled
         with tempfile.TemporaryDirectory() as folder:
@@ -329,13 +378,18 @@ def main(argv=None) -> int:
         for index, group in enumerate(GROUPS):
             # The first group gets half of what is left, the last all of it.
             timeout_s = (deadline - time.monotonic()) / (len(GROUPS) - index)
-            profiled, units, error = profile_group(ncu, group, kernels, timeout_s, Path(folder))
-            document["cases"] += profiled
-            document["units"].update(units)
-            if error:
-                document["errors"][group] = error
-                print(f"gemm_counters: {group}: {error}", flush=True)
-            if error == "interrupted":
+            run = profile_group(ncu, group, kernels, timeout_s, Path(folder))
+            document["cases"] += run.cases
+            document["units"].update(run.units)
+            if run.error:
+                document["errors"][group] = run.error
+                print(f"gemm_counters: {group}: {run.error}", flush=True)
+            if run.interrupted:
+                break
+            if not any(case["launches"] for case in run.cases) and not (run.error or "").startswith("stopped"):
+                # Not a matter of time: the profiler could read nothing (on some machines ncu cannot
+                # reach the counters), and the next group would fare no better.
+                print(f"gemm_counters: {group}: no kernel profiled; not trying the next group", flush=True)
                 break
     path = args.out / "gemm_counters.json"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -343,6 +397,13 @@ def main(argv=None) -> int:
     print(f"wrote {path}")
     print(table(document))
     return 1 if document["errors"] else 0
+
+
+def positive_seconds(text):
+    seconds = float(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return seconds
 
 
 def runnable(kernels, dry_run):

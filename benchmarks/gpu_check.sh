@@ -30,6 +30,7 @@ RUNG_LIMIT_S=90     # one unproven rung's tests; the first compiles gemm_wgmma.c
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
 COUNTERS_LIMIT_S=150  # Nsight Compute's counters (benchmarks/gemm_counters.py), last: what time is left
+COUNTERS_MIN_S=60     # ... unless that is less than this
 MAX_JSON_FILES=4    # with the log, the two summaries and the GEMM sizes plot, at most 8 files come back from $OUT
 deadline=$((SECONDS + BUDGET_S))
 failures=()
@@ -102,8 +103,13 @@ main() {
     # the Dense products (the script stops ncu at --limit-s, inside this step's limit, and keeps what
     # it read).
     local counters_s=$(( (deadline - SECONDS < COUNTERS_LIMIT_S ? deadline - SECONDS : COUNTERS_LIMIT_S) - 15 ))
-    run "benchmarks.gemm_counters" "$COUNTERS_LIMIT_S" "$PYTHON" -m benchmarks.gemm_counters --out "$OUT" $DRY_RUN \
-        --limit-s "$counters_s" "${gemm_kernels[@]}"
+    if [ "$counters_s" -lt "$COUNTERS_MIN_S" ]; then
+        echo "=== benchmarks.gemm_counters: skipped, ${counters_s}s would profile next to nothing"
+        failures+=("benchmarks.gemm_counters (not run)")
+    else
+        run "benchmarks.gemm_counters" "$COUNTERS_LIMIT_S" "$PYTHON" -m benchmarks.gemm_counters --out "$OUT" \
+            $DRY_RUN --limit-s "$counters_s" "${gemm_kernels[@]}"
+    fi
 
     json=("$OUT"/*.json)
     table="no benchmark wrote a result" goals=""

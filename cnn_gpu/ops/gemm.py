@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune, tensor_map
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, current_device, resolve_backend
+from cnn_gpu.cuda.kernel import (MAX_GRID, Array, Kernel, Scalar, backend_xp, check_launch, current_device,
+                                 resolve_backend)
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 from cnn_gpu.ops.transpose import transpose
 
@@ -491,9 +492,17 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    candidates = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
-    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in candidates})
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k)})
     return _TUNED[known]
+
+
+def autotune_candidates(m, n, k):
+    """The rungs the autotuner times for an M x N x K product: AUTOTUNE_CANDIDATES, and the small
+    products' ones up to SMALL_PRODUCT_MACS; each only if its grid fits CUDA's limits (the one-thread-
+    or-warp-per-output rungs put a dimension of C on grid y, at most 65535 blocks)."""
+    names = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
+    return [name for name in names
+            if all(blocks <= limit for blocks, limit in zip(GEMM_VARIANTS[name].grid(m, n), MAX_GRID))]
 
 
 # The autotuner's answers in this process, by (m, n, k, trans_a, trans_b, device index): asked at

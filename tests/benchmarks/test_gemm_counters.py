@@ -169,3 +169,56 @@ def test_the_dry_run_runs_every_case_on_the_emulator(capsys):
     assert gemm_counters.main(["--dry-run", "--kernels", KERNELS]) == 0
     out = capsys.readouterr().out
     assert "square: 3 cases ran on the emulator" in out and "dense: 6 cases ran" in out
+
+
+def test_the_table_reads_only_numbers_and_no_selected_stall():
+    counters = {"gpu__time_duration.sum": 4000, "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": 61.0,
+                "sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active": "n/a",
+                "smsp__average_warps_issue_stalled_selected_per_issue_active.ratio": 1.0,
+                "smsp__average_warps_issue_stalled_wait_per_issue_active.ratio": 0.5,
+                "smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio": ""}
+    case = {"launches": [{"kernel": "gemm_naive", "counters": counters},
+                         {"kernel": "transpose_smem_tiled", "counters": {"gpu__time_duration.sum": "n/a"}}]}
+    row = gemm_counters.summary(case)
+    assert row["us"] == 4.0 and row["longest"] == "gemm_naive" and row["DRAM %"] == 61.0
+    assert row["tensor %"] is None and row["stalls"] == "wait 0.5"
+
+
+def test_a_target_out_of_time_lists_only_the_cases_it_profiled(tmp_path, capsys):
+    cases_file = tmp_path / "cases.json"
+    gemm_counters.run_target("dense", True, [], cases_file, stop_at=0.0)
+    assert json.loads(cases_file.read_text()) == []
+    assert "6 cases not profiled: out of time" in capsys.readouterr().out
+
+
+def test_a_case_whose_warm_up_fails_is_left_out_and_the_rest_profiled(tmp_path, capsys, monkeypatch):
+    from cnn_gpu.ops import gemm as gemm_ops
+    real = gemm_ops.gemm
+
+    def gemm(*args, variant=None, **kwargs):
+        if variant == "gemm_split_k":
+            raise RuntimeError("a planted fault")
+        return real(*args, variant=variant, **kwargs)
+    monkeypatch.setattr(gemm_ops, "gemm", gemm)
+    cases_file = tmp_path / "cases.json"
+    gemm_counters.run_target("square", True, KERNELS.split(","), cases_file)
+    assert [case["runner"] for case in json.loads(cases_file.read_text())] == ["numpy_matmul", "gemm_smem_tiled"]
+    assert "square40 gemm_split_k: left out: RuntimeError: a planted fault" in capsys.readouterr().out
+
+
+def test_an_interrupted_group_or_one_that_read_nothing_ends_the_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(gemm_counters, "find_ncu", lambda: "ncu")
+    monkeypatch.setattr(gemm_counters, "ncu_version", lambda ncu: "fake")
+    monkeypatch.setattr(gemm_counters.harness, "environment", lambda backend: {"device": "none"})
+    for run in (gemm_counters.GroupRun([], {}, "interrupted", interrupted=True),
+                gemm_counters.GroupRun([], {}, "ncu exited with status 1; its output ends: 'LibraryNotLoaded'")):
+        tried = []
+        monkeypatch.setattr(gemm_counters, "profile_group", lambda ncu, group, *args, run=run: tried.append(group) or run)
+        assert gemm_counters.main(["--out", str(tmp_path), "--kernels", KERNELS]) == 1
+        assert tried == ["square"]
+
+
+def test_the_limit_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        gemm_counters.main(["--limit-s", "-2"])
+    assert "must be a positive number of seconds" in capsys.readouterr().err

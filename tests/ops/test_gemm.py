@@ -331,6 +331,18 @@ def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
     gemm_ops.autotune.forget()
 
 
+def test_a_candidate_whose_grid_would_pass_cudas_limits_is_not_timed():
+    # A Dense dx of 600,000 features, 10 units, batch 2: small, but 75,000 blocks of 8 outputs along y
+    # for rung 11 (the others put at most a 32nd of it there). Timing it would fail the launch.
+    wide = gemm_ops.autotune_candidates(2, 600_000, 10)
+    assert "gemm_warp_per_output" not in wide
+    assert {"gemm_naive", "gemm_coalesced", "gemm_split_k"} <= set(wide)
+    for name in wide:
+        assert all(b <= limit for b, limit in zip(GEMM_VARIANTS[name].grid(2, 600_000), gemm_ops.MAX_GRID))
+    assert set(gemm_ops.autotune_candidates(32, 10, 64)) == set(gemm_ops.AUTOTUNE_CANDIDATES +
+                                                                gemm_ops.SMALL_PRODUCT_CANDIDATES)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_kernel_backends_dense_runs_forward_and_both_backward_products(rng, kernel_backend, dtype):
     from cnn_gpu.backend.kernel_backend import KernelBackend
