@@ -7,8 +7,9 @@ peak, achieved occupancy, registers, each pipe's use (the tensor pipe's among th
 warps stall. A kernel's head comment calls its bottleneck "expected" until a file of these says
 which it is.
 
-Cases, in two groups, one ncu run each (a run cut short keeps the first group):
-  square  the 4096^3 A.B product: cuBLAS FP32 and TF32, and every rung but the two slowest;
+Cases, in two groups, one ncu run each, half of ``--limit-s`` for the first:
+  square  the 4096^3 A.B product: cuBLAS FP32 and TF32, and every rung but those benchmarks/gemm.py
+          skips at large sizes (SLOW_VARIANTS);
   dense   the seed model's 18 Dense products (benchmarks/gemm.py): cuBLAS FP32, and the rung that
           gemm()'s autotuner chooses.
 Each case runs once before profiling starts (compiling, autotuning, cuBLAS's handle), then once
@@ -16,8 +17,10 @@ between cudaProfilerStart and cudaProfilerStop (``--profile-from-start off``). B
 case the target launches an empty kernel, counters_case_marker, on as many blocks as the case's
 number: ncu lists kernels in launch order, so the rows from one marker to the next are that case's,
 however many kernels cuBLAS or a rung launches (split-K's two, a TMA rung's operand transposes).
-Clocks stay as the card has them (``--clock-control none``, METHOD.md); ncu flushes the caches before
-each replay, so even the small products are read from memory.
+The target stops profiling GRACE_S before its group's limit, so that ncu (which writes its page when
+the target exits) keeps the cases profiled by then; a case whose warm-up fails is left out alone.
+Clocks stay as the card has them (``--clock-control none``: measure the card as it is found); ncu
+flushes the caches before each replay, so even the small products are read from memory.
 
     python -m benchmarks.gemm_counters --out $OUT [--kernels NAME,...]   # a GPU machine with ncu
     python -m benchmarks.gemm_counters --table benchmarks/results/gemm_counters.json
