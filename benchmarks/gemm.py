@@ -11,8 +11,8 @@ The Dense products take microseconds of GPU time, less than the host spends to l
 is timed twice (``timing`` in each result, harness.TIMINGS): as replays of a CUDA graph of the
 calls, the time the kernels take, every rung; and launch by launch, the time a caller waits per
 call, cuBLAS and the autotuned call only (rungs_timed); each ``vs_cublas`` compares with cuBLAS
-timed the same way. CuPy refuses any cuBLAS call while a stream
-captures, so cuBLAS's graph holds the same products through ``torch.mm`` instead (PyTorch's views of
+timed the same way. CuPy refuses any cuBLAS call while a stream captures, so cuBLAS's graph holds
+the same products through ``torch.mm`` instead (PyTorch's views of
 the same arrays, transposed the same way, its TF32 flag off for cublas_fp32 and on for cublas_tf32),
 captured with PyTorch's graph API; such a result says ``graph_via: "torch.mm"``, and the run's
 PyTorch version is in its environment. Launch by launch, cuBLAS stays ``cupy.matmul``: that timing

@@ -2,8 +2,8 @@
 
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
 (into scratch outputs), times each one's kernels (replays of a CUDA graph of its calls, by CUDA
-events: time_ms), and keeps the fastest. The choice is cached in
-memory and on disk, as JSON in the cache folder (cnn_gpu.utils.files.cache_folder), written
+events: time_ms), and keeps the fastest. The choice is cached in memory and on disk, as JSON in
+the cache folder (cnn_gpu.utils.files.cache_folder), written
 atomically so that two processes never leave a torn file. Only the ``cuda`` backend times; op
 wrappers use a fixed default under the emulator, and a forced choice (an argument or an
 environment variable) skips all of this.
@@ -84,7 +84,8 @@ def time_ms(run, repeats: int = REPEATS) -> float:
     by CUDA events. Timed call by call, the GPU would wait for the host between calls: a small
     product's kernels take a few microseconds, less than gemm() spends on the host, so the host would
     decide, and a variant of two launches (split-K) would lose to one whose kernel is slower. Where
-    the capture fails, the calls are timed one by one (launch_time_ms), the host's time included.
+    the capture or a replay fails, the calls are timed one by one (launch_time_ms), the host's time
+    included.
     """
     import cupy
 
