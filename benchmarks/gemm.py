@@ -241,8 +241,9 @@ def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
         for product, timing in itertools.product(products, timings(prefix)):
             case, baselines = measure_baselines(session, sets, prefix, product, timing)
             if prefix.startswith("dense"):  # the goal's row before the rungs, which a fault would end
-                measure_rung(session, sets, case, product, None, AUTOTUNED, baselines,
-                             {"chosen": chosen_variant(session, sets[0], case, product)}, timing)
+                name_a, name_b = product[-1]
+                chosen = chosen_variant(session.backend, sets[0][name_a], sets[0][name_b], case["out"], product)
+                measure_rung(session, sets, case, product, None, AUTOTUNED, baselines, {"chosen": chosen}, timing)
             for name in rungs_timed(prefix, timing, kernels):
                 if name in SLOW_VARIANTS and max(product[1:4]) > NAIVE_MAX:
                     continue
@@ -253,12 +254,11 @@ def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
 AUTOTUNED = types.SimpleNamespace(name="autotuned", tf32=False)
 
 
-def chosen_variant(session, operands, case, product):
-    """The rung gemm() runs for ``product`` when given no variant: the autotuner's choice on a GPU
-    (timed now if not yet), the emulator's default on a dry run."""
-    _, m, n, k, trans_a, trans_b, (name_a, name_b) = product
-    return choose_variant(None, session.backend, current_device(session.backend), operands[name_a], operands[name_b],
-                          case["out"], trans_a, trans_b, m, n, k)
+def chosen_variant(backend, a, b, out, product):
+    """The rung gemm() runs for ``product`` (its operands ``a`` and ``b``, into ``out``) when given no
+    variant: the autotuner's choice on a GPU (timed now if not yet), the emulator's default on a dry run."""
+    _, m, n, k, trans_a, trans_b, _ = product
+    return choose_variant(None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
 
 
 def sweep_order(kernels=tuple(GEMM_VARIANTS)):

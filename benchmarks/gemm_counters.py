@@ -104,8 +104,8 @@ def run_target(group, dry_run, kernels, cases_file, stop_at=None):
     start and stop, a marker before each, until the clock passes ``stop_at`` (seconds since the
     epoch), so that ncu has time to write what it read; ``cases_file`` receives the cases profiled,
     in order. A case whose warm-up fails is left out, saying why, and the others go on."""
-    from cnn_gpu.cuda.kernel import backend_xp, current_device
-    from cnn_gpu.ops.gemm import choose_variant, gemm
+    from cnn_gpu.cuda.kernel import backend_xp
+    from cnn_gpu.ops.gemm import gemm
 
     backend = "emulate" if dry_run else "cuda"
     xp = backend_xp(backend)
@@ -123,8 +123,7 @@ def run_target(group, dry_run, kernels, cases_file, stop_at=None):
             if runner in baselines:
                 variant, run = runner, functools.partial(baselines[runner][1], a, b, trans_a, trans_b, out)
             else:
-                variant = runner if runner != AUTOTUNED else choose_variant(
-                    None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
+                variant = runner if runner != AUTOTUNED else gemm_benchmark.chosen_variant(backend, a, b, out, product)
                 run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant, out=out,
                                         backend=backend)
             run()  # warm-up: compiles, builds the plan, creates cuBLAS's handle
