@@ -269,12 +269,19 @@ def sweep_order(kernels=tuple(GEMM_VARIANTS)):
     return sorted((v for v in GEMM_SWEEP if v.name in kernels), key=lambda v: v.name not in unmeasured)
 
 
+def sweep_problem(dry_run):
+    """(label prefix, operand shapes, product) of the sweep: the square's A.B, not the transposed
+    products timed beside it."""
+    square = "square40" if dry_run else f"square{SWEEP_SQUARE}"
+    ((prefix, shapes, (product, *_)),) = [p for p in problems(dry_run) if p[0] == square]
+    return prefix, shapes, product
+
+
 def measure_sweep(session, kernels=tuple(GEMM_VARIANTS)):
     """The cuBLAS baselines, then every GEMM_SWEEP entry of the rungs ``kernels``, on the sweep's
     square (A.B). A tiling the device will not launch is reported and skipped, so that it does not
     cost the others their turn; returns those."""
-    square = session.pick(f"square{SWEEP_SQUARE}", "square40")
-    ((prefix, shapes, (product,)),) = [p for p in problems(session.dry_run) if p[0] == square]
+    prefix, shapes, product = sweep_problem(session.dry_run)
     sets = operand_sets(session, shapes)
     case, baselines = measure_baselines(session, sets, prefix, product)
     not_launched = []

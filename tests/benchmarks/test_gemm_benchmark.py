@@ -113,6 +113,16 @@ def test_the_full_run_covers_the_squares_and_every_dense_product_goal_cases_firs
     assert gemm_benchmark.SWEEP_SQUARE in gemm_benchmark.SQUARES  # the sweep's square is one of them
 
 
+def test_the_sweep_times_the_squares_a_b_alone_though_transposes_are_timed_beside_it():
+    # A GPU run's sweep square carries the transposed products too (the dry run's has one product),
+    # which once failed the sweep on the H100 before it timed anything.
+    n = gemm_benchmark.SWEEP_SQUARE
+    prefix, shapes, product = gemm_benchmark.sweep_problem(dry_run=False)
+    assert (prefix, shapes) == (f"square{n}", {"a": (n, n), "b": (n, n)})
+    assert product == ("", n, n, n, False, False, ("a", "b"))
+    assert gemm_benchmark.sweep_problem(dry_run=True)[2][1:4] == (40, 36, 20)
+
+
 def test_the_sweep_dry_run_measures_every_tiling_after_the_baseline(tmp_path):
     assert gemm_benchmark.main(["--sweep", "--dry-run", "--out", str(tmp_path), "--repeat", "1"]) == 0
     assert not (tmp_path / "gemm.json").exists()

@@ -591,9 +591,10 @@ def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, kernel_ba
     assert plan.geometry[0] == (gemm_ops.EMULATED_SM_COUNT, 1, 1)
 
 
-@pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized",
-                                     "gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast",
-                                     "gemm_tf32_wgmma_multicast_persistent"])
+TMA_RUNGS = [name for name, variant in GEMM_VARIANTS.items() if variant.tma]
+
+
+@pytest.mark.parametrize("variant", TMA_RUNGS)
 def test_the_tma_rungs_copy_by_tensor_maps_where_they_fit_and_hand_the_rest_to_rung_9(rng, monkeypatch, variant):
     from cnn_gpu.cuda import tensor_map
 
@@ -607,3 +608,30 @@ def test_the_tma_rungs_copy_by_tensor_maps_where_they_fit_and_hand_the_rest_to_r
     check_variant(rng, "emulate", variant, 36, 40, 33, True, False, epilogue=True)
     check_variant(rng, "emulate", variant, 36, 40, 0, False, True, epilogue=True)
     assert described == [[(136, 100), (264, 100)]]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", TMA_RUNGS)
+def test_the_tma_rungs_replay_in_a_cuda_graph_once_their_operands_were_seen(rng, variant):
+    # The capture may not copy from the host: the maps made at the first call must be reused (A.B^T,
+    # so that no transpose makes a new operand in between).
+    import cupy
+
+    m, n, k = 300, 200, 132
+    a, b = random_array(rng, (m, k)), random_array(rng, (n, k))
+    out = on_backend(poisoned((m, n)), "cuda")
+    operands = on_backend(a, "cuda"), on_backend(b, "cuda")
+    run = lambda: gemm(*operands, trans_b=True, variant=variant, out=out, backend="cuda")  # noqa: E731
+    run()
+    out.fill(np.nan)
+    cupy.cuda.Device().synchronize()
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            run()
+        finally:
+            graph = stream.end_capture()
+        graph.launch()
+        stream.synchronize()
+    assert_close(to_host(out), gemm_reference(a, b, False, True), 3e-3)

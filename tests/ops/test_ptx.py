@@ -274,3 +274,14 @@ def test_a_tensor_map_describes_only_whole_16_byte_rows_from_an_aligned_start():
     words = tensor_map.maps("emulate", [(matrix, 16)])
     assert words.dtype == np.uint64 and words.shape == (tensor_map.MAP_WORDS,)
     assert list(words[:7]) == [tensor_map.EMULATOR_MAGIC, matrix.ctypes.data, 12, 8, 12, 32, 16]
+
+
+def test_tensor_maps_are_made_once_for_the_same_operands_and_boxes():
+    # A map depends on the address, the shape and the box alone: the same operands get the same
+    # array back (nothing encoded or copied), anything else a new one.
+    a, b = np.zeros((8, 12), np.float32), np.zeros((8, 16), np.float32)
+    first = tensor_map.maps("emulate", [(a, 16), (b, 32)])
+    assert tensor_map.maps("emulate", [(a, 16), (b, 32)]) is first
+    assert not first.flags.writeable
+    for other in ([(a, 8), (b, 32)], [(b, 16), (a, 32)], [(a[:4], 16), (b, 32)]):
+        assert tensor_map.maps("emulate", other) is not first
