@@ -59,6 +59,33 @@ __device__ __forceinline__ bool output_pairs_fit(const float* c, int N)
     return N % 2 == 0 && reinterpret_cast<unsigned long long>(c) % 8 == 0;
 }
 
+// Whether store_output_quad may store its four outputs as one 16-byte float4: N a multiple of 4 and
+// C 16-byte aligned (as output_pairs_fit, for 16 bytes).
+__device__ __forceinline__ bool output_quads_fit(const float* c, int N)
+{
+    return N % 4 == 0 && reinterpret_cast<unsigned long long>(c) % 16 == 0;
+}
+
+// The epilogue of four adjacent outputs of a row, (m, n) to (m, n + 3) with n a multiple of 4, from
+// acc[0..3]: one 16-byte store when `quads` (output_quads_fit) and all four lie inside C, else
+// store_output's four.
+__device__ __forceinline__ void store_output_quad(float* __restrict__ c, const float* __restrict__ bias, int m,
+                                                  int n, int M, int N, const float* acc, float alpha, float beta,
+                                                  int flags, bool quads)
+{
+    if (quads && m < M && n + 3 < N) {
+        float4* out = reinterpret_cast<float4*>(c + (long long)m * N + n);
+        const float4 old = beta != 0.0f ? *out : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        *out = make_float4(epilogue(acc[0], old.x, bias, n + 0, alpha, beta, flags),
+                           epilogue(acc[1], old.y, bias, n + 1, alpha, beta, flags),
+                           epilogue(acc[2], old.z, bias, n + 2, alpha, beta, flags),
+                           epilogue(acc[3], old.w, bias, n + 3, alpha, beta, flags));
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) store_output(c, bias, m, n + j, M, N, acc[j], alpha, beta, flags);
+}
+
 // The epilogue of two adjacent outputs of a row, (m, n) and (m, n + 1) with n even, as the tensor
 // cores' fragments hold them (a lane's accumulators come in such pairs): one 8-byte store when
 // `pairs` (output_pairs_fit) and both lie inside C, else store_output's two. The 4 lanes of a warp

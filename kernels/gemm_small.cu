@@ -91,9 +91,8 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // `splits` loads in turn. Consecutive x read consecutive float4s: a warp reads 512 contiguous bytes
 // per slice. The GROUPS partial sums then meet in shared memory and thread (x, 0) adds them in
 // order of y: the summation order is fixed by the launch geometry, never by timing.
-// The epilogue stores a quad as one float4 (read C likewise when beta != 0) when N is a multiple
-// of 4 and C is 16-byte aligned, else element by element through store_output, skipping the
-// columns past N.
+// The epilogue stores a quad as one float4 (store_output_quad: read C likewise when beta != 0) when
+// N is a multiple of 4 and C is 16-byte aligned, else element by element, skipping the columns past N.
 // Bottleneck (expected): L2 latency and bandwidth, reading splits x M x N4 floats.
 // Measured: not on its own; gemm_split_k's figures above include it.
 template <int QUADS, int GROUPS>
@@ -123,19 +122,8 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
     }
 
     const int m = (int)(q / quads_per_row), n = (int)(q % quads_per_row) * 4;
-    if (N % 4 == 0 && reinterpret_cast<unsigned long long>(c) % 16 == 0) {
-        float4* out = reinterpret_cast<float4*>(c + (long long)m * N + n);
-        const float4 old = beta != 0.0f ? *out : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        *out = make_float4(epilogue(sum.x, old.x, bias, n + 0, alpha, beta, flags),
-                           epilogue(sum.y, old.y, bias, n + 1, alpha, beta, flags),
-                           epilogue(sum.z, old.z, bias, n + 2, alpha, beta, flags),
-                           epilogue(sum.w, old.w, bias, n + 3, alpha, beta, flags));
-    } else {
-        store_output(c, bias, m, n + 0, M, N, sum.x, alpha, beta, flags);
-        store_output(c, bias, m, n + 1, M, N, sum.y, alpha, beta, flags);
-        store_output(c, bias, m, n + 2, M, N, sum.z, alpha, beta, flags);
-        store_output(c, bias, m, n + 3, M, N, sum.w, alpha, beta, flags);
-    }
+    const float quad[4] = {sum.x, sum.y, sum.z, sum.w};
+    store_output_quad(c, bias, m, n, M, N, quad, alpha, beta, flags, output_quads_fit(c, N));
 }
 
 // ---- 11. gemm_warp_per_output -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import autotune, tensor_map
 from cnn_gpu.cuda.kernel import (MAX_GRID, Array, Kernel, Scalar, backend_xp, check_launch, current_device,
-                                 resolve_backend)
+                                 resolve_backend, runs_here)
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
 from cnn_gpu.ops.transpose import transpose
 
@@ -185,6 +185,15 @@ WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
+# Rung 7's kernel at the Dense products' sizes, where the default's 128 x 128 tiles leave most SMs idle
+# or run a second, mostly empty wave: on the H100 at 48bedcb (gemm.json, kernel times by graph) the
+# Dense 5408 -> 64 backward products (M x N = 32 to 512 x 5408, or 5408 x 64; K = 32 to 512) ran
+# 1.6-2.2x cuBLAS FP32's time, which chose 32 x 32 and 64 x 64 tiles of 2 and 4 warps there
+# (gemm_counters.json). Warps of 32 x 16 and 32 x 32 (4 x 4 and 4 x 8 outputs a lane), 3 stages of
+# BK = 16 (a K of 64 is 4 K-tiles). Autotuner candidates, not ladder rungs.
+SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=3, min_blocks=8)
+MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=3, min_blocks=4)
+
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
 
@@ -233,6 +242,7 @@ class GemmVariant:
 
 
 _SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
+_WARPTILED = "gemm_warptiled_double_buffered<{ta}, {tb}, {tiling}>"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_WS = "gemm_tf32_wgmma_warp_specialized<%s, {tiling}>"
@@ -246,8 +256,9 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_regblock_1d", _SIMT, "gemm_regblock_1d<{ta}, {tb}, 64, 64, 8, 8>", (512,), (64, 64)),
     GemmVariant("gemm_regblock_2d", _SIMT, "gemm_regblock_2d<{ta}, {tb}, 128, 128, 8, 8, 8>", (256,), (128, 128)),
     GemmVariant("gemm_vectorized", _SIMT, "gemm_vectorized<{ta}, {tb}>", (256,), (128, 128)),
-    GemmVariant("gemm_warptiled_double_buffered", _SIMT, "gemm_warptiled_double_buffered<{ta}, {tb}, {tiling}>",
-                tiling=SIMT_TILING),
+    GemmVariant("gemm_warptiled_double_buffered", _SIMT, _WARPTILED, tiling=SIMT_TILING),
+    GemmVariant("gemm_warptiled_small_tiles", _SIMT, _WARPTILED, tiling=SMALL_TILES),
+    GemmVariant("gemm_warptiled_medium_tiles", _SIMT, _WARPTILED, tiling=MEDIUM_TILES),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
@@ -264,10 +275,13 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_tf32_wgmma_multicast_persistent", _WGMMA, _WGMMA_MC % "true", tf32=True,
                 tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, persistent=True, cluster=2),
 ]}
-# What the autotuner times on a GPU: FP32-accurate rungs that can win, every product.
-# gemm_3xtf32_wgmma is not one until it has run on a Hopper GPU (the only kind it runs on).
+# What the autotuner times on a GPU: FP32-accurate rungs that can win, every product, where the
+# device runs them (gemm_3xtf32_wgmma: Hopper only). 3xTF32 counts as FP32: its error is FP32's
+# (tests/ops/test_gemm.py), and on the H100 at 48bedcb gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
+# cuBLAS FP32's rate and the Dense 5408 -> 64 backward products near cuBLAS FP32's time (gemm.json).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
-                       "gemm_warptiled_double_buffered", "gemm_3xtf32_mma", "gemm_split_k", "gemm_split_k_fine")
+                       "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
+                       "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
 # thread per output starts fastest where there is little to do. On the H200 at d395d83 (gemm.json,
 # kernel times by graph replay) one of them was the fastest FP32 rung in 9 of the seed model's 18
@@ -299,13 +313,11 @@ GEMM_KERNELS = {
 # compile check). Built for A.B only, and with -lineinfo (source lines for a profiler, at no cost in
 # speed), which also keeps them in a module of their own: the library's build never compiles them.
 _SWEEP_TILINGS = {
-    # The last: two blocks per SM (16 warps, where the default's 167 registers allow 8), at 128
-    # registers a thread; BK = 8 and 2 stages is the only such tiling whose A.B compiles without
-    # spilling (nvcc 13.0; its A.B^T spills, so it could not yet be the default).
+    # Two blocks per SM at 128 registers a thread (128x128x8_w64x32_s2_b2) left the sweep when the
+    # 16-byte epilogue made its A.B spill on sm_80 as its A.B^T already did: it could never be the default.
     "gemm_warptiled_double_buffered": [SIMT_TILING, Tiling(128, 128, 16, 64, 32, stages=2),
                                        Tiling(128, 128, 8, 64, 32, stages=3), Tiling(128, 128, 16, 64, 32, stages=3),
-                                       Tiling(128, 128, 32, 64, 32, stages=3),
-                                       Tiling(128, 128, 8, 64, 32, stages=2, min_blocks=2)],
+                                       Tiling(128, 128, 32, 64, 32, stages=3)],
     "gemm_tf32_mma": [TF32_TILING, Tiling(128, 128, 16, 64, 64, stages=4), Tiling(128, 256, 32, 64, 64, stages=3),
                       Tiling(128, 256, 16, 64, 64, stages=4), Tiling(256, 128, 32, 64, 64, stages=3),
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
@@ -492,17 +504,18 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k)})
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k, backend)})
     return _TUNED[known]
 
 
-def autotune_candidates(m, n, k):
-    """The rungs the autotuner times for an M x N x K product: AUTOTUNE_CANDIDATES, and the small
-    products' ones up to SMALL_PRODUCT_MACS; each only if its grid fits CUDA's limits (the one-thread-
-    or-warp-per-output rungs put a dimension of C on grid y, at most 65535 blocks)."""
+def autotune_candidates(m, n, k, backend="cuda"):
+    """The rungs the autotuner times for an M x N x K product on ``backend``: AUTOTUNE_CANDIDATES, and
+    the small products' ones up to SMALL_PRODUCT_MACS; each only if the device runs its file
+    (runs_here) and its grid fits CUDA's limits (the one-thread- or warp-per-output rungs put a
+    dimension of C on grid y, at most 65535 blocks)."""
     names = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
-    return [name for name in names
-            if all(blocks <= limit for blocks, limit in zip(GEMM_VARIANTS[name].grid(m, n), MAX_GRID))]
+    return [name for name in names if runs_here(GEMM_VARIANTS[name].file, backend)
+            and all(blocks <= limit for blocks, limit in zip(GEMM_VARIANTS[name].grid(m, n), MAX_GRID))]
 
 
 # The autotuner's answers in this process, by (m, n, k, trans_a, trans_b, device index): asked at

@@ -287,6 +287,7 @@ def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypa
     asked = []
     monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: asked.append(key) or "gemm_split_k")
     monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     gemm_ops.autotune.forget()
     a, b, out = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)
@@ -321,6 +322,7 @@ def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
     monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: timed.setdefault(
         key["m"], set(candidates)) and "gemm_split_k")
     monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     gemm_ops.autotune.forget()
     z = np.zeros((1, 1), np.float32)
@@ -331,15 +333,25 @@ def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
     gemm_ops.autotune.forget()
 
 
+def test_the_autotuner_times_only_the_rungs_the_device_runs(monkeypatch):
+    # gemm_wgmma.cu is built for sm_90a alone: on another GPU its rungs are no candidates.
+    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: file != "gemm_wgmma.cu")
+    elsewhere = gemm_ops.autotune_candidates(128, 5408, 64, "cuda")
+    assert "gemm_3xtf32_wgmma" in gemm_ops.AUTOTUNE_CANDIDATES and "gemm_3xtf32_wgmma" not in elsewhere
+    assert set(elsewhere) == {name for name in gemm_ops.AUTOTUNE_CANDIDATES if "wgmma" not in name}
+    # Every candidate is FP32-accurate: TF32 rungs are chosen only when asked for by name.
+    assert not any(GEMM_VARIANTS[name].tf32 for name in gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES)
+
+
 def test_a_candidate_whose_grid_would_pass_cudas_limits_is_not_timed():
     # A Dense dx of 600,000 features, 10 units, batch 2: small, but 75,000 blocks of 8 outputs along y
     # for rung 11 (the others put at most a 32nd of it there). Timing it would fail the launch.
-    wide = gemm_ops.autotune_candidates(2, 600_000, 10)
+    wide = gemm_ops.autotune_candidates(2, 600_000, 10, "emulate")
     assert "gemm_warp_per_output" not in wide
     assert {"gemm_naive", "gemm_coalesced", "gemm_split_k"} <= set(wide)
     for name in wide:
         assert all(b <= limit for b, limit in zip(GEMM_VARIANTS[name].grid(2, 600_000), gemm_ops.MAX_GRID))
-    assert set(gemm_ops.autotune_candidates(32, 10, 64)) == set(gemm_ops.AUTOTUNE_CANDIDATES +
+    assert set(gemm_ops.autotune_candidates(32, 10, 64, "emulate")) == set(gemm_ops.AUTOTUNE_CANDIDATES +
                                                                 gemm_ops.SMALL_PRODUCT_CANDIDATES)
 
 
