@@ -133,7 +133,8 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
 // range must end at K or span whole K-tiles.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 struct RegisterBlockedTile {
-    static constexpr int NTHREADS = (BM / TM) * (BN / TN);
+    static_assert(TN % 4 == 0, "a thread's columns go to split-K's workspace as whole float4s");
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / TM) * (BN / TN);
     static constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
     const int row0 = (threadIdx.x / (BN / TN)) * TM, col0 = (threadIdx.x % (BN / TN)) * TN;
     float acc[TM][TN] = {};
@@ -173,6 +174,25 @@ struct RegisterBlockedTile {
 #pragma unroll
             for (int j = 0; j < TN; ++j)
                 store_output(c, bias, m0 + row0 + i, n0 + col0 + j, M, N, acc[i][j], alpha, beta, flags);
+    }
+
+    // The raw sums into one slice of split-K's workspace (rows of N4 floats, N rounded up to 4): a
+    // float4 whose first column is inside C goes out whole (its columns past N hold the zeros the
+    // zero-filled B tile left there, which the reduce never stores), as one STG.128.
+    __device__ __forceinline__ void store_partials(float* __restrict__ slice, int m0, int n0, int M, int N,
+                                                   int N4) const
+    {
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            const int m = m0 + row0 + i;
+#pragma unroll
+            for (int j = 0; j < TN; j += 4) {
+                const int n = n0 + col0 + j;
+                if (m < M && n < N)
+                    *reinterpret_cast<float4*>(slice + (long long)m * N4 + n) =
+                        make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
+            }
+        }
     }
 };
 
@@ -364,3 +384,128 @@ __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compu
         compute(t % STAGES);
     }
 }
+
+// ---- the warp-tiled block tile of gemm_warptiled_double_buffered (rung 7, gemm_simt.cu, whose
+// comment explains the lane layout), which gemm_split_k_warptiled (gemm_small.cu) runs over one
+// slice of K. ---------------------------------------------------------------------------------------
+// The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
+// along that dimension and LANES lanes sharing it.
+template <bool K_CONTIGUOUS, int LANES>
+__device__ __forceinline__ int fragment_mn(int lane_x, int i)
+{
+    return K_CONTIGUOUS ? lane_x + LANES * i : (i / 4) * (LANES * 4) + lane_x * 4 + i % 4;
+}
+
+// A lane's COUNT values (a multiple of 4) at k and k + 1 from one operand's tile, whichever its layout.
+template <bool K_CONTIGUOUS, int STRIDE, int LANES, int COUNT>
+__device__ __forceinline__ void load_fragment(float (&f)[2][COUNT], const float* __restrict__ s, int warp_mn,
+                                              int lane_x, int k)
+{
+    if constexpr (K_CONTIGUOUS) {
+#pragma unroll
+        for (int i = 0; i < COUNT; ++i) {
+            const float2 v = *reinterpret_cast<const float2*>(&s[(warp_mn + fragment_mn<true, LANES>(lane_x, i)) * STRIDE + k]);
+            f[0][i] = v.x;
+            f[1][i] = v.y;
+        }
+    } else {
+#pragma unroll
+        for (int q = 0; q < 2; ++q)
+#pragma unroll
+            for (int h = 0; h < COUNT / 4; ++h) {
+                const float4 v = *reinterpret_cast<const float4*>(&s[(k + q) * STRIDE + warp_mn + fragment_mn<false, LANES>(lane_x, h * 4)]);
+                f[q][h * 4 + 0] = v.x; f[q][h * 4 + 1] = v.y; f[q][h * 4 + 2] = v.z; f[q][h * 4 + 3] = v.w;
+            }
+    }
+}
+
+// A block of (BM / WM) x (BN / WN) warps owns a BM x BN tile of C; the 8 x 4 lanes of a warp own
+// TM x TN outputs each of its WM x WN warp tile (8 x 8 for 64 x 32). accumulate() walks the K-tiles
+// from k_begin to k_end through STAGES cp.async buffers (pipelined_mainloop) in the launch's dynamic
+// shared memory, `smem`; like RegisterBlockedTile's, a range must end at K or span whole K-tiles.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES>
+struct WarpTiledTile {
+    static constexpr int LANES_M = 8, LANES_N = 4, TM = WM / LANES_M, TN = WN / LANES_N;
+    static_assert(WM % LANES_M == 0 && WN % LANES_N == 0 && TM % 4 == 0 && TN % 4 == 0,
+                  "a lane's rows and columns come in runs of 4 (one LDS.128 each where mn-contiguous)");
+    static_assert(BM % WM == 0 && BN % WN == 0 && BK % 4 == 0, "whole warp tiles; K-tiles of whole float4s");
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / WM) * (BN / WN) * 32;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 0, STAGES, NTHREADS>;
+    static constexpr bool A_K_CONTIGUOUS = Tiles::A_K_CONTIGUOUS, B_K_CONTIGUOUS = Tiles::B_K_CONTIGUOUS;
+
+    const Tiles tiles;
+    const int warp_m = (threadIdx.x / 32 / (BN / WN)) * WM, warp_n = (threadIdx.x / 32 % (BN / WN)) * WN;
+    const int lane_row = threadIdx.x % 32 % LANES_M, lane_col = threadIdx.x % 32 / LANES_M;
+    float acc[TM][TN] = {};
+
+    __device__ explicit WarpTiledTile(float* smem) : tiles{smem} {}
+
+    // The block tile's row of the lane's i-th rows, and column of its j-th column.
+    __device__ __forceinline__ int row(int i) const { return warp_m + fragment_mn<A_K_CONTIGUOUS, LANES_M>(lane_row, i); }
+    __device__ __forceinline__ int col(int j) const { return warp_n + fragment_mn<B_K_CONTIGUOUS, LANES_N>(lane_col, j); }
+
+    __device__ __forceinline__ void accumulate(const float* __restrict__ a, const float* __restrict__ b,
+                                               int m0, int n0, int M, int N, int K, int k_begin, int k_end)
+    {
+        const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
+        const int first = k_begin / BK;
+        auto load = [&](int stage, int t) { tiles.load(stage, first + t, a, b, m0, n0, M, N, K, threadIdx.x, wide); };
+        auto compute = [&](int stage) {
+            float a_frag[2][TM], b_frag[2][TN];
+#pragma unroll
+            for (int k = 0; k < BK; k += 2) {
+                load_fragment<A_K_CONTIGUOUS, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m, lane_row, k);
+                load_fragment<B_K_CONTIGUOUS, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n, lane_col, k);
+#pragma unroll
+                for (int q = 0; q < 2; ++q)
+#pragma unroll
+                    for (int i = 0; i < TM; ++i)
+#pragma unroll
+                        for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[q][i] * b_frag[q][j];
+            }
+        };
+        pipelined_mainloop<STAGES>((k_end - k_begin + BK - 1) / BK, load, compute);
+    }
+
+    // The tile through the epilogue into C (M x N), at block offset (m0, n0). Where B is
+    // mn-contiguous a lane's columns come in runs of 4 adjacent ones: each run goes out as one
+    // 16-byte store, and the 4 lanes sharing a row write 64 contiguous bytes. Else (A.B^T) its
+    // columns are LANES_N apart and go out one by one.
+    __device__ __forceinline__ void store(float* __restrict__ c, const float* __restrict__ bias, int m0, int n0,
+                                          int M, int N, float alpha, float beta, int flags) const
+    {
+        const bool quads = !B_K_CONTIGUOUS && output_quads_fit(c, N);
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+#pragma unroll
+            for (int j = 0; j < TN; j += B_K_CONTIGUOUS ? 1 : 4) {
+                if constexpr (B_K_CONTIGUOUS)
+                    store_output(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i][j], alpha, beta, flags);
+                else
+                    store_output_quad(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i] + j, alpha, beta, flags, quads);
+            }
+        }
+    }
+
+    // The raw sums into one slice of split-K's workspace (rows of N4 floats, N rounded up to 4):
+    // a run of 4 whose first column is inside C goes out whole (its columns past N hold the zeros
+    // the zero-filled B tile left there, which the reduce never stores).
+    __device__ __forceinline__ void store_partials(float* __restrict__ slice, int m0, int n0, int M, int N,
+                                                   int N4) const
+    {
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            const int m = m0 + row(i);
+#pragma unroll
+            for (int j = 0; j < TN; j += B_K_CONTIGUOUS ? 1 : 4) {
+                const int n = n0 + col(j);
+                if (m >= M || n >= N) continue;
+                if constexpr (B_K_CONTIGUOUS)
+                    slice[(long long)m * N4 + n] = acc[i][j];
+                else
+                    *reinterpret_cast<float4*>(slice + (long long)m * N4 + n) =
+                        make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
+            }
+        }
+    }
+};

@@ -258,95 +258,14 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // default 32.7), is the default now. The two changes came in one step, so the gain over kernel 6 is
 // not shared out between them.
 
-// The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
-// along that dimension and LANES lanes sharing it.
-template <bool K_CONTIGUOUS, int LANES>
-__device__ __forceinline__ int fragment_mn(int lane_x, int i)
-{
-    return K_CONTIGUOUS ? lane_x + LANES * i : (i / 4) * (LANES * 4) + lane_x * 4 + i % 4;
-}
-
-// A lane's COUNT values (a multiple of 4) at k and k + 1 from one operand's tile, whichever its layout.
-template <bool K_CONTIGUOUS, int STRIDE, int LANES, int COUNT>
-__device__ __forceinline__ void load_fragment(float (&f)[2][COUNT], const float* __restrict__ s, int warp_mn,
-                                              int lane_x, int k)
-{
-    if constexpr (K_CONTIGUOUS) {
-#pragma unroll
-        for (int i = 0; i < COUNT; ++i) {
-            const float2 v = *reinterpret_cast<const float2*>(&s[(warp_mn + fragment_mn<true, LANES>(lane_x, i)) * STRIDE + k]);
-            f[0][i] = v.x;
-            f[1][i] = v.y;
-        }
-    } else {
-#pragma unroll
-        for (int q = 0; q < 2; ++q)
-#pragma unroll
-            for (int h = 0; h < COUNT / 4; ++h) {
-                const float4 v = *reinterpret_cast<const float4*>(&s[(k + q) * STRIDE + warp_mn + fragment_mn<false, LANES>(lane_x, h * 4)]);
-                f[q][h * 4 + 0] = v.x; f[q][h * 4 + 1] = v.y; f[q][h * 4 + 2] = v.z; f[q][h * 4 + 3] = v.w;
-            }
-    }
-}
-
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_warptiled_double_buffered(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
-    // 8 x 4 lanes of TM x TN outputs each: the warp tile sets a lane's share (8 x 8 for 64 x 32).
-    constexpr int LANES_M = 8, LANES_N = 4, TM = WM / LANES_M, TN = WN / LANES_N;
-    static_assert(WM % LANES_M == 0 && WN % LANES_N == 0 && TM % 4 == 0 && TN % 4 == 0,
-                  "a lane's rows and columns come in runs of 4 (one LDS.128 each where mn-contiguous)");
-    static_assert(BM % WM == 0 && BN % WN == 0 && BK % 4 == 0, "whole warp tiles; K-tiles of whole float4s");
-    constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32;
-    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 0, STAGES, NTHREADS>;
     extern __shared__ float4 smem_vec4[];
-    const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
-
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
-    const int lane_row = lane % LANES_M, lane_col = lane / LANES_M;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
-    float acc[TM][TN] = {};
-
-    auto load = [&](int stage, int k_tile) { tiles.load(stage, k_tile, a, b, m0, n0, M, N, K, tid, wide); };
-    auto compute = [&](int stage) {
-        float a_frag[2][TM], b_frag[2][TN];
-#pragma unroll
-        for (int k = 0; k < BK; k += 2) {
-            load_fragment<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m,
-                                                                           lane_row, k);
-            load_fragment<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n,
-                                                                           lane_col, k);
-#pragma unroll
-            for (int q = 0; q < 2; ++q)
-#pragma unroll
-                for (int i = 0; i < TM; ++i)
-#pragma unroll
-                    for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[q][i] * b_frag[q][j];
-        }
-    };
-    pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
-
-    // Where B is mn-contiguous a lane's columns come in runs of 4 adjacent ones: each run goes out as
-    // one 16-byte store, and the 4 lanes sharing a row write 64 contiguous bytes. Else (A.B^T) its
-    // columns are LANES_N apart and go out one by one.
-    const bool quads = !Tiles::B_K_CONTIGUOUS && output_quads_fit(c, N);
-#pragma unroll
-    for (int i = 0; i < TM; ++i) {
-        const int m = m0 + warp_m + fragment_mn<Tiles::A_K_CONTIGUOUS, LANES_M>(lane_row, i);
-        if constexpr (Tiles::B_K_CONTIGUOUS) {
-#pragma unroll
-            for (int j = 0; j < TN; ++j)
-                store_output(c, bias, m, n0 + warp_n + fragment_mn<true, LANES_N>(lane_col, j), M, N, acc[i][j],
-                             alpha, beta, flags);
-        } else {
-#pragma unroll
-            for (int j = 0; j < TN; j += 4)
-                store_output_quad(c, bias, m, n0 + warp_n + fragment_mn<false, LANES_N>(lane_col, j), M, N,
-                                  acc[i] + j, alpha, beta, flags, quads);
-        }
-    }
+    WarpTiledTile<TRANS_A, TRANS_B, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
+    tile.accumulate(a, b, m0, n0, M, N, K, 0, K);
+    tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
 }

@@ -50,37 +50,53 @@
 // of a cuBLAS call's time, but its calls take 1.8-2.9x as long: bound by the host, where gemm()
 // spends 61 us per split-K call (batch 32, two launches; benchmarks/results/gemm_call_overhead.log,
 // same run). At 4096^3 A.B, where it does not split, 24.6 TFLOP/s, 49% of cuBLAS FP32.
+// One slice of split-K in whichever block tile runs it (RegisterBlockedTile here, WarpTiledTile in
+// gemm_split_k_warptiled below): the tile's sums over K-slice blockIdx.z, through the epilogue into C
+// when there is one slice, else raw into the slice's part of the workspace.
+template <class Tile>
+__device__ __forceinline__ void split_k_slice(Tile& tile, const float* __restrict__ a, const float* __restrict__ b,
+                                              float* __restrict__ c, const float* __restrict__ bias,
+                                              float* __restrict__ partials, int M, int N, int K, int k_per_split,
+                                              float alpha, float beta, int flags)
+{
+    const int m0 = blockIdx.y * Tile::BLOCK_M, n0 = blockIdx.x * Tile::BLOCK_N;
+    const int k_begin = blockIdx.z * k_per_split;
+    tile.accumulate(a, b, m0, n0, M, N, K, k_begin, min(K, k_begin + k_per_split));
+    if (gridDim.z == 1) {
+        tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
+        return;
+    }
+    const int N4 = (N + 3) / 4 * 4;
+    tile.store_partials(partials + (long long)blockIdx.z * M * N4, m0, n0, M, N, N4);
+}
+
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
              const float* __restrict__ bias, float* __restrict__ partials, int M, int N, int K,
              int k_per_split, float alpha, float beta, int flags)
 {
-    static_assert(TN % 4 == 0, "a thread's columns go to the workspace as whole float4s");
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    const int k_begin = blockIdx.z * k_per_split;
-    const int k_end = min(K, k_begin + k_per_split);
     RegisterBlockedTile<TRANS_A, TRANS_B, BM, BN, BK, TM, TN> tile;
-    tile.accumulate(a, b, m0, n0, M, N, K, k_begin, k_end);
-    if (gridDim.z == 1) {
-        tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
-        return;
-    }
-    // A float4 whose first column is inside C goes out whole: its columns past N (up to N4 - 1)
-    // hold the zeros that the zero-filled B tile left there, and the reduce never stores them.
-    const int N4 = (N + 3) / 4 * 4;
-    float* slice = partials + (long long)blockIdx.z * M * N4;
-#pragma unroll
-    for (int i = 0; i < TM; ++i) {
-        const int m = m0 + tile.row0 + i;
-#pragma unroll
-        for (int j = 0; j < TN; j += 4) {
-            const int n = n0 + tile.col0 + j;
-            if (m < M && n < N)
-                *reinterpret_cast<float4*>(slice + (long long)m * N4 + n) =
-                    make_float4(tile.acc[i][j], tile.acc[i][j + 1], tile.acc[i][j + 2], tile.acc[i][j + 3]);
-        }
-    }
+    split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
+}
+
+// ---- 10b. gemm_split_k_warptiled -----------------------------------------------------------------
+// Idea: gemm_split_k with rung 7's block tile (WarpTiledTile) in place of rung 5's: the slice's
+// K-tiles come by cp.async, STAGES of them in flight, so a block no longer waits out each load in
+// turn, and slices can be longer (fewer partial tiles to write and reduce) for the same latency.
+// Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, 3 stages of BK = 16).
+// Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
+// Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).
+// Measured: not yet.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
+gemm_split_k_warptiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                       const float* __restrict__ bias, float* __restrict__ partials, int M, int N, int K,
+                       int k_per_split, float alpha, float beta, int flags)
+{
+    extern __shared__ float4 smem_vec4[];
+    WarpTiledTile<TRANS_A, TRANS_B, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
+    split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
 }
 
 // ---- gemm_split_k_reduce ------------------------------------------------------------------------

@@ -281,7 +281,8 @@ GEMM_VARIANTS = {v.name: v for v in [
 # cuBLAS FP32's rate and the Dense 5408 -> 64 backward products near cuBLAS FP32's time (gemm.json).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
-                       "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine")
+                       "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine",
+                       "gemm_split_k_warptiled")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
 # thread per output starts fastest where there is little to do. On the H200 at d395d83 (gemm.json,
 # kernel times by graph replay) one of them was the fastest FP32 rung in 9 of the seed model's 18
@@ -527,23 +528,28 @@ _TUNED = autotune.memo("gemm")
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
-# here, twice (two policies for cutting K, SPLIT_K_POLICIES), its slices' kernels GEMM_KERNELS, and a
-# SplitKPlan launches the two as a GemmPlan launches one.
+# here, three times (two policies for cutting K, SPLIT_K_POLICIES, and rung 7's tile in place of
+# rung 5's: gemm_split_k_warptiled), its slices' kernels GEMM_KERNELS, and a SplitKPlan launches the
+# two as a GemmPlan launches one.
 
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
 SPLIT_K_TILE = (64, 64, 16, 8, 4)
+# gemm_split_k_warptiled's: rung 7's kernel at MEDIUM_TILES (four 32 x 32 warps, 3 stages).
+SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 
 
 @dataclass(frozen=True)
 class SplitKPolicy:
     """How a split-K variant cuts K (split_k_plan): slices enough for about ``blocks_per_sm`` blocks
-    per SM, but each at least ``min_k_tiles`` K-tiles long; and ``reduce_groups``, the threads of
-    gemm_split_k_reduce that sum one float4 of C's slices between them."""
+    per SM, but each at least ``min_k_tiles`` K-tiles long; ``reduce_groups``, the threads of
+    gemm_split_k_reduce that sum one float4 of C's slices between them; and ``block``, the slices'
+    block tile and K-tile (BM, BN, BK)."""
 
     blocks_per_sm: int
     min_k_tiles: int
     reduce_groups: int = 8
+    block: tuple = SPLIT_K_TILE[:3]
 
 
 # gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
@@ -555,8 +561,13 @@ class SplitKPolicy:
 # loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB), with 32
 # threads per float4 of C instead of 8, so that each waits for about 11 loads in turn, not 42. Which
 # wins depends on the shape and the GPU: the autotuner times both. Not yet run on a GPU.
+# gemm_split_k_warptiled: gemm_split_k's policy, for 4-warp blocks whose loads overlap their math.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
-                    "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32)}
+                    "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
+                    "gemm_split_k_warptiled": SplitKPolicy(
+                        blocks_per_sm=4, min_k_tiles=4, block=(SPLIT_K_WARPTILED_TILES.block_m,
+                                                               SPLIT_K_WARPTILED_TILES.block_n,
+                                                               SPLIT_K_WARPTILED_TILES.block_k))}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
@@ -580,10 +591,13 @@ SPLIT_K_REDUCE = {groups: Kernel("gemm_small.cu", f"gemm_split_k_reduce<{SPLIT_K
 
 
 _bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
-for _name in SPLIT_K_POLICIES:
+for _name in ("gemm_split_k", "gemm_split_k_fine"):
     GEMM_VARIANTS[_name] = GemmVariant(
         _name, "gemm_small.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
         ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
+GEMM_VARIANTS["gemm_split_k_warptiled"] = GemmVariant(
+    "gemm_split_k_warptiled", "gemm_small.cu", "gemm_split_k_warptiled<{ta}, {tb}, {tiling}>",
+    tiling=SPLIT_K_WARPTILED_TILES)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -594,11 +608,12 @@ def split_k_plan(m, n, k, sm_count, policy=SPLIT_K_POLICIES["gemm_split_k"]):
     each slice at least ``policy.min_k_tiles`` K-tiles and a whole number of them (only the last one
     ends inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
     """
-    tiles = ceil_div(m, _bm) * ceil_div(n, _bn)
-    k_tiles = max(1, ceil_div(k, _bk))
+    bm, bn, bk = policy.block
+    tiles = ceil_div(m, bm) * ceil_div(n, bn)
+    k_tiles = max(1, ceil_div(k, bk))
     wanted = policy.blocks_per_sm * sm_count // tiles
     tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // policy.min_k_tiles)))
-    return ceil_div(k_tiles, tiles_per_split), tiles_per_split * _bk
+    return ceil_div(k_tiles, tiles_per_split), tiles_per_split * bk
 
 
 @functools.lru_cache(maxsize=None)
@@ -655,10 +670,14 @@ class SplitKPlan:
                                        (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
-_SPLIT_K_KERNELS = {transposes: Kernel("gemm_small.cu", GEMM_VARIANTS["gemm_split_k"].expression(*transposes),
-                                       SPLIT_K_PARAMS) for transposes in TRANSPOSES}
-GEMM_KERNELS.update({(name, *transposes): kernel
-                     for name in SPLIT_K_POLICIES for transposes, kernel in _SPLIT_K_KERNELS.items()})
+# Each split-K variant's slices' kernel: gemm_split_k_fine shares gemm_split_k's.
+_SPLIT_K_KERNEL_OF = {"gemm_split_k": "gemm_split_k", "gemm_split_k_fine": "gemm_split_k",
+                      "gemm_split_k_warptiled": "gemm_split_k_warptiled"}
+_SPLIT_K_KERNELS = {(name, *transposes): Kernel("gemm_small.cu", GEMM_VARIANTS[name].expression(*transposes),
+                                                SPLIT_K_PARAMS)
+                    for name in sorted(set(_SPLIT_K_KERNEL_OF.values())) for transposes in TRANSPOSES}
+GEMM_KERNELS.update({(name, *transposes): _SPLIT_K_KERNELS[(kernel, *transposes)]
+                     for name, kernel in _SPLIT_K_KERNEL_OF.items() for transposes in TRANSPOSES})
 
 
 # --- one warp per output (kernels/gemm_small.cu): the ladder's rung 11, after split-K ---------------

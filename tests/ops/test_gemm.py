@@ -503,7 +503,7 @@ def sm_count(backend):
 @pytest.mark.parametrize("policy", gemm_ops.SPLIT_K_POLICIES.values(), ids=gemm_ops.SPLIT_K_POLICIES)
 @pytest.mark.parametrize("sms", [1, gemm_ops.EMULATED_SM_COUNT, 132])
 def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, policy):
-    bm, bn, bk = gemm_ops.SPLIT_K_TILE[:3]
+    bm, bn, bk = policy.block
     shapes = [(32, 64, 5408), (512, 64, 5408), (5408, 64, 32), (1, 1, 1), (4096, 4096, 4096), (64, 64, 0)]
     shapes += [tuple(int(v) for v in rng.integers(1, 3000, size=3)) for _ in range(200)]
     for m, n, k in shapes:
@@ -520,7 +520,8 @@ def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, poli
 
 
 def test_the_fine_split_k_policy_cuts_the_seed_models_dense_forward_into_shorter_slices():
-    coarse, fine = (gemm_ops.split_k_plan(32, 64, 5408, 132, policy) for policy in gemm_ops.SPLIT_K_POLICIES.values())
+    coarse, fine = (gemm_ops.split_k_plan(32, 64, 5408, 132, gemm_ops.SPLIT_K_POLICIES[name])
+                    for name in ("gemm_split_k", "gemm_split_k_fine"))
     assert coarse == (68, 80) and fine == (338, 16)
 
 
@@ -536,7 +537,7 @@ SPLITTING_SHAPES = [((37, 70, 300), (False, False)), ((5, 9, 1000), (False, True
 def test_split_k_on_shapes_that_split(rng, kernel_backend, shape, transposes, epilogue, variant):
     m, n, k = shape
     splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend), gemm_ops.SPLIT_K_POLICIES[variant])
-    assert splits > 1 and k % k_per_split != 0 and k % gemm_ops.SPLIT_K_TILE[2] != 0
+    assert splits > 1 and k % k_per_split != 0 and k % gemm_ops.SPLIT_K_POLICIES[variant].block[2] != 0
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue)
 
 
@@ -567,11 +568,12 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
 
 
 @pytest.mark.gpu
-def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng):
+@pytest.mark.parametrize("variant", gemm_ops.SPLIT_K_POLICIES)
+def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng, variant):
     # Dense 5408 -> 64 at batch 32 and 512: forward x.W, backward to data dy.W^T, to weights x^T.dy.
     for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),
                                           ((512, 5408, 64), (False, True)), ((5408, 64, 512), (True, False))]:
-        check_variant(rng, "cuda", "gemm_split_k", m, n, k, trans_a, trans_b, epilogue=True)
+        check_variant(rng, "cuda", variant, m, n, k, trans_a, trans_b, epilogue=True)
 
 
 def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
