@@ -139,9 +139,14 @@ def captured(begin, end, calls):
 
 
 def capture_cupy(cupy, calls):
-    """CuPy's stream capture, on a stream of its own."""
+    """CuPy's stream capture, on a stream of its own, after one uncaptured run of ``calls()`` (as
+    PyTorch's capture below warms up): a call may prepare something the first time it meets an
+    operand (gemm()'s TMA rungs make its tensor maps and copy them to the device), which a capture
+    refuses, and the capture must find it done."""
     stream = cupy.cuda.Stream(non_blocking=True)
     with stream:
+        calls()
+        stream.synchronize()
         graph = captured(stream.begin_capture, stream.end_capture, calls)
     return (lambda: stream), graph.launch
 

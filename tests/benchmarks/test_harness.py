@@ -248,6 +248,26 @@ def test_graph_timing_times_replays_of_the_captured_calls_and_checks_the_last_se
     assert harness.labelled_name(result) == "double [graph]"
 
 
+def test_graph_timing_runs_every_captured_set_once_before_the_capture(tmp_path):
+    # Like gemm()'s TMA rungs, a call that prepares something on first meeting an operand (there:
+    # tensor maps copied from the host), which a capture refuses.
+    cuda = FakeGraphCuda()
+    seen = set()
+
+    def run_work(x, work):
+        if id(x) not in seen:
+            assert cuda.recording is None, "a first call with these operands inside the capture"
+            seen.add(id(x))
+        cuda.capturable(work)
+
+    session = graph_session(tmp_path, cuda)
+    sets = session.input_sets(lambda rng: rng.uniform(-1, 1, 64), harness.EMULATED_L2_BYTES)
+    out = np.empty(64)
+    result = session.measure("prepared", {}, lambda x: run_work(x, lambda: np.multiply(x, 2, out=out)), sets,
+                             lambda x: (out, 2 * x), poison=[out], timing="graph")
+    assert len(sets) > 1 and result["timing"] == "graph" and "timing_note" not in result
+
+
 def test_graph_timing_reports_the_time_per_call_not_per_replay(tmp_path):
     cuda = FakeGraphCuda()
     session = graph_session(tmp_path, cuda)
