@@ -9,13 +9,14 @@
 // Two numbers bound any version: the time of its arithmetic at the peak rate, and the time to move
 // the fewest bytes it must at the memory's bandwidth. An M = N = K = 4096 product is 2 * 4096^3 =
 // 137 GFLOP and moves at least 3 * 64 MiB = 201 MB: at ~67 TFLOP/s FP32 (the H100's and H200's
-// datasheet peak) and the H200's measured 4.1 TB/s, 2.0 ms of arithmetic against 0.05 ms of memory.
-// GEMM is compute-bound by 40x, and every kernel below is about feeding the FMA units from ever
+// datasheet peak) and the H100's measured 3.0 TB/s, 2.0 ms of arithmetic against 0.07 ms of memory.
+// GEMM is compute-bound by 30x, and every kernel below is about feeding the FMA units from ever
 // closer memory.
 // Measured results come from committed benchmark JSON: benchmarks/results/gemm.json (the ladder),
-// an NVIDIA H200 at commit d395d83, where cuBLAS FP32 ran 4096^3 A.B at 50.3 TFLOP/s (2.73 ms) and
-// its copy bandwidth was 4.1 TB/s; each rung's line gives its 4096^3 A.B rate and its fraction of
-// that. benchmarks/results/gemm_sweep.json (same card and commit) times rung 7's tilings.
+// an NVIDIA H100 80GB HBM3 at commit 2c9911a, where cuBLAS FP32 ran 4096^3 A.B at 51.1 TFLOP/s and
+// its copy bandwidth was 3.0 TB/s (2992 GB/s); each rung's line gives its 4096^3 A.B rate and its
+// fraction of that. benchmarks/results/gemm_sweep.json (same card and commit) times rung 7's
+// tilings; gemm_counters.json (same run) holds Nsight Compute's counters for each rung's kernel.
 
 #include "gemm_common.cuh"
 
@@ -25,8 +26,8 @@
 // different rows of A (32 cache lines per load) and write 32 different rows of C; every element of
 // A and B is fetched from L2 or DRAM M or N times over.
 // Edges: threads outside C return at once; the dot product only touches valid indices.
-// Measured (H200, gemm.json): 0.48 TFLOP/s at 2048^3 A.B, 1.0% of cuBLAS FP32 (47.9); skipped at
-// 4096^3, where a launch takes seconds.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 0.5 TFLOP/s at 2048^3 A.B,
+// 1.0% of cuBLAS FP32 (48.6 there); skipped at 4096^3, where a launch takes seconds.
 
 // The dot product that kernels 1 and 2 share; only who computes which (m, n) differs.
 template <bool TRANS_A, bool TRANS_B>
@@ -55,8 +56,8 @@ __global__ void gemm_naive(const float* __restrict__ a, const float* __restrict_
 // writes 32 consecutive elements of C: global-memory coalescing.
 // Bottleneck: still one global load of A and one of B per FMA; the L1/L2 bandwidth caps it.
 // Edges: as kernel 1.
-// Measured (H200, gemm.json): 6.4 TFLOP/s at 2048^3 A.B, 13% of cuBLAS FP32 (47.9); skipped at
-// 4096^3.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 6.5 TFLOP/s at 2048^3 A.B,
+// 13.4% of cuBLAS FP32 (48.6 there); skipped at 4096^3.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -74,10 +75,12 @@ __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restr
 // dot product from shared memory. Each global element is now read M/TILE (or N/TILE) times, not M.
 // Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
 // Edges: load_tile zero-fills past the matrix; store_output is guarded.
-// Measured (H200, gemm.json): 3.8 TFLOP/s at 4096^3 A.B, 7.6% of cuBLAS FP32; at 2048^3 4.7
-// TFLOP/s, slower than kernel 2 (6.4 there). Why is not known yet: kernel 2's repeated global reads
-// may be served by L1, which would leave this kernel's barriers and two shared loads per FMA as pure
-// cost; benchmarks/gemm_counters.py (Nsight Compute) reads the stall reasons and hit rates that say.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 3.9 TFLOP/s at 4096^3 A.B,
+// 7.6% of cuBLAS FP32 (A.B^T 5.8, 11.7%); at 2048^3 4.7 TFLOP/s, still slower than kernel 2 (6.5
+// there). The counters (gemm_counters.json, 4096^3 A.B) bear the expected bottleneck out: the top
+// stalls are mio_throttle (the shared-memory instruction queue full) and long_scoreboard (global
+// loads), 6.8 per issue each, at 50% occupancy. Kernel 2 was not profiled, so why it is faster is
+// still open (its repeated global reads may be served by L1).
 template <bool TRANS_A, bool TRANS_B, int TILE>
 __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                 const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -106,7 +109,9 @@ __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __rest
 // BM x BN = 64 x 64 outputs per block of BM * BN / TM = 512 threads, BK = 8.
 // Bottleneck: shared-memory loads of A (one per FMA), and the global tile loads between barriers.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 15.1 TFLOP/s at 4096^3 A.B, 30% of cuBLAS FP32.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 15.6 TFLOP/s at 4096^3 A.B,
+// 30.6% of cuBLAS FP32 (A^T.B 17.8, 35.2%). As expected: the top stalls are short_scoreboard 4.8
+// (shared loads) and long_scoreboard 3.8 (global ones), at 73% occupancy (40 registers).
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM)
 gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -148,7 +153,9 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // (col0 = (tid % 16) * 8) the 8 threads of a quarter-warp start 32 bytes apart: 2-way bank
 // conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 26.3 TFLOP/s at 4096^3 A.B, 52% of cuBLAS FP32.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 27.7 TFLOP/s at 4096^3 A.B,
+// 54.2% of cuBLAS FP32; 122 registers, two blocks per SM (25% occupancy). The top stalls,
+// short_scoreboard 1.5 (shared reads) and long_scoreboard 1.4 (global loads), are the two expected.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -172,11 +179,12 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // registers must leave room for two: __launch_bounds__(256, 2) holds a thread to 128 (rung 5's
 // 110-122 fit two blocks unasked).
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
-// Measured (H200, gemm.json): 18.2 TFLOP/s at 4096^3 A.B, 36% of cuBLAS FP32: slower than kernel 5
-// (26.3), not faster. That ran without the second bound: ptxas gave A.B 139 registers, one block
-// per SM, the likely cause (not measured; benchmarks/gemm_counters.py's occupancy column would
-// show it). Now 123-128 registers, two blocks per SM, the K-tile's k loop unrolled by 4 so as not to
-// spill: unmeasured.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 29.0 TFLOP/s at 4096^3 A.B,
+// 56.8% of cuBLAS FP32, ahead of kernel 5 (27.7); A^T.B 27.0 (53.4%). The bound holds: 128
+// registers, two blocks per SM (25% occupancy). The top stall is not_selected 1.7 (a warp ready,
+// another issued), ahead of long_scoreboard 1.2: the second block hides the loads in part, as expected.
+// On the H200 at d395d83, without the second bound (139 registers, one block per SM), it ran slower
+// than kernel 5 there: 18.2 against 26.3 TFLOP/s.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256, 2)
 gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -252,11 +260,21 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // (before copy_tile_async's compile-time share: 2560-2579, 361-380 of them the copies).
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
-// Measured (H200, gemm.json): 31.9 TFLOP/s at 4096^3 A.B, 63% of cuBLAS FP32, with the default of
-// then (128x128x16_w64x32_s2). The sweep (gemm_sweep.json, A.B only) ran four tilings at 27.3-35.0
-// TFLOP/s; the fastest, 128x128x32_w64x32_s2 at 35.0 (70% of cuBLAS FP32 50.3 there; the old
-// default 32.7), is the default now. The two changes came in one step, so the gain over kernel 6 is
-// not shared out between them.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 41.8 TFLOP/s at 4096^3 A.B,
+// 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%), A^T.B 48.9 (96.7%). A.B now has 127 registers and two
+// blocks per SM (24% occupancy; the ptxas note above predates this), yet ran no faster than in the
+// H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp ready, another
+// issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue, the first
+// expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
+// cuBLAS FP32 51.2 there) ran five tilings at 35.0-42.0 TFLOP/s: the default 41.2 (80.6%), the
+// same with 3 stages 42.0 (82.2%).
+// The two changes came in one step, so the gain over kernel 6 is not shared out between them.
+//   gemm_warptiled_small_tiles and gemm_warptiled_medium_tiles, this kernel at 32 x 32 and 64 x 64
+// tiles (cnn_gpu/ops/gemm.py), serve the Dense products; kernel times by graph at batch 32, 128,
+// 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data 5.6, 8.5, 23.9 us (small) and 5.6, 8.9,
+// 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9
+// against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small) 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3.
+// At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and 73.6%).
 
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)

@@ -2,19 +2,20 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias)      (conventions: gemm_common.cuh)
 //
-//   10  gemm_split_k          K cut into slices, a block each, for little M x N and a long K
-//   11  gemm_warp_per_output  a warp per output, its lanes taking turns along K, for few outputs
+//   10  gemm_split_k            K cut into slices, a block each, for little M x N and a long K
+//   10b gemm_split_k_warptiled  the same slices on rung 7's pipelined block tile
+//   11  gemm_warp_per_output    a warp per output, its lanes taking turns along K, for few outputs
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
 // a few blocks on a 132-SM GPU (1 to 4 of 128 x 128, 2 to 32 of 32 x 32), each one walking K = 5408
-// alone: on an NVIDIA H200 the fastest
-// FP32 rung there, gemm_smem_tiled, took 0.36-0.41 ms per product and TF32's gemm_tf32_mma
-// 0.29-0.33 ms, against cuBLAS's 0.02-0.04 ms (benchmarks/results/gemm.json, commit d395d83).
+// alone: on an NVIDIA H100 the fastest of the ladder's SIMT rungs there, gemm_smem_tiled, took
+// 342.2-385.6 us per product and TF32's gemm_tf32_mma 161.9-178.9 us, against cuBLAS FP32's
+// 10.3-22.5 us (kernel times by graph; benchmarks/results/gemm.json, commit 2c9911a).
 //
 // The two bounds (gemm_simt.cu: arithmetic at the peak rate, bytes at the bandwidth) for the
 // largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354 MFLOP, 7 us at cuBLAS's measured
-// 50.3 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 3 us at 4.1 TB/s. At
+// 51.1 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 4 us at 3.0 TB/s. At
 // batch 32 both are under a microsecond: the launches are the floor.
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under two
@@ -41,15 +42,13 @@
 // for 512 x 64 x 5408, mostly from L2), and two launches instead of one.
 // Edges: zero-filled tiles; only the last slice can end inside a K-tile (at K), which the loaders
 // zero-fill; guarded stores.
-// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit d395d83): the Dense 5408 -> 64
-// forward product (a call of gemm(): both kernels, bias and ReLU), its kernel time by CUDA-graph
-// replays and its call time launch by launch; cuBLAS only launch by launch (its graph capture
-// failed, noted in the JSON), so its kernel time is unknown. batch 32: 16.9 us by graph, 95.2 us by
-// launch, cuBLAS 35.4 us; batch 128: 19.7 us by graph, 60.3 us by launch, cuBLAS 32.7 us; batch
-// 512: 27.4 us by graph, 106.2 us by launch, cuBLAS 36.9 us. So split-K's kernels alone take 48-74%
-// of a cuBLAS call's time, but its calls take 1.8-2.9x as long: bound by the host, where gemm()
-// spends 61 us per split-K call (batch 32, two launches; benchmarks/results/gemm_call_overhead.log,
-// same run). At 4096^3 A.B, where it does not split, 24.6 TFLOP/s, 49% of cuBLAS FP32.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): the Dense 5408 -> 64
+// forward product (a call of gemm(): both kernels, bias and ReLU), kernel times by CUDA-graph
+// replays against cuBLAS FP32's (torch.mm, by graph): batch 32 16.1 us against 10.3, batch 128
+// 18.7 against 11.5, batch 512 27.4 against 22.5, so 1.2-1.6x cuBLAS's time. gemm_split_k_fine
+// took 8.8, 12.3 and 28.9 us. Rung 7's pipelined tile in 10b below takes 7.8, 10.6 and 18.8,
+// consistent with the expected cost of rung 5's unhidden global latency. At 4096^3 A.B, where it
+// does not split, 25.1 TFLOP/s, 49.2% of cuBLAS FP32.
 // One slice of split-K in whichever block tile runs it (RegisterBlockedTile here, WarpTiledTile in
 // gemm_split_k_warptiled below): the tile's sums over K-slice blockIdx.z, through the epilogue into C
 // when there is one slice, else raw into the slice's part of the workspace.
@@ -87,7 +86,14 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, 3 stages of BK = 16).
 // Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
 // Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).
-// Measured: not yet.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): the Dense 5408 -> 64
+// forward product, kernel times by graph: batch 32 7.8 us, batch 128 10.6, batch 512 18.8, against
+// cuBLAS FP32's 10.3, 11.5 and 22.5; the autotuner takes it for all three, and for the weight
+// gradient at batch 512 (18.1 us against cuBLAS's 16.1). Launch by launch the autotuned call takes
+// 53.6, 42.5 and 56.9 us against cuBLAS's 42.2, 30.0 and 33.8: the host bounds a call, not the
+// kernels. At batch 32 the SMs are 13% busy and memory 13% (6% occupancy): the partial tiles'
+// traffic is not what costs; latency and the second launch, the other expected cost, are. At
+// 4096^3 A.B (one slice) 37.3 TFLOP/s, 73.0% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_warptiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -110,7 +116,7 @@ gemm_split_k_warptiled(const float* __restrict__ a, const float* __restrict__ b,
 // The epilogue stores a quad as one float4 (store_output_quad: read C likewise when beta != 0) when
 // N is a multiple of 4 and C is 16-byte aligned, else element by element, skipping the columns past N.
 // Bottleneck (expected): L2 latency and bandwidth, reading splits x M x N4 floats.
-// Measured: not on its own; gemm_split_k's figures above include it.
+// Measured: not on its own; the split-K rungs' figures above include it.
 template <int QUADS, int GROUPS>
 __global__ void __launch_bounds__(QUADS * GROUPS)
 gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, const float* __restrict__ bias,
@@ -146,8 +152,8 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
 // Idea: rung 1 gives each output a thread, which walks K alone. With few outputs that is a few
 // hundred threads on a GPU that holds a quarter million, each waiting out K loads in turn: Dense
 // 64 -> 10's weight gradient x^T.dy is 64 x 10 outputs over K = batch, and at batch 512 the naive
-// rung took 17.2 us and split-K's two kernels 9.8 (kernel times by graph replay, NVIDIA H200,
-// benchmarks/results/gemm.json at d395d83). Here each output gets a warp: lane l adds up the
+// rung took 16.8 us and split-K's two kernels 9.5 (kernel times by graph replay, NVIDIA H100,
+// benchmarks/results/gemm.json at 2c9911a). Here each output gets a warp: lane l adds up the
 // products at k = l, l + 32, l + 64, ..., so each lane has K / 32 loads of each operand to wait
 // for, not K, and those do not depend on one another; then the warp adds its 32 partial sums by
 // shuffles, in a fixed tree (the same result on every run), and lane 0 stores through the epilogue.
@@ -163,7 +169,12 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
 // Bottleneck (expected): latency: about K / 32 loads per lane in flight, then five shuffle steps.
 // Edges: lanes past K add nothing; the warps of a block's last columns past N leave at once, whole
 // (their shuffles would need all 32 lanes).
-// Measured: not yet on a GPU.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): Dense 64 -> 10, kernel
+// times by graph at batch 32, 128, 512 against cuBLAS FP32's: forward 1.7, 1.9, 2.2 us against 5.2,
+// 6.5, 5.8; weight gradient x^T.dy 1.8, 2.3, 4.2 against 2.7, 4.3, 10.9; backward data (K = 10: most
+// lanes add nothing) 1.7, 2.3, 5.0 against 4.7, 4.9, 5.3, where rung 7's 32 x 32 tiles take 2.0,
+// 2.0, 2.1. Latency-bound, as expected: at x^T.dy, batch 512, the top stall is long_scoreboard 22.9
+// per issue, the SMs 3% busy. At 2048^3 A.B, far outside its range, 0.5 TFLOP/s, as rung 1.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_warp_per_output(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,

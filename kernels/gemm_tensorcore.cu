@@ -40,22 +40,22 @@
 // tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores. TF32 stores a lane's two neighbouring outputs as one 8-byte store where both lie
-// inside C (store_output_pair; one float at a time when the figures below were measured); 3xTF32
-// still stores floats (see the kernel's end).
-// Measured at 4096^3 A.B on an NVIDIA H200 at commit d395d83 (benchmarks/results/gemm.json, the
-// ladder; gemm_sweep.json, the tilings):
-//   gemm_tf32_mma 99.4 TFLOP/s, 26% of cuBLAS TF32 (386.1). The sweep ran its 6 tilings all within
-//   87.9-106.1 TFLOP/s (the default 105.6, 28% of cuBLAS TF32 380.6 there; the fastest within noise
-//   of it, so it stays): with cuBLAS at 3.6 times that, the mma.sync path, not the tiling, is the
-//   limit on Hopper, where cuBLAS uses wgmma (rung 9, gemm_wgmma.cu).
-//   gemm_3xtf32_mma 36.6 TFLOP/s, 73% of cuBLAS FP32 (50.3), with a relative error of 4.1e-7 where
-//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32; that under the
-//   default of then, 128x128x16_w64x32_s4 (37.3, 74% in the sweep). The sweep's fastest,
-//   128x128x32_w64x32_s3 at 42.1 (84% of cuBLAS FP32 50.3 there), is the default now: its A^T.B
-//   instance, which spilled on sm_90 then, reads A^T's fragments as LDS.128 since (PAIRED), and
-//   no longer spills. A.B compiles to the code timed; A^T.B's is unmeasured on a GPU, and the
-//   ladder's 36.6 is not yet remeasured with the new default (cnn_gpu/ops/gemm.py, TF32X3_TILING).
-//   At 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
+// inside C (store_output_pair, in place when the figures below were measured); 3xTF32 still stores
+// floats (see the kernel's end).
+// Measured at 4096^3 A.B on an NVIDIA H100 at commit 2c9911a (benchmarks/results/gemm.json, the
+// ladder; gemm_sweep.json, the tilings; gemm_counters.json, Nsight Compute's counters):
+//   gemm_tf32_mma 145.4 TFLOP/s, 37.8% of cuBLAS TF32 (384.8); A.B^T 136.2 (35.3%), A^T.B 152.4
+//   (62.9% of cuBLAS TF32's 242.4 there). The sweep ran its 6 tilings at 122.4-144.3 TFLOP/s, the
+//   default the fastest (37.7% of cuBLAS TF32 382.6 there): with cuBLAS at 2.6 times the ladder's
+//   figure, the mma.sync path, not the tiling, is the limit on Hopper, where cuBLAS uses wgmma
+//   (rung 9, gemm_wgmma.cu). The expected shared-memory limit does not show in the counters: no
+//   memory unit above 69% (L2's), the tensor pipe 47% busy, top stall wait 1.2 (fixed latencies).
+//   gemm_3xtf32_mma 42.5 TFLOP/s, 83.3% of cuBLAS FP32 (51.1), with a relative error of 4.1e-7 where
+//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. A.B^T 39.7 (79.9%);
+//   A^T.B, which reads A^T's fragments as LDS.128 (PAIRED), 41.7 (82.3%), close to A.B. 255
+//   registers, one block per SM (12% occupancy), tensor pipe 41%. The sweep's 4 tilings: the
+//   default (TF32X3_TILING) 42.1 (82.3% of cuBLAS FP32 51.2 there), the others 30.9-38.6.
+//   On the H200 at 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
 //   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
 //   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread

@@ -15,7 +15,7 @@
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
-// Idea: rung 8 on an H200 ran at 23-28% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
+// Idea: rung 8 on an H100 ran at 32.0-37.7% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
 // mma.sync makes every warp load its operand fragments from shared memory into registers and issue
 // a 16 x 8 x 8 product at a time. Hopper's wgmma (kernels/ptx.cuh, "Hopper's warpgroup MMA") has a
 // warpgroup of 4 warps compute 64 x BN x 8 in one asynchronous instruction, its operands read by the
@@ -54,22 +54,33 @@
 // serializes every wgmma of the kernel (info C7514, which the compile check now refuses). Since each
 // tile's wgmma are done within its iteration, the copies run STAGES - 1 tiles ahead.
 // In emulation, 16 x 16 x 4096: 2.5e-7 (rung 8's 3xTF32: 4.4e-7; NumPy's float32 product: 2.3e-7).
-// Expected bottleneck, by arithmetic (nothing is measured yet): shared-memory bandwidth. Per
+// Expected bottleneck, by arithmetic (before any run; measured below): shared-memory bandwidth. Per
 // k8-step a warpgroup's wgmma reads 64 x 8 floats of A and BN x 8 of B for 64 x BN x 8 FMAs; at the
 // tensor core's dense TF32 rate (1024 FMAs per clock per SM, NVIDIA's figure for the H100) that is
 // 96 bytes per clock at BN = 128 and 80 at BN = 256, and the copies write (BM + BN) x 128 bytes per
 // K-tile into shared memory besides: 64 and 48 bytes per clock. Shared memory serves 128 bytes per
 // clock, so at 128 x 128 the block cannot pass about 80% of the tensor rate, at 128 x 256 about
 // 100%. The same 64 (48) bytes per clock per SM must come from L2, for every SM at once; whether L2
-// keeps up is what the sweep's tilings will show. Issue slots: in the SASS (nvcc 13.0, sm_90a,
+// keeps up is what the sweep's tilings were to show (below). Issue slots: in the SASS (nvcc 13.0, sm_90a,
 // default tiling, A.B^T) a K-tile's loop is about 170 instructions per warp, 100 of them the 16-byte
 // copies and their addresses: some 340 issue cycles per SM for 8 warps, under the 512 the tensor
 // core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
-// Next steps, once measured: the bulk tensor copy (TMA) in place of cp.async (rung 9b below), a
+// Next steps, each a rung below: the bulk tensor copy (TMA) in place of cp.async (rung 9b), a
 // producer warpgroup feeding consumer warpgroups (rung 9c), multicast to a cluster of blocks that
 // share an operand, for less L2 traffic (rung 9d).
 // ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 138-160 registers, 3xTF32
 // 152-174 (two accumulator sets), no spills.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): gemm_tf32_wgmma 154.4
+// TFLOP/s at 4096^3 A.B, 40.1% of cuBLAS TF32 (384.8), little above rung 8's 145.4; A.B^T, both
+// operands K-major, 202.3 (52.5%); A^T.B 121.1 (50.0% of cuBLAS TF32's 242.4 there). Shared
+// memory is not what stops it: the tensor pipe is 33% busy (gemm_counters.json, A.B), well under the
+// 80% the arithmetic above allows, no memory unit above 66%, top stall long_scoreboard 1.0. The
+// sweep (gemm_sweep.json, A.B, cuBLAS TF32 382.6 there): 128 x 128 tiles 151.6 (39.6%), 128 x 256
+// 185.9 (48.6%).
+//   gemm_3xtf32_wgmma 60.5 TFLOP/s, 118.5% of cuBLAS FP32 (51.1), at FP32 accuracy (2.4e-7; cuBLAS
+// FP32 1.1e-6), against rung 8's 3xTF32 at 42.5; A.B^T 64.4 (129.7%), A^T.B 56.0 (110.7%). Tensor
+// pipe 39%, top stall barrier 1.6: the tensor core idles while the block splits and meets at its
+// barriers, as expected.
 
 #include "gemm_common.cuh"
 
@@ -289,8 +300,13 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
 //   The two tensor maps (A's, then B's: 128 bytes each, in global memory; B's is b_map(maps)) are
 // built by the host: by the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.
 // Expected bottleneck: rung 9's shared-memory bandwidth, less its copies' share of the issue slots;
-// the transposing copy costs a pass over an MN-major operand (for Dense's forward, W). Not measured
-// yet: no Hopper GPU has run it.
+// the transposing copy costs a pass over an MN-major operand (for Dense's forward, W).
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 228.3 TFLOP/s at 4096^3
+// A.B, 59.3% of cuBLAS TF32, B's transpose included (two kernels); A.B^T 252.0 (65.4%), A^T.B 210.6
+// (86.9% of cuBLAS TF32's 242.4 there). Rid of the copy instructions, the tensor pipe is 59% busy,
+// not rung 9's 33%, as expected; L2 is the busiest memory unit at 78%, top stall long_scoreboard
+// 6.0. The sweep (A.B): 128 x 256 tiles 292.7 (76.5% of cuBLAS TF32 382.6 there), against 228.3 at
+// 128 x 128.
 // The TMA rungs' second tensor map, B's, after A's 128 bytes in `maps`.
 __device__ __forceinline__ const unsigned long long* b_map(const unsigned long long* maps)
 {
@@ -378,13 +394,19 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
 // operands k-contiguous (TmaPlan transposes, or falls back to rung 9).
 // Expected bottleneck: the tensor core itself, if L2 delivers the 48 bytes per clock per SM this
 // tile needs (rung 9's arithmetic); then the blocks' starts and ends, which the K loop does not
-// hide: a block's first copies, and its epilogue storing straight from registers. Not measured yet:
-// no Hopper GPU has run it.
+// hide: a block's first copies, and its epilogue storing straight from registers.
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 287.3 TFLOP/s at 4096^3
+// A.B, 74.7% of cuBLAS TF32; A.B^T 321.9 (83.5%), A^T.B 255.9 (105.6% of cuBLAS TF32's 242.4 there).
+// Tensor pipe 77% busy (cuBLAS TF32's kernel 92%), L2 68%: the tensor core is the nearest limit, as
+// expected. The sweep (A.B): 128 x 256 tiles 284.4 at 4 stages, 271.2 at 3; 256 x 128 267.4; 128 x
+// 128 216.3.
 // PERSISTENT (gemm_tf32_wgmma_persistent) hides those: one block per SM (the grid is the SM count,
 // or the tile count if smaller) takes output tiles blockIdx.x, blockIdx.x + gridDim.x, ..., and its
 // producer goes on to the next tile's K-tiles as soon as stages are released, so they are loading
 // while the consumers store the tile before. The consumers release a tile's last stage after its
-// final wait, before the epilogue.
+// final wait, before the epilogue. Measured (same run): 284.9 TFLOP/s at 4096^3 A.B (74.0%), no
+// faster than 9c there; A.B^T 335.5 (87.0%), A^T.B 257.7 (106.3%); at 2048^3, where starts and ends
+// weigh more, 215.3 (80.3% of cuBLAS TF32) against 9c's 203.5 (75.9%).
 template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, float* __restrict__ c,
@@ -479,7 +501,13 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // 64 x 128) A is 256 of them, a third less, for 1.2 times the shared-memory reads per FMA (wgmma reads
 // B once per warpgroup: 96 bytes a clock at the full rate against 80).
 // Expected bottleneck: the tensor core, or L2 if it serves less than the traffic above. The emulator runs
-// a cluster's two blocks together (ptx.cuh, "thread-block clusters"); no GPU has run it yet.
+// a cluster's two blocks together (ptx.cuh, "thread-block clusters").
+// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 276.0 TFLOP/s at 4096^3
+// A.B, 71.7% of cuBLAS TF32, under rung 9c's 287.3; A.B^T 315.4 (81.8%), A^T.B 252.8 (104.3%). L2 is
+// less busy (62% against 9c's 68%), but L2 was not the limit: the tensor pipe is 75% busy, and the
+// top stall is now barrier 5.1 (9c: 2.2). The persistent form: 285.5 (74.2%), A.B^T 335.3 (87.0%),
+// A^T.B 257.0 (106.0%), level with 9c's. In the sweep 256 x 128 tiles ran 260.7 (persistent 265.6),
+// under 128 x 256's 279.1 (279.5).
 template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __restrict__ c,

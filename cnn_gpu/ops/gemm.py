@@ -175,13 +175,15 @@ TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or to nvcc may tip
 # one into spilling (the compile check fails then); the old default, at 214-241, is the fallback.
 TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
-# wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB (3xTF32: and one
-# more for the small parts). Not yet run on a GPU; the sweep holds the larger tiles cuBLAS-class
-# kernels use.
+# 3xTF32 on wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB and one
+# more for the small parts (at 128 x 256 the five would not fit in shared memory).
 WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
-# The warp-specialized rungs (9c, its persistent form, 9d's clusters): two consumer warpgroups of
-# 64 x 256 (128 accumulators a thread), and the producer's warpgroup besides
-# (GemmVariant.warp_specialized), 4 stages of 48 KB. Not yet run.
+# TF32 on wgmma, with or without TMA (9, 9b), and the warp-specialized rungs (9c, its persistent
+# form, 9d's clusters): two (consumer) warpgroups of 64 x 256 (128 accumulators a thread), 4 stages
+# of 48 KB; 9c and 9d have a producer warpgroup besides (GemmVariant.warp_specialized). The sweep's
+# fastest for each of them (gemm_sweep.json, NVIDIA H100, 2c9911a, 4096^3 A.B against cuBLAS TF32's
+# 382.6 TFLOP/s there): 9 185.9 and 9b 292.7, where at 128 x 128 they ran 151.6 and 228.3; 9c 284.4,
+# 9c persistent 285.0, 9d 279.1 and 9d persistent 279.5.
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
@@ -262,9 +264,9 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
-    GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_TILING, swizzled=True),
+    GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_WS_TILING, swizzled=True),
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
-    GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_TILING,
+    GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_WS_TILING,
                 swizzled=True, tma=True),
     GemmVariant("gemm_tf32_wgmma_warp_specialized", _WGMMA, _WGMMA_WS % "false", tf32=True, tiling=WGMMA_WS_TILING,
                 swizzled=True, tma=True, warp_specialized=True),
@@ -324,13 +326,12 @@ _SWEEP_TILINGS = {
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
     "gemm_3xtf32_mma": [TF32X3_TILING, Tiling(128, 128, 16, 64, 32, stages=4), Tiling(128, 64, 16, 64, 32, stages=4),
                         Tiling(128, 128, 8, 64, 32, stages=6)],
-    "gemm_tf32_wgmma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128),
-                        Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
+    "gemm_tf32_wgmma": [WGMMA_WS_TILING, WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
                         Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
                         # Two blocks per SM (128 registers a thread, 2 x 97 KB): one block's wgmma run
                         # while the other waits at its barrier, the overlap a producer warp would give.
                         Tiling(128, 128, 32, 64, 128, stages=3, min_blocks=2, group_threads=128)],
-    "gemm_tf32_wgmma_tma": [WGMMA_TILING, Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)],
+    "gemm_tf32_wgmma_tma": [WGMMA_WS_TILING, WGMMA_TILING],
     "gemm_tf32_wgmma_warp_specialized": [WGMMA_WS_TILING, Tiling(128, 256, 32, 64, 256, stages=3, group_threads=128),
                                          Tiling(128, 128, 32, 64, 128, stages=6, group_threads=128),
                                          Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
