@@ -249,8 +249,9 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
 // benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
 // Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
-// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages): 167 registers for A.B, 168 for A.B^T (one
-// 256-thread block per SM either way), 127 for A^T.B (two); no spills; 64-72 KB of shared memory.
+// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages; `cnn-gpu kernels`): 127 registers for A.B
+// and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no spills; 64-72 KB of
+// shared memory. A.B took 167 until its outputs went out as 16-byte stores (store_output_quad).
 // The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is where A.B's
 // extra registers over A^T.B go (seen at BK = 16). A.B^T took 254 while the loader looped over a
 // trip count nvcc could not know (the loop copy_tile_async replaced, kept as
@@ -262,8 +263,7 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // guarded stores.
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 41.8 TFLOP/s at 4096^3 A.B,
 // 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%), A^T.B 48.9 (96.7%). A.B now has 127 registers and two
-// blocks per SM (24% occupancy; the ptxas note above predates this), yet ran no faster than in the
-// H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp ready, another
+// blocks per SM (24% occupancy), yet ran no faster than in the H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp ready, another
 // issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue, the first
 // expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
 // cuBLAS FP32 51.2 there) ran five tilings at 35.0-42.0 TFLOP/s: the default 41.2 (80.6%), the

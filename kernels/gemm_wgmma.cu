@@ -68,15 +68,16 @@
 // Next steps, each a rung below: the bulk tensor copy (TMA) in place of cp.async (rung 9b), a
 // producer warpgroup feeding consumer warpgroups (rung 9c), multicast to a cluster of blocks that
 // share an operand, for less L2 traffic (rung 9d).
-// ptxas (sm_90a, nvcc 13.0, default tiling; `cnn-gpu kernels`): TF32 138-160 registers, 3xTF32
-// 152-174 (two accumulator sets), no spills.
+// ptxas (sm_90a, nvcc 13.0, default tilings; `cnn-gpu kernels`): TF32 at 128 x 256 208-228 registers,
+// 3xTF32 at 128 x 128 152-176 (two accumulator sets), no spills.
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): gemm_tf32_wgmma 154.4
 // TFLOP/s at 4096^3 A.B, 40.1% of cuBLAS TF32 (384.8), little above rung 8's 145.4; A.B^T, both
 // operands K-major, 202.3 (52.5%); A^T.B 121.1 (50.0% of cuBLAS TF32's 242.4 there). Shared
 // memory is not what stops it: the tensor pipe is 33% busy (gemm_counters.json, A.B), well under the
 // 80% the arithmetic above allows, no memory unit above 66%, top stall long_scoreboard 1.0. The
 // sweep (gemm_sweep.json, A.B, cuBLAS TF32 382.6 there): 128 x 128 tiles 151.6 (39.6%), 128 x 256
-// 185.9 (48.6%).
+// 185.9 (48.6%). The ladder ran 128 x 128, the default then; since, TF32's default is 128 x 256
+// (cnn_gpu/ops/gemm.py, WGMMA_WS_TILING), whose A.B^T and A^T.B instances no GPU has timed.
 //   gemm_3xtf32_wgmma 60.5 TFLOP/s, 118.5% of cuBLAS FP32 (51.1), at FP32 accuracy (2.4e-7; cuBLAS
 // FP32 1.1e-6), against rung 8's 3xTF32 at 42.5; A.B^T 64.4 (129.7%), A^T.B 56.0 (110.7%). Tensor
 // pipe 39%, top stall barrier 1.6: the tensor core idles while the block splits and meets at its
@@ -306,7 +307,7 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
 // (86.9% of cuBLAS TF32's 242.4 there). Rid of the copy instructions, the tensor pipe is 59% busy,
 // not rung 9's 33%, as expected; L2 is the busiest memory unit at 78%, top stall long_scoreboard
 // 6.0. The sweep (A.B): 128 x 256 tiles 292.7 (76.5% of cuBLAS TF32 382.6 there), against 228.3 at
-// 128 x 128.
+// 128 x 128, the ladder's tiling then; 128 x 256 is the default since.
 // The TMA rungs' second tensor map, B's, after A's 128 bytes in `maps`.
 __device__ __forceinline__ const unsigned long long* b_map(const unsigned long long* maps)
 {

@@ -157,23 +157,20 @@ class Tiling:
 # The tilings of the ladder's tiled rungs, one constant each: benchmarks/gemm.py --sweep times
 # GEMM_SWEEP at 4096^3, A.B only, and a winner becomes the default here if every transpose instance
 # compiles without spills for sm_80 and sm_90 (tests/cuda/test_compile.py) and passes the emulation
-# tests: A.B^T and A^T.B take it untimed. Figures: benchmarks/results/gemm_sweep.json, NVIDIA H200,
-# commit d395d83, in TFLOP/s at 4096^3 A.B and against cuBLAS in the same run.
-# SIMT: the sweep's fastest, 35.0 = 70% of cuBLAS FP32, against 32.7 for the default before
-# (128x128x16, 2 stages). Not profiled; one barrier per 32 k instead of per 16 is the likely gain.
+# tests: A.B^T and A^T.B take it untimed. Figures: benchmarks/results/gemm_sweep.json, NVIDIA H100,
+# commit 2c9911a, in TFLOP/s at 4096^3 A.B and against cuBLAS in the same run (cuBLAS FP32 51.2,
+# TF32 382.6). (These defaults were chosen by an H200's sweep at d395d83.)
+# SIMT: 41.2 = 80.6% of cuBLAS FP32; the same with 3 stages 42.0, within the spread of two runs
+# (the ladder ran this one at 41.8). Two blocks per SM at 127 registers (gemm_counters.json).
 SIMT_TILING = Tiling(128, 128, 32, 64, 32, stages=2)
-# TF32: the sweep's six tilings all ran within 87.9-106.1 (A.B), this one 105.6 and the fastest,
-# 256x128x32, 106.1: noise, so this one stays.
+# TF32: the sweep's six tilings ran 122.4-144.3, this one the fastest.
 TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
 # 3xTF32 adds each mma chain's result to its accumulators (kernels/gemm_tensorcore.cu), which needs
 # registers the 64 x 64 warp tile of TF32_TILING does not have (it spills): 64 x 32 warps here.
-# This is the sweep's fastest: 42.1 = 84% of cuBLAS FP32 (A.B, d395d83), where the default before
-# it, 128x128x16_w64x32_s4 (still in the sweep), ran 37.3 (74%). Its A^T.B instance spilled then
-# (20 bytes on sm_90) and no longer does, since 3xTF32 reads A^T's fragments as LDS.128
-# (gemm_tensorcore.cu, PAIRED). A.B and A.B^T compile to the same SASS as at d395d83; A.B^T and
-# A^T.B were never timed, and A^T.B's new code is unmeasured on a GPU. All three take 255 registers,
-# all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or to nvcc may tip
-# one into spilling (the compile check fails then); the old default, at 214-241, is the fallback.
+# The sweep's fastest: 42.1 = 82.3% of cuBLAS FP32; the others 30.9-38.6. All three transposes take
+# 255 registers, all a thread may have (nvcc 13.0, `cnn-gpu kernels`), so a change to the kernel or
+# to nvcc may tip one into spilling (the compile check fails then); 128x128x16_w64x32_s4, at
+# 214-241, is the fallback.
 TF32X3_TILING = Tiling(128, 128, 32, 64, 32, stages=3)
 # 3xTF32 on wgmma: two warpgroups of 64 x 128 (64 accumulators a thread), 4 stages of 32 KB and one
 # more for the small parts (at 128 x 256 the five would not fit in shared memory).
@@ -192,7 +189,10 @@ WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 # Dense 5408 -> 64 backward products (M x N = 32 to 512 x 5408, or 5408 x 64; K = 32 to 512) ran
 # 1.6-2.2x cuBLAS FP32's time, which chose 32 x 32 and 64 x 64 tiles of 2 and 4 warps there
 # (gemm_counters.json). Warps of 32 x 16 and 32 x 32 (4 x 4 and 4 x 8 outputs a lane), 3 stages of
-# BK = 16 (a K of 64 is 4 K-tiles). Autotuner candidates, not ladder rungs.
+# BK = 16 (a K of 64 is 4 K-tiles). Autotuner candidates, not ladder rungs. At 2c9911a (same card)
+# they took the weight gradients at batch 32 and 128 (3.3 and 6.7 us against cuBLAS's 3.9 and 7.4)
+# and backward to data at batch 32 and 128 (5.6 and 8.4 against 4.7 and 6.8: A.B^T's outputs still
+# go out a float at a time).
 SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=3, min_blocks=8)
 MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=3, min_blocks=4)
 
@@ -279,20 +279,17 @@ GEMM_VARIANTS = {v.name: v for v in [
 ]}
 # What the autotuner times on a GPU: FP32-accurate rungs that can win, every product, where the
 # device runs them (gemm_3xtf32_wgmma: Hopper only). 3xTF32 counts as FP32: its error is FP32's
-# (tests/ops/test_gemm.py), and on the H100 at 48bedcb gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
-# cuBLAS FP32's rate and the Dense 5408 -> 64 backward products near cuBLAS FP32's time (gemm.json).
+# (tests/ops/test_gemm.py), and on the H100 at 2c9911a gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
+# cuBLAS FP32's rate and Dense 5408 -> 64's backward to data at batch 512 in cuBLAS FP32's 15.8 us.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
                        "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine",
                        "gemm_split_k_warptiled")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
-# thread per output starts fastest where there is little to do. On the H200 at d395d83 (gemm.json,
-# kernel times by graph replay) one of them was the fastest FP32 rung in 9 of the seed model's 18
-# Dense products: 8 of Dense 64 -> 10's 9, and 5408 -> 64's backward to data at batch 32 (11 M
-# multiply-adds), by up to 2x (gemm_coalesced's 4.3 us against the candidates' best 8.8 for 64 -> 10's
-# forward at batch 32). Past 44 M (5408 -> 64 at batch 128) they lose, and the naive ones take
-# seconds at 4096^3.
-# gemm_warp_per_output (rung 11) is written for such products: not yet measured.
+# thread (or warp, rung 11) per output starts fastest where there is little to do, and the naive
+# ones take seconds at 4096^3. On the H100 at 2c9911a (gemm.json, kernel times by graph replay) rung
+# 11 was the autotuner's choice in 7 of Dense 64 -> 10's 9 products, at 1.7-4.2 us against cuBLAS
+# FP32's 2.7-10.9; rung 7's 32 x 32 tiles took the other two.
 SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled", "gemm_warp_per_output")
 SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
@@ -555,14 +552,15 @@ class SplitKPolicy:
 
 # gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
 # next K-tile (rung 5's loop does not overlap the two), and slices of at least 4 K-tiles, so that a
-# block's work outweighs writing and reducing its partial tile. On an H200 (d395d83) its kernels took
-# 16.9 us for the Dense 5408 -> 64 forward at batch 32: 68 slices of 5 K-tiles on one tile of C,
-# each block waiting out 5 loads in turn, on about half the SMs.
+# block's work outweighs writing and reducing its partial tile. On the H100 (2c9911a, by graph) its
+# kernels took 16.1 us for the Dense 5408 -> 64 forward at batch 32: 68 slices of 5 K-tiles on one
+# tile of C, each block waiting out 5 loads in turn, on about half the SMs.
 # gemm_split_k_fine: twice the blocks, slices down to one K-tile: each block waits for one or two
 # loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB), with 32
-# threads per float4 of C instead of 8, so that each waits for about 11 loads in turn, not 42. Which
-# wins depends on the shape and the GPU: the autotuner times both. Not yet run on a GPU.
-# gemm_split_k_warptiled: gemm_split_k's policy, for 4-warp blocks whose loads overlap their math.
+# threads per float4 of C instead of 8, so that each waits for about 11 loads in turn, not 42: 8.8 us
+# there, but 28.9 at batch 512, where gemm_split_k took 27.4.
+# gemm_split_k_warptiled: gemm_split_k's policy, for 4-warp blocks whose loads overlap their math:
+# 7.8, 10.6 and 18.8 us at batch 32, 128 and 512, the autotuner's choice for all three.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(
