@@ -389,22 +389,25 @@ __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compu
 // comment explains the lane layout), which gemm_split_k_warptiled (gemm_small.cu) runs over one
 // slice of K. ---------------------------------------------------------------------------------------
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
-// along that dimension and LANES lanes sharing it.
-template <bool K_CONTIGUOUS, int LANES>
+// along that dimension and LANES lanes sharing it: runs of 4 adjacent ones, LANES * 4 apart (RUNS),
+// or single ones LANES apart.
+template <bool RUNS, int LANES>
 __device__ __forceinline__ int fragment_mn(int lane_x, int i)
 {
-    return K_CONTIGUOUS ? lane_x + LANES * i : (i / 4) * (LANES * 4) + lane_x * 4 + i % 4;
+    return RUNS ? (i / 4) * (LANES * 4) + lane_x * 4 + i % 4 : lane_x + LANES * i;
 }
 
-// A lane's COUNT values (a multiple of 4) at k and k + 1 from one operand's tile, whichever its layout.
-template <bool K_CONTIGUOUS, int STRIDE, int LANES, int COUNT>
+// A lane's COUNT values (a multiple of 4) at k and k + 1 from one operand's tile, whichever its
+// layout, at the mn offsets fragment_mn<RUNS> gives (an mn-contiguous tile is read in runs of 4).
+template <bool K_CONTIGUOUS, bool RUNS, int STRIDE, int LANES, int COUNT>
 __device__ __forceinline__ void load_fragment(float (&f)[2][COUNT], const float* __restrict__ s, int warp_mn,
                                               int lane_x, int k)
 {
+    static_assert(K_CONTIGUOUS || RUNS, "an mn-contiguous tile is read a float4 (a run of 4) at a time");
     if constexpr (K_CONTIGUOUS) {
 #pragma unroll
         for (int i = 0; i < COUNT; ++i) {
-            const float2 v = *reinterpret_cast<const float2*>(&s[(warp_mn + fragment_mn<true, LANES>(lane_x, i)) * STRIDE + k]);
+            const float2 v = *reinterpret_cast<const float2*>(&s[(warp_mn + fragment_mn<RUNS, LANES>(lane_x, i)) * STRIDE + k]);
             f[0][i] = v.x;
             f[1][i] = v.y;
         }
@@ -413,7 +416,7 @@ __device__ __forceinline__ void load_fragment(float (&f)[2][COUNT], const float*
         for (int q = 0; q < 2; ++q)
 #pragma unroll
             for (int h = 0; h < COUNT / 4; ++h) {
-                const float4 v = *reinterpret_cast<const float4*>(&s[(k + q) * STRIDE + warp_mn + fragment_mn<false, LANES>(lane_x, h * 4)]);
+                const float4 v = *reinterpret_cast<const float4*>(&s[(k + q) * STRIDE + warp_mn + fragment_mn<true, LANES>(lane_x, h * 4)]);
                 f[q][h * 4 + 0] = v.x; f[q][h * 4 + 1] = v.y; f[q][h * 4 + 2] = v.z; f[q][h * 4 + 3] = v.w;
             }
     }
@@ -432,6 +435,9 @@ struct WarpTiledTile {
     static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / WM) * (BN / WN) * 32;
     using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 0, STAGES, NTHREADS>;
     static constexpr bool A_K_CONTIGUOUS = Tiles::A_K_CONTIGUOUS, B_K_CONTIGUOUS = Tiles::B_K_CONTIGUOUS;
+    // A lane's rows come in runs of 4 where A is mn-contiguous, else 8 rows LANES_M apart; its
+    // columns always in runs of 4 (rung 7's comment says why neither read has bank conflicts).
+    static constexpr bool A_RUNS = !A_K_CONTIGUOUS, B_RUNS = true;
 
     const Tiles tiles;
     const int warp_m = (threadIdx.x / 32 / (BN / WN)) * WM, warp_n = (threadIdx.x / 32 % (BN / WN)) * WN;
@@ -441,8 +447,8 @@ struct WarpTiledTile {
     __device__ explicit WarpTiledTile(float* smem) : tiles{smem} {}
 
     // The block tile's row of the lane's i-th rows, and column of its j-th column.
-    __device__ __forceinline__ int row(int i) const { return warp_m + fragment_mn<A_K_CONTIGUOUS, LANES_M>(lane_row, i); }
-    __device__ __forceinline__ int col(int j) const { return warp_n + fragment_mn<B_K_CONTIGUOUS, LANES_N>(lane_col, j); }
+    __device__ __forceinline__ int row(int i) const { return warp_m + fragment_mn<A_RUNS, LANES_M>(lane_row, i); }
+    __device__ __forceinline__ int col(int j) const { return warp_n + fragment_mn<B_RUNS, LANES_N>(lane_col, j); }
 
     __device__ __forceinline__ void accumulate(const float* __restrict__ a, const float* __restrict__ b,
                                                int m0, int n0, int M, int N, int K, int k_begin, int k_end)
@@ -454,8 +460,10 @@ struct WarpTiledTile {
             float a_frag[2][TM], b_frag[2][TN];
 #pragma unroll
             for (int k = 0; k < BK; k += 2) {
-                load_fragment<A_K_CONTIGUOUS, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m, lane_row, k);
-                load_fragment<B_K_CONTIGUOUS, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n, lane_col, k);
+                load_fragment<A_K_CONTIGUOUS, A_RUNS, Tiles::A_STRIDE, LANES_M>(a_frag, tiles.a_tile(stage), warp_m,
+                                                                                 lane_row, k);
+                load_fragment<B_K_CONTIGUOUS, B_RUNS, Tiles::B_STRIDE, LANES_N>(b_frag, tiles.b_tile(stage), warp_n,
+                                                                                 lane_col, k);
 #pragma unroll
                 for (int q = 0; q < 2; ++q)
 #pragma unroll
@@ -467,24 +475,18 @@ struct WarpTiledTile {
         pipelined_mainloop<STAGES>((k_end - k_begin + BK - 1) / BK, load, compute);
     }
 
-    // The tile through the epilogue into C (M x N), at block offset (m0, n0). Where B is
-    // mn-contiguous a lane's columns come in runs of 4 adjacent ones: each run goes out as one
-    // 16-byte store, and the 4 lanes sharing a row write 64 contiguous bytes. Else (A.B^T) its
-    // columns are LANES_N apart and go out one by one.
+    // The tile through the epilogue into C (M x N), at block offset (m0, n0). A lane's columns come
+    // in runs of 4 adjacent ones: each run goes out as one 16-byte store where C allows
+    // (output_quads_fit), and the 4 lanes sharing a row write 64 contiguous bytes.
     __device__ __forceinline__ void store(float* __restrict__ c, const float* __restrict__ bias, int m0, int n0,
                                           int M, int N, float alpha, float beta, int flags) const
     {
-        const bool quads = !B_K_CONTIGUOUS && output_quads_fit(c, N);
+        const bool quads = output_quads_fit(c, N);
 #pragma unroll
-        for (int i = 0; i < TM; ++i) {
+        for (int i = 0; i < TM; ++i)
 #pragma unroll
-            for (int j = 0; j < TN; j += B_K_CONTIGUOUS ? 1 : 4) {
-                if constexpr (B_K_CONTIGUOUS)
-                    store_output(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i][j], alpha, beta, flags);
-                else
-                    store_output_quad(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i] + j, alpha, beta, flags, quads);
-            }
-        }
+            for (int j = 0; j < TN; j += 4)
+                store_output_quad(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i] + j, alpha, beta, flags, quads);
     }
 
     // The raw sums into one slice of split-K's workspace (rows of N4 floats, N rounded up to 4):
@@ -497,12 +499,9 @@ struct WarpTiledTile {
         for (int i = 0; i < TM; ++i) {
             const int m = m0 + row(i);
 #pragma unroll
-            for (int j = 0; j < TN; j += B_K_CONTIGUOUS ? 1 : 4) {
+            for (int j = 0; j < TN; j += 4) {
                 const int n = n0 + col(j);
-                if (m >= M || n >= N) continue;
-                if constexpr (B_K_CONTIGUOUS)
-                    slice[(long long)m * N4 + n] = acc[i][j];
-                else
+                if (m < M && n < N)
                     *reinterpret_cast<float4*>(slice + (long long)m * N4 + n) =
                         make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
             }

@@ -239,13 +239,20 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //     (mn contiguous) or s[mn][k] (k contiguous, row stride BK + 4).
 // (b) Warp tiling: the warps split the BM x BN block tile into 64 x 32 warp tiles (8 warps in 2 (m)
 //     x 4 (n) for the default 128 x 128), and the 32 lanes of a warp split that 8 (m) x 4 (n),
-//     lane_row = lane % 8, lane_col = lane / 8. A lane's 8 rows are chosen per layout so that every
+//     lane_row = lane % 8, lane_col = lane / 8 (WarpTiledTile in gemm_common.cuh; other warp tiles
+//     give a lane (WM / 8) x (WN / 4) outputs). A lane's 8 rows are chosen per layout so that every
 //     shared read is conflict-free or a broadcast:
 //       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
 //       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; 8-byte reads are served a
 //                      half-warp at a time, whose 16 lanes read at most 8 adjacent rows, the rest the
 //                      same ones again, a broadcast; row starts BK + 4 words apart hit distinct banks
 //                      for BK = 8, 16, 32).
+//     A lane's columns come in runs of 4 in either layout of B: a half-warp holds only two lane_cols,
+//     so a k-contiguous B tile is read at 2 rows 4 apart, 4 (BK + 4) words = 16 banks apart for
+//     BK = 8, 16, 32: no conflict. Then every lane's outputs go out as 16-byte stores
+//     (WarpTiledTile::store), A.B^T's too, whose columns were LANES apart until after the run quoted
+//     below: single floats, half of each 32-byte sector per store, where a K of 64 (Dense's backward
+//     to data) makes the stores a large share of the work.
 // The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
 // benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
 // Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
@@ -262,19 +269,21 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores.
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 41.8 TFLOP/s at 4096^3 A.B,
-// 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%), A^T.B 48.9 (96.7%). A.B now has 127 registers and two
-// blocks per SM (24% occupancy), yet ran no faster than in the H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp ready, another
-// issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue, the first
-// expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
+// 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%, before its columns came in runs of 4: unmeasured since),
+// A^T.B 48.9 (96.7%). A.B now has 127 registers and two blocks per SM (24% occupancy), yet ran no
+// faster than in the H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp
+// ready, another issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue,
+// the first expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
 // cuBLAS FP32 51.2 there) ran five tilings at 35.0-42.0 TFLOP/s: the default 41.2 (80.6%), the
 // same with 3 stages 42.0 (82.2%).
 // The two changes came in one step, so the gain over kernel 6 is not shared out between them.
 //   gemm_warptiled_small_tiles and gemm_warptiled_medium_tiles, this kernel at 32 x 32 and 64 x 64
 // tiles (cnn_gpu/ops/gemm.py), serve the Dense products; kernel times by graph at batch 32, 128,
-// 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data 5.6, 8.5, 23.9 us (small) and 5.6, 8.9,
-// 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9
-// against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small) 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3.
-// At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and 73.6%).
+// 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data (A.B^T, before its 16-byte stores) 5.6,
+// 8.5, 23.9 us (small) and 5.6, 8.9, 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient
+// 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9 against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small)
+// 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3. At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and
+// 73.6%).
 
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
