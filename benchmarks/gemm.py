@@ -263,10 +263,10 @@ def chosen_variant(backend, a, b, out, product):
 
 def sweep_order(kernels=tuple(GEMM_VARIANTS)):
     """The GEMM_SWEEP entries of the rungs ``kernels`` in the order the sweep times them: those of the
-    rungs no GPU has timed yet first (benchmarks/unproven.py: Hopper's, on which the TF32 goal hangs),
+    Hopper rungs first (benchmarks/unproven.py: those on which the TF32 goal hangs),
     so that a sweep cut short by gpu_check.sh's time limit keeps them; each rung's default first."""
-    unmeasured = set(unproven.rungs())
-    return sorted((v for v in GEMM_SWEEP if v.name in kernels), key=lambda v: v.name not in unmeasured)
+    hopper = set(unproven.rungs())
+    return sorted((v for v in GEMM_SWEEP if v.name in kernels), key=lambda v: v.name not in hopper)
 
 
 def sweep_problem(dry_run):

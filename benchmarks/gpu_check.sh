@@ -61,7 +61,7 @@ main() {
     [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
     print(s().describe()); raise SystemExit(0 if s().available else 1)"
 
-    # Kernels no GPU has run yet go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
+    # The kernels most likely to fault go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
     # copy), each rung's tests in a process of its own: a fault leaves a sticky error that ends every
     # later CUDA call of its process, and it must take down neither the other rungs nor the rest.
     # The probes of the instructions themselves go first; if they fail, no rung can work. The steps
