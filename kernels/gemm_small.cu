@@ -18,11 +18,31 @@
 // 51.1 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 4 us at 3.0 TB/s. At
 // batch 32 both are under a microsecond: the launches are the floor.
 //
-// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under two
-// policies, each a variant the autotuner times: gemm_split_k (slices of at least 4 K-tiles) and
-// gemm_split_k_fine (down to one K-tile, twice the blocks).
+// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under a
+// policy per variant, each one the autotuner times: gemm_split_k (slices of at least 4 K-tiles),
+// gemm_split_k_fine (down to one K-tile, twice the blocks) and gemm_split_k_warptiled.
 
 #include "gemm_common.cuh"
+
+// One slice of split-K in whichever block tile runs it (RegisterBlockedTile in gemm_split_k,
+// WarpTiledTile in gemm_split_k_warptiled): the tile's sums over K-slice blockIdx.z, through the
+// epilogue into C when there is one slice, else raw into the slice's part of the workspace.
+template <class Tile>
+__device__ __forceinline__ void split_k_slice(Tile& tile, const float* __restrict__ a, const float* __restrict__ b,
+                                              float* __restrict__ c, const float* __restrict__ bias,
+                                              float* __restrict__ partials, int M, int N, int K, int k_per_split,
+                                              float alpha, float beta, int flags)
+{
+    const int m0 = blockIdx.y * Tile::BLOCK_M, n0 = blockIdx.x * Tile::BLOCK_N;
+    const int k_begin = blockIdx.z * k_per_split;
+    tile.accumulate(a, b, m0, n0, M, N, K, k_begin, min(K, k_begin + k_per_split));
+    if (gridDim.z == 1) {
+        tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
+        return;
+    }
+    const int N4 = (N + 3) / 4 * 4;
+    tile.store_partials(partials + (long long)blockIdx.z * M * N4, m0, n0, M, N, N4);
+}
 
 // ---- 10. gemm_split_k ---------------------------------------------------------------------------
 // Idea: cut K into `splits` slices of k_per_split (a multiple of BK), and give each (tile, slice)
@@ -49,26 +69,6 @@
 // took 8.8, 12.3 and 28.9 us. Rung 7's pipelined tile in 10b below takes 7.8, 10.6 and 18.8,
 // consistent with the expected cost of rung 5's unhidden global latency. At 4096^3 A.B, where it
 // does not split, 25.1 TFLOP/s, 49.2% of cuBLAS FP32.
-// One slice of split-K in whichever block tile runs it (RegisterBlockedTile here, WarpTiledTile in
-// gemm_split_k_warptiled below): the tile's sums over K-slice blockIdx.z, through the epilogue into C
-// when there is one slice, else raw into the slice's part of the workspace.
-template <class Tile>
-__device__ __forceinline__ void split_k_slice(Tile& tile, const float* __restrict__ a, const float* __restrict__ b,
-                                              float* __restrict__ c, const float* __restrict__ bias,
-                                              float* __restrict__ partials, int M, int N, int K, int k_per_split,
-                                              float alpha, float beta, int flags)
-{
-    const int m0 = blockIdx.y * Tile::BLOCK_M, n0 = blockIdx.x * Tile::BLOCK_N;
-    const int k_begin = blockIdx.z * k_per_split;
-    tile.accumulate(a, b, m0, n0, M, N, K, k_begin, min(K, k_begin + k_per_split));
-    if (gridDim.z == 1) {
-        tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
-        return;
-    }
-    const int N4 = (N + 3) / 4 * 4;
-    tile.store_partials(partials + (long long)blockIdx.z * M * N4, m0, n0, M, N, N4);
-}
-
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,

@@ -1,4 +1,5 @@
-"""Which kernel variant runs a given problem: timed once per (op, shape, dtype, device), then cached.
+"""Which kernel variant runs a given problem: timed once per (op, shape, dtype, device and candidate
+set), then cached.
 
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
 (into scratch outputs), times each one's kernels (replays of a CUDA graph of its calls, by CUDA
@@ -11,6 +12,7 @@ emulator, and a forced choice (an argument or an environment variable) skips all
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import statistics
 from pathlib import Path
@@ -53,9 +55,12 @@ def _describe_device(index: int) -> str:
     return f"{name} sm_{device.compute_capability}"
 
 
-def cache_key(op: str, key: dict, device: str) -> str:
-    """One line that names the problem: the op, its sorted parameters, the device and how it was timed."""
-    return f"{op} {json.dumps(key, sort_keys=True)} {device} timed-by-{TIMED_BY}"
+def cache_key(op: str, key: dict, device: str, candidates) -> str:
+    """One line that names the problem: the op, its sorted parameters, the device, how it was timed
+    and a digest of the candidates' names, so that a choice made before a candidate joined is timed
+    again (with it) rather than kept."""
+    among = hashlib.sha256(" ".join(sorted(candidates)).encode()).hexdigest()[:12]
+    return f"{op} {json.dumps(key, sort_keys=True)} {device} timed-by-{TIMED_BY} among-{among}"
 
 
 def _load() -> dict[str, str]:
@@ -145,7 +150,7 @@ def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | No
     there for tests.
     """
     choices = _load()
-    line = cache_key(op, key, device or device_id())
+    line = cache_key(op, key, device or device_id(), candidates)
     if choices.get(line) not in candidates:
         times = {name: timer(run) for name, run in candidates.items()}
         choices[line] = min(times, key=times.get)

@@ -38,7 +38,7 @@ def test_the_fastest_candidate_is_chosen_and_cached_on_disk(cache_dir):
     assert autotune.choose("gemm", key, candidates("slow", "fast", "middle"), timer, device="gpu0") == "fast"
     assert sorted(timer.calls) == ["fast", "middle", "slow"]
     stored = json.loads((cache_dir / autotune.CACHE_FILE).read_text())
-    assert stored == {autotune.cache_key("gemm", key, "gpu0"): "fast"}
+    assert stored == {autotune.cache_key("gemm", key, "gpu0", ["slow", "fast", "middle"]): "fast"}
     assert [p.name for p in cache_dir.iterdir()] == [autotune.CACHE_FILE], "no temporary file may remain"
 
     # A second process (the in-memory copy dropped) reads the file and times nothing.
@@ -62,10 +62,19 @@ def test_a_cached_choice_no_longer_offered_is_timed_again(cache_dir):
     assert autotune.choose("gemm", {"m": 1}, candidates("b", "c"), FakeTimer({"b": 2.0, "c": 1.0}), device="d") == "c"
 
 
+def test_a_choice_made_before_a_candidate_joined_is_timed_again_with_it(cache_dir):
+    assert autotune.choose("gemm", {"m": 1}, candidates("a", "b"), FakeTimer({"a": 1.0, "b": 2.0}), device="d") == "a"
+    autotune.forget()
+    timer = FakeTimer({"a": 1.0, "b": 2.0, "new": 0.5})
+    assert autotune.choose("gemm", {"m": 1}, candidates("a", "b", "new"), timer, device="d") == "new"
+    assert sorted(timer.calls) == ["a", "b", "new"]
+
+
 def test_an_unreadable_cache_file_is_replaced(cache_dir):
     (cache_dir / autotune.CACHE_FILE).write_text("{not json")
     assert autotune.choose("conv", {"n": 1}, candidates("x"), FakeTimer({"x": 1.0}), device="d") == "x"
-    assert json.loads((cache_dir / autotune.CACHE_FILE).read_text()) == {autotune.cache_key("conv", {"n": 1}, "d"): "x"}
+    stored = json.loads((cache_dir / autotune.CACHE_FILE).read_text())
+    assert stored == {autotune.cache_key("conv", {"n": 1}, "d", ["x"]): "x"}
 
 
 def test_an_ops_memo_is_one_dict_per_op_and_forget_empties_it(cache_dir):

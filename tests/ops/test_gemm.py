@@ -340,7 +340,8 @@ def test_the_autotuner_times_only_the_rungs_the_device_runs(monkeypatch):
     assert "gemm_3xtf32_wgmma" in gemm_ops.AUTOTUNE_CANDIDATES and "gemm_3xtf32_wgmma" not in elsewhere
     assert set(elsewhere) == {name for name in gemm_ops.AUTOTUNE_CANDIDATES if "wgmma" not in name}
     # Every candidate is FP32-accurate: TF32 rungs are chosen only when asked for by name.
-    assert not any(GEMM_VARIANTS[name].tf32 for name in gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES)
+    candidates = gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES
+    assert not any(GEMM_VARIANTS[name].tf32 for name in candidates)
 
 
 def test_a_candidate_whose_grid_would_pass_cudas_limits_is_not_timed():
