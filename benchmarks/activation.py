@@ -13,7 +13,7 @@ import numpy as np
 from benchmarks import harness
 from cnn_gpu.ops.activation import FORWARD, BACKWARD, bias_activation_backward, bias_activation_forward
 
-# 256 MiB of float32 as Dense-like (rows, units) and as a conv output (N*H*W, 36 channels: not % 4).
+# 256 MiB of float32 as Dense-like (rows, units) and as a conv output (N*H*W, 36 channels: narrow rows).
 SHAPES = [(65536, 1024), (1 << 21, 36)]
 DRY_SHAPES = [(37, 12)]
 ACTIVATIONS = ("relu", "sigmoid", "tanh")

@@ -431,7 +431,9 @@ struct WarpTiledTile {
     static constexpr int LANES_M = 8, LANES_N = 4, TM = WM / LANES_M, TN = WN / LANES_N;
     static_assert(WM % LANES_M == 0 && WN % LANES_N == 0 && TM % 4 == 0 && TN % 4 == 0,
                   "a lane's rows and columns come in runs of 4 (one LDS.128 each where mn-contiguous)");
-    static_assert(BM % WM == 0 && BN % WN == 0 && BK % 4 == 0, "whole warp tiles; K-tiles of whole float4s");
+    static_assert(BM % WM == 0 && BN % WN == 0, "whole warp tiles");
+    static_assert(BK % 8 == 0, "K-tiles of whole float4s, and row strides BK + 4 that keep the fragment reads "
+                  "free of bank conflicts (at BK = 4 a k-contiguous B's rows 4 apart share a bank)");
     static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / WM) * (BN / WN) * 32;
     using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 0, STAGES, NTHREADS>;
     static constexpr bool A_K_CONTIGUOUS = Tiles::A_K_CONTIGUOUS, B_K_CONTIGUOUS = Tiles::B_K_CONTIGUOUS;

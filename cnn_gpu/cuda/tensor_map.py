@@ -7,12 +7,15 @@ describe a row-major float32 matrix, rows of ``width`` floats, with boxes of 32 
 one row of the 128-byte swizzle) by ``box_rows`` rows, swizzled on the way, zero outside the matrix.
 A kernel takes its maps from global memory: ``maps()`` returns them as one uint64 array.
 
-A map is a function of the matrix's address, shape and box alone, so ``maps()`` keeps the arrays it
-made (the last MAPS_CACHED) and hands the same one back for the same operands: a call then neither
-encodes nor copies to the device. Both matter on a GPU: encoding and the copy cost tens of
+A map is a function of the matrix's address, shape and box alone, so ``maps()`` keeps every array it
+made, for the life of the process, and hands the same one back for the same operands: a call then
+neither encodes nor copies to the device. Both matter on a GPU: encoding and the copy cost tens of
 microseconds a call, and a copy from the host is not allowed while a CUDA graph is being captured,
 so only operands seen before capture can be captured (as the benchmarks' and the autotuner's warm-up
-calls make sure). A new array at a freed one's address gets the same, still correct, map.
+calls make sure). A new array at a freed one's address gets the same, still correct, map. None is
+ever freed, since a captured graph holds its maps' addresses (like split-K's workspaces in
+cnn_gpu/ops/gemm.py); they are 256 bytes a product, and a model's operands come from a memory pool
+that reuses a few addresses.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import functools
 import numpy as np
 
 MAP_WORDS = 16  # 128 bytes
-MAPS_CACHED = 256  # operand pairs: a model's Dense products, with room for a benchmark's rotated operands
 BOX_WIDTH = 32  # floats
 # The emulator's map: kernels/ptx.cuh, tma_twin::Map and kMagic.
 EMULATOR_MAGIC = 0x544D41454D55
@@ -57,7 +59,7 @@ def _device_id(backend):
     return cupy.cuda.Device().id
 
 
-@functools.lru_cache(maxsize=MAPS_CACHED)
+@functools.lru_cache(maxsize=None)
 def _cached_maps(backend, device_id, described):
     encode = _driver_map if backend == "cuda" else _emulator_map
     words = np.concatenate([encode(*matrix) for matrix in described])

@@ -507,7 +507,7 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
     return _TUNED[known]
 
 
-def autotune_candidates(m, n, k, backend="cuda"):
+def autotune_candidates(m, n, k, backend):
     """The rungs the autotuner times for an M x N x K product on ``backend``: AUTOTUNE_CANDIDATES, and
     the small products' ones up to SMALL_PRODUCT_MACS; each only if the device runs its file
     (runs_here) and its grid fits CUDA's limits (the one-thread- or warp-per-output rungs put a

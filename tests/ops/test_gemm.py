@@ -554,6 +554,28 @@ def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, 
     assert_close(out, gemm_reference(a, b, beta=0.5, c=c), tol=tolerance("gemm_split_k", k), what="misaligned out")
 
 
+@pytest.mark.parametrize("variant", ["gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles",
+                                     "gemm_warptiled_medium_tiles", "gemm_split_k_warptiled"])
+@pytest.mark.parametrize("n", [64, 70])
+def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, kernel_backend, variant, n):
+    # out starts 4 bytes past a 16-byte boundary (on a GPU a misaligned float4 store faults), or N is
+    # no multiple of 4: every run of 4 outputs must go out element by element, and read C so. K = 20
+    # stays one slice for split-K, which then stores through the same epilogue.
+    m, k = 37, 20
+    on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
+    a, b, c = random_array(rng, (m, k)), random_array(rng, (n, k)), random_array(rng, (m, n))
+    out = on(np.full(m * n + 1, np.nan, np.float32))[1:].reshape(m, n)
+    gemm(on(a), on(b), trans_b=True, beta=0.5, c=on(c), variant=variant, out=out, backend=kernel_backend)
+    assert_close(out, gemm_reference(a, b, False, True, beta=0.5, c=c), tol=tolerance(variant, k),
+                 what=f"{variant} into a misaligned out")
+
+
+def test_every_split_k_variant_has_its_kernels():
+    assert set(gemm_ops._SPLIT_K_KERNEL_OF) == set(gemm_ops.SPLIT_K_POLICIES)
+    for name in gemm_ops.SPLIT_K_POLICIES:
+        assert all((name, *transposes) in gemm_ops.GEMM_KERNELS for transposes in TRANSPOSES)
+
+
 def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_backend):
     m, n, k = 37, 70, 300
     on = lambda x: on_backend(x, kernel_backend)  # noqa: E731
