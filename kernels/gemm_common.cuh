@@ -389,8 +389,8 @@ __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compu
 // comment explains the lane layout), which gemm_split_k_warptiled (gemm_small.cu) runs over one
 // slice of K. ---------------------------------------------------------------------------------------
 // The mn offset (within the warp tile) of a lane's i-th row or column, for the lane's index lane_x
-// along that dimension and LANES lanes sharing it: runs of 4 adjacent ones, LANES * 4 apart (RUNS),
-// or single ones LANES apart.
+// along that dimension (lane_x < LANES: LANES_M = 8 lane positions along m, LANES_N = 4 along n):
+// runs of 4 adjacent ones, LANES * 4 apart (RUNS), or single ones LANES apart.
 template <bool RUNS, int LANES>
 __device__ __forceinline__ int fragment_mn(int lane_x, int i)
 {

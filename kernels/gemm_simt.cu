@@ -237,46 +237,39 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //     (pipelined_mainloop), so global latency hides behind math and one barrier per K-tile suffices.
 //     cp.async cannot transpose, so each tile keeps its operand's layout (StagedTiles): s[k][mn]
 //     (mn contiguous) or s[mn][k] (k contiguous, row stride BK + 4).
-// (b) Warp tiling: the warps split the BM x BN block tile into 64 x 32 warp tiles (8 warps in 2 (m)
-//     x 4 (n) for the default 128 x 128), and the 32 lanes of a warp split that 8 (m) x 4 (n),
-//     lane_row = lane % 8, lane_col = lane / 8 (WarpTiledTile in gemm_common.cuh; other warp tiles
-//     give a lane (WM / 8) x (WN / 4) outputs). A lane's 8 rows are chosen per layout so that every
-//     shared read is conflict-free or a broadcast:
-//       mn contiguous: two runs of 4 adjacent (one LDS.128 per k each),
-//       k contiguous:  8 rows LANES apart (one LDS.64 covers 2 k of a row; 8-byte reads are served a
-//                      half-warp at a time, whose 16 lanes read at most 8 adjacent rows, the rest the
-//                      same ones again, a broadcast; row starts BK + 4 words apart hit distinct banks
-//                      for BK = 8, 16, 32).
-//     A lane's columns come in runs of 4 in either layout of B: a half-warp holds only two lane_cols,
-//     so a k-contiguous B tile is read at 2 rows 4 apart, 4 (BK + 4) words = 16 banks apart for
-//     BK = 8, 16, 32: no conflict. Then every lane's outputs go out as 16-byte stores
-//     (WarpTiledTile::store), A.B^T's too, whose columns were LANES apart until after the run quoted
-//     below: single floats, half of each 32-byte sector per store, where a K of 64 (Dense's backward
-//     to data) makes the stores a large share of the work.
-// The tiling (block tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template argument, so
-// benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory for that.
-// Bottleneck (expected): FMA issue with 8 warps per SM, and shared-memory bandwidth. ptxas (sm_90,
-// nvcc 13.0, default tiling 128 x 128, BK = 32, 2 stages; `cnn-gpu kernels`): 127 registers for A.B
-// and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no spills; 64-72 KB of
-// shared memory. A.B took 167 until its outputs went out as 16-byte stores (store_output_quad).
-// The compiler merges the k-contiguous LDS.64 pairs into LDS.128 (4 k at once), which is where A.B's
-// extra registers over A^T.B go (seen at BK = 16). A.B^T took 254 while the loader looped over a
-// trip count nvcc could not know (the loop copy_tile_async replaced, kept as
-// copy_tile_async_recomputed). __launch_bounds__(256, 2) spilled then, and still does (40 bytes for
-// A.B on sm_90, nvcc 13.0). The main loop's SASS per K-tile (16-byte path, instruction counts, not
-// timings): 2269-2272 instructions, 2048 of them FFMA, 134 LDS, 74-77 the copies of the next tile
-// (before copy_tile_async's compile-time share: 2560-2579, 361-380 of them the copies).
+// (b) Warp tiling: the warps split the BM x BN block tile into WM x WN warp tiles (64 x 32 by
+//     default: 8 warps in 2 (m) x 4 (n) for a 128 x 128 block), and the 32 lanes of a warp split
+//     that 8 (m) x 4 (n), lane_row = lane % 8 and lane_col = lane / 8, each lane owning
+//     TM = WM / 8 rows and TN = WN / 4 columns (8 x 8 by default). The code is WarpTiledTile in
+//     gemm_common.cuh, which split-K's rung 10b runs too. Which rows and columns a lane owns is
+//     chosen so that every shared read is conflict-free or a broadcast. The compiler merges each
+//     lane's 8-byte reads of 2 k into 16-byte ones of 4 k (LDS.128), which the hardware serves a
+//     quarter-warp (8 lanes: one lane_col, all 8 lane_rows) at a time:
+//       A mn-contiguous: a lane's rows in runs of 4 adjacent ones (one LDS.128 per run and k);
+//       A k-contiguous:  its rows LANES_M = 8 apart, so the 8 lanes read 8 adjacent rows, whose
+//                        starts, BK + 4 words apart, fall in distinct banks for BK = 8, 16, 32;
+//       B, either layout: a lane's columns in runs of 4; k-contiguous, the 8 lanes share one
+//                        lane_col and so read one row (a broadcast).
+//     So every lane's outputs come in runs of 4 columns and go out as 16-byte stores
+//     (WarpTiledTile::store). Until after the run quoted below, a k-contiguous B's columns were
+//     LANES_N = 4 apart instead, and A.B^T stored single floats, half of each 32-byte sector per
+//     store, where a K of 64 (Dense's backward to data) makes the stores a large share of the work.
+// The tiling (block tile, warp tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template
+// argument, so benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory
+// for that.
+// Bottleneck (expected): FMA issue, with 16 warps per SM (two blocks; A.B^T, at 168 registers, one:
+// 8), and shared-memory bandwidth.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
-// guarded stores.
+// guarded stores, one float at a time where C's rows are no multiple of 16 bytes or C is misaligned.
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 41.8 TFLOP/s at 4096^3 A.B,
 // 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%, before its columns came in runs of 4: unmeasured since),
-// A^T.B 48.9 (96.7%). A.B now has 127 registers and two blocks per SM (24% occupancy), yet ran no
-// faster than in the H100 run at 48bedcb, with one block. The top stalls, not_selected 2.4 (a warp
-// ready, another issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue,
-// the first expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
+// A^T.B 48.9 (96.7%). A.B ran at two blocks per SM (127 registers, 24% occupancy), no faster than in
+// the H100 run at 48bedcb with one block. The top stalls, not_selected 2.4 (a warp ready, another
+// issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue, the first
+// expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
 // cuBLAS FP32 51.2 there) ran five tilings at 35.0-42.0 TFLOP/s: the default 41.2 (80.6%), the
-// same with 3 stages 42.0 (82.2%).
-// The two changes came in one step, so the gain over kernel 6 is not shared out between them.
+// same with 3 stages 42.0 (82.2%). The two changes came in one step, so the gain over kernel 6 is
+// not shared out between them.
 //   gemm_warptiled_small_tiles and gemm_warptiled_medium_tiles, this kernel at 32 x 32 and 64 x 64
 // tiles (cnn_gpu/ops/gemm.py), serve the Dense products; kernel times by graph at batch 32, 128,
 // 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data (A.B^T, before its 16-byte stores) 5.6,
@@ -284,6 +277,16 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9 against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small)
 // 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3. At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and
 // 73.6%).
+// Compiler (ptxas, sm_90, nvcc 13.0; `cnn-gpu kernels` for today's figures): at the default tiling,
+// 127 registers for A.B and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no
+// spills; 64-72 KB of shared memory. A.B took 167 until its outputs went out as 16-byte stores.
+// Held to two blocks by __launch_bounds__(256, 2), A.B^T spills (40 bytes). Earlier, at BK = 16:
+// the k-contiguous reads' merging into LDS.128 is where A.B's registers over A^T.B went, and A.B^T
+// took 254 while the loader looped over a trip count nvcc could not know (the loop copy_tile_async
+// replaced, kept as copy_tile_async_recomputed). The main loop's SASS per K-tile before this stop's
+// changes (16-byte path, instruction counts, not timings): 2269-2272 instructions, 2048 of them
+// FFMA, 134 LDS, 74-77 the copies of the next tile (before copy_tile_async's compile-time share:
+// 2560-2579, 361-380 of them the copies).
 
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)

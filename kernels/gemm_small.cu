@@ -9,9 +9,10 @@
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
 // a few blocks on a 132-SM GPU (1 to 4 of 128 x 128, 2 to 32 of 32 x 32), each one walking K = 5408
-// alone: on an NVIDIA H100 the fastest of the ladder's SIMT rungs there, gemm_smem_tiled, took
-// 342.2-385.6 us per product and TF32's gemm_tf32_mma 161.9-178.9 us, against cuBLAS FP32's
-// 10.3-22.5 us (kernel times by graph; benchmarks/results/gemm.json, commit 2c9911a).
+// alone: on an NVIDIA H100 the fastest kernel that walks all of K there, rung 7 at 32 x 32 tiles
+// (gemm_warptiled_small_tiles), took 125 us per product, and the fastest numbered SIMT rung,
+// gemm_smem_tiled, 342.2-385.6 us, against cuBLAS FP32's 10.3-22.5 us (kernel times by graph;
+// benchmarks/results/gemm.json, commit 2c9911a).
 //
 // The two bounds (gemm_simt.cu: arithmetic at the peak rate, bytes at the bandwidth) for the
 // largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354 MFLOP, 7 us at cuBLAS's measured
@@ -24,9 +25,10 @@
 
 #include "gemm_common.cuh"
 
-// One slice of split-K in whichever block tile runs it (RegisterBlockedTile in gemm_split_k,
-// WarpTiledTile in gemm_split_k_warptiled): the tile's sums over K-slice blockIdx.z, through the
-// epilogue into C when there is one slice, else raw into the slice's part of the workspace.
+// One slice of split-K (rung 10 below) in whichever block tile runs it (RegisterBlockedTile in
+// gemm_split_k, WarpTiledTile in gemm_split_k_warptiled): the tile's sums over K-slice blockIdx.z,
+// through the epilogue into C when there is one slice, else raw into the slice's part of the
+// workspace, partials[splits][M][N4] (N4: N rounded up to 4).
 template <class Tile>
 __device__ __forceinline__ void split_k_slice(Tile& tile, const float* __restrict__ a, const float* __restrict__ b,
                                               float* __restrict__ c, const float* __restrict__ bias,
@@ -80,9 +82,10 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 }
 
 // ---- 10b. gemm_split_k_warptiled -----------------------------------------------------------------
-// Idea: gemm_split_k with rung 7's block tile (WarpTiledTile) in place of rung 5's: the slice's
-// K-tiles come by cp.async, STAGES of them in flight, so a block no longer waits out each load in
-// turn, and slices can be longer (fewer partial tiles to write and reduce) for the same latency.
+// Idea: gemm_split_k with rung 7's block tile (WarpTiledTile) in place of rung 5's, K cut into the
+// same slices: the slice's K-tiles come by cp.async, STAGES of them in flight, so a block no longer
+// waits out each load in turn. (Its slices could be longer for the same latency, with fewer
+// partial tiles to write and reduce; its policy does not yet make them so.)
 // Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, 3 stages of BK = 16).
 // Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
 // Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).

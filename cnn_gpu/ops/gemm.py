@@ -159,9 +159,10 @@ class Tiling:
 # compiles without spills for sm_80 and sm_90 (tests/cuda/test_compile.py) and passes the emulation
 # tests: A.B^T and A^T.B take it untimed. Figures: benchmarks/results/gemm_sweep.json, NVIDIA H100,
 # commit 2c9911a, in TFLOP/s at 4096^3 A.B and against cuBLAS in the same run (cuBLAS FP32 51.2,
-# TF32 382.6). (These defaults were chosen by an H200's sweep at d395d83.)
-# SIMT: 41.2 = 80.6% of cuBLAS FP32; the same with 3 stages 42.0, within the spread of two runs
-# (the ladder ran this one at 41.8). Two blocks per SM at 127 registers (gemm_counters.json).
+# TF32 382.6). Rungs 7's and 8's defaults were chosen by an H200's sweep at d395d83, 9's and 9b's by
+# this one.
+# SIMT: 41.2 = 80.6% of cuBLAS FP32; the same with 3 stages 42.0, no further from it than the
+# ladder's timing of this one (41.8) is. Two blocks per SM at 127 registers (gemm_counters.json).
 SIMT_TILING = Tiling(128, 128, 32, 64, 32, stages=2)
 # TF32: the sweep's six tilings ran 122.4-144.3, this one the fastest.
 TF32_TILING = Tiling(128, 128, 32, 64, 64, stages=3)
@@ -185,14 +186,15 @@ WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
 
 
 # Rung 7's kernel at the Dense products' sizes, where the default's 128 x 128 tiles leave most SMs idle
-# or run a second, mostly empty wave: on the H100 at 48bedcb (gemm.json, kernel times by graph) the
-# Dense 5408 -> 64 backward products (M x N = 32 to 512 x 5408, or 5408 x 64; K = 32 to 512) ran
-# 1.6-2.2x cuBLAS FP32's time, which chose 32 x 32 and 64 x 64 tiles of 2 and 4 warps there
-# (gemm_counters.json). Warps of 32 x 16 and 32 x 32 (4 x 4 and 4 x 8 outputs a lane), 3 stages of
-# BK = 16 (a K of 64 is 4 K-tiles). Autotuner candidates, not ladder rungs. At 2c9911a (same card)
-# they took the weight gradients at batch 32 and 128 (3.3 and 6.7 us against cuBLAS's 3.9 and 7.4)
-# and backward to data at batch 32 and 128 (5.6 and 8.4 against 4.7 and 6.8: A.B^T's outputs still
-# go out a float at a time).
+# or run a second, mostly empty wave: on the H100 at 48bedcb (gemm.json as committed at 3716e99,
+# kernel times by graph) the Dense 5408 -> 64 backward products (M x N = 32 to 512 x 5408, or
+# 5408 x 64; K = 32 to 512) took 1.6-2.2x cuBLAS FP32's time, where cuBLAS itself ran 32 x 32 and
+# 64 x 64 tiles of 2 and 4 warps (gemm_counters.json, same commit). Warps of 32 x 16 and 32 x 32
+# (4 x 4 and 4 x 8 outputs a lane), 3 stages of BK = 16 (a K of 64 is 4 K-tiles); min_blocks asks
+# room for 512 threads a SM, so at most 128 registers a thread. Autotuner candidates, not ladder
+# rungs. At 2c9911a (same card) they took the weight gradients at batch 32 and 128 (3.3 and 6.7 us
+# against cuBLAS's 3.9 and 7.4) and backward to data at batch 32 and 128 (5.6 and 8.4 against 4.7
+# and 6.8, before A.B^T's outputs went out as 16-byte stores; unmeasured since).
 SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=3, min_blocks=8)
 MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=3, min_blocks=4)
 
@@ -313,8 +315,9 @@ GEMM_KERNELS = {
 # compile check). Built for A.B only, and with -lineinfo (source lines for a profiler, at no cost in
 # speed), which also keeps them in a module of their own: the library's build never compiles them.
 _SWEEP_TILINGS = {
-    # Two blocks per SM at 128 registers a thread (128x128x8_w64x32_s2_b2) left the sweep when the
-    # 16-byte epilogue made its A.B spill on sm_80 as its A.B^T already did: it could never be the default.
+    # Two blocks per SM at 128 registers a thread (128x128x8_w64x32_s2_b2) left the sweep: its A.B^T
+    # spills, so it could never be the default, and the default's A.B now runs two blocks per SM by
+    # itself (127 registers; gemm_counters.json at 2c9911a), no faster than at one.
     "gemm_warptiled_double_buffered": [SIMT_TILING, Tiling(128, 128, 16, 64, 32, stages=2),
                                        Tiling(128, 128, 8, 64, 32, stages=3), Tiling(128, 128, 16, 64, 32, stages=3),
                                        Tiling(128, 128, 32, 64, 32, stages=3)],
@@ -526,9 +529,9 @@ _TUNED = autotune.memo("gemm")
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
-# here, three times (two policies for cutting K, SPLIT_K_POLICIES, and rung 7's tile in place of
-# rung 5's: gemm_split_k_warptiled), its slices' kernels GEMM_KERNELS, and a SplitKPlan launches the
-# two as a GemmPlan launches one.
+# here three times, each with a policy for cutting K (SPLIT_K_POLICIES): gemm_split_k and
+# gemm_split_k_fine run rung 5's tile in each slice, gemm_split_k_warptiled (10b) rung 7's; its
+# slices' kernels join GEMM_KERNELS, and a SplitKPlan launches the two as a GemmPlan launches one.
 
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
@@ -555,12 +558,14 @@ class SplitKPolicy:
 # block's work outweighs writing and reducing its partial tile. On the H100 (2c9911a, by graph) its
 # kernels took 16.1 us for the Dense 5408 -> 64 forward at batch 32: 68 slices of 5 K-tiles on one
 # tile of C, each block waiting out 5 loads in turn, on about half the SMs.
-# gemm_split_k_fine: twice the blocks, slices down to one K-tile: each block waits for one or two
-# loads, and the reduce reads more partial tiles (338 of 32 x 64 floats there, 2.8 MB), with 32
-# threads per float4 of C instead of 8, so that each waits for about 11 loads in turn, not 42: 8.8 us
-# there, but 28.9 at batch 512, where gemm_split_k took 27.4.
-# gemm_split_k_warptiled: gemm_split_k's policy, for 4-warp blocks whose loads overlap their math:
-# 7.8, 10.6 and 18.8 us at batch 32, 128 and 512, the autotuner's choice for all three.
+# gemm_split_k_fine: a target of twice the blocks, slices down to one K-tile: at batch 32, 338
+# slices of one K-tile (against gemm_split_k's 68 of 5), each block waiting for one load, and a
+# reduce over more partial tiles (338 of 32 x 64 floats, 2.8 MB) with 32 threads per float4 of C
+# instead of 8, each waiting for about 11 loads in turn: 8.8 us there, but 28.9 at batch 512, where
+# gemm_split_k took 27.4.
+# gemm_split_k_warptiled: gemm_split_k's policy (the same slices), for 4-warp blocks whose loads
+# overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512, the autotuner's choice for
+# all three.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(
