@@ -674,14 +674,15 @@ class SplitKPlan:
                                        (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
-# Each split-K variant's slices' kernel: gemm_split_k_fine shares gemm_split_k's.
-_SPLIT_K_KERNEL_OF = {"gemm_split_k": "gemm_split_k", "gemm_split_k_fine": "gemm_split_k",
-                      "gemm_split_k_warptiled": "gemm_split_k_warptiled"}
-_SPLIT_K_KERNELS = {(name, *transposes): Kernel("gemm_small.cu", GEMM_VARIANTS[name].expression(*transposes),
-                                                SPLIT_K_PARAMS)
-                    for name in sorted(set(_SPLIT_K_KERNEL_OF.values())) for transposes in TRANSPOSES}
-GEMM_KERNELS.update({(name, *transposes): _SPLIT_K_KERNELS[(kernel, *transposes)]
-                     for name, kernel in _SPLIT_K_KERNEL_OF.items() for transposes in TRANSPOSES})
+@functools.lru_cache(maxsize=None)
+def _split_k_kernel(expression):
+    """The slices' kernel of a name expression, one per expression: gemm_split_k_fine, gemm_split_k's
+    template under another policy, shares its kernels."""
+    return Kernel("gemm_small.cu", expression, SPLIT_K_PARAMS)
+
+
+GEMM_KERNELS.update({(name, *transposes): _split_k_kernel(GEMM_VARIANTS[name].expression(*transposes))
+                     for name in SPLIT_K_POLICIES for transposes in TRANSPOSES})
 
 
 # --- one warp per output (kernels/gemm_small.cu): the ladder's rung 11, after split-K ---------------

@@ -571,9 +571,10 @@ def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, ke
 
 
 def test_every_split_k_variant_has_its_kernels_and_plans_by_their_tile():
-    assert set(gemm_ops._SPLIT_K_KERNEL_OF) == set(gemm_ops.SPLIT_K_POLICIES)
     for name, policy in gemm_ops.SPLIT_K_POLICIES.items():
         assert all((name, *transposes) in gemm_ops.GEMM_KERNELS for transposes in TRANSPOSES)
+        assert all(gemm_ops.GEMM_KERNELS[(name, *transposes)].name == GEMM_VARIANTS[name].expression(*transposes)
+                   for transposes in TRANSPOSES)
         tiling = GEMM_VARIANTS[name].tiling
         tile = (tiling.block_m, tiling.block_n, tiling.block_k) if tiling else gemm_ops.SPLIT_K_TILE[:3]
         assert policy.block == tile, f"{name} plans slices by {policy.block}, its kernel runs {tile}"
