@@ -12,6 +12,7 @@
 //       gemm_tf32_wgmma_persistent        the same, each block looping over output tiles
 //   9d  gemm_tf32_wgmma_multicast         clusters of two blocks sharing A's tiles
 //       gemm_tf32_wgmma_multicast_persistent  the same, each cluster looping over pairs of tiles
+//   9e  gemm_tf32_wgmma_b_in_registers    9c with B's fragments in registers: no transpose of an MN-major B
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
@@ -585,4 +586,182 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
         }
     }
     cluster_sync();  // no block exits while the other may still copy into it or arrive on its mbarriers
+}
+
+// ---- 9e. gemm_tf32_wgmma_b_in_registers ----------------------------------------------------------
+// Idea: rungs 9b to 9d need both operands K-major, since wgmma reads TF32 tiles from shared memory
+// only that way, so for Dense's forward x.W (A.B: B = W is K x N, n contiguous) gemm() first
+// transposes B into a workspace: on the H100 that pass is the gap between 9c's A.B (478.5 us at
+// 4096^3) and its A.B^T (427.0 us; benchmarks/results/gemm.json, 2c9911a), 11% of the product.
+// wgmma takes its A operand from registers as well (ptx.cuh, wgmma_m64k8_tf32_a_in_registers), and
+// registers have no "major": a thread may load its fragment from a tile in any layout. So this rung
+// computes the transposed product, C^T = B^T A^T: wgmma's A operand (64 rows x 8 k, in registers) is
+// 64 columns n of B, loaded from B's tile as TMA copied it, either way round; its B operand (from
+// shared memory, K-major as before) is the rows m of A. The accumulators hold C^T, and the epilogue
+// stores them transposed.
+//   Block tile BM x BN of C: BN / 64 consumer warpgroups, each 64 columns n by all BM rows m (wgmma's
+// N: 128 or 192), and rung 9c's producer warpgroup with its full and empty mbarriers per stage. A
+// stage is A's BM x 32 tile as in 9c (one box), then B's BN x 32: one box of BN rows of k when B is
+// N x K (TRANS_B), else BN / 32 boxes of 32 rows of k by 32 n (B as it is, K x N), 4 KB each.
+//   The fragment loads: per k-step a thread loads 4 floats of B's tile (ld.shared, 32 bits each).
+// wgmma reads a register fragment as the whole warpgroup's 64 rows, but which column n of C a row r
+// stands for is ours to choose, as long as the epilogue stores row r's outputs at that column
+// (fragment_row_n). In the MN-major tile (32 n per 128-byte row of k, chunk c of 4 n stored at
+// chunk c ^ (k % 8)), lanes l load rows 16w + l / 4 + 8h at k = l % 4 (+ 4): with rows taken in
+// order, lanes at k = 0 and 1 in rows 4 apart (chunks 0 and 1) would meet in one bank: 2-way
+// conflicts. Here the 8 rows of a lane group are n = 16 (g / 4) + g % 4 (+ 4x, x from the warp
+// and h): with k % 4 = l % 4 and chunks 4 (g / 4) + x, the swizzled chunk is 4 (g / 4 ^ k / 4 % 2) +
+// (x ^ l % 4), and the 32 lanes reach 8 distinct chunks at 4 offsets: 32 banks, no conflict (a
+// script checked every warp, k-step and register of both warpgroups). The K-major tile (rows n,
+// 9c's layout) is conflict-free with rows in order, so TRANS_B keeps them.
+//   The pipeline: each k-step's wgmma is a group of its own, on fragment registers of its own (4 a
+// k-step, 16 a K-tile), and before issuing one a warpgroup loads the next k-step's fragment (at the
+// last k-step, the next K-tile's first, once it has landed); after issuing it, it waits until at most
+// two are in flight. So the tensor core always has a k-step queued while the next one's loads run, and
+// a fragment is loaded three k-steps after the wgmma that last read its registers, which the waits
+// have seen done. A K-tile's stage is released after its successor's second k-step.
+//   Two things ptxas would not take, each serializing every wgmma (the compile check refuses it): two
+// sets of registers used in turn (it gave them the same physical registers, then had to wait for
+// each wgmma before loading the next fragment: info C7513), and 256 rows of C a block (128 accumulators
+// a thread besides the fragments: over the 168 registers 384 threads may have; C7512). Hence 192 rows
+// (m64n192k8, 96 accumulators) and 16 fragment registers.
+//   Edges: TMA zero-fills outside A and B; the epilogue stores only inside C, a float at a time (a
+// thread's outputs of one column n lie in different rows of C; a warp's store fills 4 rows of C with
+// two 16-byte runs each).
+// Expected bottleneck: the tensor core, as 9c's A.B^T, with B's transpose gone: shared memory serves
+// 9c's bytes (the fragment loads read what wgmma read from A's rows before: 2 KB per warpgroup and
+// k-step), plus the fragment loads' issue slots (16 a K-tile per thread) and their latency, which
+// the k-step in flight covers. At 192 x 128 tiles, 4096 rows make 21.3 row tiles: a 22nd, partly
+// empty, and 5.3 waves of tiles on 132 SMs. The emulator runs it through ptx.cuh's twins (the wgmma
+// twin gathers a warp's fragment registers as mma.sync's does).
+// ptxas (sm_90a, nvcc 13.0, default tiling): 143 registers with B as it is (A.B, A^T.B), 150 with B
+// transposed (A.B^T, whose swizzle is computed per k-step), no spills, no serialized wgmma.
+// Measured: not yet run on a GPU.
+// The column n (of a warpgroup's 64) that row r of its wgmma A operand stands for.
+template <bool K_MAJOR>
+__device__ __forceinline__ int fragment_row_n(int r)
+{
+    if (K_MAJOR) return r;
+    const int warp = r / 16, h = r / 8 % 2, g = r % 8;
+    return 32 * (warp / 2) + 16 * (g / 4) + 4 * (2 * (warp % 2) + h) + g % 4;
+}
+
+// Byte offset of B's float (n, k) in a stage's B tile: BN rows of 32 k (K_MAJOR), or 32-n boxes of
+// 32 rows of k, 4 KB apart; both in the 128-byte swizzle.
+template <bool K_MAJOR>
+__device__ __forceinline__ int b_tile_offset(int n, int k)
+{
+    return K_MAJOR ? swizzle_128b_offset(n, k) : n / 32 * 4096 + swizzle_128b_offset(k, n % 32);
+}
+
+// A warpgroup's accumulators of C^T (64 columns n, the rows m0 .. m0 + BM - 1) through the epilogue:
+// acc[4j + i] is row 16 warp + lane / 4 + 8 (i / 2) of C^T, column n[i / 2] of C, at row
+// m0 + 8j + 2 (lane % 4) + i % 2 of C.
+template <int BM>
+__device__ __forceinline__ void store_transposed_warpgroup_tile(const float (&acc)[BM / 2], float* __restrict__ c,
+                                                                const float* __restrict__ bias, int m0,
+                                                                const int (&n)[2], int M, int N, float alpha,
+                                                                float beta, int flags)
+{
+    const int m = m0 + 2 * (threadIdx.x % 4);
+#pragma unroll
+    for (int j = 0; j < BM / 8; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            store_output(c, bias, m + 8 * j + i % 2, n[i / 2], M, N, acc[4 * j + i], alpha, beta, flags);
+}
+
+template <bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BN / 64 + 1) * 128, MIN_BLOCKS)
+gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, float* __restrict__ c,
+                               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
+{
+    static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats: the box is 32 floats wide");
+    static_assert(WM == BM && WN == 64 && BN % 64 == 0, "a warpgroup per 64 columns of the block, with all its rows");
+    static_assert(BM == 128 || BM == 192, "the block's rows are wgmma's N (at 256 its registers would not fit)");
+    static_assert(BN <= 256, "a box is at most 256 rows");
+    static_assert(STAGES >= 2, "one stage filling while one is computed");
+    constexpr int CONSUMERS = BN / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
+    extern __shared__ float4 smem_vec4[];
+    unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    unsigned long long* const empty = full + STAGES;
+
+    const int tid = threadIdx.x, warpgroup = tid / 128;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, k_tiles = (K + BK - 1) / BK;
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbarrier_init(&full[s], 1);
+            mbarrier_init(&empty[s], CONSUMERS * 128);
+        }
+        fence_mbarrier_init();
+    }
+    __syncthreads();
+
+    if (warpgroup == CONSUMERS) {  // the producer, as rung 9c's
+        if (tid == CONSUMERS * 128) {
+            fence_tensormap_acquire(maps);
+            fence_tensormap_acquire(b_map(maps));
+            for (int t = 0; t < k_tiles; ++t) {
+                const int s = t % STAGES;
+                if (t >= STAGES) mbarrier_wait(&empty[s], (t / STAGES - 1) % 2);  // K-tile t - STAGES released
+                unsigned char* const stage = tiles + s * STAGE_BYTES;
+                mbarrier_arrive_expect_tx(&full[s], STAGE_BYTES);
+                tma_load_2d(stage, maps, t * BK, m0, &full[s]);
+                if (TRANS_B) {
+                    tma_load_2d(stage + A_BYTES, b_map(maps), t * BK, n0, &full[s]);
+                } else {
+#pragma unroll
+                    for (int box = 0; box < BN / 32; ++box)
+                        tma_load_2d(stage + A_BYTES + box * 4096, b_map(maps), n0 + 32 * box, t * BK, &full[s]);
+                }
+            }
+        }
+        return;
+    }
+
+    const int lane = tid % 32, row = 16 * (tid / 32 % 4) + lane / 4;  // this thread's fragment rows: row, row + 8
+    const int n_in_tile[2] = {warpgroup * 64 + fragment_row_n<TRANS_B>(row),
+                              warpgroup * 64 + fragment_row_n<TRANS_B>(row + 8)};
+    // A k-step's 4 fragment registers of B, from the stage of K-tile t.
+    auto load_fragment = [&](unsigned (&fragment)[4], int t, int step) {
+        const unsigned char* const b_tile = tiles + t % STAGES * STAGE_BYTES + A_BYTES;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int k = 8 * step + 4 * (i / 2) + lane % 4;
+            fragment[i] = *reinterpret_cast<const unsigned*>(b_tile + b_tile_offset<TRANS_B>(n_in_tile[i % 2], k));
+        }
+    };
+    float acc[BM / 2] = {};
+    unsigned fragments[BK / 8][4];  // a K-tile's k-steps, each its own registers
+    wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
+    if (k_tiles > 0) {
+        mbarrier_wait(&full[0], 0);
+        load_fragment(fragments[0], 0, 0);
+    }
+    for (int t = 0; t < k_tiles; ++t) {
+        const unsigned long long desc_a_rows = wgmma_descriptor_sw128(tiles + t % STAGES * STAGE_BYTES);
+#pragma unroll
+        for (int step = 0; step < BK / 8; ++step) {
+            // The next k-step's fragment first (the next K-tile's first, once it has landed), into
+            // registers whose wgmma, three k-steps back, the last wait has seen done.
+            if (step + 1 < BK / 8) {
+                load_fragment(fragments[step + 1], t, step + 1);
+            } else if (t + 1 < k_tiles) {
+                mbarrier_wait(&full[(t + 1) % STAGES], (t + 1) / STAGES % 2);
+                load_fragment(fragments[0], t + 1, 0);
+            }
+            wgmma_fence();  // the loads of this k-step's fragment (and of the next) are done
+            // wgmma's B operand: A's BM rows of k, 8 floats = 32 bytes = 2 in descriptor units a k-step.
+            wgmma_m64k8_tf32_a_in_registers<BM>(acc, fragments[step], desc_a_rows + 2 * step);
+            wgmma_commit_group();
+            wgmma_wait_group<2>();  // at most this k-step's wgmma and the one before in flight
+            // After step 1 K-tile t - 1's last wgmma is done: its stage may be refilled.
+            if (step == 1 && t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
+        }
+    }
+    wgmma_wait_group<0>();
+    wgmma_fence_operands(acc);
+    const int n[2] = {n0 + n_in_tile[0], n0 + n_in_tile[1]};
+    store_transposed_warpgroup_tile<BM>(acc, c, bias, m0, n, M, N, alpha, beta, flags);
 }

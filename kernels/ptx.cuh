@@ -18,6 +18,8 @@
 //   wgmma_fence / wgmma_commit_group / wgmma_wait_group<N> / wgmma_fence_operands
 //                              order wgmma against the registers and shared memory it uses
 //   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
+//   wgmma_m64k8_tf32_a_in_registers<N>
+//                              the same with A's fragments in registers (only B from shared memory)
 //   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_arrive / mbarrier_wait / fence_mbarrier_init
 //                              a shared-memory barrier that counts arrivals and bytes copied
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the Tensor Memory Accelerator (TMA)
@@ -228,6 +230,13 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // The accumulator fragments, by warp w of the warpgroup and lane l (PTX ISA, "Register Fragments and
 // Shared Memory Matrix Layouts" for wgmma, D of .m64nNk8): d[4j + i] is D[16w + l / 4 + 8 (i / 2)]
 // [8j + 2 (l % 4) + i % 2], for j < N / 8: mma.sync's 16 x 8 C fragment, once per 8 columns.
+//   A may come from registers instead of a tile (the PTX ISA's register-sourced form, for TF32 the
+// only way to feed wgmma an operand that is not K-major in memory: the registers have no "major").
+// Then thread (w, l) holds a[4] of A's rows 16w .. 16w + 15 as mma.sync's A fragment holds its 16 x 8
+// (PTX ISA, "Register Fragments" for wgmma, A of .m64nNk8 .tf32): a[0] = A[16w + l / 4][l % 4],
+// a[1] = A[16w + l / 4 + 8][l % 4], a[2] and a[3] the same rows at k + 4. Like the accumulators, the
+// registers belong to the tensor core until the wait that completes their wgmma: writing them
+// earlier is undefined behaviour.
 //
 // The twin keeps the asynchrony: each thread's wgmma stay in flight until a wgmma_wait_group completes
 // their group, and only then are their results written to the accumulators, so a kernel that reads
@@ -237,8 +246,10 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // meantime, or a thread exits with one still in flight. It fails too when a wgmma starts on
 // accumulators no wgmma_fence has ordered since ordinary code could last touch them, and when it
 // reads shared memory that a cp.async wrote with no fence_proxy_async_shared after it (the runtime
-// tracks cp.async's writes; ordinary stores it cannot see). Operands are the descriptors' tiles decoded
-// as above, each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
+// tracks cp.async's writes; ordinary stores it cannot see), and when A's registers change while a wgmma
+// that reads them is in flight (the twin gathers the warp's fragments when it issues, as
+// mma_tf32_m16n8k8's does). Operands are the descriptors' tiles decoded as above (or the gathered
+// fragments), each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
 // is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
 // tests/ops/test_ptx.py has run on a Hopper GPU.
 
@@ -284,6 +295,11 @@ namespace wgmma_twin {
 struct InFlight {
     float* d;  // the accumulators it writes when its group completes
     unsigned long long desc_a, desc_b;
+    // A from registers: the warp's 16 x 8 slice of A as its lanes held it at issue (row-major, empty
+    // when A comes from desc_a), and this thread's four registers, which must stay as they were.
+    std::vector<float> a_rows;
+    const unsigned* a_registers;
+    unsigned a_seen[4];
     std::vector<float> seen;    // the accumulators as the thread left them (they must stay so)
     std::vector<float> base;    // what it adds to: seen, or the result of the one before it on d
     std::vector<float> result;  // base + A * B, from the tiles when it issued
@@ -328,7 +344,7 @@ inline void product(const InFlight& op, const float* base, float* out)
         const int row = 16 * warp + lane / 4 + 8 * (i / 2), col = 8 * j + 2 * (lane % 4) + i % 2;
         float a_row[8], b_col[8];
         for (int k = 0; k < 8; ++k) {
-            a_row[k] = operand(op.desc_a, row, k);
+            a_row[k] = op.a_rows.empty() ? operand(op.desc_a, row, k) : op.a_rows[(row % 16) * 8 + k];
             b_col[k] = operand(op.desc_b, col, k);
         }
         out[r] = tensor_core_dot8_twin(base[r], a_row, b_col);
@@ -340,7 +356,21 @@ inline bool same_bits(const float* a, const std::vector<float>& b)
     return std::memcmp(a, b.data(), b.size() * sizeof(float)) == 0;
 }
 
-inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long long desc_b)
+// The warp's 16 x 8 slice of A from its lanes' fragments (the layout above), each value cut to TF32.
+inline std::vector<float> gather_a_rows(const unsigned* a)
+{
+    unsigned mine[4] = {a[0], a[1], a[2], a[3]}, all[32][4];
+    cnn_emu::warp_all_gather(mine, all, sizeof mine);
+    std::vector<float> rows(16 * 8);
+    for (int lane = 0; lane < 32; ++lane)
+        for (int i = 0; i < 4; ++i)
+            rows[(lane / 4 + 8 * (i % 2)) * 8 + lane % 4 + 4 * (i / 2)] = tf32_bits_as_float(all[lane][i] & 0xffffe000u);
+    return rows;
+}
+
+// A wgmma on d, with A from desc_a's tile or, when a_registers is given, from the warp's registers.
+inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long long desc_b,
+                  const unsigned* a_registers = nullptr)
 {
     Queue& q = queue();
     const InFlight* before = nullptr;  // the newest one in flight on the same accumulators
@@ -356,7 +386,11 @@ inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long l
             cnn_emu::fail("a wgmma started on accumulators with no wgmma_fence since they were last free for "
                           "ordinary instructions (the thread's start, or the wait that completed the last wgmma on them)");
     }
-    InFlight op{d, desc_a, desc_b, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
+    InFlight op{d, desc_a, desc_b, {}, a_registers, {}, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
+    if (a_registers) {
+        op.a_rows = gather_a_rows(a_registers);
+        std::memcpy(op.a_seen, a_registers, sizeof op.a_seen);
+    }
     op.base = before ? before->result : op.seen;
     op.result.resize(size_t(regs));
     product(op, op.base.data(), op.result.data());
@@ -376,6 +410,8 @@ inline void wait(int pending)
             cnn_emu::fail("shared memory read by a wgmma in flight changed before its wgmma_wait_group");
         if (!same_bits(op.d, op.seen))
             cnn_emu::fail("the accumulators of a wgmma in flight were written before its wgmma_wait_group");
+        if (op.a_registers && std::memcmp(op.a_registers, op.a_seen, sizeof op.a_seen) != 0)
+            cnn_emu::fail("the A registers of a wgmma in flight were written before its wgmma_wait_group");
         std::memcpy(op.d, op.result.data(), op.result.size() * sizeof(float));
         bool known = false;
         for (auto& [accumulators, fences] : q.settled)
@@ -453,6 +489,22 @@ inline float wgmma_twin::operand(unsigned long long descriptor, int row, int k)
 
 #define CNN_WGMMA_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), \
                         "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define CNN_WGMMA_D64 CNN_WGMMA_D8(0), CNN_WGMMA_D8(8), CNN_WGMMA_D8(16), CNN_WGMMA_D8(24), \
+                      CNN_WGMMA_D8(32), CNN_WGMMA_D8(40), CNN_WGMMA_D8(48), CNN_WGMMA_D8(56)
+#define CNN_WGMMA_D96 CNN_WGMMA_D64, CNN_WGMMA_D8(64), CNN_WGMMA_D8(72), CNN_WGMMA_D8(80), CNN_WGMMA_D8(88)
+#define CNN_WGMMA_D128 CNN_WGMMA_D96, CNN_WGMMA_D8(96), CNN_WGMMA_D8(104), CNN_WGMMA_D8(112), CNN_WGMMA_D8(120)
+// The accumulators' operand lists, %0 to %63 (N = 128), %95 (N = 192) and %127 (N = 256).
+#define CNN_WGMMA_LIST64 \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define CNN_WGMMA_LIST96 CNN_WGMMA_LIST64 ", " \
+    "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define CNN_WGMMA_LIST128 CNN_WGMMA_LIST96 ", " \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
 
 // d (this thread's N / 2 accumulators of the warpgroup's 64 x N tile) += A * B, A and B given by
 // descriptors of K-major 128-byte-swizzled tiles. All 128 threads of the warpgroup must call it.
@@ -465,33 +517,49 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 #else
     // scale-d = 1 (accumulate; p), and A and B not negated (1, 1).
     if constexpr (N == 128)
-        asm volatile(
-            "{ .reg .pred p; setp.ne.b32 p, %66, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {"
-            "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-            "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-            "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-            "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-            "}, %64, %65, p, 1, 1; }\n"
-            : CNN_WGMMA_D8(0), CNN_WGMMA_D8(8), CNN_WGMMA_D8(16), CNN_WGMMA_D8(24), CNN_WGMMA_D8(32), CNN_WGMMA_D8(40), CNN_WGMMA_D8(48), CNN_WGMMA_D8(56)
-            : "l"(desc_a), "l"(desc_b), "r"(1));
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {" CNN_WGMMA_LIST64 "}, %64, %65, p, 1, 1; }\n"
+                     : CNN_WGMMA_D64
+                     : "l"(desc_a), "l"(desc_b), "r"(1));
     if constexpr (N == 256)
-        asm volatile(
-            "{ .reg .pred p; setp.ne.b32 p, %130, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {"
-            "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-            "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-            "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-            "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-            "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-            "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-            "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-            "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-            "}, %128, %129, p, 1, 1; }\n"
-            : CNN_WGMMA_D8(0), CNN_WGMMA_D8(8), CNN_WGMMA_D8(16), CNN_WGMMA_D8(24), CNN_WGMMA_D8(32), CNN_WGMMA_D8(40), CNN_WGMMA_D8(48), CNN_WGMMA_D8(56), CNN_WGMMA_D8(64), CNN_WGMMA_D8(72), CNN_WGMMA_D8(80), CNN_WGMMA_D8(88), CNN_WGMMA_D8(96), CNN_WGMMA_D8(104), CNN_WGMMA_D8(112), CNN_WGMMA_D8(120)
-            : "l"(desc_a), "l"(desc_b), "r"(1));
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, %130, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {" CNN_WGMMA_LIST128 "}, %128, %129, p, 1, 1; }\n"
+                     : CNN_WGMMA_D128
+                     : "l"(desc_a), "l"(desc_b), "r"(1));
 #endif
 }
+
+// The same with A's fragments in registers (a, the layout above; TF32 bit patterns, or floats whose
+// low 13 bits the tensor core ignores) and B from a descriptor. All 128 threads must call it. (At N =
+// 256 the accumulators and fragments outgrow a warp-specialized block's registers: gemm_wgmma.cu, 9e.)
+template <int N>
+__device__ __forceinline__ void wgmma_m64k8_tf32_a_in_registers(float (&d)[N / 2], const unsigned (&a)[4],
+                                                                unsigned long long desc_b)
+{
+    static_assert(N == 128 || N == 192, "the instruction shapes written out below");
+#ifdef CNN_GPU_EMULATE
+    wgmma_twin::issue(d, N / 2, 0, desc_b, a);
+#else
+    if constexpr (N == 128)
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {" CNN_WGMMA_LIST64 "}, "
+                     "{%64, %65, %66, %67}, %68, p, 1, 1; }\n"
+                     : CNN_WGMMA_D64
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+    if constexpr (N == 192)
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, %101, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n192k8.f32.tf32.tf32 {" CNN_WGMMA_LIST96 "}, "
+                     "{%96, %97, %98, %99}, %100, p, 1, 1; }\n"
+                     : CNN_WGMMA_D96
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+#endif
+}
+#undef CNN_WGMMA_LIST128
+#undef CNN_WGMMA_LIST96
+#undef CNN_WGMMA_LIST64
+#undef CNN_WGMMA_D128
+#undef CNN_WGMMA_D96
+#undef CNN_WGMMA_D64
 #undef CNN_WGMMA_D8
 
 // ---- mbarrier and the bulk tensor copy (TMA, sm_90) --------------------------------------------------

@@ -183,6 +183,12 @@ WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 # 382.6 TFLOP/s there): 9 185.9 and 9b 292.7, where at 128 x 128 they ran 151.6 and 228.3; 9c 284.4,
 # 9c persistent 285.0, 9d 279.1 and 9d persistent 279.5.
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
+# 9e (B in registers): C's rows are wgmma's N, so the block tile is 192 rows of C by 128 columns, two
+# consumer warpgroups of 192 x 64 (96 accumulators a thread; at 256 rows they and the fragment
+# registers would not fit: kernels/gemm_wgmma.cu), 4 stages of 40 KB. By rung 9's arithmetic shared
+# memory then serves 139 bytes a clock at the full tensor rate (9c's tile: 125), a tenth over the 128
+# it has. Not yet run on a GPU.
+WGMMA_B_REGISTERS_TILING = Tiling(192, 128, 32, 192, 64, stages=4, group_threads=128)
 
 
 # Rung 7's kernel at the Dense products' sizes, where the default's 128 x 128 tiles leave most SMs idle
@@ -221,6 +227,7 @@ class GemmVariant:
     warp_specialized: bool = False  # a producer warpgroup besides the tiling's, and a 2nd mbarrier per stage
     persistent: bool = False  # one block per SM (at most), each taking output tiles in turn (TmaPlan)
     cluster: int = 1  # blocks per thread-block cluster along n, sharing A's tiles
+    b_in_registers: bool = False  # B's tile either way round (9e): no transpose of B; warp tile = all rows x 64
 
     def expression(self, trans_a, trans_b):
         b = lambda v: "true" if v else "false"  # noqa: E731
@@ -251,6 +258,7 @@ _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_WS = "gemm_tf32_wgmma_warp_specialized<%s, {tiling}>"
 _WGMMA_MC = "gemm_tf32_wgmma_multicast<%s, {tiling}>"
+_WGMMA_B_REGISTERS = "gemm_tf32_wgmma_b_in_registers<{tb}, {tiling}>"
 # The ladder, in order (the head comments of kernels/gemm_*.cu say what each one adds; split-K's two
 # policies and rung 11 join it further down).
 GEMM_VARIANTS = {v.name: v for v in [
@@ -278,6 +286,8 @@ GEMM_VARIANTS = {v.name: v for v in [
                 swizzled=True, tma=True, warp_specialized=True, cluster=2),
     GemmVariant("gemm_tf32_wgmma_multicast_persistent", _WGMMA, _WGMMA_MC % "true", tf32=True,
                 tiling=WGMMA_WS_TILING, swizzled=True, tma=True, warp_specialized=True, persistent=True, cluster=2),
+    GemmVariant("gemm_tf32_wgmma_b_in_registers", _WGMMA, _WGMMA_B_REGISTERS, tf32=True,
+                tiling=WGMMA_B_REGISTERS_TILING, swizzled=True, tma=True, warp_specialized=True, b_in_registers=True),
 ]}
 # What the autotuner times on a GPU: FP32-accurate rungs that can win, every product, where the
 # device runs them (gemm_3xtf32_wgmma: Hopper only). 3xTF32 counts as FP32: its error is FP32's
@@ -341,6 +351,12 @@ _SWEEP_TILINGS = {
                                   Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
     "gemm_tf32_wgmma_multicast_persistent": [WGMMA_WS_TILING, Tiling(256, 128, 32, 64, 128, stages=4,
                                                                      group_threads=128)],
+    # 9e: a fifth stage; three consumer warpgroups of 128 x 64 (64 accumulators a thread, 512 threads);
+    # 128 x 128, whose tiles divide 4096 (192 x 128 makes 22 x 32 tiles there, 5.3 waves on 132 SMs).
+    "gemm_tf32_wgmma_b_in_registers": [WGMMA_B_REGISTERS_TILING,
+                                       Tiling(192, 128, 32, 192, 64, stages=5, group_threads=128),
+                                       Tiling(128, 192, 32, 128, 64, stages=4, group_threads=128),
+                                       Tiling(128, 128, 32, 128, 64, stages=6, group_threads=128)],
 }
 GEMM_SWEEP = [GEMM_VARIANTS[name].retiled(tiling) for name, tilings in _SWEEP_TILINGS.items() for tiling in tilings]
 SWEEP_OPTIONS = ("-lineinfo",)
@@ -431,22 +447,26 @@ class GemmPlan:
 
 
 class TmaPlan:
-    """A TMA rung (9b, 9c and its persistent form, 9d) for one problem, kept like a GemmPlan: the grid
-    (a block per SM at most for the persistent form, whole clusters for 9d), checked once. At each
-    call the operands are made k-contiguous (an MN-major one transposed into a new array: the copy
-    engine cannot transpose, and wgmma's TF32 operands must be K-major) and their tensor maps built
-    (the arrays change from call to call), A's boxes a cluster's share of the block's rows. What a map
-    cannot describe (K = 0, K % 4 != 0, an operand not 16-byte aligned) runs rung 9's cp.async kernel
-    (at its own tiling) instead."""
+    """A TMA rung (9b to 9e) for one problem, kept like a GemmPlan: the grid (a block per SM at most
+    for the persistent forms, whole clusters for 9d), checked once. At each call the operands are
+    made k-contiguous (an MN-major one transposed into a new array: the copy engine cannot
+    transpose, and wgmma's TF32 operands must be K-major), except B for 9e, which takes it either way
+    round, and their tensor maps built (cached by address: tensor_map.maps). A's boxes are a
+    cluster's share of the block's rows; B's its block's columns, or for 9e's K x N B the K-tile's
+    rows. What a map cannot describe (K = 0, K % 4 != 0, N % 4 != 0 for 9e's K x N B, an operand not
+    16-byte aligned) runs rung 9's cp.async kernel (at its own tiling) instead."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
-        self.kernel, self.trans_a, self.trans_b, self.tiling = kernel, trans_a, trans_b, variant.tiling
-        grid, cluster = variant.grid(m, n), variant.cluster
+        self.kernel, self.trans_a = kernel, trans_a
+        tiling, grid, cluster = variant.tiling, variant.grid(m, n), variant.cluster
         if cluster > 1:  # whole clusters along x
             grid = (ceil_div(grid[0], cluster) * cluster, grid[1])
         if variant.persistent:  # a block per SM at most (whole clusters), each looping over output tiles
             grid = (min(grid[0] * grid[1], _sm_count(backend, device) // cluster * cluster),)
-        self.a_box_rows = variant.tiling.block_m // cluster  # each block of a cluster copies its share
+        self.a_box_rows = tiling.block_m // cluster  # each block of a cluster copies its share
+        # B as it is (9e), or made N x K.
+        self.transpose_b = not (trans_b or variant.b_in_registers)
+        self.b_box_rows = tiling.block_k if variant.b_in_registers and not trans_b else tiling.block_n
         self.geometry = check_launch(grid, variant.threads(), variant.shared_mem(trans_a, trans_b), kernel.name)
         self.scalars = kernel.cast(M=m, N=n, K=k)
         self.flags, = kernel.cast(flags=flags)
@@ -457,9 +477,9 @@ class TmaPlan:
     def __call__(self, a, b, c, bias, alpha, beta, backend):
         if self.k_fits:
             a_rows = transpose(a, backend=backend) if self.trans_a else a  # M x K
-            b_rows = b if self.trans_b else transpose(b, backend=backend)  # N x K
-            if tensor_map.fits(a_rows) and tensor_map.fits(b_rows):
-                maps = tensor_map.maps(backend, [(a_rows, self.a_box_rows), (b_rows, self.tiling.block_n)])
+            b_tiles = transpose(b, backend=backend) if self.transpose_b else b  # N x K, or (9e) K x N
+            if tensor_map.fits(a_rows) and tensor_map.fits(b_tiles):
+                maps = tensor_map.maps(backend, [(a_rows, self.a_box_rows), (b_tiles, self.b_box_rows)])
                 self.kernel.launch_checked(self.geometry, (maps, c, bias, *self.scalars, alpha, beta, self.flags),
                                            backend)
                 return

@@ -166,7 +166,8 @@ WS_RELEASE = "            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);
 # one block (one cluster of two) takes in turn.
 @pytest.mark.parametrize("variant,m", [("gemm_tf32_wgmma_warp_specialized", 130), ("gemm_tf32_wgmma_persistent", 200),
                                        ("gemm_tf32_wgmma_multicast", 130),
-                                       ("gemm_tf32_wgmma_multicast_persistent", 200)])
+                                       ("gemm_tf32_wgmma_multicast_persistent", 200),
+                                       ("gemm_tf32_wgmma_b_in_registers", 130)])
 def test_the_warp_specialized_kernels_as_they_are_pass_the_twins_checks(rng, variant, m):
     c, ref = launch_tma_gemm(kernel_path("gemm_wgmma.cu").read_text(), rng, variant, m=m)
     assert rel_error(c, ref) < 2e-3
@@ -179,6 +180,15 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
                    "            mbarrier_arrive(&empty[it % STAGES]);")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
+
+
+def test_a_fragment_loaded_into_registers_a_wgmma_still_reads_is_caught(rng):
+    # Rung 9e letting three k-steps' wgmma stay in flight: the fragment loaded before the next one
+    # lands in the registers of the wgmma three k-steps back, which may not be done.
+    code = planted(kernel_path("gemm_wgmma.cu"), "wgmma_wait_group<2>();  // at most this k-step's",
+                   "wgmma_wait_group<3>();  // at most this k-step's")
+    with pytest.raises(KernelFault, match="the A registers of a wgmma in flight were written"):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_b_in_registers")
 
 
 def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):

@@ -20,6 +20,9 @@ MMA = Kernel("ptx_probe.cu", "probe_mma_tf32_m16n8k8",
 WGMMA = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8",
                [Array("a", "float32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
                 Array("d_frags", "float32"), Scalar("step", "int32")])
+WGMMA_A_IN_REGISTERS = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8_a_in_registers",
+                              [Array("a_frags", "uint32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
+                               Array("d_frags", "float32"), Scalar("step", "int32")])
 TMA_LOAD = Kernel("ptx_probe_hopper.cu", "probe_tma_load_2d",
                   [Array("map", "uint64", ndim=1), Array("out", "float32"), Scalar("x", "int32"), Scalar("y", "int32"),
                    Scalar("box_rows", "int32")])
@@ -203,6 +206,28 @@ def run_wgmma(a, b_t, c, step, backend):
     return d
 
 
+def wgmma_a_fragment_rows_cols():
+    """Row and column of A (64 x 8) each of thread t's 4 registers holds when A comes from registers,
+    by the PTX ISA's layout for wgmma .m64nNk8 .tf32: warp w = t / 32, lane l; a[i] is
+    A[16w + l / 4 + 8 (i % 2)][l % 4 + 4 (i / 2)] (mma.m16n8k8's A fragment, one per warp)."""
+    t, i = np.arange(128)[:, None], np.arange(4)[None, :]
+    warp, lane = t // 32, t % 32
+    return 16 * warp + lane // 4 + 8 * (i % 2), lane % 4 + 4 * (i // 2)
+
+
+def run_wgmma_a_in_registers(a, b_t, c, step, backend):
+    """D = A B + C by one launch of the register-sourced probe, A placed in its fragments."""
+    rows, cols = wgmma_fragment_rows_cols()
+    a_rows, a_cols = wgmma_a_fragment_rows_cols()
+    a_frags = np.ascontiguousarray(a[a_rows, a_cols]).view(np.uint32)
+    d_frags = on_backend(np.full((128, 64), np.nan, np.float32), backend)
+    args = tuple(on_backend(np.ascontiguousarray(x), backend) for x in (a_frags, b_t, c[rows, cols]))
+    WGMMA_A_IN_REGISTERS((1,), (128,), args + (d_frags, step), shared_mem=128 * 128 + 1024, backend=backend)
+    d = np.full((64, 128), np.nan, np.float32)
+    d[rows, cols] = to_host(d_frags)
+    return d
+
+
 def test_the_wgmma_fragment_layout_covers_d_once():
     rows, cols = wgmma_fragment_rows_cols()
     assert len(set(zip(rows.ravel(), cols.ravel()))) == 64 * 128
@@ -216,6 +241,20 @@ def test_wgmma_reads_its_swizzled_tiles_at_each_k_step(rng, hopper_backend, step
     b_t = rng.integers(-8, 9, (128, 8)).astype(np.float32)
     c = rng.integers(-64, 65, (64, 128)).astype(np.float32)
     np.testing.assert_array_equal(run_wgmma(a, b_t, c, step, hopper_backend), a @ b_t.T + c)
+
+
+def test_the_register_fragment_layout_of_a_covers_a_once():
+    rows, cols = wgmma_a_fragment_rows_cols()
+    assert len(set(zip(rows.ravel(), cols.ravel()))) == 64 * 8
+
+
+@pytest.mark.parametrize("step", [0, 3])
+def test_wgmma_takes_a_from_registers_in_the_documented_layout(rng, hopper_backend, step):
+    # As above, exact: a register placed at the wrong row or k, or B read at the wrong k-step, shows.
+    a = rng.integers(-8, 9, (64, 8)).astype(np.float32)
+    b_t = rng.integers(-8, 9, (128, 8)).astype(np.float32)
+    c = rng.integers(-64, 65, (64, 128)).astype(np.float32)
+    np.testing.assert_array_equal(run_wgmma_a_in_registers(a, b_t, c, step, hopper_backend), a @ b_t.T + c)
 
 
 # The twin's model of wgmma's arithmetic (kernels/ptx.cuh) is mma.sync's, measured on an H200:
