@@ -328,9 +328,14 @@ _SWEEP_TILINGS = {
     # Two blocks per SM at 128 registers a thread (128x128x8_w64x32_s2_b2) left the sweep: its A.B^T
     # spills, so it could never be the default, and the default's A.B now runs two blocks per SM by
     # itself (127 registers; gemm_counters.json at 2c9911a), no faster than at one.
+    # The last two: cuBLAS FP32's own block at 4096^3 (gemm_counters.json, H100, 2c9911a: 256 x 128 x 8,
+    # 8 warps, 3 stages, 254 registers, one block per SM): warps of 64 x 64, 128 outputs a lane, half
+    # the shared-memory reads per FMA of 64 x 32's. All three transposes compile without spills (196-255
+    # registers, sm_80 and sm_90, nvcc 13.0).
     "gemm_warptiled_double_buffered": [SIMT_TILING, Tiling(128, 128, 16, 64, 32, stages=2),
                                        Tiling(128, 128, 8, 64, 32, stages=3), Tiling(128, 128, 16, 64, 32, stages=3),
-                                       Tiling(128, 128, 32, 64, 32, stages=3)],
+                                       Tiling(128, 128, 32, 64, 32, stages=3), Tiling(256, 128, 8, 64, 64, stages=3),
+                                       Tiling(256, 128, 16, 64, 64, stages=2)],
     "gemm_tf32_mma": [TF32_TILING, Tiling(128, 128, 16, 64, 64, stages=4), Tiling(128, 256, 32, 64, 64, stages=3),
                       Tiling(128, 256, 16, 64, 64, stages=4), Tiling(256, 128, 32, 64, 64, stages=3),
                       Tiling(128, 128, 32, 64, 32, stages=3, min_blocks=2)],
