@@ -602,7 +602,8 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 //   Block tile BM x BN of C: BN / 64 consumer warpgroups, each 64 columns n by all BM rows m (wgmma's
 // N: 128 or 192), and rung 9c's producer warpgroup with its full and empty mbarriers per stage. A
 // stage is A's BM x 32 tile as in 9c (one box), then B's BN x 32: one box of BN rows of k when B is
-// N x K (TRANS_B), else BN / 32 boxes of 32 rows of k by 32 n (B as it is, K x N), 4 KB each.
+// N x K (TRANS_B), else BN / 32 boxes of 32 rows of k by 32 n (B as it is, K x N), 4 KB each; a
+// box wholly past N lands as zeros and still counts its bytes, as 9d's blocks past N rely on.
 //   The fragment loads: per k-step a thread loads 4 floats of B's tile (ld.shared, 32 bits each).
 // wgmma reads a register fragment as the whole warpgroup's 64 rows, but which column n of C a row r
 // stands for is ours to choose, as long as the epilogue stores row r's outputs at that column
@@ -615,11 +616,13 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // script checked every warp, k-step and register of both warpgroups). The K-major tile (rows n,
 // 9c's layout) is conflict-free with rows in order, so TRANS_B keeps them.
 //   The pipeline: each k-step's wgmma is a group of its own, on fragment registers of its own (4 a
-// k-step, 16 a K-tile), and before issuing one a warpgroup loads the next k-step's fragment (at the
-// last k-step, the next K-tile's first, once it has landed); after issuing it, it waits until at most
-// two are in flight. So the tensor core always has a k-step queued while the next one's loads run, and
-// a fragment is loaded three k-steps after the wgmma that last read its registers, which the waits
-// have seen done. A K-tile's stage is released after its successor's second k-step.
+// k-step, 16 a K-tile). A warpgroup issues a k-step's wgmma, waits until at most two are in flight,
+// then loads the next k-step's fragment (at the last k-step, the next K-tile's first, once it has
+// landed): into registers whose wgmma, three k-steps back, that wait has seen done, while the two in
+// flight keep the tensor core busy. Each wgmma is preceded by a wgmma fence, which orders the loads
+// of its fragment (ordinary register writes) before it. A K-tile's stage is released after its
+// successor's second k-step. The fragment offsets are a thread's own four, computed once: a k-step
+// moves them by a constant (b_fragment_offset).
 //   Two things ptxas would not take, each serializing every wgmma (the compile check refuses it): two
 // sets of registers used in turn (it gave them the same physical registers, then had to wait for
 // each wgmma before loading the next fragment: info C7513), and 256 rows of C a block (128 accumulators
@@ -634,8 +637,8 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // the k-step in flight covers. At 192 x 128 tiles, 4096 rows make 21.3 row tiles: a 22nd, partly
 // empty, and 5.3 waves of tiles on 132 SMs. The emulator runs it through ptx.cuh's twins (the wgmma
 // twin gathers a warp's fragment registers as mma.sync's does).
-// ptxas (sm_90a, nvcc 13.0, default tiling): 143 registers with B as it is (A.B, A^T.B), 150 with B
-// transposed (A.B^T, whose swizzle is computed per k-step), no spills, no serialized wgmma.
+// ptxas (sm_90a, nvcc 13.0, default tiling): 138 registers in either layout of B, no spills, no
+// serialized wgmma; the K loop's fragment loads take their k-step from an immediate offset.
 // Measured: not yet run on a GPU.
 // The column n (of a warpgroup's 64) that row r of its wgmma A operand stands for.
 template <bool K_MAJOR>
@@ -652,6 +655,15 @@ template <bool K_MAJOR>
 __device__ __forceinline__ int b_tile_offset(int n, int k)
 {
     return K_MAJOR ? swizzle_128b_offset(n, k) : n / 32 * 4096 + swizzle_128b_offset(k, n % 32);
+}
+
+// The same float 8 k-steps further on, from its offset at k-step 0 (k < 8): in the N-major tile 8
+// rows of k down, whose swizzle is the same (it depends on k % 8); in the K-major one 8 floats along
+// the row, two chunks on, which the swizzle's XOR turns into an XOR of the chunk index.
+template <bool K_MAJOR>
+__device__ __forceinline__ int b_fragment_offset(int offset_at_step_0, int step)
+{
+    return K_MAJOR ? offset_at_step_0 ^ (step << 5) : offset_at_step_0 + step * 1024;
 }
 
 // A warpgroup's accumulators of C^T (64 columns n, the rows m0 .. m0 + BM - 1) through the epilogue:
@@ -723,14 +735,17 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
     const int lane = tid % 32, row = 16 * (tid / 32 % 4) + lane / 4;  // this thread's fragment rows: row, row + 8
     const int n_in_tile[2] = {warpgroup * 64 + fragment_row_n<TRANS_B>(row),
                               warpgroup * 64 + fragment_row_n<TRANS_B>(row + 8)};
+    // Where register i of k-step 0's fragment lies in B's tile (row n_in_tile[i % 2], k = 4 (i / 2) +
+    // lane % 4); k-step s's is b_fragment_offset's step from it.
+    int offset[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) offset[i] = b_tile_offset<TRANS_B>(n_in_tile[i % 2], 4 * (i / 2) + lane % 4);
     // A k-step's 4 fragment registers of B, from the stage of K-tile t.
     auto load_fragment = [&](unsigned (&fragment)[4], int t, int step) {
         const unsigned char* const b_tile = tiles + t % STAGES * STAGE_BYTES + A_BYTES;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int k = 8 * step + 4 * (i / 2) + lane % 4;
-            fragment[i] = *reinterpret_cast<const unsigned*>(b_tile + b_tile_offset<TRANS_B>(n_in_tile[i % 2], k));
-        }
+        for (int i = 0; i < 4; ++i)
+            fragment[i] = *reinterpret_cast<const unsigned*>(b_tile + b_fragment_offset<TRANS_B>(offset[i], step));
     };
     float acc[BM / 2] = {};
     unsigned fragments[BK / 8][4];  // a K-tile's k-steps, each its own registers
@@ -743,21 +758,21 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
         const unsigned long long desc_a_rows = wgmma_descriptor_sw128(tiles + t % STAGES * STAGE_BYTES);
 #pragma unroll
         for (int step = 0; step < BK / 8; ++step) {
-            // The next k-step's fragment first (the next K-tile's first, once it has landed), into
-            // registers whose wgmma, three k-steps back, the last wait has seen done.
-            if (step + 1 < BK / 8) {
-                load_fragment(fragments[step + 1], t, step + 1);
-            } else if (t + 1 < k_tiles) {
-                mbarrier_wait(&full[(t + 1) % STAGES], (t + 1) / STAGES % 2);
-                load_fragment(fragments[0], t + 1, 0);
-            }
-            wgmma_fence();  // the loads of this k-step's fragment (and of the next) are done
+            wgmma_fence();  // orders the writes of this k-step's fragment before the wgmma that reads it
             // wgmma's B operand: A's BM rows of k, 8 floats = 32 bytes = 2 in descriptor units a k-step.
             wgmma_m64k8_tf32_a_in_registers<BM>(acc, fragments[step], desc_a_rows + 2 * step);
             wgmma_commit_group();
             wgmma_wait_group<2>();  // at most this k-step's wgmma and the one before in flight
             // After step 1 K-tile t - 1's last wgmma is done: its stage may be refilled.
             if (step == 1 && t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
+            // The next k-step's fragment (the next K-tile's first, once it has landed), into registers
+            // whose wgmma, three k-steps back, the wait has seen done.
+            if (step + 1 < BK / 8) {
+                load_fragment(fragments[step + 1], t, step + 1);
+            } else if (t + 1 < k_tiles) {
+                mbarrier_wait(&full[(t + 1) % STAGES], (t + 1) / STAGES % 2);
+                load_fragment(fragments[0], t + 1, 0);
+            }
         }
     }
     wgmma_wait_group<0>();

@@ -248,7 +248,11 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // reads shared memory that a cp.async wrote with no fence_proxy_async_shared after it (the runtime
 // tracks cp.async's writes; ordinary stores it cannot see), and when A's registers change while a wgmma
 // that reads them is in flight (the twin gathers the warp's fragments when it issues, as
-// mma_tf32_m16n8k8's does). Operands are the descriptors' tiles decoded as above (or the gathered
+// mma_tf32_m16n8k8's does, and keeps a pointer to the thread's registers: the array must live until
+// the wait that completes the wgmma). The ISA asks for a wgmma_fence between a write of A's registers
+// and the wgmma that reads them; the twin cannot see register writes, so it asks for a fence before
+// every wgmma that takes A from registers (stricter than the ISA; ptxas, for its part, serializes
+// the wgmma of a kernel that misses one, which the compile check refuses). Operands are the descriptors' tiles decoded as above (or the gathered
 // fragments), each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
 // is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
 // tests/ops/test_ptx.py has run on a Hopper GPU.
@@ -312,6 +316,7 @@ struct Queue {
     // touched them since) needs a fence after that, as it does before the thread's first wgmma.
     unsigned long long fences = 0;
     std::vector<std::pair<const float*, unsigned long long>> settled;
+    unsigned long long fences_at_register_issue = 0;  // `fences` when this thread last issued one with A in registers
 };
 
 inline void at_thread_exit(void* state)
@@ -386,8 +391,12 @@ inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long l
             cnn_emu::fail("a wgmma started on accumulators with no wgmma_fence since they were last free for "
                           "ordinary instructions (the thread's start, or the wait that completed the last wgmma on them)");
     }
+    if (a_registers && q.fences == q.fences_at_register_issue)
+        cnn_emu::fail("a wgmma read A from registers with no wgmma_fence since the thread's last such wgmma "
+                      "(the loads of its fragment must be fenced; the twin asks it of every one)");
     InFlight op{d, desc_a, desc_b, {}, a_registers, {}, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
     if (a_registers) {
+        q.fences_at_register_issue = q.fences;
         op.a_rows = gather_a_rows(a_registers);
         std::memcpy(op.a_seen, a_registers, sizeof op.a_seen);
     }

@@ -307,9 +307,9 @@ SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
 
-# The TMA rungs (GemmVariant.tma: 9b to 9d) take the tensor maps of A and B^T
-# (cnn_gpu/cuda/tensor_map.py) in their place, one kernel for every transpose (TmaPlan makes the
-# operands k-contiguous).
+# The TMA rungs (GemmVariant.tma: 9b to 9e) take the tensor maps of A and B^T (cnn_gpu/cuda/tensor_map.py)
+# in their place, one kernel for every transpose (TmaPlan makes the operands k-contiguous); 9e takes
+# B's map as B is, one kernel for each of B's layouts.
 TMA_PARAMS = [Array("maps", "uint64", ndim=1), *GEMM_PARAMS[2:]]
 GEMM_KERNELS = {
     (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b),

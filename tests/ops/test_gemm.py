@@ -615,6 +615,16 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
     assert plan.geometry[0] == (4, 2, 1)
 
 
+def test_rung_9e_refills_its_stages_in_every_layout_of_b(rng, kernel_backend):
+    # 2 x 3 blocks of 192 x 128, the last row and column partial; 8 K-tiles through 4 stages, each
+    # refilled once, the last K-tile partial. B as it is for A.B and A^T.B (boxes of 32 columns, the
+    # last block's third and fourth wholly past N), transposed for A.B^T (k-contiguous rows).
+    variant = GEMM_VARIANTS["gemm_tf32_wgmma_b_in_registers"]
+    m, n, k = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 40, 32 * 7 + 4
+    for trans_a, trans_b in TRANSPOSES:
+        check_variant(rng, kernel_backend, variant.name, m, n, k, trans_a, trans_b, epilogue=True)
+
+
 @pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast_persistent"])
 def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, kernel_backend, monkeypatch, variant):
     # 3 x 3 tiles of 128 x 256 on 4 SMs (the emulator's count; a GPU's is patched down to it, since

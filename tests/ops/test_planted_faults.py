@@ -182,13 +182,27 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
 
-def test_a_fragment_loaded_into_registers_a_wgmma_still_reads_is_caught(rng):
-    # Rung 9e letting three k-steps' wgmma stay in flight: the fragment loaded before the next one
-    # lands in the registers of the wgmma three k-steps back, which may not be done.
-    code = planted(kernel_path("gemm_wgmma.cu"), "wgmma_wait_group<2>();  // at most this k-step's",
-                   "wgmma_wait_group<3>();  // at most this k-step's")
-    with pytest.raises(KernelFault, match="the A registers of a wgmma in flight were written"):
-        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_b_in_registers")
+# Rung 9e's fragment registers: the twin must see a wgmma's registers overwritten in flight, and a
+# fragment read with no fence after its loads (on sm_90a ptxas would serialize every wgmma for the
+# latter, and the compile check fail).
+FRAGMENT_FAULTS = {
+    # Four k-steps' wgmma left in flight: the fragment then loaded lands in the registers of the one
+    # four k-steps back.
+    "overwritten in flight": ("wgmma_wait_group<2>();  // at most this k-step's",
+                              "wgmma_wait_group<4>();  // at most this k-step's",
+                              "the A registers of a wgmma in flight were written"),
+    # A fence before a K-tile's first k-step only.
+    "read unfenced": ("            wgmma_fence();  // orders the writes of this k-step's fragment",
+                      "            if (step == 0) wgmma_fence();  // orders the writes of this k-step's fragment",
+                      "a wgmma read A from registers with no wgmma_fence"),
+}
+
+
+@pytest.mark.parametrize("fault", FRAGMENT_FAULTS)
+def test_a_fragment_register_hazard_is_caught(rng, fault):
+    before, after, message = FRAGMENT_FAULTS[fault]
+    with pytest.raises(KernelFault, match=message):
+        launch_tma_gemm(planted(kernel_path("gemm_wgmma.cu"), before, after), rng, "gemm_tf32_wgmma_b_in_registers")
 
 
 def test_a_producer_that_does_not_wait_for_the_release_is_caught(rng):
