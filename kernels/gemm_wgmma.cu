@@ -600,7 +600,7 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // shared memory, K-major as before) is the rows m of A. The accumulators hold C^T, and the epilogue
 // stores them transposed.
 //   Block tile BM x BN of C: BN / 64 consumer warpgroups, each 64 columns n by all BM rows m (wgmma's
-// N: 128 or 192), and rung 9c's producer warpgroup with its full and empty mbarriers per stage. A
+// N: 128, 192 or 256), and rung 9c's producer warpgroup with its full and empty mbarriers per stage. A
 // stage is A's BM x 32 tile as in 9c (one box), then B's BN x 32: one box of BN rows of k when B is
 // N x K (TRANS_B), else BN / 32 boxes of 32 rows of k by 32 n (B as it is, K x N), 4 KB each; a
 // box wholly past N lands as zeros and still counts its bytes, as 9d's blocks past N rely on.
@@ -609,36 +609,37 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // stands for is ours to choose, as long as the epilogue stores row r's outputs at that column
 // (fragment_row_n). In the MN-major tile (32 n per 128-byte row of k, chunk c of 4 n stored at
 // chunk c ^ (k % 8)), lanes l load rows 16w + l / 4 + 8h at k = l % 4 (+ 4): with rows taken in
-// order, lanes at k = 0 and 1 in rows 4 apart (chunks 0 and 1) would meet in one bank: 2-way
-// conflicts. Here the 8 rows of a lane group are n = 16 (g / 4) + g % 4 (+ 4x, x from the warp
+// order, a lane at k = 0 reading n = 4 (chunk 1) and one at k = 1 reading n = 0 (chunk 0, swizzled to
+// 1) would meet in one bank: 2-way conflicts. Here the 8 rows of a lane group are n = 16 (g / 4) + g % 4 (+ 4x, x from the warp
 // and h): with k % 4 = l % 4 and chunks 4 (g / 4) + x, the swizzled chunk is 4 (g / 4 ^ k / 4 % 2) +
 // (x ^ l % 4), and the 32 lanes reach 8 distinct chunks at 4 offsets: 32 banks, no conflict (a
 // script checked every warp, k-step and register of both warpgroups). The K-major tile (rows n,
 // 9c's layout) is conflict-free with rows in order, so TRANS_B keeps them.
-//   The pipeline: each k-step's wgmma is a group of its own, on fragment registers of its own (4 a
-// k-step, 16 a K-tile). A warpgroup issues a k-step's wgmma, waits until at most two are in flight,
-// then loads the next k-step's fragment (at the last k-step, the next K-tile's first, once it has
-// landed): into registers whose wgmma, three k-steps back, that wait has seen done, while the two in
-// flight keep the tensor core busy. Each wgmma is preceded by a wgmma fence, which orders the loads
-// of its fragment (ordinary register writes) before it. A K-tile's stage is released after its
-// successor's second k-step. The fragment offsets are a thread's own four, computed once: a k-step
+//   The pipeline: each k-step's wgmma is a group of its own, its fragment in one of two sets of 4
+// registers, taken in turn. A warpgroup issues a k-step's wgmma, waits until it is the only one in
+// flight, then loads the next k-step's fragment (at the last k-step, the next K-tile's first, once it
+// has landed) into the other set, whose wgmma that wait has seen done: the loads and the fence run
+// while the tensor core works on the k-step just issued. A wgmma fence precedes each wgmma, ordering
+// the loads of its fragment (ordinary register writes) before it. A K-tile's stage is released after
+// its successor's first k-step. The fragment offsets are a thread's own four, computed once: a k-step
 // moves them by a constant (b_fragment_offset).
-//   Two things ptxas would not take, each serializing every wgmma (the compile check refuses it): two
-// sets of registers used in turn (it gave them the same physical registers, then had to wait for
-// each wgmma before loading the next fragment: info C7513), and 256 rows of C a block (128 accumulators
-// a thread besides the fragments: over the 168 registers 384 threads may have; C7512). Hence 192 rows
-// (m64n192k8, 96 accumulators) and 16 fragment registers.
+//   ptxas keeps a set's physical registers from other uses until the wait that retires the wgmma
+// reading them, and where code would write them earlier it serializes every wgmma of the kernel
+// (info C7513; the compile check refuses it). Loading the next fragment before issuing the current
+// k-step, into the set whose wgmma had not been waited for, did exactly that. The order above needs
+// 8 fragment registers, so that 256 rows of C (128 accumulators) fit the 168 registers a thread of a
+// 384-thread block may have: 162 (with 16 registers for four sets they did not: C7512).
 //   Edges: TMA zero-fills outside A and B; the epilogue stores only inside C, a float at a time (a
 // thread's outputs of one column n lie in different rows of C; a warp's store fills 4 rows of C with
 // two 16-byte runs each).
 // Expected bottleneck: the tensor core, as 9c's A.B^T, with B's transpose gone: shared memory serves
-// 9c's bytes (the fragment loads read what wgmma read from A's rows before: 2 KB per warpgroup and
-// k-step), plus the fragment loads' issue slots (16 a K-tile per thread) and their latency, which
-// the k-step in flight covers. At 192 x 128 tiles, 4096 rows make 21.3 row tiles: a 22nd, partly
-// empty, and 5.3 waves of tiles on 132 SMs. The emulator runs it through ptx.cuh's twins (the wgmma
-// twin gathers a warp's fragment registers as mma.sync's does).
-// ptxas (sm_90a, nvcc 13.0, default tiling): 138 registers in either layout of B, no spills, no
-// serialized wgmma; the K loop's fragment loads take their k-step from an immediate offset.
+// 9c's bytes (the fragment loads read the 2 KB per warpgroup and k-step that 9c's wgmma read of the
+// warpgroup's own 64 rows), plus the fragment loads' issue slots (16 a K-tile per thread) and their latency, which
+// the k-step in flight covers. Default tiling 256 x 128, 9c's 128 x 256 turned round: the same
+// bytes per FMA, and at 4096^3 the same 512 tiles (3.9 waves on 132 SMs). The emulator runs it through
+// ptx.cuh's twins (the wgmma twin gathers a warp's fragment registers as mma.sync's does).
+// ptxas (sm_90a, nvcc 13.0, default tiling 256 x 128): 162 registers in either layout of B, no
+// spills, no serialized wgmma; the K loop's fragment loads take their k-step as an immediate offset.
 // Measured: not yet run on a GPU.
 // The column n (of a warpgroup's 64) that row r of its wgmma A operand stands for.
 template <bool K_MAJOR>
@@ -690,7 +691,7 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
 {
     static_assert(BK == 32, "a K-tile is one 128-byte swizzle row of floats: the box is 32 floats wide");
     static_assert(WM == BM && WN == 64 && BN % 64 == 0, "a warpgroup per 64 columns of the block, with all its rows");
-    static_assert(BM == 128 || BM == 192, "the block's rows are wgmma's N (at 256 its registers would not fit)");
+    static_assert(BM == 128 || BM == 192 || BM == 256, "the block's rows are wgmma's N");
     static_assert(BN <= 256, "a box is at most 256 rows");
     static_assert(STAGES >= 2, "one stage filling while one is computed");
     constexpr int CONSUMERS = BN / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
@@ -748,7 +749,7 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
             fragment[i] = *reinterpret_cast<const unsigned*>(b_tile + b_fragment_offset<TRANS_B>(offset[i], step));
     };
     float acc[BM / 2] = {};
-    unsigned fragments[BK / 8][4];  // a K-tile's k-steps, each its own registers
+    unsigned fragments[2][4];  // two k-steps' fragment registers, in turn
     wgmma_fence_operands(acc);  // the zeros are written before the first wgmma_fence
     if (k_tiles > 0) {
         mbarrier_wait(&full[0], 0);
@@ -760,15 +761,15 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
         for (int step = 0; step < BK / 8; ++step) {
             wgmma_fence();  // orders the writes of this k-step's fragment before the wgmma that reads it
             // wgmma's B operand: A's BM rows of k, 8 floats = 32 bytes = 2 in descriptor units a k-step.
-            wgmma_m64k8_tf32_a_in_registers<BM>(acc, fragments[step], desc_a_rows + 2 * step);
+            wgmma_m64k8_tf32_a_in_registers<BM>(acc, fragments[step % 2], desc_a_rows + 2 * step);
             wgmma_commit_group();
-            wgmma_wait_group<2>();  // at most this k-step's wgmma and the one before in flight
-            // After step 1 K-tile t - 1's last wgmma is done: its stage may be refilled.
-            if (step == 1 && t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
-            // The next k-step's fragment (the next K-tile's first, once it has landed), into registers
-            // whose wgmma, three k-steps back, the wait has seen done.
+            wgmma_wait_group<1>();  // only this k-step's wgmma in flight: the one before is done
+            // After step 0 K-tile t - 1's last wgmma is done: its stage may be refilled.
+            if (step == 0 && t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
+            // The next k-step's fragment (the next K-tile's first, once it has landed), into the
+            // registers of the k-step before, whose wgmma the wait has seen done.
             if (step + 1 < BK / 8) {
-                load_fragment(fragments[step + 1], t, step + 1);
+                load_fragment(fragments[(step + 1) % 2], t, step + 1);
             } else if (t + 1 < k_tiles) {
                 mbarrier_wait(&full[(t + 1) % STAGES], (t + 1) / STAGES % 2);
                 load_fragment(fragments[0], t + 1, 0);

@@ -539,13 +539,12 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
 }
 
 // The same with A's fragments in registers (a, the layout above; TF32 bit patterns, or floats whose
-// low 13 bits the tensor core ignores) and B from a descriptor. All 128 threads must call it. (At N =
-// 256 the accumulators and fragments outgrow a warp-specialized block's registers: gemm_wgmma.cu, 9e.)
+// low 13 bits the tensor core ignores) and B from a descriptor. All 128 threads must call it.
 template <int N>
 __device__ __forceinline__ void wgmma_m64k8_tf32_a_in_registers(float (&d)[N / 2], const unsigned (&a)[4],
                                                                 unsigned long long desc_b)
 {
-    static_assert(N == 128 || N == 192, "the instruction shapes written out below");
+    static_assert(N == 128 || N == 192 || N == 256, "the instruction shapes written out below");
 #ifdef CNN_GPU_EMULATE
     wgmma_twin::issue(d, N / 2, 0, desc_b, a);
 #else
@@ -560,6 +559,12 @@ __device__ __forceinline__ void wgmma_m64k8_tf32_a_in_registers(float (&d)[N / 2
                      "wgmma.mma_async.sync.aligned.m64n192k8.f32.tf32.tf32 {" CNN_WGMMA_LIST96 "}, "
                      "{%96, %97, %98, %99}, %100, p, 1, 1; }\n"
                      : CNN_WGMMA_D96
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+    if constexpr (N == 256)
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, %133, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {" CNN_WGMMA_LIST128 "}, "
+                     "{%128, %129, %130, %131}, %132, p, 1, 1; }\n"
+                     : CNN_WGMMA_D128
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
 #endif
 }

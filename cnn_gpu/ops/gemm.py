@@ -183,12 +183,10 @@ WGMMA_TILING = Tiling(128, 128, 32, 64, 128, stages=4, group_threads=128)
 # 382.6 TFLOP/s there): 9 185.9 and 9b 292.7, where at 128 x 128 they ran 151.6 and 228.3; 9c 284.4,
 # 9c persistent 285.0, 9d 279.1 and 9d persistent 279.5.
 WGMMA_WS_TILING = Tiling(128, 256, 32, 64, 256, stages=4, group_threads=128)
-# 9e (B in registers): C's rows are wgmma's N, so the block tile is 192 rows of C by 128 columns, two
-# consumer warpgroups of 192 x 64 (96 accumulators a thread; at 256 rows they and the fragment
-# registers would not fit: kernels/gemm_wgmma.cu), 4 stages of 40 KB. By rung 9's arithmetic shared
-# memory then serves 139 bytes a clock at the full tensor rate (9c's tile: 125), a tenth over the 128
-# it has. Not yet run on a GPU.
-WGMMA_B_REGISTERS_TILING = Tiling(192, 128, 32, 192, 64, stages=4, group_threads=128)
+# 9e (B in registers): C's rows are wgmma's N, so its block tile is 9c's turned round, 256 rows of C by
+# 128 columns: two consumer warpgroups of 256 x 64 (128 accumulators a thread), 4 stages of 48 KB, the
+# same bytes per FMA as 9c (rung 9's arithmetic). Not yet run on a GPU.
+WGMMA_B_REGISTERS_TILING = Tiling(256, 128, 32, 256, 64, stages=4, group_threads=128)
 
 
 # Rung 7's kernel at the Dense products' sizes, where the default's 128 x 128 tiles leave most SMs idle
@@ -356,8 +354,8 @@ _SWEEP_TILINGS = {
                                   Tiling(256, 128, 32, 64, 128, stages=4, group_threads=128)],
     "gemm_tf32_wgmma_multicast_persistent": [WGMMA_WS_TILING, Tiling(256, 128, 32, 64, 128, stages=4,
                                                                      group_threads=128)],
-    # 9e: a fifth stage; three consumer warpgroups of 128 x 64 (64 accumulators a thread, 512 threads);
-    # 128 x 128, whose tiles divide 4096 (192 x 128 makes 22 x 32 tiles there, 5.3 waves on 132 SMs).
+    # 9e: 96 accumulators a thread at 192 rows (5 stages fit), or 64 at 128 rows with three consumer
+    # warpgroups (512 threads) or two.
     "gemm_tf32_wgmma_b_in_registers": [WGMMA_B_REGISTERS_TILING,
                                        Tiling(192, 128, 32, 192, 64, stages=5, group_threads=128),
                                        Tiling(128, 192, 32, 128, 64, stages=4, group_threads=128),

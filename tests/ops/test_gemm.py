@@ -616,7 +616,7 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
 
 
 def test_rung_9e_refills_its_stages_in_every_layout_of_b(rng, kernel_backend):
-    # 2 x 3 blocks of 192 x 128, the last row and column partial; 8 K-tiles through 4 stages, each
+    # 2 x 3 blocks, the last row and column partial; 8 K-tiles through 4 stages, each
     # refilled once, the last K-tile partial. B as it is for A.B and A^T.B (boxes of 32 columns, the
     # last block's third and fourth wholly past N), transposed for A.B^T (k-contiguous rows).
     variant = GEMM_VARIANTS["gemm_tf32_wgmma_b_in_registers"]

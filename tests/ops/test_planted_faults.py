@@ -186,10 +186,10 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
 # fragment read with no fence after its loads (on sm_90a ptxas would serialize every wgmma for the
 # latter, and the compile check fail).
 FRAGMENT_FAULTS = {
-    # Four k-steps' wgmma left in flight: the fragment then loaded lands in the registers of the one
-    # four k-steps back.
-    "overwritten in flight": ("wgmma_wait_group<2>();  // at most this k-step's",
-                              "wgmma_wait_group<4>();  // at most this k-step's",
+    # Two k-steps' wgmma left in flight: the fragment then loaded lands in the registers of the one
+    # before, which may not be done.
+    "overwritten in flight": ("wgmma_wait_group<1>();  // only this k-step's",
+                              "wgmma_wait_group<2>();  // only this k-step's",
                               "the A registers of a wgmma in flight were written"),
     # A fence before a K-tile's first k-step only.
     "read unfenced": ("            wgmma_fence();  // orders the writes of this k-step's fragment",
