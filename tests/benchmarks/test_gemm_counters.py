@@ -80,11 +80,11 @@ def test_a_cases_row_adds_its_kernels_times_and_shows_its_longest_kernels_counte
     assert len({line.count("|") for line in lines}) == 1
 
 
-def test_the_cases_are_the_goal_square_with_every_fast_rung_and_each_dense_product_twice():
+def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_each_dense_product_twice():
     square = gemm_counters.cases("square", False, ["gemm_naive", "gemm_split_k", "gemm_tf32_wgmma"])
     assert [(case, runner) for case, _, _, runner in square] == [
-        ("square4096", "cublas_fp32"), ("square4096", "cublas_tf32"), ("square4096", "gemm_split_k"),
-        ("square4096", "gemm_tf32_wgmma")]
+        ("square4096", "cublas_fp32"), ("square4096", "cublas_tf32"), ("square4096", "gemm_tf32_wgmma"),
+        ("square4096", "gemm_split_k")]
     assert {product[1:6] for _, product, _, _ in square} == {(4096, 4096, 4096, False, False)}
     dense = gemm_counters.cases("dense", False, [])
     assert len(dense) == 2 * 18 and {runner for *_, runner in dense} == {"cublas_fp32", "autotuned"}
