@@ -608,12 +608,13 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // wgmma reads a register fragment as the whole warpgroup's 64 rows, but which column n of C a row r
 // stands for is ours to choose, as long as the epilogue stores row r's outputs at that column
 // (fragment_row_n). In the MN-major tile (32 n per 128-byte row of k, chunk c of 4 n stored at
-// chunk c ^ (k % 8)), lanes l load rows 16w + l / 4 + 8h at k = l % 4 (+ 4): with rows taken in
-// order, a lane at k = 0 reading n = 4 (chunk 1) and one at k = 1 reading n = 0 (chunk 0, swizzled to
-// 1) would meet in one bank: 2-way conflicts. Here the 8 rows of a lane group are n = 16 (g / 4) + g % 4 (+ 4x, x from the warp
-// and h): with k % 4 = l % 4 and chunks 4 (g / 4) + x, the swizzled chunk is 4 (g / 4 ^ k / 4 % 2) +
-// (x ^ l % 4), and the 32 lanes reach 8 distinct chunks at 4 offsets: 32 banks, no conflict (a
-// script checked every warp, k-step and register of both warpgroups). The K-major tile (rows n,
+// chunk c ^ (k % 8)), lane l of warp w loads rows 16w + g + 8h (g = l / 4, h = 0, 1) at k = l % 4
+// (+ 4): with rows taken in order, a lane at k = 0 reading n = 4 (chunk 1) and one at k = 1 reading
+// n = 0 (chunk 0, swizzled to 1) would meet in one bank: 2-way conflicts. Here row 16w + g + 8h
+// stands for n = 32 (w / 2) + 16 (g / 4) + 4x + g % 4 with x = 2 (w % 2) + h: within its 32-n box
+// the chunk is 4 (g / 4) + x, swizzled to 4 (g / 4 ^ k / 4 % 2) + (x ^ l % 4), so a warp's 32 lanes
+// reach 8 distinct chunks at 4 offsets: 32 banks, no conflict (a script checked every warp, k-step
+// and register of both warpgroups). The K-major tile (rows n,
 // 9c's layout) is conflict-free with rows in order, so TRANS_B keeps them.
 //   The pipeline: each k-step's wgmma is a group of its own, its fragment in one of two sets of 4
 // registers, taken in turn. A warpgroup issues a k-step's wgmma, waits until it is the only one in
@@ -621,7 +622,7 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // has landed) into the other set, whose wgmma that wait has seen done: the loads and the fence run
 // while the tensor core works on the k-step just issued. A wgmma fence precedes each wgmma, ordering
 // the loads of its fragment (ordinary register writes) before it. A K-tile's stage is released after
-// its successor's first k-step. The fragment offsets are a thread's own four, computed once: a k-step
+// the wait that follows its successor's first k-step, which retires its last wgmma. The fragment offsets are a thread's own four, computed once: a k-step
 // moves them by a constant (b_fragment_offset).
 //   ptxas keeps a set's physical registers from other uses until the wait that retires the wgmma
 // reading them, and where code would write them earlier it serializes every wgmma of the kernel
@@ -631,15 +632,17 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // 384-thread block may have: 162 (with 16 registers for four sets they did not: C7512).
 //   Edges: TMA zero-fills outside A and B; the epilogue stores only inside C, a float at a time (a
 // thread's outputs of one column n lie in different rows of C; a warp's store fills 4 rows of C with
-// two 16-byte runs each).
+// two 16-byte runs each, or with TRANS_B's rows in order one 32-byte run).
 // Expected bottleneck: the tensor core, as 9c's A.B^T, with B's transpose gone: shared memory serves
 // 9c's bytes (the fragment loads read the 2 KB per warpgroup and k-step that 9c's wgmma read of the
 // warpgroup's own 64 rows), plus the fragment loads' issue slots (16 a K-tile per thread) and their latency, which
-// the k-step in flight covers. Default tiling 256 x 128, 9c's 128 x 256 turned round: the same
-// bytes per FMA, and at 4096^3 the same 512 tiles (3.9 waves on 132 SMs). The emulator runs it through
-// ptx.cuh's twins (the wgmma twin gathers a warp's fragment registers as mma.sync's does).
-// ptxas (sm_90a, nvcc 13.0, default tiling 256 x 128): 162 registers in either layout of B, no
-// spills, no serialized wgmma; the K loop's fragment loads take their k-step as an immediate offset.
+// the k-step in flight covers.
+// Default tiling 256 x 128, 9c's 128 x 256 turned round: the same bytes per FMA, and at 4096^3 the
+// same 512 tiles (3.9 waves on 132 SMs). The emulator runs it through ptx.cuh's twins (the wgmma twin
+// gathers a warp's fragment registers as mma.sync's does).
+// ptxas (sm_90a, nvcc 13.0, default tiling): 162 registers in either layout of B, no spills, no
+// serialized wgmma. With B as it is, a k-step's fragment loads take it as an immediate offset; with
+// TRANS_B its XOR costs two integer instructions a register.
 // Measured: not yet run on a GPU.
 // The column n (of a warpgroup's 64) that row r of its wgmma A operand stands for.
 template <bool K_MAJOR>
@@ -738,15 +741,17 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
                               warpgroup * 64 + fragment_row_n<TRANS_B>(row + 8)};
     // Where register i of k-step 0's fragment lies in B's tile (row n_in_tile[i % 2], k = 4 (i / 2) +
     // lane % 4); k-step s's is b_fragment_offset's step from it.
-    int offset[4];
+    int offset_at_step_0[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) offset[i] = b_tile_offset<TRANS_B>(n_in_tile[i % 2], 4 * (i / 2) + lane % 4);
+    for (int i = 0; i < 4; ++i)
+        offset_at_step_0[i] = b_tile_offset<TRANS_B>(n_in_tile[i % 2], 4 * (i / 2) + lane % 4);
     // A k-step's 4 fragment registers of B, from the stage of K-tile t.
     auto load_fragment = [&](unsigned (&fragment)[4], int t, int step) {
         const unsigned char* const b_tile = tiles + t % STAGES * STAGE_BYTES + A_BYTES;
 #pragma unroll
         for (int i = 0; i < 4; ++i)
-            fragment[i] = *reinterpret_cast<const unsigned*>(b_tile + b_fragment_offset<TRANS_B>(offset[i], step));
+            fragment[i] =
+                *reinterpret_cast<const unsigned*>(b_tile + b_fragment_offset<TRANS_B>(offset_at_step_0[i], step));
     };
     float acc[BM / 2] = {};
     unsigned fragments[2][4];  // two k-steps' fragment registers, in turn
@@ -756,11 +761,12 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
         load_fragment(fragments[0], 0, 0);
     }
     for (int t = 0; t < k_tiles; ++t) {
+        // A's BM rows of the stage, K-major: wgmma's B operand.
         const unsigned long long desc_a_rows = wgmma_descriptor_sw128(tiles + t % STAGES * STAGE_BYTES);
 #pragma unroll
         for (int step = 0; step < BK / 8; ++step) {
             wgmma_fence();  // orders the writes of this k-step's fragment before the wgmma that reads it
-            // wgmma's B operand: A's BM rows of k, 8 floats = 32 bytes = 2 in descriptor units a k-step.
+            // A k-step is 8 floats of A's rows: 32 bytes, 2 in descriptor units.
             wgmma_m64k8_tf32_a_in_registers<BM>(acc, fragments[step % 2], desc_a_rows + 2 * step);
             wgmma_commit_group();
             wgmma_wait_group<1>();  // only this k-step's wgmma in flight: the one before is done

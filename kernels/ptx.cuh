@@ -251,8 +251,8 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // mma_tf32_m16n8k8's does, and keeps a pointer to the thread's registers: the array must live until
 // the wait that completes the wgmma). The ISA asks for a wgmma_fence between a write of A's registers
 // and the wgmma that reads them; the twin cannot see register writes, so it asks for a fence before
-// every wgmma that takes A from registers (stricter than the ISA; ptxas, for its part, serializes
-// the wgmma of a kernel that misses one, which the compile check refuses). Operands are the descriptors' tiles decoded as above (or the gathered
+// every wgmma that takes A from registers (stricter than the ISA; ptxas, for its part, adds a missing
+// one itself and says so, info C7519, which the compile check refuses). Operands are the descriptors' tiles decoded as above (or the gathered
 // fragments), each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
 // is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
 // tests/ops/test_ptx.py has run on a Hopper GPU.
@@ -754,8 +754,8 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar)
 // Wait until the phase of parity `parity` has completed. A phase that never completes (a byte count
 // that disagrees with the copies, a lost arrival) would hang the GPU until the process is killed:
 // after 2^32 clocks (about 2 s) of trying, the wait traps instead, and the launch fails with an error.
-// (ptxas waits for the warpgroup's wgmma in flight before that trap, and says so: info C7517. The
-// SASS has the wait on the trap's path only.)
+// (Where a warpgroup may have wgmma in flight at the wait, ptxas may make the trap's path wait for
+// them first, and says so: info C7517, for 9b's kernel. The SASS has the wait on that path only.)
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned parity)
 {
 #ifdef CNN_GPU_EMULATE

@@ -37,18 +37,21 @@ extern "C" __global__ void probe_wgmma_tf32_m64n128k8(const float* __restrict__ 
     for (int i = 0; i < 64; ++i) d_frags[t * 64 + i] = d[i];
 }
 
-// The same product with A from registers (wgmma_m64k8_tf32_a_in_registers<128>): thread t's four
-// fragment registers are a_frags[t][0..3], placed by the test as the PTX ISA documents; B^T is in its
-// tile at k-step `step` as above, the rest of the tile NaN. Dynamic shared memory: 128 * 128 + 1024.
-extern "C" __global__ void probe_wgmma_tf32_m64n128k8_a_in_registers(const unsigned* __restrict__ a_frags,
-                                                                     const float* __restrict__ b_t,
-                                                                     const float* __restrict__ acc_frags,
-                                                                     float* __restrict__ d_frags, int step)
+// A 64 x N x 8 product with A from registers (wgmma_m64k8_tf32_a_in_registers<N>, N = 128, 192 or
+// 256: each a different operand list): thread t's four fragment registers are a_frags[t][0..3],
+// placed by the test as the PTX ISA documents; B^T (N x 8) is in its tile at k-step `step` as above,
+// the rest of the tile NaN; thread t's N / 2 accumulators start as acc_frags[t][..] and end in
+// d_frags[t][..]. Dynamic shared memory: N * 128 + 1024 bytes.
+template <int N>
+__global__ void probe_wgmma_tf32_a_in_registers(const unsigned* __restrict__ a_frags, const float* __restrict__ b_t,
+                                                const float* __restrict__ acc_frags, float* __restrict__ d_frags,
+                                                int step)
 {
-    extern __shared__ float4 smem_vec4[];
-    unsigned char* const b_tile = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
+    // Not smem_vec4, which the extern "C" probes above declare with C linkage: a template has C++'s.
+    extern __shared__ float4 b_tile_storage[];
+    unsigned char* const b_tile = swizzle_128b_align(reinterpret_cast<unsigned char*>(b_tile_storage));
     const int t = threadIdx.x;
-    for (int i = t; i < 128 * 32; i += 128) {
+    for (int i = t; i < N * 32; i += 128) {
         const int row = i / 32, k = i % 32;
         *reinterpret_cast<float*>(b_tile + swizzle_128b_offset(row, k)) =
             k / 8 == step ? b_t[row * 8 + k % 8] : __int_as_float(0x7fc00000);
@@ -56,14 +59,14 @@ extern "C" __global__ void probe_wgmma_tf32_m64n128k8_a_in_registers(const unsig
     fence_proxy_async_shared();
     __syncthreads();
     const unsigned a[4] = {a_frags[t * 4], a_frags[t * 4 + 1], a_frags[t * 4 + 2], a_frags[t * 4 + 3]};
-    float d[64];
-    for (int i = 0; i < 64; ++i) d[i] = acc_frags[t * 64 + i];
+    float d[N / 2];
+    for (int i = 0; i < N / 2; ++i) d[i] = acc_frags[t * (N / 2) + i];
     wgmma_fence();
-    wgmma_m64k8_tf32_a_in_registers<128>(d, a, wgmma_descriptor_sw128(b_tile) + 2 * step);
+    wgmma_m64k8_tf32_a_in_registers<N>(d, a, wgmma_descriptor_sw128(b_tile) + 2 * step);
     wgmma_commit_group();
     wgmma_wait_group<0>();
     wgmma_fence_operands(d);
-    for (int i = 0; i < 64; ++i) d_frags[t * 64 + i] = d[i];
+    for (int i = 0; i < N / 2; ++i) d_frags[t * (N / 2) + i] = d[i];
 }
 
 // One tma_load_2d of the box at (x, y) (x along the rows) of the matrix `map` describes, boxes of 32

@@ -14,7 +14,8 @@ that flag covers every instance of the template of that name in that file. A fil
 ptxas reports a "Potential Performance Loss": an info message, not a warning, so ``-Werror`` lets it
 pass, but it means code that runs far below what its source asks for (wgmma serialized, each one
 waited for before the next issues, when ordinary instructions touch the accumulators of a wgmma in
-flight, or seem to).
+flight, or seem to); or if it had to add a wgmma fence the source left out (info C7519, "warpgroup.arrive
+is injected"): the source would then be wrong as PTX, its fences no longer the lesson they claim.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def instantiation_source(file: str, name_expressions) -> str:
 
 
 _PERFORMANCE_LOSS = re.compile(r"^.*Potential Performance Loss.*$", re.MULTILINE)
+_MISSING_FENCE = re.compile(r"^.*\(C7519\).*$", re.MULTILINE)
 _ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(sm_\d+a?)'")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 _USED = re.compile(r"Used (\d+) registers(?:.*?(\d+) bytes smem)?")
@@ -125,6 +127,8 @@ def compile_file(nvcc: str, path: Path, arch: str, kernels) -> list[KernelResour
         raise CompileCheckError(f"nvcc failed on {path.name} for {arch}:\n{log.replace(str(source), source.name)}")
     if losses := _PERFORMANCE_LOSS.findall(log):
         raise CompileCheckError(f"ptxas reports a performance loss in {path.name} for {arch}:\n" + "\n".join(losses))
+    if fences := _MISSING_FENCE.findall(log):
+        raise CompileCheckError(f"ptxas added wgmma fences missing from {path.name} for {arch}:\n" + "\n".join(fences))
     entries = parse_ptxas_report(log)
     names = demangle([e["mangled"] for e in entries])
     return [KernelResources(file=path.name, arch=e["arch"], kernel=name, registers=e["registers"],

@@ -47,36 +47,62 @@ def test_the_instantiation_source_takes_each_instance_address():
     assert '#include "reduce.cu"' in source and "(void)&k<float, Reduce::sum>;" in source
 
 
+def compile_planted(tmp_path, source, arch):
+    """compile_file on a file of ``source`` (one kernel)."""
+    planted = tmp_path / "planted.cu"
+    planted.write_text(source)
+    return compile_check.compile_file(NVCC, planted, arch, [])
+
+
 @needs_nvcc
 def test_a_warning_is_an_error(tmp_path):
-    planted = tmp_path / "planted.cu"
-    planted.write_text('extern "C" __global__ void k(float* x) { int unused = 3; x[0] = 1.0f; }\n')
     with pytest.raises(CompileCheckError, match="unused"):
-        compile_check.compile_file(NVCC, planted, "sm_90", [])
+        compile_planted(tmp_path, 'extern "C" __global__ void k(float* x) { int unused = 3; x[0] = 1.0f; }\n', "sm_90")
 
 
 @needs_nvcc
 def test_a_serialized_wgmma_is_an_error(tmp_path):
     # Reading the accumulators of a wgmma still in flight: ptxas makes every wgmma of the kernel wait
     # for the one before, and says so only as an info line ("Potential Performance Loss").
-    planted = tmp_path / "planted.cu"
-    planted.write_text(
-        '#include "ptx.cuh"\n'
-        'extern "C" __global__ void k(float* out, unsigned long long desc) {\n'
-        '    float d[64] = {};\n'
-        '    for (int i = 0; i < 4; ++i) {\n'
-        '        wgmma_fence();\n'
-        '        wgmma_m64k8_tf32<128>(d, desc, desc);\n'
-        '        wgmma_commit_group();\n'
-        '        out[i] = d[i];  // too early: the wait below is what makes d readable\n'
-        '        wgmma_wait_group<1>();\n'
-        '    }\n'
-        '    wgmma_wait_group<0>();\n'
-        '    wgmma_fence_operands(d);\n'
-        '    out[threadIdx.x] = d[0];\n'
-        '}\n')
     with pytest.raises(CompileCheckError, match="performance loss.*\n.*wgmma.mma_async instructions are serialized"):
-        compile_check.compile_file(NVCC, planted, "sm_90a", [])
+        compile_planted(tmp_path,
+                        '#include "ptx.cuh"\n'
+                        'extern "C" __global__ void k(float* out, unsigned long long desc) {\n'
+                        '    float d[64] = {};\n'
+                        '    for (int i = 0; i < 4; ++i) {\n'
+                        '        wgmma_fence();\n'
+                        '        wgmma_m64k8_tf32<128>(d, desc, desc);\n'
+                        '        wgmma_commit_group();\n'
+                        '        out[i] = d[i];  // too early: the wait below is what makes d readable\n'
+                        '        wgmma_wait_group<1>();\n'
+                        '    }\n'
+                        '    wgmma_wait_group<0>();\n'
+                        '    wgmma_fence_operands(d);\n'
+                        '    out[threadIdx.x] = d[0];\n'
+                        '}\n', "sm_90a")
+
+
+@needs_nvcc
+def test_a_register_operand_written_with_no_wgmma_fence_after_is_an_error(tmp_path):
+    # A fragment of A loaded into registers between two wgmma with no fence before the second: ptxas
+    # adds the fence itself (info C7519), so the source no longer says what runs.
+    with pytest.raises(CompileCheckError, match="wgmma fences missing.*\n.*C7519"):
+        compile_planted(tmp_path,
+                        '#include "ptx.cuh"\n'
+                        'extern "C" __global__ void k(const unsigned* a, float* out, unsigned long long desc) {\n'
+                        '    float d[64] = {};\n'
+                        '    unsigned frag[2][4];\n'
+                        '    for (int i = 0; i < 4; ++i) frag[0][i] = a[i];\n'
+                        '    wgmma_fence();\n'
+                        '    wgmma_m64k8_tf32_a_in_registers<128>(d, frag[0], desc);\n'
+                        '    wgmma_commit_group();\n'
+                        '    for (int i = 0; i < 4; ++i) frag[1][i] = a[4 + i];  // no wgmma_fence after these\n'
+                        '    wgmma_m64k8_tf32_a_in_registers<128>(d, frag[1], desc);\n'
+                        '    wgmma_commit_group();\n'
+                        '    wgmma_wait_group<0>();\n'
+                        '    wgmma_fence_operands(d);\n'
+                        '    out[threadIdx.x] = d[0];\n'
+                        '}\n', "sm_90a")
 
 
 @needs_nvcc

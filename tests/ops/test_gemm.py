@@ -619,10 +619,12 @@ def test_rung_9e_refills_its_stages_in_every_layout_of_b(rng, kernel_backend):
     # 2 x 3 blocks, the last row and column partial; 8 K-tiles through 4 stages, each
     # refilled once, the last K-tile partial. B as it is for A.B and A^T.B (boxes of 32 columns, the
     # last block's third and fourth wholly past N), transposed for A.B^T (k-contiguous rows).
+    # Then one and two K-tiles: the pipeline's first and last K-tile at once, or back to back.
     variant = GEMM_VARIANTS["gemm_tf32_wgmma_b_in_registers"]
-    m, n, k = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 40, 32 * 7 + 4
-    for trans_a, trans_b in TRANSPOSES:
-        check_variant(rng, kernel_backend, variant.name, m, n, k, trans_a, trans_b, epilogue=True)
+    m, n = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 40
+    for k in (32 * 7 + 4, 32, 64):
+        for trans_a, trans_b in TRANSPOSES:
+            check_variant(rng, kernel_backend, variant.name, m, n, k, trans_a, trans_b, epilogue=True)
 
 
 @pytest.mark.parametrize("variant", ["gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast_persistent"])

@@ -183,8 +183,8 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
 
 
 # Rung 9e's fragment registers: the twin must see a wgmma's registers overwritten in flight, and a
-# fragment read with no fence after its loads (on sm_90a ptxas would serialize every wgmma for the
-# latter, and the compile check fail).
+# fragment read with no fence after its loads (for the latter ptxas would add the fence itself on
+# sm_90a, info C7519, and the compile check fail; for the former it serializes every wgmma, C7513).
 FRAGMENT_FAULTS = {
     # Two k-steps' wgmma left in flight: the fragment then loaded lands in the registers of the one
     # before, which may not be done.

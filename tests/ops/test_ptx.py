@@ -20,9 +20,11 @@ MMA = Kernel("ptx_probe.cu", "probe_mma_tf32_m16n8k8",
 WGMMA = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8",
                [Array("a", "float32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
                 Array("d_frags", "float32"), Scalar("step", "int32")])
-WGMMA_A_IN_REGISTERS = Kernel("ptx_probe_hopper.cu", "probe_wgmma_tf32_m64n128k8_a_in_registers",
-                              [Array("a_frags", "uint32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
-                               Array("d_frags", "float32"), Scalar("step", "int32")])
+# By N: the register-sourced probe's instances, one per instruction shape.
+WGMMA_A_IN_REGISTERS = {n: Kernel("ptx_probe_hopper.cu", f"probe_wgmma_tf32_a_in_registers<{n}>",
+                                  [Array("a_frags", "uint32"), Array("b_t", "float32"), Array("acc_frags", "float32"),
+                                   Array("d_frags", "float32"), Scalar("step", "int32")])
+                        for n in (128, 192, 256)}
 TMA_LOAD = Kernel("ptx_probe_hopper.cu", "probe_tma_load_2d",
                   [Array("map", "uint64", ndim=1), Array("out", "float32"), Scalar("x", "int32"), Scalar("y", "int32"),
                    Scalar("box_rows", "int32")])
@@ -186,11 +188,11 @@ def hopper_backend(kernel_backend):
     return kernel_backend
 
 
-def wgmma_fragment_rows_cols():
-    """Row and column of D each of thread t's 64 accumulators holds, by the PTX ISA's layout of D for
+def wgmma_fragment_rows_cols(n=128):
+    """Row and column of D each of thread t's n / 2 accumulators holds, by the PTX ISA's layout of D for
     wgmma .m64nNk8: warp w = t / 32, lane l; d[4j + i] is D[16w + l / 4 + 8 (i / 2)][8j + 2 (l % 4) + i % 2]."""
     t = np.arange(128)[:, None]
-    j, i = np.arange(64)[None, :] // 4, np.arange(64)[None, :] % 4
+    j, i = np.arange(n // 2)[None, :] // 4, np.arange(n // 2)[None, :] % 4
     warp, lane = t // 32, t % 32
     return 16 * warp + lane // 4 + 8 * (i // 2), 8 * j + 2 * (lane % 4) + i % 2
 
@@ -216,14 +218,16 @@ def wgmma_a_fragment_rows_cols():
 
 
 def run_wgmma_a_in_registers(a, b_t, c, step, backend):
-    """D = A B + C by one launch of the register-sourced probe, A placed in its fragments."""
-    rows, cols = wgmma_fragment_rows_cols()
+    """D = A B + C (B given as B^T, N x 8) by one launch of the register-sourced probe for N, A placed
+    in its fragments."""
+    n = b_t.shape[0]
+    rows, cols = wgmma_fragment_rows_cols(n)
     a_rows, a_cols = wgmma_a_fragment_rows_cols()
     a_frags = np.ascontiguousarray(a[a_rows, a_cols]).view(np.uint32)
-    d_frags = on_backend(np.full((128, 64), np.nan, np.float32), backend)
+    d_frags = on_backend(np.full((128, n // 2), np.nan, np.float32), backend)
     args = tuple(on_backend(np.ascontiguousarray(x), backend) for x in (a_frags, b_t, c[rows, cols]))
-    WGMMA_A_IN_REGISTERS((1,), (128,), args + (d_frags, step), shared_mem=128 * 128 + 1024, backend=backend)
-    d = np.full((64, 128), np.nan, np.float32)
+    WGMMA_A_IN_REGISTERS[n]((1,), (128,), args + (d_frags, step), shared_mem=n * 128 + 1024, backend=backend)
+    d = np.full((64, n), np.nan, np.float32)
     d[rows, cols] = to_host(d_frags)
     return d
 
@@ -248,12 +252,13 @@ def test_the_register_fragment_layout_of_a_covers_a_once():
     assert len(set(zip(rows.ravel(), cols.ravel()))) == 64 * 8
 
 
-@pytest.mark.parametrize("step", [0, 3])
-def test_wgmma_takes_a_from_registers_in_the_documented_layout(rng, hopper_backend, step):
-    # As above, exact: a register placed at the wrong row or k, or B read at the wrong k-step, shows.
+@pytest.mark.parametrize("n,step", [(128, 0), (192, 3), (256, 1)])
+def test_wgmma_takes_a_from_registers_in_the_documented_layout(rng, hopper_backend, n, step):
+    # As above, exact: a register placed at the wrong row or k, B read at the wrong k-step, or an
+    # accumulator in the wrong operand of the shape's list, shows.
     a = rng.integers(-8, 9, (64, 8)).astype(np.float32)
-    b_t = rng.integers(-8, 9, (128, 8)).astype(np.float32)
-    c = rng.integers(-64, 65, (64, 128)).astype(np.float32)
+    b_t = rng.integers(-8, 9, (n, 8)).astype(np.float32)
+    c = rng.integers(-64, 65, (64, n)).astype(np.float32)
     np.testing.assert_array_equal(run_wgmma_a_in_registers(a, b_t, c, step, hopper_backend), a @ b_t.T + c)
 
 
