@@ -68,7 +68,8 @@
 // core needs for the tile. An MN-major operand takes 4 times as many copies (16 per thread and tile).
 // Next steps, each a rung below: the bulk tensor copy (TMA) in place of cp.async (rung 9b), a
 // producer warpgroup feeding consumer warpgroups (rung 9c), multicast to a cluster of blocks that
-// share an operand, for less L2 traffic (rung 9d).
+// share an operand, for less L2 traffic (rung 9d), and an MN-major B fed to wgmma from registers,
+// where the TMA rungs transpose it first (rung 9e).
 // ptxas (sm_90a, nvcc 13.0, default tilings; `cnn-gpu kernels`): TF32 at 128 x 256 208-228 registers,
 // 3xTF32 at 128 x 128 152-176 (two accumulator sets), no spills.
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): gemm_tf32_wgmma 154.4
