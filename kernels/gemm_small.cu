@@ -86,7 +86,8 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // same slices: the slice's K-tiles come by cp.async, STAGES of them in flight, so a block no longer
 // waits out each load in turn. (Its slices could be longer for the same latency, with fewer
 // partial tiles to write and reduce; its policy does not yet make them so.)
-// Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, 3 stages of BK = 16).
+// Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, BK = 16; 3 stages when measured
+// below, 5 since: a slice's 4 K-tiles all in flight at once, unmeasured).
 // Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
 // Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).
 // Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): the Dense 5408 -> 64

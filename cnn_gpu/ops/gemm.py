@@ -194,13 +194,16 @@ WGMMA_B_REGISTERS_TILING = Tiling(256, 128, 32, 256, 64, stages=4, group_threads
 # kernel times by graph) the Dense 5408 -> 64 backward products (M x N = 32 to 512 x 5408, or
 # 5408 x 64; K = 32 to 512) took 1.6-2.2x cuBLAS FP32's time, where cuBLAS itself ran 32 x 32 and
 # 64 x 64 tiles of 2 and 4 warps (gemm_counters.json, same commit). Warps of 32 x 16 and 32 x 32
-# (4 x 4 and 4 x 8 outputs a lane), 3 stages of BK = 16 (a K of 64 is 4 K-tiles); min_blocks asks
-# room for 512 threads a SM, so at most 128 registers a thread. Autotuner candidates, not ladder
-# rungs. At 2c9911a (same card) they took the weight gradients at batch 32 and 128 (3.3 and 6.7 us
-# against cuBLAS's 3.9 and 7.4) and backward to data at batch 32 and 128 (5.6 and 8.4 against 4.7
-# and 6.8, before A.B^T's outputs went out as 16-byte stores; unmeasured since).
-SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=3, min_blocks=8)
-MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=3, min_blocks=4)
+# (4 x 4 and 4 x 8 outputs a lane), K-tiles of BK = 16; min_blocks asks room for 512 threads a SM, so
+# at most 128 registers a thread. Autotuner candidates, not ladder rungs. At 2c9911a (same card), with
+# 3 stages, they took the weight gradients at batch 32 and 128 (3.3 and 6.7 us against cuBLAS's 3.9
+# and 7.4) and lost backward to data at batch 32 and 128 (5.6 and 8.4 against 4.7 and 6.8, before
+# A.B^T's outputs went out as 16-byte stores). 5 stages since, unmeasured: the prologue then puts 4
+# K-tiles in flight at once, the whole of backward to data's K of 64 (and of a split-K slice's 4
+# K-tiles), so a block waits for one round trip to memory where 3 stages waited for two; 5 x 5 KB
+# (25.6 KB) and 5 x 10 KB still fit 8 and 4 blocks per SM.
+SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
+MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=5, min_blocks=4)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
@@ -559,7 +562,7 @@ _TUNED = autotune.memo("gemm")
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
 SPLIT_K_TILE = (64, 64, 16, 8, 4)
-# gemm_split_k_warptiled's: rung 7's kernel at MEDIUM_TILES (four 32 x 32 warps, 3 stages).
+# gemm_split_k_warptiled's: rung 7's kernel at MEDIUM_TILES (four 32 x 32 warps, 5 stages).
 SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 
 
