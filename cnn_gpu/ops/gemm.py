@@ -569,14 +569,12 @@ SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 @dataclass(frozen=True)
 class SplitKPolicy:
     """How a split-K variant cuts K (split_k_plan): slices enough for about ``blocks_per_sm`` blocks
-    per SM, but each at least ``min_k_tiles`` K-tiles long; ``reduce_groups``, the threads of
-    gemm_split_k_reduce that sum one float4 of C's slices between them; and ``block``, the slices'
-    block tile and K-tile (BM, BN, BK)."""
+    per SM, but each at least ``min_k_tiles`` K-tiles long; and ``reduce_groups``, the threads of
+    gemm_split_k_reduce that sum one float4 of C's slices between them."""
 
     blocks_per_sm: int
     min_k_tiles: int
     reduce_groups: int = 8
-    block: tuple = SPLIT_K_TILE[:3]
 
 
 # gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
@@ -594,10 +592,7 @@ class SplitKPolicy:
 # all three.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
-                    "gemm_split_k_warptiled": SplitKPolicy(
-                        blocks_per_sm=4, min_k_tiles=4, block=(SPLIT_K_WARPTILED_TILES.block_m,
-                                                               SPLIT_K_WARPTILED_TILES.block_n,
-                                                               SPLIT_K_WARPTILED_TILES.block_k))}
+                    "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4)}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
@@ -630,15 +625,23 @@ GEMM_VARIANTS["gemm_split_k_warptiled"] = GemmVariant(
     tiling=SPLIT_K_WARPTILED_TILES)
 
 
-@functools.lru_cache(maxsize=4096)
-def split_k_plan(m, n, k, sm_count, policy=SPLIT_K_POLICIES["gemm_split_k"]):
-    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs.
+def split_k_block(name):
+    """``(BM, BN, BK)``: the block tile and K-tile of split-K variant ``name``'s slices, from its
+    tiling, or gemm_split_k's template arguments."""
+    tiling = GEMM_VARIANTS[name].tiling
+    return (tiling.block_m, tiling.block_n, tiling.block_k) if tiling else SPLIT_K_TILE[:3]
 
-    Enough slices that the blocks (tiles x slices) come to about ``policy.blocks_per_sm`` per SM,
-    each slice at least ``policy.min_k_tiles`` K-tiles and a whole number of them (only the last one
-    ends inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the GPU: then 1.
+
+@functools.lru_cache(maxsize=4096)
+def split_k_plan(m, n, k, sm_count, name="gemm_split_k"):
+    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``.
+
+    Enough slices that the blocks (its tiles x slices) come to about its policy's ``blocks_per_sm``
+    per SM, each slice at least ``min_k_tiles`` of its K-tiles and a whole number of them (only the
+    last one ends inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the
+    GPU: then 1.
     """
-    bm, bn, bk = policy.block
+    policy, (bm, bn, bk) = SPLIT_K_POLICIES[name], split_k_block(name)
     tiles = ceil_div(m, bm) * ceil_div(n, bn)
     k_tiles = max(1, ceil_div(k, bk))
     wanted = policy.blocks_per_sm * sm_count // tiles
@@ -675,7 +678,7 @@ class SplitKPlan:
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         policy = SPLIT_K_POLICIES[variant.name]
-        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), policy)
+        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), variant.name)
         self.slices = kernel
         self.slices_geometry = check_launch((*variant.grid(m, n), splits), variant.threads(),
                                             variant.shared_mem(trans_a, trans_b), kernel.name)
