@@ -588,8 +588,8 @@ class SplitKPolicy:
 # instead of 8, each waiting for about 11 loads in turn: 8.8 us there, but 28.9 at batch 512, where
 # gemm_split_k took 27.4.
 # gemm_split_k_warptiled: gemm_split_k's policy (the same slices), for 4-warp blocks whose loads
-# overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512, the autotuner's choice for
-# all three.
+# overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512 (at 3 stages, before
+# MEDIUM_TILES took 5), the autotuner's choice for all three.
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4)}
