@@ -252,10 +252,11 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // the wait that completes the wgmma). The ISA asks for a wgmma_fence between a write of A's registers
 // and the wgmma that reads them; the twin cannot see register writes, so it asks for a fence before
 // every wgmma that takes A from registers (stricter than the ISA; ptxas, for its part, adds a missing
-// one itself and says so, info C7519, which the compile check refuses). Operands are the descriptors' tiles decoded as above (or the gathered
-// fragments), each float cut to its top 19 bits, as mma.sync was measured to read them; the arithmetic
-// is mma_tf32_m16n8k8's (see "Rounding" there). Both are assumptions for wgmma until
-// tests/ops/test_ptx.py has run on a Hopper GPU.
+// one itself and says so, info C7519, which the compile check refuses). Operands are the
+// descriptors' tiles decoded as above (or the gathered fragments), each float cut to its top 19
+// bits, as mma.sync was measured to read them; the arithmetic is mma_tf32_m16n8k8's (see
+// "Rounding" there). Both held for shared-memory operands on an H100 (tests/ops/test_ptx.py); the
+// register-sourced form is an assumption until those tests run on a Hopper GPU.
 
 // Byte offset of float (row, k) of a tile of 128-byte rows (k < 32) in the 128-byte swizzle.
 __device__ __forceinline__ int swizzle_128b_offset(int row, int k)
@@ -369,7 +370,8 @@ inline std::vector<float> gather_a_rows(const unsigned* a)
     std::vector<float> rows(16 * 8);
     for (int lane = 0; lane < 32; ++lane)
         for (int i = 0; i < 4; ++i)
-            rows[(lane / 4 + 8 * (i % 2)) * 8 + lane % 4 + 4 * (i / 2)] = tf32_bits_as_float(all[lane][i] & 0xffffe000u);
+            rows[(lane / 4 + 8 * (i % 2)) * 8 + lane % 4 + 4 * (i / 2)] =
+                tf32_bits_as_float(all[lane][i] & 0xffffe000u);
     return rows;
 }
 
@@ -394,7 +396,8 @@ inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long l
     if (a_registers && q.fences == q.fences_at_register_issue)
         cnn_emu::fail("a wgmma read A from registers with no wgmma_fence since the thread's last such wgmma "
                       "(the loads of its fragment must be fenced; the twin asks it of every one)");
-    InFlight op{d, desc_a, desc_b, {}, a_registers, {}, before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
+    InFlight op{d, desc_a, desc_b, {}, a_registers, {},
+                before ? before->seen : std::vector<float>(d, d + regs), {}, {}};
     if (a_registers) {
         q.fences_at_register_issue = q.fences;
         op.a_rows = gather_a_rows(a_registers);
@@ -527,12 +530,14 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float (&d)[N / 2], unsigned lon
     // scale-d = 1 (accumulate; p), and A and B not negated (1, 1).
     if constexpr (N == 128)
         asm volatile("{ .reg .pred p; setp.ne.b32 p, %66, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {" CNN_WGMMA_LIST64 "}, %64, %65, p, 1, 1; }\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 {" CNN_WGMMA_LIST64 "}, "
+                     "%64, %65, p, 1, 1; }\n"
                      : CNN_WGMMA_D64
                      : "l"(desc_a), "l"(desc_b), "r"(1));
     if constexpr (N == 256)
         asm volatile("{ .reg .pred p; setp.ne.b32 p, %130, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {" CNN_WGMMA_LIST128 "}, %128, %129, p, 1, 1; }\n"
+                     "wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 {" CNN_WGMMA_LIST128 "}, "
+                     "%128, %129, p, 1, 1; }\n"
                      : CNN_WGMMA_D128
                      : "l"(desc_a), "l"(desc_b), "r"(1));
 #endif
