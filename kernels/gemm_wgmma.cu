@@ -366,6 +366,24 @@ gemm_tf32_wgmma_tma(const unsigned long long* __restrict__ maps, float* __restri
     store_warpgroup_tile<BN>(acc, c, bias, m0 + warpgroup * 64, n0, M, N, alpha, beta, flags);
 }
 
+// The warp-specialized rungs' two mbarriers per stage, in shared memory after the stages (the
+// returned full[STAGES], then empty[STAGES]): full[s] counts the producer's arrival and the stage's
+// bytes, empty[s] the consumers' `releases` arrivals. Thread 0 initialises them and fences them for
+// the TMA unit; the caller's barrier (block or cluster) then makes them ready for every thread.
+template <int STAGES>
+__device__ __forceinline__ unsigned long long* init_stage_barriers(unsigned char* after_stages, unsigned releases)
+{
+    unsigned long long* const full = reinterpret_cast<unsigned long long*>(after_stages);
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbarrier_init(&full[s], 1);
+            mbarrier_init(&full[STAGES + s], releases);
+        }
+        fence_mbarrier_init();
+    }
+    return full;
+}
+
 // ---- 9c. gemm_tf32_wgmma_warp_specialized -------------------------------------------------------
 // Idea: rung 9b still runs its K loop in lockstep: every thread waits at a __syncthreads per tile
 // before thread 0 may refill the buffer the wgmma of two tiles ago read, so the copies run only
@@ -424,7 +442,8 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     // 1024 bytes more than the stages and their two mbarriers each, for the alignment.
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    // empty[s]: every consumer thread's release.
+    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
@@ -432,13 +451,6 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     // This block's output tiles, n fastest: one (its grid position), or every gridDim.x-th from blockIdx.x.
     const int first_tile = PERSISTENT ? blockIdx.x : blockIdx.y * tiles_n + blockIdx.x;
     const int tile_step = PERSISTENT ? gridDim.x : output_tiles;
-    if (tid == 0) {
-        for (int s = 0; s < STAGES; ++s) {
-            mbarrier_init(&full[s], 1);                 // the producer's arrival (and the stage's bytes)
-            mbarrier_init(&empty[s], CONSUMERS * 128);  // every consumer thread's
-        }
-        fence_mbarrier_init();
-    }
     __syncthreads();  // the mbarriers are initialised for every thread; the last block-wide barrier
 
     if (warpgroup == CONSUMERS) {  // the producer
@@ -524,7 +536,9 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
     constexpr int A_SHARE = A_BYTES / CLUSTER;  // the rows of A this block's producer copies for both
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    // empty[s]: this block's consumer threads', and a release per consumer warp of the other block.
+    unsigned long long* const full =
+        init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128 + CONSUMERS * 4);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
@@ -537,13 +551,6 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
     const int pair_step = PERSISTENT ? gridDim.x / CLUSTER : pairs;
     auto m0_of = [&](int pair) { return pair / pairs_n * BM; };
     auto n0_of = [&](int pair) { return (pair % pairs_n * CLUSTER + int(rank)) * BN; };
-    if (tid == 0) {
-        for (int s = 0; s < STAGES; ++s) {
-            mbarrier_init(&full[s], 1);
-            mbarrier_init(&empty[s], CONSUMERS * 128 + CONSUMERS * 4);  // this block's threads, the other's warps
-        }
-        fence_mbarrier_init();
-    }
     cluster_sync();  // both blocks' mbarriers are initialised before any copy or arrival reaches them
 
     if (warpgroup == CONSUMERS) {  // the producer
@@ -701,18 +708,11 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
     constexpr int CONSUMERS = BN / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned long long* const full = reinterpret_cast<unsigned long long*>(tiles + STAGES * STAGE_BYTES);
+    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, k_tiles = (K + BK - 1) / BK;
-    if (tid == 0) {
-        for (int s = 0; s < STAGES; ++s) {
-            mbarrier_init(&full[s], 1);
-            mbarrier_init(&empty[s], CONSUMERS * 128);
-        }
-        fence_mbarrier_init();
-    }
     __syncthreads();
 
     if (warpgroup == CONSUMERS) {  // the producer, as rung 9c's
