@@ -24,9 +24,10 @@ DRY_RUN=""
 [ "${1:-}" = "--dry-run" ] && DRY_RUN="--dry-run"
 
 BUDGET_S="${GPU_CHECK_BUDGET_S:-450}"  # the whole script; the lease allows one command 600 s
+COMPILE_LIMIT_S=150 # every declared module, a process each (cnn-gpu compile): as long as the largest takes
 TESTS_LIMIT_S=180
 PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
-RUNG_LIMIT_S=120    # one unproven rung's tests; the first compiles gemm_wgmma.cu and its sweep module (70 s at 2c9911a, on an H100 host, before 9e)
+RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short, the first compiles gemm_wgmma.cu (70 s at 2c9911a, on an H100 host, with its sweep module)
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
 COUNTERS_LIMIT_S=150  # Nsight Compute's counters (benchmarks/gemm_counters.py), last: what time is left
@@ -60,6 +61,10 @@ main() {
     # A GPU run whose probe finds no GPU would skip every test and still exit 0: count it as a failure.
     [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
     print(s().describe()); raise SystemExit(0 if s().available else 1)"
+    # Every kernel module compiled at once into the disk cache that each later process loads from:
+    # one NVRTC process per module on this machine's cores, where each step's processes would
+    # otherwise compile what they need one module after another.
+    [ -z "$DRY_RUN" ] && run "compile" "$COMPILE_LIMIT_S" "$PYTHON" -m cnn_gpu compile
 
     # The kernels most likely to fault go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
     # copy), each rung's tests in a process of its own: a fault leaves a sticky error that ends every

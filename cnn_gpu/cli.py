@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from cnn_gpu import datasets
 
@@ -153,6 +154,29 @@ def kernels(args):
     return 0
 
 
+# --- compile -------------------------------------------------------------------------------------
+def compile_arguments(parser):
+    parser.add_argument("--arch", help="the architecture to compile for, e.g. sm_90 (default: the GPU's; "
+                        "naming one needs no GPU)")
+    parser.add_argument("--jobs", type=_positive_int, help="compiles at once (default: one per core)")
+
+
+def compile(args):  # the builtin of that name is not used here
+    """Compile every kernel into the cache now, in parallel, so no later run waits for NVRTC."""
+    from cnn_gpu.cuda import precompile
+    from cnn_gpu.cuda.sources import compute_capability
+
+    try:
+        capability = compute_capability(args.arch) if args.arch else precompile.gpu_capability()
+        start = time.perf_counter()
+        builds = precompile.precompile(precompile.declared_builds(capability), args.jobs)
+    except RuntimeError as error:  # no GPU and no --arch, or NVRTC refused a source
+        print(f"cnn-gpu compile: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(builds)} modules for sm_{capability} in the cache after {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 # --- gradcheck -----------------------------------------------------------------------------------
 def gradcheck_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights")
@@ -206,6 +230,7 @@ COMMANDS = {
     "evaluate": (evaluate_arguments, evaluate),
     "info": (None, info),
     "kernels": (kernels_arguments, kernels),
+    "compile": (compile_arguments, compile),
     "gradcheck": (gradcheck_arguments, gradcheck),
     "bench": (bench_arguments, bench),
 }

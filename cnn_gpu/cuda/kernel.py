@@ -273,6 +273,14 @@ def name_expressions_for(file: str, options: tuple) -> tuple[str, ...]:
     return expressions
 
 
+def module_build(file: str, options: tuple) -> tuple:
+    """What ``file`` compiled with ``options`` is built from: its path, the options with the
+    architecture the file must be built for (if any), and the name expressions declared for it."""
+    arch = target_arch(file)
+    return (kernel_path(file), (*options, f"-arch={arch}") if arch else options,
+            name_expressions_for(file, options))
+
+
 def module_for(file: str, options: tuple, backend: str):
     """The compiled module of ``file`` on ``backend``, compiled on first use.
 
@@ -282,8 +290,7 @@ def module_for(file: str, options: tuple, backend: str):
     expressions = name_expressions_for(file, options)
     key = (file, options, backend, expressions)
     if key not in _MODULES:
-        arch = target_arch(file)
-        _MODULES[key] = open_module(backend, path=str(kernel_path(file)),
-                                    options=(*options, f"-arch={arch}") if arch else options,
+        path, build_options, _ = module_build(file, options)
+        _MODULES[key] = open_module(backend, path=str(path), options=build_options,
                                     name_expressions=list(expressions) or None)
     return _MODULES[key]

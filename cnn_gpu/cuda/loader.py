@@ -1,19 +1,20 @@
-"""The ``cuda`` side of ``cnn_gpu.cuda.RawModule``: our kernels compiled by NVRTC through CuPy.
+"""The ``cuda`` side of ``cnn_gpu.cuda.RawModule``: our kernels compiled by NVRTC, loaded by CuPy.
 
 ``CudaModule`` takes the arguments of ``cupy.RawModule`` (with ``path`` naming a ``.cu`` source,
 not a cubin) and adds what CuPy leaves to the caller:
 
 - every compile gets ``-std=c++17`` and ``-I`` the kernels folder, so ``#include "ptx.cuh"`` works
-  from a checkout and from a wheel; CuPy adds the device's ``-arch``;
-- a module whose options name an architecture (``-arch=sm_90a``: Hopper's wgmma exists only in that
-  arch-specific target) is compiled by NVRTC here instead, since CuPy would add a second ``-arch``,
-  which NVRTC refuses; it runs only on a GPU of that compute capability, and says so otherwise;
-- one build per (source hash, options, name expressions, architecture) in this process, on top of
-  CuPy's own disk cache; the arch-specific builds keep a disk cache of their own (cached_cubin). A
-  disk cache keys on the source and the options, not on the headers the source includes, so the
-  options carry a hash of those (compile_options): an edited ``ptx.cuh`` is a new build;
-- a compile error names the ``.cu`` file, line and message instead of a temporary file inside a
-  CuPy traceback;
+  from a checkout and from a wheel, and the architecture: the one the options name (``-arch=sm_90a``:
+  Hopper's wgmma exists only in that arch-specific target, whose code runs only on a GPU of that
+  compute capability, which the module checks), else the GPU's own (``sm_90``);
+- one build per (source hash, options, name expressions) in this process, and a disk cache of
+  cubins under them (cached_cubin), so that the next process loads what this one compiled. CuPy's
+  own cache does not serve a module with name expressions (it compiles again to learn the mangled
+  names, in every process), and NVRTC takes tens of seconds over each GEMM file. The cache keys on
+  the source and the options, not on the headers the source includes, so the options carry a hash
+  of those (compile_options): an edited ``ptx.cuh`` is a new build. ``cnn-gpu compile`` fills the
+  cache for every declared kernel at once (``cnn_gpu/cuda/precompile.py``);
+- a compile error names the ``.cu`` file, line and message;
 - a launch that fails, or (with ``CNN_GPU_DEBUG_SYNC=1``) a kernel that faults while running,
   raises ``KernelLaunchError`` naming the kernel and its launch geometry. Without debug sync an
   asynchronous fault surfaces at the next synchronising call, wherever that is: rerun with
@@ -51,7 +52,7 @@ def debug_sync_enabled() -> bool:
 
 def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ...]:
     """The NVRTC options of every build: C++17, the include folders, a hash of the headers in them
-    (a macro no kernel reads: it makes the disk caches' keys change with the headers), then the
+    (a macro no kernel reads: it makes the disk cache's keys change with the headers), then the
     caller's."""
     folders = [kernels_dir()]
     if source_dir is not None and source_dir != folders[0]:
@@ -64,15 +65,6 @@ def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ..
             *options)
 
 
-def readable_compile_error(error, label: str) -> CompileError:
-    """CuPy's ``CompileException`` as a ``CompileError`` whose log names ``label``, not a temp file."""
-    log = error.get_message()
-    if error.name:  # empty when CuPy compiles in memory (CUPY_CACHE_IN_MEMORY=1)
-        log = log.replace(error.name, label)
-    log = log.strip()
-    return CompileError(f"NVRTC could not compile {label}:\n{log}")
-
-
 def target_architecture(options) -> str | None:
     """The architecture ``-arch=``/``--gpu-architecture=`` names in ``options`` (``"sm_90a"``), or None."""
     for option in options:
@@ -80,6 +72,16 @@ def target_architecture(options) -> str | None:
             if option.startswith(prefix):
                 return option[len(prefix):]
     return None
+
+
+def build_options(options, source_dir: Path | None, compute_capability: str) -> tuple[str, ...]:
+    """Every option of a build: compile_options's, then the architecture (the one ``options`` names,
+    else ``sm_<compute_capability>``, CuPy's spelling: ``"90"``), and ``-ftz=true``, as CuPy gives its
+    own builds (subnormals flushed to zero; every figure in benchmarks/results was measured so)."""
+    options = compile_options(tuple(options), source_dir)
+    if target_architecture(options) is None:
+        options += (f"-arch=sm_{compute_capability}",)
+    return (*options, "-ftz=true")
 
 
 def compile_cubin(code: str, options, name_expressions, label: str) -> tuple[bytes, dict[str, str]]:
@@ -118,7 +120,8 @@ def build_key(code: str, options, name_expressions) -> str:
 def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path, dict[str, str]]:
     """compile_cubin's result as a cubin file and the lowered names, from the cache folder's ``cubin``
     when an earlier process built the same thing (build_key), else compiled and kept there. NVRTC
-    takes tens of seconds over gemm_wgmma.cu, and benchmarks/gpu_check.sh runs a process per rung."""
+    takes seconds to tens of seconds over each GEMM module, and every process that launches a
+    kernel needs its module: a training run, each benchmark, each rung's tests in gpu_check.sh."""
     folder = cache_folder("cubin")
     key = build_key(code, options, name_expressions)
     cubin_path, names_path = folder / f"{key}.cubin", folder / f"{key}.json"
@@ -134,7 +137,7 @@ def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path
 class CudaModule:
     """A compiled kernel source on the current GPU; ``get_function(name)`` gives a launchable kernel."""
 
-    _builds: dict = {}  # (source hash, options, name expressions, arch) -> cupy.RawModule
+    _builds: dict = {}  # (source hash, options, name expressions) -> (cupy.RawModule, lowered names)
 
     def __init__(self, code=None, path=None, options=(), name_expressions=None):
         import cupy
@@ -150,32 +153,18 @@ class CudaModule:
             path = Path(path)
             code = path.read_text()
         self.label = str(path) if path is not None else "<code>"
-        self.options = compile_options(tuple(options), path.parent if path is not None else None)
-        self.name_expressions = tuple(sorted(set(name_expressions))) if name_expressions else None
         self.arch = cupy.cuda.Device().compute_capability
-        target = target_architecture(self.options)
+        target = target_architecture(options)
         if target is not None and compute_capability(target) != self.arch:
             raise RuntimeError(f"{self.label} is built for {target} only; this GPU is sm_{self.arch}")
-        key = (hashlib.sha256(code.encode()).hexdigest(), self.options, self.name_expressions, self.arch)
+        self.options = build_options(options, path.parent if path is not None else None, self.arch)
+        self.name_expressions = tuple(sorted(set(name_expressions))) if name_expressions else ()
+        key = (hashlib.sha256(code.encode()).hexdigest(), self.options, self.name_expressions)
         if key not in CudaModule._builds:
-            CudaModule._builds[key] = self._compile(cupy, code) if target is None else self._compile_for(cupy, code)
+            cubin, lowered_names = cached_cubin(code, self.options, self.name_expressions, self.label)
+            CudaModule._builds[key] = cupy.RawModule(path=str(cubin)), lowered_names
         self._raw, self._lowered_names = CudaModule._builds[key]
         self._functions: dict[str, CudaFunction] = {}
-
-    def _compile(self, cupy, code):
-        raw = cupy.RawModule(code=code, options=self.options, name_expressions=self.name_expressions)
-        try:
-            raw.compile()
-        except cupy.cuda.compiler.CompileException as error:
-            raise readable_compile_error(error, self.label) from None
-        return raw, {}  # CuPy maps name expressions itself
-
-    def _compile_for(self, cupy, code):
-        """NVRTC straight to a cubin for the architecture the options name, loaded from a file."""
-        # -ftz=true as CuPy gives its own builds, so both paths treat subnormals alike.
-        path, lowered_names = cached_cubin(code, (*self.options, "-ftz=true"), self.name_expressions or (),
-                                           self.label)
-        return cupy.RawModule(path=str(path)), lowered_names
 
     def get_function(self, name: str) -> CudaFunction:
         """The kernel ``name`` (an ``extern "C"`` name, or one of the name expressions)."""

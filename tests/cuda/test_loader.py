@@ -1,4 +1,5 @@
-"""The cuda loader's behaviour that needs no GPU: NVRTC compiles, error messages, launch-error wrapping.
+"""The cuda loader's behaviour that needs no GPU: NVRTC compiles, the disk cache, error messages,
+launch-error wrapping.
 
 NVRTC runs on the CPU, so every kernel file is compiled here exactly as the GPU machine will
 compile it (same options, same name expressions); only CuPy's device query is stood in for.
@@ -8,52 +9,40 @@ import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module
 from cnn_gpu.cuda.device import gpu_status
-from cnn_gpu.cuda.loader import (CompileError, CudaFunction, CudaModule, KernelLaunchError, compile_cubin,
-                                 compile_options, readable_compile_error, target_architecture)
+from cnn_gpu.cuda.loader import (CompileError, CudaFunction, CudaModule, KernelLaunchError, build_options,
+                                 compile_cubin, compile_options, target_architecture)
 from cnn_gpu.cuda.sources import kernel_files, kernels_dir, target_arch
 
 cupy = pytest.importorskip("cupy")
 
 
 @pytest.fixture
-def nvrtc_for_sm90(monkeypatch):
-    """CuPy's NVRTC compile with its device query answered as an sm_90 device would."""
-    compiler = cupy.cuda.compiler
+def nvrtc():
     try:
         cupy.cuda.nvrtc.getVersion()
     except Exception as error:
         pytest.skip(f"the NVRTC library is not installed: {error}")
-    monkeypatch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: ("-arch=sm_90", "cubin"))
-    return lambda source, options, names=None: compiler.compile_using_nvrtc(
-        source, options=options, arch="90", name_expressions=names)
 
 
 @pytest.mark.parametrize("path", kernel_files(), ids=lambda p: p.name)
-def test_every_kernel_file_compiles_under_nvrtc(nvrtc_for_sm90, path):
+def test_every_kernel_file_compiles_under_nvrtc(nvrtc, path):
+    # As CudaModule builds it on an sm_90 GPU: the file's own target where it has one.
     names = [k.name for k in kernel_module.declared_kernels() if k.file == path.name]
-    if target_arch(path.name):  # the loader's own NVRTC path, for the architecture the file needs
-        options = compile_options((f"-arch={target_arch(path.name)}",), path.parent)
-        _, mapping = compile_cubin(path.read_text(), options, names, path.name)
-    else:
-        _, mapping = nvrtc_for_sm90(path.read_text(), compile_options((), path.parent), names or None)
-    assert set(mapping or {}) == set(names)
+    target = target_arch(path.name)
+    options = build_options((f"-arch={target}",) if target else (), path.parent, "90")
+    assert target_architecture(options) == (target or "sm_90") and options[-1] == "-ftz=true"
+    _, mapping = compile_cubin(path.read_text(), options, names, path.name)
+    assert set(mapping) == set(names)
 
 
-def test_the_arch_specific_path_reports_errors_and_knows_its_target(nvrtc_for_sm90):
+def test_a_compile_error_names_the_file_and_line(nvrtc, tmp_path):
     assert target_architecture(("-I.", "-arch=sm_90a")) == "sm_90a"
     assert target_architecture(("--gpu-architecture=sm_90a",)) == "sm_90a"
     assert target_architecture(("-std=c++17",)) is None
-    with pytest.raises(CompileError, match=r"NVRTC could not compile broken\.cu"):
-        compile_cubin('extern "C" __global__ void k(float* x) { x[0] = 1.0f }', ("-arch=sm_90a",), (), "broken.cu")
-
-
-def test_a_compile_error_names_the_file_and_line(nvrtc_for_sm90, tmp_path):
     bad = tmp_path / "broken.cu"
     bad.write_text('extern "C" __global__ void k(float* x) {\n    x[0] = 1.0f\n}\n')
-    with pytest.raises(cupy.cuda.compiler.CompileException) as raised:
-        nvrtc_for_sm90(bad.read_text(), compile_options((), bad.parent))
-    message = str(readable_compile_error(raised.value, str(bad)))
-    assert f"{bad}(3): error" in message and raised.value.name not in message
+    with pytest.raises(CompileError, match=rf"NVRTC could not compile {bad}:\n{bad}\(3\): error"):
+        compile_cubin(bad.read_text(), build_options((), bad.parent, "90"), (), str(bad))
 
 
 def test_includes_resolve_from_the_kernels_folder():
@@ -115,10 +104,10 @@ def test_code_or_path_exactly():
         CudaModule(code="", path="x.cu")
 
 
-def test_an_arch_specific_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, monkeypatch):
-    # gemm_wgmma.cu takes NVRTC tens of seconds, and gpu_check.sh runs a process per rung: the second
-    # process must load the first one's cubin. A change to a header the source includes is a new
-    # build (compile_options hashes the headers; CuPy's own cache keys on the options too).
+def test_a_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, monkeypatch):
+    # A GEMM module takes NVRTC seconds to tens of seconds, and gpu_check.sh runs a process per rung
+    # and per benchmark: a later process must load the first one's cubin. A change to a header the
+    # source includes is a new build (compile_options hashes the headers).
     from cnn_gpu.cuda import loader
 
     monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))

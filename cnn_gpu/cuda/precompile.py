@@ -1,0 +1,95 @@
+"""Every declared kernel compiled before its first launch, all at once: ``cnn-gpu compile``.
+
+A process compiles a kernel file at the first launch of any of its kernels, unless an earlier
+process left that build in the disk cache (``loader.cached_cubin``). NVRTC compiles a module on one
+core, seconds to tens of seconds for each GEMM module, so a machine's first training run or
+benchmark waits for them one after another. This builds every module the op modules declare (each
+file with each set of options, and the name expressions ``kernel.module_for`` will ask for) at
+once, one process per module, the largest first. ``benchmarks/gpu_check.sh`` runs it before
+anything else.
+
+The architecture is the GPU's own unless one is named (``"90"`` for ``sm_90``): NVRTC runs on the
+CPU, so naming one needs no GPU. A file built for one architecture only (``sources.ARCH_SPECIFIC``)
+is left out where its code could not run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .loader import build_options, cached_cubin, target_architecture
+from .sources import compute_capability
+
+
+@dataclass(frozen=True)
+class Build:
+    """One module as a process will ask for it: the source, every NVRTC option, the instances."""
+
+    path: Path
+    options: tuple[str, ...]
+    name_expressions: tuple[str, ...]
+    label: str  # the file, and the options its kernels were declared with, for a person to read
+
+
+def declared_builds(capability: str) -> list[Build]:
+    """The module of every (file, options) the op modules declare kernels for, built for compute
+    capability ``capability``, the largest first (source size times instances: NVRTC's time grows
+    with both)."""
+    from .kernel import declared_kernels, module_build
+
+    builds = []
+    for file, options in dict.fromkeys((kernel.file, kernel.options) for kernel in declared_kernels()):
+        path, options_with_target, names = module_build(file, options)
+        target = target_architecture(options_with_target)
+        if target is not None and compute_capability(target) != capability:
+            continue
+        builds.append(Build(path, build_options(options_with_target, path.parent, capability), names,
+                            " ".join((file, *options))))
+    return sorted(builds, key=lambda build: -build.path.stat().st_size * (1 + len(build.name_expressions)))
+
+
+def compile_build(build: Build) -> float:
+    """Seconds to have ``build`` in the disk cache (near zero when it was there already)."""
+    start = time.perf_counter()
+    cached_cubin(build.path.read_text(), build.options, build.name_expressions, str(build.path))
+    return time.perf_counter() - start
+
+
+def gpu_capability() -> str:
+    """The current GPU's compute capability, as CuPy spells it (``"90"``)."""
+    from .device import gpu_status
+
+    status = gpu_status()
+    if not status.available:
+        raise RuntimeError(f"no usable GPU ({status.reason}): name an architecture to compile for, "
+                           "e.g. `cnn-gpu compile --arch sm_90`")
+    return status.compute_capability
+
+
+def precompile(builds: list[Build], jobs: int | None = None, report=print) -> list[tuple[Build, float]]:
+    """``builds`` compiled into the disk cache by ``jobs`` processes (default: one per core), each
+    reported as it finishes; the (build, seconds) pairs in the order they finished. A build that
+    fails raises its ``CompileError`` once the others have finished."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(builds)))
+    done, failures = [], []
+    # spawn, not fork: the caller may hold a CUDA context, which a forked child must not inherit.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(compile_build, build): build for build in builds}
+        for future in as_completed(futures):
+            build = futures[future]
+            try:
+                seconds = future.result()
+            except Exception as error:  # a CompileError, or a worker that died
+                failures.append(error)
+                report(f"{build.label}: failed")
+                continue
+            done.append((build, seconds))
+            report(f"{build.label}: {len(build.name_expressions)} instances, {seconds:.1f} s")
+    if failures:
+        raise failures[0]
+    return done

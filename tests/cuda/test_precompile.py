@@ -1,0 +1,77 @@
+"""``cnn-gpu compile``: every declared module built ahead, in parallel, into the cache a launch reads.
+
+What must hold for it to save anything: the module a kernel launch asks for (kernel.module_for ->
+CudaModule) is the very build precompile made, to the option. The first test holds every declared
+(file, options) to that, with NVRTC stood in for and CuPy's device calls answered as an sm_90 GPU
+would; the second runs NVRTC for real in the worker processes, on small files.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+from cnn_gpu import cli
+from cnn_gpu.cuda import device, kernel, loader, precompile
+from cnn_gpu.cuda.sources import kernels_dir
+
+cupy = pytest.importorskip("cupy")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))  # the workers inherit it
+    return loader.cache_folder("cubin")
+
+
+@pytest.fixture
+def fake_sm90(monkeypatch):
+    """CudaModule on a pretend sm_90 GPU whose NVRTC is a recorder: the list of what it compiled."""
+    compiled = []
+    monkeypatch.setattr(loader, "nvrtc_version", lambda: (13, 0))
+    monkeypatch.setattr(loader, "compile_cubin", lambda code, options, names, label: compiled.append(label) or (
+        b"cubin", {name: f"lowered {name}" for name in names}))
+    monkeypatch.setattr(device, "gpu_status", lambda: SimpleNamespace(available=True, compute_capability="90"))
+    monkeypatch.setattr(cupy.cuda, "Device", lambda: SimpleNamespace(compute_capability="90"))
+    monkeypatch.setattr(cupy, "RawModule", lambda path: SimpleNamespace(path=path))
+    monkeypatch.setattr(kernel, "_MODULES", {})
+    monkeypatch.setattr(loader.CudaModule, "_builds", {})
+    return compiled
+
+
+def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
+    builds = precompile.declared_builds("90")
+    modules = {(k.file, k.options) for k in kernel.declared_kernels()}
+    assert len(builds) == len(modules)  # sm_90 runs every file, the sm_90a ones too
+    for build in builds:
+        precompile.compile_build(build)
+    assert len(fake_sm90) == len(builds)
+    for file, options in modules:
+        kernel.module_for(file, options, "cuda")
+    assert len(fake_sm90) == len(builds), "a launch compiled what precompile had built"
+    # On an sm_80 GPU the Hopper-only file is left out, and nothing else.
+    assert {b.path.name for b in precompile.declared_builds("80")} == {f for f, _ in modules} - {"gemm_wgmma.cu"}
+
+
+def test_builds_compile_in_worker_processes_and_a_failure_comes_last(cache, tmp_path):
+    try:
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as error:
+        pytest.skip(f"the NVRTC library is not installed: {error}")
+    small = [next(b for b in precompile.declared_builds("80") if b.path.name == name)
+             for name in ("transpose.cu", "reduce.cu")]
+    broken = tmp_path / "broken.cu"
+    broken.write_text('extern "C" __global__ void k(float* x) { x[0] = undefined_name; }\n')
+    builds = [precompile.Build(broken, loader.build_options((), kernels_dir(), "80"), (), "broken.cu"), *small]
+    lines = []
+    with pytest.raises(loader.CompileError, match="undefined_name"):
+        precompile.precompile(builds, jobs=2, report=lines.append)
+    assert sorted(line.split(":")[0] for line in lines) == ["broken.cu", "reduce.cu", "transpose.cu"]
+    assert "broken.cu: failed" in lines
+    assert len(list(cache.glob("*.cubin"))) == 2  # the others were built and kept
+    assert all(seconds < 1 for _, seconds in precompile.precompile(small, jobs=1, report=lines.append))
+
+
+def test_the_command_needs_a_gpu_or_an_architecture(capsys, monkeypatch):
+    monkeypatch.setattr(device, "gpu_status", lambda: SimpleNamespace(available=False, reason="no driver"))
+    assert cli.main(["compile"]) == 1
+    assert "no usable GPU (no driver): name an architecture" in capsys.readouterr().err
