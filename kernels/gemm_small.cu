@@ -4,6 +4,7 @@
 //
 //   10  gemm_split_k            K cut into slices, a block each, for little M x N and a long K
 //   10b gemm_split_k_warptiled  the same slices on rung 7's pipelined block tile
+//   10c gemm_split_k_last_slice_reduces  10b in one launch: a tile's last slice to finish adds them up
 //   11  gemm_warp_per_output    a warp per output, its lanes taking turns along K, for few outputs
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
@@ -21,7 +22,8 @@
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under a
 // policy per variant, each one the autotuner times: gemm_split_k (slices of at least 4 K-tiles),
-// gemm_split_k_fine (down to one K-tile, twice the blocks) and gemm_split_k_warptiled.
+// gemm_split_k_fine (down to one K-tile, twice the blocks), gemm_split_k_warptiled and
+// gemm_split_k_last_slice_reduces.
 
 #include "gemm_common.cuh"
 
@@ -109,6 +111,21 @@ gemm_split_k_warptiled(const float* __restrict__ a, const float* __restrict__ b,
     split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
 }
 
+// The sum of slices first, first + step, first + 2 * step, ... (below `splits`) of one float4 of the
+// workspace, `p` pointing at it in slice 0, slices `slice_quads` float4s apart, added in that order.
+// The loads are independent of one another: unrolled, several are in flight at once. They bypass L1
+// (__ldcg): other SMs wrote these partials, and only L2 is coherent between SMs.
+__device__ __forceinline__ float4 add_slices(const float4* p, long long slice_quads, int first, int step, int splits)
+{
+    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+    for (int s = first; s < splits; s += step) {
+        const float4 v = __ldcg(p + s * slice_quads);
+        sum.x += v.x; sum.y += v.y; sum.z += v.z; sum.w += v.w;
+    }
+    return sum;
+}
+
 // ---- gemm_split_k_reduce ------------------------------------------------------------------------
 // C = epilogue(sum over s of partials[s]), for the `splits` partial tiles of gemm_split_k.
 // A block of QUADS x GROUPS threads owns QUADS float4s ("quads": 4 adjacent columns of a row) of the
@@ -130,15 +147,9 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
     const int quads_per_row = (N + 3) / 4;
     const long long quads = (long long)M * quads_per_row;  // per slice
     const long long q = (long long)blockIdx.x * QUADS + threadIdx.x;
-    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (q < quads) {
-        const float4* p = reinterpret_cast<const float4*>(partials) + q;
-#pragma unroll 4
-        for (int s = threadIdx.y; s < splits; s += GROUPS) {
-            const float4 v = p[s * quads];
-            sum.x += v.x; sum.y += v.y; sum.z += v.z; sum.w += v.w;
-        }
-    }
+    float4 sum = q < quads ? add_slices(reinterpret_cast<const float4*>(partials) + q, quads, threadIdx.y, GROUPS,
+                                        splits)
+                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     sums[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y != 0 || q >= quads) return;
@@ -150,6 +161,71 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
     const int m = (int)(q / quads_per_row), n = (int)(q % quads_per_row) * 4;
     const float quad[4] = {sum.x, sum.y, sum.z, sum.w};
     store_output_quad(c, bias, m, n, M, N, quad, alpha, beta, flags, output_quads_fit(c, N));
+}
+
+// Whether this block is the last of its tile's gridDim.z slices to finish, counted on the tile's
+// entry of tile_counters (the wrapper zeroes them once; the last block leaves its entry at zero for
+// the next launch). Each thread fences its partial stores (__threadfence: GPU-wide, they come before
+// anything it does after), the barrier gathers the block, and one thread counts the block in; the
+// block that counts the last slice fences again before the barrier lets its threads read the others'
+// partials. The programming guide's threadFenceReduction sample makes the same handshake.
+__device__ __forceinline__ bool last_slice_to_finish(int* __restrict__ tile_counters)
+{
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int* counter = tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
+        last = atomicAdd(counter, 1) == (int)gridDim.z - 1;
+        if (last) {
+            *counter = 0;  // every slice has counted: nobody else touches it in this launch
+            __threadfence();
+        }
+    }
+    __syncthreads();
+    return last;
+}
+
+// ---- 10c. gemm_split_k_last_slice_reduces -------------------------------------------------------
+// Idea: 10b without its second launch. Each block still writes its partial tile to the workspace;
+// then it counts itself in on its tile's counter (last_slice_to_finish), and the block that finds it
+// was the tile's last slice sums the tile's `splits` partials, in slice order, through the epilogue
+// into C. Which block that is depends on timing, but not the result: the sum always runs slice 0
+// first, so it is the same bit for bit on every run. The other blocks leave at once. No reduce launch (a second kernel node in a CUDA
+// graph, and a pass over all the partials by blocks that must wait for every slice of every tile)
+// and no atomics on the outputs, only one integer per tile.
+// Tiling: 10b's (cnn_gpu/ops/gemm.py); its slices 10b's, but at most 8 of them: one block sums a
+// whole tile, on one SM, so its share of the reading grows with the slices (8 x 16 KB a tile),
+// where 10b's reduce kernel spreads the reading over the GPU. For many tiles and few slices.
+// Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a
+// thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
+// where the other slices' partials are.
+// Edges: 10b's; the sum skips the quads past M and N, and store_output_quad the columns past N.
+// Measured: not yet run on a GPU.
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
+gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                                const float* __restrict__ bias, float* __restrict__ partials,
+                                int* __restrict__ tile_counters, int M, int N, int K, int k_per_split,
+                                float alpha, float beta, int flags)
+{
+    extern __shared__ float4 smem_vec4[];
+    WarpTiledTile<TRANS_A, TRANS_B, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
+    split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
+    if (gridDim.z == 1 || !last_slice_to_finish(tile_counters)) return;
+
+    constexpr int THREADS = (BM / WM) * (BN / WN) * 32, QUADS_PER_ROW = BN / 4;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, N4 = (N + 3) / 4 * 4;
+    const long long slice_quads = (long long)M * N4 / 4;
+    const bool quads_fit = output_quads_fit(c, N);
+    for (int q = threadIdx.x; q < BM * QUADS_PER_ROW; q += THREADS) {
+        const int m = m0 + q / QUADS_PER_ROW, n = n0 + (q % QUADS_PER_ROW) * 4;
+        if (m >= M || n >= N) continue;
+        const float4 sum = add_slices(reinterpret_cast<const float4*>(partials + (long long)m * N4 + n), slice_quads,
+                                      0, 1, gridDim.z);
+        const float quad[4] = {sum.x, sum.y, sum.z, sum.w};
+        store_output_quad(c, bias, m, n, M, N, quad, alpha, beta, flags, quads_fit);
+    }
 }
 
 // ---- 11. gemm_warp_per_output -------------------------------------------------------------------

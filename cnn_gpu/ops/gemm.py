@@ -297,7 +297,7 @@ GEMM_VARIANTS = {v.name: v for v in [
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
                        "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine",
-                       "gemm_split_k_warptiled")
+                       "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
 # thread (or warp, rung 11) per output starts fastest where there is little to do, and the naive
 # ones take seconds at 4096^3. On the H100 at 2c9911a (gemm.json, kernel times by graph replay) rung
@@ -372,9 +372,9 @@ _SWEEP_KERNELS = {variant: Kernel(variant.file, variant.expression(False, False)
 
 
 @functools.lru_cache(maxsize=None)
-def _placeholder_vector(backend, device):
-    """A float32 vector on the device, made once: a view of out per call costs microseconds in CuPy."""
-    return backend_xp(backend).zeros(1, dtype="float32")
+def _placeholder_vector(backend, device, dtype="float32"):
+    """A vector on the device, made once: a view of out per call costs microseconds in CuPy."""
+    return backend_xp(backend).zeros(1, dtype=dtype)
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False,
@@ -551,13 +551,15 @@ def autotune_candidates(m, n, k, backend):
 _TUNED = autotune.memo("gemm")
 
 
-# --- split-K (kernels/gemm_small.cu): the ladder's rung 10, two kernels per product ---------------
+# --- split-K (kernels/gemm_small.cu): the ladder's rung 10, two kernels per product, or one ---------
 # gemm_split_k cuts K into slices and gives each (tile, slice) pair a block, which writes its partial
 # tile to a workspace [splits][M][N rounded up to 4]; gemm_split_k_reduce sums the slices in a fixed
 # order through the epilogue. One slice needs neither workspace nor reduce. It joins GEMM_VARIANTS
-# here three times, each with a policy for cutting K (SPLIT_K_POLICIES): gemm_split_k and
-# gemm_split_k_fine run rung 5's tile in each slice, gemm_split_k_warptiled (10b) rung 7's; its
-# slices' kernels join GEMM_KERNELS, and a SplitKPlan launches the two as a GemmPlan launches one.
+# here four times, each with a policy for cutting K (SPLIT_K_POLICIES): gemm_split_k and
+# gemm_split_k_fine run rung 5's tile in each slice, gemm_split_k_warptiled (10b) rung 7's, and
+# gemm_split_k_last_slice_reduces (10c) 10b's slices with the sum in the same launch, by the last
+# slice of each tile to finish (a counter per tile). Their slices' kernels join GEMM_KERNELS, and a
+# SplitKPlan launches them as a GemmPlan launches one.
 
 # gemm_split_k's template arguments after the transposes: block tile BM x BN, K-tile BK, TM x TN
 # outputs per thread.
@@ -569,12 +571,15 @@ SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 @dataclass(frozen=True)
 class SplitKPolicy:
     """How a split-K variant cuts K (split_k_plan): slices enough for about ``blocks_per_sm`` blocks
-    per SM, but each at least ``min_k_tiles`` K-tiles long; and ``reduce_groups``, the threads of
-    gemm_split_k_reduce that sum one float4 of C's slices between them."""
+    per SM, but each at least ``min_k_tiles`` K-tiles long, and at most ``max_splits`` of them; and
+    how it sums them: by gemm_split_k_reduce, ``reduce_groups`` threads summing one float4 of C's
+    slices between them, or (``last_slice_reduces``) by the slices' own kernel, in the same launch."""
 
     blocks_per_sm: int
     min_k_tiles: int
+    max_splits: int | None = None
     reduce_groups: int = 8
+    last_slice_reduces: bool = False
 
 
 # gemm_split_k: 16 warps of 4-warp blocks per SM, so that some compute while others wait for their
@@ -590,9 +595,17 @@ class SplitKPolicy:
 # gemm_split_k_warptiled: gemm_split_k's policy (the same slices), for 4-warp blocks whose loads
 # overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512 (at 3 stages, before
 # MEDIUM_TILES took 5), the autotuner's choice for all three.
+# gemm_split_k_last_slice_reduces: 10b's policy, but at most 8 slices. One block sums each tile, on
+# one SM, reading splits x 16 KB of partials from L2: at 8 slices 128 KB, at the 68 of the Dense
+# forward at batch 32 (10b's slices there) 1.1 MB, about as much as 10b's reduce kernel spreads over
+# the whole GPU. So 10c is for many tiles and few slices, as in Dense 5408 -> 64's weight gradient at
+# batch 512: 85 tiles of 6 slices, where 10b took 18.1 us against cuBLAS FP32's 16.1 (H100, 2c9911a,
+# by graph) and cuBLAS itself ran a second kernel to add its 3 slices (gemm_counters.json).
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
-                    "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4)}
+                    "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
+                    "gemm_split_k_last_slice_reduces": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4, max_splits=8,
+                                                                    last_slice_reduces=True)}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.
@@ -604,6 +617,8 @@ SPLIT_K_PARAMS = [
     Scalar("K", "int32"), Scalar("k_per_split", "int32"), Scalar("alpha", "float32"), Scalar("beta", "float32"),
     Scalar("flags", "int32"),
 ]
+# 10c's: a counter per tile after the workspace.
+SPLIT_K_LAST_SLICE_PARAMS = [*SPLIT_K_PARAMS[:5], Array("tile_counters", "int32"), *SPLIT_K_PARAMS[5:]]
 SPLIT_K_REDUCE_PARAMS = [
     Array("partials", "float32", ndim=1), Array("c", "float32", ndim=2), Array("bias", "float32", ndim=1),
     Scalar("M", "int32"), Scalar("N", "int32"), Scalar("splits", "int32"), Scalar("alpha", "float32"),
@@ -612,7 +627,8 @@ SPLIT_K_REDUCE_PARAMS = [
 # By groups: the reduce's instances.
 SPLIT_K_REDUCE = {groups: Kernel("gemm_small.cu", f"gemm_split_k_reduce<{SPLIT_K_REDUCE_QUADS}, {groups}>",
                                  SPLIT_K_REDUCE_PARAMS)
-                  for groups in sorted({policy.reduce_groups for policy in SPLIT_K_POLICIES.values()})}
+                  for groups in sorted({policy.reduce_groups for policy in SPLIT_K_POLICIES.values()
+                                        if not policy.last_slice_reduces})}
 
 
 _bm, _bn, _bk, _tm, _tn = SPLIT_K_TILE
@@ -620,9 +636,9 @@ for _name in ("gemm_split_k", "gemm_split_k_fine"):
     GEMM_VARIANTS[_name] = GemmVariant(
         _name, "gemm_small.cu", f"gemm_split_k<{{ta}}, {{tb}}, {_bm}, {_bn}, {_bk}, {_tm}, {_tn}>",
         ((_bm // _tm) * (_bn // _tn),), (_bm, _bn))
-GEMM_VARIANTS["gemm_split_k_warptiled"] = GemmVariant(
-    "gemm_split_k_warptiled", "gemm_small.cu", "gemm_split_k_warptiled<{ta}, {tb}, {tiling}>",
-    tiling=SPLIT_K_WARPTILED_TILES)
+for _name in ("gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces"):
+    GEMM_VARIANTS[_name] = GemmVariant(_name, "gemm_small.cu", _name + "<{ta}, {tb}, {tiling}>",
+                                       tiling=SPLIT_K_WARPTILED_TILES)
 
 
 def split_k_block(name):
@@ -637,15 +653,16 @@ def split_k_plan(m, n, k, sm_count, name="gemm_split_k"):
     """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``.
 
     Enough slices that the blocks (its tiles x slices) come to about its policy's ``blocks_per_sm``
-    per SM, each slice at least ``min_k_tiles`` of its K-tiles and a whole number of them (only the
-    last one ends inside a K-tile, at K), and no slice empty. Few slices when M x N alone fills the
-    GPU: then 1.
+    per SM (and at most ``max_splits``), each slice at least ``min_k_tiles`` of its K-tiles and a
+    whole number of them (only the last one ends inside a K-tile, at K), and no slice empty. Few
+    slices when M x N alone fills the GPU: then 1.
     """
     policy, (bm, bn, bk) = SPLIT_K_POLICIES[name], split_k_block(name)
     tiles = ceil_div(m, bm) * ceil_div(n, bn)
     k_tiles = max(1, ceil_div(k, bk))
     wanted = policy.blocks_per_sm * sm_count // tiles
-    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // policy.min_k_tiles)))
+    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // policy.min_k_tiles,
+                                                   policy.max_splits or k_tiles)))
     return ceil_div(k_tiles, tiles_per_split), tiles_per_split * bk
 
 
@@ -658,60 +675,71 @@ def _sm_count(backend, device):
     return int(cupy.cuda.Device(device).attributes["MultiProcessorCount"])
 
 
-# (backend, device, floats) -> a float32 workspace, kept for the life of the process: training asks
-# for the same few sizes at every step, and a captured CUDA graph holds the address it launched
-# with. Shared by every split-K product of that size on the device, so those must run in stream
-# order (one stream per device, as everything here does).
+# (backend, device, size, dtype) -> a workspace, kept for the life of the process: training asks for
+# the same few sizes at every step, and a captured CUDA graph holds the address it launched with.
+# Shared by every split-K product of that size on the device, so those must run in stream order
+# (one stream per device, as everything here does). The float32 ones hold partial tiles, the int32
+# ones 10c's tile counters: zeroed once here, and left at zero by every launch that completes.
 _WORKSPACES: dict = {}
 
 
-def _split_k_workspace(backend, device, floats):
-    key = (backend, device, floats)
+def _split_k_workspace(backend, device, size, dtype="float32"):
+    key = (backend, device, size, dtype)
     if key not in _WORKSPACES:
-        _WORKSPACES[key] = backend_xp(backend).empty(floats, dtype="float32")
+        _WORKSPACES[key] = backend_xp(backend).zeros(size, dtype=dtype)
     return _WORKSPACES[key]
 
 
 class SplitKPlan:
-    """gemm_split_k's launches for one problem, checked once and kept like a GemmPlan: the slices'
-    kernel over a grid with the slices along z, then (with more than one slice) the reduce into C."""
+    """A split-K variant's launches for one problem, checked once and kept like a GemmPlan: the slices'
+    kernel over a grid with the slices along z, then (with more than one slice, unless the slices
+    sum themselves) the reduce into C."""
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         policy = SPLIT_K_POLICIES[variant.name]
         splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), variant.name)
+        grid = variant.grid(m, n)
         self.slices = kernel
-        self.slices_geometry = check_launch((*variant.grid(m, n), splits), variant.threads(),
-                                            variant.shared_mem(trans_a, trans_b), kernel.name)
+        self.slices_geometry = check_launch((*grid, splits), variant.threads(), variant.shared_mem(trans_a, trans_b),
+                                            kernel.name)
         self.slices_scalars = kernel.cast(M=m, N=n, K=k, k_per_split=k_per_split)
         self.flags, = kernel.cast(flags=flags)
-        # One slice stores through the epilogue and never touches the workspace: C fills the slot.
+        # One slice stores through the epilogue and never touches the workspace: C fills the slot (and
+        # any int32 vector the counters' one).
         self.workspace = _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4) if splits > 1 else None
-        self.reduce = SPLIT_K_REDUCE[policy.reduce_groups]
-        quads = SPLIT_K_REDUCE_QUADS
-        self.reduce_geometry = check_launch((ceil_div(m * ceil_div(n, 4), quads),), (quads, policy.reduce_groups), 0,
-                                            self.reduce.name)
-        self.reduce_scalars = self.reduce.cast(M=m, N=n, splits=splits)
+        self.counters = ()
+        if policy.last_slice_reduces:
+            self.counters = (_split_k_workspace(backend, device, grid[0] * grid[1], "int32") if splits > 1
+                             else _placeholder_vector(backend, device, "int32"),)
+        self.reduce = None
+        if splits > 1 and not policy.last_slice_reduces:
+            self.reduce = SPLIT_K_REDUCE[policy.reduce_groups]
+            quads = SPLIT_K_REDUCE_QUADS
+            self.reduce_geometry = check_launch((ceil_div(m * ceil_div(n, 4), quads),),
+                                                (quads, policy.reduce_groups), 0, self.reduce.name)
+            self.reduce_scalars = self.reduce.cast(M=m, N=n, splits=splits)
 
     def __call__(self, a, b, c, bias, alpha, beta, backend):
-        """Launch on arrays gemm() has checked (the workspace is float32 on this plan's device),
-        alpha and beta already float32 scalars."""
+        """Launch on arrays gemm() has checked (the workspaces are on this plan's device), alpha and
+        beta already float32 scalars."""
         partials = c if self.workspace is None else self.workspace
-        self.slices.launch_checked(self.slices_geometry,
-                                   (a, b, c, bias, partials, *self.slices_scalars, alpha, beta, self.flags), backend)
-        if self.workspace is not None:
+        self.slices.launch_checked(self.slices_geometry, (a, b, c, bias, partials, *self.counters,
+                                                          *self.slices_scalars, alpha, beta, self.flags), backend)
+        if self.reduce is not None:
             self.reduce.launch_checked(self.reduce_geometry,
                                        (partials, c, bias, *self.reduce_scalars, alpha, beta, self.flags), backend)
 
 
 @functools.lru_cache(maxsize=None)
-def _split_k_kernel(expression):
+def _split_k_kernel(expression, last_slice_reduces):
     """The slices' kernel of a name expression, one per expression: gemm_split_k_fine, gemm_split_k's
     template under another policy, shares its kernels."""
-    return Kernel("gemm_small.cu", expression, SPLIT_K_PARAMS)
+    return Kernel("gemm_small.cu", expression, SPLIT_K_LAST_SLICE_PARAMS if last_slice_reduces else SPLIT_K_PARAMS)
 
 
-GEMM_KERNELS.update({(name, *transposes): _split_k_kernel(GEMM_VARIANTS[name].expression(*transposes))
-                     for name in SPLIT_K_POLICIES for transposes in TRANSPOSES})
+GEMM_KERNELS.update({(name, *transposes): _split_k_kernel(GEMM_VARIANTS[name].expression(*transposes),
+                                                          policy.last_slice_reduces)
+                     for name, policy in SPLIT_K_POLICIES.items() for transposes in TRANSPOSES})
 
 
 # --- one warp per output (kernels/gemm_small.cu): the ladder's rung 11, after split-K ---------------

@@ -515,6 +515,7 @@ def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, name
         if splits > 1:
             assert k_per_split >= policy.min_k_tiles * bk, (m, n, k)
             assert tiles * splits <= policy.blocks_per_sm * sms, f"{(m, n, k)}: more blocks than asked for"
+            assert splits <= (policy.max_splits or splits), f"{(m, n, k)}: more slices than the policy's most"
         if tiles * 2 <= policy.blocks_per_sm * sms and k >= 2 * policy.min_k_tiles * bk:
             assert splits > 1, f"{(m, n, k)}: room for more blocks and K to cut, but one slice"
     assert gemm_ops.split_k_plan(4096, 4096, 4096, sms, name) == (1, 4096)
@@ -588,6 +589,21 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
     assert gemm_ops._WORKSPACES == workspaces, "a workspace was allocated again for the same size"
     assert all(np.array_equal(to_host(out), to_host(outs[0])) for out in outs[1:]), "the sum depends on the run"
     assert_close(outs[0], gemm_reference(to_host(a), to_host(b)), tol=tolerance("gemm_split_k", k))
+
+
+@pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
+def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_counter_at_zero(
+        rng, kernel_backend, shape, transposes):
+    # Rung 10c sums a tile's partials in the launch that wrote them, by whichever block counts last.
+    # Before the second call the workspace holds NaN, so a sum that read a slice before it was
+    # written comes out NaN; both calls must leave every tile's counter at zero for the next launch.
+    variant, (m, n, k) = "gemm_split_k_last_slice_reduces", shape
+    check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
+    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant and key[2:5] == (m, n, k))
+    assert plan.reduce is None and plan.workspace is not None and not to_host(plan.counters[0]).any()
+    plan.workspace[...] = np.nan
+    check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
+    assert not to_host(plan.counters[0]).any(), "a tile's counter was left counting"
 
 
 @pytest.mark.gpu

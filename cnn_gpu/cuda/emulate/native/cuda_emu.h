@@ -173,8 +173,11 @@ CNN_EMU_ATOMIC_CAS(unsigned long long)
 CNN_EMU_ATOMIC_CAS(unsigned short)
 
 // --- integer and bit intrinsics ------------------------------------------------------------------------
+// Cache hints only (__ldg: the read-only path; __ldcg: L2, not L1): one memory here.
 template <class T>
 __forceinline__ T __ldg(const T* p) { return *p; }
+template <class T>
+__forceinline__ T __ldcg(const T* p) { return *p; }
 __forceinline__ int __popc(unsigned x) { return __builtin_popcount(x); }
 __forceinline__ int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 __forceinline__ int __clz(int x) { return x ? __builtin_clz(unsigned(x)) : 32; }
