@@ -2,8 +2,9 @@
 set), then cached.
 
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
-(into scratch outputs), times each one's kernels (replays of a CUDA graph of its calls, by CUDA
-events: time_ms), and keeps the fastest. The choice is cached in memory and on disk, as JSON in
+(into scratch outputs), leaves out any whose result the op's check finds wrong (a kernel never run
+on this GPU before may be: the op says why, as a warning), times each remaining one's kernels
+(replays of a CUDA graph of its calls, by CUDA events: time_ms), and keeps the fastest. The choice is cached in memory and on disk, as JSON in
 the cache folder (cnn_gpu.utils.files.cache_folder), written atomically so that two processes never
 leave a torn file. Only the ``cuda`` backend times; op wrappers use a fixed default under the
 emulator, and a forced choice (an argument or an environment variable) skips all of this.
@@ -15,6 +16,7 @@ import functools
 import hashlib
 import json
 import statistics
+import warnings
 from pathlib import Path
 
 from cnn_gpu.utils.files import atomic_write, cache_folder
@@ -143,16 +145,29 @@ def _event_median_ms(run, repeats):
     return statistics.median(samples)
 
 
-def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | None = None) -> str:
+class NoCorrectCandidate(RuntimeError):
+    """Every candidate's result failed the op's check."""
+
+
+def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | None = None, check=None) -> str:
     """The name of the fastest of ``candidates`` (name -> a zero-argument launch) for this problem.
 
-    Timed on first sight of ``(op, key, device)`` and remembered; ``timer`` and ``device`` are
-    there for tests.
+    Timed on first sight of ``(op, key, device)`` and remembered. ``check(name)``, if given, runs
+    candidate ``name`` once and returns why its result is wrong, or None: a wrong one is left out
+    with a warning, never timed, never chosen. ``timer`` and ``device`` are there for tests.
     """
     choices = _load()
     line = cache_key(op, key, device or device_id(), candidates)
     if choices.get(line) not in candidates:
-        times = {name: timer(run) for name, run in candidates.items()}
+        reasons = {name: check(name) for name in candidates} if check else {}
+        wrong = {name: reason for name, reason in reasons.items() if reason}
+        for name, reason in wrong.items():
+            warnings.warn(f"autotune {op} {json.dumps(key, sort_keys=True)}: {name} left out, its result is "
+                          f"wrong ({reason})", RuntimeWarning, stacklevel=2)
+        if len(wrong) == len(candidates):
+            raise NoCorrectCandidate(f"autotune {op} {json.dumps(key, sort_keys=True)}: every candidate's result "
+                                     "is wrong (warnings above say how)")
+        times = {name: timer(run) for name, run in candidates.items() if name not in wrong}
         choices[line] = min(times, key=times.get)
         _save(choices)
     return choices[line]

@@ -9,6 +9,7 @@ use the array module's own product in the inputs' dtype.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, replace
 
@@ -304,6 +305,11 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
 # 11 was the autotuner's choice in 7 of Dense 64 -> 10's 9 products, at 1.7-4.2 us against cuBLAS
 # FP32's 2.7-10.9; rung 7's 32 x 32 tiles took the other two.
 SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled", "gemm_warp_per_output")
+# Before timing, the autotuner runs each candidate once on the real operands and leaves out one whose
+# product is further than this from float64's, by ||out - ref|| / ||ref|| (NaN is never within it):
+# FP32's rounding at the Dense and square products is near 1e-6 (gemm.json's checks), a kernel that
+# is wrong on this GPU is off by far more.
+AUTOTUNE_MAX_ERROR = 1e-4
 SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
@@ -532,8 +538,33 @@ def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, 
         return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k, backend)})
+    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k, backend)},
+                                    check=result_check(a, b, trans_a, trans_b, out, backend))
     return _TUNED[known]
+
+
+def result_check(a, b, trans_a, trans_b, out, backend):
+    """The autotuner's check of a candidate: ``check(name)`` runs variant ``name`` on ``a`` and ``b``
+    into a NaN-filled scratch like ``out`` and says why its product is wrong (further than
+    AUTOTUNE_MAX_ERROR from float64's), or returns None. Operands holding NaN or inf blame no kernel.
+    The float64 product is made at the first check, so a choice found in the cache costs nothing."""
+    xp = backend_xp(backend)
+
+    @functools.cache
+    def reference():
+        product = gemm_reference(a, b, trans_a, trans_b)
+        return product, float(xp.linalg.norm(product))
+
+    def check(name):
+        product, norm = reference()
+        if not math.isfinite(norm):
+            return None
+        scratch = xp.full_like(out, xp.nan)
+        gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
+        error = float(xp.linalg.norm(scratch - product)) / max(norm, 1e-30)
+        return None if error <= AUTOTUNE_MAX_ERROR else f"relative error {error:.1e} against float64"
+
+    return check
 
 
 def autotune_candidates(m, n, k, backend):

@@ -70,6 +70,16 @@ def test_a_choice_made_before_a_candidate_joined_is_timed_again_with_it(cache_di
     assert sorted(timer.calls) == ["a", "b", "new"]
 
 
+def test_a_candidate_whose_result_is_wrong_is_left_out_with_a_warning(cache_dir):
+    timer = FakeTimer({"slow": 3.0, "fast": 1.0, "middle": 2.0})
+    check = {"fast": "relative error 1.0e+00 against float64"}.get
+    with pytest.warns(RuntimeWarning, match=r"fast left out, its result is wrong \(relative error 1.0e\+00"):
+        chosen = autotune.choose("gemm", {"m": 1}, candidates("slow", "fast", "middle"), timer, device="d", check=check)
+    assert chosen == "middle" and sorted(timer.calls) == ["middle", "slow"], "a wrong candidate was timed"
+    with pytest.warns(RuntimeWarning), pytest.raises(autotune.NoCorrectCandidate, match="every candidate"):
+        autotune.choose("gemm", {"m": 2}, candidates("fast"), timer, device="d", check=check)
+
+
 def test_an_unreadable_cache_file_is_replaced(cache_dir):
     (cache_dir / autotune.CACHE_FILE).write_text("{not json")
     assert autotune.choose("conv", {"n": 1}, candidates("x"), FakeTimer({"x": 1.0}), device="d") == "x"

@@ -285,7 +285,8 @@ def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng,
 def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypatch):
     # The cuda path's logic, without a GPU: the device, the scratch outputs and the timing stubbed.
     asked = []
-    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: asked.append(key) or "gemm_split_k")
+    monkeypatch.setattr(gemm_ops.autotune, "choose",
+                        lambda op, key, candidates, check: asked.append(key) or "gemm_split_k")
     monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
     monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
@@ -317,9 +318,32 @@ def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypa
     autotune.forget()
 
 
+def test_the_autotuners_check_finds_a_wrong_or_unwritten_product(rng, monkeypatch):
+    # The check runs the real gemm() (on the emulator here); the two broken variants are stand-ins,
+    # one off by a little more than the limit allows, one that writes nothing (its NaN stays).
+    a, b = random_array(rng, (20, 30)), random_array(rng, (20, 10))
+    out = np.empty((30, 10), np.float32)
+    real_gemm = gemm_ops.gemm
+
+    def gemm_with_broken_variants(*args, variant, out, **kwargs):
+        if variant != "unwritten":
+            real_gemm(*args, variant="gemm_smem_tiled", out=out, **kwargs)
+        if variant == "off":
+            out *= 1 + 3 * gemm_ops.AUTOTUNE_MAX_ERROR
+        return out
+
+    monkeypatch.setattr(gemm_ops, "gemm", gemm_with_broken_variants)
+    check = gemm_ops.result_check(a, b, True, False, out, "emulate")
+    assert check("gemm_smem_tiled") is None
+    assert check("off").startswith("relative error 3.0e-04")
+    assert check("unwritten") == "relative error nan against float64"
+    a[3, 4] = np.nan  # a NaN in the operands is no kernel's fault
+    assert gemm_ops.result_check(a, b, True, False, out, "emulate")("off") is None
+
+
 def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
     timed = {}
-    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates: timed.setdefault(
+    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates, check: timed.setdefault(
         key["m"], set(candidates)) and "gemm_split_k")
     monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
     monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
