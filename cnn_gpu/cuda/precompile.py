@@ -8,8 +8,8 @@ file with each set of options, and the name expressions ``kernel.module_for`` wi
 once, one process per module, the largest first. ``benchmarks/gpu_check.sh`` runs it before
 anything else.
 
-The architecture is the GPU's own unless one is named (``"90"`` for ``sm_90``): NVRTC runs on the
-CPU, so naming one needs no GPU. A file built for one architecture only (``sources.ARCH_SPECIFIC``)
+The architecture is the GPU's own unless one is named (``cnn-gpu compile --arch sm_90``): NVRTC runs
+on the CPU, so naming one needs no GPU. A file built for one architecture only (``sources.ARCH_SPECIFIC``)
 is left out where its code could not run.
 """
 

@@ -307,7 +307,9 @@ def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypa
 def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypatch):
     from cnn_gpu.cuda import autotune
 
-    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path))
+    # Its own choices file, not its own cache folder: the compiled kernels stay where every process
+    # finds them (cnn-gpu compile, in gpu_check.sh, put them there).
+    monkeypatch.setattr(autotune, "cache_path", lambda: tmp_path / autotune.CACHE_FILE)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     autotune.forget()
     a, b = random_array(rng, (300, 200)), random_array(rng, (200, 100))
