@@ -11,7 +11,7 @@ Cases, in two groups, one ncu run each, half of ``--limit-s`` for the first:
   square  the 4096^3 A.B product: cuBLAS FP32 and TF32, and every rung but those benchmarks/gemm.py
           skips at large sizes (SLOW_VARIANTS), Hopper's first;
   dense   the seed model's 18 Dense products (benchmarks/gemm.py): cuBLAS FP32, and the rung that
-          gemm()'s autotuner chooses.
+          gemm()'s autotuner chooses; then each product again with the rungs of DENSE_ALSO.
 Each case runs once before profiling starts (compiling, autotuning, cuBLAS's handle), then once
 between cudaProfilerStart and cudaProfilerStop (``--profile-from-start off``). Before each profiled
 case the target launches an empty kernel, counters_case_marker, on as many blocks as the case's
@@ -80,6 +80,14 @@ COLUMNS = {"SM %": ("sm__throughput.avg.pct_of_peak_sustained_elapsed",),
 TENSOR_PIPE = re.compile(r"^sm__pipe_tensor\w*\.avg\.pct_of_peak_sustained_active$")
 STALL = re.compile(r"^smsp__average_warps?_issue_stalled_(?!selected_)(\w+?)_per_issue_active\.ratio$")
 TOP_STALLS = 3
+# The Dense products' other likely rungs, profiled after every product's cuBLAS and autotuned cases (a
+# group cut short keeps those; Dense 5408 -> 64's come first): rung 7 at the Dense tilings and
+# split-K on rung 7's tile. Where the
+# autotuned choice loses to cuBLAS (backward to data at batch 32 and 128 at 2c9911a, where cuBLAS ran
+# the 32 x 32 tiles of 2 warps that gemm_warptiled_small_tiles runs too), these say where the same
+# tile shapes spend their time.
+DENSE_ALSO = ("gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles", "gemm_split_k_warptiled",
+              "gemm_split_k_last_slice_reduces")
 
 
 # --- the cases --------------------------------------------------------------------------------------
@@ -88,7 +96,7 @@ def cases(group, dry_run, kernels):
     cuBLAS baseline's name, a rung's, or AUTOTUNED), shapes being the operands' {name: shape}."""
     square = f"square{40 if dry_run else gemm_benchmark.TRANSPOSED_SQUARE}"
     baselines = ["numpy_matmul"] if dry_run else ["cublas_fp32", "cublas_tf32"]
-    listed = []
+    listed, also = [], []
     for prefix, shapes, products in gemm_benchmark.problems(dry_run):
         if group == "square" and prefix == square:
             # Hopper's rungs first (benchmarks/unproven.py), as the sweep takes them: a group cut
@@ -100,7 +108,9 @@ def cases(group, dry_run, kernels):
         elif group == "dense" and prefix.startswith("dense"):
             listed += [(prefix + product[0], product, shapes, runner)
                        for product in products for runner in (baselines[0], AUTOTUNED)]
-    return listed
+            also += [(prefix + product[0], product, shapes, runner)
+                     for product in products for runner in DENSE_ALSO if runner in kernels]
+    return listed + also
 
 
 def run_target(group, dry_run, kernels, cases_file, stop_at=None):

@@ -80,7 +80,7 @@ def test_a_cases_row_adds_its_kernels_times_and_shows_its_longest_kernels_counte
     assert len({line.count("|") for line in lines}) == 1
 
 
-def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_each_dense_product_twice():
+def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_each_dense_product_twice_first():
     square = gemm_counters.cases("square", False, ["gemm_naive", "gemm_split_k", "gemm_tf32_wgmma"])
     assert [(case, runner) for case, _, _, runner in square] == [
         ("square4096", "cublas_fp32"), ("square4096", "cublas_tf32"), ("square4096", "gemm_tf32_wgmma"),
@@ -89,6 +89,11 @@ def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_ea
     dense = gemm_counters.cases("dense", False, [])
     assert len(dense) == 2 * 18 and {runner for *_, runner in dense} == {"cublas_fp32", "autotuned"}
     assert dense[0][0] == "dense5408x64_b32_forward"
+    # Then each product with the other likely rungs the run has (here one of DENSE_ALSO's).
+    also = gemm_counters.cases("dense", False, [gemm_counters.DENSE_ALSO[0], "gemm_naive"])
+    assert also[:len(dense)] == dense
+    assert [(case, runner) for case, *_, runner in also[len(dense):]] == [
+        (case, gemm_counters.DENSE_ALSO[0]) for case, *_, runner in dense if runner == "cublas_fp32"]
 
 
 FAKE_NCU = textwrap.dedent(f"""\
