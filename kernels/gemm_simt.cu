@@ -276,7 +276,8 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // 8.5, 23.9 us (small) and 5.6, 8.9, 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient
 // 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9 against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small)
 // 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3. At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and
-// 73.6%).
+// 73.6%). gemm_warptiled_wide_tiles, at 32 x 64 (cuBLAS's tile for backward data at batch 128),
+// has not run on a GPU yet.
 // Compiler (ptxas, sm_90, nvcc 13.0; `cnn-gpu kernels` for today's figures): at the default tiling,
 // 127 registers for A.B and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no
 // spills; 64-72 KB of shared memory. A.B took 167 until its outputs went out as 16-byte stores.

@@ -205,6 +205,11 @@ WGMMA_B_REGISTERS_TILING = Tiling(256, 128, 32, 256, 64, stages=4, group_threads
 # (25.6 KB) and 5 x 10 KB still fit 8 and 4 blocks per SM.
 SMALL_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
 MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=5, min_blocks=4)
+# Between them, the tile cuBLAS FP32 ran for backward to data at batch 128 (gemm_counters.json at
+# 2c9911a: 32 x 64 x 8, two warps side by side along n, 3 stages; 6.8 us against our 8.4 with
+# SMALL_TILES and 8.9 with MEDIUM_TILES), here with two of MEDIUM_TILES' 32 x 32 warps, the same
+# K-tiles and stages as the other two. Unmeasured: the autotuner decides.
+WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=8)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
@@ -273,6 +278,7 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_warptiled_double_buffered", _SIMT, _WARPTILED, tiling=SIMT_TILING),
     GemmVariant("gemm_warptiled_small_tiles", _SIMT, _WARPTILED, tiling=SMALL_TILES),
     GemmVariant("gemm_warptiled_medium_tiles", _SIMT, _WARPTILED, tiling=MEDIUM_TILES),
+    GemmVariant("gemm_warptiled_wide_tiles", _SIMT, _WARPTILED, tiling=WIDE_TILES),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
@@ -297,6 +303,7 @@ GEMM_VARIANTS = {v.name: v for v in [
 # cuBLAS FP32's rate and Dense 5408 -> 64's backward to data at batch 512 in cuBLAS FP32's 15.8 us.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
+                       "gemm_warptiled_wide_tiles",
                        "gemm_3xtf32_mma", "gemm_3xtf32_wgmma", "gemm_split_k", "gemm_split_k_fine",
                        "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one

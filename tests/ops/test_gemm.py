@@ -581,7 +581,8 @@ def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, 
 
 
 @pytest.mark.parametrize("variant", ["gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles",
-                                     "gemm_warptiled_medium_tiles", "gemm_split_k_warptiled"])
+                                     "gemm_warptiled_medium_tiles", "gemm_warptiled_wide_tiles",
+                                     "gemm_split_k_warptiled"])
 @pytest.mark.parametrize("n", [64, 70])
 def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, kernel_backend, variant, n):
     # out starts 4 bytes past a 16-byte boundary (on a GPU a misaligned float4 store faults), or N is
