@@ -191,9 +191,9 @@ __device__ __forceinline__ bool last_slice_to_finish(int* __restrict__ tile_coun
 // then it counts itself in on its tile's counter (last_slice_to_finish), and the block that finds it
 // was the tile's last slice sums the tile's `splits` partials, in slice order, through the epilogue
 // into C. Which block that is depends on timing, but not the result: the sum always runs slice 0
-// first, so it is the same bit for bit on every run. The other blocks leave at once. No reduce launch (a second kernel node in a CUDA
-// graph, and a pass over all the partials by blocks that must wait for every slice of every tile)
-// and no atomics on the outputs, only one integer per tile.
+// first, so it is the same bit for bit on every run. The other blocks leave at once. No reduce
+// launch (a second kernel node in a CUDA graph, and a pass over all the partials by blocks that must
+// wait for every slice of every tile) and no atomics on the outputs, only one integer per tile.
 // Tiling: 10b's (cnn_gpu/ops/gemm.py); its slices 10b's, but at most 8 of them: one block sums a
 // whole tile, on one SM, so its share of the reading grows with the slices (8 x 16 KB a tile),
 // where 10b's reduce kernel spreads the reading over the GPU. For many tiles and few slices.
