@@ -64,7 +64,7 @@ main() {
     # Every kernel module compiled at once into the disk cache that each later process loads from:
     # one NVRTC process per module on this machine's cores, where each step's processes would
     # otherwise compile what they need one module after another.
-    [ -z "$DRY_RUN" ] && run "compile" "$COMPILE_LIMIT_S" "$PYTHON" -m cnn_gpu compile
+    [ -z "$DRY_RUN" ] && run "compile" "$COMPILE_LIMIT_S" "$PYTHON" -m cnn_gpu compile --all
 
     # The kernels most likely to fault go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
     # copy), each rung's tests in a process of its own: a fault leaves a sticky error that ends every

@@ -8,6 +8,7 @@ change to add one.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -155,10 +156,17 @@ def kernels(args):
 
 
 # --- compile -------------------------------------------------------------------------------------
+def _architecture(text):
+    if not re.fullmatch(r"sm_\d+a?", text):
+        raise argparse.ArgumentTypeError(f"must be a GPU architecture such as sm_90, got {text}")
+    return text
+
+
 def compile_arguments(parser):
-    parser.add_argument("--arch", help="the architecture to compile for, e.g. sm_90 (default: the GPU's; "
-                        "naming one needs no GPU)")
+    parser.add_argument("--arch", type=_architecture, help="the architecture to compile for, e.g. sm_90 "
+                        "(default: the GPU's; naming one needs no GPU)")
     parser.add_argument("--jobs", type=_positive_int, help="compiles at once (default: one per core)")
+    parser.add_argument("--all", action="store_true", help="also the builds only benchmarks launch (the tile sweep's)")
 
 
 def compile(args):  # the builtin of that name is not used here
@@ -169,7 +177,7 @@ def compile(args):  # the builtin of that name is not used here
     try:
         capability = compute_capability(args.arch) if args.arch else precompile.gpu_capability()
         start = time.perf_counter()
-        builds = precompile.precompile(precompile.declared_builds(capability), args.jobs)
+        builds = precompile.precompile(precompile.declared_builds(capability, args.all), args.jobs)
     except RuntimeError as error:  # no GPU and no --arch, or NVRTC refused a source
         print(f"cnn-gpu compile: {error}", file=sys.stderr)
         return 1

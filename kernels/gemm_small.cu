@@ -164,23 +164,20 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
 }
 
 // Whether this block is the last of its tile's gridDim.z slices to finish, counted on the tile's
-// entry of tile_counters (the wrapper zeroes them once; the last block leaves its entry at zero for
-// the next launch). Each thread fences its partial stores (__threadfence: GPU-wide, they come before
-// anything it does after), the barrier gathers the block, and one thread counts the block in; the
-// block that counts the last slice fences again before the barrier lets its threads read the others'
-// partials. The programming guide's threadFenceReduction sample makes the same handshake.
-__device__ __forceinline__ bool last_slice_to_finish(int* __restrict__ tile_counters)
+// entry of tile_counters (the wrapper zeroes them once). Each thread fences its partial stores
+// (__threadfence: GPU-wide, they come before anything it does after), the barrier gathers the block,
+// and one thread counts the block in; the block that counts the last slice fences again before the
+// barrier lets its threads read the others' partials. The programming guide's threadFenceReduction
+// sample makes the same handshake. atomicInc wraps at gridDim.z - 1: the last count leaves the entry
+// at zero for the next launch, in the same atomic operation.
+__device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile_counters)
 {
-    __shared__ int last;
+    __shared__ bool last;
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
-        int* counter = tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
-        last = atomicAdd(counter, 1) == (int)gridDim.z - 1;
-        if (last) {
-            *counter = 0;  // every slice has counted: nobody else touches it in this launch
-            __threadfence();
-        }
+        last = atomicInc(tile_counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z - 1) == gridDim.z - 1;
+        if (last) __threadfence();
     }
     __syncthreads();
     return last;
@@ -206,7 +203,7 @@ template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, in
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                 const float* __restrict__ bias, float* __restrict__ partials,
-                                int* __restrict__ tile_counters, int M, int N, int K, int k_per_split,
+                                unsigned* __restrict__ tile_counters, int M, int N, int K, int k_per_split,
                                 float alpha, float beta, int flags)
 {
     extern __shared__ float4 smem_vec4[];

@@ -154,7 +154,8 @@ def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | No
 
     Timed on first sight of ``(op, key, device)`` and remembered. ``check(name)``, if given, runs
     candidate ``name`` once and returns why its result is wrong, or None: a wrong one is left out
-    with a warning, never timed, never chosen. ``timer`` and ``device`` are there for tests.
+    with a warning, never timed, never chosen. Like the timing, the check runs only when no choice
+    is remembered for the key. ``timer`` and ``device`` are there for tests.
     """
     choices = _load()
     line = cache_key(op, key, device or device_id(), candidates)

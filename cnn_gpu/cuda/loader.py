@@ -12,8 +12,10 @@ not a cubin) and adds what CuPy leaves to the caller:
   own cache does not serve a module with name expressions (it compiles again to learn the mangled
   names, in every process), and NVRTC takes tens of seconds over each GEMM file. The cache keys on
   the source and the options, not on the headers the source includes, so the options carry a hash
-  of those (compile_options): an edited ``ptx.cuh`` is a new build. ``cnn-gpu compile`` fills the
-  cache for every declared kernel at once (``cnn_gpu/cuda/precompile.py``);
+  of those (compile_options): an edited ``ptx.cuh`` is a new build, and the old one stays until the
+  folder is emptied. ``cnn-gpu compile`` fills the cache for every declared kernel at once
+  (``cnn_gpu/cuda/precompile.py``). CuPy's compile settings (``CUPY_CACHE_DIR``,
+  ``CUPY_COMPILE_WITH_PTX``, ...) do not apply: CuPy only loads the cubins;
 - a compile error names the ``.cu`` file, line and message;
 - a launch that fails, or (with ``CNN_GPU_DEBUG_SYNC=1``) a kernel that faults while running,
   raises ``KernelLaunchError`` naming the kernel and its launch geometry. Without debug sync an

@@ -36,14 +36,17 @@ class Build:
     label: str  # the file, and the options its kernels were declared with, for a person to read
 
 
-def declared_builds(capability: str) -> list[Build]:
+def declared_builds(capability: str, benchmark_builds: bool = False) -> list[Build]:
     """The module of every (file, options) the op modules declare kernels for, built for compute
     capability ``capability``, the largest first (source size times instances: NVRTC's time grows
-    with both)."""
+    with both). Kernels declared with options of their own (the tile sweep's ``-lineinfo``) are only
+    ever launched by benchmarks: their builds only with ``benchmark_builds``."""
     from .kernel import declared_kernels, module_build
 
     builds = []
     for file, options in dict.fromkeys((kernel.file, kernel.options) for kernel in declared_kernels()):
+        if options and not benchmark_builds:
+            continue
         path, options_with_target, names = module_build(file, options)
         target = target_architecture(options_with_target)
         if target is not None and compute_capability(target) != capability:

@@ -39,9 +39,13 @@ def fake_sm90(monkeypatch):
 
 
 def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
-    builds = precompile.declared_builds("90")
+    builds = precompile.declared_builds("90", benchmark_builds=True)
     modules = {(k.file, k.options) for k in kernel.declared_kernels()}
     assert len(builds) == len(modules)  # sm_90 runs every file, the sm_90a ones too
+    # Without benchmark_builds, only the library's: the tile sweep's -lineinfo builds are left out.
+    library = precompile.declared_builds("90")
+    assert {b.label for b in library} == {b.label for b in builds if "-lineinfo" not in b.label} != \
+        {b.label for b in builds}
     for build in builds:
         precompile.compile_build(build)
     assert len(fake_sm90) == len(builds)
@@ -50,7 +54,7 @@ def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
     assert len(fake_sm90) == len(builds), "a launch compiled what precompile had built"
     # On an sm_80 GPU the Hopper-only files are left out, and nothing else.
     files = {file for file, _ in modules}
-    assert {b.path.name for b in precompile.declared_builds("80")} == files - set(ARCH_SPECIFIC) != files
+    assert {b.path.name for b in precompile.declared_builds("80", True)} == files - set(ARCH_SPECIFIC) != files
 
 
 def test_builds_compile_in_worker_processes_and_a_failure_comes_last(cache, tmp_path):
@@ -76,3 +80,6 @@ def test_the_command_needs_a_gpu_or_an_architecture(capsys, monkeypatch):
     monkeypatch.setattr(device, "gpu_status", lambda: SimpleNamespace(available=False, reason="no driver"))
     assert cli.main(["compile"]) == 1
     assert "no usable GPU (no driver): name an architecture" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["compile", "--arch", "sm90"])
+    assert "--arch: must be a GPU architecture such as sm_90, got sm90" in capsys.readouterr().err
