@@ -393,10 +393,12 @@ __device__ __forceinline__ unsigned long long* init_stage_barriers(unsigned char
 // through two mbarriers per stage and never meet at a block barrier in the K loop:
 //   full[s]   the producer announces the stage's bytes and the TMA unit counts them in (rung 9b's
 //             mbarrier): a consumer waits on it before its wgmma read the stage;
-//   empty[s]  every consumer thread arrives once the wgmma that read the stage are done: the
-//             producer waits on it before it refills the stage. (One arrival per warp would do,
-//             but only from a branch on the lane, and ptxas serializes every wgmma of a kernel
-//             that branches so while one is in flight: the compile check refuses that.)
+//   empty[s]  each consumer warp arrives once the wgmma that read the stage are done, one lane for
+//             the warp: the producer waits on it before it refills the stage. The lane arrives by a
+//             predicate (mbarrier_arrive_if), not inside a branch on the lane: ptxas serializes
+//             every wgmma of a kernel that branches so while one is in flight (the compile check
+//             refuses that). Until 9c's measurement below every consumer thread arrived: 32 times
+//             the arrivals, for the same information.
 // A consumer keeps one K-tile's wgmma in flight, as in rungs 9 and 9b: after issuing K-tile t's and
 // waiting until only that group runs, K-tile t - 1's are done, so its threads release that stage.
 // The producer is then STAGES - 1 K-tiles ahead, not STAGES - 2, and a consumer waits only for
@@ -442,8 +444,8 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
     // 1024 bytes more than the stages and their two mbarriers each, for the alignment.
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    // empty[s]: every consumer thread's release.
-    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128);
+    // empty[s]: every consumer warp's release.
+    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 4);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
@@ -473,6 +475,7 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
         return;
     }
 
+    const bool releases = tid % 32 == 0;  // the lane that releases a stage for its warp
     int it = 0;  // K-tiles consumed so far
     for (int tile = first_tile; tile < output_tiles; tile += tile_step) {
         float acc[BN / 2] = {};
@@ -481,10 +484,10 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
             mbarrier_wait(&full[it % STAGES], (it / STAGES) % 2);  // K-tile it has landed
             issue_tile_wgmma<BM, BN, BK>(acc, tiles + it % STAGES * STAGE_BYTES, warpgroup);
             wgmma_wait_group<1>();  // K-tile it - 1's wgmma are done (as far as this thread's warp is concerned)
-            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);
+            if (t > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], releases);
         }
         wgmma_wait_group<0>();
-        if (k_tiles > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);  // the tile's last stage
+        if (k_tiles > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], releases);  // the tile's last stage
         wgmma_fence_operands(acc);
         store_warpgroup_tile<BN>(acc, c, bias, tile / tiles_n * BM + warpgroup * 64, tile % tiles_n * BN, M, N, alpha,
                                  beta, flags);
@@ -502,9 +505,9 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 //   Each block's full[s] counts the whole stage (its own half of A, the other block's half, its B);
 // a block's half may land before that block's producer has announced the stage's bytes, which the
 // mbarrier allows. Since a producer now writes into the other block's stage as well, it may refill
-// stage s only once the consumers of both blocks are done with it: empty[s] counts the block's own
-// consumer threads (as in 9c) and one arrival per consumer warp of the other block (a remote arrival,
-// through the cluster). The blocks meet at a cluster barrier after initialising their mbarriers
+// stage s only once the consumers of both blocks are done with it: empty[s] counts one arrival per
+// consumer warp of the block (as in 9c) and one per consumer warp of the other block (a remote
+// arrival, through the cluster). The blocks meet at a cluster barrier after initialising their mbarriers
 // (before any copy or arrival reaches them) and before exiting (after the last ones have), so the
 // producer warpgroup stays to the end. The grid's x is rounded up to an even number of blocks; a
 // block past N copies zeros into its B tile, stores nothing, and still copies its half of A.
@@ -536,9 +539,8 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
     constexpr int A_SHARE = A_BYTES / CLUSTER;  // the rows of A this block's producer copies for both
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    // empty[s]: this block's consumer threads', and a release per consumer warp of the other block.
-    unsigned long long* const full =
-        init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128 + CONSUMERS * 4);
+    // empty[s]: a release per consumer warp of each block.
+    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CLUSTER * CONSUMERS * 4);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
@@ -572,10 +574,11 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
         }
         __syncwarp();
     } else {
-        // Both blocks' consumers release a stage: this block's threads, and a warp's arrival on the other's.
+        // A consumer warp releases a stage in both blocks, by one lane's arrival on each.
+        const bool releases = tid % 32 == 0;
         auto release = [&](int stage) {
-            mbarrier_arrive(&empty[stage]);
-            mbarrier_arrive_remote_if(&empty[stage], other, tid % 32 == 0);
+            mbarrier_arrive_if(&empty[stage], releases);
+            mbarrier_arrive_remote_if(&empty[stage], other, releases);
         };
         int it = 0;  // K-tiles consumed so far
         for (int pair = first_pair; pair < pairs; pair += pair_step) {
@@ -629,9 +632,11 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // flight, then loads the next k-step's fragment (at the last k-step, the next K-tile's first, once it
 // has landed) into the other set, whose wgmma that wait has seen done: the loads and the fence run
 // while the tensor core works on the k-step just issued. A wgmma fence precedes each wgmma, ordering
-// the loads of its fragment (ordinary register writes) before it. A K-tile's stage is released after
-// the wait that follows its successor's first k-step, which retires its last wgmma. The fragment offsets are a thread's own four, computed once: a k-step
-// moves them by a constant (b_fragment_offset).
+// the loads of its fragment (ordinary register writes) before it. A K-tile's stage is released, by
+// one lane per consumer warp as in 9c, after the wait that follows its successor's first k-step,
+// which retires its last wgmma; the warp's fragment loads from it were done before. The fragment
+// offsets are a thread's own four, computed once: a k-step moves them by a constant
+// (b_fragment_offset).
 //   ptxas keeps a set's physical registers from other uses until the wait that retires the wgmma
 // reading them, and where code would write them earlier it serializes every wgmma of the kernel
 // (info C7513; the compile check refuses it). Loading the next fragment before issuing the current
@@ -643,8 +648,8 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // two 16-byte runs each, or with TRANS_B's rows in order one 32-byte run).
 // Expected bottleneck: the tensor core, as 9c's A.B^T, with B's transpose gone: shared memory serves
 // 9c's bytes (the fragment loads read the 2 KB per warpgroup and k-step that 9c's wgmma read of the
-// warpgroup's own 64 rows), plus the fragment loads' issue slots (16 a K-tile per thread) and their latency, which
-// the k-step in flight covers.
+// warpgroup's own 64 rows), plus the fragment loads' issue slots (16 a K-tile per thread) and their
+// latency, which the k-step in flight covers.
 // Default tiling 256 x 128, 9c's 128 x 256 turned round: the same bytes per FMA, and at 4096^3 the
 // same 512 tiles (3.9 waves on 132 SMs). The emulator runs it through ptx.cuh's twins (the wgmma twin
 // gathers a warp's fragment registers as mma.sync's does).
@@ -708,7 +713,8 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
     constexpr int CONSUMERS = BN / 64, A_BYTES = BM * 128, STAGE_BYTES = (BM + BN) * 128;
     extern __shared__ float4 smem_vec4[];
     unsigned char* const tiles = swizzle_128b_align(reinterpret_cast<unsigned char*>(smem_vec4));
-    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 128);
+    // empty[s]: every consumer warp's release, as in rung 9c.
+    unsigned long long* const full = init_stage_barriers<STAGES>(tiles + STAGES * STAGE_BYTES, CONSUMERS * 4);
     unsigned long long* const empty = full + STAGES;
 
     const int tid = threadIdx.x, warpgroup = tid / 128;
@@ -772,7 +778,7 @@ gemm_tf32_wgmma_b_in_registers(const unsigned long long* __restrict__ maps, floa
             wgmma_commit_group();
             wgmma_wait_group<1>();  // only this k-step's wgmma in flight: the one before is done
             // After step 0 K-tile t - 1's last wgmma is done: its stage may be refilled.
-            if (step == 0 && t > 0) mbarrier_arrive(&empty[(t - 1) % STAGES]);
+            if (step == 0 && t > 0) mbarrier_arrive_if(&empty[(t - 1) % STAGES], lane == 0);
             // The next k-step's fragment (the next K-tile's first, once it has landed), into the
             // registers of the k-step before, whose wgmma the wait has seen done.
             if (step + 1 < BK / 8) {

@@ -20,7 +20,7 @@
 //   wgmma_m64k8_tf32<N>        one warpgroup-wide 64xNx8 TF32 product from shared memory
 //   wgmma_m64k8_tf32_a_in_registers<N>
 //                              the same with A's fragments in registers (only B from shared memory)
-//   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_arrive / mbarrier_wait / fence_mbarrier_init
+//   mbarrier_init / mbarrier_arrive_expect_tx / mbarrier_arrive_if / mbarrier_wait / fence_mbarrier_init
 //                              a shared-memory barrier that counts arrivals and bytes copied
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the Tensor Memory Accelerator (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
@@ -238,6 +238,11 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const unsigned
 // registers belong to the tensor core until the wait that completes their wgmma: writing them
 // earlier is undefined behaviour.
 //
+// Every wgmma instruction is .sync.aligned: a thread goes on only once all threads of its warp have
+// reached it. The twin's wgmma and waits meet the warp likewise (__syncwarp), so that no lane runs ahead
+// of the others past them, as none can on a GPU: a kernel may let one lane per warp speak for it
+// (release a stage) after such a point.
+//
 // The twin keeps the asynchrony: each thread's wgmma stay in flight until a wgmma_wait_group completes
 // their group, and only then are their results written to the accumulators, so a kernel that reads
 // them early reads stale values. An operation's result is computed when it issues and again when it
@@ -379,6 +384,7 @@ inline std::vector<float> gather_a_rows(const unsigned* a)
 inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long long desc_b,
                   const unsigned* a_registers = nullptr)
 {
+    __syncwarp();  // .sync (gather_a_rows, below, meets the warp as well)
     Queue& q = queue();
     const InFlight* before = nullptr;  // the newest one in flight on the same accumulators
     for (const InFlight& op : q.ops)
@@ -411,6 +417,7 @@ inline void issue(float* d, int regs, unsigned long long desc_a, unsigned long l
 
 inline void wait(int pending)
 {
+    __syncwarp();  // .sync
     Queue& q = queue();
     if (q.group_ends.size() <= size_t(pending)) return;
     const size_t groups_done = q.group_ends.size() - size_t(pending), done = q.group_ends[groups_done - 1];
@@ -746,13 +753,19 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned long long* ba
 #endif
 }
 
-// Arrive (one of the phase's `count`), announcing no bytes: a consumer saying it is done with a buffer.
-__device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar)
+// Arrive (one of the phase's `count`), announcing no bytes, where `arrive` is true: a consumer saying
+// it is done with a buffer, as one lane for its warp. A predicate, not a branch on the lane, which
+// would make ptxas serialize the kernel's wgmma while one is in flight (mbarrier_arrive_remote_if,
+// below, for the same reason).
+__device__ __forceinline__ void mbarrier_arrive_if(unsigned long long* bar, bool arrive)
 {
 #ifdef CNN_GPU_EMULATE
-    tma_twin::arrive(bar, 0, "mbarrier_arrive: more arrivals than the phase counts");
+    if (arrive) tma_twin::arrive(bar, 0, "mbarrier_arrive_if: more arrivals than the phase counts");
 #else
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(shared_address(bar)) : "memory");
+    asm volatile("{ .reg .pred p;\n"
+                 "setp.ne.b32 p, %1, 0;\n"
+                 "@p mbarrier.arrive.shared::cta.b64 _, [%0]; }\n"
+                 :: "r"(shared_address(bar)), "r"(int(arrive)) : "memory");
 #endif
 }
 

@@ -159,7 +159,7 @@ def test_a_bulk_copy_into_a_buffer_a_wgmma_still_reads_is_caught(rng):
 
 
 # --- the warp-specialized rung: a producer and consumers that meet only at mbarriers ---
-WS_RELEASE = "            if (t > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);"
+WS_RELEASE = "            if (t > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], releases);"
 
 
 # The rungs fed by producer warpgroups as they are: the persistent ones on two rows of tiles, which
@@ -177,7 +177,7 @@ def test_a_consumer_releasing_the_stage_its_wgmma_still_read_is_caught(rng):
     # Releasing K-tile it's stage right after issuing its wgmma, not K-tile it - 1's after the wait:
     # the producer refills it under the wgmma in flight.
     code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
-                   "            mbarrier_arrive(&empty[it % STAGES]);")
+                   "            mbarrier_arrive_if(&empty[it % STAGES], releases);")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
 
@@ -230,7 +230,8 @@ def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(
     # Without the release after a tile's final wait, the producer's refill of that stage for the
     # next tile waits forever.
     code = planted(kernel_path("gemm_wgmma.cu"),
-                   "        if (k_tiles > 0) mbarrier_arrive(&empty[(it - 1) % STAGES]);  // the tile's last stage\n", "")
+                   "        if (k_tiles > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], releases);  // the tile's last stage\n",
+                   "")
     with pytest.raises(DeadlockError, match="thread 256 wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_persistent", m=200, n=136, k=100)
 
@@ -239,7 +240,7 @@ def test_a_persistent_block_that_keeps_its_tiles_last_stage_stalls_its_producer(
 def test_a_block_whose_consumers_do_not_release_the_other_blocks_stage_stalls_its_producer(rng):
     # Without the remote arrival, the other block's producer would refill a stage this block's
     # consumers may still read (its half of A lands here): it must wait, and waits forever.
-    code = planted(kernel_path("gemm_wgmma.cu"), "            mbarrier_arrive_remote_if(&empty[stage], other, tid % 32 == 0);\n",
+    code = planted(kernel_path("gemm_wgmma.cu"), "            mbarrier_arrive_remote_if(&empty[stage], other, releases);\n",
                    "")
     with pytest.raises(DeadlockError, match="wait for an mbarrier phase"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_multicast")
@@ -259,8 +260,20 @@ def test_a_half_of_a_landing_in_the_other_half_is_caught(rng):
     assert not rel_error(c, ref) < 1e-1, "A's halves swapped went unnoticed"
 
 
-def test_a_consumer_thread_that_never_releases_is_a_deadlock_naming_the_mbarrier(rng):
+def test_every_lane_releasing_where_one_lane_a_warp_is_counted_is_caught(rng):
+    # empty[s] counts one arrival per consumer warp: 32 from each warp complete a phase before the
+    # other warps are done with the stage, and spill into the phases after it, so the producer's
+    # waits and the stages lose step: the twin reports the hang (or a refill under a wgmma, where
+    # the order of the threads lets the producer run ahead first).
     code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
-                   "            if (t > 0 && tid != 32) mbarrier_arrive(&empty[(it - 1) % STAGES]);")
+                   "            if (t > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], true);")
+    with pytest.raises((DeadlockError, KernelFault)):
+        launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
+
+
+def test_a_consumer_warp_that_never_releases_is_a_deadlock_naming_the_mbarrier(rng):
+    # Warp 1's releasing lane (thread 32) never arrives.
+    code = planted(kernel_path("gemm_wgmma.cu"), WS_RELEASE,
+                   "            if (t > 0) mbarrier_arrive_if(&empty[(it - 1) % STAGES], releases && tid != 32);")
     with pytest.raises(DeadlockError, match=r"thread 256 wait for an mbarrier phase .* at \S+\.cu:\d+"):
         launch_tma_gemm(code, rng, "gemm_tf32_wgmma_warp_specialized")
