@@ -482,7 +482,11 @@ class TmaPlan:
         tiling, grid, cluster = variant.tiling, variant.grid(m, n), variant.cluster
         if cluster > 1:  # whole clusters along x
             grid = (ceil_div(grid[0], cluster) * cluster, grid[1])
-        if variant.persistent:  # a block per SM at most (whole clusters), each looping over output tiles
+        # A block per SM at most (whole clusters), each looping over output tiles. Every cluster of such
+        # a grid must be resident at once, or the last ones wait for the first to finish all their
+        # tiles: on the H100, 66 clusters of two were (gemm_counters.json at 2c9911a,
+        # launch__cluster_max_active for 9d persistent).
+        if variant.persistent:
             grid = (min(grid[0] * grid[1], _sm_count(backend, device) // cluster * cluster),)
         self.a_box_rows = tiling.block_m // cluster  # each block of a cluster copies its share
         # B as it is (9e), or made N x K.
