@@ -643,11 +643,12 @@ class SplitKPolicy:
 # overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512 (at 3 stages, before
 # MEDIUM_TILES took 5), the autotuner's choice for all three.
 # gemm_split_k_last_slice_reduces: 10b's policy, but at most 8 slices. One block sums each tile, on
-# one SM, reading splits x 16 KB of partials from L2: at 8 slices 128 KB, at the 68 of the Dense
-# forward at batch 32 (10b's slices there) 1.1 MB, about as much as 10b's reduce kernel spreads over
-# the whole GPU. So 10c is for many tiles and few slices, as in Dense 5408 -> 64's weight gradient at
-# batch 512: 85 tiles of 6 slices, where 10b took 18.1 us against cuBLAS FP32's 16.1 (H100, 2c9911a,
-# by graph) and cuBLAS itself ran a second kernel to add its 3 slices (gemm_counters.json).
+# one SM, reading up to 16 KB of partials per slice from L2: at 8 slices 128 KB, at the 68 of the
+# Dense forward at batch 32 (10b's slices there, 8 KB each) 544 KB, all that 10b's reduce kernel
+# spreads over the whole GPU. So 10c is for many tiles and few slices, as in Dense 5408 -> 64's
+# weight gradient at batch 512: 85 tiles of 6 slices, where 10b took 18.1 us against cuBLAS FP32's
+# 16.1 (H100, 2c9911a, by graph), cuBLAS itself in two kernels there (gemm_counters.json: 3 slices,
+# then a "split" kernel).
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
