@@ -87,6 +87,9 @@ main() {
     local pytest_filter=(-k "not ($("${unproven[@]}" all))") gemm_kernels=()
     if [ "${#failed_rungs[@]}" -gt 0 ]; then
         gemm_kernels=(--kernels "$("${unproven[@]}" kernels "${failed_rungs[@]}")")
+        # ... and out of the autotuner, which every later process asks (gemm() without a variant).
+        CNN_GPU_AUTOTUNE_EXCLUDE="$(IFS=,; echo "${failed_rungs[*]}")"
+        export CNN_GPU_AUTOTUNE_EXCLUDE
         echo "=== leaving out the rungs whose GPU tests failed: ${failed_rungs[*]}"
     fi
     run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" --durations=5 "${pytest_filter[@]}" tests

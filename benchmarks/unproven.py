@@ -1,7 +1,8 @@
 """The kernels most likely to fault, for benchmarks/gpu_check.sh: which GEMM rungs they are, and the
 pytest ``-k`` expressions that select their GPU tests, so that the script can run each rung's tests
 in a process of its own (a fault leaves a sticky error that ends every later CUDA call of its
-process) and leave out of the benchmarks only the rungs whose tests failed.
+process) and leave out of the benchmarks, and out of the autotuner (``CNN_GPU_AUTOTUNE_EXCLUDE``,
+cnn_gpu/ops/gemm.py), only the rungs whose tests failed.
 
 They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu, whose rungs' names hold
 "wgmma", and kernels/ptx_probe_hopper.cu, whose probes tests/ops/test_ptx.py runs): the ones that
@@ -9,7 +10,8 @@ reach the hardware through mbarriers, tensor maps and clusters, where a mistake 
 rather than gives a wrong number. All passed on an H100 at 48bedcb and 2c9911a, but for 9e
 (gemm_tf32_wgmma_b_in_registers) and its probe, wgmma with A from registers, which no GPU has run
 yet. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
-and gate nothing.
+and gate nothing. Besides them, the rungs of NEW: others no GPU has run yet, which the autotuner
+offers, so that every process that tunes a product would launch them.
 
     python -m benchmarks.unproven rungs            the unproven rungs, one per line
     python -m benchmarks.unproven probes           -k: the probes' tests (wgmma's layout, the TMA box)
@@ -27,13 +29,15 @@ from cnn_gpu.ops.gemm import GEMM_VARIANTS
 
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"
+# The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests).
+NEW = ("gemm_warptiled_wide_tiles", "gemm_split_k_last_slice_reduces")
 PROBES = "(test_wgmma or test_tma) and not model"
 # The test files that hold every test all_tests() selects (tests/benchmarks/test_unproven.py checks).
 FILES = ("tests/ops/test_gemm.py", "tests/ops/test_ptx.py")
 
 
 def rungs() -> list[str]:
-    return [name for name in GEMM_VARIANTS if MARK in name]
+    return [name for name in GEMM_VARIANTS if MARK in name or name in NEW]
 
 
 def rung_tests(rung: str) -> str:

@@ -89,8 +89,10 @@ EPILOGUE_BIAS, EPILOGUE_RELU = 1, 2
 # The (trans_a, trans_b) combinations the kernels are built for: Dense forward, backward to data,
 # backward to weights.
 TRANSPOSES = ((False, False), (False, True), (True, False))
-# The environment variable that forces one variant everywhere (like the ``variant=`` argument).
+# The environment variable that forces one variant everywhere (like the ``variant=`` argument), and
+# the one that keeps variants out of the autotuner (autotune_excluded).
 VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
+AUTOTUNE_EXCLUDE_ENV = "CNN_GPU_AUTOTUNE_EXCLUDE"
 
 # gemm()'s arguments as the kernels declare them. gemm() checks each array (device too) and casts
 # alpha and beta once per call with these, under its own name, as a launch would; a GemmPlan keeps
@@ -563,13 +565,17 @@ def result_check(a, b, trans_a, trans_b, out, backend):
     beyond float32's range, blame no kernel. The float64 products are made at the first check, so a
     choice found in the cache costs nothing."""
     xp = backend_xp(backend)
+    # A GPU flushes float32 subnormals to zero (-ftz=true), up to FLOAT32_TINY a term: an element whose
+    # terms are that small is held to no more than the limit allows for K of them.
+    k = a.shape[0] if trans_a else a.shape[1]
+    smallest_magnitude = max(k, 1) * FLOAT32_TINY / AUTOTUNE_MAX_ERROR
 
     @functools.cache
     def reference():
         product = gemm_reference(a, b, trans_a, trans_b)
         magnitude = gemm_reference(xp.abs(a), xp.abs(b), trans_a, trans_b)  # what rounding errors scale with
         checkable = bool(xp.isfinite(magnitude).all()) and float(magnitude.max()) < FLOAT32_MAX
-        return product, xp.maximum(magnitude, FLOAT32_TINY), checkable
+        return product, xp.maximum(magnitude, smallest_magnitude), checkable
 
     def check(name):
         product, magnitude, checkable = reference()
@@ -584,13 +590,24 @@ def result_check(a, b, trans_a, trans_b, out, backend):
     return check
 
 
+def autotune_excluded() -> set[str]:
+    """The rungs $CNN_GPU_AUTOTUNE_EXCLUDE names (comma-separated), which the autotuner never offers:
+    benchmarks/gpu_check.sh names those whose GPU tests failed, so that no later process launches them."""
+    names = {name for name in os.environ.get(AUTOTUNE_EXCLUDE_ENV, "").split(",") if name}
+    unknown = sorted(names - set(GEMM_VARIANTS))
+    if unknown:
+        raise ValueError(f"{AUTOTUNE_EXCLUDE_ENV} names no GEMM variant: {', '.join(unknown)}")
+    return names
+
+
 def autotune_candidates(m, n, k, backend):
     """The rungs the autotuner times for an M x N x K product on ``backend``: AUTOTUNE_CANDIDATES, and
     the small products' ones up to SMALL_PRODUCT_MACS; each only if the device runs its file
-    (runs_here) and its grid fits CUDA's limits (the one-thread- or warp-per-output rungs put a
-    dimension of C on grid y, at most 65535 blocks)."""
+    (runs_here), its grid fits CUDA's limits (the one-thread- or warp-per-output rungs put a
+    dimension of C on grid y, at most 65535 blocks) and $CNN_GPU_AUTOTUNE_EXCLUDE does not name it."""
     names = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
-    return [name for name in names if runs_here(GEMM_VARIANTS[name].file, backend)
+    excluded = autotune_excluded()
+    return [name for name in names if name not in excluded and runs_here(GEMM_VARIANTS[name].file, backend)
             and all(blocks <= limit for blocks, limit in zip(GEMM_VARIANTS[name].grid(m, n), MAX_GRID))]
 
 

@@ -18,9 +18,10 @@ def test_the_files_gpu_check_collects_hold_every_unproven_test():
     assert collected(unproven.all_tests(), ["tests"]) == collected(unproven.all_tests())
 
 
-def test_the_rungs_are_the_wgmma_ones():
-    assert unproven.rungs() == [name for name in GEMM_VARIANTS if "wgmma" in name]
+def test_the_rungs_are_the_wgmma_ones_and_the_new_ones():
+    assert unproven.rungs() == [name for name in GEMM_VARIANTS if "wgmma" in name or name in unproven.NEW]
     assert "gemm_tf32_wgmma_persistent" in unproven.rungs() and "gemm_tf32_mma" not in unproven.rungs()
+    assert set(unproven.NEW) <= set(GEMM_VARIANTS)
 
 
 def test_each_rungs_selection_names_that_rung_and_together_with_the_probes_they_are_all():

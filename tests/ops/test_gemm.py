@@ -345,6 +345,10 @@ def test_the_autotuners_check_finds_a_wrong_or_unwritten_product(rng, monkeypatc
     b[19, 1] = -(a[:19, 0].astype(np.float64) @ b[:19, 1]) / a[19, 0]
     assert abs(gemm_reference(a, b, True, False)[0, 1]) < 1e-6
     assert gemm_ops.result_check(a, b, True, False, out, "emulate")("gemm_smem_tiled") is None
+    # Terms below float32's smallest normal, which a GPU flushes to zero: a result of 0 passes.
+    tiny_a, tiny_b = np.full((20, 30), 1e-20, np.float32), np.full((20, 10), 1e-20, np.float32)
+    monkeypatch.setattr(gemm_ops, "gemm", lambda *args, out, **kwargs: out.fill(0) or out)
+    assert gemm_ops.result_check(tiny_a, tiny_b, True, False, out, "emulate")("flushed") is None
     a[3, 4] = np.nan  # a NaN in the operands is no kernel's fault
     assert gemm_ops.result_check(a, b, True, False, out, "emulate")("off") is None
 
@@ -374,6 +378,18 @@ def test_the_autotuner_times_only_the_rungs_the_device_runs(monkeypatch):
     # Every candidate is FP32-accurate: TF32 rungs are chosen only when asked for by name.
     candidates = gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES
     assert not any(GEMM_VARIANTS[name].tf32 for name in candidates)
+
+
+def test_the_rungs_whose_gpu_tests_failed_are_kept_out_of_the_autotuner(monkeypatch):
+    # gpu_check.sh names them in $CNN_GPU_AUTOTUNE_EXCLUDE (benchmarks/unproven.py).
+    everything = gemm_ops.autotune_candidates(128, 5408, 64, "emulate")
+    monkeypatch.setenv(gemm_ops.AUTOTUNE_EXCLUDE_ENV, "gemm_split_k_last_slice_reduces,gemm_tf32_wgmma")
+    kept = gemm_ops.autotune_candidates(128, 5408, 64, "emulate")
+    assert "gemm_split_k_last_slice_reduces" in everything and kept == [
+        name for name in everything if name != "gemm_split_k_last_slice_reduces"]
+    monkeypatch.setenv(gemm_ops.AUTOTUNE_EXCLUDE_ENV, "gemm_split_k,gemm_fastest")
+    with pytest.raises(ValueError, match="CNN_GPU_AUTOTUNE_EXCLUDE names no GEMM variant: gemm_fastest"):
+        gemm_ops.autotune_candidates(128, 5408, 64, "emulate")
 
 
 def test_a_candidate_whose_grid_would_pass_cudas_limits_is_not_timed():
@@ -625,15 +641,17 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
 
 
 @pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
+@pytest.mark.parametrize("variant", ["gemm_split_k_last_slice_reduces"])  # in the id: benchmarks/unproven.py
 def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_counter_at_zero(
-        rng, kernel_backend, shape, transposes):
+        rng, kernel_backend, shape, transposes, variant):
     # Rung 10c sums a tile's partials in the launch that wrote them, by whichever block counts last
     # (checked emulation runs the blocks in order, reversed and permuted: a different one each time).
     # Before the second call the workspace holds NaN, so a sum that read a slice before it was
     # written comes out NaN; both calls must leave every tile's counter at zero for the next launch.
-    variant, (m, n, k) = "gemm_split_k_last_slice_reduces", shape
+    m, n, k = shape
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
-    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant and key[2:5] == (m, n, k))
+    plan = next(p for key, p in gemm_ops._PLANS.items()
+                if key[1] == variant and key[2:5] == (m, n, k) and key[6] == kernel_backend)
     assert plan.reduce is None and plan.workspace is not None and not to_host(plan.counters[0]).any()
     plan.workspace[...] = np.nan
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
@@ -661,12 +679,13 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
     assert plan.geometry[0] == (4, 2, 1)
 
 
-def test_rung_9e_refills_its_stages_in_every_layout_of_b(rng, kernel_backend):
+@pytest.mark.parametrize("name", ["gemm_tf32_wgmma_b_in_registers"])  # in the id: benchmarks/unproven.py
+def test_rung_9e_refills_its_stages_in_every_layout_of_b(rng, kernel_backend, name):
     # 2 x 3 blocks, the last row and column partial; 8 K-tiles through 4 stages, each
     # refilled once, the last K-tile partial. B as it is for A.B and A^T.B (boxes of 32 columns, the
     # last block's third and fourth wholly past N), transposed for A.B^T (k-contiguous rows).
     # Then one and two K-tiles: the pipeline's first and last K-tile at once, or back to back.
-    variant = GEMM_VARIANTS["gemm_tf32_wgmma_b_in_registers"]
+    variant = GEMM_VARIANTS[name]
     m, n = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 40
     for k in (32 * 7 + 4, 32, 64):
         for trans_a, trans_b in TRANSPOSES:
