@@ -9,9 +9,10 @@ use the array module's own product in the inputs' dtype.
 from __future__ import annotations
 
 import functools
-import math
 import os
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from cnn_gpu.cuda import autotune, tensor_map
 from cnn_gpu.cuda.kernel import (MAX_GRID, Array, Kernel, Scalar, backend_xp, check_launch, current_device,
@@ -320,7 +321,7 @@ SMALL_PRODUCT_CANDIDATES = ("gemm_naive", "gemm_coalesced", "gemm_smem_tiled", "
 # stays orders of magnitude below it (about sqrt(K) float32 epsilons, 4e-6 at K = 5408, even where
 # the terms cancel), while a wrong tile, an unwritten element or a lost slice is off by far more.
 AUTOTUNE_MAX_ERROR = 1e-4
-FLOAT32_MAX, FLOAT32_TINY = 3.4028235e38, 1.1754944e-38
+FLOAT32_MAX, FLOAT32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
 SMALL_PRODUCT_MACS = 1 << 24
 # The emulator does not time anything; it runs this one unless told otherwise.
 EMULATE_DEFAULT = "gemm_smem_tiled"
