@@ -52,7 +52,8 @@ import numpy as np
 from benchmarks import harness, unproven
 from cnn_gpu.cuda.kernel import current_device, runs_here
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import GEMM_SWEEP, GEMM_VARIANTS, choose_variant, gemm, gemm_reference
+from cnn_gpu.ops.gemm import choose_variant, gemm, gemm_reference
+from cnn_gpu.ops.gemm_variants import GEMM_SWEEP, GEMM_VARIANTS
 
 SQUARES = [256, 512, 1024, 2048, 4096, 8192]
 # The seed model's Dense layers (in_features, units) and the batches to time them at.

@@ -425,7 +425,7 @@ def positive_seconds(text):
 def runnable(kernels, dry_run):
     """``kernels`` (default: the whole ladder) less those built for another GPU architecture."""
     from cnn_gpu.cuda.kernel import runs_here
-    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+    from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
     backend = "emulate" if dry_run else "cuda"
     return [name for name in (kernels or GEMM_VARIANTS) if runs_here(GEMM_VARIANTS[name].file, backend)]

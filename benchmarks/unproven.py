@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 
-from cnn_gpu.ops.gemm import GEMM_VARIANTS
+from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"

@@ -331,7 +331,7 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
 // in dynamic shared memory (the larger tilings need more than the 48 KB a static array may have).
 // Each tile keeps its operand's layout (load_tile_async): k contiguous -> s[mn][k] with row stride
 // BK + 4, mn contiguous -> s[k][mn] with row stride ROWS + MN_PAD; each kernel says how its strides
-// keep its fragment reads free of bank conflicts. Tiling.shared_bytes in cnn_gpu/ops/gemm.py sizes
+// keep its fragment reads free of bank conflicts. Tiling.shared_bytes in cnn_gpu/ops/gemm_variants.py sizes
 // the launch's dynamic shared memory by the same layout. RECOMPUTE picks the copies' loader
 // (load_tile_async): only 3xTF32, out of registers, sets it.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS, bool RECOMPUTE = false>

@@ -4,7 +4,7 @@
 //
 // Every kernel is a template on <TRANS_A, TRANS_B> and handles any M, N, K: tiles reach past the
 // matrix edges with zero-filled loads and guarded stores. Launch geometry per kernel is in
-// cnn_gpu/ops/gemm.py (GEMM_VARIANTS).
+// cnn_gpu/ops/gemm_variants.py (GEMM_VARIANTS).
 //
 // Two numbers bound any version: the time of its arithmetic at the peak rate, and the time to move
 // the fewest bytes it must at the memory's bandwidth. An M = N = K = 4096 product is 2 * 4096^3 =
@@ -254,7 +254,7 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //     (WarpTiledTile::store). Until after the run quoted below, a k-contiguous B's columns were
 //     LANES_N = 4 apart instead, and A.B^T stored single floats, half of each 32-byte sector per
 //     store, where a K of 64 (Dense's backward to data) makes the stores a large share of the work.
-// The tiling (block tile, warp tile, K-tile, stages; cnn_gpu/ops/gemm.py SIMT_TILING) is a template
+// The tiling (block tile, warp tile, K-tile, stages; cnn_gpu/ops/gemm_variants.py SIMT_TILING) is a template
 // argument, so benchmarks/gemm.py --sweep can time others; the tiles live in dynamic shared memory
 // for that.
 // Bottleneck (expected): FMA issue, with 16 warps per SM (two blocks; A.B^T, at 168 registers, one:
@@ -271,7 +271,7 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // same with 3 stages 42.0 (82.2%). The two changes came in one step, so the gain over kernel 6 is
 // not shared out between them.
 //   gemm_warptiled_small_tiles and gemm_warptiled_medium_tiles, this kernel at 32 x 32 and 64 x 64
-// tiles (cnn_gpu/ops/gemm.py), serve the Dense products; kernel times by graph at batch 32, 128,
+// tiles (cnn_gpu/ops/gemm_variants.py), serve the Dense products; kernel times by graph at batch 32, 128,
 // 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data (A.B^T, before its 16-byte stores) 5.6,
 // 8.5, 23.9 us (small) and 5.6, 8.9, 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient
 // 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9 against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small)

@@ -20,7 +20,7 @@
 // 51.1 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 4 us at 3.0 TB/s. At
 // batch 32 both are under a microsecond: the launches are the floor.
 //
-// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm.py (split_k_plan), under a
+// Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm_plans.py (split_k_plan), under a
 // policy per variant, each one the autotuner times: gemm_split_k (slices of at least 4 K-tiles),
 // gemm_split_k_fine (down to one K-tile, twice the blocks), gemm_split_k_warptiled and
 // gemm_split_k_last_slice_reduces.
@@ -88,7 +88,7 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // same slices: the slice's K-tiles come by cp.async, STAGES of them in flight, so a block no longer
 // waits out each load in turn. (Its slices could be longer for the same latency, with fewer
 // partial tiles to write and reduce; its policy does not yet make them so.)
-// Tiling: cnn_gpu/ops/gemm.py (64 x 64 blocks of four 32 x 32 warps, BK = 16; 3 stages when measured
+// Tiling: cnn_gpu/ops/gemm_variants.py (64 x 64 blocks of four 32 x 32 warps, BK = 16; 3 stages when measured
 // below, 5 since: a slice's 4 K-tiles all in flight at once, unmeasured).
 // Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
 // Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).
@@ -191,7 +191,7 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // first, so it is the same bit for bit on every run. The other blocks leave at once. No reduce
 // launch (a second kernel node in a CUDA graph, and a pass over all the partials by blocks that must
 // wait for every slice of every tile) and no atomics on the outputs, only one integer per tile.
-// Tiling: 10b's (cnn_gpu/ops/gemm.py); its slices 10b's, but at most 8 of them: one block sums a
+// Tiling: 10b's (cnn_gpu/ops/gemm_variants.py); its slices 10b's, but at most 8 of them: one block sums a
 // whole tile, on one SM, so its share of the reading grows with the slices (8 x 16 KB a tile),
 // where 10b's reduce kernel spreads the reading over the GPU. For many tiles and few slices.
 // Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a

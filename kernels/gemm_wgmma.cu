@@ -79,7 +79,7 @@
 // 80% the arithmetic above allows, no memory unit above 66%, top stall long_scoreboard 1.0. The
 // sweep (gemm_sweep.json, A.B, cuBLAS TF32 382.6 there): 128 x 128 tiles 151.6 (39.6%), 128 x 256
 // 185.9 (48.6%). The ladder ran 128 x 128, the default then; since, TF32's default is 128 x 256
-// (cnn_gpu/ops/gemm.py, WGMMA_WS_TILING), whose A.B^T and A^T.B instances no GPU has timed.
+// (cnn_gpu/ops/gemm_variants.py, WGMMA_WS_TILING), whose A.B^T and A^T.B instances no GPU has timed.
 //   gemm_3xtf32_wgmma 60.5 TFLOP/s, 118.5% of cuBLAS FP32 (51.1), at FP32 accuracy (2.4e-7; cuBLAS
 // FP32 1.1e-6), against rung 8's 3xTF32 at 42.5; A.B^T 64.4 (129.7%), A^T.B 56.0 (110.7%). Tensor
 // pipe 39%, top stall barrier 1.6: the tensor core idles while the block splits and meets at its
@@ -298,7 +298,7 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
 // the next iteration, and a buffer is refilled two tiles after its wgmma were issued.
 //   TMA cannot transpose, and wgmma's TF32 operands must be K-major, so this kernel
 // computes C = A B^T for A (M x K) and B (N x K) both k-contiguous; gemm() transposes an MN-major
-// operand into a workspace first (cnn_gpu/ops/gemm.py: TmaPlan), and hands products whose rows are
+// operand into a workspace first (cnn_gpu/ops/gemm_plans.py: TmaPlan), and hands products whose rows are
 // not a multiple of 16 bytes (K % 4 != 0), which a tensor map cannot describe, to rung 9.
 //   The two tensor maps (A's, then B's: 128 bytes each, in global memory; B's is b_map(maps)) are
 // built by the host: by the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.

@@ -69,14 +69,14 @@ def fake_cupy(monkeypatch):
     import functools
     import sys
 
-    from cnn_gpu.ops import gemm as gemm_ops
+    from cnn_gpu.ops import gemm_plans
     from helpers import FakeCupy
 
     fake = FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(gemm_ops, "_PLANS", {})
-    monkeypatch.setattr(gemm_ops, "_placeholder_vector",
-                        functools.lru_cache(maxsize=None)(gemm_ops._placeholder_vector.__wrapped__))
+    monkeypatch.setattr(gemm_plans, "_PLANS", {})
+    monkeypatch.setattr(gemm_plans, "placeholder_vector",
+                        functools.lru_cache(maxsize=None)(gemm_plans.placeholder_vector.__wrapped__))
     return fake
 
 

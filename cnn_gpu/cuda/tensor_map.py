@@ -14,7 +14,7 @@ microseconds a call, and a copy from the host is not allowed while a CUDA graph 
 so only operands seen before capture can be captured (as the benchmarks' and the autotuner's warm-up
 calls make sure). A new array at a freed one's address gets the same, still correct, map. None is
 ever freed, since a captured graph holds its maps' addresses (like split-K's workspaces in
-cnn_gpu/ops/gemm.py); they are 256 bytes a product, and a model's operands come from a memory pool
+cnn_gpu/ops/gemm_plans.py); they are 256 bytes a product, and a model's operands come from a memory pool
 that reuses a few addresses.
 """
 

@@ -14,7 +14,8 @@ from benchmarks import harness
 from benchmarks import report
 from cnn_gpu import cli
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import EMULATE_DEFAULT, GEMM_SWEEP, GEMM_VARIANTS, gemm_reference
+from cnn_gpu.ops.gemm import EMULATE_DEFAULT, gemm_reference
+from cnn_gpu.ops.gemm_variants import GEMM_SWEEP, GEMM_VARIANTS
 
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from benchmarks import unproven
-from cnn_gpu.ops.gemm import GEMM_VARIANTS
+from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
 def collected(expression, where=unproven.FILES):
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",

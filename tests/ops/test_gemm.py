@@ -8,10 +8,9 @@ import loops
 from cnn_gpu.cuda.kernel import KernelArgumentError, current_device, runs_here
 from cnn_gpu.gradcheck import check_gradient, op_scalar
 from cnn_gpu.ops import gemm as gemm_ops
-from cnn_gpu.ops.gemm import (
-    GEMM_SWEEP, GEMM_VARIANTS, TRANSPOSES, GemmVariant, dense_backward_data, dense_backward_weights,
-    dense_forward, gemm, gemm_reference,
-)
+from cnn_gpu.ops import gemm_plans, gemm_variants
+from cnn_gpu.ops.gemm import dense_backward_data, dense_backward_weights, dense_forward, gemm, gemm_reference
+from cnn_gpu.ops.gemm_variants import GEMM_SWEEP, GEMM_VARIANTS, TRANSPOSES, GemmVariant
 from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
 
 MNK = [(1, 1, 1), (5, 7, 3), (17, 9, 33), (64, 31, 1)]
@@ -493,7 +492,7 @@ def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
 
 # --- the host path: each argument checked once per call, the rest once per problem -----------------
 def test_gemm_launches_its_checked_arguments_by_one_plan_per_problem(launches, monkeypatch):
-    monkeypatch.setattr(gemm_ops, "_PLANS", {})
+    monkeypatch.setattr(gemm_plans, "_PLANS", {})
     a, b, bias = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32), np.ones(5, np.float32)
     out = gemm(a, b, bias=bias, relu=True, alpha=2, variant="gemm_smem_tiled", backend="emulate")
     (name, grid, block, args, shared_mem), = launches
@@ -502,18 +501,18 @@ def test_gemm_launches_its_checked_arguments_by_one_plan_per_problem(launches, m
                                                (*variant.threads(), 1), 0)
     assert all(x is y for x, y in zip(args, (a, b, out, bias)))
     assert [type(v) for v in args[4:]] == [np.int32] * 3 + [np.float32] * 2 + [np.int32]
-    assert args[4:] == (3, 5, 4, 2.0, 0.0, gemm_ops.EPILOGUE_BIAS | gemm_ops.EPILOGUE_RELU)
-    plans = dict(gemm_ops._PLANS)
+    assert args[4:] == (3, 5, 4, 2.0, 0.0, gemm_variants.EPILOGUE_BIAS | gemm_variants.EPILOGUE_RELU)
+    plans = dict(gemm_plans._PLANS)
     gemm(a, b, bias=bias, relu=True, variant="gemm_smem_tiled", backend="emulate")
-    assert gemm_ops._PLANS == plans and launches[1][:3] == launches[0][:3]
+    assert gemm_plans._PLANS == plans and launches[1][:3] == launches[0][:3]
     gemm(a, b, variant="gemm_smem_tiled", backend="emulate")
-    assert len(gemm_ops._PLANS) == 2 and launches[2][3][9] == 0, "another epilogue needs a plan of its own"
+    assert len(gemm_plans._PLANS) == 2 and launches[2][3][9] == 0, "another epilogue needs a plan of its own"
 
 
 @pytest.mark.parametrize("variant", ["gemm_smem_tiled", "gemm_split_k"])
 def test_a_plan_names_a_size_beyond_int32(variant):
     with pytest.raises(KernelArgumentError, match=r"argument 'K' \(int32\) = 2147483648 is outside"):
-        gemm_ops._plan(gemm_ops.GEMM_KERNELS[variant, False, False], GEMM_VARIANTS[variant], False, False,
+        gemm_plans.plan_for(gemm_variants.GEMM_KERNELS[variant, False, False], GEMM_VARIANTS[variant], False, False,
                        1, 1, 2**31, 0, "emulate", 0)
 
 
@@ -546,17 +545,17 @@ def test_gemm_on_the_cuda_backend_fills_out_and_the_bias_slot_itself(fake_cupy, 
 
 # --- split-K: the plan, and the kernels on shapes that split -----------------------------------------
 def sm_count(backend):
-    return gemm_ops._sm_count(backend, current_device(backend))
+    return gemm_plans._sm_count(backend, current_device(backend))
 
 
-@pytest.mark.parametrize("name", gemm_ops.SPLIT_K_POLICIES)
-@pytest.mark.parametrize("sms", [1, gemm_ops.EMULATED_SM_COUNT, 132])
+@pytest.mark.parametrize("name", gemm_plans.SPLIT_K_POLICIES)
+@pytest.mark.parametrize("sms", [1, gemm_plans.EMULATED_SM_COUNT, 132])
 def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, name):
-    policy, (bm, bn, bk) = gemm_ops.SPLIT_K_POLICIES[name], gemm_ops.split_k_block(name)
+    policy, (bm, bn, bk) = gemm_plans.SPLIT_K_POLICIES[name], gemm_plans.split_k_block(name)
     shapes = [(32, 64, 5408), (512, 64, 5408), (5408, 64, 32), (1, 1, 1), (4096, 4096, 4096), (64, 64, 0)]
     shapes += [tuple(int(v) for v in rng.integers(1, 3000, size=3)) for _ in range(200)]
     for m, n, k in shapes:
-        splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sms, name)
+        splits, k_per_split = gemm_plans.split_k_plan(m, n, k, sms, name)
         tiles = -(-m // bm) * -(-n // bn)
         assert splits >= 1 and k_per_split % bk == 0, (m, n, k)
         assert (splits - 1) * k_per_split < max(k, 1) <= splits * k_per_split, f"{(m, n, k)}: an empty slice"
@@ -566,11 +565,11 @@ def test_split_k_plan_cuts_k_into_whole_k_tiles_and_fills_the_gpu(rng, sms, name
             assert splits <= (policy.max_splits or splits), f"{(m, n, k)}: more slices than the policy's most"
         if tiles * 2 <= policy.blocks_per_sm * sms and k >= 2 * policy.min_k_tiles * bk:
             assert splits > 1, f"{(m, n, k)}: room for more blocks and K to cut, but one slice"
-    assert gemm_ops.split_k_plan(4096, 4096, 4096, sms, name) == (1, 4096)
+    assert gemm_plans.split_k_plan(4096, 4096, 4096, sms, name) == (1, 4096)
 
 
 def test_the_fine_split_k_policy_cuts_the_seed_models_dense_forward_into_shorter_slices():
-    coarse, fine = (gemm_ops.split_k_plan(32, 64, 5408, 132, name) for name in ("gemm_split_k", "gemm_split_k_fine"))
+    coarse, fine = (gemm_plans.split_k_plan(32, 64, 5408, 132, name) for name in ("gemm_split_k", "gemm_split_k_fine"))
     assert coarse == (68, 80) and fine == (338, 16)
 
 
@@ -580,13 +579,13 @@ def test_the_fine_split_k_policy_cuts_the_seed_models_dense_forward_into_shorter
 SPLITTING_SHAPES = [((37, 70, 300), (False, False)), ((5, 9, 1000), (False, True)), ((20, 64, 700), (True, False))]
 
 
-@pytest.mark.parametrize("variant", gemm_ops.SPLIT_K_POLICIES)
+@pytest.mark.parametrize("variant", gemm_plans.SPLIT_K_POLICIES)
 @pytest.mark.parametrize("epilogue", [True, False], ids=["epilogue", "beta0"])
 @pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
 def test_split_k_on_shapes_that_split(rng, kernel_backend, shape, transposes, epilogue, variant):
     m, n, k = shape
-    splits, k_per_split = gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend), variant)
-    assert splits > 1 and k % k_per_split != 0 and k % gemm_ops.split_k_block(variant)[2] != 0
+    splits, k_per_split = gemm_plans.split_k_plan(m, n, k, sm_count(kernel_backend), variant)
+    assert splits > 1 and k % k_per_split != 0 and k % gemm_plans.split_k_block(variant)[2] != 0
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue)
 
 
@@ -598,7 +597,7 @@ def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, 
     a, b, c = random_array(rng, (m, k)), random_array(rng, (k, n)), random_array(rng, (m, n))
     out = on(np.full(m * n + 1, np.nan, np.float32))[1:].reshape(m, n)
     gemm(on(a), on(b), beta=0.5, c=on(c), variant="gemm_split_k", out=out, backend=kernel_backend)
-    assert gemm_ops.split_k_plan(m, n, k, sm_count(kernel_backend))[0] > 1
+    assert gemm_plans.split_k_plan(m, n, k, sm_count(kernel_backend))[0] > 1
     assert_close(out, gemm_reference(a, b, beta=0.5, c=c), tol=tolerance("gemm_split_k", k), what="misaligned out")
 
 
@@ -620,9 +619,9 @@ def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, ke
 
 
 def test_every_split_k_variant_has_its_kernels():
-    for name in gemm_ops.SPLIT_K_POLICIES:
-        assert all((name, *transposes) in gemm_ops.GEMM_KERNELS for transposes in TRANSPOSES)
-        assert all(gemm_ops.GEMM_KERNELS[(name, *transposes)].name == GEMM_VARIANTS[name].expression(*transposes)
+    for name in gemm_plans.SPLIT_K_POLICIES:
+        assert all((name, *transposes) in gemm_variants.GEMM_KERNELS for transposes in TRANSPOSES)
+        assert all(gemm_variants.GEMM_KERNELS[(name, *transposes)].name == GEMM_VARIANTS[name].expression(*transposes)
                    for transposes in TRANSPOSES)
 
 
@@ -632,10 +631,10 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
     a, b = on(random_array(rng, (m, k))), on(random_array(rng, (k, n)))
     outs = [on(poisoned((m, n))) for _ in range(3)]
     gemm(a, b, variant="gemm_split_k", out=outs[0], backend=kernel_backend)
-    workspaces = dict(gemm_ops._WORKSPACES)
+    workspaces = dict(gemm_plans._WORKSPACES)
     for out in outs[1:]:
         gemm(a, b, variant="gemm_split_k", out=out, backend=kernel_backend)
-    assert gemm_ops._WORKSPACES == workspaces, "a workspace was allocated again for the same size"
+    assert gemm_plans._WORKSPACES == workspaces, "a workspace was allocated again for the same size"
     assert all(np.array_equal(to_host(out), to_host(outs[0])) for out in outs[1:]), "the sum depends on the run"
     assert_close(outs[0], gemm_reference(to_host(a), to_host(b)), tol=tolerance("gemm_split_k", k))
 
@@ -650,7 +649,7 @@ def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_coun
     # written comes out NaN; both calls must leave every tile's counter at zero for the next launch.
     m, n, k = shape
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
-    plan = next(p for key, p in gemm_ops._PLANS.items()
+    plan = next(p for key, p in gemm_plans._PLANS.items()
                 if key[1] == variant and key[2:5] == (m, n, k) and key[6] == kernel_backend)
     assert plan.reduce is None and plan.workspace is not None and not to_host(plan.counters[0]).any()
     plan.workspace[...] = np.nan
@@ -659,7 +658,7 @@ def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_coun
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("variant", gemm_ops.SPLIT_K_POLICIES)
+@pytest.mark.parametrize("variant", gemm_plans.SPLIT_K_POLICIES)
 def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng, variant):
     # Dense 5408 -> 64 at batch 32 and 512: forward x.W, backward to data dy.W^T, to weights x^T.dy.
     for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),
@@ -675,7 +674,7 @@ def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
     m, n, k = variant.tiling.block_m + 60, 2 * variant.tiling.block_n + 88, 32 * (variant.tiling.stages + 2) + 4
     for trans_a, trans_b in TRANSPOSES:
         check_variant(rng, "emulate", variant.name, m, n, k, trans_a, trans_b, epilogue=True)
-    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
+    plan = next(p for key, p in gemm_plans._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
     assert plan.geometry[0] == (4, 2, 1)
 
 
@@ -699,14 +698,14 @@ def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, kernel_ba
     # there loop over tiles). 9c: blocks take 3, 2, 2 and 2 tiles; 9d: 2 clusters take 3 pairs of
     # tiles each (3 x 2 pairs, the last pair's second block past N). Each producer runs on into its
     # next tile's K-tiles (4 each, through 4 stages) while its consumers store the one before.
-    monkeypatch.setattr(gemm_ops, "_sm_count", lambda backend, device: gemm_ops.EMULATED_SM_COUNT)
-    monkeypatch.setattr(gemm_ops, "_PLANS", {})
+    monkeypatch.setattr(gemm_plans, "_sm_count", lambda backend, device: gemm_plans.EMULATED_SM_COUNT)
+    monkeypatch.setattr(gemm_plans, "_PLANS", {})
     variant = GEMM_VARIANTS[variant]
     m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
     for trans_a, trans_b in TRANSPOSES:
         check_variant(rng, kernel_backend, variant.name, m, n, 100, trans_a, trans_b, epilogue=True)
-    plan = next(p for key, p in gemm_ops._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
-    assert plan.geometry[0] == (gemm_ops.EMULATED_SM_COUNT, 1, 1)
+    plan = next(p for key, p in gemm_plans._PLANS.items() if key[1] == variant.name and key[2:4] == (m, n))
+    assert plan.geometry[0] == (gemm_plans.EMULATED_SM_COUNT, 1, 1)
 
 
 TMA_RUNGS = [name for name, variant in GEMM_VARIANTS.items() if variant.tma]

@@ -56,7 +56,7 @@ def test_a_wrong_shuffle_offset_is_caught(rng):
 def launch_wgmma_gemm(code, rng, split=False, m=130, n=136, k=200):
     """C = A B^T by the wgmma kernel (TF32, or 3xTF32 with ``split``; every transpose shares its
     pipeline) from a planted copy."""
-    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+    from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
     variant = GEMM_VARIANTS["gemm_3xtf32_wgmma" if split else "gemm_tf32_wgmma"]
     name = variant.expression(False, True)
@@ -131,7 +131,7 @@ def launch_tma_gemm(code, rng, variant_name, m=130, n=136, k=300):
     as one block, which takes every output tile; the multicast rung as one cluster of two blocks
     (the second past N), each copying half of A's rows."""
     from cnn_gpu.cuda import tensor_map
-    from cnn_gpu.ops.gemm import GEMM_VARIANTS
+    from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
     variant = GEMM_VARIANTS[variant_name]
     name = variant.expression(False, True)
