@@ -13,7 +13,8 @@ not a cubin) and adds what CuPy leaves to the caller:
   names, in every process), and NVRTC takes tens of seconds over each GEMM file. The cache keys on
   the source and the options, not on the headers the source includes, so the options carry a hash
   of those (compile_options): an edited ``ptx.cuh`` is a new build, and the old one stays until the
-  folder is emptied. ``cnn-gpu compile`` fills the cache for every declared kernel at once
+  folder passes CUBIN_CACHE_LIMIT_BYTES and it is among the least recently used (prune_cache).
+  ``cnn-gpu compile`` fills the cache for every declared kernel at once
   (``cnn_gpu/cuda/precompile.py``). CuPy's compile settings (``CUPY_CACHE_DIR``,
   ``CUPY_COMPILE_WITH_PTX``, ...) do not apply: CuPy only loads the cubins;
 - a compile error names the ``.cu`` file, line and message;
@@ -30,11 +31,14 @@ import json
 import os
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write
+from cnn_gpu.utils.files import atomic_write, mark_used, prune_cache
 
 from ..utils.files import cache_folder
 from .sources import compute_capability, kernels_dir
 
+# What the cubin cache may hold before a new build removes its least recently used files (prune_cache):
+# a build of every module (`cnn-gpu compile --all`) takes tens of MB for one GPU architecture.
+CUBIN_CACHE_LIMIT_BYTES = 1 << 30
 # Above this, a kernel may use dynamic shared memory only after raising its own limit.
 DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024
 
@@ -127,8 +131,12 @@ def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path
     folder = cache_folder("cubin")
     key = build_key(code, options, name_expressions)
     cubin_path, names_path = folder / f"{key}.cubin", folder / f"{key}.json"
-    if not (cubin_path.exists() and names_path.exists()):
+    if cubin_path.exists() and names_path.exists():
+        mark_used(cubin_path)
+        mark_used(names_path)
+    else:
         cubin, lowered_names = compile_cubin(code, options, name_expressions, label)
+        prune_cache(folder, CUBIN_CACHE_LIMIT_BYTES)
         with atomic_write(cubin_path) as out:
             out.write(cubin)
         with atomic_write(names_path, "w") as out:  # last: its presence says the cubin is whole

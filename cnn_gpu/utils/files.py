@@ -1,12 +1,14 @@
 """Files that no reader ever sees half-written: saved models, the autotune cache, downloaded datasets,
 the emulator's build cache. Each is written under a temporary name beside it and renamed into place.
-And the one folder where cnn_gpu keeps what it can fetch or rebuild again (cache_folder)."""
+And the one folder where cnn_gpu keeps what it can fetch or rebuild again (cache_folder), with the
+least recently used builds pruned past a size (prune_cache)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -44,3 +46,42 @@ def atomic_write(target, mode="wb"):
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
+
+
+def mark_used(path) -> None:
+    """Touch a cached file that was just found, so that prune_cache takes it for recently used."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+# The folders prune_cache has gone through in this process: once each is enough, since a process adds
+# to a cache far less than a limit's worth.
+_pruned: set = set()
+
+
+def prune_cache(folder, max_bytes: int, spare_s: float = 3600.0) -> list[Path]:
+    """Remove the least recently used files of cache ``folder`` (by modification time: a cache hit
+    calls mark_used) until the rest take at most ``max_bytes``, once per process and folder. Spared:
+    files used within ``spare_s`` seconds (another process may be about to load one it just found)
+    and hidden ones (atomic_write's, still being written). Returns what it removed."""
+    folder = Path(folder)
+    if folder in _pruned:
+        return []
+    _pruned.add(folder)
+    entries = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                entries.append((info.st_mtime, info.st_size, Path(entry.path)))
+    total, removed, recent = sum(size for _, size, _ in entries), [], time.time() - spare_s
+    for mtime, size, path in sorted(entries, key=lambda entry: entry[0]):
+        if total <= max_bytes or mtime > recent:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            total -= size
+            removed.append(path)
+    return removed

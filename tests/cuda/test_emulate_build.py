@@ -1,5 +1,7 @@
 """Building and calling: compile errors, the cache, options, kernel lookup, argument checks."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,24 @@ def test_the_cache_compiles_each_module_once(cache, monkeypatch):
     monkeypatch.setattr(build, "_compile_atomically", no_compiler)
     np.testing.assert_array_equal(fill(EmulatedModule(code=FILL, options=("-DEXTRA=0",))), 2.0)
     assert not list(cache.glob("*.tmp"))
+
+
+def test_a_cache_hit_marks_its_library_used_and_a_build_prunes_the_least_recently_used(cache, monkeypatch):
+    from cnn_gpu.utils import files
+
+    monkeypatch.setattr(files, "_pruned", set())
+    fill(EmulatedModule(code=FILL, options=("-DEXTRA=0",)))
+    library, = cache.glob("module-*.so")
+    os.utime(library, (1, 1))
+    fill(EmulatedModule(code=FILL, options=("-DEXTRA=0",)))
+    assert library.stat().st_mtime > 1, "a cache hit must count as a use"
+    stale = cache / "module-stale.so"
+    stale.write_bytes(b"x" * 1000)
+    os.utime(stale, (1, 1))
+    monkeypatch.setattr(build, "CACHE_LIMIT_BYTES", sum(p.stat().st_size for p in cache.iterdir()) - 1)
+    monkeypatch.setattr(files, "_pruned", set())  # the first build pruned this process's share
+    fill(EmulatedModule(code=FILL, options=("-DEXTRA=1",)))
+    assert not stale.exists() and library.exists() and len(list(cache.glob("module-*.so"))) == 2
 
 
 SEVERAL = r"""

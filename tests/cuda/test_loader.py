@@ -5,6 +5,8 @@ NVRTC runs on the CPU, so every kernel file is compiled here exactly as the GPU 
 compile it (same options, same name expressions); only CuPy's device query is stood in for.
 """
 
+import os
+
 import pytest
 
 from cnn_gpu.cuda import kernel as kernel_module
@@ -126,3 +128,25 @@ def test_a_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, 
     (headers / "common.cuh").write_text("// version 2\n")
     build()
     assert len(builds) == 2
+
+
+def test_a_cubin_found_is_marked_used_and_a_new_build_prunes_the_least_recently_used(tmp_path, monkeypatch):
+    from cnn_gpu.cuda import loader
+    from cnn_gpu.utils import files
+
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "_pruned", set())
+    monkeypatch.setattr(loader, "nvrtc_version", lambda: (13, 0))
+    monkeypatch.setattr(loader, "compile_cubin", lambda code, options, names, label: (b"c" * 100, {}))
+    cubin, _ = loader.cached_cubin("k", ("-arch=sm_90",), (), "k.cu")
+    for path in cubin.parent.iterdir():
+        os.utime(path, (1, 1))
+    loader.cached_cubin("k", ("-arch=sm_90",), (), "k.cu")
+    assert all(path.stat().st_mtime > 1 for path in cubin.parent.iterdir()), "a cache hit must count as a use"
+    stale = cubin.parent / "stale.cubin"
+    stale.write_bytes(b"c" * 1000)
+    os.utime(stale, (1, 1))
+    monkeypatch.setattr(loader, "CUBIN_CACHE_LIMIT_BYTES", 200)
+    monkeypatch.setattr(files, "_pruned", set())  # the first build pruned this process's share
+    loader.cached_cubin("k2", ("-arch=sm_90",), (), "k2.cu")
+    assert not stale.exists() and cubin.exists() and len(list(cubin.parent.glob("*.cubin"))) == 2

@@ -9,7 +9,9 @@ Two kinds of shared library, both cached in the ``emulate`` folder of the cache
   loading a module also loads (once) the runtime it was built for.
 
 Writes are atomic (build under a temporary name, then ``os.replace``), so processes sharing the
-cache never load a half-written file.
+cache never load a half-written file. A test run builds hundreds of modules, and every edit of a
+kernel or of the emulator makes new ones: past CACHE_LIMIT_BYTES, the first build of a process
+removes the least recently used (cnn_gpu.utils.files.prune_cache).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write
+from cnn_gpu.utils.files import atomic_write, mark_used, prune_cache
 
 from ...utils.files import cache_folder
 from .errors import EmulatorCompileError
@@ -38,6 +40,9 @@ HEADER = NATIVE_DIR / "cuda_emu.h"
 KERNEL_FLAGS = ("-O1", "-g", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing",
                 "-fstack-clash-protection")
 RUNTIME_FLAGS = ("-std=c++17", "-O2", "-g", "-fPIC", "-shared")
+# What the build cache may hold before its least recently used files go: about 1,600 modules of
+# 1.2 MB (a GEMM file's), several full test runs' worth.
+CACHE_LIMIT_BYTES = 2 << 30
 # On aarch64 g++ probes large frames every 64 KiB unless told the guard is one 4 KiB page.
 ARCH = platform.machine().replace("arm64", "aarch64")
 ARCH_KERNEL_FLAGS = {"aarch64": ("--param=stack-clash-protection-guard-size=12",)}.get(ARCH, ())
@@ -84,7 +89,9 @@ def runtime_library() -> Path:
     cxx = compiler()
     key = fingerprint(header_version(), compiler_version(cxx), *RUNTIME_FLAGS)
     target = cache_dir() / f"runtime-{key}.so"
-    if not target.exists():
+    if target.exists():
+        mark_used(target)
+    else:
         runtime = NATIVE_DIR / "runtime"
         switch = runtime / f"switch_{ARCH}.S"
         if not switch.exists():
@@ -106,6 +113,7 @@ def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, in
                       *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS)
     target = cache_dir() / f"module-{key}.so"
     if target.exists():
+        mark_used(target)
         return target
     program = cache_dir() / f"module-{key}.cpp"
     text = f'#line 1 "{source_file}"\n{source}\n{stubs}'
@@ -119,6 +127,7 @@ def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, in
 
 
 def _compile_atomically(command: list[str], target: Path, what: str) -> None:
+    prune_cache(target.parent, CACHE_LIMIT_BYTES)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
     os.close(fd)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_gpu.utils.files import atomic_write
+from cnn_gpu.utils.files import atomic_write, mark_used
 
 from . import build, launch, source
 from .checked import ArrayArg, run_checked
@@ -63,7 +63,9 @@ class EmulatedModule:
         source_file = self._path
         if source_file is None:  # keep the code in the cache, so compile errors point at a real file
             source_file = build.cache_dir() / f"code-{build.fingerprint(self._code)}.cu"
-            if not source_file.exists():
+            if source_file.exists():
+                mark_used(source_file)
+            else:
                 with atomic_write(source_file, "w") as file:
                     file.write(self._code)
         headers = source.included_files(self._code, source_file.parent, self._include_dirs)
