@@ -76,11 +76,16 @@ def _load() -> dict[str, str]:
 
 
 def _save(choices: dict[str, str]) -> None:
-    """Write the whole cache, atomically: a process reading it meanwhile finds the old or the new."""
+    """Write the whole cache, atomically: a process reading it meanwhile finds the old or the new.
+    Where it cannot be written, the choices hold for this process only (a warning says so)."""
     path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w") as file:
-        json.dump(choices, file, indent=1, sort_keys=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "w") as file:
+            json.dump(choices, file, indent=1, sort_keys=True)
+    except OSError as error:
+        warnings.warn(f"autotune: could not save the choices to {path} ({error}); they hold for this process only",
+                      stacklevel=3)
 
 
 def time_ms(run, repeats: int = REPEATS) -> float:

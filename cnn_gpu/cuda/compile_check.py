@@ -28,10 +28,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..utils.files import cache_folder
+from ..utils.files import atomic_write, cache_folder
 from .kernel import declared_kernels
 from .sources import kernel_files, kernels_dir, target_arch
 
@@ -172,19 +173,27 @@ def report_path() -> Path:
 
 
 def save_report(rows: list[KernelResources], key: str, path: Path | None = None):
+    """Keep the report for the next run, atomically; where it cannot be written, say so and go on."""
     path = path or report_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"key": key, "kernels": [asdict(r) for r in rows]}, indent=1) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "w") as file:
+            file.write(json.dumps({"key": key, "kernels": [asdict(r) for r in rows]}, indent=1) + "\n")
+    except OSError as error:
+        warnings.warn(f"could not save the kernel resource report to {path} ({error})", stacklevel=2)
 
 
 def resource_report(nvcc: str, path: Path | None = None) -> list[KernelResources]:
-    """The saved report if the sources have not changed since, else a fresh compile (saved)."""
+    """The saved report if the sources have not changed since, else a fresh compile (saved). A saved
+    report that cannot be read is compiled anew."""
     key = report_key(nvcc)
     path = path or report_path()
-    if path.is_file():
+    try:
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
             return [KernelResources(**row) for row in saved["kernels"]]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none yet, or not one this version wrote
+        pass
     rows = check_all(nvcc)
     save_report(rows, key, path)
     return rows

@@ -5,10 +5,13 @@ least recently used builds pruned past a size (prune_cache)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -19,12 +22,35 @@ CACHE_DIR_ENV = "CNN_GPU_CACHE_DIR"
 
 def cache_folder(name: str = "", create: bool = True) -> Path:
     """The cache's subfolder ``name`` (created unless ``create`` is false): in ``$CNN_GPU_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/cnn_gpu``, else ``~/.cache/cnn_gpu``."""
+    else ``$XDG_CACHE_HOME/cnn_gpu``, else ``~/.cache/cnn_gpu``. Where it cannot be created or written
+    (a read-only home, a full disk), ``create`` gives a folder of this process's own instead, with a
+    warning: builds then last as long as the process."""
     root = os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn_gpu"
     folder = Path(root) / name
     if create:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} is not writable")
+        except OSError as error:
+            folder = _process_cache(error) / name
+            folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# The folder of this process's own, once cache_folder has found the cache unwritable.
+_process_root: Path | None = None
+
+
+def _process_cache(error: OSError) -> Path:
+    global _process_root
+    if _process_root is None:
+        _process_root = Path(tempfile.mkdtemp(prefix="cnn_gpu-cache-"))
+        atexit.register(shutil.rmtree, _process_root, True)
+        warnings.warn(f"cnn_gpu cannot write its cache folder ({error}); this process keeps its compiled kernels "
+                      f"in {_process_root} until it exits. Set ${CACHE_DIR_ENV} to a writable folder to keep them.",
+                      stacklevel=3)
+    return _process_root
 
 
 @contextlib.contextmanager

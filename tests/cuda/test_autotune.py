@@ -87,6 +87,18 @@ def test_an_unreadable_cache_file_is_replaced(cache_dir):
     assert stored == {autotune.cache_key("conv", {"n": 1}, "d", ["x"]): "x"}
 
 
+def test_a_cache_that_cannot_be_written_keeps_the_choice_for_this_process_with_a_warning(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # below a file: no folder
+    autotune.forget()
+    timer = FakeTimer({"x": 1.0, "y": 2.0})
+    with pytest.warns(UserWarning, match="could not save the choices .* for this process only"):
+        assert autotune.choose("conv", {"n": 1}, candidates("x", "y"), timer, device="d") == "x"
+    assert autotune.choose("conv", {"n": 1}, candidates("x", "y"), timer, device="d") == "x"
+    assert len(timer.calls) == 2, "timed again"
+    autotune.forget()
+
+
 def test_an_ops_memo_is_one_dict_per_op_and_forget_empties_it(cache_dir):
     memo = autotune.memo("gemm")
     memo[(1, 2, 3)] = "fast"

@@ -105,6 +105,23 @@ def test_a_register_operand_written_with_no_wgmma_fence_after_is_an_error(tmp_pa
                         '}\n', "sm_90a")
 
 
+def test_the_saved_report_is_used_while_its_key_holds_and_compiled_anew_when_unreadable(tmp_path, monkeypatch):
+    row = KernelResources(kernel="k", may_spill=False, file="f.cu", arch="sm_90", registers=32, shared_bytes=0,
+                          stack_bytes=0, spill_store_bytes=0, spill_load_bytes=0)
+    compiles = []
+    monkeypatch.setattr(compile_check, "check_all", lambda nvcc: compiles.append(nvcc) or [row])
+    monkeypatch.setattr(compile_check, "report_key", lambda nvcc: "key")
+    path = tmp_path / "report.json"
+    assert compile_check.resource_report("nvcc", path) == [row] == compile_check.resource_report("nvcc", path)
+    assert len(compiles) == 1 and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    for unreadable in ("{trunc", '{"key": "key", "kernels": [{"kernel": "k"}]}', "[]"):
+        path.write_text(unreadable)
+        assert compile_check.resource_report("nvcc", path) == [row]
+    assert len(compiles) == 4
+    with pytest.warns(UserWarning, match="could not save the kernel resource report"):
+        assert compile_check.resource_report("nvcc", tmp_path / "report.json" / "below_a_file.json") == [row]
+
+
 @needs_nvcc
 def test_every_kernel_compiles_for_every_arch_without_warnings_or_unplanned_spills():
     rows = compile_check.check_all(NVCC)

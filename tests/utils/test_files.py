@@ -1,4 +1,5 @@
-"""cnn_gpu.utils.files: the caches' pruning (atomic_write is tested with what writes through it)."""
+"""cnn_gpu.utils.files: the cache folder where it cannot be written, and the caches' pruning
+(atomic_write is tested with what writes through it)."""
 
 import os
 import time
@@ -51,3 +52,18 @@ def test_a_folder_is_pruned_once_per_process(folder):
 
 def test_a_missing_folder_prunes_nothing(folder):
     assert files.prune_cache(folder / "none", max_bytes=0) == []
+
+
+def test_a_cache_folder_that_cannot_be_made_gives_one_of_the_process_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_process_root", None)
+    monkeypatch.setattr(files.atexit, "register", lambda *args: None)
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "a_file" / "cache"))  # below a file: no folder
+    with pytest.warns(UserWarning, match="cannot write its cache folder .*CNN_GPU_CACHE_DIR"):
+        cubins = files.cache_folder("cubin")
+    emulated = files.cache_folder("emulate")  # the same process folder, warned once
+    assert cubins.parent == emulated.parent == files._process_root and cubins.is_dir() and emulated.is_dir()
+    (cubins / "k.cubin").write_bytes(b"built")
+    assert files.cache_folder("datasets", create=False) == tmp_path / "a_file" / "cache" / "datasets", \
+        "a folder only read from stays where the user put it"
+    files.shutil.rmtree(files._process_root)
