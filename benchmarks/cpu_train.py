@@ -9,8 +9,10 @@ OPENBLAS_NUM_THREADS=1 gives steadier numbers. Writes benchmarks/results/cpu_tra
 N being PyTorch's thread count.
 
     pip install -e '.[bench]'   # torch: install a CPU build first to avoid the CUDA download
-    python benchmarks/cpu_train.py [--dataset mnist-sample] [--epochs 4]
-    python benchmarks/cpu_train.py --table
+    python -m benchmarks.cpu_train [--dataset mnist-sample] [--epochs 4]
+    python -m benchmarks.cpu_train --table
+
+The trainers here serve benchmarks/gpu_train.py too, on the GPU.
 """
 
 from __future__ import annotations
@@ -22,22 +24,29 @@ import time
 
 import numpy as np
 
-import run_info
+from benchmarks import run_info
 from cnn_gpu import datasets, seed_model
 
 GOAL_RATIO = 1.5  # issue 3: ours no slower than 1.5x PyTorch
 
 
-def cnn_gpu_epoch(x, y, batch_size: int, seed: int):
-    """A function that trains cnn_gpu's seed model (numpy backend) for one epoch."""
+def cnn_gpu_epoch(x, y, batch_size: int, seed: int, backend: str = "numpy"):
+    """A function that trains cnn_gpu's seed model on ``backend`` for one epoch, from host arrays as
+    Model.fit takes them, and returns once the device has finished."""
     import cnn_gpu
     from cnn_gpu.backend import set_backend
     from cnn_gpu.utils import set_random_seed
 
-    set_backend("numpy")
+    xp = set_backend(backend).xp
     set_random_seed(seed)
     model = seed_model.build(cnn_gpu, input_shape=x.shape[1:])
-    return lambda: model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+
+    def epoch():
+        model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+        if backend == "cuda":
+            xp.cuda.Device().synchronize()
+
+    return epoch
 
 
 def torch_seed_model(torch, input_shape):
@@ -49,12 +58,13 @@ def torch_seed_model(torch, input_shape):
         nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, seed_model.CLASSES))
 
 
-def torch_epoch(x, y, batch_size: int, seed: int):
-    """A function that trains the same model in PyTorch for one epoch."""
+def torch_epoch(x, y, batch_size: int, seed: int, device: str = "cpu"):
+    """A function that trains the same model in PyTorch on ``device`` for one epoch, each batch copied
+    there from host tensors as Model.fit copies its own, and returns once the device has finished."""
     import torch
 
     torch.manual_seed(seed)
-    model = torch_seed_model(torch, x.shape[1:])
+    model = torch_seed_model(torch, x.shape[1:]).to(device)
     # Keras's Adam defaults; CrossEntropyLoss on logits is softmax + categorical cross-entropy.
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -67,8 +77,10 @@ def torch_epoch(x, y, batch_size: int, seed: int):
         for first in range(0, len(images), batch_size):
             batch = order[first:first + batch_size]
             optimizer.zero_grad()
-            loss_fn(model(images[batch]), labels[batch]).backward()
+            loss_fn(model(images[batch].to(device)), labels[batch].to(device)).backward()
             optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     return epoch
 
@@ -96,7 +108,7 @@ def table() -> str:
          "machine", "load average after (1/5/15 min)", "commit"], rows)
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=datasets.SAMPLE, choices=datasets.NAMES)
     parser.add_argument("--data-dir")
@@ -105,10 +117,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", help="names the machine in the result file's name")
     parser.add_argument("--table", action="store_true", help="print the table of all results and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.table:
         print(table())
-        return
+        return 0
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is a warm-up and not counted")
 
@@ -138,7 +150,8 @@ def main() -> None:
         **provenance,
     })
     print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

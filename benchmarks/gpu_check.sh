@@ -30,6 +30,7 @@ PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short, the first compiles gemm_wgmma.cu (70 s at 2c9911a, on an H100 host, with its sweep module)
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
+TRAIN_LIMIT_S=120   # the seed model's training against PyTorch's (benchmarks/gpu_train.py)
 COUNTERS_LIMIT_S=150  # Nsight Compute's counters (benchmarks/gemm_counters.py), last: what time is left
 COUNTERS_MIN_S=60     # ... unless that is less than this
 MAX_JSON_FILES=4    # with the log, the two summaries and the GEMM sizes plot, at most 8 files come back from $OUT
@@ -104,6 +105,8 @@ main() {
     done
     run "benchmarks.gemm --sweep" "$BENCHMARK_LIMIT_S" "$PYTHON" -m benchmarks.gemm --sweep --out "$OUT" $DRY_RUN \
         "${gemm_kernels[@]}"
+    # The whole of training: the seed model's epochs against PyTorch's on the same GPU.
+    run "benchmarks.gpu_train" "$TRAIN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --out "$OUT" $DRY_RUN
     # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
     run "gemm call overhead" 60 "$PYTHON" -m benchmarks.gemm_call_overhead --calls 2000 --rounds 5 --profile \
         --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
@@ -120,7 +123,10 @@ main() {
     fi
 
     json=("$OUT"/*.json)
-    table="no benchmark wrote a result" goals=""
+    table="no benchmark wrote a result" goals="" training=""
+    if [ -e "$OUT/gpu_train.json" ]; then
+        training=$("$PYTHON" -m benchmarks.gpu_train --summary "$OUT/gpu_train.json") || failures+=("training summary")
+    fi
     if [ -e "${json[0]}" ]; then
         # A dry run's emulator timings are not results: only a GPU run's JSON goes to benchmarks/results.
         [ -z "$DRY_RUN" ] && mkdir -p benchmarks/results && cp "${json[@]}" benchmarks/results/
@@ -143,6 +149,7 @@ main() {
     echo
     echo "=== gpu_check finished in ${SECONDS}s; failures: ${failures[*]:-none}"
     echo "$table"
+    [ -n "$training" ] && printf '\n%s\n' "$training"
     [ -n "$goals" ] && printf '\n=== issue 5: the ladder at the goal square, and the Dense products\n%s\n' "$goals"
     [ "${#failures[@]}" -eq 0 ]
 }

@@ -441,8 +441,10 @@ def environment(backend: str) -> dict:
         status = gpu_status()
         env.update(device=status.device_name, compute_capability=status.compute_capability,
                    cuda_driver=status.driver_version, cuda_runtime=status.runtime_version, nvrtc=status.nvrtc_version)
-    else:
+    elif backend == "emulate":
         env.update(device=f"emulator on {run_info.cpu_model()}")
+    else:
+        env.update(device=f"CPU: {run_info.cpu_model()}")
     return env
 
 

@@ -5,9 +5,9 @@ One protocol for both: the embedded mnist-sample split (4,000 train / 1,000 test
 writes benchmarks/results/accuracy_<framework>.json; --table prints the Markdown table of all of
 them (the README's copy is pasted from it).
 
-    KERAS_BACKEND=torch .venv-keras/bin/python benchmarks/keras_accuracy.py --framework keras
-    python benchmarks/keras_accuracy.py --framework cnn_gpu
-    python benchmarks/keras_accuracy.py --table
+    KERAS_BACKEND=torch .venv-keras/bin/python -m benchmarks.keras_accuracy --framework keras
+    python -m benchmarks.keras_accuracy --framework cnn_gpu
+    python -m benchmarks.keras_accuracy --table
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import statistics
 import time
 
-import run_info
+from benchmarks import run_info
 from cnn_gpu import datasets, seed_model
 
 SEEDS = (0, 1, 2)
@@ -65,20 +65,21 @@ def table() -> str:
     return run_info.markdown_table(["framework", "backend", *(f"seed {s}" for s in SEEDS), "mean"], rows)
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--framework", choices=["keras", "cnn_gpu"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--table", action="store_true", help="print the table of all results and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.table or not args.framework:
         print(table())
-        return
+        return 0
     result = measure(args.framework, SEEDS, args.epochs, args.batch_size)
     path = run_info.write_result(f"accuracy_{args.framework}", result)
     print(f"mean test accuracy {result['mean_test_accuracy']:.4f}; wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

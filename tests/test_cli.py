@@ -97,3 +97,10 @@ def test_evaluate_reports_bad_input_in_one_line(capsys, offline_data, tmp_path, 
     assert err.startswith("cnn-gpu evaluate: ") and len(err.splitlines()) == 1
     assert {"missing file": "No such file", "corrupt file": "not a cnn_gpu model file",
             "wrong input shape": "the model expects (None, 28, 28, 1)"}[problem] in err
+
+
+@pytest.mark.parametrize("script, header", [("cpu_train", "| result | PyTorch threads |"),
+                                            ("keras_accuracy", "| framework | backend |")])
+def test_bench_runs_a_scripts_main_with_the_options_after_its_name(capsys, script, header):
+    assert cli.main(["bench", script, "--table"]) == 0
+    assert capsys.readouterr().out.startswith(header)
