@@ -30,8 +30,8 @@ gpu_check.sh's per-benchmark time limit.
 The README's ladder table comes from the JSON: ``python -m benchmarks.report benchmarks/results/gemm.json
 --ladder square4096``.
 
-``--sweep`` times the tile sweep instead (``GEMM_SWEEP`` in cnn_gpu/ops/gemm.py: the tiled rungs under
-other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
+``--sweep`` times the tile sweep instead (``GEMM_SWEEP`` in cnn_gpu/ops/gemm_variants.py: the tiled
+rungs under other block tiles, warp tiles, K-tiles and pipeline depths; with ``--kernels``, those rungs' entries)
 on the 4096^3 A.B square, after the two cuBLAS baselines, into gemm_sweep.json; each result's
 ``tiling`` parameter names its tiling. Its module compiles at the first launch (about 15 s of NVRTC),
 outside the timings. Rungs built for another GPU architecture (wgmma's sm_90a) are left out, saying so.

@@ -9,8 +9,8 @@
 // fixed part of each operand and result (lane g = lane / 4, t = lane % 4: A's (g, t), (g + 8, t),
 // (g, t + 4), (g + 8, t + 4); B's (k = t, n = g), (t + 4, g); C's (g, 2t), (g, 2t + 1), (g + 8, 2t),
 // (g + 8, 2t + 1): ptx.cuh, mma_tf32_m16n8k8), so the kernel builds fragments by those indices.
-//   The tiling is a template argument (cnn_gpu/ops/gemm.py: TF32_TILING; benchmarks/gemm.py --sweep
-//   times others). By default: block tile BM x BN = 128 x 128, K-tile BK = 32, 4 warps (128
+//   The tiling is a template argument (cnn_gpu/ops/gemm_variants.py: TF32_TILING; benchmarks/gemm.py
+//   --sweep times others). By default: block tile BM x BN = 128 x 128, K-tile BK = 32, 4 warps (128
 //   threads) in 2 x 2, each warp 64 x 64: 4 (m) x 8 (n) mma tiles, 128 FP32 accumulators per lane.
 //   Tiles arrive by cp.async, STAGES deep (3 by default; pipelined_mainloop, StagedTiles); each keeps
 //   its operand's layout, with row strides chosen so that a fragment load (lanes g = lane / 4,
