@@ -60,7 +60,8 @@ def torch_seed_model(torch, input_shape):
 
 def torch_epoch(x, y, batch_size: int, seed: int, device: str = "cpu"):
     """A function that trains the same model in PyTorch on ``device`` for one epoch, each batch copied
-    there from host tensors as Model.fit copies its own, and returns once the device has finished."""
+    there from host tensors and each step's loss read back, as Model.fit does with its own (it stops
+    on a NaN loss and shows the loss as it goes), and returns once the device has finished."""
     import torch
 
     torch.manual_seed(seed)
@@ -77,8 +78,10 @@ def torch_epoch(x, y, batch_size: int, seed: int, device: str = "cpu"):
         for first in range(0, len(images), batch_size):
             batch = order[first:first + batch_size]
             optimizer.zero_grad()
-            loss_fn(model(images[batch].to(device)), labels[batch].to(device)).backward()
+            loss = loss_fn(model(images[batch].to(device)), labels[batch].to(device))
+            loss.backward()
             optimizer.step()
+            loss.item()
         if device == "cuda":
             torch.cuda.synchronize()
 

@@ -3,7 +3,8 @@
 
 The protocol is cpu_train.py's, whose trainers this uses: the same network (Conv2D 32 3x3 - MaxPool 2
 - Dense 64 - Dense 10), Adam at Keras's defaults, the same uint8 images scaled to [0, 1], batch 32.
-Each batch is copied to the GPU from host arrays, as Model.fit copies its own. Epochs alternate
+Each batch is copied to the GPU from host arrays and each step's loss read back, as Model.fit does
+with its own (so neither side runs ahead of the host by more than a step). Epochs alternate
 between the two, and each ends with the GPU synchronised. The first epoch of each is not counted:
 it compiles kernels, runs the autotuner and lets cuDNN choose its algorithms. The median of the
 others is. Both sides run in FP32: PyTorch's TF32 is off for its convolutions and products, as
@@ -27,7 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks import harness
+from benchmarks import harness, run_info
 from benchmarks.cpu_train import cnn_gpu_epoch, interleaved_epoch_times, torch_epoch
 from cnn_gpu import datasets, seed_model
 
@@ -41,19 +42,22 @@ def pytorch_fp32(torch) -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+def sides(dry_run: bool) -> tuple[str, str]:
+    """The result names of cnn_gpu's side and PyTorch's."""
+    return ("cnn_gpu_numpy", "pytorch_cpu") if dry_run else ("cnn_gpu_cuda", "pytorch_cuda")
+
+
 def trainers(x, y, batch_size: int, seed: int, dry_run: bool) -> tuple[dict, str]:
     """The epoch functions to time, by result name, and a note on what was left out (or "")."""
-    if not dry_run:
-        import torch
-
-        pytorch_fp32(torch)
-        return {"cnn_gpu_cuda": cnn_gpu_epoch(x, y, batch_size, seed, backend="cuda"),
-                "pytorch_cuda": torch_epoch(x, y, batch_size, seed, device="cuda")}, ""
-    runs = {"cnn_gpu_numpy": cnn_gpu_epoch(x, y, batch_size, seed, backend="numpy")}
+    ours, theirs = sides(dry_run)
+    runs = {ours: cnn_gpu_epoch(x, y, batch_size, seed, backend="numpy" if dry_run else "cuda")}
     try:
-        runs["pytorch_cpu"] = torch_epoch(x, y, batch_size, seed, device="cpu")
+        import torch
     except ImportError:
-        return runs, "PyTorch is not installed: its side of the dry run was left out"
+        return runs, "PyTorch is not installed: its side was left out"
+    if not dry_run:
+        pytorch_fp32(torch)
+    runs[theirs] = torch_epoch(x, y, batch_size, seed, device="cpu" if dry_run else "cuda")
     return runs, ""
 
 
@@ -67,7 +71,10 @@ def summary(document: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = harness.argument_parser(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=run_info.RESULTS, help="folder for the JSON result")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="the numpy backend (and PyTorch on the CPU) on a few batches: checks the script")
     parser.add_argument("--dataset", default=datasets.SAMPLE, choices=datasets.NAMES)
     parser.add_argument("--data-dir")
     parser.add_argument("--epochs", type=int, default=4, help="including the uncounted first (default 4)")
@@ -94,8 +101,7 @@ def main(argv=None) -> int:
         per_epoch = statistics.median(times[1:])
         measured[name] = {"epoch_seconds": [round(t, 4) for t in times], "seconds_per_epoch": per_epoch,
                           "ms_per_step": 1000 * per_epoch / steps}
-    ours, theirs = (measured.get(name) for name in (("cnn_gpu_numpy", "pytorch_cpu") if args.dry_run
-                                                    else ("cnn_gpu_cuda", "pytorch_cuda")))
+    ours, theirs = (measured.get(name) for name in sides(args.dry_run))
     document = {"benchmark": BENCHMARK, "dry_run": args.dry_run, "environment": environment,
                 "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size, "steps": steps,
                 "epochs": args.epochs, "seed": args.seed, "pytorch_tf32": False, "measured": measured,

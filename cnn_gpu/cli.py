@@ -178,7 +178,7 @@ def compile(args):  # the builtin of that name is not used here
         capability = compute_capability(args.arch) if args.arch else precompile.gpu_capability()
         start = time.perf_counter()
         builds = precompile.precompile(precompile.declared_builds(capability, args.all), args.jobs)
-    except RuntimeError as error:  # no GPU and no --arch, or NVRTC refused a source
+    except RuntimeError as error:  # no GPU and no --arch, a cache it cannot write, or NVRTC refused a source
         print(f"cnn-gpu compile: {error}", file=sys.stderr)
         return 1
     print(f"{len(builds)} modules for sm_{capability} in the cache after {time.perf_counter() - start:.1f} s")

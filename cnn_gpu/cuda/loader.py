@@ -31,9 +31,7 @@ import json
 import os
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write, mark_used, prune_cache
-
-from ..utils.files import cache_folder
+from cnn_gpu.utils.files import atomic_write, build_folder, find_cached, prune_cache
 from .sources import compute_capability, kernels_dir
 
 # What the cubin cache may hold before a new build removes its least recently used files (prune_cache):
@@ -125,23 +123,22 @@ def build_key(code: str, options, name_expressions) -> str:
 
 def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path, dict[str, str]]:
     """compile_cubin's result as a cubin file and the lowered names, from the cache folder's ``cubin``
-    when an earlier process built the same thing (build_key), else compiled and kept there. NVRTC
+    (find_cached: read-only will do) when an earlier process built the same thing (build_key), else
+    compiled and kept for the next (build_folder). NVRTC
     takes seconds to tens of seconds over each GEMM module, and every process that launches a
     kernel needs its module: a training run, each benchmark, each rung's tests in gpu_check.sh."""
-    folder = cache_folder("cubin")
     key = build_key(code, options, name_expressions)
-    cubin_path, names_path = folder / f"{key}.cubin", folder / f"{key}.json"
-    if cubin_path.exists() and names_path.exists():
-        mark_used(cubin_path)
-        mark_used(names_path)
-    else:
+    cubin_file, names_file = f"{key}.cubin", f"{key}.json"
+    folder = find_cached("cubin", cubin_file, names_file)
+    if folder is None:
         cubin, lowered_names = compile_cubin(code, options, name_expressions, label)
+        folder = build_folder("cubin")
         prune_cache(folder, CUBIN_CACHE_LIMIT_BYTES)
-        with atomic_write(cubin_path) as out:
+        with atomic_write(folder / cubin_file) as out:
             out.write(cubin)
-        with atomic_write(names_path, "w") as out:  # last: its presence says the cubin is whole
+        with atomic_write(folder / names_file, "w") as out:  # last: its presence says the cubin is whole
             json.dump(lowered_names, out)
-    return cubin_path, json.loads(names_path.read_text())
+    return folder / cubin_file, json.loads((folder / names_file).read_text())
 
 
 class CudaModule:

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..utils.files import CACHE_DIR_ENV, build_folder, is_process_own
 from .loader import build_options, cached_cubin, target_architecture
 from .sources import compute_capability
 
@@ -77,7 +78,12 @@ def gpu_capability() -> str:
 def precompile(builds: list[Build], jobs: int | None = None, report=print) -> list[tuple[Build, float]]:
     """``builds`` compiled into the disk cache by ``jobs`` processes (default: one per core), each
     reported as it finishes; the (build, seconds) pairs in the order they finished. A build that
-    fails raises its ``CompileError`` once the others have finished."""
+    fails raises its ``CompileError`` once the others have finished. A cache that cannot be written
+    has nothing to fill: that raises a RuntimeError first."""
+    folder = build_folder("cubin")
+    if is_process_own(folder):
+        raise RuntimeError(f"the kernel cache cannot be written, so there is nothing to fill: set ${CACHE_DIR_ENV} "
+                           "to a writable folder")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(builds)))
     done, failures = [], []
     # spawn, not fork: the caller may hold a CUDA context, which a forked child must not inherit.

@@ -90,9 +90,8 @@ class TmaPlan:
         self.fallback(a, b, c, bias, alpha, beta, backend)
 
 
-# Every plan made in this process, by (kernel, variant name, m, n, k, flags, backend, device): the name
-# too, since gemm_split_k and gemm_split_k_fine run one template under two policies. Training runs the
-# same few problems per Dense layer at every step.
+# Every plan made in this process, by (kernel, variant name, m, n, k, flags, backend, device); the name
+# lets a variant's plans be found by it. Training runs the same few problems per Dense layer at every step.
 _PLANS: dict = {}
 
 

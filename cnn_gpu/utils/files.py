@@ -1,7 +1,8 @@
 """Files that no reader ever sees half-written: saved models, the autotune cache, downloaded datasets,
 the emulator's build cache. Each is written under a temporary name beside it and renamed into place.
-And the one folder where cnn_gpu keeps what it can fetch or rebuild again (cache_folder), with the
-least recently used builds pruned past a size (prune_cache)."""
+And the one folder where cnn_gpu keeps what it can fetch or rebuild again (cache_folder): compiled
+builds are found there even when it is read-only (find_cached), new ones go where they can be
+written (build_folder), and the least recently used go past a size (prune_cache)."""
 
 from __future__ import annotations
 
@@ -22,35 +23,56 @@ CACHE_DIR_ENV = "CNN_GPU_CACHE_DIR"
 
 def cache_folder(name: str = "", create: bool = True) -> Path:
     """The cache's subfolder ``name`` (created unless ``create`` is false): in ``$CNN_GPU_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/cnn_gpu``, else ``~/.cache/cnn_gpu``. Where it cannot be created or written
-    (a read-only home, a full disk), ``create`` gives a folder of this process's own instead, with a
-    warning: builds then last as long as the process."""
+    else ``$XDG_CACHE_HOME/cnn_gpu``, else ``~/.cache/cnn_gpu``."""
     root = os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn_gpu"
     folder = Path(root) / name
     if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(f"{folder} is not writable")
-        except OSError as error:
-            folder = _process_cache(error) / name
-            folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-# The folder of this process's own, once cache_folder has found the cache unwritable.
+# --- builds: found in the cache, or in a folder of the process's own where the cache is read-only ---
+# The folder of this process's own, made when build_folder first finds the cache unwritable.
 _process_root: Path | None = None
 
 
-def _process_cache(error: OSError) -> Path:
+def build_folder(name: str) -> Path:
+    """Where a new build of kind ``name`` (``cubin``, ``emulate``) goes: the cache's folder, or where
+    that cannot be created or written (a read-only home, a shared cache), a folder of this process's
+    own, with one warning; builds there last as long as the process. find_cached looks in both."""
     global _process_root
+    try:
+        folder = cache_folder(name)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+        error = f"{folder} is not writable"
+    except OSError as failure:
+        error = str(failure)
     if _process_root is None:
         _process_root = Path(tempfile.mkdtemp(prefix="cnn_gpu-cache-"))
         atexit.register(shutil.rmtree, _process_root, True)
-        warnings.warn(f"cnn_gpu cannot write its cache folder ({error}); this process keeps its compiled kernels "
-                      f"in {_process_root} until it exits. Set ${CACHE_DIR_ENV} to a writable folder to keep them.",
-                      stacklevel=3)
-    return _process_root
+        warnings.warn(f"cnn_gpu cannot write its cache folder ({error}); this process keeps its new builds in "
+                      f"{_process_root} until it exits. Set ${CACHE_DIR_ENV} to a writable folder to keep them.",
+                      stacklevel=2)
+    folder = _process_root / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def is_process_own(folder) -> bool:
+    """Whether ``folder`` is one build_folder made for this process alone (gone when it exits)."""
+    return _process_root is not None and Path(folder).is_relative_to(_process_root)
+
+
+def find_cached(name: str, *files: str) -> Path | None:
+    """The folder holding every one of ``files`` among builds of kind ``name``: the cache's (which
+    may be read-only), else this process's own; marked used (mark_used), or None if neither has them."""
+    for folder in (cache_folder(name, create=False), *((_process_root / name,) if _process_root else ())):
+        if all((folder / file).is_file() for file in files):
+            for file in files:
+                mark_used(folder / file)
+            return folder
+    return None
 
 
 @contextlib.contextmanager
@@ -89,7 +111,9 @@ def prune_cache(folder, max_bytes: int, spare_s: float = 3600.0) -> list[Path]:
     """Remove the least recently used files of cache ``folder`` (by modification time: a cache hit
     calls mark_used) until the rest take at most ``max_bytes``, once per process and folder. Spared:
     files used within ``spare_s`` seconds (another process may be about to load one it just found)
-    and hidden ones (atomic_write's, still being written). Returns what it removed."""
+    and those still being written (atomic_write's hidden ``.part`` files, the emulator's ``.tmp``
+    ones). Several processes may prune at once: a file another one removed counts as removed.
+    Returns what this one removed."""
     folder = Path(folder)
     if folder in _pruned:
         return []
@@ -97,7 +121,7 @@ def prune_cache(folder, max_bytes: int, spare_s: float = 3600.0) -> list[Path]:
     entries = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            if entry.name.startswith(".") or entry.name.endswith(".tmp") or not entry.is_file(follow_symlinks=False):
                 continue
             with contextlib.suppress(OSError):
                 info = entry.stat(follow_symlinks=False)
@@ -106,8 +130,14 @@ def prune_cache(folder, max_bytes: int, spare_s: float = 3600.0) -> list[Path]:
     for mtime, size, path in sorted(entries, key=lambda entry: entry[0]):
         if total <= max_bytes or mtime > recent:
             break
-        with contextlib.suppress(OSError):
+        try:
+            if path.stat().st_mtime > recent:  # found and marked used since the listing
+                continue
             path.unlink()
-            total -= size
             removed.append(path)
+        except FileNotFoundError:  # another process pruned it first
+            pass
+        except OSError:
+            continue
+        total -= size
     return removed

@@ -13,6 +13,7 @@ import pytest
 from cnn_gpu import cli
 from cnn_gpu.cuda import device, kernel, loader, precompile
 from cnn_gpu.cuda.sources import ARCH_SPECIFIC, kernels_dir
+from cnn_gpu.utils import files
 
 cupy = pytest.importorskip("cupy")
 
@@ -20,7 +21,7 @@ cupy = pytest.importorskip("cupy")
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))  # the workers inherit it
-    return loader.cache_folder("cubin")
+    return files.cache_folder("cubin")
 
 
 @pytest.fixture
@@ -83,3 +84,14 @@ def test_the_command_needs_a_gpu_or_an_architecture(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["compile", "--arch", "sm90"])
     assert "--arch: must be a GPU architecture such as sm_90, got sm90" in capsys.readouterr().err
+
+
+def test_the_command_refuses_a_cache_it_cannot_write(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_process_root", None)
+    monkeypatch.setattr(files.atexit, "register", lambda *args: None)
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "a_file" / "cache"))  # below a file: no folder
+    with pytest.warns(UserWarning, match="cannot write its cache folder"):
+        assert cli.main(["compile", "--arch", "sm_90"]) == 1
+    assert "the kernel cache cannot be written, so there is nothing to fill" in capsys.readouterr().err
+    files.shutil.rmtree(files._process_root)

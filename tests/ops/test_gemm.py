@@ -618,7 +618,9 @@ def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, ke
                  what=f"{variant} into a misaligned out")
 
 
-def test_every_split_k_variant_has_its_kernels():
+def test_every_split_k_variant_has_a_policy_and_its_kernels():
+    assert set(gemm_plans.SPLIT_K_POLICIES) == {name for name, v in GEMM_VARIANTS.items() if v.split_k}
+    assert all(GEMM_VARIANTS[name].split_k for name, v in GEMM_VARIANTS.items() if v.last_slice_reduces)
     for name in gemm_plans.SPLIT_K_POLICIES:
         assert all((name, *transposes) in gemm_variants.GEMM_KERNELS for transposes in TRANSPOSES)
         assert all(gemm_variants.GEMM_KERNELS[(name, *transposes)].name == GEMM_VARIANTS[name].expression(*transposes)

@@ -54,16 +54,56 @@ def test_a_missing_folder_prunes_nothing(folder):
     assert files.prune_cache(folder / "none", max_bytes=0) == []
 
 
-def test_a_cache_folder_that_cannot_be_made_gives_one_of_the_process_with_a_warning(tmp_path, monkeypatch):
+def test_a_folder_another_process_pruned_first_counts_as_removed(folder, monkeypatch):
+    first, second, third = (cached(folder, name, 100, age) for name, age in [("a", 9e5), ("b", 8e5), ("c", 7e5)])
+    unlink = files.Path.unlink
+
+    def raced(path, *args, **kwargs):
+        if path == first:  # another process removes it between this one's listing and its unlink
+            unlink(path)
+            raise FileNotFoundError(path)
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.Path, "unlink", raced)
+    assert files.prune_cache(folder, max_bytes=150, spare_s=60) == [second]
+    assert sorted(folder.iterdir()) == [third], "removed more than the limit asked for"
+
+
+@pytest.fixture
+def read_only_cache(tmp_path, monkeypatch):
+    """A cache folder with one build in it that this process may read but not write."""
+    monkeypatch.setattr(files, "_process_root", None)
+    monkeypatch.setattr(files.atexit, "register", lambda *args: None)
+    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "shared"))
+    (tmp_path / "shared" / "cubin").mkdir(parents=True)
+    (tmp_path / "shared" / "cubin" / "old.cubin").write_bytes(b"built")
+    real_access = files.os.access
+    monkeypatch.setattr(files.os, "access", lambda path, mode: not str(path).startswith(str(tmp_path / "shared"))
+                        and real_access(path, mode))
+    yield tmp_path / "shared"
+    if files._process_root is not None:
+        files.shutil.rmtree(files._process_root)
+
+
+def test_a_read_only_cache_serves_its_builds_and_new_ones_go_to_a_folder_of_the_process(read_only_cache):
+    assert files.find_cached("cubin", "old.cubin") == read_only_cache / "cubin"
+    with pytest.warns(UserWarning, match="cannot write its cache folder .*CNN_GPU_CACHE_DIR"):
+        cubins = files.build_folder("cubin")
+    emulated = files.build_folder("emulate")  # the same process folder, warned once
+    assert cubins.parent == emulated.parent == files._process_root and files.is_process_own(cubins)
+    assert not files.is_process_own(read_only_cache / "cubin")
+    (cubins / "new.cubin").write_bytes(b"built here")
+    assert files.find_cached("cubin", "new.cubin") == cubins
+    assert files.find_cached("cubin", "old.cubin", "new.cubin") is None, "one folder must hold them all"
+
+
+def test_a_cache_folder_that_cannot_be_made_sends_builds_to_the_process_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "_process_root", None)
     monkeypatch.setattr(files.atexit, "register", lambda *args: None)
     (tmp_path / "a_file").write_text("")
     monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "a_file" / "cache"))  # below a file: no folder
-    with pytest.warns(UserWarning, match="cannot write its cache folder .*CNN_GPU_CACHE_DIR"):
-        cubins = files.cache_folder("cubin")
-    emulated = files.cache_folder("emulate")  # the same process folder, warned once
-    assert cubins.parent == emulated.parent == files._process_root and cubins.is_dir() and emulated.is_dir()
-    (cubins / "k.cubin").write_bytes(b"built")
-    assert files.cache_folder("datasets", create=False) == tmp_path / "a_file" / "cache" / "datasets", \
-        "a folder only read from stays where the user put it"
+    with pytest.warns(UserWarning, match="cannot write its cache folder"):
+        folder = files.build_folder("emulate")
+    assert files.is_process_own(folder) and folder.is_dir()
+    assert files.find_cached("emulate", "nothing.so") is None
     files.shutil.rmtree(files._process_root)

@@ -24,9 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from cnn_gpu.utils.files import atomic_write, mark_used, prune_cache
-
-from ...utils.files import cache_folder
+from cnn_gpu.utils.files import atomic_write, build_folder, find_cached, prune_cache
 from .errors import EmulatorCompileError
 
 NATIVE_DIR = Path(__file__).parent / "native"
@@ -49,7 +47,8 @@ ARCH_KERNEL_FLAGS = {"aarch64": ("--param=stack-clash-protection-guard-size=12",
 
 
 def cache_dir() -> Path:
-    return cache_folder("emulate")
+    """Where new builds go (cnn_gpu.utils.files.build_folder); find_cached finds earlier ones."""
+    return build_folder("emulate")
 
 
 def compiler() -> str:
@@ -88,16 +87,17 @@ def header_version() -> str:
 def runtime_library() -> Path:
     cxx = compiler()
     key = fingerprint(header_version(), compiler_version(cxx), *RUNTIME_FLAGS)
-    target = cache_dir() / f"runtime-{key}.so"
-    if target.exists():
-        mark_used(target)
-    else:
-        runtime = NATIVE_DIR / "runtime"
-        switch = runtime / f"switch_{ARCH}.S"
-        if not switch.exists():
-            raise EmulatorCompileError(f"the CUDA emulator does not run on {ARCH}")
-        sources = sorted(runtime.glob("*.cpp")) + [switch]
-        _compile_atomically([cxx, *RUNTIME_FLAGS, *map(str, sources)], target, "the emulator runtime")
+    name = f"runtime-{key}.so"
+    found = find_cached("emulate", name)
+    if found is not None:
+        return found / name
+    runtime = NATIVE_DIR / "runtime"
+    switch = runtime / f"switch_{ARCH}.S"
+    if not switch.exists():
+        raise EmulatorCompileError(f"the CUDA emulator does not run on {ARCH}")
+    target = cache_dir() / name
+    _compile_atomically([cxx, *RUNTIME_FLAGS, *map(str, sorted(runtime.glob("*.cpp")) + [switch])], target,
+                        "the emulator runtime")
     return target
 
 
@@ -111,11 +111,10 @@ def kernel_library(runtime: Path, source: str, source_file: Path, stubs: str, in
     cxx = compiler()
     key = fingerprint(str(runtime), source, str(source_file), stubs, *map(str, include_dirs), *defines, std,
                       *extra_key, header_version(), compiler_version(cxx), *KERNEL_FLAGS, *ARCH_KERNEL_FLAGS)
-    target = cache_dir() / f"module-{key}.so"
-    if target.exists():
-        mark_used(target)
-        return target
-    program = cache_dir() / f"module-{key}.cpp"
+    found = find_cached("emulate", f"module-{key}.so")
+    if found is not None:
+        return found / f"module-{key}.so"
+    target, program = cache_dir() / f"module-{key}.so", cache_dir() / f"module-{key}.cpp"
     text = f'#line 1 "{source_file}"\n{source}\n{stubs}'
     with atomic_write(program, "w") as file:
         file.write(text)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_gpu.utils.files import atomic_write, mark_used
+from cnn_gpu.utils.files import atomic_write, find_cached
 
 from . import build, launch, source
 from .checked import ArrayArg, run_checked
@@ -62,10 +62,10 @@ class EmulatedModule:
             return
         source_file = self._path
         if source_file is None:  # keep the code in the cache, so compile errors point at a real file
-            source_file = build.cache_dir() / f"code-{build.fingerprint(self._code)}.cu"
-            if source_file.exists():
-                mark_used(source_file)
-            else:
+            name = f"code-{build.fingerprint(self._code)}.cu"
+            found = find_cached("emulate", name)
+            source_file = (found or build.cache_dir()) / name
+            if found is None:
                 with atomic_write(source_file, "w") as file:
                     file.write(self._code)
         headers = source.included_files(self._code, source_file.parent, self._include_dirs)
