@@ -123,7 +123,7 @@ def evaluate(args):
 
 # --- info ----------------------------------------------------------------------------------------
 def info(args):
-    """Show the backend in use and why, the GPU seen, and the CuPy and nvcc versions."""
+    """Show the backend in use and why, the GPU seen, the CuPy and nvcc versions, and the cache folder."""
     from cnn_gpu import system_info
 
     rows = system_info.report()

@@ -1,4 +1,4 @@
-"""What ``cnn-gpu info`` reports: the backend and why, the GPU, CuPy and nvcc.
+"""What ``cnn-gpu info`` reports: the backend and why, the GPU, CuPy, nvcc and the cache folder.
 
 Each probe may fail on its own (no driver, no CuPy, no CUDA toolkit, a broken install) without
 hiding the others, so the report is most useful exactly where something is missing.
@@ -65,7 +65,20 @@ def _nvcc():
     return f"{nvcc}: {release[-1].strip() if release else out.stdout.strip() or out.stderr.strip()}"
 
 
-PROBES = {"versions": _versions, "backend": _backend, "GPU": _gpu, "CuPy": _cupy, "nvcc": _nvcc}
+def _cache():
+    from cnn_gpu.utils.files import cache_folder
+
+    root = cache_folder(create=False)
+    if not root.is_dir():
+        return f"{root} (empty: nothing built or downloaded yet)"
+    sizes = []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+        size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+        sizes.append(f"{folder.name} {size / 2**20:.0f} MB")
+    return f"{root} ({', '.join(sizes) or 'no builds yet'}; $CNN_GPU_CACHE_DIR moves it)"
+
+
+PROBES = {"versions": _versions, "backend": _backend, "GPU": _gpu, "CuPy": _cupy, "nvcc": _nvcc, "cache": _cache}
 
 
 def report() -> list[tuple[str, str]]:

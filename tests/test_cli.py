@@ -12,6 +12,15 @@ def test_info_reports_every_probe(capsys):
     assert "backend: numpy" in out or "backend: cuda" in out
 
 
+def test_info_says_where_the_cache_is_and_how_large_each_kind_of_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
+    assert system_info.PROBES["cache"]().startswith(f"{tmp_path / 'cache'} (empty")
+    (tmp_path / "cache" / "cubin").mkdir(parents=True)
+    (tmp_path / "cache" / "cubin" / "k.cubin").write_bytes(b"x" * 3 * 2**20)
+    (tmp_path / "cache" / "emulate").mkdir()
+    assert system_info.PROBES["cache"]() == f"{tmp_path / 'cache'} (cubin 3 MB, emulate 0 MB; $CNN_GPU_CACHE_DIR moves it)"
+
+
 def test_info_goes_on_past_a_failing_probe(capsys, monkeypatch):
     def broken():
         raise RuntimeError("driver exploded")
