@@ -23,6 +23,7 @@ def test_the_dry_run_times_each_side_and_writes_a_result_the_summary_reads(tmp_p
     assert gpu_train.main(["--summary", str(tmp_path / "gpu_train.json")]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("training (CPU: ") and "cnn_gpu_numpy" in line and "ms/step" in line
+    assert ("pytorch_cpu" in line) != ("PyTorch is not installed" in line)
 
 
 def test_a_single_epoch_is_refused_since_the_first_is_not_counted(tmp_path):
