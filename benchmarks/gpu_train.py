@@ -64,12 +64,12 @@ def trainers(x, y, batch_size: int, seed: int, dry_run: bool) -> tuple[dict, str
 def summary(document: dict) -> str:
     """One line: each side's seconds per epoch and milliseconds per step, their ratio, and the note
     on what was left out, if anything was."""
-    sides = [f"{name} {side['seconds_per_epoch']:.3f} s/epoch ({side['ms_per_step']:.2f} ms/step)"
-             for name, side in document["measured"].items()]
+    timings = [f"{name} {side['seconds_per_epoch']:.3f} s/epoch ({side['ms_per_step']:.2f} ms/step)"
+               for name, side in document["measured"].items()]
     ratio = document.get("ratio")
     ratio_text = f"; cnn_gpu / PyTorch = {ratio:.2f}x" if ratio is not None else ""
     note = f" ({document['note']})" if "note" in document else ""
-    return f"training ({document['environment']['device']}): {', '.join(sides)}{ratio_text}{note}"
+    return f"training ({document['environment']['device']}): {', '.join(timings)}{ratio_text}{note}"
 
 
 def main(argv=None) -> int:
