@@ -50,11 +50,28 @@ def _data_arguments(parser):
 
 
 def _choose_backend(name):
-    from cnn_gpu.backend import backend_reason, set_backend
+    from cnn_gpu.backend import backend_reason, get_backend, set_backend
 
     if name:
         set_backend(name)
     print(f"backend: {backend_reason()}")
+    if get_backend().name == "cuda":
+        _compile_ahead()
+
+
+def _compile_ahead():
+    """On a GPU, the kernel modules no earlier run left in the cache compiled now, all at once (what
+    `cnn-gpu compile` does), where the first epoch's launches would compile them one after another.
+    If that fails, the launches still compile what they need."""
+    from cnn_gpu.cuda import precompile
+
+    try:
+        builds = precompile.missing(precompile.declared_builds(precompile.gpu_capability()))
+        if builds:
+            print(f"compiling {len(builds)} kernel modules, once and in parallel (`cnn-gpu compile` does it ahead)")
+            precompile.precompile(builds, report=lambda line: None)
+    except RuntimeError as error:
+        print(f"compiling ahead failed ({error}); each kernel compiles at its first launch instead")
 
 
 def _load_dataset(name, data_dir):

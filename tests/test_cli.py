@@ -113,3 +113,44 @@ def test_evaluate_reports_bad_input_in_one_line(capsys, offline_data, tmp_path, 
 def test_bench_runs_a_scripts_main_with_the_options_after_its_name(capsys, script, header):
     assert cli.main(["bench", script, "--table"]) == 0
     assert capsys.readouterr().out.startswith(header)
+
+
+@pytest.fixture
+def on_a_gpu(monkeypatch):
+    """cnn-gpu's backend choice as on a GPU machine, with precompile's work recorded, not done."""
+    import types
+
+    import cnn_gpu.backend
+    from cnn_gpu.cuda import precompile
+
+    monkeypatch.setattr(cnn_gpu.backend, "get_backend", lambda: types.SimpleNamespace(name="cuda"))
+    monkeypatch.setattr(cnn_gpu.backend, "backend_reason", lambda: "cuda: a GPU is usable (pretend)")
+    monkeypatch.setattr(precompile, "gpu_capability", lambda: "90")
+    monkeypatch.setattr(precompile, "declared_builds", lambda capability: ["a.cu", "b.cu", "c.cu"])
+    compiled = []
+    monkeypatch.setattr(precompile, "precompile", lambda builds, report: compiled.extend(builds))
+    return precompile, compiled
+
+
+def test_on_a_gpu_the_modules_not_yet_cached_compile_at_once_before_training(capsys, monkeypatch, on_a_gpu):
+    precompile, compiled = on_a_gpu
+    monkeypatch.setattr(precompile, "missing", lambda builds: builds[1:])
+    cli._choose_backend(None)
+    assert compiled == ["b.cu", "c.cu"]
+    assert "compiling 2 kernel modules, once and in parallel" in capsys.readouterr().out
+    monkeypatch.setattr(precompile, "missing", lambda builds: [])
+    cli._choose_backend(None)
+    assert compiled == ["b.cu", "c.cu"] and "compiling" not in capsys.readouterr().out
+
+
+def test_a_failed_compile_ahead_leaves_the_kernels_to_their_first_launches(capsys, monkeypatch, on_a_gpu):
+    precompile, _ = on_a_gpu
+    monkeypatch.setattr(precompile, "missing", lambda builds: builds)
+
+    def refuse(builds, report):
+        raise RuntimeError("the kernel cache cannot be written")
+
+    monkeypatch.setattr(precompile, "precompile", refuse)
+    cli._choose_backend(None)
+    assert ("compiling ahead failed (the kernel cache cannot be written); each kernel compiles at its first "
+            "launch instead") in capsys.readouterr().out

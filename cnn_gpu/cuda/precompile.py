@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..utils.files import CACHE_DIR_ENV, build_folder, is_process_own
-from .loader import build_options, cached_cubin, target_architecture
+from ..utils.files import CACHE_DIR_ENV, build_folder, find_cached, is_process_own
+from .loader import build_key, build_options, cached_cubin, target_architecture
 from .sources import compute_capability
 
 
@@ -55,6 +55,14 @@ def declared_builds(capability: str, benchmark_builds: bool = False) -> list[Bui
         builds.append(Build(path, build_options(options_with_target, path.parent, capability), names,
                             " ".join((file, *options))))
     return sorted(builds, key=lambda build: -build.path.stat().st_size * (1 + len(build.name_expressions)))
+
+
+def missing(builds: list[Build]) -> list[Build]:
+    """The ``builds`` no earlier process left in the cache (loader.cached_cubin's key)."""
+    def cached(build):
+        key = build_key(build.path.read_text(), build.options, build.name_expressions)
+        return find_cached("cubin", f"{key}.cubin", f"{key}.json") is not None
+    return [build for build in builds if not cached(build)]
 
 
 def compile_build(build: Build) -> float:

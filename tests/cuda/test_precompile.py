@@ -47,9 +47,10 @@ def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
     library = precompile.declared_builds("90")
     assert {b.label for b in library} == {b.label for b in builds if "-lineinfo" not in b.label} != \
         {b.label for b in builds}
+    assert precompile.missing(builds) == builds
     for build in builds:
         precompile.compile_build(build)
-    assert len(fake_sm90) == len(builds)
+    assert len(fake_sm90) == len(builds) and precompile.missing(builds) == []
     for file, options in modules:
         kernel.module_for(file, options, "cuda")
     assert len(fake_sm90) == len(builds), "a launch compiled what precompile had built"
