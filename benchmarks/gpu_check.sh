@@ -105,6 +105,8 @@ main() {
     done
     run "benchmarks.gemm --sweep" "$BENCHMARK_LIMIT_S" "$PYTHON" -m benchmarks.gemm --sweep --out "$OUT" $DRY_RUN \
         "${gemm_kernels[@]}"
+    # The README's main job as a user runs it (the backend its own choice): one epoch of the seed model.
+    run "cnn-gpu train" 60 "$PYTHON" -m cnn_gpu train --epochs 1 $([ -n "$DRY_RUN" ] && echo --backend numpy)
     # The whole of training: the seed model's epochs against PyTorch's on the same GPU.
     run "benchmarks.gpu_train" "$TRAIN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --out "$OUT" $DRY_RUN
     # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
