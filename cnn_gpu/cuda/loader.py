@@ -121,6 +121,11 @@ def build_key(code: str, options, name_expressions) -> str:
     return digest.hexdigest()
 
 
+def build_files(key: str) -> tuple[str, str]:
+    """The cache's two files of build ``key``: the cubin, and its name expressions' lowered names."""
+    return f"{key}.cubin", f"{key}.json"
+
+
 def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path, dict[str, str]]:
     """compile_cubin's result as a cubin file and the lowered names, from the cache folder's ``cubin``
     (find_cached: read-only will do) when an earlier process built the same thing (build_key), else
@@ -128,7 +133,7 @@ def cached_cubin(code: str, options, name_expressions, label: str) -> tuple[Path
     takes seconds to tens of seconds over each GEMM module, and every process that launches a
     kernel needs its module: a training run, each benchmark, each rung's tests in gpu_check.sh."""
     key = build_key(code, options, name_expressions)
-    cubin_file, names_file = f"{key}.cubin", f"{key}.json"
+    cubin_file, names_file = build_files(key)
     folder = find_cached("cubin", cubin_file, names_file)
     if folder is None:
         cubin, lowered_names = compile_cubin(code, options, name_expressions, label)

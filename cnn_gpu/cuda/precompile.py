@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..utils.files import CACHE_DIR_ENV, build_folder, find_cached, is_process_own
-from .loader import build_key, build_options, cached_cubin, target_architecture
+from .loader import build_files, build_key, build_options, cached_cubin, target_architecture
 from .sources import compute_capability
 
 
@@ -59,10 +59,8 @@ def declared_builds(capability: str, benchmark_builds: bool = False) -> list[Bui
 
 def missing(builds: list[Build]) -> list[Build]:
     """The ``builds`` no earlier process left in the cache (loader.cached_cubin's key)."""
-    def cached(build):
-        key = build_key(build.path.read_text(), build.options, build.name_expressions)
-        return find_cached("cubin", f"{key}.cubin", f"{key}.json") is not None
-    return [build for build in builds if not cached(build)]
+    return [build for build in builds if find_cached("cubin", *build_files(
+        build_key(build.path.read_text(), build.options, build.name_expressions))) is None]
 
 
 def compile_build(build: Build) -> float:
