@@ -28,6 +28,21 @@ __device__ __forceinline__ float operand_at(const float* __restrict__ x, int mn,
     return K_CONTIGUOUS ? x[(long long)mn * K + k] : x[(long long)k * MN + mn];
 }
 
+// An operand as the tile loaders read it: K_CONTIGUOUS, the direction that is contiguous in memory
+// (so the loaders know which way to walk to stay coalesced), and element (mn, k), zero outside. A
+// stored matrix is one; convolution's implicit GEMM (conv2d.cu) passes operands of its own that
+// gather their elements from an image instead, and shares every tile below unchanged.
+template <bool CONTIGUOUS_ALONG_K>
+struct MatrixOperand {
+    static constexpr bool K_CONTIGUOUS = CONTIGUOUS_ALONG_K;
+    const float* __restrict__ x;
+    int MN, K;
+    __device__ __forceinline__ float operator()(int mn, int k) const
+    {
+        return operand_at<K_CONTIGUOUS>(x, mn, k, MN, K);
+    }
+};
+
 // The epilogue's arithmetic on one value of column n, in the reference's order: scale, add
 // beta * old (C's value there, which the caller reads only when beta != 0), add bias, ReLU.
 __device__ __forceinline__ float epilogue(float acc, float old, const float* __restrict__ bias, int n,
@@ -112,22 +127,31 @@ __device__ __forceinline__ void store_output_pair(float* __restrict__ c, const f
 // sectors of global memory whichever way the operand is stored (whole 128-byte lines where the
 // tile's contiguous extent is 32 floats or more). With k contiguous that means
 // consecutive threads write down a column of s; STRIDE is padded so those writes hit distinct banks.
+template <int ROWS, int BK, int STRIDE, int NTHREADS, class Operand>
+__device__ __forceinline__ void load_operand_tile(float* __restrict__ s, const Operand& operand, int mn0, int k0,
+                                                  int tid)
+{
+#pragma unroll
+    for (int i = tid; i < ROWS * BK; i += NTHREADS) {
+        const int mn = Operand::K_CONTIGUOUS ? i / BK : i % ROWS;
+        const int k = Operand::K_CONTIGUOUS ? i % BK : i / ROWS;
+        s[k * STRIDE + mn] = operand(mn0 + mn, k0 + k);
+    }
+}
+
+// load_operand_tile for a stored matrix.
 template <bool K_CONTIGUOUS, int ROWS, int BK, int STRIDE, int NTHREADS>
 __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __restrict__ x,
                                           int mn0, int k0, int MN, int K, int tid)
 {
-#pragma unroll
-    for (int i = tid; i < ROWS * BK; i += NTHREADS) {
-        const int mn = K_CONTIGUOUS ? i / BK : i % ROWS;
-        const int k = K_CONTIGUOUS ? i % BK : i / ROWS;
-        s[k * STRIDE + mn] = operand_at<K_CONTIGUOUS>(x, mn0 + mn, k0 + k, MN, K);
-    }
+    load_operand_tile<ROWS, BK, STRIDE, NTHREADS>(s, MatrixOperand<K_CONTIGUOUS>{x, MN, K}, mn0, k0, tid);
 }
 
 // The register-blocked block tile of gemm_regblock_2d (rung 5 in gemm_simt.cu), which gemm_split_k
-// (gemm_small.cu) runs over one slice of K. A block of (BM / TM) * (BN / TN) threads owns a BM x BN
-// tile of C; thread t accumulates the TM x TN outer products of rows row0 + i and columns col0 + j.
-// accumulate() walks the K-tiles from k_begin to k_end: the block copies a BK-deep tile of each
+// (gemm_small.cu) runs over one slice of K, and convolution's implicit GEMM (conv2d.cu) over
+// operands gathered from images (accumulate_operands). A block of (BM / TM) * (BN / TN) threads
+// owns a BM x BN tile of C; thread t accumulates the TM x TN outer products of rows row0 + i and
+// columns col0 + j. accumulate() walks the K-tiles from k_begin to k_end: the block copies a BK-deep tile of each
 // operand into shared memory, k-major (load_tile), then every thread loads TM values of A and TN of
 // B into registers per k and does TM * TN FMAs with them. The loaders zero-fill past K only, so a
 // range must end at K or span whole K-tiles.
@@ -142,12 +166,20 @@ struct RegisterBlockedTile {
     __device__ __forceinline__ void accumulate(const float* __restrict__ a, const float* __restrict__ b,
                                                int m0, int n0, int M, int N, int K, int k_begin, int k_end)
     {
+        accumulate_operands(MatrixOperand<!TRANS_A>{a, M, K}, MatrixOperand<TRANS_B>{b, N, K}, m0, n0, k_begin, k_end);
+    }
+
+    // The same over any two operands (MatrixOperand's interface); TRANS_A and TRANS_B then play no part.
+    template <class OperandA, class OperandB>
+    __device__ __forceinline__ void accumulate_operands(const OperandA& a, const OperandB& b, int m0, int n0,
+                                                        int k_begin, int k_end)
+    {
         __shared__ float as[BK * A_STRIDE];  // as[k][m]
         __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
         float a_frag[TM], b_frag[TN];
         for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-            load_tile<!TRANS_A, BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, M, K, threadIdx.x);
-            load_tile<TRANS_B, BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, N, K, threadIdx.x);
+            load_operand_tile<BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, threadIdx.x);
+            load_operand_tile<BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, threadIdx.x);
             __syncthreads();
 #pragma unroll
             for (int k = 0; k < BK; ++k) {

@@ -66,7 +66,7 @@ class TmaPlan:
         # tiles: on the H100, 66 clusters of two were (gemm_counters.json at 2c9911a,
         # launch__cluster_max_active for 9d persistent).
         if variant.persistent:
-            grid = (min(grid[0] * grid[1], _sm_count(backend, device) // cluster * cluster),)
+            grid = (min(grid[0] * grid[1], device_sm_count(backend, device) // cluster * cluster),)
         self.a_box_rows = tiling.block_m // cluster  # each block of a cluster copies its share
         # B as it is (9e), or made N x K.
         self.transpose_b = not (trans_b or variant.b_in_registers)
@@ -178,14 +178,21 @@ def split_k_block(name):
 
 @functools.lru_cache(maxsize=4096)
 def split_k_plan(m, n, k, sm_count, name="gemm_split_k"):
-    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``.
+    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``
+    (split_k_slices under its policy and block tile)."""
+    return split_k_slices(m, n, k, sm_count, SPLIT_K_POLICIES[name], split_k_block(name))
 
-    Enough slices that the blocks (its tiles x slices) come to about its policy's ``blocks_per_sm``
+
+def split_k_slices(m, n, k, sm_count, policy, block):
+    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs, in blocks of ``block``
+    = (BM, BN, BK) under SplitKPolicy ``policy``; convolution's filter gradient plans with it too.
+
+    Enough slices that the blocks (its tiles x slices) come to about the policy's ``blocks_per_sm``
     per SM (and at most ``max_splits``), each slice at least ``min_k_tiles`` of its K-tiles and a
     whole number of them (only the last one ends inside a K-tile, at K), and no slice empty. Few
     slices when M x N alone fills the GPU: then 1.
     """
-    policy, (bm, bn, bk) = SPLIT_K_POLICIES[name], split_k_block(name)
+    bm, bn, bk = block
     tiles = ceil_div(m, bm) * ceil_div(n, bn)
     k_tiles = max(1, ceil_div(k, bk))
     wanted = policy.blocks_per_sm * sm_count // tiles
@@ -195,7 +202,7 @@ def split_k_plan(m, n, k, sm_count, name="gemm_split_k"):
 
 
 @functools.lru_cache(maxsize=None)
-def _sm_count(backend, device):
+def device_sm_count(backend, device):
     if backend != "cuda":
         return EMULATED_SM_COUNT
     import cupy
@@ -211,7 +218,8 @@ def _sm_count(backend, device):
 _WORKSPACES: dict = {}
 
 
-def _split_k_workspace(backend, device, size, dtype="float32"):
+def split_k_workspace(backend, device, size, dtype="float32"):
+    """The process's zeroed workspace of ``size`` elements on the device (see _WORKSPACES)."""
     key = (backend, device, size, dtype)
     if key not in _WORKSPACES:
         _WORKSPACES[key] = backend_xp(backend).zeros(size, dtype=dtype)
@@ -225,7 +233,7 @@ class SplitKPlan:
 
     def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
         policy, last_slice_reduces = SPLIT_K_POLICIES[variant.name], variant.last_slice_reduces
-        splits, k_per_split = split_k_plan(m, n, k, _sm_count(backend, device), variant.name)
+        splits, k_per_split = split_k_plan(m, n, k, device_sm_count(backend, device), variant.name)
         grid = variant.grid(m, n)
         self.slices = kernel
         self.slices_geometry = check_launch((*grid, splits), variant.threads(), variant.shared_mem(trans_a, trans_b),
@@ -234,10 +242,10 @@ class SplitKPlan:
         self.flags, = kernel.cast(flags=flags)
         # One slice stores through the epilogue and never touches the workspace: C fills the slot (and
         # any uint32 vector the counters' one).
-        self.workspace = _split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4) if splits > 1 else None
+        self.workspace = split_k_workspace(backend, device, splits * m * ceil_div(n, 4) * 4) if splits > 1 else None
         self.counters = ()
         if last_slice_reduces:
-            self.counters = (_split_k_workspace(backend, device, grid[0] * grid[1], "uint32") if splits > 1
+            self.counters = (split_k_workspace(backend, device, grid[0] * grid[1], "uint32") if splits > 1
                              else placeholder_vector(backend, device, "uint32"),)
         self.reduce = None
         if splits > 1 and not last_slice_reduces:

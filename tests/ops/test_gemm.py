@@ -545,7 +545,7 @@ def test_gemm_on_the_cuda_backend_fills_out_and_the_bias_slot_itself(fake_cupy, 
 
 # --- split-K: the plan, and the kernels on shapes that split -----------------------------------------
 def sm_count(backend):
-    return gemm_plans._sm_count(backend, current_device(backend))
+    return gemm_plans.device_sm_count(backend, current_device(backend))
 
 
 @pytest.mark.parametrize("name", gemm_plans.SPLIT_K_POLICIES)
@@ -700,7 +700,7 @@ def test_the_persistent_rungs_take_several_output_tiles_per_block(rng, kernel_ba
     # there loop over tiles). 9c: blocks take 3, 2, 2 and 2 tiles; 9d: 2 clusters take 3 pairs of
     # tiles each (3 x 2 pairs, the last pair's second block past N). Each producer runs on into its
     # next tile's K-tiles (4 each, through 4 stages) while its consumers store the one before.
-    monkeypatch.setattr(gemm_plans, "_sm_count", lambda backend, device: gemm_plans.EMULATED_SM_COUNT)
+    monkeypatch.setattr(gemm_plans, "device_sm_count", lambda backend, device: gemm_plans.EMULATED_SM_COUNT)
     monkeypatch.setattr(gemm_plans, "_PLANS", {})
     variant = GEMM_VARIANTS[variant]
     m, n = 2 * variant.tiling.block_m + 44, 2 * variant.tiling.block_n + 88
