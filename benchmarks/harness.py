@@ -366,6 +366,21 @@ def format_row(benchmark: str, result: dict) -> str:
     return f"{benchmark:12s} {labelled_name(result):24s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
 
 
+def pytorch_baselines(session: Session):
+    """``torch`` for a benchmark's PyTorch baselines (cuDNN's convolutions, its pooling), or None after
+    a one-line note saying why they are left out: a dry run has no GPU, or PyTorch is missing."""
+    why = "a dry run has no GPU" if session.dry_run else None
+    if why is None:
+        try:
+            import torch
+
+            return torch
+        except ImportError:
+            why = "torch is not installed"
+    print(f"{session.benchmark}: PyTorch baselines left out: {why}", flush=True)
+    return None
+
+
 def finish(session: Session) -> int:
     """Write the JSON and return the script's exit status: 1 if any output was wrong."""
     print(f"wrote {session.write()}")

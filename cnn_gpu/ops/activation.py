@@ -7,7 +7,7 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import array_module, ceil_div, check_shape
+from cnn_gpu.ops.common import array_module, ceil_div, check_shape, data_address
 
 
 def relu(x):
@@ -144,13 +144,10 @@ def _unused_pointer(xp, dtype):
     return xp.empty(1, dtype=dtype)
 
 
-def _address(a):
-    return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
-
 
 def _float4_fits(cols, *arrays):
     """float4 needs whole float4s per row and 16-byte-aligned arrays (a sliced view may not be)."""
-    return cols % 4 == 0 and all(a.dtype == "float32" and _address(a) % 16 == 0 for a in arrays)
+    return cols % 4 == 0 and all(a.dtype == "float32" and data_address(a) % 16 == 0 for a in arrays)
 
 
 def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=None):

@@ -19,6 +19,11 @@ def array_module(x):
     return np
 
 
+def data_address(a):
+    """The address of the first element of NumPy or CuPy array ``a`` (a 16-byte path asks it of each array)."""
+    return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+
+
 def ceil_div(a, b):
     """``ceil(a / b)`` for positive ints, exactly: how many blocks of ``b`` cover ``a`` (a grid, a tiling)."""
     return -(-a // b)

@@ -12,14 +12,18 @@ when it is strictly greater than the best so far.
 
 Both run as one whole-batch array operation per window tap (``window.taps``), which NumPy does
 faster than a reduction over the strided window axes.
+
+The ``*_kernel`` wrappers at the bottom run the same ops as the kernels of ``kernels/pool.cu``, whose
+argmax is int32.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_shape
+from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_shape, data_address
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -102,3 +106,137 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides=None, padding="valid"):
     g = _backward_geometry(dy, x_shape, pool_size, strides, padding)
     share = dy / _window_counts(g, xp, dy.dtype)
     return window.fold(lambda r, s: share, g, x_shape, dy.dtype, xp)
+
+
+# --- kernels: kernels/pool.cu ---------------------------------------------------------------------
+# Every kernel takes its arrays, then the pooling's shape as the same twelve int scalars.
+
+MAX_FORWARD_VARIANTS = ("channel_slow", "coalesced", "float4")
+MAX_BACKWARD_VARIANTS = ("scatter", "gather")
+_C_TYPES = {"float32": "float", "float64": "double"}
+_SHAPE_PARAMS = ("N", "H", "W", "C", "P", "Q", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left")
+_THREADS = 256
+_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
+
+
+def _params(*arrays):
+    """``arrays`` (Array declarations) followed by the shape scalars, each a C ``int``."""
+    return [*arrays, *(Scalar(name, "int32") for name in _SHAPE_PARAMS)]
+
+
+def _max_forward_params(dtype):
+    return _params(Array("x", dtype), Array("y", dtype), Array("argmax", "int32"))
+
+
+def _max_backward_params(dtype):
+    return _params(Array("dy", dtype), Array("argmax", "int32"), Array("dx", dtype))
+
+
+_MAX_FORWARD_NAMES = {"channel_slow": "max_pool2d_forward_channel_slow", "coalesced": "max_pool2d_forward"}
+MAX_FORWARD_KERNELS = {
+    (variant, dtype): Kernel("pool.cu", f"{name}<{ctype}>", _max_forward_params(dtype))
+    for variant, name in _MAX_FORWARD_NAMES.items() for dtype, ctype in _C_TYPES.items()
+} | {("float4", "float32"): Kernel("pool.cu", "max_pool2d_forward_float4", _max_forward_params("float32"))}
+MAX_BACKWARD_KERNELS = {
+    (variant, dtype): Kernel("pool.cu", f"max_pool2d_backward_{variant}<{ctype}>", _max_backward_params(dtype))
+    for variant in MAX_BACKWARD_VARIANTS for dtype, ctype in _C_TYPES.items()
+}
+AVG_FORWARD_KERNELS = {
+    dtype: Kernel("pool.cu", f"avg_pool2d_forward<{ctype}>", _params(Array("x", dtype), Array("y", dtype)))
+    for dtype, ctype in _C_TYPES.items()
+}
+AVG_BACKWARD_KERNELS = {
+    dtype: Kernel("pool.cu", f"avg_pool2d_backward_gather<{ctype}>", _params(Array("dy", dtype), Array("dx", dtype)))
+    for dtype, ctype in _C_TYPES.items()
+}
+
+
+def _shape_args(x_shape, g):
+    """The shape scalars of _SHAPE_PARAMS, as Python ints (the declarations cast them to int)."""
+    (top, _), (left, _) = g.pads
+    return (*x_shape, *g.out_hw, *g.window, *g.strides, top, left)
+
+
+def _launch(elements):
+    """Grid and block of a grid-stride loop over ``elements`` (at least one block: an empty batch
+    launches one that does nothing)."""
+    return (max(1, min(ceil_div(elements, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
+
+
+def _output(out, shape, dtype, name, xp):
+    """``out`` if its shape is ``shape``, or a new array; its dtype and layout the launch checks."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    return check_shape(out, shape, name)
+
+
+
+def _float4_fits(x, *arrays):
+    """float4 needs float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
+    return x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, *arrays))
+
+
+def _checked_backward(dy, x_shape, pool_size, strides, padding):
+    """``(x_shape as a tuple, geometry)``, once dy is a float array of the forward output's shape."""
+    check_float(dy, "dy")
+    x_shape = tuple(x_shape)
+    return x_shape, _backward_geometry(dy, x_shape, pool_size, strides, padding)
+
+
+def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", variant="auto", y=None, argmax=None,
+                              backend=None):
+    """``(y, argmax)`` as max_pool2d_forward, by kernel, argmax int32; ``variant`` is one of
+    MAX_FORWARD_VARIANTS, or auto: float4 where it fits, else coalesced."""
+    g = _checked_geometry(x, pool_size, strides, padding)
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    out_shape = (x.shape[0], *g.out_hw, x.shape[3])
+    y = _output(y, out_shape, x.dtype, "y", xp)
+    argmax = _output(argmax, out_shape, np.int32, "argmax", xp)
+    if variant == "auto":
+        variant = "float4" if _float4_fits(x, y, argmax) else "coalesced"
+    if variant not in MAX_FORWARD_VARIANTS or (variant == "float4" and not _float4_fits(x, y, argmax)):
+        raise ValueError(f"variant must be 'auto' or one of {MAX_FORWARD_VARIANTS} (float4 needs float32, C % 4 == 0 "
+                         f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {x.shape[3]} channels")
+    per_thread = 4 if variant == "float4" else 1
+    MAX_FORWARD_KERNELS[variant, str(x.dtype)](*_launch(y.size // per_thread), (x, y, argmax, *_shape_args(x.shape, g)),
+                                               backend=backend)
+    return y, argmax
+
+
+def max_pool2d_backward_kernel(dy, argmax, x_shape, pool_size, strides=None, padding="valid", variant="gather",
+                               dx=None, backend=None):
+    """dx as max_pool2d_backward, by kernel, from the forward kernel's int32 ``argmax``; ``variant`` is
+    one of MAX_BACKWARD_VARIANTS (gather: deterministic, no atomics)."""
+    x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
+    check_shape(argmax, dy.shape, "argmax", "dy's shape")
+    if variant not in MAX_BACKWARD_VARIANTS:
+        raise ValueError(f"variant must be one of {MAX_BACKWARD_VARIANTS}, got {variant!r}")
+    backend = resolve_backend(backend)
+    dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
+    kernel = MAX_BACKWARD_KERNELS[variant, str(dy.dtype)]
+    # Every argument checked before the scatter's zero fill, so a refused dx is left as it was.
+    args = kernel.check_args((dy, argmax, dx, *_shape_args(x_shape, g)), backend)
+    if variant == "scatter":
+        dx.fill(0)  # the atomics add into it; an element no window chose stays 0
+    grid, block = _launch(dy.size if variant == "scatter" else dx.size)
+    kernel.launch_checked(check_launch(grid, block, 0, kernel.name), args, backend)
+    return dx
+
+
+def avg_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", y=None, backend=None):
+    """Window means as avg_pool2d_forward, by kernel."""
+    g = _checked_geometry(x, pool_size, strides, padding)
+    backend = resolve_backend(backend)
+    y = _output(y, (x.shape[0], *g.out_hw, x.shape[3]), x.dtype, "y", backend_xp(backend))
+    AVG_FORWARD_KERNELS[str(x.dtype)](*_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
+    return y
+
+
+def avg_pool2d_backward_kernel(dy, x_shape, pool_size, strides=None, padding="valid", dx=None, backend=None):
+    """dx as avg_pool2d_backward, by kernel (a gather: deterministic, no atomics)."""
+    x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
+    backend = resolve_backend(backend)
+    dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
+    AVG_BACKWARD_KERNELS[str(dy.dtype)](*_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
+    return dx

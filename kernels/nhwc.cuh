@@ -1,0 +1,39 @@
+// Indexing an NHWC array (N, rows, cols, C), channels fastest in memory: what the pooling and
+// convolution kernels share (kernels/pool.cu, kernels/conv2d.cu).
+#pragma once
+
+// An element's coordinates in an (N, rows, cols, C) array: (n, row, col, c).
+struct Coord {
+    int n, row, col, c;
+};
+
+// Element i of an (N, rows, cols, C) array in memory order, c varying fastest.
+__device__ __forceinline__ Coord channel_fastest(long long i, int rows, int cols, int C) {
+    Coord e;
+    e.c = int(i % C);
+    i /= C;
+    e.col = int(i % cols);
+    i /= cols;
+    e.row = int(i % rows);
+    e.n = int(i / rows);
+    return e;
+}
+
+// The same elements numbered in (n, c, row, col) order, col varying fastest: the NCHW order, which
+// consecutive threads of pool.cu's max_pool2d_forward_channel_slow follow through the NHWC array.
+__device__ __forceinline__ Coord channel_slowest(long long i, int rows, int cols, int C) {
+    Coord e;
+    e.col = int(i % cols);
+    i /= cols;
+    e.row = int(i % rows);
+    i /= rows;
+    e.c = int(i % C);
+    e.n = int(i / C);
+    return e;
+}
+
+// The offset of (n, row, col, c) in an (N, rows, cols, C) array. `row` and `col` may be negative
+// (a padded window corner): the offset of a real element is still exact.
+__device__ __forceinline__ long long nhwc_offset(int n, int row, int col, int c, int rows, int cols, int C) {
+    return (((long long)n * rows + row) * cols + col) * C + c;
+}
