@@ -7,6 +7,7 @@
     python -m benchmarks.report benchmarks/results/gemm.json --by-case dense      # microseconds, case x kernel
     python -m benchmarks.report benchmarks/results/gemm.json --sizes gemm_sizes.png  # GFLOP/s against size
     python -m benchmarks.report benchmarks/results/gemm.json --dense-goal   # autotuned Dense against cuBLAS
+    python -m benchmarks.report benchmarks/results/conv2d.json --convolution  # every pass against cuDNN
 
 Files that are not harness output (no ``results`` list of timed cases) are skipped, by name.
 """
@@ -165,6 +166,27 @@ def dense_goal(documents) -> str:
                               "no slower"], rows) + [""] + counts)
 
 
+def convolution(documents) -> str:
+    """benchmarks/conv2d.py's results, a row per (shape, pass) and a column per kernel, in microseconds
+    (WRONG marks a failed check), then our fastest correct kernel's ``vs_cudnn``: cuDNN's time over
+    its time, above 1 where ours is faster."""
+    cells, kernels = {}, []
+    for r in (r for document in documents for r in document["results"] if "pass" in r["params"]):
+        step = r["params"]["pass"]
+        kernel = r["name"].removesuffix(f"_{step}")
+        kernels += [] if kernel in kernels else [kernel]
+        cells.setdefault((r["params"]["shape"], step), {})[kernel] = r
+    rows = []
+    for (shape, step), results in cells.items():
+        ours = [r for r in results.values() if "vs_cudnn" in r and r["check"]["passed"]]
+        best = max(ours, key=lambda r: r["vs_cudnn"], default=None)
+        rows.append([shape, step, *[(f"{1e3 * results[k]['median_ms']:.1f}" + ("" if results[k]["check"]["passed"]
+                                                                                  else " WRONG")) if k in results else ""
+                                    for k in kernels],
+                     f"{best['vs_cudnn']:.2f} ({best['name'].removesuffix(f'_{step}')})" if best else ""])
+    return "\n".join(_table(["shape", "pass", *[f"{k} us" for k in kernels], "best vs cuDNN"], rows))
+
+
 def plot(documents, path: Path) -> None:
     """One panel per benchmark: each case's fraction of its ceiling (copy bandwidth or cuBLAS)."""
     import matplotlib
@@ -245,6 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=Path, metavar="PNG", help="plot GFLOP/s against the square sizes (gemm.json)")
     parser.add_argument("--dense-goal", action="store_true",
                         help="print the autotuned Dense products against cuBLAS FP32 (gemm.json)")
+    parser.add_argument("--convolution", action="store_true",
+                        help="print each convolution pass's kernels against cuDNN (conv2d.json)")
     args = parser.parse_args(argv)
     documents = load(args.json)
     if args.ladder:
@@ -258,6 +282,9 @@ def main(argv=None) -> int:
         return 0
     if args.dense_goal:
         print(dense_goal(documents))
+        return 0
+    if args.convolution:
+        print(convolution(documents))
         return 0
     if args.markdown:
         args.markdown.write_text(markdown(documents) + "\n")

@@ -9,12 +9,21 @@ The reference is im2col: every window of the padded input gathered into one (N*P
 - forward:         y  = cols @ w            (N*P*Q, K)
 - backward filter: dw = cols.T @ dy         (R*S*C, K)
 - backward data:   dcols = dy @ w.T, folded back onto the input (``window.fold``)
+
+The kernels of ``kernels/conv2d.cu`` (float32) compute the same three GEMMs without the matrices;
+their wrappers are at the bottom.
 """
 
 from __future__ import annotations
 
-from cnn_gpu.ops import window
-from cnn_gpu.ops.common import array_module, check_float, check_ndim, check_same_dtype, check_shape
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
+from cnn_gpu.ops import gemm_plans, window
+from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
+from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
 def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1):
@@ -79,3 +88,185 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
     dy_rows = dy.reshape(-1, k)
     dw = im2col(x, g).T @ dy_rows
     return dw.reshape(w_shape), dy_rows.sum(axis=0)
+
+
+# --- kernels: kernels/conv2d.cu (float32) ---------------------------------------------------------
+# Each pass is a GEMM over gathered operands (conv2d.cu's head comment), of M x N outputs summing
+# over a depth:  forward N*P*Q x K over R*S*C;  backward data N*H*W x C over R*S*K;  backward filter
+# R*S*C x K over N*P*Q.
+
+VARIANTS = ("direct", "implicit_gemm")
+PASSES = ("forward", "backward_data", "backward_filter")
+# ConvShape's fields, in the order of conv2d.cu's CONV_SHAPE_PARAMS.
+SHAPE_FIELDS = ("N", "H", "W", "C", "K", "R", "S", "P", "Q", "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w")
+_SHAPE_PARAMS = [Scalar(name, "int32") for name in SHAPE_FIELDS]
+_THREADS = 256  # the direct kernels' blocks
+_MAX_BLOCKS = 8192  # their grid-stride loops need only enough blocks to fill the GPU a few times over
+_INT32_MAX = 2**31 - 1  # the kernels index GEMM rows and columns with int
+
+
+@dataclass(frozen=True)
+class ConvTile:
+    """An implicit-GEMM block tile: BM x BN outputs, BK deep, TM x TN per thread (RegisterBlockedTile)."""
+
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+
+    @property
+    def threads(self) -> int:
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+    @property
+    def template_arguments(self) -> str:
+        return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}"
+
+
+# gemm_split_k's 64 x 64 tile; and 128 x 32 where the GEMM's N (the filters; the channels for the
+# data gradient) is 32 or fewer, as the seed model's 32 filters, which a 64-wide tile would pad
+# with as many columns of zeros.
+SQUARE_TILE = ConvTile(64, 64, 16, 8, 4)
+NARROW_TILE = ConvTile(128, 32, 16, 8, 4)
+TILES = (SQUARE_TILE, NARROW_TILE)
+# The filter gradient's slices: gemm_split_k's policy (its tile is the same RegisterBlockedTile).
+FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
+
+_PARAMS = {
+    "forward": [Array("x", "float32", ndim=4), Array("w", "float32", ndim=4), Array("bias", "float32", ndim=1),
+                Array("y", "float32", ndim=4), *_SHAPE_PARAMS, Scalar("flags", "int32")],
+    "backward_data": [Array("dy", "float32", ndim=4), Array("w", "float32", ndim=4), Array("dx", "float32", ndim=4),
+                      *_SHAPE_PARAMS],
+    "backward_filter": [Array("x", "float32", ndim=4), Array("dy", "float32", ndim=4), Array("dw", "float32", ndim=4),
+                        *_SHAPE_PARAMS],
+}
+_SPLIT_PARAMS = [*_PARAMS["backward_filter"][:3], Array("partials", "float32", ndim=1), *_SHAPE_PARAMS,
+                 Scalar("k_per_split", "int32")]
+
+KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
+           for step, params in _PARAMS.items()} | {
+    ("implicit_gemm", step, tile): Kernel("conv2d.cu", f"conv2d_{step}_implicit_gemm<{tile.template_arguments}>",
+                                          _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
+    for step in PASSES for tile in TILES
+}
+
+
+def conv2d_gemm_shape(step, x_shape, w_shape, g):
+    """``(M, N, depth)`` of pass ``step`` as a GEMM (the table above)."""
+    n, h, w, c = x_shape
+    r, s, _, k = w_shape
+    p, q = g.out_hw
+    return {"forward": (n * p * q, k, r * s * c), "backward_data": (n * h * w, c, r * s * k),
+            "backward_filter": (r * s * c, k, n * p * q)}[step]
+
+
+def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
+    """Refuse what the kernels cannot take, naming it: an unknown variant, float64 (the reference's),
+    a problem whose GEMM dimensions (or filter elements) overflow the kernels' int indices."""
+    if variant not in VARIANTS:
+        raise ValueError(f"conv2d variant must be one of {VARIANTS}, got {variant!r}")
+    for name, a in arrays:
+        if a is not None and a.dtype != np.float32:
+            raise ValueError(f"the conv2d kernels compute in float32, got {name} of dtype {a.dtype} "
+                             "(float64 convolutions run on the reference, conv2d_forward and its backward)")
+    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape))) > _INT32_MAX:
+        raise ValueError(f"conv2d {step}: x {tuple(x_shape)} with w {tuple(w_shape)} is too large for the kernels' "
+                         "32-bit indices")
+
+
+def _shape_scalars(x_shape, w_shape, g):
+    """The CONV_SHAPE_PARAMS values (SHAPE_FIELDS order)."""
+    (pad_h, _), (pad_w, _) = g.pads
+    return (*x_shape, w_shape[3], *w_shape[:2], *g.out_hw, *g.strides, pad_h, pad_w, *g.dilation)
+
+
+def _tile_for(gemm_n):
+    return NARROW_TILE if gemm_n <= NARROW_TILE.bn else SQUARE_TILE
+
+
+def _output(out, shape, name, xp):
+    if out is None:
+        return xp.empty(shape, dtype=np.float32)
+    check_shape(out, shape, name)
+    return out
+
+
+def _launch(step, variant, gemm, arguments, backend, splits=1):
+    """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
+    thread per output element, the implicit GEMM a block per output tile (and slice)."""
+    m, n, _ = gemm
+    if variant == "direct":
+        KERNELS["direct", step, None]((min(ceil_div(m * n, _THREADS), _MAX_BLOCKS),), (_THREADS,), arguments,
+                                      backend=backend)
+        return
+    tile = _tile_for(n)
+    KERNELS["implicit_gemm", step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
+                                         arguments, backend=backend)
+
+
+def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, relu=False, variant="implicit_gemm",
+                          y=None, backend=None):
+    """``conv2d_forward`` (plus ReLU if ``relu``) by kernel ``conv2d_forward_<variant>``, into ``y`` if given."""
+    check_conv2d(x, w, b)
+    g = conv2d_geometry(x.shape, w.shape, strides, padding, dilation)
+    _check_kernel_arguments("forward", variant, x.shape, w.shape, g, ("x", x), ("w", w), ("b", b))
+    backend = resolve_backend(backend)
+    y = _output(y, conv2d_output_shape(x.shape, w.shape, strides, padding, dilation), "y", backend_xp(backend))
+    flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
+    bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
+    _launch("forward", variant, conv2d_gemm_shape("forward", x.shape, w.shape, g),
+            (x, w, bias, y, *_shape_scalars(x.shape, w.shape, g), flags), backend)
+    return y
+
+
+def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dilation=1, variant="implicit_gemm",
+                                dx=None, backend=None):
+    """``conv2d_backward_data`` by kernel ``conv2d_backward_data_<variant>``, into ``dx`` if given."""
+    x_shape = tuple(x_shape)
+    g = conv2d_geometry(x_shape, w.shape, strides, padding, dilation)
+    check_shape(dy, (x_shape[0], *g.out_hw, w.shape[3]), "dy", "the forward output's shape")
+    _check_kernel_arguments("backward_data", variant, x_shape, w.shape, g, ("dy", dy), ("w", w))
+    backend = resolve_backend(backend)
+    dx = _output(dx, x_shape, "dx", backend_xp(backend))
+    _launch("backward_data", variant, conv2d_gemm_shape("backward_data", x_shape, w.shape, g),
+            (dy, w, dx, *_shape_scalars(x_shape, w.shape, g)), backend)
+    return dx
+
+
+def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", dilation=1, variant="implicit_gemm",
+                                  dw=None, backend=None):
+    """``conv2d_backward_filter``'s dw (not db: the backend sums dy's columns, as for Dense) by kernel
+    ``conv2d_backward_filter_<variant>``, into ``dw`` if given."""
+    w_shape = tuple(w_shape)
+    g = conv2d_geometry(x.shape, w_shape, strides, padding, dilation)
+    check_shape(dy, (x.shape[0], *g.out_hw, w_shape[3]), "dy", "the forward output's shape")
+    _check_kernel_arguments("backward_filter", variant, x.shape, w_shape, g, ("x", x), ("dy", dy))
+    backend = resolve_backend(backend)
+    dw = _output(dw, w_shape, "dw", backend_xp(backend))
+    shape = _shape_scalars(x.shape, w_shape, g)
+    gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
+    if variant == "direct":
+        _launch("backward_filter", variant, gemm, (x, dy, dw, *shape), backend)
+    else:
+        _backward_filter_split_k(x, dy, dw, shape, gemm, backend)
+    return dw
+
+
+def _backward_filter_split_k(x, dy, dw, shape, gemm, backend):
+    """The implicit-GEMM filter gradient: its depth (N*P*Q) cut into slices as gemm_split_k's is, then
+    the slices summed into dw by gemm_split_k_reduce (none with one slice)."""
+    rows, k, depth = gemm
+    tile, device = _tile_for(k), current_device(backend)
+    splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
+                                                    FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
+    k4 = ceil_div(k, 4) * 4
+    partials = (gemm_plans.split_k_workspace(backend, device, splits * rows * k4) if splits > 1
+                else gemm_plans.placeholder_vector(backend, device))
+    _launch("backward_filter", "implicit_gemm", gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits)
+    if splits > 1:
+        reduce = gemm_plans.SPLIT_K_REDUCE[FILTER_SPLIT_POLICY.reduce_groups]
+        quads = gemm_plans.SPLIT_K_REDUCE_QUADS
+        reduce((ceil_div(rows * k4 // 4, quads),), (quads, FILTER_SPLIT_POLICY.reduce_groups),
+               (partials, dw.reshape(rows, k), gemm_plans.placeholder_vector(backend, device), rows, k, splits,
+                1.0, 0.0, 0), backend=backend)

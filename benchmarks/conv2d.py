@@ -1,0 +1,160 @@
+"""Convolution: each pass of every kernel variant against cuDNN's (through PyTorch), FP32, in TFLOP/s.
+
+Shapes: rows of ``benchmarks/shapes/conv_shapes.csv`` (the project's shared shape table). A row's
+padding is explicit and symmetric, as cuDNN takes it, and ours is Keras's ``valid`` or ``same``: the
+rows benchmarked are those where the two mean the same windows (no padding, or stride 1 with
+(R - 1) / 2 on each side and an odd window).
+
+Every pass does 2 N P Q K R S C flops. Our rows record ``vs_cudnn``, cuDNN's time over ours for the
+same pass and shape (above 1: faster than cuDNN). cuDNN runs with TF32 off (PyTorch allows it in
+convolutions by default) and ``cudnn.benchmark`` on, so it picks its fastest algorithm for each
+shape; it sees the same memory as our kernels, NHWC (PyTorch's channels_last), its filter stored
+(K, R, S, C) as PyTorch keeps a channels_last weight. All of it is timed by CUDA-graph replay (the
+GPU's time, without the Python host side), ours captured by CuPy and PyTorch's by PyTorch.
+Where PyTorch is missing (a dry run, here), only our kernels run.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import harness
+from cnn_gpu.ops import conv2d
+
+SHAPES_CSV = Path(__file__).parent / "shapes" / "conv_shapes.csv"
+# The seed model's convolution at the batch `cnn-gpu train` runs, then three larger layers: a 3x3
+# one of a small CIFAR network, a 1x1 and a wide 3x3 of DeepBench's training set.
+SHAPES = ("seed_conv1_b32", "cifar_conv2", "deepbench_resnet_1x1_up", "deepbench_vgg_28")
+# Tiny problems for the emulator: the two paddings, a stride, a narrow and a square tile.
+DRY_PROBLEMS = [("dry_valid", (2, 7, 6, 3), (3, 3, 3, 5), 1, "valid"), ("dry_same", (2, 6, 7, 4), (3, 3, 4, 40), 1, "same")]
+
+
+def problems(names=SHAPES):
+    """``(name, x_shape, w_shape, stride, padding)`` of each named row of the shape table."""
+    rows = {row["name"]: row for row in csv.DictReader(SHAPES_CSV.open())}
+    out = []
+    for name in names:
+        row = {key: int(value) for key, value in rows[name].items() if key not in ("name", "source")}
+        out.append((name, (row["N"], row["H"], row["W"], row["C"]), (row["R"], row["S"], row["C"], row["K"]),
+                    (row["stride_h"], row["stride_w"]), keras_padding(name, row)))
+    return out
+
+
+def keras_padding(name, row):
+    """``valid`` or ``same`` for a row whose symmetric padding means one of them, else a ValueError."""
+    pads, windows, strides = (row["pad_h"], row["pad_w"]), (row["R"], row["S"]), (row["stride_h"], row["stride_w"])
+    if pads == (0, 0):
+        return "valid"
+    if strides == (1, 1) and all(k % 2 == 1 and pad == (k - 1) // 2 for k, pad in zip(windows, pads)):
+        return "same"
+    raise ValueError(f"{name}: padding {pads} with window {windows} and strides {strides} is neither "
+                     "'valid' nor 'same'")
+
+
+def cudnn_passes(torch, x_shape, w, stride, padding):
+    """PyTorch's three passes, each ``run(x, dy)`` on CuPy arrays through views of their memory,
+    returning its result (PyTorch's own tensor: copying it into ours would time a copy too)."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    nchw = lambda a: torch.from_dlpack(a).permute(0, 3, 1, 2)  # noqa: E731 - an NHWC array as channels_last
+    weight = torch.from_dlpack(w).permute(3, 0, 1, 2).contiguous().permute(0, 3, 1, 2)  # (K, C, R, S), stored KRSC
+    pad = (0, 0) if padding == "valid" else ((w.shape[0] - 1) // 2, (w.shape[1] - 1) // 2)
+    input_size = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
+    conv, grad = torch.nn.functional.conv2d, torch.nn.grad
+    return {
+        "forward": lambda x, dy: conv(nchw(x), weight, None, stride, pad),
+        "backward_data": lambda x, dy: grad.conv2d_input(input_size, weight, nchw(dy), stride, pad),
+        "backward_filter": lambda x, dy: grad.conv2d_weight(nchw(x), weight.shape, nchw(dy), stride, pad),
+    }
+
+
+def in_our_layout(step, result):
+    """A PyTorch pass's result as a CuPy array of our layout (NHWC, or RSCK for the filter), no copy."""
+    import cupy
+
+    return cupy.asarray(result.permute(2, 3, 1, 0) if step == "backward_filter" else result.permute(0, 2, 3, 1))
+
+
+def our_passes(session, w, options, variant):
+    backend = session.backend
+    return {
+        "forward": lambda x, dy, y: conv2d.conv2d_forward_kernel(x, w, None, *options, variant=variant, y=y,
+                                                                 backend=backend),
+        "backward_data": lambda x, dy, dx: conv2d.conv2d_backward_data_kernel(dy, w, x.shape, *options,
+                                                                              variant=variant, dx=dx, backend=backend),
+        "backward_filter": lambda x, dy, dw: conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, *options,
+                                                                                  variant=variant, dw=dw,
+                                                                                  backend=backend),
+    }
+
+
+def references(w, options):
+    """Each pass's float64 reference (cnn_gpu.ops.conv2d), ``reference(x, dy)``."""
+    w64 = w.astype(np.float64)
+    return {
+        "forward": lambda x, dy: conv2d.conv2d_forward(x.astype(np.float64), w64, None, *options),
+        "backward_data": lambda x, dy: conv2d.conv2d_backward_data(dy.astype(np.float64), w64, x.shape, *options),
+        "backward_filter": lambda x, dy: conv2d.conv2d_backward_filter(x.astype(np.float64), dy.astype(np.float64),
+                                                                       w.shape, *options)[0],
+    }
+
+
+def ours(run, out, reference):
+    """(run, check, poison, graph) of one of our passes: it writes ``out``, poisoned before timing."""
+    return (lambda inputs: run(*inputs, out)), (lambda inputs: (out, reference(*inputs))), [out], None
+
+
+def theirs(step, run, reference):
+    """The same for a PyTorch pass: its result kept, the last one checked, its graph PyTorch's own."""
+    last = {}
+
+    def run_and_keep(inputs):
+        last["result"] = run(*inputs)
+
+    check = lambda inputs: (in_our_layout(step, last["result"]), reference(*inputs))  # noqa: E731
+    return run_and_keep, check, [], harness.Graph(run_and_keep, via="torch", capture=harness.capture_torch)
+
+
+def main(argv=None) -> int:
+    # Short cases: the direct kernels take tens of milliseconds on the larger shapes, and gpu_check.sh
+    # runs every benchmark in minutes.
+    session = harness.Session("conv2d", harness.parse_args(__doc__, argv), repeat=20, case_budget_ms=1000.0)
+    xp, torch = session.xp, harness.pytorch_baselines(session)
+    for name, x_shape, w_shape, stride, padding in session.pick(problems(), DRY_PROBLEMS):
+        options = (stride, padding, 1)
+        y_shape = conv2d.conv2d_output_shape(x_shape, w_shape, *options)
+        w = session.uniform(session.rng, w_shape)
+        sets = session.input_sets(lambda rng: (session.uniform(rng, x_shape), session.uniform(rng, y_shape)),
+                                  4 * (int(np.prod(x_shape)) + int(np.prod(y_shape))))
+        outputs = {"forward": xp.empty(y_shape, np.float32), "backward_data": xp.empty(x_shape, np.float32),
+                   "backward_filter": xp.empty(w_shape, np.float32)}
+        flops = 2 * int(np.prod(y_shape)) * int(np.prod(w_shape[:3]))
+        params = {"shape": name, "x": list(x_shape), "w": list(w_shape), "strides": stride, "padding": padding}
+        passes = {variant: our_passes(session, w, options, variant) for variant in conv2d.VARIANTS}
+        if torch is not None:
+            passes = {"cudnn": cudnn_passes(torch, x_shape, w, stride, padding), **passes}
+        for step, reference in references(w, options).items():
+            # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).
+            tolerance = harness.sum_tolerance(flops // 2 // outputs[step].size)
+            baseline = None
+            for case, runs in passes.items():
+                run, check, poison, graph = (theirs(step, runs[step], reference) if case == "cudnn"
+                                             else ours(runs[step], outputs[step], reference))
+                result = session.measure(f"{case}_{step}", {"pass": step, **params}, run, sets, check, poison=poison,
+                                         flops=flops, tolerance=tolerance, graph=graph,
+                                         timing="launch" if session.dry_run else "graph")
+                if case == "cudnn":
+                    baseline = result if result["check"]["passed"] else None
+                elif baseline is not None:
+                    result["vs_cudnn"] = baseline["median_ms"] / result["median_ms"]
+        session.write()
+    return harness.finish(session)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+// 2-D convolution (cross-correlation, as frameworks compute it), float32, NHWC, forward and both
+// backward passes, for any stride, padding and dilation.
+//
+//   x (N, H, W, C), w (R, S, C, K), y (N, P, Q, K)
+//   forward          y[n, p, q, k]  = sum over r, s, c of x[n, p*sh - pad_h + r*dh, q*sw - pad_w + s*dw, c]
+//                                                        * w[r, s, c, k]
+//   backward data    dx[n, h, w, c] = sum over the (r, s, k) whose tap of some output (p, q) reads (h, w) of dy w
+//   backward filter  dw[r, s, c, k] = sum over n, p, q of x[the tap (r, s) of output (n, p, q), c] dy[n, p, q, k]
+//
+// A lesson in seeing a convolution as a matrix product. All three passes are GEMMs over operands
+// that are not stored as matrices (cnn_gpu/ops/conv2d.py's reference builds them, im2col):
+//   forward          Y (NPQ x K)  = X_cols (NPQ x RSC) . W (RSC x K)
+//   backward data    dX (NHW x C) = dY_taps (NHW x RSK) . W' (RSK x C)
+//   backward filter  dW (RSC x K) = X_cols^T (RSC x NPQ) . dY (NPQ x K)
+// The ladder:
+//   1. conv2d_*_direct         one thread per output element, the sums written as loops over the
+//                              window: no reuse between threads beyond what the caches find
+//   2. conv2d_*_implicit_gemm  the register-blocked GEMM tile of gemm_simt.cu's rung 5
+//                              (RegisterBlockedTile), fed by operands that gather each element
+//                              from the image as the tile loads it: im2col without its matrix;
+//                              the filter gradient's long sum over NPQ cut into split-K slices
+//                              (gemm_small.cu's rung 10, and its reduce kernel)
+// Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
+
+#include "gemm_common.cuh"
+#include "nhwc.cuh"
+
+// The problem's shape. Every kernel takes it as the scalars CONV_SHAPE_PARAMS, in this order (the
+// wrappers pass them so), and rebuilds the struct with CONV_SHAPE.
+struct ConvShape {
+    int N, H, W, C;  // input
+    int K, R, S;     // filters and their window
+    int P, Q;        // output
+    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;  // pad: the top and left padding
+};
+#define CONV_SHAPE_PARAMS                                                                                   \
+    int N, int H, int W, int C, int K, int R, int S, int P, int Q, int stride_h, int stride_w, int pad_h, \
+        int pad_w, int dil_h, int dil_w
+#define CONV_SHAPE ConvShape{N, H, W, C, K, R, S, P, Q, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w}
+
+// The input row (or column) that tap r of output row p reads; outside [0, H) it is padding.
+__device__ __forceinline__ int input_index(int p, int r, int stride, int pad, int dilation)
+{
+    return p * stride - pad + r * dilation;
+}
+
+// The output row (or column) whose tap r reads input row h, or -1 if none does: h + pad - r * dilation
+// must be a non-negative multiple of the stride, and the quotient a row of the output.
+__device__ __forceinline__ int output_index(int h, int r, int stride, int pad, int dilation, int P)
+{
+    const int offset = h + pad - r * dilation;
+    if (offset < 0 || offset % stride != 0) return -1;
+    const int p = offset / stride;
+    return p < P ? p : -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Direct: one thread per output element, a grid-stride loop over them.
+// Idea: the formulas above as loops. The channel (k, or c for the data gradient) is the fastest
+// index of the output and of the threads, so a warp's stores are coalesced and its reads of w are
+// too (forward, filter gradient), or all read one address (x in the forward: a broadcast).
+// Expected bottleneck: each thread reads its whole window from memory, R * S * C values of x and as
+// many of w per output, with no sharing but what L1 and L2 catch: load-bound, and far under the FMA
+// rate. The filter gradient is worse: only R * S * C * K threads (288 for the seed model's first
+// layer), each summing over all N * P * Q outputs, leave most of the GPU idle.
+// Edges: taps that fall on padding are skipped; nothing is tiled.
+// Measured: not yet run on a GPU.
+extern "C" __global__ void conv2d_forward_direct(const float* __restrict__ x, const float* __restrict__ w,
+                                      const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
+                                      int flags)
+{
+    const ConvShape g = CONV_SHAPE;
+    const long long total = (long long)g.N * g.P * g.Q * g.K;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const Coord o = channel_fastest(i, g.P, g.Q, g.K);  // output (n, p, q, k)
+        float acc = 0.0f;
+        for (int r = 0; r < g.R; ++r) {
+            const int h = input_index(o.row, r, g.stride_h, g.pad_h, g.dil_h);
+            if (h < 0 || h >= g.H) continue;
+            for (int s = 0; s < g.S; ++s) {
+                const int col = input_index(o.col, s, g.stride_w, g.pad_w, g.dil_w);
+                if (col < 0 || col >= g.W) continue;
+                const float* x_tap = x + nhwc_offset(o.n, h, col, 0, g.H, g.W, g.C);
+                const float* w_tap = w + (long long)(r * g.S + s) * g.C * g.K + o.c;
+                for (int c = 0; c < g.C; ++c) acc += x_tap[c] * w_tap[(long long)c * g.K];
+            }
+        }
+        y[i] = epilogue(acc, 0.0f, bias, o.c, 1.0f, 0.0f, flags);
+    }
+}
+
+extern "C" __global__ void conv2d_backward_data_direct(const float* __restrict__ dy, const float* __restrict__ w,
+                                            float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    const ConvShape g = CONV_SHAPE;
+    const long long total = (long long)g.N * g.H * g.W * g.C;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const Coord e = channel_fastest(i, g.H, g.W, g.C);  // input element (n, h, w, c)
+        float acc = 0.0f;
+        for (int r = 0; r < g.R; ++r) {
+            const int p = output_index(e.row, r, g.stride_h, g.pad_h, g.dil_h, g.P);
+            if (p < 0) continue;
+            for (int s = 0; s < g.S; ++s) {
+                const int q = output_index(e.col, s, g.stride_w, g.pad_w, g.dil_w, g.Q);
+                if (q < 0) continue;
+                const float* dy_out = dy + nhwc_offset(e.n, p, q, 0, g.P, g.Q, g.K);
+                const float* w_tap = w + ((long long)(r * g.S + s) * g.C + e.c) * g.K;
+                for (int k = 0; k < g.K; ++k) acc += dy_out[k] * w_tap[k];
+            }
+        }
+        dx[i] = acc;
+    }
+}
+
+extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict__ x, const float* __restrict__ dy,
+                                              float* __restrict__ dw, CONV_SHAPE_PARAMS)
+{
+    const ConvShape g = CONV_SHAPE;
+    const int total = g.R * g.S * g.C * g.K;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        const Coord f = channel_fastest(i, g.S, g.C, g.K);  // dw[r, s, c, k] as (n, row, col, c)
+        const int r = f.n, s = f.row, c = f.col, k = f.c;
+        float acc = 0.0f;
+        for (int n = 0; n < g.N; ++n)
+            for (int p = 0; p < g.P; ++p) {
+                const int h = input_index(p, r, g.stride_h, g.pad_h, g.dil_h);
+                if (h < 0 || h >= g.H) continue;
+                for (int q = 0; q < g.Q; ++q) {
+                    const int col = input_index(q, s, g.stride_w, g.pad_w, g.dil_w);
+                    if (col < 0 || col >= g.W) continue;
+                    acc += x[nhwc_offset(n, h, col, c, g.H, g.W, g.C)] * dy[nhwc_offset(n, p, q, k, g.P, g.Q, g.K)];
+                }
+            }
+        dw[i] = acc;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Implicit GEMM: the GEMMs of the head comment, on RegisterBlockedTile (gemm_common.cuh).
+// The tile loads a BK-deep slab of each operand into shared memory and every thread then does
+// TM x TN FMAs per value it reads from there; here the operands below compute, per element, which
+// value of x, dy or w the im2col matrix would hold there (zero for padding and past the edges), so
+// no matrix is ever stored. Each operand says which of its two indices runs along memory, and the
+// tile's loaders walk that one with consecutive threads, as for a stored matrix: the GEMM's k is
+// (r, s, c) with c fastest, contiguous in x, for the forward's image operand, for instance.
+// Expected bottleneck: the gathers' integer arithmetic. Each element loaded costs a handful of
+// divisions and compares to find its (n, p, q) and (r, s, c), where a stored matrix needs one
+// address; with the K-dimension as short as R * S * C = 9 (the seed model's first layer) that
+// overhead is most of the work. The data and filter gradients add their own: stride > 1 leaves most
+// of dY_taps' elements zero, computed and multiplied all the same.
+// Edges: the operands return zero outside the matrix, store_output is guarded (RegisterBlockedTile's).
+// Measured: not yet run on a GPU.
+
+// The forward's A: X_cols, row m = (n, p, q), column j = (r, s, c).
+struct ImageColumnsOperand {
+    static constexpr bool K_CONTIGUOUS = true;  // consecutive j, consecutive c: adjacent in x
+    const float* __restrict__ x;
+    ConvShape g;
+    __device__ __forceinline__ float operator()(int m, int j) const
+    {
+        if (m >= g.N * g.P * g.Q || j >= g.R * g.S * g.C) return 0.0f;
+        const int c = j % g.C, s = j / g.C % g.S, r = j / (g.C * g.S);
+        const int q = m % g.Q, p = m / g.Q % g.P, n = m / (g.Q * g.P);
+        const int h = input_index(p, r, g.stride_h, g.pad_h, g.dil_h);
+        const int col = input_index(q, s, g.stride_w, g.pad_w, g.dil_w);
+        if (h < 0 || h >= g.H || col < 0 || col >= g.W) return 0.0f;
+        return x[nhwc_offset(n, h, col, c, g.H, g.W, g.C)];
+    }
+};
+
+// The filter gradient's A: X_cols^T, row m = (r, s, c), column j = (n, p, q): the same elements.
+struct ImageColumnsTransposed {
+    static constexpr bool K_CONTIGUOUS = false;  // consecutive m, consecutive c
+    ImageColumnsOperand columns;
+    __device__ __forceinline__ float operator()(int m, int j) const { return columns(j, m); }
+};
+
+// The data gradient's A: dY_taps, row m = (n, h, w), column j = (r, s, k): dy at the output whose
+// tap (r, s) reads input (h, w), or zero where no output's does.
+struct OutputGradientTapsOperand {
+    static constexpr bool K_CONTIGUOUS = true;  // consecutive j, consecutive k: adjacent in dy
+    const float* __restrict__ dy;
+    ConvShape g;
+    __device__ __forceinline__ float operator()(int m, int j) const
+    {
+        if (m >= g.N * g.H * g.W || j >= g.R * g.S * g.K) return 0.0f;
+        const int k = j % g.K, s = j / g.K % g.S, r = j / (g.K * g.S);
+        const int col = m % g.W, h = m / g.W % g.H, n = m / (g.W * g.H);
+        const int p = output_index(h, r, g.stride_h, g.pad_h, g.dil_h, g.P);
+        const int q = output_index(col, s, g.stride_w, g.pad_w, g.dil_w, g.Q);
+        if (p < 0 || q < 0) return 0.0f;
+        return dy[nhwc_offset(n, p, q, k, g.P, g.Q, g.K)];
+    }
+};
+
+// The data gradient's B: W', row j = (r, s, k), column c: w[r, s, c, k], read as the operand's
+// (mn = c, k = j) element.
+struct FilterTapsOperand {
+    static constexpr bool K_CONTIGUOUS = true;  // consecutive j, consecutive k: adjacent in w
+    const float* __restrict__ w;
+    ConvShape g;
+    __device__ __forceinline__ float operator()(int c, int j) const
+    {
+        if (c >= g.C || j >= g.R * g.S * g.K) return 0.0f;
+        const int k = j % g.K, rs = j / g.K;
+        return w[((long long)rs * g.C + c) * g.K + k];
+    }
+};
+
+// Blocks walk the output tiles with blockIdx.x along the GEMM's M (N * P * Q or N * H * W rows, more
+// than grid y's 65535 tiles allow) and blockIdx.y along its N.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_forward_implicit_gemm(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                             float* __restrict__ y, CONV_SHAPE_PARAMS, int flags)
+{
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.C;
+    RegisterBlockedTile<false, false, BM, BN, BK, TM, TN> tile;
+    tile.accumulate_operands(ImageColumnsOperand{x, g}, MatrixOperand<false>{w, g.K, depth}, m0, n0, 0, depth);
+    tile.store(y, bias, m0, n0, g.N * g.P * g.Q, g.K, 1.0f, 0.0f, flags);
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_data_implicit_gemm(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx,
+                                   CONV_SHAPE_PARAMS)
+{
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    RegisterBlockedTile<false, false, BM, BN, BK, TM, TN> tile;
+    tile.accumulate_operands(OutputGradientTapsOperand{dy, g}, FilterTapsOperand{w, g}, m0, n0, 0, g.R * g.S * g.K);
+    tile.store(dx, nullptr, m0, n0, g.N * g.H * g.W, g.C, 1.0f, 0.0f, 0);
+}
+
+// The filter gradient's sum over j = (n, p, q) runs to N * P * Q (346,112 for the seed model's first
+// layer at batch 512) for an output of R * S * C x K (288 values there): one tile, which one block
+// would walk alone. So it is cut into gridDim.z slices of k_per_split (a multiple of BK), as
+// gemm_split_k does: each block sums its slice and writes the raw tile to partials[z] (rows of K
+// rounded up to 4), and gemm_split_k_reduce (gemm_small.cu) adds the slices in a fixed order. With
+// one slice the block stores into dw itself.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* __restrict__ dy,
+                                     float* __restrict__ dw, float* __restrict__ partials, CONV_SHAPE_PARAMS,
+                                     int k_per_split)
+{
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int rows = g.R * g.S * g.C, outputs = g.N * g.P * g.Q, k_begin = blockIdx.z * k_per_split;
+    RegisterBlockedTile<false, false, BM, BN, BK, TM, TN> tile;
+    tile.accumulate_operands(ImageColumnsTransposed{ImageColumnsOperand{x, g}}, MatrixOperand<false>{dy, g.K, outputs},
+                             m0, n0, k_begin, min(outputs, k_begin + k_per_split));
+    if (gridDim.z == 1) {
+        tile.store(dw, nullptr, m0, n0, rows, g.K, 1.0f, 0.0f, 0);
+        return;
+    }
+    const int K4 = (g.K + 3) / 4 * 4;
+    tile.store_partials(partials + (long long)blockIdx.z * rows * K4, m0, n0, rows, g.K, K4);
+}

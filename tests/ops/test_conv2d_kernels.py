@@ -1,0 +1,116 @@
+"""The convolution kernels of kernels/conv2d.cu against the float64 reference of cnn_gpu.ops.conv2d.
+
+Separate from test_conv2d.py (the reference's own tests and gradient checks), whose configurations
+these share: every variant, every pass, each output poisoned before the launch.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.cuda.errors import KernelArgumentError
+from cnn_gpu.cuda.kernel import backend_xp, current_device
+from cnn_gpu.ops import conv2d, gemm_plans
+from cnn_gpu.ops.conv2d import (VARIANTS, conv2d_backward_data_kernel, conv2d_backward_filter_kernel,
+                                conv2d_forward_kernel)
+from helpers import assert_close, on_backend, poisoned, random_array
+from test_conv2d import SMALL, config_id, random_problem
+
+# The reference's small configurations, and what tiles the implicit GEMM in more ways: more filters
+# than the narrow tile's 32 (the square tile, its last column tile partial), several row tiles, and
+# a filter gradient long enough to split (SPLITS_CONFIG); a 1 x 1 x 1 problem.
+CONFIGS = SMALL + [
+    ((2, 8, 7, 4), (3, 2, 4, 33), (2, 2), "same", (1, 1)),
+    ((1, 1, 1, 1), (1, 1, 1, 1), (1, 1), "valid", (1, 1)),
+]
+SPLITS_CONFIG = ((4, 17, 19, 8), (5, 3, 8, 70), (1, 2), "same", (1, 1))
+
+
+def as64(*arrays):
+    return [a.astype(np.float64) for a in arrays]
+
+
+def run_and_check(kernel_backend, config, variant, rng, relu=False):
+    x, w, b, dy, options = random_problem(rng, config, np.float32)
+    x64, w64, b64, dy64 = as64(x, w, b, dy)
+    on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
+
+    y = on(poisoned(dy.shape))
+    conv2d_forward_kernel(on(x), on(w), on(b), *options, relu=relu, variant=variant, y=y, backend=kernel_backend)
+    expected = conv2d.conv2d_forward(x64, w64, b64, *options)
+    assert_close(y, np.maximum(expected, 0) if relu else expected, what=f"{variant} forward")
+
+    dx = on(poisoned(x.shape))
+    conv2d_backward_data_kernel(on(dy), on(w), x.shape, *options, variant=variant, dx=dx, backend=kernel_backend)
+    assert_close(dx, conv2d.conv2d_backward_data(dy64, w64, x.shape, *options), what=f"{variant} backward data")
+
+    dw = on(poisoned(w.shape))
+    conv2d_backward_filter_kernel(on(x), on(dy), w.shape, *options, variant=variant, dw=dw, backend=kernel_backend)
+    assert_close(dw, conv2d.conv2d_backward_filter(x64, dy64, w.shape, *options)[0], what=f"{variant} backward filter")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_every_pass_matches_the_reference(rng, kernel_backend, config, variant):
+    run_and_check(kernel_backend, config, variant, rng)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_fused_relu(rng, kernel_backend, variant):
+    run_and_check(kernel_backend, CONFIGS[1], variant, rng, relu=True)
+
+
+def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend):
+    x_shape, w_shape, strides, padding, dilation = SPLITS_CONFIG
+    g = conv2d.conv2d_geometry(x_shape, w_shape, strides, padding, dilation)
+    rows, k, depth = conv2d.conv2d_gemm_shape("backward_filter", x_shape, w_shape, g)
+    tile = conv2d.SQUARE_TILE
+    splits, _ = gemm_plans.split_k_slices(
+        rows, k, depth, gemm_plans.device_sm_count(kernel_backend, current_device(kernel_backend)),
+        conv2d.FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
+    assert splits > 1, "the configuration must exercise the slices and their reduce"
+    run_and_check(kernel_backend, SPLITS_CONFIG, "implicit_gemm", rng)
+
+
+def test_the_backend_runs_the_kernels_and_keeps_float64_on_the_reference(rng, kernel_backend):
+    backend = KernelBackend(backend_xp(kernel_backend))
+    config = CONFIGS[1]
+    for dtype in (np.float32, np.float64):
+        x, w, b, dy, options = random_problem(rng, config, dtype)
+        xs = backend.asarray(random_array(rng, (*x.shape[:3], x.shape[3] + 2), dtype))[..., 1:-1]  # a strided view
+        xs[...] = backend.asarray(x)
+        y = backend.conv2d_forward(xs, backend.asarray(w), backend.asarray(b), *options)
+        dx, dw, db = backend.conv2d_backward(xs, backend.asarray(w), backend.asarray(dy), *options)
+        assert y.dtype == dtype and dx.dtype == dtype and dw.dtype == dtype
+        x64, w64, b64, dy64 = as64(x, w, b, dy)
+        assert_close(y, conv2d.conv2d_forward(x64, w64, b64, *options))
+        assert_close(dx, conv2d.conv2d_backward_data(dy64, w64, x.shape, *options))
+        for out, expected in zip((dw, db), conv2d.conv2d_backward_filter(x64, dy64, w.shape, *options)):
+            assert_close(out, expected)
+        assert backend.conv2d_backward(xs, backend.asarray(w), backend.asarray(dy), *options, need_dx=False)[0] is None
+
+
+def test_bad_arguments_are_refused_with_their_names(rng, kernel_backend):
+    x, w, b, dy, options = random_problem(rng, CONFIGS[1], np.float32)
+    on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
+    with pytest.raises(ValueError, match="float32.*x of dtype float64"):
+        conv2d_forward_kernel(on(x.astype(np.float64)), on(w.astype(np.float64)), None, *options, backend=kernel_backend)
+    with pytest.raises(ValueError, match="variant"):
+        conv2d_forward_kernel(on(x), on(w), on(b), *options, variant="winograd", backend=kernel_backend)
+    with pytest.raises(ValueError, match="channels"):
+        conv2d_forward_kernel(on(x), on(w[:, :, :1]), None, *options, backend=kernel_backend)
+    with pytest.raises(KernelArgumentError, match="contiguous"):
+        conv2d_forward_kernel(on(x)[:, :, ::-1], on(w), None, *options, backend=kernel_backend)
+    with pytest.raises(ValueError, match="dy"):
+        conv2d_backward_data_kernel(on(dy[:, :-1]), on(w), x.shape, *options, backend=kernel_backend)
+    with pytest.raises(ValueError, match="dy"):
+        conv2d_backward_filter_kernel(on(x), on(dy[..., :-1]), w.shape, *options, backend=kernel_backend)
+    with pytest.raises(ValueError, match="y"):
+        conv2d_forward_kernel(on(x), on(w), None, *options, y=on(np.empty((1, 1, 1, 1), np.float32)),
+                              backend=kernel_backend)
+
+
+def test_a_problem_too_large_for_32_bit_indices_is_refused():
+    g = conv2d.conv2d_geometry((1 << 16, 200, 200, 3), (3, 3, 3, 8))
+    with pytest.raises(ValueError, match="32-bit"):
+        conv2d._check_kernel_arguments("forward", "direct", (1 << 16, 200, 200, 3), (3, 3, 3, 8), g)
