@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, gemm
+from cnn_gpu.ops import activation, conv2d, gemm, pool
 
 
 class KernelBackend(NumpyBackend):
@@ -34,6 +34,42 @@ class KernelBackend(NumpyBackend):
         x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
         dx = gemm.gemm(dy, w, trans_b=True, backend=self.name) if need_dx else None
         return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), dy.sum(axis=0)
+
+    # --- convolution: kernels/conv2d.cu (float32; float64 stays on the reference) -----------------
+    def conv2d_forward(self, x, w, b, strides, padding, dilation):
+        conv2d.check_conv2d(x, w, b)
+        if x.dtype != self.xp.float32:
+            return super().conv2d_forward(x, w, b, strides, padding, dilation)
+        contiguous = self.xp.ascontiguousarray
+        return conv2d.conv2d_forward_kernel(contiguous(x), contiguous(w), None if b is None else contiguous(b),
+                                            strides, padding, dilation, backend=self.name)
+
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+        if dy.dtype != self.xp.float32:
+            return super().conv2d_backward(x, w, dy, strides, padding, dilation, need_dx)
+        contiguous = self.xp.ascontiguousarray
+        x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
+        dx = (conv2d.conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation, backend=self.name)
+              if need_dx else None)
+        dw = conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation, backend=self.name)
+        return dx, dw, dy.reshape(-1, dy.shape[-1]).sum(axis=0)
+
+    # --- pooling: kernels/pool.cu (float32 and float64; argmax is the kernels' int32) -----------------
+    def max_pool2d_forward(self, x, pool_size, strides, padding):
+        return pool.max_pool2d_forward_kernel(self.xp.ascontiguousarray(x), pool_size, strides, padding,
+                                              backend=self.name)
+
+    def max_pool2d_backward(self, dy, argmax, x_shape, pool_size, strides, padding):
+        return pool.max_pool2d_backward_kernel(self.xp.ascontiguousarray(dy), argmax, x_shape, pool_size, strides,
+                                               padding, backend=self.name)
+
+    def avg_pool2d_forward(self, x, pool_size, strides, padding):
+        return pool.avg_pool2d_forward_kernel(self.xp.ascontiguousarray(x), pool_size, strides, padding,
+                                              backend=self.name)
+
+    def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
+        return pool.avg_pool2d_backward_kernel(self.xp.ascontiguousarray(dy), x_shape, pool_size, strides, padding,
+                                               backend=self.name)
 
     # --- activations: kernels/activation.cu (softmax stays on the reference) ---------------------
     def activation_forward(self, name, x):
