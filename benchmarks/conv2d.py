@@ -61,15 +61,30 @@ def cudnn_passes(torch, x_shape, w, stride, padding):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
-    nchw = lambda a: torch.from_dlpack(a).permute(0, 3, 1, 2)  # noqa: E731 - an NHWC array as channels_last
-    weight = torch.from_dlpack(w).permute(3, 0, 1, 2).contiguous().permute(0, 3, 1, 2)  # (K, C, R, S), stored KRSC
+    views = {}
+
+    def nchw(a):
+        """An NHWC CuPy array as a channels_last NCHW tensor on its memory, made once per array: the
+        uncaptured first call makes them all, so that no graph capture makes one (as gemm.py's
+        TorchProduct)."""
+        if id(a) not in views:
+            views[id(a)] = a, torch.from_dlpack(a).permute(0, 3, 1, 2)  # the array kept, so its id stays its own
+        return views[id(a)][1]
+
+    def weight():
+        """w as PyTorch keeps a channels_last filter: (K, C, R, S), stored (K, R, S, C); made at the first
+        call (uncaptured, where an error is the baseline's own), then kept."""
+        if "w" not in views:
+            views["w"] = torch.from_dlpack(w).permute(3, 0, 1, 2).contiguous().permute(0, 3, 1, 2)
+        return views["w"]
+
     pad = (0, 0) if padding == "valid" else ((w.shape[0] - 1) // 2, (w.shape[1] - 1) // 2)
     input_size = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
     conv, grad = torch.nn.functional.conv2d, torch.nn.grad
     return {
-        "forward": lambda x, dy: conv(nchw(x), weight, None, stride, pad),
-        "backward_data": lambda x, dy: grad.conv2d_input(input_size, weight, nchw(dy), stride, pad),
-        "backward_filter": lambda x, dy: grad.conv2d_weight(nchw(x), weight.shape, nchw(dy), stride, pad),
+        "forward": lambda x, dy: conv(nchw(x), weight(), None, stride, pad),
+        "backward_data": lambda x, dy: grad.conv2d_input(input_size, weight(), nchw(dy), stride, pad),
+        "backward_filter": lambda x, dy: grad.conv2d_weight(nchw(x), tuple(weight().shape), nchw(dy), stride, pad),
     }
 
 
@@ -104,7 +119,7 @@ def references(w, options):
     }
 
 
-def ours(run, out, reference):
+def timed(run, out, reference):
     """(run, check, poison, graph) of one of our passes: it writes ``out``, poisoned before timing."""
     return (lambda inputs: run(*inputs, out)), (lambda inputs: (out, reference(*inputs))), [out], None
 
@@ -136,22 +151,25 @@ def main(argv=None) -> int:
         flops = 2 * int(np.prod(y_shape)) * int(np.prod(w_shape[:3]))
         params = {"shape": name, "x": list(x_shape), "w": list(w_shape), "strides": stride, "padding": padding}
         passes = {variant: our_passes(session, w, options, variant) for variant in conv2d.VARIANTS}
-        if torch is not None:
-            passes = {"cudnn": cudnn_passes(torch, x_shape, w, stride, padding), **passes}
+        cudnn = cudnn_passes(torch, x_shape, w, stride, padding) if torch is not None else None
         for step, reference in references(w, options).items():
             # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).
             tolerance = harness.sum_tolerance(flops // 2 // outputs[step].size)
-            baseline = None
-            for case, runs in passes.items():
-                run, check, poison, graph = (theirs(step, runs[step], reference) if case == "cudnn"
-                                             else ours(runs[step], outputs[step], reference))
-                result = session.measure(f"{case}_{step}", {"pass": step, **params}, run, sets, check, poison=poison,
-                                         flops=flops, tolerance=tolerance, graph=graph,
-                                         timing="launch" if session.dry_run else "graph")
-                if case == "cudnn":
-                    baseline = result if result["check"]["passed"] else None
-                elif baseline is not None:
-                    result["vs_cudnn"] = baseline["median_ms"] / result["median_ms"]
+            ours = []
+            for variant in conv2d.VARIANTS:
+                run, check, poison, graph = timed(passes[variant][step], outputs[step], reference)
+                ours.append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,
+                                            poison=poison, flops=flops, tolerance=tolerance, graph=graph,
+                                            timing="launch" if session.dry_run else "graph"))
+            if cudnn is None:
+                continue
+            # cuDNN may pick a Winograd or FFT algorithm, which trades some accuracy: held to 1e-4.
+            run, check, poison, graph = theirs(step, cudnn[step], reference)
+            baseline = harness.measure_baseline(session, f"cudnn_{step}", {"pass": step, **params}, run, sets, check,
+                                                flops=flops, tolerance=max(tolerance, 1e-4), timing="graph",
+                                                graph=graph)
+            for result in ours if baseline is not None and baseline["check"]["passed"] else ():
+                result["vs_cudnn"] = baseline["median_ms"] / result["median_ms"]
         session.write()
     return harness.finish(session)
 

@@ -201,6 +201,7 @@ class Session:
         self.batch_ms = batch_ms
         self.case_budget_ms = case_budget_ms
         self.results: list[dict] = []
+        self.notes: list[str] = []  # what was left out and why (measure_baseline), written with the results
         if self.dry_run:
             self.backend, self.xp, self.timer = "emulate", np, WallTimer()
             self.l2_bytes = EMULATED_L2_BYTES
@@ -326,7 +327,8 @@ class Session:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"{self.benchmark}.json"
         document = {"benchmark": self.benchmark, "dry_run": self.dry_run, "backend": self.backend,
-                    "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results}
+                    "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results,
+                    **({"notes": self.notes} if self.notes else {})}
         path.write_text(json.dumps(document, indent=1) + "\n")
         return path
 
@@ -368,17 +370,32 @@ def format_row(benchmark: str, result: dict) -> str:
 
 def pytorch_baselines(session: Session):
     """``torch`` for a benchmark's PyTorch baselines (cuDNN's convolutions, its pooling), or None after
-    a one-line note saying why they are left out: a dry run has no GPU, or PyTorch is missing."""
+    a one-line note saying why they are left out: a dry run has no GPU, PyTorch is missing, or it
+    sees no GPU (a CPU build)."""
     why = "a dry run has no GPU" if session.dry_run else None
     if why is None:
         try:
             import torch
 
-            return torch
+            if torch.cuda.is_available():
+                return torch
+            why = f"PyTorch {torch.__version__} sees no GPU"
         except ImportError:
             why = "torch is not installed"
     print(f"{session.benchmark}: PyTorch baselines left out: {why}", flush=True)
     return None
+
+
+def measure_baseline(session: Session, name: str, *args, **kwargs):
+    """``session.measure`` for a vendor baseline, whose failure (a library error on a GPU run, which
+    no CI reaches) is reported and recorded as a note instead of ending the benchmark: its result, or
+    None."""
+    try:
+        return session.measure(name, *args, **kwargs)
+    except Exception as error:  # whatever the library raised, our kernels' cases still run
+        print(f"{session.benchmark}: {name} left out: {type(error).__name__}: {error}", flush=True)
+        session.notes.append(f"{name}: {type(error).__name__}: {error}")
+        return None
 
 
 def finish(session: Session) -> int:

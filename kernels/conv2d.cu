@@ -118,8 +118,9 @@ extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict
                                               float* __restrict__ dw, CONV_SHAPE_PARAMS)
 {
     const ConvShape g = CONV_SHAPE;
-    const int total = g.R * g.S * g.C * g.K;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const long long total = (long long)g.R * g.S * g.C * g.K;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
         const Coord f = channel_fastest(i, g.S, g.C, g.K);  // dw[r, s, c, k] as (n, row, col, c)
         const int r = f.n, s = f.row, c = f.col, k = f.c;
         float acc = 0.0f;

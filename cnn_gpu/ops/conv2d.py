@@ -102,7 +102,9 @@ SHAPE_FIELDS = ("N", "H", "W", "C", "K", "R", "S", "P", "Q", "stride_h", "stride
 _SHAPE_PARAMS = [Scalar(name, "int32") for name in SHAPE_FIELDS]
 _THREADS = 256  # the direct kernels' blocks
 _MAX_BLOCKS = 8192  # their grid-stride loops need only enough blocks to fill the GPU a few times over
-_INT32_MAX = 2**31 - 1  # the kernels index GEMM rows and columns with int
+# The kernels index GEMM rows, columns and depth with int, as far as a tile (at most 128) past the
+# end and one K-tile more.
+_LARGEST_INDEX = 2**31 - 1 - 256
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
         if a is not None and a.dtype != np.float32:
             raise ValueError(f"the conv2d kernels compute in float32, got {name} of dtype {a.dtype} "
                              "(float64 convolutions run on the reference, conv2d_forward and its backward)")
-    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape))) > _INT32_MAX:
+    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape))) > _LARGEST_INDEX:
         raise ValueError(f"conv2d {step}: x {tuple(x_shape)} with w {tuple(w_shape)} is too large for the kernels' "
                          "32-bit indices")
 
@@ -196,6 +198,8 @@ def _launch(step, variant, gemm, arguments, backend, splits=1):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
     thread per output element, the implicit GEMM a block per output tile (and slice)."""
     m, n, _ = gemm
+    if m * n == 0:  # an empty batch (or filter): nothing to compute
+        return
     if variant == "direct":
         KERNELS["direct", step, None]((min(ceil_div(m * n, _THREADS), _MAX_BLOCKS),), (_THREADS,), arguments,
                                       backend=backend)
@@ -246,7 +250,9 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     dw = _output(dw, w_shape, "dw", backend_xp(backend))
     shape = _shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
-    if variant == "direct":
+    if gemm[2] == 0:  # an empty batch: a sum over no outputs
+        dw.fill(0)
+    elif variant == "direct":
         _launch("backward_filter", variant, gemm, (x, dy, dw, *shape), backend)
     else:
         _backward_filter_split_k(x, dy, dw, shape, gemm, backend)

@@ -11,7 +11,6 @@ import pytest
 
 from cnn_gpu import backend, seed_model
 from cnn_gpu.utils import set_random_seed
-from helpers import rel_error
 
 
 @pytest.fixture(autouse=True)
@@ -35,5 +34,8 @@ def test_the_seed_model_trains_on_the_kernels_as_on_numpy(rng, kernels):
     numpy_weights, numpy_loss = train("numpy", x, y)
     kernel_weights, kernel_loss = train(kernels, x, y)
     assert abs(kernel_loss - numpy_loss) <= 1e-5 * abs(numpy_loss)
+    # Element by element, to 1% of an Adam step (lr = 1e-3) or a relative 1e-4: a bias starts at zero,
+    # so its norm after three steps is too small to judge rounding against.
     for i, (ours, reference) in enumerate(zip(kernel_weights, numpy_weights)):
-        assert rel_error(ours, reference) < 1e-4, f"weight {i} ({reference.shape}) drifted from the numpy backend's"
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"weight {i} ({reference.shape}) drifted from the numpy backend's")

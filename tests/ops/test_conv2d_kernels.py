@@ -13,7 +13,7 @@ from cnn_gpu.cuda.kernel import backend_xp, current_device
 from cnn_gpu.ops import conv2d, gemm_plans
 from cnn_gpu.ops.conv2d import (VARIANTS, conv2d_backward_data_kernel, conv2d_backward_filter_kernel,
                                 conv2d_forward_kernel)
-from helpers import assert_close, on_backend, poisoned, random_array
+from helpers import assert_close, on_backend, poisoned, random_array, to_host
 from test_conv2d import SMALL, config_id, random_problem
 
 # The reference's small configurations, and what tiles the implicit GEMM in more ways: more filters
@@ -58,6 +58,23 @@ def test_every_pass_matches_the_reference(rng, kernel_backend, config, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_fused_relu(rng, kernel_backend, variant):
     run_and_check(kernel_backend, CONFIGS[1], variant, rng, relu=True)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
+    x, w, _, dy, options = random_problem(rng, CONFIGS[1], np.float32)
+    on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
+    y = conv2d_forward_kernel(on(x), on(w), None, *options, variant=variant, backend=kernel_backend)
+    assert_close(y, conv2d.conv2d_forward(*as64(x, w), None, *options))
+    empty_x, empty_dy = x[:0], dy[:0]
+    assert conv2d_forward_kernel(on(empty_x), on(w), None, *options, variant=variant,
+                                 backend=kernel_backend).shape == empty_dy.shape
+    assert conv2d_backward_data_kernel(on(empty_dy), on(w), empty_x.shape, *options, variant=variant,
+                                       backend=kernel_backend).shape == empty_x.shape
+    dw = on(poisoned(w.shape))
+    conv2d_backward_filter_kernel(on(empty_x), on(empty_dy), w.shape, *options, variant=variant, dw=dw,
+                                  backend=kernel_backend)
+    assert not np.any(to_host(dw)), "a gradient summed over no outputs is zero"
 
 
 def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend):
@@ -114,3 +131,6 @@ def test_a_problem_too_large_for_32_bit_indices_is_refused():
     g = conv2d.conv2d_geometry((1 << 16, 200, 200, 3), (3, 3, 3, 8))
     with pytest.raises(ValueError, match="32-bit"):
         conv2d._check_kernel_arguments("forward", "direct", (1 << 16, 200, 200, 3), (3, 3, 3, 8), g)
+    g = conv2d.conv2d_geometry((1, 2**31 - 200, 1, 1), (1, 1, 1, 1))  # M within a tile of 2^31
+    with pytest.raises(ValueError, match="32-bit"):
+        conv2d._check_kernel_arguments("forward", "implicit_gemm", (1, 2**31 - 200, 1, 1), (1, 1, 1, 1), g)
