@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, gemm, pool
+from cnn_gpu.ops import activation, conv2d, gemm, optim, pool
 
 
 class KernelBackend(NumpyBackend):
@@ -84,3 +84,26 @@ class KernelBackend(NumpyBackend):
         dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
                                                     backend=self.name)
         return dx
+
+    # --- optimizers: kernels/optim.cu, in place; a state that is not C-contiguous takes the reference
+    # (the kernels would have to update a copy) --------------------------------------------------------
+    def _in_place(self, *states):
+        return all(a is None or a.flags.c_contiguous for a in states)
+
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        if not self._in_place(param, velocity):
+            return super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
+        optim.sgd_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, momentum, nesterov,
+                                backend=self.name)
+
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
+        if not self._in_place(param, m, v):
+            return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+        optim.adam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
+                                 backend=self.name)
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+        if not self._in_place(param, velocity):
+            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
+        optim.rmsprop_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, rho, epsilon,
+                                    backend=self.name)

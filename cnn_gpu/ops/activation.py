@@ -7,7 +7,7 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import array_module, ceil_div, check_shape, data_address
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, data_address
 
 
 def relu(x):
@@ -88,7 +88,6 @@ def activation_backward(name, x, y, dy):
 
 KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 FORWARD_VARIANTS = ("grid_stride", "float4")
-_C_TYPES = {"float32": "float", "float64": "double"}
 _THREADS = 256
 _MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
 _BACKWARD_ROWS = 8  # BACKWARD_ROWS of activation.cu: the backward block is 32 x 8 threads
@@ -99,36 +98,32 @@ def _matrix_params(dtype, *arrays):
     return [Array(name, dtype) for name in arrays] + [Scalar("rows", "int32"), Scalar("cols", "int32")]
 
 
-def _flag(bias):
-    return "true" if bias else "false"
-
-
 FORWARD_KERNELS = {
     ("grid_stride", act, dtype, bias): Kernel(
-        "activation.cu", f"bias_act_forward<{ctype}, Act::{act}, {_flag(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
-    for act in KERNEL_ACTIVATIONS for dtype, ctype in _C_TYPES.items() for bias in (True, False)
+        "activation.cu", f"bias_act_forward<{ctype}, Act::{act}, {cpp_bool(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
+    for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
 } | {
     ("float4", act, "float32", bias): Kernel(
-        "activation.cu", f"bias_act_forward_float4<Act::{act}, {_flag(bias)}>", _matrix_params("float32", "x", "bias", "y"))
+        "activation.cu", f"bias_act_forward_float4<Act::{act}, {cpp_bool(bias)}>", _matrix_params("float32", "x", "bias", "y"))
     for act in KERNEL_ACTIVATIONS for bias in (True, False)
 }
 BACKWARD_KERNELS = {
     (act, dtype, bias): Kernel(
-        "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {_flag(bias)}>",
+        "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {cpp_bool(bias)}>",
         _matrix_params(dtype, "y", "dy", "dx", "partial"))
-    for act in KERNEL_ACTIVATIONS for dtype, ctype in _C_TYPES.items() for bias in (True, False)
+    for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
 }
 BIAS_GRAD_KERNELS = {
     dtype: Kernel("activation.cu", f"bias_grad_finish<{ctype}>",
                   [Array("partial", dtype, ndim=2), Array("dbias", dtype, ndim=1), Scalar("parts", "int32"),
                    Scalar("cols", "int32")])
-    for dtype, ctype in _C_TYPES.items()
+    for dtype, ctype in C_TYPES.items()
 }
 
 
 def _as_matrix(x, what):
     """(rows, cols) of ``x`` seen as a matrix over its last axis, after the checks a kernel needs."""
-    if str(getattr(x, "dtype", "")) not in _C_TYPES or x.ndim == 0 or x.size == 0:
+    if str(getattr(x, "dtype", "")) not in C_TYPES or x.ndim == 0 or x.size == 0:
         raise ValueError(f"{what} must be a non-empty float32 or float64 array, got "
                          f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
     return x.size // x.shape[-1], x.shape[-1]

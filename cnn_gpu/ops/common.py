@@ -19,6 +19,15 @@ def array_module(x):
     return np
 
 
+# The C type of each dtype the templated kernels are instantiated for (``"bias_act_forward<float, ...>"``).
+C_TYPES = {"float32": "float", "float64": "double"}
+
+
+def cpp_bool(value) -> str:
+    """A bool as a C++ template argument: ``"true"`` or ``"false"``."""
+    return "true" if value else "false"
+
+
 def data_address(a):
     """The address of the first element of NumPy or CuPy array ``a`` (a 16-byte path asks it of each array)."""
     return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data

@@ -3,13 +3,18 @@
 The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop}.py`` term for term (where epsilon sits
 matters: Adam adds it to sqrt(v) after folding both bias corrections into the step size; RMSprop adds
 it under the square root).
+
+The kernels of ``kernels/optim.cu`` run each update in one pass; their wrappers are at the bottom.
 """
 
 from __future__ import annotations
 
 import math
 
-from cnn_gpu.ops.common import array_module
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, resolve_backend
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool
 
 
 def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
@@ -28,13 +33,18 @@ def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
         param += velocity
 
 
+def adam_step_size(lr, beta_1, beta_2, step):
+    """``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``: both bias corrections in one factor."""
+    return lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+
+
 def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1):
     """One Adam step; ``step`` counts from 1. ``w -= alpha m / (sqrt(v) + epsilon)`` with
     ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``."""
     if step < 1:
         raise ValueError(f"step counts from 1, got {step}")
     xp = array_module(param)
-    alpha = lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+    alpha = adam_step_size(lr, beta_1, beta_2, step)
     # One scratch buffer for every intermediate: a Dense kernel's update touches megabytes.
     scratch = grad - m
     scratch *= 1 - beta_1
@@ -56,3 +66,74 @@ def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7):
     velocity += (1 - rho) * grad * grad
     param -= lr * grad / array_module(velocity).sqrt(velocity + epsilon)
 
+
+
+# --- kernels: kernels/optim.cu ----------------------------------------------------------------------
+# One kernel per update and dtype, over the parameter's elements as a flat vector; every state array
+# has the parameter's shape and dtype and is updated in place, so each must be C-contiguous (a copy
+# would take the update instead).
+
+_THREADS = 256
+_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
+
+
+def _step_params(dtype, states, scalars):
+    return [Array("w", dtype), Array("g", dtype), *(Array(name, dtype) for name in states), Scalar("n", "int32"),
+            *(Scalar(name, dtype) for name in scalars)]
+
+
+SGD_KERNELS = {
+    (dtype, momentum, nesterov): Kernel("optim.cu", f"sgd_step<{ctype}, {cpp_bool(momentum)}, {cpp_bool(nesterov)}>",
+                                        _step_params(dtype, ["velocity"], ["lr", "momentum"]))
+    for dtype, ctype in C_TYPES.items() for momentum, nesterov in ((False, False), (True, False), (True, True))
+}
+ADAM_KERNELS = {dtype: Kernel("optim.cu", f"adam_step<{ctype}>",
+                              _step_params(dtype, ["m", "v"], ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon"]))
+                for dtype, ctype in C_TYPES.items()}
+RMSPROP_KERNELS = {dtype: Kernel("optim.cu", f"rmsprop_step<{ctype}>",
+                                 _step_params(dtype, ["velocity"], ["lr", "rho", "one_minus_rho", "epsilon"]))
+                   for dtype, ctype in C_TYPES.items()}
+
+
+def _checked_states(param, grad, *states):
+    """``param``'s dtype name, once grad and every state match its shape and dtype."""
+    dtype = str(param.dtype)
+    if dtype not in C_TYPES:
+        raise ValueError(f"the optimizer kernels update float32 or float64 parameters, got {param.dtype}")
+    for name, a in (("grad", grad), *states):
+        check_shape(a, param.shape, name, "the parameter's shape")
+        if a.dtype != param.dtype:
+            raise ValueError(f"{name} must have the parameter's dtype {param.dtype}, got {a.dtype}")
+    if param.size > np.iinfo(np.int32).max:
+        raise ValueError(f"the optimizer kernels index with int: {param.size} elements are too many")
+    return dtype
+
+
+def _launch(kernel, param, arrays, scalars, backend):
+    grid = (max(1, min(ceil_div(param.size, _THREADS), _MAX_BLOCKS)),)
+    kernel(grid, (_THREADS,), (*arrays, param.size, *scalars), backend=resolve_backend(backend))
+
+
+def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, backend=None):
+    """``sgd_update`` by kernel ``sgd_step``, in place (velocity None when momentum is 0)."""
+    states = (("velocity", velocity),) if momentum != 0 else ()
+    dtype = _checked_states(param, grad, *states)
+    with_momentum = momentum != 0
+    kernel = SGD_KERNELS[dtype, with_momentum, bool(nesterov) and with_momentum]
+    # Without momentum the kernel never reads the velocity: the parameter fills the slot.
+    _launch(kernel, param, (param, grad, velocity if with_momentum else param), (lr, momentum), backend)
+
+
+def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, backend=None):
+    """``adam_update`` by kernel ``adam_step``, in place; ``step`` counts from 1."""
+    if step < 1:
+        raise ValueError(f"step counts from 1, got {step}")
+    dtype = _checked_states(param, grad, ("m", m), ("v", v))
+    _launch(ADAM_KERNELS[dtype], param, (param, grad, m, v),
+            (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon), backend)
+
+
+def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, backend=None):
+    """``rmsprop_update`` by kernel ``rmsprop_step``, in place."""
+    dtype = _checked_states(param, grad, ("velocity", velocity))
+    _launch(RMSPROP_KERNELS[dtype], param, (param, grad, velocity), (lr, rho, 1 - rho, epsilon), backend)

@@ -23,7 +23,7 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_shape, data_address
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, data_address
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -113,7 +113,6 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides=None, padding="valid"):
 
 MAX_FORWARD_VARIANTS = ("channel_slow", "coalesced", "float4")
 MAX_BACKWARD_VARIANTS = ("scatter", "gather")
-_C_TYPES = {"float32": "float", "float64": "double"}
 _SHAPE_PARAMS = ("N", "H", "W", "C", "P", "Q", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left")
 _THREADS = 256
 _MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
@@ -135,19 +134,19 @@ def _max_backward_params(dtype):
 _MAX_FORWARD_NAMES = {"channel_slow": "max_pool2d_forward_channel_slow", "coalesced": "max_pool2d_forward"}
 MAX_FORWARD_KERNELS = {
     (variant, dtype): Kernel("pool.cu", f"{name}<{ctype}>", _max_forward_params(dtype))
-    for variant, name in _MAX_FORWARD_NAMES.items() for dtype, ctype in _C_TYPES.items()
+    for variant, name in _MAX_FORWARD_NAMES.items() for dtype, ctype in C_TYPES.items()
 } | {("float4", "float32"): Kernel("pool.cu", "max_pool2d_forward_float4", _max_forward_params("float32"))}
 MAX_BACKWARD_KERNELS = {
     (variant, dtype): Kernel("pool.cu", f"max_pool2d_backward_{variant}<{ctype}>", _max_backward_params(dtype))
-    for variant in MAX_BACKWARD_VARIANTS for dtype, ctype in _C_TYPES.items()
+    for variant in MAX_BACKWARD_VARIANTS for dtype, ctype in C_TYPES.items()
 }
 AVG_FORWARD_KERNELS = {
     dtype: Kernel("pool.cu", f"avg_pool2d_forward<{ctype}>", _params(Array("x", dtype), Array("y", dtype)))
-    for dtype, ctype in _C_TYPES.items()
+    for dtype, ctype in C_TYPES.items()
 }
 AVG_BACKWARD_KERNELS = {
     dtype: Kernel("pool.cu", f"avg_pool2d_backward_gather<{ctype}>", _params(Array("dy", dtype), Array("dx", dtype)))
-    for dtype, ctype in _C_TYPES.items()
+    for dtype, ctype in C_TYPES.items()
 }
 
 

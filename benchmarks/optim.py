@@ -1,0 +1,70 @@
+"""Optimizer steps: our one-pass kernels (kernels/optim.cu) against the reference's chain of CuPy array
+operations (cnn_gpu/ops/optim.py on CuPy), in bandwidth.
+
+Element-wise and memory-bound: the floor is one read of the parameter, the gradient and each state,
+and one write of the parameter and each state. Bytes moved per float32 element: SGD with momentum
+20 (w, g, v read; w, v written), Adam 28, RMSprop 20. Sizes: the seed model's Dense kernel (5408 x 64,
+the largest parameter it trains) and a 16M-element parameter, whose states alone exceed the L2.
+
+Each case updates the same state again and again, a new gradient each call (rotated sets); its check
+takes one more step by both the case and the float64 reference from the state where timing left it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from benchmarks import harness
+from cnn_gpu.ops import optim
+
+SIZES = [5408 * 64, 1 << 24]
+DRY_SIZES = [1000]
+LR = 0.01
+
+
+def updates(backend):
+    """By name: ``(bytes per element, states, kernel step, reference step)``, a step being
+    ``step(w, g, *states)`` (Adam's at step 10: bias corrections of a run under way)."""
+    return {
+        "sgd_momentum": (20, 1, lambda w, g, v: optim.sgd_update_kernel(w, g, v, LR, 0.9, backend=backend),
+                         lambda w, g, v: optim.sgd_update(w, g, v, LR, 0.9)),
+        "adam": (28, 2, lambda w, g, m, v: optim.adam_update_kernel(w, g, m, v, LR, step=10, backend=backend),
+                 lambda w, g, m, v: optim.adam_update(w, g, m, v, LR, step=10)),
+        "rmsprop": (20, 1, lambda w, g, v: optim.rmsprop_update_kernel(w, g, v, LR, backend=backend),
+                    lambda w, g, v: optim.rmsprop_update(w, g, v, LR)),
+    }
+
+
+def timed_and_checked(xp, step, reference, arrays):
+    """``(run, check)`` of ``step`` on the state ``arrays`` = (w, *states): ``run(g)`` takes a step;
+    ``check(g)`` takes one more from where the state is, by ``step`` and by the float64 reference."""
+    def run(g):
+        step(arrays[0], g, *arrays[1:])
+
+    def check(g):
+        expected = [a.astype(np.float64) for a in arrays]
+        run(g)
+        reference(expected[0], g.astype(np.float64), *expected[1:])
+        return xp.concatenate(arrays), xp.concatenate(expected)
+    return run, check
+
+
+def main(argv=None) -> int:
+    session = harness.Session("optim", harness.parse_args(__doc__, argv), case_budget_ms=1000.0)
+    xp = session.xp
+    for size in session.pick(SIZES, DRY_SIZES):
+        grads = session.input_sets(lambda rng: session.uniform(rng, (size,)), 4 * size)
+        for name, (bytes_per_element, states, kernel, reference) in updates(session.backend).items():
+            for case, step in (("kernel", kernel), ("cupy_reference", reference)):
+                # Small positive states: RMSprop's and Adam's second moments are means of squares.
+                arrays = [session.uniform(session.rng, (size,), low=0.01, high=1.0) for _ in range(1 + states)]
+                run, check = timed_and_checked(xp, step, reference, arrays)
+                session.measure(f"{name}_{case}", {"elements": size}, run, grads, check,
+                                bytes_moved=bytes_per_element * size)
+    return harness.finish(session)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The optimizer kernels of kernels/optim.cu against the reference updates of cnn_gpu.ops.optim.
+
+Several steps in a row, each kernel on float32 and float64 state, against the reference run in
+float64 from the same start: the states (parameter, moments, velocity) must stay together step
+after step. States start random, not zero: a state of zeros hides a wrong formula.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.cuda.errors import KernelArgumentError
+from cnn_gpu.cuda.kernel import backend_xp
+from cnn_gpu.ops import optim
+from helpers import assert_close, on_backend, random_array, to_host
+
+SHAPES = [(1,), (7,), (3, 5, 4), (1000,)]
+DTYPES = [np.float32, np.float64]
+STEPS = 3
+SIGNED, SQUARES = (-1.0, 1.0), (0.01, 1.0)  # the ranges a state starts in: a mean of squares is >= 0
+
+
+def run_both(rng, kernel_backend, shape, dtype, state_ranges, kernel_step, reference_step):
+    """``STEPS`` updates, ``step(w, g, *states, step)``, by kernel on the backend's arrays and by the
+    reference in float64, each step with a new gradient; then every array of the two compared."""
+    arrays = [random_array(rng, shape, dtype)] + [random_array(rng, shape, dtype, *r) for r in state_ranges]
+    ours = [on_backend(a.copy(), kernel_backend) for a in arrays]
+    reference = [a.astype(np.float64) for a in arrays]
+    for step in range(1, STEPS + 1):
+        grad = random_array(rng, shape, dtype)
+        kernel_step(ours[0], on_backend(grad, kernel_backend), *ours[1:], step)
+        reference_step(reference[0], grad.astype(np.float64), *reference[1:], step)
+    for i, (out, ref) in enumerate(zip(ours, reference)):
+        assert to_host(out).dtype == dtype
+        assert_close(out, ref, what=f"array {i} after {STEPS} steps")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd(rng, kernel_backend, shape, dtype, momentum, nesterov):
+    def step_with(update, **backend):
+        def step(w, g, *velocity_and_step):
+            velocity = velocity_and_step[0] if momentum else None
+            update(w, g, velocity, 0.1, momentum, nesterov, **backend)
+        return step
+
+    run_both(rng, kernel_backend, shape, dtype, [SIGNED] if momentum else [],
+             step_with(optim.sgd_update_kernel, backend=kernel_backend), step_with(optim.sgd_update))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_adam(rng, kernel_backend, shape, dtype):
+    run_both(rng, kernel_backend, shape, dtype, [SIGNED, SQUARES],
+             lambda w, g, m, v, step: optim.adam_update_kernel(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step,
+                                                               backend=kernel_backend),
+             lambda w, g, m, v, step: optim.adam_update(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_rmsprop(rng, kernel_backend, shape, dtype):
+    run_both(rng, kernel_backend, shape, dtype, [SQUARES],
+             lambda w, g, velocity, step: optim.rmsprop_update_kernel(w, g, velocity, 0.01, 0.9, 1e-7,
+                                                                    backend=kernel_backend),
+             lambda w, g, velocity, step: optim.rmsprop_update(w, g, velocity, 0.01, 0.9, 1e-7))
+
+
+def test_the_backend_updates_in_place_through_the_kernels(rng, kernel_backend):
+    backend = KernelBackend(backend_xp(kernel_backend))
+    w, g = random_array(rng, (4, 6), np.float32), random_array(rng, (4, 6), np.float32)
+    expected, m, v = w.astype(np.float64), np.zeros((4, 6)), np.zeros((4, 6))
+    optim.adam_update(expected, g.astype(np.float64), m, v, 0.01, 0.9, 0.999, 1e-7, 1)
+    param = backend.asarray(w)
+    moments = backend.zeros((4, 6), np.float32), backend.zeros((4, 6), np.float32)
+    backend.adam_update(param, backend.asarray(g), *moments, 0.01, 0.9, 0.999, 1e-7, 1)
+    assert_close(param, expected)
+    assert_close(moments[0], m)
+
+
+def test_bad_states_are_refused_with_their_names(rng, kernel_backend):
+    w = on_backend(random_array(rng, (6,), np.float32), kernel_backend)
+    g = on_backend(random_array(rng, (6,), np.float32), kernel_backend)
+    zeros = lambda shape, dtype=np.float32: on_backend(np.zeros(shape, dtype), kernel_backend)  # noqa: E731
+    with pytest.raises(ValueError, match="grad must have the parameter's shape"):
+        optim.adam_update_kernel(w, g[:5], zeros(6), zeros(6), 0.01, backend=kernel_backend)
+    with pytest.raises(ValueError, match="v must have the parameter's dtype float32, got float64"):
+        optim.adam_update_kernel(w, g, zeros(6), zeros(6, np.float64), 0.01, backend=kernel_backend)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        optim.adam_update_kernel(w, g, zeros(6), zeros(6), 0.01, step=0, backend=kernel_backend)
+    with pytest.raises(ValueError, match="float32 or float64 parameters"):
+        optim.rmsprop_update_kernel(w.astype(np.float16), g.astype(np.float16), zeros(6, np.float16), 0.01,
+                                    backend=kernel_backend)
+    with pytest.raises(KernelArgumentError, match="'velocity' must be C-contiguous"):
+        optim.sgd_update_kernel(w[:3], g[:3], zeros(6)[::2], 0.1, 0.9, backend=kernel_backend)
