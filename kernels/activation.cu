@@ -20,12 +20,7 @@
 
 enum class Act { linear, relu, sigmoid, tanh };
 
-// The C functions by name, one per type, so the same template body compiles for float and
-// double under NVRTC (no <cmath>) and under the host compiler.
-__device__ __forceinline__ float exp_of(float z) { return expf(z); }
-__device__ __forceinline__ double exp_of(double z) { return exp(z); }
-__device__ __forceinline__ float tanh_of(float z) { return tanhf(z); }
-__device__ __forceinline__ double tanh_of(double z) { return tanh(z); }
+#include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate(T z) {

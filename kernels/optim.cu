@@ -22,8 +22,7 @@
 // for the small ones (biases, the convolution's 288 weights).
 // Wrappers: cnn_gpu/ops/optim.py. Tests: tests/ops/test_optim_kernels.py. Benchmark: benchmarks/optim.py.
 
-__device__ __forceinline__ float sqrt_of(float z) { return sqrtf(z); }
-__device__ __forceinline__ double sqrt_of(double z) { return sqrt(z); }
+#include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
 // ---------------------------------------------------------------------------------------------
 // 1. SGD. Without momentum Keras keeps no velocity: the kernel never touches it (the wrapper passes

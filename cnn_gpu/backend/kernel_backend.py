@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, gemm, optim, pool
+from cnn_gpu.ops import activation, conv2d, gemm, loss, optim, pool
 
 
 class KernelBackend(NumpyBackend):
@@ -84,6 +84,13 @@ class KernelBackend(NumpyBackend):
         dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
                                                     backend=self.name)
         return dx
+
+    # --- losses: kernels/loss.cu for softmax cross-entropy (the others stay on the reference) ---------
+    def softmax_cross_entropy(self, logits, labels, sparse):
+        contiguous = self.xp.ascontiguousarray
+        if not sparse:  # one-hot labels in the logits' dtype, as the reference takes them
+            labels = contiguous(labels.astype(logits.dtype, copy=False))
+        return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
 
     # --- optimizers: kernels/optim.cu, in place; a state that is not C-contiguous takes the reference
     # (the kernels would have to update a copy) --------------------------------------------------------

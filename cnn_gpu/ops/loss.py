@@ -7,21 +7,35 @@ of shape (N,) or (N, 1)) for the categorical losses, and of the prediction's sha
 
 from __future__ import annotations
 
-from cnn_gpu.ops.common import array_module, check_float, check_ndim
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape
 
 # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before the log.
 EPSILON = 1e-7
 
 
+def class_ids(labels, classes):
+    """Integer class ids (N,) or (N, 1) as a vector (N,), once every id is known to lie in [0, classes).
+
+    On a GPU the range check costs a pass over the ids and a device-to-host sync, once per training
+    step, for an error raised where the bad labels are passed rather than a wrong loss without a sign.
+    """
+    if getattr(labels, "ndim", None) == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"sparse labels must be integer class ids of shape (N,), got "
+                         f"{getattr(labels, 'dtype', type(labels).__name__)} {getattr(labels, 'shape', None)}")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(f"sparse labels must lie in [0, {classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    return labels
+
+
 def one_hot(labels, classes, dtype):
     """Integer class ids (N,) or (N, 1) as an (N, classes) one-hot array; out-of-range ids fail."""
     xp = array_module(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"sparse labels must be integer class ids of shape (N,), got {labels.dtype} {tuple(labels.shape)}")
-    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(f"sparse labels must lie in [0, {classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    labels = class_ids(labels, classes)
     out = xp.zeros((labels.shape[0], classes), dtype=dtype)
     out[xp.arange(labels.shape[0]), labels] = 1
     return out
@@ -94,3 +108,66 @@ def mean_squared_error(pred, target):
     target = _matching_labels(pred, target)
     diff = pred - target
     return xp.asarray((diff * diff).mean()), diff * (2 / pred.size)
+
+
+# --- kernels: kernels/loss.cu ---------------------------------------------------------------------
+# A softmax cross-entropy kernel writes each row's gradient and loss, then softmax_xent_batch_mean
+# averages the row losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids.
+
+XENT_VARIANTS = ("row_per_thread", "warp_per_row")
+_BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
+_WARP = 32
+
+
+def _xent_params(dtype, sparse):
+    labels = Array("labels", "int32", ndim=1) if sparse else Array("labels", dtype, ndim=2)
+    return [Array("logits", dtype, ndim=2), labels, Array("grad", dtype, ndim=2), Array("row_loss", dtype, ndim=1),
+            Scalar("rows", "int32"), Scalar("classes", "int32")]
+
+
+XENT_KERNELS = {
+    (variant, dtype, sparse): Kernel("loss.cu", f"softmax_xent_{variant}<{ctype}, {'int' if sparse else ctype}>",
+                                     _xent_params(dtype, sparse))
+    for variant in XENT_VARIANTS for dtype, ctype in C_TYPES.items() for sparse in (False, True)
+}
+BATCH_MEAN_KERNELS = {
+    dtype: Kernel("loss.cu", f"softmax_xent_batch_mean<{ctype}>",
+                  [Array("row_loss", dtype, ndim=1), Array("loss", dtype, ndim=0), Scalar("rows", "int32")])
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per_row", grad=None, backend=None):
+    """``(loss, grad)`` as softmax_cross_entropy, by kernel ``softmax_xent_<variant>``, grad into ``grad`` if given.
+
+    ``loss`` is a 0-d array of the logits' dtype. One-hot ``labels`` must have the logits' shape and
+    dtype (no conversion: a hidden copy of a whole matrix per call); sparse ones are integer class ids
+    (N,) or (N, 1) in [0, classes), converted to int32 when they are not already.
+    """
+    if variant not in XENT_VARIANTS:
+        raise ValueError(f"variant must be one of {XENT_VARIANTS}, got {variant!r}")
+    check_float(logits, "logits")
+    check_ndim(logits, 2, "logits", "(batch, classes)")
+    rows, classes = logits.shape
+    if rows == 0 or classes == 0:
+        raise ValueError(f"logits need at least one row and one class, got shape {tuple(logits.shape)}")
+    if sparse:
+        # Checked before the int32 conversion, which would wrap an int64 id of 2^32 to 0.
+        labels = check_shape(class_ids(labels, classes), (rows,), "sparse labels", "the logits' batch")
+        labels = labels.astype(np.int32, copy=False)
+    else:
+        check_shape(labels, logits.shape, "labels", "the logits' shape")
+        if labels.dtype != logits.dtype:
+            raise TypeError(f"one-hot labels must have the logits' dtype {logits.dtype}, got {labels.dtype}")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    if grad is None:
+        grad = xp.empty(logits.shape, dtype=logits.dtype)
+    check_shape(grad, logits.shape, "grad", "the logits' shape")
+    row_loss = xp.empty(rows, dtype=logits.dtype)
+    loss = xp.empty((), dtype=logits.dtype)
+    rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
+    XENT_KERNELS[variant, str(logits.dtype), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
+                                                     (logits, labels, grad, row_loss, rows, classes), backend=backend)
+    BATCH_MEAN_KERNELS[str(logits.dtype)]((1,), (_BLOCK,), (row_loss, loss, rows), backend=backend)
+    return loss, grad

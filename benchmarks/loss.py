@@ -1,0 +1,112 @@
+"""Softmax cross-entropy with its gradient: both rungs of kernels/loss.cu against PyTorch's and the
+reference's chain of CuPy operations, in bandwidth.
+
+Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
+(float32; one-hot labels are as large as the logits, class ids 4 bytes a row, PyTorch's int64 ids 8).
+Shapes (batch, classes): a classifier's 10 classes at two batch sizes, and 1000 classes.
+
+Our cases with one-hot labels (the seed model's) and both baselines are timed by CUDA-graph replay
+(the GPU's time, without the Python host side), ours captured by CuPy and PyTorch's by PyTorch; each
+of our cases includes softmax_xent_batch_mean, the second launch. With class ids our wrapper checks
+them on the device and reads the answer back, a sync that no graph can capture: those cases are
+timed launch by launch, the host side and the check included, as a caller meets them.
+
+Baselines: ``torch_cross_entropy``, PyTorch's ``cross_entropy`` (mean over the batch) on int64 class
+ids, forward and the backward to the logits by ``torch.autograd.grad``: its log_softmax, NLL and their
+backwards, on the same memory as our logits; and ``cupy_reference``, softmax_cross_entropy of
+cnn_gpu/ops/loss.py on CuPy with one-hot labels (NumPy on a dry run). PyTorch runs where it imports.
+Each check compares the loss and the gradient, scaled by the batch so that its entries count as much
+as the loss, with the float64 reference.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from benchmarks import harness
+from cnn_gpu.ops.loss import XENT_VARIANTS, softmax_cross_entropy, softmax_cross_entropy_kernel
+
+SHAPES = [(4096, 10), (65536, 10), (4096, 1000)]
+DRY_SHAPES = [(37, 10), (5, 70)]
+
+
+def make_set(session, rng, batch, classes):
+    """One input set: logits, one-hot labels and int32 class ids, on the session's device."""
+    xp = session.xp
+    ids = rng.integers(0, classes, size=batch)
+    return (session.uniform(rng, (batch, classes), low=-4, high=4), xp.asarray(np.eye(classes, dtype=np.float32)[ids]),
+            xp.asarray(ids.astype(np.int32)))
+
+
+def combined(xp, loss, grad):
+    """The loss and the gradient times the batch, as one float64 vector for one check."""
+    scaled_grad = grad.astype(np.float64).ravel() * grad.shape[0]
+    return xp.concatenate([xp.asarray(loss, dtype=np.float64).reshape(1), scaled_grad])
+
+
+def expected(xp, inputs):
+    logits, one_hot, _ = inputs
+    return combined(xp, *softmax_cross_entropy(logits.astype(np.float64), one_hot.astype(np.float64)))
+
+
+def main(argv=None) -> int:
+    session = harness.Session("loss", harness.parse_args(__doc__, argv), case_budget_ms=1000.0)
+    xp, backend = session.xp, session.backend
+    torch = harness.pytorch_baselines(session)
+    graph_timing = "launch" if session.dry_run else "graph"  # the emulator has no CUDA graphs
+    for batch, classes in session.pick(SHAPES, DRY_SHAPES):
+        params = {"batch": batch, "classes": classes}
+        logits_bytes = 4 * batch * classes
+        sets = session.input_sets(lambda rng: make_set(session, rng, batch, classes), 2 * logits_bytes + 4 * batch)
+        grad = xp.empty((batch, classes), dtype=np.float32)
+        last = {}  # the loss of the last call, whose graph replays write it again
+        check = lambda inputs: (combined(xp, last["loss"], grad), expected(xp, inputs))  # noqa: E731
+        for variant in XENT_VARIANTS:
+            for labels, sparse, label_bytes, timing in (("one_hot", False, logits_bytes, graph_timing),
+                                                        ("sparse", True, 4 * batch, "launch")):
+                def run(inputs, v=variant, sparse=sparse):
+                    last["loss"], _ = softmax_cross_entropy_kernel(inputs[0], inputs[2 if sparse else 1], sparse, v,
+                                                                   grad=grad, backend=backend)
+
+                session.measure(f"{variant}_{labels}", {"labels": labels, **params}, run, sets, check, poison=[grad],
+                                bytes_moved=2 * logits_bytes + label_bytes, timing=timing)
+
+        def reference(inputs):
+            last["loss"], last["grad"] = softmax_cross_entropy(inputs[0], inputs[1])
+
+        session.measure("cupy_reference", {"labels": "one_hot", **params}, reference, sets,
+                        lambda inputs: (combined(xp, last["loss"], last["grad"]), expected(xp, inputs)),
+                        bytes_moved=3 * logits_bytes, timing=graph_timing)
+        if torch is not None:
+            torch_baseline(session, torch, sets, params, 2 * logits_bytes + 8 * batch)
+    return harness.finish(session)
+
+
+def torch_baseline(session, torch, sets, params, bytes_moved):
+    """PyTorch's cross_entropy forward and backward on each set's logits (a tensor on their memory,
+    through DLPack) and its class ids as int64, both made at a set's first call (uncaptured: the
+    graph's capture runs every set once first). Its loss and gradient are new tensors each call;
+    the check reads the last ones. A failure leaves the baseline out with a note."""
+    xp = session.xp
+    tensors, last = {}, {}
+
+    def run(inputs):
+        if id(inputs[0]) not in tensors:
+            tensors[id(inputs[0])] = (inputs, torch.from_dlpack(inputs[0]).requires_grad_(),
+                                      torch.from_dlpack(inputs[2]).long())  # the set kept, so its id stays its own
+        _, logits, targets = tensors[id(inputs[0])]
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        (last["grad"],) = torch.autograd.grad(loss, logits)
+        last["loss"] = loss.detach()
+
+    check = lambda inputs: (combined(xp, xp.asarray(last["loss"]), xp.asarray(last["grad"])),  # noqa: E731
+                            expected(xp, inputs))
+    harness.measure_baseline(session, "torch_cross_entropy", {"labels": "int64_ids", **params}, run, sets, check,
+                             bytes_moved=bytes_moved, timing="graph",
+                             graph=harness.Graph(run, via="torch", capture=harness.capture_torch))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+// Softmax cross-entropy, fused: each row's loss and the gradient with respect to the logits in one
+// kernel, then the batch's mean loss in a second.
+//
+// For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
+//   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
+//   row_loss[r]        = -sum over c of t[r, c] * log_softmax[r, c]
+//   grad[r, c]         = (softmax[r, c] - t[r, c]) / rows
+//   loss               = sum over r of row_loss[r] / rows
+// as the NumPy reference softmax_cross_entropy of cnn_gpu/ops/loss.py computes them. Subtracting
+// the row's maximum first keeps every exponent <= 0: no e^x overflows, however large the logits.
+//
+// A lesson in giving a row to a thread or to a warp. The op is memory-bound: the floor is one read
+// of the logits and labels and one write of the gradient at copy bandwidth (row_loss is one value
+// per row). The ladder:
+//   1. softmax_xent_row_per_thread  one thread per row, three loops along it: a warp reads 32 rows
+//                                   `classes` elements apart: uncoalesced
+//   2. softmax_xent_warp_per_row    one warp per row, lanes striding along it (coalesced), the
+//                                   maximum and the sums shared by shuffle butterflies
+//   3. softmax_xent_batch_mean      the batch loss: row_loss summed in a fixed order by one block
+//                                   and divided by rows, so it is deterministic (no atomics)
+// Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
+// a template over the element type T (float, double); rungs 1 and 2 also over the labels' type L:
+// L = T for one-hot labels (a rows x classes matrix), L = int for sparse ones (a class id per row,
+// which the wrapper has checked lies in [0, classes)).
+// Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.
+
+// Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
+constexpr int XENT_BLOCK = 256;
+constexpr int WARP = 32;
+constexpr unsigned FULL_MASK = 0xffffffffu;
+
+#include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
+
+// NaN-propagating max, as NumPy's: a plain a > b ? a : b would drop a NaN in `a`. A NaN logit so
+// becomes its row's maximum, and every x - max of the row, the sum and the loss turn NaN with it.
+// (The sum would carry a NaN on its own, e^(NaN - max) being NaN; the max does not rely on that.)
+template <typename T>
+__device__ __forceinline__ T nan_max(T a, T b) {
+    return (a > b || a != a) ? a : b;
+}
+
+// The max and the sum over the LANES threads that share a row, in every one of them. LANES = 1
+// (a row per thread): nothing to combine, the loops run zero times. LANES = 32 (a warp): a
+// butterfly, each lane exchanging with lane ^ offset for offsets 16, 8, 4, 2, 1. Every lane needs
+// the row's max and sum, and the butterfly leaves them in all 32 lanes without a broadcast. The
+// lanes hold the same bits: both partners of an exchange add the same two values (in swapped
+// order, which does not change an IEEE sum) in the same tree.
+template <int LANES, typename T>
+__device__ __forceinline__ T lanes_max(T value) {
+    for (int offset = LANES / 2; offset > 0; offset /= 2) {
+        value = nan_max(value, __shfl_xor_sync(FULL_MASK, value, offset));
+    }
+    return value;
+}
+
+template <int LANES, typename T>
+__device__ __forceinline__ T lanes_sum(T value) {
+    for (int offset = LANES / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(FULL_MASK, value, offset);
+    return value;
+}
+
+// One row's labels, read as the reference reads them once one_hot has expanded sparse ids: a row of
+// the one-hot matrix, or 1 at the row's class id and 0 elsewhere (the id read once per row).
+template <typename T>
+struct OneHotRow {
+    const T* row;
+    __device__ __forceinline__ T operator()(int c) const { return row[c]; }
+};
+
+template <typename T>
+struct ClassIdRow {
+    int id;
+    __device__ __forceinline__ T operator()(int c) const { return c == id ? T(1) : T(0); }
+};
+
+// Row r's labels from the labels argument: the overload is picked by its type (const T* or const int*).
+template <typename T>
+__device__ __forceinline__ OneHotRow<T> labels_of_row(const T* __restrict__ labels, int r, int classes) {
+    return {labels + (long long)r * classes};
+}
+
+template <typename T>
+__device__ __forceinline__ ClassIdRow<T> labels_of_row(const int* __restrict__ labels, int r, int) {
+    return {labels[r]};
+}
+
+// The body of rungs 1 and 2: row x (classes logits) with its labels into its gradient row g and its
+// *row_loss, by the LANES threads that share the row, this one being `lane` (0 .. LANES - 1); each
+// takes elements lane, lane + LANES, ... Three loops over the row: its max, the sum of e^(x - max),
+// then the gradient and the loss terms. The second and third read the row again: from L1 or L2
+// when the row is short enough to stay there, which is the case these kernels are for.
+// Every element's loss term is t * log_softmax, even where t = 0, as the reference forms it: the
+// loss is then the reference's for any logits (a -inf logit gives 0 * -inf = NaN in both).
+template <int LANES, typename T, typename Labels>
+__device__ __forceinline__ void softmax_xent_row(const T* __restrict__ x, Labels labels, T* __restrict__ g,
+                                                 T* __restrict__ row_loss, int classes, int lane, T rows) {
+    // Starting every lane from x[0] rather than -infinity: max(x0, x0) = x0, and a lane with no
+    // element of its own (classes < LANES) changes nothing.
+    T top = x[0];
+    for (int c = lane; c < classes; c += LANES) top = nan_max(top, x[c]);
+    top = lanes_max<LANES>(top);
+
+    T sum = T(0);
+    for (int c = lane; c < classes; c += LANES) sum += exp_of(x[c] - top);
+    sum = lanes_sum<LANES>(sum);
+    // sum >= 1 (the maximum's own term is e^0), so the log is finite unless the row holds a NaN
+    // (or an infinity: inf - inf = NaN, as in the reference).
+    const T log_sum = log_of(sum);
+
+    T loss = T(0);
+    for (int c = lane; c < classes; c += LANES) {
+        const T shifted = x[c] - top;
+        const T t = labels(c);
+        g[c] = (exp_of(shifted) / sum - t) / rows;
+        loss += t * (shifted - log_sum);
+    }
+    loss = lanes_sum<LANES>(loss);
+    if (lane == 0) *row_loss = -loss;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. One thread per row.
+// Idea: the serial loops, one row per thread.
+// Expected bottleneck: uncoalesced accesses. At each step a warp touches one element of 32 rows
+// `classes` elements apart. With 10 classes the 32 rows span 1280 bytes (float32) that stay in L1
+// across the steps: device memory reads each byte about once, but each load and store costs up to
+// 32 L1 transactions instead of 1 or 2, so L1 throughput binds. With 1000 classes a block's rows
+// span 1 MB, more than L1 holds: a 32-byte sector is gone before the thread's next 4 bytes in it
+// are wanted, so device memory moves up to 8x the bytes used, in each of the three loops. And few
+// rows starve the chip: 4096 rows are 16 blocks for the 132 SMs of an H100.
+// Measured: not yet run on a GPU.
+template <typename T, typename L>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    softmax_xent_row_per_thread(const T* __restrict__ logits, const L* __restrict__ labels, T* __restrict__ grad,
+                                T* __restrict__ row_loss, int rows, int classes) {
+    const int r = blockIdx.x * XENT_BLOCK + threadIdx.x;
+    if (r >= rows) return;
+    const long long start = (long long)r * classes;
+    softmax_xent_row<1>(logits + start, labels_of_row<T>(labels, r, classes), grad + start, row_loss + r, classes, 0,
+                        T(rows));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. One warp per row, shuffles only.
+// Idea: XENT_BLOCK / 32 rows per block, each warp on its own row: consecutive lanes read consecutive
+// elements (each load a contiguous run), the row's max and sums combined by butterflies in registers,
+// no shared memory, no barrier. Lane 0 writes the row's loss.
+// Expected bottleneck: device memory bandwidth for rows of hundreds of classes and more (1000
+// classes: 32 loads per lane per loop, the second and third loops' from L1 or L2). For the 10
+// classes of a classifier, 22 of the 32 lanes idle and each warp moves only 40 bytes (float32) per
+// loop between three 5-step butterflies: latency, the loads in flight per SM too few to reach copy
+// bandwidth.
+// Edges: classes < 32 leaves lanes without elements; they start the max from x[0] and the sums
+// from 0, and take part in the butterflies, which need all 32 lanes.
+// Measured: not yet run on a GPU.
+template <typename T, typename L>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    softmax_xent_warp_per_row(const T* __restrict__ logits, const L* __restrict__ labels, T* __restrict__ grad,
+                              T* __restrict__ row_loss, int rows, int classes) {
+    const int r = blockIdx.x * (XENT_BLOCK / WARP) + threadIdx.x / WARP;
+    // Whole warps leave together, so the full-mask shuffles never miss a lane.
+    if (r >= rows) return;
+    const long long start = (long long)r * classes;
+    softmax_xent_row<WARP>(logits + start, labels_of_row<T>(labels, r, classes), grad + start, row_loss + r, classes,
+                           threadIdx.x % WARP, T(rows));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The batch loss: *loss = sum of row_loss[0 .. rows - 1] / rows, by one block.
+// Idea: each thread sums rows threadIdx.x, + XENT_BLOCK, ... in order, each warp combines its 32
+// sums by butterfly, and thread 0 adds the 8 warp totals and divides. The order of every addition
+// is fixed, so the loss is the same bits on every run. Its own kernel rather than row_reduce of
+// reduce.cu on a 1 x rows view: that and the division after it would be two launches; this is one,
+// and writes the 0-d loss directly.
+// Expected bottleneck: launch overhead; it reads rows values (256 KiB for 65536 float32 rows).
+// Measured: not on its own; the cases of benchmarks/loss.py include it.
+template <typename T>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    softmax_xent_batch_mean(const T* __restrict__ row_loss, T* __restrict__ loss, int rows) {
+    constexpr int WARPS = XENT_BLOCK / WARP;
+    __shared__ T warp_total[WARPS];
+    T sum = T(0);
+    for (int r = threadIdx.x; r < rows; r += XENT_BLOCK) sum += row_loss[r];
+    sum = lanes_sum<WARP>(sum);
+    if (threadIdx.x % WARP == 0) warp_total[threadIdx.x / WARP] = sum;
+    // Thread 0 reads the totals the other warps wrote.
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        T total = T(0);
+        for (int w = 0; w < WARPS; ++w) total += warp_total[w];
+        *loss = total / T(rows);
+    }
+}

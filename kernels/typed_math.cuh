@@ -1,0 +1,12 @@
+// The C math functions by name, one overload per type, so that one template body compiles for float
+// and double under NVRTC (which has no <cmath>) and under the emulator's host compiler alike.
+#pragma once
+
+__device__ __forceinline__ float exp_of(float z) { return expf(z); }
+__device__ __forceinline__ double exp_of(double z) { return exp(z); }
+__device__ __forceinline__ float log_of(float z) { return logf(z); }
+__device__ __forceinline__ double log_of(double z) { return log(z); }
+__device__ __forceinline__ float tanh_of(float z) { return tanhf(z); }
+__device__ __forceinline__ double tanh_of(double z) { return tanh(z); }
+__device__ __forceinline__ float sqrt_of(float z) { return sqrtf(z); }
+__device__ __forceinline__ double sqrt_of(double z) { return sqrt(z); }

@@ -1,0 +1,166 @@
+"""The softmax cross-entropy kernels of kernels/loss.cu against the reference of cnn_gpu.ops.loss.
+
+Separate from test_loss.py (the reference's own tests); same reference, computed in float64.
+"""
+
+import numpy as np
+import pytest
+
+from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.cuda.errors import KernelArgumentError
+from cnn_gpu.cuda.kernel import backend_xp
+from cnn_gpu.ops.loss import XENT_VARIANTS, softmax_cross_entropy, softmax_cross_entropy_kernel
+from helpers import assert_close, on_backend, poisoned, random_array, to_host
+
+# One element; one row; rows fewer and more than a block's 8 warps; fewer classes than lanes; rows
+# many times a warp wide; more rows than the batch mean's 256 threads (each sums two); more rows than
+# four blocks of rung 1 hold (each of the batch mean's threads sums four or five).
+SHAPES = [(1, 1), (1, 10), (7, 10), (33, 10), (5, 3), (4, 1000), (300, 10), (1030, 3)]
+DTYPES = [np.float32, np.float64]
+# How the labels reach the kernel: one-hot in the logits' dtype, or class ids of a dtype and shape.
+LABELS = ["one_hot", "int32 (N,)", "int64 (N, 1)"]
+SPARSE_FORMS = ["int32 (N,)", "int32 (N, 1)", "int64 (N,)", "int64 (N, 1)"]
+
+
+def make_labels(ids, classes, form, dtype):
+    """``(labels, sparse)`` for the kernel: ``ids`` as one-hot of ``dtype`` or as ids of the form named."""
+    if form == "one_hot":
+        return np.eye(classes, dtype=dtype)[ids], False
+    id_dtype, shape = form.split(" ", 1)
+    ids = ids.astype(id_dtype)
+    return (ids[:, None] if shape == "(N, 1)" else ids), True
+
+
+def run_kernel(logits, labels, sparse, variant, backend):
+    """The kernel's ``(loss, grad)`` on the host, grad poisoned before the launch."""
+    grad = on_backend(poisoned(logits.shape, logits.dtype), backend)
+    loss, out = softmax_cross_entropy_kernel(on_backend(logits, backend), on_backend(labels, backend), sparse, variant,
+                                             grad=grad, backend=backend)
+    assert out is grad
+    assert isinstance(loss, backend_xp(backend).ndarray) and loss.shape == () and loss.dtype == logits.dtype
+    return to_host(loss), to_host(grad)
+
+
+def reference(logits, ids):
+    """The reference's ``(loss, grad)`` in float64."""
+    return softmax_cross_entropy(logits.astype(np.float64), ids, sparse=True)
+
+
+@pytest.mark.parametrize("form", LABELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("variant", XENT_VARIANTS)
+def test_variant_matches_the_reference(rng, kernel_backend, variant, shape, dtype, form):
+    logits = random_array(rng, shape, dtype, -4, 4)
+    ids = rng.integers(0, shape[1], size=shape[0])
+    labels, sparse = make_labels(ids, shape[1], form, dtype)
+    loss, grad = run_kernel(logits, labels, sparse, variant, kernel_backend)
+    ref_loss, ref_grad = reference(logits, ids)
+    assert_close(loss, ref_loss, what=f"{variant} loss")
+    assert_close(grad, ref_grad, what=f"{variant} grad")
+
+
+@pytest.mark.parametrize("form", SPARSE_FORMS)
+def test_every_sparse_form_gives_the_one_hot_result(rng, kernel_backend, form):
+    logits = random_array(rng, (33, 10), np.float32, -4, 4)
+    ids = rng.integers(0, 10, size=33)
+    labels, _ = make_labels(ids, 10, form, np.float32)
+    one_hot, _ = make_labels(ids, 10, "one_hot", np.float32)
+    for variant in XENT_VARIANTS:
+        sparse_loss, sparse_grad = run_kernel(logits, labels, True, variant, kernel_backend)
+        loss, grad = run_kernel(logits, one_hot, False, variant, kernel_backend)
+        # The same arithmetic on the same values: a sparse label is read as the one-hot 0 or 1.
+        assert sparse_loss == loss and np.array_equal(sparse_grad, grad), f"{variant} {form}"
+
+
+# e^x overflows float32 above 88.7 and float64 above 709.8: 80 and 700 come near, 100 and 750 pass it,
+# where only the subtracted maximum keeps the loss and the gradient finite; e^(-2 x) underflows to 0.
+@pytest.mark.parametrize("dtype,magnitude", [(np.float32, 80.0), (np.float32, 100.0), (np.float64, 700.0),
+                                             (np.float64, 750.0)])
+@pytest.mark.parametrize("variant", XENT_VARIANTS)
+def test_large_logits_stay_finite(rng, kernel_backend, variant, dtype, magnitude):
+    shape = (33, 40)
+    logits = (rng.choice([-magnitude, magnitude], size=shape) + random_array(rng, shape, np.float64)).astype(dtype)
+    ids = rng.integers(0, shape[1], size=shape[0])
+    loss, grad = run_kernel(logits, ids, True, variant, kernel_backend)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    ref_loss, ref_grad = reference(logits, ids)
+    assert_close(loss, ref_loss, what="loss")
+    assert_close(grad, ref_grad, what="grad")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", XENT_VARIANTS)
+def test_a_nan_logit_makes_the_loss_and_its_row_of_the_gradient_nan(rng, kernel_backend, variant, dtype, sparse):
+    logits = random_array(rng, (7, 40), dtype, -4, 4)
+    logits[3, 35] = np.nan  # lane 3's second element, none of lane 0's: the butterflies must carry it to all
+    ids = rng.integers(0, 40, size=7)
+    labels, _ = make_labels(ids, 40, "int32 (N,)" if sparse else "one_hot", dtype)
+    loss, grad = run_kernel(logits, labels, sparse, variant, kernel_backend)
+    assert np.isnan(loss)
+    assert np.isnan(grad[3]).all()
+    others = np.arange(7) != 3
+    assert_close(grad[others], reference(logits, ids)[1][others], what="the other rows' grad")
+
+
+def test_out_of_range_class_ids_are_refused_before_the_launch(kernel_backend):
+    logits = on_backend(np.zeros((3, 10), np.float32), kernel_backend)
+    grad = on_backend(poisoned((3, 10), np.float32), kernel_backend)
+    # An int64 id of 2^32 would wrap to 0 if it were converted to int32 before the check.
+    for ids in (np.array([0, -1, 2]), np.array([0, 10, 2], np.int32), np.array([[0], [2**32], [1]], np.int64)):
+        with pytest.raises(ValueError, match=r"sparse labels must lie in \[0, 10\), got \["):
+            softmax_cross_entropy_kernel(logits, on_backend(ids, kernel_backend), True, grad=grad,
+                                         backend=kernel_backend)
+    assert np.isnan(to_host(grad)).all(), "a refused call wrote the gradient"
+
+
+def test_bad_arguments_are_refused_naming_them(kernel_backend):
+    xp = backend_xp(kernel_backend)
+    logits = xp.zeros((4, 6), np.float32)
+    one_hot = xp.zeros((4, 6), np.float32)
+    ids = xp.zeros(4, np.int32)
+
+    def call(logits=logits, labels=one_hot, sparse=False, **kwargs):
+        return softmax_cross_entropy_kernel(logits, labels, sparse, backend=kernel_backend, **kwargs)
+
+    with pytest.raises(TypeError, match="logits must be a float32 or float64 array, got int32"):
+        call(logits=xp.zeros((4, 6), np.int32))
+    with pytest.raises(ValueError, match=r"logits must be 2-D \(batch, classes\), got shape \(24,\)"):
+        call(logits=logits.ravel())
+    with pytest.raises(ValueError, match="logits need at least one row and one class"):
+        call(logits=logits[:0], labels=one_hot[:0])
+    with pytest.raises(ValueError, match=r"labels must have the logits' shape \(4, 6\), got \(4, 5\)"):
+        call(labels=one_hot[:, :5])
+    with pytest.raises(TypeError, match="one-hot labels must have the logits' dtype float32, got float64"):
+        call(labels=one_hot.astype(np.float64))
+    with pytest.raises(ValueError, match=r"sparse labels must be integer class ids .* got float32"):
+        call(labels=ids.astype(np.float32), sparse=True)
+    with pytest.raises(ValueError, match=r"sparse labels must be integer class ids .* \(4, 2\)"):
+        call(labels=xp.zeros((4, 2), np.int32), sparse=True)
+    with pytest.raises(ValueError, match=r"sparse labels must have the logits' batch \(4,\), got \(3,\)"):
+        call(labels=ids[:3], sparse=True)
+    with pytest.raises(ValueError, match=r"grad must have the logits' shape \(4, 6\), got \(6, 4\)"):
+        call(grad=xp.empty((6, 4), np.float32))
+    with pytest.raises(ValueError, match="variant must be one of"):
+        call(variant="block_per_row")
+    # What only the launch's checks see: the layout and dtype of each array, named.
+    with pytest.raises(KernelArgumentError, match="argument 'logits' must be C-contiguous"):
+        call(logits=xp.zeros((6, 4), np.float32).T)
+    with pytest.raises(KernelArgumentError, match="argument 'labels' must be C-contiguous"):
+        call(labels=xp.zeros(8, np.int32)[::2], sparse=True)
+    with pytest.raises(KernelArgumentError, match="argument 'grad' must have dtype float32, got float64"):
+        call(grad=xp.empty((4, 6), np.float64))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_backend_runs_the_kernel_on_labels_as_the_model_passes_them(rng, kernel_backend, sparse):
+    backend = KernelBackend(backend_xp(kernel_backend))
+    logits = random_array(rng, (9, 10), np.float32, -3, 3)
+    ids = rng.integers(0, 10, 9)
+    labels = ids if sparse else np.eye(10)[ids]  # one-hot in float64, as a user may hold them
+    loss, grad = backend.softmax_cross_entropy(backend.asarray(logits), backend.asarray(labels), sparse)
+    expected_loss, expected_grad = softmax_cross_entropy(logits.astype(np.float64), np.eye(10)[ids])
+    assert grad.dtype == np.float32
+    assert_close(loss, expected_loss)
+    assert_close(grad, expected_grad)
