@@ -27,7 +27,7 @@ DRY_RUN=""
 BUDGET_S="${GPU_CHECK_BUDGET_S:-450}"  # the whole script; the lease allows one command 600 s
 COMPILE_LIMIT_S=150 # every declared module, a process each (cnn-gpu compile): as long as the largest takes
 TESTS_LIMIT_S=180
-NEW_FAMILIES_LIMIT_S=90  # the convolution and pooling kernels' GPU tests, and the seed model's training
+NEW_FAMILIES_LIMIT_S=90  # the GPU tests of the kernel families no GPU has run yet, and the seed model's training
 PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short, the first compiles gemm_wgmma.cu (70 s at 2c9911a, on an H100 host, with its sweep module)
 CEILINGS_LIMIT_S=90
@@ -95,12 +95,12 @@ main() {
         export CNN_GPU_AUTOTUNE_EXCLUDE
         echo "=== leaving out the rungs whose GPU tests failed: ${failed_rungs[*]}"
     fi
-    # The convolution and pooling kernels, which no GPU has run yet, and the seed model's training on
-    # every kernel family: in a process of their own, like the rungs above, so that a fault there
-    # leaves the other tests alone.
-    local new_families=(tests/ops/test_conv2d_kernels.py tests/ops/test_pool_kernels.py
-                        tests/backend/test_kernel_backend_training.py)
-    run "gpu tests: convolution, pooling, training" "$NEW_FAMILIES_LIMIT_S" "${pytest_gpu[@]}" "${new_families[@]}"
+    # The kernel families no GPU has run yet (convolution, pooling, the optimizers, the loss) and the
+    # seed model's training on all of them: in a process of their own, like the rungs above, so that
+    # a fault there leaves the other tests alone.
+    local new_families=(tests/ops/test_conv2d_kernels.py tests/ops/test_pool_kernels.py tests/ops/test_optim_kernels.py
+                        tests/ops/test_loss_kernels.py tests/backend/test_kernel_backend_training.py)
+    run "gpu tests: the new kernel families, training" "$NEW_FAMILIES_LIMIT_S" "${pytest_gpu[@]}" "${new_families[@]}"
     run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" --durations=5 "${pytest_filter[@]}" \
         "${new_families[@]/#/--ignore=}" tests
 
