@@ -140,10 +140,10 @@ extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict
 
 // ---------------------------------------------------------------------------------------------
 // 2. Implicit GEMM: the GEMMs of the head comment, on RegisterBlockedTile (gemm_common.cuh).
-// The tile loads a BK-deep slab of each operand into shared memory and every thread then does
-// TM x TN FMAs per value it reads from there; here the operands below compute, per element, which
-// value of x, dy or w the im2col matrix would hold there (zero for padding and past the edges), so
-// no matrix is ever stored. Each operand says which of its two indices runs along memory, and the
+// The tile loads a BK-deep slab of each operand into shared memory, and every thread then does
+// TM x TN FMAs for each TM + TN values it reads from there. Here the operands below compute, per
+// element, which value of x, dy or w the im2col matrix would hold there (zero for padding and past
+// the edges), so no matrix is ever stored. Each operand says which of its two indices runs along memory, and the
 // tile's loaders walk that one with consecutive threads, as for a stored matrix: the GEMM's k is
 // (r, s, c) with c fastest, contiguous in x, for the forward's image operand, for instance.
 // Expected bottleneck: the gathers' integer arithmetic. Each element loaded costs a handful of

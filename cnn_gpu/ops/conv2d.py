@@ -16,10 +16,13 @@ their wrappers are at the bottom.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
@@ -96,6 +99,12 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # R*S*C x K over N*P*Q.
 
 VARIANTS = ("direct", "implicit_gemm")
+VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
+EMULATE_DEFAULT = "implicit_gemm"  # the emulator's variant: it has no GPU to time candidates on
+# The autotuner's limit on a candidate's ||out - ref|| / ||ref||: float32's rounding is far below it.
+AUTOTUNE_MAX_ERROR = 1e-4
+# The autotuner's answers in this process, by (pass, shapes, geometry, device index).
+_TUNED = autotune.memo("conv2d")
 PASSES = ("forward", "backward_data", "backward_filter")
 # ConvShape's fields, in the order of conv2d.cu's CONV_SHAPE_PARAMS.
 SHAPE_FIELDS = ("N", "H", "W", "C", "K", "R", "S", "P", "Q", "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w")
@@ -164,9 +173,10 @@ def conv2d_gemm_shape(step, x_shape, w_shape, g):
 
 
 def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
-    """Refuse what the kernels cannot take, naming it: an unknown variant, float64 (the reference's),
-    a problem whose GEMM dimensions (or filter elements) overflow the kernels' int indices."""
-    if variant not in VARIANTS:
+    """Refuse what the kernels cannot take, naming it: an unknown variant (None lets choose_variant
+    choose), float64 (the reference's), a problem whose GEMM dimensions (or filter elements) overflow
+    the kernels' int indices."""
+    if variant is not None and variant not in VARIANTS:
         raise ValueError(f"conv2d variant must be one of {VARIANTS}, got {variant!r}")
     for name, a in arrays:
         if a is not None and a.dtype != np.float32:
@@ -209,9 +219,10 @@ def _launch(step, variant, gemm, arguments, backend, splits=1):
                                          arguments, backend=backend)
 
 
-def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, relu=False, variant="implicit_gemm",
+def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, relu=False, variant=None,
                           y=None, backend=None):
-    """``conv2d_forward`` (plus ReLU if ``relu``) by kernel ``conv2d_forward_<variant>``, into ``y`` if given."""
+    """``conv2d_forward`` (plus ReLU if ``relu``) by kernel ``conv2d_forward_<variant>`` (None: choose_variant's
+    choice), into ``y`` if given."""
     check_conv2d(x, w, b)
     g = conv2d_geometry(x.shape, w.shape, strides, padding, dilation)
     _check_kernel_arguments("forward", variant, x.shape, w.shape, g, ("x", x), ("w", w), ("b", b))
@@ -219,29 +230,46 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     y = _output(y, conv2d_output_shape(x.shape, w.shape, strides, padding, dilation), "y", backend_xp(backend))
     flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
     bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
-    _launch("forward", variant, conv2d_gemm_shape("forward", x.shape, w.shape, g),
-            (x, w, bias, y, *_shape_scalars(x.shape, w.shape, g), flags), backend)
+    gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
+
+    def run(name, out):
+        _launch("forward", name, gemm, (x, w, bias, out, *_shape_scalars(x.shape, w.shape, g), flags), backend)
+
+    def reference():
+        expected = conv2d_forward(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
+                                  strides, padding, dilation)
+        return array_module(expected).maximum(expected, 0) if relu else expected
+
+    run(choose_variant("forward", variant, x.shape, w.shape, g, backend, run, y, reference), y)
     return y
 
 
-def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dilation=1, variant="implicit_gemm",
+def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dilation=1, variant=None,
                                 dx=None, backend=None):
-    """``conv2d_backward_data`` by kernel ``conv2d_backward_data_<variant>``, into ``dx`` if given."""
+    """``conv2d_backward_data`` by kernel ``conv2d_backward_data_<variant>`` (None: choose_variant's
+    choice), into ``dx`` if given."""
     x_shape = tuple(x_shape)
     g = conv2d_geometry(x_shape, w.shape, strides, padding, dilation)
     check_shape(dy, (x_shape[0], *g.out_hw, w.shape[3]), "dy", "the forward output's shape")
     _check_kernel_arguments("backward_data", variant, x_shape, w.shape, g, ("dy", dy), ("w", w))
     backend = resolve_backend(backend)
     dx = _output(dx, x_shape, "dx", backend_xp(backend))
-    _launch("backward_data", variant, conv2d_gemm_shape("backward_data", x_shape, w.shape, g),
-            (dy, w, dx, *_shape_scalars(x_shape, w.shape, g)), backend)
+    gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
+
+    def run(name, out):
+        _launch("backward_data", name, gemm, (dy, w, out, *_shape_scalars(x_shape, w.shape, g)), backend)
+
+    def reference():
+        return conv2d_backward_data(dy.astype(np.float64), w.astype(np.float64), x_shape, strides, padding, dilation)
+
+    run(choose_variant("backward_data", variant, x_shape, w.shape, g, backend, run, dx, reference), dx)
     return dx
 
 
-def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", dilation=1, variant="implicit_gemm",
+def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", dilation=1, variant=None,
                                   dw=None, backend=None):
     """``conv2d_backward_filter``'s dw (not db: the backend sums dy's columns, as for Dense) by kernel
-    ``conv2d_backward_filter_<variant>``, into ``dw`` if given."""
+    ``conv2d_backward_filter_<variant>`` (None: choose_variant's choice), into ``dw`` if given."""
     w_shape = tuple(w_shape)
     g = conv2d_geometry(x.shape, w_shape, strides, padding, dilation)
     check_shape(dy, (x.shape[0], *g.out_hw, w_shape[3]), "dy", "the forward output's shape")
@@ -250,13 +278,54 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     dw = _output(dw, w_shape, "dw", backend_xp(backend))
     shape = _shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
-    if gemm[2] == 0:  # an empty batch: a sum over no outputs
-        dw.fill(0)
-    elif variant == "direct":
-        _launch("backward_filter", variant, gemm, (x, dy, dw, *shape), backend)
-    else:
-        _backward_filter_split_k(x, dy, dw, shape, gemm, backend)
+
+    def run(name, out):
+        if gemm[2] == 0:  # an empty batch: a sum over no outputs
+            out.fill(0)
+        elif name == "direct":
+            _launch("backward_filter", name, gemm, (x, dy, out, *shape), backend)
+        else:
+            _backward_filter_split_k(x, dy, out, shape, gemm, backend)
+
+    def reference():
+        return conv2d_backward_filter(x.astype(np.float64), dy.astype(np.float64), w_shape, strides, padding,
+                                      dilation)[0]
+
+    run(choose_variant("backward_filter", variant, x.shape, w_shape, g, backend, run, dw, reference), dw)
     return dw
+
+
+def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, reference):
+    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else
+    EMULATE_DEFAULT under the emulator, else the autotuner's choice for this problem and GPU
+    (cnn_gpu.cuda.autotune, as gemm() has): ``run(name, out)`` launches variant ``name`` into ``out``,
+    each candidate is checked against ``reference()`` (float64) and the fastest correct one kept."""
+    if variant is not None:
+        return variant
+    forced = os.environ.get(VARIANT_ENV)
+    if forced:
+        if forced not in VARIANTS:
+            raise ValueError(f"${VARIANT_ENV} must name a conv2d variant ({', '.join(VARIANTS)}), got {forced!r}")
+        return forced
+    if backend != "cuda":
+        return EMULATE_DEFAULT
+    problem = (step, tuple(x_shape), tuple(w_shape), g, current_device(backend))
+    if problem not in _TUNED:
+        xp = backend_xp(backend)
+        scratch = xp.empty_like(out)
+        expected = functools.cache(reference)
+
+        def check(name):
+            trial = xp.full_like(out, xp.nan)
+            run(name, trial)
+            error = float(xp.linalg.norm(trial - expected()) / max(float(xp.linalg.norm(expected())), 1e-30))
+            return None if error <= AUTOTUNE_MAX_ERROR else f"relative error {error:.1e}"  # NaN fails too
+
+        key = {"pass": step, "x": list(x_shape), "w": list(w_shape), "strides": list(g.strides), "pads": list(g.pads),
+               "dilation": list(g.dilation), "dtype": "float32"}
+        _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch) for name in VARIANTS},
+                                          check=check)
+    return _TUNED[problem]
 
 
 def _backward_filter_split_k(x, dy, dw, shape, gemm, backend):

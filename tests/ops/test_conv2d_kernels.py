@@ -134,3 +134,23 @@ def test_a_problem_too_large_for_32_bit_indices_is_refused():
     g = conv2d.conv2d_geometry((1, 2**31 - 200, 1, 1), (1, 1, 1, 1))  # M within a tile of 2^31
     with pytest.raises(ValueError, match="32-bit"):
         conv2d._check_kernel_arguments("forward", "implicit_gemm", (1, 2**31 - 200, 1, 1), (1, 1, 1, 1), g)
+
+
+def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend, monkeypatch):
+    x, w, b, dy, options = random_problem(rng, CONFIGS[1], np.float32)
+    g = conv2d.conv2d_geometry(x.shape, w.shape, *options)
+    never = lambda *args: pytest.fail("nothing is timed when the variant is given or forced")  # noqa: E731
+    assert conv2d.choose_variant("forward", "direct", x.shape, w.shape, g, kernel_backend, never, None, None) == "direct"
+    monkeypatch.setenv(conv2d.VARIANT_ENV, "direct")
+    assert conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None) == "direct"
+    monkeypatch.setenv(conv2d.VARIANT_ENV, "winograd")
+    with pytest.raises(ValueError, match="CNN_GPU_CONV2D_VARIANT must name a conv2d variant"):
+        conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None)
+    monkeypatch.delenv(conv2d.VARIANT_ENV)
+    # Unforced: the emulator's default, or on a GPU the autotuner's choice; the result is right either way.
+    y = conv2d_forward_kernel(on_backend(x, kernel_backend), on_backend(w, kernel_backend), on_backend(b, kernel_backend),
+                              *options, backend=kernel_backend)
+    assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
+    if kernel_backend == "emulate":
+        assert conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None) \
+            == conv2d.EMULATE_DEFAULT
