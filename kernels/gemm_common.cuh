@@ -174,12 +174,25 @@ struct RegisterBlockedTile {
     __device__ __forceinline__ void accumulate_operands(const OperandA& a, const OperandB& b, int m0, int n0,
                                                         int k_begin, int k_end)
     {
+        accumulate_tiles(
+            [&](float* as, float* bs, int k0) {
+                load_operand_tile<BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, threadIdx.x);
+                load_operand_tile<BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, threadIdx.x);
+            },
+            k_begin, k_end);
+    }
+
+    // The loop itself, over the K-tiles from k_begin to k_end, which load(as, bs, k0) copies into the
+    // shared tiles as[k][m] (row stride A_STRIDE) and bs[k][n] (B_STRIDE), every thread taking part:
+    // for a loader of its own, as convolution's precomputed gather (conv2d.cu).
+    template <class Load>
+    __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
+    {
         __shared__ float as[BK * A_STRIDE];  // as[k][m]
         __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
         float a_frag[TM], b_frag[TN];
         for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-            load_operand_tile<BM, BK, A_STRIDE, NTHREADS>(as, a, m0, k0, threadIdx.x);
-            load_operand_tile<BN, BK, B_STRIDE, NTHREADS>(bs, b, n0, k0, threadIdx.x);
+            load(as, bs, k0);
             __syncthreads();
 #pragma unroll
             for (int k = 0; k < BK; ++k) {
