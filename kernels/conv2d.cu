@@ -20,6 +20,8 @@
 //                              from the image as the tile loads it: im2col without its matrix;
 //                              the filter gradient's long sum over NPQ cut into split-K slices
 //                              (gemm_small.cu's rung 10, and its reduce kernel)
+//   3. conv2d_forward_implicit_gemm_precomputed  the forward's gather with each row's input corner
+//                              worked out once per block and each column's tap once per K-tile
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "gemm_common.cuh"
@@ -260,4 +262,66 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
     }
     const int K4 = (g.K + 3) / 4 * 4;
     tile.store_partials(partials + (long long)blockIdx.z * rows * K4, m0, n0, rows, g.K, K4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Implicit GEMM with a precomputed gather (the forward pass).
+// Idea: rung 2's image operand works out, for every element it loads, the output pixel (n, p, q) of
+// its row and the tap (r, s, c) of its column: a chain of integer divisions per element, the
+// bottleneck rung 2 expects. But a block's rows are the same BM output pixels at every K-tile, so
+// the block works them out once, before its loop: each row's corner (the input position of its
+// window's tap (0, 0)) and the corner's offset in x, into shared memory. And a thread's column
+// within a K-tile never changes (its loads step by NTHREADS, a multiple of BK), so it splits its
+// column into (r, s, c) once per K-tile. An element then costs a shared-memory read (a broadcast:
+// the BK threads of a row read the same corner), two bounds checks and an add. The loader is the
+// only change: the tile's loop and its FMAs are RegisterBlockedTile's (accumulate_tiles).
+// cuDNN names its form of this IMPLICIT_PRECOMP_GEMM.
+// Expected bottleneck: the tile's FMAs and shared-memory reads, as in GEMM rung 5 (54% of cuBLAS
+// FP32 at 4096^3, H100, 2c9911a), on the layers deep enough to be arithmetic (cifar_conv2,
+// deepbench_vgg_28: depth 576 and 2304); on the seed layer (depth 9, one K-tile) its stores.
+// Edges: a row past N * P * Q gets a corner from which no tap lands inside the input; a column past
+// R * S * C reads nothing; store_output is guarded.
+// Measured: not yet run on a GPU.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ w,
+                                         const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
+                                         int flags)
+{
+    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.C, rows = g.N * g.P * g.Q;
+
+    __shared__ long long corner_offset[BM];
+    __shared__ int corner_h[BM], corner_w[BM];
+    for (int i = threadIdx.x; i < BM; i += Tile::NTHREADS) {
+        const int m = m0 + i;
+        const int q = m % g.Q, p = m / g.Q % g.P, n = m / (g.Q * g.P);
+        const bool real = m < rows;
+        // Past the last row: a corner above the input by more than the window's extent.
+        corner_h[i] = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h) : -1 - (g.R - 1) * g.dil_h;
+        corner_w[i] = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
+        corner_offset[i] = real ? nhwc_offset(n, corner_h[i], corner_w[i], 0, g.H, g.W, g.C) : 0;
+    }
+    __syncthreads();
+
+    const int column = threadIdx.x % BK;  // this thread's column in every K-tile
+    Tile tile;
+    tile.accumulate_tiles(
+        [&](float* as, float* bs, int k0) {
+            const int j = k0 + column;
+            const bool inside = j < depth;
+            const int c = j % g.C, s = j / g.C % g.S, r = j / (g.C * g.S);
+            const int dh = r * g.dil_h, dw = s * g.dil_w;
+            const long long tap = ((long long)dh * g.W + dw) * g.C + c;  // from a row's corner
+            for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
+                const int h = corner_h[i] + dh, col = corner_w[i] + dw;
+                const bool real = inside && h >= 0 && h < g.H && col >= 0 && col < g.W;
+                as[column * Tile::A_STRIDE + i] = real ? x[corner_offset[i] + tap] : 0.0f;
+            }
+            load_tile<false, BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, w, n0, k0, g.K, depth, threadIdx.x);
+        },
+        0, depth);
+    tile.store(y, bias, m0, n0, rows, g.K, 1.0f, 0.0f, flags);
 }

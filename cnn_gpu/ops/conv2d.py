@@ -98,9 +98,12 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # over a depth:  forward N*P*Q x K over R*S*C;  backward data N*H*W x C over R*S*K;  backward filter
 # R*S*C x K over N*P*Q.
 
-VARIANTS = ("direct", "implicit_gemm")
+# The rungs of each pass, in ladder order (conv2d.cu); VARIANTS, all of them.
+PASS_VARIANTS = {"forward": ("direct", "implicit_gemm", "implicit_gemm_precomputed"),
+                 "backward_data": ("direct", "implicit_gemm"), "backward_filter": ("direct", "implicit_gemm")}
+VARIANTS = PASS_VARIANTS["forward"]
+TILED_VARIANTS = ("implicit_gemm", "implicit_gemm_precomputed")  # the ones a tile (ConvTile) runs
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
-EMULATE_DEFAULT = "implicit_gemm"  # the emulator's variant: it has no GPU to time candidates on
 # The autotuner's limit on a candidate's ||out - ref|| / ||ref||: float32's rounding is far below it.
 AUTOTUNE_MAX_ERROR = 1e-4
 # The autotuner's answers in this process, by (pass, shapes, geometry, device index).
@@ -157,9 +160,9 @@ _SPLIT_PARAMS = [*_PARAMS["backward_filter"][:3], Array("partials", "float32", n
 
 KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
            for step, params in _PARAMS.items()} | {
-    ("implicit_gemm", step, tile): Kernel("conv2d.cu", f"conv2d_{step}_implicit_gemm<{tile.template_arguments}>",
-                                          _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
-    for step in PASSES for tile in TILES
+    (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{variant}<{tile.template_arguments}>",
+                                  _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
+    for step in PASSES for variant in PASS_VARIANTS[step] if variant in TILED_VARIANTS for tile in TILES
 }
 
 
@@ -176,8 +179,8 @@ def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
     """Refuse what the kernels cannot take, naming it: an unknown variant (None lets choose_variant
     choose), float64 (the reference's), a problem whose GEMM dimensions (or filter elements) overflow
     the kernels' int indices."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(f"conv2d variant must be one of {VARIANTS}, got {variant!r}")
+    if variant is not None and variant not in PASS_VARIANTS[step]:
+        raise ValueError(f"conv2d {step} variant must be one of {PASS_VARIANTS[step]}, got {variant!r}")
     for name, a in arrays:
         if a is not None and a.dtype != np.float32:
             raise ValueError(f"the conv2d kernels compute in float32, got {name} of dtype {a.dtype} "
@@ -215,7 +218,7 @@ def _launch(step, variant, gemm, arguments, backend, splits=1):
                                       backend=backend)
         return
     tile = _tile_for(n)
-    KERNELS["implicit_gemm", step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
+    KERNELS[variant, step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
                                          arguments, backend=backend)
 
 
@@ -296,19 +299,19 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
 
 
 def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, reference):
-    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else
-    EMULATE_DEFAULT under the emulator, else the autotuner's choice for this problem and GPU
+    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else the pass's
+    last rung under the emulator, else the autotuner's choice for this problem and GPU
     (cnn_gpu.cuda.autotune, as gemm() has): ``run(name, out)`` launches variant ``name`` into ``out``,
     each candidate is checked against ``reference()`` (float64) and the fastest correct one kept."""
     if variant is not None:
         return variant
     forced = os.environ.get(VARIANT_ENV)
-    if forced:
+    if forced:  # a rung the pass has not got leaves it its last rung
         if forced not in VARIANTS:
             raise ValueError(f"${VARIANT_ENV} must name a conv2d variant ({', '.join(VARIANTS)}), got {forced!r}")
-        return forced
-    if backend != "cuda":
-        return EMULATE_DEFAULT
+        return forced if forced in PASS_VARIANTS[step] else PASS_VARIANTS[step][-1]
+    if backend != "cuda":  # the emulator has no GPU to time candidates on: the pass's last rung
+        return PASS_VARIANTS[step][-1]
     problem = (step, tuple(x_shape), tuple(w_shape), g, current_device(backend))
     if problem not in _TUNED:
         xp = backend_xp(backend)
@@ -323,7 +326,8 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
 
         key = {"pass": step, "x": list(x_shape), "w": list(w_shape), "strides": list(g.strides), "pads": list(g.pads),
                "dilation": list(g.dilation), "dtype": "float32"}
-        _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch) for name in VARIANTS},
+        _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch)
+                                                             for name in PASS_VARIANTS[step]},
                                           check=check)
     return _TUNED[problem]
 
