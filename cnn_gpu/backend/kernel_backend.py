@@ -12,6 +12,7 @@ import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.ops import activation, conv2d, gemm, loss, optim, pool
+from cnn_gpu.ops.common import C_TYPES
 
 
 class KernelBackend(NumpyBackend):
@@ -94,23 +95,27 @@ class KernelBackend(NumpyBackend):
 
     # --- optimizers: kernels/optim.cu, in place; a state that is not C-contiguous takes the reference
     # (the kernels would have to update a copy) --------------------------------------------------------
-    def _in_place(self, *states):
-        return all(a is None or a.flags.c_contiguous for a in states)
+    def _in_place(self, param, grad, *states):
+        """Whether the kernels can update ``param`` and ``states`` where they are: C-contiguous, all of
+        one float dtype the kernels take, the gradient's too (anything else goes to the reference)."""
+        arrays = [param, *(a for a in states if a is not None)]
+        return (str(param.dtype) in C_TYPES and grad.dtype == param.dtype
+                and all(a.flags.c_contiguous and a.dtype == param.dtype for a in arrays))
 
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
-        if not self._in_place(param, velocity):
+        if not self._in_place(param, grad, velocity):
             return super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
         optim.sgd_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, momentum, nesterov,
                                 backend=self.name)
 
     def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
-        if not self._in_place(param, m, v):
+        if not self._in_place(param, grad, m, v):
             return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
         optim.adam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
                                  backend=self.name)
 
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
-        if not self._in_place(param, velocity):
+        if not self._in_place(param, grad, velocity):
             return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
         optim.rmsprop_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, rho, epsilon,
                                     backend=self.name)

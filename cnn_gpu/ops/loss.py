@@ -137,7 +137,8 @@ BATCH_MEAN_KERNELS = {
 }
 
 
-def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per_row", grad=None, backend=None):
+def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per_row", grad=None, row_loss=None,
+                                 loss=None, backend=None):
     """``(loss, grad)`` as softmax_cross_entropy, by kernel ``softmax_xent_<variant>``, grad into ``grad`` if given.
 
     ``loss`` is a 0-d array of the logits' dtype. One-hot ``labels`` must have the logits' shape and
@@ -151,21 +152,23 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     rows, classes = logits.shape
     if rows == 0 or classes == 0:
         raise ValueError(f"logits need at least one row and one class, got shape {tuple(logits.shape)}")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
     if sparse:
         # Checked before the int32 conversion, which would wrap an int64 id of 2^32 to 0.
         labels = check_shape(class_ids(labels, classes), (rows,), "sparse labels", "the logits' batch")
-        labels = labels.astype(np.int32, copy=False)
+        labels = xp.ascontiguousarray(labels.astype(np.int32, copy=False))
     else:
         check_shape(labels, logits.shape, "labels", "the logits' shape")
         if labels.dtype != logits.dtype:
             raise TypeError(f"one-hot labels must have the logits' dtype {logits.dtype}, got {labels.dtype}")
-    backend = resolve_backend(backend)
-    xp = backend_xp(backend)
     if grad is None:
         grad = xp.empty(logits.shape, dtype=logits.dtype)
     check_shape(grad, logits.shape, "grad", "the logits' shape")
-    row_loss = xp.empty(rows, dtype=logits.dtype)
-    loss = xp.empty((), dtype=logits.dtype)
+    # The per-row losses and the 0-d loss, made here unless given (a CUDA graph of these calls must
+    # not allocate: benchmarks/loss.py gives them).
+    row_loss = xp.empty(rows, dtype=logits.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
+    loss = xp.empty((), dtype=logits.dtype) if loss is None else check_shape(loss, (), "loss")
     rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
     XENT_KERNELS[variant, str(logits.dtype), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
                                                      (logits, labels, grad, row_loss, rows, classes), backend=backend)

@@ -163,3 +163,36 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
             == "implicit_gemm_precomputed"
         assert conv2d.choose_variant("backward_data", None, x.shape, w.shape, g, kernel_backend, never, None,
                                      None) == "implicit_gemm"
+
+
+def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_reference(monkeypatch):
+    # The GPU path of choose_variant on NumPy, the timing replaced: what reaches autotune.choose.
+    monkeypatch.setattr(conv2d, "backend_xp", lambda backend: np)
+    monkeypatch.setattr(conv2d, "current_device", lambda backend: 0)
+    monkeypatch.setattr(conv2d, "_TUNED", {})
+    verdicts = {}
+
+    def choose(op, key, candidates, check=None):
+        verdicts.update({name: check(name) for name in candidates})
+        return "implicit_gemm"
+
+    monkeypatch.setattr(conv2d.autotune, "choose", choose)
+    expected = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
+
+    def run(name, out):  # the direct kernel wrong in one element
+        out[...] = expected
+        if name == "direct":
+            out[0, 0, 1, 2] += 1e-3
+
+    g = conv2d.conv2d_geometry((1, 3, 4, 1), (2, 2, 1, 3))
+    args = ("forward", None, (1, 3, 4, 1), (2, 2, 1, 3), g, "cuda", run, np.empty_like(expected))
+    assert conv2d.choose_variant(*args, lambda: expected) == "implicit_gemm"
+    assert verdicts["direct"].startswith("an element off by 1.7e-04")
+    assert verdicts["implicit_gemm"] is None and verdicts["implicit_gemm_precomputed"] is None
+    assert list(conv2d._TUNED.values()) == ["implicit_gemm"]
+
+    # NaN in the reference (operands holding NaN): nothing checked, timed or kept; the last rung runs.
+    monkeypatch.setattr(conv2d, "_TUNED", {})
+    verdicts.clear()
+    assert conv2d.choose_variant(*args, lambda: expected * np.nan) == "implicit_gemm_precomputed"
+    assert not verdicts and not conv2d._TUNED

@@ -148,7 +148,7 @@ def test_bad_arguments_are_refused_naming_them(kernel_backend):
     with pytest.raises(KernelArgumentError, match="argument 'logits' must be C-contiguous"):
         call(logits=xp.zeros((6, 4), np.float32).T)
     with pytest.raises(KernelArgumentError, match="argument 'labels' must be C-contiguous"):
-        call(labels=xp.zeros(8, np.int32)[::2], sparse=True)
+        call(labels=xp.zeros((6, 4), np.float32).T)  # one-hot labels, as a transposed view
     with pytest.raises(KernelArgumentError, match="argument 'grad' must have dtype float32, got float64"):
         call(grad=xp.empty((4, 6), np.float64))
 
@@ -164,3 +164,13 @@ def test_the_backend_runs_the_kernel_on_labels_as_the_model_passes_them(rng, ker
     assert grad.dtype == np.float32
     assert_close(loss, expected_loss)
     assert_close(grad, expected_grad)
+
+
+def test_strided_class_ids_are_taken_as_the_reference_takes_them(rng, kernel_backend):
+    logits = random_array(rng, (5, 7), np.float32)
+    ids = rng.integers(0, 7, 10).astype(np.int32)
+    loss, grad = softmax_cross_entropy_kernel(on_backend(logits, kernel_backend), on_backend(ids, kernel_backend)[::2],
+                                              sparse=True, backend=kernel_backend)
+    ref_loss, ref_grad = reference(logits, ids[::2])
+    assert_close(loss, ref_loss)
+    assert_close(grad, ref_grad)
