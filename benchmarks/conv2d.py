@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).
             tolerance = harness.sum_tolerance(flops // 2 // outputs[step].size)
             ours = []
-            for variant in conv2d.PASS_VARIANTS[step]:
+            for variant in conv2d.VARIANTS:
                 run, check, poison, graph = timed(passes[variant][step], outputs[step], reference)
                 ours.append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,
                                             poison=poison, flops=flops, tolerance=tolerance, graph=graph,

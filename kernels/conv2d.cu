@@ -20,8 +20,8 @@
 //                              from the image as the tile loads it: im2col without its matrix;
 //                              the filter gradient's long sum over NPQ cut into split-K slices
 //                              (gemm_small.cu's rung 10, and its reduce kernel)
-//   3. conv2d_forward_implicit_gemm_precomputed  the forward's gather with each row's input corner
-//                              worked out once per block and each column's tap once per K-tile
+//   3. conv2d_*_implicit_gemm_precomputed  the gathers with what a block's rows (or columns)
+//                              share worked out once per block (or K-tile), not per element
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "gemm_common.cuh"
@@ -238,6 +238,20 @@ conv2d_backward_data_implicit_gemm(const float* __restrict__ dy, const float* __
     tile.store(dx, nullptr, m0, n0, g.N * g.H * g.W, g.C, 1.0f, 0.0f, 0);
 }
 
+// A filter-gradient block's tile, summed over its slice blockIdx.z: into dw itself when there is one
+// slice, else raw into the slice's part of the workspace, partials[z][rows][K rounded up to 4].
+template <class Tile>
+__device__ __forceinline__ void store_filter_slice(const Tile& tile, float* __restrict__ dw,
+                                                   float* __restrict__ partials, int m0, int n0, int rows, int K)
+{
+    if (gridDim.z == 1) {
+        tile.store(dw, nullptr, m0, n0, rows, K, 1.0f, 0.0f, 0);
+        return;
+    }
+    const int K4 = (K + 3) / 4 * 4;
+    tile.store_partials(partials + (long long)blockIdx.z * rows * K4, m0, n0, rows, K, K4);
+}
+
 // The filter gradient's sum over j = (n, p, q) runs to N * P * Q (346,112 for the seed model's first
 // layer at batch 512) for an output of R * S * C x K (288 values there): one tile, which one block
 // would walk alone. So it is cut into gridDim.z slices of k_per_split (a multiple of BK), as
@@ -256,16 +270,12 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
     RegisterBlockedTile<false, false, BM, BN, BK, TM, TN> tile;
     tile.accumulate_operands(ImageColumnsTransposed{ImageColumnsOperand{x, g}}, MatrixOperand<false>{dy, g.K, outputs},
                              m0, n0, k_begin, min(outputs, k_begin + k_per_split));
-    if (gridDim.z == 1) {
-        tile.store(dw, nullptr, m0, n0, rows, g.K, 1.0f, 0.0f, 0);
-        return;
-    }
-    const int K4 = (g.K + 3) / 4 * 4;
-    tile.store_partials(partials + (long long)blockIdx.z * rows * K4, m0, n0, rows, g.K, K4);
+    store_filter_slice(tile, dw, partials, m0, n0, rows, g.K);
 }
 
+
 // ---------------------------------------------------------------------------------------------
-// 3. Implicit GEMM with a precomputed gather (the forward pass).
+// 3. Implicit GEMM with precomputed gathers (the forward pass, then the data and filter gradients).
 // Idea: rung 2's image operand works out, for every element it loads, the output pixel (n, p, q) of
 // its row and the tap (r, s, c) of its column: a chain of integer divisions per element, the
 // bottleneck rung 2 expects. But a block's rows are the same BM output pixels at every K-tile, so
@@ -309,7 +319,7 @@ conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const floa
     const int column = threadIdx.x % BK;  // this thread's column in every K-tile
     Tile tile;
     tile.accumulate_tiles(
-        [&](float* as, float* bs, int k0) {
+        [=](float* as, float* bs, int k0) {
             const int j = k0 + column;
             const bool inside = j < depth;
             const int c = j % g.C, s = j / g.C % g.S, r = j / (g.C * g.S);
@@ -324,4 +334,125 @@ conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const floa
         },
         0, depth);
     tile.store(y, bias, m0, n0, rows, g.K, 1.0f, 0.0f, flags);
+}
+
+// The data gradient's version of the same: its rows are input pixels (n, h, w), its columns taps
+// (r, s, k). A row's n and its padded position (h + pad_h, w + pad_w) are worked out once per block;
+// a thread's column once per K-tile, for both tiles (dY_taps', and W''s, whose element (c, j) is
+// w[r, s, c, k]). An element of dY_taps is then the output (p, q) = ((h + pad_h - r dh) / sh,
+// (w + pad_w - s dw) / sw), if both divide and land inside dy: with stride 1 (the usual case,
+// branched on once per launch) no division at all.
+// Expected bottleneck: as the forward's; with stride > 1 most of dY_taps is zeros, still loaded and
+// multiplied, and a remainder per element decides which.
+// Measured: not yet run on a GPU.
+
+// Position `at` (an input index plus the padding) less a tap's offset, over the stride: the output
+// row or column that reads it, or -1 where none does.
+__device__ __forceinline__ int output_at(int at, int tap, int stride, int outputs)
+{
+    const int offset = at - tap;
+    if (offset < 0) return -1;
+    const int p = stride == 1 ? offset : (offset % stride == 0 ? offset / stride : -1);
+    return p < outputs ? p : -1;
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_data_implicit_gemm_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
+                                               float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.K, rows = g.N * g.H * g.W;
+
+    __shared__ long long image_offset[BM];  // dy's offset of the row's image n
+    __shared__ int padded_h[BM], padded_w[BM];
+    for (int i = threadIdx.x; i < BM; i += Tile::NTHREADS) {
+        const int m = m0 + i;
+        const int col = m % g.W, h = m / g.W % g.H, n = m / (g.W * g.H);
+        const bool real = m < rows;
+        padded_h[i] = real ? h + g.pad_h : -1;  // past the last row: above every output's reach
+        padded_w[i] = col + g.pad_w;
+        image_offset[i] = real ? (long long)n * g.P * g.Q * g.K : 0;
+    }
+    __syncthreads();
+
+    const int column = threadIdx.x % BK;  // this thread's column in every K-tile, of both tiles
+    Tile tile;
+    tile.accumulate_tiles(
+        [=](float* as, float* bs, int k0) {
+            const int j = k0 + column;
+            const bool inside = j < depth;
+            const int k = j % g.K, rs = j / g.K, s = rs % g.S, r = rs / g.S;
+            const int dh = r * g.dil_h, dw = s * g.dil_w;
+            for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
+                const int p = output_at(padded_h[i], dh, g.stride_h, g.P);
+                const int q = output_at(padded_w[i], dw, g.stride_w, g.Q);
+                as[column * Tile::A_STRIDE + i] =
+                    inside && p >= 0 && q >= 0 ? dy[image_offset[i] + ((long long)p * g.Q + q) * g.K + k] : 0.0f;
+            }
+            for (int i = threadIdx.x / BK; i < BN; i += Tile::NTHREADS / BK) {
+                const int c = n0 + i;
+                bs[column * Tile::B_STRIDE + i] = inside && c < g.C ? w[((long long)rs * g.C + c) * g.K + k] : 0.0f;
+            }
+        },
+        0, depth);
+    tile.store(dx, nullptr, m0, n0, rows, g.C, 1.0f, 0.0f, 0);
+}
+
+// The filter gradient's version: its rows are taps (r, s, c), its columns output pixels (n, p, q),
+// and the tiles are the other way round. A thread's row within the block never changes (the A tile
+// is mn-contiguous, its loads step by NTHREADS, a multiple of BM), so it splits its row into
+// (r, s, c) once per block; and each K-tile's BK columns are worked out once,
+// into shared memory, by BK threads: each column's input corner and its offset in x. dY is a stored
+// matrix (rung 2's loader). The split into slices is rung 2's.
+// Expected bottleneck: as the forward's.
+// Measured: not yet run on a GPU.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
+                                                 float* __restrict__ dw, float* __restrict__ partials,
+                                                 CONV_SHAPE_PARAMS, int k_per_split)
+{
+    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    static_assert(Tile::NTHREADS % BM == 0, "a thread's row within the block stays the same");
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int rows = g.R * g.S * g.C, outputs = g.N * g.P * g.Q, k_begin = blockIdx.z * k_per_split;
+
+    // This thread's row of the A tile: the tap (r, s, c), as offsets from a column's corner.
+    const int row = threadIdx.x % BM, m = m0 + row;
+    const int c = m % g.C, s = m / g.C % g.S, r = m / (g.C * g.S);
+    const bool real_row = m < rows;
+    const int dh = r * g.dil_h, dw_tap = s * g.dil_w;
+    const int tap = (dh * g.W + dw_tap) * g.C + c;  // within one image, whose size the wrapper caps below 2^31
+
+    __shared__ long long corner_offset[BK];
+    __shared__ int corner_h[BK], corner_w[BK];
+    Tile tile;
+    tile.accumulate_tiles(
+        [=](float* as, float* bs, int k0) {
+            // This K-tile's columns, output pixels (n, p, q): their input corners, by BK threads. The
+            // loop's barrier at the end of the last K-tile has seen every read of the previous ones.
+            if (threadIdx.x < BK) {
+                const int j = k0 + threadIdx.x;
+                const int q = j % g.Q, p = j / g.Q % g.P, n = j / (g.Q * g.P);
+                const bool real = j < outputs;
+                corner_h[threadIdx.x] = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h)
+                                             : -1 - (g.R - 1) * g.dil_h;  // no tap lands inside
+                corner_w[threadIdx.x] = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
+                corner_offset[threadIdx.x] =
+                    real ? nhwc_offset(n, corner_h[threadIdx.x], corner_w[threadIdx.x], 0, g.H, g.W, g.C) : 0;
+            }
+            __syncthreads();
+            for (int k = threadIdx.x / BM; k < BK; k += Tile::NTHREADS / BM) {
+                const int h = corner_h[k] + dh, col = corner_w[k] + dw_tap;
+                as[k * Tile::A_STRIDE + row] = real_row && h >= 0 && h < g.H && col >= 0 && col < g.W
+                                                   ? x[corner_offset[k] + tap] : 0.0f;
+            }
+            load_tile<false, BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, dy, n0, k0, g.K, outputs, threadIdx.x);
+        },
+        k_begin, min(outputs, k_begin + k_per_split));
+    store_filter_slice(tile, dw, partials, m0, n0, rows, g.K);
 }

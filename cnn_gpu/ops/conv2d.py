@@ -99,10 +99,8 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # R*S*C x K over N*P*Q.
 
 PASSES = ("forward", "backward_data", "backward_filter")
-# The rungs of each pass, in ladder order (conv2d.cu); VARIANTS, all of them.
-PASS_VARIANTS = {"forward": ("direct", "implicit_gemm", "implicit_gemm_precomputed"),
-                 "backward_data": ("direct", "implicit_gemm"), "backward_filter": ("direct", "implicit_gemm")}
-VARIANTS = PASS_VARIANTS["forward"]
+# The rungs, in ladder order (conv2d.cu); each pass has every one.
+VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed")
 TILED_VARIANTS = ("implicit_gemm", "implicit_gemm_precomputed")  # the ones a tile (ConvTile) runs
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
@@ -162,7 +160,7 @@ KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", 
            for step, params in _PARAMS.items()} | {
     (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{variant}<{tile.template_arguments}>",
                                   _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
-    for step in PASSES for variant in PASS_VARIANTS[step] if variant in TILED_VARIANTS for tile in TILES
+    for step in PASSES for variant in TILED_VARIANTS for tile in TILES
 }
 
 
@@ -177,15 +175,18 @@ def conv2d_gemm_shape(step, x_shape, w_shape, g):
 
 def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
     """Refuse what the kernels cannot take, naming it: an unknown variant (None lets choose_variant
-    choose), float64 (the reference's), a problem whose GEMM dimensions (or filter elements) overflow
-    the kernels' int indices."""
-    if variant is not None and variant not in PASS_VARIANTS[step]:
-        raise ValueError(f"conv2d {step} variant must be one of {PASS_VARIANTS[step]}, got {variant!r}")
+    choose), float64 (the reference's), a problem whose GEMM dimensions, filter elements or elements
+    of one (padded) image overflow the kernels' int indices."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"conv2d variant must be one of {VARIANTS}, got {variant!r}")
     for name, a in arrays:
         if a is not None and a.dtype != np.float32:
             raise ValueError(f"the conv2d kernels compute in float32, got {name} of dtype {a.dtype} "
                              "(float64 convolutions run on the reference, conv2d_forward and its backward)")
-    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape))) > _LARGEST_INDEX:
+    # A tap's offset within one image, as far as the window reaches past it (rung 3's filter gradient).
+    (r, s), (dil_h, dil_w) = w_shape[:2], g.dilation
+    image = (x_shape[1] + (r - 1) * dil_h + 1) * (x_shape[2] + (s - 1) * dil_w + 1) * x_shape[3]
+    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape)), image) > _LARGEST_INDEX:
         raise ValueError(f"conv2d {step}: x {tuple(x_shape)} with w {tuple(w_shape)} is too large for the kernels' "
                          "32-bit indices")
 
@@ -288,7 +289,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
         elif name == "direct":
             _launch("backward_filter", name, gemm, (x, dy, out, *shape), backend)
         else:
-            _backward_filter_split_k(x, dy, out, shape, gemm, backend)
+            _backward_filter_split_k(name, x, dy, out, shape, gemm, backend)
 
     def reference():
         return conv2d_backward_filter(x.astype(np.float64), dy.astype(np.float64), w_shape, strides, padding,
@@ -299,28 +300,28 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
 
 
 def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, reference):
-    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else the pass's
-    last rung under the emulator, else the autotuner's choice for this problem and GPU
+    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else the last
+    rung under the emulator, else the autotuner's choice for this problem and GPU
     (cnn_gpu.cuda.autotune, as gemm() has): ``run(name, out)`` launches variant ``name`` into ``out``,
     each candidate is checked against ``reference()`` (float64) and the fastest correct one kept.
     The reference is computed on the first call of a problem only."""
     if variant is not None:
         return variant
     forced = os.environ.get(VARIANT_ENV)
-    if forced:  # a rung the pass has not got leaves it its last rung
+    if forced:
         if forced not in VARIANTS:
             raise ValueError(f"${VARIANT_ENV} must name a conv2d variant ({', '.join(VARIANTS)}), got {forced!r}")
-        return forced if forced in PASS_VARIANTS[step] else PASS_VARIANTS[step][-1]
-    if backend != "cuda":  # the emulator has no GPU to time candidates on: the pass's last rung
-        return PASS_VARIANTS[step][-1]
+        return forced
+    if backend != "cuda":  # the emulator has no GPU to time candidates on: the last rung
+        return VARIANTS[-1]
     problem = (step, tuple(x_shape), tuple(w_shape), g, current_device(backend))
     if problem not in _TUNED:
         xp = backend_xp(backend)
         expected = reference()
         if not bool(xp.isfinite(expected).all()):
             # NaN or inf in the operands: nothing to check a candidate against, so nothing is timed or
-            # kept, and the pass runs its last rung until a call with finite operands chooses.
-            return PASS_VARIANTS[step][-1]
+            # kept, and the pass runs the last rung until a call with finite operands chooses.
+            return VARIANTS[-1]
         scale = max(float(xp.abs(expected).max()) if expected.size else 0.0, 1e-30)  # (CuPy has no initial=)
         scratch = xp.empty_like(out)
 
@@ -334,14 +335,14 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
         key = {"pass": step, "x": list(x_shape), "w": list(w_shape), "strides": list(g.strides), "pads": list(g.pads),
                "dilation": list(g.dilation), "dtype": "float32"}
         _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch)
-                                                             for name in PASS_VARIANTS[step]},
+                                                             for name in VARIANTS},
                                           check=check)
     return _TUNED[problem]
 
 
-def _backward_filter_split_k(x, dy, dw, shape, gemm, backend):
-    """The implicit-GEMM filter gradient: its depth (N*P*Q) cut into slices as gemm_split_k's is, then
-    the slices summed into dw by gemm_split_k_reduce (none with one slice)."""
+def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend):
+    """An implicit-GEMM filter gradient (``variant``): its depth (N*P*Q) cut into slices as
+    gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none with one slice)."""
     rows, k, depth = gemm
     tile, device = _tile_for(k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
@@ -349,7 +350,7 @@ def _backward_filter_split_k(x, dy, dw, shape, gemm, backend):
     k4 = ceil_div(k, 4) * 4
     partials = (gemm_plans.split_k_workspace(backend, device, splits * rows * k4) if splits > 1
                 else gemm_plans.placeholder_vector(backend, device))
-    _launch("backward_filter", "implicit_gemm", gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits)
+    _launch("backward_filter", variant, gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits)
     if splits > 1:
         reduce = gemm_plans.SPLIT_K_REDUCE[FILTER_SPLIT_POLICY.reduce_groups]
         quads = gemm_plans.SPLIT_K_REDUCE_QUADS

@@ -45,8 +45,6 @@ def run_and_check(kernel_backend, config, variant, rng, relu=False):
     assert_close(y, np.maximum(expected, 0) if relu else expected, what=f"{variant} forward",
                  scale=conv2d.conv2d_forward(ax, aw, ab, *options))
 
-    if variant not in conv2d.PASS_VARIANTS["backward_data"]:  # a forward-only rung
-        return
     dx = on(poisoned(x.shape))
     conv2d_backward_data_kernel(on(dy), on(w), x.shape, *options, variant=variant, dx=dx, backend=kernel_backend)
     assert_close(dx, conv2d.conv2d_backward_data(dy64, w64, x.shape, *options), what=f"{variant} backward data",
@@ -78,8 +76,6 @@ def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
     empty_x, empty_dy = x[:0], dy[:0]
     assert conv2d_forward_kernel(on(empty_x), on(w), None, *options, variant=variant,
                                  backend=kernel_backend).shape == empty_dy.shape
-    if variant not in conv2d.PASS_VARIANTS["backward_data"]:  # a forward-only rung
-        return
     assert conv2d_backward_data_kernel(on(empty_dy), on(w), empty_x.shape, *options, variant=variant,
                                        backend=kernel_backend).shape == empty_x.shape
     dw = on(poisoned(w.shape))
@@ -88,7 +84,8 @@ def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
     assert not np.any(to_host(dw)), "a gradient summed over no outputs is zero"
 
 
-def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend):
+@pytest.mark.parametrize("variant", conv2d.TILED_VARIANTS)
+def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend, variant):
     x_shape, w_shape, strides, padding, dilation = SPLITS_CONFIG
     g = conv2d.conv2d_geometry(x_shape, w_shape, strides, padding, dilation)
     rows, k, depth = conv2d.conv2d_gemm_shape("backward_filter", x_shape, w_shape, g)
@@ -97,7 +94,7 @@ def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend):
         rows, k, depth, gemm_plans.device_sm_count(kernel_backend, current_device(kernel_backend)),
         conv2d.FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
     assert splits > 1, "the configuration must exercise the slices and their reduce"
-    run_and_check(kernel_backend, SPLITS_CONFIG, "implicit_gemm", rng)
+    run_and_check(kernel_backend, SPLITS_CONFIG, variant, rng)
 
 
 def test_the_backend_runs_the_kernels_and_keeps_float64_on_the_reference(rng, kernel_backend):
@@ -142,6 +139,9 @@ def test_a_problem_too_large_for_32_bit_indices_is_refused():
     g = conv2d.conv2d_geometry((1 << 16, 200, 200, 3), (3, 3, 3, 8))
     with pytest.raises(ValueError, match="32-bit"):
         conv2d._check_kernel_arguments("forward", "direct", (1 << 16, 200, 200, 3), (3, 3, 3, 8), g)
+    g = conv2d.conv2d_geometry((1, 50000, 50000, 1), (1, 1, 1, 1), 1000)  # few outputs, an image of 2.5e9
+    with pytest.raises(ValueError, match="32-bit"):
+        conv2d._check_kernel_arguments("backward_filter", "direct", (1, 50000, 50000, 1), (1, 1, 1, 1), g)
     g = conv2d.conv2d_geometry((1, 2**31 - 200, 1, 1), (1, 1, 1, 1))  # M within a tile of 2^31
     with pytest.raises(ValueError, match="32-bit"):
         conv2d._check_kernel_arguments("forward", "implicit_gemm", (1, 2**31 - 200, 1, 1), (1, 1, 1, 1), g)
@@ -154,9 +154,6 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
     assert conv2d.choose_variant("forward", "direct", x.shape, w.shape, g, kernel_backend, never, None, None) == "direct"
     monkeypatch.setenv(conv2d.VARIANT_ENV, "direct")
     assert conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None) == "direct"
-    monkeypatch.setenv(conv2d.VARIANT_ENV, "implicit_gemm_precomputed")  # the backward passes have no such rung
-    assert conv2d.choose_variant("backward_filter", None, x.shape, w.shape, g, kernel_backend, never, None,
-                                 None) == "implicit_gemm"
     monkeypatch.setenv(conv2d.VARIANT_ENV, "winograd")
     with pytest.raises(ValueError, match="CNN_GPU_CONV2D_VARIANT must name a conv2d variant"):
         conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None)
@@ -166,10 +163,8 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
                               *options, backend=kernel_backend)
     assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
     if kernel_backend == "emulate":
-        assert conv2d.choose_variant("forward", None, x.shape, w.shape, g, kernel_backend, never, None, None) \
-            == "implicit_gemm_precomputed"
-        assert conv2d.choose_variant("backward_data", None, x.shape, w.shape, g, kernel_backend, never, None,
-                                     None) == "implicit_gemm"
+        assert conv2d.choose_variant("backward_filter", None, x.shape, w.shape, g, kernel_backend, never, None,
+                                     None) == "implicit_gemm_precomputed"
 
 
 def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_reference(monkeypatch):
