@@ -46,14 +46,16 @@ __device__ __forceinline__ int input_index(int p, int r, int stride, int pad, in
     return p * stride - pad + r * dilation;
 }
 
-// The output row (or column) whose tap r reads input row h, or -1 if none does: h + pad - r * dilation
-// must be a non-negative multiple of the stride, and the quotient a row of the output.
-__device__ __forceinline__ int output_index(int h, int r, int stride, int pad, int dilation, int P)
+// The output row (or column) whose tap at `tap` (r * dilation) reads padded position `at` (the input
+// row plus the padding before it), or -1 if none does: at - tap must be a non-negative multiple of
+// the stride, and the quotient a row of the output. Stride 1, the usual case, needs no division
+// (a branch every thread of a launch takes alike).
+__device__ __forceinline__ int output_at(int at, int tap, int stride, int outputs)
 {
-    const int offset = h + pad - r * dilation;
-    if (offset < 0 || offset % stride != 0) return -1;
-    const int p = offset / stride;
-    return p < P ? p : -1;
+    const int offset = at - tap;
+    if (offset < 0) return -1;
+    const int p = stride == 1 ? offset : (offset % stride == 0 ? offset / stride : -1);
+    return p < outputs ? p : -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,10 +104,10 @@ extern "C" __global__ void conv2d_backward_data_direct(const float* __restrict__
         const Coord e = channel_fastest(i, g.H, g.W, g.C);  // input element (n, h, w, c)
         float acc = 0.0f;
         for (int r = 0; r < g.R; ++r) {
-            const int p = output_index(e.row, r, g.stride_h, g.pad_h, g.dil_h, g.P);
+            const int p = output_at(e.row + g.pad_h, r * g.dil_h, g.stride_h, g.P);
             if (p < 0) continue;
             for (int s = 0; s < g.S; ++s) {
-                const int q = output_index(e.col, s, g.stride_w, g.pad_w, g.dil_w, g.Q);
+                const int q = output_at(e.col + g.pad_w, s * g.dil_w, g.stride_w, g.Q);
                 if (q < 0) continue;
                 const float* dy_out = dy + nhwc_offset(e.n, p, q, 0, g.P, g.Q, g.K);
                 const float* w_tap = w + ((long long)(r * g.S + s) * g.C + e.c) * g.K;
@@ -191,8 +193,8 @@ struct OutputGradientTapsOperand {
         if (m >= g.N * g.H * g.W || j >= g.R * g.S * g.K) return 0.0f;
         const int k = j % g.K, s = j / g.K % g.S, r = j / (g.K * g.S);
         const int col = m % g.W, h = m / g.W % g.H, n = m / (g.W * g.H);
-        const int p = output_index(h, r, g.stride_h, g.pad_h, g.dil_h, g.P);
-        const int q = output_index(col, s, g.stride_w, g.pad_w, g.dil_w, g.Q);
+        const int p = output_at(h + g.pad_h, r * g.dil_h, g.stride_h, g.P);
+        const int q = output_at(col + g.pad_w, s * g.dil_w, g.stride_w, g.Q);
         if (p < 0 || q < 0) return 0.0f;
         return dy[nhwc_offset(n, p, q, k, g.P, g.Q, g.K)];
     }
@@ -338,23 +340,13 @@ conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const floa
 
 // The data gradient's version of the same: its rows are input pixels (n, h, w), its columns taps
 // (r, s, k). A row's n and its padded position (h + pad_h, w + pad_w) are worked out once per block;
-// a thread's column once per K-tile, for both tiles (dY_taps', and W''s, whose element (c, j) is
+// a thread's column once per K-tile, for both tiles (dY_taps, and W', whose element (c, j) is
 // w[r, s, c, k]). An element of dY_taps is then the output (p, q) = ((h + pad_h - r dh) / sh,
-// (w + pad_w - s dw) / sw), if both divide and land inside dy: with stride 1 (the usual case,
-// branched on once per launch) no division at all.
+// (w + pad_w - s dw) / sw), if both divide and land inside dy (output_at): with stride 1 no
+// division at all.
 // Expected bottleneck: as the forward's; with stride > 1 most of dY_taps is zeros, still loaded and
 // multiplied, and a remainder per element decides which.
 // Measured: not yet run on a GPU.
-
-// Position `at` (an input index plus the padding) less a tap's offset, over the stride: the output
-// row or column that reads it, or -1 where none does.
-__device__ __forceinline__ int output_at(int at, int tap, int stride, int outputs)
-{
-    const int offset = at - tap;
-    if (offset < 0) return -1;
-    const int p = stride == 1 ? offset : (offset % stride == 0 ? offset / stride : -1);
-    return p < outputs ? p : -1;
-}
 
 template <int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
@@ -404,9 +396,9 @@ conv2d_backward_data_implicit_gemm_precomputed(const float* __restrict__ dy, con
 // The filter gradient's version: its rows are taps (r, s, c), its columns output pixels (n, p, q),
 // and the tiles are the other way round. A thread's row within the block never changes (the A tile
 // is mn-contiguous, its loads step by NTHREADS, a multiple of BM), so it splits its row into
-// (r, s, c) once per block; and each K-tile's BK columns are worked out once,
-// into shared memory, by BK threads: each column's input corner and its offset in x. dY is a stored
-// matrix (rung 2's loader). The split into slices is rung 2's.
+// (r, s, c) once per block; and each K-tile's BK columns are worked out once, into shared memory,
+// by BK threads: each column's input corner and its offset in x. dY is a stored matrix (rung 2's
+// loader). The split into slices is rung 2's.
 // Expected bottleneck: as the forward's.
 // Measured: not yet run on a GPU.
 template <int BM, int BN, int BK, int TM, int TN>
