@@ -43,6 +43,59 @@ struct MatrixOperand {
     }
 };
 
+// One operand value as the (big, small) TF32 pair of 3xTF32 (big = tf32(x), small = tf32(x - big));
+// small is unused when !SPLIT. The tensor-core rungs build their fragments with it (gemm_tensorcore.cu,
+// and convolution's in conv2d.cu).
+template <bool SPLIT>
+__device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
+{
+    big = f32_to_tf32(x);
+    if constexpr (SPLIT) small = f32_to_tf32(x - tf32_bits_as_float(big));
+}
+
+// acc += A B for one 16 x 8 x 8 mma tile in 3xTF32: a chain of three mma from zero, the small cross
+// terms first so that they are not lost below big*big's ulp, then one round-to-nearest FADD per
+// element into the accumulator (gemm_tensorcore.cu's "Accumulation" says why the chain is short).
+__device__ __forceinline__ void mma_3xtf32(float (&acc)[4], const unsigned (&a_big)[4], const unsigned (&a_small)[4],
+                                           const unsigned (&b_big)[2], const unsigned (&b_small)[2])
+{
+    float part[4] = {};
+    mma_tf32_m16n8k8(part, a_small, b_big);
+    mma_tf32_m16n8k8(part, a_big, b_small);
+    mma_tf32_m16n8k8(part, a_big, b_big);
+#pragma unroll
+    for (int r = 0; r < 4; ++r) acc[r] += part[r];
+}
+
+// One k8-step of a warp's MI x NI tiles of mma.sync m16n8k8 (ptx.cuh): the fragments of B (element
+// (k + t + 4r, n + g) of n-tile ni) and of A (element (row, k + t + 4 (r / 2)) of m-tile mi, the row
+// the kernel's for half h = r % 2), rounded to TF32, split in two with SPLIT (3xTF32), then the
+// products into acc. Lane g = lane / 4, t = lane % 4. The kernel says where each value lies:
+// a_at(mi, h, k) and b_at(ni, k) read its shared tiles (gemm_tensorcore.cu, conv2d.cu).
+template <bool SPLIT, int MI, int NI, class AAt, class BAt>
+__device__ __forceinline__ void warp_mma_k8(float (&acc)[MI][NI][4], AAt a_at, BAt b_at, int k, int t)
+{
+    unsigned b_big[NI][2], b_small[NI][2];
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) to_tf32<SPLIT>(b_at(ni, k + t + 4 * r), b_big[ni][r], b_small[ni][r]);
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        unsigned a_big[4], a_small[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) to_tf32<SPLIT>(a_at(mi, r % 2, k + t + 4 * (r / 2)), a_big[r], a_small[r]);
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            if constexpr (SPLIT) {
+                mma_3xtf32(acc[mi][ni], a_big, a_small, b_big[ni], b_small[ni]);
+            } else {
+                mma_tf32_m16n8k8(acc[mi][ni], a_big, b_big[ni]);
+            }
+        }
+    }
+}
+
 // The epilogue's arithmetic on one value of column n, in the reference's order: scale, add
 // beta * old (C's value there, which the caller reads only when beta != 0), add bias, ReLU.
 __device__ __forceinline__ float epilogue(float acc, float old, const float* __restrict__ bias, int n,
@@ -158,7 +211,7 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 struct RegisterBlockedTile {
     static_assert(TN % 4 == 0, "a thread's columns go to split-K's workspace as whole float4s");
-    static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / TM) * (BN / TN);
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = BK, NTHREADS = (BM / TM) * (BN / TN);
     static constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
     const int row0 = (threadIdx.x / (BN / TN)) * TM, col0 = (threadIdx.x % (BN / TN)) * TN;
     float acc[TM][TN] = {};

@@ -85,14 +85,6 @@ __device__ __forceinline__ int fragment_row(int mi, int g, int h)
     return PAIRED ? (mi / 2) * 32 + 4 * g + 2 * (mi % 2) + h : mi * 16 + g + 8 * h;
 }
 
-// One operand value as the (big, small) TF32 pair of 3xTF32; small is unused when !SPLIT.
-template <bool SPLIT>
-__device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
-{
-    big = f32_to_tf32(x);
-    if constexpr (SPLIT) small = f32_to_tf32(x - tf32_bits_as_float(big));
-}
-
 template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -128,43 +120,16 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
         const float* as = tiles.a_tile(stage);
         const float* bs = tiles.b_tile(stage);
 #pragma unroll
-        for (int k = 0; k < BK; k += 8) {
-            // B fragments of the warp's NI n-tiles: b[0] = B(k + t, n + g), b[1] = B(k + t + 4, n + g).
-            unsigned b_big[NI][2], b_small[NI][2];
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni)
-#pragma unroll
-                for (int r = 0; r < 2; ++r)
-                    to_tf32<SPLIT>(tile_at<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE>(
-                                       bs, warp_n + ni * 8 + g, k + t + 4 * r),
-                                   b_big[ni][r], b_small[ni][r]);
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                // A fragment of m-tile mi: a[r] = A(warp_m + fragment_row(mi, g, r % 2), k + t + 4 * (r / 2)).
-                unsigned a_big[4], a_small[4];
-#pragma unroll
-                for (int r = 0; r < 4; ++r)
-                    to_tf32<SPLIT>(tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(
-                                       as, warp_m + fragment_row<PAIRED>(mi, g, r % 2), k + t + 4 * (r / 2)),
-                                   a_big[r], a_small[r]);
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni) {
-                    if constexpr (SPLIT) {
-                        // A chain of three mma from zero, the small cross terms first so that they
-                        // are not lost below big*big's ulp, then one round-to-nearest FADD into the
-                        // accumulator (see "Accumulation" above).
-                        float part[4] = {};
-                        mma_tf32_m16n8k8(part, a_small, b_big[ni]);
-                        mma_tf32_m16n8k8(part, a_big, b_small[ni]);
-                        mma_tf32_m16n8k8(part, a_big, b_big[ni]);
-#pragma unroll
-                        for (int r = 0; r < 4; ++r) acc[mi][ni][r] += part[r];
-                    } else {
-                        mma_tf32_m16n8k8(acc[mi][ni], a_big, b_big[ni]);
-                    }
-                }
-            }
-        }
+        for (int k = 0; k < BK; k += 8)
+            warp_mma_k8<SPLIT>(
+                acc,
+                [&](int mi, int h, int kk) {
+                    return tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(as, warp_m + fragment_row<PAIRED>(mi, g, h), kk);
+                },
+                [&](int ni, int kk) {
+                    return tile_at<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE>(bs, warp_n + ni * 8 + g, kk);
+                },
+                k, t);
     };
     pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
 
