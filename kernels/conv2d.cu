@@ -22,6 +22,8 @@
 //                              (gemm_small.cu's rung 10, and its reduce kernel)
 //   3. conv2d_*_implicit_gemm_precomputed  the gathers with what a block's rows (or columns)
 //                              share worked out once per block (or K-tile), not per element
+//   4. conv2d_*_implicit_gemm_3xtf32  rung 3's loaders, the products on the tensor cores in
+//                              3xTF32 (FP32 accuracy), as GEMM rung 8
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "gemm_common.cuh"
@@ -294,15 +296,13 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
 // Edges: a row past N * P * Q gets a corner from which no tap lands inside the input; a column past
 // R * S * C reads nothing; store_output is guarded.
 // Measured: not yet run on a GPU.
-template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
-conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ w,
-                                         const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
-                                         int flags)
+template <class Tile>
+__device__ __forceinline__ void forward_precomputed(const float* __restrict__ x, const float* __restrict__ w,
+                                                    const float* __restrict__ bias, float* __restrict__ y,
+                                                    const ConvShape& g, int flags)
 {
-    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
     static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
-    const ConvShape g = CONV_SHAPE;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.C, rows = g.N * g.P * g.Q;
 
     __shared__ long long corner_offset[BM];
@@ -348,14 +348,12 @@ conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const floa
 // multiplied, and a remainder per element decides which.
 // Measured: not yet run on a GPU.
 
-template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
-conv2d_backward_data_implicit_gemm_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
-                                               float* __restrict__ dx, CONV_SHAPE_PARAMS)
+template <class Tile>
+__device__ __forceinline__ void backward_data_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
+                                                          float* __restrict__ dx, const ConvShape& g)
 {
-    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
     static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
-    const ConvShape g = CONV_SHAPE;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.K, rows = g.N * g.H * g.W;
 
     __shared__ long long image_offset[BM];  // dy's offset of the row's image n
@@ -401,15 +399,13 @@ conv2d_backward_data_implicit_gemm_precomputed(const float* __restrict__ dy, con
 // loader). The split into slices is rung 2's.
 // Expected bottleneck: as the forward's.
 // Measured: not yet run on a GPU.
-template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
-conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
-                                                 float* __restrict__ dw, float* __restrict__ partials,
-                                                 CONV_SHAPE_PARAMS, int k_per_split)
+template <class Tile>
+__device__ __forceinline__ void backward_filter_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
+                                                            float* __restrict__ dw, float* __restrict__ partials,
+                                                            const ConvShape& g, int k_per_split)
 {
-    using Tile = RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>;
+    constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
     static_assert(Tile::NTHREADS % BM == 0, "a thread's row within the block stays the same");
-    const ConvShape g = CONV_SHAPE;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int rows = g.R * g.S * g.C, outputs = g.N * g.P * g.Q, k_begin = blockIdx.z * k_per_split;
 
@@ -447,4 +443,139 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
         },
         k_begin, min(outputs, k_begin + k_per_split));
     store_filter_slice(tile, dw, partials, m0, n0, rows, g.K);
+}
+
+// Rung 3's kernels: the bodies above on rung 2's tile.
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_forward_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ w,
+                                         const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
+                                         int flags)
+{
+    forward_precomputed<RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>>(x, w, bias, y, CONV_SHAPE, flags);
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_data_implicit_gemm_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
+                                               float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    backward_data_precomputed<RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>>(dy, w, dx, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
+                                                 float* __restrict__ dw, float* __restrict__ partials,
+                                                 CONV_SHAPE_PARAMS, int k_per_split)
+{
+    backward_filter_precomputed<RegisterBlockedTile<false, false, BM, BN, BK, TM, TN>>(x, dy, dw, partials, CONV_SHAPE,
+                                                                                     k_per_split);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Implicit GEMM on the tensor cores, in 3xTF32.
+// Idea: rung 3's loaders and shared tiles, with the tile's multiply-adds moved from the FP32 cores
+// to the tensor cores, as GEMM rung 8 (gemm_tensorcore.cu) does: each warp computes its WM x WN
+// part of the block tile as 16 x 8 x 8 mma.sync tiles, fragments read from the shared tiles by the
+// mma's lane layout (lane g = lane / 4, t = lane % 4). Each operand value is split into a TF32 big
+// part and a TF32 small part (to_tf32), and three mma (small*big, big*small, big*big) restore FP32
+// accuracy (mma_3xtf32, gemm_common.cuh): the autotuner holds every rung to float32's accuracy, and
+// plain TF32's 1e-3 would not pass. The shared tiles keep RegisterBlockedTile's k-major layout
+// (as[k][m], bs[k][n]), so rung 3's loaders fill them unchanged; their row strides are BM + 8 and
+// BN + 8, 8 mod 32, so that a fragment read (lanes g, t at k + t, column g) touches 32 distinct banks.
+// Unlike rung 8 the loads are not pipelined: the loaders compute addresses, which cp.async could
+// take, but a gather of 4-byte elements keeps the copy engine's 16-byte path out of reach.
+// Expected bottleneck: the loads. Per K-tile a block loads its two tiles, then waits for them,
+// then its warps do 3 x (WM / 16) x (WN / 8) x (BK / 8) mma each; with nothing else to overlap the
+// loads, the tensor cores idle while they run, as rung 5's FP32 cores do. Faster than rung 3 where
+// its FMAs were the bound (the deep layers), no faster on the seed layer's one K-tile.
+// Edges: the loaders' (rung 3); store_output and the split-K partials guarded per element.
+// Registers: the kernels ask for one block per SM at least (__launch_bounds__'s second argument):
+// without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 157-165
+// (sm_90), three blocks of 128 threads per SM.
+// Measured: not yet run on a GPU.
+template <int BM, int BN, int BK, int WM, int WN>
+struct TensorCoreTile {
+    static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
+                  "whole warp tiles of whole 16 x 8 x 8 mma tiles");
+    static_assert(BM % 32 == 0 && BN % 32 == 0, "row strides of 8 mod 32 (see above)");
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = BK, NTHREADS = (BM / WM) * (BN / WN) * 32;
+    static constexpr int A_STRIDE = BM + 8, B_STRIDE = BN + 8, MI = WM / 16, NI = WN / 8;
+    const int warp_m = (threadIdx.x / 32 / (BN / WN)) * WM, warp_n = (threadIdx.x / 32 % (BN / WN)) * WN;
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    float acc[MI][NI][4] = {};
+
+    template <class Load>
+    __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
+    {
+        __shared__ float as[BK * A_STRIDE];  // as[k][m]
+        __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
+        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+            load(as, bs, k0);
+            __syncthreads();
+#pragma unroll
+            for (int k = 0; k < BK; k += 8)
+                warp_mma_k8<true>(
+                    acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
+                    [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
+            // Nobody may overwrite the tiles for the next K-tile while others still read these.
+            __syncthreads();
+        }
+    }
+
+    // acc[mi][ni][r] is C(m0 + warp_m + mi * 16 + g + 8 (r / 2), n0 + warp_n + ni * 8 + 2t + r % 2).
+    __device__ __forceinline__ void store(float* __restrict__ c, const float* __restrict__ bias, int m0, int n0,
+                                          int M, int N, float alpha, float beta, int flags) const
+    {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+                    store_output(c, bias, m0 + warp_m + mi * 16 + g + 8 * (r / 2), n0 + warp_n + ni * 8 + 2 * t + r % 2,
+                                 M, N, acc[mi][ni][r], alpha, beta, flags);
+    }
+
+    // The raw sums into one slice of split-K's workspace (rows of N4 floats), element by element;
+    // columns from N to N4 are left as they are, and gemm_split_k_reduce never stores them.
+    __device__ __forceinline__ void store_partials(float* __restrict__ slice, int m0, int n0, int M, int N,
+                                                   int N4) const
+    {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+                    const int m = m0 + warp_m + mi * 16 + g + 8 * (r / 2), n = n0 + warp_n + ni * 8 + 2 * t + r % 2;
+                    if (m < M && n < N) slice[(long long)m * N4 + n] = acc[mi][ni][r];
+                }
+    }
+};
+
+template <int BM, int BN, int BK, int WM, int WN>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 1)
+conv2d_forward_implicit_gemm_3xtf32(const float* __restrict__ x, const float* __restrict__ w,
+                                    const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS, int flags)
+{
+    forward_precomputed<TensorCoreTile<BM, BN, BK, WM, WN>>(x, w, bias, y, CONV_SHAPE, flags);
+}
+
+template <int BM, int BN, int BK, int WM, int WN>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 1)
+conv2d_backward_data_implicit_gemm_3xtf32(const float* __restrict__ dy, const float* __restrict__ w,
+                                          float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    backward_data_precomputed<TensorCoreTile<BM, BN, BK, WM, WN>>(dy, w, dx, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int WM, int WN>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 1)
+conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const float* __restrict__ dy,
+                                            float* __restrict__ dw, float* __restrict__ partials, CONV_SHAPE_PARAMS,
+                                            int k_per_split)
+{
+    backward_filter_precomputed<TensorCoreTile<BM, BN, BK, WM, WN>>(x, dy, dw, partials, CONV_SHAPE, k_per_split);
 }

@@ -100,8 +100,8 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 
 PASSES = ("forward", "backward_data", "backward_filter")
 # The rungs, in ladder order (conv2d.cu); each pass has every one.
-VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed")
-TILED_VARIANTS = ("implicit_gemm", "implicit_gemm_precomputed")  # the ones a tile (ConvTile) runs
+VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32")
+TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
 AUTOTUNE_MAX_ERROR = 1e-4
@@ -119,17 +119,19 @@ _LARGEST_INDEX = 2**31 - 1 - 256
 
 @dataclass(frozen=True)
 class ConvTile:
-    """An implicit-GEMM block tile: BM x BN outputs, BK deep, TM x TN per thread (RegisterBlockedTile)."""
+    """An implicit-GEMM block tile: BM x BN outputs, BK deep, TM x TN of them per thread
+    (RegisterBlockedTile), or per warp of ``lanes`` = 32 threads (TensorCoreTile: TM x TN = WM x WN)."""
 
     bm: int
     bn: int
     bk: int
     tm: int
     tn: int
+    lanes: int = 1
 
     @property
     def threads(self) -> int:
-        return (self.bm // self.tm) * (self.bn // self.tn)
+        return (self.bm // self.tm) * (self.bn // self.tn) * self.lanes
 
     @property
     def template_arguments(self) -> str:
@@ -138,11 +140,16 @@ class ConvTile:
 
 # gemm_split_k's 64 x 64 tile; and 128 x 32 where the GEMM's N (the filters; the channels for the
 # data gradient) is 32 or fewer, as the seed model's 32 filters, which a 64-wide tile would pad
-# with as many columns of zeros.
+# with as many columns of zeros. The tensor-core rung's tiles are the same sizes, four warps of
+# 32 x 32 each: 128 threads, as the others, which rung 3's loaders need (a multiple of BK and BM).
 SQUARE_TILE = ConvTile(64, 64, 16, 8, 4)
 NARROW_TILE = ConvTile(128, 32, 16, 8, 4)
-TILES = (SQUARE_TILE, NARROW_TILE)
-# The filter gradient's slices: gemm_split_k's policy (its tile is the same RegisterBlockedTile).
+TENSOR_CORE_SQUARE_TILE = ConvTile(64, 64, 16, 32, 32, lanes=32)
+TENSOR_CORE_NARROW_TILE = ConvTile(128, 32, 16, 32, 32, lanes=32)
+# Each tiled rung's (square, narrow) tiles.
+TILES = {variant: (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE) if variant == "implicit_gemm_3xtf32"
+         else (SQUARE_TILE, NARROW_TILE) for variant in TILED_VARIANTS}
+# The filter gradient's slices: gemm_split_k's policy (rungs 2 and 3 run its RegisterBlockedTile).
 FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
 
 _PARAMS = {
@@ -160,7 +167,7 @@ KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", 
            for step, params in _PARAMS.items()} | {
     (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{variant}<{tile.template_arguments}>",
                                   _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
-    for step in PASSES for variant in TILED_VARIANTS for tile in TILES
+    for step in PASSES for variant in TILED_VARIANTS for tile in TILES[variant]
 }
 
 
@@ -197,8 +204,9 @@ def _shape_scalars(x_shape, w_shape, g):
     return (*x_shape, w_shape[3], *w_shape[:2], *g.out_hw, *g.strides, pad_h, pad_w, *g.dilation)
 
 
-def _tile_for(gemm_n):
-    return NARROW_TILE if gemm_n <= NARROW_TILE.bn else SQUARE_TILE
+def _tile_for(variant, gemm_n):
+    square, narrow = TILES[variant]
+    return narrow if gemm_n <= narrow.bn else square
 
 
 def _output(out, shape, name, xp):
@@ -218,7 +226,7 @@ def _launch(step, variant, gemm, arguments, backend, splits=1):
         KERNELS["direct", step, None]((min(ceil_div(m * n, _THREADS), _MAX_BLOCKS),), (_THREADS,), arguments,
                                       backend=backend)
         return
-    tile = _tile_for(n)
+    tile = _tile_for(variant, n)
     KERNELS[variant, step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
                                          arguments, backend=backend)
 
@@ -344,7 +352,7 @@ def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend):
     """An implicit-GEMM filter gradient (``variant``): its depth (N*P*Q) cut into slices as
     gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none with one slice)."""
     rows, k, depth = gemm
-    tile, device = _tile_for(k), current_device(backend)
+    tile, device = _tile_for(variant, k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
                                                     FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
     k4 = ceil_div(k, 4) * 4

@@ -89,7 +89,7 @@ def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend, variant
     x_shape, w_shape, strides, padding, dilation = SPLITS_CONFIG
     g = conv2d.conv2d_geometry(x_shape, w_shape, strides, padding, dilation)
     rows, k, depth = conv2d.conv2d_gemm_shape("backward_filter", x_shape, w_shape, g)
-    tile = conv2d.SQUARE_TILE
+    tile = conv2d.TILES[variant][0]
     splits, _ = gemm_plans.split_k_slices(
         rows, k, depth, gemm_plans.device_sm_count(kernel_backend, current_device(kernel_backend)),
         conv2d.FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
@@ -164,7 +164,7 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
     assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
     if kernel_backend == "emulate":
         assert conv2d.choose_variant("backward_filter", None, x.shape, w.shape, g, kernel_backend, never, None,
-                                     None) == "implicit_gemm_precomputed"
+                                     None) == conv2d.VARIANTS[-1]
 
 
 def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_reference(monkeypatch):
@@ -190,11 +190,11 @@ def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_
     args = ("forward", None, (1, 3, 4, 1), (2, 2, 1, 3), g, "cuda", run, np.empty_like(expected))
     assert conv2d.choose_variant(*args, lambda: expected) == "implicit_gemm"
     assert verdicts["direct"].startswith("an element off by 1.7e-04")
-    assert verdicts["implicit_gemm"] is None and verdicts["implicit_gemm_precomputed"] is None
+    assert all(verdicts[name] is None for name in conv2d.VARIANTS[1:])
     assert list(conv2d._TUNED.values()) == ["implicit_gemm"]
 
     # NaN in the reference (operands holding NaN): nothing checked, timed or kept; the last rung runs.
     monkeypatch.setattr(conv2d, "_TUNED", {})
     verdicts.clear()
-    assert conv2d.choose_variant(*args, lambda: expected * np.nan) == "implicit_gemm_precomputed"
+    assert conv2d.choose_variant(*args, lambda: expected * np.nan) == conv2d.VARIANTS[-1]
     assert not verdicts and not conv2d._TUNED
