@@ -39,7 +39,8 @@ DRY_PROBLEMS = [("dry_valid", (2, 7, 6, 3), (3, 3, 3, 5), 1, "valid"), ("dry_sam
 
 def problems(names=SHAPES):
     """``(name, x_shape, w_shape, stride, padding)`` of each named row of the shape table."""
-    rows = {row["name"]: row for row in csv.DictReader(SHAPES_CSV.open())}
+    with SHAPES_CSV.open() as table:
+        rows = {row["name"]: row for row in csv.DictReader(table)}
     out = []
     for name in names:
         row = {key: int(value) for key, value in rows[name].items() if key not in ("name", "source")}
