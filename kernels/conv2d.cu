@@ -414,7 +414,8 @@ __device__ __forceinline__ void backward_filter_precomputed(const float* __restr
     const int c = m % g.C, s = m / g.C % g.S, r = m / (g.C * g.S);
     const bool real_row = m < rows;
     const int dh = r * g.dil_h, dw_tap = s * g.dil_w;
-    const int tap = (dh * g.W + dw_tap) * g.C + c;  // within one image, whose size the wrapper caps below 2^31
+    // Within one image, whose size the wrapper caps below 2^31; a row past the taps reads nothing.
+    const int tap = real_row ? (dh * g.W + dw_tap) * g.C + c : 0;
 
     __shared__ long long corner_offset[BK];
     __shared__ int corner_h[BK], corner_w[BK];
@@ -490,7 +491,10 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // then its warps do 3 x (WM / 16) x (WN / 8) x (BK / 8) mma each; with nothing else to overlap the
 // loads, the tensor cores idle while they run, as rung 5's FP32 cores do. Faster than rung 3 where
 // its FMAs were the bound (the deep layers), no faster on the seed layer's one K-tile.
-// Edges: the loaders' (rung 3); store_output and the split-K partials guarded per element.
+// Edges: the loaders' (rung 3); store_output and the split-K partials guarded per element. An
+// infinite operand comes out NaN (its small part is inf - inf), and a finite one near FLT_MAX may
+// overflow in its rounding to TF32, where the FP32 rungs give IEEE's results: the autotuner's check
+// leaves this rung out where a problem shows it, and operands holding NaN or inf run rung 3.
 // Registers: the kernels ask for one block per SM at least (__launch_bounds__'s second argument):
 // without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 157-165
 // (sm_90), three blocks of 128 threads per SM.

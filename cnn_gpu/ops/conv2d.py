@@ -102,6 +102,7 @@ PASSES = ("forward", "backward_data", "backward_filter")
 # The rungs, in ladder order (conv2d.cu); each pass has every one.
 VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
+NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
 AUTOTUNE_MAX_ERROR = 1e-4
@@ -149,7 +150,8 @@ TENSOR_CORE_NARROW_TILE = ConvTile(128, 32, 16, 32, 32, lanes=32)
 # Each tiled rung's (square, narrow) tiles.
 TILES = {variant: (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE) if variant == "implicit_gemm_3xtf32"
          else (SQUARE_TILE, NARROW_TILE) for variant in TILED_VARIANTS}
-# The filter gradient's slices: gemm_split_k's policy (rungs 2 and 3 run its RegisterBlockedTile).
+# The filter gradient's slices: gemm_split_k's policy (made for its RegisterBlockedTile, which rungs 2
+# and 3 run; rung 4's tensor-core tile has the same sizes).
 FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
 
 _PARAMS = {
@@ -328,8 +330,9 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
         expected = reference()
         if not bool(xp.isfinite(expected).all()):
             # NaN or inf in the operands: nothing to check a candidate against, so nothing is timed or
-            # kept, and the pass runs the last rung until a call with finite operands chooses.
-            return VARIANTS[-1]
+            # kept, and the pass runs rung 3 (whose results are IEEE's, where 3xTF32 turns an inf
+            # into NaN) until a call with finite operands chooses.
+            return NONFINITE_VARIANT
         scale = max(float(xp.abs(expected).max()) if expected.size else 0.0, 1e-30)  # (CuPy has no initial=)
         scratch = xp.empty_like(out)
 
