@@ -513,19 +513,16 @@ struct TensorCoreTile {
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
-        __shared__ float as[BK * A_STRIDE];  // as[k][m]
-        __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
-        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-            load(as, bs, k0);
-            __syncthreads();
+        shared_tile_loop<BK, BK * A_STRIDE, BK * B_STRIDE>(
+            load,
+            [&](const float* as, const float* bs) {  // as[k][m], bs[k][n]
 #pragma unroll
-            for (int k = 0; k < BK; k += 8)
-                warp_mma_k8<true>(
-                    acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
-                    [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
-            // Nobody may overwrite the tiles for the next K-tile while others still read these.
-            __syncthreads();
-        }
+                for (int k = 0; k < BK; k += 8)
+                    warp_mma_k8<true>(
+                        acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
+                        [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
+            },
+            k_begin, k_end);
     }
 
     // acc[mi][ni][r] is C(m0 + warp_m + mi * 16 + g + 8 (r / 2), n0 + warp_n + ni * 8 + 2t + r % 2).

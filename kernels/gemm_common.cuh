@@ -200,13 +200,30 @@ __device__ __forceinline__ void load_tile(float* __restrict__ s, const float* __
     load_operand_tile<ROWS, BK, STRIDE, NTHREADS>(s, MatrixOperand<K_CONTIGUOUS>{x, MN, K}, mn0, k0, tid);
 }
 
+// The main loop of a block tile whose loads are not pipelined (RegisterBlockedTile below, and
+// convolution's TensorCoreTile): per K-tile from k_begin to k_end, load(as, bs, k0) fills the shared
+// tiles (A_FLOATS and B_FLOATS floats), every thread taking part; once all of it has landed,
+// compute(as, bs) reads them; and nobody overwrites them for the next K-tile while others still do.
+template <int BK, int A_FLOATS, int B_FLOATS, class Load, class Compute>
+__device__ __forceinline__ void shared_tile_loop(Load load, Compute compute, int k_begin, int k_end)
+{
+    __shared__ float as[A_FLOATS];
+    __shared__ float bs[B_FLOATS];
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+        load(as, bs, k0);
+        __syncthreads();
+        compute(as, bs);
+        __syncthreads();
+    }
+}
+
 // The register-blocked block tile of gemm_regblock_2d (rung 5 in gemm_simt.cu), which gemm_split_k
 // (gemm_small.cu) runs over one slice of K, and convolution's implicit GEMM (conv2d.cu) over
 // operands gathered from images (accumulate_operands). A block of (BM / TM) * (BN / TN) threads
 // owns a BM x BN tile of C; thread t accumulates the TM x TN outer products of rows row0 + i and
-// columns col0 + j. accumulate() walks the K-tiles from k_begin to k_end: the block copies a BK-deep tile of each
-// operand into shared memory, k-major (load_tile), then every thread loads TM values of A and TN of
-// B into registers per k and does TM * TN FMAs with them. The loaders zero-fill past K only, so a
+// columns col0 + j. accumulate() walks the K-tiles from k_begin to k_end: the block copies a
+// BK-deep tile of each operand into shared memory, k-major (load_tile), then every thread loads TM
+// values of A and TN of B into registers per k and does TM * TN FMAs with them. The loaders zero-fill past K only, so a
 // range must end at K or span whole K-tiles.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 struct RegisterBlockedTile {
@@ -241,26 +258,23 @@ struct RegisterBlockedTile {
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
-        __shared__ float as[BK * A_STRIDE];  // as[k][m]
-        __shared__ float bs[BK * B_STRIDE];  // bs[k][n]
-        float a_frag[TM], b_frag[TN];
-        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-            load(as, bs, k0);
-            __syncthreads();
+        shared_tile_loop<BK, BK * A_STRIDE, BK * B_STRIDE>(
+            load,
+            [&](const float* as, const float* bs) {  // as[k][m], bs[k][n]
+                float a_frag[TM], b_frag[TN];
 #pragma unroll
-            for (int k = 0; k < BK; ++k) {
+                for (int k = 0; k < BK; ++k) {
 #pragma unroll
-                for (int i = 0; i < TM; ++i) a_frag[i] = as[k * A_STRIDE + row0 + i];
+                    for (int i = 0; i < TM; ++i) a_frag[i] = as[k * A_STRIDE + row0 + i];
 #pragma unroll
-                for (int j = 0; j < TN; ++j) b_frag[j] = bs[k * B_STRIDE + col0 + j];
+                    for (int j = 0; j < TN; ++j) b_frag[j] = bs[k * B_STRIDE + col0 + j];
 #pragma unroll
-                for (int i = 0; i < TM; ++i)
+                    for (int i = 0; i < TM; ++i)
 #pragma unroll
-                    for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
-            }
-            // Nobody may overwrite the tiles for the next K-tile while others still read these.
-            __syncthreads();
-        }
+                        for (int j = 0; j < TN; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+                }
+            },
+            k_begin, k_end);
     }
 
     // The tile through the epilogue into C (M x N), at block offset (m0, n0).
