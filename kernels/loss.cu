@@ -24,40 +24,15 @@
 // which the wrapper has checked lies in [0, classes)).
 // Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.
 
-// Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
-constexpr int XENT_BLOCK = 256;
-constexpr int WARP = 32;
-constexpr unsigned FULL_MASK = 0xffffffffu;
-
+#include "row_lanes.cuh"    // WARP, nan_max, lanes_max, lanes_sum: a row's max and sums across its lanes
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
-// NaN-propagating max, as NumPy's: a plain a > b ? a : b would drop a NaN in `a`. A NaN logit so
-// becomes its row's maximum, and every x - max of the row, the sum and the loss turn NaN with it.
-// (The sum would carry a NaN on its own, e^(NaN - max) being NaN; the max does not rely on that.)
-template <typename T>
-__device__ __forceinline__ T nan_max(T a, T b) {
-    return (a > b || a != a) ? a : b;
-}
+// Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
+constexpr int XENT_BLOCK = 256;
 
-// The max and the sum over the LANES threads that share a row, in every one of them. LANES = 1
-// (a row per thread): nothing to combine, the loops run zero times. LANES = 32 (a warp): a
-// butterfly, each lane exchanging with lane ^ offset for offsets 16, 8, 4, 2, 1. Every lane needs
-// the row's max and sum, and the butterfly leaves them in all 32 lanes without a broadcast. The
-// lanes hold the same bits: both partners of an exchange add the same two values (in swapped
-// order, which does not change an IEEE sum) in the same tree.
-template <int LANES, typename T>
-__device__ __forceinline__ T lanes_max(T value) {
-    for (int offset = LANES / 2; offset > 0; offset /= 2) {
-        value = nan_max(value, __shfl_xor_sync(FULL_MASK, value, offset));
-    }
-    return value;
-}
-
-template <int LANES, typename T>
-__device__ __forceinline__ T lanes_sum(T value) {
-    for (int offset = LANES / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(FULL_MASK, value, offset);
-    return value;
-}
+// A NaN logit becomes its row's maximum (nan_max propagates it), and every x - max of the row, the
+// sum and the loss turn NaN with it. (The sum would carry a NaN on its own, e^(NaN - max) being NaN;
+// the max does not rely on that.)
 
 // One row's labels, read as the reference reads them once one_hot has expanded sparse ids: a row of
 // the one-hot matrix, or 1 at the row's class id and 0 elsewhere (the id read once per row).
