@@ -1,7 +1,11 @@
-"""Row-wise sum and max: the four-rung ladder and CuPy's reduction, in bandwidth.
+"""Row-wise sum and max, and column sums: kernels/reduce.cu's ladder and CuPy's reductions, in bandwidth.
 
-The floor is one read of the matrix at copy bandwidth (the per-row output is negligible). Three
-shapes: square, many short rows (a softmax over classes) and few long rows.
+The floor is one read of the matrix at copy bandwidth (the per-row or per-column output is
+negligible). Rows: three shapes, square, many short rows (a softmax over classes) and few long rows.
+Columns, the bias gradient: the seed model's Conv2D (32 x 26 x 26 positions, 32 filters), 36
+columns (where activation.cu's bias_act_backward, rung 6's twin, fell to 43% of copy) and 1024.
+Rung 5 (one thread per column) runs only up to 65536 rows: it walks each column serially, and
+millions of rows would take it a second a call.
 """
 
 from __future__ import annotations
@@ -11,11 +15,21 @@ import sys
 import numpy as np
 
 from benchmarks import harness
-from cnn_gpu.ops.reduce import VARIANTS, row_reduce, row_reduce_reference
+from cnn_gpu.ops.reduce import BLOCK, COLUMN_VARIANTS, VARIANTS, column_sum, column_sum_reference, row_reduce, \
+    row_reduce_reference
 
 SHAPES = [(8192, 8192), (1 << 20, 64), (256, 1 << 18)]
 DRY_SHAPES = [(37, 45)]
 OPS = ("sum", "max")
+COLUMN_SHAPES = [(32 * 26 * 26, 32), (1 << 21, 36), (65536, 1024)]
+DRY_COLUMN_SHAPES = [(101, 36)]
+THREAD_PER_COLUMN_ROWS = 65536  # rung 5's largest case
+
+
+def column_variants(rows, cols):
+    """The column-sum variants worth timing on a rows x cols matrix (flat takes at most BLOCK columns)."""
+    return [v for v in COLUMN_VARIANTS
+            if not (v == "flat" and cols > BLOCK) and not (v == "thread_per_column" and rows > THREAD_PER_COLUMN_ROWS)]
 
 
 def main(argv=None) -> int:
@@ -33,6 +47,17 @@ def main(argv=None) -> int:
                                 lambda x: (out, row_reduce_reference(x.astype(np.float64), op)),
                                 poison=[out], bytes_moved=4 * rows * cols + 4 * rows,
                                 tolerance=harness.sum_tolerance(cols))
+    for rows, cols in session.pick(COLUMN_SHAPES, DRY_COLUMN_SHAPES):
+        sets = session.input_sets(lambda rng: session.uniform(rng, (rows, cols)), 4 * rows * cols)
+        out = xp.empty(cols, dtype=np.float32)
+        cases = {f"column_sum_{variant}": (lambda x, v=variant: column_sum(x, v, out=out, backend=session.backend))
+                 for variant in column_variants(rows, cols)}
+        cases["cupy_column_sum"] = lambda x: xp.sum(x, axis=0, out=out)
+        for name, run in cases.items():
+            session.measure(name, {"op": "column_sum", "rows": rows, "cols": cols}, run, sets,
+                            lambda x: (out, column_sum_reference(x.astype(np.float64))),
+                            poison=[out], bytes_moved=4 * rows * cols + 4 * cols,
+                            tolerance=harness.sum_tolerance(rows))
     return harness.finish(session)
 
 

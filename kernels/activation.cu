@@ -11,15 +11,16 @@
 // The ladder:
 //   1. bias_act_forward          a grid-stride loop, one element per step
 //   2. bias_act_forward_float4   the same with 16-byte loads and stores (float32, cols % 4 == 0)
-//   3. bias_act_backward         dx element-wise, plus each block's column sums (shared memory)
-//   4. bias_grad_finish          the bias gradient: the blocks' column sums added in a fixed
-//                                order, so it is deterministic (no atomics)
+//   3. bias_act_backward         dx element-wise, plus each block's column sums (column_sum.cuh);
+//                                reduce.cu's column_sum_thread_per_column adds them into the bias
+//                                gradient in a fixed order, so it is deterministic (no atomics)
 // BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
 
 enum class Act { linear, relu, sigmoid, tanh };
 
+#include "column_sum.cuh"  // thread_column_share, store_block_column_sums: the bias gradient's column sums
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
 template <Act ACT, typename T>
@@ -99,54 +100,25 @@ __global__ void bias_act_forward_float4(const float4* __restrict__ x, const floa
 
 // ---------------------------------------------------------------------------------------------
 // 3. Backward, and each block's share of the bias gradient.
-// Layout: block (32, BACKWARD_ROWS); threadIdx.x picks the column, so a warp reads 32
-// consecutive elements of one row; the block's rows, and gridDim.y blocks of them, stride down
-// the matrix. Each thread keeps its column's running sum in a register; at the end the block adds
-// its BACKWARD_ROWS sums per column in shared memory and writes them to row blockIdx.y of
-// `partial` (gridDim.y x cols). No atomics: the sums are added in a fixed order, so the bias
-// gradient is the same bit for bit on every run (atomicAdd's order, and so its rounding, varies).
+// Layout: column_sum.cuh's blocks of 32 x COLUMN_BLOCK_ROWS threads, each thread summing the
+// gradient it writes down its column; the blocks' column sums go to `partial` (gridDim.y x cols),
+// whose rows reduce.cu's column_sum_thread_per_column then adds in a fixed order (the bias gradient
+// is the same bit for bit on every run).
 // Expected bottleneck: device memory bandwidth for cols >= 32; narrower matrices waste lanes.
-// Measured (NVIDIA H100, benchmarks/results/activation.json, commit 2c9911a), with bias_grad_finish, relu/sigmoid:
+// Measured (NVIDIA H100, benchmarks/results/activation.json, commit 2c9911a), with the finishing column sum, relu/sigmoid:
 // rows=65536 cols=1024 2500/2489 GB/s, 84%/83% of copy bandwidth; rows=2097152 cols=36 1282/1305, 43%/44%.
-// No CuPy baseline. Contradicted at cols=36: not bandwidth-bound, though cols >= 32.
-constexpr int BACKWARD_ROWS = 8;
-
+// No CuPy baseline. Contradicted at cols=36: not bandwidth-bound, though cols >= 32 (reduce.cu's
+// column_sum_flat takes up why).
 template <typename T, Act ACT, bool BIAS>
-__global__ void __launch_bounds__(32 * BACKWARD_ROWS)
+__global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
     bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ partial,
                       int rows, int cols) {
-    __shared__ T column_sum[BACKWARD_ROWS][32];
-    const int col = blockIdx.x * 32 + threadIdx.x;
-    T sum = T(0);
-    if (col < cols) {
-        for (int r = blockIdx.y * BACKWARD_ROWS + threadIdx.y; r < rows; r += gridDim.y * BACKWARD_ROWS) {
-            const long long i = (long long)r * cols + col;
+    const T share = thread_column_share<T>(
+        [&](long long i) {
             const T g = activate_backward<ACT>(y[i], dy[i]);
             dx[i] = g;
-            sum += g;
-        }
-    }
-    if (!BIAS) return;  // uniform across the block: no thread waits at the barrier below alone
-    column_sum[threadIdx.y][threadIdx.x] = sum;
-    // Row 0 of the block reads the sums the other rows just wrote.
-    __syncthreads();
-    if (threadIdx.y == 0 && col < cols) {
-        T block_sum = T(0);
-        for (int k = 0; k < BACKWARD_ROWS; ++k) block_sum += column_sum[k][threadIdx.x];
-        partial[(long long)blockIdx.y * cols + col] = block_sum;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// 4. The bias gradient from the blocks' shares: dbias[col] = sum of partial[:, col].
-// One thread per column; consecutive threads read consecutive columns of each partial row.
-// Expected bottleneck: launch overhead; it reads gridDim.y x cols values, a few kilobytes.
-// Measured: not on its own; the backward_with_bias rows of benchmarks/results/activation.json include it.
-template <typename T>
-__global__ void bias_grad_finish(const T* __restrict__ partial, T* __restrict__ dbias, int parts, int cols) {
-    const int col = blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= cols) return;
-    T sum = T(0);
-    for (int p = 0; p < parts; ++p) sum += partial[(long long)p * cols + col];
-    dbias[col] = sum;
+            return g;
+        },
+        rows, cols);
+    if (BIAS) store_block_column_sums(share, partial, cols);  // BIAS is uniform: no thread skips the barrier alone
 }

@@ -1,4 +1,5 @@
-// Row-wise reduction, out[r] = sum (or max) of in[r, :], for a row-major rows x cols matrix.
+// Row-wise reduction, out[r] = sum (or max) of in[r, :], for a row-major rows x cols matrix, and
+// column-wise sum, out[c] = sum of in[:, c] (rungs 5 to 7, at the end: the bias gradient).
 //
 // A lesson in cooperation inside a block. The floor is one read of the matrix at copy bandwidth
 // (the output is rows elements, negligible). The ladder:
@@ -10,8 +11,10 @@
 //                               shared memory holds only one value per warp, two barriers in all
 //   4. row_reduce_warp_per_row  one warp per row, shuffles only: no shared memory, no barrier;
 //                               the right shape for many short rows (softmax over classes)
-// Every variant is a template over the element type T (float, double) and the operation.
+// Every row variant is a template over the element type T (float, double) and the operation.
 // Wrappers: cnn_gpu/ops/reduce.py. Tests: tests/ops/test_reduce.py. Benchmark: benchmarks/reduce.py.
+
+#include "column_sum.cuh"  // thread_column_share, store_block_column_sums: rung 6's body
 
 enum class Reduce { sum, max };
 
@@ -142,4 +145,93 @@ __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_warp_per_row(const T*
     const T* row = in + (long long)r * cols;
     const T total = warp_reduce<OP>(strided_partial<OP>(row, cols, lane, WARP));
     if (lane == 0) out[r] = total;
+}
+
+// =============================================================================================
+// Column sums: out[c] = sum of in[:, c]. The bias gradient is one: the upstream gradient summed over
+// the batch (Dense) or over the batch and the image (Conv2D, whose NHWC gradient is a
+// (N*H*W) x channels matrix). The floor is again one read of the matrix at copy bandwidth.
+// Here a column's elements are `cols` apart but neighbouring columns are neighbours in memory, so
+// threads that take neighbouring columns of one row read coalesced with no effort. The lesson is
+// parallelism and bytes in flight: a bias gradient has few columns (10 to a few hundred) and many
+// rows. The ladder:
+//   5. column_sum_thread_per_column  one thread per column walks down it
+//   6. column_sum_partial            column_sum.cuh's 32 x 8 blocks down 32-column slabs, each block
+//                                    writing its column sums as a row of `partial`; rung 5 adds
+//                                    partial's rows (gridDim.y of them) in a fixed order
+//   7. column_sum_flat               for cols <= REDUCE_BLOCK: each block walks a run of whole rows
+//                                    as one flat array, all its lanes busy; rung 5 again adds the
+//                                    blocks' rows of `partial`
+// No atomics anywhere: every sum is added in a fixed order, so the result is the same bit for bit on
+// every run.
+
+// ---------------------------------------------------------------------------------------------
+// 5. One thread per column.
+// Idea: the serial loop down a column, one column per thread; at each step a warp reads 32
+// neighbouring elements of one row (coalesced).
+// Expected bottleneck: parallelism. There are only `cols` threads: 64 columns are 64 threads on a
+// chip that holds over 250,000, each waiting on one load after another. Launch overhead where the
+// matrix is small, which is its use as the last step of rungs 6 and 7 (a few hundred rows of partial).
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void column_sum_thread_per_column(const T* __restrict__ in, T* __restrict__ out, int rows, int cols) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    T sum = T(0);
+    for (int r = 0; r < rows; ++r) sum += in[(long long)r * cols + col];
+    out[col] = sum;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Blocks down 32-column slabs, partial sums per block.
+// Idea: many blocks share a column: a grid of (column slabs) x (up to 256 blocks down the rows), so
+// a matrix of few columns still fills the chip; each block leaves one row of partial column sums,
+// which rung 5 adds up. The same body as activation.cu's bias_act_backward (column_sum.cuh).
+// Expected bottleneck: device memory bandwidth when cols is a multiple of 32. Otherwise the last
+// slab's lanes past cols idle: at 36 columns, 28 of the second slab's 32 (44% of the lanes read).
+// And few bytes in flight: at most 256 x 8 rows in flight per slab, one 4-byte load per thread.
+// Measured: not yet run on a GPU (bias_act_backward, its twin with the activation's gradient, was
+// 84% of copy bandwidth at 1024 columns and 43% at 36, benchmarks/results/activation.json, commit 2c9911a).
+template <typename T>
+__global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
+    column_sum_partial(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
+    const T share = thread_column_share<T>([&](long long i) { return in[i]; }, rows, cols);
+    store_block_column_sums(share, partial, cols);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Whole rows as one flat array (cols <= REDUCE_BLOCK).
+// Idea: block b sums rows [b * chunk, (b + 1) * chunk), chunk = ceil(rows / gridDim.x), as the flat
+// run of chunk * cols elements they are in memory. Its threads step through the run LANES at a
+// time, LANES = (REDUCE_BLOCK / cols) * cols, the largest multiple of cols that fits the block: a
+// thread then meets the same column at every step (its threadIdx.x % cols), and each step of the
+// block reads LANES consecutive elements. Every lane but the REDUCE_BLOCK - LANES spare ones is
+// busy whatever cols is (at 36 columns, 252 of 256), where rung 6 idles lanes past cols in the last
+// 32-column slab. At the end the threads of one column add their shares in shared memory, in a
+// fixed order, into the block's row of partial; rung 5 adds the rows.
+// Expected bottleneck: device memory bandwidth, given enough blocks (the wrapper asks for at least
+// 16 elements per thread and at most 1024 blocks: enough loads in flight to cover the latency, and
+// a partial short enough for rung 5).
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void __launch_bounds__(REDUCE_BLOCK)
+    column_sum_flat(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
+    __shared__ T share[REDUCE_BLOCK];
+    const int lanes = (REDUCE_BLOCK / cols) * cols;
+    const int chunk = (rows + gridDim.x - 1) / gridDim.x;
+    const long long begin = (long long)blockIdx.x * chunk * cols;
+    const long long last_row = (long long)(blockIdx.x + 1) * chunk;  // past rows in the last block
+    const long long end = (last_row < rows ? last_row : rows) * cols;
+    T sum = T(0);
+    if (threadIdx.x < lanes) {
+        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += in[i];
+    }
+    share[threadIdx.x] = sum;
+    // The first cols threads read the shares of every thread of their column.
+    __syncthreads();
+    if (threadIdx.x < cols) {
+        T block_sum = T(0);
+        for (int k = threadIdx.x; k < lanes; k += cols) block_sum += share[k];
+        partial[(long long)blockIdx.x * cols + threadIdx.x] = block_sum;
+    }
 }

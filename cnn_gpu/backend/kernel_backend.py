@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, gemm, loss, optim, pool
+from cnn_gpu.ops import activation, conv2d, gemm, loss, optim, pool, reduce
 from cnn_gpu.ops.common import C_TYPES
 
 
@@ -20,7 +20,12 @@ class KernelBackend(NumpyBackend):
         super().__init__(xp)
         self.name = "emulate" if xp is numpy else "cuda"
 
-    # --- dense: kernels/gemm_simt.cu and gemm_tensorcore.cu (float32; float64 stays on the reference) ---
+    def _bias_gradient(self, dy):
+        """dy (C-contiguous, channels last) summed over every axis but the last: kernels/reduce.cu's column sum."""
+        return reduce.column_sum(dy.reshape(-1, dy.shape[-1]), backend=self.name)
+
+    # --- dense: kernels/gemm_simt.cu and gemm_tensorcore.cu, the bias gradient reduce.cu's (float32;
+    # float64 stays on the reference) ---------------------------------------------------------------
     def dense_forward(self, x, w, b):
         gemm.check_dense(x, w, b)
         if x.dtype != self.xp.float32:
@@ -34,9 +39,10 @@ class KernelBackend(NumpyBackend):
         contiguous = self.xp.ascontiguousarray
         x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
         dx = gemm.gemm(dy, w, trans_b=True, backend=self.name) if need_dx else None
-        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), dy.sum(axis=0)
+        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), self._bias_gradient(dy)
 
-    # --- convolution: kernels/conv2d.cu (float32; float64 stays on the reference) -----------------
+    # --- convolution: kernels/conv2d.cu, the bias gradient reduce.cu's (float32; float64 stays on the
+    # reference) ------------------------------------------------------------------------------------
     def conv2d_forward(self, x, w, b, strides, padding, dilation):
         conv2d.check_conv2d(x, w, b)
         if x.dtype != self.xp.float32:
@@ -53,7 +59,7 @@ class KernelBackend(NumpyBackend):
         dx = (conv2d.conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation, backend=self.name)
               if need_dx else None)
         dw = conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation, backend=self.name)
-        return dx, dw, dy.reshape(-1, dy.shape[-1]).sum(axis=0)
+        return dx, dw, self._bias_gradient(dy)
 
     # --- pooling: kernels/pool.cu (float32 and float64; argmax is the kernels' int32) -----------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):

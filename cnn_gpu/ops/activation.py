@@ -7,6 +7,7 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops import reduce
 from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, data_address
 
 
@@ -90,8 +91,6 @@ KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 FORWARD_VARIANTS = ("grid_stride", "float4")
 _THREADS = 256
 _MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
-_BACKWARD_ROWS = 8  # BACKWARD_ROWS of activation.cu: the backward block is 32 x 8 threads
-_MAX_ROW_BLOCKS = 256  # blocks down the rows in the backward: the bias gradient adds this many shares
 
 
 def _matrix_params(dtype, *arrays):
@@ -112,12 +111,6 @@ BACKWARD_KERNELS = {
         "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {cpp_bool(bias)}>",
         _matrix_params(dtype, "y", "dy", "dx", "partial"))
     for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
-}
-BIAS_GRAD_KERNELS = {
-    dtype: Kernel("activation.cu", f"bias_grad_finish<{ctype}>",
-                  [Array("partial", dtype, ndim=2), Array("dbias", dtype, ndim=1), Scalar("parts", "int32"),
-                   Scalar("cols", "int32")])
-    for dtype, ctype in C_TYPES.items()
 }
 
 
@@ -180,13 +173,11 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if dx is None:
         dx = xp.empty(y.shape, dtype=y.dtype)
     check_shape(dx, y.shape, "dx")
-    grid = (ceil_div(cols, 32), min(ceil_div(rows, _BACKWARD_ROWS), _MAX_ROW_BLOCKS))
-    # Row b of `partial` receives the column sums of the blocks with blockIdx.y == b.
+    # The bias gradient is a column sum, computed as reduce.column_sum's partial variant computes it.
+    grid = reduce.column_partial_grid(rows, cols)
     partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
     kernel = BACKWARD_KERNELS[name, str(y.dtype), with_bias]
-    kernel(grid, (32, _BACKWARD_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
+    kernel(grid, (reduce.WARP, reduce.COLUMN_BLOCK_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
     if not with_bias:
         return dx, None
-    dbias = xp.empty(cols, dtype=y.dtype)
-    BIAS_GRAD_KERNELS[str(y.dtype)]((ceil_div(cols, _THREADS),), (_THREADS,), (partial, dbias, grid[1], cols), backend=backend)
-    return dx, dbias
+    return dx, reduce.finish_column_sum(partial, xp.empty(cols, dtype=y.dtype), backend)

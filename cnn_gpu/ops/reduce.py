@@ -1,4 +1,5 @@
-"""Row-wise reduction (sum, max): the NumPy reference and the wrappers of ``kernels/reduce.cu``."""
+"""Row-wise reduction (sum, max) and column-wise sum: the NumPy references and the wrappers of
+``kernels/reduce.cu``. The column sum is the bias gradient of Dense and Conv2D on the kernel backends."""
 
 from __future__ import annotations
 
@@ -52,3 +53,83 @@ def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):
     check_shape(out, (rows,), "out")
     KERNELS[variant, op, np.dtype(x.dtype)]((_grid(variant, rows),), (BLOCK,), (x, out, rows, cols), backend=backend)
     return out
+
+
+# --- column sums: rungs 5 to 7 of kernels/reduce.cu --------------------------------------------------
+
+COLUMN_VARIANTS = ("thread_per_column", "partial", "flat")
+COLUMN_BLOCK_ROWS = 8  # COLUMN_BLOCK_ROWS of column_sum.cuh: column_sum_partial's block is 32 x 8 threads
+MAX_ROW_BLOCKS = 256  # column_sum_partial's blocks down the rows: the rows of partial the last step adds
+FLAT_ELEMENTS_PER_THREAD = 16  # column_sum_flat: enough loads per thread to keep bytes in flight
+MAX_FLAT_BLOCKS = 1024  # column_sum_flat: enough blocks to fill the chip, few enough rows of partial
+
+
+def _column_kernels(name, out_name, out_ndim):
+    return {dtype: Kernel("reduce.cu", f"{name}<{ctype}>",
+                          [Array("in", dtype.name, ndim=2), Array(out_name, dtype.name, ndim=out_ndim),
+                           Scalar("rows", "int32"), Scalar("cols", "int32")])
+            for dtype, ctype in C_TYPES.items()}
+
+
+COLUMN_KERNELS = {
+    "thread_per_column": _column_kernels("column_sum_thread_per_column", "out", 1),
+    "partial": _column_kernels("column_sum_partial", "partial", 2),
+    "flat": _column_kernels("column_sum_flat", "partial", 2),
+}
+
+
+def column_sum_reference(x):
+    """``x.sum(axis=0)`` of a 2-D ``x``, on NumPy or CuPy as ``x``."""
+    return x.sum(axis=0)
+
+
+def column_partial_grid(rows: int, cols: int) -> tuple[int, int]:
+    """column_sum_partial's grid (and bias_act_backward's): 32-column slabs by blocks down the rows.
+    Row b of its ``partial`` receives the column sums of the blocks with blockIdx.y == b."""
+    return ceil_div(cols, WARP), min(ceil_div(rows, COLUMN_BLOCK_ROWS), MAX_ROW_BLOCKS)
+
+
+def finish_column_sum(partial, out, backend):
+    """``out = partial.sum(axis=0)`` by column_sum_thread_per_column, in a fixed order: the last step
+    of the partial and flat variants, and of bias_act_backward's bias gradient."""
+    parts, cols = partial.shape
+    COLUMN_KERNELS["thread_per_column"][np.dtype(partial.dtype)](
+        (ceil_div(cols, BLOCK),), (BLOCK,), (partial, out, parts, cols), backend=backend)
+    return out
+
+
+def column_sum(x, variant="auto", out=None, backend=None):
+    """The sum of each column of 2-D float ``x`` by the ``column_sum_<variant>`` kernel, into ``out``
+    if given; ``auto`` takes ``flat`` where the columns fit its block (cols <= 256), else ``partial``."""
+    if getattr(x, "ndim", None) != 2 or np.dtype(x.dtype) not in C_TYPES:
+        raise ValueError(f"x must be a 2-D float32 or float64 matrix, got {getattr(x, 'dtype', type(x))} "
+                         f"of shape {getattr(x, 'shape', None)}")
+    rows, cols = x.shape
+    if cols == 0:
+        raise ValueError(f"column_sum needs at least one column, got shape {x.shape}")
+    if variant == "auto":
+        variant = "flat" if cols <= BLOCK else "partial"
+    if variant not in COLUMN_VARIANTS or (variant == "flat" and cols > BLOCK):
+        raise ValueError(f"variant must be 'auto' or one of {COLUMN_VARIANTS} ('flat' takes at most {BLOCK} "
+                         f"columns), got {variant!r} for {cols} columns")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    if out is None:
+        out = xp.empty(cols, dtype=x.dtype)
+    check_shape(out, (cols,), "out")
+    if out.dtype != x.dtype:
+        raise ValueError(f"out must be {x.dtype} like x, got {out.dtype}")
+    if rows == 0:  # the sum of nothing, as NumPy's
+        out[...] = 0
+        return out
+    kernels = COLUMN_KERNELS[variant]
+    if variant == "thread_per_column":
+        kernels[np.dtype(x.dtype)]((ceil_div(cols, BLOCK),), (BLOCK,), (x, out, rows, cols), backend=backend)
+        return out
+    if variant == "partial":
+        grid, block = column_partial_grid(rows, cols), (WARP, COLUMN_BLOCK_ROWS)
+    else:
+        grid, block = (min(ceil_div(rows * cols, BLOCK * FLAT_ELEMENTS_PER_THREAD), MAX_FLAT_BLOCKS),), (BLOCK,)
+    partial = xp.empty((grid[-1], cols), dtype=x.dtype)
+    kernels[np.dtype(x.dtype)](grid, block, (x, partial, rows, cols), backend=backend)
+    return finish_column_sum(partial, out, backend)
