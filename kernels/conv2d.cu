@@ -24,6 +24,8 @@
 //                              share worked out once per block (or K-tile), not per element
 //   4. conv2d_*_implicit_gemm_3xtf32  rung 3's loaders, the products on the tensor cores in
 //                              3xTF32 (FP32 accuracy), as GEMM rung 8
+//   5. conv2d_*_implicit_gemm_3xtf32_pipelined  rung 4 with its loads in flight while it
+//                              computes: the same loaders issue cp.async copies into 3 stages
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "gemm_common.cuh"
@@ -279,6 +281,41 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
 
 
 // ---------------------------------------------------------------------------------------------
+// How rung 3's loaders (below) put an element into a shared tile: Copy::element(dst, base, offset,
+// real) stores base[offset], or a zero where `real` is false (padding, or past the matrix). Rungs 3
+// and 4 load it through a register (StoreCopy); rung 5 asks the copy engine (AsyncCopy: a 4-byte
+// cp.async whose source size 0 writes the zero, so no branch), and its pipeline waits for the copies.
+// Copy::matrix_tile does the same for a stored matrix's tile (W, and the filter gradient's dY).
+struct StoreCopy {
+    __device__ static __forceinline__ void element(float* dst, const float* __restrict__ base, long long offset,
+                                                   bool real)
+    {
+        *dst = real ? base[offset] : 0.0f;
+    }
+    template <int ROWS, int BK, int STRIDE, int NTHREADS>
+    __device__ static __forceinline__ void matrix_tile(float* __restrict__ s, const float* __restrict__ x, int mn0,
+                                                       int k0, int MN, int K, int tid)
+    {
+        load_tile<false, ROWS, BK, STRIDE, NTHREADS>(s, x, mn0, k0, MN, K, tid);
+    }
+};
+
+struct AsyncCopy {
+    __device__ static __forceinline__ void element(float* dst, const float* __restrict__ base, long long offset,
+                                                   bool real)
+    {
+        cp_async<4>(dst, real ? base + offset : base, real ? 4 : 0);
+    }
+    // 4 bytes a copy, each address computed afresh (RECOMPUTE: the tensor-core tile needs its registers).
+    template <int ROWS, int BK, int STRIDE, int NTHREADS>
+    __device__ static __forceinline__ void matrix_tile(float* __restrict__ s, const float* __restrict__ x, int mn0,
+                                                       int k0, int MN, int K, int tid)
+    {
+        load_tile_async<false, ROWS, BK, STRIDE, NTHREADS, true>(s, x, mn0, k0, MN, K, tid, false);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
 // 3. Implicit GEMM with precomputed gathers (the forward pass, then the data and filter gradients).
 // Idea: rung 2's image operand works out, for every element it loads, the output pixel (n, p, q) of
 // its row and the tap (r, s, c) of its column: a chain of integer divisions per element, the
@@ -296,7 +333,7 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
 // Edges: a row past N * P * Q gets a corner from which no tap lands inside the input; a column past
 // R * S * C reads nothing; store_output is guarded.
 // Measured: not yet run on a GPU.
-template <class Tile>
+template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x, const float* __restrict__ w,
                                                     const float* __restrict__ bias, float* __restrict__ y,
                                                     const ConvShape& g, int flags)
@@ -330,9 +367,9 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
             for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
                 const int h = corner_h[i] + dh, col = corner_w[i] + dw;
                 const bool real = inside && h >= 0 && h < g.H && col >= 0 && col < g.W;
-                as[column * Tile::A_STRIDE + i] = real ? x[corner_offset[i] + tap] : 0.0f;
+                Copy::element(&as[column * Tile::A_STRIDE + i], x, corner_offset[i] + tap, real);
             }
-            load_tile<false, BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, w, n0, k0, g.K, depth, threadIdx.x);
+            Copy::template matrix_tile<BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, w, n0, k0, g.K, depth, threadIdx.x);
         },
         0, depth);
     tile.store(y, bias, m0, n0, rows, g.K, 1.0f, 0.0f, flags);
@@ -348,7 +385,7 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
 // multiplied, and a remainder per element decides which.
 // Measured: not yet run on a GPU.
 
-template <class Tile>
+template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void backward_data_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
                                                           float* __restrict__ dx, const ConvShape& g)
 {
@@ -379,12 +416,13 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
             for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
                 const int p = output_at(padded_h[i], dh, g.stride_h, g.P);
                 const int q = output_at(padded_w[i], dw, g.stride_w, g.Q);
-                as[column * Tile::A_STRIDE + i] =
-                    inside && p >= 0 && q >= 0 ? dy[image_offset[i] + ((long long)p * g.Q + q) * g.K + k] : 0.0f;
+                Copy::element(&as[column * Tile::A_STRIDE + i], dy,
+                              image_offset[i] + ((long long)p * g.Q + q) * g.K + k, inside && p >= 0 && q >= 0);
             }
             for (int i = threadIdx.x / BK; i < BN; i += Tile::NTHREADS / BK) {
                 const int c = n0 + i;
-                bs[column * Tile::B_STRIDE + i] = inside && c < g.C ? w[((long long)rs * g.C + c) * g.K + k] : 0.0f;
+                Copy::element(&bs[column * Tile::B_STRIDE + i], w, ((long long)rs * g.C + c) * g.K + k,
+                              inside && c < g.C);
             }
         },
         0, depth);
@@ -399,7 +437,7 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
 // loader). The split into slices is rung 2's.
 // Expected bottleneck: as the forward's.
 // Measured: not yet run on a GPU.
-template <class Tile>
+template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void backward_filter_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
                                                             float* __restrict__ dw, float* __restrict__ partials,
                                                             const ConvShape& g, int k_per_split)
@@ -417,30 +455,36 @@ __device__ __forceinline__ void backward_filter_precomputed(const float* __restr
     // Within one image, whose size the wrapper caps below 2^31; a row past the taps reads nothing.
     const int tap = real_row ? (dh * g.W + dw_tap) * g.C + c : 0;
 
-    __shared__ long long corner_offset[BK];
-    __shared__ int corner_h[BK], corner_w[BK];
+    // Two sets of corners, for even and odd K-tiles: a thread may start on the next K-tile's corners
+    // while another still reads this one's, in rung 5's pipeline (which issues a K-tile's loads
+    // while others are computed) as in rungs 3 and 4. Two K-tiles on, every thread has passed the
+    // barrier below since its last read of that set.
+    __shared__ long long corner_offset[2][BK];
+    __shared__ int corner_h[2][BK], corner_w[2][BK];
     Tile tile;
     tile.accumulate_tiles(
         [=](float* as, float* bs, int k0) {
-            // This K-tile's columns, output pixels (n, p, q): their input corners, by BK threads. The
-            // loop's barrier at the end of the last K-tile has seen every read of the previous ones.
+            const int set = (k0 / BK) % 2;
+            // This K-tile's columns, output pixels (n, p, q): their input corners, by BK threads.
             if (threadIdx.x < BK) {
                 const int j = k0 + threadIdx.x;
                 const int q = j % g.Q, p = j / g.Q % g.P, n = j / (g.Q * g.P);
                 const bool real = j < outputs;
-                corner_h[threadIdx.x] = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h)
-                                             : -1 - (g.R - 1) * g.dil_h;  // no tap lands inside
-                corner_w[threadIdx.x] = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
-                corner_offset[threadIdx.x] =
-                    real ? nhwc_offset(n, corner_h[threadIdx.x], corner_w[threadIdx.x], 0, g.H, g.W, g.C) : 0;
+                const int h = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h)
+                                   : -1 - (g.R - 1) * g.dil_h;  // no tap lands inside
+                const int w = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
+                corner_h[set][threadIdx.x] = h;
+                corner_w[set][threadIdx.x] = w;
+                corner_offset[set][threadIdx.x] = real ? nhwc_offset(n, h, w, 0, g.H, g.W, g.C) : 0;
             }
             __syncthreads();
             for (int k = threadIdx.x / BM; k < BK; k += Tile::NTHREADS / BM) {
-                const int h = corner_h[k] + dh, col = corner_w[k] + dw_tap;
-                as[k * Tile::A_STRIDE + row] = real_row && h >= 0 && h < g.H && col >= 0 && col < g.W
-                                                   ? x[corner_offset[k] + tap] : 0.0f;
+                const int h = corner_h[set][k] + dh, col = corner_w[set][k] + dw_tap;
+                Copy::element(&as[k * Tile::A_STRIDE + row], x, corner_offset[set][k] + tap,
+                              real_row && h >= 0 && h < g.H && col >= 0 && col < g.W);
             }
-            load_tile<false, BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, dy, n0, k0, g.K, outputs, threadIdx.x);
+            Copy::template matrix_tile<BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, dy, n0, k0, g.K, outputs,
+                                                                              threadIdx.x);
         },
         k_begin, min(outputs, k_begin + k_per_split));
     store_filter_slice(tile, dw, partials, m0, n0, rows, g.K);
@@ -496,7 +540,7 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // overflow in its rounding to TF32, where the FP32 rungs give IEEE's results: the autotuner's check
 // leaves this rung out where a problem shows it, and operands holding NaN or inf run rung 3.
 // Registers: the kernels ask for one block per SM at least (__launch_bounds__'s second argument):
-// without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 157-165
+// without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 154-163
 // (sm_90), three blocks of 128 threads per SM.
 // Measured: not yet run on a GPU.
 template <int BM, int BN, int BK, int WM, int WN>
@@ -514,15 +558,17 @@ struct TensorCoreTile {
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
         shared_tile_loop<BK, BK * A_STRIDE, BK * B_STRIDE>(
-            load,
-            [&](const float* as, const float* bs) {  // as[k][m], bs[k][n]
+            load, [&](const float* as, const float* bs) { compute(as, bs); }, k_begin, k_end);
+    }
+
+    // The warp's mma over one K-tile of the shared tiles as[k][m], bs[k][n].
+    __device__ __forceinline__ void compute(const float* as, const float* bs)
+    {
 #pragma unroll
-                for (int k = 0; k < BK; k += 8)
-                    warp_mma_k8<true>(
-                        acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
-                        [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
-            },
-            k_begin, k_end);
+        for (int k = 0; k < BK; k += 8)
+            warp_mma_k8<true>(
+                acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
+                [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
     }
 
     // acc[mi][ni][r] is C(m0 + warp_m + mi * 16 + g + 8 (r / 2), n0 + warp_n + ni * 8 + 2t + r % 2).
@@ -579,4 +625,69 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
                                             int k_per_split)
 {
     backward_filter_precomputed<TensorCoreTile<BM, BN, BK, WM, WN>>(x, dy, dw, partials, CONV_SHAPE, k_per_split);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Rung 4 pipelined: the next K-tiles' copies in flight while this one is computed.
+// Idea: rung 4's warps wait for every K-tile's loads, then its loaders wait for the mma; nothing
+// overlaps. Here the loaders are the same three bodies, but each element goes to shared memory by
+// a 4-byte cp.async (AsyncCopy: a source size of 0 writes the zero of padding), and the tile keeps
+// STAGES buffers: GEMM rung 7's pipelined_mainloop issues the copies of K-tile t + STAGES - 1, then
+// computes K-tile t, whose copies were issued STAGES - 1 K-tiles ago. The loaders still compute
+// every gather's address and bounds, as rung 3's do; only the wait for the data moves off the
+// critical path. 4-byte copies, since a gathered element's neighbours in the tile are not
+// neighbours in memory (16-byte copies would need C % 4 == 0 and runs of 4 channels of one tap).
+// Expected bottleneck: issue. Each thread issues a K-tile's (BM + BN) x BK / 128 copies, every one
+// an instruction and its address arithmetic (16 per K-tile at 64 x 64 x 16), against 3 x 4 x 2 x 2 = 48
+// mma per warp; where rung 4 waited on memory (the deep layers' long K) this should come closer
+// to GEMM rung 8's 3xTF32 (83.3% of cuBLAS FP32 at 4096^3, H100, 2c9911a). The seed layer's
+// forward, a single K-tile (depth 9), gains nothing: there is nothing to overlap.
+// Edges: the loaders' (rung 3's); the pipeline's empty groups past the last K-tile (pipelined_mainloop).
+// Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27.6 KB (64 x 64) or 33.8 KB
+// (128 x 32) at 3 stages: static, under the 48 KB a static array may take.
+// Registers: asked for one block per SM, as rung 4, ptxas (13.0, sm_90) gave these 158-173, which
+// fits two blocks of 128 threads per SM; asked for three (__launch_bounds__'s second argument), it
+// gives 145-160 and spills nothing, so three blocks run, as rung 4's do.
+// Measured: not yet run on a GPU.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN> {
+    using Base = TensorCoreTile<BM, BN, BK, WM, WN>;
+
+    template <class Load>
+    __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
+    {
+        __shared__ __align__(16) float as[STAGES][BK * Base::A_STRIDE];
+        __shared__ __align__(16) float bs[STAGES][BK * Base::B_STRIDE];
+        pipelined_mainloop<STAGES>(
+            (k_end - k_begin + BK - 1) / BK, [&](int stage, int t) { load(as[stage], bs[stage], k_begin + t * BK); },
+            [&](int stage) { this->compute(as[stage], bs[stage]); });
+    }
+};
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_forward_implicit_gemm_3xtf32_pipelined(const float* __restrict__ x, const float* __restrict__ w,
+                                              const float* __restrict__ bias, float* __restrict__ y,
+                                              CONV_SHAPE_PARAMS, int flags)
+{
+    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(x, w, bias, y, CONV_SHAPE,
+                                                                                         flags);
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_backward_data_implicit_gemm_3xtf32_pipelined(const float* __restrict__ dy, const float* __restrict__ w,
+                                                    float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(dy, w, dx, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_backward_filter_implicit_gemm_3xtf32_pipelined(const float* __restrict__ x, const float* __restrict__ dy,
+                                                      float* __restrict__ dw, float* __restrict__ partials,
+                                                      CONV_SHAPE_PARAMS, int k_per_split)
+{
+    backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(
+        x, dy, dw, partials, CONV_SHAPE, k_per_split);
 }

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -100,7 +100,8 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 
 PASSES = ("forward", "backward_data", "backward_filter")
 # The rungs, in ladder order (conv2d.cu); each pass has every one.
-VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32")
+VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32",
+            "implicit_gemm_3xtf32_pipelined")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
 NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
@@ -121,7 +122,8 @@ _LARGEST_INDEX = 2**31 - 1 - 256
 @dataclass(frozen=True)
 class ConvTile:
     """An implicit-GEMM block tile: BM x BN outputs, BK deep, TM x TN of them per thread
-    (RegisterBlockedTile), or per warp of ``lanes`` = 32 threads (TensorCoreTile: TM x TN = WM x WN)."""
+    (RegisterBlockedTile), or per warp of ``lanes`` = 32 threads (TensorCoreTile: TM x TN = WM x WN);
+    ``stages`` shared-memory buffers where the tile is pipelined (PipelinedTensorCoreTile), else 0."""
 
     bm: int
     bn: int
@@ -129,6 +131,7 @@ class ConvTile:
     tm: int
     tn: int
     lanes: int = 1
+    stages: int = 0
 
     @property
     def threads(self) -> int:
@@ -136,7 +139,7 @@ class ConvTile:
 
     @property
     def template_arguments(self) -> str:
-        return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}"
+        return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}" + (f", {self.stages}" if self.stages else "")
 
 
 # gemm_split_k's 64 x 64 tile; and 128 x 32 where the GEMM's N (the filters; the channels for the
@@ -147,11 +150,17 @@ SQUARE_TILE = ConvTile(64, 64, 16, 8, 4)
 NARROW_TILE = ConvTile(128, 32, 16, 8, 4)
 TENSOR_CORE_SQUARE_TILE = ConvTile(64, 64, 16, 32, 32, lanes=32)
 TENSOR_CORE_NARROW_TILE = ConvTile(128, 32, 16, 32, 32, lanes=32)
+PIPELINE_STAGES = 3  # rung 5's buffers: at 4 the narrow tile's would pass the 48 KB of static shared memory
 # Each tiled rung's (square, narrow) tiles.
-TILES = {variant: (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE) if variant == "implicit_gemm_3xtf32"
-         else (SQUARE_TILE, NARROW_TILE) for variant in TILED_VARIANTS}
+TILES = {
+    "implicit_gemm": (SQUARE_TILE, NARROW_TILE),
+    "implicit_gemm_precomputed": (SQUARE_TILE, NARROW_TILE),
+    "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
+    "implicit_gemm_3xtf32_pipelined": tuple(replace(tile, stages=PIPELINE_STAGES)
+                                            for tile in (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE)),
+}
 # The filter gradient's slices: gemm_split_k's policy (made for its RegisterBlockedTile, which rungs 2
-# and 3 run; rung 4's tensor-core tile has the same sizes).
+# and 3 run; the tensor-core rungs' tiles have the same sizes).
 FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
 
 _PARAMS = {
