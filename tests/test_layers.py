@@ -18,6 +18,8 @@ CONV_CASES = [
     ((2, 9, 8, 2), dict(filters=3, kernel_size=3, dilation_rate=2), (None, 5, 4, 3)),
     ((1, 6, 7, 2), dict(filters=2, kernel_size=(2, 3), padding="same", dilation_rate=(2, 1)), (None, 6, 7, 2)),
     ((3, 5, 5, 1), dict(filters=2, kernel_size=5, activation="tanh", use_bias=False), (None, 1, 1, 2)),
+    # ReLU goes into the backend's convolution (the kernels' fused epilogue), its gradient from y alone.
+    ((2, 6, 6, 2), dict(filters=3, kernel_size=3, activation="relu"), (None, 4, 4, 3)),
 ]
 
 

@@ -210,7 +210,7 @@ class RecordingBackend(NumpyBackend):
 def test_all_math_goes_through_the_backend(monkeypatch):
     recording = RecordingBackend()
     monkeypatch.setattr(backend_module, "_current", recording)
-    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, activation="relu"), MaxPooling2D(), Flatten(),
+    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, activation="tanh"), MaxPooling2D(), Flatten(),
                         Dropout(0.5), Dense(3, activation="softmax", kernel_regularizer="l2")])
     model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
     model.fit(np.ones((4, 6, 6, 1)), to_categorical([0, 1, 2, 0], 3), verbose=0)

@@ -43,8 +43,9 @@ class Backend:
         raise NotImplementedError
 
     # --- dense ---------------------------------------------------------------------------------
-    def dense_forward(self, x, w, b):
-        """``x @ w + b`` for x (N, I), w (I, O), b (O,) or None."""
+    def dense_forward(self, x, w, b, relu=False):
+        """``x @ w + b`` for x (N, I), w (I, O), b (O,) or None; with ``relu``, its ReLU (one pass where the
+        product's epilogue applies it)."""
         raise NotImplementedError
 
     def dense_backward(self, x, w, dy, need_dx=True):
@@ -52,8 +53,9 @@ class Backend:
         raise NotImplementedError
 
     # --- convolution ---------------------------------------------------------------------------
-    def conv2d_forward(self, x, w, b, strides, padding, dilation):
-        """Cross-correlation (as every framework computes it) of NHWC x with (R, S, C, K) w, plus b (K,) or None."""
+    def conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        """Cross-correlation (as every framework computes it) of NHWC x with (R, S, C, K) w, plus b (K,) or None;
+        with ``relu``, its ReLU."""
         raise NotImplementedError
 
     def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):

@@ -26,12 +26,13 @@ class KernelBackend(NumpyBackend):
 
     # --- dense: kernels/gemm_simt.cu and gemm_tensorcore.cu, the bias gradient reduce.cu's (float32;
     # float64 stays on the reference) ---------------------------------------------------------------
-    def dense_forward(self, x, w, b):
+    def dense_forward(self, x, w, b, relu=False):
         gemm.check_dense(x, w, b)
         if x.dtype != self.xp.float32:
-            return super().dense_forward(x, w, b)
+            return super().dense_forward(x, w, b, relu)
         contiguous = self.xp.ascontiguousarray
-        return gemm.gemm(contiguous(x), contiguous(w), bias=None if b is None else contiguous(b), backend=self.name)
+        return gemm.gemm(contiguous(x), contiguous(w), bias=None if b is None else contiguous(b), relu=relu,
+                         backend=self.name)
 
     def dense_backward(self, x, w, dy, need_dx=True):
         if dy.dtype != self.xp.float32:
@@ -43,13 +44,13 @@ class KernelBackend(NumpyBackend):
 
     # --- convolution: kernels/conv2d.cu, the bias gradient reduce.cu's (float32; float64 stays on the
     # reference) ------------------------------------------------------------------------------------
-    def conv2d_forward(self, x, w, b, strides, padding, dilation):
+    def conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
         conv2d.check_conv2d(x, w, b)
         if x.dtype != self.xp.float32:
-            return super().conv2d_forward(x, w, b, strides, padding, dilation)
+            return super().conv2d_forward(x, w, b, strides, padding, dilation, relu)
         contiguous = self.xp.ascontiguousarray
         return conv2d.conv2d_forward_kernel(contiguous(x), contiguous(w), None if b is None else contiguous(b),
-                                            strides, padding, dilation, backend=self.name)
+                                            strides, padding, dilation, relu=relu, backend=self.name)
 
     def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
         if dy.dtype != self.xp.float32:

@@ -32,16 +32,18 @@ class NumpyBackend(Backend):
         return self.xp.zeros(shape, dtype=dtype)
 
     # --- dense ---------------------------------------------------------------------------------
-    def dense_forward(self, x, w, b):
-        return gemm.dense_forward(x, w, b)
+    def dense_forward(self, x, w, b, relu=False):
+        y = gemm.dense_forward(x, w, b)
+        return activation.relu(y) if relu else y
 
     def dense_backward(self, x, w, dy, need_dx=True):
         dx = gemm.dense_backward_data(dy, w) if need_dx else None
         return (dx, *gemm.dense_backward_weights(x, dy))
 
     # --- convolution ---------------------------------------------------------------------------
-    def conv2d_forward(self, x, w, b, strides, padding, dilation):
-        return conv2d.conv2d_forward(x, w, b, strides, padding, dilation)
+    def conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        y = conv2d.conv2d_forward(x, w, b, strides, padding, dilation)
+        return activation.relu(y) if relu else y
 
     def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
         dx = conv2d.conv2d_backward_data(dy, w, x.shape, strides, padding, dilation) if need_dx else None

@@ -178,6 +178,16 @@ class ParametricLayer(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
+    def forward(self, x, training=False, logits=False):
+        """As Layer's, but a ReLU goes to ``call``, which hands it to the backend's product: the kernel
+        backends apply it in the GEMM's (or convolution's) epilogue, one pass instead of two."""
+        if self.activation != "relu" or logits:
+            return super().forward(x, training, logits)
+        y = self.call(x, training, relu=True)
+        # The gradient of ReLU needs only where its input was positive, which is where y is.
+        self._activation_cache = (y, y)
+        return y
+
     def add_kernel_and_bias(self, kernel_shape):
         self.add_weight("kernel", kernel_shape, self.kernel_initializer, self.kernel_regularizer)
         if self.use_bias:

@@ -40,10 +40,10 @@ class Conv2D(ParametricLayer):
     def build_weights(self, input_shape):
         self.add_kernel_and_bias((*self.kernel_size, input_shape[3], self.filters))
 
-    def call(self, x, training):
+    def call(self, x, training, relu=False):
         self._x = x
         return get_backend().conv2d_forward(x, self.params["kernel"], self.bias, self.strides,
-                                            self.padding, self.dilation_rate)
+                                            self.padding, self.dilation_rate, relu=relu)
 
     def call_backward(self, dz, need_dx):
         dx, dw, db = get_backend().conv2d_backward(self._x, self.params["kernel"], dz, self.strides,

@@ -33,9 +33,9 @@ class Dense(ParametricLayer):
     def build_weights(self, input_shape):
         self.add_kernel_and_bias((input_shape[1], self.units))
 
-    def call(self, x, training):
+    def call(self, x, training, relu=False):
         self._x = x
-        return get_backend().dense_forward(x, self.params["kernel"], self.bias)
+        return get_backend().dense_forward(x, self.params["kernel"], self.bias, relu=relu)
 
     def call_backward(self, dz, need_dx):
         dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz, need_dx=need_dx)

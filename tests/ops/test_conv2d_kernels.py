@@ -74,6 +74,18 @@ def test_the_fused_relu(rng, kernel_backend, variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_the_fused_relu_keeps_a_nan(kernel_backend, variant):
+    """Outputs whose window holds a NaN stay NaN through the ReLU; the others, all negative, become 0."""
+    x, w = np.ones((1, 5, 5, 2), np.float32), -np.ones((3, 3, 2, 3), np.float32)
+    x[0, 0, 0, 1] = np.nan  # read by output (0, 0) only, at valid padding
+    y = to_host(conv2d_forward_kernel(on_backend(x, kernel_backend), on_backend(w, kernel_backend), None, 1,
+                                      "valid", 1, relu=True, variant=variant, backend=kernel_backend))
+    touched = np.zeros(y.shape, bool)
+    touched[0, 0, 0, :] = True
+    assert np.isnan(y[touched]).all() and np.array_equal(y[~touched], np.zeros((~touched).sum(), np.float32))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
     x, w, _, dy, options = random_problem(rng, CONFIGS[1], np.float32)
     on = lambda a: on_backend(a, kernel_backend)  # noqa: E731

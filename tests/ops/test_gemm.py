@@ -174,6 +174,18 @@ def test_gemm_variant_on_an_odd_shape(rng, kernel_backend, variant, trans_a, tra
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_the_relu_epilogue_keeps_a_nan(kernel_backend, variant):
+    """ReLU clamps the negative outputs and keeps a NaN (fmaxf(NaN, 0) would make it 0 and hide it)."""
+    if not runs_here(GEMM_VARIANTS[variant].file, kernel_backend):
+        pytest.skip(f"{GEMM_VARIANTS[variant].file} needs another GPU architecture (sources.ARCH_SPECIFIC)")
+    a, b = np.ones((37, 19), np.float32), -np.ones((19, 21), np.float32)
+    a[5, 7] = np.nan
+    out = to_host(gemm(on_backend(a, kernel_backend), on_backend(b, kernel_backend), relu=True, variant=variant,
+                       backend=kernel_backend))
+    assert np.isnan(out[5]).all() and np.array_equal(np.delete(out, 5, axis=0), np.zeros((36, 21), np.float32))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
     for (m, n, k), (trans_a, trans_b) in zip(EDGE_SHAPES, TRANSPOSES * 2):
         check_variant(rng, kernel_backend, variant, m, n, k, trans_a, trans_b, epilogue=True)
