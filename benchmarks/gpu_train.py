@@ -15,9 +15,9 @@ CuPy's is by default.
     python -m benchmarks.gpu_train --summary FILE   # one line from a result file
 
 Writes <out>/gpu_train.json (default benchmarks/results/) with the device, the versions and the git
-commit. On the seed model cnn_gpu's kernels run Dense (GEMM), Conv2D, MaxPooling2D, the activations,
-the softmax cross-entropy and Adam; the bias gradients and the accuracy count run array-module ops on
-CuPy, and each layer's Python sits between launches.
+commit. On the seed model cnn_gpu's kernels run everything: Dense (GEMM), Conv2D, MaxPooling2D, the
+activations (ReLU in the products' epilogues), the softmax cross-entropy, the bias gradients (column
+sums), the accuracy count and Adam; each layer's Python sits between launches.
 """
 
 from __future__ import annotations

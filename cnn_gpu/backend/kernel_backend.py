@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, gemm, loss, optim, pool, reduce
+from cnn_gpu.ops import activation, conv2d, gemm, loss, metric, optim, pool, reduce
 from cnn_gpu.ops.common import C_TYPES
 
 
@@ -99,6 +99,13 @@ class KernelBackend(NumpyBackend):
         if not sparse:  # one-hot labels in the logits' dtype, as the reference takes them
             labels = contiguous(labels.astype(logits.dtype, copy=False))
         return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
+
+    # --- metrics: kernels/metric.cu, one launch and one int32 count a batch ----------------------------
+    def count_correct(self, pred, labels, kind, threshold=0.5):
+        contiguous = self.xp.ascontiguousarray
+        if kind != "sparse":  # one-hot or binary labels, which the wrapper casts to pred's dtype
+            labels = contiguous(labels)
+        return metric.count_correct_kernel(contiguous(pred), labels, kind, threshold, backend=self.name)
 
     # --- optimizers: kernels/optim.cu, in place; a state that is not C-contiguous takes the reference
     # (the kernels would have to update a copy) --------------------------------------------------------

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import C_TYPES, ceil_div, check_float, check_ndim, check_shape
+from cnn_gpu.ops.loss import class_ids
+
 
 def count_correct(pred, labels, kind, threshold=0.5):
     """How many predictions match their labels, as a 0-d integer array.
@@ -15,3 +21,98 @@ def count_correct(pred, labels, kind, threshold=0.5):
     predicted = pred.argmax(axis=-1)
     expected = labels.reshape(-1) if kind == "sparse" else labels.argmax(axis=-1)
     return (predicted == expected).sum()
+
+
+# --- kernels: kernels/metric.cu -------------------------------------------------------------------
+# Each kernel adds its blocks' counts to one int32, which the wrapper zeroes first. The argmax kinds
+# run rung 1 or 2 on one-hot labels (in pred's dtype) or int32 class ids; binary runs rung 3.
+
+KINDS = ("categorical", "sparse", "binary")
+ARGMAX_VARIANTS = ("row_per_thread", "warp_per_row")
+VARIANTS = {"categorical": ARGMAX_VARIANTS, "sparse": ARGMAX_VARIANTS, "binary": ("binary",)}
+# What count_correct_kernel runs when no variant is named: for the argmax kinds the coalesced rung, as
+# the loss's wrapper does (no GPU has yet measured which rung is faster at 10 classes).
+DEFAULT_VARIANTS = {"categorical": "warp_per_row", "sparse": "warp_per_row", "binary": "binary"}
+_BLOCK = 256  # METRIC_BLOCK of metric.cu: every kernel runs 256-thread blocks
+_WARP = 32
+# The grids loop over rows or elements, and each block makes one atomicAdd on the one counter: enough
+# blocks to fill an H100 (132 SMs x 8 resident 256-thread blocks = 1056), few enough that the atomics
+# on one address stay cheap next to the reads (65536 rows a warp each would otherwise be 8192 blocks).
+_MAX_BLOCKS = 1024
+# rows, classes and n are C ints, and row_argmax steps its column up to 32 past classes.
+_LARGEST = 2**31 - 1 - _WARP
+
+
+def _params(dtype, kind):
+    """The parameters of kind's kernels: pred, labels, the count, then the sizes (and the threshold)."""
+    count = Array("count", "int32", ndim=0)
+    if kind == "binary":
+        return [Array("pred", dtype), Array("labels", dtype), count, Scalar("n", "int32"), Scalar("threshold", dtype)]
+    labels = Array("labels", "int32", ndim=1) if kind == "sparse" else Array("labels", dtype, ndim=2)
+    return [Array("pred", dtype, ndim=2), labels, count, Scalar("rows", "int32"), Scalar("classes", "int32")]
+
+
+# The labels' C type, a template argument after pred's: none for binary (its labels are pred's type).
+_LABEL_TYPES = {"categorical": ", {ctype}", "sparse": ", int", "binary": ""}
+KERNELS = {
+    (kind, variant, dtype): Kernel("metric.cu", f"count_correct_{variant}<{ctype}{labels.format(ctype=ctype)}>",
+                                   _params(dtype, kind))
+    for kind, labels in _LABEL_TYPES.items() for variant in VARIANTS[kind] for dtype, ctype in C_TYPES.items()
+}
+
+
+def _check_size(value, what):
+    if value > _LARGEST:
+        raise ValueError(f"the metric kernels take {what} as a C int: {value} is more than {_LARGEST}")
+
+
+def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=None, backend=None):
+    """``count_correct`` by a kernel of kernels/metric.cu: a 0-d int32 array on the backend's array
+    module (``count`` if given, zeroed first), the reference's count.
+
+    ``variant`` is one of VARIANTS[kind] (default DEFAULT_VARIANTS[kind]). ``pred`` is float32 or
+    float64: (batch, classes) for categorical and sparse, any shape for binary. One-hot and binary
+    ``labels`` have pred's shape and any numeric dtype (cast to pred's: a copy when it differs); sparse
+    ones are integer class ids (N,) or (N, 1) in [0, classes), converted to int32. The binary
+    ``threshold`` is rounded to pred's dtype, as Keras casts it (and as NumPy compares a Python float
+    with a float32 array). An empty batch counts 0, with no launch.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    variant = DEFAULT_VARIANTS[kind] if variant is None else variant
+    if variant not in VARIANTS[kind]:
+        raise ValueError(f"variant must be one of {VARIANTS[kind]} for {kind} counts, got {variant!r}")
+    check_float(pred, "pred")
+    if kind == "binary":
+        _check_size(pred.size, "the element count")
+    else:
+        check_ndim(pred, 2, "pred", "(batch, classes)")
+        if pred.shape[0] and not pred.shape[1]:
+            raise ValueError(f"pred needs at least one class to take an argmax, got shape {tuple(pred.shape)}")
+        _check_size(pred.shape[0], "the batch")
+        _check_size(pred.shape[1], "the classes")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    if kind == "sparse":
+        # Checked before the int32 conversion, which would wrap an int64 id of 2^32 to 0.
+        labels = check_shape(class_ids(labels, pred.shape[1]), (pred.shape[0],), "sparse labels", "pred's batch")
+        labels = xp.ascontiguousarray(labels.astype(np.int32, copy=False))
+    else:
+        check_shape(labels, tuple(pred.shape), "labels", "pred's shape")  # no broadcasting
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(f"labels must be numbers, got {labels.dtype}")
+        labels = labels.astype(pred.dtype, copy=False)
+    if count is None:
+        count = xp.zeros((), dtype=np.int32)
+    else:
+        check_shape(count, (), "count")
+        count.fill(0)
+    if pred.size == 0:
+        return count
+    if kind == "binary":
+        blocks, sizes = ceil_div(pred.size, _BLOCK), (pred.size, threshold)
+    else:
+        blocks, sizes = ceil_div(pred.shape[0], _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP), pred.shape
+    KERNELS[kind, variant, str(pred.dtype)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,), (pred, labels, count, *sizes),
+                                            backend=backend)
+    return count
