@@ -97,7 +97,10 @@ class Backend:
     def dropout_forward(self, x, rate, rng):
         """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate).
 
-        ``rng`` is the layer's ``numpy.random.Generator``: the same seed gives the same masks.
+        ``rng`` is the layer's ``numpy.random.Generator``: the same seed gives the same masks on one
+        backend. (The numpy backend draws them with the generator itself; the kernel backends draw a
+        key from it and the mask on the device, so their masks differ from the numpy backend's.)
+        ``mask`` is whatever ``dropout_backward`` of the same backend takes.
         """
         raise NotImplementedError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, gemm, loss, metric, optim, pool, reduce
+from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, reduce
 from cnn_gpu.ops.common import C_TYPES
 
 
@@ -92,6 +92,19 @@ class KernelBackend(NumpyBackend):
         dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
                                                     backend=self.name)
         return dx
+
+    # --- dropout: kernels/dropout.cu, the mask drawn on the device (Philox, a key per call from the
+    # layer's generator) and drawn again by the backward, never stored -------------------------------
+    def dropout_forward(self, x, rate, rng):
+        if str(x.dtype) not in C_TYPES or rate == 0:
+            return super().dropout_forward(x, rate, rng)
+        return dropout.dropout_forward_kernel(self.xp.ascontiguousarray(x), rate, dropout.draw_key(rng),
+                                              backend=self.name)
+
+    def dropout_backward(self, dy, mask):
+        if not isinstance(mask, dropout.DrawnMask):  # the reference's mask, from a forward it ran
+            return super().dropout_backward(dy, mask)
+        return dropout.dropout_backward_kernel(self.xp.ascontiguousarray(dy), mask, backend=self.name)
 
     # --- losses: kernels/loss.cu for softmax cross-entropy (the others stay on the reference) ---------
     def softmax_cross_entropy(self, logits, labels, sparse):

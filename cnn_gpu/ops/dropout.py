@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from cnn_gpu.ops.common import array_module, check_float
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape
 
 
 def dropout_forward(x, rate, rng):
@@ -23,3 +29,141 @@ def dropout_forward(x, rate, rng):
 
 def dropout_backward(dy, mask):
     return dy * mask
+
+
+# --- kernels/dropout.cu: the mask drawn on the device by Philox4x32-10 -----------------------------
+# The kernel backends draw a 64-bit key per call from the layer's generator; element i is kept where
+# the top 24 bits of word i % 4 of Philox4x32-10(counter i // 4, key) are >= ceil(rate * 2^24).
+# philox4x32_10 and dropout_keep_mask below are those draws in NumPy, the kernels' reference: the
+# masks are equal bit for bit (they differ from the numpy backend's, which draws with NumPy's
+# generator, as TensorFlow's and PyTorch's masks differ from each other).
+
+PHILOX_MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
+PHILOX_KEY_STEPS = (0x9E3779B9, 0xBB67AE85)  # the Weyl sequence that bumps the key each round
+PHILOX_ROUNDS = 10
+UNIFORM_BITS = 24  # the bits of each word that make its uniform draw
+VARIANTS = ("stored_mask", "regenerated")
+_THREADS = 256  # DROPOUT_BLOCK of dropout.cu
+_MAX_BLOCKS = 8192  # the grid-stride loops need only enough blocks to fill the GPU a few times over
+_WORD = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32_10(counters, key):
+    """Philox4x32-10 of each row of ``counters`` ((n, 4) uint32) under ``key`` (two uint32): (n, 4) uint32.
+
+    Each round multiplies words 0 and 2 by the two multipliers (32 x 32 -> 64 bits, exact in uint64),
+    and the new words are (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)).
+    """
+    c0, c1, c2, c3 = (np.asarray(counters, dtype=np.uint64)[:, j] for j in range(4))
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    m0, m1 = (np.uint64(m) for m in PHILOX_MULTIPLIERS)
+    w0, w1 = (np.uint64(w) for w in PHILOX_KEY_STEPS)
+    for _ in range(PHILOX_ROUNDS):
+        p0, p1 = m0 * c0, m1 * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _WORD, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _WORD
+        k0, k1 = (k0 + w0) & _WORD, (k1 + w1) & _WORD
+    return np.stack([c0, c1, c2, c3], axis=1).astype(np.uint32)
+
+
+def keep_threshold(rate):
+    """The integer a unit's 24-bit draw must reach to be kept: ceil(rate * 2^24), exact (2^24 is a power of 2)."""
+    return math.ceil(rate * 2**UNIFORM_BITS)
+
+
+def draw_key(rng):
+    """A fresh Philox key, (low word, high word), from ``rng`` (a numpy.random.Generator)."""
+    key = int(rng.integers(0, 2**64, dtype=np.uint64))
+    return key & 0xFFFFFFFF, key >> 32
+
+
+def dropout_keep_mask(n, rate, key, dtype):
+    """The mask kernels/dropout.cu draws for ``n`` elements under ``key``: 0 or 1 / (1 - rate), NumPy."""
+    groups = np.arange(-(-n // 4), dtype=np.uint64)
+    counters = np.zeros((groups.size, 4), np.uint64)
+    counters[:, 0], counters[:, 1] = groups & _WORD, groups >> np.uint64(32)
+    words = philox4x32_10(counters, key).reshape(-1)[:n]
+    scale = np.dtype(dtype).type(1 / (1 - rate))
+    return np.where((words >> (32 - UNIFORM_BITS)) >= keep_threshold(rate), scale, np.dtype(dtype).type(0))
+
+
+@dataclass(frozen=True)
+class DrawnMask:
+    """What the regenerated variant keeps of a forward pass instead of its mask: the key and the rule."""
+
+    key: tuple
+    rate: float
+    shape: tuple
+    dtype: np.dtype
+
+
+def _draw_arguments(key, rate, dtype):
+    return (np.uint32(key[0]), np.uint32(key[1]), np.uint32(keep_threshold(rate)),
+            np.dtype(dtype).type(1 / (1 - rate)))
+
+
+def _output(out, like, name, backend):
+    """``out`` checked against ``like``'s shape, or a new array like it (the kernels check its dtype)."""
+    if out is None:
+        return backend_xp(backend).empty_like(like)
+    return check_shape(out, tuple(like.shape), name)
+
+
+def _grid(items):
+    return (max(1, min(ceil_div(items, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
+
+
+_ELEMENTWISE = [Scalar("n", "int64")]
+_DRAW = [Scalar("key_lo", "uint32"), Scalar("key_hi", "uint32"), Scalar("threshold", "uint32")]
+KERNELS = {
+    (name, dtype): Kernel("dropout.cu", f"dropout_{name}<{ctype}>", params(dtype))
+    for name, params in {
+        "forward_stored_mask": lambda d: [Array("x", d), Array("y", d), Array("mask", d), *_ELEMENTWISE, *_DRAW,
+                                          Scalar("scale", d)],
+        "backward_stored_mask": lambda d: [Array("dy", d), Array("mask", d), Array("dx", d), *_ELEMENTWISE],
+        "regenerated": lambda d: [Array("in", d), Array("out", d), *_ELEMENTWISE, *_DRAW, Scalar("scale", d)],
+    }.items()
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def dropout_forward_kernel(x, rate, key, variant="regenerated", y=None, mask=None, backend=None):
+    """``(y, mask)`` by kernels/dropout.cu for float32/float64 ``x`` (C-contiguous), units dropped by
+    Philox draws under ``key`` (draw_key), into ``y`` (and, for ``stored_mask``, ``mask``) if given.
+    ``mask`` is the stored mask (variant ``stored_mask``) or a DrawnMask (``regenerated``); either goes
+    to dropout_backward_kernel."""
+    check_float(x, "x")
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1) for the dropout kernels (0 drops nothing), got {rate}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    backend = resolve_backend(backend)
+    y, n, draw = _output(y, x, "y", backend), x.size, _draw_arguments(key, rate, x.dtype)
+    grid, block = _grid(-(-n // 4))
+    if variant == "regenerated":
+        if n:
+            KERNELS["regenerated", str(x.dtype)](grid, block, (x, y, n, *draw), backend=backend)
+        return y, DrawnMask(tuple(key), float(rate), tuple(x.shape), x.dtype)
+    mask = _output(mask, x, "mask", backend)
+    if n:
+        KERNELS["forward_stored_mask", str(x.dtype)](grid, block, (x, y, mask, n, *draw), backend=backend)
+    return y, mask
+
+
+def dropout_backward_kernel(dy, mask, dx=None, backend=None):
+    """``dy * mask`` by kernels/dropout.cu, into ``dx`` if given, for either kind of mask
+    dropout_forward_kernel returns."""
+    check_float(dy, "dy")
+    backend = resolve_backend(backend)
+    dx, n = _output(dx, dy, "dx", backend), dy.size
+    if isinstance(mask, DrawnMask):
+        if tuple(dy.shape) != mask.shape or dy.dtype != mask.dtype:
+            raise ValueError(f"dy is {dy.dtype} {tuple(dy.shape)}, but its forward pass drew a mask for "
+                             f"{mask.dtype} {mask.shape}")
+        if n:
+            draw = _draw_arguments(mask.key, mask.rate, dy.dtype)
+            KERNELS["regenerated", str(dy.dtype)](*_grid(-(-n // 4)), (dy, dx, n, *draw), backend=backend)
+        return dx
+    check_shape(mask, tuple(dy.shape), "mask")
+    if n:
+        KERNELS["backward_stored_mask", str(dy.dtype)](*_grid(n), (dy, mask, dx, n), backend=backend)
+    return dx
