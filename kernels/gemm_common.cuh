@@ -104,9 +104,9 @@ __device__ __forceinline__ float epilogue(float acc, float old, const float* __r
     float value = alpha * acc;
     if (beta != 0.0f) value += beta * old;
     if (flags & GEMM_EPILOGUE_BIAS) value += bias[n];
-    // `value < 0`, not fmaxf: fmaxf(NaN, 0) is 0, which would hide a NaN from everything downstream
-    // (the reference's maximum keeps it, and so does this: NaN < 0 is false).
-    if ((flags & GEMM_EPILOGUE_RELU) && value < 0.0f) value = 0.0f;
+    // max.NaN, not fmaxf: fmaxf(NaN, 0) is 0, which would hide a NaN from everything downstream (the
+    // reference's maximum keeps it).
+    if (flags & GEMM_EPILOGUE_RELU) value = max_keeping_nan(value, 0.0f);
     return value;
 }
 

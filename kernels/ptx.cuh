@@ -7,6 +7,7 @@
 //                              pointer, or to a shared address from shared_address)
 //   cp_async_commit            close the group of copies this thread issued so far
 //   cp_async_wait<N>           wait until at most N of this thread's groups are still in flight
+//   max_keeping_nan            max.NaN: the larger of two floats, NaN if either is (the ReLU epilogue)
 //   f32_to_tf32                round an FP32 value to TF32 (cvt.rna: nearest, ties away from zero)
 //   mma_tf32_m16n8k8           one warp-wide 16x8x8 TF32 matrix product with FP32 accumulation
 //                              (its result rounded toward zero: see "Rounding" there)
@@ -103,6 +104,24 @@ __device__ __forceinline__ void cp_async_wait()
     cnn_emu::async_wait_group(N);
 #else
     asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
+#endif
+}
+
+// ---- max.ftz.NaN.f32 (sm_80+) ------------------------------------------------------------------------
+// The larger of a and b, or NaN if either is: what a ReLU epilogue needs to keep a NaN (fmaxf
+// returns the other operand, so fmaxf(NaN, 0) is 0). One instruction, as fmaxf is, where a compare
+// and a select would take two and a predicate register more (enough to make a 128-register wgmma
+// kernel spill).
+__device__ __forceinline__ float max_keeping_nan(float a, float b)
+{
+#ifdef CNN_GPU_EMULATE
+    if (a != a) return a;
+    if (b != b) return b;
+    return a > b ? a : b;
+#else
+    float d;
+    asm("max.ftz.NaN.f32 %0, %1, %2;\n" : "=f"(d) : "f"(a), "f"(b));  // .ftz: as every build (-ftz=true)
+    return d;
 #endif
 }
 
