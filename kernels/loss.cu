@@ -24,7 +24,7 @@
 // which the wrapper has checked lies in [0, classes)).
 // Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.
 
-#include "row_lanes.cuh"    // WARP, nan_max, lanes_max, lanes_sum: a row's max and sums across its lanes
+#include "row_lanes.cuh"    // WARP, lanes_sum, row_max_and_exp_sum: a row's max and sums across its lanes
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
 // Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
@@ -61,23 +61,17 @@ __device__ __forceinline__ ClassIdRow<T> labels_of_row(const int* __restrict__ l
 
 // The body of rungs 1 and 2: row x (classes logits) with its labels into its gradient row g and its
 // *row_loss, by the LANES threads that share the row, this one being `lane` (0 .. LANES - 1); each
-// takes elements lane, lane + LANES, ... Three loops over the row: its max, the sum of e^(x - max),
-// then the gradient and the loss terms. The second and third read the row again: from L1 or L2
-// when the row is short enough to stay there, which is the case these kernels are for.
+// takes elements lane, lane + LANES, ... Three loops over the row: its max and the sum of
+// e^(x - max) (row_max_and_exp_sum, row_lanes.cuh), then the gradient and the loss terms. The second
+// and third read the row again: from L1 or L2 when the row is short enough to stay there, which is
+// the case these kernels are for.
 // Every element's loss term is t * log_softmax, even where t = 0, as the reference forms it: the
 // loss is then the reference's for any logits (a -inf logit gives 0 * -inf = NaN in both).
 template <int LANES, typename T, typename Labels>
 __device__ __forceinline__ void softmax_xent_row(const T* __restrict__ x, Labels labels, T* __restrict__ g,
                                                  T* __restrict__ row_loss, int classes, int lane, T rows) {
-    // Starting every lane from x[0] rather than -infinity: max(x0, x0) = x0, and a lane with no
-    // element of its own (classes < LANES) changes nothing.
-    T top = x[0];
-    for (int c = lane; c < classes; c += LANES) top = nan_max(top, x[c]);
-    top = lanes_max<LANES>(top);
-
-    T sum = T(0);
-    for (int c = lane; c < classes; c += LANES) sum += exp_of(x[c] - top);
-    sum = lanes_sum<LANES>(sum);
+    const MaxAndExpSum<T> row = row_max_and_exp_sum<LANES>(x, classes, lane);
+    const T top = row.top, sum = row.sum;
     // sum >= 1 (the maximum's own term is e^0), so the log is finite unless the row holds a NaN
     // (or an infinity: inf - inf = NaN, as in the reference).
     const T log_sum = log_of(sum);

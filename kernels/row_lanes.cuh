@@ -2,6 +2,8 @@
 // kernels share (kernels/loss.cu, kernels/softmax.cu, kernels/metric.cu).
 #pragma once
 
+#include "typed_math.cuh"  // exp_of: one name for float and double
+
 constexpr int WARP = 32;
 constexpr unsigned FULL_MASK = 0xffffffffu;
 
@@ -29,4 +31,28 @@ template <int LANES, typename T>
 __device__ __forceinline__ T lanes_sum(T value) {
     for (int offset = LANES / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(FULL_MASK, value, offset);
     return value;
+}
+
+// The row's maximum and the sum of e^(x - max) over it, in every one of the LANES threads that share
+// the row, this one being `lane` (0 .. LANES - 1); each takes elements lane, lane + LANES, ... Two
+// loops over the row; the second reads it again, from L1 or L2 when the row is short enough to stay
+// there, which is the case these kernels are for. The softmax kernels (softmax.cu) and the softmax
+// cross-entropy (loss.cu) both open with it.
+template <typename T>
+struct MaxAndExpSum {
+    T top;  // the row's maximum (NaN if the row holds one)
+    T sum;  // sum of e^(x - top): >= 1, the maximum's own term being e^0, unless NaN
+};
+
+template <int LANES, typename T>
+__device__ __forceinline__ MaxAndExpSum<T> row_max_and_exp_sum(const T* __restrict__ x, int cols, int lane) {
+    // Starting every lane from x[0] rather than -infinity: max(x0, x0) = x0, and a lane with no
+    // element of its own (cols < LANES) changes nothing.
+    T top = x[0];
+    for (int c = lane; c < cols; c += LANES) top = nan_max(top, x[c]);
+    top = lanes_max<LANES>(top);
+
+    T sum = T(0);
+    for (int c = lane; c < cols; c += LANES) sum += exp_of(x[c] - top);
+    return {top, lanes_sum<LANES>(sum)};
 }

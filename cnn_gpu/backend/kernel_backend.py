@@ -79,16 +79,21 @@ class KernelBackend(NumpyBackend):
         return pool.avg_pool2d_backward_kernel(self.xp.ascontiguousarray(dy), x_shape, pool_size, strides, padding,
                                                backend=self.name)
 
-    # --- activations: kernels/activation.cu (softmax stays on the reference) ---------------------
+    # --- activations: kernels/activation.cu, softmax kernels/softmax.cu -------------------------------
     def activation_forward(self, name, x):
+        contiguous = self.xp.ascontiguousarray
+        if name == "softmax" and str(x.dtype) in C_TYPES and x.size:
+            return activation.softmax_forward_kernel(contiguous(x), backend=self.name)
         if name not in activation.KERNEL_ACTIVATIONS:
             return super().activation_forward(name, x)
-        return activation.bias_activation_forward(self.xp.ascontiguousarray(x), None, name, backend=self.name)
+        return activation.bias_activation_forward(contiguous(x), None, name, backend=self.name)
 
     def activation_backward(self, name, x, y, dy):
+        contiguous = self.xp.ascontiguousarray
+        if name == "softmax" and str(y.dtype) in C_TYPES and dy.dtype == y.dtype and y.size:
+            return activation.softmax_backward_kernel(contiguous(y), contiguous(dy), backend=self.name)
         if name not in activation.KERNEL_ACTIVATIONS:
             return super().activation_backward(name, x, y, dy)
-        contiguous = self.xp.ascontiguousarray
         dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
                                                     backend=self.name)
         return dx

@@ -181,3 +181,78 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if not with_bias:
         return dx, None
     return dx, reduce.finish_column_sum(partial, xp.empty(cols, dtype=y.dtype), backend)
+
+
+# --- kernels: softmax over the last axis in kernels/softmax.cu --------------------------------------
+# Every array is seen as a rows x cols matrix over its last axis; each row is one softmax.
+
+SOFTMAX_VARIANTS = ("row_per_thread", "warp_per_row")
+_SOFTMAX_BLOCK = 256  # SOFTMAX_BLOCK of softmax.cu: every kernel runs 256-thread blocks
+_WARP = 32
+# The kernels index rows and columns with int, as far as a block past the last row.
+_SOFTMAX_LARGEST_INDEX = 2**31 - 1 - _SOFTMAX_BLOCK
+
+SOFTMAX_FORWARD_KERNELS = {
+    (variant, dtype): Kernel("softmax.cu", f"softmax_forward_{variant}<{ctype}>", _matrix_params(dtype, "x", "y"))
+    for variant in SOFTMAX_VARIANTS for dtype, ctype in C_TYPES.items()
+}
+SOFTMAX_BACKWARD_KERNELS = {
+    (variant, dtype): Kernel("softmax.cu", f"softmax_backward_{variant}<{ctype}>",
+                             _matrix_params(dtype, "y", "dy", "dx"))
+    for variant in SOFTMAX_VARIANTS for dtype, ctype in C_TYPES.items()
+}
+
+
+def _softmax_matrix(x, what, variant):
+    """(rows, cols) of ``x`` for a softmax kernel, once ``variant`` is known and ``x`` fits the kernels."""
+    if variant not in SOFTMAX_VARIANTS:
+        raise ValueError(f"variant must be one of {SOFTMAX_VARIANTS}, got {variant!r}")
+    rows, cols = _as_matrix(x, what)
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{what} must be C-contiguous, got strides {x.strides} for shape {x.shape}")
+    if max(rows, cols) > _SOFTMAX_LARGEST_INDEX:
+        raise ValueError(f"the softmax kernels index rows and columns with int: {what} seen as {rows} rows x {cols} "
+                         f"columns has more than {_SOFTMAX_LARGEST_INDEX} of one")
+    return rows, cols
+
+
+def _check_like(a, name, like, like_name):
+    """``a`` if it has the shape and dtype of ``like`` and is C-contiguous, else a ValueError naming ``name``."""
+    check_shape(a, like.shape, name, f"{like_name}'s shape")
+    if a.dtype != like.dtype:
+        raise ValueError(f"{name} must have {like_name}'s dtype {like.dtype}, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, got strides {a.strides} for shape {a.shape}")
+    return a
+
+
+def _softmax_launch(kernel, variant, rows, cols, arrays, backend):
+    rows_per_block = _SOFTMAX_BLOCK if variant == "row_per_thread" else _SOFTMAX_BLOCK // _WARP
+    kernel((ceil_div(rows, rows_per_block),), (_SOFTMAX_BLOCK,), (*arrays, rows, cols), backend=backend)
+
+
+def softmax_forward_kernel(x, variant="warp_per_row", out=None, backend=None):
+    """``softmax(x)`` over the last axis by kernel ``softmax_forward_<variant>``, into ``out`` if given.
+
+    ``x`` is a non-empty C-contiguous float32 or float64 array of any rank; ``out`` must match it.
+    """
+    rows, cols = _softmax_matrix(x, "x", variant)
+    backend = resolve_backend(backend)
+    if out is None:
+        out = backend_xp(backend).empty(x.shape, dtype=x.dtype)
+    _check_like(out, "out", x, "x")
+    _softmax_launch(SOFTMAX_FORWARD_KERNELS[variant, str(x.dtype)], variant, rows, cols, (x, out), backend)
+    return out
+
+
+def softmax_backward_kernel(y, dy, variant="warp_per_row", dx=None, backend=None):
+    """``softmax_backward`` from the forward output ``y`` and upstream ``dy`` by kernel
+    ``softmax_backward_<variant>``, into ``dx`` if given; ``dy`` and ``dx`` must match ``y``."""
+    rows, cols = _softmax_matrix(y, "y", variant)
+    _check_like(dy, "dy", y, "y")
+    backend = resolve_backend(backend)
+    if dx is None:
+        dx = backend_xp(backend).empty(y.shape, dtype=y.dtype)
+    _check_like(dx, "dx", y, "y")
+    _softmax_launch(SOFTMAX_BACKWARD_KERNELS[variant, str(y.dtype)], variant, rows, cols, (y, dy, dx), backend)
+    return dx
