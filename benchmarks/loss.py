@@ -1,5 +1,9 @@
-"""Softmax cross-entropy with its gradient: both rungs of kernels/loss.cu against PyTorch's and the
-reference's chain of CuPy operations, in bandwidth.
+"""The losses with their gradients: kernels/loss.cu against PyTorch's and the reference's chains of
+CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then, on each shape's
+matrix seen as a prediction of its own, the element-wise binary cross-entropy and mean squared error
+(``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's ``binary_cross_entropy`` and ``mse_loss``,
+their gradients by autograd), each reading pred and target and writing the gradient, 12 bytes an
+element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
 (float32; one-hot labels are as large as the logits, class ids 4 bytes a row, PyTorch's int64 ids 8).
@@ -7,7 +11,7 @@ Shapes (batch, classes): a classifier's 10 classes at two batch sizes, and 1000 
 
 Our cases with one-hot labels (the seed model's) and both baselines are timed by CUDA-graph replay
 (the GPU's time, without the Python host side), ours captured by CuPy and PyTorch's by PyTorch; each
-of our cases includes softmax_xent_batch_mean, the second launch. With class ids our wrapper checks
+of our cases includes loss_mean, the second launch. With class ids our wrapper checks
 them on the device and reads the answer back, a sync that no graph can capture: those cases are
 timed launch by launch, the host side and the check included, as a caller meets them.
 
@@ -26,6 +30,7 @@ import sys
 import numpy as np
 
 from benchmarks import harness
+from cnn_gpu.ops import loss as loss_ops
 from cnn_gpu.ops.loss import XENT_VARIANTS, softmax_cross_entropy, softmax_cross_entropy_kernel
 
 SHAPES = [(4096, 10), (65536, 10), (4096, 1000)]
@@ -82,7 +87,59 @@ def main(argv=None) -> int:
                         bytes_moved=3 * logits_bytes, timing=graph_timing)
         if torch is not None:
             torch_baseline(session, torch, sets, params, 2 * logits_bytes + 8 * batch)
+        elementwise_cases(session, torch, batch, classes)
     return harness.finish(session)
+
+
+# The element-wise losses: (our kernel, the reference, PyTorch's loss by name, how to make the target).
+ELEMENTWISE = {
+    "binary_xent": (loss_ops.binary_cross_entropy_kernel, loss_ops.binary_cross_entropy, "binary_cross_entropy",
+                    lambda session, rng, shape: (session.uniform(rng, shape) < 0).astype(np.float32)),
+    "squared_error": (loss_ops.mean_squared_error_kernel, loss_ops.mean_squared_error, "mse_loss",
+                      lambda session, rng, shape: session.uniform(rng, shape)),
+}
+
+
+def elementwise_cases(session, torch, batch, classes):
+    """Binary cross-entropy (probabilities in (0, 1), 0/1 labels) and the mean squared error on a
+    (batch, classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its
+    gradient (autograd), each reading pred and target and writing the gradient: 12 bytes an element."""
+    xp, shape, params = session.xp, (batch, classes), {"batch": batch, "classes": classes}
+    graph_timing = "launch" if session.dry_run else "graph"
+    for kind, (kernel, reference, torch_name, make_target) in ELEMENTWISE.items():
+        sets = session.input_sets(lambda rng: [session.uniform(rng, shape, low=0.01, high=0.99),
+                                               make_target(session, rng, shape)], 8 * batch * classes)
+        grad, last = xp.empty(shape, dtype=np.float32), {"loss": xp.empty((), dtype=np.float32)}
+
+        def expected_of(inputs):
+            loss, ref_grad = reference(*(a.astype(np.float64) for a in inputs))
+            return combined(xp, loss, ref_grad)
+
+        session.measure(f"{kind}_kernel", params, lambda inputs: kernel(*inputs, grad=grad, loss=last["loss"],
+                                                                        backend=session.backend),
+                        sets, lambda inputs: (combined(xp, last["loss"], grad), expected_of(inputs)), poison=[grad],
+                        bytes_moved=12 * batch * classes, timing=graph_timing)
+
+        def run_reference(inputs):
+            last["ref_loss"], last["ref_grad"] = reference(*inputs)
+
+        session.measure(f"{kind}_cupy_reference", params, run_reference, sets,
+                        lambda inputs: (combined(xp, last["ref_loss"], last["ref_grad"]), expected_of(inputs)),
+                        bytes_moved=12 * batch * classes, timing=graph_timing)
+        if torch is not None:
+            def run_torch(inputs):
+                pred, target = (torch.from_dlpack(a) for a in inputs)
+                pred = pred.detach().requires_grad_()
+                loss = getattr(torch.nn.functional, torch_name)(pred, target)
+                (last["torch_grad"],) = torch.autograd.grad(loss, pred)
+                last["torch_loss"] = loss.detach()
+
+            harness.measure_baseline(
+                session, f"{kind}_torch", params, run_torch, sets,
+                lambda inputs: (combined(xp, xp.asarray(last["torch_loss"]), xp.asarray(last["torch_grad"])),
+                                expected_of(inputs)),
+                bytes_moved=12 * batch * classes, timing="graph",
+                graph=harness.Graph(run_torch, via="torch", capture=harness.capture_torch))
 
 
 def torch_baseline(session, torch, sets, params, bytes_moved):

@@ -16,8 +16,11 @@
 //                                   `classes` elements apart: uncoalesced
 //   2. softmax_xent_warp_per_row    one warp per row, lanes striding along it (coalesced), the
 //                                   maximum and the sums shared by shuffle butterflies
-//   3. softmax_xent_batch_mean      the batch loss: row_loss summed in a fixed order by one block
+//   3. loss_mean                    the batch loss: row_loss summed in a fixed order by one block
 //                                   and divided by rows, so it is deterministic (no atomics)
+//   4. elementwise_loss             the losses that take each element alone (binary cross-entropy,
+//                                   mean squared error): each element's gradient, and each
+//                                   block's sum of its loss terms, which loss_mean then averages
 // Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
 // a template over the element type T (float, double); rungs 1 and 2 also over the labels' type L:
 // L = T for one-hot labels (a rows x classes matrix), L = int for sparse ones (a class id per row,
@@ -33,6 +36,21 @@ constexpr int XENT_BLOCK = 256;
 // A NaN logit becomes its row's maximum (nan_max propagates it), and every x - max of the row, the
 // sum and the loss turn NaN with it. (The sum would carry a NaN on its own, e^(NaN - max) being NaN;
 // the max does not rely on that.)
+
+// The sum of every thread's `value` over the block, in thread 0 (the others get a partial sum): each
+// warp combines its 32 by butterfly, and thread 0 adds the warp totals in order. Every thread of the
+// block must call it (a barrier inside); warp_total holds XENT_BLOCK / 32 values.
+template <typename T>
+__device__ __forceinline__ T block_sum(T value, T* warp_total) {
+    value = lanes_sum<WARP>(value);
+    if (threadIdx.x % WARP == 0) warp_total[threadIdx.x / WARP] = value;
+    // Thread 0 reads the totals the other warps wrote.
+    __syncthreads();
+    T total = T(0);
+    if (threadIdx.x == 0)
+        for (int w = 0; w < XENT_BLOCK / WARP; ++w) total += warp_total[w];
+    return total;
+}
 
 // One row's labels, read as the reference reads them once one_hot has expanded sparse ids: a row of
 // the one-hot matrix, or 1 at the row's class id and 0 elsewhere (the id read once per row).
@@ -135,28 +153,68 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. The batch loss: *loss = sum of row_loss[0 .. rows - 1] / rows, by one block.
-// Idea: each thread sums rows threadIdx.x, + XENT_BLOCK, ... in order, each warp combines its 32
+// 3. The batch loss: *loss = sum of terms[0 .. count - 1] / divisor, by one block.
+// Idea: each thread sums terms threadIdx.x, + XENT_BLOCK, ... in order, each warp combines its 32
 // sums by butterfly, and thread 0 adds the 8 warp totals and divides. The order of every addition
 // is fixed, so the loss is the same bits on every run. Its own kernel rather than row_reduce of
-// reduce.cu on a 1 x rows view: that and the division after it would be two launches; this is one,
-// and writes the 0-d loss directly.
-// Expected bottleneck: launch overhead; it reads rows values (256 KiB for 65536 float32 rows).
+// reduce.cu on a 1 x count view: that and the division after it would be two launches; this is one,
+// and writes the 0-d loss directly. The softmax cross-entropy's terms are its row losses (divisor:
+// the rows); rung 4's are its blocks' sums (divisor: the elements).
+// Expected bottleneck: launch overhead; it reads count values (256 KiB for 65536 float32 rows).
 // Measured: not on its own; the cases of benchmarks/loss.py include it.
 template <typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
-    softmax_xent_batch_mean(const T* __restrict__ row_loss, T* __restrict__ loss, int rows) {
-    constexpr int WARPS = XENT_BLOCK / WARP;
-    __shared__ T warp_total[WARPS];
+    loss_mean(const T* __restrict__ terms, T* __restrict__ loss, int count, T divisor) {
+    __shared__ T warp_total[XENT_BLOCK / WARP];
     T sum = T(0);
-    for (int r = threadIdx.x; r < rows; r += XENT_BLOCK) sum += row_loss[r];
-    sum = lanes_sum<WARP>(sum);
-    if (threadIdx.x % WARP == 0) warp_total[threadIdx.x / WARP] = sum;
-    // Thread 0 reads the totals the other warps wrote.
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        T total = T(0);
-        for (int w = 0; w < WARPS; ++w) total += warp_total[w];
-        *loss = total / T(rows);
+    for (int i = threadIdx.x; i < count; i += XENT_BLOCK) sum += terms[i];
+    const T total = block_sum(sum, warp_total);
+    if (threadIdx.x == 0) *loss = total / divisor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Element-wise losses: binary cross-entropy and mean squared error.
+// Each element's loss term and gradient depend on that element alone (Keras's means over the last
+// axis, then over the batch, are one mean over every element). LossTerm<KIND> computes both as the
+// reference does (cnn_gpu/ops/loss.py: binary_cross_entropy on probabilities clipped to [lo, hi],
+// its gradient zero where the clip clamps; mean_squared_error), in the same order of operations,
+// so the gradient matches the reference's bit for bit and a NaN travels as there.
+enum class Loss { binary_xent, squared_error };
+
+template <Loss KIND, typename T>
+struct LossTerm {
+    T lo, hi, n;  // binary_xent: the clip's bounds, and the element count the gradient is divided by
+    T scale;      // squared_error: 2 / n, as the reference rounds it to T
+
+    // Element (p, t)'s gradient, into *grad, and its loss term, returned.
+    __device__ __forceinline__ T operator()(T p, T t, T* grad) const {
+        if (KIND == Loss::squared_error) {
+            const T diff = p - t;
+            *grad = diff * scale;
+            return diff * diff;
+        }
+        const T c = p < lo ? lo : (p > hi ? hi : p);  // a NaN stays NaN, as np.clip keeps it
+        const T inside = p >= lo && p <= hi ? T(1) : T(0);  // NaN: 0, and NaN * 0 is NaN, as in NumPy
+        *grad = (c - t) / (c * (T(1) - c)) * inside / n;
+        return -(t * log_of(c) + (T(1) - t) * log_of(T(1) - c));
     }
+};
+
+// Idea: a grid-stride loop over the n elements: each thread writes the gradients of its elements
+// and sums their loss terms; the block adds its threads' sums (block_sum) into partial[blockIdx.x],
+// and loss_mean adds the blocks' sums in a fixed order and divides by n: deterministic, no atomics.
+// Expected bottleneck: device memory bandwidth: pred and target read, grad written, 12 bytes an
+// element (float32); two logarithms an element for binary cross-entropy, under it.
+// Measured: not yet run on a GPU.
+template <Loss KIND, typename T>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    elementwise_loss(const T* __restrict__ pred, const T* __restrict__ target, T* __restrict__ grad,
+                     T* __restrict__ partial, long long n, T lo, T hi, T count, T scale) {
+    const LossTerm<KIND, T> term{lo, hi, count, scale};
+    __shared__ T warp_total[XENT_BLOCK / WARP];
+    T sum = T(0);
+    for (long long i = blockIdx.x * (long long)XENT_BLOCK + threadIdx.x; i < n; i += (long long)gridDim.x * XENT_BLOCK)
+        sum += term(pred[i], target[i], grad + i);
+    const T total = block_sum(sum, warp_total);
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }

@@ -111,12 +111,22 @@ class KernelBackend(NumpyBackend):
             return super().dropout_backward(dy, mask)
         return dropout.dropout_backward_kernel(self.xp.ascontiguousarray(dy), mask, backend=self.name)
 
-    # --- losses: kernels/loss.cu for softmax cross-entropy (the others stay on the reference) ---------
+    # --- losses: kernels/loss.cu (the cross-entropy on probabilities stays on the reference) -----------
     def softmax_cross_entropy(self, logits, labels, sparse):
         contiguous = self.xp.ascontiguousarray
         if not sparse:  # one-hot labels in the logits' dtype, as the reference takes them
             labels = contiguous(labels.astype(logits.dtype, copy=False))
         return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
+
+    def binary_cross_entropy(self, probs, labels):
+        if str(probs.dtype) not in C_TYPES or probs.size == 0:
+            return super().binary_cross_entropy(probs, labels)
+        return loss.binary_cross_entropy_kernel(self.xp.ascontiguousarray(probs), labels, backend=self.name)
+
+    def mean_squared_error(self, pred, target):
+        if str(pred.dtype) not in C_TYPES or pred.size == 0:
+            return super().mean_squared_error(pred, target)
+        return loss.mean_squared_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
 
     # --- metrics: kernels/metric.cu, one launch and one int32 count a batch ----------------------------
     def count_correct(self, pred, labels, kind, threshold=0.5):

@@ -111,8 +111,10 @@ def mean_squared_error(pred, target):
 
 
 # --- kernels: kernels/loss.cu ---------------------------------------------------------------------
-# A softmax cross-entropy kernel writes each row's gradient and loss, then softmax_xent_batch_mean
-# averages the row losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids.
+# A softmax cross-entropy kernel writes each row's gradient and loss, then loss_mean averages the row
+# losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids. The element-wise
+# losses (binary cross-entropy, mean squared error) write each element's gradient and each block's
+# sum of loss terms, which loss_mean averages over the elements.
 
 XENT_VARIANTS = ("row_per_thread", "warp_per_row")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
@@ -130,11 +132,21 @@ XENT_KERNELS = {
                                      _xent_params(dtype, sparse))
     for variant in XENT_VARIANTS for dtype, ctype in C_TYPES.items() for sparse in (False, True)
 }
-BATCH_MEAN_KERNELS = {
-    dtype: Kernel("loss.cu", f"softmax_xent_batch_mean<{ctype}>",
-                  [Array("row_loss", dtype, ndim=1), Array("loss", dtype, ndim=0), Scalar("rows", "int32")])
+MEAN_KERNELS = {
+    dtype: Kernel("loss.cu", f"loss_mean<{ctype}>",
+                  [Array("terms", dtype, ndim=1), Array("loss", dtype, ndim=0), Scalar("count", "int32"),
+                   Scalar("divisor", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
+ELEMENTWISE_LOSSES = ("binary_xent", "squared_error")
+ELEMENTWISE_KERNELS = {
+    (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
+                          [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
+                           Array("partial", dtype, ndim=1), Scalar("n", "int64"),
+                           *(Scalar(name, dtype) for name in ("lo", "hi", "count", "scale"))])
+    for kind in ELEMENTWISE_LOSSES for dtype, ctype in C_TYPES.items()
+}
+_MAX_LOSS_BLOCKS = 1024  # the element-wise losses' grid-stride loops: enough blocks, and few sums for loss_mean
 
 
 def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per_row", grad=None, row_loss=None,
@@ -172,5 +184,41 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
     XENT_KERNELS[variant, str(logits.dtype), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
                                                      (logits, labels, grad, row_loss, rows, classes), backend=backend)
-    BATCH_MEAN_KERNELS[str(logits.dtype)]((1,), (_BLOCK,), (row_loss, loss, rows), backend=backend)
+    MEAN_KERNELS[str(logits.dtype)]((1,), (_BLOCK,), (row_loss, loss, rows, logits.dtype.type(rows)),
+                                    backend=backend)
     return loss, grad
+
+
+def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
+    """``(loss, grad)`` of element-wise loss ``kind`` by elementwise_loss and loss_mean; ``target`` is
+    cast to pred's dtype (a copy where it differs), as the reference casts it."""
+    check_float(pred, "y_pred")
+    if tuple(target.shape) != tuple(pred.shape):
+        raise ValueError(f"labels must have y_pred's shape {tuple(pred.shape)}, got {tuple(target.shape)}")
+    if pred.size == 0:
+        raise ValueError("the loss of an empty batch is undefined (the reference's mean of nothing is NaN)")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    target = xp.ascontiguousarray(target.astype(pred.dtype, copy=False))
+    grad = xp.empty(pred.shape, dtype=pred.dtype) if grad is None else check_shape(grad, tuple(pred.shape), "grad")
+    loss = xp.empty((), dtype=pred.dtype) if loss is None else check_shape(loss, (), "loss")
+    n, blocks = pred.size, min(ceil_div(pred.size, _BLOCK), _MAX_LOSS_BLOCKS)
+    partial = xp.empty(blocks, dtype=pred.dtype)
+    as_t = pred.dtype.type
+    ELEMENTWISE_KERNELS[kind, str(pred.dtype)]((blocks,), (_BLOCK,), (pred, target, grad, partial, n,
+                                                                     *(as_t(v) for v in scalars)), backend=backend)
+    MEAN_KERNELS[str(pred.dtype)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n)), backend=backend)
+    return loss, grad
+
+
+def binary_cross_entropy_kernel(probs, labels, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as binary_cross_entropy, by kernels/loss.cu's elementwise_loss."""
+    # lo, hi, count, scale as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
+    scalars = (EPSILON, 1 - EPSILON, probs.size, 0)
+    return _elementwise_loss_kernel("binary_xent", probs, labels, scalars, grad, loss, backend)
+
+
+def mean_squared_error_kernel(pred, target, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as mean_squared_error, by kernels/loss.cu's elementwise_loss."""
+    return _elementwise_loss_kernel("squared_error", pred, target, (0, 0, pred.size, 2 / max(pred.size, 1)), grad,
+                                    loss, backend)

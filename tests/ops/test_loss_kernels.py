@@ -1,4 +1,5 @@
-"""The softmax cross-entropy kernels of kernels/loss.cu against the reference of cnn_gpu.ops.loss.
+"""The loss kernels of kernels/loss.cu (the softmax cross-entropy, then the element-wise binary
+cross-entropy and mean squared error) against the reference of cnn_gpu.ops.loss.
 
 Separate from test_loss.py (the reference's own tests); same reference, computed in float64.
 """
@@ -9,7 +10,9 @@ import pytest
 from cnn_gpu.backend.kernel_backend import KernelBackend
 from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp
-from cnn_gpu.ops.loss import XENT_VARIANTS, softmax_cross_entropy, softmax_cross_entropy_kernel
+from cnn_gpu.ops import loss as loss_ops
+from cnn_gpu.ops.loss import (XENT_VARIANTS, binary_cross_entropy, binary_cross_entropy_kernel, mean_squared_error,
+                              mean_squared_error_kernel, softmax_cross_entropy, softmax_cross_entropy_kernel)
 from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
 # One element; one row; rows fewer and more than a block's 8 warps; fewer classes than lanes; rows
@@ -174,3 +177,83 @@ def test_strided_class_ids_are_taken_as_the_reference_takes_them(rng, kernel_bac
     ref_loss, ref_grad = reference(logits, ids[::2])
     assert_close(loss, ref_loss)
     assert_close(grad, ref_grad)
+
+
+# --- the element-wise losses ------------------------------------------------------------------------
+# (kernel, reference, inputs): binary cross-entropy on probabilities with 0/1 labels, the squared
+# error on any values.
+ELEMENTWISE = {
+    "binary_xent": (binary_cross_entropy_kernel, binary_cross_entropy,
+                    lambda rng, shape, dtype: (random_array(rng, shape, dtype, 0, 1),
+                                               (rng.random(shape) < 0.5).astype(dtype))),
+    "squared_error": (mean_squared_error_kernel, mean_squared_error,
+                      lambda rng, shape, dtype: (random_array(rng, shape, dtype), random_array(rng, shape, dtype))),
+}
+# One element; a Dense output; a rank-3 output; more elements than one block's threads several times.
+ELEMENTWISE_SHAPES = [(1,), (37, 5), (3, 7, 11), (2000,)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELEMENTWISE_SHAPES, ids=str)
+@pytest.mark.parametrize("kind", ELEMENTWISE)
+def test_elementwise_loss_matches_the_reference(rng, kernel_backend, kind, shape, dtype):
+    """The loss against the float64 reference; the gradient, the same operations in the same order,
+    equal to the reference's in the inputs' own dtype bit for bit."""
+    kernel, reference, make = ELEMENTWISE[kind]
+    pred, target = make(rng, shape, dtype)
+    grad = on_backend(poisoned(shape, dtype), kernel_backend)
+    loss, out = kernel(on_backend(pred, kernel_backend), on_backend(target, kernel_backend), grad=grad,
+                       backend=kernel_backend)
+    assert out is grad and loss.shape == () and loss.dtype == dtype
+    assert_close(to_host(loss), reference(pred.astype(np.float64), target.astype(np.float64))[0], what=f"{kind} loss")
+    assert np.array_equal(to_host(grad), reference(pred, target)[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_xent_clips_as_the_reference_and_keeps_a_nan(kernel_backend, dtype):
+    eps = loss_ops.EPSILON
+    pred = np.array([0, eps, 1 - eps, 1, 0.5, np.nan, 1e-9, 1 - 1e-9], dtype)
+    target = np.array([0, 1, 0, 1, 1, 0, 1, 0], dtype)
+    loss, grad = binary_cross_entropy_kernel(on_backend(pred, kernel_backend), on_backend(target, kernel_backend),
+                                             backend=kernel_backend)
+    ref_loss, ref_grad = binary_cross_entropy(pred, target)
+    assert np.isnan(to_host(loss)) and np.isnan(ref_loss)
+    assert np.array_equal(to_host(grad), ref_grad, equal_nan=True)
+    finite = ~np.isnan(pred)
+    loss, _ = binary_cross_entropy_kernel(on_backend(pred[finite], kernel_backend),
+                                          on_backend(target[finite], kernel_backend), backend=kernel_backend)
+    # Against the reference in the inputs' dtype: the clip's upper bound is 1 - eps rounded to it, and
+    # log(1 - c) there differs by 1% between float32's bound and float64's.
+    assert_close(to_host(loss), binary_cross_entropy(pred[finite], target[finite])[0])
+
+
+def test_elementwise_loss_over_a_grid_smaller_than_the_work(rng, kernel_backend, monkeypatch):
+    """Two blocks stride over 2000 elements; loss_mean adds their two sums."""
+    monkeypatch.setattr(loss_ops, "_MAX_LOSS_BLOCKS", 2)
+    pred, target = random_array(rng, (2000,), np.float32), random_array(rng, (2000,), np.float32)
+    loss, grad = mean_squared_error_kernel(on_backend(pred, kernel_backend), on_backend(target, kernel_backend),
+                                           backend=kernel_backend)
+    assert_close(to_host(loss), mean_squared_error(pred.astype(np.float64), target.astype(np.float64))[0])
+    assert np.array_equal(to_host(grad), mean_squared_error(pred, target)[1])
+
+
+def test_elementwise_loss_refuses_what_the_reference_refuses(kernel_backend):
+    x = on_backend(np.ones((4, 3), np.float32), kernel_backend)
+    with pytest.raises(ValueError, match="labels must have y_pred's shape"):
+        mean_squared_error_kernel(x, on_backend(np.ones((3, 4), np.float32), kernel_backend), backend=kernel_backend)
+    with pytest.raises(ValueError, match="empty batch"):
+        binary_cross_entropy_kernel(x[:0], x[:0], backend=kernel_backend)
+    with pytest.raises(TypeError):
+        mean_squared_error_kernel(on_backend(np.ones(3, np.int32), kernel_backend),
+                                  on_backend(np.ones(3, np.int32), kernel_backend), backend=kernel_backend)
+
+
+@pytest.mark.parametrize("kind", ELEMENTWISE)
+def test_the_backend_runs_the_elementwise_loss_on_labels_of_another_dtype(rng, kernel_backend, kind):
+    _, reference, make = ELEMENTWISE[kind]
+    pred, target = make(rng, (9, 4), np.float32)
+    ours = KernelBackend(backend_xp(kernel_backend))
+    method = ours.binary_cross_entropy if kind == "binary_xent" else ours.mean_squared_error
+    loss, grad = method(ours.asarray(pred), ours.asarray(target.astype(np.float64), dtype=np.float64))
+    ref_loss, ref_grad = reference(pred, target.astype(np.float64))
+    assert_close(to_host(loss), ref_loss) and np.array_equal(to_host(grad), ref_grad)
