@@ -62,6 +62,9 @@ COLUMN_BLOCK_ROWS = 8  # COLUMN_BLOCK_ROWS of column_sum.cuh: column_sum_partial
 MAX_ROW_BLOCKS = 256  # column_sum_partial's blocks down the rows: the rows of partial the last step adds
 FLAT_ELEMENTS_PER_THREAD = 16  # column_sum_flat: enough loads per thread to keep bytes in flight
 MAX_FLAT_BLOCKS = 1024  # column_sum_flat: enough blocks to fill the chip, few enough rows of partial
+# column_sum's auto choice runs up to this many rows by rung 5 alone: one launch, where rungs 6 and 7
+# take two, and a Dense bias gradient's batch (32 to 256 rows) is a short walk for each thread.
+SERIAL_ROWS = 256
 
 
 def _column_kernels(name, out_name, out_ndim):
@@ -100,7 +103,8 @@ def finish_column_sum(partial, out, backend):
 
 def column_sum(x, variant="auto", out=None, backend=None):
     """The sum of each column of 2-D float ``x`` by the ``column_sum_<variant>`` kernel, into ``out``
-    if given; ``auto`` takes ``flat`` where the columns fit its block (cols <= 256), else ``partial``."""
+    if given; ``auto`` takes ``thread_per_column`` for up to SERIAL_ROWS rows, else ``flat`` where the
+    columns fit its block (cols <= 256), else ``partial``."""
     if getattr(x, "ndim", None) != 2 or np.dtype(x.dtype) not in C_TYPES:
         raise ValueError(f"x must be a 2-D float32 or float64 matrix, got {getattr(x, 'dtype', type(x))} "
                          f"of shape {getattr(x, 'shape', None)}")
@@ -108,7 +112,7 @@ def column_sum(x, variant="auto", out=None, backend=None):
     if cols == 0:
         raise ValueError(f"column_sum needs at least one column, got shape {x.shape}")
     if variant == "auto":
-        variant = "flat" if cols <= BLOCK else "partial"
+        variant = "thread_per_column" if rows <= SERIAL_ROWS else "flat" if cols <= BLOCK else "partial"
     if variant not in COLUMN_VARIANTS or (variant == "flat" and cols > BLOCK):
         raise ValueError(f"variant must be 'auto' or one of {COLUMN_VARIANTS} ('flat' takes at most {BLOCK} "
                          f"columns), got {variant!r} for {cols} columns")

@@ -102,3 +102,21 @@ def test_column_sum_of_no_rows_is_zero_and_bad_inputs_are_refused(kernel_backend
     with pytest.raises(ValueError, match="out must be float32"):
         column_sum(on_backend(np.ones((3, 2), np.float32), kernel_backend),
                    out=on_backend(np.ones(2, np.float64), kernel_backend), backend=kernel_backend)
+
+
+@pytest.mark.parametrize("rows, cols, expected", [(32, 10, ["thread_per_column"]),
+                                                  (257, 36, ["flat", "thread_per_column"]),
+                                                  (300, 257, ["partial", "thread_per_column"])])
+def test_column_sum_auto_takes_one_launch_for_few_rows(rng, kernel_backend, monkeypatch, rows, cols, expected):
+    """Up to SERIAL_ROWS rows, rung 5 alone; past them the flat or partial rung, then rung 5 on its sums."""
+    import cnn_gpu.ops.reduce as reduce
+
+    launched = []
+    for variant, kernels in reduce.COLUMN_KERNELS.items():
+        monkeypatch.setitem(reduce.COLUMN_KERNELS, variant, {
+            dtype: (lambda *args, v=variant, k=kernel, **kwargs: launched.append(v) or k(*args, **kwargs))
+            for dtype, kernel in kernels.items()})
+    x = random_array(rng, (rows, cols), np.float32)
+    out = column_sum(on_backend(x, kernel_backend), backend=kernel_backend)
+    assert launched == expected
+    assert_close(out, x.astype(np.float64).sum(axis=0))
