@@ -6,9 +6,11 @@ rows benchmarked are those where the two mean the same windows (no padding, or s
 (R - 1) / 2 on each side and an odd window).
 
 Every pass does 2 N P Q K R S C flops. Our rows record ``vs_cudnn``, cuDNN's time over ours for the
-same pass and shape (above 1: faster than cuDNN). cuDNN runs with TF32 off (PyTorch allows it in
-convolutions by default) and ``cudnn.benchmark`` on, so it picks its fastest algorithm for each
-shape; it sees the same memory as our kernels, NHWC (PyTorch's channels_last), its filter stored
+same pass and shape (above 1: faster than cuDNN), in the same precision: our FP32-accurate rungs
+against cuDNN with TF32 off (``cudnn_<pass>``), our plain TF32 rung (implicit_gemm_tf32_pipelined)
+against cuDNN with TF32 allowed, as PyTorch allows it in convolutions by default
+(``cudnn_tf32_<pass>``; both held to TF32's accuracy). cuDNN runs with ``cudnn.benchmark`` on, so it
+picks its fastest algorithm for each shape; it sees the same memory as our kernels, NHWC (PyTorch's channels_last), its filter stored
 (K, R, S, C) as PyTorch keeps a channels_last weight. All of it is timed by CUDA-graph replay (the
 GPU's time, without the Python host side), ours captured by CuPy and PyTorch's by PyTorch.
 Where PyTorch is missing (a dry run, here), only our kernels run.
@@ -33,6 +35,9 @@ SHAPES = ("seed_conv1_b32", "cifar_conv2", "deepbench_resnet_1x1_up", "deepbench
 # gradient walks all of N * P * Q in each thread, tens of milliseconds a call there, seconds a case,
 # and the smaller shapes already show how it scales.
 DIRECT_MAX_FLOPS = 20e9
+# TF32 keeps 10 of float32's 23 mantissa bits: each product's operands rounded by up to 2^-11 of
+# themselves, a relative error near 1e-3 in a sum of them. Ours in plain TF32 and cuDNN's are held to this.
+TF32_TOLERANCE = 5e-3
 # Tiny problems for the emulator: the two paddings, a stride, a narrow and a square tile.
 DRY_PROBLEMS = [("dry_valid", (2, 7, 6, 3), (3, 3, 3, 5), 1, "valid"), ("dry_same", (2, 6, 7, 4), (3, 3, 4, 40), 1, "same")]
 
@@ -60,10 +65,10 @@ def keras_padding(name, row):
                      "'valid' nor 'same'")
 
 
-def cudnn_passes(torch, x_shape, w, stride, padding):
+def cudnn_passes(torch, x_shape, w, stride, padding, tf32=False):
     """PyTorch's three passes, each ``run(x, dy)`` on CuPy arrays through views of their memory,
-    returning its result (PyTorch's own tensor: copying it into ours would time a copy too)."""
-    torch.backends.cudnn.allow_tf32 = False
+    returning its result (PyTorch's own tensor: copying it into ours would time a copy too); cuDNN
+    allowed TF32 if ``tf32``, else in FP32."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     views = {}
@@ -86,11 +91,18 @@ def cudnn_passes(torch, x_shape, w, stride, padding):
     pad = (0, 0) if padding == "valid" else ((w.shape[0] - 1) // 2, (w.shape[1] - 1) // 2)
     input_size = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
     conv, grad = torch.nn.functional.conv2d, torch.nn.grad
-    return {
+    passes = {
         "forward": lambda x, dy: conv(nchw(x), weight(), None, stride, pad),
         "backward_data": lambda x, dy: grad.conv2d_input(input_size, weight(), nchw(dy), stride, pad),
         "backward_filter": lambda x, dy: grad.conv2d_weight(nchw(x), tuple(weight().shape), nchw(dy), stride, pad),
     }
+
+    def in_precision(run):
+        def run_in_precision(x, dy):
+            torch.backends.cudnn.allow_tf32 = tf32  # read by each call, as it picks its algorithm
+            return run(x, dy)
+        return run_in_precision
+    return {step: in_precision(run) for step, run in passes.items()}
 
 
 def in_our_layout(step, result):
@@ -156,25 +168,28 @@ def main(argv=None) -> int:
         flops = 2 * int(np.prod(y_shape)) * int(np.prod(w_shape[:3]))
         params = {"shape": name, "x": list(x_shape), "w": list(w_shape), "strides": stride, "padding": padding}
         passes = {variant: our_passes(session, w, options, variant) for variant in conv2d.VARIANTS}
-        cudnn = cudnn_passes(torch, x_shape, w, stride, padding) if torch is not None else None
+        cudnn = ({tf32: cudnn_passes(torch, x_shape, w, stride, padding, tf32) for tf32 in (False, True)}
+                 if torch is not None else None)
         for step, reference in references(w, options).items():
             # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).
             tolerance = harness.sum_tolerance(flops // 2 // outputs[step].size)
-            ours = []
+            ours = {False: [], True: []}  # by precision: TF32 or not
             for variant in (v for v in conv2d.VARIANTS if v != "direct" or flops <= DIRECT_MAX_FLOPS):
+                tf32 = variant in conv2d.TF32_VARIANTS
                 run, check, poison, graph = timed(passes[variant][step], outputs[step], reference)
-                ours.append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,
-                                            poison=poison, flops=flops, tolerance=tolerance, graph=graph,
-                                            timing="launch" if session.dry_run else "graph"))
-            if cudnn is None:
-                continue
-            # cuDNN may pick a Winograd or FFT algorithm, which trades some accuracy: held to 1e-4.
-            run, check, poison, graph = theirs(step, cudnn[step], reference)
-            baseline = harness.measure_baseline(session, f"cudnn_{step}", {"pass": step, **params}, run, sets, check,
-                                                flops=flops, tolerance=max(tolerance, 1e-4), timing="graph",
-                                                graph=graph)
-            for result in ours if baseline is not None and baseline["check"]["passed"] else ():
-                result["vs_cudnn"] = baseline["median_ms"] / result["median_ms"]
+                ours[tf32].append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,
+                                                  poison=poison, flops=flops,
+                                                  tolerance=TF32_TOLERANCE if tf32 else tolerance, graph=graph,
+                                                  timing="launch" if session.dry_run else "graph"))
+            for tf32 in (False, True) if cudnn is not None else ():
+                # cuDNN may pick a Winograd or FFT algorithm, which trades some accuracy: held to 1e-4 in FP32.
+                run, check, poison, graph = theirs(step, cudnn[tf32][step], reference)
+                baseline = harness.measure_baseline(session, f"cudnn_{'tf32_' if tf32 else ''}{step}",
+                                                    {"pass": step, **params}, run, sets, check, flops=flops,
+                                                    tolerance=TF32_TOLERANCE if tf32 else max(tolerance, 1e-4),
+                                                    timing="graph", graph=graph)
+                for result in ours[tf32] if baseline is not None and baseline["check"]["passed"] else ():
+                    result["vs_cudnn"] = baseline["median_ms"] / result["median_ms"]
         session.write()
     return harness.finish(session)
 

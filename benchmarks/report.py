@@ -22,6 +22,7 @@ import textwrap
 from pathlib import Path
 
 from benchmarks.harness import labelled_name
+from cnn_gpu.ops.conv2d import TF32_VARIANTS
 
 
 def load(paths) -> list[dict]:
@@ -168,8 +169,9 @@ def dense_goal(documents) -> str:
 
 def convolution(documents) -> str:
     """benchmarks/conv2d.py's results, a row per (shape, pass) and a column per kernel, in microseconds
-    (WRONG marks a failed check), then our fastest correct kernel's ``vs_cudnn``: cuDNN's time over
-    its time, above 1 where ours is faster."""
+    (WRONG marks a failed check), then our fastest correct FP32-accurate kernel's ``vs_cudnn`` (cuDNN's
+    time in FP32 over its time, above 1 where ours is faster) and our plain TF32 rung's (against
+    cuDNN allowed TF32)."""
     cells, kernels = {}, []
     for r in (r for document in documents for r in document["results"] if "pass" in r["params"]):
         step = r["params"]["pass"]
@@ -178,13 +180,17 @@ def convolution(documents) -> str:
         cells.setdefault((r["params"]["shape"], step), {})[kernel] = r
     rows = []
     for (shape, step), results in cells.items():
-        ours = [r for r in results.values() if "vs_cudnn" in r and r["check"]["passed"]]
-        best = max(ours, key=lambda r: r["vs_cudnn"], default=None)
+        best = {}  # our fastest correct kernel against cuDNN, by precision: FP32-accurate, plain TF32
+        for tf32 in (False, True):
+            ours = [r for kernel, r in results.items() if "vs_cudnn" in r and r["check"]["passed"]
+                    and (kernel in TF32_VARIANTS) == tf32]
+            top = max(ours, key=lambda r: r["vs_cudnn"], default=None)
+            best[tf32] = f"{top['vs_cudnn']:.2f} ({top['name'].removesuffix(f'_{step}')})" if top else ""
         rows.append([shape, step, *[(f"{1e3 * results[k]['median_ms']:.1f}" + ("" if results[k]["check"]["passed"]
                                                                                   else " WRONG")) if k in results else ""
-                                    for k in kernels],
-                     f"{best['vs_cudnn']:.2f} ({best['name'].removesuffix(f'_{step}')})" if best else ""])
-    return "\n".join(_table(["shape", "pass", *[f"{k} us" for k in kernels], "best vs cuDNN"], rows))
+                                    for k in kernels], best[False], best[True]])
+    return "\n".join(_table(["shape", "pass", *[f"{k} us" for k in kernels], "best vs cuDNN (FP32)",
+                              "TF32 vs cuDNN TF32"], rows))
 
 
 def plot(documents, path: Path) -> None:

@@ -24,8 +24,10 @@
 //                              share worked out once per block (or K-tile), not per element
 //   4. conv2d_*_implicit_gemm_3xtf32  rung 3's loaders, the products on the tensor cores in
 //                              3xTF32 (FP32 accuracy), as GEMM rung 8
-//   5. conv2d_*_implicit_gemm_3xtf32_pipelined  rung 4 with its loads in flight while it
-//                              computes: the same loaders issue cp.async copies into 3 stages
+//   5. conv2d_*_implicit_gemm_tf32_pipelined<..., true>  rung 4 with its loads in flight while
+//                              it computes: the same loaders issue cp.async copies into 3 stages;
+//                              <..., false> is the same in plain TF32 (one mma a product, TF32's
+//                              accuracy), which only a caller who asks for it gets
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "gemm_common.cuh"
@@ -543,7 +545,7 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 154-163
 // (sm_90), three blocks of 128 threads per SM.
 // Measured: not yet run on a GPU.
-template <int BM, int BN, int BK, int WM, int WN>
+template <int BM, int BN, int BK, int WM, int WN, bool SPLIT = true>
 struct TensorCoreTile {
     static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
                   "whole warp tiles of whole 16 x 8 x 8 mma tiles");
@@ -566,7 +568,7 @@ struct TensorCoreTile {
     {
 #pragma unroll
         for (int k = 0; k < BK; k += 8)
-            warp_mma_k8<true>(
+            warp_mma_k8<SPLIT>(
                 acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
                 [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
     }
@@ -648,10 +650,16 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // Registers: asked for one block per SM, as rung 4, ptxas (13.0, sm_90) gave these 158-173, which
 // fits two blocks of 128 threads per SM; asked for three (__launch_bounds__'s second argument), it
 // gives 145-160 and spills nothing, so three blocks run, as rung 4's do.
+// Precision: SPLIT = true is 3xTF32, FP32-accurate (the variant implicit_gemm_3xtf32_pipelined).
+// SPLIT = false takes one TF32 mma per product, a third of the tensor-core work, at TF32's accuracy
+// (a relative error near 1e-3, as cuDNN's convolutions in PyTorch by default, which allows them
+// TF32): the variant implicit_gemm_tf32_pipelined, which the autotuner never picks (it holds every
+// candidate to FP32's accuracy) and benchmarks/conv2d.py compares with cuDNN in TF32. Expected
+// bottleneck there: the copies' issue even more than at SPLIT = true, with a third of the mma.
 // Measured: not yet run on a GPU.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
-struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN> {
-    using Base = TensorCoreTile<BM, BN, BK, WM, WN>;
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
+struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT> {
+    using Base = TensorCoreTile<BM, BN, BK, WM, WN, SPLIT>;
 
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
@@ -664,30 +672,30 @@ struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN> {
     }
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
-conv2d_forward_implicit_gemm_3xtf32_pipelined(const float* __restrict__ x, const float* __restrict__ w,
+conv2d_forward_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ w,
                                               const float* __restrict__ bias, float* __restrict__ y,
                                               CONV_SHAPE_PARAMS, int flags)
 {
-    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(x, w, bias, y, CONV_SHAPE,
+    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(x, w, bias, y, CONV_SHAPE,
                                                                                          flags);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
-conv2d_backward_data_implicit_gemm_3xtf32_pipelined(const float* __restrict__ dy, const float* __restrict__ w,
+conv2d_backward_data_implicit_gemm_tf32_pipelined(const float* __restrict__ dy, const float* __restrict__ w,
                                                     float* __restrict__ dx, CONV_SHAPE_PARAMS)
 {
-    backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(dy, w, dx, CONV_SHAPE);
+    backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(dy, w, dx, CONV_SHAPE);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
-conv2d_backward_filter_implicit_gemm_3xtf32_pipelined(const float* __restrict__ x, const float* __restrict__ dy,
+conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ dy,
                                                       float* __restrict__ dw, float* __restrict__ partials,
                                                       CONV_SHAPE_PARAMS, int k_per_split)
 {
-    backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES>, AsyncCopy>(
+    backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(
         x, dy, dw, partials, CONV_SHAPE, k_per_split);
 }

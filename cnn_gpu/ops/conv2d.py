@@ -100,9 +100,13 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 
 PASSES = ("forward", "backward_data", "backward_filter")
 # The rungs, in ladder order (conv2d.cu); each pass has every one.
+# The last, plain TF32, is rung 5 at TF32's accuracy: only a caller who names it gets it.
 VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32",
-            "implicit_gemm_3xtf32_pipelined")
+            "implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
+TF32_VARIANTS = ("implicit_gemm_tf32_pipelined",)  # TF32's accuracy (about 1e-3), not float32's
+FP32_VARIANTS = tuple(v for v in VARIANTS if v not in TF32_VARIANTS)  # the autotuner's candidates
+EMULATE_DEFAULT = "implicit_gemm_3xtf32_pipelined"  # what the emulator runs unless told: the top FP32 rung
 NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
@@ -156,8 +160,14 @@ TILES = {
     "implicit_gemm": (SQUARE_TILE, NARROW_TILE),
     "implicit_gemm_precomputed": (SQUARE_TILE, NARROW_TILE),
     "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
-    "implicit_gemm_3xtf32_pipelined": tuple(replace(tile, stages=PIPELINE_STAGES)
-                                            for tile in (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE)),
+}
+TILES["implicit_gemm_3xtf32_pipelined"] = TILES["implicit_gemm_tf32_pipelined"] = tuple(
+    replace(tile, stages=PIPELINE_STAGES) for tile in (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE))
+# Each tiled variant's kernel, by the name conv2d.cu gives it after conv2d_<pass>_, and the template
+# arguments after its tile's: rung 5's kernel serves both precisions (SPLIT, as GEMM's gemm_tf32_mma).
+KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
+    "implicit_gemm_3xtf32_pipelined": ("implicit_gemm_tf32_pipelined", ", true"),
+    "implicit_gemm_tf32_pipelined": ("implicit_gemm_tf32_pipelined", ", false"),
 }
 # The filter gradient's slices: gemm_split_k's policy (made for its RegisterBlockedTile, which rungs 2
 # and 3 run; the tensor-core rungs' tiles have the same sizes).
@@ -176,7 +186,8 @@ _SPLIT_PARAMS = [*_PARAMS["backward_filter"][:3], Array("partials", "float32", n
 
 KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
            for step, params in _PARAMS.items()} | {
-    (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{variant}<{tile.template_arguments}>",
+    (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{KERNEL_OF_VARIANT[variant][0]}"
+                                               f"<{tile.template_arguments}{KERNEL_OF_VARIANT[variant][1]}>",
                                   _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
     for step in PASSES for variant in TILED_VARIANTS for tile in TILES[variant]
 }
@@ -319,8 +330,8 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
 
 
 def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, reference):
-    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else the last
-    rung under the emulator, else the autotuner's choice for this problem and GPU
+    """The variant that runs pass ``step``: ``variant``, else $CNN_GPU_CONV2D_VARIANT, else
+    EMULATE_DEFAULT under the emulator, else the autotuner's choice among FP32_VARIANTS for this problem and GPU
     (cnn_gpu.cuda.autotune, as gemm() has): ``run(name, out)`` launches variant ``name`` into ``out``,
     each candidate is checked against ``reference()`` (float64) and the fastest correct one kept.
     The reference is computed on the first call of a problem only."""
@@ -331,8 +342,8 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
         if forced not in VARIANTS:
             raise ValueError(f"${VARIANT_ENV} must name a conv2d variant ({', '.join(VARIANTS)}), got {forced!r}")
         return forced
-    if backend != "cuda":  # the emulator has no GPU to time candidates on: the last rung
-        return VARIANTS[-1]
+    if backend != "cuda":  # the emulator has no GPU to time candidates on: the top FP32 rung
+        return EMULATE_DEFAULT
     problem = (step, tuple(x_shape), tuple(w_shape), g, current_device(backend))
     if problem not in _TUNED:
         xp = backend_xp(backend)
@@ -355,7 +366,7 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
         key = {"pass": step, "x": list(x_shape), "w": list(w_shape), "strides": list(g.strides), "pads": list(g.pads),
                "dilation": list(g.dilation), "dtype": "float32"}
         _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch)
-                                                             for name in VARIANTS},
+                                                             for name in FP32_VARIANTS},
                                           check=check)
     return _TUNED[problem]
 

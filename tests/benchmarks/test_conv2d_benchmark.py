@@ -26,11 +26,15 @@ def test_the_convolution_table_compares_our_fastest_correct_kernel_with_cudnn(tm
         return {**r, "vs_cudnn": vs} if vs is not None else r
     results = [result("cudnn", "forward", 0.010), result("direct", "forward", 0.040, vs=0.25),
                result("implicit_gemm", "forward", 0.005, passed=False, vs=2.0),
+               result("cudnn_tf32", "forward", 0.004), result("implicit_gemm_tf32_pipelined", "forward", 0.008, vs=0.5),
                result("cudnn", "backward_filter", 0.020), result("direct", "backward_filter", 0.400, vs=0.05),
                result("implicit_gemm", "backward_filter", 0.016, vs=1.25)]
     (tmp_path / "conv2d.json").write_text(json.dumps({"results": results}))
     lines = report.convolution(report.load([tmp_path / "conv2d.json"])).splitlines()
-    assert lines[0] == "| shape | pass | cudnn us | direct us | implicit_gemm us | best vs cuDNN |"
-    # A wrong kernel's speed is no result: the forward's best is the direct kernel.
-    assert lines[2] == "| seed_conv1 | forward | 10.0 | 40.0 | 5.0 WRONG | 0.25 (direct) |"
-    assert lines[3] == "| seed_conv1 | backward_filter | 20.0 | 400.0 | 16.0 | 1.25 (implicit_gemm) |"
+    assert lines[0] == ("| shape | pass | cudnn us | direct us | implicit_gemm us | cudnn_tf32 us | "
+                        "implicit_gemm_tf32_pipelined us | best vs cuDNN (FP32) | TF32 vs cuDNN TF32 |")
+    # A wrong kernel's speed is no result: the forward's best is the direct kernel. The plain TF32
+    # rung is compared only with cuDNN in TF32, in a column of its own.
+    assert lines[2] == "| seed_conv1 | forward | 10.0 | 40.0 | 5.0 WRONG | 4.0 | 8.0 | 0.25 (direct) | " \
+                       "0.50 (implicit_gemm_tf32_pipelined) |"
+    assert lines[3] == "| seed_conv1 | backward_filter | 20.0 | 400.0 | 16.0 |  |  | 1.25 (implicit_gemm) |  |"

@@ -13,7 +13,7 @@ from cnn_gpu.cuda.kernel import backend_xp, current_device
 from cnn_gpu.ops import conv2d, gemm_plans
 from cnn_gpu.ops.conv2d import (VARIANTS, conv2d_backward_data_kernel, conv2d_backward_filter_kernel,
                                 conv2d_forward_kernel)
-from helpers import assert_close, on_backend, poisoned, random_array, to_host
+from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
 from test_conv2d import SMALL, config_id, random_problem
 
 # The reference's small configurations, and what tiles the implicit GEMM in more ways: more filters
@@ -36,6 +36,11 @@ def as64(*arrays):
     return [a.astype(np.float64) for a in arrays]
 
 
+def tolerance(variant):
+    """A variant's error bound: float32's, or TF32's for the plain TF32 rung."""
+    return TOLERANCE["tf32"] if variant in conv2d.TF32_VARIANTS else None
+
+
 def run_and_check(kernel_backend, config, variant, rng, relu=False):
     """Each pass of ``variant`` against the float64 reference, its error judged against the same pass
     on the operands' magnitudes: a sum of terms that may cancel (the 1 x 1 x 1 problem's x w + b) is
@@ -48,17 +53,19 @@ def run_and_check(kernel_backend, config, variant, rng, relu=False):
     y = on(poisoned(dy.shape))
     conv2d_forward_kernel(on(x), on(w), on(b), *options, relu=relu, variant=variant, y=y, backend=kernel_backend)
     expected = conv2d.conv2d_forward(x64, w64, b64, *options)
-    assert_close(y, np.maximum(expected, 0) if relu else expected, what=f"{variant} forward",
+    assert_close(y, np.maximum(expected, 0) if relu else expected, tol=tolerance(variant), what=f"{variant} forward",
                  scale=conv2d.conv2d_forward(ax, aw, ab, *options))
 
     dx = on(poisoned(x.shape))
     conv2d_backward_data_kernel(on(dy), on(w), x.shape, *options, variant=variant, dx=dx, backend=kernel_backend)
-    assert_close(dx, conv2d.conv2d_backward_data(dy64, w64, x.shape, *options), what=f"{variant} backward data",
+    assert_close(dx, conv2d.conv2d_backward_data(dy64, w64, x.shape, *options), tol=tolerance(variant),
+                 what=f"{variant} backward data",
                  scale=conv2d.conv2d_backward_data(ady, aw, x.shape, *options))
 
     dw = on(poisoned(w.shape))
     conv2d_backward_filter_kernel(on(x), on(dy), w.shape, *options, variant=variant, dw=dw, backend=kernel_backend)
-    assert_close(dw, conv2d.conv2d_backward_filter(x64, dy64, w.shape, *options)[0], what=f"{variant} backward filter",
+    assert_close(dw, conv2d.conv2d_backward_filter(x64, dy64, w.shape, *options)[0], tol=tolerance(variant),
+                 what=f"{variant} backward filter",
                  scale=conv2d.conv2d_backward_filter(ax, ady, w.shape, *options)[0])
 
 
@@ -90,7 +97,7 @@ def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
     x, w, _, dy, options = random_problem(rng, CONFIGS[1], np.float32)
     on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
     y = conv2d_forward_kernel(on(x), on(w), None, *options, variant=variant, backend=kernel_backend)
-    assert_close(y, conv2d.conv2d_forward(*as64(x, w), None, *options))
+    assert_close(y, conv2d.conv2d_forward(*as64(x, w), None, *options), tol=tolerance(variant))
     empty_x, empty_dy = x[:0], dy[:0]
     assert conv2d_forward_kernel(on(empty_x), on(w), None, *options, variant=variant,
                                  backend=kernel_backend).shape == empty_dy.shape
@@ -182,7 +189,7 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
     assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
     if kernel_backend == "emulate":
         assert conv2d.choose_variant("backward_filter", None, x.shape, w.shape, g, kernel_backend, never, None,
-                                     None) == conv2d.VARIANTS[-1]
+                                     None) == conv2d.EMULATE_DEFAULT
 
 
 def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_reference(monkeypatch):
@@ -208,7 +215,8 @@ def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_
     args = ("forward", None, (1, 3, 4, 1), (2, 2, 1, 3), g, "cuda", run, np.empty_like(expected))
     assert conv2d.choose_variant(*args, lambda: expected) == "implicit_gemm"
     assert verdicts["direct"].startswith("an element off by 1.7e-04")
-    assert all(verdicts[name] is None for name in conv2d.VARIANTS[1:])
+    assert set(verdicts) == set(conv2d.FP32_VARIANTS), "plain TF32 is never a candidate"
+    assert all(verdicts[name] is None for name in conv2d.FP32_VARIANTS[1:])
     assert list(conv2d._TUNED.values()) == ["implicit_gemm"]
 
     # NaN in the reference (operands holding NaN): nothing checked, timed or kept; the last rung runs.
