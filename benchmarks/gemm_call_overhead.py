@@ -59,9 +59,10 @@ def microseconds_per_call(call, calls: int, rounds: int) -> float:
     return best * 1e6
 
 
-def print_profile(call, calls: int, rows: int = PROFILE_ROWS):
+def print_profile(call, calls: int, rows: int = PROFILE_ROWS, per: str = "gemm() call"):
     """``calls`` calls under cProfile, then the top ``rows`` functions by cumulative and by own time,
-    in microseconds per call (cProfile's own overhead included: compare rows, not with the timings)."""
+    in microseconds per call, ``per`` naming it (cProfile's own overhead included: compare rows, not
+    with the timings)."""
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(calls):
@@ -70,7 +71,7 @@ def print_profile(call, calls: int, rows: int = PROFILE_ROWS):
     # (file, line, function) -> (primitive calls, calls, own seconds, cumulative seconds, callers)
     stats = pstats.Stats(profiler).stats
     for order, column in (("cumulative", 3), ("own", 2)):
-        print(f"  {'cumulative':>10} {'own':>8} {'calls':>6}  function (us and calls per gemm() call, by {order} time)")
+        print(f"  {'cumulative':>10} {'own':>8} {'calls':>6}  function (us and calls per {per}, by {order} time)")
         for (file, line, name), (_, count, own, cumulative, _) in sorted(
                 stats.items(), key=lambda item: item[1][column], reverse=True)[:rows]:
             where = name if file == "~" else f"{os.path.basename(file)}:{line}({name})"  # "~": a C function

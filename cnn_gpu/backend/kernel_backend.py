@@ -12,7 +12,7 @@ import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, reduce
-from cnn_gpu.ops.common import C_TYPES
+from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
 class KernelBackend(NumpyBackend):
@@ -82,7 +82,7 @@ class KernelBackend(NumpyBackend):
     # --- activations: kernels/activation.cu, softmax kernels/softmax.cu -------------------------------
     def activation_forward(self, name, x):
         contiguous = self.xp.ascontiguousarray
-        if name == "softmax" and str(x.dtype) in C_TYPES and x.size:
+        if name == "softmax" and dtype_name(x) in C_TYPES and x.size:
             return activation.softmax_forward_kernel(contiguous(x), backend=self.name)
         if name not in activation.KERNEL_ACTIVATIONS:
             return super().activation_forward(name, x)
@@ -90,7 +90,7 @@ class KernelBackend(NumpyBackend):
 
     def activation_backward(self, name, x, y, dy):
         contiguous = self.xp.ascontiguousarray
-        if name == "softmax" and str(y.dtype) in C_TYPES and dy.dtype == y.dtype and y.size:
+        if name == "softmax" and dtype_name(y) in C_TYPES and dy.dtype == y.dtype and y.size:
             return activation.softmax_backward_kernel(contiguous(y), contiguous(dy), backend=self.name)
         if name not in activation.KERNEL_ACTIVATIONS:
             return super().activation_backward(name, x, y, dy)
@@ -101,7 +101,7 @@ class KernelBackend(NumpyBackend):
     # --- dropout: kernels/dropout.cu, the mask drawn on the device (Philox, a key per call from the
     # layer's generator) and drawn again by the backward, never stored -------------------------------
     def dropout_forward(self, x, rate, rng):
-        if str(x.dtype) not in C_TYPES or rate == 0:
+        if dtype_name(x) not in C_TYPES or rate == 0:
             return super().dropout_forward(x, rate, rng)
         return dropout.dropout_forward_kernel(self.xp.ascontiguousarray(x), rate, dropout.draw_key(rng),
                                               backend=self.name)
@@ -119,12 +119,12 @@ class KernelBackend(NumpyBackend):
         return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
 
     def binary_cross_entropy(self, probs, labels):
-        if str(probs.dtype) not in C_TYPES or probs.size == 0:
+        if dtype_name(probs) not in C_TYPES or probs.size == 0:
             return super().binary_cross_entropy(probs, labels)
         return loss.binary_cross_entropy_kernel(self.xp.ascontiguousarray(probs), labels, backend=self.name)
 
     def mean_squared_error(self, pred, target):
-        if str(pred.dtype) not in C_TYPES or pred.size == 0:
+        if dtype_name(pred) not in C_TYPES or pred.size == 0:
             return super().mean_squared_error(pred, target)
         return loss.mean_squared_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
 
@@ -141,7 +141,7 @@ class KernelBackend(NumpyBackend):
         """Whether the kernels can update ``param`` and ``states`` where they are: C-contiguous, all of
         one float dtype the kernels take, the gradient's too (anything else goes to the reference)."""
         arrays = [param, *(a for a in states if a is not None)]
-        return (str(param.dtype) in C_TYPES and grad.dtype == param.dtype
+        return (dtype_name(param) in C_TYPES and grad.dtype == param.dtype
                 and all(a.flags.c_contiguous and a.dtype == param.dtype for a in arrays))
 
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):

@@ -176,8 +176,27 @@ def _launch_dims(what: str, value, limits, kernel: str) -> tuple[int, int, int]:
     raise KernelArgumentError(f"{kernel}: {what} {dims} must be 1 to 3 positive ints within {limits}")
 
 
+# Geometries already checked, by (grid, block, shared_mem) as passed: a training step launches the same
+# few dozen each step, and a dict lookup costs a tenth of checking one again.
+_CHECKED_LAUNCHES: dict = {}
+_MAX_CHECKED_LAUNCHES = 4096  # past this many, the dict starts again (batch sizes vary, shapes little)
+
+
 def check_launch(grid, block, shared_mem, kernel: str):
     """Grid and block as 3-tuples of ints within CUDA's limits; anything else is an error here."""
+    key = (grid, block, shared_mem)
+    if type(grid) is tuple and type(block) is tuple and type(shared_mem) is int:  # hashable, and no bool or float
+        if all(type(v) is int for v in grid) and all(type(v) is int for v in block):
+            checked = _CHECKED_LAUNCHES.get(key)
+            if checked is None:
+                if len(_CHECKED_LAUNCHES) >= _MAX_CHECKED_LAUNCHES:
+                    _CHECKED_LAUNCHES.clear()
+                checked = _CHECKED_LAUNCHES[key] = _check_launch(grid, block, shared_mem, kernel)
+            return checked
+    return _check_launch(grid, block, shared_mem, kernel)
+
+
+def _check_launch(grid, block, shared_mem, kernel: str):
     grid, block = _launch_dims("grid", grid, MAX_GRID, kernel), _launch_dims("block", block, MAX_BLOCK, kernel)
     if block[0] * block[1] * block[2] > MAX_THREADS_PER_BLOCK:
         raise KernelArgumentError(f"{kernel}: block {block} has more than {MAX_THREADS_PER_BLOCK} threads")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops import reduce
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, data_address
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name
 
 
 def relu(x):
@@ -157,7 +157,7 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {cols} columns")
     elements = rows * cols // (4 if variant == "float4" else 1)
     blocks = min(ceil_div(elements, _THREADS), _MAX_BLOCKS)
-    kernel = FORWARD_KERNELS[variant, name, str(x.dtype), bias is not None]
+    kernel = FORWARD_KERNELS[variant, name, dtype_name(x), bias is not None]
     bias_arg = bias if bias is not None else _unused_pointer(xp, x.dtype)
     kernel((blocks,), (_THREADS,), (x, bias_arg, out, rows, cols), backend=backend)
     return out
@@ -176,7 +176,7 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     # The bias gradient is a column sum, computed as reduce.column_sum's partial variant computes it.
     grid = reduce.column_partial_grid(rows, cols)
     partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
-    kernel = BACKWARD_KERNELS[name, str(y.dtype), with_bias]
+    kernel = BACKWARD_KERNELS[name, dtype_name(y), with_bias]
     kernel(grid, (reduce.WARP, reduce.COLUMN_BLOCK_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
     if not with_bias:
         return dx, None
@@ -241,7 +241,7 @@ def softmax_forward_kernel(x, variant="warp_per_row", out=None, backend=None):
     if out is None:
         out = backend_xp(backend).empty(x.shape, dtype=x.dtype)
     _check_like(out, "out", x, "x")
-    _softmax_launch(SOFTMAX_FORWARD_KERNELS[variant, str(x.dtype)], variant, rows, cols, (x, out), backend)
+    _softmax_launch(SOFTMAX_FORWARD_KERNELS[variant, dtype_name(x)], variant, rows, cols, (x, out), backend)
     return out
 
 
@@ -254,5 +254,5 @@ def softmax_backward_kernel(y, dy, variant="warp_per_row", dx=None, backend=None
     if dx is None:
         dx = backend_xp(backend).empty(y.shape, dtype=y.dtype)
     _check_like(dx, "dx", y, "y")
-    _softmax_launch(SOFTMAX_BACKWARD_KERNELS[variant, str(y.dtype)], variant, rows, cols, (y, dy, dx), backend)
+    _softmax_launch(SOFTMAX_BACKWARD_KERNELS[variant, dtype_name(y)], variant, rows, cols, (y, dy, dx), backend)
     return dx

@@ -21,6 +21,13 @@ def array_module(x):
 
 # The C type of each dtype the templated kernels are instantiated for (``"bias_act_forward<float, ...>"``).
 C_TYPES = {"float32": "float", "float64": "double"}
+# Names by dtype object: a dict lookup, where str(dtype) or dtype.name takes microseconds (per launch).
+_DTYPE_NAMES = {np.dtype(name): name for name in ("float32", "float64", "int32", "int64")}
+
+
+def dtype_name(a):
+    """The name of array ``a``'s dtype (``"float32"``): the key of C_TYPES and of the kernel tables."""
+    return _DTYPE_NAMES.get(a.dtype) or a.dtype.name
 
 
 def cpp_bool(value) -> str:

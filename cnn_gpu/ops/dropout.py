@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape, dtype_name
 
 
 def dropout_forward(x, rate, rng):
@@ -141,11 +141,11 @@ def dropout_forward_kernel(x, rate, key, variant="regenerated", y=None, mask=Non
     grid, block = _grid(-(-n // 4))
     if variant == "regenerated":
         if n:
-            KERNELS["regenerated", str(x.dtype)](grid, block, (x, y, n, *draw), backend=backend)
+            KERNELS["regenerated", dtype_name(x)](grid, block, (x, y, n, *draw), backend=backend)
         return y, DrawnMask(tuple(key), float(rate), tuple(x.shape), x.dtype)
     mask = _output(mask, x, "mask", backend)
     if n:
-        KERNELS["forward_stored_mask", str(x.dtype)](grid, block, (x, y, mask, n, *draw), backend=backend)
+        KERNELS["forward_stored_mask", dtype_name(x)](grid, block, (x, y, mask, n, *draw), backend=backend)
     return y, mask
 
 
@@ -161,9 +161,9 @@ def dropout_backward_kernel(dy, mask, dx=None, backend=None):
                              f"{mask.dtype} {mask.shape}")
         if n:
             draw = _draw_arguments(mask.key, mask.rate, dy.dtype)
-            KERNELS["regenerated", str(dy.dtype)](*_grid(-(-n // 4)), (dy, dx, n, *draw), backend=backend)
+            KERNELS["regenerated", dtype_name(dy)](*_grid(-(-n // 4)), (dy, dx, n, *draw), backend=backend)
         return dx
     check_shape(mask, tuple(dy.shape), "mask")
     if n:
-        KERNELS["backward_stored_mask", str(dy.dtype)](*_grid(n), (dy, mask, dx, n), backend=backend)
+        KERNELS["backward_stored_mask", dtype_name(dy)](*_grid(n), (dy, mask, dx, n), backend=backend)
     return dx

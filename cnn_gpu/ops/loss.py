@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, dtype_name
 
 # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before the log.
 EPSILON = 1e-7
@@ -182,9 +182,9 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     row_loss = xp.empty(rows, dtype=logits.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
     loss = xp.empty((), dtype=logits.dtype) if loss is None else check_shape(loss, (), "loss")
     rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
-    XENT_KERNELS[variant, str(logits.dtype), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
+    XENT_KERNELS[variant, dtype_name(logits), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
                                                      (logits, labels, grad, row_loss, rows, classes), backend=backend)
-    MEAN_KERNELS[str(logits.dtype)]((1,), (_BLOCK,), (row_loss, loss, rows, logits.dtype.type(rows)),
+    MEAN_KERNELS[dtype_name(logits)]((1,), (_BLOCK,), (row_loss, loss, rows, logits.dtype.type(rows)),
                                     backend=backend)
     return loss, grad
 
@@ -205,9 +205,9 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
     n, blocks = pred.size, min(ceil_div(pred.size, _BLOCK), _MAX_LOSS_BLOCKS)
     partial = xp.empty(blocks, dtype=pred.dtype)
     as_t = pred.dtype.type
-    ELEMENTWISE_KERNELS[kind, str(pred.dtype)]((blocks,), (_BLOCK,), (pred, target, grad, partial, n,
+    ELEMENTWISE_KERNELS[kind, dtype_name(pred)]((blocks,), (_BLOCK,), (pred, target, grad, partial, n,
                                                                      *(as_t(v) for v in scalars)), backend=backend)
-    MEAN_KERNELS[str(pred.dtype)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n)), backend=backend)
+    MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n)), backend=backend)
     return loss, grad
 
 

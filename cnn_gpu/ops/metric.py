@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, ceil_div, check_float, check_ndim, check_shape
+from cnn_gpu.ops.common import C_TYPES, ceil_div, check_float, check_ndim, check_shape, dtype_name
 from cnn_gpu.ops.loss import class_ids
 
 
@@ -113,6 +113,6 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
         blocks, sizes = ceil_div(pred.size, _BLOCK), (pred.size, threshold)
     else:
         blocks, sizes = ceil_div(pred.shape[0], _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP), pred.shape
-    KERNELS[kind, variant, str(pred.dtype)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,), (pred, labels, count, *sizes),
+    KERNELS[kind, variant, dtype_name(pred)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,), (pred, labels, count, *sizes),
                                             backend=backend)
     return count

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, dtype_name
 
 
 def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
@@ -97,7 +97,7 @@ RMSPROP_KERNELS = {dtype: Kernel("optim.cu", f"rmsprop_step<{ctype}>",
 
 def _checked_states(param, grad, *states):
     """``param``'s dtype name, once grad and every state match its shape and dtype."""
-    dtype = str(param.dtype)
+    dtype = dtype_name(param)
     if dtype not in C_TYPES:
         raise ValueError(f"the optimizer kernels update float32 or float64 parameters, got {param.dtype}")
     for name, a in (("grad", grad), *states):

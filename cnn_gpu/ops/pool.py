@@ -23,7 +23,8 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, data_address
+from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, data_address,
+                                dtype_name)
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -198,7 +199,7 @@ def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", varia
         raise ValueError(f"variant must be 'auto' or one of {MAX_FORWARD_VARIANTS} (float4 needs float32, C % 4 == 0 "
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {x.shape[3]} channels")
     per_thread = 4 if variant == "float4" else 1
-    MAX_FORWARD_KERNELS[variant, str(x.dtype)](*_launch(y.size // per_thread), (x, y, argmax, *_shape_args(x.shape, g)),
+    MAX_FORWARD_KERNELS[variant, dtype_name(x)](*_launch(y.size // per_thread), (x, y, argmax, *_shape_args(x.shape, g)),
                                                backend=backend)
     return y, argmax
 
@@ -213,7 +214,7 @@ def max_pool2d_backward_kernel(dy, argmax, x_shape, pool_size, strides=None, pad
         raise ValueError(f"variant must be one of {MAX_BACKWARD_VARIANTS}, got {variant!r}")
     backend = resolve_backend(backend)
     dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
-    kernel = MAX_BACKWARD_KERNELS[variant, str(dy.dtype)]
+    kernel = MAX_BACKWARD_KERNELS[variant, dtype_name(dy)]
     # Every argument checked before the scatter's zero fill, so a refused dx is left as it was.
     args = kernel.check_args((dy, argmax, dx, *_shape_args(x_shape, g)), backend)
     if variant == "scatter":
@@ -228,7 +229,7 @@ def avg_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", y=Non
     g = _checked_geometry(x, pool_size, strides, padding)
     backend = resolve_backend(backend)
     y = _output(y, (x.shape[0], *g.out_hw, x.shape[3]), x.dtype, "y", backend_xp(backend))
-    AVG_FORWARD_KERNELS[str(x.dtype)](*_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
+    AVG_FORWARD_KERNELS[dtype_name(x)](*_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
     return y
 
 
@@ -237,5 +238,5 @@ def avg_pool2d_backward_kernel(dy, x_shape, pool_size, strides=None, padding="va
     x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
     backend = resolve_backend(backend)
     dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
-    AVG_BACKWARD_KERNELS[str(dy.dtype)](*_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
+    AVG_BACKWARD_KERNELS[dtype_name(dy)](*_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
     return dx

@@ -11,6 +11,7 @@ input-shaped array). Both loop over the R*S taps of a window at most, never over
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral
 from typing import NamedTuple
 
@@ -62,7 +63,30 @@ class Geometry(NamedTuple):
 
 
 def geometry(in_hw, window, strides, padding, dilation, window_name="kernel"):
-    """Validated window geometry; a ValueError if the (dilated) window does not fit a valid input."""
+    """Validated window geometry; a ValueError if the (dilated) window does not fit a valid input.
+
+    A layer asks for the same geometry at every step: answers for plain ints and strings are kept
+    (a dict lookup, where working one out again takes microseconds of a GPU step's host time).
+    Anything else (a list, a NumPy int, a bool, which equals an int as a key but must be refused) is
+    worked out, and checked, each time.
+    """
+    in_hw = tuple(in_hw)
+    if all(_plain(a) for a in (in_hw, window, strides, padding, dilation)):
+        return _known_geometry(in_hw, window, strides, padding, dilation, window_name)
+    return _geometry(in_hw, window, strides, padding, dilation, window_name)
+
+
+def _plain(value):
+    """An int, a string, or a tuple of ints: exactly those types, so that equal keys mean equal arguments."""
+    return type(value) in (int, str) or (type(value) is tuple and all(type(v) is int for v in value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_geometry(in_hw, window, strides, padding, dilation, window_name):
+    return _geometry(in_hw, window, strides, padding, dilation, window_name)
+
+
+def _geometry(in_hw, window, strides, padding, dilation, window_name):
     window = as_pair(window, window_name)
     strides = as_pair(strides, "strides")
     dilation = as_pair(dilation, "dilation")

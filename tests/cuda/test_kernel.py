@@ -111,6 +111,14 @@ def test_bad_launch_geometry(saxpy, launches, grid, block, shared, message):
     assert launches == []
 
 
+def test_a_checked_geometry_is_kept_but_an_equal_one_of_another_type_is_checked_again(saxpy, launches):
+    saxpy((1,), (32,), good_args(), backend="emulate")
+    assert kernel_module._CHECKED_LAUNCHES[((1,), (32,), 0)] == ((1, 1, 1), (32, 1, 1), 0)
+    with pytest.raises(KernelArgumentError, match="grid"):  # (1.0,) == (1,) as a key, but no int
+        saxpy((1.0,), (32,), good_args(), backend="emulate")
+    assert len(launches) == 1
+
+
 def test_unknown_backend_is_refused(saxpy, launches):
     with pytest.raises(ValueError, match="kernel backend must be one of"):
         saxpy((1,), (32,), good_args(), backend="numpy")

@@ -133,3 +133,12 @@ def test_backward_names_a_dy_of_the_wrong_shape():
         conv2d_backward_data(dy, w, x.shape)
     with pytest.raises(ValueError, match=message):
         conv2d_backward_filter(x, dy, w.shape)
+
+
+def test_a_kept_geometry_never_answers_for_arguments_that_only_equal_its_own():
+    from cnn_gpu.ops import window
+
+    assert window.geometry((7, 7), 3, (1, 1), "valid", 1).out_hw == (5, 5)
+    with pytest.raises(ValueError, match="strides must be a positive int"):
+        window.geometry((7, 7), 3, (True, 1), "valid", 1)  # True == 1 as a key, but no stride
+    assert window.geometry([7, 7], [3, 3], [1, 1], "valid", [1, 1]).out_hw == (5, 5)  # lists: worked out
