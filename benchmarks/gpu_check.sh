@@ -124,6 +124,10 @@ main() {
     # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
     run "gemm call overhead" 60 "$PYTHON" -m benchmarks.gemm_call_overhead --calls 2000 --rounds 5 --profile \
         --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    # The seed model's training step on the host alone, launches stubbed, with its profile (printed only):
+    # against gpu_train's epoch, how much of a step is Python.
+    run "train step overhead" 60 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 --profile \
+        --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
     # Why each rung runs as fast as it does: Nsight Compute's counters for the 4096 square's rungs and
     # the Dense products (the script stops ncu at --limit-s, inside this step's limit, and keeps what
     # it read).
