@@ -192,6 +192,27 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
                                      None) == conv2d.EMULATE_DEFAULT
 
 
+def test_the_autotuner_judges_a_fused_relus_candidates_without_the_relu(rng, monkeypatch):
+    """Through a ReLU a candidate's errors on negative outputs would vanish, and its choice is kept for
+    the problem with or without one: what choose_variant gets runs and checks the plain convolution."""
+    seen = {}
+
+    def choose(step, variant, x_shape, w_shape, g, backend, run, out, reference):
+        seen.update(run=run, reference=reference)
+        return "implicit_gemm"
+
+    monkeypatch.setattr(conv2d, "choose_variant", choose)
+    x, w, b, _, options = random_problem(rng, CONFIGS[1], np.float32)
+    y = conv2d_forward_kernel(x, w, b, *options, relu=True, backend="emulate")
+    assert (y >= 0).all()
+    trial = np.full_like(y, np.nan)
+    seen["run"]("implicit_gemm", trial)
+    expected = seen["reference"]()
+    assert (expected < 0).any(), "the problem must have negative outputs for the ReLU to hide"
+    assert_close(trial, expected)
+    assert_close(y, np.maximum(expected, 0))
+
+
 def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_reference(monkeypatch):
     # The GPU path of choose_variant on NumPy, the timing replaced: what reaches autotune.choose.
     monkeypatch.setattr(conv2d, "backend_xp", lambda backend: np)
