@@ -19,8 +19,10 @@
 //                                    (value, index) pairs combined by a shuffle butterfly
 //   3. count_correct_binary          element by element, a grid-stride loop: two coalesced streams
 // Rungs 1 and 2 run the same body (row_argmax), with 1 or 32 threads per row, and are templates over
-// the element type T (float, double) and the labels' type L: L = T for one-hot rows, L = int for
-// class ids (which the wrapper has checked lie in [0, classes)). Rung 3 is a template over T.
+// the element type T (float, double) and the labels' type L: float or double for one-hot rows, int
+// for class ids (which the wrapper has checked lie in [0, classes)). Rung 3 is a template over T and
+// L (float or double). Labels are read in their own type, as the reference compares them: rounded
+// to T, soft labels could tie, or a binary label of 1 + 1e-9 become 1.
 // Every kernel loops over its rows or elements with a grid the wrapper caps, sums its matches per
 // block and adds the block's count to *count with one integer atomicAdd. Integer addition is exact
 // and its order does not change the sum, so the count is the same on every run. The wrapper zeroes
@@ -72,15 +74,15 @@ __device__ __forceinline__ int row_argmax(const T* __restrict__ row, int classes
     return best.index;
 }
 
-// Row r's expected class: the argmax of its one-hot row (labels of type const T*), or its class id
+// Row r's expected class: the argmax of its one-hot row (labels of a float type L), or its class id
 // (const int*), the overload picked by the labels' type. One-hot rows go through row_argmax as the
 // predictions do: a row of all zeros expects class 0, as the reference's argmax says.
-template <int LANES, typename T>
-__device__ __forceinline__ int expected_class(const T* __restrict__ labels, long long r, int classes, int lane) {
+template <int LANES, typename L>
+__device__ __forceinline__ int expected_class(const L* __restrict__ labels, long long r, int classes, int lane) {
     return row_argmax<LANES>(labels + r * classes, classes, lane);
 }
 
-template <int LANES, typename T>
+template <int LANES>
 __device__ __forceinline__ int expected_class(const int* __restrict__ labels, long long r, int, int) {
     return labels[r];
 }
@@ -122,7 +124,7 @@ __global__ void __launch_bounds__(METRIC_BLOCK)
     int mine = 0;
     for (long long r = (long long)blockIdx.x * METRIC_BLOCK + threadIdx.x; r < rows;
          r += (long long)gridDim.x * METRIC_BLOCK) {
-        mine += row_argmax<1>(pred + r * classes, classes, 0) == expected_class<1, T>(labels, r, classes, 0);
+        mine += row_argmax<1>(pred + r * classes, classes, 0) == expected_class<1>(labels, r, classes, 0);
     }
     add_block_count(count, mine);
 }
@@ -151,7 +153,7 @@ __global__ void __launch_bounds__(METRIC_BLOCK)
     for (long long r = (long long)blockIdx.x * WARPS + threadIdx.x / WARP; r < rows;
          r += (long long)gridDim.x * WARPS) {
         const bool correct =
-            row_argmax<WARP>(pred + r * classes, classes, lane) == expected_class<WARP, T>(labels, r, classes, lane);
+            row_argmax<WARP>(pred + r * classes, classes, lane) == expected_class<WARP>(labels, r, classes, lane);
         mine += lane == 0 && correct;
     }
     add_block_count(count, mine);
@@ -160,21 +162,21 @@ __global__ void __launch_bounds__(METRIC_BLOCK)
 // ---------------------------------------------------------------------------------------------
 // 3. Binary: element by element.
 // Idea: a grid-stride loop over the n elements, each thread counting where (p > threshold), as 1
-// or 0, equals the label; the threshold arrives rounded to T, as Keras casts it to the
-// predictions' dtype. A label that is neither 0 nor 1 never matches, and a NaN prediction reads as
+// or 0 of the labels' type, equals the label; the threshold arrives rounded to T, as Keras casts it
+// to the predictions' dtype. A label that is neither 0 nor 1 never matches, and a NaN prediction reads as
 // 0 (NaN > threshold is false), both as in the reference.
 // Expected bottleneck: device memory bandwidth: two coalesced streams and one compare per element.
 // Scalar loads (4 bytes a lane for float32) may keep too few bytes in flight per SM to reach copy
 // bandwidth; a float4 rung would be the next step if measurements say so.
 // Measured: not yet run on a GPU.
-template <typename T>
+template <typename T, typename L>
 __global__ void __launch_bounds__(METRIC_BLOCK)
-    count_correct_binary(const T* __restrict__ pred, const T* __restrict__ labels, int* __restrict__ count, int n,
+    count_correct_binary(const T* __restrict__ pred, const L* __restrict__ labels, int* __restrict__ count, int n,
                          T threshold) {
     int mine = 0;
     for (long long i = (long long)blockIdx.x * METRIC_BLOCK + threadIdx.x; i < n;
          i += (long long)gridDim.x * METRIC_BLOCK) {
-        mine += (pred[i] > threshold ? T(1) : T(0)) == labels[i];
+        mine += (pred[i] > threshold ? L(1) : L(0)) == labels[i];
     }
     add_block_count(count, mine);
 }

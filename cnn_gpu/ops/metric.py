@@ -43,21 +43,26 @@ _MAX_BLOCKS = 1024
 _LARGEST = 2**31 - 1 - _WARP
 
 
-def _params(dtype, kind):
+def _params(dtype, kind, label_dtype):
     """The parameters of kind's kernels: pred, labels, the count, then the sizes (and the threshold)."""
     count = Array("count", "int32", ndim=0)
     if kind == "binary":
-        return [Array("pred", dtype), Array("labels", dtype), count, Scalar("n", "int32"), Scalar("threshold", dtype)]
-    labels = Array("labels", "int32", ndim=1) if kind == "sparse" else Array("labels", dtype, ndim=2)
+        return [Array("pred", dtype), Array("labels", label_dtype), count, Scalar("n", "int32"),
+                Scalar("threshold", dtype)]
+    labels = Array("labels", label_dtype, ndim=1 if kind == "sparse" else 2)
     return [Array("pred", dtype, ndim=2), labels, count, Scalar("rows", "int32"), Scalar("classes", "int32")]
 
 
-# The labels' C type, a template argument after pred's: none for binary (its labels are pred's type).
-_LABEL_TYPES = {"categorical": ", {ctype}", "sparse": ", int", "binary": ""}
+# The labels' dtypes by kind: class ids as int32; one-hot and binary labels in their own float type,
+# as the reference compares them (other numbers arrive as float64, which holds them exactly).
+LABEL_DTYPES = {"categorical": ("float32", "float64"), "sparse": ("int32",), "binary": ("float32", "float64")}
+_C_LABEL_TYPES = {**C_TYPES, "int32": "int"}
 KERNELS = {
-    (kind, variant, dtype): Kernel("metric.cu", f"count_correct_{variant}<{ctype}{labels.format(ctype=ctype)}>",
-                                   _params(dtype, kind))
-    for kind, labels in _LABEL_TYPES.items() for variant in VARIANTS[kind] for dtype, ctype in C_TYPES.items()
+    (kind, variant, dtype, label_dtype): Kernel(
+        "metric.cu", f"count_correct_{variant}<{ctype}, {_C_LABEL_TYPES[label_dtype]}>",
+        _params(dtype, kind, label_dtype))
+    for kind, label_dtypes in LABEL_DTYPES.items() for variant in VARIANTS[kind] for dtype, ctype in C_TYPES.items()
+    for label_dtype in label_dtypes
 }
 
 
@@ -72,7 +77,8 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
 
     ``variant`` is one of VARIANTS[kind] (default DEFAULT_VARIANTS[kind]). ``pred`` is float32 or
     float64: (batch, classes) for categorical and sparse, any shape for binary. One-hot and binary
-    ``labels`` have pred's shape and any numeric dtype (cast to pred's: a copy when it differs); sparse
+    ``labels`` have pred's shape and any numeric dtype, compared in their own (float32 or float64;
+    other numbers as float64, which holds them exactly: a copy), as the reference compares them; sparse
     ones are integer class ids (N,) or (N, 1) in [0, classes), converted to int32. The binary
     ``threshold`` is rounded to pred's dtype, as Keras casts it (and as NumPy compares a Python float
     with a float32 array). An empty batch counts 0, with no launch.
@@ -101,7 +107,8 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
         check_shape(labels, tuple(pred.shape), "labels", "pred's shape")  # no broadcasting
         if labels.dtype.kind not in "biuf":
             raise ValueError(f"labels must be numbers, got {labels.dtype}")
-        labels = labels.astype(pred.dtype, copy=False)
+        if dtype_name(labels) not in LABEL_DTYPES[kind]:
+            labels = labels.astype(np.float64)
     if count is None:
         count = xp.zeros((), dtype=np.int32)
     else:
@@ -113,6 +120,6 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
         blocks, sizes = ceil_div(pred.size, _BLOCK), (pred.size, threshold)
     else:
         blocks, sizes = ceil_div(pred.shape[0], _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP), pred.shape
-    KERNELS[kind, variant, dtype_name(pred)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,), (pred, labels, count, *sizes),
-                                            backend=backend)
+    KERNELS[kind, variant, dtype_name(pred), dtype_name(labels)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,),
+                                                                 (pred, labels, count, *sizes), backend=backend)
     return count

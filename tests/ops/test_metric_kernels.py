@@ -273,3 +273,14 @@ def test_the_kernel_backend_counts_as_the_numpy_backend(rng, kernel_backend, kin
     ours = KernelBackend(backend_xp(kernel_backend))
     count = ours.count_correct(ours.asarray(pred), ours.asarray(labels, dtype=labels.dtype), kind)
     assert int(to_host(count)) == int(NumpyBackend().count_correct(pred, labels, kind))
+
+
+def test_labels_are_compared_in_their_own_dtype_as_the_reference_compares_them(kernel_backend):
+    """Rounded to pred's float32, these labels would count otherwise: a binary 1 + 1e-9 is no 1, and
+    soft labels 1e-12 apart are no tie."""
+    cases = [("binary", np.array([0.7, 0.2], np.float32), np.array([1 + 1e-9, 0.0])),
+             ("categorical", np.array([[0.1, 0.9]], np.float32), np.array([[0.5, 0.5 + 1e-12]])),
+             ("binary", np.array([0.7, 0.2], np.float32), np.array([1, 0], np.int64)),
+             ("categorical", np.array([[0.1, 0.9], [0.8, 0.2]], np.float64), np.array([[0, 1], [0, 1]], np.uint8))]
+    for kind, pred, labels in cases:
+        assert run_kernel(pred, labels, kind, kernel_backend) == int(count_correct(pred, labels, kind)), (kind, labels)
