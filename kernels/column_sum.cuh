@@ -11,13 +11,15 @@
 // the same bit for bit on every run (atomicAdd's order, and so its rounding, varies).
 #pragma once
 
+#include "row_lanes.cuh"  // WARP
+
 constexpr int COLUMN_BLOCK_ROWS = 8;
 
 // This thread's share of its column: element(i) summed over the offsets i of the rows it visits.
 // `element` may do more than read (bias_act_backward writes the gradient it returns).
 template <typename T, typename Element>
 __device__ __forceinline__ T thread_column_share(Element element, int rows, int cols) {
-    const int col = blockIdx.x * 32 + threadIdx.x;
+    const int col = blockIdx.x * WARP + threadIdx.x;
     T sum = T(0);
     if (col < cols) {
         for (int r = blockIdx.y * COLUMN_BLOCK_ROWS + threadIdx.y; r < rows; r += gridDim.y * COLUMN_BLOCK_ROWS) {
@@ -31,8 +33,8 @@ __device__ __forceinline__ T thread_column_share(Element element, int rows, int 
 // of the block must call it (it holds a barrier).
 template <typename T>
 __device__ __forceinline__ void store_block_column_sums(T share, T* __restrict__ partial, int cols) {
-    __shared__ T column_share[COLUMN_BLOCK_ROWS][32];
-    const int col = blockIdx.x * 32 + threadIdx.x;
+    __shared__ T column_share[COLUMN_BLOCK_ROWS][WARP];
+    const int col = blockIdx.x * WARP + threadIdx.x;
     column_share[threadIdx.y][threadIdx.x] = share;
     // Row 0 of the block reads the shares the other rows just wrote.
     __syncthreads();

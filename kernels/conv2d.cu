@@ -457,10 +457,11 @@ __device__ __forceinline__ void backward_filter_precomputed(const float* __restr
     // Within one image, whose size the wrapper caps below 2^31; a row past the taps reads nothing.
     const int tap = real_row ? (dh * g.W + dw_tap) * g.C + c : 0;
 
-    // Two sets of corners, for even and odd K-tiles: a thread may start on the next K-tile's corners
-    // while another still reads this one's, in rung 5's pipeline (which issues a K-tile's loads
-    // while others are computed) as in rungs 3 and 4. Two K-tiles on, every thread has passed the
-    // barrier below since its last read of that set.
+    // Two sets of corners, for even and odd K-tiles: rung 5's pipeline issues its first K-tiles' loads
+    // one after another, with no barrier between them but the one below, so a thread may write the
+    // next K-tile's corners while another still reads this one's. Two K-tiles on, every thread has
+    // passed the barrier below since its last read of that set. (Rungs 3 and 4 need only one set:
+    // shared_tile_loop has two barriers between K-tiles; they take the same code.)
     __shared__ long long corner_offset[2][BK];
     __shared__ int corner_h[2][BK], corner_w[2][BK];
     Tile tile;
@@ -646,7 +647,8 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // forward, a single K-tile (depth 9), gains nothing: there is nothing to overlap.
 // Edges: the loaders' (rung 3's); the pipeline's empty groups past the last K-tile (pipelined_mainloop).
 // Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27.6 KB (64 x 64) or 33.8 KB
-// (128 x 32) at 3 stages: static, under the 48 KB a static array may take.
+// (128 x 32) at 3 stages, 28.0 KB or 35.0 KB with the loaders' corners (ptxas): static, under the
+// 48 KB a static array may take. (4 stages fit too, 37.9 KB and 47.1 KB, nvcc 13; not tried on a GPU.)
 // Registers: asked for one block per SM, as rung 4, ptxas (13.0, sm_90) gave these 158-173, which
 // fits two blocks of 128 threads per SM; asked for three (__launch_bounds__'s second argument), it
 // gives 145-160 and spills nothing, so three blocks run, as rung 4's do.

@@ -33,10 +33,6 @@
 // Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
 constexpr int XENT_BLOCK = 256;
 
-// A NaN logit becomes its row's maximum (nan_max propagates it), and every x - max of the row, the
-// sum and the loss turn NaN with it. (The sum would carry a NaN on its own, e^(NaN - max) being NaN;
-// the max does not rely on that.)
-
 // The sum of every thread's `value` over the block, in thread 0 (the others get a partial sum): each
 // warp combines its 32 by butterfly, and thread 0 adds the warp totals in order. Every thread of the
 // block must call it (a barrier inside); warp_total holds XENT_BLOCK / 32 values.
@@ -84,7 +80,9 @@ __device__ __forceinline__ ClassIdRow<T> labels_of_row(const int* __restrict__ l
 // and third read the row again: from L1 or L2 when the row is short enough to stay there, which is
 // the case these kernels are for.
 // Every element's loss term is t * log_softmax, even where t = 0, as the reference forms it: the
-// loss is then the reference's for any logits (a -inf logit gives 0 * -inf = NaN in both).
+// loss is then the reference's for any logits (a -inf logit gives 0 * -inf = NaN in both). A NaN
+// logit becomes its row's maximum (nan_max propagates it), and every x - max of the row, the sum and
+// the loss turn NaN with it.
 template <int LANES, typename T, typename Labels>
 __device__ __forceinline__ void softmax_xent_row(const T* __restrict__ x, Labels labels, T* __restrict__ g,
                                                  T* __restrict__ row_loss, int classes, int lane, T rows) {

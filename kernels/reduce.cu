@@ -15,19 +15,17 @@
 // Wrappers: cnn_gpu/ops/reduce.py. Tests: tests/ops/test_reduce.py. Benchmark: benchmarks/reduce.py.
 
 #include "column_sum.cuh"  // thread_column_share, store_block_column_sums: rung 6's body
+#include "row_lanes.cuh"   // WARP, FULL_MASK, nan_max
 
 enum class Reduce { sum, max };
 
 // Threads per block of every variant; cnn_gpu/ops/reduce.py launches with the same number.
 constexpr int REDUCE_BLOCK = 256;
-constexpr int WARP = 32;
-constexpr unsigned FULL_MASK = 0xffffffffu;
 
 template <Reduce OP, typename T>
 __device__ __forceinline__ T combine(T a, T b) {
-    if (OP == Reduce::sum) return a + b;
-    // NaN-propagating max, as NumPy's: a plain a > b ? a : b would drop a NaN in `a`.
-    return (a > b || a != a) ? a : b;
+    // Max propagates a NaN, as NumPy's: a plain a > b ? a : b would drop a NaN in `a`.
+    return OP == Reduce::sum ? a + b : nan_max(a, b);
 }
 
 // The value a thread with no elements starts from. For max we take the row's first element
@@ -160,7 +158,7 @@ __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_warp_per_row(const T*
 //                                    writing its column sums as a row of `partial`; rung 5 adds
 //                                    partial's rows (gridDim.y of them) in a fixed order
 //   7. column_sum_flat               for cols <= REDUCE_BLOCK: each block walks a run of whole rows
-//                                    as one flat array, all its lanes busy; rung 5 again adds the
+//                                    as one flat array, nearly all its lanes busy; rung 5 again adds the
 //                                    blocks' rows of `partial`
 // No atomics anywhere: every sum is added in a fixed order, so the result is the same bit for bit on
 // every run.
@@ -188,7 +186,7 @@ __global__ void column_sum_thread_per_column(const T* __restrict__ in, T* __rest
 // a matrix of few columns still fills the chip; each block leaves one row of partial column sums,
 // which rung 5 adds up. The same body as activation.cu's bias_act_backward (column_sum.cuh).
 // Expected bottleneck: device memory bandwidth when cols is a multiple of 32. Otherwise the last
-// slab's lanes past cols idle: at 36 columns, 28 of the second slab's 32 (44% of the lanes read).
+// slab's lanes past cols idle: at 36 columns, 28 of the second slab's 32 (44% of the 64 idle).
 // And few bytes in flight: at most 256 x 8 rows in flight per slab, one 4-byte load per thread.
 // Measured: not yet run on a GPU (bias_act_backward, its twin with the activation's gradient, was
 // 84% of copy bandwidth at 1024 columns and 43% at 36, benchmarks/results/activation.json, commit 2c9911a).

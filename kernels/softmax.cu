@@ -29,15 +29,13 @@
 // Threads per block of every kernel; cnn_gpu/ops/activation.py launches with the same number.
 constexpr int SOFTMAX_BLOCK = 256;
 
-// A NaN in a row becomes its maximum (nan_max propagates it), and every x - max of the row, the sum
-// and so every output of the row turn NaN with it, as in the reference; so does a +inf (inf - inf
-// = NaN), or a row of -inf only. A -inf among finite values gives a clean 0. The other rows never
-// read any of it.
-
 // The forward body of rungs 1 and 2: row x (cols values) into row y, by the LANES threads that share
 // the row, this one being `lane`. A third loop after row_max_and_exp_sum's two writes y; it computes
 // e^(x - max) again rather than storing it in y in the second and scaling y in the third: a read of
-// x instead of a read of y, and y written once.
+// x instead of a read of y, and y written once. A NaN in a row becomes its maximum (nan_max
+// propagates it), and every x - max of the row, the sum and so every output of the row turn NaN
+// with it, as in the reference; so does a +inf (inf - inf = NaN), or a row of -inf only. A -inf
+// among finite values gives a clean 0. The other rows never read any of it.
 template <int LANES, typename T>
 __device__ __forceinline__ void softmax_forward_row(const T* __restrict__ x, T* __restrict__ y, int cols, int lane) {
     const MaxAndExpSum<T> row = row_max_and_exp_sum<LANES>(x, cols, lane);

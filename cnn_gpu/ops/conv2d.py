@@ -154,7 +154,7 @@ SQUARE_TILE = ConvTile(64, 64, 16, 8, 4)
 NARROW_TILE = ConvTile(128, 32, 16, 8, 4)
 TENSOR_CORE_SQUARE_TILE = ConvTile(64, 64, 16, 32, 32, lanes=32)
 TENSOR_CORE_NARROW_TILE = ConvTile(128, 32, 16, 32, 32, lanes=32)
-PIPELINE_STAGES = 3  # rung 5's buffers: at 4 the narrow tile's would pass the 48 KB of static shared memory
+PIPELINE_STAGES = 3  # rung 5's buffers: two K-tiles in flight while one is computed (4 fit too; untried)
 # Each tiled rung's (square, narrow) tiles.
 TILES = {
     "implicit_gemm": (SQUARE_TILE, NARROW_TILE),

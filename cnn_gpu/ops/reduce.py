@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import ceil_div, check_shape
+from cnn_gpu.ops.common import C_TYPES, ceil_div, check_shape, dtype_name
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
-C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 BLOCK = 256  # REDUCE_BLOCK of reduce.cu: every variant runs 256-thread blocks
 WARP = 32
 
@@ -18,7 +15,7 @@ KERNELS = {
     (variant, op, dtype): Kernel(
         "reduce.cu",
         f"row_reduce_{variant}<{ctype}, Reduce::{op}>",
-        [Array("in", dtype.name, ndim=2), Array("out", dtype.name, ndim=1), Scalar("rows", "int32"), Scalar("cols", "int32")],
+        [Array("in", dtype, ndim=2), Array("out", dtype, ndim=1), Scalar("rows", "int32"), Scalar("cols", "int32")],
     )
     for variant in VARIANTS
     for op in OPS
@@ -41,7 +38,7 @@ def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):
     """The ``op`` of each row of 2-D float ``x`` by kernel ``row_reduce_<variant>``, into ``out`` if given."""
     if variant not in VARIANTS or op not in OPS:
         raise ValueError(f"row_reduce takes op in {OPS} and variant in {VARIANTS}, got {op!r}, {variant!r}")
-    if getattr(x, "ndim", None) != 2 or np.dtype(x.dtype) not in C_TYPES:
+    if getattr(x, "ndim", None) != 2 or dtype_name(x) not in C_TYPES:
         raise ValueError(f"x must be a 2-D float32 or float64 matrix, got {getattr(x, 'dtype', type(x))} "
                          f"of shape {getattr(x, 'shape', None)}")
     rows, cols = x.shape
@@ -51,7 +48,7 @@ def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):
     if out is None:
         out = backend_xp(backend).empty(rows, dtype=x.dtype)
     check_shape(out, (rows,), "out")
-    KERNELS[variant, op, np.dtype(x.dtype)]((_grid(variant, rows),), (BLOCK,), (x, out, rows, cols), backend=backend)
+    KERNELS[variant, op, dtype_name(x)]((_grid(variant, rows),), (BLOCK,), (x, out, rows, cols), backend=backend)
     return out
 
 
@@ -69,7 +66,7 @@ SERIAL_ROWS = 256
 
 def _column_kernels(name, out_name, out_ndim):
     return {dtype: Kernel("reduce.cu", f"{name}<{ctype}>",
-                          [Array("in", dtype.name, ndim=2), Array(out_name, dtype.name, ndim=out_ndim),
+                          [Array("in", dtype, ndim=2), Array(out_name, dtype, ndim=out_ndim),
                            Scalar("rows", "int32"), Scalar("cols", "int32")])
             for dtype, ctype in C_TYPES.items()}
 
@@ -86,9 +83,15 @@ def column_sum_reference(x):
     return x.sum(axis=0)
 
 
+# column_sum.cuh's int row index steps by up to COLUMN_BLOCK_ROWS x MAX_ROW_BLOCKS past the last row.
+MAX_PARTIAL_ROWS = 2**31 - 1 - COLUMN_BLOCK_ROWS * MAX_ROW_BLOCKS
+
+
 def column_partial_grid(rows: int, cols: int) -> tuple[int, int]:
     """column_sum_partial's grid (and bias_act_backward's): 32-column slabs by blocks down the rows.
     Row b of its ``partial`` receives the column sums of the blocks with blockIdx.y == b."""
+    if rows > MAX_PARTIAL_ROWS:
+        raise ValueError(f"the column-sum blocks index rows with int: {rows} rows is more than {MAX_PARTIAL_ROWS}")
     return ceil_div(cols, WARP), min(ceil_div(rows, COLUMN_BLOCK_ROWS), MAX_ROW_BLOCKS)
 
 
@@ -96,7 +99,7 @@ def finish_column_sum(partial, out, backend):
     """``out = partial.sum(axis=0)`` by column_sum_thread_per_column, in a fixed order: the last step
     of the partial and flat variants, and of bias_act_backward's bias gradient."""
     parts, cols = partial.shape
-    COLUMN_KERNELS["thread_per_column"][np.dtype(partial.dtype)](
+    COLUMN_KERNELS["thread_per_column"][dtype_name(partial)](
         (ceil_div(cols, BLOCK),), (BLOCK,), (partial, out, parts, cols), backend=backend)
     return out
 
@@ -105,7 +108,7 @@ def column_sum(x, variant="auto", out=None, backend=None):
     """The sum of each column of 2-D float ``x`` by the ``column_sum_<variant>`` kernel, into ``out``
     if given; ``auto`` takes ``thread_per_column`` for up to SERIAL_ROWS rows, else ``flat`` where the
     columns fit its block (cols <= 256), else ``partial``."""
-    if getattr(x, "ndim", None) != 2 or np.dtype(x.dtype) not in C_TYPES:
+    if getattr(x, "ndim", None) != 2 or dtype_name(x) not in C_TYPES:
         raise ValueError(f"x must be a 2-D float32 or float64 matrix, got {getattr(x, 'dtype', type(x))} "
                          f"of shape {getattr(x, 'shape', None)}")
     rows, cols = x.shape
@@ -128,12 +131,12 @@ def column_sum(x, variant="auto", out=None, backend=None):
         return out
     kernels = COLUMN_KERNELS[variant]
     if variant == "thread_per_column":
-        kernels[np.dtype(x.dtype)]((ceil_div(cols, BLOCK),), (BLOCK,), (x, out, rows, cols), backend=backend)
+        kernels[dtype_name(x)]((ceil_div(cols, BLOCK),), (BLOCK,), (x, out, rows, cols), backend=backend)
         return out
     if variant == "partial":
         grid, block = column_partial_grid(rows, cols), (WARP, COLUMN_BLOCK_ROWS)
     else:
         grid, block = (min(ceil_div(rows * cols, BLOCK * FLAT_ELEMENTS_PER_THREAD), MAX_FLAT_BLOCKS),), (BLOCK,)
     partial = xp.empty((grid[-1], cols), dtype=x.dtype)
-    kernels[np.dtype(x.dtype)](grid, block, (x, partial, rows, cols), backend=backend)
+    kernels[dtype_name(x)](grid, block, (x, partial, rows, cols), backend=backend)
     return finish_column_sum(partial, out, backend)

@@ -50,7 +50,8 @@ def test_empty_and_wrong_inputs_are_refused(kernel_backend):
 # One element; fewer columns than a warp; 36 (a slab and 4 columns, 252 of flat's 256 lanes); 129
 # (flat's worst: one column's worth of lanes per block); a bias gradient's shape (rows >> cols);
 # more columns than flat takes.
-COLUMN_SHAPES = [(1, 1), (7, 10), (67, 36), (45, 129), (2000, 33), (9, 300)]
+# more rows than the partial rung's 256 blocks of 8 cover at once (each thread's loop goes round).
+COLUMN_SHAPES = [(1, 1), (7, 10), (67, 36), (45, 129), (2000, 33), (9, 300), (5000, 40)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -87,6 +88,13 @@ def test_column_sum_is_the_same_bits_on_every_run(rng, kernel_backend):
     x = on_backend(random_array(rng, (3000, 20), np.float32), kernel_backend)
     first = to_host(column_sum(x, backend=kernel_backend))
     assert np.array_equal(first, to_host(column_sum(x, backend=kernel_backend)))
+
+
+def test_more_rows_than_the_partial_blocks_index_are_refused_before_any_launch():
+    import cnn_gpu.ops.reduce as reduce
+
+    with pytest.raises(ValueError, match="index rows with int"):
+        reduce.column_partial_grid(reduce.MAX_PARTIAL_ROWS + 1, 3)
 
 
 def test_column_sum_of_no_rows_is_zero_and_bad_inputs_are_refused(kernel_backend):
