@@ -53,6 +53,10 @@ class Optimizer:
             raise ValueError(f"{self.name}: built for {len(self.slots)} variables, got {len(variables)} "
                              f"variables and {len(grads)} gradients")
         self.iterations += 1
+        self.update_all(grads, variables)
+
+    def update_all(self, grads, variables):
+        """One step on every variable: update_step on each, unless an optimizer takes them together."""
         for grad, variable, slots in zip(grads, variables, self.slots):
             self.update_step(grad, variable, slots)
 
@@ -100,9 +104,11 @@ class Adam(Optimizer):
         self.beta_2 = check_number("Adam", "beta_2", beta_2, 0, 1, high_inclusive=False)
         self.epsilon = check_number("Adam", "epsilon", epsilon, 0, float("inf"))
 
-    def update_step(self, grad, variable, slots):
-        get_backend().adam_update(variable, grad, slots["momentum"], slots["velocity"], self.learning_rate,
-                                  self.beta_1, self.beta_2, self.epsilon, self.iterations)
+    def update_all(self, grads, variables):
+        # Every variable at once: a kernel backend takes them in one launch per eight.
+        get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
+                                       [s["velocity"] for s in self.slots], self.learning_rate, self.beta_1,
+                                       self.beta_2, self.epsilon, self.iterations)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

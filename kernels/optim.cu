@@ -16,6 +16,8 @@
 // One rung per update (nothing lies between the chain of array operations, the benchmark's
 // baseline, and one pass), each a grid-stride loop, one element per step:
 //   1. sgd_step<T, MOMENTUM, NESTEROV>   2. adam_step<T>   3. rmsprop_step<T>
+// then, for a model's many small parameters, one launch for all of them:
+//   4. adam_step_multi<T>                up to MULTI_TENSORS parameters' Adam steps in one launch
 // The scalars come as T, cast on the host the way NumPy casts a Python float in an operation on a
 // T array. Every variant's expected bottleneck is device memory bandwidth for the large parameters
 // (the seed model's Dense kernel, 346,112 elements: 9.7 MB a step for Adam) and the launch itself
@@ -47,18 +49,26 @@ __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restri
 // 2. Adam. The reference's twelve array operations in one pass: 28 bytes a float where they move
 // about 100, one launch where they make twelve.
 // Measured: not yet run on a GPU.
+// Element i's Adam step (rungs 2 and 4).
+template <typename T>
+__device__ __forceinline__ void adam_element(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m,
+                                             T* __restrict__ v, long long i, T alpha, T one_minus_beta_1,
+                                             T one_minus_beta_2, T epsilon)
+{
+    const T grad = g[i];
+    const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
+    const T v_new = v[i] + (grad * grad - v[i]) * one_minus_beta_2;
+    m[i] = m_new;
+    v[i] = v_new;
+    w[i] -= m_new / (sqrt_of(v_new) + epsilon) * alpha;
+}
+
 template <typename T>
 __global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int n,
                           T alpha, T one_minus_beta_1, T one_minus_beta_2, T epsilon)
 {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const T grad = g[i];
-        const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
-        const T v_new = v[i] + (grad * grad - v[i]) * one_minus_beta_2;
-        m[i] = m_new;
-        v[i] = v_new;
-        w[i] -= m_new / (sqrt_of(v_new) + epsilon) * alpha;
-    }
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,4 +85,68 @@ __global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __re
         velocity[i] = v;
         w[i] -= lr * grad / sqrt_of(v + epsilon);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Adam on up to MULTI_TENSORS parameters in one launch ("multi-tensor apply").
+// Idea: a small model's step updates a handful of parameters, most of them small (the seed model's
+// biases have 32, 64 and 10 elements), one launch each; on a GPU a launch's host side (the checks,
+// the arguments, the driver's call) takes longer than such a kernel runs. Here one launch takes them
+// all. Their arrays arrive as the launch's own arguments, slot by slot (PyTorch's multi-tensor
+// apply packs them into a struct; here each is an argument, so the launch checks it as any other).
+// The grid is the tensors' chunks of ADAM_CHUNK elements laid end to end; a block finds its tensor
+// by walking the slots' chunk counts (at most MULTI_TENSORS steps), then its threads take its chunk
+// with rung 2's arithmetic (adam_element), so each parameter's result is rung 2's, bit for bit.
+// A slot with n = 0 is empty: its pointers are never read.
+// Expected bottleneck: the launch for the seed model's parameters (one where rung 2 makes six);
+// device memory bandwidth for large ones, as rung 2 (28 bytes a float32 element).
+// Measured: not yet run on a GPU.
+constexpr int MULTI_TENSORS = 8;
+constexpr int ADAM_CHUNK = 4096;
+
+template <typename T>
+__global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T* __restrict__ m0, T* __restrict__ v0,
+                                int n0, T* __restrict__ w1, const T* __restrict__ g1, T* __restrict__ m1,
+                                T* __restrict__ v1, int n1, T* __restrict__ w2, const T* __restrict__ g2,
+                                T* __restrict__ m2, T* __restrict__ v2, int n2, T* __restrict__ w3,
+                                const T* __restrict__ g3, T* __restrict__ m3, T* __restrict__ v3, int n3,
+                                T* __restrict__ w4, const T* __restrict__ g4, T* __restrict__ m4, T* __restrict__ v4,
+                                int n4, T* __restrict__ w5, const T* __restrict__ g5, T* __restrict__ m5,
+                                T* __restrict__ v5, int n5, T* __restrict__ w6, const T* __restrict__ g6,
+                                T* __restrict__ m6, T* __restrict__ v6, int n6, T* __restrict__ w7,
+                                const T* __restrict__ g7, T* __restrict__ m7, T* __restrict__ v7, int n7, T alpha,
+                                T one_minus_beta_1, T one_minus_beta_2, T epsilon)
+{
+    T* const ws[MULTI_TENSORS] = {w0, w1, w2, w3, w4, w5, w6, w7};
+    const T* const gs[MULTI_TENSORS] = {g0, g1, g2, g3, g4, g5, g6, g7};
+    T* const ms[MULTI_TENSORS] = {m0, m1, m2, m3, m4, m5, m6, m7};
+    T* const vs[MULTI_TENSORS] = {v0, v1, v2, v3, v4, v5, v6, v7};
+    const int ns[MULTI_TENSORS] = {n0, n1, n2, n3, n4, n5, n6, n7};
+    // This block's slot, and its chunk within it. The loops are unrolled, so every index is a constant
+    // and the tables stay in registers (indexed by a variable, they would go to local memory). The
+    // wrapper launches exactly the slots' chunks; a block past them (a wrong grid) leaves.
+    int slot = MULTI_TENSORS, chunk = blockIdx.x;
+#pragma unroll
+    for (int s = 0; s < MULTI_TENSORS; ++s) {
+        const int chunks = (ns[s] + ADAM_CHUNK - 1) / ADAM_CHUNK;
+        if (slot == MULTI_TENSORS) {
+            if (chunk < chunks) slot = s;
+            else chunk -= chunks;
+        }
+    }
+    if (slot == MULTI_TENSORS) return;
+    T* w = ws[0];
+    const T* g = gs[0];
+    T *m = ms[0], *v = vs[0];
+    int n = ns[0];
+#pragma unroll
+    for (int s = 1; s < MULTI_TENSORS; ++s) {
+        if (s == slot) {
+            w = ws[s], g = gs[s], m = ms[s], v = vs[s], n = ns[s];
+        }
+    }
+    const long long begin = (long long)chunk * ADAM_CHUNK;
+    const long long end = begin + ADAM_CHUNK < n ? begin + ADAM_CHUNK : n;
+    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x)
+        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon);
 }

@@ -150,6 +150,11 @@ class Backend:
         """Keras's Adam step (``step`` counts from 1), in place on ``param``, ``m`` and ``v``."""
         raise NotImplementedError
 
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+        """``adam_update`` of every parameter (with its gradient and states, in the lists' order); a
+        backend may take them together."""
+        raise NotImplementedError
+
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
         """Keras's RMSprop step (no momentum, not centered), in place."""
         raise NotImplementedError

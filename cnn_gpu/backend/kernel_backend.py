@@ -156,6 +156,15 @@ class KernelBackend(NumpyBackend):
         optim.adam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
                                  backend=self.name)
 
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+        # One launch per eight parameters (adam_step_multi), when every one can be updated in place
+        # and all share one dtype; else each on its own.
+        if len({p.dtype for p in params}) > 1 or not all(map(self._in_place, params, grads, ms, vs)):
+            return super().adam_update_many(params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step)
+        contiguous = self.xp.ascontiguousarray
+        optim.adam_update_many_kernel(params, [contiguous(g) for g in grads], ms, vs, lr, beta_1, beta_2, epsilon,
+                                      step, backend=self.name)
+
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
         if not self._in_place(param, grad, velocity):
             return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)

@@ -102,5 +102,9 @@ class NumpyBackend(Backend):
     def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
         optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
 
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+        for param, grad, m, v in zip(params, grads, ms, vs):
+            self.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
         optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon)

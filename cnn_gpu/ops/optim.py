@@ -133,6 +133,45 @@ def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=
             (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon), backend)
 
 
+# adam_step_multi: MULTI_TENSORS slots of (w, g, m, v, n) as the launch's arguments, then the scalars.
+MULTI_TENSORS = 8  # MULTI_TENSORS of optim.cu
+ADAM_CHUNK = 4096  # ADAM_CHUNK of optim.cu: elements a block takes
+_SLOT_ARRAYS = ("w", "g", "m", "v")
+ADAM_MULTI_KERNELS = {
+    dtype: Kernel("optim.cu", f"adam_step_multi<{ctype}>",
+                  [*(param for slot in range(MULTI_TENSORS)
+                     for param in (*(Array(f"{name}{slot}", dtype) for name in _SLOT_ARRAYS), Scalar(f"n{slot}", "int32"))),
+                   *(Scalar(name, dtype) for name in ("alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon"))])
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, backend=None):
+    """``adam_update`` of every parameter in ``params`` (and its gradient and states, in the lists'
+    order), in place, by kernel ``adam_step_multi``: one launch per MULTI_TENSORS parameters. Every
+    array must be of one dtype; each parameter's result is adam_update_kernel's, bit for bit."""
+    if step < 1:
+        raise ValueError(f"step counts from 1, got {step}")
+    if not len(params) == len(grads) == len(ms) == len(vs):
+        raise ValueError(f"one gradient and two states per parameter: got {len(params)} parameters, "
+                         f"{len(grads)} gradients, {len(ms)} and {len(vs)} states")
+    dtypes = {_checked_states(*tensor) for tensor in zip(params, grads, (("m", m) for m in ms), (("v", v) for v in vs))}
+    if len(dtypes) > 1:
+        raise ValueError(f"one launch updates parameters of one dtype, got {sorted(dtypes)}")
+    kernel = ADAM_MULTI_KERNELS[dtypes.pop()] if dtypes else None
+    scalars = (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon)
+    tensors = [t for t in zip(params, grads, ms, vs) if t[0].size]  # an empty parameter has nothing to update
+    backend = resolve_backend(backend)
+    for first in range(0, len(tensors), MULTI_TENSORS):
+        group = tensors[first:first + MULTI_TENSORS]
+        # Empty slots: the first tensor's arrays with n = 0, never read.
+        slots = group + [group[0]] * (MULTI_TENSORS - len(group))
+        sizes = [w.size for w, *_ in group] + [0] * (MULTI_TENSORS - len(group))
+        blocks = sum(ceil_div(n, ADAM_CHUNK) for n in sizes)
+        kernel((blocks,), (_THREADS,), (*(a for arrays, n in zip(slots, sizes) for a in (*arrays, n)), *scalars),
+               backend=backend)
+
+
 def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, backend=None):
     """``rmsprop_update`` by kernel ``rmsprop_step``, in place."""
     dtype = _checked_states(param, grad, ("velocity", velocity))

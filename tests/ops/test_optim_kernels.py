@@ -112,3 +112,55 @@ def test_the_backend_leaves_what_the_kernels_cannot_update_in_place_to_the_refer
     half = backend.asarray(w.astype(np.float16))  # a dtype the kernels do not take
     backend.sgd_update(half, backend.asarray(g.astype(np.float16)), None, 0.1, 0.0, False)
     assert_close(half, w - 0.1 * g.astype(np.float64), tol=1e-2)
+
+
+# The seed model's parameters, and more: an empty one, a tail of ones, one past ADAM_CHUNK (a block
+# each chunk), more than MULTI_TENSORS in all (two launches).
+MANY_SHAPES = [(3, 3, 1, 32), (32,), (0,), (64, 10), (10,), (1,), (1,), (2 * optim.ADAM_CHUNK + 5,), (7,), (3, 2)]
+
+
+@pytest.mark.parametrize("count", [1, 6, len(MANY_SHAPES)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_on_many_parameters_is_adam_on_each_bit_for_bit(rng, kernel_backend, dtype, count):
+    """adam_step_multi against adam_step parameter by parameter: the same arithmetic, the same bits."""
+    shapes = MANY_SHAPES[:count]
+    start = [[random_array(rng, shape, dtype, *r) for shape in shapes] for r in (SIGNED, SIGNED, SQUARES)]
+    grads = [on_backend(random_array(rng, shape, dtype), kernel_backend) for shape in shapes]
+    many = [[on_backend(a.copy(), kernel_backend) for a in arrays] for arrays in start]
+    each = [[on_backend(a.copy(), kernel_backend) for a in arrays] for arrays in start]
+    optim.adam_update_many_kernel(*many[:1], grads, *many[1:], 0.01, step=4, backend=kernel_backend)
+    for w, g, m, v in zip(each[0], grads, each[1], each[2]):
+        optim.adam_update_kernel(w, g, m, v, 0.01, step=4, backend=kernel_backend)
+    for ours, theirs in zip(sum(many, []), sum(each, [])):
+        assert np.array_equal(to_host(ours), to_host(theirs))
+    assert not np.array_equal(to_host(many[0][0]), start[0][0]), "the parameters moved"
+
+
+def test_adam_on_many_parameters_refuses_what_it_cannot_take(kernel_backend):
+    on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
+    w32, w64 = on(np.ones(3, np.float32)), on(np.ones(3, np.float64))
+    with pytest.raises(ValueError, match="one gradient and two states per parameter"):
+        optim.adam_update_many_kernel([w32], [w32, w32], [w32], [w32], 0.1, backend=kernel_backend)
+    with pytest.raises(ValueError, match="one launch updates parameters of one dtype"):
+        optim.adam_update_many_kernel([w32, w64], [w32, w64], [w32, w64], [w32, w64], 0.1, backend=kernel_backend)
+    with pytest.raises(ValueError, match="m must have the parameter's shape"):
+        optim.adam_update_many_kernel([w32], [w32], [on(np.ones(4, np.float32))], [w32], 0.1, backend=kernel_backend)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        optim.adam_update_many_kernel([w32], [w32], [w32], [w32], 0.1, step=0, backend=kernel_backend)
+
+
+def test_the_backend_takes_many_parameters_together_or_each_alone(rng, kernel_backend):
+    """One launch when every state can be updated in place; a strided state sends them to the loop."""
+    ours = KernelBackend(backend_xp(kernel_backend))
+    for strided in (False, True):
+        w = [ours.asarray(random_array(rng, shape, np.float32)) for shape in ((5,), (4, 3))]
+        g = [ours.asarray(random_array(rng, a.shape, np.float32)) for a in w]
+        m = [ours.asarray(random_array(rng, a.shape, np.float32)) for a in w]
+        v = [ours.asarray(random_array(rng, a.shape, np.float32, *SQUARES)) for a in w]
+        if strided:
+            m[1] = ours.asarray(random_array(rng, (4, 6), np.float32))[:, ::2]
+        expected = [[a.astype(np.float64) for a in arrays] for arrays in (w, m, v)]
+        ours.adam_update_many(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, 2)
+        for i in range(2):
+            optim.adam_update(expected[0][i], g[i].astype(np.float64), expected[1][i], expected[2][i], 0.01, step=2)
+            assert_close(w[i], expected[0][i])
