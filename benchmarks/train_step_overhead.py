@@ -1,7 +1,7 @@
 """The host side of one training step of the seed model: microseconds per step with every kernel
 launch stubbed out.
 
-On a GPU the seed model's step at batch 32 is about thirty launches of kernels that each take a few
+On a GPU the seed model's step at batch 32 is about twenty launches of kernels that each take a few
 microseconds, so the Python between them (layers, backend, wrappers, argument checks, allocations)
 can take longer than the GPU does, and then it, not the kernels, sets the pace of training. This
 times that Python alone: the launches reach a no-op instead of a compiled module, the variant of
