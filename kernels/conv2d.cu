@@ -646,9 +646,10 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // to GEMM rung 8's 3xTF32 (83.3% of cuBLAS FP32 at 4096^3, H100, 2c9911a). The seed layer's
 // forward, a single K-tile (depth 9), gains nothing: there is nothing to overlap.
 // Edges: the loaders' (rung 3's); the pipeline's empty groups past the last K-tile (pipelined_mainloop).
-// Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27.6 KB (64 x 64) or 33.8 KB
-// (128 x 32) at 3 stages, 28.0 KB or 35.0 KB with the loaders' corners (ptxas): static, under the
-// 48 KB a static array may take. (4 stages fit too, 37.9 KB and 47.1 KB, nvcc 13; not tried on a GPU.)
+// Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27,648 bytes (64 x 64) or 33,792
+// (128 x 32) at 3 stages; with the loaders' corners 28,672 and 35,840 (ptxas): static, under the
+// 49,152 a static array may take. (4 stages fit too: 37,888 and 47,104 with the corners, nvcc 13;
+// not tried on a GPU.)
 // Registers: asked for one block per SM, as rung 4, ptxas (13.0, sm_90) gave these 158-173, which
 // fits two blocks of 128 threads per SM; asked for three (__launch_bounds__'s second argument), it
 // gives 145-160 and spills nothing, so three blocks run, as rung 4's do.
@@ -677,17 +678,17 @@ struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT> {
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
 conv2d_forward_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ w,
-                                              const float* __restrict__ bias, float* __restrict__ y,
-                                              CONV_SHAPE_PARAMS, int flags)
+                                            const float* __restrict__ bias, float* __restrict__ y,
+                                            CONV_SHAPE_PARAMS, int flags)
 {
-    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(x, w, bias, y, CONV_SHAPE,
-                                                                                         flags);
+    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(x, w, bias, y,
+                                                                                              CONV_SHAPE, flags);
 }
 
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
 conv2d_backward_data_implicit_gemm_tf32_pipelined(const float* __restrict__ dy, const float* __restrict__ w,
-                                                    float* __restrict__ dx, CONV_SHAPE_PARAMS)
+                                                  float* __restrict__ dx, CONV_SHAPE_PARAMS)
 {
     backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(dy, w, dx, CONV_SHAPE);
 }
@@ -695,8 +696,8 @@ conv2d_backward_data_implicit_gemm_tf32_pipelined(const float* __restrict__ dy, 
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
 conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ dy,
-                                                      float* __restrict__ dw, float* __restrict__ partials,
-                                                      CONV_SHAPE_PARAMS, int k_per_split)
+                                                    float* __restrict__ dw, float* __restrict__ partials,
+                                                    CONV_SHAPE_PARAMS, int k_per_split)
 {
     backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(
         x, dy, dw, partials, CONV_SHAPE, k_per_split);

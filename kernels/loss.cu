@@ -1,5 +1,6 @@
-// Softmax cross-entropy, fused: each row's loss and the gradient with respect to the logits in one
-// kernel, then the batch's mean loss in a second.
+// The losses with their gradients. First the softmax cross-entropy, fused: each row's loss and the
+// gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
+// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared error.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -16,8 +17,9 @@
 //                                   `classes` elements apart: uncoalesced
 //   2. softmax_xent_warp_per_row    one warp per row, lanes striding along it (coalesced), the
 //                                   maximum and the sums shared by shuffle butterflies
-//   3. loss_mean                    the batch loss: row_loss summed in a fixed order by one block
-//                                   and divided by rows, so it is deterministic (no atomics)
+//   3. loss_mean                    the batch loss: the terms (row losses, or rung 4's block sums)
+//                                   summed in a fixed order by one block and divided, so it is
+//                                   deterministic (no atomics)
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy,
 //                                   mean squared error): each element's gradient, and each
 //                                   block's sum of its loss terms, which loss_mean then averages
@@ -35,7 +37,8 @@ constexpr int XENT_BLOCK = 256;
 
 // The sum of every thread's `value` over the block, in thread 0 (the others get a partial sum): each
 // warp combines its 32 by butterfly, and thread 0 adds the warp totals in order. Every thread of the
-// block must call it (a barrier inside); warp_total holds XENT_BLOCK / 32 values.
+// block must call it (a barrier inside); warp_total holds XENT_BLOCK / 32 values. Once per buffer:
+// with no barrier after the read, a second call could overwrite warp_total while thread 0 reads it.
 template <typename T>
 __device__ __forceinline__ T block_sum(T value, T* warp_total) {
     value = lanes_sum<WARP>(value);
@@ -181,8 +184,8 @@ enum class Loss { binary_xent, squared_error };
 
 template <Loss KIND, typename T>
 struct LossTerm {
-    T lo, hi, n;  // binary_xent: the clip's bounds, and the element count the gradient is divided by
-    T scale;      // squared_error: 2 / n, as the reference rounds it to T
+    T lo, hi, elements;  // binary_xent: the clip's bounds, and the element count the gradient is divided by
+    T scale;             // squared_error: 2 / n, as the reference rounds it to T
 
     // Element (p, t)'s gradient, into *grad, and its loss term, returned.
     __device__ __forceinline__ T operator()(T p, T t, T* grad) const {
@@ -193,7 +196,7 @@ struct LossTerm {
         }
         const T c = p < lo ? lo : (p > hi ? hi : p);  // a NaN stays NaN, as np.clip keeps it
         const T inside = p >= lo && p <= hi ? T(1) : T(0);  // NaN: 0, and NaN * 0 is NaN, as in NumPy
-        *grad = (c - t) / (c * (T(1) - c)) * inside / n;
+        *grad = (c - t) / (c * (T(1) - c)) * inside / elements;
         return -(t * log_of(c) + (T(1) - t) * log_of(T(1) - c));
     }
 };
@@ -207,8 +210,8 @@ struct LossTerm {
 template <Loss KIND, typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
     elementwise_loss(const T* __restrict__ pred, const T* __restrict__ target, T* __restrict__ grad,
-                     T* __restrict__ partial, long long n, T lo, T hi, T count, T scale) {
-    const LossTerm<KIND, T> term{lo, hi, count, scale};
+                     T* __restrict__ partial, long long n, T lo, T hi, T elements, T scale) {
+    const LossTerm<KIND, T> term{lo, hi, elements, scale};
     __shared__ T warp_total[XENT_BLOCK / WARP];
     T sum = T(0);
     for (long long i = blockIdx.x * (long long)XENT_BLOCK + threadIdx.x; i < n; i += (long long)gridDim.x * XENT_BLOCK)

@@ -128,7 +128,7 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
     int slot = MULTI_TENSORS, chunk = blockIdx.x;
 #pragma unroll
     for (int s = 0; s < MULTI_TENSORS; ++s) {
-        const int chunks = (ns[s] + ADAM_CHUNK - 1) / ADAM_CHUNK;
+        const int chunks = ns[s] / ADAM_CHUNK + (ns[s] % ADAM_CHUNK != 0);  // ceil, with no n + 4095 to overflow
         if (slot == MULTI_TENSORS) {
             if (chunk < chunks) slot = s;
             else chunk -= chunks;

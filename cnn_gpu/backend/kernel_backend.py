@@ -119,19 +119,19 @@ class KernelBackend(NumpyBackend):
         return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
 
     def binary_cross_entropy(self, probs, labels):
-        if dtype_name(probs) not in C_TYPES or probs.size == 0:
+        if dtype_name(probs) not in C_TYPES or probs.ndim == 0 or probs.size == 0:
             return super().binary_cross_entropy(probs, labels)
         return loss.binary_cross_entropy_kernel(self.xp.ascontiguousarray(probs), labels, backend=self.name)
 
     def mean_squared_error(self, pred, target):
-        if dtype_name(pred) not in C_TYPES or pred.size == 0:
+        if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
             return super().mean_squared_error(pred, target)
         return loss.mean_squared_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
 
     # --- metrics: kernels/metric.cu, one launch and one int32 count a batch ----------------------------
     def count_correct(self, pred, labels, kind, threshold=0.5):
         contiguous = self.xp.ascontiguousarray
-        if kind != "sparse":  # one-hot or binary labels, which the wrapper casts to pred's dtype
+        if kind != "sparse":  # one-hot or binary labels, which the wrapper compares in their own dtype
             labels = contiguous(labels)
         return metric.count_correct_kernel(contiguous(pred), labels, kind, threshold, backend=self.name)
 

@@ -27,7 +27,8 @@ _DTYPE_NAMES = {np.dtype(name): name for name in ("float32", "float64", "int32",
 
 def dtype_name(a):
     """The name of array ``a``'s dtype (``"float32"``): the key of C_TYPES and of the kernel tables."""
-    return _DTYPE_NAMES.get(a.dtype) or a.dtype.name
+    # str, not .name: a byte-swapped '>f4' is named "float32" but is no float32 to a kernel.
+    return _DTYPE_NAMES.get(a.dtype) or str(a.dtype)
 
 
 def cpp_bool(value) -> str:

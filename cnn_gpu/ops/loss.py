@@ -143,7 +143,7 @@ ELEMENTWISE_KERNELS = {
     (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
                           [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
                            Array("partial", dtype, ndim=1), Scalar("n", "int64"),
-                           *(Scalar(name, dtype) for name in ("lo", "hi", "count", "scale"))])
+                           *(Scalar(name, dtype) for name in ("lo", "hi", "elements", "scale"))])
     for kind in ELEMENTWISE_LOSSES for dtype, ctype in C_TYPES.items()
 }
 _MAX_LOSS_BLOCKS = 1024  # the element-wise losses' grid-stride loops: enough blocks, and few sums for loss_mean
@@ -183,7 +183,7 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     loss = xp.empty((), dtype=logits.dtype) if loss is None else check_shape(loss, (), "loss")
     rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
     XENT_KERNELS[variant, dtype_name(logits), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
-                                                     (logits, labels, grad, row_loss, rows, classes), backend=backend)
+                                                      (logits, labels, grad, row_loss, rows, classes), backend=backend)
     MEAN_KERNELS[dtype_name(logits)]((1,), (_BLOCK,), (row_loss, loss, rows, logits.dtype.type(rows)),
                                     backend=backend)
     return loss, grad
@@ -213,12 +213,12 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
 
 def binary_cross_entropy_kernel(probs, labels, grad=None, loss=None, backend=None):
     """``(loss, grad)`` as binary_cross_entropy, by kernels/loss.cu's elementwise_loss."""
-    # lo, hi, count, scale as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
+    # lo, hi, elements, scale as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
     scalars = (EPSILON, 1 - EPSILON, probs.size, 0)
     return _elementwise_loss_kernel("binary_xent", probs, labels, scalars, grad, loss, backend)
 
 
 def mean_squared_error_kernel(pred, target, grad=None, loss=None, backend=None):
     """``(loss, grad)`` as mean_squared_error, by kernels/loss.cu's elementwise_loss."""
-    return _elementwise_loss_kernel("squared_error", pred, target, (0, 0, pred.size, 2 / max(pred.size, 1)), grad,
-                                    loss, backend)
+    return _elementwise_loss_kernel("squared_error", pred, target, (0, 0, pred.size, 2 / pred.size if pred.size else 0),
+                                    grad, loss, backend)

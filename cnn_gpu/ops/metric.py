@@ -25,7 +25,7 @@ def count_correct(pred, labels, kind, threshold=0.5):
 
 # --- kernels: kernels/metric.cu -------------------------------------------------------------------
 # Each kernel adds its blocks' counts to one int32, which the wrapper zeroes first. The argmax kinds
-# run rung 1 or 2 on one-hot labels (in pred's dtype) or int32 class ids; binary runs rung 3.
+# run rung 1 or 2 on one-hot labels (float32 or float64) or int32 class ids; binary runs rung 3.
 
 KINDS = ("categorical", "sparse", "binary")
 ARGMAX_VARIANTS = ("row_per_thread", "warp_per_row")
@@ -54,7 +54,7 @@ def _params(dtype, kind, label_dtype):
 
 
 # The labels' dtypes by kind: class ids as int32; one-hot and binary labels in their own float type,
-# as the reference compares them (other numbers arrive as float64, which holds them exactly).
+# as the reference compares them (other numbers arrive as float64, exact for integers up to 2^53).
 LABEL_DTYPES = {"categorical": ("float32", "float64"), "sparse": ("int32",), "binary": ("float32", "float64")}
 _C_LABEL_TYPES = {**C_TYPES, "int32": "int"}
 KERNELS = {
@@ -78,7 +78,7 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
     ``variant`` is one of VARIANTS[kind] (default DEFAULT_VARIANTS[kind]). ``pred`` is float32 or
     float64: (batch, classes) for categorical and sparse, any shape for binary. One-hot and binary
     ``labels`` have pred's shape and any numeric dtype, compared in their own (float32 or float64;
-    other numbers as float64, which holds them exactly: a copy), as the reference compares them; sparse
+    other numbers as float64, exact for integers up to 2^53: a copy), as the reference compares them; sparse
     ones are integer class ids (N,) or (N, 1) in [0, classes), converted to int32. The binary
     ``threshold`` is rounded to pred's dtype, as Keras casts it (and as NumPy compares a Python float
     with a float32 array). An empty batch counts 0, with no launch.

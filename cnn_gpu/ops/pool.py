@@ -199,8 +199,8 @@ def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", varia
         raise ValueError(f"variant must be 'auto' or one of {MAX_FORWARD_VARIANTS} (float4 needs float32, C % 4 == 0 "
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {x.shape[3]} channels")
     per_thread = 4 if variant == "float4" else 1
-    MAX_FORWARD_KERNELS[variant, dtype_name(x)](*_launch(y.size // per_thread), (x, y, argmax, *_shape_args(x.shape, g)),
-                                               backend=backend)
+    MAX_FORWARD_KERNELS[variant, dtype_name(x)](*_launch(y.size // per_thread),
+                                                (x, y, argmax, *_shape_args(x.shape, g)), backend=backend)
     return y, argmax
 
 

@@ -192,6 +192,19 @@ def test_the_variant_is_forced_by_the_environment_or_chosen(rng, kernel_backend,
                                      None) == conv2d.EMULATE_DEFAULT
 
 
+def test_the_plain_tf32_rung_is_tf32_and_its_3xtf32_twin_is_not(rng, kernel_backend):
+    """The two precisions of rung 5's kernel apart: TF32's 10-bit mantissas leave an error near 1e-4 on
+    a 576-term sum, far above float32's; 3xTF32 restores float32's (a SPLIT swapped fails here)."""
+    x, w = random_array(rng, (2, 9, 9, 64), np.float32), random_array(rng, (3, 3, 64, 24), np.float32)
+    expected = conv2d.conv2d_forward(*as64(x, w), None, 1, "valid", 1)
+    errors = {}
+    for variant in ("implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined"):
+        y = conv2d_forward_kernel(on_backend(x, kernel_backend), on_backend(w, kernel_backend), None, 1, "valid", 1,
+                                  variant=variant, backend=kernel_backend)
+        errors[variant] = np.linalg.norm(to_host(y) - expected) / np.linalg.norm(expected)
+    assert errors["implicit_gemm_3xtf32_pipelined"] < 1e-6 < 1e-5 < errors["implicit_gemm_tf32_pipelined"] < 2e-3
+
+
 def test_the_autotuner_judges_a_fused_relus_candidates_without_the_relu(rng, monkeypatch):
     """Through a ReLU a candidate's errors on negative outputs would vanish, and its choice is kept for
     the problem with or without one: what choose_variant gets runs and checks the plain convolution."""

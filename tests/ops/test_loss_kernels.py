@@ -256,4 +256,13 @@ def test_the_backend_runs_the_elementwise_loss_on_labels_of_another_dtype(rng, k
     method = ours.binary_cross_entropy if kind == "binary_xent" else ours.mean_squared_error
     loss, grad = method(ours.asarray(pred), ours.asarray(target.astype(np.float64), dtype=np.float64))
     ref_loss, ref_grad = reference(pred, target.astype(np.float64))
-    assert_close(to_host(loss), ref_loss) and np.array_equal(to_host(grad), ref_grad)
+    assert_close(to_host(loss), ref_loss)
+    assert np.array_equal(to_host(grad), ref_grad)
+
+
+def test_the_backend_leaves_a_0d_prediction_to_the_reference(kernel_backend):
+    ours = KernelBackend(backend_xp(kernel_backend))
+    pred, target = np.float32(0.3).reshape(()), np.float32(1.0).reshape(())
+    loss, grad = ours.mean_squared_error(ours.asarray(pred), ours.asarray(target))
+    ref_loss, ref_grad = mean_squared_error(pred, target)
+    assert to_host(grad).shape == () and np.array_equal(to_host(grad), ref_grad) and to_host(loss) == ref_loss

@@ -114,6 +114,7 @@ def test_the_backend_leaves_what_the_kernels_cannot_update_in_place_to_the_refer
     assert_close(half, w - 0.1 * g.astype(np.float64), tol=1e-2)
 
 
+ADAM_MANY = optim.adam_update_many_kernel
 # The seed model's parameters, and more: an empty one, a tail of ones, one past ADAM_CHUNK (a block
 # each chunk), more than MULTI_TENSORS in all (two launches).
 MANY_SHAPES = [(3, 3, 1, 32), (32,), (0,), (64, 10), (10,), (1,), (1,), (2 * optim.ADAM_CHUNK + 5,), (7,), (3, 2)]
@@ -149,9 +150,12 @@ def test_adam_on_many_parameters_refuses_what_it_cannot_take(kernel_backend):
         optim.adam_update_many_kernel([w32], [w32], [w32], [w32], 0.1, step=0, backend=kernel_backend)
 
 
-def test_the_backend_takes_many_parameters_together_or_each_alone(rng, kernel_backend):
+def test_the_backend_takes_many_parameters_together_or_each_alone(rng, kernel_backend, monkeypatch):
     """One launch when every state can be updated in place; a strided state sends them to the loop."""
     ours = KernelBackend(backend_xp(kernel_backend))
+    together = []
+    monkeypatch.setattr(optim, "adam_update_many_kernel",
+                        lambda *args, **kwargs: together.append(1) or ADAM_MANY(*args, **kwargs))
     for strided in (False, True):
         w = [ours.asarray(random_array(rng, shape, np.float32)) for shape in ((5,), (4, 3))]
         g = [ours.asarray(random_array(rng, a.shape, np.float32)) for a in w]
@@ -164,3 +168,4 @@ def test_the_backend_takes_many_parameters_together_or_each_alone(rng, kernel_ba
         for i in range(2):
             optim.adam_update(expected[0][i], g[i].astype(np.float64), expected[1][i], expected[2][i], 0.01, step=2)
             assert_close(w[i], expected[0][i])
+        assert len(together) == 1, "one call for both when in place, none with a strided state"
