@@ -3,6 +3,14 @@
 // PTX ISA documents: in emulation that checks each twin, on a GPU the instruction itself.
 #include "ptx.cuh"
 
+// max_keeping_nan (max.ftz.NaN.f32) of a[i] and b[i], each of n pairs.
+extern "C" __global__ void probe_max_keeping_nan(const float* __restrict__ a, const float* __restrict__ b,
+                                                 float* __restrict__ out, int n)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = max_keeping_nan(a[i], b[i]);
+}
+
 // f32_to_tf32 (cvt.rna.tf32.f32) on each of n values; bits receives the result's bit pattern.
 extern "C" __global__ void probe_f32_to_tf32(const float* __restrict__ x, unsigned* __restrict__ bits, int n)
 {

@@ -28,9 +28,29 @@ WGMMA_A_IN_REGISTERS = {n: Kernel("ptx_probe_hopper.cu", f"probe_wgmma_tf32_a_in
 TMA_LOAD = Kernel("ptx_probe_hopper.cu", "probe_tma_load_2d",
                   [Array("map", "uint64", ndim=1), Array("out", "float32"), Scalar("x", "int32"), Scalar("y", "int32"),
                    Scalar("box_rows", "int32")])
+MAX_KEEPING_NAN = Kernel("ptx_probe.cu", "probe_max_keeping_nan",
+                         [Array("a", "float32"), Array("b", "float32"), Array("out", "float32"), Scalar("n", "int32")])
 CP_ASYNC = Kernel("ptx_probe.cu", "probe_cp_async",
                   [Array("first", "float32"), Array("second", "float32"), Array("src_bytes", "int32"),
                    Array("out", "float32"), Scalar("width", "int32")])
+
+
+# --- max.ftz.NaN.f32 --------------------------------------------------------------------------------
+def test_max_keeping_nan_is_the_larger_or_nan(rng, kernel_backend):
+    """The ISA's max.NaN: NaN if either operand is NaN, else the larger (fmaxf would return the number).
+    Normal numbers, zeros and infinities only: .ftz flushes subnormals on a GPU, which the twin does not
+    model (the ReLU epilogue it serves compares with 0, where a flushed subnormal is 0 either way)."""
+    specials = np.array([np.nan, 1.0, np.nan, -np.inf, 0.0, -2.5, np.inf, np.nan], np.float32)
+    others = np.array([0.0, np.nan, np.nan, 0.0, -0.0, 0.0, -1.0, -np.inf], np.float32)
+    a = np.concatenate([specials, random_array(rng, (300,), np.float32, -4, 4)])
+    b = np.concatenate([others, random_array(rng, (300,), np.float32, -4, 4)])
+    out = on_backend(np.full(a.size, 7.0, np.float32), kernel_backend)
+    MAX_KEEPING_NAN((-(-a.size // 128),), (128,), (on_backend(a, kernel_backend), on_backend(b, kernel_backend), out,
+                                                   a.size), backend=kernel_backend)
+    got = to_host(out)
+    nan = np.isnan(a) | np.isnan(b)
+    assert np.isnan(got[nan]).all() and nan[:3].all()
+    assert np.array_equal(got[~nan], np.maximum(a[~nan], b[~nan]))
 
 
 # --- cvt.rna.tf32.f32 --------------------------------------------------------------------------------
