@@ -48,8 +48,9 @@ class Backend:
         product's epilogue applies it)."""
         raise NotImplementedError
 
-    def dense_backward(self, x, w, dy, need_dx=True):
-        """Gradients ``(dx, dw, db)`` of ``dense_forward`` given dy (N, O); dx is None unless ``need_dx``."""
+    def dense_backward(self, x, w, dy, need_dx=True, need_db=True):
+        """Gradients ``(dx, dw, db)`` of ``dense_forward`` given dy (N, O); dx is None unless ``need_dx``,
+        db None unless ``need_db`` (a layer without a bias)."""
         raise NotImplementedError
 
     # --- convolution ---------------------------------------------------------------------------
@@ -58,10 +59,11 @@ class Backend:
         with ``relu``, its ReLU."""
         raise NotImplementedError
 
-    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
         """Gradients ``(dx, dw, db)`` of ``conv2d_forward`` given dy (N, P, Q, K).
 
-        dx is None unless ``need_dx``: a model's first layer skips the backward-data pass.
+        dx is None unless ``need_dx``: a model's first layer skips the backward-data pass; db None
+        unless ``need_db`` (a layer without a bias).
         """
         raise NotImplementedError
 

@@ -34,13 +34,13 @@ class KernelBackend(NumpyBackend):
         return gemm.gemm(contiguous(x), contiguous(w), bias=None if b is None else contiguous(b), relu=relu,
                          backend=self.name)
 
-    def dense_backward(self, x, w, dy, need_dx=True):
+    def dense_backward(self, x, w, dy, need_dx=True, need_db=True):
         if dy.dtype != self.xp.float32:
-            return super().dense_backward(x, w, dy, need_dx)
+            return super().dense_backward(x, w, dy, need_dx, need_db)
         contiguous = self.xp.ascontiguousarray
         x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
         dx = gemm.gemm(dy, w, trans_b=True, backend=self.name) if need_dx else None
-        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), self._bias_gradient(dy)
+        return dx, gemm.gemm(x, dy, trans_a=True, backend=self.name), self._bias_gradient(dy) if need_db else None
 
     # --- convolution: kernels/conv2d.cu, the bias gradient reduce.cu's (float32; float64 stays on the
     # reference) ------------------------------------------------------------------------------------
@@ -52,15 +52,15 @@ class KernelBackend(NumpyBackend):
         return conv2d.conv2d_forward_kernel(contiguous(x), contiguous(w), None if b is None else contiguous(b),
                                             strides, padding, dilation, relu=relu, backend=self.name)
 
-    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
         if dy.dtype != self.xp.float32:
-            return super().conv2d_backward(x, w, dy, strides, padding, dilation, need_dx)
+            return super().conv2d_backward(x, w, dy, strides, padding, dilation, need_dx, need_db)
         contiguous = self.xp.ascontiguousarray
         x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
         dx = (conv2d.conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation, backend=self.name)
               if need_dx else None)
         dw = conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation, backend=self.name)
-        return dx, dw, self._bias_gradient(dy)
+        return dx, dw, self._bias_gradient(dy) if need_db else None
 
     # --- pooling: kernels/pool.cu (float32 and float64; argmax is the kernels' int32) -----------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):

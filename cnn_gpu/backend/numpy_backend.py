@@ -36,18 +36,20 @@ class NumpyBackend(Backend):
         y = gemm.dense_forward(x, w, b)
         return activation.relu(y) if relu else y
 
-    def dense_backward(self, x, w, dy, need_dx=True):
+    def dense_backward(self, x, w, dy, need_dx=True, need_db=True):
         dx = gemm.dense_backward_data(dy, w) if need_dx else None
-        return (dx, *gemm.dense_backward_weights(x, dy))
+        dw, db = gemm.dense_backward_weights(x, dy)
+        return dx, dw, db if need_db else None
 
     # --- convolution ---------------------------------------------------------------------------
     def conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
         y = conv2d.conv2d_forward(x, w, b, strides, padding, dilation)
         return activation.relu(y) if relu else y
 
-    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True):
+    def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
         dx = conv2d.conv2d_backward_data(dy, w, x.shape, strides, padding, dilation) if need_dx else None
-        return (dx, *conv2d.conv2d_backward_filter(x, dy, w.shape, strides, padding, dilation))
+        dw, db = conv2d.conv2d_backward_filter(x, dy, w.shape, strides, padding, dilation)
+        return dx, dw, db if need_db else None
 
     # --- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):

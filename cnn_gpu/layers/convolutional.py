@@ -47,7 +47,8 @@ class Conv2D(ParametricLayer):
 
     def call_backward(self, dz, need_dx):
         dx, dw, db = get_backend().conv2d_backward(self._x, self.params["kernel"], dz, self.strides,
-                                                   self.padding, self.dilation_rate, need_dx=need_dx)
+                                                   self.padding, self.dilation_rate, need_dx=need_dx,
+                                                   need_db=self.use_bias)
         self.store_gradients(dw, db)
         return dx
 

@@ -38,7 +38,8 @@ class Dense(ParametricLayer):
         return get_backend().dense_forward(x, self.params["kernel"], self.bias, relu=relu)
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz, need_dx=need_dx)
+        dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz, need_dx=need_dx,
+                                                  need_db=self.use_bias)
         self.store_gradients(dw, db)
         return dx
 

@@ -32,6 +32,8 @@ def test_a_training_step_keeps_the_dtype_and_skips_dx_when_asked(rng, dtype):
     dy = be.max_pool2d_backward(dflat.reshape(pooled.shape), argmax, y.shape, 2, None, "valid")
     dx, dw, db = be.conv2d_backward(x, w, dy, 1, "same", 1, need_dx=False)
     assert dx is None and be.dense_backward(flat, dense_w, dlogits, need_dx=False)[0] is None
+    assert be.dense_backward(flat, dense_w, dlogits, need_db=False)[2] is None
+    assert be.conv2d_backward(x, w, dy, 1, "same", 1, need_db=False)[2] is None
     assert {a.dtype for a in (y, pooled, logits, loss, dflat, dw_dense, dy, dw, db)} == {np.dtype(dtype)}
     assert dw.shape == w.shape and db.shape == b.shape
     velocity = be.zeros(w.shape, dtype)

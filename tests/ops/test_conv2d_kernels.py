@@ -138,6 +138,7 @@ def test_the_backend_runs_the_kernels_and_keeps_float64_on_the_reference(rng, ke
         for out, expected in zip((dw, db), conv2d.conv2d_backward_filter(x64, dy64, w.shape, *options)):
             assert_close(out, expected)
         assert backend.conv2d_backward(xs, backend.asarray(w), backend.asarray(dy), *options, need_dx=False)[0] is None
+        assert backend.conv2d_backward(xs, backend.asarray(w), backend.asarray(dy), *options, need_db=False)[2] is None
 
 
 def test_bad_arguments_are_refused_with_their_names(rng, kernel_backend):

@@ -432,6 +432,7 @@ def test_the_kernel_backends_dense_runs_forward_and_both_backward_products(rng, 
     assert_close(dw, gemm_reference(x, dy, trans_a=True), what="dw")
     assert_close(db, dy.astype(np.float64).sum(axis=0), what="db")
     assert backend.dense_backward(on(x), on(w), on(dy), need_dx=False)[0] is None
+    assert backend.dense_backward(on(x), on(w), on(dy), need_db=False)[2] is None
 
 
 def wrong_device_array(backend):
