@@ -1,5 +1,6 @@
 """The losses with their gradients: kernels/loss.cu against PyTorch's and the reference's chains of
-CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then, on each shape's
+CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then the cross-entropy
+on probabilities (``probs_*``, against the reference only); then, on each shape's
 matrix seen as a prediction of its own, the element-wise binary cross-entropy and mean squared error
 (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's ``binary_cross_entropy`` and ``mse_loss``,
 their gradients by autograd), each reading pred and target and writing the gradient, 12 bytes an
@@ -31,7 +32,8 @@ import numpy as np
 
 from benchmarks import harness
 from cnn_gpu.ops import loss as loss_ops
-from cnn_gpu.ops.loss import XENT_VARIANTS, softmax_cross_entropy, softmax_cross_entropy_kernel
+from cnn_gpu.ops.loss import (XENT_VARIANTS, categorical_cross_entropy, categorical_cross_entropy_kernel,
+                              softmax_cross_entropy, softmax_cross_entropy_kernel)
 
 SHAPES = [(4096, 10), (65536, 10), (4096, 1000)]
 DRY_SHAPES = [(37, 10), (5, 70)]
@@ -87,8 +89,36 @@ def main(argv=None) -> int:
                         bytes_moved=3 * logits_bytes, timing=graph_timing)
         if torch is not None:
             torch_baseline(session, torch, sets, params, 2 * logits_bytes + 8 * batch)
+        probabilities_cases(session, batch, classes)
         elementwise_cases(session, torch, batch, classes)
     return harness.finish(session)
+
+
+def probabilities_cases(session, batch, classes):
+    """The cross-entropy on probabilities (a model not ending in a softmax the loss can fuse), one-hot
+    labels: probs_xent_warp_per_row and the reference on CuPy, each reading probs and labels and
+    writing the gradient. PyTorch has no such loss (Keras renormalises and clips), so no baseline."""
+    xp, shape, params = session.xp, (batch, classes), {"labels": "one_hot", "batch": batch, "classes": classes}
+    sets = session.input_sets(lambda rng: [session.uniform(rng, shape, low=0.01, high=1.0),
+                                           xp.asarray(np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch)])],
+                              8 * batch * classes)
+    grad, last = xp.empty(shape, dtype=np.float32), {"loss": xp.empty((), dtype=np.float32)}
+
+    def expected_of(inputs):
+        return combined(xp, *categorical_cross_entropy(*(a.astype(np.float64) for a in inputs)))
+
+    session.measure("probs_warp_per_row", params,
+                    lambda inputs: categorical_cross_entropy_kernel(*inputs, grad=grad, loss=last["loss"],
+                                                                    backend=session.backend),
+                    sets, lambda inputs: (combined(xp, last["loss"], grad), expected_of(inputs)), poison=[grad],
+                    bytes_moved=12 * batch * classes, timing="launch" if session.dry_run else "graph")
+
+    def run_reference(inputs):
+        last["ref_loss"], last["ref_grad"] = categorical_cross_entropy(*inputs)
+
+    session.measure("probs_cupy_reference", params, run_reference, sets,
+                    lambda inputs: (combined(xp, last["ref_loss"], last["ref_grad"]), expected_of(inputs)),
+                    bytes_moved=12 * batch * classes, timing="launch" if session.dry_run else "graph")
 
 
 # The element-wise losses: (our kernel, the reference, PyTorch's loss by name, how to make the target).

@@ -1,6 +1,7 @@
 // The losses with their gradients. First the softmax cross-entropy, fused: each row's loss and the
 // gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
-// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared error.
+// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared error;
+// and (rung 5) the cross-entropy on probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -23,6 +24,8 @@
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy,
 //                                   mean squared error): each element's gradient, and each
 //                                   block's sum of its loss terms, which loss_mean then averages
+//   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
+//                                   softmax), rung 2's layout, then loss_mean
 // Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
 // a template over the element type T (float, double); rungs 1 and 2 also over the labels' type L:
 // L = T for one-hot labels (a rows x classes matrix), L = int for sparse ones (a class id per row,
@@ -218,4 +221,61 @@ __global__ void __launch_bounds__(XENT_BLOCK)
         sum += term(pred[i], target[i], grad + i);
     const T total = block_sum(sum, warp_total);
     if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Cross-entropy on probabilities, one warp per row: Keras's categorical cross-entropy when the
+// model's last layer is not a softmax the loss can fuse (it ends in probabilities already).
+// As the reference (categorical_cross_entropy of cnn_gpu/ops/loss.py): each row is renormalised to
+// sum 1 (q = p / total), clipped to [lo, hi] = [epsilon, 1 - epsilon] before the log, and the
+// gradient goes back through the clip (zero where it clamps) and through p / total:
+//   row_loss = -sum_c t log clip(q),   dq = -t / clip(q) * inside / rows,
+//   grad     = (dq - sum_c dq q) / total
+// Idea: rung 2's layout; four loops over the row (its total; the loss terms; the dot product
+// sum_c dq q; the gradient), the sums by butterfly, each loop after the first reading the row again
+// from L1 or L2. q and dq are made again in each loop rather than kept: a row's classes are not
+// known when the kernel is compiled.
+// Expected bottleneck: as rung 2 (for 10 classes, latency; for 1000, device memory bandwidth), with
+// one butterfly more.
+// Measured: not yet run on a GPU.
+template <typename T, typename L>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    probs_xent_warp_per_row(const T* __restrict__ probs, const L* __restrict__ labels, T* __restrict__ grad,
+                            T* __restrict__ row_loss, int rows, int classes, T lo, T hi) {
+    const int r = blockIdx.x * (XENT_BLOCK / WARP) + threadIdx.x / WARP;
+    // Whole warps leave together, so the full-mask shuffles never miss a lane.
+    if (r >= rows) return;
+    const int lane = threadIdx.x % WARP;
+    const long long start = (long long)r * classes;
+    const T* p = probs + start;
+    const auto t = labels_of_row<T>(labels, r, classes);
+    T total = T(0);
+    for (int c = lane; c < classes; c += WARP) total += p[c];
+    total = lanes_sum<WARP>(total);
+
+    // Element c's terms, in the reference's order of operations: q, its clip, the inside mask (a NaN q
+    // is outside, and NaN * 0 stays NaN), dq, and the loss term t log clip(q).
+    struct Terms {
+        T q, dq, loss;
+    };
+    const auto terms = [&](int c) {
+        const T q = p[c] / total;
+        const T clipped = q < lo ? lo : (q > hi ? hi : q);
+        const T inside = q >= lo && q <= hi ? T(1) : T(0);
+        return Terms{q, -t(c) / clipped * inside / T(rows), t(c) * log_of(clipped)};
+    };
+    // The loss terms and the dot product in loops of their own, the first not unrolled: otherwise the
+    // double instances kept 8 bytes on the stack across log's call (ptxas 13.0, sm_80 and sm_90); so,
+    // nothing (and each loop's unused terms are never computed).
+    T loss = T(0), dot = T(0);
+#pragma unroll 1
+    for (int c = lane; c < classes; c += WARP) loss += terms(c).loss;
+    for (int c = lane; c < classes; c += WARP) {
+        const Terms e = terms(c);
+        dot += e.dq * e.q;
+    }
+    loss = lanes_sum<WARP>(loss);
+    dot = lanes_sum<WARP>(dot);
+    for (int c = lane; c < classes; c += WARP) grad[start + c] = (terms(c).dq - dot) / total;
+    if (lane == 0) row_loss[r] = -loss;
 }

@@ -111,12 +111,18 @@ class KernelBackend(NumpyBackend):
             return super().dropout_backward(dy, mask)
         return dropout.dropout_backward_kernel(self.xp.ascontiguousarray(dy), mask, backend=self.name)
 
-    # --- losses: kernels/loss.cu (the cross-entropy on probabilities stays on the reference) -----------
+    # --- losses: kernels/loss.cu ------------------------------------------------------------------------
     def softmax_cross_entropy(self, logits, labels, sparse):
         contiguous = self.xp.ascontiguousarray
         if not sparse:  # one-hot labels in the logits' dtype, as the reference takes them
             labels = contiguous(labels.astype(logits.dtype, copy=False))
         return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
+
+    def categorical_cross_entropy(self, probs, labels, sparse):
+        contiguous = self.xp.ascontiguousarray
+        if not sparse:  # one-hot labels in the predictions' dtype, as the reference takes them
+            labels = contiguous(labels.astype(probs.dtype, copy=False))
+        return loss.categorical_cross_entropy_kernel(contiguous(probs), labels, sparse, backend=self.name)
 
     def binary_cross_entropy(self, probs, labels):
         if dtype_name(probs) not in C_TYPES or probs.ndim == 0 or probs.size == 0:

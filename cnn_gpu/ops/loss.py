@@ -132,6 +132,12 @@ XENT_KERNELS = {
                                      _xent_params(dtype, sparse))
     for variant in XENT_VARIANTS for dtype, ctype in C_TYPES.items() for sparse in (False, True)
 }
+PROBS_XENT_KERNELS = {
+    (dtype, sparse): Kernel("loss.cu", f"probs_xent_warp_per_row<{ctype}, {'int' if sparse else ctype}>",
+                            [Array("probs", dtype, ndim=2), *_xent_params(dtype, sparse)[1:],
+                             Scalar("lo", dtype), Scalar("hi", dtype)])
+    for dtype, ctype in C_TYPES.items() for sparse in (False, True)
+}
 MEAN_KERNELS = {
     dtype: Kernel("loss.cu", f"loss_mean<{ctype}>",
                   [Array("terms", dtype, ndim=1), Array("loss", dtype, ndim=0), Scalar("count", "int32"),
@@ -159,33 +165,47 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     """
     if variant not in XENT_VARIANTS:
         raise ValueError(f"variant must be one of {XENT_VARIANTS}, got {variant!r}")
-    check_float(logits, "logits")
-    check_ndim(logits, 2, "logits", "(batch, classes)")
-    rows, classes = logits.shape
+    rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
+    return _row_loss_kernel(lambda dtype: XENT_KERNELS[variant, dtype, sparse], "logits", logits, labels, sparse,
+                            rows_per_block, (), grad, row_loss, loss, backend)
+
+
+def categorical_cross_entropy_kernel(probs, labels, sparse=False, grad=None, row_loss=None, loss=None, backend=None):
+    """``(loss, grad)`` as categorical_cross_entropy (on probabilities), by kernel probs_xent_warp_per_row;
+    the arguments as softmax_cross_entropy_kernel's."""
+    return _row_loss_kernel(lambda dtype: PROBS_XENT_KERNELS[dtype, sparse], "probs", probs, labels, sparse,
+                            _BLOCK // _WARP, (EPSILON, 1 - EPSILON), grad, row_loss, loss, backend)
+
+
+def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, scalars, grad, row_loss, loss, backend):
+    """A row-wise loss kernel (``kernel_for(dtype name)``) on (batch, classes) ``pred``, named ``name`` in
+    errors, then loss_mean: the checks, the labels' form and the outputs both cross-entropies share."""
+    check_float(pred, name)
+    check_ndim(pred, 2, name, "(batch, classes)")
+    rows, classes = pred.shape
     if rows == 0 or classes == 0:
-        raise ValueError(f"logits need at least one row and one class, got shape {tuple(logits.shape)}")
+        raise ValueError(f"{name} need at least one row and one class, got shape {tuple(pred.shape)}")
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
     if sparse:
         # Checked before the int32 conversion, which would wrap an int64 id of 2^32 to 0.
-        labels = check_shape(class_ids(labels, classes), (rows,), "sparse labels", "the logits' batch")
+        labels = check_shape(class_ids(labels, classes), (rows,), "sparse labels", f"the {name}' batch")
         labels = xp.ascontiguousarray(labels.astype(np.int32, copy=False))
     else:
-        check_shape(labels, logits.shape, "labels", "the logits' shape")
-        if labels.dtype != logits.dtype:
-            raise TypeError(f"one-hot labels must have the logits' dtype {logits.dtype}, got {labels.dtype}")
+        check_shape(labels, pred.shape, "labels", f"the {name}' shape")
+        if labels.dtype != pred.dtype:
+            raise TypeError(f"one-hot labels must have the {name}' dtype {pred.dtype}, got {labels.dtype}")
     if grad is None:
-        grad = xp.empty(logits.shape, dtype=logits.dtype)
-    check_shape(grad, logits.shape, "grad", "the logits' shape")
+        grad = xp.empty(pred.shape, dtype=pred.dtype)
+    check_shape(grad, pred.shape, "grad", f"the {name}' shape")
     # The per-row losses and the 0-d loss, made here unless given (a CUDA graph of these calls must
     # not allocate: benchmarks/loss.py gives them).
-    row_loss = xp.empty(rows, dtype=logits.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
-    loss = xp.empty((), dtype=logits.dtype) if loss is None else check_shape(loss, (), "loss")
-    rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
-    XENT_KERNELS[variant, dtype_name(logits), sparse]((ceil_div(rows, rows_per_block),), (_BLOCK,),
-                                                      (logits, labels, grad, row_loss, rows, classes), backend=backend)
-    MEAN_KERNELS[dtype_name(logits)]((1,), (_BLOCK,), (row_loss, loss, rows, logits.dtype.type(rows)),
-                                    backend=backend)
+    row_loss = xp.empty(rows, dtype=pred.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
+    loss = xp.empty((), dtype=pred.dtype) if loss is None else check_shape(loss, (), "loss")
+    as_t = pred.dtype.type
+    kernel_for(dtype_name(pred))((ceil_div(rows, rows_per_block),), (_BLOCK,),
+           (pred, labels, grad, row_loss, rows, classes, *(as_t(v) for v in scalars)), backend=backend)
+    MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (row_loss, loss, rows, as_t(rows)), backend=backend)
     return loss, grad
 
 

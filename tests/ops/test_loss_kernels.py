@@ -11,7 +11,8 @@ from cnn_gpu.backend.kernel_backend import KernelBackend
 from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp
 from cnn_gpu.ops import loss as loss_ops
-from cnn_gpu.ops.loss import (XENT_VARIANTS, binary_cross_entropy, binary_cross_entropy_kernel, mean_squared_error,
+from cnn_gpu.ops.loss import (XENT_VARIANTS, binary_cross_entropy, binary_cross_entropy_kernel,
+                              categorical_cross_entropy, categorical_cross_entropy_kernel, mean_squared_error,
                               mean_squared_error_kernel, softmax_cross_entropy, softmax_cross_entropy_kernel)
 from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
@@ -266,3 +267,45 @@ def test_the_backend_leaves_a_0d_prediction_to_the_reference(kernel_backend):
     loss, grad = ours.mean_squared_error(ours.asarray(pred), ours.asarray(target))
     ref_loss, ref_grad = mean_squared_error(pred, target)
     assert to_host(grad).shape == () and np.array_equal(to_host(grad), ref_grad) and to_host(loss) == ref_loss
+
+
+
+# --- the cross-entropy on probabilities ---------------------------------------------------------------
+@pytest.mark.parametrize("form", LABELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cross_entropy_on_probabilities_matches_the_reference(rng, kernel_backend, shape, dtype, form):
+    """Rows that do not sum to 1 (renormalised), a zero and a one among them (clipped: no gradient
+    through them), against the float64 reference with one-hot labels and with class ids."""
+    probs = random_array(rng, shape, dtype, 0, 1)
+    probs[0, 0] = 0
+    if shape[1] > 1:
+        probs[-1, :] = 0
+        probs[-1, -1] = 1
+    ids = rng.integers(0, shape[1], size=shape[0])
+    labels, sparse = make_labels(ids, shape[1], form, dtype)
+    grad = on_backend(poisoned(shape, dtype), kernel_backend)
+    loss, out = categorical_cross_entropy_kernel(on_backend(probs, kernel_backend), on_backend(labels, kernel_backend),
+                                                 sparse, grad=grad, backend=kernel_backend)
+    # Against the reference in the inputs' dtype: the clip's bounds are epsilon and 1 - epsilon rounded
+    # to it, and a probability of 1 clipped to float32's 1 - epsilon has a log 19% off float64's.
+    one_hot = np.eye(shape[1], dtype=dtype)[ids]
+    with np.errstate(invalid="ignore"):  # (1, 1): the one row is [0], and 0 / 0 is NaN
+        ref_loss, ref_grad = categorical_cross_entropy(probs, one_hot)
+    if shape == (1, 1):
+        assert np.isnan(to_host(loss)) and np.isnan(ref_loss)
+        return
+    assert out is grad
+    assert_close(to_host(loss), ref_loss, what="loss")
+    assert_close(to_host(grad), ref_grad, what="grad")
+
+
+def test_the_backend_runs_the_cross_entropy_on_probabilities(rng, kernel_backend):
+    ours = KernelBackend(backend_xp(kernel_backend))
+    probs = random_array(rng, (9, 4), np.float32, 0.1, 1)
+    ids = rng.integers(0, 4, 9)
+    for labels, sparse in ((np.eye(4)[ids], False), (ids, True)):  # one-hot as float64, as a model may pass them
+        loss, grad = ours.categorical_cross_entropy(ours.asarray(probs), ours.asarray(labels, dtype=labels.dtype), sparse)
+        ref_loss, ref_grad = categorical_cross_entropy(probs.astype(np.float64), np.eye(4)[ids])
+        assert_close(to_host(loss), ref_loss)
+        assert_close(to_host(grad), ref_grad)
