@@ -32,27 +32,12 @@
 // which the wrapper has checked lies in [0, classes)).
 // Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.
 
+#include "block_sum.cuh"    // block_sum, one_block_sum: sums over a block in a fixed order
 #include "row_lanes.cuh"    // WARP, lanes_sum, row_max_and_exp_sum: a row's max and sums across its lanes
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
 // Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
 constexpr int XENT_BLOCK = 256;
-
-// The sum of every thread's `value` over the block, in thread 0 (the others get a partial sum): each
-// warp combines its 32 by butterfly, and thread 0 adds the warp totals in order. Every thread of the
-// block must call it (a barrier inside); warp_total holds XENT_BLOCK / 32 values. Once per buffer:
-// with no barrier after the read, a second call could overwrite warp_total while thread 0 reads it.
-template <typename T>
-__device__ __forceinline__ T block_sum(T value, T* warp_total) {
-    value = lanes_sum<WARP>(value);
-    if (threadIdx.x % WARP == 0) warp_total[threadIdx.x / WARP] = value;
-    // Thread 0 reads the totals the other warps wrote.
-    __syncthreads();
-    T total = T(0);
-    if (threadIdx.x == 0)
-        for (int w = 0; w < XENT_BLOCK / WARP; ++w) total += warp_total[w];
-    return total;
-}
 
 // One row's labels, read as the reference reads them once one_hot has expanded sparse ids: a row of
 // the one-hot matrix, or 1 at the row's class id and 0 elsewhere (the id read once per row).
@@ -169,10 +154,7 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 template <typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
     loss_mean(const T* __restrict__ terms, T* __restrict__ loss, int count, T divisor) {
-    __shared__ T warp_total[XENT_BLOCK / WARP];
-    T sum = T(0);
-    for (int i = threadIdx.x; i < count; i += XENT_BLOCK) sum += terms[i];
-    const T total = block_sum(sum, warp_total);
+    const T total = one_block_sum<XENT_BLOCK>(terms, count);
     if (threadIdx.x == 0) *loss = total / divisor;
 }
 
@@ -219,7 +201,7 @@ __global__ void __launch_bounds__(XENT_BLOCK)
     T sum = T(0);
     for (long long i = blockIdx.x * (long long)XENT_BLOCK + threadIdx.x; i < n; i += (long long)gridDim.x * XENT_BLOCK)
         sum += term(pred[i], target[i], grad + i);
-    const T total = block_sum(sum, warp_total);
+    const T total = block_sum<XENT_BLOCK>(sum, warp_total);
     if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 

@@ -29,6 +29,7 @@
 // *count before the launch.
 // Wrappers: cnn_gpu/ops/metric.py. Tests: tests/ops/test_metric_kernels.py. Benchmark: benchmarks/metric.py.
 
+#include "block_sum.cuh"  // block_sum: a block's counts added
 #include "row_lanes.cuh"  // WARP, FULL_MASK, lanes_sum: lanes of a row combined by shuffles
 
 // Threads per block of every kernel; cnn_gpu/ops/metric.py launches with the same number.
@@ -91,17 +92,9 @@ __device__ __forceinline__ int expected_class(const int* __restrict__ labels, lo
 // butterfly, thread 0 adds the warp totals and makes the block's one atomicAdd. Every thread of the
 // block must call it (a barrier inside).
 __device__ __forceinline__ void add_block_count(int* __restrict__ count, int mine) {
-    constexpr int WARPS = METRIC_BLOCK / WARP;
-    __shared__ int warp_total[WARPS];
-    const int warp_sum = lanes_sum<WARP>(mine);
-    if (threadIdx.x % WARP == 0) warp_total[threadIdx.x / WARP] = warp_sum;
-    // Thread 0 reads the totals the other warps wrote.
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int total = 0;
-        for (int w = 0; w < WARPS; ++w) total += warp_total[w];
-        if (total > 0) atomicAdd(count, total);
-    }
+    __shared__ int warp_total[METRIC_BLOCK / WARP];
+    const int total = block_sum<METRIC_BLOCK>(mine, warp_total);
+    if (threadIdx.x == 0 && total > 0) atomicAdd(count, total);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, reduce
+from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, reduce, regularizer
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
@@ -133,6 +133,14 @@ class KernelBackend(NumpyBackend):
         if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
             return super().mean_squared_error(pred, target)
         return loss.mean_squared_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
+
+    # --- regularization: kernels/regularizer.cu; a gradient that is not C-contiguous takes the reference
+    # (the kernel would update a copy) ------------------------------------------------------------------
+    def l2_penalty(self, w, factor, grad=None):
+        if (dtype_name(w) not in C_TYPES
+                or grad is not None and (grad.dtype != w.dtype or not grad.flags.c_contiguous)):
+            return super().l2_penalty(w, factor, grad)
+        return regularizer.l2_penalty_kernel(self.xp.ascontiguousarray(w), factor, grad, backend=self.name)
 
     # --- metrics: kernels/metric.cu, one launch and one int32 count a batch ----------------------------
     def count_correct(self, pred, labels, kind, threshold=0.5):
