@@ -107,9 +107,11 @@ class Sequential:
         """``(loss, output)`` for one batch: the data loss plus every weight penalty, as a float."""
         output = self.forward(x, training, logits=self.trains_on_logits)
         value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits)
-        penalty = sum(float(get_backend().to_numpy(reg.penalty(layer.params[name])))
-                      for layer, name, reg in self.regularized_weights())
-        return float(get_backend().to_numpy(value)) + penalty, output
+        backend = get_backend()
+        # The loss and every weight penalty read back at once: on a GPU one sync a step, not one each.
+        terms = [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())]
+        host = backend.to_numpy(backend.xp.stack(terms)) if len(terms) > 1 else [backend.to_numpy(value)]
+        return float(host[0]) + sum(float(t) for t in host[1:]), output
 
     def compute_gradients(self):
         """Gradients of the last ``compute_loss`` to every trainable weight, penalties included."""
