@@ -6,7 +6,7 @@ microseconds, so the Python between them (layers, backend, wrappers, argument ch
 can take longer than the GPU does, and then it, not the kernels, sets the pace of training. This
 times that Python alone: the launches reach a no-op instead of a compiled module, the variant of
 each convolution and product is fixed (an autotuner would time stubs), and a step is what
-Model.fit does per batch: the loss, the gradients, the optimizer's update and the accuracy count.
+Model.fit does per batch: the loss, the accuracy count, the gradients and the optimizer's update.
 The stubs compute nothing, so the numbers the step produces are garbage, unused. On the emulate
 backend with NumPy arrays (any machine), or on the cuda backend with CuPy arrays (a GPU machine,
 where allocating an array costs more). The fastest of several rounds is reported.
@@ -40,10 +40,10 @@ FIXED_VARIANTS = {conv2d.VARIANT_ENV: conv2d.EMULATE_DEFAULT, gemm.VARIANT_ENV: 
 
 
 def training_step(model, backend, x, y):
-    """What Model.fit does for one batch, on backend arrays x and y."""
+    """What Model.fit does for one batch, on backend arrays x and y, in its order."""
     _, output = model.compute_loss(x, y)
-    model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
     backend.count_correct(output, y, "categorical")
+    model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
 
 
 def main(argv=None) -> int:

@@ -148,8 +148,10 @@ def train_epoch(model, x, y, batch_size, shuffle, epoch, hooks):
                 f"the loss became {loss} at epoch {epoch + 1}, batch {step + 1} of {len(steps)}: lower the "
                 "learning rate or check the data (add TerminateOnNaN() to stop training quietly instead)"
             )
-        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+        # The metrics before the backward pass: their read-back then waits for one small kernel, not
+        # for the backward and the update, which the GPU runs while the host prepares the next batch.
         tracker.update(loss, yb, output)
+        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
         hooks.on_train_batch_end(step, tracker.logs())
         if model.stop_training:
             break
