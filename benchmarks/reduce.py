@@ -7,7 +7,9 @@ columns (where activation.cu's bias_act_backward, rung 6's twin, fell to 43% of 
 Rung 5 (one thread per column) runs only up to 65536 rows: it walks each column serially, and
 millions of rows would take it a second a call. Last, the L2 penalty of kernels/regularizer.cu (a sum
 of squares, with the gradient's update riding along or not) against the reference on CuPy (a
-cuBLAS dot and an axpy), on the seed model's Dense kernel and a 16M-element weight.
+cuBLAS dot and an axpy), on the seed model's Dense kernel and a 16M-element weight. CuPy's graph
+capture refuses cuBLAS, so the reference's rows fall back to launch-by-launch timing (their
+``timing`` says so), where ours are timed by graph: compare them with that in mind.
 """
 
 from __future__ import annotations

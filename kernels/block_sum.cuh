@@ -4,7 +4,7 @@
 
 #include "row_lanes.cuh"  // WARP, lanes_sum
 
-// The sum of every thread's `value` over the block, in thread 0 (the others get a partial sum): each
+// The sum of every thread's `value` over the block, in thread 0 (the others get 0): each
 // warp combines its 32 by butterfly, and thread 0 adds the warp totals in order, so the sum is the
 // same bits on every run. Every thread of the block must call it (a barrier inside); warp_total is
 // shared memory for BLOCK / 32 values. Once per buffer: with no barrier after the read, a second
@@ -23,6 +23,7 @@ __device__ __forceinline__ T block_sum(T value, T* warp_total) {
 
 // The sum of terms[0 .. count - 1] by one block of BLOCK threads, in thread 0: each thread adds terms
 // threadIdx.x, + BLOCK, ... in order, then block_sum. A fixed order: the same bits on every run.
+// Once per kernel: its shared buffer is its own, and block_sum's rule holds for it.
 template <int BLOCK, typename T>
 __device__ __forceinline__ T one_block_sum(const T* __restrict__ terms, int count) {
     __shared__ T warp_total[BLOCK / WARP];

@@ -27,7 +27,7 @@
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
 //                                   softmax), rung 2's layout, then loss_mean
 // Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
-// a template over the element type T (float, double); rungs 1 and 2 also over the labels' type L:
+// a template over the element type T (float, double); rungs 1, 2 and 5 also over the labels' type L:
 // L = T for one-hot labels (a rows x classes matrix), L = int for sparse ones (a class id per row,
 // which the wrapper has checked lies in [0, classes)).
 // Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.

@@ -9,7 +9,8 @@
 //                                       block's sum (block_sum) goes to partial[blockIdx.x]
 //   2. l2_penalty_total<T>              one block adds the blocks' sums in a fixed order and
 //                                       multiplies by factor: deterministic, no atomics
-// Wrappers: cnn_gpu/ops/regularizer.py. Tests: tests/ops/test_regularizer.py. Benchmark: benchmarks/reduce.py.
+// Wrappers: cnn_gpu/ops/regularizer.py. Tests: tests/ops/test_regularizer_kernels.py.
+// Benchmark: benchmarks/reduce.py.
 
 #include "block_sum.cuh"  // block_sum, one_block_sum: sums over a block in a fixed order
 

@@ -112,17 +112,19 @@ class KernelBackend(NumpyBackend):
         return dropout.dropout_backward_kernel(self.xp.ascontiguousarray(dy), mask, backend=self.name)
 
     # --- losses: kernels/loss.cu ------------------------------------------------------------------------
-    def softmax_cross_entropy(self, logits, labels, sparse):
-        contiguous = self.xp.ascontiguousarray
-        if not sparse:  # one-hot labels in the logits' dtype, as the reference takes them
-            labels = contiguous(labels.astype(logits.dtype, copy=False))
-        return loss.softmax_cross_entropy_kernel(contiguous(logits), labels, sparse, backend=self.name)
-
-    def categorical_cross_entropy(self, probs, labels, sparse):
+    def _cross_entropy(self, kernel, pred, labels, sparse):
         contiguous = self.xp.ascontiguousarray
         if not sparse:  # one-hot labels in the predictions' dtype, as the reference takes them
-            labels = contiguous(labels.astype(probs.dtype, copy=False))
-        return loss.categorical_cross_entropy_kernel(contiguous(probs), labels, sparse, backend=self.name)
+            labels = contiguous(labels.astype(pred.dtype, copy=False))
+        return kernel(contiguous(pred), labels, sparse, backend=self.name)
+
+    def softmax_cross_entropy(self, logits, labels, sparse):
+        return self._cross_entropy(loss.softmax_cross_entropy_kernel, logits, labels, sparse)
+
+    def categorical_cross_entropy(self, probs, labels, sparse):
+        if probs.size == 0:  # an empty batch: the reference's NaN (the kernel refuses it)
+            return super().categorical_cross_entropy(probs, labels, sparse)
+        return self._cross_entropy(loss.categorical_cross_entropy_kernel, probs, labels, sparse)
 
     def binary_cross_entropy(self, probs, labels):
         if dtype_name(probs) not in C_TYPES or probs.ndim == 0 or probs.size == 0:
@@ -137,7 +139,7 @@ class KernelBackend(NumpyBackend):
     # --- regularization: kernels/regularizer.cu; a gradient that is not C-contiguous takes the reference
     # (the kernel would update a copy) ------------------------------------------------------------------
     def l2_penalty(self, w, factor, grad=None):
-        if (dtype_name(w) not in C_TYPES
+        if (dtype_name(w) not in C_TYPES or w.ndim == 0
                 or grad is not None and (grad.dtype != w.dtype or not grad.flags.c_contiguous)):
             return super().l2_penalty(w, factor, grad)
         return regularizer.l2_penalty_kernel(self.xp.ascontiguousarray(w), factor, grad, backend=self.name)

@@ -110,7 +110,9 @@ class Sequential:
         backend = get_backend()
         # The loss and every weight penalty read back at once: on a GPU one sync a step, not one each.
         terms = [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())]
-        host = backend.to_numpy(backend.xp.stack(terms)) if len(terms) > 1 else [backend.to_numpy(value)]
+        # (asarray: a user's loss or regularizer may return a Python or NumPy number, which CuPy's stack refuses.)
+        host = (backend.to_numpy(backend.xp.stack([backend.xp.asarray(t) for t in terms])) if len(terms) > 1
+                else [backend.to_numpy(value)])
         return float(host[0]) + sum(float(t) for t in host[1:]), output
 
     def compute_gradients(self):

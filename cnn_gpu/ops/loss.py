@@ -114,7 +114,8 @@ def mean_squared_error(pred, target):
 # A softmax cross-entropy kernel writes each row's gradient and loss, then loss_mean averages the row
 # losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids. The element-wise
 # losses (binary cross-entropy, mean squared error) write each element's gradient and each block's
-# sum of loss terms, which loss_mean averages over the elements.
+# sum of loss terms, which loss_mean averages over the elements. The cross-entropy on probabilities
+# (probs_xent_warp_per_row) writes row losses, as the softmax cross-entropy does.
 
 XENT_VARIANTS = ("row_per_thread", "warp_per_row")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
@@ -203,8 +204,8 @@ def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, sca
     row_loss = xp.empty(rows, dtype=pred.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
     loss = xp.empty((), dtype=pred.dtype) if loss is None else check_shape(loss, (), "loss")
     as_t = pred.dtype.type
-    kernel_for(dtype_name(pred))((ceil_div(rows, rows_per_block),), (_BLOCK,),
-           (pred, labels, grad, row_loss, rows, classes, *(as_t(v) for v in scalars)), backend=backend)
+    arguments = (pred, labels, grad, row_loss, rows, classes, *(as_t(v) for v in scalars))
+    kernel_for(dtype_name(pred))((ceil_div(rows, rows_per_block),), (_BLOCK,), arguments, backend=backend)
     MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (row_loss, loss, rows, as_t(rows)), backend=backend)
     return loss, grad
 

@@ -39,3 +39,39 @@ def test_the_seed_model_trains_on_the_kernels_as_on_numpy(rng, kernels):
     for i, (ours, reference) in enumerate(zip(kernel_weights, numpy_weights)):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5,
                                    err_msg=f"weight {i} ({reference.shape}) drifted from the numpy backend's")
+
+
+def test_a_layer_without_a_bias_asks_the_kernels_for_no_bias_gradient(rng, monkeypatch):
+    from cnn_gpu.backend.kernel_backend import KernelBackend
+    from cnn_gpu.layers import Conv2D, Dense
+
+    summed = []
+    original = KernelBackend._bias_gradient
+    monkeypatch.setattr(KernelBackend, "_bias_gradient", lambda self, dy: summed.append(dy.shape) or original(self, dy))
+    backend.set_backend("emulate")
+    for use_bias in (False, True):
+        for layer, x in ((Dense(3, use_bias=use_bias), rng.uniform(-1, 1, (4, 5))),
+                         (Conv2D(2, 3, use_bias=use_bias), rng.uniform(-1, 1, (2, 5, 5, 1)))):
+            layer.build((None, *x.shape[1:]))
+            y = layer.forward(backend.get_backend().asarray(x, np.float32), training=True)
+            layer.backward(backend.get_backend().asarray(np.ones(y.shape), np.float32))
+            assert ("bias" in layer.grads) == use_bias
+    assert summed == [(4, 3), (2, 3, 3, 2)], "a column sum for each layer with a bias, none without"
+
+
+def test_the_loss_with_weight_penalties_is_the_numpy_backends(rng):
+    """compute_loss reads the loss and every penalty back at once; the sum is the numpy backend's."""
+    from cnn_gpu.layers import Dense, Input
+    from cnn_gpu.models import Sequential
+
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 16)]
+    losses = {}
+    for name in ("numpy", "emulate"):
+        backend.set_backend(name)
+        set_random_seed(0)
+        model = Sequential([Input((5,)), Dense(4, activation="relu", kernel_regularizer="l2"),
+                            Dense(3, activation="softmax", kernel_regularizer="l2", bias_regularizer="l2")])
+        model.compile("adam", "categorical_crossentropy")
+        losses[name] = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
+    np.testing.assert_allclose(losses["emulate"], losses["numpy"], rtol=1e-5)

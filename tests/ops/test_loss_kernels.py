@@ -300,12 +300,37 @@ def test_cross_entropy_on_probabilities_matches_the_reference(rng, kernel_backen
     assert_close(to_host(grad), ref_grad, what="grad")
 
 
-def test_the_backend_runs_the_cross_entropy_on_probabilities(rng, kernel_backend):
+def test_the_backend_runs_the_cross_entropy_on_probabilities(rng, kernel_backend, monkeypatch):
     ours = KernelBackend(backend_xp(kernel_backend))
+    calls = []
+    kernel = categorical_cross_entropy_kernel
+    monkeypatch.setattr(loss_ops, "categorical_cross_entropy_kernel",
+                        lambda *args, **kwargs: calls.append(1) or kernel(*args, **kwargs))
     probs = random_array(rng, (9, 4), np.float32, 0.1, 1)
     ids = rng.integers(0, 4, 9)
     for labels, sparse in ((np.eye(4)[ids], False), (ids, True)):  # one-hot as float64, as a model may pass them
-        loss, grad = ours.categorical_cross_entropy(ours.asarray(probs), ours.asarray(labels, dtype=labels.dtype), sparse)
+        on = ours.asarray
+        loss, grad = ours.categorical_cross_entropy(on(probs), on(labels, dtype=labels.dtype), sparse)
         ref_loss, ref_grad = categorical_cross_entropy(probs.astype(np.float64), np.eye(4)[ids])
         assert_close(to_host(loss), ref_loss)
         assert_close(to_host(grad), ref_grad)
+    assert len(calls) == 2, "both label forms ran the kernel"
+    with np.errstate(invalid="ignore"):  # the reference's 0 / 0
+        empty = ours.categorical_cross_entropy(ours.asarray(probs[:0]), ours.asarray(np.eye(4)[ids][:0]), False)[0]
+    assert np.isnan(to_host(empty)), "an empty batch: the reference's NaN"
+
+
+def test_a_nan_row_makes_the_loss_and_that_row_of_the_gradient_nan_and_bad_probabilities_are_named(kernel_backend):
+    probs = np.full((3, 5), 0.2, np.float32)
+    probs[1, 2] = np.nan
+    labels = np.eye(5, dtype=np.float32)[[0, 1, 2]]
+    loss, grad = categorical_cross_entropy_kernel(on_backend(probs, kernel_backend), on_backend(labels, kernel_backend),
+                                                  backend=kernel_backend)
+    host = to_host(grad)
+    assert np.isnan(to_host(loss)) and np.isnan(host[1]).all() and np.isfinite(np.delete(host, 1, axis=0)).all()
+    with pytest.raises(ValueError, match="probs need at least one row"):
+        categorical_cross_entropy_kernel(on_backend(probs[:0], kernel_backend), on_backend(labels[:0], kernel_backend),
+                                         backend=kernel_backend)
+    with pytest.raises(TypeError, match="one-hot labels must have the probs' dtype"):
+        categorical_cross_entropy_kernel(on_backend(probs, kernel_backend),
+                                         on_backend(labels.astype(np.float64), kernel_backend), backend=kernel_backend)

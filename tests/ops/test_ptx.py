@@ -39,7 +39,8 @@ CP_ASYNC = Kernel("ptx_probe.cu", "probe_cp_async",
 def test_max_keeping_nan_is_the_larger_or_nan(rng, kernel_backend):
     """The ISA's max.NaN: NaN if either operand is NaN, else the larger (fmaxf would return the number).
     Normal numbers, zeros and infinities only: .ftz flushes subnormals on a GPU, which the twin does not
-    model (the ReLU epilogue it serves compares with 0, where a flushed subnormal is 0 either way)."""
+    model (the ReLU epilogue it serves compares with 0, where a flushed subnormal is 0 either way). The
+    sign of max(+0, -0) is left open (zeros compare equal here): the ReLU does not depend on it."""
     specials = np.array([np.nan, 1.0, np.nan, -np.inf, 0.0, -2.5, np.inf, np.nan], np.float32)
     others = np.array([0.0, np.nan, np.nan, 0.0, -0.0, 0.0, -1.0, -np.inf], np.float32)
     a = np.concatenate([specials, random_array(rng, (300,), np.float32, -4, 4)])

@@ -1,6 +1,6 @@
 """The L2 penalty kernels of kernels/regularizer.cu against the reference l2_penalty of
-cnn_gpu.ops.regularizer: the penalty against float64, the gradient's update against the reference's
-in the weights' dtype (a GPU may fuse its multiply and add into one rounding)."""
+cnn_gpu.ops.regularizer in float64: the penalty, and the gradient's update (within float32's
+rounding: a GPU may fuse its multiply and add into one)."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,8 @@ SHAPES = [(1,), (32,), (3, 3, 1, 32), (5408, 64), (0,)]
 def test_the_penalty_and_its_gradient_match_the_reference(rng, kernel_backend, shape, dtype, with_grad):
     w, grad = random_array(rng, shape, dtype), random_array(rng, shape, dtype)
     ours = on_backend(grad.copy(), kernel_backend) if with_grad else None
-    penalty = l2_penalty_kernel(on_backend(w, kernel_backend), 0.01, ours, backend=kernel_backend)
+    weights = on_backend(w.copy(), kernel_backend)
+    penalty = l2_penalty_kernel(weights, 0.01, ours, backend=kernel_backend)
     assert penalty.shape == () and penalty.dtype == dtype
     expected_grad = grad.astype(np.float64)
     expected = l2_penalty(w.astype(np.float64), 0.01, expected_grad if with_grad else None)
@@ -32,8 +33,7 @@ def test_the_penalty_and_its_gradient_match_the_reference(rng, kernel_backend, s
         assert float(to_host(penalty)) == 0.0
     if with_grad:
         assert_close(to_host(ours), expected_grad)
-    else:
-        assert np.array_equal(to_host(on_backend(w, kernel_backend)), w), "w is only read"
+    assert np.array_equal(to_host(weights), w), "w is only read"
 
 
 def test_a_nan_weight_makes_the_penalty_nan(kernel_backend):
@@ -55,16 +55,16 @@ def test_the_backend_runs_the_kernels_and_leaves_what_they_cannot_take_to_the_re
     ours = KernelBackend(backend_xp(kernel_backend))
     calls = []
     monkeypatch.setattr(regularizer, "l2_penalty_kernel",
-                        lambda *args, **kwargs: calls.append(1) or L2_KERNEL(*args, **kwargs))
+                        lambda *args, **kwargs: calls.append(1) or l2_penalty_kernel(*args, **kwargs))
     w = random_array(rng, (6, 5), np.float32)
     strided_grad = ours.asarray(random_array(rng, (6, 10), np.float32))[:, ::2]  # a view the kernel cannot update
     for grad in (None, ours.asarray(random_array(rng, (6, 5), np.float32)), strided_grad):
-        before = None if grad is None else grad.astype(np.float64)
+        before = None if grad is None else to_host(grad).astype(np.float64)
         penalty = ours.l2_penalty(ours.asarray(w), 0.02, grad)
         assert_close(to_host(penalty), 0.02 * (w.astype(np.float64) ** 2).sum())
         if grad is not None:
             assert_close(to_host(grad), before + 0.04 * w.astype(np.float64))
     assert len(calls) == 2, "the kernels for the contiguous cases, the reference for the strided gradient"
-
-
-L2_KERNEL = l2_penalty_kernel
+    scalar, scalar_grad = ours.asarray(np.float32(3.0).reshape(())), ours.asarray(np.float32(1.0).reshape(()))
+    assert float(to_host(ours.l2_penalty(scalar, 0.5, scalar_grad))) == 4.5 and float(to_host(scalar_grad)) == 4.0
+    assert len(calls) == 2, "a 0-d weight: the reference (a contiguous copy would be 1-d)"
