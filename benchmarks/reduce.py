@@ -77,8 +77,8 @@ def penalty_cases(session, size):
     where timing left the gradient."""
     xp, last = session.xp, {}
     sets = session.input_sets(lambda rng: [session.uniform(rng, (size,)), session.uniform(rng, (size,))], 8 * size)
+    ours = lambda w, g: regularizer.l2_penalty_kernel(w, L2, g, backend=session.backend)  # noqa: E731
     for with_grad in (False, True):
-        ours = lambda w, g: regularizer.l2_penalty_kernel(w, L2, g, backend=session.backend)  # noqa: E731
         for name, penalty in (("l2_penalty", ours), ("cupy_l2_penalty", lambda w, g: regularizer.l2_penalty(w, L2, g))):
             def run(inputs, penalty=penalty, with_grad=with_grad):
                 last["penalty"] = penalty(inputs[0], inputs[1] if with_grad else None)

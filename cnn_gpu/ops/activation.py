@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops import reduce
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name
 
 
 def relu(x):
@@ -177,7 +177,7 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     grid = reduce.column_partial_grid(rows, cols)
     partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
     kernel = BACKWARD_KERNELS[name, dtype_name(y), with_bias]
-    kernel(grid, (reduce.WARP, reduce.COLUMN_BLOCK_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
+    kernel(grid, (WARP, reduce.COLUMN_BLOCK_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
     if not with_bias:
         return dx, None
     return dx, reduce.finish_column_sum(partial, xp.empty(cols, dtype=y.dtype), backend)
@@ -188,7 +188,6 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
 
 SOFTMAX_VARIANTS = ("row_per_thread", "warp_per_row")
 _SOFTMAX_BLOCK = 256  # SOFTMAX_BLOCK of softmax.cu: every kernel runs 256-thread blocks
-_WARP = 32
 # The kernels index rows and columns with int, as far as a block past the last row.
 _SOFTMAX_LARGEST_INDEX = 2**31 - 1 - _SOFTMAX_BLOCK
 
@@ -227,7 +226,7 @@ def _check_like(a, name, like, like_name):
 
 
 def _softmax_launch(kernel, variant, rows, cols, arrays, backend):
-    rows_per_block = _SOFTMAX_BLOCK if variant == "row_per_thread" else _SOFTMAX_BLOCK // _WARP
+    rows_per_block = _SOFTMAX_BLOCK if variant == "row_per_thread" else _SOFTMAX_BLOCK // WARP
     kernel((ceil_div(rows, rows_per_block),), (_SOFTMAX_BLOCK,), (*arrays, rows, cols), backend=backend)
 
 

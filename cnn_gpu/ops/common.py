@@ -41,6 +41,17 @@ def data_address(a):
     return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
 
 
+WARP = 32  # threads of a warp, as the kernels' launch geometry counts them
+
+
+def output_array(out, shape, dtype, name, xp):
+    """``out`` once its shape is ``shape`` (a ValueError naming ``name`` otherwise), or a new array of
+    ``xp``: a wrapper's output, whose dtype and layout its kernel's launch then checks."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    return check_shape(out, tuple(shape), name)
+
+
 def ceil_div(a, b):
     """``ceil(a / b)`` for positive ints, exactly: how many blocks of ``b`` cover ``a`` (a grid, a tiling)."""
     return -(-a // b)

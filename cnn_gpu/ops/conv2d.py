@@ -25,7 +25,8 @@ import numpy as np
 from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, window
-from cnn_gpu.ops.common import array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape
+from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
+                                output_array)
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
@@ -231,13 +232,6 @@ def _tile_for(variant, gemm_n):
     return narrow if gemm_n <= narrow.bn else square
 
 
-def _output(out, shape, name, xp):
-    if out is None:
-        return xp.empty(shape, dtype=np.float32)
-    check_shape(out, shape, name)
-    return out
-
-
 def _launch(step, variant, gemm, arguments, backend, splits=1):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
     thread per output element, the implicit GEMM a block per output tile (and slice)."""
@@ -261,7 +255,8 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     g = conv2d_geometry(x.shape, w.shape, strides, padding, dilation)
     _check_kernel_arguments("forward", variant, x.shape, w.shape, g, ("x", x), ("w", w), ("b", b))
     backend = resolve_backend(backend)
-    y = _output(y, conv2d_output_shape(x.shape, w.shape, strides, padding, dilation), "y", backend_xp(backend))
+    y_shape = conv2d_output_shape(x.shape, w.shape, strides, padding, dilation)
+    y = output_array(y, y_shape, np.float32, "y", backend_xp(backend))
     flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
     bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
     gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
@@ -292,7 +287,7 @@ def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dila
     check_shape(dy, (x_shape[0], *g.out_hw, w.shape[3]), "dy", "the forward output's shape")
     _check_kernel_arguments("backward_data", variant, x_shape, w.shape, g, ("dy", dy), ("w", w))
     backend = resolve_backend(backend)
-    dx = _output(dx, x_shape, "dx", backend_xp(backend))
+    dx = output_array(dx, x_shape, np.float32, "dx", backend_xp(backend))
     gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
 
     def run(name, out):
@@ -314,7 +309,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     check_shape(dy, (x.shape[0], *g.out_hw, w_shape[3]), "dy", "the forward output's shape")
     _check_kernel_arguments("backward_filter", variant, x.shape, w_shape, g, ("x", x), ("dy", dy))
     backend = resolve_backend(backend)
-    dw = _output(dw, w_shape, "dw", backend_xp(backend))
+    dw = output_array(dw, w_shape, np.float32, "dw", backend_xp(backend))
     shape = _shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape, dtype_name, output_array
 
 
 def dropout_forward(x, rate, rng):
@@ -101,13 +101,6 @@ def _draw_arguments(key, rate, dtype):
             np.dtype(dtype).type(1 / (1 - rate)))
 
 
-def _output(out, like, name, backend):
-    """``out`` checked against ``like``'s shape, or a new array like it (the kernels check its dtype)."""
-    if out is None:
-        return backend_xp(backend).empty_like(like)
-    return check_shape(out, tuple(like.shape), name)
-
-
 def _grid(items):
     return (max(1, min(ceil_div(items, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
 
@@ -137,13 +130,14 @@ def dropout_forward_kernel(x, rate, key, variant="regenerated", y=None, mask=Non
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     backend = resolve_backend(backend)
-    y, n, draw = _output(y, x, "y", backend), x.size, _draw_arguments(key, rate, x.dtype)
+    y = output_array(y, x.shape, x.dtype, "y", backend_xp(backend))
+    n, draw = x.size, _draw_arguments(key, rate, x.dtype)
     grid, block = _grid(-(-n // 4))
     if variant == "regenerated":
         if n:
             KERNELS["regenerated", dtype_name(x)](grid, block, (x, y, n, *draw), backend=backend)
         return y, DrawnMask(tuple(key), float(rate), tuple(x.shape), x.dtype)
-    mask = _output(mask, x, "mask", backend)
+    mask = output_array(mask, x.shape, x.dtype, "mask", backend_xp(backend))
     if n:
         KERNELS["forward_stored_mask", dtype_name(x)](grid, block, (x, y, mask, n, *draw), backend=backend)
     return y, mask
@@ -154,7 +148,7 @@ def dropout_backward_kernel(dy, mask, dx=None, backend=None):
     dropout_forward_kernel returns."""
     check_float(dy, "dy")
     backend = resolve_backend(backend)
-    dx, n = _output(dx, dy, "dx", backend), dy.size
+    dx, n = output_array(dx, dy.shape, dy.dtype, "dx", backend_xp(backend)), dy.size
     if isinstance(mask, DrawnMask):
         if tuple(dy.shape) != mask.shape or dy.dtype != mask.dtype:
             raise ValueError(f"dy is {dy.dtype} {tuple(dy.shape)}, but its forward pass drew a mask for "

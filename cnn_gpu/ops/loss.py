@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, array_module, ceil_div, check_float, check_ndim, check_shape, dtype_name
 
 # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before the log.
 EPSILON = 1e-7
@@ -119,7 +119,6 @@ def mean_squared_error(pred, target):
 
 XENT_VARIANTS = ("row_per_thread", "warp_per_row")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
-_WARP = 32
 
 
 def _xent_params(dtype, sparse):
@@ -166,7 +165,7 @@ def softmax_cross_entropy_kernel(logits, labels, sparse=False, variant="warp_per
     """
     if variant not in XENT_VARIANTS:
         raise ValueError(f"variant must be one of {XENT_VARIANTS}, got {variant!r}")
-    rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP
+    rows_per_block = _BLOCK if variant == "row_per_thread" else _BLOCK // WARP
     return _row_loss_kernel(lambda dtype: XENT_KERNELS[variant, dtype, sparse], "logits", logits, labels, sparse,
                             rows_per_block, (), grad, row_loss, loss, backend)
 
@@ -175,7 +174,7 @@ def categorical_cross_entropy_kernel(probs, labels, sparse=False, grad=None, row
     """``(loss, grad)`` as categorical_cross_entropy (on probabilities), by kernel probs_xent_warp_per_row;
     the arguments as softmax_cross_entropy_kernel's."""
     return _row_loss_kernel(lambda dtype: PROBS_XENT_KERNELS[dtype, sparse], "probs", probs, labels, sparse,
-                            _BLOCK // _WARP, (EPSILON, 1 - EPSILON), grad, row_loss, loss, backend)
+                            _BLOCK // WARP, (EPSILON, 1 - EPSILON), grad, row_loss, loss, backend)
 
 
 def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, scalars, grad, row_loss, loss, backend):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, ceil_div, check_float, check_ndim, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, check_float, check_ndim, check_shape, dtype_name
 from cnn_gpu.ops.loss import class_ids
 
 
@@ -34,13 +34,12 @@ VARIANTS = {"categorical": ARGMAX_VARIANTS, "sparse": ARGMAX_VARIANTS, "binary":
 # the loss's wrapper does (no GPU has yet measured which rung is faster at 10 classes).
 DEFAULT_VARIANTS = {"categorical": "warp_per_row", "sparse": "warp_per_row", "binary": "binary"}
 _BLOCK = 256  # METRIC_BLOCK of metric.cu: every kernel runs 256-thread blocks
-_WARP = 32
 # The grids loop over rows or elements, and each block makes one atomicAdd on the one counter: enough
 # blocks to fill an H100 (132 SMs x 8 resident 256-thread blocks = 1056), few enough that the atomics
 # on one address stay cheap next to the reads (65536 rows a warp each would otherwise be 8192 blocks).
 _MAX_BLOCKS = 1024
 # rows, classes and n are C ints, and row_argmax steps its column up to 32 past classes.
-_LARGEST = 2**31 - 1 - _WARP
+_LARGEST = 2**31 - 1 - WARP
 
 
 def _params(dtype, kind, label_dtype):
@@ -119,7 +118,7 @@ def count_correct_kernel(pred, labels, kind, threshold=0.5, variant=None, count=
     if kind == "binary":
         blocks, sizes = ceil_div(pred.size, _BLOCK), (pred.size, threshold)
     else:
-        blocks, sizes = ceil_div(pred.shape[0], _BLOCK if variant == "row_per_thread" else _BLOCK // _WARP), pred.shape
+        blocks, sizes = ceil_div(pred.shape[0], _BLOCK if variant == "row_per_thread" else _BLOCK // WARP), pred.shape
     KERNELS[kind, variant, dtype_name(pred), dtype_name(labels)]((min(blocks, _MAX_BLOCKS),), (_BLOCK,),
                                                                  (pred, labels, count, *sizes), backend=backend)
     return count

@@ -137,11 +137,17 @@ def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=
 MULTI_TENSORS = 8  # MULTI_TENSORS of optim.cu
 ADAM_CHUNK = 4096  # ADAM_CHUNK of optim.cu: elements a block takes
 _SLOT_ARRAYS = ("w", "g", "m", "v")
+
+
+def _slot_params(dtype, slot):
+    """adam_step_multi's parameters of slot ``slot``: its w, g, m, v and n."""
+    return [*(Array(f"{name}{slot}", dtype) for name in _SLOT_ARRAYS), Scalar(f"n{slot}", "int32")]
+
+
 ADAM_MULTI_KERNELS = {
     dtype: Kernel("optim.cu", f"adam_step_multi<{ctype}>",
-                  [*(param for slot in range(MULTI_TENSORS)
-                     for param in (*(Array(f"{name}{slot}", dtype) for name in _SLOT_ARRAYS), Scalar(f"n{slot}", "int32"))),
-                   *(Scalar(name, dtype) for name in ("alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon"))])
+                  [param for slot in range(MULTI_TENSORS) for param in _slot_params(dtype, slot)]
+                  + [Scalar(name, dtype) for name in ("alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon")])
     for dtype, ctype in C_TYPES.items()
 }
 

@@ -24,7 +24,7 @@ import numpy as np
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
 from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, data_address,
-                                dtype_name)
+                                dtype_name, output_array)
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -163,14 +163,6 @@ def _launch(elements):
     return (max(1, min(ceil_div(elements, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
 
 
-def _output(out, shape, dtype, name, xp):
-    """``out`` if its shape is ``shape``, or a new array; its dtype and layout the launch checks."""
-    if out is None:
-        return xp.empty(shape, dtype=dtype)
-    return check_shape(out, shape, name)
-
-
-
 def _float4_fits(x, *arrays):
     """float4 needs float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
     return x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, *arrays))
@@ -191,8 +183,8 @@ def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", varia
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
     out_shape = (x.shape[0], *g.out_hw, x.shape[3])
-    y = _output(y, out_shape, x.dtype, "y", xp)
-    argmax = _output(argmax, out_shape, np.int32, "argmax", xp)
+    y = output_array(y, out_shape, x.dtype, "y", xp)
+    argmax = output_array(argmax, out_shape, np.int32, "argmax", xp)
     if variant == "auto":
         variant = "float4" if _float4_fits(x, y, argmax) else "coalesced"
     if variant not in MAX_FORWARD_VARIANTS or (variant == "float4" and not _float4_fits(x, y, argmax)):
@@ -213,7 +205,7 @@ def max_pool2d_backward_kernel(dy, argmax, x_shape, pool_size, strides=None, pad
     if variant not in MAX_BACKWARD_VARIANTS:
         raise ValueError(f"variant must be one of {MAX_BACKWARD_VARIANTS}, got {variant!r}")
     backend = resolve_backend(backend)
-    dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
+    dx = output_array(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
     kernel = MAX_BACKWARD_KERNELS[variant, dtype_name(dy)]
     # Every argument checked before the scatter's zero fill, so a refused dx is left as it was.
     args = kernel.check_args((dy, argmax, dx, *_shape_args(x_shape, g)), backend)
@@ -228,7 +220,7 @@ def avg_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", y=Non
     """Window means as avg_pool2d_forward, by kernel."""
     g = _checked_geometry(x, pool_size, strides, padding)
     backend = resolve_backend(backend)
-    y = _output(y, (x.shape[0], *g.out_hw, x.shape[3]), x.dtype, "y", backend_xp(backend))
+    y = output_array(y, (x.shape[0], *g.out_hw, x.shape[3]), x.dtype, "y", backend_xp(backend))
     AVG_FORWARD_KERNELS[dtype_name(x)](*_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
     return y
 
@@ -237,6 +229,6 @@ def avg_pool2d_backward_kernel(dy, x_shape, pool_size, strides=None, padding="va
     """dx as avg_pool2d_backward, by kernel (a gather: deterministic, no atomics)."""
     x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
     backend = resolve_backend(backend)
-    dx = _output(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
+    dx = output_array(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
     AVG_BACKWARD_KERNELS[dtype_name(dy)](*_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
     return dx

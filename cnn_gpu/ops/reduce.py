@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, ceil_div, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, check_shape, dtype_name
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
 BLOCK = 256  # REDUCE_BLOCK of reduce.cu: every variant runs 256-thread blocks
-WARP = 32
 
 KERNELS = {
     (variant, op, dtype): Kernel(
