@@ -78,8 +78,8 @@ def check_layer(layer, x, training=False, seed=0, tol=TOLERANCE):
     dx = layer.backward(dy)
     grads = {name: np.array(g) for name, g in layer.grads.items()}
     check_gradient(op_scalar(lambda v: layer.forward(v, training), dy), x, dx, f"{layer.describe()}: input", tol)
-    for name, weight in layer.params.items():
-        check_gradient(op_scalar(lambda _: layer.forward(x, training), dy), weight, grads[name],
+    for name in layer.trainable_names:
+        check_gradient(op_scalar(lambda _: layer.forward(x, training), dy), layer.params[name], grads[name],
                        f"{layer.describe()}: {name}", tol)
 
 
@@ -110,4 +110,4 @@ def check_model(model, x, y, tol=TOLERANCE):
 
 
 def weight_names(model):
-    return [f"{layer.name}/{name}" for layer in model.layers if layer.trainable for name in layer.params]
+    return [f"{layer.name}/{name}" for layer in model.layers for name in layer.trainable_names]

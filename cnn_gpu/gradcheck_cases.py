@@ -20,7 +20,8 @@ F64 = {"dtype": "float64"}
 NO_GRADIENT = {"InputLayer"}
 
 LAYER_CASES = {
-    # class name -> [(constructor arguments, input shape)]
+    # class name -> [(constructor arguments, input shape)], or (arguments, shape, training) for a case
+    # checked in training mode (inference mode otherwise)
     "Conv2D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 6, 2)),
                (dict(filters=2, kernel_size=(3, 2), strides=2, padding="same"), (2, 7, 6, 2)),
                (dict(filters=2, kernel_size=3, dilation_rate=2), (1, 8, 7, 2))],
@@ -32,6 +33,11 @@ LAYER_CASES = {
     "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
+    "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
+    "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],
+    # Training normalises by the batch's statistics (dx goes through them); inference by the moving ones.
+    "BatchNormalization": [(dict(), (3, 4, 5, 3), True), (dict(), (6, 4), True),
+                           (dict(center=False, momentum=0.5), (5, 3), True), (dict(scale=False), (2, 3, 3, 2), False)],
 }
 
 
@@ -78,19 +84,19 @@ def _timed(kind, name, case, check):
     return Outcome(kind, name, case, True, "", time.perf_counter() - start)
 
 
-def _describe(kwargs, shape):
+def _describe(kwargs, shape, training):
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    return f"({args}) on {shape}"
+    return f"({args}) on {shape}" + (", training" if training else "")
 
 
-def _check_layer(cls, kwargs, shape, seed):
+def _check_layer(cls, kwargs, shape, training, seed):
     def check():
         rng = np.random.default_rng(seed)
         layer = cls(**kwargs, **F64)
         layer.build((None, *shape[1:]))
         for weight in layer.params.values():  # random, not the zero biases layers start with
             weight[...] = rng.uniform(-1, 1, weight.shape)
-        gradcheck.check_layer(layer, rng.uniform(-1, 1, shape))
+        gradcheck.check_layer(layer, rng.uniform(-1, 1, shape), training=training)
     return check
 
 
@@ -124,8 +130,10 @@ def run_all(seed: int = 0) -> list[Outcome]:
             continue
         if name not in LAYER_CASES:
             outcomes.append(Outcome("layer", name, "", None, "no case: add one to LAYER_CASES", 0.0))
-        for kwargs, shape in LAYER_CASES.get(name, []):
-            outcomes.append(_timed("layer", name, _describe(kwargs, shape), _check_layer(cls, kwargs, shape, seed)))
+        for case in LAYER_CASES.get(name, []):
+            kwargs, shape, training = (*case, False)[:3]
+            outcomes.append(_timed("layer", name, _describe(kwargs, shape, training),
+                                   _check_layer(cls, kwargs, shape, training, seed)))
     for name, cls in sorted(losses.LOSSES.classes.items()):
         if name not in LOSS_CASES:
             outcomes.append(Outcome("loss", name, "", None, "no case: add one to LOSS_CASES", 0.0))

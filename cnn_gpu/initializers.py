@@ -78,18 +78,32 @@ class HeNormal(Initializer):
         return values * stddev
 
 
-@INITIALIZERS.register("zeros")
-class Zeros(Initializer):
+class Constant(Initializer):
+    """Every element ``VALUE``: Zeros (biases, a BatchNormalization's beta and moving mean) and Ones
+    (its gamma and moving variance)."""
+
+    VALUE = 0.0
+
     def __init__(self):
         super().__init__(seed=None)
 
     def draw(self, shape, generator):
-        return np.zeros(shape)
+        return np.full(shape, self.VALUE)
 
     def get_config(self):
         return {}
 
 
+@INITIALIZERS.register("zeros")
+class Zeros(Constant):
+    VALUE = 0.0
+
+
+@INITIALIZERS.register("ones")
+class Ones(Constant):
+    VALUE = 1.0
+
+
 def get(identifier):
-    """An initializer from a name ('glorot_uniform', 'he_normal', 'zeros'), a config or an instance."""
+    """An initializer from a name ('glorot_uniform', 'he_normal', 'zeros', 'ones'), a config or an instance."""
     return INITIALIZERS.get(identifier)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cnn_gpu import gradcheck, initializers
-from cnn_gpu.layers import Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from cnn_gpu.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D)
 from cnn_gpu.models import Sequential
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
 
@@ -47,6 +48,57 @@ def test_pooling_gradients_and_shape(rng, cls, x_shape, kwargs, output_shape):
     layer.build((None, *x_shape[1:]))
     assert layer.output_shape == output_shape
     gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
+
+
+@pytest.mark.parametrize("cls, keepdims, reduce", [(GlobalAveragePooling2D, False, np.mean),
+                                                   (GlobalMaxPooling2D, False, np.max),
+                                                   (GlobalAveragePooling2D, True, np.mean)])
+def test_global_pooling_values_gradients_and_shape(rng, cls, keepdims, reduce):
+    layer = cls(keepdims=keepdims, **F64)
+    layer.build((None, 5, 3, 4))
+    assert layer.output_shape == ((None, 1, 1, 4) if keepdims else (None, 4))
+    x = rng.uniform(-1, 1, (2, 5, 3, 4))
+    np.testing.assert_allclose(layer.forward(x), reduce(x, axis=(1, 2), keepdims=keepdims), rtol=1e-12)
+    gradcheck.check_layer(layer, x)
+
+
+def test_batch_normalization_weights_in_keras_order():
+    layer = BatchNormalization()
+    layer.build((None, 5, 5, 3))
+    assert list(layer.params) == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert layer.trainable_names == ["gamma", "beta"] and len(layer.non_trainable_weights) == 2
+    assert layer.count_params() == 12 and layer.output_shape == (None, 5, 5, 3)
+    np.testing.assert_array_equal(layer.get_weights()[0], np.ones(3))
+    bare = BatchNormalization(center=False, scale=False)
+    bare.build((None, 4))
+    assert list(bare.params) == ["moving_mean", "moving_variance"] and bare.trainable_weights == []
+    model = Sequential([Input((4, 4, 3)), BatchNormalization()])
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert " Total params: 12 (48.00 B)\n Trainable params: 6 (24.00 B)\n Non-trainable params: 6 (24.00 B)" in lines[0]
+
+
+def test_batch_normalization_trains_on_the_batch_and_infers_from_the_moving_statistics(rng):
+    layer = BatchNormalization(momentum=0.9, **F64)
+    layer.build((None, 6, 4))
+    x = rng.normal(3, 2, (50, 6, 4))
+    gamma, beta = rng.uniform(0.5, 2, 4), rng.uniform(-1, 1, 4)
+    layer.set_weights([gamma, beta, np.zeros(4), np.ones(4)])
+    y = layer.forward(x, training=True)
+    mean, variance = x.mean(axis=(0, 1)), x.var(axis=(0, 1))
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(variance + 1e-3) * gamma + beta, rtol=1e-12)
+    moving_mean, moving_variance = layer.get_weights()[2:]
+    np.testing.assert_allclose(moving_mean, 0.1 * mean, rtol=1e-12)
+    np.testing.assert_allclose(moving_variance, 0.9 + 0.1 * variance, rtol=1e-12)
+    expected = (x - moving_mean) / np.sqrt(moving_variance + 1e-3) * gamma + beta
+    np.testing.assert_allclose(layer.forward(x, training=False), expected, rtol=1e-12)
+    # A frozen layer runs in inference mode in training too (as Keras's), and moves nothing.
+    layer.trainable = False
+    np.testing.assert_allclose(layer.forward(x, training=True), expected, rtol=1e-12)
+    np.testing.assert_array_equal(layer.get_weights()[2], moving_mean)
+    assert layer.trainable_names == []
+    dy = rng.normal(size=x.shape)
+    np.testing.assert_allclose(layer.backward(dy), dy * gamma / np.sqrt(moving_variance + 1e-3), rtol=1e-12)
 
 
 @pytest.mark.parametrize("activation", [None, "tanh", "sigmoid", "softmax", "relu"])
@@ -110,10 +162,13 @@ def test_seed_model_output_shapes():
     ([MaxPooling2D(5, input_shape=(4, 4, 1))], "MaxPooling2D layer 'pool_x': input of height x width (4, 4)"),
     ([Conv2D(2, 3, dilation_rate=3, input_shape=(6, 6, 1))], "smaller than the kernel extent (7, 7) with padding 'valid'"),
     ([Dense(3, input_shape=(4,)), Conv2D(2, 3)], "Conv2D layer 'conv_x' expects a 4-D input"),
+    ([Dense(3, input_shape=(4,)), GlobalAveragePooling2D()], "GlobalAveragePooling2D layer 'pool_x' expects a 4-D"),
+    ([BatchNormalization(axis=1, input_shape=(5, 5, 2))], "only the last axis (channels last) can be normalised"),
 ])
 def test_incompatible_layers_fail_when_added(layers, message):
     for layer in layers:
-        layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x"}[type(layer).__name__]
+        layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x", "GlobalAveragePooling2D": "pool_x",
+                      "BatchNormalization": "norm_x"}[type(layer).__name__]
     model = Sequential()
     with pytest.raises(ValueError) as error:
         for layer in layers:
@@ -124,12 +179,16 @@ def test_incompatible_layers_fail_when_added(layers, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: Dense(3, activation="relux"), "activation must be one of"),
     (lambda: Dense(0), "units must be a positive int"),
-    (lambda: Dense(3, kernel_initializer="glorot"), "valid names are glorot_uniform, he_normal, zeros"),
+    (lambda: Dense(3, kernel_initializer="glorot"), "valid names are glorot_uniform, he_normal, ones, zeros"),
     (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: Dropout(1.0), "rate must be a number in [0, 1)"),
     (lambda: Dense(3, dtype="float16"), "dtype must be float32 or float64"),
     (lambda: Conv2D(2, 3, data_format="channels_first"), "only data_format='channels_last'"),
+    (lambda: GlobalMaxPooling2D(data_format="channels_first"), "only data_format='channels_last'"),
+    (lambda: BatchNormalization(momentum=1.5), "momentum must be a number in [0, 1]"),
+    (lambda: BatchNormalization(epsilon=0), "epsilon must be a positive number"),
+    (lambda: BatchNormalization(gamma_initializer="one"), "valid names are"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):
     with pytest.raises(ValueError) as error:

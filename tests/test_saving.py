@@ -175,3 +175,21 @@ def test_weights_round_trip_and_mismatch(tmp_path):
         different.load_weights(tmp_path / "w.npz")
     with pytest.raises(ValueError, match="has 3 weight arrays, got 2"):
         model.set_weights(model.get_weights()[:2])
+
+
+def test_batch_normalization_and_global_pooling_round_trip(tmp_path):
+    """The moving statistics (non-trainable weights) are saved and loaded with the rest."""
+    from cnn_gpu.layers import BatchNormalization, GlobalAveragePooling2D
+
+    set_random_seed(0)
+    model = Sequential([Input((8, 8, 2)), Conv2D(4, 3, use_bias=False), BatchNormalization(momentum=0.5),
+                        GlobalAveragePooling2D(), Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    assert not np.allclose(model.layers[1].get_weights()[2], 0), "training moved the moving mean"
+    model.save(tmp_path / "model.cnn")
+    loaded = load_model(tmp_path / "model.cnn")
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    assert loaded.get_config() == model.get_config()

@@ -87,6 +87,18 @@ class Backend:
     def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
         raise NotImplementedError
 
+    # --- normalization -------------------------------------------------------------------------
+    def batch_norm_forward(self, x, gamma, beta, moving_mean, moving_variance, momentum, epsilon, training):
+        """Keras's batch normalization over the last axis: ``(y, statistics)``. In training the batch's
+        mean and biased variance normalise x and the moving statistics follow them in place; otherwise
+        the moving ones normalise it. gamma or beta may be None (``scale`` or ``center`` False);
+        ``statistics`` (``ops.batchnorm.NormStatistics``) is what ``batch_norm_backward`` takes."""
+        raise NotImplementedError
+
+    def batch_norm_backward(self, x, dy, gamma, statistics):
+        """``(dx, dgamma, dbeta)`` of ``batch_norm_forward`` given dy (x's shape)."""
+        raise NotImplementedError
+
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
         """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear."""

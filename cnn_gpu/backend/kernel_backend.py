@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, reduce, regularizer
+from cnn_gpu.ops import (activation, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool, reduce,
+                         regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
@@ -78,6 +79,28 @@ class KernelBackend(NumpyBackend):
     def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
         return pool.avg_pool2d_backward_kernel(self.xp.ascontiguousarray(dy), x_shape, pool_size, strides, padding,
                                                backend=self.name)
+
+    # --- normalization: kernels/batchnorm.cu; moving statistics that are not C-contiguous, or an empty
+    # batch, take the reference ---------------------------------------------------------------------
+    def batch_norm_forward(self, x, gamma, beta, moving_mean, moving_variance, momentum, epsilon, training):
+        if (dtype_name(x) not in C_TYPES or x.size == 0
+                or not (moving_mean.flags.c_contiguous and moving_variance.flags.c_contiguous)):
+            return super().batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, momentum, epsilon,
+                                              training)
+        contiguous = self.xp.ascontiguousarray
+        return batchnorm.batch_norm_forward_kernel(
+            contiguous(x), None if gamma is None else contiguous(gamma), None if beta is None else contiguous(beta),
+            moving_mean, moving_variance, momentum, epsilon, training, backend=self.name)
+
+    def batch_norm_backward(self, x, dy, gamma, statistics):
+        if dtype_name(x) not in C_TYPES or x.size == 0:
+            return super().batch_norm_backward(x, dy, gamma, statistics)
+        contiguous = self.xp.ascontiguousarray
+        statistics = batchnorm.NormStatistics(contiguous(statistics.mean), contiguous(statistics.inv_std),
+                                              statistics.batch)
+        return batchnorm.batch_norm_backward_kernel(contiguous(x), contiguous(dy),
+                                                    None if gamma is None else contiguous(gamma), statistics,
+                                                    backend=self.name)
 
     # --- activations: kernels/activation.cu, softmax kernels/softmax.cu -------------------------------
     def activation_forward(self, name, x):

@@ -10,7 +10,7 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import activation, conv2d, dropout, gemm, loss, metric, optim, pool, regularizer
+from cnn_gpu.ops import activation, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool, regularizer
 
 
 class NumpyBackend(Backend):
@@ -63,6 +63,14 @@ class NumpyBackend(Backend):
 
     def avg_pool2d_backward(self, dy, x_shape, pool_size, strides, padding):
         return pool.avg_pool2d_backward(dy, x_shape, pool_size, strides, padding)
+
+    # --- normalization -------------------------------------------------------------------------
+    def batch_norm_forward(self, x, gamma, beta, moving_mean, moving_variance, momentum, epsilon, training):
+        return batchnorm.batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, momentum, epsilon,
+                                            training)
+
+    def batch_norm_backward(self, x, dy, gamma, statistics):
+        return batchnorm.batch_norm_backward(x, dy, gamma, statistics)
 
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):

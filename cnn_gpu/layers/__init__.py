@@ -3,7 +3,8 @@
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D
 from cnn_gpu.layers.core import Activation, Dense, Dropout, Flatten
-from cnn_gpu.layers.pooling import AveragePooling2D, MaxPooling2D
+from cnn_gpu.layers.normalization import BatchNormalization
+from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 
 def deserialize(entry):
@@ -12,6 +13,6 @@ def deserialize(entry):
 
 
 __all__ = [
-    "Activation", "AveragePooling2D", "Conv2D", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
-    "Layer", "MaxPooling2D", "deserialize",
+    "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "MaxPooling2D", "deserialize",
 ]

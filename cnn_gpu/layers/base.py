@@ -56,6 +56,7 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self.params = {}
+        self.frozen_params = set()  # names of weights no optimizer updates (BatchNormalization's statistics)
         self.regularizers = {}
         self.grads = {}
         self._activation_cache = None
@@ -93,10 +94,13 @@ class Layer:
                 f"{self.describe()} expects a {rank}-D input {layout}, got {format_shape(input_shape)}{advice}"
             )
 
-    def add_weight(self, name, shape, initializer, regularizer=None):
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True):
+        """A parameter; ``trainable=False`` makes one that the layer updates itself, without gradients."""
         self.params[name] = initializers.get(initializer)(shape, self.dtype)
         if regularizer is not None:
             self.regularizers[name] = regularizer
+        if not trainable:
+            self.frozen_params.add(name)
 
     # --- running ---------------------------------------------------------------------------------
     def forward(self, x, training=False, logits=False):
@@ -128,12 +132,18 @@ class Layer:
         return list(self.params.values())
 
     @property
+    def trainable_names(self):
+        """The names of the weights an optimizer updates, in order: those ``backward`` puts in ``grads``."""
+        return [name for name in self.params if name not in self.frozen_params] if self.trainable else []
+
+    @property
     def trainable_weights(self):
-        return self.weights if self.trainable else []
+        return [self.params[name] for name in self.trainable_names]
 
     @property
     def non_trainable_weights(self):
-        return [] if self.trainable else self.weights
+        trainable = set(self.trainable_names)
+        return [w for name, w in self.params.items() if name not in trainable]
 
     def count_params(self):
         return sum(math.prod(w.shape) for w in self.weights)

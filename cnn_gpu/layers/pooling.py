@@ -1,4 +1,5 @@
-"""MaxPooling2D and AveragePooling2D over channels-last input; strides default to the pool size."""
+"""MaxPooling2D and AveragePooling2D over channels-last input (strides default to the pool size), and
+their global forms, GlobalMaxPooling2D and GlobalAveragePooling2D: one window the size of the image."""
 
 from __future__ import annotations
 
@@ -51,3 +52,50 @@ class AveragePooling2D(Pooling2D):
         if not need_dx:
             return None
         return get_backend().avg_pool2d_backward(dz, self._x_shape, self.pool_size, self.strides, self.padding)
+
+
+class GlobalPooling2D(Layer):
+    """(batch, H, W, C) -> (batch, C), or (batch, 1, 1, C) with ``keepdims``: the pooling of
+    ``pool_forward`` with one window of the whole image, so the same backend ops (and kernels) run it."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 4, IMAGE_LAYOUT, "")
+        return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
+
+    def call(self, x, training):
+        self._x_shape = x.shape
+        y = self.pool_forward(x, x.shape[1:3])
+        return y if self.keepdims else y.reshape(x.shape[0], x.shape[3])
+
+    def call_backward(self, dz, need_dx):
+        if not need_dx:
+            return None
+        n, _, _, c = self._x_shape
+        return self.pool_backward(dz.reshape(n, 1, 1, c), self._x_shape[1:3])
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+@LAYERS.register("global_max_pooling2d")
+class GlobalMaxPooling2D(GlobalPooling2D):
+    def pool_forward(self, x, window):
+        y, self._argmax = get_backend().max_pool2d_forward(x, window, window, "valid")
+        return y
+
+    def pool_backward(self, dy, window):
+        return get_backend().max_pool2d_backward(dy, self._argmax, self._x_shape, window, window, "valid")
+
+
+@LAYERS.register("global_average_pooling2d")
+class GlobalAveragePooling2D(GlobalPooling2D):
+    def pool_forward(self, x, window):
+        return get_backend().avg_pool2d_forward(x, window, window, "valid")
+
+    def pool_backward(self, dy, window):
+        return get_backend().avg_pool2d_backward(dy, self._x_shape, window, window, "valid")

@@ -120,7 +120,7 @@ class Sequential:
         self.backward(self._output_gradient)
         for layer, name, reg in self.regularized_weights():
             reg.penalty(layer.params[name], layer.grads[name])
-        return [g for layer in self.layers if layer.trainable for g in layer.grads.values()]
+        return [layer.grads[name] for layer in self.layers for name in layer.trainable_names]
 
     def regularized_weights(self):
         return [(layer, name, reg) for layer in self.layers for name, reg in layer.regularizers.items()]

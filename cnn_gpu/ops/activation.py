@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops import reduce
-from cnn_gpu.ops.common import C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name
+from cnn_gpu.ops.common import (C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name,
+                                grid_stride_launch)
 
 
 def relu(x):
@@ -89,8 +90,6 @@ def activation_backward(name, x, y, dy):
 
 KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 FORWARD_VARIANTS = ("grid_stride", "float4")
-_THREADS = 256
-_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
 
 
 def _matrix_params(dtype, *arrays):
@@ -156,10 +155,9 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
         raise ValueError(f"variant must be 'auto' or one of {FORWARD_VARIANTS} (float4 needs float32, cols % 4 == 0 "
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {cols} columns")
     elements = rows * cols // (4 if variant == "float4" else 1)
-    blocks = min(ceil_div(elements, _THREADS), _MAX_BLOCKS)
     kernel = FORWARD_KERNELS[variant, name, dtype_name(x), bias is not None]
     bias_arg = bias if bias is not None else _unused_pointer(xp, x.dtype)
-    kernel((blocks,), (_THREADS,), (x, bias_arg, out, rows, cols), backend=backend)
+    kernel(*grid_stride_launch(elements), (x, bias_arg, out, rows, cols), backend=backend)
     return out
 
 

@@ -57,6 +57,19 @@ def ceil_div(a, b):
     return -(-a // b)
 
 
+# The element-wise kernels' grid-stride loops: 256-thread blocks (the block size their
+# __launch_bounds__ name: DROPOUT_BLOCK, NORM_BLOCK, ...), and only enough blocks to fill the GPU a
+# few times over.
+GRID_STRIDE_THREADS = 256
+GRID_STRIDE_MAX_BLOCKS = 8192
+
+
+def grid_stride_launch(items, threads=GRID_STRIDE_THREADS, max_blocks=GRID_STRIDE_MAX_BLOCKS):
+    """``(grid, block)`` of a grid-stride loop over ``items`` of ``threads``-thread blocks, at least one
+    block (an empty input launches one that does nothing)."""
+    return (max(1, min(ceil_div(items, threads), max_blocks)),), (threads,)
+
+
 def check_float(x, name):
     """Fail unless ``x`` is a float32 or float64 array; ``name`` is the argument as the caller knows it."""
     dtype = getattr(x, "dtype", None)

@@ -26,7 +26,7 @@ from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
-                                output_array)
+                                grid_stride_launch, output_array)
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
@@ -117,8 +117,6 @@ _TUNED = autotune.memo("conv2d")
 # ConvShape's fields, in the order of conv2d.cu's CONV_SHAPE_PARAMS.
 SHAPE_FIELDS = ("N", "H", "W", "C", "K", "R", "S", "P", "Q", "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w")
 _SHAPE_PARAMS = [Scalar(name, "int32") for name in SHAPE_FIELDS]
-_THREADS = 256  # the direct kernels' blocks
-_MAX_BLOCKS = 8192  # their grid-stride loops need only enough blocks to fill the GPU a few times over
 # The kernels index GEMM rows, columns and depth with int, as far as a tile (at most 128) past the
 # end and one K-tile more.
 _LARGEST_INDEX = 2**31 - 1 - 256
@@ -239,8 +237,7 @@ def _launch(step, variant, gemm, arguments, backend, splits=1):
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
     if variant == "direct":
-        KERNELS["direct", step, None]((min(ceil_div(m * n, _THREADS), _MAX_BLOCKS),), (_THREADS,), arguments,
-                                      backend=backend)
+        KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
         return
     tile = _tile_for(variant, n)
     KERNELS[variant, step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_float, check_shape, dtype_name, output_array
+from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_shape, dtype_name,
+                                grid_stride_launch, output_array)
 
 
 def dropout_forward(x, rate, rng):
@@ -43,8 +44,6 @@ PHILOX_KEY_STEPS = (0x9E3779B9, 0xBB67AE85)  # the Weyl sequence that bumps the 
 PHILOX_ROUNDS = 10
 UNIFORM_BITS = 24  # the bits of each word that make its uniform draw
 VARIANTS = ("stored_mask", "regenerated")
-_THREADS = 256  # DROPOUT_BLOCK of dropout.cu
-_MAX_BLOCKS = 8192  # the grid-stride loops need only enough blocks to fill the GPU a few times over
 _WORD = np.uint64(0xFFFFFFFF)
 
 
@@ -101,10 +100,6 @@ def _draw_arguments(key, rate, dtype):
             np.dtype(dtype).type(1 / (1 - rate)))
 
 
-def _grid(items):
-    return (max(1, min(ceil_div(items, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
-
-
 _ELEMENTWISE = [Scalar("n", "int64")]
 _DRAW = [Scalar("key_lo", "uint32"), Scalar("key_hi", "uint32"), Scalar("threshold", "uint32")]
 KERNELS = {
@@ -132,7 +127,7 @@ def dropout_forward_kernel(x, rate, key, variant="regenerated", y=None, mask=Non
     backend = resolve_backend(backend)
     y = output_array(y, x.shape, x.dtype, "y", backend_xp(backend))
     n, draw = x.size, _draw_arguments(key, rate, x.dtype)
-    grid, block = _grid(-(-n // 4))
+    grid, block = grid_stride_launch(ceil_div(n, 4))
     if variant == "regenerated":
         if n:
             KERNELS["regenerated", dtype_name(x)](grid, block, (x, y, n, *draw), backend=backend)
@@ -155,9 +150,9 @@ def dropout_backward_kernel(dy, mask, dx=None, backend=None):
                              f"{mask.dtype} {mask.shape}")
         if n:
             draw = _draw_arguments(mask.key, mask.rate, dy.dtype)
-            KERNELS["regenerated", dtype_name(dy)](*_grid(-(-n // 4)), (dy, dx, n, *draw), backend=backend)
+            KERNELS["regenerated", dtype_name(dy)](*grid_stride_launch(ceil_div(n, 4)), (dy, dx, n, *draw), backend=backend)
         return dx
     check_shape(mask, tuple(dy.shape), "mask")
     if n:
-        KERNELS["backward_stored_mask", dtype_name(dy)](*_grid(n), (dy, mask, dx, n), backend=backend)
+        KERNELS["backward_stored_mask", dtype_name(dy)](*grid_stride_launch(n), (dy, mask, dx, n), backend=backend)
     return dx

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, dtype_name
+from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, dtype_name, grid_stride_launch
 
 
 def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
@@ -74,7 +74,6 @@ def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7):
 # would take the update instead).
 
 _THREADS = 256
-_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
 
 
 def _step_params(dtype, states, scalars):
@@ -110,8 +109,7 @@ def _checked_states(param, grad, *states):
 
 
 def _launch(kernel, param, arrays, scalars, backend):
-    grid = (max(1, min(ceil_div(param.size, _THREADS), _MAX_BLOCKS)),)
-    kernel(grid, (_THREADS,), (*arrays, param.size, *scalars), backend=resolve_backend(backend))
+    kernel(*grid_stride_launch(param.size), (*arrays, param.size, *scalars), backend=resolve_backend(backend))
 
 
 def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, backend=None):

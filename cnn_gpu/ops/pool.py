@@ -23,8 +23,8 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_ndim, check_shape, data_address,
-                                dtype_name, output_array)
+from cnn_gpu.ops.common import (C_TYPES, array_module, check_float, check_ndim, check_shape, data_address,
+                                dtype_name, grid_stride_launch, output_array)
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -115,8 +115,6 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides=None, padding="valid"):
 MAX_FORWARD_VARIANTS = ("channel_slow", "coalesced", "float4")
 MAX_BACKWARD_VARIANTS = ("scatter", "gather")
 _SHAPE_PARAMS = ("N", "H", "W", "C", "P", "Q", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left")
-_THREADS = 256
-_MAX_BLOCKS = 8192  # a grid-stride loop needs only enough blocks to fill the GPU a few times over
 
 
 def _params(*arrays):
@@ -157,12 +155,6 @@ def _shape_args(x_shape, g):
     return (*x_shape, *g.out_hw, *g.window, *g.strides, top, left)
 
 
-def _launch(elements):
-    """Grid and block of a grid-stride loop over ``elements`` (at least one block: an empty batch
-    launches one that does nothing)."""
-    return (max(1, min(ceil_div(elements, _THREADS), _MAX_BLOCKS)),), (_THREADS,)
-
-
 def _float4_fits(x, *arrays):
     """float4 needs float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
     return x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, *arrays))
@@ -191,7 +183,7 @@ def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", varia
         raise ValueError(f"variant must be 'auto' or one of {MAX_FORWARD_VARIANTS} (float4 needs float32, C % 4 == 0 "
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {x.shape[3]} channels")
     per_thread = 4 if variant == "float4" else 1
-    MAX_FORWARD_KERNELS[variant, dtype_name(x)](*_launch(y.size // per_thread),
+    MAX_FORWARD_KERNELS[variant, dtype_name(x)](*grid_stride_launch(y.size // per_thread),
                                                 (x, y, argmax, *_shape_args(x.shape, g)), backend=backend)
     return y, argmax
 
@@ -211,7 +203,7 @@ def max_pool2d_backward_kernel(dy, argmax, x_shape, pool_size, strides=None, pad
     args = kernel.check_args((dy, argmax, dx, *_shape_args(x_shape, g)), backend)
     if variant == "scatter":
         dx.fill(0)  # the atomics add into it; an element no window chose stays 0
-    grid, block = _launch(dy.size if variant == "scatter" else dx.size)
+    grid, block = grid_stride_launch(dy.size if variant == "scatter" else dx.size)
     kernel.launch_checked(check_launch(grid, block, 0, kernel.name), args, backend)
     return dx
 
@@ -221,7 +213,7 @@ def avg_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", y=Non
     g = _checked_geometry(x, pool_size, strides, padding)
     backend = resolve_backend(backend)
     y = output_array(y, (x.shape[0], *g.out_hw, x.shape[3]), x.dtype, "y", backend_xp(backend))
-    AVG_FORWARD_KERNELS[dtype_name(x)](*_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
+    AVG_FORWARD_KERNELS[dtype_name(x)](*grid_stride_launch(y.size), (x, y, *_shape_args(x.shape, g)), backend=backend)
     return y
 
 
@@ -230,5 +222,5 @@ def avg_pool2d_backward_kernel(dy, x_shape, pool_size, strides=None, padding="va
     x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
     backend = resolve_backend(backend)
     dx = output_array(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
-    AVG_BACKWARD_KERNELS[dtype_name(dy)](*_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
+    AVG_BACKWARD_KERNELS[dtype_name(dy)](*grid_stride_launch(dx.size), (dy, dx, *_shape_args(x_shape, g)), backend=backend)
     return dx

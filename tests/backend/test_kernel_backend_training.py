@@ -75,3 +75,36 @@ def test_the_loss_with_weight_penalties_is_the_numpy_backends(rng):
         model.compile("adam", "categorical_crossentropy")
         losses[name] = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
     np.testing.assert_allclose(losses["emulate"], losses["numpy"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernels", ["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_batch_normalization_and_global_pooling_train_on_the_kernels_as_on_numpy(rng, kernels):
+    """A small CNN of the layers beyond the seed model's (batch normalization after a convolution and
+    after a Dense layer, global average pooling), its weights and moving statistics after one epoch.
+    SGD, not Adam: a normalization makes some gradients 0 but for rounding (the bias of the layer before
+    it, any weight whose effect it subtracts again with the batch mean), and Adam would turn each into a
+    full step of either sign."""
+    from cnn_gpu.layers import (Activation, BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, Input,
+                                MaxPooling2D)
+    from cnn_gpu.models import Sequential
+
+    x = rng.uniform(0, 1, (24, 12, 12, 1)).astype(np.float32)
+    y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 24)]
+    results = {}
+    for name in ("numpy", kernels):
+        backend.set_backend(name)
+        set_random_seed(0)
+        model = Sequential([Input((12, 12, 1)), Conv2D(6, 3, use_bias=False), BatchNormalization(),
+                            Activation("relu"), MaxPooling2D(), Conv2D(8, 3, activation="relu"),
+                            GlobalAveragePooling2D(), Dense(7, use_bias=False), BatchNormalization(momentum=0.5),
+                            Dense(5, activation="softmax")])
+        model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        results[name] = model.get_weights(), history.history["loss"][0], model.evaluate(x, y, verbose=0)
+    (kernel_weights, kernel_loss, kernel_eval), (numpy_weights, numpy_loss, numpy_eval) = (
+        results[kernels], results["numpy"])
+    assert abs(kernel_loss - numpy_loss) <= 1e-5 * abs(numpy_loss)
+    np.testing.assert_allclose(kernel_eval, numpy_eval, rtol=1e-4)
+    for i, (ours, reference) in enumerate(zip(kernel_weights, numpy_weights)):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"weight {i} ({reference.shape}) drifted from the numpy backend's")

@@ -1,0 +1,223 @@
+// Batch normalization over the channel (last) axis of channels-last activations, forward and
+// backward. An (N, H, W, C) batch, or an (N, C) one after a Dense layer, is a row-major rows x cols
+// matrix with cols = C channels and rows = N*H*W (or N) samples of each; every channel c is
+// normalised by the mean and variance of its column:
+//   mean_c = sum_r x[r, c] / rows        var_c = sum_r (x[r, c] - mean_c)^2 / rows   (biased, as Keras)
+//   y[r, c] = (x[r, c] - mean_c) * scale_c + beta_c,   scale_c = gamma_c / sqrt(var_c + epsilon)
+// and the backward, with xhat = (x - mean) / sqrt(var + epsilon) and sums over the rows,
+//   dbeta_c = sum dy     dgamma_c = sum dy * xhat
+//   dx = scale_c * (dy - dbeta_c / rows - xhat * dgamma_c / rows)
+// as batch_norm_forward and batch_norm_backward of cnn_gpu/ops/batchnorm.py compute them. In
+// inference (or when the layer is frozen) the moving mean and variance stand in for the batch's,
+// and dx is scale_c * dy.
+//
+// Both passes are two column sums and an element-wise pass:
+//   forward:  sums of each column   ->  per-channel constants  ->  y = (x - mean) * scale + beta
+//   backward: sums of each column   ->  per-channel constants  ->  dx = a dy + b (x - mean) + k
+// The element-wise passes are memory-bound (8 and 12 bytes an element in float32), and so are the
+// sums (4 and 8): the floor of a training step's normalization is about 32 bytes an element, four
+// reads of the activations' size and two writes, against cuDNN's fused kernels, which read x twice
+// and write y once in the forward.
+//
+// The numerical lesson is in the forward's sums. The one-pass formula var = E[x^2] - E[x]^2 loses
+// every digit when the mean is large against the spread (a channel of values near 1000 with a
+// spread of 0.1: E[x^2] and E[x]^2 agree to 8 digits, float32 keeps 7); the two-pass formula reads x
+// twice. Here each column is shifted by a value of its own, its first row's, before squaring:
+// var = E[(x - K)^2] - E[x - K]^2 with K = x[0, c], which cancels only as much as the first sample
+// is far from the mean, a few standard deviations at worst (the "shifted data" algorithm). One pass,
+// plain sums, so column_sum.cuh's blocks serve as they are, and the sums keep a fixed order: the
+// same bits on every run.
+//
+// The ladder is the column sums' (reduce.cu's rungs 5 and 6, with two sums per element):
+//   1. batch_norm_sums_thread_per_column  one thread walks each column; one row of partial sums
+//   2. batch_norm_sums_partial            column_sum.cuh's 32 x 8 blocks down 32-column slabs,
+//                                         each block's sums a row of partial
+// then, one thread per channel, batch_norm_forward_constants (or batch_norm_inference_constants)
+// and batch_norm_backward_constants add partial's rows in order into the channel's constants, and
+// batch_norm_normalize and batch_norm_backward_data make the element-wise passes. Every kernel is a
+// template over the element type T (float, double).
+// Wrappers: cnn_gpu/ops/batchnorm.py. Tests: tests/ops/test_batchnorm_kernels.py.
+// Benchmark: benchmarks/batchnorm.py.
+
+#include "column_sum.cuh"  // WARP, COLUMN_BLOCK_ROWS, thread_column_share, store_block_column_sums
+#include "typed_math.cuh"  // sqrt_of
+
+// Threads per block of the one-thread-per-channel and element-wise kernels (cnn_gpu/ops/batchnorm.py
+// launches with the same number).
+constexpr int NORM_BLOCK = 256;
+
+// Two running sums in one value, so that column_sum.cuh's templates (written for one T) carry both
+// at once: first is sum v, second is sum v * u (below). A trivial default constructor, as a
+// __shared__ array's element type needs; Pair(0) is the empty sum.
+template <typename T>
+struct Pair {
+    T first, second;
+    Pair() = default;
+    __device__ __forceinline__ explicit Pair(T zero) : first(zero), second(zero) {}
+    __device__ __forceinline__ Pair(T a, T b) : first(a), second(b) {}
+    __device__ __forceinline__ Pair& operator+=(const Pair& other) {
+        first += other.first;
+        second += other.second;
+        return *this;
+    }
+};
+
+// What element i of column c adds to the two sums. With u = x - center_c:
+//   forward  (GRADIENT false): (u, u * u), center = the column's first row (K above)
+//   backward (GRADIENT true):  (dy, dy * u), center = the batch mean
+template <bool GRADIENT, typename T>
+__device__ __forceinline__ Pair<T> norm_terms(const T* __restrict__ x, const T* __restrict__ dy, T center,
+                                              long long i) {
+    const T u = x[i] - center;
+    const T v = GRADIENT ? dy[i] : u;
+    return Pair<T>(v, v * u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. One thread per column.
+// Idea: reduce.cu's rung 5 with two sums: a thread walks its column down all the rows, a warp
+// reading 32 neighbouring elements of a row at each step; its sums are partial's one row.
+// Expected bottleneck: parallelism: `cols` threads for the whole matrix (32 channels, one warp on
+// the chip), each waiting on one load after another. Fine for a few hundred rows (a Dense layer's
+// batch), slow for a convolution's N*H*W.
+// Measured: not yet run on a GPU.
+template <typename T, bool GRADIENT>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_sums_thread_per_column(const T* __restrict__ x, const T* __restrict__ dy,
+                                      const T* __restrict__ center, T* __restrict__ partial, int rows, int cols) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    const T shift = center[col];
+    Pair<T> sums(T(0));
+    for (int r = 0; r < rows; ++r) sums += norm_terms<GRADIENT>(x, dy, shift, (long long)r * cols + col);
+    reinterpret_cast<Pair<T>*>(partial)[col] = sums;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Blocks down 32-column slabs, a row of partial sums per block.
+// Idea: reduce.cu's rung 6 (column_sum.cuh's body) with two sums: a grid of column slabs by up to
+// 256 blocks down the rows fills the chip whatever the channel count; each block leaves its sums as
+// a row of partial, which the constants kernels below add in order.
+// Expected bottleneck: device memory bandwidth where cols is a multiple of 32 (the sums read x, and
+// dy in the backward, once); otherwise the last slab's lanes past cols idle, as in reduce.cu's rung 6.
+// Measured: not yet run on a GPU.
+template <typename T, bool GRADIENT>
+__global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
+    batch_norm_sums_partial(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ center,
+                            T* __restrict__ partial, int rows, int cols) {
+    const int col = blockIdx.x * WARP + threadIdx.x;
+    const T shift = col < cols ? center[col] : T(0);
+    const Pair<T> share = thread_column_share<Pair<T>>(
+        [&](long long i) { return norm_terms<GRADIENT>(x, dy, shift, i); }, rows, cols);
+    store_block_column_sums(share, reinterpret_cast<Pair<T>*>(partial), cols);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-channel constants, one thread per channel; `parts` rows of partial summed in order.
+template <typename T>
+__device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, int parts, int cols, int col) {
+    Pair<T> sums(T(0));
+    for (int p = 0; p < parts; ++p) sums += reinterpret_cast<const Pair<T>*>(partial)[(long long)p * cols + col];
+    return sums;
+}
+
+// Training: the batch's mean and 1 / sqrt(var + epsilon) (kept for the backward), scale = gamma *
+// that, and the moving statistics updated in place as Keras does:
+//   moving = moving * momentum + batch * (1 - momentum)
+// From the forward's shifted sums S1 = sum (x - K), S2 = sum (x - K)^2: mean = K + S1 / rows and
+// var = S2 / rows - (S1 / rows)^2, clamped at 0 (rounding may leave it a hair below); a NaN stays
+// NaN (the comparison is false for it), so a NaN in x reaches the moving variance as in the reference.
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_forward_constants(const T* __restrict__ partial, const T* __restrict__ x,
+                                 const T* __restrict__ gamma, T* __restrict__ moving_mean,
+                                 T* __restrict__ moving_variance, T* __restrict__ mean, T* __restrict__ inv_std,
+                                 T* __restrict__ scale, int parts, int rows, int cols, T momentum, T epsilon) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    const Pair<T> sums = added_parts(partial, parts, cols, col);
+    const T shifted_mean = sums.first / T(rows);
+    const T variance_or_less = sums.second / T(rows) - shifted_mean * shifted_mean;
+    const T variance = variance_or_less < T(0) ? T(0) : variance_or_less;
+    const T batch_mean = x[col] + shifted_mean;  // x[col] is K, the column's first row
+    const T r = T(1) / sqrt_of(variance + epsilon);
+    mean[col] = batch_mean;
+    inv_std[col] = r;
+    scale[col] = gamma[col] * r;
+    moving_mean[col] = moving_mean[col] * momentum + batch_mean * (T(1) - momentum);
+    moving_variance[col] = moving_variance[col] * momentum + variance * (T(1) - momentum);
+}
+
+// Inference: 1 / sqrt(moving_variance + epsilon) and scale; the moving mean is the mean.
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_inference_constants(const T* __restrict__ gamma, const T* __restrict__ moving_variance,
+                                   T* __restrict__ inv_std, T* __restrict__ scale, int cols, T epsilon) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    const T r = T(1) / sqrt_of(moving_variance[col] + epsilon);
+    inv_std[col] = r;
+    scale[col] = gamma[col] * r;
+}
+
+// The backward's constants from its sums S1 = sum dy, S2 = sum dy * (x - mean):
+//   dbeta = S1, dgamma = S2 * inv_std, and dx = a dy + b (x - mean) + k with
+//   a = gamma * inv_std, b = -a * inv_std * dgamma / rows, k = -a * dbeta / rows
+// (the formula at the top, multiplied out). With batch_statistics 0 (the forward used the moving
+// statistics, constants of the batch) b = k = 0: dx = a dy.
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_backward_constants(const T* __restrict__ partial, const T* __restrict__ gamma,
+                                  const T* __restrict__ inv_std, T* __restrict__ dgamma, T* __restrict__ dbeta,
+                                  T* __restrict__ a, T* __restrict__ b, T* __restrict__ k, int parts, int rows,
+                                  int cols, int batch_statistics) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= cols) return;
+    const Pair<T> sums = added_parts(partial, parts, cols, col);
+    const T r = inv_std[col];
+    const T dg = sums.second * r;
+    const T coefficient = gamma[col] * r;
+    dbeta[col] = sums.first;
+    dgamma[col] = dg;
+    a[col] = coefficient;
+    b[col] = batch_statistics ? -coefficient * r * dg / T(rows) : T(0);
+    k[col] = batch_statistics ? -coefficient * sums.first / T(rows) : T(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The element-wise passes: grid-stride loops over the flat matrix. Element i's channel is i % cols;
+// rather than a 64-bit division per element, each thread divides once and then steps its channel
+// by (the loop's stride) % cols, wrapping at cols.
+// Expected bottleneck: device memory bandwidth; the per-channel constants stay in L1.
+
+// y = (x - mean) * scale + beta (the forward, in training and in inference).
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_normalize(const T* __restrict__ x, const T* __restrict__ mean, const T* __restrict__ scale,
+                         const T* __restrict__ beta, T* __restrict__ y, long long size, int cols) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const int step = (int)(stride % cols);
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    for (int c = (int)(i % cols); i < size; i += stride) {
+        y[i] = (x[i] - mean[c]) * scale[c] + beta[c];
+        c += step;
+        if (c >= cols) c -= cols;
+    }
+}
+
+// dx = a dy + b (x - mean) + k (the backward; b (x - mean) rather than b x + (k - b mean), which
+// would cancel digits where the mean is large against the spread).
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_backward_data(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ mean,
+                             const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ k,
+                             T* __restrict__ dx, long long size, int cols) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const int step = (int)(stride % cols);
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    for (int c = (int)(i % cols); i < size; i += stride) {
+        dx[i] = a[c] * dy[i] + b[c] * (x[i] - mean[c]) + k[c];
+        c += step;
+        if (c >= cols) c -= cols;
+    }
+}
