@@ -38,6 +38,34 @@ CASES = {
         "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
         "loss": "binary_crossentropy",
     },
+    # Batch normalization after a convolution and after a Dense layer (training by the batch's
+    # statistics, the validation by the moving ones), global average pooling between them. SGD: the
+    # gradients a normalization makes zero but for rounding stay small steps (Adam would make them
+    # full ones, of either sign).
+    "sgd_batchnorm": {
+        "input": (10, 10, 2),
+        "layers": [
+            ("Conv2D", (4, (3, 3)), {"use_bias": False}),
+            ("BatchNormalization", (), {}),
+            ("Activation", ("relu",), {}),
+            ("GlobalAveragePooling2D", (), {}),
+            ("Dense", (6,), {"use_bias": False}),
+            ("BatchNormalization", (), {"momentum": 0.9, "epsilon": 0.01}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("SGD", {"learning_rate": 0.05, "momentum": 0.9}),
+        "loss": "categorical_crossentropy",
+    },
+    "adam_global_max": {
+        "input": (8, 9, 3),
+        "layers": [
+            ("Conv2D", (5, (3, 3)), {"activation": "relu"}),
+            ("GlobalMaxPooling2D", (), {}),
+            ("Dense", (4,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("Adam", {"learning_rate": 0.01}),
+        "loss": "sparse_categorical_crossentropy",
+    },
 }
 
 
