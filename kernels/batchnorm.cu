@@ -28,10 +28,12 @@
 // plain sums, so column_sum.cuh's blocks serve as they are, and the sums keep a fixed order: the
 // same bits on every run.
 //
-// The ladder is the column sums' (reduce.cu's rungs 5 and 6, with two sums per element):
+// The ladder is the column sums' (reduce.cu's rungs 5 to 7, with two sums per element):
 //   1. batch_norm_sums_thread_per_column  one thread walks each column; one row of partial sums
 //   2. batch_norm_sums_partial            column_sum.cuh's 32 x 8 blocks down 32-column slabs,
 //                                         each block's sums a row of partial
+//   3. batch_norm_sums_flat               for cols <= NORM_BLOCK: each block walks a run of whole
+//                                         rows as one flat array, nearly all its lanes busy
 // then, one thread per channel, batch_norm_forward_constants (or batch_norm_inference_constants)
 // and batch_norm_backward_constants add partial's rows in order into the channel's constants, and
 // batch_norm_normalize and batch_norm_backward_data make the element-wise passes. Every kernel is a
@@ -39,7 +41,7 @@
 // Wrappers: cnn_gpu/ops/batchnorm.py. Tests: tests/ops/test_batchnorm_kernels.py.
 // Benchmark: benchmarks/batchnorm.py.
 
-#include "column_sum.cuh"  // WARP, COLUMN_BLOCK_ROWS, thread_column_share, store_block_column_sums
+#include "column_sum.cuh"  // WARP, COLUMN_BLOCK_ROWS, the slab and flat layouts' block sums
 #include "typed_math.cuh"  // sqrt_of
 
 // Threads per block of the one-thread-per-channel and element-wise kernels (cnn_gpu/ops/batchnorm.py
@@ -110,6 +112,26 @@ __global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
     const Pair<T> share = thread_column_share<Pair<T>>(
         [&](long long i) { return norm_terms<GRADIENT>(x, dy, shift, i); }, rows, cols);
     store_block_column_sums(share, reinterpret_cast<Pair<T>*>(partial), cols);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Whole rows as one flat run (cols <= NORM_BLOCK).
+// Idea: reduce.cu's rung 7 with two sums (column_sum.cuh's flat_block_column_sums): a block's
+// threads step through its rows (REDUCE_BLOCK / cols) * cols elements at a time, so every lane but
+// NORM_BLOCK % cols is busy whatever the channel count, where rung 2 idles the lanes past cols of
+// the last 32-column slab: half of them at 16 channels, three quarters at 8.
+// Expected bottleneck: device memory bandwidth, for the same reason as rung 2, at any channel count
+// up to 256.
+// Measured: not yet run on a GPU.
+template <typename T, bool GRADIENT>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_sums_flat(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ center,
+                         T* __restrict__ partial, int rows, int cols) {
+    // Every element a thread visits lies in its column, threadIdx.x % cols (the flat layout's rule).
+    const T shift = center[threadIdx.x % cols];
+    flat_block_column_sums<NORM_BLOCK, Pair<T>>(
+        [&](long long i) { return norm_terms<GRADIENT>(x, dy, shift, i); }, reinterpret_cast<Pair<T>*>(partial),
+        rows, cols);
 }
 
 // ---------------------------------------------------------------------------------------------

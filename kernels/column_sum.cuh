@@ -1,6 +1,8 @@
 // Summing a row-major rows x cols matrix down its columns, block by block: what reduce.cu's
 // column_sum_partial and activation.cu's bias_act_backward (whose column sums are the bias
-// gradient) share.
+// gradient) share, and batchnorm.cu's statistics (two sums at once). Two layouts: 32-column slabs
+// (below) and, for cols <= the block's threads, whole rows as one flat run (flat_block_column_sums,
+// at the end).
 //
 // Layout: blocks of 32 x COLUMN_BLOCK_ROWS threads; threadIdx.x picks the column within the block's
 // slab of 32 (blockIdx.x), so a warp reads 32 consecutive elements of one row. The block's rows,
@@ -42,5 +44,34 @@ __device__ __forceinline__ void store_block_column_sums(T share, T* __restrict__
         T block_sum = T(0);
         for (int k = 0; k < COLUMN_BLOCK_ROWS; ++k) block_sum += column_share[k][threadIdx.x];
         partial[(long long)blockIdx.y * cols + col] = block_sum;
+    }
+}
+
+// The flat layout, for cols <= BLOCK (reduce.cu's column_sum_flat, batchnorm.cu's
+// batch_norm_sums_flat): block b sums rows [b * chunk, (b + 1) * chunk), chunk = ceil(rows /
+// gridDim.x), as the flat run of chunk * cols elements they are in memory, stepping LANES = (BLOCK /
+// cols) * cols elements at a time (the largest multiple of cols that fits the block). A thread then
+// meets the same column, threadIdx.x % cols, at every step; the threads of one column add their
+// shares in shared memory, in a fixed order, into row blockIdx.x of partial (gridDim.x x cols).
+// element(i) is what flat element i adds. Every thread of the block must call it (a barrier inside).
+template <int BLOCK, typename T, typename Element>
+__device__ __forceinline__ void flat_block_column_sums(Element element, T* __restrict__ partial, int rows, int cols) {
+    __shared__ T share[BLOCK];
+    const int lanes = (BLOCK / cols) * cols;
+    const int chunk = (rows + gridDim.x - 1) / gridDim.x;
+    const long long begin = (long long)blockIdx.x * chunk * cols;
+    const long long last_row = (long long)(blockIdx.x + 1) * chunk;  // past rows in the last block
+    const long long end = (last_row < rows ? last_row : rows) * cols;
+    T sum = T(0);
+    if (threadIdx.x < lanes) {
+        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += element(i);
+    }
+    share[threadIdx.x] = sum;
+    // The first cols threads read the shares of every thread of their column.
+    __syncthreads();
+    if (threadIdx.x < cols) {
+        T block_sum = T(0);
+        for (int k = threadIdx.x; k < lanes; k += cols) block_sum += share[k];
+        partial[(long long)blockIdx.x * cols + threadIdx.x] = block_sum;
     }
 }

@@ -14,7 +14,7 @@
 // Every row variant is a template over the element type T (float, double) and the operation.
 // Wrappers: cnn_gpu/ops/reduce.py. Tests: tests/ops/test_reduce.py. Benchmark: benchmarks/reduce.py.
 
-#include "column_sum.cuh"  // thread_column_share, store_block_column_sums: rung 6's body
+#include "column_sum.cuh"  // rung 6's body (thread_column_share, store_block_column_sums), rung 7's
 #include "row_lanes.cuh"   // WARP, FULL_MASK, nan_max
 
 enum class Reduce { sum, max };
@@ -199,14 +199,12 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 
 // ---------------------------------------------------------------------------------------------
 // 7. Whole rows as one flat array (cols <= REDUCE_BLOCK).
-// Idea: block b sums rows [b * chunk, (b + 1) * chunk), chunk = ceil(rows / gridDim.x), as the flat
-// run of chunk * cols elements they are in memory. Its threads step through the run LANES at a
-// time, LANES = (REDUCE_BLOCK / cols) * cols, the largest multiple of cols that fits the block: a
-// thread then meets the same column at every step (its threadIdx.x % cols), and each step of the
-// block reads LANES consecutive elements. Every lane but the REDUCE_BLOCK - LANES spare ones is
-// busy whatever cols is (at 36 columns, 252 of 256), where rung 6 idles lanes past cols in the last
-// 32-column slab. At the end the threads of one column add their shares in shared memory, in a
-// fixed order, into the block's row of partial; rung 5 adds the rows.
+// Idea: block b sums a run of whole rows as the one flat array they are in memory, its threads
+// stepping (REDUCE_BLOCK / cols) * cols elements at a time, so a thread meets the same column at
+// every step and each step of the block reads that many consecutive elements (column_sum.cuh's
+// flat_block_column_sums). Every lane but the spare REDUCE_BLOCK % cols is busy whatever cols is
+// (at 36 columns, 252 of 256), where rung 6 idles lanes past cols in the last 32-column slab. Each
+// block leaves its column sums as a row of partial; rung 5 adds the rows.
 // Expected bottleneck: device memory bandwidth, given enough blocks (the wrapper asks for at least
 // 16 elements per thread and at most 1024 blocks: enough loads in flight to cover the latency, and
 // a partial short enough for rung 5).
@@ -214,22 +212,5 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 template <typename T>
 __global__ void __launch_bounds__(REDUCE_BLOCK)
     column_sum_flat(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
-    __shared__ T share[REDUCE_BLOCK];
-    const int lanes = (REDUCE_BLOCK / cols) * cols;
-    const int chunk = (rows + gridDim.x - 1) / gridDim.x;
-    const long long begin = (long long)blockIdx.x * chunk * cols;
-    const long long last_row = (long long)(blockIdx.x + 1) * chunk;  // past rows in the last block
-    const long long end = (last_row < rows ? last_row : rows) * cols;
-    T sum = T(0);
-    if (threadIdx.x < lanes) {
-        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += in[i];
-    }
-    share[threadIdx.x] = sum;
-    // The first cols threads read the shares of every thread of their column.
-    __syncthreads();
-    if (threadIdx.x < cols) {
-        T block_sum = T(0);
-        for (int k = threadIdx.x; k < lanes; k += cols) block_sum += share[k];
-        partial[(long long)blockIdx.x * cols + threadIdx.x] = block_sum;
-    }
+    flat_block_column_sums<REDUCE_BLOCK, T>([&](long long i) { return in[i]; }, partial, rows, cols);
 }

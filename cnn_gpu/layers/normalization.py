@@ -80,5 +80,6 @@ class BatchNormalization(Layer):
             **super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
             **{f"{name}_initializer": serialize(init) for name, init in self.initializers.items()},
-            "beta_regularizer": serialize(self.beta_regularizer), "gamma_regularizer": serialize(self.gamma_regularizer),
+            "beta_regularizer": serialize(self.beta_regularizer),
+            "gamma_regularizer": serialize(self.gamma_regularizer),
         }

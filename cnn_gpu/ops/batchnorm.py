@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_same_dtype, check_shape,
                                 cpp_bool, dtype_name, grid_stride_launch, output_array)
-from cnn_gpu.ops.reduce import SERIAL_ROWS, column_partial_grid
+from cnn_gpu.ops.reduce import SERIAL_ROWS, column_flat_grid, column_partial_grid
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,9 @@ def batch_norm_backward(x, dy, gamma, statistics):
 
 
 # --- kernels: kernels/batchnorm.cu --------------------------------------------------------------------
-SUMS_VARIANTS = ("thread_per_column", "partial")
+SUMS_VARIANTS = ("thread_per_column", "partial", "flat")
 _THREADS = 256  # NORM_BLOCK of batchnorm.cu
+FLAT_MAX_CHANNELS = _THREADS  # batch_norm_sums_flat: at most one channel per thread of its block
 _BLOCK_ROWS = 8  # COLUMN_BLOCK_ROWS of column_sum.cuh: batch_norm_sums_partial's block is 32 x 8
 
 
@@ -149,17 +150,22 @@ def _checked_rows(x, what):
 def _column_sums(x, dy, center, variant, backend):
     """partial (parts, cols, 2): the two column sums of batchnorm.cu, as rows the constants kernels add."""
     rows, cols = _checked_rows(x, "x")
-    if variant == "auto":
-        variant = "thread_per_column" if rows <= SERIAL_ROWS else "partial"
-    if variant not in SUMS_VARIANTS:
-        raise ValueError(f"variant must be 'auto' or one of {SUMS_VARIANTS}, got {variant!r}")
+    if variant == "auto":  # as column_sum's auto choice
+        variant = "thread_per_column" if rows <= SERIAL_ROWS else "flat" if cols <= FLAT_MAX_CHANNELS else "partial"
+    if variant not in SUMS_VARIANTS or (variant == "flat" and cols > FLAT_MAX_CHANNELS):
+        raise ValueError(f"variant must be 'auto' or one of {SUMS_VARIANTS} ('flat' takes at most "
+                         f"{FLAT_MAX_CHANNELS} channels), got {variant!r} for {cols} channels")
+    if rows > 2**31 - 1:
+        raise ValueError(f"the batch normalization sums index rows with int: {rows} rows is too many")
     if variant == "thread_per_column":
-        if rows > 2**31 - 1:
-            raise ValueError(f"batch_norm_sums_thread_per_column indexes rows with int: {rows} rows is too many")
-        grid, block = (ceil_div(cols, _THREADS),), (_THREADS,)
-    else:
+        grid, block, parts = (ceil_div(cols, _THREADS),), (_THREADS,), 1
+    elif variant == "partial":
         grid, block = column_partial_grid(rows, cols), (32, _BLOCK_ROWS)
-    partial = backend_xp(backend).empty((grid[-1] if variant == "partial" else 1, cols, 2), dtype=x.dtype)
+        parts = grid[1]
+    else:
+        grid, block = column_flat_grid(rows, cols), (_THREADS,)
+        parts = grid[0]
+    partial = backend_xp(backend).empty((parts, cols, 2), dtype=x.dtype)
     SUMS_KERNELS[variant, dtype_name(x), dy is not None](
         grid, block, (x, x if dy is None else dy, center, partial, rows, cols), backend=backend)
     return partial

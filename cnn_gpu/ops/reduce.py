@@ -94,6 +94,12 @@ def column_partial_grid(rows: int, cols: int) -> tuple[int, int]:
     return ceil_div(cols, WARP), min(ceil_div(rows, COLUMN_BLOCK_ROWS), MAX_ROW_BLOCKS)
 
 
+def column_flat_grid(rows: int, cols: int) -> tuple[int]:
+    """column_sum_flat's grid (and batch_norm_sums_flat's): enough blocks for FLAT_ELEMENTS_PER_THREAD
+    elements a thread, at most MAX_FLAT_BLOCKS; block b's column sums are row b of ``partial``."""
+    return (min(ceil_div(rows * cols, BLOCK * FLAT_ELEMENTS_PER_THREAD), MAX_FLAT_BLOCKS),)
+
+
 def finish_column_sum(partial, out, backend):
     """``out = partial.sum(axis=0)`` by column_sum_thread_per_column, in a fixed order: the last step
     of the partial and flat variants, and of bias_act_backward's bias gradient."""
@@ -135,7 +141,7 @@ def column_sum(x, variant="auto", out=None, backend=None):
     if variant == "partial":
         grid, block = column_partial_grid(rows, cols), (WARP, COLUMN_BLOCK_ROWS)
     else:
-        grid, block = (min(ceil_div(rows * cols, BLOCK * FLAT_ELEMENTS_PER_THREAD), MAX_FLAT_BLOCKS),), (BLOCK,)
+        grid, block = column_flat_grid(rows, cols), (BLOCK,)
     partial = xp.empty((grid[-1], cols), dtype=x.dtype)
     kernels[dtype_name(x)](grid, block, (x, partial, rows, cols), backend=backend)
     return finish_column_sum(partial, out, backend)

@@ -11,8 +11,9 @@ from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array,
 
 # One row; one channel; a Dense layer's (batch, features), fewer and more channels than a 32-column
 # slab; more rows than rung 2's 8 x 256 block rows reach at once (so its blocks stride); channels not
-# a multiple of 32 (the last slab's idle lanes); an image batch of 64 channels.
-SHAPES = [(1, 5), (9, 1), (7, 3), (33, 40), (2100, 3), (2, 9, 11, 37), (3, 4, 5, 64)]
+# a multiple of 32 (the last slab's idle lanes); an image batch of 64 channels; the most channels
+# the flat rung takes (one column per lane).
+SHAPES = [(1, 5), (9, 1), (7, 3), (33, 40), (5000, 3), (2, 9, 11, 37), (3, 4, 5, 64), (300, 256)]
 DTYPES = [np.float32, np.float64]
 
 
@@ -24,6 +25,18 @@ def channel_arrays(rng, channels, dtype):
 
 def as64(*arrays):
     return [None if a is None else np.asarray(to_host(a), dtype=np.float64) for a in arrays]
+
+
+def backward_scales(x, dy, gamma, statistics):
+    """What each backward output's rounding is relative to: the magnitudes of the terms it sums, which
+    may cancel (a channel of few rows: its dx nearly 0, its dgamma and dbeta sums of either sign)."""
+    rows_x, rows_dy = (np.asarray(a, np.float64).reshape(-1, a.shape[-1]) for a in (x, dy))
+    normalized = np.abs((rows_x - statistics.mean) * statistics.inv_std)
+    coefficient = np.abs(gamma * statistics.inv_std)
+    dbeta_scale, dgamma_scale = np.abs(rows_dy).sum(axis=0), np.abs(rows_dy * normalized).sum(axis=0)
+    count = rows_x.shape[0]
+    dx_scale = coefficient * (np.abs(rows_dy) + dbeta_scale / count + normalized * dgamma_scale / count)
+    return dx_scale.reshape(x.shape), dgamma_scale, dbeta_scale
 
 
 def run_both(x, gamma, beta, moving_mean, moving_variance, training, variant, backend, momentum=0.9):
@@ -61,12 +74,9 @@ def test_forward_and_backward_match_the_reference(rng, kernel_backend, training,
                                                     backend=kernel_backend)
     assert out is dx
     refs = batch_norm_backward(*as64(x, dy, gamma), statistics_ref)
-    # A one-row batch (or a channel's single sample) normalises to beta: dx is 0 up to rounding, so
-    # it is judged against dy's scale rather than its own.
-    scale = dy if shape[0] * np.prod(shape[1:-1]) == 1 and training else None
-    assert_close(dx, refs[0], tol, what="dx", scale=scale)
-    assert_close(dgamma, refs[1], tol, what="dgamma")
-    assert_close(dbeta, refs[2], tol, what="dbeta")
+    for got, want, scale, name in zip((dx, dgamma, dbeta), refs, backward_scales(x, dy, gamma, statistics_ref),
+                                      ("dx", "dgamma", "dbeta")):
+        assert_close(got, want, tol, what=name, scale=scale)
 
 
 @pytest.mark.parametrize("variant", SUMS_VARIANTS)
@@ -131,7 +141,11 @@ def test_bad_arguments_are_refused_with_their_names(kernel_backend):
     with pytest.raises(ValueError, match="must not be empty"):
         batch_norm_forward_kernel(x[:0], None, None, channels, channels, training=True, backend=kernel_backend)
     with pytest.raises(ValueError, match="variant must be 'auto' or one of"):
-        batch_norm_forward_kernel(x, None, None, channels, channels, training=True, variant="flat",
+        batch_norm_forward_kernel(x, None, None, channels, channels, training=True, variant="naive",
+                                  backend=kernel_backend)
+    wide = on_backend(np.ones((2, 257), np.float32), kernel_backend)
+    with pytest.raises(ValueError, match="'flat' takes at most 256 channels"):
+        batch_norm_forward_kernel(wide, None, None, wide[0], wide[0], training=True, variant="flat",
                                   backend=kernel_backend)
     with pytest.raises(KernelArgumentError, match="must be C-contiguous"):
         batch_norm_forward_kernel(on_backend(np.ones((3, 4), np.float32), kernel_backend).T, None, None, channels,
