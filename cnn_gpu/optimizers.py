@@ -1,4 +1,9 @@
-"""Keras 3's SGD, Adam and RMSprop: the same arguments and defaults; each step runs in the backend."""
+"""Keras 3's SGD, Adam, AdamW and RMSprop: the same arguments and defaults; each step runs in the backend.
+
+Every optimizer takes Keras's ``weight_decay`` (AdamW's is 0.004 by default, the others' None): before
+each step, every variable shrinks by ``variable * weight_decay * learning_rate``, in the same kernel
+as the step on the kernel backends.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +36,19 @@ class Optimizer:
 
     slot_names = ()
 
-    def __init__(self, learning_rate, name):
+    def __init__(self, learning_rate, name, weight_decay=None):
         self.name = name
-        self.learning_rate = check_number(type(self).__name__, "learning_rate", learning_rate, 0, float("inf"))
+        owner = type(self).__name__
+        self.learning_rate = check_number(owner, "learning_rate", learning_rate, 0, float("inf"))
+        self.weight_decay = None if weight_decay is None else check_number(owner, "weight_decay", weight_decay, 0,
+                                                                           float("inf"))
         self.iterations = 0
         self.slots = None
+
+    @property
+    def decay(self):
+        """What each step first takes off every variable, as a fraction of it: weight_decay * learning_rate."""
+        return (self.weight_decay or 0.0) * self.learning_rate
 
     @property
     def built(self):
@@ -69,7 +82,7 @@ class Optimizer:
         return [slot for slots in self.slots or [] for slot in slots.values()]
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
 
     @classmethod
     def from_config(cls, config):
@@ -78,8 +91,8 @@ class Optimizer:
 
 @OPTIMIZERS.register("sgd")
 class SGD(Optimizer):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD"):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, name="SGD"):
+        super().__init__(learning_rate, name, weight_decay)
         self.momentum = check_number("SGD", "momentum", momentum, 0, 1)
         self.nesterov = bool(nesterov)
         # Keras keeps no velocity without momentum.
@@ -87,7 +100,7 @@ class SGD(Optimizer):
 
     def update_step(self, grad, variable, slots):
         get_backend().sgd_update(variable, grad, slots.get("momentum"), self.learning_rate, self.momentum,
-                                 self.nesterov)
+                                 self.nesterov, self.decay)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -97,40 +110,55 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     slot_names = ("momentum", "velocity")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="adam"):
-        super().__init__(learning_rate, name)
-        reject_unsupported("Adam", amsgrad=(amsgrad, False))
-        self.beta_1 = check_number("Adam", "beta_1", beta_1, 0, 1, high_inclusive=False)
-        self.beta_2 = check_number("Adam", "beta_2", beta_2, 0, 1, high_inclusive=False)
-        self.epsilon = check_number("Adam", "epsilon", epsilon, 0, float("inf"))
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
+                 name="adam"):
+        super().__init__(learning_rate, name, weight_decay)
+        owner = type(self).__name__
+        reject_unsupported(owner, amsgrad=(amsgrad, False))
+        self.beta_1 = check_number(owner, "beta_1", beta_1, 0, 1, high_inclusive=False)
+        self.beta_2 = check_number(owner, "beta_2", beta_2, 0, 1, high_inclusive=False)
+        self.epsilon = check_number(owner, "epsilon", epsilon, 0, float("inf"))
 
     def update_all(self, grads, variables):
         # Every variable at once: a kernel backend takes them in one launch per eight.
         get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
                                        [s["velocity"] for s in self.slots], self.learning_rate, self.beta_1,
-                                       self.beta_2, self.epsilon, self.iterations)
+                                       self.beta_2, self.epsilon, self.iterations, self.decay)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+@OPTIMIZERS.register("adamw")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): Keras's AdamW, weight_decay 0.004."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name="adamw"):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a number, got None (use Adam for none)")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, name)
 
 
 @OPTIMIZERS.register("rmsprop")
 class RMSprop(Optimizer):
     slot_names = ("velocity",)
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="rmsprop"):
-        super().__init__(learning_rate, name)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
+                 name="rmsprop"):
+        super().__init__(learning_rate, name, weight_decay)
         reject_unsupported("RMSprop", momentum=(momentum, 0.0), centered=(centered, False))
         self.rho = check_number("RMSprop", "rho", rho, 0, 1)
         self.epsilon = check_number("RMSprop", "epsilon", epsilon, 0, float("inf"))
 
     def update_step(self, grad, variable, slots):
-        get_backend().rmsprop_update(variable, grad, slots["velocity"], self.learning_rate, self.rho, self.epsilon)
+        get_backend().rmsprop_update(variable, grad, slots["velocity"], self.learning_rate, self.rho, self.epsilon,
+                                     self.decay)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
 def get(identifier):
-    """An optimizer from 'sgd', 'adam', 'rmsprop', a config dict or an instance."""
+    """An optimizer from 'sgd', 'adam', 'adamw', 'rmsprop', a config dict or an instance."""
     return OPTIMIZERS.get(identifier)

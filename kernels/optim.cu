@@ -5,6 +5,8 @@
 //   Adam      m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2);  w -= alpha m / (sqrt(v) + epsilon),
 //             alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), computed once on the host
 //   RMSprop   v = rho v + (1 - rho) g^2;  w -= lr g / sqrt(v + epsilon)
+// each after Keras's weight decay (AdamW's, or any optimizer's weight_decay), w -= w decay with
+// decay = weight_decay lr, in the same pass (decay 0: none).
 //
 // A lesson in fusion. Each formula is element-wise, so its floor is one read of every operand and
 // one write of every state at copy bandwidth: Adam reads w, g, m, v and writes w, m, v, 28 bytes a
@@ -26,22 +28,30 @@
 
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
 
+// w after Keras's weight decay, which comes before the step: w - w decay (decay = weight_decay lr).
+// Skipped at decay 0, so that an infinite weight stays infinite there (inf - inf * 0 is NaN).
+template <typename T>
+__device__ __forceinline__ T decayed(T w, T decay) {
+    return decay != T(0) ? w - w * decay : w;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. SGD. Without momentum Keras keeps no velocity: the kernel never touches it (the wrapper passes
 // the parameter in its slot). Reads w and g (and v), writes w (and v): 12 (20) bytes a float.
 // Measured: not yet run on a GPU.
 template <typename T, bool MOMENTUM, bool NESTEROV>
 __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity, int n, T lr,
-                         T momentum)
+                         T momentum, T decay)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T w_decayed = decayed(w[i], decay);
         if (!MOMENTUM) {
-            w[i] -= lr * g[i];
+            w[i] = w_decayed - lr * g[i];
             continue;
         }
         const T v = velocity[i] * momentum - lr * g[i];
         velocity[i] = v;
-        w[i] += NESTEROV ? momentum * v - lr * g[i] : v;
+        w[i] = w_decayed + (NESTEROV ? momentum * v - lr * g[i] : v);
     }
 }
 
@@ -53,22 +63,22 @@ __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restri
 template <typename T>
 __device__ __forceinline__ void adam_element(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m,
                                              T* __restrict__ v, long long i, T alpha, T one_minus_beta_1,
-                                             T one_minus_beta_2, T epsilon)
+                                             T one_minus_beta_2, T epsilon, T decay)
 {
     const T grad = g[i];
     const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
     const T v_new = v[i] + (grad * grad - v[i]) * one_minus_beta_2;
     m[i] = m_new;
     v[i] = v_new;
-    w[i] -= m_new / (sqrt_of(v_new) + epsilon) * alpha;
+    w[i] = decayed(w[i], decay) - m_new / (sqrt_of(v_new) + epsilon) * alpha;
 }
 
 template <typename T>
 __global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int n,
-                          T alpha, T one_minus_beta_1, T one_minus_beta_2, T epsilon)
+                          T alpha, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T decay)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon);
+        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -77,13 +87,13 @@ __global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restr
 // Measured: not yet run on a GPU.
 template <typename T>
 __global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity, int n, T lr,
-                             T rho, T one_minus_rho, T epsilon)
+                             T rho, T one_minus_rho, T epsilon, T decay)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const T grad = g[i];
         const T v = velocity[i] * rho + one_minus_rho * grad * grad;
         velocity[i] = v;
-        w[i] -= lr * grad / sqrt_of(v + epsilon);
+        w[i] = decayed(w[i], decay) - lr * grad / sqrt_of(v + epsilon);
     }
 }
 
@@ -115,7 +125,7 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
                                 T* __restrict__ v5, int n5, T* __restrict__ w6, const T* __restrict__ g6,
                                 T* __restrict__ m6, T* __restrict__ v6, int n6, T* __restrict__ w7,
                                 const T* __restrict__ g7, T* __restrict__ m7, T* __restrict__ v7, int n7, T alpha,
-                                T one_minus_beta_1, T one_minus_beta_2, T epsilon)
+                                T one_minus_beta_1, T one_minus_beta_2, T epsilon, T decay)
 {
     T* const ws[MULTI_TENSORS] = {w0, w1, w2, w3, w4, w5, w6, w7};
     const T* const gs[MULTI_TENSORS] = {g0, g1, g2, g3, g4, g5, g6, g7};
@@ -148,5 +158,5 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
     const long long begin = (long long)chunk * ADAM_CHUNK;
     const long long end = begin + ADAM_CHUNK < n ? begin + ADAM_CHUNK : n;
     for (long long i = begin + threadIdx.x; i < end; i += blockDim.x)
-        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon);
+        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
 }

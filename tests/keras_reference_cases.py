@@ -56,6 +56,15 @@ CASES = {
         "optimizer": ("SGD", {"learning_rate": 0.05, "momentum": 0.9}),
         "loss": "categorical_crossentropy",
     },
+    "adamw_weight_decay": {
+        "input": (7,),
+        "layers": [
+            ("Dense", (8,), {"activation": "tanh"}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("AdamW", {"learning_rate": 0.02, "weight_decay": 0.5}),
+        "loss": "categorical_crossentropy",
+    },
     "adam_global_max": {
         "input": (8, 9, 3),
         "layers": [

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu import optimizers
-from cnn_gpu.optimizers import SGD, Adam, RMSprop
+from cnn_gpu.optimizers import SGD, Adam, AdamW, RMSprop
 
 W0 = np.array([0.5, -1.5, 2.0])
 GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2])]
@@ -61,12 +61,38 @@ def test_rmsprop_matches_keras():
     np.testing.assert_allclose(run(RMSprop(learning_rate=lr)), expected, rtol=1e-14)
 
 
+def test_adamw_is_adam_after_keras_weight_decay():
+    lr, wd, b1, b2, eps = 0.01, 0.2, 0.9, 0.999, 1e-7
+    w, m, v, expected = W0.copy(), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(GRADS, start=1):
+        w = w - w * wd * lr  # Keras's _apply_weight_decay, before the step
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        w = w - alpha * m / (np.sqrt(v) + eps)
+        expected.append(w)
+    np.testing.assert_allclose(run(AdamW(learning_rate=lr, weight_decay=wd)), expected, rtol=1e-14)
+    np.testing.assert_allclose(run(Adam(learning_rate=lr, weight_decay=wd)), expected, rtol=1e-14)
+
+
+def test_sgd_weight_decay_comes_before_the_step():
+    w = run(SGD(learning_rate=0.1, weight_decay=0.5))[0]
+    np.testing.assert_allclose(w, W0 - W0 * 0.5 * 0.1 - 0.1 * GRADS[0], rtol=1e-14)
+
+
 def test_keras_defaults_and_names():
-    assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
-    assert Adam().get_config() == {"name": "adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
-                                   "epsilon": 1e-7}
-    assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7}
-    assert [type(optimizers.get(n)) for n in ("sgd", "adam", "rmsprop", "Adam")] == [SGD, Adam, RMSprop, Adam]
+    assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "weight_decay": None, "momentum": 0.0,
+                                  "nesterov": False}
+    assert Adam().get_config() == {"name": "adam", "learning_rate": 0.001, "weight_decay": None, "beta_1": 0.9,
+                                   "beta_2": 0.999, "epsilon": 1e-7}
+    assert AdamW().get_config() == {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
+                                    "beta_2": 0.999, "epsilon": 1e-7}
+    assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "weight_decay": None, "rho": 0.9,
+                                      "epsilon": 1e-7}
+    assert [type(optimizers.get(n)) for n in ("sgd", "adam", "adamw", "rmsprop", "Adam")] == [
+        SGD, Adam, AdamW, RMSprop, Adam]
+    restored = optimizers.get({"class_name": "AdamW", "config": AdamW(0.5, weight_decay=0.1).get_config()})
+    assert (type(restored), restored.learning_rate, restored.weight_decay) == (AdamW, 0.5, 0.1)
     restored = optimizers.get({"class_name": "SGD", "config": SGD(0.5, momentum=0.8).get_config()})
     assert (restored.learning_rate, restored.momentum) == (0.5, 0.8)
 
@@ -76,7 +102,9 @@ def test_keras_defaults_and_names():
     (lambda: RMSprop(momentum=0.9), "momentum=0.9 is not supported"),
     (lambda: SGD(momentum=1.5), "momentum must be a number in [0, 1]"),
     (lambda: Adam(learning_rate=-1), "learning_rate must be a number"),
-    (lambda: optimizers.get("nadam"), "valid names are adam, rmsprop, sgd"),
+    (lambda: optimizers.get("nadam"), "valid names are adam, adamw, rmsprop, sgd"),
+    (lambda: AdamW(weight_decay=None), "AdamW: weight_decay must be a number, got None"),
+    (lambda: SGD(weight_decay=-0.1), "SGD: weight_decay must be a number in [0, inf]"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError) as error:

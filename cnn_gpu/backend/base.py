@@ -155,20 +155,21 @@ class Backend:
         """
         raise NotImplementedError
 
-    # --- optimizers ----------------------------------------------------------------------------
-    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+    # --- optimizers: each step first applies Keras's weight decay, ``param -= param * decay`` (decay =
+    # weight_decay * lr; 0 for none) --------------------------------------------------------------
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
         """Keras's SGD step, in place on ``param`` and ``velocity`` (None when momentum is 0)."""
         raise NotImplementedError
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         """Keras's Adam step (``step`` counts from 1), in place on ``param``, ``m`` and ``v``."""
         raise NotImplementedError
 
-    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         """``adam_update`` of every parameter (with its gradient and states, in the lists' order); a
         backend may take them together."""
         raise NotImplementedError
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
         """Keras's RMSprop step (no momentum, not centered), in place."""
         raise NotImplementedError

@@ -183,29 +183,29 @@ class KernelBackend(NumpyBackend):
         return (dtype_name(param) in C_TYPES and grad.dtype == param.dtype
                 and all(a.flags.c_contiguous and a.dtype == param.dtype for a in arrays))
 
-    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
         if not self._in_place(param, grad, velocity):
-            return super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
-        optim.sgd_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, momentum, nesterov,
+            return super().sgd_update(param, grad, velocity, lr, momentum, nesterov, decay)
+        optim.sgd_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, momentum, nesterov, decay,
                                 backend=self.name)
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         if not self._in_place(param, grad, m, v):
-            return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+            return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
         optim.adam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
-                                 backend=self.name)
+                                 decay, backend=self.name)
 
-    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         # One launch per eight parameters (adam_step_multi), when every one can be updated in place
         # and all share one dtype; else each on its own.
         if len({p.dtype for p in params}) > 1 or not all(map(self._in_place, params, grads, ms, vs)):
-            return super().adam_update_many(params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step)
+            return super().adam_update_many(params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay)
         contiguous = self.xp.ascontiguousarray
         optim.adam_update_many_kernel(params, [contiguous(g) for g in grads], ms, vs, lr, beta_1, beta_2, epsilon,
-                                      step, backend=self.name)
+                                      step, decay, backend=self.name)
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
         if not self._in_place(param, grad, velocity):
-            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
-        optim.rmsprop_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, rho, epsilon,
+            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay)
+        optim.rmsprop_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, rho, epsilon, decay,
                                     backend=self.name)

@@ -106,15 +106,15 @@ class NumpyBackend(Backend):
         return metric.count_correct(pred, labels, kind, threshold)
 
     # --- optimizers ----------------------------------------------------------------------------
-    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
-        optim.sgd_update(param, grad, velocity, lr, momentum, nesterov)
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
+        optim.sgd_update(param, grad, velocity, lr, momentum, nesterov, decay)
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step):
-        optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
+        optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
 
-    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step):
+    def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         for param, grad, m, v in zip(params, grads, ms, vs):
-            self.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step)
+            self.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
-        optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon)
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
+        optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay)

@@ -2,7 +2,8 @@
 
 The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop}.py`` term for term (where epsilon sits
 matters: Adam adds it to sqrt(v) after folding both bias corrections into the step size; RMSprop adds
-it under the square root).
+it under the square root). Each takes ``decay``, Keras's weight decay before the step (``w -= w decay``
+with decay = weight_decay * lr, as AdamW and any optimizer's ``weight_decay`` do; 0 for none).
 
 The kernels of ``kernels/optim.cu`` run each update in one pass; their wrappers are at the bottom.
 """
@@ -17,11 +18,18 @@ from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, resolve_backend
 from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, dtype_name, grid_stride_launch
 
 
-def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
+def decay_weights(param, decay):
+    """Keras's weight decay, in place, before an optimizer's step: ``w -= w decay`` (decay 0: nothing)."""
+    if decay:
+        param -= param * decay
+
+
+def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False, decay=0.0):
     """``v = momentum v - lr g``; then ``w += v``, or ``w += momentum v - lr g`` with Nesterov.
 
     With ``momentum == 0`` Keras keeps no velocity (pass None) and the step is ``w -= lr g``.
     """
+    decay_weights(param, decay)
     if momentum == 0:
         param -= lr * grad
         return
@@ -38,11 +46,12 @@ def adam_step_size(lr, beta_1, beta_2, step):
     return lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
 
 
-def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1):
+def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0):
     """One Adam step; ``step`` counts from 1. ``w -= alpha m / (sqrt(v) + epsilon)`` with
     ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``."""
     if step < 1:
         raise ValueError(f"step counts from 1, got {step}")
+    decay_weights(param, decay)
     xp = array_module(param)
     alpha = adam_step_size(lr, beta_1, beta_2, step)
     # One scratch buffer for every intermediate: a Dense kernel's update touches megabytes.
@@ -60,8 +69,9 @@ def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, s
     param -= scratch
 
 
-def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7):
+def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0):
     """``v = rho v + (1 - rho) g^2``; ``w -= lr g / sqrt(v + epsilon)`` (no momentum, not centered)."""
+    decay_weights(param, decay)
     velocity *= rho
     velocity += (1 - rho) * grad * grad
     param -= lr * grad / array_module(velocity).sqrt(velocity + epsilon)
@@ -83,14 +93,15 @@ def _step_params(dtype, states, scalars):
 
 SGD_KERNELS = {
     (dtype, momentum, nesterov): Kernel("optim.cu", f"sgd_step<{ctype}, {cpp_bool(momentum)}, {cpp_bool(nesterov)}>",
-                                        _step_params(dtype, ["velocity"], ["lr", "momentum"]))
+                                        _step_params(dtype, ["velocity"], ["lr", "momentum", "decay"]))
     for dtype, ctype in C_TYPES.items() for momentum, nesterov in ((False, False), (True, False), (True, True))
 }
 ADAM_KERNELS = {dtype: Kernel("optim.cu", f"adam_step<{ctype}>",
-                              _step_params(dtype, ["m", "v"], ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon"]))
+                              _step_params(dtype, ["m", "v"],
+                                           ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "decay"]))
                 for dtype, ctype in C_TYPES.items()}
 RMSPROP_KERNELS = {dtype: Kernel("optim.cu", f"rmsprop_step<{ctype}>",
-                                 _step_params(dtype, ["velocity"], ["lr", "rho", "one_minus_rho", "epsilon"]))
+                                 _step_params(dtype, ["velocity"], ["lr", "rho", "one_minus_rho", "epsilon", "decay"]))
                    for dtype, ctype in C_TYPES.items()}
 
 
@@ -112,23 +123,24 @@ def _launch(kernel, param, arrays, scalars, backend):
     kernel(*grid_stride_launch(param.size), (*arrays, param.size, *scalars), backend=resolve_backend(backend))
 
 
-def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, backend=None):
+def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, decay=0.0, backend=None):
     """``sgd_update`` by kernel ``sgd_step``, in place (velocity None when momentum is 0)."""
     states = (("velocity", velocity),) if momentum != 0 else ()
     dtype = _checked_states(param, grad, *states)
     with_momentum = momentum != 0
     kernel = SGD_KERNELS[dtype, with_momentum, bool(nesterov) and with_momentum]
     # Without momentum the kernel never reads the velocity: the parameter fills the slot.
-    _launch(kernel, param, (param, grad, velocity if with_momentum else param), (lr, momentum), backend)
+    _launch(kernel, param, (param, grad, velocity if with_momentum else param), (lr, momentum, decay), backend)
 
 
-def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, backend=None):
+def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0,
+                       backend=None):
     """``adam_update`` by kernel ``adam_step``, in place; ``step`` counts from 1."""
     if step < 1:
         raise ValueError(f"step counts from 1, got {step}")
     dtype = _checked_states(param, grad, ("m", m), ("v", v))
     _launch(ADAM_KERNELS[dtype], param, (param, grad, m, v),
-            (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon), backend)
+            (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon, decay), backend)
 
 
 # adam_step_multi: MULTI_TENSORS slots of (w, g, m, v, n) as the launch's arguments, then the scalars.
@@ -145,12 +157,14 @@ def _slot_params(dtype, slot):
 ADAM_MULTI_KERNELS = {
     dtype: Kernel("optim.cu", f"adam_step_multi<{ctype}>",
                   [param for slot in range(MULTI_TENSORS) for param in _slot_params(dtype, slot)]
-                  + [Scalar(name, dtype) for name in ("alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon")])
+                  + [Scalar(name, dtype)
+                     for name in ("alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "decay")])
     for dtype, ctype in C_TYPES.items()
 }
 
 
-def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, backend=None):
+def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0,
+                            backend=None):
     """``adam_update`` of every parameter in ``params`` (and its gradient and states, in the lists'
     order), in place, by kernel ``adam_step_multi``: one launch per MULTI_TENSORS parameters. Every
     array must be of one dtype; each parameter's result is adam_update_kernel's, bit for bit."""
@@ -163,7 +177,7 @@ def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999,
     if len(dtypes) > 1:
         raise ValueError(f"one launch updates parameters of one dtype, got {sorted(dtypes)}")
     kernel = ADAM_MULTI_KERNELS[dtypes.pop()] if dtypes else None
-    scalars = (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon)
+    scalars = (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon, decay)
     tensors = [t for t in zip(params, grads, ms, vs) if t[0].size]  # an empty parameter has nothing to update
     backend = resolve_backend(backend)
     for first in range(0, len(tensors), MULTI_TENSORS):
@@ -176,7 +190,7 @@ def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999,
                backend=backend)
 
 
-def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, backend=None):
+def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0, backend=None):
     """``rmsprop_update`` by kernel ``rmsprop_step``, in place."""
     dtype = _checked_states(param, grad, ("velocity", velocity))
-    _launch(RMSPROP_KERNELS[dtype], param, (param, grad, velocity), (lr, rho, 1 - rho, epsilon), backend)
+    _launch(RMSPROP_KERNELS[dtype], param, (param, grad, velocity), (lr, rho, 1 - rho, epsilon, decay), backend)

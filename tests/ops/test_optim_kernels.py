@@ -18,6 +18,8 @@ SHAPES = [(1,), (7,), (3, 5, 4), (1000,)]
 DTYPES = [np.float32, np.float64]
 STEPS = 3
 SIGNED, SQUARES = (-1.0, 1.0), (0.01, 1.0)  # the ranges a state starts in: a mean of squares is >= 0
+# Weight decay's fraction per step (weight_decay * lr): none, and one large enough to move w visibly.
+DECAYS = [0.0, 0.05]
 
 
 def run_both(rng, kernel_backend, shape, dtype, state_ranges, kernel_step, reference_step):
@@ -38,36 +40,47 @@ def run_both(rng, kernel_backend, shape, dtype, state_ranges, kernel_step, refer
         assert_close(out, ref, what=f"array {i} after {STEPS} steps", scale=np.abs(ref) + 1.0)
 
 
+@pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
-def test_sgd(rng, kernel_backend, shape, dtype, momentum, nesterov):
+def test_sgd(rng, kernel_backend, shape, dtype, momentum, nesterov, decay):
     def step_with(update, **backend):
         def step(w, g, *velocity_and_step):
             velocity = velocity_and_step[0] if momentum else None
-            update(w, g, velocity, 0.1, momentum, nesterov, **backend)
+            update(w, g, velocity, 0.1, momentum, nesterov, decay, **backend)
         return step
 
     run_both(rng, kernel_backend, shape, dtype, [SIGNED] if momentum else [],
              step_with(optim.sgd_update_kernel, backend=kernel_backend), step_with(optim.sgd_update))
 
 
+@pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_adam(rng, kernel_backend, shape, dtype):
+def test_adam(rng, kernel_backend, shape, dtype, decay):
     run_both(rng, kernel_backend, shape, dtype, [SIGNED, SQUARES],
-             lambda w, g, m, v, step: optim.adam_update_kernel(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step,
+             lambda w, g, m, v, step: optim.adam_update_kernel(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step, decay,
                                                                backend=kernel_backend),
-             lambda w, g, m, v, step: optim.adam_update(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step))
+             lambda w, g, m, v, step: optim.adam_update(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step, decay))
 
 
+@pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_rmsprop(rng, kernel_backend, shape, dtype):
+def test_rmsprop(rng, kernel_backend, shape, dtype, decay):
     run_both(rng, kernel_backend, shape, dtype, [SQUARES],
-             lambda w, g, velocity, step: optim.rmsprop_update_kernel(w, g, velocity, 0.01, 0.9, 1e-7,
+             lambda w, g, velocity, step: optim.rmsprop_update_kernel(w, g, velocity, 0.01, 0.9, 1e-7, decay,
                                                                     backend=kernel_backend),
-             lambda w, g, velocity, step: optim.rmsprop_update(w, g, velocity, 0.01, 0.9, 1e-7))
+             lambda w, g, velocity, step: optim.rmsprop_update(w, g, velocity, 0.01, 0.9, 1e-7, decay))
+
+
+def test_no_decay_keeps_an_infinite_weight_infinite(kernel_backend):
+    """Decay 0 is skipped, not applied as w - w * 0 (inf - inf is NaN)."""
+    w = on_backend(np.array([np.inf, 1.0], np.float32), kernel_backend)
+    optim.sgd_update_kernel(w, on_backend(np.zeros(2, np.float32), kernel_backend), None, 0.1,
+                            backend=kernel_backend)
+    assert to_host(w)[0] == np.inf
 
 
 def test_the_backend_updates_in_place_through_the_kernels(rng, kernel_backend):
@@ -120,18 +133,19 @@ ADAM_MANY = optim.adam_update_many_kernel
 MANY_SHAPES = [(3, 3, 1, 32), (32,), (0,), (64, 10), (10,), (1,), (1,), (2 * optim.ADAM_CHUNK + 5,), (7,), (3, 2)]
 
 
+@pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("count", [1, 6, len(MANY_SHAPES)])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adam_on_many_parameters_is_adam_on_each_bit_for_bit(rng, kernel_backend, dtype, count):
+def test_adam_on_many_parameters_is_adam_on_each_bit_for_bit(rng, kernel_backend, dtype, count, decay):
     """adam_step_multi against adam_step parameter by parameter: the same arithmetic, the same bits."""
     shapes = MANY_SHAPES[:count]
     start = [[random_array(rng, shape, dtype, *r) for shape in shapes] for r in (SIGNED, SIGNED, SQUARES)]
     grads = [on_backend(random_array(rng, shape, dtype), kernel_backend) for shape in shapes]
     many = [[on_backend(a.copy(), kernel_backend) for a in arrays] for arrays in start]
     each = [[on_backend(a.copy(), kernel_backend) for a in arrays] for arrays in start]
-    optim.adam_update_many_kernel(*many[:1], grads, *many[1:], 0.01, step=4, backend=kernel_backend)
+    optim.adam_update_many_kernel(*many[:1], grads, *many[1:], 0.01, step=4, decay=decay, backend=kernel_backend)
     for w, g, m, v in zip(each[0], grads, each[1], each[2]):
-        optim.adam_update_kernel(w, g, m, v, 0.01, step=4, backend=kernel_backend)
+        optim.adam_update_kernel(w, g, m, v, 0.01, step=4, decay=decay, backend=kernel_backend)
     for ours, theirs in zip(sum(many, []), sum(each, [])):
         assert np.array_equal(to_host(ours), to_host(theirs))
     assert not np.array_equal(to_host(many[0][0]), start[0][0]), "the parameters moved"
