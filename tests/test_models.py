@@ -323,3 +323,25 @@ def test_progbar_redraws_in_place_on_a_terminal():
     text = stream.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "\x1b[32m" + "━" * 13 in text  # 2 of 3 steps: 13 of 20 cells filled
+
+
+def test_a_frozen_model_or_layer_trains_nothing_of_it():
+    """model.trainable = False freezes every layer (as Keras's); a frozen layer keeps its weights while
+    the others train; its BatchNormalization's moving statistics stay put (inference mode)."""
+    from cnn_gpu.layers import BatchNormalization
+
+    set_random_seed(0)
+    model = Sequential([Input((4,)), Dense(3), BatchNormalization(), Dense(2, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    x, y = np.random.default_rng(0).uniform(size=(8, 4)), to_categorical(np.arange(8) % 2, 2)
+    before = model.get_weights()
+    model.trainable = False
+    assert model.trainable_weights == [] and all(not layer.trainable for layer in model.layers)
+    model.fit(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    model.trainable = True
+    model.layers[0].trainable = False
+    model.compile("adam", "categorical_crossentropy")  # a new optimizer for the new set of variables
+    model.fit(x, y, verbose=0)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
+    assert changed == [False, False, True, True, True, True, True, True]  # the first Dense frozen

@@ -16,8 +16,8 @@ class Sequential:
 
     def __init__(self, layers=None, trainable=True, name=None):
         self.name = name or unique_name("sequential")
-        self.trainable = trainable
         self.layers = []
+        self._trainable = bool(trainable)
         self.input_layer = None
         self.built = False
         self.optimizer = None
@@ -28,6 +28,18 @@ class Sequential:
         self.history = None
         for layer in layers or []:
             self.add(layer)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As Keras's: setting it sets every layer's too (a frozen model trains no weight, and its
+        BatchNormalization layers normalise by their moving statistics)."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = self._trainable
 
     # --- structure -------------------------------------------------------------------------------
     def add(self, layer):
