@@ -223,6 +223,90 @@ class ModelCheckpoint(MonitorCallback):
             print(f"\n{message}")
 
 
+def current_learning_rate(model):
+    """The model's optimizer's learning rate, or an error saying the callback needs a compiled model."""
+    if getattr(model, "optimizer", None) is None:
+        raise RuntimeError("a learning-rate callback needs a compiled model (compile() sets its optimizer)")
+    return model.optimizer.learning_rate
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of each epoch to ``schedule(epoch, lr)`` (or ``schedule(epoch)``),
+    epochs counted from 0, as Keras's; logs it as ``learning_rate``."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = current_learning_rate(self.model)
+        try:
+            lr = self.schedule(epoch, lr)
+        except TypeError:  # Keras's older one-argument schedules
+            lr = self.schedule(epoch)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"LearningRateScheduler: the schedule must return a non-negative float, got {lr!r} "
+                             f"for epoch {epoch}")
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = current_learning_rate(self.model)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate by ``factor`` (down to ``min_lr``) once ``monitor`` has not improved by
+    ``min_delta`` for ``patience`` epochs, then waits ``cooldown`` epochs before counting again (Keras's
+    rules); logs the rate as ``learning_rate``."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        # Keras's 'auto' maximises what has "acc" in its name and minimises everything else.
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        super().__init__(monitor, mode, min_delta)
+        if not factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be below 1.0, got {factor!r}")
+        self.factor = factor
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.min_lr = min_lr
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = current_learning_rate(self.model)
+        current = self.monitored_value(logs)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        old_lr = current_learning_rate(self.model)
+        if self.wait >= self.patience and old_lr > self.min_lr:
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            self.model.optimizer.learning_rate = new_lr
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+
+
 class TerminateOnNaN(Callback):
     """Stops training at the first batch whose loss is NaN or Inf (instead of ``fit`` raising)."""
 
@@ -233,4 +317,5 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "ProgbarLogger", "TerminateOnNaN"]
+__all__ = ["Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger",
+           "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -1,24 +1,32 @@
-"""Callbacks: EarlyStopping's and ModelCheckpoint's rules on scripted logs, then inside fit."""
+"""Callbacks: EarlyStopping's, ModelCheckpoint's and ReduceLROnPlateau's rules on scripted logs, then
+inside fit."""
 
 import os
 
 import numpy as np
 import pytest
 
-from cnn_gpu.callbacks import Callback, EarlyStopping, ModelCheckpoint, TerminateOnNaN
+from cnn_gpu.callbacks import (Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+                               TerminateOnNaN)
 from cnn_gpu.layers import Dense, Input
 from cnn_gpu.models import Sequential, load_model
 from cnn_gpu.optimizers import SGD
 from cnn_gpu.utils import set_random_seed, to_categorical
 
 
+class StubOptimizer:
+    learning_rate = 1.0
+
+
 class StubModel:
-    """Just what the monitoring callbacks touch: weights that record the epoch, a stop flag, save."""
+    """Just what the monitoring callbacks touch: weights that record the epoch, a stop flag, save, an
+    optimizer's learning rate."""
 
     def __init__(self):
         self.stop_training = False
         self.epoch = None
         self.saved = []
+        self.optimizer = StubOptimizer()
 
     def get_weights(self):
         return [np.array(self.epoch)]
@@ -30,14 +38,18 @@ class StubModel:
         self.saved.append(path)
 
 
-def drive(callback, values, monitor="val_loss"):
-    """Run ``callback`` over epochs whose ``monitor`` takes ``values``; returns (model, epochs run)."""
+def drive(callback, values, monitor="val_loss", logged=None):
+    """Run ``callback`` over epochs whose ``monitor`` takes ``values``; returns (model, epochs run).
+    Each epoch's logs, as the callback left them, go to ``logged`` if given."""
     model = StubModel()
     callback.set_model(model)
     callback.on_train_begin()
     for epoch, value in enumerate(values):
         model.epoch = epoch
-        callback.on_epoch_end(epoch, {monitor: value})
+        logs = {monitor: value}
+        callback.on_epoch_end(epoch, logs)
+        if logged is not None:
+            logged.append(logs)
         if model.stop_training:
             break
     callback.on_train_end()
@@ -71,6 +83,38 @@ def test_checkpoint_formats_the_epoch_and_saves_only_improvements():
     callback = ModelCheckpoint("ckpt-{epoch:02d}-{val_loss:.2f}.cnn", save_best_only=True)
     model, _ = drive(callback, [1.0, 1.2, 0.5])
     assert model.saved == ["ckpt-01-1.00.cnn", "ckpt-03-0.50.cnn"]
+
+
+def test_reduce_lr_on_plateau_follows_keras_rules():
+    # Keras's rules worked by hand: the rate halves after 2 epochs without improvement, then the
+    # count stays at 0 for 1 cooldown epoch; the rate each epoch ran at is logged.
+    logged = []
+    values = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85]
+    model, _ = drive(ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_delta=0), values, logged=logged)
+    assert [logs["learning_rate"] for logs in logged] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    assert model.optimizer.learning_rate == 0.25
+    model, _ = drive(ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_lr=0.3), values)
+    assert model.optimizer.learning_rate == 0.3
+    model, _ = drive(ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=1), [0.5, 0.4, 0.6],
+                     monitor="val_accuracy")
+    assert model.optimizer.learning_rate == 0.5  # accuracy is maximised
+    with pytest.raises(ValueError, match="factor must be below 1.0"):
+        ReduceLROnPlateau(factor=1.0)
+
+
+def test_learning_rate_scheduler_sets_each_epochs_rate_in_fit():
+    set_random_seed(0)
+    model = make_model()
+    x, y = np.random.default_rng(0).uniform(size=(8, 3)), to_categorical(np.arange(8) % 2, 2)
+    history = model.fit(x, y, epochs=3, verbose=0,
+                        callbacks=[LearningRateScheduler(lambda epoch, lr: 0.4 if epoch == 0 else lr / 2)])
+    assert history.history["learning_rate"] == [0.4, 0.2, 0.1]
+    assert model.optimizer.learning_rate == 0.1
+    one_argument = LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1))  # Keras's older form
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[one_argument])
+    assert model.optimizer.learning_rate == 0.02
+    with pytest.raises(ValueError, match="the schedule must return a non-negative float, got 'fast'"):
+        model.fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: "fast")])
 
 
 def make_model():
