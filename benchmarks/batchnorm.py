@@ -73,9 +73,9 @@ def measure_shape(session, torch, shape):
     # A fresh layer's moving statistics, which the training cases update in place at every call (as
     # a training step does); the inference case reads its own, never updated.
     moving_mean, moving_variance = xp.zeros(channels, np.float32), xp.ones(channels, np.float32)
-    xs = session.input_sets(lambda rng: session.uniform(rng, shape, low=-2, high=3), 8 * n)
+    xs = session.input_sets(lambda rng: session.uniform(rng, shape, low=-2, high=3), 4 * n)
     # Backward sets (x, dy, the statistics of x's forward, as the layer keeps them).
-    pairs = session.input_sets(lambda rng: backward_set(session, rng, shape, gamma), 12 * n)
+    pairs = session.input_sets(lambda rng: backward_set(session, rng, shape, gamma), 8 * n)
     y, dx = xp.empty(shape, np.float32), xp.empty(shape, np.float32)
     for variant in (v for v in SUMS_VARIANTS if v != "flat" or channels <= FLAT_MAX_CHANNELS):
         run = lambda x, v=variant: batch_norm_forward_kernel(  # noqa: E731

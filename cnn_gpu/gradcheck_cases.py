@@ -94,8 +94,10 @@ def _check_layer(cls, kwargs, shape, training, seed):
         rng = np.random.default_rng(seed)
         layer = cls(**kwargs, **F64)
         layer.build((None, *shape[1:]))
-        for weight in layer.params.values():  # random, not the zero biases layers start with
-            weight[...] = rng.uniform(-1, 1, weight.shape)
+        for name, weight in layer.params.items():  # random, not the zero biases layers start with
+            # (a frozen weight is a statistic, such as a variance, which must stay positive)
+            weight[...] = rng.uniform(0.5, 2, weight.shape) if name in layer.frozen_params else rng.uniform(
+                -1, 1, weight.shape)
         gradcheck.check_layer(layer, rng.uniform(-1, 1, shape), training=training)
     return check
 

@@ -82,7 +82,7 @@ class Constant(Initializer):
     """Every element ``VALUE``: Zeros (biases, a BatchNormalization's beta and moving mean) and Ones
     (its gamma and moving variance)."""
 
-    VALUE = 0.0
+    VALUE: float
 
     def __init__(self):
         super().__init__(seed=None)

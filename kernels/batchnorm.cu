@@ -15,18 +15,21 @@
 //   forward:  sums of each column   ->  per-channel constants  ->  y = (x - mean) * scale + beta
 //   backward: sums of each column   ->  per-channel constants  ->  dx = a dy + b (x - mean) + k
 // The element-wise passes are memory-bound (8 and 12 bytes an element in float32), and so are the
-// sums (4 and 8): the floor of a training step's normalization is about 32 bytes an element, four
-// reads of the activations' size and two writes, against cuDNN's fused kernels, which read x twice
-// and write y once in the forward.
+// sums (4 and 8): 32 bytes an element for a training step's normalization, six reads of the
+// activations' size (x four times, dy twice) and two writes (y, dx). A fused implementation such as
+// cuDNN's moves the same: the statistics must be complete before the first element is normalised,
+// so x is read twice in the forward, x and dy twice in the backward; what fusion saves is launches.
 //
 // The numerical lesson is in the forward's sums. The one-pass formula var = E[x^2] - E[x]^2 loses
 // every digit when the mean is large against the spread (a channel of values near 1000 with a
 // spread of 0.1: E[x^2] and E[x]^2 agree to 8 digits, float32 keeps 7); the two-pass formula reads x
 // twice. Here each column is shifted by a value of its own, its first row's, before squaring:
-// var = E[(x - K)^2] - E[x - K]^2 with K = x[0, c], which cancels only as much as the first sample
-// is far from the mean, a few standard deviations at worst (the "shifted data" algorithm). One pass,
-// plain sums, so column_sum.cuh's blocks serve as they are, and the sums keep a fixed order: the
-// same bits on every run.
+// var = E[(x - K)^2] - E[x - K]^2 with K = x[0, c] (the "shifted data" algorithm). It cancels only
+// as much as the first sample is far from the mean: with d = (K - mean) / std, E[(x - K)^2] is
+// var (1 + d^2), so about log10(1 + d^2) digits go, none for a typical first sample (d of 1 or 2),
+// more for an outlier (a first sample 30 standard deviations out leaves float32 four digits of the
+// variance). One pass, plain sums, so column_sum.cuh's blocks serve as they are, and the sums keep
+// a fixed order: the same bits on every run.
 //
 // The ladder is the column sums' (reduce.cu's rungs 5 to 7, with two sums per element):
 //   1. batch_norm_sums_thread_per_column  one thread walks each column; one row of partial sums
@@ -117,7 +120,7 @@ __global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
 // ---------------------------------------------------------------------------------------------
 // 3. Whole rows as one flat run (cols <= NORM_BLOCK).
 // Idea: reduce.cu's rung 7 with two sums (column_sum.cuh's flat_block_column_sums): a block's
-// threads step through its rows (REDUCE_BLOCK / cols) * cols elements at a time, so every lane but
+// threads step through its rows (NORM_BLOCK / cols) * cols elements at a time, so every lane but
 // NORM_BLOCK % cols is busy whatever the channel count, where rung 2 idles the lanes past cols of
 // the last 32-column slab: half of them at 16 channels, three quarters at 8.
 // Expected bottleneck: device memory bandwidth, for the same reason as rung 2, at any channel count
@@ -144,14 +147,14 @@ __device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, in
 }
 
 // Training: the batch's mean and 1 / sqrt(var + epsilon) (kept for the backward), scale = gamma *
-// that, and the moving statistics updated in place as Keras does:
+// that, and the moving statistics updated in place as Keras does (center is the sums' shift K):
 //   moving = moving * momentum + batch * (1 - momentum)
 // From the forward's shifted sums S1 = sum (x - K), S2 = sum (x - K)^2: mean = K + S1 / rows and
 // var = S2 / rows - (S1 / rows)^2, clamped at 0 (rounding may leave it a hair below); a NaN stays
 // NaN (the comparison is false for it), so a NaN in x reaches the moving variance as in the reference.
 template <typename T>
 __global__ void __launch_bounds__(NORM_BLOCK)
-    batch_norm_forward_constants(const T* __restrict__ partial, const T* __restrict__ x,
+    batch_norm_forward_constants(const T* __restrict__ partial, const T* __restrict__ center,
                                  const T* __restrict__ gamma, T* __restrict__ moving_mean,
                                  T* __restrict__ moving_variance, T* __restrict__ mean, T* __restrict__ inv_std,
                                  T* __restrict__ scale, int parts, int rows, int cols, T momentum, T epsilon) {
@@ -161,7 +164,7 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     const T shifted_mean = sums.first / T(rows);
     const T variance_or_less = sums.second / T(rows) - shifted_mean * shifted_mean;
     const T variance = variance_or_less < T(0) ? T(0) : variance_or_less;
-    const T batch_mean = x[col] + shifted_mean;  // x[col] is K, the column's first row
+    const T batch_mean = center[col] + shifted_mean;  // the sums' shift K
     const T r = T(1) / sqrt_of(variance + epsilon);
     mean[col] = batch_mean;
     inv_std[col] = r;
@@ -185,14 +188,15 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // The backward's constants from its sums S1 = sum dy, S2 = sum dy * (x - mean):
 //   dbeta = S1, dgamma = S2 * inv_std, and dx = a dy + b (x - mean) + k with
 //   a = gamma * inv_std, b = -a * inv_std * dgamma / rows, k = -a * dbeta / rows
-// (the formula at the top, multiplied out). With batch_statistics 0 (the forward used the moving
-// statistics, constants of the batch) b = k = 0: dx = a dy.
+// (the formula at the top, multiplied out). b and k are the terms through the batch's statistics; a
+// forward that used the moving ones (constants of the batch) has dx = a dy, and
+// batch_norm_backward_data<T, false> leaves b and k out.
 template <typename T>
 __global__ void __launch_bounds__(NORM_BLOCK)
     batch_norm_backward_constants(const T* __restrict__ partial, const T* __restrict__ gamma,
                                   const T* __restrict__ inv_std, T* __restrict__ dgamma, T* __restrict__ dbeta,
                                   T* __restrict__ a, T* __restrict__ b, T* __restrict__ k, int parts, int rows,
-                                  int cols, int batch_statistics) {
+                                  int cols) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= cols) return;
     const Pair<T> sums = added_parts(partial, parts, cols, col);
@@ -202,8 +206,8 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     dbeta[col] = sums.first;
     dgamma[col] = dg;
     a[col] = coefficient;
-    b[col] = batch_statistics ? -coefficient * r * dg / T(rows) : T(0);
-    k[col] = batch_statistics ? -coefficient * sums.first / T(rows) : T(0);
+    b[col] = -coefficient * r * dg / T(rows);
+    k[col] = -coefficient * sums.first / T(rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,8 +232,9 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 }
 
 // dx = a dy + b (x - mean) + k (the backward; b (x - mean) rather than b x + (k - b mean), which
-// would cancel digits where the mean is large against the spread).
-template <typename T>
+// would cancel digits where the mean is large against the spread). Without BATCH_STATISTICS, dx =
+// a dy alone: not a dy + 0 (x - mean) + 0, which an infinite x would make NaN.
+template <typename T, bool BATCH_STATISTICS>
 __global__ void __launch_bounds__(NORM_BLOCK)
     batch_norm_backward_data(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ mean,
                              const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ k,
@@ -238,7 +243,7 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     const int step = (int)(stride % cols);
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     for (int c = (int)(i % cols); i < size; i += stride) {
-        dx[i] = a[c] * dy[i] + b[c] * (x[i] - mean[c]) + k[c];
+        dx[i] = BATCH_STATISTICS ? a[c] * dy[i] + b[c] * (x[i] - mean[c]) + k[c] : a[c] * dy[i];
         c += step;
         if (c >= cols) c -= cols;
     }

@@ -34,7 +34,7 @@ def test_training_matches_keras(name):
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)
     history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0).history
-    for ours, theirs in zip(model.get_weights(), recorded(f"{name}/final/")):
+    for ours, theirs in zip(model.get_weights(), recorded(f"{name}/final/"), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
     for key, values in history.items():
         np.testing.assert_allclose(values, REFERENCE[f"{name}/history/{key}"], rtol=1e-4, atol=1e-6)

@@ -52,6 +52,7 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, momentum=0.
     check_batch_norm(x, gamma, beta, moving_mean, moving_variance)
     xp = array_module(x)
     if training:
+        _checked_rows(x)  # an empty batch has no statistics to normalise by, or to move the moving ones
         rows = _channel_rows(x)
         mean = rows.mean(axis=0)
         variance = ((rows - mean) ** 2).mean(axis=0)
@@ -104,7 +105,7 @@ SUMS_KERNELS = {
 }
 FORWARD_CONSTANTS = {
     dtype: Kernel("batchnorm.cu", f"batch_norm_forward_constants<{ctype}>",
-                  [Array("partial", dtype, ndim=3), Array("x", dtype),
+                  [Array("partial", dtype, ndim=3), Array("center", dtype),
                    *_channel_params(dtype, "gamma", "moving_mean", "moving_variance", "mean", "inv_std", "scale"),
                    Scalar("parts", "int32"), Scalar("rows", "int32"), Scalar("cols", "int32"),
                    Scalar("momentum", dtype), Scalar("epsilon", dtype)])
@@ -120,8 +121,7 @@ BACKWARD_CONSTANTS = {
     dtype: Kernel("batchnorm.cu", f"batch_norm_backward_constants<{ctype}>",
                   [Array("partial", dtype, ndim=3),
                    *_channel_params(dtype, "gamma", "inv_std", "dgamma", "dbeta", "a", "b", "k"),
-                   Scalar("parts", "int32"), Scalar("rows", "int32"), Scalar("cols", "int32"),
-                   Scalar("batch_statistics", "int32")])
+                   Scalar("parts", "int32"), Scalar("rows", "int32"), Scalar("cols", "int32")])
     for dtype, ctype in C_TYPES.items()
 }
 NORMALIZE_KERNELS = {
@@ -131,25 +131,25 @@ NORMALIZE_KERNELS = {
     for dtype, ctype in C_TYPES.items()
 }
 BACKWARD_DATA_KERNELS = {
-    dtype: Kernel("batchnorm.cu", f"batch_norm_backward_data<{ctype}>",
-                  [Array("x", dtype), Array("dy", dtype), *_channel_params(dtype, "mean", "a", "b", "k"),
-                   Array("dx", dtype), Scalar("size", "int64"), Scalar("cols", "int32")])
-    for dtype, ctype in C_TYPES.items()
+    (dtype, batch): Kernel("batchnorm.cu", f"batch_norm_backward_data<{ctype}, {cpp_bool(batch)}>",
+                           [Array("x", dtype), Array("dy", dtype), *_channel_params(dtype, "mean", "a", "b", "k"),
+                            Array("dx", dtype), Scalar("size", "int64"), Scalar("cols", "int32")])
+    for dtype, ctype in C_TYPES.items() for batch in (False, True)
 }
 
 
-def _checked_rows(x, what):
-    """(rows, cols) of non-empty ``x`` seen over its last axis, within the kernels' int rows."""
+def _checked_rows(x):
+    """(rows, cols) of non-empty ``x`` seen over its last axis."""
     if x.size == 0:
-        raise ValueError(f"{what} must not be empty (the batch statistics of no rows are undefined), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(f"x must not be empty (the batch statistics of no rows are undefined), got shape "
+                         f"{tuple(x.shape)}")
     cols = x.shape[-1]
     return x.size // cols, cols
 
 
 def _column_sums(x, dy, center, variant, backend):
     """partial (parts, cols, 2): the two column sums of batchnorm.cu, as rows the constants kernels add."""
-    rows, cols = _checked_rows(x, "x")
+    rows, cols = _checked_rows(x)
     if variant == "auto":  # as column_sum's auto choice
         variant = "thread_per_column" if rows <= SERIAL_ROWS else "flat" if cols <= FLAT_MAX_CHANNELS else "partial"
     if variant not in SUMS_VARIANTS or (variant == "flat" and cols > FLAT_MAX_CHANNELS):
@@ -183,7 +183,7 @@ def batch_norm_forward_kernel(x, gamma, beta, moving_mean, moving_variance, mome
     check_batch_norm(x, gamma, beta, moving_mean, moving_variance)
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
-    rows, cols = _checked_rows(x, "x")
+    rows, cols = _checked_rows(x)
     as_t = x.dtype.type
     gamma = _channel_constant(gamma, 1, cols, x.dtype, xp)
     beta = _channel_constant(beta, 0, cols, x.dtype, xp)
@@ -201,7 +201,7 @@ def batch_norm_forward_kernel(x, gamma, beta, moving_mean, moving_variance, mome
         INFERENCE_CONSTANTS[dtype_name(x)](*channel_grid, (gamma, moving_variance, inv_std, scale, cols,
                                                            as_t(epsilon)), backend=backend)
     y = output_array(y, x.shape, x.dtype, "y", xp)
-    NORMALIZE_KERNELS[dtype_name(x)](*grid_stride_launch(x.size), (x, mean, scale, beta, y, x.size, cols),
+    NORMALIZE_KERNELS[dtype_name(x)](*grid_stride_launch(x.size, _THREADS), (x, mean, scale, beta, y, x.size, cols),
                                      backend=backend)
     return y, NormStatistics(mean, inv_std, training)
 
@@ -210,19 +210,21 @@ def batch_norm_backward_kernel(x, dy, gamma, statistics, variant="auto", dx=None
     """``batch_norm_backward`` by kernels/batchnorm.cu, dx into ``dx`` if given (x, dy and gamma
     C-contiguous)."""
     check_shape(dy, tuple(x.shape), "dy", "x's shape")
-    check_batch_norm(x, gamma, None, statistics.mean, statistics.inv_std)
+    check_batch_norm(x, gamma, None, None, None)
     check_same_dtype(dy, "dy", x, "x")
+    for a, name in ((statistics.mean, "statistics.mean"), (statistics.inv_std, "statistics.inv_std")):
+        check_shape(a, (x.shape[-1],), name, "x's channel count")
+        check_same_dtype(a, name, x, "x")
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
-    rows, cols = _checked_rows(x, "x")
+    rows, cols = _checked_rows(x)
     gamma = _channel_constant(gamma, 1, cols, x.dtype, xp)
     partial = _column_sums(x, dy, statistics.mean, variant, backend)
     dgamma, dbeta, a, b, k = (xp.empty(cols, dtype=x.dtype) for _ in range(5))
     BACKWARD_CONSTANTS[dtype_name(x)](
         (ceil_div(cols, _THREADS),), (_THREADS,),
-        (partial, gamma, statistics.inv_std, dgamma, dbeta, a, b, k, partial.shape[0], rows, cols,
-         int(statistics.batch)), backend=backend)
+        (partial, gamma, statistics.inv_std, dgamma, dbeta, a, b, k, partial.shape[0], rows, cols), backend=backend)
     dx = output_array(dx, x.shape, x.dtype, "dx", xp)
-    BACKWARD_DATA_KERNELS[dtype_name(x)](*grid_stride_launch(x.size), (x, dy, statistics.mean, a, b, k, dx,
-                                                                      x.size, cols), backend=backend)
+    BACKWARD_DATA_KERNELS[dtype_name(x), statistics.batch](
+        *grid_stride_launch(x.size, _THREADS), (x, dy, statistics.mean, a, b, k, dx, x.size, cols), backend=backend)
     return dx, dgamma, dbeta

@@ -39,3 +39,7 @@ def test_bad_arguments_name_what_is_wrong():
         batch_norm_forward(x, None, None, np.zeros(3), np.ones(4))
     with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
         batch_norm_forward(x.astype(np.int32), None, None, np.zeros(3), np.ones(3))
+    moving = np.zeros(3), np.ones(3)
+    with pytest.raises(ValueError, match="x must not be empty"):
+        batch_norm_forward(x[:0], None, None, *moving, training=True)
+    assert np.array_equal(moving[0], np.zeros(3)), "an empty batch moved nothing"

@@ -119,8 +119,26 @@ def test_a_nan_spoils_its_channel_only(rng, kernel_backend):
     assert_close(np.delete(y, 2, axis=1), np.delete(y_ref, 2, axis=1), what="the other channels")
 
 
+def test_the_element_wise_passes_keep_each_channel_past_one_grid_stride(rng, kernel_backend):
+    """More elements than one stride of the grid (8192 blocks of 256 threads), with a channel count that
+    does not divide the stride: each thread's second element is in another channel, found by the
+    kernels' stepping rather than a division."""
+    shape = (60000, 37)
+    assert np.prod(shape) > 8192 * 256 and (8192 * 256) % 37
+    x = random_array(rng, shape, np.float32)
+    gamma, beta, moving_mean, moving_variance = channel_arrays(rng, 37, np.float32)
+    y, _, statistics, y_ref, _, statistics_ref = run_both(x, gamma, beta, moving_mean, moving_variance, False,
+                                                          "auto", kernel_backend)
+    assert_close(y, y_ref, what="y")
+    dy = random_array(rng, shape, np.float32)
+    dx, _, _ = batch_norm_backward_kernel(on_backend(x, kernel_backend), on_backend(dy, kernel_backend),
+                                          on_backend(gamma, kernel_backend), statistics, backend=kernel_backend)
+    assert_close(dx, batch_norm_backward(*as64(x, dy, gamma), statistics_ref)[0], what="dx")
+
+
 def test_inference_statistics_give_dx_of_scale_times_dy(rng, kernel_backend):
     x = random_array(rng, (40, 3), np.float64)
+    x[5, 1] = np.inf  # dx does not read x here: an infinite input leaves its gradient finite
     gamma, beta, moving_mean, moving_variance = channel_arrays(rng, 3, np.float64)
     *_, statistics, _, _, _ = run_both(x, gamma, beta, moving_mean, moving_variance, False, "partial",
                                        kernel_backend)
@@ -153,3 +171,5 @@ def test_bad_arguments_are_refused_with_their_names(kernel_backend):
     statistics = NormStatistics(channels, channels, True)
     with pytest.raises(ValueError, match="dy must have x's shape"):
         batch_norm_backward_kernel(x, x[:2], None, statistics, backend=kernel_backend)
+    with pytest.raises(ValueError, match="statistics.inv_std must have x's channel count"):
+        batch_norm_backward_kernel(x, x, None, NormStatistics(channels, channels[:2], True), backend=kernel_backend)
