@@ -30,7 +30,8 @@ LAYER_CASES = {
     "AveragePooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
                          (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
     "Dense": [(dict(units=4, activation=a), (3, 5)) for a in (None, "relu", "softmax")],
-    "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear")],
+    "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu",
+                                                          "leaky_relu", "softplus", "softsign")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],

@@ -5,8 +5,10 @@
 //   backward  dx = dy * act'(.)  and  dbias[col] = sum over rows of dx[:, col]
 //
 // act' is written in terms of the forward's output y, which every activation here allows
-// (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1), so the backward never recomputes
-// an exponential. A lesson in memory-bound element-wise work: the floor is one read of each
+// (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1; elu: y + 1 below 0; selu: y + scale
+// alpha below 0; leaky_relu: the slope below 0; softplus: 1 - e^-y; softsign: (1 - |y|)^2), so the
+// backward never recomputes an exponential (but softplus's), and needs no x. (gelu and swish have
+// no such form: they are not here.) A lesson in memory-bound element-wise work: the floor is one read of each
 // input and one write of each output at copy bandwidth; arithmetic is free by comparison.
 // The ladder:
 //   1. bias_act_forward          a grid-stride loop, one element per step
@@ -18,7 +20,12 @@
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
 
-enum class Act { linear, relu, sigmoid, tanh };
+enum class Act { linear, relu, sigmoid, tanh, elu, selu, leaky_relu, softplus, softsign };
+
+// Keras's constants: selu's (Klambauer et al.) and the leaky_relu activation's default slope.
+constexpr double SELU_ALPHA = 1.6732632423543772848170429916717;
+constexpr double SELU_SCALE = 1.0507009873554804934193349852946;
+constexpr double LEAKY_RELU_SLOPE = 0.2;
 
 #include "column_sum.cuh"  // thread_column_share, store_block_column_sums: the bias gradient's column sums
 #include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
@@ -35,6 +42,18 @@ __device__ __forceinline__ T activate(T z) {
         }
         case Act::tanh:
             return tanh_of(z);
+        // expm1, not exp - 1: no digits lost near 0. A NaN takes the second branch and stays NaN.
+        case Act::elu:
+            return z > T(0) ? z : expm1_of(z);
+        case Act::selu:
+            return T(SELU_SCALE) * (z > T(0) ? z : T(SELU_ALPHA) * expm1_of(z));
+        case Act::leaky_relu:
+            return z >= T(0) ? z : T(LEAKY_RELU_SLOPE) * z;
+        case Act::softplus:
+            // log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): no exponential overflows.
+            return (z > T(0) ? z : T(0)) + log1p_of(exp_of(z > T(0) ? -z : z));
+        case Act::softsign:
+            return z / ((z < T(0) ? -z : z) + T(1));
         default:
             return z;
     }
@@ -50,6 +69,18 @@ __device__ __forceinline__ T activate_backward(T y, T dy) {
             return dy * y * (T(1) - y);
         case Act::tanh:
             return dy * (T(1) - y * y);
+        case Act::elu:  // below 0, y = e^z - 1: the derivative e^z is y + 1
+            return y > T(0) ? dy : dy * (y + T(1));
+        case Act::selu:  // below 0, y = scale alpha (e^z - 1): the derivative is y + scale alpha
+            return y > T(0) ? dy * T(SELU_SCALE) : dy * (y + T(SELU_SCALE * SELU_ALPHA));
+        case Act::leaky_relu:
+            return y >= T(0) ? dy : dy * T(LEAKY_RELU_SLOPE);
+        case Act::softplus:  // the derivative is sigmoid(z) = 1 - e^-y
+            return -dy * expm1_of(-y);
+        case Act::softsign: {  // 1 / (1 + |z|)^2 = (1 - |y|)^2
+            const T rest = T(1) - (y < T(0) ? -y : y);
+            return dy * rest * rest;
+        }
         default:
             return dy;
     }

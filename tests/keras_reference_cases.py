@@ -65,6 +65,21 @@ CASES = {
         "optimizer": ("AdamW", {"learning_rate": 0.02, "weight_decay": 0.5}),
         "loss": "categorical_crossentropy",
     },
+    # Keras's other activations, each in a layer's epilogue (Conv2D, Dense) or on its own.
+    "sgd_activations": {
+        "input": (6, 6, 2),
+        "layers": [
+            ("Conv2D", (3, (3, 3)), {"activation": "elu"}),
+            ("Activation", ("softsign",), {}),
+            ("Flatten", (), {}),
+            ("Dense", (8,), {"activation": "selu"}),
+            ("Dense", (6,), {"activation": "leaky_relu"}),
+            ("Dense", (5,), {"activation": "softplus"}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
+        "loss": "categorical_crossentropy",
+    },
     "adam_global_max": {
         "input": (8, 9, 3),
         "layers": [

@@ -2,7 +2,8 @@
 
 ``data/keras_reference.npz`` holds Keras 3 runs (``make_keras_reference.py`` writes it): two epochs,
 no shuffling, a validation split, an l2 penalty, and each optimizer. Agreement to float32 rounding
-checks the layers, the fused loss, the penalties, the optimizers and the training loop together.
+checks the layers, the fused loss, the penalties, the optimizers and the training loop together, on
+the numpy backend and on our kernels (emulated here, on the GPU where there is one).
 """
 
 import os
@@ -10,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from cnn_gpu import layers, optimizers
+from cnn_gpu import backend, layers, optimizers
 from cnn_gpu.models import Sequential
 from cnn_gpu.regularizers import L2
 from keras_reference_cases import CASES, case_data, with_regularizer
@@ -23,8 +24,14 @@ def recorded(prefix):
     return [REFERENCE[k] for k in keys]
 
 
+@pytest.fixture(params=["numpy", "emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def each_backend(request, monkeypatch):
+    monkeypatch.setattr(backend, "_current", None)
+    backend.set_backend(request.param)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_training_matches_keras(name):
+def test_training_matches_keras(each_backend, name):
     case = CASES[name]
     model = Sequential([layers.Input(case["input"])] + [
         getattr(layers, kind)(*args, **with_regularizer(kwargs, L2)) for kind, args, kwargs in case["layers"]

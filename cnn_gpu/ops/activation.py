@@ -1,4 +1,5 @@
-"""Activations, forward and backward: relu, sigmoid, tanh, softmax (last axis), linear.
+"""Activations, forward and backward: relu, sigmoid, tanh, softmax (last axis), linear, and Keras's
+elu, selu, leaky_relu (its activation's slope, 0.2), softplus and softsign.
 
 Every backward takes the forward's input ``x``, its output ``y`` and the upstream gradient ``dy`` and
 uses whichever of ``x`` and ``y`` gives the cheaper formula.
@@ -52,6 +53,57 @@ def softmax_backward(x, y, dy):
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
+def elu(x):
+    """x above 0, e^x - 1 below (Keras's alpha of 1); expm1 keeps the digits near 0."""
+    xp = array_module(x)
+    return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)))
+
+
+def elu_backward(x, y, dy):
+    return array_module(y).where(y > 0, dy, dy * (y + 1))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(x):
+    xp = array_module(x)
+    return SELU_SCALE * xp.where(x > 0, x, SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
+
+
+def selu_backward(x, y, dy):
+    return array_module(y).where(y > 0, dy * SELU_SCALE, dy * (y + SELU_SCALE * SELU_ALPHA))
+
+
+LEAKY_RELU_SLOPE = 0.2  # keras.activations.leaky_relu's negative_slope
+
+
+def leaky_relu(x):
+    return array_module(x).where(x >= 0, x, LEAKY_RELU_SLOPE * x)
+
+
+def leaky_relu_backward(x, y, dy):
+    return array_module(y).where(y >= 0, dy, dy * LEAKY_RELU_SLOPE)
+
+
+def softplus(x):
+    """log(1 + e^x) as max(x, 0) + log(1 + e^-|x|): no exponential overflows."""
+    xp = array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softplus_backward(x, y, dy):
+    return -dy * array_module(y).expm1(-y)  # sigmoid(x) = 1 - e^-y
+
+
+def softsign(x):
+    return x / (array_module(x).abs(x) + 1)
+
+
+def softsign_backward(x, y, dy):
+    return dy * (1 - array_module(y).abs(y)) ** 2
+
+
 def linear(x):
     return x
 
@@ -60,13 +112,19 @@ def linear_backward(x, y, dy):
     return dy
 
 
-FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear}
+FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear, "elu": elu,
+           "selu": selu, "leaky_relu": leaky_relu, "softplus": softplus, "softsign": softsign}
 BACKWARD = {
     "relu": relu_backward,
     "sigmoid": sigmoid_backward,
     "tanh": tanh_backward,
     "softmax": softmax_backward,
     "linear": linear_backward,
+    "elu": elu_backward,
+    "selu": selu_backward,
+    "leaky_relu": leaky_relu_backward,
+    "softplus": softplus_backward,
+    "softsign": softsign_backward,
 }
 
 
@@ -88,7 +146,7 @@ def activation_backward(name, x, y, dy):
 # --- kernels: bias + activation in kernels/activation.cu ------------------------------------------
 # Every array is seen as a rows x cols matrix whose last axis (the channel) is the bias axis.
 
-KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "leaky_relu", "softplus", "softsign")
 FORWARD_VARIANTS = ("grid_stride", "float4")
 
 

@@ -25,6 +25,19 @@ def float64_formula(name, x):
     if name == "softmax":
         e = np.exp(x)
         return e / e.sum(axis=-1, keepdims=True)
+    # Keras's definitions, written plainly (float64 has the digits exp(x) - 1 would lose in float32).
+    selu_alpha, selu_scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    if name == "elu":
+        return np.where(x > 0, x, np.exp(x) - 1)
+    if name == "selu":
+        return selu_scale * np.where(x > 0, x, selu_alpha * (np.exp(x) - 1))
+    if name == "leaky_relu":
+        return np.where(x >= 0, x, 0.2 * x)
+    if name == "softplus":
+        return np.log(1 + np.exp(x))
+    if name == "softsign":
+        return x / (1 + np.abs(x))
+    assert name == "linear", f"no formula for {name}"
     return x
 
 
