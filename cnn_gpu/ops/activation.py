@@ -10,7 +10,7 @@ from __future__ import annotations
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops import reduce
 from cnn_gpu.ops.common import (C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name,
-                                grid_stride_launch)
+                                grid_stride_launch, output_array)
 
 
 def relu(x):
@@ -203,9 +203,7 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
     xp = backend_xp(backend)
     if bias is not None:
         check_shape(bias, (cols,), "bias")
-    if out is None:
-        out = xp.empty(x.shape, dtype=x.dtype)
-    check_shape(out, x.shape, "out")
+    out = output_array(out, x.shape, x.dtype, "out", xp)
     present = [a for a in (x, bias, out) if a is not None]
     if variant == "auto":
         variant = "float4" if _float4_fits(cols, *present) else "grid_stride"
@@ -226,9 +224,7 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     check_shape(dy, y.shape, "dy")
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
-    if dx is None:
-        dx = xp.empty(y.shape, dtype=y.dtype)
-    check_shape(dx, y.shape, "dx")
+    dx = output_array(dx, y.shape, y.dtype, "dx", xp)
     # The bias gradient is a column sum, computed as reduce.column_sum's partial variant computes it.
     grid = reduce.column_partial_grid(rows, cols)
     partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)

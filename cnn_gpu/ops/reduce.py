@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, dtype_name, output_array
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
@@ -44,9 +44,7 @@ def row_reduce(x, op="sum", variant="shuffle", out=None, backend=None):
     if rows == 0 or cols == 0:
         raise ValueError(f"row_reduce needs at least one row and one column, got shape {x.shape}")
     backend = resolve_backend(backend)
-    if out is None:
-        out = backend_xp(backend).empty(rows, dtype=x.dtype)
-    check_shape(out, (rows,), "out")
+    out = output_array(out, (rows,), x.dtype, "out", backend_xp(backend))
     KERNELS[variant, op, dtype_name(x)]((_grid(variant, rows),), (BLOCK,), (x, out, rows, cols), backend=backend)
     return out
 
@@ -126,9 +124,7 @@ def column_sum(x, variant="auto", out=None, backend=None):
                          f"columns), got {variant!r} for {cols} columns")
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
-    if out is None:
-        out = xp.empty(cols, dtype=x.dtype)
-    check_shape(out, (cols,), "out")
+    out = output_array(out, (cols,), x.dtype, "out", xp)
     if out.dtype != x.dtype:
         raise ValueError(f"out must be {x.dtype} like x, got {out.dtype}")
     if rows == 0:  # the sum of nothing, as NumPy's

@@ -7,7 +7,7 @@ bank conflicts, and the proof that the loader, the signatures and the emulator w
 from __future__ import annotations
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import ceil_div, check_shape
+from cnn_gpu.ops.common import ceil_div, output_array
 
 VARIANTS = ("naive", "smem_unpadded", "smem_tiled")
 # A block moves a TILE x TILE tile with TILE x BLOCK_ROWS threads (the constants of transpose.cu).
@@ -36,9 +36,7 @@ def transpose(src, variant="smem_tiled", out=None, backend=None):
         raise ValueError(f"src must be a 2-D matrix, got shape {getattr(src, 'shape', None)}")
     backend = resolve_backend(backend)
     rows, cols = src.shape
-    if out is None:
-        out = backend_xp(backend).empty((cols, rows), dtype=src.dtype)
-    check_shape(out, (cols, rows), "out")
+    out = output_array(out, (cols, rows), src.dtype, "out", backend_xp(backend))
     grid = (ceil_div(cols, TILE), ceil_div(rows, TILE))
     KERNELS[variant](grid, (TILE, BLOCK_ROWS), (src, out, rows, cols), backend=backend)
     return out
