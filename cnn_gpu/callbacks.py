@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from numbers import Real
 
 from cnn_gpu.utils.progbar import Progbar
 
@@ -245,7 +246,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, lr)
         except TypeError:  # Keras's older one-argument schedules
             lr = self.schedule(epoch)
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"LearningRateScheduler: the schedule must return a non-negative float, got {lr!r} "
                              f"for epoch {epoch}")
         self.model.optimizer.learning_rate = float(lr)
@@ -264,9 +265,6 @@ class ReduceLROnPlateau(MonitorCallback):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0):
-        # Keras's 'auto' maximises what has "acc" in its name and minimises everything else.
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
         super().__init__(monitor, mode, min_delta)
         if not factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be below 1.0, got {factor!r}")

@@ -46,7 +46,7 @@ class Optimizer:
         self.slots = None
 
     @property
-    def decay(self):
+    def decay_per_step(self):
         """What each step first takes off every variable, as a fraction of it: weight_decay * learning_rate."""
         return (self.weight_decay or 0.0) * self.learning_rate
 
@@ -100,7 +100,7 @@ class SGD(Optimizer):
 
     def update_step(self, grad, variable, slots):
         get_backend().sgd_update(variable, grad, slots.get("momentum"), self.learning_rate, self.momentum,
-                                 self.nesterov, self.decay)
+                                 self.nesterov, self.decay_per_step)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -123,7 +123,7 @@ class Adam(Optimizer):
         # Every variable at once: a kernel backend takes them in one launch per eight.
         get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
                                        [s["velocity"] for s in self.slots], self.learning_rate, self.beta_1,
-                                       self.beta_2, self.epsilon, self.iterations, self.decay)
+                                       self.beta_2, self.epsilon, self.iterations, self.decay_per_step)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -153,7 +153,7 @@ class RMSprop(Optimizer):
 
     def update_step(self, grad, variable, slots):
         get_backend().rmsprop_update(variable, grad, slots["velocity"], self.learning_rate, self.rho, self.epsilon,
-                                     self.decay)
+                                     self.decay_per_step)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

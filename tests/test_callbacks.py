@@ -100,19 +100,23 @@ def test_reduce_lr_on_plateau_follows_keras_rules():
     assert model.optimizer.learning_rate == 0.5  # accuracy is maximised
     with pytest.raises(ValueError, match="factor must be below 1.0"):
         ReduceLROnPlateau(factor=1.0)
+    with pytest.raises(ValueError, match="pass mode='max' or mode='min'"):
+        ReduceLROnPlateau(monitor="val_f1")
 
 
-def test_learning_rate_scheduler_sets_each_epochs_rate_in_fit():
+def test_learning_rate_scheduler_sets_each_epochs_rate_in_fit(capsys):
     set_random_seed(0)
     model = make_model()
     x, y = np.random.default_rng(0).uniform(size=(8, 3)), to_categorical(np.arange(8) % 2, 2)
-    history = model.fit(x, y, epochs=3, verbose=0,
+    history = model.fit(x, y, epochs=3, verbose=2,
                         callbacks=[LearningRateScheduler(lambda epoch, lr: 0.4 if epoch == 0 else lr / 2)])
     assert history.history["learning_rate"] == [0.4, 0.2, 0.1]
+    # The progress bar runs after the user's callbacks, as Keras's: it shows the rate they logged.
+    assert "learning_rate: 0.1000" in capsys.readouterr().out
     assert model.optimizer.learning_rate == 0.1
-    one_argument = LearningRateScheduler(lambda epoch: 0.01 * (epoch + 1))  # Keras's older form
+    one_argument = LearningRateScheduler(lambda epoch: np.float32(0.01) * (epoch + 1))  # Keras's older form
     model.fit(x, y, epochs=2, verbose=0, callbacks=[one_argument])
-    assert model.optimizer.learning_rate == 0.02
+    assert model.optimizer.learning_rate == np.float32(0.02)
     with pytest.raises(ValueError, match="the schedule must return a non-negative float, got 'fast'"):
         model.fit(x, y, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: "fast")])
 

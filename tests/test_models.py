@@ -345,3 +345,10 @@ def test_a_frozen_model_or_layer_trains_nothing_of_it():
     model.fit(x, y, verbose=0)
     changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
     assert changed == [False, False, True, True, True, True, True, True]  # the first Dense frozen
+    # Frozen by the constructor, and a layer added after: nothing trains either.
+    model = Sequential([Input((4,)), Dense(3)], trainable=False)
+    model.add(Dense(2, activation="softmax"))
+    model.compile("adam", "categorical_crossentropy")
+    before = model.get_weights()
+    model.fit(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -75,9 +75,13 @@ def test_adamw_is_adam_after_keras_weight_decay():
     np.testing.assert_allclose(run(Adam(learning_rate=lr, weight_decay=wd)), expected, rtol=1e-14)
 
 
-def test_sgd_weight_decay_comes_before_the_step():
+def test_weight_decay_comes_before_each_optimizers_step():
     w = run(SGD(learning_rate=0.1, weight_decay=0.5))[0]
     np.testing.assert_allclose(w, W0 - W0 * 0.5 * 0.1 - 0.1 * GRADS[0], rtol=1e-14)
+    decayed = W0 - W0 * 0.5 * 0.01
+    v = 0.1 * GRADS[0] ** 2  # rho 0.9 from a zero velocity
+    w = run(RMSprop(learning_rate=0.01, weight_decay=0.5))[0]
+    np.testing.assert_allclose(w, decayed - 0.01 * GRADS[0] / np.sqrt(v + 1e-7), rtol=1e-14)
 
 
 def test_keras_defaults_and_names():

@@ -101,7 +101,8 @@ class Backend:
 
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
-        """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear."""
+        """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear, elu, selu, leaky_relu,
+        softplus, softsign (``ops.activation.FORWARD``)."""
         raise NotImplementedError
 
     def activation_backward(self, name, x, y, dy):

@@ -70,7 +70,7 @@ class Flatten(Layer):
 
 @LAYERS.register("activation")
 class Activation(Layer):
-    """Applies ``activation`` ('relu', 'sigmoid', 'tanh', 'softmax', 'linear') on its own."""
+    """Applies ``activation`` (any name of ``ops.activation.FORWARD``: 'relu', 'softmax', 'elu', ...) on its own."""
 
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)

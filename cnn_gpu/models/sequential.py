@@ -28,6 +28,8 @@ class Sequential:
         self.history = None
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False  # freezes the layers given, as the setter does
 
     @property
     def trainable(self):
@@ -129,6 +131,8 @@ class Sequential:
 
     def compute_gradients(self):
         """Gradients of the last ``compute_loss`` to every trainable weight, penalties included."""
+        if not self.trainable:  # as trainable_weights: a frozen model's layers added later train nothing either
+            return []
         self.backward(self._output_gradient)
         for layer, name, reg in self.regularized_weights():
             reg.penalty(layer.params[name], layer.grads[name])

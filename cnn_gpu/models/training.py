@@ -112,7 +112,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     (x, y), validation = validation_arrays(model, x, y, validation_split, validation_data)
     steps = math.ceil(len(x) / batch_size)
     history = History()
-    hooks = ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or []) + [history]
+    # Keras's order: the user's callbacks, then History, then the progress bar, so that both see what
+    # the user's add to the logs (a learning-rate callback's learning_rate).
+    hooks = list(callbacks or []) + [history] + ([ProgbarLogger(verbose)] if verbose else [])
     hooks = CallbackList(hooks, model, {"verbose": verbose, "epochs": epochs, "steps": steps})
     model.stop_training = False
     model.history = history

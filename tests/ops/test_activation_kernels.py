@@ -56,6 +56,34 @@ def test_backward_and_bias_gradient_match_the_reference(rng, kernel_backend, nam
     assert_close(dbias, expected.reshape(-1, shape[-1]).sum(axis=0), what=f"{name} dbias")
 
 
+# Where the activations bend, saturate or overflow: 0 and the tiny values around it, the large ones,
+# the infinities and NaN.
+EDGES = np.array([0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 20.0, -20.0, 100.0, -100.0, np.inf, -np.inf, np.nan])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", KERNEL_ACTIVATIONS)
+def test_edge_values_match_the_reference(kernel_backend, name, dtype):
+    """Forward and backward at EDGES, element by element, NaN where the reference has NaN (and only
+    there): relative 1e-6, or 1e-6 absolute for the derivatives (a difference with y, such as elu's
+    y + 1 far below 0, is exact only to a rounding of y)."""
+    x = EDGES.astype(dtype)[None, :]
+    y = to_host(bias_activation_forward(on_backend(x, kernel_backend), None, name, "grid_stride",
+                                        backend=kernel_backend))
+    ours = y.astype(np.float64)
+    with np.errstate(all="ignore"):
+        reference = activation.FORWARD[name](x.astype(np.float64))
+    # (atol: float32's subnormals below 1.2e-38 keep few digits, and a GPU flushes them to 0)
+    np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-37, equal_nan=True, err_msg=f"{name} forward")
+    dy = np.ones_like(x)
+    dx, _ = bias_activation_backward(on_backend(y, kernel_backend), on_backend(dy, kernel_backend), name,
+                                     with_bias=False, backend=kernel_backend)
+    with np.errstate(all="ignore"):
+        expected = activation.BACKWARD[name](x.astype(np.float64), ours, dy.astype(np.float64))
+    np.testing.assert_allclose(to_host(dx), expected, rtol=1e-6, atol=1e-6, equal_nan=True,
+                               err_msg=f"{name} backward")
+
+
 def test_float4_is_refused_where_it_does_not_fit(kernel_backend):
     xp = backend_xp(kernel_backend)
     x = xp.ones((4, 6), dtype=np.float32)
@@ -76,7 +104,7 @@ def test_bad_arguments_are_refused(kernel_backend):
         bias_activation_backward(x, x[:2], "relu", backend=kernel_backend)
 
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax"])
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "elu", "softplus"])
 def test_the_kernel_backend_matches_the_numpy_backend(rng, kernel_backend, name):
     backend = KernelBackend(backend_xp(kernel_backend))
     assert backend.name == kernel_backend

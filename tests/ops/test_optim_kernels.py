@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp
 from cnn_gpu.ops import optim
@@ -94,6 +95,29 @@ def test_the_backend_updates_in_place_through_the_kernels(rng, kernel_backend):
     assert_close(param, expected)
     assert_close(moments[0], m)
     assert_close(moments[1], v)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_the_backend_hands_the_weight_decay_to_each_kernel(rng, kernel_backend, name):
+    """The kernel backend's step with a decay is the numpy backend's, and not its step without one."""
+    states = {"sgd": 1, "adam": 2, "rmsprop": 1}[name]
+    w, g = random_array(rng, (5, 3), np.float32), random_array(rng, (5, 3), np.float32)
+
+    def step(backend, decay):
+        param = backend.asarray(w.copy())
+        slots = [backend.zeros(w.shape, np.float32) for _ in range(states)]
+        grad = backend.asarray(g)
+        if name == "sgd":
+            backend.sgd_update(param, grad, slots[0], 0.1, 0.9, True, decay)
+        elif name == "adam":
+            backend.adam_update(param, grad, *slots, 0.01, 0.9, 0.999, 1e-7, 1, decay)
+        else:
+            backend.rmsprop_update(param, grad, slots[0], 0.01, 0.9, 1e-7, decay)
+        return to_host(param)
+
+    ours = step(KernelBackend(backend_xp(kernel_backend)), 0.05)
+    assert_close(ours, step(NumpyBackend(), 0.05), what=name)
+    assert not np.allclose(ours, step(NumpyBackend(), 0.0)), "the decay reached the kernel"
 
 
 def test_bad_states_are_refused_with_their_names(rng, kernel_backend):
