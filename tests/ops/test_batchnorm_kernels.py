@@ -27,6 +27,18 @@ def as64(*arrays):
     return [None if a is None else np.asarray(to_host(a), dtype=np.float64) for a in arrays]
 
 
+def forward_scales(x, gamma, beta, moving_mean, moving_variance, statistics, momentum=0.9):
+    """What y's and the moving statistics' rounding is relative to: the magnitudes of their terms, which
+    may cancel (beta against a channel's normalised values; the old moving mean against the batch's)."""
+    rows_x = np.asarray(x, np.float64).reshape(-1, x.shape[-1])
+    y_scale = np.abs(rows_x - statistics.mean) * np.abs(gamma * statistics.inv_std) + np.abs(beta)
+    if not statistics.batch:  # the moving statistics do not move
+        return y_scale.reshape(x.shape), moving_mean, moving_variance
+    variance = 1 / statistics.inv_std ** 2  # var + epsilon: epsilon is far below the rounding judged
+    return (y_scale.reshape(x.shape), np.abs(moving_mean) * momentum + np.abs(statistics.mean) * (1 - momentum),
+            np.abs(moving_variance) * momentum + variance * (1 - momentum))
+
+
 def backward_scales(x, dy, gamma, statistics):
     """What each backward output's rounding is relative to: the magnitudes of the terms it sums, which
     may cancel (a channel of few rows: its dx nearly 0, its dgamma and dbeta sums of either sign)."""
@@ -63,9 +75,11 @@ def test_forward_and_backward_match_the_reference(rng, kernel_backend, training,
     y, moving, statistics, y_ref, moving_ref, statistics_ref = run_both(
         x, gamma, beta, moving_mean, moving_variance, training, variant, kernel_backend)
     tol = TOLERANCE[np.dtype(dtype)]
-    assert_close(y, y_ref, tol, what="y")
-    for got, want, name in zip(moving, moving_ref, ("moving mean", "moving variance")):
-        assert_close(got, want, tol, what=name)
+    for got, want, scale, name in zip((y, *moving), (y_ref, *moving_ref),
+                                      forward_scales(*as64(x, gamma, beta, moving_mean, moving_variance),
+                                                     statistics_ref),
+                                      ("y", "moving mean", "moving variance")):
+        assert_close(got, want, tol, what=name, scale=scale)
     assert_close(statistics.inv_std, statistics_ref.inv_std, tol, what="1 / std")
     dy = random_array(rng, shape, dtype)
     dx = on_backend(poisoned(shape, dtype), kernel_backend)
@@ -89,7 +103,8 @@ def test_without_gamma_and_beta(rng, kernel_backend, variant):
     dy = random_array(rng, x.shape, np.float32)
     dx, _, _ = batch_norm_backward_kernel(on_backend(x, kernel_backend), on_backend(dy, kernel_backend), None,
                                           statistics, variant, backend=kernel_backend)
-    assert_close(dx, batch_norm_backward(*as64(x, dy), None, statistics_ref)[0], what="dx")
+    assert_close(dx, batch_norm_backward(*as64(x, dy), None, statistics_ref)[0], what="dx",
+                 scale=backward_scales(x, dy, np.ones(6), statistics_ref)[0])
 
 
 @pytest.mark.parametrize("variant", SUMS_VARIANTS)
