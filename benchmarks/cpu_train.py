@@ -30,16 +30,17 @@ from cnn_gpu import datasets, seed_model
 GOAL_RATIO = 1.5  # issue 3: ours no slower than 1.5x PyTorch
 
 
-def cnn_gpu_epoch(x, y, batch_size: int, seed: int, backend: str = "numpy"):
-    """A function that trains cnn_gpu's seed model on ``backend`` for one epoch, from host arrays as
-    Model.fit takes them, and returns once the device has finished."""
+def cnn_gpu_epoch(x, y, batch_size: int, seed: int, backend: str = "numpy", batch_norm: bool = False):
+    """A function that trains cnn_gpu's seed model (with ``batch_norm``, seed_model's variant with
+    BatchNormalization) on ``backend`` for one epoch, from host arrays as Model.fit takes them, and
+    returns once the device has finished."""
     import cnn_gpu
     from cnn_gpu.backend import set_backend
     from cnn_gpu.utils import set_random_seed
 
     xp = set_backend(backend).xp
     set_random_seed(seed)
-    model = seed_model.build(cnn_gpu, input_shape=x.shape[1:])
+    model = seed_model.build(cnn_gpu, input_shape=x.shape[1:], batch_norm=batch_norm)
 
     def epoch():
         model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
@@ -49,23 +50,27 @@ def cnn_gpu_epoch(x, y, batch_size: int, seed: int, backend: str = "numpy"):
     return epoch
 
 
-def torch_seed_model(torch, input_shape):
+def torch_seed_model(torch, input_shape, batch_norm=False):
+    """The seed model in PyTorch; with ``batch_norm``, seed_model's variant (Keras's epsilon and
+    momentum: PyTorch's momentum is the weight of the new batch, 1 - Keras's)."""
     height, width, channels = input_shape
     flat = 32 * ((height - 2) // 2) * ((width - 2) // 2)
     nn = torch.nn
+    first = ([nn.Conv2d(channels, 32, 3, bias=False), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)] if batch_norm
+             else [nn.Conv2d(channels, 32, 3)])
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        *first, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, seed_model.CLASSES))
 
 
-def torch_epoch(x, y, batch_size: int, seed: int, device: str = "cpu"):
+def torch_epoch(x, y, batch_size: int, seed: int, device: str = "cpu", batch_norm: bool = False):
     """A function that trains the same model in PyTorch on ``device`` for one epoch, each batch copied
     there from host tensors and each step's loss read back, as Model.fit does with its own (it stops
     on a NaN loss and shows the loss as it goes), and returns once the device has finished."""
     import torch
 
     torch.manual_seed(seed)
-    model = torch_seed_model(torch, x.shape[1:]).to(device)
+    model = torch_seed_model(torch, x.shape[1:], batch_norm).to(device)
     # Keras's Adam defaults; CrossEntropyLoss on logits is softmax + categorical cross-entropy.
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()

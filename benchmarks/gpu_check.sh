@@ -34,6 +34,7 @@ RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short
 CEILINGS_LIMIT_S=90
 BENCHMARK_LIMIT_S=180
 TRAIN_LIMIT_S=90    # the seed model's training against PyTorch's (benchmarks/gpu_train.py): 4 short epochs each
+TRAIN_BN_LIMIT_S=60 # the same with batch normalization: the same convolution and products, autotuned already
 COUNTERS_LIMIT_S=150  # Nsight Compute's counters (benchmarks/gemm_counters.py), last: what time is left
 COUNTERS_MIN_S=60     # ... unless that is less than this
 MAX_JSON_FILES=4    # with the log, the two summaries and the GEMM sizes plot, at most 8 files come back from $OUT
@@ -117,6 +118,8 @@ main() {
     # Then the whole of training, the product's own comparison, before the other families' benchmarks
     # can take its time: the seed model's epochs against PyTorch's on the same GPU ...
     run "benchmarks.gpu_train" "$TRAIN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --out "$OUT" $DRY_RUN
+    run "benchmarks.gpu_train --batch-norm" "$TRAIN_BN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --batch-norm \
+        --out "$OUT" $DRY_RUN
     # ... and the README's main job as a user runs it (the backend its own choice): one epoch.
     run "cnn-gpu train" 60 "$PYTHON" -m cnn_gpu train --epochs 1 $([ -n "$DRY_RUN" ] && echo --backend numpy)
     for module in $("$PYTHON" -m benchmarks.harness list | grep -vx benchmarks.gemm); do
@@ -145,9 +148,12 @@ main() {
 
     json=("$OUT"/*.json)
     table="no benchmark wrote a result" goals="" training="" convolution=""
-    if [ -e "$OUT/gpu_train.json" ]; then
-        training=$("$PYTHON" -m benchmarks.gpu_train --summary "$OUT/gpu_train.json") || failures+=("training summary")
-    fi
+    for result in "$OUT"/gpu_train.json "$OUT"/gpu_train_batchnorm.json; do
+        [ -e "$result" ] || continue
+        line=$("$PYTHON" -m benchmarks.gpu_train --summary "$result") || failures+=("training summary")
+        [ -n "$training" ] && training+=$'\n'
+        training+="$line"
+    done
     if [ -e "$OUT/conv2d.json" ]; then
         convolution=$("$PYTHON" -m benchmarks.report "$OUT/conv2d.json" --convolution) || failures+=("convolution table")
     fi

@@ -10,12 +10,13 @@ it compiles kernels, runs the autotuner and lets cuDNN choose its algorithms. Th
 others is. Both sides run in FP32: PyTorch's TF32 is off for its convolutions and products, as
 CuPy's is by default.
 
-    python -m benchmarks.gpu_train [--dataset mnist-sample] [--epochs 4] [--out DIR]
+    python -m benchmarks.gpu_train [--dataset mnist-sample] [--epochs 4] [--out DIR] [--batch-norm]
     python -m benchmarks.gpu_train --dry-run        # the numpy backend on a few batches: checks the script
     python -m benchmarks.gpu_train --summary FILE   # one line from a result file
 
 Writes <out>/gpu_train.json (default benchmarks/results/) with the device, the versions and the git
-commit. On the seed model cnn_gpu's kernels run everything: Dense (GEMM), Conv2D, MaxPooling2D, the
+commit. ``--batch-norm`` trains seed_model's variant with BatchNormalization after the convolution on
+both sides instead (PyTorch's BatchNorm2d, cuDNN's), into gpu_train_batchnorm.json. On the seed model cnn_gpu's kernels run everything: Dense (GEMM), Conv2D, MaxPooling2D, the
 activations (ReLU in the products' epilogues), the softmax cross-entropy, the bias gradients (column
 sums), the accuracy count and Adam; each layer's Python sits between launches.
 """
@@ -47,17 +48,18 @@ def sides(dry_run: bool) -> tuple[str, str]:
     return ("cnn_gpu_numpy", "pytorch_cpu") if dry_run else ("cnn_gpu_cuda", "pytorch_cuda")
 
 
-def trainers(x, y, batch_size: int, seed: int, dry_run: bool) -> tuple[dict, str]:
+def trainers(x, y, batch_size: int, seed: int, dry_run: bool, batch_norm: bool = False) -> tuple[dict, str]:
     """The epoch functions to time, by result name, and a note on what was left out (or "")."""
     ours, theirs = sides(dry_run)
-    runs = {ours: cnn_gpu_epoch(x, y, batch_size, seed, backend="numpy" if dry_run else "cuda")}
+    runs = {ours: cnn_gpu_epoch(x, y, batch_size, seed, backend="numpy" if dry_run else "cuda",
+                                batch_norm=batch_norm)}
     try:
         import torch
     except ImportError:
         return runs, "PyTorch is not installed: its side was left out"
     if not dry_run:
         pytorch_fp32(torch)
-    runs[theirs] = torch_epoch(x, y, batch_size, seed, device="cpu" if dry_run else "cuda")
+    runs[theirs] = torch_epoch(x, y, batch_size, seed, device="cpu" if dry_run else "cuda", batch_norm=batch_norm)
     return runs, ""
 
 
@@ -69,7 +71,8 @@ def summary(document: dict) -> str:
     ratio = document.get("ratio")
     ratio_text = f"; cnn_gpu / PyTorch = {ratio:.2f}x" if ratio is not None else ""
     note = f" ({document['note']})" if "note" in document else ""
-    return f"training ({document['environment']['device']}): {', '.join(timings)}{ratio_text}{note}"
+    model = " with batch normalization" if document.get("batch_norm") else ""
+    return f"training{model} ({document['environment']['device']}): {', '.join(timings)}{ratio_text}{note}"
 
 
 def main(argv=None) -> int:
@@ -82,6 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=4, help="including the uncounted first (default 4)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="seed_model's variant with BatchNormalization after the convolution")
     parser.add_argument("--summary", type=Path, help="print one line from this result file and exit")
     args = parser.parse_args(argv)
     if args.summary:
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
     x, y = seed_model.prepare(images, labels)
     if args.dry_run:
         x, y = x[:DRY_RUN_IMAGES], y[:DRY_RUN_IMAGES]
-    runs, note = trainers(x, y, args.batch_size, args.seed, args.dry_run)
+    runs, note = trainers(x, y, args.batch_size, args.seed, args.dry_run, args.batch_norm)
     steps = -(-len(x) // args.batch_size)
     measured = {}
     for name, times in interleaved_epoch_times(runs, args.epochs).items():
@@ -106,11 +111,12 @@ def main(argv=None) -> int:
     ours, theirs = (measured.get(name) for name in sides(args.dry_run))
     document = {"benchmark": BENCHMARK, "dry_run": args.dry_run, "environment": environment,
                 "dataset": args.dataset, "train_images": len(x), "batch_size": args.batch_size, "steps": steps,
-                "epochs": args.epochs, "seed": args.seed, "pytorch_tf32": False, "measured": measured,
+                "epochs": args.epochs, "seed": args.seed, "batch_norm": args.batch_norm, "pytorch_tf32": False,
+                "measured": measured,
                 "ratio": ours["seconds_per_epoch"] / theirs["seconds_per_epoch"] if theirs else None,
                 **({"note": note} if note else {})}
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{BENCHMARK}.json"
+    path = args.out / f"{BENCHMARK}{'_batchnorm' if args.batch_norm else ''}.json"
     path.write_text(json.dumps(document, indent=1) + "\n")
     print(summary(document))
     print(f"wrote {path}")

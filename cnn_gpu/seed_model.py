@@ -13,14 +13,21 @@ import numpy as np
 CLASSES = 10
 
 
-def build(framework=None, input_shape=(28, 28, 1)):
-    """The compiled seed model: Conv2D(32, 3x3) - MaxPool(2) - Dense(64) - Dense(10, softmax)."""
+def build(framework=None, input_shape=(28, 28, 1), batch_norm=False):
+    """The compiled seed model: Conv2D(32, 3x3) - MaxPool(2) - Dense(64) - Dense(10, softmax). With
+    ``batch_norm``, the convolution (without its bias, which the normalization would subtract again)
+    is followed by BatchNormalization and then the ReLU: the block most small CNNs repeat."""
     if framework is None:
         framework = importlib.import_module("cnn_gpu")
     models = importlib.import_module(f"{framework.__name__}.models")
     layers = importlib.import_module(f"{framework.__name__}.layers")
     model = models.Sequential()
-    model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape))
+    if batch_norm:
+        model.add(layers.Conv2D(32, (3, 3), use_bias=False, input_shape=input_shape))
+        model.add(layers.BatchNormalization())
+        model.add(layers.Activation("relu"))
+    else:
+        model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=input_shape))
     model.add(layers.MaxPooling2D((2, 2)))
     model.add(layers.Flatten())
     model.add(layers.Dense(64, activation="relu"))

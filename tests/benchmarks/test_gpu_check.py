@@ -26,6 +26,8 @@ def test_the_dry_run_passes_and_leaves_what_the_device_tool_can_bring_back(tmp_p
     # The short table, then issue 5's goal tables last: the ladder, then the Dense products' count.
     tail = done.stdout[done.stdout.index("failures: none"):]
     assert tail.index("| kernel | GFLOP/s | % of cuBLAS | check |") > tail.index("numpy_matmul")
+    # Both training comparisons' lines, the seed model's first.
+    assert 0 <= tail.index("\ntraining (") < tail.index("\ntraining with batch normalization (")
     assert done.stdout.rstrip().splitlines()[-1].startswith("launch: no slower in ")
     files = {p.name for p in tmp_path.iterdir()}
     assert {"gpu_check.log", "summary.md", "summary.png", "gemm_sizes.png"} <= files and len(files) <= MAX_FILES_BACK

@@ -26,6 +26,13 @@ def test_the_dry_run_times_each_side_and_writes_a_result_the_summary_reads(tmp_p
     assert ("pytorch_cpu" in line) != ("PyTorch is not installed" in line)
 
 
+def test_the_batch_norm_variant_writes_its_own_result(tmp_path, capsys):
+    assert gpu_train.main(["--dry-run", "--batch-norm", "--out", str(tmp_path), "--epochs", "2"]) == 0
+    document = json.loads((tmp_path / "gpu_train_batchnorm.json").read_text())
+    assert document["batch_norm"] and not (tmp_path / "gpu_train.json").exists()
+    assert capsys.readouterr().out.startswith("training with batch normalization (CPU: ")
+
+
 def test_a_single_epoch_is_refused_since_the_first_is_not_counted(tmp_path):
     with pytest.raises(SystemExit):
         gpu_train.main(["--dry-run", "--out", str(tmp_path), "--epochs", "1"])
