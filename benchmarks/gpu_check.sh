@@ -134,6 +134,8 @@ main() {
     # against gpu_train's epoch, how much of a step is Python.
     run "train step overhead" 60 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 --profile \
         --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    run "train step overhead, batch norm" 30 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 \
+        --batch-norm --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
     # Why each rung runs as fast as it does: Nsight Compute's counters for the 4096 square's rungs and
     # the Dense products (the script stops ncu at --limit-s, inside this step's limit, and keeps what
     # it read).

@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="then profile the steps (cProfile)")
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="seed_model's variant with BatchNormalization after the convolution")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     previous = backend_module._current
@@ -60,13 +62,13 @@ def main(argv=None) -> int:
         try:
             backend = backend_module.set_backend(args.backend)
             set_random_seed(0)
-            model = seed_model.build()
+            model = seed_model.build(batch_norm=args.batch_norm)
             x = backend.asarray(rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype(np.float32))
             y = backend.asarray(np.eye(seed_model.CLASSES, dtype=np.float32)[rng.integers(0, 10, BATCH)])
             step = lambda: training_step(model, backend, x, y)  # noqa: E731
             us = microseconds_per_call(step, args.steps, args.rounds)
-            print(f"{args.backend:8s} seed model, batch {BATCH}: {us:8.1f} us of host time per training step",
-                  flush=True)
+            name = "seed model with batch norm" if args.batch_norm else "seed model"
+            print(f"{args.backend:8s} {name}, batch {BATCH}: {us:8.1f} us of host time per training step", flush=True)
             if args.profile:
                 print_profile(step, args.steps, rows=25, per="training step")
         finally:

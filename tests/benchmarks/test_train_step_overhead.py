@@ -25,3 +25,13 @@ def test_the_profile_names_the_step_as_its_unit(capsys):
     assert train_step_overhead.main(["--steps", "2", "--rounds", "1", "--profile"]) == 0
     out = capsys.readouterr().out
     assert "per training step, by cumulative time" in out and "(training_step)" in out
+
+
+def test_the_batch_norm_variant_launches_the_normalization_kernels(capsys, monkeypatch):
+    launched = []
+    monkeypatch.setattr(gemm_call_overhead.StubModule, "get_function",
+                        lambda self, name: lambda *args, **kwargs: launched.append(name))
+    assert train_step_overhead.main(["--steps", "1", "--rounds", "1", "--batch-norm"]) == 0
+    assert capsys.readouterr().out.startswith("emulate  seed model with batch norm, batch 32:")
+    per_step = len(launched) // 2
+    assert sum(name.startswith("batch_norm_") for name in launched[:per_step]) == 6  # three a pass
