@@ -33,6 +33,7 @@ LAYER_CASES = {
     "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu",
                                                           "leaky_relu", "softplus", "softsign")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
+    "Reshape": [(dict(target_shape=(4, -1, 2)), (2, 24))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],

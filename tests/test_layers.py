@@ -5,7 +5,7 @@ import pytest
 
 from cnn_gpu import gradcheck, initializers
 from cnn_gpu.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D)
+                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D, Reshape, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -122,6 +122,20 @@ def test_flatten_gradient_and_channels_last_order(rng):
     np.testing.assert_array_equal(layer.forward(x), x.reshape(2, -1))
 
 
+@pytest.mark.parametrize("target, output_shape", [((28, 28, 1), (None, 28, 28, 1)), ((-1, 4), (None, 196, 4)),
+                                                   (784, (None, 784)), ([7, -1, 2], (None, 7, 56, 2))])
+def test_reshape_in_row_major_order_like_keras(rng, target, output_shape):
+    layer = Reshape(target, **F64)
+    layer.build((None, 784))
+    assert layer.output_shape == output_shape
+    x = rng.uniform(-1, 1, (2, 784))
+    np.testing.assert_array_equal(layer.forward(x), x.reshape(2, *output_shape[1:]))
+    gradcheck.check_layer(layer, x)
+    again = deserialize({"class_name": "Reshape", "config": layer.get_config()})
+    again.build((None, 784))
+    assert again.output_shape == output_shape
+
+
 class FixedMaskDropout(Dropout):
     """A Dropout whose every call draws the same mask, so that central differences are meaningful."""
 
@@ -165,11 +179,13 @@ def test_seed_model_output_shapes():
     ([Dense(3, input_shape=(4,)), Conv2D(2, 3)], "Conv2D layer 'conv_x' expects a 4-D input"),
     ([Dense(3, input_shape=(4,)), GlobalAveragePooling2D()], "GlobalAveragePooling2D layer 'pool_x' expects a 4-D"),
     ([BatchNormalization(axis=1, input_shape=(5, 5, 2))], "only the last axis (channels last) can be normalised"),
+    ([Reshape((5, -1), input_shape=(12,))], "cannot reshape (None, 12) (12 values a sample) to (None, 5, -1)"),
+    ([Reshape((5, 3), input_shape=(12,))], "cannot reshape (None, 12) (12 values a sample) to (None, 5, 3)"),
 ])
 def test_incompatible_layers_fail_when_added(layers, message):
     for layer in layers:
         layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x", "GlobalAveragePooling2D": "pool_x",
-                      "BatchNormalization": "norm_x"}[type(layer).__name__]
+                      "BatchNormalization": "norm_x", "Reshape": "reshape_x"}[type(layer).__name__]
     model = Sequential()
     with pytest.raises(ValueError) as error:
         for layer in layers:
@@ -190,6 +206,8 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: BatchNormalization(momentum=1.5), "momentum must be a number in [0, 1]"),
     (lambda: BatchNormalization(epsilon=0), "epsilon must be a positive number"),
     (lambda: BatchNormalization(gamma_initializer="one"), "valid names are"),
+    (lambda: Reshape((-1, -1)), "at most one of them -1"),
+    (lambda: Reshape((3, 0)), "target_shape must be positive ints"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):
     with pytest.raises(ValueError) as error:

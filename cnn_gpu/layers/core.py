@@ -1,4 +1,4 @@
-"""Dense, Flatten, Activation and Dropout."""
+"""Dense, Flatten, Reshape, Activation and Dropout."""
 
 from __future__ import annotations
 
@@ -66,6 +66,44 @@ class Flatten(Layer):
 
     def call_backward(self, dz, need_dx):
         return dz.reshape(self._x_shape) if need_dx else None
+
+
+@LAYERS.register("reshape")
+class Reshape(Layer):
+    """(batch, ...) -> (batch, *target_shape) in row-major order, as Keras's; one entry of target_shape
+    may be -1, worked out from the others (the batch axis is never part of it)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target_shape = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
+        if (not all(isinstance(d, Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape)
+                or list(target_shape).count(-1) > 1 or not target_shape):
+            raise ValueError(f"{self.describe()}: target_shape must be positive ints, at most one of them -1, "
+                             f"got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.describe()} expects an input with a batch axis, got {format_shape(input_shape)}")
+        size, known = math.prod(input_shape[1:]), math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape and size % known == 0:
+            shape = tuple(size // known if d == -1 else d for d in self.target_shape)
+        else:
+            shape = self.target_shape
+        if math.prod(shape) != size:
+            raise ValueError(f"{self.describe()}: cannot reshape {format_shape(input_shape)} ({size} values a "
+                             f"sample) to {format_shape((None, *self.target_shape))}")
+        return (input_shape[0], *shape)
+
+    def call(self, x, training):
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], *self.output_shape[1:])
+
+    def call_backward(self, dz, need_dx):
+        return dz.reshape(self._x_shape) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
 @LAYERS.register("activation")
