@@ -6,7 +6,7 @@ Memory-bound. The floor counted here is what a fused implementation must move (f
 training forward reads x twice (the statistics, then the normalization) and writes y (12 bytes an
 element), the backward reads x and dy twice and writes dx (20), the inference forward reads x and
 writes y (8). Ours moves exactly that, in three launches a pass (the sums, the per-channel constants,
-the element-wise pass).
+the element-wise pass), or two (rung 4, ``flat_last_block``: the constants in the sums' launch).
 Shapes (batch, height, width, channels): the seed model's convolution output at batch 256, a
 ResNet stage's (batch 64, 56 x 56, 64 channels), and a Dense layer's (4096, 512).
 
@@ -77,7 +77,7 @@ def measure_shape(session, torch, shape):
     # Backward sets (x, dy, the statistics of x's forward, as the layer keeps them).
     pairs = session.input_sets(lambda rng: backward_set(session, rng, shape, gamma), 8 * n)
     y, dx = xp.empty(shape, np.float32), xp.empty(shape, np.float32)
-    for variant in (v for v in SUMS_VARIANTS if v != "flat" or channels <= FLAT_MAX_CHANNELS):
+    for variant in (v for v in SUMS_VARIANTS if not v.startswith("flat") or channels <= FLAT_MAX_CHANNELS):
         run = lambda x, v=variant: batch_norm_forward_kernel(  # noqa: E731
             x, gamma, beta, moving_mean, moving_variance, MOMENTUM, EPSILON, True, v, y=y, backend=backend)
         session.measure(f"forward_training_{variant}", params, run, xs,

@@ -37,6 +37,8 @@
 //                                         each block's sums a row of partial
 //   3. batch_norm_sums_flat               for cols <= NORM_BLOCK: each block walks a run of whole
 //                                         rows as one flat array, nearly all its lanes busy
+//   4. batch_norm_{forward,backward}_last_block  rung 3, and the constants in the same launch: the
+//                                         last block to finish adds the others' sums
 // then, one thread per channel, batch_norm_forward_constants (or batch_norm_inference_constants)
 // and batch_norm_backward_constants add partial's rows in order into the channel's constants, and
 // batch_norm_normalize and batch_norm_backward_data make the element-wise passes. Every kernel is a
@@ -45,6 +47,7 @@
 // Benchmark: benchmarks/batchnorm.py.
 
 #include "column_sum.cuh"  // WARP, COLUMN_BLOCK_ROWS, the slab and flat layouts' block sums
+#include "last_block.cuh"  // last_block_to_finish: rung 4's handshake
 #include "typed_math.cuh"  // sqrt_of
 
 // Threads per block of the one-thread-per-channel and element-wise kernels (cnn_gpu/ops/batchnorm.py
@@ -126,10 +129,11 @@ __global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
 // Expected bottleneck: device memory bandwidth, for the same reason as rung 2, at any channel count
 // up to 256.
 // Measured: not yet run on a GPU.
-template <typename T, bool GRADIENT>
-__global__ void __launch_bounds__(NORM_BLOCK)
-    batch_norm_sums_flat(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ center,
-                         T* __restrict__ partial, int rows, int cols) {
+// Rung 3's body, rung 4's first half.
+template <bool GRADIENT, typename T>
+__device__ __forceinline__ void flat_norm_sums(const T* __restrict__ x, const T* __restrict__ dy,
+                                               const T* __restrict__ center, T* __restrict__ partial, int rows,
+                                               int cols) {
     // Every element a thread visits lies in its column, threadIdx.x % cols (the flat layout's rule).
     const T shift = center[threadIdx.x % cols];
     flat_block_column_sums<NORM_BLOCK, Pair<T>>(
@@ -137,8 +141,16 @@ __global__ void __launch_bounds__(NORM_BLOCK)
         rows, cols);
 }
 
+template <typename T, bool GRADIENT>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_sums_flat(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ center,
+                         T* __restrict__ partial, int rows, int cols) {
+    flat_norm_sums<GRADIENT>(x, dy, center, partial, rows, cols);
+}
+
 // ---------------------------------------------------------------------------------------------
-// The per-channel constants, one thread per channel; `parts` rows of partial summed in order.
+// The per-channel constants: channel col's, from `parts` rows of partial summed in order. The
+// constants kernels below take a thread per channel; rung 4's last block loops over the channels.
 template <typename T>
 __device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, int parts, int cols, int col) {
     Pair<T> sums(T(0));
@@ -153,13 +165,11 @@ __device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, in
 // var = S2 / rows - (S1 / rows)^2, clamped at 0 (rounding may leave it a hair below); a NaN stays
 // NaN (the comparison is false for it), so a NaN in x reaches the moving variance as in the reference.
 template <typename T>
-__global__ void __launch_bounds__(NORM_BLOCK)
-    batch_norm_forward_constants(const T* __restrict__ partial, const T* __restrict__ center,
-                                 const T* __restrict__ gamma, T* __restrict__ moving_mean,
-                                 T* __restrict__ moving_variance, T* __restrict__ mean, T* __restrict__ inv_std,
-                                 T* __restrict__ scale, int parts, int rows, int cols, T momentum, T epsilon) {
-    const int col = blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= cols) return;
+__device__ __forceinline__ void forward_constants(int col, const T* __restrict__ partial, const T* __restrict__ center,
+                                                  const T* __restrict__ gamma, T* __restrict__ moving_mean,
+                                                  T* __restrict__ moving_variance, T* __restrict__ mean,
+                                                  T* __restrict__ inv_std, T* __restrict__ scale, int parts, int rows,
+                                                  int cols, T momentum, T epsilon) {
     const Pair<T> sums = added_parts(partial, parts, cols, col);
     const T shifted_mean = sums.first / T(rows);
     const T variance_or_less = sums.second / T(rows) - shifted_mean * shifted_mean;
@@ -171,6 +181,18 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     scale[col] = gamma[col] * r;
     moving_mean[col] = moving_mean[col] * momentum + batch_mean * (T(1) - momentum);
     moving_variance[col] = moving_variance[col] * momentum + variance * (T(1) - momentum);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_forward_constants(const T* __restrict__ partial, const T* __restrict__ center,
+                                 const T* __restrict__ gamma, T* __restrict__ moving_mean,
+                                 T* __restrict__ moving_variance, T* __restrict__ mean, T* __restrict__ inv_std,
+                                 T* __restrict__ scale, int parts, int rows, int cols, T momentum, T epsilon) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col < cols)
+        forward_constants(col, partial, center, gamma, moving_mean, moving_variance, mean, inv_std, scale, parts,
+                          rows, cols, momentum, epsilon);
 }
 
 // Inference: 1 / sqrt(moving_variance + epsilon) and scale; the moving mean is the mean.
@@ -192,13 +214,11 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // forward that used the moving ones (constants of the batch) has dx = a dy, and
 // batch_norm_backward_data<T, false> leaves b and k out.
 template <typename T>
-__global__ void __launch_bounds__(NORM_BLOCK)
-    batch_norm_backward_constants(const T* __restrict__ partial, const T* __restrict__ gamma,
-                                  const T* __restrict__ inv_std, T* __restrict__ dgamma, T* __restrict__ dbeta,
-                                  T* __restrict__ a, T* __restrict__ b, T* __restrict__ k, int parts, int rows,
-                                  int cols) {
-    const int col = blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= cols) return;
+__device__ __forceinline__ void backward_constants(int col, const T* __restrict__ partial,
+                                                   const T* __restrict__ gamma, const T* __restrict__ inv_std,
+                                                   T* __restrict__ dgamma, T* __restrict__ dbeta, T* __restrict__ a,
+                                                   T* __restrict__ b, T* __restrict__ k, int parts, int rows,
+                                                   int cols) {
     const Pair<T> sums = added_parts(partial, parts, cols, col);
     const T r = inv_std[col];
     const T dg = sums.second * r;
@@ -208,6 +228,54 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     a[col] = coefficient;
     b[col] = -coefficient * r * dg / T(rows);
     k[col] = -coefficient * sums.first / T(rows);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_backward_constants(const T* __restrict__ partial, const T* __restrict__ gamma,
+                                  const T* __restrict__ inv_std, T* __restrict__ dgamma, T* __restrict__ dbeta,
+                                  T* __restrict__ a, T* __restrict__ b, T* __restrict__ k, int parts, int rows,
+                                  int cols) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col < cols) backward_constants(col, partial, gamma, inv_std, dgamma, dbeta, a, b, k, parts, rows, cols);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Rung 3's sums and the constants in one launch (cols <= NORM_BLOCK).
+// Idea: a pass was three launches (sums, constants, element-wise); here the constants ride on the
+// sums' launch: each block leaves its row of partial as in rung 3, counts itself in on a counter,
+// and the last block to finish (last_block.cuh, as GEMM's split-K rung 10c) adds every block's row
+// into each channel's constants, its threads taking the channels. One launch fewer a pass, two a
+// training step per normalization; the counter (a zeroed word the wrapper keeps) is left at zero.
+// Expected bottleneck: rung 3's, plus the last block's walk over the partial rows (at most 1024
+// rows of cols pairs, from L2) while the rest of the GPU idles: a few microseconds, against a
+// launch's. For small batches, where the launch is most of the cost, the win.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_forward_last_block(const T* __restrict__ x, T* __restrict__ partial, unsigned* __restrict__ counter,
+                                  const T* __restrict__ gamma, T* __restrict__ moving_mean,
+                                  T* __restrict__ moving_variance, T* __restrict__ mean, T* __restrict__ inv_std,
+                                  T* __restrict__ scale, int rows, int cols, T momentum, T epsilon) {
+    // The shift K is x's first row, as in the other rungs (the constants read it as `center`).
+    flat_norm_sums<false>(x, x, x, partial, rows, cols);
+    if (!last_block_to_finish(counter, gridDim.x)) return;
+    for (int col = threadIdx.x; col < cols; col += NORM_BLOCK)
+        forward_constants(col, partial, x, gamma, moving_mean, moving_variance, mean, inv_std, scale, gridDim.x,
+                          rows, cols, momentum, epsilon);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(NORM_BLOCK)
+    batch_norm_backward_last_block(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ mean,
+                                   T* __restrict__ partial, unsigned* __restrict__ counter,
+                                   const T* __restrict__ gamma, const T* __restrict__ inv_std,
+                                   T* __restrict__ dgamma, T* __restrict__ dbeta, T* __restrict__ a, T* __restrict__ b,
+                                   T* __restrict__ k, int rows, int cols) {
+    flat_norm_sums<true>(x, dy, mean, partial, rows, cols);
+    if (!last_block_to_finish(counter, gridDim.x)) return;
+    for (int col = threadIdx.x; col < cols; col += NORM_BLOCK)
+        backward_constants(col, partial, gamma, inv_std, dgamma, dbeta, a, b, k, gridDim.x, rows, cols);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 // gemm_split_k_last_slice_reduces.
 
 #include "gemm_common.cuh"
+#include "last_block.cuh"  // last_block_to_finish: rung 10c's handshake
 
 // One slice of split-K (rung 10 below) in whichever block tile runs it (RegisterBlockedTile in
 // gemm_split_k, WarpTiledTile in gemm_split_k_warptiled): the tile's sums over K-slice blockIdx.z,
@@ -164,23 +165,10 @@ gemm_split_k_reduce(const float* __restrict__ partials, float* __restrict__ c, c
 }
 
 // Whether this block is the last of its tile's gridDim.z slices to finish, counted on the tile's
-// entry of tile_counters (the wrapper zeroes them once). Each thread fences its partial stores
-// (__threadfence: GPU-wide, they come before anything it does after), the barrier gathers the block,
-// and one thread counts the block in; the block that counts the last slice fences again before the
-// barrier lets its threads read the others' partials. The programming guide's threadFenceReduction
-// sample makes the same handshake. atomicInc wraps at gridDim.z - 1: the last count leaves the entry
-// at zero for the next launch, in the same atomic operation.
+// entry of tile_counters (the wrapper zeroes them once; last_block.cuh's handshake).
 __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile_counters)
 {
-    __shared__ bool last;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicInc(tile_counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z - 1) == gridDim.z - 1;
-        if (last) __threadfence();
-    }
-    __syncthreads();
-    return last;
+    return last_block_to_finish(tile_counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z);
 }
 
 // ---- 10c. gemm_split_k_last_slice_reduces -------------------------------------------------------

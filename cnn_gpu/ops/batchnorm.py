@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_same_dtype, check_shape,
                                 cpp_bool, dtype_name, grid_stride_launch, output_array)
-from cnn_gpu.ops.reduce import SERIAL_ROWS, column_flat_grid, column_partial_grid
+from cnn_gpu.ops.gemm_plans import split_k_workspace
+from cnn_gpu.ops.reduce import column_flat_grid, column_partial_grid
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def batch_norm_backward(x, dy, gamma, statistics):
 
 
 # --- kernels: kernels/batchnorm.cu --------------------------------------------------------------------
-SUMS_VARIANTS = ("thread_per_column", "partial", "flat")
+# The column sums' rungs; the last also computes the per-channel constants, in the same launch.
+SUMS_VARIANTS = ("thread_per_column", "partial", "flat", "flat_last_block")
+LAST_BLOCK = "flat_last_block"
 _THREADS = 256  # NORM_BLOCK of batchnorm.cu
 FLAT_MAX_CHANNELS = _THREADS  # batch_norm_sums_flat: at most one channel per thread of its block
 _BLOCK_ROWS = 8  # COLUMN_BLOCK_ROWS of column_sum.cuh: batch_norm_sums_partial's block is 32 x 8
@@ -101,7 +104,24 @@ SUMS_KERNELS = {
         "batchnorm.cu", f"batch_norm_sums_{variant}<{ctype}, {cpp_bool(gradient)}>",
         [Array("x", dtype), Array("dy", dtype), Array("center", dtype), Array("partial", dtype, ndim=3),
          Scalar("rows", "int32"), Scalar("cols", "int32")])
-    for variant in SUMS_VARIANTS for dtype, ctype in C_TYPES.items() for gradient in (False, True)
+    for variant in SUMS_VARIANTS if variant != LAST_BLOCK
+    for dtype, ctype in C_TYPES.items() for gradient in (False, True)
+}
+FORWARD_LAST_BLOCK = {
+    dtype: Kernel("batchnorm.cu", f"batch_norm_forward_last_block<{ctype}>",
+                  [Array("x", dtype), Array("partial", dtype, ndim=3), Array("counter", "uint32", ndim=1),
+                   *_channel_params(dtype, "gamma", "moving_mean", "moving_variance", "mean", "inv_std", "scale"),
+                   Scalar("rows", "int32"), Scalar("cols", "int32"), Scalar("momentum", dtype),
+                   Scalar("epsilon", dtype)])
+    for dtype, ctype in C_TYPES.items()
+}
+BACKWARD_LAST_BLOCK = {
+    dtype: Kernel("batchnorm.cu", f"batch_norm_backward_last_block<{ctype}>",
+                  [Array("x", dtype), Array("dy", dtype), Array("mean", dtype, ndim=1),
+                   Array("partial", dtype, ndim=3), Array("counter", "uint32", ndim=1),
+                   *_channel_params(dtype, "gamma", "inv_std", "dgamma", "dbeta", "a", "b", "k"),
+                   Scalar("rows", "int32"), Scalar("cols", "int32")])
+    for dtype, ctype in C_TYPES.items()
 }
 FORWARD_CONSTANTS = {
     dtype: Kernel("batchnorm.cu", f"batch_norm_forward_constants<{ctype}>",
@@ -147,13 +167,15 @@ def _checked_rows(x):
     return x.size // cols, cols
 
 
-def _column_sums(x, dy, center, variant, backend):
-    """partial (parts, cols, 2): the two column sums of batchnorm.cu, as rows the constants kernels add."""
+def _sums_launch(variant, x, backend):
+    """``(variant, grid, block, partial)`` of the column sums' rung ``variant`` (``auto``: the flat rungs'
+    one launch a pass wherever they fit, at most FLAT_MAX_CHANNELS channels, else partial), partial
+    (parts, cols, 2) being the rows of sums its blocks leave."""
     rows, cols = _checked_rows(x)
-    if variant == "auto":  # as column_sum's auto choice
-        variant = "thread_per_column" if rows <= SERIAL_ROWS else "flat" if cols <= FLAT_MAX_CHANNELS else "partial"
-    if variant not in SUMS_VARIANTS or (variant == "flat" and cols > FLAT_MAX_CHANNELS):
-        raise ValueError(f"variant must be 'auto' or one of {SUMS_VARIANTS} ('flat' takes at most "
+    if variant == "auto":
+        variant = LAST_BLOCK if cols <= FLAT_MAX_CHANNELS else "partial"
+    if variant not in SUMS_VARIANTS or (variant.startswith("flat") and cols > FLAT_MAX_CHANNELS):
+        raise ValueError(f"variant must be 'auto' or one of {SUMS_VARIANTS} (the flat ones take at most "
                          f"{FLAT_MAX_CHANNELS} channels), got {variant!r} for {cols} channels")
     if rows > 2**31 - 1:
         raise ValueError(f"the batch normalization sums index rows with int: {rows} rows is too many")
@@ -165,10 +187,13 @@ def _column_sums(x, dy, center, variant, backend):
     else:
         grid, block = column_flat_grid(rows, cols), (_THREADS,)
         parts = grid[0]
-    partial = backend_xp(backend).empty((parts, cols, 2), dtype=x.dtype)
-    SUMS_KERNELS[variant, dtype_name(x), dy is not None](
-        grid, block, (x, x if dy is None else dy, center, partial, rows, cols), backend=backend)
-    return partial
+    return variant, grid, block, backend_xp(backend).empty((parts, cols, 2), dtype=x.dtype)
+
+
+def _last_block_counter(backend):
+    """Rung 4's counter: one zeroed word kept for the process (gemm_plans' workspaces, as split-K's
+    tile counters), which every completed launch leaves at zero; launches take turns in stream order."""
+    return split_k_workspace(backend, current_device(backend), 1, "uint32")
 
 
 def _channel_constant(a, value, cols, dtype, xp):
@@ -190,12 +215,19 @@ def batch_norm_forward_kernel(x, gamma, beta, moving_mean, moving_variance, mome
     inv_std, scale = xp.empty(cols, dtype=x.dtype), xp.empty(cols, dtype=x.dtype)
     channel_grid = ((ceil_div(cols, _THREADS),), (_THREADS,))
     if training:
-        # The sums' shift K is each column's first row, x[0, :]: x itself, read as a (cols,) array.
-        partial = _column_sums(x, None, x, variant, backend)
+        variant, grid, block, partial = _sums_launch(variant, x, backend)
         mean = xp.empty(cols, dtype=x.dtype)
-        FORWARD_CONSTANTS[dtype_name(x)](
-            *channel_grid, (partial, x, gamma, moving_mean, moving_variance, mean, inv_std, scale, partial.shape[0],
-                            rows, cols, as_t(momentum), as_t(epsilon)), backend=backend)
+        statistics_out = (mean, inv_std, scale)
+        if variant == LAST_BLOCK:
+            FORWARD_LAST_BLOCK[dtype_name(x)](
+                grid, block, (x, partial, _last_block_counter(backend), gamma, moving_mean, moving_variance,
+                              *statistics_out, rows, cols, as_t(momentum), as_t(epsilon)), backend=backend)
+        else:
+            # The sums' shift K is each column's first row, x[0, :]: x itself, read as a (cols,) array.
+            SUMS_KERNELS[variant, dtype_name(x), False](grid, block, (x, x, x, partial, rows, cols), backend=backend)
+            FORWARD_CONSTANTS[dtype_name(x)](
+                *channel_grid, (partial, x, gamma, moving_mean, moving_variance, *statistics_out, partial.shape[0],
+                                rows, cols, as_t(momentum), as_t(epsilon)), backend=backend)
     else:
         mean = moving_mean
         INFERENCE_CONSTANTS[dtype_name(x)](*channel_grid, (gamma, moving_variance, inv_std, scale, cols,
@@ -219,11 +251,18 @@ def batch_norm_backward_kernel(x, dy, gamma, statistics, variant="auto", dx=None
     xp = backend_xp(backend)
     rows, cols = _checked_rows(x)
     gamma = _channel_constant(gamma, 1, cols, x.dtype, xp)
-    partial = _column_sums(x, dy, statistics.mean, variant, backend)
-    dgamma, dbeta, a, b, k = (xp.empty(cols, dtype=x.dtype) for _ in range(5))
-    BACKWARD_CONSTANTS[dtype_name(x)](
-        (ceil_div(cols, _THREADS),), (_THREADS,),
-        (partial, gamma, statistics.inv_std, dgamma, dbeta, a, b, k, partial.shape[0], rows, cols), backend=backend)
+    variant, grid, block, partial = _sums_launch(variant, x, backend)
+    gradients = dgamma, dbeta, a, b, k = tuple(xp.empty(cols, dtype=x.dtype) for _ in range(5))
+    if variant == LAST_BLOCK:
+        BACKWARD_LAST_BLOCK[dtype_name(x)](
+            grid, block, (x, dy, statistics.mean, partial, _last_block_counter(backend), gamma, statistics.inv_std,
+                          *gradients, rows, cols), backend=backend)
+    else:
+        SUMS_KERNELS[variant, dtype_name(x), True](grid, block, (x, dy, statistics.mean, partial, rows, cols),
+                                                  backend=backend)
+        BACKWARD_CONSTANTS[dtype_name(x)](
+            (ceil_div(cols, _THREADS),), (_THREADS,),
+            (partial, gamma, statistics.inv_std, *gradients, partial.shape[0], rows, cols), backend=backend)
     dx = output_array(dx, x.shape, x.dtype, "dx", xp)
     BACKWARD_DATA_KERNELS[dtype_name(x), statistics.batch](
         *grid_stride_launch(x.size, _THREADS), (x, dy, statistics.mean, a, b, k, dx, x.size, cols), backend=backend)

@@ -151,6 +151,20 @@ def test_the_element_wise_passes_keep_each_channel_past_one_grid_stride(rng, ker
     assert_close(dx, batch_norm_backward(*as64(x, dy, gamma), statistics_ref)[0], what="dx")
 
 
+def test_the_last_block_rung_leaves_its_counter_at_zero(rng, kernel_backend):
+    """Rung 4 counts its blocks in on one word the process keeps: a launch that completes leaves it at
+    zero for the next (here ten blocks a launch, a forward and a backward)."""
+    from cnn_gpu.ops.batchnorm import _last_block_counter
+
+    x = random_array(rng, (1000, 37), np.float32)
+    gamma, beta, moving_mean, moving_variance = channel_arrays(rng, 37, np.float32)
+    *_, statistics, _, _, _ = run_both(x, gamma, beta, moving_mean, moving_variance, True, "flat_last_block",
+                                       kernel_backend)
+    batch_norm_backward_kernel(on_backend(x, kernel_backend), on_backend(x, kernel_backend),
+                               on_backend(gamma, kernel_backend), statistics, "flat_last_block", backend=kernel_backend)
+    assert to_host(_last_block_counter(kernel_backend)).tolist() == [0]
+
+
 def test_inference_statistics_give_dx_of_scale_times_dy(rng, kernel_backend):
     x = random_array(rng, (40, 3), np.float64)
     x[5, 1] = np.inf  # dx does not read x here: an infinite input leaves its gradient finite
@@ -177,9 +191,10 @@ def test_bad_arguments_are_refused_with_their_names(kernel_backend):
         batch_norm_forward_kernel(x, None, None, channels, channels, training=True, variant="naive",
                                   backend=kernel_backend)
     wide = on_backend(np.ones((2, 257), np.float32), kernel_backend)
-    with pytest.raises(ValueError, match="'flat' takes at most 256 channels"):
-        batch_norm_forward_kernel(wide, None, None, wide[0], wide[0], training=True, variant="flat",
-                                  backend=kernel_backend)
+    for flat in ("flat", "flat_last_block"):
+        with pytest.raises(ValueError, match="the flat ones take at most 256 channels"):
+            batch_norm_forward_kernel(wide, None, None, wide[0], wide[0], training=True, variant=flat,
+                                      backend=kernel_backend)
     with pytest.raises(KernelArgumentError, match="must be C-contiguous"):
         batch_norm_forward_kernel(on_backend(np.ones((3, 4), np.float32), kernel_backend).T, None, None, channels,
                                   channels, backend=kernel_backend)
