@@ -80,6 +80,17 @@ CASES = {
         "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
         "loss": "categorical_crossentropy",
     },
+    "rmsprop_reshape": {
+        "input": (36,),
+        "layers": [
+            ("Reshape", ((6, 6, 1),), {}),
+            ("Conv2D", (2, (3, 3)), {"activation": "relu"}),
+            ("Reshape", ((-1,),), {}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("RMSprop", {"learning_rate": 0.01}),
+        "loss": "categorical_crossentropy",
+    },
     "adam_global_max": {
         "input": (8, 9, 3),
         "layers": [
