@@ -52,7 +52,9 @@ def cnn_gpu_epoch(x, y, batch_size: int, seed: int, backend: str = "numpy", batc
 
 def torch_seed_model(torch, input_shape, batch_norm=False):
     """The seed model in PyTorch; with ``batch_norm``, seed_model's variant (Keras's epsilon and
-    momentum: PyTorch's momentum is the weight of the new batch, 1 - Keras's)."""
+    momentum: PyTorch's momentum is the weight of the new batch, 1 - Keras's; its running variance
+    follows the unbiased batch variance where Keras's follows the biased one, which only the moving
+    statistics see, not the time)."""
     height, width, channels = input_shape
     flat = 32 * ((height - 2) // 2) * ((width - 2) // 2)
     nn = torch.nn

@@ -150,11 +150,15 @@ main() {
 
     json=("$OUT"/*.json)
     table="no benchmark wrote a result" goals="" training="" convolution=""
+    local result line
     for result in "$OUT"/gpu_train.json "$OUT"/gpu_train_batchnorm.json; do
         [ -e "$result" ] || continue
-        line=$("$PYTHON" -m benchmarks.gpu_train --summary "$result") || failures+=("training summary")
-        [ -n "$training" ] && training+=$'\n'
-        training+="$line"
+        if line=$("$PYTHON" -m benchmarks.gpu_train --summary "$result"); then
+            [ -n "$training" ] && training+=$'\n'
+            training+="$line"
+        else
+            failures+=("training summary ($result)")
+        fi
     done
     if [ -e "$OUT/conv2d.json" ]; then
         convolution=$("$PYTHON" -m benchmarks.report "$OUT/conv2d.json" --convolution) || failures+=("convolution table")

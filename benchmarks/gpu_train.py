@@ -15,10 +15,11 @@ CuPy's is by default.
     python -m benchmarks.gpu_train --summary FILE   # one line from a result file
 
 Writes <out>/gpu_train.json (default benchmarks/results/) with the device, the versions and the git
-commit. ``--batch-norm`` trains seed_model's variant with BatchNormalization after the convolution on
-both sides instead (PyTorch's BatchNorm2d, cuDNN's), into gpu_train_batchnorm.json. On the seed model cnn_gpu's kernels run everything: Dense (GEMM), Conv2D, MaxPooling2D, the
-activations (ReLU in the products' epilogues), the softmax cross-entropy, the bias gradients (column
-sums), the accuracy count and Adam; each layer's Python sits between launches.
+commit. ``--batch-norm`` trains seed_model's variant with BatchNormalization after the convolution
+on both sides instead (PyTorch's BatchNorm2d, cuDNN's), into gpu_train_batchnorm.json. On the seed
+model cnn_gpu's kernels run everything: Dense (GEMM), Conv2D, MaxPooling2D, the activations (ReLU in
+the products' epilogues), the softmax cross-entropy, the bias gradients (column sums), the accuracy
+count and Adam; each layer's Python sits between launches.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ With ``--profile``, the steps then run once more under cProfile, and the functio
 most time are printed (gemm_call_overhead's print_profile).
 
     python -m benchmarks.train_step_overhead [--backend emulate|cuda] [--steps 300] [--rounds 5] [--profile]
+                                             [--batch-norm]   # seed_model's variant with BatchNormalization
 """
 
 from __future__ import annotations

@@ -149,8 +149,9 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 }
 
 // ---------------------------------------------------------------------------------------------
-// The per-channel constants: channel col's, from `parts` rows of partial summed in order. The
-// constants kernels below take a thread per channel; rung 4's last block loops over the channels.
+// The per-channel constants: channel col's, from its two sums. The constants kernels below take a
+// thread per channel, which adds the `parts` rows of partial in order; rung 4's last block adds
+// them in the flat layout (its threads sharing each channel's rows), then a thread per channel.
 template <typename T>
 __device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, int parts, int cols, int col) {
     Pair<T> sums(T(0));
@@ -165,12 +166,11 @@ __device__ __forceinline__ Pair<T> added_parts(const T* __restrict__ partial, in
 // var = S2 / rows - (S1 / rows)^2, clamped at 0 (rounding may leave it a hair below); a NaN stays
 // NaN (the comparison is false for it), so a NaN in x reaches the moving variance as in the reference.
 template <typename T>
-__device__ __forceinline__ void forward_constants(int col, const T* __restrict__ partial, const T* __restrict__ center,
+__device__ __forceinline__ void forward_constants(int col, Pair<T> sums, const T* __restrict__ center,
                                                   const T* __restrict__ gamma, T* __restrict__ moving_mean,
                                                   T* __restrict__ moving_variance, T* __restrict__ mean,
-                                                  T* __restrict__ inv_std, T* __restrict__ scale, int parts, int rows,
-                                                  int cols, T momentum, T epsilon) {
-    const Pair<T> sums = added_parts(partial, parts, cols, col);
+                                                  T* __restrict__ inv_std, T* __restrict__ scale, int rows, T momentum,
+                                                  T epsilon) {
     const T shifted_mean = sums.first / T(rows);
     const T variance_or_less = sums.second / T(rows) - shifted_mean * shifted_mean;
     const T variance = variance_or_less < T(0) ? T(0) : variance_or_less;
@@ -191,8 +191,8 @@ __global__ void __launch_bounds__(NORM_BLOCK)
                                  T* __restrict__ scale, int parts, int rows, int cols, T momentum, T epsilon) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col < cols)
-        forward_constants(col, partial, center, gamma, moving_mean, moving_variance, mean, inv_std, scale, parts,
-                          rows, cols, momentum, epsilon);
+        forward_constants(col, added_parts(partial, parts, cols, col), center, gamma, moving_mean, moving_variance,
+                          mean, inv_std, scale, rows, momentum, epsilon);
 }
 
 // Inference: 1 / sqrt(moving_variance + epsilon) and scale; the moving mean is the mean.
@@ -214,12 +214,10 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // forward that used the moving ones (constants of the batch) has dx = a dy, and
 // batch_norm_backward_data<T, false> leaves b and k out.
 template <typename T>
-__device__ __forceinline__ void backward_constants(int col, const T* __restrict__ partial,
-                                                   const T* __restrict__ gamma, const T* __restrict__ inv_std,
-                                                   T* __restrict__ dgamma, T* __restrict__ dbeta, T* __restrict__ a,
-                                                   T* __restrict__ b, T* __restrict__ k, int parts, int rows,
-                                                   int cols) {
-    const Pair<T> sums = added_parts(partial, parts, cols, col);
+__device__ __forceinline__ void backward_constants(int col, Pair<T> sums, const T* __restrict__ gamma,
+                                                   const T* __restrict__ inv_std, T* __restrict__ dgamma,
+                                                   T* __restrict__ dbeta, T* __restrict__ a, T* __restrict__ b,
+                                                   T* __restrict__ k, int rows) {
     const T r = inv_std[col];
     const T dg = sums.second * r;
     const T coefficient = gamma[col] * r;
@@ -237,7 +235,8 @@ __global__ void __launch_bounds__(NORM_BLOCK)
                                   T* __restrict__ a, T* __restrict__ b, T* __restrict__ k, int parts, int rows,
                                   int cols) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
-    if (col < cols) backward_constants(col, partial, gamma, inv_std, dgamma, dbeta, a, b, k, parts, rows, cols);
+    if (col < cols)
+        backward_constants(col, added_parts(partial, parts, cols, col), gamma, inv_std, dgamma, dbeta, a, b, k, rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,12 +244,23 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // Idea: a pass was three launches (sums, constants, element-wise); here the constants ride on the
 // sums' launch: each block leaves its row of partial as in rung 3, counts itself in on a counter,
 // and the last block to finish (last_block.cuh, as GEMM's split-K rung 10c) adds every block's row
-// into each channel's constants, its threads taking the channels. One launch fewer a pass, two a
-// training step per normalization; the counter (a zeroed word the wrapper keeps) is left at zero.
-// Expected bottleneck: rung 3's, plus the last block's walk over the partial rows (at most 1024
-// rows of cols pairs, from L2) while the rest of the GPU idles: a few microseconds, against a
-// launch's. For small batches, where the launch is most of the cost, the win.
+// in the flat layout, all its threads sharing the rows (where the constants kernel gives a channel
+// one thread), then computes each channel's constants. One launch fewer a pass, two a training
+// step per normalization; the counter (a zeroed word the wrapper keeps) is left at zero.
+// Expected bottleneck: rung 3's, plus the last block's walk over the partial rows (at most 1024 rows
+// of cols pairs, read from L2 by __ldcg: another block's row was never in this SM's L1, and must not
+// come from it) while the rest of the GPU idles: at 32 channels each thread reads 8 rows' pairs,
+// a few dependent L2 round trips. For small batches, where the launch is most of the cost, the win.
 // Measured: not yet run on a GPU.
+
+// The last block's sums of every block's row of partial, in the first cols threads.
+template <typename T>
+__device__ __forceinline__ Pair<T> sums_of_partial_rows(const T* __restrict__ partial, int cols) {
+    return flat_run_column_sums<NORM_BLOCK, Pair<T>>(
+        [&](long long i) { return Pair<T>(__ldcg(partial + 2 * i), __ldcg(partial + 2 * i + 1)); }, 0,
+        (long long)gridDim.x * cols, cols);
+}
+
 template <typename T>
 __global__ void __launch_bounds__(NORM_BLOCK)
     batch_norm_forward_last_block(const T* __restrict__ x, T* __restrict__ partial, unsigned* __restrict__ counter,
@@ -260,9 +270,10 @@ __global__ void __launch_bounds__(NORM_BLOCK)
     // The shift K is x's first row, as in the other rungs (the constants read it as `center`).
     flat_norm_sums<false>(x, x, x, partial, rows, cols);
     if (!last_block_to_finish(counter, gridDim.x)) return;
-    for (int col = threadIdx.x; col < cols; col += NORM_BLOCK)
-        forward_constants(col, partial, x, gamma, moving_mean, moving_variance, mean, inv_std, scale, gridDim.x,
-                          rows, cols, momentum, epsilon);
+    const Pair<T> sums = sums_of_partial_rows(partial, cols);
+    if (threadIdx.x < cols)
+        forward_constants((int)threadIdx.x, sums, x, gamma, moving_mean, moving_variance, mean, inv_std, scale, rows,
+                          momentum, epsilon);
 }
 
 template <typename T>
@@ -274,8 +285,9 @@ __global__ void __launch_bounds__(NORM_BLOCK)
                                    T* __restrict__ k, int rows, int cols) {
     flat_norm_sums<true>(x, dy, mean, partial, rows, cols);
     if (!last_block_to_finish(counter, gridDim.x)) return;
-    for (int col = threadIdx.x; col < cols; col += NORM_BLOCK)
-        backward_constants(col, partial, gamma, inv_std, dgamma, dbeta, a, b, k, gridDim.x, rows, cols);
+    const Pair<T> sums = sums_of_partial_rows(partial, cols);
+    if (threadIdx.x < cols)
+        backward_constants((int)threadIdx.x, sums, gamma, inv_std, dgamma, dbeta, a, b, k, rows);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,30 @@ __device__ __forceinline__ void store_block_column_sums(T share, T* __restrict__
     }
 }
 
+// The flat layout's steps over the whole rows in [begin, end) (flat element offsets), for cols <=
+// BLOCK: its column's sum in each of the first cols threads (T(0) in the others). The block's
+// threads step LANES = (BLOCK / cols) * cols elements at a time, so a thread meets the same column,
+// threadIdx.x % cols, at every step; then the threads of one column add their shares in shared
+// memory, in a fixed order. Every thread of the block must call it (a barrier inside); an
+// instantiation's shared buffer is its own, so a kernel calls each one once.
+template <int BLOCK, typename T, typename Element>
+__device__ __forceinline__ T flat_run_column_sums(Element element, long long begin, long long end, int cols) {
+    __shared__ T share[BLOCK];
+    const int lanes = (BLOCK / cols) * cols;
+    T sum = T(0);
+    if (threadIdx.x < lanes) {
+        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += element(i);
+    }
+    share[threadIdx.x] = sum;
+    // The first cols threads read the shares of every thread of their column.
+    __syncthreads();
+    T column_sum = T(0);
+    if (threadIdx.x < cols) {
+        for (int k = threadIdx.x; k < lanes; k += cols) column_sum += share[k];
+    }
+    return column_sum;
+}
+
 // The flat layout, for cols <= BLOCK (reduce.cu's column_sum_flat, batchnorm.cu's
 // batch_norm_sums_flat): block b sums rows [b * chunk, (b + 1) * chunk), chunk = ceil(rows /
 // gridDim.x), as the flat run of chunk * cols elements they are in memory, stepping LANES = (BLOCK /
@@ -56,22 +80,10 @@ __device__ __forceinline__ void store_block_column_sums(T share, T* __restrict__
 // element(i) is what flat element i adds. Every thread of the block must call it (a barrier inside).
 template <int BLOCK, typename T, typename Element>
 __device__ __forceinline__ void flat_block_column_sums(Element element, T* __restrict__ partial, int rows, int cols) {
-    __shared__ T share[BLOCK];
-    const int lanes = (BLOCK / cols) * cols;
     const int chunk = (rows + gridDim.x - 1) / gridDim.x;
     const long long begin = (long long)blockIdx.x * chunk * cols;
     const long long last_row = (long long)(blockIdx.x + 1) * chunk;  // past rows in the last block
     const long long end = (last_row < rows ? last_row : rows) * cols;
-    T sum = T(0);
-    if (threadIdx.x < lanes) {
-        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += element(i);
-    }
-    share[threadIdx.x] = sum;
-    // The first cols threads read the shares of every thread of their column.
-    __syncthreads();
-    if (threadIdx.x < cols) {
-        T block_sum = T(0);
-        for (int k = threadIdx.x; k < lanes; k += cols) block_sum += share[k];
-        partial[(long long)blockIdx.x * cols + threadIdx.x] = block_sum;
-    }
+    const T block_sum = flat_run_column_sums<BLOCK, T>(element, begin, end, cols);
+    if (threadIdx.x < cols) partial[(long long)blockIdx.x * cols + threadIdx.x] = block_sum;
 }

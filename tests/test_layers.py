@@ -123,7 +123,7 @@ def test_flatten_gradient_and_channels_last_order(rng):
 
 
 @pytest.mark.parametrize("target, output_shape", [((28, 28, 1), (None, 28, 28, 1)), ((-1, 4), (None, 196, 4)),
-                                                   (784, (None, 784)), ([7, -1, 2], (None, 7, 56, 2))])
+                                                   ((784,), (None, 784)), ([7, -1, 2], (None, 7, 56, 2))])
 def test_reshape_in_row_major_order_like_keras(rng, target, output_shape):
     layer = Reshape(target, **F64)
     layer.build((None, 784))
@@ -208,6 +208,7 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: BatchNormalization(gamma_initializer="one"), "valid names are"),
     (lambda: Reshape((-1, -1)), "at most one of them -1"),
     (lambda: Reshape((3, 0)), "target_shape must be positive ints"),
+    (lambda: Reshape(784), "target_shape must be a tuple (without the batch axis), got 784"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):
     with pytest.raises(ValueError) as error:

@@ -75,7 +75,10 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        target_shape = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
+        if not isinstance(target_shape, (list, tuple)):
+            raise ValueError(f"{self.describe()}: target_shape must be a tuple (without the batch axis), got "
+                             f"{target_shape!r}")
+        target_shape = tuple(target_shape)
         if (not all(isinstance(d, Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape)
                 or list(target_shape).count(-1) > 1 or not target_shape):
             raise ValueError(f"{self.describe()}: target_shape must be positive ints, at most one of them -1, "

@@ -17,7 +17,7 @@ from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_devic
 from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, check_same_dtype, check_shape,
                                 cpp_bool, dtype_name, grid_stride_launch, output_array)
 from cnn_gpu.ops.gemm_plans import split_k_workspace
-from cnn_gpu.ops.reduce import column_flat_grid, column_partial_grid
+from cnn_gpu.ops.reduce import SERIAL_ROWS, column_flat_grid, column_partial_grid
 
 
 @dataclass(frozen=True)
@@ -168,12 +168,14 @@ def _checked_rows(x):
 
 
 def _sums_launch(variant, x, backend):
-    """``(variant, grid, block, partial)`` of the column sums' rung ``variant`` (``auto``: the flat rungs'
-    one launch a pass wherever they fit, at most FLAT_MAX_CHANNELS channels, else partial), partial
+    """``(variant, grid, block, partial)`` of the column sums' rung ``variant`` (``auto``: rung 4, one
+    launch for the sums and the constants, wherever it fits, at most FLAT_MAX_CHANNELS channels; else a
+    thread per channel for up to SERIAL_ROWS rows, as column_sum's choice, else partial), partial
     (parts, cols, 2) being the rows of sums its blocks leave."""
     rows, cols = _checked_rows(x)
-    if variant == "auto":
-        variant = LAST_BLOCK if cols <= FLAT_MAX_CHANNELS else "partial"
+    if variant == "auto":  # one launch where a thread per channel (cols > 256) walks a short column
+        variant = (LAST_BLOCK if cols <= FLAT_MAX_CHANNELS else
+                   "thread_per_column" if rows <= SERIAL_ROWS else "partial")
     if variant not in SUMS_VARIANTS or (variant.startswith("flat") and cols > FLAT_MAX_CHANNELS):
         raise ValueError(f"variant must be 'auto' or one of {SUMS_VARIANTS} (the flat ones take at most "
                          f"{FLAT_MAX_CHANNELS} channels), got {variant!r} for {cols} channels")
@@ -191,9 +193,10 @@ def _sums_launch(variant, x, backend):
 
 
 def _last_block_counter(backend):
-    """Rung 4's counter: one zeroed word kept for the process (gemm_plans' workspaces, as split-K's
-    tile counters), which every completed launch leaves at zero; launches take turns in stream order."""
-    return split_k_workspace(backend, current_device(backend), 1, "uint32")
+    """Rung 4's counter: one zeroed word kept for the process (a gemm_plans workspace of its own, as
+    split-K's tile counters are), which every completed launch leaves at zero; launches take turns in
+    stream order."""
+    return split_k_workspace(backend, current_device(backend), 1, "uint32", owner="batch normalization")
 
 
 def _channel_constant(a, value, cols, dtype, xp):

@@ -210,17 +210,20 @@ def device_sm_count(backend, device):
     return int(cupy.cuda.Device(device).attributes["MultiProcessorCount"])
 
 
-# (backend, device, size, dtype) -> a workspace, kept for the life of the process: training asks for
-# the same few sizes at every step, and a captured CUDA graph holds the address it launched with.
-# Shared by every split-K product of that size on the device, so those must run in stream order
-# (one stream per device, as everything here does). The float32 ones hold partial tiles, the uint32
-# ones 10c's tile counters: zeroed once here, and left at zero by every launch that completes.
+# (owner, backend, device, size, dtype) -> a workspace, kept for the life of the process: training
+# asks for the same few sizes at every step, and a captured CUDA graph holds the address it launched
+# with. Shared by every launch of its owner (split-K's products, batch normalization's rung 4) of
+# that size on the device, so those must run in stream order (one stream per device, as everything
+# here does). The float32 ones hold partial tiles, the uint32 ones the last-block counters (10c's
+# tile counters, batch normalization's): zeroed once here, and left at zero by every launch that
+# completes. Owners never share one: a counter left off zero by one (a launch that failed) stays
+# its own.
 _WORKSPACES: dict = {}
 
 
-def split_k_workspace(backend, device, size, dtype="float32"):
-    """The process's zeroed workspace of ``size`` elements on the device (see _WORKSPACES)."""
-    key = (backend, device, size, dtype)
+def split_k_workspace(backend, device, size, dtype="float32", owner="split-K"):
+    """The process's zeroed workspace of ``size`` elements on the device for ``owner`` (see _WORKSPACES)."""
+    key = (owner, backend, device, size, dtype)
     if key not in _WORKSPACES:
         _WORKSPACES[key] = backend_xp(backend).zeros(size, dtype=dtype)
     return _WORKSPACES[key]
