@@ -34,6 +34,9 @@ LAYER_CASES = {
                                                           "leaky_relu", "softplus", "softsign")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Reshape": [(dict(target_shape=(4, -1, 2)), (2, 24))],
+    "ReLU": [(dict(), (3, 6))],
+    "ELU": [(dict(), (3, 6))],
+    "Softmax": [(dict(), (3, 6))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],

@@ -84,9 +84,13 @@ CASES = {
         "input": (36,),
         "layers": [
             ("Reshape", ((6, 6, 1),), {}),
-            ("Conv2D", (2, (3, 3)), {"activation": "relu"}),
+            ("Conv2D", (2, (3, 3)), {}),
+            ("ReLU", (), {}),
             ("Reshape", ((-1,),), {}),
-            ("Dense", (3,), {"activation": "softmax"}),
+            ("Dense", (4,), {}),
+            ("ELU", (), {}),
+            ("Dense", (3,), {}),
+            ("Softmax", (), {}),
         ],
         "optimizer": ("RMSprop", {"learning_rate": 0.01}),
         "loss": "categorical_crossentropy",
@@ -108,7 +112,7 @@ def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (n, *case["input"])).astype(np.float32)
-    units = case["layers"][-1][1][0]
+    units = next(args[0] for kind, args, _ in reversed(case["layers"]) if kind == "Dense")  # the classes
     classes = rng.integers(0, max(units, 2), n)
     if case["loss"] == "categorical_crossentropy":
         y = np.eye(units, dtype=np.float32)[classes]

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from cnn_gpu import gradcheck, initializers
-from cnn_gpu.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D, Reshape, deserialize)
+from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D, ReLU, Reshape, Softmax,
+                            deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -136,6 +137,14 @@ def test_reshape_in_row_major_order_like_keras(rng, target, output_shape):
     assert again.output_shape == output_shape
 
 
+@pytest.mark.parametrize("cls, name", [(ReLU, "relu"), (ELU, "elu"), (Softmax, "softmax")])
+def test_named_activation_layers_are_their_activation(rng, cls, name):
+    x = rng.uniform(-2, 2, (3, 6))
+    np.testing.assert_array_equal(cls(**F64).forward(x), Activation(name, **F64).forward(x))
+    layer = deserialize({"class_name": cls.__name__, "config": cls(**F64).get_config()})
+    assert type(layer) is cls and layer.activation == name
+
+
 class FixedMaskDropout(Dropout):
     """A Dropout whose every call draws the same mask, so that central differences are meaningful."""
 
@@ -209,6 +218,9 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Reshape((-1, -1)), "at most one of them -1"),
     (lambda: Reshape((3, 0)), "target_shape must be positive ints"),
     (lambda: Reshape(784), "target_shape must be a tuple (without the batch axis), got 784"),
+    (lambda: ReLU(max_value=6.0), "max_value=6.0 is not supported (only None)"),
+    (lambda: ELU(alpha=0.5), "alpha=0.5 is not supported (only 1.0)"),
+    (lambda: Softmax(axis=1), "axis=1 is not supported (only -1)"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):
     with pytest.raises(ValueError) as error:

@@ -1,4 +1,4 @@
-"""Dense, Flatten, Reshape, Activation and Dropout."""
+"""Dense, Flatten, Reshape, Activation (and its named forms ReLU, ELU, Softmax) and Dropout."""
 
 from __future__ import annotations
 
@@ -118,6 +118,42 @@ class Activation(Layer):
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
+
+
+class NamedActivation(Layer):
+    """An activation as a layer of its own (Keras's ReLU, ELU, Softmax): the arguments Keras gives it,
+    each accepted at the one value the activation kernels compute (anything else fails by name)."""
+
+    ACTIVATION = ""
+    SUPPORTED = {}  # argument -> the one value supported (Keras's default)
+
+    def __init__(self, **kwargs):
+        arguments = {name: kwargs.pop(name, default) for name, default in self.SUPPORTED.items()}
+        super().__init__(activation=self.ACTIVATION, **kwargs)
+        for name, value in arguments.items():
+            if value != self.SUPPORTED[name]:
+                raise ValueError(f"{self.describe()}: {name}={value!r} is not supported (only {self.SUPPORTED[name]!r})")
+
+    def get_config(self):
+        return {**super().get_config(), **self.SUPPORTED}
+
+
+@LAYERS.register("relu")
+class ReLU(NamedActivation):
+    ACTIVATION = "relu"
+    SUPPORTED = {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}
+
+
+@LAYERS.register("elu")
+class ELU(NamedActivation):
+    ACTIVATION = "elu"
+    SUPPORTED = {"alpha": 1.0}
+
+
+@LAYERS.register("softmax")
+class Softmax(NamedActivation):
+    ACTIVATION = "softmax"
+    SUPPORTED = {"axis": -1}
 
 
 @LAYERS.register("dropout")
