@@ -29,7 +29,8 @@ LAYER_CASES = {
                      (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
     "AveragePooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
                          (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
-    "Dense": [(dict(units=4, activation=a), (3, 5)) for a in (None, "relu", "softmax")],
+    "Dense": [(dict(units=4, activation=a), (3, 5)) for a in (None, "relu", "softmax")]
+             + [(dict(units=3, activation="relu"), (2, 3, 4))],  # over the last axis of a 3-D input
     "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu",
                                                           "leaky_relu", "softplus", "softsign")],
     "Flatten": [(dict(), (2, 3, 4, 2))],

@@ -86,6 +86,7 @@ CASES = {
             ("Reshape", ((6, 6, 1),), {}),
             ("Conv2D", (2, (3, 3)), {}),
             ("ReLU", (), {}),
+            ("Dense", (3,), {"activation": "tanh"}),  # at every position, as a 1 x 1 convolution
             ("Reshape", ((-1,),), {}),
             ("Dense", (4,), {}),
             ("ELU", (), {}),

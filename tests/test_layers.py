@@ -103,6 +103,21 @@ def test_batch_normalization_trains_on_the_batch_and_infers_from_the_moving_stat
     np.testing.assert_allclose(layer.backward(dy), dy * gamma / np.sqrt(moving_variance + 1e-3), rtol=1e-12)
 
 
+@pytest.mark.parametrize("activation", [None, "relu", "softmax"])
+def test_dense_on_more_axes_is_the_same_product_at_every_position(rng, activation):
+    """Keras's Dense over the last axis of a (batch, ..., features) input."""
+    layer = Dense(3, activation=activation, **F64)
+    layer.build((None, 4, 2, 5))
+    assert layer.output_shape == (None, 4, 2, 3) and layer.params["kernel"].shape == (5, 3)
+    layer.params["bias"][...] = rng.uniform(-1, 1, 3)
+    x = rng.uniform(-1, 1, (2, 4, 2, 5))
+    rows = Dense(3, activation=activation, **F64)
+    rows.build((None, 5))
+    rows.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer.forward(x), rows.forward(x.reshape(-1, 5)).reshape(2, 4, 2, 3), rtol=1e-14)
+    gradcheck.check_layer(layer, x)
+
+
 @pytest.mark.parametrize("activation", [None, "tanh", "sigmoid", "softmax", "relu"])
 def test_dense_gradients(rng, activation):
     layer = Dense(4, activation=activation, **F64)
@@ -181,8 +196,6 @@ def test_seed_model_output_shapes():
 
 
 @pytest.mark.parametrize("layers, message", [
-    ([Conv2D(32, 3, input_shape=(28, 28, 1)), Dense(10)],
-     "Dense layer 'dense_x' expects a 2-D input (batch, features), got (None, 26, 26, 32): add a Flatten layer"),
     ([MaxPooling2D(5, input_shape=(4, 4, 1))], "MaxPooling2D layer 'pool_x': input of height x width (4, 4)"),
     ([Conv2D(2, 3, dilation_rate=3, input_shape=(6, 6, 1))], "smaller than the kernel extent (7, 7) with padding 'valid'"),
     ([Dense(3, input_shape=(4,)), Conv2D(2, 3)], "Conv2D layer 'conv_x' expects a 4-D input"),

@@ -18,7 +18,9 @@ def check_positive_int(value, what):
 
 @LAYERS.register("dense")
 class Dense(ParametricLayer):
-    """``activation(x @ kernel + bias)`` on (batch, features) inputs; kernel (features, units)."""
+    """``activation(x @ kernel + bias)``, kernel (features, units), over the last axis of the input:
+    (batch, features) -> (batch, units), and as Keras's, (batch, ..., features) -> (batch, ..., units)
+    (the same product on every position, a 1 x 1 convolution of an image)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -27,21 +29,26 @@ class Dense(ParametricLayer):
         self.units = check_positive_int(units, f"{self.describe()}: units")
 
     def compute_output_shape(self, input_shape):
-        self.require_rank(input_shape, 2, "(batch, features)", ": add a Flatten layer before it")
-        return (input_shape[0], self.units)
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.describe()} expects an input of at least 2 axes (batch, ..., features), "
+                             f"got {format_shape(input_shape)}")
+        return (*input_shape[:-1], self.units)
 
     def build_weights(self, input_shape):
-        self.add_kernel_and_bias((input_shape[1], self.units))
+        self.add_kernel_and_bias((input_shape[-1], self.units))
 
     def call(self, x, training, relu=False):
-        self._x = x
-        return get_backend().dense_forward(x, self.params["kernel"], self.bias, relu=relu)
+        # The backend's product takes a matrix: every position's features as a row.
+        self._x_shape = x.shape
+        self._x = x.reshape(-1, x.shape[-1])
+        y = get_backend().dense_forward(self._x, self.params["kernel"], self.bias, relu=relu)
+        return y.reshape(*x.shape[:-1], self.units)
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz, need_dx=need_dx,
-                                                  need_db=self.use_bias)
+        dx, dw, db = get_backend().dense_backward(self._x, self.params["kernel"], dz.reshape(-1, self.units),
+                                                  need_dx=need_dx, need_db=self.use_bias)
         self.store_gradients(dw, db)
-        return dx
+        return None if dx is None else dx.reshape(self._x_shape)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
