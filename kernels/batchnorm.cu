@@ -39,8 +39,9 @@
 //                                         rows as one flat array, nearly all its lanes busy
 //   4. batch_norm_{forward,backward}_last_block  rung 3, and the constants in the same launch: the
 //                                         last block to finish adds the others' sums
-// then, one thread per channel, batch_norm_forward_constants (or batch_norm_inference_constants)
-// and batch_norm_backward_constants add partial's rows in order into the channel's constants, and
+// then (after rungs 1 to 3), one thread per channel, batch_norm_forward_constants and
+// batch_norm_backward_constants add partial's rows in order into the channel's constants (in
+// inference batch_norm_inference_constants takes the moving statistics instead), and
 // batch_norm_normalize and batch_norm_backward_data make the element-wise passes. Every kernel is a
 // template over the element type T (float, double).
 // Wrappers: cnn_gpu/ops/batchnorm.py. Tests: tests/ops/test_batchnorm_kernels.py.
