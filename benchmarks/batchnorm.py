@@ -56,11 +56,7 @@ def expected_backward(x, dy, gamma):
 
 
 def main(argv=None) -> int:
-    session = harness.Session("batchnorm", harness.parse_args(__doc__, argv), case_budget_ms=500.0)
-    torch = harness.pytorch_baselines(session)
-    for shape in session.pick(SHAPES, DRY_SHAPES):
-        measure_shape(session, torch, shape)
-    return harness.finish(session)
+    return harness.run_shapes("batchnorm", __doc__, argv, SHAPES, DRY_SHAPES, measure_shape, case_budget_ms=500.0)
 
 
 def measure_shape(session, torch, shape):

@@ -98,13 +98,14 @@ main() {
         echo "=== leaving out the rungs whose GPU tests failed: ${failed_rungs[*]}"
     fi
     # The kernel families no GPU has run yet (convolution, pooling, the optimizers, the losses, the
-    # accuracy counts, the column sums, dropout, softmax, the L2 penalty, batch normalization) and the seed model's
+    # accuracy counts, the column sums, dropout, softmax, the L2 penalty, batch normalization, the image
+    # flips) and the seed model's
     # training on all of them: in a process of their own, like the rungs above, so that a fault there
     # leaves the other tests alone.
     local new_families=(tests/ops/test_conv2d_kernels.py tests/ops/test_pool_kernels.py tests/ops/test_optim_kernels.py
                         tests/ops/test_loss_kernels.py tests/ops/test_metric_kernels.py tests/ops/test_reduce.py
                         tests/ops/test_dropout_kernels.py tests/ops/test_softmax_kernels.py
-                        tests/ops/test_regularizer_kernels.py tests/ops/test_batchnorm_kernels.py
+                        tests/ops/test_regularizer_kernels.py tests/ops/test_batchnorm_kernels.py tests/ops/test_augment.py
                         tests/backend/test_kernel_backend_training.py)
     run "gpu tests: the new kernel families, training" "$NEW_FAMILIES_LIMIT_S" "${pytest_gpu[@]}" "${new_families[@]}"
     run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" --durations=5 "${pytest_filter[@]}" \

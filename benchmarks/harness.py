@@ -407,6 +407,16 @@ def finish(session: Session) -> int:
     return 1 if failed else 0
 
 
+def run_shapes(benchmark: str, doc: str, argv, shapes, dry_shapes, measure_shape, case_budget_ms=1000.0) -> int:
+    """A benchmark that runs ``measure_shape(session, torch, shape)`` at each shape (``dry_shapes`` on a
+    dry run), ``torch`` being pytorch_baselines' answer, then finishes: its ``main``'s whole body."""
+    session = Session(benchmark, parse_args(doc, argv), case_budget_ms=case_budget_ms)
+    torch = pytorch_baselines(session)
+    for shape in session.pick(shapes, dry_shapes):
+        measure_shape(session, torch, shape)
+    return finish(session)
+
+
 # --- the device's ceilings ------------------------------------------------------------------------
 COPY_BYTES = 1 << 30  # a 1 GiB device-to-device copy: far past any L2
 MATMUL_SIZE = 8192  # 8192^3 float32: large enough for cuBLAS to reach its peak
@@ -483,8 +493,8 @@ def environment(backend: str) -> dict:
 def benchmark_modules() -> list[str]:
     """The benchmark scripts: every ``benchmarks/*.py`` that runs a harness Session (gpu_check.sh runs each)."""
     folder = Path(__file__).resolve().parent
-    return sorted(f"benchmarks.{path.stem}" for path in folder.glob("*.py")
-                  if path.stem != "harness" and "harness.Session(" in path.read_text())
+    return sorted(f"benchmarks.{path.stem}" for path in folder.glob("*.py") if path.stem != "harness"
+                  and any(start in path.read_text() for start in ("harness.Session(", "harness.run_shapes(")))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ LAYER_CASES = {
     "ELU": [(dict(), (3, 6))],
     "Softmax": [(dict(), (3, 6))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
+    "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],
     # Training normalises by the batch's statistics (dx goes through them); inference by the moving ones.

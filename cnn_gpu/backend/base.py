@@ -99,6 +99,12 @@ class Backend:
         """``(dx, dgamma, dbeta)`` of ``batch_norm_forward`` given dy (x's shape)."""
         raise NotImplementedError
 
+    # --- augmentation ------------------------------------------------------------------------------
+    def flip_images(self, x, flips):
+        """Each image of NHWC x mirrored as its int32 entry of ``flips`` (a backend array) says
+        (``ops.augment``'s bits: left-right, upside down); its own inverse, so the backward too."""
+        raise NotImplementedError
+
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
         """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear, elu, selu, leaky_relu,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import (activation, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool, reduce,
-                         regularizer)
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool,
+                         reduce, regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
@@ -101,6 +101,13 @@ class KernelBackend(NumpyBackend):
         return batchnorm.batch_norm_backward_kernel(contiguous(x), contiguous(dy),
                                                     None if gamma is None else contiguous(gamma), statistics,
                                                     backend=self.name)
+
+    # --- augmentation: kernels/augment.cu ---------------------------------------------------------------
+    def flip_images(self, x, flips):
+        if dtype_name(x) not in C_TYPES:
+            return super().flip_images(x, flips)
+        contiguous = self.xp.ascontiguousarray
+        return augment.flip_images_kernel(contiguous(x), contiguous(flips), backend=self.name)
 
     # --- activations: kernels/activation.cu, softmax kernels/softmax.cu -------------------------------
     def activation_forward(self, name, x):

@@ -10,7 +10,7 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import activation, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool, regularizer
+from cnn_gpu.ops import activation, augment, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool, regularizer
 
 
 class NumpyBackend(Backend):
@@ -71,6 +71,10 @@ class NumpyBackend(Backend):
 
     def batch_norm_backward(self, x, dy, gamma, statistics):
         return batchnorm.batch_norm_backward(x, dy, gamma, statistics)
+
+    # --- augmentation ------------------------------------------------------------------------------
+    def flip_images(self, x, flips):
+        return augment.flip_images(x, flips)
 
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):

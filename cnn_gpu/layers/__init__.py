@@ -1,5 +1,6 @@
 """Keras's layers, by the same names and arguments: ``from cnn_gpu.layers import Conv2D, Dense, ...``."""
 
+from cnn_gpu.layers.augmentation import RandomFlip
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D
 from cnn_gpu.layers.core import ELU, Activation, Dense, Dropout, Flatten, ReLU, Reshape, Softmax
@@ -14,6 +15,6 @@ def deserialize(entry):
 
 __all__ = [
     "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "ELU", "Flatten",
-    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "MaxPooling2D", "ReLU", "Reshape",
-    "Softmax", "deserialize",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "MaxPooling2D", "RandomFlip", "ReLU",
+    "Reshape", "Softmax", "deserialize",
 ]

@@ -1,0 +1,68 @@
+"""Data augmentation: images flipped left-right and/or upside down (Keras's RandomFlip), the NumPy
+reference, then the wrapper of ``kernels/augment.cu``.
+
+``flips`` holds an int per image: bit FLIP_LEFT_RIGHT mirrors its columns, bit FLIP_UP_DOWN its rows.
+A flip is its own inverse, so the same op takes the gradient back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.ops.common import (C_TYPES, array_module, check_float, check_ndim, check_shape, dtype_name,
+                                grid_stride_launch, output_array)
+
+FLIP_LEFT_RIGHT = 1  # FLIP_LEFT_RIGHT of augment.cu
+FLIP_UP_DOWN = 2  # FLIP_UP_DOWN of augment.cu
+MODES = {"horizontal": FLIP_LEFT_RIGHT, "vertical": FLIP_UP_DOWN,
+         "horizontal_and_vertical": FLIP_LEFT_RIGHT | FLIP_UP_DOWN}
+
+
+def draw_flips(n, mode, rng):
+    """Each of ``n`` images' flips for Keras's ``mode``: every flip the mode allows, on a coin toss of
+    its own, as an int32 array of the bits above."""
+    allowed = MODES[mode]
+    flips = np.zeros(n, dtype=np.int32)
+    for bit in (FLIP_LEFT_RIGHT, FLIP_UP_DOWN):
+        if allowed & bit:
+            flips |= np.where(rng.random(n) < 0.5, bit, 0).astype(np.int32)
+    return flips
+
+
+def _check_flips(x, flips):
+    check_float(x, "x")
+    check_ndim(x, 4, "x", "(N, H, W, C)")
+    check_shape(flips, (x.shape[0],), "flips", "one per image")
+    if flips.dtype != np.int32:
+        raise TypeError(f"flips must be int32, got {flips.dtype}")
+
+
+def flip_images(x, flips):
+    """Each image of NHWC ``x`` mirrored as its entry of ``flips`` says."""
+    _check_flips(x, flips)
+    xp = array_module(x)
+    flips = xp.asarray(flips)
+    left_right = (flips & FLIP_LEFT_RIGHT).astype(bool)[:, None, None, None]
+    up_down = (flips & FLIP_UP_DOWN).astype(bool)[:, None, None, None]
+    y = xp.where(left_right, x[:, :, ::-1], x)
+    return xp.where(up_down, y[:, ::-1], y)
+
+
+# --- kernels: kernels/augment.cu -------------------------------------------------------------------
+KERNELS = {
+    dtype: Kernel("augment.cu", f"flip_images<{ctype}>",
+                  [Array("x", dtype, ndim=4), Array("flips", "int32", ndim=1), Array("y", dtype, ndim=4),
+                   *(Scalar(name, "int32") for name in ("N", "H", "W", "C"))])
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def flip_images_kernel(x, flips, y=None, backend=None):
+    """``flip_images`` by kernels/augment.cu, into ``y`` if given (x and flips C-contiguous, on the
+    backend's device)."""
+    _check_flips(x, flips)
+    backend = resolve_backend(backend)
+    y = output_array(y, x.shape, x.dtype, "y", backend_xp(backend))
+    KERNELS[dtype_name(x)](*grid_stride_launch(x.size), (x, flips, y, *x.shape), backend=backend)
+    return y

@@ -1,0 +1,99 @@
+"""Image flips (Keras's RandomFlip): the NumPy reference against flips written out by hand, the
+kernel of kernels/augment.cu against the reference, bit for bit (a flip moves values, it computes
+none), and the layer on both kinds of backend."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu import backend, gradcheck
+from cnn_gpu.layers import RandomFlip
+from cnn_gpu.ops.augment import FLIP_LEFT_RIGHT, FLIP_UP_DOWN, draw_flips, flip_images, flip_images_kernel
+from helpers import on_backend, poisoned, random_array, to_host
+
+# One pixel; odd and even heights and widths; channels fewer and more than a warp; one image each way.
+SHAPES = [(1, 1, 1, 1), (4, 3, 5, 2), (4, 6, 4, 33), (2, 7, 1, 3)]
+
+
+def by_hand(x, flips):
+    out = x.copy()
+    for n, flip in enumerate(flips):
+        if flip & FLIP_LEFT_RIGHT:
+            out[n] = out[n][:, ::-1]
+        if flip & FLIP_UP_DOWN:
+            out[n] = out[n][::-1]
+    return out
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_reference_flips_as_by_hand(rng, shape):
+    x = random_array(rng, shape, np.float64)
+    flips = np.arange(shape[0], dtype=np.int32) % 4  # every combination in turn
+    np.testing.assert_array_equal(flip_images(x, flips), by_hand(x, flips))
+    np.testing.assert_array_equal(flip_images(flip_images(x, flips), flips), x)  # its own inverse
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_kernel_is_the_reference_bit_for_bit(rng, kernel_backend, shape, dtype):
+    x = random_array(rng, shape, dtype)
+    flips = rng.integers(0, 4, shape[0]).astype(np.int32)
+    y = on_backend(poisoned(shape, dtype), kernel_backend)
+    out = flip_images_kernel(on_backend(x, kernel_backend), on_backend(flips, kernel_backend), y=y,
+                             backend=kernel_backend)
+    assert out is y
+    np.testing.assert_array_equal(to_host(y), by_hand(x, flips))
+
+
+def test_bad_arguments_are_refused_with_their_names(kernel_backend):
+    x = on_backend(np.ones((2, 3, 3, 1), np.float32), kernel_backend)
+    with pytest.raises(ValueError, match=r"flips must have one per image \(2,\)"):
+        flip_images_kernel(x, on_backend(np.zeros(3, np.int32), kernel_backend), backend=kernel_backend)
+    with pytest.raises(TypeError, match="flips must be int32, got int64"):
+        flip_images_kernel(x, on_backend(np.zeros(2, np.int64), kernel_backend), backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"x must be 4-D \(N, H, W, C\)"):
+        flip_images_kernel(x[0], on_backend(np.zeros(2, np.int32), kernel_backend), backend=kernel_backend)
+
+
+def test_each_mode_draws_only_its_flips_each_about_half_the_time():
+    rng = np.random.default_rng(0)
+    for mode, allowed in (("horizontal", FLIP_LEFT_RIGHT), ("vertical", FLIP_UP_DOWN),
+                          ("horizontal_and_vertical", FLIP_LEFT_RIGHT | FLIP_UP_DOWN)):
+        flips = draw_flips(4000, mode, rng)
+        assert flips.dtype == np.int32 and not (flips & ~allowed).any()
+        for bit in (FLIP_LEFT_RIGHT, FLIP_UP_DOWN):
+            share = ((flips & bit) != 0).mean()
+            assert (0.45 < share < 0.55) if allowed & bit else share == 0
+
+
+@pytest.fixture
+def fresh_backend(monkeypatch):
+    monkeypatch.setattr(backend, "_current", None)
+
+
+@pytest.mark.parametrize("name", ["numpy", "emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_the_layer_flips_the_same_images_on_every_backend(rng, fresh_backend, name):
+    x = random_array(rng, (16, 5, 4, 3), np.float32)
+    layer = RandomFlip(seed=7)
+    layer.build((None, 5, 4, 3))
+    expected = by_hand(x, draw_flips(16, "horizontal_and_vertical", np.random.default_rng(7)))
+    ours = backend.set_backend(name)
+    y = to_host(layer.forward(ours.asarray(x), training=True))
+    np.testing.assert_array_equal(y, expected)
+    dy = random_array(rng, x.shape, np.float32)
+    np.testing.assert_array_equal(to_host(layer.backward(ours.asarray(dy))), by_hand(dy, to_host(layer._flips)))
+    np.testing.assert_array_equal(to_host(layer.forward(ours.asarray(x), training=False)), x)
+
+
+class FixedFlip(RandomFlip):
+    """A RandomFlip that draws the same flips on every call, so that central differences are meaningful."""
+
+    def call(self, x, training):
+        self.generator = np.random.default_rng(self.seed)
+        return super().call(x, training)
+
+
+def test_the_gradient_goes_back_through_the_same_flips(rng):
+    layer = FixedFlip(seed=3, dtype="float64")
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, (4, 3, 2, 2)), training=True)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        RandomFlip("diagonal")
