@@ -6,7 +6,8 @@ Memory-bound: the floor is a read and a write of the batch (8 bytes a float32 el
 
 Every case is timed by CUDA-graph replay (the GPU's time, without the Python host side), ours and
 the CuPy chain captured by CuPy and PyTorch's by PyTorch; a dry run times launch by launch. The
-flips are drawn once per input set (every combination, a coin toss each), as the layer draws them.
+flips are drawn once per input set, as the layer draws them ('horizontal_and_vertical': each image
+turned half a turn on a coin toss).
 
 Baselines: ``torch_where_flip``, PyTorch's ``torch.where`` between the batch and its ``flip`` along
 each axis (what a PyTorch user writes for a per-image flip), on the same memory (DLPack; the NHWC

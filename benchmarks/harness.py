@@ -407,10 +407,11 @@ def finish(session: Session) -> int:
     return 1 if failed else 0
 
 
-def run_shapes(benchmark: str, doc: str, argv, shapes, dry_shapes, measure_shape, case_budget_ms=1000.0) -> int:
+def run_shapes(benchmark: str, doc: str, argv, shapes, dry_shapes, measure_shape, **session_options) -> int:
     """A benchmark that runs ``measure_shape(session, torch, shape)`` at each shape (``dry_shapes`` on a
-    dry run), ``torch`` being pytorch_baselines' answer, then finishes: its ``main``'s whole body."""
-    session = Session(benchmark, parse_args(doc, argv), case_budget_ms=case_budget_ms)
+    dry run), ``torch`` being pytorch_baselines' answer, then finishes: its ``main``'s whole body.
+    ``session_options`` go to the Session (``case_budget_ms``)."""
+    session = Session(benchmark, parse_args(doc, argv), **session_options)
     torch = pytorch_baselines(session)
     for shape in session.pick(shapes, dry_shapes):
         measure_shape(session, torch, shape)

@@ -121,7 +121,10 @@ class SparseCategoricalCrossentropy(Crossentropy):
         classes = output_shape[-1]
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
-        if y.ndim != 1 or len(output_shape) != 2:
+        if len(output_shape) != 2:
+            raise ValueError(f"{self.name} needs a 2-D output (batch, classes), got {format_shape(output_shape)}: "
+                             "add a Flatten or GlobalAveragePooling2D layer before the last Dense")
+        if y.ndim != 1:
             raise ValueError(f"{self.name}: labels must be integer class ids of shape (N,) for an output "
                              f"of shape {format_shape(output_shape)}, got shape {format_shape(y.shape)}")
         if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):

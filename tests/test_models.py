@@ -249,6 +249,13 @@ X4 = np.ones((6, 4), dtype=np.float32)
 Y3 = to_categorical([0, 1, 2, 0, 1, 2], 3)
 
 
+def per_position_model(loss):
+    """A Dense over the last axis of a 3-D input: a (batch, 2, classes) output, which no loss here takes."""
+    model = Sequential([Input((2, 4)), Dense(3, activation="softmax")])
+    model.compile("adam", loss)
+    return model
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda: Sequential([Input((4,)), Dense(3)]).fit(X4, Y3), RuntimeError, "call compile(optimizer, loss, metrics) before fit()"),
     (lambda: compiled_dense().fit(np.ones((6, 5)), Y3), ValueError, "x has shape (6, 5) but the model expects (None, 4)"),
@@ -267,6 +274,10 @@ Y3 = to_categorical([0, 1, 2, 0, 1, 2], 3)
     (lambda: compiled_dense().compile("adam", "hinge"), ValueError, "unknown loss 'hinge': valid names are binary_crossentropy"),
     (lambda: compiled_dense().compile("adam", "mse", "accuracy"), TypeError, "metrics must be a list"),
     (lambda: Sequential([Dense(3)]).predict(np.ones(3)), ValueError, "is not built"),
+    (lambda: per_position_model("sparse_categorical_crossentropy").fit(np.ones((6, 2, 4)), [0, 1, 2, 0, 1, 2]),
+     ValueError, "needs a 2-D output (batch, classes), got (None, 2, 3): add a Flatten"),
+    (lambda: per_position_model("categorical_crossentropy").fit(np.ones((6, 2, 4)), Y3), ValueError,
+     "labels must have shape (None, 2, 3) like the model's output"),
 ])
 def test_bad_use_fails_early_with_a_clear_message(call, error, message):
     with pytest.raises(error) as raised:

@@ -11,10 +11,10 @@ from cnn_gpu.utils.rng import new_generator
 
 @LAYERS.register("random_flip")
 class RandomFlip(Layer):
-    """In training, each image mirrored left-right ('horizontal'), upside down ('vertical') or each on
-    a coin toss of its own ('horizontal_and_vertical'); the identity in inference. The flips come from
-    the layer's own generator, seeded by ``seed`` or else by the global seed, on the host: the same
-    images flip on every backend."""
+    """In training, each image, on a coin toss, mirrored left-right ('horizontal'), upside down
+    ('vertical') or both, a half turn ('horizontal_and_vertical', as Keras 3 flips: one toss for both);
+    the identity in inference. The flips come from the layer's own generator, seeded by ``seed`` or
+    else by the global seed, on the host: the same images flip on every backend."""
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)

@@ -20,14 +20,10 @@ MODES = {"horizontal": FLIP_LEFT_RIGHT, "vertical": FLIP_UP_DOWN,
 
 
 def draw_flips(n, mode, rng):
-    """Each of ``n`` images' flips for Keras's ``mode``: every flip the mode allows, on a coin toss of
-    its own, as an int32 array of the bits above."""
-    allowed = MODES[mode]
-    flips = np.zeros(n, dtype=np.int32)
-    for bit in (FLIP_LEFT_RIGHT, FLIP_UP_DOWN):
-        if allowed & bit:
-            flips |= np.where(rng.random(n) < 0.5, bit, 0).astype(np.int32)
-    return flips
+    """Each of ``n`` images' flips for Keras's ``mode``, as an int32 array of the bits above: one coin
+    toss an image (a uniform draw <= 0.5), as Keras 3 draws it, flipping it every way the mode
+    allows or not at all ('horizontal_and_vertical' turns an image half a turn or leaves it)."""
+    return np.where(rng.random(n) <= 0.5, MODES[mode], 0).astype(np.int32)
 
 
 def _check_flips(x, flips):
@@ -63,6 +59,9 @@ def flip_images_kernel(x, flips, y=None, backend=None):
     backend's device)."""
     _check_flips(x, flips)
     backend = resolve_backend(backend)
-    y = output_array(y, x.shape, x.dtype, "y", backend_xp(backend))
+    xp = backend_xp(backend)
+    y = output_array(y, x.shape, x.dtype, "y", xp)
+    if xp.may_share_memory(x, y):  # a gather reads what another thread writes: never in place
+        raise ValueError("y must not share memory with x: the flips read every image while they write it")
     KERNELS[dtype_name(x)](*grid_stride_launch(x.size), (x, flips, y, *x.shape), backend=backend)
     return y

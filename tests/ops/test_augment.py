@@ -36,12 +36,13 @@ def test_the_reference_flips_as_by_hand(rng, shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_kernel_is_the_reference_bit_for_bit(rng, kernel_backend, shape, dtype):
     x = random_array(rng, shape, dtype)
-    flips = rng.integers(0, 4, shape[0]).astype(np.int32)
-    y = on_backend(poisoned(shape, dtype), kernel_backend)
-    out = flip_images_kernel(on_backend(x, kernel_backend), on_backend(flips, kernel_backend), y=y,
-                             backend=kernel_backend)
-    assert out is y
-    np.testing.assert_array_equal(to_host(y), by_hand(x, flips))
+    for turn in range(4):  # every image through every combination of flips
+        flips = ((np.arange(shape[0]) + turn) % 4).astype(np.int32)
+        y = on_backend(poisoned(shape, dtype), kernel_backend)
+        out = flip_images_kernel(on_backend(x, kernel_backend), on_backend(flips, kernel_backend), y=y,
+                                 backend=kernel_backend)
+        assert out is y
+        np.testing.assert_array_equal(to_host(y), by_hand(x, flips))
 
 
 def test_bad_arguments_are_refused_with_their_names(kernel_backend):
@@ -52,17 +53,19 @@ def test_bad_arguments_are_refused_with_their_names(kernel_backend):
         flip_images_kernel(x, on_backend(np.zeros(2, np.int64), kernel_backend), backend=kernel_backend)
     with pytest.raises(ValueError, match=r"x must be 4-D \(N, H, W, C\)"):
         flip_images_kernel(x[0], on_backend(np.zeros(2, np.int32), kernel_backend), backend=kernel_backend)
+    with pytest.raises(ValueError, match="y must not share memory with x"):
+        flip_images_kernel(x, on_backend(np.ones(2, np.int32), kernel_backend), y=x, backend=kernel_backend)
 
 
-def test_each_mode_draws_only_its_flips_each_about_half_the_time():
+def test_each_image_flips_every_way_its_mode_allows_or_not_at_all_as_keras_3():
+    """One coin toss an image: 'horizontal_and_vertical' turns about half the images half a turn and
+    leaves the others (Keras 3.15's RandomFlip, measured: 0.5065 both, 0.4935 neither, 0 one alone)."""
     rng = np.random.default_rng(0)
     for mode, allowed in (("horizontal", FLIP_LEFT_RIGHT), ("vertical", FLIP_UP_DOWN),
                           ("horizontal_and_vertical", FLIP_LEFT_RIGHT | FLIP_UP_DOWN)):
         flips = draw_flips(4000, mode, rng)
-        assert flips.dtype == np.int32 and not (flips & ~allowed).any()
-        for bit in (FLIP_LEFT_RIGHT, FLIP_UP_DOWN):
-            share = ((flips & bit) != 0).mean()
-            assert (0.45 < share < 0.55) if allowed & bit else share == 0
+        assert flips.dtype == np.int32 and set(np.unique(flips)) == {0, allowed}
+        assert 0.45 < (flips == allowed).mean() < 0.55
 
 
 @pytest.fixture
