@@ -8,9 +8,9 @@
 // (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1; elu: y + 1 below 0; selu: y + scale
 // alpha below 0; leaky_relu: the slope below 0; softplus: 1 - e^-y; softsign: (1 - |y|)^2), so the
 // backward never recomputes an exponential (but softplus's), and needs no x. (gelu and swish have
-// no such form: they are not here.) The price: where the derivative is tiny, a difference with y
-// loses its relative digits (elu's y + 1 far below 0, softsign's 1 - |y| far from 0), though the
-// gradient stays within a rounding of y (about 6e-8 |dy| in float32) of the true one. A lesson in memory-bound element-wise work: the floor is one read of each
+// no such form: rung 4 takes them from x.) The price: where the derivative is tiny, a difference
+// with y loses its relative digits (elu's y + 1 far below 0, softsign's 1 - |y| far from 0), though
+// the gradient stays within a rounding of y (about 6e-8 |dy| in float32) of the true one. A lesson in memory-bound element-wise work: the floor is one read of each
 // input and one write of each output at copy bandwidth; arithmetic is free by comparison.
 // The ladder:
 //   1. bias_act_forward          a grid-stride loop, one element per step
@@ -18,16 +18,20 @@
 //   3. bias_act_backward         dx element-wise, plus each block's column sums (column_sum.cuh);
 //                                reduce.cu's column_sum_thread_per_column adds them into the bias
 //                                gradient in a fixed order, so it is deterministic (no atomics)
+//   4. act_backward_from_input   dx from the forward's input, for gelu and swish, whose derivative
+//                                y does not give
 // BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
 
-enum class Act { linear, relu, sigmoid, tanh, elu, selu, leaky_relu, softplus, softsign };
+enum class Act { linear, relu, sigmoid, tanh, elu, selu, leaky_relu, softplus, softsign, gelu, swish };
 
 // Keras's constants: selu's (Klambauer et al.) and the leaky_relu activation's default slope.
 constexpr double SELU_ALPHA = 1.6732632423543772848170429916717;
 constexpr double SELU_SCALE = 1.0507009873554804934193349852946;
 constexpr double LEAKY_RELU_SLOPE = 0.2;
+constexpr double INV_SQRT2 = 0.70710678118654752440;  // gelu's z / sqrt(2)
+constexpr double INV_SQRT_2PI = 0.39894228040143267794;  // the normal density's 1 / sqrt(2 pi)
 
 #include "column_sum.cuh"  // thread_column_share, store_block_column_sums: the bias gradient's column sums
 #include "typed_math.cuh"  // exp_of, expm1_of, log1p_of, tanh_of: one name for float and double
@@ -56,6 +60,12 @@ __device__ __forceinline__ T activate(T z) {
             return (z > T(0) ? z : T(0)) + log1p_of(exp_of(z > T(0) ? -z : z));
         case Act::softsign:
             return z / ((z < T(0) ? -z : z) + T(1));
+        // Keras's exact gelu (approximate=False): z times the normal distribution function at z,
+        // Phi(z) = erfc(-z / sqrt(2)) / 2: with erfc, not 1 + erf, no digits lost far below 0.
+        case Act::gelu:
+            return z * (T(0.5) * erfc_of(-z * T(INV_SQRT2)));
+        case Act::swish:  // z sigmoid(z), Keras's swish and silu
+            return z * activate<Act::sigmoid>(z);
         default:
             return z;
     }
@@ -64,6 +74,7 @@ __device__ __forceinline__ T activate(T z) {
 // d act / dz, times the upstream gradient, from the forward output y.
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate_backward(T y, T dy) {
+    static_assert(ACT != Act::gelu && ACT != Act::swish, "their derivative needs z: activate_backward_from_input");
     switch (ACT) {
         case Act::relu:
             return y > T(0) ? dy : T(0);
@@ -154,4 +165,33 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
         },
         rows, cols);
     if (BIAS) store_block_column_sums(share, partial, cols);  // BIAS is uniform: no thread skips the barrier alone
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The backward of gelu and swish, from the forward's input z.
+// Idea: their derivatives are no function of y alone (gelu and swish are not monotonic: one y, two
+// z), so the backward reads z where rungs 3's read y. No bias gradient here: the layers' products
+// compute theirs.
+//   gelu'(z)  = Phi(z) + z phi(z)           (Phi, phi: the normal distribution and density)
+//   swish'(z) = s + z s (1 - s), s = sigmoid(z)
+// Expected bottleneck: device memory bandwidth (12 bytes an element: z and dy read, dx written);
+// gelu's erfc and exp a few dozen instructions an element, still under a byte's worth each.
+// Measured: not yet run on a GPU.
+template <Act ACT, typename T>
+__device__ __forceinline__ T activate_backward_from_input(T z, T dy) {
+    static_assert(ACT == Act::gelu || ACT == Act::swish, "the others take their derivative from y");
+    if (ACT == Act::gelu) {
+        const T distribution = T(0.5) * erfc_of(-z * T(INV_SQRT2));
+        const T density = T(INV_SQRT_2PI) * exp_of(T(-0.5) * z * z);
+        return dy * (distribution + z * density);
+    }
+    const T s = activate<Act::sigmoid>(z);
+    return dy * (s + z * s * (T(1) - s));
+}
+
+template <typename T, Act ACT>
+__global__ void act_backward_from_input(const T* __restrict__ z, const T* __restrict__ dy, T* __restrict__ dx,
+                                        long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        dx[i] = activate_backward_from_input<ACT>(z[i], dy[i]);
 }

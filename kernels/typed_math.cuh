@@ -12,5 +12,7 @@ __device__ __forceinline__ float expm1_of(float z) { return expm1f(z); }
 __device__ __forceinline__ double expm1_of(double z) { return expm1(z); }
 __device__ __forceinline__ float log1p_of(float z) { return log1pf(z); }
 __device__ __forceinline__ double log1p_of(double z) { return log1p(z); }
+__device__ __forceinline__ float erfc_of(float z) { return erfcf(z); }
+__device__ __forceinline__ double erfc_of(double z) { return erfc(z); }
 __device__ __forceinline__ float sqrt_of(float z) { return sqrtf(z); }
 __device__ __forceinline__ double sqrt_of(double z) { return sqrt(z); }

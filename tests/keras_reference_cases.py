@@ -75,6 +75,8 @@ CASES = {
             ("Dense", (8,), {"activation": "selu"}),
             ("Dense", (6,), {"activation": "leaky_relu"}),
             ("Dense", (5,), {"activation": "softplus"}),
+            ("Dense", (5,), {"activation": "gelu"}),
+            ("Activation", ("silu",), {}),
             ("Dense", (3,), {"activation": "softmax"}),
         ],
         "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),

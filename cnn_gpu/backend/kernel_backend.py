@@ -124,6 +124,9 @@ class KernelBackend(NumpyBackend):
             return activation.softmax_backward_kernel(contiguous(y), contiguous(dy), backend=self.name)
         if name not in activation.KERNEL_ACTIVATIONS:
             return super().activation_backward(name, x, y, dy)
+        if name in activation.INPUT_BACKWARD_ACTIVATIONS:
+            return activation.activation_backward_from_input_kernel(contiguous(x), contiguous(dy), name,
+                                                                    backend=self.name)
         dx, _ = activation.bias_activation_backward(contiguous(y), contiguous(dy), name, with_bias=False,
                                                     backend=self.name)
         return dx

@@ -1,11 +1,15 @@
 """Activations, forward and backward: relu, sigmoid, tanh, softmax (last axis), linear, and Keras's
-elu, selu, leaky_relu (its activation's slope, 0.2), softplus and softsign.
+elu, selu, leaky_relu (its activation's slope, 0.2), softplus, softsign, gelu (exact) and swish (silu).
 
 Every backward takes the forward's input ``x``, its output ``y`` and the upstream gradient ``dy`` and
 uses whichever of ``x`` and ``y`` gives the cheaper formula.
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
 from cnn_gpu.ops import reduce
@@ -104,6 +108,38 @@ def softsign_backward(x, y, dy):
     return dy * (1 - array_module(y).abs(y)) ** 2
 
 
+def _normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt(2)) / 2 in x's dtype: erfc keeps the digits far below 0 that 1 + erf
+    loses. NumPy has no erfc: math.erfc element by element (exact, but a Python call an element: slow
+    on large arrays); CuPy's from cupyx."""
+    xp = array_module(x)
+    if xp is np:
+        return (0.5 * np.frompyfunc(math.erfc, 1, 1)(-x / math.sqrt(2))).astype(x.dtype)
+    from cupyx.scipy.special import erfc
+
+    return 0.5 * erfc(-x / math.sqrt(2))
+
+
+def gelu(x):
+    """Keras's exact gelu (approximate=False): x Phi(x)."""
+    return x * _normal_cdf(x)
+
+
+def gelu_backward(x, y, dy):
+    density = array_module(x).exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return dy * (_normal_cdf(x) + x * density)
+
+
+def swish(x):
+    """x sigmoid(x): Keras's swish, also named silu."""
+    return x * sigmoid(x)
+
+
+def swish_backward(x, y, dy):
+    s = sigmoid(x)
+    return dy * (s + x * s * (1 - s))
+
+
 def linear(x):
     return x
 
@@ -113,7 +149,8 @@ def linear_backward(x, y, dy):
 
 
 FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear, "elu": elu,
-           "selu": selu, "leaky_relu": leaky_relu, "softplus": softplus, "softsign": softsign}
+           "selu": selu, "leaky_relu": leaky_relu, "softplus": softplus, "softsign": softsign, "gelu": gelu,
+           "swish": swish, "silu": swish}
 BACKWARD = {
     "relu": relu_backward,
     "sigmoid": sigmoid_backward,
@@ -125,6 +162,9 @@ BACKWARD = {
     "leaky_relu": leaky_relu_backward,
     "softplus": softplus_backward,
     "softsign": softsign_backward,
+    "gelu": gelu_backward,
+    "swish": swish_backward,
+    "silu": swish_backward,
 }
 
 
@@ -146,7 +186,12 @@ def activation_backward(name, x, y, dy):
 # --- kernels: bias + activation in kernels/activation.cu ------------------------------------------
 # Every array is seen as a rows x cols matrix whose last axis (the channel) is the bias axis.
 
-KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "leaky_relu", "softplus", "softsign")
+KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "leaky_relu", "softplus", "softsign",
+                      "gelu", "swish", "silu")
+# Those whose derivative y does not give: their backward is act_backward_from_input's, from x.
+INPUT_BACKWARD_ACTIVATIONS = ("gelu", "swish", "silu")
+OUTPUT_BACKWARD_ACTIVATIONS = tuple(a for a in KERNEL_ACTIVATIONS if a not in INPUT_BACKWARD_ACTIVATIONS)
+ACT_NAMES = {"silu": "swish"}  # activation.cu's Act of each name, where the two differ
 FORWARD_VARIANTS = ("grid_stride", "float4")
 
 
@@ -154,20 +199,29 @@ def _matrix_params(dtype, *arrays):
     return [Array(name, dtype) for name in arrays] + [Scalar("rows", "int32"), Scalar("cols", "int32")]
 
 
+def _act(name):
+    return f"Act::{ACT_NAMES.get(name, name)}"
+
+
 FORWARD_KERNELS = {
     ("grid_stride", act, dtype, bias): Kernel(
-        "activation.cu", f"bias_act_forward<{ctype}, Act::{act}, {cpp_bool(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
+        "activation.cu", f"bias_act_forward<{ctype}, {_act(act)}, {cpp_bool(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
     for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
 } | {
     ("float4", act, "float32", bias): Kernel(
-        "activation.cu", f"bias_act_forward_float4<Act::{act}, {cpp_bool(bias)}>", _matrix_params("float32", "x", "bias", "y"))
+        "activation.cu", f"bias_act_forward_float4<{_act(act)}, {cpp_bool(bias)}>", _matrix_params("float32", "x", "bias", "y"))
     for act in KERNEL_ACTIVATIONS for bias in (True, False)
 }
 BACKWARD_KERNELS = {
     (act, dtype, bias): Kernel(
-        "activation.cu", f"bias_act_backward<{ctype}, Act::{act}, {cpp_bool(bias)}>",
+        "activation.cu", f"bias_act_backward<{ctype}, {_act(act)}, {cpp_bool(bias)}>",
         _matrix_params(dtype, "y", "dy", "dx", "partial"))
-    for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
+    for act in OUTPUT_BACKWARD_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
+}
+INPUT_BACKWARD_KERNELS = {
+    (act, dtype): Kernel("activation.cu", f"act_backward_from_input<{ctype}, {_act(act)}>",
+                         [Array("z", dtype), Array("dy", dtype), Array("dx", dtype), Scalar("n", "int64")])
+    for act in INPUT_BACKWARD_ACTIVATIONS for dtype, ctype in C_TYPES.items()
 }
 
 
@@ -220,6 +274,9 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
 def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None):
     """``(dx, dbias)`` from the forward output ``y`` and upstream ``dy``; dbias is None without bias."""
     _check_kernel_activation(name)
+    if name in INPUT_BACKWARD_ACTIVATIONS:
+        raise ValueError(f"{name}'s derivative needs the forward's input, not its output: "
+                         "use activation_backward_from_input_kernel")
     rows, cols = _as_matrix(y, "y")
     check_shape(dy, y.shape, "dy")
     backend = resolve_backend(backend)
@@ -233,6 +290,19 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     if not with_bias:
         return dx, None
     return dx, reduce.finish_column_sum(partial, xp.empty(cols, dtype=y.dtype), backend)
+
+
+def activation_backward_from_input_kernel(z, dy, name, dx=None, backend=None):
+    """dx of gelu or swish (INPUT_BACKWARD_ACTIVATIONS) from the forward's input ``z`` and ``dy``, by
+    act_backward_from_input (rung 4 of activation.cu); no bias gradient."""
+    if name not in INPUT_BACKWARD_ACTIVATIONS:
+        raise ValueError(f"act_backward_from_input computes {INPUT_BACKWARD_ACTIVATIONS}, got {name!r}")
+    _as_matrix(z, "z")
+    check_shape(dy, z.shape, "dy")
+    backend = resolve_backend(backend)
+    dx = output_array(dx, z.shape, z.dtype, "dx", backend_xp(backend))
+    INPUT_BACKWARD_KERNELS[name, dtype_name(z)](*grid_stride_launch(z.size), (z, dy, dx, z.size), backend=backend)
+    return dx
 
 
 # --- kernels: softmax over the last axis in kernels/softmax.cu --------------------------------------

@@ -9,7 +9,9 @@ import pytest
 from cnn_gpu.backend.kernel_backend import KernelBackend
 from cnn_gpu.cuda.kernel import backend_xp
 from cnn_gpu.ops import activation
-from cnn_gpu.ops.activation import KERNEL_ACTIVATIONS, bias_activation_backward, bias_activation_forward
+from cnn_gpu.ops.activation import (INPUT_BACKWARD_ACTIVATIONS, KERNEL_ACTIVATIONS, OUTPUT_BACKWARD_ACTIVATIONS,
+                                    activation_backward_from_input_kernel, bias_activation_backward,
+                                    bias_activation_forward)
 from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
 # Channel counts: 1, not a multiple of 4, a multiple of 4 (float4), more than a warp wide.
@@ -41,7 +43,21 @@ def test_forward_matches_the_reference(rng, kernel_backend, name, with_bias, sha
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES + [(300, 5), (2100, 3)])
-@pytest.mark.parametrize("name", KERNEL_ACTIVATIONS)
+@pytest.mark.parametrize("name", INPUT_BACKWARD_ACTIVATIONS)
+def test_backward_from_the_input_matches_the_reference(rng, kernel_backend, name, shape, dtype):
+    z = random_array(rng, shape, dtype, -4, 4)
+    dy = random_array(rng, shape, dtype)
+    dx = on_backend(poisoned(shape, dtype), kernel_backend)
+    out = activation_backward_from_input_kernel(on_backend(z, kernel_backend), on_backend(dy, kernel_backend), name,
+                                                dx=dx, backend=kernel_backend)
+    assert out is dx
+    expected = activation.BACKWARD[name](z.astype(np.float64), None, dy.astype(np.float64))
+    assert_close(dx, expected, what=f"{name} dx")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES + [(300, 5), (2100, 3)])
+@pytest.mark.parametrize("name", OUTPUT_BACKWARD_ACTIVATIONS)
 def test_backward_and_bias_gradient_match_the_reference(rng, kernel_backend, name, shape, dtype):
     # |x| <= 2 keeps tanh's 1 - y^2 away from cancellation: for y near 1, float32 y itself (the
     # input both sides share) decides 1 - y^2 only to a few digits, whatever the kernel does.
@@ -76,8 +92,12 @@ def test_edge_values_match_the_reference(kernel_backend, name, dtype):
     # (atol: float32's subnormals below 1.2e-38 keep few digits, and a GPU flushes them to 0)
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-37, equal_nan=True, err_msg=f"{name} forward")
     dy = np.ones_like(x)
-    dx, _ = bias_activation_backward(on_backend(y, kernel_backend), on_backend(dy, kernel_backend), name,
-                                     with_bias=False, backend=kernel_backend)
+    if name in INPUT_BACKWARD_ACTIVATIONS:
+        dx = activation_backward_from_input_kernel(on_backend(x, kernel_backend), on_backend(dy, kernel_backend), name,
+                                                   backend=kernel_backend)
+    else:
+        dx, _ = bias_activation_backward(on_backend(y, kernel_backend), on_backend(dy, kernel_backend), name,
+                                         with_bias=False, backend=kernel_backend)
     with np.errstate(all="ignore"):
         expected = activation.BACKWARD[name](x.astype(np.float64), ours, dy.astype(np.float64))
     np.testing.assert_allclose(to_host(dx), expected, rtol=1e-6, atol=1e-6, equal_nan=True,
@@ -102,9 +122,13 @@ def test_bad_arguments_are_refused(kernel_backend):
         bias_activation_forward(x, on_backend(np.ones(3, np.float32), kernel_backend), "relu", backend=kernel_backend)
     with pytest.raises(ValueError, match=r"dy must have shape \(3, 4\)"):
         bias_activation_backward(x, x[:2], "relu", backend=kernel_backend)
+    with pytest.raises(ValueError, match="gelu's derivative needs the forward's input"):
+        bias_activation_backward(x, x, "gelu", backend=kernel_backend)
+    with pytest.raises(ValueError, match="act_backward_from_input computes"):
+        activation_backward_from_input_kernel(x, x, "relu", backend=kernel_backend)
 
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "elu", "softplus"])
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "elu", "softplus", "gelu", "silu"])
 def test_the_kernel_backend_matches_the_numpy_backend(rng, kernel_backend, name):
     backend = KernelBackend(backend_xp(kernel_backend))
     assert backend.name == kernel_backend
