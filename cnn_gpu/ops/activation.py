@@ -114,7 +114,7 @@ def _normal_cdf(x):
     on large arrays); CuPy's from cupyx."""
     xp = array_module(x)
     if xp is np:
-        return (0.5 * np.frompyfunc(math.erfc, 1, 1)(-x / math.sqrt(2))).astype(x.dtype)
+        return (0.5 * np.asarray(np.frompyfunc(math.erfc, 1, 1)(-x / math.sqrt(2)), dtype=np.float64)).astype(x.dtype)
     from cupyx.scipy.special import erfc
 
     return 0.5 * erfc(-x / math.sqrt(2))
