@@ -2,9 +2,9 @@
 // the channel (channels-last: a Dense output (N, units) or a Conv2D output (N*H*W, filters)).
 //
 //   forward   y = act(x + bias[col])
-//   backward  dx = dy * act'(.)  and  dbias[col] = sum over rows of dx[:, col]
+//   backward  dx = dy * act'(.)  and  dbias[col] = sum over rows of dx[:, col]  (rung 3)
 //
-// act' is written in terms of the forward's output y, which every activation here allows
+// act' is written in terms of the forward's output y, which every activation here but two allows
 // (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1; elu: y + 1 below 0; selu: y + scale
 // alpha below 0; leaky_relu: the slope below 0; softplus: 1 - e^-y; softsign: (1 - |y|)^2), so the
 // backward never recomputes an exponential (but softplus's), and needs no x. (gelu and swish have
@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 // ---------------------------------------------------------------------------------------------
 // 4. The backward of gelu and swish, from the forward's input z.
 // Idea: their derivatives are no function of y alone (gelu and swish are not monotonic: one y, two
-// z), so the backward reads z where rungs 3's read y. No bias gradient here: the layers' products
+// z), so the backward reads z where rung 3's reads y. No bias gradient here: the layers' products
 // compute theirs.
 //   gelu'(z)  = Phi(z) + z phi(z)           (Phi, phi: the normal distribution and density)
 //   swish'(z) = s + z s (1 - s), s = sigmoid(z)

@@ -108,7 +108,7 @@ class Backend:
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
         """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear, elu, selu, leaky_relu,
-        softplus, softsign (``ops.activation.FORWARD``)."""
+        softplus, softsign, gelu, swish, silu (``ops.activation.FORWARD``)."""
         raise NotImplementedError
 
     def activation_backward(self, name, x, y, dy):

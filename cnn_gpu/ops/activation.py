@@ -117,7 +117,7 @@ def _normal_cdf(x):
         return (0.5 * np.asarray(np.frompyfunc(math.erfc, 1, 1)(-x / math.sqrt(2)), dtype=np.float64)).astype(x.dtype)
     from cupyx.scipy.special import erfc
 
-    return 0.5 * erfc(-x / math.sqrt(2))
+    return (0.5 * erfc(-x / math.sqrt(2))).astype(x.dtype, copy=False)
 
 
 def gelu(x):
