@@ -38,6 +38,7 @@ LAYER_CASES = {
     "ReLU": [(dict(), (3, 6))],
     "ELU": [(dict(), (3, 6))],
     "Softmax": [(dict(), (3, 6))],
+    "LeakyReLU": [(dict(), (3, 6)), (dict(negative_slope=0.0), (2, 5))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],

@@ -20,6 +20,8 @@
 //                                gradient in a fixed order, so it is deterministic (no atomics)
 //   4. act_backward_from_input   dx from the forward's input, for gelu and swish, whose derivative
 //                                y does not give
+//   5. leaky_relu_with_slope     leaky_relu with its slope an argument (the LeakyReLU layer), and
+//                                its backward from the input
 // BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
@@ -194,4 +196,23 @@ __global__ void act_backward_from_input(const T* __restrict__ z, const T* __rest
                                         long long n) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         dx[i] = activate_backward_from_input<ACT>(z[i], dy[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. leaky_relu with the slope as an argument (Keras's LeakyReLU layer, 0.3 by default; the
+// activation string's 0.2 is Act::leaky_relu's constant): y = z >= 0 ? z : slope z, and its
+// backward from z (at slope 0, y says nothing of z's sign below 0).
+// Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward).
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void leaky_relu_with_slope(const T* __restrict__ z, T* __restrict__ y, long long n, T slope) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        y[i] = z[i] >= T(0) ? z[i] : slope * z[i];
+}
+
+template <typename T>
+__global__ void leaky_relu_with_slope_backward(const T* __restrict__ z, const T* __restrict__ dy, T* __restrict__ dx,
+                                               long long n, T slope) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        dx[i] = z[i] >= T(0) ? dy[i] : slope * dy[i];
 }

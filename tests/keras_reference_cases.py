@@ -77,6 +77,8 @@ CASES = {
             ("Dense", (5,), {"activation": "softplus"}),
             ("Dense", (5,), {"activation": "gelu"}),
             ("Activation", ("silu",), {}),
+            ("Dense", (5,), {}),
+            ("LeakyReLU", (), {"negative_slope": 0.1}),
             ("Dense", (3,), {"activation": "softmax"}),
         ],
         "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),

@@ -5,8 +5,8 @@ import pytest
 
 from cnn_gpu import gradcheck, initializers
 from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D, ReLU, Reshape, Softmax,
-                            deserialize)
+                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, LeakyReLU, MaxPooling2D, ReLU, Reshape,
+                            Softmax, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -160,6 +160,16 @@ def test_named_activation_layers_are_their_activation(rng, cls, name):
     assert type(layer) is cls and layer.activation == name
 
 
+def test_leaky_relu_layer_takes_its_slope_and_keras_2s_alpha(rng):
+    x = rng.uniform(-2, 2, (3, 6))
+    np.testing.assert_array_equal(LeakyReLU(**F64).forward(x), np.where(x >= 0, x, 0.3 * x))
+    layer = LeakyReLU(alpha=0.1, **F64)
+    assert layer.negative_slope == 0.1 and layer.get_config()["negative_slope"] == 0.1
+    np.testing.assert_array_equal(layer.forward(x), np.where(x >= 0, x, 0.1 * x))
+    again = deserialize({"class_name": "LeakyReLU", "config": layer.get_config()})
+    assert again.negative_slope == 0.1 and LeakyReLU().name.startswith("leaky_re_lu")
+
+
 class FixedMaskDropout(Dropout):
     """A Dropout whose every call draws the same mask, so that central differences are meaningful."""
 
@@ -234,6 +244,7 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: ReLU(max_value=6.0), "max_value=6.0 is not supported (only None)"),
     (lambda: ELU(alpha=0.5), "alpha=0.5 is not supported (only 1.0)"),
     (lambda: Softmax(axis=1), "axis=1 is not supported (only -1)"),
+    (lambda: LeakyReLU(negative_slope=-0.1), "negative_slope must be a number >= 0"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):
     with pytest.raises(ValueError) as error:

@@ -111,6 +111,14 @@ class Backend:
         softplus, softsign, gelu, swish, silu (``ops.activation.FORWARD``)."""
         raise NotImplementedError
 
+    def leaky_relu_forward(self, x, slope):
+        """leaky_relu with its slope an argument (the LeakyReLU layer's): x at or above 0, slope x below."""
+        raise NotImplementedError
+
+    def leaky_relu_backward(self, x, dy, slope):
+        """Its gradient to x, from the forward's input x."""
+        raise NotImplementedError
+
     def activation_backward(self, name, x, y, dy):
         """Gradient to x given the forward's input x, output y and the upstream dy."""
         raise NotImplementedError

@@ -131,6 +131,17 @@ class KernelBackend(NumpyBackend):
                                                     backend=self.name)
         return dx
 
+    def leaky_relu_forward(self, x, slope):
+        if dtype_name(x) not in C_TYPES or x.size == 0:
+            return super().leaky_relu_forward(x, slope)
+        return activation.leaky_relu_kernel(self.xp.ascontiguousarray(x), slope, backend=self.name)
+
+    def leaky_relu_backward(self, x, dy, slope):
+        if dtype_name(x) not in C_TYPES or x.size == 0 or dy.dtype != x.dtype:
+            return super().leaky_relu_backward(x, dy, slope)
+        contiguous = self.xp.ascontiguousarray
+        return activation.leaky_relu_backward_kernel(contiguous(x), contiguous(dy), slope, backend=self.name)
+
     # --- dropout: kernels/dropout.cu, the mask drawn on the device (Philox, a key per call from the
     # layer's generator) and drawn again by the backward, never stored -------------------------------
     def dropout_forward(self, x, rate, rng):

@@ -83,6 +83,12 @@ class NumpyBackend(Backend):
     def activation_backward(self, name, x, y, dy):
         return activation.activation_backward(name, x, y, dy)
 
+    def leaky_relu_forward(self, x, slope):
+        return activation.leaky_relu(x, slope)
+
+    def leaky_relu_backward(self, x, dy, slope):
+        return activation.leaky_relu_backward(x, None, dy, slope)
+
     def dropout_forward(self, x, rate, rng):
         return dropout.dropout_forward(x, rate, rng)
 

@@ -1,4 +1,4 @@
-"""Dense, Flatten, Reshape, Activation (and its named forms ReLU, ELU, Softmax) and Dropout."""
+"""Dense, Flatten, Reshape, Activation (and its named forms ReLU, ELU, Softmax), LeakyReLU and Dropout."""
 
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ class NamedActivation(Layer):
         super().__init__(activation=self.ACTIVATION, **kwargs)
         for name, value in arguments.items():
             if value != self.SUPPORTED[name]:
-                raise ValueError(f"{self.describe()}: {name}={value!r} is not supported (only {self.SUPPORTED[name]!r})")
+                raise ValueError(f"{self.describe()}: {name}={value!r} is not supported "
+                                 f"(only {self.SUPPORTED[name]!r})")
 
     def get_config(self):
         return {**super().get_config(), **self.SUPPORTED}
@@ -161,6 +162,29 @@ class ELU(NamedActivation):
 class Softmax(NamedActivation):
     ACTIVATION = "softmax"
     SUPPORTED = {"axis": -1}
+
+
+@LAYERS.register("leaky_relu")
+class LeakyReLU(Layer):
+    """x at or above 0, ``negative_slope`` x below (Keras's layer: 0.3 by default; Keras 2's ``alpha``
+    is taken as the slope, as Keras 3 takes it)."""
+
+    def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        slope = negative_slope if alpha is None else alpha
+        if not isinstance(slope, Real) or isinstance(slope, bool) or not slope >= 0:
+            raise ValueError(f"{self.describe()}: negative_slope must be a number >= 0, got {slope!r}")
+        self.negative_slope = float(slope)
+
+    def call(self, x, training):
+        self._x = x
+        return get_backend().leaky_relu_forward(x, self.negative_slope)
+
+    def call_backward(self, dz, need_dx):
+        return get_backend().leaky_relu_backward(self._x, dz, self.negative_slope) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 @LAYERS.register("dropout")

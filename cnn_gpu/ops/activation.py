@@ -82,12 +82,14 @@ def selu_backward(x, y, dy):
 LEAKY_RELU_SLOPE = 0.2  # keras.activations.leaky_relu's negative_slope
 
 
-def leaky_relu(x):
-    return array_module(x).where(x >= 0, x, LEAKY_RELU_SLOPE * x)
+def leaky_relu(x, slope=LEAKY_RELU_SLOPE):
+    """x at or above 0, slope x below: the activation string's slope 0.2, the LeakyReLU layer's its own."""
+    return array_module(x).where(x >= 0, x, slope * x)
 
 
-def leaky_relu_backward(x, y, dy):
-    return array_module(y).where(y >= 0, dy, dy * LEAKY_RELU_SLOPE)
+def leaky_relu_backward(x, y, dy, slope=LEAKY_RELU_SLOPE):
+    # From x, not y: at slope 0, y is 0 on both sides of x = 0.
+    return array_module(x).where(x >= 0, dy, dy * slope)
 
 
 def softplus(x):
@@ -205,11 +207,13 @@ def _act(name):
 
 FORWARD_KERNELS = {
     ("grid_stride", act, dtype, bias): Kernel(
-        "activation.cu", f"bias_act_forward<{ctype}, {_act(act)}, {cpp_bool(bias)}>", _matrix_params(dtype, "x", "bias", "y"))
+        "activation.cu", f"bias_act_forward<{ctype}, {_act(act)}, {cpp_bool(bias)}>",
+        _matrix_params(dtype, "x", "bias", "y"))
     for act in KERNEL_ACTIVATIONS for dtype, ctype in C_TYPES.items() for bias in (True, False)
 } | {
     ("float4", act, "float32", bias): Kernel(
-        "activation.cu", f"bias_act_forward_float4<{_act(act)}, {cpp_bool(bias)}>", _matrix_params("float32", "x", "bias", "y"))
+        "activation.cu", f"bias_act_forward_float4<{_act(act)}, {cpp_bool(bias)}>",
+        _matrix_params("float32", "x", "bias", "y"))
     for act in KERNEL_ACTIVATIONS for bias in (True, False)
 }
 BACKWARD_KERNELS = {
@@ -302,6 +306,39 @@ def activation_backward_from_input_kernel(z, dy, name, dx=None, backend=None):
     backend = resolve_backend(backend)
     dx = output_array(dx, z.shape, z.dtype, "dx", backend_xp(backend))
     INPUT_BACKWARD_KERNELS[name, dtype_name(z)](*grid_stride_launch(z.size), (z, dy, dx, z.size), backend=backend)
+    return dx
+
+
+SLOPE_KERNELS = {
+    dtype: Kernel("activation.cu", f"leaky_relu_with_slope<{ctype}>",
+                  [Array("z", dtype), Array("y", dtype), Scalar("n", "int64"), Scalar("slope", dtype)])
+    for dtype, ctype in C_TYPES.items()
+}
+SLOPE_BACKWARD_KERNELS = {
+    dtype: Kernel("activation.cu", f"leaky_relu_with_slope_backward<{ctype}>",
+                  [Array("z", dtype), Array("dy", dtype), Array("dx", dtype), Scalar("n", "int64"),
+                   Scalar("slope", dtype)])
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def leaky_relu_kernel(z, slope, y=None, backend=None):
+    """``leaky_relu(z, slope)`` by leaky_relu_with_slope (rung 5 of activation.cu), into ``y`` if given."""
+    _as_matrix(z, "z")
+    backend = resolve_backend(backend)
+    y = output_array(y, z.shape, z.dtype, "y", backend_xp(backend))
+    SLOPE_KERNELS[dtype_name(z)](*grid_stride_launch(z.size), (z, y, z.size, z.dtype.type(slope)), backend=backend)
+    return y
+
+
+def leaky_relu_backward_kernel(z, dy, slope, dx=None, backend=None):
+    """``leaky_relu_backward`` from the forward's input ``z`` by leaky_relu_with_slope_backward."""
+    _as_matrix(z, "z")
+    check_shape(dy, z.shape, "dy")
+    backend = resolve_backend(backend)
+    dx = output_array(dx, z.shape, z.dtype, "dx", backend_xp(backend))
+    SLOPE_BACKWARD_KERNELS[dtype_name(z)](*grid_stride_launch(z.size), (z, dy, dx, z.size, z.dtype.type(slope)),
+                                          backend=backend)
     return dx
 
 

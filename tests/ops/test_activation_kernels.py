@@ -148,3 +148,22 @@ def test_the_kernel_backend_matches_the_numpy_backend(rng, kernel_backend, name)
     assert_close(y, activation.FORWARD[name](x.astype(np.float64)))
     expected = activation.BACKWARD[name](x.astype(np.float64), to_host(y).astype(np.float64), dy.astype(np.float64))
     assert_close(dx, expected)
+
+
+@pytest.mark.parametrize("slope", [0.3, 0.0, 1.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_with_its_slope_matches_the_reference(rng, kernel_backend, dtype, slope):
+    """Rung 5: the LeakyReLU layer's slope as an argument; at slope 0 the backward must read x."""
+    z = random_array(rng, (7, 33), dtype, -2, 2)
+    z[0, :3] = [0.0, -0.0, -1e-30]
+    y = on_backend(poisoned(z.shape, dtype), kernel_backend)
+    assert activation.leaky_relu_kernel(on_backend(z, kernel_backend), slope, y=y, backend=kernel_backend) is y
+    # The reference in z's own dtype (NumPy rounds slope * z as the kernel does): the same bits.
+    np.testing.assert_array_equal(to_host(y), activation.leaky_relu(z, slope))
+    dy = random_array(rng, z.shape, dtype)
+    dx = activation.leaky_relu_backward_kernel(on_backend(z, kernel_backend), on_backend(dy, kernel_backend), slope,
+                                               backend=kernel_backend)
+    expected = activation.leaky_relu_backward(z.astype(np.float64), None, dy.astype(np.float64), slope)
+    assert_close(dx, expected, what="dx")
+    if slope == 0.0:
+        assert (to_host(dx)[z < 0] == 0).all() and np.array_equal(to_host(dx)[z >= 0], dy[z >= 0])
