@@ -30,39 +30,9 @@
 //                              accuracy), which only a caller who asks for it gets
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
+#include "conv_shape.cuh"
 #include "gemm_common.cuh"
 #include "nhwc.cuh"
-
-// The problem's shape. Every kernel takes it as the scalars CONV_SHAPE_PARAMS, in this order (the
-// wrappers pass them so), and rebuilds the struct with CONV_SHAPE.
-struct ConvShape {
-    int N, H, W, C;  // input
-    int K, R, S;     // filters and their window
-    int P, Q;        // output
-    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;  // pad: the top and left padding
-};
-#define CONV_SHAPE_PARAMS                                                                                   \
-    int N, int H, int W, int C, int K, int R, int S, int P, int Q, int stride_h, int stride_w, int pad_h, \
-        int pad_w, int dil_h, int dil_w
-#define CONV_SHAPE ConvShape{N, H, W, C, K, R, S, P, Q, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w}
-
-// The input row (or column) that tap r of output row p reads; outside [0, H) it is padding.
-__device__ __forceinline__ int input_index(int p, int r, int stride, int pad, int dilation)
-{
-    return p * stride - pad + r * dilation;
-}
-
-// The output row (or column) whose tap at `tap` (r * dilation) reads padded position `at` (the input
-// row plus the padding before it), or -1 if none does: at - tap must be a non-negative multiple of
-// the stride, and the quotient a row of the output. Stride 1, the usual case, needs no division
-// (a branch every thread of a launch takes alike).
-__device__ __forceinline__ int output_at(int at, int tap, int stride, int outputs)
-{
-    const int offset = at - tap;
-    if (offset < 0) return -1;
-    const int p = stride == 1 ? offset : (offset % stride == 0 ? offset / stride : -1);
-    return p < outputs ? p : -1;
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Direct: one thread per output element, a grid-stride loop over them.
@@ -132,19 +102,7 @@ extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
         const Coord f = channel_fastest(i, g.S, g.C, g.K);  // dw[r, s, c, k] as (n, row, col, c)
-        const int r = f.n, s = f.row, c = f.col, k = f.c;
-        float acc = 0.0f;
-        for (int n = 0; n < g.N; ++n)
-            for (int p = 0; p < g.P; ++p) {
-                const int h = input_index(p, r, g.stride_h, g.pad_h, g.dil_h);
-                if (h < 0 || h >= g.H) continue;
-                for (int q = 0; q < g.Q; ++q) {
-                    const int col = input_index(q, s, g.stride_w, g.pad_w, g.dil_w);
-                    if (col < 0 || col >= g.W) continue;
-                    acc += x[nhwc_offset(n, h, col, c, g.H, g.W, g.C)] * dy[nhwc_offset(n, p, q, k, g.P, g.Q, g.K)];
-                }
-            }
-        dw[i] = acc;
+        dw[i] = filter_gradient_sum(x, dy, g, f.n, f.row, f.col, f.c);  // r, s, c, k
     }
 }
 

@@ -110,6 +110,20 @@ CASES = {
         "optimizer": ("Adam", {"learning_rate": 0.01}),
         "loss": "sparse_categorical_crossentropy",
     },
+    # The depthwise convolutions: a multiplier, 'same' padding and the fused ReLU; a separable one at
+    # stride 2 (its pointwise step a matrix product); a dilated one without a bias.
+    "adam_depthwise_separable": {
+        "input": (10, 9, 3),
+        "layers": [
+            ("DepthwiseConv2D", ((3, 3),), {"depth_multiplier": 2, "padding": "same", "activation": "relu"}),
+            ("SeparableConv2D", (8, (3, 3)), {"strides": 2, "activation": "relu"}),
+            ("DepthwiseConv2D", ((2, 2),), {"dilation_rate": 2, "use_bias": False}),
+            ("GlobalAveragePooling2D", (), {}),
+            ("Dense", (4,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("Adam", {"learning_rate": 0.01}),
+        "loss": "categorical_crossentropy",
+    },
 }
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from cnn_gpu import gradcheck, initializers
-from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            GlobalAveragePooling2D, GlobalMaxPooling2D, Input, LeakyReLU, MaxPooling2D, ReLU, Reshape,
-                            Softmax, deserialize)
+from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
+                            Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, LeakyReLU,
+                            MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -33,6 +33,48 @@ def test_conv2d_gradients_and_shape(rng, x_shape, kwargs, output_shape):
     assert layer.output_shape == output_shape
     layer.params["bias" if layer.use_bias else "kernel"][...] = rng.uniform(-1, 1, layer.weights[-1].shape)
     gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
+
+
+DEPTHWISE_CASES = [
+    # (layer, input shape, arguments, Keras's output shape, Keras's parameter count)
+    (DepthwiseConv2D, (2, 7, 5, 3), dict(kernel_size=3), (None, 5, 3, 3), 30),
+    (DepthwiseConv2D, (1, 7, 6, 2), dict(kernel_size=(3, 2), strides=2, padding="same", depth_multiplier=3),
+     (None, 4, 3, 6), 42),
+    (DepthwiseConv2D, (2, 8, 9, 2), dict(kernel_size=2, dilation_rate=(2, 3), activation="relu", use_bias=False),
+     (None, 6, 6, 2), 8),
+    (SeparableConv2D, (2, 7, 5, 3), dict(filters=4, kernel_size=3), (None, 5, 3, 4), 43),
+    (SeparableConv2D, (1, 6, 7, 2), dict(filters=3, kernel_size=2, strides=2, padding="same", depth_multiplier=2,
+                                         activation="relu"), (None, 3, 4, 3), 31),
+    (SeparableConv2D, (2, 5, 5, 2), dict(filters=2, kernel_size=3, use_bias=False, activation="tanh"),
+     (None, 3, 3, 2), 22),
+]
+
+
+@pytest.mark.parametrize("cls, x_shape, kwargs, output_shape, params", DEPTHWISE_CASES)
+def test_depthwise_and_separable_gradients_shapes_and_config(rng, cls, x_shape, kwargs, output_shape, params):
+    layer = cls(**kwargs, **F64)
+    layer.build((None, *x_shape[1:]))
+    assert layer.output_shape == output_shape and layer.count_params() == params
+    if layer.use_bias:
+        layer.params["bias"][...] = rng.uniform(-1, 1, layer.params["bias"].shape)
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
+    assert deserialize({"class_name": cls.__name__, "config": layer.get_config()}).get_config() == layer.get_config()
+
+
+def test_separable_conv2d_is_its_depthwise_then_a_1x1_conv2d(rng):
+    """Keras's weight order and names, and the same output as the two layers it is made of."""
+    x = rng.uniform(-1, 1, (2, 6, 7, 3))
+    separable = SeparableConv2D(4, 3, strides=2, padding="same", depth_multiplier=2, activation="relu", **F64)
+    depthwise = DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False, **F64)
+    pointwise = Conv2D(4, 1, activation="relu", **F64)
+    for layer, shape in ((separable, x.shape), (depthwise, x.shape), (pointwise, (None, 3, 4, 6))):
+        layer.build((None, *shape[1:]))
+    assert list(separable.params) == ["depthwise_kernel", "pointwise_kernel", "bias"]
+    weights = [rng.uniform(-1, 1, w.shape) for w in separable.weights]
+    separable.set_weights(weights)
+    depthwise.set_weights(weights[:1])
+    pointwise.set_weights(weights[1:])
+    np.testing.assert_allclose(separable.forward(x), pointwise.forward(depthwise.forward(x)), rtol=1e-13)
 
 
 POOL_CASES = [
@@ -231,6 +273,10 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Dense(3, kernel_initializer="glorot"), "valid names are glorot_uniform, he_normal, ones, zeros"),
     (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
+    (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
+    (lambda: SeparableConv2D(0, 3), "filters must be a positive int"),
+    (lambda: SeparableConv2D(2, 3, strides=(1, 0)), "strides must be a positive int"),
+    (lambda: DepthwiseConv2D(3, depthwise_initializer="glorot"), "valid names are"),
     (lambda: Dropout(1.0), "rate must be a number in [0, 1)"),
     (lambda: Dense(3, dtype="float16"), "dtype must be float32 or float64"),
     (lambda: Conv2D(2, 3, data_format="channels_first"), "only data_format='channels_last'"),

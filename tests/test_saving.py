@@ -193,3 +193,26 @@ def test_batch_normalization_and_global_pooling_round_trip(tmp_path):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
     assert loaded.get_config() == model.get_config()
+
+
+def test_depthwise_and_separable_convolutions_round_trip(tmp_path):
+    """Their Keras-named arguments (depthwise_*, pointwise_*) and weights come back as they were."""
+    from cnn_gpu.layers import DepthwiseConv2D, GlobalAveragePooling2D, SeparableConv2D
+
+    set_random_seed(0)
+    model = Sequential([Input((8, 8, 2)),
+                        DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu",
+                                        depthwise_regularizer=l2(0.01), depthwise_initializer="he_normal"),
+                        SeparableConv2D(3, 2, strides=2, pointwise_initializer="he_normal",
+                                        depthwise_regularizer=l2(0.02)),
+                        GlobalAveragePooling2D(), Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "model.cnn")
+    loaded = load_model(tmp_path / "model.cnn")
+    assert loaded.get_config() == model.get_config()
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    assert [(layer.name, name, reg.l2) for layer, name, reg in loaded.regularized_weights()] == [
+        (model.layers[0].name, "kernel", 0.01), (model.layers[1].name, "depthwise_kernel", 0.02)]

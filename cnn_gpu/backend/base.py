@@ -67,6 +67,15 @@ class Backend:
         """
         raise NotImplementedError
 
+    def depthwise_conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        """Depthwise convolution of NHWC x with (R, S, C, M) w: output channel c*M + m is filter m of
+        channel c; plus b (C*M,) or None; with ``relu``, its ReLU."""
+        raise NotImplementedError
+
+    def depthwise_conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
+        """Gradients ``(dx, dw, db)`` of ``depthwise_conv2d_forward`` given dy (N, P, Q, C*M), as conv2d_backward's."""
+        raise NotImplementedError
+
     # --- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):
         """``(y, argmax)``: the pooled output and what the backward pass needs to route gradients.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, dropout, gemm, loss, metric, optim, pool,
-                         reduce, regularizer)
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, depthwise_conv2d, dropout, gemm, loss, metric,
+                         optim, pool, reduce, regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
@@ -61,6 +61,28 @@ class KernelBackend(NumpyBackend):
         dx = (conv2d.conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation, backend=self.name)
               if need_dx else None)
         dw = conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation, backend=self.name)
+        return dx, dw, self._bias_gradient(dy) if need_db else None
+
+    # --- depthwise convolution: kernels/depthwise_conv2d.cu, the bias gradient reduce.cu's (float32;
+    # float64 stays on the reference) --------------------------------------------------------------
+    def depthwise_conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        depthwise_conv2d.check_depthwise_conv2d(x, w, b)
+        if x.dtype != self.xp.float32:
+            return super().depthwise_conv2d_forward(x, w, b, strides, padding, dilation, relu)
+        contiguous = self.xp.ascontiguousarray
+        return depthwise_conv2d.depthwise_conv2d_forward_kernel(
+            contiguous(x), contiguous(w), None if b is None else contiguous(b), strides, padding, dilation,
+            relu=relu, backend=self.name)
+
+    def depthwise_conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
+        if dy.dtype != self.xp.float32:
+            return super().depthwise_conv2d_backward(x, w, dy, strides, padding, dilation, need_dx, need_db)
+        contiguous = self.xp.ascontiguousarray
+        x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
+        dx = (depthwise_conv2d.depthwise_conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation,
+                                                                     backend=self.name) if need_dx else None)
+        dw = depthwise_conv2d.depthwise_conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation,
+                                                                      backend=self.name)
         return dx, dw, self._bias_gradient(dy) if need_db else None
 
     # --- pooling: kernels/pool.cu (float32 and float64; argmax is the kernels' int32) -----------------

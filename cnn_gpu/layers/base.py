@@ -198,10 +198,11 @@ class ParametricLayer(Layer):
         self._activation_cache = (y, y)
         return y
 
-    def add_kernel_and_bias(self, kernel_shape):
+    def add_kernel_and_bias(self, kernel_shape, outputs=None):
+        """"kernel", and "bias" if the layer has one: ``outputs`` long, by default the kernel's last axis."""
         self.add_weight("kernel", kernel_shape, self.kernel_initializer, self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight("bias", kernel_shape[-1:], self.bias_initializer, self.bias_regularizer)
+            self.add_weight("bias", (outputs or kernel_shape[-1],), self.bias_initializer, self.bias_regularizer)
 
     @property
     def bias(self):

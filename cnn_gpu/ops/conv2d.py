@@ -30,12 +30,13 @@ from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim,
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
-def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1):
-    """Validated ``window.Geometry`` of a convolution; errors name the argument that is wrong."""
+def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1, w_layout="(R, S, C, K)"):
+    """Validated ``window.Geometry`` of a convolution (of a depthwise one too: its kernel is laid out
+    ``w_layout``, the input channels third as here); errors name the argument that is wrong."""
     if len(x_shape) != 4:
         raise ValueError(f"x must be 4-D (N, H, W, C), got shape {tuple(x_shape)}")
     if len(w_shape) != 4:
-        raise ValueError(f"w must be 4-D (R, S, C, K), got shape {tuple(w_shape)}")
+        raise ValueError(f"w must be 4-D {w_layout}, got shape {tuple(w_shape)}")
     if x_shape[3] != w_shape[2]:
         raise ValueError(f"x has {x_shape[3]} channels but w expects {w_shape[2]} (w is {tuple(w_shape)})")
     return window.geometry(x_shape[1:3], tuple(w_shape[:2]), strides, padding, dilation)
@@ -219,7 +220,7 @@ def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
                          "32-bit indices")
 
 
-def _shape_scalars(x_shape, w_shape, g):
+def shape_scalars(x_shape, w_shape, g):
     """The CONV_SHAPE_PARAMS values (SHAPE_FIELDS order)."""
     (pad_h, _), (pad_w, _) = g.pads
     return (*x_shape, w_shape[3], *w_shape[:2], *g.out_hw, *g.strides, pad_h, pad_w, *g.dilation)
@@ -259,7 +260,7 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
 
     def run(name, out, flags=flags):
-        _launch("forward", name, gemm, (x, w, bias, out, *_shape_scalars(x.shape, w.shape, g), flags), backend)
+        _launch("forward", name, gemm, (x, w, bias, out, *shape_scalars(x.shape, w.shape, g), flags), backend)
 
     def reference():
         return conv2d_forward(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
@@ -288,7 +289,7 @@ def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dila
     gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
 
     def run(name, out):
-        _launch("backward_data", name, gemm, (dy, w, out, *_shape_scalars(x_shape, w.shape, g)), backend)
+        _launch("backward_data", name, gemm, (dy, w, out, *shape_scalars(x_shape, w.shape, g)), backend)
 
     def reference():
         return conv2d_backward_data(dy.astype(np.float64), w.astype(np.float64), x_shape, strides, padding, dilation)
@@ -307,7 +308,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     _check_kernel_arguments("backward_filter", variant, x.shape, w_shape, g, ("x", x), ("dy", dy))
     backend = resolve_backend(backend)
     dw = output_array(dw, w_shape, np.float32, "dw", backend_xp(backend))
-    shape = _shape_scalars(x.shape, w_shape, g)
+    shape = shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
 
     def run(name, out):
