@@ -40,9 +40,12 @@ LAYER_CASES = {
                                                           "leaky_relu", "softplus", "softsign", "gelu", "swish")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Reshape": [(dict(target_shape=(4, -1, 2)), (2, 24))],
-    "ReLU": [(dict(), (3, 6))],
-    "ELU": [(dict(), (3, 6))],
-    "Softmax": [(dict(), (3, 6))],
+    # Keras's other arguments too: kinks at 0.3 and 0.6 (the random inputs miss them), a negative alpha,
+    # softmax over a middle axis and over two axes together.
+    "ReLU": [(dict(), (3, 6)), (dict(max_value=0.6, negative_slope=0.2, threshold=0.3), (3, 7)),
+             (dict(negative_slope=0.1, threshold=0.3), (2, 5)), (dict(max_value=0.6), (2, 5))],
+    "ELU": [(dict(), (3, 6)), (dict(alpha=0.5), (3, 6)), (dict(alpha=-1.5), (2, 5))],
+    "Softmax": [(dict(), (3, 6)), (dict(axis=1), (2, 3, 4)), (dict(axis=(1, -1)), (2, 3, 2, 4))],
     "LeakyReLU": [(dict(), (3, 6)), (dict(negative_slope=0.0), (2, 5))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment

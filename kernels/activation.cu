@@ -20,8 +20,12 @@
 //                                gradient in a fixed order, so it is deterministic (no atomics)
 //   4. act_backward_from_input   dx from the forward's input, for gelu and swish, whose derivative
 //                                y does not give
-//   5. leaky_relu_with_slope     leaky_relu with its slope an argument (the LeakyReLU layer), and
-//                                its backward from the input
+//   5. relu_with_slope_threshold_max
+//                                Keras's relu at any arguments (the ReLU layer's slope, threshold and
+//                                cap; the LeakyReLU layer's slope, at threshold 0 and no cap), and its
+//                                backward from the input
+//   6. elu_with_alpha            elu with its alpha an argument (the ELU layer), and its backward
+//                                from the input
 // BIAS = false skips the bias (the backend's bias-free activation ops); the pointer is unused.
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
@@ -199,20 +203,72 @@ __global__ void act_backward_from_input(const T* __restrict__ z, const T* __rest
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. leaky_relu with the slope as an argument (Keras's LeakyReLU layer, 0.3 by default; the
-// activation string's 0.2 is Act::leaky_relu's constant): y = z >= 0 ? z : slope z, and its
-// backward from z (at slope 0, y says nothing of z's sign below 0).
+// 5. Keras's relu at any of its arguments (the ReLU layer's negative_slope, threshold, max_value;
+// the LeakyReLU layer is the slope alone, at threshold 0 and max_value +inf):
+//   y = z > threshold ? min(z, max_value) : slope (z - threshold)
+// in T, as Keras computes it in x's dtype (its clip(z > threshold ? z : 0, 0, max_value) less
+// slope relu(threshold - z): the same roundings, -(s (t - z)) being s (z - t) exactly). At z ==
+// threshold y is 0 (Keras's where(z > threshold)), a jump where threshold > 0. A NaN stays NaN (Keras
+// on JAX gives 0 at slope 0 and a threshold), as in the NumPy reference. The backward reads z, not y
+// (at slope 0, y says nothing of z below the threshold); at the two kinks it takes the derivative the
+// host passes, Keras's differing by case (ops.activation.ReluArguments says which).
+// LeakyReLU's results are those of its own kernels before this rung took them over, bit for bit:
+// at threshold 0, y is z itself at z == 0, and dy passes as is where the derivative is 1, by a
+// select, not a product (z's sign kept, and a subnormal z or dy where -ftz flushes it in arithmetic
+// and comparisons).
 // Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward).
 // Measured: not yet run on a GPU.
 template <typename T>
-__global__ void leaky_relu_with_slope(const T* __restrict__ z, T* __restrict__ y, long long n, T slope) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] = z[i] >= T(0) ? z[i] : slope * z[i];
+__global__ void relu_with_slope_threshold_max(const T* __restrict__ z, T* __restrict__ y, long long n, T slope,
+                                              T threshold, T max_value) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T v = z[i];
+        if (v > threshold)
+            y[i] = v < max_value ? v : max_value;
+        else if (v == threshold)
+            y[i] = threshold == T(0) ? v : T(0);
+        else
+            y[i] = slope * (v - threshold);
+    }
+}
+
+// dy times a kink's derivative, dy itself where that is 1 (see above).
+template <typename T>
+__device__ __forceinline__ T times_derivative_at_kink(T derivative, T dy) {
+    return derivative == T(1) ? dy : derivative * dy;
 }
 
 template <typename T>
-__global__ void leaky_relu_with_slope_backward(const T* __restrict__ z, const T* __restrict__ dy, T* __restrict__ dx,
-                                               long long n, T slope) {
+__global__ void relu_with_slope_threshold_max_backward(const T* __restrict__ z, const T* __restrict__ dy,
+                                                       T* __restrict__ dx, long long n, T slope, T threshold,
+                                                       T max_value, T gradient_at_threshold, T gradient_at_max) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T v = z[i];
+        if (v > threshold)
+            dx[i] = v < max_value ? dy[i] : v == max_value ? times_derivative_at_kink(gradient_at_max, dy[i]) : T(0);
+        else if (v == threshold)
+            dx[i] = times_derivative_at_kink(gradient_at_threshold, dy[i]);
+        else
+            dx[i] = slope * dy[i];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. elu with alpha as an argument (Keras's ELU layer; 1 in Act::elu): y = z > 0 ? z : alpha (e^z - 1),
+// and its backward from z, dy alpha e^z below 0 (alpha dy at 0, as Keras on JAX gives it): at
+// alpha <= 0, y says nothing of z's sign.
+// Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward); expm1 and
+// exp a few dozen instructions an element.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void elu_with_alpha(const T* __restrict__ z, T* __restrict__ y, long long n, T alpha) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        dx[i] = z[i] >= T(0) ? dy[i] : slope * dy[i];
+        y[i] = z[i] > T(0) ? z[i] : alpha * expm1_of(z[i]);
+}
+
+template <typename T>
+__global__ void elu_with_alpha_backward(const T* __restrict__ z, const T* __restrict__ dy, T* __restrict__ dx,
+                                        long long n, T alpha) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        dx[i] = z[i] > T(0) ? dy[i] : dy[i] * (alpha * exp_of(z[i]));
 }

@@ -124,6 +124,27 @@ CASES = {
         "optimizer": ("Adam", {"learning_rate": 0.01}),
         "loss": "categorical_crossentropy",
     },
+    # The ReLU, ELU and Softmax layers at other arguments than Keras's defaults: a slope below a
+    # threshold, a softmax over the image's height, a cap of 6 (Keras's relu6 path; these values stay
+    # under it) and one they reach (0.1, with a slope), an alpha of 0.5.
+    "sgd_activation_arguments": {
+        "input": (6, 5, 2),
+        "layers": [
+            ("Conv2D", (4, (3, 3)), {}),
+            ("ReLU", (), {"negative_slope": 0.1, "threshold": 0.5}),
+            ("Softmax", (), {"axis": 1}),
+            ("Flatten", (), {}),
+            ("Dense", (8,), {}),
+            ("ReLU", (), {"max_value": 6.0}),
+            ("Dense", (6,), {}),
+            ("ELU", (), {"alpha": 0.5}),
+            ("Dense", (5,), {}),
+            ("ReLU", (), {"max_value": 0.1, "negative_slope": 0.2}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
+        "loss": "categorical_crossentropy",
+    },
 }
 
 

@@ -1,5 +1,7 @@
 """Layers: gradients by central differences in float64, Keras's output shapes, and early, named errors."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -202,6 +204,51 @@ def test_named_activation_layers_are_their_activation(rng, cls, name):
     assert type(layer) is cls and layer.activation == name
 
 
+@pytest.mark.parametrize("layer, name", [(ReLU(max_value=None, negative_slope=0, threshold=0), "relu"),
+                                         (ELU(alpha=1), "elu"), (Softmax(axis=-1), "softmax")])
+def test_keras_defaults_given_explicitly_are_still_the_activation(layer, name):
+    assert layer.activation == name and layer.at_defaults
+
+
+def softmax_over(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# Keras's formulas in float64 at other arguments (central differences: gradcheck_cases).
+OTHER_ARGUMENTS = [
+    (ReLU, dict(max_value=6.0), lambda x: np.clip(x, 0, 6.0)),
+    (ReLU, dict(negative_slope=0.1, threshold=0.5), lambda x: np.where(x > 0.5, x, 0.1 * (x - 0.5))),
+    (ReLU, dict(max_value=2.0, negative_slope=0.2, threshold=1.0),
+     lambda x: np.where(x > 1, np.minimum(x, 2), 0.2 * (x - 1))),
+    (ELU, dict(alpha=0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    (ELU, dict(alpha=-2.0), lambda x: np.where(x > 0, x, -2.0 * np.expm1(x))),
+    (Softmax, dict(axis=1), lambda x: softmax_over(x, 1)),
+    (Softmax, dict(axis=(1, -1)), lambda x: softmax_over(x, (1, 3))),
+    (Softmax, dict(axis=0), lambda x: softmax_over(x, 0)),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, formula", OTHER_ARGUMENTS, ids=lambda v: str(v) if isinstance(v, dict) else "")
+def test_named_activation_layers_at_other_arguments(rng, cls, kwargs, formula):
+    layer = cls(**kwargs, **F64)
+    layer.build((None, 4, 3, 5))
+    # Computed by the layer, its activation linear: a last Softmax(axis=1) is no softmax for a loss to fuse.
+    assert layer.activation == "linear" and not layer.at_defaults
+    x = rng.uniform(-8, 8, (2, 4, 3, 5))
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, formula(x), rtol=1e-13, atol=1e-15)
+    dy = rng.standard_normal(x.shape)
+    dx = layer.backward(dy)
+    assert dx.shape == x.shape
+    config = json.loads(json.dumps(layer.get_config()))  # as a saved model keeps it
+    assert {k: config[k] for k in kwargs} == {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    again = deserialize({"class_name": cls.__name__, "config": config})
+    assert type(again) is cls and again.get_config() == layer.get_config()
+    np.testing.assert_array_equal(again.forward(x), y)
+    np.testing.assert_array_equal(again.backward(dy), dx)
+
+
 def test_leaky_relu_layer_takes_its_slope_and_keras_2s_alpha(rng):
     x = rng.uniform(-2, 2, (3, 6))
     np.testing.assert_array_equal(LeakyReLU(**F64).forward(x), np.where(x >= 0, x, 0.3 * x))
@@ -255,11 +302,14 @@ def test_seed_model_output_shapes():
     ([BatchNormalization(axis=1, input_shape=(5, 5, 2))], "only the last axis (channels last) can be normalised"),
     ([Reshape((5, -1), input_shape=(12,))], "cannot reshape (None, 12) (12 values a sample) to (None, 5, -1)"),
     ([Reshape((5, 3), input_shape=(12,))], "cannot reshape (None, 12) (12 values a sample) to (None, 5, 3)"),
+    ([Softmax(axis=3, input_shape=(4, 5))], "Softmax layer 'softmax_x': axis 3 is out of range for an input of 3 axes"),
+    ([Softmax(axis=(1, -2), input_shape=(4, 5))], "Softmax layer 'softmax_x': axis must not name an axis twice"),
 ])
 def test_incompatible_layers_fail_when_added(layers, message):
     for layer in layers:
         layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x", "GlobalAveragePooling2D": "pool_x",
-                      "BatchNormalization": "norm_x", "Reshape": "reshape_x"}[type(layer).__name__]
+                      "BatchNormalization": "norm_x", "Reshape": "reshape_x",
+                      "Softmax": "softmax_x"}[type(layer).__name__]
     model = Sequential()
     with pytest.raises(ValueError) as error:
         for layer in layers:
@@ -287,9 +337,24 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Reshape((-1, -1)), "at most one of them -1"),
     (lambda: Reshape((3, 0)), "target_shape must be positive ints"),
     (lambda: Reshape(784), "target_shape must be a tuple (without the batch axis), got 784"),
-    (lambda: ReLU(max_value=6.0), "max_value=6.0 is not supported (only None)"),
-    (lambda: ELU(alpha=0.5), "alpha=0.5 is not supported (only 1.0)"),
-    (lambda: Softmax(axis=1), "axis=1 is not supported (only -1)"),
+    # Keras's refusals (a negative max_value, a negative or None slope or threshold), and ours of what
+    # is no number or not finite (but a max_value of +inf, Keras's None).
+    (lambda: ReLU(max_value=-1.0), "ReLU layer 're_lu"),
+    (lambda: ReLU(max_value=-1.0), "max_value must be None or a number >= 0, got -1.0"),
+    (lambda: ReLU(max_value="6"), "max_value must be None or a number >= 0, got '6'"),
+    (lambda: ReLU(max_value=float("nan")), "max_value must be None or a number >= 0, got nan"),
+    (lambda: ReLU(negative_slope=-0.1), "negative_slope must be a finite number >= 0, got -0.1"),
+    (lambda: ReLU(negative_slope=None), "negative_slope must be a finite number >= 0, got None"),
+    (lambda: ReLU(threshold=-0.5), "threshold must be a finite number >= 0, got -0.5"),
+    (lambda: ReLU(threshold=float("inf")), "threshold must be a finite number >= 0, got inf"),
+    (lambda: ReLU(threshold=True), "threshold must be a finite number >= 0, got True"),
+    (lambda: ELU(alpha="1"), "ELU layer 'elu"),
+    (lambda: ELU(alpha="1"), "alpha must be a finite number, got '1'"),
+    (lambda: ELU(alpha=float("-inf")), "alpha must be a finite number, got -inf"),
+    (lambda: Softmax(axis=()), "Softmax layer 'softmax"),
+    (lambda: Softmax(axis=()), "axis must be an int or a non-empty tuple of ints, got ()"),
+    (lambda: Softmax(axis=1.0), "axis must be an int or a non-empty tuple of ints, got 1.0"),
+    (lambda: Softmax(axis=(1, None)), "axis must be an int or a non-empty tuple of ints, got (1, None)"),
     (lambda: LeakyReLU(negative_slope=-0.1), "negative_slope must be a number >= 0"),
 ])
 def test_bad_arguments_fail_at_construction(make, message):

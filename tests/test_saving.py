@@ -216,3 +216,22 @@ def test_depthwise_and_separable_convolutions_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
     assert [(layer.name, name, reg.l2) for layer, name, reg in loaded.regularized_weights()] == [
         (model.layers[0].name, "kernel", 0.01), (model.layers[1].name, "depthwise_kernel", 0.02)]
+
+
+def test_activation_layers_keep_their_arguments(tmp_path):
+    """ReLU, ELU and Softmax at arguments other than Keras's defaults: saved, loaded, the same outputs."""
+    from cnn_gpu.layers import ELU, ReLU, Softmax
+
+    set_random_seed(0)
+    model = Sequential([Input((8, 8, 2)), Conv2D(3, 3), ReLU(negative_slope=0.1, threshold=0.5), Softmax(axis=(1, 2)),
+                        Flatten(), Dense(6), ELU(alpha=0.5), Dense(4), ReLU(max_value=6.0), Dense(3),
+                        Softmax(axis=[-1])])
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "model.cnn")
+    loaded = load_model(tmp_path / "model.cnn")
+    assert loaded.get_config() == model.get_config()
+    relu, softmax, elu, relu6, last = (loaded.layers[i] for i in (1, 2, 5, 7, 9))
+    assert (relu.negative_slope, relu.threshold, relu.max_value) == (0.1, 0.5, None) and relu6.max_value == 6.0
+    assert softmax.axis == [1, 2] and elu.alpha == 0.5 and last.axis == [-1]
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))

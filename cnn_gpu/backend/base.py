@@ -128,6 +128,31 @@ class Backend:
         """Its gradient to x, from the forward's input x."""
         raise NotImplementedError
 
+    def relu_forward(self, x, arguments):
+        """Keras's relu at ``arguments`` (``ops.activation.ReluArguments``: the ReLU layer's slope,
+        threshold and max_value)."""
+        raise NotImplementedError
+
+    def relu_backward(self, x, dy, arguments):
+        """Its gradient to x, from the forward's input x."""
+        raise NotImplementedError
+
+    def elu_forward(self, x, alpha):
+        """elu with its alpha an argument (the ELU layer's): x above 0, alpha (e^x - 1) below."""
+        raise NotImplementedError
+
+    def elu_backward(self, x, dy, alpha):
+        """Its gradient to x, from the forward's input x."""
+        raise NotImplementedError
+
+    def softmax_forward(self, x, axis):
+        """Softmax over ``axis`` (the Softmax layer's: an int or a tuple of ints, normalised together)."""
+        raise NotImplementedError
+
+    def softmax_backward(self, y, dy, axis):
+        """Its gradient to x, from the forward's output y."""
+        raise NotImplementedError
+
     def activation_backward(self, name, x, y, dy):
         """Gradient to x given the forward's input x, output y and the upstream dy."""
         raise NotImplementedError

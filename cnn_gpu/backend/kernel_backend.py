@@ -153,16 +153,50 @@ class KernelBackend(NumpyBackend):
                                                     backend=self.name)
         return dx
 
+    # The activations with arguments (the LeakyReLU, ReLU, ELU and Softmax layers): activation.cu's
+    # rungs 5 and 6, softmax.cu's kernels over any axes; an empty array, another dtype, or a dy of
+    # another dtype than x takes the reference.
+    def _takes_kernel(self, x, dy=None):
+        return dtype_name(x) in C_TYPES and x.size > 0 and (dy is None or dy.dtype == x.dtype)
+
     def leaky_relu_forward(self, x, slope):
-        if dtype_name(x) not in C_TYPES or x.size == 0:
-            return super().leaky_relu_forward(x, slope)
-        return activation.leaky_relu_kernel(self.xp.ascontiguousarray(x), slope, backend=self.name)
+        return self.relu_forward(x, activation.ReluArguments.leaky(slope))
 
     def leaky_relu_backward(self, x, dy, slope):
-        if dtype_name(x) not in C_TYPES or x.size == 0 or dy.dtype != x.dtype:
-            return super().leaky_relu_backward(x, dy, slope)
+        return self.relu_backward(x, dy, activation.ReluArguments.leaky(slope))
+
+    def relu_forward(self, x, arguments):
+        if not self._takes_kernel(x):
+            return super().relu_forward(x, arguments)
+        return activation.relu_with_arguments_kernel(self.xp.ascontiguousarray(x), arguments, backend=self.name)
+
+    def relu_backward(self, x, dy, arguments):
+        if not self._takes_kernel(x, dy):
+            return super().relu_backward(x, dy, arguments)
         contiguous = self.xp.ascontiguousarray
-        return activation.leaky_relu_backward_kernel(contiguous(x), contiguous(dy), slope, backend=self.name)
+        return activation.relu_with_arguments_backward_kernel(contiguous(x), contiguous(dy), arguments,
+                                                              backend=self.name)
+
+    def elu_forward(self, x, alpha):
+        if not self._takes_kernel(x):
+            return super().elu_forward(x, alpha)
+        return activation.elu_with_alpha_kernel(self.xp.ascontiguousarray(x), alpha, backend=self.name)
+
+    def elu_backward(self, x, dy, alpha):
+        if not self._takes_kernel(x, dy):
+            return super().elu_backward(x, dy, alpha)
+        contiguous = self.xp.ascontiguousarray
+        return activation.elu_with_alpha_backward_kernel(contiguous(x), contiguous(dy), alpha, backend=self.name)
+
+    def softmax_forward(self, x, axis):
+        if not self._takes_kernel(x):
+            return super().softmax_forward(x, axis)
+        return activation.softmax_over_axes_kernel(x, axis, backend=self.name)
+
+    def softmax_backward(self, y, dy, axis):
+        if not self._takes_kernel(y, dy):
+            return super().softmax_backward(y, dy, axis)
+        return activation.softmax_over_axes_backward_kernel(y, dy, axis, backend=self.name)
 
     # --- dropout: kernels/dropout.cu, the mask drawn on the device (Philox, a key per call from the
     # layer's generator) and drawn again by the backward, never stored -------------------------------

@@ -100,6 +100,24 @@ class NumpyBackend(Backend):
     def leaky_relu_backward(self, x, dy, slope):
         return activation.leaky_relu_backward(x, None, dy, slope)
 
+    def relu_forward(self, x, arguments):
+        return activation.relu_with_arguments(x, arguments)
+
+    def relu_backward(self, x, dy, arguments):
+        return activation.relu_with_arguments_backward(x, dy, arguments)
+
+    def elu_forward(self, x, alpha):
+        return activation.elu_with_alpha(x, alpha)
+
+    def elu_backward(self, x, dy, alpha):
+        return activation.elu_with_alpha_backward(x, dy, alpha)
+
+    def softmax_forward(self, x, axis):
+        return activation.softmax(x, activation.softmax_axes(axis, x.ndim))
+
+    def softmax_backward(self, y, dy, axis):
+        return activation.softmax_backward(None, y, dy, activation.softmax_axes(axis, y.ndim))
+
     def dropout_forward(self, x, rate, rng):
         return dropout.dropout_forward(x, rate, rng)
 

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, check_channels_last, format_shape
+from cnn_gpu.ops.activation import ReluArguments, check_softmax_axis, softmax_axes
 from cnn_gpu.utils.rng import new_generator
 
 
@@ -128,40 +129,121 @@ class Activation(Layer):
 
 
 class NamedActivation(Layer):
-    """An activation as a layer of its own (Keras's ReLU, ELU, Softmax): the arguments Keras gives it,
-    each accepted at the one value the activation kernels compute (anything else fails by name)."""
+    """An activation as a layer of its own (Keras's ReLU, ELU, Softmax), at any of Keras's arguments.
+
+    At Keras's default arguments the layer is its activation ACTIVATION, on the path
+    Activation(ACTIVATION) takes (the activation kernels; a last Softmax the cross-entropy fuses). At
+    any other value its activation is linear and ``call`` computes it with the backend's op that takes
+    the arguments (``apply`` and ``apply_backward``)."""
 
     ACTIVATION = ""
-    SUPPORTED = {}  # argument -> the one value supported (Keras's default)
+    DEFAULTS = {}  # argument -> Keras's default
 
     def __init__(self, **kwargs):
-        arguments = {name: kwargs.pop(name, default) for name, default in self.SUPPORTED.items()}
-        super().__init__(activation=self.ACTIVATION, **kwargs)
+        arguments = {name: kwargs.pop(name, default) for name, default in self.DEFAULTS.items()}
+        super().__init__(**kwargs)
         for name, value in arguments.items():
-            if value != self.SUPPORTED[name]:
-                raise ValueError(f"{self.describe()}: {name}={value!r} is not supported "
-                                 f"(only {self.SUPPORTED[name]!r})")
+            setattr(self, name, self.check_argument(name, value))
+        self.at_defaults = all(getattr(self, name) == default for name, default in self.DEFAULTS.items())
+        if self.at_defaults:
+            self.activation = self.ACTIVATION
+
+    def check_argument(self, name, value):
+        """``value`` as the layer keeps it, or a ValueError naming the layer and the argument."""
+        raise NotImplementedError
+
+    def number(self, name, value, at_least=None):
+        """``value`` as a finite float (not less than ``at_least``), or a ValueError naming ``name``."""
+        if (not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value)
+                or at_least is not None and value < at_least):
+            bound = "" if at_least is None else f" >= {at_least}"
+            raise ValueError(f"{self.describe()}: {name} must be a finite number{bound}, got {value!r}")
+        return float(value)
+
+    def call(self, x, training):
+        if self.at_defaults:
+            return x  # forward applies the activation
+        self._x = x
+        self._y = self.apply(x)
+        return self._y
+
+    def call_backward(self, dz, need_dx):
+        if not need_dx:
+            return None
+        return dz if self.at_defaults else self.apply_backward(dz)
 
     def get_config(self):
-        return {**super().get_config(), **self.SUPPORTED}
+        return {**super().get_config(), **{name: getattr(self, name) for name in self.DEFAULTS}}
 
 
 @LAYERS.register("relu")
 class ReLU(NamedActivation):
+    """Keras's relu: ``max_value`` (None: no cap) for x >= max_value, x above ``threshold``,
+    ``negative_slope`` (x - threshold) at or below it; max_value, negative_slope and threshold >= 0, as
+    Keras requires (and finite, but for max_value, which may be +inf). The derivative at the kinks is
+    what Keras on JAX takes (``ops.activation.ReluArguments``)."""
+
     ACTIVATION = "relu"
-    SUPPORTED = {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}
+    DEFAULTS = {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}
+
+    def check_argument(self, name, value):
+        if name != "max_value":
+            return self.number(name, value, at_least=0)
+        if value is not None and (not isinstance(value, Real) or isinstance(value, bool) or not value >= 0):
+            raise ValueError(f"{self.describe()}: max_value must be None or a number >= 0, got {value!r}")
+        return None if value is None else float(value)
+
+    @property
+    def arguments(self):
+        return ReluArguments.keras(self.negative_slope, self.max_value, self.threshold)
+
+    def apply(self, x):
+        return get_backend().relu_forward(x, self.arguments)
+
+    def apply_backward(self, dz):
+        return get_backend().relu_backward(self._x, dz, self.arguments)
 
 
 @LAYERS.register("elu")
 class ELU(NamedActivation):
+    """Keras's ELU: x above 0, ``alpha`` (e^x - 1) at or below (alpha any finite number, as Keras takes it)."""
+
     ACTIVATION = "elu"
-    SUPPORTED = {"alpha": 1.0}
+    DEFAULTS = {"alpha": 1.0}
+
+    def check_argument(self, name, value):
+        return self.number(name, value)
+
+    def apply(self, x):
+        return get_backend().elu_forward(x, self.alpha)
+
+    def apply_backward(self, dz):
+        return get_backend().elu_backward(self._x, dz, self.alpha)
 
 
 @LAYERS.register("softmax")
 class Softmax(NamedActivation):
+    """Keras's Softmax over ``axis``: an int or a tuple of ints (normalised together, as Keras's
+    logsumexp over them), negative ones counting from the end; the batch axis too, as Keras allows.
+    Keras's ``mask`` call argument is not supported (Sequential passes none)."""
+
     ACTIVATION = "softmax"
-    SUPPORTED = {"axis": -1}
+    DEFAULTS = {"axis": -1}
+
+    def check_argument(self, name, value):
+        # Its range is checked by build, which knows the input's rank.
+        axes = self.checked(check_softmax_axis, value)
+        return [int(a) for a in axes] if isinstance(value, (tuple, list)) else int(value)  # a list, as JSON keeps it
+
+    def compute_output_shape(self, input_shape):
+        self.checked(softmax_axes, self.axis, len(input_shape))
+        return input_shape
+
+    def apply(self, x):
+        return get_backend().softmax_forward(x, self.axis)
+
+    def apply_backward(self, dz):
+        return get_backend().softmax_backward(self._y, dz, self.axis)
 
 
 @LAYERS.register("leaky_relu")

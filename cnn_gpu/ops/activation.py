@@ -1,5 +1,7 @@
 """Activations, forward and backward: relu, sigmoid, tanh, softmax (last axis), linear, and Keras's
-elu, selu, leaky_relu (its activation's slope, 0.2), softplus, softsign, gelu (exact) and swish (silu).
+elu, selu, leaky_relu (its activation's slope, 0.2), softplus, softsign, gelu (exact) and swish (silu);
+and the layers' forms with arguments: Keras's relu at any slope, threshold and cap (the ReLU and
+LeakyReLU layers), elu at any alpha (ELU), softmax over any axes (Softmax).
 
 Every backward takes the forward's input ``x``, its output ``y`` and the upstream gradient ``dy`` and
 uses whichever of ``x`` and ``y`` gives the cheaper formula.
@@ -8,6 +10,7 @@ uses whichever of ``x`` and ``y`` gives the cheaper formula.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,16 +48,17 @@ def tanh_backward(x, y, dy):
     return dy * (1 - y * y)
 
 
-def softmax(x):
-    """Softmax over the last axis; subtracting the row maximum keeps every exponent <= 0."""
+def softmax(x, axis=-1):
+    """Softmax over ``axis`` (the last by default; an int or a tuple of ints, a tuple normalising over
+    those axes together, as Keras's Softmax layer); subtracting the maximum keeps every exponent <= 0."""
     xp = array_module(x)
-    e = xp.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
-def softmax_backward(x, y, dy):
+def softmax_backward(x, y, dy, axis=-1):
     # The Jacobian is diag(y) - y y^T; applied to dy without forming it.
-    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
 def elu(x):
@@ -65,6 +69,18 @@ def elu(x):
 
 def elu_backward(x, y, dy):
     return array_module(y).where(y > 0, dy, dy * (y + 1))
+
+
+def elu_with_alpha(x, alpha):
+    """The ELU layer's elu: x above 0, alpha (e^x - 1) below, alpha rounded to x's dtype (as Keras's)."""
+    xp = array_module(x)
+    return xp.where(x > 0, x, x.dtype.type(alpha) * xp.expm1(xp.minimum(x, 0)))
+
+
+def elu_with_alpha_backward(x, dy, alpha):
+    # From x: at alpha <= 0, y says nothing of x's sign. At 0, alpha (Keras on JAX: alpha e^0).
+    xp = array_module(x)
+    return xp.where(x > 0, dy, dy * (x.dtype.type(alpha) * xp.exp(xp.minimum(x, 0))))
 
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -90,6 +106,62 @@ def leaky_relu(x, slope=LEAKY_RELU_SLOPE):
 def leaky_relu_backward(x, y, dy, slope=LEAKY_RELU_SLOPE):
     # From x, not y: at slope 0, y is 0 on both sides of x = 0.
     return array_module(x).where(x >= 0, dy, dy * slope)
+
+
+@dataclass(frozen=True)
+class ReluArguments:
+    """Keras's relu at any arguments, and the derivative it takes at its two kinks.
+
+    y = min(x, max_value) above ``threshold``, ``negative_slope`` (x - threshold) at or below it (0 at
+    the threshold itself: a jump there, where threshold > 0). ``max_value`` +inf is Keras's None.
+    The derivative is 1 between the kinks, 0 above max_value, negative_slope below the threshold; at
+    them Keras on JAX (3.15.1, measured) gives, by the path its relu takes:
+    - x == threshold: 0 (its where(x > threshold) and relu(threshold - x) both give 0 there), but 1
+      where the arguments make it jax.nn.leaky_relu (a slope, threshold 0, no max_value): x >= 0;
+    - x == max_value: 0.5, jnp.clip's tie split in half, but 0 where the arguments make it
+      jax.nn.relu6 (max_value 6, threshold 0), whose derivative is 0 at 6 (and 1 at +inf without a
+      max_value: no clip).
+    (Keras on TensorFlow differs: its clip passes the whole gradient at the tie.) The LeakyReLU layer
+    is ``leaky(slope)``: its x >= 0 at every slope, 0 included."""
+
+    negative_slope: float = 0.0
+    threshold: float = 0.0
+    max_value: float = math.inf
+    gradient_at_threshold: float = 0.0
+    gradient_at_max: float = 0.5
+
+    @classmethod
+    def keras(cls, negative_slope=0.0, max_value=None, threshold=0.0):
+        """The arguments of ``keras.activations.relu`` (and the ReLU layer), with Keras's kinks."""
+        if max_value is None:  # no cap: the derivative 1 up to +inf
+            return cls(float(negative_slope), float(threshold), math.inf,
+                       1.0 if negative_slope != 0 and threshold == 0 else 0.0, 1.0)
+        return cls(float(negative_slope), float(threshold), float(max_value), 0.0,
+                   0.0 if threshold == 0 and max_value == 6 else 0.5)
+
+    @classmethod
+    def leaky(cls, slope):
+        """The LeakyReLU layer's leaky_relu: x >= 0 ? x : slope x, the derivative 1 at 0."""
+        return cls(float(slope), 0.0, math.inf, 1.0, 1.0)
+
+
+def relu_with_arguments(x, arguments):
+    """Keras's relu at ``arguments`` (a ReluArguments), every scalar rounded to x's dtype first."""
+    xp = array_module(x)
+    slope, threshold, max_value = (x.dtype.type(v) for v in
+                                   (arguments.negative_slope, arguments.threshold, arguments.max_value))
+    return xp.where(x > threshold, xp.minimum(x, max_value), slope * (x - threshold))
+
+
+def relu_with_arguments_backward(x, dy, arguments):
+    """Its gradient to x, from the forward's input x (at slope 0, y says nothing of x below the
+    threshold); at the kinks the derivatives ``arguments`` name."""
+    xp = array_module(x)
+    at_threshold, at_max = (x.dtype.type(v) for v in (arguments.gradient_at_threshold, arguments.gradient_at_max))
+    threshold, max_value = x.dtype.type(arguments.threshold), x.dtype.type(arguments.max_value)
+    above = xp.where(x < max_value, dy, xp.where(x == max_value, at_max * dy, 0))
+    below = xp.where(x == threshold, at_threshold * dy, x.dtype.type(arguments.negative_slope) * dy)
+    return xp.where(x > threshold, above, below).astype(dy.dtype, copy=False)
 
 
 def softplus(x):
@@ -309,37 +381,77 @@ def activation_backward_from_input_kernel(z, dy, name, dx=None, backend=None):
     return dx
 
 
-SLOPE_KERNELS = {
-    dtype: Kernel("activation.cu", f"leaky_relu_with_slope<{ctype}>",
-                  [Array("z", dtype), Array("y", dtype), Scalar("n", "int64"), Scalar("slope", dtype)])
+RELU_KERNELS = {
+    dtype: Kernel("activation.cu", f"relu_with_slope_threshold_max<{ctype}>",
+                  [Array("z", dtype), Array("y", dtype), Scalar("n", "int64"), Scalar("slope", dtype),
+                   Scalar("threshold", dtype), Scalar("max_value", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
-SLOPE_BACKWARD_KERNELS = {
-    dtype: Kernel("activation.cu", f"leaky_relu_with_slope_backward<{ctype}>",
+RELU_BACKWARD_KERNELS = {
+    dtype: Kernel("activation.cu", f"relu_with_slope_threshold_max_backward<{ctype}>",
                   [Array("z", dtype), Array("dy", dtype), Array("dx", dtype), Scalar("n", "int64"),
-                   Scalar("slope", dtype)])
+                   Scalar("slope", dtype), Scalar("threshold", dtype), Scalar("max_value", dtype),
+                   Scalar("gradient_at_threshold", dtype), Scalar("gradient_at_max", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
+ELU_KERNELS = {
+    dtype: Kernel("activation.cu", f"elu_with_alpha<{ctype}>",
+                  [Array("z", dtype), Array("y", dtype), Scalar("n", "int64"), Scalar("alpha", dtype)])
+    for dtype, ctype in C_TYPES.items()
+}
+ELU_BACKWARD_KERNELS = {
+    dtype: Kernel("activation.cu", f"elu_with_alpha_backward<{ctype}>",
+                  [Array("z", dtype), Array("dy", dtype), Array("dx", dtype), Scalar("n", "int64"),
+                   Scalar("alpha", dtype)])
+    for dtype, ctype in C_TYPES.items()
+}
+
+
+def _elementwise_launch(kernels, z, others, out, name, scalars, backend):
+    """One of rungs 5 and 6 over every element of ``z`` (any rank): ``others`` (dy) must match z, the
+    output ``out`` (made if None) too; ``scalars`` follow n, each cast to z's dtype by the Kernel."""
+    _as_matrix(z, "z")
+    for array, array_name in others:
+        check_shape(array, z.shape, array_name)
+    backend = resolve_backend(backend)
+    out = output_array(out, z.shape, z.dtype, name, backend_xp(backend))
+    kernels[dtype_name(z)](*grid_stride_launch(z.size), (z, *(a for a, _ in others), out, z.size, *scalars),
+                           backend=backend)
+    return out
+
+
+def relu_with_arguments_kernel(z, arguments, y=None, backend=None):
+    """``relu_with_arguments(z, arguments)`` by relu_with_slope_threshold_max (rung 5 of activation.cu),
+    into ``y`` if given."""
+    return _elementwise_launch(RELU_KERNELS, z, (), y, "y",
+                               (arguments.negative_slope, arguments.threshold, arguments.max_value), backend)
+
+
+def relu_with_arguments_backward_kernel(z, dy, arguments, dx=None, backend=None):
+    """``relu_with_arguments_backward`` from the forward's input ``z`` by its backward kernel."""
+    scalars = (arguments.negative_slope, arguments.threshold, arguments.max_value, arguments.gradient_at_threshold,
+               arguments.gradient_at_max)
+    return _elementwise_launch(RELU_BACKWARD_KERNELS, z, ((dy, "dy"),), dx, "dx", scalars, backend)
 
 
 def leaky_relu_kernel(z, slope, y=None, backend=None):
-    """``leaky_relu(z, slope)`` by leaky_relu_with_slope (rung 5 of activation.cu), into ``y`` if given."""
-    _as_matrix(z, "z")
-    backend = resolve_backend(backend)
-    y = output_array(y, z.shape, z.dtype, "y", backend_xp(backend))
-    SLOPE_KERNELS[dtype_name(z)](*grid_stride_launch(z.size), (z, y, z.size, z.dtype.type(slope)), backend=backend)
-    return y
+    """``leaky_relu(z, slope)``: rung 5 at threshold 0 and no max_value, into ``y`` if given."""
+    return relu_with_arguments_kernel(z, ReluArguments.leaky(slope), y, backend)
 
 
 def leaky_relu_backward_kernel(z, dy, slope, dx=None, backend=None):
-    """``leaky_relu_backward`` from the forward's input ``z`` by leaky_relu_with_slope_backward."""
-    _as_matrix(z, "z")
-    check_shape(dy, z.shape, "dy")
-    backend = resolve_backend(backend)
-    dx = output_array(dx, z.shape, z.dtype, "dx", backend_xp(backend))
-    SLOPE_BACKWARD_KERNELS[dtype_name(z)](*grid_stride_launch(z.size), (z, dy, dx, z.size, z.dtype.type(slope)),
-                                          backend=backend)
-    return dx
+    """``leaky_relu_backward`` from the forward's input ``z``: rung 5's backward, the derivative 1 at 0."""
+    return relu_with_arguments_backward_kernel(z, dy, ReluArguments.leaky(slope), dx, backend)
+
+
+def elu_with_alpha_kernel(z, alpha, y=None, backend=None):
+    """``elu_with_alpha(z, alpha)`` by elu_with_alpha (rung 6 of activation.cu), into ``y`` if given."""
+    return _elementwise_launch(ELU_KERNELS, z, (), y, "y", (alpha,), backend)
+
+
+def elu_with_alpha_backward_kernel(z, dy, alpha, dx=None, backend=None):
+    """``elu_with_alpha_backward`` from the forward's input ``z`` by elu_with_alpha_backward."""
+    return _elementwise_launch(ELU_BACKWARD_KERNELS, z, ((dy, "dy"),), dx, "dx", (alpha,), backend)
 
 
 # --- kernels: softmax over the last axis in kernels/softmax.cu --------------------------------------
@@ -414,3 +526,62 @@ def softmax_backward_kernel(y, dy, variant="warp_per_row", dx=None, backend=None
     _check_like(dx, "dx", y, "y")
     _softmax_launch(SOFTMAX_BACKWARD_KERNELS[variant, dtype_name(y)], variant, rows, cols, (y, dy, dx), backend)
     return dx
+
+
+# --- softmax over any axes (Keras's Softmax layer): the axes moved last, the kernels above --------
+# Where the axes are not the last ones, each call copies its inputs into a C-contiguous array with
+# those axes last (one transpose: CuPy's copy on the GPU, NumPy's in the emulator), runs the
+# last-axis kernels on it seen as rows of the axes' product, and copies the result back. Over the
+# trailing axes (the last alone included) every move is a view and nothing is copied.
+
+def check_softmax_axis(axis):
+    """``axis`` as a tuple of ints if it is an int or a non-empty tuple or list of ints (softmax over
+    those axes together; negative ones count from the end), else a ValueError."""
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axes):
+        raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
+    return axes
+
+
+def softmax_axes(axis, ndim):
+    """``axis`` (``check_softmax_axis``'s) as a sorted tuple of distinct axes of an ``ndim``-D array."""
+    axes = check_softmax_axis(axis)
+    if not all(-ndim <= a < ndim for a in axes):
+        raise ValueError(f"axis {axis!r} is out of range for an input of {ndim} axes")
+    normalised = sorted(int(a) % ndim for a in axes)
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"axis must not name an axis twice, got {axis!r}")
+    return tuple(normalised)
+
+
+def _axes_last(xp, a, axes):
+    """``a`` with ``axes`` moved last and merged into one: C-contiguous, of a.ndim - len(axes) + 1 axes."""
+    kept = [d for d in range(a.ndim) if d not in axes]
+    moved = xp.ascontiguousarray(a.transpose(*kept, *axes))
+    return moved.reshape(*moved.shape[:len(kept)], -1)
+
+
+def _axes_back(xp, m, shape, axes):
+    """The inverse of ``_axes_last`` for an array of ``shape``: C-contiguous again."""
+    order = [d for d in range(len(shape)) if d not in axes] + list(axes)
+    unmerged = m.reshape([shape[d] for d in order])
+    return xp.ascontiguousarray(unmerged.transpose(*(int(d) for d in np.argsort(order))))
+
+
+def softmax_over_axes_kernel(x, axis, backend=None):
+    """``softmax(x, axis)`` (any axes, ``softmax_axes``'s) by softmax_forward_warp_per_row."""
+    axes = softmax_axes(axis, x.ndim)
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    return _axes_back(xp, softmax_forward_kernel(_axes_last(xp, x, axes), backend=backend), x.shape, axes)
+
+
+def softmax_over_axes_backward_kernel(y, dy, axis, backend=None):
+    """``softmax_backward`` over ``axis`` from the forward output ``y`` and ``dy`` by
+    softmax_backward_warp_per_row."""
+    axes = softmax_axes(axis, y.ndim)
+    check_shape(dy, y.shape, "dy")
+    backend = resolve_backend(backend)
+    xp = backend_xp(backend)
+    dx = softmax_backward_kernel(_axes_last(xp, y, axes), _axes_last(xp, dy, axes), backend=backend)
+    return _axes_back(xp, dx, y.shape, axes)

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from cnn_gpu.gradcheck import check_gradient, op_scalar
-from cnn_gpu.ops.activation import FORWARD, activation_backward, activation_forward
+from cnn_gpu.ops.activation import (FORWARD, ReluArguments, activation_backward, activation_forward, elu,
+                                    elu_with_alpha, elu_with_alpha_backward, leaky_relu, leaky_relu_backward,
+                                    relu_with_arguments, relu_with_arguments_backward, softmax, softmax_axes,
+                                    softmax_backward)
 from helpers import assert_close, random_array
 
 SHAPES = [(1, 1), (5, 7), (3, 4, 9)]
@@ -91,3 +94,123 @@ def test_sigmoid_and_softmax_are_stable_for_huge_inputs(rng):
 def test_unknown_activation_names_the_known_ones():
     with pytest.raises(ValueError, match="activation must be one of .*relu.*got 'mish'"):
         activation_forward("mish", np.zeros(3))
+
+
+# --- the layers' activations with arguments: ReLU's, ELU's alpha, Softmax's axes ------------------
+
+# ReLU's arguments, each a path of Keras's relu: a cap alone (6: relu6), a slope alone (leaky_relu),
+# a slope with a cap, a threshold alone and with a slope, all three, a cap below the threshold.
+RELU_ARGUMENTS = [dict(max_value=6.0), dict(max_value=1.5), dict(negative_slope=0.3),
+                  dict(negative_slope=0.1, max_value=2.0), dict(threshold=0.5), dict(negative_slope=0.1, threshold=0.5),
+                  dict(negative_slope=0.2, threshold=0.75, max_value=2.5), dict(negative_slope=0.25, threshold=2.0,
+                                                                               max_value=1.0)]
+
+
+def relu_textbook(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras's ReLU docstring in float64: max_value at or above it, x from the threshold up, the slope
+    times x - threshold below (at the threshold 0: Keras's where(x > threshold) decides it)."""
+    x = x.astype(np.float64)
+    y = np.where(x > threshold, x, negative_slope * (x - threshold))
+    return y if max_value is None else np.where(x > threshold, np.minimum(y, max_value), y)
+
+
+def kinks_apart(rng, shape, *kinks):
+    """Values in [-4, 8) at least 0.05 from every kink: central differences stay on one side."""
+    x = rng.uniform(-4, 8, shape)
+    for kink in kinks:
+        near = np.abs(x - kink) < 0.05
+        x[near] = kink + np.where(x[near] >= kink, 0.05, -0.05)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", RELU_ARGUMENTS, ids=str)
+def test_relu_with_arguments_matches_keras_formula(rng, kwargs, dtype):
+    x = random_array(rng, (5, 7), dtype, -4, 8)
+    x[0, :4] = [kwargs.get("threshold", 0.0), kwargs.get("max_value") or 3.0, 0.0, -0.0]
+    y = relu_with_arguments(x, ReluArguments.keras(**kwargs))
+    assert y.dtype == dtype
+    assert_close(y, relu_textbook(x, **kwargs))
+
+
+@pytest.mark.parametrize("kwargs", RELU_ARGUMENTS, ids=str)
+def test_relu_with_arguments_backward_matches_central_differences(rng, kwargs):
+    x = kinks_apart(rng, (4, 9), kwargs.get("threshold", 0.0), kwargs.get("max_value") or 0.0)
+    dy = random_array(rng, x.shape, np.float64)
+    arguments = ReluArguments.keras(**kwargs)
+    check_gradient(op_scalar(lambda v: relu_with_arguments(v, arguments), dy), x,
+                   relu_with_arguments_backward(x, dy, arguments))
+
+
+# What Keras 3.15.1 on JAX gives as the derivative of its relu (the ReLU layer) at a kink, measured
+# with jax.grad: (arguments, x, derivative).
+KERAS_KINKS = [
+    (dict(max_value=3.0), 3.0, 0.5), (dict(max_value=3.0), 0.0, 0.0), (dict(max_value=6.0), 6.0, 0.0),
+    (dict(negative_slope=0.1), 0.0, 1.0), (dict(negative_slope=0.1, max_value=3.0), 0.0, 0.0),
+    (dict(negative_slope=0.1, max_value=3.0), 3.0, 0.5), (dict(negative_slope=0.1, max_value=6.0), 6.0, 0.0),
+    (dict(threshold=0.5), 0.5, 0.0), (dict(negative_slope=0.1, threshold=0.5), 0.5, 0.0),
+    (dict(negative_slope=0.1, threshold=0.5, max_value=3.0), 3.0, 0.5), (dict(threshold=0.5, max_value=6.0), 6.0, 0.5),
+    (dict(negative_slope=0.2, threshold=5.0, max_value=2.0), 2.0, 0.2),
+    (dict(negative_slope=0.2, threshold=5.0, max_value=2.0), 5.0, 0.0),
+    (dict(negative_slope=0.1, threshold=0.5, max_value=0.5), 0.5, 0.0), (dict(max_value=0.0), 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("kwargs, x, derivative", KERAS_KINKS, ids=str)
+def test_relu_with_arguments_takes_keras_derivative_at_the_kinks(kwargs, x, derivative):
+    for dtype in (np.float32, np.float64):
+        dx = relu_with_arguments_backward(np.array([x], dtype), np.array([2.0], dtype), ReluArguments.keras(**kwargs))
+        assert dx.dtype == dtype and dx[0] == 2 * derivative
+
+
+def test_leaky_relus_arguments_are_its_own():
+    """The LeakyReLU layer's leaky_relu: derivative 1 at 0 at every slope (jax.nn.leaky_relu's x >= 0),
+    where Keras's relu at slope 0 is plain relu, 0 there."""
+    for slope in (0.0, 0.3):
+        arguments = ReluArguments.leaky(slope)
+        x = np.array([-2.0, -0.0, 0.0, 3.0, np.inf, 1e-310, -1e-310])
+        with np.errstate(invalid="ignore"):  # 0 inf, in the branch where() leaves out
+            np.testing.assert_array_equal(relu_with_arguments(x, arguments), leaky_relu(x, slope))
+        np.testing.assert_array_equal(relu_with_arguments_backward(x, np.ones(7), arguments),
+                                      leaky_relu_backward(x, None, np.ones(7), slope))
+    assert ReluArguments.keras(negative_slope=0.3) == ReluArguments.leaky(0.3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 0.0, -1.5])
+def test_elu_with_alpha_matches_the_textbook_formula(rng, alpha, dtype):
+    x = random_array(rng, (5, 7), dtype, -4, 4)
+    y = elu_with_alpha(x, alpha)
+    x64 = x.astype(np.float64)
+    assert y.dtype == dtype
+    assert_close(y, np.where(x64 > 0, x64, alpha * (np.exp(x64) - 1)), scale=np.abs(x64))
+    if alpha == 1.0:
+        np.testing.assert_array_equal(y, elu(x))
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0, 0.0, -1.5])
+def test_elu_with_alpha_backward_matches_central_differences(rng, alpha):
+    x = away_from_zero(rng, (4, 9), np.float64)
+    dy = random_array(rng, x.shape, np.float64)
+    check_gradient(op_scalar(lambda v: elu_with_alpha(v, alpha), dy), x, elu_with_alpha_backward(x, dy, alpha))
+    # At 0, alpha: Keras on JAX's alpha e^0.
+    assert elu_with_alpha_backward(np.zeros(1), np.ones(1), alpha)[0] == alpha
+
+
+@pytest.mark.parametrize("axis", [1, -3, (1, 2), [0, 2], (2, -1), (0, 1, 2, 3)], ids=str)
+def test_softmax_over_axes_matches_the_textbook_formula(rng, axis):
+    x = random_array(rng, (3, 4, 5, 2), np.float64, -3, 3)
+    axes = softmax_axes(axis, x.ndim)
+    e = np.exp(x)
+    assert_close(softmax(x, axes), e / e.sum(axis=axes, keepdims=True))
+    dy = random_array(rng, x.shape, np.float64)
+    check_gradient(op_scalar(lambda v: softmax(v, axes), dy), x, softmax_backward(None, softmax(x, axes), dy, axes))
+
+
+def test_softmax_axes_are_checked_and_normalised():
+    assert softmax_axes(-1, 3) == (2,) and softmax_axes((2, 0), 3) == (0, 2) and softmax_axes([1], 2) == (1,)
+    for axis, message in [(3, "out of range for an input of 3 axes"), ((1, -2), "must not name an axis twice"),
+                          ((), "an int or a non-empty tuple of ints"), (1.0, "an int or a non-empty tuple"),
+                          (True, "an int or a non-empty tuple"), ((0, None), "an int or a non-empty tuple")]:
+        with pytest.raises(ValueError, match=message):
+            softmax_axes(axis, 3)

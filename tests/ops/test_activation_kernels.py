@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.cuda.kernel import backend_xp
 from cnn_gpu.ops import activation
 from cnn_gpu.ops.activation import (INPUT_BACKWARD_ACTIVATIONS, KERNEL_ACTIVATIONS, OUTPUT_BACKWARD_ACTIVATIONS,
@@ -167,3 +168,91 @@ def test_leaky_relu_with_its_slope_matches_the_reference(rng, kernel_backend, dt
     assert_close(dx, expected, what="dx")
     if slope == 0.0:
         assert (to_host(dx)[z < 0] == 0).all() and np.array_equal(to_host(dx)[z >= 0], dy[z >= 0])
+
+
+# Rung 5's arguments (dyadic kinks: the same value in float32 and float64): a cap alone (relu6), a
+# slope and threshold, all three, a cap below the threshold, a cap of 0.
+RELU_ARGUMENTS = [dict(max_value=6.0), dict(negative_slope=0.1, threshold=0.5),
+                  dict(negative_slope=0.2, threshold=0.75, max_value=2.5),
+                  dict(negative_slope=0.25, threshold=2.0, max_value=1.0), dict(max_value=0.0, negative_slope=0.3)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7, 33), (3, 5, 13)])
+@pytest.mark.parametrize("kwargs", RELU_ARGUMENTS, ids=str)
+def test_relu_with_arguments_matches_the_reference(rng, kernel_backend, kwargs, shape, dtype):
+    """Rung 5 at the ReLU layer's arguments: the reference's bits in z's dtype, the kinks included."""
+    arguments = activation.ReluArguments.keras(**kwargs)
+    z = random_array(rng, shape, dtype, -4, 8)
+    z.flat[:4] = [kwargs.get("threshold", 0.0), kwargs["max_value"] if "max_value" in kwargs else 3.0, 0.0, -0.0][
+        :z.size]
+    y = on_backend(poisoned(shape, dtype), kernel_backend)
+    assert activation.relu_with_arguments_kernel(on_backend(z, kernel_backend), arguments, y=y,
+                                                 backend=kernel_backend) is y
+    np.testing.assert_array_equal(to_host(y), activation.relu_with_arguments(z, arguments))
+    assert_close(y, activation.relu_with_arguments(z.astype(np.float64), arguments))
+    dy = random_array(rng, shape, dtype)
+    dx = on_backend(poisoned(shape, dtype), kernel_backend)
+    assert activation.relu_with_arguments_backward_kernel(on_backend(z, kernel_backend), on_backend(dy, kernel_backend),
+                                                          arguments, dx=dx, backend=kernel_backend) is dx
+    np.testing.assert_array_equal(to_host(dx), activation.relu_with_arguments_backward(z, dy, arguments))
+    assert_close(dx, activation.relu_with_arguments_backward(z.astype(np.float64), dy.astype(np.float64), arguments),
+                 what="dx")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7, 33), (3, 5, 13)])
+@pytest.mark.parametrize("alpha", [0.5, 2.0, 0.0, -1.5])
+def test_elu_with_alpha_matches_the_reference(rng, kernel_backend, alpha, shape, dtype):
+    """Rung 6 at the ELU layer's alpha (a negative one too: the backward reads z, not y)."""
+    z = random_array(rng, shape, dtype, -4, 4)
+    y = on_backend(poisoned(shape, dtype), kernel_backend)
+    assert activation.elu_with_alpha_kernel(on_backend(z, kernel_backend), alpha, y=y, backend=kernel_backend) is y
+    z64 = z.astype(np.float64)
+    assert_close(y, activation.elu_with_alpha(z64, alpha), scale=np.abs(z64))  # (alpha 0: y is 0 below 0)
+    dy = random_array(rng, shape, dtype)
+    dx = on_backend(poisoned(shape, dtype), kernel_backend)
+    assert activation.elu_with_alpha_backward_kernel(on_backend(z, kernel_backend), on_backend(dy, kernel_backend),
+                                                     alpha, dx=dx, backend=kernel_backend) is dx
+    assert_close(dx, activation.elu_with_alpha_backward(z64, dy.astype(np.float64), alpha), what="dx",
+                 scale=dy.astype(np.float64) * max(1.0, abs(alpha)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_elu_with_arguments_at_the_edge_values(kernel_backend, dtype):
+    """EDGES through rungs 5 and 6, element by element against the reference in the input's dtype,
+    NaN where it has NaN."""
+    z = EDGES.astype(dtype)
+    dy = np.ones_like(z)
+    runs = [(activation.relu_with_arguments_kernel, activation.relu_with_arguments_backward_kernel,
+             activation.relu_with_arguments, activation.relu_with_arguments_backward,
+             activation.ReluArguments.keras(**kwargs)) for kwargs in RELU_ARGUMENTS]
+    runs += [(activation.elu_with_alpha_kernel, activation.elu_with_alpha_backward_kernel, activation.elu_with_alpha,
+              activation.elu_with_alpha_backward, alpha) for alpha in (0.5, -1.5)]
+    for forward, backward, reference, reference_backward, argument in runs:
+        y = to_host(forward(on_backend(z, kernel_backend), argument, backend=kernel_backend))
+        dx = to_host(backward(on_backend(z, kernel_backend), on_backend(dy, kernel_backend), argument,
+                              backend=kernel_backend))
+        with np.errstate(all="ignore"):
+            expected, expected_dx = reference(z, argument), reference_backward(z, dy, argument)
+        np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-37, equal_nan=True, err_msg=f"{argument}")
+        np.testing.assert_allclose(dx, expected_dx, rtol=1e-6, atol=1e-37, equal_nan=True, err_msg=f"{argument}")
+
+
+def test_the_kernel_backend_takes_the_layers_arguments_as_the_numpy_backend(rng, kernel_backend):
+    """relu_forward, elu_forward, softmax_forward and their backwards: the kernel backend's (on a
+    strided view, which it copies) against the numpy backend's in float64."""
+    ours, numpy_backend = KernelBackend(backend_xp(kernel_backend)), NumpyBackend(np)
+    x = random_array(rng, (3, 6, 10), np.float32, -3, 3)[:, :, 1:9]
+    dy = random_array(rng, (3, 6, 8), np.float32)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    relu = activation.ReluArguments.keras(negative_slope=0.1, threshold=0.5, max_value=2.0)
+    for forward, backward, argument, backward_from_output in [("relu_forward", "relu_backward", relu, False),
+                                                              ("elu_forward", "elu_backward", -0.5, False),
+                                                              ("softmax_forward", "softmax_backward", (0, 1), True)]:
+        y = getattr(ours, forward)(ours.asarray(x), argument)
+        y64 = getattr(numpy_backend, forward)(x64, argument)
+        assert_close(y, y64, what=forward)
+        dx = getattr(ours, backward)(y if backward_from_output else ours.asarray(x), ours.asarray(dy), argument)
+        assert_close(dx, getattr(numpy_backend, backward)(y64 if backward_from_output else x64, dy64, argument),
+                     what=backward)

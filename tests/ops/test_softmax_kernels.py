@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from cnn_gpu.cuda.kernel import backend_xp
-from cnn_gpu.ops.activation import (SOFTMAX_VARIANTS, softmax, softmax_backward, softmax_backward_kernel,
-                                    softmax_forward_kernel)
+from cnn_gpu.ops.activation import (SOFTMAX_VARIANTS, softmax, softmax_axes, softmax_backward, softmax_backward_kernel,
+                                    softmax_forward_kernel, softmax_over_axes_backward_kernel,
+                                    softmax_over_axes_kernel)
 from helpers import TOLERANCE as HELPER_TOLERANCE
 from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
@@ -185,3 +186,53 @@ def test_more_rows_or_columns_than_an_int_indexes_are_refused_before_anything_is
         softmax_forward_kernel(huge, backend="emulate")
     with pytest.raises(ValueError, match="the softmax kernels index rows and columns with int"):
         softmax_backward_kernel(huge, huge, backend="emulate")
+
+
+# --- any axes (the Softmax layer's): the axes moved last, the kernels run, moved back ---------------
+
+@pytest.fixture
+def poisoned_kernel_outputs(monkeypatch):
+    """The over-axes wrappers' kernels write into NaN-filled outputs (the wrappers make them): an
+    element the kernel never wrote shows."""
+    from cnn_gpu.ops import activation
+
+    def poisoning(kernel, out_name):
+        def call(*args, backend=None, **kwargs):
+            xp = backend_xp(backend)
+            kwargs[out_name] = xp.full(args[0].shape, np.nan, dtype=args[0].dtype)
+            return kernel(*args, backend=backend, **kwargs)
+        return call
+
+    monkeypatch.setattr(activation, "softmax_forward_kernel", poisoning(softmax_forward_kernel, "out"))
+    monkeypatch.setattr(activation, "softmax_backward_kernel", poisoning(softmax_backward_kernel, "dx"))
+
+
+# A middle axis; the batch axis; two axes together, adjacent and not, negative ones among them; the
+# trailing axes (no copy); every axis; a single axis given as a one-element list.
+AXES_CASES = [((3, 5, 7), 1), ((3, 5, 7), 0), ((2, 3, 4, 5), (1, 2)), ((2, 3, 4, 5), (-1, 1)), ((4, 33), -2),
+              ((3, 5, 7), (1, 2)), ((2, 3, 4), (0, 1, 2)), ((5, 6, 3), [1])]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, axis", AXES_CASES, ids=str)
+def test_softmax_over_any_axes_matches_the_reference(rng, kernel_backend, poisoned_kernel_outputs, shape, axis, dtype):
+    x = random_array(rng, shape, dtype, -4, 4)
+    axes = softmax_axes(axis, len(shape))
+    y = softmax_over_axes_kernel(on_backend(x, kernel_backend), axis, backend=kernel_backend)
+    assert y.shape == shape and y.dtype == dtype and y.flags.c_contiguous
+    assert_close(y, softmax(x.astype(np.float64), axes), TOLERANCE[np.dtype(dtype)], what="forward")
+    dy = random_array(rng, shape, dtype)
+    dx = softmax_over_axes_backward_kernel(y, on_backend(dy, kernel_backend), axis, backend=kernel_backend)
+    assert dx.shape == shape and dx.dtype == dtype and dx.flags.c_contiguous
+    expected = softmax_backward(None, to_host(y).astype(np.float64), dy.astype(np.float64), axes)
+    assert_close(dx, expected, TOLERANCE[np.dtype(dtype)], what="backward")
+
+
+def test_softmax_over_axes_refuses_bad_axes_naming_them(kernel_backend):
+    x = on_backend(np.zeros((2, 3, 4), np.float32), kernel_backend)
+    with pytest.raises(ValueError, match=r"axis \(1, 3\) is out of range for an input of 3 axes"):
+        softmax_over_axes_kernel(x, (1, 3), backend=kernel_backend)
+    with pytest.raises(ValueError, match="must not name an axis twice"):
+        softmax_over_axes_backward_kernel(x, x, (2, -1), backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"dy must have shape \(2, 3, 4\)"):
+        softmax_over_axes_backward_kernel(x, x[:1], 1, backend=kernel_backend)
