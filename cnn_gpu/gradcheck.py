@@ -68,18 +68,26 @@ def check_gradient(f, x, analytic, what="gradient", tol=TOLERANCE):
 
 
 def check_layer(layer, x, training=False, seed=0, tol=TOLERANCE):
-    """Check ``layer.backward`` against central differences, to the input and to every weight."""
+    """Check ``layer.backward`` against central differences, to the input (to each input of a merge
+    layer, whose ``x`` is a list) and to every weight."""
     if layer.dtype != "float64":
         raise TypeError(f"{layer.describe()} is {layer.dtype}: build it with dtype='float64' to check it")
-    x = np.array(x, dtype=np.float64)
+    xs = [np.array(v, dtype=np.float64) for v in (x if layer.TAKES_LIST else [x])]
     if not layer.built:
-        layer.build((None, *x.shape[1:]))
-    dy = np.random.default_rng(seed).standard_normal(layer.forward(x, training).shape)
+        shapes = [(None, *v.shape[1:]) for v in xs]
+        layer.build(shapes if layer.TAKES_LIST else shapes[0])
+
+    def forward(arrays):
+        return layer.forward(arrays if layer.TAKES_LIST else arrays[0], training)
+
+    dy = np.random.default_rng(seed).standard_normal(forward(xs).shape)
     dx = layer.backward(dy)
     grads = {name: np.array(g) for name, g in layer.grads.items()}
-    check_gradient(op_scalar(lambda v: layer.forward(v, training), dy), x, dx, f"{layer.describe()}: input", tol)
+    for i, (v, analytic) in enumerate(zip(xs, dx if layer.TAKES_LIST else [dx], strict=True)):
+        check_gradient(op_scalar(lambda u: forward([*xs[:i], u, *xs[i + 1:]]), dy), v, analytic,
+                       f"{layer.describe()}: input" + (f" {i}" if layer.TAKES_LIST else ""), tol)
     for name in layer.trainable_names:
-        check_gradient(op_scalar(lambda _: layer.forward(x, training), dy), layer.params[name], grads[name],
+        check_gradient(op_scalar(lambda _: forward(xs), dy), layer.params[name], grads[name],
                        f"{layer.describe()}: {name}", tol)
 
 

@@ -30,6 +30,9 @@ LAYER_CASES = {
                         (dict(kernel_size=2, dilation_rate=2, use_bias=False), (1, 6, 7, 3))],
     "SeparableConv2D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 6, 5, 2)),
                         (dict(filters=2, kernel_size=2, strides=2, padding="same", depth_multiplier=2), (1, 5, 6, 3))],
+    # The merge layers take a list of inputs: a list of shapes.
+    "Add": [(dict(), [(2, 3, 4, 2)] * 2), (dict(), [(3, 5)] * 3)],
+    "Concatenate": [(dict(), [(2, 3, 4, 2), (2, 3, 4, 3)]), (dict(axis=1), [(2, 2, 5), (2, 4, 5), (2, 1, 5)])],
     "MaxPooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
                      (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
     "AveragePooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
@@ -109,12 +112,15 @@ def _check_layer(cls, kwargs, shape, training, seed):
     def check():
         rng = np.random.default_rng(seed)
         layer = cls(**kwargs, **F64)
-        layer.build((None, *shape[1:]))
+        shapes = shape if layer.TAKES_LIST else [shape]
+        built = [(None, *s[1:]) for s in shapes]
+        layer.build(built if layer.TAKES_LIST else built[0])
         for name, weight in layer.params.items():  # random, not the zero biases layers start with
             # (a frozen weight is a statistic, such as a variance, which must stay positive)
             weight[...] = rng.uniform(0.5, 2, weight.shape) if name in layer.frozen_params else rng.uniform(
                 -1, 1, weight.shape)
-        gradcheck.check_layer(layer, rng.uniform(-1, 1, shape), training=training)
+        xs = [rng.uniform(-1, 1, s) for s in shapes]
+        gradcheck.check_layer(layer, xs if layer.TAKES_LIST else xs[0], training=training)
     return check
 
 
@@ -141,6 +147,24 @@ def _check_seed_model(seed):
     gradcheck.check_model(model, rng.uniform(0, 1, (3, 6, 6, 1)), _one_hot(rng, 3))
 
 
+def _check_residual_model(seed):
+    """A functional Model with a residual connection and a concatenation: the input's and the stem's
+    gradients each added up from two layers, checked end to end with its loss."""
+    from cnn_gpu.models import Model
+
+    rng = np.random.default_rng(seed)
+    inputs = layers.Input((5, 5, 2), dtype="float64")
+    stem = layers.Conv2D(3, 3, padding="same", activation="tanh", **F64)(inputs)
+    branch = layers.Conv2D(3, 3, padding="same", **F64)(stem)
+    merged = layers.Concatenate(**F64)([layers.Add(**F64)([stem, branch]), layers.Conv2D(2, 1, **F64)(inputs)])
+    outputs = layers.Dense(3, activation="softmax", **F64)(layers.GlobalAveragePooling2D(**F64)(merged))
+    model = Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    for weight in model.weights:
+        weight[...] = rng.uniform(-1, 1, weight.shape)
+    gradcheck.check_model(model, rng.uniform(0, 1, (3, 5, 5, 2)), _one_hot(rng, 3))
+
+
 def run_all(seed: int = 0) -> list[Outcome]:
     outcomes = []
     for name, cls in sorted(layers.LAYERS.classes.items()):
@@ -159,4 +183,6 @@ def run_all(seed: int = 0) -> list[Outcome]:
             outcomes.append(_timed("loss", name, case, _check_loss(cls, logits, make_true, make_pred, seed)))
     outcomes.append(_timed("model", "Sequential", "seed model layers, 6x6x1 input",
                            lambda: _check_seed_model(seed)))
+    outcomes.append(_timed("model", "Model", "a residual Add and a Concatenate, 5x5x2 input",
+                           lambda: _check_residual_model(seed)))
     return outcomes

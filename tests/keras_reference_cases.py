@@ -148,11 +148,57 @@ CASES = {
 }
 
 
+# The functional API: a graph of named layers, each (name, class name, args, kwargs, the names of the
+# layers it reads; "input" is the Input). The last is the output.
+GRAPH_CASES = {
+    # A residual block (a convolution and a normalization beside the shortcut, then Add) and a 1 x 1
+    # convolution of the input concatenated to it: the input's gradient from two layers, the stem's
+    # from two.
+    "adam_residual_graph": {
+        "input": (8, 8, 2),
+        "graph": [
+            ("stem", "Conv2D", (6, (3, 3)), {"padding": "same", "activation": "relu"}, ["input"]),
+            ("branch", "Conv2D", (6, (3, 3)), {"padding": "same", "use_bias": False}, ["stem"]),
+            ("norm", "BatchNormalization", (), {}, ["branch"]),
+            ("add", "Add", (), {}, ["stem", "norm"]),
+            ("relu", "Activation", ("relu",), {}, ["add"]),
+            ("side", "Conv2D", (3, (1, 1)), {}, ["input"]),
+            ("concatenate", "Concatenate", (), {}, ["relu", "side"]),
+            ("pool", "GlobalAveragePooling2D", (), {}, ["concatenate"]),
+            ("dense", "Dense", (4,), {"activation": "softmax"}, ["pool"]),
+        ],
+        "optimizer": ("Adam", {"learning_rate": 0.005}),
+        "loss": "categorical_crossentropy",
+    },
+}
+CASES.update(GRAPH_CASES)
+
+
+def layer_specs(case):
+    """(class name, args, kwargs) of every layer of the case, in order."""
+    return case["layers"] if "layers" in case else [spec[1:4] for spec in case["graph"]]
+
+
+def build_model(case, layers, sequential, functional, l2_class):
+    """The case's model from a module of layers (keras.layers or cnn_gpu.layers), the Sequential and
+    Model classes and the L2 regularizer class of the same library."""
+    def make(kind, args, kwargs):
+        return getattr(layers, kind)(*args, **with_regularizer(kwargs, l2_class))
+
+    if "graph" not in case:
+        return sequential([layers.Input(case["input"])] + [make(*spec) for spec in case["layers"]])
+    tensors = {"input": layers.Input(case["input"])}
+    for name, kind, args, kwargs, inbound in case["graph"]:
+        sources = [tensors[source] for source in inbound]
+        tensors[name] = make(kind, args, kwargs)(sources if len(sources) > 1 else sources[0])
+    return functional(tensors["input"], tensors[name])
+
+
 def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (n, *case["input"])).astype(np.float32)
-    units = next(args[0] for kind, args, _ in reversed(case["layers"]) if kind == "Dense")  # the classes
+    units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind == "Dense")  # the classes
     classes = rng.integers(0, max(units, 2), n)
     if case["loss"] == "categorical_crossentropy":
         y = np.eye(units, dtype=np.float32)[classes]

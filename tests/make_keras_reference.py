@@ -12,14 +12,11 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_reference_cases import CASES, case_data, with_regularizer
+from keras_reference_cases import CASES, build_model, case_data
 
 
 def build(case):
-    model = keras.Sequential([layers.Input(case["input"])] + [
-        getattr(layers, kind)(*args, **with_regularizer(kwargs, keras.regularizers.L2))
-        for kind, args, kwargs in case["layers"]
-    ])
+    model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers.L2)
     optimizer = getattr(keras.optimizers, case["optimizer"][0])(**case["optimizer"][1])
     model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
     return model

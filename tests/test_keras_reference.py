@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from cnn_gpu import backend, layers, optimizers
-from cnn_gpu.models import Sequential
+from cnn_gpu.models import Model, Sequential
 from cnn_gpu.regularizers import L2
-from keras_reference_cases import CASES, case_data, with_regularizer
+from keras_reference_cases import CASES, build_model, case_data
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
 
@@ -33,9 +33,7 @@ def each_backend(request, monkeypatch):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_training_matches_keras(each_backend, name):
     case = CASES[name]
-    model = Sequential([layers.Input(case["input"])] + [
-        getattr(layers, kind)(*args, **with_regularizer(kwargs, L2)) for kind, args, kwargs in case["layers"]
-    ])
+    model = build_model(case, layers, Sequential, Model, L2)
     optimizer = getattr(optimizers, case["optimizer"][0])(**case["optimizer"][1])
     model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
     model.set_weights(recorded(f"{name}/initial/"))

@@ -40,8 +40,29 @@ def check_channels_last(layer, data_format):
         raise ValueError(f"{layer.describe()}: only data_format='channels_last' is supported, got {data_format!r}")
 
 
+class SymbolicTensor:
+    """Keras's functional API: what ``Input(shape)`` gives, and what a layer called on symbolic tensors
+    gives back. It holds no values: its shape (batch first, None), the layer that makes it and that
+    layer's input tensors, the edges that ``cnn_gpu.models.Model`` walks."""
+
+    def __init__(self, shape, layer, inputs=()):
+        self.shape = tuple(shape)
+        self.layer = layer
+        self.inputs = tuple(inputs)
+
+    @property
+    def dtype(self):
+        return self.layer.dtype
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={format_shape(self.shape)} from {self.layer.describe()}>"
+
+
 class Layer:
     """Base of every layer. Keyword arguments are Keras's: name, dtype, trainable, input_shape, input_dim."""
+
+    # Whether ``call`` takes a list of arrays (the merge layers: Add, Concatenate), not one array.
+    TAKES_LIST = False
 
     def __init__(self, activation=None, name=None, dtype=None, trainable=True, input_shape=None, input_dim=None):
         self.name = name or unique_name(snake_case(type(self).__name__))
@@ -60,6 +81,7 @@ class Layer:
         self.regularizers = {}
         self.grads = {}
         self._activation_cache = None
+        self.inbound = None  # the symbolic tensors this layer was called on (the functional API)
 
     def describe(self):
         """How errors name this layer: ``Dense layer 'dense_1'``."""
@@ -101,6 +123,31 @@ class Layer:
             self.regularizers[name] = regularizer
         if not trainable:
             self.frozen_params.add(name)
+
+    def __call__(self, inputs):
+        """The functional API: this layer applied to the symbolic tensor(s) ``inputs`` (``Input(shape)``'s
+        or another layer's) gives the symbolic tensor of its output; the layer is built for their
+        shape(s) here, so a mismatch fails at once, naming the layer. Each layer is called once: a
+        layer shared between two places of a model is not supported."""
+        given_list = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if given_list else [inputs]
+        if not all(isinstance(t, SymbolicTensor) for t in tensors):
+            kinds = ", ".join(type(t).__name__ for t in tensors)
+            raise TypeError(f"{self.describe()} is called on Input(...) or on another layer's output, got {kinds} "
+                            "(to compute on arrays, build a model and call predict)")
+        if given_list != self.TAKES_LIST:
+            raise TypeError(f"{self.describe()} takes " + ("a list of tensors" if self.TAKES_LIST else "one tensor")
+                            + f", got {'a list' if given_list else 'one'}")
+        if self.inbound is not None:
+            raise ValueError(f"{self.describe()} is already called on another input: shared layers are not "
+                             "supported, make a second layer")
+        for t in tensors:
+            if t.dtype != self.dtype:
+                raise ValueError(f"{self.describe()} is {self.dtype} but its input from {t.layer.describe()} is "
+                                 f"{t.dtype}: give every layer the same dtype")
+        self.build([t.shape for t in tensors] if given_list else tensors[0].shape)
+        self.inbound = tuple(tensors)
+        return SymbolicTensor(self.output_shape, self, tensors)
 
     # --- running ---------------------------------------------------------------------------------
     def forward(self, x, training=False, logits=False):
@@ -236,11 +283,14 @@ class InputLayer(Layer):
         self.batch_shape = tuple(batch_shape)
         if not all(isinstance(d, int) and d > 0 for d in self.batch_shape[1:]):
             raise ValueError(f"{self.describe()}: shape must be positive ints, got {format_shape(self.batch_shape[1:])}")
+        self.output_shape, self.built = self.batch_shape, True  # as a functional model's summary lists it
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "batch_shape": list(self.batch_shape)}
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
-    """Keras's ``Input(shape)``: put first in a Sequential model to fix its input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    """Keras's ``Input(shape)``: the symbolic tensor a functional model starts from (call layers on it),
+    or, put first in a Sequential model, what fixes its input shape."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return SymbolicTensor(layer.batch_shape, layer)

@@ -138,17 +138,19 @@ def read_archive(filepath):
 def load_model(filepath, compile=True):
     """The model saved at ``filepath`` by ``model.save``: same architecture, weights and (with
     ``compile``) the same optimizer, loss and metrics."""
-    from cnn_gpu.models.sequential import Sequential  # here: sequential imports this module
+    from cnn_gpu.models import Model, Sequential  # here: they import this module
 
     config, weights = read_archive(filepath)
     entry = config.get("model")
-    if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
-        raise ModelFileError(f"{filepath}: the model must be a Sequential, got {entry and entry.get('class_name')!r}")
+    classes = {"Sequential": Sequential, "Model": Model}
+    if not isinstance(entry, dict) or entry.get("class_name") not in classes:
+        raise ModelFileError(f"{filepath}: the model must be a Sequential or a Model, got "
+                             f"{entry and entry.get('class_name')!r}")
     try:
-        model = Sequential.from_config(entry.get("config", {}))
+        model = classes[entry["class_name"]].from_config(entry.get("config", {}))
         if compile and config.get("compile_config"):
             model.compile(**config["compile_config"])
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, KeyError) as error:
         raise ModelFileError(f"{filepath}: the architecture in {CONFIG_NAME} cannot be rebuilt: {error}") from error
     if not model.built:
         raise ModelFileError(f"{filepath}: the architecture has no input shape")

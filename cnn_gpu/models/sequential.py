@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnn_gpu import losses, optimizers
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers import InputLayer, Layer, deserialize
-from cnn_gpu.layers.base import format_shape
+from cnn_gpu.layers.base import SymbolicTensor, format_shape
 from cnn_gpu.models import saving, summary, training
 from cnn_gpu.utils.naming import unique_name
 from cnn_gpu.utils.registry import serialize
@@ -46,6 +46,8 @@ class Sequential:
     # --- structure -------------------------------------------------------------------------------
     def add(self, layer):
         """Append a layer; once the input shape is known, the layer is built (and checked) right away."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):  # Input(shape)
+            layer = layer.layer
         if isinstance(layer, InputLayer):
             if self.layers or self.input_layer is not None:
                 raise ValueError(f"model '{self.name}': an Input must come first, before any other layer")

@@ -15,16 +15,27 @@ import numpy as np
 
 from cnn_gpu.layers.base import format_shape
 
-POSITIONS = (0.45, 0.80, 1.0)
-HEADER = ("Layer (type)", "Output Shape", "Param #")
+
+class Layout:
+    """A table's columns: their headers, where each ends (a fraction of the line), how each aligns
+    ("l" or "r"), and the line's default length."""
+
+    def __init__(self, header, positions, alignment, line_length):
+        self.header, self.positions, self.alignment, self.line_length = header, positions, alignment, line_length
+
+
+# Keras's two tables: a stack of layers, and a graph, whose rows say which layers each one reads.
+SEQUENTIAL = Layout(("Layer (type)", "Output Shape", "Param #"), (0.45, 0.80, 1.0), "llr", 88)
+GRAPH = Layout(("Layer (type)", "Output Shape", "Param #", "Connected to"), (0.3, 0.56, 0.74, 1.0), "llrl", 108)
 # Keras also counts the optimizer's step counter and learning rate (one 4-byte scalar each).
 OPTIMIZER_SCALARS = 2
 
 
-def column_widths(line_length):
-    """Text width of each column, as rich lays out Keras's table (padding 1 each side, 4 borders)."""
+def column_widths(line_length, positions=SEQUENTIAL.positions):
+    """Text width of each column, as rich lays out Keras's table (padding 1 each side, a border
+    between and around the columns)."""
     requested, previous = [], 0
-    for position in POSITIONS:
+    for position in positions:
         requested.append(int(position * line_length) - previous)
         previous += requested[-1]
     cells = [w + 2 for w in requested]
@@ -43,13 +54,13 @@ def rule(left, fill, middle, right, widths):
     return left + middle.join(fill * (w + 2) for w in widths) + right
 
 
-def row_lines(cells, widths, bar):
+def row_lines(cells, widths, bar, alignment=SEQUENTIAL.alignment):
     """One table row; a cell longer than its column wraps onto more lines, as rich wraps it."""
     wrapped = [textwrap.wrap(text, w, break_long_words=True) or [""] for text, w in zip(cells, widths)]
     lines = []
     for k in range(max(len(w) for w in wrapped)):
         parts = [w[k] if k < len(w) else "" for w in wrapped]
-        parts = [parts[0].ljust(widths[0]), parts[1].ljust(widths[1]), parts[2].rjust(widths[2])]
+        parts = [p.ljust(w) if side == "l" else p.rjust(w) for p, w, side in zip(parts, widths, alignment)]
         lines.append(bar + bar.join(f" {p} " for p in parts) + bar)
     return lines
 
@@ -74,15 +85,30 @@ def layer_cells(layer):
     return [name, format_shape(layer.output_shape), f"{layer.count_params():,}"]
 
 
+def table_rows(model):
+    """``(layout, rows)``: a Sequential's layers, or a functional Model's (its InputLayer first, as
+    Keras lists it), with the layers each reads where the graph branches or merges."""
+    graph = getattr(model, "layer_inputs", None)
+    if graph is None:
+        return SEQUENTIAL, [layer_cells(layer) for layer in model.layers]
+    inputs = graph()
+    readers = [name for sources in inputs.values() for name in sources]
+    if all(len(sources) <= 1 for sources in inputs.values()) and len(readers) == len(set(readers)):
+        return SEQUENTIAL, [layer_cells(layer) for layer in inputs]
+    return GRAPH, [layer_cells(layer) + [", ".join(f"{name}[0][0]" for name in sources) or "-"]
+                   for layer, sources in inputs.items()]
+
+
 def summary_text(model, line_length=None):
-    line_length = line_length or min(88, shutil.get_terminal_size().columns - 4)
-    widths = column_widths(line_length)
-    lines = [f'Model: "{model.name}"', rule("┏", "━", "┳", "┓", widths), *row_lines(HEADER, widths, "┃"),
-             rule("┡", "━", "╇", "┩", widths)]
-    for index, layer in enumerate(model.layers):
+    layout, rows = table_rows(model)
+    line_length = line_length or min(layout.line_length, shutil.get_terminal_size().columns - 4)
+    widths = column_widths(line_length, layout.positions)
+    lines = [f'Model: "{model.name}"', rule("┏", "━", "┳", "┓", widths),
+             *row_lines(layout.header, widths, "┃", layout.alignment), rule("┡", "━", "╇", "┩", widths)]
+    for index, cells in enumerate(rows):
         if index:
             lines.append(rule("├", "─", "┼", "┤", widths))
-        lines += row_lines(layer_cells(layer), widths, "│")
+        lines += row_lines(cells, widths, "│", layout.alignment)
     lines.append(rule("└", "─", "┴", "┘", widths))
     trainable = count_and_bytes(model.trainable_weights)
     frozen = count_and_bytes(model.non_trainable_weights)
