@@ -124,6 +124,20 @@ CASES = {
         "optimizer": ("Adam", {"learning_rate": 0.01}),
         "loss": "categorical_crossentropy",
     },
+    # Transposed convolutions back up from a strided convolution: 'same' at stride 2 with the fused
+    # ReLU, and 'valid' with a stride wider than the window (the last columns get the bias alone).
+    "rmsprop_conv_transpose": {
+        "input": (7, 6, 2),
+        "layers": [
+            ("Conv2D", (4, (3, 3)), {"strides": 2, "activation": "tanh"}),
+            ("Conv2DTranspose", (3, (3, 3)), {"strides": 2, "padding": "same", "activation": "relu"}),
+            ("Conv2DTranspose", (2, (2, 2)), {"strides": (1, 3)}),
+            ("GlobalAveragePooling2D", (), {}),
+            ("Dense", (3,), {"activation": "softmax"}),
+        ],
+        "optimizer": ("RMSprop", {"learning_rate": 0.01}),
+        "loss": "categorical_crossentropy",
+    },
     # The ReLU, ELU and Softmax layers at other arguments than Keras's defaults: a slope below a
     # threshold, a softmax over the image's height, a cap of 6 (Keras's relu6 path; these values stay
     # under it) and one they reach (0.1, with a slope), an alpha of 0.5.

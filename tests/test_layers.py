@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cnn_gpu import gradcheck, initializers
-from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
-                            Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, LeakyReLU,
-                            MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, deserialize)
+from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Dense,
+                            DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
+                            LeakyReLU, MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -37,13 +37,16 @@ def test_conv2d_gradients_and_shape(rng, x_shape, kwargs, output_shape):
     gradcheck.check_layer(layer, rng.uniform(-1, 1, x_shape))
 
 
-DEPTHWISE_CASES = [
+DEPTHWISE_CASES = [  # and the transposed convolution's
     # (layer, input shape, arguments, Keras's output shape, Keras's parameter count)
     (DepthwiseConv2D, (2, 7, 5, 3), dict(kernel_size=3), (None, 5, 3, 3), 30),
     (DepthwiseConv2D, (1, 7, 6, 2), dict(kernel_size=(3, 2), strides=2, padding="same", depth_multiplier=3),
      (None, 4, 3, 6), 42),
     (DepthwiseConv2D, (2, 8, 9, 2), dict(kernel_size=2, dilation_rate=(2, 3), activation="relu", use_bias=False),
      (None, 6, 6, 2), 8),
+    (Conv2DTranspose, (2, 4, 3, 3), dict(filters=2, kernel_size=3, strides=2, padding="same"), (None, 8, 6, 2), 56),
+    (Conv2DTranspose, (1, 3, 4, 2), dict(filters=3, kernel_size=(2, 3), strides=(3, 1), activation="relu"),
+     (None, 9, 6, 3), 39),
     (SeparableConv2D, (2, 7, 5, 3), dict(filters=4, kernel_size=3), (None, 5, 3, 4), 43),
     (SeparableConv2D, (1, 6, 7, 2), dict(filters=3, kernel_size=2, strides=2, padding="same", depth_multiplier=2,
                                          activation="relu"), (None, 3, 4, 3), 31),
@@ -53,7 +56,7 @@ DEPTHWISE_CASES = [
 
 
 @pytest.mark.parametrize("cls, x_shape, kwargs, output_shape, params", DEPTHWISE_CASES)
-def test_depthwise_and_separable_gradients_shapes_and_config(rng, cls, x_shape, kwargs, output_shape, params):
+def test_depthwise_separable_and_transposed_gradients_shapes_and_config(rng, cls, x_shape, kwargs, output_shape, params):
     layer = cls(**kwargs, **F64)
     layer.build((None, *x_shape[1:]))
     assert layer.output_shape == output_shape and layer.count_params() == params
@@ -324,6 +327,8 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
+    (lambda: Conv2DTranspose(2, 3, strides=2, output_padding=1), "output_padding=1 is not supported (only None)"),
+    (lambda: Conv2DTranspose(2, 3, strides=2, dilation_rate=2), "strides > 1 together with dilation_rate > 1"),
     (lambda: SeparableConv2D(0, 3), "filters must be a positive int"),
     (lambda: SeparableConv2D(2, 3, strides=(1, 0)), "strides must be a positive int"),
     (lambda: DepthwiseConv2D(3, depthwise_initializer="glorot"), "valid names are"),

@@ -67,6 +67,15 @@ class Backend:
         """
         raise NotImplementedError
 
+    def conv2d_transpose_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        """The transposed convolution of NHWC x by (R, S, filters, C) w (conv2d's data gradient), plus b
+        (filters,) or None; with ``relu``, its ReLU."""
+        raise NotImplementedError
+
+    def conv2d_transpose_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
+        """Gradients ``(dx, dw, db)`` of ``conv2d_transpose_forward``, as conv2d_backward's."""
+        raise NotImplementedError
+
     def depthwise_conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):
         """Depthwise convolution of NHWC x with (R, S, C, M) w: output channel c*M + m is filter m of
         channel c; plus b (C*M,) or None; with ``relu``, its ReLU."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, depthwise_conv2d, dropout, gemm, loss, metric,
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm, loss, metric,
                          optim, pool, reduce, regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
@@ -61,6 +61,31 @@ class KernelBackend(NumpyBackend):
         dx = (conv2d.conv2d_backward_data_kernel(dy, w, x.shape, strides, padding, dilation, backend=self.name)
               if need_dx else None)
         dw = conv2d.conv2d_backward_filter_kernel(x, dy, w.shape, strides, padding, dilation, backend=self.name)
+        return dx, dw, self._bias_gradient(dy) if need_db else None
+
+    # --- transposed convolution: conv2d.cu's passes in other roles (ops/conv2d_transpose.py), the bias
+    # and ReLU activation.cu's, the bias gradient reduce.cu's (float32; float64 stays on the reference) --
+    def conv2d_transpose_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        conv2d_transpose.check_conv2d_transpose(x, w, b)
+        if x.dtype != self.xp.float32:
+            return super().conv2d_transpose_forward(x, w, b, strides, padding, dilation, relu)
+        contiguous = self.xp.ascontiguousarray
+        y_shape = conv2d_transpose.conv2d_transpose_output_shape(x.shape, w.shape, strides, padding, dilation)
+        y = conv2d.conv2d_backward_data_kernel(contiguous(x), contiguous(w), y_shape, strides, padding, dilation,
+                                               backend=self.name)
+        if b is not None or relu:
+            activation.bias_activation_forward(y, None if b is None else contiguous(b), "relu" if relu else "linear",
+                                               out=y, backend=self.name)
+        return y
+
+    def conv2d_transpose_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
+        if dy.dtype != self.xp.float32:
+            return super().conv2d_transpose_backward(x, w, dy, strides, padding, dilation, need_dx, need_db)
+        contiguous = self.xp.ascontiguousarray
+        x, w, dy = contiguous(x), contiguous(w), contiguous(dy)
+        dx = (conv2d.conv2d_forward_kernel(dy, w, None, strides, padding, dilation, backend=self.name)
+              if need_dx else None)
+        dw = conv2d.conv2d_backward_filter_kernel(dy, x, w.shape, strides, padding, dilation, backend=self.name)
         return dx, dw, self._bias_gradient(dy) if need_db else None
 
     # --- depthwise convolution: kernels/depthwise_conv2d.cu, the bias gradient reduce.cu's (float32;

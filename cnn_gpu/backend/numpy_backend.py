@@ -10,7 +10,7 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, depthwise_conv2d, dropout, gemm, loss, metric, optim,
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm, loss, metric, optim,
                          pool, regularizer)
 
 
@@ -50,6 +50,14 @@ class NumpyBackend(Backend):
     def conv2d_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
         dx = conv2d.conv2d_backward_data(dy, w, x.shape, strides, padding, dilation) if need_dx else None
         dw, db = conv2d.conv2d_backward_filter(x, dy, w.shape, strides, padding, dilation)
+        return dx, dw, db if need_db else None
+
+    def conv2d_transpose_forward(self, x, w, b, strides, padding, dilation, relu=False):
+        y = conv2d_transpose.conv2d_transpose_forward(x, w, b, strides, padding, dilation)
+        return activation.relu(y) if relu else y
+
+    def conv2d_transpose_backward(self, x, w, dy, strides, padding, dilation, need_dx=True, need_db=True):
+        dx, dw, db = conv2d_transpose.conv2d_transpose_backward(x, w, dy, strides, padding, dilation, need_dx)
         return dx, dw, db if need_db else None
 
     def depthwise_conv2d_forward(self, x, w, b, strides, padding, dilation, relu=False):

@@ -2,7 +2,7 @@
 
 from cnn_gpu.layers.augmentation import RandomFlip
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
-from cnn_gpu.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.core import ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax
 from cnn_gpu.layers.merging import Add, Concatenate
 from cnn_gpu.layers.normalization import BatchNormalization
@@ -15,8 +15,8 @@ def deserialize(entry):
 
 
 __all__ = [
-    "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Dense",
-    "DepthwiseConv2D", "Dropout", "ELU",
-    "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU",
-    "MaxPooling2D", "RandomFlip", "ReLU", "Reshape", "SeparableConv2D", "Softmax", "deserialize",
+    "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose",
+    "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU", "Reshape", "SeparableConv2D",
+    "Softmax", "deserialize",
 ]

@@ -1,6 +1,7 @@
 """The convolutions, channels-last input (batch, H, W, C), as in Keras: Conv2D, kernel (kernel_h, kernel_w,
-C, filters); DepthwiseConv2D, kernel (kernel_h, kernel_w, C, depth_multiplier); SeparableConv2D, a
-depthwise kernel then a pointwise (1, 1, C * depth_multiplier, filters) one."""
+C, filters); Conv2DTranspose, kernel (kernel_h, kernel_w, filters, C); DepthwiseConv2D, kernel (kernel_h,
+kernel_w, C, depth_multiplier); SeparableConv2D, a depthwise kernel then a pointwise (1, 1,
+C * depth_multiplier, filters) one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, ParametricLayer, check_channels_last
 from cnn_gpu.layers.core import check_positive_int
 from cnn_gpu.ops.conv2d import conv2d_output_shape
+from cnn_gpu.ops.conv2d_transpose import conv2d_transpose_output_shape
 from cnn_gpu.ops.depthwise_conv2d import depthwise_conv2d_output_shape
 from cnn_gpu.ops.window import as_pair, check_padding
 from cnn_gpu.utils.registry import serialize
@@ -77,6 +79,47 @@ class Conv2D(SlidingWindowLayer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
+
+
+@LAYERS.register("conv2d_transpose")
+class Conv2DTranspose(SlidingWindowLayer):
+    """The adjoint of a Conv2D of the same window: (H, W) to (H - 1) * stride + max(extent, stride)
+    ('valid') or H * stride ('same'), ``filters`` channels out (ops/conv2d_transpose.py; run by
+    conv2d's kernels). Keras's output_padding is supported at its default, None, only."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation=activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer, **kwargs)
+        self.filters = check_positive_int(filters, f"{self.describe()}: filters")
+        if output_padding is not None:
+            raise ValueError(f"{self.describe()}: output_padding={output_padding!r} is not supported (only None)")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:  # as Keras refuses it
+            raise ValueError(f"{self.describe()}: strides > 1 together with dilation_rate > 1 is not supported, "
+                             f"got strides={self.strides} and dilation_rate={self.dilation_rate}")
+
+    def compute_output_shape(self, input_shape):
+        return self.window_output_shape(conv2d_transpose_output_shape, input_shape,
+                                        (*self.kernel_size, self.filters, input_shape[-1]))
+
+    def build_weights(self, input_shape):
+        self.add_kernel_and_bias((*self.kernel_size, self.filters, input_shape[3]), self.filters)
+
+    def call(self, x, training, relu=False):
+        self._x = x
+        return get_backend().conv2d_transpose_forward(x, self.params["kernel"], self.bias, *self.window, relu=relu)
+
+    def call_backward(self, dz, need_dx):
+        dx, dw, db = get_backend().conv2d_transpose_backward(self._x, self.params["kernel"], dz, *self.window,
+                                                             need_dx=need_dx, need_db=self.use_bias)
+        self.store_gradients(dw, db)
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "output_padding": None}
 
 
 @LAYERS.register("depthwise_conv2d")
