@@ -36,6 +36,9 @@ LAYER_CASES = {
     # The merge layers take a list of inputs: a list of shapes.
     "Add": [(dict(), [(2, 3, 4, 2)] * 2), (dict(), [(3, 5)] * 3)],
     "Concatenate": [(dict(), [(2, 3, 4, 2), (2, 3, 4, 3)]), (dict(axis=1), [(2, 2, 5), (2, 4, 5), (2, 1, 5)])],
+    "UpSampling2D": [(dict(), (2, 3, 2, 2)), (dict(size=(1, 3)), (1, 2, 3, 2))],
+    "ZeroPadding2D": [(dict(), (2, 3, 2, 2)), (dict(padding=((0, 2), (1, 0))), (1, 2, 3, 2))],
+    "Cropping2D": [(dict(cropping=1), (2, 4, 3, 2)), (dict(cropping=((0, 2), (1, 0))), (1, 4, 3, 2))],
     "MaxPooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),
                      (dict(pool_size=3, strides=2, padding="same"), (1, 7, 5, 2))],
     "AveragePooling2D": [(dict(pool_size=2), (2, 6, 6, 3)),

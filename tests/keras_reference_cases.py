@@ -184,6 +184,25 @@ GRAPH_CASES = {
         "optimizer": ("Adam", {"learning_rate": 0.005}),
         "loss": "categorical_crossentropy",
     },
+    # An encoder-decoder's way back up: pooled features convolved, upsampled and concatenated with the
+    # encoder's, then padded and cropped unevenly.
+    "adam_upsampling_graph": {
+        "input": (8, 8, 2),
+        "graph": [
+            ("encoder", "Conv2D", (4, (3, 3)), {"padding": "same", "activation": "relu"}, ["input"]),
+            ("pool", "MaxPooling2D", ((2, 2),), {}, ["encoder"]),
+            ("middle", "Conv2D", (3, (3, 3)), {"padding": "same", "activation": "tanh"}, ["pool"]),
+            ("up", "UpSampling2D", ((2, 2),), {}, ["middle"]),
+            ("concatenate", "Concatenate", (), {}, ["encoder", "up"]),
+            ("pad", "ZeroPadding2D", (((1, 0), (2, 1)),), {}, ["concatenate"]),
+            ("crop", "Cropping2D", (((0, 2), (1, 1)),), {}, ["pad"]),
+            ("decoder", "Conv2D", (2, (3, 3)), {"activation": "relu"}, ["crop"]),
+            ("flat", "Flatten", (), {}, ["decoder"]),
+            ("dense", "Dense", (3,), {"activation": "softmax"}, ["flat"]),
+        ],
+        "optimizer": ("Adam", {"learning_rate": 0.005}),
+        "loss": "categorical_crossentropy",
+    },
 }
 CASES.update(GRAPH_CASES)
 

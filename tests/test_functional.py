@@ -92,7 +92,8 @@ def test_merge_shapes_and_concatenate_splits_its_gradient_back():
 
 
 @pytest.mark.parametrize("build, error, message", [
-    (lambda i: Add()([i, Conv2D(2, 3)(i)]), ValueError, "adds inputs of one shape, got (None, 8, 8, 3), (None, 6, 6, 2)"),
+    (lambda i: Add()([i, Conv2D(2, 3)(i)]), ValueError,
+     "adds inputs of one shape, got (None, 8, 8, 3), (None, 6, 6, 2)"),
     (lambda i: Concatenate()([i, MaxPooling2D()(i)]), ValueError, "must match on every axis but axis -1"),
     (lambda i: Concatenate(axis=0), ValueError, "axis must be an int other than 0"),
     (lambda i: Add()([i]), ValueError, "merges at least 2 inputs, got 1"),

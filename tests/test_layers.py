@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from cnn_gpu import gradcheck, initializers
-from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Dense,
-                            DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
-                            LeakyReLU, MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, deserialize)
+from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Cropping2D,
+                            Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                            Input, LeakyReLU, MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, UpSampling2D,
+                            ZeroPadding2D, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -80,6 +81,34 @@ def test_separable_conv2d_is_its_depthwise_then_a_1x1_conv2d(rng):
     depthwise.set_weights(weights[:1])
     pointwise.set_weights(weights[1:])
     np.testing.assert_allclose(separable.forward(x), pointwise.forward(depthwise.forward(x)), rtol=1e-13)
+
+
+@pytest.mark.parametrize("layer, x_shape, output_shape", [
+    (UpSampling2D(), (2, 3, 2, 2), (None, 6, 4, 2)),
+    (UpSampling2D(size=(1, 3)), (1, 2, 3, 2), (None, 2, 9, 2)),
+    (ZeroPadding2D(), (2, 3, 2, 2), (None, 5, 4, 2)),
+    (ZeroPadding2D(padding=(1, 2)), (1, 2, 3, 2), (None, 4, 7, 2)),  # (height's, width's)
+    (ZeroPadding2D(padding=((0, 2), (1, 0))), (1, 2, 3, 2), (None, 4, 4, 2)),
+    (Cropping2D(cropping=1), (2, 4, 3, 2), (None, 2, 1, 2)),
+    (Cropping2D(cropping=((0, 2), (1, 0))), (1, 4, 3, 2), (None, 2, 2, 2)),
+])
+def test_image_reshaping_layers_shapes_values_and_config(rng, layer, x_shape, output_shape):
+    """Keras's output shapes and argument forms; each value where Keras puts it; pad and crop undo each other."""
+    layer.build((None, *x_shape[1:]))
+    assert layer.output_shape == output_shape
+    x = rng.uniform(-1, 1, x_shape).astype(np.float32)
+    y = layer.forward(x)
+    if isinstance(layer, UpSampling2D):
+        np.testing.assert_array_equal(y[:, ::layer.size[0], ::layer.size[1]], x)
+    elif isinstance(layer, ZeroPadding2D):
+        np.testing.assert_array_equal(Cropping2D(layer.padding).forward(y), x)
+        assert np.count_nonzero(y) == np.count_nonzero(x)  # the border is zeros
+    else:
+        np.testing.assert_array_equal(ZeroPadding2D(layer.cropping).forward(y), np.pad(
+            x[:, layer.cropping[0][0]:x_shape[1] - layer.cropping[0][1],
+              layer.cropping[1][0]:x_shape[2] - layer.cropping[1][1]], ((0, 0), *layer.cropping, (0, 0))))
+    config = json.loads(json.dumps(layer.get_config()))
+    assert deserialize({"class_name": type(layer).__name__, "config": config}).get_config() == layer.get_config()
 
 
 POOL_CASES = [
@@ -328,6 +357,10 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
     (lambda: Conv2DTranspose(2, 3, strides=2, output_padding=1), "output_padding=1 is not supported (only None)"),
+    (lambda: UpSampling2D(interpolation="bilinear"), "interpolation='bilinear' is not supported"),
+    (lambda: ZeroPadding2D(padding=(1, 2, 3)), "padding must be an int, a pair of ints, or a pair of pairs"),
+    (lambda: ZeroPadding2D(padding=-1), "padding must be ints >= 0"),
+    (lambda: Cropping2D(cropping=((1, 2), (3,))), "cropping must be an int, a pair of ints, or a pair of pairs"),
     (lambda: Conv2DTranspose(2, 3, strides=2, dilation_rate=2), "strides > 1 together with dilation_rate > 1"),
     (lambda: SeparableConv2D(0, 3), "filters must be a positive int"),
     (lambda: SeparableConv2D(2, 3, strides=(1, 0)), "strides must be a positive int"),

@@ -85,6 +85,23 @@ class Backend:
         """Gradients ``(dx, dw, db)`` of ``depthwise_conv2d_forward`` given dy (N, P, Q, C*M), as conv2d_backward's."""
         raise NotImplementedError
 
+    # --- reshaping images ---------------------------------------------------------------------------
+    def upsampling2d_forward(self, x, size):
+        """Each NHWC pixel repeated into a (size_h, size_w) block."""
+        raise NotImplementedError
+
+    def upsampling2d_backward(self, dy, size):
+        """Its gradient: each block of dy summed."""
+        raise NotImplementedError
+
+    def pad2d(self, x, pads):
+        """x with ((top, bottom), (left, right)) rows and columns of zeros around it (crop2d's gradient)."""
+        raise NotImplementedError
+
+    def crop2d(self, x, crops):
+        """x without ((top, bottom), (left, right)) rows and columns at its edges (pad2d's gradient)."""
+        raise NotImplementedError
+
     # --- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):
         """``(y, argmax)``: the pooled output and what the backward pass needs to route gradients.

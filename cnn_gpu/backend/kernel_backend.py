@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm, loss, metric,
-                         optim, pool, reduce, regularizer)
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm,
+                         loss, metric, optim, pool, reduce, regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 

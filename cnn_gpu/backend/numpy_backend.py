@@ -10,8 +10,8 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm, loss, metric, optim,
-                         pool, regularizer)
+from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm,
+                         loss, metric, optim, pool, regularizer, reshaping)
 
 
 class NumpyBackend(Backend):
@@ -69,6 +69,19 @@ class NumpyBackend(Backend):
               if need_dx else None)
         dw, db = depthwise_conv2d.depthwise_conv2d_backward_filter(x, dy, w.shape, strides, padding, dilation)
         return dx, dw, db if need_db else None
+
+    # --- reshaping images: array operations on either module (ops/reshaping.py) ----------------------
+    def upsampling2d_forward(self, x, size):
+        return reshaping.upsampling2d_forward(x, size)
+
+    def upsampling2d_backward(self, dy, size):
+        return reshaping.upsampling2d_backward(dy, size)
+
+    def pad2d(self, x, pads):
+        return reshaping.pad2d(x, pads)
+
+    def crop2d(self, x, crops):
+        return reshaping.crop2d(x, crops)
 
     # --- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, pool_size, strides, padding):

@@ -7,6 +7,7 @@ from cnn_gpu.layers.core import ELU, Activation, Dense, Dropout, Flatten, LeakyR
 from cnn_gpu.layers.merging import Add, Concatenate
 from cnn_gpu.layers.normalization import BatchNormalization
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from cnn_gpu.layers.reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 
 
 def deserialize(entry):
@@ -16,7 +17,7 @@ def deserialize(entry):
 
 __all__ = [
     "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose",
-    "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU", "Reshape", "SeparableConv2D",
-    "Softmax", "deserialize",
+    "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU",
+    "Reshape", "SeparableConv2D", "Softmax", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

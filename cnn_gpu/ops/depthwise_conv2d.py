@@ -103,9 +103,8 @@ _PARAMS = {
     "backward_filter": [Array("x", "float32", ndim=4), Array("dy", "float32", ndim=4), Array("dw", "float32"),
                         *_SHAPE_PARAMS],
 }
-KERNELS = {(variant, step): Kernel("depthwise_conv2d.cu",
-                                   f"depthwise_conv2d_{step}_{variant}" + (TILE_TEMPLATE if variant == "smem_tile" else ""),
-                                   params)
+KERNELS = {(variant, step): Kernel("depthwise_conv2d.cu", f"depthwise_conv2d_{step}_{variant}"
+                                   + (TILE_TEMPLATE if variant == "smem_tile" else ""), params)
            for step, params in _PARAMS.items() for variant in VARIANTS}
 # The kernels index within one image (and the filter) with int; the batch and the element count
 # are 64-bit.
