@@ -79,14 +79,20 @@ LOSS_CASES = {
     # class name -> [(description, logits, make y_true, make y_pred)]
     "CategoricalCrossentropy": [
         ("probabilities", False, _one_hot, lambda r: _probabilities(r, (4, 3))),
-        ("logits", True, _one_hot, lambda r: r.normal(size=(4, 3)))],
+        ("logits", True, _one_hot, lambda r: r.normal(size=(4, 3))),
+        # a class for each pixel: the rows of the last axis
+        ("logits per pixel", True, lambda r: to_categorical(r.integers(0, 3, (2, 2, 3)), 3),
+         lambda r: r.normal(size=(2, 2, 3, 3)))],
     "SparseCategoricalCrossentropy": [
         ("probabilities", False, lambda r: r.integers(0, 3, 4), lambda r: _probabilities(r, (4, 3))),
-        ("logits", True, lambda r: r.integers(0, 3, 4), lambda r: r.normal(size=(4, 3)))],
+        ("logits", True, lambda r: r.integers(0, 3, 4), lambda r: r.normal(size=(4, 3))),
+        ("probabilities per pixel", False, lambda r: r.integers(0, 3, (2, 3, 2)),
+         lambda r: _probabilities(r, (2, 3, 2, 3)))],
     "BinaryCrossentropy": [
         ("probabilities", False, lambda r: r.integers(0, 2, (4, 2)).astype(float),
          lambda r: r.uniform(0.05, 0.95, (4, 2)))],
-    "MeanSquaredError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
+    "MeanSquaredError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
+                         ("per pixel", False, lambda r: r.normal(size=(2, 3, 2, 2)), lambda r: r.normal(size=(2, 3, 2, 2)))],
 }
 
 

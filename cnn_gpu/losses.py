@@ -1,5 +1,9 @@
 """Keras's losses: each gives its value and its gradient through the backend, and checks labels early.
 
+An output of more axes than (batch, classes), a per-pixel classification (batch, H, W, classes) say,
+is taken as rows of its last axis: Keras averages a loss over every axis but the last, which is the
+mean over those rows that the ops compute.
+
 ``prepare_targets`` runs once when ``fit``/``evaluate`` starts, on the user's host labels, so a wrong
 shape or an out-of-range label fails then with a message that says what to change, not inside a
 batch.
@@ -29,8 +33,19 @@ class Loss:
         value, _ = self.value_and_gradient(backend.asarray(y_true), backend.asarray(y_pred))
         return float(backend.to_numpy(value))
 
+    sparse = False  # integer class ids for labels, one fewer axis than the output
+
     def value_and_gradient(self, y_true, y_pred, logits=False):
         """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax."""
+        if y_pred.ndim <= 2:
+            return self.rows_value_and_gradient(y_true, y_pred, logits)
+        rows = y_pred.reshape(-1, y_pred.shape[-1])
+        value, grad = self.rows_value_and_gradient(y_true.reshape(-1) if self.sparse else y_true.reshape(rows.shape),
+                                                   rows, logits)
+        return value, grad.reshape(y_pred.shape)
+
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
+        """``value_and_gradient`` of a 2-D (batch, classes) output (or 1-D)."""
         raise NotImplementedError
 
     def trains_on_logits(self, last_activation):
@@ -73,13 +88,11 @@ class ProbabilityLabels(Loss):
 class Crossentropy(ProbabilityLabels):
     """Categorical cross-entropy, one-hot or (``sparse``) integer labels, on probabilities or logits."""
 
-    sparse = False
-
     def __init__(self, from_logits=False, name=None):
         super().__init__(name)
         self.from_logits = bool(from_logits)
 
-    def value_and_gradient(self, y_true, y_pred, logits=False):
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
         backend = get_backend()
         if logits or self.from_logits:
             return backend.softmax_cross_entropy(y_pred, y_true, self.sparse)
@@ -118,15 +131,12 @@ class SparseCategoricalCrossentropy(Crossentropy):
 
     def prepare_targets(self, y, output_shape, dtype):
         y = np.asarray(y)
-        classes = output_shape[-1]
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if len(output_shape) != 2:
-            raise ValueError(f"{self.name} needs a 2-D output (batch, classes), got {format_shape(output_shape)}: "
-                             "add a Flatten or GlobalAveragePooling2D layer before the last Dense")
-        if y.ndim != 1:
-            raise ValueError(f"{self.name}: labels must be integer class ids of shape (N,) for an output "
-                             f"of shape {format_shape(output_shape)}, got shape {format_shape(y.shape)}")
+        classes, expected = output_shape[-1], tuple(output_shape[1:-1])  # a class id per row of the last axis
+        if y.shape[1:] == (*expected, 1):
+            y = y.reshape(y.shape[:-1])
+        if y.shape[1:] != expected:
+            raise ValueError(f"{self.name}: labels must be integer class ids of shape {format_shape((None, *expected))} "
+                             f"for an output of shape {format_shape(output_shape)}, got shape {format_shape(y.shape)}")
         if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
             raise ValueError(f"{self.name}: labels must be integer class ids, got {y.dtype} values")
         if y.size and (y.min() < 0 or y.max() >= classes):
@@ -143,7 +153,7 @@ class BinaryCrossentropy(ProbabilityLabels):
             raise ValueError(f"{name}: from_logits=True is not supported yet; end the model with "
                              "activation='sigmoid' instead")
 
-    def value_and_gradient(self, y_true, y_pred, logits=False):
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
         return get_backend().binary_cross_entropy(y_pred, y_true)
 
 
@@ -152,7 +162,7 @@ class MeanSquaredError(Loss):
     def __init__(self, name="mean_squared_error"):
         super().__init__(name)
 
-    def value_and_gradient(self, y_true, y_pred, logits=False):
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
         return get_backend().mean_squared_error(y_pred, y_true)
 
 

@@ -24,6 +24,11 @@ class Accuracy:
         self.total = 0
 
     def update_state(self, y_true, y_pred):
+        """Count a batch; an output of more axes than (batch, classes) counts each row of its last axis
+        (each pixel of a per-pixel classification), as Keras averages over every axis but the last."""
+        if y_pred.ndim > 2:
+            y_pred = y_pred.reshape(-1, y_pred.shape[-1])
+            y_true = y_true.reshape(-1) if self.kind == "sparse" else y_true.reshape(y_pred.shape)
         self.correct += int(get_backend().to_numpy(get_backend().count_correct(y_pred, y_true, self.kind)))
         self.total += y_true.size if self.kind == "binary" else y_pred.shape[0]
 

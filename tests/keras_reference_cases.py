@@ -138,6 +138,18 @@ CASES = {
         "optimizer": ("RMSprop", {"learning_rate": 0.01}),
         "loss": "categorical_crossentropy",
     },
+    # A class for every pixel: a softmax over the last axis of a (batch, H, W, classes) output, integer
+    # labels (batch, H, W); the loss and the accuracy averaged over every pixel, as Keras does.
+    "rmsprop_per_pixel": {
+        "input": (6, 5, 2),
+        "layers": [
+            ("Conv2D", (4, (3, 3)), {"padding": "same", "activation": "relu"}),
+            ("Conv2D", (3, (1, 1)), {"activation": "softmax"}),
+        ],
+        "label_shape": (6, 5),
+        "optimizer": ("RMSprop", {"learning_rate": 0.01}),
+        "loss": "sparse_categorical_crossentropy",
+    },
     # The ReLU, ELU and Softmax layers at other arguments than Keras's defaults: a slope below a
     # threshold, a softmax over the image's height, a cap of 6 (Keras's relu6 path; these values stay
     # under it) and one they reach (0.1, with a slope), an alpha of 0.5.
@@ -231,8 +243,9 @@ def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (n, *case["input"])).astype(np.float32)
-    units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind == "Dense")  # the classes
-    classes = rng.integers(0, max(units, 2), n)
+    # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
+    units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
+    classes = rng.integers(0, max(units, 2), (n, *case.get("label_shape", ())))
     if case["loss"] == "categorical_crossentropy":
         y = np.eye(units, dtype=np.float32)[classes]
     elif case["loss"] == "binary_crossentropy":

@@ -250,7 +250,7 @@ Y3 = to_categorical([0, 1, 2, 0, 1, 2], 3)
 
 
 def per_position_model(loss):
-    """A Dense over the last axis of a 3-D input: a (batch, 2, classes) output, which no loss here takes."""
+    """A Dense over the last axis of a 3-D input: a (batch, 2, classes) output, a class for each position."""
     model = Sequential([Input((2, 4)), Dense(3, activation="softmax")])
     model.compile("adam", loss)
     return model
@@ -275,7 +275,8 @@ def per_position_model(loss):
     (lambda: compiled_dense().compile("adam", "mse", "accuracy"), TypeError, "metrics must be a list"),
     (lambda: Sequential([Dense(3)]).predict(np.ones(3)), ValueError, "is not built"),
     (lambda: per_position_model("sparse_categorical_crossentropy").fit(np.ones((6, 2, 4)), [0, 1, 2, 0, 1, 2]),
-     ValueError, "needs a 2-D output (batch, classes), got (None, 2, 3): add a Flatten"),
+     ValueError, "labels must be integer class ids of shape (None, 2) for an output of shape (None, 2, 3), got "
+                 "shape (6,)"),
     (lambda: per_position_model("categorical_crossentropy").fit(np.ones((6, 2, 4)), Y3), ValueError,
      "labels must have shape (None, 2, 3) like the model's output"),
 ])
