@@ -36,16 +36,17 @@ def single_tensor(value, what, model_name):
 
 def graph_order(inputs, outputs, model_name):
     """The tensors between ``inputs`` and ``outputs``, each after the tensors its layer reads (depth
-    first from the output), ``inputs`` left out; an error if some path leads to another Input."""
-    order, state = [], {}
+    first from the output, so ``outputs`` is last: Sequential's layers[-1] is the output layer here
+    too), ``inputs`` left out; an error if some path leads to another Input."""
+    order, seen = [], set()
 
     def visit(tensor):
-        if tensor is inputs or state.get(id(tensor)) == "done":
+        if tensor is inputs or id(tensor) in seen:
             return
         if isinstance(tensor.layer, InputLayer):
             raise ValueError(f"model '{model_name}': the output depends on {tensor.layer.describe()}, which is not "
                              "the model's input")
-        state[id(tensor)] = "done"
+        seen.add(id(tensor))
         for source in tensor.inputs:
             visit(source)
         order.append(tensor)
@@ -109,10 +110,6 @@ class Model(Sequential):
                 if source is not self.input_tensor:
                     key = id(source)
                     gradients[key] = part if key not in gradients else gradients[key] + part
-
-    @property
-    def trains_on_logits(self):
-        return self.loss.trains_on_logits(self.output_tensor.layer.activation)
 
     def layer_inputs(self):
         """Every layer, the InputLayer first, by the names of the layers it reads (the summary's
