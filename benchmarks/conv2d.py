@@ -65,37 +65,41 @@ def keras_padding(name, row):
                      "'valid' nor 'same'")
 
 
-def cudnn_passes(torch, x_shape, w, stride, padding, tf32=False):
-    """PyTorch's three passes, each ``run(x, dy)`` on CuPy arrays through views of their memory,
-    returning its result (PyTorch's own tensor: copying it into ours would time a copy too); cuDNN
-    allowed TF32 if ``tf32``, else in FP32."""
+def cudnn_padding(padding, w_shape):
+    """cuDNN's symmetric padding (pad_h, pad_w) of a Keras ``padding`` that problems() accepted."""
+    return (0, 0) if padding == "valid" else ((w_shape[0] - 1) // 2, (w_shape[1] - 1) // 2)
+
+
+def channels_last_filter(torch, w):
+    """Our filter ``w``, (R, S, C / groups, K), as PyTorch keeps a channels_last one: (K, C / groups, R, S),
+    stored (K, R, S, C / groups); a copy."""
+    return torch.from_dlpack(w).permute(3, 0, 1, 2).contiguous().permute(0, 3, 1, 2)
+
+
+def cudnn_passes(torch, w, stride, pad, tf32=False, groups=1):
+    """PyTorch's three passes of the convolution by ``w`` (ours, (R, S, C / groups, K)) in ``groups``
+    groups, ``stride`` an int or a pair and ``pad`` cuDNN's (pad_h, pad_w), each ``run(x, dy)`` on
+    CuPy arrays through views of their memory, returning its result (PyTorch's own tensor: copying it
+    into ours would time a copy too); cuDNN allowed TF32 if ``tf32``, else in FP32. The views and the
+    filter (channels_last_filter) are made at the first call (uncaptured, where an error is the
+    baseline's own), then kept (harness.torch_views)."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
-    views = {}
+    nchw, weight = harness.torch_views(torch, harness.nchw_view), harness.torch_views(torch, channels_last_filter)
+    strides = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    # The backward passes by the call under torch.nn.grad's conv2d_input and conv2d_weight, given the
+    # real x and filter, one output of its mask. conv2d_input would give PyTorch a zero-stride stand-in
+    # for x, which reads as NCHW: by PyTorch's source (cuDNN's convolution_backward, ConvShared.cpp), dy
+    # would then be copied to NCHW and back to channels_last before cuDNN's kernel, two copies of dy
+    # timed as cuDNN's. With x channels_last, as dy, none comes first.
+    def gradient(output):
+        mask = (output == 0, output == 1, False)
+        return lambda x, dy: torch.ops.aten.convolution_backward(
+            nchw(dy), nchw(x), weight(w), None, strides, list(pad), [1, 1], False, [0, 0], groups, mask)[output]
 
-    def nchw(a):
-        """An NHWC CuPy array as a channels_last NCHW tensor on its memory, made once per array: the
-        uncaptured first call makes them all, so that no graph capture makes one (as gemm.py's
-        TorchProduct)."""
-        if id(a) not in views:
-            views[id(a)] = a, torch.from_dlpack(a).permute(0, 3, 1, 2)  # the array kept, so its id stays its own
-        return views[id(a)][1]
-
-    def weight():
-        """w as PyTorch keeps a channels_last filter: (K, C, R, S), stored (K, R, S, C); made at the first
-        call (uncaptured, where an error is the baseline's own), then kept."""
-        if "w" not in views:
-            views["w"] = torch.from_dlpack(w).permute(3, 0, 1, 2).contiguous().permute(0, 3, 1, 2)
-        return views["w"]
-
-    pad = (0, 0) if padding == "valid" else ((w.shape[0] - 1) // 2, (w.shape[1] - 1) // 2)
-    input_size = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
-    conv, grad = torch.nn.functional.conv2d, torch.nn.grad
-    passes = {
-        "forward": lambda x, dy: conv(nchw(x), weight(), None, stride, pad),
-        "backward_data": lambda x, dy: grad.conv2d_input(input_size, weight(), nchw(dy), stride, pad),
-        "backward_filter": lambda x, dy: grad.conv2d_weight(nchw(x), tuple(weight().shape), nchw(dy), stride, pad),
-    }
+    backward = {"backward_data": gradient(0), "backward_filter": gradient(1)}
+    passes = {"forward": lambda x, dy: torch.nn.functional.conv2d(nchw(x), weight(w), None, strides, pad, 1, groups),
+              **backward}
 
     def in_precision(run):
         def run_in_precision(x, dy):
@@ -168,7 +172,8 @@ def main(argv=None) -> int:
         flops = 2 * int(np.prod(y_shape)) * int(np.prod(w_shape[:3]))
         params = {"shape": name, "x": list(x_shape), "w": list(w_shape), "strides": stride, "padding": padding}
         passes = {variant: our_passes(session, w, options, variant) for variant in conv2d.VARIANTS}
-        cudnn = ({tf32: cudnn_passes(torch, x_shape, w, stride, padding, tf32) for tf32 in (False, True)}
+        pad = cudnn_padding(padding, w_shape)
+        cudnn = ({tf32: cudnn_passes(torch, w, stride, pad, tf32) for tf32 in (False, True)}
                  if torch is not None else None)
         for step, reference in references(w, options).items():
             # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).

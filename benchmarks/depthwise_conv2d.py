@@ -39,8 +39,7 @@ import sys
 
 import numpy as np
 
-from benchmarks import harness
-from benchmarks.conv2d import theirs, timed
+from benchmarks import conv2d, harness
 from cnn_gpu.ops import depthwise_conv2d as depthwise
 
 # (name, x shape NHWC, w shape (R, S, C, M), stride, padding)
@@ -136,18 +135,18 @@ def measure_shape(session, torch, problem):
         tolerance = harness.sum_tolerance(macs // outputs[step].size)
         ours = []
         for variant in (v for v in depthwise.VARIANTS if fits(session, name, step, v, w_shape, geometry)):
-            run, check, poison, graph = timed(our_pass(step, w, options, variant, session.backend), outputs[step],
-                                              reference)
+            run, check, poison, graph = conv2d.timed(our_pass(step, w, options, variant, session.backend),
+                                                     outputs[step], reference)
             ours.append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,
                                         poison=poison, bytes_moved=bytes_moved, tolerance=tolerance, timing=timing,
                                         graph=graph))
         if cudnn is None:
             continue
-        run_cudnn, backend = cudnn
+        their_passes, backend = cudnn
         their_reference = reference
         if step == "backward_filter":  # cuDNN's dw, (C * M, 1, R, S), reads as (R, S, 1, C * M) in our layout
             their_reference = lambda x, dy: reference(x, dy).reshape(*w_shape[:2], 1, -1)  # noqa: E731
-        run, check, poison, graph = theirs(step, lambda x, dy: run_cudnn(step, x, dy), their_reference)
+        run, check, poison, graph = conv2d.theirs(step, their_passes[step], their_reference)
         # cuDNN may pick a Winograd or FFT algorithm, which trades some accuracy: held to 1e-4.
         their_params = {"pass": step, **params, "torch_backend": backend}
         baseline = harness.measure_baseline(session, f"cudnn_{step}", their_params, run, sets, check,
@@ -159,44 +158,25 @@ def measure_shape(session, torch, problem):
 
 
 def cudnn_passes(session, torch, w, stride, pad, x):
-    """``(run, backend)``: ``run(step, x, dy)``, PyTorch's pass ``step`` of the depthwise convolution with
-    filter ``w`` (R, S, C, M) on CuPy arrays through views of their memory, returning its own tensor
-    (copying it into ours would time a copy too), in FP32; ``backend``, the convolution backend PyTorch
-    picks for the operands of ``x``'s shape ("Cudnn" for cuDNN), noted if it is another. None, with a
-    note, if PyTorch refuses the operands (the baselines are then left out)."""
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
+    """``(passes, backend)``: ``passes``, PyTorch's three passes of the depthwise convolution by ``w``
+    (R, S, C, M) in FP32, conv2d's at ``groups=C`` with the filter (C * M, 1, R, S), output channel
+    c * M + m as ours; ``backend``, the convolution backend PyTorch picks for the operands of ``x``'s
+    shape ("Cudnn" for cuDNN), noted if it is another. None, with a note, if PyTorch refuses the
+    operands (the baselines are then left out)."""
     r, s, channels, multiplier = w.shape
-    tensors = {}
-
-    def nchw(a):
-        """An NHWC CuPy array as a channels_last NCHW tensor on its memory, made once per array (at the
-        uncaptured first call: no graph capture makes one)."""
-        if id(a) not in tensors:
-            tensors[id(a)] = a, torch.from_dlpack(a).permute(0, 3, 1, 2)  # the array kept, so its id stays its own
-        return tensors[id(a)][1]
-
-    arguments = ([stride, stride], list(pad), [1, 1])
+    grouped = w.reshape(r, s, 1, channels * multiplier)  # conv2d's (R, S, C / groups, K)
+    passes = conv2d.cudnn_passes(torch, grouped, stride, pad, groups=channels)  # sets cuDNN's flags
     try:
-        # (C * M, 1, R, S), stored (C * M, R, S, 1) as PyTorch keeps a channels_last filter.
-        weight = torch.from_dlpack(w).reshape(r, s, 1, channels * multiplier).permute(3, 0, 1, 2).contiguous()
-        weight = weight.permute(0, 3, 1, 2)
+        operands = harness.nchw_view(torch, x), conv2d.channels_last_filter(torch, grouped)
         select = getattr(torch._C, "_select_conv_backend", None)  # PyTorch's own dispatch, private: may be missing
-        backend = select(nchw(x), weight, None, *arguments, False, [0, 0], channels).name if select else "unknown"
+        backend = (select(*operands, None, [stride, stride], list(pad), [1, 1], False, [0, 0], channels).name
+                   if select else "unknown")
     except Exception as error:  # whatever PyTorch raised, our kernels' cases still run
         note(session, f"cuDNN's depthwise convolution left out: {type(error).__name__}: {error}")
         return None
     if backend != "Cudnn":
         note(session, f"PyTorch runs this depthwise convolution on its {backend} backend, not cuDNN")
-
-    def run(step, x, dy):
-        if step == "forward":
-            return torch.nn.functional.conv2d(nchw(x), weight, None, *arguments, groups=channels)
-        mask = (step == "backward_data", step == "backward_filter", False)
-        grads = torch.ops.aten.convolution_backward(nchw(dy), nchw(x), weight, None, *arguments, False, [0, 0],
-                                                    channels, mask)
-        return grads[0] if step == "backward_data" else grads[1]
-    return run, backend
+    return passes, backend
 
 
 if __name__ == "__main__":

@@ -148,22 +148,15 @@ class TorchProduct:
     via = "torch.mm"
 
     def __init__(self, tf32):
-        self.tf32, self.views = tf32, {}
+        self.tf32, self.view = tf32, None
 
     def __call__(self, a, b, trans_a, trans_b, out):
         import torch
 
+        self.view = self.view or harness.torch_views(torch)  # each array's tensor, made at its first call
         flags = torch.backends.cuda.matmul
         with setting(lambda: flags.allow_tf32, lambda value: setattr(flags, "allow_tf32", value), self.tf32):
-            multiply(torch.mm, self.view(torch, a), self.view(torch, b), trans_a, trans_b, self.view(torch, out))
-
-    def view(self, torch, array):
-        """PyTorch's tensor on ``array``'s memory, made once per array. Making one is no work for a
-        graph (it asks the driver where the memory lives, and may order PyTorch's stream after CuPy's)
-        and must stay out of the capture: the uncaptured call before it makes them all."""
-        if id(array) not in self.views:
-            self.views[id(array)] = array, torch.from_dlpack(array)  # the array kept, so its id stays its own
-        return self.views[id(array)][1]
+            multiply(torch.mm, self.view(a), self.view(b), trans_a, trans_b, self.view(out))
 
 
 def timings(prefix):

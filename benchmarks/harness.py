@@ -60,6 +60,9 @@ EMULATED_L2_BYTES = 64 * 1024
 #   case names other calls for its graph (``Graph``: cuBLAS through PyTorch, whose capture CuPy refuses).
 TIMINGS = ("launch", "graph")
 GRAPH_CALLS = 64
+# The printed rows' name column (format_row): the longest name a run prints, conv2d's
+# implicit_gemm_3xtf32_pipelined_backward_filter timed as graph replays ("... [graph]", 54 characters).
+NAME_WIDTH = 54
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -365,7 +368,8 @@ def format_row(benchmark: str, result: dict) -> str:
     params = " ".join(f"{k}={v}" for k, v in result["params"].items())
     rate = f"{result['gbps']:8.1f} GB/s" if "gbps" in result else f"{result.get('tflops', 0):8.2f} TFLOP/s"
     ok = "ok" if result["check"]["passed"] else f"WRONG (error {result['check']['rel_error']:.2g})"
-    return f"{benchmark:12s} {labelled_name(result):24s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
+    name = labelled_name(result)
+    return f"{benchmark:12s} {name:{NAME_WIDTH}s} {params:28s} {result['median_ms']:10.4f} ms {rate}  {ok}"
 
 
 def pytorch_baselines(session: Session):
@@ -384,6 +388,29 @@ def pytorch_baselines(session: Session):
             why = "torch is not installed"
     print(f"{session.benchmark}: PyTorch baselines left out: {why}", flush=True)
     return None
+
+
+def torch_views(torch, make=None):
+    """``view(array)``: PyTorch's tensor on ``array``'s memory (DLPack, nothing copied), or what
+    ``make(torch, array)`` makes of it (nchw_view; conv2d's filter, a copy), made once per array and
+    kept, the array with it, so that its id stays its own. Making one is no part of what a baseline
+    times (a view asks the driver where the memory lives, and may order PyTorch's stream after CuPy's)
+    and must stay out of a graph capture: a baseline's first call, never captured (Session.measure and
+    capture_torch run the calls once first), makes them all."""
+    make = make or (lambda torch, array: torch.from_dlpack(array))
+    made = {}
+
+    def view(array):
+        if id(array) not in made:
+            made[id(array)] = array, make(torch, array)
+        return made[id(array)][1]
+    return view
+
+
+def nchw_view(torch, array):
+    """An NHWC array as PyTorch's NCHW tensor on its memory: channels_last strides, the layout in which
+    PyTorch's convolutions and pooling read NHWC data."""
+    return torch.from_dlpack(array).permute(0, 3, 1, 2)
 
 
 def measure_baseline(session: Session, name: str, *args, **kwargs):
@@ -446,12 +473,7 @@ def measure_ceilings() -> dict:
     from cupy._core import _routines_linalg as cublas_modes  # CuPy's switch for cuBLAS's compute type
 
     timer = CudaEventTimer(cupy)
-    src = cupy.ones(COPY_BYTES // 4, dtype=cupy.float32)
-    dst = cupy.empty_like(src)
-    copy = lambda i: cupy.copyto(dst, src)  # noqa: E731
-    timer(copy, 0, 3)
-    copy_ms = summarize([timer(copy, 0, 5) for _ in range(10)])["median_ms"]
-    del src, dst
+    copy_ms = measure_copy_ms(cupy, timer)
 
     n = MATMUL_SIZE
     a = cupy.random.random_sample((n, n), dtype=cupy.float32) - 0.5
@@ -472,6 +494,16 @@ def measure_ceilings() -> dict:
     finally:
         cublas_modes.set_compute_type(np.dtype(np.float32), previous)
     return ceilings
+
+
+def measure_copy_ms(cupy, timer) -> float:
+    """Milliseconds of one COPY_BYTES device-to-device copy; its two buffers are freed on return,
+    before cuBLAS's operands are made."""
+    src = cupy.ones(COPY_BYTES // 4, dtype=cupy.float32)
+    dst = cupy.empty_like(src)
+    copy = lambda i: cupy.copyto(dst, src)  # noqa: E731
+    timer(copy, 0, 3)
+    return summarize([timer(copy, 0, 5) for _ in range(10)])["median_ms"]
 
 
 # --- where and when ----------------------------------------------------------------------------

@@ -105,12 +105,7 @@ def pool_baselines(session, torch, xs, x_shape, k, stride, params):
     fails is left out with a note (harness.measure_baseline)."""
     xp = session.xp
     functional = torch.nn.functional
-    views, last = {}, {}
-
-    def nchw(x):
-        if id(x) not in views:
-            views[id(x)] = x, torch.from_dlpack(x).permute(0, 3, 1, 2)  # the array kept, so its id stays its own
-        return views[id(x)][1]
+    nchw, last = harness.torch_views(torch, harness.nchw_view), {}
 
     def torch_max(x):
         last["y"], _ = functional.max_pool2d(nchw(x), k, stride, return_indices=True)

@@ -62,11 +62,11 @@ def test_the_cudnn_baseline_computes_the_reference_convolution_in_our_layout(rng
     y_shape = depthwise.depthwise_conv2d_output_shape(x_shape, w_shape, *options)
     x, dy, w = (rng.uniform(-1, 1, shape).astype(np.float32) for shape in (x_shape, y_shape, w_shape))
     session = types.SimpleNamespace(benchmark="depthwise_conv2d", notes=[], xp=np)
-    run, backend = benchmark.cudnn_passes(session, torch, w, stride, benchmark.symmetric_padding(name, geometry), x)
+    passes, backend = benchmark.cudnn_passes(session, torch, w, stride, benchmark.symmetric_padding(name, geometry), x)
     assert session.notes == ([] if backend == "Cudnn" else [f"PyTorch runs this depthwise convolution on its "
                                                            f"{backend} backend, not cuDNN"])
     for step, reference in benchmark.references(w, options).items():
-        result = run(step, x, dy)
+        result = passes[step](x, dy)
         ours = result.permute(2, 3, 1, 0) if step == "backward_filter" else result.permute(0, 2, 3, 1)
         expected = reference(x, dy)
         if step == "backward_filter":

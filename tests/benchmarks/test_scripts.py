@@ -34,6 +34,15 @@ def test_each_benchmark_dry_runs_and_its_outputs_check(dry_run_results, module):
     assert all(r["check"]["passed"] for r in document["results"])
 
 
+def test_each_name_fits_the_name_column_of_the_printed_rows(dry_run_results):
+    """harness.format_row pads names to NAME_WIDTH: each dry run's names, labelled as a GPU run labels
+    graph replays, fit it, so that no row of a script shifts."""
+    out, _ = dry_run_results
+    for module in BENCHMARKS:
+        for r in json.loads((out / f"{module.split('.')[1]}.json").read_text())["results"]:
+            assert len(harness.labelled_name({**r, "timing": "graph"})) <= harness.NAME_WIDTH, r["name"]
+
+
 def test_the_report_has_a_row_per_case_and_a_plot(dry_run_results, tmp_path):
     out, _ = dry_run_results
     (out / "not_harness.json").write_text(json.dumps({"framework": "keras", "runs": []}))
