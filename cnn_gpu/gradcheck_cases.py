@@ -57,6 +57,7 @@ LAYER_CASES = {
     "Softmax": [(dict(), (3, 6)), (dict(axis=1), (2, 3, 4)), (dict(axis=(1, -1)), (2, 3, 2, 4))],
     "LeakyReLU": [(dict(), (3, 6)), (dict(negative_slope=0.0), (2, 5))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
+    "SpatialDropout2D": [(dict(rate=0.3, seed=1), (2, 3, 3, 2))],  # the same (test_layers fixes a mask)
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],

@@ -8,8 +8,8 @@ import pytest
 from cnn_gpu import gradcheck, initializers
 from cnn_gpu.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Cropping2D,
                             Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
-                            Input, LeakyReLU, MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax, UpSampling2D,
-                            ZeroPadding2D, deserialize)
+                            Input, LeakyReLU, MaxPooling2D, ReLU, Reshape, SeparableConv2D, Softmax,
+                            SpatialDropout2D, UpSampling2D, ZeroPadding2D, deserialize)
 from cnn_gpu.models import Sequential
 from cnn_gpu.ops.activation import FORWARD
 from cnn_gpu.utils import clear_session, set_random_seed, to_categorical
@@ -297,12 +297,20 @@ def test_leaky_relu_layer_takes_its_slope_and_keras_2s_alpha(rng):
     assert again.negative_slope == 0.1 and LeakyReLU().name.startswith("leaky_re_lu")
 
 
-class FixedMaskDropout(Dropout):
-    """A Dropout whose every call draws the same mask, so that central differences are meaningful."""
+class FixedMask:
+    """A dropout layer whose every call draws the same mask, so that central differences are meaningful."""
 
     def call(self, x, training):
         self.generator = np.random.default_rng(self.seed)
         return super().call(x, training)
+
+
+class FixedMaskDropout(FixedMask, Dropout):
+    pass
+
+
+class FixedMaskSpatialDropout(FixedMask, SpatialDropout2D):
+    pass
 
 
 def test_dropout_gradient_with_a_fixed_mask(rng):
@@ -310,6 +318,32 @@ def test_dropout_gradient_with_a_fixed_mask(rng):
     x = rng.uniform(-1, 1, (4, 7))
     gradcheck.check_layer(layer, x, training=True)
     assert (layer.forward(x, training=True) == 0).any()
+
+
+def test_spatial_dropout_gradient_with_a_fixed_mask(rng):
+    layer = FixedMaskSpatialDropout(0.5, seed=4, **F64)
+    layer.build((None, 3, 4, 5))
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, (3, 3, 4, 5)), training=True)
+
+
+@pytest.mark.parametrize("name", ["numpy", "emulate"])
+def test_spatial_dropout_drops_whole_channels(monkeypatch, name):
+    """A draw per image and channel (Keras's noise_shape (batch, 1, 1, channels)), shared by every pixel;
+    Dropout's noise_shape with None taking the input's size; the mask's gradient the same mask."""
+    from cnn_gpu import backend
+
+    monkeypatch.setattr(backend, "_current", None)
+    backend.set_backend(name)
+    x = np.ones((40, 3, 4, 25), dtype=np.float32)
+    for layer in (SpatialDropout2D(0.4, seed=2), Dropout(0.4, noise_shape=(None, 1, 1, None), seed=2)):
+        layer.build((None, 3, 4, 25))
+        y = backend.get_backend().to_numpy(layer.forward(backend.get_backend().asarray(x), training=True))
+        kept = y[:, :1, :1] != 0
+        assert np.array_equal(y != 0, np.broadcast_to(kept, y.shape)), "a channel is dropped or kept whole"
+        np.testing.assert_allclose(y[y != 0], 1 / 0.6, rtol=1e-6)
+        assert 0.45 < kept.mean() < 0.75
+        dx = backend.get_backend().to_numpy(layer.backward(backend.get_backend().asarray(x)))
+        np.testing.assert_array_equal(dx, y)
 
 
 def test_dropout_scales_kept_units_and_is_inactive_at_inference():
@@ -334,6 +368,8 @@ def test_seed_model_output_shapes():
 
 @pytest.mark.parametrize("layers, message", [
     ([MaxPooling2D(5, input_shape=(4, 4, 1))], "MaxPooling2D layer 'pool_x': input of height x width (4, 4)"),
+    ([Dense(3, input_shape=(4,)), Dropout(0.5, noise_shape=(None, 2))], "noise_shape (None, 2) does not broadcast"),
+    ([Dense(3, input_shape=(4,)), SpatialDropout2D(0.5)], "expects a 4-D input (batch, height, width, channels)"),
     ([Conv2D(2, 3, dilation_rate=3, input_shape=(6, 6, 1))], "smaller than the kernel extent (7, 7) with padding 'valid'"),
     ([Dense(3, input_shape=(4,)), Conv2D(2, 3)], "Conv2D layer 'conv_x' expects a 4-D input"),
     ([Dense(3, input_shape=(4,)), GlobalAveragePooling2D()], "GlobalAveragePooling2D layer 'pool_x' expects a 4-D"),
@@ -347,7 +383,7 @@ def test_incompatible_layers_fail_when_added(layers, message):
     for layer in layers:
         layer.name = {"Dense": "dense_x", "MaxPooling2D": "pool_x", "Conv2D": "conv_x", "GlobalAveragePooling2D": "pool_x",
                       "BatchNormalization": "norm_x", "Reshape": "reshape_x",
-                      "Softmax": "softmax_x"}[type(layer).__name__]
+                      "Softmax": "softmax_x", "Dropout": "drop_x", "SpatialDropout2D": "drop_x"}[type(layer).__name__]
     model = Sequential()
     with pytest.raises(ValueError) as error:
         for layer in layers:
@@ -372,6 +408,8 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: SeparableConv2D(2, 3, strides=(1, 0)), "strides must be a positive int"),
     (lambda: DepthwiseConv2D(3, depthwise_initializer="glorot"), "valid names are"),
     (lambda: Dropout(1.0), "rate must be a number in [0, 1)"),
+    (lambda: Dropout(0.5, noise_shape=3), "noise_shape must be a tuple of positive ints or None"),
+    (lambda: SpatialDropout2D(0.5, data_format="channels_first"), "only data_format='channels_last'"),
     (lambda: Dense(3, dtype="float16"), "dtype must be float32 or float64"),
     (lambda: Conv2D(2, 3, data_format="channels_first"), "only data_format='channels_last'"),
     (lambda: GlobalMaxPooling2D(data_format="channels_first"), "only data_format='channels_last'"),

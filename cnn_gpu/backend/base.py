@@ -183,8 +183,9 @@ class Backend:
         """Gradient to x given the forward's input x, output y and the upstream dy."""
         raise NotImplementedError
 
-    def dropout_forward(self, x, rate, rng):
-        """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate).
+    def dropout_forward(self, x, rate, rng, noise_shape=None):
+        """Inverted dropout: ``(y, mask)`` with kept units scaled by 1 / (1 - rate); with ``noise_shape``
+        (x's shape with some axes 1) one mask of that shape, broadcast over x.
 
         ``rng`` is the layer's ``numpy.random.Generator``: the same seed gives the same masks on one
         backend. (The numpy backend draws them with the generator itself; the kernel backends draw a

@@ -225,9 +225,15 @@ class KernelBackend(NumpyBackend):
 
     # --- dropout: kernels/dropout.cu, the mask drawn on the device (Philox, a key per call from the
     # layer's generator) and drawn again by the backward, never stored -------------------------------
-    def dropout_forward(self, x, rate, rng):
+    def dropout_forward(self, x, rate, rng, noise_shape=None):
         if dtype_name(x) not in C_TYPES or rate == 0:
-            return super().dropout_forward(x, rate, rng)
+            return super().dropout_forward(x, rate, rng, noise_shape)
+        if noise_shape is not None:
+            # The kernel draws the mask of noise_shape (its values are the dropout of ones), and the array
+            # module broadcasts it over x; the backward multiplies by it as the reference's does.
+            mask, _ = dropout.dropout_forward_kernel(self.xp.ones(noise_shape, dtype=x.dtype), rate,
+                                                     dropout.draw_key(rng), backend=self.name)
+            return x * mask, mask
         return dropout.dropout_forward_kernel(self.xp.ascontiguousarray(x), rate, dropout.draw_key(rng),
                                               backend=self.name)
 

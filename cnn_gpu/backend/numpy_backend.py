@@ -139,8 +139,8 @@ class NumpyBackend(Backend):
     def softmax_backward(self, y, dy, axis):
         return activation.softmax_backward(None, y, dy, activation.softmax_axes(axis, y.ndim))
 
-    def dropout_forward(self, x, rate, rng):
-        return dropout.dropout_forward(x, rate, rng)
+    def dropout_forward(self, x, rate, rng, noise_shape=None):
+        return dropout.dropout_forward(x, rate, rng, noise_shape)
 
     def dropout_backward(self, dy, mask):
         return dropout.dropout_backward(dy, mask)

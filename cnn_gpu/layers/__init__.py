@@ -3,7 +3,8 @@
 from cnn_gpu.layers.augmentation import RandomFlip
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from cnn_gpu.layers.core import ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax
+from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
+                                 SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Concatenate
 from cnn_gpu.layers.normalization import BatchNormalization
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
@@ -19,5 +20,5 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose",
     "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D",
     "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU",
-    "Reshape", "SeparableConv2D", "Softmax", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "Reshape", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

@@ -273,24 +273,39 @@ class LeakyReLU(Layer):
 class Dropout(Layer):
     """Inverted dropout of ``rate`` in training (kept units scaled by 1 / (1 - rate)); identity otherwise.
 
-    Masks come from the layer's own generator, seeded by ``seed`` or else by the global seed.
+    Masks come from the layer's own generator, seeded by ``seed`` or else by the global seed. With
+    ``noise_shape`` (Keras's: an entry a axis, None for the input's size there, 1 to share the draw
+    along that axis) one mask of that shape is drawn and broadcast over the input.
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, Real) or isinstance(rate, bool) or not 0 <= rate < 1:
             raise ValueError(f"{self.describe()}: rate must be a number in [0, 1), got {rate!r}")
-        if noise_shape is not None:
-            raise ValueError(f"{self.describe()}: noise_shape is not supported, got {noise_shape!r}")
+        if noise_shape is not None and (not isinstance(noise_shape, (tuple, list)) or not all(
+                d is None or (isinstance(d, Integral) and not isinstance(d, bool) and d > 0) for d in noise_shape)):
+            raise ValueError(f"{self.describe()}: noise_shape must be a tuple of positive ints or None, "
+                             f"got {noise_shape!r}")
         self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self.generator = new_generator(seed)
+
+    def compute_output_shape(self, input_shape):
+        if self.noise_shape is not None and (len(self.noise_shape) != len(input_shape) or any(
+                d not in (None, 1, size) for d, size in zip(self.noise_shape[1:], input_shape[1:]))):
+            raise ValueError(f"{self.describe()}: noise_shape {self.noise_shape} does not broadcast over an input "
+                             f"{format_shape(input_shape)} (each entry None, 1 or the input's size)")
+        return input_shape
 
     def call(self, x, training):
         self._mask = None
         if not training or self.rate == 0:
             return x
-        y, self._mask = get_backend().dropout_forward(x, self.rate, self.generator)
+        shape = None if self.noise_shape is None else tuple(
+            size if d is None else d for d, size in zip(self.noise_shape, x.shape))
+        y, self._mask = get_backend().dropout_forward(x, self.rate, self.generator,
+                                                      None if shape == x.shape else shape)
         return y
 
     def call_backward(self, dz, need_dx):
@@ -299,4 +314,24 @@ class Dropout(Layer):
         return dz if self._mask is None else get_backend().dropout_backward(dz, self._mask)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape and list(self.noise_shape),
+                "seed": self.seed}
+
+
+@LAYERS.register("spatial_dropout2d")
+class SpatialDropout2D(Dropout):
+    """Dropout of whole channels: one draw per image and channel, shared by its pixels (Keras's, for
+    channels-last images)."""
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, noise_shape=(None, 1, 1, None), seed=seed, **kwargs)
+        check_channels_last(self, data_format)
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 4, "(batch, height, width, channels)", "")
+        return super().compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        return config

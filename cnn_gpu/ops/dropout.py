@@ -12,18 +12,22 @@ from cnn_gpu.ops.common import (C_TYPES, array_module, ceil_div, check_float, ch
                                 grid_stride_launch, output_array)
 
 
-def dropout_forward(x, rate, rng):
+def dropout_forward(x, rate, rng, noise_shape=None):
     """``(y, mask)`` with ``y = x * mask``; ``mask`` is 0 for a dropped unit and 1 / (1 - rate) for a kept one.
 
     ``rng`` is a ``numpy.random.Generator`` (or CuPy's): a unit is kept where its uniform draw is
     >= ``rate``, as TensorFlow decides, so the same seed gives the same mask on every backend that
-    draws on the host.
+    draws on the host. With ``noise_shape`` (x's shape with some axes 1), the mask has that shape and
+    is broadcast over x: the units along an axis of 1 are kept or dropped together.
     """
     check_float(x, "x")
     if not 0 <= rate < 1:
         raise ValueError(f"rate must be in [0, 1), got {rate}")
+    shape = x.shape if noise_shape is None else tuple(noise_shape)
+    if len(shape) != x.ndim or any(d not in (1, size) for d, size in zip(shape, x.shape)):
+        raise ValueError(f"noise_shape {shape} does not broadcast over x of shape {x.shape}")
     xp = array_module(x)
-    draws = xp.asarray(rng.random(x.shape, dtype=x.dtype))
+    draws = xp.asarray(rng.random(shape, dtype=x.dtype))
     mask = (draws >= rate).astype(x.dtype) * x.dtype.type(1 / (1 - rate))
     return x * mask, mask
 
