@@ -217,6 +217,40 @@ GRAPH_CASES = {
     },
 }
 CASES.update(GRAPH_CASES)
+# A schedule in training: the rate of each step is the schedule's at the steps taken before it.
+CASES["sgd_cosine_warmup_schedule"] = {
+    "input": (7,),
+    "layers": [("Dense", (6,), {"activation": "tanh"}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": ("CosineDecay", {"initial_learning_rate": 0.01, "decay_steps": 4,
+                                                            "warmup_target": 0.5, "warmup_steps": 3}),
+                          "momentum": 0.5}),
+    "loss": "categorical_crossentropy",
+}
+
+
+# Learning-rate schedules (class name, arguments), each recorded at steps 0 to SCHEDULE_STEPS - 1.
+SCHEDULE_CASES = {
+    "exponential": ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.5}),
+    "exponential_staircase": ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.5,
+                                                   "staircase": True}),
+    "inverse_time": ("InverseTimeDecay", {"initial_learning_rate": 0.1, "decay_steps": 5, "decay_rate": 0.3}),
+    "piecewise": ("PiecewiseConstantDecay", {"boundaries": [5, 12], "values": [0.1, 0.05, 0.01]}),
+    "polynomial": ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 25, "end_learning_rate": 0.01,
+                                       "power": 2.0}),
+    "polynomial_cycle": ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 9, "cycle": True}),
+    "cosine": ("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 20, "alpha": 0.1}),
+    "cosine_warmup": ("CosineDecay", {"initial_learning_rate": 0.0, "decay_steps": 15, "warmup_target": 0.1,
+                                      "warmup_steps": 5}),
+}
+SCHEDULE_STEPS = 40
+
+
+def optimizer(case, optimizers):
+    """The case's optimizer from a library's optimizers module; an argument given as (class name,
+    arguments) is a schedule of its ``schedules``."""
+    name, arguments = case["optimizer"]
+    return getattr(optimizers, name)(**{key: getattr(optimizers.schedules, value[0])(**value[1])
+                                        if isinstance(value, tuple) else value for key, value in arguments.items()})
 
 
 def layer_specs(case):

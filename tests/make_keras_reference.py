@@ -13,13 +13,12 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_reference_cases import CASES, build_model, case_data
+from keras_reference_cases import CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, optimizer
 
 
 def build(case):
     model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers.L2)
-    optimizer = getattr(keras.optimizers, case["optimizer"][0])(**case["optimizer"][1])
-    model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
+    model.compile(optimizer=optimizer(case, keras.optimizers), loss=case["loss"], metrics=["accuracy"])
     return model
 
 
@@ -38,6 +37,9 @@ def main():
             arrays[f"{name}/final/{i}"] = w
         for key, values in history.history.items():
             arrays[f"{name}/history/{key}"] = np.array(values)
+    for name, (kind, arguments) in SCHEDULE_CASES.items():
+        schedule = getattr(keras.optimizers.schedules, kind)(**arguments)
+        arrays[f"schedule/{name}"] = np.array([float(schedule(step)) for step in range(SCHEDULE_STEPS)])
     np.savez_compressed(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), **arrays)
 
 

@@ -14,7 +14,7 @@ import pytest
 from cnn_gpu import backend, layers, optimizers
 from cnn_gpu.models import Model, Sequential
 from cnn_gpu.regularizers import L2
-from keras_reference_cases import CASES, build_model, case_data
+from keras_reference_cases import CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, optimizer
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
 
@@ -34,8 +34,7 @@ def each_backend(request, monkeypatch):
 def test_training_matches_keras(each_backend, name):
     case = CASES[name]
     model = build_model(case, layers, Sequential, Model, L2)
-    optimizer = getattr(optimizers, case["optimizer"][0])(**case["optimizer"][1])
-    model.compile(optimizer=optimizer, loss=case["loss"], metrics=["accuracy"])
+    model.compile(optimizer=optimizer(case, optimizers), loss=case["loss"], metrics=["accuracy"])
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)
     history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0).history
@@ -44,3 +43,11 @@ def test_training_matches_keras(each_backend, name):
     for key, values in history.items():
         np.testing.assert_allclose(values, REFERENCE[f"{name}/history/{key}"], rtol=1e-4, atol=1e-6)
     assert sorted(history) == sorted(k.rsplit("/", 1)[1] for k in REFERENCE.files if k.startswith(f"{name}/history/"))
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_CASES))
+def test_schedules_match_keras(name):
+    kind, arguments = SCHEDULE_CASES[name]
+    schedule = getattr(optimizers.schedules, kind)(**arguments)
+    ours = [schedule(step) for step in range(SCHEDULE_STEPS)]
+    np.testing.assert_allclose(ours, REFERENCE[f"schedule/{name}"], rtol=1e-6, atol=1e-9)  # Keras's are float32

@@ -114,3 +114,42 @@ def test_bad_arguments(make, message):
     with pytest.raises(ValueError) as error:
         make()
     assert message in str(error.value)
+
+
+def test_a_schedule_gives_each_step_its_rate_and_round_trips(tmp_path):
+    """Step k takes schedule(k) (k updates before it), the weight decay too; the rate is then not settable;
+    a saved model's optimizer comes back with its schedule."""
+    from cnn_gpu.layers import Dense, Input
+    from cnn_gpu.models import Sequential, load_model
+    from cnn_gpu.optimizers import schedules
+
+    schedule = schedules.PiecewiseConstantDecay([0, 1], [0.5, 0.25, 0.125])
+    optimizer = SGD(learning_rate=schedule, weight_decay=0.1)
+    w = np.ones(3)
+    for expected_rate in (0.5, 0.25, 0.125):
+        assert optimizer.learning_rate == expected_rate
+        before = w.copy()
+        optimizer.apply([np.zeros(3)], [w])
+        np.testing.assert_allclose(w, before * (1 - 0.1 * expected_rate), rtol=1e-15)
+    with pytest.raises(TypeError, match="PiecewiseConstantDecay schedule, which sets the rate of every step"):
+        optimizer.learning_rate = 0.1
+    model = Sequential([Input((4,)), Dense(2)])
+    model.compile(Adam(schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5)), "mse")
+    model.fit(np.ones((8, 4)), np.zeros((8, 2)), batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "model.cnn")
+    loaded = load_model(tmp_path / "model.cnn")
+    assert isinstance(loaded.optimizer.schedule, schedules.ExponentialDecay)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.schedule(2) == model.optimizer.schedule(2) == 0.1 * 0.5 ** (2 / 3)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda s: s.ExponentialDecay(0.1, decay_steps=0, decay_rate=0.5), "decay_steps must be a number > 0"),
+    (lambda s: s.PiecewiseConstantDecay([1, 2], [0.1, 0.2]), "boundaries must be one fewer than values"),
+    (lambda s: s.CosineDecay(0.1, decay_steps=-1), "decay_steps must be a number > 0"),
+])
+def test_bad_schedules_are_named(make, message):
+    from cnn_gpu.optimizers import schedules
+
+    with pytest.raises(ValueError, match=message):
+        make(schedules)

@@ -2,7 +2,8 @@
 
 Every optimizer takes Keras's ``weight_decay`` (AdamW's is 0.004 by default, the others' None): before
 each step, every variable shrinks by ``variable * weight_decay * learning_rate``, in the same kernel
-as the step on the kernel backends.
+as the step on the kernel backends. ``learning_rate`` is a number or a schedule (``schedules``), which
+gives each step its rate.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from numbers import Real
 
 from cnn_gpu.backend import get_backend
-from cnn_gpu.utils.registry import Registry
+from cnn_gpu.optimizers import schedules
+from cnn_gpu.utils.registry import Registry, serialize
 
 OPTIMIZERS = Registry("optimizer")
 
@@ -39,16 +41,33 @@ class Optimizer:
     def __init__(self, learning_rate, name, weight_decay=None):
         self.name = name
         owner = type(self).__name__
-        self.learning_rate = check_number(owner, "learning_rate", learning_rate, 0, float("inf"))
+        if isinstance(learning_rate, dict):  # a saved schedule
+            learning_rate = schedules.get(learning_rate)
+        self.schedule = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) else None
+        if self.schedule is None:
+            self.learning_rate = learning_rate
         self.weight_decay = None if weight_decay is None else check_number(owner, "weight_decay", weight_decay, 0,
                                                                            float("inf"))
         self.iterations = 0
         self.slots = None
+        self.step_rate = self.learning_rate  # the rate of the step being taken (apply sets it)
+
+    @property
+    def learning_rate(self):
+        """The rate of the next step: the number given, or the schedule's at the steps taken so far."""
+        return self._learning_rate if self.schedule is None else self.schedule(self.iterations)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if getattr(self, "schedule", None) is not None:
+            raise TypeError(f"{self.name}: its learning_rate is a {type(self.schedule).__name__} schedule, which "
+                            "sets the rate of every step; it cannot be set as well")
+        self._learning_rate = check_number(type(self).__name__, "learning_rate", value, 0, float("inf"))
 
     @property
     def decay_per_step(self):
-        """What each step first takes off every variable, as a fraction of it: weight_decay * learning_rate."""
-        return (self.weight_decay or 0.0) * self.learning_rate
+        """What each step first takes off every variable, as a fraction of it: weight_decay * the step's rate."""
+        return (self.weight_decay or 0.0) * self.step_rate
 
     @property
     def built(self):
@@ -65,6 +84,7 @@ class Optimizer:
         if len(variables) != len(self.slots) or len(grads) != len(variables):
             raise ValueError(f"{self.name}: built for {len(self.slots)} variables, got {len(variables)} "
                              f"variables and {len(grads)} gradients")
+        self.step_rate = self.learning_rate  # Keras's: the schedule at the steps taken before this one
         self.iterations += 1
         self.update_all(grads, variables)
 
@@ -82,7 +102,8 @@ class Optimizer:
         return [slot for slots in self.slots or [] for slot in slots.values()]
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        learning_rate = self.learning_rate if self.schedule is None else serialize(self.schedule)
+        return {"name": self.name, "learning_rate": learning_rate, "weight_decay": self.weight_decay}
 
     @classmethod
     def from_config(cls, config):
@@ -99,7 +120,7 @@ class SGD(Optimizer):
         self.slot_names = ("momentum",) if self.momentum else ()
 
     def update_step(self, grad, variable, slots):
-        get_backend().sgd_update(variable, grad, slots.get("momentum"), self.learning_rate, self.momentum,
+        get_backend().sgd_update(variable, grad, slots.get("momentum"), self.step_rate, self.momentum,
                                  self.nesterov, self.decay_per_step)
 
     def get_config(self):
@@ -122,7 +143,7 @@ class Adam(Optimizer):
     def update_all(self, grads, variables):
         # Every variable at once: a kernel backend takes them in one launch per eight.
         get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
-                                       [s["velocity"] for s in self.slots], self.learning_rate, self.beta_1,
+                                       [s["velocity"] for s in self.slots], self.step_rate, self.beta_1,
                                        self.beta_2, self.epsilon, self.iterations, self.decay_per_step)
 
     def get_config(self):
@@ -152,7 +173,7 @@ class RMSprop(Optimizer):
         self.epsilon = check_number("RMSprop", "epsilon", epsilon, 0, float("inf"))
 
     def update_step(self, grad, variable, slots):
-        get_backend().rmsprop_update(variable, grad, slots["velocity"], self.learning_rate, self.rho, self.epsilon,
+        get_backend().rmsprop_update(variable, grad, slots["velocity"], self.step_rate, self.rho, self.epsilon,
                                      self.decay_per_step)
 
     def get_config(self):
