@@ -217,6 +217,16 @@ GRAPH_CASES = {
     },
 }
 CASES.update(GRAPH_CASES)
+# Gradient clipping, each kind below the gradients' size, so that it clips every step.
+for name, optimizer_name, clipping in (("sgd_clipnorm", "SGD", {"learning_rate": 0.5, "clipnorm": 0.05}),
+                                       ("adam_global_clipnorm", "Adam", {"learning_rate": 0.02, "global_clipnorm": 0.1}),
+                                       ("rmsprop_clipvalue", "RMSprop", {"learning_rate": 0.01, "clipvalue": 0.002})):
+    CASES[name] = {
+        "input": (5,),
+        "layers": [("Dense", (6,), {"activation": "relu"}), ("Dense", (3,), {"activation": "softmax"})],
+        "optimizer": (optimizer_name, clipping),
+        "loss": "categorical_crossentropy",
+    }
 # A schedule in training: the rate of each step is the schedule's at the steps taken before it.
 CASES["sgd_cosine_warmup_schedule"] = {
     "input": (7,),

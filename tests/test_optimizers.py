@@ -85,14 +85,15 @@ def test_weight_decay_comes_before_each_optimizers_step():
 
 
 def test_keras_defaults_and_names():
+    no_clipping = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None}
     assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "weight_decay": None, "momentum": 0.0,
-                                  "nesterov": False}
+                                  "nesterov": False, **no_clipping}
     assert Adam().get_config() == {"name": "adam", "learning_rate": 0.001, "weight_decay": None, "beta_1": 0.9,
-                                   "beta_2": 0.999, "epsilon": 1e-7}
+                                   "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
     assert AdamW().get_config() == {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
-                                    "beta_2": 0.999, "epsilon": 1e-7}
+                                    "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
     assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "weight_decay": None, "rho": 0.9,
-                                      "epsilon": 1e-7}
+                                      "epsilon": 1e-7, **no_clipping}
     assert [type(optimizers.get(n)) for n in ("sgd", "adam", "adamw", "rmsprop", "Adam")] == [
         SGD, Adam, AdamW, RMSprop, Adam]
     restored = optimizers.get({"class_name": "AdamW", "config": AdamW(0.5, weight_decay=0.1).get_config()})

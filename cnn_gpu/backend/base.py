@@ -233,6 +233,10 @@ class Backend:
 
     # --- optimizers: each step first applies Keras's weight decay, ``param -= param * decay`` (decay =
     # weight_decay * lr; 0 for none) --------------------------------------------------------------
+    def clip_gradients(self, grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        """Keras's gradient clipping before an optimizer's step (ops.optim.clip_gradients): new arrays."""
+        raise NotImplementedError
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
         """Keras's SGD step, in place on ``param`` and ``velocity`` (None when momentum is 0)."""
         raise NotImplementedError

@@ -166,6 +166,9 @@ class NumpyBackend(Backend):
         return metric.count_correct(pred, labels, kind, threshold)
 
     # --- optimizers ----------------------------------------------------------------------------
+    def clip_gradients(self, grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        return optim.clip_gradients(grads, clipnorm, clipvalue, global_clipnorm)
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
         optim.sgd_update(param, grad, velocity, lr, momentum, nesterov, decay)
 

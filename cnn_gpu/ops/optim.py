@@ -18,6 +18,29 @@ from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, resolve_backend
 from cnn_gpu.ops.common import C_TYPES, array_module, ceil_div, check_shape, cpp_bool, dtype_name, grid_stride_launch
 
 
+def clip_gradients(grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    """Keras's clipping of an optimizer's gradients, before its step (at most one of the three given):
+    ``clipnorm``, each gradient scaled down to that L2 norm if above it; ``global_clipnorm``, all of them
+    by one factor, to that norm of all together (a non-finite norm makes every gradient NaN, as Keras's
+    does); ``clipvalue``, each element clamped to [-clipvalue, clipvalue]. New arrays; none given, the
+    same list."""
+    if clipnorm:
+        clipped = []
+        for grad in grads:
+            xp = array_module(grad)
+            norm = xp.sqrt(xp.sum(grad * grad))
+            clipped.append(grad * clipnorm / xp.maximum(norm, clipnorm))
+        return clipped
+    if global_clipnorm:
+        xp = array_module(grads[0])
+        norm = xp.sqrt(sum(xp.sum(grad * grad) for grad in grads))
+        scale = global_clipnorm * xp.minimum(1.0 / norm, 1.0 / global_clipnorm) + xp.where(xp.isfinite(norm), 0, xp.nan)
+        return [grad * scale.astype(grad.dtype) for grad in grads]
+    if clipvalue:
+        return [array_module(grad).clip(grad, -clipvalue, clipvalue) for grad in grads]
+    return grads
+
+
 def decay_weights(param, decay):
     """Keras's weight decay, in place, before an optimizer's step: ``w -= w decay`` (decay 0: nothing)."""
     if decay:

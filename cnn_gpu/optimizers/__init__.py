@@ -2,7 +2,8 @@
 
 Every optimizer takes Keras's ``weight_decay`` (AdamW's is 0.004 by default, the others' None): before
 each step, every variable shrinks by ``variable * weight_decay * learning_rate``, in the same kernel
-as the step on the kernel backends. ``learning_rate`` is a number or a schedule (``schedules``), which
+as the step on the kernel backends; and Keras's ``clipnorm``, ``clipvalue`` or ``global_clipnorm``,
+the gradients clipped before the step. ``learning_rate`` is a number or a schedule (``schedules``), which
 gives each step its rate.
 """
 
@@ -38,9 +39,17 @@ class Optimizer:
 
     slot_names = ()
 
-    def __init__(self, learning_rate, name, weight_decay=None):
+    def __init__(self, learning_rate, name, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
         self.name = name
         owner = type(self).__name__
+        # Keras's gradient clipping (ops.optim.clip_gradients): at most one, a number (0 clips nothing).
+        self.clipping = {name: None if value is None else check_number(owner, name, value, 0, float("inf"))
+                         for name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                                             ("global_clipnorm", global_clipnorm))}
+        given = [name for name, value in self.clipping.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(f"{owner}: only one of clipnorm, clipvalue and global_clipnorm can be set, got "
+                             f"{', '.join(given)}")
         if isinstance(learning_rate, dict):  # a saved schedule
             learning_rate = schedules.get(learning_rate)
         self.schedule = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) else None
@@ -84,6 +93,8 @@ class Optimizer:
         if len(variables) != len(self.slots) or len(grads) != len(variables):
             raise ValueError(f"{self.name}: built for {len(self.slots)} variables, got {len(variables)} "
                              f"variables and {len(grads)} gradients")
+        if any(self.clipping.values()):
+            grads = get_backend().clip_gradients(grads, **self.clipping)
         self.step_rate = self.learning_rate  # Keras's: the schedule at the steps taken before this one
         self.iterations += 1
         self.update_all(grads, variables)
@@ -103,7 +114,7 @@ class Optimizer:
 
     def get_config(self):
         learning_rate = self.learning_rate if self.schedule is None else serialize(self.schedule)
-        return {"name": self.name, "learning_rate": learning_rate, "weight_decay": self.weight_decay}
+        return {"name": self.name, "learning_rate": learning_rate, "weight_decay": self.weight_decay, **self.clipping}
 
     @classmethod
     def from_config(cls, config):
@@ -112,8 +123,8 @@ class Optimizer:
 
 @OPTIMIZERS.register("sgd")
 class SGD(Optimizer):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, name="SGD"):
-        super().__init__(learning_rate, name, weight_decay)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, name="SGD", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
         self.momentum = check_number("SGD", "momentum", momentum, 0, 1)
         self.nesterov = bool(nesterov)
         # Keras keeps no velocity without momentum.
@@ -132,8 +143,8 @@ class Adam(Optimizer):
     slot_names = ("momentum", "velocity")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
-                 name="adam"):
-        super().__init__(learning_rate, name, weight_decay)
+                 name="adam", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
         owner = type(self).__name__
         reject_unsupported(owner, amsgrad=(amsgrad, False))
         self.beta_1 = check_number(owner, "beta_1", beta_1, 0, 1, high_inclusive=False)
@@ -155,10 +166,10 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter): Keras's AdamW, weight_decay 0.004."""
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adamw"):
+                 amsgrad=False, name="adamw", **clipping):
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a number, got None (use Adam for none)")
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, name)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, name, **clipping)
 
 
 @OPTIMIZERS.register("rmsprop")
@@ -166,8 +177,8 @@ class RMSprop(Optimizer):
     slot_names = ("velocity",)
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
-                 name="rmsprop"):
-        super().__init__(learning_rate, name, weight_decay)
+                 name="rmsprop", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
         reject_unsupported("RMSprop", momentum=(momentum, 0.0), centered=(centered, False))
         self.rho = check_number("RMSprop", "rho", rho, 0, 1)
         self.epsilon = check_number("RMSprop", "epsilon", epsilon, 0, float("inf"))

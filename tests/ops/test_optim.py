@@ -104,3 +104,32 @@ def test_adam_step_counts_from_one(rng):
     w = np.zeros(2)
     with pytest.raises(ValueError, match="step counts from 1"):
         adam_update(w, w, w.copy(), w.copy(), lr=0.1, step=0)
+
+
+def test_gradient_clipping_as_keras_clips():
+    from cnn_gpu.ops.optim import clip_gradients
+
+    big, small = np.array([3.0, 4.0]), np.array([0.3, 0.4])  # norms 5 and 0.5
+    norm_clipped = clip_gradients([big, small], clipnorm=1.0)
+    np.testing.assert_allclose(norm_clipped[0], [0.6, 0.8], rtol=1e-15)
+    np.testing.assert_array_equal(norm_clipped[1], small)  # under the norm: as it was
+    global_clipped = clip_gradients([big, small], global_clipnorm=1.0)  # together: sqrt(25.25)
+    scale = 1.0 / np.sqrt(25.25)
+    np.testing.assert_allclose(global_clipped[0], big * scale, rtol=1e-15)
+    np.testing.assert_allclose(global_clipped[1], small * scale, rtol=1e-15)
+    np.testing.assert_array_equal(clip_gradients([big], clipvalue=3.5)[0], [3.0, 3.5])
+    assert all(np.isnan(g).all() for g in clip_gradients([big, np.array([np.inf, 0.0])], global_clipnorm=1.0))
+    grads = [big]
+    assert clip_gradients(grads) is grads and clip_gradients(grads, clipnorm=0.0) is grads
+    assert clip_gradients([big.astype(np.float32)], global_clipnorm=1.0)[0].dtype == np.float32
+
+
+def test_only_one_kind_of_clipping():
+    from cnn_gpu.optimizers import SGD, Adam
+
+    with pytest.raises(ValueError, match="only one of clipnorm, clipvalue and global_clipnorm can be set, got "
+                                         "clipnorm, global_clipnorm"):
+        Adam(clipnorm=1.0, global_clipnorm=2.0)
+    with pytest.raises(ValueError, match=r"clipvalue must be a number in \[0, inf\]"):
+        SGD(clipvalue=-1.0)
+    assert SGD(clipnorm=1.0).get_config()["clipnorm"] == 1.0
