@@ -57,7 +57,7 @@ def test_round_trip_gives_identical_predictions_and_config(saved):
 def test_the_file_is_a_zip_of_json_and_npz(saved):
     _, path = saved
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["config.json", "weights.npz"]
+        assert sorted(archive.namelist()) == ["config.json", "optimizer.npz", "weights.npz"]
         config = json.loads(archive.read("config.json"))
         weights = np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False)
         assert "layer_0_Conv2D/kernel" in weights.files
@@ -235,3 +235,45 @@ def test_activation_layers_keep_their_arguments(tmp_path):
     assert (relu.negative_slope, relu.threshold, relu.max_value) == (0.1, 0.5, None) and relu6.max_value == 6.0
     assert softmax.axis == [1, 2] and elu.alpha == 0.5 and last.axis == [-1]
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", SGD(0.05, momentum=0.9), "rmsprop"])
+def test_a_loaded_model_trains_on_where_it_stopped(tmp_path, optimizer):
+    """The optimizer's step count and slots come back with the model (Keras's too), so an epoch after
+    loading is the epoch the saved model would have trained."""
+    set_random_seed(0)
+    model = Sequential([Input((8, 8, 2)), Conv2D(4, 3, activation="relu"), Flatten(), Dense(3, activation="softmax")])
+    model.compile(optimizer, "categorical_crossentropy")  # (no Dropout: its generator's place is not saved)
+    model.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    model.save(tmp_path / "model.cnn")
+    loaded = load_model(tmp_path / "model.cnn")
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 3
+    for model_ in (model, loaded):
+        model_.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_damaged_optimizer_state_is_named(tmp_path):
+    model = trained_model()
+    path = tmp_path / "model.cnn"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    state = dict(np.load(io.BytesIO(members["optimizer.npz"])))
+    assert sorted(state) == ["iterations", "variable_0/momentum", "variable_1/momentum", "variable_2/momentum"]
+    for edit, message in [
+        (lambda s: s.pop("variable_1/momentum"), r"missing \['variable_1/momentum'\]"),
+        (lambda s: s.update({"variable_0/momentum": np.zeros(3)}), r"variable_0/momentum is float64 \(3,\)"),
+        (lambda s: s.update({"iterations": np.array(-1)}), "iterations must be a count"),
+    ]:
+        damaged = dict(state)
+        edit(damaged)
+        buffer = io.BytesIO()
+        np.savez(buffer, **damaged)
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in {**members, "optimizer.npz": buffer.getvalue()}.items():
+                archive.writestr(name, data)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+    load_model(path, compile=False)  # the state is the optimizer's: without one, it is not read
