@@ -7,6 +7,7 @@ weights on every backend.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -53,57 +54,155 @@ class Initializer:
         return cls(**config)
 
 
-@INITIALIZERS.register("glorot_uniform")
-class GlorotUniform(Initializer):
-    """Uniform on [-limit, limit] with limit = sqrt(6 / (fan_in + fan_out)): Keras's default kernel."""
+def truncated_normal(generator, shape, mean, stddev):
+    """Normal draws cut at two standard deviations (those beyond drawn again), as Keras's truncated_normal."""
+    values = generator.standard_normal(size=shape)
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = generator.standard_normal(size=int(outside.sum()))
+        outside = np.abs(values) > 2
+    return values * stddev + mean if mean else values * stddev
+
+
+@INITIALIZERS.register("variance_scaling")
+class VarianceScaling(Initializer):
+    """Keras's VarianceScaling: draws of variance ``scale`` / n, n the fan_in, the fan_out or their
+    mean (``mode``), from a normal truncated at two standard deviations (its stddev raised so that the
+    truncated draws keep that variance), an untruncated normal, or a uniform of that variance."""
+
+    MODES = ("fan_in", "fan_out", "fan_avg")
+    DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if not isinstance(scale, Real) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"VarianceScaling: scale must be a number > 0, got {scale!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"VarianceScaling: mode must be one of {', '.join(self.MODES)}, got {mode!r}")
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(f"VarianceScaling: distribution must be one of {', '.join(self.DISTRIBUTIONS)}, "
+                             f"got {distribution!r}")
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
 
     def draw(self, shape, generator):
         fan_in, fan_out = compute_fans(shape)
-        limit = math.sqrt(6 / max(1, fan_in + fan_out))
-        return generator.uniform(-limit, limit, size=shape)
+        fan = max(1, {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode])
+        variance = self.scale / fan
+        if self.distribution == "uniform":
+            limit = math.sqrt(3 * self.scale / fan)  # (one rounding: glorot's sqrt(6 / (fan_in + fan_out)) exactly)
+            return generator.uniform(-limit, limit, size=shape)
+        if self.distribution == "untruncated_normal":
+            return generator.standard_normal(size=shape) * math.sqrt(variance)
+        return truncated_normal(generator, shape, 0.0, math.sqrt(variance) / TRUNCATED_NORMAL_STDDEV)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
 
 
-@INITIALIZERS.register("he_normal")
-class HeNormal(Initializer):
-    """Normal with stddev sqrt(2 / fan_in), truncated to two stddevs (redrawn beyond), as Keras does."""
+def named_variance_scaling(name, scale, mode, distribution, doc):
+    """Keras's named VarianceScaling initializers: their only argument is the seed."""
+
+    class Named(VarianceScaling):
+        __doc__ = doc
+
+        def __init__(self, seed=None):
+            super().__init__(scale, mode, distribution, seed)
+
+        def get_config(self):
+            return {"seed": self.seed}
+
+    Named.__name__ = Named.__qualname__ = "".join(part.capitalize() for part in name.split("_"))
+    return INITIALIZERS.register(name)(Named)
+
+
+GlorotUniform = named_variance_scaling("glorot_uniform", 1.0, "fan_avg", "uniform",
+                                       "Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)): Keras's "
+                                       "default kernel.")
+GlorotNormal = named_variance_scaling("glorot_normal", 1.0, "fan_avg", "truncated_normal",
+                                      "Truncated normal of variance 2 / (fan_in + fan_out).")
+HeNormal = named_variance_scaling("he_normal", 2.0, "fan_in", "truncated_normal",
+                                  "Truncated normal of variance 2 / fan_in (He et al.), for ReLU layers.")
+HeUniform = named_variance_scaling("he_uniform", 2.0, "fan_in", "uniform",
+                                   "Uniform of variance 2 / fan_in: limit sqrt(6 / fan_in).")
+LecunNormal = named_variance_scaling("lecun_normal", 1.0, "fan_in", "truncated_normal",
+                                     "Truncated normal of variance 1 / fan_in (LeCun), selu's.")
+LecunUniform = named_variance_scaling("lecun_uniform", 1.0, "fan_in", "uniform",
+                                      "Uniform of variance 1 / fan_in: limit sqrt(3 / fan_in).")
+
+
+@INITIALIZERS.register("random_normal")
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
 
     def draw(self, shape, generator):
-        fan_in, _ = compute_fans(shape)
-        stddev = math.sqrt(2 / max(1, fan_in)) / TRUNCATED_NORMAL_STDDEV
-        values = generator.standard_normal(size=shape)
-        outside = np.abs(values) > 2
-        while outside.any():
-            values[outside] = generator.standard_normal(size=int(outside.sum()))
-            outside = np.abs(values) > 2
-        return values * stddev
+        return generator.normal(self.mean, self.stddev, size=shape)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+@INITIALIZERS.register("truncated_normal")
+class TruncatedNormal(RandomNormal):
+    """RandomNormal with the draws beyond two standard deviations drawn again (the stddev as given)."""
+
+    def draw(self, shape, generator):
+        return truncated_normal(generator, shape, self.mean, self.stddev)
+
+
+@INITIALIZERS.register("random_uniform")
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = float(minval), float(maxval)
+
+    def draw(self, shape, generator):
+        return generator.uniform(self.minval, self.maxval, size=shape)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+@INITIALIZERS.register("constant")
 class Constant(Initializer):
-    """Every element ``VALUE``: Zeros (biases, a BatchNormalization's beta and moving mean) and Ones
-    (its gamma and moving variance)."""
+    """Every element ``value``."""
 
-    VALUE: float
+    def __init__(self, value=0.0):
+        super().__init__(seed=None)
+        self.value = float(value)
+
+    def draw(self, shape, generator):
+        return np.full(shape, self.value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Fixed(Constant):
+    """A Constant of no arguments: its class's VALUE."""
+
+    VALUE = 0.0
 
     def __init__(self):
-        super().__init__(seed=None)
-
-    def draw(self, shape, generator):
-        return np.full(shape, self.VALUE)
+        super().__init__(self.VALUE)
 
     def get_config(self):
         return {}
 
 
 @INITIALIZERS.register("zeros")
-class Zeros(Constant):
-    VALUE = 0.0
+class Zeros(Fixed):
+    """Biases, a BatchNormalization's beta and moving mean."""
 
 
 @INITIALIZERS.register("ones")
-class Ones(Constant):
+class Ones(Fixed):
+    """A BatchNormalization's gamma and moving variance."""
+
     VALUE = 1.0
 
 
 def get(identifier):
-    """An initializer from a name ('glorot_uniform', 'he_normal', 'zeros', 'ones'), a config or an instance."""
+    """An initializer from a name ('glorot_uniform', 'he_normal', 'zeros', ...), a config or an instance."""
     return INITIALIZERS.get(identifier)

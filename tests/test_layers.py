@@ -394,7 +394,8 @@ def test_incompatible_layers_fail_when_added(layers, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: Dense(3, activation="relux"), "activation must be one of"),
     (lambda: Dense(0), "units must be a positive int"),
-    (lambda: Dense(3, kernel_initializer="glorot"), "valid names are glorot_uniform, he_normal, ones, zeros"),
+    (lambda: Dense(3, kernel_initializer="glorot"), "valid names are constant, glorot_normal, glorot_uniform, "
+                                                    "he_normal, he_uniform, lecun_normal, lecun_uniform, ones"),
     (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
@@ -461,6 +462,37 @@ def test_he_normal_is_truncated_with_keras_stddev():
     assert np.abs(w).max() <= 2 * stddev / 0.87962566103423978
     assert abs(w.std() / stddev - 1) < 0.02
     assert not np.asarray(initializers.get("zeros")((3, 2))).any()
+
+
+@pytest.mark.parametrize("name, variance, uniform", [
+    # Keras's: the variance each asks for on a (400, 300) kernel (fan_in 400, fan_out 300), and its shape
+    ("glorot_normal", 2 / 700, False), ("he_uniform", 2 / 400, True), ("lecun_normal", 1 / 400, False),
+    ("lecun_uniform", 1 / 400, True), ("random_normal", 0.05**2, False), ("random_uniform", 0.05**2 / 3, True),
+    ("truncated_normal", 0.05**2 * 0.87962566103423978**2, False),
+])
+def test_every_keras_initializer_draws_its_variance(name, variance, uniform):
+    w = np.asarray(initializers.get(name)((400, 300)), dtype=np.float64)
+    assert abs(w.var() / variance - 1) < 0.03 and abs(w.mean()) < 0.1 * np.sqrt(variance)
+    if uniform:  # on [-limit, limit], limit sqrt(3 variance)
+        assert 0.99 * np.sqrt(3 * variance) < np.abs(w).max() <= np.sqrt(3 * variance)
+
+
+def test_initializer_configs_round_trip_and_arguments_are_checked():
+    for initializer in (initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal", seed=3),
+                        initializers.HeUniform(seed=1), initializers.RandomNormal(0.5, 0.1, seed=2),
+                        initializers.TruncatedNormal(stddev=0.2), initializers.RandomUniform(0, 1),
+                        initializers.Constant(0.25), initializers.Zeros()):
+        again = initializers.get({"class_name": type(initializer).__name__, "config": initializer.get_config()})
+        assert type(again) is type(initializer) and again.get_config() == initializer.get_config()
+    np.testing.assert_array_equal(initializers.get("constant")((2,)), [0.0, 0.0])
+    np.testing.assert_array_equal(initializers.Constant(0.25)((2,)), [0.25, 0.25])
+    with pytest.raises(ValueError, match="mode must be one of fan_in, fan_out, fan_avg"):
+        initializers.VarianceScaling(mode="fan")
+    with pytest.raises(ValueError, match="scale must be a number > 0"):
+        initializers.VarianceScaling(scale=0)
+    layer = Dense(4, kernel_initializer="he_uniform", bias_initializer=initializers.Constant(0.1))
+    layer.build((None, 6))
+    assert np.abs(layer.get_weights()[0]).max() <= np.sqrt(6 / 6) and np.allclose(layer.get_weights()[1], 0.1)
 
 
 def test_to_categorical():
