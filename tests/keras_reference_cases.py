@@ -12,7 +12,7 @@ CASES = {
             ("Conv2D", (4, (3, 3)), {"activation": "relu"}),
             ("MaxPooling2D", ((2, 2),), {}),
             ("Flatten", (), {}),
-            ("Dense", (16,), {"activation": "relu", "kernel_regularizer": ("l2", 0.01)}),
+            ("Dense", (16,), {"activation": "relu", "kernel_regularizer": ("L2", {"l2": 0.01})}),
             ("Dense", (4,), {"activation": "softmax"}),
         ],
         "optimizer": ("RMSprop", {"learning_rate": 0.003}),
@@ -227,6 +227,14 @@ for name, optimizer_name, clipping in (("sgd_clipnorm", "SGD", {"learning_rate":
         "optimizer": (optimizer_name, clipping),
         "loss": "categorical_crossentropy",
     }
+# The other penalties: L1, and L1 with L2.
+CASES["sgd_l1_l1l2"] = {
+    "input": (6,),
+    "layers": [("Dense", (8,), {"activation": "tanh", "kernel_regularizer": ("L1", {"l1": 0.01})}),
+               ("Dense", (3,), {"activation": "softmax", "kernel_regularizer": ("L1L2", {"l1": 0.005, "l2": 0.02})})],
+    "optimizer": ("SGD", {"learning_rate": 0.2}),
+    "loss": "categorical_crossentropy",
+}
 # A schedule in training: the rate of each step is the schedule's at the steps taken before it.
 CASES["sgd_cosine_warmup_schedule"] = {
     "input": (7,),
@@ -268,11 +276,11 @@ def layer_specs(case):
     return case["layers"] if "layers" in case else [spec[1:4] for spec in case["graph"]]
 
 
-def build_model(case, layers, sequential, functional, l2_class):
+def build_model(case, layers, sequential, functional, regularizers):
     """The case's model from a module of layers (keras.layers or cnn_gpu.layers), the Sequential and
-    Model classes and the L2 regularizer class of the same library."""
+    Model classes and the regularizers module of the same library."""
     def make(kind, args, kwargs):
-        return getattr(layers, kind)(*args, **with_regularizer(kwargs, l2_class))
+        return getattr(layers, kind)(*args, **with_regularizer(kwargs, regularizers))
 
     if "graph" not in case:
         return sequential([layers.Input(case["input"])] + [make(*spec) for spec in case["layers"]])
@@ -299,7 +307,8 @@ def case_data(case, n=64):
     return x, y
 
 
-def with_regularizer(kwargs, l2_class):
-    """``kwargs`` with a ``("l2", factor)`` regularizer spec made into ``l2_class(factor)``."""
+def with_regularizer(kwargs, regularizers):
+    """``kwargs`` with a regularizer spec, (class name, arguments), made into that class of the library's
+    ``regularizers`` module."""
     spec = kwargs.get("kernel_regularizer")
-    return {**kwargs, "kernel_regularizer": l2_class(spec[1])} if spec else kwargs
+    return {**kwargs, "kernel_regularizer": getattr(regularizers, spec[0])(**spec[1])} if spec else kwargs

@@ -17,7 +17,7 @@ from keras_reference_cases import CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_m
 
 
 def build(case):
-    model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers.L2)
+    model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers)
     model.compile(optimizer=optimizer(case, keras.optimizers), loss=case["loss"], metrics=["accuracy"])
     return model
 

@@ -11,9 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from cnn_gpu import backend, layers, optimizers
+from cnn_gpu import backend, layers, optimizers, regularizers
 from cnn_gpu.models import Model, Sequential
-from cnn_gpu.regularizers import L2
 from keras_reference_cases import CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, optimizer
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
@@ -33,7 +32,7 @@ def each_backend(request, monkeypatch):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_training_matches_keras(each_backend, name):
     case = CASES[name]
-    model = build_model(case, layers, Sequential, Model, L2)
+    model = build_model(case, layers, Sequential, Model, regularizers)
     model.compile(optimizer=optimizer(case, optimizers), loss=case["loss"], metrics=["accuracy"])
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)

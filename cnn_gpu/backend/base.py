@@ -218,6 +218,10 @@ class Backend:
         raise NotImplementedError
 
     # --- regularization and metrics ---------------------------------------------------------------
+    def l1_penalty(self, w, factor, grad=None):
+        """``factor * sum(|w|)`` as a 0-d array; with ``grad``, adds ``factor sign(w)`` into it in place."""
+        raise NotImplementedError
+
     def l2_penalty(self, w, factor, grad=None):
         """``factor * sum(w^2)`` as a 0-d array; with ``grad``, adds ``2 factor w`` into it in place."""
         raise NotImplementedError

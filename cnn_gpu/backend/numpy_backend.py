@@ -159,6 +159,9 @@ class NumpyBackend(Backend):
         return loss.mean_squared_error(pred, target)
 
     # --- regularization and metrics ---------------------------------------------------------------
+    def l1_penalty(self, w, factor, grad=None):
+        return regularizer.l1_penalty(w, factor, grad)
+
     def l2_penalty(self, w, factor, grad=None):
         return regularizer.l2_penalty(w, factor, grad)
 

@@ -1,5 +1,6 @@
-"""Weight penalties added to the training loss, and their gradients: L2 (Keras's ``regularizers.L2``);
-the reference, then the wrapper of ``kernels/regularizer.cu``."""
+"""Weight penalties added to the training loss, and their gradients: L1 and L2 (Keras's
+``regularizers.L1`` and ``L2``); the references, then the wrapper of ``kernels/regularizer.cu`` (L2's;
+L1 runs as array operations on either module)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ def l2_penalty(w, factor, grad=None):
     if grad is not None:
         grad += (2 * factor) * w
     return factor * array_module(w).vdot(w, w)
+
+
+def l1_penalty(w, factor, grad=None):
+    """``factor * sum(|w|)`` as a 0-d array; with ``grad``, adds the penalty's gradient ``factor sign(w)``
+    into it in place (0 at w = 0)."""
+    xp = array_module(w)
+    if grad is not None:
+        grad += factor * xp.sign(w)
+    return factor * xp.abs(w).sum()
 
 
 # --- kernels: kernels/regularizer.cu -----------------------------------------------------------------
