@@ -1,4 +1,5 @@
-"""Accuracy, as Keras picks it: ``metrics=['accuracy']`` becomes binary, sparse or categorical accuracy.
+"""Accuracy, as Keras picks it: ``metrics=['accuracy']`` becomes binary, sparse or categorical accuracy;
+and Keras's top-k accuracies (``'top_k_categorical_accuracy'``, its sparse twin, or either with its k).
 
 A metric sums what it counts batch by batch (one small backend reduction each) and reports the mean.
 """
@@ -9,7 +10,7 @@ from cnn_gpu.backend import get_backend
 
 
 class Accuracy:
-    """Base of the three accuracies; ``kind`` selects the backend's comparison."""
+    """Base of the accuracies; ``kind`` selects the backend's comparison."""
 
     kind = None
     # argmax is the same on logits and on softmax probabilities, so a fused model needs no softmax.
@@ -29,8 +30,15 @@ class Accuracy:
         if y_pred.ndim > 2:
             y_pred = y_pred.reshape(-1, y_pred.shape[-1])
             y_true = y_true.reshape(-1) if self.kind == "sparse" else y_true.reshape(y_pred.shape)
-        self.correct += int(get_backend().to_numpy(get_backend().count_correct(y_pred, y_true, self.kind)))
+        self.correct += int(get_backend().to_numpy(self.count(y_true, y_pred)))
         self.total += y_true.size if self.kind == "binary" else y_pred.shape[0]
+
+    def count(self, y_true, y_pred):
+        return get_backend().count_correct(y_pred, y_true, self.kind)
+
+    def fresh(self):
+        """A new metric like this one, counting from zero (training and validation count apart)."""
+        return type(self)(name=self.name)
 
     def result(self):
         return self.correct / self.total if self.total else 0.0
@@ -60,13 +68,41 @@ class BinaryAccuracy(Accuracy):
         super().__init__(name)
 
 
-NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy)}
+class TopKCategoricalAccuracy(Accuracy):
+    """Whether the true class (one-hot labels) is among the ``k`` highest scores, as Keras's in_top_k."""
+
+    kind = "categorical"
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy"):
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"{name}: k must be a positive int, got {k!r}")
+        self.k = k
+        super().__init__(name)
+
+    def count(self, y_true, y_pred):
+        return get_backend().count_in_top_k(y_pred, y_true, self.k, self.kind == "sparse")
+
+    def fresh(self):
+        return type(self)(k=self.k, name=self.name)
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """The same with integer class ids for labels."""
+
+    kind = "sparse"
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy"):
+        super().__init__(k, name)
+
+
+NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
+                                     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)}
 
 
 def get(identifier, labels_shape, output_shape):
     """A metric for ``compile(metrics=[...])``, chosen from the label and output shapes as Keras does."""
     if isinstance(identifier, Accuracy):
-        return type(identifier)(name=identifier.name)  # a fresh one: training and validation count apart
+        return identifier.fresh()
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a metric object, got {identifier!r}")
     if identifier in NAMED:

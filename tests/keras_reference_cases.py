@@ -235,6 +235,14 @@ CASES["sgd_l1_l1l2"] = {
     "optimizer": ("SGD", {"learning_rate": 0.2}),
     "loss": "categorical_crossentropy",
 }
+# The top-k accuracies, by name (k = 5) and as an object (k = 2), on 10 classes.
+CASES["adam_top_k"] = {
+    "input": (6,),
+    "layers": [("Dense", (12,), {"activation": "relu"}), ("Dense", (10,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "sparse_categorical_crossentropy",
+    "metrics": ["sparse_top_k_categorical_accuracy", ("SparseTopKCategoricalAccuracy", {"k": 2, "name": "top_2"})],
+}
 # A schedule in training: the rate of each step is the schedule's at the steps taken before it.
 CASES["sgd_cosine_warmup_schedule"] = {
     "input": (7,),
@@ -269,6 +277,12 @@ def optimizer(case, optimizers):
     name, arguments = case["optimizer"]
     return getattr(optimizers, name)(**{key: getattr(optimizers.schedules, value[0])(**value[1])
                                         if isinstance(value, tuple) else value for key, value in arguments.items()})
+
+
+def metrics(case, module):
+    """The case's metrics (["accuracy"] unless it names others), a (class name, arguments) entry made
+    into that class of the library's metrics ``module``."""
+    return [m if isinstance(m, str) else getattr(module, m[0])(**m[1]) for m in case.get("metrics", ["accuracy"])]
 
 
 def layer_specs(case):

@@ -226,6 +226,11 @@ class Backend:
         """``factor * sum(w^2)`` as a 0-d array; with ``grad``, adds ``2 factor w`` into it in place."""
         raise NotImplementedError
 
+    def count_in_top_k(self, pred, labels, k, sparse):
+        """How many rows' true class (one-hot ``labels``, or class ids if ``sparse``) is among their ``k``
+        highest scores (Keras's in_top_k), as a 0-d integer array."""
+        raise NotImplementedError
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         """How many predictions match their labels, as a 0-d integer array.
 

@@ -165,6 +165,9 @@ class NumpyBackend(Backend):
     def l2_penalty(self, w, factor, grad=None):
         return regularizer.l2_penalty(w, factor, grad)
 
+    def count_in_top_k(self, pred, labels, k, sparse):
+        return metric.count_in_top_k(pred, labels, k, sparse)
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         return metric.count_correct(pred, labels, kind, threshold)
 

@@ -1,11 +1,13 @@
-"""What Keras's accuracies count: how many predictions match their labels, batch by batch."""
+"""What Keras's accuracies count: how many predictions match their labels, batch by batch (and, for
+the top-k accuracies, how many true classes are among the k highest scores: array operations on
+either module, no kernel of ours)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, check_float, check_ndim, check_shape, dtype_name
+from cnn_gpu.ops.common import C_TYPES, WARP, array_module, ceil_div, check_float, check_ndim, check_shape, dtype_name
 from cnn_gpu.ops.loss import class_ids
 
 
@@ -21,6 +23,18 @@ def count_correct(pred, labels, kind, threshold=0.5):
     predicted = pred.argmax(axis=-1)
     expected = labels.reshape(-1) if kind == "sparse" else labels.argmax(axis=-1)
     return (predicted == expected).sum()
+
+
+def count_in_top_k(pred, labels, k, sparse):
+    """How many rows' true class is among their ``k`` highest scores, as a 0-d integer array: a class
+    is in when fewer than k classes score strictly higher (so ties with the k-th count in, and a NaN
+    score at the true class counts as lowest), as Keras's in_top_k. ``labels`` one-hot, or class ids
+    (N,) if ``sparse``."""
+    xp = array_module(pred)
+    target = labels.reshape(-1).astype(np.int64) if sparse else labels.argmax(axis=-1)
+    at_target = xp.take_along_axis(pred, target[:, None], axis=-1)
+    at_target = xp.where(xp.isnan(at_target), -xp.inf, at_target)
+    return ((pred > at_target).sum(axis=-1) < k).sum()
 
 
 # --- kernels: kernels/metric.cu -------------------------------------------------------------------
