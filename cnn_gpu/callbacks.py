@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import warnings
@@ -315,5 +316,39 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-__all__ = ["Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger",
-           "ReduceLROnPlateau", "TerminateOnNaN"]
+class CSVLogger(Callback):
+    """Each epoch's logs as a row of a CSV file, as Keras writes it: ``epoch``, then the log keys in
+    sorted order (the val_ keys added up front if the first epoch has none), "NA" for a missing value.
+    With ``append`` an existing file is continued, its header kept. The file is flushed every epoch and
+    closed when training ends."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, bool(append)
+        self.file = self.writer = self.keys = None
+
+    def on_train_begin(self, logs=None):
+        header = not (self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0)
+        self.file = open(self.filename, "a" if self.append else "w", newline="")
+        self.writer, self.keys, self.header = None, None, header
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+            self.writer = csv.DictWriter(self.file, ["epoch", *self.keys], delimiter=self.separator)
+            if self.header:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{key: logs.get(key, "NA") for key in self.keys}})
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.file is not None:
+            self.file.close()
+            self.file = self.writer = None
+
+
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
+           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -189,3 +189,32 @@ def test_hooks_are_called_in_keras_order():
     make_model().fit(X, Y, batch_size=10, epochs=1, callbacks=[Recorder()], verbose=0)
     assert events == ["train_begin", "epoch_begin 0", "batch_end 0 ['accuracy', 'loss']",
                       "batch_end 1 ['accuracy', 'loss']", "epoch_end 0 ['accuracy', 'loss']", "train_end"]
+
+
+def test_csv_logger_writes_each_epoch_as_keras_does(tmp_path):
+    """epoch, then the sorted log keys; the val_ columns even without validation ("NA"); with append,
+    more rows under the same header."""
+    import csv
+
+    from cnn_gpu.callbacks import CSVLogger
+
+    set_random_seed(0)
+    x, y = np.random.default_rng(0).uniform(size=(16, 4)), to_categorical(np.arange(16) % 3, 3)
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile(SGD(0.1), "categorical_crossentropy", ["accuracy"])
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0,
+                        callbacks=[CSVLogger(path)]).history
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
+        assert [float(row[key]) for row in rows] == history[key]
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[CSVLogger(path, separator=",", append=True)])
+    with open(path, newline="") as file:
+        lines = file.read().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("epoch,") and lines[3].endswith(",NA,NA")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[CSVLogger(path, separator=";")])
+    with open(path) as file:
+        assert file.read().splitlines()[0] == "epoch;accuracy;loss;val_accuracy;val_loss"
