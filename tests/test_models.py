@@ -364,3 +364,53 @@ def test_a_frozen_model_or_layer_trains_nothing_of_it():
     before = model.get_weights()
     model.fit(x, y, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_the_one_batch_methods_are_fit_evaluate_and_predict_on_one_batch():
+    """train_on_batch is a step of fit (the same weights after), its metrics counted afresh each call;
+    test_on_batch is evaluate, predict_on_batch predict, each on one batch."""
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 4)).astype(np.float32)
+    models = []
+    for _ in range(2):
+        set_random_seed(3)
+        models.append(compiled_dense())
+    by_fit, by_batch = models
+    by_fit.fit(x, Y3, batch_size=6, epochs=2, shuffle=False, verbose=0)
+    first = by_batch.train_on_batch(x, Y3)
+    second = by_batch.train_on_batch(x, Y3, return_dict=True)
+    for ours, theirs in zip(by_batch.get_weights(), by_fit.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    assert isinstance(first, list) and len(first) == 2 and second["loss"] == by_fit.history.history["loss"][1]
+    assert second["accuracy"] == by_fit.history.history["accuracy"][1]
+    assert by_batch.test_on_batch(x, Y3) == by_batch.evaluate(x, Y3, batch_size=6, verbose=0)
+    np.testing.assert_array_equal(by_batch.predict_on_batch(x), by_batch.predict(x, verbose=0))
+    no_metrics = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    no_metrics.compile("sgd", "categorical_crossentropy")
+    assert isinstance(no_metrics.train_on_batch(x, Y3), float)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_non_finite_loss_in_train_on_batch_is_named_and_updates_nothing():
+    model = Sequential([Input((4,)), Dense(1)])
+    model.compile("sgd", "mse")
+    model.set_weights([np.ones((4, 1)), np.zeros(1)])
+    before = model.get_weights()
+    with pytest.raises(FloatingPointError, match="in train_on_batch \\(the weights were not updated\\)"):
+        model.train_on_batch(np.full((2, 4), 1e20, np.float32), np.ones(2))  # finite x, an overflowing loss
+    for ours, theirs in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_get_layer_and_pop():
+    model = Sequential([Input((4,)), Dense(5, name="hidden"), Dense(3, name="out")])
+    assert model.get_layer("hidden") is model.layers[0] and model.get_layer(index=-1).name == "out"
+    with pytest.raises(ValueError, match="has no layer 'nope'; its layers are \\['hidden', 'out'\\]"):
+        model.get_layer("nope")
+    with pytest.raises(ValueError, match="has 2 layers, no index 5"):
+        model.get_layer(index=5)
+    assert model.pop().name == "out" and model.output_shape == (None, 5) and len(model.layers) == 1
+    from cnn_gpu.models import Model
+
+    inputs = Input((4,))
+    with pytest.raises(TypeError, match="a functional Model has no pop"):
+        Model(inputs, Dense(2)(inputs)).pop()

@@ -82,6 +82,10 @@ class Model(Sequential):
         raise TypeError(f"model '{self.name}': a functional Model is fixed by its inputs and outputs; "
                         "call the layer on a tensor and make a new Model instead")
 
+    def pop(self):
+        raise TypeError(f"model '{self.name}': a functional Model has no pop; make a new Model whose "
+                        "outputs are the tensor you want")
+
     def build(self, input_shape=None):
         """Built when its layers were called; a different input shape would need them called again."""
         if input_shape is not None and tuple(input_shape)[1:] != self.input_layer.batch_shape[1:]:

@@ -64,6 +64,30 @@ class Sequential:
         if self.input_layer is not None:
             self.build()
 
+    def get_layer(self, name=None, index=None):
+        """A layer by ``name`` or by ``index`` in ``layers``, as Keras's (a name first if both)."""
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"model '{self.name}' has no layer '{name}'; its layers are "
+                             f"{[layer.name for layer in self.layers]}")
+        if index is None:
+            raise ValueError(f"model '{self.name}': get_layer needs a name or an index")
+        if not isinstance(index, int) or not -len(self.layers) <= index < len(self.layers):
+            raise ValueError(f"model '{self.name}' has {len(self.layers)} layers, no index {index!r}")
+        return self.layers[index]
+
+    def pop(self):
+        """Remove the last layer (Keras's Sequential.pop); the model is built again for what remains."""
+        if not self.layers:
+            raise TypeError(f"model '{self.name}' has no layers to pop")
+        layer = self.layers.pop()
+        self.built = False
+        if self.layers and self.input_layer is not None:
+            self.build()
+        return layer
+
     @property
     def input_shape(self):
         return None if self.input_layer is None else self.input_layer.batch_shape
@@ -206,6 +230,18 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose="auto"):
         """The outputs (probabilities after a softmax) for ``x``, as one NumPy array."""
         return training.predict(self, x, batch_size, verbose)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on (x, y); that batch's loss, or ``[loss, metric, ...]`` (Keras's)."""
+        return training.train_on_batch(self, x, y, return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """The loss (and metrics) of (x, y) as one batch, in inference mode."""
+        return training.test_on_batch(self, x, y, return_dict)
+
+    def predict_on_batch(self, x):
+        """The outputs for ``x`` as one batch."""
+        return training.predict(self, x, max(len(x), 1), 0)
 
     def summary(self, line_length=None, print_fn=None):
         summary.print_summary(self, line_length, print_fn)

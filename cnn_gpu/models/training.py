@@ -1,4 +1,5 @@
-"""The training loop, evaluation and prediction of a Sequential model, batch by batch through the backend.
+"""The training loop, evaluation and prediction of a model (and their one-batch forms), batch by batch
+through the backend.
 
 Per batch the loop does only what it must on the host: gather the batch, one float for the loss and
 one count per metric (for the progress bar and the NaN check). All math is in the backend.
@@ -131,33 +132,70 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     return history
 
 
+def train_step(model, x, y, tracker):
+    """One optimizer step on the host batch (x, y): its loss, returned; the metrics' counts; the update.
+    A loss that is not finite is returned with nothing counted or updated, so the weights stay finite."""
+    backend = get_backend()
+    yb = backend.asarray(y)
+    loss, output = model.compute_loss(backend.asarray(x), yb)
+    if math.isfinite(loss):
+        # The metrics before the backward pass: their read-back then waits for one small kernel, not
+        # for the backward and the update, which the GPU runs while the host prepares the next batch.
+        tracker.update(loss, yb, output)
+        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+    return loss
+
+
+def not_finite(loss, where):
+    return FloatingPointError(f"the loss became {loss} {where}: lower the learning rate or check the data")
+
+
 def train_epoch(model, x, y, batch_size, shuffle, epoch, hooks):
     """One pass over (x, y); returns the epoch's running-mean logs."""
-    backend = get_backend()
     tracker = Tracker(model, y.shape)
     order = global_generator().permutation(len(x)) if shuffle else None
     steps = batches(len(x), batch_size, order)
     for step, index in enumerate(steps):
         hooks.on_train_batch_begin(step)
-        yb = backend.asarray(y[index])
-        loss, output = model.compute_loss(backend.asarray(x[index]), yb)
+        loss = train_step(model, x[index], y[index], tracker)
         if not math.isfinite(loss):
-            # Skip the update so the weights stay finite; TerminateOnNaN may stop quietly, else fail loudly.
+            # TerminateOnNaN may stop quietly; else fail loudly.
             hooks.on_train_batch_end(step, {**tracker.logs(), "loss": loss})
             if model.stop_training:
                 break
-            raise FloatingPointError(
-                f"the loss became {loss} at epoch {epoch + 1}, batch {step + 1} of {len(steps)}: lower the "
-                "learning rate or check the data (add TerminateOnNaN() to stop training quietly instead)"
-            )
-        # The metrics before the backward pass: their read-back then waits for one small kernel, not
-        # for the backward and the update, which the GPU runs while the host prepares the next batch.
-        tracker.update(loss, yb, output)
-        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+            raise not_finite(loss, f"at epoch {epoch + 1}, batch {step + 1} of {len(steps)} (add TerminateOnNaN() "
+                                   "to stop training quietly instead)")
         hooks.on_train_batch_end(step, tracker.logs())
         if model.stop_training:
             break
     return tracker.logs()
+
+
+def in_keras_order(logs, return_dict):
+    """The logs as Keras's evaluate and *_on_batch return them: the dict, or the loss then the metrics
+    (the loss alone without metrics)."""
+    if return_dict:
+        return logs
+    others = [v for k, v in logs.items() if k != "loss"]
+    return [logs["loss"], *others] if others else logs["loss"]
+
+
+def train_on_batch(model, x, y, return_dict):
+    """One optimizer step on (x, y), as one batch; its loss and metrics (counted from zero, as Keras's)."""
+    model.require_compiled("train_on_batch")
+    x, y = prepare(model, x, y)
+    tracker = Tracker(model, y.shape)
+    loss = train_step(model, x, y, tracker)
+    if not math.isfinite(loss):
+        raise not_finite(loss, "in train_on_batch (the weights were not updated)")
+    return in_keras_order(tracker.logs(), return_dict)
+
+
+def test_on_batch(model, x, y, return_dict):
+    """The loss and metrics of (x, y) as one batch, in inference mode."""
+    model.require_compiled("test_on_batch")
+    x, y = prepare(model, x, y)
+    return in_keras_order(run_test(model, x, y, max(len(x), 1)), return_dict)
 
 
 def evaluate(model, x, y, batch_size, verbose, return_dict):
@@ -167,10 +205,7 @@ def evaluate(model, x, y, batch_size, verbose, return_dict):
     x, y = prepare(model, x, y)
     steps = math.ceil(len(x) / batch_size)
     logs = run_test(model, x, y, batch_size, Progbar(steps, verbose=verbose) if verbose else None)
-    if return_dict:
-        return logs
-    others = [v for k, v in logs.items() if k != "loss"]
-    return [logs["loss"], *others] if others else logs["loss"]
+    return in_keras_order(logs, return_dict)
 
 
 def predict(model, x, batch_size, verbose):
