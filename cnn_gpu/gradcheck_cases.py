@@ -59,6 +59,7 @@ LAYER_CASES = {
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "SpatialDropout2D": [(dict(rate=0.3, seed=1), (2, 3, 3, 2))],  # the same (test_layers fixes a mask)
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
+    "Rescaling": [(dict(scale=0.5, offset=-0.1), (2, 3)), (dict(scale=[2.0, -1.0], offset=[0.0, 1.0]), (2, 3, 2))],
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],
     # Training normalises by the batch's statistics (dx goes through them); inference by the moving ones.

@@ -243,6 +243,15 @@ CASES["adam_top_k"] = {
     "loss": "sparse_categorical_crossentropy",
     "metrics": ["sparse_top_k_categorical_accuracy", ("SparseTopKCategoricalAccuracy", {"k": 2, "name": "top_2"})],
 }
+# Rescaling first, by one factor and then by one per channel with an offset.
+CASES["adam_rescaling"] = {
+    "input": (5, 5, 2),
+    "layers": [("Rescaling", (1 / 255,), {}), ("Rescaling", ([200.0, -100.0],), {"offset": [0.5, -0.25]}),
+               ("Conv2D", (3, (3, 3)), {"activation": "relu"}), ("Flatten", (), {}),
+               ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}
 # A schedule in training: the rate of each step is the schedule's at the steps taken before it.
 CASES["sgd_cosine_warmup_schedule"] = {
     "input": (7,),
@@ -326,3 +335,23 @@ def with_regularizer(kwargs, regularizers):
     ``regularizers`` module."""
     spec = kwargs.get("kernel_regularizer")
     return {**kwargs, "kernel_regularizer": getattr(regularizers, spec[0])(**spec[1])} if spec else kwargs
+
+
+# Keras 3's other activations, each in a layer's epilogue (Conv2D, Dense) or on its own: relu6,
+# hard_sigmoid (relu6(x + 3) / 6), hard_silu and its alias hard_swish, mish, exponential.
+CASES["sgd_more_activations"] = {
+    "input": (6, 6, 2),
+    "layers": [
+        ("Conv2D", (3, (3, 3)), {"activation": "relu6"}),
+        ("Activation", ("hard_sigmoid",), {}),
+        ("Flatten", (), {}),
+        ("Dense", (8,), {"activation": "hard_silu"}),
+        ("Dense", (6,), {"activation": "mish"}),
+        ("Dense", (5,), {}),
+        ("Activation", ("hard_swish",), {}),
+        ("Dense", (5,), {"activation": "exponential"}),
+        ("Dense", (3,), {"activation": "softmax"}),
+    ],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
+    "loss": "categorical_crossentropy",
+}

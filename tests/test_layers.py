@@ -495,6 +495,23 @@ def test_initializer_configs_round_trip_and_arguments_are_checked():
     assert np.abs(layer.get_weights()[0]).max() <= np.sqrt(6 / 6) and np.allclose(layer.get_weights()[1], 0.1)
 
 
+def test_rescaling_scales_in_inference_too_and_checks_its_channels():
+    from cnn_gpu.layers import Rescaling
+
+    layer = Rescaling([2.0, 0.5], offset=1.0)
+    layer.build((None, 3, 2))
+    x = np.arange(6, dtype=np.float32).reshape(1, 3, 2)
+    np.testing.assert_array_equal(layer.forward(x), x * [2.0, 0.5] + 1.0)
+    assert layer.forward(x).dtype == np.float32
+    again = deserialize({"class_name": "Rescaling", "config": json.loads(json.dumps(layer.get_config()))})
+    assert again.get_config() == layer.get_config()
+    model = Sequential()
+    with pytest.raises(ValueError, match="scale has 2 values for an input of 3 channels"):
+        model.add(Rescaling([1.0, 2.0], input_shape=(4, 3)))
+    with pytest.raises(ValueError, match="offset must be a number or a list of numbers"):
+        Rescaling(1.0, offset="zero")
+
+
 def test_to_categorical():
     np.testing.assert_array_equal(to_categorical([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
     assert to_categorical(np.array([[1], [3]])).shape == (2, 4)

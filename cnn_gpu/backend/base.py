@@ -135,6 +135,10 @@ class Backend:
         raise NotImplementedError
 
     # --- augmentation ------------------------------------------------------------------------------
+    def rescale(self, x, scale, offset):
+        """``x * scale + offset`` in x's dtype; scale and offset numbers, or lists over the last axis."""
+        raise NotImplementedError
+
     def flip_images(self, x, flips):
         """Each image of NHWC x mirrored as its int32 entry of ``flips`` (a backend array) says
         (``ops.augment``'s bits: left-right, upside down); its own inverse, so the backward too."""

@@ -105,6 +105,9 @@ class NumpyBackend(Backend):
         return batchnorm.batch_norm_backward(x, dy, gamma, statistics)
 
     # --- augmentation ------------------------------------------------------------------------------
+    def rescale(self, x, scale, offset):
+        return augment.rescale(x, scale, offset)
+
     def flip_images(self, x, flips):
         return augment.flip_images(x, flips)
 

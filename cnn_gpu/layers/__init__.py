@@ -1,6 +1,6 @@
 """Keras's layers, by the same names and arguments: ``from cnn_gpu.layers import Conv2D, Dense, ...``."""
 
-from cnn_gpu.layers.augmentation import RandomFlip
+from cnn_gpu.layers.augmentation import RandomFlip, Rescaling
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
@@ -20,5 +20,6 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose",
     "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D",
     "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU",
-    "Reshape", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D",
+    "deserialize",
 ]

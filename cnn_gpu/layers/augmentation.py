@@ -1,6 +1,11 @@
-"""RandomFlip: Keras's data augmentation layer that mirrors training images at random."""
+"""Keras's preprocessing layers: RandomFlip, which mirrors training images at random, and Rescaling,
+which scales and shifts every input (``Rescaling(1 / 255)`` for 8-bit images)."""
 
 from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
 
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, check_channels_last
@@ -45,3 +50,41 @@ class RandomFlip(Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+
+
+@LAYERS.register("rescaling")
+class Rescaling(Layer):
+    """``x * scale + offset``, in training and inference alike: each a number, or one per channel (a
+    list, broadcast over the last axis), as Keras's."""
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = (self.checked(self.numbers, value, name)
+                                   for value, name in ((scale, "scale"), (offset, "offset")))
+
+    @staticmethod
+    def numbers(value, name):
+        """A float, or a list of floats for one per channel."""
+        if isinstance(value, Real) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and len(value) > 0 and all(
+                isinstance(v, Real) and not isinstance(v, bool) for v in value):
+            return [float(v) for v in value]
+        raise ValueError(f"{name} must be a number or a list of numbers (one per channel), got {value!r}")
+
+    def compute_output_shape(self, input_shape):
+        for name in ("scale", "offset"):
+            value = getattr(self, name)
+            if isinstance(value, list) and len(value) != input_shape[-1]:
+                raise ValueError(f"{self.describe()}: {name} has {len(value)} values for an input of "
+                                 f"{input_shape[-1]} channels")
+        return input_shape
+
+    def call(self, x, training):
+        return get_backend().rescale(x, self.scale, self.offset)
+
+    def call_backward(self, dz, need_dx):
+        return get_backend().rescale(dz, self.scale, 0.0) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}

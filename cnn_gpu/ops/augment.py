@@ -65,3 +65,11 @@ def flip_images_kernel(x, flips, y=None, backend=None):
         raise ValueError("y must not share memory with x: the flips read every image while they write it")
     KERNELS[dtype_name(x)](*grid_stride_launch(x.size), (x, flips, y, *x.shape), backend=backend)
     return y
+
+
+def rescale(x, scale, offset):
+    """``x * scale + offset`` in x's dtype (Rescaling's): ``scale`` and ``offset`` numbers, or lists of one
+    per channel (the last axis), broadcast. One array operation on either module (no kernel of ours)."""
+    xp = array_module(x)
+    scale, offset = (xp.asarray(v, dtype=x.dtype) if isinstance(v, list) else x.dtype.type(v) for v in (scale, offset))
+    return x * scale + offset
