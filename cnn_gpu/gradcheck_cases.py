@@ -46,7 +46,9 @@ LAYER_CASES = {
     "Dense": [(dict(units=4, activation=a), (3, 5)) for a in (None, "relu", "softmax")]
              + [(dict(units=3, activation="relu"), (2, 3, 4))],  # over the last axis of a 3-D input
     "Activation": [(dict(activation=a), (3, 6)) for a in ("relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu",
-                                                          "leaky_relu", "softplus", "softsign", "gelu", "swish")],
+                                                          "leaky_relu", "softplus", "softsign", "gelu", "swish",
+                                                          "relu6", "hard_sigmoid", "hard_silu", "mish",
+                                                          "exponential")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Reshape": [(dict(target_shape=(4, -1, 2)), (2, 24))],
     # Keras's other arguments too: kinks at 0.3 and 0.6 (the random inputs miss them), a negative alpha,

@@ -4,11 +4,12 @@
 //   forward   y = act(x + bias[col])
 //   backward  dx = dy * act'(.)  and  dbias[col] = sum over rows of dx[:, col]  (rung 3)
 //
-// act' is written in terms of the forward's output y, which every activation here but two allows
+// act' is written in terms of the forward's output y, which every activation here but four allows
 // (relu: y > 0; sigmoid: y (1 - y); tanh: 1 - y^2; linear: 1; elu: y + 1 below 0; selu: y + scale
-// alpha below 0; leaky_relu: the slope below 0; softplus: 1 - e^-y; softsign: (1 - |y|)^2), so the
-// backward never recomputes an exponential (but softplus's), and needs no x. (gelu and swish have
-// no such form: rung 4 takes them from x.) The price: where the derivative is tiny, a difference
+// alpha below 0; leaky_relu: the slope below 0; softplus: 1 - e^-y; softsign: (1 - |y|)^2; relu6: 1
+// for 0 < y < 6; hard_sigmoid: 1/6 for 0 < y < 1; exponential: y), so the backward never recomputes
+// an exponential (but softplus's), and needs no x. (gelu, swish, hard_silu and mish have no such
+// form: rung 4 takes them from x.) The price: where the derivative is tiny, a difference
 // with y loses its relative digits (elu's y + 1 far below 0, softsign's 1 - |y| far from 0), though
 // the gradient stays within a rounding of y (about 6e-8 |dy| in float32) of the true one. A lesson in memory-bound element-wise work: the floor is one read of each
 // input and one write of each output at copy bandwidth; arithmetic is free by comparison.
@@ -18,8 +19,8 @@
 //   3. bias_act_backward         dx element-wise, plus each block's column sums (column_sum.cuh);
 //                                reduce.cu's column_sum_thread_per_column adds them into the bias
 //                                gradient in a fixed order, so it is deterministic (no atomics)
-//   4. act_backward_from_input   dx from the forward's input, for gelu and swish, whose derivative
-//                                y does not give
+//   4. act_backward_from_input   dx from the forward's input, for gelu, swish, hard_silu and mish,
+//                                whose derivative y does not give
 //   5. relu_with_slope_threshold_max
 //                                Keras's relu at any arguments (the ReLU layer's slope, threshold and
 //                                cap; the LeakyReLU layer's slope, at threshold 0 and no cap), and its
@@ -30,7 +31,11 @@
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_activation.py.
 // Benchmark: benchmarks/activation.py.
 
-enum class Act { linear, relu, sigmoid, tanh, elu, selu, leaky_relu, softplus, softsign, gelu, swish };
+// New names go last: an instance's mangled name holds its Act's number ((Act)10 is swish).
+enum class Act {
+    linear, relu, sigmoid, tanh, elu, selu, leaky_relu, softplus, softsign, gelu, swish,
+    relu6, hard_sigmoid, hard_silu, mish, exponential
+};
 
 // Keras's constants: selu's (Klambauer et al.) and the leaky_relu activation's default slope.
 constexpr double SELU_ALPHA = 1.6732632423543772848170429916717;
@@ -72,6 +77,21 @@ __device__ __forceinline__ T activate(T z) {
             return z * (T(0.5) * erfc_of(-z * T(INV_SQRT2)));
         case Act::swish:  // z sigmoid(z), Keras's swish and silu
             return z * activate<Act::sigmoid>(z);
+        // Keras 3's (jax.nn's) relu6, hard_sigmoid and hard_silu, in T: min(max(z, 0), 6); relu6(z + 3)
+        // / 6 (Keras 2's 0.2 z + 0.5 is gone); z hard_sigmoid(z). A NaN stays NaN. The / 6 divides, as
+        // written (XLA makes it a product with 1/6 rounded, at times an ulp away).
+        case Act::relu6: {
+            const T r = z < T(0) ? T(0) : z;
+            return r > T(6) ? T(6) : r;
+        }
+        case Act::hard_sigmoid:
+            return activate<Act::relu6>(z + T(3)) / T(6);
+        case Act::hard_silu:  // Keras's hard_silu and hard_swish
+            return z * activate<Act::hard_sigmoid>(z);
+        case Act::mish:  // z tanh(softplus(z)), softplus's form above: no overflow, no digits lost
+            return z * tanh_of(activate<Act::softplus>(z));
+        case Act::exponential:
+            return exp_of(z);
         default:
             return z;
     }
@@ -80,7 +100,8 @@ __device__ __forceinline__ T activate(T z) {
 // d act / dz, times the upstream gradient, from the forward output y.
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate_backward(T y, T dy) {
-    static_assert(ACT != Act::gelu && ACT != Act::swish, "their derivative needs z: activate_backward_from_input");
+    static_assert(ACT != Act::gelu && ACT != Act::swish && ACT != Act::hard_silu && ACT != Act::mish,
+                  "their derivative needs z: activate_backward_from_input");
     switch (ACT) {
         case Act::relu:
             return y > T(0) ? dy : T(0);
@@ -100,6 +121,15 @@ __device__ __forceinline__ T activate_backward(T y, T dy) {
             const T rest = T(1) - (y < T(0) ? -y : y);
             return dy * rest * rest;
         }
+        // At the kinks (relu6's z = 0 and 6, hard_sigmoid's z = -3 and 3) the derivative is 0, as Keras
+        // on JAX takes it (jax.nn.relu6's custom derivative: 1 for 0 < z < 6 only). 0 < y < 6 is
+        // 0 < z < 6; 0 < y < 1 is 0 < z + 3 < 6 (relu6(z + 3) / 6 rounds to neither 0 nor 1 inside).
+        case Act::relu6:
+            return y > T(0) && y < T(6) ? dy : T(0);
+        case Act::hard_sigmoid:
+            return y > T(0) && y < T(1) ? dy / T(6) : T(0);
+        case Act::exponential:
+            return dy * y;
         default:
             return dy;
     }
@@ -174,22 +204,37 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. The backward of gelu and swish, from the forward's input z.
-// Idea: their derivatives are no function of y alone (gelu and swish are not monotonic: one y, two
-// z), so the backward reads z where rung 3's reads y. No bias gradient here: the layers' products
-// compute theirs.
-//   gelu'(z)  = Phi(z) + z phi(z)           (Phi, phi: the normal distribution and density)
-//   swish'(z) = s + z s (1 - s), s = sigmoid(z)
+// 4. The backward of gelu, swish, hard_silu and mish, from the forward's input z.
+// Idea: their derivatives are no function of y alone (none is monotonic: one y, two z), so the
+// backward reads z where rung 3's reads y. No bias gradient here: the layers' products compute theirs.
+//   gelu'(z)      = Phi(z) + z phi(z)           (Phi, phi: the normal distribution and density)
+//   swish'(z)     = s + z s (1 - s), s = sigmoid(z)
+//   hard_silu'(z) = h + z / 6 for -3 < z < 3, h elsewhere, h = hard_sigmoid(z)
+//   mish'(z)      = t + z s (1 - t^2), t = tanh(softplus(z)), s = sigmoid(z)
 // Expected bottleneck: device memory bandwidth (12 bytes an element: z and dy read, dx written);
-// gelu's erfc and exp a few dozen instructions an element, still under a byte's worth each.
+// gelu's erfc and exp, mish's exp, log1p and tanh a few dozen instructions an element, still under
+// a byte's worth each.
 // Measured: not yet run on a GPU.
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate_backward_from_input(T z, T dy) {
-    static_assert(ACT == Act::gelu || ACT == Act::swish, "the others take their derivative from y");
+    static_assert(ACT == Act::gelu || ACT == Act::swish || ACT == Act::hard_silu || ACT == Act::mish,
+                  "the others take their derivative from y");
     if (ACT == Act::gelu) {
         const T distribution = T(0.5) * erfc_of(-z * T(INV_SQRT2));
         const T density = T(INV_SQRT_2PI) * exp_of(T(-0.5) * z * z);
         return dy * (distribution + z * density);
+    }
+    if (ACT == Act::hard_silu) {
+        // Keras on JAX's autodiff, term by term: dy h + (z dy) / 6 where 0 < h < 1 (0 < z + 3 < 6),
+        // so at its kinks the derivative is h alone: 0 at z = -3, 1 at z = 3 (0.5 at z = 0).
+        const T h = activate<Act::hard_sigmoid>(z);
+        return h > T(0) && h < T(1) ? dy * h + z * dy / T(6) : dy * h;
+    }
+    if (ACT == Act::mish) {
+        // 1 - t^2 as (1 - t)(1 + t), as JAX's tanh derivative: 1 - t exact for t near 1.
+        const T t = tanh_of(activate<Act::softplus>(z));
+        const T s = activate<Act::sigmoid>(z);
+        return dy * (t + z * s * ((T(1) - t) * (T(1) + t)));
     }
     const T s = activate<Act::sigmoid>(z);
     return dy * (s + z * s * (T(1) - s));

@@ -146,8 +146,9 @@ class Backend:
 
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
-        """``name`` in relu, sigmoid, tanh, softmax (over the last axis), linear, elu, selu, leaky_relu,
-        softplus, softsign, gelu, swish, silu (``ops.activation.FORWARD``)."""
+        """``name`` one of ``ops.activation.FORWARD``'s: relu, sigmoid, tanh, softmax (over the last axis),
+        linear, elu, selu, leaky_relu, softplus, softsign, gelu, swish, silu, relu6, hard_sigmoid,
+        hard_silu (hard_swish), mish, exponential."""
         raise NotImplementedError
 
     def leaky_relu_forward(self, x, slope):

@@ -1,7 +1,8 @@
 """Activations, forward and backward: relu, sigmoid, tanh, softmax (last axis), linear, and Keras's
-elu, selu, leaky_relu (its activation's slope, 0.2), softplus, softsign, gelu (exact) and swish (silu);
-and the layers' forms with arguments: Keras's relu at any slope, threshold and cap (the ReLU and
-LeakyReLU layers), elu at any alpha (ELU), softmax over any axes (Softmax).
+elu, selu, leaky_relu (its activation's slope, 0.2), softplus, softsign, gelu (exact), swish (silu),
+relu6, hard_sigmoid, hard_silu (hard_swish), mish and exponential; and the layers' forms with
+arguments: Keras's relu at any slope, threshold and cap (the ReLU and LeakyReLU layers), elu at any
+alpha (ELU), softmax over any axes (Softmax).
 
 Every backward takes the forward's input ``x``, its output ``y`` and the upstream gradient ``dy`` and
 uses whichever of ``x`` and ``y`` gives the cheaper formula.
@@ -214,6 +215,62 @@ def swish_backward(x, y, dy):
     return dy * (s + x * s * (1 - s))
 
 
+# Keras 3's relu6, hard_sigmoid and hard_silu are jax.nn's, computed in x's dtype as written (a true
+# division by 6, where XLA multiplies by 1/6 rounded, at times an ulp away). At their kinks (relu6's
+# 0 and 6, the others' -3 and 3) Keras on JAX takes the derivative of jax.nn.relu6's custom rule, 1
+# for 0 < x < 6 only (3.15.1, measured with jax.grad): relu6' 0 at 0 and 6; hard_sigmoid' 0 at -3
+# and 3; hard_silu' = hard_sigmoid alone there, 0 at -3 and 1 at 3.
+
+def relu6(x):
+    """min(max(x, 0), 6); a NaN stays NaN."""
+    xp = array_module(x)
+    return xp.minimum(xp.maximum(x, x.dtype.type(0)), x.dtype.type(6))
+
+
+def relu6_backward(x, y, dy):
+    return dy * ((y > 0) & (y < 6))  # 0 < y < 6 is 0 < x < 6
+
+
+def hard_sigmoid(x):
+    """Keras 3's relu6(x + 3) / 6 (not Keras 2's 0.2 x + 0.5), in x's dtype."""
+    return relu6(x + x.dtype.type(3)) / x.dtype.type(6)
+
+
+def hard_sigmoid_backward(x, y, dy):
+    # 0 < y < 1 is 0 < x + 3 < 6: relu6(x + 3) / 6 rounds to neither 0 nor 1 between the kinks.
+    return (dy / 6) * ((y > 0) & (y < 1))
+
+
+def hard_silu(x):
+    """x hard_sigmoid(x): Keras's hard_silu, also named hard_swish."""
+    return x * hard_sigmoid(x)
+
+
+def hard_silu_backward(x, y, dy):
+    # Keras on JAX's terms: dy h, plus (x dy) / 6 between the kinks (a where(), not a product: an
+    # infinite x outside them adds 0, not NaN).
+    h = hard_sigmoid(x)
+    return dy * h + array_module(x).where((h > 0) & (h < 1), x * dy / 6, dy.dtype.type(0))
+
+
+def mish(x):
+    """x tanh(softplus(x)), softplus's form without overflow."""
+    return x * array_module(x).tanh(softplus(x))
+
+
+def mish_backward(x, y, dy):
+    t = array_module(x).tanh(softplus(x))
+    return dy * (t + x * sigmoid(x) * ((1 - t) * (1 + t)))  # 1 - t^2, 1 - t exact for t near 1
+
+
+def exponential(x):
+    return array_module(x).exp(x)
+
+
+def exponential_backward(x, y, dy):
+    return dy * y
+
+
 def linear(x):
     return x
 
@@ -224,7 +281,8 @@ def linear_backward(x, y, dy):
 
 FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "linear": linear, "elu": elu,
            "selu": selu, "leaky_relu": leaky_relu, "softplus": softplus, "softsign": softsign, "gelu": gelu,
-           "swish": swish, "silu": swish}
+           "swish": swish, "silu": swish, "relu6": relu6, "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu,
+           "hard_swish": hard_silu, "mish": mish, "exponential": exponential}
 BACKWARD = {
     "relu": relu_backward,
     "sigmoid": sigmoid_backward,
@@ -239,6 +297,12 @@ BACKWARD = {
     "gelu": gelu_backward,
     "swish": swish_backward,
     "silu": swish_backward,
+    "relu6": relu6_backward,
+    "hard_sigmoid": hard_sigmoid_backward,
+    "hard_silu": hard_silu_backward,
+    "hard_swish": hard_silu_backward,
+    "mish": mish_backward,
+    "exponential": exponential_backward,
 }
 
 
@@ -261,11 +325,12 @@ def activation_backward(name, x, y, dy):
 # Every array is seen as a rows x cols matrix whose last axis (the channel) is the bias axis.
 
 KERNEL_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "leaky_relu", "softplus", "softsign",
-                      "gelu", "swish", "silu")
+                      "gelu", "swish", "silu", "relu6", "hard_sigmoid", "hard_silu", "hard_swish", "mish",
+                      "exponential")
 # Those whose derivative y does not give: their backward is act_backward_from_input's, from x.
-INPUT_BACKWARD_ACTIVATIONS = ("gelu", "swish", "silu")
+INPUT_BACKWARD_ACTIVATIONS = ("gelu", "swish", "silu", "hard_silu", "hard_swish", "mish")
 OUTPUT_BACKWARD_ACTIVATIONS = tuple(a for a in KERNEL_ACTIVATIONS if a not in INPUT_BACKWARD_ACTIVATIONS)
-ACT_NAMES = {"silu": "swish"}  # activation.cu's Act of each name, where the two differ
+ACT_NAMES = {"silu": "swish", "hard_swish": "hard_silu"}  # activation.cu's Act of each name, where the two differ
 FORWARD_VARIANTS = ("grid_stride", "float4")
 
 
@@ -369,8 +434,8 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
 
 
 def activation_backward_from_input_kernel(z, dy, name, dx=None, backend=None):
-    """dx of gelu or swish (INPUT_BACKWARD_ACTIVATIONS) from the forward's input ``z`` and ``dy``, by
-    act_backward_from_input (rung 4 of activation.cu); no bias gradient."""
+    """dx of gelu, swish, hard_silu or mish (INPUT_BACKWARD_ACTIVATIONS) from the forward's input ``z``
+    and ``dy``, by act_backward_from_input (rung 4 of activation.cu); no bias gradient."""
     if name not in INPUT_BACKWARD_ACTIVATIONS:
         raise ValueError(f"act_backward_from_input computes {INPUT_BACKWARD_ACTIVATIONS}, got {name!r}")
     _as_matrix(z, "z")

@@ -46,8 +46,31 @@ def float64_formula(name, x):
         return x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
     if name in ("swish", "silu"):
         return x / (1 + np.exp(-x))
+    # Keras 3's docstrings: hard_sigmoid 0 to -3, 1 from 3, x / 6 + 0.5 between; hard_silu x times it.
+    if name == "relu6":
+        return np.clip(x, 0, 6)
+    if name == "hard_sigmoid":
+        return np.clip(x / 6 + 0.5, 0, 1)
+    if name in ("hard_silu", "hard_swish"):
+        return x * np.clip(x / 6 + 0.5, 0, 1)
+    if name == "mish":
+        return x * np.tanh(np.log(1 + np.exp(x)))
+    if name == "exponential":
+        return np.exp(x)
     assert name == "linear", f"no formula for {name}"
     return x
+
+
+# The kinks of the piecewise activations other than relu's 0 (which away_from_zero avoids).
+KINKS = {"relu6": (0.0, 6.0), "hard_sigmoid": (-3.0, 3.0), "hard_silu": (-3.0, 3.0), "hard_swish": (-3.0, 3.0)}
+
+
+def differentiable_inputs(rng, name, shape, dtype):
+    """Inputs a central difference may take: away_from_zero's, or, for the activations of KINKS, values
+    over both sides of each kink (the saturated parts too) at least 0.05 from it."""
+    if name in KINKS:
+        return kinks_apart(rng, shape, *KINKS[name]).astype(dtype)
+    return away_from_zero(rng, shape, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -63,7 +86,7 @@ def test_forward_matches_the_textbook_formula(rng, name, shape, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_matches_central_differences(rng, name, shape):
-    x = away_from_zero(rng, shape, np.float64)
+    x = differentiable_inputs(rng, name, shape, np.float64)
     dy = random_array(rng, shape, np.float64)
     analytic = activation_backward(name, x, activation_forward(name, x), dy)
     check_gradient(op_scalar(lambda v: activation_forward(name, v), dy), x, analytic)
@@ -71,7 +94,7 @@ def test_backward_matches_central_differences(rng, name, shape):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_backward_matches_float64(rng, name):
-    x = away_from_zero(rng, (6, 11), np.float32)
+    x = differentiable_inputs(rng, name, (6, 11), np.float32)
     dy = random_array(rng, x.shape, np.float32)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
     out = activation_backward(name, x, activation_forward(name, x), dy)
@@ -92,8 +115,49 @@ def test_sigmoid_and_softmax_are_stable_for_huge_inputs(rng):
 
 
 def test_unknown_activation_names_the_known_ones():
-    with pytest.raises(ValueError, match="activation must be one of .*relu.*got 'mish'"):
-        activation_forward("mish", np.zeros(3))
+    with pytest.raises(ValueError, match="activation must be one of .*relu.*got 'hard_tanh'"):
+        activation_forward("hard_tanh", np.zeros(3))
+
+
+# What Keras 3.15.1 on JAX gives (keras.activations.get(name) and jax.grad, in float32 and float64
+# alike) at the kinks, at 0 and beyond: (name, x, y, derivative). relu6 is jax.nn.relu6, whose
+# derivative is 1 for 0 < x < 6 only; hard_sigmoid and hard_silu take it through relu6(x + 3).
+KERAS_ACTIVATION_KINKS = [
+    ("relu6", 0.0, 0.0, 0.0), ("relu6", -0.0, 0.0, 0.0), ("relu6", 6.0, 6.0, 0.0), ("relu6", 3.0, 3.0, 1.0),
+    ("hard_sigmoid", -3.0, 0.0, 0.0), ("hard_sigmoid", 3.0, 1.0, 0.0), ("hard_sigmoid", 0.0, 0.5, 1 / 6),
+    ("hard_silu", -3.0, 0.0, 0.0), ("hard_silu", 3.0, 3.0, 1.0), ("hard_silu", 0.0, 0.0, 0.5),
+    ("hard_silu", 6.0, 6.0, 1.0), ("hard_silu", -6.0, 0.0, 0.0), ("hard_swish", -3.0, 0.0, 0.0),
+    ("hard_swish", 3.0, 3.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("name, x, y, derivative", KERAS_ACTIVATION_KINKS, ids=str)
+def test_kinks_take_keras_derivative(name, x, y, derivative):
+    for dtype in (np.float32, np.float64):
+        xs = np.array([x], dtype)
+        ys = activation_forward(name, xs)
+        dx = activation_backward(name, xs, ys, np.array([2.0], dtype))
+        assert ys.dtype == dx.dtype == dtype and ys[0] == y
+        assert dx[0] == 2 * dtype(derivative), (dtype, dx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_new_activations_keep_nan_and_infinities_as_keras(dtype):
+    """As Keras on JAX: a NaN stays NaN forward; at -inf hard_silu and mish give NaN (-inf times 0),
+    exponential 0; the piecewise ones' derivative is 0 at NaN and where they saturate."""
+    x = np.array([np.nan, np.inf, -np.inf], dtype)
+    with np.errstate(invalid="ignore"):
+        forward = {name: activation_forward(name, x) for name in ("relu6", "hard_sigmoid", "hard_silu", "mish",
+                                                                  "exponential")}
+        backward = {name: activation_backward(name, x, y, np.ones_like(x)) for name, y in forward.items()}
+    np.testing.assert_array_equal(forward["relu6"], [np.nan, 6, 0])
+    np.testing.assert_array_equal(forward["hard_sigmoid"], [np.nan, 1, 0])
+    np.testing.assert_array_equal(forward["hard_silu"], [np.nan, np.inf, np.nan])
+    np.testing.assert_array_equal(forward["mish"], [np.nan, np.inf, np.nan])
+    np.testing.assert_array_equal(forward["exponential"], [np.nan, np.inf, 0])
+    np.testing.assert_array_equal(backward["relu6"], [0, 0, 0])
+    np.testing.assert_array_equal(backward["hard_sigmoid"], [0, 0, 0])
+    np.testing.assert_array_equal(backward["hard_silu"], [np.nan, 1, 0])
 
 
 # --- the layers' activations with arguments: ReLU's, ELU's alpha, Softmax's axes ------------------

@@ -55,9 +55,14 @@ def test_backward_from_the_input_matches_the_reference(rng, kernel_backend, name
     z64, dy64 = z.astype(np.float64), dy.astype(np.float64)
     expected = activation.BACKWARD[name](z64, None, dy64)
     # Judged against the terms' magnitudes: the derivative crosses 0 (gelu near -0.75, swish near
-    # -1.28), where its two terms cancel.
+    # -1.28, hard_silu at -1.5, mish near -1.19), where its two terms cancel.
     if name == "gelu":
         terms = activation._normal_cdf(z64) + np.abs(z64) * np.exp(-0.5 * z64 * z64) / np.sqrt(2 * np.pi)
+    elif name in ("hard_silu", "hard_swish"):
+        terms = activation.hard_sigmoid(z64) + np.abs(z64) / 6
+    elif name == "mish":
+        t = np.tanh(activation.softplus(z64))
+        terms = t + np.abs(z64) * activation.sigmoid(z64) * (1 - t * t)
     else:
         s = activation.sigmoid(z64)
         terms = s + np.abs(z64) * s * (1 - s)
@@ -94,24 +99,30 @@ def test_edge_values_match_the_reference(kernel_backend, name, dtype):
     there): relative 1e-6, or 1e-6 absolute for the derivatives (a difference with y, such as elu's
     y + 1 far below 0, is exact only to a rounding of y)."""
     x = EDGES.astype(dtype)[None, :]
-    y = to_host(bias_activation_forward(on_backend(x, kernel_backend), None, name, "grid_stride",
-                                        backend=kernel_backend))
+    dy = np.ones_like(x)
+    y, dx = bias_free_kernels(kernel_backend, name, x, dy)
     ours = y.astype(np.float64)
-    with np.errstate(all="ignore"):
-        reference = activation.FORWARD[name](x.astype(np.float64))
+    with np.errstate(all="ignore"):  # rounded to the kernel's dtype: exponential(100) is inf in float32
+        reference = activation.FORWARD[name](x.astype(np.float64)).astype(dtype).astype(np.float64)
     # (atol: float32's subnormals below 1.2e-38 keep few digits, and a GPU flushes them to 0)
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-37, equal_nan=True, err_msg=f"{name} forward")
-    dy = np.ones_like(x)
+    with np.errstate(all="ignore"):
+        expected = activation.BACKWARD[name](x.astype(np.float64), ours, dy.astype(np.float64))
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=f"{name} backward")
+
+
+def bias_free_kernels(kernel_backend, name, x, dy):
+    """``(y, dx)`` on the host: ``name``'s forward kernel (grid-stride, no bias) at ``x``, and its backward
+    at ``dy``, from x or from the kernel's y as the backends take it."""
+    y = to_host(bias_activation_forward(on_backend(x, kernel_backend), None, name, "grid_stride",
+                                        backend=kernel_backend))
     if name in INPUT_BACKWARD_ACTIVATIONS:
         dx = activation_backward_from_input_kernel(on_backend(x, kernel_backend), on_backend(dy, kernel_backend), name,
                                                    backend=kernel_backend)
     else:
         dx, _ = bias_activation_backward(on_backend(y, kernel_backend), on_backend(dy, kernel_backend), name,
                                          with_bias=False, backend=kernel_backend)
-    with np.errstate(all="ignore"):
-        expected = activation.BACKWARD[name](x.astype(np.float64), ours, dy.astype(np.float64))
-    np.testing.assert_allclose(to_host(dx), expected, rtol=1e-6, atol=1e-6, equal_nan=True,
-                               err_msg=f"{name} backward")
+    return y, to_host(dx)
 
 
 def test_float4_is_refused_where_it_does_not_fit(kernel_backend):
@@ -138,7 +149,28 @@ def test_bad_arguments_are_refused(kernel_backend):
         activation_backward_from_input_kernel(x, x, "relu", backend=kernel_backend)
 
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "elu", "softplus", "gelu", "silu"])
+# Where the piecewise ones bend (relu6 at 0 and 6, hard_sigmoid and hard_silu at -3 and 3), values an
+# ulp to either side in float32, and where they saturate: test_activation.py checks the reference's
+# derivatives there against Keras's.
+KINK_INPUTS = np.array([0.0, -0.0, 6.0, -3.0, 3.0, -6.0, 9.0, 2.9999998, 3.0000002, -2.9999998, -3.0000002,
+                        5.9999995, 6.0000005, 1e-30])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["relu6", "hard_sigmoid", "hard_silu", "hard_swish"])
+def test_kinks_match_the_reference_bit_for_bit(kernel_backend, name, dtype):
+    """Forward and backward at KINK_INPUTS in the input's dtype: the reference's bits (its derivative at
+    each kink Keras's). dy = 2 makes every product with it exact, so a GPU's fused multiply-add rounds
+    as NumPy does."""
+    x = KINK_INPUTS.astype(dtype)
+    dy = np.full_like(x, 2.0)
+    y, dx = bias_free_kernels(kernel_backend, name, x, dy)
+    np.testing.assert_array_equal(y, activation.FORWARD[name](x), err_msg=f"{name} forward")
+    np.testing.assert_array_equal(dx, activation.BACKWARD[name](x, y, dy), err_msg=f"{name} backward")
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "elu", "softplus", "gelu", "silu", "relu6",
+                                  "hard_sigmoid", "hard_swish", "mish", "exponential"])
 def test_the_kernel_backend_matches_the_numpy_backend(rng, kernel_backend, name):
     backend = KernelBackend(backend_xp(kernel_backend))
     assert backend.name == kernel_backend
