@@ -355,3 +355,12 @@ CASES["sgd_more_activations"] = {
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
     "loss": "categorical_crossentropy",
 }
+# Layer normalization over a Dense layer's features and over a convolution's channels at each pixel.
+CASES["adam_layer_normalization"] = {
+    "input": (6, 5, 2),
+    "layers": [("Conv2D", (4, (3, 3)), {}), ("LayerNormalization", (), {"epsilon": 0.01}),
+               ("Activation", ("relu",), {}), ("Flatten", (), {}), ("Dense", (8,), {}),
+               ("LayerNormalization", (), {"center": False}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

@@ -512,6 +512,21 @@ def test_rescaling_scales_in_inference_too_and_checks_its_channels():
         Rescaling(1.0, offset="zero")
 
 
+def test_layer_normalization_normalises_each_sample_alike_in_training_and_inference(rng):
+    from cnn_gpu.layers import LayerNormalization
+
+    layer = LayerNormalization(**F64)
+    layer.build((None, 3, 6))
+    assert list(layer.params) == ["gamma", "beta"] and layer.count_params() == 12
+    x = rng.normal(5, 3, (4, 3, 6))
+    y = layer.forward(x, training=True)
+    np.testing.assert_allclose(y.mean(axis=-1), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=-1), x.var(axis=-1) / (x.var(axis=-1) + 1e-3), rtol=1e-12)
+    np.testing.assert_array_equal(layer.forward(x, training=False), y)
+    with pytest.raises(ValueError, match="only axis=-1 \\(the last\\) is supported, got 1"):
+        LayerNormalization(axis=1)
+
+
 def test_to_categorical():
     np.testing.assert_array_equal(to_categorical([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
     assert to_categorical(np.array([[1], [3]])).shape == (2, 4)

@@ -139,6 +139,15 @@ class Backend:
         """``x * scale + offset`` in x's dtype; scale and offset numbers, or lists over the last axis."""
         raise NotImplementedError
 
+    def layer_norm_forward(self, x, gamma, beta, epsilon):
+        """``(y, statistics)``: x normalised over its last axis by each row's mean and variance, scaled by
+        gamma and shifted by beta (either None); ``statistics`` is what layer_norm_backward takes."""
+        raise NotImplementedError
+
+    def layer_norm_backward(self, dy, gamma, statistics):
+        """``(dx, dgamma, dbeta)`` of layer_norm_forward."""
+        raise NotImplementedError
+
     def flip_images(self, x, flips):
         """Each image of NHWC x mirrored as its int32 entry of ``flips`` (a backend array) says
         (``ops.augment``'s bits: left-right, upside down); its own inverse, so the backward too."""

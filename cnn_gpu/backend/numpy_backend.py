@@ -11,7 +11,7 @@ import numpy
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
 from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm,
-                         loss, metric, optim, pool, regularizer, reshaping)
+                         layernorm, loss, metric, optim, pool, regularizer, reshaping)
 
 
 class NumpyBackend(Backend):
@@ -103,6 +103,12 @@ class NumpyBackend(Backend):
 
     def batch_norm_backward(self, x, dy, gamma, statistics):
         return batchnorm.batch_norm_backward(x, dy, gamma, statistics)
+
+    def layer_norm_forward(self, x, gamma, beta, epsilon):
+        return layernorm.layer_norm_forward(x, gamma, beta, epsilon)
+
+    def layer_norm_backward(self, dy, gamma, statistics):
+        return layernorm.layer_norm_backward(dy, gamma, statistics)
 
     # --- augmentation ------------------------------------------------------------------------------
     def rescale(self, x, scale, offset):

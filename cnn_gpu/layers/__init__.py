@@ -6,7 +6,7 @@ from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
                                  SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Concatenate
-from cnn_gpu.layers.normalization import BatchNormalization
+from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from cnn_gpu.layers.reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 
@@ -19,7 +19,7 @@ def deserialize(entry):
 __all__ = [
     "Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose",
     "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "RandomFlip", "ReLU",
-    "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D",
-    "deserialize",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling2D",
+    "RandomFlip", "ReLU", "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D",
+    "ZeroPadding2D", "deserialize",
 ]

@@ -1,4 +1,4 @@
-"""BatchNormalization over the channel (last) axis, as Keras's."""
+"""BatchNormalization and LayerNormalization over the channel (last) axis, as Keras's."""
 
 from __future__ import annotations
 
@@ -79,6 +79,58 @@ class BatchNormalization(Layer):
         return {
             **super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
+            **{f"{name}_initializer": serialize(init) for name, init in self.initializers.items()},
+            "beta_regularizer": serialize(self.beta_regularizer),
+            "gamma_regularizer": serialize(self.gamma_regularizer),
+        }
+
+
+@LAYERS.register("layer_normalization")
+class LayerNormalization(Layer):
+    """Normalises each sample's features (the last axis) by their own mean and variance, then scales by
+    ``gamma`` and shifts by ``beta`` (Keras's weights and order); the same in training and inference.
+    Only ``axis=-1`` is supported, and not Keras's deprecated ``rms_scaling``."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, rms_scaling=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis not in (-1, [-1], (-1,)):
+            raise ValueError(f"{self.describe()}: only axis=-1 (the last) is supported, got {axis!r}")
+        if not isinstance(epsilon, Real) or isinstance(epsilon, bool) or not epsilon > 0:
+            raise ValueError(f"{self.describe()}: epsilon must be a positive number, got {epsilon!r}")
+        if beta_constraint is not None or gamma_constraint is not None or rms_scaling:
+            raise ValueError(f"{self.describe()}: constraints and rms_scaling are not supported")
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.initializers = {"gamma": initializers.get(gamma_initializer), "beta": initializers.get(beta_initializer)}
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self.describe()} expects an input with a batch axis, got {format_shape(input_shape)}")
+        return input_shape
+
+    def build_weights(self, input_shape):
+        if self.scale:
+            self.add_weight("gamma", input_shape[-1:], self.initializers["gamma"], self.gamma_regularizer)
+        if self.center:
+            self.add_weight("beta", input_shape[-1:], self.initializers["beta"], self.beta_regularizer)
+
+    def call(self, x, training):
+        y, self._statistics = get_backend().layer_norm_forward(x, self.params.get("gamma"), self.params.get("beta"),
+                                                               self.epsilon)
+        return y
+
+    def call_backward(self, dz, need_dx):
+        dx, dgamma, dbeta = get_backend().layer_norm_backward(dz, self.params.get("gamma"), self._statistics)
+        self.grads = {name: g for name, g, kept in (("gamma", dgamma, self.scale), ("beta", dbeta, self.center))
+                      if kept}
+        return dx if need_dx else None
+
+    def get_config(self):
+        return {
+            **super().get_config(), "axis": -1, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
             **{f"{name}_initializer": serialize(init) for name, init in self.initializers.items()},
             "beta_regularizer": serialize(self.beta_regularizer),
             "gamma_regularizer": serialize(self.gamma_regularizer),
