@@ -45,6 +45,10 @@ class ImageLayer(Layer):
         n, h, w, c = input_shape
         return (n, *self.output_hw(h, w), c)
 
+    def output_hw(self, h, w):
+        """The output's height and width for an input's."""
+        raise NotImplementedError
+
 
 @LAYERS.register("up_sampling2d")
 class UpSampling2D(ImageLayer):
