@@ -14,6 +14,7 @@ import pytest
 from cnn_gpu import backend, layers, optimizers, regularizers
 from cnn_gpu import metrics as cnn_metrics
 from cnn_gpu.models import Model, Sequential
+from cnn_gpu.ops import conv2d, gemm
 from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, metrics,
                                    optimizer)
 
@@ -29,6 +30,12 @@ def recorded(prefix):
 def each_backend(request, monkeypatch):
     monkeypatch.setattr(backend, "_current", None)
     backend.set_backend(request.param)
+    if request.param == "cuda":
+        # The emulator's GEMM and convolution variants on the GPU too: what these cases check is Keras's
+        # arithmetic, not the autotuner, which would otherwise time every candidate for each of their
+        # few dozen small problems, in gpu_check.sh's time budget.
+        monkeypatch.setenv(gemm.VARIANT_ENV, gemm.EMULATE_DEFAULT)
+        monkeypatch.setenv(conv2d.VARIANT_ENV, conv2d.EMULATE_DEFAULT)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
