@@ -48,13 +48,19 @@ def conv2d_output_shape(x_shape, w_shape, strides=1, padding="valid", dilation=1
     return (x_shape[0], *g.out_hw, w_shape[3])
 
 
-def check_conv2d(x, w, b=None):
-    """Fail unless x, w (and b) are float arrays of one dtype with a bias of shape (K,)."""
+def check_conv_operands(x, w, w_layout="(R, S, C, K)"):
+    """Fail unless x and w are float arrays of one dtype, x 4-D (N, H, W, C) and w 4-D ``w_layout``
+    (the transposed and depthwise convolutions' kernels are laid out otherwise)."""
     check_float(x, "x")
     check_float(w, "w")
     check_same_dtype(x, "x", w, "w")
     check_ndim(x, 4, "x", "(N, H, W, C)")
-    check_ndim(w, 4, "w", "(R, S, C, K)")
+    check_ndim(w, 4, "w", w_layout)
+
+
+def check_conv2d(x, w, b=None):
+    """Fail unless x, w (and b) are float arrays of one dtype with a bias of shape (K,)."""
+    check_conv_operands(x, w)
     if b is not None:
         check_shape(b, (w.shape[3],), "b")
 

@@ -20,7 +20,7 @@ Keras's output_padding is not supported.
 from __future__ import annotations
 
 from cnn_gpu.ops import conv2d
-from cnn_gpu.ops.common import check_float, check_ndim, check_same_dtype, check_shape
+from cnn_gpu.ops.common import check_shape
 from cnn_gpu.ops.window import as_pair, check_padding
 
 KERNEL_LAYOUT = "(R, S, filters, C)"
@@ -48,11 +48,7 @@ def conv2d_transpose_output_shape(x_shape, w_shape, strides=1, padding="valid", 
 
 def check_conv2d_transpose(x, w, b=None):
     """Fail unless x, w (and b) are float arrays of one dtype with a bias of shape (filters,)."""
-    check_float(x, "x")
-    check_float(w, "w")
-    check_same_dtype(x, "x", w, "w")
-    check_ndim(x, 4, "x", "(N, H, W, C)")
-    check_ndim(w, 4, "w", KERNEL_LAYOUT)
+    conv2d.check_conv_operands(x, w, KERNEL_LAYOUT)
     if b is not None:
         check_shape(b, (w.shape[2],), "b")
 

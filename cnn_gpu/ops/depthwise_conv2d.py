@@ -15,9 +15,8 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import reduce, window
-from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
-                                grid_stride_launch, output_array)
-from cnn_gpu.ops.conv2d import SHAPE_FIELDS, conv2d_geometry, shape_scalars
+from cnn_gpu.ops.common import array_module, ceil_div, check_shape, grid_stride_launch, output_array
+from cnn_gpu.ops.conv2d import SHAPE_FIELDS, check_conv_operands, conv2d_geometry, shape_scalars
 from cnn_gpu.ops.gemm_plans import placeholder_vector
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
@@ -38,11 +37,7 @@ def depthwise_conv2d_output_shape(x_shape, w_shape, strides=1, padding="valid", 
 
 def check_depthwise_conv2d(x, w, b=None):
     """Fail unless x, w (and b) are float arrays of one dtype with a bias of shape (C * M,)."""
-    check_float(x, "x")
-    check_float(w, "w")
-    check_same_dtype(x, "x", w, "w")
-    check_ndim(x, 4, "x", "(N, H, W, C)")
-    check_ndim(w, 4, "w", KERNEL_LAYOUT)
+    check_conv_operands(x, w, KERNEL_LAYOUT)
     if b is not None:
         check_shape(b, (w.shape[2] * w.shape[3],), "b")
 
