@@ -364,3 +364,19 @@ CASES["adam_layer_normalization"] = {
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }
+# Sequences: the 1-D convolutions and poolings, run as their 2-D twins on one image row.
+CASES["adam_conv1d"] = {
+    "input": (20, 3),
+    "layers": [("Conv1D", (4, 3), {"padding": "same", "activation": "relu"}), ("MaxPooling1D", (2,), {}),
+               ("Conv1D", (5, 2), {"dilation_rate": 2}), ("AveragePooling1D", (3,), {"strides": 2, "padding": "same"}),
+               ("GlobalMaxPooling1D", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}
+CASES["sgd_conv1d_strided"] = {
+    "input": (12, 2),
+    "layers": [("Conv1D", (3, 3), {"strides": 2, "padding": "same", "activation": "tanh"}),
+               ("GlobalAveragePooling1D", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}

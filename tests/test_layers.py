@@ -527,6 +527,24 @@ def test_layer_normalization_normalises_each_sample_alike_in_training_and_infere
         LayerNormalization(axis=1)
 
 
+def test_one_dimensional_layers_have_keras_shapes_weights_and_configs():
+    from cnn_gpu.layers import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+
+    model = Sequential([Input((20, 3)), Conv1D(4, 3, padding="same"), MaxPooling1D(), Conv1D(5, 2, strides=2),
+                        AveragePooling1D(3, padding="same"), GlobalMaxPooling1D(keepdims=True)])
+    assert [layer.output_shape for layer in model.layers] == [(None, 20, 4), (None, 10, 4), (None, 5, 5),
+                                                              (None, 2, 5), (None, 1, 5)]
+    assert model.layers[0].params["kernel"].shape == (3, 3, 4) and model.count_params() == 40 + 45
+    for layer in model.layers + [GlobalAveragePooling1D()]:
+        again = deserialize({"class_name": type(layer).__name__, "config": json.loads(json.dumps(layer.get_config()))})
+        assert again.get_config() == layer.get_config()
+    assert model.layers[0].get_config()["kernel_size"] == [3] and model.layers[1].get_config()["pool_size"] == [2]
+    with pytest.raises(ValueError, match="padding='causal' is not supported"):
+        Conv1D(2, 3, padding="causal")
+    with pytest.raises(ValueError, match="expects a 3-D input \\(batch, steps, channels\\)"):
+        Sequential([Input((4, 4, 2)), Conv1D(2, 3)])
+
+
 def test_to_categorical():
     np.testing.assert_array_equal(to_categorical([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
     assert to_categorical(np.array([[1], [3]])).shape == (2, 4)

@@ -1,0 +1,112 @@
+"""Keras's 1-D convolution and pooling layers over (batch, steps, channels): each runs its 2-D twin on
+the input seen as one row of an image, (batch, 1, steps, channels), a view, so that conv2d.cu's and
+pool.cu's kernels serve sequences unchanged. Conv1D's kernel keeps Keras's (kernel_size, channels,
+filters) shape and is handed to the 2-D op as (1, kernel_size, channels, filters), a view too."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from cnn_gpu.backend import get_backend
+from cnn_gpu.layers.base import LAYERS
+from cnn_gpu.layers.convolutional import Conv2D
+from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+
+SEQUENCE_LAYOUT = "(batch, steps, channels)"
+
+
+def one(value, name):
+    """An int, or a sequence of one int (a saved config's list), as that int; a ValueError naming ``name``."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int (or a list of one), got {value!r}")
+    return int(value)
+
+
+class AsImageRow:
+    """The 1-D layer as its 2-D base class on a view of one image row: shapes and arrays gain the row
+    axis going in and lose it coming out."""
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 3, SEQUENCE_LAYOUT, "")
+        shape = super().compute_output_shape((input_shape[0], 1, *input_shape[1:]))
+        return (shape[0], *shape[2:]) if len(shape) == 4 else shape
+
+    def call(self, x, training, **options):
+        y = super().call(x[:, None], training, **options)
+        return y[:, 0] if y.ndim == 4 else y
+
+    def call_backward(self, dz, need_dx):
+        dx = super().call_backward(dz[:, None] if dz.ndim == 3 else dz, need_dx)
+        return None if dx is None else dx[:, 0]
+
+    def config_1d(self, config, *names):
+        """The config with the 2-D pairs ``names`` as Keras's 1-D lists (their second entry)."""
+        return {**config, **{name: [config[name][1]] for name in names}}
+
+
+@LAYERS.register("conv1d")
+class Conv1D(AsImageRow, Conv2D):
+    """Keras's Conv1D: kernel (kernel_size, channels, filters); 'valid' or 'same' padding ('causal' is not
+    supported), strides and dilation along the steps."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 **kwargs):
+        if padding == "causal":
+            raise ValueError("Conv1D: padding='causal' is not supported (only 'valid' and 'same')")
+        super().__init__(filters, (1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")), padding,
+                         data_format, (1, one(dilation_rate, "dilation_rate")), **kwargs)
+
+    def build_weights(self, input_shape):
+        # Keras's shape; the 2-D ops get the (1, kernel_size, channels, filters) view of it.
+        self.add_kernel_and_bias((self.kernel_size[1], input_shape[-1], self.filters))
+
+    def call(self, x, training, relu=False):
+        self._x = x[:, None]
+        y = get_backend().conv2d_forward(self._x, self.params["kernel"][None], self.bias, *self.window, relu=relu)
+        return y[:, 0]
+
+    def call_backward(self, dz, need_dx):
+        dx, dw, db = get_backend().conv2d_backward(self._x, self.params["kernel"][None], dz[:, None], *self.window,
+                                                   need_dx=need_dx, need_db=self.use_bias)
+        self.store_gradients(dw[0], db)
+        return None if dx is None else dx[:, 0]
+
+    def get_config(self):
+        return self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
+
+
+class Pooling1D(AsImageRow):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        pool = one(pool_size, "pool_size")
+        super().__init__((1, pool), (1, pool if strides is None else one(strides, "strides")), padding, data_format,
+                         **kwargs)
+
+    def get_config(self):
+        return self.config_1d(super().get_config(), "pool_size", "strides")
+
+
+@LAYERS.register("max_pooling1d")
+class MaxPooling1D(Pooling1D, MaxPooling2D):
+    pass
+
+
+@LAYERS.register("average_pooling1d")
+class AveragePooling1D(Pooling1D, AveragePooling2D):
+    pass
+
+
+class GlobalPooling1D(AsImageRow):
+    """(batch, steps, channels) -> (batch, channels), or (batch, 1, channels) with ``keepdims`` (the
+    2-D layer's (batch, 1, 1, channels) less the row axis)."""
+
+
+@LAYERS.register("global_max_pooling1d")
+class GlobalMaxPooling1D(GlobalPooling1D, GlobalMaxPooling2D):
+    pass
+
+
+@LAYERS.register("global_average_pooling1d")
+class GlobalAveragePooling1D(GlobalPooling1D, GlobalAveragePooling2D):
+    pass
