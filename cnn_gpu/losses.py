@@ -34,9 +34,13 @@ class Loss:
         return float(backend.to_numpy(value))
 
     sparse = False  # integer class ids for labels, one fewer axis than the output
+    KIND = None  # ops.loss.sample_losses's name for this loss
 
-    def value_and_gradient(self, y_true, y_pred, logits=False):
-        """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax."""
+    def value_and_gradient(self, y_true, y_pred, logits=False, sample_weight=None):
+        """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax. With
+        ``sample_weight`` (N,), Keras's weighted mean: sum(w_i loss_i) / N, each row's gradient times w_i."""
+        if sample_weight is not None:
+            return self.weighted_value_and_gradient(y_true, y_pred, logits, sample_weight)
         if y_pred.ndim <= 2:
             return self.rows_value_and_gradient(y_true, y_pred, logits)
         rows = y_pred.reshape(-1, y_pred.shape[-1])
@@ -47,6 +51,18 @@ class Loss:
     def rows_value_and_gradient(self, y_true, y_pred, logits):
         """``value_and_gradient`` of a 2-D (batch, classes) output (or 1-D)."""
         raise NotImplementedError
+
+    def weighted_value_and_gradient(self, y_true, y_pred, logits, sample_weight):
+        """The weighted mean of each sample's loss (the backend's sample_losses: array operations on either
+        module), and the unweighted mean's gradient scaled row by row: the gradient of a mean over N
+        rows is each row's own gradient over N, so weighting a row's loss weights its gradient."""
+        if y_pred.ndim != 2:
+            raise ValueError(f"{self.name}: sample and class weights need a 2-D output (batch, classes), got "
+                             f"{y_pred.ndim} axes")
+        _, grad = self.rows_value_and_gradient(y_true, y_pred, logits)
+        weights = sample_weight.astype(y_pred.dtype, copy=False)
+        losses = get_backend().sample_losses(self.KIND, y_pred, y_true, logits or self.from_logits, self.sparse)
+        return (weights * losses).sum() / len(y_pred), grad * weights[:, None]
 
     def trains_on_logits(self, last_activation):
         """Whether the model should hand this loss its last layer's input to ``last_activation``."""
@@ -87,6 +103,8 @@ class ProbabilityLabels(Loss):
 
 class Crossentropy(ProbabilityLabels):
     """Categorical cross-entropy, one-hot or (``sparse``) integer labels, on probabilities or logits."""
+
+    KIND = "crossentropy"
 
     def __init__(self, from_logits=False, name=None):
         super().__init__(name)
@@ -147,6 +165,8 @@ class SparseCategoricalCrossentropy(Crossentropy):
 
 @LOSSES.register("binary_crossentropy")
 class BinaryCrossentropy(ProbabilityLabels):
+    KIND = "binary_crossentropy"
+
     def __init__(self, from_logits=False, name="binary_crossentropy"):
         super().__init__(name)
         if from_logits:
@@ -159,6 +179,8 @@ class BinaryCrossentropy(ProbabilityLabels):
 
 @LOSSES.register("mean_squared_error", "mse")
 class MeanSquaredError(Loss):
+    KIND = "mean_squared_error"
+
     def __init__(self, name="mean_squared_error"):
         super().__init__(name)
 

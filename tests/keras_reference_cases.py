@@ -294,6 +294,15 @@ def metrics(case, module):
     return [m if isinstance(m, str) else getattr(module, m[0])(**m[1]) for m in case.get("metrics", ["accuracy"])]
 
 
+def fit_arguments(case, n):
+    """The case's class_weight, or a sample_weight of ``n`` weights rising from 0.2 to 2, for fit."""
+    if "class_weight" in case:
+        return {"class_weight": case["class_weight"]}
+    if case.get("sample_weight"):
+        return {"sample_weight": np.linspace(0.2, 2.0, n).astype(np.float32)}
+    return {}
+
+
 def layer_specs(case):
     """(class name, args, kwargs) of every layer of the case, in order."""
     return case["layers"] if "layers" in case else [spec[1:4] for spec in case["graph"]]
@@ -379,4 +388,20 @@ CASES["sgd_conv1d_strided"] = {
                ("GlobalAveragePooling1D", (), {}), ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
     "loss": "categorical_crossentropy",
+}
+# Weighted losses: class weights (one class left out: weight 1), and a weight a sample (the validation
+# split keeping its share of them, as Keras's does).
+CASES["adam_class_weight"] = {
+    "input": (6,),
+    "layers": [("Dense", (8,), {"activation": "relu"}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
+    "loss": "sparse_categorical_crossentropy",
+    "class_weight": {0: 0.25, 2: 4.0},
+}
+CASES["sgd_sample_weight"] = {
+    "input": (6,),
+    "layers": [("Dense", (5,), {"activation": "tanh"}), ("Dense", (1,), {"activation": "sigmoid"})],
+    "optimizer": ("SGD", {"learning_rate": 0.5}),
+    "loss": "binary_crossentropy",
+    "sample_weight": True,
 }

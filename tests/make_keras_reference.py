@@ -13,8 +13,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, metrics,
-                                   optimizer)
+from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments,
+                                   metrics, optimizer)
 
 
 def build(case):
@@ -33,7 +33,8 @@ def main():
         model = build(case)
         for i, w in enumerate(model.get_weights()):
             arrays[f"{name}/initial/{i}"] = w
-        history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0)
+        history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0,
+                            **fit_arguments(case, len(x)))
         for i, w in enumerate(model.get_weights()):
             arrays[f"{name}/final/{i}"] = w
         for key, values in history.history.items():

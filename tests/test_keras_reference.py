@@ -15,8 +15,8 @@ from cnn_gpu import backend, layers, optimizers, regularizers
 from cnn_gpu import metrics as cnn_metrics
 from cnn_gpu.models import Model, Sequential
 from cnn_gpu.ops import conv2d, gemm
-from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, metrics,
-                                   optimizer)
+from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments,
+                                   metrics, optimizer)
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
 
@@ -45,7 +45,8 @@ def test_training_matches_keras(each_backend, name):
     model.compile(optimizer=optimizer(case, optimizers), loss=case["loss"], metrics=metrics(case, cnn_metrics))
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)
-    history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0).history
+    history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0,
+                        **fit_arguments(case, len(x))).history
     for ours, theirs in zip(model.get_weights(), recorded(f"{name}/final/"), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
     for key, values in history.items():

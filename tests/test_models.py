@@ -414,3 +414,36 @@ def test_get_layer_and_pop():
     inputs = Input((4,))
     with pytest.raises(TypeError, match="a functional Model has no pop"):
         Model(inputs, Dense(2)(inputs)).pop()
+
+
+@pytest.mark.parametrize("loss, logits, make_labels, make_pred", [
+    ("categorical_crossentropy", True, lambda r: to_categorical(r.integers(0, 3, 5), 3), lambda r: r.normal(size=(5, 3))),
+    ("categorical_crossentropy", False, lambda r: to_categorical(r.integers(0, 3, 5), 3),
+     lambda r: r.uniform(0.1, 1, (5, 3))),
+    ("sparse_categorical_crossentropy", True, lambda r: r.integers(0, 3, 5), lambda r: r.normal(size=(5, 3))),
+    ("binary_crossentropy", False, lambda r: r.integers(0, 2, (5, 2)).astype(float), lambda r: r.uniform(0.1, 0.9, (5, 2))),
+    ("mse", False, lambda r: r.normal(size=(5, 2)), lambda r: r.normal(size=(5, 2))),
+])
+def test_a_weighted_loss_is_the_weighted_mean_of_the_samples_and_its_gradient(rng, loss, logits, make_labels,
+                                                                             make_pred):
+    """sum(w_i loss_i) / N, as Keras reduces, and its gradient by central differences."""
+    from cnn_gpu import losses
+    from cnn_gpu.gradcheck import check_gradient
+
+    loss = losses.get(loss)
+    labels, pred, w = make_labels(rng), make_pred(rng), rng.uniform(0, 2, 5)
+    value, grad = loss.value_and_gradient(labels, pred, logits, sample_weight=w)
+    each = [float(loss.value_and_gradient(labels[i:i + 1], pred[i:i + 1], logits)[0]) for i in range(5)]
+    assert float(value) == pytest.approx(sum(wi * li for wi, li in zip(w, each)) / 5, rel=1e-12)
+    check_gradient(lambda p: float(loss.value_and_gradient(labels, p, logits, sample_weight=w)[0]), pred, grad)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(class_weight={0: 1.0}, sample_weight=np.ones(6)), "give sample_weight or class_weight, not both"),
+    (dict(sample_weight=np.ones(5)), "sample_weight must be 6 finite numbers, one a sample"),
+    (dict(sample_weight=[1, 1, 1, 1, 1, np.nan]), "sample_weight must be 6 finite numbers"),
+    (dict(class_weight=[1.0, 2.0]), "class_weight must be a dict of class index -> weight"),
+])
+def test_bad_weights_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        compiled_dense().fit(X4, Y3, verbose=0, **kwargs)

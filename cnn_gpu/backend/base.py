@@ -232,6 +232,10 @@ class Backend:
         raise NotImplementedError
 
     # --- regularization and metrics ---------------------------------------------------------------
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False):
+        """Each sample's loss (N,) of a 2-D prediction, for a weighted mean (``ops.loss.sample_losses``)."""
+        raise NotImplementedError
+
     def l1_penalty(self, w, factor, grad=None):
         """``factor * sum(|w|)`` as a 0-d array; with ``grad``, adds ``factor sign(w)`` into it in place."""
         raise NotImplementedError

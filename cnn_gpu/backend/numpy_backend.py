@@ -168,6 +168,9 @@ class NumpyBackend(Backend):
         return loss.mean_squared_error(pred, target)
 
     # --- regularization and metrics ---------------------------------------------------------------
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False):
+        return loss.sample_losses(kind, pred, labels, logits, sparse)
+
     def l1_penalty(self, w, factor, grad=None):
         return regularizer.l1_penalty(w, factor, grad)
 

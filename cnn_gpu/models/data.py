@@ -65,3 +65,28 @@ def batches(n, batch_size, order=None):
     if order is None:
         return [slice(start, start + batch_size) for start in range(0, n, batch_size)]
     return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def sample_weights(y, class_weight, sample_weight):
+    """Each sample's loss weight, (N,), from Keras's ``sample_weight`` (one number a sample) or
+    ``class_weight`` ({class: weight}, 1 for a class it leaves out; the class of a one-hot row its
+    argmax, of a (N, 1) label the label), or None without either."""
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError("give sample_weight or class_weight, not both")
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight)
+        if weights.shape != (len(y),) or weights.dtype.kind not in "biuf" or not np.all(np.isfinite(weights)):
+            raise ValueError(f"sample_weight must be {len(y)} finite numbers, one a sample, got "
+                             f"{weights.dtype} of shape {format_shape(weights.shape)}")
+        return weights.astype(np.float64)
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict) or not all(isinstance(c, (int, np.integer)) and isinstance(
+            w, (int, float, np.number)) for c, w in class_weight.items()):
+        raise ValueError(f"class_weight must be a dict of class index -> weight, got {class_weight!r}")
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    if labels.ndim != 1:
+        raise ValueError(f"class_weight needs a class a sample, got labels of shape {format_shape(np.shape(y))}")
+    return np.array([float(class_weight.get(int(c), 1.0)) for c in np.round(labels)])

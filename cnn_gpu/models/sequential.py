@@ -143,10 +143,12 @@ class Sequential:
         """Whether training feeds the loss the last layer's pre-activation (softmax + cross-entropy)."""
         return self.loss.trains_on_logits(self.layers[-1].activation)
 
-    def compute_loss(self, x, y, training=True):
-        """``(loss, output)`` for one batch: the data loss plus every weight penalty, as a float."""
+    def compute_loss(self, x, y, training=True, sample_weight=None):
+        """``(loss, output)`` for one batch: the data loss (weighted by sample, if given) plus every weight
+        penalty, as a float."""
         output = self.forward(x, training, logits=self.trains_on_logits)
-        value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits)
+        value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits,
+                                                                    sample_weight=sample_weight)
         backend = get_backend()
         # The loss and every weight penalty read back at once: on a GPU one sync a step, not one each.
         terms = [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())]
@@ -219,9 +221,9 @@ class Sequential:
             raise RuntimeError(f"model '{self.name}': call compile(optimizer, loss, metrics) before {action}()")
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                   shuffle, initial_epoch)
+                            shuffle, initial_epoch, class_weight, sample_weight)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
         """The loss, or ``[loss, metric, ...]`` with metrics (a dict with ``return_dict``), like Keras."""
@@ -231,9 +233,9 @@ class Sequential:
         """The outputs (probabilities after a softmax) for ``x``, as one NumPy array."""
         return training.predict(self, x, batch_size, verbose)
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on (x, y); that batch's loss, or ``[loss, metric, ...]`` (Keras's)."""
-        return training.train_on_batch(self, x, y, return_dict)
+        return training.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
 
     def test_on_batch(self, x, y, return_dict=False):
         """The loss (and metrics) of (x, y) as one batch, in inference mode."""

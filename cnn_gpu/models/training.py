@@ -14,7 +14,8 @@ import numpy as np
 from cnn_gpu import metrics as metrics_module
 from cnn_gpu.backend import get_backend
 from cnn_gpu.callbacks import CallbackList, History, ProgbarLogger
-from cnn_gpu.models.data import as_inputs, batches, check_batch_size, check_same_length, split_validation
+from cnn_gpu.models.data import (as_inputs, batches, check_batch_size, check_same_length, sample_weights,
+                                 split_validation)
 from cnn_gpu.utils.progbar import Progbar
 from cnn_gpu.utils.rng import global_generator
 
@@ -71,29 +72,40 @@ class Tracker:
         return logs
 
 
-def run_test(model, x, y, batch_size, progbar=None):
-    """Loss and metrics over (x, y) in inference mode; penalties included in the loss, as in Keras."""
+def batch_weights(weights, index):
+    """A batch's sample weights on the backend, or None."""
+    return None if weights is None else get_backend().asarray(weights[index])
+
+
+def run_test(model, x, y, batch_size, progbar=None, weights=None):
+    """Loss and metrics over (x, y) in inference mode; penalties included in the loss, as in Keras, and
+    each sample's loss weighted by ``weights`` if given."""
     backend = get_backend()
     tracker = Tracker(model, y.shape)
     steps = batches(len(x), batch_size)
     for step, index in enumerate(steps):
         yb = backend.asarray(y[index])
-        loss, output = model.compute_loss(backend.asarray(x[index]), yb, training=False)
+        loss, output = model.compute_loss(backend.asarray(x[index]), yb, training=False,
+                                          sample_weight=batch_weights(weights, index))
         tracker.update(loss, yb, output)
         if progbar is not None:
             progbar.update(step + 1, tracker.logs(), finalize=step + 1 == len(steps))
     return tracker.logs()
 
 
-def validation_arrays(model, x, y, validation_split, validation_data):
-    """``(train_x, train_y), (val_x, val_y) or None`` from either way Keras accepts validation data."""
+def validation_arrays(model, x, y, weights, validation_split, validation_data):
+    """``(train_x, train_y, train_weights), (val_x, val_y, val_weights) or None`` from either way Keras
+    accepts validation data; a split takes its share of the sample weights along (None: none)."""
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a tuple (x_val, y_val)")
-        return (x, y), prepare(model, *validation_data, what="validation_data x")
+        return (x, y, weights), (*prepare(model, *validation_data, what="validation_data x"), None)
     if validation_split:
-        return split_validation(x, y, validation_split)
-    return (x, y), None
+        (train_x, train_y), (val_x, val_y) = split_validation(x, y, validation_split)
+        split_at = len(train_x)
+        return ((train_x, train_y, None if weights is None else weights[:split_at]),
+                (val_x, val_y, None if weights is None else weights[split_at:]))
+    return (x, y, weights), None
 
 
 def check_epochs(epochs, initial_epoch):
@@ -104,13 +116,17 @@ def check_epochs(epochs, initial_epoch):
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        initial_epoch):
+        initial_epoch, class_weight=None, sample_weight=None):
     model.require_compiled("fit")
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
     check_epochs(epochs, initial_epoch)
     x, y = prepare(model, x, y)
-    (x, y), validation = validation_arrays(model, x, y, validation_split, validation_data)
+    weights = sample_weights(y, class_weight, sample_weight)
+    # As Keras: a split's validation share keeps sample_weight's weights, not class_weight's.
+    (x, y, weights), validation = validation_arrays(model, x, y, weights, validation_split, validation_data)
+    if class_weight is not None and validation is not None:
+        validation = (*validation[:2], None)
     steps = math.ceil(len(x) / batch_size)
     history = History()
     # Keras's order: the user's callbacks, then History, then the progress bar, so that both see what
@@ -122,9 +138,11 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     hooks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        logs = train_epoch(model, x, y, batch_size, shuffle, epoch, hooks)
+        logs = train_epoch(model, x, y, weights, batch_size, shuffle, epoch, hooks)
         if validation is not None and not model.stop_training:
-            logs.update({f"val_{k}": v for k, v in run_test(model, *validation, batch_size).items()})
+            val_x, val_y, val_weights = validation
+            logs.update({f"val_{k}": v for k, v in run_test(model, val_x, val_y, batch_size,
+                                                             weights=val_weights).items()})
         hooks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -132,12 +150,13 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     return history
 
 
-def train_step(model, x, y, tracker):
-    """One optimizer step on the host batch (x, y): its loss, returned; the metrics' counts; the update.
-    A loss that is not finite is returned with nothing counted or updated, so the weights stay finite."""
+def train_step(model, x, y, tracker, weights=None):
+    """One optimizer step on the host batch (x, y), each sample's loss weighted by ``weights`` (the
+    backend's) if given: its loss, returned; the metrics' counts; the update. A loss that is not
+    finite is returned with nothing counted or updated, so the weights stay finite."""
     backend = get_backend()
     yb = backend.asarray(y)
-    loss, output = model.compute_loss(backend.asarray(x), yb)
+    loss, output = model.compute_loss(backend.asarray(x), yb, sample_weight=weights)
     if math.isfinite(loss):
         # The metrics before the backward pass: their read-back then waits for one small kernel, not
         # for the backward and the update, which the GPU runs while the host prepares the next batch.
@@ -150,14 +169,14 @@ def not_finite(loss, where):
     return FloatingPointError(f"the loss became {loss} {where}: lower the learning rate or check the data")
 
 
-def train_epoch(model, x, y, batch_size, shuffle, epoch, hooks):
+def train_epoch(model, x, y, weights, batch_size, shuffle, epoch, hooks):
     """One pass over (x, y); returns the epoch's running-mean logs."""
     tracker = Tracker(model, y.shape)
     order = global_generator().permutation(len(x)) if shuffle else None
     steps = batches(len(x), batch_size, order)
     for step, index in enumerate(steps):
         hooks.on_train_batch_begin(step)
-        loss = train_step(model, x[index], y[index], tracker)
+        loss = train_step(model, x[index], y[index], tracker, batch_weights(weights, index))
         if not math.isfinite(loss):
             # TerminateOnNaN may stop quietly; else fail loudly.
             hooks.on_train_batch_end(step, {**tracker.logs(), "loss": loss})
@@ -180,12 +199,13 @@ def in_keras_order(logs, return_dict):
     return [logs["loss"], *others] if others else logs["loss"]
 
 
-def train_on_batch(model, x, y, return_dict):
+def train_on_batch(model, x, y, sample_weight, class_weight, return_dict):
     """One optimizer step on (x, y), as one batch; its loss and metrics (counted from zero, as Keras's)."""
     model.require_compiled("train_on_batch")
     x, y = prepare(model, x, y)
     tracker = Tracker(model, y.shape)
-    loss = train_step(model, x, y, tracker)
+    weights = sample_weights(y, class_weight, sample_weight)
+    loss = train_step(model, x, y, tracker, batch_weights(weights, slice(None)))
     if not math.isfinite(loss):
         raise not_finite(loss, "in train_on_batch (the weights were not updated)")
     return in_keras_order(tracker.logs(), return_dict)

@@ -110,6 +110,27 @@ def mean_squared_error(pred, target):
     return xp.asarray((diff * diff).mean()), diff * (2 / pred.size)
 
 
+def sample_losses(kind, pred, labels, logits=False, sparse=False):
+    """Each sample's loss, (N,), of a 2-D (N, classes) prediction: what the losses above average. For
+    a weighted mean (Keras's sample and class weights), the one place a loss is needed row by row:
+    ``kind`` is "crossentropy" (on logits with ``logits``, with class ids if ``sparse``),
+    "binary_crossentropy" or "mean_squared_error" (each the mean over a sample's last axis)."""
+    xp = array_module(pred)
+    if kind == "crossentropy":
+        labels = _categorical_labels(pred, labels, sparse)
+        if logits:
+            return -(labels * log_softmax(pred)).sum(axis=-1)
+        clipped = xp.clip(pred / pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+        return -(labels * xp.log(clipped)).sum(axis=-1)
+    labels = _matching_labels(pred, labels)
+    if kind == "binary_crossentropy":
+        clipped = xp.clip(pred, EPSILON, 1 - EPSILON)
+        return -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped)).reshape(len(pred), -1).mean(axis=1)
+    if kind == "mean_squared_error":
+        return ((pred - labels) ** 2).reshape(len(pred), -1).mean(axis=1)
+    raise ValueError(f"unknown loss kind {kind!r}")
+
+
 # --- kernels: kernels/loss.cu ---------------------------------------------------------------------
 # A softmax cross-entropy kernel writes each row's gradient and loss, then loss_mean averages the row
 # losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids. The element-wise
