@@ -447,3 +447,14 @@ def test_a_weighted_loss_is_the_weighted_mean_of_the_samples_and_its_gradient(rn
 def test_bad_weights_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compiled_dense().fit(X4, Y3, verbose=0, **kwargs)
+
+
+def test_evaluate_and_test_on_batch_weigh_their_samples():
+    model = compiled_dense(loss="categorical_crossentropy")
+    x, w = np.random.default_rng(1).uniform(-1, 1, (6, 4)), np.array([0.0, 1.0, 2.0, 0.5, 0.0, 3.0])
+    each = [model.evaluate(x[i:i + 1], Y3[i:i + 1], verbose=0)[0] for i in range(6)]
+    weighted = model.evaluate(x, Y3, batch_size=4, verbose=0, sample_weight=w, return_dict=True)
+    assert weighted["loss"] == pytest.approx(float(np.dot(w, each)) / 6, rel=1e-6)
+    assert model.test_on_batch(x, Y3, sample_weight=w)[0] == pytest.approx(weighted["loss"], rel=1e-6)
+    assert weighted["accuracy"] == model.evaluate(x, Y3, verbose=0)[1]  # the metrics are not weighted
+

@@ -225,9 +225,10 @@ class Sequential:
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                             shuffle, initial_epoch, class_weight, sample_weight)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """The loss, or ``[loss, metric, ...]`` with metrics (a dict with ``return_dict``), like Keras."""
-        return training.evaluate(self, x, y, batch_size, verbose, return_dict)
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
+        """The loss (each sample's weighted by ``sample_weight`` if given), or ``[loss, metric, ...]`` with
+        metrics (a dict with ``return_dict``), like Keras."""
+        return training.evaluate(self, x, y, batch_size, verbose, return_dict, sample_weight)
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The outputs (probabilities after a softmax) for ``x``, as one NumPy array."""
@@ -237,9 +238,9 @@ class Sequential:
         """One optimizer step on (x, y); that batch's loss, or ``[loss, metric, ...]`` (Keras's)."""
         return training.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
 
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and metrics) of (x, y) as one batch, in inference mode."""
-        return training.test_on_batch(self, x, y, return_dict)
+        return training.test_on_batch(self, x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for ``x`` as one batch."""

@@ -211,20 +211,19 @@ def train_on_batch(model, x, y, sample_weight, class_weight, return_dict):
     return in_keras_order(tracker.logs(), return_dict)
 
 
-def test_on_batch(model, x, y, return_dict):
-    """The loss and metrics of (x, y) as one batch, in inference mode."""
-    model.require_compiled("test_on_batch")
-    x, y = prepare(model, x, y)
-    return in_keras_order(run_test(model, x, y, max(len(x), 1)), return_dict)
+def test_on_batch(model, x, y, sample_weight, return_dict):
+    """The loss and metrics of (x, y) as one batch, in inference mode: evaluate's, on one batch."""
+    return evaluate(model, x, y, max(len(x), 1), 0, return_dict, sample_weight, action="test_on_batch")
 
 
-def evaluate(model, x, y, batch_size, verbose, return_dict):
-    model.require_compiled("evaluate")
+def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, action="evaluate"):
+    model.require_compiled(action)
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
     x, y = prepare(model, x, y)
     steps = math.ceil(len(x) / batch_size)
-    logs = run_test(model, x, y, batch_size, Progbar(steps, verbose=verbose) if verbose else None)
+    logs = run_test(model, x, y, batch_size, Progbar(steps, verbose=verbose) if verbose else None,
+                    weights=sample_weights(y, None, sample_weight))
     return in_keras_order(logs, return_dict)
 
 
