@@ -78,19 +78,9 @@ extern "C" __global__ void conv2d_backward_data_direct(const float* __restrict__
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
         const Coord e = channel_fastest(i, g.H, g.W, g.C);  // input element (n, h, w, c)
-        float acc = 0.0f;
-        for (int r = 0; r < g.R; ++r) {
-            const int p = output_at(e.row + g.pad_h, r * g.dil_h, g.stride_h, g.P);
-            if (p < 0) continue;
-            for (int s = 0; s < g.S; ++s) {
-                const int q = output_at(e.col + g.pad_w, s * g.dil_w, g.stride_w, g.Q);
-                if (q < 0) continue;
-                const float* dy_out = dy + nhwc_offset(e.n, p, q, 0, g.P, g.Q, g.K);
-                const float* w_tap = w + ((long long)(r * g.S + s) * g.C + e.c) * g.K;
-                for (int k = 0; k < g.K; ++k) acc += dy_out[k] * w_tap[k];
-            }
-        }
-        dx[i] = acc;
+        dx[i] = data_gradient_sum(dy, g, e, 0, g.K, [&](int r, int s) {  // w[r, s, c, :], K filters
+            return w + ((long long)(r * g.S + s) * g.C + e.c) * g.K;
+        });
     }
 }
 

@@ -54,3 +54,25 @@ __device__ __forceinline__ float filter_gradient_sum(const float* __restrict__ x
         }
     return acc;
 }
+
+// The direct data gradients' sum for input element e: over the taps (r, s) whose output (p, q) reads
+// it, ``count`` products of dy[n, p, q, first + j] with the tap's weights w_tap(r, s)[j] (the
+// filters' layout is the caller's: conv2d's K filters of channel c, the depthwise M of it).
+template <typename TapWeights>
+__device__ __forceinline__ float data_gradient_sum(const float* __restrict__ dy, const ConvShape& g, const Coord& e,
+                                                   int first, int count, TapWeights w_tap)
+{
+    float acc = 0.0f;
+    for (int r = 0; r < g.R; ++r) {
+        const int p = output_at(e.row + g.pad_h, r * g.dil_h, g.stride_h, g.P);
+        if (p < 0) continue;
+        for (int s = 0; s < g.S; ++s) {
+            const int q = output_at(e.col + g.pad_w, s * g.dil_w, g.stride_w, g.Q);
+            if (q < 0) continue;
+            const float* dy_out = dy + nhwc_offset(e.n, p, q, first, g.P, g.Q, g.K);
+            const float* weights = w_tap(r, s);
+            for (int j = 0; j < count; ++j) acc += dy_out[j] * weights[j];
+        }
+    }
+    return acc;
+}

@@ -78,19 +78,9 @@ extern "C" __global__ void depthwise_conv2d_backward_data_direct(const float* __
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
         const Coord e = channel_fastest(i, g.H, g.W, g.C);  // input element (n, h, w, c)
-        float acc = 0.0f;
-        for (int r = 0; r < g.R; ++r) {
-            const int p = output_at(e.row + g.pad_h, r * g.dil_h, g.stride_h, g.P);
-            if (p < 0) continue;
-            for (int s = 0; s < g.S; ++s) {
-                const int q = output_at(e.col + g.pad_w, s * g.dil_w, g.stride_w, g.Q);
-                if (q < 0) continue;
-                const float* dy_out = dy + nhwc_offset(e.n, p, q, e.c * M, g.P, g.Q, g.K);
-                const float* w_tap = w + (r * g.S + s) * g.K + e.c * M;
-                for (int m = 0; m < M; ++m) acc += dy_out[m] * w_tap[m];
-            }
-        }
-        dx[i] = acc;
+        dx[i] = data_gradient_sum(dy, g, e, e.c * M, M, [&](int r, int s) {  // w[r, s, c, :], M filters
+            return w + (r * g.S + s) * g.K + e.c * M;
+        });
     }
 }
 
