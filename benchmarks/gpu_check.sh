@@ -72,17 +72,22 @@ main() {
     [ -z "$DRY_RUN" ] && run "compile" "$COMPILE_LIMIT_S" "$PYTHON" -m cnn_gpu compile --all
 
     # The kernels most likely to fault go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor
-    # copy), each rung's tests in a process of its own: a fault leaves a sticky error that ends every
-    # later CUDA call of its process, and it must take down neither the other rungs nor the rest.
-    # The probes of the instructions themselves go first; if they fail, no rung can work. The steps
-    # after leave out every rung whose tests failed, and the tests already run.
+    # copy), apart from the other tests: a fault leaves a sticky error that ends every later CUDA call
+    # of its process, and it must take down neither the other rungs nor the rest. The probes of the
+    # instructions themselves go first; if they fail, no rung can work. The rungs that passed on a GPU
+    # before run their tests in one process, each alone only if that fails; every other rung alone.
+    # The steps after leave out every rung whose tests failed, and the tests already run.
     local unproven=("$PYTHON" -m benchmarks.unproven) pytest_gpu=("$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -rs)
-    local failed_rungs=() rungs files
+    local failed_rungs=() rungs proven each_proven_alone="" files
     rungs=$("${unproven[@]}" rungs)
+    mapfile -t proven <<< "$("${unproven[@]}" proven)"
     read -r -a files <<< "$("${unproven[@]}" files)"  # collecting only these saves seconds a process
     if run "unproven: the Hopper probes" "$PROBES_LIMIT_S" "${pytest_gpu[@]}" -k "$("${unproven[@]}" probes)" \
             "${files[@]}"; then
+        run "unproven: the rungs that passed before" "$RUNG_LIMIT_S" "${pytest_gpu[@]}" \
+            -k "$("${unproven[@]}" tests "${proven[@]}")" "${files[@]}" || each_proven_alone=yes
         for rung in $rungs; do
+            [[ " ${proven[*]} " == *" $rung "* ]] && [ -z "$each_proven_alone" ] && continue
             run "unproven: $rung" "$RUNG_LIMIT_S" "${pytest_gpu[@]}" -k "$("${unproven[@]}" tests "$rung")" \
                 "${files[@]}" || failed_rungs+=("$rung")
         done
@@ -107,9 +112,18 @@ main() {
                         tests/ops/test_dropout_kernels.py tests/ops/test_softmax_kernels.py
                         tests/ops/test_regularizer_kernels.py tests/ops/test_batchnorm_kernels.py tests/ops/test_augment.py
                         tests/backend/test_kernel_backend_training.py)
-    run "gpu tests: the new kernel families, training" "$NEW_FAMILIES_LIMIT_S" "${pytest_gpu[@]}" "${new_families[@]}"
-    run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" --durations=5 "${pytest_filter[@]}" \
-        "${new_families[@]/#/--ignore=}" tests
+    # These two steps' tests spread over pytest-xdist's workers, where the machine has it and the cores:
+    # a GPU test spends most of its time on the host (its float64 reference, pytest itself), and the
+    # compile step left every module in the disk cache for the workers to load. A worker's fault
+    # fails the tests that worker runs after it, and none of the others.
+    local workers=$(( $(nproc) / 2 < 8 ? $(nproc) / 2 : 8 )) parallel=()
+    [ "$workers" -ge 2 ] && "$PYTHON" -c "import xdist" 2>/dev/null && parallel=(-n "$workers")
+    OMP_NUM_THREADS=2 run "gpu tests: the new kernel families, training" "$NEW_FAMILIES_LIMIT_S" "${pytest_gpu[@]}" \
+        "${parallel[@]}" "${new_families[@]}"
+    OMP_NUM_THREADS=2 run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" "${parallel[@]}" --durations=5 \
+        "${pytest_filter[@]}" "${new_families[@]/#/--ignore=}" tests
+    # The products the tests tuned were timed with the workers beside them: the benchmarks tune afresh.
+    [ -z "$DRY_RUN" ] && rm -f "$("$PYTHON" -c 'from cnn_gpu.cuda.autotune import cache_path; print(cache_path())')"
 
     # The ceilings are measured once and shared by every benchmark of this run.
     export CNN_GPU_CEILINGS="$(mktemp -d)/ceilings.json"

@@ -225,8 +225,12 @@ class Session:
         return [make(self.rng) for _ in range(rotation_count(bytes_per_set, self.l2_bytes))]
 
     def uniform(self, rng, shape, dtype=np.float32, low=-1.0, high=1.0):
-        """Random values on this session's device (never zeros: they can run faster than real data)."""
-        return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
+        """Random values on this session's device (never zeros: they can run faster than real data).
+        A GPU draws them itself, from a seed that ``rng`` draws: NumPy's draws and their copy over
+        take about 5 ns a number, and a benchmark's inputs, rotated past L2, hold hundreds of millions."""
+        if self.dry_run:
+            return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
+        return self.xp.random.RandomState(int(rng.integers(2**63))).uniform(low, high, size=shape, dtype=dtype)
 
     def measure(self, name: str, params: dict, run, input_sets, check, *, poison=(), bytes_moved=None,
                 flops=None, tolerance=DEFAULT_TOLERANCE, timing="launch", graph: Optional[Graph] = None) -> dict:

@@ -399,3 +399,16 @@ def test_a_torch_graph_that_cannot_be_had_times_launch_by_launch_and_says_why(tm
     assert result["timing_note"].startswith(f"graph via torch.mm requested, but {expected[failure]}")
     assert result["check"]["passed"] and torch.recording is None, "a failed capture must be ended"
     assert (torch.current, cuda.current) == (0, 0)
+
+
+@pytest.mark.gpu
+def test_a_gpu_sessions_random_inputs_are_drawn_on_the_device_in_their_range(tmp_path, monkeypatch):
+    import cupy
+
+    monkeypatch.setattr(harness, "load_or_measure_ceilings", lambda dry_run: {})
+    session = harness.Session("unit", harness.parse_args("", ["--out", str(tmp_path)]))
+    first, second = (session.uniform(session.rng, (3, 1001), low=0.5, high=2.0) for _ in range(2))
+    assert isinstance(first, cupy.ndarray) and first.dtype == np.float32 and first.shape == (3, 1001)
+    values = cupy.asnumpy(first)
+    assert 0.5 <= values.min() < 0.6 and 1.9 < values.max() <= 2.0
+    assert not np.array_equal(values, cupy.asnumpy(second)), "each call draws anew"

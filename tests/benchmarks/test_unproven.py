@@ -41,3 +41,9 @@ def test_each_rungs_selection_names_that_rung_and_together_with_the_probes_they_
 def test_the_benchmark_leaves_out_only_the_failed_rungs():
     kept = unproven.kernels_but(["gemm_tf32_wgmma_tma"]).split(",")
     assert kept == [name for name in GEMM_VARIANTS if name != "gemm_tf32_wgmma_tma"]
+
+
+def test_the_proven_rungs_selection_together_is_each_ones_selection_added_up():
+    assert unproven.PROVEN and set(unproven.PROVEN) < set(unproven.rungs())
+    together = collected(unproven.rung_tests(*unproven.PROVEN))
+    assert together == set().union(*(collected(unproven.rung_tests(rung)) for rung in unproven.PROVEN))
