@@ -194,3 +194,18 @@ def test_deadlock_never_hangs_even_unchecked(monkeypatch):
     }"""
     with pytest.raises(DeadlockError, match="kernel 'half_sync': deadlock in block"):
         EmulatedModule(code=source).get_function("half_sync")(1, 32, (np.zeros(32, np.float32),))
+
+
+def test_float_atomics_are_compared_to_the_arguments_scale_and_nan_never_passes():
+    """Sums of atomic adds that cancel differ between orders relative to their terms: 1e-5 of the
+    argument's largest value passes, however small the element; more than that is a race."""
+    from cnn_gpu.cuda.emulate.checked import _differs
+
+    a = np.array([100.0, -0.0056017, 3.0], np.float32)
+    close = np.array([100.0, -0.0056015, 3.0], np.float32)  # 4e-5 of the element, 2e-9 of the scale
+    far = np.array([100.0, -0.0156, 3.0], np.float32)  # 1e-4 of the scale
+    nan = np.array([100.0, np.nan, 3.0], np.float32)
+    assert not _differs(a, close, tolerant=True).any()
+    assert _differs(a, close, tolerant=False).tolist() == [False, True, False]
+    assert _differs(a, far, tolerant=True).tolist() == [False, True, False]
+    assert _differs(a, nan, tolerant=True).tolist() == [False, True, False]

@@ -177,12 +177,17 @@ class GuardedArguments:
 
 
 def _differs(a: np.ndarray, b: np.ndarray, tolerant: bool) -> np.ndarray:
-    """Elementwise: bits differ, and (when tolerant) the values are not within the tolerance."""
+    """Elementwise: bits differ, and (when tolerant) the values are not within the tolerance: relative
+    to the larger of the two, or to the argument's largest finite magnitude, whichever is more. A sum
+    of atomic adds that cancel (a gradient scattered from terms of both signs) rounds relative to its
+    terms, not to what is left of them; the argument's scale bounds those terms."""
     bits = a.view(np.uint8).reshape(a.size, a.itemsize) != b.view(np.uint8).reshape(b.size, b.itemsize)
     differs = bits.any(axis=1)
     if tolerant:
         with np.errstate(invalid="ignore", over="ignore"):
-            close = np.abs(a - b) <= FLOAT_ATOMIC_RTOL * np.maximum(np.abs(a), np.abs(b))
+            magnitudes = np.abs(a[np.isfinite(a)])
+            scale = magnitudes.max() if magnitudes.size else 0.0
+            close = np.abs(a - b) <= FLOAT_ATOMIC_RTOL * np.maximum(np.maximum(np.abs(a), np.abs(b)), scale)
         differs &= ~close  # NaN is never close
     return differs
 
