@@ -230,7 +230,7 @@ class Session:
         take about 5 ns a number, and a benchmark's inputs, rotated past L2, hold hundreds of millions."""
         if self.dry_run:
             return self.xp.asarray(rng.uniform(low, high, size=shape).astype(dtype))
-        return self.xp.random.RandomState(int(rng.integers(2**63))).uniform(low, high, size=shape, dtype=dtype)
+        return self.xp.random.RandomState(int(rng.integers(2**32))).uniform(low, high, size=shape, dtype=dtype)
 
     def measure(self, name: str, params: dict, run, input_sets, check, *, poison=(), bytes_moved=None,
                 flops=None, tolerance=DEFAULT_TOLERANCE, timing="launch", graph: Optional[Graph] = None) -> dict:
