@@ -104,13 +104,15 @@ main() {
     fi
     # The kernel families no GPU has run yet (convolution and its transpose, depthwise convolution,
     # pooling, the optimizers, the losses, the accuracy counts, the column sums, dropout, softmax, the
-    # L2 penalty, batch normalization, the image flips) and the seed model's training on all of them:
-    # in a process of their own, like the rungs above, so that a fault there leaves the other tests alone.
+    # L2 penalty, batch normalization, the image flips and affine maps) and the seed model's training
+    # on all of them: in a process of their own, like the rungs above, so that a fault there leaves
+    # the other tests alone.
     local new_families=(tests/ops/test_conv2d_kernels.py tests/ops/test_conv2d_transpose.py
                         tests/ops/test_depthwise_conv2d.py tests/ops/test_pool_kernels.py tests/ops/test_optim_kernels.py
                         tests/ops/test_loss_kernels.py tests/ops/test_metric_kernels.py tests/ops/test_reduce.py
                         tests/ops/test_dropout_kernels.py tests/ops/test_softmax_kernels.py
                         tests/ops/test_regularizer_kernels.py tests/ops/test_batchnorm_kernels.py tests/ops/test_augment.py
+                        tests/ops/test_affine_transform.py
                         tests/backend/test_kernel_backend_training.py)
     # These two steps' tests spread over pytest-xdist's workers, where the machine has it and the cores:
     # a GPU test spends most of its time on the host (its float64 reference, pytest itself), and the

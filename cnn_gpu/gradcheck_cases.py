@@ -36,7 +36,8 @@ LAYER_CASES = {
     # The merge layers take a list of inputs: a list of shapes.
     "Add": [(dict(), [(2, 3, 4, 2)] * 2), (dict(), [(3, 5)] * 3)],
     "Concatenate": [(dict(), [(2, 3, 4, 2), (2, 3, 4, 3)]), (dict(axis=1), [(2, 2, 5), (2, 4, 5), (2, 1, 5)])],
-    "UpSampling2D": [(dict(), (2, 3, 2, 2)), (dict(size=(1, 3)), (1, 2, 3, 2))],
+    "UpSampling2D": [(dict(), (2, 3, 2, 2)), (dict(size=(1, 3)), (1, 2, 3, 2)),
+                     (dict(size=(2, 3), interpolation="bilinear"), (2, 3, 2, 2))],
     "ZeroPadding2D": [(dict(), (2, 3, 2, 2)), (dict(padding=((0, 2), (1, 0))), (1, 2, 3, 2))],
     "Cropping2D": [(dict(cropping=1), (2, 4, 3, 2)), (dict(cropping=((0, 2), (1, 0))), (1, 4, 3, 2))],
     "Conv1D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 2)),
@@ -68,6 +69,10 @@ LAYER_CASES = {
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "SpatialDropout2D": [(dict(rate=0.3, seed=1), (2, 3, 3, 2))],  # the same (test_layers fixes a mask)
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
+    # The same: inference is the identity; each layer's training maps in test_affine_transform.
+    "RandomTranslation": [(dict(height_factor=0.2, width_factor=0.3, seed=1), (2, 4, 5, 2))],
+    "RandomRotation": [(dict(factor=0.1, seed=1), (2, 4, 5, 2))],
+    "RandomZoom": [(dict(height_factor=0.2, seed=1), (2, 4, 5, 2))],
     "Rescaling": [(dict(scale=0.5, offset=-0.1), (2, 3)), (dict(scale=[2.0, -1.0], offset=[0.0, 1.0]), (2, 3, 2))],
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],

@@ -405,3 +405,18 @@ CASES["sgd_sample_weight"] = {
     "loss": "binary_crossentropy",
     "sample_weight": True,
 }
+# Images resampled through affine maps: shifted and zoomed at the input, turned after a convolution
+# (its gradient goes back through the turn) and upsampled bilinearly. Each random layer's range is a
+# single value, so that Keras's draws and ours agree; every fill mode once.
+CASES["sgd_affine_augmentation"] = {
+    "input": (9, 8, 2),
+    "layers": [("RandomTranslation", ((0.15, 0.15), (-0.1, -0.1)), {}),
+               ("RandomZoom", ((-0.2, -0.2), (0.1, 0.1)), {"fill_mode": "constant", "fill_value": 0.5}),
+               ("Conv2D", (3, (3, 3)), {"activation": "relu"}),
+               ("RandomRotation", ((0.04, 0.04),), {"fill_mode": "wrap"}),
+               ("UpSampling2D", ((2, 2),), {"interpolation": "bilinear"}),
+               ("RandomZoom", ((0.3, 0.3),), {"fill_mode": "nearest"}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}

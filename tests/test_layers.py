@@ -400,7 +400,7 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
     (lambda: Conv2DTranspose(2, 3, strides=2, output_padding=1), "output_padding=1 is not supported (only None)"),
-    (lambda: UpSampling2D(interpolation="bilinear"), "interpolation='bilinear' is not supported"),
+    (lambda: UpSampling2D(interpolation="bicubic"), "interpolation must be 'nearest' or 'bilinear', got 'bicubic'"),
     (lambda: ZeroPadding2D(padding=(1, 2, 3)), "padding must be an int, a pair of ints, or a pair of pairs"),
     (lambda: ZeroPadding2D(padding=-1), "padding must be ints >= 0"),
     (lambda: Cropping2D(cropping=((1, 2), (3,))), "cropping must be an int, a pair of ints, or a pair of pairs"),

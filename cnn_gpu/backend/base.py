@@ -153,6 +153,15 @@ class Backend:
         (``ops.augment``'s bits: left-right, upside down); its own inverse, so the backward too."""
         raise NotImplementedError
 
+    def affine_transform(self, x, transforms, interpolation, fill_mode, fill_value, out_shape=None):
+        """Each image of NHWC x resampled through its float32 row of ``transforms`` (a backend array of
+        (N, 6)) into (N, *out_shape, C), x's size by default (``ops.affine_transform``)."""
+        raise NotImplementedError
+
+    def affine_transform_backward(self, dy, transforms, x_shape, interpolation, fill_mode):
+        """Its gradient to x (of ``x_shape``), given dy."""
+        raise NotImplementedError
+
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):
         """``name`` one of ``ops.activation.FORWARD``'s: relu, sigmoid, tanh, softmax (over the last axis),

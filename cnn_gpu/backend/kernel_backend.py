@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy
 
 from cnn_gpu.backend.numpy_backend import NumpyBackend
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm,
-                         loss, metric, optim, pool, reduce, regularizer)
+from cnn_gpu.ops import (activation, affine_transform, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d,
+                         dropout, gemm, loss, metric, optim, pool, reduce, regularizer)
 from cnn_gpu.ops.common import C_TYPES, dtype_name
 
 
@@ -155,6 +155,17 @@ class KernelBackend(NumpyBackend):
             return super().flip_images(x, flips)
         contiguous = self.xp.ascontiguousarray
         return augment.flip_images_kernel(contiguous(x), contiguous(flips), backend=self.name)
+
+    # --- resampling through affine maps: kernels/affine_transform.cu (float32 and float64) -------------
+    def affine_transform(self, x, transforms, interpolation, fill_mode, fill_value, out_shape=None):
+        contiguous = self.xp.ascontiguousarray
+        return affine_transform.affine_transform_kernel(contiguous(x), contiguous(transforms), interpolation,
+                                                        fill_mode, fill_value, out_shape, backend=self.name)
+
+    def affine_transform_backward(self, dy, transforms, x_shape, interpolation, fill_mode):
+        contiguous = self.xp.ascontiguousarray
+        return affine_transform.affine_transform_backward_kernel(contiguous(dy), contiguous(transforms), x_shape,
+                                                                 interpolation, fill_mode, backend=self.name)
 
     # --- activations: kernels/activation.cu, softmax kernels/softmax.cu -------------------------------
     def activation_forward(self, name, x):

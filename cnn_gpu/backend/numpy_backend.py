@@ -10,8 +10,8 @@ import numpy
 
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
-from cnn_gpu.ops import (activation, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d, dropout, gemm,
-                         layernorm, loss, metric, optim, pool, regularizer, reshaping)
+from cnn_gpu.ops import (activation, affine_transform, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d,
+                         dropout, gemm, layernorm, loss, metric, optim, pool, regularizer, reshaping)
 
 
 class NumpyBackend(Backend):
@@ -116,6 +116,12 @@ class NumpyBackend(Backend):
 
     def flip_images(self, x, flips):
         return augment.flip_images(x, flips)
+
+    def affine_transform(self, x, transforms, interpolation, fill_mode, fill_value, out_shape=None):
+        return affine_transform.affine_transform(x, transforms, interpolation, fill_mode, fill_value, out_shape)
+
+    def affine_transform_backward(self, dy, transforms, x_shape, interpolation, fill_mode):
+        return affine_transform.affine_transform_backward(dy, transforms, x_shape, interpolation, fill_mode)
 
     # --- activations and dropout -----------------------------------------------------------------
     def activation_forward(self, name, x):

@@ -1,4 +1,4 @@
-"""Keras's image reshaping layers, channels last: UpSampling2D (nearest neighbour), ZeroPadding2D,
+"""Keras's image reshaping layers, channels last: UpSampling2D (nearest or bilinear), ZeroPadding2D,
 Cropping2D (ops/reshaping.py). With the functional API they make an encoder-decoder's way back up
 (upsample, then concatenate with the encoder's features, cropped or padded to fit)."""
 
@@ -9,6 +9,7 @@ from numbers import Integral
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, check_channels_last, format_shape
 from cnn_gpu.layers.convolutional import IMAGE_LAYOUT
+from cnn_gpu.ops import affine_transform
 from cnn_gpu.ops.window import as_pair
 
 
@@ -52,26 +53,39 @@ class ImageLayer(Layer):
 
 @LAYERS.register("up_sampling2d")
 class UpSampling2D(ImageLayer):
-    """Each pixel repeated into a ``size`` block (Keras's interpolation='nearest'; 'bilinear' is not
-    supported)."""
+    """Each image scaled up by ``size`` (rows, cols): interpolation='nearest' repeats each pixel into a
+    block; 'bilinear' interpolates between pixel centres, its edges clamped, as Keras's (jax.image.resize),
+    through ops/affine_transform.py's map."""
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)
         self.size = self.checked(as_pair, size, "size")
-        if interpolation != "nearest":
-            raise ValueError(f"{self.describe()}: interpolation={interpolation!r} is not supported (only 'nearest')")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"{self.describe()}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+        self.interpolation = interpolation
 
     def output_hw(self, h, w):
         return h * self.size[0], w * self.size[1]
 
     def call(self, x, training):
-        return get_backend().upsampling2d_forward(x, self.size)
+        backend = get_backend()
+        if self.interpolation == "nearest":
+            return backend.upsampling2d_forward(x, self.size)
+        self._map = backend.asarray(affine_transform.upsampling(self.size, x.shape[0]))
+        return backend.affine_transform(x, self._map, "bilinear", "nearest", 0.0, self.output_hw(*x.shape[1:3]))
 
     def call_backward(self, dz, need_dx):
-        return get_backend().upsampling2d_backward(dz, self.size) if need_dx else None
+        if not need_dx:
+            return None
+        backend = get_backend()
+        if self.interpolation == "nearest":
+            return backend.upsampling2d_backward(dz, self.size)
+        n, h, w, c = dz.shape
+        return backend.affine_transform_backward(dz, self._map, (n, h // self.size[0], w // self.size[1], c),
+                                                 "bilinear", "nearest")
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "interpolation": "nearest"}
+        return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
 
 
 @LAYERS.register("zero_padding2d")

@@ -83,7 +83,7 @@ def test_the_layer_flips_the_same_images_on_every_backend(rng, fresh_backend, na
     y = to_host(layer.forward(ours.asarray(x), training=True))
     np.testing.assert_array_equal(y, expected)
     dy = random_array(rng, x.shape, np.float32)
-    np.testing.assert_array_equal(to_host(layer.backward(ours.asarray(dy))), by_hand(dy, to_host(layer._flips)))
+    np.testing.assert_array_equal(to_host(layer.backward(ours.asarray(dy))), by_hand(dy, to_host(layer._drawn)))
     np.testing.assert_array_equal(to_host(layer.forward(ours.asarray(x), training=False)), x)
 
 

@@ -1,0 +1,206 @@
+"""Images resampled through affine maps (ops/affine_transform.py): the NumPy reference against maps
+whose results are known without it (the identity, whole-pixel shifts under every fill mode, quarter
+turns, jax's fill patterns written out), its backward as the forward's transpose, the kernels of
+kernels/affine_transform.cu against the reference on odd sizes, every fill mode and interpolation,
+and the layers that draw the maps (RandomTranslation, RandomRotation, RandomZoom) on every backend."""
+
+import numpy as np
+import pytest
+
+from cnn_gpu import backend, gradcheck
+from cnn_gpu.layers import RandomRotation, RandomTranslation, RandomZoom, deserialize
+from cnn_gpu.ops import affine_transform as at
+from helpers import on_backend, poisoned, random_array, rel_error, to_host
+
+# One pixel; odd and even sides; channels fewer and more than a warp; a non-square image.
+SHAPES = [(1, 1, 1, 1), (3, 5, 7, 2), (2, 6, 4, 33), (2, 9, 1, 3)]
+MODES = sorted(at.FILL_MODES)
+
+
+def random_transforms(rng, n, height, width):
+    """A mix of what the layers draw: each image turned, zoomed and shifted a random amount."""
+    turned = at.rotations(rng.uniform(-np.pi, np.pi, n), height, width).astype(np.float64)
+    zoom = rng.uniform(0.6, 1.5, n)
+    t = turned * np.repeat(zoom, 6).reshape(n, 6)  # scales the map about the origin ...
+    t[:, 2] += rng.uniform(-0.4, 0.4, n) * width  # ... and shifts it
+    t[:, 5] += rng.uniform(-0.4, 0.4, n) * height
+    return t.astype(np.float32)
+
+
+def test_the_identity_and_whole_pixel_shifts_move_pixels_as_by_hand(rng):
+    x = random_array(rng, (4, 5, 6, 2), np.float64)
+    identity = np.tile(np.float32(at.IDENTITY), (4, 1))
+    for interpolation in at.INTERPOLATIONS:
+        np.testing.assert_array_equal(at.affine_transform(x, identity, interpolation), x)
+    shift = at.translations(np.full(4, 2.0), np.full(4, -1.0))  # two right, one up
+    expected = {  # the input's column index for output columns 0..5, and row index for rows 0..4
+        "reflect": ([1, 0, 0, 1, 2, 3], [1, 2, 3, 4, 4]), "wrap": ([4, 5, 0, 1, 2, 3], [1, 2, 3, 4, 0]),
+        "nearest": ([0, 0, 0, 1, 2, 3], [1, 2, 3, 4, 4]), "constant": ([-1, -1, 0, 1, 2, 3], [1, 2, 3, 4, -1])}
+    for mode, (cols, rows) in expected.items():
+        out = at.affine_transform(x, shift, "bilinear", mode, fill_value=7.0)
+        by_hand = x[:, rows][:, :, cols]
+        by_hand[:, np.array(rows) < 0] = 7.0
+        by_hand[:, :, np.array(cols) < 0] = 7.0
+        np.testing.assert_array_equal(out, by_hand, err_msg=mode)
+
+
+def test_the_fill_modes_repeat_jaxs_patterns():
+    """jax.scipy.ndimage.map_coordinates's fills of a 4-pixel axis at -9 ... 12 (Keras 3.15 on JAX)."""
+    index = np.arange(-9, 13)
+    np.testing.assert_array_equal(at._fixed_index(index, 4, "reflect"),
+                                  [0, 0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 2, 3, 3])
+    np.testing.assert_array_equal(at._fixed_index(index, 4, "wrap"), index % 4)
+    np.testing.assert_array_equal(at._fixed_index(index, 4, "nearest"), np.clip(index, 0, 3))
+    np.testing.assert_array_equal(at._fixed_index(index, 4, "constant"), np.where((index >= 0) & (index < 4), index, -1))
+
+
+def test_a_quarter_turn_of_a_square_image_is_a_rot90(rng):
+    x = random_array(rng, (2, 5, 5, 3), np.float64)
+    turned = at.affine_transform(x, at.rotations(np.full(2, np.pi / 2), 5, 5), "bilinear", "constant")
+    np.testing.assert_allclose(turned, np.rot90(x, k=1, axes=(1, 2)), atol=1e-6)
+
+
+def test_bilinear_upsampling_interpolates_between_pixel_centres():
+    x = np.array([0.0, 4.0, 8.0]).reshape(1, 1, 3, 1)
+    up = at.affine_transform(x, at.upsampling((1, 2), 1), "bilinear", "nearest", out_shape=(1, 6))
+    np.testing.assert_allclose(up.ravel(), [0, 1, 3, 5, 7, 8], atol=1e-6)  # the ends clamp
+
+
+@pytest.mark.parametrize("interpolation", sorted(at.INTERPOLATIONS))
+@pytest.mark.parametrize("mode", MODES)
+def test_the_backward_is_the_forwards_transpose(rng, mode, interpolation):
+    """<A x, dy> = <x, A^T dy> for random x and dy: the gradient of a linear map, exactly."""
+    x = random_array(rng, (3, 5, 7, 2), np.float64)
+    dy = random_array(rng, (3, 6, 4, 2), np.float64)
+    t = random_transforms(rng, 3, 5, 7)
+    forward = at.affine_transform(x, t, interpolation, mode, fill_value=0.0, out_shape=(6, 4))
+    backward = at.affine_transform_backward(dy, t, x.shape, interpolation, mode)
+    assert np.vdot(forward, dy) == pytest.approx(np.vdot(x, backward), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_kernels_match_the_reference(rng, kernel_backend, shape, dtype):
+    n, height, width, channels = shape
+    x, t = random_array(rng, shape, dtype), random_transforms(rng, n, height, width)
+    out_shape = (height + 2, max(1, width - 1))  # another size than x's: UpSampling2D's case
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    for mode in MODES:
+        for interpolation in at.INTERPOLATIONS:
+            arguments = dict(interpolation=interpolation, fill_mode=mode)
+            y = on_backend(poisoned((n, *out_shape, channels), dtype), kernel_backend)
+            out = at.affine_transform_kernel(on_backend(x, kernel_backend), on_backend(t, kernel_backend),
+                                             fill_value=0.5, out_shape=out_shape, y=y, backend=kernel_backend,
+                                             **arguments)
+            assert out is y
+            reference = at.affine_transform(x.astype(np.float64), t, fill_value=0.5, out_shape=out_shape, **arguments)
+            assert rel_error(to_host(y), reference) < tolerance, (mode, interpolation)
+            dy = random_array(rng, (n, *out_shape, channels), dtype)
+            dx = on_backend(poisoned(shape, dtype), kernel_backend)
+            affine_transform_backward_kernel(dy, t, shape, arguments, dx, kernel_backend)
+            reference = at.affine_transform_backward(dy.astype(np.float64), t, shape, **arguments)
+            assert rel_error(to_host(dx), reference) < tolerance, (mode, interpolation)
+
+
+def affine_transform_backward_kernel(dy, t, shape, arguments, dx, backend):
+    out = at.affine_transform_backward_kernel(on_backend(dy, backend), on_backend(t, backend), shape, dx=dx,
+                                              backend=backend, **arguments)
+    assert out is dx
+
+
+def test_bad_arguments_are_refused_with_their_names(kernel_backend):
+    x = on_backend(np.ones((2, 3, 3, 1), np.float32), kernel_backend)
+    t = on_backend(np.tile(np.float32(at.IDENTITY), (2, 1)), kernel_backend)
+    kernel = at.affine_transform_kernel
+    with pytest.raises(ValueError, match=r"transforms must have one row .* an image \(2, 6\)"):
+        kernel(x, t[:1], backend=kernel_backend)
+    with pytest.raises(TypeError, match="transforms must be float32, got float64"):
+        kernel(x, t.astype(np.float64), backend=kernel_backend)
+    with pytest.raises(ValueError, match="fill_mode must be one of"):
+        kernel(x, t, fill_mode="mirror", backend=kernel_backend)
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        kernel(x, t, interpolation="bicubic", backend=kernel_backend)
+    with pytest.raises(ValueError, match="y must not share memory with x"):
+        kernel(x, t, y=x, backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"x_shape \(3, 3, 3, 1\) must be \(N, H, W, C\) with dy's N and C"):
+        at.affine_transform_backward_kernel(x, t, (3, 3, 3, 1), backend=kernel_backend)
+
+
+# --- the layers --------------------------------------------------------------------------------------
+LAYERS = [(RandomTranslation, dict(height_factor=(-0.2, 0.3), width_factor=0.25, fill_mode="wrap")),
+          (RandomRotation, dict(factor=0.2, fill_mode="constant", fill_value=-1.0)),
+          (RandomZoom, dict(height_factor=(-0.3, 0.2), width_factor=0.4, interpolation="nearest")),
+          (RandomZoom, dict(height_factor=0.3, fill_mode="nearest"))]
+
+
+@pytest.fixture
+def fresh_backend(monkeypatch):
+    monkeypatch.setattr(backend, "_current", None)
+
+
+@pytest.mark.parametrize("cls, arguments", LAYERS)
+@pytest.mark.parametrize("name", ["numpy", "emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_each_layer_moves_the_same_images_on_every_backend(rng, fresh_backend, name, cls, arguments):
+    x = random_array(rng, (6, 5, 7, 3), np.float32)
+    layer = cls(**arguments, seed=7)
+    layer.build((None, 5, 7, 3))
+    expected_maps = cls(**arguments, seed=7).draw(6, 5, 7)
+    interpolation, mode = layer.interpolation, layer.fill_mode
+    expected = at.affine_transform(x, expected_maps, interpolation, mode, layer.fill_value)
+    ours = backend.set_backend(name)
+    assert rel_error(layer.forward(ours.asarray(x), training=True), expected) < 1e-6
+    np.testing.assert_array_equal(to_host(layer._drawn), expected_maps)
+    dy = random_array(rng, x.shape, np.float32)
+    assert rel_error(layer.backward(ours.asarray(dy)),
+                     at.affine_transform_backward(dy, expected_maps, x.shape, interpolation, mode)) < 1e-6
+    np.testing.assert_array_equal(to_host(layer.forward(ours.asarray(x), training=False)), x)
+    assert not np.array_equal(layer.draw(6, 5, 7), expected_maps), "each call draws new maps"
+
+
+def test_the_maps_are_drawn_from_each_factors_range():
+    n, height, width = 4000, 9, 11
+    t = RandomTranslation((-0.2, 0.3), 0.25, seed=0).draw(n, height, width)
+    assert np.all(t[:, [0, 4]] == 1) and np.all(t[:, [1, 3]] == 0)
+    assert -0.3 * height <= t[:, 5].min() < -0.29 * height and 0.19 * height < t[:, 5].max() <= 0.2 * height
+    assert -0.25 * width <= t[:, 2].min() < -0.24 * width and 0.24 * width < t[:, 2].max() <= 0.25 * width
+    angles = np.arctan2(*RandomRotation((0.05, -0.1), seed=0).draw(n, height, width)[:, [3, 0]].T)
+    assert -0.1 * 2 * np.pi <= angles.min() < -0.09 * 2 * np.pi and 0.04 * 2 * np.pi < angles.max() <= 0.05 * 2 * np.pi
+    zoom = RandomZoom(0.3, seed=0).draw(n, height, width)
+    np.testing.assert_array_equal(zoom[:, 0], zoom[:, 4])  # no width_factor: the rows' zoom for both
+    assert 0.7 <= zoom[:, 0].min() < 0.71 and 1.29 < zoom[:, 0].max() <= 1.3
+    centre = zoom[:, [0, 2]] @ np.array([(width - 1) / 2, 1])  # the centre column stays where it is
+    np.testing.assert_allclose(centre, (width - 1) / 2, rtol=1e-6)
+
+
+class FixedMaps:
+    """Draws the same maps on every call, so that central differences are meaningful."""
+
+    def draw(self, n, height, width):
+        self.generator = np.random.default_rng(self.seed)
+        return super().draw(n, height, width)
+
+
+@pytest.mark.parametrize("cls, arguments", LAYERS)
+def test_the_gradient_goes_back_through_the_same_maps(rng, cls, arguments):
+    layer = type(f"Fixed{cls.__name__}", (FixedMaps, cls), {})(**arguments, seed=3, dtype="float64")
+    gradcheck.check_layer(layer, rng.uniform(-1, 1, (3, 4, 5, 2)), training=True)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RandomRotation(1.5), r"factor must be a number or a pair of numbers in \[-1, 1\], got 1.5"),
+    (lambda: RandomTranslation((0.1, 0.2, 0.3), 0.1), "height_factor must be a number or a pair"),
+    (lambda: RandomZoom(0.1, width_factor="x"), "width_factor must be a number or a pair"),
+    (lambda: RandomZoom(0.1, fill_mode="mirror"), r"fill_mode must be one of \['constant', 'nearest', 'reflect'"),
+    (lambda: RandomRotation(0.1, interpolation="bicubic"), "interpolation must be one of"),
+])
+def test_bad_layer_arguments_are_refused_with_their_names(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("cls, arguments", LAYERS)
+def test_a_layer_comes_back_from_its_config(cls, arguments):
+    layer = cls(**arguments, seed=5)
+    again = deserialize({"class_name": cls.__name__, "config": layer.get_config()})
+    assert type(again) is cls and again.get_config() == layer.get_config()
+    np.testing.assert_array_equal(again.draw(3, 4, 5), cls(**arguments, seed=5).draw(3, 4, 5))
