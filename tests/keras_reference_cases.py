@@ -420,3 +420,16 @@ CASES["sgd_affine_augmentation"] = {
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
     "loss": "categorical_crossentropy",
 }
+# Resizing, padded to the target's aspect ratio with a value, then a convolution, CenterCrop of a larger
+# image (a slice), and Resizing cropped to the aspect ratio: the gradient goes back through the last
+# two, and the padding reaches the output (the crops keep the image's left and right edges).
+CASES["adam_resizing"] = {
+    "input": (10, 9, 2),
+    "layers": [("Resizing", (8, 12), {"pad_to_aspect_ratio": True, "fill_value": 0.25}),
+               ("Conv2D", (3, (3, 3)), {"activation": "relu"}),
+               ("CenterCrop", (5, 9), {}),
+               ("Resizing", (3, 6), {"crop_to_aspect_ratio": True}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

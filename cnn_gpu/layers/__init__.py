@@ -10,7 +10,7 @@ from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
 from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
                                            MaxPooling1D)
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
-from cnn_gpu.layers.reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
+from cnn_gpu.layers.reshaping import CenterCrop, Cropping2D, Resizing, UpSampling2D, ZeroPadding2D
 
 
 def deserialize(entry):
@@ -19,10 +19,10 @@ def deserialize(entry):
 
 
 __all__ = [
-    "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv1D",
-    "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten",
+    "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop", "Concatenate",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
     "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "RandomFlip",
-    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "SeparableConv2D",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv2D",
     "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

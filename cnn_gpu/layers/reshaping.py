@@ -1,10 +1,14 @@
 """Keras's image reshaping layers, channels last: UpSampling2D (nearest or bilinear), ZeroPadding2D,
-Cropping2D (ops/reshaping.py). With the functional API they make an encoder-decoder's way back up
-(upsample, then concatenate with the encoder's features, cropped or padded to fit)."""
+Cropping2D (ops/reshaping.py), and the preprocessing layers Resizing and CenterCrop. With the
+functional API the first three make an encoder-decoder's way back up (upsample, then concatenate
+with the encoder's features, cropped or padded to fit). Bilinear resampling, cropping and padding
+with a value run as steps of ops/affine_transform.py's op (``resample``)."""
 
 from __future__ import annotations
 
 from numbers import Integral
+
+import numpy as np
 
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, check_channels_last, format_shape
@@ -34,6 +38,41 @@ def edge_amounts(layer, value, name):
     return amounts
 
 
+def resample(x, steps):
+    """x through each affine step (a map row, the output's (rows, cols), the fill mode and value) in
+    turn, the same map for every image, by bilinear interpolation: the output, and the trail that
+    resample_backward takes back."""
+    backend = get_backend()
+    trail = []
+    for row, out_hw, fill_mode, fill_value in steps:
+        maps = backend.asarray(np.tile(row, (x.shape[0], 1)))
+        trail.append((maps, x.shape, fill_mode))
+        x = backend.affine_transform(x, maps, "bilinear", fill_mode, fill_value, out_hw)
+    return x, trail
+
+
+def resample_backward(dz, trail):
+    backend = get_backend()
+    for maps, shape, fill_mode in reversed(trail):
+        dz = backend.affine_transform_backward(dz, maps, shape, "bilinear", fill_mode)
+    return dz
+
+
+def resize_steps(h, w, target, crop_to_aspect_ratio=False):
+    """The steps of Keras's bilinear resize of an (h, w) image to ``target``: a centred crop to the
+    target's aspect ratio first if asked (an exact copy: a whole-pixel shift), then the resize
+    (none where the sizes already agree)."""
+    steps = []
+    if crop_to_aspect_ratio:
+        top, left, rows, cols = affine_transform.aspect_crop(h, w, target)
+        if (rows, cols) != (h, w):
+            steps.append((affine_transform.translations(-left, -top)[0], (rows, cols), "constant", 0.0))
+            h, w = rows, cols
+    if (h, w) != tuple(target):
+        steps.append((affine_transform.resize((h, w), target), tuple(target), "nearest", 0.0))
+    return steps
+
+
 class ImageLayer(Layer):
     """A layer of an (N, H, W, C) input, channels last."""
 
@@ -55,7 +94,7 @@ class ImageLayer(Layer):
 class UpSampling2D(ImageLayer):
     """Each image scaled up by ``size`` (rows, cols): interpolation='nearest' repeats each pixel into a
     block; 'bilinear' interpolates between pixel centres, its edges clamped, as Keras's (jax.image.resize),
-    through ops/affine_transform.py's map."""
+    (``resample``)."""
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)
@@ -71,18 +110,15 @@ class UpSampling2D(ImageLayer):
         backend = get_backend()
         if self.interpolation == "nearest":
             return backend.upsampling2d_forward(x, self.size)
-        self._map = backend.asarray(affine_transform.upsampling(self.size, x.shape[0]))
-        return backend.affine_transform(x, self._map, "bilinear", "nearest", 0.0, self.output_hw(*x.shape[1:3]))
+        y, self._trail = resample(x, resize_steps(*x.shape[1:3], self.output_hw(*x.shape[1:3])))
+        return y
 
     def call_backward(self, dz, need_dx):
         if not need_dx:
             return None
-        backend = get_backend()
         if self.interpolation == "nearest":
-            return backend.upsampling2d_backward(dz, self.size)
-        n, h, w, c = dz.shape
-        return backend.affine_transform_backward(dz, self._map, (n, h // self.size[0], w // self.size[1], c),
-                                                 "bilinear", "nearest")
+            return get_backend().upsampling2d_backward(dz, self.size)
+        return resample_backward(dz, self._trail)
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
@@ -133,3 +169,80 @@ class Cropping2D(ImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "cropping": [list(p) for p in self.cropping]}
+
+
+class ResizingLayer(ImageLayer):
+    """A layer that resizes every image to ``(height, width)``, in training and inference alike, by
+    ``steps`` of bilinear resampling (``resample``)."""
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        if not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in (height, width)):
+            raise ValueError(f"{self.describe()}: height and width must be ints >= 1, got {height!r} and {width!r}")
+        self.target = (int(height), int(width))
+
+    def steps(self, h, w):
+        """The affine steps that take an (h, w) image to the target (resize_steps' form)."""
+        raise NotImplementedError
+
+    def output_hw(self, h, w):
+        return self.target
+
+    def call(self, x, training):
+        y, self._trail = resample(x, self.steps(*x.shape[1:3]))
+        return y
+
+    def call_backward(self, dz, need_dx):
+        return resample_backward(dz, self._trail) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.target[0], "width": self.target[1]}
+
+
+@LAYERS.register("resizing")
+class Resizing(ResizingLayer):
+    """Each image resized by bilinear interpolation (Keras's, without antialiasing), first cropped
+    (``crop_to_aspect_ratio``) or padded with ``fill_value`` (``pad_to_aspect_ratio``), centred, to the
+    target's aspect ratio if asked."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        super().__init__(height, width, data_format, **kwargs)
+        for name, value, supported in (("interpolation", interpolation, "bilinear"),
+                                       ("fill_mode", fill_mode, "constant"), ("antialias", antialias, False)):
+            if value != supported:
+                raise ValueError(f"{self.describe()}: {name}={value!r} is not supported (only {supported!r})")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(f"{self.describe()}: crop_to_aspect_ratio and pad_to_aspect_ratio exclude each other")
+        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = bool(crop_to_aspect_ratio), bool(pad_to_aspect_ratio)
+        self.fill_value = float(fill_value)
+
+    def steps(self, h, w):
+        if not self.pad_to_aspect_ratio:
+            return resize_steps(h, w, self.target, self.crop_to_aspect_ratio)
+        top, left = affine_transform.aspect_pad(h, w, self.target)
+        if not (top or left):
+            return resize_steps(h, w, self.target)
+        padded = (h + 2 * top, w + 2 * left)
+        return [(affine_transform.translations(left, top)[0], padded, "constant", self.fill_value),
+                *resize_steps(*padded, self.target)]
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": "bilinear", "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": "constant", "fill_value": self.fill_value,
+                "antialias": False}
+
+
+@LAYERS.register("center_crop")
+class CenterCrop(ResizingLayer):
+    """The centred ``(height, width)`` window of each image, as Keras's: where the image is smaller along
+    either side, its largest centred window of the target's aspect ratio, resized bilinearly."""
+
+    def steps(self, h, w):
+        rows, cols = self.target
+        if h < rows or w < cols:
+            return resize_steps(h, w, self.target, crop_to_aspect_ratio=True)
+        if (h, w) == self.target:
+            return []
+        shift = affine_transform.translations(-((w - cols) // 2), -((h - rows) // 2))[0]
+        return [(shift, self.target, "constant", 0.0)]

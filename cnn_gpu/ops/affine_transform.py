@@ -1,6 +1,6 @@
 """Images resampled through an affine map, per image (Keras's RandomTranslation, RandomRotation,
-RandomZoom, and UpSampling2D's bilinear interpolation): the transforms each layer draws, the NumPy
-reference, then the wrappers of ``kernels/affine_transform.cu``.
+RandomZoom, Resizing, CenterCrop, and UpSampling2D's bilinear interpolation): the maps the layers
+build, the NumPy reference, then the wrappers of ``kernels/affine_transform.cu``.
 
 ``transforms`` holds a float32 row (a0, a1, a2, b0, b1, b2) an image, Keras's first six of eight:
 output pixel (row, col) samples the input at x = a0 col + a1 row + a2, y = b0 col + b1 row + b2, by
@@ -24,7 +24,7 @@ INTERPOLATIONS = {"nearest": 0, "bilinear": 1}  # INTERPOLATION_* of affine_tran
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
-# --- the transforms Keras's layers draw ------------------------------------------------------------
+# --- the maps Keras's layers build ---------------------------------------------------------------
 def translations(dx, dy):
     """Images shifted right by ``dx`` and down by ``dy`` pixels (arrays, one entry an image)."""
     one, zero = np.ones_like(dx), np.zeros_like(dx)
@@ -46,17 +46,36 @@ def zooms(width_zoom, height_zoom, height, width):
                  zero, height_zoom, (height - 1) / 2 * (1 - height_zoom))
 
 
-def upsampling(size, batch):
-    """UpSampling2D's bilinear map for ``size`` = (rows, cols) factors: output pixel centres
-    ((out + 0.5) / factor - 0.5 of the input's), the same for every image of ``batch``; with the
-    'nearest' fill it is jax.image.resize's bilinear upsampling (the edges clamp)."""
-    rows, cols = size
-    row = (1 / cols, 0.0, 0.5 / cols - 0.5, 0.0, 1 / rows, 0.5 / rows - 0.5)
-    return np.tile(np.asarray(row, dtype=np.float32), (batch, 1))
+def resize(in_shape, out_shape):
+    """The map of an image of ``in_shape`` (H, W) resized to ``out_shape``, one row: output pixel centres
+    spread evenly over the input's ((out + 0.5) * H / Ho - 0.5), as jax.image.resize places them for
+    Keras (UpSampling2D, Resizing); with the 'nearest' fill (the edges clamp) and bilinear
+    interpolation it is jax's bilinear resize without antialiasing."""
+    (rows, cols), (out_rows, out_cols) = in_shape, out_shape
+    col_step, row_step = cols / out_cols, rows / out_rows
+    return _rows(col_step, 0.0, 0.5 * col_step - 0.5, 0.0, row_step, 0.5 * row_step - 0.5)[0]
+
+
+def aspect_crop(height, width, target):
+    """Keras's crop_to_aspect_ratio: the largest window of ``target``'s aspect ratio (rows, cols),
+    centred, as (top, left, rows, cols)."""
+    rows = max(min(height, int(width * target[0] / target[1])), 1)
+    cols = max(min(width, int(height * target[1] / target[0])), 1)
+    return int((height - rows) / 2), int((width - cols) / 2), rows, cols
+
+
+def aspect_pad(height, width, target):
+    """Keras's pad_to_aspect_ratio: the rows added above and below, or else the columns added left and
+    right (the same number each side), that bring the image near ``target``'s aspect ratio."""
+    top = int((max(height, int(width * target[0] / target[1])) - height) / 2)
+    left = int((max(width, int(height * target[1] / target[0])) - width) / 2)
+    return (top, 0) if top > 0 else (0, left)
 
 
 def _rows(*columns):
-    return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1).astype(np.float32)
+    """The columns (numbers, or arrays of one entry an image) as float32 rows of six."""
+    columns = np.broadcast_arrays(*[np.atleast_1d(np.asarray(c, dtype=np.float64)) for c in columns])
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 # --- the NumPy reference ---------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 whose results are known without it (the identity, whole-pixel shifts under every fill mode, quarter
 turns, jax's fill patterns written out), its backward as the forward's transpose, the kernels of
 kernels/affine_transform.cu against the reference on odd sizes, every fill mode and interpolation,
-and the layers that draw the maps (RandomTranslation, RandomRotation, RandomZoom) on every backend."""
+the layers that draw the maps (RandomTranslation, RandomRotation, RandomZoom) on every backend, and
+Resizing and CenterCrop, which run fixed maps."""
 
 import numpy as np
 import pytest
 
 from cnn_gpu import backend, gradcheck
-from cnn_gpu.layers import RandomRotation, RandomTranslation, RandomZoom, deserialize
+from cnn_gpu.layers import CenterCrop, RandomRotation, RandomTranslation, RandomZoom, Resizing, deserialize
 from cnn_gpu.ops import affine_transform as at
 from helpers import on_backend, poisoned, random_array, rel_error, to_host
 
@@ -51,7 +52,8 @@ def test_the_fill_modes_repeat_jaxs_patterns():
                                   [0, 0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 2, 3, 3])
     np.testing.assert_array_equal(at._fixed_index(index, 4, "wrap"), index % 4)
     np.testing.assert_array_equal(at._fixed_index(index, 4, "nearest"), np.clip(index, 0, 3))
-    np.testing.assert_array_equal(at._fixed_index(index, 4, "constant"), np.where((index >= 0) & (index < 4), index, -1))
+    inside = (index >= 0) & (index < 4)
+    np.testing.assert_array_equal(at._fixed_index(index, 4, "constant"), np.where(inside, index, -1))
 
 
 def test_a_quarter_turn_of_a_square_image_is_a_rot90(rng):
@@ -62,7 +64,7 @@ def test_a_quarter_turn_of_a_square_image_is_a_rot90(rng):
 
 def test_bilinear_upsampling_interpolates_between_pixel_centres():
     x = np.array([0.0, 4.0, 8.0]).reshape(1, 1, 3, 1)
-    up = at.affine_transform(x, at.upsampling((1, 2), 1), "bilinear", "nearest", out_shape=(1, 6))
+    up = at.affine_transform(x, at.resize((1, 3), (1, 6))[None], "bilinear", "nearest", out_shape=(1, 6))
     np.testing.assert_allclose(up.ravel(), [0, 1, 3, 5, 7, 8], atol=1e-6)  # the ends clamp
 
 
@@ -204,3 +206,43 @@ def test_a_layer_comes_back_from_its_config(cls, arguments):
     again = deserialize({"class_name": cls.__name__, "config": layer.get_config()})
     assert type(again) is cls and again.get_config() == layer.get_config()
     np.testing.assert_array_equal(again.draw(3, 4, 5), cls(**arguments, seed=5).draw(3, 4, 5))
+
+
+# --- Resizing and CenterCrop: steps of the op --------------------------------------------------------
+def test_keras_aspect_ratio_windows_by_hand():
+    assert at.aspect_crop(7, 9, (12, 6)) == (0, 3, 7, 3)  # a tall target: the middle 3 of 9 columns
+    assert at.aspect_crop(7, 9, (5, 11)) == (1, 0, 4, 9)
+    assert at.aspect_pad(7, 9, (12, 6)) == (5, 0)  # 18 rows wanted: 5 above and 5 below
+    assert at.aspect_pad(7, 9, (5, 11)) == (0, 3)
+
+
+def test_resizing_samples_a_ramp_where_it_should(fresh_backend):
+    """A linear image r + 2c, shrunk: every sample falls inside, so bilinear interpolation is exact,
+    at output pixel centres spread evenly over the input's."""
+    rows, cols = np.meshgrid(np.arange(9.0), np.arange(12.0), indexing="ij")
+    x = (rows + 2 * cols)[None, :, :, None]
+    layer = Resizing(3, 4, dtype="float64")
+    layer.build((None, 9, 12, 1))
+    centres_r, centres_c = (np.arange(3) + 0.5) * 3 - 0.5, (np.arange(4) + 0.5) * 3 - 0.5
+    np.testing.assert_allclose(layer.forward(x, training=False)[0, :, :, 0],
+                               centres_r[:, None] + 2 * centres_c[None, :], atol=1e-12)
+
+
+def test_center_crop_of_a_larger_image_is_its_middle_exactly(rng, fresh_backend):
+    x = random_array(rng, (2, 7, 8, 3), np.float32)
+    layer = CenterCrop(4, 5)
+    layer.build((None, 7, 8, 3))
+    np.testing.assert_array_equal(layer.forward(x, training=False), x[:, 1:5, 1:6])
+    assert layer.compute_output_shape((None, 7, 8, 3)) == (None, 4, 5, 3)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Resizing(4, 0), "height and width must be ints >= 1, got 4 and 0"),
+    (lambda: Resizing(4, 4, interpolation="nearest"), r"interpolation='nearest' is not supported \(only 'bilinear'\)"),
+    (lambda: Resizing(4, 4, antialias=True), r"antialias=True is not supported \(only False\)"),
+    (lambda: Resizing(4, 4, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True), "exclude each other"),
+    (lambda: CenterCrop(2.5, 3), "height and width must be ints >= 1"),
+])
+def test_bad_resizing_arguments_are_refused_with_their_names(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
