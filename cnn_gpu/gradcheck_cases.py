@@ -46,7 +46,8 @@ LAYER_CASES = {
     "Cropping2D": [(dict(cropping=1), (2, 4, 3, 2)), (dict(cropping=((0, 2), (1, 0))), (1, 4, 3, 2))],
     "Conv1D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 2)),
                (dict(filters=2, kernel_size=2, strides=2, padding="same", dilation_rate=1), (2, 7, 3)),
-               (dict(filters=2, kernel_size=3, dilation_rate=2), (1, 9, 2))],
+               (dict(filters=2, kernel_size=3, dilation_rate=2), (1, 9, 2)),
+               (dict(filters=2, kernel_size=3, padding="causal", dilation_rate=2), (2, 7, 2))],
     "MaxPooling1D": [(dict(), (2, 6, 3)), (dict(pool_size=3, strides=2, padding="same"), (1, 7, 2))],
     "AveragePooling1D": [(dict(), (2, 6, 3)), (dict(pool_size=3, strides=2, padding="same"), (1, 7, 2))],
     "GlobalMaxPooling1D": [(dict(), (2, 5, 3)), (dict(keepdims=True), (1, 4, 2))],
@@ -114,6 +115,8 @@ LOSS_CASES = {
          lambda r: r.uniform(0.05, 0.95, (4, 2)))],
     "MeanSquaredError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
                          ("per pixel", False, lambda r: r.normal(size=(2, 3, 2, 2)), lambda r: r.normal(size=(2, 3, 2, 2)))],
+    "MeanAbsoluteError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
+    "Huber": [("", False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(size=(4, 3)))],
 }
 
 

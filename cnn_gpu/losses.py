@@ -61,8 +61,11 @@ class Loss:
                              f"{y_pred.ndim} axes")
         _, grad = self.rows_value_and_gradient(y_true, y_pred, logits)
         weights = sample_weight.astype(y_pred.dtype, copy=False)
-        losses = get_backend().sample_losses(self.KIND, y_pred, y_true, logits or self.from_logits, self.sparse)
-        return (weights * losses).sum() / len(y_pred), grad * weights[:, None]
+        return (weights * self.sample_losses(y_true, y_pred, logits)).sum() / len(y_pred), grad * weights[:, None]
+
+    def sample_losses(self, y_true, y_pred, logits=False):
+        """Each sample's loss, (N,), of a 2-D output (the backend's sample_losses)."""
+        return get_backend().sample_losses(self.KIND, y_pred, y_true, logits or self.from_logits, self.sparse)
 
     def trains_on_logits(self, last_activation):
         """Whether the model should hand this loss its last layer's input to ``last_activation``."""
@@ -186,6 +189,39 @@ class MeanSquaredError(Loss):
 
     def rows_value_and_gradient(self, y_true, y_pred, logits):
         return get_backend().mean_squared_error(y_pred, y_true)
+
+
+@LOSSES.register("mean_absolute_error", "mae")
+class MeanAbsoluteError(Loss):
+    KIND = "mean_absolute_error"
+
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(name)
+
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
+        return get_backend().mean_absolute_error(y_pred, y_true)
+
+
+@LOSSES.register("huber")
+class Huber(Loss):
+    """(y_pred - y_true)^2 / 2 where within ``delta``, a straight line of slope delta beyond."""
+
+    KIND = "huber"
+
+    def __init__(self, delta=1.0, name="huber_loss"):
+        super().__init__(name)
+        if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not delta > 0:
+            raise ValueError(f"{name}: delta must be a number > 0, got {delta!r}")
+        self.delta = float(delta)
+
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
+        return get_backend().huber(y_pred, y_true, self.delta)
+
+    def sample_losses(self, y_true, y_pred, logits=False):
+        return get_backend().sample_losses(self.KIND, y_pred, y_true, delta=self.delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
 
 
 def get(identifier):

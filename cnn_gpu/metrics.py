@@ -1,5 +1,6 @@
 """Accuracy, as Keras picks it: ``metrics=['accuracy']`` becomes binary, sparse or categorical accuracy;
-and Keras's top-k accuracies (``'top_k_categorical_accuracy'``, its sparse twin, or either with its k).
+Keras's top-k accuracies (``'top_k_categorical_accuracy'``, its sparse twin, or either with its k); and
+the regression metrics, mean absolute and mean squared error (``'mae'``, ``'mse'`` or their long names).
 
 A metric sums what it counts batch by batch (one small backend reduction each) and reports the mean.
 """
@@ -9,20 +10,34 @@ from __future__ import annotations
 from cnn_gpu.backend import get_backend
 
 
-class Accuracy:
-    """Base of the accuracies; ``kind`` selects the backend's comparison."""
-
-    kind = None
-    # argmax is the same on logits and on softmax probabilities, so a fused model needs no softmax.
-    works_on_logits = True
+class MeanMetric:
+    """A metric that adds up a value and a count batch by batch (``update_state``) and reports their
+    ratio; ``fresh`` gives a new one like it, counting from zero (training and validation count apart)."""
 
     def __init__(self, name):
         self.name = name
         self.reset_state()
 
     def reset_state(self):
-        self.correct = 0
+        self.sum = 0.0
         self.total = 0
+
+    def update_state(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def fresh(self):
+        return type(self)(name=self.name)
+
+    def result(self):
+        return self.sum / self.total if self.total else 0.0
+
+
+class Accuracy(MeanMetric):
+    """Base of the accuracies; ``kind`` selects the backend's comparison. ``sum`` counts the right answers."""
+
+    kind = None
+    # argmax is the same on logits and on softmax probabilities, so a fused model needs no softmax.
+    works_on_logits = True
 
     def update_state(self, y_true, y_pred):
         """Count a batch; an output of more axes than (batch, classes) counts each row of its last axis
@@ -30,18 +45,11 @@ class Accuracy:
         if y_pred.ndim > 2:
             y_pred = y_pred.reshape(-1, y_pred.shape[-1])
             y_true = y_true.reshape(-1) if self.kind == "sparse" else y_true.reshape(y_pred.shape)
-        self.correct += int(get_backend().to_numpy(self.count(y_true, y_pred)))
+        self.sum += int(get_backend().to_numpy(self.count(y_true, y_pred)))
         self.total += y_true.size if self.kind == "binary" else y_pred.shape[0]
 
     def count(self, y_true, y_pred):
         return get_backend().count_correct(y_pred, y_true, self.kind)
-
-    def fresh(self):
-        """A new metric like this one, counting from zero (training and validation count apart)."""
-        return type(self)(name=self.name)
-
-    def result(self):
-        return self.correct / self.total if self.total else 0.0
 
 
 class CategoricalAccuracy(Accuracy):
@@ -95,20 +103,56 @@ class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
         super().__init__(k, name)
 
 
+class MeanError(MeanMetric):
+    """A regression metric: the mean over the samples of each one's error, the mean over its last axis
+    (the backend's sample_losses of ``kind``); an output of more axes counts each row of its last axis
+    as a sample, as Keras's mean of the errors over every other axis does."""
+
+    kind = None
+    works_on_logits = False  # a fused softmax's logits are not what the error is of
+
+    def update_state(self, y_true, y_pred):
+        rows = y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 1 else y_pred.reshape(-1, 1)
+        backend = get_backend()
+        errors = backend.sample_losses(self.kind, rows, y_true.reshape(rows.shape).astype(rows.dtype, copy=False))
+        self.sum += float(backend.to_numpy(errors.sum()))
+        self.total += rows.shape[0]
+
+
+class MeanAbsoluteError(MeanError):
+    kind = "mean_absolute_error"
+
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(name)
+
+
+class MeanSquaredError(MeanError):
+    kind = "mean_squared_error"
+
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(name)
+
+
 NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
-                                     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)}
+                                     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
+                                     MeanSquaredError)}
+# Keras's short names, kept as the metric's name (the history's key), as Keras keeps them.
+SHORT = {"mae": MeanAbsoluteError, "mse": MeanSquaredError}
 
 
 def get(identifier, labels_shape, output_shape):
     """A metric for ``compile(metrics=[...])``, chosen from the label and output shapes as Keras does."""
-    if isinstance(identifier, Accuracy):
+    if isinstance(identifier, MeanMetric):
         return identifier.fresh()
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a metric object, got {identifier!r}")
     if identifier in NAMED:
         return NAMED[identifier]()
+    if identifier in SHORT:
+        return SHORT[identifier](name=identifier)
     if identifier.lower() not in ("accuracy", "acc"):
-        raise ValueError(f"unknown metric {identifier!r}: valid names are accuracy, acc, {', '.join(NAMED)}")
+        raise ValueError(f"unknown metric {identifier!r}: valid names are accuracy, acc, {', '.join(NAMED)}, "
+                         f"{', '.join(SHORT)}")
     if output_shape[-1] == 1:
         return BinaryAccuracy(name=identifier)
     if len(labels_shape) < len(output_shape) or (labels_shape[-1] == 1 and output_shape[-1] > 1):

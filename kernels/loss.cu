@@ -1,7 +1,7 @@
 // The losses with their gradients. First the softmax cross-entropy, fused: each row's loss and the
 // gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
-// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared error;
-// and (rung 5) the cross-entropy on probabilities.
+// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared and
+// mean absolute error, Huber's; and (rung 5) the cross-entropy on probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -22,8 +22,9 @@
 //                                   summed in a fixed order by one block and divided, so it is
 //                                   deterministic (no atomics)
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy,
-//                                   mean squared error): each element's gradient, and each
-//                                   block's sum of its loss terms, which loss_mean then averages
+//                                   mean squared and absolute error, Huber's): each element's
+//                                   gradient, and each block's sum of its loss terms, which
+//                                   loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
 //                                   softmax), rung 2's layout, then loss_mean
 // Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
@@ -159,25 +160,43 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Element-wise losses: binary cross-entropy and mean squared error.
+// 4. Element-wise losses: binary cross-entropy, mean squared and mean absolute error, Huber's.
 // Each element's loss term and gradient depend on that element alone (Keras's means over the last
 // axis, then over the batch, are one mean over every element). LossTerm<KIND> computes both as the
 // reference does (cnn_gpu/ops/loss.py: binary_cross_entropy on probabilities clipped to [lo, hi],
-// its gradient zero where the clip clamps; mean_squared_error), in the same order of operations,
-// so the gradient matches the reference's bit for bit and a NaN travels as there.
-enum class Loss { binary_xent, squared_error };
+// its gradient zero where the clip clamps; mean_squared_error; mean_absolute_error; huber), in the
+// same order of operations, so the gradient matches the reference's bit for bit and a NaN travels
+// as there.
+enum class Loss { binary_xent, squared_error, absolute_error, huber };
+
+// sign(d) as NumPy's: -1, 0 or 1, and NaN for NaN.
+template <typename T>
+__device__ __forceinline__ T sign_of(T d) {
+    return d > T(0) ? T(1) : (d < T(0) ? T(-1) : d * T(0));
+}
 
 template <Loss KIND, typename T>
 struct LossTerm {
     T lo, hi, elements;  // binary_xent: the clip's bounds, and the element count the gradient is divided by
-    T scale;             // squared_error: 2 / n, as the reference rounds it to T
+    T scale;             // the others: the gradient's factor (2 / n, or 1 / n), as the reference rounds it to T
+    T delta;             // huber: where the square turns into a straight line
 
     // Element (p, t)'s gradient, into *grad, and its loss term, returned.
     __device__ __forceinline__ T operator()(T p, T t, T* grad) const {
+        const T diff = p - t;
         if (KIND == Loss::squared_error) {
-            const T diff = p - t;
             *grad = diff * scale;
             return diff * diff;
+        }
+        if (KIND == Loss::absolute_error) {
+            *grad = sign_of(diff) * scale;
+            return diff < T(0) ? -diff : diff;
+        }
+        if (KIND == Loss::huber) {
+            const T size = diff < T(0) ? -diff : diff;
+            const bool inside = size <= delta;  // a NaN is outside, and its line's term is NaN
+            *grad = (inside ? diff : delta * sign_of(diff)) * scale;
+            return inside ? T(0.5) * diff * diff : delta * size - T(0.5) * delta * delta;
         }
         const T c = p < lo ? lo : (p > hi ? hi : p);  // a NaN stays NaN, as np.clip keeps it
         const T inside = p >= lo && p <= hi ? T(1) : T(0);  // NaN: 0, and NaN * 0 is NaN, as in NumPy
@@ -195,8 +214,8 @@ struct LossTerm {
 template <Loss KIND, typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
     elementwise_loss(const T* __restrict__ pred, const T* __restrict__ target, T* __restrict__ grad,
-                     T* __restrict__ partial, long long n, T lo, T hi, T elements, T scale) {
-    const LossTerm<KIND, T> term{lo, hi, elements, scale};
+                     T* __restrict__ partial, long long n, T lo, T hi, T elements, T scale, T delta) {
+    const LossTerm<KIND, T> term{lo, hi, elements, scale, delta};
     __shared__ T warp_total[XENT_BLOCK / WARP];
     T sum = T(0);
     for (long long i = blockIdx.x * (long long)XENT_BLOCK + threadIdx.x; i < n; i += (long long)gridDim.x * XENT_BLOCK)

@@ -276,6 +276,11 @@ SCHEDULE_CASES = {
     "cosine": ("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 20, "alpha": 0.1}),
     "cosine_warmup": ("CosineDecay", {"initial_learning_rate": 0.0, "decay_steps": 15, "warmup_target": 0.1,
                                       "warmup_steps": 5}),
+    # Restarts at steps 5, 15 and 35 (t_mul 2), and every 6 steps (t_mul 1), each lower by m_mul.
+    "cosine_restarts": ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 5, "alpha": 0.05,
+                                                "m_mul": 0.8}),
+    "cosine_restarts_even": ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 6,
+                                                     "t_mul": 1.0, "m_mul": 0.5}),
 }
 SCHEDULE_STEPS = 40
 
@@ -323,12 +328,17 @@ def build_model(case, layers, sequential, functional, regularizers):
     return functional(tensors["input"], tensors[name])
 
 
+REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber")
+
+
 def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (n, *case["input"])).astype(np.float32)
     # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
+    if case["loss"] in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
+        return x, rng.uniform(-2, 2, (n, units)).astype(np.float32)
     classes = rng.integers(0, max(units, 2), (n, *case.get("label_shape", ())))
     if case["loss"] == "categorical_crossentropy":
         y = np.eye(units, dtype=np.float32)[classes]
@@ -432,4 +442,30 @@ CASES["adam_resizing"] = {
                ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
+}
+# Causal 1-D convolutions (a WaveNet-like stack: dilations 1 and 2, then strided).
+CASES["adam_conv1d_causal"] = {
+    "input": (16, 2),
+    "layers": [("Conv1D", (4, 2), {"padding": "causal", "activation": "relu"}),
+               ("Conv1D", (4, 2), {"padding": "causal", "dilation_rate": 2, "activation": "tanh"}),
+               ("Conv1D", (3, 3), {"padding": "causal", "strides": 2}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}
+# Regression: the mean absolute error, and Huber's loss (its square and its line both reached: targets
+# up to 2 away), with the regression metrics by short and long name.
+CASES["adam_mae_regression"] = {
+    "input": (5, 4, 2),
+    "layers": [("Conv2D", (3, (2, 2)), {"activation": "relu"}), ("Flatten", (), {}), ("Dense", (2,), {})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
+    "loss": "mae",
+    "metrics": ["mse", "mean_absolute_error"],
+}
+CASES["sgd_huber_regression"] = {
+    "input": (6,),
+    "layers": [("Dense", (8,), {"activation": "tanh"}), ("Dense", (3,), {})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "huber",
+    "metrics": ["mae", "mean_squared_error"],
 }

@@ -539,10 +539,27 @@ def test_one_dimensional_layers_have_keras_shapes_weights_and_configs():
         again = deserialize({"class_name": type(layer).__name__, "config": json.loads(json.dumps(layer.get_config()))})
         assert again.get_config() == layer.get_config()
     assert model.layers[0].get_config()["kernel_size"] == [3] and model.layers[1].get_config()["pool_size"] == [2]
-    with pytest.raises(ValueError, match="padding='causal' is not supported"):
-        Conv1D(2, 3, padding="causal")
     with pytest.raises(ValueError, match="expects a 3-D input \\(batch, steps, channels\\)"):
         Sequential([Input((4, 4, 2)), Conv1D(2, 3)])
+
+
+def test_causal_conv1d_sees_no_later_step_and_is_a_valid_convolution_after_zeros(rng):
+    from cnn_gpu.layers import Conv1D
+
+    layer = Conv1D(3, 3, padding="causal", dilation_rate=2, dtype="float64")
+    assert layer.compute_output_shape((None, 11, 2)) == (None, 11, 3) and layer.get_config()["padding"] == "causal"
+    layer.build((None, 11, 2))
+    x = rng.uniform(-1, 1, (2, 11, 2))
+    y = layer.forward(x, training=False)
+    later = x.copy()
+    later[:, 6:] += 1.0  # steps 6 and on changed: outputs 0 to 5 stay
+    np.testing.assert_array_equal(layer.forward(later, training=False)[:, :6], y[:, :6])
+    valid = Conv1D(3, 3, dilation_rate=2, dtype="float64")
+    valid.build((None, 15, 2))
+    valid.params["kernel"][...], valid.params["bias"][...] = layer.params["kernel"], layer.params["bias"]
+    np.testing.assert_allclose(y, valid.forward(np.pad(x, ((0, 0), (4, 0), (0, 0))), training=False), rtol=1e-14)
+    strided = Conv1D(2, 4, strides=3, padding="causal")
+    assert strided.compute_output_shape((None, 10, 2)) == (None, 4, 2)  # ceil(10 / 3), as Keras
 
 
 def test_to_categorical():

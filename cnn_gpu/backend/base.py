@@ -240,9 +240,18 @@ class Backend:
         """The mean over every element of (pred - target)^2."""
         raise NotImplementedError
 
+    def mean_absolute_error(self, pred, target):
+        """The mean over every element of |pred - target|."""
+        raise NotImplementedError
+
+    def huber(self, pred, target, delta):
+        """Keras's Huber loss, the mean over every element (``ops.loss.huber``)."""
+        raise NotImplementedError
+
     # --- regularization and metrics ---------------------------------------------------------------
-    def sample_losses(self, kind, pred, labels, logits=False, sparse=False):
-        """Each sample's loss (N,) of a 2-D prediction, for a weighted mean (``ops.loss.sample_losses``)."""
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
+        """Each sample's loss (N,) of a 2-D prediction, for a weighted mean and the regression metrics
+        (``ops.loss.sample_losses``)."""
         raise NotImplementedError
 
     def l1_penalty(self, w, factor, grad=None):

@@ -278,6 +278,16 @@ class KernelBackend(NumpyBackend):
             return super().mean_squared_error(pred, target)
         return loss.mean_squared_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
 
+    def mean_absolute_error(self, pred, target):
+        if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
+            return super().mean_absolute_error(pred, target)
+        return loss.mean_absolute_error_kernel(self.xp.ascontiguousarray(pred), target, backend=self.name)
+
+    def huber(self, pred, target, delta):
+        if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
+            return super().huber(pred, target, delta)
+        return loss.huber_kernel(self.xp.ascontiguousarray(pred), target, delta, backend=self.name)
+
     # --- regularization: kernels/regularizer.cu; a gradient that is not C-contiguous takes the reference
     # (the kernel would update a copy) ------------------------------------------------------------------
     def l2_penalty(self, w, factor, grad=None):

@@ -173,9 +173,15 @@ class NumpyBackend(Backend):
     def mean_squared_error(self, pred, target):
         return loss.mean_squared_error(pred, target)
 
+    def mean_absolute_error(self, pred, target):
+        return loss.mean_absolute_error(pred, target)
+
+    def huber(self, pred, target, delta):
+        return loss.huber(pred, target, delta)
+
     # --- regularization and metrics ---------------------------------------------------------------
-    def sample_losses(self, kind, pred, labels, logits=False, sparse=False):
-        return loss.sample_losses(kind, pred, labels, logits, sparse)
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
+        return loss.sample_losses(kind, pred, labels, logits, sparse, delta)
 
     def l1_penalty(self, w, factor, grad=None):
         return regularizer.l1_penalty(w, factor, grad)

@@ -48,33 +48,46 @@ class AsImageRow:
 
 @LAYERS.register("conv1d")
 class Conv1D(AsImageRow, Conv2D):
-    """Keras's Conv1D: kernel (kernel_size, channels, filters); 'valid' or 'same' padding ('causal' is not
-    supported), strides and dilation along the steps."""
+    """Keras's Conv1D: kernel (kernel_size, channels, filters); 'valid', 'same' or 'causal' padding
+    (dilation_rate * (kernel_size - 1) zeros before the first step, none after: step t sees steps t
+    and earlier only), strides and dilation along the steps."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  **kwargs):
-        if padding == "causal":
-            raise ValueError("Conv1D: padding='causal' is not supported (only 'valid' and 'same')")
-        super().__init__(filters, (1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")), padding,
-                         data_format, (1, one(dilation_rate, "dilation_rate")), **kwargs)
+        self.causal = padding == "causal"
+        super().__init__(filters, (1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")),
+                         "valid" if self.causal else padding, data_format, (1, one(dilation_rate, "dilation_rate")),
+                         **kwargs)
+        # The zeros before the first step, as pad2d and crop2d take them: none but for causal padding.
+        self.before = ((0, 0), ((self.kernel_size[1] - 1) * self.dilation_rate[1] if self.causal else 0, 0))
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 3, SEQUENCE_LAYOUT, "")
+        steps = input_shape[1] if input_shape[1] is None else input_shape[1] + self.before[1][0]
+        return super().compute_output_shape((input_shape[0], steps, input_shape[2]))
 
     def build_weights(self, input_shape):
         # Keras's shape; the 2-D ops get the (1, kernel_size, channels, filters) view of it.
         self.add_kernel_and_bias((self.kernel_size[1], input_shape[-1], self.filters))
 
     def call(self, x, training, relu=False):
-        self._x = x[:, None]
-        y = get_backend().conv2d_forward(self._x, self.params["kernel"][None], self.bias, *self.window, relu=relu)
+        backend = get_backend()
+        self._x = backend.pad2d(x[:, None], self.before) if self.causal else x[:, None]
+        y = backend.conv2d_forward(self._x, self.params["kernel"][None], self.bias, *self.window, relu=relu)
         return y[:, 0]
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().conv2d_backward(self._x, self.params["kernel"][None], dz[:, None], *self.window,
-                                                   need_dx=need_dx, need_db=self.use_bias)
+        backend = get_backend()
+        dx, dw, db = backend.conv2d_backward(self._x, self.params["kernel"][None], dz[:, None], *self.window,
+                                             need_dx=need_dx, need_db=self.use_bias)
         self.store_gradients(dw[0], db)
-        return None if dx is None else dx[:, 0]
+        if dx is None:
+            return None
+        return (backend.crop2d(dx, self.before) if self.causal else dx)[:, 0]
 
     def get_config(self):
-        return self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
+        config = self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
+        return {**config, "padding": "causal"} if self.causal else config
 
 
 class Pooling1D(AsImageRow):

@@ -110,11 +110,32 @@ def mean_squared_error(pred, target):
     return xp.asarray((diff * diff).mean()), diff * (2 / pred.size)
 
 
-def sample_losses(kind, pred, labels, logits=False, sparse=False):
+def mean_absolute_error(pred, target):
+    """mean(|pred - target|) over every element; the gradient sign(pred - target) / n (0 where they
+    are equal, as jax's)."""
+    xp = array_module(pred)
+    target = _matching_labels(pred, target)
+    diff = pred - target
+    return xp.asarray(xp.abs(diff).mean()), xp.sign(diff) * (1 / pred.size)
+
+
+def huber(pred, target, delta=1.0):
+    """Keras's Huber loss over every element: (pred - target)^2 / 2 where |pred - target| <= delta,
+    delta |pred - target| - delta^2 / 2 beyond (a straight line, its slope delta), their mean."""
+    xp = array_module(pred)
+    target = _matching_labels(pred, target)
+    diff = pred - target
+    size, inside = abs(diff), abs(diff) <= delta
+    terms = xp.where(inside, 0.5 * diff * diff, delta * size - 0.5 * delta * delta)
+    return xp.asarray(terms.mean()), xp.where(inside, diff, delta * xp.sign(diff)) * (1 / pred.size)
+
+
+def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
     """Each sample's loss, (N,), of a 2-D (N, classes) prediction: what the losses above average. For
-    a weighted mean (Keras's sample and class weights), the one place a loss is needed row by row:
-    ``kind`` is "crossentropy" (on logits with ``logits``, with class ids if ``sparse``),
-    "binary_crossentropy" or "mean_squared_error" (each the mean over a sample's last axis)."""
+    a weighted mean (Keras's sample and class weights) and the regression metrics, the one place a
+    loss is needed row by row: ``kind`` is "crossentropy" (on logits with ``logits``, with class ids
+    if ``sparse``), "binary_crossentropy", "mean_squared_error", "mean_absolute_error" or "huber"
+    (at ``delta``; each the mean over a sample's last axis)."""
     xp = array_module(pred)
     if kind == "crossentropy":
         labels = _categorical_labels(pred, labels, sparse)
@@ -126,17 +147,23 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False):
     if kind == "binary_crossentropy":
         clipped = xp.clip(pred, EPSILON, 1 - EPSILON)
         return -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped)).reshape(len(pred), -1).mean(axis=1)
+    diff = (pred - labels).reshape(len(pred), -1)
     if kind == "mean_squared_error":
-        return ((pred - labels) ** 2).reshape(len(pred), -1).mean(axis=1)
+        return (diff ** 2).mean(axis=1)
+    if kind == "mean_absolute_error":
+        return abs(diff).mean(axis=1)
+    if kind == "huber":
+        return xp.where(abs(diff) <= delta, 0.5 * diff * diff, delta * abs(diff) - 0.5 * delta * delta).mean(axis=1)
     raise ValueError(f"unknown loss kind {kind!r}")
 
 
 # --- kernels: kernels/loss.cu ---------------------------------------------------------------------
 # A softmax cross-entropy kernel writes each row's gradient and loss, then loss_mean averages the row
 # losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids. The element-wise
-# losses (binary cross-entropy, mean squared error) write each element's gradient and each block's
-# sum of loss terms, which loss_mean averages over the elements. The cross-entropy on probabilities
-# (probs_xent_warp_per_row) writes row losses, as the softmax cross-entropy does.
+# losses (binary cross-entropy, mean squared and absolute errors, Huber's) write each element's
+# gradient and each block's sum of loss terms, which loss_mean averages over the elements. The
+# cross-entropy on probabilities (probs_xent_warp_per_row) writes row losses, as the softmax
+# cross-entropy does.
 
 XENT_VARIANTS = ("row_per_thread", "warp_per_row")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
@@ -165,12 +192,12 @@ MEAN_KERNELS = {
                    Scalar("divisor", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
-ELEMENTWISE_LOSSES = ("binary_xent", "squared_error")
+ELEMENTWISE_LOSSES = ("binary_xent", "squared_error", "absolute_error", "huber")
 ELEMENTWISE_KERNELS = {
     (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
                           [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
                            Array("partial", dtype, ndim=1), Scalar("n", "int64"),
-                           *(Scalar(name, dtype) for name in ("lo", "hi", "elements", "scale"))])
+                           *(Scalar(name, dtype) for name in ("lo", "hi", "elements", "scale", "delta"))])
     for kind in ELEMENTWISE_LOSSES for dtype, ctype in C_TYPES.items()
 }
 _MAX_LOSS_BLOCKS = 1024  # the element-wise losses' grid-stride loops: enough blocks, and few sums for loss_mean
@@ -254,12 +281,29 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
 
 def binary_cross_entropy_kernel(probs, labels, grad=None, loss=None, backend=None):
     """``(loss, grad)`` as binary_cross_entropy, by kernels/loss.cu's elementwise_loss."""
-    # lo, hi, elements, scale as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
-    scalars = (EPSILON, 1 - EPSILON, probs.size, 0)
+    # lo, hi, elements, scale, delta as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
+    scalars = (EPSILON, 1 - EPSILON, probs.size, 0, 0)
     return _elementwise_loss_kernel("binary_xent", probs, labels, scalars, grad, loss, backend)
+
+
+def _per_element(pred, numerator):
+    """``numerator / n`` of the gradients below (0 for an empty pred, which the wrapper refuses)."""
+    return numerator / pred.size if pred.size else 0
 
 
 def mean_squared_error_kernel(pred, target, grad=None, loss=None, backend=None):
     """``(loss, grad)`` as mean_squared_error, by kernels/loss.cu's elementwise_loss."""
-    return _elementwise_loss_kernel("squared_error", pred, target, (0, 0, pred.size, 2 / pred.size if pred.size else 0),
+    return _elementwise_loss_kernel("squared_error", pred, target, (0, 0, pred.size, _per_element(pred, 2), 0),
+                                    grad, loss, backend)
+
+
+def mean_absolute_error_kernel(pred, target, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as mean_absolute_error, by kernels/loss.cu's elementwise_loss."""
+    return _elementwise_loss_kernel("absolute_error", pred, target, (0, 0, pred.size, _per_element(pred, 1), 0),
+                                    grad, loss, backend)
+
+
+def huber_kernel(pred, target, delta=1.0, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as huber, by kernels/loss.cu's elementwise_loss."""
+    return _elementwise_loss_kernel("huber", pred, target, (0, 0, pred.size, _per_element(pred, 1), delta),
                                     grad, loss, backend)

@@ -143,10 +143,39 @@ class CosineDecay(LearningRateSchedule):
         return self.decayed(step - self.warmup_steps, self.warmup_target)
 
 
+@SCHEDULES.register()
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decays that start over (SGDR): the first over first_decay_steps, each next t_mul times as
+    long and m_mul times as high, each from the peak down to alpha times it."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0, name="SGDRDecay"):
+        self.remember(initial_learning_rate=initial_learning_rate, first_decay_steps=first_decay_steps, t_mul=t_mul,
+                      m_mul=m_mul, alpha=alpha, name=name)
+        self.initial, self.steps = initial_learning_rate, positive(name, "first_decay_steps", first_decay_steps)
+        self.t_mul, self.m_mul, self.alpha = positive(name, "t_mul", t_mul), m_mul, alpha
+
+    def restart(self, fraction):
+        """(which decay, how far through it) at ``fraction`` = step / first_decay_steps. With t_mul != 1
+        decay i starts at fraction (t_mul^i - 1) / (t_mul - 1); at a start, a logarithm's rounding
+        may put the step a hair before it, so a value within 1e-9 of a whole number counts as it."""
+        if self.t_mul == 1.0:
+            i = math.floor(fraction)
+            return i, fraction - i
+        where = math.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul)
+        i = round(where) if abs(where - round(where)) < 1e-9 else math.floor(where)
+        start = (1.0 - self.t_mul ** i) / (1.0 - self.t_mul)
+        return i, (fraction - start) / self.t_mul ** i
+
+    def rate(self, step):
+        i, fraction = self.restart(step / self.steps)
+        cosine = 0.5 * self.m_mul ** i * (1.0 + math.cos(math.pi * fraction))
+        return self.initial * ((1 - self.alpha) * cosine + self.alpha)
+
+
 def get(identifier):
     """A schedule from a ``{'class_name', 'config'}`` dict (a saved optimizer's) or an instance."""
     return SCHEDULES.get(identifier)
 
 
-__all__ = ["CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
-           "PolynomialDecay"]
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule",
+           "PiecewiseConstantDecay", "PolynomialDecay"]

@@ -6,8 +6,11 @@ from cnn_gpu.ops.loss import (
     EPSILON,
     binary_cross_entropy,
     categorical_cross_entropy,
+    huber,
+    mean_absolute_error,
     mean_squared_error,
     one_hot,
+    sample_losses,
     softmax_cross_entropy,
 )
 from helpers import assert_close, random_array
@@ -119,6 +122,24 @@ def test_mean_squared_error_value_and_gradient(rng, shape, dtype):
     pred64 = pred.astype(np.float64)
     _, grad64 = mean_squared_error(pred64, target)
     check_gradient(lambda v: mean_squared_error(v, target)[0], pred64, grad64)
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.3])
+def test_mean_absolute_error_and_huber_values_and_gradients(rng, delta):
+    pred, target = rng.uniform(-2, 2, (6, 3)), rng.uniform(-2, 2, (6, 3))
+    diff = pred - target
+    loss, grad = mean_absolute_error(pred, target)
+    assert_close(loss, np.abs(diff).mean())
+    check_gradient(lambda v: mean_absolute_error(v, target)[0], pred, grad)
+    small = np.abs(diff) <= delta
+    assert 0 < small.sum() < small.size  # both pieces
+    loss, grad = huber(pred, target, delta)
+    assert_close(loss, np.where(small, diff**2 / 2, delta * (np.abs(diff) - delta / 2)).mean())
+    check_gradient(lambda v: huber(v, target, delta)[0], pred, grad)
+    for kind, arguments in (("mean_absolute_error", {}), ("huber", {"delta": delta})):
+        per_sample = sample_losses(kind, pred, target, **arguments)
+        assert_close(per_sample.mean(), (mean_absolute_error if kind == "mean_absolute_error" else huber)(
+            pred, target, *arguments.values())[0])
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """The loss kernels of kernels/loss.cu (the softmax cross-entropy, then the element-wise binary
-cross-entropy and mean squared error) against the reference of cnn_gpu.ops.loss.
+cross-entropy, mean squared and absolute error, Huber's) against the reference of cnn_gpu.ops.loss.
 
 Separate from test_loss.py (the reference's own tests); same reference, computed in float64.
 """
+
+import functools
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp
 from cnn_gpu.ops import loss as loss_ops
 from cnn_gpu.ops.loss import (XENT_VARIANTS, binary_cross_entropy, binary_cross_entropy_kernel,
-                              categorical_cross_entropy, categorical_cross_entropy_kernel, mean_squared_error,
+                              categorical_cross_entropy, categorical_cross_entropy_kernel, huber, huber_kernel,
+                              mean_absolute_error, mean_absolute_error_kernel, mean_squared_error,
                               mean_squared_error_kernel, softmax_cross_entropy, softmax_cross_entropy_kernel)
 from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
@@ -181,14 +184,21 @@ def test_strided_class_ids_are_taken_as_the_reference_takes_them(rng, kernel_bac
 
 
 # --- the element-wise losses ------------------------------------------------------------------------
-# (kernel, reference, inputs): binary cross-entropy on probabilities with 0/1 labels, the squared
-# error on any values.
+def any_values(rng, shape, dtype):
+    return random_array(rng, shape, dtype, -2, 2), random_array(rng, shape, dtype, -2, 2)
+
+
+# (kernel, reference, inputs): binary cross-entropy on probabilities with 0/1 labels, the others on
+# any values.
 ELEMENTWISE = {
     "binary_xent": (binary_cross_entropy_kernel, binary_cross_entropy,
                     lambda rng, shape, dtype: (random_array(rng, shape, dtype, 0, 1),
                                                (rng.random(shape) < 0.5).astype(dtype))),
-    "squared_error": (mean_squared_error_kernel, mean_squared_error,
-                      lambda rng, shape, dtype: (random_array(rng, shape, dtype), random_array(rng, shape, dtype))),
+    "squared_error": (mean_squared_error_kernel, mean_squared_error, any_values),
+    "absolute_error": (mean_absolute_error_kernel, mean_absolute_error, any_values),
+    # Errors up to 4, so that the square and the line both take part; delta 1 (Keras's) and another.
+    "huber": (huber_kernel, huber, any_values),
+    "huber_delta_0.3": (functools.partial(huber_kernel, delta=0.3), functools.partial(huber, delta=0.3), any_values),
 }
 # One element; a Dense output; a rank-3 output; more elements than one block's threads several times.
 ELEMENTWISE_SHAPES = [(1,), (37, 5), (3, 7, 11), (2000,)]
@@ -254,7 +264,9 @@ def test_the_backend_runs_the_elementwise_loss_on_labels_of_another_dtype(rng, k
     _, reference, make = ELEMENTWISE[kind]
     pred, target = make(rng, (9, 4), np.float32)
     ours = KernelBackend(backend_xp(kernel_backend))
-    method = ours.binary_cross_entropy if kind == "binary_xent" else ours.mean_squared_error
+    method = {"binary_xent": ours.binary_cross_entropy, "squared_error": ours.mean_squared_error,
+              "absolute_error": ours.mean_absolute_error, "huber": functools.partial(ours.huber, delta=1.0),
+              "huber_delta_0.3": functools.partial(ours.huber, delta=0.3)}[kind]
     loss, grad = method(ours.asarray(pred), ours.asarray(target.astype(np.float64), dtype=np.float64))
     ref_loss, ref_grad = reference(pred, target.astype(np.float64))
     assert_close(to_host(loss), ref_loss)
@@ -334,3 +346,14 @@ def test_a_nan_row_makes_the_loss_and_that_row_of_the_gradient_nan_and_bad_proba
     with pytest.raises(TypeError, match="one-hot labels must have the probs' dtype"):
         categorical_cross_entropy_kernel(on_backend(probs, kernel_backend),
                                          on_backend(labels.astype(np.float64), kernel_backend), backend=kernel_backend)
+
+
+@pytest.mark.parametrize("kind", ["squared_error", "absolute_error", "huber"])
+def test_a_nan_prediction_makes_the_loss_and_its_gradient_nan(kernel_backend, kind):
+    kernel, reference, _ = ELEMENTWISE[kind]
+    pred = np.array([0.5, np.nan, -3.0, 0.0], np.float32)
+    target = np.array([0.25, 1.0, 1.0, 0.0], np.float32)  # an error of 0 too: sign 0, as NumPy's
+    loss, grad = kernel(on_backend(pred, kernel_backend), on_backend(target, kernel_backend), backend=kernel_backend)
+    ref_loss, ref_grad = reference(pred, target)
+    assert np.isnan(to_host(loss)) and np.isnan(ref_loss)
+    assert np.array_equal(to_host(grad), ref_grad, equal_nan=True) and np.isnan(ref_grad[1])
