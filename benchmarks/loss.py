@@ -1,10 +1,10 @@
 """The losses with their gradients: kernels/loss.cu against PyTorch's and the reference's chains of
 CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then the cross-entropy
 on probabilities (``probs_*``, against the reference only); then, on each shape's
-matrix seen as a prediction of its own, the element-wise binary cross-entropy and mean squared error
-(``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's ``binary_cross_entropy`` and ``mse_loss``,
-their gradients by autograd), each reading pred and target and writing the gradient, 12 bytes an
-element, all timed by graph.
+matrix seen as a prediction of its own, the element-wise binary cross-entropy, mean squared and
+absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
+``binary_cross_entropy``, ``mse_loss``, ``l1_loss`` and ``huber_loss``, their gradients by autograd),
+each reading pred and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
 (float32; one-hot labels are as large as the logits, class ids 4 bytes a row, PyTorch's int64 ids 8).
@@ -129,12 +129,16 @@ ELEMENTWISE = {
                     lambda session, rng, shape: (session.uniform(rng, shape) < 0).astype(np.float32)),
     "squared_error": (loss_ops.mean_squared_error_kernel, loss_ops.mean_squared_error, "mse_loss",
                       lambda session, rng, shape: session.uniform(rng, shape)),
+    "absolute_error": (loss_ops.mean_absolute_error_kernel, loss_ops.mean_absolute_error, "l1_loss",
+                       lambda session, rng, shape: session.uniform(rng, shape)),
+    "huber": (loss_ops.huber_kernel, loss_ops.huber, "huber_loss",  # delta 1, both sides' default
+              lambda session, rng, shape: session.uniform(rng, shape, low=-2, high=2)),
 }
 
 
 def elementwise_cases(session, torch, batch, classes):
-    """Binary cross-entropy (probabilities in (0, 1), 0/1 labels) and the mean squared error on a
-    (batch, classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its
+    """Binary cross-entropy (probabilities in (0, 1), 0/1 labels), the mean squared and absolute errors
+    and Huber's loss on a (batch, classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its
     gradient (autograd), each reading pred and target and writing the gradient: 12 bytes an element."""
     xp, shape, params = session.xp, (batch, classes), {"batch": batch, "classes": classes}
     graph_timing = "launch" if session.dry_run else "graph"
