@@ -78,6 +78,8 @@ LAYER_CASES = {
     "RandomTranslation": [(dict(height_factor=0.2, width_factor=0.3, seed=1), (2, 4, 5, 2))],
     "RandomRotation": [(dict(factor=0.1, seed=1), (2, 4, 5, 2))],
     "RandomZoom": [(dict(height_factor=0.2, seed=1), (2, 4, 5, 2))],
+    "RandomContrast": [(dict(factor=0.2, seed=1), (2, 4, 5, 2))],  # training in test_augment
+    "RandomBrightness": [(dict(factor=0.2, seed=1), (2, 4, 5, 2))],
     "Rescaling": [(dict(scale=0.5, offset=-0.1), (2, 3)), (dict(scale=[2.0, -1.0], offset=[0.0, 1.0]), (2, 3, 2))],
     "GlobalMaxPooling2D": [(dict(), (2, 5, 4, 3))],
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],

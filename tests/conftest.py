@@ -80,6 +80,14 @@ def fake_cupy(monkeypatch):
     return fake
 
 
+@pytest.fixture
+def fresh_backend(monkeypatch):
+    """No backend chosen yet, and whichever the test sets is forgotten after it."""
+    from cnn_gpu import backend
+
+    monkeypatch.setattr(backend, "_current", None)
+
+
 # --- kernel backends: every op test runs on each (the emulator always, the GPU where there is one) ---
 @pytest.fixture(params=["emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
 def kernel_backend(request):

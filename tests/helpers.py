@@ -139,3 +139,17 @@ class FakeCupy:
 
     def zeros(self, shape, dtype):
         return self.asarray(np.zeros(shape, dtype))
+
+
+class FixedDraws:
+    """Mixed in before a random augmentation layer (a RandomImageLayer): the same draws on every call,
+    so that central differences through it are meaningful."""
+
+    def draw(self, n, height, width):
+        self.generator = np.random.default_rng(self.seed)
+        return super().draw(n, height, width)
+
+
+def fixed(cls, **arguments):
+    """``cls(**arguments)`` drawing the same values on every call (FixedDraws)."""
+    return type(f"Fixed{cls.__name__}", (FixedDraws, cls), {})(**arguments)

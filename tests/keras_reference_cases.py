@@ -469,3 +469,15 @@ CASES["sgd_huber_regression"] = {
     "loss": "huber",
     "metrics": ["mae", "mean_squared_error"],
 }
+# Colour: brightness at the input (images in [-1, 1], shifted 0.4 and clipped at 1), contrast after a
+# convolution (its gradient through the channel means and the clip at 1.2). The single-valued ranges
+# make Keras's draws and ours agree: brightness (0.2, 0.2) of the range's 2, contrast 1 + 0.3.
+CASES["sgd_colour_augmentation"] = {
+    "input": (7, 6, 3),
+    "layers": [("RandomBrightness", ((0.2, 0.2),), {"value_range": (-1, 1)}),
+               ("Conv2D", (4, (3, 3)), {"activation": "relu"}),
+               ("RandomContrast", ((-0.3, 0.3),), {"value_range": (0, 1.2)}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}

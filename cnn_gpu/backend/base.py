@@ -139,6 +139,21 @@ class Backend:
         """``x * scale + offset`` in x's dtype; scale and offset numbers, or lists over the last axis."""
         raise NotImplementedError
 
+    def adjust_contrast(self, x, factors, value_range):
+        """``(y, saved)``: each NHWC image's contrast scaled by its factor and clipped (``ops.augment``);
+        ``saved`` is what adjust_contrast_backward takes."""
+        raise NotImplementedError
+
+    def adjust_contrast_backward(self, dy, saved):
+        raise NotImplementedError
+
+    def adjust_brightness(self, x, deltas, value_range):
+        """``(y, saved)``: each NHWC image shifted by its delta and clipped (``ops.augment``)."""
+        raise NotImplementedError
+
+    def adjust_brightness_backward(self, dy, saved):
+        raise NotImplementedError
+
     def layer_norm_forward(self, x, gamma, beta, epsilon):
         """``(y, statistics)``: x normalised over its last axis by each row's mean and variance, scaled by
         gamma and shifted by beta (either None); ``statistics`` is what layer_norm_backward takes."""

@@ -114,6 +114,18 @@ class NumpyBackend(Backend):
     def rescale(self, x, scale, offset):
         return augment.rescale(x, scale, offset)
 
+    def adjust_contrast(self, x, factors, value_range):
+        return augment.adjust_contrast(x, factors, value_range)
+
+    def adjust_contrast_backward(self, dy, saved):
+        return augment.adjust_contrast_backward(dy, saved)
+
+    def adjust_brightness(self, x, deltas, value_range):
+        return augment.adjust_brightness(x, deltas, value_range)
+
+    def adjust_brightness_backward(self, dy, saved):
+        return augment.adjust_brightness_backward(dy, saved)
+
     def flip_images(self, x, flips):
         return augment.flip_images(x, flips)
 

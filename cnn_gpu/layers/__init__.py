@@ -1,6 +1,7 @@
 """Keras's layers, by the same names and arguments: ``from cnn_gpu.layers import Conv2D, Dense, ...``."""
 
-from cnn_gpu.layers.augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling
+from cnn_gpu.layers.augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                                         RandomTranslation, RandomZoom, Rescaling)
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
@@ -22,7 +23,8 @@ __all__ = [
     "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop", "Concatenate",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
-    "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "RandomFlip",
-    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv2D",
-    "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "RandomBrightness",
+    "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling",
+    "Reshape", "Resizing", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D",
+    "deserialize",
 ]

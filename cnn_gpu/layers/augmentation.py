@@ -1,7 +1,7 @@
 """Keras's preprocessing layers: RandomFlip, which mirrors training images at random; RandomTranslation,
 RandomRotation and RandomZoom, which resample them through affine maps drawn at random
-(ops/affine_transform.py); and Rescaling, which scales and shifts every input (``Rescaling(1 / 255)``
-for 8-bit images)."""
+(ops/affine_transform.py); RandomContrast and RandomBrightness, which change their colours at random;
+and Rescaling, which scales and shifts every input (``Rescaling(1 / 255)`` for 8-bit images)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,24 @@ from cnn_gpu.layers.convolutional import IMAGE_LAYOUT
 from cnn_gpu.ops import affine_transform
 from cnn_gpu.ops.augment import MODES, draw_flips
 from cnn_gpu.utils.rng import new_generator
+
+
+def keras_factor(layer, factor, bounds=(-1, 1), name="factor", each=False):
+    """Keras 3's (lower, upper) of a preprocessing factor: a number f within ``bounds`` gives
+    (max(-|f|, bounds[0]), |f|); a pair, its values in order, refused if they miss the bounds
+    altogether, or with ``each`` (RandomTranslation's, RandomZoom's) if either lies outside them."""
+    numbers = list(factor) if isinstance(factor, (tuple, list)) else [factor]
+    valid = len(numbers) in (1, 2) and all(isinstance(v, Real) and not isinstance(v, bool) for v in numbers)
+    if valid and (len(numbers) == 1 or each):
+        valid = all(bounds[0] <= v <= bounds[1] for v in numbers)
+    elif valid:
+        valid = numbers[0] <= bounds[1] and numbers[1] >= bounds[0]
+    if not valid:
+        raise ValueError(f"{layer.describe()}: {name} must be a number or a pair of numbers in "
+                         f"[{bounds[0]}, {bounds[1]}], got {factor!r}")
+    if len(numbers) == 1:
+        return max(-abs(numbers[0]), bounds[0]), abs(numbers[0])
+    return tuple(sorted(numbers))
 
 
 class RandomImageLayer(Layer):
@@ -102,16 +120,6 @@ class AffineAugmentation(RandomImageLayer):
         self.fill_mode, self.interpolation = fill_mode, interpolation
         self.fill_value = float(fill_value)
 
-    def factor_range(self, factor, name):
-        """Keras's (lower, upper) of a factor: a number f gives (-|f|, |f|), a pair its two values in
-        order; every value in [-1, 1]."""
-        values = list(factor) if isinstance(factor, (tuple, list)) else [factor]
-        if len(values) not in (1, 2) or not all(isinstance(v, Real) and not isinstance(v, bool) and -1 <= v <= 1
-                                                for v in values):
-            raise ValueError(f"{self.describe()}: {name} must be a number or a pair of numbers in [-1, 1], "
-                             f"got {factor!r}")
-        return (-abs(values[0]), abs(values[0])) if len(values) == 1 else tuple(sorted(values))
-
     def uniform(self, bounds, n):
         return self.generator.uniform(bounds[0], bounds[1], n)
 
@@ -135,8 +143,8 @@ class RandomTranslation(AffineAugmentation):
     def __init__(self, height_factor, width_factor, **kwargs):
         super().__init__(**kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
-        self.height_range = self.factor_range(height_factor, "height_factor")
-        self.width_range = self.factor_range(width_factor, "width_factor")
+        self.height_range = keras_factor(self, height_factor, name="height_factor", each=True)
+        self.width_range = keras_factor(self, width_factor, name="width_factor", each=True)
 
     def draw(self, n, height, width):
         down = self.uniform(self.height_range, n) * height  # Keras draws the rows' shift first
@@ -155,7 +163,7 @@ class RandomRotation(AffineAugmentation):
     def __init__(self, factor, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
-        self.turns = self.factor_range(factor, "factor")
+        self.turns = keras_factor(self, factor)
 
     def draw(self, n, height, width):
         degrees = self.uniform((self.turns[0] * 360.0, self.turns[1] * 360.0), n)
@@ -174,8 +182,9 @@ class RandomZoom(AffineAugmentation):
     def __init__(self, height_factor, width_factor=None, **kwargs):
         super().__init__(**kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
-        self.height_range = self.factor_range(height_factor, "height_factor")
-        self.width_range = None if width_factor is None else self.factor_range(width_factor, "width_factor")
+        self.height_range = keras_factor(self, height_factor, name="height_factor", each=True)
+        self.width_range = None if width_factor is None else keras_factor(self, width_factor, name="width_factor",
+                                                                          each=True)
 
     def draw(self, n, height, width):
         height_zoom = 1.0 + self.uniform(self.height_range, n)
@@ -184,6 +193,63 @@ class RandomZoom(AffineAugmentation):
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+class ColourAugmentation(RandomImageLayer):
+    """What RandomContrast and RandomBrightness share: a value drawn for each training image from
+    the factor's range (``draw``), the change (``adjust``, the backend's) clipped to ``value_range``,
+    the range of the images' values, (0, 255) by default as Keras's."""
+
+    ADJUST = None  # the backend's method, by name; its backward is that name + "_backward"
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        if (not isinstance(value_range, (tuple, list)) or len(value_range) != 2
+                or not all(isinstance(v, Real) and not isinstance(v, bool) for v in value_range)
+                or not value_range[0] < value_range[1]):
+            raise ValueError(f"{self.describe()}: value_range must be (low, high) with low < high, got {value_range!r}")
+        self.factor, self.value_range = factor, tuple(float(v) for v in value_range)
+
+    def move(self, x, drawn):
+        y, self._saved = getattr(get_backend(), self.ADJUST)(x, drawn, self.value_range)
+        return y
+
+    def move_back(self, dz, drawn):
+        return getattr(get_backend(), self.ADJUST + "_backward")(dz, self._saved)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
+
+
+@LAYERS.register("random_contrast")
+class RandomContrast(ColourAugmentation):
+    """Each training image's channels moved away from (or toward) their mean over the image: m + c
+    (x - m), c drawn from [1 - lower, 1 + upper] of the factor's (lower, upper), as Keras 3 draws it
+    (a number f: (0, f), so c from [1, 1 + f]; a pair in [0, 1] order: its two values)."""
+
+    ADJUST = "adjust_contrast"
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(factor, value_range, seed, **kwargs)
+        self.lower, self.upper = keras_factor(self, factor, (0, 1))
+
+    def draw(self, n, height, width):
+        return self.generator.uniform(1.0 - self.lower, 1.0 + self.upper, n)
+
+
+@LAYERS.register("random_brightness")
+class RandomBrightness(ColourAugmentation):
+    """Each training image shifted by a fraction of ``value_range``'s width, drawn from the factor's
+    (lower, upper) (a number f: -f to f; a pair: its two values in order), as Keras 3 draws it."""
+
+    ADJUST = "adjust_brightness"
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(factor, value_range, seed, **kwargs)
+        self.lower, self.upper = keras_factor(self, factor)
+
+    def draw(self, n, height, width):
+        return self.generator.uniform(self.lower, self.upper, n) * (self.value_range[1] - self.value_range[0])
 
 
 @LAYERS.register("rescaling")

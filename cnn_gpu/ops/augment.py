@@ -1,5 +1,6 @@
 """Data augmentation: images flipped left-right and/or upside down (Keras's RandomFlip), the NumPy
-reference, then the wrapper of ``kernels/augment.cu``.
+reference, then the wrapper of ``kernels/augment.cu``; and the per-image colour changes of
+RandomContrast and RandomBrightness, array operations on either module (no kernel of ours).
 
 ``flips`` holds an int per image: bit FLIP_LEFT_RIGHT mirrors its columns, bit FLIP_UP_DOWN its rows.
 A flip is its own inverse, so the same op takes the gradient back.
@@ -73,3 +74,44 @@ def rescale(x, scale, offset):
     xp = array_module(x)
     scale, offset = (xp.asarray(v, dtype=x.dtype) if isinstance(v, list) else x.dtype.type(v) for v in (scale, offset))
     return x * scale + offset
+
+
+# --- colour: RandomContrast and RandomBrightness (array operations) -------------------------------
+def _per_image(xp, values, x):
+    """One value an image, (N,), as x's dtype, broadcast over an image's pixels and channels."""
+    return xp.asarray(values, dtype=x.dtype).reshape(-1, 1, 1, 1)
+
+
+def _clipped(xp, y, value_range):
+    """y clipped to ``value_range`` = (low, high), and where it was inside (the gradient's mask)."""
+    low, high = (y.dtype.type(v) for v in value_range)
+    return xp.clip(y, low, high), (y >= low) & (y <= high)
+
+
+def adjust_contrast(x, factors, value_range):
+    """Keras's RandomContrast on NHWC x: each image's channels pulled toward or pushed from their mean
+    over the image by its entry of ``factors`` (m + f (x - m)), clipped to ``value_range``. Returns
+    the output and what adjust_contrast_backward takes: (the factors broadcast, the clip's mask)."""
+    xp = array_module(x)
+    f = _per_image(xp, factors, x)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    y, inside = _clipped(xp, (x - mean) * f + mean, value_range)
+    return y, (f, inside)
+
+
+def adjust_contrast_backward(dy, saved):
+    """dx of adjust_contrast: the mean's share too, (1 - f) times the mean of the unclipped dy."""
+    f, inside = saved
+    g = dy * inside
+    return f * g + (1 - f) * g.mean(axis=(1, 2), keepdims=True)
+
+
+def adjust_brightness(x, deltas, value_range):
+    """Keras's RandomBrightness on NHWC x: each image shifted by its entry of ``deltas``, clipped to
+    ``value_range``. Returns the output and the clip's mask (adjust_brightness_backward's)."""
+    xp = array_module(x)
+    return _clipped(xp, x + _per_image(xp, deltas, x), value_range)
+
+
+def adjust_brightness_backward(dy, inside):
+    return dy * inside

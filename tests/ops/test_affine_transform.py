@@ -11,7 +11,7 @@ import pytest
 from cnn_gpu import backend, gradcheck
 from cnn_gpu.layers import CenterCrop, RandomRotation, RandomTranslation, RandomZoom, Resizing, deserialize
 from cnn_gpu.ops import affine_transform as at
-from helpers import on_backend, poisoned, random_array, rel_error, to_host
+from helpers import fixed, on_backend, poisoned, random_array, rel_error, to_host
 
 # One pixel; odd and even sides; channels fewer and more than a warp; a non-square image.
 SHAPES = [(1, 1, 1, 1), (3, 5, 7, 2), (2, 6, 4, 33), (2, 9, 1, 3)]
@@ -135,11 +135,6 @@ LAYERS = [(RandomTranslation, dict(height_factor=(-0.2, 0.3), width_factor=0.25,
           (RandomZoom, dict(height_factor=0.3, fill_mode="nearest"))]
 
 
-@pytest.fixture
-def fresh_backend(monkeypatch):
-    monkeypatch.setattr(backend, "_current", None)
-
-
 @pytest.mark.parametrize("cls, arguments", LAYERS)
 @pytest.mark.parametrize("name", ["numpy", "emulate", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_each_layer_moves_the_same_images_on_every_backend(rng, fresh_backend, name, cls, arguments):
@@ -174,17 +169,9 @@ def test_the_maps_are_drawn_from_each_factors_range():
     np.testing.assert_allclose(centre, (width - 1) / 2, rtol=1e-6)
 
 
-class FixedMaps:
-    """Draws the same maps on every call, so that central differences are meaningful."""
-
-    def draw(self, n, height, width):
-        self.generator = np.random.default_rng(self.seed)
-        return super().draw(n, height, width)
-
-
 @pytest.mark.parametrize("cls, arguments", LAYERS)
 def test_the_gradient_goes_back_through_the_same_maps(rng, cls, arguments):
-    layer = type(f"Fixed{cls.__name__}", (FixedMaps, cls), {})(**arguments, seed=3, dtype="float64")
+    layer = fixed(cls, **arguments, seed=3, dtype="float64")
     gradcheck.check_layer(layer, rng.uniform(-1, 1, (3, 4, 5, 2)), training=True)
 
 
