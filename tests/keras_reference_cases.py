@@ -175,7 +175,7 @@ CASES = {
 
 
 # The functional API: a graph of named layers, each (name, class name, args, kwargs, the names of the
-# layers it reads; "input" is the Input). The last is the output.
+# layers it reads; "input" is the Input, or "inputs" names several). The last is the output.
 GRAPH_CASES = {
     # A residual block (a convolution and a normalization beside the shortcut, then Add) and a 1 x 1
     # convolution of the input concatenated to it: the input's gradient from two layers, the stem's
@@ -321,11 +321,17 @@ def build_model(case, layers, sequential, functional, regularizers):
 
     if "graph" not in case:
         return sequential([layers.Input(case["input"])] + [make(*spec) for spec in case["layers"]])
-    tensors = {"input": layers.Input(case["input"])}
+    inputs = {name: layers.Input(shape) for name, shape in input_shapes(case).items()}
+    tensors = dict(inputs)
     for name, kind, args, kwargs, inbound in case["graph"]:
         sources = [tensors[source] for source in inbound]
         tensors[name] = make(kind, args, kwargs)(sources if len(sources) > 1 else sources[0])
-    return functional(tensors["input"], tensors[name])
+    return functional(list(inputs.values()) if len(inputs) > 1 else inputs["input"], tensors[name])
+
+
+def input_shapes(case):
+    """The case's inputs by name: "input" alone, or a graph case's several ("inputs", in order)."""
+    return case.get("inputs", {"input": case.get("input")})
 
 
 REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber")
@@ -334,7 +340,8 @@ REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", 
 def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (n, *case["input"])).astype(np.float32)
+    xs = [rng.uniform(-1, 1, (n, *shape)).astype(np.float32) for shape in input_shapes(case).values()]
+    x = xs if len(xs) > 1 else xs[0]
     # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
     if case["loss"] in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
@@ -479,5 +486,19 @@ CASES["sgd_colour_augmentation"] = {
                ("RandomContrast", ((-0.3, 0.3),), {"value_range": (0, 1.2)}),
                ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}
+# Two inputs: an image through a convolution and pooling, a feature vector through a Dense layer, the
+# two concatenated; the inputs' order is the Model's (x a list of two arrays).
+CASES["adam_two_inputs_graph"] = {
+    "inputs": {"image": (6, 6, 2), "features": (5,)},
+    "graph": [
+        ("conv", "Conv2D", (4, (3, 3)), {"activation": "relu"}, ["image"]),
+        ("pool", "GlobalAveragePooling2D", (), {}, ["conv"]),
+        ("hidden", "Dense", (4,), {"activation": "tanh"}, ["features"]),
+        ("concatenate", "Concatenate", (), {}, ["pool", "hidden"]),
+        ("dense", "Dense", (3,), {"activation": "softmax"}, ["concatenate"]),
+    ],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }

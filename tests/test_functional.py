@@ -121,8 +121,10 @@ def test_a_layer_is_called_once_and_a_model_is_fixed():
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda i, j: Model(i, Add()([Dense(3)(i), Dense(3)(j)])), ValueError, "which is not the model's input"),
-    (lambda i, j: Model([i, j], Dense(3)(i)), TypeError, "several inputs or outputs are not supported"),
+    (lambda i, j: Model(i, Add()([Dense(3)(i), Dense(3)(j)])), ValueError, "which is not one of the model's inputs"),
+    (lambda i, j: Model([i, j], Dense(3)(i)), ValueError, "the output does not depend on InputLayer"),
+    (lambda i, j: Model([i, i], Dense(3)(i)), ValueError, "an input is listed twice"),
+    (lambda i, j: Model(i, [Dense(3)(i), Dense(2)(i)]), TypeError, "several outputs are not supported"),
     (lambda i, j: Model(Dense(3)(i), Dense(2)(Dense(3)(i))), ValueError, "inputs must come from Input"),
     (lambda i, j: Model(i, i), ValueError, "has no layers between its input and its output"),
     (lambda i, j: Model(i, Add()([Dense(3, name="twin")(i), Dense(3, name="twin")(i)])), ValueError,
@@ -147,3 +149,56 @@ def test_the_summary_says_what_each_layer_reads_where_the_graph_branches():
     inputs = Input((4,))
     chain = summary_text(Model(inputs, Dense(2)(Dense(3)(inputs))), line_length=88)
     assert "Connected to" not in chain and "(InputLayer)" in chain  # a chain prints as Keras prints it
+
+
+def two_input_model():
+    image, features = Input((8, 8, 3), name="image"), Input((4,), name="features")
+    pooled = GlobalAveragePooling2D(name="pool")(Conv2D(4, 3, activation="relu", name="conv")(image))
+    merged = Concatenate(name="merge")([pooled, Dense(4, activation="tanh", name="hidden")(features)])
+    return Model([image, features], Dense(3, activation="softmax", name="out")(merged))
+
+
+def test_a_model_of_two_inputs_takes_a_list_of_arrays_everywhere(fresh_backend):
+    set_random_seed(1)
+    model = two_input_model()
+    assert model.input_shape == [(None, 8, 8, 3), (None, 4)] and model.output_shape == (None, 3)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    features = np.random.default_rng(1).uniform(size=(12, 4)).astype(np.float32)
+    history = model.fit([X, features], Y, epochs=2, batch_size=5, validation_split=0.25, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    predictions = model.predict([X, features], batch_size=4, verbose=0)
+    assert predictions.shape == (12, 3)
+    np.testing.assert_allclose(model.predict_on_batch([X, features]), predictions, rtol=1e-6)
+    loss, accuracy = model.evaluate([X, features], Y, verbose=0)
+    assert loss == pytest.approx(model.test_on_batch([X, features], Y)[0], rel=1e-6)
+    model.train_on_batch([X[:3], features[:3]], Y[:3])
+    swapped = features[::-1].copy()  # the second input matters: other features, other outputs
+    assert not np.allclose(model.predict([X, swapped], verbose=0), model.predict([X, features], verbose=0))
+
+
+@pytest.mark.parametrize("x, message", [
+    (lambda f: X, "x must be a list of 2 arrays, one for each of the model's inputs, got ndarray"),
+    (lambda f: [X], "x must be a list of 2 arrays, one for each of the model's inputs, got list of 1"),
+    (lambda f: [X, f[:5]], "x[0] has 12 samples but x[1] has 5"),
+    (lambda f: [X, f[:, :3]], "x[1] has shape (12, 3) but the model expects (None, 4)"),
+])
+def test_a_wrong_list_of_inputs_is_named(x, message):
+    model = two_input_model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.raises(ValueError) as raised:
+        model.fit(x(np.zeros((12, 4), np.float32)), Y, verbose=0)
+    assert message in str(raised.value)
+
+
+def test_a_model_of_two_inputs_saves_loads_and_summarises(tmp_path):
+    from cnn_gpu.models.summary import summary_text
+
+    model = two_input_model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    features = np.ones((12, 4), np.float32)
+    model.save(tmp_path / "two.cnn")
+    again = load_model(tmp_path / "two.cnn")
+    assert again.input_shape == model.input_shape
+    np.testing.assert_array_equal(again.predict([X, features], verbose=0), model.predict([X, features], verbose=0))
+    text = summary_text(model, line_length=100)
+    assert "image (InputLayer)" in text and "features (InputLayer)" in text and "pool[0][0]," in text

@@ -13,8 +13,43 @@ import numpy as np
 from cnn_gpu.layers.base import format_shape
 
 
+class Inputs:
+    """A model's several inputs, batched as one: ``len`` is their samples', and indexing (a batch's slice
+    or index array) indexes each alike. ``on_backend`` gives the arrays a model's forward takes."""
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return Inputs([a[index] for a in self.arrays])
+
+
+def whole_batch(model, x):
+    """The batch size that takes the user's ``x`` (an array, or a list of one an input) in one batch."""
+    return max(len(x[0]) if model.several_inputs else len(x), 1)
+
+
+def on_backend(backend, x):
+    """Host inputs (an array, or Inputs) as the backend's: an array, or a list of arrays."""
+    return [backend.asarray(a) for a in x.arrays] if isinstance(x, Inputs) else backend.asarray(x)
+
+
 def as_inputs(x, input_shape, dtype, what="x"):
-    """``x`` as a ``dtype`` array of shape (N, *input_shape[1:]); fails on non-numbers and NaN/Inf."""
+    """``x`` as a ``dtype`` array of shape (N, *input_shape[1:]); fails on non-numbers and NaN/Inf. For
+    a model of several inputs (``input_shape`` a list of shapes), x is a list of arrays, one an input,
+    each checked so, of as many samples each: Inputs."""
+    if isinstance(input_shape, list):
+        if not isinstance(x, (list, tuple)) or len(x) != len(input_shape):
+            given = f"{type(x).__name__} of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+            raise ValueError(f"{what} must be a list of {len(input_shape)} arrays, one for each of the model's "
+                             f"inputs, got {given}")
+        arrays = [as_inputs(a, shape, dtype, f"{what}[{i}]") for i, (a, shape) in enumerate(zip(x, input_shape))]
+        for i, a in enumerate(arrays[1:], 1):
+            check_same_length(arrays[0], a, f"{what}[0]", f"{what}[{i}]")
+        return Inputs(arrays)
     if x is None:
         raise ValueError(f"{what} is required")
     x = np.asarray(x)

@@ -7,12 +7,15 @@ from cnn_gpu.backend import get_backend
 from cnn_gpu.layers import InputLayer, Layer, deserialize
 from cnn_gpu.layers.base import SymbolicTensor, format_shape
 from cnn_gpu.models import saving, summary, training
+from cnn_gpu.models.data import whole_batch
 from cnn_gpu.utils.naming import unique_name
 from cnn_gpu.utils.registry import serialize
 
 
 class Sequential:
     """Keras's Sequential model: ``add`` layers, ``compile``, ``fit``, ``evaluate``, ``predict``, ``save``."""
+
+    several_inputs = False  # one input array (a functional Model may take a list)
 
     def __init__(self, layers=None, trainable=True, name=None):
         self.name = name or unique_name("sequential")
@@ -244,7 +247,7 @@ class Sequential:
 
     def predict_on_batch(self, x):
         """The outputs for ``x`` as one batch."""
-        return training.predict(self, x, max(len(x), 1), 0)
+        return training.predict(self, x, whole_batch(self, x), 0)
 
     def summary(self, line_length=None, print_fn=None):
         summary.print_summary(self, line_length, print_fn)

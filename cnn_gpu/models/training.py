@@ -14,8 +14,8 @@ import numpy as np
 from cnn_gpu import metrics as metrics_module
 from cnn_gpu.backend import get_backend
 from cnn_gpu.callbacks import CallbackList, History, ProgbarLogger
-from cnn_gpu.models.data import (as_inputs, batches, check_batch_size, check_same_length, sample_weights,
-                                 split_validation)
+from cnn_gpu.models.data import (as_inputs, batches, check_batch_size, check_same_length, on_backend,
+                                 sample_weights, split_validation, whole_batch)
 from cnn_gpu.utils.progbar import Progbar
 from cnn_gpu.utils.rng import global_generator
 
@@ -85,7 +85,7 @@ def run_test(model, x, y, batch_size, progbar=None, weights=None):
     steps = batches(len(x), batch_size)
     for step, index in enumerate(steps):
         yb = backend.asarray(y[index])
-        loss, output = model.compute_loss(backend.asarray(x[index]), yb, training=False,
+        loss, output = model.compute_loss(on_backend(backend, x[index]), yb, training=False,
                                           sample_weight=batch_weights(weights, index))
         tracker.update(loss, yb, output)
         if progbar is not None:
@@ -156,7 +156,7 @@ def train_step(model, x, y, tracker, weights=None):
     finite is returned with nothing counted or updated, so the weights stay finite."""
     backend = get_backend()
     yb = backend.asarray(y)
-    loss, output = model.compute_loss(backend.asarray(x), yb, sample_weight=weights)
+    loss, output = model.compute_loss(on_backend(backend, x), yb, sample_weight=weights)
     if math.isfinite(loss):
         # The metrics before the backward pass: their read-back then waits for one small kernel, not
         # for the backward and the update, which the GPU runs while the host prepares the next batch.
@@ -213,7 +213,7 @@ def train_on_batch(model, x, y, sample_weight, class_weight, return_dict):
 
 def test_on_batch(model, x, y, sample_weight, return_dict):
     """The loss and metrics of (x, y) as one batch, in inference mode: evaluate's, on one batch."""
-    return evaluate(model, x, y, max(len(x), 1), 0, return_dict, sample_weight, action="test_on_batch")
+    return evaluate(model, x, y, whole_batch(model, x), 0, return_dict, sample_weight, action="test_on_batch")
 
 
 def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, action="evaluate"):
@@ -237,7 +237,7 @@ def predict(model, x, batch_size, verbose):
     progbar = Progbar(len(steps), verbose=verbose) if verbose else None
     outputs = []
     for step, index in enumerate(steps):
-        outputs.append(backend.to_numpy(model.forward(backend.asarray(x[index]), training=False)))
+        outputs.append(backend.to_numpy(model.forward(on_backend(backend, x[index]), training=False)))
         if progbar is not None:
             progbar.update(step + 1)
     return np.concatenate(outputs)
