@@ -202,3 +202,13 @@ def test_a_model_of_two_inputs_saves_loads_and_summarises(tmp_path):
     np.testing.assert_array_equal(again.predict([X, features], verbose=0), model.predict([X, features], verbose=0))
     text = summary_text(model, line_length=100)
     assert "image (InputLayer)" in text and "features (InputLayer)" in text and "pool[0][0]," in text
+
+
+def test_a_config_saved_before_several_inputs_still_loads():
+    model = residual_model()
+    config = model.get_config()
+    old = {**{k: v for k, v in config.items() if k not in ("input_layers", "several_inputs")},
+           "input_layer": config["input_layers"][0]}
+    again = Model.from_config(old)
+    assert again.input_shape == (None, 8, 8, 3) and [layer.name for layer in again.layers] == [
+        layer.name for layer in model.layers]
