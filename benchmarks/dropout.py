@@ -13,6 +13,8 @@ before these kernels): timed launch by launch, since a copy from the host cannot
 graph; ``torch_dropout``, PyTorch's ``native_dropout`` and ``native_dropout_backward`` (Philox on the
 device, a bool mask stored), by graph. Ours by graph. Each check compares y and dx with x * m and
 dy * m in float64, m being the mask the case drew (for ours, its NumPy twin dropout_keep_mask).
+Then GaussianDropout's step at the same rate (``gaussian_dropout_*``): rung 4 against PyTorch's
+``randn_like`` and multiplies, both by graph.
 """
 
 from __future__ import annotations
@@ -70,7 +72,43 @@ def main(argv=None) -> int:
                         bytes_moved=floor, timing="launch")
         if torch is not None:
             torch_baseline(session, torch, sets, params, floor)
+        gaussian_dropout_cases(session, torch, sets, size, floor)
     return harness.finish(session)
+
+
+def gaussian_dropout_cases(session, torch, sets, size, floor):
+    """GaussianDropout's step, x (1 + s z) forward and dy (1 + s z) backward: rung 4 (the draws made in
+    each pass, as rung 3's mask) against PyTorch's ``randn_like`` and two multiplies (the multiplier
+    kept between the passes); each check rebuilds y and dx from the multiplier drawn."""
+    xp, stddev = session.xp, float(np.sqrt(RATE / (1 - RATE)))
+    params = {"elements": size, "rate": RATE}
+    y, dx = xp.empty(size, dtype=np.float32), xp.empty(size, dtype=np.float32)
+    multiplier = 1 + np.float32(stddev) * dropout.gaussian_draws(size, KEY).astype(np.float32)
+
+    def run(inputs):
+        x, dy = inputs
+        _, saved = dropout.gaussian_noise_kernel(x, stddev, KEY, multiply=True, out=y, backend=session.backend)
+        dropout.gaussian_noise_backward_kernel(dy, saved, dx=dx, backend=session.backend)
+
+    session.measure("gaussian_dropout_regenerated", params, run, sets,
+                    lambda inputs: (xp.concatenate([y, dx]), expected(xp, *inputs, multiplier)), poison=[y, dx],
+                    bytes_moved=floor, timing="launch" if session.dry_run else "graph", tolerance=1e-6)
+    if torch is None:
+        return
+    tensors, last = {}, {}
+
+    def run_torch(inputs):
+        if id(inputs[0]) not in tensors:
+            tensors[id(inputs[0])] = (inputs, torch.from_dlpack(inputs[0]), torch.from_dlpack(inputs[1]))
+        _, x, dy = tensors[id(inputs[0])]
+        last["m"] = 1 + stddev * torch.randn_like(x)
+        last["y"], last["dx"] = x * last["m"], dy * last["m"]
+
+    harness.measure_baseline(
+        session, "torch_gaussian_dropout", params, run_torch, sets,
+        lambda inputs: (xp.concatenate([xp.asarray(last["y"]), xp.asarray(last["dx"])]),
+                        expected(xp, *inputs, xp.asarray(last["m"]))),
+        bytes_moved=floor, timing="graph", graph=harness.Graph(run_torch, via="torch", capture=harness.capture_torch))
 
 
 def torch_baseline(session, torch, sets, params, bytes_moved):

@@ -73,6 +73,9 @@ LAYER_CASES = {
     "LeakyReLU": [(dict(), (3, 6)), (dict(negative_slope=0.0), (2, 5))],
     "Dropout": [(dict(rate=0.3, seed=1), (4, 7))],  # inference mode: a training mask is random
     "SpatialDropout2D": [(dict(rate=0.3, seed=1), (2, 3, 3, 2))],  # the same (test_layers fixes a mask)
+    # The same: inference is the identity (test_noise_layers checks training through fixed draws).
+    "GaussianNoise": [(dict(stddev=0.3, seed=1), (3, 4))],
+    "GaussianDropout": [(dict(rate=0.3, seed=1), (3, 4))],
     "RandomFlip": [(dict(seed=1), (2, 3, 4, 2))],  # inference mode too (the identity); flips in test_augment
     # The same: inference is the identity; each layer's training maps in test_affine_transform.
     "RandomTranslation": [(dict(height_factor=0.2, width_factor=0.3, seed=1), (2, 4, 5, 2))],

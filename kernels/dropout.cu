@@ -22,8 +22,11 @@
 //   2. dropout_backward_stored_mask  dx = dy * mask
 //   3. dropout_regenerated           both passes, out = in * m with m drawn from (key, i) each
 //                                    time: 8 bytes an element, no mask in memory between them
+//   4. gaussian_noise                Keras's GaussianNoise (out = in + s z) and GaussianDropout
+//                                    (out = in (1 + s z), both passes), z a normal draw made from
+//                                    the same Philox words by the Box-Muller transform
 // Every kernel is a grid-stride loop over groups of 4 elements (one Philox call each), a template
-// over the element type T (float, double).
+// over the element type T (float, double); rung 4 over whether the noise adds or multiplies too.
 // Wrappers: cnn_gpu/ops/dropout.py. Tests: tests/ops/test_dropout_kernels.py. Benchmark: benchmarks/dropout.py.
 
 // Threads per block of every kernel; cnn_gpu/ops/dropout.py launches with the same number.
@@ -78,21 +81,27 @@ __device__ __forceinline__ T mask_value(unsigned word, unsigned threshold, T sca
     return (word >> 8) >= threshold ? scale : T(0);
 }
 
-// For every group of 4 elements of the n, grid-stride: visit(i, word) for each of its elements that
-// exists (the last group may be partial), with the group's Philox words made once.
+// For every group of 4 elements of the n, grid-stride: visit(g, words), the group's Philox words.
 template <class Visit>
-__device__ __forceinline__ void for_each_draw(long long n, unsigned key_lo, unsigned key_hi, Visit visit)
+__device__ __forceinline__ void for_each_group(long long n, unsigned key_lo, unsigned key_hi, Visit visit)
 {
     const long long groups = (n + 3) / 4;
     for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < groups;
-         g += (long long)gridDim.x * blockDim.x) {
-        const Words4 words = group_words(g, key_lo, key_hi);
+         g += (long long)gridDim.x * blockDim.x)
+        visit(g, group_words(g, key_lo, key_hi));
+}
+
+// visit(i, word) for each of the n elements, with its word of its group's (the last group may be partial).
+template <class Visit>
+__device__ __forceinline__ void for_each_draw(long long n, unsigned key_lo, unsigned key_hi, Visit visit)
+{
+    for_each_group(n, key_lo, key_hi, [&](long long g, const Words4& words) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const long long i = 4 * g + j;
             if (i < n) visit(i, words.w[j]);
         }
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,3 +154,41 @@ __global__ void __launch_bounds__(DROPOUT_BLOCK)
 {
     for_each_draw(n, key_lo, key_hi, [&](long long i, unsigned word) { out[i] = in[i] * mask_value(word, threshold, scale); });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. Gaussian noise, added (GaussianNoise) or multiplied (GaussianDropout).
+// Idea: the Box-Muller transform makes two independent normal draws of two uniform ones,
+//   r = sqrt(-2 log u1), z = r cos(2 pi u2) and r sin(2 pi u2),
+// so a group's four Philox words give its four elements' draws: elements 4g and 4g + 1 from words 0
+// and 1, elements 4g + 2 and 4g + 3 from words 2 and 3, u1 = (word + 1) / 2^32 in (0, 1] (never
+// log 0) and u2 = word / 2^32. The transform runs in double: its logarithm, sine and cosine are then
+// within an ulp or two of gaussian_draws of cnn_gpu/ops/dropout.py in NumPy's float64, so a float
+// draw rounds to the same float but for the rarest ties. As rung 3, nothing is stored: GaussianDropout's
+// backward, dx = dy (1 + s z), is this kernel again on dy under the same key; GaussianNoise's is dy.
+// Expected bottleneck: device memory bandwidth, 8 bytes an element for float, if the double
+// transcendentals (a log, a sqrt and a sine or cosine an element; H100's FP64 units run at half
+// the FP32 rate) keep under it; on a card with few FP64 units they would not.
+// Measured: not yet run on a GPU.
+template <typename T, bool MULTIPLY>
+__global__ void __launch_bounds__(DROPOUT_BLOCK)
+    gaussian_noise(const T* __restrict__ in, T* __restrict__ out, long long n, unsigned key_lo, unsigned key_hi,
+                   T stddev)
+{
+    for_each_group(n, key_lo, key_hi, [&](long long g, const Words4& words) {
+#pragma unroll
+        for (int pair = 0; pair < 2; ++pair) {
+            const double u1 = (words.w[2 * pair] + 1.0) * 0x1p-32, u2 = words.w[2 * pair + 1] * 0x1p-32;
+            const double r = sqrt(-2.0 * log(u1)), angle = 6.283185307179586 * u2;
+            const double z[2] = {r * cos(angle), r * sin(angle)};
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                const long long i = 4 * g + 2 * pair + j;
+                if (i < n) {
+                    const T noise = stddev * T(z[j]);
+                    out[i] = MULTIPLY ? in[i] * (T(1) + noise) : in[i] + noise;
+                }
+            }
+        }
+    });
+}
+

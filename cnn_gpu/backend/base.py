@@ -235,6 +235,16 @@ class Backend:
     def dropout_backward(self, dy, mask):
         raise NotImplementedError
 
+    def gaussian_noise_forward(self, x, stddev, rng, multiply=False):
+        """``(y, saved)``: x plus stddev times standard normal draws, or with ``multiply`` x times one
+        plus them (GaussianNoise, GaussianDropout); drawn as dropout_forward draws its masks, from the
+        layer's generator on the numpy backend, on the device under a key from it on the kernel ones.
+        ``saved`` is whatever gaussian_noise_backward of the same backend takes."""
+        raise NotImplementedError
+
+    def gaussian_noise_backward(self, dy, saved):
+        raise NotImplementedError
+
     # --- losses: each returns (loss, gradient to the prediction), the loss a 0-d array ------------
     def softmax_cross_entropy(self, logits, labels, sparse):
         """Mean softmax cross-entropy over the batch, computed stably, and its gradient to logits.

@@ -253,6 +253,17 @@ class KernelBackend(NumpyBackend):
             return super().dropout_backward(dy, mask)
         return dropout.dropout_backward_kernel(self.xp.ascontiguousarray(dy), mask, backend=self.name)
 
+    def gaussian_noise_forward(self, x, stddev, rng, multiply=False):
+        if dtype_name(x) not in C_TYPES:
+            return super().gaussian_noise_forward(x, stddev, rng, multiply)
+        return dropout.gaussian_noise_kernel(self.xp.ascontiguousarray(x), stddev, dropout.draw_key(rng), multiply,
+                                             backend=self.name)
+
+    def gaussian_noise_backward(self, dy, saved):
+        if saved is not None and not isinstance(saved, dropout.DrawnNoise):  # the reference's multiplier
+            return super().gaussian_noise_backward(dy, saved)
+        return dropout.gaussian_noise_backward_kernel(self.xp.ascontiguousarray(dy), saved, backend=self.name)
+
     # --- losses: kernels/loss.cu ------------------------------------------------------------------------
     def _cross_entropy(self, kernel, pred, labels, sparse):
         contiguous = self.xp.ascontiguousarray

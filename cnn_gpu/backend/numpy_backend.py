@@ -172,6 +172,12 @@ class NumpyBackend(Backend):
     def dropout_backward(self, dy, mask):
         return dropout.dropout_backward(dy, mask)
 
+    def gaussian_noise_forward(self, x, stddev, rng, multiply=False):
+        return dropout.gaussian_noise(x, stddev, rng, multiply)
+
+    def gaussian_noise_backward(self, dy, saved):
+        return dy if saved is None else dy * saved
+
     # --- losses --------------------------------------------------------------------------------
     def softmax_cross_entropy(self, logits, labels, sparse):
         return loss.softmax_cross_entropy(logits, labels, sparse)

@@ -7,6 +7,7 @@ from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
                                  SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Concatenate
+from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
 from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
 from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
                                            MaxPooling1D)
@@ -22,9 +23,9 @@ def deserialize(entry):
 __all__ = [
     "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop", "Concatenate",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
-    "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "RandomBrightness",
-    "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling",
-    "Reshape", "Resizing", "SeparableConv2D", "Softmax", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D",
-    "deserialize",
+    "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D",
+    "MaxPooling2D", "RandomBrightness", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",
+    "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv2D", "Softmax", "SpatialDropout2D",
+    "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

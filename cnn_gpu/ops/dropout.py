@@ -1,4 +1,5 @@
-"""Inverted dropout: kept units are scaled by 1 / (1 - rate) in training, so inference is the identity."""
+"""Inverted dropout: kept units are scaled by 1 / (1 - rate) in training, so inference is the identity.
+And Gaussian noise, added (Keras's GaussianNoise) or multiplied (GaussianDropout), drawn the same ways."""
 
 from __future__ import annotations
 
@@ -34,6 +35,19 @@ def dropout_forward(x, rate, rng, noise_shape=None):
 
 def dropout_backward(dy, mask):
     return dy * mask
+
+
+def gaussian_noise(x, stddev, rng, multiply=False):
+    """Keras's GaussianNoise, ``x + stddev z``, or with ``multiply`` GaussianDropout's ``x (1 + stddev z)``,
+    z standard normal draws of ``rng`` (NumPy's generator, or CuPy's): ``(y, multiplier)``, the
+    multiplier None for the added noise (whose gradient is dy itself)."""
+    check_float(x, "x")
+    xp = array_module(x)
+    noise = x.dtype.type(stddev) * xp.asarray(rng.standard_normal(x.shape, dtype=x.dtype))
+    if not multiply:
+        return x + noise, None
+    multiplier = 1 + noise
+    return x * multiplier, multiplier
 
 
 # --- kernels/dropout.cu: the mask drawn on the device by Philox4x32-10 -----------------------------
@@ -79,14 +93,30 @@ def draw_key(rng):
     return key & 0xFFFFFFFF, key >> 32
 
 
-def dropout_keep_mask(n, rate, key, dtype):
-    """The mask kernels/dropout.cu draws for ``n`` elements under ``key``: 0 or 1 / (1 - rate), NumPy."""
+def group_words(n, key):
+    """The Philox words of the groups of four that cover ``n`` elements under ``key``: (groups, 4) uint32,
+    group g's counter (g's low word, g's high word, 0, 0)."""
     groups = np.arange(-(-n // 4), dtype=np.uint64)
     counters = np.zeros((groups.size, 4), np.uint64)
     counters[:, 0], counters[:, 1] = groups & _WORD, groups >> np.uint64(32)
-    words = philox4x32_10(counters, key).reshape(-1)[:n]
+    return philox4x32_10(counters, key)
+
+
+def dropout_keep_mask(n, rate, key, dtype):
+    """The mask kernels/dropout.cu draws for ``n`` elements under ``key``: 0 or 1 / (1 - rate), NumPy."""
+    words = group_words(n, key).reshape(-1)[:n]
     scale = np.dtype(dtype).type(1 / (1 - rate))
     return np.where((words >> (32 - UNIFORM_BITS)) >= keep_threshold(rate), scale, np.dtype(dtype).type(0))
+
+
+def gaussian_draws(n, key):
+    """The standard normal draws kernels/dropout.cu's gaussian_noise makes for ``n`` elements under
+    ``key``, float64: the Box-Muller transform of each pair of a group's words, u1 = (word + 1) / 2^32,
+    u2 = word / 2^32, giving r cos(2 pi u2) and r sin(2 pi u2), r = sqrt(-2 log u1)."""
+    words = group_words(n, key).astype(np.float64).reshape(-1, 2, 2)  # (group, pair, word of the pair)
+    u1, u2 = (words[:, :, 0] + 1.0) * 2.0**-32, words[:, :, 1] * 2.0**-32
+    r, angle = np.sqrt(-2.0 * np.log(u1)), 2 * math.pi * u2
+    return np.stack([r * np.cos(angle), r * np.sin(angle)], axis=-1).reshape(-1)[:n]
 
 
 @dataclass(frozen=True)
@@ -160,3 +190,49 @@ def dropout_backward_kernel(dy, mask, dx=None, backend=None):
     if n:
         KERNELS["backward_stored_mask", dtype_name(dy)](*grid_stride_launch(n), (dy, mask, dx, n), backend=backend)
     return dx
+
+
+@dataclass(frozen=True)
+class DrawnNoise:
+    """What gaussian_noise_kernel keeps of a forward pass that multiplied its noise: the key, for the
+    backward to draw it again."""
+
+    key: tuple
+    stddev: float
+    shape: tuple
+    dtype: np.dtype
+
+
+GAUSSIAN_KERNELS = {
+    (multiply, dtype): Kernel("dropout.cu", f"gaussian_noise<{ctype}, {'true' if multiply else 'false'}>",
+                              [Array("in", dtype), Array("out", dtype), *_ELEMENTWISE, Scalar("key_lo", "uint32"),
+                               Scalar("key_hi", "uint32"), Scalar("stddev", dtype)])
+    for multiply in (False, True) for dtype, ctype in C_TYPES.items()
+}
+
+
+def gaussian_noise_kernel(x, stddev, key, multiply=False, out=None, backend=None):
+    """``(y, saved)``: ``x + stddev z`` or, with ``multiply``, ``x (1 + stddev z)``, z gaussian_draws under
+    ``key`` (draw_key), by kernels/dropout.cu; ``saved`` (a DrawnNoise, or None for added noise) is
+    what gaussian_noise_backward_kernel takes."""
+    check_float(x, "x")
+    backend = resolve_backend(backend)
+    out = output_array(out, x.shape, x.dtype, "out", backend_xp(backend))
+    if x.size:
+        GAUSSIAN_KERNELS[bool(multiply), dtype_name(x)](
+            *grid_stride_launch(ceil_div(x.size, 4)),
+            (x, out, x.size, np.uint32(key[0]), np.uint32(key[1]), x.dtype.type(stddev)), backend=backend)
+    return out, DrawnNoise(tuple(key), float(stddev), tuple(x.shape), x.dtype) if multiply else None
+
+
+def gaussian_noise_backward_kernel(dy, saved, dx=None, backend=None):
+    """The gradient of gaussian_noise_kernel: dy itself for added noise (``saved`` None), else
+    ``dy (1 + stddev z)`` with the forward's draws made again."""
+    if saved is None:
+        return dy
+    check_float(dy, "dy")
+    if tuple(dy.shape) != saved.shape or dy.dtype != saved.dtype:
+        raise ValueError(f"dy is {dy.dtype} {tuple(dy.shape)}, but its forward pass drew noise for "
+                         f"{saved.dtype} {saved.shape}")
+    return gaussian_noise_kernel(dy, saved.stddev, saved.key, True, dx, backend)[0]
+

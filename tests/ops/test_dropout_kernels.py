@@ -95,3 +95,37 @@ def test_bad_arguments_are_refused(kernel_backend):
     with pytest.raises(ValueError, match="y must have shape"):
         dropout_forward_kernel(x, 0.5, (1, 2), y=on_backend(np.ones(20, np.float32), kernel_backend),
                                backend=kernel_backend)
+
+
+# --- Gaussian noise: rung 4, the Box-Muller transform of the same Philox words -----------------------
+def test_the_gaussian_draws_are_standard_normal_and_each_key_draws_its_own():
+    z = dropout.gaussian_draws(400_003, (3, 5))  # not a multiple of 4: the last group partial
+    assert z.shape == (400_003,) and abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert 0.68 < (abs(z) < 1).mean() < 0.687 and 0.953 < (abs(z) < 2).mean() < 0.956  # a normal's 68.3%, 95.4%
+    assert abs(np.corrcoef(z[0:-1:2], z[1::2])[0, 1]) < 0.01  # the pair of a Box-Muller step: independent
+    assert not np.array_equal(z[:8], dropout.gaussian_draws(8, (3, 6)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (5, 3), (2, 7, 9)], ids=str)
+@pytest.mark.parametrize("multiply", [False, True])
+def test_gaussian_noise_matches_the_draws_in_both_passes(rng, kernel_backend, shape, dtype, multiply):
+    x, key, stddev = random_array(rng, shape, dtype), (17, 99), 0.3
+    out = on_backend(poisoned(shape, dtype), kernel_backend)
+    y, saved = dropout.gaussian_noise_kernel(on_backend(x, kernel_backend), stddev, key, multiply, out=out,
+                                             backend=kernel_backend)
+    noise = dtype(stddev) * dropout.gaussian_draws(x.size, key).astype(dtype).reshape(shape)
+    expected = x * (1 + noise) if multiply else x + noise
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13  # the transcendentals' last bits, device's against NumPy's
+    assert y is out
+    np.testing.assert_allclose(to_host(y), expected, rtol=tolerance, atol=tolerance)
+    dy = random_array(rng, shape, dtype)
+    dx = dropout.gaussian_noise_backward_kernel(on_backend(dy, kernel_backend), saved, backend=kernel_backend)
+    np.testing.assert_allclose(to_host(dx), dy * (1 + noise) if multiply else dy, rtol=tolerance, atol=tolerance)
+
+
+def test_gaussian_noise_refuses_a_gradient_of_another_shape(kernel_backend):
+    x = on_backend(np.ones((4, 3), np.float32), kernel_backend)
+    _, saved = dropout.gaussian_noise_kernel(x, 0.5, (1, 2), multiply=True, backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"dy is float32 \(3, 4\), but its forward pass drew noise for float32"):
+        dropout.gaussian_noise_backward_kernel(x.reshape(3, 4), saved, backend=kernel_backend)
