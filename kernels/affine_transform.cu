@@ -26,7 +26,10 @@
 // pixels; neighbouring pixels' reads overlap, and L2 (or L1) serves the overlap. The floor is a read
 // and a write of the batch at copy bandwidth, as for a copy.
 //   1. affine_transform_gather             a grid-stride loop, one output element per step
-//   2. affine_transform_backward_scatter   one dy element per step, atomicAdd into dx
+//   2. affine_transform_gather_float4      four channels per step, 16-byte loads and stores, the
+//                                          sampling point computed once for the four (float32,
+//                                          C % 4 == 0)
+//   3. affine_transform_backward_scatter   one dy element per step, atomicAdd into dx
 // Wrappers: cnn_gpu/ops/affine_transform.py. Tests: tests/ops/test_affine_transform.py.
 
 #include "nhwc.cuh"  // Coord, channel_fastest, nhwc_offset
@@ -112,15 +115,50 @@ __global__ void affine_transform_gather(const T* __restrict__ x, const float* __
         T sum = 0;
         for_each_sampled_pixel<T>(transforms + 6 * e.n, e.row, e.col, H, W, interpolation, fill_mode,
                                   [&](int row, int col, T weight) {
-                                      sum += weight * (row < 0 || col < 0 ? fill_value
-                                                                          : x[nhwc_offset(e.n, row, col, e.c, H, W, C)]);
+                                      const bool fill = row < 0 || col < 0;
+                                      sum += weight * (fill ? fill_value : x[nhwc_offset(e.n, row, col, e.c, H, W, C)]);
                                   });
         y[i] = sum;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. The backward: one dy element per step, scattered.
+// 2. Four channels per step through float4.
+// Idea: rung 1 works out each element's pixel (four integer divisions) and sampling point (six
+// multiply-adds in double) for a single float; here a step takes four channels of one pixel, so
+// both cost a quarter as much an element, and each corner's four channels arrive in one 16-byte
+// load (a warp's 32 steps: 512 contiguous bytes of a corner where C >= 128). Each channel's sum is
+// rung 1's, term by term in the same order. Needs C % 4 == 0: a pixel's channels start 16-byte
+// aligned, and a float4 never straddles two pixels.
+// Expected bottleneck: memory, as rung 1, with fewer instructions an element; where C is 3 (RGB
+// images at the input) rung 1 serves.
+// Measured: not yet run on a GPU.
+extern "C" __global__ void affine_transform_gather_float4(const float4* __restrict__ x,
+                                                          const float* __restrict__ transforms, float4* __restrict__ y,
+                                                          int N, int H, int W, int C4, int Ho, int Wo,
+                                                          int interpolation, int fill_mode, float fill_value) {
+    const long long n_steps = (long long)N * Ho * Wo * C4;
+    const float4 fill = make_float4(fill_value, fill_value, fill_value, fill_value);
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n_steps;
+         i += (long long)gridDim.x * blockDim.x) {
+        const Coord e = channel_fastest(i, Ho, Wo, C4);
+        float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+        for_each_sampled_pixel<float>(transforms + 6 * e.n, e.row, e.col, H, W, interpolation, fill_mode,
+                                      [&](int row, int col, float weight) {
+                                          const float4 v = row < 0 || col < 0
+                                                               ? fill
+                                                               : x[nhwc_offset(e.n, row, col, e.c, H, W, C4)];
+                                          sum.x += weight * v.x;
+                                          sum.y += weight * v.y;
+                                          sum.z += weight * v.z;
+                                          sum.w += weight * v.w;
+                                      });
+        y[i] = sum;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The backward: one dy element per step, scattered.
 // Idea: the forward's loop, run backwards: dy element i adds weight * dy[i] into each input pixel
 // its output read (none for a constant fill's corners). Pixels that several outputs read (all of
 // them, under bilinear interpolation) take several adds, hence atomicAdd; dx must be zero first.

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import (C_TYPES, check_float, check_ndim, check_shape, dtype_name,
+from cnn_gpu.ops.common import (C_TYPES, check_float, check_ndim, check_shape, data_address, dtype_name,
                                 grid_stride_launch, output_array)
 
 FILL_MODES = {"reflect": 0, "wrap": 1, "constant": 2, "nearest": 3}  # FILL_* of affine_transform.cu
@@ -172,6 +172,28 @@ KERNELS = {
 }
 
 
+FLOAT4_KERNEL = Kernel("affine_transform.cu", "affine_transform_gather_float4",
+                       [Array("x", "float32", ndim=4), Array("transforms", "float32", ndim=2),
+                        Array("y", "float32", ndim=4),
+                        *(Scalar(s, "int32") for s in ("N", "H", "W", "C4", "Ho", "Wo", "interpolation", "fill_mode")),
+                        Scalar("fill_value", "float32")])
+# The forward's rungs: a thread step an element, or four channels (float32, C % 4 == 0); "auto" takes
+# the second where it can.
+GATHER_VARIANTS = ("element", "float4")
+
+
+def gather_variant(x, y, variant="auto"):
+    """The forward rung that takes x into y: ``variant`` checked, or the one "auto" picks. float4 needs
+    float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
+    fits = x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, y))
+    if variant == "auto":
+        return "float4" if fits else "element"
+    if variant not in GATHER_VARIANTS or (variant == "float4" and not fits):
+        raise ValueError(f"variant must be 'auto' or one of {GATHER_VARIANTS} (float4 needs float32, C % 4 == 0 "
+                         f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {x.shape[3]} channels")
+    return variant
+
+
 def _launch(pass_, source, transforms, out, x_shape, out_shape, interpolation, fill_mode, extra, backend):
     """One thread step an element of the forward's output (y, or dy)."""
     items = x_shape[0] * math.prod(out_shape) * x_shape[3]
@@ -181,9 +203,9 @@ def _launch(pass_, source, transforms, out, x_shape, out_shape, interpolation, f
 
 
 def affine_transform_kernel(x, transforms, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
-                            out_shape=None, y=None, backend=None):
-    """``affine_transform`` by kernels/affine_transform.cu, into ``y`` if given (arrays C-contiguous,
-    on the backend's device)."""
+                            out_shape=None, y=None, variant="auto", backend=None):
+    """``affine_transform`` by kernels/affine_transform.cu's rung ``variant`` (gather_variant), into
+    ``y`` if given (arrays C-contiguous, on the backend's device)."""
     _check(x, transforms, interpolation, fill_mode)
     backend = resolve_backend(backend)
     xp = backend_xp(backend)
@@ -191,8 +213,14 @@ def affine_transform_kernel(x, transforms, interpolation="bilinear", fill_mode="
     y = output_array(y, (x.shape[0], *out_shape, x.shape[3]), x.dtype, "y", xp)
     if xp.may_share_memory(x, y):  # a gather reads what other threads write: never in place
         raise ValueError("y must not share memory with x: the samples read pixels other threads write")
-    _launch("forward", x, transforms, y, x.shape, out_shape, interpolation, fill_mode,
-            (x.dtype.type(fill_value),), backend)
+    if gather_variant(x, y, variant) == "element":
+        _launch("forward", x, transforms, y, x.shape, out_shape, interpolation, fill_mode,
+                (x.dtype.type(fill_value),), backend)
+        return y
+    (n, h, w, c), (ho, wo) = x.shape, out_shape
+    FLOAT4_KERNEL(*grid_stride_launch(n * ho * wo * c // 4),
+                  (x, transforms, y, n, h, w, c // 4, ho, wo, INTERPOLATIONS[interpolation], FILL_MODES[fill_mode],
+                   np.float32(fill_value)), backend=backend)
     return y
 
 

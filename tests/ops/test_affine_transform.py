@@ -13,8 +13,9 @@ from cnn_gpu.layers import CenterCrop, RandomRotation, RandomTranslation, Random
 from cnn_gpu.ops import affine_transform as at
 from helpers import fixed, on_backend, poisoned, random_array, rel_error, to_host
 
-# One pixel; odd and even sides; channels fewer and more than a warp; a non-square image.
-SHAPES = [(1, 1, 1, 1), (3, 5, 7, 2), (2, 6, 4, 33), (2, 9, 1, 3)]
+# One pixel; odd and even sides; channels fewer and more than a warp; a non-square image; channels in
+# whole float4s (the float4 rung's).
+SHAPES = [(1, 1, 1, 1), (3, 5, 7, 2), (2, 6, 4, 33), (2, 9, 1, 3), (2, 5, 6, 8)]
 MODES = sorted(at.FILL_MODES)
 
 
@@ -87,19 +88,21 @@ def test_the_kernels_match_the_reference(rng, kernel_backend, shape, dtype):
     x, t = random_array(rng, shape, dtype), random_transforms(rng, n, height, width)
     out_shape = (height + 2, max(1, width - 1))  # another size than x's: UpSampling2D's case
     tolerance = 2e-6 if dtype == np.float32 else 1e-13
+    variants = at.GATHER_VARIANTS if dtype == np.float32 and channels % 4 == 0 else ("element",)
     for mode in MODES:
         for interpolation in at.INTERPOLATIONS:
             arguments = dict(interpolation=interpolation, fill_mode=mode)
-            y = on_backend(poisoned((n, *out_shape, channels), dtype), kernel_backend)
-            out = at.affine_transform_kernel(on_backend(x, kernel_backend), on_backend(t, kernel_backend),
-                                             fill_value=0.5, out_shape=out_shape, y=y, backend=kernel_backend,
-                                             **arguments)
-            assert out is y
             # Each output sums terms of both signs: its rounding is relative to the terms' magnitudes, the
             # same op on |x| (and |dy| below).
             reference, scale = (at.affine_transform(v.astype(np.float64), t, fill_value=0.5, out_shape=out_shape,
                                                     **arguments) for v in (x, abs(x)))
-            assert rel_error(to_host(y), reference, scale) < tolerance, (mode, interpolation)
+            for variant in variants:
+                y = on_backend(poisoned((n, *out_shape, channels), dtype), kernel_backend)
+                out = at.affine_transform_kernel(on_backend(x, kernel_backend), on_backend(t, kernel_backend),
+                                                 fill_value=0.5, out_shape=out_shape, y=y, variant=variant,
+                                                 backend=kernel_backend, **arguments)
+                assert out is y
+                assert rel_error(to_host(y), reference, scale) < tolerance, (mode, interpolation, variant)
             dy = random_array(rng, (n, *out_shape, channels), dtype)
             dx = on_backend(poisoned(shape, dtype), kernel_backend)
             affine_transform_backward_kernel(dy, t, shape, arguments, dx, kernel_backend)
@@ -128,6 +131,12 @@ def test_bad_arguments_are_refused_with_their_names(kernel_backend):
         kernel(x, t, interpolation="bicubic", backend=kernel_backend)
     with pytest.raises(ValueError, match="y must not share memory with x"):
         kernel(x, t, y=x, backend=kernel_backend)
+    with pytest.raises(ValueError, match=r"float4 needs float32, C % 4 == 0 .* got 'float4' for float32 with 1"):
+        kernel(x, t, variant="float4", backend=kernel_backend)
+    wide = on_backend(np.ones((2, 3, 3, 5), np.float32), kernel_backend)[..., 1:]  # 4 channels, not aligned
+    assert at.gather_variant(wide, wide, "auto") == "element"
+    with pytest.raises(ValueError, match="16-byte-aligned arrays"):
+        at.gather_variant(wide, wide, "float4")
     with pytest.raises(ValueError, match=r"x_shape \(3, 3, 3, 1\) must be \(N, H, W, C\) with dy's N and C"):
         at.affine_transform_backward_kernel(x, t, (3, 3, 3, 1), backend=kernel_backend)
 
