@@ -34,7 +34,13 @@ LAYER_CASES = {
     "SeparableConv2D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 6, 5, 2)),
                         (dict(filters=2, kernel_size=2, strides=2, padding="same", depth_multiplier=2), (1, 5, 6, 3))],
     # The merge layers take a list of inputs: a list of shapes.
-    "Add": [(dict(), [(2, 3, 4, 2)] * 2), (dict(), [(3, 5)] * 3)],
+    "Add": [(dict(), [(2, 3, 4, 2)] * 2), (dict(), [(3, 5)] * 3), (dict(), [(2, 3, 4, 2), (2, 1, 1, 2)])],
+    # Broadcast too: a gate of one value a channel (a squeeze-and-excitation block's), a row of one.
+    "Subtract": [(dict(), [(2, 3, 4, 2), (2, 1, 4, 2)])],
+    "Multiply": [(dict(), [(2, 3, 4, 2), (2, 1, 1, 2)]), (dict(), [(3, 5)] * 3)],
+    "Average": [(dict(), [(3, 5), (3, 1), (3, 5)])],
+    "Maximum": [(dict(), [(3, 5)] * 3), (dict(), [(2, 3, 4, 2), (2, 1, 1, 2)])],
+    "Minimum": [(dict(), [(3, 5), (3, 5)])],
     "Concatenate": [(dict(), [(2, 3, 4, 2), (2, 3, 4, 3)]), (dict(axis=1), [(2, 2, 5), (2, 4, 5), (2, 1, 5)])],
     "UpSampling2D": [(dict(), (2, 3, 2, 2)), (dict(size=(1, 3)), (1, 2, 3, 2)),
                      (dict(size=(2, 3), interpolation="bilinear"), (2, 3, 2, 2))],

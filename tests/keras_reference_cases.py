@@ -502,3 +502,25 @@ CASES["adam_two_inputs_graph"] = {
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }
+# The element-wise merges: a squeeze-and-excitation gate (Multiply of a channel's weight, broadcast over
+# the pixels), then the features less their pooled average (Subtract, broadcast), Maximum and Minimum
+# of two branches and their Average.
+CASES["adam_merges_graph"] = {
+    "input": (6, 6, 3),
+    "graph": [
+        ("conv", "Conv2D", (4, (3, 3)), {"activation": "relu"}, ["input"]),
+        ("squeeze", "GlobalAveragePooling2D", (), {"keepdims": True}, ["conv"]),
+        ("excite", "Dense", (4,), {"activation": "sigmoid"}, ["squeeze"]),
+        ("gate", "Multiply", (), {}, ["conv", "excite"]),
+        ("centred", "Subtract", (), {}, ["gate", "squeeze"]),
+        ("left", "Conv2D", (3, (1, 1)), {}, ["centred"]),
+        ("right", "Conv2D", (3, (1, 1)), {"activation": "tanh"}, ["centred"]),
+        ("high", "Maximum", (), {}, ["left", "right"]),
+        ("low", "Minimum", (), {}, ["left", "right"]),
+        ("mean", "Average", (), {}, ["high", "low", "left"]),
+        ("flat", "Flatten", (), {}, ["mean"]),
+        ("dense", "Dense", (3,), {"activation": "softmax"}, ["flat"]),
+    ],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

@@ -9,7 +9,7 @@ import pytest
 
 from cnn_gpu import backend
 from cnn_gpu.layers import (Activation, Add, BatchNormalization, Concatenate, Conv2D, Dense, Flatten,
-                            GlobalAveragePooling2D, Input, MaxPooling2D)
+                            GlobalAveragePooling2D, Input, Maximum, MaxPooling2D, Minimum, Multiply, Subtract)
 from cnn_gpu.models import Model, Sequential, load_model
 from cnn_gpu.utils import set_random_seed, to_categorical
 
@@ -93,7 +93,9 @@ def test_merge_shapes_and_concatenate_splits_its_gradient_back():
 
 @pytest.mark.parametrize("build, error, message", [
     (lambda i: Add()([i, Conv2D(2, 3)(i)]), ValueError,
-     "adds inputs of one shape, got (None, 8, 8, 3), (None, 6, 6, 2)"),
+     "merges inputs that broadcast together (each axis one size, or 1), got (None, 8, 8, 3), (None, 6, 6, 2)"),
+    (lambda i: Multiply()([i, GlobalAveragePooling2D()(i)]), ValueError, "merges inputs of one rank"),
+    (lambda i: Subtract()([i, i, i]), ValueError, "merges exactly 2 inputs, got 3"),
     (lambda i: Concatenate()([i, MaxPooling2D()(i)]), ValueError, "must match on every axis but axis -1"),
     (lambda i: Concatenate(axis=0), ValueError, "axis must be an int other than 0"),
     (lambda i: Add()([i]), ValueError, "merges at least 2 inputs, got 1"),
@@ -212,3 +214,25 @@ def test_a_config_saved_before_several_inputs_still_loads():
     again = Model.from_config(old)
     assert again.input_shape == (None, 8, 8, 3) and [layer.name for layer in again.layers] == [
         layer.name for layer in model.layers]
+
+
+def test_maximum_and_minimum_keep_a_nan_and_split_a_tie_as_jax():
+    for cls, expected in ((Maximum, [3.0, np.nan, 2.0]), (Minimum, [1.0, np.nan, 2.0])):
+        layer = cls()
+        layer.build([(None, 3), (None, 3)])
+        y = layer.forward([np.array([[3.0, np.nan, 2.0]]), np.array([[1.0, 5.0, 2.0]])])
+        np.testing.assert_array_equal(y, [expected])
+        first, second = layer.backward(np.ones((1, 3)))
+        assert first[0, 2] == second[0, 2] == 0.5  # the tie
+        assert (first[0, 0], second[0, 0]) == ((1.0, 0.0) if cls is Maximum else (0.0, 1.0))
+
+
+def test_a_gate_of_one_value_a_channel_broadcasts_and_its_gradient_sums_over_the_pixels():
+    rng = np.random.default_rng(2)
+    image, gate = rng.uniform(size=(2, 3, 4, 5)), rng.uniform(size=(2, 1, 1, 5))
+    layer = Multiply()
+    assert layer.compute_output_shape([(None, 3, 4, 5), (None, 1, 1, 5)]) == (None, 3, 4, 5)
+    np.testing.assert_allclose(layer.forward([image, gate]), image * gate)
+    d_image, d_gate = layer.backward(np.ones((2, 3, 4, 5)))
+    np.testing.assert_allclose(d_image, np.broadcast_to(gate, image.shape))
+    np.testing.assert_allclose(d_gate, image.sum(axis=(1, 2), keepdims=True))

@@ -6,7 +6,7 @@ from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
                                  SpatialDropout2D)
-from cnn_gpu.layers.merging import Add, Concatenate
+from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
 from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
 from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
@@ -21,11 +21,11 @@ def deserialize(entry):
 
 
 __all__ = [
-    "Activation", "Add", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop", "Concatenate",
-    "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "ELU", "Flatten",
-    "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D",
-    "MaxPooling2D", "RandomBrightness", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",
-    "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv2D", "Softmax", "SpatialDropout2D",
-    "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop",
+    "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout",
+    "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
+    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "RandomBrightness", "RandomContrast",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing",
+    "SeparableConv2D", "Softmax", "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]
