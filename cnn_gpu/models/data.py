@@ -1,4 +1,5 @@
-"""User data checked once, when fit/evaluate/predict starts: shape, dtype, finiteness, labels, splits.
+"""User data checked once, when fit/evaluate/predict starts: shape, dtype, finiteness, labels, splits
+(and each batch of a PyDataset or a generator, as it comes: batching.py).
 
 Everything here runs on host NumPy arrays before any batch reaches the backend, so a mistake in the
 data fails at once with a message naming the argument, not deep inside an op.
@@ -125,3 +126,20 @@ def sample_weights(y, class_weight, sample_weight):
     if labels.ndim != 1:
         raise ValueError(f"class_weight needs a class a sample, got labels of shape {format_shape(np.shape(y))}")
     return np.array([float(class_weight.get(int(c), 1.0)) for c in np.round(labels)])
+
+
+def ensure_built(model, x, action):
+    """Build a model that has no input shape yet from ``x``'s, as Keras does on first use."""
+    if not model.built and model.input_layer is None and x is not None and np.ndim(x) >= 2:
+        model.build((None, *np.shape(x)[1:]))
+    model.require_built(action)
+
+
+def prepare(model, x, y, what="x"):
+    """Checked inputs and targets for a compiled model."""
+    ensure_built(model, x, "run")
+    x = as_inputs(x, model.input_shape, model.dtype, what)
+    if y is None:
+        raise ValueError(f"the labels for {what} are required")
+    check_same_length(x, y, what, "its labels")
+    return x, model.loss.prepare_targets(y, model.output_shape, model.dtype)

@@ -224,18 +224,24 @@ class Sequential:
             raise RuntimeError(f"model '{self.name}': call compile(optimizer, loss, metrics) before {action}()")
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None):
+        """Train on arrays (x, y), or on a PyDataset's or a generator's batches (x alone; a generator's
+        epoch is ``steps_per_epoch`` batches), like Keras."""
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                            shuffle, initial_epoch, class_weight, sample_weight)
+                            shuffle, initial_epoch, class_weight, sample_weight, steps_per_epoch)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 return_dict=False):
         """The loss (each sample's weighted by ``sample_weight`` if given), or ``[loss, metric, ...]`` with
-        metrics (a dict with ``return_dict``), like Keras."""
-        return training.evaluate(self, x, y, batch_size, verbose, return_dict, sample_weight)
+        metrics (a dict with ``return_dict``), like Keras; x may be a PyDataset or a generator (of
+        ``steps`` batches)."""
+        return training.evaluate(self, x, y, batch_size, verbose, return_dict, sample_weight, steps=steps)
 
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """The outputs (probabilities after a softmax) for ``x``, as one NumPy array."""
-        return training.predict(self, x, batch_size, verbose)
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+        """The outputs (probabilities after a softmax) for ``x`` (arrays, a PyDataset or a generator of
+        ``steps`` batches), as one NumPy array."""
+        return training.predict(self, x, batch_size, verbose, steps)
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on (x, y); that batch's loss, or ``[loss, metric, ...]`` (Keras's)."""

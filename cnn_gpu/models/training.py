@@ -1,5 +1,5 @@
 """The training loop, evaluation and prediction of a model (and their one-batch forms), batch by batch
-through the backend.
+through the backend, from arrays or from a PyDataset or generator (batching.py).
 
 Per batch the loop does only what it must on the host: gather the batch, one float for the loss and
 one count per metric (for the progress bar and the NaN check). All math is in the backend.
@@ -14,10 +14,10 @@ import numpy as np
 from cnn_gpu import metrics as metrics_module
 from cnn_gpu.backend import get_backend
 from cnn_gpu.callbacks import CallbackList, History, ProgbarLogger
-from cnn_gpu.models.data import (as_inputs, batches, check_batch_size, check_same_length, on_backend,
-                                 sample_weights, split_validation, whole_batch)
+from cnn_gpu.models.batching import ArrayBatches, DatasetBatches, is_dataset
+from cnn_gpu.models.data import (as_inputs, check_batch_size, ensure_built, on_backend, prepare, sample_weights,
+                                 split_validation, whole_batch)
 from cnn_gpu.utils.progbar import Progbar
-from cnn_gpu.utils.rng import global_generator
 
 
 def check_verbose(verbose):
@@ -25,23 +25,6 @@ def check_verbose(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return verbose
-
-
-def ensure_built(model, x, action):
-    """Build a model that has no input shape yet from ``x``'s, as Keras does on first use."""
-    if not model.built and model.input_layer is None and x is not None and np.ndim(x) >= 2:
-        model.build((None, *np.shape(x)[1:]))
-    model.require_built(action)
-
-
-def prepare(model, x, y, what="x"):
-    """Checked inputs and targets for a compiled model."""
-    ensure_built(model, x, "run")
-    x = as_inputs(x, model.input_shape, model.dtype, what)
-    if y is None:
-        raise ValueError(f"the labels for {what} are required")
-    check_same_length(x, y, what, "its labels")
-    return x, model.loss.prepare_targets(y, model.output_shape, model.dtype)
 
 
 class Tracker:
@@ -72,40 +55,64 @@ class Tracker:
         return logs
 
 
-def batch_weights(weights, index):
-    """A batch's sample weights on the backend, or None."""
-    return None if weights is None else get_backend().asarray(weights[index])
+def batch_weights(weights):
+    """A batch's host sample weights on the backend, or None."""
+    return None if weights is None else get_backend().asarray(weights)
 
 
-def run_test(model, x, y, batch_size, progbar=None, weights=None):
-    """Loss and metrics over (x, y) in inference mode; penalties included in the loss, as in Keras, and
-    each sample's loss weighted by ``weights`` if given."""
+def run_test(model, source, progbar=None):
+    """Loss and metrics over the batches of ``source`` (batching.py) in inference mode; penalties
+    included in the loss, as in Keras, and each sample's loss weighted by its batch's weights if any."""
     backend = get_backend()
-    tracker = Tracker(model, y.shape)
-    steps = batches(len(x), batch_size)
-    for step, index in enumerate(steps):
-        yb = backend.asarray(y[index])
-        loss, output = model.compute_loss(on_backend(backend, x[index]), yb, training=False,
-                                          sample_weight=batch_weights(weights, index))
+    tracker = Tracker(model, source.labels_shape)
+    for step, (x, y, weights) in enumerate(source.epoch()):
+        yb = backend.asarray(y)
+        loss, output = model.compute_loss(on_backend(backend, x), yb, training=False,
+                                          sample_weight=batch_weights(weights))
         tracker.update(loss, yb, output)
         if progbar is not None:
-            progbar.update(step + 1, tracker.logs(), finalize=step + 1 == len(steps))
+            progbar.update(step + 1, tracker.logs(), finalize=step + 1 == len(source))
     return tracker.logs()
 
 
-def validation_arrays(model, x, y, weights, validation_split, validation_data):
-    """``(train_x, train_y, train_weights), (val_x, val_y, val_weights) or None`` from either way Keras
-    accepts validation data; a split takes its share of the sample weights along (None: none)."""
+def validation_batches(model, x, y, weights, batch_size, validation_split, validation_data):
+    """``(x, y, weights)`` left for training, and the validation batches (or None), from either way
+    Keras accepts validation data; a split takes its share of the sample weights along."""
     if validation_data is not None:
+        if is_dataset(validation_data):
+            return (x, y, weights), DatasetBatches(model, validation_data, what="validation_data")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a tuple (x_val, y_val)")
-        return (x, y, weights), (*prepare(model, *validation_data, what="validation_data x"), None)
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or a PyDataset")
+        val_x, val_y = prepare(model, *validation_data, what="validation_data x")
+        return (x, y, weights), ArrayBatches(val_x, val_y, None, batch_size)
     if validation_split:
         (train_x, train_y), (val_x, val_y) = split_validation(x, y, validation_split)
         split_at = len(train_x)
         return ((train_x, train_y, None if weights is None else weights[:split_at]),
-                (val_x, val_y, None if weights is None else weights[split_at:]))
+                ArrayBatches(val_x, val_y, None if weights is None else weights[split_at:], batch_size))
     return (x, y, weights), None
+
+
+def training_batches(model, x, y, batch_size, validation_split, validation_data, shuffle, class_weight,
+                     sample_weight, steps_per_epoch):
+    """fit's training and validation batches (batching.py): arrays, or a dataset's own batches."""
+    if not is_dataset(x):
+        if steps_per_epoch is not None:
+            raise ValueError("steps_per_epoch is for a generator or a PyDataset; arrays take batch_size")
+        x, y = prepare(model, x, y)
+        weights = sample_weights(y, class_weight, sample_weight)
+        (x, y, weights), validation = validation_batches(model, x, y, weights, batch_size, validation_split,
+                                                         validation_data)
+        if class_weight is not None and isinstance(validation, ArrayBatches):
+            validation.weights = None  # as Keras: a split's share keeps sample_weight's weights, not class_weight's
+        return ArrayBatches(x, y, weights, batch_size, shuffle), validation
+    for name, value in (("y", y), ("sample_weight", sample_weight)):
+        if value is not None:
+            raise ValueError(f"{name} must be None when x is a PyDataset or a generator: its batches hold them")
+    if validation_split:
+        raise ValueError("validation_split cannot split a PyDataset or a generator: give validation_data")
+    train = DatasetBatches(model, x, steps_per_epoch, class_weight)
+    return train, validation_batches(model, None, None, None, batch_size, 0, validation_data)[1]
 
 
 def check_epochs(epochs, initial_epoch):
@@ -116,33 +123,27 @@ def check_epochs(epochs, initial_epoch):
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        initial_epoch, class_weight=None, sample_weight=None):
+        initial_epoch, class_weight=None, sample_weight=None, steps_per_epoch=None):
     model.require_compiled("fit")
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
     check_epochs(epochs, initial_epoch)
-    x, y = prepare(model, x, y)
-    weights = sample_weights(y, class_weight, sample_weight)
-    # As Keras: a split's validation share keeps sample_weight's weights, not class_weight's.
-    (x, y, weights), validation = validation_arrays(model, x, y, weights, validation_split, validation_data)
-    if class_weight is not None and validation is not None:
-        validation = (*validation[:2], None)
-    steps = math.ceil(len(x) / batch_size)
+    train, validation = training_batches(model, x, y, batch_size, validation_split, validation_data, shuffle,
+                                         class_weight, sample_weight, steps_per_epoch)
     history = History()
     # Keras's order: the user's callbacks, then History, then the progress bar, so that both see what
     # the user's add to the logs (a learning-rate callback's learning_rate).
     hooks = list(callbacks or []) + [history] + ([ProgbarLogger(verbose)] if verbose else [])
-    hooks = CallbackList(hooks, model, {"verbose": verbose, "epochs": epochs, "steps": steps})
+    hooks = CallbackList(hooks, model, {"verbose": verbose, "epochs": epochs, "steps": len(train)})
     model.stop_training = False
     model.history = history
     hooks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        logs = train_epoch(model, x, y, weights, batch_size, shuffle, epoch, hooks)
+        logs = train_epoch(model, train, epoch, hooks)
         if validation is not None and not model.stop_training:
-            val_x, val_y, val_weights = validation
-            logs.update({f"val_{k}": v for k, v in run_test(model, val_x, val_y, batch_size,
-                                                             weights=val_weights).items()})
+            logs.update({f"val_{k}": v for k, v in run_test(model, validation).items()})
+        train.end_epoch()
         hooks.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -169,20 +170,18 @@ def not_finite(loss, where):
     return FloatingPointError(f"the loss became {loss} {where}: lower the learning rate or check the data")
 
 
-def train_epoch(model, x, y, weights, batch_size, shuffle, epoch, hooks):
-    """One pass over (x, y); returns the epoch's running-mean logs."""
-    tracker = Tracker(model, y.shape)
-    order = global_generator().permutation(len(x)) if shuffle else None
-    steps = batches(len(x), batch_size, order)
-    for step, index in enumerate(steps):
+def train_epoch(model, source, epoch, hooks):
+    """One pass over the batches of ``source`` (batching.py); returns the epoch's running-mean logs."""
+    tracker = Tracker(model, source.labels_shape)
+    for step, (x, y, weights) in enumerate(source.epoch()):
         hooks.on_train_batch_begin(step)
-        loss = train_step(model, x[index], y[index], tracker, batch_weights(weights, index))
+        loss = train_step(model, x, y, tracker, batch_weights(weights))
         if not math.isfinite(loss):
             # TerminateOnNaN may stop quietly; else fail loudly.
             hooks.on_train_batch_end(step, {**tracker.logs(), "loss": loss})
             if model.stop_training:
                 break
-            raise not_finite(loss, f"at epoch {epoch + 1}, batch {step + 1} of {len(steps)} (add TerminateOnNaN() "
+            raise not_finite(loss, f"at epoch {epoch + 1}, batch {step + 1} of {len(source)} (add TerminateOnNaN() "
                                    "to stop training quietly instead)")
         hooks.on_train_batch_end(step, tracker.logs())
         if model.stop_training:
@@ -204,8 +203,7 @@ def train_on_batch(model, x, y, sample_weight, class_weight, return_dict):
     model.require_compiled("train_on_batch")
     x, y = prepare(model, x, y)
     tracker = Tracker(model, y.shape)
-    weights = sample_weights(y, class_weight, sample_weight)
-    loss = train_step(model, x, y, tracker, batch_weights(weights, slice(None)))
+    loss = train_step(model, x, y, tracker, batch_weights(sample_weights(y, class_weight, sample_weight)))
     if not math.isfinite(loss):
         raise not_finite(loss, "in train_on_batch (the weights were not updated)")
     return in_keras_order(tracker.logs(), return_dict)
@@ -216,28 +214,35 @@ def test_on_batch(model, x, y, sample_weight, return_dict):
     return evaluate(model, x, y, whole_batch(model, x), 0, return_dict, sample_weight, action="test_on_batch")
 
 
-def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, action="evaluate"):
+def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, action="evaluate", steps=None):
     model.require_compiled(action)
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
-    x, y = prepare(model, x, y)
-    steps = math.ceil(len(x) / batch_size)
-    logs = run_test(model, x, y, batch_size, Progbar(steps, verbose=verbose) if verbose else None,
-                    weights=sample_weights(y, None, sample_weight))
+    if is_dataset(x):
+        if y is not None or sample_weight is not None:
+            raise ValueError("y and sample_weight must be None when x is a PyDataset or a generator: its batches "
+                             "hold them")
+        source = DatasetBatches(model, x, steps)
+    else:
+        x, y = prepare(model, x, y)
+        source = ArrayBatches(x, y, sample_weights(y, None, sample_weight), batch_size)
+    logs = run_test(model, source, Progbar(len(source), verbose=verbose) if verbose else None)
     return in_keras_order(logs, return_dict)
 
 
-def predict(model, x, batch_size, verbose):
+def predict(model, x, batch_size, verbose, steps=None):
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
-    ensure_built(model, x, "predict")
-    x = as_inputs(x, model.input_shape, model.dtype)
+    if is_dataset(x):
+        source = DatasetBatches(model, x, steps, labels=False)
+    else:
+        ensure_built(model, x, "predict")
+        source = ArrayBatches(as_inputs(x, model.input_shape, model.dtype), None, None, batch_size)
     backend = get_backend()
-    steps = batches(len(x), batch_size)
-    progbar = Progbar(len(steps), verbose=verbose) if verbose else None
+    progbar = Progbar(len(source), verbose=verbose) if verbose else None
     outputs = []
-    for step, index in enumerate(steps):
-        outputs.append(backend.to_numpy(model.forward(on_backend(backend, x[index]), training=False)))
+    for step, (xb, _, _) in enumerate(source.epoch()):
+        outputs.append(backend.to_numpy(model.forward(on_backend(backend, xb), training=False)))
         if progbar is not None:
             progbar.update(step + 1)
     return np.concatenate(outputs)
