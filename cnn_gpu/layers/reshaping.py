@@ -93,8 +93,8 @@ class ImageLayer(Layer):
 @LAYERS.register("up_sampling2d")
 class UpSampling2D(ImageLayer):
     """Each image scaled up by ``size`` (rows, cols): interpolation='nearest' repeats each pixel into a
-    block; 'bilinear' interpolates between pixel centres, its edges clamped, as Keras's (jax.image.resize),
-    (``resample``)."""
+    block; 'bilinear' interpolates between pixel centres, its edges clamped, as Keras's
+    (jax.image.resize), by ``resample``."""
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)

@@ -126,13 +126,16 @@ def test_mean_squared_error_value_and_gradient(rng, shape, dtype):
 
 @pytest.mark.parametrize("delta", [1.0, 0.3])
 def test_mean_absolute_error_and_huber_values_and_gradients(rng, delta):
-    pred, target = rng.uniform(-2, 2, (6, 3)), rng.uniform(-2, 2, (6, 3))
-    diff = pred - target
+    # Errors on both of Huber's pieces (a column within delta, one beyond it), none near the kinks.
+    sizes = np.stack([rng.uniform(0.05, 0.9, 6) * delta, rng.uniform(delta + 0.1, 2.5, 6), rng.uniform(0.05, 2.5, 6)],
+                     axis=1)
+    diff = sizes * rng.choice([-1.0, 1.0], sizes.shape)
+    pred = rng.uniform(-2, 2, (6, 3))
+    target = pred - diff
     loss, grad = mean_absolute_error(pred, target)
     assert_close(loss, np.abs(diff).mean())
     check_gradient(lambda v: mean_absolute_error(v, target)[0], pred, grad)
     small = np.abs(diff) <= delta
-    assert 0 < small.sum() < small.size  # both pieces
     loss, grad = huber(pred, target, delta)
     assert_close(loss, np.where(small, diff**2 / 2, delta * (np.abs(diff) - delta / 2)).mean())
     check_gradient(lambda v: huber(v, target, delta)[0], pred, grad)
