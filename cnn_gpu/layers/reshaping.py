@@ -58,16 +58,22 @@ def resample_backward(dz, trail):
     return dz
 
 
-def resize_steps(h, w, target, crop_to_aspect_ratio=False):
-    """The steps of Keras's bilinear resize of an (h, w) image to ``target``: a centred crop to the
-    target's aspect ratio first if asked (an exact copy: a whole-pixel shift), then the resize
-    (none where the sizes already agree)."""
+def resize_steps(h, w, target, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, fill_value=0.0):
+    """The steps of Keras's bilinear resize of an (h, w) image to ``target``: first, if asked, a centred
+    crop to the target's aspect ratio or padding with ``fill_value`` to it (either an exact copy, a
+    whole-pixel shift), then the resize (none where the sizes already agree)."""
     steps = []
     if crop_to_aspect_ratio:
         top, left, rows, cols = affine_transform.aspect_crop(h, w, target)
         if (rows, cols) != (h, w):
             steps.append((affine_transform.translations(-left, -top)[0], (rows, cols), "constant", 0.0))
             h, w = rows, cols
+    elif pad_to_aspect_ratio:
+        top, left = affine_transform.aspect_pad(h, w, target)
+        if top or left:
+            steps.append((affine_transform.translations(left, top)[0], (h + 2 * top, w + 2 * left), "constant",
+                          fill_value))
+            h, w = h + 2 * top, w + 2 * left
     if (h, w) != tuple(target):
         steps.append((affine_transform.resize((h, w), target), tuple(target), "nearest", 0.0))
     return steps
@@ -218,14 +224,7 @@ class Resizing(ResizingLayer):
         self.fill_value = float(fill_value)
 
     def steps(self, h, w):
-        if not self.pad_to_aspect_ratio:
-            return resize_steps(h, w, self.target, self.crop_to_aspect_ratio)
-        top, left = affine_transform.aspect_pad(h, w, self.target)
-        if not (top or left):
-            return resize_steps(h, w, self.target)
-        padded = (h + 2 * top, w + 2 * left)
-        return [(affine_transform.translations(left, top)[0], padded, "constant", self.fill_value),
-                *resize_steps(*padded, self.target)]
+        return resize_steps(h, w, self.target, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio, self.fill_value)
 
     def get_config(self):
         return {**super().get_config(), "interpolation": "bilinear", "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
