@@ -1,7 +1,7 @@
 // Images resampled through an affine map: Keras's RandomTranslation, RandomRotation and RandomZoom,
 // Resizing and CenterCrop, and UpSampling2D's bilinear interpolation. An (N, H, W, C) input gives an
-// (N, Ho, Wo, C) output (the random layers' the same size), whose pixel (row, col) of image n reads
-// the input at
+// (N, Ho, Wo, C) output (of the input's size for the random layers), whose pixel (row, col) of image
+// n reads the input at
 //   x_in = a0 * col + a1 * row + a2,   y_in = b0 * col + b1 * row + b2
 // with (a0, a1, a2, b0, b1, b2) image n's row of `transforms` (Keras's first six of eight), by one of
 //   - bilinear interpolation: the four pixels around (y_in, x_in), weighted by closeness;
@@ -30,7 +30,8 @@
 //                                          sampling point computed once for the four (float32,
 //                                          C % 4 == 0)
 //   3. affine_transform_backward_scatter   one dy element per step, atomicAdd into dx
-// Wrappers: cnn_gpu/ops/affine_transform.py. Tests: tests/ops/test_affine_transform.py.
+// Wrappers: cnn_gpu/ops/affine_transform.py. Tests: tests/ops/test_affine_transform.py. Benchmark:
+// benchmarks/affine_transform.py.
 
 #include "nhwc.cuh"  // Coord, channel_fastest, nhwc_offset
 
