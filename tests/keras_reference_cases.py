@@ -524,3 +524,13 @@ CASES["adam_merges_graph"] = {
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }
+# The 1-D twins of the depthwise, separable and transposed convolutions, on one image row.
+CASES["sgd_conv1d_twins"] = {
+    "input": (14, 3),
+    "layers": [("DepthwiseConv1D", (3,), {"depth_multiplier": 2, "activation": "relu"}),
+               ("SeparableConv1D", (4, 3), {"strides": 2, "padding": "same", "activation": "tanh"}),
+               ("Conv1DTranspose", (3, 3), {"strides": 2}),
+               ("GlobalAveragePooling1D", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}

@@ -9,8 +9,9 @@ from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, Leaky
 from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
 from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
-from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
-                                           MaxPooling1D)
+from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, Conv1DTranspose, DepthwiseConv1D,
+                                           GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D,
+                                           SeparableConv1D)
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from cnn_gpu.layers.reshaping import CenterCrop, Cropping2D, Resizing, UpSampling2D, ZeroPadding2D
 
@@ -22,10 +23,11 @@ def deserialize(entry):
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop",
-    "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout",
-    "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
-    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "RandomBrightness", "RandomContrast",
-    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing",
-    "SeparableConv2D", "Softmax", "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense",
+    "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
+    "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum",
+    "Multiply", "RandomBrightness", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",
+    "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D", "Softmax",
+    "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

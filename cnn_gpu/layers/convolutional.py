@@ -41,6 +41,10 @@ class SlidingWindowLayer(ParametricLayer):
         """The arguments every backend convolution takes after its operands."""
         return self.strides, self.padding, self.dilation_rate
 
+    def weight(self, name):
+        """Parameter ``name`` as the 2-D ops take it (the 1-D layers' kernels gain a leading axis of 1)."""
+        return self.params[name]
+
     def window_output_shape(self, compute, input_shape, kernel_shape):
         self.require_rank(input_shape, 4, IMAGE_LAYOUT, "")
         return image_output_shape(self, compute, input_shape, kernel_shape, *self.window)
@@ -69,10 +73,10 @@ class Conv2D(SlidingWindowLayer):
 
     def call(self, x, training, relu=False):
         self._x = x
-        return get_backend().conv2d_forward(x, self.params["kernel"], self.bias, *self.window, relu=relu)
+        return get_backend().conv2d_forward(x, self.weight("kernel"), self.bias, *self.window, relu=relu)
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().conv2d_backward(self._x, self.params["kernel"], dz, *self.window,
+        dx, dw, db = get_backend().conv2d_backward(self._x, self.weight("kernel"), dz, *self.window,
                                                    need_dx=need_dx, need_db=self.use_bias)
         self.store_gradients(dw, db)
         return dx
@@ -110,10 +114,10 @@ class Conv2DTranspose(SlidingWindowLayer):
 
     def call(self, x, training, relu=False):
         self._x = x
-        return get_backend().conv2d_transpose_forward(x, self.params["kernel"], self.bias, *self.window, relu=relu)
+        return get_backend().conv2d_transpose_forward(x, self.weight("kernel"), self.bias, *self.window, relu=relu)
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().conv2d_transpose_backward(self._x, self.params["kernel"], dz, *self.window,
+        dx, dw, db = get_backend().conv2d_transpose_backward(self._x, self.weight("kernel"), dz, *self.window,
                                                              need_dx=need_dx, need_db=self.use_bias)
         self.store_gradients(dw, db)
         return dx
@@ -147,10 +151,10 @@ class DepthwiseConv2D(SlidingWindowLayer):
 
     def call(self, x, training, relu=False):
         self._x = x
-        return get_backend().depthwise_conv2d_forward(x, self.params["kernel"], self.bias, *self.window, relu=relu)
+        return get_backend().depthwise_conv2d_forward(x, self.weight("kernel"), self.bias, *self.window, relu=relu)
 
     def call_backward(self, dz, need_dx):
-        dx, dw, db = get_backend().depthwise_conv2d_backward(self._x, self.params["kernel"], dz, *self.window,
+        dx, dw, db = get_backend().depthwise_conv2d_backward(self._x, self.weight("kernel"), dz, *self.window,
                                                              need_dx=need_dx, need_db=self.use_bias)
         self.store_gradients(dw, db)
         return dx
@@ -205,7 +209,7 @@ class SeparableConv2D(SlidingWindowLayer):
     def call(self, x, training, relu=False):
         backend = get_backend()
         self._x = x
-        self._z = backend.depthwise_conv2d_forward(x, self.params["depthwise_kernel"], None, *self.window)
+        self._z = backend.depthwise_conv2d_forward(x, self.weight("depthwise_kernel"), None, *self.window)
         y = backend.dense_forward(self._z.reshape(-1, self._z.shape[3]), self._pointwise_matrix(), self.bias,
                                   relu=relu)
         return y.reshape(*self._z.shape[:3], self.filters)
@@ -215,7 +219,7 @@ class SeparableConv2D(SlidingWindowLayer):
         z = self._z
         dz_pixels, dpointwise, db = backend.dense_backward(z.reshape(-1, z.shape[3]), self._pointwise_matrix(),
                                                            dz.reshape(-1, self.filters), need_db=self.use_bias)
-        dx, ddepthwise, _ = backend.depthwise_conv2d_backward(self._x, self.params["depthwise_kernel"],
+        dx, ddepthwise, _ = backend.depthwise_conv2d_backward(self._x, self.weight("depthwise_kernel"),
                                                               dz_pixels.reshape(z.shape), *self.window,
                                                               need_dx=need_dx, need_db=False)
         self.grads = {"depthwise_kernel": ddepthwise,

@@ -1,7 +1,8 @@
 """Keras's 1-D convolution and pooling layers over (batch, steps, channels): each runs its 2-D twin on
-the input seen as one row of an image, (batch, 1, steps, channels), a view, so that conv2d.cu's and
-pool.cu's kernels serve sequences unchanged. Conv1D's kernel keeps Keras's (kernel_size, channels,
-filters) shape and is handed to the 2-D op as (1, kernel_size, channels, filters), a view too."""
+the input seen as one row of an image, (batch, 1, steps, channels), a view, so that conv2d.cu's,
+depthwise_conv2d.cu's and pool.cu's kernels serve sequences unchanged. A kernel keeps Keras's 1-D
+shape (Conv1D's (kernel_size, channels, filters)) and is handed to the 2-D op with a leading axis of
+1, a view too; its gradient comes back in the 1-D shape."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from numbers import Integral
 
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS
-from cnn_gpu.layers.convolutional import Conv2D
+from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 SEQUENCE_LAYOUT = "(batch, steps, channels)"
@@ -25,8 +26,20 @@ def one(value, name):
 
 
 class AsImageRow:
-    """The 1-D layer as its 2-D base class on a view of one image row: shapes and arrays gain the row
-    axis going in and lose it coming out."""
+    """The 1-D layer as its 2-D base class on a view of one image row: shapes, arrays and kernels gain
+    the row axis going in and lose it coming out."""
+
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True):
+        # A 2-D kernel of one row, (1, ...), is Keras's 1-D kernel with that axis dropped.
+        super().add_weight(name, shape[1:] if len(shape) == 4 and shape[0] == 1 else shape, initializer, regularizer,
+                           trainable)
+
+    def weight(self, name):
+        w = self.params[name]
+        return w[None] if w.ndim == 3 else w
+
+    def build_weights(self, input_shape):
+        super().build_weights((input_shape[0], 1, *input_shape[1:]))
 
     def compute_output_shape(self, input_shape):
         self.require_rank(input_shape, 3, SEQUENCE_LAYOUT, "")
@@ -39,6 +52,9 @@ class AsImageRow:
 
     def call_backward(self, dz, need_dx):
         dx = super().call_backward(dz[:, None] if dz.ndim == 3 else dz, need_dx)
+        grads = getattr(self, "grads", None)
+        if grads:
+            self.grads = {name: g.reshape(self.params[name].shape) for name, g in grads.items()}
         return None if dx is None else dx[:, 0]
 
     def config_1d(self, config, *names):
@@ -66,28 +82,60 @@ class Conv1D(AsImageRow, Conv2D):
         steps = input_shape[1] if input_shape[1] is None else input_shape[1] + self.before[1][0]
         return super().compute_output_shape((input_shape[0], steps, input_shape[2]))
 
-    def build_weights(self, input_shape):
-        # Keras's shape; the 2-D ops get the (1, kernel_size, channels, filters) view of it.
-        self.add_kernel_and_bias((self.kernel_size[1], input_shape[-1], self.filters))
-
     def call(self, x, training, relu=False):
-        backend = get_backend()
-        self._x = backend.pad2d(x[:, None], self.before) if self.causal else x[:, None]
-        y = backend.conv2d_forward(self._x, self.params["kernel"][None], self.bias, *self.window, relu=relu)
-        return y[:, 0]
+        if self.causal:
+            x = get_backend().pad2d(x[:, None], self.before)[:, 0]
+        return super().call(x, training, relu=relu)
 
     def call_backward(self, dz, need_dx):
-        backend = get_backend()
-        dx, dw, db = backend.conv2d_backward(self._x, self.params["kernel"][None], dz[:, None], *self.window,
-                                             need_dx=need_dx, need_db=self.use_bias)
-        self.store_gradients(dw[0], db)
-        if dx is None:
-            return None
-        return (backend.crop2d(dx, self.before) if self.causal else dx)[:, 0]
+        dx = super().call_backward(dz, need_dx)
+        if dx is None or not self.causal:
+            return dx
+        return get_backend().crop2d(dx[:, None], self.before)[:, 0]
 
     def get_config(self):
         config = self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
         return {**config, "padding": "causal"} if self.causal else config
+
+
+@LAYERS.register("conv1d_transpose")
+class Conv1DTranspose(AsImageRow, Conv2DTranspose):
+    """Keras's Conv1DTranspose: kernel (kernel_size, filters, channels); Conv2DTranspose on one row."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=1, **kwargs):
+        super().__init__(filters, (1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")), padding,
+                         output_padding, data_format, (1, one(dilation_rate, "dilation_rate")), **kwargs)
+
+    def get_config(self):
+        return self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
+
+
+@LAYERS.register("depthwise_conv1d")
+class DepthwiseConv1D(AsImageRow, DepthwiseConv2D):
+    """Keras's DepthwiseConv1D: kernel (kernel_size, channels, depth_multiplier); DepthwiseConv2D on one row."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, **kwargs):
+        super().__init__((1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")), padding,
+                         depth_multiplier, data_format, (1, one(dilation_rate, "dilation_rate")), **kwargs)
+
+    def get_config(self):
+        return self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
+
+
+@LAYERS.register("separable_conv1d")
+class SeparableConv1D(AsImageRow, SeparableConv2D):
+    """Keras's SeparableConv1D: depthwise kernel (kernel_size, channels, depth_multiplier), pointwise
+    kernel (1, channels * depth_multiplier, filters); SeparableConv2D on one row."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 depth_multiplier=1, **kwargs):
+        super().__init__(filters, (1, one(kernel_size, "kernel_size")), (1, one(strides, "strides")), padding,
+                         data_format, (1, one(dilation_rate, "dilation_rate")), depth_multiplier, **kwargs)
+
+    def get_config(self):
+        return self.config_1d(super().get_config(), "kernel_size", "strides", "dilation_rate")
 
 
 class Pooling1D(AsImageRow):
