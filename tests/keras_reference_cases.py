@@ -534,3 +534,13 @@ CASES["sgd_conv1d_twins"] = {
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
     "loss": "categorical_crossentropy",
 }
+# Resizing by nearest pixels: 6 rows to 9, where jax's source rows are whole quotients (ops/reshaping.py),
+# after a convolution, so the gradient goes back through the repeated pixels.
+CASES["adam_resizing_nearest"] = {
+    "input": (8, 7, 2),
+    "layers": [("Conv2D", (3, (3, 3)), {"activation": "relu"}),
+               ("Resizing", (9, 4), {"interpolation": "nearest"}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

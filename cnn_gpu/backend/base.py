@@ -94,6 +94,14 @@ class Backend:
         """Its gradient: each block of dy summed."""
         raise NotImplementedError
 
+    def resize_nearest_forward(self, x, out_hw):
+        """Each NHWC image resized to ``out_hw``, every output pixel its nearest source pixel's value
+        (``ops.reshaping.resize_nearest``)."""
+        raise NotImplementedError
+
+    def resize_nearest_backward(self, dy, x_shape):
+        raise NotImplementedError
+
     def pad2d(self, x, pads):
         """x with ((top, bottom), (left, right)) rows and columns of zeros around it (crop2d's gradient)."""
         raise NotImplementedError

@@ -77,6 +77,12 @@ class NumpyBackend(Backend):
     def upsampling2d_backward(self, dy, size):
         return reshaping.upsampling2d_backward(dy, size)
 
+    def resize_nearest_forward(self, x, out_hw):
+        return reshaping.resize_nearest(x, out_hw)
+
+    def resize_nearest_backward(self, dy, x_shape):
+        return reshaping.resize_nearest_backward(dy, x_shape)
+
     def pad2d(self, x, pads):
         return reshaping.pad2d(x, pads)
 

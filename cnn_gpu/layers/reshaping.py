@@ -58,10 +58,10 @@ def resample_backward(dz, trail):
     return dz
 
 
-def resize_steps(h, w, target, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, fill_value=0.0):
+def resize_steps(h, w, target, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, fill_value=0.0, resize=True):
     """The steps of Keras's bilinear resize of an (h, w) image to ``target``: first, if asked, a centred
     crop to the target's aspect ratio or padding with ``fill_value`` to it (either an exact copy, a
-    whole-pixel shift), then the resize (none where the sizes already agree)."""
+    whole-pixel shift), then, with ``resize``, the resize (none where the sizes already agree)."""
     steps = []
     if crop_to_aspect_ratio:
         top, left, rows, cols = affine_transform.aspect_crop(h, w, target)
@@ -74,7 +74,7 @@ def resize_steps(h, w, target, crop_to_aspect_ratio=False, pad_to_aspect_ratio=F
             steps.append((affine_transform.translations(left, top)[0], (h + 2 * top, w + 2 * left), "constant",
                           fill_value))
             h, w = h + 2 * top, w + 2 * left
-    if (h, w) != tuple(target):
+    if resize and (h, w) != tuple(target):
         steps.append((affine_transform.resize((h, w), target), tuple(target), "nearest", 0.0))
     return steps
 
@@ -207,15 +207,18 @@ class ResizingLayer(ImageLayer):
 
 @LAYERS.register("resizing")
 class Resizing(ResizingLayer):
-    """Each image resized by bilinear interpolation (Keras's, without antialiasing), first cropped
-    (``crop_to_aspect_ratio``) or padded with ``fill_value`` (``pad_to_aspect_ratio``), centred, to the
-    target's aspect ratio if asked."""
+    """Each image resized by bilinear interpolation (Keras's, without antialiasing) or by taking each
+    output pixel's nearest source pixel (``interpolation='nearest'``, as jax.image.resize picks it:
+    ops/reshaping.py's resize_nearest), first cropped (``crop_to_aspect_ratio``) or padded with
+    ``fill_value`` (``pad_to_aspect_ratio``), centred, to the target's aspect ratio if asked."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
                  fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
         super().__init__(height, width, data_format, **kwargs)
-        for name, value, supported in (("interpolation", interpolation, "bilinear"),
-                                       ("fill_mode", fill_mode, "constant"), ("antialias", antialias, False)):
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"{self.describe()}: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
+        self.interpolation = interpolation
+        for name, value, supported in (("fill_mode", fill_mode, "constant"), ("antialias", antialias, False)):
             if value != supported:
                 raise ValueError(f"{self.describe()}: {name}={value!r} is not supported (only {supported!r})")
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
@@ -224,10 +227,24 @@ class Resizing(ResizingLayer):
         self.fill_value = float(fill_value)
 
     def steps(self, h, w):
-        return resize_steps(h, w, self.target, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio, self.fill_value)
+        return resize_steps(h, w, self.target, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio, self.fill_value,
+                            resize=self.interpolation == "bilinear")
+
+    def call(self, x, training):
+        y = super().call(x, training)
+        if self.interpolation == "bilinear":
+            return y
+        self._cropped_shape = y.shape
+        return get_backend().resize_nearest_forward(y, self.target)
+
+    def call_backward(self, dz, need_dx):
+        if need_dx and self.interpolation == "nearest":
+            dz = get_backend().resize_nearest_backward(dz, self._cropped_shape)
+        return super().call_backward(dz, need_dx)
 
     def get_config(self):
-        return {**super().get_config(), "interpolation": "bilinear", "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+        return {**super().get_config(), "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
                 "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": "constant", "fill_value": self.fill_value,
                 "antialias": False}
 

@@ -1,5 +1,6 @@
-"""Reshaping an image batch (NHWC): nearest-neighbour upsampling, zero padding and cropping, each with
-its gradient. The three Keras layers UpSampling2D, ZeroPadding2D and Cropping2D run on these.
+"""Reshaping an image batch (NHWC): nearest-neighbour upsampling, zero padding and cropping, and
+nearest-neighbour resizing to any size, each with its gradient. The Keras layers UpSampling2D,
+ZeroPadding2D and Cropping2D run on these, and Resizing with interpolation='nearest'.
 
 They move values and add nothing up but upsampling's gradient (each input pixel's gradient sums its
 block of size_h x size_w outputs), so they are array operations on whichever module the arrays are
@@ -52,3 +53,28 @@ def crop2d(x, crops):
     if top + bottom >= h or left + right >= w:
         raise ValueError(f"cropping {crops} leaves nothing of an image of height x width {(h, w)}")
     return array_module(x).ascontiguousarray(x[:, top:h - bottom, left:w - right])
+
+
+def nearest_sources(size, out_size):
+    """The input index each of ``out_size`` outputs takes along an axis of ``size``: jax.image.resize's
+    nearest, floor((out + 0.5) * size / out_size), in integers, (2 out + 1) size // (2 out_size),
+    which float arithmetic can miss by one where the quotient is whole."""
+    return [(2 * o + 1) * size // (2 * out_size) for o in range(out_size)]
+
+
+def resize_nearest(x, out_hw):
+    """Each image resized to ``out_hw`` by taking, for every output pixel, its nearest source pixel."""
+    _check_image(x)
+    xp = array_module(x)
+    rows, cols = (xp.asarray(nearest_sources(n, m)) for n, m in zip(x.shape[1:3], out_hw))
+    return x[:, rows][:, :, cols]
+
+
+def resize_nearest_backward(dy, x_shape):
+    """The gradient of resize_nearest: each source pixel's, the sum of dy over the outputs that took it
+    (a one-hot (outputs, inputs) selection matrix along each axis)."""
+    _check_image(dy, "dy")
+    xp = array_module(dy)
+    rows, cols = ((xp.asarray(nearest_sources(n, m))[:, None] == xp.arange(n)).astype(dy.dtype)
+                  for n, m in zip(x_shape[1:3], dy.shape[1:3]))
+    return xp.einsum("ow,nhoc->nhwc", cols, xp.einsum("oh,nowc->nhwc", rows, dy))

@@ -9,8 +9,8 @@ As Keras lists them: the class subfolders in sorted order (or ``class_names``'),
 (.bmp, .gif, .jpeg, .jpg, .png, found by walking it) in sorted order, all of them shuffled once by
 ``seed`` before the last ``validation_split`` of them is set aside. Images are decoded by Pillow
 (installed with ``pip install pillow``, or the package's ``images`` extra) as they are batched,
-resized bilinearly as Keras's Resizing does (the NumPy reference of ops/affine_transform.py, on the
-host), and come as float32 values in [0, 255]. A shuffled dataset's order changes every epoch.
+resized as Keras's Resizing does (bilinear, or nearest; the NumPy references of ops/, on the host),
+and come as float32 values in [0, 255]. A shuffled dataset's order changes every epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from cnn_gpu.layers.reshaping import resize_steps
 from cnn_gpu.ops.affine_transform import affine_transform
+from cnn_gpu.ops.reshaping import resize_nearest
 from cnn_gpu.utils.dataset import PyDataset
 
 FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -55,11 +56,12 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  verbose=True):
     """The images under ``directory`` as an ImageDataset, or (training, validation) with
     ``subset="both"``; Keras's arguments and defaults (``labels`` 'inferred' or None; bilinear
-    interpolation; channels last)."""
+    or nearest interpolation; channels last)."""
     checks = [(labels in ("inferred", None), f"labels must be 'inferred' or None, got {labels!r}"),
               (label_mode in LABEL_MODES, f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}"),
               (color_mode in COLOR_MODES, f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}"),
-              (interpolation == "bilinear", f"interpolation={interpolation!r} is not supported (only 'bilinear')"),
+              (interpolation in ("bilinear", "nearest"),
+               f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}"),
               (data_format in (None, "channels_last"), "only data_format='channels_last' is supported"),
               (subset in (None, "training", "validation", "both"),
                f"subset must be 'training', 'validation', 'both' or None, got {subset!r}"),
@@ -89,8 +91,8 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         order = np.random.RandomState(seed).permutation(len(paths))
         paths, classes = [paths[i] for i in order], classes[order]
     options = dict(class_names=names, label_mode=label_mode, color_mode=color_mode, batch_size=batch_size,
-                   image_size=tuple(image_size), shuffle=shuffle, seed=seed, crop_to_aspect_ratio=crop_to_aspect_ratio,
-                   pad_to_aspect_ratio=pad_to_aspect_ratio)
+                   image_size=tuple(image_size), shuffle=shuffle, seed=seed, interpolation=interpolation,
+                   crop_to_aspect_ratio=crop_to_aspect_ratio, pad_to_aspect_ratio=pad_to_aspect_ratio)
     if validation_split is None:
         return ImageDataset(paths, classes, **options)
     held = int(validation_split * len(paths))
@@ -109,12 +111,13 @@ class ImageDataset(PyDataset):
     (image_dataset_from_directory). ``class_names`` names the classes by index."""
 
     def __init__(self, paths, classes, class_names, label_mode, color_mode, batch_size, image_size, shuffle, seed,
-                 crop_to_aspect_ratio, pad_to_aspect_ratio):
+                 interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio):
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"image_dataset_from_directory: batch_size must be a positive int, got {batch_size!r}")
         self.paths, self.classes, self.class_names, self.label_mode = paths, classes, class_names, label_mode
         self.mode, self.batch_size, self.image_size = COLOR_MODES[color_mode], batch_size, image_size
+        self.interpolation = interpolation
         self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = crop_to_aspect_ratio, pad_to_aspect_ratio
         self.generator = np.random.default_rng(seed) if shuffle else None
         self.order = np.arange(len(paths))
@@ -149,7 +152,9 @@ class ImageDataset(PyDataset):
         with Image.open(path) as image:
             pixels = np.asarray(image.convert(self.mode), dtype=np.float32)
         pixels = pixels[None, :, :, None] if pixels.ndim == 2 else pixels[None]
+        bilinear = self.interpolation == "bilinear"
         for row, out_hw, fill_mode, fill_value in resize_steps(*pixels.shape[1:3], self.image_size,
-                                                               self.crop_to_aspect_ratio, self.pad_to_aspect_ratio):
+                                                               self.crop_to_aspect_ratio, self.pad_to_aspect_ratio,
+                                                               resize=bilinear):
             pixels = affine_transform(pixels, row[None], "bilinear", fill_mode, fill_value, out_hw)
-        return pixels[0]
+        return (pixels if bilinear else resize_nearest(pixels, self.image_size))[0]

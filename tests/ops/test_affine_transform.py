@@ -11,6 +11,7 @@ import pytest
 from cnn_gpu import backend, gradcheck
 from cnn_gpu.layers import CenterCrop, RandomRotation, RandomTranslation, RandomZoom, Resizing, deserialize
 from cnn_gpu.ops import affine_transform as at
+from cnn_gpu.ops.reshaping import nearest_sources
 from helpers import fixed, on_backend, poisoned, random_array, rel_error, to_host
 
 # One pixel; odd and even sides; channels fewer and more than a warp; a non-square image; channels in
@@ -238,7 +239,7 @@ def test_center_crop_of_a_larger_image_is_its_middle_exactly(rng, fresh_backend)
 
 @pytest.mark.parametrize("make, message", [
     (lambda: Resizing(4, 0), "height and width must be ints >= 1, got 4 and 0"),
-    (lambda: Resizing(4, 4, interpolation="nearest"), r"interpolation='nearest' is not supported \(only 'bilinear'\)"),
+    (lambda: Resizing(4, 4, interpolation="bicubic"), "interpolation must be 'bilinear' or 'nearest', got 'bicubic'"),
     (lambda: Resizing(4, 4, antialias=True), r"antialias=True is not supported \(only False\)"),
     (lambda: Resizing(4, 4, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True), "exclude each other"),
     (lambda: CenterCrop(2.5, 3), "height and width must be ints >= 1"),
@@ -246,3 +247,14 @@ def test_center_crop_of_a_larger_image_is_its_middle_exactly(rng, fresh_backend)
 def test_bad_resizing_arguments_are_refused_with_their_names(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_nearest_resizing_takes_jaxs_source_pixels_exactly():
+    """floor((out + 0.5) * in / out_size) in integers: where the quotient is whole (6 rows to 9: outputs
+    1, 4 and 7 land on rows 1, 3 and 5 exactly) a float map of in / out_size = 2/3 could floor one short."""
+    assert nearest_sources(6, 9) == [0, 1, 1, 2, 3, 3, 4, 5, 5]
+    assert nearest_sources(5, 3) == [0, 2, 4] and nearest_sources(4, 8) == [0, 0, 1, 1, 2, 2, 3, 3]
+    x = np.arange(2 * 6 * 5 * 3, dtype=np.float64).reshape(2, 6, 5, 3)
+    layer = Resizing(9, 3, interpolation="nearest", dtype="float64")
+    layer.build((None, 6, 5, 3))
+    np.testing.assert_array_equal(layer.forward(x, training=False), x[:, nearest_sources(6, 9)][:, :, [0, 2, 4]])

@@ -52,7 +52,7 @@ def test_classes_files_and_labels_come_in_keras_order(photos):
 
 def test_an_image_is_resized_as_the_resizing_layer_resizes_it(photos):
     directory, made = photos
-    for options in ({}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True}):
+    for options in ({}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True}, {"interpolation": "nearest"}):
         data = image_dataset_from_directory(directory, shuffle=False, image_size=(8, 6), batch_size=1, verbose=False,
                                             **options)
         for index in (0, 3):  # lossless files: the decoded pixels are the saved ones
@@ -94,7 +94,7 @@ def test_a_model_trains_on_the_batches(photos):
     (dict(validation_split=0.2, subset="training"), "give a seed"),
     (dict(validation_split=0.2), "give validation_split and subset together"),
     (dict(label_mode="binary", class_names=None, labels="inferred", directory_classes=3), "needs 2 classes"),
-    (dict(interpolation="nearest"), "interpolation='nearest' is not supported"),
+    (dict(interpolation="area"), "interpolation must be 'bilinear' or 'nearest', got 'area'"),
     (dict(class_names=["cat", "bird"]), "class_names ['bird'] have no subfolder"),
     (dict(crop_to_aspect_ratio=True, pad_to_aspect_ratio=True), "exclude each other"),
 ])
