@@ -50,6 +50,8 @@ LAYER_CASES = {
                  (dict(height=6, width=3, pad_to_aspect_ratio=True, fill_value=0.5), (1, 4, 5, 2)),
                  (dict(height=7, width=2, interpolation="nearest", crop_to_aspect_ratio=True), (2, 5, 6, 2))],
     "CenterCrop": [(dict(height=3, width=2), (2, 5, 4, 2)), (dict(height=6, width=3), (1, 4, 5, 2))],
+    # Inference: the centred window of the target's aspect ratio, resized (training's in test_affine_transform).
+    "RandomCrop": [(dict(height=3, width=4, seed=1), (2, 5, 6, 2))],
     "Cropping2D": [(dict(cropping=1), (2, 4, 3, 2)), (dict(cropping=((0, 2), (1, 0))), (1, 4, 3, 2))],
     "Conv1D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 2)),
                (dict(filters=2, kernel_size=2, strides=2, padding="same", dilation_rate=1), (2, 7, 3)),

@@ -13,7 +13,7 @@ from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, Conv1DTran
                                            GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D,
                                            SeparableConv1D)
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
-from cnn_gpu.layers.reshaping import CenterCrop, Cropping2D, Resizing, UpSampling2D, ZeroPadding2D
+from cnn_gpu.layers.reshaping import CenterCrop, Cropping2D, RandomCrop, Resizing, UpSampling2D, ZeroPadding2D
 
 
 def deserialize(entry):
@@ -27,7 +27,7 @@ __all__ = [
     "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
     "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum",
-    "Multiply", "RandomBrightness", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation",
-    "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D", "Softmax",
-    "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "Multiply", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
+    "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv1D",
+    "SeparableConv2D", "Softmax", "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
 ]

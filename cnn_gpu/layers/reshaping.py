@@ -1,8 +1,8 @@
 """Keras's image reshaping layers, channels last: UpSampling2D (nearest or bilinear), ZeroPadding2D,
-Cropping2D (ops/reshaping.py), and the preprocessing layers Resizing and CenterCrop. With the
-functional API the first three make an encoder-decoder's way back up (upsample, then concatenate
-with the encoder's features, cropped or padded to fit). Bilinear resampling, cropping and padding
-with a value run as steps of ops/affine_transform.py's op (``resample``)."""
+Cropping2D (ops/reshaping.py), and the preprocessing layers Resizing, CenterCrop and RandomCrop.
+With the functional API the first three make an encoder-decoder's way back up (upsample, then
+concatenate with the encoder's features, cropped or padded to fit). Bilinear resampling, cropping
+and padding with a value run as steps of ops/affine_transform.py's op (``resample``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cnn_gpu.layers.base import LAYERS, Layer, check_channels_last, format_shape
 from cnn_gpu.layers.convolutional import IMAGE_LAYOUT
 from cnn_gpu.ops import affine_transform
 from cnn_gpu.ops.window import as_pair
+from cnn_gpu.utils.rng import new_generator
 
 
 def edge_amounts(layer, value, name):
@@ -262,3 +263,31 @@ class CenterCrop(ResizingLayer):
             return []
         shift = affine_transform.translations(-((w - cols) // 2), -((h - rows) // 2))[0]
         return [(shift, self.target, "constant", 0.0)]
+
+
+@LAYERS.register("random_crop")
+class RandomCrop(ResizingLayer):
+    """In training, one window of ``(height, width)`` for the whole batch, at a random place, as Keras 3
+    draws it (its rows' offset, then its columns', from the layer's own generator, seeded by ``seed``
+    or else by the global seed); in inference, or where an image is no larger than the window, the
+    largest centred window of the target's aspect ratio, resized bilinearly, as Keras documents it
+    (Keras 3.15's inference returns the input uncropped)."""
+
+    def __init__(self, height, width, seed=None, data_format=None, **kwargs):
+        super().__init__(height, width, data_format, **kwargs)
+        self.seed = seed
+        self.generator = new_generator(seed)
+
+    def call(self, x, training):
+        (h, w), (rows, cols) = x.shape[1:3], self.target
+        if training and h > rows and w > cols:
+            top = int(self.generator.uniform(0, h - rows + 1))
+            left = int(self.generator.uniform(0, w - cols + 1))
+            steps = [(affine_transform.translations(-left, -top)[0], self.target, "constant", 0.0)]
+        else:
+            steps = resize_steps(h, w, self.target, crop_to_aspect_ratio=True)
+        y, self._trail = resample(x, steps)
+        return y
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

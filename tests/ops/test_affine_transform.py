@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cnn_gpu import backend, gradcheck
-from cnn_gpu.layers import CenterCrop, RandomRotation, RandomTranslation, RandomZoom, Resizing, deserialize
+from cnn_gpu.layers import (CenterCrop, RandomCrop, RandomRotation, RandomTranslation, RandomZoom, Resizing,
+                            deserialize)
 from cnn_gpu.ops import affine_transform as at
 from cnn_gpu.ops.reshaping import nearest_sources
 from helpers import fixed, on_backend, poisoned, random_array, rel_error, to_host
@@ -258,3 +259,35 @@ def test_nearest_resizing_takes_jaxs_source_pixels_exactly():
     layer = Resizing(9, 3, interpolation="nearest", dtype="float64")
     layer.build((None, 6, 5, 3))
     np.testing.assert_array_equal(layer.forward(x, training=False), x[:, nearest_sources(6, 9)][:, :, [0, 2, 4]])
+
+
+def test_random_crop_takes_one_window_a_batch_in_training_and_the_centred_one_resized_in_inference(rng):
+    x = random_array(rng, (3, 7, 9, 2), np.float64)
+    layer = RandomCrop(4, 5, seed=2, dtype="float64")
+    layer.build((None, 7, 9, 2))
+    assert layer.compute_output_shape((None, 7, 9, 2)) == (None, 4, 5, 2)
+    seen = set()
+    for _ in range(60):
+        y = layer.forward(x, training=True)
+        windows = [(top, left) for top in range(4) for left in range(5)
+                   if np.array_equal(y, x[:, top:top + 4, left:left + 5])]
+        assert len(windows) == 1  # every image cropped at the same place, exactly
+        seen.add(windows[0])
+    assert len(seen) > 12  # of the 20 places
+    resized = Resizing(4, 5, crop_to_aspect_ratio=True, dtype="float64")
+    resized.build((None, 7, 9, 2))
+    np.testing.assert_array_equal(layer.forward(x, training=False), resized.forward(x, training=False))
+    small = random_array(rng, (2, 4, 5, 2), np.float64)  # no larger than the window: as in inference
+    np.testing.assert_array_equal(layer.forward(small, training=True), small)
+    gradcheck.check_layer(fixed_crop(seed=3, dtype="float64"), x, training=True)
+
+
+def fixed_crop(**arguments):
+    """A RandomCrop drawing the same window on every call."""
+    class FixedCrop(RandomCrop):
+        def call(self, x, training):
+            self.generator = np.random.default_rng(self.seed)
+            return super().call(x, training)
+    layer = FixedCrop(4, 5, **arguments)
+    layer.build((None, 7, 9, 2))
+    return layer
