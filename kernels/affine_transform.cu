@@ -1,7 +1,7 @@
 // Images resampled through an affine map: Keras's RandomTranslation, RandomRotation and RandomZoom,
-// Resizing and CenterCrop, and UpSampling2D's bilinear interpolation. An (N, H, W, C) input gives an
-// (N, Ho, Wo, C) output (of the input's size for the random layers), whose pixel (row, col) of image
-// n reads the input at
+// Resizing, CenterCrop and RandomCrop, and UpSampling2D's bilinear interpolation. An (N, H, W, C)
+// input gives an (N, Ho, Wo, C) output (of the input's size for the first three), whose pixel
+// (row, col) of image n reads the input at
 //   x_in = a0 * col + a1 * row + a2,   y_in = b0 * col + b1 * row + b2
 // with (a0, a1, a2, b0, b1, b2) image n's row of `transforms` (Keras's first six of eight), by one of
 //   - bilinear interpolation: the four pixels around (y_in, x_in), weighted by closeness;

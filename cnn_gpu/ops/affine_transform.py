@@ -1,6 +1,6 @@
 """Images resampled through an affine map, per image (Keras's RandomTranslation, RandomRotation,
-RandomZoom, Resizing, CenterCrop, and UpSampling2D's bilinear interpolation): the maps the layers
-build, the NumPy reference, then the wrappers of ``kernels/affine_transform.cu``.
+RandomZoom, Resizing, CenterCrop, RandomCrop, and UpSampling2D's bilinear interpolation): the maps
+the layers build, the NumPy reference, then the wrappers of ``kernels/affine_transform.cu``.
 
 ``transforms`` holds a float32 row (a0, a1, a2, b0, b1, b2) an image, Keras's first six of eight:
 output pixel (row, col) samples the input at x = a0 col + a1 row + a2, y = b0 col + b1 row + b2, by
