@@ -60,6 +60,10 @@ LAYER_CASES = {
     "Conv1DTranspose": [(dict(filters=2, kernel_size=3, strides=2, padding="same", activation="relu"), (2, 4, 3))],
     "DepthwiseConv1D": [(dict(kernel_size=3, depth_multiplier=2, dilation_rate=2), (2, 8, 2))],
     "SeparableConv1D": [(dict(filters=3, kernel_size=2, strides=2, padding="same"), (2, 7, 2))],
+    "UpSampling1D": [(dict(size=3), (2, 4, 2))],
+    "ZeroPadding1D": [(dict(padding=(2, 1)), (2, 4, 2))],
+    "Cropping1D": [(dict(cropping=(1, 2)), (2, 6, 2))],
+    "SpatialDropout1D": [(dict(rate=0.3, seed=1), (2, 4, 3))],  # inference; training in test_layers
     "MaxPooling1D": [(dict(), (2, 6, 3)), (dict(pool_size=3, strides=2, padding="same"), (1, 7, 2))],
     "AveragePooling1D": [(dict(), (2, 6, 3)), (dict(pool_size=3, strides=2, padding="same"), (1, 7, 2))],
     "GlobalMaxPooling1D": [(dict(), (2, 5, 3)), (dict(keepdims=True), (1, 4, 2))],

@@ -544,3 +544,12 @@ CASES["adam_resizing_nearest"] = {
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }
+# The 1-D reshaping layers around a convolution: padding, upsampling and cropping of the steps.
+CASES["adam_reshaping_1d"] = {
+    "input": (9, 2),
+    "layers": [("ZeroPadding1D", ((1, 2),), {}), ("Conv1D", (3, 3), {"activation": "relu"}),
+               ("UpSampling1D", (2,), {}), ("Cropping1D", ((3, 1),), {}),
+               ("Conv1D", (2, 2), {"strides": 2}), ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

@@ -543,6 +543,26 @@ def test_one_dimensional_layers_have_keras_shapes_weights_and_configs():
         Sequential([Input((4, 4, 2)), Conv1D(2, 3)])
 
 
+def test_the_1d_reshaping_layers_and_spatial_dropout_1d(rng):
+    from cnn_gpu.layers import Cropping1D, SpatialDropout1D, UpSampling1D, ZeroPadding1D
+
+    x = rng.uniform(-1, 1, (2, 5, 3))
+    for layer, expected in ((UpSampling1D(2), np.repeat(x, 2, axis=1)),
+                            (ZeroPadding1D((1, 2)), np.pad(x, ((0, 0), (1, 2), (0, 0)))),
+                            (Cropping1D(2), x[:, 2:3])):
+        layer.build((None, 5, 3))
+        np.testing.assert_array_equal(layer.forward(x, training=False), expected)
+        again = deserialize({"class_name": type(layer).__name__, "config": json.loads(json.dumps(layer.get_config()))})
+        assert again.get_config() == layer.get_config()
+    dropout = SpatialDropout1D(0.5, seed=2)
+    dropout.build((None, 50, 8))
+    y = dropout.forward(np.ones((4, 50, 8)), training=True)
+    assert np.all((y == y[:, :1]))  # one draw per sequence and channel, shared by every step
+    assert 0 < (y[:, 0] == 0).mean() < 1
+    with pytest.raises(ValueError, match=r"padding must be an int or a pair of ints >= 0, got \(1, -1\)"):
+        ZeroPadding1D((1, -1))
+
+
 def test_causal_conv1d_sees_no_later_step_and_is_a_valid_convolution_after_zeros(rng):
     from cnn_gpu.layers import Conv1D
 

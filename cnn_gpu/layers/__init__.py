@@ -5,13 +5,13 @@ from cnn_gpu.layers.augmentation import (RandomBrightness, RandomContrast, Rando
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
-                                 SpatialDropout2D)
+                                 SpatialDropout1D, SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
 from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
-from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, Conv1DTranspose, DepthwiseConv1D,
+from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, Conv1DTranspose, Cropping1D, DepthwiseConv1D,
                                            GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D,
-                                           SeparableConv1D)
+                                           SeparableConv1D, UpSampling1D, ZeroPadding1D)
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from cnn_gpu.layers.reshaping import CenterCrop, Cropping2D, RandomCrop, Resizing, UpSampling2D, ZeroPadding2D
 
@@ -23,11 +23,12 @@ def deserialize(entry):
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop",
-    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense",
+    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense",
     "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
     "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum",
     "Multiply", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
     "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv1D",
-    "SeparableConv2D", "Softmax", "SpatialDropout2D", "Subtract", "UpSampling2D", "ZeroPadding2D", "deserialize",
+    "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "Subtract", "UpSampling1D",
+    "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize",
 ]

@@ -318,20 +318,38 @@ class Dropout(Layer):
                 "seed": self.seed}
 
 
-@LAYERS.register("spatial_dropout2d")
-class SpatialDropout2D(Dropout):
-    """Dropout of whole channels: one draw per image and channel, shared by its pixels (Keras's, for
-    channels-last images)."""
+class SpatialDropout(Dropout):
+    """Dropout of whole channels: one draw per sample and channel, shared along its other axes
+    (Keras's, channels last); ``RANK`` and ``LAYOUT`` are the input's."""
 
-    def __init__(self, rate, data_format=None, seed=None, **kwargs):
-        super().__init__(rate, noise_shape=(None, 1, 1, None), seed=seed, **kwargs)
-        check_channels_last(self, data_format)
+    RANK = LAYOUT = None
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, noise_shape=(None, *[1] * (self.RANK - 2), None), seed=seed, **kwargs)
 
     def compute_output_shape(self, input_shape):
-        self.require_rank(input_shape, 4, "(batch, height, width, channels)", "")
+        self.require_rank(input_shape, self.RANK, self.LAYOUT, "")
         return super().compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()
         del config["noise_shape"]
         return config
+
+
+@LAYERS.register("spatial_dropout1d")
+class SpatialDropout1D(SpatialDropout):
+    """A sequence's channels dropped whole: one draw per sequence and channel, shared by its steps."""
+
+    RANK, LAYOUT = 3, "(batch, steps, channels)"
+
+
+@LAYERS.register("spatial_dropout2d")
+class SpatialDropout2D(SpatialDropout):
+    """An image's channels dropped whole: one draw per image and channel, shared by its pixels."""
+
+    RANK, LAYOUT = 4, "(batch, height, width, channels)"
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        check_channels_last(self, data_format)

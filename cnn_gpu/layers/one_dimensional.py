@@ -12,6 +12,7 @@ from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from cnn_gpu.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from cnn_gpu.layers.reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 
 SEQUENCE_LAYOUT = "(batch, steps, channels)"
 
@@ -171,3 +172,46 @@ class GlobalMaxPooling1D(GlobalPooling1D, GlobalMaxPooling2D):
 @LAYERS.register("global_average_pooling1d")
 class GlobalAveragePooling1D(GlobalPooling1D, GlobalAveragePooling2D):
     pass
+
+
+@LAYERS.register("up_sampling1d")
+class UpSampling1D(AsImageRow, UpSampling2D):
+    """Each step repeated ``size`` times."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__((1, one(size, "size")), **kwargs)
+
+    def get_config(self):
+        config = {**super().get_config(), "size": self.size[1]}
+        del config["interpolation"]  # Keras's UpSampling1D repeats only
+        return config
+
+
+def edge_pair(layer, value, name):
+    """Keras's 1-D (before, after): an int for both, or a pair of ints >= 0."""
+    pair = (value, value) if isinstance(value, Integral) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0 for v in pair):
+        raise ValueError(f"{layer.__name__}: {name} must be an int or a pair of ints >= 0, got {value!r}")
+    return ((0, 0), tuple(int(v) for v in pair))
+
+
+@LAYERS.register("zero_padding1d")
+class ZeroPadding1D(AsImageRow, ZeroPadding2D):
+    """Zeros before and after each sequence's steps: ``padding`` an int or (before, after)."""
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(edge_pair(ZeroPadding1D, padding, "padding"), **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": list(self.padding[1])}
+
+
+@LAYERS.register("cropping1d")
+class Cropping1D(AsImageRow, Cropping2D):
+    """Steps cut from each sequence's start and end: ``cropping`` an int or (start, end)."""
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(edge_pair(Cropping1D, cropping, "cropping"), **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": list(self.cropping[1])}
