@@ -80,6 +80,9 @@ LAYER_CASES = {
                                                           "exponential")],
     "Flatten": [(dict(), (2, 3, 4, 2))],
     "Reshape": [(dict(target_shape=(4, -1, 2)), (2, 24))],
+    "Permute": [(dict(dims=(2, 3, 1)), (2, 3, 4, 2)), (dict(dims=(2, 1)), (3, 4, 5))],
+    "RepeatVector": [(dict(n=3), (2, 4))],
+    "Identity": [(dict(), (2, 3))],
     # Keras's other arguments too: kinks at 0.3 and 0.6 (the random inputs miss them), a negative alpha,
     # softmax over a middle axis and over two axes together.
     "ReLU": [(dict(), (3, 6)), (dict(max_value=0.6, negative_slope=0.2, threshold=0.3), (3, 7)),

@@ -553,3 +553,12 @@ CASES["adam_reshaping_1d"] = {
     "optimizer": ("Adam", {"learning_rate": 0.01}),
     "loss": "categorical_crossentropy",
 }
+# Permute (a sequence's steps and channels swapped), RepeatVector and Identity between Dense layers.
+CASES["sgd_permute_repeat"] = {
+    "input": (6, 4),
+    "layers": [("Permute", ((2, 1),), {}), ("Conv1D", (3, 2), {"activation": "relu"}), ("Flatten", (), {}),
+               ("Dense", (5,), {"activation": "tanh"}), ("RepeatVector", (3,), {}), ("Identity", (), {}),
+               ("Conv1D", (2, 2), {}), ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    "loss": "categorical_crossentropy",
+}

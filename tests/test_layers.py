@@ -587,3 +587,23 @@ def test_to_categorical():
     assert to_categorical(np.array([[1], [3]])).shape == (2, 4)
     with pytest.raises(ValueError, match="out of range for num_classes=3"):
         to_categorical([3], 3)
+
+
+def test_permute_repeat_vector_and_identity_shapes_values_and_errors(rng):
+    from cnn_gpu.layers import Identity, Permute, RepeatVector
+
+    x = rng.uniform(-1, 1, (2, 3, 4, 5))
+    permute = Permute((3, 1, 2))
+    assert permute.compute_output_shape((None, 3, 4, 5)) == (None, 5, 3, 4)
+    permute.build((None, 3, 4, 5))
+    np.testing.assert_array_equal(permute.forward(x, training=False), x.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(permute.backward(x.transpose(0, 3, 1, 2)), x)
+    repeat = RepeatVector(3)
+    repeat.build((None, 5))
+    v = rng.uniform(-1, 1, (2, 5))
+    np.testing.assert_array_equal(repeat.forward(v, training=False), np.stack([v] * 3, axis=1))
+    np.testing.assert_array_equal(Identity().forward(v, training=False), v)
+    with pytest.raises(ValueError, match=r"dims must be a permutation of 1 .. n"):
+        Permute((0, 1))
+    with pytest.raises(ValueError, match=r"reorder 2 axes, but the input \(None, 3, 4, 5\) has 3"):
+        Permute((2, 1)).compute_output_shape((None, 3, 4, 5))

@@ -4,8 +4,8 @@ from cnn_gpu.layers.augmentation import (RandomBrightness, RandomContrast, Rando
                                          RandomTranslation, RandomZoom, Rescaling)
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Softmax,
-                                 SpatialDropout1D, SpatialDropout2D)
+from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, Identity, LeakyReLU, Permute, ReLU,
+                                 RepeatVector, Reshape, Softmax, SpatialDropout1D, SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
 from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization
@@ -25,10 +25,10 @@ __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop",
     "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense",
     "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input",
-    "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum",
-    "Multiply", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
-    "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape", "Resizing", "SeparableConv1D",
-    "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "Subtract", "UpSampling1D",
-    "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Identity",
+    "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum",
+    "Minimum", "Multiply", "Permute", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing",
+    "SeparableConv1D", "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "Subtract",
+    "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize",
 ]

@@ -8,6 +8,7 @@ from numbers import Integral, Real
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, check_channels_last, format_shape
 from cnn_gpu.ops.activation import ReluArguments, check_softmax_axis, softmax_axes
+from cnn_gpu.ops.common import array_module
 from cnn_gpu.utils.rng import new_generator
 
 
@@ -115,6 +116,70 @@ class Reshape(Layer):
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+@LAYERS.register("permute")
+class Permute(Layer):
+    """The non-batch axes reordered: ``dims`` a permutation of 1 .. rank - 1 (Keras's, 1-based)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(dims) if isinstance(dims, (list, tuple)) else ()
+        if sorted(dims) != list(range(1, len(dims) + 1)) or not all(isinstance(d, Integral) for d in dims):
+            raise ValueError(f"{self.describe()}: dims must be a permutation of 1 .. n (the batch axis stays), "
+                             f"got {dims!r}")
+        self.dims = tuple(int(d) for d in dims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self.dims) + 1:
+            raise ValueError(f"{self.describe()}: dims {self.dims} reorder {len(self.dims)} axes, but the input "
+                             f"{format_shape(input_shape)} has {len(input_shape) - 1} besides the batch")
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def call(self, x, training):
+        return x.transpose(0, *self.dims)
+
+    def call_backward(self, dz, need_dx):
+        return dz.transpose(0, *(1 + self.dims.index(axis) for axis in range(1, dz.ndim))) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+@LAYERS.register("repeat_vector")
+class RepeatVector(Layer):
+    """(batch, features) -> (batch, n, features): each sample's vector repeated ``n`` times."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = check_positive_int(n, f"{self.describe()}: n")
+
+    def compute_output_shape(self, input_shape):
+        self.require_rank(input_shape, 2, "(batch, features)", "")
+        return (input_shape[0], self.n, input_shape[1])
+
+    def call(self, x, training):
+        return array_module(x).repeat(x[:, None], self.n, axis=1)
+
+    def call_backward(self, dz, need_dx):
+        return dz.sum(axis=1) if need_dx else None
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@LAYERS.register("identity")
+class Identity(Layer):
+    """Its input, unchanged (a placeholder, as Keras's)."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, x, training):
+        return x
+
+    def call_backward(self, dz, need_dx):
+        return dz if need_dx else None
 
 
 @LAYERS.register("activation")
