@@ -562,3 +562,13 @@ CASES["sgd_permute_repeat"] = {
     "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
     "loss": "categorical_crossentropy",
 }
+# Normalization with a given mean and variance at the input (a value a feature), and its inverse.
+CASES["adam_normalization_given"] = {
+    "input": (5,),
+    "layers": [("Normalization", (), {"mean": [0.1, -0.2, 0.0, 0.3, 0.5], "variance": [0.3, 0.2, 0.5, 0.1, 0.4]}),
+               ("Dense", (4,), {"activation": "tanh"}),
+               ("Normalization", (), {"mean": 0.2, "variance": 2.0, "invert": True}),
+               ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
+    "loss": "categorical_crossentropy",
+}

@@ -607,3 +607,32 @@ def test_permute_repeat_vector_and_identity_shapes_values_and_errors(rng):
         Permute((0, 1))
     with pytest.raises(ValueError, match=r"reorder 2 axes, but the input \(None, 3, 4, 5\) has 3"):
         Permute((2, 1)).compute_output_shape((None, 3, 4, 5))
+
+
+def test_normalization_adapts_to_data_and_keeps_keras_weights(rng, tmp_path):
+    from cnn_gpu.layers import Normalization
+    from cnn_gpu.models import load_model
+
+    x = rng.uniform(1, 4, (40, 3, 5)).astype(np.float32)
+    layer = Normalization(axis=1)
+    layer.adapt(x)
+    np.testing.assert_allclose(layer.params["mean"], x.mean(axis=(0, 2)), rtol=1e-6)
+    np.testing.assert_allclose(layer.params["variance"], x.var(axis=(0, 2)), rtol=1e-5)
+    assert float(layer.params["count"]) == 40 * 5
+    y = layer.forward(x, training=False)
+    np.testing.assert_allclose(y.mean(axis=(0, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=(0, 2)), 1, rtol=1e-4)
+    model = Sequential([Input((3, 5)), layer, Flatten(), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    assert [w.shape for w in model.get_weights()[:3]] == [(3,), (3,), ()]
+    model.save(tmp_path / "normalized.cnn")
+    again = load_model(tmp_path / "normalized.cnn")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    fresh = Normalization()
+    fresh.build((None, 4))
+    ones = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(fresh.forward(ones, training=False), ones)  # not adapted yet: the identity
+    with pytest.raises(ValueError, match="give mean and variance together"):
+        Normalization(mean=1.0)
+    with pytest.raises(ValueError, match="nothing to adapt"):
+        Normalization(mean=1.0, variance=2.0).adapt(x)

@@ -1,12 +1,16 @@
-"""BatchNormalization and LayerNormalization over the channel (last) axis, as Keras's."""
+"""BatchNormalization and LayerNormalization over the channel (last) axis, as Keras's, and the
+preprocessing layer Normalization (a fixed or adapted mean and variance)."""
 
 from __future__ import annotations
 
 from numbers import Real
 
+import numpy as np
+
 from cnn_gpu import initializers, regularizers
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, format_shape
+from cnn_gpu.ops.common import array_module
 from cnn_gpu.utils.registry import serialize
 
 
@@ -135,3 +139,89 @@ class LayerNormalization(Layer):
             "beta_regularizer": serialize(self.beta_regularizer),
             "gamma_regularizer": serialize(self.gamma_regularizer),
         }
+
+
+@LAYERS.register("normalization")
+class Normalization(Layer):
+    """Keras's Normalization: (x - mean) / max(sqrt(variance), 1e-7), a mean and variance for each index
+    along ``axis`` (-1: each feature or channel; None: one for all), or with ``invert`` the way back,
+    x max(sqrt(variance), 1e-7) + mean. The statistics are given (``mean`` and ``variance``, numbers or
+    lists along the axis) or learned from data by ``adapt``, which keeps them as the layer's weights
+    "mean", "variance" and "count" (not trainable), as Keras keeps them (0, 1 and 0 before it: the
+    identity). The same in training and inference; the gradient is dy divided (or, inverted,
+    multiplied) by the same spread."""
+
+    EPSILON = 1e-7  # keras.backend.epsilon(): the smallest spread divided by
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool) or axis == 0):
+            raise ValueError(f"{self.describe()}: axis must be an int other than 0 (the batch), or None, got {axis!r}")
+        if (mean is None) != (variance is None):
+            raise ValueError(f"{self.describe()}: give mean and variance together, or neither (and call adapt)")
+        self.axis, self.invert = axis, bool(invert)
+        self.given = None if mean is None else (np.asarray(mean, dtype=np.float64), np.asarray(variance, np.float64))
+
+    def statistics_shape(self, input_shape):
+        """The mean's and variance's shape: the input's size along ``axis``, or () for axis None."""
+        if self.axis is None:
+            return ()
+        axis = self.axis % len(input_shape) if -len(input_shape) <= self.axis < len(input_shape) else 0
+        if axis == 0:
+            raise ValueError(f"{self.describe()}: axis {self.axis} is not an axis of the input "
+                             f"{format_shape(input_shape)} besides the batch")
+        return (input_shape[axis],)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.statistics_shape(input_shape)
+        if self.given is not None and any(np.ndim(v) and np.shape(v) != shape for v in self.given):
+            raise ValueError(f"{self.describe()}: mean and variance must be numbers or {shape[0]} values along "
+                             f"axis {self.axis}, got shapes {np.shape(self.given[0])} and {np.shape(self.given[1])}")
+        return input_shape
+
+    def build_weights(self, input_shape):
+        if self.given is None:
+            shape = self.statistics_shape(input_shape)
+            self.add_weight("mean", shape, "zeros", trainable=False)
+            self.add_weight("variance", shape, "ones", trainable=False)
+            self.add_weight("count", (), "zeros", trainable=False)
+
+    def adapt(self, data):
+        """Learn the mean and variance from ``data`` (an array of samples: the batch axis first), over
+        every axis but ``axis``, as Keras's adapt does (the population variance)."""
+        data = np.asarray(data, dtype=np.float64)
+        if self.given is not None:
+            raise ValueError(f"{self.describe()} was given its mean and variance: there is nothing to adapt")
+        if not self.built:
+            self.build((None, *data.shape[1:]))
+        shape = self.statistics_shape((None, *data.shape[1:]))
+        axes = tuple(range(data.ndim)) if self.axis is None else tuple(
+            a for a in range(data.ndim) if a != self.axis % data.ndim)
+        backend = get_backend()
+        for name, value in (("mean", data.mean(axis=axes)), ("variance", data.var(axis=axes)),
+                            ("count", data.size // max(1, int(np.prod(shape))))):
+            self.params[name] = backend.asarray(np.asarray(value, dtype=self.dtype).reshape(self.params[name].shape))
+
+    def broadcast(self, x):
+        """The mean and the spread, max(sqrt(variance), 1e-7), shaped to broadcast over x."""
+        xp = array_module(x)
+        mean, variance = self.given if self.given is not None else (self.params["mean"], self.params["variance"])
+        mean, variance = xp.asarray(mean, dtype=x.dtype), xp.asarray(variance, dtype=x.dtype)
+        if self.axis is not None and mean.ndim:
+            shape = [1] * x.ndim
+            shape[self.axis % x.ndim] = -1
+            mean, variance = mean.reshape(shape), variance.reshape(shape)
+        return mean, xp.maximum(xp.sqrt(variance), x.dtype.type(self.EPSILON))
+
+    def call(self, x, training):
+        mean, self._spread = self.broadcast(x)
+        return x * self._spread + mean if self.invert else (x - mean) / self._spread
+
+    def call_backward(self, dz, need_dx):
+        if not need_dx:
+            return None
+        return dz * self._spread if self.invert else dz / self._spread
+
+    def get_config(self):
+        given = {} if self.given is None else {"mean": self.given[0].tolist(), "variance": self.given[1].tolist()}
+        return {**super().get_config(), "axis": self.axis, "invert": self.invert, **given}
