@@ -76,6 +76,9 @@ def test_a_generator_gives_steps_per_epoch_batches_an_epoch_and_validation_may_b
     m = model()
     history = m.fit(endless(), steps_per_epoch=3, epochs=2, validation_data=Batches(X, Y, 10), verbose=0).history
     assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"] and len(history["loss"]) == 2
+    on_generator = m.fit(endless(), steps_per_epoch=2, epochs=1, validation_data=endless(), validation_steps=5,
+                         verbose=0).history
+    assert on_generator["val_loss"][0] == pytest.approx(m.evaluate(X, Y, batch_size=4, verbose=0)[0], rel=1e-6)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -86,6 +89,7 @@ def test_a_generator_gives_steps_per_epoch_batches_an_epoch_and_validation_may_b
     (lambda m: m.fit(Batches(X, None, 5), verbose=0), "x's batch 0 must be a tuple (x, y) or (x, y, sample_weight)"),
     (lambda m: m.fit(Batches(X[:, :5], Y, 5), verbose=0), "x's batch 0 has shape (5, 5, 6, 1) but the model expects"),
     (lambda m: m.fit(X, Y, steps_per_epoch=2, verbose=0), "steps_per_epoch is for a generator or a PyDataset"),
+    (lambda m: m.fit(X, Y, validation_data=(X, Y), validation_steps=2, verbose=0), "validation_steps is for"),
 ])
 def test_what_cannot_go_with_a_dataset_is_named(call, message):
     with pytest.raises(ValueError) as raised:

@@ -628,6 +628,21 @@ def test_normalization_adapts_to_data_and_keeps_keras_weights(rng, tmp_path):
     model.save(tmp_path / "normalized.cnn")
     again = load_model(tmp_path / "normalized.cnn")
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    from cnn_gpu.utils import PyDataset
+
+    class Parts(PyDataset):  # x in uneven batches, with labels beside
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            part = x[[slice(0, 7), slice(7, 30), slice(30, 40)][index]]
+            return part, np.zeros(len(part))
+
+    for data in (Parts(), (part for part in (x[:25], x[25:]))):
+        batched = Normalization(axis=1)
+        batched.adapt(data)
+        for name in ("mean", "variance", "count"):
+            np.testing.assert_allclose(batched.params[name], layer.params[name], rtol=1e-6)
     fresh = Normalization()
     fresh.build((None, 4))
     ones = np.ones((2, 4), np.float32)

@@ -3,6 +3,8 @@ preprocessing layer Normalization (a fixed or adapted mean and variance)."""
 
 from __future__ import annotations
 
+import collections.abc
+import itertools
 from numbers import Real
 
 import numpy as np
@@ -186,20 +188,29 @@ class Normalization(Layer):
             self.add_weight("variance", shape, "ones", trainable=False)
             self.add_weight("count", (), "zeros", trainable=False)
 
-    def adapt(self, data):
-        """Learn the mean and variance from ``data`` (an array of samples: the batch axis first), over
-        every axis but ``axis``, as Keras's adapt does (the population variance)."""
-        data = np.asarray(data, dtype=np.float64)
+    def adapt(self, data, steps=None):
+        """Learn the mean and variance, over every axis but ``axis``, from ``data``: an array of samples
+        (the batch axis first), or a PyDataset's or a generator's batches (``x``, or ``(x, ...)``; at most
+        ``steps`` of them), each batch's moments combined exactly as one array's would be (Chan's
+        update), as Keras's adapt does (the population variance)."""
         if self.given is not None:
             raise ValueError(f"{self.describe()} was given its mean and variance: there is nothing to adapt")
-        if not self.built:
-            self.build((None, *data.shape[1:]))
-        shape = self.statistics_shape((None, *data.shape[1:]))
-        axes = tuple(range(data.ndim)) if self.axis is None else tuple(
-            a for a in range(data.ndim) if a != self.axis % data.ndim)
+        count, mean, m2 = 0, 0.0, 0.0  # the samples so far, their mean and their sum of squared deviations
+        for batch in adapt_batches(data, steps):
+            batch = np.asarray(batch, dtype=np.float64)
+            if not self.built:
+                self.build((None, *batch.shape[1:]))
+            axes = tuple(a for a in range(batch.ndim) if self.axis is None or a != self.axis % batch.ndim)
+            n = int(np.prod([batch.shape[a] for a in axes]))
+            batch_mean = batch.mean(axis=axes, keepdims=True)
+            batch_m2 = ((batch - batch_mean) ** 2).sum(axis=axes)
+            delta = batch_mean.reshape(batch_m2.shape) - mean
+            m2 = m2 + batch_m2 + delta ** 2 * count * n / (count + n)
+            mean, count = mean + delta * n / (count + n), count + n
+        if count == 0:
+            raise ValueError(f"{self.describe()}: adapt was given no samples")
         backend = get_backend()
-        for name, value in (("mean", data.mean(axis=axes)), ("variance", data.var(axis=axes)),
-                            ("count", data.size // max(1, int(np.prod(shape))))):
+        for name, value in (("mean", mean), ("variance", m2 / count), ("count", count)):
             self.params[name] = backend.asarray(np.asarray(value, dtype=self.dtype).reshape(self.params[name].shape))
 
     def broadcast(self, x):
@@ -225,3 +236,19 @@ class Normalization(Layer):
     def get_config(self):
         given = {} if self.given is None else {"mean": self.given[0].tolist(), "variance": self.given[1].tolist()}
         return {**super().get_config(), "axis": self.axis, "invert": self.invert, **given}
+
+
+def adapt_batches(data, steps=None):
+    """The arrays Normalization.adapt reads: ``data`` itself, or the x of each of a dataset's batches
+    (all of a PyDataset's, a generator's until it ends; at most ``steps``)."""
+    from cnn_gpu.models.batching import is_dataset  # the models use the layers: imported when adapt runs
+
+    if not is_dataset(data):
+        yield data
+        return
+    if isinstance(data, collections.abc.Iterator):
+        items = itertools.islice(data, steps)
+    else:
+        items = (data[i] for i in range(len(data) if steps is None else min(steps, len(data))))
+    for item in items:
+        yield item[0] if isinstance(item, tuple) else item

@@ -225,11 +225,11 @@ class Sequential:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None):
+            steps_per_epoch=None, validation_steps=None):
         """Train on arrays (x, y), or on a PyDataset's or a generator's batches (x alone; a generator's
-        epoch is ``steps_per_epoch`` batches), like Keras."""
+        epoch is ``steps_per_epoch`` batches, a validation generator's ``validation_steps``), like Keras."""
         return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                            shuffle, initial_epoch, class_weight, sample_weight, steps_per_epoch)
+                            shuffle, initial_epoch, class_weight, sample_weight, steps_per_epoch, validation_steps)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  return_dict=False):

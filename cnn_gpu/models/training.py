@@ -75,12 +75,15 @@ def run_test(model, source, progbar=None):
     return tracker.logs()
 
 
-def validation_batches(model, x, y, weights, batch_size, validation_split, validation_data):
+def validation_batches(model, x, y, weights, batch_size, validation_split, validation_data, validation_steps=None):
     """``(x, y, weights)`` left for training, and the validation batches (or None), from either way
-    Keras accepts validation data; a split takes its share of the sample weights along."""
+    Keras accepts validation data (a generator's, ``validation_steps`` batches each time); a split
+    takes its share of the sample weights along."""
+    if validation_steps is not None and not is_dataset(validation_data):
+        raise ValueError("validation_steps is for validation_data that is a generator or a PyDataset")
     if validation_data is not None:
         if is_dataset(validation_data):
-            return (x, y, weights), DatasetBatches(model, validation_data, what="validation_data")
+            return (x, y, weights), DatasetBatches(model, validation_data, validation_steps, what="validation_data")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a tuple (x_val, y_val) or a PyDataset")
         val_x, val_y = prepare(model, *validation_data, what="validation_data x")
@@ -94,7 +97,7 @@ def validation_batches(model, x, y, weights, batch_size, validation_split, valid
 
 
 def training_batches(model, x, y, batch_size, validation_split, validation_data, shuffle, class_weight,
-                     sample_weight, steps_per_epoch):
+                     sample_weight, steps_per_epoch, validation_steps):
     """fit's training and validation batches (batching.py): arrays, or a dataset's own batches."""
     if not is_dataset(x):
         if steps_per_epoch is not None:
@@ -102,7 +105,7 @@ def training_batches(model, x, y, batch_size, validation_split, validation_data,
         x, y = prepare(model, x, y)
         weights = sample_weights(y, class_weight, sample_weight)
         (x, y, weights), validation = validation_batches(model, x, y, weights, batch_size, validation_split,
-                                                         validation_data)
+                                                         validation_data, validation_steps)
         if class_weight is not None and isinstance(validation, ArrayBatches):
             validation.weights = None  # as Keras: a split's share keeps sample_weight's weights, not class_weight's
         return ArrayBatches(x, y, weights, batch_size, shuffle), validation
@@ -112,7 +115,7 @@ def training_batches(model, x, y, batch_size, validation_split, validation_data,
     if validation_split:
         raise ValueError("validation_split cannot split a PyDataset or a generator: give validation_data")
     train = DatasetBatches(model, x, steps_per_epoch, class_weight)
-    return train, validation_batches(model, None, None, None, batch_size, 0, validation_data)[1]
+    return train, validation_batches(model, None, None, None, batch_size, 0, validation_data, validation_steps)[1]
 
 
 def check_epochs(epochs, initial_epoch):
@@ -123,13 +126,13 @@ def check_epochs(epochs, initial_epoch):
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        initial_epoch, class_weight=None, sample_weight=None, steps_per_epoch=None):
+        initial_epoch, class_weight=None, sample_weight=None, steps_per_epoch=None, validation_steps=None):
     model.require_compiled("fit")
     verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
     check_epochs(epochs, initial_epoch)
     train, validation = training_batches(model, x, y, batch_size, validation_split, validation_data, shuffle,
-                                         class_weight, sample_weight, steps_per_epoch)
+                                         class_weight, sample_weight, steps_per_epoch, validation_steps)
     history = History()
     # Keras's order: the user's callbacks, then History, then the progress bar, so that both see what
     # the user's add to the logs (a learning-rate callback's learning_rate).
