@@ -306,6 +306,29 @@ class ReduceLROnPlateau(MonitorCallback):
             self.wait = 0
 
 
+class LambdaCallback(Callback):
+    """Keras's callback of functions: each of ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch,
+    logs)``, ``on_train_batch_begin(batch, logs)``, ``on_train_batch_end(batch, logs)`` (or their short
+    names ``on_batch_begin`` and ``on_batch_end``), ``on_train_begin(logs)`` and ``on_train_end(logs)``
+    that is given runs at that point of fit, always with its logs argument (None where fit has none)."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, on_batch_begin=None, on_batch_end=None):
+        super().__init__()
+        counted = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                   "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
+                   "on_train_batch_end": on_train_batch_end or on_batch_end}
+        for hook, function in {**counted, "on_train_begin": on_train_begin, "on_train_end": on_train_end}.items():
+            if function is None:
+                continue
+            if not callable(function):
+                raise TypeError(f"LambdaCallback: {hook} must be callable, got {function!r}")
+            if hook in counted:  # (epoch or batch, logs)
+                setattr(self, hook, lambda index, logs=None, function=function: function(index, logs))
+            else:  # (logs)
+                setattr(self, hook, lambda logs=None, function=function: function(logs))
+
+
 class TerminateOnNaN(Callback):
     """Stops training at the first batch whose loss is NaN or Inf (instead of ``fit`` raising)."""
 
@@ -350,5 +373,5 @@ class CSVLogger(Callback):
             self.file = self.writer = None
 
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
-           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
+           "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]

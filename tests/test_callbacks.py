@@ -218,3 +218,18 @@ def test_csv_logger_writes_each_epoch_as_keras_does(tmp_path):
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[CSVLogger(path, separator=";")])
     with open(path) as file:
         assert file.read().splitlines()[0] == "epoch;accuracy;loss;val_accuracy;val_loss"
+
+
+def test_a_lambda_callback_runs_each_function_given_with_its_logs():
+    from cnn_gpu.callbacks import LambdaCallback
+
+    seen = []
+    callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(("epoch", epoch, sorted(logs))),
+                              on_batch_end=lambda batch, logs: seen.append(("batch", batch)),
+                              on_train_begin=lambda logs: seen.append(("begin", logs)))
+    model = make_model()
+    model.fit(X, Y, epochs=2, batch_size=len(X), verbose=0, callbacks=[callback])
+    logged = ["accuracy", "loss"]
+    assert seen == [("begin", None), ("batch", 0), ("epoch", 0, logged), ("batch", 0), ("epoch", 1, logged)]
+    with pytest.raises(TypeError, match="on_epoch_end must be callable"):
+        LambdaCallback(on_epoch_end=3)
