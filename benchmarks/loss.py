@@ -1,9 +1,10 @@
 """The losses with their gradients: kernels/loss.cu against PyTorch's and the reference's chains of
 CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then the cross-entropy
 on probabilities (``probs_*``, against the reference only); then, on each shape's
-matrix seen as a prediction of its own, the element-wise binary cross-entropy, mean squared and
-absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
-``binary_cross_entropy``, ``mse_loss``, ``l1_loss`` and ``huber_loss``, their gradients by autograd),
+matrix seen as a prediction of its own, the element-wise binary cross-entropy (on probabilities and on
+logits), mean squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``:
+PyTorch's ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
+``huber_loss``, their gradients by autograd),
 each reading pred and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
@@ -26,6 +27,7 @@ as the loss, with the float64 reference.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -127,6 +129,10 @@ def probabilities_cases(session, batch, classes):
 ELEMENTWISE = {
     "binary_xent": (loss_ops.binary_cross_entropy_kernel, loss_ops.binary_cross_entropy, "binary_cross_entropy",
                     lambda session, rng, shape: (session.uniform(rng, shape) < 0).astype(np.float32)),
+    "binary_xent_logits": (functools.partial(loss_ops.binary_cross_entropy_kernel, from_logits=True),
+                           functools.partial(loss_ops.binary_cross_entropy, from_logits=True),
+                           "binary_cross_entropy_with_logits",
+                           lambda session, rng, shape: (session.uniform(rng, shape) < 0).astype(np.float32)),
     "squared_error": (loss_ops.mean_squared_error_kernel, loss_ops.mean_squared_error, "mse_loss",
                       lambda session, rng, shape: session.uniform(rng, shape)),
     "absolute_error": (loss_ops.mean_absolute_error_kernel, loss_ops.mean_absolute_error, "l1_loss",
@@ -137,7 +143,7 @@ ELEMENTWISE = {
 
 
 def elementwise_cases(session, torch, batch, classes):
-    """Binary cross-entropy (probabilities in (0, 1), 0/1 labels), the mean squared and absolute errors
+    """Binary cross-entropy (probabilities in (0, 1), or logits, 0/1 labels), the mean squared and absolute errors
     and Huber's loss on a (batch, classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its
     gradient (autograd), each reading pred and target and writing the gradient: 12 bytes an element."""
     xp, shape, params = session.xp, (batch, classes), {"batch": batch, "classes": classes}

@@ -124,25 +124,29 @@ def _one_hot(rng, n=4, classes=3):
 
 
 LOSS_CASES = {
-    # class name -> [(description, logits, make y_true, make y_pred)]
+    # class name -> [(description, the loss's arguments, logits, make y_true, make y_pred)]
     "CategoricalCrossentropy": [
-        ("probabilities", False, _one_hot, lambda r: _probabilities(r, (4, 3))),
-        ("logits", True, _one_hot, lambda r: r.normal(size=(4, 3))),
+        ("probabilities", {}, False, _one_hot, lambda r: _probabilities(r, (4, 3))),
+        ("logits", {}, True, _one_hot, lambda r: r.normal(size=(4, 3))),
         # a class for each pixel: the rows of the last axis
-        ("logits per pixel", True, lambda r: to_categorical(r.integers(0, 3, (2, 2, 3)), 3),
-         lambda r: r.normal(size=(2, 2, 3, 3)))],
+        ("logits per pixel", {}, True, lambda r: to_categorical(r.integers(0, 3, (2, 2, 3)), 3),
+         lambda r: r.normal(size=(2, 2, 3, 3))),
+        ("smoothed labels", dict(label_smoothing=0.2), True, _one_hot, lambda r: r.normal(size=(4, 3)))],
     "SparseCategoricalCrossentropy": [
-        ("probabilities", False, lambda r: r.integers(0, 3, 4), lambda r: _probabilities(r, (4, 3))),
-        ("logits", True, lambda r: r.integers(0, 3, 4), lambda r: r.normal(size=(4, 3))),
-        ("probabilities per pixel", False, lambda r: r.integers(0, 3, (2, 3, 2)),
+        ("probabilities", {}, False, lambda r: r.integers(0, 3, 4), lambda r: _probabilities(r, (4, 3))),
+        ("logits", {}, True, lambda r: r.integers(0, 3, 4), lambda r: r.normal(size=(4, 3))),
+        ("probabilities per pixel", {}, False, lambda r: r.integers(0, 3, (2, 3, 2)),
          lambda r: _probabilities(r, (2, 3, 2, 3)))],
     "BinaryCrossentropy": [
-        ("probabilities", False, lambda r: r.integers(0, 2, (4, 2)).astype(float),
-         lambda r: r.uniform(0.05, 0.95, (4, 2)))],
-    "MeanSquaredError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
-                         ("per pixel", False, lambda r: r.normal(size=(2, 3, 2, 2)), lambda r: r.normal(size=(2, 3, 2, 2)))],
-    "MeanAbsoluteError": [("", False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
-    "Huber": [("", False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(size=(4, 3)))],
+        ("probabilities", {}, False, lambda r: r.integers(0, 2, (4, 2)).astype(float),
+         lambda r: r.uniform(0.05, 0.95, (4, 2))),
+        ("logits, smoothed labels", dict(from_logits=True, label_smoothing=0.1), False,
+         lambda r: r.integers(0, 2, (4, 2)).astype(float), lambda r: r.normal(0, 3, (4, 2)))],
+    "MeanSquaredError": [("", {}, False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
+                         ("per pixel", {}, False, lambda r: r.normal(size=(2, 3, 2, 2)),
+                          lambda r: r.normal(size=(2, 3, 2, 2)))],
+    "MeanAbsoluteError": [("", {}, False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
+    "Huber": [("", {}, False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(size=(4, 3)))],
 }
 
 
@@ -186,10 +190,10 @@ def _check_layer(cls, kwargs, shape, training, seed):
     return check
 
 
-def _check_loss(cls, logits, make_true, make_pred, seed):
+def _check_loss(cls, kwargs, logits, make_true, make_pred, seed):
     def check():
         rng = np.random.default_rng(seed)
-        gradcheck.check_loss(cls(), make_true(rng), make_pred(rng), logits=logits)
+        gradcheck.check_loss(cls(**kwargs), make_true(rng), make_pred(rng), logits=logits)
     return check
 
 
@@ -241,8 +245,8 @@ def run_all(seed: int = 0) -> list[Outcome]:
     for name, cls in sorted(losses.LOSSES.classes.items()):
         if name not in LOSS_CASES:
             outcomes.append(Outcome("loss", name, "", None, "no case: add one to LOSS_CASES", 0.0))
-        for case, logits, make_true, make_pred in LOSS_CASES.get(name, []):
-            outcomes.append(_timed("loss", name, case, _check_loss(cls, logits, make_true, make_pred, seed)))
+        for case, kwargs, logits, make_true, make_pred in LOSS_CASES.get(name, []):
+            outcomes.append(_timed("loss", name, case, _check_loss(cls, kwargs, logits, make_true, make_pred, seed)))
     outcomes.append(_timed("model", "Sequential", "seed model layers, 6x6x1 input",
                            lambda: _check_seed_model(seed)))
     outcomes.append(_timed("model", "Model", "a residual Add and a Concatenate, 5x5x2 input",

@@ -35,10 +35,12 @@ class Loss:
 
     sparse = False  # integer class ids for labels, one fewer axis than the output
     KIND = None  # ops.loss.sample_losses's name for this loss
+    label_smoothing = 0.0
 
     def value_and_gradient(self, y_true, y_pred, logits=False, sample_weight=None):
         """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax. With
         ``sample_weight`` (N,), Keras's weighted mean: sum(w_i loss_i) / N, each row's gradient times w_i."""
+        y_true = self.smoothed(y_true, y_pred)
         if sample_weight is not None:
             return self.weighted_value_and_gradient(y_true, y_pred, logits, sample_weight)
         if y_pred.ndim <= 2:
@@ -64,8 +66,20 @@ class Loss:
         return (weights * self.sample_losses(y_true, y_pred, logits)).sum() / len(y_pred), grad * weights[:, None]
 
     def sample_losses(self, y_true, y_pred, logits=False):
-        """Each sample's loss, (N,), of a 2-D output (the backend's sample_losses)."""
+        """Each sample's loss, (N,), of a 2-D output (the backend's sample_losses), of labels as given
+        (value_and_gradient smooths them first)."""
         return get_backend().sample_losses(self.KIND, y_pred, y_true, logits or self.from_logits, self.sparse)
+
+    def smoothed(self, y_true, y_pred):
+        """Keras's label smoothing: each label moved ``label_smoothing`` of the way to the uniform one,
+        ``y (1 - s) + s u`` (u = 1 / classes, or 1 / 2 for binary labels), in y_pred's dtype."""
+        if not self.label_smoothing:
+            return y_true
+        s = self.label_smoothing
+        return (y_true * (1 - s) + s * self.uniform_label(y_pred.shape[-1])).astype(y_pred.dtype, copy=False)
+
+    def uniform_label(self, classes):
+        raise NotImplementedError
 
     def trains_on_logits(self, last_activation):
         """Whether the model should hand this loss its last layer's input to ``last_activation``."""
@@ -104,6 +118,12 @@ class ProbabilityLabels(Loss):
         return y
 
 
+def check_label_smoothing(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 class Crossentropy(ProbabilityLabels):
     """Categorical cross-entropy, one-hot or (``sparse``) integer labels, on probabilities or logits."""
 
@@ -112,6 +132,9 @@ class Crossentropy(ProbabilityLabels):
     def __init__(self, from_logits=False, name=None):
         super().__init__(name)
         self.from_logits = bool(from_logits)
+
+    def uniform_label(self, classes):
+        return 1 / classes
 
     def rows_value_and_gradient(self, y_true, y_pred, logits):
         backend = get_backend()
@@ -129,8 +152,12 @@ class Crossentropy(ProbabilityLabels):
 
 @LOSSES.register("categorical_crossentropy")
 class CategoricalCrossentropy(Crossentropy):
-    def __init__(self, from_logits=False, name="categorical_crossentropy"):
+    def __init__(self, from_logits=False, label_smoothing=0.0, name="categorical_crossentropy"):
         super().__init__(from_logits, name)
+        self.label_smoothing = check_label_smoothing(name, label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
     def prepare_targets(self, y, output_shape, dtype):
         y = np.asarray(y)
@@ -168,16 +195,24 @@ class SparseCategoricalCrossentropy(Crossentropy):
 
 @LOSSES.register("binary_crossentropy")
 class BinaryCrossentropy(ProbabilityLabels):
+    """On probabilities (a sigmoid's, clipped to [1e-7, 1 - 1e-7]) or, ``from_logits``, on the logits
+    before it, where a large logit costs no precision (ops.loss.binary_cross_entropy_terms)."""
+
     KIND = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, name="binary_crossentropy"):
+    def __init__(self, from_logits=False, label_smoothing=0.0, name="binary_crossentropy"):
         super().__init__(name)
-        if from_logits:
-            raise ValueError(f"{name}: from_logits=True is not supported yet; end the model with "
-                             "activation='sigmoid' instead")
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = check_label_smoothing(name, label_smoothing)
 
     def rows_value_and_gradient(self, y_true, y_pred, logits):
-        return get_backend().binary_cross_entropy(y_pred, y_true)
+        return get_backend().binary_cross_entropy(y_pred, y_true, self.from_logits)
+
+    def uniform_label(self, classes):
+        return 0.5
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
 @LOSSES.register("mean_squared_error", "mse")

@@ -67,13 +67,24 @@ class SparseCategoricalAccuracy(Accuracy):
 
 
 class BinaryAccuracy(Accuracy):
-    """Elementwise ``(y_pred > 0.5) == y_true``."""
+    """Elementwise ``(y_pred > threshold) == y_true``: Keras's threshold 0.5 for a sigmoid's probabilities,
+    0 for logits (a model trained with ``BinaryCrossentropy(from_logits=True)``; its ``'accuracy'``
+    keeps 0.5, as Keras's does)."""
 
     kind = "binary"
     works_on_logits = False
 
-    def __init__(self, name="binary_accuracy"):
+    def __init__(self, name="binary_accuracy", threshold=0.5):
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold != threshold:
+            raise ValueError(f"{name}: threshold must be a number, got {threshold!r}")
+        self.threshold = float(threshold)
         super().__init__(name)
+
+    def count(self, y_true, y_pred):
+        return get_backend().count_correct(y_pred, y_true, self.kind, self.threshold)
+
+    def fresh(self):
+        return type(self)(name=self.name, threshold=self.threshold)
 
 
 class TopKCategoricalAccuracy(Accuracy):

@@ -1,7 +1,8 @@
 // The losses with their gradients. First the softmax cross-entropy, fused: each row's loss and the
 // gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
-// (rung 4) the losses whose terms take each element alone: binary cross-entropy, mean squared and
-// mean absolute error, Huber's; and (rung 5) the cross-entropy on probabilities.
+// (rung 4) the losses whose terms take each element alone: binary cross-entropy (on probabilities or
+// on logits), mean squared and mean absolute error, Huber's; and (rung 5) the cross-entropy on
+// probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -21,8 +22,9 @@
 //   3. loss_mean                    the batch loss: the terms (row losses, or rung 4's block sums)
 //                                   summed in a fixed order by one block and divided, so it is
 //                                   deterministic (no atomics)
-//   4. elementwise_loss             the losses that take each element alone (binary cross-entropy,
-//                                   mean squared and absolute error, Huber's): each element's
+//   4. elementwise_loss             the losses that take each element alone (binary cross-entropy on
+//                                   probabilities or logits, mean squared and absolute error,
+//                                   Huber's): each element's
 //                                   gradient, and each block's sum of its loss terms, which
 //                                   loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
@@ -164,10 +166,10 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // Each element's loss term and gradient depend on that element alone (Keras's means over the last
 // axis, then over the batch, are one mean over every element). LossTerm<KIND> computes both as the
 // reference does (cnn_gpu/ops/loss.py: binary_cross_entropy on probabilities clipped to [lo, hi],
-// its gradient zero where the clip clamps; mean_squared_error; mean_absolute_error; huber), in the
-// same order of operations, so the gradient matches the reference's bit for bit and a NaN travels
-// as there.
-enum class Loss { binary_xent, squared_error, absolute_error, huber };
+// its gradient zero where the clip clamps, or on logits; mean_squared_error; mean_absolute_error;
+// huber), in the same order of operations, so the gradient matches the reference's bit for bit
+// (on logits, to the rounding of exp, which differs between libraries) and a NaN travels as there.
+enum class Loss { binary_xent, binary_xent_logits, squared_error, absolute_error, huber };
 
 // sign(d) as NumPy's: -1, 0 or 1, and NaN for NaN.
 template <typename T>
@@ -177,7 +179,8 @@ __device__ __forceinline__ T sign_of(T d) {
 
 template <Loss KIND, typename T>
 struct LossTerm {
-    T lo, hi, elements;  // binary_xent: the clip's bounds, and the element count the gradient is divided by
+    T lo, hi, elements;  // binary_xent: the clip's bounds, and (on logits too) the element count the gradient
+                         // is divided by
     T scale;             // the others: the gradient's factor (2 / n, or 1 / n), as the reference rounds it to T
     T delta;             // huber: where the square turns into a straight line
 
@@ -198,6 +201,14 @@ struct LossTerm {
             *grad = (inside ? diff : delta * sign_of(diff)) * scale;
             return inside ? T(0.5) * diff * diff : delta * size - T(0.5) * delta * delta;
         }
+        if (KIND == Loss::binary_xent_logits) {
+            // p is a logit x. Keras's -t log sigmoid(x) - (1 - t) log sigmoid(-x) is softplus(x) - t x,
+            // and softplus(x) = max(x, 0) + log1p(e^-|x|): the one exponent is never positive, so no
+            // logit overflows it, and sigmoid(x) is 1 / (1 + e) or e / (1 + e) with the same e.
+            const T e = exp_of(p < T(0) ? p : -p);
+            *grad = ((p >= T(0) ? T(1) : e) / (T(1) + e) - t) / elements;  // a NaN x: e and the gradient NaN
+            return (p < T(0) ? T(0) : p) - p * t + log1p_of(e);  // max(NaN, 0) stays NaN, as np.maximum's
+        }
         const T c = p < lo ? lo : (p > hi ? hi : p);  // a NaN stays NaN, as np.clip keeps it
         const T inside = p >= lo && p <= hi ? T(1) : T(0);  // NaN: 0, and NaN * 0 is NaN, as in NumPy
         *grad = (c - t) / (c * (T(1) - c)) * inside / elements;
@@ -209,7 +220,8 @@ struct LossTerm {
 // and sums their loss terms; the block adds its threads' sums (block_sum) into partial[blockIdx.x],
 // and loss_mean adds the blocks' sums in a fixed order and divides by n: deterministic, no atomics.
 // Expected bottleneck: device memory bandwidth: pred and target read, grad written, 12 bytes an
-// element (float32); two logarithms an element for binary cross-entropy, under it.
+// element (float32); two logarithms an element for binary cross-entropy (an exponential, a log1p
+// and a division on logits), under it.
 // Measured: not yet run on a GPU.
 template <Loss KIND, typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)

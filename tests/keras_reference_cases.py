@@ -299,6 +299,22 @@ def metrics(case, module):
     return [m if isinstance(m, str) else getattr(module, m[0])(**m[1]) for m in case.get("metrics", ["accuracy"])]
 
 
+def loss(case, module):
+    """The case's loss: a name, or a (class name, arguments) entry made into that class of the library's
+    losses ``module``."""
+    spec = case["loss"]
+    return spec if isinstance(spec, str) else getattr(module, spec[0])(**spec[1])
+
+
+LOSS_NAMES = {"BinaryCrossentropy": "binary_crossentropy", "CategoricalCrossentropy": "categorical_crossentropy"}
+
+
+def loss_name(case):
+    """The case's loss by Keras's name ('binary_crossentropy' for a BinaryCrossentropy entry)."""
+    spec = case["loss"]
+    return spec if isinstance(spec, str) else LOSS_NAMES[spec[0]]
+
+
 def fit_arguments(case, n):
     """The case's class_weight, or a sample_weight of ``n`` weights rising from 0.2 to 2, for fit."""
     if "class_weight" in case:
@@ -344,12 +360,12 @@ def case_data(case, n=64):
     x = xs if len(xs) > 1 else xs[0]
     # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
-    if case["loss"] in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
+    if loss_name(case) in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
         return x, rng.uniform(-2, 2, (n, units)).astype(np.float32)
     classes = rng.integers(0, max(units, 2), (n, *case.get("label_shape", ())))
-    if case["loss"] == "categorical_crossentropy":
+    if loss_name(case) == "categorical_crossentropy":
         y = np.eye(units, dtype=np.float32)[classes]
-    elif case["loss"] == "binary_crossentropy":
+    elif loss_name(case) == "binary_crossentropy":
         y = classes[:, None].astype(np.float32)
     else:
         y = classes
@@ -571,4 +587,21 @@ CASES["adam_normalization_given"] = {
                ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("Adam", {"learning_rate": 0.02}),
     "loss": "categorical_crossentropy",
+}
+# The binary cross-entropy on logits (a Dense(1) without a sigmoid), its labels smoothed, counted by
+# BinaryAccuracy at threshold 0 and by 'accuracy' at Keras's 0.5 on the logits; and the categorical one,
+# smoothed, on a softmax the loss fuses.
+CASES["adam_binary_logits_smoothed"] = {
+    "input": (6, 5, 2),
+    "layers": [("Conv2D", (3, (3, 3)), {"activation": "relu"}), ("Flatten", (), {}),
+               ("Dense", (6,), {"activation": "tanh"}), ("Dense", (1,), {})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
+    "loss": ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.2}),
+    "metrics": [("BinaryAccuracy", {"threshold": 0.0}), "accuracy"],
+}
+CASES["sgd_categorical_smoothed"] = {
+    "input": (7,),
+    "layers": [("Dense", (8,), {"activation": "relu"}), ("Dense", (4,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
+    "loss": ("CategoricalCrossentropy", {"label_smoothing": 0.15}),
 }

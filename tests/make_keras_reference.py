@@ -13,13 +13,14 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments,
+from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments, loss,
                                    metrics, optimizer)
 
 
 def build(case):
     model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers)
-    model.compile(optimizer=optimizer(case, keras.optimizers), loss=case["loss"], metrics=metrics(case, keras.metrics))
+    model.compile(optimizer=optimizer(case, keras.optimizers), loss=loss(case, keras.losses),
+                  metrics=metrics(case, keras.metrics))
     return model
 
 

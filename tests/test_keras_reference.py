@@ -11,11 +11,11 @@ import os
 import numpy as np
 import pytest
 
-from cnn_gpu import backend, layers, optimizers, regularizers
+from cnn_gpu import backend, layers, losses, optimizers, regularizers
 from cnn_gpu import metrics as cnn_metrics
 from cnn_gpu.models import Model, Sequential
 from cnn_gpu.ops import conv2d, gemm
-from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments,
+from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_model, case_data, fit_arguments, loss,
                                    metrics, optimizer)
 
 REFERENCE = np.load(os.path.join(os.path.dirname(__file__), "data", "keras_reference.npz"), allow_pickle=False)
@@ -42,7 +42,7 @@ def each_backend(request, monkeypatch):
 def test_training_matches_keras(each_backend, name):
     case = CASES[name]
     model = build_model(case, layers, Sequential, Model, regularizers)
-    model.compile(optimizer=optimizer(case, optimizers), loss=case["loss"], metrics=metrics(case, cnn_metrics))
+    model.compile(optimizer=optimizer(case, optimizers), loss=loss(case, losses), metrics=metrics(case, cnn_metrics))
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)
     history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, validation_split=0.25, verbose=0,

@@ -11,9 +11,10 @@ from cnn_gpu import gradcheck, losses, regularizers
 from cnn_gpu.backend.numpy_backend import NumpyBackend
 from cnn_gpu.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from cnn_gpu.models import Sequential
-from cnn_gpu.metrics import CategoricalAccuracy
+from cnn_gpu.metrics import BinaryAccuracy, CategoricalAccuracy
 from cnn_gpu.optimizers import SGD, Adam
 from cnn_gpu.utils import Progbar, clear_session, set_random_seed, to_categorical
+from cnn_gpu.utils.registry import serialize
 
 # What Keras 3.15 prints for the seed model (summary() with output not to a terminal: 76 columns).
 KERAS_SEED_SUMMARY = """\
@@ -154,6 +155,42 @@ def test_other_losses_train(loss, activation, labels, metric):
         assert metric in model.evaluate(x, labels(classes), verbose=0, return_dict=True)
 
 
+def test_a_logits_model_trains_with_binary_crossentropy_from_logits_and_a_zero_threshold():
+    """Dense(1) without a sigmoid, the loss on its logits; BinaryAccuracy(threshold=0) counts as the
+    sigmoid's 0.5 would, and 'accuracy' keeps Keras's 0.5 on the logits."""
+    set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(128, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.float32)
+    model = Sequential([Input((4,)), Dense(8, activation="tanh"), Dense(1)])
+    model.compile(optimizer=Adam(learning_rate=0.02), loss=losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[BinaryAccuracy(threshold=0.0), "accuracy"])
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0] and history["binary_accuracy"][-1] > 0.85
+    logits = model.predict(x, verbose=0)[:, 0]
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["binary_accuracy"] == pytest.approx(np.mean((logits > 0) == y))
+    assert result["accuracy"] == pytest.approx(np.mean((logits > 0.5) == y))
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        BinaryAccuracy(threshold=None)
+
+
+@pytest.mark.parametrize("loss, labels, smoothed", [
+    (losses.CategoricalCrossentropy(label_smoothing=0.3), np.eye(3)[[0, 2, 1, 1]], 0.7 * np.eye(3)[[0, 2, 1, 1]] + 0.1),
+    (losses.BinaryCrossentropy(label_smoothing=0.2), np.array([[0.0], [1.0], [1.0], [0.0]]),
+     np.array([[0.1], [0.9], [0.9], [0.1]])),
+])
+def test_label_smoothing_moves_the_labels_toward_the_uniform_one(rng, loss, labels, smoothed):
+    """Keras's y (1 - s) + s / classes (s / 2 for binary labels): the loss of the labels as given equals
+    the unsmoothed loss of the smoothed labels, and a bad factor is named."""
+    pred = rng.uniform(0.1, 0.9, labels.shape)
+    plain = type(loss)()
+    assert float(loss(labels, pred)) == pytest.approx(float(plain(smoothed, pred)), rel=1e-12)
+    assert losses.get(serialize(loss)).label_smoothing == loss.label_smoothing
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\]"):
+        type(loss)(label_smoothing=1.5)
+
+
 def small_float64_model(loss, last_activation, units):
     model = Sequential([
         Input((7, 6, 2), dtype="float64"),
@@ -173,6 +210,7 @@ def small_float64_model(loss, last_activation, units):
     (losses.CategoricalCrossentropy(from_logits=True), None, lambda c: to_categorical(c, 3)),
     ("categorical_crossentropy", "sigmoid", lambda c: to_categorical(c, 3)),
     ("binary_crossentropy", "sigmoid", lambda c: to_categorical(c, 3)),
+    (losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), None, lambda c: to_categorical(c, 3)),
     ("mse", "tanh", lambda c: to_categorical(c, 3)),
 ])
 def test_whole_model_gradients(rng, loss, activation, make_labels):
@@ -188,6 +226,14 @@ def test_whole_model_gradients(rng, loss, activation, make_labels):
     (losses.CategoricalCrossentropy(), False, lambda r: r.uniform(0.1, 1, (4, 3)), lambda r: to_categorical(r.integers(0, 3, 4), 3)),
     (losses.SparseCategoricalCrossentropy(), False, lambda r: r.uniform(0.1, 1, (4, 3)), lambda r: r.integers(0, 3, 4)),
     (losses.BinaryCrossentropy(), False, lambda r: r.uniform(0.05, 0.95, (4, 2)), lambda r: r.integers(0, 2, (4, 2)).astype(float)),
+    (losses.BinaryCrossentropy(from_logits=True), False, lambda r: r.normal(0, 3, (4, 2)),
+     lambda r: r.uniform(0, 1, (4, 2))),
+    (losses.BinaryCrossentropy(label_smoothing=0.2), False, lambda r: r.uniform(0.05, 0.95, (4, 2)),
+     lambda r: r.integers(0, 2, (4, 2)).astype(float)),
+    (losses.CategoricalCrossentropy(label_smoothing=0.1), True, lambda r: r.normal(size=(4, 3)),
+     lambda r: to_categorical(r.integers(0, 3, 4), 3)),
+    (losses.CategoricalCrossentropy(label_smoothing=0.3), False, lambda r: r.uniform(0.1, 1, (4, 3)),
+     lambda r: to_categorical(r.integers(0, 3, 4), 3)),
     (losses.MeanSquaredError(), False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
 ])
 def test_loss_gradients(rng, loss, logits, y_pred, y_true):
@@ -422,6 +468,10 @@ def test_get_layer_and_pop():
      lambda r: r.uniform(0.1, 1, (5, 3))),
     ("sparse_categorical_crossentropy", True, lambda r: r.integers(0, 3, 5), lambda r: r.normal(size=(5, 3))),
     ("binary_crossentropy", False, lambda r: r.integers(0, 2, (5, 2)).astype(float), lambda r: r.uniform(0.1, 0.9, (5, 2))),
+    ({"class_name": "BinaryCrossentropy", "config": {"from_logits": True, "label_smoothing": 0.2}}, False,
+     lambda r: r.integers(0, 2, (5, 2)).astype(float), lambda r: r.normal(0, 3, (5, 2))),
+    ({"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 0.1}}, True,
+     lambda r: to_categorical(r.integers(0, 3, 5), 3), lambda r: r.normal(size=(5, 3))),
     ("mse", False, lambda r: r.normal(size=(5, 2)), lambda r: r.normal(size=(5, 2))),
 ])
 def test_a_weighted_loss_is_the_weighted_mean_of_the_samples_and_its_gradient(rng, loss, logits, make_labels,

@@ -265,8 +265,8 @@ class Backend:
         """Keras's categorical cross-entropy on probabilities (for a last activation other than softmax)."""
         raise NotImplementedError
 
-    def binary_cross_entropy(self, probs, labels):
-        """Keras's binary cross-entropy on probabilities, the mean over every element."""
+    def binary_cross_entropy(self, probs, labels, from_logits=False):
+        """Keras's binary cross-entropy on probabilities (or logits), the mean over every element."""
         raise NotImplementedError
 
     def mean_squared_error(self, pred, target):

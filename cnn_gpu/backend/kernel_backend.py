@@ -279,10 +279,11 @@ class KernelBackend(NumpyBackend):
             return super().categorical_cross_entropy(probs, labels, sparse)
         return self._cross_entropy(loss.categorical_cross_entropy_kernel, probs, labels, sparse)
 
-    def binary_cross_entropy(self, probs, labels):
+    def binary_cross_entropy(self, probs, labels, from_logits=False):
         if dtype_name(probs) not in C_TYPES or probs.ndim == 0 or probs.size == 0:
-            return super().binary_cross_entropy(probs, labels)
-        return loss.binary_cross_entropy_kernel(self.xp.ascontiguousarray(probs), labels, backend=self.name)
+            return super().binary_cross_entropy(probs, labels, from_logits)
+        return loss.binary_cross_entropy_kernel(self.xp.ascontiguousarray(probs), labels, from_logits,
+                                                backend=self.name)
 
     def mean_squared_error(self, pred, target):
         if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:

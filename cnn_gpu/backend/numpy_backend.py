@@ -191,8 +191,8 @@ class NumpyBackend(Backend):
     def categorical_cross_entropy(self, probs, labels, sparse):
         return loss.categorical_cross_entropy(probs, labels, sparse)
 
-    def binary_cross_entropy(self, probs, labels):
-        return loss.binary_cross_entropy(probs, labels)
+    def binary_cross_entropy(self, probs, labels, from_logits=False):
+        return loss.binary_cross_entropy(probs, labels, from_logits)
 
     def mean_squared_error(self, pred, target):
         return loss.mean_squared_error(pred, target)

@@ -91,15 +91,32 @@ def categorical_cross_entropy(probs, labels, sparse=False):
     return xp.asarray(loss), dp
 
 
-def binary_cross_entropy(probs, labels):
-    """Keras's binary cross-entropy on probabilities (clipped), the mean over every element."""
+def binary_cross_entropy(probs, labels, from_logits=False):
+    """Keras's binary cross-entropy on probabilities (clipped), the mean over every element; with
+    ``from_logits``, on logits (binary_cross_entropy_terms)."""
     xp = array_module(probs)
     labels = _matching_labels(probs, labels)
-    clipped = xp.clip(probs, EPSILON, 1 - EPSILON)
-    loss = -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped)).mean()
-    inside = (probs >= EPSILON) & (probs <= 1 - EPSILON)
-    grad = (clipped - labels) / (clipped * (1 - clipped)) * inside / probs.size
-    return xp.asarray(loss), grad
+    terms, sigmoid = binary_cross_entropy_terms(probs, labels, from_logits)
+    if from_logits:
+        grad = (sigmoid - labels) / probs.size
+    else:  # back through the clip, zero where it clamps
+        clipped = xp.clip(probs, EPSILON, 1 - EPSILON)
+        inside = (probs >= EPSILON) & (probs <= 1 - EPSILON)
+        grad = (clipped - labels) / (clipped * (1 - clipped)) * inside / probs.size
+    return xp.asarray(terms.mean()), grad
+
+
+def binary_cross_entropy_terms(pred, labels, from_logits):
+    """Each element's binary cross-entropy term, and (on logits) sigmoid(pred). On logits x, Keras's
+    -t log sigmoid(x) - (1 - t) log sigmoid(-x) is softplus(x) - t x, formed as max(x, 0) - t x +
+    log1p(e^-|x|): the one exponent is never positive, so no logit overflows, and sigmoid(x) is
+    1 / (1 + e) or e / (1 + e) with the same e. On probabilities, clipped to [EPSILON, 1 - EPSILON]."""
+    xp = array_module(pred)
+    if not from_logits:
+        clipped = xp.clip(pred, EPSILON, 1 - EPSILON)
+        return -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped)), None
+    e = xp.exp(-abs(pred))
+    return xp.maximum(pred, 0) - pred * labels + xp.log1p(e), xp.where(pred >= 0, 1, e) / (1 + e)
 
 
 def mean_squared_error(pred, target):
@@ -145,8 +162,7 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
         return -(labels * xp.log(clipped)).sum(axis=-1)
     labels = _matching_labels(pred, labels)
     if kind == "binary_crossentropy":
-        clipped = xp.clip(pred, EPSILON, 1 - EPSILON)
-        return -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped)).reshape(len(pred), -1).mean(axis=1)
+        return binary_cross_entropy_terms(pred, labels, logits)[0].reshape(len(pred), -1).mean(axis=1)
     diff = (pred - labels).reshape(len(pred), -1)
     if kind == "mean_squared_error":
         return (diff ** 2).mean(axis=1)
@@ -160,10 +176,10 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
 # --- kernels: kernels/loss.cu ---------------------------------------------------------------------
 # A softmax cross-entropy kernel writes each row's gradient and loss, then loss_mean averages the row
 # losses into the 0-d loss. Labels are the logits' dtype (one-hot) or int32 ids. The element-wise
-# losses (binary cross-entropy, mean squared and absolute errors, Huber's) write each element's
-# gradient and each block's sum of loss terms, which loss_mean averages over the elements. The
-# cross-entropy on probabilities (probs_xent_warp_per_row) writes row losses, as the softmax
-# cross-entropy does.
+# losses (binary cross-entropy on probabilities or logits, mean squared and absolute errors, Huber's)
+# write each element's gradient and each block's sum of loss terms, which loss_mean averages over the
+# elements. The cross-entropy on probabilities (probs_xent_warp_per_row) writes row losses, as the
+# softmax cross-entropy does.
 
 XENT_VARIANTS = ("row_per_thread", "warp_per_row")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
@@ -192,7 +208,7 @@ MEAN_KERNELS = {
                    Scalar("divisor", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
-ELEMENTWISE_LOSSES = ("binary_xent", "squared_error", "absolute_error", "huber")
+ELEMENTWISE_LOSSES = ("binary_xent", "binary_xent_logits", "squared_error", "absolute_error", "huber")
 ELEMENTWISE_KERNELS = {
     (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
                           [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
@@ -279,11 +295,13 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
     return loss, grad
 
 
-def binary_cross_entropy_kernel(probs, labels, grad=None, loss=None, backend=None):
-    """``(loss, grad)`` as binary_cross_entropy, by kernels/loss.cu's elementwise_loss."""
+def binary_cross_entropy_kernel(probs, labels, from_logits=False, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as binary_cross_entropy (on logits with ``from_logits``), by kernels/loss.cu's
+    elementwise_loss."""
     # lo, hi, elements, scale, delta as the reference rounds them to pred's dtype (NumPy's weak Python scalars).
     scalars = (EPSILON, 1 - EPSILON, probs.size, 0, 0)
-    return _elementwise_loss_kernel("binary_xent", probs, labels, scalars, grad, loss, backend)
+    kind = "binary_xent_logits" if from_logits else "binary_xent"
+    return _elementwise_loss_kernel(kind, probs, labels, scalars, grad, loss, backend)
 
 
 def _per_element(pred, numerator):

@@ -110,6 +110,35 @@ def test_binary_cross_entropy_gradient_matches_central_differences(rng):
     check_gradient(lambda v: binary_cross_entropy(v, labels)[0], probs, grad)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_on_logits_is_keras_log_sigmoid_form(rng, dtype):
+    """Keras's -t log sigmoid(x) - (1 - t) log sigmoid(-x) (log sigmoid(x) = -logaddexp(0, -x), in float64),
+    soft labels too; the gradient (sigmoid(x) - t) / n, and by central differences."""
+    logits = random_array(rng, (6, 3), dtype, -6, 6)
+    labels = rng.uniform(0, 1, (6, 3)).astype(dtype)
+    x, t = logits.astype(np.float64), labels.astype(np.float64)
+    loss, grad = binary_cross_entropy(logits, labels, from_logits=True)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert_close(loss, (t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x)).mean(), what="loss")
+    assert_close(grad, (1 / (1 + np.exp(-x)) - t) / x.size, what="grad")
+    _, grad64 = binary_cross_entropy(x, t, from_logits=True)
+    check_gradient(lambda v: binary_cross_entropy(v, t, from_logits=True)[0], x, grad64)
+    assert_close(sample_losses("binary_crossentropy", x, t, logits=True).mean(),
+                 binary_cross_entropy(x, t, from_logits=True)[0])
+
+
+def test_binary_cross_entropy_on_logits_keeps_large_logits_exact_and_a_nan():
+    """e^-|x| never overflows: a logit of +-200 costs 0 where it is right and 200 where it is wrong
+    (the clipped probabilities would cap it at -log(1e-7)); a NaN logit makes its gradient NaN."""
+    logits = np.array([200.0, -200.0, 200.0, -200.0, 0.0])
+    labels = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    loss, grad = binary_cross_entropy(logits, labels, from_logits=True)
+    assert loss == pytest.approx((200 + 200 + np.log(2)) / 5, rel=1e-15)
+    assert np.allclose(grad, np.array([0, 0, 1, -1, -0.5]) / 5, rtol=1e-15, atol=1e-80)
+    loss, grad = binary_cross_entropy(np.array([np.nan, 1.0]), np.array([1.0, 0.0]), from_logits=True)
+    assert np.isnan(loss) and np.isnan(grad[0]) and np.isfinite(grad[1])
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (4, 5, 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_mean_squared_error_value_and_gradient(rng, shape, dtype):
