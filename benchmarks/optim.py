@@ -3,8 +3,9 @@ operations (cnn_gpu/ops/optim.py on CuPy), in bandwidth.
 
 Element-wise and memory-bound: the floor is one read of the parameter, the gradient and each state,
 and one write of the parameter and each state. Bytes moved per float32 element: SGD with momentum
-20 (w, g, v read; w, v written), Adam 28, RMSprop 20. Sizes: the seed model's Dense kernel (5408 x 64,
-the largest parameter it trains) and a 16M-element parameter, whose states alone exceed the L2.
+20 (w, g, v read; w, v written), Adam 28, RMSprop 20, Adagrad 20, Adamax 28, Nadam 28, Lion 20.
+Sizes: the seed model's Dense kernel (5408 x 64, the largest parameter it trains) and a 16M-element
+parameter, whose states alone exceed the L2.
 
 Each input set is a gradient and a state of its own, rotated past the L2; each call steps its set's
 state, and the check takes one more step by both the case and the float64 reference from where
@@ -27,7 +28,7 @@ LR = 0.01
 
 def updates(backend):
     """By name: ``(bytes per element, states, kernel step, reference step)``, a step being
-    ``step(w, g, *states)`` (Adam's at step 10: bias corrections of a run under way)."""
+    ``step(w, g, *states)`` (Adam's, Adamax's and Nadam's at step 10: bias corrections of a run under way)."""
     return {
         "sgd_momentum": (20, 1, lambda w, g, v: optim.sgd_update_kernel(w, g, v, LR, 0.9, backend=backend),
                          lambda w, g, v: optim.sgd_update(w, g, v, LR, 0.9)),
@@ -35,6 +36,14 @@ def updates(backend):
                  lambda w, g, m, v: optim.adam_update(w, g, m, v, LR, step=10)),
         "rmsprop": (20, 1, lambda w, g, v: optim.rmsprop_update_kernel(w, g, v, LR, backend=backend),
                     lambda w, g, v: optim.rmsprop_update(w, g, v, LR)),
+        "adagrad": (20, 1, lambda w, g, s: optim.adagrad_update_kernel(w, g, s, LR, backend=backend),
+                    lambda w, g, s: optim.adagrad_update(w, g, s, LR)),
+        "adamax": (28, 2, lambda w, g, m, u: optim.adamax_update_kernel(w, g, m, u, LR, step=10, backend=backend),
+                   lambda w, g, m, u: optim.adamax_update(w, g, m, u, LR, step=10)),
+        "nadam": (28, 2, lambda w, g, m, v: optim.nadam_update_kernel(w, g, m, v, LR, step=10, backend=backend),
+                  lambda w, g, m, v: optim.nadam_update(w, g, m, v, LR, step=10)),
+        "lion": (20, 1, lambda w, g, m: optim.lion_update_kernel(w, g, m, LR, backend=backend),
+                 lambda w, g, m: optim.lion_update(w, g, m, LR)),
     }
 
 

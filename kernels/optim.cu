@@ -1,10 +1,17 @@
-// Optimizer steps, in place: Keras 3's SGD (plain, momentum, Nesterov), Adam and RMSprop, each one
-// kernel over the parameter's elements, float and double.
+// Optimizer steps, in place: Keras 3's SGD (plain, momentum, Nesterov), Adam, RMSprop (plain,
+// centered, with momentum), Adagrad, Adamax, Nadam and Lion, each one kernel over the parameter's
+// elements, float and double.
 //
 //   SGD       v = momentum v - lr g;  w += v  (Nesterov: w += momentum v - lr g);  no momentum: w -= lr g
 //   Adam      m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2);  w -= alpha m / (sqrt(v) + epsilon),
 //             alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), computed once on the host
-//   RMSprop   v = rho v + (1 - rho) g^2;  w -= lr g / sqrt(v + epsilon)
+//   RMSprop   v = rho v + (1 - rho) g^2;  d = v + epsilon (centered: a = rho a + (1 - rho) g,
+//             d = v - a^2 + epsilon);  w -= lr g / sqrt(d)  (momentum: u = mu u + lr g / sqrt(d); w -= u)
+//   Adagrad   s += g^2;  w -= lr g / sqrt(s + epsilon)  (s starts at initial_accumulator_value)
+//   Adamax    m += (g - m)(1 - beta_1);  u = max(beta_2 u, |g|);  w -= lr m / ((1 - beta_1^t)(u + epsilon))
+//   Nadam     Adam's m and v;  w -= lr (c_m m + c_g g) / (sqrt(v / (1 - beta_2^t)) + epsilon), c_m and c_g
+//             from Dozat's momentum schedule, computed once on the host
+//   Lion      w -= lr sign(beta_1 m + (1 - beta_1) g);  m = beta_2 m + (1 - beta_2) g
 // each after Keras's weight decay (AdamW's, or any optimizer's weight_decay), w -= w decay with
 // decay = weight_decay lr, in the same pass (decay 0: none).
 //
@@ -17,9 +24,11 @@
 // add into one rounding (an FMA).
 // One rung per update (nothing lies between the chain of array operations, the benchmark's
 // baseline, and one pass), each a grid-stride loop, one element per step:
-//   1. sgd_step<T, MOMENTUM, NESTEROV>   2. adam_step<T>   3. rmsprop_step<T>
+//   1. sgd_step<T, MOMENTUM, NESTEROV>   2. adam_step<T>   3. rmsprop_step<T, CENTERED, MOMENTUM>
 // then, for a model's many small parameters, one launch for all of them:
 //   4. adam_step_multi<T>                up to MULTI_TENSORS parameters' Adam steps in one launch
+// and the rest of Keras's optimizers, one pass each as rungs 1-3:
+//   5. adagrad_step<T>   6. adamax_step<T>   7. nadam_step<T>   8. lion_step<T>
 // The scalars come as T, cast on the host the way NumPy casts a Python float in an operation on a
 // T array. Every variant's expected bottleneck is device memory bandwidth for the large parameters
 // (the seed model's Dense kernel, 346,112 elements: 9.7 MB a step for Adam) and the launch itself
@@ -82,18 +91,35 @@ __global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restr
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. RMSprop (no momentum, not centered; epsilon under the square root, as Keras has it): 20 bytes
-// a float.
+// 3. RMSprop, epsilon under the square root, as Keras has it. CENTERED keeps a running mean of the
+// gradient too and divides by the root of the variance estimate v - a^2 instead of v; MOMENTUM
+// accumulates the steps in a momentum slot and moves w by it. Keras keeps no slot it does not use:
+// the kernel never touches average_grad or momentum_slot without its flag (the wrapper fills
+// their places with the parameter). 20 bytes a float, 8 more for each of the two.
 // Measured: not yet run on a GPU.
-template <typename T>
-__global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity, int n, T lr,
-                             T rho, T one_minus_rho, T epsilon, T decay)
+template <typename T, bool CENTERED, bool MOMENTUM>
+__global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity,
+                             T* __restrict__ average_grad, T* __restrict__ momentum_slot, int n, T lr, T rho,
+                             T one_minus_rho, T epsilon, T momentum, T decay)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         const T grad = g[i];
         const T v = velocity[i] * rho + one_minus_rho * grad * grad;
         velocity[i] = v;
-        w[i] = decayed(w[i], decay) - lr * grad / sqrt_of(v + epsilon);
+        T denominator = v + epsilon;
+        if (CENTERED) {
+            const T a = average_grad[i] * rho + one_minus_rho * grad;
+            average_grad[i] = a;
+            denominator = v - a * a + epsilon;
+        }
+        const T increment = lr * grad / sqrt_of(denominator);
+        if (MOMENTUM) {
+            const T u = momentum * momentum_slot[i] + increment;
+            momentum_slot[i] = u;
+            w[i] = decayed(w[i], decay) - u;
+        } else {
+            w[i] = decayed(w[i], decay) - increment;
+        }
     }
 }
 
@@ -159,4 +185,81 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
     const long long end = begin + ADAM_CHUNK < n ? begin + ADAM_CHUNK : n;
     for (long long i = begin + threadIdx.x; i < end; i += blockDim.x)
         adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Adagrad: each element's step shrinks with the sum of its squared gradients so far (the
+// accumulator starts at Keras's initial_accumulator_value, 0.1, not 0). 20 bytes a float.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void adagrad_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ accumulator, int n, T lr,
+                             T epsilon, T decay)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T grad = g[i];
+        const T s = accumulator[i] + grad * grad;
+        accumulator[i] = s;
+        w[i] = decayed(w[i], decay) - lr * grad / sqrt_of(s + epsilon);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Adamax: Adam with the infinity norm in place of the root mean square, u = max(beta_2 u, |g|),
+// which needs no bias correction; the host folds beta_1's into one_minus_beta_1_power = 1 - beta_1^t.
+// A NaN gradient makes u NaN (the comparison picks it), as the reference's maximum does. 28 bytes a float.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void adamax_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ norm,
+                            int n, T lr, T one_minus_beta_1, T beta_2, T epsilon, T one_minus_beta_1_power, T decay)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T grad = g[i];
+        const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
+        const T shrunk = beta_2 * norm[i], size = grad < T(0) ? -grad : grad;
+        const T u = shrunk < size || size != size ? size : shrunk;
+        m[i] = m_new;
+        norm[i] = u;
+        w[i] = decayed(w[i], decay) - lr * m_new / (one_minus_beta_1_power * (u + epsilon));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Nadam: Adam with Nesterov's look-ahead, m_hat = c_m m + c_g g, the two coefficients of Dozat's
+// momentum schedule (u_t = beta_1 (1 - 0.96^t / 2) and their running product) the same for every
+// element, so the host computes them once a step (cnn_gpu/ops/optim.py: nadam_coefficients), and
+// v_scale = 1 / (1 - beta_2^t). Adam's traffic, 28 bytes a float.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void nadam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int n,
+                           T lr, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T momentum_scale, T gradient_scale,
+                           T v_scale, T decay)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T grad = g[i];
+        const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
+        const T v_new = v[i] + (grad * grad - v[i]) * one_minus_beta_2;
+        m[i] = m_new;
+        v[i] = v_new;
+        const T m_hat = momentum_scale * m_new + gradient_scale * grad;
+        w[i] = decayed(w[i], decay) - m_hat * lr / (sqrt_of(v_new * v_scale) + epsilon);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Lion (Chen et al., "Symbolic Discovery of Optimization Algorithms"): every element moves by
+// exactly lr, in the sign of an interpolation of its momentum and gradient (0 where that is 0, NaN
+// for a NaN, as the reference's sign); the momentum then takes the gradient at another rate, beta_2.
+// One state where Adam keeps two: 20 bytes a float.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void lion_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, int n, T lr, T beta_1,
+                          T one_minus_beta_1, T beta_2, T one_minus_beta_2, T decay)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T grad = g[i], momentum = m[i];
+        const T direction = momentum * beta_1 + grad * one_minus_beta_1;
+        const T sign = direction > T(0) ? T(1) : (direction < T(0) ? T(-1) : direction * T(0));
+        w[i] = decayed(w[i], decay) - lr * sign;
+        m[i] = momentum * beta_2 + grad * one_minus_beta_2;
+    }
 }

@@ -605,3 +605,19 @@ CASES["sgd_categorical_smoothed"] = {
     "optimizer": ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
     "loss": ("CategoricalCrossentropy", {"label_smoothing": 0.15}),
 }
+# The rest of Keras's optimizers, each on a convolution and a Dense layer: Adagrad (its accumulator from
+# 0.1), Adamax, Nadam (its momentum schedule over the eight steps), Lion, and RMSprop centered with
+# momentum; the weight decay on two of them.
+for name, optimizer_spec in (
+        ("adagrad", ("Adagrad", {"learning_rate": 0.1})),
+        ("adamax", ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.1})),
+        ("nadam", ("Nadam", {"learning_rate": 0.01})),
+        ("lion", ("Lion", {"learning_rate": 0.003, "weight_decay": 0.5})),
+        ("rmsprop_centered_momentum", ("RMSprop", {"learning_rate": 0.005, "momentum": 0.8, "centered": True}))):
+    CASES[f"{name}_optimizer"] = {
+        "input": (6, 6, 2),
+        "layers": [("Conv2D", (3, (3, 3)), {"activation": "relu"}), ("Flatten", (), {}),
+                   ("Dense", (3,), {"activation": "softmax"})],
+        "optimizer": optimizer_spec,
+        "loss": "categorical_crossentropy",
+    }

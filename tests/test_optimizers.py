@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu import optimizers
-from cnn_gpu.optimizers import SGD, Adam, AdamW, RMSprop
+from cnn_gpu.optimizers import SGD, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, RMSprop
 
 W0 = np.array([0.5, -1.5, 2.0])
 GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2])]
@@ -84,6 +84,54 @@ def test_weight_decay_comes_before_each_optimizers_step():
     np.testing.assert_allclose(w, decayed - 0.01 * GRADS[0] / np.sqrt(v + 1e-7), rtol=1e-14)
 
 
+def test_rmsprop_keeps_the_slots_it_uses_and_adagrad_starts_its_accumulator_where_asked():
+    """Keras's slot names, only those the arguments use; two steps of the centered one with momentum
+    against its formula, and Adagrad's first step from an accumulator of 0.3."""
+    optimizer = RMSprop(learning_rate=0.01, momentum=0.5, centered=True)
+    got = run(optimizer)
+    assert list(optimizer.slots[0]) == ["velocity", "momentum", "average_gradient"]
+    plain = RMSprop()
+    plain.build([np.zeros(2)])
+    assert list(plain.slots[0]) == ["velocity"]
+    w, v, a, u, expected = W0.copy(), np.zeros(3), np.zeros(3), np.zeros(3), []
+    for g in GRADS:
+        v = 0.9 * v + 0.1 * g * g
+        a = 0.9 * a + 0.1 * g
+        u = 0.5 * u + 0.01 * g / np.sqrt(v - a * a + 1e-7)
+        w = w - u
+        expected.append(w)
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
+    optimizer = Adagrad(learning_rate=0.1, initial_accumulator_value=0.3)
+    got = run(optimizer)[0]
+    np.testing.assert_allclose(got, W0 - 0.1 * GRADS[0] / np.sqrt(0.3 + GRADS[0] ** 2 + 1e-7), rtol=1e-14)
+    np.testing.assert_allclose(optimizer.slots[0]["accumulator"], 0.3 + GRADS[0] ** 2 + GRADS[1] ** 2, rtol=1e-14)
+
+
+def test_nadam_keeps_its_momentum_product_and_makes_it_again_after_a_load():
+    """Step by step the running product of Dozat's schedule; an optimizer whose iterations were set (as a
+    load sets them) computes it from the start, so its next step is the uninterrupted one's."""
+    from cnn_gpu.ops.optim import nadam_momentum_product
+
+    whole = Nadam(learning_rate=0.01)
+    w = W0.copy()
+    for g in GRADS + GRADS:
+        whole.apply([g.copy()], [w])
+    assert whole.u_product == (4, pytest.approx(nadam_momentum_product(0.9, 4), rel=1e-15))
+    resumed, w_resumed = Nadam(learning_rate=0.01), W0.copy()
+    for g in GRADS:
+        resumed.apply([g.copy()], [w_resumed])
+    state = [dict(slots) for slots in resumed.slots]
+    fresh = Nadam(learning_rate=0.01)
+    fresh.build([w_resumed])
+    for slots, saved in zip(fresh.slots, state):
+        for name in slots:
+            slots[name][...] = saved[name]
+    fresh.iterations = resumed.iterations
+    for g in GRADS:
+        fresh.apply([g.copy()], [w_resumed])
+    np.testing.assert_allclose(w_resumed, w, rtol=1e-14)
+
+
 def test_keras_defaults_and_names():
     no_clipping = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None}
     assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "weight_decay": None, "momentum": 0.0,
@@ -93,9 +141,18 @@ def test_keras_defaults_and_names():
     assert AdamW().get_config() == {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
                                     "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
     assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "weight_decay": None, "rho": 0.9,
-                                      "epsilon": 1e-7, **no_clipping}
-    assert [type(optimizers.get(n)) for n in ("sgd", "adam", "adamw", "rmsprop", "Adam")] == [
-        SGD, Adam, AdamW, RMSprop, Adam]
+                                      "momentum": 0.0, "epsilon": 1e-7, "centered": False, **no_clipping}
+    assert Adagrad().get_config() == {"name": "adagrad", "learning_rate": 0.001, "weight_decay": None,
+                                      "initial_accumulator_value": 0.1, "epsilon": 1e-7, **no_clipping}
+    for cls in (Adamax, Nadam):
+        assert cls().get_config() == {"name": cls.__name__.lower(), "learning_rate": 0.001, "weight_decay": None,
+                                      "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
+    assert Lion().get_config() == {"name": "lion", "learning_rate": 0.001, "weight_decay": None, "beta_1": 0.9,
+                                   "beta_2": 0.99, **no_clipping}
+    names = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "lion", "Adam")
+    assert [type(optimizers.get(n)) for n in names] == [SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Lion, Adam]
+    restored = optimizers.get({"class_name": "RMSprop", "config": RMSprop(momentum=0.5, centered=True).get_config()})
+    assert (restored.momentum, restored.centered) == (0.5, True)
     restored = optimizers.get({"class_name": "AdamW", "config": AdamW(0.5, weight_decay=0.1).get_config()})
     assert (type(restored), restored.learning_rate, restored.weight_decay) == (AdamW, 0.5, 0.1)
     restored = optimizers.get({"class_name": "SGD", "config": SGD(0.5, momentum=0.8).get_config()})
@@ -104,10 +161,13 @@ def test_keras_defaults_and_names():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: Adam(amsgrad=True), "amsgrad=True is not supported"),
-    (lambda: RMSprop(momentum=0.9), "momentum=0.9 is not supported"),
+    (lambda: RMSprop(momentum=1.5), "RMSprop: momentum must be a number in [0, 1]"),
     (lambda: SGD(momentum=1.5), "momentum must be a number in [0, 1]"),
     (lambda: Adam(learning_rate=-1), "learning_rate must be a number"),
-    (lambda: optimizers.get("nadam"), "valid names are adam, adamw, rmsprop, sgd"),
+    (lambda: optimizers.get("adadelta"), "valid names are adagrad, adam, adamax, adamw, lion, nadam, rmsprop, sgd"),
+    (lambda: Lion(beta_1=0.0), "Lion: beta_1 must be a number in (0, 1], got 0.0"),
+    (lambda: Adagrad(initial_accumulator_value=-1), "Adagrad: initial_accumulator_value must be a number in [0, inf]"),
+    (lambda: Nadam(beta_2=1.0), "Nadam: beta_2 must be a number in [0, 1)"),
     (lambda: AdamW(weight_decay=None), "AdamW: weight_decay must be a number, got None"),
     (lambda: SGD(weight_decay=-0.1), "SGD: weight_decay must be a number in [0, inf]"),
 ])

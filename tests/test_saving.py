@@ -11,7 +11,7 @@ import pytest
 from cnn_gpu.layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from cnn_gpu.models import Sequential, load_model
 from cnn_gpu.models.saving import ModelFileError
-from cnn_gpu.optimizers import SGD
+from cnn_gpu.optimizers import SGD, RMSprop
 from cnn_gpu.regularizers import l2
 from cnn_gpu.utils import set_random_seed, to_categorical
 
@@ -237,7 +237,8 @@ def test_activation_layers_keep_their_arguments(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", SGD(0.05, momentum=0.9), "rmsprop"])
+@pytest.mark.parametrize("optimizer", ["adam", SGD(0.05, momentum=0.9), "rmsprop", RMSprop(momentum=0.5, centered=True),
+                                       "adagrad", "adamax", "nadam", "lion"])
 def test_a_loaded_model_trains_on_where_it_stopped(tmp_path, optimizer):
     """The optimizer's step count and slots come back with the model (Keras's too), so an epoch after
     loading is the epoch the saved model would have trained."""

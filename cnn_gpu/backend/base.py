@@ -328,6 +328,25 @@ class Backend:
         backend may take them together."""
         raise NotImplementedError
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
-        """Keras's RMSprop step (no momentum, not centered), in place."""
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0, average_grad=None, momentum=0.0,
+                       momentum_slot=None):
+        """Keras's RMSprop step, in place; centered when ``average_grad`` is given, with momentum when
+        ``momentum`` is not 0 (its slot ``momentum_slot``)."""
+        raise NotImplementedError
+
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon, decay=0.0):
+        """Keras's Adagrad step, in place on ``param`` and ``accumulator``."""
+        raise NotImplementedError
+
+    def adamax_update(self, param, grad, m, norm, lr, beta_1, beta_2, epsilon, step, decay=0.0):
+        """Keras's Adamax step (``step`` counts from 1), in place on ``param``, ``m`` and ``norm``."""
+        raise NotImplementedError
+
+    def nadam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, u_product, decay=0.0):
+        """Keras's Nadam step (``step`` counts from 1; ``u_product``, ops.optim.nadam_momentum_product of
+        it), in place on ``param``, ``m`` and ``v``."""
+        raise NotImplementedError
+
+    def lion_update(self, param, grad, m, lr, beta_1, beta_2, decay=0.0):
+        """Keras's Lion step, in place on ``param`` and ``m``."""
         raise NotImplementedError

@@ -345,8 +345,34 @@ class KernelBackend(NumpyBackend):
         optim.adam_update_many_kernel(params, [contiguous(g) for g in grads], ms, vs, lr, beta_1, beta_2, epsilon,
                                       step, decay, backend=self.name)
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
-        if not self._in_place(param, grad, velocity):
-            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay)
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0, average_grad=None, momentum=0.0,
+                       momentum_slot=None):
+        if not self._in_place(param, grad, velocity, average_grad, momentum_slot):
+            return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay, average_grad, momentum,
+                                          momentum_slot)
         optim.rmsprop_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, rho, epsilon, decay,
+                                    average_grad, momentum, momentum_slot, backend=self.name)
+
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon, decay=0.0):
+        if not self._in_place(param, grad, accumulator):
+            return super().adagrad_update(param, grad, accumulator, lr, epsilon, decay)
+        optim.adagrad_update_kernel(param, self.xp.ascontiguousarray(grad), accumulator, lr, epsilon, decay,
                                     backend=self.name)
+
+    def adamax_update(self, param, grad, m, norm, lr, beta_1, beta_2, epsilon, step, decay=0.0):
+        if not self._in_place(param, grad, m, norm):
+            return super().adamax_update(param, grad, m, norm, lr, beta_1, beta_2, epsilon, step, decay)
+        optim.adamax_update_kernel(param, self.xp.ascontiguousarray(grad), m, norm, lr, beta_1, beta_2, epsilon, step,
+                                   decay, backend=self.name)
+
+    def nadam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, u_product, decay=0.0):
+        if not self._in_place(param, grad, m, v):
+            return super().nadam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, u_product, decay)
+        optim.nadam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
+                                  u_product, decay, backend=self.name)
+
+    def lion_update(self, param, grad, m, lr, beta_1, beta_2, decay=0.0):
+        if not self._in_place(param, grad, m):
+            return super().lion_update(param, grad, m, lr, beta_1, beta_2, decay)
+        optim.lion_update_kernel(param, self.xp.ascontiguousarray(grad), m, lr, beta_1, beta_2, decay,
+                                 backend=self.name)

@@ -233,5 +233,18 @@ class NumpyBackend(Backend):
         for param, grad, m, v in zip(params, grads, ms, vs):
             self.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
 
-    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0):
-        optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay)
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon, decay=0.0, average_grad=None, momentum=0.0,
+                       momentum_slot=None):
+        optim.rmsprop_update(param, grad, velocity, lr, rho, epsilon, decay, average_grad, momentum, momentum_slot)
+
+    def adagrad_update(self, param, grad, accumulator, lr, epsilon, decay=0.0):
+        optim.adagrad_update(param, grad, accumulator, lr, epsilon, decay)
+
+    def adamax_update(self, param, grad, m, norm, lr, beta_1, beta_2, epsilon, step, decay=0.0):
+        optim.adamax_update(param, grad, m, norm, lr, beta_1, beta_2, epsilon, step, decay)
+
+    def nadam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, u_product, decay=0.0):
+        optim.nadam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, u_product, decay)
+
+    def lion_update(self, param, grad, m, lr, beta_1, beta_2, decay=0.0):
+        optim.lion_update(param, grad, m, lr, beta_1, beta_2, decay)

@@ -1,9 +1,11 @@
-"""Parameter updates of Keras 3's SGD, Adam and RMSprop, in place, in the parameter's dtype.
+"""Parameter updates of Keras 3's SGD, Adam, RMSprop, Adagrad, Adamax, Nadam and Lion, in place, in the
+parameter's dtype.
 
-The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop}.py`` term for term (where epsilon sits
-matters: Adam adds it to sqrt(v) after folding both bias corrections into the step size; RMSprop adds
-it under the square root). Each takes ``decay``, Keras's weight decay before the step (``w -= w decay``
-with decay = weight_decay * lr, as AdamW and any optimizer's ``weight_decay`` do; 0 for none).
+The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop,adagrad,adamax,nadam,lion}.py`` term for
+term (where epsilon sits matters: Adam adds it to sqrt(v) after folding both bias corrections into the
+step size; RMSprop and Adagrad add it under the square root). Each takes ``decay``, Keras's weight
+decay before the step (``w -= w decay`` with decay = weight_decay * lr, as AdamW and any optimizer's
+``weight_decay`` do; 0 for none).
 
 The kernels of ``kernels/optim.cu`` run each update in one pass; their wrappers are at the bottom.
 """
@@ -41,6 +43,12 @@ def clip_gradients(grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
     return grads
 
 
+def check_step(step):
+    """The bias-corrected updates (Adam, Adamax, Nadam) count their steps from 1."""
+    if step < 1:
+        raise ValueError(f"step counts from 1, got {step}")
+
+
 def decay_weights(param, decay):
     """Keras's weight decay, in place, before an optimizer's step: ``w -= w decay`` (decay 0: nothing)."""
     if decay:
@@ -72,8 +80,7 @@ def adam_step_size(lr, beta_1, beta_2, step):
 def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0):
     """One Adam step; ``step`` counts from 1. ``w -= alpha m / (sqrt(v) + epsilon)`` with
     ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``."""
-    if step < 1:
-        raise ValueError(f"step counts from 1, got {step}")
+    check_step(step)
     decay_weights(param, decay)
     xp = array_module(param)
     alpha = adam_step_size(lr, beta_1, beta_2, step)
@@ -92,12 +99,90 @@ def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, s
     param -= scratch
 
 
-def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0):
-    """``v = rho v + (1 - rho) g^2``; ``w -= lr g / sqrt(v + epsilon)`` (no momentum, not centered)."""
+def rmsprop_update(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0, average_grad=None, momentum=0.0,
+                   momentum_slot=None):
+    """``v = rho v + (1 - rho) g^2``; ``w -= lr g / sqrt(v + epsilon)``. Centered (an ``average_grad``
+    given): ``a = rho a + (1 - rho) g`` and ``v - a^2 + epsilon`` under the root. With ``momentum``
+    (and its ``momentum_slot``): ``u = momentum u + lr g / sqrt(...)``, ``w -= u``."""
     decay_weights(param, decay)
+    xp = array_module(param)
     velocity *= rho
     velocity += (1 - rho) * grad * grad
-    param -= lr * grad / array_module(velocity).sqrt(velocity + epsilon)
+    denominator = velocity + epsilon
+    if average_grad is not None:
+        average_grad *= rho
+        average_grad += (1 - rho) * grad
+        denominator = velocity - average_grad * average_grad + epsilon
+    increment = lr * grad / xp.sqrt(denominator)
+    if momentum:
+        momentum_slot *= momentum
+        momentum_slot += increment
+        increment = momentum_slot
+    param -= increment
+
+
+def adagrad_update(param, grad, accumulator, lr, epsilon=1e-7, decay=0.0):
+    """``s += g^2``; ``w -= lr g / sqrt(s + epsilon)`` (Keras starts s at initial_accumulator_value)."""
+    decay_weights(param, decay)
+    accumulator += grad * grad
+    param -= lr * grad / array_module(param).sqrt(accumulator + epsilon)
+
+
+def adamax_update(param, grad, m, norm, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0):
+    """``m += (g - m)(1 - beta_1)``; ``u = max(beta_2 u, |g|)``; ``w -= lr m / ((1 - beta_1^step)(u +
+    epsilon))``; ``step`` counts from 1."""
+    check_step(step)
+    decay_weights(param, decay)
+    xp = array_module(param)
+    m += (grad - m) * (1 - beta_1)
+    xp.maximum(beta_2 * norm, abs(grad), out=norm)
+    param -= lr * m / ((1 - beta_1**step) * (norm + epsilon))
+
+
+NADAM_DECAY = 0.96  # Dozat's momentum schedule: u_t = beta_1 (1 - NADAM_DECAY^t / 2), as Keras has it
+
+
+def nadam_momentum(beta_1, step):
+    """u_step, Nadam's momentum at ``step`` (counting from 1)."""
+    return beta_1 * (1 - 0.5 * NADAM_DECAY**step)
+
+
+def nadam_momentum_product(beta_1, step):
+    """u_1 u_2 ... u_step, which Keras keeps as the variable ``u_product`` (1 before the first step)."""
+    return math.prod(nadam_momentum(beta_1, k) for k in range(1, step + 1))
+
+
+def nadam_coefficients(beta_1, beta_2, step, u_product):
+    """``(c_m, c_g, v_scale)`` of step ``step`` given ``u_product`` = u_1 ... u_step: Keras's
+    m_hat = u_{t+1} m / (1 - u_product u_{t+1}) + (1 - u_t) g / (1 - u_product) as c_m m + c_g g, and
+    v_hat = v v_scale, v_scale = 1 / (1 - beta_2^t); the same for every element of every parameter."""
+    u_next = nadam_momentum(beta_1, step + 1)
+    return (u_next / (1 - u_product * u_next), (1 - nadam_momentum(beta_1, step)) / (1 - u_product),
+            1 / (1 - beta_2**step))
+
+
+def nadam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, u_product=None, decay=0.0):
+    """One Nadam step: Adam's m and v, then ``w -= lr (c_m m + c_g g) / (sqrt(v v_scale) + epsilon)``
+    (nadam_coefficients). ``u_product``: nadam_momentum_product(beta_1, step), computed if not given
+    (the optimizer keeps it step to step, as Keras does)."""
+    check_step(step)
+    if u_product is None:
+        u_product = nadam_momentum_product(beta_1, step)
+    momentum_scale, gradient_scale, v_scale = nadam_coefficients(beta_1, beta_2, step, u_product)
+    decay_weights(param, decay)
+    xp = array_module(param)
+    m += (grad - m) * (1 - beta_1)
+    v += (grad * grad - v) * (1 - beta_2)
+    m_hat = momentum_scale * m + gradient_scale * grad
+    param -= m_hat * lr / (xp.sqrt(v * v_scale) + epsilon)
+
+
+def lion_update(param, grad, m, lr, beta_1=0.9, beta_2=0.99, decay=0.0):
+    """``w -= lr sign(beta_1 m + (1 - beta_1) g)``, then ``m = beta_2 m + (1 - beta_2) g``."""
+    decay_weights(param, decay)
+    param -= lr * array_module(param).sign(m * beta_1 + grad * (1 - beta_1))
+    m *= beta_2
+    m += grad * (1 - beta_2)
 
 
 
@@ -123,9 +208,29 @@ ADAM_KERNELS = {dtype: Kernel("optim.cu", f"adam_step<{ctype}>",
                               _step_params(dtype, ["m", "v"],
                                            ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "decay"]))
                 for dtype, ctype in C_TYPES.items()}
-RMSPROP_KERNELS = {dtype: Kernel("optim.cu", f"rmsprop_step<{ctype}>",
-                                 _step_params(dtype, ["velocity"], ["lr", "rho", "one_minus_rho", "epsilon", "decay"]))
+RMSPROP_KERNELS = {
+    (dtype, centered, momentum): Kernel(
+        "optim.cu", f"rmsprop_step<{ctype}, {cpp_bool(centered)}, {cpp_bool(momentum)}>",
+        _step_params(dtype, ["velocity", "average_grad", "momentum_slot"],
+                     ["lr", "rho", "one_minus_rho", "epsilon", "momentum", "decay"]))
+    for dtype, ctype in C_TYPES.items() for centered in (False, True) for momentum in (False, True)
+}
+ADAGRAD_KERNELS = {dtype: Kernel("optim.cu", f"adagrad_step<{ctype}>",
+                                 _step_params(dtype, ["accumulator"], ["lr", "epsilon", "decay"]))
                    for dtype, ctype in C_TYPES.items()}
+ADAMAX_KERNELS = {dtype: Kernel("optim.cu", f"adamax_step<{ctype}>",
+                                _step_params(dtype, ["m", "norm"], ["lr", "one_minus_beta_1", "beta_2", "epsilon",
+                                                                    "one_minus_beta_1_power", "decay"]))
+                  for dtype, ctype in C_TYPES.items()}
+NADAM_KERNELS = {dtype: Kernel("optim.cu", f"nadam_step<{ctype}>",
+                               _step_params(dtype, ["m", "v"],
+                                            ["lr", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "momentum_scale",
+                                             "gradient_scale", "v_scale", "decay"]))
+                 for dtype, ctype in C_TYPES.items()}
+LION_KERNELS = {dtype: Kernel("optim.cu", f"lion_step<{ctype}>",
+                              _step_params(dtype, ["m"], ["lr", "beta_1", "one_minus_beta_1", "beta_2",
+                                                          "one_minus_beta_2", "decay"]))
+                for dtype, ctype in C_TYPES.items()}
 
 
 def _checked_states(param, grad, *states):
@@ -159,8 +264,7 @@ def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, d
 def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0,
                        backend=None):
     """``adam_update`` by kernel ``adam_step``, in place; ``step`` counts from 1."""
-    if step < 1:
-        raise ValueError(f"step counts from 1, got {step}")
+    check_step(step)
     dtype = _checked_states(param, grad, ("m", m), ("v", v))
     _launch(ADAM_KERNELS[dtype], param, (param, grad, m, v),
             (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon, decay), backend)
@@ -191,8 +295,7 @@ def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999,
     """``adam_update`` of every parameter in ``params`` (and its gradient and states, in the lists'
     order), in place, by kernel ``adam_step_multi``: one launch per MULTI_TENSORS parameters. Every
     array must be of one dtype; each parameter's result is adam_update_kernel's, bit for bit."""
-    if step < 1:
-        raise ValueError(f"step counts from 1, got {step}")
+    check_step(step)
     if not len(params) == len(grads) == len(ms) == len(vs):
         raise ValueError(f"one gradient and two states per parameter: got {len(params)} parameters, "
                          f"{len(grads)} gradients, {len(ms)} and {len(vs)} states")
@@ -213,7 +316,48 @@ def adam_update_many_kernel(params, grads, ms, vs, lr, beta_1=0.9, beta_2=0.999,
                backend=backend)
 
 
-def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0, backend=None):
-    """``rmsprop_update`` by kernel ``rmsprop_step``, in place."""
-    dtype = _checked_states(param, grad, ("velocity", velocity))
-    _launch(RMSPROP_KERNELS[dtype], param, (param, grad, velocity), (lr, rho, 1 - rho, epsilon, decay), backend)
+def rmsprop_update_kernel(param, grad, velocity, lr, rho=0.9, epsilon=1e-7, decay=0.0, average_grad=None,
+                          momentum=0.0, momentum_slot=None, backend=None):
+    """``rmsprop_update`` by kernel ``rmsprop_step``, in place (centered when ``average_grad`` is given)."""
+    centered, with_momentum = average_grad is not None, momentum != 0
+    states = [("velocity", velocity)] + [("average_grad", average_grad)] * centered
+    states += [("momentum_slot", momentum_slot)] * with_momentum
+    dtype = _checked_states(param, grad, *states)
+    # A slot the kernel never touches (its flag off) is filled by the parameter.
+    _launch(RMSPROP_KERNELS[dtype, centered, with_momentum], param,
+            (param, grad, velocity, average_grad if centered else param, momentum_slot if with_momentum else param),
+            (lr, rho, 1 - rho, epsilon, momentum, decay), backend)
+
+
+def adagrad_update_kernel(param, grad, accumulator, lr, epsilon=1e-7, decay=0.0, backend=None):
+    """``adagrad_update`` by kernel ``adagrad_step``, in place."""
+    dtype = _checked_states(param, grad, ("accumulator", accumulator))
+    _launch(ADAGRAD_KERNELS[dtype], param, (param, grad, accumulator), (lr, epsilon, decay), backend)
+
+
+def adamax_update_kernel(param, grad, m, norm, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0,
+                         backend=None):
+    """``adamax_update`` by kernel ``adamax_step``, in place; ``step`` counts from 1."""
+    check_step(step)
+    dtype = _checked_states(param, grad, ("m", m), ("norm", norm))
+    _launch(ADAMAX_KERNELS[dtype], param, (param, grad, m, norm),
+            (lr, 1 - beta_1, beta_2, epsilon, 1 - beta_1**step, decay), backend)
+
+
+def nadam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, u_product=None,
+                        decay=0.0, backend=None):
+    """``nadam_update`` by kernel ``nadam_step``, in place; ``step`` counts from 1."""
+    check_step(step)
+    if u_product is None:
+        u_product = nadam_momentum_product(beta_1, step)
+    dtype = _checked_states(param, grad, ("m", m), ("v", v))
+    _launch(NADAM_KERNELS[dtype], param, (param, grad, m, v),
+            (lr, 1 - beta_1, 1 - beta_2, epsilon, *nadam_coefficients(beta_1, beta_2, step, u_product), decay),
+            backend)
+
+
+def lion_update_kernel(param, grad, m, lr, beta_1=0.9, beta_2=0.99, decay=0.0, backend=None):
+    """``lion_update`` by kernel ``lion_step``, in place."""
+    dtype = _checked_states(param, grad, ("m", m))
+    _launch(LION_KERNELS[dtype], param, (param, grad, m), (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2, decay),
+            backend)

@@ -1,4 +1,5 @@
-"""Keras 3's SGD, Adam, AdamW and RMSprop: the same arguments and defaults; each step runs in the backend.
+"""Keras 3's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam and Lion: the same arguments and defaults;
+each step runs in the backend.
 
 Every optimizer takes Keras's ``weight_decay`` (AdamW's is 0.004 by default, the others' None): before
 each step, every variable shrinks by ``variable * weight_decay * learning_rate``, in the same kernel
@@ -12,6 +13,7 @@ from __future__ import annotations
 from numbers import Real
 
 from cnn_gpu.backend import get_backend
+from cnn_gpu.ops import optim
 from cnn_gpu.optimizers import schedules
 from cnn_gpu.utils.registry import Registry, serialize
 
@@ -38,6 +40,7 @@ class Optimizer:
     """``apply(grads, variables)`` updates the variables in place; slots are made on the first call."""
 
     slot_names = ()
+    slot_start = {}  # a slot's starting value where it is not 0 (Adagrad's accumulator)
 
     def __init__(self, learning_rate, name, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
         self.name = name
@@ -85,6 +88,9 @@ class Optimizer:
     def build(self, variables):
         backend = get_backend()
         self.slots = [{name: backend.zeros(v.shape, v.dtype) for name in self.slot_names} for v in variables]
+        for slots in self.slots:
+            for name, value in self.slot_start.items():
+                slots[name].fill(value)
 
     def apply(self, grads, variables):
         """One step on every variable; the same list of variables every call."""
@@ -138,27 +144,35 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+class AdamFamily(Optimizer):
+    """Adam and its variants (AdamW, Adamax, Nadam): the arguments they share, beta_1, beta_2 and epsilon,
+    checked and saved."""
+
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
+        owner = type(self).__name__
+        self.beta_1 = check_number(owner, "beta_1", beta_1, 0, 1, high_inclusive=False)
+        self.beta_2 = check_number(owner, "beta_2", beta_2, 0, 1, high_inclusive=False)
+        self.epsilon = check_number(owner, "epsilon", epsilon, 0, float("inf"))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
 @OPTIMIZERS.register("adam")
-class Adam(Optimizer):
+class Adam(AdamFamily):
     slot_names = ("momentum", "velocity")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
                  name="adam", **clipping):
-        super().__init__(learning_rate, name, weight_decay, **clipping)
-        owner = type(self).__name__
-        reject_unsupported(owner, amsgrad=(amsgrad, False))
-        self.beta_1 = check_number(owner, "beta_1", beta_1, 0, 1, high_inclusive=False)
-        self.beta_2 = check_number(owner, "beta_2", beta_2, 0, 1, high_inclusive=False)
-        self.epsilon = check_number(owner, "epsilon", epsilon, 0, float("inf"))
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **clipping)
+        reject_unsupported(type(self).__name__, amsgrad=(amsgrad, False))
 
     def update_all(self, grads, variables):
         # Every variable at once: a kernel backend takes them in one launch per eight.
         get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
                                        [s["velocity"] for s in self.slots], self.step_rate, self.beta_1,
                                        self.beta_2, self.epsilon, self.iterations, self.decay_per_step)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 @OPTIMIZERS.register("adamw")
@@ -174,23 +188,115 @@ class AdamW(Adam):
 
 @OPTIMIZERS.register("rmsprop")
 class RMSprop(Optimizer):
-    slot_names = ("velocity",)
-
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
                  name="rmsprop", **clipping):
         super().__init__(learning_rate, name, weight_decay, **clipping)
-        reject_unsupported("RMSprop", momentum=(momentum, 0.0), centered=(centered, False))
         self.rho = check_number("RMSprop", "rho", rho, 0, 1)
+        self.momentum = check_number("RMSprop", "momentum", momentum, 0, 1)
         self.epsilon = check_number("RMSprop", "epsilon", epsilon, 0, float("inf"))
+        self.centered = bool(centered)
+        # Keras keeps the momentum and the mean gradient only where they are used.
+        self.slot_names = ("velocity",) + ("momentum",) * (self.momentum > 0) + ("average_gradient",) * self.centered
 
     def update_step(self, grad, variable, slots):
         get_backend().rmsprop_update(variable, grad, slots["velocity"], self.step_rate, self.rho, self.epsilon,
+                                     self.decay_per_step, slots.get("average_gradient"), self.momentum,
+                                     slots.get("momentum"))
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+@OPTIMIZERS.register("adagrad")
+class Adagrad(Optimizer):
+    """Each element's rate shrinks with the sum of its squared gradients, a sum that starts at
+    ``initial_accumulator_value``."""
+
+    slot_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
+                 name="adagrad", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
+        self.initial_accumulator_value = check_number("Adagrad", "initial_accumulator_value",
+                                                      initial_accumulator_value, 0, float("inf"))
+        self.epsilon = check_number("Adagrad", "epsilon", epsilon, 0, float("inf"))
+        self.slot_start = {"accumulator": self.initial_accumulator_value}
+
+    def update_step(self, grad, variable, slots):
+        get_backend().adagrad_update(variable, grad, slots["accumulator"], self.step_rate, self.epsilon,
                                      self.decay_per_step)
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+@OPTIMIZERS.register("adamax")
+class Adamax(AdamFamily):
+    """Adam with the infinity norm of the past gradients, max(beta_2 u, |g|), in place of their root
+    mean square."""
+
+    slot_names = ("momentum", "norm")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, name="adamax",
+                 **clipping):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **clipping)
+
+    def update_step(self, grad, variable, slots):
+        get_backend().adamax_update(variable, grad, slots["momentum"], slots["norm"], self.step_rate, self.beta_1,
+                                    self.beta_2, self.epsilon, self.iterations, self.decay_per_step)
+
+
+@OPTIMIZERS.register("nadam")
+class Nadam(AdamFamily):
+    """Adam with Nesterov momentum, on Dozat's momentum schedule; the running product of that schedule
+    (Keras's ``u_product``) is kept step to step and made again from ``iterations`` after a load."""
+
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, name="nadam",
+                 **clipping):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **clipping)
+        self.u_product = (0, 1.0)  # (step, u_1 ... u_step)
+
+    def update_all(self, grads, variables):
+        done, product = self.u_product
+        step = self.iterations
+        product = (product * optim.nadam_momentum(self.beta_1, step) if done == step - 1
+                   else optim.nadam_momentum_product(self.beta_1, step))
+        self.u_product = (step, product)
+        backend = get_backend()
+        for grad, variable, slots in zip(grads, variables, self.slots):
+            backend.nadam_update(variable, grad, slots["momentum"], slots["velocity"], self.step_rate, self.beta_1,
+                                 self.beta_2, self.epsilon, step, product, self.decay_per_step)
+
+
+@OPTIMIZERS.register("lion")
+class Lion(Optimizer):
+    """Each element moves by the learning rate in the sign of a momentum-gradient mix (Chen et al. 2023);
+    Keras's defaults, learning rate 0.001 and betas 0.9 and 0.99 (its authors suggest a rate 3-10x
+    smaller than Adam's)."""
+
+    slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, name="lion", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
+        # beta_1 = 0 would make Lion signSGD, which Keras refuses.
+        if not (isinstance(beta_1, Real) and not isinstance(beta_1, bool) and 0 < beta_1 <= 1):
+            raise ValueError(f"Lion: beta_1 must be a number in (0, 1], got {beta_1!r}")
+        self.beta_1 = float(beta_1)
+        self.beta_2 = check_number("Lion", "beta_2", beta_2, 0, 1)
+
+    def update_step(self, grad, variable, slots):
+        get_backend().lion_update(variable, grad, slots["momentum"], self.step_rate, self.beta_1, self.beta_2,
+                                  self.decay_per_step)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
 def get(identifier):
-    """An optimizer from 'sgd', 'adam', 'adamw', 'rmsprop', a config dict or an instance."""
+    """An optimizer from 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'lion', a config dict
+    or an instance."""
     return OPTIMIZERS.get(identifier)

@@ -4,7 +4,8 @@ against the textbook forms of the same algorithms, written independently in floa
 import numpy as np
 import pytest
 
-from cnn_gpu.ops.optim import adam_update, rmsprop_update, sgd_update
+from cnn_gpu.ops.optim import (adagrad_update, adam_update, adamax_update, lion_update, nadam_update, rmsprop_update,
+                                sgd_update)
 from helpers import assert_close, random_array
 
 # Keras's optimizer tests start every optimizer from these weights and gradients.
@@ -32,6 +33,21 @@ def test_single_steps_give_the_values_keras_tests_expect(dtype):
     assert w.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_single_steps_of_adagrad_adamax_nadam_and_lion_give_the_values_keras_tests_expect(dtype):
+    """Keras's optimizer tests: learning rate 0.5 from these weights and gradients, fresh states
+    (Adagrad's accumulator at its 0.1)."""
+    for update, states, expected, extra in (
+            (adagrad_update, [0.1], [0.5233, 1.5007, 2.5005, 3.5061], {}),
+            (adamax_update, [0.0, 0.0], [0.5, 1.5, 2.5, 3.5], {"step": 1}),
+            (nadam_update, [0.0, 0.0], [0.4686, 1.4686, 2.4686, 3.4686], {"step": 1}),
+            (lion_update, [0.0], [0.5, 1.5, 2.5, 3.5], {})):
+        w, g = keras_start(dtype)
+        update(w, g, *(np.full_like(w, value) for value in states), lr=0.5, **extra)
+        np.testing.assert_allclose(w, expected, atol=1e-4, err_msg=update.__name__)
+        assert w.dtype == dtype
+
+
 def test_rmsprop_matches_the_keras_docstring_example():
     # loss = w^2 / 2, so the gradient is w itself; Keras documents 9.683772 after one step.
     w = np.array([10.0], np.float32)
@@ -41,7 +57,7 @@ def test_rmsprop_matches_the_keras_docstring_example():
 
 def run_steps(update, w, grads, slots, **hyper):
     for step, g in enumerate(grads, start=1):
-        extra = {"step": step} if update is adam_update else {}
+        extra = {"step": step} if update in (adam_update, adamax_update, nadam_update) else {}
         update(w, g, *slots, **hyper, **extra)
     return w
 
@@ -90,6 +106,64 @@ def test_rmsprop_matches_the_textbook_over_steps(rng, dtype):
         ref -= lr * g / np.sqrt(ms + eps)
     assert w.dtype == dtype
     assert_close(w, ref)
+
+
+def test_centered_rmsprop_with_momentum_matches_graves_over_steps(rng):
+    """Graves (2013) divides by the root of the gradient's running variance, E[g^2] - E[g]^2; momentum
+    accumulates those steps. Keras's epsilon sits under the root."""
+    w0, grads = random_array(rng, (9,), np.float64), [random_array(rng, (9,), np.float64) for _ in range(6)]
+    lr, rho, eps, mu = 0.01, 0.9, 1e-7, 0.8
+    slots = [np.zeros_like(w0) for _ in range(3)]
+    w = w0.copy()
+    for g in grads:
+        rmsprop_update(w, g, slots[0], lr, rho, eps, average_grad=slots[1], momentum=mu, momentum_slot=slots[2])
+    ref, mean_square, mean, step = w0.copy(), np.zeros(9), np.zeros(9), np.zeros(9)
+    for g in grads:
+        mean_square = rho * mean_square + (1 - rho) * g**2
+        mean = rho * mean + (1 - rho) * g
+        step = mu * step + lr * g / np.sqrt(mean_square - mean**2 + eps)
+        ref = ref - step
+    assert_close(w, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adagrad_adamax_nadam_and_lion_match_their_papers_over_steps(rng, dtype):
+    """Duchi et al.'s Adagrad; Kingma and Ba's AdaMax (section 7.1); Dozat's Nadam with Keras's
+    momentum schedule mu_t = beta_1 (1 - 0.96^t / 2), its m_hat and v_hat written out from the paper's
+    algorithm 2; Chen et al.'s Lion (their algorithm 1): each in float64, six steps."""
+    w0, grads = random_array(rng, (4, 5), dtype), [random_array(rng, (4, 5), dtype) for _ in range(6)]
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    x = w0.astype(np.float64)
+    ref = {name: x.copy() for name in ("adagrad", "adamax", "nadam", "lion")}
+    total = np.full(x.shape, 0.1)
+    m_max, u = np.zeros(x.shape), np.zeros(x.shape)
+    m_nadam, v_nadam, mu_product = np.zeros(x.shape), np.zeros(x.shape), 1.0
+    m_lion = np.zeros(x.shape)
+    mu = lambda t: b1 * (1 - 0.5 * 0.96**t)  # noqa: E731
+    for t, g in enumerate((g.astype(np.float64) for g in grads), start=1):
+        total = total + g**2
+        ref["adagrad"] = ref["adagrad"] - lr * g / np.sqrt(total + eps)
+        m_max = b1 * m_max + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g))
+        ref["adamax"] = ref["adamax"] - (lr / (1 - b1**t)) * m_max / (u + eps)
+        mu_product *= mu(t)
+        m_nadam = b1 * m_nadam + (1 - b1) * g
+        v_nadam = b2 * v_nadam + (1 - b2) * g**2
+        m_hat = mu(t + 1) * m_nadam / (1 - mu_product * mu(t + 1)) + (1 - mu(t)) * g / (1 - mu_product)
+        ref["nadam"] = ref["nadam"] - lr * m_hat / (np.sqrt(v_nadam / (1 - b2**t)) + eps)
+        ref["lion"] = ref["lion"] - lr * np.sign(0.9 * m_lion + 0.1 * g)
+        m_lion = 0.99 * m_lion + 0.01 * g
+    ours = {
+        "adagrad": run_steps(adagrad_update, w0.copy(), grads, [np.full_like(w0, 0.1)], lr=lr, epsilon=eps),
+        "adamax": run_steps(adamax_update, w0.copy(), grads, [np.zeros_like(w0), np.zeros_like(w0)], lr=lr,
+                            beta_1=b1, beta_2=b2, epsilon=eps),
+        "nadam": run_steps(nadam_update, w0.copy(), grads, [np.zeros_like(w0), np.zeros_like(w0)], lr=lr,
+                           beta_1=b1, beta_2=b2, epsilon=eps),
+        "lion": run_steps(lion_update, w0.copy(), grads, [np.zeros_like(w0)], lr=lr, beta_1=0.9, beta_2=0.99),
+    }
+    for name, w in ours.items():
+        assert w.dtype == dtype
+        assert_close(w, ref[name], what=name)
 
 
 def test_updates_are_in_place(rng):

@@ -76,6 +76,68 @@ def test_rmsprop(rng, kernel_backend, shape, dtype, decay):
              lambda w, g, velocity, step: optim.rmsprop_update(w, g, velocity, 0.01, 0.9, 1e-7, decay))
 
 
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("centered, momentum", [(True, 0.0), (False, 0.9), (True, 0.9)])
+def test_rmsprop_centered_or_with_momentum(rng, kernel_backend, shape, dtype, centered, momentum, decay):
+    """The average gradient starts within [-0.1, 0.1], so that v - a^2 stays positive as in training
+    (where v >= a^2 holds by construction)."""
+    def step_with(update, **backend):
+        def step(w, g, velocity, *slots_and_step):
+            slots = list(slots_and_step[:-1])
+            average = slots.pop(0) if centered else None
+            update(w, g, velocity, 0.01, 0.9, 1e-7, decay, average, momentum, slots[0] if momentum else None,
+                   **backend)
+        return step
+
+    ranges = [SQUARES] + [(-0.1, 0.1)] * centered + [SIGNED] * (momentum > 0)
+    run_both(rng, kernel_backend, shape, dtype, ranges, step_with(optim.rmsprop_update_kernel, backend=kernel_backend),
+             step_with(optim.rmsprop_update))
+
+
+# The other optimizers: (kernel, reference, their hyperparameters after the states, the states' ranges,
+# whether the update takes the step).
+OTHERS = {
+    "adagrad": (optim.adagrad_update_kernel, optim.adagrad_update, dict(lr=0.01), [SQUARES], False),
+    "adamax": (optim.adamax_update_kernel, optim.adamax_update, dict(lr=0.01, beta_1=0.9, beta_2=0.999),
+               [SIGNED, SQUARES], True),
+    "nadam": (optim.nadam_update_kernel, optim.nadam_update, dict(lr=0.01, beta_1=0.9, beta_2=0.999),
+              [SIGNED, SQUARES], True),
+    "lion": (optim.lion_update_kernel, optim.lion_update, dict(lr=0.01, beta_1=0.9, beta_2=0.99), [SIGNED], False),
+}
+
+
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", OTHERS)
+def test_adagrad_adamax_nadam_lion(rng, kernel_backend, name, shape, dtype, decay):
+    kernel, reference, hyper, ranges, takes_step = OTHERS[name]
+
+    def step_with(update, **backend):
+        def step(w, g, *states_and_step):
+            *states, step_number = states_and_step
+            update(w, g, *states, **hyper, **({"step": step_number} if takes_step else {}), decay=decay, **backend)
+        return step
+
+    run_both(rng, kernel_backend, shape, dtype, ranges, step_with(kernel, backend=kernel_backend),
+             step_with(reference))
+
+
+def test_lion_moves_each_element_by_the_rate_and_adamax_keeps_a_nan(kernel_backend):
+    """Lion's step is lr times a sign (0 where momentum and gradient cancel); a NaN gradient makes
+    Adamax's norm NaN, as the reference's maximum does, not the other operand."""
+    on = lambda a: on_backend(np.array(a, np.float32), kernel_backend)  # noqa: E731
+    w, m = on([1.0, 1.0, 1.0]), on([1.0, -1.0, 0.0])
+    optim.lion_update_kernel(w, on([5.0, 0.0, 0.0]), m, 0.25, beta_1=0.9, beta_2=0.99, backend=kernel_backend)
+    assert np.array_equal(to_host(w), [0.75, 1.25, 1.0])
+    assert_close(to_host(m), np.array([0.99 + 0.05, -0.99, 0.0]))
+    w, m, norm = on([1.0, 1.0]), on([0.0, 0.0]), on([2.0, 2.0])
+    optim.adamax_update_kernel(w, on([np.nan, 1.0]), m, norm, 0.1, backend=kernel_backend)
+    assert np.isnan(to_host(norm)[0]) and to_host(norm)[1] == np.float32(0.999 * 2)
+
+
 def test_no_decay_keeps_an_infinite_weight_infinite(kernel_backend):
     """Decay 0 is skipped, not applied as w - w * 0 (inf - inf is NaN)."""
     w = on_backend(np.array([np.inf, 1.0], np.float32), kernel_backend)
