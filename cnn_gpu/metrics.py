@@ -1,6 +1,7 @@
 """Accuracy, as Keras picks it: ``metrics=['accuracy']`` becomes binary, sparse or categorical accuracy;
 Keras's top-k accuracies (``'top_k_categorical_accuracy'``, its sparse twin, or either with its k); and
-the regression metrics, mean absolute and mean squared error (``'mae'``, ``'mse'`` or their long names).
+the regression metrics, mean absolute and mean squared error (``'mae'``, ``'mse'`` or their long names);
+and Keras's ``Precision`` and ``Recall`` (``'precision'``, ``'recall'``).
 
 A metric sums what it counts batch by batch (one small backend reduction each) and reports the mean.
 """
@@ -144,9 +145,68 @@ class MeanSquaredError(MeanError):
         super().__init__(name)
 
 
+class ConfusionRatio(MeanMetric):
+    """Precision and recall, Keras's way: over every element of every batch so far (or of column
+    ``class_id`` alone), an element predicted positive where y_pred > ``thresholds`` (0.5 unless given)
+    and actually positive where its label is nonzero; ``sum`` counts the true positives and ``total``
+    those of ``counted`` (the backend's confusion_counts), 0 before any."""
+
+    counted = None  # 1: the predicted positives (precision); 2: the actual ones (recall)
+    works_on_logits = False  # a threshold of 0.5 is on probabilities, not on a fused softmax's logits
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
+        if thresholds is None:
+            thresholds = 0.5
+        if not isinstance(thresholds, (int, float)) or isinstance(thresholds, bool) or not 0 <= thresholds <= 1:
+            raise ValueError(f"{name}: thresholds must be one number in [0, 1] (a list of them is not supported), "
+                             f"got {thresholds!r}")
+        if top_k is not None:
+            raise ValueError(f"{name}: top_k={top_k!r} is not supported (only None)")
+        if class_id is not None and (not isinstance(class_id, int) or isinstance(class_id, bool) or class_id < 0):
+            raise ValueError(f"{name}: class_id must be a column index >= 0, got {class_id!r}")
+        self.thresholds, self.class_id = float(thresholds), class_id
+        super().__init__(name)
+
+    def update_state(self, y_true, y_pred):
+        if y_true.size != y_pred.size:
+            raise ValueError(f"{self.name}: labels must have the output's shape {tuple(y_pred.shape)} (one-hot "
+                             f"or binary labels, as Keras's), got {tuple(y_true.shape)}")
+        y_true = y_true.reshape(y_pred.shape)
+        if self.class_id is not None:
+            if self.class_id >= y_pred.shape[-1]:
+                raise ValueError(f"{self.name}: class_id {self.class_id} is past the output's "
+                                 f"{y_pred.shape[-1]} columns")
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        backend = get_backend()
+        counts = backend.to_numpy(backend.confusion_counts(y_pred, y_true, self.thresholds))
+        self.sum += int(counts[0])
+        self.total += int(counts[self.counted])
+
+    def fresh(self):
+        return type(self)(thresholds=self.thresholds, class_id=self.class_id, name=self.name)
+
+
+class Precision(ConfusionRatio):
+    """Of the elements predicted positive, the fraction whose label is positive."""
+
+    counted = 1
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision"):
+        super().__init__(thresholds, top_k, class_id, name)
+
+
+class Recall(ConfusionRatio):
+    """Of the elements whose label is positive, the fraction predicted positive."""
+
+    counted = 2
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall"):
+        super().__init__(thresholds, top_k, class_id, name)
+
+
 NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
                                      TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
-                                     MeanSquaredError)}
+                                     MeanSquaredError, Precision, Recall)}
 # Keras's short names, kept as the metric's name (the history's key), as Keras keeps them.
 SHORT = {"mae": MeanAbsoluteError, "mse": MeanSquaredError}
 

@@ -4,7 +4,8 @@
 //
 //   SGD       v = momentum v - lr g;  w += v  (Nesterov: w += momentum v - lr g);  no momentum: w -= lr g
 //   Adam      m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2);  w -= alpha m / (sqrt(v) + epsilon),
-//             alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), computed once on the host
+//             alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), computed once on the host (AMSGrad: the
+//             largest v so far in place of v)
 //   RMSprop   v = rho v + (1 - rho) g^2;  d = v + epsilon (centered: a = rho a + (1 - rho) g,
 //             d = v - a^2 + epsilon);  w -= lr g / sqrt(d)  (momentum: u = mu u + lr g / sqrt(d); w -= u)
 //   Adagrad   s += g^2;  w -= lr g / sqrt(s + epsilon)  (s starts at initial_accumulator_value)
@@ -24,7 +25,7 @@
 // add into one rounding (an FMA).
 // One rung per update (nothing lies between the chain of array operations, the benchmark's
 // baseline, and one pass), each a grid-stride loop, one element per step:
-//   1. sgd_step<T, MOMENTUM, NESTEROV>   2. adam_step<T>   3. rmsprop_step<T, CENTERED, MOMENTUM>
+//   1. sgd_step<T, MOMENTUM, NESTEROV>   2. adam_step<T, AMSGRAD>   3. rmsprop_step<T, CENTERED, MOMENTUM>
 // then, for a model's many small parameters, one launch for all of them:
 //   4. adam_step_multi<T>                up to MULTI_TENSORS parameters' Adam steps in one launch
 // and the rest of Keras's optimizers, one pass each as rungs 1-3:
@@ -66,28 +67,37 @@ __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restri
 
 // ---------------------------------------------------------------------------------------------
 // 2. Adam. The reference's twelve array operations in one pass: 28 bytes a float where they move
-// about 100, one launch where they make twelve.
+// about 100, one launch where they make twelve. AMSGRAD (Reddi et al.) divides by the largest v
+// seen so far, kept in v_max (8 bytes more a float), so that the step never grows back when the
+// squared gradients shrink; without it v_max is never touched.
 // Measured: not yet run on a GPU.
 // Element i's Adam step (rungs 2 and 4).
-template <typename T>
+template <typename T, bool AMSGRAD>
 __device__ __forceinline__ void adam_element(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m,
-                                             T* __restrict__ v, long long i, T alpha, T one_minus_beta_1,
-                                             T one_minus_beta_2, T epsilon, T decay)
+                                             T* __restrict__ v, T* __restrict__ v_max, long long i, T alpha,
+                                             T one_minus_beta_1, T one_minus_beta_2, T epsilon, T decay)
 {
     const T grad = g[i];
     const T m_new = m[i] + (grad - m[i]) * one_minus_beta_1;
     const T v_new = v[i] + (grad * grad - v[i]) * one_minus_beta_2;
     m[i] = m_new;
     v[i] = v_new;
-    w[i] = decayed(w[i], decay) - m_new / (sqrt_of(v_new) + epsilon) * alpha;
+    T v_used = v_new;
+    if (AMSGRAD) {
+        const T before = v_max[i];
+        v_used = before < v_new || v_new != v_new ? v_new : before;  // NaN from either side, as np.maximum
+        v_max[i] = v_used;
+    }
+    w[i] = decayed(w[i], decay) - m_new / (sqrt_of(v_used) + epsilon) * alpha;
 }
 
-template <typename T>
-__global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int n,
-                          T alpha, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T decay)
+template <typename T, bool AMSGRAD>
+__global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,
+                          T* __restrict__ v_max, int n, T alpha, T one_minus_beta_1, T one_minus_beta_2, T epsilon,
+                          T decay)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
+        adam_element<T, AMSGRAD>(w, g, m, v, v_max, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +194,7 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
     const long long begin = (long long)chunk * ADAM_CHUNK;
     const long long end = begin + ADAM_CHUNK < n ? begin + ADAM_CHUNK : n;
     for (long long i = begin + threadIdx.x; i < end; i += blockDim.x)
-        adam_element(w, g, m, v, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
+        adam_element<T, false>(w, g, m, v, nullptr, i, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay);
 }
 
 // ---------------------------------------------------------------------------------------------

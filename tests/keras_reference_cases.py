@@ -606,14 +606,15 @@ CASES["sgd_categorical_smoothed"] = {
     "loss": ("CategoricalCrossentropy", {"label_smoothing": 0.15}),
 }
 # The rest of Keras's optimizers, each on a convolution and a Dense layer: Adagrad (its accumulator from
-# 0.1), Adamax, Nadam (its momentum schedule over the eight steps), Lion, and RMSprop centered with
-# momentum; the weight decay on two of them.
+# 0.1), Adamax, Nadam (its momentum schedule over the eight steps), Lion, RMSprop centered with
+# momentum, and Adam's AMSGrad; the weight decay on two of them.
 for name, optimizer_spec in (
         ("adagrad", ("Adagrad", {"learning_rate": 0.1})),
         ("adamax", ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.1})),
         ("nadam", ("Nadam", {"learning_rate": 0.01})),
         ("lion", ("Lion", {"learning_rate": 0.003, "weight_decay": 0.5})),
-        ("rmsprop_centered_momentum", ("RMSprop", {"learning_rate": 0.005, "momentum": 0.8, "centered": True}))):
+        ("rmsprop_centered_momentum", ("RMSprop", {"learning_rate": 0.005, "momentum": 0.8, "centered": True})),
+        ("adam_amsgrad", ("Adam", {"learning_rate": 0.02, "amsgrad": True}))):
     CASES[f"{name}_optimizer"] = {
         "input": (6, 6, 2),
         "layers": [("Conv2D", (3, (3, 3)), {"activation": "relu"}), ("Flatten", (), {}),
@@ -621,3 +622,11 @@ for name, optimizer_spec in (
         "optimizer": optimizer_spec,
         "loss": "categorical_crossentropy",
     }
+# Precision and recall by name and with a threshold of their own, on a sigmoid's probabilities.
+CASES["adam_precision_recall"] = {
+    "input": (5,),
+    "layers": [("Dense", (6,), {"activation": "tanh"}), ("Dense", (1,), {"activation": "sigmoid"})],
+    "optimizer": ("Adam", {"learning_rate": 0.05}),
+    "loss": "binary_crossentropy",
+    "metrics": ["precision", "recall", ("Recall", {"thresholds": 0.6, "name": "recall_at_60"})],
+}

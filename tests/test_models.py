@@ -368,6 +368,48 @@ def test_metric_objects_count_training_and_validation_apart():
     assert history["acc"] == [2 / 6] and history["val_acc"] == [1.0]
 
 
+def test_precision_and_recall_count_every_element_of_every_batch():
+    """Keras's confusion counts over two batches: positive where y_pred > the threshold (a NaN never),
+    a label positive where it is nonzero; class_id takes one column; no positives at all give 0."""
+    from cnn_gpu.metrics import Precision, Recall
+
+    preds = [np.array([[0.9, 0.2], [0.6, np.nan], [0.1, 0.7]]), np.array([[0.55, 0.8], [0.3, 0.45]])]
+    labels = [np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.3]]), np.array([[1.0, 1.0], [0.0, 1.0]])]
+    metrics = {"precision": Precision(), "recall": Recall(), "p_col1": Precision(thresholds=0.4, class_id=1),
+               "r_col0": Recall(class_id=0)}
+    for pred, label in zip(preds, labels):
+        for metric in metrics.values():
+            metric.update_state(label, pred)
+    # Predicted positive at 0.5: 0.9, 0.6, 0.7, 0.55, 0.8 (5); labels nonzero: 7 (0.3 too); both: 0.9, 0.7,
+    # 0.55, 0.8.
+    assert metrics["precision"].result() == 4 / 5 and metrics["recall"].result() == 4 / 7
+    # Column 1 at 0.4: 0.7, 0.8, 0.45 predicted; labels nonzero in column 1: rows 2-5 (4); all three true.
+    assert metrics["p_col1"].result() == 3 / 3
+    # Column 0: labels 1, 0, 1, 1, 0 (3 positive); predicted at 0.5: 0.9, 0.6, 0.55; both: 0.9, 0.55.
+    assert metrics["r_col0"].result() == 2 / 3
+    assert Precision().result() == 0.0 and metrics["p_col1"].fresh().class_id == 1
+    with pytest.raises(ValueError, match="precision: thresholds must be one number in"):
+        Precision(thresholds=[0.3, 0.6])
+    with pytest.raises(ValueError, match="recall: top_k=2 is not supported"):
+        Recall(top_k=2)
+    with pytest.raises(ValueError, match="labels must have the output's shape"):
+        Precision().update_state(np.array([0, 1]), np.ones((2, 3)))
+
+
+def test_precision_and_recall_by_name_in_fit():
+    set_random_seed(4)
+    x = np.random.default_rng(4).normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)  # two independent labels
+    model = Sequential([Input((4,)), Dense(2, activation="sigmoid")])
+    model.compile(Adam(0.05), "binary_crossentropy", metrics=["precision", "recall"])
+    history = model.fit(x, y, epochs=15, batch_size=16, verbose=0).history
+    assert history["precision"][-1] > 0.8 and history["recall"][-1] > 0.8
+    predicted = model.predict(x, verbose=0) > 0.5
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["precision"] == pytest.approx((predicted & (y == 1)).sum() / predicted.sum())
+    assert result["recall"] == pytest.approx((predicted & (y == 1)).sum() / (y == 1).sum())
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self):
         return True

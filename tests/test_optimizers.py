@@ -51,6 +51,23 @@ def test_adam_matches_keras():
     np.testing.assert_allclose(run(Adam(learning_rate=lr)), expected, rtol=1e-14)
 
 
+def test_amsgrad_divides_by_the_largest_second_moment_so_far():
+    """A large gradient then small ones: v falls back, v_hat keeps its peak and the steps stay small."""
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    grads = [np.array([3.0, -2.0, 0.5]), np.array([0.1, 0.1, 0.1]), np.array([-0.2, 0.05, 0.0])]
+    optimizer, w = Adam(learning_rate=lr, amsgrad=True), W0.copy()
+    m, v, v_hat, expected = np.zeros(3), np.zeros(3), np.zeros(3), W0.copy()
+    for t, g in enumerate(grads, start=1):
+        optimizer.apply([g.copy()], [w])
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        v_hat = np.maximum(v_hat, v)
+        expected = expected - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v_hat) + eps)
+    np.testing.assert_allclose(w, expected, rtol=1e-14)
+    assert list(optimizer.slots[0]) == ["momentum", "velocity", "velocity_hat"]
+    assert np.any(optimizer.slots[0]["velocity_hat"] > optimizer.slots[0]["velocity"]), "v fell below its peak"
+
+
 def test_rmsprop_matches_keras():
     lr, rho, eps = 0.01, 0.9, 1e-7
     w, v, expected = W0.copy(), np.zeros(3), []
@@ -137,9 +154,9 @@ def test_keras_defaults_and_names():
     assert SGD().get_config() == {"name": "SGD", "learning_rate": 0.01, "weight_decay": None, "momentum": 0.0,
                                   "nesterov": False, **no_clipping}
     assert Adam().get_config() == {"name": "adam", "learning_rate": 0.001, "weight_decay": None, "beta_1": 0.9,
-                                   "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
+                                   "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False, **no_clipping}
     assert AdamW().get_config() == {"name": "adamw", "learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
-                                    "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
+                                    "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False, **no_clipping}
     assert RMSprop().get_config() == {"name": "rmsprop", "learning_rate": 0.001, "weight_decay": None, "rho": 0.9,
                                       "momentum": 0.0, "epsilon": 1e-7, "centered": False, **no_clipping}
     assert Adagrad().get_config() == {"name": "adagrad", "learning_rate": 0.001, "weight_decay": None,
@@ -160,7 +177,6 @@ def test_keras_defaults_and_names():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: Adam(amsgrad=True), "amsgrad=True is not supported"),
     (lambda: RMSprop(momentum=1.5), "RMSprop: momentum must be a number in [0, 1]"),
     (lambda: SGD(momentum=1.5), "momentum must be a number in [0, 1]"),
     (lambda: Adam(learning_rate=-1), "learning_rate must be a number"),

@@ -300,6 +300,11 @@ class Backend:
         highest scores (Keras's in_top_k), as a 0-d integer array."""
         raise NotImplementedError
 
+    def confusion_counts(self, pred, labels, threshold):
+        """``[true positives, predicted positives, actual positives]`` of every element, a 3-element int64
+        array (ops.metric.confusion_counts)."""
+        raise NotImplementedError
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         """How many predictions match their labels, as a 0-d integer array.
 
@@ -319,8 +324,9 @@ class Backend:
         """Keras's SGD step, in place on ``param`` and ``velocity`` (None when momentum is 0)."""
         raise NotImplementedError
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
-        """Keras's Adam step (``step`` counts from 1), in place on ``param``, ``m`` and ``v``."""
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0, v_max=None):
+        """Keras's Adam step (``step`` counts from 1), in place on ``param``, ``m`` and ``v`` (and AMSGrad's
+        ``v_max``, when given)."""
         raise NotImplementedError
 
     def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):

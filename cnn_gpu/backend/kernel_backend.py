@@ -330,11 +330,11 @@ class KernelBackend(NumpyBackend):
         optim.sgd_update_kernel(param, self.xp.ascontiguousarray(grad), velocity, lr, momentum, nesterov, decay,
                                 backend=self.name)
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
-        if not self._in_place(param, grad, m, v):
-            return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0, v_max=None):
+        if not self._in_place(param, grad, m, v, v_max):
+            return super().adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay, v_max)
         optim.adam_update_kernel(param, self.xp.ascontiguousarray(grad), m, v, lr, beta_1, beta_2, epsilon, step,
-                                 decay, backend=self.name)
+                                 decay, v_max, backend=self.name)
 
     def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         # One launch per eight parameters (adam_step_multi), when every one can be updated in place

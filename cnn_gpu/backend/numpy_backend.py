@@ -216,6 +216,9 @@ class NumpyBackend(Backend):
     def count_in_top_k(self, pred, labels, k, sparse):
         return metric.count_in_top_k(pred, labels, k, sparse)
 
+    def confusion_counts(self, pred, labels, threshold):
+        return metric.confusion_counts(pred, labels, threshold)
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         return metric.count_correct(pred, labels, kind, threshold)
 
@@ -226,8 +229,8 @@ class NumpyBackend(Backend):
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov, decay=0.0):
         optim.sgd_update(param, grad, velocity, lr, momentum, nesterov, decay)
 
-    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0):
-        optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay)
+    def adam_update(self, param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay=0.0, v_max=None):
+        optim.adam_update(param, grad, m, v, lr, beta_1, beta_2, epsilon, step, decay, v_max)
 
     def adam_update_many(self, params, grads, ms, vs, lr, beta_1, beta_2, epsilon, step, decay=0.0):
         for param, grad, m, v in zip(params, grads, ms, vs):

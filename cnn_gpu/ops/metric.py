@@ -1,6 +1,7 @@
 """What Keras's accuracies count: how many predictions match their labels, batch by batch (and, for
-the top-k accuracies, how many true classes are among the k highest scores: array operations on
-either module, no kernel of ours)."""
+the top-k accuracies, how many true classes are among the k highest scores; for precision and
+recall, the true, predicted and actual positives: array operations on either module, no kernel of
+ours)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ def count_in_top_k(pred, labels, k, sparse):
     at_target = xp.take_along_axis(pred, target[:, None], axis=-1)
     at_target = xp.where(xp.isnan(at_target), -xp.inf, at_target)
     return ((pred > at_target).sum(axis=-1) < k).sum()
+
+
+def confusion_counts(pred, labels, threshold=0.5):
+    """``[true positives, predicted positives, actual positives]`` over every element, an int64 array
+    of 3: an element predicted positive where ``pred > threshold`` (a NaN never is), actually positive
+    where its label is nonzero, as Keras's confusion metrics count (precision is the first over the
+    second, recall the first over the third)."""
+    xp = array_module(pred)
+    predicted, actual = pred > threshold, labels != 0
+    return xp.stack([(predicted & actual).sum(), predicted.sum(), actual.sum()]).astype(np.int64)
 
 
 # --- kernels: kernels/metric.cu -------------------------------------------------------------------

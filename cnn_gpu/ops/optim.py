@@ -77,9 +77,10 @@ def adam_step_size(lr, beta_1, beta_2, step):
     return lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
 
 
-def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0):
+def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0, v_max=None):
     """One Adam step; ``step`` counts from 1. ``w -= alpha m / (sqrt(v) + epsilon)`` with
-    ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``."""
+    ``alpha = lr sqrt(1 - beta_2^step) / (1 - beta_1^step)``. AMSGrad (a ``v_max`` given, Keras's
+    velocity_hat): ``v_max = max(v_max, v)`` in place of v under the root."""
     check_step(step)
     decay_weights(param, decay)
     xp = array_module(param)
@@ -92,7 +93,9 @@ def adam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, s
     scratch -= v
     scratch *= 1 - beta_2
     v += scratch
-    xp.sqrt(v, out=scratch)
+    if v_max is not None:
+        xp.maximum(v_max, v, out=v_max)
+    xp.sqrt(v if v_max is None else v_max, out=scratch)
     scratch += epsilon
     xp.divide(m, scratch, out=scratch)
     scratch *= alpha
@@ -204,10 +207,11 @@ SGD_KERNELS = {
                                         _step_params(dtype, ["velocity"], ["lr", "momentum", "decay"]))
     for dtype, ctype in C_TYPES.items() for momentum, nesterov in ((False, False), (True, False), (True, True))
 }
-ADAM_KERNELS = {dtype: Kernel("optim.cu", f"adam_step<{ctype}>",
-                              _step_params(dtype, ["m", "v"],
-                                           ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "decay"]))
-                for dtype, ctype in C_TYPES.items()}
+ADAM_KERNELS = {(dtype, amsgrad): Kernel("optim.cu", f"adam_step<{ctype}, {cpp_bool(amsgrad)}>",
+                                         _step_params(dtype, ["m", "v", "v_max"],
+                                                      ["alpha", "one_minus_beta_1", "one_minus_beta_2", "epsilon",
+                                                       "decay"]))
+                for dtype, ctype in C_TYPES.items() for amsgrad in (False, True)}
 RMSPROP_KERNELS = {
     (dtype, centered, momentum): Kernel(
         "optim.cu", f"rmsprop_step<{ctype}, {cpp_bool(centered)}, {cpp_bool(momentum)}>",
@@ -262,11 +266,13 @@ def sgd_update_kernel(param, grad, velocity, lr, momentum=0.0, nesterov=False, d
 
 
 def adam_update_kernel(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, step=1, decay=0.0,
-                       backend=None):
-    """``adam_update`` by kernel ``adam_step``, in place; ``step`` counts from 1."""
+                       v_max=None, backend=None):
+    """``adam_update`` by kernel ``adam_step``, in place; ``step`` counts from 1 (AMSGrad with ``v_max``)."""
     check_step(step)
-    dtype = _checked_states(param, grad, ("m", m), ("v", v))
-    _launch(ADAM_KERNELS[dtype], param, (param, grad, m, v),
+    amsgrad = v_max is not None
+    dtype = _checked_states(param, grad, ("m", m), ("v", v), *[("v_max", v_max)] * amsgrad)
+    # Without AMSGrad the kernel never touches v_max: the parameter fills its place.
+    _launch(ADAM_KERNELS[dtype, amsgrad], param, (param, grad, m, v, v_max if amsgrad else param),
             (adam_step_size(lr, beta_1, beta_2, step), 1 - beta_1, 1 - beta_2, epsilon, decay), backend)
 
 

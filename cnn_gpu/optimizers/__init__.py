@@ -29,13 +29,6 @@ def check_number(owner, name, value, low, high, high_inclusive=True):
     return float(value)
 
 
-def reject_unsupported(owner, **given):
-    """Keras arguments we accept by name but only at their defaults (a clear error beats ignoring them)."""
-    for name, (value, default) in given.items():
-        if value != default:
-            raise ValueError(f"{owner}: {name}={value!r} is not supported yet (only {default!r})")
-
-
 class Optimizer:
     """``apply(grads, variables)`` updates the variables in place; slots are made on the first call."""
 
@@ -161,18 +154,30 @@ class AdamFamily(Optimizer):
 
 @OPTIMIZERS.register("adam")
 class Adam(AdamFamily):
-    slot_names = ("momentum", "velocity")
+    """Kingma and Ba's Adam; with ``amsgrad``, Reddi et al.'s variant, which divides by the largest
+    second moment so far (Keras's slot velocity_hat)."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
                  name="adam", **clipping):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **clipping)
-        reject_unsupported(type(self).__name__, amsgrad=(amsgrad, False))
+        self.amsgrad = bool(amsgrad)
+        self.slot_names = ("momentum", "velocity") + ("velocity_hat",) * self.amsgrad
 
     def update_all(self, grads, variables):
+        backend = get_backend()
+        if self.amsgrad:
+            for grad, variable, slots in zip(grads, variables, self.slots):
+                backend.adam_update(variable, grad, slots["momentum"], slots["velocity"], self.step_rate,
+                                    self.beta_1, self.beta_2, self.epsilon, self.iterations, self.decay_per_step,
+                                    slots["velocity_hat"])
+            return
         # Every variable at once: a kernel backend takes them in one launch per eight.
-        get_backend().adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
-                                       [s["velocity"] for s in self.slots], self.step_rate, self.beta_1,
-                                       self.beta_2, self.epsilon, self.iterations, self.decay_per_step)
+        backend.adam_update_many(variables, grads, [s["momentum"] for s in self.slots],
+                                 [s["velocity"] for s in self.slots], self.step_rate, self.beta_1, self.beta_2,
+                                 self.epsilon, self.iterations, self.decay_per_step)
+
+    def get_config(self):
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 @OPTIMIZERS.register("adamw")

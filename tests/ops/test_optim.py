@@ -166,6 +166,23 @@ def test_adagrad_adamax_nadam_and_lion_match_their_papers_over_steps(rng, dtype)
         assert_close(w, ref[name], what=name)
 
 
+def test_amsgrad_keeps_the_largest_second_moment(rng):
+    """Reddi et al.'s AMSGrad over steps whose gradients shrink: v_hat = max(v_hat, v) under the root."""
+    w0 = random_array(rng, (6,), np.float64)
+    grads = [random_array(rng, (6,), np.float64) * scale for scale in (2.0, 1.0, 0.3, 0.1)]
+    lr, b1, b2, eps = 0.01, 0.9, 0.99, 1e-7
+    slots = [np.zeros(6), np.zeros(6), np.zeros(6)]
+    w = run_steps(adam_update, w0.copy(), grads, slots[:2], lr=lr, beta_1=b1, beta_2=b2, epsilon=eps, v_max=slots[2])
+    ref, m, v, v_hat = w0.copy(), np.zeros(6), np.zeros(6), np.zeros(6)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        v_hat = np.maximum(v_hat, v)
+        ref -= lr * (m / (1 - b1**t)) / (np.sqrt(v_hat / (1 - b2**t)) + eps / np.sqrt(1 - b2**t))
+    assert_close(w, ref)
+    assert np.any(slots[2] > slots[1]), "the gradients shrank: v fell below its peak somewhere"
+
+
 def test_updates_are_in_place(rng):
     w, g = random_array(rng, (3, 2), np.float32), random_array(rng, (3, 2), np.float32)
     m, v = np.zeros_like(w), np.zeros_like(w)

@@ -66,6 +66,16 @@ def test_adam(rng, kernel_backend, shape, dtype, decay):
              lambda w, g, m, v, step: optim.adam_update(w, g, m, v, 0.01, 0.9, 0.999, 1e-7, step, decay))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_adam_amsgrad(rng, kernel_backend, shape, dtype):
+    """v_max starts around v's range, so that some elements keep it and others take the new v."""
+    run_both(rng, kernel_backend, shape, dtype, [SIGNED, SQUARES, SQUARES],
+             lambda w, g, m, v, v_max, step: optim.adam_update_kernel(w, g, m, v, 0.01, step=step, v_max=v_max,
+                                                                      backend=kernel_backend),
+             lambda w, g, m, v, v_max, step: optim.adam_update(w, g, m, v, 0.01, step=step, v_max=v_max))
+
+
 @pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
