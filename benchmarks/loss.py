@@ -1,11 +1,12 @@
 """The losses with their gradients: kernels/loss.cu against PyTorch's and the reference's chains of
 CuPy operations, in bandwidth. First the softmax cross-entropy, both rungs; then the cross-entropy
-on probabilities (``probs_*``, against the reference only); then, on each shape's
-matrix seen as a prediction of its own, the element-wise binary cross-entropy (on probabilities and on
-logits), mean squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``:
-PyTorch's ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
-``huber_loss``, their gradients by autograd),
-each reading pred and target and writing the gradient, 12 bytes an element, all timed by graph.
+on probabilities (``probs_*``, against the reference only); then, on each shape's matrix seen as a
+prediction of its own, the element-wise binary cross-entropy (on probabilities and on logits), mean
+squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
+``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
+``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's and the KL divergence
+(against the reference only: PyTorch's losses of those names define them otherwise), each reading pred
+and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
 (float32; one-hot labels are as large as the logits, class ids 4 bytes a row, PyTorch's int64 ids 8).
@@ -139,6 +140,12 @@ ELEMENTWISE = {
                        lambda session, rng, shape: session.uniform(rng, shape)),
     "huber": (loss_ops.huber_kernel, loss_ops.huber, "huber_loss",  # delta 1, both sides' default
               lambda session, rng, shape: session.uniform(rng, shape, low=-2, high=2)),
+    # PyTorch's kl_div takes log-probabilities, its hinge_embedding_loss is another hinge, and its
+    # poisson_nll_loss its own epsilon: against the reference only (no PyTorch name).
+    **{kind: (functools.partial(loss_ops.elementwise_loss_kernel, kind),
+              functools.partial(loss_ops.elementwise_loss, kind), None,
+              lambda session, rng, shape: session.uniform(rng, shape, low=0.0, high=1.0))
+       for kind in loss_ops.ELEMENTWISE_KINDS},
 }
 
 
@@ -168,7 +175,7 @@ def elementwise_cases(session, torch, batch, classes):
         session.measure(f"{kind}_cupy_reference", params, run_reference, sets,
                         lambda inputs: (combined(xp, last["ref_loss"], last["ref_grad"]), expected_of(inputs)),
                         bytes_moved=12 * batch * classes, timing=graph_timing)
-        if torch is not None:
+        if torch is not None and torch_name is not None:
             def run_torch(inputs):
                 pred, target = (torch.from_dlpack(a) for a in inputs)
                 pred = pred.detach().requires_grad_()

@@ -147,6 +147,13 @@ LOSS_CASES = {
                           lambda r: r.normal(size=(2, 3, 2, 2)))],
     "MeanAbsoluteError": [("", {}, False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2)))],
     "Huber": [("", {}, False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(size=(4, 3)))],
+    "Hinge": [("0/1 labels", {}, False, lambda r: r.integers(0, 2, (4, 3)).astype(float),
+               lambda r: r.normal(size=(4, 3)))],
+    "SquaredHinge": [("-1/1 labels", {}, False, lambda r: r.choice([-1.0, 1.0], (4, 3)),
+                      lambda r: r.normal(size=(4, 3)))],
+    "LogCosh": [("", {}, False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(0, 3, (4, 3)))],
+    "Poisson": [("", {}, False, lambda r: r.integers(0, 4, (4, 3)).astype(float), lambda r: r.uniform(0.2, 3, (4, 3)))],
+    "KLDivergence": [("", {}, False, lambda r: _probabilities(r, (4, 3)), lambda r: _probabilities(r, (4, 3)))],
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import format_shape
+from cnn_gpu.ops.loss import hinge_labels
 from cnn_gpu.utils.registry import Registry
 
 LOSSES = Registry("loss")
@@ -40,7 +41,7 @@ class Loss:
     def value_and_gradient(self, y_true, y_pred, logits=False, sample_weight=None):
         """``(loss, d loss / d y_pred)``; ``logits``: y_pred is the last layer before its softmax. With
         ``sample_weight`` (N,), Keras's weighted mean: sum(w_i loss_i) / N, each row's gradient times w_i."""
-        y_true = self.smoothed(y_true, y_pred)
+        y_true = self.loss_labels(y_true, y_pred)
         if sample_weight is not None:
             return self.weighted_value_and_gradient(y_true, y_pred, logits, sample_weight)
         if y_pred.ndim <= 2:
@@ -66,13 +67,14 @@ class Loss:
         return (weights * self.sample_losses(y_true, y_pred, logits)).sum() / len(y_pred), grad * weights[:, None]
 
     def sample_losses(self, y_true, y_pred, logits=False):
-        """Each sample's loss, (N,), of a 2-D output (the backend's sample_losses), of labels as given
-        (value_and_gradient smooths them first)."""
+        """Each sample's loss, (N,), of a 2-D output (the backend's sample_losses), of labels as the
+        loss reads them (value_and_gradient's loss_labels)."""
         return get_backend().sample_losses(self.KIND, y_pred, y_true, logits or self.from_logits, self.sparse)
 
-    def smoothed(self, y_true, y_pred):
-        """Keras's label smoothing: each label moved ``label_smoothing`` of the way to the uniform one,
-        ``y (1 - s) + s u`` (u = 1 / classes, or 1 / 2 for binary labels), in y_pred's dtype."""
+    def loss_labels(self, y_true, y_pred):
+        """The labels as the loss reads them: as given, or with Keras's label smoothing, each label moved
+        ``label_smoothing`` of the way to the uniform one, ``y (1 - s) + s u`` (u = 1 / classes, or 1 / 2
+        for binary labels), in y_pred's dtype."""
         if not self.label_smoothing:
             return y_true
         s = self.label_smoothing
@@ -257,6 +259,68 @@ class Huber(Loss):
 
     def get_config(self):
         return {**super().get_config(), "delta": self.delta}
+
+
+class ElementwiseLoss(Loss):
+    """Keras's other losses whose terms take each element alone (``KIND``: one of
+    ops.loss.ELEMENTWISE_KINDS), the mean over every element (the KL divergence: the sum over the last
+    axis, its mean over the rest)."""
+
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
+        return get_backend().elementwise_loss(self.KIND, y_pred, y_true)
+
+
+@LOSSES.register("hinge")
+class Hinge(ElementwiseLoss):
+    """max(1 - y_true y_pred, 0), labels -1 or 1 (0/1 labels are taken as -1/1, as Keras takes them)."""
+
+    KIND = "hinge"
+
+    def __init__(self, name="hinge"):
+        super().__init__(name)
+
+    def loss_labels(self, y_true, y_pred):
+        return hinge_labels(y_true.astype(y_pred.dtype, copy=False))
+
+
+@LOSSES.register("squared_hinge")
+class SquaredHinge(Hinge):
+    KIND = "squared_hinge"
+
+    def __init__(self, name="squared_hinge"):
+        super().__init__(name)
+
+
+@LOSSES.register("log_cosh")
+class LogCosh(ElementwiseLoss):
+    """log(cosh(y_pred - y_true)): the square's half near 0, a straight line of slope 1 far out."""
+
+    KIND = "log_cosh"
+
+    def __init__(self, name="log_cosh"):
+        super().__init__(name)
+
+
+@LOSSES.register("poisson")
+class Poisson(ElementwiseLoss):
+    """y_pred - y_true log(y_pred + 1e-7): the negative log-likelihood of counts y_true at rates y_pred
+    (less its constant)."""
+
+    KIND = "poisson"
+
+    def __init__(self, name="poisson"):
+        super().__init__(name)
+
+
+@LOSSES.register("kl_divergence", "kld")
+class KLDivergence(ProbabilityLabels, ElementwiseLoss):
+    """sum(y_true log(y_true / y_pred)) over the last axis, both clipped to [1e-7, 1]: how far the
+    predicted distribution is from the labels' (distillation's loss)."""
+
+    KIND = "kl_divergence"
+
+    def __init__(self, name="kl_divergence"):
+        super().__init__(name)
 
 
 def get(identifier):

@@ -1,8 +1,8 @@
 // The losses with their gradients. First the softmax cross-entropy, fused: each row's loss and the
 // gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
 // (rung 4) the losses whose terms take each element alone: binary cross-entropy (on probabilities or
-// on logits), mean squared and mean absolute error, Huber's; and (rung 5) the cross-entropy on
-// probabilities.
+// on logits), mean squared and mean absolute error, Huber's, the hinge and squared hinge, log-cosh,
+// Poisson's, the Kullback-Leibler divergence; and (rung 5) the cross-entropy on probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -24,9 +24,9 @@
 //                                   deterministic (no atomics)
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy on
 //                                   probabilities or logits, mean squared and absolute error,
-//                                   Huber's): each element's
-//                                   gradient, and each block's sum of its loss terms, which
-//                                   loss_mean then averages
+//                                   Huber's, the hinges, log-cosh, Poisson's, the KL divergence):
+//                                   each element's gradient, and each block's sum of its loss
+//                                   terms, which loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
 //                                   softmax), rung 2's layout, then loss_mean
 // Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
@@ -162,14 +162,20 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Element-wise losses: binary cross-entropy, mean squared and mean absolute error, Huber's.
+// 4. Element-wise losses: binary cross-entropy, mean squared and mean absolute error, Huber's; the
+// hinge and squared hinge, log-cosh, Poisson and the Kullback-Leibler divergence.
 // Each element's loss term and gradient depend on that element alone (Keras's means over the last
-// axis, then over the batch, are one mean over every element). LossTerm<KIND> computes both as the
-// reference does (cnn_gpu/ops/loss.py: binary_cross_entropy on probabilities clipped to [lo, hi],
-// its gradient zero where the clip clamps, or on logits; mean_squared_error; mean_absolute_error;
-// huber), in the same order of operations, so the gradient matches the reference's bit for bit
-// (on logits, to the rounding of exp, which differs between libraries) and a NaN travels as there.
-enum class Loss { binary_xent, binary_xent_logits, squared_error, absolute_error, huber };
+// axis, then over the batch, are one mean over every element; the divergence's sum over the last
+// axis, then the mean over rows, is the sum over every element over the rows). LossTerm<KIND>
+// computes both as the reference does (cnn_gpu/ops/loss.py: binary_cross_entropy on probabilities
+// clipped to [lo, hi], its gradient zero where the clip clamps, or on logits; mean_squared_error;
+// mean_absolute_error; huber; elementwise_terms for the rest), in the same order of operations, so
+// the gradient matches the reference's bit for bit (where it takes exp, log or tanh, to their
+// rounding, which differs between libraries) and a NaN travels as there.
+enum class Loss {
+    binary_xent, binary_xent_logits, squared_error, absolute_error, huber,
+    hinge, squared_hinge, log_cosh, poisson, kl_divergence
+};
 
 // sign(d) as NumPy's: -1, 0 or 1, and NaN for NaN.
 template <typename T>
@@ -180,8 +186,9 @@ __device__ __forceinline__ T sign_of(T d) {
 template <Loss KIND, typename T>
 struct LossTerm {
     T lo, hi, elements;  // binary_xent: the clip's bounds, and (on logits too) the element count the gradient
-                         // is divided by
-    T scale;             // the others: the gradient's factor (2 / n, or 1 / n), as the reference rounds it to T
+                         // is divided by; poisson: lo, the epsilon added to p; kl_divergence: the clip's bounds
+    T scale;             // the others: the gradient's factor (2 / n, 1 / n, or 1 / rows), as the reference
+                         // rounds it to T
     T delta;             // huber: where the square turns into a straight line
 
     // Element (p, t)'s gradient, into *grad, and its loss term, returned.
@@ -201,6 +208,37 @@ struct LossTerm {
             *grad = (inside ? diff : delta * sign_of(diff)) * scale;
             return inside ? T(0.5) * diff * diff : delta * size - T(0.5) * delta * delta;
         }
+        if (KIND == Loss::hinge || KIND == Loss::squared_hinge) {
+            // Labels of -1 or 1 (the wrapper has turned 0/1 labels into them, as Keras does).
+            const T margin = T(1) - t * p;
+            const T positive = margin < T(0) ? T(0) : margin;  // a NaN margin stays NaN, as np.maximum's
+            if (KIND == Loss::hinge) {
+                *grad = (margin > T(0) ? -t : T(0)) * scale;
+                return positive;
+            }
+            *grad = T(-2) * t * positive * scale;
+            return positive * positive;
+        }
+        if (KIND == Loss::log_cosh) {
+            // log cosh(d) = d + softplus(-2d) - log 2, Keras's form, with softplus as in
+            // binary_xent_logits (no exponent positive); its derivative is tanh(d).
+            const T z = T(-2) * diff;
+            const T softplus = (z < T(0) ? T(0) : z) + log1p_of(exp_of(z < T(0) ? z : -z));
+            *grad = tanh_of(diff) * scale;
+            return diff + softplus - T(0.6931471805599453);
+        }
+        if (KIND == Loss::poisson) {
+            const T shifted = p + lo;
+            *grad = (T(1) - t / shifted) * scale;
+            return p - t * log_of(shifted);
+        }
+        if (KIND == Loss::kl_divergence) {
+            // Both clipped to [lo, hi] = [epsilon, 1]; the gradient zero where p's clip clamps.
+            const T tc = t < lo ? lo : (t > hi ? hi : t), pc = p < lo ? lo : (p > hi ? hi : p);
+            const T inside = p >= lo && p <= hi ? T(1) : T(0);
+            *grad = -tc / pc * inside * scale;
+            return tc * log_of(tc / pc);
+        }
         if (KIND == Loss::binary_xent_logits) {
             // p is a logit x. Keras's -t log sigmoid(x) - (1 - t) log sigmoid(-x) is softplus(x) - t x,
             // and softplus(x) = max(x, 0) + log1p(e^-|x|): the one exponent is never positive, so no
@@ -218,7 +256,8 @@ struct LossTerm {
 
 // Idea: a grid-stride loop over the n elements: each thread writes the gradients of its elements
 // and sums their loss terms; the block adds its threads' sums (block_sum) into partial[blockIdx.x],
-// and loss_mean adds the blocks' sums in a fixed order and divides by n: deterministic, no atomics.
+// and loss_mean adds the blocks' sums in a fixed order and divides by n (by the rows, for the KL
+// divergence): deterministic, no atomics.
 // Expected bottleneck: device memory bandwidth: pred and target read, grad written, 12 bytes an
 // element (float32); two logarithms an element for binary cross-entropy (an exponential, a log1p
 // and a division on logits), under it.

@@ -350,7 +350,10 @@ def input_shapes(case):
     return case.get("inputs", {"input": case.get("input")})
 
 
-REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber")
+REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "log_cosh", "poisson")
+# The losses whose labels are as binary cross-entropy's (a 0/1 label each) or as categorical's (one-hot).
+BINARY_LABELS = ("binary_crossentropy", "hinge", "squared_hinge")
+ONE_HOT_LABELS = ("categorical_crossentropy", "kl_divergence")
 
 
 def case_data(case, n=64):
@@ -361,11 +364,12 @@ def case_data(case, n=64):
     # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
     if loss_name(case) in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
-        return x, rng.uniform(-2, 2, (n, units)).astype(np.float32)
+        y = rng.uniform(-2, 2, (n, units)).astype(np.float32)
+        return x, abs(y) if loss_name(case) == "poisson" else y  # Poisson's: counts, >= 0
     classes = rng.integers(0, max(units, 2), (n, *case.get("label_shape", ())))
-    if loss_name(case) == "categorical_crossentropy":
+    if loss_name(case) in ONE_HOT_LABELS:
         y = np.eye(units, dtype=np.float32)[classes]
-    elif loss_name(case) == "binary_crossentropy":
+    elif loss_name(case) in BINARY_LABELS:
         y = classes[:, None].astype(np.float32)
     else:
         y = classes
@@ -630,3 +634,15 @@ CASES["adam_precision_recall"] = {
     "loss": "binary_crossentropy",
     "metrics": ["precision", "recall", ("Recall", {"thresholds": 0.6, "name": "recall_at_60"})],
 }
+# Keras's other element-wise losses: the hinges on a tanh's output with 0/1 labels (taken as -1/1), log-cosh
+# on regression targets, Poisson's on a softplus's rates, the KL divergence on a softmax's probabilities.
+for loss_name_, last_units, last_activation in (("hinge", 1, "tanh"), ("squared_hinge", 1, "tanh"),
+                                                 ("log_cosh", 2, None), ("poisson", 2, "softplus"),
+                                                 ("kl_divergence", 3, "softmax")):
+    CASES[f"sgd_{loss_name_}_loss"] = {
+        "input": (6,),
+        "layers": [("Dense", (5,), {"activation": "tanh"}), ("Dense", (last_units,), {"activation": last_activation})],
+        "optimizer": ("SGD", {"learning_rate": 0.1, "momentum": 0.5}),
+        "loss": loss_name_,
+        "metrics": [],
+    }

@@ -281,6 +281,11 @@ class Backend:
         """Keras's Huber loss, the mean over every element (``ops.loss.huber``)."""
         raise NotImplementedError
 
+    def elementwise_loss(self, kind, pred, target):
+        """``(loss, grad)`` of one of ``ops.loss.ELEMENTWISE_KINDS`` (hinge, squared_hinge, log_cosh,
+        poisson, kl_divergence), as ``ops.loss.elementwise_loss``."""
+        raise NotImplementedError
+
     # --- regularization and metrics ---------------------------------------------------------------
     def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
         """Each sample's loss (N,) of a 2-D prediction, for a weighted mean and the regression metrics

@@ -300,6 +300,11 @@ class KernelBackend(NumpyBackend):
             return super().huber(pred, target, delta)
         return loss.huber_kernel(self.xp.ascontiguousarray(pred), target, delta, backend=self.name)
 
+    def elementwise_loss(self, kind, pred, target):
+        if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
+            return super().elementwise_loss(kind, pred, target)
+        return loss.elementwise_loss_kernel(kind, self.xp.ascontiguousarray(pred), target, backend=self.name)
+
     # --- regularization: kernels/regularizer.cu; a gradient that is not C-contiguous takes the reference
     # (the kernel would update a copy) ------------------------------------------------------------------
     def l2_penalty(self, w, factor, grad=None):

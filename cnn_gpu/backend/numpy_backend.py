@@ -203,6 +203,9 @@ class NumpyBackend(Backend):
     def huber(self, pred, target, delta):
         return loss.huber(pred, target, delta)
 
+    def elementwise_loss(self, kind, pred, target):
+        return loss.elementwise_loss(kind, pred, target)
+
     # --- regularization and metrics ---------------------------------------------------------------
     def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
         return loss.sample_losses(kind, pred, labels, logits, sparse, delta)

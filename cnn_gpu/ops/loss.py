@@ -7,6 +7,8 @@ of shape (N,) or (N, 1)) for the categorical losses, and of the prediction's sha
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
@@ -147,12 +149,67 @@ def huber(pred, target, delta=1.0):
     return xp.asarray(terms.mean()), xp.where(inside, diff, delta * xp.sign(diff)) * (1 / pred.size)
 
 
+# Keras's other losses whose terms take each element alone: by name, each element's term and its derivative
+# to the prediction, given (pred, target), as elementwise_terms forms them.
+ELEMENTWISE_KINDS = ("hinge", "squared_hinge", "log_cosh", "poisson", "kl_divergence")
+
+
+def hinge_labels(target):
+    """Keras's hinge labels: 0/1 labels (every one 0 or 1) become -1/1; any others are kept as they are."""
+    xp = array_module(target)
+    return 2 * target - 1 if bool(xp.all((target == 0) | (target == 1))) else target
+
+
+def elementwise_terms(kind, pred, target):
+    """``(terms, d terms / d pred)`` of loss ``kind`` (ELEMENTWISE_KINDS), element by element:
+    hinge max(1 - t p, 0) and its square (labels of -1 or 1: hinge_labels); log-cosh of d = p - t as
+    Keras forms it, d + softplus(-2d) - log 2 (softplus with no positive exponent), its derivative
+    tanh(d); Poisson's p - t log(p + EPSILON); the KL divergence t log(t / p) of both clipped to
+    [EPSILON, 1], its derivative zero where p's clip clamps."""
+    xp = array_module(pred)
+    if kind in ("hinge", "squared_hinge"):
+        margin = 1 - target * pred
+        positive = xp.maximum(margin, 0)
+        if kind == "hinge":
+            return positive, xp.where(margin > 0, -target, 0)
+        return positive * positive, -2 * target * positive
+    if kind == "log_cosh":
+        diff = pred - target
+        z = -2 * diff
+        return diff + (xp.maximum(z, 0) + xp.log1p(xp.exp(-abs(z)))) - math.log(2), xp.tanh(diff)
+    if kind == "poisson":
+        shifted = pred + EPSILON
+        return pred - target * xp.log(shifted), 1 - target / shifted
+    if kind == "kl_divergence":
+        clipped_target, clipped = xp.clip(target, EPSILON, 1), xp.clip(pred, EPSILON, 1)
+        inside = (pred >= EPSILON) & (pred <= 1)
+        return clipped_target * xp.log(clipped_target / clipped), -clipped_target / clipped * inside
+    raise ValueError(f"unknown element-wise loss {kind!r}: one of {', '.join(ELEMENTWISE_KINDS)}")
+
+
+def terms_per_loss(kind, pred):
+    """How many terms each loss value averages: the KL divergence sums over the last axis (its mean is
+    over the rows); the others average every element."""
+    return pred.shape[-1] if kind == "kl_divergence" and pred.ndim else 1
+
+
+def elementwise_loss(kind, pred, target):
+    """``(loss, grad)`` of loss ``kind`` (ELEMENTWISE_KINDS): the mean of its terms over every element
+    (the KL divergence: their sum over the last axis, averaged over the rows); labels of pred's shape."""
+    xp = array_module(pred)
+    target = _matching_labels(pred, target)
+    terms, derivative = elementwise_terms(kind, pred, target)
+    count = pred.size // terms_per_loss(kind, pred)
+    return xp.asarray(terms.sum() / count if kind == "kl_divergence" else terms.mean()), derivative * (1 / count)
+
+
 def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
     """Each sample's loss, (N,), of a 2-D (N, classes) prediction: what the losses above average. For
     a weighted mean (Keras's sample and class weights) and the regression metrics, the one place a
     loss is needed row by row: ``kind`` is "crossentropy" (on logits with ``logits``, with class ids
-    if ``sparse``), "binary_crossentropy", "mean_squared_error", "mean_absolute_error" or "huber"
-    (at ``delta``; each the mean over a sample's last axis)."""
+    if ``sparse``), "binary_crossentropy", "mean_squared_error", "mean_absolute_error", "huber" (at
+    ``delta``) or one of ELEMENTWISE_KINDS (each the mean over a sample's last axis; the KL divergence,
+    the sum)."""
     xp = array_module(pred)
     if kind == "crossentropy":
         labels = _categorical_labels(pred, labels, sparse)
@@ -170,6 +227,9 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
         return abs(diff).mean(axis=1)
     if kind == "huber":
         return xp.where(abs(diff) <= delta, 0.5 * diff * diff, delta * abs(diff) - 0.5 * delta * delta).mean(axis=1)
+    if kind in ELEMENTWISE_KINDS:
+        terms = elementwise_terms(kind, pred, labels)[0].reshape(len(pred), -1)
+        return terms.sum(axis=1) / (terms.shape[1] // terms_per_loss(kind, pred))
     raise ValueError(f"unknown loss kind {kind!r}")
 
 
@@ -208,7 +268,8 @@ MEAN_KERNELS = {
                    Scalar("divisor", dtype)])
     for dtype, ctype in C_TYPES.items()
 }
-ELEMENTWISE_LOSSES = ("binary_xent", "binary_xent_logits", "squared_error", "absolute_error", "huber")
+ELEMENTWISE_LOSSES = ("binary_xent", "binary_xent_logits", "squared_error", "absolute_error", "huber",
+                      *ELEMENTWISE_KINDS)
 ELEMENTWISE_KERNELS = {
     (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
                           [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
@@ -273,9 +334,10 @@ def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, sca
     return loss, grad
 
 
-def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
-    """``(loss, grad)`` of element-wise loss ``kind`` by elementwise_loss and loss_mean; ``target`` is
-    cast to pred's dtype (a copy where it differs), as the reference casts it."""
+def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, per_loss=1):
+    """``(loss, grad)`` of element-wise loss ``kind`` by elementwise_loss and loss_mean, the terms' sum
+    divided by pred.size / per_loss; ``target`` is cast to pred's dtype (a copy where it differs), as
+    the reference casts it."""
     check_float(pred, "y_pred")
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"labels must have y_pred's shape {tuple(pred.shape)}, got {tuple(target.shape)}")
@@ -291,8 +353,19 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend):
     as_t = pred.dtype.type
     ELEMENTWISE_KERNELS[kind, dtype_name(pred)]((blocks,), (_BLOCK,), (pred, target, grad, partial, n,
                                                                      *(as_t(v) for v in scalars)), backend=backend)
-    MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n)), backend=backend)
+    MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n // per_loss)), backend=backend)
     return loss, grad
+
+
+def elementwise_loss_kernel(kind, pred, target, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as elementwise_loss(kind, ...), by kernels/loss.cu's elementwise_loss; hinge
+    labels as given (the backend turns 0/1 ones into -1/1 first, as the loss does)."""
+    if kind not in ELEMENTWISE_KINDS:
+        raise ValueError(f"unknown element-wise loss {kind!r}: one of {', '.join(ELEMENTWISE_KINDS)}")
+    per_loss = terms_per_loss(kind, pred)
+    # lo, hi (EPSILON and 1: Poisson's shift, the divergence's clip), elements, scale, delta.
+    scalars = (EPSILON, 1, pred.size, _per_element(pred, per_loss), 0)
+    return _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, per_loss)
 
 
 def binary_cross_entropy_kernel(probs, labels, from_logits=False, grad=None, loss=None, backend=None):

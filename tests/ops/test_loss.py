@@ -3,9 +3,12 @@ import pytest
 
 from cnn_gpu.gradcheck import check_gradient
 from cnn_gpu.ops.loss import (
+    ELEMENTWISE_KINDS,
     EPSILON,
     binary_cross_entropy,
     categorical_cross_entropy,
+    elementwise_loss,
+    hinge_labels,
     huber,
     mean_absolute_error,
     mean_squared_error,
@@ -137,6 +140,59 @@ def test_binary_cross_entropy_on_logits_keeps_large_logits_exact_and_a_nan():
     assert np.allclose(grad, np.array([0, 0, 1, -1, -0.5]) / 5, rtol=1e-15, atol=1e-80)
     loss, grad = binary_cross_entropy(np.array([np.nan, 1.0]), np.array([1.0, 0.0]), from_logits=True)
     assert np.isnan(loss) and np.isnan(grad[0]) and np.isfinite(grad[1])
+
+
+def keras_definition(kind, pred, target):
+    """Each loss as Keras's documentation defines it, in float64 (the KL divergence's sum over the last
+    axis left to the caller): log(cosh(d)) directly, the hinges on -1/1 labels."""
+    if kind == "hinge":
+        return np.maximum(1 - target * pred, 0)
+    if kind == "squared_hinge":
+        return np.maximum(1 - target * pred, 0) ** 2
+    if kind == "log_cosh":
+        return np.log(np.cosh(pred - target))
+    if kind == "poisson":
+        return pred - target * np.log(pred + EPSILON)
+    t, p = np.clip(target, EPSILON, 1), np.clip(pred, EPSILON, 1)
+    return t * np.log(t / p)
+
+
+def elementwise_problem(rng, kind, shape, dtype=np.float64):
+    """Predictions and labels in each loss's domain: -1/1 labels for the hinges, rates and counts for
+    Poisson's, probabilities for the divergence, any values for log-cosh."""
+    if kind in ("hinge", "squared_hinge"):
+        return random_array(rng, shape, dtype, -2, 2), rng.choice([-1.0, 1.0], shape).astype(dtype)
+    if kind == "poisson":
+        return random_array(rng, shape, dtype, 0.2, 3), rng.integers(0, 4, shape).astype(dtype)
+    if kind == "kl_divergence":
+        return random_array(rng, shape, dtype, 0.05, 1), random_array(rng, shape, dtype, 0, 1)
+    return random_array(rng, shape, dtype, -3, 3), random_array(rng, shape, dtype, -3, 3)
+
+
+@pytest.mark.parametrize("kind", ELEMENTWISE_KINDS)
+def test_the_other_elementwise_losses_are_keras_definitions(rng, kind):
+    """The value by Keras's definition (the mean over every element; the divergence, the sum over the
+    last axis and the mean over rows), the gradient by central differences, and sample_losses' rows
+    averaging to the loss."""
+    pred, target = elementwise_problem(rng, kind, (5, 3))
+    loss, grad = elementwise_loss(kind, pred, target)
+    terms = keras_definition(kind, pred, target)
+    assert_close(loss, terms.sum(axis=-1).mean() if kind == "kl_divergence" else terms.mean())
+    check_gradient(lambda v: elementwise_loss(kind, v, target)[0], pred, grad)
+    assert_close(sample_losses(kind, pred, target).mean(), loss)
+    loss32, grad32 = elementwise_loss(kind, pred.astype(np.float32), target.astype(np.float32))
+    assert loss32.dtype == np.float32 and grad32.dtype == np.float32
+
+
+def test_log_cosh_stays_finite_far_out_and_hinge_labels_are_keras():
+    """cosh(200) overflows float32, but d + softplus(-2d) - log 2 does not: log cosh(+-200) is 200 - log 2.
+    0/1 labels become -1/1 only when every label is 0 or 1."""
+    loss, grad = elementwise_loss("log_cosh", np.array([200.0, -200.0], np.float32), np.zeros(2, np.float32))
+    assert loss == pytest.approx(200 - np.log(2), rel=1e-6) and np.array_equal(grad, [0.5, -0.5])
+    assert np.array_equal(hinge_labels(np.array([0.0, 1.0, 1.0])), [-1.0, 1.0, 1.0])
+    assert np.array_equal(hinge_labels(np.array([-1.0, 1.0, 0.0])), [-1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="unknown element-wise loss 'cosine'"):
+        elementwise_loss("cosine", np.ones(2), np.ones(2))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (4, 5, 2)])

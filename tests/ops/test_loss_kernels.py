@@ -204,12 +204,28 @@ ELEMENTWISE = {
     # Errors up to 4, so that the square and the line both take part; delta 1 (Keras's) and another.
     "huber": (huber_kernel, huber, any_values),
     "huber_delta_0.3": (functools.partial(huber_kernel, delta=0.3), functools.partial(huber, delta=0.3), any_values),
+    # Keras's other element-wise losses, each in its domain: -1/1 hinge labels, Poisson's positive rates
+    # and counts, the divergence's probabilities (some predictions under its clip's epsilon).
+    **{kind: (functools.partial(loss_ops.elementwise_loss_kernel, kind),
+              functools.partial(loss_ops.elementwise_loss, kind), make)
+       for kind, make in (
+           ("hinge", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -2, 2),
+                                                rng.choice([-1.0, 1.0], shape).astype(dtype))),
+           ("squared_hinge", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -2, 2),
+                                                        rng.choice([-1.0, 1.0], shape).astype(dtype))),
+           ("log_cosh", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -30, 30),
+                                                   random_array(rng, shape, dtype, -3, 3))),
+           ("poisson", lambda rng, shape, dtype: (random_array(rng, shape, dtype, 0.01, 3),
+                                                  rng.integers(0, 4, shape).astype(dtype))),
+           ("kl_divergence", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -1e-6, 1),
+                                                        random_array(rng, shape, dtype, 0, 1))))},
 }
 # One element; a Dense output; a rank-3 output; more elements than one block's threads several times.
 ELEMENTWISE_SHAPES = [(1,), (37, 5), (3, 7, 11), (2000,)]
-# The kinds whose gradient takes an exponential: the same operations as the reference's, but exp is the
-# device's or the host C library's on one side and NumPy's on the other, equal to rounding, not bits.
-ROUNDED_EXP = {"binary_xent_logits"}
+# The kinds whose gradient takes an exponential, a log or a tanh: the same operations as the reference's,
+# but each is the device's or the host C library's on one side and NumPy's on the other, equal to
+# rounding, not bits.
+ROUNDED_EXP = {"binary_xent_logits", "log_cosh", "poisson", "kl_divergence"}
 
 
 def assert_reference_gradient(kind, grad, ref_grad):
@@ -285,7 +301,8 @@ def test_the_backend_runs_the_elementwise_loss_on_labels_of_another_dtype(rng, k
               "binary_xent_logits": functools.partial(ours.binary_cross_entropy, from_logits=True),
               "squared_error": ours.mean_squared_error,
               "absolute_error": ours.mean_absolute_error, "huber": functools.partial(ours.huber, delta=1.0),
-              "huber_delta_0.3": functools.partial(ours.huber, delta=0.3)}[kind]
+              "huber_delta_0.3": functools.partial(ours.huber, delta=0.3),
+              **{kind: functools.partial(ours.elementwise_loss, kind) for kind in loss_ops.ELEMENTWISE_KINDS}}[kind]
     loss, grad = method(ours.asarray(pred), ours.asarray(target.astype(np.float64), dtype=np.float64))
     ref_loss, ref_grad = reference(pred, target.astype(np.float64))
     assert_close(to_host(loss), ref_loss)
@@ -367,12 +384,14 @@ def test_a_nan_row_makes_the_loss_and_that_row_of_the_gradient_nan_and_bad_proba
                                          on_backend(labels.astype(np.float64), kernel_backend), backend=kernel_backend)
 
 
-@pytest.mark.parametrize("kind", ["squared_error", "absolute_error", "huber", "binary_xent_logits"])
+@pytest.mark.parametrize("kind", ["squared_error", "absolute_error", "huber", "binary_xent_logits", "log_cosh",
+                                  "poisson", "kl_divergence"])
 def test_a_nan_prediction_makes_the_loss_and_its_gradient_nan(kernel_backend, kind):
     kernel, reference, _ = ELEMENTWISE[kind]
     pred = np.array([0.5, np.nan, -3.0, 0.0], np.float32)
     target = np.array([0.25, 1.0, 1.0, 0.0], np.float32)  # an error of 0 too: sign 0, as NumPy's
     loss, grad = kernel(on_backend(pred, kernel_backend), on_backend(target, kernel_backend), backend=kernel_backend)
-    ref_loss, ref_grad = reference(pred, target)
+    with np.errstate(invalid="ignore"):  # Poisson's log of a negative rate, -3 + 1e-7: NaN on both sides
+        ref_loss, ref_grad = reference(pred, target)
     assert np.isnan(to_host(loss)) and np.isnan(ref_loss) and np.isnan(ref_grad[1])
     assert_reference_gradient(kind, to_host(grad), ref_grad)
