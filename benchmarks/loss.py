@@ -4,8 +4,9 @@ on probabilities (``probs_*``, against the reference only); then, on each shape'
 prediction of its own, the element-wise binary cross-entropy (on probabilities and on logits), mean
 squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
 ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
-``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's and the KL divergence
-(against the reference only: PyTorch's losses of those names define them otherwise), each reading pred
+``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's, the KL divergence and
+the percentage and logarithmic errors (against the reference only: PyTorch's losses of those names
+define them otherwise, or it has none), each reading pred
 and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient

@@ -154,6 +154,9 @@ LOSS_CASES = {
     "LogCosh": [("", {}, False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(0, 3, (4, 3)))],
     "Poisson": [("", {}, False, lambda r: r.integers(0, 4, (4, 3)).astype(float), lambda r: r.uniform(0.2, 3, (4, 3)))],
     "KLDivergence": [("", {}, False, lambda r: _probabilities(r, (4, 3)), lambda r: _probabilities(r, (4, 3)))],
+    "MeanAbsolutePercentageError": [("", {}, False, lambda r: r.normal(size=(4, 3)), lambda r: r.normal(size=(4, 3)))],
+    "MeanSquaredLogarithmicError": [("", {}, False, lambda r: r.uniform(0, 3, (4, 3)),
+                                     lambda r: r.uniform(0.1, 3, (4, 3)))],
 }
 
 

@@ -323,6 +323,27 @@ class KLDivergence(ProbabilityLabels, ElementwiseLoss):
         super().__init__(name)
 
 
+@LOSSES.register("mean_absolute_percentage_error", "mape")
+class MeanAbsolutePercentageError(ElementwiseLoss):
+    """100 |y_true - y_pred| / max(|y_true|, 1e-7): the error as a percentage of the label."""
+
+    KIND = "absolute_percentage_error"
+
+    def __init__(self, name="mean_absolute_percentage_error"):
+        super().__init__(name)
+
+
+@LOSSES.register("mean_squared_logarithmic_error", "msle")
+class MeanSquaredLogarithmicError(ElementwiseLoss):
+    """(log(y_pred + 1) - log(y_true + 1))^2, each floored at 1e-7 first: a relative error for targets
+    spanning magnitudes."""
+
+    KIND = "squared_log_error"
+
+    def __init__(self, name="mean_squared_logarithmic_error"):
+        super().__init__(name)
+
+
 def get(identifier):
     """A loss from a name ('categorical_crossentropy', 'mse', ...), a config dict or an instance."""
     return LOSSES.get(identifier)

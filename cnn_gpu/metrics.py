@@ -1,6 +1,7 @@
 """Accuracy, as Keras picks it: ``metrics=['accuracy']`` becomes binary, sparse or categorical accuracy;
 Keras's top-k accuracies (``'top_k_categorical_accuracy'``, its sparse twin, or either with its k); and
-the regression metrics, mean absolute and mean squared error (``'mae'``, ``'mse'`` or their long names);
+the regression metrics, mean absolute, mean squared, mean absolute percentage and mean squared
+logarithmic error (``'mae'``, ``'mse'``, ``'mape'``, ``'msle'`` or their long names);
 and Keras's ``Precision`` and ``Recall`` (``'precision'``, ``'recall'``).
 
 A metric sums what it counts batch by batch (one small backend reduction each) and reports the mean.
@@ -145,6 +146,20 @@ class MeanSquaredError(MeanError):
         super().__init__(name)
 
 
+class MeanAbsolutePercentageError(MeanError):
+    kind = "absolute_percentage_error"
+
+    def __init__(self, name="mean_absolute_percentage_error"):
+        super().__init__(name)
+
+
+class MeanSquaredLogarithmicError(MeanError):
+    kind = "squared_log_error"
+
+    def __init__(self, name="mean_squared_logarithmic_error"):
+        super().__init__(name)
+
+
 class ConfusionRatio(MeanMetric):
     """Precision and recall, Keras's way: over every element of every batch so far (or of column
     ``class_id`` alone), an element predicted positive where y_pred > ``thresholds`` (0.5 unless given)
@@ -206,9 +221,11 @@ class Recall(ConfusionRatio):
 
 NAMED = {cls().name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
                                      TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
-                                     MeanSquaredError, Precision, Recall)}
+                                     MeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+                                     Precision, Recall)}
 # Keras's short names, kept as the metric's name (the history's key), as Keras keeps them.
-SHORT = {"mae": MeanAbsoluteError, "mse": MeanSquaredError}
+SHORT = {"mae": MeanAbsoluteError, "mse": MeanSquaredError, "mape": MeanAbsolutePercentageError,
+         "msle": MeanSquaredLogarithmicError}
 
 
 def get(identifier, labels_shape, output_shape):

@@ -2,7 +2,8 @@
 // gradient with respect to the logits in one kernel, then the batch's mean loss in a second; then
 // (rung 4) the losses whose terms take each element alone: binary cross-entropy (on probabilities or
 // on logits), mean squared and mean absolute error, Huber's, the hinge and squared hinge, log-cosh,
-// Poisson's, the Kullback-Leibler divergence; and (rung 5) the cross-entropy on probabilities.
+// Poisson's, the Kullback-Leibler divergence, the mean absolute percentage and squared logarithmic
+// errors; and (rung 5) the cross-entropy on probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -24,7 +25,8 @@
 //                                   deterministic (no atomics)
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy on
 //                                   probabilities or logits, mean squared and absolute error,
-//                                   Huber's, the hinges, log-cosh, Poisson's, the KL divergence):
+//                                   Huber's, the hinges, log-cosh, Poisson's, the KL divergence,
+//                                   the percentage and logarithmic errors):
 //                                   each element's gradient, and each block's sum of its loss
 //                                   terms, which loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
@@ -163,7 +165,8 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 
 // ---------------------------------------------------------------------------------------------
 // 4. Element-wise losses: binary cross-entropy, mean squared and mean absolute error, Huber's; the
-// hinge and squared hinge, log-cosh, Poisson and the Kullback-Leibler divergence.
+// hinge and squared hinge, log-cosh, Poisson and the Kullback-Leibler divergence; the mean absolute
+// percentage and mean squared logarithmic errors.
 // Each element's loss term and gradient depend on that element alone (Keras's means over the last
 // axis, then over the batch, are one mean over every element; the divergence's sum over the last
 // axis, then the mean over rows, is the sum over every element over the rows). LossTerm<KIND>
@@ -174,7 +177,7 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // rounding, which differs between libraries) and a NaN travels as there.
 enum class Loss {
     binary_xent, binary_xent_logits, squared_error, absolute_error, huber,
-    hinge, squared_hinge, log_cosh, poisson, kl_divergence
+    hinge, squared_hinge, log_cosh, poisson, kl_divergence, absolute_percentage_error, squared_log_error
 };
 
 // sign(d) as NumPy's: -1, 0 or 1, and NaN for NaN.
@@ -186,7 +189,8 @@ __device__ __forceinline__ T sign_of(T d) {
 template <Loss KIND, typename T>
 struct LossTerm {
     T lo, hi, elements;  // binary_xent: the clip's bounds, and (on logits too) the element count the gradient
-                         // is divided by; poisson: lo, the epsilon added to p; kl_divergence: the clip's bounds
+                         // is divided by; poisson: lo, the epsilon added to p; kl_divergence: the clip's bounds;
+                         // the percentage and logarithmic errors: lo, the floor of |t| and of p and t
     T scale;             // the others: the gradient's factor (2 / n, 1 / n, or 1 / rows), as the reference
                          // rounds it to T
     T delta;             // huber: where the square turns into a straight line
@@ -238,6 +242,22 @@ struct LossTerm {
             const T inside = p >= lo && p <= hi ? T(1) : T(0);
             *grad = -tc / pc * inside * scale;
             return tc * log_of(tc / pc);
+        }
+        if (KIND == Loss::absolute_percentage_error) {
+            // 100 |t - p| / max(|t|, epsilon): the error as a percentage of the label.
+            const T size = t < T(0) ? -t : t;
+            const T denominator = size < lo ? lo : size;  // a NaN label stays NaN, as np.maximum's
+            const T d = (t - p) / denominator;
+            *grad = T(-100) * sign_of(d) / denominator * scale;
+            return T(100) * (d < T(0) ? -d : d);
+        }
+        if (KIND == Loss::squared_log_error) {
+            // (log(max(p, epsilon) + 1) - log(max(t, epsilon) + 1))^2, its gradient zero where p's floor holds.
+            const T shifted = (p < lo ? lo : p) + T(1);
+            const T d = log_of(shifted) - log_of((t < lo ? lo : t) + T(1));
+            const T inside = p >= lo ? T(1) : T(0);  // NaN: 0, and the NaN d times 0 stays NaN
+            *grad = T(2) * d / shifted * inside * scale;
+            return d * d;
         }
         if (KIND == Loss::binary_xent_logits) {
             // p is a logit x. Keras's -t log sigmoid(x) - (1 - t) log sigmoid(-x) is softplus(x) - t x,

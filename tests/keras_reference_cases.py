@@ -350,7 +350,8 @@ def input_shapes(case):
     return case.get("inputs", {"input": case.get("input")})
 
 
-REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "log_cosh", "poisson")
+REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "log_cosh", "poisson",
+                     "mape", "msle")
 # The losses whose labels are as binary cross-entropy's (a 0/1 label each) or as categorical's (one-hot).
 BINARY_LABELS = ("binary_crossentropy", "hinge", "squared_hinge")
 ONE_HOT_LABELS = ("categorical_crossentropy", "kl_divergence")
@@ -365,7 +366,7 @@ def case_data(case, n=64):
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
     if loss_name(case) in REGRESSION_LOSSES:  # targets: a value for each of the last layer's units
         y = rng.uniform(-2, 2, (n, units)).astype(np.float32)
-        return x, abs(y) if loss_name(case) == "poisson" else y  # Poisson's: counts, >= 0
+        return x, abs(y) if loss_name(case) in ("poisson", "msle") else y  # counts, and logarithms' arguments
     classes = rng.integers(0, max(units, 2), (n, *case.get("label_shape", ())))
     if loss_name(case) in ONE_HOT_LABELS:
         y = np.eye(units, dtype=np.float32)[classes]
@@ -646,3 +647,18 @@ for loss_name_, last_units, last_activation in (("hinge", 1, "tanh"), ("squared_
         "loss": loss_name_,
         "metrics": [],
     }
+# The percentage and logarithmic errors, each loss and metric by its short name.
+CASES["adam_mape_msle"] = {
+    "input": (6,),
+    "layers": [("Dense", (5,), {"activation": "tanh"}), ("Dense", (2,), {})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
+    "loss": "mape",
+    "metrics": ["msle", "mean_absolute_percentage_error"],
+}
+CASES["sgd_msle_softplus"] = {
+    "input": (6,),
+    "layers": [("Dense", (5,), {"activation": "tanh"}), ("Dense", (2,), {"activation": "softplus"})],
+    "optimizer": ("SGD", {"learning_rate": 0.2}),
+    "loss": "msle",
+    "metrics": ["mape"],
+}

@@ -151,7 +151,8 @@ def huber(pred, target, delta=1.0):
 
 # Keras's other losses whose terms take each element alone: by name, each element's term and its derivative
 # to the prediction, given (pred, target), as elementwise_terms forms them.
-ELEMENTWISE_KINDS = ("hinge", "squared_hinge", "log_cosh", "poisson", "kl_divergence")
+ELEMENTWISE_KINDS = ("hinge", "squared_hinge", "log_cosh", "poisson", "kl_divergence", "absolute_percentage_error",
+                     "squared_log_error")
 
 
 def hinge_labels(target):
@@ -165,7 +166,9 @@ def elementwise_terms(kind, pred, target):
     hinge max(1 - t p, 0) and its square (labels of -1 or 1: hinge_labels); log-cosh of d = p - t as
     Keras forms it, d + softplus(-2d) - log 2 (softplus with no positive exponent), its derivative
     tanh(d); Poisson's p - t log(p + EPSILON); the KL divergence t log(t / p) of both clipped to
-    [EPSILON, 1], its derivative zero where p's clip clamps."""
+    [EPSILON, 1], its derivative zero where p's clip clamps; the absolute percentage error
+    100 |t - p| / max(|t|, EPSILON); the squared logarithmic error (log(max(p, EPSILON) + 1) -
+    log(max(t, EPSILON) + 1))^2, its derivative zero where p's floor holds."""
     xp = array_module(pred)
     if kind in ("hinge", "squared_hinge"):
         margin = 1 - target * pred
@@ -184,6 +187,14 @@ def elementwise_terms(kind, pred, target):
         clipped_target, clipped = xp.clip(target, EPSILON, 1), xp.clip(pred, EPSILON, 1)
         inside = (pred >= EPSILON) & (pred <= 1)
         return clipped_target * xp.log(clipped_target / clipped), -clipped_target / clipped * inside
+    if kind == "absolute_percentage_error":
+        denominator = xp.maximum(abs(target), EPSILON)
+        diff = (target - pred) / denominator
+        return 100 * abs(diff), -100 * xp.sign(diff) / denominator
+    if kind == "squared_log_error":
+        shifted = xp.maximum(pred, EPSILON) + 1
+        diff = xp.log(shifted) - xp.log(xp.maximum(target, EPSILON) + 1)
+        return diff * diff, 2 * diff / shifted * (pred >= EPSILON)
     raise ValueError(f"unknown element-wise loss {kind!r}: one of {', '.join(ELEMENTWISE_KINDS)}")
 
 
@@ -363,7 +374,7 @@ def elementwise_loss_kernel(kind, pred, target, grad=None, loss=None, backend=No
     if kind not in ELEMENTWISE_KINDS:
         raise ValueError(f"unknown element-wise loss {kind!r}: one of {', '.join(ELEMENTWISE_KINDS)}")
     per_loss = terms_per_loss(kind, pred)
-    # lo, hi (EPSILON and 1: Poisson's shift, the divergence's clip), elements, scale, delta.
+    # lo, hi (EPSILON and 1: Poisson's shift, the divergence's clip, the errors' floor), elements, scale, delta.
     scalars = (EPSILON, 1, pred.size, _per_element(pred, per_loss), 0)
     return _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, per_loss)
 

@@ -153,19 +153,26 @@ def keras_definition(kind, pred, target):
         return np.log(np.cosh(pred - target))
     if kind == "poisson":
         return pred - target * np.log(pred + EPSILON)
+    if kind == "absolute_percentage_error":
+        return 100 * np.abs(target - pred) / np.maximum(np.abs(target), EPSILON)
+    if kind == "squared_log_error":
+        return (np.log1p(np.maximum(pred, EPSILON)) - np.log1p(np.maximum(target, EPSILON))) ** 2
     t, p = np.clip(target, EPSILON, 1), np.clip(pred, EPSILON, 1)
     return t * np.log(t / p)
 
 
 def elementwise_problem(rng, kind, shape, dtype=np.float64):
     """Predictions and labels in each loss's domain: -1/1 labels for the hinges, rates and counts for
-    Poisson's, probabilities for the divergence, any values for log-cosh."""
+    Poisson's, probabilities for the divergence, positive values for the logarithmic error, any values
+    for log-cosh and the percentage error."""
     if kind in ("hinge", "squared_hinge"):
         return random_array(rng, shape, dtype, -2, 2), rng.choice([-1.0, 1.0], shape).astype(dtype)
     if kind == "poisson":
         return random_array(rng, shape, dtype, 0.2, 3), rng.integers(0, 4, shape).astype(dtype)
     if kind == "kl_divergence":
         return random_array(rng, shape, dtype, 0.05, 1), random_array(rng, shape, dtype, 0, 1)
+    if kind == "squared_log_error":
+        return random_array(rng, shape, dtype, 0.1, 5), random_array(rng, shape, dtype, 0, 5)
     return random_array(rng, shape, dtype, -3, 3), random_array(rng, shape, dtype, -3, 3)
 
 

@@ -218,14 +218,18 @@ ELEMENTWISE = {
            ("poisson", lambda rng, shape, dtype: (random_array(rng, shape, dtype, 0.01, 3),
                                                   rng.integers(0, 4, shape).astype(dtype))),
            ("kl_divergence", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -1e-6, 1),
-                                                        random_array(rng, shape, dtype, 0, 1))))},
+                                                        random_array(rng, shape, dtype, 0, 1))),
+           ("absolute_percentage_error", any_values),
+           # Some predictions under the floor of 1e-7, where the gradient is zero.
+           ("squared_log_error", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -1e-6, 5),
+                                                            random_array(rng, shape, dtype, 0, 5))))},
 }
 # One element; a Dense output; a rank-3 output; more elements than one block's threads several times.
 ELEMENTWISE_SHAPES = [(1,), (37, 5), (3, 7, 11), (2000,)]
 # The kinds whose gradient takes an exponential, a log or a tanh: the same operations as the reference's,
 # but each is the device's or the host C library's on one side and NumPy's on the other, equal to
 # rounding, not bits.
-ROUNDED_EXP = {"binary_xent_logits", "log_cosh", "poisson", "kl_divergence"}
+ROUNDED_EXP = {"binary_xent_logits", "log_cosh", "poisson", "kl_divergence", "squared_log_error"}
 
 
 def assert_reference_gradient(kind, grad, ref_grad):
@@ -385,7 +389,7 @@ def test_a_nan_row_makes_the_loss_and_that_row_of_the_gradient_nan_and_bad_proba
 
 
 @pytest.mark.parametrize("kind", ["squared_error", "absolute_error", "huber", "binary_xent_logits", "log_cosh",
-                                  "poisson", "kl_divergence"])
+                                  "poisson", "kl_divergence", "absolute_percentage_error", "squared_log_error"])
 def test_a_nan_prediction_makes_the_loss_and_its_gradient_nan(kernel_backend, kind):
     kernel, reference, _ = ELEMENTWISE[kind]
     pred = np.array([0.5, np.nan, -3.0, 0.0], np.float32)
