@@ -3,7 +3,8 @@ operations (cnn_gpu/ops/optim.py on CuPy), in bandwidth.
 
 Element-wise and memory-bound: the floor is one read of the parameter, the gradient and each state,
 and one write of the parameter and each state. Bytes moved per float32 element: SGD with momentum
-20 (w, g, v read; w, v written), Adam 28, RMSprop 20, Adagrad 20, Adamax 28, Nadam 28, Lion 20.
+20 (w, g, v read; w, v written), Adam 28, RMSprop 20, Adagrad 20, Adamax 28, Nadam 28, Lion 20,
+Adadelta 28.
 Sizes: the seed model's Dense kernel (5408 x 64, the largest parameter it trains) and a 16M-element
 parameter, whose states alone exceed the L2.
 
@@ -44,6 +45,8 @@ def updates(backend):
                   lambda w, g, m, v: optim.nadam_update(w, g, m, v, LR, step=10)),
         "lion": (20, 1, lambda w, g, m: optim.lion_update_kernel(w, g, m, LR, backend=backend),
                  lambda w, g, m: optim.lion_update(w, g, m, LR)),
+        "adadelta": (28, 2, lambda w, g, s, x: optim.adadelta_update_kernel(w, g, s, x, LR, backend=backend),
+                     lambda w, g, s, x: optim.adadelta_update(w, g, s, x, LR)),
     }
 
 

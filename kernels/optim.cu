@@ -1,6 +1,6 @@
-// Optimizer steps, in place: Keras 3's SGD (plain, momentum, Nesterov), Adam, RMSprop (plain,
-// centered, with momentum), Adagrad, Adamax, Nadam and Lion, each one kernel over the parameter's
-// elements, float and double.
+// Optimizer steps, in place: Keras 3's SGD (plain, momentum, Nesterov), Adam (plain, AMSGrad),
+// RMSprop (plain, centered, with momentum), Adagrad, Adamax, Nadam, Lion and Adadelta, each one
+// kernel over the parameter's elements, float and double.
 //
 //   SGD       v = momentum v - lr g;  w += v  (Nesterov: w += momentum v - lr g);  no momentum: w -= lr g
 //   Adam      m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2);  w -= alpha m / (sqrt(v) + epsilon),
@@ -13,6 +13,8 @@
 //   Nadam     Adam's m and v;  w -= lr (c_m m + c_g g) / (sqrt(v / (1 - beta_2^t)) + epsilon), c_m and c_g
 //             from Dozat's momentum schedule, computed once on the host
 //   Lion      w -= lr sign(beta_1 m + (1 - beta_1) g);  m = beta_2 m + (1 - beta_2) g
+//   Adadelta  s = rho s + (1 - rho) g^2;  d = -sqrt(x + epsilon) g / sqrt(s + epsilon);
+//             x = rho x + (1 - rho) d^2;  w += lr d
 // each after Keras's weight decay (AdamW's, or any optimizer's weight_decay), w -= w decay with
 // decay = weight_decay lr, in the same pass (decay 0: none).
 //
@@ -29,7 +31,7 @@
 // then, for a model's many small parameters, one launch for all of them:
 //   4. adam_step_multi<T>                up to MULTI_TENSORS parameters' Adam steps in one launch
 // and the rest of Keras's optimizers, one pass each as rungs 1-3:
-//   5. adagrad_step<T>   6. adamax_step<T>   7. nadam_step<T>   8. lion_step<T>
+//   5. adagrad_step<T>   6. adamax_step<T>   7. nadam_step<T>   8. lion_step<T>   9. adadelta_step<T>
 // The scalars come as T, cast on the host the way NumPy casts a Python float in an operation on a
 // T array. Every variant's expected bottleneck is device memory bandwidth for the large parameters
 // (the seed model's Dense kernel, 346,112 elements: 9.7 MB a step for Adam) and the launch itself
@@ -271,5 +273,25 @@ __global__ void lion_step(T* __restrict__ w, const T* __restrict__ g, T* __restr
         const T sign = direction > T(0) ? T(1) : (direction < T(0) ? T(-1) : direction * T(0));
         w[i] = decayed(w[i], decay) - lr * sign;
         m[i] = momentum * beta_2 + grad * one_minus_beta_2;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Adadelta (Zeiler, "ADADELTA: An Adaptive Learning Rate Method"): the step's size is the ratio of
+// two running root mean squares, of the past steps and of the past gradients, so its units are the
+// parameter's; Keras still scales it by lr (Zeiler's method is lr = 1). Two states: 28 bytes a float.
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void adadelta_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ accumulated_grad,
+                              T* __restrict__ accumulated_delta, int n, T lr, T rho, T one_minus_rho, T epsilon,
+                              T decay)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const T grad = g[i];
+        const T s = rho * accumulated_grad[i] + one_minus_rho * (grad * grad);
+        accumulated_grad[i] = s;
+        const T step = -(sqrt_of(accumulated_delta[i] + epsilon) * grad / sqrt_of(s + epsilon));
+        accumulated_delta[i] = rho * accumulated_delta[i] + one_minus_rho * (step * step);
+        w[i] = decayed(w[i], decay) + lr * step;
     }
 }

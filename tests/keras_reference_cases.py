@@ -612,14 +612,15 @@ CASES["sgd_categorical_smoothed"] = {
 }
 # The rest of Keras's optimizers, each on a convolution and a Dense layer: Adagrad (its accumulator from
 # 0.1), Adamax, Nadam (its momentum schedule over the eight steps), Lion, RMSprop centered with
-# momentum, and Adam's AMSGrad; the weight decay on two of them.
+# momentum, Adam's AMSGrad, and Adadelta at Zeiler's rate of 1; the weight decay on two of them.
 for name, optimizer_spec in (
         ("adagrad", ("Adagrad", {"learning_rate": 0.1})),
         ("adamax", ("Adamax", {"learning_rate": 0.02, "weight_decay": 0.1})),
         ("nadam", ("Nadam", {"learning_rate": 0.01})),
         ("lion", ("Lion", {"learning_rate": 0.003, "weight_decay": 0.5})),
         ("rmsprop_centered_momentum", ("RMSprop", {"learning_rate": 0.005, "momentum": 0.8, "centered": True})),
-        ("adam_amsgrad", ("Adam", {"learning_rate": 0.02, "amsgrad": True}))):
+        ("adam_amsgrad", ("Adam", {"learning_rate": 0.02, "amsgrad": True})),
+        ("adadelta", ("Adadelta", {"learning_rate": 1.0, "rho": 0.9}))):
     CASES[f"{name}_optimizer"] = {
         "input": (6, 6, 2),
         "layers": [("Conv2D", (3, (3, 3)), {"activation": "relu"}), ("Flatten", (), {}),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu import optimizers
-from cnn_gpu.optimizers import SGD, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, RMSprop
+from cnn_gpu.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, RMSprop
 
 W0 = np.array([0.5, -1.5, 2.0])
 GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2])]
@@ -166,8 +166,11 @@ def test_keras_defaults_and_names():
                                       "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, **no_clipping}
     assert Lion().get_config() == {"name": "lion", "learning_rate": 0.001, "weight_decay": None, "beta_1": 0.9,
                                    "beta_2": 0.99, **no_clipping}
-    names = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "lion", "Adam")
-    assert [type(optimizers.get(n)) for n in names] == [SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Lion, Adam]
+    assert Adadelta().get_config() == {"name": "adadelta", "learning_rate": 0.001, "weight_decay": None, "rho": 0.95,
+                                       "epsilon": 1e-7, **no_clipping}
+    names = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "lion", "adadelta", "Adam")
+    assert [type(optimizers.get(n)) for n in names] == [SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Lion,
+                                                        Adadelta, Adam]
     restored = optimizers.get({"class_name": "RMSprop", "config": RMSprop(momentum=0.5, centered=True).get_config()})
     assert (restored.momentum, restored.centered) == (0.5, True)
     restored = optimizers.get({"class_name": "AdamW", "config": AdamW(0.5, weight_decay=0.1).get_config()})
@@ -180,7 +183,8 @@ def test_keras_defaults_and_names():
     (lambda: RMSprop(momentum=1.5), "RMSprop: momentum must be a number in [0, 1]"),
     (lambda: SGD(momentum=1.5), "momentum must be a number in [0, 1]"),
     (lambda: Adam(learning_rate=-1), "learning_rate must be a number"),
-    (lambda: optimizers.get("adadelta"), "valid names are adagrad, adam, adamax, adamw, lion, nadam, rmsprop, sgd"),
+    (lambda: optimizers.get("ftrl"),
+     "valid names are adadelta, adagrad, adam, adamax, adamw, lion, nadam, rmsprop, sgd"),
     (lambda: Lion(beta_1=0.0), "Lion: beta_1 must be a number in (0, 1], got 0.0"),
     (lambda: Adagrad(initial_accumulator_value=-1), "Adagrad: initial_accumulator_value must be a number in [0, inf]"),
     (lambda: Nadam(beta_2=1.0), "Nadam: beta_2 must be a number in [0, 1)"),

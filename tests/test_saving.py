@@ -238,7 +238,7 @@ def test_activation_layers_keep_their_arguments(tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", ["adam", SGD(0.05, momentum=0.9), "rmsprop", RMSprop(momentum=0.5, centered=True),
-                                       "adagrad", "adamax", "nadam", "lion"])
+                                       "adagrad", "adamax", "nadam", "lion", "adadelta"])
 def test_a_loaded_model_trains_on_where_it_stopped(tmp_path, optimizer):
     """The optimizer's step count and slots come back with the model (Keras's too), so an epoch after
     loading is the epoch the saved model would have trained."""

@@ -361,3 +361,7 @@ class Backend:
     def lion_update(self, param, grad, m, lr, beta_1, beta_2, decay=0.0):
         """Keras's Lion step, in place on ``param`` and ``m``."""
         raise NotImplementedError
+
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, decay=0.0):
+        """Keras's Adadelta step, in place on ``param`` and its two running means."""
+        raise NotImplementedError

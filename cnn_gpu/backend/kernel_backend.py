@@ -381,3 +381,9 @@ class KernelBackend(NumpyBackend):
             return super().lion_update(param, grad, m, lr, beta_1, beta_2, decay)
         optim.lion_update_kernel(param, self.xp.ascontiguousarray(grad), m, lr, beta_1, beta_2, decay,
                                  backend=self.name)
+
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, decay=0.0):
+        if not self._in_place(param, grad, accumulated_grad, accumulated_delta):
+            return super().adadelta_update(param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, decay)
+        optim.adadelta_update_kernel(param, self.xp.ascontiguousarray(grad), accumulated_grad, accumulated_delta, lr,
+                                     rho, epsilon, decay, backend=self.name)

@@ -254,3 +254,6 @@ class NumpyBackend(Backend):
 
     def lion_update(self, param, grad, m, lr, beta_1, beta_2, decay=0.0):
         optim.lion_update(param, grad, m, lr, beta_1, beta_2, decay)
+
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, decay=0.0):
+        optim.adadelta_update(param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon, decay)

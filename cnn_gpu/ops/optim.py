@@ -1,11 +1,11 @@
-"""Parameter updates of Keras 3's SGD, Adam, RMSprop, Adagrad, Adamax, Nadam and Lion, in place, in the
-parameter's dtype.
+"""Parameter updates of Keras 3's SGD, Adam, RMSprop, Adagrad, Adamax, Nadam, Lion and Adadelta, in place,
+in the parameter's dtype.
 
-The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop,adagrad,adamax,nadam,lion}.py`` term for
-term (where epsilon sits matters: Adam adds it to sqrt(v) after folding both bias corrections into the
-step size; RMSprop and Adagrad add it under the square root). Each takes ``decay``, Keras's weight
-decay before the step (``w -= w decay`` with decay = weight_decay * lr, as AdamW and any optimizer's
-``weight_decay`` do; 0 for none).
+The formulas follow ``keras/src/optimizers/{sgd,adam,rmsprop,adagrad,adamax,nadam,lion,adadelta}.py``
+term for term (where epsilon sits matters: Adam adds it to sqrt(v) after folding both bias
+corrections into the step size; RMSprop and Adagrad add it under the square root). Each takes
+``decay``, Keras's weight decay before the step (``w -= w decay`` with decay = weight_decay * lr, as
+AdamW and any optimizer's ``weight_decay`` do; 0 for none).
 
 The kernels of ``kernels/optim.cu`` run each update in one pass; their wrappers are at the bottom.
 """
@@ -180,6 +180,19 @@ def nadam_update(param, grad, m, v, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, 
     param -= m_hat * lr / (xp.sqrt(v * v_scale) + epsilon)
 
 
+def adadelta_update(param, grad, accumulated_grad, accumulated_delta, lr, rho=0.95, epsilon=1e-7, decay=0.0):
+    """``s = rho s + (1 - rho) g^2``; ``d = -sqrt(x + epsilon) g / sqrt(s + epsilon)``; ``x = rho x +
+    (1 - rho) d^2``; ``w += lr d`` (s: accumulated_grad, x: accumulated_delta)."""
+    decay_weights(param, decay)
+    xp = array_module(param)
+    accumulated_grad *= rho
+    accumulated_grad += (1 - rho) * (grad * grad)
+    step = -(xp.sqrt(accumulated_delta + epsilon) * grad / xp.sqrt(accumulated_grad + epsilon))
+    accumulated_delta *= rho
+    accumulated_delta += (1 - rho) * (step * step)
+    param += lr * step
+
+
 def lion_update(param, grad, m, lr, beta_1=0.9, beta_2=0.99, decay=0.0):
     """``w -= lr sign(beta_1 m + (1 - beta_1) g)``, then ``m = beta_2 m + (1 - beta_2) g``."""
     decay_weights(param, decay)
@@ -231,6 +244,10 @@ NADAM_KERNELS = {dtype: Kernel("optim.cu", f"nadam_step<{ctype}>",
                                             ["lr", "one_minus_beta_1", "one_minus_beta_2", "epsilon", "momentum_scale",
                                              "gradient_scale", "v_scale", "decay"]))
                  for dtype, ctype in C_TYPES.items()}
+ADADELTA_KERNELS = {dtype: Kernel("optim.cu", f"adadelta_step<{ctype}>",
+                                  _step_params(dtype, ["accumulated_grad", "accumulated_delta"],
+                                               ["lr", "rho", "one_minus_rho", "epsilon", "decay"]))
+                    for dtype, ctype in C_TYPES.items()}
 LION_KERNELS = {dtype: Kernel("optim.cu", f"lion_step<{ctype}>",
                               _step_params(dtype, ["m"], ["lr", "beta_1", "one_minus_beta_1", "beta_2",
                                                           "one_minus_beta_2", "decay"]))
@@ -367,3 +384,12 @@ def lion_update_kernel(param, grad, m, lr, beta_1=0.9, beta_2=0.99, decay=0.0, b
     dtype = _checked_states(param, grad, ("m", m))
     _launch(LION_KERNELS[dtype], param, (param, grad, m), (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2, decay),
             backend)
+
+
+def adadelta_update_kernel(param, grad, accumulated_grad, accumulated_delta, lr, rho=0.95, epsilon=1e-7, decay=0.0,
+                           backend=None):
+    """``adadelta_update`` by kernel ``adadelta_step``, in place."""
+    dtype = _checked_states(param, grad, ("accumulated_grad", accumulated_grad),
+                            ("accumulated_delta", accumulated_delta))
+    _launch(ADADELTA_KERNELS[dtype], param, (param, grad, accumulated_grad, accumulated_delta),
+            (lr, rho, 1 - rho, epsilon, decay), backend)

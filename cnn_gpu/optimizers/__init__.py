@@ -1,5 +1,5 @@
-"""Keras 3's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam and Lion: the same arguments and defaults;
-each step runs in the backend.
+"""Keras 3's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Lion and Adadelta: the same arguments and
+defaults; each step runs in the backend.
 
 Every optimizer takes Keras's ``weight_decay`` (AdamW's is 0.004 by default, the others' None): before
 each step, every variable shrinks by ``variable * weight_decay * learning_rate``, in the same kernel
@@ -301,7 +301,27 @@ class Lion(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
+@OPTIMIZERS.register("adadelta")
+class Adadelta(Optimizer):
+    """Zeiler's Adadelta: each step the ratio of the running RMS of past steps to that of past gradients,
+    times the learning rate (Keras's default 0.001; Zeiler's method has none, i.e. 1.0)."""
+
+    slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None, name="adadelta", **clipping):
+        super().__init__(learning_rate, name, weight_decay, **clipping)
+        self.rho = check_number("Adadelta", "rho", rho, 0, 1)
+        self.epsilon = check_number("Adadelta", "epsilon", epsilon, 0, float("inf"))
+
+    def update_step(self, grad, variable, slots):
+        get_backend().adadelta_update(variable, grad, slots["accumulated_grad"], slots["accumulated_delta_var"],
+                                      self.step_rate, self.rho, self.epsilon, self.decay_per_step)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
 def get(identifier):
-    """An optimizer from 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'lion', a config dict
-    or an instance."""
+    """An optimizer from 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'lion', 'adadelta', a
+    config dict or an instance."""
     return OPTIMIZERS.get(identifier)

@@ -4,8 +4,8 @@ against the textbook forms of the same algorithms, written independently in floa
 import numpy as np
 import pytest
 
-from cnn_gpu.ops.optim import (adagrad_update, adam_update, adamax_update, lion_update, nadam_update, rmsprop_update,
-                                sgd_update)
+from cnn_gpu.ops.optim import (adadelta_update, adagrad_update, adam_update, adamax_update, lion_update, nadam_update,
+                                rmsprop_update, sgd_update)
 from helpers import assert_close, random_array
 
 # Keras's optimizer tests start every optimizer from these weights and gradients.
@@ -34,14 +34,15 @@ def test_single_steps_give_the_values_keras_tests_expect(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_single_steps_of_adagrad_adamax_nadam_and_lion_give_the_values_keras_tests_expect(dtype):
+def test_single_steps_of_adagrad_adamax_nadam_lion_and_adadelta_give_the_values_keras_tests_expect(dtype):
     """Keras's optimizer tests: learning rate 0.5 from these weights and gradients, fresh states
     (Adagrad's accumulator at its 0.1)."""
     for update, states, expected, extra in (
             (adagrad_update, [0.1], [0.5233, 1.5007, 2.5005, 3.5061], {}),
             (adamax_update, [0.0, 0.0], [0.5, 1.5, 2.5, 3.5], {"step": 1}),
             (nadam_update, [0.0, 0.0], [0.4686, 1.4686, 2.4686, 3.4686], {"step": 1}),
-            (lion_update, [0.0], [0.5, 1.5, 2.5, 3.5], {})):
+            (lion_update, [0.0], [0.5, 1.5, 2.5, 3.5], {}),
+            (adadelta_update, [0.0, 0.0], [0.9993, 1.9993, 2.9993, 3.9993], {})):
         w, g = keras_start(dtype)
         update(w, g, *(np.full_like(w, value) for value in states), lr=0.5, **extra)
         np.testing.assert_allclose(w, expected, atol=1e-4, err_msg=update.__name__)
@@ -181,6 +182,20 @@ def test_amsgrad_keeps_the_largest_second_moment(rng):
         ref -= lr * (m / (1 - b1**t)) / (np.sqrt(v_hat / (1 - b2**t)) + eps / np.sqrt(1 - b2**t))
     assert_close(w, ref)
     assert np.any(slots[2] > slots[1]), "the gradients shrank: v fell below its peak somewhere"
+
+
+def test_adadelta_matches_zeiler_over_steps(rng):
+    """Zeiler's algorithm 1 (E[g^2], the update, E[dx^2]), its step times Keras's learning rate."""
+    w0, grads = random_array(rng, (7,), np.float64), [random_array(rng, (7,), np.float64) for _ in range(6)]
+    lr, rho, eps = 0.5, 0.95, 1e-6
+    w = run_steps(adadelta_update, w0.copy(), grads, [np.zeros(7), np.zeros(7)], lr=lr, rho=rho, epsilon=eps)
+    ref, mean_square_grad, mean_square_step = w0.copy(), np.zeros(7), np.zeros(7)
+    for g in grads:
+        mean_square_grad = rho * mean_square_grad + (1 - rho) * g**2
+        step = -np.sqrt(mean_square_step + eps) / np.sqrt(mean_square_grad + eps) * g
+        mean_square_step = rho * mean_square_step + (1 - rho) * step**2
+        ref = ref + lr * step
+    assert_close(w, ref)
 
 
 def test_updates_are_in_place(rng):

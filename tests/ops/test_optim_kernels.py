@@ -115,6 +115,8 @@ OTHERS = {
     "nadam": (optim.nadam_update_kernel, optim.nadam_update, dict(lr=0.01, beta_1=0.9, beta_2=0.999),
               [SIGNED, SQUARES], True),
     "lion": (optim.lion_update_kernel, optim.lion_update, dict(lr=0.01, beta_1=0.9, beta_2=0.99), [SIGNED], False),
+    "adadelta": (optim.adadelta_update_kernel, optim.adadelta_update, dict(lr=0.5, rho=0.95), [SQUARES, SQUARES],
+                 False),
 }
 
 
@@ -122,7 +124,7 @@ OTHERS = {
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", OTHERS)
-def test_adagrad_adamax_nadam_lion(rng, kernel_backend, name, shape, dtype, decay):
+def test_adagrad_adamax_nadam_lion_adadelta(rng, kernel_backend, name, shape, dtype, decay):
     kernel, reference, hyper, ranges, takes_step = OTHERS[name]
 
     def step_with(update, **backend):
