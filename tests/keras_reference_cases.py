@@ -663,3 +663,13 @@ CASES["sgd_msle_softplus"] = {
     "loss": "msle",
     "metrics": ["mape"],
 }
+# The area under the ROC curve by name, the precision-recall one (Davis and Goadrich's interpolation),
+# and rectangles over 20 thresholds.
+CASES["adam_auc"] = {
+    "input": (5,),
+    "layers": [("Dense", (6,), {"activation": "tanh"}), ("Dense", (1,), {"activation": "sigmoid"})],
+    "optimizer": ("Adam", {"learning_rate": 0.05}),
+    "loss": "binary_crossentropy",
+    "metrics": ["auc", ("AUC", {"curve": "PR", "name": "pr_auc"}),
+                ("AUC", {"num_thresholds": 20, "summation_method": "majoring", "name": "auc_majoring"})],
+}

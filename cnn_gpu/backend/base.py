@@ -310,6 +310,11 @@ class Backend:
         array (ops.metric.confusion_counts)."""
         raise NotImplementedError
 
+    def threshold_counts(self, pred, labels, thresholds, from_logits=False):
+        """``[true positives, false positives]`` at Keras's AUC's ``thresholds`` evenly spaced thresholds,
+        an int64 array (2, thresholds) (ops.metric.threshold_counts)."""
+        raise NotImplementedError
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         """How many predictions match their labels, as a 0-d integer array.
 

@@ -222,6 +222,9 @@ class NumpyBackend(Backend):
     def confusion_counts(self, pred, labels, threshold):
         return metric.confusion_counts(pred, labels, threshold)
 
+    def threshold_counts(self, pred, labels, thresholds, from_logits=False):
+        return metric.threshold_counts(pred, labels, thresholds, from_logits)
+
     def count_correct(self, pred, labels, kind, threshold=0.5):
         return metric.count_correct(pred, labels, kind, threshold)
 

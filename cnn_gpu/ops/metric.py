@@ -1,7 +1,7 @@
 """What Keras's accuracies count: how many predictions match their labels, batch by batch (and, for
 the top-k accuracies, how many true classes are among the k highest scores; for precision and
-recall, the true, predicted and actual positives: array operations on either module, no kernel of
-ours)."""
+recall, the true, predicted and actual positives; for the AUC, the positives at many thresholds:
+array operations on either module, no kernel of ours)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,23 @@ def confusion_counts(pred, labels, threshold=0.5):
     xp = array_module(pred)
     predicted, actual = pred > threshold, labels != 0
     return xp.stack([(predicted & actual).sum(), predicted.sum(), actual.sum()]).astype(np.int64)
+
+
+def threshold_counts(pred, labels, thresholds, from_logits=False):
+    """``[true positives, false positives]`` at each of ``thresholds`` evenly spaced thresholds, Keras's
+    AUC's: -epsilon, 1 / (thresholds - 1), ..., 1 + epsilon, an int64 array (2, thresholds). As Keras
+    counts them when they are evenly spaced: each prediction (a sigmoid's of a logit, with
+    ``from_logits``), clipped to [0, 1], falls in bucket ceil(p (thresholds - 1)) - 1 (0 at least; a NaN
+    in bucket 0), and is positive at every threshold up to its bucket's; a label is positive where it
+    is nonzero. Bucket counts by bincount, then summed from the top down: O(n + thresholds)."""
+    xp = array_module(pred)
+    pred, actual = pred.reshape(-1), labels.reshape(-1) != 0
+    if from_logits:
+        pred = 1 / (1 + xp.exp(-pred))
+    buckets = xp.ceil(xp.clip(pred, 0, 1) * (thresholds - 1)) - 1
+    buckets = xp.where(buckets > 0, buckets, 0).astype(np.int64)  # a NaN compares false: bucket 0
+    counts = [xp.bincount(buckets[side], minlength=thresholds) for side in (actual, ~actual)]
+    return xp.stack([c[::-1].cumsum()[::-1] for c in counts]).astype(np.int64)
 
 
 # --- kernels: kernels/metric.cu -------------------------------------------------------------------
