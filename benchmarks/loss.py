@@ -4,9 +4,9 @@ on probabilities (``probs_*``, against the reference only); then, on each shape'
 prediction of its own, the element-wise binary cross-entropy (on probabilities and on logits), mean
 squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
 ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
-``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's, the KL divergence and
-the percentage and logarithmic errors (against the reference only: PyTorch's losses of those names
-define them otherwise, or it has none), each reading pred
+``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's, the KL divergence,
+the percentage and logarithmic errors and the binary focal cross-entropy (against the reference only:
+PyTorch's losses of those names define them otherwise, or it has none), each reading pred
 and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
@@ -147,6 +147,8 @@ ELEMENTWISE = {
               functools.partial(loss_ops.elementwise_loss, kind), None,
               lambda session, rng, shape: session.uniform(rng, shape, low=0.0, high=1.0))
        for kind in loss_ops.ELEMENTWISE_KINDS},
+    "focal": (loss_ops.binary_focal_cross_entropy_kernel, loss_ops.binary_focal_cross_entropy, None,
+              lambda session, rng, shape: (session.uniform(rng, shape) < 0).astype(np.float32)),
 }
 
 

@@ -142,6 +142,11 @@ LOSS_CASES = {
          lambda r: r.uniform(0.05, 0.95, (4, 2))),
         ("logits, smoothed labels", dict(from_logits=True, label_smoothing=0.1), False,
          lambda r: r.integers(0, 2, (4, 2)).astype(float), lambda r: r.normal(0, 3, (4, 2)))],
+    "BinaryFocalCrossentropy": [
+        ("probabilities", {}, False, lambda r: r.integers(0, 2, (4, 2)).astype(float),
+         lambda r: r.uniform(0.05, 0.95, (4, 2))),
+        ("logits, balanced, gamma 3", dict(apply_class_balancing=True, gamma=3.0, from_logits=True), False,
+         lambda r: r.integers(0, 2, (4, 2)).astype(float), lambda r: r.normal(0, 2, (4, 2)))],
     "MeanSquaredError": [("", {}, False, lambda r: r.normal(size=(4, 2)), lambda r: r.normal(size=(4, 2))),
                          ("per pixel", {}, False, lambda r: r.normal(size=(2, 3, 2, 2)),
                           lambda r: r.normal(size=(2, 3, 2, 2)))],

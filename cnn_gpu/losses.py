@@ -217,6 +217,39 @@ class BinaryCrossentropy(ProbabilityLabels):
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
+@LOSSES.register("binary_focal_crossentropy")
+class BinaryFocalCrossentropy(BinaryCrossentropy):
+    """The binary cross-entropy times (1 - p_t)^gamma, p_t the probability given to the label, so that
+    confident right answers count little (Lin et al.); with ``apply_class_balancing``, times ``alpha``
+    where the label is 1 and 1 - alpha where it is 0 (ops.loss.focal_terms)."""
+
+    KIND = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 name="binary_focal_crossentropy"):
+        super().__init__(from_logits, label_smoothing, name)
+        for argument, value, high in (("alpha", alpha, 1.0), ("gamma", gamma, float("inf"))):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
+                raise ValueError(f"{name}: {argument} must be a number in [0, {high}], got {value!r}")
+        self.apply_class_balancing, self.alpha, self.gamma = bool(apply_class_balancing), float(alpha), float(gamma)
+
+    @property
+    def focal(self):
+        """(gamma, the weight where the label is 1, where it is 0)."""
+        balanced = self.apply_class_balancing
+        return self.gamma, self.alpha if balanced else 1.0, 1 - self.alpha if balanced else 1.0
+
+    def rows_value_and_gradient(self, y_true, y_pred, logits):
+        return get_backend().binary_focal_cross_entropy(y_pred, y_true, *self.focal, self.from_logits)
+
+    def sample_losses(self, y_true, y_pred, logits=False):
+        return get_backend().sample_losses(self.KIND, y_pred, y_true, self.from_logits, focal=self.focal)
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
 @LOSSES.register("mean_squared_error", "mse")
 class MeanSquaredError(Loss):
     KIND = "mean_squared_error"

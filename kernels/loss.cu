@@ -3,7 +3,7 @@
 // (rung 4) the losses whose terms take each element alone: binary cross-entropy (on probabilities or
 // on logits), mean squared and mean absolute error, Huber's, the hinge and squared hinge, log-cosh,
 // Poisson's, the Kullback-Leibler divergence, the mean absolute percentage and squared logarithmic
-// errors; and (rung 5) the cross-entropy on probabilities.
+// errors, the binary focal cross-entropy; and (rung 5) the cross-entropy on probabilities.
 //
 // For a row-major rows x classes matrix of logits x and labels t (one-hot, or a class id per row),
 //   log_softmax[r, c]  = x[r, c] - max_r - log(sum over c of e^(x[r, c] - max_r))
@@ -26,7 +26,7 @@
 //   4. elementwise_loss             the losses that take each element alone (binary cross-entropy on
 //                                   probabilities or logits, mean squared and absolute error,
 //                                   Huber's, the hinges, log-cosh, Poisson's, the KL divergence,
-//                                   the percentage and logarithmic errors):
+//                                   the percentage and logarithmic errors, the focal one):
 //                                   each element's gradient, and each block's sum of its loss
 //                                   terms, which loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
@@ -39,7 +39,7 @@
 
 #include "block_sum.cuh"    // block_sum, one_block_sum: sums over a block in a fixed order
 #include "row_lanes.cuh"    // WARP, lanes_sum, row_max_and_exp_sum: a row's max and sums across its lanes
-#include "typed_math.cuh"  // exp_of, log_of, tanh_of, sqrt_of: one name for float and double
+#include "typed_math.cuh"  // exp_of, log_of, log1p_of, tanh_of, pow_of: one name for float and double
 
 // Threads per block of every kernel; cnn_gpu/ops/loss.py launches with the same number.
 constexpr int XENT_BLOCK = 256;
@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // ---------------------------------------------------------------------------------------------
 // 4. Element-wise losses: binary cross-entropy, mean squared and mean absolute error, Huber's; the
 // hinge and squared hinge, log-cosh, Poisson and the Kullback-Leibler divergence; the mean absolute
-// percentage and mean squared logarithmic errors.
+// percentage and mean squared logarithmic errors; the binary focal cross-entropy.
 // Each element's loss term and gradient depend on that element alone (Keras's means over the last
 // axis, then over the batch, are one mean over every element; the divergence's sum over the last
 // axis, then the mean over rows, is the sum over every element over the rows). LossTerm<KIND>
@@ -177,7 +177,8 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // rounding, which differs between libraries) and a NaN travels as there.
 enum class Loss {
     binary_xent, binary_xent_logits, squared_error, absolute_error, huber,
-    hinge, squared_hinge, log_cosh, poisson, kl_divergence, absolute_percentage_error, squared_log_error
+    hinge, squared_hinge, log_cosh, poisson, kl_divergence, absolute_percentage_error, squared_log_error,
+    focal_xent, focal_xent_logits
 };
 
 // sign(d) as NumPy's: -1, 0 or 1, and NaN for NaN.
@@ -193,7 +194,9 @@ struct LossTerm {
                          // the percentage and logarithmic errors: lo, the floor of |t| and of p and t
     T scale;             // the others: the gradient's factor (2 / n, 1 / n, or 1 / rows), as the reference
                          // rounds it to T
-    T delta;             // huber: where the square turns into a straight line
+    T delta;             // huber: where the square turns into a straight line; focal: gamma, its exponent
+    T weight_positive, weight_negative;  // focal: each term's weight where t = 1 and where t = 0 (Keras's
+                                         // class balancing alpha and 1 - alpha; without it, both 1)
 
     // Element (p, t)'s gradient, into *grad, and its loss term, returned.
     __device__ __forceinline__ T operator()(T p, T t, T* grad) const {
@@ -259,6 +262,24 @@ struct LossTerm {
             *grad = T(2) * d / shifted * inside * scale;
             return d * d;
         }
+        if (KIND == Loss::focal_xent || KIND == Loss::focal_xent_logits) {
+            // Keras's binary focal cross-entropy: the binary cross-entropy of the clipped probability,
+            // times (1 - p_t)^gamma, p_t = t p + (1 - t)(1 - p) the probability given to the label, so
+            // that confident right answers count little; times the label's weight. On logits, p is
+            // sigmoid(x), and the gradient goes on through p (1 - p).
+            const T prob = KIND == Loss::focal_xent ? p : T(1) / (T(1) + exp_of(-p));
+            const T c = prob < lo ? lo : (prob > hi ? hi : prob);
+            const T inside = prob >= lo && prob <= hi ? T(1) : T(0);
+            const T bce = -(t * log_of(c) + (T(1) - t) * log_of(T(1) - c));
+            const T miss = T(1) - (t * prob + (T(1) - t) * (T(1) - prob));
+            const T focus = pow_of(miss, delta);
+            // d focus / d p = gamma miss^(gamma - 1) (1 - 2t): 0 at gamma 0, even where miss is 0.
+            const T d_focus = delta == T(0) ? T(0) : delta * pow_of(miss, delta - T(1)) * (T(1) - T(2) * t);
+            const T weight = weight_negative + t * (weight_positive - weight_negative);
+            const T d_prob = weight * (d_focus * bce + focus * ((c - t) / (c * (T(1) - c)) * inside));
+            *grad = (KIND == Loss::focal_xent ? d_prob : d_prob * (prob * (T(1) - prob))) * scale;
+            return weight * (focus * bce);
+        }
         if (KIND == Loss::binary_xent_logits) {
             // p is a logit x. Keras's -t log sigmoid(x) - (1 - t) log sigmoid(-x) is softplus(x) - t x,
             // and softplus(x) = max(x, 0) + log1p(e^-|x|): the one exponent is never positive, so no
@@ -285,8 +306,9 @@ struct LossTerm {
 template <Loss KIND, typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
     elementwise_loss(const T* __restrict__ pred, const T* __restrict__ target, T* __restrict__ grad,
-                     T* __restrict__ partial, long long n, T lo, T hi, T elements, T scale, T delta) {
-    const LossTerm<KIND, T> term{lo, hi, elements, scale, delta};
+                     T* __restrict__ partial, long long n, T lo, T hi, T elements, T scale, T delta,
+                     T weight_positive, T weight_negative) {
+    const LossTerm<KIND, T> term{lo, hi, elements, scale, delta, weight_positive, weight_negative};
     __shared__ T warp_total[XENT_BLOCK / WARP];
     T sum = T(0);
     for (long long i = blockIdx.x * (long long)XENT_BLOCK + threadIdx.x; i < n; i += (long long)gridDim.x * XENT_BLOCK)

@@ -16,3 +16,5 @@ __device__ __forceinline__ float erfc_of(float z) { return erfcf(z); }
 __device__ __forceinline__ double erfc_of(double z) { return erfc(z); }
 __device__ __forceinline__ float sqrt_of(float z) { return sqrtf(z); }
 __device__ __forceinline__ double sqrt_of(double z) { return sqrt(z); }
+__device__ __forceinline__ float pow_of(float z, float y) { return powf(z, y); }
+__device__ __forceinline__ double pow_of(double z, double y) { return pow(z, y); }

@@ -306,7 +306,8 @@ def loss(case, module):
     return spec if isinstance(spec, str) else getattr(module, spec[0])(**spec[1])
 
 
-LOSS_NAMES = {"BinaryCrossentropy": "binary_crossentropy", "CategoricalCrossentropy": "categorical_crossentropy"}
+LOSS_NAMES = {"BinaryCrossentropy": "binary_crossentropy", "CategoricalCrossentropy": "categorical_crossentropy",
+              "BinaryFocalCrossentropy": "binary_focal_crossentropy"}
 
 
 def loss_name(case):
@@ -353,7 +354,7 @@ def input_shapes(case):
 REGRESSION_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "log_cosh", "poisson",
                      "mape", "msle")
 # The losses whose labels are as binary cross-entropy's (a 0/1 label each) or as categorical's (one-hot).
-BINARY_LABELS = ("binary_crossentropy", "hinge", "squared_hinge")
+BINARY_LABELS = ("binary_crossentropy", "hinge", "squared_hinge", "binary_focal_crossentropy")
 ONE_HOT_LABELS = ("categorical_crossentropy", "kl_divergence")
 
 
@@ -672,4 +673,19 @@ CASES["adam_auc"] = {
     "loss": "binary_crossentropy",
     "metrics": ["auc", ("AUC", {"curve": "PR", "name": "pr_auc"}),
                 ("AUC", {"num_thresholds": 20, "summation_method": "majoring", "name": "auc_majoring"})],
+}
+# The binary focal cross-entropy: at Keras's defaults on a sigmoid, and balanced on logits.
+CASES["adam_binary_focal"] = {
+    "input": (5,),
+    "layers": [("Dense", (6,), {"activation": "tanh"}), ("Dense", (1,), {"activation": "sigmoid"})],
+    "optimizer": ("Adam", {"learning_rate": 0.05}),
+    "loss": "binary_focal_crossentropy",
+}
+CASES["sgd_binary_focal_logits_balanced"] = {
+    "input": (5,),
+    "layers": [("Dense", (6,), {"activation": "tanh"}), ("Dense", (1,), {})],
+    "optimizer": ("SGD", {"learning_rate": 0.5}),
+    "loss": ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5,
+                                         "from_logits": True, "label_smoothing": 0.1}),
+    "metrics": [],
 }

@@ -519,6 +519,8 @@ def test_get_layer_and_pop():
     ("kld", False, lambda r: r.uniform(0, 1, (5, 3)), lambda r: r.uniform(0.05, 1, (5, 3))),
     ("log_cosh", False, lambda r: r.normal(size=(5, 2)), lambda r: r.normal(size=(5, 2))),
     ("msle", False, lambda r: r.uniform(0, 3, (5, 2)), lambda r: r.uniform(0.1, 3, (5, 2))),
+    ({"class_name": "BinaryFocalCrossentropy", "config": {"apply_class_balancing": True, "from_logits": True}}, False,
+     lambda r: r.integers(0, 2, (5, 2)).astype(float), lambda r: r.normal(0, 2, (5, 2))),
     ("mse", False, lambda r: r.normal(size=(5, 2)), lambda r: r.normal(size=(5, 2))),
 ])
 def test_a_weighted_loss_is_the_weighted_mean_of_the_samples_and_its_gradient(rng, loss, logits, make_labels,

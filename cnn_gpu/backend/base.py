@@ -281,13 +281,17 @@ class Backend:
         """Keras's Huber loss, the mean over every element (``ops.loss.huber``)."""
         raise NotImplementedError
 
+    def binary_focal_cross_entropy(self, pred, labels, gamma, positive_weight, negative_weight, from_logits=False):
+        """Keras's binary focal cross-entropy, the mean over every element (``ops.loss``'s)."""
+        raise NotImplementedError
+
     def elementwise_loss(self, kind, pred, target):
         """``(loss, grad)`` of one of ``ops.loss.ELEMENTWISE_KINDS`` (hinge, squared_hinge, log_cosh,
         poisson, kl_divergence), as ``ops.loss.elementwise_loss``."""
         raise NotImplementedError
 
     # --- regularization and metrics ---------------------------------------------------------------
-    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0, focal=None):
         """Each sample's loss (N,) of a 2-D prediction, for a weighted mean and the regression metrics
         (``ops.loss.sample_losses``)."""
         raise NotImplementedError

@@ -300,6 +300,13 @@ class KernelBackend(NumpyBackend):
             return super().huber(pred, target, delta)
         return loss.huber_kernel(self.xp.ascontiguousarray(pred), target, delta, backend=self.name)
 
+    def binary_focal_cross_entropy(self, pred, labels, gamma, positive_weight, negative_weight, from_logits=False):
+        if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
+            return super().binary_focal_cross_entropy(pred, labels, gamma, positive_weight, negative_weight,
+                                                      from_logits)
+        return loss.binary_focal_cross_entropy_kernel(self.xp.ascontiguousarray(pred), labels, gamma, positive_weight,
+                                                      negative_weight, from_logits, backend=self.name)
+
     def elementwise_loss(self, kind, pred, target):
         if dtype_name(pred) not in C_TYPES or pred.ndim == 0 or pred.size == 0:
             return super().elementwise_loss(kind, pred, target)

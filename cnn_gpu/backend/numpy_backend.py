@@ -203,12 +203,15 @@ class NumpyBackend(Backend):
     def huber(self, pred, target, delta):
         return loss.huber(pred, target, delta)
 
+    def binary_focal_cross_entropy(self, pred, labels, gamma, positive_weight, negative_weight, from_logits=False):
+        return loss.binary_focal_cross_entropy(pred, labels, gamma, positive_weight, negative_weight, from_logits)
+
     def elementwise_loss(self, kind, pred, target):
         return loss.elementwise_loss(kind, pred, target)
 
     # --- regularization and metrics ---------------------------------------------------------------
-    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0):
-        return loss.sample_losses(kind, pred, labels, logits, sparse, delta)
+    def sample_losses(self, kind, pred, labels, logits=False, sparse=False, delta=1.0, focal=None):
+        return loss.sample_losses(kind, pred, labels, logits, sparse, delta, focal)
 
     def l1_penalty(self, w, factor, grad=None):
         return regularizer.l1_penalty(w, factor, grad)

@@ -121,6 +121,34 @@ def binary_cross_entropy_terms(pred, labels, from_logits):
     return xp.maximum(pred, 0) - pred * labels + xp.log1p(e), xp.where(pred >= 0, 1, e) / (1 + e)
 
 
+def binary_focal_cross_entropy(pred, labels, gamma=2.0, positive_weight=1.0, negative_weight=1.0, from_logits=False):
+    """Keras's binary focal cross-entropy (Lin et al., "Focal Loss for Dense Object Detection"), the mean
+    over every element of focal_terms; on probabilities, or on logits with ``from_logits``."""
+    xp = array_module(pred)
+    labels = _matching_labels(pred, labels)
+    terms, derivative = focal_terms(pred, labels, gamma, positive_weight, negative_weight, from_logits)
+    return xp.asarray(terms.mean()), derivative * (1 / pred.size) if pred.size else derivative
+
+
+def focal_terms(pred, labels, gamma, positive_weight, negative_weight, from_logits):
+    """``(terms, d terms / d pred)``: each element's binary cross-entropy (of the probability clipped to
+    [EPSILON, 1 - EPSILON]) times (1 - p_t)^gamma, p_t = t p + (1 - t)(1 - p) the probability given to
+    the label, times the label's weight, negative_weight + t (positive_weight - negative_weight) (Keras's
+    class balancing: alpha and 1 - alpha). On logits, p = sigmoid(pred) and the derivative goes on
+    through p (1 - p)."""
+    xp = array_module(pred)
+    prob = 1 / (1 + xp.exp(-pred)) if from_logits else pred
+    clipped = xp.clip(prob, EPSILON, 1 - EPSILON)
+    inside = (prob >= EPSILON) & (prob <= 1 - EPSILON)
+    bce = -(labels * xp.log(clipped) + (1 - labels) * xp.log(1 - clipped))
+    miss = 1 - (labels * prob + (1 - labels) * (1 - prob))
+    focus = miss**gamma
+    d_focus = 0 if gamma == 0 else gamma * miss ** (gamma - 1) * (1 - 2 * labels)  # 0 at gamma 0, even at miss 0
+    weight = negative_weight + labels * (positive_weight - negative_weight)
+    d_prob = weight * (d_focus * bce + focus * ((clipped - labels) / (clipped * (1 - clipped)) * inside))
+    return weight * (focus * bce), d_prob * (prob * (1 - prob)) if from_logits else d_prob
+
+
 def mean_squared_error(pred, target):
     """mean((pred - target)^2) over every element, as Keras's mean over the last axis, then the batch."""
     xp = array_module(pred)
@@ -214,13 +242,13 @@ def elementwise_loss(kind, pred, target):
     return xp.asarray(terms.sum() / count if kind == "kl_divergence" else terms.mean()), derivative * (1 / count)
 
 
-def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
+def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0, focal=None):
     """Each sample's loss, (N,), of a 2-D (N, classes) prediction: what the losses above average. For
     a weighted mean (Keras's sample and class weights) and the regression metrics, the one place a
     loss is needed row by row: ``kind`` is "crossentropy" (on logits with ``logits``, with class ids
     if ``sparse``), "binary_crossentropy", "mean_squared_error", "mean_absolute_error", "huber" (at
-    ``delta``) or one of ELEMENTWISE_KINDS (each the mean over a sample's last axis; the KL divergence,
-    the sum)."""
+    ``delta``), "binary_focal_crossentropy" (``focal``: its gamma, positive and negative weights) or one
+    of ELEMENTWISE_KINDS (each the mean over a sample's last axis; the KL divergence, the sum)."""
     xp = array_module(pred)
     if kind == "crossentropy":
         labels = _categorical_labels(pred, labels, sparse)
@@ -231,6 +259,8 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0):
     labels = _matching_labels(pred, labels)
     if kind == "binary_crossentropy":
         return binary_cross_entropy_terms(pred, labels, logits)[0].reshape(len(pred), -1).mean(axis=1)
+    if kind == "binary_focal_crossentropy":
+        return focal_terms(pred, labels, *focal, logits)[0].reshape(len(pred), -1).mean(axis=1)
     diff = (pred - labels).reshape(len(pred), -1)
     if kind == "mean_squared_error":
         return (diff ** 2).mean(axis=1)
@@ -280,12 +310,13 @@ MEAN_KERNELS = {
     for dtype, ctype in C_TYPES.items()
 }
 ELEMENTWISE_LOSSES = ("binary_xent", "binary_xent_logits", "squared_error", "absolute_error", "huber",
-                      *ELEMENTWISE_KINDS)
+                      *ELEMENTWISE_KINDS, "focal_xent", "focal_xent_logits")
 ELEMENTWISE_KERNELS = {
     (kind, dtype): Kernel("loss.cu", f"elementwise_loss<Loss::{kind}, {ctype}>",
                           [Array("pred", dtype), Array("target", dtype), Array("grad", dtype),
                            Array("partial", dtype, ndim=1), Scalar("n", "int64"),
-                           *(Scalar(name, dtype) for name in ("lo", "hi", "elements", "scale", "delta"))])
+                           *(Scalar(name, dtype) for name in ("lo", "hi", "elements", "scale", "delta",
+                                                              "weight_positive", "weight_negative"))])
     for kind in ELEMENTWISE_LOSSES for dtype, ctype in C_TYPES.items()
 }
 _MAX_LOSS_BLOCKS = 1024  # the element-wise losses' grid-stride loops: enough blocks, and few sums for loss_mean
@@ -345,10 +376,11 @@ def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, sca
     return loss, grad
 
 
-def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, per_loss=1):
+def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, per_loss=1, weights=(1, 1)):
     """``(loss, grad)`` of element-wise loss ``kind`` by elementwise_loss and loss_mean, the terms' sum
-    divided by pred.size / per_loss; ``target`` is cast to pred's dtype (a copy where it differs), as
-    the reference casts it."""
+    divided by pred.size / per_loss; ``scalars`` (lo, hi, elements, scale, delta) and the focal loss's
+    ``weights`` as the kernel takes them; ``target`` is cast to pred's dtype (a copy where it differs),
+    as the reference casts it."""
     check_float(pred, "y_pred")
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"labels must have y_pred's shape {tuple(pred.shape)}, got {tuple(target.shape)}")
@@ -363,7 +395,8 @@ def _elementwise_loss_kernel(kind, pred, target, scalars, grad, loss, backend, p
     partial = xp.empty(blocks, dtype=pred.dtype)
     as_t = pred.dtype.type
     ELEMENTWISE_KERNELS[kind, dtype_name(pred)]((blocks,), (_BLOCK,), (pred, target, grad, partial, n,
-                                                                     *(as_t(v) for v in scalars)), backend=backend)
+                                                                     *(as_t(v) for v in (*scalars, *weights))),
+                                                backend=backend)
     MEAN_KERNELS[dtype_name(pred)]((1,), (_BLOCK,), (partial, loss, blocks, as_t(n // per_loss)), backend=backend)
     return loss, grad
 
@@ -386,6 +419,14 @@ def binary_cross_entropy_kernel(probs, labels, from_logits=False, grad=None, los
     scalars = (EPSILON, 1 - EPSILON, probs.size, 0, 0)
     kind = "binary_xent_logits" if from_logits else "binary_xent"
     return _elementwise_loss_kernel(kind, probs, labels, scalars, grad, loss, backend)
+
+
+def binary_focal_cross_entropy_kernel(pred, labels, gamma=2.0, positive_weight=1.0, negative_weight=1.0,
+                                      from_logits=False, grad=None, loss=None, backend=None):
+    """``(loss, grad)`` as binary_focal_cross_entropy, by kernels/loss.cu's elementwise_loss."""
+    kind = "focal_xent_logits" if from_logits else "focal_xent"
+    return _elementwise_loss_kernel(kind, pred, labels, (EPSILON, 1 - EPSILON, pred.size, _per_element(pred, 1), gamma),
+                                    grad, loss, backend, weights=(positive_weight, negative_weight))
 
 
 def _per_element(pred, numerator):

@@ -6,6 +6,7 @@ from cnn_gpu.ops.loss import (
     ELEMENTWISE_KINDS,
     EPSILON,
     binary_cross_entropy,
+    binary_focal_cross_entropy,
     categorical_cross_entropy,
     elementwise_loss,
     hinge_labels,
@@ -140,6 +141,27 @@ def test_binary_cross_entropy_on_logits_keeps_large_logits_exact_and_a_nan():
     assert np.allclose(grad, np.array([0, 0, 1, -1, -0.5]) / 5, rtol=1e-15, atol=1e-80)
     loss, grad = binary_cross_entropy(np.array([np.nan, 1.0]), np.array([1.0, 0.0]), from_logits=True)
     assert np.isnan(loss) and np.isnan(grad[0]) and np.isfinite(grad[1])
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("gamma, weights", [(2.0, (1.0, 1.0)), (0.5, (0.25, 0.75)), (0.0, (1.0, 1.0))])
+def test_binary_focal_cross_entropy_is_lin_et_al(rng, gamma, weights, from_logits):
+    """Lin et al.'s -alpha_t (1 - p_t)^gamma log(p_t), p_t the probability of the label (0/1 labels; Keras
+    clips p to [1e-7, 1 - 1e-7] in the log only), its mean; the gradient by central differences; at
+    gamma 0 and no weights, the binary cross-entropy itself."""
+    pred = rng.normal(0, 2, (5, 3)) if from_logits else rng.uniform(0.02, 0.98, (5, 3))
+    labels = rng.integers(0, 2, (5, 3)).astype(np.float64)
+    prob = 1 / (1 + np.exp(-pred)) if from_logits else pred
+    p_t = np.where(labels == 1, prob, 1 - prob)
+    alpha_t = np.where(labels == 1, *weights)
+    expected = (-alpha_t * (1 - p_t) ** gamma * np.log(np.clip(p_t, EPSILON, 1 - EPSILON))).mean()
+    loss, grad = binary_focal_cross_entropy(pred, labels, gamma, *weights, from_logits)
+    assert_close(loss, expected)
+    check_gradient(lambda v: binary_focal_cross_entropy(v, labels, gamma, *weights, from_logits)[0], pred, grad)
+    assert_close(sample_losses("binary_focal_crossentropy", pred, labels, from_logits, focal=(gamma, *weights)).mean(),
+                 loss)
+    if gamma == 0 and weights == (1.0, 1.0):
+        assert_close(loss, binary_cross_entropy(pred, labels, from_logits)[0])
 
 
 def keras_definition(kind, pred, target):

@@ -223,13 +223,27 @@ ELEMENTWISE = {
            # Some predictions under the floor of 1e-7, where the gradient is zero.
            ("squared_log_error", lambda rng, shape, dtype: (random_array(rng, shape, dtype, -1e-6, 5),
                                                             random_array(rng, shape, dtype, 0, 5))))},
+    # The focal cross-entropy at Keras's gamma on probabilities (some clipped), and balanced on logits at
+    # another gamma, soft labels.
+    "focal": (loss_ops.binary_focal_cross_entropy_kernel, loss_ops.binary_focal_cross_entropy,
+              lambda rng, shape, dtype: (random_array(rng, shape, dtype, -1e-6, 1),
+                                         (rng.random(shape) < 0.5).astype(dtype))),
+    "focal_logits_balanced": (
+        functools.partial(loss_ops.binary_focal_cross_entropy_kernel, gamma=1.5, positive_weight=0.25,
+                          negative_weight=0.75, from_logits=True),
+        functools.partial(loss_ops.binary_focal_cross_entropy, gamma=1.5, positive_weight=0.25, negative_weight=0.75,
+                          from_logits=True),
+        # Logits within +-8: beyond about 16, float32's sigmoid rounds into the clip at 1 - 1e-7, where its
+        # bound and float64's differ (the loss there is float32's, not wrong).
+        lambda rng, shape, dtype: (random_array(rng, shape, dtype, -8, 8), random_array(rng, shape, dtype, 0, 1))),
 }
 # One element; a Dense output; a rank-3 output; more elements than one block's threads several times.
 ELEMENTWISE_SHAPES = [(1,), (37, 5), (3, 7, 11), (2000,)]
 # The kinds whose gradient takes an exponential, a log or a tanh: the same operations as the reference's,
 # but each is the device's or the host C library's on one side and NumPy's on the other, equal to
 # rounding, not bits.
-ROUNDED_EXP = {"binary_xent_logits", "log_cosh", "poisson", "kl_divergence", "squared_log_error"}
+ROUNDED_EXP = {"binary_xent_logits", "log_cosh", "poisson", "kl_divergence", "squared_log_error", "focal",
+               "focal_logits_balanced"}
 
 
 def assert_reference_gradient(kind, grad, ref_grad):
@@ -306,7 +320,12 @@ def test_the_backend_runs_the_elementwise_loss_on_labels_of_another_dtype(rng, k
               "squared_error": ours.mean_squared_error,
               "absolute_error": ours.mean_absolute_error, "huber": functools.partial(ours.huber, delta=1.0),
               "huber_delta_0.3": functools.partial(ours.huber, delta=0.3),
-              **{kind: functools.partial(ours.elementwise_loss, kind) for kind in loss_ops.ELEMENTWISE_KINDS}}[kind]
+              **{kind: functools.partial(ours.elementwise_loss, kind) for kind in loss_ops.ELEMENTWISE_KINDS},
+              "focal": functools.partial(ours.binary_focal_cross_entropy, gamma=2.0, positive_weight=1.0,
+                                         negative_weight=1.0),
+              "focal_logits_balanced": functools.partial(ours.binary_focal_cross_entropy, gamma=1.5,
+                                                         positive_weight=0.25, negative_weight=0.75,
+                                                         from_logits=True)}[kind]
     loss, grad = method(ours.asarray(pred), ours.asarray(target.astype(np.float64), dtype=np.float64))
     ref_loss, ref_grad = reference(pred, target.astype(np.float64))
     assert_close(to_host(loss), ref_loss)
