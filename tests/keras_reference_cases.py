@@ -689,3 +689,13 @@ CASES["sgd_binary_focal_logits_balanced"] = {
                                          "from_logits": True, "label_smoothing": 0.1}),
     "metrics": [],
 }
+# GroupNormalization after a convolution (two groups of three channels) and on a Dense layer's features
+# (each its own group: instance normalization of a vector is zero, so three groups of two).
+CASES["adam_group_normalization"] = {
+    "input": (6, 5, 2),
+    "layers": [("Conv2D", (6, (3, 3)), {}), ("GroupNormalization", (), {"groups": 2}), ("Activation", ("relu",), {}),
+               ("Flatten", (), {}), ("Dense", (6,), {}), ("GroupNormalization", (), {"groups": 3, "epsilon": 0.01}),
+               ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}

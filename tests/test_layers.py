@@ -527,6 +527,28 @@ def test_layer_normalization_normalises_each_sample_alike_in_training_and_infere
         LayerNormalization(axis=1)
 
 
+def test_group_normalization_normalises_each_group_of_consecutive_channels(rng):
+    """Two groups of three channels: each sample's group has mean 0 and variance var / (var + epsilon) over
+    its positions and channels together; one group is the whole sample; a group per channel normalises
+    each channel alone (instance normalization). Channels that do not divide into the groups are named."""
+    from cnn_gpu.layers import GroupNormalization
+
+    x = rng.normal(2, 3, (4, 5, 2, 6))
+    for groups in (2, 1, 6):
+        layer = GroupNormalization(groups=groups, **F64)
+        layer.build((None, 5, 2, 6))
+        y = layer.forward(x, training=True).reshape(4, 5, 2, groups, 6 // groups)
+        grouped = x.reshape(4, 5, 2, groups, 6 // groups)
+        variance = grouped.var(axis=(1, 2, 4))
+        np.testing.assert_allclose(y.mean(axis=(1, 2, 4)), 0, atol=1e-12)
+        np.testing.assert_allclose(y.var(axis=(1, 2, 4)), variance / (variance + 1e-3), rtol=1e-12)
+    assert GroupNormalization(groups=3).get_config()["groups"] == 3
+    with pytest.raises(ValueError, match="6 channels cannot be cut into 4 groups of equal size"):
+        Sequential([Input((5, 6)), GroupNormalization(groups=4)])
+    with pytest.raises(ValueError, match="groups must be a positive int, got 0"):
+        GroupNormalization(groups=0)
+
+
 def test_one_dimensional_layers_have_keras_shapes_weights_and_configs():
     from cnn_gpu.layers import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 

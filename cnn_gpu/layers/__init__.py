@@ -8,7 +8,7 @@ from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, Ident
                                  RepeatVector, Reshape, Softmax, SpatialDropout1D, SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
-from cnn_gpu.layers.normalization import BatchNormalization, LayerNormalization, Normalization
+from cnn_gpu.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization, Normalization
 from cnn_gpu.layers.one_dimensional import (AveragePooling1D, Conv1D, Conv1DTranspose, Cropping1D, DepthwiseConv1D,
                                            GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D,
                                            SeparableConv1D, UpSampling1D, ZeroPadding1D)
@@ -25,10 +25,11 @@ __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "BatchNormalization", "CenterCrop",
     "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Cropping1D", "Cropping2D", "Dense",
     "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Identity",
-    "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "Maximum",
-    "Minimum", "Multiply", "Normalization", "Permute", "RandomBrightness", "RandomContrast", "RandomCrop",
-    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling",
-    "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
-    "Subtract", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "deserialize",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GroupNormalization", "Identity", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
+    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Normalization", "Permute",
+    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
+    "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D",
+    "Softmax", "SpatialDropout1D", "SpatialDropout2D", "Subtract", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
+    "ZeroPadding2D", "deserialize",
 ]

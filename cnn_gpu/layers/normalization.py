@@ -1,5 +1,5 @@
-"""BatchNormalization and LayerNormalization over the channel (last) axis, as Keras's, and the
-preprocessing layer Normalization (a fixed or adapted mean and variance)."""
+"""BatchNormalization, LayerNormalization and GroupNormalization over the channel (last) axis, as Keras's,
+and the preprocessing layer Normalization (a fixed or adapted mean and variance)."""
 
 from __future__ import annotations
 
@@ -141,6 +141,67 @@ class LayerNormalization(Layer):
             "beta_regularizer": serialize(self.beta_regularizer),
             "gamma_regularizer": serialize(self.gamma_regularizer),
         }
+
+
+@LAYERS.register("group_normalization")
+class GroupNormalization(LayerNormalization):
+    """Keras's GroupNormalization: the channels (last axis) cut into ``groups`` runs of consecutive
+    channels, each sample's group normalised by the mean and variance over its positions and channels,
+    then each channel scaled by ``gamma`` and shifted by ``beta``; like LayerNormalization, the same in
+    training and inference, and independent of the batch size. groups=1 normalises each sample as a
+    whole, groups = channels each channel apart (instance normalization).
+
+    The layer-norm op does the work on a view of each group as one row: (N, ..., C) -> (N, groups,
+    positions x C / groups), and its backward the way back; gamma and beta act per channel outside it."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"{self.describe()}: groups must be a positive int, got {groups!r}")
+        self.groups = groups
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        if input_shape[-1] % self.groups:
+            raise ValueError(f"{self.describe()}: {input_shape[-1]} channels cannot be cut into {self.groups} "
+                             "groups of equal size")
+        return shape
+
+    def as_rows(self, x):
+        """(N, ..., C) -> (N, groups, positions x C / groups): each sample's group one row."""
+        n, channels = x.shape[0], x.shape[-1]
+        return x.reshape(n, -1, self.groups, channels // self.groups).transpose(0, 2, 1, 3).reshape(n, self.groups, -1)
+
+    def from_rows(self, rows, shape):
+        """as_rows' inverse, back to ``shape``."""
+        return rows.reshape(shape[0], self.groups, -1, shape[-1] // self.groups).transpose(0, 2, 1, 3).reshape(shape)
+
+    def call(self, x, training):
+        rows, self._statistics = get_backend().layer_norm_forward(self.as_rows(x), None, None, self.epsilon)
+        self._normalized = self.from_rows(rows, x.shape)
+        y = self._normalized * self.params["gamma"] if self.scale else self._normalized.copy()
+        if self.center:
+            y += self.params["beta"]
+        return y
+
+    def call_backward(self, dz, need_dx):
+        leading = tuple(range(dz.ndim - 1))
+        self.grads = {}
+        if self.scale:
+            self.grads["gamma"] = (dz * self._normalized).sum(axis=leading)
+        if self.center:
+            self.grads["beta"] = dz.sum(axis=leading)
+        if not need_dx:
+            return None
+        d_normalized = dz * self.params["gamma"] if self.scale else dz
+        dx, _, _ = get_backend().layer_norm_backward(self.as_rows(d_normalized), None, self._statistics)
+        return self.from_rows(dx, dz.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
 
 
 @LAYERS.register("normalization")
