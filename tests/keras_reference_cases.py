@@ -330,11 +330,11 @@ def layer_specs(case):
     return case["layers"] if "layers" in case else [spec[1:4] for spec in case["graph"]]
 
 
-def build_model(case, layers, sequential, functional, regularizers):
+def build_model(case, layers, sequential, functional, regularizers, constraints):
     """The case's model from a module of layers (keras.layers or cnn_gpu.layers), the Sequential and
-    Model classes and the regularizers module of the same library."""
+    Model classes and the regularizers and constraints modules of the same library."""
     def make(kind, args, kwargs):
-        return getattr(layers, kind)(*args, **with_regularizer(kwargs, regularizers))
+        return getattr(layers, kind)(*args, **with_objects(kwargs, regularizers, constraints))
 
     if "graph" not in case:
         return sequential([layers.Input(case["input"])] + [make(*spec) for spec in case["layers"]])
@@ -378,11 +378,13 @@ def case_data(case, n=64):
     return x, y
 
 
-def with_regularizer(kwargs, regularizers):
-    """``kwargs`` with a regularizer spec, (class name, arguments), made into that class of the library's
-    ``regularizers`` module."""
-    spec = kwargs.get("kernel_regularizer")
-    return {**kwargs, "kernel_regularizer": getattr(regularizers, spec[0])(**spec[1])} if spec else kwargs
+def with_objects(kwargs, regularizers, constraints):
+    """``kwargs`` with each regularizer or constraint spec, (class name, arguments), made into that class of
+    the library's ``regularizers`` or ``constraints`` module."""
+    modules = {"kernel_regularizer": regularizers, **{f"{weight}_constraint": constraints
+                                                      for weight in ("kernel", "bias", "depthwise", "pointwise")}}
+    return {key: getattr(modules[key], value[0])(**value[1]) if key in modules and value else value
+            for key, value in kwargs.items()}
 
 
 # Keras 3's other activations, each in a layer's epilogue (Conv2D, Dense) or on its own: relu6,
@@ -697,5 +699,31 @@ CASES["adam_group_normalization"] = {
                ("Flatten", (), {}), ("Dense", (6,), {}), ("GroupNormalization", (), {"groups": 3, "epsilon": 0.01}),
                ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("Adam", {"learning_rate": 0.01}),
+    "loss": "categorical_crossentropy",
+}
+# Constraints after each step: a max-norm on each Dense unit's weights (binding: the norms start above
+# it), non-negative convolution filters, each filter's norm held in [0.5, 1] (halfway there a step),
+# a unit-norm bias.
+CASES["sgd_constraints"] = {
+    "input": (6, 6, 2),
+    "layers": [("Conv2D", (3, (3, 3)), {"kernel_constraint": ("NonNeg", {}), "activation": "relu"}),
+               ("Conv2D", (4, (2, 2)), {"kernel_constraint": ("MinMaxNorm", {"min_value": 0.5, "max_value": 1.0,
+                                                                              "rate": 0.5, "axis": [0, 1, 2]})}),
+               ("Flatten", (), {}),
+               ("Dense", (5,), {"activation": "tanh", "kernel_constraint": ("MaxNorm", {"max_value": 0.3}),
+                                "bias_constraint": ("UnitNorm", {})}),
+               ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
+    "loss": "categorical_crossentropy",
+}
+# The separable convolution's two kernels constrained apart, and the depthwise one's.
+CASES["adam_separable_constraints"] = {
+    "input": (7, 7, 2),
+    "layers": [("DepthwiseConv2D", (3,), {"depthwise_constraint": ("MaxNorm", {"max_value": 0.4, "axis": [0, 1]})}),
+               ("SeparableConv2D", (3, 3), {"depthwise_constraint": ("NonNeg", {}),
+                                            "pointwise_constraint": ("UnitNorm", {"axis": [0, 1, 2]}),
+                                            "activation": "relu"}),
+               ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.05}),
     "loss": "categorical_crossentropy",
 }

@@ -18,7 +18,7 @@ from keras_reference_cases import (CASES, SCHEDULE_CASES, SCHEDULE_STEPS, build_
 
 
 def build(case):
-    model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers)
+    model = build_model(case, layers, keras.Sequential, keras.Model, keras.regularizers, keras.constraints)
     model.compile(optimizer=optimizer(case, keras.optimizers), loss=loss(case, keras.losses),
                   metrics=metrics(case, keras.metrics))
     return model

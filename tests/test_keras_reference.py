@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from cnn_gpu import backend, layers, losses, optimizers, regularizers
+from cnn_gpu import backend, constraints, layers, losses, optimizers, regularizers
 from cnn_gpu import metrics as cnn_metrics
 from cnn_gpu.models import Model, Sequential
 from cnn_gpu.ops import conv2d, gemm
@@ -41,7 +41,7 @@ def each_backend(request, monkeypatch):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_training_matches_keras(each_backend, name):
     case = CASES[name]
-    model = build_model(case, layers, Sequential, Model, regularizers)
+    model = build_model(case, layers, Sequential, Model, regularizers, constraints)
     model.compile(optimizer=optimizer(case, optimizers), loss=loss(case, losses), metrics=metrics(case, cnn_metrics))
     model.set_weights(recorded(f"{name}/initial/"))
     x, y = case_data(case)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from cnn_gpu import initializers, regularizers
+from cnn_gpu import constraints, initializers, regularizers
 from cnn_gpu.backend import get_backend
 from cnn_gpu.ops.activation import check_activation
 from cnn_gpu.utils.naming import snake_case, unique_name
@@ -195,6 +195,9 @@ class Layer:
     def count_params(self):
         return sum(math.prod(w.shape) for w in self.weights)
 
+    def apply_constraints(self):
+        """Project constrained weights after an optimizer step (ParametricLayer's kernel and bias); none here."""
+
     def get_weights(self):
         """The weights as NumPy arrays (copies), in Keras's order (kernel, then bias)."""
         return [np.array(get_backend().to_numpy(w)) for w in self.weights]
@@ -226,7 +229,8 @@ class ParametricLayer(Layer):
     """A layer with a kernel, an optional bias and an activation: Dense and Conv2D."""
 
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
         self.use_bias = bool(use_bias)
         # Resolved now, so that an unknown name fails when the layer is created.
@@ -234,6 +238,19 @@ class ParametricLayer(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def constrained_weights(self):
+        """{weight name: its constraint or None}: the kernel's and the bias's."""
+        return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
+
+    def apply_constraints(self):
+        """Project each constrained weight onto its constraint, in place (after each optimizer step, as
+        Keras's optimizers do; a frozen layer's weights are not stepped, so not projected either)."""
+        for name, constraint in self.constrained_weights().items():
+            if constraint is not None and name in self.trainable_names:
+                self.params[name][...] = constraint(self.params[name])
 
     def forward(self, x, training=False, logits=False):
         """As Layer's, but a ReLU goes to ``call``, which hands it to the backend's product: the kernel
@@ -267,6 +284,8 @@ class ParametricLayer(Layer):
             "bias_initializer": serialize(self.bias_initializer),
             "kernel_regularizer": serialize(self.kernel_regularizer),
             "bias_regularizer": serialize(self.bias_regularizer),
+            "kernel_constraint": serialize(self.kernel_constraint),
+            "bias_constraint": serialize(self.bias_constraint),
         }
 
 

@@ -5,7 +5,7 @@ C * depth_multiplier, filters) one."""
 
 from __future__ import annotations
 
-from cnn_gpu import initializers, regularizers
+from cnn_gpu import constraints, initializers, regularizers
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, ParametricLayer, check_channels_last
 from cnn_gpu.layers.core import check_positive_int
@@ -134,11 +134,12 @@ class DepthwiseConv2D(SlidingWindowLayer):
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 depthwise_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation=activation,
                          use_bias=use_bias, kernel_initializer=depthwise_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=depthwise_regularizer,
-                         bias_regularizer=bias_regularizer, **kwargs)
+                         bias_regularizer=bias_regularizer, kernel_constraint=depthwise_constraint, **kwargs)
         self.depth_multiplier = check_positive_int(depth_multiplier, f"{self.describe()}: depth_multiplier")
 
     def compute_output_shape(self, input_shape):
@@ -161,7 +162,7 @@ class DepthwiseConv2D(SlidingWindowLayer):
 
     def get_config(self):
         config = super().get_config()
-        for name in ("initializer", "regularizer"):
+        for name in ("initializer", "regularizer", "constraint"):
             config[f"depthwise_{name}"] = config.pop(f"kernel_{name}")
         return {**config, "depth_multiplier": self.depth_multiplier}
 
@@ -179,15 +180,20 @@ class SeparableConv2D(SlidingWindowLayer):
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+                 bias_regularizer=None, depthwise_constraint=None, pointwise_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation=activation,
                          use_bias=use_bias, kernel_initializer=pointwise_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=pointwise_regularizer,
-                         bias_regularizer=bias_regularizer, **kwargs)
+                         bias_regularizer=bias_regularizer, kernel_constraint=pointwise_constraint, **kwargs)
         self.filters = check_positive_int(filters, f"{self.describe()}: filters")
         self.depth_multiplier = check_positive_int(depth_multiplier, f"{self.describe()}: depth_multiplier")
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+
+    def constrained_weights(self):
+        return {"depthwise_kernel": self.depthwise_constraint, "pointwise_kernel": self.kernel_constraint,
+                "bias": self.bias_constraint}
 
     def compute_output_shape(self, input_shape):
         shape = self.window_output_shape(depthwise_conv2d_output_shape, input_shape,
@@ -230,8 +236,9 @@ class SeparableConv2D(SlidingWindowLayer):
 
     def get_config(self):
         config = super().get_config()
-        for name in ("initializer", "regularizer"):
+        for name in ("initializer", "regularizer", "constraint"):
             config[f"pointwise_{name}"] = config.pop(f"kernel_{name}")
         return {**config, "filters": self.filters, "depth_multiplier": self.depth_multiplier,
                 "depthwise_initializer": serialize(self.depthwise_initializer),
-                "depthwise_regularizer": serialize(self.depthwise_regularizer)}
+                "depthwise_regularizer": serialize(self.depthwise_regularizer),
+                "depthwise_constraint": serialize(self.depthwise_constraint)}

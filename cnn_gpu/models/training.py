@@ -166,6 +166,8 @@ def train_step(model, x, y, tracker, weights=None):
         # for the backward and the update, which the GPU runs while the host prepares the next batch.
         tracker.update(loss, yb, output)
         model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+        for layer in model.layers:
+            layer.apply_constraints()
     return loss
 
 
