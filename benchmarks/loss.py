@@ -4,10 +4,10 @@ on probabilities (``probs_*``, against the reference only); then, on each shape'
 prediction of its own, the element-wise binary cross-entropy (on probabilities and on logits), mean
 squared and absolute error and Huber's loss (``*_kernel``, ``*_cupy_reference``, ``*_torch``: PyTorch's
 ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``l1_loss`` and
-``huber_loss``, their gradients by autograd), and the hinges, log-cosh, Poisson's, the KL divergence,
-the percentage and logarithmic errors and the binary focal cross-entropy (against the reference only:
-PyTorch's losses of those names define them otherwise, or it has none), each reading pred
-and target and writing the gradient, 12 bytes an element, all timed by graph.
+``huber_loss``, their gradients by autograd), and, at the last shape only, the hinges, log-cosh,
+Poisson's, the KL divergence, the percentage and logarithmic errors and the binary focal cross-entropy
+(against the reference only: PyTorch's losses of those names define them otherwise, or it has none),
+each reading pred and target and writing the gradient, 12 bytes an element, all timed by graph.
 
 Memory-bound: the floor is one read of the logits and the labels and one write of the gradient
 (float32; one-hot labels are as large as the logits, class ids 4 bytes a row, PyTorch's int64 ids 8).
@@ -94,7 +94,8 @@ def main(argv=None) -> int:
         if torch is not None:
             torch_baseline(session, torch, sets, params, 2 * logits_bytes + 8 * batch)
         probabilities_cases(session, batch, classes)
-        elementwise_cases(session, torch, batch, classes)
+        elementwise_cases(session, torch, batch, classes, ELEMENTWISE)
+    elementwise_cases(session, torch, *session.pick(SHAPES, DRY_SHAPES)[-1], OTHER_ELEMENTWISE)
     return harness.finish(session)
 
 
@@ -141,8 +142,12 @@ ELEMENTWISE = {
                        lambda session, rng, shape: session.uniform(rng, shape)),
     "huber": (loss_ops.huber_kernel, loss_ops.huber, "huber_loss",  # delta 1, both sides' default
               lambda session, rng, shape: session.uniform(rng, shape, low=-2, high=2)),
-    # PyTorch's kl_div takes log-probabilities, its hinge_embedding_loss is another hinge, and its
-    # poisson_nll_loss its own epsilon: against the reference only (no PyTorch name).
+}
+# Keras's other element-wise losses, the same kernel's other kinds: timed at the last shape only (the
+# same traffic as those above, so one size tells how their arithmetic weighs), against the reference
+# only: PyTorch's kl_div takes log-probabilities, its hinge_embedding_loss is another hinge, and its
+# poisson_nll_loss its own epsilon.
+OTHER_ELEMENTWISE = {
     **{kind: (functools.partial(loss_ops.elementwise_loss_kernel, kind),
               functools.partial(loss_ops.elementwise_loss, kind), None,
               lambda session, rng, shape: session.uniform(rng, shape, low=0.0, high=1.0))
@@ -152,13 +157,15 @@ ELEMENTWISE = {
 }
 
 
-def elementwise_cases(session, torch, batch, classes):
-    """Binary cross-entropy (probabilities in (0, 1), or logits, 0/1 labels), the mean squared and absolute errors
-    and Huber's loss on a (batch, classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its
-    gradient (autograd), each reading pred and target and writing the gradient: 12 bytes an element."""
+def elementwise_cases(session, torch, batch, classes, kinds):
+    """The element-wise ``kinds`` (ELEMENTWISE: binary cross-entropy on probabilities in (0, 1) or on logits,
+    0/1 labels, the mean squared and absolute errors and Huber's loss; OTHER_ELEMENTWISE) on a (batch,
+    classes) prediction: the kernel, the reference on CuPy and PyTorch's loss with its gradient
+    (autograd) where it has one, each reading pred and target and writing the gradient: 12 bytes an
+    element."""
     xp, shape, params = session.xp, (batch, classes), {"batch": batch, "classes": classes}
     graph_timing = "launch" if session.dry_run else "graph"
-    for kind, (kernel, reference, torch_name, make_target) in ELEMENTWISE.items():
+    for kind, (kernel, reference, torch_name, make_target) in kinds.items():
         sets = session.input_sets(lambda rng: [session.uniform(rng, shape, low=0.01, high=0.99),
                                                make_target(session, rng, shape)], 8 * batch * classes)
         grad, last = xp.empty(shape, dtype=np.float32), {"loss": xp.empty((), dtype=np.float32)}
