@@ -107,6 +107,8 @@ LAYER_CASES = {
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],
     # Training normalises by the batch's statistics (dx goes through them); inference by the moving ones.
     "LayerNormalization": [(dict(), (3, 5)), (dict(center=False, epsilon=0.1), (2, 3, 4)), (dict(scale=False), (2, 4))],
+    "PReLU": [(dict(alpha_initializer="random_normal"), (3, 4, 2)),
+              (dict(alpha_initializer="random_normal", shared_axes=[1, 2]), (2, 3, 4, 2))],
     "GroupNormalization": [(dict(groups=2), (2, 3, 2, 4)), (dict(groups=3, center=False), (3, 5, 6)),
                            (dict(groups=1, scale=False), (2, 4))],
     "Normalization": [(dict(), (3, 5)), (dict(axis=None, invert=True), (2, 3, 4)),

@@ -382,7 +382,8 @@ def with_objects(kwargs, regularizers, constraints):
     """``kwargs`` with each regularizer or constraint spec, (class name, arguments), made into that class of
     the library's ``regularizers`` or ``constraints`` module."""
     modules = {"kernel_regularizer": regularizers, **{f"{weight}_constraint": constraints
-                                                      for weight in ("kernel", "bias", "depthwise", "pointwise")}}
+                                                      for weight in ("kernel", "bias", "depthwise", "pointwise",
+                                                                     "alpha")}}
     return {key: getattr(modules[key], value[0])(**value[1]) if key in modules and value else value
             for key, value in kwargs.items()}
 
@@ -725,5 +726,17 @@ CASES["adam_separable_constraints"] = {
                                             "activation": "relu"}),
                ("Flatten", (), {}), ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("Adam", {"learning_rate": 0.05}),
+    "loss": "categorical_crossentropy",
+}
+# PReLU: one alpha a channel after a convolution (shared along the image's rows and columns), one an
+# element after a Dense layer, its alpha (from Keras's 0) held non-negative. SGD, not Adam: with alpha 0 at
+# first, a feature the PReLU zeroes in every sample leaves its weights' gradient exactly 0, then tiny, and
+# Adam's step m / sqrt(v) turns a rounding-sized gradient into a full-sized step.
+CASES["sgd_prelu"] = {
+    "input": (6, 5, 2),
+    "layers": [("Conv2D", (3, (3, 3)), {}), ("PReLU", (), {"shared_axes": [1, 2]}), ("Flatten", (), {}),
+               ("Dense", (5,), {}), ("PReLU", (), {"alpha_constraint": ("NonNeg", {})}),
+               ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
     "loss": "categorical_crossentropy",
 }

@@ -527,6 +527,27 @@ def test_layer_normalization_normalises_each_sample_alike_in_training_and_infere
         LayerNormalization(axis=1)
 
 
+def test_prelu_learns_a_slope_per_element_or_shared(rng):
+    """Keras's shapes (input_shape[1:], 1 along the shared axes), its zero start (a ReLU), x above 0 and
+    alpha x below, and shared axes past the input named."""
+    from cnn_gpu.layers import PReLU
+
+    layer = PReLU(shared_axes=[1, 2], **F64)
+    layer.build((None, 4, 3, 2))
+    assert layer.params["alpha"].shape == (1, 1, 2) and not layer.params["alpha"].any()
+    layer.params["alpha"][...] = [[[0.1, -2.0]]]
+    x = rng.normal(size=(5, 4, 3, 2))
+    np.testing.assert_array_equal(layer.forward(x), np.where(x > 0, x, x * np.array([0.1, -2.0])))
+    per_element = PReLU(**F64)
+    per_element.build((None, 4, 3))
+    assert per_element.params["alpha"].shape == (4, 3)
+    assert PReLU(shared_axes=1).get_config()["shared_axes"] == [1]
+    with pytest.raises(ValueError, match="shared_axes \\[3\\] past the input's 3 axes"):
+        Sequential([Input((4, 3)), PReLU(shared_axes=3)])
+    with pytest.raises(ValueError, match="shared_axes must be axes >= 1"):
+        PReLU(shared_axes=0)
+
+
 def test_group_normalization_normalises_each_group_of_consecutive_channels(rng):
     """Two groups of three channels: each sample's group has mean 0 and variance var / (var + epsilon) over
     its positions and channels together; one group is the whole sample; a group per channel normalises

@@ -200,6 +200,14 @@ class Backend:
         """Its gradient to x, from the forward's input x."""
         raise NotImplementedError
 
+    def prelu_forward(self, x, alpha):
+        """Keras's PReLU (``ops.activation.prelu``): x above 0, alpha x below, alpha broadcast."""
+        raise NotImplementedError
+
+    def prelu_backward(self, x, alpha, dy):
+        """``(dx, dalpha)`` of prelu_forward, from its input x."""
+        raise NotImplementedError
+
     def relu_forward(self, x, arguments):
         """Keras's relu at ``arguments`` (``ops.activation.ReluArguments``: the ReLU layer's slope,
         threshold and max_value)."""

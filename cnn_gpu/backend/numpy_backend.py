@@ -154,6 +154,12 @@ class NumpyBackend(Backend):
     def leaky_relu_backward(self, x, dy, slope):
         return activation.leaky_relu_backward(x, None, dy, slope)
 
+    def prelu_forward(self, x, alpha):
+        return activation.prelu(x, alpha)
+
+    def prelu_backward(self, x, alpha, dy):
+        return activation.prelu_backward(x, alpha, dy)
+
     def relu_forward(self, x, arguments):
         return activation.relu_with_arguments(x, arguments)
 

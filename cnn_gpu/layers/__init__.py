@@ -4,7 +4,7 @@ from cnn_gpu.layers.augmentation import (RandomBrightness, RandomContrast, Rando
                                          RandomTranslation, RandomZoom, Rescaling)
 from cnn_gpu.layers.base import LAYERS, Input, InputLayer, Layer
 from cnn_gpu.layers.convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, Identity, LeakyReLU, Permute, ReLU,
+from cnn_gpu.layers.core import (ELU, Activation, Dense, Dropout, Flatten, Identity, LeakyReLU, Permute, PReLU, ReLU,
                                  RepeatVector, Reshape, Softmax, SpatialDropout1D, SpatialDropout2D)
 from cnn_gpu.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnn_gpu.layers.noise import GaussianDropout, GaussianNoise
@@ -27,7 +27,7 @@ __all__ = [
     "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "GroupNormalization", "Identity", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
-    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Normalization", "Permute",
+    "MaxPooling1D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Normalization", "PReLU", "Permute",
     "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
     "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D",
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "Subtract", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",

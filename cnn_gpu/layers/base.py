@@ -195,8 +195,16 @@ class Layer:
     def count_params(self):
         return sum(math.prod(w.shape) for w in self.weights)
 
+    def constrained_weights(self):
+        """{weight name: its constraint or None} (Keras's ``*_constraint`` arguments); none here."""
+        return {}
+
     def apply_constraints(self):
-        """Project constrained weights after an optimizer step (ParametricLayer's kernel and bias); none here."""
+        """Project each constrained weight onto its constraint, in place (after each optimizer step, as
+        Keras's optimizers do; a frozen layer's weights are not stepped, so not projected either)."""
+        for name, constraint in self.constrained_weights().items():
+            if constraint is not None and name in self.trainable_names:
+                self.params[name][...] = constraint(self.params[name])
 
     def get_weights(self):
         """The weights as NumPy arrays (copies), in Keras's order (kernel, then bias)."""
@@ -242,15 +250,7 @@ class ParametricLayer(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def constrained_weights(self):
-        """{weight name: its constraint or None}: the kernel's and the bias's."""
         return {"kernel": self.kernel_constraint, "bias": self.bias_constraint}
-
-    def apply_constraints(self):
-        """Project each constrained weight onto its constraint, in place (after each optimizer step, as
-        Keras's optimizers do; a frozen layer's weights are not stepped, so not projected either)."""
-        for name, constraint in self.constrained_weights().items():
-            if constraint is not None and name in self.trainable_names:
-                self.params[name][...] = constraint(self.params[name])
 
     def forward(self, x, training=False, logits=False):
         """As Layer's, but a ReLU goes to ``call``, which hands it to the backend's product: the kernel

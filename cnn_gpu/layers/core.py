@@ -1,14 +1,16 @@
-"""Dense, Flatten, Reshape, Activation (and its named forms ReLU, ELU, Softmax), LeakyReLU and Dropout."""
+"""Dense, Flatten, Reshape, Activation (and its named forms ReLU, ELU, Softmax), LeakyReLU, PReLU and Dropout."""
 
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
 
+from cnn_gpu import constraints, initializers, regularizers
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import LAYERS, Layer, ParametricLayer, check_channels_last, format_shape
 from cnn_gpu.ops.activation import ReluArguments, check_softmax_axis, softmax_axes
 from cnn_gpu.ops.common import array_module
+from cnn_gpu.utils.registry import serialize
 from cnn_gpu.utils.rng import new_generator
 
 
@@ -332,6 +334,48 @@ class LeakyReLU(Layer):
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+@LAYERS.register("p_re_lu", "prelu")
+class PReLU(Layer):
+    """x above 0, alpha x below, alpha a learned weight: one per input element (input_shape[1:]), or shared
+    along ``shared_axes`` (1 for the rows of an image, [1, 2] for one alpha per channel). Keras's
+    initial alpha is 0 (a ReLU); its weight is "alpha"."""
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
+        axes = [] if shared_axes is None else [shared_axes] if isinstance(shared_axes, Integral) else shared_axes
+        if not all(isinstance(a, Integral) and not isinstance(a, bool) and a >= 1 for a in axes):
+            raise ValueError(f"{self.describe()}: shared_axes must be axes >= 1 (not the batch's), got {shared_axes!r}")
+        self.shared_axes = None if shared_axes is None else [int(a) for a in axes]
+
+    def build_weights(self, input_shape):
+        if any(a >= len(input_shape) for a in self.shared_axes or []):
+            raise ValueError(f"{self.describe()}: shared_axes {self.shared_axes} past the input's "
+                             f"{len(input_shape)} axes {format_shape(input_shape)}")
+        shape = [1 if axis in (self.shared_axes or []) else size for axis, size in enumerate(input_shape) if axis]
+        self.add_weight("alpha", tuple(shape), self.alpha_initializer, self.alpha_regularizer)
+
+    def call(self, x, training):
+        self._x = x
+        return get_backend().prelu_forward(x, self.params["alpha"])
+
+    def call_backward(self, dz, need_dx):
+        dx, dalpha = get_backend().prelu_backward(self._x, self.params["alpha"], dz)
+        self.grads = {"alpha": dalpha}
+        return dx if need_dx else None
+
+    def constrained_weights(self):
+        return {"alpha": self.alpha_constraint}
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": serialize(self.alpha_initializer),
+                "alpha_regularizer": serialize(self.alpha_regularizer),
+                "alpha_constraint": serialize(self.alpha_constraint), "shared_axes": self.shared_axes}
 
 
 @LAYERS.register("dropout")

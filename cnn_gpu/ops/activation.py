@@ -109,6 +109,25 @@ def leaky_relu_backward(x, y, dy, slope=LEAKY_RELU_SLOPE):
     return array_module(x).where(x >= 0, dy, dy * slope)
 
 
+def prelu(x, alpha):
+    """Keras's PReLU: x where x > 0, alpha x elsewhere, alpha (a learned weight) broadcast over x's leading
+    axes and over its shared ones (where alpha's size is 1); formed as Keras forms it, relu(x) - alpha
+    relu(-x)."""
+    xp = array_module(x)
+    return xp.maximum(x, 0) - alpha * xp.maximum(-x, 0)
+
+
+def prelu_backward(x, alpha, dy):
+    """``(dx, dalpha)`` of prelu: dy where x > 0, alpha dy where x < 0 (0 at x = 0, as relu's derivative
+    there); dalpha the sum of dy min(x, 0) over every axis alpha is broadcast along."""
+    xp = array_module(x)
+    dx = xp.where(x > 0, dy, xp.where(x < 0, alpha * dy, 0))
+    terms = dy * xp.minimum(x, 0)
+    spread = terms.ndim - alpha.ndim
+    shared = tuple(range(spread)) + tuple(spread + i for i, size in enumerate(alpha.shape) if size == 1)
+    return dx, terms.sum(axis=shared, keepdims=True).reshape(alpha.shape)
+
+
 @dataclass(frozen=True)
 class ReluArguments:
     """Keras's relu at any arguments, and the derivative it takes at its two kinks.
