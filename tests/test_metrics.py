@@ -45,12 +45,12 @@ def test_separated_classes_score_one_and_batches_add_up(rng):
 
 def test_logits_are_taken_through_a_sigmoid(rng):
     labels = rng.integers(0, 2, (200,)).astype(np.float32)
-    logits = rng.normal(0, 3, 200).astype(np.float32) + 2 * labels
+    logits = rng.normal(0, 1, 200).astype(np.float32) + 2 * labels  # an AUC near 0.92, far from the bounds below
     on_probabilities, on_logits = AUC(), AUC(from_logits=True)
     on_probabilities.update_state(labels, 1 / (1 + np.exp(-logits)))
     on_logits.update_state(labels, logits)
     assert on_logits.result() == pytest.approx(on_probabilities.result(), abs=1e-6)
-    assert 0.6 < on_logits.result() < 1
+    assert 0.75 < on_logits.result() < 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
