@@ -21,7 +21,7 @@ NO_GRADIENT = {"InputLayer"}
 
 LAYER_CASES = {
     # class name -> [(constructor arguments, input shape)], or (arguments, shape, training) for a case
-    # checked in training mode (inference mode otherwise)
+    # checked in training mode (inference mode otherwise), or (..., training, make the input from rng and shape)
     "Conv2D": [(dict(filters=3, kernel_size=3, activation="relu"), (2, 7, 6, 2)),
                (dict(filters=2, kernel_size=(3, 2), strides=2, padding="same"), (2, 7, 6, 2)),
                (dict(filters=2, kernel_size=3, dilation_rate=2), (1, 8, 7, 2))],
@@ -107,6 +107,8 @@ LAYER_CASES = {
     "GlobalAveragePooling2D": [(dict(), (2, 5, 4, 3)), (dict(keepdims=True), (1, 3, 6, 2))],
     # Training normalises by the batch's statistics (dx goes through them); inference by the moving ones.
     "LayerNormalization": [(dict(), (3, 5)), (dict(center=False, epsilon=0.1), (2, 3, 4)), (dict(scale=False), (2, 4))],
+    # Ids, each several times in the batch, so that the table's gradient adds rows up.
+    "Embedding": [(dict(input_dim=5, output_dim=3), (4, 6), False, lambda r, shape: r.integers(0, 5, shape))],
     "PReLU": [(dict(alpha_initializer="random_normal"), (3, 4, 2)),
               (dict(alpha_initializer="random_normal", shared_axes=[1, 2]), (2, 3, 4, 2))],
     "GroupNormalization": [(dict(groups=2), (2, 3, 2, 4)), (dict(groups=3, center=False), (3, 5, 6)),
@@ -193,7 +195,7 @@ def _describe(kwargs, shape, training):
     return f"({args}) on {shape}" + (", training" if training else "")
 
 
-def _check_layer(cls, kwargs, shape, training, seed):
+def _check_layer(cls, kwargs, shape, training, seed, make_input=None):
     def check():
         rng = np.random.default_rng(seed)
         layer = cls(**kwargs, **F64)
@@ -204,7 +206,7 @@ def _check_layer(cls, kwargs, shape, training, seed):
             # (a frozen weight is a statistic, such as a variance, which must stay positive)
             weight[...] = rng.uniform(0.5, 2, weight.shape) if name in layer.frozen_params else rng.uniform(
                 -1, 1, weight.shape)
-        xs = [rng.uniform(-1, 1, s) for s in shapes]
+        xs = [rng.uniform(-1, 1, s) if make_input is None else make_input(rng, s) for s in shapes]
         gradcheck.check_layer(layer, xs if layer.TAKES_LIST else xs[0], training=training)
     return check
 
@@ -258,9 +260,9 @@ def run_all(seed: int = 0) -> list[Outcome]:
         if name not in LAYER_CASES:
             outcomes.append(Outcome("layer", name, "", None, "no case: add one to LAYER_CASES", 0.0))
         for case in LAYER_CASES.get(name, []):
-            kwargs, shape, training = (*case, False)[:3]
+            kwargs, shape, training, make_input = (*case, *(False, None)[len(case) - 2:])
             outcomes.append(_timed("layer", name, _describe(kwargs, shape, training),
-                                   _check_layer(cls, kwargs, shape, training, seed)))
+                                   _check_layer(cls, kwargs, shape, training, seed, make_input)))
     for name, cls in sorted(losses.LOSSES.classes.items()):
         if name not in LOSS_CASES:
             outcomes.append(Outcome("loss", name, "", None, "no case: add one to LOSS_CASES", 0.0))

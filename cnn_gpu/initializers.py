@@ -130,7 +130,7 @@ LecunUniform = named_variance_scaling("lecun_uniform", 1.0, "fan_in", "uniform",
                                       "Uniform of variance 1 / fan_in: limit sqrt(3 / fan_in).")
 
 
-@INITIALIZERS.register("random_normal")
+@INITIALIZERS.register("random_normal", "normal")
 class RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
@@ -151,7 +151,7 @@ class TruncatedNormal(RandomNormal):
         return truncated_normal(generator, shape, self.mean, self.stddev)
 
 
-@INITIALIZERS.register("random_uniform")
+@INITIALIZERS.register("random_uniform", "uniform")
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)

@@ -361,7 +361,9 @@ ONE_HOT_LABELS = ("categorical_crossentropy", "kl_divergence")
 def case_data(case, n=64):
     """Inputs and labels from a fixed generator (the same on every machine)."""
     rng = np.random.default_rng(0)
-    xs = [rng.uniform(-1, 1, (n, *shape)).astype(np.float32) for shape in input_shapes(case).values()]
+    # Inputs in [-1, 1], or (a case with "ids") integer ids below that count, as an Embedding reads them.
+    xs = [(rng.integers(0, case["ids"], (n, *shape)) if "ids" in case else rng.uniform(-1, 1, (n, *shape)))
+          .astype(np.float32) for shape in input_shapes(case).values()]
     x = xs if len(xs) > 1 else xs[0]
     # The classes: the last layer's units or filters; a label each, or one a pixel (label_shape).
     units = next(args[0] for kind, args, _ in reversed(layer_specs(case)) if kind in ("Dense", "Conv2D"))
@@ -738,5 +740,15 @@ CASES["sgd_prelu"] = {
                ("Dense", (5,), {}), ("PReLU", (), {"alpha_constraint": ("NonNeg", {})}),
                ("Dense", (3,), {"activation": "softmax"})],
     "optimizer": ("SGD", {"learning_rate": 0.2, "momentum": 0.5}),
+    "loss": "categorical_crossentropy",
+}
+# A text classifier's shape (Keras's IMDB convolution example, small): ids through an Embedding, a Conv1D
+# and global max pooling; 12 ids of a vocabulary of 20, each id several times in a batch.
+CASES["adam_embedding_conv1d"] = {
+    "input": (12,),
+    "ids": 20,
+    "layers": [("Embedding", (20, 4), {}), ("Conv1D", (5, 3), {"activation": "relu"}),
+               ("GlobalMaxPooling1D", (), {}), ("Dense", (3,), {"activation": "softmax"})],
+    "optimizer": ("Adam", {"learning_rate": 0.02}),
     "loss": "categorical_crossentropy",
 }

@@ -395,7 +395,7 @@ def test_incompatible_layers_fail_when_added(layers, message):
     (lambda: Dense(3, activation="relux"), "activation must be one of"),
     (lambda: Dense(0), "units must be a positive int"),
     (lambda: Dense(3, kernel_initializer="glorot"), "valid names are constant, glorot_normal, glorot_uniform, "
-                                                    "he_normal, he_uniform, lecun_normal, lecun_uniform, ones"),
+                                                    "he_normal, he_uniform, lecun_normal, lecun_uniform, normal, ones"),
     (lambda: Conv2D(2, 3, padding="full"), "padding must be 'valid' or 'same'"),
     (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive int"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier must be a positive int"),
@@ -525,6 +525,22 @@ def test_layer_normalization_normalises_each_sample_alike_in_training_and_infere
     np.testing.assert_array_equal(layer.forward(x, training=False), y)
     with pytest.raises(ValueError, match="only axis=-1 \\(the last\\) is supported, got 1"):
         LayerNormalization(axis=1)
+
+
+def test_embedding_has_keras_shapes_and_refuses_what_it_does_not_support():
+    from cnn_gpu.layers import Embedding
+
+    model = Sequential([Input((6,)), Embedding(10, 4)])
+    assert model.output_shape == (None, 6, 4) and model.layers[0].params["embeddings"].shape == (10, 4)
+    table = model.layers[0].params["embeddings"]
+    assert np.abs(table).max() <= 0.05, "Keras's 'uniform': RandomUniform(-0.05, 0.05)"
+    ids = np.array([[0, 9, 3, 3, 1, 2]])
+    np.testing.assert_array_equal(model.predict(ids, verbose=0), table[ids])
+    assert Embedding(10, 4).get_config()["output_dim"] == 4
+    with pytest.raises(ValueError, match="mask_zero=True is not supported"):
+        Embedding(10, 4, mask_zero=True)
+    with pytest.raises(ValueError, match="input_dim must be a positive int, got 0"):
+        Embedding(0, 4)
 
 
 def test_prelu_learns_a_slope_per_element_or_shared(rng):

@@ -200,6 +200,14 @@ class Backend:
         """Its gradient to x, from the forward's input x."""
         raise NotImplementedError
 
+    def embedding_forward(self, x, table):
+        """``(y, ids)``: each id's row of ``table`` (``ops.embedding``), and the ids the backward needs."""
+        raise NotImplementedError
+
+    def embedding_backward(self, ids, dy, input_dim):
+        """The table's gradient: each id's rows of dy summed into its row."""
+        raise NotImplementedError
+
     def prelu_forward(self, x, alpha):
         """Keras's PReLU (``ops.activation.prelu``): x above 0, alpha x below, alpha broadcast."""
         raise NotImplementedError

@@ -11,7 +11,7 @@ import numpy
 from cnn_gpu.backend.base import Backend
 from cnn_gpu.backend.host_memory import keep_freed_memory
 from cnn_gpu.ops import (activation, affine_transform, augment, batchnorm, conv2d, conv2d_transpose, depthwise_conv2d,
-                         dropout, gemm, layernorm, loss, metric, optim, pool, regularizer, reshaping)
+                         dropout, embedding, gemm, layernorm, loss, metric, optim, pool, regularizer, reshaping)
 
 
 class NumpyBackend(Backend):
@@ -153,6 +153,13 @@ class NumpyBackend(Backend):
 
     def leaky_relu_backward(self, x, dy, slope):
         return activation.leaky_relu_backward(x, None, dy, slope)
+
+    def embedding_forward(self, x, table):
+        ids = embedding.embedding_ids(x, table.shape[0])
+        return embedding.embedding_forward(ids, table), ids
+
+    def embedding_backward(self, ids, dy, input_dim):
+        return embedding.embedding_backward(ids, dy, input_dim)
 
     def prelu_forward(self, x, alpha):
         return activation.prelu(x, alpha)

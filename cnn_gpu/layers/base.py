@@ -63,6 +63,7 @@ class Layer:
 
     # Whether ``call`` takes a list of arrays (the merge layers: Add, Concatenate), not one array.
     TAKES_LIST = False
+    INPUT_IS_DIFFERENTIABLE = True  # False for a layer whose input is ids (Embedding): no gradient to check there
 
     def __init__(self, activation=None, name=None, dtype=None, trainable=True, input_shape=None, input_dim=None):
         self.name = name or unique_name(snake_case(type(self).__name__))
