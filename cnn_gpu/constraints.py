@@ -11,19 +11,12 @@ Array operations on either module, no kernel of ours: a few passes over each wei
 
 from __future__ import annotations
 
-from numbers import Real
-
 from cnn_gpu.ops.common import array_module
+from cnn_gpu.utils.checks import check_number
 from cnn_gpu.utils.registry import Registry
 
 CONSTRAINTS = Registry("constraint")
 EPSILON = 1e-7  # Keras's backend.epsilon(), under the norms' divisions
-
-
-def check_number(owner, name, value, low=0.0):
-    if not isinstance(value, Real) or isinstance(value, bool) or not value >= low:
-        raise ValueError(f"{owner}: {name} must be a number >= {low}, got {value!r}")
-    return float(value)
 
 
 def check_axis(owner, axis):
@@ -73,7 +66,7 @@ class NormConstraint(Constraint):
 class MaxNorm(NormConstraint):
     def __init__(self, max_value=2, axis=0):
         super().__init__(axis)
-        self.max_value = check_number("MaxNorm", "max_value", max_value)
+        self.max_value = check_number("MaxNorm", "max_value", max_value, 0)
 
     def desired(self, xp, norms):
         return xp.clip(norms, 0, self.max_value)
@@ -86,9 +79,9 @@ class MaxNorm(NormConstraint):
 class MinMaxNorm(NormConstraint):
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         super().__init__(axis)
-        self.min_value = check_number("MinMaxNorm", "min_value", min_value)
+        self.min_value = check_number("MinMaxNorm", "min_value", min_value, 0)
         self.max_value = check_number("MinMaxNorm", "max_value", max_value, self.min_value)
-        self.rate = check_number("MinMaxNorm", "rate", rate)
+        self.rate = check_number("MinMaxNorm", "rate", rate, 0)
 
     def desired(self, xp, norms):
         return self.rate * xp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms

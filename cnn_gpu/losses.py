@@ -16,6 +16,7 @@ import numpy as np
 from cnn_gpu.backend import get_backend
 from cnn_gpu.layers.base import format_shape
 from cnn_gpu.ops.loss import hinge_labels
+from cnn_gpu.utils.checks import check_number
 from cnn_gpu.utils.registry import Registry
 
 LOSSES = Registry("loss")
@@ -120,12 +121,6 @@ class ProbabilityLabels(Loss):
         return y
 
 
-def check_label_smoothing(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
 class Crossentropy(ProbabilityLabels):
     """Categorical cross-entropy, one-hot or (``sparse``) integer labels, on probabilities or logits."""
 
@@ -156,7 +151,7 @@ class Crossentropy(ProbabilityLabels):
 class CategoricalCrossentropy(Crossentropy):
     def __init__(self, from_logits=False, label_smoothing=0.0, name="categorical_crossentropy"):
         super().__init__(from_logits, name)
-        self.label_smoothing = check_label_smoothing(name, label_smoothing)
+        self.label_smoothing = check_number(name, "label_smoothing", label_smoothing, 0, 1)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -205,7 +200,7 @@ class BinaryCrossentropy(ProbabilityLabels):
     def __init__(self, from_logits=False, label_smoothing=0.0, name="binary_crossentropy"):
         super().__init__(name)
         self.from_logits = bool(from_logits)
-        self.label_smoothing = check_label_smoothing(name, label_smoothing)
+        self.label_smoothing = check_number(name, "label_smoothing", label_smoothing, 0, 1)
 
     def rows_value_and_gradient(self, y_true, y_pred, logits):
         return get_backend().binary_cross_entropy(y_pred, y_true, self.from_logits)
@@ -228,10 +223,8 @@ class BinaryFocalCrossentropy(BinaryCrossentropy):
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                  name="binary_focal_crossentropy"):
         super().__init__(from_logits, label_smoothing, name)
-        for argument, value, high in (("alpha", alpha, 1.0), ("gamma", gamma, float("inf"))):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
-                raise ValueError(f"{name}: {argument} must be a number in [0, {high}], got {value!r}")
-        self.apply_class_balancing, self.alpha, self.gamma = bool(apply_class_balancing), float(alpha), float(gamma)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha, self.gamma = check_number(name, "alpha", alpha, 0, 1), check_number(name, "gamma", gamma, 0)
 
     @property
     def focal(self):

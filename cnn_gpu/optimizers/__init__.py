@@ -15,18 +15,10 @@ from numbers import Real
 from cnn_gpu.backend import get_backend
 from cnn_gpu.ops import optim
 from cnn_gpu.optimizers import schedules
+from cnn_gpu.utils.checks import check_number
 from cnn_gpu.utils.registry import Registry, serialize
 
 OPTIMIZERS = Registry("optimizer")
-
-
-def check_number(owner, name, value, low, high, high_inclusive=True):
-    inside = isinstance(value, Real) and not isinstance(value, bool) and low <= value
-    inside = inside and (value <= high if high_inclusive else value < high)
-    if not inside:
-        bound = "]" if high_inclusive else ")"
-        raise ValueError(f"{owner}: {name} must be a number in [{low}, {high}{bound}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:

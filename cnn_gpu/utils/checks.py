@@ -1,0 +1,16 @@
+"""The check every numeric constructor argument gets (optimizers, constraints): a real number, not a bool,
+in a range, or an error that names the owner, the argument and what it got."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+
+def check_number(owner, name, value, low, high=float("inf"), high_inclusive=True):
+    """``value`` as a float, once it is a number in [low, high] ([low, high) if not ``high_inclusive``)."""
+    inside = isinstance(value, Real) and not isinstance(value, bool) and low <= value
+    inside = inside and (value <= high if high_inclusive else value < high)
+    if not inside:
+        bound = "]" if high_inclusive else ")"
+        raise ValueError(f"{owner}: {name} must be a number in [{low}, {high}{bound}, got {value!r}")
+    return float(value)
