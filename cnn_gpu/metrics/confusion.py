@@ -9,6 +9,15 @@ from cnn_gpu.backend import get_backend
 from cnn_gpu.metrics.base import MeanMetric, Metric
 
 
+def labels_like_output(name, y_true, y_pred):
+    """``y_true`` in the output's shape, once it holds one label per output element (one-hot or binary
+    labels, as Keras's confusion metrics take them)."""
+    if y_true.size != y_pred.size:
+        raise ValueError(f"{name}: labels must have the output's shape {tuple(y_pred.shape)} (one-hot or binary "
+                         f"labels, as Keras's), got {tuple(y_true.shape)}")
+    return y_true.reshape(y_pred.shape)
+
+
 class ConfusionRatio(MeanMetric):
     """Precision and recall, Keras's way: over every element of every batch so far (or of column
     ``class_id`` alone), an element predicted positive where y_pred > ``thresholds`` (0.5 unless given)
@@ -32,10 +41,7 @@ class ConfusionRatio(MeanMetric):
         super().__init__(name)
 
     def update_state(self, y_true, y_pred):
-        if y_true.size != y_pred.size:
-            raise ValueError(f"{self.name}: labels must have the output's shape {tuple(y_pred.shape)} (one-hot "
-                             f"or binary labels, as Keras's), got {tuple(y_true.shape)}")
-        y_true = y_true.reshape(y_pred.shape)
+        y_true = labels_like_output(self.name, y_true, y_pred)
         if self.class_id is not None:
             if self.class_id >= y_pred.shape[-1]:
                 raise ValueError(f"{self.name}: class_id {self.class_id} is past the output's "
@@ -100,13 +106,11 @@ class AUC(Metric):
         super().__init__(name)
 
     def reset_state(self):
-        self.true_positives = self.false_positives = np.zeros(self.num_thresholds)
+        self.true_positives, self.false_positives = np.zeros(self.num_thresholds), np.zeros(self.num_thresholds)
         self.positives = self.negatives = 0
 
     def update_state(self, y_true, y_pred):
-        if y_true.size != y_pred.size:
-            raise ValueError(f"{self.name}: labels must have the output's shape {tuple(y_pred.shape)}, got "
-                             f"{tuple(y_true.shape)}")
+        y_true = labels_like_output(self.name, y_true, y_pred)
         backend = get_backend()
         tp, fp = backend.to_numpy(backend.threshold_counts(y_pred, y_true, self.num_thresholds, self.from_logits))
         # Every element is counted at the lowest threshold, -epsilon: its counts are the batch's positives
