@@ -30,6 +30,7 @@ import numpy as np
 from benchmarks import harness
 from cnn_gpu.ops.batchnorm import (FLAT_MAX_CHANNELS, SUMS_VARIANTS, batch_norm_backward, batch_norm_backward_kernel,
                                    batch_norm_forward, batch_norm_forward_kernel)
+from cnn_gpu.ops.common import array_module
 
 SHAPES = [(256, 26, 26, 32), (64, 56, 56, 64), (4096, 512)]
 DRY_SHAPES = [(3, 5, 7, 6), (37, 10), (20, 300)]
@@ -42,15 +43,15 @@ def as64(a):
 
 def expected_forward(x, gamma, beta, training):
     """The float64 reference's y (the moving statistics of a fresh layer where they are used)."""
-    channels = x.shape[-1]
-    moving = np.zeros(channels), np.ones(channels)
+    xp, channels = array_module(x), x.shape[-1]
+    moving = xp.zeros(channels), xp.ones(channels)
     return batch_norm_forward(as64(x), as64(gamma), as64(beta), *moving, MOMENTUM, EPSILON, training)[0]
 
 
 def expected_backward(x, dy, gamma):
     """The float64 reference's dx, through the batch's own statistics."""
-    channels = x.shape[-1]
-    _, statistics = batch_norm_forward(as64(x), as64(gamma), None, np.zeros(channels), np.ones(channels),
+    xp, channels = array_module(x), x.shape[-1]
+    _, statistics = batch_norm_forward(as64(x), as64(gamma), None, xp.zeros(channels), xp.ones(channels),
                                        MOMENTUM, EPSILON, True)
     return batch_norm_backward(as64(x), as64(dy), as64(gamma), statistics)[0]
 
