@@ -74,17 +74,20 @@ def measure_shape(session, torch, shape):
     # Backward sets (x, dy, the statistics of x's forward, as the layer keeps them).
     pairs = session.input_sets(lambda rng: backward_set(session, rng, shape, gamma), 8 * n)
     y, dx = xp.empty(shape, np.float32), xp.empty(shape, np.float32)
+    # Each output goes through its channel's sums over every row: rung 1 adds them one after another,
+    # whose float32 rounding grows with the rows (4.5e-5 at 173k rows on an H200, batchnorm.json at b323e23).
+    tolerance = harness.sum_tolerance(n // channels)
     for variant in (v for v in SUMS_VARIANTS if not v.startswith("flat") or channels <= FLAT_MAX_CHANNELS):
         run = lambda x, v=variant: batch_norm_forward_kernel(  # noqa: E731
             x, gamma, beta, moving_mean, moving_variance, MOMENTUM, EPSILON, True, v, y=y, backend=backend)
         session.measure(f"forward_training_{variant}", params, run, xs,
                         lambda x: (y, expected_forward(x, gamma, beta, True)), poison=[y], bytes_moved=12 * n,
-                        timing=timing)
+                        tolerance=tolerance, timing=timing)
         run = lambda p, v=variant: batch_norm_backward_kernel(  # noqa: E731
             p[0], p[1], gamma, p[2], v, dx=dx, backend=backend)
         session.measure(f"backward_{variant}", params, run, pairs,
                         lambda p: (dx, expected_backward(p[0], p[1], gamma)), poison=[dx], bytes_moved=20 * n,
-                        timing=timing)
+                        tolerance=tolerance, timing=timing)
     fresh = xp.zeros(channels, np.float32), xp.ones(channels, np.float32)
     run = lambda x: batch_norm_forward_kernel(x, gamma, beta, *fresh, training=False, y=y,  # noqa: E731
                                               backend=backend)
