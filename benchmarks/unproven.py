@@ -7,9 +7,9 @@ cnn_gpu/ops/gemm.py), only the rungs whose tests failed.
 They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu, whose rungs' names hold
 "wgmma", and kernels/ptx_probe_hopper.cu, whose probes tests/ops/test_ptx.py runs): the ones that
 reach the hardware through mbarriers, tensor maps and clusters, where a mistake hangs or faults
-rather than gives a wrong number. All passed on an H100 at 48bedcb and 2c9911a, but for 9e
-(gemm_tf32_wgmma_b_in_registers) and its probe, wgmma with A from registers, which no GPU has run
-yet. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
+rather than gives a wrong number. All passed on an H100 at 48bedcb and 2c9911a, and on an H200 at
+ac366b0, where 9e (gemm_tf32_wgmma_b_in_registers) and its probe, wgmma with A from registers, ran
+for the first time. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
 and gate nothing. Besides them, the rungs of NEW: others no GPU has run yet, which the autotuner
 offers, so that every process that tunes a product would launch them.
 
@@ -33,12 +33,14 @@ from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"
-# The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests).
-NEW = ("gemm_warptiled_wide_tiles", "gemm_split_k_last_slice_reduces")
-# The rungs above whose GPU tests passed on an H100 (at 48bedcb and 2c9911a): all of gemm_wgmma.cu's
-# but 9e, which joined it later.
+# The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests; the
+# last two, gemm_warptiled_wide_tiles and gemm_split_k_last_slice_reduces, passed on an H200 at ac366b0).
+NEW: tuple[str, ...] = ()
+# The rungs above whose GPU tests passed: on an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0,
+# 9e's first run. A rung that joins gemm_wgmma.cu stays out of here until a GPU run passes its tests.
 PROVEN = ("gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized",
-          "gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast", "gemm_tf32_wgmma_multicast_persistent")
+          "gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast", "gemm_tf32_wgmma_multicast_persistent",
+          "gemm_tf32_wgmma_b_in_registers")
 PROBES = "(test_wgmma or test_tma) and not model"
 # The test files that hold every test all_tests() selects (tests/benchmarks/test_unproven.py checks).
 FILES = ("tests/ops/test_gemm.py", "tests/ops/test_ptx.py")

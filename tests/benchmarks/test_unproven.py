@@ -44,6 +44,6 @@ def test_the_benchmark_leaves_out_only_the_failed_rungs():
 
 
 def test_the_proven_rungs_selection_together_is_each_ones_selection_added_up():
-    assert unproven.PROVEN and set(unproven.PROVEN) < set(unproven.rungs())
+    assert unproven.PROVEN and set(unproven.PROVEN) <= set(unproven.rungs())
     together = collected(unproven.rung_tests(*unproven.PROVEN))
     assert together == set().union(*(collected(unproven.rung_tests(rung)) for rung in unproven.PROVEN))
