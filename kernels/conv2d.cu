@@ -28,6 +28,27 @@
 //                              it computes: the same loaders issue cp.async copies into 3 stages;
 //                              <..., false> is the same in plain TF32 (one mma a product, TF32's
 //                              accuracy), which only a caller who asks for it gets
+//
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0; CUDA-graph replay), every rung
+// on four layers, x (N, H, W, C) by w (R, S, C, K): seed = seed_conv1_b32, 32x28x28x1 by 3x3x1x32
+// 'valid' (the seed model's first layer at batch 32); cifar = cifar_conv2, 128x32x32x64 by 3x3x64x64
+// 'same'; 1x1 = deepbench_resnet_1x1_up, 16x56x56x64 by 1x1x64x256; vgg = deepbench_vgg_28,
+// 16x28x28x256 by 3x3x256x512 'same'. Each rung's "Measured" line gives microseconds a pass, and in
+// brackets cuDNN's time over ours (above 1: ours faster): the FP32-accurate rungs against cuDNN with
+// TF32 off, the plain TF32 rung against cuDNN with TF32 on (cudnn.benchmark on, the same NHWC memory).
+// cuDNN's own, forward / data gradient / filter gradient, TF32 off: seed 8.3 / 16.9 / 50.9, cifar
+// 284.5 / 393.9 / 418.0, 1x1 103.8 / 116.3 / 88.6, vgg 941.6 / 669.7 / 262.2; TF32 on: seed 6.0 /
+// 14.2 / 43.4, cifar 52.9 / 56.8 / 110.6, 1x1 23.6 / 23.7 / 35.4, vgg 76.7 / 99.3 / 200.3. cuBLAS in
+// the same file: 48.6 TFLOP/s FP32, 389.5 TF32. cuDNN's FP32 vgg filter gradient counts 112.9
+// TFLOP/s at 2 N P Q K R S C flops, 2.3x cuBLAS FP32: it does fewer multiplications than a GEMM (a
+// Winograd or FFT algorithm, which the benchmark allows in FP32 within 1e-4; its error 5.6e-6, its
+// forward's 8.4e-7), so that ratio is not one of GEMM against GEMM.
+// In short: the best FP32-accurate rung is faster than cuDNN FP32 on the seed layer's forward (1.25,
+// rung 5) and filter gradient (2.67, rung 5), level on the 1x1 layer (0.80 to 1.06), 0.40 to 0.72
+// on the 3x3 layers' forward and data gradient, 0.12 on vgg's filter gradient, and 0.42 on the seed
+// layer's data gradient (rung 1: with C = 1 that GEMM is one column wide). The plain TF32 rung is
+// 0.06 to 0.38 of cuDNN TF32 on the three larger layers: its gathering loaders, not the tensor
+// cores, set its pace (rung 5). Every pass of every rung passed its check.
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "conv_shape.cuh"
@@ -44,7 +65,15 @@
 // rate. The filter gradient is worse: only R * S * C * K threads (288 for the seed model's first
 // layer), each summing over all N * P * Q outputs, leave most of the GPU idle.
 // Edges: taps that fall on padding are skipped; nothing is tiled.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 21.9 (0.38) / 39.8 (0.42) / 5025.6 (0.01);
+// cifar 1256.4 (0.23) / 18865.4 (0.02) / 23788.6 (0.02); 1x1 282.3 (0.37) / 3341.6 (0.03) / 10296.0
+// (0.01); vgg not run (the benchmark skips this rung above 20 GFLOP a pass). As expected, far under
+// the FMA rate: the cifar forward runs 7.7 TFLOP/s, 15.8% of cuBLAS FP32, and the filter gradient
+// 0.4 TFLOP/s. The data gradient takes 15x the forward's time on cifar (12x on 1x1) for the same
+// flops: its lanes take consecutive c, so each of their reads of w[r, s, c, :] is K floats from its
+// neighbour's, a sector a lane. On the seed layer (C = 1) it is still our fastest data gradient (see
+// rung 2).
 extern "C" __global__ void conv2d_forward_direct(const float* __restrict__ x, const float* __restrict__ w,
                                       const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
                                       int flags)
@@ -110,7 +139,14 @@ extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict
 // overhead is most of the work. The data and filter gradients add their own: stride > 1 leaves most
 // of dY_taps' elements zero, computed and multiplied all the same.
 // Edges: the operands return zero outside the matrix, store_output is guarded (RegisterBlockedTile's).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 11.7 (0.71) / 177.8 (0.09) / 44.9 (1.13);
+// cifar 968.5 (0.29) / 1269.4 (0.31) / 1286.2 (0.32); 1x1 172.0 (0.60) / 251.5 (0.46) / 245.9 (0.36);
+// vgg 2942.3 (0.32) / 4225.2 (0.16) / 5594.9 (0.05). As expected, the gathers cost about half: the
+// cifar and vgg forwards run 10.0 and 10.1 TFLOP/s (21% of cuBLAS FP32), and rung 3, the same tile
+// with the gathers' divisions taken out, twice that. The seed layer's data gradient, 177.8 us, is a
+// GEMM one column wide (C = 1) on a tile 32 columns wide (128 x 32): 31 of every 32 products are
+// padding.
 
 // The forward's A: X_cols, row m = (n, p, q), column j = (r, s, c).
 struct ImageColumnsOperand {
@@ -277,12 +313,19 @@ struct AsyncCopy {
 // the BK threads of a row read the same corner), two bounds checks and an add. The loader is the
 // only change: the tile's loop and its FMAs are RegisterBlockedTile's (accumulate_tiles).
 // cuDNN names its form of this IMPLICIT_PRECOMP_GEMM.
-// Expected bottleneck: the tile's FMAs and shared-memory reads, as in GEMM rung 5 (54% of cuBLAS
-// FP32 at 4096^3, H100, 2c9911a), on the layers deep enough to be arithmetic (cifar_conv2,
-// deepbench_vgg_28: depth 576 and 2304); on the seed layer (depth 9, one K-tile) its stores.
+// Expected bottleneck: the tile's FMAs and shared-memory reads, as in GEMM rung 5 (26.5 TFLOP/s,
+// 54.6% of cuBLAS FP32 at 4096^3, H200, benchmarks/results/gemm.json, ac366b0), on the layers deep
+// enough to be arithmetic (cifar_conv2, deepbench_vgg_28: depth 576 and 2304); on the seed layer
+// (depth 9, one K-tile) its stores.
 // Edges: a row past N * P * Q gets a corner from which no tap lands inside the input; a column past
 // R * S * C reads nothing; store_output is guarded.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), forward, us (cuDNN FP32's
+// time over ours): seed 6.8 (1.23), cifar 469.1 (0.61), 1x1 97.6 (1.06), vgg 1438.5 (0.65). The
+// cifar and vgg forwards run 20.6 TFLOP/s, 42% of cuBLAS FP32: twice rung 2 (the divisions were half
+// its time, as rung 2 expects), and 78% of GEMM rung 5 in the same run (whose tile is 128 x 128 to
+// this one's 64 x 64). This rung is the fastest FP32-accurate forward on the three larger layers,
+// ahead of the tensor-core rungs 4 and 5 (see there); cuDNN FP32 runs cifar and vgg at 34.0 and
+// 31.4 TFLOP/s.
 template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x, const float* __restrict__ w,
                                                     const float* __restrict__ bias, float* __restrict__ y,
@@ -333,7 +376,11 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
 // division at all.
 // Expected bottleneck: as the forward's; with stride > 1 most of dY_taps is zeros, still loaded and
 // multiplied, and a remainder per element decides which.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), data gradient, us (cuDNN
+// FP32's time over ours): seed 80.0 (0.21), cifar 544.3 (0.72), 1x1 121.1 (0.96), vgg 1686.3 (0.40).
+// Near the forward, as expected: 17.8 and 17.6 TFLOP/s on cifar and vgg (36% of cuBLAS FP32) to its
+// 20.6; the fastest FP32-accurate data gradient there. Every layer benchmarked has stride 1, so the
+// zeros of stride > 1 are unmeasured. The seed layer's is rung 2's one-column GEMM (C = 1).
 
 template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void backward_data_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
@@ -386,7 +433,13 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
 // by BK threads: each column's input corner and its offset in x. dY is a stored matrix (rung 2's
 // loader). The split into slices is rung 2's.
 // Expected bottleneck: as the forward's.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), filter gradient, us (cuDNN
+// FP32's time over ours): seed 24.1 (2.11), cifar 706.9 (0.59), 1x1 154.1 (0.57), vgg 2939.4 (0.09).
+// The prediction missed: slower than the forward, 13.7 and 10.1 TFLOP/s on cifar and vgg (28% and
+// 21% of cuBLAS FP32) to the forward's 20.6, so vgg's filter gradient takes twice its forward's time
+// for the same flops. The data do not say how much of that is the corners worked out per K-tile
+// (BK threads, then a barrier) and how much the split-K slices and their reduction. cuDNN's vgg
+// filter gradient does fewer multiplications (the head comment), and the 0.09 counts that too.
 template <class Tile, class Copy = StoreCopy>
 __device__ __forceinline__ void backward_filter_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
                                                             float* __restrict__ dw, float* __restrict__ partials,
@@ -493,7 +546,15 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // Registers: the kernels ask for one block per SM at least (__launch_bounds__'s second argument):
 // without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 154-163
 // (sm_90), three blocks of 128 threads per SM.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 8.4 (0.99) / 76.7 (0.22) / 24.4 (2.09);
+// cifar 790.0 (0.36) / 789.1 (0.50) / 1258.6 (0.33); 1x1 216.8 (0.48) / 202.9 (0.57) / 275.5 (0.32);
+// vgg 2556.1 (0.37) / 2466.4 (0.27) / 2866.2 (0.09). The prediction missed: on the deep layers this
+// rung is slower than rung 3, not faster: 1.7 to 1.8x rung 3's time on the cifar and vgg forwards
+// (12.2 and 11.6 TFLOP/s, 24-25% of cuBLAS FP32), 1.5x on their data gradients, level on vgg's filter
+// gradient (2866.2 against 2939.4), 2.2x on the 1x1 forward. The loads it waits on are the bound, as
+// expected, and they cost more than rung 3's FMAs did: rung 5, the same work with the loads in
+// flight, takes 0.48 to 0.65 of this rung's time on the three larger forwards.
 template <int BM, int BN, int BK, int WM, int WN, bool SPLIT = true>
 struct TensorCoreTile {
     static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
@@ -591,7 +652,7 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // Expected bottleneck: issue. Each thread issues a K-tile's (BM + BN) x BK / 128 copies, every one
 // an instruction and its address arithmetic (16 per K-tile at 64 x 64 x 16), against 3 x 4 x 2 x 2 = 48
 // mma per warp; where rung 4 waited on memory (the deep layers' long K) this should come closer
-// to GEMM rung 8's 3xTF32 (83.3% of cuBLAS FP32 at 4096^3, H100, 2c9911a). The seed layer's
+// to GEMM rung 8's 3xTF32 (85.9% of cuBLAS FP32 at 4096^3, H200, gemm.json, ac366b0). The seed layer's
 // forward, a single K-tile (depth 9), gains nothing: there is nothing to overlap.
 // Edges: the loaders' (rung 3's); the pipeline's empty groups past the last K-tile (pipelined_mainloop).
 // Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27,648 bytes (64 x 64) or 33,792
@@ -607,7 +668,21 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // TF32): the variant implicit_gemm_tf32_pipelined, which the autotuner never picks (it holds every
 // candidate to FP32's accuracy) and benchmarks/conv2d.py compares with cuDNN in TF32. Expected
 // bottleneck there: the copies' issue even more than at SPLIT = true, with a third of the mma.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
+// / filter gradient. SPLIT = true (cuDNN FP32's time over ours): seed 6.6 (1.25) / 75.0 (0.22) / 19.1
+// (2.67); cifar 511.2 (0.56) / 684.6 (0.58) / 579.8 (0.72); 1x1 104.2 (1.00) / 118.3 (0.98) / 111.2
+// (0.80); vgg 1490.8 (0.63) / 1952.0 (0.34) / 2108.5 (0.12). The prediction missed: the cifar and vgg
+// forwards run 18.9 and 19.9 TFLOP/s, 39% and 41% of cuBLAS FP32, under half of GEMM rung 8's 3xTF32
+// (gemm_3xtf32_mma: 41.7 TFLOP/s, 85.9% at 4096^3, gemm.json, same run), and no faster than rung 3
+// on the FP32 cores (469.1 and 1438.5 us). This rung is the fastest FP32-accurate filter gradient on every
+// layer (and the seed forward), ahead of rung 3 by 1.2x (cifar) to 1.4x (1x1, vgg).
+// SPLIT = false, plain TF32 (cuDNN TF32's time over ours): seed 6.7 (0.89) / 69.9 (0.20) / 16.7
+// (2.61); cifar 368.5 (0.14) / 487.3 (0.12) / 464.9 (0.24); 1x1 80.2 (0.29) / 96.8 (0.24) / 91.9
+// (0.38); vgg 1082.2 (0.07) / 1603.4 (0.06) / 1619.6 (0.12); error 2.4e-4 to 2.6e-4 (cuDNN TF32's
+// 2.6e-4 to 7.1e-4). Far behind: the vgg forward runs 27.3 TFLOP/s, 7% of cuBLAS TF32 (389.5), where
+// cuDNN TF32 runs 385.6. Not bound by the mma, as expected: with a third of SPLIT = true's mma it
+// takes 0.71 to 0.83 of its time (1.2x to 1.4x faster) on the three larger layers. That the copies'
+// issue, rather than the gathers' latency, is what bounds it, no counter has shown yet.
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
 struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT> {
     using Base = TensorCoreTile<BM, BN, BK, WM, WN, SPLIT>;

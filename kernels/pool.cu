@@ -29,6 +29,17 @@
 //   7. avg_pool2d_backward_gather       one thread per dx element (as 5)
 // Every variant but 3 is a template over the element type T (float, double). Indices are 64-bit
 // (long long): N*H*W*C may exceed 2^31 even when each extent fits an int.
+//
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23), float32, timed launch by
+// launch, on two 'valid' poolings of about 200 MiB of input: A = 128x56x56x128, 2 x 2 at stride 2
+// (windows side by side), B = 64x113x113x64, 3 x 3 at stride 2 (overlapping). Bytes counted are the
+// op's fewest (x read, y written, and the int32 argmax for max pooling; dy, argmax read and dx
+// written backward), against the file's copy bandwidth, 4205 GB/s. PyTorch's max_pool2d (with
+// indices) and avg_pool2d on the same channels_last memory: A 174.8 and 326.2 us (42% and 19% of
+// copy), B 240.3 and 376.8 (31% and 16%). Every rung passed its check. The surprises: the rungs
+// expected to be bound by DRAM are not, save the float4 forward (66% and 49% of copy); the gather
+// backwards, which the kernel backends run, are 3.6 to 3.7x slower than the scatter and move 8% to
+// 10% of copy bandwidth.
 // Wrappers: cnn_gpu/ops/pool.py. Tests: tests/ops/test_pool_kernels.py. Benchmark: benchmarks/pool.py.
 
 #include "nhwc.cuh"
@@ -149,7 +160,9 @@ __device__ __forceinline__ void max_forward_loop(const V* __restrict__ x, V* __r
 // Expected bottleneck: memory transactions, up to 8x the sectors of rung 2 for the same bytes;
 // how much of that reaches device memory depends on whether a sector is still in L2 when the
 // warps of the next channel (P*Q outputs later) want its other floats.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 698.8 us, 441 GB/s, 10.5% of copy; B 1108.5 us, 281 GB/s, 6.7%. 3.4x (A) and 3.9x (B) rung 2's
+// time, under the 8x of the sectors.
 template <typename T>
 __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
                                                 int N, int H, int W, int C, int P, int Q, int R, int S,
@@ -165,7 +178,11 @@ __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __re
 // windows (stride < window) read an input pixel more than once; the second read finds it in L1/L2.
 // Expected bottleneck: device memory bandwidth (x once, y and argmax once), with the 64-bit index
 // divisions and the per-tap loop as the overhead.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 205.5 us, 1500 GB/s, 35.7% of copy; B 286.1 us, 1091 GB/s, 25.9%; PyTorch's max_pool2d takes
+// 0.85 and 0.84 of this time. The prediction missed: not DRAM-bound. Rung 3, the same bytes with a
+// quarter of the memory instructions and index arithmetic, is 1.9x faster on both, so those, more
+// than memory, bound this rung.
 template <typename T>
 __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
                                    int N, int H, int W, int C, int P, int Q, int R, int S,
@@ -181,7 +198,11 @@ __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
 // float4 never straddles two pixels, and 16-byte-aligned arrays; the wrapper checks. C is passed
 // in floats like every rung's; the loop counts float4s.
 // Expected bottleneck: device memory bandwidth.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 110.5 us, 2791 GB/s, 66.4% of copy; B 150.8 us, 2069 GB/s, 49.2%. The fastest max forward,
+// 1.6x faster than PyTorch's max_pool2d on both (174.8, 240.3 us), though short of copy bandwidth,
+// most on B, whose windows overlap (each input loaded by 2.25 windows on average, the repeats from
+// L1/L2).
 extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ x, float4* __restrict__ y,
                                                      int4* __restrict__ argmax, int N, int H, int W, int C, int P,
                                                      int Q, int R, int S, int stride_h, int stride_w, int pad_top,
@@ -201,7 +222,9 @@ extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ 
 // of their float sum, changes from run to run.
 // Expected bottleneck: the atomics, read-modify-writes in L2, plus the zero fill; without overlap
 // each dx element gets at most one, so they do not contend.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23), the zero fill counted in the
+// time, not in the bytes: A 204.9 us, 1504 GB/s, 35.8% of copy; B 238.8 us, 1306 GB/s, 31.1%. About
+// rung 2's rate, and 3.6 to 3.7x faster than the gather (rung 5), fill and atomics and all.
 template <typename T>
 __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int* __restrict__ argmax,
                                             T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
@@ -228,7 +251,12 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // tap, the order in which the reference's fold adds them: the float sum is the reference's own.
 // Expected bottleneck: device memory bandwidth (dy and argmax read, dx written); neighbouring
 // threads re-read the same dy and argmax of overlapping windows from L1/L2.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 758.0 us, 407 GB/s, 9.7% of copy; B 863.3 us, 361 GB/s, 8.6%. The prediction missed: not
+// DRAM-bound, and 3.7x (A) and 3.6x (B) the scatter's time. This is the max backward the kernel
+// backends run (deterministic), so it costs them the difference. No counters were taken; the likely
+// bound is the per-element integer work (64-bit index divisions, windows_covering), as rung 3's
+// gain over rung 2 suggests for the forward.
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
@@ -256,7 +284,10 @@ __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* 
 // taps add zeros), divided by their count, so a 'same' window at the border is the mean of its
 // real elements, as Keras has it.
 // Expected bottleneck: device memory bandwidth (x once, y once).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 193.4 us, 1328 GB/s, 31.6% of copy; B 231.7 us, 1125 GB/s, 26.7%; 1.7x (A) and 1.6x (B) faster
+// than PyTorch's avg_pool2d (326.2, 376.8 us). The prediction missed as rung 2's did: not
+// DRAM-bound; the same one-thread-per-output loop, at about the same rate.
 template <typename T>
 __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, int N, int H, int W, int C, int P,
                                    int Q, int R, int S, int stride_h, int stride_w, int pad_top, int pad_left) {
@@ -281,7 +312,9 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
 // once, no atomics.
 // Expected bottleneck: device memory bandwidth (dy read, dx written); the per-window count costs
 // a few integer operations per covering window.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
+// A 679.9 us, 378 GB/s, 9.0% of copy; B 775.5 us, 336 GB/s, 8.0%. The prediction missed, as rung
+// 5's: 3.5x (A) and 3.3x (B) the time of the forward (rung 6), which moves the same bytes.
 template <typename T>
 __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restrict__ dx, int N, int H, int W, int C,
                                            int P, int Q, int R, int S, int stride_h, int stride_w, int pad_top,
