@@ -141,9 +141,9 @@ __device__ __forceinline__ T activate_backward(T y, T dy) {
 // by every row).
 // Expected bottleneck: device memory bandwidth, less the cost of 4-byte accesses and the integer
 // remainder for the bias column.
-// Measured (NVIDIA H100, benchmarks/results/activation.json, commit 2c9911a), relu/sigmoid/tanh: rows=65536
-// cols=1024 2515/1912/2493 GB/s, 84%/64%/83% of copy bandwidth (CuPy unfused relu 831); rows=2097152 cols=36
-// 2385/2262/2515, 80%/76%/84% (CuPy 829). Slower than the float4 variant in every case, as expected.
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), relu/sigmoid/tanh: rows=65536
+// cols=1024 2912/2517/2907 GB/s, 69%/60%/69% of copy bandwidth (CuPy unfused relu 817); rows=2097152 cols=36
+// 3121/2634/2846, 74%/63%/68% (CuPy 818). Slower than the float4 variant in every case, as expected.
 template <typename T, Act ACT, bool BIAS>
 __global__ void bias_act_forward(const T* __restrict__ x, const T* __restrict__ bias, T* __restrict__ y,
                                  int rows, int cols) {
@@ -160,9 +160,10 @@ __global__ void bias_act_forward(const T* __restrict__ x, const T* __restrict__ 
 // instructions, more bytes in flight. Needs cols % 4 == 0 (a float4 never straddles two rows,
 // so its four bias values are consecutive too) and 16-byte-aligned pointers; the wrapper checks.
 // Expected bottleneck: device memory bandwidth.
-// Measured (NVIDIA H100, benchmarks/results/activation.json, commit 2c9911a), relu/sigmoid/tanh: rows=65536
-// cols=1024 2740/2720/2730 GB/s, 92%/91%/91% of copy bandwidth (CuPy unfused relu 831); rows=2097152 cols=36
-// 2589/2751/2759, 87%/92%/92% (CuPy 829). Close to copy bandwidth, as expected.
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), relu/sigmoid/tanh: rows=65536
+// cols=1024 3241/3622/3690 GB/s, 77%/86%/88% of copy bandwidth (CuPy unfused relu 817: 4.0x slower than our
+// relu); rows=2097152 cols=36 3827/3580/3569, 91%/85%/85% (CuPy 818: 4.7x). Close to copy bandwidth, as
+// expected, but for relu at 1024 columns (77%), below sigmoid and tanh there; the JSON does not say why.
 template <Act ACT, bool BIAS>
 __global__ void bias_act_forward_float4(const float4* __restrict__ x, const float4* __restrict__ bias,
                                         float4* __restrict__ y, int rows, int cols) {
@@ -185,10 +186,10 @@ __global__ void bias_act_forward_float4(const float4* __restrict__ x, const floa
 // whose rows reduce.cu's column_sum_thread_per_column then adds in a fixed order (the bias gradient
 // is the same bit for bit on every run).
 // Expected bottleneck: device memory bandwidth for cols >= 32; narrower matrices waste lanes.
-// Measured (NVIDIA H100, benchmarks/results/activation.json, commit 2c9911a), with the finishing column sum, relu/sigmoid:
-// rows=65536 cols=1024 2500/2489 GB/s, 84%/83% of copy bandwidth; rows=2097152 cols=36 1282/1305, 43%/44%.
-// No CuPy baseline. Contradicted at cols=36: not bandwidth-bound, though cols >= 32 (reduce.cu's
-// column_sum_flat takes up why).
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), with the finishing column
+// sum, relu/sigmoid: rows=65536 cols=1024 3167/3199 GB/s, 76%/76% of copy bandwidth; rows=2097152 cols=36
+// 1389/1381, 33%/33%. No CuPy baseline. Contradicted at cols=36: not bandwidth-bound, though cols >= 32
+// (reduce.cu's column_sum_flat takes up why).
 template <typename T, Act ACT, bool BIAS>
 __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
     bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ partial,
@@ -214,7 +215,9 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 // Expected bottleneck: device memory bandwidth (12 bytes an element: z and dy read, dx written);
 // gelu's erfc and exp, mish's exp, log1p and tanh a few dozen instructions an element, still under
 // a byte's worth each.
-// Measured: not yet run on a GPU.
+// Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
+// tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
+// ac366b0).
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate_backward_from_input(T z, T dy) {
     static_assert(ACT == Act::gelu || ACT == Act::swish || ACT == Act::hard_silu || ACT == Act::mish,
@@ -262,7 +265,9 @@ __global__ void act_backward_from_input(const T* __restrict__ z, const T* __rest
 // select, not a product (z's sign kept, and a subnormal z or dy where -ftz flushes it in arithmetic
 // and comparisons).
 // Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward).
-// Measured: not yet run on a GPU.
+// Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
+// tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
+// ac366b0).
 template <typename T>
 __global__ void relu_with_slope_threshold_max(const T* __restrict__ z, T* __restrict__ y, long long n, T slope,
                                               T threshold, T max_value) {
@@ -304,7 +309,9 @@ __global__ void relu_with_slope_threshold_max_backward(const T* __restrict__ z, 
 // alpha <= 0, y says nothing of z's sign.
 // Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward); expm1 and
 // exp a few dozen instructions an element.
-// Measured: not yet run on a GPU.
+// Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
+// tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
+// ac366b0).
 template <typename T>
 __global__ void elu_with_alpha(const T* __restrict__ z, T* __restrict__ y, long long n, T alpha) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
