@@ -9,14 +9,14 @@
 // Two numbers bound any version: the time of its arithmetic at the peak rate, and the time to move
 // the fewest bytes it must at the memory's bandwidth. An M = N = K = 4096 product is 2 * 4096^3 =
 // 137 GFLOP and moves at least 3 * 64 MiB = 201 MB: at ~67 TFLOP/s FP32 (the H100's and H200's
-// datasheet peak) and the H100's measured 3.0 TB/s, 2.0 ms of arithmetic against 0.07 ms of memory.
-// GEMM is compute-bound by 30x, and every kernel below is about feeding the FMA units from ever
+// datasheet peak) and the H200's measured 4.2 TB/s, 2.0 ms of arithmetic against 0.05 ms of memory.
+// GEMM is compute-bound by 40x, and every kernel below is about feeding the FMA units from ever
 // closer memory.
 // Measured results come from committed benchmark JSON: benchmarks/results/gemm.json (the ladder),
-// an NVIDIA H100 80GB HBM3 at commit 2c9911a, where cuBLAS FP32 ran 4096^3 A.B at 51.1 TFLOP/s and
-// its copy bandwidth was 3.0 TB/s (2992 GB/s); each rung's line gives its 4096^3 A.B rate and its
-// fraction of that. benchmarks/results/gemm_sweep.json (same card and commit) times rung 7's
-// tilings; gemm_counters.json (same run) holds Nsight Compute's counters for each rung's kernel.
+// an NVIDIA H200 at commit ac366b0, where cuBLAS FP32 ran 4096^3 A.B at 48.8 TFLOP/s and its copy
+// bandwidth was 4.2 TB/s (4193 GB/s); each rung's line gives its 4096^3 A.B rate and its fraction
+// of that. benchmarks/results/gemm_sweep.json (a second H200, commit b323e23) times rung 7's
+// tilings; gemm_counters.json (that second run) holds Nsight Compute's counters for each rung's kernel.
 
 #include "gemm_common.cuh"
 
@@ -26,8 +26,8 @@
 // different rows of A (32 cache lines per load) and write 32 different rows of C; every element of
 // A and B is fetched from L2 or DRAM M or N times over.
 // Edges: threads outside C return at once; the dot product only touches valid indices.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 0.5 TFLOP/s at 2048^3 A.B,
-// 1.0% of cuBLAS FP32 (48.6 there); skipped at 4096^3, where a launch takes seconds.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 0.5 TFLOP/s at 2048^3 A.B,
+// 1.1% of cuBLAS FP32 (45.6 there); skipped at 4096^3, where a launch takes seconds.
 
 // The dot product that kernels 1 and 2 share; only who computes which (m, n) differs.
 template <bool TRANS_A, bool TRANS_B>
@@ -56,8 +56,8 @@ __global__ void gemm_naive(const float* __restrict__ a, const float* __restrict_
 // writes 32 consecutive elements of C: global-memory coalescing.
 // Bottleneck: still one global load of A and one of B per FMA; the L1/L2 bandwidth caps it.
 // Edges: as kernel 1.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 6.5 TFLOP/s at 2048^3 A.B,
-// 13.4% of cuBLAS FP32 (48.6 there); skipped at 4096^3.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 6.4 TFLOP/s at 2048^3 A.B,
+// 14.1% of cuBLAS FP32 (45.6 there); skipped at 4096^3.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                                const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
@@ -75,11 +75,11 @@ __global__ void gemm_coalesced(const float* __restrict__ a, const float* __restr
 // dot product from shared memory. Each global element is now read M/TILE (or N/TILE) times, not M.
 // Bottleneck: shared-memory bandwidth and instruction issue: two shared loads per FMA.
 // Edges: load_tile zero-fills past the matrix; store_output is guarded.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 3.9 TFLOP/s at 4096^3 A.B,
-// 7.6% of cuBLAS FP32 (A.B^T 5.8, 11.7%); at 2048^3 4.7 TFLOP/s, still slower than kernel 2 (6.5
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 3.9 TFLOP/s at 4096^3 A.B,
+// 7.9% of cuBLAS FP32 (A.B^T 5.8, 11.7%); at 2048^3 4.7 TFLOP/s, still slower than kernel 2 (6.4
 // there). The counters (gemm_counters.json, 4096^3 A.B) bear the expected bottleneck out: the top
-// stalls are mio_throttle (the shared-memory instruction queue full) and long_scoreboard (global
-// loads), 6.8 per issue each, at 50% occupancy. Kernel 2 was not profiled, so why it is faster is
+// stalls are mio_throttle (the shared-memory instruction queue full) 6.8 per issue and
+// long_scoreboard (global loads) 6.4, at 50% occupancy. Kernel 2 was not profiled, so why it is faster is
 // still open (its repeated global reads may be served by L1).
 template <bool TRANS_A, bool TRANS_B, int TILE>
 __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -109,8 +109,8 @@ __global__ void gemm_smem_tiled(const float* __restrict__ a, const float* __rest
 // BM x BN = 64 x 64 outputs per block of BM * BN / TM = 512 threads, BK = 8.
 // Bottleneck: shared-memory loads of A (one per FMA), and the global tile loads between barriers.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 15.6 TFLOP/s at 4096^3 A.B,
-// 30.6% of cuBLAS FP32 (A^T.B 17.8, 35.2%). As expected: the top stalls are short_scoreboard 4.8
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 15.4 TFLOP/s at 4096^3 A.B,
+// 31.5% of cuBLAS FP32 (A^T.B 17.6, 34.9%). As expected: the top stalls are short_scoreboard 4.8
 // (shared loads) and long_scoreboard 3.8 (global ones), at 73% occupancy (40 registers).
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM>
 __global__ void __launch_bounds__(BM * BN / TM)
@@ -153,9 +153,9 @@ gemm_regblock_1d(const float* __restrict__ a, const float* __restrict__ b, float
 // (col0 = (tid % 16) * 8) the 8 threads of a quarter-warp start 32 bytes apart: 2-way bank
 // conflicts on every read of B.
 // Edges: zero-filled tiles, guarded stores.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 27.7 TFLOP/s at 4096^3 A.B,
-// 54.2% of cuBLAS FP32; 122 registers, two blocks per SM (25% occupancy). The top stalls,
-// short_scoreboard 1.5 (shared reads) and long_scoreboard 1.4 (global loads), are the two expected.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 26.5 TFLOP/s at 4096^3 A.B,
+// 54.4% of cuBLAS FP32; 122 registers, two blocks per SM (25% occupancy). The top stalls,
+// short_scoreboard 1.5 (shared reads) and long_scoreboard 1.5 (global loads), are the two expected.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -179,8 +179,8 @@ gemm_regblock_2d(const float* __restrict__ a, const float* __restrict__ b, float
 // registers must leave room for two: __launch_bounds__(256, 2) holds a thread to 128 (rung 5's
 // 110-122 fit two blocks unasked).
 // Edges: float4 loads when float4_loads_fit (else scalar ones); zero-filled tiles, guarded stores.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 29.0 TFLOP/s at 4096^3 A.B,
-// 56.8% of cuBLAS FP32, ahead of kernel 5 (27.7); A^T.B 27.0 (53.4%). The bound holds: 128
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 28.5 TFLOP/s at 4096^3 A.B,
+// 58.5% of cuBLAS FP32, ahead of kernel 5 (26.5); A^T.B 27.3 (54.2%). The bound holds: 128
 // registers, two blocks per SM (25% occupancy). The top stall is not_selected 1.7 (a warp ready,
 // another issued), ahead of long_scoreboard 1.2: the second block hides the loads in part, as expected.
 // On the H200 at d395d83, without the second bound (139 registers, one block per SM), it ran slower
@@ -251,7 +251,7 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 //       B, either layout: a lane's columns in runs of 4; k-contiguous, the 8 lanes share one
 //                        lane_col and so read one row (a broadcast).
 //     So every lane's outputs come in runs of 4 columns and go out as 16-byte stores
-//     (WarpTiledTile::store). Until after the run quoted below, a k-contiguous B's columns were
+//     (WarpTiledTile::store). Until after the H100 run at 2c9911a, a k-contiguous B's columns were
 //     LANES_N = 4 apart instead, and A.B^T stored single floats, half of each 32-byte sector per
 //     store, where a K of 64 (Dense's backward to data) makes the stores a large share of the work.
 // The tiling (block tile, warp tile, K-tile, stages; cnn_gpu/ops/gemm_variants.py SIMT_TILING) is a template
@@ -261,23 +261,24 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // 8), and shared-memory bandwidth.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores, one float at a time where C's rows are no multiple of 16 bytes or C is misaligned.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 41.8 TFLOP/s at 4096^3 A.B,
-// 81.9% of cuBLAS FP32; A.B^T 39.6 (79.7%, before its columns came in runs of 4: unmeasured since),
-// A^T.B 48.9 (96.7%). A.B ran at two blocks per SM (127 registers, 24% occupancy), no faster than in
-// the H100 run at 48bedcb with one block. The top stalls, not_selected 2.4 (a warp ready, another
-// issued) and dispatch_stall 1.1, with no memory unit above 48%, point to FMA issue, the first
-// expected limit, not to shared-memory bandwidth, the second. The sweep (gemm_sweep.json, A.B,
-// cuBLAS FP32 51.2 there) ran five tilings at 35.0-42.0 TFLOP/s: the default 41.2 (80.6%), the
-// same with 3 stages 42.0 (82.2%). The two changes came in one step, so the gain over kernel 6 is
-// not shared out between them.
-//   gemm_warptiled_small_tiles and gemm_warptiled_medium_tiles, this kernel at 32 x 32 and 64 x 64
-// tiles (cnn_gpu/ops/gemm_variants.py), serve the Dense products; kernel times by graph at batch 32, 128,
-// 512 against cuBLAS FP32's: Dense 5408 -> 64 backward data (A.B^T, before its 16-byte stores) 5.6,
-// 8.5, 23.9 us (small) and 5.6, 8.9, 23.0 (medium) against 4.7, 6.8, 15.8; its weight gradient
-// 3.3, 6.7, 19.9 and 3.9, 7.2, 19.9 against 3.9, 7.4, 16.1; Dense 64 -> 10 backward data (small)
-// 2.0, 2.0, 2.1 against 4.7, 4.9, 5.3. At 4096^3 A.B they run 33.6 and 37.6 TFLOP/s (65.8% and
-// 73.6%). gemm_warptiled_wide_tiles, at 32 x 64 (cuBLAS's tile for backward data at batch 128),
-// has not run on a GPU yet.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 41.4 TFLOP/s at 4096^3 A.B,
+// 84.8% of cuBLAS FP32; A.B^T 39.7 (80.2%, its columns now in runs of 4; 79.7% before them, on the
+// H100 at 2c9911a), A^T.B 48.0 (95.2%). A.B ran at two blocks per SM (127 registers, 24% occupancy;
+// on the H100 at 48bedcb one block had run as fast). The top stalls, not_selected 2.4 (a warp ready,
+// another issued) and dispatch_stall 1.1, with memory at 48% of its peak throughput, point to FMA
+// issue, the first expected limit, not to shared-memory bandwidth, the second. The sweep
+// (gemm_sweep.json, A.B, cuBLAS FP32 50.4 there) ran seven tilings at 35.0-41.8 TFLOP/s: the
+// default 41.4 (82.1%), the same with 3 stages 41.8 (83.0%). The two changes came in one step, so
+// the gain over kernel 6 is not shared out between them.
+//   gemm_warptiled_small_tiles, gemm_warptiled_medium_tiles and gemm_warptiled_wide_tiles, this kernel
+// at 32 x 32, 64 x 64 and 32 x 64 tiles (cnn_gpu/ops/gemm_variants.py; 32 x 64 is cuBLAS's tile for
+// backward data at batch 128), serve the Dense products; kernel times by graph at batch 32, 128, 512
+// against cuBLAS FP32's: Dense 5408 -> 64 backward data (A.B^T) 4.7, 7.9, 19.1 us (small), 5.8, 7.1,
+// 17.1 (medium) and 5.1, 7.1, 17.9 (wide) against 4.6, 7.0, 15.7; its weight gradient 3.1, 6.4,
+// 19.5, then 3.7, 7.3, 20.3 and 3.7, 7.0, 20.0 against 4.0, 7.5, 16.1; Dense 64 -> 10 backward data
+// (small) 1.8, 1.8, 1.9 against 4.7, 4.9, 5.3. The autotuner chose the wide tiles for backward data
+// at batch 32 and 128, though at batch 32 the small ones ran faster in the same file (4.7 against
+// 5.1). At 4096^3 A.B they run 31.9, 37.9 and 36.6 TFLOP/s (65.4%, 77.6% and 75.0%).
 // Compiler (ptxas, sm_90, nvcc 13.0; `cnn-gpu kernels` for today's figures): at the default tiling,
 // 127 registers for A.B and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no
 // spills; 64-72 KB of shared memory. A.B took 167 until its outputs went out as 16-byte stores.

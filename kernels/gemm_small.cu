@@ -10,14 +10,14 @@
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
 // tiles, as in the seed model's Dense forward x.W (M = batch 32 to 512, N = 64, K = 5408), that is
 // a few blocks on a 132-SM GPU (1 to 4 of 128 x 128, 2 to 32 of 32 x 32), each one walking K = 5408
-// alone: on an NVIDIA H100 the fastest kernel that walks all of K there, rung 7 at 32 x 32 tiles
-// (gemm_warptiled_small_tiles), took 125 us per product, and the fastest numbered SIMT rung,
-// gemm_smem_tiled, 342.2-385.6 us, against cuBLAS FP32's 10.3-22.5 us (kernel times by graph;
-// benchmarks/results/gemm.json, commit 2c9911a).
+// alone: on an NVIDIA H200 the fastest kernel that walks all of K there, rung 7 at 32 x 32 tiles
+// (gemm_warptiled_small_tiles), took 121 us per product, and the fastest numbered SIMT rung,
+// gemm_smem_tiled, 355.1-386.1 us, against cuBLAS FP32's 10.3-22.4 us (kernel times by graph;
+// benchmarks/results/gemm.json, commit ac366b0).
 //
 // The two bounds (gemm_simt.cu: arithmetic at the peak rate, bytes at the bandwidth) for the
 // largest of those, 512 x 64 x 5408: 2 * 512 * 64 * 5408 = 354 MFLOP, 7 us at cuBLAS's measured
-// 51.1 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 4 us at 3.0 TB/s. At
+// 48.8 TFLOP/s FP32; at least (512 + 64) * 5408 * 4 bytes = 12.5 MB read, 3 us at 4.2 TB/s. At
 // batch 32 both are under a microsecond: the launches are the floor.
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm_plans.py (split_k_plan), under a
@@ -67,13 +67,13 @@ __device__ __forceinline__ void split_k_slice(Tile& tile, const float* __restric
 // for 512 x 64 x 5408, mostly from L2), and two launches instead of one.
 // Edges: zero-filled tiles; only the last slice can end inside a K-tile (at K), which the loaders
 // zero-fill; guarded stores.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): the Dense 5408 -> 64
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): the Dense 5408 -> 64
 // forward product (a call of gemm(): both kernels, bias and ReLU), kernel times by CUDA-graph
-// replays against cuBLAS FP32's (torch.mm, by graph): batch 32 16.1 us against 10.3, batch 128
-// 18.7 against 11.5, batch 512 27.4 against 22.5, so 1.2-1.6x cuBLAS's time. gemm_split_k_fine
-// took 8.8, 12.3 and 28.9 us. Rung 7's pipelined tile in 10b below takes 7.8, 10.6 and 18.8,
+// replays against cuBLAS FP32's (torch.mm, by graph): batch 32 16.5 us against 10.3, batch 128
+// 19.3 against 11.5, batch 512 27.2 against 22.4, so 1.2-1.7x cuBLAS's time. gemm_split_k_fine
+// took 8.8, 12.3 and 29.1 us. Rung 7's pipelined tile in 10b below takes 7.7, 10.6 and 18.9,
 // consistent with the expected cost of rung 5's unhidden global latency. At 4096^3 A.B, where it
-// does not split, 25.1 TFLOP/s, 49.2% of cuBLAS FP32.
+// does not split, 25.1 TFLOP/s, 51.4% of cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int TM, int TN>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -89,18 +89,20 @@ gemm_split_k(const float* __restrict__ a, const float* __restrict__ b, float* __
 // same slices: the slice's K-tiles come by cp.async, STAGES of them in flight, so a block no longer
 // waits out each load in turn. (Its slices could be longer for the same latency, with fewer
 // partial tiles to write and reduce; its policy does not yet make them so.)
-// Tiling: cnn_gpu/ops/gemm_variants.py (64 x 64 blocks of four 32 x 32 warps, BK = 16; 3 stages when measured
-// below, 5 since: a slice's 4 K-tiles all in flight at once, unmeasured).
+// Tiling: cnn_gpu/ops/gemm_variants.py (64 x 64 blocks of four 32 x 32 warps, BK = 16, 5 stages: a
+// slice's 4 K-tiles all in flight at once; 3 stages in the H100 run at 2c9911a).
 // Bottleneck (expected): the partial tiles' traffic and the second launch, as gemm_split_k's.
 // Edges: WarpTiledTile's (cp.async zero-fill, guarded stores).
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): the Dense 5408 -> 64
-// forward product, kernel times by graph: batch 32 7.8 us, batch 128 10.6, batch 512 18.8, against
-// cuBLAS FP32's 10.3, 11.5 and 22.5; the autotuner takes it for all three, and for the weight
-// gradient at batch 512 (18.1 us against cuBLAS's 16.1). Launch by launch the autotuned call takes
-// 53.6, 42.5 and 56.9 us against cuBLAS's 42.2, 30.0 and 33.8: the host bounds a call, not the
-// kernels. At batch 32 the SMs are 13% busy and memory 13% (6% occupancy): the partial tiles'
-// traffic is not what costs; latency and the second launch, the other expected cost, are. At
-// 4096^3 A.B (one slice) 37.3 TFLOP/s, 73.0% of cuBLAS FP32.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): the Dense 5408 -> 64
+// forward product, kernel times by graph: batch 32 7.7 us, batch 128 10.6, batch 512 18.9, against
+// cuBLAS FP32's 10.3, 11.5 and 22.4; the autotuner takes it for all three, and for the weight
+// gradient at batch 512 (18.7 us against cuBLAS's 16.1). Launch by launch the autotuned call takes
+// 55.8, 54.1 and 58.3 us against cuBLAS's 38.4, 46.9 and 45.6: the host bounds a call, not the
+// kernels. On the H100 at 2c9911a (its gemm_counters.json), at batch 32 the SMs were 13% busy and
+// memory 13% (6% occupancy): the partial tiles' traffic is not what costs; latency and the second
+// launch, the other expected cost, are. (The H200's counters, b323e23, have no row for it: its
+// autotuner, inside ncu, chose other rungs.) At 4096^3 A.B (one slice) 38.8 TFLOP/s, 79.5% of
+// cuBLAS FP32.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_warptiled(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -186,7 +188,18 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
 // where the other slices' partials are.
 // Edges: 10b's; the sum skips the quads past M and N, and store_output_quad the columns past N.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): slower than 10b on the
+// products split-K is for. Dense 5408 -> 64 forward, kernel times by graph at batch 32, 128, 512:
+// 30.7, 34.1, 35.1 us, against 10b's 7.7, 10.6, 18.9 and cuBLAS FP32's 10.3, 11.5, 22.4. There
+// M x N is 1 to 8 tiles, and at most 8 slices leave 8 to 64 blocks, each walking 688 of K (43
+// K-tiles; split_k_plan on 132 SMs), where 10b runs 57 to 68 slices of 80-96. The same tile walking
+// all 338 K-tiles alone (gemm_warptiled_medium_tiles) takes 201.3 us at batch 128, about 26 us per
+// 43: the long slices, not the last slice's sum (the expected cost), take most of 10c's 34.1. The
+// counters agree (gemm_counters.json, b323e23, batch 128: SMs 5% busy, memory 4%, 6% occupancy).
+// Where it was meant to win, many tiles and few slices, timed launch by launch: 512^3 A.B 31.9 us
+// against 10b's 46.2 and cuBLAS FP32's 50.5; 256^3 34.4 against 51.6 and 45.4. At 4096^3 A.B (one
+// slice) 37.9 TFLOP/s, 77.6% of cuBLAS FP32. The autotuner, which times kernels by graph, took it
+// for no Dense product.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -217,8 +230,8 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
 // Idea: rung 1 gives each output a thread, which walks K alone. With few outputs that is a few
 // hundred threads on a GPU that holds a quarter million, each waiting out K loads in turn: Dense
 // 64 -> 10's weight gradient x^T.dy is 64 x 10 outputs over K = batch, and at batch 512 the naive
-// rung took 16.8 us and split-K's two kernels 9.5 (kernel times by graph replay, NVIDIA H100,
-// benchmarks/results/gemm.json at 2c9911a). Here each output gets a warp: lane l adds up the
+// rung took 17.5 us and split-K's two kernels 9.7 (kernel times by graph replay, NVIDIA H200,
+// benchmarks/results/gemm.json at ac366b0). Here each output gets a warp: lane l adds up the
 // products at k = l, l + 32, l + 64, ..., so each lane has K / 32 loads of each operand to wait
 // for, not K, and those do not depend on one another; then the warp adds its 32 partial sums by
 // shuffles, in a fixed tree (the same result on every run), and lane 0 stores through the epilogue.
@@ -234,12 +247,15 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
 // Bottleneck (expected): latency: about K / 32 loads per lane in flight, then five shuffle steps.
 // Edges: lanes past K add nothing; the warps of a block's last columns past N leave at once, whole
 // (their shuffles would need all 32 lanes).
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): Dense 64 -> 10, kernel
-// times by graph at batch 32, 128, 512 against cuBLAS FP32's: forward 1.7, 1.9, 2.2 us against 5.2,
-// 6.5, 5.8; weight gradient x^T.dy 1.8, 2.3, 4.2 against 2.7, 4.3, 10.9; backward data (K = 10: most
-// lanes add nothing) 1.7, 2.3, 5.0 against 4.7, 4.9, 5.3, where rung 7's 32 x 32 tiles take 2.0,
-// 2.0, 2.1. Latency-bound, as expected: at x^T.dy, batch 512, the top stall is long_scoreboard 22.9
-// per issue, the SMs 3% busy. At 2048^3 A.B, far outside its range, 0.5 TFLOP/s, as rung 1.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): Dense 64 -> 10, kernel
+// times by graph at batch 32, 128, 512 against cuBLAS FP32's: forward 1.7, 1.8, 2.2 us against 5.1,
+// 6.4, 5.7; weight gradient x^T.dy 1.8, 2.2, 4.2 against 2.7, 4.4, 11.1; backward data (K = 10: most
+// lanes add nothing) 1.5, 2.3, 5.0 against 4.7, 4.9, 5.3, where rung 7's 32 x 32 tiles take 1.8,
+// 1.8, 1.9. Latency-bound, as expected: on the H100 at 2c9911a (its gemm_counters.json), at x^T.dy,
+// batch 512, the top stall was long_scoreboard 22.9 per issue, the SMs 3% busy; the H200's counters
+// (b323e23) profiled it only where their autotuner, inside ncu, took it far out of its range (Dense
+// 5408 -> 64 forward at batch 32: 49.5 us, long_scoreboard 56.8 per issue). At 2048^3 A.B, far
+// outside its range, 0.5 TFLOP/s, as rung 1.
 template <bool TRANS_A, bool TRANS_B>
 __global__ void __launch_bounds__(256)
 gemm_warp_per_output(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,

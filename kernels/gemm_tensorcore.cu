@@ -42,19 +42,20 @@
 // guarded stores. TF32 stores a lane's two neighbouring outputs as one 8-byte store where both lie
 // inside C (store_output_pair, in place when the figures below were measured); 3xTF32 still stores
 // floats (see the kernel's end).
-// Measured at 4096^3 A.B on an NVIDIA H100 at commit 2c9911a (benchmarks/results/gemm.json, the
-// ladder; gemm_sweep.json, the tilings; gemm_counters.json, Nsight Compute's counters):
-//   gemm_tf32_mma 145.4 TFLOP/s, 37.8% of cuBLAS TF32 (384.8); A.B^T 136.2 (35.3%), A^T.B 152.4
-//   (62.9% of cuBLAS TF32's 242.4 there). The sweep ran its 6 tilings at 122.4-144.3 TFLOP/s, the
-//   default the fastest (37.7% of cuBLAS TF32 382.6 there): with cuBLAS at 2.6 times the ladder's
+// Measured at 4096^3 A.B on NVIDIA H200s (benchmarks/results/gemm.json, the ladder, commit ac366b0;
+// gemm_sweep.json, the tilings, and gemm_counters.json, Nsight Compute's counters, commit b323e23):
+//   gemm_tf32_mma 143.6 TFLOP/s, 39.5% of cuBLAS TF32 (363.8); A.B^T 131.2 (34.2%), A^T.B 146.8
+//   (64.9% of cuBLAS TF32's 226.4 there). The sweep ran its 6 tilings at 120.1-142.9 TFLOP/s, the
+//   default the fastest (37.1% of cuBLAS TF32 385.5 there): with cuBLAS at 2.5 times the ladder's
 //   figure, the mma.sync path, not the tiling, is the limit on Hopper, where cuBLAS uses wgmma
-//   (rung 9, gemm_wgmma.cu). The expected shared-memory limit does not show in the counters: no
-//   memory unit above 69% (L2's), the tensor pipe 47% busy, top stall wait 1.2 (fixed latencies).
-//   gemm_3xtf32_mma 42.5 TFLOP/s, 83.3% of cuBLAS FP32 (51.1), with a relative error of 4.1e-7 where
-//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. A.B^T 39.7 (79.9%);
-//   A^T.B, which reads A^T's fragments as LDS.128 (PAIRED), 41.7 (82.3%), close to A.B. 255
+//   (rung 9, gemm_wgmma.cu). The expected shared-memory limit does not show in the counters: memory
+//   at 58% of its peak throughput (L2 58%), the tensor pipe 47% busy, top stall wait 1.2 (fixed
+//   latencies).
+//   gemm_3xtf32_mma 41.7 TFLOP/s, 85.6% of cuBLAS FP32 (48.8), with a relative error of 4.1e-7 where
+//   cuBLAS FP32 has 1.1e-6 on the same inputs: more accurate than cuBLAS FP32. A.B^T 39.0 (78.7%);
+//   A^T.B, which reads A^T's fragments as LDS.128 (PAIRED), 41.1 (81.7%), close to A.B. 255
 //   registers, one block per SM (12% occupancy), tensor pipe 41%. The sweep's 4 tilings: the
-//   default (TF32X3_TILING) 42.1 (82.3% of cuBLAS FP32 51.2 there), the others 30.9-38.6.
+//   default (TF32X3_TILING) 42.0 (83.4% of cuBLAS FP32 50.4 there), the others 30.9-38.1.
 //   On the H200 at 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
 //   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two

@@ -16,7 +16,7 @@
 // The PTX of each step, and the twin the emulator runs in its place, is in ptx.cuh.
 //
 // ---- 9. gemm_tf32_wgmma -------------------------------------------------------------------------
-// Idea: rung 8 on an H100 ran at 32.0-37.7% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
+// Idea: rung 8 on an H200 ran at 31.2-37.1% of cuBLAS TF32 whatever its tiling (gemm_tensorcore.cu):
 // mma.sync makes every warp load its operand fragments from shared memory into registers and issue
 // a 16 x 8 x 8 product at a time. Hopper's wgmma (kernels/ptx.cuh, "Hopper's warpgroup MMA") has a
 // warpgroup of 4 warps compute 64 x BN x 8 in one asynchronous instruction, its operands read by the
@@ -72,16 +72,16 @@
 // where the TMA rungs transpose it first (rung 9e).
 // ptxas (sm_90a, nvcc 13.0, default tilings; `cnn-gpu kernels`): TF32 at 128 x 256 208-228 registers,
 // 3xTF32 at 128 x 128 152-176 (two accumulator sets), no spills.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): gemm_tf32_wgmma 154.4
-// TFLOP/s at 4096^3 A.B, 40.1% of cuBLAS TF32 (384.8), little above rung 8's 145.4; A.B^T, both
-// operands K-major, 202.3 (52.5%); A^T.B 121.1 (50.0% of cuBLAS TF32's 242.4 there). Shared
-// memory is not what stops it: the tensor pipe is 33% busy (gemm_counters.json, A.B), well under the
-// 80% the arithmetic above allows, no memory unit above 66%, top stall long_scoreboard 1.0. The
-// sweep (gemm_sweep.json, A.B, cuBLAS TF32 382.6 there): 128 x 128 tiles 151.6 (39.6%), 128 x 256
-// 185.9 (48.6%). The ladder ran 128 x 128, the default then; since, TF32's default is 128 x 256
-// (cnn_gpu/ops/gemm_variants.py, WGMMA_WS_TILING), whose A.B^T and A^T.B instances no GPU has timed.
-//   gemm_3xtf32_wgmma 60.5 TFLOP/s, 118.5% of cuBLAS FP32 (51.1), at FP32 accuracy (2.4e-7; cuBLAS
-// FP32 1.1e-6), against rung 8's 3xTF32 at 42.5; A.B^T 64.4 (129.7%), A^T.B 56.0 (110.7%). Tensor
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0), TF32 at its default 128 x 256
+// tiles (cnn_gpu/ops/gemm_variants.py, WGMMA_WS_TILING): gemm_tf32_wgmma 176.7 TFLOP/s at 4096^3 A.B,
+// 48.6% of cuBLAS TF32 (363.8), above rung 8's 143.6; A.B^T, both operands K-major, 239.1 (62.2%);
+// A^T.B 147.6 (65.2% of cuBLAS TF32's 226.4 there). Shared memory is not what stops it: the tensor
+// pipe is 39% busy (gemm_counters.json, commit b323e23, A.B), well under the 100% the arithmetic
+// above allows at 128 x 256, no memory unit above 74% (L1's), top stall long_scoreboard 1.7. The
+// sweep (gemm_sweep.json, b323e23, A.B, cuBLAS TF32 385.5 there): 128 x 256 tiles 181.9 (47.2%),
+// 128 x 128 150.3 (39.0%), the other three tilings 143.8-157.1.
+//   gemm_3xtf32_wgmma 58.3 TFLOP/s, 119.6% of cuBLAS FP32 (48.8), at FP32 accuracy (2.3e-7; cuBLAS
+// FP32 1.1e-6), against rung 8's 3xTF32 at 41.7; A.B^T 64.6 (130.5%), A^T.B 55.1 (109.3%). Tensor
 // pipe 39%, top stall barrier 1.6: the tensor core idles while the block splits and meets at its
 // barriers, as expected.
 
@@ -304,12 +304,13 @@ gemm_tf32_wgmma(const float* __restrict__ a, const float* __restrict__ b, float*
 // built by the host: by the driver on a GPU (cuTensorMapEncodeTiled), as tma_twin::Map in the emulator.
 // Expected bottleneck: rung 9's shared-memory bandwidth, less its copies' share of the issue slots;
 // the transposing copy costs a pass over an MN-major operand (for Dense's forward, W).
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 228.3 TFLOP/s at 4096^3
-// A.B, 59.3% of cuBLAS TF32, B's transpose included (two kernels); A.B^T 252.0 (65.4%), A^T.B 210.6
-// (86.9% of cuBLAS TF32's 242.4 there). Rid of the copy instructions, the tensor pipe is 59% busy,
-// not rung 9's 33%, as expected; L2 is the busiest memory unit at 78%, top stall long_scoreboard
-// 6.0. The sweep (A.B): 128 x 256 tiles 292.7 (76.5% of cuBLAS TF32 382.6 there), against 228.3 at
-// 128 x 128, the ladder's tiling then; 128 x 256 is the default since.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0), at its default 128 x 256
+// tiles: 297.3 TFLOP/s at 4096^3 A.B, 81.7% of cuBLAS TF32, B's transpose included (two kernels);
+// A.B^T 322.0 (83.8%), A^T.B 280.8 (124.0% of cuBLAS TF32's 226.4 there). Rid of the copy
+// instructions, the tensor pipe is 88% busy (gemm_counters.json, commit b323e23), not rung 9's 39%,
+// as expected; L2 is the busiest memory unit at 65%, top stall barrier 5.2; B's transpose takes 40.6
+// of the 405.3 us there. The sweep (gemm_sweep.json, b323e23, A.B): 128 x 256 tiles 316.3 (82.1% of
+// cuBLAS TF32 385.5 there), 128 x 128 233.4 (60.6%).
 // The TMA rungs' second tensor map, B's, after A's 128 bytes in `maps`.
 __device__ __forceinline__ const unsigned long long* b_map(const unsigned long long* maps)
 {
@@ -397,8 +398,8 @@ __device__ __forceinline__ unsigned long long* init_stage_barriers(unsigned char
 //             the warp: the producer waits on it before it refills the stage. The lane arrives by a
 //             predicate (mbarrier_arrive_if), not inside a branch on the lane: ptxas serializes
 //             every wgmma of a kernel that branches so while one is in flight (the compile check
-//             refuses that). Until 9c's measurement below every consumer thread arrived: 32 times
-//             the arrivals, for the same information.
+//             refuses that). Until after the H100 run at 2c9911a every consumer thread arrived:
+//             32 times the arrivals, for the same information.
 // A consumer keeps one K-tile's wgmma in flight, as in rungs 9 and 9b: after issuing K-tile t's and
 // waiting until only that group runs, K-tile t - 1's are done, so its threads release that stage.
 // The producer is then STAGES - 1 K-tiles ahead, not STAGES - 2, and a consumer waits only for
@@ -418,18 +419,20 @@ __device__ __forceinline__ unsigned long long* init_stage_barriers(unsigned char
 // Expected bottleneck: the tensor core itself, if L2 delivers the 48 bytes per clock per SM this
 // tile needs (rung 9's arithmetic); then the blocks' starts and ends, which the K loop does not
 // hide: a block's first copies, and its epilogue storing straight from registers.
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 287.3 TFLOP/s at 4096^3
-// A.B, 74.7% of cuBLAS TF32; A.B^T 321.9 (83.5%), A^T.B 255.9 (105.6% of cuBLAS TF32's 242.4 there).
-// Tensor pipe 77% busy (cuBLAS TF32's kernel 92%), L2 68%: the tensor core is the nearest limit, as
-// expected. The sweep (A.B): 128 x 256 tiles 284.4 at 4 stages, 271.2 at 3; 256 x 128 267.4; 128 x
-// 128 216.3.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 285.0 TFLOP/s at 4096^3
+// A.B, 78.3% of cuBLAS TF32; A.B^T 313.8 (81.7%), A^T.B 258.8 (114.3% of cuBLAS TF32's 226.4 there).
+// Tensor pipe 77% busy (gemm_counters.json, commit b323e23; cuBLAS TF32's kernel 92%), L2 57%, top
+// stalls wait 2.5 and barrier 2.4. Not the tensor core, then, against the expectation: rung 9b, with
+// one thread copying and no producer warpgroup, keeps it 88% busy and ran faster in every transpose
+// (297.3, 322.0, 280.8); what holds 9c back these counters do not show. The sweep (gemm_sweep.json,
+// b323e23, A.B): 128 x 256 tiles 276.6 at 4 stages, 274.7 at 3; 256 x 128 270.0; 128 x 128 217.0.
 // PERSISTENT (gemm_tf32_wgmma_persistent) hides those: one block per SM (the grid is the SM count,
 // or the tile count if smaller) takes output tiles blockIdx.x, blockIdx.x + gridDim.x, ..., and its
 // producer goes on to the next tile's K-tiles as soon as stages are released, so they are loading
 // while the consumers store the tile before. The consumers release a tile's last stage after its
-// final wait, before the epilogue. Measured (same run): 284.9 TFLOP/s at 4096^3 A.B (74.0%), no
-// faster than 9c there; A.B^T 335.5 (87.0%), A^T.B 257.7 (106.3%); at 2048^3, where starts and ends
-// weigh more, 215.3 (80.3% of cuBLAS TF32) against 9c's 203.5 (75.9%).
+// final wait, before the epilogue. Measured (same run): 279.2 TFLOP/s at 4096^3 A.B (76.7%), no
+// faster than 9c there; A.B^T 314.6 (81.9%), A^T.B 263.5 (116.4%); at 2048^3, where starts and ends
+// weigh more, 200.9 (66.1% of cuBLAS TF32) against 9c's 194.5 (64.0%). Tensor pipe 78%.
 template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, float* __restrict__ c,
@@ -520,12 +523,13 @@ gemm_tf32_wgmma_warp_specialized(const unsigned long long* __restrict__ maps, fl
 // B once per warpgroup: 96 bytes a clock at the full rate against 80).
 // Expected bottleneck: the tensor core, or L2 if it serves less than the traffic above. The emulator runs
 // a cluster's two blocks together (ptx.cuh, "thread-block clusters").
-// Measured (NVIDIA H100, benchmarks/results/gemm.json, commit 2c9911a): 276.0 TFLOP/s at 4096^3
-// A.B, 71.7% of cuBLAS TF32, under rung 9c's 287.3; A.B^T 315.4 (81.8%), A^T.B 252.8 (104.3%). L2 is
-// less busy (62% against 9c's 68%), but L2 was not the limit: the tensor pipe is 75% busy, and the
-// top stall is now barrier 5.1 (9c: 2.2). The persistent form: 285.5 (74.2%), A.B^T 335.3 (87.0%),
-// A^T.B 257.0 (106.0%), level with 9c's. In the sweep 256 x 128 tiles ran 260.7 (persistent 265.6),
-// under 128 x 256's 279.1 (279.5).
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 273.7 TFLOP/s at 4096^3
+// A.B, 75.2% of cuBLAS TF32, under rung 9c's 285.0; A.B^T 294.2 (76.5%), A^T.B 261.8 (115.7%). L2 is
+// less busy (55% against 9c's 57%; gemm_counters.json, commit b323e23), but L2 was not the limit: the
+// tensor pipe is 76% busy, and the top stall is now barrier 5.0 (9c: 2.4). The persistent form:
+// 277.7 (76.3%), A.B^T 316.8 (82.4%), A^T.B 263.9 (116.6%), level with 9c's. In the sweep
+// (gemm_sweep.json, b323e23) 256 x 128 tiles ran 260.9 (persistent 267.8), under 128 x 256's 281.5
+// (288.3).
 template <bool PERSISTENT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__((BM / 64 + 1) * 128, MIN_BLOCKS)
 gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __restrict__ c,
@@ -602,8 +606,8 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // ---- 9e. gemm_tf32_wgmma_b_in_registers ----------------------------------------------------------
 // Idea: rungs 9b to 9d need both operands K-major, since wgmma reads TF32 tiles from shared memory
 // only that way, so for Dense's forward x.W (A.B: B = W is K x N, n contiguous) gemm() first
-// transposes B into a workspace: on the H100 that pass is the gap between 9c's A.B (478.5 us at
-// 4096^3) and its A.B^T (427.0 us; benchmarks/results/gemm.json, 2c9911a), 11% of the product.
+// transposes B into a workspace: on the H200 that pass is the gap between 9c's A.B (482.3 us at
+// 4096^3) and its A.B^T (438.0 us; benchmarks/results/gemm.json, ac366b0), 9% of the product.
 // wgmma takes its A operand from registers as well (ptx.cuh, wgmma_m64k8_tf32_a_in_registers), and
 // registers have no "major": a thread may load its fragment from a tile in any layout. So this rung
 // computes the transposed product, C^T = B^T A^T: wgmma's A operand (64 rows x 8 k, in registers) is
@@ -656,7 +660,15 @@ gemm_tf32_wgmma_multicast(const unsigned long long* __restrict__ maps, float* __
 // ptxas (sm_90a, nvcc 13.0, default tiling): 162 registers in either layout of B, no spills, no
 // serialized wgmma. With B as it is, a k-step's fragment loads take it as an immediate offset; with
 // TRANS_B its XOR costs two integer instructions a register.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit ac366b0): 323.9 TFLOP/s at 4096^3
+// A.B, 89.0% of cuBLAS TF32 (363.8), the fastest TF32 rung there: 424.3 us, under 9c's A.B^T (438.0),
+// as expected, with no transpose to run (9c's A.B: 482.3). A.B^T (TRANS_B) 307.4 (80.0%), slower
+// than its A.B and than 9b's 322.0; A^T.B 297.8 (131.5% of cuBLAS TF32's 226.4 there). At 8192^3
+// A.B 312.0 (80.1%), under 9b's 337.1 (86.5%). Tensor pipe 85% busy (gemm_counters.json, commit
+// b323e23; 9c's kernel 77%), one kernel of 379.3 us where 9c runs 407.4 after a 39.4 us transpose;
+// top stalls wait 2.6, barrier 1.6, short_scoreboard 1.0. The sweep (gemm_sweep.json, b323e23, A.B):
+// the default 256 x 128 339.0 (87.9% of cuBLAS TF32 385.5 there), 128 x 192 259.3, 192 x 128 248.4,
+// 128 x 128 219.9.
 // The column n (of a warpgroup's 64) that row r of its wgmma A operand stands for.
 template <bool K_MAJOR>
 __device__ __forceinline__ int fragment_row_n(int r)
