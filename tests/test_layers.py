@@ -83,6 +83,53 @@ def test_separable_conv2d_is_its_depthwise_then_a_1x1_conv2d(rng):
     np.testing.assert_allclose(separable.forward(x), pointwise.forward(depthwise.forward(x)), rtol=1e-13)
 
 
+def depthwise_and_separable_layers():
+    """(class, positional arguments, input shape) of each layer whose kernels Keras names depthwise_*
+    (and pointwise_*), not kernel_*."""
+    from cnn_gpu.layers import DepthwiseConv1D, SeparableConv1D
+
+    return [(DepthwiseConv2D, (3,), (None, 5, 5, 2)), (SeparableConv2D, (4, 3), (None, 5, 5, 2)),
+            (DepthwiseConv1D, (3,), (None, 5, 2)), (SeparableConv1D, (4, 3), (None, 5, 2))]
+
+
+@pytest.mark.parametrize("cls, args, input_shape", depthwise_and_separable_layers())
+@pytest.mark.parametrize("argument", ["kernel_initializer", "kernel_regularizer", "kernel_constraint"])
+def test_depthwise_and_separable_convolutions_refuse_kernel_arguments_as_keras(cls, args, input_shape, argument):
+    keras_name = argument.replace("kernel", "depthwise")
+    with pytest.raises(ValueError, match=f"^Unrecognized keyword argument passed to {cls.__name__}: '{argument}' "
+                                         f"\\(Keras names it {keras_name}"):
+        cls(*args, **{argument: None})
+
+
+@pytest.mark.parametrize("cls, args, input_shape", depthwise_and_separable_layers())
+def test_depthwise_and_separable_keras_named_arguments_reach_their_weights_and_round_trip(cls, args, input_shape):
+    from cnn_gpu import constraints, regularizers
+
+    separable = cls.__name__.startswith("Separable")
+    depthwise = "depthwise_kernel" if separable else "kernel"
+    kwargs = dict(depthwise_initializer="ones", depthwise_regularizer=regularizers.L2(0.01),
+                  depthwise_constraint=constraints.NonNeg(), bias_initializer=initializers.Constant(0.5),
+                  bias_regularizer=regularizers.L1(0.03), bias_constraint=constraints.UnitNorm())
+    if separable:
+        kwargs.update(pointwise_initializer="zeros", pointwise_regularizer=regularizers.L1(0.02),
+                      pointwise_constraint=constraints.MaxNorm(0.3))
+    layer = cls(*args, **kwargs)
+    layer.build(input_shape)
+    np.testing.assert_array_equal(layer.params[depthwise], 1)
+    np.testing.assert_array_equal(layer.params["bias"], 0.5)
+    if separable:
+        np.testing.assert_array_equal(layer.params["pointwise_kernel"], 0)
+    # Each weight's regularizer and constraint: the argument named after it.
+    arguments = {depthwise: "depthwise", "bias": "bias", **({"pointwise_kernel": "pointwise"} if separable else {})}
+    assert layer.regularizers == {name: kwargs[f"{argument}_regularizer"] for name, argument in arguments.items()}
+    assert layer.constrained_weights() == {name: kwargs[f"{argument}_constraint"]
+                                           for name, argument in arguments.items()}
+    config = json.loads(json.dumps(layer.get_config()))
+    assert not {key for key in config if key.startswith("kernel_")} - {"kernel_size"}
+    again = deserialize({"class_name": cls.__name__, "config": config})
+    assert again.get_config() == layer.get_config()  # each initializer, regularizer and constraint included
+
+
 @pytest.mark.parametrize("layer, x_shape, output_shape", [
     (UpSampling2D(), (2, 3, 2, 2), (None, 6, 4, 2)),
     (UpSampling2D(size=(1, 3)), (1, 2, 3, 2), (None, 2, 9, 2)),

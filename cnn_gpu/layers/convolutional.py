@@ -24,6 +24,17 @@ def image_output_shape(layer, compute, input_shape, *args):
     return (input_shape[0], *layer.checked(compute, (1, *input_shape[1:]), *args)[1:])
 
 
+def refuse_kernel_arguments(layer_class, kwargs, *kernels):
+    """Keras names the depthwise and separable convolutions' kernel arguments after their kernels
+    (depthwise_initializer, pointwise_regularizer, ...) and refuses kernel_* with a ValueError: so do
+    we, by name here, where Python's TypeError would name SlidingWindowLayer.__init__ instead."""
+    for argument in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+        if argument in kwargs:
+            keras_names = " or ".join(argument.replace("kernel", kernel, 1) for kernel in kernels)
+            raise ValueError(f"Unrecognized keyword argument passed to {layer_class.__name__}: '{argument}' "
+                             f"(Keras names it {keras_names})")
+
+
 class SlidingWindowLayer(ParametricLayer):
     """What the convolutions share: their window's arguments (kernel_size, strides, padding,
     dilation_rate), checked once, and their output shape."""
@@ -136,6 +147,7 @@ class DepthwiseConv2D(SlidingWindowLayer):
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  depthwise_constraint=None, **kwargs):
+        refuse_kernel_arguments(type(self), kwargs, "depthwise")
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation=activation,
                          use_bias=use_bias, kernel_initializer=depthwise_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=depthwise_regularizer,
@@ -174,13 +186,15 @@ class SeparableConv2D(SlidingWindowLayer):
     "depthwise_kernel" (R, S, C, depth_multiplier), "pointwise_kernel" (1, 1, C * depth_multiplier,
     filters), "bias" (filters,). The pointwise step is a matrix product of every pixel's channels,
     so it runs as Dense does (``dense_forward``: the GEMM ladder on the kernel backends), where
-    ParametricLayer's kernel_* arguments are the pointwise kernel's."""
+    ParametricLayer's kernel_* attributes hold the pointwise kernel's (its constructor takes Keras's
+    pointwise_* names, and refuses kernel_*)."""
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
                  bias_regularizer=None, depthwise_constraint=None, pointwise_constraint=None, **kwargs):
+        refuse_kernel_arguments(type(self), kwargs, "depthwise", "pointwise")
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation=activation,
                          use_bias=use_bias, kernel_initializer=pointwise_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=pointwise_regularizer,
