@@ -64,8 +64,8 @@ def launches(monkeypatch):
 @pytest.fixture
 def fake_cupy(monkeypatch):
     """A helpers.FakeCupy as ``cupy``, for the cuda backend's host-side checks on any machine (not for
-    split-K or autotuning, which ask more of CuPy). gemm's per-device caches are fresh for the test,
-    so that no fake array outlives it."""
+    split-K or autotuning, which ask more of CuPy). gemm's per-device caches (and the ops' workspaces)
+    are fresh for the test, so that no fake array outlives it."""
     import functools
     import sys
 
@@ -75,6 +75,7 @@ def fake_cupy(monkeypatch):
     fake = FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(gemm_plans, "_PLANS", {})
+    monkeypatch.setattr(gemm_plans, "_WORKSPACES", {})
     monkeypatch.setattr(gemm_plans, "placeholder_vector",
                         functools.lru_cache(maxsize=None)(gemm_plans.placeholder_vector.__wrapped__))
     return fake

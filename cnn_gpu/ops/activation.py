@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops import reduce
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
+from cnn_gpu.ops import gemm_plans, reduce
 from cnn_gpu.ops.common import (C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name,
                                 grid_stride_launch, output_array)
 
@@ -387,7 +387,8 @@ INPUT_BACKWARD_KERNELS = {
 
 def _as_matrix(x, what):
     """(rows, cols) of ``x`` seen as a matrix over its last axis, after the checks a kernel needs."""
-    if str(getattr(x, "dtype", "")) not in C_TYPES or x.ndim == 0 or x.size == 0:
+    # dtype_name, not str(x.dtype): NumPy builds that string in Python, microseconds per call.
+    if not hasattr(x, "dtype") or dtype_name(x) not in C_TYPES or x.ndim == 0 or x.size == 0:
         raise ValueError(f"{what} must be a non-empty float32 or float64 array, got "
                          f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
     return x.size // x.shape[-1], x.shape[-1]
@@ -398,9 +399,10 @@ def _check_kernel_activation(name):
         raise ValueError(f"the activation kernels compute {KERNEL_ACTIVATIONS}, got {name!r}")
 
 
-def _unused_pointer(xp, dtype):
-    """What fills a pointer parameter the kernel never reads (BIAS = false): one element, never touched."""
-    return xp.empty(1, dtype=dtype)
+def _unused_pointer(backend, dtype):
+    """What fills a pointer parameter the kernel never reads (BIAS = false): one element, never touched,
+    made once per device and dtype (an allocation per launch cost microseconds of host time in CuPy)."""
+    return gemm_plans.placeholder_vector(backend, current_device(backend), dtype)
 
 
 
@@ -426,7 +428,7 @@ def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=Non
                          f"and 16-byte-aligned arrays), got {variant!r} for {x.dtype} with {cols} columns")
     elements = rows * cols // (4 if variant == "float4" else 1)
     kernel = FORWARD_KERNELS[variant, name, dtype_name(x), bias is not None]
-    bias_arg = bias if bias is not None else _unused_pointer(xp, x.dtype)
+    bias_arg = bias if bias is not None else _unused_pointer(backend, dtype_name(x))
     kernel(*grid_stride_launch(elements), (x, bias_arg, out, rows, cols), backend=backend)
     return out
 
@@ -444,7 +446,12 @@ def bias_activation_backward(y, dy, name, with_bias=True, dx=None, backend=None)
     dx = output_array(dx, y.shape, y.dtype, "dx", xp)
     # The bias gradient is a column sum, computed as reduce.column_sum's partial variant computes it.
     grid = reduce.column_partial_grid(rows, cols)
-    partial = xp.empty((grid[1], cols), dtype=y.dtype) if with_bias else _unused_pointer(xp, y.dtype)
+    # The partial sums live until finish_column_sum's launch: a workspace, as column_sum's are.
+    if with_bias:
+        partial = gemm_plans.split_k_workspace(backend, current_device(backend), (grid[1], cols), dtype_name(y),
+                                               owner="column sums")
+    else:
+        partial = _unused_pointer(backend, dtype_name(y))
     kernel = BACKWARD_KERNELS[name, dtype_name(y), with_bias]
     kernel(grid, (WARP, reduce.COLUMN_BLOCK_ROWS), (y, dy, dx, partial, rows, cols), backend=backend)
     if not with_bias:

@@ -189,7 +189,9 @@ def _sums_launch(variant, x, backend):
     else:
         grid, block = column_flat_grid(rows, cols), (_THREADS,)
         parts = grid[0]
-    return variant, grid, block, backend_xp(backend).empty((parts, cols, 2), dtype=x.dtype)
+    # Read by the launch after the sums' and by nothing later: a workspace kept for the process.
+    return variant, grid, block, split_k_workspace(backend, current_device(backend), (parts, cols, 2), dtype_name(x),
+                                                   owner="batch normalization sums")
 
 
 def _last_block_counter(backend):
@@ -197,6 +199,12 @@ def _last_block_counter(backend):
     split-K's tile counters are), which every completed launch leaves at zero; launches take turns in
     stream order."""
     return split_k_workspace(backend, current_device(backend), 1, "uint32", owner="batch normalization")
+
+
+def _scratch(backend, cols, x, name):
+    """A (cols,) workspace of x's dtype for the per-channel constant ``name`` of one call: read by a later
+    launch of that call only, so kept for the process (an allocation per call cost microseconds in CuPy)."""
+    return split_k_workspace(backend, current_device(backend), cols, dtype_name(x), owner=f"batch normalization {name}")
 
 
 def _channel_constant(a, value, cols, dtype, xp):
@@ -215,7 +223,8 @@ def batch_norm_forward_kernel(x, gamma, beta, moving_mean, moving_variance, mome
     as_t = x.dtype.type
     gamma = _channel_constant(gamma, 1, cols, x.dtype, xp)
     beta = _channel_constant(beta, 0, cols, x.dtype, xp)
-    inv_std, scale = xp.empty(cols, dtype=x.dtype), xp.empty(cols, dtype=x.dtype)
+    # scale lives until the normalize launch; inv_std (kept for the backward) and mean are the caller's.
+    inv_std, scale = xp.empty(cols, dtype=x.dtype), _scratch(backend, cols, x, "scale")
     channel_grid = ((ceil_div(cols, _THREADS),), (_THREADS,))
     if training:
         variant, grid, block, partial = _sums_launch(variant, x, backend)
@@ -255,7 +264,9 @@ def batch_norm_backward_kernel(x, dy, gamma, statistics, variant="auto", dx=None
     rows, cols = _checked_rows(x)
     gamma = _channel_constant(gamma, 1, cols, x.dtype, xp)
     variant, grid, block, partial = _sums_launch(variant, x, backend)
-    gradients = dgamma, dbeta, a, b, k = tuple(xp.empty(cols, dtype=x.dtype) for _ in range(5))
+    # a, b and k live until the backward-to-data launch; dgamma and dbeta are the caller's.
+    gradients = dgamma, dbeta, a, b, k = (xp.empty(cols, dtype=x.dtype), xp.empty(cols, dtype=x.dtype),
+                                          *(_scratch(backend, cols, x, name) for name in ("a", "b", "k")))
     if variant == LAST_BLOCK:
         BACKWARD_LAST_BLOCK[dtype_name(x)](
             grid, block, (x, dy, statistics.mean, partial, _last_block_counter(backend), gamma, statistics.inv_std,

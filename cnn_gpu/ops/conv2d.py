@@ -17,6 +17,7 @@ their wrappers are at the bottom.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, replace
 
@@ -221,7 +222,8 @@ def _check_kernel_arguments(step, variant, x_shape, w_shape, g, *arrays):
     # A tap's offset within one image, as far as the window reaches past it (rung 3's filter gradient).
     (r, s), (dil_h, dil_w) = w_shape[:2], g.dilation
     image = (x_shape[1] + (r - 1) * dil_h + 1) * (x_shape[2] + (s - 1) * dil_w + 1) * x_shape[3]
-    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), int(np.prod(w_shape)), image) > _LARGEST_INDEX:
+    # math.prod, not np.prod: NumPy's takes microseconds to make an array of the shape first (per call).
+    if max(*conv2d_gemm_shape(step, x_shape, w_shape, g), math.prod(w_shape), image) > _LARGEST_INDEX:
         raise ValueError(f"conv2d {step}: x {tuple(x_shape)} with w {tuple(w_shape)} is too large for the kernels' "
                          "32-bit indices")
 

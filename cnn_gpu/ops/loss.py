@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops.common import C_TYPES, WARP, array_module, ceil_div, check_float, check_ndim, check_shape, dtype_name
+from cnn_gpu.ops.gemm_plans import split_k_workspace
 
 # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before the log.
 EPSILON = 1e-7
@@ -366,8 +367,10 @@ def _row_loss_kernel(kernel_for, name, pred, labels, sparse, rows_per_block, sca
         grad = xp.empty(pred.shape, dtype=pred.dtype)
     check_shape(grad, pred.shape, "grad", f"the {name}' shape")
     # The per-row losses and the 0-d loss, made here unless given (a CUDA graph of these calls must
-    # not allocate: benchmarks/loss.py gives them).
-    row_loss = xp.empty(rows, dtype=pred.dtype) if row_loss is None else check_shape(row_loss, (rows,), "row_loss")
+    # not allocate: benchmarks/loss.py gives them). The per-row losses live until loss_mean's launch:
+    # a workspace kept for the process.
+    row_loss = (split_k_workspace(backend, current_device(backend), rows, dtype_name(pred), owner="row losses")
+                if row_loss is None else check_shape(row_loss, (rows,), "row_loss"))
     loss = xp.empty((), dtype=pred.dtype) if loss is None else check_shape(loss, (), "loss")
     as_t = pred.dtype.type
     arguments = (pred, labels, grad, row_loss, rows, classes, *(as_t(v) for v in scalars))

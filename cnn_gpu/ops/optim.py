@@ -254,6 +254,10 @@ LION_KERNELS = {dtype: Kernel("optim.cu", f"lion_step<{ctype}>",
                 for dtype, ctype in C_TYPES.items()}
 
 
+# The most elements an int index reaches (np.iinfo takes microseconds to build, at every update).
+_INT_MAX = int(np.iinfo(np.int32).max)
+
+
 def _checked_states(param, grad, *states):
     """``param``'s dtype name, once grad and every state match its shape and dtype."""
     dtype = dtype_name(param)
@@ -263,7 +267,7 @@ def _checked_states(param, grad, *states):
         check_shape(a, param.shape, name, "the parameter's shape")
         if a.dtype != param.dtype:
             raise ValueError(f"{name} must have the parameter's dtype {param.dtype}, got {a.dtype}")
-    if param.size > np.iinfo(np.int32).max:
+    if param.size > _INT_MAX:
         raise ValueError(f"the optimizer kernels index with int: {param.size} elements are too many")
     return dtype
 

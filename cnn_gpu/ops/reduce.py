@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops.common import C_TYPES, WARP, ceil_div, dtype_name, output_array
+from cnn_gpu.ops.gemm_plans import split_k_workspace
 
 VARIANTS = ("naive", "smem", "shuffle", "warp_per_row")
 OPS = ("sum", "max")
@@ -138,6 +139,7 @@ def column_sum(x, variant="auto", out=None, backend=None):
         grid, block = column_partial_grid(rows, cols), (WARP, COLUMN_BLOCK_ROWS)
     else:
         grid, block = column_flat_grid(rows, cols), (BLOCK,)
-    partial = xp.empty((grid[-1], cols), dtype=x.dtype)
+    # Read by finish_column_sum's launch and by nothing after it: a workspace kept for the process.
+    partial = split_k_workspace(backend, current_device(backend), (grid[-1], cols), dtype_name(x), owner="column sums")
     kernels[dtype_name(x)](grid, block, (x, partial, rows, cols), backend=backend)
     return finish_column_sum(partial, out, backend)

@@ -47,6 +47,37 @@ def test_a_bad_argument_is_named_and_nothing_launches(saxpy, launches, index, va
     assert launches == []
 
 
+def test_several_bad_arguments_name_the_first_whatever_its_kind(launches):
+    # check_args tries the arrays before the scalars: a bad scalar before a bad array must still be the error.
+    declared = Kernel("test_only.cu", "scalar_first", [Scalar("n", "int32"), Array("x", "float32")])
+    try:
+        with pytest.raises(KernelArgumentError, match="'n'"):
+            declared((1,), (32,), [True, np.ones(5, np.float64)], backend="emulate")
+        with pytest.raises(KernelArgumentError, match="'x'"):
+            declared((1,), (32,), [5, np.ones(5, np.float64)], backend="emulate")
+    finally:
+        kernel_module._REGISTRY.pop(("test_only.cu", "scalar_first", ()))
+    assert launches == []
+
+
+class _Subclass(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("index, value", [
+    (0, np.ones(5, np.float32).view(_Subclass)), (1, np.ones(5, np.dtype("float32").newbyteorder("="))),
+    (2, np.int64(5)), (2, np.uint8(5)), (3, np.float64(2.0)), (3, 2), (3, float("nan")), (3, float("-inf")),
+])
+def test_arguments_other_than_the_usual_ones_pass_as_before(saxpy, launches, index, value):
+    # Not what wrappers usually pass (check_args's fast path), but right: the full checks accept and cast them.
+    args = good_args()
+    args[index] = value
+    saxpy((1,), (32,), args, backend="emulate")
+    (*_, launched, _), = launches
+    assert [type(a) for a in launched] == [type(args[0]), type(args[1]), np.int32, np.float32]
+    assert launched[index] is value or launched[index] == value or np.isnan(launched[index])
+
+
 @pytest.mark.parametrize("ctype, value, expected", [
     ("int32", 2**31 - 1, 2**31 - 1), ("int32", -2**31, -2**31), ("int32", np.int64(7), 7),
     ("uint32", 2**32 - 1, 2**32 - 1), ("int64", -2**63, -2**63), ("float32", 2.5, 2.5),
