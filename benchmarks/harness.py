@@ -25,6 +25,7 @@ one run (``gpu_check.sh`` does).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -46,6 +47,9 @@ DEFAULT_TOLERANCE = 1e-5
 L2_MULTIPLE = 3
 # The fewest timed samples a case gets, however slow its launches.
 MIN_SAMPLES = 5
+# Seconds between two writes of a script's JSON while it measures (and once more at exit): rewritten
+# after every case, gemm.py's 735 results took 12 ms a write on average (the 2-core dev machine).
+WRITE_EVERY_S = 2.0
 # Under emulation there is no L2 to defeat; pretend a small one so the rotation logic still runs.
 EMULATED_L2_BYTES = 64 * 1024
 # How Session.measure times a case (its ``timing``; each result records the one used):
@@ -215,6 +219,11 @@ class Session:
             self.l2_bytes = int(cupy.cuda.Device().attributes["L2CacheSize"])
         self.rng = np.random.default_rng(0)
         self.ceilings = load_or_measure_ceilings(self.dry_run)
+        # Once, not at every write: git and the packages' versions took 11 ms a call (the 2-core dev
+        # machine, emulate), and gemm.py writes 735 results.
+        self.environment = environment(self.backend)
+        self._written_at, self._written_results = -math.inf, 0
+        atexit.register(self._write_if_pending)  # a script stopped at its time limit keeps what it measured
 
     def pick(self, full, dry):
         """The real cases, or the tiny ones of a dry run."""
@@ -284,7 +293,8 @@ class Session:
         result["wall_s"] = round(time.perf_counter() - started, 3)
         self.results.append(result)
         print(format_row(self.benchmark, result), flush=True)
-        self.write()  # after every case, so a script stopped at its time limit keeps what it measured
+        if time.monotonic() - self._written_at >= WRITE_EVERY_S:  # and at exit (__init__'s atexit)
+            self.write()
         return result
 
     def _capture(self, graph, input_sets, poison, check):
@@ -339,10 +349,15 @@ class Session:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"{self.benchmark}.json"
         document = {"benchmark": self.benchmark, "dry_run": self.dry_run, "backend": self.backend,
-                    "environment": environment(self.backend), "ceilings": self.ceilings, "results": self.results,
+                    "environment": self.environment, "ceilings": self.ceilings, "results": self.results,
                     **({"notes": self.notes} if self.notes else {})}
         path.write_text(json.dumps(document, indent=1) + "\n")
+        self._written_at, self._written_results = time.monotonic(), len(self.results)
         return path
+
+    def _write_if_pending(self):
+        if self.results and self._written_results != len(self.results):
+            self.write()
 
     def failed_checks(self) -> list[str]:
         return [r["name"] for r in self.results if not r["check"]["passed"]]

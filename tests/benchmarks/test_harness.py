@@ -55,6 +55,18 @@ def test_measure_rotates_inputs_checks_the_last_output_and_writes_json(tmp_path)
     assert harness.finish(session) == 0
 
 
+def test_the_json_is_rewritten_at_most_every_few_seconds_and_completed_at_exit(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "WRITE_EVERY_S", 1e9)  # however slow the machine, the second comes too soon
+    session = dry_session(tmp_path)
+    sets, out = [np.ones(4), np.ones(4)], np.empty(4)
+    for name in ("first", "second"):
+        session.measure(name, {}, lambda x: np.multiply(x, 2, out=out), sets, lambda x: (out, 2 * x))
+    path = tmp_path / f"{session.benchmark}.json"
+    assert [r["name"] for r in json.loads(path.read_text())["results"]] == ["first"]
+    session._write_if_pending()  # what the interpreter's exit runs
+    assert [r["name"] for r in json.loads(path.read_text())["results"]] == ["first", "second"]
+
+
 def test_an_output_left_unwritten_fails_the_check(tmp_path):
     session = dry_session(tmp_path)
     sets = session.input_sets(lambda rng: rng.uniform(-1, 1, 16), 8 * 16)
