@@ -312,7 +312,11 @@ class Session:
                 buffer.fill(np.nan)
             replay()
         cuda.Device().synchronize()
-        if relative_error(self.xp, *check(input_sets[calls - 1])) == math.inf:
+        # The poisoned outputs all finite again, or (with none named) the check's output: the float64
+        # reference is computed once a case, for the last launch timed, not here too.
+        written = (all(bool(self.xp.isfinite(buffer).all()) for buffer in poison) if poison
+                   else relative_error(self.xp, *check(input_sets[calls - 1])) != math.inf)
+        if not written:
             raise RuntimeError(f"one replay of the {calls}-call graph left the output unwritten")
         return on_stream, replay, calls
 

@@ -252,9 +252,12 @@ def test_graph_timing_times_replays_of_the_captured_calls_and_checks_the_last_se
     cuda = FakeGraphCuda()
     session = graph_session(tmp_path, cuda)
     sets, out, run, check = doubling_case(session, cuda.capturable)
-    result = session.measure("double", {}, run, sets, check, poison=[out], timing="graph")
+    checked = []
+    result = session.measure("double", {}, run, sets, lambda x: checked.append(x) or check(x), poison=[out],
+                             timing="graph")
     calls = min(len(sets), harness.GRAPH_CALLS)
     assert (result["timing"], result["graph_calls"], cuda.captures) == ("graph", calls, 1)
+    assert len(checked) == 1, "the poisoned output tells the capture's replay wrote it: one reference a case"
     assert "timing_note" not in result and result["check"]["passed"]
     assert np.array_equal(out, 2 * sets[calls - 1]), "the check must use the set of the graph's last call"
     assert harness.labelled_name(result) == "double [graph]"
