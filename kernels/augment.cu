@@ -28,8 +28,8 @@ constexpr int FLIP_UP_DOWN = 2;
 // 0.0084 ms, 748 GB/s, 18% of copy bandwidth (the reference on CuPy 0.0167 ms, PyTorch's torch.where
 // between flips 0.0157 ms: 2.0x and 1.9x slower); (64, 56, 56, 64) 0.077 ms, 1330 GB/s, 32% (CuPy 0.142,
 // PyTorch 0.179: 1.8x and 2.3x slower). Contradicted: far from copy bandwidth, not a few percent short.
-// The JSON does not say why. A suspect no run has isolated: the four divisions are of a 64-bit index
-// (nhwc.cuh's channel_fastest), dearer than the estimate took them to be.
+// The JSON does not say why. A suspect no run has isolated: the coordinates' divisions, about 20
+// instructions each (nhwc.cuh's channel_fastest says why), dearer than the estimate took them to be.
 template <typename T>
 __global__ void flip_images(const T* __restrict__ x, const int* __restrict__ flips, T* __restrict__ y, int N,
                             int H, int W, int C) {

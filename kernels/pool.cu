@@ -176,8 +176,8 @@ __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __re
 // Idea: output i in memory order, so consecutive threads take consecutive channels of one pixel:
 // each tap's loads and the y and argmax stores are contiguous runs, whole sectors used. Overlapping
 // windows (stride < window) read an input pixel more than once; the second read finds it in L1/L2.
-// Expected bottleneck: device memory bandwidth (x once, y and argmax once), with the 64-bit index
-// divisions and the per-tap loop as the overhead.
+// Expected bottleneck: device memory bandwidth (x once, y and argmax once), with the index divisions
+// (about 20 instructions each: nhwc.cuh) and the per-tap loop as the overhead.
 // Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
 // A 205.5 us, 1500 GB/s, 35.7% of copy; B 286.1 us, 1091 GB/s, 25.9%; PyTorch's max_pool2d takes
 // 0.85 and 0.84 of this time. The prediction missed: not DRAM-bound. Rung 3, the same bytes with a
@@ -255,8 +255,9 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // A 758.0 us, 407 GB/s, 9.7% of copy; B 863.3 us, 361 GB/s, 8.6%. The prediction missed: not
 // DRAM-bound, and 3.7x (A) and 3.6x (B) the scatter's time. This is the max backward the kernel
 // backends run (deterministic), so it costs them the difference. No counters were taken; the likely
-// bound is the per-element integer work (64-bit index divisions, windows_covering), as rung 3's
-// gain over rung 2 suggests for the forward.
+// bound is the per-element integer work (seven divisions, about 20 instructions each: nhwc.cuh's
+// three and windows_covering's four), as rung 3's gain over rung 2 suggests for the forward; and
+// each window's dy load waits for its argmax load, which decides it.
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
