@@ -257,7 +257,8 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // backends run (deterministic), so it costs them the difference. No counters were taken; the likely
 // bound is the per-element integer work (seven divisions, about 20 instructions each: nhwc.cuh's
 // three and windows_covering's four), as rung 3's gain over rung 2 suggests for the forward; and
-// each window's dy load waits for its argmax load, which decides it.
+// each window's dy load waited for its argmax load, which decided it (sm_90 SASS: a branch between
+// the two). Since, both go out together and a select adds dy or zero (unmeasured).
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
@@ -272,7 +273,11 @@ __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* 
         for (int p = ps.last; p >= ps.first; --p) {
             for (int q = qs.last; q >= qs.first; --q) {
                 const long long j = nhwc_offset(e.n, p, q, e.c, P, Q, C);
-                if (argmax[j] == (at_h - p * stride_h) * S + (at_w - q * stride_w)) sum += dy[j];
+                // dy[j] read whatever argmax[j] holds, so that the two loads go out together: read
+                // only on a match, it waited for argmax's round trip to memory before starting its own.
+                // Adding a zero leaves sum as it was (it starts at +0, so it is never -0).
+                const T share = dy[j];
+                sum += argmax[j] == (at_h - p * stride_h) * S + (at_w - q * stride_w) ? share : T(0);
             }
         }
         dx[i] = sum;
