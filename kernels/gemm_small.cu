@@ -199,7 +199,10 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // Where it was meant to win, many tiles and few slices, timed launch by launch: 512^3 A.B 31.9 us
 // against 10b's 46.2 and cuBLAS FP32's 50.5; 256^3 34.4 against 51.6 and 45.4. At 4096^3 A.B (one
 // slice) 37.9 TFLOP/s, 77.6% of cuBLAS FP32. The autotuner, which times kernels by graph, took it
-// for no Dense product.
+// for no Dense product. On Dense 5408 -> 64's weight gradient at batch 512, where it has 10b's 6
+// slices, it took 24.6 us against 10b's 18.7: there the last slice's sum did cost, its loads going
+// out 4 at a time for each quad in turn. Since, that sum has a whole slice's loads in flight at once
+// (below; unmeasured).
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -212,17 +215,45 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
     split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
     if (gridDim.z == 1 || !last_slice_to_finish(tile_counters)) return;
 
+    // The sum runs slice by slice over all of a thread's quads at once: each slice's QUADS loads are
+    // independent, so they go out together, one round trip to L2 a slice. Quad by quad (add_slices,
+    // four slices in flight), the 6 slices of a 64 x 64 tile took 2 round trips for each of a thread's
+    // 8 quads, 16 in turn. Each quad still adds slice 0 first, then 1, ...: the same bits.
+    // A thread's quads share their columns and lie ROWS_APART rows apart, so one pointer and the row
+    // count say where each is (eight pointers, with the loads in flight, spilled under the 128
+    // registers that __launch_bounds__ allows).
     constexpr int THREADS = (BM / WM) * (BN / WN) * 32, QUADS_PER_ROW = BN / 4;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, N4 = (N + 3) / 4 * 4;
-    const long long slice_quads = (long long)M * N4 / 4;
+    constexpr int QUADS = BM * QUADS_PER_ROW / THREADS, ROWS_APART = THREADS / QUADS_PER_ROW;
+    static_assert(THREADS % QUADS_PER_ROW == 0 && BM % ROWS_APART == 0,
+                  "a thread's quads in one column, evenly apart");
+    const int m = blockIdx.y * BM + threadIdx.x / QUADS_PER_ROW;
+    const int n = blockIdx.x * BN + threadIdx.x % QUADS_PER_ROW * 4;
+    if (m >= M || n >= N) return;
+    const int N4 = (N + 3) / 4 * 4;
+    const long long slice_floats = (long long)M * N4, quad_rows_apart = (long long)ROWS_APART * N4;
+    // A quad past M reads the thread's last quad inside M again and is not stored: no branch between
+    // the loads.
+    const int last_row = min(QUADS - 1, (M - 1 - m) / ROWS_APART);
+    const float* mine = partials + (long long)m * N4 + n;  // this thread's first quad in slice 0
+    float4 sum[QUADS];
+#pragma unroll
+    for (int i = 0; i < QUADS; ++i) sum[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 1
+    for (int slice = 0; slice < (int)gridDim.z; ++slice) {
+        const float* quad0 = mine + slice * slice_floats;
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            // L2 (__ldcg): other SMs wrote these partials (add_slices says why).
+            const float4 v = __ldcg(reinterpret_cast<const float4*>(quad0 + min(i, last_row) * quad_rows_apart));
+            sum[i].x += v.x; sum[i].y += v.y; sum[i].z += v.z; sum[i].w += v.w;
+        }
+    }
     const bool quads_fit = output_quads_fit(c, N);
-    for (int q = threadIdx.x; q < BM * QUADS_PER_ROW; q += THREADS) {
-        const int m = m0 + q / QUADS_PER_ROW, n = n0 + (q % QUADS_PER_ROW) * 4;
-        if (m >= M || n >= N) continue;
-        const float4 sum = add_slices(reinterpret_cast<const float4*>(partials + (long long)m * N4 + n), slice_quads,
-                                      0, 1, gridDim.z);
-        const float quad[4] = {sum.x, sum.y, sum.z, sum.w};
-        store_output_quad(c, bias, m, n, M, N, quad, alpha, beta, flags, quads_fit);
+#pragma unroll
+    for (int i = 0; i < QUADS; ++i) {
+        if (i > last_row) break;
+        const float quad[4] = {sum[i].x, sum[i].y, sum[i].z, sum[i].w};
+        store_output_quad(c, bias, m + i * ROWS_APART, n, M, N, quad, alpha, beta, flags, quads_fit);
     }
 }
 
