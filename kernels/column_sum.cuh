@@ -59,7 +59,20 @@ __device__ __forceinline__ T flat_run_column_sums(Element element, long long beg
     const int lanes = (BLOCK / cols) * cols;
     T sum = T(0);
     if (threadIdx.x < lanes) {
-        for (long long i = begin + threadIdx.x; i < end; i += lanes) sum += element(i);
+        // Four steps' elements read before any is added, so that their loads are in flight together,
+        // then added in order: the same sum, bit for bit, as one step at a time, which left a load's
+        // round trip to memory between two adds (sm_90 SASS of batch normalization's last block, whose
+        // walk over 64 channels' partial rows made rung 4 slower than rung 3 there, batchnorm.cu).
+        long long i = begin + threadIdx.x;
+        for (; i + 3LL * lanes < end; i += 4LL * lanes) {
+            const T e0 = element(i), e1 = element(i + lanes);
+            const T e2 = element(i + 2LL * lanes), e3 = element(i + 3LL * lanes);
+            sum += e0;
+            sum += e1;
+            sum += e2;
+            sum += e3;
+        }
+        for (; i < end; i += lanes) sum += element(i);
     }
     share[threadIdx.x] = sum;
     // The first cols threads read the shares of every thread of their column.

@@ -228,6 +228,7 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 // rows=2097152 cols=36 0.100 ms, 3011 GB/s, 72% (CuPy 49.6 ms, 6 GB/s: 494x slower; rung 6 4.6x slower).
 // Not run at 1024 columns (more than REDUCE_BLOCK). At 36 columns the busy lanes bring it to 72% of
 // copy, near but short of the bandwidth expected; the seed model's 2.8 MB matrix is too small to say.
+// Since, each thread has four steps' loads in flight at once (column_sum.cuh; unmeasured).
 template <typename T>
 __global__ void __launch_bounds__(REDUCE_BLOCK)
     column_sum_flat(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
