@@ -22,11 +22,23 @@ constexpr int COLUMN_BLOCK_ROWS = 8;
 template <typename T, typename Element>
 __device__ __forceinline__ T thread_column_share(Element element, int rows, int cols) {
     const int col = blockIdx.x * WARP + threadIdx.x;
+    const int step = gridDim.y * COLUMN_BLOCK_ROWS;
     T sum = T(0);
     if (col < cols) {
-        for (int r = blockIdx.y * COLUMN_BLOCK_ROWS + threadIdx.y; r < rows; r += gridDim.y * COLUMN_BLOCK_ROWS) {
-            sum += element((long long)r * cols + col);
+        // Four rows' elements asked for before any is added, in order (as flat_run_column_sums below):
+        // their loads in flight together, the same sum bit for bit. element's own writes, if any, go
+        // to other addresses than it reads, in the same order as one row at a time.
+        int r = blockIdx.y * COLUMN_BLOCK_ROWS + threadIdx.y;
+        for (; r + 3LL * step < rows; r += 4 * step) {
+            const T e0 = element((long long)r * cols + col), e1 = element((long long)(r + step) * cols + col);
+            const T e2 = element((long long)(r + 2 * step) * cols + col);
+            const T e3 = element((long long)(r + 3 * step) * cols + col);
+            sum += e0;
+            sum += e1;
+            sum += e2;
+            sum += e3;
         }
+        for (; r < rows; r += step) sum += element((long long)r * cols + col);
     }
     return sum;
 }

@@ -66,6 +66,19 @@ def test_column_sum_variant_matches_numpy(rng, kernel_backend, variant, shape, d
     assert_close(out, column_sum_reference(x.astype(np.float64)), what=f"column_sum {variant}")
 
 
+@pytest.mark.parametrize("variant, setting, value", [("partial", "MAX_ROW_BLOCKS", 2),
+                                                     ("flat", "FLAT_ELEMENTS_PER_THREAD", 64)])
+def test_column_sums_where_each_thread_walks_many_rows(kernel_backend, rng, monkeypatch, variant, setting, value):
+    """Few blocks for the rows, so that each thread goes round its loop of four rows at a time (column_sum.cuh)
+    several times, and then its remainder, one row at a time."""
+    import cnn_gpu.ops.reduce as reduce
+
+    monkeypatch.setattr(reduce, setting, value)
+    x = random_array(rng, (203, 40), np.float64)
+    out = column_sum(on_backend(x, kernel_backend), variant, backend=kernel_backend)
+    assert_close(out, x.sum(axis=0), what=f"column_sum {variant}")
+
+
 def test_column_sum_flat_with_more_blocks_than_rows(kernel_backend, rng, monkeypatch):
     """A block whose run of rows is empty adds a zero row to partial, not garbage."""
     import cnn_gpu.ops.reduce as reduce
