@@ -291,7 +291,7 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // No small batch was timed, so the predicted win there is untested; on these large ones it held at 32
 // channels only. The fastest rung at 32 channels, and the default, though slower than rung 3 at 64.
 // Its walk took one pair of loads a step, each step waiting for the last (sm_90 SASS); since, four
-// steps' loads go out together (column_sum.cuh's flat_run_column_sums, rung 3's pass too; unmeasured).
+// steps' loads go out together (column_sum.cuh's strided_sum, rung 3's pass too; unmeasured).
 
 // The last block's sums of every block's row of partial, in the first cols threads.
 template <typename T>

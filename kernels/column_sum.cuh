@@ -17,30 +17,38 @@
 
 constexpr int COLUMN_BLOCK_ROWS = 8;
 
+// element(i) summed over i = first, first + step, ... below end, in that order (I, the index type:
+// int or long long). Four steps' elements are asked for before any is added, so that their loads are
+// in flight together, and then added in order: the same sum, bit for bit, as one step at a time,
+// which left a load's round trip to memory between two adds (sm_90 SASS of column_sum_partial and of
+// batch normalization's last block, whose walk over 64 channels' partial rows made rung 4 slower
+// than rung 3 there, batchnorm.cu). element's own writes, if any (bias_act_backward's), go to other
+// addresses than it reads, in the same order.
+template <typename T, typename I, typename Element>
+__device__ __forceinline__ T strided_sum(Element element, I first, I end, I step) {
+    T sum = T(0);
+    I i = first;
+    for (; i + 3LL * step < end; i += 4 * step) {
+        const T e0 = element(i), e1 = element(i + step), e2 = element(i + 2 * step), e3 = element(i + 3 * step);
+        sum += e0;
+        sum += e1;
+        sum += e2;
+        sum += e3;
+    }
+    for (; i < end; i += step) sum += element(i);
+    return sum;
+}
+
 // This thread's share of its column: element(i) summed over the offsets i of the rows it visits.
 // `element` may do more than read (bias_act_backward writes the gradient it returns).
 template <typename T, typename Element>
 __device__ __forceinline__ T thread_column_share(Element element, int rows, int cols) {
     const int col = blockIdx.x * WARP + threadIdx.x;
-    const int step = gridDim.y * COLUMN_BLOCK_ROWS;
-    T sum = T(0);
-    if (col < cols) {
-        // Four rows' elements asked for before any is added, in order (as flat_run_column_sums below):
-        // their loads in flight together, the same sum bit for bit. element's own writes, if any, go
-        // to other addresses than it reads, in the same order as one row at a time.
-        int r = blockIdx.y * COLUMN_BLOCK_ROWS + threadIdx.y;
-        for (; r + 3LL * step < rows; r += 4 * step) {
-            const T e0 = element((long long)r * cols + col), e1 = element((long long)(r + step) * cols + col);
-            const T e2 = element((long long)(r + 2 * step) * cols + col);
-            const T e3 = element((long long)(r + 3 * step) * cols + col);
-            sum += e0;
-            sum += e1;
-            sum += e2;
-            sum += e3;
-        }
-        for (; r < rows; r += step) sum += element((long long)r * cols + col);
-    }
-    return sum;
+    if (col >= cols) return T(0);
+    // Stepping by rows (an int) rather than by offsets (64-bit): bias_act_backward's heaviest
+    // activations spilled on sm_80 with the wider loop variable.
+    return strided_sum<T>([&](int r) { return element((long long)r * cols + col); },
+                          int(blockIdx.y * COLUMN_BLOCK_ROWS + threadIdx.y), rows, int(gridDim.y * COLUMN_BLOCK_ROWS));
 }
 
 // The block's column sums, from each thread's share, into row blockIdx.y of partial. Every thread
@@ -69,24 +77,8 @@ template <int BLOCK, typename T, typename Element>
 __device__ __forceinline__ T flat_run_column_sums(Element element, long long begin, long long end, int cols) {
     __shared__ T share[BLOCK];
     const int lanes = (BLOCK / cols) * cols;
-    T sum = T(0);
-    if (threadIdx.x < lanes) {
-        // Four steps' elements read before any is added, so that their loads are in flight together,
-        // then added in order: the same sum, bit for bit, as one step at a time, which left a load's
-        // round trip to memory between two adds (sm_90 SASS of batch normalization's last block, whose
-        // walk over 64 channels' partial rows made rung 4 slower than rung 3 there, batchnorm.cu).
-        long long i = begin + threadIdx.x;
-        for (; i + 3LL * lanes < end; i += 4LL * lanes) {
-            const T e0 = element(i), e1 = element(i + lanes);
-            const T e2 = element(i + 2LL * lanes), e3 = element(i + 3LL * lanes);
-            sum += e0;
-            sum += e1;
-            sum += e2;
-            sum += e3;
-        }
-        for (; i < end; i += lanes) sum += element(i);
-    }
-    share[threadIdx.x] = sum;
+    const long long step = lanes;
+    share[threadIdx.x] = threadIdx.x < lanes ? strided_sum<T>(element, begin + threadIdx.x, end, step) : T(0);
     // The first cols threads read the shares of every thread of their column.
     __syncthreads();
     T column_sum = T(0);

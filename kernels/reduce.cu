@@ -205,7 +205,7 @@ __global__ void column_sum_thread_per_column(const T* __restrict__ in, T* __rest
 // columns. At 36 columns 16%, 4.6x slower than rung 7. The seed model's 2.8 MB matrix took 35-36 us at
 // rungs 6 and 7, two launches timed one by one: there the rate says little. 12x-108x faster than CuPy's
 // sum(axis=0). Each thread waited out its loads one row at a time (sm_90 SASS); since, four rows'
-// loads go out together (column_sum.cuh's thread_column_share; unmeasured).
+// loads go out together (column_sum.cuh's strided_sum; unmeasured).
 template <typename T>
 __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
     column_sum_partial(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
