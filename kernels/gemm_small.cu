@@ -181,9 +181,10 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // first, so it is the same bit for bit on every run. The other blocks leave at once. No reduce
 // launch (a second kernel node in a CUDA graph, and a pass over all the partials by blocks that must
 // wait for every slice of every tile) and no atomics on the outputs, only one integer per tile.
-// Tiling: 10b's (cnn_gpu/ops/gemm_variants.py); its slices 10b's, but at most 8 of them: one block sums a
-// whole tile, on one SM, so its share of the reading grows with the slices (8 x 16 KB a tile),
-// where 10b's reduce kernel spreads the reading over the GPU. For many tiles and few slices.
+// Tiling: 10b's (cnn_gpu/ops/gemm_variants.py); its slices fewer, for half of 10b's blocks and at
+// most 8 of them (its policy in cnn_gpu/ops/gemm_plans.py): one block sums a whole tile, on one
+// SM, so its share of the reading grows with the slices (8 x 16 KB a tile), where 10b's reduce
+// kernel spreads the reading over the GPU. For many tiles and few slices.
 // Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a
 // thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
 // where the other slices' partials are.
@@ -199,10 +200,10 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // Where it was meant to win, many tiles and few slices, timed launch by launch: 512^3 A.B 31.9 us
 // against 10b's 46.2 and cuBLAS FP32's 50.5; 256^3 34.4 against 51.6 and 45.4. At 4096^3 A.B (one
 // slice) 37.9 TFLOP/s, 77.6% of cuBLAS FP32. The autotuner, which times kernels by graph, took it
-// for no Dense product. On Dense 5408 -> 64's weight gradient at batch 512, where it has 10b's 6
+// for no Dense product. On Dense 5408 -> 64's weight gradient at batch 512, where it had 10b's 6
 // slices, it took 24.6 us against 10b's 18.7: there the last slice's sum did cost, its loads going
 // out 4 at a time for each quad in turn. Since, that sum has a whole slice's loads in flight at once
-// (below; unmeasured).
+// (below), and the product 3 slices (unmeasured).
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,

@@ -4,7 +4,8 @@ set), then cached.
 Like cuDNN's find mode: the first call with a new key runs every candidate on the real arguments
 (into scratch outputs), leaves out any whose result the op's check finds wrong (a kernel never run
 on this GPU before may be: the op says why, as a warning), times each remaining one's kernels
-(replays of a CUDA graph of its calls, by CUDA events: time_ms), and keeps the fastest. The choice
+(replays of a CUDA graph of its calls, by CUDA events: sampler), the candidates in turn, round after
+round, and keeps the one of least median. The choice
 is cached in memory and on disk, as JSON in the cache folder (cnn_gpu.utils.files.cache_folder),
 written atomically so that two processes never leave a torn file. Only the ``cuda`` backend times; op wrappers use a fixed default under the
 emulator, and a forced choice (an argument or an environment variable) skips all of this.
@@ -22,13 +23,20 @@ from pathlib import Path
 from cnn_gpu.utils.files import atomic_write, cache_folder
 
 CACHE_FILE = "autotune.json"
-# Launches per candidate: one untimed (compilation, first touch), then the median of REPEATS
-# replays of a graph of GRAPH_CALLS calls (time_ms).
-REPEATS = 5
+# Each candidate: one untimed call (compilation, first touch), then GRAPH_CALLS calls captured in a
+# CUDA graph, whose replays are the samples (sampler). ROUNDS rounds each take one sample of every
+# candidate, in turn, each round starting one candidate further on; a candidate's time is the median
+# of its samples. Timed one candidate after another, whatever drifts while they are timed (the
+# GPU's clock rising from idle, another process's work) would count against the first ones alone.
+# The margins are small: in benchmarks/results/gemm.json (NVIDIA H200, ac366b0) the two fastest
+# FP32 rungs of a Dense product were 0.4% apart at the closest, and for one product (5408 -> 64
+# backward to data at batch 32) the autotuner, then timing one candidate after another, chose the
+# second fastest, 8% slower than the first.
+ROUNDS = 7
 GRAPH_CALLS = 10
-# How choices are timed, part of each cached choice's key: a choice timed otherwise (before kernel
-# times by graph, call by call with the host's time) is timed again.
-TIMED_BY = "graph"
+# How choices are timed, part of each cached choice's key: a choice timed otherwise (call by call with
+# the host's time, or by graph one candidate after another) is timed again.
+TIMED_BY = "graph-rounds"
 
 _choices: dict[str, str] | None = None  # the cache file's contents, loaded on first use
 # Per op, the choices made in this process under a key of the op's own: choose() builds a JSON line
@@ -88,14 +96,15 @@ def _save(choices: dict[str, str]) -> None:
                       stacklevel=3)
 
 
-def time_ms(run, repeats: int = REPEATS) -> float:
-    """Median milliseconds per call of ``run()``'s kernels on the GPU, the host's time left out.
+def sampler(run):
+    """A function that times ``run()``'s kernels on the GPU once, in milliseconds per call, the
+    host's time left out; called once each round (choose).
 
-    GRAPH_CALLS calls are captured in a CUDA graph, on a stream of their own, and its replays timed
-    by CUDA events. Timed call by call, the GPU would wait for the host between calls: a small
-    product's kernels take a few microseconds, less than gemm() spends on the host, so the host would
-    decide, and a variant of two launches (split-K) would lose to one whose kernel is slower. Where
-    the capture or a replay fails, the calls are timed one by one (launch_time_ms), the host's time
+    GRAPH_CALLS calls are captured in a CUDA graph, on a stream of their own, and a sample is one
+    replay timed by CUDA events. Timed call by call, the GPU would wait for the host between calls: a
+    small product's kernels take a few microseconds, less than gemm() spends on the host, so the host
+    would decide, and a variant of two launches (split-K) would lose to one whose kernel is slower.
+    Where the capture or the first replay fails, a sample is one call timed alone, the host's time
     included.
     """
     import cupy
@@ -107,10 +116,14 @@ def time_ms(run, repeats: int = REPEATS) -> float:
         with stream:
             graph = _captured(stream, run, GRAPH_CALLS)
             graph.launch()  # untimed: the graph's upload
-            return _event_median_ms(graph.launch, repeats) / GRAPH_CALLS
     except Exception:  # noqa: BLE001 (whatever the graph refused, call by call still times it; a fault
         # in the kernels themselves fails those calls too, and says so)
-        return launch_time_ms(run, repeats)
+        return lambda: _event_ms(run)
+
+    def sample():
+        with stream:
+            return _event_ms(graph.launch) / GRAPH_CALLS
+    return sample
 
 
 def _captured(stream, run, calls):
@@ -130,37 +143,40 @@ def _captured(stream, run, calls):
     return stream.end_capture()
 
 
-def launch_time_ms(run, repeats: int = REPEATS) -> float:
-    """Median milliseconds of ``run()`` call by call, by CUDA events around each, after one untimed call."""
-    run()
-    return _event_median_ms(run, repeats)
-
-
-def _event_median_ms(run, repeats):
+def _event_ms(run):
+    """Milliseconds of ``run()`` on the current stream, by CUDA events around it."""
     import cupy
 
     start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    samples = []
-    for _ in range(repeats):
-        start.record()
-        run()
-        stop.record()
-        stop.synchronize()
-        samples.append(cupy.cuda.get_elapsed_time(start, stop))
-    return statistics.median(samples)
+    start.record()
+    run()
+    stop.record()
+    stop.synchronize()
+    return cupy.cuda.get_elapsed_time(start, stop)
+
+
+def median_times(samplers: dict, rounds: int = ROUNDS) -> dict:
+    """Each candidate's median over ``rounds`` samples (``samplers``: name -> sampler), the candidates
+    sampled in turn each round, round r starting at the r-th: none is always timed first."""
+    names = list(samplers)
+    samples = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            samples[name].append(samplers[name]())
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 class NoCorrectCandidate(RuntimeError):
     """Every candidate's result failed the op's check."""
 
 
-def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | None = None, check=None) -> str:
+def choose(op: str, key: dict, candidates: dict, timer=sampler, device: str | None = None, check=None) -> str:
     """The name of the fastest of ``candidates`` (name -> a zero-argument launch) for this problem.
 
     Timed on first sight of ``(op, key, device)`` and remembered. ``check(name)``, if given, runs
     candidate ``name`` once and returns why its result is wrong, or None: a wrong one is left out
     with a warning, never timed, never chosen. Like the timing, the check runs only when no choice
-    is remembered for the key. ``timer`` and ``device`` are there for tests.
+    is remembered for the key. ``timer`` (sampler's stand-in) and ``device`` are there for tests.
     """
     choices = _load()
     line = cache_key(op, key, device or device_id(), candidates)
@@ -173,7 +189,7 @@ def choose(op: str, key: dict, candidates: dict, timer=time_ms, device: str | No
         if len(wrong) == len(candidates):
             raise NoCorrectCandidate(f"autotune {op} {json.dumps(key, sort_keys=True)}: every candidate's result "
                                      "is wrong (warnings above say how)")
-        times = {name: timer(run) for name, run in candidates.items() if name not in wrong}
+        times = median_times({name: timer(run) for name, run in candidates.items() if name not in wrong})
         choices[line] = min(times, key=times.get)
         _save(choices)
     return choices[line]

@@ -141,17 +141,21 @@ class SplitKPolicy:
 # gemm_split_k_warptiled: gemm_split_k's policy (the same slices), for 4-warp blocks whose loads
 # overlap their math: 7.8, 10.6 and 18.8 us at batch 32, 128 and 512 (at 3 stages, before
 # MEDIUM_TILES took 5), the autotuner's choice for all three.
-# gemm_split_k_last_slice_reduces: 10b's policy, but at most 8 slices. One block sums each tile, on
-# one SM, reading up to 16 KB of partials per slice from L2: at 8 slices 128 KB, at the 68 of the
-# Dense forward at batch 32 (10b's slices there, 8 KB each) 544 KB, all that 10b's reduce kernel
-# spreads over the whole GPU. So 10c is for many tiles and few slices, as in Dense 5408 -> 64's
-# weight gradient at batch 512: 85 tiles of 6 slices, where 10b took 18.1 us against cuBLAS FP32's
-# 16.1 (H100, 2c9911a, by graph), cuBLAS itself in two kernels there (gemm_counters.json: 3 slices,
-# then a "split" kernel).
+# gemm_split_k_last_slice_reduces: at most 8 slices, and half of 10b's blocks. One block sums each
+# tile, on one SM, reading up to 16 KB of partials per slice from L2: at 8 slices 128 KB, at the 68
+# of the Dense forward at batch 32 (10b's slices there, 8 KB each) 544 KB, all that 10b's reduce
+# kernel spreads over the whole GPU. So 10c is for many tiles and few slices, as in Dense
+# 5408 -> 64's weight gradient at batch 512 (85 tiles): there, at 10b's policy (6 slices), it took
+# 24.6 us, against 10b's 18.7 and cuBLAS FP32's 16.1 (NVIDIA H200, gemm.json at ac366b0, by graph),
+# cuBLAS itself cutting K into 3 slices, then summing them in a second kernel (gemm_counters.json,
+# H100, 2c9911a). Two blocks per SM give 3 slices there too, 255 blocks, all resident at once, half
+# the partials to write and sum, and slices of 11 K-tiles, where 6 slices' 6 K-tiles were hardly
+# more than the 4 the pipeline's prologue puts in flight. (Unmeasured. At the forward products' 1
+# to 8 tiles, and where K has few K-tiles, the slices are those of 4 blocks per SM.)
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
-                    "gemm_split_k_last_slice_reduces": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4, max_splits=8)}
+                    "gemm_split_k_last_slice_reduces": SplitKPolicy(blocks_per_sm=2, min_k_tiles=4, max_splits=8)}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.

@@ -18,14 +18,32 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 class FakeTimer:
-    """Times from a table instead of the GPU, and counts the calls."""
+    """Samplers whose samples come from a table instead of the GPU; counts the candidates prepared
+    (``calls``) and the samples taken, in order (``samples``)."""
 
     def __init__(self, times):
-        self.times, self.calls = times, []
+        self.times, self.calls, self.samples = times, [], []
 
     def __call__(self, run):
-        self.calls.append(run())
-        return self.times[self.calls[-1]]
+        name = run()
+        self.calls.append(name)
+        return lambda: self.sample(name)
+
+    def sample(self, name):
+        self.samples.append(name)
+        return self.times[name]
+
+
+class WarmingTimer(FakeTimer):
+    """A GPU whose clock is still rising: the first ``slow`` samples, whichever candidates they are of,
+    take twice as long."""
+
+    def __init__(self, times, slow):
+        super().__init__(times)
+        self.slow = slow
+
+    def sample(self, name):
+        return super().sample(name) * (2 if len(self.samples) <= self.slow else 1)
 
 
 def candidates(*names):
@@ -46,6 +64,20 @@ def test_the_fastest_candidate_is_chosen_and_cached_on_disk(cache_dir):
     timer.calls.clear()
     assert autotune.choose("gemm", key, candidates("slow", "fast", "middle"), timer, device="gpu0") == "fast"
     assert timer.calls == []
+
+
+def test_candidates_are_sampled_in_turn_each_round_starting_one_further_on(cache_dir):
+    timer = FakeTimer({"a": 1.0, "b": 2.0, "c": 3.0})
+    autotune.choose("gemm", {"m": 1}, candidates("a", "b", "c"), timer, device="d")
+    rounds = [timer.samples[i:i + 3] for i in range(0, len(timer.samples), 3)]
+    assert len(rounds) == autotune.ROUNDS and rounds[:4] == [list("abc"), list("bca"), list("cab"), list("abc")]
+
+
+def test_a_slow_start_does_not_count_against_whichever_candidate_is_timed_first(cache_dir):
+    # "a" is the faster by 10%; the GPU's first three samples take twice as long. Timed one candidate
+    # after another (a, a, a, ...), "a"'s median would be doubled; in turn, each has one slow sample.
+    timer = WarmingTimer({"a": 1.0, "b": 1.1, "c": 1.2}, slow=3)
+    assert autotune.choose("gemm", {"m": 1}, candidates("a", "b", "c"), timer, device="d") == "a"
 
 
 def test_another_device_or_shape_is_timed_anew(cache_dir):
@@ -108,7 +140,7 @@ def test_an_ops_memo_is_one_dict_per_op_and_forget_empties_it(cache_dir):
 
 
 class FakeCupy:
-    """CuPy as time_ms uses it: streams that capture, graphs that replay, and events whose elapsed time
+    """CuPy as sampler uses it: streams that capture, graphs that replay, and events whose elapsed time
     is read from a clock the calls advance (``cost`` per call; ``host`` more per call made outside
     a graph, the time a host spends launching)."""
 
@@ -162,7 +194,8 @@ class FakeCupy:
 def test_a_candidate_is_timed_by_its_kernels_not_by_the_host_that_launches_them(monkeypatch):
     fake = FakeCupy(cost=0.004, host=0.030)
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    assert autotune.time_ms(fake.call) == pytest.approx(0.004)
+    sample = autotune.sampler(fake.call)
+    assert [sample(), sample()] == pytest.approx([0.004, 0.004])
     # One call untimed, GRAPH_CALLS captured, and nothing else run outside the graph.
     assert fake.calls == 1 + autotune.GRAPH_CALLS and fake.ended == 1
 
@@ -170,7 +203,7 @@ def test_a_candidate_is_timed_by_its_kernels_not_by_the_host_that_launches_them(
 def test_a_candidate_whose_calls_cannot_be_captured_is_timed_call_by_call(monkeypatch):
     fake = FakeCupy(cost=0.004, host=0.030, capturable=False)
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    assert autotune.time_ms(fake.call) == pytest.approx(0.034)
+    assert autotune.sampler(fake.call)() == pytest.approx(0.034)
     assert fake.recording is None and fake.ended == 1, "the broken capture must be ended"
 
 
@@ -183,4 +216,4 @@ def test_a_graph_whose_replay_fails_falls_back_to_call_by_call_timing(monkeypatc
         end_capture(self)
         return types.SimpleNamespace(launch=lambda: (_ for _ in ()).throw(RuntimeError("cannot launch")))
     monkeypatch.setattr(fake.cuda.Stream, "end_capture", unlaunchable)
-    assert autotune.time_ms(fake.call) == pytest.approx(0.034)
+    assert autotune.sampler(fake.call)() == pytest.approx(0.034)
