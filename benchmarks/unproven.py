@@ -34,8 +34,9 @@ from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"
 # The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests; the
-# last two, gemm_warptiled_wide_tiles and gemm_split_k_last_slice_reduces, passed on an H200 at ac366b0).
-NEW: tuple[str, ...] = ()
+# last two before, gemm_warptiled_wide_tiles and gemm_split_k_last_slice_reduces, passed on an H200
+# at ac366b0).
+NEW: tuple[str, ...] = ("gemm_3xtf32_mma_small_tiles",)
 # The rungs above whose GPU tests passed: on an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0,
 # 9e's first run. A rung that joins gemm_wgmma.cu stays out of here until a GPU run passes its tests.
 PROVEN = ("gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized",

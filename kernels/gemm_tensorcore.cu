@@ -57,6 +57,10 @@
 //   registers, one block per SM (12% occupancy), tensor pipe 41%. The sweep's 4 tilings: the
 //   default (TF32X3_TILING) 42.0 (83.4% of cuBLAS FP32 50.4 there), the others 30.9-38.1.
 //   On the H200 at 1b45d2c, with one chain and 64 x 64 warps, it ran 55.0 TFLOP/s but wrong (2.9e-5).
+//   gemm_3xtf32_mma_small_tiles, 3xTF32 at 32 x 32 tiles of two 32 x 16 warps (cnn_gpu/ops/
+//   gemm_variants.py, SMALL_TENSOR_CORE_TILES), is a candidate for the Dense products whose output is
+//   a few of rung 7's 32 x 32 blocks an SM (backward to data: K = 64), where each warp must issue all
+//   its own work: 12 mma a k8-step in place of 128 FMAs a lane. Not yet run on a GPU.
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
 //   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
 //   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread

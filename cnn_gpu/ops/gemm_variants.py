@@ -147,6 +147,14 @@ MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=5, min_blocks=4)
 # SMALL_TILES and 8.9 with MEDIUM_TILES), here with two of MEDIUM_TILES' 32 x 32 warps, the same
 # K-tiles and stages as the other two; 5 blocks of 38 KB fit an SM. Unmeasured: the autotuner decides.
 WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
+# 3xTF32 (rung 8's kernel) at SMALL_TILES' block: two warps of 32 x 16, each 2 x 2 mma tiles. Dense
+# 5408 -> 64's backward to data at batch 32 (K = 64) is 169 such blocks, 2 or 4 warps an SM, so at
+# most one warp a scheduler, which must issue all of its work itself: in rung 7 at SMALL_TILES, 16
+# outputs x 64 FMAs a lane (4.70 us by graph on an H200 at ac366b0, gemm.json; cuBLAS FP32 4.62 with
+# the same block tile and two warps, gemm_counters.json). On the tensor cores a warp's 8-deep step of
+# K is 12 mma and the operands' splits, in place of 128 FMAs a lane. FP32-accurate, as rung 8's
+# 3xTF32 is. Unmeasured: the autotuner decides.
+SMALL_TENSOR_CORE_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
 
 # Split-K's slices (rung 10, kernels/gemm_small.cu): gemm_split_k's template arguments after the
 # transposes (block tile BM x BN, K-tile BK, TM x TN outputs a thread), and the tiling of 10b and 10c,
@@ -239,6 +247,7 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_warptiled_wide_tiles", _SIMT, _WARPTILED, tiling=WIDE_TILES),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
+    GemmVariant("gemm_3xtf32_mma_small_tiles", _TC, _TF32 % "true", tiling=SMALL_TENSOR_CORE_TILES, mn_pad=8),
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
     GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_WS_TILING, swizzled=True),
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
