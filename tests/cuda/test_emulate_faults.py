@@ -110,6 +110,15 @@ def test_cp_async_twin_missing_its_wait_reads_poison(rng):
     assert np.isnan(out).all()  # no copy was ever performed: every read saw the poison
 
 
+@pytest.mark.parametrize("checked", ["1", "0"])
+def test_a_misaligned_16_byte_cp_async_fails_the_launch(rng, monkeypatch, checked):
+    monkeypatch.setenv("CNN_GPU_EMULATE_CHECKED", checked)
+    x, out, tiles = async_launch(rng)
+    module = EmulatedModule(path=KERNELS / ASYNC, options=("-DMISALIGNED_SOURCE",))
+    with pytest.raises(EmulationError, match=r"async_copy of 16 bytes from .* both must be 16-byte aligned"):
+        module.get_function("copy_tiles")(1, 32, (x, out, tiles))
+
+
 def test_ldmatrix_twin_gathers_fragments_across_the_warp(rng):
     matrix = rng.integers(0, 2**16, 64).astype(np.uint16)
     out = np.zeros(32, np.uint32)

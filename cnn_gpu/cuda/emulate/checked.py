@@ -3,9 +3,10 @@ launch run under several schedule orders whose results must agree.
 
 Each array argument is copied into a buffer that ends flush against a PROT_NONE page, with a
 guard page before it too (see ``cnn_emu_guarded_alloc``): an access past the end faults at once
-and is reported with the argument's name, the element and read or write. The up to 15 bytes of
-slack after the end (the start stays 16-byte aligned) and a zone before the start hold 0xFF
-poison, so a write there is found after the launch. Arrays that share memory (in-place ops) share
+and is reported with the argument's name, the element and read or write. The copy starts as far
+past a 16-byte boundary as the array does, so a kernel's 16-byte paths take or refuse it as on a
+GPU. The up to 15 bytes of slack after the end and a zone before the start hold 0xFF poison, so a
+write there is found after the launch. Arrays that share memory (in-place ops) share
 one buffer, so the kernel sees the same aliasing as on a GPU.
 """
 
@@ -81,7 +82,8 @@ class GuardedArguments:
             last.members.append(arg)
         for region in self.regions:
             size, data = ctypes.c_size_t(), ctypes.c_void_p()
-            region.mapping = rt.cnn_emu_guarded_alloc(region.nbytes, ctypes.byref(size), ctypes.byref(data))
+            region.mapping = rt.cnn_emu_guarded_alloc(region.nbytes, region.start % 16, ctypes.byref(size),
+                                                      ctypes.byref(data))
             if not region.mapping:
                 raise MemoryError(f"kernel '{kernel}': no memory for a guarded copy of {region.nbytes} bytes")
             region.mapping_bytes, region.data = size.value, data.value
@@ -114,7 +116,7 @@ class GuardedArguments:
 
     def _poison_zones(self, region: _Region) -> tuple[np.ndarray, np.ndarray]:
         before_start = region.mapping + mmap.PAGESIZE
-        slack = -region.nbytes % 16
+        slack = -(region.start % 16 + region.nbytes) % 16
         return (_view(before_start, region.data - before_start),
                 _view(region.data + region.nbytes, slack))
 

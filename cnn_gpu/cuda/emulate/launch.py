@@ -47,7 +47,7 @@ def runtime(path: str) -> ctypes.CDLL:
     lib = ctypes.CDLL(path)
     lib.cnn_emu_launch.argtypes = [ctypes.POINTER(LaunchSpec), ctypes.POINTER(LaunchResult)]
     lib.cnn_emu_launch.restype = ctypes.c_int
-    lib.cnn_emu_guarded_alloc.argtypes = [ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
+    lib.cnn_emu_guarded_alloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
                                           ctypes.POINTER(ctypes.c_void_p)]
     lib.cnn_emu_guarded_alloc.restype = ctypes.c_void_p
     lib.cnn_emu_guarded_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t]

@@ -64,7 +64,8 @@ void warp_all_gather(const void* mine, void* all, int bytes);
 // performs every committed group but the newest n; async_wait_all performs everything queued.
 // Copies happen only when a wait requires them (the adversarial but legal timing), and in checked
 // mode the destination is poisoned when the copy is queued: a kernel that reads before its wait
-// reads stale or poisoned shared memory.
+// reads stale or poisoned shared memory. Both addresses must be aligned to `bytes`, or the launch
+// fails, as a GPU faults.
 void async_copy(void* smem_dst, const void* gmem_src, int bytes, int src_bytes);
 void async_commit_group();
 void async_wait_group(int n);

@@ -11,6 +11,7 @@
 // whole segment before the writer's, so a missing barrier changes the result deterministically.
 #include <algorithm>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -472,6 +473,12 @@ void async_copy(void* smem_dst, const void* gmem_src, int bytes, int src_bytes) 
     if (bytes < 0 || src_bytes < 0 || src_bytes > bytes)
         fail_with(Status::kernel_error, "cnn_emu::async_copy of %d bytes with src_bytes %d {pc:%p}", bytes,
                   src_bytes, __builtin_return_address(0));
+    // cp.async takes both addresses aligned to its size, the source even when src_bytes is 0; a GPU
+    // faults on a misaligned one ("misaligned address"), so the twin fails the launch.
+    if (bytes > 0 && (reinterpret_cast<std::uintptr_t>(smem_dst) % unsigned(bytes) != 0 ||
+                      reinterpret_cast<std::uintptr_t>(gmem_src) % unsigned(bytes) != 0))
+        fail_with(Status::kernel_error, "cnn_emu::async_copy of %d bytes from %p to %p: both must be %d-byte "
+                  "aligned {pc:%p}", bytes, gmem_src, smem_dst, bytes, __builtin_return_address(0));
     if (g_launch.spec->checked) std::memset(smem_dst, 0xFF, size_t(bytes));
     caller().copies.push_back({smem_dst, gmem_src, bytes, src_bytes});
 }

@@ -292,10 +292,12 @@ extern "C" int cnn_emu_printf(const char* format, ...) {
 }
 
 // A buffer whose data ends flush against a PROT_NONE page, with a guard page before it too. The
-// start is 16-byte aligned (float4 loads stay legal), so up to 15 bytes of slack follow the data,
-// and at least 64 bytes precede it; both are filled with 0xFF for Python to check after the launch.
-extern "C" void* cnn_emu_guarded_alloc(size_t bytes, size_t* mapping_bytes, void** data) {
-    const size_t page = page_size(), padded = round_up(bytes, 16);
+// start lies `misalign` bytes (0 to 15) past a 16-byte boundary, as the array it copies did, so that
+// a kernel's alignment checks (float4 loads, 16-byte cp.async) see what a GPU would; up to 15 bytes
+// of slack follow the data, and at least 64 bytes precede it; both are filled with 0xFF for Python
+// to check after the launch.
+extern "C" void* cnn_emu_guarded_alloc(size_t bytes, size_t misalign, size_t* mapping_bytes, void** data) {
+    const size_t page = page_size(), padded = round_up(misalign + bytes, 16);
     const size_t body = round_up(padded + 64, page);
     *mapping_bytes = body + 2 * page;
     void* p = mmap(nullptr, *mapping_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -304,7 +306,7 @@ extern "C" void* cnn_emu_guarded_alloc(size_t bytes, size_t* mapping_bytes, void
     mprotect(base, page, PROT_NONE);
     mprotect(base + page + body, page, PROT_NONE);
     std::memset(base + page, 0xFF, body);
-    *data = base + page + body - padded;
+    *data = base + page + body - padded + misalign;
     return p;
 }
 
