@@ -28,6 +28,9 @@
 //                              it computes: the same loaders issue cp.async copies into 3 stages;
 //                              <..., false> is the same in plain TF32 (one mma a product, TF32's
 //                              accuracy), which only a caller who asks for it gets
+//   6. conv2d_*_implicit_gemm_tf32_quads<..., true>  rung 5 with four channels of a pixel a copy
+//                              (16 bytes), where NHWC keeps them side by side; <..., false> in
+//                              plain TF32 as rung 5's
 //
 // Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0; CUDA-graph replay), every rung
 // on four layers, x (N, H, W, C) by w (R, S, C, K): seed = seed_conv1_b32, 32x28x28x1 by 3x3x1x32
@@ -267,39 +270,51 @@ conv2d_backward_filter_implicit_gemm(const float* __restrict__ x, const float* _
 
 
 // ---------------------------------------------------------------------------------------------
-// How rung 3's loaders (below) put an element into a shared tile: Copy::element(dst, base, offset,
-// real) stores base[offset], or a zero where `real` is false (padding, or past the matrix). Rungs 3
-// and 4 load it through a register (StoreCopy); rung 5 asks the copy engine (AsyncCopy: a 4-byte
-// cp.async whose source size 0 writes the zero, so no branch), and its pipeline waits for the copies.
-// Copy::matrix_tile does the same for a stored matrix's tile (W, and the filter gradient's dY).
+// How rung 3's loaders (below) put elements into a shared tile: Copy::elements<VEC>(dst, base, offset,
+// real) stores base[offset .. offset + VEC - 1] at dst, or zeros where `real` is false (padding, or
+// past the matrix). Rungs 3 and 4 load through registers (StoreCopy); rungs 5 and 6 ask the copy
+// engine (AsyncCopy: a cp.async of 4 bytes, or 16 for rung 6's quads, whose source size 0 writes the
+// zeros, so no branch), and their pipeline waits for the copies. Copy::matrix_tile does the same for
+// a stored matrix's tile (W, and the filter gradient's dY), 16 bytes a copy where `quads` (rung 6,
+// where the matrix's rows are whole quads, 16-byte aligned).
 struct StoreCopy {
-    __device__ static __forceinline__ void element(float* dst, const float* __restrict__ base, long long offset,
-                                                   bool real)
+    template <int VEC>
+    __device__ static __forceinline__ void elements(float* dst, const float* __restrict__ base, long long offset,
+                                                    bool real)
     {
-        *dst = real ? base[offset] : 0.0f;
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) dst[e] = real ? base[offset + e] : 0.0f;
     }
     template <int ROWS, int BK, int STRIDE, int NTHREADS>
     __device__ static __forceinline__ void matrix_tile(float* __restrict__ s, const float* __restrict__ x, int mn0,
-                                                       int k0, int MN, int K, int tid)
+                                                       int k0, int MN, int K, int tid, bool /* quads: never */)
     {
         load_tile<false, ROWS, BK, STRIDE, NTHREADS>(s, x, mn0, k0, MN, K, tid);
     }
 };
 
 struct AsyncCopy {
-    __device__ static __forceinline__ void element(float* dst, const float* __restrict__ base, long long offset,
-                                                   bool real)
+    template <int VEC>
+    __device__ static __forceinline__ void elements(float* dst, const float* __restrict__ base, long long offset,
+                                                    bool real)
     {
-        cp_async<4>(dst, real ? base + offset : base, real ? 4 : 0);
+        cp_async<4 * VEC>(dst, real ? base + offset : base, real ? 4 * VEC : 0);
     }
-    // 4 bytes a copy, each address computed afresh (RECOMPUTE: the tensor-core tile needs its registers).
+    // Each address computed afresh (RECOMPUTE: the tensor-core tile needs its registers).
     template <int ROWS, int BK, int STRIDE, int NTHREADS>
     __device__ static __forceinline__ void matrix_tile(float* __restrict__ s, const float* __restrict__ x, int mn0,
-                                                       int k0, int MN, int K, int tid)
+                                                       int k0, int MN, int K, int tid, bool quads)
     {
-        load_tile_async<false, ROWS, BK, STRIDE, NTHREADS, true>(s, x, mn0, k0, MN, K, tid, false);
+        load_tile_async<false, ROWS, BK, STRIDE, NTHREADS, true>(s, x, mn0, k0, MN, K, tid, quads);
     }
 };
+
+// What rung 6 (below) copies 16 bytes at a time: four consecutive channels of one pixel, which lie
+// side by side in an NHWC array whose channel count is a multiple of 4, from a 16-byte aligned start.
+__device__ __forceinline__ bool channel_quads_fit(const float* a, int channels)
+{
+    return channels % 4 == 0 && reinterpret_cast<unsigned long long>(a) % 16 == 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // 3. Implicit GEMM with precomputed gathers (the forward pass, then the data and filter gradients).
@@ -326,13 +341,38 @@ struct AsyncCopy {
 // this one's 64 x 64). This rung is the fastest FP32-accurate forward on the three larger layers,
 // ahead of the tensor-core rungs 4 and 5 (see there); cuDNN FP32 runs cifar and vgg at 34.0 and
 // 31.4 TFLOP/s.
-template <class Tile, class Copy = StoreCopy>
+// The A tile's part of one K-tile, X_cols' columns k0 .. k0 + BK - 1 of the block's rows: this thread
+// copies columns `column` .. `column` + VEC - 1 (channels of one tap, VEC = 4 at rung 6) of every
+// NTHREADS / (BK / VEC)-th row from its first, threadIdx.x / (BK / VEC).
+template <class Tile, class Copy, int VEC>
+__device__ __forceinline__ void copy_image_columns(float* __restrict__ as, const float* __restrict__ x, int k0,
+                                                   int column, const long long* corner_offset, const int* corner_h,
+                                                   const int* corner_w, const ConvShape& g)
+{
+    constexpr int COPIES_PER_ROW = Tile::BLOCK_K / VEC;
+    const int j = k0 + column;
+    const bool inside = j < g.R * g.S * g.C;
+    const int c = j % g.C, s = j / g.C % g.S, r = j / (g.C * g.S);
+    const int dh = r * g.dil_h, dw = s * g.dil_w;
+    const long long tap = ((long long)dh * g.W + dw) * g.C + c;  // from a row's corner
+    for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_M; i += Tile::NTHREADS / COPIES_PER_ROW) {
+        const int h = corner_h[i] + dh, col = corner_w[i] + dw;
+        const bool real = inside && h >= 0 && h < g.H && col >= 0 && col < g.W;
+        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(i, column)], x,
+                                     corner_offset[i] + tap, real);
+    }
+}
+
+// VEC = 4 (rung 6 only): the A tile 4 channels a copy; `w_quads`: W's tile 16 bytes a copy
+// (channel_quads_fit(w, K)).
+template <class Tile, class Copy = StoreCopy, int VEC = 1>
 __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x, const float* __restrict__ w,
                                                     const float* __restrict__ bias, float* __restrict__ y,
-                                                    const ConvShape& g, int flags)
+                                                    const ConvShape& g, int flags, bool w_quads = false)
 {
     constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
-    static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
+    static_assert(Tile::NTHREADS % (BK / VEC) == 0 && !Tile::B_TILE_K_CONTIGUOUS,
+                  "a thread's columns within a K-tile stay the same; W's tile is k-major");
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.C, rows = g.N * g.P * g.Q;
 
     __shared__ long long corner_offset[BM];
@@ -348,21 +388,13 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
     }
     __syncthreads();
 
-    const int column = threadIdx.x % BK;  // this thread's column in every K-tile
+    const int column = threadIdx.x % (BK / VEC) * VEC;  // this thread's first column in every K-tile
     Tile tile;
     tile.accumulate_tiles(
         [=](float* as, float* bs, int k0) {
-            const int j = k0 + column;
-            const bool inside = j < depth;
-            const int c = j % g.C, s = j / g.C % g.S, r = j / (g.C * g.S);
-            const int dh = r * g.dil_h, dw = s * g.dil_w;
-            const long long tap = ((long long)dh * g.W + dw) * g.C + c;  // from a row's corner
-            for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
-                const int h = corner_h[i] + dh, col = corner_w[i] + dw;
-                const bool real = inside && h >= 0 && h < g.H && col >= 0 && col < g.W;
-                Copy::element(&as[column * Tile::A_STRIDE + i], x, corner_offset[i] + tap, real);
-            }
-            Copy::template matrix_tile<BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, w, n0, k0, g.K, depth, threadIdx.x);
+            copy_image_columns<Tile, Copy, VEC>(as, x, k0, column, corner_offset, corner_h, corner_w, g);
+            Copy::template matrix_tile<BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, w, n0, k0, g.K, depth, threadIdx.x,
+                                                                              w_quads);
         },
         0, depth);
     tile.store(y, bias, m0, n0, rows, g.K, 1.0f, 0.0f, flags);
@@ -382,12 +414,40 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
 // 20.6; the fastest FP32-accurate data gradient there. Every layer benchmarked has stride 1, so the
 // zeros of stride > 1 are unmeasured. The seed layer's is rung 2's one-column GEMM (C = 1).
 
-template <class Tile, class Copy = StoreCopy>
+// Both tiles' part of one K-tile, columns k0 .. k0 + BK - 1 of dY_taps and W' (rows of the block's
+// input pixels, and of its channels): this thread copies columns `column` .. `column` + VEC - 1
+// (filters of one tap, VEC = 4 at rung 6) of every NTHREADS / (BK / VEC)-th row of each.
+template <class Tile, class Copy, int VEC>
+__device__ __forceinline__ void copy_gradient_taps(float* __restrict__ as, float* __restrict__ bs,
+                                                   const float* __restrict__ dy, const float* __restrict__ w, int k0,
+                                                   int n0, int column, const long long* image_offset,
+                                                   const int* padded_h, const int* padded_w, const ConvShape& g)
+{
+    constexpr int COPIES_PER_ROW = Tile::BLOCK_K / VEC, ROWS_APART = Tile::NTHREADS / COPIES_PER_ROW;
+    const int j = k0 + column;
+    const bool inside = j < g.R * g.S * g.K;
+    const int k = j % g.K, rs = j / g.K, s = rs % g.S, r = rs / g.S;
+    const int dh = r * g.dil_h, dw = s * g.dil_w;
+    for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_M; i += ROWS_APART) {
+        const int p = output_at(padded_h[i], dh, g.stride_h, g.P);
+        const int q = output_at(padded_w[i], dw, g.stride_w, g.Q);
+        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(i, column)], dy,
+                                     image_offset[i] + ((long long)p * g.Q + q) * g.K + k, inside && p >= 0 && q >= 0);
+    }
+    for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_N; i += ROWS_APART) {
+        const int c = n0 + i;
+        Copy::template elements<VEC>(&bs[tile_index<Tile::B_TILE_K_CONTIGUOUS, Tile::B_STRIDE>(i, column)], w,
+                                     ((long long)rs * g.C + c) * g.K + k, inside && c < g.C);
+    }
+}
+
+// VEC = 4 (rung 6 only): both tiles 4 filters a copy.
+template <class Tile, class Copy = StoreCopy, int VEC = 1>
 __device__ __forceinline__ void backward_data_precomputed(const float* __restrict__ dy, const float* __restrict__ w,
                                                           float* __restrict__ dx, const ConvShape& g)
 {
     constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
-    static_assert(Tile::NTHREADS % BK == 0, "a thread's column within a K-tile stays the same");
+    static_assert(Tile::NTHREADS % (BK / VEC) == 0, "a thread's columns within a K-tile stay the same");
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.K, rows = g.N * g.H * g.W;
 
     __shared__ long long image_offset[BM];  // dy's offset of the row's image n
@@ -402,25 +462,12 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
     }
     __syncthreads();
 
-    const int column = threadIdx.x % BK;  // this thread's column in every K-tile, of both tiles
+    // This thread's first column in every K-tile, of both tiles.
+    const int column = threadIdx.x % (BK / VEC) * VEC;
     Tile tile;
     tile.accumulate_tiles(
         [=](float* as, float* bs, int k0) {
-            const int j = k0 + column;
-            const bool inside = j < depth;
-            const int k = j % g.K, rs = j / g.K, s = rs % g.S, r = rs / g.S;
-            const int dh = r * g.dil_h, dw = s * g.dil_w;
-            for (int i = threadIdx.x / BK; i < BM; i += Tile::NTHREADS / BK) {
-                const int p = output_at(padded_h[i], dh, g.stride_h, g.P);
-                const int q = output_at(padded_w[i], dw, g.stride_w, g.Q);
-                Copy::element(&as[column * Tile::A_STRIDE + i], dy,
-                              image_offset[i] + ((long long)p * g.Q + q) * g.K + k, inside && p >= 0 && q >= 0);
-            }
-            for (int i = threadIdx.x / BK; i < BN; i += Tile::NTHREADS / BK) {
-                const int c = n0 + i;
-                Copy::element(&bs[column * Tile::B_STRIDE + i], w, ((long long)rs * g.C + c) * g.K + k,
-                              inside && c < g.C);
-            }
+            copy_gradient_taps<Tile, Copy, VEC>(as, bs, dy, w, k0, n0, column, image_offset, padded_h, padded_w, g);
         },
         0, depth);
     tile.store(dx, nullptr, m0, n0, rows, g.C, 1.0f, 0.0f, 0);
@@ -440,18 +487,39 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
 // for the same flops. The data do not say how much of that is the corners worked out per K-tile
 // (BK threads, then a barrier) and how much the split-K slices and their reduction. cuDNN's vgg
 // filter gradient does fewer multiplications (the head comment), and the 0.09 counts that too.
-template <class Tile, class Copy = StoreCopy>
+// The A tile's part of one K-tile, X_cols^T's rows of the block by columns k0 .. k0 + BK - 1 (whose
+// input corners are worked out): this thread copies rows `row` .. `row` + VEC - 1 (channels of one
+// tap, VEC = 4 at rung 6; `tap` their offset from a corner, `real_row` whether they are taps) of
+// every NTHREADS / (BM / VEC)-th column from its first, threadIdx.x / (BM / VEC).
+template <class Tile, class Copy, int VEC>
+__device__ __forceinline__ void copy_image_rows(float* __restrict__ as, const float* __restrict__ x, int row, int dh,
+                                                int dw, int tap, bool real_row, const long long* corner_offset,
+                                                const int* corner_h, const int* corner_w, const ConvShape& g)
+{
+    constexpr int COPIES_PER_COLUMN = Tile::BLOCK_M / VEC;
+    for (int k = threadIdx.x / COPIES_PER_COLUMN; k < Tile::BLOCK_K; k += Tile::NTHREADS / COPIES_PER_COLUMN) {
+        const int h = corner_h[k] + dh, col = corner_w[k] + dw;
+        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(row, k)], x,
+                                     corner_offset[k] + tap, real_row && h >= 0 && h < g.H && col >= 0 && col < g.W);
+    }
+}
+
+// VEC = 4 (rung 6 only): the A tile 4 channels a copy; `dy_quads`: dY's tile 16 bytes a copy
+// (channel_quads_fit(dy, K)).
+template <class Tile, class Copy = StoreCopy, int VEC = 1>
 __device__ __forceinline__ void backward_filter_precomputed(const float* __restrict__ x, const float* __restrict__ dy,
                                                             float* __restrict__ dw, float* __restrict__ partials,
-                                                            const ConvShape& g, int k_per_split)
+                                                            const ConvShape& g, int k_per_split, bool dy_quads = false)
 {
     constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, BK = Tile::BLOCK_K;
-    static_assert(Tile::NTHREADS % BM == 0, "a thread's row within the block stays the same");
+    static_assert(Tile::NTHREADS % BM == 0 && !Tile::A_TILE_K_CONTIGUOUS && !Tile::B_TILE_K_CONTIGUOUS,
+                  "a thread's rows within the block stay the same; both tiles are k-major");
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int rows = g.R * g.S * g.C, outputs = g.N * g.P * g.Q, k_begin = blockIdx.z * k_per_split;
 
-    // This thread's row of the A tile: the tap (r, s, c), as offsets from a column's corner.
-    const int row = threadIdx.x % BM, m = m0 + row;
+    // This thread's first row of the A tile: the tap (r, s, c), as offsets from a column's corner
+    // (with quads, channels c to c + 3 of the tap: C is a multiple of 4).
+    const int row = threadIdx.x % (BM / VEC) * VEC, m = m0 + row;
     const int c = m % g.C, s = m / g.C % g.S, r = m / (g.C * g.S);
     const bool real_row = m < rows;
     const int dh = r * g.dil_h, dw_tap = s * g.dil_w;
@@ -482,13 +550,10 @@ __device__ __forceinline__ void backward_filter_precomputed(const float* __restr
                 corner_offset[set][threadIdx.x] = real ? nhwc_offset(n, h, w, 0, g.H, g.W, g.C) : 0;
             }
             __syncthreads();
-            for (int k = threadIdx.x / BM; k < BK; k += Tile::NTHREADS / BM) {
-                const int h = corner_h[set][k] + dh, col = corner_w[set][k] + dw_tap;
-                Copy::element(&as[k * Tile::A_STRIDE + row], x, corner_offset[set][k] + tap,
-                              real_row && h >= 0 && h < g.H && col >= 0 && col < g.W);
-            }
+            copy_image_rows<Tile, Copy, VEC>(as, x, row, dh, dw_tap, tap, real_row, corner_offset[set],
+                                             corner_h[set], corner_w[set], g);
             Copy::template matrix_tile<BN, BK, Tile::B_STRIDE, Tile::NTHREADS>(bs, dy, n0, k0, g.K, outputs,
-                                                                              threadIdx.x);
+                                                                              threadIdx.x, dy_quads);
         },
         k_begin, min(outputs, k_begin + k_per_split));
     store_filter_slice(tile, dw, partials, m0, n0, rows, g.K);
@@ -555,13 +620,20 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // gradient (2866.2 against 2939.4), 2.2x on the 1x1 forward. The loads it waits on are the bound, as
 // expected, and they cost more than rung 3's FMAs did: rung 5, the same work with the loads in
 // flight, takes 0.48 to 0.65 of this rung's time on the three larger forwards.
-template <int BM, int BN, int BK, int WM, int WN, bool SPLIT = true>
+// A_K and B_K (rung 6 only): a tile k-contiguous, s[mn][k] with row stride BK + 4, where the loaders
+// copy 4 consecutive k at a time (GEMM rung 8's layout for a k-contiguous operand, as free of bank
+// conflicts: lanes g, t read banks 20g + t mod 32 at BK = 16).
+template <int BM, int BN, int BK, int WM, int WN, bool SPLIT = true, bool A_K = false, bool B_K = false>
 struct TensorCoreTile {
     static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
                   "whole warp tiles of whole 16 x 8 x 8 mma tiles");
     static_assert(BM % 32 == 0 && BN % 32 == 0, "row strides of 8 mod 32 (see above)");
     static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = BK, NTHREADS = (BM / WM) * (BN / WN) * 32;
-    static constexpr int A_STRIDE = BM + 8, B_STRIDE = BN + 8, MI = WM / 16, NI = WN / 8;
+    static constexpr bool A_TILE_K_CONTIGUOUS = A_K, B_TILE_K_CONTIGUOUS = B_K;
+    static constexpr int A_STRIDE = A_K ? BK + 4 : BM + 8, B_STRIDE = B_K ? BK + 4 : BN + 8;
+    static constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;  // one K-tile's tile
+    static constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
+    static constexpr int MI = WM / 16, NI = WN / 8;
     const int warp_m = (threadIdx.x / 32 / (BN / WN)) * WM, warp_n = (threadIdx.x / 32 % (BN / WN)) * WN;
     const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     float acc[MI][NI][4] = {};
@@ -569,18 +641,19 @@ struct TensorCoreTile {
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
-        shared_tile_loop<BK, BK * A_STRIDE, BK * B_STRIDE>(
+        shared_tile_loop<BK, A_FLOATS, B_FLOATS>(
             load, [&](const float* as, const float* bs) { compute(as, bs); }, k_begin, k_end);
     }
 
-    // The warp's mma over one K-tile of the shared tiles as[k][m], bs[k][n].
+    // The warp's mma over one K-tile of the shared tiles (k-major, as[k][m] and bs[k][n], but at rung 6).
     __device__ __forceinline__ void compute(const float* as, const float* bs)
     {
 #pragma unroll
         for (int k = 0; k < BK; k += 8)
             warp_mma_k8<SPLIT>(
-                acc, [&](int mi, int h, int kk) { return as[kk * A_STRIDE + warp_m + mi * 16 + g + 8 * h]; },
-                [&](int ni, int kk) { return bs[kk * B_STRIDE + warp_n + ni * 8 + g]; }, k, t);
+                acc,
+                [&](int mi, int h, int kk) { return tile_at<A_K, A_STRIDE>(as, warp_m + mi * 16 + g + 8 * h, kk); },
+                [&](int ni, int kk) { return tile_at<B_K, B_STRIDE>(bs, warp_n + ni * 8 + g, kk); }, k, t);
     }
 
     // acc[mi][ni][r] is C(m0 + warp_m + mi * 16 + g + 8 (r / 2), n0 + warp_n + ni * 8 + 2t + r % 2).
@@ -683,15 +756,15 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // cuDNN TF32 runs 385.6. Not bound by the mma, as expected: with a third of SPLIT = true's mma it
 // takes 0.71 to 0.83 of its time (1.2x to 1.4x faster) on the three larger layers. That the copies'
 // issue, rather than the gathers' latency, is what bounds it, no counter has shown yet.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT> {
-    using Base = TensorCoreTile<BM, BN, BK, WM, WN, SPLIT>;
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT, bool A_K = false, bool B_K = false>
+struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT, A_K, B_K> {
+    using Base = TensorCoreTile<BM, BN, BK, WM, WN, SPLIT, A_K, B_K>;
 
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
-        __shared__ __align__(16) float as[STAGES][BK * Base::A_STRIDE];
-        __shared__ __align__(16) float bs[STAGES][BK * Base::B_STRIDE];
+        __shared__ __align__(16) float as[STAGES][Base::A_FLOATS];
+        __shared__ __align__(16) float bs[STAGES][Base::B_FLOATS];
         pipelined_mainloop<STAGES>(
             (k_end - k_begin + BK - 1) / BK, [&](int stage, int t) { load(as[stage], bs[stage], k_begin + t * BK); },
             [&](int stage) { this->compute(as[stage], bs[stage]); });
@@ -724,4 +797,60 @@ conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x,
 {
     backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(
         x, dy, dw, partials, CONV_SHAPE, k_per_split);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Rung 5 with 16-byte copies: four channels of one pixel a copy.
+// Idea: rung 5's loaders issue a 4-byte cp.async for every element of its tiles, each after its own
+// address arithmetic and bounds checks. But NHWC keeps a pixel's channels side by side: where the
+// channel count is a multiple of 4 (and the array starts 16-byte aligned, channel_quads_fit), four
+// consecutive channels of one tap are 16 contiguous, aligned bytes, in or out of the image together,
+// so one 16-byte cp.async with one address and one bounds check moves them (the same loaders, VEC
+// = 4). The GEMM's depth runs along those channels in the forward (x's C: X_cols is k-contiguous)
+// and the data gradient (dy's and w's K: both dY_taps and W' are), and its rows along x's C in the
+// filter gradient (X_cols^T is mn-contiguous). So the tiles take those operands' layouts: the
+// forward's A, and both of the data gradient's, are k-contiguous here (TensorCoreTile's A_K and
+// B_K: s[mn][k], rows BK + 4 apart, where four consecutive k are adjacent and 16-byte aligned), the
+// others k-major as in rung 5, whose rows four consecutive m are. The stored matrices' tiles (W in
+// the forward, dY in the filter gradient) take GEMM's 16-byte copies where the filter count K is a
+// multiple of 4. Otherwise each tile falls back to rung 5's 4-byte copies, in the same layout.
+// Expected bottleneck: rung 5's was the copies' issue (its Measured line): a 64 x 64 x 16 K-tile's 16
+// copies a thread become 4, each with one address. Then the mma and their operands' splits and
+// shared-memory reads, as in GEMM rung 8 (3xTF32 at 85.9% of cuBLAS FP32 at 4096^3, H200, gemm.json,
+// ac366b0): the forwards and data gradients of cifar_conv2 and deepbench_vgg_28 (C and K multiples of
+// 4) expected at 1.3-2x rung 5's speed. Nothing gained where C = 1 (the seed layer's x) but in its
+// filter count.
+// Edges: rung 5's; a quad is wholly inside or outside the image (its channels share a pixel) and the
+// depth (R * S * C and R * S * K are multiples of 4 when its channels are); W's and dY's tiles clip
+// at K with the copy's source size (copy_tile_async_recomputed).
+// The sums are rung 5's, term for term and in the same order, in the same tensor-core instructions:
+// rung 6 gives rung 5's bits (tests/ops/test_conv2d_kernels.py holds it to that, in emulation).
+// Measured: not yet run on a GPU.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_forward_implicit_gemm_tf32_quads(const float* __restrict__ x, const float* __restrict__ w,
+                                        const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
+                                        int flags)
+{
+    forward_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT, true, false>, AsyncCopy, 4>(
+        x, w, bias, y, CONV_SHAPE, flags, channel_quads_fit(w, K));
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_backward_data_implicit_gemm_tf32_quads(const float* __restrict__ dy, const float* __restrict__ w,
+                                              float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT, true, true>, AsyncCopy, 4>(
+        dy, w, dx, CONV_SHAPE);
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+conv2d_backward_filter_implicit_gemm_tf32_quads(const float* __restrict__ x, const float* __restrict__ dy,
+                                                float* __restrict__ dw, float* __restrict__ partials,
+                                                CONV_SHAPE_PARAMS, int k_per_split)
+{
+    backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy, 4>(
+        x, dy, dw, partials, CONV_SHAPE, k_per_split, channel_quads_fit(dy, K));
 }

@@ -67,6 +67,20 @@ __device__ __forceinline__ void mma_3xtf32(float (&acc)[4], const unsigned (&a_b
     for (int r = 0; r < 4; ++r) acc[r] += part[r];
 }
 
+// Where element (mn, k) of a shared tile lies, in its operand's layout: a k-contiguous tile is
+// s[mn][k], an mn-contiguous one s[k][mn], rows STRIDE floats apart; and the element itself.
+template <bool K_CONTIGUOUS, int STRIDE>
+__device__ __forceinline__ int tile_index(int mn, int k)
+{
+    return K_CONTIGUOUS ? mn * STRIDE + k : k * STRIDE + mn;
+}
+
+template <bool K_CONTIGUOUS, int STRIDE>
+__device__ __forceinline__ float tile_at(const float* __restrict__ s, int mn, int k)
+{
+    return s[tile_index<K_CONTIGUOUS, STRIDE>(mn, k)];
+}
+
 // One k8-step of a warp's MI x NI tiles of mma.sync m16n8k8 (ptx.cuh): the fragments of B (element
 // (k + t + 4r, n + g) of n-tile ni) and of A (element (row, k + t + 4 (r / 2)) of m-tile mi, the row
 // the kernel's for half h = r % 2), rounded to TF32, split in two with SPLIT (3xTF32), then the
@@ -232,6 +246,8 @@ struct RegisterBlockedTile {
     static_assert(TN % 4 == 0, "a thread's columns go to split-K's workspace as whole float4s");
     static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = BK, NTHREADS = (BM / TM) * (BN / TN);
     static constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
+    // Its shared tiles are k-major, s[k][mn], whichever way round the operands are (tile_index).
+    static constexpr bool A_TILE_K_CONTIGUOUS = false, B_TILE_K_CONTIGUOUS = false;
     const int row0 = (threadIdx.x / (BN / TN)) * TM, col0 = (threadIdx.x % (BN / TN)) * TN;
     float acc[TM][TN] = {};
 

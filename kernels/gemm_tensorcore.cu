@@ -73,13 +73,6 @@
 
 #include "gemm_common.cuh"
 
-// Element (mn, k) of a shared tile in its operand's layout.
-template <bool K_CONTIGUOUS, int STRIDE>
-__device__ __forceinline__ float tile_at(const float* __restrict__ s, int mn, int k)
-{
-    return K_CONTIGUOUS ? s[mn * STRIDE + k] : s[k * STRIDE + mn];
-}
-
 // Where fragment row g + 8h of m-tile mi (lane g's A values, and its C results) lies in the warp
 // tile. The mma does not care which rows of A it is given, so long as C's rows are stored to match.
 // Plain: mi * 16 + g + 8h, the PTX layout. Paired: each pair of m-tiles (mi, mi + 1) shares 32 rows,

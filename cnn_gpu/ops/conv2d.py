@@ -27,7 +27,7 @@ from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
-                                grid_stride_launch, output_array)
+                                data_address, grid_stride_launch, output_array)
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
@@ -108,14 +108,16 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # R*S*C x K over N*P*Q.
 
 PASSES = ("forward", "backward_data", "backward_filter")
-# The rungs, in ladder order (conv2d.cu); each pass has every one.
-# The last, plain TF32, is rung 5 at TF32's accuracy: only a caller who names it gets it.
+# The rungs, in ladder order (conv2d.cu); each pass has every one. Rungs 5 and 6 come in 3xTF32 and
+# in plain TF32 (each the other's kernel at TF32's accuracy): only a caller who names a plain one gets it.
 VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32",
-            "implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined")
+            "implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
+            "implicit_gemm_tf32_quads")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
-TF32_VARIANTS = ("implicit_gemm_tf32_pipelined",)  # TF32's accuracy (about 1e-3), not float32's
+# TF32's accuracy (about 1e-3), not float32's.
+TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads")
 FP32_VARIANTS = tuple(v for v in VARIANTS if v not in TF32_VARIANTS)  # the autotuner's candidates
-EMULATE_DEFAULT = "implicit_gemm_3xtf32_pipelined"  # what the emulator runs unless told: the top FP32 rung
+EMULATE_DEFAULT = "implicit_gemm_3xtf32_quads"  # what the emulator runs unless told: the top FP32 rung
 NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
@@ -168,14 +170,24 @@ TILES = {
     "implicit_gemm_precomputed": (SQUARE_TILE, NARROW_TILE),
     "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
 }
-TILES["implicit_gemm_3xtf32_pipelined"] = TILES["implicit_gemm_tf32_pipelined"] = tuple(
-    replace(tile, stages=PIPELINE_STAGES) for tile in (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE))
+# Rungs 5 and 6, in both precisions, on the same pipelined tiles.
+TILES |= {variant: tuple(replace(tile, stages=PIPELINE_STAGES) for tile in (TENSOR_CORE_SQUARE_TILE,
+                                                                            TENSOR_CORE_NARROW_TILE))
+          for variant in VARIANTS[4:]}
 # Each tiled variant's kernel, by the name conv2d.cu gives it after conv2d_<pass>_, and the template
-# arguments after its tile's: rung 5's kernel serves both precisions (SPLIT, as GEMM's gemm_tf32_mma).
+# arguments after its tile's: rung 5's kernel, and rung 6's, serve both precisions (SPLIT, as GEMM's
+# gemm_tf32_mma).
 KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
     "implicit_gemm_3xtf32_pipelined": ("implicit_gemm_tf32_pipelined", ", true"),
     "implicit_gemm_tf32_pipelined": ("implicit_gemm_tf32_pipelined", ", false"),
+    "implicit_gemm_3xtf32_quads": ("implicit_gemm_tf32_quads", ", true"),
+    "implicit_gemm_tf32_quads": ("implicit_gemm_tf32_quads", ", false"),
 }
+# Rung 6 copies four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow it
+# (channels_in_quads), the pass runs rung 5 in the same precision instead, whose sums are the same, bit
+# for bit.
+QUADS_FALLBACK = {"implicit_gemm_3xtf32_quads": "implicit_gemm_3xtf32_pipelined",
+                  "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined"}
 # The filter gradient's slices: gemm_split_k's policy (made for its RegisterBlockedTile, which rungs 2
 # and 3 run; the tensor-core rungs' tiles have the same sizes).
 FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
@@ -234,17 +246,26 @@ def shape_scalars(x_shape, w_shape, g):
     return (*x_shape, w_shape[3], *w_shape[:2], *g.out_hw, *g.strides, pad_h, pad_w, *g.dilation)
 
 
+def channels_in_quads(channels, *arrays):
+    """Whether rung 6 may copy these arrays' channels (``channels`` of them a pixel) four at a time:
+    conv2d.cu's channel_quads_fit, a multiple of 4 channels from 16-byte aligned starts."""
+    return channels % 4 == 0 and all(data_address(a) % 16 == 0 for a in arrays)
+
+
 def _tile_for(variant, gemm_n):
     square, narrow = TILES[variant]
     return narrow if gemm_n <= narrow.bn else square
 
 
-def _launch(step, variant, gemm, arguments, backend, splits=1):
+def _launch(step, variant, gemm, arguments, backend, splits=1, quads=False):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
-    thread per output element, the implicit GEMM a block per output tile (and slice)."""
+    thread per output element, the implicit GEMM a block per output tile (and slice); rung 6 only
+    where ``quads`` (channels_in_quads), else rung 5 (QUADS_FALLBACK)."""
     m, n, _ = gemm
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
+    if not quads:
+        variant = QUADS_FALLBACK.get(variant, variant)
     if variant == "direct":
         KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
         return
@@ -266,9 +287,11 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
     bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
     gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
+    quads = channels_in_quads(x.shape[3], x)
 
     def run(name, out, flags=flags):
-        _launch("forward", name, gemm, (x, w, bias, out, *shape_scalars(x.shape, w.shape, g), flags), backend)
+        _launch("forward", name, gemm, (x, w, bias, out, *shape_scalars(x.shape, w.shape, g), flags), backend,
+                quads=quads)
 
     def reference():
         return conv2d_forward(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
@@ -295,9 +318,11 @@ def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dila
     backend = resolve_backend(backend)
     dx = output_array(dx, x_shape, np.float32, "dx", backend_xp(backend))
     gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
+    quads = channels_in_quads(w.shape[3], dy, w)
 
     def run(name, out):
-        _launch("backward_data", name, gemm, (dy, w, out, *shape_scalars(x_shape, w.shape, g)), backend)
+        _launch("backward_data", name, gemm, (dy, w, out, *shape_scalars(x_shape, w.shape, g)), backend,
+                quads=quads)
 
     def reference():
         return conv2d_backward_data(dy.astype(np.float64), w.astype(np.float64), x_shape, strides, padding, dilation)
@@ -318,6 +343,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     dw = output_array(dw, w_shape, np.float32, "dw", backend_xp(backend))
     shape = shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
+    quads = channels_in_quads(x.shape[3], x)
 
     def run(name, out):
         if gemm[2] == 0:  # an empty batch: a sum over no outputs
@@ -325,7 +351,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
         elif name == "direct":
             _launch("backward_filter", name, gemm, (x, dy, out, *shape), backend)
         else:
-            _backward_filter_split_k(name, x, dy, out, shape, gemm, backend)
+            _backward_filter_split_k(name, x, dy, out, shape, gemm, backend, quads)
 
     def reference():
         return conv2d_backward_filter(x.astype(np.float64), dy.astype(np.float64), w_shape, strides, padding,
@@ -379,9 +405,10 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
     return _TUNED[problem]
 
 
-def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend):
-    """An implicit-GEMM filter gradient (``variant``): its depth (N*P*Q) cut into slices as
-    gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none with one slice)."""
+def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, quads):
+    """An implicit-GEMM filter gradient (``variant``; ``quads`` as _launch's): its depth (N*P*Q) cut into
+    slices as gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none with one
+    slice)."""
     rows, k, depth = gemm
     tile, device = _tile_for(variant, k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
@@ -389,7 +416,7 @@ def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend):
     k4 = ceil_div(k, 4) * 4
     partials = (gemm_plans.split_k_workspace(backend, device, splits * rows * k4) if splits > 1
                 else gemm_plans.placeholder_vector(backend, device))
-    _launch("backward_filter", variant, gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits)
+    _launch("backward_filter", variant, gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits, quads)
     if splits > 1:
         reduce = gemm_plans.SPLIT_K_REDUCE[FILTER_SPLIT_POLICY.reduce_groups]
         quads = gemm_plans.SPLIT_K_REDUCE_QUADS

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnn_gpu.backend.kernel_backend import KernelBackend
+from cnn_gpu.cuda.emulate import EmulationError
 from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp, current_device
 from cnn_gpu.ops import conv2d, gemm_plans
@@ -28,7 +29,13 @@ CONFIGS = SMALL + [
     ((2, 9, 7, 40), (3, 3, 40, 20), (1, 1), "same", (1, 1)),
     ((2, 12, 11, 36), (2, 2, 36, 66), (2, 2), "valid", (1, 1)),
     ((3, 10, 9, 6), (3, 2, 6, 30), (2, 1), "same", (2, 1)),
+    # Channel and filter counts in quads (rung 6's 16-byte copies, every pass), with a stride, padding
+    # and a dilation; and K = 36, whose last quad of filters is past the square tile's 32-column edge.
+    ((2, 9, 8, 8), (3, 3, 8, 12), (2, 2), "same", (1, 1)),
+    ((3, 10, 9, 12), (3, 2, 12, 36), (1, 2), "same", (2, 1)),
 ]
+# The configurations above whose channels (x's C, the filters' K) rung 6 copies four at a time.
+QUAD_CONFIGS = [config for config in CONFIGS if config[1][2] % 4 == 0 and config[1][3] % 4 == 0]
 SPLITS_CONFIG = ((4, 17, 19, 8), (5, 3, 8, 70), (1, 2), "same", (1, 1))
 
 
@@ -204,6 +211,40 @@ def test_the_plain_tf32_rung_is_tf32_and_its_3xtf32_twin_is_not(rng, kernel_back
                                   variant=variant, backend=kernel_backend)
         errors[variant] = np.linalg.norm(to_host(y) - expected) / np.linalg.norm(expected)
     assert errors["implicit_gemm_3xtf32_pipelined"] < 1e-6 < 1e-5 < errors["implicit_gemm_tf32_pipelined"] < 2e-3
+
+
+@pytest.mark.parametrize("precision", ["3xtf32", "tf32"])
+@pytest.mark.parametrize("config", QUAD_CONFIGS + [SPLITS_CONFIG], ids=config_id)
+def test_rung_6_gives_rung_5s_bits(rng, kernel_backend, config, precision):
+    """Rung 6 moves the same elements into its tiles as rung 5, four at a time, in other layouts, and
+    sums them in the same order: every pass's output is rung 5's, bit for bit (the split filter
+    gradient's too)."""
+    x, w, b, dy, options = random_problem(rng, config, np.float32)
+    x, w, b, dy = (on_backend(a, kernel_backend) for a in (x, w, b, dy))
+    passes = {"forward": lambda v: conv2d_forward_kernel(x, w, b, *options, variant=v, backend=kernel_backend),
+              "data": lambda v: conv2d_backward_data_kernel(dy, w, x.shape, *options, variant=v,
+                                                            backend=kernel_backend),
+              "filter": lambda v: conv2d_backward_filter_kernel(x, dy, w.shape, *options, variant=v,
+                                                                backend=kernel_backend)}
+    for name, run in passes.items():
+        rung_5, rung_6 = (to_host(run(f"implicit_gemm_{precision}_{rung}")) for rung in ("pipelined", "quads"))
+        assert np.isfinite(rung_6).all() and np.array_equal(rung_6, rung_5), name
+
+
+def test_rung_6_copies_16_bytes_and_falls_back_to_rung_5_where_they_are_misaligned(rng, monkeypatch):
+    """x 4 bytes past a 16-byte boundary (a contiguous array, C a multiple of 4): rung 6's 16-byte copies
+    from it would fault on a GPU, as they fail in the emulator (its cp.async twin checks alignment), so
+    the forward runs rung 5. With that fallback taken away, the launch fails: the quads were copied."""
+    config = QUAD_CONFIGS[0]
+    x, w, b, _, options = random_problem(rng, config, np.float32)
+    shifted = np.empty(x.size + 1, np.float32)[1:].reshape(x.shape)
+    shifted[...] = x
+    assert conv2d.channels_in_quads(x.shape[3], x) and not conv2d.channels_in_quads(x.shape[3], shifted)
+    y = conv2d_forward_kernel(shifted, w, b, *options, variant="implicit_gemm_3xtf32_quads", backend="emulate")
+    assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
+    monkeypatch.setattr(conv2d, "QUADS_FALLBACK", {})
+    with pytest.raises(EmulationError, match="16-byte aligned"):
+        conv2d_forward_kernel(shifted, w, b, *options, variant="implicit_gemm_3xtf32_quads", backend="emulate")
 
 
 def test_the_autotuner_judges_a_fused_relus_candidates_without_the_relu(rng, monkeypatch):
