@@ -490,6 +490,23 @@ def test_a_non_finite_loss_in_train_on_batch_is_named_and_updates_nothing():
         np.testing.assert_array_equal(ours, theirs)
 
 
+def test_a_training_step_reads_nothing_back_until_its_backward_pass_is_launched(monkeypatch):
+    """On a GPU each read-back waits for the kernels queued before it: a step's loss and its metrics'
+    counts are read once the backward pass is queued too, the loss first (the update needs it)."""
+    rng = np.random.default_rng(0)
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy", "mae", "auc"])
+    x, y = rng.normal(size=(6, 4)).astype(np.float32), to_categorical(rng.integers(0, 3, 6), 3)
+    model.train_on_batch(x, y)  # builds the model and its optimizer
+    backend, events = backend_module.get_backend(), []
+    to_numpy, compute_gradients = backend.to_numpy, model.compute_gradients
+    monkeypatch.setattr(backend, "to_numpy", lambda a: events.append("read") or to_numpy(a))
+    monkeypatch.setattr(model, "compute_gradients", lambda: events.append("backward") or compute_gradients())
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert events == ["backward"] + ["read"] * 4, "the loss and three metrics' counts, after the backward pass"
+    assert set(logs) == {"loss", "accuracy", "mae", "auc"} and all(np.isfinite(list(logs.values())))
+
+
 def test_get_layer_and_pop():
     model = Sequential([Input((4,)), Dense(5, name="hidden"), Dense(3, name="out")])
     assert model.get_layer("hidden") is model.layers[0] and model.get_layer(index=-1).name == "out"

@@ -14,14 +14,19 @@ class Accuracy(MeanMetric):
     # argmax is the same on logits and on softmax probabilities, so a fused model needs no softmax.
     works_on_logits = True
 
-    def update_state(self, y_true, y_pred):
-        """Count a batch; an output of more axes than (batch, classes) counts each row of its last axis
-        (each pixel of a per-pixel classification), as Keras averages over every axis but the last."""
+    def batch_counts(self, y_true, y_pred):
+        """The batch's right answers; an output of more axes than (batch, classes) counts each row of its
+        last axis (each pixel of a per-pixel classification), as Keras averages over every axis but the
+        last."""
         if y_pred.ndim > 2:
             y_pred = y_pred.reshape(-1, y_pred.shape[-1])
             y_true = y_true.reshape(-1) if self.kind == "sparse" else y_true.reshape(y_pred.shape)
-        self.sum += int(get_backend().to_numpy(self.count(y_true, y_pred)))
-        self.total += y_true.size if self.kind == "binary" else y_pred.shape[0]
+        answers = y_true.size if self.kind == "binary" else y_pred.shape[0]
+
+        def add(right):
+            self.sum += int(right)
+            self.total += answers
+        return self.count(y_true, y_pred), add
 
     def count(self, y_true, y_pred):
         return get_backend().count_correct(y_pred, y_true, self.kind)

@@ -1,12 +1,17 @@
-"""What every metric is: a name, ``update_state`` batch by batch, ``result`` and ``fresh`` (a new one like
-it, counting from zero: training and validation count apart); and the metric most are, a running mean."""
+"""What every metric is: a name, ``update_state`` batch by batch (in two steps: ``batch_counts`` on the
+backend, then the counts read back and added), ``result`` and ``fresh`` (a new one like it, counting
+from zero: training and validation count apart); and the metric most are, a running mean."""
 
 from __future__ import annotations
+
+from cnn_gpu.backend import get_backend
 
 
 class Metric:
     """``update_state(y_true, y_pred)`` for each batch, ``result()`` for the epoch so far. ``works_on_logits``:
-    whether it may be given a fused softmax's logits in place of its probabilities."""
+    whether it may be given a fused softmax's logits in place of its probabilities.
+
+    A metric defines ``batch_counts``, or (as Keras's custom metrics do) ``update_state`` alone."""
 
     works_on_logits = False
 
@@ -17,8 +22,19 @@ class Metric:
     def reset_state(self):
         raise NotImplementedError
 
+    def batch_counts(self, y_true, y_pred):
+        """``(counts, add)``: what this batch adds, as a backend array whose kernels are launched but not
+        read back, and the function that adds it, read back into NumPy, to the state. The training loop
+        reads every metric's counts after the step's other kernels are launched, where a read-back per
+        metric would make the host wait for the GPU once each (cnn_gpu/models/training.py). A metric
+        that defines only update_state counts when ``add`` is called, by it."""
+        if type(self).update_state is Metric.update_state:
+            raise NotImplementedError(f"metric '{self.name}' defines neither batch_counts nor update_state")
+        return None, lambda _: self.update_state(y_true, y_pred)
+
     def update_state(self, y_true, y_pred):
-        raise NotImplementedError
+        counts, add = self.batch_counts(y_true, y_pred)
+        add(get_backend().to_numpy(counts))
 
     def result(self):
         raise NotImplementedError

@@ -40,17 +40,18 @@ class ConfusionRatio(MeanMetric):
         self.thresholds, self.class_id = float(thresholds), class_id
         super().__init__(name)
 
-    def update_state(self, y_true, y_pred):
+    def batch_counts(self, y_true, y_pred):
         y_true = labels_like_output(self.name, y_true, y_pred)
         if self.class_id is not None:
             if self.class_id >= y_pred.shape[-1]:
                 raise ValueError(f"{self.name}: class_id {self.class_id} is past the output's "
                                  f"{y_pred.shape[-1]} columns")
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        backend = get_backend()
-        counts = backend.to_numpy(backend.confusion_counts(y_pred, y_true, self.thresholds))
-        self.sum += int(counts[0])
-        self.total += int(counts[self.counted])
+
+        def add(counts):
+            self.sum += int(counts[0])
+            self.total += int(counts[self.counted])
+        return get_backend().confusion_counts(y_pred, y_true, self.thresholds), add
 
     def fresh(self):
         return type(self)(thresholds=self.thresholds, class_id=self.class_id, name=self.name)
@@ -109,15 +110,17 @@ class AUC(Metric):
         self.true_positives, self.false_positives = np.zeros(self.num_thresholds), np.zeros(self.num_thresholds)
         self.positives = self.negatives = 0
 
-    def update_state(self, y_true, y_pred):
+    def batch_counts(self, y_true, y_pred):
         y_true = labels_like_output(self.name, y_true, y_pred)
-        backend = get_backend()
-        tp, fp = backend.to_numpy(backend.threshold_counts(y_pred, y_true, self.num_thresholds, self.from_logits))
-        # Every element is counted at the lowest threshold, -epsilon: its counts are the batch's positives
-        # and negatives.
-        self.true_positives, self.false_positives = self.true_positives + tp, self.false_positives + fp
-        self.positives += int(tp[0])
-        self.negatives += int(fp[0])
+
+        def add(counts):
+            tp, fp = counts
+            # Every element is counted at the lowest threshold, -epsilon: its counts are the batch's
+            # positives and negatives.
+            self.true_positives, self.false_positives = self.true_positives + tp, self.false_positives + fp
+            self.positives += int(tp[0])
+            self.negatives += int(fp[0])
+        return get_backend().threshold_counts(y_pred, y_true, self.num_thresholds, self.from_logits), add
 
     def result(self):
         tp, fp = self.true_positives, self.false_positives

@@ -15,12 +15,15 @@ class MeanError(MeanMetric):
     kind = None
     works_on_logits = False  # a fused softmax's logits are not what the error is of
 
-    def update_state(self, y_true, y_pred):
+    def batch_counts(self, y_true, y_pred):
         rows = y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 1 else y_pred.reshape(-1, 1)
-        backend = get_backend()
-        errors = backend.sample_losses(self.kind, rows, y_true.reshape(rows.shape).astype(rows.dtype, copy=False))
-        self.sum += float(backend.to_numpy(errors.sum()))
-        self.total += rows.shape[0]
+        errors = get_backend().sample_losses(self.kind, rows,
+                                             y_true.reshape(rows.shape).astype(rows.dtype, copy=False))
+
+        def add(error_sum):
+            self.sum += float(error_sum)
+            self.total += rows.shape[0]
+        return errors.sum(), add
 
 
 class MeanAbsoluteError(MeanError):

@@ -149,19 +149,30 @@ class Sequential:
     def compute_loss(self, x, y, training=True, sample_weight=None):
         """``(loss, output)`` for one batch: the data loss (weighted by sample, if given) plus every weight
         penalty, as a float."""
+        terms, output = self.loss_terms(x, y, training, sample_weight)
+        return self.total_loss(terms), output
+
+    def loss_terms(self, x, y, training=True, sample_weight=None):
+        """``(terms, output)`` for one batch, nothing read back: the data loss (weighted by sample, if
+        given) and each weight penalty, backend arrays (or a user's numbers), for total_loss."""
         output = self.forward(x, training, logits=self.trains_on_logits)
         value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits,
                                                                     sample_weight=sample_weight)
+        return [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())], output
+
+    @staticmethod
+    def total_loss(terms):
+        """loss_terms' sum as a float: the terms read back at once, on a GPU one wait for its queue, not
+        one each."""
         backend = get_backend()
-        # The loss and every weight penalty read back at once: on a GPU one sync a step, not one each.
-        terms = [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())]
         # (asarray: a user's loss or regularizer may return a Python or NumPy number, which CuPy's stack refuses.)
         host = (backend.to_numpy(backend.xp.stack([backend.xp.asarray(t) for t in terms])) if len(terms) > 1
-                else [backend.to_numpy(value)])
-        return float(host[0]) + sum(float(t) for t in host[1:]), output
+                else [backend.to_numpy(terms[0])])
+        return float(host[0]) + sum(float(t) for t in host[1:])
 
     def compute_gradients(self):
-        """Gradients of the last ``compute_loss`` to every trainable weight, penalties included."""
+        """Gradients of the last loss (``loss_terms``, or ``compute_loss``) to every trainable weight,
+        penalties included."""
         if not self.trainable:  # as trainable_weights: a frozen model's layers added later train nothing either
             return []
         self.backward(self._output_gradient)

@@ -2,7 +2,8 @@
 through the backend, from arrays or from a PyDataset or generator (batching.py).
 
 Per batch the loop does only what it must on the host: gather the batch, one float for the loss and
-one count per metric (for the progress bar and the NaN check). All math is in the backend.
+the metrics' counts (for the progress bar and the NaN check), all read back once the step's kernels
+are launched. All math is in the backend.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def check_verbose(verbose):
 
 
 class Tracker:
-    """Running means over an epoch: the loss (weighted by batch size) and each metric."""
+    """Running means over an epoch: the loss (weighted by batch size) and each metric. A batch counts in
+    two steps: batch_counts launches the metrics' kernels, add_batch reads their counts back and adds
+    them with the loss."""
 
     def __init__(self, model, labels_shape):
         self.metrics = [metrics_module.get(m, labels_shape, model.output_shape) for m in model.metrics_names_given]
@@ -36,17 +39,26 @@ class Tracker:
         self.samples = 0
         self.activation = model.layers[-1].activation if model.trains_on_logits else None
 
-    def update(self, loss, y, output):
-        self.loss_sum += loss * y.shape[0]
-        self.samples += y.shape[0]
-        probabilities = None
+    def batch_counts(self, y, output):
+        """Each metric's ``(counts, add)`` for this batch (Metric.batch_counts), on the probabilities where
+        the model trains on logits and a metric needs them."""
+        pending, probabilities = [], None
         for metric in self.metrics:
             if self.activation is None or metric.works_on_logits:
-                metric.update_state(y, output)
+                pending.append(metric.batch_counts(y, output))
             else:
                 if probabilities is None:
                     probabilities = get_backend().activation_forward(self.activation, output)
-                metric.update_state(y, probabilities)
+                pending.append(metric.batch_counts(y, probabilities))
+        return pending
+
+    def add_batch(self, loss, samples, pending):
+        """Add a batch of ``samples`` samples: its ``loss`` and the counts of batch_counts' ``pending``."""
+        self.loss_sum += loss * samples
+        self.samples += samples
+        backend = get_backend()
+        for counts, add in pending:
+            add(None if counts is None else backend.to_numpy(counts))
 
     def logs(self, prefix=""):
         """Keras's order: the metrics, then the loss."""
@@ -67,9 +79,10 @@ def run_test(model, source, progbar=None):
     tracker = Tracker(model, source.labels_shape)
     for step, (x, y, weights) in enumerate(source.epoch()):
         yb = backend.asarray(y)
-        loss, output = model.compute_loss(on_backend(backend, x), yb, training=False,
-                                          sample_weight=batch_weights(weights))
-        tracker.update(loss, yb, output)
+        terms, output = model.loss_terms(on_backend(backend, x), yb, training=False,
+                                         sample_weight=batch_weights(weights))
+        pending = tracker.batch_counts(yb, output)
+        tracker.add_batch(model.total_loss(terms), yb.shape[0], pending)
         if progbar is not None:
             progbar.update(step + 1, tracker.logs(), finalize=step + 1 == len(source))
     return tracker.logs()
@@ -157,15 +170,21 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
 def train_step(model, x, y, tracker, weights=None):
     """One optimizer step on the host batch (x, y), each sample's loss weighted by ``weights`` (the
     backend's) if given: its loss, returned; the metrics' counts; the update. A loss that is not
-    finite is returned with nothing counted or updated, so the weights stay finite."""
+    finite is returned with nothing counted or updated, so the weights stay finite.
+
+    Nothing is read back until the forward pass, the loss, the metrics' kernels and the backward pass
+    are all launched: on a GPU the host then waits for its queue once a step (the loss's read-back,
+    which the update needs first), and the counts' read-backs after it find the GPU idle. The update
+    runs on the GPU while the host prepares the next batch."""
     backend = get_backend()
     yb = backend.asarray(y)
-    loss, output = model.compute_loss(on_backend(backend, x), yb, sample_weight=weights)
+    terms, output = model.loss_terms(on_backend(backend, x), yb, sample_weight=weights)
+    pending = tracker.batch_counts(yb, output)
+    gradients = model.compute_gradients()
+    loss = model.total_loss(terms)
     if math.isfinite(loss):
-        # The metrics before the backward pass: their read-back then waits for one small kernel, not
-        # for the backward and the update, which the GPU runs while the host prepares the next batch.
-        tracker.update(loss, yb, output)
-        model.optimizer.apply(model.compute_gradients(), model.trainable_weights)
+        tracker.add_batch(loss, yb.shape[0], pending)
+        model.optimizer.apply(gradients, model.trainable_weights)
         for layer in model.layers:
             layer.apply_constraints()
     return loss
