@@ -309,13 +309,6 @@ struct AsyncCopy {
     }
 };
 
-// What rung 6 (below) copies 16 bytes at a time: four consecutive channels of one pixel, which lie
-// side by side in an NHWC array whose channel count is a multiple of 4, from a 16-byte aligned start.
-__device__ __forceinline__ bool channel_quads_fit(const float* a, int channels)
-{
-    return channels % 4 == 0 && reinterpret_cast<unsigned long long>(a) % 16 == 0;
-}
-
 // ---------------------------------------------------------------------------------------------
 // 3. Implicit GEMM with precomputed gathers (the forward pass, then the data and filter gradients).
 // Idea: rung 2's image operand works out, for every element it loads, the output pixel (n, p, q) of
@@ -803,7 +796,8 @@ conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x,
 // 6. Rung 5 with 16-byte copies: four channels of one pixel a copy.
 // Idea: rung 5's loaders issue a 4-byte cp.async for every element of its tiles, each after its own
 // address arithmetic and bounds checks. But NHWC keeps a pixel's channels side by side: where the
-// channel count is a multiple of 4 (and the array starts 16-byte aligned, channel_quads_fit), four
+// channel count is a multiple of 4 (and the array starts 16-byte aligned: nhwc.cuh's
+// channel_quads_fit, which the wrapper asks as channels_in_quads, else it runs rung 5), four
 // consecutive channels of one tap are 16 contiguous, aligned bytes, in or out of the image together,
 // so one 16-byte cp.async with one address and one bounds check moves them (the same loaders, VEC
 // = 4). The GEMM's depth runs along those channels in the forward (x's C: X_cols is k-contiguous)

@@ -1,5 +1,5 @@
 // Indexing an NHWC array (N, rows, cols, C), channels fastest in memory: what the pooling and
-// convolution kernels share (kernels/pool.cu, kernels/conv2d.cu).
+// convolution kernels share (kernels/pool.cu, kernels/conv2d.cu, kernels/depthwise_conv2d.cu).
 #pragma once
 
 // An element's coordinates in an (N, rows, cols, C) array: (n, row, col, c).
@@ -42,4 +42,11 @@ __device__ __forceinline__ Coord channel_slowest(long long i, int rows, int cols
 // (a padded window corner): the offset of a real element is still exact.
 __device__ __forceinline__ long long nhwc_offset(int n, int row, int col, int c, int rows, int cols, int C) {
     return (((long long)n * rows + row) * cols + col) * C + c;
+}
+
+// Whether an array of C channels a pixel, from `a`, holds its channels in aligned quads: four
+// consecutive channels of one pixel from a multiple of 4 are 16 contiguous bytes, 16-byte aligned
+// (one float4, or one 16-byte cp.async), when C is a multiple of 4 and `a` 16-byte aligned.
+__device__ __forceinline__ bool channel_quads_fit(const float* a, int C) {
+    return C % 4 == 0 && reinterpret_cast<unsigned long long>(a) % 16 == 0;
 }

@@ -29,6 +29,10 @@ CONFIGS = [
     ((2, 17, 19, 8), (3, 3, 8, 1), (1, 1), "same", (1, 1)),
     ((1, 12, 13, 5), (3, 3, 5, 2), (2, 2), "valid", (1, 2)),
     ((1, 1, 1, 1), (1, 1, 1, 1), (1, 1), "valid", (1, 1)),
+    # Channels in quads (rung 2's input patches loaded 16 bytes at a time): two filters a channel with
+    # a stride; 36 channels, a second slab of one quad, with a dilation.
+    ((2, 9, 10, 12), (3, 3, 12, 2), (2, 1), "same", (1, 1)),
+    ((1, 6, 7, 36), (3, 3, 36, 1), (1, 1), "valid", (1, 2)),
 ]
 
 
@@ -135,6 +139,29 @@ def run_and_check(kernel_backend, config, variant, rng, relu=False):
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_every_pass_matches_the_reference(rng, kernel_backend, config, variant):
     run_and_check(kernel_backend, config, variant, rng)
+
+
+def test_the_tiles_input_patches_hold_the_same_values_loaded_16_or_4_bytes_at_a_time(rng, kernel_backend):
+    """x and dy copies 4 bytes past a 16-byte boundary (contiguous, the channels in quads): rung 2's
+    input patches (the forward's and the filter gradient's) then load 4 bytes a lane, where from the
+    aligned arrays they load 16 a lane; every pass gives the same bits."""
+    xp = backend_xp(kernel_backend)
+    *arrays, options = random_problem(rng, CONFIGS[-2], np.float32)
+    x, w, b, dy = (on_backend(a, kernel_backend) for a in arrays)
+
+    def shifted(a):
+        copy = xp.empty(a.size + 1, np.float32)[1:].reshape(a.shape)
+        copy[...] = a
+        return copy
+
+    def passes(x, dy):
+        kind = {"variant": "smem_tile", "backend": kernel_backend}
+        return [to_host(depthwise_conv2d_forward_kernel(x, w, b, *options, **kind)),
+                to_host(depthwise_conv2d_backward_data_kernel(dy, w, x.shape, *options, **kind)),
+                to_host(depthwise_conv2d_backward_filter_kernel(x, dy, w.shape, *options, **kind))]
+
+    for aligned, misaligned in zip(passes(x, dy), passes(shifted(x), shifted(dy))):
+        assert np.isfinite(aligned).all() and np.array_equal(aligned, misaligned)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
