@@ -18,8 +18,12 @@
 //   3. softmax_backward_row_per_thread  the backward's two loops (the dot product dy . y, then dx),
 //                                       one thread per row
 //   4. softmax_backward_warp_per_row    the same, one warp per row
+//   5. softmax_forward_warp_per_row_registers   rung 2 with the row held in registers: x read once
+//   6. softmax_backward_warp_per_row_registers  rung 4 likewise: y and dy read once
 // Rungs 1 and 2 run one body (softmax_forward_row), rungs 3 and 4 another (softmax_backward_row),
-// with 1 or 32 threads per row; every kernel is a template over the element type T (float, double).
+// with 1 or 32 threads per row; rungs 5 and 6 theirs, which give rungs 2's and 4's bits, and take
+// those bodies for rows longer than they hold. Every kernel is a template over the element type T
+// (float, double).
 // Wrappers: cnn_gpu/ops/activation.py. Tests: tests/ops/test_softmax_kernels.py.
 // Benchmark: benchmarks/softmax.py.
 
@@ -160,4 +164,99 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     if (row_of_thread<WARP>(rows, cols, &start, &lane)) {
         softmax_backward_row<WARP>(y + start, dy + start, dx + start, cols, lane);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Forward, one warp per row, the row in registers.
+// Idea: rung 2 reads x three times, in row_max_and_exp_sum's two loops and the third that writes y,
+// the second and third from L1 or L2. Here each lane loads its elements (lane, lane + 32, ...) once,
+// into registers, all of its loads in flight together, and keeps e^(x - max) there for the stores:
+// device memory and the caches see x once and y once, the floor of 8 bytes an element (float32).
+// Up to REGISTER_ROW_COLS columns (32 a lane; 32 registers a lane in float32, 64 in float64); a
+// longer row runs rung 2's body. The same operations in the same order as rung 2: the same bits.
+// Expected bottleneck: device memory bandwidth at 1000 classes (rung 2: 41% of copy, torch.softmax
+// 64%, H200, softmax.json at b323e23); at 10 classes rung 2's latency, 22 lanes idle (no gain).
+// Edges: elements past cols are neither loaded nor stored, and add nothing to the max or the sum.
+// Measured: not yet run on a GPU.
+constexpr int REGISTER_ROW_COLS = 32 * WARP;
+
+template <typename T>
+__device__ __forceinline__ void softmax_forward_row_in_registers(const T* __restrict__ x, T* __restrict__ y,
+                                                                 int cols, int lane) {
+    constexpr int PER_LANE = REGISTER_ROW_COLS / WARP;
+    T e[PER_LANE];
+    T top = x[0];  // as row_max_and_exp_sum: a lane with no element changes nothing
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) e[i] = x[lane + i * WARP];
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) top = nan_max(top, e[i]);
+    top = lanes_max<WARP>(top);
+    T sum = T(0);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) {
+            e[i] = exp_of(e[i] - top);
+            sum += e[i];
+        }
+    sum = lanes_sum<WARP>(sum);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) y[lane + i * WARP] = e[i] / sum;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(SOFTMAX_BLOCK)
+    softmax_forward_warp_per_row_registers(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
+    long long start;
+    int lane;
+    if (!row_of_thread<WARP>(rows, cols, &start, &lane)) return;
+    if (cols <= REGISTER_ROW_COLS)
+        softmax_forward_row_in_registers(x + start, y + start, cols, lane);
+    else
+        softmax_forward_row<WARP>(x + start, y + start, cols, lane);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Backward, one warp per row, the row in registers.
+// Idea: rung 4 reads y and dy twice (the dot product, then dx); here once, into registers (64 a lane
+// in float32), which dx is computed from: 12 bytes an element, the floor. Rows longer than
+// REGISTER_ROW_COLS run rung 4's body. The same bits as rung 4.
+// Expected bottleneck: device memory bandwidth at 1000 classes (rung 4: 55% of copy, H200,
+// softmax.json at b323e23); at 10 classes rung 4's latency.
+// Edges: as rung 5's.
+// Measured: not yet run on a GPU.
+template <typename T>
+__device__ __forceinline__ void softmax_backward_row_in_registers(const T* __restrict__ y, const T* __restrict__ dy,
+                                                                  T* __restrict__ dx, int cols, int lane) {
+    constexpr int PER_LANE = REGISTER_ROW_COLS / WARP;
+    T yv[PER_LANE], dyv[PER_LANE];
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) {
+            yv[i] = y[lane + i * WARP];
+            dyv[i] = dy[lane + i * WARP];
+        }
+    T dot = T(0);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) dot += dyv[i] * yv[i];
+    dot = lanes_sum<WARP>(dot);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i)
+        if (lane + i * WARP < cols) dx[lane + i * WARP] = yv[i] * (dyv[i] - dot);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(SOFTMAX_BLOCK)
+    softmax_backward_warp_per_row_registers(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx,
+                                            int rows, int cols) {
+    long long start;
+    int lane;
+    if (!row_of_thread<WARP>(rows, cols, &start, &lane)) return;
+    if (cols <= REGISTER_ROW_COLS)
+        softmax_backward_row_in_registers(y + start, dy + start, dx + start, cols, lane);
+    else
+        softmax_backward_row<WARP>(y + start, dy + start, dx + start, cols, lane);
 }

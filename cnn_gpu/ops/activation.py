@@ -548,7 +548,7 @@ def elu_with_alpha_backward_kernel(z, dy, alpha, dx=None, backend=None):
 # --- kernels: softmax over the last axis in kernels/softmax.cu --------------------------------------
 # Every array is seen as a rows x cols matrix over its last axis; each row is one softmax.
 
-SOFTMAX_VARIANTS = ("row_per_thread", "warp_per_row")
+SOFTMAX_VARIANTS = ("row_per_thread", "warp_per_row", "warp_per_row_registers")
 _SOFTMAX_BLOCK = 256  # SOFTMAX_BLOCK of softmax.cu: every kernel runs 256-thread blocks
 # The kernels index rows and columns with int, as far as a block past the last row.
 _SOFTMAX_LARGEST_INDEX = 2**31 - 1 - _SOFTMAX_BLOCK
