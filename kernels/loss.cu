@@ -31,8 +31,11 @@
 //                                   terms, which loss_mean then averages
 //   5. probs_xent_warp_per_row      cross-entropy on probabilities (a model not ending in a fusable
 //                                   softmax), rung 2's layout, then loss_mean
-// Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row. Every kernel is
-// a template over the element type T (float, double); rungs 1, 2 and 5 also over the labels' type L:
+//   6. softmax_xent_warp_per_row_registers  rung 2 with the row held in registers: the logits read
+//                                   once
+// Rungs 1 and 2 run the same body (softmax_xent_row), with 1 or 32 threads per row; rung 6 its
+// element terms (xent_element). Every kernel is a template over the element type T (float, double);
+// rungs 1, 2, 5 and 6 also over the labels' type L:
 // L = T for one-hot labels (a rows x classes matrix), L = int for sparse ones (a class id per row,
 // which the wrapper has checked lies in [0, classes)).
 // Wrappers: cnn_gpu/ops/loss.py. Tests: tests/ops/test_loss_kernels.py. Benchmark: benchmarks/loss.py.
@@ -79,22 +82,26 @@ __device__ __forceinline__ ClassIdRow<T> labels_of_row(const int* __restrict__ l
 // loss is then the reference's for any logits (a -inf logit gives 0 * -inf = NaN in both). A NaN
 // logit becomes its row's maximum (nan_max propagates it), and every x - max of the row, the sum and
 // the loss turn NaN with it.
+// One element's gradient into *g and its loss term, returned, from its logit less the row's maximum
+// (`shifted`), its label t and the row's sum of e^(x - max) and that sum's log: (softmax - t) / rows
+// and t * log_softmax.
+template <typename T>
+__device__ __forceinline__ T xent_element(T shifted, T t, T sum, T log_sum, T rows, T* __restrict__ g) {
+    *g = (exp_of(shifted) / sum - t) / rows;
+    return t * (shifted - log_sum);
+}
+
 template <int LANES, typename T, typename Labels>
 __device__ __forceinline__ void softmax_xent_row(const T* __restrict__ x, Labels labels, T* __restrict__ g,
                                                  T* __restrict__ row_loss, int classes, int lane, T rows) {
     const MaxAndExpSum<T> row = row_max_and_exp_sum<LANES>(x, classes, lane);
-    const T top = row.top, sum = row.sum;
     // sum >= 1 (the maximum's own term is e^0), so the log is finite unless the row holds a NaN
     // (or an infinity: inf - inf = NaN, as in the reference).
-    const T log_sum = log_of(sum);
+    const T log_sum = log_of(row.sum);
 
     T loss = T(0);
-    for (int c = lane; c < classes; c += LANES) {
-        const T shifted = x[c] - top;
-        const T t = labels(c);
-        g[c] = (exp_of(shifted) / sum - t) / rows;
-        loss += t * (shifted - log_sum);
-    }
+    for (int c = lane; c < classes; c += LANES)
+        loss += xent_element(x[c] - row.top, labels(c), row.sum, log_sum, rows, &g[c]);
     loss = lanes_sum<LANES>(loss);
     if (lane == 0) *row_loss = -loss;
 }
@@ -404,5 +411,46 @@ __global__ void __launch_bounds__(XENT_BLOCK)
     loss = lanes_sum<WARP>(loss);
     dot = lanes_sum<WARP>(dot);
     for (int c = lane; c < classes; c += WARP) grad[start + c] = (terms(c).dq - dot) / total;
+    if (lane == 0) row_loss[r] = -loss;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. One warp per row, the row in registers.
+// Idea: rung 2 reads the logits three times (row_max_and_exp_sum's two loops, then the gradient's
+// and loss terms' loop), the second and third from L1 or L2. Here each lane loads its logits once,
+// into registers, all of its loads in flight together (load_held_row, row_lanes.cuh), and the
+// gradient and the loss terms come from there: the logits and labels read once and the gradient
+// written once, the floor. Up to HELD_ROW_COLS classes; a longer row runs rung 2's body. The same
+// operations in the same order as rung 2: the same bits.
+// Expected bottleneck: device memory bandwidth at 1000 classes (rung 2: 30% of copy, where rung 4
+// moves the same bytes at 78%, H200, loss.json at ac366b0); at 10 classes rung 2's latency.
+// Edges: logits past `classes` are neither loaded nor counted; a lane with none starts the max from
+// the row's first logit, as rung 2's.
+// Measured: not yet run on a GPU.
+template <typename T, typename L>
+__global__ void __launch_bounds__(XENT_BLOCK)
+    softmax_xent_warp_per_row_registers(const T* __restrict__ logits, const L* __restrict__ labels,
+                                        T* __restrict__ grad, T* __restrict__ row_loss, int rows, int classes) {
+    const int r = blockIdx.x * (XENT_BLOCK / WARP) + threadIdx.x / WARP;
+    // Whole warps leave together, so the full-mask shuffles never miss a lane.
+    if (r >= rows) return;
+    const int lane = threadIdx.x % WARP;
+    const long long start = (long long)r * classes;
+    const auto t = labels_of_row<T>(labels, r, classes);
+    if (classes > HELD_ROW_COLS) {
+        softmax_xent_row<WARP>(logits + start, t, grad + start, row_loss + r, classes, lane, T(rows));
+        return;
+    }
+    T held[HELD_PER_LANE];
+    load_held_row(logits + start, classes, lane, held);
+    const MaxAndExpSum<T> row = held_row_max_and_exp_sum(held, logits[start], classes, lane);
+    const T log_sum = log_of(row.sum);
+    T loss = T(0);
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i) {
+        const int c = lane + i * WARP;
+        if (c < classes) loss += xent_element(held[i] - row.top, t(c), row.sum, log_sum, T(rows), &grad[start + c]);
+    }
+    loss = lanes_sum<WARP>(loss);
     if (lane == 0) row_loss[r] = -loss;
 }

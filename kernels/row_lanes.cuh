@@ -56,3 +56,34 @@ __device__ __forceinline__ MaxAndExpSum<T> row_max_and_exp_sum(const T* __restri
     for (int c = lane; c < cols; c += LANES) sum += exp_of(x[c] - top);
     return {top, lanes_sum<LANES>(sum)};
 }
+
+// A row held in registers by the 32 lanes of a warp: lane holds elements lane, lane + 32, ..., at most
+// HELD_PER_LANE of them (rows of up to HELD_ROW_COLS columns), loaded together, each load in flight
+// with the others. The warp-per-row rungs that hold their row (softmax.cu's rungs 5 and 6, loss.cu's
+// rung 6) read it once where row_max_and_exp_sum's loops read it twice, and a third loop a third
+// time. Elements past cols are neither loaded nor counted.
+constexpr int HELD_PER_LANE = 32, HELD_ROW_COLS = HELD_PER_LANE * WARP;
+
+template <typename T>
+__device__ __forceinline__ void load_held_row(const T* __restrict__ x, int cols, int lane, T (&held)[HELD_PER_LANE]) {
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) held[i] = x[lane + i * WARP];
+}
+
+// row_max_and_exp_sum on a held row (`first` its element 0): the same operations in the same order,
+// so the same bits.
+template <typename T>
+__device__ __forceinline__ MaxAndExpSum<T> held_row_max_and_exp_sum(const T (&held)[HELD_PER_LANE], T first, int cols,
+                                                                    int lane) {
+    T top = first;
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) top = nan_max(top, held[i]);
+    top = lanes_max<WARP>(top);
+    T sum = T(0);
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) sum += exp_of(held[i] - top);
+    return {top, lanes_sum<WARP>(sum)};
+}

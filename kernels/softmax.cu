@@ -170,84 +170,41 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // 5. Forward, one warp per row, the row in registers.
 // Idea: rung 2 reads x three times, in row_max_and_exp_sum's two loops and the third that writes y,
 // the second and third from L1 or L2. Here each lane loads its elements (lane, lane + 32, ...) once,
-// into registers, all of its loads in flight together, and keeps e^(x - max) there for the stores:
-// device memory and the caches see x once and y once, the floor of 8 bytes an element (float32).
-// Up to REGISTER_ROW_COLS columns (32 a lane; 32 registers a lane in float32, 64 in float64); a
-// longer row runs rung 2's body. The same operations in the same order as rung 2: the same bits.
+// into registers, all of its loads in flight together (load_held_row, row_lanes.cuh): device memory
+// and the caches see x once and y once, the floor of 8 bytes an element (float32). Up to
+// HELD_ROW_COLS columns (32 registers a lane in float32, 64 in float64); a longer row runs rung 2's
+// body. The same operations in the same order as rung 2 (e^(x - max) again for y): the same bits.
 // Expected bottleneck: device memory bandwidth at 1000 classes (rung 2: 41% of copy, torch.softmax
 // 64%, H200, softmax.json at b323e23); at 10 classes rung 2's latency, 22 lanes idle (no gain).
 // Edges: elements past cols are neither loaded nor stored, and add nothing to the max or the sum.
 // Measured: not yet run on a GPU.
-constexpr int REGISTER_ROW_COLS = 32 * WARP;
-
-template <typename T>
-__device__ __forceinline__ void softmax_forward_row_in_registers(const T* __restrict__ x, T* __restrict__ y,
-                                                                 int cols, int lane) {
-    constexpr int PER_LANE = REGISTER_ROW_COLS / WARP;
-    T e[PER_LANE];
-    T top = x[0];  // as row_max_and_exp_sum: a lane with no element changes nothing
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) e[i] = x[lane + i * WARP];
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) top = nan_max(top, e[i]);
-    top = lanes_max<WARP>(top);
-    T sum = T(0);
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) {
-            e[i] = exp_of(e[i] - top);
-            sum += e[i];
-        }
-    sum = lanes_sum<WARP>(sum);
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) y[lane + i * WARP] = e[i] / sum;
-}
-
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_forward_warp_per_row_registers(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
     long long start;
     int lane;
     if (!row_of_thread<WARP>(rows, cols, &start, &lane)) return;
-    if (cols <= REGISTER_ROW_COLS)
-        softmax_forward_row_in_registers(x + start, y + start, cols, lane);
-    else
+    if (cols > HELD_ROW_COLS) {
         softmax_forward_row<WARP>(x + start, y + start, cols, lane);
+        return;
+    }
+    T held[HELD_PER_LANE];
+    load_held_row(x + start, cols, lane, held);
+    const MaxAndExpSum<T> row = held_row_max_and_exp_sum(held, x[start], cols, lane);
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) y[start + lane + i * WARP] = exp_of(held[i] - row.top) / row.sum;
 }
 
 // ---------------------------------------------------------------------------------------------
 // 6. Backward, one warp per row, the row in registers.
 // Idea: rung 4 reads y and dy twice (the dot product, then dx); here once, into registers (64 a lane
 // in float32), which dx is computed from: 12 bytes an element, the floor. Rows longer than
-// REGISTER_ROW_COLS run rung 4's body. The same bits as rung 4.
+// HELD_ROW_COLS run rung 4's body. The same bits as rung 4.
 // Expected bottleneck: device memory bandwidth at 1000 classes (rung 4: 55% of copy, H200,
 // softmax.json at b323e23); at 10 classes rung 4's latency.
 // Edges: as rung 5's.
 // Measured: not yet run on a GPU.
-template <typename T>
-__device__ __forceinline__ void softmax_backward_row_in_registers(const T* __restrict__ y, const T* __restrict__ dy,
-                                                                  T* __restrict__ dx, int cols, int lane) {
-    constexpr int PER_LANE = REGISTER_ROW_COLS / WARP;
-    T yv[PER_LANE], dyv[PER_LANE];
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) {
-            yv[i] = y[lane + i * WARP];
-            dyv[i] = dy[lane + i * WARP];
-        }
-    T dot = T(0);
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) dot += dyv[i] * yv[i];
-    dot = lanes_sum<WARP>(dot);
-#pragma unroll
-    for (int i = 0; i < PER_LANE; ++i)
-        if (lane + i * WARP < cols) dx[lane + i * WARP] = yv[i] * (dyv[i] - dot);
-}
-
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_backward_warp_per_row_registers(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx,
@@ -255,8 +212,19 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     long long start;
     int lane;
     if (!row_of_thread<WARP>(rows, cols, &start, &lane)) return;
-    if (cols <= REGISTER_ROW_COLS)
-        softmax_backward_row_in_registers(y + start, dy + start, dx + start, cols, lane);
-    else
+    if (cols > HELD_ROW_COLS) {
         softmax_backward_row<WARP>(y + start, dy + start, dx + start, cols, lane);
+        return;
+    }
+    T y_held[HELD_PER_LANE], dy_held[HELD_PER_LANE];
+    load_held_row(y + start, cols, lane, y_held);
+    load_held_row(dy + start, cols, lane, dy_held);
+    T dot = T(0);
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) dot += dy_held[i] * y_held[i];
+    dot = lanes_sum<WARP>(dot);
+#pragma unroll
+    for (int i = 0; i < HELD_PER_LANE; ++i)
+        if (lane + i * WARP < cols) dx[start + lane + i * WARP] = y_held[i] * (dy_held[i] - dot);
 }

@@ -283,7 +283,7 @@ def sample_losses(kind, pred, labels, logits=False, sparse=False, delta=1.0, foc
 # elements. The cross-entropy on probabilities (probs_xent_warp_per_row) writes row losses, as the
 # softmax cross-entropy does.
 
-XENT_VARIANTS = ("row_per_thread", "warp_per_row")
+XENT_VARIANTS = ("row_per_thread", "warp_per_row", "warp_per_row_registers")
 _BLOCK = 256  # XENT_BLOCK of loss.cu: every kernel runs 256-thread blocks
 
 

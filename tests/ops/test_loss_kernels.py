@@ -21,8 +21,9 @@ from helpers import assert_close, on_backend, poisoned, random_array, to_host
 
 # One element; one row; rows fewer and more than a block's 8 warps; fewer classes than lanes; rows
 # many times a warp wide; more rows than the batch mean's 256 threads (each sums two); more rows than
-# four blocks of rung 1 hold (each of the batch mean's threads sums four or five).
-SHAPES = [(1, 1), (1, 10), (7, 10), (33, 10), (5, 3), (4, 1000), (300, 10), (1030, 3)]
+# four blocks of rung 1 hold (each of the batch mean's threads sums four or five); the most classes
+# rung 6 holds in registers, and one more (it runs rung 2's body then).
+SHAPES = [(1, 1), (1, 10), (7, 10), (33, 10), (5, 3), (4, 1000), (300, 10), (1030, 3), (3, 1024), (2, 1025)]
 DTYPES = [np.float32, np.float64]
 # How the labels reach the kernel: one-hot in the logits' dtype, or class ids of a dtype and shape.
 LABELS = ["one_hot", "int32 (N,)", "int64 (N, 1)"]
@@ -425,3 +426,16 @@ def test_a_nan_prediction_makes_the_loss_and_its_gradient_nan(kernel_backend, ki
         ref_loss, ref_grad = reference(pred, target)
     assert np.isnan(to_host(loss)) and np.isnan(ref_loss) and np.isnan(ref_grad[1])
     assert_reference_gradient(kind, to_host(grad), ref_grad)
+
+
+@pytest.mark.parametrize("form", ["one_hot", "int32 (N,)"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(6, 1000), (9, 33), (3, 1)])
+def test_the_rung_with_the_row_in_registers_gives_the_warp_rungs_bits(rng, kernel_backend, shape, dtype, form):
+    """Rung 6 reads a row's logits once into registers where rung 2 reads them again from the caches;
+    the arithmetic is the same, in the same order: the same loss and gradient, bit for bit."""
+    logits = random_array(rng, shape, dtype) * 4
+    labels, sparse = make_labels(rng.integers(0, shape[1], shape[0]), shape[1], form, dtype)
+    (loss, grad), (theirs_loss, theirs_grad) = (run_kernel(logits, labels, sparse, variant, kernel_backend)
+                                                for variant in ("warp_per_row_registers", "warp_per_row"))
+    assert np.isfinite(grad).all() and np.array_equal(grad, theirs_grad) and np.array_equal(loss, theirs_loss)
