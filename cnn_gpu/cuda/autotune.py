@@ -5,9 +5,9 @@ Like cuDNN's find mode: the first call with a new key runs every candidate on th
 (into scratch outputs), leaves out any whose result the op's check finds wrong (a kernel never run
 on this GPU before may be: the op says why, as a warning), times each remaining one's kernels
 (replays of a CUDA graph of its calls, by CUDA events: sampler), the candidates in turn, round after
-round, and keeps the one of least median. The choice
-is cached in memory and on disk, as JSON in the cache folder (cnn_gpu.utils.files.cache_folder),
-written atomically so that two processes never leave a torn file. Only the ``cuda`` backend times; op wrappers use a fixed default under the
+round, and keeps the one of least median. The choice is cached in memory and on disk, as JSON in
+the cache folder (cnn_gpu.utils.files.cache_folder), written atomically so that two processes never
+leave a torn file. Only the ``cuda`` backend times; op wrappers use a fixed default under the
 emulator, and a forced choice (an argument or an environment variable) skips all of this.
 """
 
