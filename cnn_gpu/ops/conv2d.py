@@ -171,9 +171,11 @@ TILES = {
     "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
 }
 # Rungs 5 and 6, in both precisions, on the same pipelined tiles.
+PIPELINED_VARIANTS = ("implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
+                      "implicit_gemm_tf32_quads")
 TILES |= {variant: tuple(replace(tile, stages=PIPELINE_STAGES) for tile in (TENSOR_CORE_SQUARE_TILE,
                                                                             TENSOR_CORE_NARROW_TILE))
-          for variant in VARIANTS[4:]}
+          for variant in PIPELINED_VARIANTS}
 # Each tiled variant's kernel, by the name conv2d.cu gives it after conv2d_<pass>_, and the template
 # arguments after its tile's: rung 5's kernel, and rung 6's, serve both precisions (SPLIT, as GEMM's
 # gemm_tf32_mma).
@@ -248,7 +250,7 @@ def shape_scalars(x_shape, w_shape, g):
 
 def channels_in_quads(channels, *arrays):
     """Whether rung 6 may copy these arrays' channels (``channels`` of them a pixel) four at a time:
-    conv2d.cu's channel_quads_fit, a multiple of 4 channels from 16-byte aligned starts."""
+    nhwc.cuh's channel_quads_fit, a multiple of 4 channels from 16-byte aligned starts."""
     return channels % 4 == 0 and all(data_address(a) % 16 == 0 for a in arrays)
 
 
@@ -257,14 +259,14 @@ def _tile_for(variant, gemm_n):
     return narrow if gemm_n <= narrow.bn else square
 
 
-def _launch(step, variant, gemm, arguments, backend, splits=1, quads=False):
+def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=False):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
     thread per output element, the implicit GEMM a block per output tile (and slice); rung 6 only
-    where ``quads`` (channels_in_quads), else rung 5 (QUADS_FALLBACK)."""
+    where ``channel_quads`` (channels_in_quads), else rung 5 (QUADS_FALLBACK)."""
     m, n, _ = gemm
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
-    if not quads:
+    if not channel_quads:
         variant = QUADS_FALLBACK.get(variant, variant)
     if variant == "direct":
         KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
@@ -287,11 +289,11 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
     bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
     gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
-    quads = channels_in_quads(x.shape[3], x)
+    channel_quads = channels_in_quads(x.shape[3], x)
 
     def run(name, out, flags=flags):
         _launch("forward", name, gemm, (x, w, bias, out, *shape_scalars(x.shape, w.shape, g), flags), backend,
-                quads=quads)
+                channel_quads=channel_quads)
 
     def reference():
         return conv2d_forward(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
@@ -318,11 +320,11 @@ def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dila
     backend = resolve_backend(backend)
     dx = output_array(dx, x_shape, np.float32, "dx", backend_xp(backend))
     gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
-    quads = channels_in_quads(w.shape[3], dy, w)
+    channel_quads = channels_in_quads(w.shape[3], dy, w)
 
     def run(name, out):
         _launch("backward_data", name, gemm, (dy, w, out, *shape_scalars(x_shape, w.shape, g)), backend,
-                quads=quads)
+                channel_quads=channel_quads)
 
     def reference():
         return conv2d_backward_data(dy.astype(np.float64), w.astype(np.float64), x_shape, strides, padding, dilation)
@@ -343,7 +345,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     dw = output_array(dw, w_shape, np.float32, "dw", backend_xp(backend))
     shape = shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
-    quads = channels_in_quads(x.shape[3], x)
+    channel_quads = channels_in_quads(x.shape[3], x)
 
     def run(name, out):
         if gemm[2] == 0:  # an empty batch: a sum over no outputs
@@ -351,7 +353,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
         elif name == "direct":
             _launch("backward_filter", name, gemm, (x, dy, out, *shape), backend)
         else:
-            _backward_filter_split_k(name, x, dy, out, shape, gemm, backend, quads)
+            _backward_filter_split_k(name, x, dy, out, shape, gemm, backend, channel_quads)
 
     def reference():
         return conv2d_backward_filter(x.astype(np.float64), dy.astype(np.float64), w_shape, strides, padding,
@@ -405,10 +407,10 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
     return _TUNED[problem]
 
 
-def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, quads):
-    """An implicit-GEMM filter gradient (``variant``; ``quads`` as _launch's): its depth (N*P*Q) cut into
-    slices as gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none with one
-    slice)."""
+def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, channel_quads):
+    """An implicit-GEMM filter gradient (``variant``; ``channel_quads`` as _launch's): its depth (N*P*Q)
+    cut into slices as gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none
+    with one slice)."""
     rows, k, depth = gemm
     tile, device = _tile_for(variant, k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
@@ -416,7 +418,8 @@ def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, quads):
     k4 = ceil_div(k, 4) * 4
     partials = (gemm_plans.split_k_workspace(backend, device, splits * rows * k4) if splits > 1
                 else gemm_plans.placeholder_vector(backend, device))
-    _launch("backward_filter", variant, gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits, quads)
+    _launch("backward_filter", variant, gemm, (x, dy, dw, partials, *shape, k_per_split), backend, splits,
+            channel_quads)
     if splits > 1:
         reduce = gemm_plans.SPLIT_K_REDUCE[FILTER_SPLIT_POLICY.reduce_groups]
         quads = gemm_plans.SPLIT_K_REDUCE_QUADS
