@@ -236,3 +236,26 @@ def test_a_gate_of_one_value_a_channel_broadcasts_and_its_gradient_sums_over_the
     d_image, d_gate = layer.backward(np.ones((2, 3, 4, 5)))
     np.testing.assert_allclose(d_image, np.broadcast_to(gate, image.shape))
     np.testing.assert_allclose(d_gate, image.sum(axis=(1, 2), keepdims=True))
+
+
+def test_an_activity_penalty_on_one_branch_of_an_add_leaves_the_others_gradient_alone(rng):
+    """Add hands the same gradient to both of its inputs: the regularized branch adds its penalty's
+    gradient to a copy of it, not to the one the other branch reads (central differences)."""
+    from cnn_gpu import gradcheck
+
+    inputs = Input((5,), dtype="float64")
+    right = Dense(4, dtype="float64", name="right")(inputs)
+    left = Dense(4, activation="tanh", activity_regularizer="l2", dtype="float64", name="left")(inputs)
+    outputs = Dense(2, dtype="float64")(Add(dtype="float64")([right, left]))
+    model = Model(inputs, outputs)
+    # The backward pass reaches the regularized branch first, before the other reads the gradient they share.
+    assert [layer.name for layer in model.layers][:2] == ["right", "left"]
+    model.compile("sgd", "mse")
+    for weight in model.weights:
+        weight[...] = rng.uniform(-1, 1, weight.shape)
+    gradcheck.check_model(model, rng.uniform(-1, 1, (3, 5)), rng.normal(size=(3, 2)))
+    assert load_model_config_round_trip(model).get_layer("left").activity_regularizer.l2 == 0.01
+
+
+def load_model_config_round_trip(model):
+    return Model.from_config(model.get_config())

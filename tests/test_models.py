@@ -220,6 +220,40 @@ def test_whole_model_gradients(rng, loss, activation, make_labels):
     gradcheck.check_model(model, rng.uniform(-1, 1, (3, 7, 6, 2)), make_labels(rng.integers(0, 3, 3)))
 
 
+def test_activity_penalties_join_the_loss_and_its_gradients(rng):
+    """Keras 3's activity_regularizer: the penalty of the layer's output (after its activation, not
+    divided by the batch size) joins the loss, and its gradient every weight's below it: on tanh and
+    sigmoid outputs, a ReLU taken in the product's epilogue, and a linear output, by central
+    differences."""
+    model = Sequential([
+        Input((7, 6, 2), dtype="float64"),
+        Conv2D(3, 3, strides=2, padding="same", activation="tanh", activity_regularizer=regularizers.l2(0.3),
+               dtype="float64"),
+        Flatten(dtype="float64"),
+        Dense(5, activation="relu", activity_regularizer=regularizers.l1_l2(0.2, 0.1), dtype="float64"),
+        Dense(4, activation="sigmoid", activity_regularizer="l1", dtype="float64"),
+        Dense(3, activity_regularizer=regularizers.l2(0.05), dtype="float64"),
+    ])
+    model.compile("sgd", "mse")
+    for weight in model.weights:
+        weight[...] = rng.uniform(-1, 1, weight.shape)
+    x, y = rng.uniform(-1, 1, (3, 7, 6, 2)), rng.normal(size=(3, 3))
+    gradcheck.check_model(model, x, y)
+    output = model.predict(x, verbose=0)
+    penalties = sum(layer.activity_regularizer(layer.activity) for layer in model.layers
+                    if layer.activity_regularizer is not None)
+    assert model.compute_loss(x, y, training=False)[0] == pytest.approx(np.mean((output - y) ** 2) + penalties)
+    assert model.layers[-1].activity_regularizer(output) == pytest.approx(0.05 * np.sum(output ** 2))
+
+
+def test_an_activity_penalty_on_an_output_the_loss_fuses_is_refused_by_name():
+    model = Sequential([Input((4,)), Dense(3, activation="softmax", activity_regularizer="l2", name="out")])
+    model.compile("sgd", "categorical_crossentropy")
+    with pytest.raises(ValueError, match="Dense layer 'out': an activity_regularizer on the layer whose softmax the "
+                                         "loss fuses is not supported"):
+        model.train_on_batch(np.ones((2, 4), np.float32), to_categorical([0, 1], 3))
+
+
 @pytest.mark.parametrize("loss, logits, y_pred, y_true", [
     (losses.CategoricalCrossentropy(), True, lambda r: r.normal(size=(4, 3)), lambda r: to_categorical(r.integers(0, 3, 4), 3)),
     (losses.SparseCategoricalCrossentropy(), True, lambda r: r.normal(size=(4, 3)), lambda r: r.integers(0, 3, 4)),

@@ -59,14 +59,19 @@ class SymbolicTensor:
 
 
 class Layer:
-    """Base of every layer. Keyword arguments are Keras's: name, dtype, trainable, input_shape, input_dim."""
+    """Base of every layer. Keyword arguments are Keras's: name, dtype, trainable, input_shape, input_dim,
+    activity_regularizer (a penalty on the layer's output, added to the loss as Keras 3 adds it: not
+    divided by the batch size)."""
 
     # Whether ``call`` takes a list of arrays (the merge layers: Add, Concatenate), not one array.
     TAKES_LIST = False
     INPUT_IS_DIFFERENTIABLE = True  # False for a layer whose input is ids (Embedding): no gradient to check there
 
-    def __init__(self, activation=None, name=None, dtype=None, trainable=True, input_shape=None, input_dim=None):
+    def __init__(self, activation=None, name=None, dtype=None, trainable=True, input_shape=None, input_dim=None,
+                 activity_regularizer=None):
         self.name = name or unique_name(snake_case(type(self).__name__))
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.activity = None  # the output the last forward pass kept for activity_regularizer's penalty
         self.dtype = check_dtype(dtype)
         self.trainable = trainable
         self.activation = check_activation(activation or "linear")
@@ -156,13 +161,31 @@ class Layer:
         z = self.call(x, training)
         if self.activation == "linear" or logits:
             self._activation_cache = None
-            return z
+            return self.kept_for_activity_penalty(z, logits)
         y = get_backend().activation_forward(self.activation, z)
         self._activation_cache = (z, y)
+        return self.kept_for_activity_penalty(y)
+
+    def kept_for_activity_penalty(self, y, logits=False):
+        """``y``, the layer's output, kept for activity_regularizer's penalty (activity_penalty) and its
+        gradient (backward) if the layer has one."""
+        if self.activity_regularizer is not None:
+            if logits and self.activation != "linear":
+                raise ValueError(f"{self.describe()}: an activity_regularizer on the layer whose {self.activation} "
+                                 "the loss fuses is not supported: its output is never formed")
+            self.activity = y
         return y
+
+    def activity_penalty(self):
+        """activity_regularizer's penalty of the last forward pass's output, a 0-d backend array."""
+        return self.activity_regularizer.penalty(self.activity)
 
     def backward(self, dy, need_dx=True):
         """Gradient to the input (None unless ``need_dx``); weight gradients go to ``self.grads``."""
+        if self.activity_regularizer is not None:
+            # The penalty's gradient added to a copy: in a functional model dy may be another layer's too.
+            dy = dy.copy()
+            self.activity_regularizer.penalty(self.activity, dy)
         if self._activation_cache is not None:
             z, y = self._activation_cache
             dy = get_backend().activation_backward(self.activation, z, y, dy)
@@ -227,7 +250,10 @@ class Layer:
     # --- config ----------------------------------------------------------------------------------
     def get_config(self):
         """The constructor arguments as JSON-ready values (subclasses add theirs)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -261,7 +287,7 @@ class ParametricLayer(Layer):
         y = self.call(x, training, relu=True)
         # The gradient of ReLU needs only where its input was positive, which is where y is.
         self._activation_cache = (y, y)
-        return y
+        return self.kept_for_activity_penalty(y)
 
     def add_kernel_and_bias(self, kernel_shape, outputs=None):
         """"kernel", and "bias" if the layer has one: ``outputs`` long, by default the kernel's last axis."""

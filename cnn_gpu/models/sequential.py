@@ -154,11 +154,14 @@ class Sequential:
 
     def loss_terms(self, x, y, training=True, sample_weight=None):
         """``(terms, output)`` for one batch, nothing read back: the data loss (weighted by sample, if
-        given) and each weight penalty, backend arrays (or a user's numbers), for total_loss."""
+        given), each weight penalty and each layer's activity penalty, backend arrays (or a user's
+        numbers), for total_loss."""
         output = self.forward(x, training, logits=self.trains_on_logits)
         value, self._output_gradient = self.loss.value_and_gradient(y, output, logits=self.trains_on_logits,
                                                                     sample_weight=sample_weight)
-        return [value, *(reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights())], output
+        penalties = [reg.penalty(layer.params[name]) for layer, name, reg in self.regularized_weights()]
+        penalties += [layer.activity_penalty() for layer in self.layers if layer.activity_regularizer is not None]
+        return [value, *penalties], output
 
     @staticmethod
     def total_loss(terms):
