@@ -27,6 +27,8 @@
 //                                       no atomics, no zero fill, deterministic
 //   6. avg_pool2d_forward               one thread per output (as 2)
 //   7. avg_pool2d_backward_gather       one thread per dx element (as 5)
+//   8. max_pool2d_backward_window       one thread per window, where windows do not overlap: its
+//                                       cell of dx written whole, the integer work per window
 // Every variant but 3 is a template over the element type T (float, double). Indices are 64-bit
 // (long long): N*H*W*C may exceed 2^31 even when each extent fits an int.
 //
@@ -340,5 +342,42 @@ __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restri
             }
         }
         dx[i] = sum;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Max backward, one thread per window, for windows that do not overlap (stride >= window).
+// Idea: rung 5 works out, for every dx element, its (n, h, w, c) and the windows covering it: seven
+// integer divisions an element, the likely bound of its 9.7% of copy bandwidth (its Measured line).
+// Where windows do not overlap (Keras's default strides, the pool size), each element lies in at
+// most one window, and the windows' cells, stride_h x stride_w elements each, the first from the
+// image's first row and column and the last to its last, share the image out without overlap. So a
+// thread per output (n, p, q, c) reads its dy and argmax once and writes its whole cell: dy at the
+// tap argmax names, 0 elsewhere (the rows and columns no window reaches included). Channel fastest,
+// a warp's stores are as coalesced as rung 5's. Every dx element written once: no atomics, no zero
+// fill, and rung 5's bits (dy is added to +0 as rung 5's sum does, so a -0 comes out +0).
+// Expected bottleneck: device memory bandwidth, the integer work three divisions a window (2 x 2:
+// four elements) where rung 5 does seven an element; A (2 x 2 at stride 2) at 50% of copy or more.
+// Edges: cells clipped to the image; an empty output (no windows) leaves dx to the wrapper, which
+// zeroes it. The wrapper runs rung 5 where windows overlap (B).
+// Measured: not yet run on a GPU.
+template <typename T>
+__global__ void max_pool2d_backward_window(const T* __restrict__ dy, const int* __restrict__ argmax,
+                                           T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
+                                           int S, int stride_h, int stride_w, int pad_top, int pad_left) {
+    const long long outputs = (long long)N * P * Q * C;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < outputs; i += (long long)gridDim.x * blockDim.x) {
+        const Coord o = channel_fastest(i, P, Q, C);
+        const int top = o.row * stride_h - pad_top, left = o.col * stride_w - pad_left;  // tap (0, 0)
+        const int row_end = o.row == P - 1 ? H : min(H, top + stride_h);
+        const int col_end = o.col == Q - 1 ? W : min(W, left + stride_w);
+        const T share = T(0) + dy[i];
+        const int chosen = argmax[i];
+        for (int h = max(0, top); h < row_end; ++h) {
+            for (int w = max(0, left); w < col_end; ++w) {
+                const int r = h - top, s = w - left;
+                dx[nhwc_offset(o.n, h, w, o.c, H, W, C)] = r < R && s < S && r * S + s == chosen ? share : T(0);
+            }
+        }
     }
 }

@@ -113,7 +113,7 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides=None, padding="valid"):
 # Every kernel takes its arrays, then the pooling's shape as the same twelve int scalars.
 
 MAX_FORWARD_VARIANTS = ("channel_slow", "coalesced", "float4")
-MAX_BACKWARD_VARIANTS = ("scatter", "gather")
+MAX_BACKWARD_VARIANTS = ("scatter", "gather", "window")
 _SHAPE_PARAMS = ("N", "H", "W", "C", "P", "Q", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left")
 
 
@@ -188,22 +188,33 @@ def max_pool2d_forward_kernel(x, pool_size, strides=None, padding="valid", varia
     return y, argmax
 
 
+def windows_apart(g):
+    """Whether the pooling's windows do not overlap (each stride at least the window): what the window
+    backward (pool.cu's rung 8) takes."""
+    return all(stride >= size for stride, size in zip(g.strides, g.window))
+
+
 def max_pool2d_backward_kernel(dy, argmax, x_shape, pool_size, strides=None, padding="valid", variant="gather",
                                dx=None, backend=None):
     """dx as max_pool2d_backward, by kernel, from the forward kernel's int32 ``argmax``; ``variant`` is
-    one of MAX_BACKWARD_VARIANTS (gather: deterministic, no atomics)."""
+    one of MAX_BACKWARD_VARIANTS (gather: deterministic, no atomics; window: the same, a thread per
+    window, where windows do not overlap, else the gather)."""
     x_shape, g = _checked_backward(dy, x_shape, pool_size, strides, padding)
     check_shape(argmax, dy.shape, "argmax", "dy's shape")
     if variant not in MAX_BACKWARD_VARIANTS:
         raise ValueError(f"variant must be one of {MAX_BACKWARD_VARIANTS}, got {variant!r}")
+    if variant == "window" and not windows_apart(g):
+        variant = "gather"
     backend = resolve_backend(backend)
     dx = output_array(dx, x_shape, dy.dtype, "dx", backend_xp(backend))
     kernel = MAX_BACKWARD_KERNELS[variant, dtype_name(dy)]
-    # Every argument checked before the scatter's zero fill, so a refused dx is left as it was.
+    # Every argument checked before the zero fills, so a refused dx is left as it was.
     args = kernel.check_args((dy, argmax, dx, *_shape_args(x_shape, g)), backend)
-    if variant == "scatter":
-        dx.fill(0)  # the atomics add into it; an element no window chose stays 0
-    grid, block = grid_stride_launch(dy.size if variant == "scatter" else dx.size)
+    # The scatter's atomics add into dx, where an element no window chose stays 0; the window
+    # backward writes the windows' cells, of which an empty output has none.
+    if variant == "scatter" or variant == "window" and dy.size == 0:
+        dx.fill(0)
+    grid, block = grid_stride_launch(dx.size if variant == "gather" else dy.size)
     kernel.launch_checked(check_launch(grid, block, 0, kernel.name), args, backend)
     return dx
 

@@ -102,8 +102,9 @@ def upstream_gradient(rng, config, dtype):
 
 
 def check_max_backward(dy, argmax, config, backend):
-    """Both backward variants against the reference in float64, gather also bit for bit in dy's own
-    precision; scatter and gather agree."""
+    """Every backward variant against the reference in float64, gather also bit for bit in dy's own
+    precision, and window bit for bit with gather (where windows overlap it runs the gather); scatter
+    and gather agree."""
     x_shape, pool_size, strides, padding = config
     expected = max_pool2d_backward(dy.astype(np.float64), argmax, x_shape, pool_size, strides, padding)
     dx = {variant: max_backward(dy, argmax, config, variant, backend) for variant in MAX_BACKWARD_VARIANTS}
@@ -111,6 +112,7 @@ def check_max_backward(dy, argmax, config, backend):
         assert_close(out, expected, what=f"{variant} dx")
     own_precision = max_pool2d_backward(dy, argmax, x_shape, pool_size, strides, padding)
     assert np.array_equal(dx["gather"], own_precision), "gather: dx differs from the reference's sum"
+    assert np.array_equal(dx["window"], dx["gather"]), "window: dx differs from the gather's"
     assert_close(dx["scatter"], dx["gather"], what="scatter against gather")
 
 
@@ -129,6 +131,16 @@ def test_max_backward_matches_the_reference(rng, kernel_backend, config, dtype):
     x = random_array(rng, x_shape, dtype)
     argmax = max_pool2d_forward(x, pool_size, strides, padding)[1].astype(np.int32)
     check_max_backward(upstream_gradient(rng, config, dtype), argmax, config, kernel_backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_window_backward_turns_a_minus_zero_into_plus_zero_as_the_gathers_sum_does(rng, kernel_backend, dtype):
+    config = CONFIGS[0]
+    x = random_array(rng, config[0], dtype)
+    argmax = max_pool2d_forward(x, *config[1:])[1].astype(np.int32)
+    dy = np.where(rng.uniform(size=output_shape(config)) < 0.5, -0.0, 1.0).astype(dtype)
+    window, gather = (max_backward(dy, argmax, config, variant, kernel_backend) for variant in ("window", "gather"))
+    assert np.array_equal(np.signbit(window), np.signbit(gather)) and not np.signbit(window).any()
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
