@@ -46,7 +46,8 @@
 
 #include "nhwc.cuh"
 
-// The pooling's shape, from the scalar parameters every kernel takes in the same order.
+// The pooling's shape. Every kernel takes it as the scalars POOL_SHAPE_PARAMS, in this order (the
+// wrappers pass them so), and rebuilds the struct with POOL_SHAPE.
 struct Pool {
     int N, H, W, C;          // the input (N, H, W, C); C counts float4s in variant 3
     int P, Q;                // the output's height and width
@@ -54,6 +55,9 @@ struct Pool {
     int stride_h, stride_w;
     int pad_top, pad_left;   // the padding before the input's first row and first column
 };
+#define POOL_SHAPE_PARAMS                                                                                    \
+    int N, int H, int W, int C, int P, int Q, int R, int S, int stride_h, int stride_w, int pad_top, int pad_left
+#define POOL_SHAPE Pool{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left}
 
 // The taps of output (p, q)'s window that land on the input: rows r_begin .. r_end - 1 and columns
 // s_begin .. s_end - 1 of the R x S window, whose tap (0, 0) lies on input (h0, w0), negative in
@@ -87,6 +91,17 @@ __device__ __forceinline__ Span windows_covering(int at, int stride, int window,
     span.first = at < window ? 0 : (at - window) / stride + 1;
     span.last = min(at / stride, outputs - 1);
     return span;
+}
+
+// body(i, e) for every element i of an (N, rows, cols, C) array and its coordinates e, in a
+// grid-stride loop over the launch's threads, consecutive threads on consecutive elements (channel
+// fastest): the loop of the kernels with a thread per output (rungs 4, 6 and 8) or per input
+// element (5 and 7).
+template <class Body>
+__device__ __forceinline__ void for_each_element(int N, int rows, int cols, int C, Body body) {
+    const long long count = (long long)N * rows * cols * C;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x)
+        body(i, channel_fastest(i, rows, cols, C));
 }
 
 // The running maximum starts at -infinity with index 0. The reference starts from tap 0 itself,
@@ -167,9 +182,8 @@ __device__ __forceinline__ void max_forward_loop(const V* __restrict__ x, V* __r
 // time, under the 8x of the sectors.
 template <typename T>
 __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
-                                                int N, int H, int W, int C, int P, int Q, int R, int S,
-                                                int stride_h, int stride_w, int pad_top, int pad_left) {
-    const Pool g{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
+                                                POOL_SHAPE_PARAMS) {
+    const Pool g = POOL_SHAPE;
     max_forward_loop<false>(x, y, argmax, g);
 }
 
@@ -187,9 +201,8 @@ __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __re
 // than memory, bound this rung.
 template <typename T>
 __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
-                                   int N, int H, int W, int C, int P, int Q, int R, int S,
-                                   int stride_h, int stride_w, int pad_top, int pad_left) {
-    const Pool g{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
+                                   POOL_SHAPE_PARAMS) {
+    const Pool g = POOL_SHAPE;
     max_forward_loop<true>(x, y, argmax, g);
 }
 
@@ -206,9 +219,7 @@ __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
 // most on B, whose windows overlap (each input loaded by 2.25 windows on average, the repeats from
 // L1/L2).
 extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ x, float4* __restrict__ y,
-                                                     int4* __restrict__ argmax, int N, int H, int W, int C, int P,
-                                                     int Q, int R, int S, int stride_h, int stride_w, int pad_top,
-                                                     int pad_left) {
+                                                     int4* __restrict__ argmax, POOL_SHAPE_PARAMS) {
     const Pool g{N, H, W, C / 4, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
     max_forward_loop<true>(x, y, argmax, g);
 }
@@ -229,19 +240,16 @@ extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ 
 // rung 2's rate, and 3.6 to 3.7x faster than the gather (rung 5), fill and atomics and all.
 template <typename T>
 __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int* __restrict__ argmax,
-                                            T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
-                                            int S, int stride_h, int stride_w, int pad_top, int pad_left) {
-    const Pool g{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
-    const long long outputs = (long long)N * P * Q * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < outputs; i += (long long)gridDim.x * blockDim.x) {
-        const Coord o = channel_fastest(i, P, Q, C);
+                                            T* __restrict__ dx, POOL_SHAPE_PARAMS) {
+    const Pool g = POOL_SHAPE;
+    for_each_element(N, P, Q, C, [&](long long i, const Coord& o) {
         const Taps t = taps_on_input(g, o.row, o.col);
         const int tap = argmax[i];
         const int r = tap / S, s = tap % S;
         if (r >= t.r_begin && r < t.r_end && s >= t.s_begin && s < t.s_end) {
             atomicAdd(&dx[nhwc_offset(o.n, t.h0 + r, t.w0 + s, o.c, H, W, C)], dy[i]);
         }
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,11 +271,8 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // the two). Since, both go out together and a select adds dy or zero (unmeasured).
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
-                                           T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
-                                           int S, int stride_h, int stride_w, int pad_top, int pad_left) {
-    const long long inputs = (long long)N * H * W * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < inputs; i += (long long)gridDim.x * blockDim.x) {
-        const Coord e = channel_fastest(i, H, W, C);
+                                           T* __restrict__ dx, POOL_SHAPE_PARAMS) {
+    for_each_element(N, H, W, C, [&](long long i, const Coord& e) {
         const int at_h = e.row + pad_top, at_w = e.col + pad_left;
         const Span ps = windows_covering(at_h, stride_h, R, P);
         const Span qs = windows_covering(at_w, stride_w, S, Q);
@@ -283,7 +288,7 @@ __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* 
             }
         }
         dx[i] = sum;
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,12 +302,9 @@ __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* 
 // than PyTorch's avg_pool2d (326.2, 376.8 us). The prediction missed as rung 2's did: not
 // DRAM-bound; the same one-thread-per-output loop, at about the same rate.
 template <typename T>
-__global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, int N, int H, int W, int C, int P,
-                                   int Q, int R, int S, int stride_h, int stride_w, int pad_top, int pad_left) {
-    const Pool g{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
-    const long long outputs = (long long)N * P * Q * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < outputs; i += (long long)gridDim.x * blockDim.x) {
-        const Coord o = channel_fastest(i, P, Q, C);
+__global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_SHAPE_PARAMS) {
+    const Pool g = POOL_SHAPE;
+    for_each_element(N, P, Q, C, [&](long long i, const Coord& o) {
         const Taps t = taps_on_input(g, o.row, o.col);
         const long long corner = nhwc_offset(o.n, t.h0, t.w0, o.c, H, W, C);
         T sum = T(0);
@@ -310,7 +312,7 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
             for (int s = t.s_begin; s < t.s_end; ++s) sum += x[corner + ((long long)r * W + s) * C];
         }
         y[i] = sum / T((t.r_end - t.r_begin) * (t.s_end - t.s_begin));
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,13 +326,9 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
 // A 679.9 us, 378 GB/s, 9.0% of copy; B 775.5 us, 336 GB/s, 8.0%. The prediction missed, as rung
 // 5's: 3.5x (A) and 3.3x (B) the time of the forward (rung 6), which moves the same bytes.
 template <typename T>
-__global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restrict__ dx, int N, int H, int W, int C,
-                                           int P, int Q, int R, int S, int stride_h, int stride_w, int pad_top,
-                                           int pad_left) {
-    const Pool g{N, H, W, C, P, Q, R, S, stride_h, stride_w, pad_top, pad_left};
-    const long long inputs = (long long)N * H * W * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < inputs; i += (long long)gridDim.x * blockDim.x) {
-        const Coord e = channel_fastest(i, H, W, C);
+__global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restrict__ dx, POOL_SHAPE_PARAMS) {
+    const Pool g = POOL_SHAPE;
+    for_each_element(N, H, W, C, [&](long long i, const Coord& e) {
         const Span ps = windows_covering(e.row + pad_top, stride_h, R, P);
         const Span qs = windows_covering(e.col + pad_left, stride_w, S, Q);
         T sum = T(0);
@@ -342,7 +340,7 @@ __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restri
             }
         }
         dx[i] = sum;
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,11 +361,8 @@ __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restri
 // Measured: not yet run on a GPU.
 template <typename T>
 __global__ void max_pool2d_backward_window(const T* __restrict__ dy, const int* __restrict__ argmax,
-                                           T* __restrict__ dx, int N, int H, int W, int C, int P, int Q, int R,
-                                           int S, int stride_h, int stride_w, int pad_top, int pad_left) {
-    const long long outputs = (long long)N * P * Q * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < outputs; i += (long long)gridDim.x * blockDim.x) {
-        const Coord o = channel_fastest(i, P, Q, C);
+                                           T* __restrict__ dx, POOL_SHAPE_PARAMS) {
+    for_each_element(N, P, Q, C, [&](long long i, const Coord& o) {
         const int top = o.row * stride_h - pad_top, left = o.col * stride_w - pad_left;  // tap (0, 0)
         const int row_end = o.row == P - 1 ? H : min(H, top + stride_h);
         const int col_end = o.col == Q - 1 ? W : min(W, left + stride_w);
@@ -379,5 +374,5 @@ __global__ void max_pool2d_backward_window(const T* __restrict__ dy, const int* 
                 dx[nhwc_offset(o.n, h, w, o.c, H, W, C)] = r < R && s < S && r * S + s == chosen ? share : T(0);
             }
         }
-    }
+    });
 }
