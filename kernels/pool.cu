@@ -100,7 +100,8 @@ __device__ __forceinline__ Span windows_covering(int at, int stride, int window,
 template <class Body>
 __device__ __forceinline__ void for_each_element(int N, int rows, int cols, int C, Body body) {
     const long long count = (long long)N * rows * cols * C;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+         i += (long long)gridDim.x * blockDim.x)
         body(i, channel_fastest(i, rows, cols, C));
 }
 
