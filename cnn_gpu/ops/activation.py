@@ -17,8 +17,8 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, reduce
-from cnn_gpu.ops.common import (C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, data_address, dtype_name,
-                                grid_stride_launch, output_array)
+from cnn_gpu.ops.common import (C_TYPES, WARP, array_module, ceil_div, check_shape, cpp_bool, dtype_name,
+                                grid_stride_launch, output_array, quads_fit)
 
 
 def relu(x):
@@ -408,7 +408,7 @@ def _unused_pointer(backend, dtype):
 
 def _float4_fits(cols, *arrays):
     """float4 needs whole float4s per row and 16-byte-aligned arrays (a sliced view may not be)."""
-    return cols % 4 == 0 and all(a.dtype == "float32" and data_address(a) % 16 == 0 for a in arrays)
+    return all(a.dtype == "float32" for a in arrays) and quads_fit(cols, *arrays)
 
 
 def bias_activation_forward(x, bias, name, variant="auto", out=None, backend=None):

@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, resolve_backend
-from cnn_gpu.ops.common import (C_TYPES, check_float, check_ndim, check_shape, data_address, dtype_name,
-                                grid_stride_launch, output_array)
+from cnn_gpu.ops.common import (C_TYPES, check_float, check_ndim, check_shape, dtype_name, grid_stride_launch,
+                                output_array, quads_fit)
 
 FILL_MODES = {"reflect": 0, "wrap": 1, "constant": 2, "nearest": 3}  # FILL_* of affine_transform.cu
 INTERPOLATIONS = {"nearest": 0, "bilinear": 1}  # INTERPOLATION_* of affine_transform.cu
@@ -185,7 +185,7 @@ GATHER_VARIANTS = ("element", "float4")
 def gather_variant(x, y, variant="auto"):
     """The forward rung that takes x into y: ``variant`` checked, or the one "auto" picks. float4 needs
     float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
-    fits = x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, y))
+    fits = x.dtype == np.float32 and quads_fit(x.shape[3], x, y)
     if variant == "auto":
         return "float4" if fits else "element"
     if variant not in GATHER_VARIANTS or (variant == "float4" and not fits):

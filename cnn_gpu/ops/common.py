@@ -41,6 +41,13 @@ def data_address(a):
     return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
 
 
+def quads_fit(row_length, *arrays):
+    """Whether rows of ``row_length`` float32 elements of ``arrays`` come in aligned quads, as a kernel's
+    16-byte path (float4 loads and stores, a 16-byte cp.async) takes them: ``row_length`` a multiple
+    of 4, and every array 16-byte aligned (a sliced view may not be)."""
+    return row_length % 4 == 0 and all(data_address(a) % 16 == 0 for a in arrays)
+
+
 WARP = 32  # threads of a warp, as the kernels' launch geometry counts them
 
 

@@ -27,7 +27,7 @@ from cnn_gpu.cuda import autotune
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
 from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
-                                data_address, grid_stride_launch, output_array)
+                                grid_stride_launch, output_array, quads_fit)
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
 
 
@@ -186,7 +186,7 @@ KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
     "implicit_gemm_tf32_quads": ("implicit_gemm_tf32_quads", ", false"),
 }
 # Rung 6 copies four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow it
-# (channels_in_quads), the pass runs rung 5 in the same precision instead, whose sums are the same, bit
+# (quads_fit of their channels), the pass runs rung 5 in the same precision instead, whose sums are the same, bit
 # for bit.
 QUADS_FALLBACK = {"implicit_gemm_3xtf32_quads": "implicit_gemm_3xtf32_pipelined",
                   "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined"}
@@ -248,12 +248,6 @@ def shape_scalars(x_shape, w_shape, g):
     return (*x_shape, w_shape[3], *w_shape[:2], *g.out_hw, *g.strides, pad_h, pad_w, *g.dilation)
 
 
-def channels_in_quads(channels, *arrays):
-    """Whether rung 6 may copy these arrays' channels (``channels`` of them a pixel) four at a time:
-    nhwc.cuh's channel_quads_fit, a multiple of 4 channels from 16-byte aligned starts."""
-    return channels % 4 == 0 and all(data_address(a) % 16 == 0 for a in arrays)
-
-
 def _tile_for(variant, gemm_n):
     square, narrow = TILES[variant]
     return narrow if gemm_n <= narrow.bn else square
@@ -262,7 +256,8 @@ def _tile_for(variant, gemm_n):
 def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=False):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
     thread per output element, the implicit GEMM a block per output tile (and slice); rung 6 only
-    where ``channel_quads`` (channels_in_quads), else rung 5 (QUADS_FALLBACK)."""
+    where ``channel_quads`` (quads_fit of the channels: nhwc.cuh's channel_quads_fit), else rung 5
+    (QUADS_FALLBACK)."""
     m, n, _ = gemm
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
@@ -289,7 +284,7 @@ def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, 
     flags = (EPILOGUE_BIAS if b is not None else 0) | (EPILOGUE_RELU if relu else 0)
     bias = b if b is not None else gemm_plans.placeholder_vector(backend, current_device(backend))
     gemm = conv2d_gemm_shape("forward", x.shape, w.shape, g)
-    channel_quads = channels_in_quads(x.shape[3], x)
+    channel_quads = quads_fit(x.shape[3], x)
 
     def run(name, out, flags=flags):
         _launch("forward", name, gemm, (x, w, bias, out, *shape_scalars(x.shape, w.shape, g), flags), backend,
@@ -320,7 +315,7 @@ def conv2d_backward_data_kernel(dy, w, x_shape, strides=1, padding="valid", dila
     backend = resolve_backend(backend)
     dx = output_array(dx, x_shape, np.float32, "dx", backend_xp(backend))
     gemm = conv2d_gemm_shape("backward_data", x_shape, w.shape, g)
-    channel_quads = channels_in_quads(w.shape[3], dy, w)
+    channel_quads = quads_fit(w.shape[3], dy, w)
 
     def run(name, out):
         _launch("backward_data", name, gemm, (dy, w, out, *shape_scalars(x_shape, w.shape, g)), backend,
@@ -345,7 +340,7 @@ def conv2d_backward_filter_kernel(x, dy, w_shape, strides=1, padding="valid", di
     dw = output_array(dw, w_shape, np.float32, "dw", backend_xp(backend))
     shape = shape_scalars(x.shape, w_shape, g)
     gemm = conv2d_gemm_shape("backward_filter", x.shape, w_shape, g)
-    channel_quads = channels_in_quads(x.shape[3], x)
+    channel_quads = quads_fit(x.shape[3], x)
 
     def run(name, out):
         if gemm[2] == 0:  # an empty batch: a sum over no outputs

@@ -23,8 +23,8 @@ import numpy as np
 
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch, resolve_backend
 from cnn_gpu.ops import window
-from cnn_gpu.ops.common import (C_TYPES, array_module, check_float, check_ndim, check_shape, data_address,
-                                dtype_name, grid_stride_launch, output_array)
+from cnn_gpu.ops.common import (C_TYPES, array_module, check_float, check_ndim, check_shape, dtype_name,
+                                grid_stride_launch, output_array, quads_fit)
 
 
 def pool2d_geometry(x_shape, pool_size, strides=None, padding="valid"):
@@ -157,7 +157,7 @@ def _shape_args(x_shape, g):
 
 def _float4_fits(x, *arrays):
     """float4 needs float32, whole float4s per pixel and 16-byte-aligned arrays (a sliced view may not be)."""
-    return x.dtype == np.float32 and x.shape[3] % 4 == 0 and all(data_address(a) % 16 == 0 for a in (x, *arrays))
+    return x.dtype == np.float32 and quads_fit(x.shape[3], x, *arrays)
 
 
 def _checked_backward(dy, x_shape, pool_size, strides, padding):

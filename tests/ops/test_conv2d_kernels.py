@@ -12,6 +12,7 @@ from cnn_gpu.cuda.emulate import EmulationError
 from cnn_gpu.cuda.errors import KernelArgumentError
 from cnn_gpu.cuda.kernel import backend_xp, current_device
 from cnn_gpu.ops import conv2d, gemm_plans
+from cnn_gpu.ops.common import quads_fit
 from cnn_gpu.ops.conv2d import (VARIANTS, conv2d_backward_data_kernel, conv2d_backward_filter_kernel,
                                 conv2d_forward_kernel)
 from helpers import TOLERANCE, assert_close, on_backend, poisoned, random_array, to_host
@@ -239,7 +240,7 @@ def test_rung_6_copies_16_bytes_and_falls_back_to_rung_5_where_they_are_misalign
     x, w, b, _, options = random_problem(rng, config, np.float32)
     shifted = np.empty(x.size + 1, np.float32)[1:].reshape(x.shape)
     shifted[...] = x
-    assert conv2d.channels_in_quads(x.shape[3], x) and not conv2d.channels_in_quads(x.shape[3], shifted)
+    assert quads_fit(x.shape[3], x) and not quads_fit(x.shape[3], shifted)
     y = conv2d_forward_kernel(shifted, w, b, *options, variant="implicit_gemm_3xtf32_quads", backend="emulate")
     assert_close(y, conv2d.conv2d_forward(*as64(x, w, b), *options))
     monkeypatch.setattr(conv2d, "QUADS_FALLBACK", {})
