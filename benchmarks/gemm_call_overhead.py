@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     # Stubbed launches compute nothing, so the autotuner's check of each candidate's result passes them
     # all here (it would find every one wrong).
     with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, {"CNN_GPU_CACHE_DIR": cache}), \
-            mock.patch.object(kernel_module, "module_for", lambda file, options, backend: StubModule()), \
+            mock.patch.object(kernel_module, "module_for", lambda kernel, backend: StubModule()), \
             mock.patch.object(gemm_ops, "result_check", lambda *operands: lambda name: None):
         try:
             for variant in VARIANTS:

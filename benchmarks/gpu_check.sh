@@ -29,7 +29,7 @@ DRY_RUN=""
 [ "${1:-}" = "--dry-run" ] && DRY_RUN="--dry-run"
 
 BUDGET_S="${GPU_CHECK_BUDGET_S:-470}"  # the whole script, inside 8 minutes; the lease allows one command 600 s
-COMPILE_LIMIT_S=150 # every declared module, a process each (cnn-gpu compile): as long as the largest takes
+COMPILE_LIMIT_S=150 # every declared module, over every core (cnn-gpu compile): 70 s at ac366b0, a module a file
 TESTS_LIMIT_S=180   # 30 s and 29 s for the two halves it was split into at ac366b0, on an H200
 PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short, the first compiles gemm_wgmma.cu (70 s at 2c9911a, on an H100 host, with its sweep module)
@@ -69,8 +69,8 @@ main() {
     [ -z "$DRY_RUN" ] && run "gpu probe" 60 "$PYTHON" -c "from cnn_gpu.cuda.device import gpu_status as s; \
     print(s().describe()); raise SystemExit(0 if s().available else 1)"
     # Every kernel module compiled at once into the disk cache that each later process loads from:
-    # one NVRTC process per module on this machine's cores, where each step's processes would
-    # otherwise compile what they need one module after another.
+    # NVRTC's modules (one a template instance) spread over this machine's cores, where each step's
+    # processes would otherwise compile what they need one module after another.
     [ -z "$DRY_RUN" ] && run "compile" "$COMPILE_LIMIT_S" "$PYTHON" -m cnn_gpu compile --all
 
     # The kernels most likely to fault go first (benchmarks/unproven.py: Hopper's wgmma and bulk tensor

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     previous = backend_module._current
     with mock.patch.dict(os.environ, FIXED_VARIANTS), \
-            mock.patch.object(kernel_module, "module_for", lambda file, options, backend: StubModule()):
+            mock.patch.object(kernel_module, "module_for", lambda kernel, backend: StubModule()):
         try:
             backend = backend_module.set_backend(args.backend)
             set_random_seed(0)

@@ -194,10 +194,13 @@ def compile(args):  # the builtin of that name is not used here
     try:
         capability = compute_capability(args.arch) if args.arch else precompile.gpu_capability()
         start = time.perf_counter()
-        builds = precompile.precompile(precompile.declared_builds(capability, args.all), args.jobs)
+        # A line a file once all are done, not one a module: the GPU's modules are one a template instance.
+        builds = precompile.precompile(precompile.declared_builds(capability, args.all), args.jobs,
+                                       report=lambda line: None)
     except RuntimeError as error:  # no GPU and no --arch, a cache it cannot write, or NVRTC refused a source
         print(f"cnn-gpu compile: {error}", file=sys.stderr)
         return 1
+    print("\n".join(precompile.per_file(builds)))
     print(f"{len(builds)} modules for sm_{capability} in the cache after {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -14,8 +14,9 @@ C-contiguity, ndim (if declared) and device are checked, and each scalar is cast
 after a range check, on both kernel backends, before the module is even compiled.
 
 Templated kernels are declared by a name expression (``"row_reduce_shuffle<float, Reduce::sum>"``).
-Modules compile lazily, at the first launch of any kernel of a file: one compile per (file,
-options, backend) with the name expressions of every kernel declared for that file.
+Modules compile lazily, at a kernel's first launch: on the GPU a module per template instance (and
+one for a file's ``extern "C"`` kernels), in the emulator a module per file with every instance
+declared for it (``module_expressions`` says why).
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ class Kernel:
         array once per call and keeps the rest per problem shape), ``backend`` resolved. Compiles the
         file if this is its first launch."""
         grid, block, shared_mem = geometry
-        module_for(self.file, self.options, backend).get_function(self.name)(grid, block, args, shared_mem=shared_mem)
+        module_for(self, backend).get_function(self.name)(grid, block, args, shared_mem=shared_mem)
 
 
 def declared_kernels() -> list[Kernel]:
@@ -322,24 +323,36 @@ def name_expressions_for(file: str, options: tuple) -> tuple[str, ...]:
     return expressions
 
 
+def module_expressions(kernel: Kernel, backend: str) -> tuple[str, ...]:
+    """The name expressions of the module that serves ``kernel`` on ``backend``.
+
+    On the GPU, the kernel's own instance alone (none for an ``extern "C"`` kernel: those are in
+    every build of their file). NVRTC spends its time on each instance's code and shares next to
+    nothing between them (``benchmarks/compile_modules.py``), so a process compiles only the instances
+    it launches, and ``cnn-gpu compile`` spreads them over every core, where a module a file waited
+    for its slowest file (gemm_wgmma.cu, 68 s of gpu_check.sh's 70 s compile step at ac366b0, H200
+    host, ``benchmarks/results/gpu_check.log``). The emulator's builds have a fixed cost each, the
+    host compiler reading the emulator's headers, so there a file's instances build together."""
+    if backend == "cuda":
+        return (kernel.name,) if kernel.templated else ()
+    return name_expressions_for(kernel.file, kernel.options)
+
+
 def module_build(file: str, options: tuple) -> tuple:
-    """What ``file`` compiled with ``options`` is built from: its path, the options with the
-    architecture the file must be built for (if any), and the name expressions declared for it."""
+    """What ``file`` compiled with ``options`` is built from: its path, and the options with the
+    architecture the file must be built for (if any)."""
     arch = target_arch(file)
-    return (kernel_path(file), (*options, f"-arch={arch}") if arch else options,
-            name_expressions_for(file, options))
+    return kernel_path(file), (*options, f"-arch={arch}") if arch else options
 
 
-def module_for(file: str, options: tuple, backend: str):
-    """The compiled module of ``file`` on ``backend``, compiled on first use.
-
-    The key holds the name expressions too: an op module imported after the first compile adds
-    template instances, and the file is compiled once more with them.
-    """
-    expressions = name_expressions_for(file, options)
-    key = (file, options, backend, expressions)
+def module_for(kernel: Kernel, backend: str):
+    """The compiled module that serves ``kernel`` on ``backend`` (module_expressions), compiled on
+    first use. The key holds the name expressions: in the emulator an op module imported after the
+    first compile adds template instances, and the file is compiled once more with them."""
+    expressions = module_expressions(kernel, backend)
+    key = (kernel.file, kernel.options, backend, expressions)
     if key not in _MODULES:
-        path, build_options, _ = module_build(file, options)
+        path, build_options = module_build(kernel.file, kernel.options)
         _MODULES[key] = open_module(backend, path=str(path), options=build_options,
                                     name_expressions=list(expressions) or None)
     return _MODULES[key]

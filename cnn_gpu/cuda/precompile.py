@@ -1,12 +1,12 @@
 """Every declared kernel compiled before its first launch, all at once: ``cnn-gpu compile``.
 
-A process compiles a kernel file at the first launch of any of its kernels, unless an earlier
-process left that build in the disk cache (``loader.cached_cubin``). NVRTC compiles a module on one
-core, seconds to tens of seconds for each GEMM module, so a machine's first training run or
-benchmark waits for them one after another. This builds every module the op modules declare (each
-file with each set of options, and the name expressions ``kernel.module_for`` will ask for) at
-once, one process per module, the largest first. ``benchmarks/gpu_check.sh`` runs it before
-anything else.
+A process compiles a kernel's module at its first launch, unless an earlier process left that build
+in the disk cache (``loader.cached_cubin``). NVRTC compiles a module on one core, up to seconds for
+each GEMM instance (a module per template instance on the GPU: ``kernel.module_expressions``), so a
+machine's first training run or benchmark waits for them one after another. This builds every
+module that launches will ask for (each file with each set of options it is declared with, and each
+of its instances) at once, spread over the cores, the largest first. ``benchmarks/gpu_check.sh``
+runs it before anything else.
 
 The architecture is the GPU's own unless one is named (``cnn-gpu compile --arch sm_90``): NVRTC runs
 on the CPU, so naming one needs no GPU. A file built for one architecture only (``sources.ARCH_SPECIFIC``)
@@ -29,32 +29,47 @@ from .sources import compute_capability
 
 @dataclass(frozen=True)
 class Build:
-    """One module as a process will ask for it: the source, every NVRTC option, the instances."""
+    """One module as a launch will ask for it: the source, every NVRTC option, the instances."""
 
     path: Path
     options: tuple[str, ...]
     name_expressions: tuple[str, ...]
     label: str  # the file, and the options its kernels were declared with, for a person to read
 
+    def describe(self) -> str:
+        return " ".join((self.label, *self.name_expressions))
+
 
 def declared_builds(capability: str, benchmark_builds: bool = False) -> list[Build]:
-    """The module of every (file, options) the op modules declare kernels for, built for compute
-    capability ``capability``, the largest first (source size times instances: NVRTC's time grows
-    with both). Kernels declared with options of their own (the tile sweep's ``-lineinfo``) are only
-    ever launched by benchmarks: their builds only with ``benchmark_builds``."""
-    from .kernel import declared_kernels, module_build
+    """The module of every declared kernel on the GPU (``kernel.module_expressions``), built for compute
+    capability ``capability``, the largest first (by source size: NVRTC's time grows with it). Kernels
+    declared with options of their own (the tile sweep's ``-lineinfo``) are only ever launched by
+    benchmarks: their builds only with ``benchmark_builds``."""
+    from .kernel import declared_kernels, module_build, module_expressions
 
     builds = []
-    for file, options in dict.fromkeys((kernel.file, kernel.options) for kernel in declared_kernels()):
+    modules = dict.fromkeys((k.file, k.options, module_expressions(k, "cuda")) for k in declared_kernels())
+    for file, options, names in modules:
         if options and not benchmark_builds:
             continue
-        path, options_with_target, names = module_build(file, options)
+        path, options_with_target = module_build(file, options)
         target = target_architecture(options_with_target)
         if target is not None and compute_capability(target) != capability:
             continue
         builds.append(Build(path, build_options(options_with_target, path.parent, capability), names,
                             " ".join((file, *options))))
-    return sorted(builds, key=lambda build: -build.path.stat().st_size * (1 + len(build.name_expressions)))
+    return sorted(builds, key=lambda build: -build.path.stat().st_size)
+
+
+def per_file(done: list[tuple[Build, float]]) -> list[str]:
+    """A line for each file and options of ``done`` (precompile's pairs), the most compiling first:
+    how many modules, their seconds together and the longest one's."""
+    seconds: dict[str, list[float]] = {}
+    for build, spent in done:
+        seconds.setdefault(build.label, []).append(spent)
+    return [f"{label}: {len(spent)} module{'s' * (len(spent) > 1)}, {sum(spent):.1f} s of compiling, "
+            f"the longest {max(spent):.1f} s"
+            for label, spent in sorted(seconds.items(), key=lambda item: -sum(item[1]))]
 
 
 def missing(builds: list[Build]) -> list[Build]:
@@ -101,10 +116,10 @@ def precompile(builds: list[Build], jobs: int | None = None, report=print) -> li
                 seconds = future.result()
             except Exception as error:  # a CompileError, or a worker that died
                 failures.append(error)
-                report(f"{build.label}: failed")
+                report(f"{build.describe()}: failed")
                 continue
             done.append((build, seconds))
-            report(f"{build.label}: {len(build.name_expressions)} instances, {seconds:.1f} s")
+            report(f"{build.describe()}: {seconds:.1f} s")
     if failures:
         raise failures[0]
     return done

@@ -41,8 +41,11 @@ def fake_sm90(monkeypatch):
 
 def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
     builds = precompile.declared_builds("90", benchmark_builds=True)
-    modules = {(k.file, k.options) for k in kernel.declared_kernels()}
-    assert len(builds) == len(modules)  # sm_90 runs every file, the sm_90a ones too
+    kernels = kernel.declared_kernels()
+    # A module a template instance, and one a file for its extern "C" kernels; sm_90 runs every file,
+    # the sm_90a ones too.
+    assert len(builds) == len({(k.file, k.options, k.name if k.templated else "") for k in kernels})
+    assert all(len(b.name_expressions) <= 1 for b in builds)
     # Without benchmark_builds, only the library's: the tile sweep's -lineinfo builds are left out.
     library = precompile.declared_builds("90")
     assert {b.label for b in library} == {b.label for b in builds if "-lineinfo" not in b.label} != \
@@ -51,11 +54,11 @@ def test_every_launch_loads_the_build_precompile_made(cache, fake_sm90):
     for build in builds:
         precompile.compile_build(build)
     assert len(fake_sm90) == len(builds) and precompile.missing(builds) == []
-    for file, options in modules:
-        kernel.module_for(file, options, "cuda")
+    for each in kernels:
+        kernel.module_for(each, "cuda")
     assert len(fake_sm90) == len(builds), "a launch compiled what precompile had built"
     # On an sm_80 GPU the Hopper-only files are left out, and nothing else.
-    files = {file for file, _ in modules}
+    files = {k.file for k in kernels}
     assert {b.path.name for b in precompile.declared_builds("80", True)} == files - set(ARCH_SPECIFIC) != files
 
 
@@ -72,7 +75,7 @@ def test_builds_compile_in_worker_processes_and_a_failure_comes_last(cache, tmp_
     lines = []
     with pytest.raises(loader.CompileError, match="undefined_name"):
         precompile.precompile(builds, jobs=2, report=lines.append)
-    assert sorted(line.split(":")[0] for line in lines) == ["broken.cu", "reduce.cu", "transpose.cu"]
+    assert sorted(line.split()[0].rstrip(":") for line in lines) == ["broken.cu", "reduce.cu", "transpose.cu"]
     assert "broken.cu: failed" in lines
     assert len(list(cache.glob("*.cubin"))) == 2  # the others were built and kept
     assert all(seconds < 1 for _, seconds in precompile.precompile(small, jobs=1, report=lines.append))
@@ -96,3 +99,12 @@ def test_the_command_refuses_a_cache_it_cannot_write(capsys, tmp_path, monkeypat
         assert cli.main(["compile", "--arch", "sm_90"]) == 1
     assert "the kernel cache cannot be written, so there is nothing to fill" in capsys.readouterr().err
     files.shutil.rmtree(files._process_root)
+
+
+def test_the_summary_has_a_line_a_file_the_most_compiling_first():
+    def build(label, instance):
+        return precompile.Build(kernels_dir() / "x.cu", (), (instance,), label)
+
+    done = [(build("a.cu", "f<1>"), 0.5), (build("b.cu -lineinfo", "g<1>"), 2.0), (build("a.cu", "f<2>"), 1.7)]
+    assert precompile.per_file(done) == ["a.cu: 2 modules, 2.2 s of compiling, the longest 1.7 s",
+                                         "b.cu -lineinfo: 1 module, 2.0 s of compiling, the longest 2.0 s"]
