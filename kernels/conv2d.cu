@@ -31,6 +31,8 @@
 //   6. conv2d_*_implicit_gemm_tf32_quads<..., true>  rung 5 with four channels of a pixel a copy
 //                              (16 bytes), where NHWC keeps them side by side; <..., false> in
 //                              plain TF32 as rung 5's
+//   7. rung 6's kernels on GEMM rung 8's block tile (128 x 128, 8 warps of 64 x 32): half the
+//                              copies and shared-memory reads a multiply-add of rung 6's 64 x 64
 //
 // Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0; CUDA-graph replay), every rung
 // on four layers, x (N, H, W, C) by w (R, S, C, K): seed = seed_conv1_b32, 32x28x28x1 by 3x3x1x32
@@ -722,9 +724,8 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // forward, a single K-tile (depth 9), gains nothing: there is nothing to overlap.
 // Edges: the loaders' (rung 3's); the pipeline's empty groups past the last K-tile (pipelined_mainloop).
 // Shared memory: STAGES x (BK x (BM + 8) + BK x (BN + 8)) floats, 27,648 bytes (64 x 64) or 33,792
-// (128 x 32) at 3 stages; with the loaders' corners 28,672 and 35,840 (ptxas): static, under the
-// 49,152 a static array may take. (4 stages fit too: 37,888 and 47,104 with the corners, nvcc 13;
-// not tried on a GPU.)
+// (128 x 32) at 3 stages, dynamic since rung 7 (PipelinedTensorCoreTile); the loaders' corners, static,
+// add 1,024 and 2,048 (ptxas). (4 stages fit too; not tried on a GPU.)
 // Registers: asked for one block per SM, as rung 4, ptxas (13.0, sm_90) gave these 158-173, which
 // fits two blocks of 128 threads per SM; asked for three (__launch_bounds__'s second argument), it
 // gives 145-160 and spills nothing, so three blocks run, as rung 4's do.
@@ -749,23 +750,31 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // cuDNN TF32 runs 385.6. Not bound by the mma, as expected: with a third of SPLIT = true's mma it
 // takes 0.71 to 0.83 of its time (1.2x to 1.4x faster) on the three larger layers. That the copies'
 // issue, rather than the gathers' latency, is what bounds it, no counter has shown yet.
+// The STAGES buffers are the launch's dynamic shared memory, STAGES x (A_FLOATS + B_FLOATS) floats
+// (ConvTile.shared_bytes in cnn_gpu/ops/conv2d.py): rung 7's tiles take more than the 48 KB a static
+// array may.
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT, bool A_K = false, bool B_K = false>
 struct PipelinedTensorCoreTile : TensorCoreTile<BM, BN, BK, WM, WN, SPLIT, A_K, B_K> {
     using Base = TensorCoreTile<BM, BN, BK, WM, WN, SPLIT, A_K, B_K>;
+    // A multiple of 4 floats (each tile's rows are), so every stage starts 16-byte aligned.
+    static constexpr int STAGE_FLOATS = Base::A_FLOATS + Base::B_FLOATS;
 
     template <class Load>
     __device__ __forceinline__ void accumulate_tiles(Load load, int k_begin, int k_end)
     {
-        __shared__ __align__(16) float as[STAGES][Base::A_FLOATS];
-        __shared__ __align__(16) float bs[STAGES][Base::B_FLOATS];
+        extern __shared__ float4 conv_stages[];
+        float* const stages = reinterpret_cast<float*>(conv_stages);
+        auto a_tile = [&](int stage) { return stages + stage * STAGE_FLOATS; };
+        auto b_tile = [&](int stage) { return stages + stage * STAGE_FLOATS + Base::A_FLOATS; };
         pipelined_mainloop<STAGES>(
-            (k_end - k_begin + BK - 1) / BK, [&](int stage, int t) { load(as[stage], bs[stage], k_begin + t * BK); },
-            [&](int stage) { this->compute(as[stage], bs[stage]); });
+            (k_end - k_begin + BK - 1) / BK,
+            [&](int stage, int t) { load(a_tile(stage), b_tile(stage), k_begin + t * BK); },
+            [&](int stage) { this->compute(a_tile(stage), b_tile(stage)); });
     }
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_forward_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ w,
                                             const float* __restrict__ bias, float* __restrict__ y,
                                             CONV_SHAPE_PARAMS, int flags)
@@ -774,16 +783,16 @@ conv2d_forward_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const f
                                                                                               CONV_SHAPE, flags);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_backward_data_implicit_gemm_tf32_pipelined(const float* __restrict__ dy, const float* __restrict__ w,
                                                   float* __restrict__ dx, CONV_SHAPE_PARAMS)
 {
     backward_data_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy>(dy, w, dx, CONV_SHAPE);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x, const float* __restrict__ dy,
                                                     float* __restrict__ dw, float* __restrict__ partials,
                                                     CONV_SHAPE_PARAMS, int k_per_split)
@@ -820,8 +829,8 @@ conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x,
 // The sums are rung 5's, term for term and in the same order, in the same tensor-core instructions:
 // rung 6 gives rung 5's bits (tests/ops/test_conv2d_kernels.py holds it to that, in emulation).
 // Measured: not yet run on a GPU.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_forward_implicit_gemm_tf32_quads(const float* __restrict__ x, const float* __restrict__ w,
                                         const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
                                         int flags)
@@ -830,8 +839,8 @@ conv2d_forward_implicit_gemm_tf32_quads(const float* __restrict__ x, const float
         x, w, bias, y, CONV_SHAPE, flags, channel_quads_fit(w, K));
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_backward_data_implicit_gemm_tf32_quads(const float* __restrict__ dy, const float* __restrict__ w,
                                               float* __restrict__ dx, CONV_SHAPE_PARAMS)
 {
@@ -839,8 +848,8 @@ conv2d_backward_data_implicit_gemm_tf32_quads(const float* __restrict__ dy, cons
         dy, w, dx, CONV_SHAPE);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool SPLIT>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 3)
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_backward_filter_implicit_gemm_tf32_quads(const float* __restrict__ x, const float* __restrict__ dy,
                                                 float* __restrict__ dw, float* __restrict__ partials,
                                                 CONV_SHAPE_PARAMS, int k_per_split)
@@ -848,3 +857,31 @@ conv2d_backward_filter_implicit_gemm_tf32_quads(const float* __restrict__ x, con
     backward_filter_precomputed<PipelinedTensorCoreTile<BM, BN, BK, WM, WN, STAGES, SPLIT>, AsyncCopy, 4>(
         x, dy, dw, partials, CONV_SHAPE, k_per_split, channel_quads_fit(dy, K));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. Rung 6 on large tiles: no new code, rung 6's kernels on GEMM rung 8's 3xTF32 block tile.
+// Idea: rung 6's 64 x 64 block of four 32 x 32 warps is gemm_split_k's tile, not a tensor-core one.
+// Its block copies (64 + 64) x BK elements a K-tile for 64 x 64 x BK multiply-adds, and each warp
+// reads (32 / 16) x 4 + (32 / 8) x 2 = 16 words a lane from shared memory a k8-step for 2 x 4 = 8 mma
+// tiles. GEMM rung 8 computes 128 x 128 a block, in 8 warps of 64 x 32 for 3xTF32 (gemm_tensorcore.cu:
+// TF32X3_TILING; its 64 x 64 warps spill there): half the copies a multiply-add, and 4 x 4 + 4 x 2 = 24
+// words a lane for 4 x 4 = 16 mma tiles, 1.5 a tile where rung 6 reads 2. The variants
+// implicit_gemm_3xtf32_large and implicit_gemm_tf32_large run rung 6's kernels on that tile, and on
+// 128 x 64 (4 such warps) where the GEMM's N is 64 or fewer (cnn_gpu/ops/conv2d.py, LARGE_3XTF32_TILES).
+// 3 stages of a 128 x 128 x 16 K-tile take 52,224-61,440 bytes (ConvTile.shared_bytes), past the
+// 49,152 a static array may have: PipelinedTensorCoreTile's stages are dynamic shared memory at every rung.
+// Expected bottleneck: as rung 6's, the copies' issue and the gathers' latency, with half the copies
+// a multiply-add; then the mma and their operands' splits, as GEMM rung 8 (3xTF32 at 85.9% of cuBLAS
+// FP32, plain TF32 143.6 TFLOP/s at 4096^3, H200, gemm.json, ac366b0). Expected on cifar_conv2's and
+// deepbench_vgg_28's forwards and data gradients (GEMM N = K or C of 64 to 512): 1.3-2x rung 6's
+// speed, the plain TF32 ones the most (their mma are a third of 3xTF32's, so the copies weigh more);
+// nothing gained on the seed layer (one K-tile, N = 32), where the 128 x 64 tile pads half its columns.
+// What could undo it: one block of 8 warps an SM (3xTF32 on the large tile) hides the gathers'
+// latency worse than rung 6's three blocks of 4; the autotuner then keeps rung 6.
+// Edges: rung 6's.
+// Registers (ptxas 13.0, sm_90, no spills; sm_80 alike): 3xTF32 201-214 on the 128 x 128 tile (one block
+// of 256 threads an SM), 218-227 on 128 x 64 (two of 128); plain TF32 107-128 and 130-142 (two blocks
+// an SM). 3xTF32 asked for two blocks of 256 threads spills (28-72 bytes).
+// The sums are rung 6's, term for term (the same k order in every output's chain), so rung 7 gives rung
+// 5's bits too (tests/ops/test_conv2d_kernels.py).
+// Measured: not yet run on a GPU.

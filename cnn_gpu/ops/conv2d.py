@@ -108,16 +108,18 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # R*S*C x K over N*P*Q.
 
 PASSES = ("forward", "backward_data", "backward_filter")
-# The rungs, in ladder order (conv2d.cu); each pass has every one. Rungs 5 and 6 come in 3xTF32 and
+# The rungs, in ladder order (conv2d.cu); each pass has every one. Rungs 5 to 7 come in 3xTF32 and
 # in plain TF32 (each the other's kernel at TF32's accuracy): only a caller who names a plain one gets it.
 VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32",
             "implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
-            "implicit_gemm_tf32_quads")
+            "implicit_gemm_tf32_quads", "implicit_gemm_3xtf32_large", "implicit_gemm_tf32_large")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
 # TF32's accuracy (about 1e-3), not float32's.
-TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads")
+TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads", "implicit_gemm_tf32_large")
 FP32_VARIANTS = tuple(v for v in VARIANTS if v not in TF32_VARIANTS)  # the autotuner's candidates
-EMULATE_DEFAULT = "implicit_gemm_3xtf32_quads"  # what the emulator runs unless told: the top FP32 rung
+# What the emulator runs unless told: rung 6, the top FP32 rung but for rung 7, which gives its bits on
+# tiles four times as large (the emulator's fibers run them no faster, and the tests' small layers pad them).
+EMULATE_DEFAULT = "implicit_gemm_3xtf32_quads"
 NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
 # The autotuner's limit on a candidate's max |out - ref| / max |ref|: float32's rounding is far below it.
@@ -136,7 +138,8 @@ _LARGEST_INDEX = 2**31 - 1 - 256
 class ConvTile:
     """An implicit-GEMM block tile: BM x BN outputs, BK deep, TM x TN of them per thread
     (RegisterBlockedTile), or per warp of ``lanes`` = 32 threads (TensorCoreTile: TM x TN = WM x WN);
-    ``stages`` shared-memory buffers where the tile is pipelined (PipelinedTensorCoreTile), else 0."""
+    ``stages`` shared-memory buffers where the tile is pipelined (PipelinedTensorCoreTile), else 0, and
+    then ``min_blocks``, __launch_bounds__'s blocks per SM that the compiler must leave registers for."""
 
     bm: int
     bn: int
@@ -145,6 +148,7 @@ class ConvTile:
     tn: int
     lanes: int = 1
     stages: int = 0
+    min_blocks: int = 0
 
     @property
     def threads(self) -> int:
@@ -152,7 +156,16 @@ class ConvTile:
 
     @property
     def template_arguments(self) -> str:
-        return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}" + (f", {self.stages}" if self.stages else "")
+        pipeline = f", {self.stages}, {self.min_blocks}" if self.stages else ""
+        return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}{pipeline}"
+
+    def shared_bytes(self, k_contiguous) -> int:
+        """The dynamic shared memory of a pipelined tile (PipelinedTensorCoreTile, conv2d.cu): ``stages``
+        x (A tile + B tile), a tile ``rows x (bk + 4)`` floats where ``k_contiguous`` says it is (its
+        entry for A, then B), else ``bk x (rows + 8)``; 0 for the others, whose tiles are static."""
+        def tile(rows, k_contiguous):
+            return rows * (self.bk + 4) if k_contiguous else self.bk * (rows + 8)
+        return self.stages * (tile(self.bm, k_contiguous[0]) + tile(self.bn, k_contiguous[1])) * 4
 
 
 # gemm_split_k's 64 x 64 tile; and 128 x 32 where the GEMM's N (the filters; the channels for the
@@ -164,34 +177,50 @@ NARROW_TILE = ConvTile(128, 32, 16, 8, 4)
 TENSOR_CORE_SQUARE_TILE = ConvTile(64, 64, 16, 32, 32, lanes=32)
 TENSOR_CORE_NARROW_TILE = ConvTile(128, 32, 16, 32, 32, lanes=32)
 PIPELINE_STAGES = 3  # rung 5's buffers: two K-tiles in flight while one is computed (4 fit too; untried)
+PIPELINE_MIN_BLOCKS = 3  # rungs 5 and 6: three blocks of 128 threads an SM (conv2d.cu, rung 5's registers)
+# Rung 7's tiles (conv2d.cu): GEMM rung 8's 3xTF32 block tile, 128 x 128 of 8 warps of 64 x 32, and
+# 128 x 64 of 4 such warps where the GEMM's N is 64 or fewer; 3xTF32 at one block an SM on the first
+# (200-235 registers) and two on the second. Plain TF32 takes fewer registers: two blocks an SM on both.
+LARGE_3XTF32_TILES = (ConvTile(128, 128, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=1),
+                      ConvTile(128, 64, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=2))
+LARGE_TF32_TILES = (replace(LARGE_3XTF32_TILES[0], min_blocks=2), LARGE_3XTF32_TILES[1])
 # Each tiled rung's (square, narrow) tiles.
 TILES = {
     "implicit_gemm": (SQUARE_TILE, NARROW_TILE),
     "implicit_gemm_precomputed": (SQUARE_TILE, NARROW_TILE),
     "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
+    "implicit_gemm_3xtf32_large": LARGE_3XTF32_TILES,
+    "implicit_gemm_tf32_large": LARGE_TF32_TILES,
 }
 # Rungs 5 and 6, in both precisions, on the same pipelined tiles.
 PIPELINED_VARIANTS = ("implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
                       "implicit_gemm_tf32_quads")
-TILES |= {variant: tuple(replace(tile, stages=PIPELINE_STAGES) for tile in (TENSOR_CORE_SQUARE_TILE,
-                                                                            TENSOR_CORE_NARROW_TILE))
+TILES |= {variant: tuple(replace(tile, stages=PIPELINE_STAGES, min_blocks=PIPELINE_MIN_BLOCKS)
+                         for tile in (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE))
           for variant in PIPELINED_VARIANTS}
 # Each tiled variant's kernel, by the name conv2d.cu gives it after conv2d_<pass>_, and the template
 # arguments after its tile's: rung 5's kernel, and rung 6's, serve both precisions (SPLIT, as GEMM's
-# gemm_tf32_mma).
+# gemm_tf32_mma), and rung 7 is rung 6's kernel on its own tiles.
 KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
     "implicit_gemm_3xtf32_pipelined": ("implicit_gemm_tf32_pipelined", ", true"),
     "implicit_gemm_tf32_pipelined": ("implicit_gemm_tf32_pipelined", ", false"),
     "implicit_gemm_3xtf32_quads": ("implicit_gemm_tf32_quads", ", true"),
     "implicit_gemm_tf32_quads": ("implicit_gemm_tf32_quads", ", false"),
+    "implicit_gemm_3xtf32_large": ("implicit_gemm_tf32_quads", ", true"),
+    "implicit_gemm_tf32_large": ("implicit_gemm_tf32_quads", ", false"),
 }
-# Rung 6 copies four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow it
-# (quads_fit of their channels), the pass runs rung 5 in the same precision instead, whose sums are the same, bit
-# for bit.
+# Rungs 6 and 7 copy four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow
+# it (quads_fit of their channels), the pass runs rung 5 in the same precision instead, whose sums are the
+# same, bit for bit.
 QUADS_FALLBACK = {"implicit_gemm_3xtf32_quads": "implicit_gemm_3xtf32_pipelined",
-                  "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined"}
+                  "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined",
+                  "implicit_gemm_3xtf32_large": "implicit_gemm_3xtf32_pipelined",
+                  "implicit_gemm_tf32_large": "implicit_gemm_tf32_pipelined"}
+# Which of each pass's two shared tiles (A, B) are k-contiguous in rung 6's kernels (TensorCoreTile's
+# A_K and B_K, conv2d.cu): what their shared memory takes (ConvTile.shared_bytes). Rung 5's are k-major.
+QUADS_K_CONTIGUOUS = {"forward": (True, False), "backward_data": (True, True), "backward_filter": (False, False)}
 # The filter gradient's slices: gemm_split_k's policy (made for its RegisterBlockedTile, which rungs 2
-# and 3 run; the tensor-core rungs' tiles have the same sizes).
+# and 3 run, and rungs 4 to 6 on the same sizes), for each rung's own tile (_backward_filter_split_k).
 FILTER_SPLIT_POLICY = gemm_plans.SPLIT_K_POLICIES["gemm_split_k"]
 
 _PARAMS = {
@@ -255,8 +284,8 @@ def _tile_for(variant, gemm_n):
 
 def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=False):
     """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
-    thread per output element, the implicit GEMM a block per output tile (and slice); rung 6 only
-    where ``channel_quads`` (quads_fit of the channels: nhwc.cuh's channel_quads_fit), else rung 5
+    thread per output element, the implicit GEMM a block per output tile (and slice); rungs 6 and 7
+    only where ``channel_quads`` (quads_fit of the channels: nhwc.cuh's channel_quads_fit), else rung 5
     (QUADS_FALLBACK)."""
     m, n, _ = gemm
     if m * n == 0:  # an empty batch (or filter): nothing to compute
@@ -267,8 +296,10 @@ def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=Fal
         KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
         return
     tile = _tile_for(variant, n)
+    quads = KERNEL_OF_VARIANT[variant][0] == "implicit_gemm_tf32_quads"
+    shared_mem = tile.shared_bytes(QUADS_K_CONTIGUOUS[step] if quads else (False, False))
     KERNELS[variant, step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
-                                         arguments, backend=backend)
+                                 arguments, shared_mem, backend=backend)
 
 
 def conv2d_forward_kernel(x, w, b=None, strides=1, padding="valid", dilation=1, relu=False, variant=None,

@@ -34,6 +34,9 @@ CONFIGS = SMALL + [
     # and a dilation; and K = 36, whose last quad of filters is past the square tile's 32-column edge.
     ((2, 9, 8, 8), (3, 3, 8, 12), (2, 2), "same", (1, 1)),
     ((3, 10, 9, 12), (3, 2, 12, 36), (1, 2), "same", (2, 1)),
+    # Channels and filters past 64 (rung 7's 128 x 128 tile, not its 128 x 64 one, in every pass) and
+    # past 128 rows of the filter gradient's GEMM (R * S * C = 272: three row tiles, the last partial).
+    ((1, 5, 4, 68), (2, 2, 68, 72), (1, 1), "same", (1, 1)),
 ]
 # The configurations above whose channels (x's C, the filters' K) rung 6 copies four at a time.
 QUAD_CONFIGS = [config for config in CONFIGS if config[1][2] % 4 == 0 and config[1][3] % 4 == 0]
@@ -216,10 +219,10 @@ def test_the_plain_tf32_rung_is_tf32_and_its_3xtf32_twin_is_not(rng, kernel_back
 
 @pytest.mark.parametrize("precision", ["3xtf32", "tf32"])
 @pytest.mark.parametrize("config", QUAD_CONFIGS + [SPLITS_CONFIG], ids=config_id)
-def test_rung_6_gives_rung_5s_bits(rng, kernel_backend, config, precision):
+def test_rungs_6_and_7_give_rung_5s_bits(rng, kernel_backend, config, precision):
     """Rung 6 moves the same elements into its tiles as rung 5, four at a time, in other layouts, and
-    sums them in the same order: every pass's output is rung 5's, bit for bit (the split filter
-    gradient's too)."""
+    sums them in the same order, as rung 7 does on larger tiles: every pass's output is rung 5's, bit
+    for bit (the split filter gradient's too)."""
     x, w, b, dy, options = random_problem(rng, config, np.float32)
     x, w, b, dy = (on_backend(a, kernel_backend) for a in (x, w, b, dy))
     passes = {"forward": lambda v: conv2d_forward_kernel(x, w, b, *options, variant=v, backend=kernel_backend),
@@ -228,8 +231,15 @@ def test_rung_6_gives_rung_5s_bits(rng, kernel_backend, config, precision):
               "filter": lambda v: conv2d_backward_filter_kernel(x, dy, w.shape, *options, variant=v,
                                                                 backend=kernel_backend)}
     for name, run in passes.items():
-        rung_5, rung_6 = (to_host(run(f"implicit_gemm_{precision}_{rung}")) for rung in ("pipelined", "quads"))
+        rung_5, rung_6, rung_7 = (to_host(run(f"implicit_gemm_{precision}_{rung}"))
+                                  for rung in ("pipelined", "quads", "large"))
         assert np.isfinite(rung_6).all() and np.array_equal(rung_6, rung_5), name
+        if name == "filter" and config == SPLITS_CONFIG:
+            # Split-K cuts the sum where the tile count says (gemm_plans.split_k_slices): rung 7's
+            # larger tiles are fewer, so its slices end elsewhere and its sums group otherwise.
+            assert_close(rung_7, rung_5, what=name)
+        else:
+            assert np.array_equal(rung_7, rung_5), name
 
 
 def test_rung_6_copies_16_bytes_and_falls_back_to_rung_5_where_they_are_misaligned(rng, monkeypatch):
