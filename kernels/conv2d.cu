@@ -33,6 +33,9 @@
 //                              plain TF32 as rung 5's
 //   7. rung 6's kernels on GEMM rung 8's block tile (128 x 128, 8 warps of 64 x 32): half the
 //                              copies and shared-memory reads a multiply-add of rung 6's 64 x 64
+//   8. conv2d_*_implicit_gemm_wgmma (conv2d_wgmma.cu, Hopper's alone)  rung 6's gathers feeding
+//                              GEMM rung 9's wgmma pipeline, in 3xTF32 or plain TF32; the filter
+//                              gradient is rung 7's
 //
 // Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0; CUDA-graph replay), every rung
 // on four layers, x (N, H, W, C) by w (R, S, C, K): seed = seed_conv1_b32, 32x28x28x1 by 3x3x1x32
@@ -353,8 +356,25 @@ __device__ __forceinline__ void copy_image_columns(float* __restrict__ as, const
     for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_M; i += Tile::NTHREADS / COPIES_PER_ROW) {
         const int h = corner_h[i] + dh, col = corner_w[i] + dw;
         const bool real = inside && h >= 0 && h < g.H && col >= 0 && col < g.W;
-        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(i, column)], x,
+        Copy::template elements<VEC>(&as[Tile::a_index(i, column)], x,
                                      corner_offset[i] + tap, real);
+    }
+}
+
+// The forward's rows m0 .. m0 + BM - 1, output pixels (n, p, q), into shared memory, NTHREADS threads
+// taking part: each row's corner and the corner's offset in x.
+template <int BM, int NTHREADS>
+__device__ __forceinline__ void output_corners(long long* corner_offset, int* corner_h, int* corner_w, int m0,
+                                               const ConvShape& g)
+{
+    for (int i = threadIdx.x; i < BM; i += NTHREADS) {
+        const int m = m0 + i;
+        const int q = m % g.Q, p = m / g.Q % g.P, n = m / (g.Q * g.P);
+        const bool real = m < g.N * g.P * g.Q;
+        // Past the last row: a corner above the input by more than the window's extent.
+        corner_h[i] = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h) : -1 - (g.R - 1) * g.dil_h;
+        corner_w[i] = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
+        corner_offset[i] = real ? nhwc_offset(n, corner_h[i], corner_w[i], 0, g.H, g.W, g.C) : 0;
     }
 }
 
@@ -372,15 +392,7 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
 
     __shared__ long long corner_offset[BM];
     __shared__ int corner_h[BM], corner_w[BM];
-    for (int i = threadIdx.x; i < BM; i += Tile::NTHREADS) {
-        const int m = m0 + i;
-        const int q = m % g.Q, p = m / g.Q % g.P, n = m / (g.Q * g.P);
-        const bool real = m < rows;
-        // Past the last row: a corner above the input by more than the window's extent.
-        corner_h[i] = real ? input_index(p, 0, g.stride_h, g.pad_h, g.dil_h) : -1 - (g.R - 1) * g.dil_h;
-        corner_w[i] = input_index(q, 0, g.stride_w, g.pad_w, g.dil_w);
-        corner_offset[i] = real ? nhwc_offset(n, corner_h[i], corner_w[i], 0, g.H, g.W, g.C) : 0;
-    }
+    output_corners<BM, Tile::NTHREADS>(corner_offset, corner_h, corner_w, m0, g);
     __syncthreads();
 
     const int column = threadIdx.x % (BK / VEC) * VEC;  // this thread's first column in every K-tile
@@ -426,13 +438,29 @@ __device__ __forceinline__ void copy_gradient_taps(float* __restrict__ as, float
     for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_M; i += ROWS_APART) {
         const int p = output_at(padded_h[i], dh, g.stride_h, g.P);
         const int q = output_at(padded_w[i], dw, g.stride_w, g.Q);
-        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(i, column)], dy,
+        Copy::template elements<VEC>(&as[Tile::a_index(i, column)], dy,
                                      image_offset[i] + ((long long)p * g.Q + q) * g.K + k, inside && p >= 0 && q >= 0);
     }
     for (int i = threadIdx.x / COPIES_PER_ROW; i < Tile::BLOCK_N; i += ROWS_APART) {
         const int c = n0 + i;
-        Copy::template elements<VEC>(&bs[tile_index<Tile::B_TILE_K_CONTIGUOUS, Tile::B_STRIDE>(i, column)], w,
+        Copy::template elements<VEC>(&bs[Tile::b_index(i, column)], w,
                                      ((long long)rs * g.C + c) * g.K + k, inside && c < g.C);
+    }
+}
+
+// The data gradient's rows m0 .. m0 + BM - 1, input pixels (n, h, w), into shared memory, NTHREADS
+// threads taking part: each row's padded position and dy's offset of its image.
+template <int BM, int NTHREADS>
+__device__ __forceinline__ void input_rows(long long* image_offset, int* padded_h, int* padded_w, int m0,
+                                           const ConvShape& g)
+{
+    for (int i = threadIdx.x; i < BM; i += NTHREADS) {
+        const int m = m0 + i;
+        const int col = m % g.W, h = m / g.W % g.H, n = m / (g.W * g.H);
+        const bool real = m < g.N * g.H * g.W;
+        padded_h[i] = real ? h + g.pad_h : -1;  // past the last row: above every output's reach
+        padded_w[i] = col + g.pad_w;
+        image_offset[i] = real ? (long long)n * g.P * g.Q * g.K : 0;
     }
 }
 
@@ -447,14 +475,7 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
 
     __shared__ long long image_offset[BM];  // dy's offset of the row's image n
     __shared__ int padded_h[BM], padded_w[BM];
-    for (int i = threadIdx.x; i < BM; i += Tile::NTHREADS) {
-        const int m = m0 + i;
-        const int col = m % g.W, h = m / g.W % g.H, n = m / (g.W * g.H);
-        const bool real = m < rows;
-        padded_h[i] = real ? h + g.pad_h : -1;  // past the last row: above every output's reach
-        padded_w[i] = col + g.pad_w;
-        image_offset[i] = real ? (long long)n * g.P * g.Q * g.K : 0;
-    }
+    input_rows<BM, Tile::NTHREADS>(image_offset, padded_h, padded_w, m0, g);
     __syncthreads();
 
     // This thread's first column in every K-tile, of both tiles.
@@ -494,7 +515,7 @@ __device__ __forceinline__ void copy_image_rows(float* __restrict__ as, const fl
     constexpr int COPIES_PER_COLUMN = Tile::BLOCK_M / VEC;
     for (int k = threadIdx.x / COPIES_PER_COLUMN; k < Tile::BLOCK_K; k += Tile::NTHREADS / COPIES_PER_COLUMN) {
         const int h = corner_h[k] + dh, col = corner_w[k] + dw;
-        Copy::template elements<VEC>(&as[tile_index<Tile::A_TILE_K_CONTIGUOUS, Tile::A_STRIDE>(row, k)], x,
+        Copy::template elements<VEC>(&as[Tile::a_index(row, k)], x,
                                      corner_offset[k] + tap, real_row && h >= 0 && h < g.H && col >= 0 && col < g.W);
     }
 }
@@ -628,6 +649,8 @@ struct TensorCoreTile {
     static constexpr int A_STRIDE = A_K ? BK + 4 : BM + 8, B_STRIDE = B_K ? BK + 4 : BN + 8;
     static constexpr int A_FLOATS = A_K ? BM * A_STRIDE : BK * A_STRIDE;  // one K-tile's tile
     static constexpr int B_FLOATS = B_K ? BN * B_STRIDE : BK * B_STRIDE;
+    __device__ static __forceinline__ int a_index(int m, int k) { return tile_index<A_K, A_STRIDE>(m, k); }
+    __device__ static __forceinline__ int b_index(int n, int k) { return tile_index<B_K, B_STRIDE>(n, k); }
     static constexpr int MI = WM / 16, NI = WN / 8;
     const int warp_m = (threadIdx.x / 32 / (BN / WN)) * WM, warp_n = (threadIdx.x / 32 % (BN / WN)) * WN;
     const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;

@@ -246,8 +246,11 @@ struct RegisterBlockedTile {
     static_assert(TN % 4 == 0, "a thread's columns go to split-K's workspace as whole float4s");
     static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = BK, NTHREADS = (BM / TM) * (BN / TN);
     static constexpr int A_STRIDE = BM + 4, B_STRIDE = BN + 4;
-    // Its shared tiles are k-major, s[k][mn], whichever way round the operands are (tile_index).
+    // Its shared tiles are k-major, s[k][mn], whichever way round the operands are (tile_index); the
+    // implicit GEMM's loaders (conv2d.cu) ask a_index and b_index where an element goes.
     static constexpr bool A_TILE_K_CONTIGUOUS = false, B_TILE_K_CONTIGUOUS = false;
+    __device__ static __forceinline__ int a_index(int m, int k) { return tile_index<false, A_STRIDE>(m, k); }
+    __device__ static __forceinline__ int b_index(int n, int k) { return tile_index<false, B_STRIDE>(n, k); }
     const int row0 = (threadIdx.x / (BN / TN)) * TM, col0 = (threadIdx.x % (BN / TN)) * TN;
     float acc[TM][TN] = {};
 

@@ -34,7 +34,7 @@ def kernel_path(file: str) -> Path:
 # Kernel files built for one architecture-specific target, whose instructions exist nowhere else:
 # wgmma is Hopper's (sm_90a code runs on compute capability 9.0 only). Every other file is built for
 # the GPU at hand (and checked for sm_80 and sm_90 by the compile check).
-ARCH_SPECIFIC = {"gemm_wgmma.cu": "sm_90a", "ptx_probe_hopper.cu": "sm_90a"}
+ARCH_SPECIFIC = {"gemm_wgmma.cu": "sm_90a", "conv2d_wgmma.cu": "sm_90a", "ptx_probe_hopper.cu": "sm_90a"}
 
 
 def target_arch(file: str) -> str | None:

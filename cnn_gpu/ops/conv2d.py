@@ -24,11 +24,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cnn_gpu.cuda import autotune
-from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend
+from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, current_device, resolve_backend, runs_here
 from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
                                 grid_stride_launch, output_array, quads_fit)
-from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU
+from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU, Tiling
 
 
 def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1, w_layout="(R, S, C, K)"):
@@ -108,14 +108,17 @@ def conv2d_backward_filter(x, dy, w_shape, strides=1, padding="valid", dilation=
 # R*S*C x K over N*P*Q.
 
 PASSES = ("forward", "backward_data", "backward_filter")
-# The rungs, in ladder order (conv2d.cu); each pass has every one. Rungs 5 to 7 come in 3xTF32 and
-# in plain TF32 (each the other's kernel at TF32's accuracy): only a caller who names a plain one gets it.
+# The rungs, in ladder order (conv2d.cu, and rung 8 in conv2d_wgmma.cu); each pass has every one. Rungs 5
+# to 8 come in 3xTF32 and in plain TF32 (each the other's kernel at TF32's accuracy): only a caller who
+# names a plain one gets it.
 VARIANTS = ("direct", "implicit_gemm", "implicit_gemm_precomputed", "implicit_gemm_3xtf32",
             "implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
-            "implicit_gemm_tf32_quads", "implicit_gemm_3xtf32_large", "implicit_gemm_tf32_large")
+            "implicit_gemm_tf32_quads", "implicit_gemm_3xtf32_large", "implicit_gemm_tf32_large",
+            "implicit_gemm_3xtf32_wgmma", "implicit_gemm_tf32_wgmma")
 TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
 # TF32's accuracy (about 1e-3), not float32's.
-TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads", "implicit_gemm_tf32_large")
+TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads", "implicit_gemm_tf32_large",
+                 "implicit_gemm_tf32_wgmma")
 FP32_VARIANTS = tuple(v for v in VARIANTS if v not in TF32_VARIANTS)  # the autotuner's candidates
 # What the emulator runs unless told: rung 6, the top FP32 rung but for rung 7, which gives its bits on
 # tiles four times as large (the emulator's fibers run them no faster, and the tests' small layers pad them).
@@ -149,6 +152,7 @@ class ConvTile:
     lanes: int = 1
     stages: int = 0
     min_blocks: int = 0
+    swizzled: bool = False  # rung 8's: wgmma's 128-byte-swizzled stages (conv2d_wgmma.cu)
 
     @property
     def threads(self) -> int:
@@ -159,10 +163,15 @@ class ConvTile:
         pipeline = f", {self.stages}, {self.min_blocks}" if self.stages else ""
         return f"{self.bm}, {self.bn}, {self.bk}, {self.tm}, {self.tn}{pipeline}"
 
-    def shared_bytes(self, k_contiguous) -> int:
+    def shared_bytes(self, k_contiguous, split) -> int:
         """The dynamic shared memory of a pipelined tile (PipelinedTensorCoreTile, conv2d.cu): ``stages``
         x (A tile + B tile), a tile ``rows x (bk + 4)`` floats where ``k_contiguous`` says it is (its
-        entry for A, then B), else ``bk x (rows + 8)``; 0 for the others, whose tiles are static."""
+        entry for A, then B), else ``bk x (rows + 8)``; of a swizzled one (rung 8) GEMM rung 9's, with
+        3xTF32's small parts where ``split``; 0 for the others, whose tiles are static."""
+        if self.swizzled:
+            return Tiling(self.bm, self.bn, self.bk, self.tm, self.tn, self.stages, self.min_blocks,
+                          self.lanes).swizzled_shared_bytes(split)
+
         def tile(rows, k_contiguous):
             return rows * (self.bk + 4) if k_contiguous else self.bk * (rows + 8)
         return self.stages * (tile(self.bm, k_contiguous[0]) + tile(self.bn, k_contiguous[1])) * 4
@@ -184,6 +193,9 @@ PIPELINE_MIN_BLOCKS = 3  # rungs 5 and 6: three blocks of 128 threads an SM (con
 LARGE_3XTF32_TILES = (ConvTile(128, 128, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=1),
                       ConvTile(128, 64, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=2))
 LARGE_TF32_TILES = (replace(LARGE_3XTF32_TILES[0], min_blocks=2), LARGE_3XTF32_TILES[1])
+# Rung 8's tile (conv2d_wgmma.cu): GEMM rung 9's 3xTF32 one (WGMMA_TILING), two warpgroups of 64 x 128,
+# K-tiles of 32, 4 stages, for either precision and any N (no narrow one: wgmma's N is 128 or 256 here).
+WGMMA_TILE = ConvTile(128, 128, 32, 64, 128, lanes=128, stages=4, min_blocks=1, swizzled=True)
 # Each tiled rung's (square, narrow) tiles.
 TILES = {
     "implicit_gemm": (SQUARE_TILE, NARROW_TILE),
@@ -191,6 +203,8 @@ TILES = {
     "implicit_gemm_3xtf32": (TENSOR_CORE_SQUARE_TILE, TENSOR_CORE_NARROW_TILE),
     "implicit_gemm_3xtf32_large": LARGE_3XTF32_TILES,
     "implicit_gemm_tf32_large": LARGE_TF32_TILES,
+    "implicit_gemm_3xtf32_wgmma": (WGMMA_TILE, WGMMA_TILE),
+    "implicit_gemm_tf32_wgmma": (WGMMA_TILE, WGMMA_TILE),
 }
 # Rungs 5 and 6, in both precisions, on the same pipelined tiles.
 PIPELINED_VARIANTS = ("implicit_gemm_3xtf32_pipelined", "implicit_gemm_tf32_pipelined", "implicit_gemm_3xtf32_quads",
@@ -208,14 +222,23 @@ KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
     "implicit_gemm_tf32_quads": ("implicit_gemm_tf32_quads", ", false"),
     "implicit_gemm_3xtf32_large": ("implicit_gemm_tf32_quads", ", true"),
     "implicit_gemm_tf32_large": ("implicit_gemm_tf32_quads", ", false"),
+    "implicit_gemm_3xtf32_wgmma": ("implicit_gemm_wgmma", ", true"),
+    "implicit_gemm_tf32_wgmma": ("implicit_gemm_wgmma", ", false"),
 }
+# Rung 8 is Hopper's (wgmma): its kernels are in a file built for sm_90a alone (cnn_gpu/cuda/sources.py).
+KERNEL_FILE = {"implicit_gemm_3xtf32_wgmma": "conv2d_wgmma.cu", "implicit_gemm_tf32_wgmma": "conv2d_wgmma.cu"}
+# Rung 8 has no filter gradient of its own (conv2d_wgmma.cu says why): it runs rung 7's, in the same precision.
+PASS_FALLBACK = {("implicit_gemm_3xtf32_wgmma", "backward_filter"): "implicit_gemm_3xtf32_large",
+                 ("implicit_gemm_tf32_wgmma", "backward_filter"): "implicit_gemm_tf32_large"}
 # Rungs 6 and 7 copy four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow
 # it (quads_fit of their channels), the pass runs rung 5 in the same precision instead, whose sums are the
 # same, bit for bit.
 QUADS_FALLBACK = {"implicit_gemm_3xtf32_quads": "implicit_gemm_3xtf32_pipelined",
                   "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined",
                   "implicit_gemm_3xtf32_large": "implicit_gemm_3xtf32_pipelined",
-                  "implicit_gemm_tf32_large": "implicit_gemm_tf32_pipelined"}
+                  "implicit_gemm_tf32_large": "implicit_gemm_tf32_pipelined",
+                  "implicit_gemm_3xtf32_wgmma": "implicit_gemm_3xtf32_pipelined",
+                  "implicit_gemm_tf32_wgmma": "implicit_gemm_tf32_pipelined"}
 # Which of each pass's two shared tiles (A, B) are k-contiguous in rung 6's kernels (TensorCoreTile's
 # A_K and B_K, conv2d.cu): what their shared memory takes (ConvTile.shared_bytes). Rung 5's are k-major.
 QUADS_K_CONTIGUOUS = {"forward": (True, False), "backward_data": (True, True), "backward_filter": (False, False)}
@@ -236,10 +259,11 @@ _SPLIT_PARAMS = [*_PARAMS["backward_filter"][:3], Array("partials", "float32", n
 
 KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
            for step, params in _PARAMS.items()} | {
-    (variant, step, tile): Kernel("conv2d.cu", f"conv2d_{step}_{KERNEL_OF_VARIANT[variant][0]}"
-                                               f"<{tile.template_arguments}{KERNEL_OF_VARIANT[variant][1]}>",
+    (variant, step, tile): Kernel(KERNEL_FILE.get(variant, "conv2d.cu"),
+                                  f"conv2d_{step}_{KERNEL_OF_VARIANT[variant][0]}"
+                                  f"<{tile.template_arguments}{KERNEL_OF_VARIANT[variant][1]}>",
                                   _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
-    for step in PASSES for variant in TILED_VARIANTS for tile in TILES[variant]
+    for step in PASSES for variant in TILED_VARIANTS for tile in TILES[variant] if (variant, step) not in PASS_FALLBACK
 }
 
 
@@ -282,22 +306,29 @@ def _tile_for(variant, gemm_n):
     return narrow if gemm_n <= narrow.bn else square
 
 
+def _running_variant(step, variant, channel_quads):
+    """The variant whose kernel runs pass ``step`` of ``variant``: rung 8's filter gradient is rung 7's
+    (PASS_FALLBACK), and rungs 6 to 8 run only where ``channel_quads`` (quads_fit of the channels:
+    nhwc.cuh's channel_quads_fit), else rung 5 (QUADS_FALLBACK)."""
+    variant = PASS_FALLBACK.get((variant, step), variant)
+    return variant if channel_quads else QUADS_FALLBACK.get(variant, variant)
+
+
 def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=False):
-    """Launch pass ``step`` of ``variant`` for a GEMM of ``gemm`` = (M, N, depth): the direct kernels a
-    thread per output element, the implicit GEMM a block per output tile (and slice); rungs 6 and 7
-    only where ``channel_quads`` (quads_fit of the channels: nhwc.cuh's channel_quads_fit), else rung 5
-    (QUADS_FALLBACK)."""
+    """Launch pass ``step`` of ``variant`` (_running_variant's kernel) for a GEMM of ``gemm`` = (M, N,
+    depth): the direct kernels a thread per output element, the implicit GEMM a block per output tile
+    (and slice)."""
     m, n, _ = gemm
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
-    if not channel_quads:
-        variant = QUADS_FALLBACK.get(variant, variant)
+    variant = _running_variant(step, variant, channel_quads)
     if variant == "direct":
         KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
         return
     tile = _tile_for(variant, n)
     quads = KERNEL_OF_VARIANT[variant][0] == "implicit_gemm_tf32_quads"
-    shared_mem = tile.shared_bytes(QUADS_K_CONTIGUOUS[step] if quads else (False, False))
+    shared_mem = tile.shared_bytes(QUADS_K_CONTIGUOUS[step] if quads else (False, False),
+                                   split=variant not in TF32_VARIANTS)
     KERNELS[variant, step, tile]((ceil_div(m, tile.bm), ceil_div(n, tile.bn), splits), (tile.threads,),
                                  arguments, shared_mem, backend=backend)
 
@@ -428,9 +459,17 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
         key = {"pass": step, "x": list(x_shape), "w": list(w_shape), "strides": list(g.strides), "pads": list(g.pads),
                "dilation": list(g.dilation), "dtype": "float32", "relu": False}
         _TUNED[problem] = autotune.choose("conv2d", key, {name: functools.partial(run, name, scratch)
-                                                             for name in FP32_VARIANTS},
+                                                             for name in autotune_candidates(step, backend)},
                                           check=check)
     return _TUNED[problem]
+
+
+def autotune_candidates(step, backend):
+    """The FP32-accurate variants the autotuner times for pass ``step`` on ``backend``: each whose kernels'
+    file the device runs (runs_here: rung 8 is Hopper's), and not one that runs another's kernel for this
+    pass (PASS_FALLBACK), which that one's timing covers."""
+    return [name for name in FP32_VARIANTS
+            if runs_here(KERNEL_FILE.get(name, "conv2d.cu"), backend) and (name, step) not in PASS_FALLBACK]
 
 
 def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, channel_quads):
@@ -438,7 +477,7 @@ def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, channel_q
     cut into slices as gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none
     with one slice)."""
     rows, k, depth = gemm
-    tile, device = _tile_for(variant, k), current_device(backend)
+    tile, device = _tile_for(_running_variant("backward_filter", variant, channel_quads), k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
                                                     FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
     k4 = ceil_div(k, 4) * 4

@@ -10,7 +10,8 @@ import pytest
 from cnn_gpu.backend.kernel_backend import KernelBackend
 from cnn_gpu.cuda.emulate import EmulationError
 from cnn_gpu.cuda.errors import KernelArgumentError
-from cnn_gpu.cuda.kernel import backend_xp, current_device
+from cnn_gpu.cuda import kernel as kernel_module
+from cnn_gpu.cuda.kernel import backend_xp, current_device, runs_here
 from cnn_gpu.ops import conv2d, gemm_plans
 from cnn_gpu.ops.common import quads_fit
 from cnn_gpu.ops.conv2d import (VARIANTS, conv2d_backward_data_kernel, conv2d_backward_filter_kernel,
@@ -52,10 +53,18 @@ def tolerance(variant):
     return TOLERANCE["tf32"] if variant in conv2d.TF32_VARIANTS else None
 
 
+def skip_unless_it_runs_here(variant, kernel_backend):
+    """Rung 8's kernels are Hopper's (conv2d_wgmma.cu, built for sm_90a): another GPU skips them."""
+    file = conv2d.KERNEL_FILE.get(variant, "conv2d.cu")
+    if not runs_here(file, kernel_backend):
+        pytest.skip(f"{file} needs another GPU architecture (sources.ARCH_SPECIFIC)")
+
+
 def run_and_check(kernel_backend, config, variant, rng, relu=False):
     """Each pass of ``variant`` against the float64 reference, its error judged against the same pass
     on the operands' magnitudes: a sum of terms that may cancel (the 1 x 1 x 1 problem's x w + b) is
     rounded relative to its terms, not to what is left of them."""
+    skip_unless_it_runs_here(variant, kernel_backend)
     x, w, b, dy, options = random_problem(rng, config, np.float32)
     x64, w64, b64, dy64 = as64(x, w, b, dy)
     ax, aw, ab, ady = (np.abs(a) for a in (x64, w64, b64, dy64))
@@ -94,6 +103,7 @@ def test_the_fused_relu(rng, kernel_backend, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_fused_relu_keeps_a_nan(kernel_backend, variant):
     """Outputs whose window holds a NaN stay NaN through the ReLU; the others, all negative, become 0."""
+    skip_unless_it_runs_here(variant, kernel_backend)
     x, w = np.ones((1, 5, 5, 2), np.float32), -np.ones((3, 3, 2, 3), np.float32)
     x[0, 0, 0, 1] = np.nan  # read by output (0, 0) only, at valid padding
     y = to_host(conv2d_forward_kernel(on_backend(x, kernel_backend), on_backend(w, kernel_backend), None, 1,
@@ -105,6 +115,7 @@ def test_the_fused_relu_keeps_a_nan(kernel_backend, variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_no_bias_and_an_empty_batch(rng, kernel_backend, variant):
+    skip_unless_it_runs_here(variant, kernel_backend)
     x, w, _, dy, options = random_problem(rng, CONFIGS[1], np.float32)
     on = lambda a: on_backend(a, kernel_backend)  # noqa: E731
     y = conv2d_forward_kernel(on(x), on(w), None, *options, variant=variant, backend=kernel_backend)
@@ -125,7 +136,7 @@ def test_a_long_filter_gradient_is_split_and_summed(rng, kernel_backend, variant
     x_shape, w_shape, strides, padding, dilation = SPLITS_CONFIG
     g = conv2d.conv2d_geometry(x_shape, w_shape, strides, padding, dilation)
     rows, k, depth = conv2d.conv2d_gemm_shape("backward_filter", x_shape, w_shape, g)
-    tile = conv2d.TILES[variant][0]
+    tile = conv2d.TILES[conv2d._running_variant("backward_filter", variant, channel_quads=True)][0]
     splits, _ = gemm_plans.split_k_slices(
         rows, k, depth, gemm_plans.device_sm_count(kernel_backend, current_device(kernel_backend)),
         conv2d.FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
@@ -283,6 +294,7 @@ def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_
     # The GPU path of choose_variant on NumPy, the timing replaced: what reaches autotune.choose.
     monkeypatch.setattr(conv2d, "backend_xp", lambda backend: np)
     monkeypatch.setattr(conv2d, "current_device", lambda backend: 0)
+    monkeypatch.setattr(conv2d, "runs_here", lambda file, backend: True)  # a Hopper GPU: rung 8 runs
     monkeypatch.setattr(conv2d, "_TUNED", {})
     verdicts = {}
 
@@ -311,3 +323,32 @@ def test_the_autotuner_leaves_out_a_wrong_candidate_and_times_nothing_without_a_
     verdicts.clear()
     assert conv2d.choose_variant(*args, lambda: expected * np.nan) == conv2d.NONFINITE_VARIANT
     assert not verdicts and not conv2d._TUNED
+
+
+def test_the_autotuner_offers_rung_8_on_hopper_alone_and_not_for_the_filter_gradient(monkeypatch):
+    monkeypatch.setattr(conv2d, "runs_here", lambda file, backend: True)
+    assert conv2d.autotune_candidates("forward", "cuda") == list(conv2d.FP32_VARIANTS)
+    assert "implicit_gemm_3xtf32_wgmma" not in conv2d.autotune_candidates("backward_filter", "cuda")
+    monkeypatch.setattr(conv2d, "runs_here", lambda file, backend: file != "conv2d_wgmma.cu")
+    assert conv2d.autotune_candidates("forward", "cuda") == [v for v in conv2d.FP32_VARIANTS if "wgmma" not in v]
+
+
+@pytest.mark.parametrize("precision", ["3xtf32", "tf32"])
+def test_rung_8_runs_wgmma_and_rung_7s_filter_gradient(rng, kernel_backend, monkeypatch, precision):
+    """Where the channels come in quads, rung 8's forward and data gradient launch its own kernels, and
+    its filter gradient is rung 7's, bit for bit; every pass is checked against the reference above."""
+    variant = f"implicit_gemm_{precision}_wgmma"
+    skip_unless_it_runs_here(variant, kernel_backend)
+    launched = []
+    launch = kernel_module.Kernel.launch_checked
+    monkeypatch.setattr(kernel_module.Kernel, "launch_checked",
+                        lambda self, *args: launched.append(self.name) or launch(self, *args))
+    x, w, b, dy, options = random_problem(rng, QUAD_CONFIGS[-1], np.float32)
+    x, w, b, dy = (on_backend(a, kernel_backend) for a in (x, w, b, dy))
+    conv2d_forward_kernel(x, w, b, *options, variant=variant, backend=kernel_backend)
+    conv2d_backward_data_kernel(dy, w, x.shape, *options, variant=variant, backend=kernel_backend)
+    assert [name.split("<")[0] for name in launched] == ["conv2d_forward_implicit_gemm_wgmma",
+                                                         "conv2d_backward_data_implicit_gemm_wgmma"]
+    dw_8, dw_7 = (to_host(conv2d_backward_filter_kernel(x, dy, w.shape, *options, variant=v, backend=kernel_backend))
+                  for v in (variant, f"implicit_gemm_{precision}_large"))
+    assert np.isfinite(dw_8).all() and np.array_equal(dw_8, dw_7)

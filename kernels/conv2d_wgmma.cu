@@ -1,0 +1,118 @@
+// Convolution rung 8: the implicit GEMM of conv2d.cu on Hopper's warpgroup tensor cores (wgmma, sm_90a).
+//
+// A file of its own because wgmma exists only in the sm_90a target, whose code runs on compute
+// capability 9.0 alone (cnn_gpu/cuda/sources.py, ARCH_SPECIFIC); every other rung is in conv2d.cu,
+// built for any GPU, which this file includes for its gathers (rung 3's loaders, rung 6's quads).
+//
+// ---- 8. conv2d_*_implicit_gemm_wgmma ----------------------------------------------------------------
+// Idea: rungs 4 to 7 run GEMM rung 8's mma.sync, whose every warp loads its operand fragments from
+// shared memory into registers and issues 16 x 8 x 8 products; GEMM went past it with rung 9's wgmma
+// (gemm_wgmma.cu: 176.7 TFLOP/s in TF32 and 58.3 in 3xTF32 at 4096^3 A.B against rung 8's 143.6 and
+// 41.7, H200, gemm.json, ac366b0), where a warpgroup of 4 warps computes 64 x 128 x 8 in one
+// asynchronous instruction that reads both operands from shared memory. This rung is rung 9's
+// pipeline (wgmma_common.cuh: wgmma_mainloop, 3xTF32's split and chains included) fed by rung 6's
+// gathers: a block of two warpgroups computes 128 x 128 outputs, K-tiles of 32 floats, one
+// 128-byte row of the swizzle a tile row, 4 stages.
+//   Loads: the tile a pass gathers from the image (the forward's X_cols, the data gradient's dY_taps,
+// both k-contiguous along channels or filters) goes 16 bytes at a time, four channels of a tap
+// (rung 6's quads), each copy to its swizzled place (SwizzledTiles::a_index): rung 3's loaders with
+// this tile's layout. The forward's W is (R S C) x K, its filters contiguous: wgmma wants B K-major,
+// so W is transposed on the way, one 4-byte copy a float, as GEMM rung 9 copies an MN-major B
+// (copy_swizzled_tile_async). The data gradient's W' is K-major (a tap's filters are contiguous):
+// rung 6's gather, 16 bytes a copy, for both its tiles.
+//   The filter gradient has no wgmma form here: both its operands run along (n, p, q), the slowest
+// axis of NHWC, so both would be transposed a float at a time; the variants run rung 7 for it
+// (cnn_gpu/ops/conv2d.py, PASS_FALLBACK).
+// Operands: wgmma reads TF32 by cutting each float's low 13 bits (gemm_wgmma.cu, rung 9), so the plain
+// TF32 variant's error is about twice rung 5's (still TF32's); 3xTF32 splits each landed tile as rung 9
+// does and keeps FP32's accuracy.
+// Expected bottleneck: the copies' issue, as at rung 6, with 4 times the FMAs a copy of rung 6's
+// 64 x 64 tiles and none of mma.sync's fragment loads; W's transposing copies are 4 times the gather's
+// for the forward's B tile. Expected on cifar_conv2's and deepbench_vgg_28's forwards and data gradients:
+// 3xTF32 near GEMM rung 9's 3xTF32 (58.3 TFLOP/s), past cuDNN FP32 (31-34 TFLOP/s there); plain TF32 at
+// 100-180 TFLOP/s, where rung 5's ran 21-27, against cuDNN TF32's 330-386.
+// Edges: the gathers' (rung 3's: zeros past the image and the matrix, by the copies' source size);
+// the epilogue's guarded stores (store_warpgroup_tile).
+// Registers (ptxas 13.0, sm_90a): 3xTF32 188-192, plain TF32 133-140, no spills; one block of 256
+// threads an SM (132-165 KB of shared memory).
+// Measured: not yet run on a GPU.
+
+#include "conv2d.cu"
+#include "wgmma_common.cuh"
+
+// The stage layout rung 3's loaders fill here: the A tile's BM rows, then the B tile's BN, each row
+// 32 floats of k in the 128-byte swizzle (ptx.cuh: swizzle_128b_offset), as wgmma_mainloop reads them.
+template <int BM, int BN>
+struct SwizzledTiles {
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, BLOCK_K = 32, NTHREADS = (BM / 64) * 128;
+    __device__ static __forceinline__ int a_index(int m, int k) { return swizzle_128b_offset(m, k) / 4; }
+    __device__ static __forceinline__ int b_index(int n, int k) { return swizzle_128b_offset(n, k) / 4; }
+};
+
+// The dynamic shared memory, 1024-byte aligned for the swizzle: STAGES stages and, for 3xTF32, the small
+// parts' (cnn_gpu/ops/conv2d.py, ConvTile.shared_bytes, as GEMM's Tiling.swizzled_shared_bytes).
+__device__ __forceinline__ unsigned char* swizzled_stages()
+{
+    extern __shared__ float4 conv_wgmma_stages[];
+    return swizzle_128b_align(reinterpret_cast<unsigned char*>(conv_wgmma_stages));
+}
+
+// A block's BM x BN outputs of a pass at (m0, n0) of its GEMM (M x N, summing over `depth`): rung 9's
+// pipeline over the K-tiles that load(stage, t) copies, then the epilogue (bias and flags as the GEMM's).
+template <bool SPLIT, int BM, int BN, int STAGES, class Load>
+__device__ __forceinline__ void implicit_gemm_wgmma(Load load, int depth, float* __restrict__ out,
+                                                    const float* __restrict__ bias, int m0, int n0, int M, int N,
+                                                    int flags)
+{
+    float acc[BN / 2] = {};
+    wgmma_mainloop<SPLIT, BM, BN, STAGES>(acc, swizzled_stages(), (depth + 31) / 32, load);
+    store_warpgroup_tile<BN>(acc, out, bias, m0 + threadIdx.x / 128 * 64, n0, M, N, 1.0f, 0.0f, flags);
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
+conv2d_forward_implicit_gemm_wgmma(const float* __restrict__ x, const float* __restrict__ w,
+                                   const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS, int flags)
+{
+    static_assert(BK == 32 && WM == 64 && WN == BN, "rung 9's tile: a warpgroup per 64 rows, all BN columns");
+    using Tiles = SwizzledTiles<BM, BN>;
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.C, rows = g.N * g.P * g.Q;
+    __shared__ long long corner_offset[BM];
+    __shared__ int corner_h[BM], corner_w[BM];
+    output_corners<BM, Tiles::NTHREADS>(corner_offset, corner_h, corner_w, m0, g);
+    __syncthreads();
+
+    const int column = threadIdx.x % (BK / 4) * 4;  // this thread's quad of every K-tile's columns
+    auto load = [&](unsigned char* stage, int t) {
+        copy_image_columns<Tiles, AsyncCopy, 4>(reinterpret_cast<float*>(stage), x, t * BK, column, corner_offset,
+                                                corner_h, corner_w, g);
+        // W, MN-major: transposed on the way, a float a copy (16-byte copies never fit that way round).
+        copy_swizzled_tile_async<false, BN, Tiles::NTHREADS>(stage + BM * 128, w, n0, t * BK, g.K, depth, threadIdx.x,
+                                                             false);
+    };
+    implicit_gemm_wgmma<SPLIT, BM, BN, STAGES>(load, depth, y, bias, m0, n0, rows, g.K, flags);
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
+__global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
+conv2d_backward_data_implicit_gemm_wgmma(const float* __restrict__ dy, const float* __restrict__ w,
+                                         float* __restrict__ dx, CONV_SHAPE_PARAMS)
+{
+    static_assert(BK == 32 && WM == 64 && WN == BN, "rung 9's tile: a warpgroup per 64 rows, all BN columns");
+    using Tiles = SwizzledTiles<BM, BN>;
+    const ConvShape g = CONV_SHAPE;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN, depth = g.R * g.S * g.K, rows = g.N * g.H * g.W;
+    __shared__ long long image_offset[BM];
+    __shared__ int padded_h[BM], padded_w[BM];
+    input_rows<BM, Tiles::NTHREADS>(image_offset, padded_h, padded_w, m0, g);
+    __syncthreads();
+
+    const int column = threadIdx.x % (BK / 4) * 4;  // this thread's quad of every K-tile's columns
+    auto load = [&](unsigned char* stage, int t) {
+        copy_gradient_taps<Tiles, AsyncCopy, 4>(reinterpret_cast<float*>(stage),
+                                                reinterpret_cast<float*>(stage + BM * 128), dy, w, t * BK, n0, column,
+                                                image_offset, padded_h, padded_w, g);
+    };
+    implicit_gemm_wgmma<SPLIT, BM, BN, STAGES>(load, depth, dx, nullptr, m0, n0, rows, g.C, 0);
+}
