@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness
+from cnn_gpu.cuda import autotune
 from cnn_gpu.ops import conv2d
 
 SHAPES_CSV = Path(__file__).parent / "shapes" / "conv_shapes.csv"
@@ -161,6 +162,11 @@ def main(argv=None) -> int:
     # runs every benchmark in minutes.
     session = harness.Session("conv2d", harness.parse_args(__doc__, argv), repeat=20, case_budget_ms=1000.0)
     xp, torch = session.xp, harness.pytorch_baselines(session)
+    # The rungs whose GPU tests failed in this run of gpu_check.sh (benchmarks/unproven.py) are not timed.
+    left_out = autotune.excluded(conv2d.VARIANTS)
+    if left_out:
+        session.notes.append(f"not timed, their GPU tests having failed: {', '.join(sorted(left_out))}")
+    variants = [variant for variant in conv2d.VARIANTS if variant not in left_out]
     for name, x_shape, w_shape, stride, padding in session.pick(problems(), DRY_PROBLEMS):
         options = (stride, padding, 1)
         y_shape = conv2d.conv2d_output_shape(x_shape, w_shape, *options)
@@ -171,7 +177,7 @@ def main(argv=None) -> int:
                    "backward_filter": xp.empty(w_shape, np.float32)}
         flops = 2 * int(np.prod(y_shape)) * int(np.prod(w_shape[:3]))
         params = {"shape": name, "x": list(x_shape), "w": list(w_shape), "strides": stride, "padding": padding}
-        passes = {variant: our_passes(session, w, options, variant) for variant in conv2d.VARIANTS}
+        passes = {variant: our_passes(session, w, options, variant) for variant in variants}
         pad = cudnn_padding(padding, w_shape)
         cudnn = ({tf32: cudnn_passes(torch, w, stride, pad, tf32) for tf32 in (False, True)}
                  if torch is not None else None)
@@ -179,7 +185,7 @@ def main(argv=None) -> int:
             # Each output sums flops / 2 / its size terms: R S C (forward), about R S K (data), N P Q (filter).
             tolerance = harness.sum_tolerance(flops // 2 // outputs[step].size)
             ours = {False: [], True: []}  # by precision: TF32 or not
-            for variant in (v for v in conv2d.VARIANTS if v != "direct" or flops <= DIRECT_MAX_FLOPS):
+            for variant in (v for v in variants if v != "direct" or flops <= DIRECT_MAX_FLOPS):
                 tf32 = variant in conv2d.TF32_VARIANTS
                 run, check, poison, graph = timed(passes[variant][step], outputs[step], reference)
                 ours[tf32].append(session.measure(f"{variant}_{step}", {"pass": step, **params}, run, sets, check,

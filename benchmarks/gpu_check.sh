@@ -99,7 +99,8 @@ main() {
     local pytest_filter=(-k "not ($("${unproven[@]}" all))") gemm_kernels=()
     if [ "${#failed_rungs[@]}" -gt 0 ]; then
         gemm_kernels=(--kernels "$("${unproven[@]}" kernels "${failed_rungs[@]}")")
-        # ... and out of the autotuner, which every later process asks (gemm() without a variant).
+        # ... and out of the autotuners, which every later process asks (gemm() and conv2d without a
+        # variant), and out of benchmarks/conv2d.py's rows.
         CNN_GPU_AUTOTUNE_EXCLUDE="$(IFS=,; echo "${failed_rungs[*]}")"
         export CNN_GPU_AUTOTUNE_EXCLUDE
         echo "=== leaving out the rungs whose GPU tests failed: ${failed_rungs[*]}"

@@ -1,15 +1,16 @@
-"""The kernels most likely to fault, for benchmarks/gpu_check.sh: which GEMM rungs they are, and the
+"""The kernels most likely to fault, for benchmarks/gpu_check.sh: which rungs they are, and the
 pytest ``-k`` expressions that select their GPU tests, so that the script can run each rung's tests
 in a process of its own (a fault leaves a sticky error that ends every later CUDA call of its
 process) and leave out of the benchmarks, and out of the autotuner (``CNN_GPU_AUTOTUNE_EXCLUDE``,
 cnn_gpu/ops/gemm.py), only the rungs whose tests failed.
 
-They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu, whose rungs' names hold
-"wgmma", and kernels/ptx_probe_hopper.cu, whose probes tests/ops/test_ptx.py runs): the ones that
+They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu and convolution's
+kernels/conv2d_wgmma.cu, whose rungs' names hold "wgmma", and kernels/ptx_probe_hopper.cu, whose
+probes tests/ops/test_ptx.py runs): the ones that
 reach the hardware through mbarriers, tensor maps and clusters, where a mistake hangs or faults
 rather than gives a wrong number. All passed on an H100 at 48bedcb and 2c9911a, and on an H200 at
 ac366b0, where 9e (gemm_tf32_wgmma_b_in_registers) and its probe, wgmma with A from registers, ran
-for the first time. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
+for the first time; convolution's (implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) have not run. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
 and gate nothing. Besides them, the rungs of NEW: others no GPU has run yet, which the autotuner
 offers, so that every process that tunes a product would launch them.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import sys
 
+from cnn_gpu.ops.conv2d import VARIANTS as CONV2D_VARIANTS
 from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
 # What the unproven rungs' names hold, and what their probes' test names start with.
@@ -44,11 +46,13 @@ PROVEN = ("gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_tf32_wgmma_tma", "gemm_t
           "gemm_tf32_wgmma_b_in_registers")
 PROBES = "(test_wgmma or test_tma) and not model"
 # The test files that hold every test all_tests() selects (tests/benchmarks/test_unproven.py checks).
-FILES = ("tests/ops/test_gemm.py", "tests/ops/test_ptx.py")
+FILES = ("tests/ops/test_gemm.py", "tests/ops/test_conv2d_kernels.py", "tests/ops/test_ptx.py")
 
 
 def rungs() -> list[str]:
-    return [name for name in GEMM_VARIANTS if MARK in name or name in NEW]
+    """GEMM's unproven rungs, then convolution's (whose names hold GEMM's: implicit_gemm_tf32_wgmma)."""
+    return [name for name in GEMM_VARIANTS if MARK in name or name in NEW] + [
+        name for name in CONV2D_VARIANTS if MARK in name]
 
 
 def rung_tests(*chosen: str) -> str:

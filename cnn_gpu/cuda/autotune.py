@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import statistics
 import warnings
 from pathlib import Path
@@ -38,10 +39,20 @@ GRAPH_CALLS = 10
 # the host's time, or by graph one candidate after another) is timed again.
 TIMED_BY = "graph-rounds"
 
+# The rungs no op's autotuner offers, comma-separated: benchmarks/gpu_check.sh names there those whose
+# GPU tests failed (benchmarks/unproven.py), of every op, so that no later process launches them.
+EXCLUDE_ENV = "CNN_GPU_AUTOTUNE_EXCLUDE"
+
 _choices: dict[str, str] | None = None  # the cache file's contents, loaded on first use
 # Per op, the choices made in this process under a key of the op's own: choose() builds a JSON line
 # and names the device, too slow to do at every call of a small op (memo()).
 _memos: dict[str, dict] = {}
+
+
+def excluded(variants) -> set[str]:
+    """The names among ``variants``, one op's, that $CNN_GPU_AUTOTUNE_EXCLUDE lists. The others it lists
+    are other ops' (benchmarks/unproven.py, which writes the list, names only their rungs)."""
+    return {name for name in os.environ.get(EXCLUDE_ENV, "").split(",") if name in variants}
 
 
 def cache_path() -> Path:

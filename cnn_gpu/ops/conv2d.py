@@ -466,10 +466,11 @@ def choose_variant(step, variant, x_shape, w_shape, g, backend, run, out, refere
 
 def autotune_candidates(step, backend):
     """The FP32-accurate variants the autotuner times for pass ``step`` on ``backend``: each whose kernels'
-    file the device runs (runs_here: rung 8 is Hopper's), and not one that runs another's kernel for this
-    pass (PASS_FALLBACK), which that one's timing covers."""
-    return [name for name in FP32_VARIANTS
-            if runs_here(KERNEL_FILE.get(name, "conv2d.cu"), backend) and (name, step) not in PASS_FALLBACK]
+    file the device runs (runs_here: rung 8 is Hopper's), not one that runs another's kernel for this
+    pass (PASS_FALLBACK), which that one's timing covers, and none that $CNN_GPU_AUTOTUNE_EXCLUDE names."""
+    excluded = autotune.excluded(VARIANTS)
+    return [name for name in FP32_VARIANTS if name not in excluded
+            and runs_here(KERNEL_FILE.get(name, "conv2d.cu"), backend) and (name, step) not in PASS_FALLBACK]
 
 
 def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, channel_quads):

@@ -81,10 +81,9 @@ def dense_backward_weights(x, dy):
 
 
 # --- gemm(): one rung of the ladder, the one asked for or the autotuner's choice ----------------------
-# The environment variable that forces one variant everywhere (like the ``variant=`` argument), and
-# the one that keeps variants out of the autotuner (autotune_excluded).
+# The environment variable that forces one variant everywhere (like the ``variant=`` argument); the
+# one that keeps variants out of the autotuner is autotune.EXCLUDE_ENV.
 VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
-AUTOTUNE_EXCLUDE_ENV = "CNN_GPU_AUTOTUNE_EXCLUDE"
 # What the autotuner times on a GPU: FP32-accurate rungs that can win, every product, where the
 # device runs them (gemm_3xtf32_wgmma: Hopper only). 3xTF32 counts as FP32: its error is FP32's
 # (tests/ops/test_gemm.py), and on the H100 at 2c9911a gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
@@ -235,23 +234,13 @@ def result_check(a, b, trans_a, trans_b, out, backend):
     return check
 
 
-def autotune_excluded() -> set[str]:
-    """The rungs $CNN_GPU_AUTOTUNE_EXCLUDE names (comma-separated), which the autotuner never offers:
-    benchmarks/gpu_check.sh names those whose GPU tests failed, so that no later process launches them."""
-    names = {name for name in os.environ.get(AUTOTUNE_EXCLUDE_ENV, "").split(",") if name}
-    unknown = sorted(names - set(GEMM_VARIANTS))
-    if unknown:
-        raise ValueError(f"{AUTOTUNE_EXCLUDE_ENV} names no GEMM variant: {', '.join(unknown)}")
-    return names
-
-
 def autotune_candidates(m, n, k, backend):
     """The rungs the autotuner times for an M x N x K product on ``backend``: AUTOTUNE_CANDIDATES, and
     the small products' ones up to SMALL_PRODUCT_MACS; each only if the device runs its file
     (runs_here), its grid fits CUDA's limits (the one-thread- or warp-per-output rungs put a
     dimension of C on grid y, at most 65535 blocks) and $CNN_GPU_AUTOTUNE_EXCLUDE does not name it."""
     names = AUTOTUNE_CANDIDATES + (SMALL_PRODUCT_CANDIDATES if m * n * k <= SMALL_PRODUCT_MACS else ())
-    excluded = autotune_excluded()
+    excluded = autotune.excluded(GEMM_VARIANTS)
     return [name for name in names if name not in excluded and runs_here(GEMM_VARIANTS[name].file, backend)
             and all(blocks <= limit for blocks, limit in zip(GEMM_VARIANTS[name].grid(m, n), MAX_GRID))]
 

@@ -38,3 +38,14 @@ def test_the_convolution_table_compares_our_fastest_correct_kernel_with_cudnn(tm
     assert lines[2] == "| seed_conv1 | forward | 10.0 | 40.0 | 5.0 WRONG | 4.0 | 8.0 | 0.25 (direct) | " \
                        "0.50 (implicit_gemm_tf32_pipelined) |"
     assert lines[3] == "| seed_conv1 | backward_filter | 20.0 | 400.0 | 16.0 |  |  | 1.25 (implicit_gemm) |  |"
+
+
+def test_the_rungs_whose_gpu_tests_failed_are_not_timed(tmp_path, monkeypatch):
+    # gpu_check.sh lists them, GEMM's and convolution's, in $CNN_GPU_AUTOTUNE_EXCLUDE (benchmarks/unproven.py).
+    monkeypatch.setenv("CNN_GPU_AUTOTUNE_EXCLUDE", "implicit_gemm_tf32_wgmma,gemm_tf32_wgmma")
+    assert conv2d.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    document = json.loads((tmp_path / "conv2d.json").read_text())
+    assert document["notes"] == ["not timed, their GPU tests having failed: implicit_gemm_tf32_wgmma"]
+    names = {r["name"] for r in document["results"]}
+    assert "implicit_gemm_3xtf32_wgmma_forward" in names
+    assert not any(name.startswith("implicit_gemm_tf32_wgmma") for name in names)
