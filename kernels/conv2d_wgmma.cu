@@ -26,11 +26,14 @@
 // Operands: wgmma reads TF32 by cutting each float's low 13 bits (gemm_wgmma.cu, rung 9), so the plain
 // TF32 variant's error is about twice rung 5's (still TF32's); 3xTF32 splits each landed tile as rung 9
 // does and keeps FP32's accuracy.
-// Expected bottleneck: the copies' issue, as at rung 6, with 4 times the FMAs a copy of rung 6's
-// 64 x 64 tiles and none of mma.sync's fragment loads; W's transposing copies are 4 times the gather's
-// for the forward's B tile. Expected on cifar_conv2's and deepbench_vgg_28's forwards and data gradients:
-// 3xTF32 near GEMM rung 9's 3xTF32 (58.3 TFLOP/s), past cuDNN FP32 (31-34 TFLOP/s there); plain TF32 at
-// 100-180 TFLOP/s, where rung 5's ran 21-27, against cuDNN TF32's 330-386.
+// Expected bottleneck: the copies' issue, as at rung 6, now without mma.sync's fragment loads. A K-tile
+// of the data gradient is 2,048 copies of 16 bytes for 524,288 FMAs, 256 FMAs a copy (8 copies a
+// thread), as rung 7 and twice rung 6's 128; the forward's W, transposed a float a copy, makes it 1,024
+// of 16 bytes and 4,096 of 4 (20 a thread), 102 FMAs a copy. GEMM rung 9 pays the same for its
+// MN-major B (A.B: 176.7 TFLOP/s, against 239.1 for A.B^T, K-major both). Expected on cifar_conv2's
+// and deepbench_vgg_28's data gradients: 3xTF32 near GEMM rung 9's 3xTF32 (58.3 TFLOP/s), past cuDNN
+// FP32 (24.5 and 44.2 TFLOP/s there, conv2d.json at ac366b0), plain TF32 at 100-180 TFLOP/s (rung 5's
+// 19.8 and 18.5, cuDNN TF32's 170 and 298); the forwards below that, by the transposing copies' share.
 // Edges: the gathers' (rung 3's: zeros past the image and the matrix, by the copies' source size);
 // the epilogue's guarded stores (store_warpgroup_tile).
 // Registers (ptxas 13.0, sm_90a): 3xTF32 188-192, plain TF32 133-140, no spills; one block of 256
