@@ -53,6 +53,13 @@ def test_a_wrong_shuffle_offset_is_caught(rng):
 
 
 # --- Hopper's wgmma (kernels/gemm_wgmma.cu): the twin keeps each operation in flight until its wait ---
+def planted_pipeline(correct, faulty):
+    """gemm_wgmma.cu with a bug planted in rung 9's pipeline, which it includes from wgmma_common.cuh
+    (convolution's rung 8 too): the planted header's text in place of its #include."""
+    header = planted(kernel_path("wgmma_common.cuh"), correct, faulty).replace("#pragma once\n", "")
+    return planted(kernel_path("gemm_wgmma.cu"), '#include "wgmma_common.cuh"\n', header)
+
+
 def launch_wgmma_gemm(code, rng, split=False, m=130, n=136, k=200):
     """C = A B^T by the wgmma kernel (TF32, or 3xTF32 with ``split``; every transpose shares its
     pipeline) from a planted copy."""
@@ -78,16 +85,16 @@ def test_the_wgmma_kernels_as_they_are_pass_the_twins_checks(rng, split):
 
 def test_refilling_a_buffer_that_a_wgmma_in_flight_reads_is_caught(rng):
     # The copies one tile further ahead land in the buffer the previous tile's wgmma still read.
-    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
-                   "constexpr int AHEAD = STAGES - 1;")
+    code = planted_pipeline("constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
+                            "constexpr int AHEAD = STAGES - 1;")
     with pytest.raises(KernelFault, match="shared memory read by a wgmma in flight changed"):
         launch_wgmma_gemm(code, rng)
 
 
 def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
     tail = "            wgmma_wait_group<1>();\n        }\n    }\n"
-    code = planted(kernel_path("gemm_wgmma.cu"), tail + "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
-                   tail + "    wgmma_fence_operands(acc);")
+    code = planted_pipeline(tail + "    wgmma_wait_group<0>();\n    wgmma_fence_operands(acc);",
+                            tail + "    wgmma_fence_operands(acc);")
     with pytest.raises(KernelFault, match="exited with wgmma in flight"):
         launch_wgmma_gemm(code, rng)
 
@@ -95,15 +102,15 @@ def test_reading_the_accumulators_before_the_last_wait_is_caught(rng):
 def test_a_missing_proxy_fence_between_cp_async_and_wgmma_is_caught(rng):
     # cp.async writes through the generic proxy, wgmma reads through the async one: without the fence
     # the tensor core may read what the copies wrote before it was visible to it.
-    code = planted(kernel_path("gemm_wgmma.cu"), "        fence_proxy_async_shared();\n", "")
+    code = planted_pipeline("        fence_proxy_async_shared();\n", "")
     with pytest.raises(KernelFault, match="cp.async wrote with no fence_proxy_async_shared"):
         launch_wgmma_gemm(code, rng)
 
 
 def test_a_missing_wgmma_fence_is_caught(rng):
-    code = planted(kernel_path("gemm_wgmma.cu"), "        float chain[BN / 2] = {};\n        wgmma_fence_operands(chain);"
-                   "  // the zeros are written before the fence below, not moved past it\n        wgmma_fence();\n",
-                   "        float chain[BN / 2] = {};\n")
+    code = planted_pipeline("        float chain[BN / 2] = {};\n        wgmma_fence_operands(chain);"
+                            "  // the zeros are written before the fence below, not moved past it\n        wgmma_fence();\n",
+                            "        float chain[BN / 2] = {};\n")
     with pytest.raises(KernelFault, match="no wgmma_fence since"):
         launch_wgmma_gemm(code, rng, split=True)
 
@@ -111,8 +118,8 @@ def test_a_missing_wgmma_fence_is_caught(rng):
 def test_a_3xtf32_copy_into_the_tile_being_split_is_caught(rng):
     # 3xTF32 waits for each tile's wgmma, so its copies may run STAGES - 1 tiles ahead, not STAGES:
     # one more lands in the buffer of the tile being split and computed.
-    code = planted(kernel_path("gemm_wgmma.cu"), "constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
-                   "constexpr int AHEAD = SPLIT ? STAGES : STAGES - 2;")
+    code = planted_pipeline("constexpr int AHEAD = SPLIT ? STAGES - 1 : STAGES - 2;",
+                            "constexpr int AHEAD = SPLIT ? STAGES : STAGES - 2;")
     with pytest.raises(ScheduleDependenceError, match="argument 'c'"):
         launch_wgmma_gemm(code, rng, split=True)
 
@@ -120,7 +127,7 @@ def test_a_3xtf32_copy_into_the_tile_being_split_is_caught(rng):
 def test_writing_the_accumulators_of_a_wgmma_in_flight_is_caught(rng):
     # As if the epilogue's work began early: the accumulators change while tile t's wgmma still run.
     issue = "            issue_tile_wgmma<BM, BN, BK>(acc, stage, warpgroup);\n"
-    code = planted(kernel_path("gemm_wgmma.cu"), issue, issue + "            acc[0] += 1.0f;\n")
+    code = planted_pipeline(issue, issue + "            acc[0] += 1.0f;\n")
     with pytest.raises(KernelFault, match="accumulators of a wgmma in flight were written"):
         launch_wgmma_gemm(code, rng)
 
