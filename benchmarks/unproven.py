@@ -6,13 +6,14 @@ cnn_gpu/ops/gemm.py), only the rungs whose tests failed.
 
 They are Hopper's: wgmma and the bulk tensor copy (kernels/gemm_wgmma.cu and convolution's
 kernels/conv2d_wgmma.cu, whose rungs' names hold "wgmma", and kernels/ptx_probe_hopper.cu, whose
-probes tests/ops/test_ptx.py runs): the ones that
-reach the hardware through mbarriers, tensor maps and clusters, where a mistake hangs or faults
-rather than gives a wrong number. All passed on an H100 at 48bedcb and 2c9911a, and on an H200 at
-ac366b0, where 9e (gemm_tf32_wgmma_b_in_registers) and its probe, wgmma with A from registers, ran
-for the first time; convolution's (implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) have not run. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a question
-and gate nothing. Besides them, the rungs of NEW: others no GPU has run yet, which the autotuner
-offers, so that every process that tunes a product would launch them.
+probes tests/ops/test_ptx.py runs): the ones that reach the hardware through mbarriers, tensor maps
+and clusters, where a mistake hangs or faults rather than gives a wrong number. GEMM's all passed on
+an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0, where 9e (gemm_tf32_wgmma_b_in_registers)
+and its probe, wgmma with A from registers, ran for the first time; convolution's
+(implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) have not run. The probes' tests of the twin's
+arithmetic model (named *model*) ask the hardware a question and gate nothing. Besides them, the
+rungs of NEW: others no GPU has run yet, which the autotuner offers, so that every process that
+tunes a product would launch them.
 
 The rungs of PROVEN, those that passed on a GPU, run their tests in one process, which saves
 seconds of the script's budget a process; only if that fails does each run alone, to find which.

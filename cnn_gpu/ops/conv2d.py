@@ -120,8 +120,8 @@ TILED_VARIANTS = VARIANTS[1:]  # the ones a block tile (ConvTile) runs
 TF32_VARIANTS = ("implicit_gemm_tf32_pipelined", "implicit_gemm_tf32_quads", "implicit_gemm_tf32_large",
                  "implicit_gemm_tf32_wgmma")
 FP32_VARIANTS = tuple(v for v in VARIANTS if v not in TF32_VARIANTS)  # the autotuner's candidates
-# What the emulator runs unless told: rung 6, the top FP32 rung but for rung 7, which gives its bits on
-# tiles four times as large (the emulator's fibers run them no faster, and the tests' small layers pad them).
+# What the emulator runs unless told: rung 6, the top FP32 rung but for rungs 7 and 8, which compute the
+# same on tiles four times as large (the emulator's fibers run them no faster, and small layers pad them).
 EMULATE_DEFAULT = "implicit_gemm_3xtf32_quads"
 NONFINITE_VARIANT = "implicit_gemm_precomputed"  # for operands holding NaN or inf (choose_variant)
 VARIANT_ENV = "CNN_GPU_CONV2D_VARIANT"  # forces a variant on every pass, as CNN_GPU_GEMM_VARIANT does for gemm()
@@ -230,9 +230,9 @@ KERNEL_FILE = {"implicit_gemm_3xtf32_wgmma": "conv2d_wgmma.cu", "implicit_gemm_t
 # Rung 8 has no filter gradient of its own (conv2d_wgmma.cu says why): it runs rung 7's, in the same precision.
 PASS_FALLBACK = {("implicit_gemm_3xtf32_wgmma", "backward_filter"): "implicit_gemm_3xtf32_large",
                  ("implicit_gemm_tf32_wgmma", "backward_filter"): "implicit_gemm_tf32_large"}
-# Rungs 6 and 7 copy four channels of a pixel at a time (conv2d.cu): where a pass's operands do not allow
-# it (quads_fit of their channels), the pass runs rung 5 in the same precision instead, whose sums are the
-# same, bit for bit.
+# Rungs 6 to 8 copy four channels of a pixel at a time (conv2d.cu, conv2d_wgmma.cu): where a pass's
+# operands do not allow it (quads_fit of their channels), the pass runs rung 5 in the same precision
+# instead, whose sums are rungs 6's and 7's, bit for bit.
 QUADS_FALLBACK = {"implicit_gemm_3xtf32_quads": "implicit_gemm_3xtf32_pipelined",
                   "implicit_gemm_tf32_quads": "implicit_gemm_tf32_pipelined",
                   "implicit_gemm_3xtf32_large": "implicit_gemm_3xtf32_pipelined",
@@ -478,7 +478,8 @@ def _backward_filter_split_k(variant, x, dy, dw, shape, gemm, backend, channel_q
     cut into slices as gemm_split_k's is, then the slices summed into dw by gemm_split_k_reduce (none
     with one slice)."""
     rows, k, depth = gemm
-    tile, device = _tile_for(_running_variant("backward_filter", variant, channel_quads), k), current_device(backend)
+    running = _running_variant("backward_filter", variant, channel_quads)
+    tile, device = _tile_for(running, k), current_device(backend)
     splits, k_per_split = gemm_plans.split_k_slices(rows, k, depth, gemm_plans.device_sm_count(backend, device),
                                                     FILTER_SPLIT_POLICY, (tile.bm, tile.bn, tile.bk))
     k4 = ceil_div(k, 4) * 4

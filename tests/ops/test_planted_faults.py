@@ -109,8 +109,8 @@ def test_a_missing_proxy_fence_between_cp_async_and_wgmma_is_caught(rng):
 
 def test_a_missing_wgmma_fence_is_caught(rng):
     code = planted_pipeline("        float chain[BN / 2] = {};\n        wgmma_fence_operands(chain);"
-                            "  // the zeros are written before the fence below, not moved past it\n        wgmma_fence();\n",
-                            "        float chain[BN / 2] = {};\n")
+                            "  // the zeros are written before the fence below, not moved past it\n"
+                            "        wgmma_fence();\n", "        float chain[BN / 2] = {};\n")
     with pytest.raises(KernelFault, match="no wgmma_fence since"):
         launch_wgmma_gemm(code, rng, split=True)
 
