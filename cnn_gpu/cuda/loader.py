@@ -10,9 +10,10 @@ not a cubin) and adds what CuPy leaves to the caller:
 - one build per (source hash, options, name expressions) in this process, and a disk cache of
   cubins under them (cached_cubin), so that the next process loads what this one compiled. CuPy's
   own cache does not serve a module with name expressions (it compiles again to learn the mangled
-  names, in every process), and NVRTC takes tens of seconds over each GEMM file. The cache keys on
-  the source and the options, not on the headers the source includes, so the options carry a hash
-  of those (compile_options): an edited ``ptx.cuh`` is a new build, and the old one stays until the
+  names, in every process), and NVRTC takes up to seconds over each GEMM instance. The cache keys on
+  the source and the options, not on the files the source includes, so the options carry a hash of
+  those that might be (compile_options): an edited ``ptx.cuh`` (or ``conv2d.cu``, which
+  ``conv2d_wgmma.cu`` includes) is a new build, and the old one stays until the
   folder passes CUBIN_CACHE_LIMIT_BYTES and it is among the least recently used (prune_cache).
   ``cnn-gpu compile`` fills the cache for every declared kernel at once
   (``cnn_gpu/cuda/precompile.py``). CuPy's compile settings (``CUPY_CACHE_DIR``,
@@ -55,15 +56,16 @@ def debug_sync_enabled() -> bool:
 
 
 def compile_options(options=(), source_dir: Path | None = None) -> tuple[str, ...]:
-    """The NVRTC options of every build: C++17, the include folders, a hash of the headers in them
-    (a macro no kernel reads: it makes the disk cache's keys change with the headers), then the
+    """The NVRTC options of every build: C++17, the include folders, a hash of the headers and kernel
+    files in them (a macro no kernel reads: it makes the disk cache's keys change with whatever a
+    source may include, another kernel file too: conv2d_wgmma.cu includes conv2d.cu), then the
     caller's."""
     folders = [kernels_dir()]
     if source_dir is not None and source_dir != folders[0]:
         folders.insert(0, source_dir)
     digest = hashlib.sha256()
     for folder in folders:
-        for header in sorted(folder.glob("*.cuh")):
+        for header in sorted([*folder.glob("*.cuh"), *folder.glob("*.cu")]):
             digest.update(header.name.encode() + b"\0" + header.read_bytes() + b"\0")
     return ("-std=c++17", *(f"-I{folder}" for folder in folders), f"-DCNN_GPU_HEADERS={digest.hexdigest()[:16]}",
             *options)

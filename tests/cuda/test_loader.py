@@ -107,9 +107,9 @@ def test_code_or_path_exactly():
 
 
 def test_a_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, monkeypatch):
-    # A GEMM module takes NVRTC seconds to tens of seconds, and gpu_check.sh runs a process per rung
-    # and per benchmark: a later process must load the first one's cubin. A change to a header the
-    # source includes is a new build (compile_options hashes the headers).
+    # A GEMM module takes NVRTC up to seconds, and gpu_check.sh runs a process per rung and per
+    # benchmark: a later process must load the first one's cubin. A change to a file the source
+    # includes is a new build (compile_options hashes the headers and kernel files).
     from cnn_gpu.cuda import loader
 
     monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
@@ -128,6 +128,10 @@ def test_a_build_is_compiled_once_and_then_loaded_from_the_disk_cache(tmp_path, 
     (headers / "common.cuh").write_text("// version 2\n")
     build()
     assert len(builds) == 2
+    # A kernel file may include another (conv2d_wgmma.cu includes conv2d.cu): an edit of one is a new build too.
+    (headers / "rung.cu").write_text("// version 1\n")
+    build()
+    assert len(builds) == 3
 
 
 def test_a_cubin_found_is_marked_used_and_a_new_build_prunes_the_least_recently_used(tmp_path, monkeypatch):
