@@ -16,10 +16,13 @@
 //   Loads: the tile a pass gathers from the image (the forward's X_cols, the data gradient's dY_taps,
 // both k-contiguous along channels or filters) goes 16 bytes at a time, four channels of a tap
 // (rung 6's quads), each copy to its swizzled place (SwizzledTiles::a_index): rung 3's loaders with
-// this tile's layout. The forward's W is (R S C) x K, its filters contiguous: wgmma wants B K-major,
-// so W is transposed on the way, one 4-byte copy a float, as GEMM rung 9 copies an MN-major B
-// (copy_swizzled_tile_async). The data gradient's W' is K-major (a tap's filters are contiguous):
-// rung 6's gather, 16 bytes a copy, for both its tiles.
+// this tile's layout. The data gradient's W' is K-major (a tap's filters are contiguous): rung 6's
+// gather, 16 bytes a copy, for both its tiles. The forward's W is (R S C) x K, its filters contiguous,
+// and wgmma wants B K-major. Transposed on the way into the tile, a float a copy (as GEMM rung 9 copies
+// an MN-major B), W would be transposed again by every block of the grid's rows, all of which read all
+// of it, with four times the copies of a K-major tile. So the wrapper transposes W once a call, into
+// W^T (K x R S C: transpose.cu, reading and writing W once, small beside the images), and the
+// forward copies W^T's tiles 16 bytes at a time (copy_swizzled_tile_async, K-contiguous).
 //   The filter gradient has no wgmma form here: both its operands run along (n, p, q), the slowest
 // axis of NHWC, so both would be transposed a float at a time; the variants run rung 7 for it
 // (cnn_gpu/ops/conv2d.py, PASS_FALLBACK).
@@ -27,17 +30,17 @@
 // TF32 variant's error is about twice rung 5's (still TF32's); 3xTF32 splits each landed tile as rung 9
 // does and keeps FP32's accuracy.
 // Expected bottleneck: the copies' issue, as at rung 6, now without mma.sync's fragment loads. A K-tile
-// of the data gradient is 2,048 copies of 16 bytes for 524,288 FMAs, 256 FMAs a copy (8 copies a
-// thread), as rung 7 and twice rung 6's 128; the forward's W, transposed a float a copy, makes it 1,024
-// of 16 bytes and 4,096 of 4 (20 a thread), 102 FMAs a copy. GEMM rung 9 pays the same for its
-// MN-major B (A.B: 176.7 TFLOP/s, against 239.1 for A.B^T, K-major both). Expected on cifar_conv2's
-// and deepbench_vgg_28's data gradients: 3xTF32 near GEMM rung 9's 3xTF32 (58.3 TFLOP/s), past cuDNN
-// FP32 (24.5 and 44.2 TFLOP/s there, conv2d.json at ac366b0), plain TF32 at 100-180 TFLOP/s (rung 5's
-// 19.8 and 18.5, cuDNN TF32's 170 and 298); the forwards below that, by the transposing copies' share.
+// is 2,048 copies of 16 bytes for 524,288 FMAs, 256 FMAs a copy (8 copies a thread), as rung 7 and
+// twice rung 6's 128 (with W transposed in the loop, the forward's would be 5,120 copies, 102 FMAs a
+// copy: GEMM rung 9 pays that for its MN-major B, A.B ran 176.7 TFLOP/s against A.B^T's 239.1, K-major
+// both). Expected on cifar_conv2's and deepbench_vgg_28's forwards and data gradients: 3xTF32 near GEMM
+// rung 9's 3xTF32 (58.3 TFLOP/s), past cuDNN FP32 (the data gradients' 24.5 and 44.2 TFLOP/s, conv2d.json
+// at ac366b0), plain TF32 at 100-180 TFLOP/s (rung 5's data gradients 19.8 and 18.5, cuDNN TF32's 170
+// and 298); the forward's transpose of W a few microseconds besides.
 // Edges: the gathers' (rung 3's: zeros past the image and the matrix, by the copies' source size);
 // the epilogue's guarded stores (store_warpgroup_tile).
-// Registers (ptxas 13.0, sm_90a): 3xTF32 188-192, plain TF32 133-140, no spills; one block of 256
-// threads an SM (132-165 KB of shared memory).
+// Registers (ptxas 13.0, sm_90a): 3xTF32 234 (forward) and 188 (data gradient), plain TF32 181 and
+// 133, no spills; one block of 256 threads an SM (132-165 KB of shared memory).
 // Measured: not yet run on a GPU.
 
 #include "conv2d.cu"
@@ -74,7 +77,7 @@ __device__ __forceinline__ void implicit_gemm_wgmma(Load load, int depth, float*
 
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
 __global__ void __launch_bounds__((BM / 64) * 128, MIN_BLOCKS)
-conv2d_forward_implicit_gemm_wgmma(const float* __restrict__ x, const float* __restrict__ w,
+conv2d_forward_implicit_gemm_wgmma(const float* __restrict__ x, const float* __restrict__ wt,
                                    const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS, int flags)
 {
     static_assert(BK == 32 && WM == 64 && WN == BN, "rung 9's tile: a warpgroup per 64 rows, all BN columns");
@@ -87,12 +90,12 @@ conv2d_forward_implicit_gemm_wgmma(const float* __restrict__ x, const float* __r
     __syncthreads();
 
     const int column = threadIdx.x % (BK / 4) * 4;  // this thread's quad of every K-tile's columns
+    const bool wide = channel_quads_fit(wt, depth);  // W^T's rows in aligned quads (R S C is a multiple of 4)
     auto load = [&](unsigned char* stage, int t) {
         copy_image_columns<Tiles, AsyncCopy, 4>(reinterpret_cast<float*>(stage), x, t * BK, column, corner_offset,
                                                 corner_h, corner_w, g);
-        // W, MN-major: transposed on the way, a float a copy (16-byte copies never fit that way round).
-        copy_swizzled_tile_async<false, BN, Tiles::NTHREADS>(stage + BM * 128, w, n0, t * BK, g.K, depth, threadIdx.x,
-                                                             false);
+        copy_swizzled_tile_async<true, BN, Tiles::NTHREADS>(stage + BM * 128, wt, n0, t * BK, g.K, depth, threadIdx.x,
+                                                            wide);
     };
     implicit_gemm_wgmma<SPLIT, BM, BN, STAGES>(load, depth, y, bias, m0, n0, rows, g.K, flags);
 }

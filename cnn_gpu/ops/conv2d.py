@@ -29,6 +29,7 @@ from cnn_gpu.ops import gemm_plans, window
 from cnn_gpu.ops.common import (array_module, ceil_div, check_float, check_ndim, check_same_dtype, check_shape,
                                 grid_stride_launch, output_array, quads_fit)
 from cnn_gpu.ops.gemm_variants import EPILOGUE_BIAS, EPILOGUE_RELU, Tiling
+from cnn_gpu.ops.transpose import transpose
 
 
 def conv2d_geometry(x_shape, w_shape, strides=1, padding="valid", dilation=1, w_layout="(R, S, C, K)"):
@@ -227,6 +228,9 @@ KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
 }
 # Rung 8 is Hopper's (wgmma): its kernels are in a file built for sm_90a alone (cnn_gpu/cuda/sources.py).
 KERNEL_FILE = {"implicit_gemm_3xtf32_wgmma": "conv2d_wgmma.cu", "implicit_gemm_tf32_wgmma": "conv2d_wgmma.cu"}
+# Rung 8's forward reads W transposed, which the wrapper makes first (filters_transposed; conv2d_wgmma.cu
+# says why).
+W_TRANSPOSED = {("implicit_gemm_3xtf32_wgmma", "forward"), ("implicit_gemm_tf32_wgmma", "forward")}
 # Rung 8 has no filter gradient of its own (conv2d_wgmma.cu says why): it runs rung 7's, in the same precision.
 PASS_FALLBACK = {("implicit_gemm_3xtf32_wgmma", "backward_filter"): "implicit_gemm_3xtf32_large",
                  ("implicit_gemm_tf32_wgmma", "backward_filter"): "implicit_gemm_tf32_large"}
@@ -256,13 +260,21 @@ _PARAMS = {
 }
 _SPLIT_PARAMS = [*_PARAMS["backward_filter"][:3], Array("partials", "float32", ndim=1), *_SHAPE_PARAMS,
                  Scalar("k_per_split", "int32")]
+# Rung 8's forward reads W transposed, K x R*S*C (filters_transposed).
+_WT_PARAMS = [_PARAMS["forward"][0], Array("wt", "float32", ndim=2), *_PARAMS["forward"][2:]]
+
+
+def _params(variant, step):
+    """The parameters of ``variant``'s kernel for pass ``step``."""
+    if step == "backward_filter":
+        return _SPLIT_PARAMS
+    return _WT_PARAMS if (variant, step) in W_TRANSPOSED else _PARAMS[step]
 
 KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
            for step, params in _PARAMS.items()} | {
     (variant, step, tile): Kernel(KERNEL_FILE.get(variant, "conv2d.cu"),
                                   f"conv2d_{step}_{KERNEL_OF_VARIANT[variant][0]}"
-                                  f"<{tile.template_arguments}{KERNEL_OF_VARIANT[variant][1]}>",
-                                  _SPLIT_PARAMS if step == "backward_filter" else _PARAMS[step])
+                                  f"<{tile.template_arguments}{KERNEL_OF_VARIANT[variant][1]}>", _params(variant, step))
     for step in PASSES for variant in TILED_VARIANTS for tile in TILES[variant] if (variant, step) not in PASS_FALLBACK
 }
 
@@ -314,6 +326,14 @@ def _running_variant(step, variant, channel_quads):
     return variant if channel_quads else QUADS_FALLBACK.get(variant, variant)
 
 
+def filters_transposed(w, backend):
+    """W (R, S, C, K) as the matrix W^T, K x R*S*C, in a workspace of the process kept for its shape:
+    transpose.cu's tiled kernel, one read and one write of W."""
+    depth, k = math.prod(w.shape[:3]), w.shape[3]
+    wt = gemm_plans.split_k_workspace(backend, current_device(backend), (k, depth), owner="conv2d W^T")
+    return transpose(w.reshape(depth, k), out=wt, backend=backend)
+
+
 def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=False):
     """Launch pass ``step`` of ``variant`` (_running_variant's kernel) for a GEMM of ``gemm`` = (M, N,
     depth): the direct kernels a thread per output element, the implicit GEMM a block per output tile
@@ -322,6 +342,8 @@ def _launch(step, variant, gemm, arguments, backend, splits=1, channel_quads=Fal
     if m * n == 0:  # an empty batch (or filter): nothing to compute
         return
     variant = _running_variant(step, variant, channel_quads)
+    if (variant, step) in W_TRANSPOSED:
+        arguments = (arguments[0], filters_transposed(arguments[1], backend), *arguments[2:])
     if variant == "direct":
         KERNELS["direct", step, None](*grid_stride_launch(m * n), arguments, backend=backend)
         return

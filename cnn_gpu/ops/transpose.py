@@ -1,7 +1,8 @@
 """Matrix transpose: the NumPy reference and the wrappers of ``kernels/transpose.cu``.
 
-Not an op a layer calls; it is the smallest kernel family that shows coalescing and shared-memory
-bank conflicts, and the proof that the loader, the signatures and the emulator work end to end.
+The smallest kernel family that shows coalescing and shared-memory bank conflicts, and the proof
+that the loader, the signatures and the emulator work end to end; convolution's rung 8 transposes
+its filters with it (conv2d.filters_transposed).
 """
 
 from __future__ import annotations

@@ -344,8 +344,9 @@ def test_the_rungs_whose_gpu_tests_failed_are_kept_out_of_the_autotuner(monkeypa
 # The variant in the test's id: gpu_check.sh selects an unproven rung's tests by it (benchmarks/unproven.py).
 @pytest.mark.parametrize("variant", ["implicit_gemm_3xtf32_wgmma", "implicit_gemm_tf32_wgmma"])
 def test_rung_8_runs_wgmma_and_rung_7s_filter_gradient(rng, kernel_backend, monkeypatch, variant):
-    """Where the channels come in quads, rung 8's forward and data gradient launch its own kernels, and
-    its filter gradient is rung 7's, bit for bit; every pass is checked against the reference above."""
+    """Where the channels come in quads, rung 8's forward (after W's transpose) and data gradient launch
+    its own kernels, and its filter gradient is rung 7's, bit for bit; every pass is checked against
+    the reference above."""
     skip_unless_it_runs_here(variant, kernel_backend)
     launched = []
     launch = kernel_module.Kernel.launch_checked
@@ -355,7 +356,7 @@ def test_rung_8_runs_wgmma_and_rung_7s_filter_gradient(rng, kernel_backend, monk
     x, w, b, dy = (on_backend(a, kernel_backend) for a in (x, w, b, dy))
     conv2d_forward_kernel(x, w, b, *options, variant=variant, backend=kernel_backend)
     conv2d_backward_data_kernel(dy, w, x.shape, *options, variant=variant, backend=kernel_backend)
-    assert [name.split("<")[0] for name in launched] == ["conv2d_forward_implicit_gemm_wgmma",
+    assert [name.split("<")[0] for name in launched] == ["transpose_smem_tiled", "conv2d_forward_implicit_gemm_wgmma",
                                                          "conv2d_backward_data_implicit_gemm_wgmma"]
     dw_8, dw_7 = (to_host(conv2d_backward_filter_kernel(x, dy, w.shape, *options, variant=v, backend=kernel_backend))
                   for v in (variant, variant.replace("wgmma", "large")))
