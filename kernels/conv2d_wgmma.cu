@@ -27,8 +27,9 @@
 // axis of NHWC, so both would be transposed a float at a time; the variants run rung 7 for it
 // (cnn_gpu/ops/conv2d.py, PASS_FALLBACK).
 // Operands: wgmma reads TF32 by cutting each float's low 13 bits (gemm_wgmma.cu, rung 9), so the plain
-// TF32 variant's error is about twice rung 5's (still TF32's); 3xTF32 splits each landed tile as rung 9
-// does and keeps FP32's accuracy.
+// TF32 variant's error is about three times rung 5's, still TF32's (in emulation 7.7e-4, where rung 5's
+// TF32 ran 2.4e-4 to 2.6e-4 on the H200, conv2d.json at ac366b0); 3xTF32 splits each landed tile as
+// rung 9 does and keeps FP32's accuracy (1.4e-7 to 1.8e-7 in emulation).
 // Expected bottleneck: the copies' issue, as at rung 6, now without mma.sync's fragment loads. A K-tile
 // is 2,048 copies of 16 bytes for 524,288 FMAs, 256 FMAs a copy (8 copies a thread), as rung 7 and
 // twice rung 6's 128 (with W transposed in the loop, the forward's would be 5,120 copies, 102 FMAs a
