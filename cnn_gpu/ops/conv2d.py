@@ -270,6 +270,7 @@ def _params(variant, step):
         return _SPLIT_PARAMS
     return _WT_PARAMS if (variant, step) in W_TRANSPOSED else _PARAMS[step]
 
+
 KERNELS = {("direct", step, None): Kernel("conv2d.cu", f"conv2d_{step}_direct", params)
            for step, params in _PARAMS.items()} | {
     (variant, step, tile): Kernel(KERNEL_FILE.get(variant, "conv2d.cu"),
