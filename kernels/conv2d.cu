@@ -902,9 +902,10 @@ conv2d_backward_filter_implicit_gemm_tf32_quads(const float* __restrict__ x, con
 // What could undo it: one block of 8 warps an SM (3xTF32 on the large tile) hides the gathers'
 // latency worse than rung 6's three blocks of 4; the autotuner then keeps rung 6.
 // Edges: rung 6's.
-// Registers (ptxas 13.0, sm_90, no spills; sm_80 alike): 3xTF32 201-214 on the 128 x 128 tile (one block
-// of 256 threads an SM), 218-227 on 128 x 64 (two of 128); plain TF32 107-128 and 130-142 (two blocks
-// an SM). 3xTF32 asked for two blocks of 256 threads spills (28-72 bytes).
+// Registers (ptxas 13.0, no spills; sm_90, then sm_80): 3xTF32 213-214 (219-235) on the 128 x 128 tile
+// (one block of 256 threads an SM), 222-227 (233-243) on 128 x 64 (two of 128); plain TF32 113-125
+// (105-123) and 132-142 (118-128), two blocks an SM. 3xTF32 asked for two blocks of 256 threads spills
+// (28-72 bytes).
 // The sums are rung 6's, term for term (the same k order in every output's chain), so rung 7 gives rung
 // 5's bits too (tests/ops/test_conv2d_kernels.py).
 // Measured: not yet run on a GPU.

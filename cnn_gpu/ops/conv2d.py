@@ -190,7 +190,7 @@ PIPELINE_STAGES = 3  # rung 5's buffers: two K-tiles in flight while one is comp
 PIPELINE_MIN_BLOCKS = 3  # rungs 5 and 6: three blocks of 128 threads an SM (conv2d.cu, rung 5's registers)
 # Rung 7's tiles (conv2d.cu): GEMM rung 8's 3xTF32 block tile, 128 x 128 of 8 warps of 64 x 32, and
 # 128 x 64 of 4 such warps where the GEMM's N is 64 or fewer; 3xTF32 at one block an SM on the first
-# (200-235 registers) and two on the second. Plain TF32 takes fewer registers: two blocks an SM on both.
+# (213-235 registers) and two on the second. Plain TF32 takes fewer registers: two blocks an SM on both.
 LARGE_3XTF32_TILES = (ConvTile(128, 128, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=1),
                       ConvTile(128, 64, 16, 64, 32, lanes=32, stages=PIPELINE_STAGES, min_blocks=2))
 LARGE_TF32_TILES = (replace(LARGE_3XTF32_TILES[0], min_blocks=2), LARGE_3XTF32_TILES[1])
