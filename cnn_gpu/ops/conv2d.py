@@ -226,14 +226,14 @@ KERNEL_OF_VARIANT = {variant: (variant, "") for variant in TILED_VARIANTS} | {
     "implicit_gemm_3xtf32_wgmma": ("implicit_gemm_wgmma", ", true"),
     "implicit_gemm_tf32_wgmma": ("implicit_gemm_wgmma", ", false"),
 }
-# Rung 8 is Hopper's (wgmma): its kernels are in a file built for sm_90a alone (cnn_gpu/cuda/sources.py).
-KERNEL_FILE = {"implicit_gemm_3xtf32_wgmma": "conv2d_wgmma.cu", "implicit_gemm_tf32_wgmma": "conv2d_wgmma.cu"}
-# Rung 8's forward reads W transposed, which the wrapper makes first (filters_transposed; conv2d_wgmma.cu
-# says why).
-W_TRANSPOSED = {("implicit_gemm_3xtf32_wgmma", "forward"), ("implicit_gemm_tf32_wgmma", "forward")}
-# Rung 8 has no filter gradient of its own (conv2d_wgmma.cu says why): it runs rung 7's, in the same precision.
-PASS_FALLBACK = {("implicit_gemm_3xtf32_wgmma", "backward_filter"): "implicit_gemm_3xtf32_large",
-                 ("implicit_gemm_tf32_wgmma", "backward_filter"): "implicit_gemm_tf32_large"}
+# Rung 8, Hopper's (wgmma), differs from the others in three ways (conv2d_wgmma.cu says why): its kernels
+# are in a file built for sm_90a alone (cnn_gpu/cuda/sources.py); its forward reads W transposed, which
+# the wrapper makes first (filters_transposed); and it has no filter gradient of its own, but runs rung
+# 7's in the same precision.
+WGMMA_VARIANTS = ("implicit_gemm_3xtf32_wgmma", "implicit_gemm_tf32_wgmma")
+KERNEL_FILE = dict.fromkeys(WGMMA_VARIANTS, "conv2d_wgmma.cu")
+W_TRANSPOSED = {(variant, "forward") for variant in WGMMA_VARIANTS}
+PASS_FALLBACK = {(variant, "backward_filter"): variant.replace("wgmma", "large") for variant in WGMMA_VARIANTS}
 # Rungs 6 to 8 copy four channels of a pixel at a time (conv2d.cu, conv2d_wgmma.cu): where a pass's
 # operands do not allow it (quads_fit of their channels), the pass runs rung 5 in the same precision
 # instead, whose sums are rungs 6's and 7's, bit for bit.
