@@ -19,37 +19,34 @@ import sys
 import time
 
 from benchmarks import run_info
-from cnn_gpu.cuda.kernel import declared_kernels, module_build, module_expressions
-from cnn_gpu.cuda.loader import build_options, compile_cubin, nvrtc_version, target_architecture
+from cnn_gpu.cuda.loader import compile_cubin, nvrtc_version
+from cnn_gpu.cuda.precompile import declared_builds
 from cnn_gpu.cuda.sources import compute_capability
 
 
-def nvrtc_seconds(file: str, options: tuple, names: tuple, capability: str) -> float:
-    """Seconds NVRTC takes to build ``file`` with ``options`` and the name expressions ``names``."""
-    path, options_with_target = module_build(file, options)
-    every_option = build_options(options_with_target, path.parent, capability)
+def nvrtc_seconds(build, names: tuple) -> float:
+    """Seconds NVRTC takes to build ``build``'s source and options with the name expressions ``names``."""
     start = time.perf_counter()
-    compile_cubin(path.read_text(), every_option, names, " ".join((file, *options)))
+    compile_cubin(build.path.read_text(), build.options, names, build.label)
     return time.perf_counter() - start
 
 
 def measure(capability: str) -> list[dict]:
-    """A row for each file and options the kernels are declared with that this architecture builds."""
-    modules: dict[tuple, list[tuple]] = {}
-    for kernel in declared_kernels():
-        target = target_architecture(module_build(kernel.file, kernel.options)[1])
-        if target is not None and compute_capability(target) != capability:
-            continue  # a file for another architecture only (sources.ARCH_SPECIFIC)
-        modules.setdefault((kernel.file, kernel.options), []).append(module_expressions(kernel, "cuda"))
+    """A row for each file and options the kernels are declared with that this architecture builds: the
+    modules a GPU's launches ask for (precompile.declared_builds), one by one, then all in one."""
+    by_file: dict[str, list] = {}
+    for build in declared_builds(capability, benchmark_builds=True):
+        by_file.setdefault(build.label, []).append(build)
     rows = []
-    for (file, options), per_kernel in modules.items():
-        one_by_one = [nvrtc_seconds(file, options, names, capability) for names in dict.fromkeys(per_kernel)]
-        instances = tuple(sorted({name for names in per_kernel for name in names}))
-        together = nvrtc_seconds(file, options, instances, capability)
-        rows.append({"file": file, "options": list(options), "instances": len(instances),
+    for label, builds in by_file.items():
+        one_by_one = [nvrtc_seconds(build, build.name_expressions) for build in builds]
+        instances = tuple(sorted(name for build in builds for name in build.name_expressions))
+        together = nvrtc_seconds(builds[0], instances)
+        file, *options = label.split()
+        rows.append({"file": file, "options": options, "instances": len(instances),
                      "together_s": round(together, 3), "one_by_one_s": round(sum(one_by_one), 3),
                      "longest_one_s": round(max(one_by_one), 3), "modules": len(one_by_one)})
-        print(f"{' '.join((file, *options)):28} {len(instances):4} instances: together {together:6.1f} s, "
+        print(f"{label:28} {len(instances):4} instances: together {together:6.1f} s, "
               f"one by one {sum(one_by_one):6.1f} s in {len(one_by_one)} modules, the longest {max(one_by_one):4.1f} s",
               flush=True)
     return sorted(rows, key=lambda row: -row["together_s"])
