@@ -9,10 +9,10 @@
 // Copy the ROWS x 32 tile of an operand at (mn0, k0) into `tile` in the 128-byte swizzle, zero-filled
 // outside the matrix; all NTHREADS threads take part, each with a compile-time share, so the loops
 // unroll and per copy only an address, a bound and the copy itself are left in the K loop.
-//   K-contiguous (A plain, B transposed): a thread copies the same 16-byte chunk (or, when 16-byte
-// copies do not fit, float) of rows NTHREADS / 8 (/ 32) apart, a multiple of 8 apart, so all its
-// rows share one swizzle. A warp reads 4 whole rows (1 row) of 128 bytes and writes them to
-// distinct banks.
+//   K-contiguous (A plain, B transposed): a thread copies the same 16-byte chunk of rows NTHREADS / 8
+// apart, a multiple of 8 apart, so all its rows share one swizzle; a warp reads 4 whole rows of 128
+// bytes and writes them to distinct banks. Where 16-byte copies do not fit, a float of rows
+// NTHREADS / 32 apart, a warp one row.
 //   MN-contiguous (A transposed, B plain), transposed on the way one float at a time: a warp takes 8
 // consecutive rows (32 bytes of global memory at each k) at 4 consecutive k, a whole 16-byte chunk of
 // each row: 4 full 32-byte sectors read, and 32 distinct banks written (8 rows with 8 different
@@ -34,15 +34,20 @@ __device__ __forceinline__ void copy_swizzled_tile_async(unsigned char* __restri
             cp_async<16>(dst + j * ROW_STEP * 128, inside ? src + (long long)j * ROW_STEP * K : x, inside ? bytes : 0);
         }
     } else if (K_CONTIGUOUS) {
+        // A warp per row: rows NTHREADS / 32 apart, which for a block of one warpgroup (4) is no
+        // multiple of 8: then each row's swizzle is its own, where two warpgroups' share one.
         constexpr int ROW_STEP = NTHREADS / 32;
-        static_assert(ROWS % ROW_STEP == 0 && ROW_STEP % 8 == 0, "whole passes, rows a multiple of 8 apart");
+        constexpr bool SAME_SWIZZLE = ROW_STEP % 8 == 0;
+        static_assert(ROWS % ROW_STEP == 0, "whole passes");
         const int row = tid / 32, gk = k0 + tid % 32;
         unsigned char* const dst = tile + swizzle_128b_offset(row, gk - k0);
         const float* const src = x + (long long)(mn0 + row) * K + gk;
 #pragma unroll
         for (int j = 0; j < ROWS / ROW_STEP; ++j) {
             const bool inside = mn0 + row + j * ROW_STEP < MN && gk < K;
-            cp_async<4>(dst + j * ROW_STEP * 128, inside ? src + (long long)j * ROW_STEP * K : x, inside ? 4 : 0);
+            unsigned char* const row_dst =
+                SAME_SWIZZLE ? dst + j * ROW_STEP * 128 : tile + swizzle_128b_offset(row + j * ROW_STEP, gk - k0);
+            cp_async<4>(row_dst, inside ? src + (long long)j * ROW_STEP * K : x, inside ? 4 : 0);
         }
     } else {
         constexpr int ROW_STEP = NTHREADS / 4;

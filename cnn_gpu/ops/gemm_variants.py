@@ -155,6 +155,16 @@ WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
 # K is 12 mma and the operands' splits, in place of 128 FMAs a lane. FP32-accurate, as rung 8's
 # 3xTF32 is. Unmeasured: the autotuner decides.
 SMALL_TENSOR_CORE_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
+# 3xTF32 on wgmma (rung 9's kernel) in blocks of one warpgroup, 64 x 128, for Dense 5408 -> 64's
+# backward to data (M = batch, N = 5408, K = 64: two K-tiles). At WGMMA_TILING's 128 x 128 and one
+# block per SM (176 registers for 256 threads, 160 KB of stages), batch 512 is 172 tiles on 132 SMs, so
+# 40 SMs run two in turn, and each block splits, waits at its barriers and stores with the tensor
+# core idle: 15.7 us by graph against cuBLAS FP32's 15.4 (H200, 27bd7f2, gemm.json). Here 2 stages
+# (all of K = 64) and the small parts take 72 KB, and min_blocks = 3 holds a thread to 168 registers,
+# so three blocks share an SM: batch 512's 344 tiles all start at once, 2 or 3 an SM, each one's
+# split, barriers and stores beside another's wgmma; batch 128 is 86 tiles of half the work, one an
+# SM. Unmeasured: the autotuner decides.
+WGMMA_SMALL_TILING = Tiling(64, 128, 32, 64, 128, stages=2, min_blocks=3, group_threads=128)
 
 # Split-K's slices (rung 10, kernels/gemm_small.cu): gemm_split_k's template arguments after the
 # transposes (block tile BM x BN, K-tile BK, TM x TN outputs a thread), and the tiling of 10b and 10c,
@@ -251,6 +261,8 @@ GEMM_VARIANTS = {v.name: v for v in [
     # Hopper (sm_90a) only on a GPU (cnn_gpu/cuda/sources.py); the emulator runs it through ptx.cuh's twins.
     GemmVariant("gemm_tf32_wgmma", _WGMMA, _WGMMA_TF32 % "false", tf32=True, tiling=WGMMA_WS_TILING, swizzled=True),
     GemmVariant("gemm_3xtf32_wgmma", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_TILING, swizzled=True, split=True),
+    GemmVariant("gemm_3xtf32_wgmma_small_tiles", _WGMMA, _WGMMA_TF32 % "true", tiling=WGMMA_SMALL_TILING,
+                swizzled=True, split=True),
     GemmVariant("gemm_tf32_wgmma_tma", _WGMMA, "gemm_tf32_wgmma_tma<{tiling}>", tf32=True, tiling=WGMMA_WS_TILING,
                 swizzled=True, tma=True),
     GemmVariant("gemm_tf32_wgmma_warp_specialized", _WGMMA, _WGMMA_WS % "false", tf32=True, tiling=WGMMA_WS_TILING,

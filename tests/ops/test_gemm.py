@@ -194,7 +194,7 @@ def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
 
 @pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_tf32_mma",
                                      "gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_tf32_wgmma",
-                                     "gemm_3xtf32_wgmma"])
+                                     "gemm_3xtf32_wgmma", "gemm_3xtf32_wgmma_small_tiles"])
 def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
     # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused).
     for trans_a, trans_b in TRANSPOSES:
@@ -216,7 +216,8 @@ def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_back
     assert_close(out, gemm_reference(to_host(a), to_host(b)), tol=tolerance(variant), what="misaligned")
 
 
-@pytest.mark.parametrize("variant", ["gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma"])
+@pytest.mark.parametrize("variant", ["gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma",
+                                     "gemm_3xtf32_wgmma_small_tiles"])
 def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend, variant):
     # The tensor core rounds each mma's FP32 result toward zero (kernels/ptx.cuh, "Rounding"; the twin
     # models it), so a K/8-long chain of mma into one accumulator drifts toward zero: on an H200,
