@@ -37,26 +37,30 @@
 //                              GEMM rung 9's wgmma pipeline, in 3xTF32 or plain TF32; the filter
 //                              gradient is rung 7's
 //
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0; CUDA-graph replay), every rung
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2; CUDA-graph replay), every rung
 // on four layers, x (N, H, W, C) by w (R, S, C, K): seed = seed_conv1_b32, 32x28x28x1 by 3x3x1x32
 // 'valid' (the seed model's first layer at batch 32); cifar = cifar_conv2, 128x32x32x64 by 3x3x64x64
 // 'same'; 1x1 = deepbench_resnet_1x1_up, 16x56x56x64 by 1x1x64x256; vgg = deepbench_vgg_28,
 // 16x28x28x256 by 3x3x256x512 'same'. Each rung's "Measured" line gives microseconds a pass, and in
 // brackets cuDNN's time over ours (above 1: ours faster): the FP32-accurate rungs against cuDNN with
 // TF32 off, the plain TF32 rung against cuDNN with TF32 on (cudnn.benchmark on, the same NHWC memory).
-// cuDNN's own, forward / data gradient / filter gradient, TF32 off: seed 8.3 / 16.9 / 50.9, cifar
-// 284.5 / 393.9 / 418.0, 1x1 103.8 / 116.3 / 88.6, vgg 941.6 / 669.7 / 262.2; TF32 on: seed 6.0 /
-// 14.2 / 43.4, cifar 52.9 / 56.8 / 110.6, 1x1 23.6 / 23.7 / 35.4, vgg 76.7 / 99.3 / 200.3. cuBLAS in
-// the same file: 48.6 TFLOP/s FP32, 389.5 TF32. cuDNN's FP32 vgg filter gradient counts 112.9
+// cuDNN's own, forward / data gradient / filter gradient, TF32 off: seed 8.2 / 16.8 / 42.9, cifar
+// 280.4 / 388.4 / 416.1, 1x1 103.0 / 115.9 / 86.6, vgg 930.8 / 664.2 / 256.6; TF32 on: seed 6.0 /
+// 14.0 / 42.9, cifar 52.6 / 56.1 / 109.2, 1x1 23.4 / 23.2 / 29.3, vgg 77.5 / 96.9 / 198.2. cuBLAS in
+// the same file: 49.3 TFLOP/s FP32, 403.1 TF32. cuDNN's FP32 vgg filter gradient counts 115.3
 // TFLOP/s at 2 N P Q K R S C flops, 2.3x cuBLAS FP32: it does fewer multiplications than a GEMM (a
 // Winograd or FFT algorithm, which the benchmark allows in FP32 within 1e-4; its error 5.6e-6, its
 // forward's 8.4e-7), so that ratio is not one of GEMM against GEMM.
-// In short: the best FP32-accurate rung is faster than cuDNN FP32 on the seed layer's forward (1.25,
-// rung 5) and filter gradient (2.67, rung 5), level on the 1x1 layer (0.80 to 1.06), 0.40 to 0.72
-// on the 3x3 layers' forward and data gradient, 0.12 on vgg's filter gradient, and 0.42 on the seed
-// layer's data gradient (rung 1: with C = 1 that GEMM is one column wide). The plain TF32 rung is
-// 0.06 to 0.38 of cuDNN TF32 on the three larger layers: its gathering loaders, not the tensor
-// cores, set its pace (rung 5). Every pass of every rung passed its check.
+// In short: the best FP32-accurate rung is faster than cuDNN FP32 on the seed layer's forward (1.26,
+// rung 3) and filter gradient (2.29, rung 6), on cifar's three passes (1.01 to 1.30, rung 7), on the
+// 1x1 layer's (1.08 to 2.04, rungs 6 and 8) and on vgg's forward (1.75, rung 8); it is 0.79 of cuDNN
+// on vgg's data gradient (rung 8), 0.27 on its filter gradient (rung 7), and 0.49 on the seed layer's
+// data gradient (rung 6: with C = 1 that GEMM is one column wide). The plain TF32 rungs are 0.23 to
+// 0.67 of cuDNN TF32 on the three larger layers (rungs 7 and 8), where rung 5 is 0.06 to 0.42: the
+// gathering loaders, not the tensor cores, still set the pace (rungs 5 and 6). Every pass of every rung
+// passed its check. At commit ac366b0, on another H200, rungs 1 to 5 ran within 5% of these times but
+// for rung 3's forward and rung 5's plain TF32 filter gradient (see there), and cuDNN's within 3% but
+// for the seed layer's filter gradient (50.9 us) and the 1x1 layer's in TF32 (35.4).
 // Wrappers: cnn_gpu/ops/conv2d.py. Tests: tests/ops/test_conv2d_kernels.py. Benchmark: benchmarks/conv2d.py.
 
 #include "conv_shape.cuh"
@@ -73,15 +77,15 @@
 // rate. The filter gradient is worse: only R * S * C * K threads (288 for the seed model's first
 // layer), each summing over all N * P * Q outputs, leave most of the GPU idle.
 // Edges: taps that fall on padding are skipped; nothing is tiled.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
-// / filter gradient (cuDNN FP32's time over ours): seed 21.9 (0.38) / 39.8 (0.42) / 5025.6 (0.01);
-// cifar 1256.4 (0.23) / 18865.4 (0.02) / 23788.6 (0.02); 1x1 282.3 (0.37) / 3341.6 (0.03) / 10296.0
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 21.9 (0.38) / 39.8 (0.42) / 5009.9 (0.01);
+// cifar 1251.8 (0.22) / 18896.4 (0.02) / 23746.8 (0.02); 1x1 280.7 (0.37) / 3327.5 (0.03) / 10286.1
 // (0.01); vgg not run (the benchmark skips this rung above 20 GFLOP a pass). As expected, far under
-// the FMA rate: the cifar forward runs 7.7 TFLOP/s, 15.8% of cuBLAS FP32, and the filter gradient
+// the FMA rate: the cifar forward runs 7.7 TFLOP/s, 15.7% of cuBLAS FP32, and the filter gradient
 // 0.4 TFLOP/s. The data gradient takes 15x the forward's time on cifar (12x on 1x1) for the same
 // flops: its lanes take consecutive c, so each of their reads of w[r, s, c, :] is K floats from its
-// neighbour's, a sector a lane. On the seed layer (C = 1) it is still our fastest data gradient (see
-// rung 2).
+// neighbour's, a sector a lane. On the seed layer (C = 1) it was our fastest data gradient until
+// rung 6 (see rung 2).
 extern "C" __global__ void conv2d_forward_direct(const float* __restrict__ x, const float* __restrict__ w,
                                       const float* __restrict__ bias, float* __restrict__ y, CONV_SHAPE_PARAMS,
                                       int flags)
@@ -147,12 +151,13 @@ extern "C" __global__ void conv2d_backward_filter_direct(const float* __restrict
 // overhead is most of the work. The data and filter gradients add their own: stride > 1 leaves most
 // of dY_taps' elements zero, computed and multiplied all the same.
 // Edges: the operands return zero outside the matrix, store_output is guarded (RegisterBlockedTile's).
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
-// / filter gradient (cuDNN FP32's time over ours): seed 11.7 (0.71) / 177.8 (0.09) / 44.9 (1.13);
-// cifar 968.5 (0.29) / 1269.4 (0.31) / 1286.2 (0.32); 1x1 172.0 (0.60) / 251.5 (0.46) / 245.9 (0.36);
-// vgg 2942.3 (0.32) / 4225.2 (0.16) / 5594.9 (0.05). As expected, the gathers cost about half: the
-// cifar and vgg forwards run 10.0 and 10.1 TFLOP/s (21% of cuBLAS FP32), and rung 3, the same tile
-// with the gathers' divisions taken out, twice that. The seed layer's data gradient, 177.8 us, is a
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 11.7 (0.70) / 177.3 (0.09) / 44.8 (0.96);
+// cifar 965.6 (0.29) / 1266.0 (0.31) / 1285.0 (0.32); 1x1 171.4 (0.60) / 249.7 (0.46) / 244.3 (0.35);
+// vgg 2937.2 (0.32) / 4234.9 (0.16) / 5588.3 (0.05). As expected, the gathers cost nearly half: the
+// cifar and vgg forwards run 10.0 and 10.1 TFLOP/s (20% of cuBLAS FP32), and rung 3, the same tile
+// with the gathers' divisions taken out, 1.8x and 1.7x that (2x at ac366b0, on another H200, before
+// rung 3's forward slowed: see there). The seed layer's data gradient, 177.3 us, is a
 // GEMM one column wide (C = 1) on a tile 32 columns wide (128 x 32): 31 of every 32 products are
 // padding.
 
@@ -332,13 +337,17 @@ struct AsyncCopy {
 // (depth 9, one K-tile) its stores.
 // Edges: a row past N * P * Q gets a corner from which no tap lands inside the input; a column past
 // R * S * C reads nothing; store_output is guarded.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), forward, us (cuDNN FP32's
-// time over ours): seed 6.8 (1.23), cifar 469.1 (0.61), 1x1 97.6 (1.06), vgg 1438.5 (0.65). The
-// cifar and vgg forwards run 20.6 TFLOP/s, 42% of cuBLAS FP32: twice rung 2 (the divisions were half
-// its time, as rung 2 expects), and 78% of GEMM rung 5 in the same run (whose tile is 128 x 128 to
-// this one's 64 x 64). This rung is the fastest FP32-accurate forward on the three larger layers,
-// ahead of the tensor-core rungs 4 and 5 (see there); cuDNN FP32 runs cifar and vgg at 34.0 and
-// 31.4 TFLOP/s.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), forward, us (cuDNN FP32's
+// time over ours): seed 6.6 (1.26), cifar 523.4 (0.54), 1x1 113.2 (0.91), vgg 1692.8 (0.55). The
+// cifar and vgg forwards run 18.5 and 17.5 TFLOP/s, 37% and 35% of cuBLAS FP32: 1.8x and 1.7x rung 2
+// (the divisions were nearly half its time, as rung 2 expects), and 68% and 64% of GEMM rung 5 in the
+// same run (27.4 TFLOP/s at 4096^3; its tile is 128 x 128 to this one's 64 x 64). At ac366b0, on
+// another H200, the cifar, 1x1 and vgg forwards took 469.1, 97.6 and 1438.5 us (cifar's and vgg's 20.6
+// TFLOP/s), where cuDNN's moved 0.8% to 1.4% between the runs: this forward lost 12%, 16% and 18% in
+// between, when its loader became a template that rung 6's quads share (VEC = 1 here). Whether that
+// is the cause, no counter has shown. At ac366b0 it was the fastest FP32-accurate forward on the three
+// larger layers; here rung 5 passes it (500.6, 101.5 and 1453.7 us), and rungs 6 to 8 more so. cuDNN
+// FP32 runs cifar and vgg at 34.5 and 31.8 TFLOP/s.
 // The A tile's part of one K-tile, X_cols' columns k0 .. k0 + BK - 1 of the block's rows: this thread
 // copies columns `column` .. `column` + VEC - 1 (channels of one tap, VEC = 4 at rung 6) of every
 // NTHREADS / (BK / VEC)-th row from its first, threadIdx.x / (BK / VEC).
@@ -415,11 +424,12 @@ __device__ __forceinline__ void forward_precomputed(const float* __restrict__ x,
 // division at all.
 // Expected bottleneck: as the forward's; with stride > 1 most of dY_taps is zeros, still loaded and
 // multiplied, and a remainder per element decides which.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), data gradient, us (cuDNN
-// FP32's time over ours): seed 80.0 (0.21), cifar 544.3 (0.72), 1x1 121.1 (0.96), vgg 1686.3 (0.40).
-// Near the forward, as expected: 17.8 and 17.6 TFLOP/s on cifar and vgg (36% of cuBLAS FP32) to its
-// 20.6; the fastest FP32-accurate data gradient there. Every layer benchmarked has stride 1, so the
-// zeros of stride > 1 are unmeasured. The seed layer's is rung 2's one-column GEMM (C = 1).
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), data gradient, us (cuDNN
+// FP32's time over ours): seed 78.2 (0.21), cifar 562.5 (0.69), 1x1 120.3 (0.96), vgg 1700.6 (0.39).
+// Near the forward, as expected: 17.2 and 17.4 TFLOP/s on cifar and vgg (35% of cuBLAS FP32) to its
+// 18.5 and 17.5; the fastest FP32-accurate data gradient there until rung 6. Every layer benchmarked
+// has stride 1, so the zeros of stride > 1 are unmeasured. The seed layer's is rung 2's one-column
+// GEMM (C = 1).
 
 // Both tiles' part of one K-tile, columns k0 .. k0 + BK - 1 of dY_taps and W' (rows of the block's
 // input pixels, and of its channels): this thread copies columns `column` .. `column` + VEC - 1
@@ -496,13 +506,14 @@ __device__ __forceinline__ void backward_data_precomputed(const float* __restric
 // by BK threads: each column's input corner and its offset in x. dY is a stored matrix (rung 2's
 // loader). The split into slices is rung 2's.
 // Expected bottleneck: as the forward's.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), filter gradient, us (cuDNN
-// FP32's time over ours): seed 24.1 (2.11), cifar 706.9 (0.59), 1x1 154.1 (0.57), vgg 2939.4 (0.09).
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), filter gradient, us (cuDNN
+// FP32's time over ours): seed 24.2 (1.78), cifar 705.4 (0.59), 1x1 152.8 (0.57), vgg 2928.6 (0.09).
 // The prediction missed: slower than the forward, 13.7 and 10.1 TFLOP/s on cifar and vgg (28% and
-// 21% of cuBLAS FP32) to the forward's 20.6, so vgg's filter gradient takes twice its forward's time
-// for the same flops. The data do not say how much of that is the corners worked out per K-tile
-// (BK threads, then a barrier) and how much the split-K slices and their reduction. cuDNN's vgg
-// filter gradient does fewer multiplications (the head comment), and the 0.09 counts that too.
+// 21% of cuBLAS FP32) to the forward's 18.5 and 17.5, so vgg's filter gradient takes 1.7x its
+// forward's time for the same flops (2x at ac366b0, before the forward slowed). The data do not say
+// how much of that is the corners worked out per K-tile (BK threads, then a barrier) and how much the
+// split-K slices and their reduction. cuDNN's vgg filter gradient does fewer multiplications (the
+// head comment), and the 0.09 counts that too.
 // The A tile's part of one K-tile, X_cols^T's rows of the block by columns k0 .. k0 + BK - 1 (whose
 // input corners are worked out): this thread copies rows `row` .. `row` + VEC - 1 (channels of one
 // tap, VEC = 4 at rung 6; `tap` their offset from a corner, `real_row` whether they are taps) of
@@ -627,15 +638,16 @@ conv2d_backward_filter_implicit_gemm_precomputed(const float* __restrict__ x, co
 // Registers: the kernels ask for one block per SM at least (__launch_bounds__'s second argument):
 // without it ptxas (13.0) held them to 72-128 registers and spilled; with it they take 154-163
 // (sm_90), three blocks of 128 threads per SM.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
-// / filter gradient (cuDNN FP32's time over ours): seed 8.4 (0.99) / 76.7 (0.22) / 24.4 (2.09);
-// cifar 790.0 (0.36) / 789.1 (0.50) / 1258.6 (0.33); 1x1 216.8 (0.48) / 202.9 (0.57) / 275.5 (0.32);
-// vgg 2556.1 (0.37) / 2466.4 (0.27) / 2866.2 (0.09). The prediction missed: on the deep layers this
-// rung is slower than rung 3, not faster: 1.7 to 1.8x rung 3's time on the cifar and vgg forwards
-// (12.2 and 11.6 TFLOP/s, 24-25% of cuBLAS FP32), 1.5x on their data gradients, level on vgg's filter
-// gradient (2866.2 against 2939.4), 2.2x on the 1x1 forward. The loads it waits on are the bound, as
-// expected, and they cost more than rung 3's FMAs did: rung 5, the same work with the loads in
-// flight, takes 0.48 to 0.65 of this rung's time on the three larger forwards.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient (cuDNN FP32's time over ours): seed 8.7 (0.95) / 76.1 (0.22) / 23.7 (1.81);
+// cifar 790.0 (0.35) / 791.3 (0.49) / 1254.0 (0.33); 1x1 214.8 (0.48) / 202.5 (0.57) / 271.6 (0.32);
+// vgg 2532.6 (0.37) / 2455.9 (0.27) / 2831.2 (0.09). The prediction missed: on the deep layers this
+// rung is slower than rung 3, not faster: 1.5x rung 3's time on the cifar and vgg forwards (12.2 and
+// 11.7 TFLOP/s, 24-25% of cuBLAS FP32; 1.7 to 1.8x at ac366b0, when rung 3's forward ran faster),
+// 1.4x on their data gradients, level on vgg's filter gradient (2831.2 against 2928.6), 1.9x on the
+// 1x1 forward. The loads it waits on are the bound, as expected, and they cost more than rung 3's FMAs
+// did: rung 5, the same work with the loads in flight, takes 0.47 to 0.63 of this rung's time on the
+// three larger forwards.
 // A_K and B_K (rung 6 only): a tile k-contiguous, s[mn][k] with row stride BK + 4, where the loaders
 // copy 4 consecutive k at a time (GEMM rung 8's layout for a k-contiguous operand, as free of bank
 // conflicts: lanes g, t read banks 20g + t mod 32 at BK = 16).
@@ -758,21 +770,25 @@ conv2d_backward_filter_implicit_gemm_3xtf32(const float* __restrict__ x, const f
 // TF32): the variant implicit_gemm_tf32_pipelined, which the autotuner never picks (it holds every
 // candidate to FP32's accuracy) and benchmarks/conv2d.py compares with cuDNN in TF32. Expected
 // bottleneck there: the copies' issue even more than at SPLIT = true, with a third of the mma.
-// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit ac366b0), us, forward / data gradient
-// / filter gradient. SPLIT = true (cuDNN FP32's time over ours): seed 6.6 (1.25) / 75.0 (0.22) / 19.1
-// (2.67); cifar 511.2 (0.56) / 684.6 (0.58) / 579.8 (0.72); 1x1 104.2 (1.00) / 118.3 (0.98) / 111.2
-// (0.80); vgg 1490.8 (0.63) / 1952.0 (0.34) / 2108.5 (0.12). The prediction missed: the cifar and vgg
-// forwards run 18.9 and 19.9 TFLOP/s, 39% and 41% of cuBLAS FP32, under half of GEMM rung 8's 3xTF32
-// (gemm_3xtf32_mma: 41.7 TFLOP/s, 85.9% at 4096^3, gemm.json, same run), and no faster than rung 3
-// on the FP32 cores (469.1 and 1438.5 us). This rung is the fastest FP32-accurate filter gradient on every
-// layer (and the seed forward), ahead of rung 3 by 1.2x (cifar) to 1.4x (1x1, vgg).
-// SPLIT = false, plain TF32 (cuDNN TF32's time over ours): seed 6.7 (0.89) / 69.9 (0.20) / 16.7
-// (2.61); cifar 368.5 (0.14) / 487.3 (0.12) / 464.9 (0.24); 1x1 80.2 (0.29) / 96.8 (0.24) / 91.9
-// (0.38); vgg 1082.2 (0.07) / 1603.4 (0.06) / 1619.6 (0.12); error 2.4e-4 to 2.6e-4 (cuDNN TF32's
-// 2.6e-4 to 7.1e-4). Far behind: the vgg forward runs 27.3 TFLOP/s, 7% of cuBLAS TF32 (389.5), where
-// cuDNN TF32 runs 385.6. Not bound by the mma, as expected: with a third of SPLIT = true's mma it
-// takes 0.71 to 0.83 of its time (1.2x to 1.4x faster) on the three larger layers. That the copies'
-// issue, rather than the gathers' latency, is what bounds it, no counter has shown yet.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient. SPLIT = true (cuDNN FP32's time over ours): seed 6.8 (1.21) / 75.2 (0.22) / 19.0
+// (2.27); cifar 500.6 (0.56) / 674.2 (0.58) / 575.1 (0.72); 1x1 101.5 (1.01) / 118.0 (0.98) / 107.6
+// (0.80); vgg 1453.7 (0.64) / 1923.1 (0.35) / 2048.9 (0.13). The prediction missed: the cifar and vgg
+// forwards run 19.3 and 20.4 TFLOP/s, 39% and 41% of cuBLAS FP32, under half of GEMM rung 8's 3xTF32
+// (gemm_3xtf32_mma: 42.3 TFLOP/s, 85.9% at 4096^3, gemm.json, same run), and 4% and 14% faster than
+// rung 3 on the FP32 cores (523.4 and 1692.8 us; at ac366b0 rung 3 was the faster). It was the fastest
+// FP32-accurate filter gradient on every layer until rung 6, ahead of rung 3 by 1.2x (cifar) to 1.4x
+// (1x1, vgg).
+// SPLIT = false, plain TF32 (cuDNN TF32's time over ours): seed 6.7 (0.90) / 68.8 (0.20) / 16.8
+// (2.55); cifar 361.5 (0.15) / 483.8 (0.12) / 362.0 (0.30); 1x1 79.7 (0.29) / 97.1 (0.24) / 69.9
+// (0.42); vgg 1050.2 (0.07) / 1565.4 (0.06) / 1600.8 (0.12); error 2.4e-4 to 2.6e-4 (cuDNN TF32's
+// 2.6e-4 to 7.1e-4 on the three larger layers). Far behind: the vgg forward runs 28.2 TFLOP/s, 7% of
+// cuBLAS TF32 (403.1), where cuDNN TF32 runs 381.7. Not bound by the mma, as expected: with a third of
+// SPLIT = true's mma it takes 0.63 to 0.82 of its time (1.2x to 1.6x faster) on the three larger
+// layers. The cifar and 1x1 filter gradients ran 22% and 24% faster than at ac366b0 (464.9 and 91.9
+// us, another H200), which these files do not explain. That the copies' issue, rather than the
+// gathers' latency, bounds it, no counter has shown; rung 6, which issues a quarter of the copies,
+// runs 1.1x to 2.3x faster on cifar and vgg (see there).
 // The STAGES buffers are the launch's dynamic shared memory, STAGES x (A_FLOATS + B_FLOATS) floats
 // (ConvTile.shared_bytes in cnn_gpu/ops/conv2d.py): rung 7's tiles take more than the 48 KB a static
 // array may.
@@ -851,7 +867,18 @@ conv2d_backward_filter_implicit_gemm_tf32_pipelined(const float* __restrict__ x,
 // at K with the copy's source size (copy_tile_async_recomputed).
 // The sums are rung 5's, term for term and in the same order, in the same tensor-core instructions:
 // rung 6 gives rung 5's bits (tests/ops/test_conv2d_kernels.py holds it to that, in emulation).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient. 3xTF32 (cuDNN FP32's time over ours): seed 6.9 (1.19) / 34.1 (0.49) / 18.8 (2.29);
+// cifar 349.3 (0.80) / 360.0 (1.08) / 419.6 (0.99); 1x1 80.2 (1.28) / 66.0 (1.76) / 80.1 (1.08); vgg
+// 991.7 (0.94) / 1013.2 (0.66) / 1429.7 (0.18). Plain TF32 (cuDNN TF32's): seed 6.7 (0.90) / 27.8
+// (0.51) / 16.8 (2.56); cifar 230.5 (0.23) / 222.4 (0.25) / 330.1 (0.33); 1x1 61.8 (0.38) / 49.7
+// (0.47) / 65.6 (0.45); vgg 631.2 (0.12) / 673.4 (0.14) / 944.7 (0.21). The prediction held, and
+// more: over rung 5 the cifar and vgg forwards and data gradients run 1.43x to 1.90x faster in 3xTF32
+// and 1.57x to 2.32x in plain TF32 (the data gradients the most), their filter gradients 1.10x to
+// 1.69x; the 3xTF32 forwards (27.7 and 29.8 TFLOP/s, 56% and 61% of cuBLAS FP32) pass rung 3's. So the
+// copies' issue was rung 5's bound. The seed layer's data gradient gains 2.2x and 2.5x (its depth runs
+// along the 32 filters, in quads); its forward and filter gradient are rung 5's (C = 1: no quads).
+// Every pass's error equals rung 5's, as the bits should.
 template <int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS, bool SPLIT>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 conv2d_forward_implicit_gemm_tf32_quads(const float* __restrict__ x, const float* __restrict__ w,
@@ -908,4 +935,18 @@ conv2d_backward_filter_implicit_gemm_tf32_quads(const float* __restrict__ x, con
 // (28-72 bytes).
 // The sums are rung 6's, term for term (the same k order in every output's chain), so rung 7 gives rung
 // 5's bits too (tests/ops/test_conv2d_kernels.py).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// / filter gradient. 3xTF32 (cuDNN FP32's time over ours): seed 6.7 (1.23) / 44.2 (0.38) / 18.9 (2.27);
+// cifar 276.8 (1.01) / 349.6 (1.11) / 320.9 (1.30); 1x1 91.1 (1.13) / 77.8 (1.49) / 120.9 (0.72); vgg
+// 845.9 (1.10) / 1182.4 (0.56) / 965.1 (0.27). Plain TF32 (cuDNN TF32's): seed 6.4 (0.94) / 32.6
+// (0.43) / 16.9 (2.55); cifar 157.3 (0.33) / 208.0 (0.27) / 215.1 (0.51); 1x1 56.1 (0.42) / 40.7
+// (0.57) / 62.8 (0.47); vgg 420.0 (0.18) / 518.5 (0.19) / 440.8 (0.45). The prediction held in part:
+// over rung 6 the plain TF32 forwards run 1.47x (cifar) and 1.50x (vgg) faster, the most, as
+// expected, but their data gradients 1.07x and 1.30x, and in 3xTF32 the forwards 1.26x and 1.17x, the
+// data gradients 1.03x and 0.86x (vgg's slower); on the 1x1 layer every 3xTF32 pass is slower, 1.14x to
+// 1.51x rung 6's time. The filter gradients gained most: 1.31x and 1.48x in
+// 3xTF32, 1.53x and 2.14x in plain TF32. On cifar this rung is the first FP32-accurate one past cuDNN
+// FP32 in all three passes (1.01 to 1.30; its forward 34.9 TFLOP/s, 71% of cuBLAS FP32). The seed
+// layer's data gradient lost (1.30x and 1.17x rung 6's time), the rest of that layer is rung 5's.
+// Errors equal rung 6's but where the filter gradient's split differs (cifar, 1x1, vgg). Whether one
+// block of 8 warps an SM holds 3xTF32's vgg data gradient back, no counter has shown.

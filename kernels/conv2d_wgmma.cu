@@ -42,7 +42,19 @@
 // the epilogue's guarded stores (store_warpgroup_tile).
 // Registers (ptxas 13.0, sm_90a): 3xTF32 234 (forward) and 188 (data gradient), plain TF32 181 and
 // 133, no spills; one block of 256 threads an SM (132-165 KB of shared memory).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/conv2d.json, commit 27bd7f2), us, forward / data gradient
+// (the filter gradient is rung 7's). 3xTF32 (cuDNN FP32's time over ours): seed 6.9 (1.19) / 55.3 (0.30);
+// cifar 357.5 (0.78) / 434.9 (0.89); 1x1 50.5 (2.04) / 77.2 (1.50); vgg 532.0 (1.75) / 845.0 (0.79).
+// Plain TF32 (cuDNN TF32's): seed 6.4 (0.94) / 30.7 (0.46); cifar 149.0 (0.35) / 224.6 (0.25); 1x1 35.1
+// (0.67) / 43.9 (0.53); vgg 192.2 (0.40) / 424.2 (0.23). The prediction held on vgg's forward alone:
+// 3xTF32 at 55.6 TFLOP/s (113% of cuBLAS FP32, 1.75x cuDNN FP32's speed) and plain TF32 at 154.0 (38%
+// of cuBLAS TF32), 1.6x and 2.2x rung 7's speed. Cifar's passes and vgg's data gradient run 22.2 to
+// 35.0 TFLOP/s in 3xTF32, under cuDNN FP32, and 43.0 to 69.8 in plain TF32, 0.23 to 0.35 of cuDNN TF32
+// (rung 5 was at 0.06 to 0.15 there); on cifar 3xTF32 takes 1.29x and 1.24x rung 7's time. The 1x1
+// layer's forward (depth R S C = 64) runs 2.04x cuDNN FP32's speed in 3xTF32. The errors
+// as expected: plain TF32 6.7e-4 to 6.9e-4, 2.6x rung 5's; 3xTF32 1.2e-7 to 2.4e-7 (the seed forward,
+// C = 1, is rung 5's). What bounds cifar's passes (depth 576, where vgg's are 2304 and 4608) no counter
+// has shown yet.
 
 #include "conv2d.cu"
 #include "wgmma_common.cuh"
