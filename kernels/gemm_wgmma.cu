@@ -8,6 +8,7 @@
 // rung 8, conv2d_wgmma.cu, shares):
 //   9   gemm_tf32_wgmma                   every thread copies the tiles (cp.async); a barrier per K-tile
 //       gemm_3xtf32_wgmma                 the same, each tile split for FP32 accuracy (SPLIT)
+//       gemm_3xtf32_wgmma_small_tiles     the same in blocks of one warpgroup, three an SM (short K)
 //   9b  gemm_tf32_wgmma_tma               one thread copies them (the bulk tensor copy, an mbarrier)
 //   9c  gemm_tf32_wgmma_warp_specialized  a producer warpgroup copies, consumers compute, no barrier
 //       gemm_tf32_wgmma_persistent        the same, each block looping over output tiles
@@ -85,6 +86,19 @@
 // FP32 1.1e-6), against rung 8's 3xTF32 at 41.7; A.B^T 64.6 (130.5%), A^T.B 55.1 (109.3%). Tensor
 // pipe 39%, top stall barrier 1.6: the tensor core idles while the block splits and meets at its
 // barriers, as expected.
+//   gemm_3xtf32_wgmma_small_tiles: the same kernel in blocks of one warpgroup, 64 x 128, with 2
+// stages, so that three blocks (72 KB of tiles, at most 168 registers a thread) share an SM and one's
+// split and barriers overlap another's wgmma (gemm_variants.py, WGMMA_SMALL_TILING). Made for Dense
+// 5408 -> 64's backward to data, K = 64: two K-tiles, where at 128 x 128 a block's split, barriers
+// and stores are most of its time and batch 512's 172 tiles leave 40 SMs a second tile in turn.
+// Measured (NVIDIA H200, benchmarks/results/gemm.json, commit 6575a3b; kernel times by graph):
+// backward to data at batch 512 10.7 us, against 15.7 at 128 x 128 and cuBLAS FP32's 15.5, the
+// autotuner's choice there (predicted: 11-13). At batch 128 (86 blocks, one an SM) 8.8 us, the
+// same as 128 x 128's 43 blocks (8.9) and above cuBLAS FP32's 6.9 (predicted: 6-7): there a block
+// works alone on its SM, and its two K-tiles take as long at half the size, so per-tile latency,
+// not the tensor core's work, sets the time; where it goes is not yet profiled. At 4096^3 A.B 52.5
+// TFLOP/s, 107.5% of cuBLAS FP32, below 128 x 128's 58.8 in the same run; A.B^T 63.8 (132.6%), A^T.B
+// 48.3 (97.4%). Error 2.3e-7, as at 128 x 128.
 
 #include "wgmma_common.cuh"
 

@@ -163,7 +163,9 @@ SMALL_TENSOR_CORE_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
 # (all of K = 64) and the small parts take 72 KB, and min_blocks = 3 holds a thread to 168 registers,
 # so three blocks share an SM: batch 512's 344 tiles all start at once, 2 or 3 an SM, each one's
 # split, barriers and stores beside another's wgmma; batch 128 is 86 tiles of half the work, one an
-# SM. Unmeasured: the autotuner decides.
+# SM. Measured (H200, 6575a3b, gemm.json, by graph): batch 512 10.7 us, the autotuner's choice there;
+# batch 128 8.8 (128 x 128: 8.9), where per-tile latency, not the work, sets the time
+# (kernels/gemm_wgmma.cu, rung 9).
 WGMMA_SMALL_TILING = Tiling(64, 128, 32, 64, 128, stages=2, min_blocks=3, group_threads=128)
 
 # Split-K's slices (rung 10, kernels/gemm_small.cu): gemm_split_k's template arguments after the
