@@ -96,9 +96,12 @@
 // autotuner's choice there (predicted: 11-13). At batch 128 (86 blocks, one an SM) 8.8 us, the
 // same as 128 x 128's 43 blocks (8.9) and above cuBLAS FP32's 6.9 (predicted: 6-7): there a block
 // works alone on its SM, and its two K-tiles take as long at half the size, so per-tile latency,
-// not the tensor core's work, sets the time; where it goes is not yet profiled. At 4096^3 A.B 52.5
-// TFLOP/s, 107.5% of cuBLAS FP32, below 128 x 128's 58.8 in the same run; A.B^T 63.8 (132.6%), A^T.B
-// 48.3 (97.4%). Error 2.3e-7, as at 128 x 128.
+// not the tensor core's work, sets the time. Where it goes, a lead: at 128 x 128, batch 512, the
+// warps stalled most for instructions (no_instruction 8.6 per issue, tensor pipe 11%;
+// gemm_counters.json, commit 27bd7f2): a block runs its unrolled code once, two K-tiles, so fetching
+// it costs more than the tensor core's work (the 64 x 128 blocks were not profiled). At 4096^3 A.B
+// 52.5 TFLOP/s, 107.5% of cuBLAS FP32, below 128 x 128's 58.8 in the same run; A.B^T 63.8 (132.6%),
+// A^T.B 48.3 (97.4%). Error 2.3e-7, as at 128 x 128.
 
 #include "wgmma_common.cuh"
 
