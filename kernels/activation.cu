@@ -141,9 +141,9 @@ __device__ __forceinline__ T activate_backward(T y, T dy) {
 // by every row).
 // Expected bottleneck: device memory bandwidth, less the cost of 4-byte accesses and the integer
 // remainder for the bias column.
-// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), relu/sigmoid/tanh: rows=65536
-// cols=1024 2912/2517/2907 GB/s, 69%/60%/69% of copy bandwidth (CuPy unfused relu 817); rows=2097152 cols=36
-// 3121/2634/2846, 74%/63%/68% (CuPy 818). Slower than the float4 variant in every case, as expected.
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit 27bd7f2), relu/sigmoid/tanh: rows=65536
+// cols=1024 3261/2730/3059 GB/s, 78%/65%/73% of copy bandwidth (CuPy unfused relu 831); rows=2097152 cols=36
+// 3279/2733/3061, 78%/65%/73% (CuPy 833). Slower than the float4 variant in every case, as expected.
 template <typename T, Act ACT, bool BIAS>
 __global__ void bias_act_forward(const T* __restrict__ x, const T* __restrict__ bias, T* __restrict__ y,
                                  int rows, int cols) {
@@ -160,10 +160,12 @@ __global__ void bias_act_forward(const T* __restrict__ x, const T* __restrict__ 
 // instructions, more bytes in flight. Needs cols % 4 == 0 (a float4 never straddles two rows,
 // so its four bias values are consecutive too) and 16-byte-aligned pointers; the wrapper checks.
 // Expected bottleneck: device memory bandwidth.
-// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), relu/sigmoid/tanh: rows=65536
-// cols=1024 3241/3622/3690 GB/s, 77%/86%/88% of copy bandwidth (CuPy unfused relu 817: 4.0x slower than our
-// relu); rows=2097152 cols=36 3827/3580/3569, 91%/85%/85% (CuPy 818: 4.7x). Close to copy bandwidth, as
-// expected, but for relu at 1024 columns (77%), below sigmoid and tanh there; the JSON does not say why.
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit 27bd7f2), relu/sigmoid/tanh: rows=65536
+// cols=1024 3908/3925/3919 GB/s, 93%/94%/94% of copy bandwidth (CuPy unfused relu 831: 4.7x slower than our
+// relu); rows=2097152 cols=36 3959/3946/3950, 95%/94%/94% (CuPy 833: 4.8x). Close to copy bandwidth, as
+// expected, the three activations level. At ac366b0 (activation.json, another H200) relu at 1024 columns
+// ran at 77%, below sigmoid and tanh (86%, 88%); the kernel has not changed since, and what slowed it
+// then these files do not say.
 template <Act ACT, bool BIAS>
 __global__ void bias_act_forward_float4(const float4* __restrict__ x, const float4* __restrict__ bias,
                                         float4* __restrict__ y, int rows, int cols) {
@@ -186,10 +188,11 @@ __global__ void bias_act_forward_float4(const float4* __restrict__ x, const floa
 // whose rows reduce.cu's column_sum_thread_per_column then adds in a fixed order (the bias gradient
 // is the same bit for bit on every run).
 // Expected bottleneck: device memory bandwidth for cols >= 32; narrower matrices waste lanes.
-// Measured (NVIDIA H200, benchmarks/results/activation.json, commit ac366b0), with the finishing column
-// sum, relu/sigmoid: rows=65536 cols=1024 3167/3199 GB/s, 76%/76% of copy bandwidth; rows=2097152 cols=36
-// 1389/1381, 33%/33%. No CuPy baseline. Contradicted at cols=36: not bandwidth-bound, though cols >= 32
-// (reduce.cu's column_sum_flat takes up why).
+// Measured (NVIDIA H200, benchmarks/results/activation.json, commit 27bd7f2), with the finishing column
+// sum, relu/sigmoid: rows=65536 cols=1024 3535/3541 GB/s, 85%/85% of copy bandwidth; rows=2097152 cols=36
+// 2318/2371, 55%/57%. No CuPy baseline. As expected at 1024 columns; short of it at cols=36, though
+// cols >= 32 (reduce.cu's column_sum_flat takes up why). At ac366b0 (activation.json, another H200),
+// before column_sum.cuh's slabs took four rows' loads at once, 76% and 33%.
 template <typename T, Act ACT, bool BIAS>
 __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
     bias_act_backward(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, T* __restrict__ partial,
@@ -217,7 +220,7 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 // a byte's worth each.
 // Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
 // tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
-// ac366b0).
+// 27bd7f2).
 template <Act ACT, typename T>
 __device__ __forceinline__ T activate_backward_from_input(T z, T dy) {
     static_assert(ACT == Act::gelu || ACT == Act::swish || ACT == Act::hard_silu || ACT == Act::mish,
@@ -267,7 +270,7 @@ __global__ void act_backward_from_input(const T* __restrict__ z, const T* __rest
 // Expected bottleneck: device memory bandwidth (8 bytes an element forward, 12 backward).
 // Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
 // tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
-// ac366b0).
+// 27bd7f2).
 template <typename T>
 __global__ void relu_with_slope_threshold_max(const T* __restrict__ z, T* __restrict__ y, long long n, T slope,
                                               T threshold, T max_value) {
@@ -311,7 +314,7 @@ __global__ void relu_with_slope_threshold_max_backward(const T* __restrict__ z, 
 // exp a few dozen instructions an element.
 // Measured: not timed (benchmarks/activation.py times rungs 1 to 3). Its tests in
 // tests/ops/test_activation_kernels.py passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit
-// ac366b0).
+// 27bd7f2).
 template <typename T>
 __global__ void elu_with_alpha(const T* __restrict__ z, T* __restrict__ y, long long n, T alpha) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)

@@ -104,10 +104,10 @@ __device__ __forceinline__ void for_each_sampled_pixel(const float* transform, i
 // C times the arithmetic a pixel needs, cheap beside the loads.
 // Expected bottleneck: memory; the four reads of a pixel's channels hit L1/L2 for its neighbours, so
 // device memory sees about a read and a write of the batch.
-// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit ac366b0; graph replay; bilinear,
-// rates on 8 bytes an element): (256, 32, 32, 3) reflect fill 0.0166 ms, 379 GB/s, 9% of copy bandwidth;
-// nearest fill 0.0145 ms, 434 GB/s, 10% (PyTorch's grid_sample, the same samples, 0.0069 ms, 913 GB/s:
-// 2.1x faster); (32, 56, 56, 64) reflect 0.1025 ms, 501 GB/s, 12%. Contradicted: not memory-bound. At 64
+// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit 27bd7f2; graph replay; bilinear,
+// rates on 8 bytes an element): (256, 32, 32, 3) reflect fill 0.0165 ms, 381 GB/s, 9% of copy bandwidth;
+// nearest fill 0.0144 ms, 436 GB/s, 10% (PyTorch's grid_sample, the same samples, 0.0068 ms, 924 GB/s:
+// 2.1x faster); (32, 56, 56, 64) reflect 0.1020 ms, 504 GB/s, 12%. Contradicted: not memory-bound. At 64
 // channels rung 2, the same bytes in 16-byte accesses with a quarter of the index and coordinate work an
 // element, is 3.3x faster: the instructions an element, not memory, bound this rung.
 template <typename T>
@@ -138,10 +138,10 @@ __global__ void affine_transform_gather(const T* __restrict__ x, const float* __
 // aligned, and a float4 never straddles two pixels.
 // Expected bottleneck: memory, as rung 1, with fewer instructions an element; where C is 3 (RGB
 // images at the input) rung 1 serves.
-// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit ac366b0; graph replay; bilinear),
-// (32, 56, 56, 64): reflect fill 0.0310 ms, 1656 GB/s, 39% of copy bandwidth (3.3x rung 1's rate); nearest
-// fill 0.0288 ms, 1782 GB/s, 43% (PyTorch's grid_sample, the same samples, 0.1018 ms, 505 GB/s: 3.5x
-// slower). Not run at C = 3. Faster as expected, but not memory-bound either: 39%-43% of copy.
+// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit 27bd7f2; graph replay; bilinear),
+// (32, 56, 56, 64): reflect fill 0.0308 ms, 1666 GB/s, 40% of copy bandwidth (3.3x rung 1's rate); nearest
+// fill 0.0287 ms, 1788 GB/s, 43% (PyTorch's grid_sample, the same samples, 0.1013 ms, 507 GB/s: 3.5x
+// slower). Not run at C = 3. Faster as expected, but not memory-bound either: 40%-43% of copy.
 extern "C" __global__ void affine_transform_gather_float4(const float4* __restrict__ x,
                                                           const float* __restrict__ transforms, float4* __restrict__ y,
                                                           int N, int H, int W, int C4, int Ho, int Wo,
@@ -173,10 +173,10 @@ extern "C" __global__ void affine_transform_gather_float4(const float4* __restri
 // them, under bilinear interpolation) take several adds, hence atomicAdd; dx must be zero first.
 // Expected bottleneck: the atomics, which L2 performs: a read of dy and four atomic adds an element,
 // about as many as a gather's reads where the map neither shrinks nor magnifies much.
-// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit ac366b0; graph replay; dx zeroed,
-// then the adds; reflect fill, rates on 8 bytes an element): (256, 32, 32, 3) 0.0177 ms, 355 GB/s, 8% of
-// copy bandwidth; (32, 56, 56, 64) 0.1053 ms, 488 GB/s, 12%. As predicted, about rung 1's forward time
-// (0.0166 and 0.1025 ms); no baseline for the backward.
+// Measured (NVIDIA H200, benchmarks/results/affine_transform.json, commit 27bd7f2; graph replay; dx zeroed,
+// then the adds; reflect fill, rates on 8 bytes an element): (256, 32, 32, 3) 0.0177 ms, 356 GB/s, 9% of
+// copy bandwidth; (32, 56, 56, 64) 0.1050 ms, 489 GB/s, 12%. As predicted, about rung 1's forward time
+// (0.0165 and 0.1020 ms); no baseline for the backward.
 template <typename T>
 __global__ void affine_transform_backward_scatter(const T* __restrict__ dy, const float* __restrict__ transforms,
                                                   T* __restrict__ dx, int N, int H, int W, int C, int Ho,

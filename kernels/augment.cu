@@ -24,10 +24,10 @@ constexpr int FLIP_UP_DOWN = 2;
 // flips say, and copies that input element: a pure gather, no arithmetic on the values.
 // Expected bottleneck: device memory bandwidth, less the integer divisions of the coordinates (four
 // per element: a few percent at worst, where a copy has none).
-// Measured (NVIDIA H200, benchmarks/results/augment.json, commit ac366b0; graph replay): (256, 32, 32, 3)
-// 0.0084 ms, 748 GB/s, 18% of copy bandwidth (the reference on CuPy 0.0167 ms, PyTorch's torch.where
-// between flips 0.0157 ms: 2.0x and 1.9x slower); (64, 56, 56, 64) 0.077 ms, 1330 GB/s, 32% (CuPy 0.142,
-// PyTorch 0.179: 1.8x and 2.3x slower). Contradicted: far from copy bandwidth, not a few percent short.
+// Measured (NVIDIA H200, benchmarks/results/augment.json, commit 27bd7f2; graph replay): (256, 32, 32, 3)
+// 0.0084 ms, 748 GB/s, 18% of copy bandwidth (the reference on CuPy 0.0166 ms, PyTorch's torch.where
+// between flips 0.0157 ms: 2.0x and 1.9x slower); (64, 56, 56, 64) 0.077 ms, 1331 GB/s, 32% (CuPy 0.141,
+// PyTorch 0.177: 1.8x and 2.3x slower). Contradicted: far from copy bandwidth, not a few percent short.
 // The JSON does not say why. A suspect no run has isolated: the coordinates' divisions, about 20
 // instructions each (nhwc.cuh's channel_fastest says why), dearer than the estimate took them to be.
 template <typename T>

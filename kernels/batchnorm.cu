@@ -19,16 +19,17 @@
 // activations' size (x four times, dy twice) and two writes (y, dx). A fused implementation such as
 // cuDNN's moves the same: the statistics must be complete before the first element is normalised,
 // so x is read twice in the forward, x and dy twice in the backward; what fusion saves is launches.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23; a case is a whole pass,
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2; a case is a whole pass,
 // sums, constants and element-wise pass, its rate counted on the 12 and 20 bytes an element above):
-// at the two image shapes cuDNN (through PyTorch) took 0.030/0.037 ms forward/backward at
-// (256, 26, 26, 32) and 0.048/0.070 ms at (64, 56, 56, 64), 53%-88% of copy bandwidth; our best rung
-// took 1.9x/1.8x and 1.8x/1.6x as long (0.057/0.066 and 0.088/0.112 ms, 28%-55%). More than launches:
-// rung 4, one launch fewer than rung 3, gained 5 us at 32 channels and lost 19 us at 64, where cuDNN
-// is 27-43 us ahead. PyTorch's native kernels took 0.042/0.054 and 0.071/0.083 ms (our best rung
-// 1.2x-1.4x as long). At the Dense shape (4096, 512) cuDNN was far the slowest: 0.308/0.571 ms,
-// 82/73 GB/s (2% of copy), 19x/36x PyTorch's native 0.016/0.016 ms and 10x/17x our rung 2. The
-// reference's chain of CuPy operations took 6.3-9.7 ms a pass at the image shapes (10-26 GB/s).
+// at the two image shapes cuDNN (through PyTorch) took 0.029/0.036 ms forward/backward at
+// (256, 26, 26, 32) and 0.048/0.069 ms at (64, 56, 56, 64), 54%-89% of copy bandwidth; our best rung
+// took 1.5x/1.4x and 1.4x/1.3x as long (0.043/0.052 and 0.070/0.090 ms, 37%-68%). More than launches:
+// rung 4, one launch fewer than rung 3, takes 7-18 us off it, but rung 2, with rung 3's three launches,
+// is level with rung 4 at 32 channels and 10-15 us faster at 64; cuDNN is still 14-21 us ahead.
+// PyTorch's native kernels took 0.042/0.053 and 0.070/0.083 ms, level with our best rung (which takes
+// 0.98x-1.09x their time). At the Dense shape (4096, 512) cuDNN was far the slowest: 0.301/0.561 ms, 84/75 GB/s (2%
+// of copy), 19x/36x PyTorch's native 0.016/0.016 ms and 9x/16x our rung 2. The reference's chain of
+// CuPy operations took 6.2-9.4 ms a pass at the image shapes (11-27 GB/s). Every rung passed its check.
 //
 // The numerical lesson is in the forward's sums. The one-pass formula var = E[x^2] - E[x]^2 loses
 // every digit when the mean is large against the spread (a channel of values near 1000 with a
@@ -99,17 +100,18 @@ __device__ __forceinline__ Pair<T> norm_terms(const T* __restrict__ x, const T* 
 // Expected bottleneck: parallelism: `cols` threads for the whole matrix (32 channels, one warp on
 // the chip), each waiting on one load after another. Fine for a few hundred rows (a Dense layer's
 // batch), slow for a convolution's N*H*W.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23), a whole pass, forward/backward:
-// (256, 26, 26, 32) 5.56/15.0 ms, 12/7 GB/s, 0.3%/0.2% of copy bandwidth (cuDNN 0.030/0.037 ms, 187x/411x
-// faster); (64, 56, 56, 64) 6.44/17.1 ms, 24/15 GB/s, 0.6%/0.4% (cuDNN 0.048/0.070, 133x/247x faster);
-// (4096, 512) 0.170/0.400 ms, 148/105 GB/s, 4%/2% (PyTorch's native kernels 0.016/0.016 ms; cuDNN
-// 0.308/0.571, slower than this rung there). Confirmed: starved for threads on an image batch's rows.
-// The rounding lesson: at both image shapes this forward failed the benchmark's 1e-5 check, a relative
-// error of 4.5e-5 at 173,056 and 200,704 rows a channel, where it was 1.6e-6 at 4096 rows. One thread
-// adds ~200k terms one after another in float32, each rounded against a running sum that keeps
-// growing, so the error grows with the rows. Rungs 2 to 4 split a column among many threads and add
-// their shares in a fixed tree: at most 1.4e-6 at the same shapes. This rung's backward passed (3.3e-7
-// and 3.7e-7).
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2), a whole pass, forward/backward:
+// (256, 26, 26, 32) 5.33/14.4 ms, 12/8 GB/s, 0.3%/0.2% of copy bandwidth (cuDNN 0.029/0.036 ms, 183x/400x
+// faster); (64, 56, 56, 64) 6.16/16.4 ms, 25/16 GB/s, 0.6%/0.4% (cuDNN 0.048/0.069, 127x/238x faster);
+// (4096, 512) 0.165/0.386 ms, 153/109 GB/s, 4%/3% (PyTorch's native kernels 0.016/0.016 ms; cuDNN
+// 0.301/0.561, slower than this rung there). Confirmed: starved for threads on an image batch's rows.
+// The rounding lesson: at both image shapes this forward's relative error is 4.5e-5 at 173,056 and
+// 200,704 rows a channel, where it is 1.6e-6 at 4096 rows. One thread adds ~200k terms one after
+// another in float32, each rounded against a running sum that keeps growing, so the error grows with
+// the rows. Rungs 2 to 4 split a column among many threads and add their shares in a fixed tree: at
+// most 1.4e-6 at the same shapes. The benchmark's check now allows a sum over the rows its float32
+// rounding (1.3e-4 and 1.4e-4 here), which this forward passes; against the 1e-5 of b323e23's run it
+// failed. This rung's backward: 3.3e-7 and 3.7e-7.
 template <typename T, bool GRADIENT>
 __global__ void __launch_bounds__(NORM_BLOCK)
     batch_norm_sums_thread_per_column(const T* __restrict__ x, const T* __restrict__ dy,
@@ -129,13 +131,17 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // a row of partial, which the constants kernels below add in order.
 // Expected bottleneck: device memory bandwidth where cols is a multiple of 32 (the sums read x, and
 // dy in the backward, once); otherwise the last slab's lanes past cols idle, as in reduce.cu's rung 6.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23), a whole pass, forward/backward:
-// (256, 26, 26, 32) 0.069/0.078 ms, 962/1424 GB/s, 23%/34% of copy bandwidth (cuDNN 0.030/0.037 ms,
-// PyTorch's native kernels 0.042/0.054); (64, 56, 56, 64) 0.095/0.112 ms, 1629/2292 GB/s, 39%/55% (cuDNN
-// 0.048/0.070, native 0.071/0.083); (4096, 512) 0.032/0.034 ms, 784/1220 GB/s, 19%/29% (cuDNN 0.308/0.571,
-// native 0.016/0.016). Contradicted: 19%-55% of copy, not bandwidth-bound, at channel counts that are
-// multiples of 32; 1.6x-2.3x cuDNN's time on the image batches, 1.3x-2.2x PyTorch's native kernels'.
-// The JSON times the whole pass only, so it does not say which of its three launches holds the time.
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2), a whole pass, forward/backward:
+// (256, 26, 26, 32) 0.045/0.052 ms, 1481/2133 GB/s, 35%/51% of copy bandwidth (cuDNN 0.029/0.036 ms,
+// PyTorch's native kernels 0.042/0.053); (64, 56, 56, 64) 0.070/0.090 ms, 2206/2857 GB/s, 53%/68% (cuDNN
+// 0.048/0.069, native 0.070/0.083); (4096, 512) 0.033/0.035 ms, 765/1195 GB/s, 18%/29% (cuDNN 0.301/0.561,
+// native 0.016/0.016). Still short of the expectation: 18%-68% of copy at channel counts that are
+// multiples of 32; 1.3x-1.5x cuDNN's time on the image batches, level with PyTorch's native kernels there
+// (0.98x-1.09x their time), 2.1x-2.3x theirs on the Dense one. The fastest rung at 64 channels, level with
+// rung 4 at 32. At b323e23 (batchnorm.json, another H200), before column_sum.cuh's slabs took four rows'
+// loads at once, it took 0.069/0.078 and 0.095/0.112 ms on the image batches (23%-55% of copy): 1.2x-1.5x
+// faster since, the Dense shape unchanged. The JSON times the whole pass only, so it does not say which
+// of its three launches holds the rest of the time.
 template <typename T, bool GRADIENT>
 __global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
     batch_norm_sums_partial(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ center,
@@ -155,12 +161,14 @@ __global__ void __launch_bounds__(WARP * COLUMN_BLOCK_ROWS)
 // the last 32-column slab: half of them at 16 channels, three quarters at 8.
 // Expected bottleneck: device memory bandwidth, for the same reason as rung 2, at any channel count
 // up to 256.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23), a whole pass, forward/backward:
-// (256, 26, 26, 32) 0.061/0.071 ms, 1084/1567 GB/s, 26%/37% of copy bandwidth (cuDNN 0.030/0.037 ms: 2.1x/1.9x
-// its time; PyTorch's native kernels 0.042/0.054: 1.4x/1.3x); (64, 56, 56, 64) 0.088/0.112 ms, 1760/2285
-// GB/s, 42%/54% (cuDNN 0.048/0.070: 1.8x/1.6x; native 0.071/0.083: 1.2x/1.4x). Not run at (4096, 512):
-// 512 channels. Against rung 2, 11%/9% faster at 32 channels, 7%/0% at 64. Contradicted, as rung 2:
-// 26%-54% of copy, not bandwidth-bound.
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2), a whole pass, forward/backward:
+// (256, 26, 26, 32) 0.061/0.070 ms, 1085/1577 GB/s, 26%/38% of copy bandwidth (cuDNN 0.029/0.036 ms: 2.1x/1.9x
+// its time; PyTorch's native kernels 0.042/0.053: 1.5x/1.3x); (64, 56, 56, 64) 0.087/0.112 ms, 1764/2300
+// GB/s, 42%/55% (cuDNN 0.048/0.069: 1.8x/1.6x; native 0.070/0.083: 1.3x/1.4x). Not run at (4096, 512):
+// 512 channels. Contradicted, as rung 2: 26%-55% of copy, not bandwidth-bound. Against rung 2, 1.36x/1.35x
+// its time at 32 channels, 1.25x/1.24x at 64. At b323e23 (batchnorm.json, another H200) this rung was
+// 11%/9% faster than rung 2 at 32 channels; since, rung 2's slabs take four rows' loads at once and
+// gained 1.2x-1.5x, where this rung's flat walk, given four steps' loads at once too, kept its times.
 // Rung 3's body, rung 4's first half.
 template <bool GRADIENT, typename T>
 __device__ __forceinline__ void flat_norm_sums(const T* __restrict__ x, const T* __restrict__ dy,
@@ -283,15 +291,17 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // of cols pairs, read from L2 by __ldcg: another block's row was never in this SM's L1, and must not
 // come from it) while the rest of the GPU idles: at 32 channels each thread reads 8 rows' pairs,
 // a few dependent L2 round trips. For small batches, where the launch is most of the cost, the win.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23), a whole pass, forward/backward:
-// (256, 26, 26, 32) 0.057/0.066 ms, 1173/1681 GB/s, 28%/40% of copy bandwidth (cuDNN 0.030/0.037 ms: 1.9x/1.8x
-// its time; PyTorch's native kernels 0.042/0.054: 1.3x/1.2x); (64, 56, 56, 64) 0.106/0.131 ms, 1449/1957
-// GB/s, 34%/47% (cuDNN 0.048/0.070: 2.2x/1.9x; native 0.071/0.083: 1.5x/1.6x). Against rung 3, 8%/7% faster
-// at 32 channels, but 21%/17% slower at 64: there the last block's walk cost more than the launch saved.
-// No small batch was timed, so the predicted win there is untested; on these large ones it held at 32
-// channels only. The fastest rung at 32 channels, and the default, though slower than rung 3 at 64.
-// Its walk took one pair of loads a step, each step waiting for the last (sm_90 SASS); since, four
-// steps' loads go out together (column_sum.cuh's strided_sum, rung 3's pass too; unmeasured).
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2), a whole pass, forward/backward:
+// (256, 26, 26, 32) 0.043/0.053 ms, 1539/2108 GB/s, 37%/50% of copy bandwidth (cuDNN 0.029/0.036 ms: 1.5x/1.5x
+// its time; PyTorch's native kernels 0.042/0.053: 1.0x/1.0x); (64, 56, 56, 64) 0.080/0.105 ms, 1927/2449
+// GB/s, 46%/59% (cuDNN 0.048/0.069: 1.7x/1.5x; native 0.070/0.083: 1.2x/1.3x). Against rung 3, 0.71x/0.75x
+// its time at 32 channels and 0.92x/0.94x at 64: the launch saved, less the last block's walk, now a gain
+// at both. No small batch was timed, so the predicted win there is untested. The default, the fastest
+// forward at 32 channels (rung 2 level with it), but rung 2 is 1.14x/1.17x faster at 64.
+// At b323e23 (batchnorm.json, another H200) its walk took one pair of loads a step, each step waiting for
+// the last (sm_90 SASS), and it took 0.057/0.066 and 0.106/0.131 ms: 21%/17% slower than rung 3 at 64
+// channels, the walk costing more than the launch saved. Since, four steps' loads go out together
+// (column_sum.cuh's strided_sum), and this rung alone of the two gained (rung 3's times did not move).
 
 // The last block's sums of every block's row of partial, in the first cols threads.
 template <typename T>
@@ -335,10 +345,10 @@ __global__ void __launch_bounds__(NORM_BLOCK)
 // rather than a 64-bit division per element, each thread divides once and then steps its channel
 // by (the loop's stride) % cols, wrapping at cols.
 // Expected bottleneck: device memory bandwidth; the per-channel constants stay in L1.
-// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit b323e23): the inference forward
+// Measured (NVIDIA H200, benchmarks/results/batchnorm.json, commit 27bd7f2): the inference forward
 // (batch_norm_inference_constants, then batch_norm_normalize; 8 bytes an element) at (256, 26, 26, 32)
-// 0.023 ms, 1938 GB/s, 46% of copy bandwidth; (64, 56, 56, 64) 0.042 ms, 2459 GB/s, 58%; (4096, 512)
-// 0.016 ms, 1074 GB/s, 26%. Short of copy bandwidth, against the expectation, and furthest on the
+// 0.023 ms, 1951 GB/s, 47% of copy bandwidth; (64, 56, 56, 64) 0.041 ms, 2506 GB/s, 60%; (4096, 512)
+// 0.016 ms, 1080 GB/s, 26%. Short of copy bandwidth, against the expectation, and furthest on the
 // smallest matrix (16.8 MB moved). The training passes' element-wise halves are not timed apart.
 
 // y = (x - mean) * scale + beta (the forward, in training and in inference).

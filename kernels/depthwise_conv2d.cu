@@ -26,18 +26,18 @@
 //                                     a tile's products in shared memory and leaves one partial sum
 //                                     per tile, which reduce.cu's column sums add up
 //
-// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit ac366b0; CUDA-graph
+// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit 27bd7f2; CUDA-graph
 // replay), both rungs on four layers, 3 x 3 windows, 'same': a = mobilenet_56x56x128, x 64x56x56x128;
 // b = mobilenet_113x113x32_s2, x 64x113x113x32 at stride 2; c = mobilenet_14x14x512, x 128x14x14x512;
 // d = multiplier2_56x56x64, x 64x56x56x64 with M = 2. Each rung's "Measured" line gives microseconds
 // a pass, forward / data gradient / filter gradient, and in brackets cuDNN's time over ours (above
 // 1: ours faster; PyTorch's grouped convolution, channels_last, TF32 off, cudnn.benchmark on). Bytes
-// counted: 4 (|x| + |w| + |y|) a pass, against the file's copy bandwidth, 4193 GB/s. cuDNN's own:
-// a 71.4 / 81.1 / 59.3 (69%, 60%, 83% of copy), b 34.2 / 132.1 / 108.5 (91%, 24%, 29%), c 37.4 /
-// 41.9 / 40.4 (66%, 58%, 61%), d 1328.8 / 1033.8 / 1865.4 (3%, 4%, 2%): 24% to 91% of copy
-// bandwidth with one filter a channel, 4% at most with two. Ours (the better rung of each pass) is
-// 0.16 to 0.52 of cuDNN where M = 1, and 3.8 to 8.4x faster than it where M = 2; the best of ours
-// reaches 21% of copy bandwidth. Every pass of both rungs passed its check.
+// counted: 4 (|x| + |w| + |y|) a pass, against the file's copy bandwidth, 4180 GB/s. cuDNN's own:
+// a 70.4 / 80.8 / 57.6 (70%, 61%, 85% of copy), b 33.4 / 129.4 / 108.0 (94%, 24%, 29%), c 37.4 /
+// 42.3 / 40.4 (66%, 58%, 61%), d 1334.2 / 1040.0 / 1879.9 (3%, 4%, 2%): 24% to 94% of copy
+// bandwidth with one filter a channel, 4% at most with two. Ours (the better rung of each pass, rung
+// 2 everywhere) is 0.16 to 0.94 of cuDNN where M = 1, and 3.9 to 12.2x faster than it where M = 2;
+// the best of ours reaches 44% of copy bandwidth. Every pass of both rungs passed its check.
 // Wrappers: cnn_gpu/ops/depthwise_conv2d.py. Tests: tests/ops/test_depthwise_conv2d.py. Benchmark:
 // benchmarks/depthwise_conv2d.py.
 
@@ -55,13 +55,15 @@
 // should bound them. The filter gradient has R * S * C * M threads (288 for 3 x 3 over 32 channels),
 // each summing over all N * P * Q outputs: most of the GPU idles.
 // Edges: taps that fall on padding are skipped.
-// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit ac366b0), us (cuDNN's time
-// over ours): a 544.4 (0.13) / 663.4 (0.12) / 37525.9 (0.002); b 157.9 (0.22) / 615.1 (0.21) /
-// 41437.9 (0.003); c 268.9 (0.14) / 321.3 (0.13) / 4815.5 (0.008); d 539.9 (2.46) / 349.5 (2.96) /
-// 37520.2 (0.05). As expected, not DRAM: the forward and data gradient move 5% to 20% of copy
-// bandwidth. The filter gradient's few threads leave the GPU idle, as expected: 37.5 ms on a,
+// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit 27bd7f2), us (cuDNN's time
+// over ours): a 541.5 (0.13) / 662.1 (0.12) / 37337.8 (0.002); b 157.3 (0.21) / 611.8 (0.21) /
+// 41448.0 (0.003); c 268.8 (0.14) / 320.1 (0.13) / 4817.5 (0.008); d 543.0 (2.46) / 350.1 (2.97) /
+// 37321.2 (0.05). As expected, not DRAM: the forward and data gradient move 5% to 20% of copy
+// bandwidth. The filter gradient's few threads leave the GPU idle, as expected: 37.3 ms on a,
 // 5.5 GB/s.
-// On b (stride 2) this rung's forward is faster than rung 2's (157.9 against 199.9 us).
+// At ac366b0 (depthwise_conv2d.json, another H200) this rung's forward on b (stride 2) was faster than
+// rung 2's (157.9 against 199.9 us); since rung 2 loads its patch 16 bytes a lane, it is not (157.3
+// against 70.9).
 extern "C" __global__ void depthwise_conv2d_forward_direct(const float* __restrict__ x, const float* __restrict__ w,
                                                            const float* __restrict__ bias, float* __restrict__ y,
                                                            CONV_SHAPE_PARAMS, int flags)
@@ -137,19 +139,23 @@ extern "C" __global__ void depthwise_conv2d_backward_filter_direct(const float* 
 // Edges: the patch's pixels outside the image, and channels past C, are loaded as zeros, and the
 // outputs past P, Q or C are not stored; a patch must fit shared memory (the wrapper checks; rung 1
 // takes what does not).
-// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit ac366b0), us (cuDNN's time
-// over ours): a 272.2 (0.26) / 442.9 (0.18) / 302.8 (0.20); b 199.9 (0.17) / 377.4 (0.35) / 209.1
-// (0.52); c 168.6 (0.22) / 258.6 (0.16) / 190.5 (0.21); d 172.3 (7.71) / 269.0 (3.84) / 221.8 (8.41).
-// The prediction missed: not DRAM-bound. The forward moves 15% to 21% of copy bandwidth (755 GB/s
+// Measured (NVIDIA H200, benchmarks/results/depthwise_conv2d.json, commit 27bd7f2), us (cuDNN's time
+// over ours): a 143.4 (0.49) / 445.5 (0.18) / 249.2 (0.23); b 70.9 (0.47) / 377.3 (0.34) / 114.4
+// (0.94); c 91.2 (0.41) / 256.8 (0.16) / 151.8 (0.27); d 109.2 (12.21) / 269.3 (3.86) / 201.0 (9.35).
+// The prediction missed: not DRAM-bound. The forward moves 27% to 44% of copy bandwidth (1433 GB/s
 // on a), the data gradient 8% to 14%, the filter gradient, its partial sums and their column sum
-// included, 13% to 17%; the halo's re-reads (1.56 reads of x at stride 1), even all from DRAM, add
-// at most 28% to a's bytes. Faster than rung 1 everywhere but b's forward (199.9 against 157.9 us),
-// and 25x (c) to 198x (b) faster on the filter gradient. The data do not say what bounds it (the
-// barrier, the per-thread loop over TILE_COLS pixels, occupancy): no counters were taken. With
-// M = 2 (d) it is the fastest of all: 21% of copy where cuDNN reaches 3%.
-// Since, the forward and the filter gradient load their input patch 16 bytes a lane where x's
-// channels come in aligned quads (load_input_patch): four pixels a warp instruction where a warp
-// took one, the patch's share of the instructions a quarter (unmeasured).
+// included, 16% to 27%; the halo's re-reads (1.56 reads of x at stride 1), even all from DRAM, add
+// at most 28% to a's bytes. Faster than rung 1 everywhere, and 32x (c) to 362x (b) faster on the
+// filter gradient. The data do not say what bounds it (the barrier, the per-thread loop over
+// TILE_COLS pixels, occupancy): no counters were taken. With M = 2 (d) it is the fastest of all: 34%
+// of copy where cuDNN reaches 3%.
+// The forward and the filter gradient load their input patch 16 bytes a lane where x's channels come
+// in aligned quads (load_input_patch): four pixels a warp instruction where a warp took one. At
+// ac366b0 (depthwise_conv2d.json, another H200), before that, the forward took 272.2 / 199.9 / 168.6
+// / 172.3 us on a / b / c / d and the filter gradient 302.8 / 209.1 / 190.5 / 221.8: the quads made
+// the forward 1.6x to 2.8x faster and the filter gradient 1.1x to 1.8x, where the data gradient (its
+// dy patch still 4 bytes a lane) and rung 1 moved under 1%. So the patch's loads were a large part
+// of what bound the forward.
 #define DW_LANES 32
 
 // The patch of `rows` x `cols` pixels whose first is (h0, w0) of image n (negative in the padding),

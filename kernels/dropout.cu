@@ -112,12 +112,12 @@ __device__ __forceinline__ void for_each_draw(long long n, unsigned key_lo, unsi
 // for float. A thread's four elements are 16 contiguous bytes, so a warp's accesses are 512
 // contiguous bytes, in four 4-byte instructions per array.
 // Measured with rung 2, a step's forward and backward (NVIDIA H200, benchmarks/results/dropout.json, commit
-// ac366b0; by CUDA graph; rate 0.5; GB/s counted on the step's 16-byte floor, of the 24 it moves):
-// 16,777,216 elements 171.4 us, 1566 GB/s, 37% of copy bandwidth (4193 GB/s); PyTorch's native_dropout and
-// its backward (a bool mask stored) 92.4 us, 1.9x faster than ours; the reference on CuPy (host draws, by
-// launch) 85.75 ms, 500x slower. 204,800 elements (the MNIST convnet's Dropout at batch 128): 5.0 us
-// (PyTorch 5.3).
-// Not as expected: 2.4x rung 3's time (70.6 us) for 1.5x its bytes, and slower than PyTorch, whose mask
+// 27bd7f2; by CUDA graph; rate 0.5; GB/s counted on the step's 16-byte floor, of the 24 it moves):
+// 16,777,216 elements 171.4 us, 1566 GB/s, 37% of copy bandwidth (4180 GB/s); PyTorch's native_dropout and
+// its backward (a bool mask stored) 91.0 us, 1.9x faster than ours; the reference on CuPy (host draws, by
+// launch) 68.64 ms, 400x slower. 204,800 elements (the MNIST convnet's Dropout at batch 128): 5.0 us
+// (PyTorch 5.2).
+// Not as expected: 2.4x rung 3's time (70.5 us) for 1.5x its bytes, and slower than PyTorch, whose mask
 // is a byte an element where ours is a float; these figures do not split the forward from the backward.
 template <typename T>
 __global__ void __launch_bounds__(DROPOUT_BLOCK)
@@ -153,10 +153,10 @@ __global__ void __launch_bounds__(DROPOUT_BLOCK)
 // Expected bottleneck: device memory bandwidth, 8 bytes an element for float in each pass (rungs 1
 // and 2 move 12); Philox's 20 multiplies and about 40 other integer operations per group of four
 // stay under it.
-// Measured, a step's forward and backward (NVIDIA H200, benchmarks/results/dropout.json, commit ac366b0; by
-// CUDA graph; rate 0.5): 16,777,216 elements 70.6 us, 3804 GB/s, 91% of copy bandwidth (4193 GB/s);
-// PyTorch's native_dropout pair 92.4 us (ours 1.31x faster); the reference on CuPy (host draws, by launch)
-// 85.75 ms (1215x). 204,800 elements: 4.4 us, 747 GB/s, 18%; PyTorch 5.3 (1.2x), CuPy 987.9 (225x).
+// Measured, a step's forward and backward (NVIDIA H200, benchmarks/results/dropout.json, commit 27bd7f2; by
+// CUDA graph; rate 0.5): 16,777,216 elements 70.5 us, 3808 GB/s, 91% of copy bandwidth (4180 GB/s);
+// PyTorch's native_dropout pair 91.0 us (ours 1.29x faster); the reference on CuPy (host draws, by launch)
+// 68.64 ms (974x). 204,800 elements: 4.4 us, 748 GB/s, 18%; PyTorch 5.2 (1.2x), CuPy 724.7 (165x).
 // As expected: Philox's arithmetic stays under the memory time.
 template <typename T>
 __global__ void __launch_bounds__(DROPOUT_BLOCK)
@@ -180,10 +180,10 @@ __global__ void __launch_bounds__(DROPOUT_BLOCK)
 // transcendentals (a log, a sqrt and a sine or cosine an element; H100's FP64 units run at half
 // the FP32 rate) keep under it; on a card with few FP64 units they would not.
 // Measured, GaussianDropout's step, forward and backward (NVIDIA H200, benchmarks/results/dropout.json,
-// commit ac366b0; by CUDA graph; rate 0.5): 16,777,216 elements 181.4 us, 1480 GB/s, 35% of copy bandwidth
-// (4193 GB/s); PyTorch's randn_like and multiplies 212.7 us (ours 1.17x faster). 204,800 elements: 6.8 us
-// (PyTorch 11.9; ours 1.75x faster). GaussianNoise (MULTIPLY false) is not timed.
-// Not as expected: 2.6x rung 3's time (70.6 us) on the same 16 bytes an element, so the double
+// commit 27bd7f2; by CUDA graph; rate 0.5): 16,777,216 elements 181.1 us, 1483 GB/s, 35% of copy bandwidth
+// (4180 GB/s); PyTorch's randn_like and multiplies 211.5 us (ours 1.17x faster). 204,800 elements: 6.8 us
+// (PyTorch 11.7; ours 1.74x faster). GaussianNoise (MULTIPLY false) is not timed.
+// Not as expected: 2.6x rung 3's time (70.5 us) on the same 16 bytes an element, so the double
 // transcendentals do not keep under the memory time, even on the H200's Hopper FP64 units.
 template <typename T, bool MULTIPLY>
 __global__ void __launch_bounds__(DROPOUT_BLOCK)

@@ -116,12 +116,12 @@ __device__ __forceinline__ void softmax_xent_row(const T* __restrict__ x, Labels
 // span 1 MB, more than L1 holds: a 32-byte sector is gone before the thread's next 4 bytes in it
 // are wanted, so device memory moves up to 8x the bytes used, in each of the three loops. And few
 // rows starve the chip: 4096 rows are 16 blocks for the 132 SMs of an H100.
-// Measured (NVIDIA H200, benchmarks/results/loss.json, commit ac366b0; one-hot labels, by CUDA graph,
-// loss_mean's launch included): (4096, 1000) 618.9 us, 79 GB/s, 1.9% of copy bandwidth (4193 GB/s), 16x
-// rung 2's time, 12x PyTorch's cross_entropy's (51.5 us), 3.5x the reference's on CuPy (177.4). (65536, 10)
-// 16.0 us, 492 GB/s, 12%: 1.7x faster than rung 2 (26.6 us), 6.4x faster than PyTorch (102.0), 2.8x
-// faster than CuPy (45.3): the short rows stay in L1, and a thread's serial loops beat a mostly idle
-// warp's butterflies. (4096, 10) 5.7 us, 1.4x rung 2's 4.1. As expected at both widths.
+// Measured (NVIDIA H200, benchmarks/results/loss.json, commit 27bd7f2; one-hot labels, by CUDA graph,
+// loss_mean's launch included): (4096, 1000) 633.2 us, 78 GB/s, 1.9% of copy bandwidth (4180 GB/s), 16x
+// rung 2's time, 12x PyTorch's cross_entropy's (51.4 us), 3.6x the reference's on CuPy (177.3). (65536, 10)
+// 15.5 us, 507 GB/s, 12%: 1.7x faster than rung 2 (26.7 us), 6.6x faster than PyTorch (102.4), 2.9x
+// faster than CuPy (45.8): the short rows stay in L1, and a thread's serial loops beat a mostly idle
+// warp's butterflies. (4096, 10) 5.5 us, 1.3x rung 2's 4.1. As expected at both widths.
 template <typename T, typename L>
 __global__ void __launch_bounds__(XENT_BLOCK)
     softmax_xent_row_per_thread(const T* __restrict__ logits, const L* __restrict__ labels, T* __restrict__ grad,
@@ -145,17 +145,18 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // bandwidth.
 // Edges: classes < 32 leaves lanes without elements; they start the max from x[0] and the sums
 // from 0, and take part in the butterflies, which need all 32 lanes.
-// Measured (NVIDIA H200, benchmarks/results/loss.json, commit ac366b0; one-hot labels, by CUDA graph,
-// loss_mean's launch included): (4096, 1000) 38.8 us, 1268 GB/s, 30% of copy bandwidth (4193 GB/s);
-// PyTorch's cross_entropy on int64 ids 51.5 us (ours 1.33x faster, reading 1.5x its bytes), the reference
-// on CuPy 177.4 (4.6x). (65536, 10) 26.6 us, 296 GB/s, 7%: PyTorch 102.0 (3.8x), CuPy 45.3 (1.7x), and
-// rung 1 faster (16.0 us), as the latency above says. (4096, 10) 4.1 us: PyTorch 20.7 (5.0x), CuPy 21.4
+// Measured (NVIDIA H200, benchmarks/results/loss.json, commit 27bd7f2; one-hot labels, by CUDA graph,
+// loss_mean's launch included): (4096, 1000) 38.7 us, 1269 GB/s, 30% of copy bandwidth (4180 GB/s);
+// PyTorch's cross_entropy on int64 ids 51.4 us (ours 1.33x faster, reading 1.5x its bytes), the reference
+// on CuPy 177.3 (4.6x). (65536, 10) 26.7 us, 295 GB/s, 7%: PyTorch 102.4 (3.8x), CuPy 45.8 (1.7x), and
+// rung 1 faster (15.5 us), as the latency above says. (4096, 10) 4.1 us: PyTorch 20.7 (5.0x), CuPy 21.3
 // (5.2x).
 // Not as expected at 1000 classes: the comment expected device memory bandwidth, and the rung reaches 30%
-// of copy where rung 4 moves the same 49 MB at 78%, so the bytes alone do not set its time (which of the
-// three loops and their butterflies does, these figures cannot tell).
+// of copy where rung 4 moves the same 49 MB at 79%, so the bytes alone do not set its time (which of the
+// three loops and their butterflies does, these figures cannot tell; rung 6, the logits read once, is
+// slower still).
 // With class ids both rungs are timed launch by launch (the wrapper checks the ids on the device and reads
-// the answer back, a sync no graph captures): 178-209 us at every shape (rung 1 at 1000 classes 594 us),
+// the answer back, a sync no graph captures): 104-189 us at every shape (rung 1 at 1000 classes 568 us),
 // the host side and the sync, not the kernel.
 template <typename T, typename L>
 __global__ void __launch_bounds__(XENT_BLOCK)
@@ -325,17 +326,17 @@ struct LossTerm {
 // Expected bottleneck: device memory bandwidth: pred and target read, grad written, 12 bytes an
 // element (float32); two logarithms an element for binary cross-entropy (an exponential, a log1p
 // and a division on logits), under it.
-// Measured (NVIDIA H200, benchmarks/results/loss.json, commit ac366b0; by CUDA graph, loss_mean included),
-// at (4096, 1000), 49 MB: squared_error 15.0 us, 3267 GB/s, 78% of copy bandwidth (4193 GB/s);
-// absolute_error, hinge and squared_hinge the same (15.0 us, 78%); huber 16.3 (72%); log_cosh 17.5 (67%);
-// poisson 17.8 (66%); kl_divergence 20.0 (59%); squared_log_error 21.1 (56%); binary_xent 22.9 (51%), on
-// logits 23.2 (51%); absolute_percentage_error 24.3 (48%); focal 42.6 (28%). PyTorch's loss with its
-// autograd gradient: binary_xent 51.4 us (ours 2.2x faster), on logits 93.6 (4.0x), squared_error 43.6
-// (2.9x), absolute_error 61.6 (4.1x), huber 44.2 (2.7x); the reference on CuPy 4.6x (squared_error) to
-// 18.7x (focal) slower than ours. (65536, 10): 5.7-6.9 us, 27-33% of copy, 3.0-4.6x faster than PyTorch and
+// Measured (NVIDIA H200, benchmarks/results/loss.json, commit 27bd7f2; by CUDA graph, loss_mean included),
+// at (4096, 1000), 49 MB: squared_error 14.9 us, 3289 GB/s, 79% of copy bandwidth (4180 GB/s);
+// absolute_error and hinge the same (14.9 us, 79%), squared_hinge 15.2 (78%); huber 16.6 (71%); log_cosh
+// 17.4 (68%); poisson 17.9 (66%); kl_divergence 20.0 (59%); squared_log_error 21.0 (56%); binary_xent 23.1
+// (51%), on logits 23.3 (51%); absolute_percentage_error 24.1 (49%); focal 42.4 (28%). PyTorch's loss with
+// its autograd gradient: binary_xent 51.4 us (ours 2.2x faster), on logits 93.9 (4.0x), squared_error 43.8
+// (2.9x), absolute_error 61.8 (4.2x), huber 44.2 (2.7x); the reference on CuPy 4.7x (squared_error) to
+// 18.8x (focal) slower than ours. (65536, 10): 5.7-6.9 us, 27-33% of copy, 3.0-4.6x faster than PyTorch and
 // 3.1-12.7x than CuPy.
 // Not as expected: the transcendentals do not stay under the memory time. The kinds without one (squared
-// and absolute error, the hinges) run at 78%; binary cross-entropy's two logs take 1.5x squared error's
+// and absolute error, the hinges) run at 78-79%; binary cross-entropy's two logs take 1.5x squared error's
 // time, the focal kind's two logs and two powers 2.8x.
 template <Loss KIND, typename T>
 __global__ void __launch_bounds__(XENT_BLOCK)
@@ -365,12 +366,12 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // known when the kernel is compiled.
 // Expected bottleneck: as rung 2 (for 10 classes, latency; for 1000, device memory bandwidth), with
 // one butterfly more.
-// Measured (NVIDIA H200, benchmarks/results/loss.json, commit ac366b0; one-hot labels, by CUDA graph,
-// loss_mean included): (4096, 1000) 89.9 us, 547 GB/s, 13% of copy bandwidth (4193 GB/s), 3.5x faster than
-// the reference on CuPy (319.1 us); (65536, 10) 45.9 us, 172 GB/s, 4%, 1.6x CuPy (73.8); (4096, 10) 5.5 us,
-// 5.3x CuPy (28.9). No PyTorch baseline (it has no such loss).
-// Not as expected: not "as rung 2" but 2.3x its time at (4096, 1000) (38.8 us) and 1.7x at (65536, 10)
-// (26.6), on the same bytes. The difference is the work per element: four loops, three of them making q
+// Measured (NVIDIA H200, benchmarks/results/loss.json, commit 27bd7f2; one-hot labels, by CUDA graph,
+// loss_mean included): (4096, 1000) 88.8 us, 553 GB/s, 13% of copy bandwidth (4180 GB/s), 3.6x faster than
+// the reference on CuPy (319.2 us); (65536, 10) 46.0 us, 171 GB/s, 4%, 1.6x CuPy (74.2); (4096, 10) 5.5 us,
+// 5.3x CuPy (28.7). No PyTorch baseline (it has no such loss).
+// Not as expected: not "as rung 2" but 2.3x its time at (4096, 1000) (38.7 us) and 1.7x at (65536, 10)
+// (26.7), on the same bytes. The difference is the work per element: four loops, three of them making q
 // again with a division, one a log too; which of them costs most, these figures cannot tell.
 template <typename T, typename L>
 __global__ void __launch_bounds__(XENT_BLOCK)
@@ -426,7 +427,12 @@ __global__ void __launch_bounds__(XENT_BLOCK)
 // moves the same bytes at 78%, H200, loss.json at ac366b0); at 10 classes rung 2's latency.
 // Edges: logits past `classes` are neither loaded nor counted; a lane with none starts the max from
 // the row's first logit, as rung 2's.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/loss.json, commit 27bd7f2; one-hot labels, by CUDA graph,
+// loss_mean included): (4096, 1000) 63.7 us, 771 GB/s, 18% of copy bandwidth (4180 GB/s): 1.65x rung 2's
+// time (38.7 us, 30%) and slower than PyTorch's cross_entropy (51.4). (65536, 10) 98.4 us, 1.9% of copy,
+// 3.7x rung 2's (26.7); (4096, 10) 10.0 us, 2.4x rung 2's (4.1). With class ids, launch by launch, 105-219
+// us, at or above rung 2's. Not as expected: slower than rung 2 at every shape, where softmax.cu's rung 5,
+// the same held row without labels, is 1.18x faster than its rung 2 at 1000 classes; not profiled.
 template <typename T, typename L>
 __global__ void __launch_bounds__(XENT_BLOCK)
     softmax_xent_warp_per_row_registers(const T* __restrict__ logits, const L* __restrict__ labels,

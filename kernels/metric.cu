@@ -109,11 +109,11 @@ __device__ __forceinline__ void add_block_count(int* __restrict__ count, int min
 // wanted, and device memory moves up to 8x the bytes used. Few rows starve the chip: 4096 rows are
 // 16 blocks for the 132 SMs of an H100.
 // Edges: threads past the last row count nothing but still reach add_block_count's barrier.
-// Measured (NVIDIA H200, benchmarks/results/metric.json, commit ac366b0; one-hot labels, by CUDA graph, the
-// count's zeroing included): (4096, 1000) 230.3 us, 142 GB/s, 3.4% of copy bandwidth (4193 GB/s), 12.5x
-// rung 2's time, 13.7x the time of PyTorch's argmax chain on int64 ids (16.8 us). (65536, 10) 6.5 us,
-// 812 GB/s, 19%: 4.4x faster than rung 2 (28.7 us), 3.5x faster than PyTorch (22.4), 2.1x faster than the
-// reference on CuPy on class ids (13.5). (4096, 10) 4.5 us, rung 2's 4.7. As expected: L1 holds the
+// Measured (NVIDIA H200, benchmarks/results/metric.json, commit 27bd7f2; one-hot labels, by CUDA graph, the
+// count's zeroing included): (4096, 1000) 229.9 us, 143 GB/s, 3.4% of copy bandwidth (4180 GB/s), 12.4x
+// rung 2's time, 13.7x the time of PyTorch's argmax chain on int64 ids (16.8 us). (65536, 10) 6.4 us,
+// 813 GB/s, 19%: 4.4x faster than rung 2 (28.7 us), 3.5x faster than PyTorch (22.4), 2.1x faster than the
+// reference on CuPy on class ids (13.6). (4096, 10) 4.5 us, rung 2's 4.7. As expected: L1 holds the
 // short rows, not the long.
 template <typename T, typename L>
 __global__ void __launch_bounds__(METRIC_BLOCK)
@@ -140,15 +140,15 @@ __global__ void __launch_bounds__(METRIC_BLOCK)
 // double the reads and the butterflies; class ids add one broadcast load per row.
 // Edges: classes < 32 leaves lanes without elements (they offer (row[0], 0)). Whole warps share a
 // row and leave the loop together, so the full-mask shuffles never miss a lane.
-// Measured (NVIDIA H200, benchmarks/results/metric.json, commit ac366b0; one-hot labels, by CUDA graph, the
-// count's zeroing included): (4096, 1000) 18.4 us, 1783 GB/s, 43% of copy bandwidth (4193 GB/s); PyTorch's
+// Measured (NVIDIA H200, benchmarks/results/metric.json, commit 27bd7f2; one-hot labels, by CUDA graph, the
+// count's zeroing included): (4096, 1000) 18.5 us, 1771 GB/s, 42% of copy bandwidth (4180 GB/s); PyTorch's
 // argmax chain on int64 ids 16.8 us (1.10x faster than ours, reading half the bytes), the reference on CuPy
-// on class ids 23.3 (ours 1.27x faster). (65536, 10) 28.7 us, 183 GB/s, 4%: slower than PyTorch (22.4,
-// 1.28x) and CuPy (13.5, 2.1x) and than rung 1 (6.5), the latency above. (4096, 10) 4.7 us: PyTorch 9.0
-// (1.9x), CuPy 6.5 (1.4x). With class ids (timed launch by launch: the wrapper's device check and its
-// read-back sync, which no graph captures) 101-117 us at every shape, the host side and the sync.
-// Not as expected at 1000 classes: the comment expected device memory bandwidth; the rung reaches 43% of
-// copy, where rung 3 reads the same 32.8 MB at 62%.
+// on class ids 23.3 (ours 1.26x faster). (65536, 10) 28.7 us, 183 GB/s, 4%: slower than PyTorch (22.4,
+// 1.28x) and CuPy (13.6, 2.1x) and than rung 1 (6.4), the latency above. (4096, 10) 4.7 us: PyTorch 9.0
+// (1.9x), CuPy 6.4 (1.4x). With class ids (timed launch by launch: the wrapper's device check and its
+// read-back sync, which no graph captures) 87-106 us at every shape, the host side and the sync.
+// Not as expected at 1000 classes: the comment expected device memory bandwidth; the rung reaches 42% of
+// copy, where rung 3 reads the same 32.8 MB at 63%.
 template <typename T, typename L>
 __global__ void __launch_bounds__(METRIC_BLOCK)
     count_correct_warp_per_row(const T* __restrict__ pred, const L* __restrict__ labels, int* __restrict__ count,
@@ -174,10 +174,10 @@ __global__ void __launch_bounds__(METRIC_BLOCK)
 // Expected bottleneck: device memory bandwidth: two coalesced streams and one compare per element.
 // Scalar loads (4 bytes a lane for float32) may keep too few bytes in flight per SM to reach copy
 // bandwidth; a float4 rung would be the next step if measurements say so.
-// Measured (NVIDIA H200, benchmarks/results/metric.json, commit ac366b0; by CUDA graph, the count's zeroing
-// included): (4096, 1000) 12.5 us, 2620 GB/s, 62% of copy bandwidth (4193 GB/s); PyTorch's
-// ((pred > 0.5) == labels).sum() 47.7 us (ours 3.8x faster), the reference on CuPy 49.8 (4.0x). (65536, 10)
-// 5.9 us, 893 GB/s, 21%: PyTorch 18.7 (3.2x), CuPy 12.8 (2.2x). (4096, 10) 3.4 us. Short of the floor at
+// Measured (NVIDIA H200, benchmarks/results/metric.json, commit 27bd7f2; by CUDA graph, the count's zeroing
+// included): (4096, 1000) 12.5 us, 2616 GB/s, 63% of copy bandwidth (4180 GB/s); PyTorch's
+// ((pred > 0.5) == labels).sum() 47.9 us (ours 3.8x faster), the reference on CuPy 49.9 (4.0x). (65536, 10)
+// 5.8 us, 896 GB/s, 21%: PyTorch 18.8 (3.2x), CuPy 12.8 (2.2x). (4096, 10) 3.4 us. Short of the floor at
 // 1000 classes: whether the scalar loads or the count's zeroing before the kernel hold it there, these
 // figures cannot tell.
 template <typename T, typename L>

@@ -50,9 +50,9 @@ __device__ __forceinline__ T decayed(T w, T decay) {
 // ---------------------------------------------------------------------------------------------
 // 1. SGD. Without momentum Keras keeps no velocity: the kernel never touches it (the wrapper passes
 // the parameter in its slot). Reads w and g (and v), writes w (and v): 12 (20) bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): with momentum,
-// 16,777,216 elements: 88.7 us, 3782 GB/s, 90% of copy bandwidth (4193 GB/s), 3.7x faster than the
-// reference on CuPy (326.1 us); the seed Dense kernel (346,112): 4.0 us, 1733 GB/s, 41%, 3.0x CuPy (12.1).
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): with momentum,
+// 16,777,216 elements: 88.6 us, 3788 GB/s, 91% of copy bandwidth (4180 GB/s), 3.7x faster than the
+// reference on CuPy (324.9 us); the seed Dense kernel (346,112): 4.0 us, 1739 GB/s, 42%, 3.0x CuPy (12.0).
 // As expected. Plain SGD and Nesterov's are not timed.
 template <typename T, bool MOMENTUM, bool NESTEROV>
 __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity, int n, T lr,
@@ -75,9 +75,9 @@ __global__ void sgd_step(T* __restrict__ w, const T* __restrict__ g, T* __restri
 // about 100, one launch where they make twelve. AMSGRAD (Reddi et al.) divides by the largest v
 // seen so far, kept in v_max (8 bytes more a float), so that the step never grows back when the
 // squared gradients shrink; without it v_max is never touched.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): without AMSGrad,
-// 16,777,216 elements: 131.0 us, 3585 GB/s, 86% of copy bandwidth (4193 GB/s), 7.5x faster than the
-// reference on CuPy (976.3 us); the seed Dense kernel (346,112): 5.4 us, 1786 GB/s, 43%, 6.5x CuPy (35.4).
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): without AMSGrad,
+// 16,777,216 elements: 130.1 us, 3612 GB/s, 86% of copy bandwidth (4180 GB/s), 7.5x faster than the
+// reference on CuPy (971.0 us); the seed Dense kernel (346,112): 5.4 us, 1794 GB/s, 43%, 6.5x CuPy (35.1).
 // As expected. AMSGrad is not timed.
 // Element i's Adam step (rungs 2 and 4).
 template <typename T, bool AMSGRAD>
@@ -114,10 +114,10 @@ __global__ void adam_step(T* __restrict__ w, const T* __restrict__ g, T* __restr
 // accumulates the steps in a momentum slot and moves w by it. Keras keeps no slot it does not use:
 // the kernel never touches average_grad or momentum_slot without its flag (the wrapper fills
 // their places with the parameter). 20 bytes a float, 8 more for each of the two.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): plain,
-// 16,777,216 elements: 101.4 us, 3308 GB/s, 79% of copy bandwidth (4193 GB/s), 7.2x faster than the
-// reference on CuPy (730.6 us); the seed Dense kernel (346,112): 4.8 us, 1429 GB/s, 34%, 5.5x CuPy (26.5).
-// Near the floor, but 1.14x the time of SGD with momentum (88.7 us), which moves the same 20 bytes: the
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): plain,
+// 16,777,216 elements: 100.8 us, 3330 GB/s, 80% of copy bandwidth (4180 GB/s), 7.2x faster than the
+// reference on CuPy (728.4 us); the seed Dense kernel (346,112): 4.8 us, 1434 GB/s, 34%, 5.5x CuPy (26.4).
+// Near the floor, but 1.14x the time of SGD with momentum (88.6 us), which moves the same 20 bytes: the
 // square root and the division do not hide wholly under the memory time. Centered and momentum not timed.
 template <typename T, bool CENTERED, bool MOMENTUM>
 __global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ velocity,
@@ -159,7 +159,7 @@ __global__ void rmsprop_step(T* __restrict__ w, const T* __restrict__ g, T* __re
 // Expected bottleneck: the launch for the seed model's parameters (one where rung 2 makes six);
 // device memory bandwidth for large ones, as rung 2 (28 bytes a float32 element).
 // Measured: not timed on its own (benchmarks/optim.py times one parameter a step, rung 2); its GPU tests
-// passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit ac366b0).
+// passed on an NVIDIA H200 (benchmarks/results/gpu_check.log, commit 27bd7f2).
 constexpr int MULTI_TENSORS = 8;
 constexpr int ADAM_CHUNK = 4096;
 
@@ -213,9 +213,9 @@ __global__ void adam_step_multi(T* __restrict__ w0, const T* __restrict__ g0, T*
 // ---------------------------------------------------------------------------------------------
 // 5. Adagrad: each element's step shrinks with the sum of its squared gradients so far (the
 // accumulator starts at Keras's initial_accumulator_value, 0.1, not 0). 20 bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): 16,777,216
-// elements: 101.3 us, 3311 GB/s, 79% of copy bandwidth (4193 GB/s), 5.6x faster than the reference on CuPy
-// (569.5 us). RMSprop's time on its bytes; like it, 1.14x SGD's with momentum on the same 20 bytes.
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): 16,777,216
+// elements: 100.7 us, 3333 GB/s, 80% of copy bandwidth (4180 GB/s), 5.6x faster than the reference on CuPy
+// (567.4 us). RMSprop's time on its bytes; like it, 1.14x SGD's with momentum on the same 20 bytes.
 template <typename T>
 __global__ void adagrad_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ accumulator, int n, T lr,
                              T epsilon, T decay)
@@ -232,9 +232,9 @@ __global__ void adagrad_step(T* __restrict__ w, const T* __restrict__ g, T* __re
 // 6. Adamax: Adam with the infinity norm in place of the root mean square, u = max(beta_2 u, |g|),
 // which needs no bias correction; the host folds beta_1's into one_minus_beta_1_power = 1 - beta_1^t.
 // A NaN gradient makes u NaN (the comparison picks it), as the reference's maximum does. 28 bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): 16,777,216
-// elements: 130.6 us, 3597 GB/s, 86% of copy bandwidth (4193 GB/s), 6.8x faster than the reference on CuPy
-// (892.1 us). Adam's time on Adam's bytes, as expected.
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): 16,777,216
+// elements: 129.7 us, 3622 GB/s, 87% of copy bandwidth (4180 GB/s), 6.9x faster than the reference on CuPy
+// (889.9 us). Adam's time on Adam's bytes, as expected.
 template <typename T>
 __global__ void adamax_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ norm,
                             int n, T lr, T one_minus_beta_1, T beta_2, T epsilon, T one_minus_beta_1_power, T decay)
@@ -255,9 +255,9 @@ __global__ void adamax_step(T* __restrict__ w, const T* __restrict__ g, T* __res
 // momentum schedule (u_t = beta_1 (1 - 0.96^t / 2) and their running product) the same for every
 // element, so the host computes them once a step (cnn_gpu/ops/optim.py: nadam_coefficients), and
 // v_scale = 1 / (1 - beta_2^t). Adam's traffic, 28 bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): 16,777,216
-// elements: 130.9 us, 3588 GB/s, 86% of copy bandwidth (4193 GB/s), 9.9x faster than the reference on CuPy
-// (1295.2 us). Adam's time, as expected.
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): 16,777,216
+// elements: 130.3 us, 3606 GB/s, 86% of copy bandwidth (4180 GB/s), 9.9x faster than the reference on CuPy
+// (1293.6 us). Adam's time, as expected.
 template <typename T>
 __global__ void nadam_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int n,
                            T lr, T one_minus_beta_1, T one_minus_beta_2, T epsilon, T momentum_scale, T gradient_scale,
@@ -279,9 +279,9 @@ __global__ void nadam_step(T* __restrict__ w, const T* __restrict__ g, T* __rest
 // exactly lr, in the sign of an interpolation of its momentum and gradient (0 where that is 0, NaN
 // for a NaN, as the reference's sign); the momentum then takes the gradient at another rate, beta_2.
 // One state where Adam keeps two: 20 bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): 16,777,216
-// elements: 88.8 us, 3780 GB/s, 90% of copy bandwidth (4193 GB/s), 8.2x faster than the reference on CuPy
-// (730.7 us). SGD's time with momentum on the same 20 bytes, as expected.
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): 16,777,216
+// elements: 88.3 us, 3799 GB/s, 91% of copy bandwidth (4180 GB/s), 8.3x faster than the reference on CuPy
+// (729.3 us). SGD's time with momentum on the same 20 bytes, as expected.
 template <typename T>
 __global__ void lion_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ m, int n, T lr, T beta_1,
                           T one_minus_beta_1, T beta_2, T one_minus_beta_2, T decay)
@@ -299,9 +299,9 @@ __global__ void lion_step(T* __restrict__ w, const T* __restrict__ g, T* __restr
 // 9. Adadelta (Zeiler, "ADADELTA: An Adaptive Learning Rate Method"): the step's size is the ratio of
 // two running root mean squares, of the past steps and of the past gradients, so its units are the
 // parameter's; Keras still scales it by lr (Zeiler's method is lr = 1). Two states: 28 bytes a float.
-// Measured (NVIDIA H200, benchmarks/results/optim.json, commit ac366b0; by CUDA graph): 16,777,216
-// elements: 165.9 us, 2832 GB/s, 68% of copy bandwidth (4193 GB/s), 8.3x faster than the reference on CuPy
-// (1375.4 us). Below the bandwidth the header expects: 1.27x Adam's time (131.0 us) on the same 28 bytes.
+// Measured (NVIDIA H200, benchmarks/results/optim.json, commit 27bd7f2; by CUDA graph): 16,777,216
+// elements: 165.0 us, 2847 GB/s, 68% of copy bandwidth (4180 GB/s), 8.3x faster than the reference on CuPy
+// (1375.5 us). Below the bandwidth the header expects: 1.27x Adam's time (130.1 us) on the same 28 bytes.
 // Its two square roots and a division an element are the difference in work; these figures cannot say more.
 template <typename T>
 __global__ void adadelta_step(T* __restrict__ w, const T* __restrict__ g, T* __restrict__ accumulated_grad,

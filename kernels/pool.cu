@@ -32,16 +32,16 @@
 // Every variant but 3 is a template over the element type T (float, double). Indices are 64-bit
 // (long long): N*H*W*C may exceed 2^31 even when each extent fits an int.
 //
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23), float32, timed launch by
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2), float32, timed launch by
 // launch, on two 'valid' poolings of about 200 MiB of input: A = 128x56x56x128, 2 x 2 at stride 2
 // (windows side by side), B = 64x113x113x64, 3 x 3 at stride 2 (overlapping). Bytes counted are the
 // op's fewest (x read, y written, and the int32 argmax for max pooling; dy, argmax read and dx
-// written backward), against the file's copy bandwidth, 4205 GB/s. PyTorch's max_pool2d (with
-// indices) and avg_pool2d on the same channels_last memory: A 174.8 and 326.2 us (42% and 19% of
-// copy), B 240.3 and 376.8 (31% and 16%). Every rung passed its check. The surprises: the rungs
-// expected to be bound by DRAM are not, save the float4 forward (66% and 49% of copy); the gather
-// backwards, which the kernel backends run, are 3.6 to 3.7x slower than the scatter and move 8% to
-// 10% of copy bandwidth.
+// written backward), against the file's copy bandwidth, 4180 GB/s. PyTorch's max_pool2d (with
+// indices) and avg_pool2d on the same channels_last memory: A 168.8 and 318.1 us (44% and 19% of
+// copy), B 236.5 and 370.4 (32% and 17%). Every rung passed its check. The surprises: the rungs
+// expected to be bound by DRAM are not, save the float4 forward (68% and 49% of copy) and, short of
+// it, rung 8 (44% on A); the gather backwards, which the kernel backends run, are 3.3x slower than
+// the scatter and move 8% to 11% of copy bandwidth.
 // Wrappers: cnn_gpu/ops/pool.py. Tests: tests/ops/test_pool_kernels.py. Benchmark: benchmarks/pool.py.
 
 #include "nhwc.cuh"
@@ -178,9 +178,9 @@ __device__ __forceinline__ void max_forward_loop(const V* __restrict__ x, V* __r
 // Expected bottleneck: memory transactions, up to 8x the sectors of rung 2 for the same bytes;
 // how much of that reaches device memory depends on whether a sector is still in L2 when the
 // warps of the next channel (P*Q outputs later) want its other floats.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 698.8 us, 441 GB/s, 10.5% of copy; B 1108.5 us, 281 GB/s, 6.7%. 3.4x (A) and 3.9x (B) rung 2's
-// time, under the 8x of the sectors.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 696.4 us, 443 GB/s, 10.6% of copy; B 1097.7 us, 284 GB/s, 6.8%. 3.5x (A) and 3.9x (B) rung 2's
+// time: slower as expected, but under the 8x of the sectors.
 template <typename T>
 __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
                                                 POOL_SHAPE_PARAMS) {
@@ -195,9 +195,9 @@ __global__ void max_pool2d_forward_channel_slow(const T* __restrict__ x, T* __re
 // windows (stride < window) read an input pixel more than once; the second read finds it in L1/L2.
 // Expected bottleneck: device memory bandwidth (x once, y and argmax once), with the index divisions
 // (about 20 instructions each: nhwc.cuh) and the per-tap loop as the overhead.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 205.5 us, 1500 GB/s, 35.7% of copy; B 286.1 us, 1091 GB/s, 25.9%; PyTorch's max_pool2d takes
-// 0.85 and 0.84 of this time. The prediction missed: not DRAM-bound. Rung 3, the same bytes with a
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 201.7 us, 1528 GB/s, 36.6% of copy; B 284.0 us, 1098 GB/s, 26.3%; PyTorch's max_pool2d takes
+// 0.84 and 0.83 of this time. The prediction missed: not DRAM-bound. Rung 3, the same bytes with a
 // quarter of the memory instructions and index arithmetic, is 1.9x faster on both, so those, more
 // than memory, bound this rung.
 template <typename T>
@@ -214,9 +214,9 @@ __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, i
 // float4 never straddles two pixels, and 16-byte-aligned arrays; the wrapper checks. C is passed
 // in floats like every rung's; the loop counts float4s.
 // Expected bottleneck: device memory bandwidth.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 110.5 us, 2791 GB/s, 66.4% of copy; B 150.8 us, 2069 GB/s, 49.2%. The fastest max forward,
-// 1.6x faster than PyTorch's max_pool2d on both (174.8, 240.3 us), though short of copy bandwidth,
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 108.8 us, 2833 GB/s, 67.8% of copy; B 151.1 us, 2065 GB/s, 49.4%. The fastest max forward,
+// 1.6x faster than PyTorch's max_pool2d on both (168.8, 236.5 us), though short of copy bandwidth,
 // most on B, whose windows overlap (each input loaded by 2.25 windows on average, the repeats from
 // L1/L2).
 extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ x, float4* __restrict__ y,
@@ -236,9 +236,10 @@ extern "C" __global__ void max_pool2d_forward_float4(const float4* __restrict__ 
 // of their float sum, changes from run to run.
 // Expected bottleneck: the atomics, read-modify-writes in L2, plus the zero fill; without overlap
 // each dx element gets at most one, so they do not contend.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23), the zero fill counted in the
-// time, not in the bytes: A 204.9 us, 1504 GB/s, 35.8% of copy; B 238.8 us, 1306 GB/s, 31.1%. About
-// rung 2's rate, and 3.6 to 3.7x faster than the gather (rung 5), fill and atomics and all.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2), the zero fill counted in the
+// time, not in the bytes: A 202.8 us, 1520 GB/s, 36.4% of copy; B 235.5 us, 1325 GB/s, 31.7%. About
+// rung 2's rate, and 3.3x faster than the gather (rung 5), fill and atomics and all; on A, where
+// windows do not overlap, rung 8 is 1.2x faster still.
 template <typename T>
 __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int* __restrict__ argmax,
                                             T* __restrict__ dx, POOL_SHAPE_PARAMS) {
@@ -262,14 +263,16 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // tap, the order in which the reference's fold adds them: the float sum is the reference's own.
 // Expected bottleneck: device memory bandwidth (dy and argmax read, dx written); neighbouring
 // threads re-read the same dy and argmax of overlapping windows from L1/L2.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 758.0 us, 407 GB/s, 9.7% of copy; B 863.3 us, 361 GB/s, 8.6%. The prediction missed: not
-// DRAM-bound, and 3.7x (A) and 3.6x (B) the scatter's time. This is the max backward the kernel
-// backends run (deterministic), so it costs them the difference. No counters were taken; the likely
-// bound is the per-element integer work (seven divisions, about 20 instructions each: nhwc.cuh's
-// three and windows_covering's four), as rung 3's gain over rung 2 suggests for the forward; and
-// each window's dy load waited for its argmax load, which decided it (sm_90 SASS: a branch between
-// the two). Since, both go out together and a select adds dy or zero (unmeasured).
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 671.1 us, 459 GB/s, 11.0% of copy; B 784.1 us, 398 GB/s, 9.5%. The prediction missed: not
+// DRAM-bound, and 3.3x the scatter's time on both. This is the max backward the kernel backends run
+// (deterministic), so it costs them the difference. No counters were taken; the likely bound is the
+// per-element integer work (seven divisions, about 20 instructions each: nhwc.cuh's three and
+// windows_covering's four), as rung 3's gain over rung 2 suggests for the forward. At commit
+// b323e23 (pool.json, another H200 run) it took 758.0 and 863.3 us, each window's dy load waiting
+// for its argmax load, which decided it (sm_90 SASS: a branch between the two); since, both go out
+// together and a select adds dy or zero, and the time is 11% (A) and 9% (B) lower, where rungs 2, 4
+// and 7 moved under 3% between the two runs.
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, POOL_SHAPE_PARAMS) {
@@ -298,9 +301,9 @@ __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* 
 // taps add zeros), divided by their count, so a 'same' window at the border is the mean of its
 // real elements, as Keras has it.
 // Expected bottleneck: device memory bandwidth (x once, y once).
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 193.4 us, 1328 GB/s, 31.6% of copy; B 231.7 us, 1125 GB/s, 26.7%; 1.7x (A) and 1.6x (B) faster
-// than PyTorch's avg_pool2d (326.2, 376.8 us). The prediction missed as rung 2's did: not
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 188.7 us, 1361 GB/s, 32.6% of copy; B 227.0 us, 1148 GB/s, 27.5%; 1.7x (A) and 1.6x (B) faster
+// than PyTorch's avg_pool2d (318.1, 370.4 us). The prediction missed as rung 2's did: not
 // DRAM-bound; the same one-thread-per-output loop, at about the same rate.
 template <typename T>
 __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, POOL_SHAPE_PARAMS) {
@@ -323,9 +326,9 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, P
 // once, no atomics.
 // Expected bottleneck: device memory bandwidth (dy read, dx written); the per-window count costs
 // a few integer operations per covering window.
-// Measured (NVIDIA H200, benchmarks/results/pool.json, commit b323e23):
-// A 679.9 us, 378 GB/s, 9.0% of copy; B 775.5 us, 336 GB/s, 8.0%. The prediction missed, as rung
-// 5's: 3.5x (A) and 3.3x (B) the time of the forward (rung 6), which moves the same bytes.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
+// A 675.1 us, 381 GB/s, 9.1% of copy; B 792.0 us, 329 GB/s, 7.9%. The prediction missed, as rung
+// 5's: 3.6x (A) and 3.5x (B) the time of the forward (rung 6), which moves the same bytes.
 template <typename T>
 __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restrict__ dx, POOL_SHAPE_PARAMS) {
     const Pool g = POOL_SHAPE;
@@ -347,7 +350,7 @@ __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restri
 // ---------------------------------------------------------------------------------------------
 // 8. Max backward, one thread per window, for windows that do not overlap (stride >= window).
 // Idea: rung 5 works out, for every dx element, its (n, h, w, c) and the windows covering it: seven
-// integer divisions an element, the likely bound of its 9.7% of copy bandwidth (its Measured line).
+// integer divisions an element, the likely bound of its 11% of copy bandwidth (its Measured line).
 // Where windows do not overlap (Keras's default strides, the pool size), each element lies in at
 // most one window, and the windows' cells, stride_h x stride_w elements each, the first from the
 // image's first row and column and the last to its last, share the image out without overlap. So a
@@ -359,7 +362,10 @@ __global__ void avg_pool2d_backward_gather(const T* __restrict__ dy, T* __restri
 // four elements) where rung 5 does seven an element; A (2 x 2 at stride 2) at 50% of copy or more.
 // Edges: cells clipped to the image; an empty output (no windows) leaves dx to the wrapper, which
 // zeroes it. The wrapper runs rung 5 where windows overlap (B).
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2; A only, as the benchmark times
+// it only where windows do not overlap): 166.0 us, 1857 GB/s, 44.4% of copy. Half held: 4.0x faster
+// than rung 5 (671.1 us) and 1.2x faster than the scatter (202.8), the fastest max backward, but
+// short of the 50% expected.
 template <typename T>
 __global__ void max_pool2d_backward_window(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, POOL_SHAPE_PARAMS) {

@@ -59,9 +59,9 @@ __device__ __forceinline__ T strided_partial(const T* __restrict__ row, int cols
 // Idea: the serial loop, one row per thread.
 // Expected bottleneck: uncoalesced loads (a warp touches 32 rows per step) and, for few rows,
 // too few threads to fill the chip.
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23; timed launch by launch), sum/max:
-// rows=8192 cols=8192 246/246 GB/s, 6%/6% of copy bandwidth (CuPy 4003/3945); rows=1048576 cols=64 986/969,
-// 23%/23% (CuPy 1946/1112); rows=256 cols=262144 8/8, 0.2%/0.2% (CuPy 3951/3031). Confirmed: uncoalesced,
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2; timed launch by launch), sum/max:
+// rows=8192 cols=8192 245/241 GB/s, 6%/6% of copy bandwidth (CuPy 3944/3826); rows=1048576 cols=64 979/977,
+// 23%/23% (CuPy 1909/1124); rows=256 cols=262144 8/8, 0.2%/0.2% (CuPy 3912/3007). Confirmed: uncoalesced,
 // and starved with 256 rows.
 template <typename T, Reduce OP>
 __global__ void row_reduce_naive(const T* __restrict__ in, T* __restrict__ out, int rows, int cols) {
@@ -77,10 +77,9 @@ __global__ void row_reduce_naive(const T* __restrict__ in, T* __restrict__ out, 
 // 2. One block per row, tree reduction in shared memory.
 // Idea: REDUCE_BLOCK threads share a row (coalesced), then halve the partials log2(256) = 8 times.
 // Expected bottleneck: the 8 barriers and the idle threads of the last levels; fine for long rows.
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23), sum/max: rows=8192 cols=8192
-// 4249/4231 GB/s, 101%/101% of copy bandwidth (CuPy 4003/3945; past 100% because a reduction only reads,
-// where the copy that sets the ceiling reads and writes); rows=1048576 cols=64 233/211, 6%/5% (CuPy
-// 1946/1112); rows=256 cols=262144 4021/3942, 96%/94% (CuPy 3951/3031). Fine for long rows, as expected;
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2), sum/max: rows=8192 cols=8192
+// 4099/4051 GB/s, 98%/97% of copy bandwidth (CuPy 3944/3826); rows=1048576 cols=64 234/215, 6%/5% (CuPy
+// 1909/1124); rows=256 cols=262144 3980/3848, 95%/92% (CuPy 3912/3007). Fine for long rows, as expected;
 // slow on short ones.
 template <typename T, Reduce OP>
 __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_smem(const T* __restrict__ in, T* __restrict__ out,
@@ -104,9 +103,9 @@ __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_smem(const T* __restr
 // warp totals go through shared memory, and the first warp combines them with shuffles again.
 // Expected bottleneck: device memory bandwidth for long rows; for short rows, launching one
 // 256-thread block per row wastes most of its threads.
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23), sum/max: rows=8192 cols=8192
-// 4258/4225 GB/s, 101%/100% of copy bandwidth (CuPy 4003/3945); rows=1048576 cols=64 321/216, 8%/5% (CuPy
-// 1946/1112); rows=256 cols=262144 4025/3947, 96%/94% (CuPy 3951/3031). Both confirmed: near copy on long
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2), sum/max: rows=8192 cols=8192
+// 4140/4091 GB/s, 99%/98% of copy bandwidth (CuPy 3944/3826); rows=1048576 cols=64 320/220, 8%/5% (CuPy
+// 1909/1124); rows=256 cols=262144 3998/3857, 96%/92% (CuPy 3912/3007). Both confirmed: near copy on long
 // rows, slow on short.
 template <typename T, Reduce OP>
 __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_shuffle(const T* __restrict__ in, T* __restrict__ out,
@@ -134,12 +133,13 @@ __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_shuffle(const T* __re
 // Idea: REDUCE_BLOCK / 32 rows per block, each warp on its own row; nothing shared, no barrier.
 // Expected bottleneck: device memory bandwidth at any row length; for long rows, fewer loads
 // in flight per row than variant 3.
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23), sum/max: rows=8192 cols=8192
-// 4148/4122 GB/s, 99%/98% of copy bandwidth (CuPy 4003/3945); rows=1048576 cols=64 1688/1614, 40%/38% (CuPy
-// 1946/1112); rows=256 cols=262144 1062/929, 25%/22% (CuPy 3951/3031). Long rows: slower than variant 3, as
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2), sum/max: rows=8192 cols=8192
+// 4035/3940 GB/s, 97%/94% of copy bandwidth (CuPy 3944/3826); rows=1048576 cols=64 1683/1623, 40%/39% (CuPy
+// 1909/1124); rows=256 cols=262144 1101/952, 26%/23% (CuPy 3912/3007). Long rows: slower than variant 3, as
 // expected, by about 4x with only 256 rows (256 warps on the chip). Short rows: the fastest rung (1.7x
-// rung 1, 5x rung 3), but at 40%/38% of copy not the bandwidth-bound the expectation says: a 64-element
-// row gives each lane two loads, then five shuffle steps. CuPy's sum was faster there (46%), its max slower.
+// rung 1, 5x to 7x rung 3), but at 40%/39% of copy not the bandwidth-bound the expectation says: a
+// 64-element row gives each lane two loads, then five shuffle steps. CuPy's sum was faster there (46%),
+// its max slower (27%).
 template <typename T, Reduce OP>
 __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_warp_per_row(const T* __restrict__ in,
                                                                         T* __restrict__ out, int rows, int cols) {
@@ -177,9 +177,9 @@ __global__ void __launch_bounds__(REDUCE_BLOCK) row_reduce_warp_per_row(const T*
 // Expected bottleneck: parallelism. There are only `cols` threads: 64 columns are 64 threads on a
 // chip that holds over 250,000, each waiting on one load after another. Launch overhead where the
 // matrix is small, which is its use as the last step of rungs 6 and 7 (a few hundred rows of partial).
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23; timed launch by launch):
-// rows=21632 cols=32 0.634 ms, 4 GB/s, 0.1% of copy bandwidth (CuPy 0.521 ms, 5 GB/s); rows=65536
-// cols=1024 2.43 ms, 110 GB/s, 3% (CuPy 1.58 ms, 170 GB/s); not run at 2097152 rows. Confirmed: 18x-19x
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2; timed launch by launch):
+// rows=21632 cols=32 0.609 ms, 5 GB/s, 0.1% of copy bandwidth (CuPy 0.507 ms, 5 GB/s); rows=65536
+// cols=1024 2.30 ms, 117 GB/s, 3% (CuPy 1.53 ms, 175 GB/s); not run at 2097152 rows. Confirmed: 23x-29x
 // slower than rung 6 at those shapes.
 template <typename T>
 __global__ void column_sum_thread_per_column(const T* __restrict__ in, T* __restrict__ out, int rows, int cols) {
@@ -198,14 +198,16 @@ __global__ void column_sum_thread_per_column(const T* __restrict__ in, T* __rest
 // Expected bottleneck: device memory bandwidth when cols is a multiple of 32. Otherwise the last
 // slab's lanes past cols idle: at 36 columns, 28 of the second slab's 32 (44% of the 64 idle).
 // And few bytes in flight: at most 256 x 8 rows in flight per slab, one 4-byte load per thread.
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23; launch by launch, with rung 5's
-// finishing launch): rows=21632 cols=32 0.036 ms, 78 GB/s, 2% of copy bandwidth (CuPy 0.521 ms, 5 GB/s);
-// rows=2097152 cols=36 0.458 ms, 659 GB/s, 16% (CuPy 49.6 ms, 6 GB/s); rows=65536 cols=1024 0.131 ms,
-// 2046 GB/s, 49% (CuPy 1.58 ms, 170 GB/s). Contradicted even where cols is a multiple of 32: 49% at 1024
-// columns. At 36 columns 16%, 4.6x slower than rung 7. The seed model's 2.8 MB matrix took 35-36 us at
-// rungs 6 and 7, two launches timed one by one: there the rate says little. 12x-108x faster than CuPy's
-// sum(axis=0). Each thread waited out its loads one row at a time (sm_90 SASS); since, four rows'
-// loads go out together (column_sum.cuh's strided_sum; unmeasured).
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2; launch by launch, with rung 5's
+// finishing launch): rows=21632 cols=32 0.027 ms, 103 GB/s, 2.5% of copy bandwidth (CuPy 0.507 ms,
+// 5 GB/s); rows=2097152 cols=36 0.155 ms, 1951 GB/s, 47% (CuPy 47.5 ms, 6 GB/s); rows=65536 cols=1024
+// 0.079 ms, 3384 GB/s, 81% (CuPy 1.53 ms, 175 GB/s). Near the expectation where cols is a multiple of 32
+// (81% at 1024 columns); at 36 columns 47%, 1.5x slower than rung 7, the idle lanes' cost. The seed
+// model's 2.8 MB matrix took 27-30 us at rungs 6 and 7, two launches timed one by one: there the rate
+// says little. 19x-307x faster than CuPy's sum(axis=0). At b323e23 (reduce.json, another H200) each
+// thread waited out its loads one row at a time (sm_90 SASS) and the rung took 0.036, 0.458 and 0.131
+// ms at these shapes (16% of copy at 36 columns, 49% at 1024); since, four rows' loads go out together
+// (column_sum.cuh's strided_sum), 1.3x, 3.0x and 1.7x faster: bytes in flight were what bound it.
 template <typename T>
 __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
     column_sum_partial(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {
@@ -224,12 +226,14 @@ __global__ void __launch_bounds__(32 * COLUMN_BLOCK_ROWS)
 // Expected bottleneck: device memory bandwidth, given enough blocks (the wrapper asks for at least
 // 16 elements per thread and at most 1024 blocks: enough loads in flight to cover the latency, and
 // a partial short enough for rung 5).
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23; launch by launch, with rung 5's
-// finishing launch): rows=21632 cols=32 0.035 ms, 80 GB/s, 2% of copy bandwidth (CuPy 0.521 ms);
-// rows=2097152 cols=36 0.100 ms, 3011 GB/s, 72% (CuPy 49.6 ms, 6 GB/s: 494x slower; rung 6 4.6x slower).
-// Not run at 1024 columns (more than REDUCE_BLOCK). At 36 columns the busy lanes bring it to 72% of
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2; launch by launch, with rung 5's
+// finishing launch): rows=21632 cols=32 0.030 ms, 94 GB/s, 2% of copy bandwidth (CuPy 0.507 ms);
+// rows=2097152 cols=36 0.102 ms, 2965 GB/s, 71% (CuPy 47.5 ms, 6 GB/s: 467x slower; rung 6 1.5x slower).
+// Not run at 1024 columns (more than REDUCE_BLOCK). At 36 columns the busy lanes bring it to 71% of
 // copy, near but short of the bandwidth expected; the seed model's 2.8 MB matrix is too small to say.
-// Since, each thread has four steps' loads in flight at once (column_sum.cuh; unmeasured).
+// At b323e23 (reduce.json, another H200), before each thread had four steps' loads in flight at once
+// (column_sum.cuh), it took 0.100 ms at 36 columns (72%): the change that made rung 6 3.0x faster there
+// left this rung where it was.
 template <typename T>
 __global__ void __launch_bounds__(REDUCE_BLOCK)
     column_sum_flat(const T* __restrict__ in, T* __restrict__ partial, int rows, int cols) {

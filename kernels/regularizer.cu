@@ -22,12 +22,13 @@ constexpr int PENALTY_BLOCK = 256;
 // Idea: the gradient's update needs w, which the sum reads anyway: one pass does both.
 // Expected bottleneck: device memory bandwidth (4 bytes an element for the penalty alone, 12 with
 // the gradient, float32).
-// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit b323e23; by CUDA graph, l2_penalty_total
-// included): 16,777,216 elements, the penalty alone 20.1 us, 3340 GB/s, 79% of copy bandwidth (4205 GB/s),
-// 5.3x faster than the reference on CuPy (107.2 us); with the gradient 59.1 us, 3405 GB/s, 81%, 4.6x CuPy
-// (269.5). The seed Dense kernel (346,112 elements): 4.4 us, 316 GB/s, 8% (CuPy 9.5, 2.2x); with the
-// gradient 5.1 us, 809 GB/s, 19% (CuPy 15.4, 3.0x). As expected. Its GPU tests passed on an NVIDIA H200
-// too (benchmarks/results/gpu_check.log, commit ac366b0).
+// Measured (NVIDIA H200, benchmarks/results/reduce.json, commit 27bd7f2; by CUDA graph, l2_penalty_total
+// included): 16,777,216 elements, the penalty alone 20.3 us, 3309 GB/s, 79% of copy bandwidth (4180 GB/s),
+// 5.3x faster than the reference on CuPy (107.2 us); with the gradient 58.4 us, 3450 GB/s, 83%, 4.6x CuPy
+// (269.0). The seed Dense kernel (346,112 elements): 4.3 us, 324 GB/s, 8% (CuPy 9.4, 2.2x); with the
+// gradient 5.0 us, 823 GB/s, 20% (CuPy 15.0, 3.0x). As expected at 16 M elements; the seed's 1.4 MB is
+// too few bytes for the rate to say much. Its GPU tests passed in the same run
+// (benchmarks/results/gpu_check.log, commit 27bd7f2).
 template <typename T, bool WITH_GRAD>
 __global__ void __launch_bounds__(PENALTY_BLOCK)
     l2_penalty_blocks(const T* __restrict__ w, T* __restrict__ grad, T* __restrict__ partial, long long n,

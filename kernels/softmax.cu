@@ -82,10 +82,10 @@ __device__ __forceinline__ bool row_of_thread(int rows, int cols, long long* sta
 // a block's rows span 1 MB, more than L1 holds: a 32-byte sector is gone before the thread's next
 // 4 bytes in it are wanted, so device memory moves up to 8x the bytes used, in each of the three
 // loops. And few rows starve the chip: 4096 rows are 16 blocks for the 132 SMs of an H100.
-// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit b323e23; by CUDA graph): (4096, 1000)
-// 443.0 us, 74 GB/s, 1.8% of copy bandwidth (4205 GB/s), 23x rung 2's time, 36x torch.softmax's (12.2 us).
-// (65536, 10) 9.2 us, 568 GB/s, 13.5%: 1.6x faster than rung 2 (14.7 us) and 2.2x faster than the reference
-// on CuPy (20.3), but torch.softmax takes 4.9 (1.9x faster). (4096, 10) 3.6 us (rung 2 2.1). As expected.
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 442.0 us, 74 GB/s, 1.8% of copy bandwidth (4180 GB/s), 23x rung 2's time, 36x torch.softmax's (12.3 us).
+// (65536, 10) 9.5 us, 552 GB/s, 13.2%: 1.5x faster than rung 2 (14.7 us) and 2.1x faster than the reference
+// on CuPy (20.3), but torch.softmax takes 4.8 (2.0x faster). (4096, 10) 3.6 us (rung 2 2.1). As expected.
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_forward_row_per_thread(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
@@ -106,13 +106,13 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // bandwidth; rung 1 may well be the faster there.
 // Edges: cols < 32 (and cols = 1) leaves lanes without elements; they start the max from x[0] and
 // the sum from 0, and take part in the butterflies, which need all 32 lanes.
-// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit b323e23; by CUDA graph): (4096, 1000)
-// 19.1 us, 1720 GB/s, 41% of copy bandwidth (4205 GB/s); torch.softmax 12.2 us, 2684 GB/s, 64% (1.56x
-// faster than ours); the reference on CuPy 84.2 (ours 4.4x faster). (65536, 10) 14.7 us, 357 GB/s, 8.5%:
-// torch.softmax 4.9 (3.0x faster than ours), CuPy 20.3 (ours 1.4x), and rung 1 faster (9.2), as foreseen.
-// (4096, 10) 2.1 us: torch.softmax 1.6 (1.3x faster), CuPy 9.3 (ours 4.4x).
-// Not as expected at 1000 classes: the comment expected device memory bandwidth; the rung reaches 41% of
-// copy where torch.softmax reaches 64% on the same bytes.
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 18.8 us, 1738 GB/s, 42% of copy bandwidth (4180 GB/s); torch.softmax 12.3 us, 2661 GB/s, 64% (1.53x
+// faster than ours); the reference on CuPy 84.5 (ours 4.5x faster). (65536, 10) 14.7 us, 358 GB/s, 8.6%:
+// torch.softmax 4.8 (3.0x faster than ours), CuPy 20.3 (ours 1.4x), and rung 1 faster (9.5), as foreseen.
+// (4096, 10) 2.1 us: torch.softmax 1.6 (1.3x faster), CuPy 9.4 (ours 4.4x).
+// Not as expected at 1000 classes: the comment expected device memory bandwidth; the rung reaches 42% of
+// copy where torch.softmax reaches 64% on the same bytes (rung 5, the row read once, 49%).
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_forward_warp_per_row(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
@@ -126,9 +126,9 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // Idea: the backward's two loops, one row per thread: rung 1's layout on two inputs.
 // Expected bottleneck: as rung 1, uncoalesced, now on y and dy in both loops and dx in the second:
 // L1 transactions for short rows; for long ones device memory moving up to 8x the bytes used.
-// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit b323e23; by CUDA graph): (4096, 1000)
-// 508.0 us, 97 GB/s, 2.3% of copy bandwidth (4205 GB/s), 24x rung 4's time. (65536, 10) 5.5 us, 1424 GB/s,
-// 34%: 2.0x faster than rung 4 (11.2 us), 1.33x faster than PyTorch's backward (7.3), 2.9x faster than
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 504.8 us, 97 GB/s, 2.3% of copy bandwidth (4180 GB/s), 24x rung 4's time. (65536, 10) 5.6 us, 1413 GB/s,
+// 34%: 2.0x faster than rung 4 (11.1 us), 1.32x faster than PyTorch's backward (7.3), 2.9x faster than
 // the reference on CuPy (16.0): the fastest backward measured at that shape. (4096, 10) 3.3 us (rung 4 1.7).
 // As expected.
 template <typename T>
@@ -149,12 +149,12 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // Expected bottleneck: device memory bandwidth for long rows (12 bytes an element in float32); for
 // 10 classes, latency as rung 2, with one butterfly instead of two.
 // Edges: as rung 2's, lanes without elements add 0 to the dot and take part in the butterfly.
-// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit b323e23; by CUDA graph): (4096, 1000)
-// 21.1 us, 2332 GB/s, 55% of copy bandwidth (4205 GB/s); PyTorch's backward (_softmax_backward_data)
-// 25.2 us (ours 1.19x faster), the reference on CuPy 70.6 (3.3x). (65536, 10) 11.2 us, 701 GB/s, 17%:
-// PyTorch 7.3 (1.5x faster than ours), CuPy 16.0 (ours 1.4x), rung 3 faster (5.5). (4096, 10) 1.7 us:
-// PyTorch 2.7 (ours 1.5x faster), CuPy 6.2 (3.5x). Below the bandwidth expected at 1000 classes (55%),
-// though ahead of PyTorch there.
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 21.0 us, 2344 GB/s, 56% of copy bandwidth (4180 GB/s); PyTorch's backward (_softmax_backward_data)
+// 25.2 us (ours 1.20x faster), the reference on CuPy 70.8 (3.4x). (65536, 10) 11.1 us, 710 GB/s, 17%:
+// PyTorch 7.3 (1.5x faster than ours), CuPy 16.0 (ours 1.4x), rung 3 faster (5.6). (4096, 10) 1.7 us:
+// PyTorch 2.7 (ours 1.5x faster), CuPy 6.2 (3.5x). Below the bandwidth expected at 1000 classes (56%),
+// though ahead of PyTorch there; rung 6, y and dy read once, reaches 77%.
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_backward_warp_per_row(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx, int rows,
@@ -177,7 +177,12 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // Expected bottleneck: device memory bandwidth at 1000 classes (rung 2: 41% of copy, torch.softmax
 // 64%, H200, softmax.json at b323e23); at 10 classes rung 2's latency, 22 lanes idle (no gain).
 // Edges: elements past cols are neither loaded nor stored, and add nothing to the max or the sum.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 15.9 us, 2057 GB/s, 49% of copy bandwidth (4180 GB/s): 1.18x faster than rung 2 (18.8 us, 42%), but
+// torch.softmax (12.3 us, 64%) still 1.29x faster than ours. (65536, 10) 73.0 us, 72 GB/s, 1.7%: 5.0x
+// rung 2's time (14.7); (4096, 10) 6.5 us, 3.1x rung 2's (2.1). Half held: closer to the bandwidth at
+// 1000 classes, not at it; at 10 classes not level with rung 2 as expected but far slower, a cost no
+// counter has explained yet (a suspect: each lane tests all 32 held slots, where rung 2's loops run once).
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_forward_warp_per_row_registers(const T* __restrict__ x, T* __restrict__ y, int rows, int cols) {
@@ -204,7 +209,11 @@ __global__ void __launch_bounds__(SOFTMAX_BLOCK)
 // Expected bottleneck: device memory bandwidth at 1000 classes (rung 4: 55% of copy, H200,
 // softmax.json at b323e23); at 10 classes rung 4's latency.
 // Edges: as rung 5's.
-// Measured: not yet run on a GPU.
+// Measured (NVIDIA H200, benchmarks/results/softmax.json, commit 27bd7f2; by CUDA graph): (4096, 1000)
+// 15.3 us, 3214 GB/s, 77% of copy bandwidth (4180 GB/s): 1.37x faster than rung 4 (21.0 us, 56%) and
+// 1.65x faster than PyTorch's backward (25.2), the fastest backward at that shape. (65536, 10) 33.6 us,
+// 234 GB/s, 5.6%: 3.0x rung 4's time (11.1); (4096, 10) 3.2 us, 1.8x rung 4's (1.7). As expected at 1000
+// classes; at 10 classes slower than rung 4, not level, as rung 5 (not profiled).
 template <typename T>
 __global__ void __launch_bounds__(SOFTMAX_BLOCK)
     softmax_backward_warp_per_row_registers(const T* __restrict__ y, const T* __restrict__ dy, T* __restrict__ dx,

@@ -20,8 +20,8 @@ constexpr int BLOCK_ROWS = 8;
 // 1. Naive: one thread per element of a TILE x BLOCK_ROWS patch, no shared memory.
 // Idea: threadIdx.x runs along a src row, so the loads are coalesced; the stores are not.
 // Expected bottleneck: the strided stores, each a separate 32-byte sector for 4 useful bytes.
-// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit b323e23): rows=8192 cols=8192 475 GB/s,
-// 11% of copy bandwidth (CuPy strided copy 1124); rows=12289 cols=4099 446 GB/s, 11% (CuPy 1100). Confirmed.
+// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit 27bd7f2): rows=8192 cols=8192 499 GB/s,
+// 12% of copy bandwidth (CuPy strided copy 1134); rows=12289 cols=4099 465 GB/s, 11% (CuPy 1104). Confirmed.
 extern "C" __global__ void transpose_naive(const float* __restrict__ src, float* __restrict__ dst,
                                            int rows, int cols) {
     const int col = blockIdx.x * TILE + threadIdx.x;
@@ -61,8 +61,8 @@ __device__ void transpose_through_tile(const float* __restrict__ src, float* __r
 // Idea: both global accesses coalesced; the transpose happens inside shared memory.
 // Expected bottleneck: reading a tile column, the 32 threads of a warp address floats 32 apart,
 // all in one bank: a 32-way conflict, the reads serialised.
-// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit b323e23): rows=8192 cols=8192 1647 GB/s,
-// 39% of copy bandwidth (CuPy strided copy 1124); rows=12289 cols=4099 1622 GB/s, 39% (CuPy 1100).
+// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit 27bd7f2): rows=8192 cols=8192 1669 GB/s,
+// 40% of copy bandwidth (CuPy strided copy 1134); rows=12289 cols=4099 1647 GB/s, 39% (CuPy 1104).
 // The padded tile below is faster on both shapes, as the conflict predicts.
 extern "C" __global__ void transpose_smem_unpadded(const float* __restrict__ src, float* __restrict__ dst,
                                                    int rows, int cols) {
@@ -73,9 +73,9 @@ extern "C" __global__ void transpose_smem_unpadded(const float* __restrict__ src
 // 3. Shared-memory tile, rows padded by one float.
 // Idea: a pitch of 33 floats puts consecutive rows of a column in consecutive banks.
 // Expected bottleneck: device memory bandwidth; this should approach a copy.
-// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit b323e23): rows=8192 cols=8192 3102 GB/s,
-// 74% of copy bandwidth (CuPy strided copy 1124: 2.8x slower); rows=12289 cols=4099 2369 GB/s, 56% (CuPy
-// 1100: 2.2x); 1.9x and 1.5x the unpadded tile. Short of the copy the expectation says on both shapes,
+// Measured (NVIDIA H200, benchmarks/results/transpose.json, commit 27bd7f2): rows=8192 cols=8192 3222 GB/s,
+// 77% of copy bandwidth (CuPy strided copy 1134: 2.8x slower); rows=12289 cols=4099 2396 GB/s, 57% (CuPy
+// 1104: 2.2x); 1.9x and 1.5x the unpadded tile. Short of the copy the expectation says on both shapes,
 // furthest on the odd one; the JSON (timed launch by launch) does not say what holds it back.
 extern "C" __global__ void transpose_smem_tiled(const float* __restrict__ src, float* __restrict__ dst,
                                                 int rows, int cols) {
