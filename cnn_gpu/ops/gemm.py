@@ -90,7 +90,7 @@ VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
 # cuBLAS FP32's rate and Dense 5408 -> 64's backward to data at batch 512 in cuBLAS FP32's 15.8 us.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
-                       "gemm_warptiled_wide_tiles",
+                       "gemm_warptiled_wide_tiles", "gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8",
                        "gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma",
                        "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k", "gemm_split_k_fine",
                        "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces")

@@ -147,6 +147,16 @@ MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=5, min_blocks=4)
 # SMALL_TILES and 8.9 with MEDIUM_TILES), here with two of MEDIUM_TILES' 32 x 32 warps, the same
 # K-tiles and stages as the other two; 5 blocks of 38 KB fit an SM. Unmeasured: the autotuner decides.
 WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
+# The same two blocks, 32 x 32 and 32 x 64, in K-tiles of 8 and 3 stages: cuBLAS FP32's own tilings
+# for Dense 5408 -> 64's backward to data at batch 32 and 128 (gemm_counters.json, H200, 27bd7f2:
+# 32x32x8 and 32x64x8, stage 3, warps 1 x 2). There, K = 64 is two K-tiles of code a block runs once,
+# and in that file our warps' top stall on both products was no_instruction (0.9 and 0.7 per issue,
+# cuBLAS's under 0.3): waiting for instructions to be fetched, not for data. A K-tile of 8 halves the
+# unrolled body and 3 stages shorten the prologue: 1304 and 2200 SASS instructions (A.B^T, sm_90,
+# nvcc 13.0) against SMALL_TILES' 2088 and WIDE_TILES' 3312, for 8 barriers a product in place of 4.
+# Unmeasured: the autotuner decides.
+SMALL_TILES_BK8 = Tiling(32, 32, 8, 32, 16, stages=3, min_blocks=8)
+WIDE_TILES_BK8 = Tiling(32, 64, 8, 32, 32, stages=3, min_blocks=5)
 # 3xTF32 (rung 8's kernel) at SMALL_TILES' block: two warps of 32 x 16, each 2 x 2 mma tiles. Dense
 # 5408 -> 64's backward to data at batch 32 (K = 64) is 169 such blocks, 2 or 4 warps an SM, so at
 # most one warp a scheduler, which must issue all of its work itself: in rung 7 at SMALL_TILES, 16
@@ -257,6 +267,8 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_warptiled_small_tiles", _SIMT, _WARPTILED, tiling=SMALL_TILES),
     GemmVariant("gemm_warptiled_medium_tiles", _SIMT, _WARPTILED, tiling=MEDIUM_TILES),
     GemmVariant("gemm_warptiled_wide_tiles", _SIMT, _WARPTILED, tiling=WIDE_TILES),
+    GemmVariant("gemm_warptiled_small_tiles_bk8", _SIMT, _WARPTILED, tiling=SMALL_TILES_BK8),
+    GemmVariant("gemm_warptiled_wide_tiles_bk8", _SIMT, _WARPTILED, tiling=WIDE_TILES_BK8),
     GemmVariant("gemm_tf32_mma", _TC, _TF32 % "false", tf32=True, tiling=TF32_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma", _TC, _TF32 % "true", tiling=TF32X3_TILING, mn_pad=8),
     GemmVariant("gemm_3xtf32_mma_small_tiles", _TC, _TF32 % "true", tiling=SMALL_TENSOR_CORE_TILES, mn_pad=8),

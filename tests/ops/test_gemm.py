@@ -617,6 +617,7 @@ def test_split_k_reduce_takes_the_scalar_epilogue_into_a_misaligned_output(rng, 
 
 @pytest.mark.parametrize("variant", ["gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles",
                                      "gemm_warptiled_medium_tiles", "gemm_warptiled_wide_tiles",
+                                     "gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8",
                                      "gemm_split_k_warptiled"])
 @pytest.mark.parametrize("n", [64, 70])
 def test_rung_7s_tile_stores_a_float_at_a_time_where_16_bytes_do_not_fit(rng, kernel_backend, variant, n):
