@@ -10,8 +10,9 @@ probes tests/ops/test_ptx.py runs): the ones that reach the hardware through mba
 and clusters, where a mistake hangs or faults rather than gives a wrong number. GEMM's all passed on
 an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0, where 9e (gemm_tf32_wgmma_b_in_registers)
 and its probe, wgmma with A from registers, ran for the first time; convolution's
-(implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) first ran, and passed, on an H200 at 27bd7f2. The probes' tests of the twin's
-arithmetic model (named *model*) ask the hardware a question and gate nothing. Besides them, the
+(implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) first ran, and passed, on an H200 at
+27bd7f2. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a
+question and gate nothing. Besides them, the
 rungs of NEW: others no GPU has run yet, which the autotuner offers, so that every process that
 tunes a product would launch them.
 
