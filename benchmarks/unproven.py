@@ -12,9 +12,8 @@ an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0, where 9e (gemm_tf32_w
 and its probe, wgmma with A from registers, ran for the first time; convolution's
 (implicit_gemm_3xtf32_wgmma, implicit_gemm_tf32_wgmma) first ran, and passed, on an H200 at
 27bd7f2. The probes' tests of the twin's arithmetic model (named *model*) ask the hardware a
-question and gate nothing. Besides them, the
-rungs of NEW: others no GPU has run yet, which the autotuner offers, so that every process that
-tunes a product would launch them.
+question and gate nothing. Besides them, the rungs of NEW: others no GPU has run yet, which the
+autotuner offers, so that every process that tunes a product would launch them.
 
 The rungs of PROVEN, those that passed on a GPU, run their tests in one process, which saves
 seconds of the script's budget a process; only if that fails does each run alone, to find which.
