@@ -38,7 +38,8 @@ from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 MARK = "wgmma"
 # The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests; the
 # last one before, gemm_3xtf32_mma_small_tiles, passed on an H200 at 27bd7f2).
-NEW: tuple[str, ...] = ("gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8")
+NEW: tuple[str, ...] = ("gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8",
+                        "gemm_split_k_last_slice_reduces_bk8")
 # The rungs above whose GPU tests passed: on an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0,
 # 9e's first run, and at 27bd7f2, convolution's first. A rung that joins gemm_wgmma.cu or
 # conv2d_wgmma.cu stays out of here until a GPU run passes its tests.

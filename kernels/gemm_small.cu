@@ -184,7 +184,9 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // Tiling: 10b's (cnn_gpu/ops/gemm_variants.py); its slices fewer, for half of 10b's blocks and at
 // most 8 of them (its policy in cnn_gpu/ops/gemm_plans.py): one block sums a whole tile, on one
 // SM, so its share of the reading grows with the slices (8 x 16 KB a tile), where 10b's reduce
-// kernel spreads the reading over the GPU. For many tiles and few slices.
+// kernel spreads the reading over the GPU. For many tiles and few slices. gemm_split_k_last_slice_reduces_bk8
+// runs it at cuBLAS FP32's tiling for Dense's weight gradient at batch 512 (64 x 64 of four 64 x 16 warps,
+// K-tiles of 8, 3 stages; gemm_variants.py, SPLIT_K_BK8_TILES says why; unmeasured).
 // Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a
 // thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
 // where the other slices' partials are.

@@ -183,6 +183,13 @@ WGMMA_SMALL_TILING = Tiling(64, 128, 32, 64, 128, stages=2, min_blocks=3, group_
 # rung 7's kernel at MEDIUM_TILES (four 32 x 32 warps, 5 stages).
 SPLIT_K_TILE = (64, 64, 16, 8, 4)
 SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
+# 10c at cuBLAS FP32's own tiling for Dense 5408 -> 64's weight gradient at batch 512 (gemm_counters.json,
+# H200, 27bd7f2: 64x64x8, stage 3, warps 1 x 4, each 64 x 16, in 3 slices and a second kernel that adds
+# them): with the same 3 slices, 255 blocks and occupancy (12%), cuBLAS's kernel kept the SMs 60% busy
+# and 10c's 40%; 17.2 us by graph against cuBLAS FP32's 16.2 (gemm.json, 6575a3b). A K-tile of 8 and 3
+# stages make 3736 SASS instructions (A^T.B, sm_90, nvcc 13.0) of 10c's 4664. Unmeasured: the
+# autotuner decides.
+SPLIT_K_BK8_TILES = Tiling(64, 64, 8, 64, 16, stages=3, min_blocks=4)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
@@ -252,6 +259,7 @@ _WGMMA_MC = "gemm_tf32_wgmma_multicast<%s, {tiling}>"
 _WGMMA_B_REGISTERS = "gemm_tf32_wgmma_b_in_registers<{tb}, {tiling}>"
 _SMALL = "gemm_small.cu"
 _SPLIT_K = "gemm_split_k<{ta}, {tb}, %d, %d, %d, %d, %d>" % SPLIT_K_TILE
+_LAST_SLICE = "gemm_split_k_last_slice_reduces<{ta}, {tb}, {tiling}>"
 _BM, _BN, _BK, _TM, _TN = SPLIT_K_TILE
 # The ladder, in order (the head comments of kernels/gemm_*.cu say what each one adds). Split-K's
 # rungs differ in how they cut K and sum the slices, by their policies (cnn_gpu/ops/gemm_plans.py):
@@ -293,8 +301,10 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_split_k_fine", _SMALL, _SPLIT_K, ((_BM // _TM) * (_BN // _TN),), (_BM, _BN), split_k=True),
     GemmVariant("gemm_split_k_warptiled", _SMALL, "gemm_split_k_warptiled<{ta}, {tb}, {tiling}>",
                 tiling=SPLIT_K_WARPTILED_TILES, split_k=True),
-    GemmVariant("gemm_split_k_last_slice_reduces", _SMALL, "gemm_split_k_last_slice_reduces<{ta}, {tb}, {tiling}>",
+    GemmVariant("gemm_split_k_last_slice_reduces", _SMALL, _LAST_SLICE,
                 tiling=SPLIT_K_WARPTILED_TILES, split_k=True, last_slice_reduces=True),
+    GemmVariant("gemm_split_k_last_slice_reduces_bk8", _SMALL, _LAST_SLICE,
+                tiling=SPLIT_K_BK8_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_warp_per_output", _SMALL, "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True),
 ]}
 GEMM_KERNELS = {
