@@ -40,8 +40,9 @@
 // indices) and avg_pool2d on the same channels_last memory: A 168.8 and 318.1 us (44% and 19% of
 // copy), B 236.5 and 370.4 (32% and 17%). Every rung passed its check. The surprises: the rungs
 // expected to be bound by DRAM are not, save the float4 forward (68% and 49% of copy) and, short of
-// it, rung 8 (44% on A); the gather backwards, which the kernel backends run, are 3.3x slower than
-// the scatter and move 8% to 11% of copy bandwidth.
+// it, rung 8 (44% on A); the gather backwards, which the kernel backends ran until this run, are
+// 3.3x slower than the scatter and move 8% to 11% of copy bandwidth. The kernel backends now run rung
+// 8 where windows do not overlap (the gather's bits, 4.0x its speed on A), the gather elsewhere.
 // Wrappers: cnn_gpu/ops/pool.py. Tests: tests/ops/test_pool_kernels.py. Benchmark: benchmarks/pool.py.
 
 #include "nhwc.cuh"
@@ -265,14 +266,14 @@ __global__ void max_pool2d_backward_scatter(const T* __restrict__ dy, const int*
 // threads re-read the same dy and argmax of overlapping windows from L1/L2.
 // Measured (NVIDIA H200, benchmarks/results/pool.json, commit 27bd7f2):
 // A 671.1 us, 459 GB/s, 11.0% of copy; B 784.1 us, 398 GB/s, 9.5%. The prediction missed: not
-// DRAM-bound, and 3.3x the scatter's time on both. This is the max backward the kernel backends run
-// (deterministic), so it costs them the difference. No counters were taken; the likely bound is the
-// per-element integer work (seven divisions, about 20 instructions each: nhwc.cuh's three and
-// windows_covering's four), as rung 3's gain over rung 2 suggests for the forward. At commit
-// b323e23 (pool.json, another H200 run) it took 758.0 and 863.3 us, each window's dy load waiting
-// for its argmax load, which decided it (sm_90 SASS: a branch between the two); since, both go out
-// together and a select adds dy or zero, and the time is 11% (A) and 9% (B) lower, where rungs 2, 4
-// and 7 moved under 3% between the two runs.
+// DRAM-bound, and 3.3x the scatter's time on both. The kernel backends run it where windows overlap
+// (deterministic, where the scatter is not), so there it costs them the difference. No counters
+// were taken; the likely bound is the per-element integer work (seven divisions, about 20
+// instructions each: nhwc.cuh's three and windows_covering's four), as rung 3's gain over rung 2
+// suggests for the forward. At commit b323e23 (pool.json, another H200 run) it took 758.0 and
+// 863.3 us, each window's dy load waiting for its argmax load, which decided it (sm_90 SASS: a
+// branch between the two); since, both go out together and a select adds dy or zero, and the time
+// is 11% (A) and 9% (B) lower, where rungs 2, 4 and 7 moved under 3% between the two runs.
 template <typename T>
 __global__ void max_pool2d_backward_gather(const T* __restrict__ dy, const int* __restrict__ argmax,
                                            T* __restrict__ dx, POOL_SHAPE_PARAMS) {
