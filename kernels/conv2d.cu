@@ -344,10 +344,13 @@ struct AsyncCopy {
 // same run (27.4 TFLOP/s at 4096^3; its tile is 128 x 128 to this one's 64 x 64). At ac366b0, on
 // another H200, the cifar, 1x1 and vgg forwards took 469.1, 97.6 and 1438.5 us (cifar's and vgg's 20.6
 // TFLOP/s), where cuDNN's moved 0.8% to 1.4% between the runs: this forward lost 12%, 16% and 18% in
-// between, when its loader became a template that rung 6's quads share (VEC = 1 here). Whether that
-// is the cause, no counter has shown. At ac366b0 it was the fastest FP32-accurate forward on the three
-// larger layers; here rung 5 passes it (500.6, 101.5 and 1453.7 us), and rungs 6 to 8 more so. cuDNN
-// FP32 runs cifar and vgg at 34.5 and 31.8 TFLOP/s.
+// between, when its loader became a template that rung 6's quads share (VEC = 1 here). That is not
+// the cause: both instances' SASS is the same instruction for instruction at both commits (nvcc 13.0,
+// sm_90, 2864 instructions), so the machine code did not change; the loss is unexplained (the card,
+// or NVRTC's build on it, one module an instance since 8a4cf26; no counter was taken). At ac366b0 it
+// was the fastest FP32-accurate forward on the three larger layers; here rung 5 passes it (500.6,
+// 101.5 and 1453.7 us), and rungs 6 to 8 more so. cuDNN FP32 runs cifar and vgg at 34.5 and 31.8
+// TFLOP/s.
 // The A tile's part of one K-tile, X_cols' columns k0 .. k0 + BK - 1 of the block's rows: this thread
 // copies columns `column` .. `column` + VEC - 1 (channels of one tap, VEC = 4 at rung 6) of every
 // NTHREADS / (BK / VEC)-th row from its first, threadIdx.x / (BK / VEC).
