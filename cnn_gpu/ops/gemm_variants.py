@@ -155,8 +155,8 @@ WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
 # unrolled body and 3 stages shorten the prologue: 1304 and 2200 SASS instructions (A.B^T, sm_90,
 # nvcc 13.0) against SMALL_TILES' 2088 and WIDE_TILES' 3312, for 8 barriers a product in place of 4.
 # Unmeasured: the autotuner decides.
-SMALL_TILES_BK8 = Tiling(32, 32, 8, 32, 16, stages=3, min_blocks=8)
-WIDE_TILES_BK8 = Tiling(32, 64, 8, 32, 32, stages=3, min_blocks=5)
+SMALL_TILES_BK8 = replace(SMALL_TILES, block_k=8, stages=3)
+WIDE_TILES_BK8 = replace(WIDE_TILES, block_k=8, stages=3)
 # 3xTF32 (rung 8's kernel) at SMALL_TILES' block: two warps of 32 x 16, each 2 x 2 mma tiles. Dense
 # 5408 -> 64's backward to data at batch 32 (K = 64) is 169 such blocks, 2 or 4 warps an SM, so at
 # most one warp a scheduler, which must issue all of its work itself: in rung 7 at SMALL_TILES, 16
