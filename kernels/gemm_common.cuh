@@ -112,9 +112,11 @@ __device__ __forceinline__ void warp_mma_k8(float (&acc)[MI][NI][4], AAt a_at, B
 
 // The epilogue's arithmetic on one value of column n, in the reference's order: scale, add
 // beta * old (C's value there, which the caller reads only when beta != 0), add bias, ReLU.
+// `plain`: the caller knows that beta == 0 and flags == 0 (with_epilogue below): only the scale is left.
 __device__ __forceinline__ float epilogue(float acc, float old, const float* __restrict__ bias, int n,
-                                          float alpha, float beta, int flags)
+                                          float alpha, float beta, int flags, bool plain = false)
 {
+    if (plain) return alpha * acc;
     float value = alpha * acc;
     if (beta != 0.0f) value += beta * old;
     if (flags & GEMM_EPILOGUE_BIAS) value += bias[n];
@@ -128,11 +130,38 @@ __device__ __forceinline__ float epilogue(float acc, float old, const float* __r
 // then. Out-of-range elements are skipped.
 __device__ __forceinline__ void store_output(float* __restrict__ c, const float* __restrict__ bias,
                                              int m, int n, int M, int N, float acc,
-                                             float alpha, float beta, int flags)
+                                             float alpha, float beta, int flags, bool plain = false)
 {
     if (m >= M || n >= N) return;
     float* out = c + (long long)m * N + n;
-    *out = epilogue(acc, beta != 0.0f ? *out : 0.0f, bias, n, alpha, beta, flags);
+    *out = epilogue(acc, !plain && beta != 0.0f ? *out : 0.0f, bias, n, alpha, beta, flags, plain);
+}
+
+// A tile's stores, store(kind), run three times over, each with a constant kind: EPILOGUE_PLAIN where
+// the epilogue is the plain product alpha * op(A) op(B) (beta == 0, no bias, no ReLU: Dense's backward
+// products), EPILOGUE_PLAIN_INSIDE where besides the caller found its whole tile inside C, stored in
+// full vectors (pairs or quads), else EPILOGUE_GENERAL. Inlined, each call compiles to a copy of its
+// own, from which the tests that its kind makes dead drop out: of beta and flags and every read of C
+// in the plain copies, of the bounds too in the inside one. A tile stores tens of outputs a thread,
+// each store unrolled with its epilogue inline: in rung 9's 64 x 128 blocks, A.B^T, the general copy
+// is some 3000 SASS instructions (nvcc 13.0, sm_90a). A block that runs its code once, over a short K
+// (Dense's backward to data, K = 64), runs a plain copy, a small fraction of that, where its warps
+// wait for instructions to be fetched (rung 9's comment). COPIES = false keeps the general copy
+// alone, for a tile with no registers to spare (it spilled with three). The kind is a value, not a
+// type: NVRTC takes a generic lambda (auto parameter) for a host function, and refuses it.
+enum EpilogueKind { EPILOGUE_GENERAL, EPILOGUE_PLAIN, EPILOGUE_PLAIN_INSIDE };
+
+template <bool COPIES = true, class Store>
+__device__ __forceinline__ void with_epilogue(float beta, int flags, bool inside, Store store)
+{
+    if (COPIES && beta == 0.0f && flags == 0) {
+        if (inside)
+            store(EPILOGUE_PLAIN_INSIDE);
+        else
+            store(EPILOGUE_PLAIN);
+    } else {
+        store(EPILOGUE_GENERAL);
+    }
 }
 
 // Whether store_output_pair may store its two outputs as one 8-byte float2: N even and C 8-byte
@@ -151,43 +180,47 @@ __device__ __forceinline__ bool output_quads_fit(const float* c, int N)
 }
 
 // The epilogue of four adjacent outputs of a row, (m, n) to (m, n + 3) with n a multiple of 4, from
-// acc[0..3]: one 16-byte store when `quads` (output_quads_fit) and all four lie inside C, else
-// store_output's four.
+// acc[0..3]: one 16-byte store when `quads` (output_quads_fit) and all four lie inside C (as they do
+// where `kind` is EPILOGUE_PLAIN_INSIDE), else store_output's four.
 __device__ __forceinline__ void store_output_quad(float* __restrict__ c, const float* __restrict__ bias, int m,
                                                   int n, int M, int N, const float* acc, float alpha, float beta,
-                                                  int flags, bool quads)
+                                                  int flags, bool quads, EpilogueKind kind = EPILOGUE_GENERAL)
 {
-    if (quads && m < M && n + 3 < N) {
+    const bool plain = kind != EPILOGUE_GENERAL;
+    if (kind == EPILOGUE_PLAIN_INSIDE || (quads && m < M && n + 3 < N)) {
         float4* out = reinterpret_cast<float4*>(c + (long long)m * N + n);
-        const float4 old = beta != 0.0f ? *out : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        *out = make_float4(epilogue(acc[0], old.x, bias, n + 0, alpha, beta, flags),
-                           epilogue(acc[1], old.y, bias, n + 1, alpha, beta, flags),
-                           epilogue(acc[2], old.z, bias, n + 2, alpha, beta, flags),
-                           epilogue(acc[3], old.w, bias, n + 3, alpha, beta, flags));
+        const float4 old = !plain && beta != 0.0f ? *out : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        *out = make_float4(epilogue(acc[0], old.x, bias, n + 0, alpha, beta, flags, plain),
+                           epilogue(acc[1], old.y, bias, n + 1, alpha, beta, flags, plain),
+                           epilogue(acc[2], old.z, bias, n + 2, alpha, beta, flags, plain),
+                           epilogue(acc[3], old.w, bias, n + 3, alpha, beta, flags, plain));
         return;
     }
 #pragma unroll
-    for (int j = 0; j < 4; ++j) store_output(c, bias, m, n + j, M, N, acc[j], alpha, beta, flags);
+    for (int j = 0; j < 4; ++j) store_output(c, bias, m, n + j, M, N, acc[j], alpha, beta, flags, plain);
 }
 
 // The epilogue of two adjacent outputs of a row, (m, n) and (m, n + 1) with n even, as the tensor
 // cores' fragments hold them (a lane's accumulators come in such pairs): one 8-byte store when
-// `pairs` (output_pairs_fit) and both lie inside C, else store_output's two. The 4 lanes of a warp
+// `pairs` (output_pairs_fit) and both lie inside C (as they do where `kind` is
+// EPILOGUE_PLAIN_INSIDE), else store_output's two. The 4 lanes of a warp
 // that share a row then write 32 contiguous bytes, a whole sector, with one instruction, where
 // single floats 8 bytes apart took two instructions that each filled half of every sector.
 __device__ __forceinline__ void store_output_pair(float* __restrict__ c, const float* __restrict__ bias,
                                                   int m, int n, int M, int N, float acc0, float acc1,
-                                                  float alpha, float beta, int flags, bool pairs)
+                                                  float alpha, float beta, int flags, bool pairs,
+                                                  EpilogueKind kind = EPILOGUE_GENERAL)
 {
-    if (pairs && m < M && n + 1 < N) {
+    const bool plain = kind != EPILOGUE_GENERAL;
+    if (kind == EPILOGUE_PLAIN_INSIDE || (pairs && m < M && n + 1 < N)) {
         float2* out = reinterpret_cast<float2*>(c + (long long)m * N + n);
-        const float2 old = beta != 0.0f ? *out : make_float2(0.0f, 0.0f);
-        *out = make_float2(epilogue(acc0, old.x, bias, n, alpha, beta, flags),
-                           epilogue(acc1, old.y, bias, n + 1, alpha, beta, flags));
+        const float2 old = !plain && beta != 0.0f ? *out : make_float2(0.0f, 0.0f);
+        *out = make_float2(epilogue(acc0, old.x, bias, n, alpha, beta, flags, plain),
+                           epilogue(acc1, old.y, bias, n + 1, alpha, beta, flags, plain));
         return;
     }
-    store_output(c, bias, m, n, M, N, acc0, alpha, beta, flags);
-    store_output(c, bias, m, n + 1, M, N, acc1, alpha, beta, flags);
+    store_output(c, bias, m, n, M, N, acc0, alpha, beta, flags, plain);
+    store_output(c, bias, m, n + 1, M, N, acc1, alpha, beta, flags, plain);
 }
 
 // Copy the ROWS x BK tile starting at (mn0, k0) of an operand into shared memory as s[k][mn]
@@ -498,10 +531,17 @@ struct StagedTiles {
 // t + STAGES - 1 in flight while tile t is computed. load(stage, k_tile) issues one tile's copies,
 // compute(stage) consumes one. Every iteration commits a group, even an empty one at the end, so
 // that "wait until at most STAGES - 2 groups are pending" always means "tile t has landed".
-template <int STAGES, class Load, class Compute>
+// The prologue's loads run as a loop, not unrolled, so that load's code is in the kernel twice, here
+// and in the main loop, not STAGES times: unrolled, the prologue held 1063 of rung 7's 3312 SASS
+// instructions at 32 x 64 and 5 stages (A.B^T, sm_90, nvcc 13.0), code that a block with few K-tiles,
+// as in Dense's backward to data (K = 64), runs once each and must first fetch. (Folding the prologue
+// into the main loop, as turns that compute nothing, left load's code there alone, but tipped
+// 3xTF32's rung 8, at 255 registers, into spilling, as the loop does its 32 x 32 A^T.B: it keeps the
+// unrolled prologue, ROLLED = false.)
+template <int STAGES, bool ROLLED = (STAGES > 3), class Load, class Compute>
 __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compute compute)
 {
-#pragma unroll
+#pragma unroll(ROLLED ? 1 : STAGES - 1)
     for (int stage = 0; stage < STAGES - 1; ++stage) {
         if (stage < k_tiles) load(stage, stage);
         cp_async_commit();
@@ -617,11 +657,15 @@ struct WarpTiledTile {
                                           int M, int N, float alpha, float beta, int flags) const
     {
         const bool quads = output_quads_fit(c, N);
+        // At 64 x 64 warp tiles (128 accumulators a lane) the extra copies spill (sm_80): general only.
+        with_epilogue<TM * TN <= 64>(beta, flags, quads && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
 #pragma unroll
-        for (int i = 0; i < TM; ++i)
+            for (int i = 0; i < TM; ++i)
 #pragma unroll
-            for (int j = 0; j < TN; j += 4)
-                store_output_quad(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i] + j, alpha, beta, flags, quads);
+                for (int j = 0; j < TN; j += 4)
+                    store_output_quad(c, bias, m0 + row(i), n0 + col(j), M, N, acc[i] + j, alpha, beta, flags, quads,
+                                      kind);
+        });
     }
 
     // The raw sums into one slice of split-K's workspace (rows of N4 floats, N rounded up to 4):

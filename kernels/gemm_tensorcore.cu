@@ -129,18 +129,22 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                 },
                 k, t);
     };
-    pipelined_mainloop<STAGES>((K + BK - 1) / BK, load, compute);
+    pipelined_mainloop<STAGES, (!SPLIT && STAGES > 3)>((K + BK - 1) / BK, load, compute);
 
     // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni): r = 2h
     // and 2h + 1 are neighbours in a row, stored as a pair (store_output_pair). Not by 3xTF32: at 255
     // registers, its A.B^T instance spilled with the pairs (nvcc 13.0, sm_90), so it stores floats.
     const bool pairs = !SPLIT && output_pairs_fit(c, N);
+    // 3xTF32 has no registers for the epilogue's extra copies either (with_epilogue): it spilled with them.
+    with_epilogue<!SPLIT>(beta, flags, pairs && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
 #pragma unroll
-    for (int mi = 0; mi < MI; ++mi)
+        for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < NI; ++ni)
+            for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
-            for (int h = 0; h < 2; ++h)
-                store_output_pair(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, h), n0 + warp_n + ni * 8 + 2 * t,
-                                  M, N, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], alpha, beta, flags, pairs);
+                for (int h = 0; h < 2; ++h)
+                    store_output_pair(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, h),
+                                      n0 + warp_n + ni * 8 + 2 * t, M, N, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1],
+                                      alpha, beta, flags, pairs, kind);
+    });
 }

@@ -78,12 +78,14 @@ __device__ __forceinline__ void store_warpgroup_tile(const float (&acc)[BN / 2],
     const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
     const int row = m0 + warp * 16 + lane / 4, col = n0 + 2 * (lane % 4);
     const bool pairs = output_pairs_fit(c, N);
+    with_epilogue(beta, flags, pairs && m0 + 64 <= M && n0 + BN <= N, [&](EpilogueKind kind) {
 #pragma unroll
-    for (int j = 0; j < BN / 8; ++j)
+        for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-            store_output_pair(c, bias, row + 8 * h, col + 8 * j, M, N, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1],
-                              alpha, beta, flags, pairs);
+            for (int h = 0; h < 2; ++h)
+                store_output_pair(c, bias, row + 8 * h, col + 8 * j, M, N, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1],
+                                  alpha, beta, flags, pairs, kind);
+    });
 }
 
 // A warpgroup's wgmma for one K-tile: its 64 rows of the stage's A tile (BM rows, first) times the
@@ -168,26 +170,27 @@ __device__ __forceinline__ void wgmma_mainloop(float (&acc)[BN / 2], unsigned ch
         for (int r = 0; r < BN / 2; ++r) acc[r] += chain[r];
     };
 
-#pragma unroll
-    for (int t = 0; t < AHEAD; ++t) {
-        if (t < k_tiles) load(tiles + (t % STAGES) * STAGE_BYTES, t);
-        cp_async_commit();
-    }
-    for (int t = 0; t < k_tiles; ++t) {
-        cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
-        unsigned char* const stage = tiles + (t % STAGES) * STAGE_BYTES;
-        if constexpr (SPLIT) {
-            // Everybody's copies of tile t have landed, and every warpgroup is done with tile t - 1's
-            // wgmma, which read the small parts this split overwrites.
+    // The prologue, the first AHEAD loads, is the loop's first AHEAD turns (t < 0), which compute
+    // nothing, so that load's code, both copy paths, is in the kernel once (pipelined_mainloop says why).
+#pragma unroll 1
+    for (int t = -AHEAD; t < k_tiles; ++t) {
+        unsigned char* const stage = tiles + (t + STAGES) % STAGES * STAGE_BYTES;  // tile t's (t > -STAGES)
+        if (t >= 0) {
+            cp_async_wait<AHEAD - 1>();  // this thread's copies of tile t have landed
+            if constexpr (SPLIT) {
+                // Everybody's copies of tile t have landed, and every warpgroup is done with tile t - 1's
+                // wgmma, which read the small parts this split overwrites.
+                __syncthreads();
+                split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, smalls, tid);
+            }
+            fence_proxy_async_shared();
+            // Every thread's writes of tile t are visible to the tensor core, and every warpgroup has
+            // waited for the wgmma whose buffer the next copies overwrite.
             __syncthreads();
-            split_tiles_tf32<STAGE_BYTES, NTHREADS>(stage, smalls, tid);
         }
-        fence_proxy_async_shared();
-        // Every thread's writes of tile t are visible to the tensor core, and every warpgroup has
-        // waited for the wgmma whose buffer the next copies overwrite.
-        __syncthreads();
         if (t + AHEAD < k_tiles) load(tiles + ((t + AHEAD) % STAGES) * STAGE_BYTES, t + AHEAD);
         cp_async_commit();
+        if (t < 0) continue;
 
         if constexpr (SPLIT) {
             run_chain(stage);
