@@ -13,9 +13,9 @@
 # Runs from the source tree (PYTHONPATH=., nothing installed), within BUDGET_S (under 8 minutes): each
 # step has its own time limit, cut further to what is left of the whole budget, and a failing
 # step does not stop the next; Nsight Compute's counters, last, run only if a minute is left. At
-# 27bd7f2 on an H200 (benchmarks/results/gpu_check.log) every step ran in 479 s, under a budget
-# raised to 555 for that run: about 360 s before the counters, which took 118; at the default budget they
-# get about 95 s and profile fewer products. $OUT receives gpu_check.log (everything printed), one
+# 4f96517 on an H200 (benchmarks/results/gpu_check.log) every step ran in 509 s, under a budget
+# raised to 540 for that run: about 390 s before the counters, which took 118 (at 27bd7f2, 479 s in
+# all); at the default budget they get about 65 s and profile fewer products. $OUT receives gpu_check.log (everything printed), one
 # JSON per benchmark and one of Nsight Compute's counters, gemm_counters.json (packed into
 # benchmark_json.tar.gz when there are more than fit the device tool's file limit), summary.md,
 # summary.png and gemm_sizes.png; the JSON is copied under benchmarks/results/ too.
@@ -29,8 +29,8 @@ DRY_RUN=""
 [ "${1:-}" = "--dry-run" ] && DRY_RUN="--dry-run"
 
 BUDGET_S="${GPU_CHECK_BUDGET_S:-470}"  # the whole script, inside 8 minutes; the lease allows one command 600 s
-COMPILE_LIMIT_S=150 # every declared module, over every core (cnn-gpu compile): 20 s at 27bd7f2 (70 a file a module)
-TESTS_LIMIT_S=180   # 22 s at 27bd7f2, on an H200
+COMPILE_LIMIT_S=150 # every declared module, over every core (cnn-gpu compile): 22 s at 4f96517 (70 a file a module)
+TESTS_LIMIT_S=180   # 28 s at 4f96517, on an H200
 PROBES_LIMIT_S=60   # the Hopper probes' tests (benchmarks/unproven.py)
 RUNG_LIMIT_S=120    # one unproven rung's tests; with the compile step cut short, the first compiles gemm_wgmma.cu (70 s at 2c9911a, on an H100 host, with its sweep module)
 CEILINGS_LIMIT_S=90

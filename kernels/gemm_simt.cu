@@ -278,7 +278,10 @@ gemm_vectorized(const float* __restrict__ a, const float* __restrict__ b, float*
 // 19.5, then 3.7, 7.3, 20.3 and 3.7, 7.0, 20.0 against 4.0, 7.5, 16.1; Dense 64 -> 10 backward data
 // (small) 1.8, 1.8, 1.9 against 4.7, 4.9, 5.3. The autotuner chose the wide tiles for backward data
 // at batch 32 and 128, though at batch 32 the small ones ran faster in the same file (4.7 against
-// 5.1). At 4096^3 A.B they run 31.9, 37.9 and 36.6 TFLOP/s (65.4%, 77.6% and 75.0%).
+// 5.1). At 4096^3 A.B they run 31.9, 37.9 and 36.6 TFLOP/s (65.4%, 77.6% and 75.0%). Since ba54884
+// (the prologue a loop, the epilogue's plain copies: gemm_common.cuh) backward data at batch 32 and
+// 128 took 4.6 and 7.7 us (small) and 4.5 and 7.0 (wide) against cuBLAS FP32's 4.6 and 7.0, from
+// 4.7, 7.7, 5.1 and 7.0 at 4f96517 (gemm.json at each commit, by graph).
 // Compiler (ptxas, sm_90, nvcc 13.0; `cnn-gpu kernels` for today's figures): at the default tiling,
 // 127 registers for A.B and 115 for A^T.B (two 256-thread blocks per SM), 168 for A.B^T (one); no
 // spills; 64-72 KB of shared memory. A.B took 167 until its outputs went out as 16-byte stores.

@@ -145,7 +145,9 @@ MEDIUM_TILES = Tiling(64, 64, 16, 32, 32, stages=5, min_blocks=4)
 # Between them, the tile cuBLAS FP32 ran for backward to data at batch 128 (gemm_counters.json at
 # 2c9911a: 32 x 64 x 8, two warps side by side along n, 3 stages; 6.8 us against our 8.4 with
 # SMALL_TILES and 8.9 with MEDIUM_TILES), here with two of MEDIUM_TILES' 32 x 32 warps, the same
-# K-tiles and stages as the other two; 5 blocks of 38 KB fit an SM. Unmeasured: the autotuner decides.
+# K-tiles and stages as the other two; 5 blocks of 38 KB fit an SM. Backward to data by graph (H200,
+# gemm.json at ba54884): 4.5 us at batch 32, 7.0 at batch 128, the autotuner's choice there, against
+# cuBLAS FP32's 4.6 and 7.0.
 WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
 # The same two blocks, 32 x 32 and 32 x 64, in K-tiles of 8 and 3 stages: cuBLAS FP32's own tilings
 # for Dense 5408 -> 64's backward to data at batch 32 and 128 (gemm_counters.json, H200, 27bd7f2:
@@ -154,7 +156,9 @@ WIDE_TILES = Tiling(32, 64, 16, 32, 32, stages=5, min_blocks=5)
 # cuBLAS's under 0.3): waiting for instructions to be fetched, not for data. A K-tile of 8 halves the
 # unrolled body and 3 stages shorten the prologue: 1304 and 2200 SASS instructions (A.B^T, sm_90,
 # nvcc 13.0) against SMALL_TILES' 2088 and WIDE_TILES' 3312, for 8 barriers a product in place of 4.
-# Unmeasured: the autotuner decides.
+# Measured (H200, gemm.json at 4f96517, in git at 7dc9295, by graph): backward to data at batch 32 4.8 and
+# 5.4 us, at batch 128 7.0 and 7.4, no faster than BK = 16 (4.7, 5.1; 7.7, 7.0); at batch 32 the 32 x 32
+# block's top stall became long_scoreboard (1.3 per issue): 2 K-tiles in flight, not all 4 (predictions.md).
 SMALL_TILES_BK8 = replace(SMALL_TILES, block_k=8, stages=3)
 WIDE_TILES_BK8 = replace(WIDE_TILES, block_k=8, stages=3)
 # 3xTF32 (rung 8's kernel) at SMALL_TILES' block: two warps of 32 x 16, each 2 x 2 mma tiles. Dense
@@ -163,7 +167,7 @@ WIDE_TILES_BK8 = replace(WIDE_TILES, block_k=8, stages=3)
 # outputs x 64 FMAs a lane (4.70 us by graph on an H200 at ac366b0, gemm.json; cuBLAS FP32 4.62 with
 # the same block tile and two warps, gemm_counters.json). On the tensor cores a warp's 8-deep step of
 # K is 12 mma and the operands' splits, in place of 128 FMAs a lane. FP32-accurate, as rung 8's
-# 3xTF32 is. Unmeasured: the autotuner decides.
+# 3xTF32 is. Measured (H200, gemm.json at 4f96517, in git at 7dc9295): 6.3 and 8.1 us, chosen nowhere.
 SMALL_TENSOR_CORE_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
 # 3xTF32 on wgmma (rung 9's kernel) in blocks of one warpgroup, 64 x 128, for Dense 5408 -> 64's
 # backward to data (M = batch, N = 5408, K = 64: two K-tiles). At WGMMA_TILING's 128 x 128 and one
@@ -187,8 +191,9 @@ SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 # H200, 27bd7f2: 64x64x8, stage 3, warps 1 x 4, each 64 x 16, in 3 slices and a second kernel that adds
 # them): with the same 3 slices, 255 blocks and occupancy (12%), cuBLAS's kernel kept the SMs 60% busy
 # and 10c's 40%; 17.2 us by graph against cuBLAS FP32's 16.2 (gemm.json, 6575a3b). A K-tile of 8 and 3
-# stages make 3736 SASS instructions (A^T.B, sm_90, nvcc 13.0) of 10c's 4664. Unmeasured: the
-# autotuner decides.
+# stages make 3736 SASS instructions (A^T.B, sm_90, nvcc 13.0) of 10c's 4664. Measured (H200, gemm.json
+# at 4f96517, in git at 7dc9295, by graph): 18.3 us there against 10c's 17.3, chosen nowhere: the gap to
+# cuBLAS is in what its kernel does a K-tile, not in the tile's shape.
 SPLIT_K_BK8_TILES = Tiling(64, 64, 8, 64, 16, stages=3, min_blocks=4)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
