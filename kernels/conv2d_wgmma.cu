@@ -54,7 +54,11 @@
 // layer's forward (depth R S C = 64) runs 2.04x cuDNN FP32's speed in 3xTF32. The errors
 // as expected: plain TF32 6.7e-4 to 6.9e-4, 2.6x rung 5's; 3xTF32 1.2e-7 to 2.4e-7 (the seed forward,
 // C = 1, is rung 5's). What bounds cifar's passes (depth 576, where vgg's are 2304 and 4608) no counter
-// has shown yet.
+// has shown yet. Since ba54884 the pipeline's prologue is its loop's first turns (wgmma_mainloop), which
+// cut the SASS to 4464 / 2352 instructions in 3xTF32 (5792 / 4360) and 4024 / 1944 in plain TF32 (4688 /
+// 3248), forward / data gradient: on an H200 (conv2d.json at ba54884, against 4f96517's in git at
+// 7dc9295) 3xTF32 within 4% on every layer, plain TF32 2-8% slower on vgg and cifar, where that run's
+// TF32 ran slower generally (cuBLAS TF32 7% at 4096^3, gemm.json): no gain to tell from the spread.
 
 #include "conv2d.cu"
 #include "wgmma_common.cuh"

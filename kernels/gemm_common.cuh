@@ -531,13 +531,13 @@ struct StagedTiles {
 // t + STAGES - 1 in flight while tile t is computed. load(stage, k_tile) issues one tile's copies,
 // compute(stage) consumes one. Every iteration commits a group, even an empty one at the end, so
 // that "wait until at most STAGES - 2 groups are pending" always means "tile t has landed".
-// The prologue's loads run as a loop, not unrolled, so that load's code is in the kernel twice, here
-// and in the main loop, not STAGES times: unrolled, the prologue held 1063 of rung 7's 3312 SASS
-// instructions at 32 x 64 and 5 stages (A.B^T, sm_90, nvcc 13.0), code that a block with few K-tiles,
-// as in Dense's backward to data (K = 64), runs once each and must first fetch. (Folding the prologue
-// into the main loop, as turns that compute nothing, left load's code there alone, but tipped
-// 3xTF32's rung 8, at 255 registers, into spilling, as the loop does its 32 x 32 A^T.B: it keeps the
-// unrolled prologue, ROLLED = false.)
+// ROLLED (the default where the prologue is more than two loads): the prologue's loads run as a loop,
+// not unrolled, so that load's code is in the kernel twice, here and in the main loop, not STAGES
+// times. Unrolled, the prologue held 1063 of rung 7's 3312 SASS instructions at 32 x 64 and 5 stages
+// (A.B^T, sm_90, nvcc 13.0): code that a block with few K-tiles, as in Dense's backward to data
+// (K = 64), runs once each and must first fetch. Rung 8's 3xTF32, at the edge of its registers, passes
+// ROLLED = false: its 32 x 32 A^T.B spilled with the loop. (wgmma_mainloop goes further and folds its
+// prologue into the main loop; done here, that spilled rung 8's 128 x 128 3xTF32 too.)
 template <int STAGES, bool ROLLED = (STAGES > 3), class Load, class Compute>
 __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compute compute)
 {
