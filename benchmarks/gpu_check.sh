@@ -15,10 +15,10 @@
 # step does not stop the next; Nsight Compute's counters, last, run only if a minute is left. At
 # 4f96517 on an H200 (benchmarks/results/gpu_check.log) every step ran in 509 s, under a budget
 # raised to 540 for that run: about 390 s before the counters, which took 118 (at 27bd7f2, 479 s in
-# all); at the default budget they get about 65 s and profile fewer products. $OUT receives gpu_check.log (everything printed), one
-# JSON per benchmark and one of Nsight Compute's counters, gemm_counters.json (packed into
-# benchmark_json.tar.gz when there are more than fit the device tool's file limit), summary.md,
-# summary.png and gemm_sizes.png; the JSON is copied under benchmarks/results/ too.
+# all); at the default budget they get about 65 s and profile fewer products. $OUT receives
+# gpu_check.log (everything printed), one JSON per benchmark and one of Nsight Compute's counters,
+# gemm_counters.json (packed into benchmark_json.tar.gz when there are more than fit the device tool's
+# file limit), summary.md, summary.png and gemm_sizes.png; the JSON is copied under benchmarks/results/ too.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

@@ -192,14 +192,13 @@ def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
         check_variant(rng, kernel_backend, variant, m, n, k, trans_a, trans_b, epilogue=True)
 
 
-@pytest.mark.parametrize("variant", ["gemm_regblock_2d", "gemm_vectorized", "gemm_warptiled_double_buffered",
-                                     "gemm_warptiled_wide_tiles", "gemm_tf32_mma", "gemm_3xtf32_mma",
-                                     "gemm_3xtf32_mma_small_tiles", "gemm_tf32_wgmma", "gemm_3xtf32_wgmma",
-                                     "gemm_3xtf32_wgmma_small_tiles"])
+@pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_warptiled_wide_tiles",
+                                     "gemm_tf32_mma", "gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles",
+                                     "gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_3xtf32_wgmma_small_tiles"])
 def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
     # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused). With
-    # beta = 0 the blocks wholly inside C store through the plain epilogue's copy without bounds tests
-    # (gemm_common.cuh, with_epilogue), the others through its tested copy.
+    # beta = 0, rungs 7 to 9's blocks wholly inside C store through the plain epilogue's copy without
+    # bounds tests (gemm_common.cuh, with_epilogue), the others through its tested copy.
     for (trans_a, trans_b), epilogue in itertools.product(TRANSPOSES, [True, False]):
         check_variant(rng, kernel_backend, variant, 136, 264, 100, trans_a, trans_b, epilogue=epilogue)
     # The same extents from buffers 4 bytes off 16-byte alignment: the kernel must take 4-byte loads
