@@ -37,15 +37,16 @@ from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 # What the unproven rungs' names hold, and what their probes' test names start with.
 MARK = "wgmma"
 # The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests; the
-# last one before, gemm_3xtf32_mma_small_tiles, passed on an H200 at 27bd7f2).
-NEW: tuple[str, ...] = ("gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8",
-                        "gemm_split_k_last_slice_reduces_bk8")
+# last ones before, the three BK = 8 tilings, passed on an H200 at 4f96517).
+NEW: tuple[str, ...] = ()
 # The rungs above whose GPU tests passed: on an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0,
-# 9e's first run, and at 27bd7f2, convolution's first. A rung that joins gemm_wgmma.cu or
-# conv2d_wgmma.cu stays out of here until a GPU run passes its tests.
+# 9e's first run, at 27bd7f2, convolution's first, and at 6575a3b and 4f96517, 3xTF32's blocks of one
+# warpgroup. A rung that joins gemm_wgmma.cu or conv2d_wgmma.cu stays out of here until a GPU run
+# passes its tests.
 PROVEN = ("gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_tf32_wgmma_tma", "gemm_tf32_wgmma_warp_specialized",
           "gemm_tf32_wgmma_persistent", "gemm_tf32_wgmma_multicast", "gemm_tf32_wgmma_multicast_persistent",
-          "gemm_tf32_wgmma_b_in_registers", "implicit_gemm_3xtf32_wgmma", "implicit_gemm_tf32_wgmma")
+          "gemm_tf32_wgmma_b_in_registers", "gemm_3xtf32_wgmma_small_tiles", "implicit_gemm_3xtf32_wgmma",
+          "implicit_gemm_tf32_wgmma")
 PROBES = "(test_wgmma or test_tma) and not model"
 # The test files that hold every test all_tests() selects (tests/benchmarks/test_unproven.py checks).
 FILES = ("tests/ops/test_gemm.py", "tests/ops/test_conv2d_kernels.py", "tests/ops/test_ptx.py")

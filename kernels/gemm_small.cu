@@ -186,7 +186,8 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // SM, so its share of the reading grows with the slices (8 x 16 KB a tile), where 10b's reduce
 // kernel spreads the reading over the GPU. For many tiles and few slices. gemm_split_k_last_slice_reduces_bk8
 // runs it at cuBLAS FP32's tiling for Dense's weight gradient at batch 512 (64 x 64 of four 64 x 16 warps,
-// K-tiles of 8, 3 stages; gemm_variants.py, SPLIT_K_BK8_TILES says why; unmeasured).
+// K-tiles of 8, 3 stages; gemm_variants.py, SPLIT_K_BK8_TILES says why): 18.3 us there against 10c's
+// 17.3 (H200, gemm.json at 4f96517).
 // Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a
 // thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
 // where the other slices' partials are.
@@ -205,7 +206,8 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // for no Dense product. On Dense 5408 -> 64's weight gradient at batch 512, where it had 10b's 6
 // slices, it took 24.6 us against 10b's 18.7: there the last slice's sum did cost, its loads going
 // out 4 at a time for each quad in turn. Since, that sum has a whole slice's loads in flight at once
-// (below), and the product 3 slices (unmeasured).
+// (below), and the product 3 slices: 16.8 us against 10b's 18.7 and cuBLAS FP32's 16.2, the
+// autotuner's choice there (H200, gemm.json at ba54884, by graph), the one Dense product still lost.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
