@@ -187,7 +187,8 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // kernel spreads the reading over the GPU. For many tiles and few slices. gemm_split_k_last_slice_reduces_bk8
 // runs it at cuBLAS FP32's tiling for Dense's weight gradient at batch 512 (64 x 64 of four 64 x 16 warps,
 // K-tiles of 8, 3 stages; gemm_variants.py, SPLIT_K_BK8_TILES says why): 18.3 us there against 10c's
-// 17.3 (H200, gemm.json at 4f96517).
+// 17.3 (H200, gemm.json at 4f96517). gemm_split_k_last_slice_reduces_8_warps runs it in eight warps of
+// 32 x 16 (SPLIT_K_EIGHT_WARP_TILES says why; unmeasured).
 // Bottleneck (expected): the latency of the last slice's sum, after it has done its own slice: a
 // thread reads `splits` float4s for each of its BM * BN / 4 / threads quads, from L2, which is
 // where the other slices' partials are.

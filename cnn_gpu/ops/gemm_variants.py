@@ -195,6 +195,16 @@ SPLIT_K_WARPTILED_TILES = MEDIUM_TILES
 # at 4f96517, in git at 7dc9295, by graph): 18.3 us there against 10c's 17.3, chosen nowhere: the gap to
 # cuBLAS is in what its kernel does a K-tile, not in the tile's shape.
 SPLIT_K_BK8_TILES = Tiling(64, 64, 8, 64, 16, stages=3, min_blocks=4)
+# 10c's 64 x 64 block in eight 32 x 16 warps (16 outputs a lane) where MEDIUM_TILES has four of 32 x 32,
+# for that same product, the one Dense product still lost (16.8 us by graph against cuBLAS FP32's 16.2,
+# H200, gemm.json at ba54884). There 10c's 3 slices are 255 blocks, about two an SM: 8 warps, two a
+# scheduler, with the SMs 40% busy where cuBLAS's kernel, with as many warps, kept them 57% busy
+# (gemm_counters.json at 27bd7f2): each warp issues 512 FFMA a K-tile between barriers, and while one
+# waits for its fragments' loads or at the barrier, only one other can issue. Eight warps a block give
+# each scheduler four, at a third more fragment loads a multiply-add (4 + 4 floats a k for 16 FMAs,
+# where 4 + 8 served 32), and half of 10c's partial quads a thread in the last slice's sum. Unmeasured:
+# the autotuner decides.
+SPLIT_K_EIGHT_WARP_TILES = replace(MEDIUM_TILES, warp_n=16, min_blocks=2)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
@@ -310,6 +320,8 @@ GEMM_VARIANTS = {v.name: v for v in [
                 tiling=SPLIT_K_WARPTILED_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_split_k_last_slice_reduces_bk8", _SMALL, _LAST_SLICE,
                 tiling=SPLIT_K_BK8_TILES, split_k=True, last_slice_reduces=True),
+    GemmVariant("gemm_split_k_last_slice_reduces_8_warps", _SMALL, _LAST_SLICE,
+                tiling=SPLIT_K_EIGHT_WARP_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_warp_per_output", _SMALL, "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True),
 ]}
 GEMM_KERNELS = {
