@@ -218,3 +218,9 @@ def test_float_atomics_are_compared_to_the_arguments_scale_and_nan_never_passes(
     assert _differs(a, close, tolerant=False).tolist() == [False, True, False]
     assert _differs(a, far, tolerant=True).tolist() == [False, True, False]
     assert _differs(a, nan, tolerant=True).tolist() == [False, True, False]
+    # A one-element gradient (affine_transform_backward_scatter's, 1 x 1 x 1 x 1) summed from terms near
+    # 1: 1.2e-5 of itself apart between orders, within 1e-5 of the launch's largest argument.
+    one, other = np.array([0.0012683123], np.float32), np.array([0.0012683272], np.float32)
+    assert _differs(one, other, tolerant=True).tolist() == [True]
+    assert not _differs(one, other, tolerant=True, launch_scale=2.5).any()
+    assert _differs(one, np.array([0.0112683], np.float32), tolerant=True, launch_scale=2.5).tolist() == [True]
