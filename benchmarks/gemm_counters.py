@@ -82,7 +82,8 @@ TENSOR_PIPE = re.compile(r"^sm__pipe_tensor\w*\.avg\.pct_of_peak_sustained_activ
 STALL = re.compile(r"^smsp__average_warps?_issue_stalled_(?!selected_)(\w+?)_per_issue_active\.ratio$")
 TOP_STALLS = 3
 # The Dense products' other likely rungs, profiled after every product's cuBLAS and autotuned cases (a
-# group cut short keeps those; Dense 5408 -> 64's come first): rung 7 at the Dense tilings and
+# group cut short keeps those; a rung of unproven.NEW comes first, then the others, Dense 5408 -> 64's
+# products first): rung 7 at the Dense tilings and
 # split-K on rung 7's tile. Where the
 # autotuned choice loses to cuBLAS (backward to data at batch 32 and 128 at 2c9911a, where cuBLAS ran
 # the 32 x 32 tiles of 2 warps that gemm_warptiled_small_tiles runs too), these say where the same
@@ -113,7 +114,9 @@ def cases(group, dry_run, kernels):
                        for product in products for runner in (baselines[0], AUTOTUNED)]
             also += [(prefix + product[0], product, shapes, runner)
                      for product in products for runner in DENSE_ALSO if runner in kernels]
-    return listed + also
+    # The rungs no GPU has run yet (unproven.NEW) first, on every product, before a time limit that
+    # at the default budget reaches only the first products of the others (a stable sort).
+    return listed + sorted(also, key=lambda case: case[3] not in unproven.NEW)
 
 
 def run_target(group, dry_run, kernels, cases_file, stop_at=None):

@@ -80,7 +80,8 @@ def test_a_cases_row_adds_its_kernels_times_and_shows_its_longest_kernels_counte
     assert len({line.count("|") for line in lines}) == 1
 
 
-def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_each_dense_product_twice_first():
+def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_each_dense_product_twice_first(
+        monkeypatch):
     square = gemm_counters.cases("square", False, ["gemm_naive", "gemm_split_k", "gemm_tf32_wgmma"])
     assert [(case, runner) for case, _, _, runner in square] == [
         ("square4096", "cublas_fp32"), ("square4096", "cublas_tf32"), ("square4096", "gemm_tf32_wgmma"),
@@ -94,6 +95,11 @@ def test_the_cases_are_the_goal_square_with_every_fast_rung_hoppers_first_and_ea
     assert also[:len(dense)] == dense
     assert [(case, runner) for case, *_, runner in also[len(dense):]] == [
         (case, gemm_counters.DENSE_ALSO[0]) for case, *_, runner in dense if runner == "cublas_fp32"]
+    # A rung no GPU has run yet comes first among those, on every product.
+    new, old = gemm_counters.DENSE_ALSO[-1], gemm_counters.DENSE_ALSO[0]
+    monkeypatch.setattr(gemm_counters.unproven, "NEW", (new,))
+    both = gemm_counters.cases("dense", False, [old, new])[len(dense):]
+    assert [runner for *_, runner in both] == [new] * 18 + [old] * 18
 
 
 FAKE_NCU = textwrap.dedent(f"""\
