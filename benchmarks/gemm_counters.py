@@ -91,7 +91,8 @@ TOP_STALLS = 3
 DENSE_ALSO = ("gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles", "gemm_warptiled_wide_tiles",
               "gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8", "gemm_3xtf32_mma_small_tiles",
               "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces",
-              "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps")
+              "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps",
+              "gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps")
 
 
 # --- the cases --------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 //   10  gemm_split_k            K cut into slices, a block each, for little M x N and a long K
 //   10b gemm_split_k_warptiled  the same slices on rung 7's pipelined block tile
 //   10c gemm_split_k_last_slice_reduces  10b in one launch: a tile's last slice to finish adds them up
+//   10d gemm_split_k_cluster_reduces     (gemm_cluster.cu, Hopper) 10c's slices of a tile as one
+//                                        thread-block cluster, summed in its shared memory
 //   11  gemm_warp_per_output    a warp per output, its lanes taking turns along K, for few outputs
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few

@@ -26,7 +26,8 @@
 //   tma_load_2d                one box of a 2-D tensor, global -> shared, by the Tensor Memory Accelerator (TMA)
 //   fence_tensormap_acquire    before the first copy by a tensor map that lives in global memory
 // and, for thread-block clusters:
-//   cluster_ctarank / cluster_sync / tma_load_2d_multicast / mbarrier_arrive_remote_if
+//   cluster_ctarank / cluster_arrive / cluster_wait / cluster_sync / tma_load_2d_multicast / mbarrier_arrive_remote_if
+//   cluster_load_float4        a float4 from another block's shared memory (distributed shared memory)
 #pragma once
 
 #ifdef CNN_GPU_EMULATE
@@ -853,7 +854,7 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const void* map, int
 // the running thread's block's shared memory in the buffer and the others' aside
 // (cnn_emu::block_shared). A multicast copy is one tma_load_2d per block of its mask, landing when
 // a thread of that block waits on its mbarrier; a remote arrival updates the other block's
-// mbarrier where it is kept.
+// mbarrier where it is kept, and a remote load reads the other block's shared memory there.
 
 // This block's rank in its cluster (0 .. cluster size - 1).
 __device__ __forceinline__ unsigned cluster_ctarank()
@@ -867,14 +868,55 @@ __device__ __forceinline__ unsigned cluster_ctarank()
 #endif
 }
 
-// Every thread of every block of the cluster: wait until all have arrived. Release and acquire: the
-// writes (mbarrier initialisations, remote arrivals) before it are visible to every block after it.
-__device__ __forceinline__ void cluster_sync()
+// The cluster barrier in two halves: every thread of every block of the cluster arrives, and may do
+// other work before it waits until all have arrived. The arrival releases and the wait acquires: the
+// thread's memory operations before its arrival (writes, mbarrier initialisations, remote arrivals,
+// and reads of another block's shared memory too) happen before every thread's after its wait.
+// ptxas puts a MEMBAR.ALL.GPU in front of the arrival, which waits for the thread's stores and loads
+// still in flight, to global memory too: an arrival before a kernel's global stores does not wait
+// for them.
+__device__ __forceinline__ void cluster_arrive()
 {
 #ifdef CNN_GPU_EMULATE
-    cnn_emu::cluster_barrier();
+    cnn_emu::cluster_arrive();
 #else
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+    asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void cluster_wait()
+{
+#ifdef CNN_GPU_EMULATE
+    cnn_emu::cluster_wait();
+#else
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+
+// Both halves at once: wait until every thread of the cluster has arrived.
+__device__ __forceinline__ void cluster_sync()
+{
+    cluster_arrive();
+    cluster_wait();
+}
+
+// The float4 at `shared`'s offset in the dynamic shared memory of the cluster's block `rank` (its own
+// included): mapa turns the address into that block's in the cluster's shared window, which
+// ld.shared::cluster reads, from another SM if need be. What that block stored there before a
+// cluster_sync both passed is visible. Volatile, with the memory clobber: it must not move above the
+// cluster_sync that orders it; the loads of a thread still go out back to back, without waiting for
+// one another.
+__device__ __forceinline__ float4 cluster_load_float4(const float4* shared, unsigned rank)
+{
+#ifdef CNN_GPU_EMULATE
+    return *reinterpret_cast<const float4*>(cnn_emu::block_shared(rank) + shared_address(shared));
+#else
+    float4 v;
+    asm volatile("{ .reg .b32 remote;\n"
+                 "mapa.shared::cluster.u32 remote, %4, %5;\n"
+                 "ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [remote]; }\n"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(shared_address(shared)), "r"(rank) : "memory");
+    return v;
 #endif
 }
 

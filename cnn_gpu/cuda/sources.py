@@ -31,10 +31,12 @@ def kernel_path(file: str) -> Path:
     return path
 
 
-# Kernel files built for one architecture-specific target, whose instructions exist nowhere else:
-# wgmma is Hopper's (sm_90a code runs on compute capability 9.0 only). Every other file is built for
-# the GPU at hand (and checked for sm_80 and sm_90 by the compile check).
-ARCH_SPECIFIC = {"gemm_wgmma.cu": "sm_90a", "conv2d_wgmma.cu": "sm_90a", "ptx_probe_hopper.cu": "sm_90a"}
+# Kernel files built for one architecture target, whose instructions exist on no earlier GPU: wgmma
+# is Hopper's alone (sm_90a code runs on compute capability 9.0 only), thread-block clusters came with
+# Hopper (sm_90). Every other file is built for the GPU at hand (and checked for sm_80 and sm_90 by
+# the compile check).
+ARCH_SPECIFIC = {"gemm_wgmma.cu": "sm_90a", "conv2d_wgmma.cu": "sm_90a", "ptx_probe_hopper.cu": "sm_90a",
+                 "gemm_cluster.cu": "sm_90"}
 
 
 def target_arch(file: str) -> str | None:

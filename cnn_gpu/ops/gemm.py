@@ -1,6 +1,7 @@
 """Matrix products: the float64 GEMM reference with the kernels' options, Dense forward/backward,
 and ``gemm``, the wrapper of the GEMM kernel ladder (kernels/gemm_simt.cu, kernels/gemm_tensorcore.cu,
-kernels/gemm_wgmma.cu, kernels/gemm_small.cu), with the autotuner's choice among its rungs.
+kernels/gemm_wgmma.cu, kernels/gemm_small.cu, kernels/gemm_cluster.cu), with the autotuner's choice among
+its rungs.
 
 ``gemm_reference`` is what every GEMM kernel is checked against; the Dense ops are the CPU path and
 use the array module's own product in the inputs' dtype. The ladder's rungs are described in
@@ -85,8 +86,8 @@ def dense_backward_weights(x, dy):
 # one that keeps variants out of the autotuner is autotune.EXCLUDE_ENV.
 VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
 # What the autotuner times on a GPU: FP32-accurate rungs that can win, every product, where the
-# device runs them (gemm_3xtf32_wgmma: Hopper only). 3xTF32 counts as FP32: its error is FP32's
-# (tests/ops/test_gemm.py), and on the H100 at 2c9911a gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
+# device runs them (gemm_3xtf32_wgmma and the cluster rungs: Hopper only). 3xTF32 counts as FP32:
+# its error is FP32's (tests/ops/test_gemm.py), and on the H100 at 2c9911a gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
 # cuBLAS FP32's rate and Dense 5408 -> 64's backward to data at batch 512 in cuBLAS FP32's 15.8 us.
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
@@ -94,7 +95,8 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
                        "gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma",
                        "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k", "gemm_split_k_fine",
                        "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces",
-                       "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps")
+                       "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps",
+                       "gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
 # thread (or warp, rung 11) per output starts fastest where there is little to do, and the naive
 # ones take seconds at 4096^3. On the H100 at 2c9911a (gemm.json, kernel times by graph replay) rung

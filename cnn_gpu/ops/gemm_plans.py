@@ -1,7 +1,8 @@
 """How a GEMM rung launches for one problem: a plan per (kernel, M, N, K, epilogue), made at the
 first call of that problem and kept (plan_for), so that the calls after it only launch.
 
-- ``GemmPlan``: one kernel over a grid of output tiles (rungs 1 to 9 and 11).
+- ``GemmPlan``: one kernel over a grid of output tiles (rungs 1 to 9, 10d and 11; 10d's grid has its
+  slices along z, GemmVariant.cluster_slices).
 - ``TmaPlan``: the bulk-tensor-copy rungs (9b to 9e), which take tensor maps of their operands.
 - ``SplitKPlan``: split-K (rung 10): K cut into slices by a policy per variant, then the slices
   summed, by a second kernel or by the last slice of each tile to finish.

@@ -1,6 +1,6 @@
 """The GEMM ladder as data: each rung's kernel (a template instance per transpose), its tiling and
 launch geometry, and the tile sweep's other tilings. kernels/gemm_simt.cu, gemm_tensorcore.cu,
-gemm_wgmma.cu and gemm_small.cu hold the kernels, in the same order; ``gemm`` (cnn_gpu/ops/gemm.py)
+gemm_wgmma.cu, gemm_small.cu and gemm_cluster.cu hold the kernels, in the same order; ``gemm`` (cnn_gpu/ops/gemm.py)
 runs one of them, and cnn_gpu/ops/gemm_plans.py launches it for a problem.
 
 Every kernel computes relu?(alpha * op(a) @ op(b) + beta * c + bias) in float32, the function of
@@ -232,6 +232,9 @@ class GemmVariant:
     b_in_registers: bool = False  # B's tile either way round (9e): no transpose of B; warp tile = all rows x 64
     split_k: bool = False  # K cut into slices, a block per (tile, slice), each writing its partial tile (SplitKPlan)
     last_slice_reduces: bool = False  # split-K whose last slice to finish on a tile sums the tile's slices (10c)
+    # Split-K in one kernel of the GEMM parameters (10d): K cut into this many slices, grid z, each tile's
+    # slices a thread-block cluster that sums them (the kernel's __cluster_dims__ fixes the number).
+    cluster_slices: int = 1
 
     @property
     def params(self) -> tuple:
@@ -253,6 +256,8 @@ class GemmVariant:
     def grid(self, m, n):
         tile = (self.tiling.block_m, self.tiling.block_n) if self.tiling else self.tile
         rows, cols = ceil_div(m, tile[0]), ceil_div(n, tile[1])
+        if self.cluster_slices > 1:
+            return cols, rows, self.cluster_slices
         return (rows, cols) if self.m_on_x else (cols, rows)
 
     def shared_mem(self, trans_a, trans_b):
@@ -265,7 +270,7 @@ class GemmVariant:
         return replace(self, tiling=tiling)
 
 
-_SIMT, _TC, _WGMMA = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu"
+_SIMT, _TC, _WGMMA, _CLUSTER = "gemm_simt.cu", "gemm_tensorcore.cu", "gemm_wgmma.cu", "gemm_cluster.cu"
 _WARPTILED = "gemm_warptiled_double_buffered<{ta}, {tb}, {tiling}>"
 _TF32 = "gemm_tf32_mma<{ta}, {tb}, %s, {tiling}>"
 _WGMMA_TF32 = "gemm_tf32_wgmma<{ta}, {tb}, %s, {tiling}>"
@@ -323,6 +328,11 @@ GEMM_VARIANTS = {v.name: v for v in [
     GemmVariant("gemm_split_k_last_slice_reduces_8_warps", _SMALL, _LAST_SLICE,
                 tiling=SPLIT_K_EIGHT_WARP_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_warp_per_output", _SMALL, "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True),
+    # sm_90 only on a GPU (thread-block clusters; cnn_gpu/cuda/sources.py).
+    GemmVariant("gemm_split_k_cluster_reduces", _CLUSTER, "gemm_split_k_cluster_reduces<{ta}, {tb}, {tiling}>",
+                tiling=SPLIT_K_WARPTILED_TILES, cluster_slices=3),
+    GemmVariant("gemm_split_k_cluster_reduces_8_warps", _CLUSTER, "gemm_split_k_cluster_reduces<{ta}, {tb}, {tiling}>",
+                tiling=SPLIT_K_EIGHT_WARP_TILES, cluster_slices=3),
 ]}
 GEMM_KERNELS = {
     (variant.name, trans_a, trans_b): Kernel(variant.file, variant.expression(trans_a, trans_b), variant.params)

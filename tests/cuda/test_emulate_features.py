@@ -257,6 +257,41 @@ def test_a_cluster_s_blocks_run_together_each_with_its_own_shared_memory():
     assert list(out.reshape(4, 64)[:, 0]) == [0, 101, 200, 301] and (out.reshape(4, 64) == out.reshape(4, 64)[:, :1]).all()
 
 
+# Distributed shared memory: each block reads the float4 its neighbour in the cluster stored, then
+# arrives at the cluster barrier and waits there before it exits, so that neither block's shared
+# memory is gone while the other may still read it; or (mode 0) leaves without the barrier, or
+# (mode 2) waits without arriving.
+NEIGHBOUR = r"""
+#include "ptx.cuh"
+extern "C" __global__ void __cluster_dims__(2, 1, 1) neighbour(float4* out, int mode) {
+    extern __shared__ float4 mine[];
+    const unsigned rank = cluster_ctarank();
+    mine[threadIdx.x] = make_float4(rank, threadIdx.x, blockIdx.x, 1.0f);
+    cluster_sync();
+    const float4 theirs = cluster_load_float4(&mine[threadIdx.x], 1 - rank);
+    if (mode == 1) cluster_arrive();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = theirs;
+    if (mode != 0) cluster_wait();
+}
+"""
+
+
+def test_a_block_reads_its_neighbours_shared_memory_until_the_neighbour_exits():
+    from cnn_gpu.cuda.emulate import KernelFault
+    from cnn_gpu.cuda.sources import kernels_dir
+
+    kernel = EmulatedModule(code=NEIGHBOUR, options=(f"-I{kernels_dir()}",)).get_function("neighbour")
+    out = np.full((4, 32, 4), np.nan, np.float32)
+    kernel(4, 32, (out, np.int32(1)), shared_mem=32 * 16)
+    block, thread = np.meshgrid(np.arange(4), np.arange(32), indexing="ij")
+    expected = np.stack([1 - block % 2, thread, block ^ 1, np.ones_like(block)], axis=-1)
+    assert np.array_equal(out, expected.astype(np.float32))
+    with pytest.raises(KernelFault, match="shared memory of block 0 of the cluster, whose threads have all exited"):
+        kernel(2, 32, (out, np.int32(0)), shared_mem=32 * 16)
+    with pytest.raises(KernelFault, match="cluster_wait without this thread's cluster_arrive before it"):
+        kernel(2, 32, (out, np.int32(2)), shared_mem=32 * 16)
+
+
 def test_a_cluster_deadlock_says_which_block_waits_where():
     from cnn_gpu.cuda.emulate import DeadlockError
     from cnn_gpu.cuda.sources import kernels_dir
@@ -275,7 +310,7 @@ def test_a_cluster_deadlock_says_which_block_waits_where():
     """
     kernel = EmulatedModule(code=code, options=(f"-I{kernels_dir()}",)).get_function("stuck")
     with pytest.raises(DeadlockError, match=r"deadlock in the cluster of block \(0,0,0\)(.|\n)*"
-                                            r"block \(0,0,0\) threads 0-63 wait at cluster_sync(.|\n)*"
+                                            r"block \(0,0,0\) threads 0-63 wait at cluster_wait(.|\n)*"
                                             r"block \(1,0,0\) threads 0-63 wait for an mbarrier phase"):
         kernel(2, 64, (np.zeros(1, np.int32),), shared_mem=16)
 

@@ -194,7 +194,8 @@ def test_gemm_variant_on_edge_shapes(rng, kernel_backend, variant):
 
 @pytest.mark.parametrize("variant", ["gemm_vectorized", "gemm_warptiled_double_buffered", "gemm_warptiled_wide_tiles",
                                      "gemm_tf32_mma", "gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles",
-                                     "gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_3xtf32_wgmma_small_tiles"])
+                                     "gemm_tf32_wgmma", "gemm_3xtf32_wgmma", "gemm_3xtf32_wgmma_small_tiles",
+                                     "gemm_split_k_cluster_reduces"])
 def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_backend, variant):
     # 136 x 264 x 100: 16-byte loads, 2 x 3 blocks, 4 to 13 K-tiles (every pipeline stage reused). With
     # beta = 0, rungs 7 to 9's blocks wholly inside C store through the plain epilogue's copy without
@@ -679,7 +680,8 @@ def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_coun
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("variant", gemm_plans.SPLIT_K_POLICIES)
+@pytest.mark.parametrize("variant", [*gemm_plans.SPLIT_K_POLICIES, "gemm_split_k_cluster_reduces",
+                                     "gemm_split_k_cluster_reduces_8_warps"])
 def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng, variant):
     # Dense 5408 -> 64 at batch 32 and 512: forward x.W, backward to data dy.W^T, to weights x^T.dy.
     for (m, n, k), (trans_a, trans_b) in [((32, 64, 5408), (False, False)), ((512, 64, 5408), (False, False)),

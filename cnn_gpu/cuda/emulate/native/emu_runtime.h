@@ -84,12 +84,16 @@ unsigned unfenced_writer(const void* shared);
 // others' are kept aside and swapped in when one of their threads runs). cluster_rank: the calling
 // thread's block's rank in the cluster; live_rank: the rank whose shared memory is in the buffer
 // now (the caller's in a kernel; in a wait_until condition, the waiter's); block_shared(rank): that
-// block's dynamic shared memory, valid until the next switch; cluster_barrier: every thread of the
-// cluster waits until all have arrived.
+// block's dynamic shared memory, valid until the next switch, and a failure once that block's threads
+// have all exited (its shared memory is gone on a GPU); cluster_arrive / cluster_wait: the cluster
+// barrier in two halves, as barrier.cluster has them: a thread counts itself in and runs on, then
+// waits until every live thread of the cluster has arrived in that phase (a failure where the
+// halves do not alternate).
 unsigned cluster_rank();
 unsigned live_rank();
 unsigned char* block_shared(unsigned rank);
-void cluster_barrier();
+void cluster_arrive();
+void cluster_wait();
 
 // twin_state / set_twin_state: one pointer per thread for a twin whose effect outlives the call
 // (wgmma's operations in flight until their wait), null when the thread starts. `at_exit` runs when

@@ -34,7 +34,8 @@ struct Block {
     unsigned blocks = 1, block_threads = 0;
     unsigned block_live[kMaxClusterBlocks] = {}, at_barrier[kMaxClusterBlocks] = {};
     uint3 block_idx[kMaxClusterBlocks] = {};
-    unsigned at_cluster_barrier = 0;
+    unsigned at_cluster_barrier = 0;  // threads arrived in the cluster barrier's current phase
+    unsigned cluster_phase = 0;       // the phases the cluster barrier has completed
     // The dynamic shared memory of the blocks not running now (their rank is not live_rank).
     unsigned live_rank = 0;
     size_t shared_bytes = 0;
@@ -209,6 +210,7 @@ void release_barrier(unsigned rank) {
     block.at_barrier[rank] = 0;
 }
 
+// Every live thread of the cluster has arrived: the phase completes, and those waiting for it run.
 void release_cluster_barrier() {
     for (unsigned i = 0; i < block.count; ++i) {
         Thread& t = block.threads[i];
@@ -217,6 +219,7 @@ void release_cluster_barrier() {
         set_runnable(i);
     }
     block.at_cluster_barrier = 0;
+    block.cluster_phase += 1;
 }
 
 void perform(const AsyncCopy& c) {
@@ -243,6 +246,7 @@ void perform(const AsyncCopy& c) {
     t.wait = Wait::exited;
     clear_runnable(t.linear);
     block.live -= 1;
+    if (t.cluster_arrived && t.cluster_phase == block.cluster_phase) block.at_cluster_barrier -= 1;
     block.block_live[t.cta] -= 1;
     block.warp_exited[warp] |= bit;
     t.copies.clear();  // copies still queued at exit are dropped: nothing can wait for them
@@ -275,7 +279,7 @@ std::string describe_wait(const Thread& t) {
                      t.wait_pc);
             break;
         case Wait::condition: snprintf(text, sizeof text, "wait for %s {pc:%p}", t.waiting_for, t.wait_pc); break;
-        case Wait::cluster_barrier: snprintf(text, sizeof text, "wait at cluster_sync {pc:%p}", t.wait_pc); break;
+        case Wait::cluster_barrier: snprintf(text, sizeof text, "wait at cluster_wait {pc:%p}", t.wait_pc); break;
         case Wait::exited: return "have exited";
         case Wait::runnable: return "are runnable";
     }
@@ -342,7 +346,7 @@ Status run_block(unsigned block_threads, unsigned blocks, const uint3* block_idx
     block.count = block.live = thread_count;
     block.blocks = blocks;
     block.block_threads = block_threads;
-    block.at_cluster_barrier = 0;
+    block.at_cluster_barrier = block.cluster_phase = 0;
     block.live_rank = 0;
     block.shared_bytes = shared_bytes;
     for (unsigned r = 0; r < blocks; ++r) {
@@ -370,6 +374,7 @@ Status run_block(unsigned block_threads, unsigned blocks, const uint3* block_idx
         t.linear = i;
         t.cta = i / block_threads;
         t.wait = Wait::runnable;
+        t.cluster_arrived = false;
         t.copies.clear();
         t.group_ends.clear();
         t.unfenced_granules.clear();
@@ -537,15 +542,33 @@ unsigned live_rank() { return block.live_rank; }
 
 unsigned char* block_shared(unsigned rank) {
     if (rank >= block.blocks) fail_with(Status::kernel_error, "block rank %u in a cluster of %u blocks", rank, block.blocks);
+    if (block.block_live[rank] == 0)
+        fail_with(Status::kernel_error,
+                  "the shared memory of block %u of the cluster, whose threads have all exited: undefined on a GPU "
+                  "(a cluster barrier before they exit keeps it)", rank);
     return rank == block.live_rank ? cnn_emu_dynamic_shared : block.aside[rank].data();
 }
 
-void cluster_barrier() {
+void cluster_arrive() {
     Thread& t = caller();
+    if (t.cluster_arrived)
+        fail_with(Status::kernel_error, "cluster_arrive again before this thread's cluster_wait: undefined on a GPU "
+                  "{pc:%p}", __builtin_return_address(0));
+    t.cluster_arrived = true;
+    t.cluster_phase = block.cluster_phase;
+    if (++block.at_cluster_barrier == block.live) release_cluster_barrier();
+}
+
+void cluster_wait() {
+    Thread& t = caller();
+    if (!t.cluster_arrived)
+        fail_with(Status::kernel_error, "cluster_wait without this thread's cluster_arrive before it: undefined on "
+                  "a GPU {pc:%p}", __builtin_return_address(0));
+    t.cluster_arrived = false;
+    if (t.cluster_phase != block.cluster_phase) return;  // its phase has completed already
     t.wait = Wait::cluster_barrier;
     t.wait_pc = __builtin_return_address(0);
     clear_runnable(t.linear);
-    if (++block.at_cluster_barrier == block.live) release_cluster_barrier();
     suspend(t);
 }
 

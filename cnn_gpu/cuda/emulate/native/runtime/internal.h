@@ -70,6 +70,9 @@ struct Thread {
     // At a barrier:
     BarrierKind barrier_kind = BarrierKind::plain;
     int predicate = 0, barrier_result = 0;
+    // Arrived at the cluster barrier (cluster_arrive) and not waited yet: the phase it arrived in.
+    bool cluster_arrived = false;
+    unsigned cluster_phase = 0;
     // At wait_until:
     bool (*ready)(const void*) = nullptr;
     const void* ready_arg = nullptr;
