@@ -6,6 +6,8 @@
 #
 #   bash benchmarks/gpu_check.sh             # on the GPU machine; results in $OUT
 #   bash benchmarks/gpu_check.sh --dry-run   # anywhere: the same steps, benchmarks on the emulator
+#   bash benchmarks/gpu_check.sh --gemm      # GEMM's steps only (issue 5: its tests, benchmark, counters
+#                                            # and goal tables), a second run that fits beside a first
 #
 # Where the tree arrives without .git, name the commit it was copied from, so the JSON records it:
 #   CNN_GPU_GIT_COMMIT=<sha> bash benchmarks/gpu_check.sh
@@ -21,12 +23,18 @@
 # file limit), summary.md, summary.png and gemm_sizes.png; the JSON is copied under benchmarks/results/ too.
 set -u
 cd "$(dirname "$0")/.."
+DRY_RUN="" GEMM_ONLY=""
+for arg in "$@"; do
+    case "$arg" in
+        --dry-run) DRY_RUN="--dry-run" ;;
+        --gemm) GEMM_ONLY=yes ;;
+        *) echo "usage: bash benchmarks/gpu_check.sh [--dry-run] [--gemm]" >&2; exit 2 ;;
+    esac
+done
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PYTHON="${PYTHON:-python3}"
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
-DRY_RUN=""
-[ "${1:-}" = "--dry-run" ] && DRY_RUN="--dry-run"
 
 BUDGET_S="${GPU_CHECK_BUDGET_S:-470}"  # the whole script, inside 8 minutes; the lease allows one command 600 s
 COMPILE_LIMIT_S=150 # every declared module, over every core (cnn-gpu compile): 22 s at 4f96517 (70 a file a module)
@@ -58,6 +66,32 @@ run() {
     echo "=== $name: exit $status after $((SECONDS - start))s"
     [ "$status" -eq 0 ] || failures+=("$name (exit $status)")
     return "$status"
+}
+
+# Every step but GEMM's (all but --gemm runs them, after benchmarks.gemm): training, the other families'
+# benchmarks, the tile sweep and the host-side overheads.
+everything_else() {
+    # Then the whole of training, the product's own comparison, before the other families' benchmarks
+    # can take its time: the seed model's epochs against PyTorch's on the same GPU ...
+    run "benchmarks.gpu_train" "$TRAIN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --out "$OUT" $DRY_RUN
+    run "benchmarks.gpu_train --batch-norm" "$TRAIN_BN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --batch-norm \
+        --out "$OUT" $DRY_RUN
+    # ... and the README's main job as a user runs it (the backend its own choice): one epoch.
+    run "cnn-gpu train" 60 "$PYTHON" -m cnn_gpu train --epochs 1 $([ -n "$DRY_RUN" ] && echo --backend numpy)
+    for module in $("$PYTHON" -m benchmarks.harness list | grep -vx benchmarks.gemm); do
+        run "$module" "$BENCHMARK_LIMIT_S" "$PYTHON" -m "$module" --out "$OUT" $DRY_RUN
+    done
+    run "benchmarks.gemm --sweep" "$BENCHMARK_LIMIT_S" "$PYTHON" -m benchmarks.gemm --sweep --out "$OUT" $DRY_RUN \
+        "${gemm_kernels[@]}"
+    # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
+    run "gemm call overhead" 60 "$PYTHON" -m benchmarks.gemm_call_overhead --calls 2000 --rounds 5 --profile \
+        --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    # The seed model's training step on the host alone, launches stubbed, with its profile (printed only):
+    # against gpu_train's epoch, how much of a step is Python.
+    run "train step overhead" 60 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 --profile \
+        --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    run "train step overhead, batch norm" 30 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 \
+        --batch-norm --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
 }
 
 main() {
@@ -114,7 +148,7 @@ main() {
     local workers=$(( $(nproc) / 2 < 8 ? $(nproc) / 2 : 8 )) parallel=()
     [ "$workers" -ge 2 ] && "$PYTHON" -c "import xdist" 2>/dev/null && parallel=(-n "$workers")
     OMP_NUM_THREADS=2 run "gpu tests" "$TESTS_LIMIT_S" "${pytest_gpu[@]}" "${parallel[@]}" --durations=5 \
-        "${pytest_filter[@]}" tests
+        "${pytest_filter[@]}" "$([ -n "$GEMM_ONLY" ] && echo tests/ops/test_gemm.py || echo tests)"
     # The products the tests tuned were timed with the workers beside them: the benchmarks tune afresh.
     [ -z "$DRY_RUN" ] && rm -f "$("$PYTHON" -c 'from cnn_gpu.cuda.autotune import cache_path; print(cache_path())')"
 
@@ -123,27 +157,7 @@ main() {
     [ -z "$DRY_RUN" ] && run "ceilings" "$CEILINGS_LIMIT_S" "$PYTHON" -m benchmarks.harness ceilings
     # GEMM first: issue 5's goals are measured there, and the others must not squeeze it out of the budget.
     run "benchmarks.gemm" "$BENCHMARK_LIMIT_S" "$PYTHON" -m benchmarks.gemm --out "$OUT" $DRY_RUN "${gemm_kernels[@]}"
-    # Then the whole of training, the product's own comparison, before the other families' benchmarks
-    # can take its time: the seed model's epochs against PyTorch's on the same GPU ...
-    run "benchmarks.gpu_train" "$TRAIN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --out "$OUT" $DRY_RUN
-    run "benchmarks.gpu_train --batch-norm" "$TRAIN_BN_LIMIT_S" "$PYTHON" -m benchmarks.gpu_train --batch-norm \
-        --out "$OUT" $DRY_RUN
-    # ... and the README's main job as a user runs it (the backend its own choice): one epoch.
-    run "cnn-gpu train" 60 "$PYTHON" -m cnn_gpu train --epochs 1 $([ -n "$DRY_RUN" ] && echo --backend numpy)
-    for module in $("$PYTHON" -m benchmarks.harness list | grep -vx benchmarks.gemm); do
-        run "$module" "$BENCHMARK_LIMIT_S" "$PYTHON" -m "$module" --out "$OUT" $DRY_RUN
-    done
-    run "benchmarks.gemm --sweep" "$BENCHMARK_LIMIT_S" "$PYTHON" -m benchmarks.gemm --sweep --out "$OUT" $DRY_RUN \
-        "${gemm_kernels[@]}"
-    # gemm()'s host time per call, launches stubbed, with a profile of where it goes (printed only).
-    run "gemm call overhead" 60 "$PYTHON" -m benchmarks.gemm_call_overhead --calls 2000 --rounds 5 --profile \
-        --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
-    # The seed model's training step on the host alone, launches stubbed, with its profile (printed only):
-    # against gpu_train's epoch, how much of a step is Python.
-    run "train step overhead" 60 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 --profile \
-        --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
-    run "train step overhead, batch norm" 30 "$PYTHON" -m benchmarks.train_step_overhead --steps 200 --rounds 5 \
-        --batch-norm --backend "$([ -n "$DRY_RUN" ] && echo emulate || echo cuda)"
+    [ -z "$GEMM_ONLY" ] && everything_else
     # Why each rung runs as fast as it does: Nsight Compute's counters for the 4096 square's rungs and
     # the Dense products (the script stops ncu at --limit-s, inside this step's limit, and keeps what
     # it read).
