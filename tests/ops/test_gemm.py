@@ -689,6 +689,20 @@ def test_split_k_on_the_seed_models_dense_products_on_the_gpu(rng, variant):
         check_variant(rng, "cuda", variant, m, n, k, trans_a, trans_b, epilogue=True)
 
 
+@pytest.mark.parametrize("variant", ["gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps"])
+def test_rung_10d_launches_one_cluster_per_tile_of_as_many_slices_as_its_kernel_sums(rng, variant):
+    # The kernel fixes its cluster (__cluster_dims__) and sums that many slices; the variant's grid puts
+    # cluster_slices blocks along z: the two must agree, or slices would be summed twice or never.
+    from cnn_gpu.cuda.kernel import module_for
+
+    v = GEMM_VARIANTS[variant]
+    m, n, k = 70, 65, 4 * v.tiling.block_k + 5  # 2 x 2 tiles; 5 K-tiles, the last slice 5 long
+    check_variant(rng, "emulate", variant, m, n, k, True, False, epilogue=True)
+    kernel = gemm_variants.GEMM_KERNELS[variant, True, False]
+    assert module_for(kernel, "emulate").get_function(kernel.name).cluster == (1, 1, v.cluster_slices)
+    assert v.grid(m, n) == (2, 2, v.cluster_slices)
+
+
 def test_the_multicast_rung_runs_its_clusters_in_the_emulator(rng):
     # 2 x 3 tiles of 128 x 256: the grid rounds 3 columns of blocks up to 4, two clusters a row, the
     # last block past N (it copies its half of A for the other and stores nothing); K-tiles enough
