@@ -499,7 +499,7 @@ __device__ __forceinline__ void load_tile_async(float* __restrict__ s, const flo
 // BK + 4, mn contiguous -> s[k][mn] with row stride ROWS + MN_PAD; each kernel says how its strides
 // keep its fragment reads free of bank conflicts. Tiling.shared_bytes in cnn_gpu/ops/gemm_variants.py sizes
 // the launch's dynamic shared memory by the same layout. RECOMPUTE picks the copies' loader
-// (load_tile_async): only 3xTF32, out of registers, sets it.
+// (load_tile_async): only 3xTF32's large warp tiles, out of registers, set it.
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int MN_PAD, int STAGES, int NTHREADS, bool RECOMPUTE = false>
 struct StagedTiles {
     static constexpr bool A_K_CONTIGUOUS = !TRANS_A, B_K_CONTIGUOUS = TRANS_B;  // is the operand k-contiguous?

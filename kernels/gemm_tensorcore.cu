@@ -60,16 +60,21 @@
 //   gemm_3xtf32_mma_small_tiles, 3xTF32 at 32 x 32 tiles of two 32 x 16 warps (cnn_gpu/ops/
 //   gemm_variants.py, SMALL_TENSOR_CORE_TILES), is a candidate for the Dense products whose output is
 //   a few of rung 7's 32 x 32 blocks an SM (backward to data: K = 64), where each warp must issue all
-//   its own work: 12 mma a k8-step in place of 128 FMAs a lane. Not yet run on a GPU.
+//   its own work: 12 mma a k8-step in place of 128 FMAs a lane. Chosen for none of them on H200s at
+//   4f96517 and ba54884 (gemm.json); its warps' top stall was no_instruction, 8.3 per issue on Dense
+//   5408 -> 64's weight gradient at batch 32 (gemm_counters.json at 4f96517), against rung 7's 1.2:
+//   7336-7400 SASS instructions, the main loop's 1470 a K-tile for 24 mma, with the recomputed copies.
+//   It now takes copy_tile_async: 1768-1872, the loop 421-438 (sm_90, nvcc 13.0; unmeasured).
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
 //   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
 //   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread
 //   block per SM), 102-108 KB; no spills, on sm_80 too.
 //   Copies: TF32 uses copy_tile_async (gemm_common.cuh), a K-tile's 16 copies per thread 118-122
 //   instructions of the main loop's 656-659 (SASS, sm_90; before, 686-720 of 1226-1260). 3xTF32
-//   keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE = SPLIT): with copy_tile_async's state
-//   kept across K-tiles one of its 255-register instances spilled, a different one for each form
-//   tried; its copies take 364-384 of 1607-1628 instructions per K-tile.
+//   keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE) at its default 64 x 32 warps: with
+//   copy_tile_async's state kept across K-tiles one of its 255-register instances spilled, a different
+//   one for each form tried; its copies take 364-384 of 1607-1628 instructions per K-tile. Smaller warp
+//   tiles (SMALL_TENSOR_CORE_TILES' 32 x 16: 92-104 registers of 128) take copy_tile_async.
 
 #include "gemm_common.cuh"
 
@@ -92,7 +97,10 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                   "whole warp tiles of whole 16 x 8 x 8 mma tiles");
     static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
     constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
-    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, SPLIT>;
+    // 3xTF32's warp tiles of 64 x 32 and more leave no registers for copy_tile_async's state, and
+    // recompute the copies' addresses every K-tile (see "Copies" above); smaller ones have them.
+    constexpr bool RECOMPUTE = SPLIT && WM * WN >= 64 * 32;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, RECOMPUTE>;
     // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
     // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
     // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8
