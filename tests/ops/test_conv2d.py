@@ -57,9 +57,12 @@ def test_backward_matches_the_loop_oracle(rng, config, dtype):
     ref_dx, ref_dw, ref_db = loops.conv_backward(x, w, dy, *options)
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (w.shape[3],)
     assert dx.dtype == dw.dtype == db.dtype == dtype
-    assert_close(dx, ref_dx, what="dx")
-    assert_close(dw, ref_dw, what="dw")
-    assert_close(db, ref_db, what="db")
+    # Each gradient is a sum of terms that may cancel (CI once found float32's db of a 3 x 5 output
+    # 1.95e-5 of itself off): judged against the sums of the terms' magnitudes, the same sums over
+    # |x|, |w| and |dy|.
+    scales = loops.conv_backward(np.abs(x), np.abs(w), np.abs(dy), *options)
+    for name, got, ref, scale in zip(("dx", "dw", "db"), (dx, dw, db), (ref_dx, ref_dw, ref_db), scales):
+        assert_close(got, ref, what=name, scale=scale)
 
 
 @pytest.mark.parametrize("config", SMALL, ids=config_id)
