@@ -900,12 +900,12 @@ __device__ __forceinline__ void cluster_sync()
     cluster_wait();
 }
 
-// The float4 at `shared`'s offset in the dynamic shared memory of the cluster's block `rank` (its own
-// included): mapa turns the address into that block's in the cluster's shared window, which
+// The float4 at `shared`'s offset in the dynamic shared memory of the cluster's block `rank` (its
+// own included): mapa turns the address into that block's in the cluster's shared window, which
 // ld.shared::cluster reads, from another SM if need be. What that block stored there before a
-// cluster_sync both passed is visible. Volatile, with the memory clobber: it must not move above the
-// cluster_sync that orders it; the loads of a thread still go out back to back, without waiting for
-// one another.
+// cluster barrier that both have passed since is visible. Volatile, with the memory clobber: it
+// must not move above the cluster_sync that orders it; the loads of a thread still go out back to
+// back, without waiting for one another.
 __device__ __forceinline__ float4 cluster_load_float4(const float4* shared, unsigned rank)
 {
 #ifdef CNN_GPU_EMULATE
