@@ -64,7 +64,8 @@
 //   4f96517 and ba54884 (gemm.json); its warps' top stall was no_instruction, 8.3 per issue on Dense
 //   5408 -> 64's weight gradient at batch 32 (gemm_counters.json at 4f96517), against rung 7's 1.2:
 //   7336-7400 SASS instructions, the main loop's 1470 a K-tile for 24 mma, with the recomputed copies.
-//   It now takes copy_tile_async: 1768-1872, the loop 421-438 (sm_90, nvcc 13.0; unmeasured).
+//   It now copies, loops and stores as TF32 does (REGISTER_BOUND below): 1720-1744 instructions, the
+//   loop 421-438 (sm_90, nvcc 13.0; unmeasured).
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
 //   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
 //   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread
@@ -74,7 +75,8 @@
 //   keeps copy_tile_async_recomputed (StagedTiles' RECOMPUTE) at its default 64 x 32 warps: with
 //   copy_tile_async's state kept across K-tiles one of its 255-register instances spilled, a different
 //   one for each form tried; its copies take 364-384 of 1607-1628 instructions per K-tile. Smaller warp
-//   tiles (SMALL_TENSOR_CORE_TILES' 32 x 16: 92-104 registers of 128) take copy_tile_async.
+//   tiles (SMALL_TENSOR_CORE_TILES' 32 x 16: 92-104 registers of 128) take copy_tile_async
+//   (REGISTER_BOUND in the kernel).
 
 #include "gemm_common.cuh"
 
@@ -97,10 +99,14 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                   "whole warp tiles of whole 16 x 8 x 8 mma tiles");
     static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
     constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
-    // 3xTF32's warp tiles of 64 x 32 and more leave no registers for copy_tile_async's state, and
-    // recompute the copies' addresses every K-tile (see "Copies" above); smaller ones have them.
-    constexpr bool RECOMPUTE = SPLIT && WM * WN >= 64 * 32;
-    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, RECOMPUTE>;
+    // 3xTF32's warp tiles of 64 x 32 and more take every register a thread may have (255), and each
+    // of these spilled one instance or another there: copy_tile_async's state kept across K-tiles
+    // (see "Copies" above), a rolled prologue (pipelined_mainloop), stores in pairs and the epilogue's
+    // extra copies (below). So those tiles recompute the copies' addresses every K-tile, unroll the
+    // prologue and store floats through the general epilogue; smaller warp tiles, with registers to
+    // spare, do as TF32 does.
+    constexpr bool REGISTER_BOUND = SPLIT && WM * WN >= 64 * 32;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, REGISTER_BOUND>;
     // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
     // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
     // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8
@@ -137,14 +143,14 @@ gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* _
                 },
                 k, t);
     };
-    pipelined_mainloop<STAGES, (!SPLIT && STAGES > 3)>((K + BK - 1) / BK, load, compute);
+    pipelined_mainloop<STAGES, (!REGISTER_BOUND && STAGES > 3)>((K + BK - 1) / BK, load, compute);
 
     // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni): r = 2h
-    // and 2h + 1 are neighbours in a row, stored as a pair (store_output_pair). Not by 3xTF32: at 255
-    // registers, its A.B^T instance spilled with the pairs (nvcc 13.0, sm_90), so it stores floats.
-    const bool pairs = !SPLIT && output_pairs_fit(c, N);
-    // 3xTF32 has no registers for the epilogue's extra copies either (with_epilogue): it spilled with them.
-    with_epilogue<!SPLIT>(beta, flags, pairs && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
+    // and 2h + 1 are neighbours in a row, stored as a pair (store_output_pair). Not where
+    // REGISTER_BOUND: at 255 registers, 3xTF32's A.B^T instance spilled with the pairs (nvcc 13.0,
+    // sm_90), and with the epilogue's extra copies (with_epilogue), so it stores floats, generally.
+    const bool pairs = !REGISTER_BOUND && output_pairs_fit(c, N);
+    with_epilogue<!REGISTER_BOUND>(beta, flags, pairs && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
