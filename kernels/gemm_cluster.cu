@@ -66,25 +66,27 @@ gemm_split_k_cluster_reduces(const float* __restrict__ a, const float* __restric
     const int k_begin = min(K, int(rank) * k_per_slice);
     tile.accumulate(a, b, m0, n0, M, N, K, k_begin, min(K, k_begin + k_per_slice));
 
+    // Thread t's q-th float4 of the tile: its accumulators' row q / QUADS_PER_ROW from column
+    // q % QUADS_PER_ROW * 4; in shared memory, mine[q * THREADS].
+    constexpr int QUADS_PER_ROW = Tile::TN / 4;
+    auto quad = [&](int q) { return &tile.acc[q / QUADS_PER_ROW][q % QUADS_PER_ROW * 4]; };
+    auto as_float4 = [](const float* v) { return make_float4(v[0], v[1], v[2], v[3]); };
+    float4* const mine = smem_vec4 + threadIdx.x;
+
     __syncthreads();  // every warp is done with the stages
 #pragma unroll
-    for (int q = 0; q < QUADS; ++q) {
-        const int i = q / (Tile::TN / 4), j = q % (Tile::TN / 4) * 4;
-        smem_vec4[q * THREADS + threadIdx.x] = make_float4(tile.acc[i][j], tile.acc[i][j + 1], tile.acc[i][j + 2],
-                                                           tile.acc[i][j + 3]);
-    }
+    for (int q = 0; q < QUADS; ++q) mine[q * THREADS] = as_float4(quad(q));
     cluster_sync();  // the three partial tiles are written, and visible to the cluster
 
     // The sums, each into the thread's own accumulators, in slice order.
 #pragma unroll
     for (int q = 0; q < QUADS; ++q) {
         if (q % SLICES != int(rank)) continue;
-        float* sum = &tile.acc[q / (Tile::TN / 4)][q % (Tile::TN / 4) * 4];
+        float* sum = quad(q);
         float4 parts[SLICES];
 #pragma unroll
         for (int s = 0; s < SLICES; ++s)
-            parts[s] = s == int(rank) ? make_float4(sum[0], sum[1], sum[2], sum[3])
-                                      : cluster_load_float4(&smem_vec4[q * THREADS + threadIdx.x], s);
+            parts[s] = s == int(rank) ? as_float4(sum) : cluster_load_float4(&mine[q * THREADS], s);
         sum[0] = parts[0].x; sum[1] = parts[0].y; sum[2] = parts[0].z; sum[3] = parts[0].w;
 #pragma unroll
         for (int s = 1; s < SLICES; ++s) {
@@ -96,11 +98,9 @@ gemm_split_k_cluster_reduces(const float* __restrict__ a, const float* __restric
     cluster_arrive();
     const bool quads_fit = output_quads_fit(c, N);
 #pragma unroll
-    for (int q = 0; q < QUADS; ++q) {
-        if (q % SLICES != int(rank)) continue;
-        const int i = q / (Tile::TN / 4), j = q % (Tile::TN / 4) * 4;
-        store_output_quad(c, bias, m0 + tile.row(i), n0 + tile.col(j), M, N, tile.acc[i] + j, alpha, beta, flags,
-                          quads_fit);
-    }
+    for (int q = 0; q < QUADS; ++q)
+        if (q % SLICES == int(rank))
+            store_output_quad(c, bias, m0 + tile.row(q / QUADS_PER_ROW), n0 + tile.col(q % QUADS_PER_ROW * 4), M, N,
+                              quad(q), alpha, beta, flags, quads_fit);
     cluster_wait();  // no block leaves while another may still read its shared memory
 }
