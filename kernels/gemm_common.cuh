@@ -535,9 +535,11 @@ struct StagedTiles {
 // not unrolled, so that load's code is in the kernel twice, here and in the main loop, not STAGES
 // times. Unrolled, the prologue held 1063 of rung 7's 3312 SASS instructions at 32 x 64 and 5 stages
 // (A.B^T, sm_90, nvcc 13.0): code that a block with few K-tiles, as in Dense's backward to data
-// (K = 64), runs once each and must first fetch. Rung 8's 3xTF32, at the edge of its registers, passes
-// ROLLED = false: its 32 x 32 A^T.B spilled with the loop. (wgmma_mainloop goes further and folds its
-// prologue into the main loop; done here, that spilled rung 8's 128 x 128 3xTF32 too.)
+// (K = 64), runs once each and must first fetch. Rung 8's 3xTF32 at its 64 x 32 warps, at the edge of
+// its registers, passes ROLLED = false (REGISTER_BOUND, gemm_tensorcore.cu); its 32 x 32 A^T.B spilled
+// with the loop too while its copies recomputed their addresses, and takes it since they do not.
+// (wgmma_mainloop goes further and folds its prologue into the main loop; done here, that spilled
+// rung 8's 128 x 128 3xTF32 too.)
 template <int STAGES, bool ROLLED = (STAGES > 3), class Load, class Compute>
 __device__ __forceinline__ void pipelined_mainloop(int k_tiles, Load load, Compute compute)
 {
