@@ -536,7 +536,7 @@ struct StagedTiles {
 // times. Unrolled, the prologue held 1063 of rung 7's 3312 SASS instructions at 32 x 64 and 5 stages
 // (A.B^T, sm_90, nvcc 13.0): code that a block with few K-tiles, as in Dense's backward to data
 // (K = 64), runs once each and must first fetch. Rung 8's 3xTF32 at its 64 x 32 warps, at the edge of
-// its registers, passes ROLLED = false (REGISTER_BOUND, gemm_tensorcore.cu); its 32 x 32 A^T.B spilled
+// its registers, passes ROLLED = false (MmaTile::REGISTER_BOUND); its 32 x 32 A^T.B spilled
 // with the loop too while its copies recomputed their addresses, and takes it since they do not.
 // (wgmma_mainloop goes further and folds its prologue into the main loop; done here, that spilled
 // rung 8's 128 x 128 3xTF32 too.)
@@ -687,5 +687,124 @@ struct WarpTiledTile {
                         make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
             }
         }
+    }
+};
+
+// ---- the tensor-core block tile of gemm_tf32_mma (rung 8, gemm_tensorcore.cu, whose comment says
+// how the mma fragments are laid out and why the strides are what they are), which split-K's 3xTF32
+// slices run too (rung 10e, gemm_small.cu).
+
+// Where fragment row g + 8h of m-tile mi (lane g's A values, and its C results) lies in the warp
+// tile. The mma does not care which rows of A it is given, so long as C's rows are stored to match.
+// Plain: mi * 16 + g + 8h, the PTX layout. Paired: each pair of m-tiles (mi, mi + 1) shares 32 rows,
+// lane g taking rows 4g .. 4g + 3 for (mi, h = 0), (mi, 1), (mi + 1, 0), (mi + 1, 1).
+template <bool PAIRED>
+__device__ __forceinline__ int fragment_row(int mi, int g, int h)
+{
+    return PAIRED ? (mi / 2) * 32 + 4 * g + 2 * (mi % 2) + h : mi * 16 + g + 8 * h;
+}
+
+// A block of (BM / WM) x (BN / WN) warps owns a BM x BN tile of C; each warp a WM x WN warp tile of
+// (WM / 16) x (WN / 8) mma tiles, TF32 or, with SPLIT, 3xTF32. accumulate() walks the K-tiles from
+// k_begin to k_end through STAGES cp.async buffers (pipelined_mainloop) in the launch's dynamic
+// shared memory, `smem`; like WarpTiledTile's, a range must end at K or span whole K-tiles.
+template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BM, int BN, int BK, int WM, int WN, int STAGES>
+struct MmaTile {
+    static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
+                  "whole warp tiles of whole 16 x 8 x 8 mma tiles");
+    static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (rung 8's comment)");
+    static constexpr int BLOCK_M = BM, BLOCK_N = BN, NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
+    // 3xTF32's warp tiles of 64 x 32 and more take every register a thread may have (255), and each
+    // of these spilled one instance or another there: copy_tile_async's state kept across K-tiles
+    // (rung 8's "Copies"), a rolled prologue (pipelined_mainloop), stores in pairs and the epilogue's
+    // extra copies (store below). So those tiles recompute the copies' addresses every K-tile, unroll
+    // the prologue and store floats through the general epilogue; smaller warp tiles, with registers
+    // to spare, do as TF32 does.
+    static constexpr bool REGISTER_BOUND = SPLIT && WM * WN >= 64 * 32;
+    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, REGISTER_BOUND>;
+    // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
+    // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
+    // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8
+    // LDS.32. Conflict-free: a quarter-warp's 8 lanes (g = 2q, 2q + 1; t = 0..3) read banks
+    // 8t + 4g .. 8t + 4g + 3 mod 32 under the row stride BM + 8. The split writes big and small to
+    // fresh registers, which the mma operands are built from anyway; plain TF32 rounds in place and
+    // would have to move the words into the mma's operand registers (ptxas added 300-500 moves per
+    // K-tile), so it keeps the plain rows, as does a k-contiguous A, whose rows are a stride apart.
+    static constexpr bool PAIRED = SPLIT && !Tiles::A_K_CONTIGUOUS;
+    static_assert(!PAIRED || MI % 2 == 0, "paired rows need whole pairs of m-tiles");
+
+    const Tiles tiles;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
+    // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), warp_n + ni * 8 + 2t + r % 2) of the
+    // block tile: r = 2h and 2h + 1 are neighbours in a row.
+    float acc[MI][NI][4] = {};
+
+    __device__ explicit MmaTile(float* smem) : tiles{smem} {}
+
+    __device__ __forceinline__ void accumulate(const float* __restrict__ a, const float* __restrict__ b,
+                                               int m0, int n0, int M, int N, int K, int k_begin, int k_end)
+    {
+        const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
+        const int first = k_begin / BK;
+        auto load = [&](int stage, int k_tile) {
+            tiles.load(stage, first + k_tile, a, b, m0, n0, M, N, K, tid, wide);
+        };
+        auto compute = [&](int stage) {
+            const float* as = tiles.a_tile(stage);
+            const float* bs = tiles.b_tile(stage);
+#pragma unroll
+            for (int k = 0; k < BK; k += 8)
+                warp_mma_k8<SPLIT>(
+                    acc,
+                    [&](int mi, int h, int kk) {
+                        return tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(as, warp_m + fragment_row<PAIRED>(mi, g, h), kk);
+                    },
+                    [&](int ni, int kk) {
+                        return tile_at<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE>(bs, warp_n + ni * 8 + g, kk);
+                    },
+                    k, t);
+        };
+        pipelined_mainloop<STAGES, (!REGISTER_BOUND && STAGES > 3)>((k_end - k_begin + BK - 1) / BK, load, compute);
+    }
+
+    // The tile through the epilogue into C (M x N), at block offset (m0, n0), a lane's neighbouring
+    // pair of outputs as one 8-byte store where C allows (store_output_pair). Not where REGISTER_BOUND:
+    // at 255 registers, 3xTF32's A.B^T instance spilled with the pairs (nvcc 13.0, sm_90), and with
+    // the epilogue's extra copies (with_epilogue), so it stores floats, generally.
+    __device__ __forceinline__ void store(float* __restrict__ c, const float* __restrict__ bias, int m0, int n0,
+                                          int M, int N, float alpha, float beta, int flags) const
+    {
+        const bool pairs = !REGISTER_BOUND && output_pairs_fit(c, N);
+        with_epilogue<!REGISTER_BOUND>(beta, flags, pairs && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+                    for (int h = 0; h < 2; ++h)
+                        store_output_pair(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, h),
+                                          n0 + warp_n + ni * 8 + 2 * t, M, N, acc[mi][ni][2 * h],
+                                          acc[mi][ni][2 * h + 1], alpha, beta, flags, pairs, kind);
+        });
+    }
+
+    // The raw sums into one slice of split-K's workspace (rows of N4 floats, N rounded up to 4): a
+    // pair whose first column is inside C goes out whole (its second, where past N, holds the zero
+    // that the zero-filled B tile left there, inside the row's N4, which the sum never stores).
+    __device__ __forceinline__ void store_partials(float* __restrict__ slice, int m0, int n0, int M, int N,
+                                                   int N4) const
+    {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int m = m0 + warp_m + fragment_row<PAIRED>(mi, g, h), n = n0 + warp_n + ni * 8 + 2 * t;
+                    if (m < M && n < N)
+                        *reinterpret_cast<float2*>(slice + (long long)m * N4 + n) =
+                            make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+                }
     }
 };

@@ -7,6 +7,7 @@
 //   10c gemm_split_k_last_slice_reduces  10b in one launch: a tile's last slice to finish adds them up
 //   10d gemm_split_k_cluster_reduces     (gemm_cluster.cu, Hopper) 10c's slices of a tile as one
 //                                        thread-block cluster, summed in its shared memory
+//   10e gemm_split_k_3xtf32     10c's slices on rung 8's tensor-core tile, in 3xTF32
 //   11  gemm_warp_per_output    a warp per output, its lanes taking turns along K, for few outputs
 //
 // The ladder's kernels give each block one tile of C and let it walk all of K. When M x N is a few
@@ -24,8 +25,8 @@
 //
 // Launch geometry and the choice of `splits` are in cnn_gpu/ops/gemm_plans.py (split_k_plan), under a
 // policy per variant, each one the autotuner times: gemm_split_k (slices of at least 4 K-tiles),
-// gemm_split_k_fine (down to one K-tile, twice the blocks), gemm_split_k_warptiled and
-// gemm_split_k_last_slice_reduces.
+// gemm_split_k_fine (down to one K-tile, twice the blocks), gemm_split_k_warptiled,
+// gemm_split_k_last_slice_reduces and gemm_split_k_3xtf32 (the last two: the same policy).
 
 #include "gemm_common.cuh"
 #include "last_block.cuh"  // last_block_to_finish: rung 10c's handshake
@@ -211,15 +212,15 @@ __device__ __forceinline__ bool last_slice_to_finish(unsigned* __restrict__ tile
 // out 4 at a time for each quad in turn. Since, that sum has a whole slice's loads in flight at once
 // (below), and the product 3 slices: 16.8 us against 10b's 18.7 and cuBLAS FP32's 16.2, the
 // autotuner's choice there (H200, gemm.json at ba54884, by graph), the one Dense product still lost.
-template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
-__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
-gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
-                                const float* __restrict__ bias, float* __restrict__ partials,
-                                unsigned* __restrict__ tile_counters, int M, int N, int K, int k_per_split,
-                                float alpha, float beta, int flags)
+// 10c's slice in whichever block tile runs it (WarpTiledTile here, MmaTile in 10e below), then, in the
+// tile's last slice to finish, the sum of its slices.
+template <class Tile>
+__device__ __forceinline__ void split_k_slice_last_reduces(Tile& tile, const float* __restrict__ a,
+                                                           const float* __restrict__ b, float* __restrict__ c,
+                                                           const float* __restrict__ bias, float* __restrict__ partials,
+                                                           unsigned* __restrict__ tile_counters, int M, int N, int K,
+                                                           int k_per_split, float alpha, float beta, int flags)
 {
-    extern __shared__ float4 smem_vec4[];
-    WarpTiledTile<TRANS_A, TRANS_B, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
     split_k_slice(tile, a, b, c, bias, partials, M, N, K, k_per_split, alpha, beta, flags);
     if (gridDim.z == 1 || !last_slice_to_finish(tile_counters)) return;
 
@@ -230,7 +231,7 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
     // A thread's quads share their columns and lie ROWS_APART rows apart, so one pointer and the row
     // count say where each is (eight pointers, with the loads in flight, spilled under the 128
     // registers that __launch_bounds__ allows).
-    constexpr int THREADS = (BM / WM) * (BN / WN) * 32, QUADS_PER_ROW = BN / 4;
+    constexpr int BM = Tile::BLOCK_M, BN = Tile::BLOCK_N, THREADS = Tile::NTHREADS, QUADS_PER_ROW = BN / 4;
     constexpr int QUADS = BM * QUADS_PER_ROW / THREADS, ROWS_APART = THREADS / QUADS_PER_ROW;
     static_assert(THREADS % QUADS_PER_ROW == 0 && BM % ROWS_APART == 0,
                   "a thread's quads in one column, evenly apart");
@@ -263,6 +264,45 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
         const float quad[4] = {sum[i].x, sum[i].y, sum[i].z, sum[i].w};
         store_output_quad(c, bias, m + i * ROWS_APART, n, M, N, quad, alpha, beta, flags, quads_fit);
     }
+}
+
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
+gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                                const float* __restrict__ bias, float* __restrict__ partials,
+                                unsigned* __restrict__ tile_counters, int M, int N, int K, int k_per_split,
+                                float alpha, float beta, int flags)
+{
+    extern __shared__ float4 smem_vec4[];
+    WarpTiledTile<TRANS_A, TRANS_B, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
+    split_k_slice_last_reduces(tile, a, b, c, bias, partials, tile_counters, M, N, K, k_per_split, alpha, beta, flags);
+}
+
+// ---- 10e. gemm_split_k_3xtf32 -------------------------------------------------------------------
+// Idea: 10c's slices and sum, each slice on rung 8's 3xTF32 tensor-core tile (MmaTile) in place of
+// rung 7's FP32 one, with FP32's accuracy (rung 8's comment). It is for Dense 5408 -> 64's weight
+// gradient at batch 512 (x^T.dy, 5408 x 64 x 512), the one Dense product still lost to cuBLAS FP32
+// (16.2 us by graph against 10c's 16.8, H200, gemm.json at ba54884). There 10c's 3 slices make 255
+// blocks of 4 warps, about two an SM, and the SMs issued 40% of the time (gemm_counters.json at
+// 4f96517): two warps a scheduler, often all waiting. Here the block has eight warps of 32 x 16
+// (cnn_gpu/ops/gemm_variants.py, SPLIT_K_EIGHT_WARP_TILES), four a scheduler, and a warp's K-tile of 16
+// is 24 mma and the operands' splits, 387-400 SASS instructions for its 512 outputs (sm_90, nvcc
+// 13.0): about 10c's instructions per output (762 for a 32 x 32 warp's 1024), where the same eight
+// FP32 warps (10c's _8_warps) take 438. The FMA pipe is left to the splits; the products go to the
+// tensor cores.
+// Bottleneck (expected): latency still: a 3xTF32 chain is three dependent mma, each waiting for the
+// last, four chains a k8-step; then 10c's sum.
+// Edges: MmaTile's (cp.async zero-fill, guarded stores) and 10c's.
+// Measured: not yet run on a GPU (benchmarks/unproven.py, NEW).
+template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
+__global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
+gemm_split_k_3xtf32(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                    const float* __restrict__ bias, float* __restrict__ partials, unsigned* __restrict__ tile_counters,
+                    int M, int N, int K, int k_per_split, float alpha, float beta, int flags)
+{
+    extern __shared__ float4 smem_vec4[];
+    MmaTile<TRANS_A, TRANS_B, true, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
+    split_k_slice_last_reduces(tile, a, b, c, bias, partials, tile_counters, M, N, K, k_per_split, alpha, beta, flags);
 }
 
 // ---- 11. gemm_warp_per_output -------------------------------------------------------------------

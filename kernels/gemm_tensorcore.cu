@@ -17,7 +17,7 @@
 //   t = lane % 4 reading element (g, t) of a tile) touches 32 distinct banks: s[mn][k] with stride
 //   BK + 4 (4g + t mod 32 for BK = 32; 20g + t for BK = 16 and 12g + t for BK = 8 are distinct too),
 //   s[k][mn] with stride ROWS + 8, BM + 8 for A and BN + 8 for B (8t + g mod 32, ROWS a multiple
-//   of 32; 3xTF32 reads A^T's four rows at once, see PAIRED).
+//   of 32; 3xTF32 reads A^T's four rows at once, see MmaTile::PAIRED).
 // SPLIT = true is 3xTF32 (gemm_3xtf32_mma): each operand x becomes big = tf32(x) plus
 // small = tf32(x - big), and big*big + big*small + small*big (three mma, small*small dropped)
 // restores FP32 accuracy (relative error ~2^-22 per product instead of 2^-11) at three times the
@@ -40,8 +40,8 @@
 // tiles, and mma.sync on Hopper runs well below the wgmma rate that cuBLAS uses.
 // Edges: cp.async src-size zero-fill, 16-byte copies when float4_loads_fit, else 4-byte ones;
 // guarded stores. TF32 stores a lane's two neighbouring outputs as one 8-byte store where both lie
-// inside C (store_output_pair, in place when the figures below were measured); 3xTF32 still stores
-// floats (see the kernel's end).
+// inside C (store_output_pair, in place when the figures below were measured); 3xTF32's 64 x 32
+// warps still store floats (MmaTile::store).
 // Measured at 4096^3 A.B on NVIDIA H200s (benchmarks/results/gemm.json, the ladder, commit ac366b0;
 // gemm_sweep.json, the tilings, and gemm_counters.json, Nsight Compute's counters, commit b323e23):
 //   gemm_tf32_mma 143.6 TFLOP/s, 39.5% of cuBLAS TF32 (363.8); A.B^T 131.2 (34.2%), A^T.B 146.8
@@ -64,10 +64,13 @@
 //   4f96517 and ba54884 (gemm.json); its warps' top stall was no_instruction, 8.3 per issue on Dense
 //   5408 -> 64's weight gradient at batch 32 (gemm_counters.json at 4f96517), against rung 7's 1.2:
 //   7336-7400 SASS instructions, the main loop's 1470 a K-tile for 24 mma, with the recomputed copies.
-//   It now copies, loops and stores as TF32 does (REGISTER_BOUND below): 1720-1744 instructions, the
-//   loop 421-438 (sm_90, nvcc 13.0; unmeasured).
+//   It now copies, loops and stores as TF32 does (MmaTile::REGISTER_BOUND): 1664-1688 instructions, the
+//   loop 423-437 (sm_90, nvcc 13.0; unmeasured).
+//   Since the figures above, the kernel's body has moved into MmaTile (gemm_common.cuh), which
+//   split-K's rung 10e runs too: its main loops' SASS is within 12 instructions of before (sm_90), its
+//   epilogues' not the same code (the default TF32's about 1060 instructions fewer, 3xTF32's 72 more).
 // Compiler notes (nvcc 13.0; `cnn-gpu kernels` reports the current figures):
-//   ptxas, sm_90, default tilings: TF32 190-196 registers, 102-108 KB of dynamic shared memory (two
+//   ptxas, sm_90, default tilings: TF32 192-200 registers, 102-108 KB of dynamic shared memory (two
 //   128-thread blocks per SM); 3xTF32 255 registers, every one a thread may have (one 256-thread
 //   block per SM), 102-108 KB; no spills, on sm_80 too.
 //   Copies: TF32 uses copy_tile_async (gemm_common.cuh), a K-tile's 16 copies per thread 118-122
@@ -76,89 +79,20 @@
 //   copy_tile_async's state kept across K-tiles one of its 255-register instances spilled, a different
 //   one for each form tried; its copies take 364-384 of 1607-1628 instructions per K-tile. Smaller warp
 //   tiles (SMALL_TENSOR_CORE_TILES' 32 x 16: 92-104 registers of 128) take copy_tile_async
-//   (REGISTER_BOUND in the kernel).
+//   (MmaTile::REGISTER_BOUND).
 
 #include "gemm_common.cuh"
 
-// Where fragment row g + 8h of m-tile mi (lane g's A values, and its C results) lies in the warp
-// tile. The mma does not care which rows of A it is given, so long as C's rows are stored to match.
-// Plain: mi * 16 + g + 8h, the PTX layout. Paired: each pair of m-tiles (mi, mi + 1) shares 32 rows,
-// lane g taking rows 4g .. 4g + 3 for (mi, h = 0), (mi, 1), (mi + 1, 0), (mi + 1, 1).
-template <bool PAIRED>
-__device__ __forceinline__ int fragment_row(int mi, int g, int h)
-{
-    return PAIRED ? (mi / 2) * 32 + 4 * g + 2 * (mi % 2) + h : mi * 16 + g + 8 * h;
-}
-
+// The block tile, its loads, mma steps and stores are MmaTile's (gemm_common.cuh), which split-K's
+// 3xTF32 slices share (rung 10e, gemm_small.cu).
 template <bool TRANS_A, bool TRANS_B, bool SPLIT, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MIN_BLOCKS)
 gemm_tf32_mma(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
               const float* __restrict__ bias, int M, int N, int K, float alpha, float beta, int flags)
 {
-    static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % 8 == 0,
-                  "whole warp tiles of whole 16 x 8 x 8 mma tiles");
-    static_assert(BM % 32 == 0 && BN % 32 == 0, "an mn-contiguous row stride of 8 mod 32 (see above)");
-    constexpr int NTHREADS = (BM / WM) * (BN / WN) * 32, MI = WM / 16, NI = WN / 8;
-    // 3xTF32's warp tiles of 64 x 32 and more take every register a thread may have (255), and each
-    // of these spilled one instance or another there: copy_tile_async's state kept across K-tiles
-    // (see "Copies" above), a rolled prologue (pipelined_mainloop), stores in pairs and the epilogue's
-    // extra copies (below). So those tiles recompute the copies' addresses every K-tile, unroll the
-    // prologue and store floats through the general epilogue; smaller warp tiles, with registers to
-    // spare, do as TF32 does.
-    constexpr bool REGISTER_BOUND = SPLIT && WM * WN >= 64 * 32;
-    using Tiles = StagedTiles<TRANS_A, TRANS_B, BM, BN, BK, 8, STAGES, NTHREADS, REGISTER_BOUND>;
-    // 3xTF32 with an mn-contiguous A (A^T.B) pairs its rows (fragment_row): a lane's four words at
-    // one k are then adjacent and 16-byte aligned, one LDS.128 (the compiler merges the four loads;
-    // checked in the SASS), so a k8-step reads a pair of m-tiles with 2 LDS.128 in place of 8
-    // LDS.32. Conflict-free: a quarter-warp's 8 lanes (g = 2q, 2q + 1; t = 0..3) read banks
-    // 8t + 4g .. 8t + 4g + 3 mod 32 under the row stride BM + 8. The split writes big and small to
-    // fresh registers, which the mma operands are built from anyway; plain TF32 rounds in place and
-    // would have to move the words into the mma's operand registers (ptxas added 300-500 moves per
-    // K-tile), so it keeps the plain rows, as does a k-contiguous A, whose rows are a stride apart.
-    constexpr bool PAIRED = SPLIT && !Tiles::A_K_CONTIGUOUS;
-    static_assert(!PAIRED || MI % 2 == 0, "paired rows need whole pairs of m-tiles");
     extern __shared__ float4 smem_vec4[];
-    const Tiles tiles{reinterpret_cast<float*>(smem_vec4)};
-
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
+    MmaTile<TRANS_A, TRANS_B, SPLIT, BM, BN, BK, WM, WN, STAGES> tile{reinterpret_cast<float*>(smem_vec4)};
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    const bool wide = float4_loads_fit<TRANS_A, TRANS_B>(a, b, M, N, K);
-    float acc[MI][NI][4] = {};
-
-    auto load = [&](int stage, int k_tile) { tiles.load(stage, k_tile, a, b, m0, n0, M, N, K, tid, wide); };
-    auto compute = [&](int stage) {
-        const float* as = tiles.a_tile(stage);
-        const float* bs = tiles.b_tile(stage);
-#pragma unroll
-        for (int k = 0; k < BK; k += 8)
-            warp_mma_k8<SPLIT>(
-                acc,
-                [&](int mi, int h, int kk) {
-                    return tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(as, warp_m + fragment_row<PAIRED>(mi, g, h), kk);
-                },
-                [&](int ni, int kk) {
-                    return tile_at<Tiles::B_K_CONTIGUOUS, Tiles::B_STRIDE>(bs, warp_n + ni * 8 + g, kk);
-                },
-                k, t);
-    };
-    pipelined_mainloop<STAGES, (!REGISTER_BOUND && STAGES > 3)>((K + BK - 1) / BK, load, compute);
-
-    // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), n + 2t + r % 2) of tile (mi, ni): r = 2h
-    // and 2h + 1 are neighbours in a row, stored as a pair (store_output_pair). Not where
-    // REGISTER_BOUND: at 255 registers, 3xTF32's A.B^T instance spilled with the pairs (nvcc 13.0,
-    // sm_90), and with the epilogue's extra copies (with_epilogue), so it stores floats, generally.
-    const bool pairs = !REGISTER_BOUND && output_pairs_fit(c, N);
-    with_epilogue<!REGISTER_BOUND>(beta, flags, pairs && m0 + BM <= M && n0 + BN <= N, [&](EpilogueKind kind) {
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni)
-#pragma unroll
-                for (int h = 0; h < 2; ++h)
-                    store_output_pair(c, bias, m0 + warp_m + fragment_row<PAIRED>(mi, g, h),
-                                      n0 + warp_n + ni * 8 + 2 * t, M, N, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1],
-                                      alpha, beta, flags, pairs, kind);
-    });
+    tile.accumulate(a, b, m0, n0, M, N, K, 0, K);
+    tile.store(c, bias, m0, n0, M, N, alpha, beta, flags);
 }

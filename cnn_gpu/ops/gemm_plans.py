@@ -153,13 +153,14 @@ class SplitKPolicy:
 # the partials to write and sum, and slices of 11 K-tiles, where 6 slices' 6 K-tiles were hardly
 # more than the 4 the pipeline's prologue puts in flight. (Unmeasured. At the forward products' 1
 # to 8 tiles, and where K has few K-tiles, the slices are those of 4 blocks per SM.)
-LAST_SLICE_POLICY = SplitKPolicy(blocks_per_sm=2, min_k_tiles=4, max_splits=8)  # 10c's, at either tiling
+LAST_SLICE_POLICY = SplitKPolicy(blocks_per_sm=2, min_k_tiles=4, max_splits=8)  # 10c's, at each tiling, and 10e's
 SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_fine": SplitKPolicy(blocks_per_sm=8, min_k_tiles=1, reduce_groups=32),
                     "gemm_split_k_warptiled": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4),
                     "gemm_split_k_last_slice_reduces": LAST_SLICE_POLICY,
                     "gemm_split_k_last_slice_reduces_bk8": LAST_SLICE_POLICY,
-                    "gemm_split_k_last_slice_reduces_8_warps": LAST_SLICE_POLICY}
+                    "gemm_split_k_last_slice_reduces_8_warps": LAST_SLICE_POLICY,
+                    "gemm_split_k_3xtf32": LAST_SLICE_POLICY}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.

@@ -206,6 +206,9 @@ SPLIT_K_BK8_TILES = Tiling(64, 64, 8, 64, 16, stages=3, min_blocks=4)
 # each scheduler four, at a third more fragment loads a multiply-add (4 + 4 floats a k for 16 FMAs,
 # where 4 + 8 served 32), and half of 10c's partial quads a thread in the last slice's sum. Unmeasured:
 # the autotuner decides.
+# 10e (gemm_split_k_3xtf32) runs its 3xTF32 slices in this block too: its warps are those of
+# SMALL_TENSOR_CORE_TILES, whose three transposes compile to 92-104 registers (nvcc 13.0, sm_90), under
+# the 128 a thread has where two 256-thread blocks share an SM.
 SPLIT_K_EIGHT_WARP_TILES = replace(MEDIUM_TILES, warp_n=16, min_blocks=2)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
@@ -329,6 +332,8 @@ GEMM_VARIANTS = {v.name: v for v in [
                 tiling=SPLIT_K_BK8_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_split_k_last_slice_reduces_8_warps", _SMALL, _LAST_SLICE,
                 tiling=SPLIT_K_EIGHT_WARP_TILES, split_k=True, last_slice_reduces=True),
+    GemmVariant("gemm_split_k_3xtf32", _SMALL, "gemm_split_k_3xtf32<{ta}, {tb}, {tiling}>",
+                tiling=SPLIT_K_EIGHT_WARP_TILES, mn_pad=8, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_warp_per_output", _SMALL, "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True),
     # sm_90 only on a GPU (thread-block clusters; cnn_gpu/cuda/sources.py).
     GemmVariant("gemm_split_k_cluster_reduces", _CLUSTER, "gemm_split_k_cluster_reduces<{ta}, {tb}, {tiling}>",

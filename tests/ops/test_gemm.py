@@ -220,7 +220,7 @@ def test_gemm_variant_over_several_k_tiles_and_both_load_widths(rng, kernel_back
 
 
 @pytest.mark.parametrize("variant", ["gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma",
-                                     "gemm_3xtf32_wgmma_small_tiles"])
+                                     "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k_3xtf32"])
 def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend, variant):
     # The tensor core rounds each mma's FP32 result toward zero (kernels/ptx.cuh, "Rounding"; the twin
     # models it), so a K/8-long chain of mma into one accumulator drifts toward zero: on an H200,
@@ -662,7 +662,7 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
 @pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
 @pytest.mark.parametrize("variant", ["gemm_split_k_last_slice_reduces",  # in the id: benchmarks/unproven.py
                                      "gemm_split_k_last_slice_reduces_bk8",
-                                     "gemm_split_k_last_slice_reduces_8_warps"])
+                                     "gemm_split_k_last_slice_reduces_8_warps", "gemm_split_k_3xtf32"])
 def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_counter_at_zero(
         rng, kernel_backend, shape, transposes, variant):
     # Rung 10c sums a tile's partials in the launch that wrote them, by whichever block counts last
