@@ -92,7 +92,8 @@ DENSE_ALSO = ("gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles", "gemm
               "gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8", "gemm_3xtf32_mma_small_tiles",
               "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces",
               "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps",
-              "gemm_split_k_3xtf32", "gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps")
+              "gemm_split_k_3xtf32", "gemm_split_k_3xtf32_8_warps", "gemm_split_k_cluster_reduces",
+              "gemm_split_k_cluster_reduces_8_warps")
 
 
 # --- the cases --------------------------------------------------------------------------------------

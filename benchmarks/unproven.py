@@ -39,7 +39,8 @@ MARK = "wgmma"
 # The other rungs that have not run on a GPU (out of here once a GPU run has passed their tests; the
 # last ones before, the three BK = 8 tilings, passed on an H200 at 4f96517).
 NEW: tuple[str, ...] = ("gemm_split_k_last_slice_reduces_8_warps", "gemm_split_k_3xtf32",
-                        "gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps")
+                        "gemm_split_k_3xtf32_8_warps", "gemm_split_k_cluster_reduces",
+                        "gemm_split_k_cluster_reduces_8_warps")
 # The rungs above whose GPU tests passed: on an H100 at 48bedcb and 2c9911a, and on an H200 at ac366b0,
 # 9e's first run, at 27bd7f2, convolution's first, and at 6575a3b and 4f96517, 3xTF32's blocks of one
 # warpgroup. A rung that joins gemm_wgmma.cu or conv2d_wgmma.cu stays out of here until a GPU run

@@ -284,14 +284,17 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
 // gradient at batch 512 (x^T.dy, 5408 x 64 x 512), the one Dense product still lost to cuBLAS FP32
 // (16.2 us by graph against 10c's 16.8, H200, gemm.json at ba54884). There 10c's 3 slices make 255
 // blocks of 4 warps, about two an SM, and the SMs issued 40% of the time (gemm_counters.json at
-// 4f96517): two warps a scheduler, often all waiting. Here the block has eight warps of 32 x 16
-// (cnn_gpu/ops/gemm_variants.py, SPLIT_K_EIGHT_WARP_TILES), four a scheduler, and a warp's K-tile of 16
-// is 24 mma and the operands' splits, 387-400 SASS instructions for its 512 outputs (sm_90, nvcc
-// 13.0): about 10c's instructions per output (762 for a 32 x 32 warp's 1024), where the same eight
-// FP32 warps (10c's _8_warps) take 438. The FMA pipe is left to the splits; the products go to the
-// tensor cores.
+// 4f96517): two warps a scheduler, often all waiting, each issuing 762 SASS instructions a K-tile of 16
+// for its 32 x 32 outputs (sm_90, nvcc 13.0). On the tensor cores the products leave the FMA pipe to
+// the operands' splits, and the instructions fall with the warp tile's size, so the two tilings
+// (cnn_gpu/ops/gemm_variants.py) trade instructions for warps:
+//   gemm_split_k_3xtf32, 10c's four warps of 32 x 32 (SPLIT_K_TENSOR_CORE_TILES): 547-561 instructions
+//   a K-tile (48 mma), 28% under 10c's, with 10c's two warps a scheduler;
+//   gemm_split_k_3xtf32_8_warps, eight warps of 32 x 16 (SPLIT_K_EIGHT_WARP_TILES): 387-400 a K-tile
+//   (24 mma) for half the outputs, about 10c's instructions an output, with four warps a scheduler
+//   (the same eight FP32 warps, 10c's _8_warps, take 438).
 // Bottleneck (expected): latency still: a 3xTF32 chain is three dependent mma, each waiting for the
-// last, four chains a k8-step; then 10c's sum.
+// last, eight chains a k8-step in a 32 x 32 warp, four in a 32 x 16 one; then 10c's sum.
 // Edges: MmaTile's (cp.async zero-fill, guarded stores) and 10c's.
 // Measured: not yet run on a GPU (benchmarks/unproven.py, NEW).
 template <bool TRANS_A, bool TRANS_B, int BM, int BN, int BK, int WM, int WN, int STAGES, int MIN_BLOCKS>

@@ -96,7 +96,8 @@ AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized"
                        "gemm_3xtf32_wgmma_small_tiles", "gemm_split_k", "gemm_split_k_fine",
                        "gemm_split_k_warptiled", "gemm_split_k_last_slice_reduces",
                        "gemm_split_k_last_slice_reduces_bk8", "gemm_split_k_last_slice_reduces_8_warps",
-                       "gemm_split_k_3xtf32", "gemm_split_k_cluster_reduces", "gemm_split_k_cluster_reduces_8_warps")
+                       "gemm_split_k_3xtf32", "gemm_split_k_3xtf32_8_warps", "gemm_split_k_cluster_reduces",
+                       "gemm_split_k_cluster_reduces_8_warps")
 # ... and for small products (up to SMALL_PRODUCT_MACS multiply-adds), the first rungs too: one
 # thread (or warp, rung 11) per output starts fastest where there is little to do, and the naive
 # ones take seconds at 4096^3. On the H100 at 2c9911a (gemm.json, kernel times by graph replay) rung

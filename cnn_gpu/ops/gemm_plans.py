@@ -160,7 +160,8 @@ SPLIT_K_POLICIES = {"gemm_split_k": SplitKPolicy(blocks_per_sm=4, min_k_tiles=4)
                     "gemm_split_k_last_slice_reduces": LAST_SLICE_POLICY,
                     "gemm_split_k_last_slice_reduces_bk8": LAST_SLICE_POLICY,
                     "gemm_split_k_last_slice_reduces_8_warps": LAST_SLICE_POLICY,
-                    "gemm_split_k_3xtf32": LAST_SLICE_POLICY}
+                    "gemm_split_k_3xtf32": LAST_SLICE_POLICY,
+                    "gemm_split_k_3xtf32_8_warps": LAST_SLICE_POLICY}
 # gemm_split_k_reduce's block: QUADS float4s of the output x a policy's reduce_groups groups of slices.
 SPLIT_K_REDUCE_QUADS = 32
 # The emulator has no SMs to fill; it plans for this many, so that small test shapes split too.

@@ -206,10 +206,14 @@ SPLIT_K_BK8_TILES = Tiling(64, 64, 8, 64, 16, stages=3, min_blocks=4)
 # each scheduler four, at a third more fragment loads a multiply-add (4 + 4 floats a k for 16 FMAs,
 # where 4 + 8 served 32), and half of 10c's partial quads a thread in the last slice's sum. Unmeasured:
 # the autotuner decides.
-# 10e (gemm_split_k_3xtf32) runs its 3xTF32 slices in this block too: its warps are those of
+# 10e's 3xTF32 slices run in this block too (gemm_split_k_3xtf32_8_warps): its warps are those of
 # SMALL_TENSOR_CORE_TILES, whose three transposes compile to 92-104 registers (nvcc 13.0, sm_90), under
 # the 128 a thread has where two 256-thread blocks share an SM.
 SPLIT_K_EIGHT_WARP_TILES = replace(MEDIUM_TILES, warp_n=16, min_blocks=2)
+# 10e (gemm_split_k_3xtf32) at 10c's block of four 32 x 32 warps, in 3xTF32: 149-153 registers a thread
+# (nvcc 13.0, sm_90), more than the 128 that MEDIUM_TILES' four blocks an SM would leave, so two, which
+# is what 10c's policy puts on an SM anyway (its comment in gemm_small.cu compares the two tilings).
+SPLIT_K_TENSOR_CORE_TILES = replace(MEDIUM_TILES, min_blocks=2)
 
 # The warp-specialized rungs' producer: one warpgroup, of which one thread issues the copies.
 PRODUCER_THREADS = 128
@@ -285,6 +289,7 @@ _WGMMA_B_REGISTERS = "gemm_tf32_wgmma_b_in_registers<{tb}, {tiling}>"
 _SMALL = "gemm_small.cu"
 _SPLIT_K = "gemm_split_k<{ta}, {tb}, %d, %d, %d, %d, %d>" % SPLIT_K_TILE
 _LAST_SLICE = "gemm_split_k_last_slice_reduces<{ta}, {tb}, {tiling}>"
+_SPLIT_K_3XTF32 = "gemm_split_k_3xtf32<{ta}, {tb}, {tiling}>"
 _BM, _BN, _BK, _TM, _TN = SPLIT_K_TILE
 # The ladder, in order (the head comments of kernels/gemm_*.cu say what each one adds). Split-K's
 # rungs differ in how they cut K and sum the slices, by their policies (cnn_gpu/ops/gemm_plans.py):
@@ -332,7 +337,9 @@ GEMM_VARIANTS = {v.name: v for v in [
                 tiling=SPLIT_K_BK8_TILES, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_split_k_last_slice_reduces_8_warps", _SMALL, _LAST_SLICE,
                 tiling=SPLIT_K_EIGHT_WARP_TILES, split_k=True, last_slice_reduces=True),
-    GemmVariant("gemm_split_k_3xtf32", _SMALL, "gemm_split_k_3xtf32<{ta}, {tb}, {tiling}>",
+    GemmVariant("gemm_split_k_3xtf32", _SMALL, _SPLIT_K_3XTF32,
+                tiling=SPLIT_K_TENSOR_CORE_TILES, mn_pad=8, split_k=True, last_slice_reduces=True),
+    GemmVariant("gemm_split_k_3xtf32_8_warps", _SMALL, _SPLIT_K_3XTF32,
                 tiling=SPLIT_K_EIGHT_WARP_TILES, mn_pad=8, split_k=True, last_slice_reduces=True),
     GemmVariant("gemm_warp_per_output", _SMALL, "gemm_warp_per_output<{ta}, {tb}>", (256,), (1, 8), m_on_x=True),
     # sm_90 only on a GPU (thread-block clusters; cnn_gpu/cuda/sources.py).

@@ -662,7 +662,8 @@ def test_split_k_is_deterministic_and_keeps_one_workspace_per_size(rng, kernel_b
 @pytest.mark.parametrize("shape,transposes", SPLITTING_SHAPES, ids=["AB", "ABt", "AtB"])
 @pytest.mark.parametrize("variant", ["gemm_split_k_last_slice_reduces",  # in the id: benchmarks/unproven.py
                                      "gemm_split_k_last_slice_reduces_bk8",
-                                     "gemm_split_k_last_slice_reduces_8_warps", "gemm_split_k_3xtf32"])
+                                     "gemm_split_k_last_slice_reduces_8_warps", "gemm_split_k_3xtf32",
+                                     "gemm_split_k_3xtf32_8_warps"])
 def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_counter_at_zero(
         rng, kernel_backend, shape, transposes, variant):
     # Rung 10c sums a tile's partials in the launch that wrote them, by whichever block counts last
