@@ -734,6 +734,8 @@ struct MmaTile {
     static_assert(!PAIRED || MI % 2 == 0, "paired rows need whole pairs of m-tiles");
 
     const Tiles tiles;
+    // In int, as rung 8's kernel had them before it ran this tile: a first form of the tile computed
+    // them in threadIdx's unsigned, and 3xTF32's A^T.B spilled there (sm_80 and sm_90, nvcc 13.0).
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int warp_m = (warp / (BN / WN)) * WM, warp_n = (warp % (BN / WN)) * WN;
     // acc[mi][ni][r] is C(warp_m + fragment_row(mi, g, r / 2), warp_n + ni * 8 + 2t + r % 2) of the
