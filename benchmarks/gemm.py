@@ -52,7 +52,7 @@ import numpy as np
 from benchmarks import harness, unproven
 from cnn_gpu.cuda.kernel import current_device, runs_here
 from cnn_gpu.cuda.loader import KernelLaunchError
-from cnn_gpu.ops.gemm import choose_variant, gemm, gemm_reference
+from cnn_gpu.ops.gemm import choice_label, choose_variant, gemm, gemm_reference
 from cnn_gpu.ops.gemm_variants import GEMM_SWEEP, GEMM_VARIANTS
 
 SQUARES = [256, 512, 1024, 2048, 4096, 8192]
@@ -236,7 +236,8 @@ def measure_all(session, cases=re.compile(""), kernels=tuple(GEMM_VARIANTS)):
             case, baselines = measure_baselines(session, sets, prefix, product, timing)
             if prefix.startswith("dense"):  # the goal's row before the rungs, which a fault would end
                 name_a, name_b = product[-1]
-                chosen = chosen_variant(session.backend, sets[0][name_a], sets[0][name_b], case["out"], product)
+                chosen = choice_label(*chosen_variant(session.backend, sets[0][name_a], sets[0][name_b], case["out"],
+                                                      product))
                 measure_rung(session, sets, case, product, None, AUTOTUNED, baselines, {"chosen": chosen}, timing)
             for name in rungs_timed(prefix, timing, kernels):
                 if name in SLOW_VARIANTS and max(product[1:4]) > NAIVE_MAX:
@@ -249,8 +250,9 @@ AUTOTUNED = types.SimpleNamespace(name="autotuned", tf32=False)
 
 
 def chosen_variant(backend, a, b, out, product):
-    """The rung gemm() runs for ``product`` (its operands ``a`` and ``b``, into ``out``) when given no
-    variant: the autotuner's choice on a GPU (timed now if not yet), the emulator's default on a dry run."""
+    """``(variant, split_k)``: the rung gemm() runs for ``product`` (its operands ``a`` and ``b``, into
+    ``out``) when given no variant, and its slices of K where not its policy's (else None): the
+    autotuner's choice on a GPU (timed now if not yet), the emulator's default on a dry run."""
     _, m, n, k, trans_a, trans_b, _ = product
     return choose_variant(None, backend, current_device(backend), a, b, out, trans_a, trans_b, m, n, k)
 

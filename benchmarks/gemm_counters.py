@@ -127,7 +127,7 @@ def run_target(group, dry_run, kernels, cases_file, stop_at=None):
     epoch), so that ncu has time to write what it read; ``cases_file`` receives the cases profiled,
     in order. A case whose warm-up fails is left out, saying why, and the others go on."""
     from cnn_gpu.cuda.kernel import backend_xp
-    from cnn_gpu.ops.gemm import gemm
+    from cnn_gpu.ops.gemm import choice_label, gemm
 
     backend = "emulate" if dry_run else "cuda"
     xp = backend_xp(backend)
@@ -140,9 +140,11 @@ def run_target(group, dry_run, kernels, cases_file, stop_at=None):
             if runner in baselines:
                 variant, run = runner, functools.partial(baselines[runner][1], a, b, trans_a, trans_b, out)
             else:
-                variant = runner if runner != AUTOTUNED else gemm_benchmark.chosen_variant(backend, a, b, out, product)
-                run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant, out=out,
-                                        backend=backend)
+                variant, split_k = ((runner, None) if runner != AUTOTUNED
+                                    else gemm_benchmark.chosen_variant(backend, a, b, out, product))
+                run = functools.partial(gemm, a, b, trans_a=trans_a, trans_b=trans_b, variant=variant,
+                                        split_k=split_k, out=out, backend=backend)
+                variant = choice_label(variant, split_k)
             run()  # warm-up: compiles, builds the plan, creates cuBLAS's handle
         except Exception as error:  # noqa: BLE001 (one rung's failure must not cost the others theirs)
             print(f"gemm_counters: {case} {runner}: left out: {type(error).__name__}: {error}", flush=True)

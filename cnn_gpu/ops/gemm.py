@@ -89,6 +89,7 @@ VARIANT_ENV = "CNN_GPU_GEMM_VARIANT"
 # device runs them (gemm_3xtf32_wgmma and the cluster rungs: Hopper only). 3xTF32 counts as FP32:
 # its error is FP32's (tests/ops/test_gemm.py), and on the H100 at 2c9911a gemm_3xtf32_wgmma ran the 4096^3 A.B at 1.18x
 # cuBLAS FP32's rate and Dense 5408 -> 64's backward to data at batch 512 in cuBLAS FP32's 15.8 us.
+# The last-slice rungs are timed at a few counts of slices each (autotune_choices).
 AUTOTUNE_CANDIDATES = ("gemm_regblock_1d", "gemm_regblock_2d", "gemm_vectorized",
                        "gemm_warptiled_double_buffered", "gemm_warptiled_small_tiles", "gemm_warptiled_medium_tiles",
                        "gemm_warptiled_wide_tiles", "gemm_warptiled_small_tiles_bk8", "gemm_warptiled_wide_tiles_bk8",
@@ -117,7 +118,7 @@ EMULATE_DEFAULT = "gemm_smem_tiled"
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, relu=False,
-         variant=None, out=None, backend=None):
+         variant=None, split_k=None, out=None, backend=None):
     """``relu?(alpha * op(a) @ op(b) + beta * c + bias)`` in float32 by one GEMM kernel.
 
     ``a`` and ``b`` are row-major float32 matrices (``op`` transposes when asked; not both at once),
@@ -125,9 +126,13 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
     The result goes to ``out`` (M, N) if given, else a new array; ``out`` may be ``c`` itself.
     ``variant`` (or $CNN_GPU_GEMM_VARIANT) names the kernel; otherwise the autotuner picks one on a
     GPU, and the emulator runs ``EMULATE_DEFAULT``. A ``GEMM_SWEEP`` entry may be passed as
-    ``variant`` too (A.B only).
+    ``variant`` too (A.B only). ``split_k``, with a split-K ``variant``, cuts K into that many slices
+    in place of the variant's policy (fewer where K has fewer K-tiles: gemm_plans.cut_k); the
+    autotuner chooses the count with the rung.
     """
     backend = resolve_backend(backend)
+    if split_k is not None:
+        check_split_k(split_k, variant)
     for name, x in (("a", a), ("b", b)):
         GEMM_OPERANDS[name].check(x, "gemm", backend)
     alpha, beta = ALPHA.check(alpha, "gemm"), BETA.check(beta, "gemm")
@@ -166,10 +171,12 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bia
                              f"trans_a={trans_a} trans_b={trans_b}")
         chosen, kernel = variant, SWEEP_KERNELS[variant]
     else:
-        chosen = GEMM_VARIANTS[choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k)]
+        if split_k is None:
+            variant, split_k = choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k)
+        chosen = GEMM_VARIANTS[variant]
         kernel = GEMM_KERNELS[chosen.name, trans_a, trans_b]
     flags = (EPILOGUE_BIAS if bias is not None else 0) | (EPILOGUE_RELU if relu else 0)
-    plan = gemm_plans.plan_for(kernel, chosen, trans_a, trans_b, m, n, k, flags, backend, device)
+    plan = gemm_plans.plan_for(kernel, chosen, trans_a, trans_b, m, n, k, flags, backend, device, split_k)
     # Without a bias the kernel never reads that pointer; any float32 vector fills the slot.
     plan(a, b, out, bias if bias is not None else gemm_plans.placeholder_vector(backend, device), alpha, beta, backend)
     return out
@@ -181,37 +188,70 @@ def _known_variant(name, source):
     raise ValueError(f"{source} must name a GEMM variant ({', '.join(GEMM_VARIANTS)}), got {name!r}")
 
 
+def check_split_k(split_k, variant):
+    """Fail unless ``split_k`` is a count of slices (at least 1) for ``variant``, a split-K variant."""
+    if isinstance(split_k, bool) or not isinstance(split_k, (int, np.integer)) or split_k < 1:
+        raise ValueError(f"split_k must be a number of slices of K, at least 1, got {split_k!r}")
+    if not (isinstance(variant, str) and variant in GEMM_VARIANTS and GEMM_VARIANTS[variant].split_k):
+        raise ValueError(f"split_k cuts K for a split-K variant, which variant= must name "
+                         f"({', '.join(gemm_plans.SPLIT_K_POLICIES)}); got variant={variant!r}")
+
+
 def choose_variant(variant, backend, device, a, b, out, trans_a, trans_b, m, n, k):
-    """The variant to run: ``variant``, else $CNN_GPU_GEMM_VARIANT, else the autotuner's choice (for
-    ``device``, the current one)."""
+    """``(variant, split_k)``: the variant to run, ``variant``, else $CNN_GPU_GEMM_VARIANT, else the
+    autotuner's choice (for ``device``, the current one), with its slices of K where the autotuner
+    chose a count other than the variant's policy (else None)."""
     if variant is not None:
-        return _known_variant(variant, "variant")
+        return _known_variant(variant, "variant"), None
     forced = os.environ.get(VARIANT_ENV)
     if forced:
-        return _known_variant(forced, VARIANT_ENV)
+        return _known_variant(forced, VARIANT_ENV), None
     if backend != "cuda":
-        return EMULATE_DEFAULT
+        return EMULATE_DEFAULT, None
     known = (m, n, k, trans_a, trans_b, device)
     if known in _TUNED:
         return _TUNED[known]
 
-    def trial(name):
+    def trial(name, split_k):
         # Timing runs write a scratch output with beta = 0, so they never disturb out or read c.
         scratch = backend_xp(backend).empty_like(out)
-        return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
+        return lambda: gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, split_k=split_k, out=scratch,
+                            backend=backend)
 
     key = {"m": m, "n": n, "k": k, "trans_a": trans_a, "trans_b": trans_b, "dtype": "float32"}
-    _TUNED[known] = autotune.choose("gemm", key, {name: trial(name) for name in autotune_candidates(m, n, k, backend)},
-                                    check=result_check(a, b, trans_a, trans_b, out, backend))
+    choices = autotune_choices(m, n, k, backend, device)
+    check = result_check(a, b, trans_a, trans_b, out, backend)
+    label = autotune.choose("gemm", key, {label: trial(*choice) for label, choice in choices.items()},
+                            check=lambda label: check(*choices[label]))
+    _TUNED[known] = choices[label]
     return _TUNED[known]
 
 
+def choice_label(name, split_k=None):
+    """How a choice is named to the autotuner, in its cache and in the benchmarks: the variant's name,
+    and the slices of K where they are not its policy's."""
+    return name if split_k is None else f"{name} split_k={split_k}"
+
+
+def autotune_choices(m, n, k, backend, device):
+    """What the autotuner times for an M x N x K product, by choice_label: each of autotune_candidates
+    as its policy cuts K, and each last-slice rung at its other slice counts too
+    (gemm_plans.split_k_alternatives), ``(variant, split_k)`` each."""
+    sm_count = gemm_plans.device_sm_count(backend, device)
+    choices = {}
+    for name in autotune_candidates(m, n, k, backend):
+        choices[name] = (name, None)
+        for splits in gemm_plans.split_k_alternatives(name, m, n, k, sm_count):
+            choices[choice_label(name, splits)] = (name, splits)
+    return choices
+
+
 def result_check(a, b, trans_a, trans_b, out, backend):
-    """The autotuner's check of a candidate: ``check(name)`` runs variant ``name`` on ``a`` and ``b``
-    into a NaN-filled scratch like ``out`` and says why its product is wrong (an element further than
-    AUTOTUNE_MAX_ERROR from float64's), or returns None. Operands holding NaN or inf, or a product
-    beyond float32's range, blame no kernel. The float64 products are made at the first check, so a
-    choice found in the cache costs nothing."""
+    """The autotuner's check of a candidate: ``check(name, split_k=None)`` runs variant ``name`` (in
+    ``split_k`` slices of K, if given) on ``a`` and ``b`` into a NaN-filled scratch like ``out`` and
+    says why its product is wrong (an element further than AUTOTUNE_MAX_ERROR from float64's), or
+    returns None. Operands holding NaN or inf, or a product beyond float32's range, blame no kernel.
+    The float64 products are made at the first check, so a choice found in the cache costs nothing."""
     xp = backend_xp(backend)
     # A GPU flushes float32 subnormals to zero (-ftz=true), up to FLOAT32_TINY a term: an element whose
     # terms are that small is held to no more than the limit allows for K of them.
@@ -225,12 +265,12 @@ def result_check(a, b, trans_a, trans_b, out, backend):
         checkable = bool(xp.isfinite(magnitude).all()) and float(magnitude.max()) < FLOAT32_MAX
         return product, xp.maximum(magnitude, smallest_magnitude), checkable
 
-    def check(name):
+    def check(name, split_k=None):
         product, magnitude, checkable = reference()
         if not checkable:
             return None
         scratch = xp.full_like(out, xp.nan)
-        gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, out=scratch, backend=backend)
+        gemm(a, b, trans_a=trans_a, trans_b=trans_b, variant=name, split_k=split_k, out=scratch, backend=backend)
         # NaN stays NaN. (Never empty: gemm() returns before choosing for an empty C. No initial=: CuPy has none.)
         error = float((xp.abs(scratch - product) / magnitude).max())
         return None if error <= AUTOTUNE_MAX_ERROR else f"an element off by {error:.1e} of its sum of |products|"

@@ -4,8 +4,9 @@ first call of that problem and kept (plan_for), so that the calls after it only 
 - ``GemmPlan``: one kernel over a grid of output tiles (rungs 1 to 9, 10d and 11; 10d's grid has its
   slices along z, GemmVariant.cluster_slices).
 - ``TmaPlan``: the bulk-tensor-copy rungs (9b to 9e), which take tensor maps of their operands.
-- ``SplitKPlan``: split-K (rung 10): K cut into slices by a policy per variant, then the slices
-  summed, by a second kernel or by the last slice of each tile to finish.
+- ``SplitKPlan``: split-K (rung 10): K cut into slices by a policy per variant (or into as many as
+  the caller asks for), then the slices summed, by a second kernel or by the last slice of each tile
+  to finish.
 
 The rungs themselves (templates, tilings, parameters) are in cnn_gpu/ops/gemm_variants.py; gemm()
 in cnn_gpu/ops/gemm.py chooses one and calls its plan.
@@ -14,7 +15,7 @@ in cnn_gpu/ops/gemm.py chooses one and calls its plan.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cnn_gpu.cuda import tensor_map
 from cnn_gpu.cuda.kernel import Array, Kernel, Scalar, backend_xp, check_launch
@@ -91,18 +92,24 @@ class TmaPlan:
         self.fallback(a, b, c, bias, alpha, beta, backend)
 
 
-# Every plan made in this process, by (kernel, variant name, m, n, k, flags, backend, device); the name
-# lets a variant's plans be found by it. Training runs the same few problems per Dense layer at every step.
+# Every plan made in this process, by (kernel, variant name, m, n, k, flags, backend, device, split-K's
+# slices asked for); the name lets a variant's plans be found by it. Training runs the same few problems
+# per Dense layer at every step.
 _PLANS: dict = {}
 
 
-def plan_for(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
-    """The plan that launches ``kernel`` (``variant``'s, or a sweep entry's) for this problem."""
-    key = (kernel, variant.name, m, n, k, flags, backend, device)
+def plan_for(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device, splits=None):
+    """The plan that launches ``kernel`` (``variant``'s, or a sweep entry's) for this problem; for a
+    split-K variant, in ``splits`` slices of K if given (split_k_plan), else as its policy cuts it."""
+    key = (kernel, variant.name, m, n, k, flags, backend, device, splits)
     plan = _PLANS.get(key)
     if plan is None:
-        plan_type = SplitKPlan if variant.split_k else TmaPlan if variant.tma else GemmPlan
-        plan = _PLANS[key] = plan_type(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device)
+        if variant.split_k:
+            plan = SplitKPlan(kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device, splits)
+        else:
+            plan = (TmaPlan if variant.tma else GemmPlan)(kernel, variant, trans_a, trans_b, m, n, k, flags, backend,
+                                                          device)
+        _PLANS[key] = plan
     return plan
 
 
@@ -187,10 +194,36 @@ def split_k_block(name):
 
 
 @functools.lru_cache(maxsize=4096)
-def split_k_plan(m, n, k, sm_count, name="gemm_split_k"):
-    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``
-    (split_k_slices under its policy and block tile)."""
-    return split_k_slices(m, n, k, sm_count, SPLIT_K_POLICIES[name], split_k_block(name))
+def split_k_plan(m, n, k, sm_count, name="gemm_split_k", splits=None):
+    """``(splits, k_per_split)`` for an M x N x K product on ``sm_count`` SMs by split-K variant ``name``:
+    split_k_slices under its policy and block tile, or, given ``splits``, K cut into that many slices
+    (cut_k: fewer where K has fewer K-tiles)."""
+    block = split_k_block(name)
+    if splits is not None:
+        return cut_k(k, block[2], splits)
+    return split_k_slices(m, n, k, sm_count, SPLIT_K_POLICIES[name], block)
+
+
+# The slice counts the autotuner times each last-slice rung at (10c and its tilings, 10e; cnn_gpu/ops/gemm.py):
+# besides its policy's (two blocks an SM), the same policy at three and four blocks an SM, more and shorter
+# slices where the tiles alone leave the SMs room. On Dense 5408 -> 64's weight gradient at batch 512 (85
+# tiles on 132 SMs) that is 3, then 4 and 6 slices. 10c's 3 are cuBLAS's own count (LAST_SLICE_POLICY's
+# comment), but 10e's slices hold 140-153 registers a thread, room for three blocks an SM, and 10c's eight
+# warps half the registers of its four: which count pays there is the GPU's to say, not a guess's.
+LAST_SLICE_BLOCKS_PER_SM_TRIED = (3, 4)
+
+
+def split_k_alternatives(name, m, n, k, sm_count):
+    """The slice counts, other than its policy's, that the autotuner times split-K variant ``name`` at for
+    an M x N x K product on ``sm_count`` SMs: for a last-slice rung, its policy at
+    LAST_SLICE_BLOCKS_PER_SM_TRIED blocks an SM (each count once); none for the others."""
+    if not GEMM_VARIANTS[name].last_slice_reduces:
+        return ()
+    policy, block = SPLIT_K_POLICIES[name], split_k_block(name)
+    own = split_k_plan(m, n, k, sm_count, name)[0]
+    tried = {split_k_slices(m, n, k, sm_count, replace(policy, blocks_per_sm=blocks), block)[0]
+             for blocks in LAST_SLICE_BLOCKS_PER_SM_TRIED}
+    return tuple(sorted(tried - {own}))
 
 
 def split_k_slices(m, n, k, sm_count, policy, block):
@@ -206,8 +239,15 @@ def split_k_slices(m, n, k, sm_count, policy, block):
     tiles = ceil_div(m, bm) * ceil_div(n, bn)
     k_tiles = max(1, ceil_div(k, bk))
     wanted = policy.blocks_per_sm * sm_count // tiles
-    tiles_per_split = ceil_div(k_tiles, max(1, min(wanted, k_tiles // policy.min_k_tiles,
-                                                   policy.max_splits or k_tiles)))
+    return cut_k(k, bk, min(wanted, k_tiles // policy.min_k_tiles, policy.max_splits or k_tiles))
+
+
+def cut_k(k, bk, splits):
+    """``(slices, k_per_split)``: K cut into ``splits`` slices (at least 1) of whole K-tiles of ``bk``, or
+    fewer where K has fewer K-tiles or the last slice would be empty (7 K-tiles in 3 slices: 3 + 3 + 1;
+    in 5: 2 + 2 + 2 + 1, four slices)."""
+    k_tiles = max(1, ceil_div(k, bk))
+    tiles_per_split = ceil_div(k_tiles, max(1, min(splits, k_tiles)))
     return ceil_div(k_tiles, tiles_per_split), tiles_per_split * bk
 
 
@@ -244,12 +284,12 @@ def split_k_workspace(backend, device, size, dtype="float32", owner="split-K"):
 
 class SplitKPlan:
     """A split-K variant's launches for one problem, checked once and kept like a GemmPlan: the slices'
-    kernel over a grid with the slices along z, then (with more than one slice, unless the slices
-    sum themselves) the reduce into C."""
+    kernel over a grid with the slices along z (its policy's, or ``splits``: split_k_plan), then (with
+    more than one slice, unless the slices sum themselves) the reduce into C."""
 
-    def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device):
+    def __init__(self, kernel, variant, trans_a, trans_b, m, n, k, flags, backend, device, splits=None):
         policy, last_slice_reduces = SPLIT_K_POLICIES[variant.name], variant.last_slice_reduces
-        splits, k_per_split = split_k_plan(m, n, k, device_sm_count(backend, device), variant.name)
+        splits, k_per_split = split_k_plan(m, n, k, device_sm_count(backend, device), variant.name, splits)
         grid = variant.grid(m, n)
         self.slices = kernel
         self.slices_geometry = check_launch((*grid, splits), variant.threads(), variant.shared_mem(trans_a, trans_b),

@@ -130,9 +130,9 @@ def describe(variant):
     return f"{variant.name} {variant.tiling.label}" if isinstance(variant, GemmVariant) else variant
 
 
-def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=None, b=None):
-    """One launch of ``variant`` (a ladder name or a GEMM_SWEEP entry) into a NaN-poisoned output,
-    compared with ``gemm_reference``.
+def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=None, b=None, split_k=None):
+    """One launch of ``variant`` (a ladder name or a GEMM_SWEEP entry; a split-K one in ``split_k``
+    slices if given) into a NaN-poisoned output, compared with ``gemm_reference``.
 
     With ``epilogue`` every option is on (random alpha and beta, c, bias, ReLU), and the error is
     judged against the magnitudes of the three terms, which may cancel (at 1 x 1 x 1 they once left
@@ -155,13 +155,13 @@ def check_variant(rng, backend, variant, m, n, k, trans_a, trans_b, epilogue, a=
         scale = (np.abs(gemm_reference(a, b, trans_a, trans_b, alpha=alpha)) + np.abs(beta * c.astype(np.float64))
                  + np.abs(bias.astype(np.float64)))
         got = gemm(on_backend(a, backend), on_backend(b, backend), trans_a=trans_a, trans_b=trans_b,
-                   c=on_backend(c, backend), bias=on_backend(bias, backend), variant=variant, out=out,
-                   backend=backend, **options)
+                   c=on_backend(c, backend), bias=on_backend(bias, backend), variant=variant, split_k=split_k,
+                   out=out, backend=backend, **options)
     else:
         alpha = float(rng.uniform(0.5, 1.5))
         ref = gemm_reference(a, b, trans_a, trans_b, alpha=alpha)
         got = gemm(on_backend(a, backend), on_backend(b, backend), trans_a=trans_a, trans_b=trans_b, alpha=alpha,
-                   beta=0.0, c=out, variant=variant, out=out, backend=backend)
+                   beta=0.0, c=out, variant=variant, split_k=split_k, out=out, backend=backend)
     assert got is out
     assert_close(got, ref, tol=tolerance(variant, k), scale=scale,
                  what=f"{describe(variant)} {m}x{n}x{k} trans_a={trans_a} trans_b={trans_b} epilogue={epilogue}")
@@ -285,11 +285,11 @@ def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng,
     args = (0, np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32), False,
             False, 2, 4, 3)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
-    assert gemm_ops.choose_variant(None, "emulate", *args) == gemm_ops.EMULATE_DEFAULT
-    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == "gemm_naive"
+    assert gemm_ops.choose_variant(None, "emulate", *args) == (gemm_ops.EMULATE_DEFAULT, None)
+    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == ("gemm_naive", None)
     monkeypatch.setenv(gemm_ops.VARIANT_ENV, "gemm_coalesced")
-    assert gemm_ops.choose_variant(None, "emulate", *args) == "gemm_coalesced"
-    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == "gemm_naive"
+    assert gemm_ops.choose_variant(None, "emulate", *args) == ("gemm_coalesced", None)
+    assert gemm_ops.choose_variant("gemm_naive", "emulate", *args) == ("gemm_naive", None)
     monkeypatch.setenv(gemm_ops.VARIANT_ENV, "gemm_fastest")
     with pytest.raises(ValueError, match="CNN_GPU_GEMM_VARIANT must name a GEMM variant"):
         gemm_ops.choose_variant(None, "emulate", *args)
@@ -299,19 +299,25 @@ def test_gemm_without_a_variant_runs_the_emulator_default_or_the_forced_one(rng,
     assert_close(gemm(a, b, backend="emulate"), gemm_reference(a, b))
 
 
+def stub_the_gpu(monkeypatch):
+    """The cuda path's logic without a GPU: arrays from NumPy, every rung runnable, 132 SMs."""
+    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
+    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
+    monkeypatch.setattr(gemm_plans, "device_sm_count", lambda backend, device: 132)
+
+
 def test_gemm_asks_the_autotuner_once_per_shape_and_device_in_a_process(monkeypatch):
     # The cuda path's logic, without a GPU: the device, the scratch outputs and the timing stubbed.
     asked = []
     monkeypatch.setattr(gemm_ops.autotune, "choose",
                         lambda op, key, candidates, check: asked.append(key) or "gemm_split_k")
-    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
-    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
+    stub_the_gpu(monkeypatch)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     gemm_ops.autotune.forget()
     a, b, out = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)
     choose = lambda m, trans_a=False, device=0: gemm_ops.choose_variant(  # noqa: E731
         None, "cuda", device, a, b, out, trans_a, False, m, 4, 3)
-    assert [choose(2), choose(2), choose(2, trans_a=True), choose(5)] == ["gemm_split_k"] * 4
+    assert [choose(2), choose(2), choose(2, trans_a=True), choose(5)] == [("gemm_split_k", None)] * 4
     choose(2, device=1)
     assert len(asked) == 4, "the same shape on the same device was tuned twice"
     gemm_ops.autotune.forget()
@@ -333,7 +339,7 @@ def test_gemm_autotunes_on_the_gpu_and_caches_the_choice(rng, tmp_path, monkeypa
     out = gemm(on_backend(a, "cuda"), on_backend(b, "cuda"), backend="cuda")
     assert_close(out, gemm_reference(a, b))
     cached = json.loads((tmp_path / autotune.CACHE_FILE).read_text())
-    assert list(cached.values())[0] in gemm_ops.AUTOTUNE_CANDIDATES + gemm_ops.SMALL_PRODUCT_CANDIDATES
+    assert list(cached.values())[0] in gemm_ops.autotune_choices(300, 100, 200, "cuda", current_device("cuda"))
     autotune.forget()
 
 
@@ -372,10 +378,10 @@ def test_the_autotuners_check_finds_a_wrong_or_unwritten_product(rng, monkeypatc
 
 def test_the_first_rungs_are_candidates_for_small_products_only(monkeypatch):
     timed = {}
+    # The rungs timed (a label names one, then its count of slices if not its policy's: choice_label).
     monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates, check: timed.setdefault(
-        key["m"], set(candidates)) and "gemm_split_k")
-    monkeypatch.setattr(gemm_ops, "backend_xp", lambda backend: np)
-    monkeypatch.setattr(gemm_ops, "runs_here", lambda file, backend: True)
+        key["m"], {label.partition(" ")[0] for label in candidates}) and "gemm_split_k")
+    stub_the_gpu(monkeypatch)
     monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
     gemm_ops.autotune.forget()
     z = np.zeros((1, 1), np.float32)
@@ -471,6 +477,10 @@ def wrong_device_array(backend):
         ("out overlaps b", "out must not overlap b"),
         ("out overlaps bias", "out must not overlap bias"),
         ("unknown variant", "variant must name a GEMM variant"),
+        ("split_k for a rung that does not split", "split_k cuts K for a split-K variant, which variant= must name"),
+        ("split_k without a variant", r"split_k cuts K for a split-K variant.*got variant=None"),
+        ("split_k of no slices", "split_k must be a number of slices of K, at least 1, got 0"),
+        ("split_k not a count", "split_k must be a number of slices of K, at least 1, got 2.0"),
     ],
 )
 def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
@@ -501,6 +511,10 @@ def test_gemm_rejects_bad_arguments(kernel_backend, case, message):
         "out overlaps b": dict(out=b[:3]),
         "out overlaps bias": dict(out=shared[:15].reshape(3, 5), bias=shared[10:15]),
         "unknown variant": dict(variant="gemm_fastest"),
+        "split_k for a rung that does not split": dict(variant="gemm_smem_tiled", split_k=2),
+        "split_k without a variant": dict(split_k=2),
+        "split_k of no slices": dict(variant="gemm_split_k", split_k=0),
+        "split_k not a count": dict(variant="gemm_split_k", split_k=2.0),
     }[case]
     operands = {"a": kwargs.pop("a", a), "b": kwargs.pop("b", b)}
     with pytest.raises((TypeError, ValueError), match=message):
@@ -678,6 +692,74 @@ def test_the_last_slice_to_finish_sums_this_launchs_partials_and_leaves_its_coun
     plan.workspace[...] = np.nan
     check_variant(rng, kernel_backend, variant, m, n, k, *transposes, epilogue=True)
     assert not to_host(plan.counters[0]).any(), "a tile's counter was left counting"
+
+
+def test_cut_k_cuts_whole_k_tiles_none_empty_and_no_more_slices_than_asked(rng):
+    cases = [(512, 16, 3), (512, 16, 6), (7 * 16, 16, 5), (0, 16, 4), (1, 8, 1), (300, 16, 1000)]
+    cases += [(int(rng.integers(0, 6000)), int(rng.choice([8, 16, 32])), int(rng.integers(1, 20))) for _ in range(300)]
+    for k, bk, splits in cases:
+        slices, k_per_split = gemm_plans.cut_k(k, bk, splits)
+        assert 1 <= slices <= splits and k_per_split % bk == 0, (k, bk, splits)
+        assert (slices - 1) * k_per_split < max(k, 1) <= slices * k_per_split, f"{(k, bk, splits)}: an empty slice"
+    assert gemm_plans.cut_k(7 * 16, 16, 5) == (4, 32) and gemm_plans.cut_k(512, 16, 6) == (6, 96)
+
+
+def test_the_autotuner_times_each_last_slice_rung_at_more_counts_of_slices(monkeypatch):
+    stub_the_gpu(monkeypatch)
+    # Dense 5408 -> 64's weight gradient at batch 512 on 132 SMs: 85 tiles of 64 x 64, their policy's 3
+    # slices at two blocks an SM, then 4 and 6 at three and four.
+    choices = gemm_ops.autotune_choices(5408, 64, 512, "cuda", 0)
+    for name in gemm_ops.autotune_candidates(5408, 64, 512, "cuda"):
+        mine = {label: choice for label, choice in choices.items() if choice[0] == name}
+        if GEMM_VARIANTS[name].last_slice_reduces:
+            assert gemm_plans.split_k_plan(5408, 64, 512, 132, name)[0] == 3
+            assert mine == {name: (name, None), f"{name} split_k=4": (name, 4), f"{name} split_k=6": (name, 6)}
+        else:
+            assert mine == {name: (name, None)}
+    # Where the tiles alone fill the GPU (or K is short), the policy's count alone.
+    for m, n, k in [(4096, 4096, 4096), (512, 5408, 64)]:
+        assert gemm_ops.autotune_choices(m, n, k, "cuda", 0) == {
+            name: (name, None) for name in gemm_ops.autotune_candidates(m, n, k, "cuda")}
+
+
+def test_the_autotuners_choice_of_slices_is_checked_and_returned_with_its_rung(monkeypatch):
+    stub_the_gpu(monkeypatch)
+    monkeypatch.delenv(gemm_ops.VARIANT_ENV, raising=False)
+    checked = []
+    monkeypatch.setattr(gemm_ops, "result_check", lambda *args: lambda name, split_k=None: checked.append(
+        (name, split_k)))
+    chosen = "gemm_split_k_3xtf32 split_k=4"
+    monkeypatch.setattr(gemm_ops.autotune, "choose", lambda op, key, candidates, check: (
+        chosen in candidates and check(chosen)) or chosen)
+    gemm_ops.autotune.forget()
+    z = np.zeros((1, 1), np.float32)
+    assert gemm_ops.choose_variant(None, "cuda", 0, z, z, z, True, False, 5408, 64, 512) == ("gemm_split_k_3xtf32", 4)
+    assert checked == [("gemm_split_k_3xtf32", 4)]
+    gemm_ops.autotune.forget()
+
+
+@pytest.mark.parametrize("variant", ["gemm_split_k", "gemm_split_k_last_slice_reduces", "gemm_split_k_3xtf32"])
+def test_a_split_k_rung_runs_in_the_slices_asked_for(rng, kernel_backend, variant):
+    # 37 x 70 x 300: 19 K-tiles of 16, cut into 2, 5 (4 + 4 + 4 + 4 + 3), and 19 of one K-tile each; 1
+    # stores through the epilogue alone, and more slices than K-tiles make one a K-tile.
+    m, n, k = 37, 70, 300
+    for split_k, slices in [(1, 1), (2, 2), (5, 5), (100, 19)]:
+        check_variant(rng, kernel_backend, variant, m, n, k, False, False, epilogue=True, split_k=split_k)
+        plan = next(p for key, p in gemm_plans._PLANS.items()
+                    if key[1] == variant and key[2:5] == (m, n, k) and key[6] == kernel_backend and key[8] == split_k)
+        assert plan.slices_geometry[0][2] == slices and (plan.workspace is None) == (slices == 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", [name for name, v in GEMM_VARIANTS.items() if v.last_slice_reduces])
+def test_the_last_slice_rungs_at_the_autotuners_other_counts_of_slices_on_the_gpu(rng, variant):
+    # Dense 5408 -> 64's weight gradient at batch 512, x^T.dy: 4 and 6 slices on an H100's or H200's 132 SMs.
+    m, n, k = 5408, 64, 512
+    counts = gemm_plans.split_k_alternatives(variant, m, n, k, sm_count("cuda"))
+    if not counts:
+        pytest.skip(f"the autotuner times {variant} at its policy's count alone on {sm_count('cuda')} SMs")
+    for split_k in counts:
+        check_variant(rng, "cuda", variant, m, n, k, True, False, epilogue=True, split_k=split_k)
 
 
 @pytest.mark.gpu
