@@ -43,14 +43,21 @@ struct MatrixOperand {
     }
 };
 
-// One operand value as the (big, small) TF32 pair of 3xTF32 (big = tf32(x), small = tf32(x - big));
-// small is unused when !SPLIT. The tensor-core rungs build their fragments with it (gemm_tensorcore.cu,
-// and convolution's in conv2d.cu).
+// One operand value as the (big, small) TF32 pair of 3xTF32: big = tf32(x), rounded to nearest, and
+// small = x - big, exact in FP32, left as it is: the tensor core reads an operand's top 19 bits alone
+// (ptx.cuh), which cuts small to TF32 for free. Rounding small as well, with a second cvt.rna (three
+// SASS instructions on sm_90: a finiteness test, an add, a mask), took 3 instructions an element more:
+// 10e's and rung 8's 3xTF32 main loops were 8-12% longer (547-561 and 482-496 instructions a K-tile
+// for 10e's four warps, nvcc 13.0). Cut rather than rounded, small is off by up to 2^-10 of itself,
+// 2^-21 of x, beside the 2^-22 of the dropped small * small: in emulation the error of 16 x 16 x 4096
+// went from 4.2e-7 to 4.4e-7 (rung 8's 3xTF32, ten times under FP32 FMAs' 1.1e-6). Infinities and
+// NaN come out as before (x - big is NaN where big is infinite). small is unused when !SPLIT. The
+// tensor-core rungs build their fragments with it (gemm_tensorcore.cu, and convolution's in conv2d.cu).
 template <bool SPLIT>
 __device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
 {
     big = f32_to_tf32(x);
-    if constexpr (SPLIT) small = f32_to_tf32(x - tf32_bits_as_float(big));
+    if constexpr (SPLIT) small = float_as_bits(x - tf32_bits_as_float(big));
 }
 
 // acc += A B for one 16 x 8 x 8 mma tile in 3xTF32: a chain of three mma from zero, the small cross

@@ -46,7 +46,7 @@
 // such a pass, and costs one): in emulation the error at 16 x 16 x 4096 is 6.8e-4, against rung 8's
 // 2.5e-4. TF32's tolerance (about 1e-3) holds.
 // SPLIT = true is 3xTF32 (gemm_3xtf32_wgmma), as in rung 8: once a tile has landed, the block
-// splits each float in place into big = tf32(x) and small = tf32(x - big), the small parts in a
+// splits each float in place into big = tf32(x) and small = x - big, the small parts in a
 // buffer of their own, and each warpgroup runs small * big, big * small, then big * big for the
 // tile's four k-steps as one chain of 12 wgmma from zero, in registers of its own, waits for it and
 // adds it to its accumulators with round-to-nearest FADDs (rung 8's "Accumulation": the chain

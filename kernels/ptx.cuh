@@ -127,6 +127,17 @@ __device__ __forceinline__ float max_keeping_nan(float a, float b)
 }
 
 // ---- TF32 -----------------------------------------------------------------------------------------
+// A float's bit pattern, and the float of a bit pattern: a TF32 value's (or any 32-bit float's), and
+// an FP32 value's as an mma operand register holds it (the tensor core reads its top 19 bits:
+// mma_tf32_m16n8k8 below). Not PTX; here because the emulated build spells them differently.
+#ifdef CNN_GPU_EMULATE
+__device__ __forceinline__ unsigned float_as_bits(float x) { unsigned b; std::memcpy(&b, &x, sizeof b); return b; }
+__device__ __forceinline__ float tf32_bits_as_float(unsigned b) { float x; std::memcpy(&x, &b, sizeof x); return x; }
+#else
+__device__ __forceinline__ unsigned float_as_bits(float x) { return __float_as_uint(x); }
+__device__ __forceinline__ float tf32_bits_as_float(unsigned bits) { return __uint_as_float(bits); }
+#endif
+
 // TF32 keeps FP32's sign and 8-bit exponent and the top 10 of its 23 mantissa bits: the low 13 bits
 // of the 32-bit register are zero. cvt.rna rounds to nearest with ties away from zero. On the bit
 // pattern that is "add half an ulp of TF32 (bit 12) to the magnitude, then clear the low 13 bits";
@@ -135,27 +146,13 @@ __device__ __forceinline__ float max_keeping_nan(float a, float b)
 __device__ __forceinline__ unsigned f32_to_tf32(float x)
 {
 #ifdef CNN_GPU_EMULATE
-    unsigned bits;
-    std::memcpy(&bits, &x, sizeof bits);
+    unsigned bits = float_as_bits(x);
     if ((bits & 0x7f800000u) != 0x7f800000u) bits += 0x1000u;
     return bits & 0xffffe000u;
 #else
     unsigned bits;
     asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(bits) : "f"(x));
     return bits;
-#endif
-}
-
-// The FP32 value of a TF32 (or any 32-bit float) bit pattern. Not PTX; here beside f32_to_tf32
-// because the emulated build spells it differently.
-__device__ __forceinline__ float tf32_bits_as_float(unsigned bits)
-{
-#ifdef CNN_GPU_EMULATE
-    float value;
-    std::memcpy(&value, &bits, sizeof value);
-    return value;
-#else
-    return __uint_as_float(bits);
 #endif
 }
 
@@ -167,8 +164,9 @@ __device__ __forceinline__ float tf32_bits_as_float(unsigned bits)
 //   b[0] = B[t][g]    b[1] = B[t+4][g]
 //   acc[0] = C[g][2t] acc[1] = C[g][2t+1] acc[2] = C[g+8][2t] acc[3] = C[g+8][2t+1]
 // Every lane of the warp must call it (the .aligned in the name), with the same code path.
-// The operand registers are meant to hold TF32 values (f32_to_tf32's results); the twin reads only
-// their top 19 bits, i.e. treats any lower bits as if they were zero (a GPU test confirmed this).
+// The operand registers hold TF32 values (f32_to_tf32's results), or FP32 values for the tensor core
+// to cut (3xTF32's small parts: to_tf32 in gemm_common.cuh); the twin reads only their top 19 bits,
+// i.e. treats any lower bits as if they were zero (a GPU test confirmed this).
 // Rounding: the twin forms acc + the 8 exact products and rounds that once toward zero to FP32. The
 // PTX ISA does not say how the result is rounded; this is a model fitted to a measurement. On an H200
 // (benchmarks/results/gemm.json, commit 1b45d2c) 3xTF32, which then chained every mma of a K-long dot

@@ -102,9 +102,11 @@ __device__ __forceinline__ void issue_tile_wgmma(float (&acc)[BN / 2], const uns
     wgmma_commit_group();
 }
 
-// 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small =
-// tf32(x - big) in the tile's twin in `small`; all threads take part, 16 bytes at a time (the split
-// is elementwise, so the swizzle does not matter).
+// 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small = x - big
+// in the tile's twin in `small`, which wgmma cuts to TF32 as mma.sync does (to_tf32 in gemm_common.cuh
+// says why it is not rounded; wgmma reads the same 19 bits: tests/ops/test_ptx.py's operand model test
+// passed on an H200, benchmarks/results/gpu_check.log at 4f96517); all threads take part, 16 bytes at a
+// time (the split is elementwise, so the swizzle does not matter).
 template <int TILE_BYTES, int NTHREADS>
 __device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ stage, unsigned char* __restrict__ small,
                                                  int tid)
@@ -119,7 +121,7 @@ __device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ sta
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             hi[e] = tf32_bits_as_float(f32_to_tf32(x[e]));
-            lo[e] = tf32_bits_as_float(f32_to_tf32(x[e] - hi[e]));
+            lo[e] = x[e] - hi[e];
         }
         big4[i] = make_float4(hi[0], hi[1], hi[2], hi[3]);
         small4[i] = make_float4(lo[0], lo[1], lo[2], lo[3]);
