@@ -208,8 +208,8 @@ def split_k_plan(m, n, k, sm_count, name="gemm_split_k", splits=None):
 # besides its policy's (two blocks an SM), the same policy at three and four blocks an SM, more and shorter
 # slices where the tiles alone leave the SMs room. On Dense 5408 -> 64's weight gradient at batch 512 (85
 # tiles on 132 SMs) that is 3, then 4 and 6 slices. 10c's 3 are cuBLAS's own count (LAST_SLICE_POLICY's
-# comment), but 10e's slices hold 140-153 registers a thread, room for three blocks an SM, and 10c's eight
-# warps half the registers of its four: which count pays there is the GPU's to say, not a guess's.
+# comment), but 10e's slices hold 140-153 registers a thread, room for three blocks an SM, and 10c's SMs
+# issued 40% of the time with two: which count pays there is the GPU's to say, not a guess's.
 LAST_SLICE_BLOCKS_PER_SM_TRIED = (3, 4)
 
 

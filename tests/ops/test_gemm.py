@@ -235,6 +235,23 @@ def test_3xtf32_keeps_fp32_accuracy_over_a_long_k(rng, kernel_backend, variant):
     assert_close(out, gemm_reference(a, b), tol=3e-6, what=f"{variant} {m}x{n}x{k}")
 
 
+@pytest.mark.parametrize("variant", ["gemm_3xtf32_mma", "gemm_3xtf32_mma_small_tiles", "gemm_3xtf32_wgmma",
+                                     "gemm_split_k_3xtf32"])
+def test_3xtf32_carries_a_nan_of_any_bit_pattern_into_its_row(rng, kernel_backend, variant):
+    # big = tf32(x) clears the low 13 bits, so a NaN whose payload lies there alone (0x7f800001) comes
+    # out infinite; small = x - big (to_tf32, kernels/gemm_common.cuh) is NaN whatever the NaN's bits,
+    # and carries it into the product.
+    m, n, k = 40, 24, 300
+    for pattern in (0x7FFFFFFF, 0xFFFFFFFF, 0x7F800001, 0x7FC00000):
+        a, b = random_array(rng, (m, k)), random_array(rng, (k, n))
+        a.view(np.uint32)[3, 17] = pattern
+        out = to_host(gemm(on_backend(a, kernel_backend), on_backend(b, kernel_backend), variant=variant,
+                           out=on_backend(poisoned((m, n)), kernel_backend), backend=kernel_backend))
+        assert np.isnan(out[3]).all(), f"{variant}: a NaN of bits {pattern:#x} was lost from row 3"
+        assert_close(np.delete(out, 3, axis=0), gemm_reference(np.delete(a, 3, axis=0), b), tol=tolerance(variant),
+                     what=f"{variant}: the rows without the NaN")
+
+
 @pytest.mark.parametrize("variant", GEMM_SWEEP, ids=lambda v: f"{v.name}-{v.tiling.label}")
 def test_every_tile_sweep_entry_on_odd_shapes(rng, kernel_backend, variant):
     # Two column blocks (the second partial), a partial row block, and enough K-tiles that the
