@@ -43,20 +43,23 @@ struct MatrixOperand {
     }
 };
 
-// One operand value as the (big, small) TF32 pair of 3xTF32: big = tf32(x), rounded to nearest, and
-// small = x - big, exact in FP32, left as it is: the tensor core reads an operand's top 19 bits alone
-// (ptx.cuh), which cuts small to TF32 for free. Rounding small as well, with a second cvt.rna (three
-// SASS instructions on sm_90: a finiteness test, an add, a mask), took 3 instructions an element more:
-// 10e's and rung 8's 3xTF32 main loops were 8-12% longer (547-561 and 482-496 instructions a K-tile
-// for 10e's four warps, nvcc 13.0). Cut rather than rounded, small is off by up to 2^-10 of itself,
-// 2^-21 of x, beside the 2^-22 of the dropped small * small: in emulation the error of 16 x 16 x 4096
-// went from 4.2e-7 to 4.4e-7 (rung 8's 3xTF32, ten times under FP32 FMAs' 1.1e-6). Infinities and
-// NaN come out as before (x - big is NaN where big is infinite). small is unused when !SPLIT. The
+// One operand value as the (big, small) TF32 pair of 3xTF32; small is unused when !SPLIT. The
 // tensor-core rungs build their fragments with it (gemm_tensorcore.cu, and convolution's in conv2d.cu).
-template <bool SPLIT>
+// big = tf32(x), rounded to nearest by tf32_round_split (ptx.cuh: cvt.rna's add and mask, without its
+// test for NaN, which small carries: x - big is NaN for a NaN x, whatever big is). small = x - big,
+// exact in FP32, is left as it is: the tensor core reads an operand's top 19 bits alone (ptx.cuh),
+// which cuts small to TF32 for free. Cut rather than rounded, small is off by up to 2^-10 of itself,
+// 2^-21 of x, beside the 2^-22 of the dropped small * small: in emulation the error of 16 x 16 x 4096
+// went from 4.2e-7 to 4.4e-7 (rung 8's 3xTF32; FP32 FMAs 1.1e-6). With cvt.rna for both parts (three
+// SASS instructions each on sm_90: FSETP, a predicated add, a mask), a split took 7 instructions where
+// it takes 3, and 10e's main loop was 547-561 instructions a K-tile where it is 418-432 (four warps;
+// nvcc 13.0). Infinities and NaN come out as they did: NaN (x - big is NaN where x is infinite, too).
+// CVT_BIG rounds big by cvt.rna all the same (f32_to_tf32), for the tiles with no register to spare:
+// with tf32_round_split ptxas (13.0) spilled rung 8's 3xTF32 A^T.B at 64 x 32 warps on sm_80.
+template <bool SPLIT, bool CVT_BIG = false>
 __device__ __forceinline__ void to_tf32(float x, unsigned& big, unsigned& small)
 {
-    big = f32_to_tf32(x);
+    big = SPLIT && !CVT_BIG ? tf32_round_split(x) : f32_to_tf32(x);
     if constexpr (SPLIT) small = float_as_bits(x - tf32_bits_as_float(big));
 }
 
@@ -92,20 +95,20 @@ __device__ __forceinline__ float tile_at(const float* __restrict__ s, int mn, in
 // (k + t + 4r, n + g) of n-tile ni) and of A (element (row, k + t + 4 (r / 2)) of m-tile mi, the row
 // the kernel's for half h = r % 2), rounded to TF32, split in two with SPLIT (3xTF32), then the
 // products into acc. Lane g = lane / 4, t = lane % 4. The kernel says where each value lies:
-// a_at(mi, h, k) and b_at(ni, k) read its shared tiles (gemm_tensorcore.cu, conv2d.cu).
-template <bool SPLIT, int MI, int NI, class AAt, class BAt>
+// a_at(mi, h, k) and b_at(ni, k) read its shared tiles (gemm_tensorcore.cu, conv2d.cu). CVT_BIG: to_tf32's.
+template <bool SPLIT, bool CVT_BIG = false, int MI, int NI, class AAt, class BAt>
 __device__ __forceinline__ void warp_mma_k8(float (&acc)[MI][NI][4], AAt a_at, BAt b_at, int k, int t)
 {
     unsigned b_big[NI][2], b_small[NI][2];
 #pragma unroll
     for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
-        for (int r = 0; r < 2; ++r) to_tf32<SPLIT>(b_at(ni, k + t + 4 * r), b_big[ni][r], b_small[ni][r]);
+        for (int r = 0; r < 2; ++r) to_tf32<SPLIT, CVT_BIG>(b_at(ni, k + t + 4 * r), b_big[ni][r], b_small[ni][r]);
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi) {
         unsigned a_big[4], a_small[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) to_tf32<SPLIT>(a_at(mi, r % 2, k + t + 4 * (r / 2)), a_big[r], a_small[r]);
+        for (int r = 0; r < 4; ++r) to_tf32<SPLIT, CVT_BIG>(a_at(mi, r % 2, k + t + 4 * (r / 2)), a_big[r], a_small[r]);
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni) {
             if constexpr (SPLIT) {
@@ -764,7 +767,7 @@ struct MmaTile {
             const float* bs = tiles.b_tile(stage);
 #pragma unroll
             for (int k = 0; k < BK; k += 8)
-                warp_mma_k8<SPLIT>(
+                warp_mma_k8<SPLIT, REGISTER_BOUND>(
                     acc,
                     [&](int mi, int h, int kk) {
                         return tile_at<Tiles::A_K_CONTIGUOUS, Tiles::A_STRIDE>(as, warp_m + fragment_row<PAIRED>(mi, g, h), kk);

@@ -288,12 +288,12 @@ gemm_split_k_last_slice_reduces(const float* __restrict__ a, const float* __rest
 // for its 32 x 32 outputs (sm_90, nvcc 13.0). On the tensor cores the products leave the FMA pipe to
 // the operands' splits, and the instructions fall with the warp tile's size, so the two tilings
 // (cnn_gpu/ops/gemm_variants.py) trade instructions for warps:
-//   gemm_split_k_3xtf32, 10c's four warps of 32 x 32 (SPLIT_K_TENSOR_CORE_TILES): 482-496 instructions
-//   a K-tile (48 mma), a third under 10c's, with 10c's two warps a scheduler;
-//   gemm_split_k_3xtf32_8_warps, eight warps of 32 x 16 (SPLIT_K_EIGHT_WARP_TILES): 338-351 a K-tile
-//   (24 mma) for half the outputs, a little under 10c's instructions an output, with four warps a
+//   gemm_split_k_3xtf32, 10c's four warps of 32 x 32 (SPLIT_K_TENSOR_CORE_TILES): 418-432 instructions
+//   a K-tile (48 mma), 43-45% under 10c's, with 10c's two warps a scheduler;
+//   gemm_split_k_3xtf32_8_warps, eight warps of 32 x 16 (SPLIT_K_EIGHT_WARP_TILES): 290-303 a K-tile
+//   (24 mma) for half the outputs, a fifth under 10c's instructions an output, with four warps a
 //   scheduler (the same eight FP32 warps, 10c's _8_warps, take 438).
-//   (547-561 and 387-400 while to_tf32 still rounded the small parts, gemm_common.cuh.)
+//   (547-561 and 387-400 while to_tf32's split took 7 instructions an element, gemm_common.cuh.)
 // Bottleneck (expected): latency still: a 3xTF32 chain is three dependent mma, each waiting for the
 // last, eight chains a k8-step in a 32 x 32 warp, four in a 32 x 16 one; then 10c's sum.
 // Edges: MmaTile's (cp.async zero-fill, guarded stores) and 10c's.

@@ -19,7 +19,7 @@
 //   s[k][mn] with stride ROWS + 8, BM + 8 for A and BN + 8 for B (8t + g mod 32, ROWS a multiple
 //   of 32; 3xTF32 reads A^T's four rows at once, see MmaTile::PAIRED).
 // SPLIT = true is 3xTF32 (gemm_3xtf32_mma): each operand x becomes big = tf32(x) plus
-// small = x - big (which the tensor core cuts to TF32: to_tf32 in gemm_common.cuh), and
+// small = x - big (which the tensor core cuts to TF32; to_tf32 in gemm_common.cuh says how), and
 // big*big + big*small + small*big (three mma, small*small dropped) restores FP32 accuracy (relative
 // error ~2^-21 per product instead of 2^-11) at three times the tensor-core work.
 // Accumulation: the tensor core rounds each mma's FP32 result toward zero (ptx.cuh, "Rounding"), so
@@ -65,8 +65,8 @@
 //   5408 -> 64's weight gradient at batch 32 (gemm_counters.json at 4f96517), against rung 7's 1.2:
 //   7336-7400 SASS instructions, the main loop's 1470 a K-tile for 24 mma, with the recomputed copies.
 //   It now copies, loops and stores as TF32 does (MmaTile::REGISTER_BOUND): 1664-1688 instructions, the
-//   loop 423-437; with the small parts left uncut (to_tf32, gemm_common.cuh) 1616-1640 and 374-388
-//   (sm_90, nvcc 13.0; unmeasured).
+//   loop 423-437; with to_tf32's cheaper split (gemm_common.cuh) 1568-1592 and 326-340 (sm_90, nvcc
+//   13.0; unmeasured). The default tiling, REGISTER_BOUND, rounds big by cvt.rna as before (CVT_BIG).
 //   Since the figures above, the kernel's body has moved into MmaTile (gemm_common.cuh), which
 //   split-K's rung 10e runs too: its main loops' SASS is within 12 instructions of before (sm_90), its
 //   epilogues' not the same code (the default TF32's about 1060 instructions fewer, 3xTF32's 72 more).

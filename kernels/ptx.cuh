@@ -156,6 +156,16 @@ __device__ __forceinline__ unsigned f32_to_tf32(float x)
 #endif
 }
 
+// f32_to_tf32's rounding without its test for infinities and NaN: two instructions (an add, a mask)
+// where cvt.rna takes three on sm_90 (FSETP, a predicated add, a mask). Finite values and infinities
+// round as cvt.rna rounds them; a NaN may come out as any value (0x7fffffff, the GPU's NaN, carries
+// into the sign: -0), so it is for 3xTF32's big part alone, whose small part, x - big, is NaN for a
+// NaN x whatever big is, and carries the NaN into the product.
+__device__ __forceinline__ unsigned tf32_round_split(float x)
+{
+    return (float_as_bits(x) + 0x1000u) & 0xffffe000u;
+}
+
 // ---- mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 -------------------------------------------
 // acc (16x8, FP32) += A (16x8, TF32) * B (8x8, TF32), computed by the whole warp together. Each lane
 // holds a fragment; with g = lane / 4 and t = lane % 4 (PTX ISA, "Matrix Fragments for mma.m16n8k8",

@@ -169,7 +169,7 @@ WIDE_TILES_BK8 = replace(WIDE_TILES, block_k=8, stages=3)
 # K is 12 mma and the operands' splits, in place of 128 FMAs a lane. FP32-accurate, as rung 8's
 # 3xTF32 is. Measured (H200, gemm.json at 4f96517, in git at 7dc9295): 6.3 and 8.1 us, chosen nowhere,
 # when its copies recomputed their addresses every K-tile (a main loop of 1470 SASS instructions for
-# 24 mma); it takes copy_tile_async since (374-388; kernels/gemm_tensorcore.cu), unmeasured.
+# 24 mma); it takes copy_tile_async since (326-340; kernels/gemm_tensorcore.cu), unmeasured.
 SMALL_TENSOR_CORE_TILES = Tiling(32, 32, 16, 32, 16, stages=5, min_blocks=8)
 # 3xTF32 on wgmma (rung 9's kernel) in blocks of one warpgroup, 64 x 128, for Dense 5408 -> 64's
 # backward to data (M = batch, N = 5408, K = 64: two K-tiles). At WGMMA_TILING's 128 x 128 and one
