@@ -2,20 +2,34 @@
 expressions, so they must split the unproven tests exactly: each test in one selection, each
 selection naming one rung."""
 
+import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from benchmarks import unproven
 from cnn_gpu.ops.gemm_variants import GEMM_VARIANTS
 
-def collected(expression, where=unproven.FILES):
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
-                           "-m", "gpu", "-k", expression, *where], capture_output=True, text=True)
-    return {line for line in done.stdout.splitlines() if "::" in line}
+REPO = Path(__file__).resolve().parents[2]
+COLLECT = Path(__file__).with_name("collect_selections.py")
+
+
+def collected(*expressions, where=unproven.FILES):
+    """For each -k expression, the set of GPU tests it selects in ``where``, as gpu_check.sh's pytest
+    would collect them (all collected by one process: collect_selections.py)."""
+    queries = json.dumps([[expression, list(where)] for expression in expressions])
+    with tempfile.TemporaryDirectory() as folder:
+        answers = Path(folder) / "selections.json"
+        done = subprocess.run([sys.executable, str(COLLECT), str(answers)], input=queries, cwd=REPO,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return [set(ids) for ids in json.loads(answers.read_text())]
 
 
 def test_the_files_gpu_check_collects_hold_every_unproven_test():
-    assert collected(unproven.all_tests(), ["tests"]) == collected(unproven.all_tests())
+    everywhere, = collected(unproven.all_tests(), where=["tests"])
+    assert everywhere == collected(unproven.all_tests())[0]
 
 
 def test_the_rungs_are_the_wgmma_ones_and_the_new_ones():
@@ -26,12 +40,11 @@ def test_the_rungs_are_the_wgmma_ones_and_the_new_ones():
 
 
 def test_each_rungs_selection_names_that_rung_and_together_with_the_probes_they_are_all():
-    everything = collected(unproven.all_tests())
-    probes = collected(unproven.PROBES)
+    everything, probes, *each_rungs = collected(unproven.all_tests(), unproven.PROBES,
+                                                *map(unproven.rung_tests, unproven.rungs()))
     assert probes and all("test_wgmma" in test or "test_tma" in test for test in probes)
     seen = set(probes)
-    for rung in unproven.rungs():
-        mine = collected(unproven.rung_tests(rung))
+    for rung, mine in zip(unproven.rungs(), each_rungs, strict=True):
         assert mine, f"no GPU test selects {rung}"
         assert all(rung in test.rstrip("]").split("[")[1].split("-") for test in mine), rung
         assert not mine & seen, f"{rung}'s tests are selected twice"
@@ -46,5 +59,5 @@ def test_the_benchmark_leaves_out_only_the_failed_rungs():
 
 def test_the_proven_rungs_selection_together_is_each_ones_selection_added_up():
     assert unproven.PROVEN and set(unproven.PROVEN) <= set(unproven.rungs())
-    together = collected(unproven.rung_tests(*unproven.PROVEN))
-    assert together == set().union(*(collected(unproven.rung_tests(rung)) for rung in unproven.PROVEN))
+    together, *each = collected(unproven.rung_tests(*unproven.PROVEN), *map(unproven.rung_tests, unproven.PROVEN))
+    assert together == set().union(*each)
