@@ -152,7 +152,7 @@ def info(args):
 
 # --- kernels -------------------------------------------------------------------------------------
 def kernels_arguments(parser):
-    parser.add_argument("--refresh", action="store_true", help="compile again even if the saved report is current")
+    parser.add_argument("--refresh", action="store_true", help="compile again even where the sources are unchanged")
 
 
 def kernels(args):
@@ -166,9 +166,7 @@ def kernels(args):
         for kernel in declared_kernels():
             print(f"{kernel.file:18s} {kernel.name}")
         return 0
-    if args.refresh:
-        compile_check.report_path().unlink(missing_ok=True)
-    print(compile_check.format_report(compile_check.resource_report(nvcc)))
+    print(compile_check.format_report(compile_check.check_all(nvcc, refresh=args.refresh)))
     return 0
 
 

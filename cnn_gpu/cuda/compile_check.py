@@ -16,6 +16,11 @@ pass, but it means code that runs far below what its source asks for (wgmma seri
 waited for before the next issues, when ordinary instructions touch the accumulators of a wgmma in
 flight, or seem to); or if it had to add a wgmma fence the source left out (info C7519, "warpgroup.arrive
 is injected"): the source would then be wrong as PTX, its fences no longer the lesson they claim.
+
+A file that passed keeps its report in the cache folder (``compile_check``), under a hash of everything
+the check of it depends on (check_key): nvcc's version and flags, the architecture, every kernel
+source, the instances declared for it. Checking it again with all of them the same finds that report,
+where nvcc would take up to a minute to write the same one; a change to any of them compiles it anew.
 """
 
 from __future__ import annotations
@@ -28,17 +33,17 @@ import re
 import shutil
 import subprocess
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..utils.files import atomic_write, cache_folder
+from ..utils.files import atomic_write, build_folder, find_cached, prune_cache
 from .kernel import declared_kernels
 from .sources import kernel_files, kernels_dir, target_arch
 
 ARCHES = ("sm_80", "sm_90")
 NVCC_FLAGS = ("-cubin", "-std=c++17", "-Werror", "all-warnings", "-Xptxas", "-v,-Werror")
-REPORT_FILE = "kernel_resources.json"  # in the cache folder (cnn_gpu.utils.files.cache_folder)
+CHECKS = "compile_check"  # the cache folder's subfolder of passed checks (cnn_gpu.utils.files.cache_folder)
+CHECKS_CACHE_LIMIT_BYTES = 64 << 20  # a check of every file for both architectures keeps about 0.3 MB
 
 
 @dataclass(frozen=True)
@@ -144,59 +149,56 @@ def arches_for(file: str, arches=ARCHES) -> tuple[str, ...]:
     return (target_arch(file),) if target_arch(file) else tuple(arches)
 
 
-def check_all(nvcc: str, files=None, arches=ARCHES) -> list[KernelResources]:
-    """Every file for every architecture, in parallel; raises on the first file that fails."""
-    kernels = declared_kernels()
+def nvcc_version(nvcc: str) -> str:
+    return subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+
+
+def check_key(version: str, path: Path, arch: str, kernels) -> str:
+    """What the check of ``path`` for ``arch`` depends on: nvcc's ``version`` and flags, whether c++filt
+    names the kernels, the file and every kernel source it may include (those beside it and in
+    kernels/: conv2d_wgmma.cu includes conv2d.cu), and the instances and may_spill flags ``kernels``
+    declares for it. Contents, not paths: another checkout of the same sources finds the same key."""
+    digest = hashlib.sha256("\0".join([version, *NVCC_FLAGS, arch, str(bool(shutil.which("c++filt")))]).encode())
+    for source in sorted({*path.parent.glob("*.cu*"), *kernels_dir().glob("*.cu*"), path}):
+        digest.update(b"\0" + source.name.encode() + b"\0" + source.read_bytes())
+    digest.update(b"\0" + path.name.encode())
+    for kernel in kernels:
+        if kernel.file == path.name:
+            digest.update(f"\0{kernel.name}:{kernel.may_spill}".encode())
+    return digest.hexdigest()
+
+
+def checked_file(nvcc: str, version: str, path: Path, arch: str, kernels, refresh: bool = False):
+    """compile_file's rows: those an earlier check of the same sources kept (check_key), else, or with
+    ``refresh``, compiled anew, and kept if they pass."""
+    report = f"{check_key(version, path, arch, kernels)}.json"
+    folder = None if refresh else find_cached(CHECKS, report)
+    if folder is not None:
+        try:
+            return [KernelResources(**row) for row in json.loads((folder / report).read_text())]
+        except (OSError, ValueError, TypeError):  # unreadable, or not one this version wrote: compile anew
+            pass
+    rows = compile_file(nvcc, path, arch, kernels)
+    folder = build_folder(CHECKS)
+    prune_cache(folder, CHECKS_CACHE_LIMIT_BYTES)
+    with atomic_write(folder / report, "w") as file:
+        json.dump([asdict(row) for row in rows], file)
+    return rows
+
+
+def check_all(nvcc: str, files=None, arches=ARCHES, refresh: bool = False) -> list[KernelResources]:
+    """Every file for every architecture (checked_file: compiled where no earlier check kept it, in
+    parallel); raises on the first file that fails."""
+    kernels, version = declared_kernels(), nvcc_version(nvcc)
     jobs = [(path, arch) for path in (files or kernel_files()) for arch in arches_for(path.name, arches)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(lambda job: compile_file(nvcc, job[0], job[1], kernels), jobs)
+        results = pool.map(lambda job: checked_file(nvcc, version, job[0], job[1], kernels, refresh), jobs)
         return [row for rows in results for row in rows]
 
 
 def spilling_kernels(rows: list[KernelResources]) -> list[KernelResources]:
     """The rows that spill registers without their kernel's ``may_spill=True``."""
     return [r for r in rows if r.spills and not r.may_spill]
-
-
-def report_key(nvcc: str) -> str:
-    """What the report depends on: every kernel source, the declared instances, nvcc's version."""
-    digest = hashlib.sha256(subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout.encode())
-    for path in sorted(kernels_dir().glob("*.cu*")):
-        digest.update(path.name.encode() + path.read_bytes())
-    for kernel in declared_kernels():
-        digest.update(f"{kernel.file}:{kernel.name}:{kernel.may_spill}".encode())
-    return digest.hexdigest()
-
-
-def report_path() -> Path:
-    return cache_folder(create=False) / REPORT_FILE
-
-
-def save_report(rows: list[KernelResources], key: str, path: Path | None = None):
-    """Keep the report for the next run, atomically; where it cannot be written, say so and go on."""
-    path = path or report_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, "w") as file:
-            file.write(json.dumps({"key": key, "kernels": [asdict(r) for r in rows]}, indent=1) + "\n")
-    except OSError as error:
-        warnings.warn(f"could not save the kernel resource report to {path} ({error})", stacklevel=2)
-
-
-def resource_report(nvcc: str, path: Path | None = None) -> list[KernelResources]:
-    """The saved report if the sources have not changed since, else a fresh compile (saved). A saved
-    report that cannot be read is compiled anew."""
-    key = report_key(nvcc)
-    path = path or report_path()
-    try:
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return [KernelResources(**row) for row in saved["kernels"]]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none yet, or not one this version wrote
-        pass
-    rows = check_all(nvcc)
-    save_report(rows, key, path)
-    return rows
 
 
 def format_report(rows: list[KernelResources]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 # Where the caches go, if set: the autotuner's choices, compiled kernels, the emulator's builds, the
-# kernel resource report, downloaded datasets.
+# compile check's reports, downloaded datasets.
 CACHE_DIR_ENV = "CNN_GPU_CACHE_DIR"
 
 

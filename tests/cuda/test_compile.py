@@ -1,8 +1,10 @@
 """Every kernel file compiles with nvcc for sm_80 and sm_90: no warning, no unplanned spill.
 
-Skipped, saying so, where nvcc is not installed. The resource report it produces is saved for
-``cnn-gpu kernels``.
+Skipped, saying so, where nvcc is not installed. Each file's report, once it passed, is kept in the
+cache for the next check of the same sources (and for ``cnn-gpu kernels``).
 """
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -105,27 +107,39 @@ def test_a_register_operand_written_with_no_wgmma_fence_after_is_an_error(tmp_pa
                         '}\n', "sm_90a")
 
 
-def test_the_saved_report_is_used_while_its_key_holds_and_compiled_anew_when_unreadable(tmp_path, monkeypatch):
-    row = KernelResources(kernel="k", may_spill=False, file="f.cu", arch="sm_90", registers=32, shared_bytes=0,
-                          stack_bytes=0, spill_store_bytes=0, spill_load_bytes=0)
+def test_a_check_is_kept_until_a_source_or_declaration_it_depends_on_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_GPU_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "kernels"
+    folder.mkdir()
+    (folder / "f.cu").write_text("// f\n")
+    (folder / "g.cuh").write_text("// g\n")
     compiles = []
-    monkeypatch.setattr(compile_check, "check_all", lambda nvcc: compiles.append(nvcc) or [row])
-    monkeypatch.setattr(compile_check, "report_key", lambda nvcc: "key")
-    path = tmp_path / "report.json"
-    assert compile_check.resource_report("nvcc", path) == [row] == compile_check.resource_report("nvcc", path)
-    assert len(compiles) == 1 and [p.name for p in tmp_path.iterdir()] == ["report.json"]
-    for unreadable in ("{trunc", '{"key": "key", "kernels": [{"kernel": "k"}]}', "[]"):
-        path.write_text(unreadable)
-        assert compile_check.resource_report("nvcc", path) == [row]
-    assert len(compiles) == 4
-    with pytest.warns(UserWarning, match="could not save the kernel resource report"):
-        assert compile_check.resource_report("nvcc", tmp_path / "report.json" / "below_a_file.json") == [row]
+
+    def compile_file(nvcc, path, arch, kernels):
+        compiles.append(path.name)
+        return [KernelResources(kernel="k", may_spill=False, file=path.name, arch=arch, registers=len(compiles),
+                                shared_bytes=0, stack_bytes=0, spill_store_bytes=0, spill_load_bytes=0)]
+
+    monkeypatch.setattr(compile_check, "compile_file", compile_file)
+    declared = [SimpleNamespace(file="f.cu", name="k<1>", may_spill=False)]  # as Kernel, not registered
+    check = lambda refresh=False: compile_check.checked_file(  # noqa: E731
+        "nvcc", "nvcc 13.0", folder / "f.cu", "sm_90", declared, refresh)[0].registers
+    assert (check(), check(), len(compiles)) == (1, 1, 1)
+    (folder / "g.cuh").write_text("// g, changed\n")  # a header it may include
+    assert (check(), check(), len(compiles)) == (2, 2, 2)
+    declared.append(SimpleNamespace(file="f.cu", name="k<2>", may_spill=False))
+    assert (check(), len(compiles)) == (3, 3)
+    assert (check(refresh=True), check(), len(compiles)) == (4, 4, 4)
+    assert compile_check.check_key("nvcc 13.1", folder / "f.cu", "sm_90", declared) != compile_check.check_key(
+        "nvcc 13.0", folder / "f.cu", "sm_90", declared)
+    for report in (tmp_path / "cache" / compile_check.CHECKS).iterdir():
+        report.write_text('[{"kernel": "k"}]')  # not a whole row: compiled anew
+    assert (check(), len(compiles)) == (5, 5)
 
 
 @needs_nvcc
 def test_every_kernel_compiles_for_every_arch_without_warnings_or_unplanned_spills():
     rows = compile_check.check_all(NVCC)
-    compile_check.save_report(rows, compile_check.report_key(NVCC))
     print(compile_check.format_report(rows))
     assert not compile_check.spilling_kernels(rows), compile_check.format_report(compile_check.spilling_kernels(rows))
     for kernel in declared_kernels():
