@@ -3,6 +3,7 @@ expressions, so they must split the unproven tests exactly: each test in one sel
 selection naming one rung."""
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,8 +22,11 @@ def collected(*expressions, where=unproven.FILES):
     queries = json.dumps([[expression, list(where)] for expression in expressions])
     with tempfile.TemporaryDirectory() as folder:
         answers = Path(folder) / "selections.json"
+        # The checkout on the path, as `python -m pytest` run in it puts it there: else `benchmarks`, which
+        # is not installed, would be found as tests/benchmarks once pytest puts tests/ on the path.
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         done = subprocess.run([sys.executable, str(COLLECT), str(answers)], input=queries, cwd=REPO,
-                              capture_output=True, text=True)
+                              env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         return [set(ids) for ids in json.loads(answers.read_text())]
 
