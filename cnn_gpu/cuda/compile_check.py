@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -36,7 +35,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..utils.files import atomic_write, build_folder, find_cached, prune_cache
+from ..utils.files import kept_result
 from .kernel import declared_kernels
 from .sources import kernel_files, kernels_dir, target_arch
 
@@ -171,19 +170,9 @@ def check_key(version: str, path: Path, arch: str, kernels) -> str:
 def checked_file(nvcc: str, version: str, path: Path, arch: str, kernels, refresh: bool = False):
     """compile_file's rows: those an earlier check of the same sources kept (check_key), else, or with
     ``refresh``, compiled anew, and kept if they pass."""
-    report = f"{check_key(version, path, arch, kernels)}.json"
-    folder = None if refresh else find_cached(CHECKS, report)
-    if folder is not None:
-        try:
-            return [KernelResources(**row) for row in json.loads((folder / report).read_text())]
-        except (OSError, ValueError, TypeError):  # unreadable, or not one this version wrote: compile anew
-            pass
-    rows = compile_file(nvcc, path, arch, kernels)
-    folder = build_folder(CHECKS)
-    prune_cache(folder, CHECKS_CACHE_LIMIT_BYTES)
-    with atomic_write(folder / report, "w") as file:
-        json.dump([asdict(row) for row in rows], file)
-    return rows
+    return kept_result(CHECKS, check_key(version, path, arch, kernels),
+                       lambda: [asdict(row) for row in compile_file(nvcc, path, arch, kernels)],
+                       CHECKS_CACHE_LIMIT_BYTES, lambda rows: [KernelResources(**row) for row in rows], refresh)
 
 
 def check_all(nvcc: str, files=None, arches=ARCHES, refresh: bool = False) -> list[KernelResources]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -141,3 +142,25 @@ def prune_cache(folder, max_bytes: int, spare_s: float = 3600.0) -> list[Path]:
             continue
         total -= size
     return removed
+
+
+def kept_result(kind: str, key: str, make, max_bytes: int, read=lambda value: value, refresh: bool = False):
+    """``read`` of ``make()``'s JSON-able result, kept in the cache's folder ``kind`` as ``<key>.json``,
+    ``key`` a hash of everything the result depends on: an earlier process's is read back (find_cached),
+    else, or with ``refresh``, or where the kept one cannot be read (``read`` raising ValueError or
+    TypeError on it), made anew and kept (build_folder; prune_cache at ``max_bytes``). For checks
+    whose answer takes long and is the same for the same inputs: the nvcc compile check's reports,
+    the NVRTC compile test's lowered names."""
+    name = f"{key}.json"
+    folder = None if refresh else find_cached(kind, name)
+    if folder is not None:
+        try:
+            return read(json.loads((folder / name).read_text()))
+        except (OSError, ValueError, TypeError):  # unreadable, or not one this version wrote: made anew
+            pass
+    value = make()
+    folder = build_folder(kind)
+    prune_cache(folder, max_bytes)
+    with atomic_write(folder / name, "w") as file:
+        json.dump(value, file)
+    return read(value)
