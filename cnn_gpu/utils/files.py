@@ -161,6 +161,9 @@ def kept_result(kind: str, key: str, make, max_bytes: int, read=lambda value: va
     value = make()
     folder = build_folder(kind)
     prune_cache(folder, max_bytes)
-    with atomic_write(folder / name, "w") as file:
-        json.dump(value, file)
+    try:
+        with atomic_write(folder / name, "w") as file:
+            json.dump(value, file)
+    except OSError as error:  # a full disk: the result holds for this call, the next one makes it again
+        warnings.warn(f"cnn_gpu could not keep {name} in {folder} ({error})", stacklevel=2)
     return read(value)

@@ -107,3 +107,24 @@ def test_a_cache_folder_that_cannot_be_made_sends_builds_to_the_process_folder(t
     assert files.is_process_own(folder) and folder.is_dir()
     assert files.find_cached("emulate", "nothing.so") is None
     files.shutil.rmtree(files._process_root)
+
+
+def test_a_kept_result_is_read_back_until_refreshed_and_one_that_cannot_be_kept_still_holds(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_pruned", set())
+    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    made = []
+    make = lambda: made.append(1) or {"made": len(made)}  # noqa: E731
+    keep = lambda **options: files.kept_result("checks", "k", make, 1 << 20, **options)  # noqa: E731
+    assert keep() == keep() == {"made": 1}
+    assert keep(refresh=True) == keep() == {"made": 2}
+    assert keep(read=lambda value: value["made"]) == 2
+    # A kept result that read refuses (one an older version wrote) is made again.
+    assert keep(read=lambda value: value["made"] if value["made"] > 2 else int("older")) == 3 == len(made)
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(files, "atomic_write", full_disk)
+    with pytest.warns(UserWarning, match="could not keep k.json in .*No space left"):
+        assert keep(refresh=True) == {"made": 4}
+    assert keep() == {"made": 3}, "the one kept before stays"
