@@ -117,6 +117,8 @@ def test_a_check_is_kept_until_a_source_or_declaration_it_depends_on_changes(tmp
 
     def compile_file(nvcc, path, arch, kernels):
         compiles.append(path.name)
+        if "error" in path.read_text():
+            raise CompileCheckError("nvcc failed")
         return [KernelResources(kernel="k", may_spill=False, file=path.name, arch=arch, registers=len(compiles),
                                 shared_bytes=0, stack_bytes=0, spill_store_bytes=0, spill_load_bytes=0)]
 
@@ -135,6 +137,11 @@ def test_a_check_is_kept_until_a_source_or_declaration_it_depends_on_changes(tmp
     for report in (tmp_path / "cache" / compile_check.CHECKS).iterdir():
         report.write_text('[{"kernel": "k"}]')  # not a whole row: compiled anew
     assert (check(), len(compiles)) == (5, 5)
+    (folder / "f.cu").write_text("// an error\n")
+    for _ in range(2):  # a check that failed is not kept: each one compiles, and fails, again
+        with pytest.raises(CompileCheckError):
+            check()
+    assert len(compiles) == 7
 
 
 @needs_nvcc
