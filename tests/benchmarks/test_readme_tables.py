@@ -42,9 +42,11 @@ def test_the_headline_rows_are_the_committed_results():
             ("GEMM 4096³ on the FP32 cores (rung 7)", ours["gemm_warptiled_double_buffered"], "cuBLAS FP32", fp32),
             ("GEMM 4096³ in TF32 (rung 9e)", ours["gemm_tf32_wgmma_b_in_registers"], "cuBLAS TF32", tf32)]
     for what, rate, reference, theirs in rows:
-        assert f"| {what} | {rate:.1f} TFLOP/s | {reference} {theirs:.1f} | {rate / theirs:.2f} |" in README
+        row = f"| {what} | {rate:.1f} TFLOP/s | {reference} {theirs:.1f} | {rate / theirs:.2f} |"
+        assert row in README, f"the README's headline row should begin: {row}"
     for what, file in (("a training step of the seed model, batch 32", "gpu_train.json"),
                        ("the same with BatchNormalization", "gpu_train_batchnorm.json")):
         measured = json.loads((RESULTS / file).read_text())["measured"]
         step, torch_step = measured["cnn_gpu_cuda"]["ms_per_step"], measured["pytorch_cuda"]["ms_per_step"]
-        assert f"| {what} | {step:.2f} ms | PyTorch {torch_step:.2f} ms | {torch_step / step:.2f} |" in README
+        row = f"| {what} | {step:.2f} ms | PyTorch {torch_step:.2f} ms | {torch_step / step:.2f} |"
+        assert row in README, f"the README's headline row should begin: {row}"
