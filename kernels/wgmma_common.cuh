@@ -103,10 +103,11 @@ __device__ __forceinline__ void issue_tile_wgmma(float (&acc)[BN / 2], const uns
 }
 
 // 3xTF32 (SPLIT): each float x of a landed tile becomes big = tf32(x), in place, and small = x - big
-// in the tile's twin in `small`, which wgmma cuts to TF32 as mma.sync does (to_tf32 in gemm_common.cuh
-// says why neither part takes cvt.rna; wgmma reads the same 19 bits: tests/ops/test_ptx.py's operand
-// model test passed on an H200, benchmarks/results/gpu_check.log at 4f96517); all threads take part,
-// 16 bytes at a time (the split is elementwise, so the swizzle does not matter).
+// in the tile's twin in `small`, split as the mma.sync rungs split their fragments (to_tf32 in
+// gemm_common.cuh), small cut to TF32 by wgmma as by mma.sync (wgmma reads the same 19 bits:
+// tests/ops/test_ptx.py's operand model test passed on an H200, benchmarks/results/gpu_check.log at
+// 4f96517); all threads take part, 16 bytes at a time (the split is elementwise, so the swizzle does
+// not matter).
 template <int TILE_BYTES, int NTHREADS>
 __device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ stage, unsigned char* __restrict__ small,
                                                  int tid)
@@ -117,11 +118,14 @@ __device__ __forceinline__ void split_tiles_tf32(unsigned char* __restrict__ sta
 #pragma unroll
     for (int j = 0; j < TILE_BYTES / 16 / NTHREADS; ++j) {
         const int i = tid + j * NTHREADS;
-        float x[4] = {big4[i].x, big4[i].y, big4[i].z, big4[i].w}, hi[4], lo[4];
+        const float x[4] = {big4[i].x, big4[i].y, big4[i].z, big4[i].w};
+        float hi[4], lo[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-            hi[e] = tf32_bits_as_float(tf32_round_split(x[e]));
-            lo[e] = x[e] - hi[e];
+            unsigned big, low;
+            to_tf32<true>(x[e], big, low);
+            hi[e] = tf32_bits_as_float(big);
+            lo[e] = tf32_bits_as_float(low);
         }
         big4[i] = make_float4(hi[0], hi[1], hi[2], hi[3]);
         small4[i] = make_float4(lo[0], lo[1], lo[2], lo[3]);
